@@ -1,0 +1,34 @@
+# CAM Lights: the two commands a new user runs are `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install bench clean-data
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): $(PY) pyproject.toml
+	@echo ">> installing CAM Lights and its test dependencies into $(VENV)"
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the whole embedded stack (PostgreSQL, Temporal dev server + Web UI, SMTP sink, worker, API).
+run: $(STAMP)
+	$(VENV)/bin/camlights dev
+
+## Run the whole test suite against real services started by the tests.
+test: $(STAMP)
+	$(PY) -m pytest
+
+## Benchmarks (print figures; not tests).
+bench: $(STAMP)
+	$(PY) -m bench.onboarding_throughput
+
+## Forget all local state of `make run` (.data/).
+clean-data:
+	rm -rf .data

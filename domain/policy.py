@@ -1,0 +1,113 @@
+"""The program policy: every window, SLA, threshold and cadence lives here.
+
+Durations are expressed in policy *days*; `day_seconds` says how long one policy day is
+(86400 in production). Tests and demos shrink it so a 90-day journey runs in seconds.
+Workflows never hard-code a duration: they read the policy once (through an activity)
+and carry it.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from domain.enums import Tier
+
+
+class MilestoneSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$", description="stable identifier")
+    title: str = Field(min_length=1, max_length=120)
+    due_day: float = Field(gt=0, description="due offset from enrolment, in policy days")
+    required_for: list[Tier] = Field(description="tiers for which the milestone is required")
+
+
+class OnboardingPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plan_days: float = Field(90, gt=0, description="length of the activation plan")
+    escalation_days: float = Field(
+        14, gt=0, description="days a milestone may be overdue before the CAM (or ops) is alerted"
+    )
+    milestones: list[MilestoneSpec]
+
+    @model_validator(mode="after")
+    def _check(self) -> "OnboardingPolicy":
+        keys = [m.key for m in self.milestones]
+        if len(keys) != len(set(keys)):
+            raise ValueError("onboarding.milestones: milestone keys must be unique")
+        if not self.milestones:
+            raise ValueError("onboarding.milestones: at least one milestone is needed")
+        for m in self.milestones:
+            if m.due_day > self.plan_days:
+                raise ValueError(
+                    f"onboarding.milestones: milestone '{m.key}' is due on day {m.due_day}, "
+                    f"after the end of the {self.plan_days}-day plan"
+                )
+        return self
+
+    def required(self, tier: Tier) -> list[MilestoneSpec]:
+        return [m for m in self.milestones if tier in m.required_for]
+
+
+class TierRules(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    has_cam: bool = Field(description="a CAM is required and receives escalations")
+    cam_on_every_alert: bool = Field(False, description="the CAM is copied on every partner nudge")
+
+
+def _default_tiers() -> dict[Tier, TierRules]:
+    return {
+        Tier.platinum: TierRules(has_cam=True, cam_on_every_alert=True),
+        Tier.gold: TierRules(has_cam=True),
+        Tier.silver: TierRules(has_cam=False),
+        Tier.registered: TierRules(has_cam=False),
+    }
+
+
+def _default_onboarding() -> OnboardingPolicy:
+    all_tiers = list(Tier)
+    return OnboardingPolicy(
+        plan_days=90,
+        escalation_days=14,
+        milestones=[
+            MilestoneSpec(key="portal_access", title="Log in to the partner portal", due_day=7,
+                          required_for=all_tiers),
+            MilestoneSpec(key="first_training", title="Complete the first sales training",
+                          due_day=30, required_for=all_tiers),
+            MilestoneSpec(key="first_certification", title="Earn a first certification",
+                          due_day=60, required_for=[Tier.platinum, Tier.gold, Tier.silver]),
+            MilestoneSpec(key="first_deal", title="Register a first deal", due_day=75,
+                          required_for=all_tiers),
+            MilestoneSpec(key="business_plan", title="Agree a joint business plan", due_day=45,
+                          required_for=[Tier.platinum, Tier.gold]),
+        ],
+    )
+
+
+class ProgramPolicy(BaseModel):
+    """One version of the program policy (what ops edit through `PUT /policy`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    day_seconds: float = Field(86400, gt=0, description="length of one policy day in seconds")
+    tiers: dict[Tier, TierRules] = Field(default_factory=_default_tiers)
+    onboarding: OnboardingPolicy = Field(default_factory=_default_onboarding)
+
+    @model_validator(mode="after")
+    def _all_tiers(self) -> "ProgramPolicy":
+        missing = [t.value for t in Tier if t not in self.tiers]
+        if missing:
+            raise ValueError(f"tiers: rules missing for {', '.join(missing)}")
+        return self
+
+    def days(self, n: float) -> timedelta:
+        """A duration of `n` policy days."""
+        return timedelta(seconds=n * self.day_seconds)
+
+
+class VersionedPolicy(BaseModel):
+    version: int
+    policy: ProgramPolicy

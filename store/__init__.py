@@ -1,0 +1,1 @@
+"""System of record: SQLAlchemy 2 models, the async session factory and Alembic migrations."""

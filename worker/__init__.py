@@ -1,0 +1,1 @@
+"""Worker entry point, command line and the embedded dev-stack launcher."""

