@@ -7,7 +7,6 @@ from pydantic import BaseModel, Field
 
 from domain.enums import OnboardingState, Tier
 from domain.journeys import Coverage
-from domain.policy import ProgramPolicy
 
 
 class OnboardingInput(BaseModel):
@@ -80,7 +79,3 @@ class FinishOnboardingInput(BaseModel):
     state: OnboardingState
     at: datetime
 
-
-class PolicySnapshot(BaseModel):
-    version: int
-    policy: ProgramPolicy

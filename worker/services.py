@@ -249,6 +249,18 @@ class TemporalDevServer:
         _stop(self.proc)
 
 
+async def register_search_attributes(client, namespace: str = "default") -> None:
+    """Register our keyword search attributes through the operator service (used for the
+    time-skipping test server, which has no command-line flag for them)."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+        namespace=namespace,
+        search_attributes={k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in SEARCH_ATTRIBUTES},
+    ))
+
+
 # --------------------------------------------------------------------------- SMTP sink
 
 

