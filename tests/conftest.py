@@ -124,3 +124,53 @@ async def eventually(check: Callable[[], object], timeout: float = 20, interval:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(interval)
+
+
+# --------------------------------------------------------------------------- API on the dev server
+
+
+@pytest.fixture
+def settings(base_settings: Settings, dev_env: WorkflowEnvironment, task_queue: str) -> Settings:
+    return base_settings.model_copy(update={
+        "temporal_address": dev_env.client.service_client.config.target_host,
+        "task_queue": task_queue,
+    })
+
+
+@pytest_asyncio.fixture
+async def worker(dev_env: WorkflowEnvironment, settings: Settings, sessionmaker):
+    """A worker for this test's task queue, in-process."""
+    from worker.main import build_worker
+
+    async with build_worker(dev_env.client, settings, sessionmaker, settings.task_queue) as w:
+        yield w
+
+
+@pytest_asyncio.fixture
+async def api(settings: Settings, sessionmaker):
+    """The real FastAPI app (lifespan included) behind an httpx client."""
+    import httpx
+
+    from api.app import create_app
+
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://camlights.test") as client:
+            yield client
+
+
+async def new_key(sessionmaker, role, cam_id=None, partner_id=None) -> dict[str, str]:
+    from api.auth import create_api_key
+
+    async with sessionmaker() as session, session.begin():
+        _, secret = await create_api_key(session, role=role, cam_id=cam_id, partner_id=partner_id)
+    return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest_asyncio.fixture
+async def ops(sessionmaker) -> dict[str, str]:
+    """Headers of an ops API key."""
+    from domain.enums import Role
+
+    return await new_key(sessionmaker, Role.ops)

@@ -1,0 +1,1 @@
+"""The FastAPI service: routers per journey, API-key auth, read models."""

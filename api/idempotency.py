@@ -1,0 +1,53 @@
+"""`Idempotency-Key` on creating POSTs: a retried request returns the stored answer and
+creates nothing twice. The record is written in the same transaction as the creation."""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from fastapi import HTTPException
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import Principal
+from store.models import IdempotencyRecord
+
+
+class Idempotency:
+    def __init__(self, session: AsyncSession, principal: Principal, key: str | None, path: str,
+                 body: BaseModel):
+        if key is not None and not (1 <= len(key) <= 200):
+            raise HTTPException(422, detail="Idempotency-Key header must be 1 to 200 characters")
+        self.session, self.principal, self.key, self.path = session, principal, key, path
+        self.request_hash = hashlib.sha256(f"{path}\n{body.model_dump_json()}".encode()).hexdigest()
+
+    async def replay(self) -> JSONResponse | None:
+        """The stored answer when this key was used before (409 if for another request)."""
+        if self.key is None:
+            return None
+        row = await self.session.get(IdempotencyRecord, (self.principal.key_id, self.key))
+        if row is None:
+            return None
+        if row.request_hash != self.request_hash:
+            raise HTTPException(409, detail=f"Idempotency-Key {self.key!r} was already used for a different "
+                                            "request; use a new key for a new request")
+        return JSONResponse(status_code=row.status_code, content=row.response,
+                            headers={"Idempotent-Replayed": "true"})
+
+    async def remember(self, status_code: int, content: Any) -> None:
+        if self.key is None:
+            return
+        self.session.add(IdempotencyRecord(
+            api_key_id=self.principal.key_id, key=self.key, method="POST", path=self.path,
+            request_hash=self.request_hash, status_code=status_code, response=content,
+        ))
+        await self.session.flush()
+
+    async def forget(self) -> None:
+        """Drop the record (used when a creation is compensated) so a retry can try again."""
+        if self.key is None:
+            return
+        await self.session.execute(delete(IdempotencyRecord).where(
+            IdempotencyRecord.api_key_id == self.principal.key_id, IdempotencyRecord.key == self.key))

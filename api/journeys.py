@@ -1,0 +1,59 @@
+"""Starting and signalling journeys from the API (one Temporal client for the whole app)."""
+from __future__ import annotations
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.enums import Journey, OnboardingState
+from domain.journeys import (
+    NO_CAM,
+    SA_CAM_ID,
+    SA_JOURNEY,
+    SA_JOURNEY_STATE,
+    SA_PARTNER_ID,
+    SA_TIER,
+    Coverage,
+    workflow_id,
+)
+from domain.onboarding import OnboardingInput
+from store.models import Partner
+from workflows.onboarding import OnboardingWorkflow
+
+
+def coverage_of(partner: Partner) -> Coverage:
+    return Coverage(tier=partner.tier, cam_id=str(partner.cam_id) if partner.cam_id else None)
+
+
+def search_attributes(partner: Partner, journey: Journey, state: str) -> TypedSearchAttributes:
+    return TypedSearchAttributes([
+        SearchAttributePair(SA_PARTNER_ID, str(partner.id)),
+        SearchAttributePair(SA_CAM_ID, str(partner.cam_id) if partner.cam_id else NO_CAM),
+        SearchAttributePair(SA_TIER, partner.tier),
+        SearchAttributePair(SA_JOURNEY, journey.value),
+        SearchAttributePair(SA_JOURNEY_STATE, state),
+    ])
+
+
+async def start_onboarding(client: Client, task_queue: str, partner: Partner) -> WorkflowHandle:
+    return await client.start_workflow(
+        OnboardingWorkflow.run,
+        OnboardingInput(partner_id=str(partner.id), partner_name=partner.name, coverage=coverage_of(partner)),
+        id=workflow_id(Journey.onboarding, str(partner.id)),
+        task_queue=task_queue,
+        search_attributes=search_attributes(partner, Journey.onboarding, OnboardingState.in_progress.value),
+    )
+
+
+async def signal_coverage(client: Client, partner: Partner) -> list[str]:
+    """Tell every running journey of the partner about its new tier/CAM. Returns the ids signalled."""
+    signalled = []
+    for journey, signal in ((Journey.onboarding, OnboardingWorkflow.change_coverage),):
+        handle = client.get_workflow_handle(workflow_id(journey, str(partner.id)))
+        try:
+            await handle.signal(signal, coverage_of(partner))
+            signalled.append(handle.id)
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:  # finished or never started: nothing to tell
+                raise
+    return signalled

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+async def health(request: Request):
+    """No auth. 200 when PostgreSQL and Temporal answer, 503 otherwise."""
+    checks: dict[str, str] = {}
+    try:
+        async with request.app.state.sessionmaker() as session:
+            await session.execute(text("select 1"))
+        checks["database"] = "ok"
+    except Exception as err:  # report, never raise
+        checks["database"] = f"error: {type(err).__name__}"
+    try:
+        await request.app.state.temporal.service_client.check_health()
+        checks["temporal"] = "ok"
+    except Exception as err:
+        checks["temporal"] = f"error: {type(err).__name__}"
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse(status_code=200 if ok else 503, content={"status": "ok" if ok else "degraded", **checks})

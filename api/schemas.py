@@ -1,0 +1,149 @@
+"""Request and response bodies of the API."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from domain.enums import PartnerStatus, PartnerType, Role, Tier
+
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+DOMAIN = r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CamCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(pattern=EMAIL, max_length=320)
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, v: str) -> str:
+        return v.lower()
+
+
+class CamOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    email: str
+    created_at: datetime
+
+
+class PartnerCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    domain: str = Field(max_length=253, description="the partner's web domain, e.g. acme.com")
+    country: str = Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2 code")
+    type: PartnerType
+    tier: Tier
+    cam_id: uuid.UUID | None = None
+    contact_email: str = Field(pattern=EMAIL, max_length=320)
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, v: str) -> str:
+        v = v.lower().strip().rstrip(".")
+        for prefix in ("https://", "http://"):
+            v = v.removeprefix(prefix)
+        v = v.split("/")[0].removeprefix("www.")
+        import re
+
+        if not re.match(DOMAIN, v):
+            raise ValueError("must be a domain name such as acme.com")
+        return v
+
+    @field_validator("country")
+    @classmethod
+    def _upper(cls, v: str) -> str:
+        return v.upper()
+
+    @field_validator("contact_email")
+    @classmethod
+    def _email_lower(cls, v: str) -> str:
+        return v.lower()
+
+
+class PartnerUpdate(Strict):
+    """Coverage change: a new tier and/or CAM (send `cam_id: null` to remove the CAM)."""
+
+    tier: Tier | None = None
+    cam_id: uuid.UUID | None = None
+
+
+class MilestoneOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    key: str
+    title: str
+    required: bool
+    due_at: datetime
+    done_at: datetime | None
+    done_by: str | None
+
+
+class JourneyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    journey: str
+    workflow_id: str
+    state: str
+    updated_at: datetime
+
+
+class PartnerOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    domain: str
+    country: str
+    type: PartnerType
+    tier: Tier
+    cam_id: uuid.UUID | None
+    contact_email: str
+    status: PartnerStatus
+    created_at: datetime
+
+
+class PartnerDetail(PartnerOut):
+    milestones: list[MilestoneOut] = []
+    journeys: list[JourneyOut] = []
+
+
+class TimelineEntry(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    at: datetime
+    actor: str
+    action: str
+    journey: str | None
+    detail: dict[str, Any]
+
+
+class ApiKeyCreate(Strict):
+    role: Role
+    cam_id: uuid.UUID | None = None
+    partner_id: uuid.UUID | None = None
+    label: str = Field("", max_length=200)
+
+
+class ApiKeyOut(BaseModel):
+    id: uuid.UUID
+    role: Role
+    cam_id: uuid.UUID | None
+    partner_id: uuid.UUID | None
+    label: str
+    key: str = Field(description="the secret; shown once, stored only as a hash")
+
+
+class MilestoneReport(BaseModel):
+    partner_id: uuid.UUID
+    milestone: str
+    accepted: bool
+    already_done: bool

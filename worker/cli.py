@@ -1,0 +1,117 @@
+"""`camlights` — the command line for ops and for the dev stack.
+
+    camlights dev                       the whole embedded stack (what `make run` runs)
+    camlights worker                    a worker (workflows + activities)
+    camlights api                       the HTTP API
+    camlights migrate                   apply database migrations
+    camlights create-key --role ops     create an API key (printed once)
+    camlights demo                      load a small demo program (CAMs, partners, keys)
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+
+from domain.enums import Role
+from domain.settings import get_settings
+
+
+def _cmd_worker(args) -> int:
+    from worker.main import run_worker
+
+    asyncio.run(run_worker(get_settings()))
+    return 0
+
+
+def _cmd_api(args) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=args.host or settings.api_host, port=args.port or settings.api_port,
+                log_level="info")
+    return 0
+
+
+def _cmd_migrate(args) -> int:
+    from store.migrate import upgrade
+
+    settings = get_settings()
+    print(f"applying migrations to {_redact(settings.database_url)} ...", flush=True)
+    upgrade(settings.database_url)
+    print("database is at the latest schema version")
+    return 0
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def _create_key(role: Role, cam_id: uuid.UUID | None, partner_id: uuid.UUID | None, label: str) -> str:
+    from api.auth import create_api_key
+    from store.db import make_engine, make_sessionmaker
+    from store.models import Cam, Partner
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        async with make_sessionmaker(engine)() as session, session.begin():
+            if role == Role.cam and (cam_id is None or await session.get(Cam, cam_id) is None):
+                raise SystemExit(f"error: --cam-id must name an existing CAM for a cam key (got {cam_id})")
+            if role == Role.partner and (partner_id is None or await session.get(Partner, partner_id) is None):
+                raise SystemExit(f"error: --partner-id must name an existing partner (got {partner_id})")
+            _, secret = await create_api_key(session, role=role, cam_id=cam_id, partner_id=partner_id,
+                                             label=label)
+        return secret
+    finally:
+        await engine.dispose()
+
+
+def _cmd_create_key(args) -> int:
+    secret = asyncio.run(_create_key(Role(args.role), args.cam_id, args.partner_id, args.label))
+    print(secret)
+    print(f"# {args.role} key created; it is shown only now. Use: Authorization: Bearer <key>", file=sys.stderr)
+    return 0
+
+
+def _cmd_dev(args) -> int:
+    from worker.devstack import run_dev
+
+    return run_dev(get_settings())
+
+
+def _cmd_demo(args) -> int:
+    from worker.demo import load_demo
+
+    asyncio.run(load_demo(get_settings()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="camlights", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("dev", help="start the embedded stack (make run)").set_defaults(func=_cmd_dev)
+    sub.add_parser("worker", help="run a worker").set_defaults(func=_cmd_worker)
+    p = sub.add_parser("api", help="run the HTTP API")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=_cmd_api)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_cmd_migrate)
+    p = sub.add_parser("create-key", help="create an API key for a role (printed once)")
+    p.add_argument("--role", required=True, choices=[r.value for r in Role])
+    p.add_argument("--cam-id", type=uuid.UUID)
+    p.add_argument("--partner-id", type=uuid.UUID)
+    p.add_argument("--label", default="created with camlights create-key")
+    p.set_defaults(func=_cmd_create_key)
+    sub.add_parser("demo", help="load a small demo program through the API code").set_defaults(func=_cmd_demo)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
