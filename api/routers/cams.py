@@ -30,18 +30,20 @@ async def create_cam(body: CamCreate, request: Request,
     if (replayed := await idem.replay()) is not None:
         return replayed
     if existing := await session.scalar(select(Cam.id).where(Cam.email == body.email)):
+        if (replayed := await idem.replay()) is not None:  # a concurrent retry committed meanwhile
+            return replayed
         raise HTTPException(409, detail=f"a CAM with email {body.email} already exists (cam {existing})")
-    cam = Cam(id=uuid.uuid4(), name=body.name, email=body.email)
-    session.add(cam)
-    await session.flush()
-    await repo.claim_step(session, key=None, actor=principal.actor, action="cam.created",
-                          detail={"cam_id": str(cam.id), "email": cam.email})
-    await session.refresh(cam)
-    out = jsonable_encoder(CamOut.model_validate(cam))
-    await idem.remember(201, out)
     try:
+        cam = Cam(id=uuid.uuid4(), name=body.name, email=body.email)
+        session.add(cam)
+        await session.flush()
+        await repo.claim_step(session, key=None, actor=principal.actor, action="cam.created",
+                              detail={"cam_id": str(cam.id), "email": cam.email})
+        await session.refresh(cam)
+        out = jsonable_encoder(CamOut.model_validate(cam))
+        await idem.remember(201, out)
         await session.commit()
-    except IntegrityError:
+    except IntegrityError:  # a concurrent request won the race for this email or this key
         await session.rollback()
         if (replayed := await idem.replay()) is not None:
             return replayed

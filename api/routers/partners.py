@@ -54,6 +54,24 @@ async def check_coverage(session: AsyncSession, tier: Tier, cam_id: uuid.UUID | 
         raise HTTPException(422, detail=f"cam_id: no CAM with id {cam_id}")
 
 
+async def _write_enrolment(session: AsyncSession, principal: Principal, body: PartnerCreate,
+                           idem: Idempotency) -> Partner:
+    """Partner, journey record, audit row and idempotency record: one transaction."""
+    partner = Partner(id=uuid.uuid4(), status=PartnerStatus.onboarding.value, **body.model_dump())
+    partner.tier, partner.type = body.tier.value, body.type.value
+    session.add(partner)
+    await session.flush()
+    session.add(JourneyRecord(workflow_id=workflow_id(Journey.onboarding, str(partner.id)),
+                              partner_id=partner.id, journey=Journey.onboarding.value,
+                              state=OnboardingState.in_progress.value))
+    await repo.claim_step(session, key=None, actor=principal.actor, action="partner.enrolled",
+                          partner_id=partner.id, detail=jsonable_encoder(body.model_dump()))
+    await session.refresh(partner)
+    await idem.remember(201, jsonable_encoder(PartnerOut.model_validate(partner)))
+    await session.commit()
+    return partner
+
+
 @router.post("", status_code=201, response_model=PartnerOut,
              responses={409: {"description": "a partner with this domain is already enrolled"}})
 async def enrol_partner(
@@ -71,31 +89,23 @@ async def enrol_partner(
         return replayed
     await check_coverage(session, body.tier, body.cam_id)
     if existing := await session.scalar(select(Partner.id).where(Partner.domain == body.domain)):
+        if (replayed := await idem.replay()) is not None:  # a concurrent retry committed meanwhile
+            return replayed
         raise HTTPException(409, detail=f"a partner with domain {body.domain} is already enrolled "
                                         f"(partner {existing})")
-    partner = Partner(id=uuid.uuid4(), status=PartnerStatus.onboarding.value, **body.model_dump())
-    partner.tier, partner.type = body.tier.value, body.type.value
-    session.add(partner)
-    await session.flush()
-    session.add(JourneyRecord(workflow_id=workflow_id(Journey.onboarding, str(partner.id)),
-                              partner_id=partner.id, journey=Journey.onboarding.value,
-                              state=OnboardingState.in_progress.value))
-    await repo.claim_step(session, key=None, actor=principal.actor, action="partner.enrolled",
-                          partner_id=partner.id, detail=jsonable_encoder(body.model_dump()))
-    await session.refresh(partner)
-    out = jsonable_encoder(PartnerOut.model_validate(partner))
-    await idem.remember(201, out)
     try:
-        await session.commit()
-    except IntegrityError:
+        partner = await _write_enrolment(session, principal, body, idem)
+    except IntegrityError:  # a concurrent request won the race for this domain or this key
         await session.rollback()
-        if (replayed := await idem.replay()) is not None:  # a concurrent retry won the race
+        if (replayed := await idem.replay()) is not None:
             return replayed
         raise HTTPException(409, detail=f"a partner with domain {body.domain} is already enrolled")
+    out = jsonable_encoder(PartnerOut.model_validate(partner))
     try:
         await start_onboarding(temporal, settings.task_queue, partner)
     except Exception as err:  # compensate: no partner without its journey
         log.exception("starting onboarding for %s failed; removing the enrolment", partner.id)
+        await session.execute(delete(AuditEvent).where(AuditEvent.partner_id == partner.id))
         await session.execute(delete(Partner).where(Partner.id == partner.id))
         await idem.forget()
         await session.commit()
