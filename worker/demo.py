@@ -1,0 +1,49 @@
+"""`camlights demo`: a small demo program, loaded through the API's own code (in-process)."""
+from __future__ import annotations
+
+import httpx
+
+from api.app import create_app
+from api.auth import create_api_key
+from domain.enums import Role
+from domain.settings import Settings
+from store.db import make_engine, make_sessionmaker
+
+CAMS = [("Casey Morgan", "casey.morgan@vendor.example"), ("Robin Ito", "robin.ito@vendor.example")]
+PARTNERS = [
+    ("Northwind Systems", "northwind.example", "US", "integrator", "platinum", 0),
+    ("Contoso Cloud", "contoso.example", "GB", "msp", "gold", 1),
+    ("Fabrikam Resellers", "fabrikam.example", "DE", "reseller", "silver", None),
+    ("Tailspin Referrals", "tailspin.example", "FR", "referral", "registered", None),
+]
+
+
+async def load_demo(settings: Settings) -> None:
+    engine = make_engine(settings.database_url)
+    async with make_sessionmaker(engine)() as session, session.begin():
+        _, ops_secret = await create_api_key(session, role=Role.ops, label="camlights demo")
+    await engine.dispose()
+    ops = {"Authorization": f"Bearer {ops_secret}"}
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://demo") as api:
+            cam_ids = []
+            for name, email in CAMS:
+                r = await api.post("/cams", json={"name": name, "email": email}, headers=ops)
+                if r.status_code == 409:
+                    print(f"CAM {email} exists already: the demo was loaded before")
+                    return
+                r.raise_for_status()
+                cam_ids.append(r.json()["id"])
+                print(f"CAM      {name:<22} {r.json()['id']}")
+            for name, domain, country, kind, tier, cam in PARTNERS:
+                body = {"name": name, "domain": domain, "country": country, "type": kind, "tier": tier,
+                        "cam_id": cam_ids[cam] if cam is not None else None,
+                        "contact_email": f"partners@{domain}"}
+                r = await api.post("/partners", json=body, headers=ops)
+                r.raise_for_status()
+                print(f"partner  {name:<22} {tier:<10} {r.json()['id']}  onboarding-{r.json()['id']}")
+            r = await api.post("/api-keys", json={"role": "cam", "cam_id": cam_ids[0], "label": "demo"},
+                               headers=ops)
+            r.raise_for_status()
+            print(f"\nops key  {ops_secret}\ncam key  {r.json()['key']}  ({CAMS[0][0]})")

