@@ -134,6 +134,9 @@ class Progress:
         self.every = max(1, total // 5)
         self.t0 = time.perf_counter()
 
+    def start(self) -> None:
+        self.t0 = time.perf_counter()
+
     def tick(self) -> None:
         self.done += 1
         if self.done % self.every == 0 or self.done == self.total:
@@ -209,6 +212,7 @@ async def part_a(client, settings, sessionmaker, smtp, n: int) -> dict:
 
         log(f"Part A: {n} real onboarding journeys on task queue {settings.task_queue}")
         t0 = time.perf_counter()
+        progress.start()
         done = await asyncio.gather(*(journey(p) for p in partners))
         wall = time.perf_counter() - t0
 
@@ -252,6 +256,7 @@ async def part_b(client, n: int, activities: int, signals: int) -> dict:
         log(f"Part B: {n} baseline journeys ({activities} no-op activities, {signals} signals each) "
             f"on task queue {task_queue}")
         t0 = time.perf_counter()
+        progress.start()
         done = await asyncio.gather(*(journey(i) for i in range(n)))
         wall = time.perf_counter() - t0
 

@@ -45,7 +45,8 @@ async def claim_step(
 
 
 async def current_policy(session: AsyncSession) -> VersionedPolicy:
-    """The newest policy version; version 1 (the built-in defaults) is created on first use."""
+    """The newest policy version. Migration 0002 stores version 1 (the built-in defaults);
+    should it be missing, version 1 is the defaults (written only if the caller commits)."""
     row = await session.scalar(select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(1))
     if row is None:
         await session.execute(
@@ -53,9 +54,7 @@ async def current_policy(session: AsyncSession) -> VersionedPolicy:
             .values(version=1, body=ProgramPolicy().model_dump(mode="json"), created_by="system:defaults")
             .on_conflict_do_nothing(index_elements=["version"])
         )
-        await session.commit()
-        row = await session.scalar(select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(1))
-    assert row is not None
+        return VersionedPolicy(version=1, policy=ProgramPolicy())
     return VersionedPolicy(version=row.version, policy=ProgramPolicy.model_validate(row.body))
 
 

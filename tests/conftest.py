@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.journeys import SEARCH_ATTRIBUTES
 from domain.settings import Settings
+from store import repo
 from store.db import make_engine, make_sessionmaker
 from store.migrate import upgrade
 from worker.services import (
@@ -102,6 +103,7 @@ async def clean_db(request):
             "where schemaname = 'public' and tablename <> 'alembic_version'"
         ))).scalar_one()
         await session.execute(text(f"truncate {tables} restart identity cascade"))
+        await repo.current_policy(session)  # policy version 1, as migration 0002 seeds it
         await session.commit()
     yield
 
