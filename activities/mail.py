@@ -68,5 +68,5 @@ class Mailer:
     async def send(self, msg: EmailMessage) -> None:
         await aiosmtplib.send(
             msg, hostname=self.host, port=self.port, username=self.username, password=self.password,
-            start_tls=self.starttls, timeout=20,
+            start_tls=self.starttls, timeout=10,
         )

@@ -2,8 +2,10 @@
 with the real activities against PostgreSQL and the SMTP server."""
 from __future__ import annotations
 
+import os
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -15,6 +17,16 @@ from store.models import AuditEvent, OutboxMessage, Partner, PartnerMilestone
 from tests.factories import make_cam, make_partner
 from worker.main import build_worker
 from workflows.onboarding import OnboardingWorkflow
+
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+async def record_history(handle, name: str) -> None:
+    """With CAMLIGHTS_RECORD_HISTORIES=1, keep the history for the replay tests."""
+    if os.environ.get("CAMLIGHTS_RECORD_HISTORIES") == "1":
+        history = await handle.fetch_history()
+        (HISTORIES / f"onboarding-{name}.json").write_text(history.to_json())
 
 
 def _by_template(mailbox):
@@ -54,6 +66,7 @@ async def test_gold_partner_nudged_escalated_then_activated(ts_env, sessionmaker
             await handle.signal(OnboardingWorkflow.mark_milestone, MilestoneDone(key=key, by="partner:x"))
         result = await handle.result()
         elapsed = time.monotonic() - wall
+        await record_history(handle, "gold-activated")
     assert result.state == OnboardingState.activated
     assert result.missing == []
     assert elapsed < 30, f"time skipping should make 50 days quick, took {elapsed:.1f}s"
@@ -92,6 +105,7 @@ async def test_registered_partner_at_risk_alerts_ops_never_a_cam(ts_env, session
         await ts_env.sleep(timedelta(days=20))
         await handle.signal(OnboardingWorkflow.mark_milestone, MilestoneDone(key="portal_access", by="partner:x"))
         result = await handle.result()
+        await record_history(handle, "registered-at-risk")
     assert result.state == OnboardingState.at_risk
     assert set(result.missing) == {"first_training", "first_deal"}  # certification not required here
     mails = _by_template(mailbox)
@@ -114,4 +128,5 @@ async def test_platinum_cam_copied_on_every_nudge(ts_env, sessionmaker, mailbox,
         for key in ("portal_access", "first_training", "first_certification", "first_deal", "business_plan"):
             await handle.signal(OnboardingWorkflow.mark_milestone, MilestoneDone(key=key, by="cam:x"))
         assert (await handle.result()).state == OnboardingState.activated
+        await record_history(handle, "platinum-activated")
     assert _by_template(mailbox)["nudge"] == [partner.contact_email, cam.email]

@@ -11,7 +11,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.enums import Journey
     from domain.journeys import NotifyInput, SendInput
 
-ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# Short: a worker that dies mid-activity delays the retry by at most this much.
+ACTIVITY_TIMEOUT = timedelta(seconds=15)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                     maximum_interval=timedelta(seconds=30))
 
