@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from domain.settings import Settings
 from worker.services import (
     Postgres,
@@ -52,6 +54,14 @@ async def _bootstrap_ops_key(settings: Settings, key_file: Path) -> str | None:
     return secret
 
 
+def _embedded(name: str, env_var: str) -> bool:
+    """A service is started here unless its address is configured in the environment;
+    CAMLIGHTS_EMBED=all starts every service anyway, on the configured addresses."""
+    if os.environ.get("CAMLIGHTS_EMBED") == "all":
+        return True
+    return env_var not in os.environ
+
+
 def run_dev(settings: Settings) -> int:
     data = settings.data_dir.resolve()
     data.mkdir(parents=True, exist_ok=True)
@@ -80,10 +90,12 @@ def run_dev(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, on_term)
     try:
         # PostgreSQL
-        if "DATABASE_URL" in os.environ:
+        if not _embedded("postgres", "DATABASE_URL"):
             _say("PostgreSQL: using DATABASE_URL from the environment")
         else:
-            pg = Postgres(data / "postgres", port=55432)
+            url = make_url(settings.database_url)
+            pg = Postgres(data / "postgres", port=url.port or 5432, database=url.database or "camlights",
+                          user=url.username or "camlights")
             if port_is_open(pg.host, pg.port):
                 _say(f"PostgreSQL: something already listens on {pg.port}; using it")
             else:
@@ -92,7 +104,7 @@ def run_dev(settings: Settings) -> int:
             env["DATABASE_URL"] = settings.database_url = pg.url
 
         # Temporal dev server
-        if "TEMPORAL_ADDRESS" in os.environ:
+        if not _embedded("temporal", "TEMPORAL_ADDRESS"):
             _say("Temporal: using TEMPORAL_ADDRESS from the environment")
         else:
             host, port = settings.temporal_address.rsplit(":", 1)
@@ -105,7 +117,7 @@ def run_dev(settings: Settings) -> int:
                 started.append(temporal.start())
 
         # SMTP sink
-        if "SMTP_HOST" in os.environ:
+        if not _embedded("smtp", "SMTP_HOST"):
             _say(f"SMTP: relaying to {settings.smtp_host}:{settings.smtp_port}")
         else:
             if port_is_open(settings.smtp_host, settings.smtp_port):
@@ -131,12 +143,12 @@ def run_dev(settings: Settings) -> int:
         print(flush=True)
         _say("CAM Lights is running:")
         _say(f"  API                {base}   (interactive docs: {base}/docs)")
-        if "TEMPORAL_ADDRESS" not in os.environ:
+        if _embedded("temporal", "TEMPORAL_ADDRESS"):
             _say(f"  Temporal Web UI    http://127.0.0.1:{settings.temporal_ui_port}")
         _say(f"  Temporal gRPC      {settings.temporal_address}  (task queue {settings.task_queue})")
-        if "DATABASE_URL" not in os.environ:
+        if _embedded("postgres", "DATABASE_URL"):
             _say(f"  PostgreSQL         {settings.database_url}")
-        if "SMTP_HOST" not in os.environ:
+        if _embedded("smtp", "SMTP_HOST"):
             _say(f"  Mail (.eml files)  {_rel(data / 'mail')}")
         if secret:
             _say(f"  ops API key        {secret}")
