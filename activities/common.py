@@ -36,53 +36,13 @@ class CommonActivities:
                                            type="PolicyNotFound", non_retryable=True)
             return snap
 
-    async def _recipients(self, session: AsyncSession, partner_id: str, roles: list[str]) -> list[tuple[str, str]]:
-        partner = await session.get(Partner, uuid.UUID(partner_id))
-        if partner is None:
-            raise ApplicationError(f"partner {partner_id} not found", type="PartnerNotFound",
-                                   non_retryable=True)
-        out: list[tuple[str, str]] = []
-        for role in roles:
-            if role == "partner":
-                out.append((role, partner.contact_email))
-            elif role == "cam":
-                if partner.cam_id is not None:
-                    cam = await session.get(Cam, partner.cam_id)
-                    if cam is not None:
-                        out.append((role, cam.email))
-            elif role == "ops":
-                out.append((role, self.ops_email))
-            else:
-                raise ApplicationError(f"unknown recipient role {role!r}", type="BadRecipient",
-                                       non_retryable=True)
-        # one message per address even if two roles resolve to the same mailbox
-        seen: set[str] = set()
-        return [(r, a) for r, a in out if not (a.lower() in seen or seen.add(a.lower()))]
-
     @activity.defn
     async def queue_notification(self, inp: NotifyInput) -> NotifyResult:
         """Write the outbox rows and the audit row of one notification, in one transaction."""
         async with self.sessionmaker() as session, session.begin():
-            recipients = await self._recipients(session, inp.partner_id, inp.recipients)
-            if not await repo.claim_step(
-                session, key=inp.idempotency_key, actor="system", action=inp.audit_action,
-                partner_id=inp.partner_id, journey=inp.journey.value,
-                detail={"template": inp.template, "to": [a for _, a in recipients], **inp.context},
-            ):  # queued by an earlier attempt, in one transaction with its outbox rows
-                return NotifyResult(queued=0, recipients=[a for _, a in recipients])
-            for role, address in recipients:
-                await session.execute(
-                    insert(OutboxMessage)
-                    .values(
-                        idempotency_key=inp.idempotency_key, partner_id=uuid.UUID(inp.partner_id),
-                        journey=inp.journey.value, template=inp.template, recipient=address,
-                        recipient_role=role, context={**inp.context, "recipient_role": role},
-                        message_id=message_id(inp.idempotency_key, address, inp.template),
-                        status="pending", attempts=0,
-                    )
-                    .on_conflict_do_nothing()
-                )
-        return NotifyResult(queued=len(recipients), recipients=[a for _, a in recipients])
+            recipients = await resolve_recipients(session, inp.partner_id, inp.recipients, self.ops_email)
+            queued = await write_outbox(session, inp, [(role, address, {}) for role, address in recipients])
+        return NotifyResult(queued=queued, recipients=[a for _, a in recipients])
 
     @activity.defn
     async def send_notifications(self, inp: SendInput) -> SendResult:
@@ -123,3 +83,50 @@ class CommonActivities:
                 raise ApplicationError(f"SMTP send to {row.recipient} failed: {error}", type="SmtpError")
         return SendResult(sent=sent, already_sent=already)
 
+
+
+async def resolve_recipients(session: AsyncSession, partner_id: str, roles: list[str],
+                             ops_email: str) -> list[tuple[str, str]]:
+    """Roles ("partner", "cam", "ops") to (role, address), from the DB at queue time; a CAM
+    role on a partner without a CAM resolves to nobody. One entry per address."""
+    partner = await session.get(Partner, uuid.UUID(partner_id))
+    if partner is None:
+        raise ApplicationError(f"partner {partner_id} not found", type="PartnerNotFound", non_retryable=True)
+    out: list[tuple[str, str]] = []
+    for role in roles:
+        if role == "partner":
+            out.append((role, partner.contact_email))
+        elif role == "cam":
+            cam = await session.get(Cam, partner.cam_id) if partner.cam_id else None
+            if cam is not None:
+                out.append((role, cam.email))
+        elif role == "ops":
+            out.append((role, ops_email))
+        else:
+            raise ApplicationError(f"unknown recipient role {role!r}", type="BadRecipient", non_retryable=True)
+    seen: set[str] = set()
+    return [(r, a) for r, a in out if not (a.lower() in seen or seen.add(a.lower()))]
+
+
+async def write_outbox(session: AsyncSession, inp: NotifyInput,
+                       recipients: list[tuple[str, str, dict]]) -> int:
+    """The audit row and one outbox row per recipient, in the caller's transaction. Returns how
+    many rows were queued: 0 when an earlier attempt already queued this key."""
+    if not await repo.claim_step(
+        session, key=inp.idempotency_key, actor="system", action=inp.audit_action,
+        partner_id=inp.partner_id, journey=inp.journey.value,
+        detail={"template": inp.template, "to": [a for _, a, _ in recipients], **inp.context},
+    ):
+        return 0
+    for role, address, extra in recipients:
+        await session.execute(
+            insert(OutboxMessage)
+            .values(
+                idempotency_key=inp.idempotency_key, partner_id=uuid.UUID(inp.partner_id),
+                journey=inp.journey.value, template=inp.template, recipient=address, recipient_role=role,
+                context={**inp.context, **extra, "recipient_role": role},
+                message_id=message_id(inp.idempotency_key, address, inp.template), status="pending", attempts=0,
+            )
+            .on_conflict_do_nothing()
+        )
+    return len(recipients)

@@ -45,11 +45,15 @@ async def start_onboarding(client: Client, task_queue: str, partner: Partner) ->
     )
 
 
-async def signal_coverage(client: Client, partner: Partner) -> list[str]:
+async def signal_coverage(client: Client, partner: Partner, open_deal_ids: list[str] = ()) -> list[str]:
     """Tell every running journey of the partner about its new tier/CAM. Returns the ids signalled."""
+    from workflows.deal import DealWorkflow
+
     signalled = []
-    for journey, signal in ((Journey.onboarding, OnboardingWorkflow.change_coverage),):
-        handle = client.get_workflow_handle(workflow_id(journey, str(partner.id)))
+    targets = [(workflow_id(Journey.onboarding, str(partner.id)), OnboardingWorkflow.change_coverage)]
+    targets += [(workflow_id(Journey.deal, d), DealWorkflow.change_coverage) for d in open_deal_ids]
+    for wid, signal in targets:
+        handle = client.get_workflow_handle(wid)
         try:
             await handle.signal(signal, coverage_of(partner))
             signalled.append(handle.id)

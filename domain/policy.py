@@ -87,6 +87,50 @@ def _default_onboarding() -> OnboardingPolicy:
     )
 
 
+class TierDealRules(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    auto_approve: bool = Field(description="deals inside policy are approved without a human")
+    auto_approve_max_minor: int = Field(0, ge=0, description="largest auto-approved amount, in minor units "
+                                                             "of the program currency")
+    protection_days: float = Field(gt=0, description="protection window of an approved deal")
+
+
+def _default_deal_tiers() -> dict[Tier, TierDealRules]:
+    return {
+        Tier.platinum: TierDealRules(auto_approve=False, protection_days=180),
+        Tier.gold: TierDealRules(auto_approve=False, protection_days=120),
+        Tier.silver: TierDealRules(auto_approve=True, auto_approve_max_minor=5_000_000, protection_days=90),
+        Tier.registered: TierDealRules(auto_approve=True, auto_approve_max_minor=1_000_000, protection_days=60),
+    }
+
+
+class DealPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$", description="currency of the thresholds")
+    tiers: dict[Tier, TierDealRules] = Field(default_factory=_default_deal_tiers)
+    approval_sla_days: float = Field(2, gt=0, description="pending this long: reminder to the approver")
+    escalation_days: float = Field(4, gt=0, description="pending this long: escalation to ops")
+    expiry_reminder_days: list[float] = Field(default_factory=lambda: [14, 3],
+                                              description="reminders this many days before expiry")
+    max_extensions: int = Field(2, ge=0)
+    max_extension_days: float = Field(30, gt=0)
+    stall_days: float = Field(21, gt=0, description="a stage unchanged this long alerts the CAM (or ops)")
+    decision_link_days: float = Field(7, gt=0, description="validity of one-click decision links")
+
+    @model_validator(mode="after")
+    def _check(self) -> "DealPolicy":
+        missing = [t.value for t in Tier if t not in self.tiers]
+        if missing:
+            raise ValueError(f"deal.tiers: rules missing for {', '.join(missing)}")
+        if self.escalation_days <= self.approval_sla_days:
+            raise ValueError("deal.escalation_days must be longer than deal.approval_sla_days")
+        if any(d <= 0 for d in self.expiry_reminder_days):
+            raise ValueError("deal.expiry_reminder_days: offsets must be positive")
+        return self
+
+
 class ProgramPolicy(BaseModel):
     """One version of the program policy (what ops edit through `PUT /policy`)."""
 
@@ -95,6 +139,7 @@ class ProgramPolicy(BaseModel):
     day_seconds: float = Field(86400, gt=0, description="length of one policy day in seconds")
     tiers: dict[Tier, TierRules] = Field(default_factory=_default_tiers)
     onboarding: OnboardingPolicy = Field(default_factory=_default_onboarding)
+    deal: DealPolicy = Field(default_factory=DealPolicy)
 
     @model_validator(mode="after")
     def _all_tiers(self) -> "ProgramPolicy":

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_base_url: str = "http://127.0.0.1:8000"
+    link_secret: str = "insecure-dev-link-secret-change-me"  # signs one-click decision links
     data_dir: Path = Path(".data")
     temporal_ui_port: int = 8233
 

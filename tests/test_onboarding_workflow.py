@@ -23,10 +23,12 @@ HISTORIES = Path(__file__).parent / "histories"
 
 
 async def record_history(handle, name: str) -> None:
-    """With CAMLIGHTS_RECORD_HISTORIES=1, keep the history for the replay tests."""
+    """With CAMLIGHTS_RECORD_HISTORIES=1, keep the history for the replay tests
+    (`tests/histories/<journey>-<name>.json`, the journey being the workflow id's prefix)."""
     if os.environ.get("CAMLIGHTS_RECORD_HISTORIES") == "1":
         history = await handle.fetch_history()
-        (HISTORIES / f"onboarding-{name}.json").write_text(history.to_json())
+        journey = handle.id.split("-", 1)[0]
+        (HISTORIES / f"{journey}-{name.removeprefix(journey + '-')}.json").write_text(history.to_json())
 
 
 def _by_template(mailbox):

@@ -11,13 +11,15 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities.common import CommonActivities
+from activities.deal import DealActivities
 from activities.mail import Mailer
 from activities.onboarding import OnboardingActivities
 from domain.settings import Settings
 from store.db import make_engine, make_sessionmaker
+from workflows.deal import DealWorkflow
 from workflows.onboarding import OnboardingWorkflow
 
-WORKFLOWS = [OnboardingWorkflow]
+WORKFLOWS = [OnboardingWorkflow, DealWorkflow]
 
 
 def make_mailer(settings: Settings) -> Mailer:
@@ -29,9 +31,12 @@ def make_mailer(settings: Settings) -> Mailer:
 def build_activities(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> list:
     common = CommonActivities(sessionmaker, make_mailer(settings), settings.ops_email)
     onboarding = OnboardingActivities(sessionmaker)
+    deal = DealActivities(sessionmaker, link_secret=settings.link_secret,
+                          public_base_url=settings.public_base_url, ops_email=settings.ops_email)
     return [
         common.load_policy, common.queue_notification, common.send_notifications,
         onboarding.open_onboarding_plan, onboarding.record_milestone, onboarding.finish_onboarding,
+        deal.record_deal_state, deal.record_deal_stage, deal.queue_approval_request,
     ]
 
 

@@ -29,7 +29,8 @@ from domain.enums import Journey, OnboardingState, PartnerStatus, Role, Tier
 from domain.journeys import workflow_id
 from domain.settings import Settings
 from store import repo
-from store.models import AuditEvent, Cam, JourneyRecord, Partner, PartnerMilestone
+from domain.deal import OPEN_STATES
+from store.models import AuditEvent, Cam, Deal, JourneyRecord, Partner, PartnerMilestone
 
 router = APIRouter(prefix="/partners", tags=["partners"])
 log = logging.getLogger(__name__)
@@ -178,7 +179,9 @@ async def change_coverage(
                           detail={"from": before.model_dump(mode="json"), "to": after.model_dump(mode="json")})
     await session.commit()
     await session.refresh(partner)
-    await signal_coverage(temporal, partner)
+    open_deals = (await session.scalars(select(Deal.id).where(
+        Deal.partner_id == partner.id, Deal.state.in_([s.value for s in OPEN_STATES])))).all()
+    await signal_coverage(temporal, partner, [str(d) for d in open_deals])
     return PartnerOut.model_validate(partner)
 
 

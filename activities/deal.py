@@ -1,0 +1,100 @@
+"""Activities of the deal registration journey: state and stage changes, approval requests
+with signed one-click links."""
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.common import resolve_recipients, write_outbox
+from activities.onboarding import set_journey_state
+from domain.deal import ApprovalRequestInput, DealStageInput, DealState, DealStateInput, Decision
+from domain.enums import Journey
+from domain.journeys import NotifyInput, NotifyResult, StepResult
+from domain.links import LinkClaims, link_jti, make_token
+from store import repo
+from store.models import Cam, Deal, Partner
+
+
+class DealActivities:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, link_secret: str,
+                 public_base_url: str, ops_email: str):
+        self.sessionmaker = sessionmaker
+        self.link_secret = link_secret
+        self.public_base_url = public_base_url.rstrip("/")
+        self.ops_email = ops_email
+
+    async def _deal(self, session: AsyncSession, deal_id: str) -> Deal:
+        deal = await session.get(Deal, uuid.UUID(deal_id), with_for_update=True)
+        if deal is None:
+            raise ApplicationError(f"deal {deal_id} not found", type="DealNotFound", non_retryable=True)
+        return deal
+
+    @activity.defn
+    async def record_deal_state(self, inp: DealStateInput) -> StepResult:
+        async with self.sessionmaker() as session, session.begin():
+            deal = await self._deal(session, inp.deal_id)
+            if not await repo.claim_step(
+                session, key=inp.idempotency_key, actor=inp.by, action=f"deal.{inp.state.value}",
+                partner_id=deal.partner_id, journey=Journey.deal.value,
+                detail={"deal_id": inp.deal_id, "reason": inp.reason,
+                        "protected_until": inp.protected_until.isoformat() if inp.protected_until else None},
+            ):
+                return StepResult(applied=False)
+            values: dict = {"state": inp.state.value}
+            if inp.state in (DealState.approved, DealState.rejected) and deal.decided_by is None:
+                values |= {"decided_by": inp.by, "decided_at": inp.at, "decision_reason": inp.reason}
+            if inp.protected_until is not None:
+                values["protected_until"] = inp.protected_until
+            if inp.extensions_used is not None:
+                values["extensions_used"] = inp.extensions_used
+            await session.execute(update(Deal).where(Deal.id == deal.id).values(**values))
+            await set_journey_state(session, deal.partner_id, Journey.deal, inp.deal_id, inp.state.value)
+        return StepResult(applied=True)
+
+    @activity.defn
+    async def record_deal_stage(self, inp: DealStageInput) -> StepResult:
+        async with self.sessionmaker() as session, session.begin():
+            deal = await self._deal(session, inp.deal_id)
+            if not await repo.claim_step(
+                session, key=inp.idempotency_key, actor=inp.by, action="deal.stage_changed",
+                partner_id=deal.partner_id, journey=Journey.deal.value,
+                detail={"deal_id": inp.deal_id, "from": deal.stage, "to": inp.stage.value},
+            ):
+                return StepResult(applied=False)
+            await session.execute(update(Deal).where(Deal.id == deal.id).values(stage=inp.stage.value))
+        return StepResult(applied=True)
+
+    @activity.defn
+    async def queue_approval_request(self, inp: ApprovalRequestInput) -> NotifyResult:
+        """Outbox rows for the approver(s), each with its own signed approve/reject links."""
+        async with self.sessionmaker() as session, session.begin():
+            deal = await self._deal(session, inp.deal_id)
+            partner = await session.get(Partner, deal.partner_id)
+            assert partner is not None
+            recipients = await resolve_recipients(session, str(partner.id), [inp.approver], self.ops_email)
+            if not recipients:  # the CAM went away meanwhile: ops decides
+                recipients = await resolve_recipients(session, str(partner.id), ["ops"], self.ops_email)
+            rows = []
+            for role, address in recipients:
+                if role == "cam":
+                    cam = await session.get(Cam, partner.cam_id)
+                    approver = f"cam:{cam.id}"
+                else:
+                    approver = f"ops:{address}"
+                links = {}
+                for decision in Decision:
+                    token = make_token(self.link_secret, LinkClaims(
+                        deal_id=inp.deal_id, decision=decision.value, approver=approver,
+                        jti=link_jti(inp.idempotency_key, address, decision.value),
+                        expires_at=inp.link_valid_until))
+                    links[f"{decision.value}_url"] = f"{self.public_base_url}/deals/links/{token}"
+                rows.append((role, address, links))
+            queued = await write_outbox(session, NotifyInput(
+                idempotency_key=inp.idempotency_key, partner_id=str(partner.id), journey=Journey.deal,
+                template=inp.template, recipients=[r for r, _, _ in rows], context=inp.context,
+                audit_action=f"deal.{inp.template}_sent"), rows)
+        return NotifyResult(queued=queued, recipients=[a for _, a, _ in rows])

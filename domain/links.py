@@ -1,0 +1,49 @@
+"""Signed one-click decision links: bound to one deal, one decision and one approver,
+expiring, and single-use (the `used_links` table records each `jti` once)."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+SALT = "camlights.deal-decision"
+
+
+@dataclass(frozen=True)
+class LinkClaims:
+    deal_id: str
+    decision: str
+    approver: str  # "cam:<id>" or "ops:<address>"
+    jti: str
+    expires_at: datetime
+
+
+class LinkError(Exception):
+    """The link is tampered with, expired or malformed (message says which)."""
+
+
+def link_jti(idempotency_key: str, recipient: str, decision: str) -> str:
+    return hashlib.sha256(f"{idempotency_key}|{recipient}|{decision}".encode()).hexdigest()[:32]
+
+
+def make_token(secret: str, claims: LinkClaims) -> str:
+    return URLSafeSerializer(secret, salt=SALT).dumps({
+        "d": claims.deal_id, "a": claims.decision, "by": claims.approver, "j": claims.jti,
+        "exp": int(claims.expires_at.timestamp()),
+    })
+
+
+def read_token(secret: str, token: str, now: datetime | None = None) -> LinkClaims:
+    try:
+        data = URLSafeSerializer(secret, salt=SALT).loads(token)
+        claims = LinkClaims(deal_id=str(data["d"]), decision=str(data["a"]), approver=str(data["by"]),
+                            jti=str(data["j"]), expires_at=datetime.fromtimestamp(int(data["exp"]), timezone.utc))
+    except BadSignature as err:
+        raise LinkError("this link is not valid (its signature does not match)") from err
+    except (KeyError, TypeError, ValueError) as err:
+        raise LinkError("this link is malformed") from err
+    if (now or datetime.now(timezone.utc)) >= claims.expires_at:
+        raise LinkError(f"this link expired on {claims.expires_at:%Y-%m-%d %H:%M} UTC")
+    return claims

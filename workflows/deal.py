@@ -1,0 +1,376 @@
+"""Deal registration: `deal-{deal_id}`.
+
+Auto-approval inside the tier's policy, otherwise a decision by the partner's CAM (ops for
+partners without one) through the `decide` update, with an SLA reminder and an escalation to
+ops. An approved deal is protected for the policy's window: reminders before expiry, bounded
+extensions (CAM tiers need the CAM's approval), stage changes, a stall alert, close won/lost,
+and expiry, which releases the protection.
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.common import CommonActivities
+    from activities.deal import DealActivities
+    from domain.deal import (
+        AWAITING_DECISION,
+        ApprovalRequestInput,
+        DealDecision,
+        DealInput,
+        DealProgress,
+        DealResult,
+        DealStage,
+        DealStageInput,
+        DealState,
+        DealStateInput,
+        Decision,
+        DecisionResult,
+        ExtensionDecision,
+        ExtensionRequest,
+        ExtensionResult,
+        StageChange,
+    )
+    from domain.enums import Journey
+    from domain.journeys import (
+        NO_CAM,
+        SA_CAM_ID,
+        SA_JOURNEY,
+        SA_JOURNEY_STATE,
+        SA_PARTNER_ID,
+        SA_TIER,
+        Coverage,
+        LoadPolicyInput,
+        SendInput,
+    )
+    from domain.onboarding import MilestoneDone
+    from domain.policy import ProgramPolicy
+    from workflows.common import activity_options, notify
+    from workflows.onboarding import OnboardingWorkflow
+
+CLOSING = {DealStage.closed_won: DealState.won, DealStage.closed_lost: DealState.lost}
+
+
+@workflow.defn
+class DealWorkflow:
+    @workflow.init
+    def __init__(self, inp: DealInput) -> None:
+        self._inp = inp
+        self._coverage = inp.coverage
+        self._state = inp.state
+        self._stage = inp.stage
+        self._policy: ProgramPolicy | None = None
+        self._policy_version = 0
+        self._decision: DealDecision | None = None
+        self._submitted_at = workflow.now()
+        self._stage_since = workflow.now()
+        self._stage_changes = 0
+        self._stage_inbox: list[StageChange] = []
+        self._stalled = False
+        self._protected_until: datetime | None = None
+        self._extensions = 0
+        self._pending_extension: ExtensionRequest | None = None
+        self._granted: list[tuple[int, float, str]] = []  # (number, days, by): to record and announce
+        self._rejected_extension: str | None = None
+        self._requests = 0
+        self._to_announce: list[ExtensionRequest] = []  # extension requests the CAM must hear of
+
+    # ------------------------------------------------------------------ messages
+
+    @workflow.update
+    async def decide(self, decision: DealDecision) -> DecisionResult:
+        self._decision = decision
+        await workflow.wait_condition(lambda: self._state not in AWAITING_DECISION)
+        return DecisionResult(deal_id=self._inp.deal_id, state=self._state, decided_by=decision.by,
+                              protected_until=self._protected_until)
+
+    @decide.validator
+    def _validate_decide(self, decision: DealDecision) -> None:
+        if self._state not in AWAITING_DECISION or self._decision is not None:
+            raise ApplicationError(f"deal {self._inp.deal_id} is {self._state.value}: it is no longer pending "
+                                   "a decision", type="NotPending")
+        self._check_approver(decision.by)
+
+    @workflow.update
+    async def request_extension(self, req: ExtensionRequest) -> ExtensionResult:
+        if self._cam_decides():
+            self._pending_extension = req
+            self._to_announce.append(req)
+            return ExtensionResult(status="awaiting_cam", extensions_used=self._extensions,
+                                   protected_until=self._protected_until)
+        self._grant(req.days, req.by)
+        return ExtensionResult(status="granted", extensions_used=self._extensions,
+                               protected_until=self._protected_until)
+
+    @request_extension.validator
+    def _validate_extension(self, req: ExtensionRequest) -> None:
+        if self._state != DealState.approved or self._policy is None:
+            raise ApplicationError(f"deal is {self._state.value}: only an approved deal can be extended",
+                                   type="NotPending")
+        rules = self._policy.deal
+        if not (req.by.startswith(("ops:", f"partner:{self._inp.partner_id}"))
+                or (self._coverage.cam_id and req.by == f"cam:{self._coverage.cam_id}")):
+            raise ApplicationError(f"{req.by} may not extend this deal", type="NotApprover")
+        if self._pending_extension is not None:
+            raise ApplicationError("an extension request is already waiting for the CAM", type="NotPending")
+        if self._extensions >= rules.max_extensions:
+            raise ApplicationError(f"the policy allows {rules.max_extensions} extension(s); all are used",
+                                   type="LimitReached")
+        if req.days > rules.max_extension_days:
+            raise ApplicationError(f"days: an extension may be at most {rules.max_extension_days:g} days",
+                                   type="LimitReached")
+
+    @workflow.update
+    async def decide_extension(self, decision: ExtensionDecision) -> ExtensionResult:
+        req = self._pending_extension
+        assert req is not None
+        self._pending_extension = None
+        if decision.decision == Decision.approve:
+            self._grant(req.days, decision.by)
+            status = "granted"
+        else:
+            self._rejected_extension = decision.reason or "no reason given"
+            status = "rejected"
+        return ExtensionResult(status=status, extensions_used=self._extensions,
+                               protected_until=self._protected_until)
+
+    @decide_extension.validator
+    def _validate_extension_decision(self, decision: ExtensionDecision) -> None:
+        if self._pending_extension is None or self._state != DealState.approved:
+            raise ApplicationError("no extension request is waiting for a decision", type="NotPending")
+        self._check_approver(decision.by)
+
+    @workflow.signal
+    def change_stage(self, change: StageChange) -> None:
+        self._stage_inbox.append(change)
+
+    @workflow.signal
+    def change_coverage(self, coverage: Coverage) -> None:
+        self._coverage = coverage
+        self._upsert_search_attributes()
+
+    @workflow.query
+    def progress(self) -> DealProgress:
+        return DealProgress(
+            deal_id=self._inp.deal_id, partner_id=self._inp.partner_id, state=self._state, stage=self._stage,
+            policy_version=self._policy_version, submitted_at=self._submitted_at,
+            decided_by=self._decision.by if self._decision else None,
+            decision_reason=self._decision.reason if self._decision else None,
+            protected_until=self._protected_until, extensions_used=self._extensions,
+            pending_extension_days=self._pending_extension.days if self._pending_extension else None,
+            stage_since=self._stage_since, stalled=self._stalled,
+        )
+
+    # ------------------------------------------------------------------ run
+
+    @workflow.run
+    async def run(self, inp: DealInput) -> DealResult:
+        snap = await workflow.execute_activity_method(
+            CommonActivities.load_policy, LoadPolicyInput(version=inp.policy_version), **activity_options())
+        self._policy, self._policy_version = snap.policy, snap.version
+        self._upsert_search_attributes()
+        await self._mark_onboarding_milestone()
+
+        await self._await_decision()
+        approved = self._decision is not None and self._decision.decision == Decision.approve
+        now = workflow.now()
+        if approved:
+            rules = self._policy.deal.tiers[self._coverage.tier]
+            self._protected_until = now + self._policy.days(rules.protection_days)
+        await self._set_state(DealState.approved if approved else DealState.rejected, by=self._decision.by,
+                              reason=self._decision.reason, step="decision")
+        if not approved:
+            await self._notify("rejected", ["partner"], reason=self._decision.reason)
+            return await self._end()
+        await self._notify("approved", ["partner"] + (["cam"] if self._cam_decides() else []))
+        await self._protect()
+        return await self._end()
+
+    # ------------------------------------------------------------------ approval
+
+    async def _await_decision(self) -> None:
+        assert self._policy is not None
+        rules = self._policy.deal
+        tier_rules = rules.tiers[self._coverage.tier]
+        if (self._state == DealState.pending_approval and tier_rules.auto_approve
+                and self._inp.currency == rules.currency
+                and self._inp.amount_minor <= tier_rules.auto_approve_max_minor):
+            self._decision = DealDecision(
+                decision=Decision.approve, by="system:policy",
+                reason=f"inside the {self._coverage.tier.value} policy: no conflict, amount within "
+                       f"{tier_rules.auto_approve_max_minor / 100:,.2f} {rules.currency}")
+            return
+        approver = "cam" if self._coverage.cam_id else "ops"
+        await self._request_decision("approval_request", approver)
+        sla = self._policy.days(rules.approval_sla_days)
+        if await self._wait(lambda: self._decision is not None, sla):
+            return
+        await self._request_decision("approval_reminder", approver)
+        if await self._wait(lambda: self._decision is not None,
+                            self._policy.days(rules.escalation_days) - sla):
+            return
+        await self._request_decision("approval_escalation", "ops")
+        await workflow.wait_condition(lambda: self._decision is not None)
+
+    async def _request_decision(self, template: str, approver: str) -> None:
+        assert self._policy is not None
+        wid = workflow.info().workflow_id
+        await workflow.execute_activity_method(
+            DealActivities.queue_approval_request,
+            ApprovalRequestInput(
+                idempotency_key=f"{wid}:notify:{template}", deal_id=self._inp.deal_id, approver=approver,
+                template=template, context=self._context(),
+                link_valid_until=workflow.now() + self._policy.days(self._policy.deal.decision_link_days)),
+            **activity_options())
+        await workflow.execute_activity_method(
+            CommonActivities.send_notifications, SendInput(idempotency_key=f"{wid}:notify:{template}"),
+            **activity_options())
+
+    # ------------------------------------------------------------------ protection window
+
+    async def _protect(self) -> None:
+        assert self._policy is not None and self._protected_until is not None
+        rules = self._policy.deal
+        reminded: set[tuple[int, float]] = set()
+        while True:
+            while self._stage_inbox:
+                change = self._stage_inbox.pop(0)
+                if change.stage == self._stage:
+                    continue
+                self._stage, self._stage_since, self._stalled = change.stage, workflow.now(), False
+                self._stage_changes += 1
+                wid = workflow.info().workflow_id
+                await workflow.execute_activity_method(
+                    DealActivities.record_deal_stage,
+                    DealStageInput(idempotency_key=f"{wid}:stage:{self._stage_changes}", deal_id=self._inp.deal_id,
+                                   stage=change.stage, by=change.by, at=workflow.now()),
+                    **activity_options())
+                if change.stage in CLOSING:
+                    state = CLOSING[change.stage]
+                    await self._set_state(state, by=change.by, step="closed")
+                    await self._notify(state.value, ["partner"] + (["cam"] if self._coverage.cam_id else []))
+                    return
+            while self._to_announce:
+                req = self._to_announce.pop(0)
+                self._requests += 1
+                await self._notify("extension_request", ["cam"], step=f"extension_request:{self._requests}",
+                                   days=req.days, reason=req.reason)
+            while self._granted:
+                number, days, by = self._granted.pop(0)
+                await self._set_state(DealState.approved, by=by, step=f"extension:{number}",
+                                      reason=f"extended by {days:g} days")
+                await self._notify("extension_granted", ["partner"], step=f"extension:{number}", days=days)
+            if self._rejected_extension is not None:
+                await self._notify("extension_rejected", ["partner"],
+                                   step=f"extension_rejected:{self._extensions}", reason=self._rejected_extension)
+                self._rejected_extension = None
+
+            now = workflow.now()
+            if now >= self._protected_until:
+                await self._set_state(DealState.expired, by="system:policy", step="expired",
+                                      reason="protection window ended")
+                await self._notify("expired", ["partner"] + (["cam"] if self._coverage.cam_id else []))
+                return
+            deadlines = [self._protected_until]
+            for offset in sorted(rules.expiry_reminder_days, reverse=True):
+                at = self._protected_until - self._policy.days(offset)
+                mark = (self._extensions, offset)
+                if mark in reminded:
+                    continue
+                if now >= at:
+                    reminded.add(mark)
+                    await self._notify("expiry_reminder", ["partner"] + (["cam"] if self._cam_decides() else []),
+                                       step=f"expiry_reminder:{self._extensions}:{offset:g}", days_left=offset)
+                else:
+                    deadlines.append(at)
+            stall_at = self._stage_since + self._policy.days(rules.stall_days)
+            if not self._stalled:
+                if now >= stall_at:
+                    self._stalled = True
+                    await self._notify("stalled", ["cam" if self._coverage.cam_id else "ops"],
+                                       step=f"stalled:{self._stage_changes}", stage=self._stage.value)
+                else:
+                    deadlines.append(stall_at)
+            await self._wait(lambda: bool(self._stage_inbox or self._granted or self._rejected_extension
+                                          or self._to_announce),
+                             min(deadlines) - workflow.now())
+
+    def _grant(self, days: float, by: str) -> None:
+        assert self._policy is not None and self._protected_until is not None
+        self._extensions += 1
+        self._protected_until += self._policy.days(days)
+        self._granted.append((self._extensions, days, by))
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _end(self) -> DealResult:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return DealResult(deal_id=self._inp.deal_id, state=self._state, stage=self._stage)
+
+    async def _wait(self, condition, timeout: timedelta) -> bool:
+        if timeout <= timedelta(0):
+            return condition()
+        try:
+            await workflow.wait_condition(condition, timeout=timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    async def _set_state(self, state: DealState, *, by: str, step: str, reason: str | None = None) -> None:
+        self._state = state
+        self._upsert_search_attributes()
+        wid = workflow.info().workflow_id
+        await workflow.execute_activity_method(
+            DealActivities.record_deal_state,
+            DealStateInput(idempotency_key=f"{wid}:{step}", deal_id=self._inp.deal_id, state=state, by=by,
+                           reason=reason, protected_until=self._protected_until,
+                           extensions_used=self._extensions, at=workflow.now()),
+            **activity_options())
+
+    async def _notify(self, template: str, recipients: list[str], *, step: str | None = None, **context) -> None:
+        wid = workflow.info().workflow_id
+        await notify(key=f"{wid}:notify:{step or template}", partner_id=self._inp.partner_id, journey=Journey.deal,
+                     template=template, recipients=recipients, audit_action=f"deal.{template}_sent",
+                     context={**self._context(), **context})
+
+    def _context(self) -> dict:
+        return {
+            "partner_name": self._inp.partner_name, "deal_id": self._inp.deal_id,
+            "customer_name": self._inp.customer_name, "product_category": self._inp.product_category,
+            "amount": f"{self._inp.amount_minor / 100:,.2f} {self._inp.currency}",
+            "state": self._state.value, "stage": self._stage.value,
+            "conflict_with": self._inp.conflict_with,
+            "protected_until": self._protected_until.date().isoformat() if self._protected_until else None,
+        }
+
+    def _cam_decides(self) -> bool:
+        assert self._policy is not None
+        return self._policy.tiers[self._coverage.tier].has_cam and self._coverage.cam_id is not None
+
+    def _check_approver(self, by: str) -> None:
+        if by.startswith("ops:") or (self._coverage.cam_id and by == f"cam:{self._coverage.cam_id}"):
+            return
+        raise ApplicationError(f"{by} may not decide on this deal: only the partner's CAM or ops may",
+                               type="NotApprover")
+
+    async def _mark_onboarding_milestone(self) -> None:
+        """The first deal marks the onboarding milestone (onboarding ignores repeats)."""
+        handle = workflow.get_external_workflow_handle(f"onboarding-{self._inp.partner_id}")
+        try:
+            await handle.signal(OnboardingWorkflow.mark_milestone,
+                                MilestoneDone(key="first_deal", by=f"journey:{workflow.info().workflow_id}"))
+        except FailureError:
+            workflow.logger.info("onboarding of %s is not running; milestone not signalled", self._inp.partner_id)
+
+    def _upsert_search_attributes(self) -> None:
+        workflow.upsert_search_attributes([
+            SA_PARTNER_ID.value_set(self._inp.partner_id),
+            SA_CAM_ID.value_set(self._coverage.cam_id or NO_CAM),
+            SA_TIER.value_set(self._coverage.tier.value),
+            SA_JOURNEY.value_set(Journey.deal.value),
+            SA_JOURNEY_STATE.value_set(self._state.value),
+        ])
