@@ -81,7 +81,8 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 def base_settings(postgres: Postgres, smtp: SmtpSink) -> Settings:
     return Settings(database_url=postgres.url, smtp_host=smtp.host, smtp_port=smtp.port,
-                    ops_email="ops@vendor.test", _env_file=None)
+                    ops_email="ops@vendor.test", public_base_url="http://camlights.test",
+                    link_secret="test-link-secret", _env_file=None)
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -133,6 +134,13 @@ def run_dev(settings: Settings) -> int:
         key_file = data / "ops-api-key"
         secret = asyncio.run(_bootstrap_ops_key(settings, key_file))
 
+        if "LINK_SECRET" not in os.environ:  # one secret per installation, kept with the state
+            secret_file = data / "link-secret"
+            if not secret_file.exists():
+                secret_file.write_text(secrets.token_urlsafe(32))
+                secret_file.chmod(0o600)
+            env["LINK_SECRET"] = secret_file.read_text().strip()
+        env.setdefault("PUBLIC_BASE_URL", f"http://{settings.api_host}:{settings.api_port}")
         cli = [sys.executable, "-m", "worker.cli"]
         _say("starting the worker and the API ...")
         children.append(subprocess.Popen([*cli, "worker"], env=env))

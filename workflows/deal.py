@@ -66,6 +66,7 @@ class DealWorkflow:
         self._policy: ProgramPolicy | None = None
         self._policy_version = 0
         self._decision: DealDecision | None = None
+        self._decision_recorded = False
         self._submitted_at = workflow.now()
         self._stage_since = workflow.now()
         self._stage_changes = 0
@@ -84,7 +85,11 @@ class DealWorkflow:
     @workflow.update
     async def decide(self, decision: DealDecision) -> DecisionResult:
         self._decision = decision
-        await workflow.wait_condition(lambda: self._state not in AWAITING_DECISION)
+        if workflow.patched("deal-decision-answer-after-record"):
+            # Answer once the decision is in the DB, so a read right after the answer sees it.
+            await workflow.wait_condition(lambda: self._decision_recorded)
+        else:  # journeys recorded before the patch answered as soon as the state changed
+            await workflow.wait_condition(lambda: self._state not in AWAITING_DECISION)
         return DecisionResult(deal_id=self._inp.deal_id, state=self._state, decided_by=decision.by,
                               protected_until=self._protected_until)
 
@@ -183,6 +188,7 @@ class DealWorkflow:
             self._protected_until = now + self._policy.days(rules.protection_days)
         await self._set_state(DealState.approved if approved else DealState.rejected, by=self._decision.by,
                               reason=self._decision.reason, step="decision")
+        self._decision_recorded = True
         if not approved:
             await self._notify("rejected", ["partner"], reason=self._decision.reason)
             return await self._end()
