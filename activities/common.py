@@ -87,7 +87,7 @@ class CommonActivities:
 
 async def resolve_recipients(session: AsyncSession, partner_id: str, roles: list[str],
                              ops_email: str) -> list[tuple[str, str]]:
-    """Roles ("partner", "cam", "ops") to (role, address), from the DB at queue time; a CAM
+    """Roles ("partner", "cam", "ops", "person:<address>") to (role, address), from the DB at queue time; a CAM
     role on a partner without a CAM resolves to nobody. One entry per address."""
     partner = await session.get(Partner, uuid.UUID(partner_id))
     if partner is None:
@@ -102,6 +102,8 @@ async def resolve_recipients(session: AsyncSession, partner_id: str, roles: list
                 out.append((role, cam.email))
         elif role == "ops":
             out.append((role, ops_email))
+        elif role.startswith("person:"):  # a named person of the partner, e.g. a certified engineer
+            out.append(("person", role.removeprefix("person:")))
         else:
             raise ApplicationError(f"unknown recipient role {role!r}", type="BadRecipient", non_retryable=True)
     seen: set[str] = set()

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routers import cams, deal, health, keys, onboarding, partners, policy
+from api.routers import cams, cert, deal, health, keys, onboarding, partners, policy
 from domain.settings import Settings, get_settings
 from store.db import make_engine, make_sessionmaker
 from worker.main import connect
@@ -33,6 +33,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (health, cams, partners, onboarding, deal, policy, keys):
+    for module in (health, cams, partners, onboarding, deal, cert, policy, keys):
         app.include_router(module.router)
     return app

@@ -45,13 +45,16 @@ async def start_onboarding(client: Client, task_queue: str, partner: Partner) ->
     )
 
 
-async def signal_coverage(client: Client, partner: Partner, open_deal_ids: list[str] = ()) -> list[str]:
+async def signal_coverage(client: Client, partner: Partner, open_deal_ids: list[str] = (),
+                          cert_ids: list[str] = ()) -> list[str]:
     """Tell every running journey of the partner about its new tier/CAM. Returns the ids signalled."""
+    from workflows.cert import CertWorkflow
     from workflows.deal import DealWorkflow
 
     signalled = []
     targets = [(workflow_id(Journey.onboarding, str(partner.id)), OnboardingWorkflow.change_coverage)]
     targets += [(workflow_id(Journey.deal, d), DealWorkflow.change_coverage) for d in open_deal_ids]
+    targets += [(workflow_id(Journey.cert, c), CertWorkflow.change_coverage) for c in cert_ids]
     for wid, signal in targets:
         handle = client.get_workflow_handle(wid)
         try:

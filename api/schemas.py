@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from domain.cert import CertState
 from domain.deal import DealStage, DealState, Decision
 from domain.enums import PartnerStatus, PartnerType, Role, Tier
 
@@ -220,3 +221,48 @@ class ExtensionBody(Strict):
 class ExtensionDecisionBody(Strict):
     decision: Decision
     reason: str = Field("", max_length=1000)
+
+
+class CertCreate(Strict):
+    partner_id: uuid.UUID
+    person_name: str = Field(min_length=1, max_length=200)
+    person_email: str = Field(pattern=EMAIL, max_length=320)
+    track: str = Field(min_length=1, max_length=120, description="e.g. 'Network Associate'")
+    product_category: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,59}$")
+    issued_at: datetime
+    expires_at: datetime
+
+    @field_validator("issued_at", "expires_at")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("must include a time zone, e.g. 2027-06-30T00:00:00Z")
+        return v
+
+
+class CertOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    partner_id: uuid.UUID
+    person_name: str
+    person_email: str
+    track: str
+    product_category: str
+    issued_at: datetime
+    expires_at: datetime
+    state: CertState
+    restricted: bool
+    period: int
+    created_at: datetime
+
+
+class RenewalBody(Strict):
+    expires_at: datetime
+
+    @field_validator("expires_at")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("must include a time zone, e.g. 2028-06-30T00:00:00Z")
+        return v

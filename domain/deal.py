@@ -90,6 +90,7 @@ class DealInput(BaseModel):
     stage: DealStage
     state: DealState  # pending_approval or conflict_review, decided by the API's conflict check
     conflict_with: str | None = None
+    hold_reason: str | None = None  # set when policy holds the deal for review (e.g. lapsed certification)
     policy_version: int | None = None
 
 

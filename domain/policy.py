@@ -8,6 +8,7 @@ and carry it.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -131,6 +132,23 @@ class DealPolicy(BaseModel):
         return self
 
 
+class CertPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reminder_days: list[float] = Field(default_factory=lambda: [60, 30, 7],
+                                       description="reminders to the person and the partner, days before expiry")
+    cam_alert_days: float = Field(30, gt=0, description="CAM tiers: the CAM is alerted this many days before")
+    grace_days: float = Field(0, ge=0, description="after expiry, days before the entitlements are restricted")
+    lapse_action: Literal["refuse", "review"] = Field(
+        "refuse", description="a deal in a lapsed certification's category is refused, or held for CAM review")
+
+    @model_validator(mode="after")
+    def _check(self) -> "CertPolicy":
+        if any(d <= 0 for d in self.reminder_days):
+            raise ValueError("cert.reminder_days: offsets must be positive")
+        return self
+
+
 class ProgramPolicy(BaseModel):
     """One version of the program policy (what ops edit through `PUT /policy`)."""
 
@@ -140,6 +158,7 @@ class ProgramPolicy(BaseModel):
     tiers: dict[Tier, TierRules] = Field(default_factory=_default_tiers)
     onboarding: OnboardingPolicy = Field(default_factory=_default_onboarding)
     deal: DealPolicy = Field(default_factory=DealPolicy)
+    cert: CertPolicy = Field(default_factory=CertPolicy)
 
     @model_validator(mode="after")
     def _all_tiers(self) -> "ProgramPolicy":

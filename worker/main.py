@@ -10,16 +10,18 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
+from activities.cert import CertActivities
 from activities.common import CommonActivities
 from activities.deal import DealActivities
 from activities.mail import Mailer
 from activities.onboarding import OnboardingActivities
 from domain.settings import Settings
 from store.db import make_engine, make_sessionmaker
+from workflows.cert import CertWorkflow
 from workflows.deal import DealWorkflow
 from workflows.onboarding import OnboardingWorkflow
 
-WORKFLOWS = [OnboardingWorkflow, DealWorkflow]
+WORKFLOWS = [OnboardingWorkflow, DealWorkflow, CertWorkflow]
 
 
 def make_mailer(settings: Settings) -> Mailer:
@@ -33,10 +35,12 @@ def build_activities(sessionmaker: async_sessionmaker[AsyncSession], settings: S
     onboarding = OnboardingActivities(sessionmaker)
     deal = DealActivities(sessionmaker, link_secret=settings.link_secret,
                           public_base_url=settings.public_base_url, ops_email=settings.ops_email)
+    cert = CertActivities(sessionmaker)
     return [
         common.load_policy, common.queue_notification, common.send_notifications,
         onboarding.open_onboarding_plan, onboarding.record_milestone, onboarding.finish_onboarding,
         deal.record_deal_state, deal.record_deal_stage, deal.queue_approval_request,
+        cert.record_cert_state,
     ]
 
 

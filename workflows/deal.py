@@ -202,7 +202,7 @@ class DealWorkflow:
         assert self._policy is not None
         rules = self._policy.deal
         tier_rules = rules.tiers[self._coverage.tier]
-        if (self._state == DealState.pending_approval and tier_rules.auto_approve
+        if (self._state == DealState.pending_approval and tier_rules.auto_approve and not self._inp.hold_reason
                 and self._inp.currency == rules.currency
                 and self._inp.amount_minor <= tier_rules.auto_approve_max_minor):
             self._decision = DealDecision(
@@ -349,7 +349,7 @@ class DealWorkflow:
             "customer_name": self._inp.customer_name, "product_category": self._inp.product_category,
             "amount": f"{self._inp.amount_minor / 100:,.2f} {self._inp.currency}",
             "state": self._state.value, "stage": self._stage.value,
-            "conflict_with": self._inp.conflict_with,
+            "conflict_with": self._inp.conflict_with, "hold_reason": self._inp.hold_reason,
             "protected_until": self._protected_until.date().isoformat() if self._protected_until else None,
         }
 

@@ -44,7 +44,7 @@ from domain.journeys import NO_CAM, SA_CAM_ID, SA_JOURNEY, SA_JOURNEY_STATE, SA_
 from domain.links import LinkError, read_token
 from domain.settings import Settings
 from store import repo
-from store.models import AuditEvent, Deal, JourneyRecord, Partner, UsedLink
+from store.models import AuditEvent, Certification, Deal, JourneyRecord, Partner, UsedLink
 from workflows.deal import DealWorkflow
 
 router = APIRouter(prefix="/deals", tags=["deals"])
@@ -113,6 +113,7 @@ async def register_deal(
     idem = Idempotency(session, principal, idempotency_key, request.url.path, body)
     if (replayed := await idem.replay()) is not None:
         return replayed
+    hold_reason = await _certification_gate(session, partner, body.product_category)
     name_key = normalize_company_name(body.customer_name)
     # Serialize registrations of one customer in one category (by domain and by name), so two
     # simultaneous submissions cannot both find the customer free.
@@ -147,7 +148,8 @@ async def register_deal(
                           partner_id=partner.id, journey=Journey.deal.value,
                           detail={"deal_id": str(deal.id), "customer": body.customer_name,
                                   "category": body.product_category, "state": deal.state,
-                                  "conflict_with": str(other.id) if other else None})
+                                  "conflict_with": str(other.id) if other else None,
+                                  "hold_reason": hold_reason})
     await session.flush()
     await session.refresh(deal)
     out = jsonable_encoder(DealOut.model_validate(deal))
@@ -160,7 +162,7 @@ async def register_deal(
             return replayed
         raise
     try:
-        await _start_deal(temporal, settings.task_queue, deal, partner, other)
+        await _start_deal(temporal, settings.task_queue, deal, partner, other, hold_reason)
     except Exception as err:  # compensate: no deal without its journey
         log.exception("starting deal journey %s failed; removing the registration", deal.id)
         await session.execute(delete(AuditEvent).where(AuditEvent.detail["deal_id"].astext == str(deal.id)))
@@ -173,13 +175,39 @@ async def register_deal(
     return JSONResponse(status_code=201, content=out)
 
 
-async def _start_deal(temporal: Client, task_queue: str, deal: Deal, partner: Partner, other: Deal | None):
+async def _certification_gate(session: AsyncSession, partner: Partner, category: str) -> str | None:
+    """A lapsed certification restricts deal registration in its category (unless another one
+    of the partner's certifications in that category is current): refused, or per policy held
+    for review (the returned reason)."""
+    lapsed = await session.scalar(
+        select(Certification).where(Certification.partner_id == partner.id,
+                                    Certification.product_category == category,
+                                    Certification.restricted.is_(True))
+        .order_by(Certification.expires_at.desc()).limit(1))
+    if lapsed is None:
+        return None
+    current = await session.scalar(select(Certification.id).where(
+        Certification.partner_id == partner.id, Certification.product_category == category,
+        Certification.restricted.is_(False)).limit(1))
+    if current is not None:
+        return None
+    reason = (f"the {lapsed.track} certification of {lapsed.person_name} (certification {lapsed.id}) lapsed "
+              f"on {lapsed.expires_at:%Y-%m-%d}")
+    if (await repo.current_policy(session)).policy.cert.lapse_action == "review":
+        return reason
+    raise HTTPException(403, detail=f"deal registration in {category} is restricted: {reason}; renew it to "
+                                    "register deals in this category")
+
+
+async def _start_deal(temporal: Client, task_queue: str, deal: Deal, partner: Partner, other: Deal | None,
+                      hold_reason: str | None = None):
     await temporal.start_workflow(
         DealWorkflow.run,
         DealInput(deal_id=str(deal.id), partner_id=str(partner.id), partner_name=partner.name,
                   coverage=coverage_of(partner), customer_name=deal.customer_name,
                   product_category=deal.product_category, amount_minor=deal.amount_minor, currency=deal.currency,
-                  stage=deal.stage, state=deal.state, conflict_with=str(other.id) if other else None),
+                  stage=deal.stage, state=deal.state, conflict_with=str(other.id) if other else None,
+                  hold_reason=hold_reason),
         id=workflow_id(Journey.deal, str(deal.id)), task_queue=task_queue,
         search_attributes=TypedSearchAttributes([
             SearchAttributePair(SA_PARTNER_ID, str(partner.id)),

@@ -30,7 +30,7 @@ from domain.journeys import workflow_id
 from domain.settings import Settings
 from store import repo
 from domain.deal import OPEN_STATES
-from store.models import AuditEvent, Cam, Deal, JourneyRecord, Partner, PartnerMilestone
+from store.models import AuditEvent, Cam, Certification, Deal, JourneyRecord, Partner, PartnerMilestone
 
 router = APIRouter(prefix="/partners", tags=["partners"])
 log = logging.getLogger(__name__)
@@ -181,7 +181,8 @@ async def change_coverage(
     await session.refresh(partner)
     open_deals = (await session.scalars(select(Deal.id).where(
         Deal.partner_id == partner.id, Deal.state.in_([s.value for s in OPEN_STATES])))).all()
-    await signal_coverage(temporal, partner, [str(d) for d in open_deals])
+    certs = (await session.scalars(select(Certification.id).where(Certification.partner_id == partner.id))).all()
+    await signal_coverage(temporal, partner, [str(d) for d in open_deals], [str(c) for c in certs])
     return PartnerOut.model_validate(partner)
 
 

@@ -1,0 +1,152 @@
+"""The certification renewal journey's API: record (starts `cert-{id}`), renew, and the views
+of a partner's certifications and of a portfolio's expiring ones."""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.auth import Principal, require_roles
+from api.deps import get_principal, get_session, get_settings_dep, get_temporal
+from api.idempotency import Idempotency
+from api.journeys import coverage_of
+from api.routers.partners import load_partner
+from api.schemas import CertCreate, CertOut, RenewalBody
+from domain.cert import CertInput, CertState, Renewal, RenewalResult
+from domain.enums import Journey, Role
+from domain.journeys import NO_CAM, SA_CAM_ID, SA_JOURNEY, SA_JOURNEY_STATE, SA_PARTNER_ID, SA_TIER, workflow_id
+from domain.settings import Settings
+from store import repo
+from store.models import AuditEvent, Certification, JourneyRecord, Partner
+from workflows.cert import CertWorkflow
+
+router = APIRouter(tags=["certifications"])
+log = logging.getLogger(__name__)
+REFUSALS = {"NotPending": 409, "TooShort": 422}
+
+
+@router.post("/certifications", status_code=201, response_model=CertOut)
+async def record_certification(
+    body: CertCreate,
+    request: Request,
+    principal: Principal = Depends(require_roles(Role.ops)),
+    session: AsyncSession = Depends(get_session),
+    temporal: Client = Depends(get_temporal),
+    settings: Settings = Depends(get_settings_dep),
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+):
+    """Record a certification earned by one of a partner's people (ops, or an LMS with an ops key)
+    and start its `cert-{id}` journey."""
+    if body.expires_at <= body.issued_at:
+        raise HTTPException(422, detail="expires_at: must be after issued_at")
+    if body.expires_at <= datetime.now(timezone.utc):
+        raise HTTPException(422, detail="expires_at: the certification has already expired")
+    partner = await load_partner(session, body.partner_id, principal)
+    idem = Idempotency(session, principal, idempotency_key, request.url.path, body)
+    if (replayed := await idem.replay()) is not None:
+        return replayed
+    cert = Certification(id=uuid.uuid4(), state=CertState.active.value, restricted=False, period=1,
+                         created_by=principal.actor, **body.model_dump())
+    session.add(cert)
+    session.add(JourneyRecord(workflow_id=workflow_id(Journey.cert, str(cert.id)), partner_id=partner.id,
+                              journey=Journey.cert.value, state=CertState.active.value))
+    await repo.claim_step(session, key=None, actor=principal.actor, action="cert.recorded", partner_id=partner.id,
+                          journey=Journey.cert.value,
+                          detail={"cert_id": str(cert.id), "track": body.track, "category": body.product_category,
+                                  "expires_at": body.expires_at.isoformat()})
+    await session.flush()
+    await session.refresh(cert)
+    out = jsonable_encoder(CertOut.model_validate(cert))
+    await idem.remember(201, out)
+    await session.commit()
+    try:
+        await temporal.start_workflow(
+            CertWorkflow.run,
+            CertInput(cert_id=str(cert.id), partner_id=str(partner.id), partner_name=partner.name,
+                      coverage=coverage_of(partner), person_name=cert.person_name, person_email=cert.person_email,
+                      track=cert.track, product_category=cert.product_category, expires_at=cert.expires_at),
+            id=workflow_id(Journey.cert, str(cert.id)), task_queue=settings.task_queue,
+            search_attributes=TypedSearchAttributes([
+                SearchAttributePair(SA_PARTNER_ID, str(partner.id)),
+                SearchAttributePair(SA_CAM_ID, str(partner.cam_id) if partner.cam_id else NO_CAM),
+                SearchAttributePair(SA_TIER, partner.tier),
+                SearchAttributePair(SA_JOURNEY, Journey.cert.value),
+                SearchAttributePair(SA_JOURNEY_STATE, CertState.active.value),
+            ]),
+        )
+    except Exception as err:  # compensate: no certification without its journey
+        log.exception("starting cert journey %s failed; removing the record", cert.id)
+        await session.execute(delete(AuditEvent).where(AuditEvent.detail["cert_id"].astext == str(cert.id)))
+        await session.execute(delete(JourneyRecord).where(JourneyRecord.workflow_id == f"cert-{cert.id}"))
+        await session.execute(delete(Certification).where(Certification.id == cert.id))
+        await idem.forget()
+        await session.commit()
+        raise HTTPException(503, detail=f"could not start the certification journey ({err}); nothing was "
+                                        "recorded, retry later") from err
+    return JSONResponse(status_code=201, content=out)
+
+
+@router.post("/certifications/{cert_id}/renewals", response_model=RenewalResult)
+async def renew_certification(cert_id: uuid.UUID, body: RenewalBody,
+                              principal: Principal = Depends(require_roles(Role.ops)),
+                              session: AsyncSession = Depends(get_session),
+                              temporal: Client = Depends(get_temporal)):
+    """Record a renewal: the new expiry, entitlements restored, the journey's next period."""
+    if await session.get(Certification, cert_id) is None:
+        raise HTTPException(404, detail=f"no certification with id {cert_id}")
+    handle = temporal.get_workflow_handle(workflow_id(Journey.cert, str(cert_id)))
+    try:
+        return await handle.execute_update(CertWorkflow.renew, Renewal(expires_at=body.expires_at, by=principal.actor))
+    except WorkflowUpdateFailedError as err:
+        if isinstance(err.cause, ApplicationError) and err.cause.type in REFUSALS:
+            raise HTTPException(REFUSALS[err.cause.type], detail=err.cause.message) from err
+        raise
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise HTTPException(409, detail=f"the journey of certification {cert_id} is not running") from err
+        raise
+
+
+@router.get("/partners/{partner_id}/certifications", response_model=list[CertOut])
+async def partner_certifications(partner_id: uuid.UUID, principal: Principal = Depends(get_principal),
+                                 session: AsyncSession = Depends(get_session)):
+    partner = await load_partner(session, partner_id, principal)
+    return (await session.scalars(select(Certification).where(Certification.partner_id == partner.id)
+                                  .order_by(Certification.expires_at, Certification.id))).all()
+
+
+@router.get("/certifications", response_model=list[CertOut])
+async def list_certifications(
+    principal: Principal = Depends(get_principal),
+    session: AsyncSession = Depends(get_session),
+    expiring_within_days: float | None = Query(None, gt=0, le=3650),
+    state: CertState | None = None,
+    cam_id: uuid.UUID | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+):
+    """Certifications, e.g. a CAM's portfolio view of those expiring within N days (a CAM sees
+    only its partners, a partner only itself)."""
+    stmt = (select(Certification).join(Partner, Partner.id == Certification.partner_id)
+            .order_by(Certification.expires_at, Certification.id))
+    if principal.role == Role.cam:
+        stmt = stmt.where(Partner.cam_id == principal.cam_id)
+    elif principal.role == Role.partner:
+        stmt = stmt.where(Certification.partner_id == principal.partner_id)
+    if cam_id:
+        stmt = stmt.where(Partner.cam_id == cam_id)
+    if state:
+        stmt = stmt.where(Certification.state == state.value)
+    if expiring_within_days is not None:
+        until = datetime.now(timezone.utc) + timedelta(days=expiring_within_days)
+        stmt = stmt.where(Certification.expires_at <= until, Certification.state == CertState.active.value)
+    return (await session.scalars(stmt.limit(limit))).all()

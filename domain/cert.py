@@ -1,0 +1,66 @@
+"""Contracts of the certification renewal journey (`cert-{certification_id}`)."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from domain.journeys import Coverage
+
+
+class CertState(StrEnum):
+    active = "active"
+    grace = "grace"      # expired, entitlements not yet restricted (policy grace period)
+    lapsed = "lapsed"    # expired, entitlements restricted until renewal
+
+
+class CertInput(BaseModel):
+    """One period of a certification; continue-as-new carries it to the next period."""
+
+    cert_id: str
+    partner_id: str
+    partner_name: str
+    coverage: Coverage
+    person_name: str
+    person_email: str
+    track: str
+    product_category: str
+    expires_at: datetime
+    period: int = 1  # 1 for the first period, +1 at each renewal
+    policy_version: int | None = None
+
+
+class Renewal(BaseModel):
+    """Update: the certification was renewed (API or LMS)."""
+
+    expires_at: datetime
+    by: str
+
+
+class RenewalResult(BaseModel):
+    cert_id: str
+    state: CertState
+    expires_at: datetime
+    period: int
+
+
+class CertProgress(BaseModel):
+    cert_id: str
+    partner_id: str
+    state: CertState
+    expires_at: datetime
+    period: int
+    restricted: bool
+    reminders_sent: list[str]
+
+
+class CertStateInput(BaseModel):
+    idempotency_key: str
+    cert_id: str
+    state: CertState
+    restricted: bool
+    by: str
+    expires_at: datetime | None = None
+    period: int | None = None
+    at: datetime

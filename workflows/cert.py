@@ -1,0 +1,185 @@
+"""Certification renewal: `cert-{certification_id}`, perpetual.
+
+Reminders to the certified person and the partner at the policy's offsets before expiry (and
+an alert to the CAM for CAM tiers). At expiry, after the policy's grace period, the
+certification lapses and restricts deal registration in its category. A renewal (update)
+restores it and the workflow continues as new for the next period, so each run's history
+stays short however many times it is renewed.
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.cert import CertActivities
+    from activities.common import CommonActivities
+    from domain.cert import CertInput, CertProgress, CertState, CertStateInput, Renewal, RenewalResult
+    from domain.enums import Journey
+    from domain.journeys import (
+        NO_CAM,
+        SA_CAM_ID,
+        SA_JOURNEY,
+        SA_JOURNEY_STATE,
+        SA_PARTNER_ID,
+        SA_TIER,
+        Coverage,
+        LoadPolicyInput,
+    )
+    from domain.onboarding import MilestoneDone
+    from domain.policy import ProgramPolicy
+    from workflows.common import activity_options, notify
+    from workflows.onboarding import OnboardingWorkflow
+
+
+@workflow.defn
+class CertWorkflow:
+    @workflow.init
+    def __init__(self, inp: CertInput) -> None:
+        self._inp = inp
+        self._coverage = inp.coverage
+        self._state = CertState.active
+        self._restricted = False
+        self._renewal: Renewal | None = None
+        self._renewal_recorded = False
+        self._policy: ProgramPolicy | None = None
+        self._sent: list[str] = []
+
+    # ------------------------------------------------------------------ messages
+
+    @workflow.update
+    async def renew(self, renewal: Renewal) -> RenewalResult:
+        self._renewal = renewal
+        await workflow.wait_condition(lambda: self._renewal_recorded)  # answer once restored in the DB
+        return RenewalResult(cert_id=self._inp.cert_id, state=CertState.active, expires_at=renewal.expires_at,
+                             period=self._inp.period + 1)
+
+    @renew.validator
+    def _validate_renew(self, renewal: Renewal) -> None:
+        if self._renewal is not None:
+            raise ApplicationError("a renewal is already being applied", type="NotPending")
+        if renewal.expires_at <= max(self._inp.expires_at, workflow.now()):
+            raise ApplicationError(
+                f"expires_at: the new expiry must be after the current one ({self._inp.expires_at:%Y-%m-%d %H:%M}) "
+                "and in the future", type="TooShort")
+
+    @workflow.signal
+    def change_coverage(self, coverage: Coverage) -> None:
+        self._coverage = coverage
+        self._upsert_search_attributes()
+
+    @workflow.query
+    def progress(self) -> CertProgress:
+        return CertProgress(cert_id=self._inp.cert_id, partner_id=self._inp.partner_id, state=self._state,
+                            expires_at=self._inp.expires_at, period=self._inp.period, restricted=self._restricted,
+                            reminders_sent=list(self._sent))
+
+    # ------------------------------------------------------------------ run
+
+    @workflow.run
+    async def run(self, inp: CertInput) -> None:
+        snap = await workflow.execute_activity_method(
+            CommonActivities.load_policy, LoadPolicyInput(version=inp.policy_version), **activity_options())
+        self._policy = policy = snap.policy
+        self._upsert_search_attributes()
+        if inp.period == 1:
+            await self._mark_onboarding_milestone()
+            await self._set_state(CertState.active, restricted=False, step="active")
+
+        # Before expiry: reminders, and the CAM alert for CAM tiers.
+        has_cam = policy.tiers[self._coverage.tier].has_cam and self._coverage.cam_id is not None
+        alerts = [(inp.expires_at - policy.days(d), f"reminder:{d:g}", ["partner", f"person:{inp.person_email}"], d)
+                  for d in sorted(policy.cert.reminder_days, reverse=True)]
+        if has_cam:
+            alerts.append((inp.expires_at - policy.days(policy.cert.cam_alert_days),
+                           f"cam_alert:{policy.cert.cam_alert_days:g}", ["cam"], policy.cert.cam_alert_days))
+        for at, step, to, days in sorted(alerts, key=lambda a: a[0]):
+            if await self._renewed_before(at):
+                return await self._next_period()
+            if workflow.now() - at < policy.days(1):  # skip alerts whose time passed long ago
+                template = "cam_alert" if step.startswith("cam_alert") else "expiry_reminder"
+                await self._notify(template, to, step=step, days_left=days)
+                self._sent.append(step)
+        if await self._renewed_before(inp.expires_at):
+            return await self._next_period()
+
+        # Expired: a grace period, then the entitlements it gates are restricted.
+        if policy.cert.grace_days > 0:
+            await self._set_state(CertState.grace, restricted=False, step="grace")
+            grace_ends = inp.expires_at + policy.days(policy.cert.grace_days)
+            await self._notify("grace", ["partner", f"person:{inp.person_email}"],
+                               grace_ends=grace_ends.date().isoformat())
+            if await self._renewed_before(grace_ends):
+                return await self._next_period()
+        await self._set_state(CertState.lapsed, restricted=True, step="lapsed")
+        await self._notify("lapsed", ["partner", f"person:{inp.person_email}", "cam" if has_cam else "ops"])
+        await workflow.wait_condition(lambda: self._renewal is not None)
+        return await self._next_period()
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _renewed_before(self, deadline: datetime) -> bool:
+        timeout = deadline - workflow.now()
+        if timeout <= timedelta(0):
+            return self._renewal is not None
+        try:
+            await workflow.wait_condition(lambda: self._renewal is not None, timeout=timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    async def _next_period(self) -> None:
+        """Record the renewal (entitlements restored), tell the partner, continue as new."""
+        assert self._renewal is not None
+        renewal = self._renewal
+        period = self._inp.period + 1
+        await self._set_state(CertState.active, restricted=False, step=f"renewed:{period}",
+                              by=renewal.by, expires_at=renewal.expires_at, period=period)
+        self._renewal_recorded = True
+        await self._notify("renewed", ["partner", f"person:{self._inp.person_email}"], step=f"renewed:{period}",
+                           new_expiry=renewal.expires_at.date().isoformat())
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(self._inp.model_copy(update={
+            "expires_at": renewal.expires_at, "period": period, "coverage": self._coverage, "policy_version": None}))
+
+    async def _set_state(self, state: CertState, *, restricted: bool, step: str, by: str = "system:policy",
+                         expires_at: datetime | None = None, period: int | None = None) -> None:
+        self._state, self._restricted = state, restricted
+        self._upsert_search_attributes()
+        wid = workflow.info().workflow_id
+        await workflow.execute_activity_method(
+            CertActivities.record_cert_state,
+            CertStateInput(idempotency_key=f"{wid}:{self._inp.period}:{step}", cert_id=self._inp.cert_id,
+                           state=state, restricted=restricted, by=by, expires_at=expires_at, period=period,
+                           at=workflow.now()),
+            **activity_options())
+
+    async def _notify(self, template: str, recipients: list[str], *, step: str | None = None, **context) -> None:
+        wid = workflow.info().workflow_id
+        await notify(key=f"{wid}:{self._inp.period}:notify:{step or template}", partner_id=self._inp.partner_id,
+                     journey=Journey.cert, template=template, recipients=recipients,
+                     audit_action=f"cert.{template}_sent",
+                     context={"partner_name": self._inp.partner_name, "person_name": self._inp.person_name,
+                              "track": self._inp.track, "product_category": self._inp.product_category,
+                              "cert_id": self._inp.cert_id, "expires_on": self._inp.expires_at.date().isoformat(),
+                              **context})
+
+    async def _mark_onboarding_milestone(self) -> None:
+        handle = workflow.get_external_workflow_handle(f"onboarding-{self._inp.partner_id}")
+        try:
+            await handle.signal(OnboardingWorkflow.mark_milestone, MilestoneDone(
+                key="first_certification", by=f"journey:{workflow.info().workflow_id}"))
+        except FailureError:
+            workflow.logger.info("onboarding of %s is not running; milestone not signalled", self._inp.partner_id)
+
+    def _upsert_search_attributes(self) -> None:
+        workflow.upsert_search_attributes([
+            SA_PARTNER_ID.value_set(self._inp.partner_id),
+            SA_CAM_ID.value_set(self._coverage.cam_id or NO_CAM),
+            SA_TIER.value_set(self._coverage.tier.value),
+            SA_JOURNEY.value_set(Journey.cert.value),
+            SA_JOURNEY_STATE.value_set(self._state.value),
+        ])
