@@ -65,6 +65,7 @@ class OnboardingWorkflow:
     @workflow.signal
     def change_coverage(self, coverage: Coverage) -> None:
         self._coverage = coverage
+        self._apply_required()  # at once, so a query right after the signal sees the new plan
         self._coverage_changed = True
 
     @workflow.query
@@ -126,9 +127,7 @@ class OnboardingWorkflow:
     async def _apply_messages(self, wid: str) -> None:
         if self._coverage_changed:
             self._coverage_changed = False
-            assert self._policy is not None
-            for spec in self._policy.onboarding.milestones:
-                self._milestones[spec.key].required = self._coverage.tier in spec.required_for
+            self._apply_required()
             self._upsert_search_attributes()
         while self._inbox:
             done = self._inbox.pop(0)
@@ -161,6 +160,13 @@ class OnboardingWorkflow:
                 if has_cam:  # tiers without a CAM email no CAM: the partner nudge stands
                     await self._notify("escalation", ["cam"], step=f"escalation:{m.key}",
                                        context=self._milestone_context(m))
+
+    def _apply_required(self) -> None:
+        """Which milestones are required depends on the tier."""
+        if self._policy is None:
+            return  # the plan is built from the coverage when the policy is read
+        for spec in self._policy.onboarding.milestones:
+            self._milestones[spec.key].required = self._coverage.tier in spec.required_for
 
     def _next_deadline(self) -> datetime:
         assert self._policy is not None
