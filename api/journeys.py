@@ -35,10 +35,14 @@ def search_attributes(partner: Partner, journey: Journey, state: str) -> TypedSe
     ])
 
 
-async def start_onboarding(client: Client, task_queue: str, partner: Partner) -> WorkflowHandle:
+async def start_onboarding(client: Client, task_queue: str, partner: Partner,
+                           policy_version: int | None = None) -> WorkflowHandle:
+    """`policy_version` pins the policy current at enrolment: a change made a moment later
+    applies to journeys started after it, not to this one."""
     return await client.start_workflow(
         OnboardingWorkflow.run,
-        OnboardingInput(partner_id=str(partner.id), partner_name=partner.name, coverage=coverage_of(partner)),
+        OnboardingInput(partner_id=str(partner.id), partner_name=partner.name, coverage=coverage_of(partner),
+                        policy_version=policy_version),
         id=workflow_id(Journey.onboarding, str(partner.id)),
         task_queue=task_queue,
         search_attributes=search_attributes(partner, Journey.onboarding, OnboardingState.in_progress.value),

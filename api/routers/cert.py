@@ -55,6 +55,7 @@ async def record_certification(
     idem = Idempotency(session, principal, idempotency_key, request.url.path, body)
     if (replayed := await idem.replay()) is not None:
         return replayed
+    policy_version = (await repo.current_policy(session)).version  # pinned for the first period
     cert = Certification(id=uuid.uuid4(), state=CertState.active.value, restricted=False, period=1,
                          created_by=principal.actor, **body.model_dump())
     session.add(cert)
@@ -74,7 +75,8 @@ async def record_certification(
             CertWorkflow.run,
             CertInput(cert_id=str(cert.id), partner_id=str(partner.id), partner_name=partner.name,
                       coverage=coverage_of(partner), person_name=cert.person_name, person_email=cert.person_email,
-                      track=cert.track, product_category=cert.product_category, expires_at=cert.expires_at),
+                      track=cert.track, product_category=cert.product_category, expires_at=cert.expires_at,
+                      policy_version=policy_version),
             id=workflow_id(Journey.cert, str(cert.id)), task_queue=settings.task_queue,
             search_attributes=TypedSearchAttributes([
                 SearchAttributePair(SA_PARTNER_ID, str(partner.id)),

@@ -114,6 +114,7 @@ async def register_deal(
     if (replayed := await idem.replay()) is not None:
         return replayed
     hold_reason = await _certification_gate(session, partner, body.product_category)
+    policy_version = (await repo.current_policy(session)).version  # pinned: later changes apply to later deals
     name_key = normalize_company_name(body.customer_name)
     # Serialize registrations of one customer in one category (by domain and by name), so two
     # simultaneous submissions cannot both find the customer free.
@@ -162,7 +163,7 @@ async def register_deal(
             return replayed
         raise
     try:
-        await _start_deal(temporal, settings.task_queue, deal, partner, other, hold_reason)
+        await _start_deal(temporal, settings.task_queue, deal, partner, other, hold_reason, policy_version)
     except Exception as err:  # compensate: no deal without its journey
         log.exception("starting deal journey %s failed; removing the registration", deal.id)
         await session.execute(delete(AuditEvent).where(AuditEvent.detail["deal_id"].astext == str(deal.id)))
@@ -200,14 +201,14 @@ async def _certification_gate(session: AsyncSession, partner: Partner, category:
 
 
 async def _start_deal(temporal: Client, task_queue: str, deal: Deal, partner: Partner, other: Deal | None,
-                      hold_reason: str | None = None):
+                      hold_reason: str | None = None, policy_version: int | None = None):
     await temporal.start_workflow(
         DealWorkflow.run,
         DealInput(deal_id=str(deal.id), partner_id=str(partner.id), partner_name=partner.name,
                   coverage=coverage_of(partner), customer_name=deal.customer_name,
                   product_category=deal.product_category, amount_minor=deal.amount_minor, currency=deal.currency,
                   stage=deal.stage, state=deal.state, conflict_with=str(other.id) if other else None,
-                  hold_reason=hold_reason),
+                  hold_reason=hold_reason, policy_version=policy_version),
         id=workflow_id(Journey.deal, str(deal.id)), task_queue=task_queue,
         search_attributes=TypedSearchAttributes([
             SearchAttributePair(SA_PARTNER_ID, str(partner.id)),

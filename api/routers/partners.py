@@ -89,6 +89,7 @@ async def enrol_partner(
     if (replayed := await idem.replay()) is not None:
         return replayed
     await check_coverage(session, body.tier, body.cam_id)
+    policy_version = (await repo.current_policy(session)).version
     if existing := await session.scalar(select(Partner.id).where(Partner.domain == body.domain)):
         if (replayed := await idem.replay()) is not None:  # a concurrent retry committed meanwhile
             return replayed
@@ -103,7 +104,7 @@ async def enrol_partner(
         raise HTTPException(409, detail=f"a partner with domain {body.domain} is already enrolled")
     out = jsonable_encoder(PartnerOut.model_validate(partner))
     try:
-        await start_onboarding(temporal, settings.task_queue, partner)
+        await start_onboarding(temporal, settings.task_queue, partner, policy_version)
     except Exception as err:  # compensate: no partner without its journey
         log.exception("starting onboarding for %s failed; removing the enrolment", partner.id)
         await session.execute(delete(AuditEvent).where(AuditEvent.partner_id == partner.id))
