@@ -14,6 +14,8 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "camlights"
+    temporal_tls: bool = False  # true for Temporal Cloud or a TLS-terminated cluster
+    temporal_api_key: str | None = None  # Temporal Cloud API key (implies TLS)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
     smtp_username: str | None = None

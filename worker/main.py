@@ -56,7 +56,9 @@ def build_worker(client: Client, settings: Settings, sessionmaker: async_session
 
 async def connect(settings: Settings) -> Client:
     return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                data_converter=pydantic_data_converter)
+                                data_converter=pydantic_data_converter,
+                                tls=settings.temporal_tls or settings.temporal_api_key is not None,
+                                api_key=settings.temporal_api_key)
 
 
 async def run_worker(settings: Settings) -> None:
