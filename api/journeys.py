@@ -68,3 +68,18 @@ async def signal_coverage(client: Client, partner: Partner, open_deal_ids: list[
             if err.status != RPCStatusCode.NOT_FOUND:  # finished or never started: nothing to tell
                 raise
     return signalled
+
+
+async def compensate_start(session, idem, *, model, entity_id, journey: Journey, detail_key: str) -> None:
+    """A journey could not be started: remove what the request wrote (the entity, its journey
+    record, its audit rows and the idempotency record) so nothing is half-written."""
+    from sqlalchemy import delete
+
+    from store.models import AuditEvent, JourneyRecord
+
+    await session.execute(delete(AuditEvent).where(AuditEvent.detail[detail_key].astext == str(entity_id)))
+    await session.execute(delete(JourneyRecord).where(
+        JourneyRecord.workflow_id == workflow_id(journey, str(entity_id))))
+    await session.execute(delete(model).where(model.id == entity_id))
+    await idem.forget()
+    await session.commit()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -192,23 +192,3 @@ class ApprovalRequestInput(BaseModel):
     link_valid_until: datetime
     context: dict = Field(default_factory=dict)
 
-
-class DealInfo(BaseModel):
-    """What the API returns for a deal."""
-
-    id: str
-    partner_id: str
-    customer_name: str
-    customer_domain: str
-    product_category: str
-    amount_minor: int
-    currency: str
-    expected_close_date: date
-    stage: DealStage
-    state: DealState
-    conflict_with: str | None
-    decided_by: str | None
-    decision_reason: str | None
-    protected_until: datetime | None
-    extensions_used: int
-    created_at: datetime

@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Date,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Integer,

@@ -8,7 +8,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
 
-from domain.cert import CertState, Renewal
+from domain.cert import Renewal
 from domain.enums import Tier
 from domain.journeys import Coverage
 from domain.onboarding import OnboardingInput

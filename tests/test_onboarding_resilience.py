@@ -18,7 +18,7 @@ from activities.mail import Mailer
 from activities.onboarding import OnboardingActivities
 from domain.enums import Journey, Role, Tier
 from domain.journeys import NotifyInput, SendInput
-from domain.onboarding import OpenPlanInput, MilestoneProgress
+from domain.onboarding import MilestoneProgress, OpenPlanInput
 from store.models import AuditEvent, OutboxMessage, PartnerMilestone
 from tests.conftest import eventually, new_key
 from tests.factories import make_cam, make_partner

@@ -18,7 +18,6 @@ from tests.factories import make_cam, make_partner
 from worker.main import build_worker
 from workflows.onboarding import OnboardingWorkflow
 
-
 HISTORIES = Path(__file__).parent / "histories"
 
 

@@ -12,7 +12,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.cert import CertActivities
@@ -20,19 +20,11 @@ with workflow.unsafe.imports_passed_through():
     from domain.cert import CertInput, CertProgress, CertState, CertStateInput, Renewal, RenewalResult
     from domain.enums import Journey
     from domain.journeys import (
-        NO_CAM,
-        SA_CAM_ID,
-        SA_JOURNEY,
-        SA_JOURNEY_STATE,
-        SA_PARTNER_ID,
-        SA_TIER,
         Coverage,
         LoadPolicyInput,
     )
-    from domain.onboarding import MilestoneDone
     from domain.policy import ProgramPolicy
-    from workflows.common import activity_options, notify
-    from workflows.onboarding import OnboardingWorkflow
+    from workflows.common import activity_options, mark_onboarding_milestone, notify, upsert_journey_attributes
 
 
 @workflow.defn
@@ -86,7 +78,7 @@ class CertWorkflow:
         self._policy = policy = snap.policy
         self._upsert_search_attributes()
         if inp.period == 1:
-            await self._mark_onboarding_milestone()
+            await mark_onboarding_milestone(self._inp.partner_id, "first_certification")
             await self._set_state(CertState.active, restricted=False, step="active")
 
         # Before expiry: reminders, and the CAM alert for CAM tiers.
@@ -167,19 +159,6 @@ class CertWorkflow:
                               "cert_id": self._inp.cert_id, "expires_on": self._inp.expires_at.date().isoformat(),
                               **context})
 
-    async def _mark_onboarding_milestone(self) -> None:
-        handle = workflow.get_external_workflow_handle(f"onboarding-{self._inp.partner_id}")
-        try:
-            await handle.signal(OnboardingWorkflow.mark_milestone, MilestoneDone(
-                key="first_certification", by=f"journey:{workflow.info().workflow_id}"))
-        except FailureError:
-            workflow.logger.info("onboarding of %s is not running; milestone not signalled", self._inp.partner_id)
 
     def _upsert_search_attributes(self) -> None:
-        workflow.upsert_search_attributes([
-            SA_PARTNER_ID.value_set(self._inp.partner_id),
-            SA_CAM_ID.value_set(self._coverage.cam_id or NO_CAM),
-            SA_TIER.value_set(self._coverage.tier.value),
-            SA_JOURNEY.value_set(Journey.cert.value),
-            SA_JOURNEY_STATE.value_set(self._state.value),
-        ])
+        upsert_journey_attributes(self._inp.partner_id, self._coverage, Journey.cert, self._state.value)

@@ -12,7 +12,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.common import CommonActivities
@@ -37,20 +37,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.enums import Journey
     from domain.journeys import (
-        NO_CAM,
-        SA_CAM_ID,
-        SA_JOURNEY,
-        SA_JOURNEY_STATE,
-        SA_PARTNER_ID,
-        SA_TIER,
         Coverage,
         LoadPolicyInput,
         SendInput,
     )
-    from domain.onboarding import MilestoneDone
     from domain.policy import ProgramPolicy
-    from workflows.common import activity_options, notify
-    from workflows.onboarding import OnboardingWorkflow
+    from workflows.common import activity_options, mark_onboarding_milestone, notify, upsert_journey_attributes
 
 CLOSING = {DealStage.closed_won: DealState.won, DealStage.closed_lost: DealState.lost}
 
@@ -178,7 +170,7 @@ class DealWorkflow:
             CommonActivities.load_policy, LoadPolicyInput(version=inp.policy_version), **activity_options())
         self._policy, self._policy_version = snap.policy, snap.version
         self._upsert_search_attributes()
-        await self._mark_onboarding_milestone()
+        await mark_onboarding_milestone(self._inp.partner_id, "first_deal")
 
         await self._await_decision()
         approved = self._decision is not None and self._decision.decision == Decision.approve
@@ -363,20 +355,6 @@ class DealWorkflow:
         raise ApplicationError(f"{by} may not decide on this deal: only the partner's CAM or ops may",
                                type="NotApprover")
 
-    async def _mark_onboarding_milestone(self) -> None:
-        """The first deal marks the onboarding milestone (onboarding ignores repeats)."""
-        handle = workflow.get_external_workflow_handle(f"onboarding-{self._inp.partner_id}")
-        try:
-            await handle.signal(OnboardingWorkflow.mark_milestone,
-                                MilestoneDone(key="first_deal", by=f"journey:{workflow.info().workflow_id}"))
-        except FailureError:
-            workflow.logger.info("onboarding of %s is not running; milestone not signalled", self._inp.partner_id)
 
     def _upsert_search_attributes(self) -> None:
-        workflow.upsert_search_attributes([
-            SA_PARTNER_ID.value_set(self._inp.partner_id),
-            SA_CAM_ID.value_set(self._coverage.cam_id or NO_CAM),
-            SA_TIER.value_set(self._coverage.tier.value),
-            SA_JOURNEY.value_set(Journey.deal.value),
-            SA_JOURNEY_STATE.value_set(self._state.value),
-        ])
+        upsert_journey_attributes(self._inp.partner_id, self._coverage, Journey.deal, self._state.value)

@@ -17,12 +17,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.onboarding import OnboardingActivities
     from domain.enums import Journey, OnboardingState
     from domain.journeys import (
-        NO_CAM,
-        SA_CAM_ID,
-        SA_JOURNEY,
-        SA_JOURNEY_STATE,
-        SA_PARTNER_ID,
-        SA_TIER,
         Coverage,
         LoadPolicyInput,
     )
@@ -37,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         RecordMilestoneInput,
     )
     from domain.policy import ProgramPolicy
-    from workflows.common import activity_options, notify
+    from workflows.common import activity_options, notify, upsert_journey_attributes
 
 
 @workflow.defn
@@ -229,10 +223,4 @@ class OnboardingWorkflow:
         return {"milestone": m.title, "milestone_key": m.key, "due": m.due_at.date().isoformat()}
 
     def _upsert_search_attributes(self) -> None:
-        workflow.upsert_search_attributes([
-            SA_PARTNER_ID.value_set(self._partner_id),
-            SA_CAM_ID.value_set(self._coverage.cam_id or NO_CAM),
-            SA_TIER.value_set(self._coverage.tier.value),
-            SA_JOURNEY.value_set(Journey.onboarding.value),
-            SA_JOURNEY_STATE.value_set(self._state.value),
-        ])
+        upsert_journey_attributes(self._partner_id, self._coverage, Journey.onboarding, self._state.value)

@@ -9,25 +9,24 @@ from datetime import datetime, timedelta, timezone
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal, require_roles
 from api.deps import get_principal, get_session, get_settings_dep, get_temporal
 from api.idempotency import Idempotency
-from api.journeys import coverage_of
+from api.journeys import compensate_start, coverage_of, search_attributes
 from api.routers.partners import load_partner
 from api.schemas import CertCreate, CertOut, RenewalBody
 from domain.cert import CertInput, CertState, Renewal, RenewalResult
 from domain.enums import Journey, Role
-from domain.journeys import NO_CAM, SA_CAM_ID, SA_JOURNEY, SA_JOURNEY_STATE, SA_PARTNER_ID, SA_TIER, workflow_id
+from domain.journeys import workflow_id
 from domain.settings import Settings
 from store import repo
-from store.models import AuditEvent, Certification, JourneyRecord, Partner
+from store.models import Certification, JourneyRecord, Partner
 from workflows.cert import CertWorkflow
 
 router = APIRouter(tags=["certifications"])
@@ -78,21 +77,12 @@ async def record_certification(
                       track=cert.track, product_category=cert.product_category, expires_at=cert.expires_at,
                       policy_version=policy_version),
             id=workflow_id(Journey.cert, str(cert.id)), task_queue=settings.task_queue,
-            search_attributes=TypedSearchAttributes([
-                SearchAttributePair(SA_PARTNER_ID, str(partner.id)),
-                SearchAttributePair(SA_CAM_ID, str(partner.cam_id) if partner.cam_id else NO_CAM),
-                SearchAttributePair(SA_TIER, partner.tier),
-                SearchAttributePair(SA_JOURNEY, Journey.cert.value),
-                SearchAttributePair(SA_JOURNEY_STATE, CertState.active.value),
-            ]),
+            search_attributes=search_attributes(partner, Journey.cert, CertState.active.value),
         )
     except Exception as err:  # compensate: no certification without its journey
         log.exception("starting cert journey %s failed; removing the record", cert.id)
-        await session.execute(delete(AuditEvent).where(AuditEvent.detail["cert_id"].astext == str(cert.id)))
-        await session.execute(delete(JourneyRecord).where(JourneyRecord.workflow_id == f"cert-{cert.id}"))
-        await session.execute(delete(Certification).where(Certification.id == cert.id))
-        await idem.forget()
-        await session.commit()
+        await compensate_start(session, idem, model=Certification, entity_id=cert.id, journey=Journey.cert,
+                               detail_key="cert_id")
         raise HTTPException(503, detail=f"could not start the certification journey ({err}); nothing was "
                                         "recorded, retry later") from err
     return JSONResponse(status_code=201, content=out)

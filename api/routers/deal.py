@@ -11,18 +11,17 @@ from fastapi import APIRouter, Depends, Form, Header, HTTPException, Query, Requ
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal
 from api.deps import get_principal, get_session, get_settings_dep, get_temporal
 from api.idempotency import Idempotency
-from api.journeys import coverage_of
+from api.journeys import compensate_start, coverage_of, search_attributes
 from api.routers.partners import load_partner
 from api.schemas import DealCreate, DealOut, DecisionBody, ExtensionBody, ExtensionDecisionBody, StageBody
 from domain.deal import (
@@ -40,11 +39,11 @@ from domain.deal import (
     normalize_company_name,
 )
 from domain.enums import Journey, Role
-from domain.journeys import NO_CAM, SA_CAM_ID, SA_JOURNEY, SA_JOURNEY_STATE, SA_PARTNER_ID, SA_TIER, workflow_id
+from domain.journeys import workflow_id
 from domain.links import LinkError, read_token
 from domain.settings import Settings
 from store import repo
-from store.models import AuditEvent, Certification, Deal, JourneyRecord, Partner, UsedLink
+from store.models import Certification, Deal, JourneyRecord, Partner, UsedLink
 from workflows.deal import DealWorkflow
 
 router = APIRouter(prefix="/deals", tags=["deals"])
@@ -166,11 +165,8 @@ async def register_deal(
         await _start_deal(temporal, settings.task_queue, deal, partner, other, hold_reason, policy_version)
     except Exception as err:  # compensate: no deal without its journey
         log.exception("starting deal journey %s failed; removing the registration", deal.id)
-        await session.execute(delete(AuditEvent).where(AuditEvent.detail["deal_id"].astext == str(deal.id)))
-        await session.execute(delete(JourneyRecord).where(JourneyRecord.workflow_id == f"deal-{deal.id}"))
-        await session.execute(delete(Deal).where(Deal.id == deal.id))
-        await idem.forget()
-        await session.commit()
+        await compensate_start(session, idem, model=Deal, entity_id=deal.id, journey=Journey.deal,
+                               detail_key="deal_id")
         raise HTTPException(503, detail=f"could not start the deal journey ({err}); nothing was registered, "
                                         "retry later") from err
     return JSONResponse(status_code=201, content=out)
@@ -210,13 +206,7 @@ async def _start_deal(temporal: Client, task_queue: str, deal: Deal, partner: Pa
                   stage=deal.stage, state=deal.state, conflict_with=str(other.id) if other else None,
                   hold_reason=hold_reason, policy_version=policy_version),
         id=workflow_id(Journey.deal, str(deal.id)), task_queue=task_queue,
-        search_attributes=TypedSearchAttributes([
-            SearchAttributePair(SA_PARTNER_ID, str(partner.id)),
-            SearchAttributePair(SA_CAM_ID, str(partner.cam_id) if partner.cam_id else NO_CAM),
-            SearchAttributePair(SA_TIER, partner.tier),
-            SearchAttributePair(SA_JOURNEY, Journey.deal.value),
-            SearchAttributePair(SA_JOURNEY_STATE, deal.state),
-        ]),
+        search_attributes=search_attributes(partner, Journey.deal, deal.state),
     )
 
 

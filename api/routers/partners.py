@@ -25,11 +25,11 @@ from api.schemas import (
     PartnerUpdate,
     TimelineEntry,
 )
+from domain.deal import OPEN_STATES
 from domain.enums import Journey, OnboardingState, PartnerStatus, Role, Tier
 from domain.journeys import workflow_id
 from domain.settings import Settings
 from store import repo
-from domain.deal import OPEN_STATES
 from store.models import AuditEvent, Cam, Certification, Deal, JourneyRecord, Partner, PartnerMilestone
 
 router = APIRouter(prefix="/partners", tags=["partners"])
