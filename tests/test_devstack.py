@@ -77,6 +77,14 @@ def test_make_run_stack_starts_stops_and_resumes(tmp_path):
             pid = r.json()["id"]
         mails = _wait(lambda: list((stack.data / "mail").glob("*.eml")), what="welcome .eml")
         assert "hello@resume.test" in mails[0].read_text()
+        demo = subprocess.run([sys.executable, "-m", "worker.cli", "demo"], cwd=ROOT, env=stack.env,
+                              capture_output=True, text=True, timeout=120)
+        assert demo.returncode == 0, demo.stderr[-2000:]
+        assert "deal     Globex" in demo.stdout and "cert     Network Associate" in demo.stdout
+
+        def approval_request():
+            return [p for p in (stack.data / "mail").glob("*.eml") if "robin.ito@vendor.example" in p.read_text()]
+        _wait(approval_request, what="the demo deal's approval request to its CAM")
         assert stack.stop() == 0
 
         out = stack.start()

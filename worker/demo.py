@@ -1,5 +1,8 @@
-"""`camlights demo`: a small demo program, loaded through the API's own code (in-process)."""
+"""`camlights demo`: a small demo program (CAMs, a partner per tier, a deal waiting for a CAM,
+a certification), loaded through the API's own code in-process."""
 from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
 
 import httpx
 
@@ -27,7 +30,8 @@ async def load_demo(settings: Settings) -> None:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://demo") as api:
-            cam_ids = []
+            cam_ids: list[str] = []
+            partner_ids: list[str] = []
             for name, email in CAMS:
                 r = await api.post("/cams", json={"name": name, "email": email}, headers=ops)
                 if r.status_code == 409:
@@ -43,6 +47,23 @@ async def load_demo(settings: Settings) -> None:
                 r = await api.post("/partners", json=body, headers=ops)
                 r.raise_for_status()
                 print(f"partner  {name:<22} {tier:<10} {r.json()['id']}  onboarding-{r.json()['id']}")
+                partner_ids.append(r.json()["id"])
+            # A deal that waits for its CAM's decision (gold: the CAM decides; the email has links) and
+            # a certification that expires in 45 days (reminders at 30 and 7 days).
+            now = datetime.now(timezone.utc)
+            r = await api.post("/deals", headers=ops, json={
+                "partner_id": partner_ids[1], "customer_name": "Globex Corporation",
+                "customer_domain": "globex.example", "product_category": "network", "amount": "48000.00",
+                "currency": "USD", "expected_close_date": (now + timedelta(days=60)).date().isoformat()})
+            r.raise_for_status()
+            print(f"deal     Globex / Contoso Cloud  {r.json()['state']:<10} deal-{r.json()['id']}")
+            r = await api.post("/certifications", headers=ops, json={
+                "partner_id": partner_ids[0], "person_name": "Sam Lee", "person_email": "sam@northwind.example",
+                "track": "Network Associate", "product_category": "network",
+                "issued_at": (now - timedelta(days=320)).isoformat(),
+                "expires_at": (now + timedelta(days=45)).isoformat()})
+            r.raise_for_status()
+            print(f"cert     Network Associate       Northwind  cert-{r.json()['id']}")
             r = await api.post("/api-keys", json={"role": "cam", "cam_id": cam_ids[0], "label": "demo"},
                                headers=ops)
             r.raise_for_status()
