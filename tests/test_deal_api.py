@@ -207,3 +207,26 @@ async def test_deal_lists_are_scoped_and_filtered(api, ops, worker, sessionmaker
     assert r.status_code == 422 and "amount" in r.json()["detail"]
     r = await api.post("/deals", json=deal_body(partner_id=pb["id"]), headers=pa_h)
     assert r.status_code == 403
+
+
+async def test_registration_retry_with_idempotency_key_and_pending_query(api, ops, worker, sessionmaker, dev_env):
+    await fast(api, ops)
+    cam = await create_cam(api, ops)
+    partner = await enrol(api, ops, tier="gold", cam_id=cam["id"], domain="retry.test")
+    partner_h = await new_key(sessionmaker, Role.partner, partner_id=partner["id"])
+    headers = {**partner_h, "Idempotency-Key": "deal-retry-1"}
+    first = await api.post("/deals", json=deal_body(), headers=headers)
+    again = await api.post("/deals", json=deal_body(), headers=headers)
+    assert first.status_code == again.status_code == 201 and again.json() == first.json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    # Without the key the same registration is a duplicate, naming the deal.
+    r = await api.post("/deals", json=deal_body(), headers=partner_h)
+    assert r.status_code == 409 and first.json()["id"] in r.json()["detail"]
+    assert len((await api.get("/deals", headers=ops)).json()) == 1
+    # Ops list the deals pending approval since before a moment, by search attributes.
+    await asyncio.sleep(1.1)
+    from datetime import datetime, timezone
+
+    cutoff = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    query = f"Journey = 'deal' AND JourneyState = 'pending_approval' AND StartTime < '{cutoff}'"
+    assert await eventually(lambda: _count(dev_env, query), timeout=15, what="pending deals by StartTime") == 1
