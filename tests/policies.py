@@ -7,7 +7,7 @@ from domain.policy import MilestoneSpec, OnboardingPolicy, ProgramPolicy
 ALL = list(Tier)
 
 
-def fast_policy(day_seconds: float = 1.0, plan_days: float = 8, escalation_days: float = 2) -> ProgramPolicy:
+def fast_policy(day_seconds: float = 1.0, plan_days: float = 20, escalation_days: float = 2) -> ProgramPolicy:
     return ProgramPolicy(
         day_seconds=day_seconds,
         onboarding=OnboardingPolicy(

@@ -34,9 +34,9 @@ async def test_lapse_restricts_the_category_and_renewal_restores_it(api, ops, wo
     partner = await enrol(api, ops, tier="gold", cam_id=cam["id"], domain="gold.test")
     pid = partner["id"]
     partner_h = await new_key(sessionmaker, Role.partner, partner_id=pid)
-    r = await api.post("/certifications", json=cert_body(pid, 4.5), headers=partner_h)
+    r = await api.post("/certifications", json=cert_body(pid, 8), headers=partner_h)
     assert r.status_code == 403  # ops (or an LMS with an ops key) records certifications
-    r = await api.post("/certifications", json=cert_body(pid, 4.5), headers=ops)
+    r = await api.post("/certifications", json=cert_body(pid, 8), headers=ops)
     assert r.status_code == 201, r.text
     cert = r.json()
 

@@ -92,8 +92,11 @@ async def test_reminders_lapse_then_renewal_restores_and_continues_as_new(ts_env
         await renew(handle, Renewal(expires_at=new_expiry, by="ops:lms"))
         row = await eventually(lambda: _renewed(sessionmaker, cert, 2), what="renewal recorded")
         assert (row.state, row.restricted, row.period, row.expires_at) == ("active", False, 2, new_expiry)
-        progress = await handle.query(CertWorkflow.progress)  # the new run
-        assert progress.period == 2 and progress.expires_at == new_expiry
+        async def next_run():  # the run continued as new for the next period
+            progress = await handle.query(CertWorkflow.progress)
+            return progress if progress.period == 2 else None
+        progress = await eventually(next_run, what="the next period's run")
+        assert progress.expires_at == new_expiry and progress.state == "active"
         first_run = started.result_run_id
         await record_history(ts_env.client.get_workflow_handle(handle.id, run_id=first_run), "cert-lapsed-renewed")
         assert len(await run_chain(ts_env, handle.id, first_run)) == 2

@@ -228,5 +228,6 @@ async def test_registration_retry_with_idempotency_key_and_pending_query(api, op
     from datetime import datetime, timezone
 
     cutoff = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    query = f"Journey = 'deal' AND JourneyState = 'pending_approval' AND StartTime < '{cutoff}'"
+    query = (f"Journey = 'deal' AND JourneyState = 'pending_approval' AND StartTime < '{cutoff}' "
+             f"AND PartnerId = '{partner['id']}'")
     assert await eventually(lambda: _count(dev_env, query), timeout=15, what="pending deals by StartTime") == 1

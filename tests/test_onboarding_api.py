@@ -91,7 +91,7 @@ async def _list(client, query):
 
 
 async def test_registered_partner_ends_at_risk_and_ops_is_alerted(api, ops, worker, mailbox):
-    r = await api.put("/policy", json=fast_policy(day_seconds=0.5, plan_days=6).model_dump(mode="json"),
+    r = await api.put("/policy", json=fast_policy(day_seconds=0.5, plan_days=10).model_dump(mode="json"),
                       headers=ops)
     assert r.status_code == 201
     partner = await enrol(api, ops, tier="registered", domain="tiny.test", name="Tiny Reseller")
