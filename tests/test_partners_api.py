@@ -36,6 +36,11 @@ async def test_health_needs_no_key_everything_else_does(api):
     assert r.status_code == 401 and r.json()["detail"] == "invalid or revoked API key"
     r = await api.get("/partners", headers={"Authorization": "Basic abc"})
     assert r.status_code == 401
+    # /docs can send the key: every endpoint but health declares the bearer scheme.
+    spec = (await api.get("/openapi.json")).json()
+    assert spec["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
+    assert spec["paths"]["/partners"]["post"]["security"] == [{"ApiKey": []}]
+    assert "security" not in spec["paths"]["/health"]["get"]
 
 
 async def test_cam_and_partner_keys_see_only_their_own(api, ops, worker, sessionmaker):
