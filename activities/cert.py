@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.onboarding import set_journey_state
 from domain.cert import CertStateInput
 from domain.enums import Journey
 from domain.journeys import StepResult
@@ -42,5 +41,5 @@ class CertActivities:
             if inp.period is not None:
                 values["period"] = inp.period
             await session.execute(update(Certification).where(Certification.id == cert.id).values(**values))
-            await set_journey_state(session, cert.partner_id, Journey.cert, inp.cert_id, inp.state.value)
+            await repo.set_journey_state(session, cert.partner_id, Journey.cert, inp.cert_id, inp.state.value)
         return StepResult(applied=True)

@@ -10,7 +10,6 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.common import resolve_recipients, write_outbox
-from activities.onboarding import set_journey_state
 from domain.deal import ApprovalRequestInput, DealStageInput, DealState, DealStateInput, Decision
 from domain.enums import Journey
 from domain.journeys import NotifyInput, NotifyResult, StepResult
@@ -52,7 +51,7 @@ class DealActivities:
             if inp.extensions_used is not None:
                 values["extensions_used"] = inp.extensions_used
             await session.execute(update(Deal).where(Deal.id == deal.id).values(**values))
-            await set_journey_state(session, deal.partner_id, Journey.deal, inp.deal_id, inp.state.value)
+            await repo.set_journey_state(session, deal.partner_id, Journey.deal, inp.deal_id, inp.state.value)
         return StepResult(applied=True)
 
     @activity.defn

@@ -3,28 +3,18 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, update
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from domain.enums import Journey, OnboardingState, PartnerStatus
-from domain.journeys import StepResult, workflow_id
+from domain.journeys import StepResult
 from domain.onboarding import FinishOnboardingInput, OpenPlanInput, RecordMilestoneInput
 from store import repo
-from store.models import JourneyRecord, Partner, PartnerMilestone
+from store.models import Partner, PartnerMilestone
 
 _STATUS = {OnboardingState.activated: PartnerStatus.active, OnboardingState.at_risk: PartnerStatus.at_risk}
-
-
-async def set_journey_state(session: AsyncSession, partner_id: uuid.UUID, journey: Journey,
-                            entity_id: str, state: str) -> None:
-    wid = workflow_id(journey, entity_id)
-    await session.execute(
-        insert(JourneyRecord)
-        .values(workflow_id=wid, partner_id=partner_id, journey=journey.value, state=state)
-        .on_conflict_do_update(index_elements=["workflow_id"], set_={"state": state, "updated_at": func.now()})
-    )
 
 
 class OnboardingActivities:
@@ -48,7 +38,7 @@ class OnboardingActivities:
                     .values(partner_id=pid, key=m.key, title=m.title, required=m.required, due_at=m.due_at)
                     .on_conflict_do_nothing()
                 )
-            await set_journey_state(session, pid, Journey.onboarding, inp.partner_id,
+            await repo.set_journey_state(session, pid, Journey.onboarding, inp.partner_id,
                                     OnboardingState.in_progress.value)
         return StepResult(applied=True)
 
@@ -80,5 +70,5 @@ class OnboardingActivities:
             ):
                 return StepResult(applied=False)
             await session.execute(update(Partner).where(Partner.id == pid).values(status=status.value))
-            await set_journey_state(session, pid, Journey.onboarding, inp.partner_id, inp.state.value)
+            await repo.set_journey_state(session, pid, Journey.onboarding, inp.partner_id, inp.state.value)
         return StepResult(applied=True)

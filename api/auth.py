@@ -61,6 +61,16 @@ class Principal:
         return partner.id == self.partner_id
 
 
+def scope_to_principal(stmt, principal: Principal, partner_id_column):
+    """Limit a query that joins `partners` to what the caller may see: a CAM its portfolio,
+    a partner itself, ops everything."""
+    if principal.role == Role.cam:
+        return stmt.where(Partner.cam_id == principal.cam_id)
+    if principal.role == Role.partner:
+        return stmt.where(partner_id_column == principal.partner_id)
+    return stmt
+
+
 def _unauthorized(message: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=message,
                          headers={"WWW-Authenticate": "Bearer"})

@@ -1,8 +1,11 @@
 """Starting and signalling journeys from the API (one Temporal client for the whole app)."""
 from __future__ import annotations
 
-from temporalio.client import Client, WorkflowHandle
+from fastapi import HTTPException
+from sqlalchemy import delete
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.enums import Journey, OnboardingState
@@ -17,7 +20,9 @@ from domain.journeys import (
     workflow_id,
 )
 from domain.onboarding import OnboardingInput
-from store.models import Partner
+from store.models import AuditEvent, JourneyRecord, Partner
+from workflows.cert import CertWorkflow
+from workflows.deal import DealWorkflow
 from workflows.onboarding import OnboardingWorkflow
 
 
@@ -49,12 +54,30 @@ async def start_onboarding(client: Client, task_queue: str, partner: Partner,
     )
 
 
+# Business refusals raised by the journeys' update validators (ApplicationError.type), as HTTP statuses.
+REFUSALS = {"NotPending": 409, "NotApprover": 403, "LimitReached": 409, "TooShort": 422}
+
+
+async def run_update(client: Client, journey: Journey, entity_id, update, arg):
+    """Run a workflow update on `<journey>-<entity_id>`; a validator's refusal becomes
+    409/403/422 with the workflow's own message, a closed journey a 409."""
+    handle = client.get_workflow_handle(workflow_id(journey, str(entity_id)))
+    try:
+        return await handle.execute_update(update, arg)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type in REFUSALS:
+            raise HTTPException(REFUSALS[cause.type], detail=cause.message) from err
+        raise
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise HTTPException(409, detail=f"the {journey.value} journey of {entity_id} is not running") from err
+        raise
+
+
 async def signal_coverage(client: Client, partner: Partner, open_deal_ids: list[str] = (),
                           cert_ids: list[str] = ()) -> list[str]:
     """Tell every running journey of the partner about its new tier/CAM. Returns the ids signalled."""
-    from workflows.cert import CertWorkflow
-    from workflows.deal import DealWorkflow
-
     signalled = []
     targets = [(workflow_id(Journey.onboarding, str(partner.id)), OnboardingWorkflow.change_coverage)]
     targets += [(workflow_id(Journey.deal, d), DealWorkflow.change_coverage) for d in open_deal_ids]
@@ -73,10 +96,6 @@ async def signal_coverage(client: Client, partner: Partner, open_deal_ids: list[
 async def compensate_start(session, idem, *, model, entity_id, journey: Journey, detail_key: str) -> None:
     """A journey could not be started: remove what the request wrote (the entity, its journey
     record, its audit rows and the idempotency record) so nothing is half-written."""
-    from sqlalchemy import delete
-
-    from store.models import AuditEvent, JourneyRecord
-
     await session.execute(delete(AuditEvent).where(AuditEvent.detail[detail_key].astext == str(entity_id)))
     await session.execute(delete(JourneyRecord).where(
         JourneyRecord.workflow_id == workflow_id(journey, str(entity_id))))

@@ -1,15 +1,16 @@
 """Request and response bodies of the API."""
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from domain.cert import CertState
-from domain.deal import DealStage, DealState, Decision
+from domain.deal import DealStage, DealState, Decision, normalize_domain
 from domain.enums import PartnerStatus, PartnerType, Role, Tier
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -55,8 +56,6 @@ class PartnerCreate(Strict):
         for prefix in ("https://", "http://"):
             v = v.removeprefix(prefix)
         v = v.split("/")[0].removeprefix("www.")
-        import re
-
         if not re.match(DOMAIN, v):
             raise ValueError("must be a domain name such as acme.com")
         return v
@@ -165,11 +164,7 @@ class DealCreate(Strict):
     @field_validator("customer_domain")
     @classmethod
     def _domain(cls, v: str) -> str:
-        from domain.deal import normalize_domain
-
         d = normalize_domain(v)
-        import re
-
         if not re.match(DOMAIN, d):
             raise ValueError("must be a domain name such as customer.com")
         return d
@@ -229,15 +224,8 @@ class CertCreate(Strict):
     person_email: str = Field(pattern=EMAIL, max_length=320)
     track: str = Field(min_length=1, max_length=120, description="e.g. 'Network Associate'")
     product_category: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,59}$")
-    issued_at: datetime
-    expires_at: datetime
-
-    @field_validator("issued_at", "expires_at")
-    @classmethod
-    def _aware(cls, v: datetime) -> datetime:
-        if v.tzinfo is None:
-            raise ValueError("must include a time zone, e.g. 2027-06-30T00:00:00Z")
-        return v
+    issued_at: AwareDatetime = Field(description="with a time zone, e.g. 2026-06-30T00:00:00Z")
+    expires_at: AwareDatetime
 
 
 class CertOut(BaseModel):
@@ -258,11 +246,4 @@ class CertOut(BaseModel):
 
 
 class RenewalBody(Strict):
-    expires_at: datetime
-
-    @field_validator("expires_at")
-    @classmethod
-    def _aware(cls, v: datetime) -> datetime:
-        if v.tzinfo is None:
-            raise ValueError("must include a time zone, e.g. 2028-06-30T00:00:00Z")
-        return v
+    expires_at: AwareDatetime

@@ -56,7 +56,6 @@ def normalize_company_name(name: str) -> str:
 
 def normalize_domain(domain: str) -> str:
     """'HTTPS://WWW.Shop.Acme.co.uk/x' -> 'acme.co.uk' (the registrable domain)."""
-
     d = domain.strip().lower()
     d = re.sub(r"^[a-z]+://", "", d).split("/")[0].split(":")[0].rstrip(".")
     d = d.removeprefix("www.")

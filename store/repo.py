@@ -9,8 +9,10 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.enums import Journey
+from domain.journeys import workflow_id
 from domain.policy import ProgramPolicy, VersionedPolicy
-from store.models import AuditEvent, PolicyVersion
+from store.models import AuditEvent, JourneyRecord, PolicyVersion
 
 
 async def claim_step(
@@ -74,3 +76,14 @@ async def save_policy(session: AsyncSession, policy: ProgramPolicy, created_by: 
     session.add(PolicyVersion(version=version, body=policy.model_dump(mode="json"), created_by=created_by))
     await session.flush()
     return version
+
+
+async def set_journey_state(session: AsyncSession, partner_id: uuid.UUID, journey: Journey,
+                            entity_id: str, state: str) -> None:
+    """Upsert the read model of a journey (the `journeys` table), in the caller's transaction."""
+    wid = workflow_id(journey, entity_id)
+    await session.execute(
+        insert(JourneyRecord)
+        .values(workflow_id=wid, partner_id=partner_id, journey=journey.value, state=state)
+        .on_conflict_do_update(index_elements=["workflow_id"], set_={"state": state, "updated_at": func.now()})
+    )

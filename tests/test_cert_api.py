@@ -6,9 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 from domain.enums import Role
 from tests.conftest import eventually, new_key
+from tests.helpers import create_cam, deal_body, enrol, templates
 from tests.policies import fast_policy
-from tests.test_deal_api import deal_body
-from tests.test_onboarding_api import create_cam, enrol
 
 
 async def cert_policy(api, ops, **cert):
@@ -22,10 +21,6 @@ def cert_body(partner_id, seconds: float, category="network", track="Network Ass
     return {"partner_id": partner_id, "person_name": "Pat Engineer", "person_email": "pat@gold.test",
             "track": track, "product_category": category, "issued_at": (now - timedelta(days=300)).isoformat(),
             "expires_at": (now + timedelta(seconds=seconds)).isoformat()}
-
-
-def templates(mailbox, to=None):
-    return [m["X-CAMLights-Template"] for m in mailbox.messages if to is None or m["To"] == to]
 
 
 async def test_lapse_restricts_the_category_and_renewal_restores_it(api, ops, worker, mailbox, sessionmaker):

@@ -17,7 +17,7 @@ from store import repo
 from store.models import Certification
 from tests.conftest import eventually
 from tests.factories import cert_input, make_cam, make_cert, make_partner
-from tests.test_onboarding_workflow import record_history
+from tests.helpers import record_history
 from worker.main import build_worker
 from workflows.cert import CertWorkflow
 from workflows.onboarding import OnboardingWorkflow

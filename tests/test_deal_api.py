@@ -7,13 +7,8 @@ import re
 
 from domain.enums import Role
 from tests.conftest import eventually, new_key
+from tests.helpers import create_cam, deal_body, enrol
 from tests.policies import fast_policy
-from tests.test_onboarding_api import create_cam, enrol
-
-
-def deal_body(**over):
-    return {"customer_name": "Globex Corporation", "customer_domain": "globex.com", "product_category": "network",
-            "amount": "25000.00", "currency": "USD", "expected_close_date": "2027-03-31", **over}
 
 
 async def fast(api, ops, **deal_over):

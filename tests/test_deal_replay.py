@@ -4,14 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
 
+from tests.helpers import histories, replay
 from workflows.deal import DealWorkflow
 from workflows.onboarding import OnboardingWorkflow
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("deal-*.json"))
+HISTORIES = histories("deal")
 
 
 def test_histories_are_recorded():
@@ -20,7 +18,4 @@ def test_histories_are_recorded():
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_deal_history_replays(path: Path):
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[DealWorkflow, OnboardingWorkflow], data_converter=pydantic_data_converter)
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
-    assert result.replay_failure is None
+    await replay(path, DealWorkflow, OnboardingWorkflow)

@@ -21,7 +21,7 @@ from domain.journeys import Coverage
 from domain.onboarding import OnboardingInput
 from store.models import Deal
 from tests.factories import deal_input, make_cam, make_deal, make_partner
-from tests.test_onboarding_workflow import record_history
+from tests.helpers import record_history
 from worker.main import build_worker
 from workflows.deal import DealWorkflow
 from workflows.onboarding import OnboardingWorkflow

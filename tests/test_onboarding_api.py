@@ -4,25 +4,8 @@ from __future__ import annotations
 
 from domain.enums import Role
 from tests.conftest import eventually, new_key
+from tests.helpers import create_cam, enrol, templates
 from tests.policies import fast_policy
-
-
-async def enrol(api, ops, *, tier: str, cam_id=None, domain: str, name="Acme Networks", **extra):
-    body = {"name": name, "domain": domain, "country": "de", "type": "reseller", "tier": tier,
-            "cam_id": str(cam_id) if cam_id else None, "contact_email": f"owner@{domain}", **extra}
-    r = await api.post("/partners", json=body, headers=ops)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-async def create_cam(api, ops, email="casey@vendor.test", name="Casey"):
-    r = await api.post("/cams", json={"name": name, "email": email}, headers=ops)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def templates(mailbox, to: str | None = None) -> list[str]:
-    return [m["X-CAMLights-Template"] for m in mailbox.messages if to is None or m["To"] == to]
 
 
 async def test_enrol_nudge_escalate_activate_through_the_api(api, ops, worker, mailbox, sessionmaker, dev_env,

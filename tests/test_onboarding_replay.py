@@ -13,9 +13,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from domain.onboarding import OnboardingInput, OnboardingResult
+from tests.helpers import histories, replay
 from workflows.onboarding import OnboardingWorkflow
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("onboarding-*.json"))
+HISTORIES = histories("onboarding")
 
 
 def test_histories_are_recorded():
@@ -24,10 +25,7 @@ def test_histories_are_recorded():
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_onboarding_history_replays(path: Path):
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[OnboardingWorkflow], data_converter=pydantic_data_converter)
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
-    assert result.replay_failure is None
+    await replay(path, OnboardingWorkflow)
 
 
 @workflow.defn(name="OnboardingWorkflow", sandboxed=False)

@@ -22,8 +22,8 @@ from domain.onboarding import MilestoneProgress, OpenPlanInput
 from store.models import AuditEvent, OutboxMessage, PartnerMilestone
 from tests.conftest import eventually, new_key
 from tests.factories import make_cam, make_partner
+from tests.helpers import create_cam, enrol, templates
 from tests.policies import fast_policy
-from tests.test_onboarding_api import create_cam, enrol, templates
 from worker.main import make_mailer
 from worker.services import free_port
 

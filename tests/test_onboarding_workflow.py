@@ -2,10 +2,8 @@
 with the real activities against PostgreSQL and the SMTP server."""
 from __future__ import annotations
 
-import os
 import time
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -15,19 +13,9 @@ from domain.onboarding import MilestoneDone, OnboardingInput
 from domain.settings import Settings
 from store.models import AuditEvent, OutboxMessage, Partner, PartnerMilestone
 from tests.factories import make_cam, make_partner
+from tests.helpers import record_history
 from worker.main import build_worker
 from workflows.onboarding import OnboardingWorkflow
-
-HISTORIES = Path(__file__).parent / "histories"
-
-
-async def record_history(handle, name: str) -> None:
-    """With CAMLIGHTS_RECORD_HISTORIES=1, keep the history for the replay tests
-    (`tests/histories/<journey>-<name>.json`, the journey being the workflow id's prefix)."""
-    if os.environ.get("CAMLIGHTS_RECORD_HISTORIES") == "1":
-        history = await handle.fetch_history()
-        journey = handle.id.split("-", 1)[0]
-        (HISTORIES / f"{journey}-{name.removeprefix(journey + '-')}.json").write_text(history.to_json())
 
 
 def _by_template(mailbox):

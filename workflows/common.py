@@ -45,6 +45,11 @@ async def notify(*, key: str, partner_id: str, journey: Journey, template: str, 
                     recipients=recipients, context=context or {}, audit_action=audit_action),
         **activity_options(),
     )
+    await send_outbox(key)
+
+
+async def send_outbox(key: str) -> None:
+    """Send whatever the outbox holds for `key` (rows queued by any activity)."""
     await workflow.execute_activity_method(
         CommonActivities.send_notifications, SendInput(idempotency_key=key), **activity_options()
     )

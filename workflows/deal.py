@@ -39,10 +39,15 @@ with workflow.unsafe.imports_passed_through():
     from domain.journeys import (
         Coverage,
         LoadPolicyInput,
-        SendInput,
     )
     from domain.policy import ProgramPolicy
-    from workflows.common import activity_options, mark_onboarding_milestone, notify, upsert_journey_attributes
+    from workflows.common import (
+        activity_options,
+        mark_onboarding_milestone,
+        notify,
+        send_outbox,
+        upsert_journey_attributes,
+    )
 
 CLOSING = {DealStage.closed_won: DealState.won, DealStage.closed_lost: DealState.lost}
 
@@ -216,17 +221,15 @@ class DealWorkflow:
 
     async def _request_decision(self, template: str, approver: str) -> None:
         assert self._policy is not None
-        wid = workflow.info().workflow_id
+        key = f"{workflow.info().workflow_id}:notify:{template}"
         await workflow.execute_activity_method(
             DealActivities.queue_approval_request,
             ApprovalRequestInput(
-                idempotency_key=f"{wid}:notify:{template}", deal_id=self._inp.deal_id, approver=approver,
-                template=template, context=self._context(),
+                idempotency_key=key, deal_id=self._inp.deal_id, approver=approver, template=template,
+                context=self._context(),
                 link_valid_until=workflow.now() + self._policy.days(self._policy.deal.decision_link_days)),
             **activity_options())
-        await workflow.execute_activity_method(
-            CommonActivities.send_notifications, SendInput(idempotency_key=f"{wid}:notify:{template}"),
-            **activity_options())
+        await send_outbox(key)
 
     # ------------------------------------------------------------------ protection window
 

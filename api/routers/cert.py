@@ -11,14 +11,12 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
-from api.auth import Principal, require_roles
+from api.auth import Principal, require_roles, scope_to_principal
 from api.deps import get_principal, get_session, get_settings_dep, get_temporal
 from api.idempotency import Idempotency
-from api.journeys import compensate_start, coverage_of, search_attributes
+from api.journeys import compensate_start, coverage_of, run_update, search_attributes
 from api.routers.partners import load_partner
 from api.schemas import CertCreate, CertOut, RenewalBody
 from domain.cert import CertInput, CertState, Renewal, RenewalResult
@@ -31,7 +29,6 @@ from workflows.cert import CertWorkflow
 
 router = APIRouter(tags=["certifications"])
 log = logging.getLogger(__name__)
-REFUSALS = {"NotPending": 409, "TooShort": 422}
 
 
 @router.post("/certifications", status_code=201, response_model=CertOut)
@@ -96,17 +93,8 @@ async def renew_certification(cert_id: uuid.UUID, body: RenewalBody,
     """Record a renewal: the new expiry, entitlements restored, the journey's next period."""
     if await session.get(Certification, cert_id) is None:
         raise HTTPException(404, detail=f"no certification with id {cert_id}")
-    handle = temporal.get_workflow_handle(workflow_id(Journey.cert, str(cert_id)))
-    try:
-        return await handle.execute_update(CertWorkflow.renew, Renewal(expires_at=body.expires_at, by=principal.actor))
-    except WorkflowUpdateFailedError as err:
-        if isinstance(err.cause, ApplicationError) and err.cause.type in REFUSALS:
-            raise HTTPException(REFUSALS[err.cause.type], detail=err.cause.message) from err
-        raise
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise HTTPException(409, detail=f"the journey of certification {cert_id} is not running") from err
-        raise
+    return await run_update(temporal, Journey.cert, cert_id, CertWorkflow.renew,
+                            Renewal(expires_at=body.expires_at, by=principal.actor))
 
 
 @router.get("/partners/{partner_id}/certifications", response_model=list[CertOut])
@@ -130,10 +118,7 @@ async def list_certifications(
     only its partners, a partner only itself)."""
     stmt = (select(Certification).join(Partner, Partner.id == Certification.partner_id)
             .order_by(Certification.expires_at, Certification.id))
-    if principal.role == Role.cam:
-        stmt = stmt.where(Partner.cam_id == principal.cam_id)
-    elif principal.role == Role.partner:
-        stmt = stmt.where(Certification.partner_id == principal.partner_id)
+    stmt = scope_to_principal(stmt, principal, Certification.partner_id)
     if cam_id:
         stmt = stmt.where(Partner.cam_id == cam_id)
     if state:

@@ -2,6 +2,7 @@
 changes, extensions, the read model, and the one-click decision links from email."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -14,14 +15,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
+from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.auth import Principal
+from api.auth import Principal, scope_to_principal
 from api.deps import get_principal, get_session, get_settings_dep, get_temporal
 from api.idempotency import Idempotency
-from api.journeys import compensate_start, coverage_of, search_attributes
+from api.journeys import compensate_start, coverage_of, run_update, search_attributes
 from api.routers.partners import load_partner
 from api.schemas import DealCreate, DealOut, DecisionBody, ExtensionBody, ExtensionDecisionBody, StageBody
 from domain.deal import (
@@ -41,6 +41,7 @@ from domain.deal import (
 from domain.enums import Journey, Role
 from domain.journeys import workflow_id
 from domain.links import LinkError, read_token
+from domain.policy import ProgramPolicy
 from domain.settings import Settings
 from store import repo
 from store.models import Certification, Deal, JourneyRecord, Partner, UsedLink
@@ -51,13 +52,7 @@ log = logging.getLogger(__name__)
 pages = Environment(loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
                     autoescape=select_autoescape(default=True))
 
-# Business refusals from the workflow's update validators, as HTTP statuses.
-REFUSALS = {"NotPending": 409, "NotApprover": 403, "LimitReached": 409, "TooLong": 422}
-
-
 def _lock_id(text: str) -> int:
-    import hashlib
-
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
 
 
@@ -71,21 +66,6 @@ async def _deal_for(session: AsyncSession, deal_id: uuid.UUID, principal: Princi
 
 def _handle(temporal: Client, deal_id: uuid.UUID):
     return temporal.get_workflow_handle(workflow_id(Journey.deal, str(deal_id)))
-
-
-async def _update(temporal: Client, deal_id: uuid.UUID, update, arg, result_type=None):
-    """Run a workflow update; validator refusals become 409/403/422 with the workflow's message."""
-    try:
-        return await _handle(temporal, deal_id).execute_update(update, arg)
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.type in REFUSALS:
-            raise HTTPException(REFUSALS[cause.type], detail=cause.message) from err
-        raise
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise HTTPException(409, detail=f"the journey of deal {deal_id} has ended") from err
-        raise
 
 
 # ------------------------------------------------------------------ register
@@ -112,8 +92,8 @@ async def register_deal(
     idem = Idempotency(session, principal, idempotency_key, request.url.path, body)
     if (replayed := await idem.replay()) is not None:
         return replayed
-    hold_reason = await _certification_gate(session, partner, body.product_category)
-    policy_version = (await repo.current_policy(session)).version  # pinned: later changes apply to later deals
+    current = await repo.current_policy(session)  # pinned: later changes apply to later deals
+    hold_reason = await _certification_gate(session, partner, body.product_category, current.policy)
     name_key = normalize_company_name(body.customer_name)
     # Serialize registrations of one customer in one category (by domain and by name), so two
     # simultaneous submissions cannot both find the customer free.
@@ -162,7 +142,7 @@ async def register_deal(
             return replayed
         raise
     try:
-        await _start_deal(temporal, settings.task_queue, deal, partner, other, hold_reason, policy_version)
+        await _start_deal(temporal, settings.task_queue, deal, partner, other, hold_reason, current.version)
     except Exception as err:  # compensate: no deal without its journey
         log.exception("starting deal journey %s failed; removing the registration", deal.id)
         await compensate_start(session, idem, model=Deal, entity_id=deal.id, journey=Journey.deal,
@@ -172,7 +152,8 @@ async def register_deal(
     return JSONResponse(status_code=201, content=out)
 
 
-async def _certification_gate(session: AsyncSession, partner: Partner, category: str) -> str | None:
+async def _certification_gate(session: AsyncSession, partner: Partner, category: str,
+                              policy: ProgramPolicy) -> str | None:
     """A lapsed certification restricts deal registration in its category (unless another one
     of the partner's certifications in that category is current): refused, or per policy held
     for review (the returned reason)."""
@@ -190,7 +171,7 @@ async def _certification_gate(session: AsyncSession, partner: Partner, category:
         return None
     reason = (f"the {lapsed.track} certification of {lapsed.person_name} (certification {lapsed.id}) lapsed "
               f"on {lapsed.expires_at:%Y-%m-%d}")
-    if (await repo.current_policy(session)).policy.cert.lapse_action == "review":
+    if policy.cert.lapse_action == "review":
         return reason
     raise HTTPException(403, detail=f"deal registration in {category} is restricted: {reason}; renew it to "
                                     "register deals in this category")
@@ -227,10 +208,7 @@ async def list_deals(
     """Deals, filtered by partner, CAM, state and protection expiring within N days.
     A CAM sees only its portfolio; a partner only itself."""
     stmt = select(Deal).join(Partner, Partner.id == Deal.partner_id).order_by(Deal.created_at, Deal.id)
-    if principal.role == Role.cam:
-        stmt = stmt.where(Partner.cam_id == principal.cam_id)
-    elif principal.role == Role.partner:
-        stmt = stmt.where(Deal.partner_id == principal.partner_id)
+    stmt = scope_to_principal(stmt, principal, Deal.partner_id)
     if partner_id:
         stmt = stmt.where(Deal.partner_id == partner_id)
     if cam_id:
@@ -273,7 +251,7 @@ async def decide(deal_id: uuid.UUID, body: DecisionBody, principal: Principal = 
     await _deal_for(session, deal_id, principal)
     if principal.role == Role.partner:
         raise HTTPException(403, detail="a partner cannot decide on its own deal")
-    return await _update(temporal, deal_id, DealWorkflow.decide,
+    return await run_update(temporal, Journey.deal, deal_id, DealWorkflow.decide,
                          DealDecision(decision=body.decision, reason=body.reason, by=principal.actor))
 
 
@@ -299,7 +277,7 @@ async def request_extension(deal_id: uuid.UUID, body: ExtensionBody, principal: 
                             session: AsyncSession = Depends(get_session), temporal: Client = Depends(get_temporal)):
     """Ask for more protection time (bounded count and length; CAM tiers need the CAM)."""
     await _deal_for(session, deal_id, principal)
-    return await _update(temporal, deal_id, DealWorkflow.request_extension,
+    return await run_update(temporal, Journey.deal, deal_id, DealWorkflow.request_extension,
                          ExtensionRequest(days=body.days, reason=body.reason, by=principal.actor))
 
 
@@ -310,7 +288,7 @@ async def decide_extension(deal_id: uuid.UUID, body: ExtensionDecisionBody,
     await _deal_for(session, deal_id, principal)
     if principal.role == Role.partner:
         raise HTTPException(403, detail="a partner cannot decide on its own extension")
-    return await _update(temporal, deal_id, DealWorkflow.decide_extension,
+    return await run_update(temporal, Journey.deal, deal_id, DealWorkflow.decide_extension,
                          ExtensionDecision(decision=body.decision, reason=body.reason, by=principal.actor))
 
 
@@ -365,7 +343,7 @@ async def link_apply(token: str, reason: str = Form("", max_length=1000),
     decision = DealDecision(decision=Decision(claims.decision), by=claims.approver,
                             reason=reason.strip() or f"{claims.decision} by one-click link")
     try:
-        result = await _update(temporal, deal_id, DealWorkflow.decide, decision)
+        result = await run_update(temporal, Journey.deal, deal_id, DealWorkflow.decide, decision)
     except HTTPException as err:
         await session.rollback()
         return _page("link_error", err.status_code, message=err.detail)

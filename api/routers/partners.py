@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api.auth import Principal, ensure_partner_access, require_roles
+from api.auth import Principal, ensure_partner_access, require_roles, scope_to_principal
 from api.deps import get_principal, get_session, get_settings_dep, get_temporal
 from api.idempotency import Idempotency
 from api.journeys import coverage_of, signal_coverage, start_onboarding
@@ -44,15 +44,18 @@ async def load_partner(session: AsyncSession, partner_id: uuid.UUID, principal: 
     return partner
 
 
-async def check_coverage(session: AsyncSession, tier: Tier, cam_id: uuid.UUID | None) -> None:
-    """A tier whose policy gives it a CAM needs one; registered partners have none."""
-    rules = (await repo.current_policy(session)).policy.tiers[tier]
+async def check_coverage(session: AsyncSession, tier: Tier, cam_id: uuid.UUID | None) -> int:
+    """A tier whose policy gives it a CAM needs one; registered partners have none. Returns the
+    policy version checked against (the one a journey started now runs on)."""
+    current = await repo.current_policy(session)
+    rules = current.policy.tiers[tier]
     if rules.has_cam and cam_id is None:
         raise HTTPException(422, detail=f"cam_id: a {tier.value} partner needs a CAM")
     if tier == Tier.registered and cam_id is not None:
         raise HTTPException(422, detail="cam_id: registered partners are self-service and have no CAM")
     if cam_id is not None and await session.get(Cam, cam_id) is None:
         raise HTTPException(422, detail=f"cam_id: no CAM with id {cam_id}")
+    return current.version
 
 
 async def _write_enrolment(session: AsyncSession, principal: Principal, body: PartnerCreate,
@@ -88,8 +91,7 @@ async def enrol_partner(
     idem = Idempotency(session, principal, idempotency_key, request.url.path, body)
     if (replayed := await idem.replay()) is not None:
         return replayed
-    await check_coverage(session, body.tier, body.cam_id)
-    policy_version = (await repo.current_policy(session)).version
+    policy_version = await check_coverage(session, body.tier, body.cam_id)
     if existing := await session.scalar(select(Partner.id).where(Partner.domain == body.domain)):
         if (replayed := await idem.replay()) is not None:  # a concurrent retry committed meanwhile
             return replayed
@@ -126,11 +128,7 @@ async def list_partners(
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
 ):
-    stmt = select(Partner).order_by(Partner.created_at, Partner.id)
-    if principal.role == Role.cam:
-        stmt = stmt.where(Partner.cam_id == principal.cam_id)
-    elif principal.role == Role.partner:
-        stmt = stmt.where(Partner.id == principal.partner_id)
+    stmt = scope_to_principal(select(Partner).order_by(Partner.created_at, Partner.id), principal, Partner.id)
     if tier:
         stmt = stmt.where(Partner.tier == tier.value)
     if cam_id:
