@@ -1,4 +1,5 @@
-"""Starting and signalling journeys from the API (one Temporal client for the whole app)."""
+"""Starting, signalling and updating journeys from the API (one Temporal client for the whole
+app): start_onboarding, start_deal and start_cert side by side."""
 from __future__ import annotations
 
 from fastapi import HTTPException
@@ -8,6 +9,8 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.cert import CertInput, CertState
+from domain.deal import DealInput
 from domain.enums import Journey, OnboardingState
 from domain.journeys import (
     NO_CAM,
@@ -20,7 +23,7 @@ from domain.journeys import (
     workflow_id,
 )
 from domain.onboarding import OnboardingInput
-from store.models import AuditEvent, JourneyRecord, Partner
+from store.models import AuditEvent, Certification, Deal, JourneyRecord, Partner
 from workflows.cert import CertWorkflow
 from workflows.deal import DealWorkflow
 from workflows.onboarding import OnboardingWorkflow
@@ -73,6 +76,36 @@ async def run_update(client: Client, journey: Journey, entity_id, update, arg):
         if err.status == RPCStatusCode.NOT_FOUND:
             raise HTTPException(409, detail=f"the {journey.value} journey of {entity_id} is not running") from err
         raise
+
+
+async def start_deal(client: Client, task_queue: str, deal: Deal, partner: Partner, *,
+                     conflict_with: Deal | None = None, hold_reason: str | None = None,
+                     policy_version: int | None = None) -> WorkflowHandle:
+    """`deal-{deal_id}`, in the state the API's conflict check decided."""
+    return await client.start_workflow(
+        DealWorkflow.run,
+        DealInput(deal_id=str(deal.id), partner_id=str(partner.id), partner_name=partner.name,
+                  coverage=coverage_of(partner), customer_name=deal.customer_name,
+                  product_category=deal.product_category, amount_minor=deal.amount_minor, currency=deal.currency,
+                  stage=deal.stage, state=deal.state, conflict_with=str(conflict_with.id) if conflict_with else None,
+                  hold_reason=hold_reason, policy_version=policy_version),
+        id=workflow_id(Journey.deal, str(deal.id)), task_queue=task_queue,
+        search_attributes=search_attributes(partner, Journey.deal, deal.state),
+    )
+
+
+async def start_cert(client: Client, task_queue: str, cert: Certification, partner: Partner,
+                     policy_version: int | None = None) -> WorkflowHandle:
+    """`cert-{certification_id}`, first period."""
+    return await client.start_workflow(
+        CertWorkflow.run,
+        CertInput(cert_id=str(cert.id), partner_id=str(partner.id), partner_name=partner.name,
+                  coverage=coverage_of(partner), person_name=cert.person_name, person_email=cert.person_email,
+                  track=cert.track, product_category=cert.product_category, expires_at=cert.expires_at,
+                  policy_version=policy_version),
+        id=workflow_id(Journey.cert, str(cert.id)), task_queue=task_queue,
+        search_attributes=search_attributes(partner, Journey.cert, CertState.active.value),
+    )
 
 
 async def signal_coverage(client: Client, partner: Partner, open_deal_ids: list[str] = (),

@@ -16,10 +16,10 @@ from temporalio.client import Client
 from api.auth import Principal, require_roles, scope_to_principal
 from api.deps import get_principal, get_session, get_settings_dep, get_temporal
 from api.idempotency import Idempotency
-from api.journeys import compensate_start, coverage_of, run_update, search_attributes
+from api.journeys import compensate_start, run_update, start_cert
 from api.routers.partners import load_partner
 from api.schemas import CertCreate, CertOut, RenewalBody
-from domain.cert import CertInput, CertState, Renewal, RenewalResult
+from domain.cert import CertState, Renewal, RenewalResult
 from domain.enums import Journey, Role
 from domain.journeys import workflow_id
 from domain.settings import Settings
@@ -67,15 +67,7 @@ async def record_certification(
     await idem.remember(201, out)
     await session.commit()
     try:
-        await temporal.start_workflow(
-            CertWorkflow.run,
-            CertInput(cert_id=str(cert.id), partner_id=str(partner.id), partner_name=partner.name,
-                      coverage=coverage_of(partner), person_name=cert.person_name, person_email=cert.person_email,
-                      track=cert.track, product_category=cert.product_category, expires_at=cert.expires_at,
-                      policy_version=policy_version),
-            id=workflow_id(Journey.cert, str(cert.id)), task_queue=settings.task_queue,
-            search_attributes=search_attributes(partner, Journey.cert, CertState.active.value),
-        )
+        await start_cert(temporal, settings.task_queue, cert, partner, policy_version)
     except Exception as err:  # compensate: no certification without its journey
         log.exception("starting cert journey %s failed; removing the record", cert.id)
         await compensate_start(session, idem, model=Certification, entity_id=cert.id, journey=Journey.cert,

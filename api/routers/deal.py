@@ -21,13 +21,12 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.auth import Principal, scope_to_principal
 from api.deps import get_principal, get_session, get_settings_dep, get_temporal
 from api.idempotency import Idempotency
-from api.journeys import compensate_start, coverage_of, run_update, search_attributes
+from api.journeys import compensate_start, run_update, start_deal
 from api.routers.partners import load_partner
 from api.schemas import DealCreate, DealOut, DecisionBody, ExtensionBody, ExtensionDecisionBody, StageBody
 from domain.deal import (
     OPEN_STATES,
     DealDecision,
-    DealInput,
     DealProgress,
     DealState,
     Decision,
@@ -142,7 +141,8 @@ async def register_deal(
             return replayed
         raise
     try:
-        await _start_deal(temporal, settings.task_queue, deal, partner, other, hold_reason, current.version)
+        await start_deal(temporal, settings.task_queue, deal, partner, conflict_with=other,
+                         hold_reason=hold_reason, policy_version=current.version)
     except Exception as err:  # compensate: no deal without its journey
         log.exception("starting deal journey %s failed; removing the registration", deal.id)
         await compensate_start(session, idem, model=Deal, entity_id=deal.id, journey=Journey.deal,
@@ -175,20 +175,6 @@ async def _certification_gate(session: AsyncSession, partner: Partner, category:
         return reason
     raise HTTPException(403, detail=f"deal registration in {category} is restricted: {reason}; renew it to "
                                     "register deals in this category")
-
-
-async def _start_deal(temporal: Client, task_queue: str, deal: Deal, partner: Partner, other: Deal | None,
-                      hold_reason: str | None = None, policy_version: int | None = None):
-    await temporal.start_workflow(
-        DealWorkflow.run,
-        DealInput(deal_id=str(deal.id), partner_id=str(partner.id), partner_name=partner.name,
-                  coverage=coverage_of(partner), customer_name=deal.customer_name,
-                  product_category=deal.product_category, amount_minor=deal.amount_minor, currency=deal.currency,
-                  stage=deal.stage, state=deal.state, conflict_with=str(other.id) if other else None,
-                  hold_reason=hold_reason, policy_version=policy_version),
-        id=workflow_id(Journey.deal, str(deal.id)), task_queue=task_queue,
-        search_attributes=search_attributes(partner, Journey.deal, deal.state),
-    )
 
 
 # ------------------------------------------------------------------ read
