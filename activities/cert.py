@@ -9,19 +9,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.cert import CertStateInput
-from domain.enums import Journey
+from domain.cert import JOURNEY, CertActivity, CertStateInput
 from domain.journeys import StepResult
 from store import repo
-from store.models import Certification
+from store.models.cert import Certification
 
 
 class CertActivities:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]):
         self.sessionmaker = sessionmaker
 
-    @activity.defn
-    async def record_cert_state(self, inp: CertStateInput) -> StepResult:
+    @activity.defn(name=CertActivity.RECORD_STATE)
+    async def record_state(self, inp: CertStateInput) -> StepResult:
         async with self.sessionmaker() as session, session.begin():
             cert = await session.get(Certification, uuid.UUID(inp.cert_id), with_for_update=True)
             if cert is None:
@@ -29,7 +28,7 @@ class CertActivities:
                                        non_retryable=True)
             if not await repo.claim_step(
                 session, key=inp.idempotency_key, actor=inp.by, action=f"cert.{inp.state.value}",
-                partner_id=cert.partner_id, journey=Journey.cert.value,
+                partner_id=cert.partner_id, journey=JOURNEY,
                 detail={"cert_id": inp.cert_id, "track": cert.track, "category": cert.product_category,
                         "restricted": inp.restricted,
                         "expires_at": (inp.expires_at or cert.expires_at).isoformat()},
@@ -41,5 +40,5 @@ class CertActivities:
             if inp.period is not None:
                 values["period"] = inp.period
             await session.execute(update(Certification).where(Certification.id == cert.id).values(**values))
-            await repo.set_journey_state(session, cert.partner_id, Journey.cert, inp.cert_id, inp.state.value)
+            await repo.set_journey_state(session, cert.partner_id, JOURNEY, inp.cert_id, inp.state.value)
         return StepResult(applied=True)

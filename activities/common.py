@@ -10,7 +10,16 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.mail import Mailer, message_id
-from domain.journeys import LoadPolicyInput, NotifyInput, NotifyResult, SendInput, SendResult
+from domain.journeys import (
+    LOAD_POLICY,
+    QUEUE_NOTIFICATION,
+    SEND_NOTIFICATIONS,
+    LoadPolicyInput,
+    NotifyInput,
+    NotifyResult,
+    SendInput,
+    SendResult,
+)
 from domain.policy import VersionedPolicy
 from store import repo
 from store.models import Cam, OutboxMessage, Partner
@@ -24,7 +33,7 @@ class CommonActivities:
         self.mailer = mailer
         self.ops_email = ops_email
 
-    @activity.defn
+    @activity.defn(name=LOAD_POLICY)
     async def load_policy(self, inp: LoadPolicyInput) -> VersionedPolicy:
         async with self.sessionmaker() as session:
             if inp.version is None:
@@ -36,7 +45,7 @@ class CommonActivities:
                                            type="PolicyNotFound", non_retryable=True)
             return snap
 
-    @activity.defn
+    @activity.defn(name=QUEUE_NOTIFICATION)
     async def queue_notification(self, inp: NotifyInput) -> NotifyResult:
         """Write the outbox rows and the audit row of one notification, in one transaction."""
         async with self.sessionmaker() as session, session.begin():
@@ -44,7 +53,7 @@ class CommonActivities:
             queued = await write_outbox(session, inp, [(role, address, {}) for role, address in recipients])
         return NotifyResult(queued=queued, recipients=[a for _, a in recipients])
 
-    @activity.defn
+    @activity.defn(name=SEND_NOTIFICATIONS)
     async def send_notifications(self, inp: SendInput) -> SendResult:
         """Send every pending outbox row of a key. Each row is locked while it is sent and
         marked sent in the same transaction, so two attempts never send it twice."""
@@ -116,7 +125,7 @@ async def write_outbox(session: AsyncSession, inp: NotifyInput,
     many rows were queued: 0 when an earlier attempt already queued this key."""
     if not await repo.claim_step(
         session, key=inp.idempotency_key, actor="system", action=inp.audit_action,
-        partner_id=inp.partner_id, journey=inp.journey.value,
+        partner_id=inp.partner_id, journey=inp.journey,
         detail={"template": inp.template, "to": [a for _, a, _ in recipients], **inp.context},
     ):
         return 0
@@ -125,7 +134,7 @@ async def write_outbox(session: AsyncSession, inp: NotifyInput,
             insert(OutboxMessage)
             .values(
                 idempotency_key=inp.idempotency_key, partner_id=uuid.UUID(inp.partner_id),
-                journey=inp.journey.value, template=inp.template, recipient=address, recipient_role=role,
+                journey=inp.journey, template=inp.template, recipient=address, recipient_role=role,
                 context={**inp.context, **extra, "recipient_role": role},
                 message_id=message_id(inp.idempotency_key, address, inp.template), status="pending", attempts=0,
             )

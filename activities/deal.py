@@ -10,12 +10,21 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.common import resolve_recipients, write_outbox
-from domain.deal import ApprovalRequestInput, DealStageInput, DealState, DealStateInput, Decision
-from domain.enums import Journey
+from domain import actors
+from domain.deal import (
+    JOURNEY,
+    ApprovalRequestInput,
+    DealActivity,
+    DealStageInput,
+    DealState,
+    DealStateInput,
+    Decision,
+)
 from domain.journeys import NotifyInput, NotifyResult, StepResult
 from domain.links import LinkClaims, link_jti, make_token
 from store import repo
-from store.models import Cam, Deal, Partner
+from store.models import Partner
+from store.models.deal import Deal
 
 
 class DealActivities:
@@ -32,13 +41,13 @@ class DealActivities:
             raise ApplicationError(f"deal {deal_id} not found", type="DealNotFound", non_retryable=True)
         return deal
 
-    @activity.defn
-    async def record_deal_state(self, inp: DealStateInput) -> StepResult:
+    @activity.defn(name=DealActivity.RECORD_STATE)
+    async def record_state(self, inp: DealStateInput) -> StepResult:
         async with self.sessionmaker() as session, session.begin():
             deal = await self._deal(session, inp.deal_id)
             if not await repo.claim_step(
                 session, key=inp.idempotency_key, actor=inp.by, action=f"deal.{inp.state.value}",
-                partner_id=deal.partner_id, journey=Journey.deal.value,
+                partner_id=deal.partner_id, journey=JOURNEY,
                 detail={"deal_id": inp.deal_id, "reason": inp.reason,
                         "protected_until": inp.protected_until.isoformat() if inp.protected_until else None},
             ):
@@ -51,23 +60,23 @@ class DealActivities:
             if inp.extensions_used is not None:
                 values["extensions_used"] = inp.extensions_used
             await session.execute(update(Deal).where(Deal.id == deal.id).values(**values))
-            await repo.set_journey_state(session, deal.partner_id, Journey.deal, inp.deal_id, inp.state.value)
+            await repo.set_journey_state(session, deal.partner_id, JOURNEY, inp.deal_id, inp.state.value)
         return StepResult(applied=True)
 
-    @activity.defn
-    async def record_deal_stage(self, inp: DealStageInput) -> StepResult:
+    @activity.defn(name=DealActivity.RECORD_STAGE)
+    async def record_stage(self, inp: DealStageInput) -> StepResult:
         async with self.sessionmaker() as session, session.begin():
             deal = await self._deal(session, inp.deal_id)
             if not await repo.claim_step(
                 session, key=inp.idempotency_key, actor=inp.by, action="deal.stage_changed",
-                partner_id=deal.partner_id, journey=Journey.deal.value,
+                partner_id=deal.partner_id, journey=JOURNEY,
                 detail={"deal_id": inp.deal_id, "from": deal.stage, "to": inp.stage.value},
             ):
                 return StepResult(applied=False)
             await session.execute(update(Deal).where(Deal.id == deal.id).values(stage=inp.stage.value))
         return StepResult(applied=True)
 
-    @activity.defn
+    @activity.defn(name=DealActivity.QUEUE_APPROVAL_REQUEST)
     async def queue_approval_request(self, inp: ApprovalRequestInput) -> NotifyResult:
         """Outbox rows for the approver(s), each with its own signed approve/reject links."""
         async with self.sessionmaker() as session, session.begin():
@@ -80,10 +89,9 @@ class DealActivities:
             rows = []
             for role, address in recipients:
                 if role == "cam":
-                    cam = await session.get(Cam, partner.cam_id)
-                    approver = f"cam:{cam.id}"
-                else:
-                    approver = f"ops:{address}"
+                    approver = actors.cam(partner.cam_id)
+                else:  # ops decides by link: the link itself identifies the decision
+                    approver = actors.ops(f"link-{link_jti(inp.idempotency_key, address, 'approver')[:16]}")
                 links = {}
                 for decision in Decision:
                     token = make_token(self.link_secret, LinkClaims(
@@ -93,7 +101,7 @@ class DealActivities:
                     links[f"{decision.value}_url"] = f"{self.public_base_url}/deals/links/{token}"
                 rows.append((role, address, links))
             queued = await write_outbox(session, NotifyInput(
-                idempotency_key=inp.idempotency_key, partner_id=str(partner.id), journey=Journey.deal,
+                idempotency_key=inp.idempotency_key, partner_id=str(partner.id), journey=JOURNEY,
                 template=inp.template, recipients=[r for r, _, _ in rows], context=inp.context,
                 audit_action=f"deal.{inp.template}_sent"), rows)
         return NotifyResult(queued=queued, recipients=[a for _, a, _ in rows])

@@ -8,11 +8,19 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from domain.enums import Journey, OnboardingState, PartnerStatus
+from domain.enums import PartnerStatus
 from domain.journeys import StepResult
-from domain.onboarding import FinishOnboardingInput, OpenPlanInput, RecordMilestoneInput
+from domain.onboarding import (
+    JOURNEY,
+    FinishOnboardingInput,
+    OnboardingActivity,
+    OnboardingState,
+    OpenPlanInput,
+    RecordMilestoneInput,
+)
 from store import repo
-from store.models import Partner, PartnerMilestone
+from store.models import Partner
+from store.models.onboarding import PartnerMilestone
 
 _STATUS = {OnboardingState.activated: PartnerStatus.active, OnboardingState.at_risk: PartnerStatus.at_risk}
 
@@ -21,13 +29,13 @@ class OnboardingActivities:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]):
         self.sessionmaker = sessionmaker
 
-    @activity.defn
-    async def open_onboarding_plan(self, inp: OpenPlanInput) -> StepResult:
+    @activity.defn(name=OnboardingActivity.OPEN_PLAN)
+    async def open_plan(self, inp: OpenPlanInput) -> StepResult:
         pid = uuid.UUID(inp.partner_id)
         async with self.sessionmaker() as session, session.begin():
             if not await repo.claim_step(
                 session, key=inp.idempotency_key, actor="system", action="onboarding.plan_opened",
-                partner_id=pid, journey=Journey.onboarding.value,
+                partner_id=pid, journey=JOURNEY,
                 detail={"policy_version": inp.policy_version,
                         "milestones": {m.key: m.due_at.isoformat() for m in inp.milestones}},
             ):
@@ -38,17 +46,17 @@ class OnboardingActivities:
                     .values(partner_id=pid, key=m.key, title=m.title, required=m.required, due_at=m.due_at)
                     .on_conflict_do_nothing()
                 )
-            await repo.set_journey_state(session, pid, Journey.onboarding, inp.partner_id,
+            await repo.set_journey_state(session, pid, JOURNEY, inp.partner_id,
                                     OnboardingState.in_progress.value)
         return StepResult(applied=True)
 
-    @activity.defn
+    @activity.defn(name=OnboardingActivity.RECORD_MILESTONE)
     async def record_milestone(self, inp: RecordMilestoneInput) -> StepResult:
         pid = uuid.UUID(inp.partner_id)
         async with self.sessionmaker() as session, session.begin():
             if not await repo.claim_step(
                 session, key=inp.idempotency_key, actor=inp.by, action="onboarding.milestone_done",
-                partner_id=pid, journey=Journey.onboarding.value, detail={"milestone": inp.key},
+                partner_id=pid, journey=JOURNEY, detail={"milestone": inp.key},
             ):
                 return StepResult(applied=False)
             await session.execute(
@@ -59,16 +67,16 @@ class OnboardingActivities:
             )
         return StepResult(applied=True)
 
-    @activity.defn
-    async def finish_onboarding(self, inp: FinishOnboardingInput) -> StepResult:
+    @activity.defn(name=OnboardingActivity.FINISH)
+    async def finish(self, inp: FinishOnboardingInput) -> StepResult:
         pid = uuid.UUID(inp.partner_id)
         status = _STATUS[inp.state]
         async with self.sessionmaker() as session, session.begin():
             if not await repo.claim_step(
                 session, key=inp.idempotency_key, actor="system", action=f"onboarding.{inp.state.value}",
-                partner_id=pid, journey=Journey.onboarding.value, detail={"partner_status": status.value},
+                partner_id=pid, journey=JOURNEY, detail={"partner_status": status.value},
             ):
                 return StepResult(applied=False)
             await session.execute(update(Partner).where(Partner.id == pid).values(status=status.value))
-            await repo.set_journey_state(session, pid, Journey.onboarding, inp.partner_id, inp.state.value)
+            await repo.set_journey_state(session, pid, JOURNEY, inp.partner_id, inp.state.value)
         return StepResult(applied=True)

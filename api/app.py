@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.routers import cams, cert, deal, health, keys, onboarding, partners, policy
-from domain.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from store.db import make_engine, make_sessionmaker
 from worker.main import connect
 

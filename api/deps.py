@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from api.auth import Principal, principal_from_request
-from domain.settings import Settings
+from core.settings import Settings
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

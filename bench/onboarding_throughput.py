@@ -266,7 +266,7 @@ async def part_b(client, n: int, activities: int, signals: int) -> dict:
 
 
 async def run(args, pg, smtp, temporal) -> dict:
-    from domain.settings import Settings
+    from core.settings import Settings
     from store.db import make_engine, make_sessionmaker
     from worker.main import connect
 

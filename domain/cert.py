@@ -8,6 +8,20 @@ from pydantic import BaseModel
 
 from domain.journeys import Coverage
 
+JOURNEY = "cert"
+
+# Messages (besides the shared CHANGE_COVERAGE and PROGRESS).
+RENEW = "renew"  # update: the certification was renewed
+
+
+class CertActivity:
+    """Activity names of this journey."""
+
+    RECORD_STATE = "cert.record_state"
+
+
+LEGACY_ACTIVITY_NAMES = {CertActivity.RECORD_STATE: "record_cert_state"}
+
 
 class CertState(StrEnum):
     active = "active"

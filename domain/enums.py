@@ -26,17 +26,3 @@ class Role(StrEnum):
     ops = "ops"
     cam = "cam"
     partner = "partner"
-
-
-class Journey(StrEnum):
-    onboarding = "onboarding"
-    deal = "deal"
-    mdf = "mdf"
-    cert = "cert"
-    qbr = "qbr"
-
-
-class OnboardingState(StrEnum):
-    in_progress = "in_progress"
-    activated = "activated"
-    at_risk = "at_risk"

@@ -1,4 +1,5 @@
-"""Contracts every journey shares: search attributes, notifications, state records."""
+"""Contracts every journey shares: workflow ids, message and activity names, search attributes,
+notifications and state records. A journey's own contracts live in domain/<journey>.py."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -7,9 +8,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 from temporalio.common import SearchAttributeKey
 
-from domain.enums import Journey, Tier
+from domain.enums import Tier
 
-# Typed search attributes, registered on the Temporal server (see worker/devstack.py).
+# Typed search attributes, registered on the Temporal server (see worker/services.py).
 SA_PARTNER_ID = SearchAttributeKey.for_keyword("PartnerId")
 SA_CAM_ID = SearchAttributeKey.for_keyword("CamId")
 SA_TIER = SearchAttributeKey.for_keyword("Tier")
@@ -19,9 +20,26 @@ SEARCH_ATTRIBUTES = [SA_PARTNER_ID, SA_CAM_ID, SA_TIER, SA_JOURNEY, SA_JOURNEY_S
 
 NO_CAM = "none"  # CamId value for partners without a CAM (keyword attributes cannot be null)
 
+# Messages every journey answers (names are constants; handlers are declared with them).
+CHANGE_COVERAGE = "change_coverage"  # signal: the partner's tier or CAM changed
+PROGRESS = "progress"  # query: the live state of the journey
 
-def workflow_id(journey: Journey, entity_id: str) -> str:
-    return f"{journey.value}-{entity_id}"
+# Activities every journey uses. The names before journey-scoped names (0.1) stay registered on
+# the worker and are used by journeys replaying a history recorded before the patch.
+ACTIVITY_NAMES_PATCH = "activity-names-per-journey"
+LOAD_POLICY = "policy.load"
+QUEUE_NOTIFICATION = "outbox.queue"
+SEND_NOTIFICATIONS = "outbox.send"
+LEGACY_ACTIVITY_NAMES = {
+    LOAD_POLICY: "load_policy",
+    QUEUE_NOTIFICATION: "queue_notification",
+    SEND_NOTIFICATIONS: "send_notifications",
+}
+
+
+def workflow_id(journey: str, entity_id: object) -> str:
+    """`<journey>-<entity id>`: the one place a journey's workflow id is spelled."""
+    return f"{journey}-{entity_id}"
 
 
 class Coverage(BaseModel):
@@ -35,12 +53,13 @@ class NotifyInput(BaseModel):
     """Queue one notification (one outbox row per recipient) and record it in the audit trail.
 
     `idempotency_key` is the workflow id plus the step; a retry writes nothing twice.
-    `recipients` are roles resolved from the DB at send time: "partner", "cam", "ops".
+    `recipients` are roles resolved from the DB at send time: "partner", "cam", "ops",
+    "person:<address>".
     """
 
     idempotency_key: str
     partner_id: str
-    journey: Journey
+    journey: str
     template: str
     recipients: list[str]
     context: dict[str, Any] = Field(default_factory=dict)
@@ -66,7 +85,7 @@ class JourneyStateInput(BaseModel):
 
     idempotency_key: str
     partner_id: str
-    journey: Journey
+    journey: str
     workflow_id: str
     state: str
     action: str
@@ -80,3 +99,17 @@ class LoadPolicyInput(BaseModel):
 
 class StepResult(BaseModel):
     applied: bool
+
+
+# Business refusals raised by update validators and handlers (ApplicationError.type); the API
+# maps them to HTTP statuses in one place.
+class Refusal:
+    NOT_PENDING = "NotPending"  # 409: the journey is not in a state that accepts this
+    NOT_APPROVER = "NotApprover"  # 403: this actor may not do this
+    LIMIT_REACHED = "LimitReached"  # 409: a policy bound is used up
+    TOO_SHORT = "TooShort"  # 422: a date or length the policy refuses
+    UNKNOWN_KEY = "UnknownKey"  # 404: the journey has no such item (e.g. a milestone key)
+
+
+REFUSAL_STATUS = {Refusal.NOT_PENDING: 409, Refusal.NOT_APPROVER: 403, Refusal.LIMIT_REACHED: 409,
+                  Refusal.TOO_SHORT: 422, Refusal.UNKNOWN_KEY: 404}

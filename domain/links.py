@@ -15,13 +15,21 @@ SALT = "camlights.deal-decision"
 class LinkClaims:
     deal_id: str
     decision: str
-    approver: str  # "cam:<id>" or "ops:<address>"
+    approver: str  # an actor: "cam:<id>" or "ops:<id>" (see domain/actors.py)
     jti: str
     expires_at: datetime
 
 
 class LinkError(Exception):
-    """The link is tampered with, expired or malformed (message says which)."""
+    """The link cannot be used; the subclass says why and the message says what to do."""
+
+
+class LinkInvalid(LinkError):
+    """Tampered with (bad signature) or malformed: nobody issued this link."""
+
+
+class LinkExpired(LinkError):
+    """A genuine link past its validity."""
 
 
 def link_jti(idempotency_key: str, recipient: str, decision: str) -> str:
@@ -41,9 +49,9 @@ def read_token(secret: str, token: str, now: datetime | None = None) -> LinkClai
         claims = LinkClaims(deal_id=str(data["d"]), decision=str(data["a"]), approver=str(data["by"]),
                             jti=str(data["j"]), expires_at=datetime.fromtimestamp(int(data["exp"]), timezone.utc))
     except BadSignature as err:
-        raise LinkError("this link is not valid (its signature does not match)") from err
+        raise LinkInvalid("this link is not valid (its signature does not match)") from err
     except (KeyError, TypeError, ValueError) as err:
-        raise LinkError("this link is malformed") from err
+        raise LinkInvalid("this link is malformed") from err
     if (now or datetime.now(timezone.utc)) >= claims.expires_at:
-        raise LinkError(f"this link expired on {claims.expires_at:%Y-%m-%d %H:%M} UTC")
+        raise LinkExpired(f"this link expired on {claims.expires_at:%Y-%m-%d %H:%M} UTC")
     return claims

@@ -2,11 +2,39 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from domain.enums import OnboardingState, Tier
+from domain.enums import Tier
 from domain.journeys import Coverage
+
+JOURNEY = "onboarding"
+
+# Messages (besides the shared CHANGE_COVERAGE and PROGRESS).
+MARK_MILESTONE = "mark_milestone"  # signal: a fact from another journey (fire and forget)
+REPORT_MILESTONE = "report_milestone"  # update: a report from the API, answered once recorded
+
+
+class OnboardingActivity:
+    """Activity names of this journey."""
+
+    OPEN_PLAN = "onboarding.open_plan"
+    RECORD_MILESTONE = "onboarding.record_milestone"
+    FINISH = "onboarding.finish"
+
+
+LEGACY_ACTIVITY_NAMES = {
+    OnboardingActivity.OPEN_PLAN: "open_onboarding_plan",
+    OnboardingActivity.RECORD_MILESTONE: "record_milestone",
+    OnboardingActivity.FINISH: "finish_onboarding",
+}
+
+
+class OnboardingState(StrEnum):
+    in_progress = "in_progress"
+    activated = "activated"
+    at_risk = "at_risk"
 
 
 class OnboardingInput(BaseModel):
@@ -17,10 +45,19 @@ class OnboardingInput(BaseModel):
 
 
 class MilestoneDone(BaseModel):
-    """Signal: a milestone was completed (sent by the API or by another journey)."""
+    """Signal or update: a milestone was completed (reported through the API or by another journey)."""
 
     key: str
-    by: str = Field(description="who reported it, e.g. 'partner:<id>', 'cam:<id>', 'journey:deal-..'")
+    by: str = Field(description="an actor (domain/actors.py): 'partner:<id>', 'cam:<id>', 'journey:deal-..'")
+
+
+class MilestoneReport(BaseModel):
+    """Answer to a milestone report: recorded now, or done before."""
+
+    partner_id: str
+    milestone: str
+    accepted: bool
+    already_done: bool
 
 
 class MilestoneProgress(BaseModel):
@@ -78,4 +115,3 @@ class FinishOnboardingInput(BaseModel):
     partner_id: str
     state: OnboardingState
     at: datetime
-

@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.enums import Journey
 from domain.journeys import workflow_id
 from domain.policy import ProgramPolicy, VersionedPolicy
+from store import locks
 from store.models import AuditEvent, JourneyRecord, PolicyVersion
 
 
@@ -70,7 +70,7 @@ async def policy_version(session: AsyncSession, version: int) -> VersionedPolicy
 async def save_policy(session: AsyncSession, policy: ProgramPolicy, created_by: str) -> int:
     """Store a new policy version (in the caller's transaction) and return its number."""
     await current_policy(session)  # make sure version 1 exists so numbering is stable
-    await session.execute(select(func.pg_advisory_xact_lock(424242)))
+    await locks.lock(session, "policy:versions")
     latest = await session.scalar(select(func.max(PolicyVersion.version)))
     version = (latest or 0) + 1
     session.add(PolicyVersion(version=version, body=policy.model_dump(mode="json"), created_by=created_by))
@@ -78,12 +78,12 @@ async def save_policy(session: AsyncSession, policy: ProgramPolicy, created_by: 
     return version
 
 
-async def set_journey_state(session: AsyncSession, partner_id: uuid.UUID, journey: Journey,
+async def set_journey_state(session: AsyncSession, partner_id: uuid.UUID, journey: str,
                             entity_id: str, state: str) -> None:
     """Upsert the read model of a journey (the `journeys` table), in the caller's transaction."""
     wid = workflow_id(journey, entity_id)
     await session.execute(
         insert(JourneyRecord)
-        .values(workflow_id=wid, partner_id=partner_id, journey=journey.value, state=state)
+        .values(workflow_id=wid, partner_id=partner_id, journey=journey, state=state)
         .on_conflict_do_update(index_elements=["workflow_id"], set_={"state": state, "updated_at": func.now()})
     )

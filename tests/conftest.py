@@ -18,7 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.journeys import SEARCH_ATTRIBUTES
-from domain.settings import Settings
+from core.settings import Settings
 from store import repo
 from store.db import make_engine, make_sessionmaker
 from store.migrate import upgrade

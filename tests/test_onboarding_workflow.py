@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from domain.enums import OnboardingState, PartnerStatus, Tier
 from domain.journeys import Coverage
 from domain.onboarding import MilestoneDone, OnboardingInput
-from domain.settings import Settings
+from core.settings import Settings
 from store.models import AuditEvent, OutboxMessage, Partner, PartnerMilestone
 from tests.factories import make_cam, make_partner
 from tests.helpers import record_history

@@ -15,7 +15,7 @@ import sys
 import uuid
 
 from domain.enums import Role
-from domain.settings import get_settings
+from core.settings import get_settings
 
 
 def _cmd_worker(args) -> int:

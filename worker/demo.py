@@ -9,7 +9,7 @@ import httpx
 from api.app import create_app
 from api.auth import create_api_key
 from domain.enums import Role
-from domain.settings import Settings
+from core.settings import Settings
 from store.db import make_engine, make_sessionmaker
 
 CAMS = [("Casey Morgan", "casey.morgan@vendor.example"), ("Robin Ito", "robin.ito@vendor.example")]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from domain.settings import Settings
+from core.settings import Settings
 from worker.services import (
     Postgres,
     SmtpSink,

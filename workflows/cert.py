@@ -8,41 +8,46 @@ stays short however many times it is renewed.
 """
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.cert import CertActivities
-    from activities.common import CommonActivities
-    from domain.cert import CertInput, CertProgress, CertState, CertStateInput, Renewal, RenewalResult
-    from domain.enums import Journey
-    from domain.journeys import (
-        Coverage,
-        LoadPolicyInput,
+    from domain import actors
+    from domain.cert import (
+        JOURNEY,
+        LEGACY_ACTIVITY_NAMES,
+        RENEW,
+        CertActivity,
+        CertInput,
+        CertProgress,
+        CertState,
+        CertStateInput,
+        Renewal,
+        RenewalResult,
     )
-    from domain.policy import ProgramPolicy
-    from workflows.common import activity_options, mark_onboarding_milestone, notify, upsert_journey_attributes
+    from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, Refusal, StepResult, workflow_id
+    from domain.onboarding import JOURNEY as ONBOARDING
+    from domain.onboarding import MARK_MILESTONE, MilestoneDone
+    from workflows.kit import JourneyKit
 
 
 @workflow.defn
 class CertWorkflow:
     @workflow.init
     def __init__(self, inp: CertInput) -> None:
+        self._kit = JourneyKit(JOURNEY, inp.partner_id, inp.coverage, LEGACY_ACTIVITY_NAMES)
         self._inp = inp
-        self._coverage = inp.coverage
         self._state = CertState.active
         self._restricted = False
         self._renewal: Renewal | None = None
         self._renewal_recorded = False
-        self._policy: ProgramPolicy | None = None
         self._sent: list[str] = []
 
     # ------------------------------------------------------------------ messages
 
-    @workflow.update
+    @workflow.update(name=RENEW)
     async def renew(self, renewal: Renewal) -> RenewalResult:
         self._renewal = renewal
         await workflow.wait_condition(lambda: self._renewal_recorded)  # answer once restored in the DB
@@ -52,18 +57,17 @@ class CertWorkflow:
     @renew.validator
     def _validate_renew(self, renewal: Renewal) -> None:
         if self._renewal is not None:
-            raise ApplicationError("a renewal is already being applied", type="NotPending")
+            raise ApplicationError("a renewal is already being applied", type=Refusal.NOT_PENDING)
         if renewal.expires_at <= max(self._inp.expires_at, workflow.now()):
             raise ApplicationError(
                 f"expires_at: the new expiry must be after the current one ({self._inp.expires_at:%Y-%m-%d %H:%M}) "
-                "and in the future", type="TooShort")
+                "and in the future", type=Refusal.TOO_SHORT)
 
-    @workflow.signal
+    @workflow.signal(name=CHANGE_COVERAGE)
     def change_coverage(self, coverage: Coverage) -> None:
-        self._coverage = coverage
-        self._upsert_search_attributes()
+        self._kit.apply_coverage(coverage, self._state.value)
 
-    @workflow.query
+    @workflow.query(name=PROGRESS)
     def progress(self) -> CertProgress:
         return CertProgress(cert_id=self._inp.cert_id, partner_id=self._inp.partner_id, state=self._state,
                             expires_at=self._inp.expires_at, period=self._inp.period, restricted=self._restricted,
@@ -73,16 +77,16 @@ class CertWorkflow:
 
     @workflow.run
     async def run(self, inp: CertInput) -> None:
-        snap = await workflow.execute_activity_method(
-            CommonActivities.load_policy, LoadPolicyInput(version=inp.policy_version), **activity_options())
-        self._policy = policy = snap.policy
-        self._upsert_search_attributes()
+        policy = await self._kit.load_policy(inp.policy_version)
+        self._kit.upsert(self._state.value)
         if inp.period == 1:
-            await mark_onboarding_milestone(self._inp.partner_id, "first_certification")
+            await self._kit.tell(workflow_id(ONBOARDING, inp.partner_id), MARK_MILESTONE,
+                                 MilestoneDone(key="first_certification",
+                                               by=actors.journey(workflow.info().workflow_id)))
             await self._set_state(CertState.active, restricted=False, step="active")
 
         # Before expiry: reminders, and the CAM alert for CAM tiers.
-        has_cam = policy.tiers[self._coverage.tier].has_cam and self._coverage.cam_id is not None
+        has_cam = self._kit.has_cam()
         alerts = [(inp.expires_at - policy.days(d), f"reminder:{d:g}", ["partner", f"person:{inp.person_email}"], d)
                   for d in sorted(policy.cert.reminder_days, reverse=True)]
         if has_cam:
@@ -114,14 +118,7 @@ class CertWorkflow:
     # ------------------------------------------------------------------ helpers
 
     async def _renewed_before(self, deadline: datetime) -> bool:
-        timeout = deadline - workflow.now()
-        if timeout <= timedelta(0):
-            return self._renewal is not None
-        try:
-            await workflow.wait_condition(lambda: self._renewal is not None, timeout=timeout)
-        except asyncio.TimeoutError:
-            return False
-        return True
+        return await self._kit.wait_until(lambda: self._renewal is not None, deadline)
 
     async def _next_period(self) -> None:
         """Record the renewal (entitlements restored), tell the partner, continue as new."""
@@ -135,30 +132,26 @@ class CertWorkflow:
                            new_expiry=renewal.expires_at.date().isoformat())
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(self._inp.model_copy(update={
-            "expires_at": renewal.expires_at, "period": period, "coverage": self._coverage, "policy_version": None}))
+            "expires_at": renewal.expires_at, "period": period, "coverage": self._kit.coverage, "policy_version": None}))
 
-    async def _set_state(self, state: CertState, *, restricted: bool, step: str, by: str = "system:policy",
+    async def _set_state(self, state: CertState, *, restricted: bool, step: str, by: str = actors.SYSTEM,
                          expires_at: datetime | None = None, period: int | None = None) -> None:
         self._state, self._restricted = state, restricted
-        self._upsert_search_attributes()
+        self._kit.upsert(state.value)
         wid = workflow.info().workflow_id
-        await workflow.execute_activity_method(
-            CertActivities.record_cert_state,
+        await self._kit.activity(
+            CertActivity.RECORD_STATE,
             CertStateInput(idempotency_key=f"{wid}:{self._inp.period}:{step}", cert_id=self._inp.cert_id,
                            state=state, restricted=restricted, by=by, expires_at=expires_at, period=period,
                            at=workflow.now()),
-            **activity_options())
+            StepResult)
 
     async def _notify(self, template: str, recipients: list[str], *, step: str | None = None, **context) -> None:
         wid = workflow.info().workflow_id
-        await notify(key=f"{wid}:{self._inp.period}:notify:{step or template}", partner_id=self._inp.partner_id,
-                     journey=Journey.cert, template=template, recipients=recipients,
-                     audit_action=f"cert.{template}_sent",
-                     context={"partner_name": self._inp.partner_name, "person_name": self._inp.person_name,
+        await self._kit.notify(key=f"{wid}:{self._inp.period}:notify:{step or template}", template=template,
+                               recipients=recipients,
+                               context={"partner_name": self._inp.partner_name, "person_name": self._inp.person_name,
                               "track": self._inp.track, "product_category": self._inp.product_category,
                               "cert_id": self._inp.cert_id, "expires_on": self._inp.expires_at.date().isoformat(),
                               **context})
 
-
-    def _upsert_search_attributes(self) -> None:
-        upsert_journey_attributes(self._inp.partner_id, self._coverage, Journey.cert, self._state.value)

@@ -8,18 +8,23 @@ and expiry, which releases the protection.
 """
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.common import CommonActivities
-    from activities.deal import DealActivities
+    from domain import actors
     from domain.deal import (
         AWAITING_DECISION,
+        CHANGE_STAGE,
+        DECIDE,
+        DECIDE_EXTENSION,
+        JOURNEY,
+        LEGACY_ACTIVITY_NAMES,
+        REQUEST_EXTENSION,
         ApprovalRequestInput,
+        DealActivity,
         DealDecision,
         DealInput,
         DealProgress,
@@ -35,19 +40,10 @@ with workflow.unsafe.imports_passed_through():
         ExtensionResult,
         StageChange,
     )
-    from domain.enums import Journey
-    from domain.journeys import (
-        Coverage,
-        LoadPolicyInput,
-    )
-    from domain.policy import ProgramPolicy
-    from workflows.common import (
-        activity_options,
-        mark_onboarding_milestone,
-        notify,
-        send_outbox,
-        upsert_journey_attributes,
-    )
+    from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, NotifyResult, Refusal, StepResult, workflow_id
+    from domain.onboarding import JOURNEY as ONBOARDING
+    from domain.onboarding import MARK_MILESTONE, MilestoneDone
+    from workflows.kit import JourneyKit
 
 CLOSING = {DealStage.closed_won: DealState.won, DealStage.closed_lost: DealState.lost}
 
@@ -56,12 +52,10 @@ CLOSING = {DealStage.closed_won: DealState.won, DealStage.closed_lost: DealState
 class DealWorkflow:
     @workflow.init
     def __init__(self, inp: DealInput) -> None:
+        self._kit = JourneyKit(JOURNEY, inp.partner_id, inp.coverage, LEGACY_ACTIVITY_NAMES)
         self._inp = inp
-        self._coverage = inp.coverage
         self._state = inp.state
         self._stage = inp.stage
-        self._policy: ProgramPolicy | None = None
-        self._policy_version = 0
         self._decision: DealDecision | None = None
         self._decision_recorded = False
         self._submitted_at = workflow.now()
@@ -79,7 +73,7 @@ class DealWorkflow:
 
     # ------------------------------------------------------------------ messages
 
-    @workflow.update
+    @workflow.update(name=DECIDE)
     async def decide(self, decision: DealDecision) -> DecisionResult:
         self._decision = decision
         if workflow.patched("deal-decision-answer-after-record"):
@@ -94,10 +88,10 @@ class DealWorkflow:
     def _validate_decide(self, decision: DealDecision) -> None:
         if self._state not in AWAITING_DECISION or self._decision is not None:
             raise ApplicationError(f"deal {self._inp.deal_id} is {self._state.value}: it is no longer pending "
-                                   "a decision", type="NotPending")
+                                   "a decision", type=Refusal.NOT_PENDING)
         self._check_approver(decision.by)
 
-    @workflow.update
+    @workflow.update(name=REQUEST_EXTENSION)
     async def request_extension(self, req: ExtensionRequest) -> ExtensionResult:
         if self._cam_decides():
             self._pending_extension = req
@@ -110,23 +104,22 @@ class DealWorkflow:
 
     @request_extension.validator
     def _validate_extension(self, req: ExtensionRequest) -> None:
-        if self._state != DealState.approved or self._policy is None:
+        if self._state != DealState.approved or self._kit.policy is None:
             raise ApplicationError(f"deal is {self._state.value}: only an approved deal can be extended",
-                                   type="NotPending")
-        rules = self._policy.deal
-        if not (req.by.startswith(("ops:", f"partner:{self._inp.partner_id}"))
-                or (self._coverage.cam_id and req.by == f"cam:{self._coverage.cam_id}")):
-            raise ApplicationError(f"{req.by} may not extend this deal", type="NotApprover")
+                                   type=Refusal.NOT_PENDING)
+        rules = self._kit.policy.deal
+        if not (actors.is_ops(req.by) or req.by == actors.partner(self._inp.partner_id) or self._is_cam(req.by)):
+            raise ApplicationError(f"{req.by} may not extend this deal", type=Refusal.NOT_APPROVER)
         if self._pending_extension is not None:
-            raise ApplicationError("an extension request is already waiting for the CAM", type="NotPending")
+            raise ApplicationError("an extension request is already waiting for the CAM", type=Refusal.NOT_PENDING)
         if self._extensions >= rules.max_extensions:
             raise ApplicationError(f"the policy allows {rules.max_extensions} extension(s); all are used",
-                                   type="LimitReached")
+                                   type=Refusal.LIMIT_REACHED)
         if req.days > rules.max_extension_days:
             raise ApplicationError(f"days: an extension may be at most {rules.max_extension_days:g} days",
-                                   type="LimitReached")
+                                   type=Refusal.LIMIT_REACHED)
 
-    @workflow.update
+    @workflow.update(name=DECIDE_EXTENSION)
     async def decide_extension(self, decision: ExtensionDecision) -> ExtensionResult:
         req = self._pending_extension
         assert req is not None
@@ -143,23 +136,22 @@ class DealWorkflow:
     @decide_extension.validator
     def _validate_extension_decision(self, decision: ExtensionDecision) -> None:
         if self._pending_extension is None or self._state != DealState.approved:
-            raise ApplicationError("no extension request is waiting for a decision", type="NotPending")
+            raise ApplicationError("no extension request is waiting for a decision", type=Refusal.NOT_PENDING)
         self._check_approver(decision.by)
 
-    @workflow.signal
+    @workflow.signal(name=CHANGE_STAGE)
     def change_stage(self, change: StageChange) -> None:
         self._stage_inbox.append(change)
 
-    @workflow.signal
+    @workflow.signal(name=CHANGE_COVERAGE)
     def change_coverage(self, coverage: Coverage) -> None:
-        self._coverage = coverage
-        self._upsert_search_attributes()
+        self._kit.apply_coverage(coverage, self._state.value)
 
-    @workflow.query
+    @workflow.query(name=PROGRESS)
     def progress(self) -> DealProgress:
         return DealProgress(
             deal_id=self._inp.deal_id, partner_id=self._inp.partner_id, state=self._state, stage=self._stage,
-            policy_version=self._policy_version, submitted_at=self._submitted_at,
+            policy_version=self._kit.policy_version, submitted_at=self._submitted_at,
             decided_by=self._decision.by if self._decision else None,
             decision_reason=self._decision.reason if self._decision else None,
             protected_until=self._protected_until, extensions_used=self._extensions,
@@ -171,18 +163,17 @@ class DealWorkflow:
 
     @workflow.run
     async def run(self, inp: DealInput) -> DealResult:
-        snap = await workflow.execute_activity_method(
-            CommonActivities.load_policy, LoadPolicyInput(version=inp.policy_version), **activity_options())
-        self._policy, self._policy_version = snap.policy, snap.version
-        self._upsert_search_attributes()
-        await mark_onboarding_milestone(self._inp.partner_id, "first_deal")
+        policy = await self._kit.load_policy(inp.policy_version)
+        self._kit.upsert(self._state.value)
+        await self._kit.tell(workflow_id(ONBOARDING, inp.partner_id), MARK_MILESTONE,
+                             MilestoneDone(key="first_deal", by=actors.journey(workflow.info().workflow_id)))
 
         await self._await_decision()
         approved = self._decision is not None and self._decision.decision == Decision.approve
         now = workflow.now()
         if approved:
-            rules = self._policy.deal.tiers[self._coverage.tier]
-            self._protected_until = now + self._policy.days(rules.protection_days)
+            rules = policy.deal.tiers[self._kit.coverage.tier]
+            self._protected_until = now + policy.days(rules.protection_days)
         await self._set_state(DealState.approved if approved else DealState.rejected, by=self._decision.by,
                               reason=self._decision.reason, step="decision")
         self._decision_recorded = True
@@ -196,64 +187,69 @@ class DealWorkflow:
     # ------------------------------------------------------------------ approval
 
     async def _await_decision(self) -> None:
-        assert self._policy is not None
-        rules = self._policy.deal
-        tier_rules = rules.tiers[self._coverage.tier]
+        policy = self._kit.policy
+        assert policy is not None
+        rules = policy.deal
+        tier_rules = rules.tiers[self._kit.coverage.tier]
         if (self._state == DealState.pending_approval and tier_rules.auto_approve and not self._inp.hold_reason
                 and self._inp.currency == rules.currency
                 and self._inp.amount_minor <= tier_rules.auto_approve_max_minor):
             self._decision = DealDecision(
-                decision=Decision.approve, by="system:policy",
-                reason=f"inside the {self._coverage.tier.value} policy: no conflict, amount within "
+                decision=Decision.approve, by=actors.SYSTEM,
+                reason=f"inside the {self._kit.coverage.tier.value} policy: no conflict, amount within "
                        f"{tier_rules.auto_approve_max_minor / 100:,.2f} {rules.currency}")
             return
-        approver = "cam" if self._coverage.cam_id else "ops"
+        approver = "cam" if self._kit.coverage.cam_id else "ops"
         await self._request_decision("approval_request", approver)
-        sla = self._policy.days(rules.approval_sla_days)
-        if await self._wait(lambda: self._decision is not None, sla):
+        sla = policy.days(rules.approval_sla_days)
+        if await self._kit.wait(lambda: self._decision is not None, sla):
             return
         await self._request_decision("approval_reminder", approver)
-        if await self._wait(lambda: self._decision is not None,
-                            self._policy.days(rules.escalation_days) - sla):
+        if await self._kit.wait(lambda: self._decision is not None, policy.days(rules.escalation_days) - sla):
             return
         await self._request_decision("approval_escalation", "ops")
         await workflow.wait_condition(lambda: self._decision is not None)
 
     async def _request_decision(self, template: str, approver: str) -> None:
-        assert self._policy is not None
+        policy = self._kit.policy
+        assert policy is not None
         key = f"{workflow.info().workflow_id}:notify:{template}"
-        await workflow.execute_activity_method(
-            DealActivities.queue_approval_request,
+        await self._kit.activity(
+            DealActivity.QUEUE_APPROVAL_REQUEST,
             ApprovalRequestInput(
                 idempotency_key=key, deal_id=self._inp.deal_id, approver=approver, template=template,
                 context=self._context(),
-                link_valid_until=workflow.now() + self._policy.days(self._policy.deal.decision_link_days)),
-            **activity_options())
-        await send_outbox(key)
+                link_valid_until=workflow.now() + policy.days(policy.deal.decision_link_days)),
+            NotifyResult)
+        await self._kit.send_outbox(key)
 
     # ------------------------------------------------------------------ protection window
 
     async def _protect(self) -> None:
-        assert self._policy is not None and self._protected_until is not None
-        rules = self._policy.deal
+        policy = self._kit.policy
+        assert policy is not None and self._protected_until is not None
+        rules = policy.deal
         reminded: set[tuple[int, float]] = set()
         while True:
             while self._stage_inbox:
                 change = self._stage_inbox.pop(0)
                 if change.stage == self._stage:
                     continue
+                if not self._may_change_stage(change.by):
+                    workflow.logger.warning("stage change by %s ignored: not the partner, its CAM or ops", change.by)
+                    continue
                 self._stage, self._stage_since, self._stalled = change.stage, workflow.now(), False
                 self._stage_changes += 1
                 wid = workflow.info().workflow_id
-                await workflow.execute_activity_method(
-                    DealActivities.record_deal_stage,
+                await self._kit.activity(
+                    DealActivity.RECORD_STAGE,
                     DealStageInput(idempotency_key=f"{wid}:stage:{self._stage_changes}", deal_id=self._inp.deal_id,
                                    stage=change.stage, by=change.by, at=workflow.now()),
-                    **activity_options())
+                    StepResult)
                 if change.stage in CLOSING:
                     state = CLOSING[change.stage]
                     await self._set_state(state, by=change.by, step="closed")
-                    await self._notify(state.value, ["partner"] + (["cam"] if self._coverage.cam_id else []))
+                    await self._notify(state.value, ["partner"] + (["cam"] if self._kit.coverage.cam_id else []))
                     return
             while self._to_announce:
                 req = self._to_announce.pop(0)
@@ -272,13 +268,13 @@ class DealWorkflow:
 
             now = workflow.now()
             if now >= self._protected_until:
-                await self._set_state(DealState.expired, by="system:policy", step="expired",
+                await self._set_state(DealState.expired, by=actors.SYSTEM, step="expired",
                                       reason="protection window ended")
-                await self._notify("expired", ["partner"] + (["cam"] if self._coverage.cam_id else []))
+                await self._notify("expired", ["partner"] + (["cam"] if self._kit.coverage.cam_id else []))
                 return
             deadlines = [self._protected_until]
             for offset in sorted(rules.expiry_reminder_days, reverse=True):
-                at = self._protected_until - self._policy.days(offset)
+                at = self._protected_until - policy.days(offset)
                 mark = (self._extensions, offset)
                 if mark in reminded:
                     continue
@@ -288,22 +284,21 @@ class DealWorkflow:
                                        step=f"expiry_reminder:{self._extensions}:{offset:g}", days_left=offset)
                 else:
                     deadlines.append(at)
-            stall_at = self._stage_since + self._policy.days(rules.stall_days)
+            stall_at = self._stage_since + policy.days(rules.stall_days)
             if not self._stalled:
                 if now >= stall_at:
                     self._stalled = True
-                    await self._notify("stalled", ["cam" if self._coverage.cam_id else "ops"],
+                    await self._notify("stalled", ["cam" if self._kit.coverage.cam_id else "ops"],
                                        step=f"stalled:{self._stage_changes}", stage=self._stage.value)
                 else:
                     deadlines.append(stall_at)
-            await self._wait(lambda: bool(self._stage_inbox or self._granted or self._rejected_extension
-                                          or self._to_announce),
-                             min(deadlines) - workflow.now())
+            await self._kit.wait_until(lambda: bool(self._stage_inbox or self._granted or self._rejected_extension
+                                                    or self._to_announce), min(deadlines))
 
     def _grant(self, days: float, by: str) -> None:
-        assert self._policy is not None and self._protected_until is not None
+        assert self._kit.policy is not None and self._protected_until is not None
         self._extensions += 1
-        self._protected_until += self._policy.days(days)
+        self._protected_until += self._kit.policy.days(days)
         self._granted.append((self._extensions, days, by))
 
     # ------------------------------------------------------------------ helpers
@@ -312,31 +307,21 @@ class DealWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return DealResult(deal_id=self._inp.deal_id, state=self._state, stage=self._stage)
 
-    async def _wait(self, condition, timeout: timedelta) -> bool:
-        if timeout <= timedelta(0):
-            return condition()
-        try:
-            await workflow.wait_condition(condition, timeout=timeout)
-            return True
-        except asyncio.TimeoutError:
-            return False
-
     async def _set_state(self, state: DealState, *, by: str, step: str, reason: str | None = None) -> None:
         self._state = state
-        self._upsert_search_attributes()
+        self._kit.upsert(state.value)
         wid = workflow.info().workflow_id
-        await workflow.execute_activity_method(
-            DealActivities.record_deal_state,
+        await self._kit.activity(
+            DealActivity.RECORD_STATE,
             DealStateInput(idempotency_key=f"{wid}:{step}", deal_id=self._inp.deal_id, state=state, by=by,
                            reason=reason, protected_until=self._protected_until,
                            extensions_used=self._extensions, at=workflow.now()),
-            **activity_options())
+            StepResult)
 
     async def _notify(self, template: str, recipients: list[str], *, step: str | None = None, **context) -> None:
         wid = workflow.info().workflow_id
-        await notify(key=f"{wid}:notify:{step or template}", partner_id=self._inp.partner_id, journey=Journey.deal,
-                     template=template, recipients=recipients, audit_action=f"deal.{template}_sent",
-                     context={**self._context(), **context})
+        await self._kit.notify(key=f"{wid}:notify:{step or template}", template=template, recipients=recipients,
+                               context={**self._context(), **context})
 
     def _context(self) -> dict:
         return {
@@ -349,15 +334,16 @@ class DealWorkflow:
         }
 
     def _cam_decides(self) -> bool:
-        assert self._policy is not None
-        return self._policy.tiers[self._coverage.tier].has_cam and self._coverage.cam_id is not None
+        return self._kit.has_cam()
+
+    def _is_cam(self, by: str) -> bool:
+        return self._kit.coverage.cam_id is not None and by == actors.cam(self._kit.coverage.cam_id)
+
+    def _may_change_stage(self, by: str) -> bool:
+        return actors.is_ops(by) or by == actors.partner(self._inp.partner_id) or self._is_cam(by)
 
     def _check_approver(self, by: str) -> None:
-        if by.startswith("ops:") or (self._coverage.cam_id and by == f"cam:{self._coverage.cam_id}"):
+        if actors.is_ops(by) or self._is_cam(by):
             return
         raise ApplicationError(f"{by} may not decide on this deal: only the partner's CAM or ops may",
-                               type="NotApprover")
-
-
-    def _upsert_search_attributes(self) -> None:
-        upsert_journey_attributes(self._inp.partner_id, self._coverage, Journey.deal, self._state.value)
+                               type=Refusal.NOT_APPROVER)

@@ -7,66 +7,96 @@ done the partner is `active`; at the end of the plan an incomplete partner is `a
 """
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.common import CommonActivities
-    from activities.onboarding import OnboardingActivities
-    from domain.enums import Journey, OnboardingState
-    from domain.journeys import (
-        Coverage,
-        LoadPolicyInput,
-    )
+    from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, Refusal, StepResult
     from domain.onboarding import (
+        JOURNEY,
+        LEGACY_ACTIVITY_NAMES,
+        MARK_MILESTONE,
+        REPORT_MILESTONE,
         FinishOnboardingInput,
         MilestoneDone,
         MilestoneProgress,
+        MilestoneReport,
+        OnboardingActivity,
         OnboardingInput,
         OnboardingProgress,
         OnboardingResult,
+        OnboardingState,
         OpenPlanInput,
         RecordMilestoneInput,
     )
-    from domain.policy import ProgramPolicy
-    from workflows.common import activity_options, notify, upsert_journey_attributes
+    from workflows.kit import JourneyKit
 
 
 @workflow.defn
 class OnboardingWorkflow:
     @workflow.init
     def __init__(self, inp: OnboardingInput) -> None:
+        self._kit = JourneyKit(JOURNEY, inp.partner_id, inp.coverage, LEGACY_ACTIVITY_NAMES)
         self._partner_id = inp.partner_id
         self._name = inp.partner_name
-        self._coverage = inp.coverage
         self._coverage_changed = False
         self._inbox: list[MilestoneDone] = []
+        self._recorded: set[str] = set()
         self._state = OnboardingState.in_progress
         self._milestones: dict[str, MilestoneProgress] = {}
-        self._policy: ProgramPolicy | None = None
-        self._policy_version = 0
         self._started_at = workflow.now()
         self._ends_at = self._started_at
 
     # ------------------------------------------------------------------ messages
 
-    @workflow.signal
+    @workflow.signal(name=MARK_MILESTONE)
     def mark_milestone(self, done: MilestoneDone) -> None:
+        """A fact from another journey (e.g. the first deal); unknown keys and repeats are ignored."""
         self._inbox.append(done)
 
-    @workflow.signal
-    def change_coverage(self, coverage: Coverage) -> None:
-        self._coverage = coverage
-        self._apply_required()  # at once, so a query right after the signal sees the new plan
-        self._coverage_changed = True
+    @workflow.update(name=REPORT_MILESTONE)
+    async def report_milestone(self, done: MilestoneDone) -> MilestoneReport:
+        """A report through the API: answered once the milestone is recorded in the DB."""
+        await workflow.wait_condition(lambda: bool(self._milestones) or self._state != OnboardingState.in_progress)
+        self._check_report(done)
+        if self._milestones[done.key].done_at is not None:
+            return MilestoneReport(partner_id=self._partner_id, milestone=done.key, accepted=True, already_done=True)
+        self._inbox.append(done)
+        await workflow.wait_condition(lambda: done.key in self._recorded
+                                      or self._state != OnboardingState.in_progress)
+        if done.key not in self._recorded:
+            raise ApplicationError(f"the onboarding journey ended ({self._state.value}) before {done.key} was "
+                                   "recorded", type=Refusal.NOT_PENDING)
+        return MilestoneReport(partner_id=self._partner_id, milestone=done.key, accepted=True, already_done=False)
 
-    @workflow.query
+    @report_milestone.validator
+    def _validate_report(self, done: MilestoneDone) -> None:
+        self._check_report(done)
+
+    def _check_report(self, done: MilestoneDone) -> None:
+        if self._state != OnboardingState.in_progress:
+            m = self._milestones.get(done.key)
+            if m is not None and m.done_at is not None:
+                return  # a repeat after the end is still harmless
+            raise ApplicationError(f"the onboarding journey has ended ({self._state.value}); milestones can no "
+                                   "longer be reported", type=Refusal.NOT_PENDING)
+        if self._milestones and done.key not in self._milestones:
+            raise ApplicationError(f"no milestone {done.key!r} in this partner's plan (known: "
+                                   f"{', '.join(self._milestones)})", type=Refusal.UNKNOWN_KEY)
+
+    @workflow.signal(name=CHANGE_COVERAGE)
+    def change_coverage(self, coverage: Coverage) -> None:
+        self._kit.coverage = coverage
+        self._apply_required()  # at once, so a query right after the signal sees the new plan
+        self._coverage_changed = True  # search attributes: upserted by the main loop
+
+    @workflow.query(name=PROGRESS)
     def progress(self) -> OnboardingProgress:
         return OnboardingProgress(
-            partner_id=self._partner_id, state=self._state, tier=self._coverage.tier,
-            cam_id=self._coverage.cam_id, policy_version=self._policy_version,
+            partner_id=self._partner_id, state=self._state, tier=self._kit.coverage.tier,
+            cam_id=self._kit.coverage.cam_id, policy_version=self._kit.policy_version,
             started_at=self._started_at, ends_at=self._ends_at,
             milestones=list(self._milestones.values()),
         )
@@ -76,24 +106,22 @@ class OnboardingWorkflow:
     @workflow.run
     async def run(self, inp: OnboardingInput) -> OnboardingResult:
         wid = workflow.info().workflow_id
-        snap = await workflow.execute_activity_method(
-            CommonActivities.load_policy, LoadPolicyInput(version=inp.policy_version), **activity_options()
-        )
-        policy = self._policy = snap.policy
-        self._policy_version = snap.version
+        policy = await self._kit.load_policy(inp.policy_version)
         self._started_at = workflow.now()
         self._ends_at = self._started_at + policy.days(policy.onboarding.plan_days)
+        plan = {}
         for spec in policy.onboarding.milestones:
-            self._milestones[spec.key] = MilestoneProgress(
-                key=spec.key, title=spec.title, required=self._coverage.tier in spec.required_for,
+            plan[spec.key] = MilestoneProgress(
+                key=spec.key, title=spec.title, required=self._kit.coverage.tier in spec.required_for,
                 due_at=self._started_at + policy.days(spec.due_day),
             )
-        self._upsert_search_attributes()
-        await workflow.execute_activity_method(
-            OnboardingActivities.open_onboarding_plan,
+        self._milestones = plan
+        self._kit.upsert(self._state.value)
+        await self._kit.activity(
+            OnboardingActivity.OPEN_PLAN,
             OpenPlanInput(idempotency_key=f"{wid}:plan", partner_id=self._partner_id,
-                          policy_version=snap.version, milestones=list(self._milestones.values())),
-            **activity_options(),
+                          policy_version=self._kit.policy_version, milestones=list(self._milestones.values())),
+            StepResult,
         )
         await self._notify("welcome", ["partner"], context=self._plan_context())
 
@@ -107,7 +135,7 @@ class OnboardingWorkflow:
                 await self._finish(wid, OnboardingState.at_risk)
                 break
             await self._send_due_alerts(now)
-            await self._wait_until(self._next_deadline())
+            await self._kit.wait_until(lambda: bool(self._inbox) or self._coverage_changed, self._next_deadline())
 
         await workflow.wait_condition(workflow.all_handlers_finished)
         return OnboardingResult(
@@ -122,7 +150,7 @@ class OnboardingWorkflow:
         if self._coverage_changed:
             self._coverage_changed = False
             self._apply_required()
-            self._upsert_search_attributes()
+            self._kit.upsert(self._state.value)
         while self._inbox:
             done = self._inbox.pop(0)
             m = self._milestones.get(done.key)
@@ -130,18 +158,20 @@ class OnboardingWorkflow:
                 continue  # unknown or already done: a repeated fact changes nothing
             m.done_at = workflow.now()
             m.done_by = done.by
-            await workflow.execute_activity_method(
-                OnboardingActivities.record_milestone,
+            await self._kit.activity(
+                OnboardingActivity.RECORD_MILESTONE,
                 RecordMilestoneInput(idempotency_key=f"{wid}:milestone:{m.key}", partner_id=self._partner_id,
                                      key=m.key, by=done.by, at=m.done_at),
-                **activity_options(),
+                StepResult,
             )
+            self._recorded.add(m.key)
 
     async def _send_due_alerts(self, now: datetime) -> None:
-        assert self._policy is not None
-        rules = self._policy.tiers[self._coverage.tier]
-        has_cam = rules.has_cam and self._coverage.cam_id is not None
-        escalation = self._policy.days(self._policy.onboarding.escalation_days)
+        policy = self._kit.policy
+        assert policy is not None
+        rules = policy.tiers[self._kit.coverage.tier]
+        has_cam = self._kit.has_cam()
+        escalation = policy.days(policy.onboarding.escalation_days)
         for m in self._milestones.values():
             if not m.required or m.done_at is not None:
                 continue
@@ -157,14 +187,14 @@ class OnboardingWorkflow:
 
     def _apply_required(self) -> None:
         """Which milestones are required depends on the tier."""
-        if self._policy is None:
+        if self._kit.policy is None:
             return  # the plan is built from the coverage when the policy is read
-        for spec in self._policy.onboarding.milestones:
-            self._milestones[spec.key].required = self._coverage.tier in spec.required_for
+        for spec in self._kit.policy.onboarding.milestones:
+            self._milestones[spec.key].required = self._kit.coverage.tier in spec.required_for
 
     def _next_deadline(self) -> datetime:
-        assert self._policy is not None
-        escalation = self._policy.days(self._policy.onboarding.escalation_days)
+        assert self._kit.policy is not None
+        escalation = self._kit.policy.days(self._kit.policy.onboarding.escalation_days)
         deadlines = [self._ends_at]
         for m in self._milestones.values():
             if not m.required or m.done_at is not None:
@@ -175,52 +205,35 @@ class OnboardingWorkflow:
                 deadlines.append(m.due_at + escalation)
         return min(deadlines)
 
-    async def _wait_until(self, deadline: datetime) -> None:
-        timeout = deadline - workflow.now()
-        if timeout <= timedelta(0):
-            return
-        try:
-            await workflow.wait_condition(lambda: bool(self._inbox) or self._coverage_changed,
-                                          timeout=timeout)
-        except asyncio.TimeoutError:
-            pass
-
     async def _finish(self, wid: str, state: OnboardingState) -> None:
-        assert self._policy is not None
         self._state = state
-        self._upsert_search_attributes()
-        await workflow.execute_activity_method(
-            OnboardingActivities.finish_onboarding,
+        self._kit.upsert(self._state.value)
+        await self._kit.activity(
+            OnboardingActivity.FINISH,
             FinishOnboardingInput(idempotency_key=f"{wid}:{state.value}", partner_id=self._partner_id,
                                   state=state, at=workflow.now()),
-            **activity_options(),
+            StepResult,
         )
-        has_cam = self._policy.tiers[self._coverage.tier].has_cam and self._coverage.cam_id is not None
+        has_cam = self._kit.has_cam()
         missing = [m.title for m in self._milestones.values() if m.required and not m.done_at]
         if state == OnboardingState.activated:
             await self._notify("activated", ["partner"] + (["cam"] if has_cam else []))
         else:
-            await self._notify("at_risk", ["partner", "cam" if has_cam else "ops"],
-                               context={"missing": missing})
+            await self._notify("at_risk", ["partner", "cam" if has_cam else "ops"], context={"missing": missing})
 
     # ------------------------------------------------------------------ helpers
 
     async def _notify(self, template: str, recipients: list[str], *, step: str | None = None,
                       context: dict | None = None) -> None:
         wid = workflow.info().workflow_id
-        await notify(
-            key=f"{wid}:notify:{step or template}", partner_id=self._partner_id, journey=Journey.onboarding,
-            template=template, recipients=recipients, audit_action=f"onboarding.{template}_sent",
-            context={"partner_name": self._name, **(context or {})},
-        )
+        await self._kit.notify(key=f"{wid}:notify:{step or template}", template=template, recipients=recipients,
+                               context={"partner_name": self._name, **(context or {})})
 
     def _plan_context(self) -> dict:
-        return {"plan_days": self._policy.onboarding.plan_days if self._policy else 0,
+        policy = self._kit.policy
+        return {"plan_days": policy.onboarding.plan_days if policy else 0,
                 "milestones": [{"title": m.title, "due": m.due_at.date().isoformat(), "required": m.required}
                                for m in self._milestones.values()]}
 
     def _milestone_context(self, m: MilestoneProgress) -> dict:
         return {"milestone": m.title, "milestone_key": m.key, "due": m.due_at.date().isoformat()}
-
-    def _upsert_search_attributes(self) -> None:
-        upsert_journey_attributes(self._partner_id, self._coverage, Journey.onboarding, self._state.value)

@@ -22,7 +22,7 @@ from api.schemas import CertCreate, CertOut, RenewalBody
 from domain.cert import CertState, Renewal, RenewalResult
 from domain.enums import Journey, Role
 from domain.journeys import workflow_id
-from domain.settings import Settings
+from core.settings import Settings
 from store import repo
 from store.models import Certification, JourneyRecord, Partner
 from workflows.cert import CertWorkflow

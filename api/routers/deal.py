@@ -41,7 +41,7 @@ from domain.enums import Journey, Role
 from domain.journeys import workflow_id
 from domain.links import LinkError, read_token
 from domain.policy import ProgramPolicy
-from domain.settings import Settings
+from core.settings import Settings
 from store import repo
 from store.models import Certification, Deal, JourneyRecord, Partner, UsedLink
 from workflows.deal import DealWorkflow

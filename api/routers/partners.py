@@ -28,7 +28,7 @@ from api.schemas import (
 from domain.deal import OPEN_STATES
 from domain.enums import Journey, OnboardingState, PartnerStatus, Role, Tier
 from domain.journeys import workflow_id
-from domain.settings import Settings
+from core.settings import Settings
 from store import repo
 from store.models import AuditEvent, Cam, Certification, Deal, JourneyRecord, Partner, PartnerMilestone
 

@@ -1,13 +1,13 @@
+"""The tables every journey shares. A journey's own tables live in store/models/<journey>.py;
+all modules of this package are imported here so that `Base.metadata` knows every table."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
-    Date,
     DateTime,
     ForeignKey,
     Integer,
@@ -66,20 +66,6 @@ class Partner(Base):
     )
 
 
-class PartnerMilestone(Base):
-    __tablename__ = "partner_milestones"
-
-    partner_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True
-    )
-    key: Mapped[str] = mapped_column(String(40), primary_key=True)
-    title: Mapped[str] = mapped_column(String(120))
-    required: Mapped[bool] = mapped_column(Boolean)
-    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    done_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
-
-
 class JourneyRecord(Base):
     """Read model: the current state of every journey, by workflow id."""
 
@@ -92,6 +78,11 @@ class JourneyRecord(Base):
     journey: Mapped[str] = mapped_column(String(20))
     state: Mapped[str] = mapped_column(String(40))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # How to start it (written with the entity, in the same transaction) and whether the start was
+    # confirmed: a row with started_at NULL is started again, idempotently, until it is.
+    workflow_type: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    start_input: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
 
 
 class AuditEvent(Base):
@@ -164,71 +155,12 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class Deal(Base):
-    """A deal registration. `customer_key`/`customer_name_key` are the normalized customer for
-    conflict checks (registrable domain; name without case, punctuation or legal suffix)."""
+def _import_journey_models() -> None:
+    import importlib
+    import pkgutil
 
-    __tablename__ = "deals"
-
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=_uuid)
-    partner_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("partners.id", ondelete="CASCADE"), index=True
-    )
-    customer_name: Mapped[str] = mapped_column(String(200))
-    customer_domain: Mapped[str] = mapped_column(String(253))
-    customer_key: Mapped[str] = mapped_column(String(253), index=True)
-    customer_name_key: Mapped[str] = mapped_column(String(200), index=True)
-    product_category: Mapped[str] = mapped_column(String(60))
-    amount_minor: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))
-    expected_close_date: Mapped[date] = mapped_column(Date)
-    stage: Mapped[str] = mapped_column(String(20))
-    state: Mapped[str] = mapped_column(String(20), index=True)
-    conflict_with: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
-    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    protected_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    extensions_used: Mapped[int] = mapped_column(Integer, default=0)
-    created_by: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
-    )
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
 
 
-class UsedLink(Base):
-    """A one-click decision link that was used: each link works once."""
-
-    __tablename__ = "used_links"
-
-    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
-    deal_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
-    used_by: Mapped[str] = mapped_column(String(200))
-    used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-
-
-class Certification(Base):
-    """A certification held by one of a partner's people. While `restricted`, deal registration
-    in its product category is refused (or held for review) unless another one is current."""
-
-    __tablename__ = "certifications"
-
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=_uuid)
-    partner_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("partners.id", ondelete="CASCADE"), index=True
-    )
-    person_name: Mapped[str] = mapped_column(String(200))
-    person_email: Mapped[str] = mapped_column(String(320))
-    track: Mapped[str] = mapped_column(String(120))
-    product_category: Mapped[str] = mapped_column(String(60))
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    state: Mapped[str] = mapped_column(String(10), index=True)
-    restricted: Mapped[bool] = mapped_column(Boolean, default=False)
-    period: Mapped[int] = mapped_column(Integer, default=1)
-    created_by: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
-    )
+_import_journey_models()

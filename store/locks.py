@@ -1,0 +1,20 @@
+"""One advisory-lock scheme for the whole program: a transaction-level PostgreSQL lock per
+named resource, released at commit or rollback."""
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def lock_id(name: str) -> int:
+    """A stable signed 64-bit id for a resource name, e.g. 'deal:domain:globex.com:network'."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+async def lock(session: AsyncSession, *names: str) -> None:
+    """Take the transaction-level locks of `names`, always in the same order (no deadlock
+    between two callers locking overlapping sets)."""
+    for ident in sorted({lock_id(n) for n in names}):
+        await session.execute(select(func.pg_advisory_xact_lock(ident)))

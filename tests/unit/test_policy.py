@@ -1,0 +1,146 @@
+"""`ProgramPolicy` validation (domain/policy.py): every rejected policy names the offending field."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from domain.enums import Tier
+from domain.policy import ProgramPolicy
+
+pytestmark = pytest.mark.unit
+
+
+def _dump() -> dict:
+    """The default policy as the JSON ops would send through `PUT /policy`."""
+    return ProgramPolicy().model_dump(mode="json")
+
+
+def _rejected(data: dict) -> tuple[str, list[dict]]:
+    with pytest.raises(ValidationError) as err:
+        ProgramPolicy.model_validate(data)
+    return str(err.value), err.value.errors()
+
+
+def test_defaults_are_valid() -> None:
+    """The built-in policy validates, survives a JSON round trip and covers every tier."""
+    policy = ProgramPolicy()
+    assert ProgramPolicy.model_validate(_dump()) == policy
+    assert set(policy.tiers) == set(Tier) == set(policy.deal.tiers)
+    assert policy.day_seconds == 86400
+    assert policy.deal.escalation_days > policy.deal.approval_sla_days
+    assert all(m.due_day <= policy.onboarding.plan_days for m in policy.onboarding.milestones)
+    assert [m.key for m in policy.onboarding.required(Tier.registered)] == ["portal_access", "first_training",
+                                                                            "first_deal"]
+
+
+def test_missing_tier_rules() -> None:
+    data = _dump()
+    del data["tiers"]["gold"]
+    msg, errors = _rejected(data)
+    assert "tiers: rules missing for gold" in msg
+    assert errors[0]["type"] == "value_error"
+
+
+def test_missing_deal_tier_rules() -> None:
+    data = _dump()
+    del data["deal"]["tiers"]["silver"]
+    del data["deal"]["tiers"]["registered"]
+    msg, errors = _rejected(data)
+    assert "deal.tiers: rules missing for silver, registered" in msg
+    assert errors[0]["loc"] == ("deal",)
+
+
+def test_duplicate_milestone_keys() -> None:
+    data = _dump()
+    data["onboarding"]["milestones"][1]["key"] = data["onboarding"]["milestones"][0]["key"]
+    msg, errors = _rejected(data)
+    assert "onboarding.milestones: milestone keys must be unique" in msg
+    assert errors[0]["loc"] == ("onboarding",)
+
+
+def test_no_milestones() -> None:
+    data = _dump()
+    data["onboarding"]["milestones"] = []
+    msg, _ = _rejected(data)
+    assert "onboarding.milestones: at least one milestone is needed" in msg
+
+
+def test_milestone_due_after_plan_end() -> None:
+    data = _dump()
+    data["onboarding"]["plan_days"] = 50  # first_deal is due on day 75, first_certification on day 60
+    msg, errors = _rejected(data)
+    assert "onboarding.milestones: milestone 'first_certification' is due on day 60" in msg
+    assert "50" in msg and errors[0]["loc"] == ("onboarding",)
+
+
+def test_milestone_due_on_the_last_day_is_fine() -> None:
+    data = _dump()
+    data["onboarding"]["plan_days"] = 75
+    assert ProgramPolicy.model_validate(data).onboarding.plan_days == 75
+
+
+@pytest.mark.parametrize("escalation", [1, 2])
+def test_deal_escalation_not_after_approval_sla(escalation: float) -> None:
+    """Escalating to ops before (or when) the approver is reminded makes no sense."""
+    data = _dump()
+    data["deal"]["approval_sla_days"] = 2
+    data["deal"]["escalation_days"] = escalation
+    msg, errors = _rejected(data)
+    assert "deal.escalation_days must be longer than deal.approval_sla_days" in msg
+    assert errors[0]["loc"] == ("deal",)
+
+
+@pytest.mark.parametrize(("section", "field", "offsets"), [
+    ("deal", "expiry_reminder_days", [14, 0]),
+    ("deal", "expiry_reminder_days", [-3]),
+    ("cert", "reminder_days", [60, -1, 7]),
+    ("cert", "reminder_days", [0]),
+])
+def test_non_positive_reminder_offsets(section: str, field: str, offsets: list[float]) -> None:
+    data = _dump()
+    data[section][field] = offsets
+    msg, errors = _rejected(data)
+    assert f"{section}.{field}: offsets must be positive" in msg
+    assert errors[0]["loc"] == (section,)
+
+
+@pytest.mark.parametrize("path", [
+    ("bogus",),
+    ("deal", "auto_approve_all"),
+    ("cert", "grace"),
+    ("onboarding", "plan"),
+    ("tiers", "gold", "has_cams"),
+    ("deal", "tiers", "gold", "protection"),
+    ("onboarding", "milestones", 0, "due"),
+])
+def test_unknown_fields_are_refused(path: tuple) -> None:
+    """A typo never silently falls back to a default: extra fields are forbidden at every level."""
+    data = _dump()
+    node = data
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = 1
+    msg, errors = _rejected(data)
+    assert [(e["type"], e["loc"]) for e in errors] == [("extra_forbidden", path)]
+    assert path[-1] in msg
+
+
+@pytest.mark.parametrize("value", [0, -1])
+def test_day_seconds_must_be_positive(value: float) -> None:
+    _, errors = _rejected({**_dump(), "day_seconds": value})
+    assert [(e["type"], e["loc"]) for e in errors] == [("greater_than", ("day_seconds",))]
+
+
+@pytest.mark.parametrize(("day_seconds", "n", "expected"), [
+    (86400, 1, timedelta(days=1)),
+    (86400, 90, timedelta(days=90)),
+    (86400, 0.5, timedelta(hours=12)),
+    (86400, 0, timedelta(0)),
+    (2, 90, timedelta(seconds=180)),  # a shrunken demo policy: 90 days in three minutes
+    (0.1, 14, timedelta(seconds=1.4)),
+])
+def test_days(day_seconds: float, n: float, expected: timedelta) -> None:
+    """`days(n)` is n policy days of `day_seconds` each."""
+    assert ProgramPolicy(day_seconds=day_seconds).days(n) == expected

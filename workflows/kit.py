@@ -1,0 +1,147 @@
+"""What every journey workflow does the same way, in one plain class (in the way of the
+`UpdatableTimer` helper in temporalio's samples): read the pinned policy, run an activity by
+its journey-scoped name, notify through the outbox, wait until a deadline or a condition,
+upsert the journey's search attributes, follow a coverage change, and tell another journey
+something by workflow id.
+
+Deterministic; imports only domain/ (activities are called by name, never imported)."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from domain.journeys import (
+        ACTIVITY_NAMES_PATCH,
+        LEGACY_ACTIVITY_NAMES,
+        LOAD_POLICY,
+        NO_CAM,
+        QUEUE_NOTIFICATION,
+        SA_CAM_ID,
+        SA_JOURNEY,
+        SA_JOURNEY_STATE,
+        SA_PARTNER_ID,
+        SA_TIER,
+        SEND_NOTIFICATIONS,
+        Coverage,
+        LoadPolicyInput,
+        NotifyInput,
+        NotifyResult,
+        SendInput,
+        SendResult,
+    )
+    from domain.policy import ProgramPolicy, VersionedPolicy
+
+R = TypeVar("R")
+
+# Short: a worker that dies mid-activity delays the retry by at most this much.
+ACTIVITY_TIMEOUT = timedelta(seconds=15)
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                    maximum_interval=timedelta(seconds=30))
+
+
+class JourneyKit:
+    """One per workflow run, built in `@workflow.init` from the journey's name, its partner and
+    coverage, and the legacy names of its own activities."""
+
+    def __init__(self, journey: str, partner_id: str, coverage: Coverage,
+                 legacy_names: Mapping[str, str] | None = None) -> None:
+        self.journey = journey
+        self.partner_id = partner_id
+        self.coverage = coverage
+        self.policy: ProgramPolicy | None = None
+        self.policy_version = 0
+        self._legacy = {**LEGACY_ACTIVITY_NAMES, **(legacy_names or {})}
+
+    # ------------------------------------------------------------------ policy and activities
+
+    async def load_policy(self, version: int | None) -> ProgramPolicy:
+        """Read the policy version pinned at start (None: the current one) through an activity,
+        so the value is in the history; keep it for the rest of the run."""
+        snap = await self.activity(LOAD_POLICY, LoadPolicyInput(version=version), VersionedPolicy)
+        self.policy, self.policy_version = snap.policy, snap.version
+        return snap.policy
+
+    async def activity(self, name: str, arg: BaseModel, result_type: type[R]) -> R:
+        """Run an activity by its journey-scoped name. Journeys recorded before the names were
+        scoped replay with the old names (patch `activity-names-per-journey`)."""
+        if not workflow.patched(ACTIVITY_NAMES_PATCH):
+            name = self._legacy.get(name, name)
+        return await workflow.execute_activity(name, arg, result_type=result_type,
+                                               start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY)
+
+    # ------------------------------------------------------------------ notifications
+
+    async def notify(self, *, key: str, template: str, recipients: list[str], context: dict[str, Any],
+                     audit_action: str | None = None) -> None:
+        """Queue a notification in the outbox (with its audit row), then send it. Both steps are
+        idempotent on `key`; a retry or a replay after a crash sends nothing twice."""
+        if not recipients:
+            return
+        await self.activity(QUEUE_NOTIFICATION, NotifyInput(
+            idempotency_key=key, partner_id=self.partner_id, journey=self.journey, template=template,
+            recipients=recipients, context=context,
+            audit_action=audit_action or f"{self.journey}.{template}_sent"), NotifyResult)
+        await self.send_outbox(key)
+
+    async def send_outbox(self, key: str) -> None:
+        """Send whatever the outbox holds for `key` (rows queued by any activity)."""
+        await self.activity(SEND_NOTIFICATIONS, SendInput(idempotency_key=key), SendResult)
+
+    # ------------------------------------------------------------------ time
+
+    async def wait(self, condition: Callable[[], bool], timeout: timedelta) -> bool:
+        """Wait until `condition` holds or `timeout` passes; True when the condition holds.
+        A timeout already past only evaluates the condition (no timer)."""
+        if timeout <= timedelta(0):
+            return condition()
+        try:
+            await workflow.wait_condition(condition, timeout=timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    async def wait_until(self, condition: Callable[[], bool], deadline: datetime) -> bool:
+        return await self.wait(condition, deadline - workflow.now())
+
+    # ------------------------------------------------------------------ coverage and visibility
+
+    def has_cam(self) -> bool:
+        """The partner's tier has a CAM by policy and one is assigned."""
+        assert self.policy is not None
+        return self.policy.tiers[self.coverage.tier].has_cam and self.coverage.cam_id is not None
+
+    def upsert(self, state: str) -> None:
+        """The search attributes every journey carries, upserted as its state or coverage moves."""
+        workflow.upsert_search_attributes([
+            SA_PARTNER_ID.value_set(self.partner_id),
+            SA_CAM_ID.value_set(self.coverage.cam_id or NO_CAM),
+            SA_TIER.value_set(self.coverage.tier.value),
+            SA_JOURNEY.value_set(self.journey),
+            SA_JOURNEY_STATE.value_set(state),
+        ])
+
+    def apply_coverage(self, coverage: Coverage, state: str) -> None:
+        """A coverage change: carried from now on, and visible in the search attributes at once."""
+        self.coverage = coverage
+        self.upsert(state)
+
+    # ------------------------------------------------------------------ other journeys
+
+    async def tell(self, workflow_id: str, signal: str, arg: BaseModel) -> bool:
+        """Signal another journey by workflow id (journeys share nothing else). A journey that
+        is not running is not an error: returns False."""
+        try:
+            await workflow.get_external_workflow_handle(workflow_id).signal(signal, arg)
+        except FailureError:
+            workflow.logger.info("%s is not running; %s not delivered", workflow_id, signal)
+            return False
+        return True
