@@ -1,19 +1,26 @@
-"""The FastAPI application. One Temporal client and one session factory per process,
-created in the lifespan."""
+"""The FastAPI application. One Temporal client and one session factory per process, created in
+the lifespan; the routers of every journey in the registry (`api/<journey>/router.py`), the
+partners and the program-level routers; the reconciler that starts journeys whose start was
+never confirmed."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import importlib
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
-from api.routers import cams, cert, deal, health, keys, onboarding, partners, policy
+from api import errors, journeys
+from api.partners import router as partners
+from api.routers import cams, health, keys, policy
+from core import registry
 from core.settings import Settings, get_settings
+from core.temporal import connect
 from store.db import make_engine, make_sessionmaker
-from worker.main import connect
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, reconcile_every: float | None = 10.0) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -22,17 +29,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.temporal = await connect(settings)
+        reconciler = None
+        if reconcile_every:
+            reconciler = asyncio.create_task(
+                journeys.run_reconciler(app.state.sessionmaker, app.state.temporal, reconcile_every))
         yield
+        if reconciler is not None:
+            reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reconciler
         await engine.dispose()
 
     app = FastAPI(
         title="CAM Lights",
-        version="0.1.0",
+        version="0.2.0",
         description="Partner relationship management on Temporal. Every endpoint but /health needs "
                     "`Authorization: Bearer <api key>`.",
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (health, cams, partners, onboarding, deal, cert, policy, keys):
+    for module in (health, cams, partners, policy, keys):
         app.include_router(module.router)
+    for spec in registry.JOURNEYS:  # by convention: api/<journey>/router.py
+        app.include_router(importlib.import_module(f"api.{spec.name}.router").router)
     return app

@@ -1,41 +1,19 @@
-"""Bearer API keys (stored as SHA-256 hashes) and role checks.
+"""The caller: a bearer API key (stored hashed) and its role.
 
 Roles: `ops` (everything), `cam` (its own portfolio), `partner` (itself only)."""
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
 from dataclasses import dataclass
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import HTTPException, Request, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import actors
 from domain.enums import Role
+from store.apikeys import hash_key
 from store.models import ApiKey, Partner
-
-KEY_PREFIX = "cl_"
-
-
-def hash_key(secret: str) -> str:
-    # API keys are 32 random bytes: a fast hash is enough (no dictionary to attack).
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def new_secret() -> str:
-    return KEY_PREFIX + secrets.token_urlsafe(32)
-
-
-async def create_api_key(session: AsyncSession, *, role: Role, cam_id: uuid.UUID | None = None,
-                         partner_id: uuid.UUID | None = None, label: str = "") -> tuple[ApiKey, str]:
-    """Add a key to the session (the caller commits) and return it with its secret, shown once."""
-    secret = new_secret()
-    row = ApiKey(key_hash=hash_key(secret), prefix=secret[:10], role=role.value, cam_id=cam_id,
-                 partner_id=partner_id, label=label)
-    session.add(row)
-    await session.flush()
-    return row, secret
 
 
 @dataclass(frozen=True)
@@ -47,11 +25,12 @@ class Principal:
 
     @property
     def actor(self) -> str:
+        """The caller as an actor (domain/actors.py), as written in the audit trail."""
         if self.role == Role.cam:
-            return f"cam:{self.cam_id}"
+            return actors.cam(self.cam_id)
         if self.role == Role.partner:
-            return f"partner:{self.partner_id}"
-        return f"ops:{self.key_id}"
+            return actors.partner(self.partner_id)
+        return actors.ops(self.key_id)
 
     def can_access_partner(self, partner: Partner) -> bool:
         if self.role == Role.ops:
@@ -72,8 +51,7 @@ def scope_to_principal(stmt, principal: Principal, partner_id_column):
 
 
 def _unauthorized(message: str) -> HTTPException:
-    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=message,
-                         headers={"WWW-Authenticate": "Bearer"})
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=message, headers={"WWW-Authenticate": "Bearer"})
 
 
 async def principal_from_request(request: Request, session: AsyncSession) -> Principal:
@@ -89,17 +67,11 @@ async def principal_from_request(request: Request, session: AsyncSession) -> Pri
     return Principal(key_id=row.id, role=Role(row.role), cam_id=row.cam_id, partner_id=row.partner_id)
 
 
-def require_roles(*roles: Role):
-    from api.deps import get_principal
-
-    async def check(principal: Principal = Depends(get_principal)) -> Principal:
-        if principal.role not in roles:
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                detail=f"this action needs the role {' or '.join(r.value for r in roles)}; "
-                                       f"your key has the role {principal.role.value}")
-        return principal
-
-    return check
+def check_role(principal: Principal, *roles: Role) -> None:
+    if principal.role not in roles:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            detail=f"this action needs the role {' or '.join(r.value for r in roles)}; "
+                                   f"your key has the role {principal.role.value}")
 
 
 def ensure_partner_access(principal: Principal, partner: Partner) -> None:

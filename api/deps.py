@@ -1,15 +1,21 @@
-"""Request dependencies: one DB session per request, the app-wide Temporal client, the caller."""
+"""Typed request dependencies (full-stack-fastapi-template `api/deps.py`): one DB session per
+request, the app-wide Temporal client and settings, the caller, role checks, and a partner
+loaded and authorized for the caller."""
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api.auth import Principal, principal_from_request
+from api.auth import Principal, check_role, ensure_partner_access, principal_from_request
 from core.settings import Settings
+from domain.enums import Role
+from store.models import Partner
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -29,6 +35,40 @@ def get_settings_dep(request: Request) -> Settings:
 bearer = HTTPBearer(auto_error=False, scheme_name="ApiKey", description="`Authorization: Bearer <api key>`")
 
 
-async def get_principal(request: Request, session: AsyncSession = Depends(get_session),
-                        _: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
+async def get_principal(request: Request, session: Annotated[AsyncSession, Depends(get_session)],
+                        _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
     return await principal_from_request(request, session)
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_roles(*roles: Role):
+    async def check(principal: PrincipalDep) -> Principal:
+        check_role(principal, *roles)
+        return principal
+
+    return check
+
+
+OpsDep = Annotated[Principal, Depends(require_roles(Role.ops))]
+StaffDep = Annotated[Principal, Depends(require_roles(Role.ops, Role.cam))]
+
+
+async def load_partner(session: AsyncSession, partner_id: uuid.UUID, principal: Principal) -> Partner:
+    """The partner, if it exists (404) and the caller may act on it (403)."""
+    partner = await session.get(Partner, partner_id)
+    if partner is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no partner with id {partner_id}")
+    ensure_partner_access(principal, partner)
+    return partner
+
+
+async def get_partner(partner_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> Partner:
+    return await load_partner(session, partner_id, principal)
+
+
+PartnerDep = Annotated[Partner, Depends(get_partner)]  # from the `partner_id` path parameter

@@ -3,12 +3,14 @@ creates nothing twice. The record is written in the same transaction as the crea
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal
@@ -23,7 +25,7 @@ class Idempotency:
         self.session, self.principal, self.key, self.path = session, principal, key, path
         self.request_hash = hashlib.sha256(f"{path}\n{body.model_dump_json()}".encode()).hexdigest()
 
-    async def replay(self) -> JSONResponse | None:
+    async def stored(self) -> IdempotencyRecord | None:
         """The stored answer when this key was used before (409 if for another request)."""
         if self.key is None:
             return None
@@ -33,10 +35,10 @@ class Idempotency:
         if row.request_hash != self.request_hash:
             raise HTTPException(409, detail=f"Idempotency-Key {self.key!r} was already used for a different "
                                             "request; use a new key for a new request")
-        return JSONResponse(status_code=row.status_code, content=row.response,
-                            headers={"Idempotent-Replayed": "true"})
+        return row
 
     async def remember(self, status_code: int, content: Any) -> None:
+        """Add the answer to the caller's transaction (committed with the creation)."""
         if self.key is None:
             return
         self.session.add(IdempotencyRecord(
@@ -51,3 +53,32 @@ class Idempotency:
             return
         await self.session.execute(delete(IdempotencyRecord).where(
             IdempotencyRecord.api_key_id == self.principal.key_id, IdempotencyRecord.key == self.key))
+
+    async def run(self, create: Callable[[], Awaitable[dict]], *,
+                  resume: Callable[[dict], Awaitable[None]] | None = None, status_code: int = 201) -> JSONResponse:
+        """Create once. `create` writes, calls `remember` and commits, and returns the answer. A
+        retry gets the stored answer (after `resume`, e.g. making sure its journey runs); a
+        conflict raised while a concurrent request with the same key committed first gets that
+        request's answer too."""
+        if (row := await self.stored()) is not None:
+            return await self._replay(row, resume)
+        try:
+            content = await create()
+        except (HTTPException, IntegrityError) as err:
+            if isinstance(err, HTTPException) and err.status_code != 409:
+                raise
+            await self.session.rollback()
+            if (row := await self.stored()) is not None:
+                return await self._replay(row, resume)
+            if isinstance(err, IntegrityError):
+                raise HTTPException(409, detail="a concurrent request created the same thing; read it "
+                                                "before retrying") from err
+            raise
+        return JSONResponse(status_code=status_code, content=content)
+
+    async def _replay(self, row: IdempotencyRecord, resume: Callable[[dict], Awaitable[None]] | None
+                      ) -> JSONResponse:
+        if resume is not None and 200 <= row.status_code < 300:
+            await resume(row.response)
+        return JSONResponse(status_code=row.status_code, content=row.response,
+                            headers={"Idempotent-Replayed": "true"})

@@ -1,19 +1,36 @@
-"""Starting, signalling and updating journeys from the API (one Temporal client for the whole
-app): start_onboarding, start_deal and start_cert side by side."""
+"""How the API starts, updates, queries and signals journeys: one way for every journey.
+
+Starting a journey (`start_journey`): the service writes the entity and its journey record
+(with the workflow's input) in one transaction and commits; then the workflow is started.
+Transport errors are retried; "already started" is success (the id is ours: it names a row
+we just committed); only a definite refusal by Temporal removes what was written. A start that
+stays uncertain leaves the rows in place: the journey record says it is not confirmed, and
+`ensure_started` (run on an idempotent retry and by the API's background reconciler) starts it.
+"""
 from __future__ import annotations
 
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+
 from fastapi import HTTPException
-from sqlalchemy import delete
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from pydantic import BaseModel
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.cert import CertInput, CertState
-from domain.deal import DealInput
-from domain.enums import Journey, OnboardingState
+from api.idempotency import Idempotency
+from core import registry
 from domain.journeys import (
+    CHANGE_COVERAGE,
     NO_CAM,
+    REFUSAL_STATUS,
     SA_CAM_ID,
     SA_JOURNEY,
     SA_JOURNEY_STATE,
@@ -22,116 +39,234 @@ from domain.journeys import (
     Coverage,
     workflow_id,
 )
-from domain.onboarding import OnboardingInput
-from store.models import AuditEvent, Certification, Deal, JourneyRecord, Partner
-from workflows.cert import CertWorkflow
-from workflows.deal import DealWorkflow
-from workflows.onboarding import OnboardingWorkflow
+from store import repo
+from store.models import AuditEvent, JourneyRecord, Partner
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Statuses after which the server may or may not have started the workflow: retry, never compensate.
+UNCERTAIN = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED,
+             RPCStatusCode.UNKNOWN, RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.ABORTED,
+             RPCStatusCode.INTERNAL}
+START_BACKOFF = (0.2, 0.5, 1.0, 2.0)  # seconds between attempts (five attempts in all)
+START_RPC_TIMEOUT = timedelta(seconds=5)
+
+
+class StartRefused(Exception):
+    """Temporal definitely did not start the journey (e.g. invalid argument, unknown namespace)."""
+
+
+class StartUncertain(Exception):
+    """Every attempt ended without an answer: the journey may or may not be running."""
 
 
 def coverage_of(partner: Partner) -> Coverage:
     return Coverage(tier=partner.tier, cam_id=str(partner.cam_id) if partner.cam_id else None)
 
 
-def search_attributes(partner: Partner, journey: Journey, state: str) -> TypedSearchAttributes:
+def search_attributes(partner_id: str, coverage: Coverage, journey: str, state: str) -> TypedSearchAttributes:
     return TypedSearchAttributes([
-        SearchAttributePair(SA_PARTNER_ID, str(partner.id)),
-        SearchAttributePair(SA_CAM_ID, str(partner.cam_id) if partner.cam_id else NO_CAM),
-        SearchAttributePair(SA_TIER, partner.tier),
-        SearchAttributePair(SA_JOURNEY, journey.value),
+        SearchAttributePair(SA_PARTNER_ID, partner_id),
+        SearchAttributePair(SA_CAM_ID, coverage.cam_id or NO_CAM),
+        SearchAttributePair(SA_TIER, coverage.tier.value),
+        SearchAttributePair(SA_JOURNEY, journey),
         SearchAttributePair(SA_JOURNEY_STATE, state),
     ])
 
 
-async def start_onboarding(client: Client, task_queue: str, partner: Partner,
-                           policy_version: int | None = None) -> WorkflowHandle:
-    """`policy_version` pins the policy current at enrolment: a change made a moment later
-    applies to journeys started after it, not to this one."""
-    return await client.start_workflow(
-        OnboardingWorkflow.run,
-        OnboardingInput(partner_id=str(partner.id), partner_name=partner.name, coverage=coverage_of(partner),
-                        policy_version=policy_version),
-        id=workflow_id(Journey.onboarding, str(partner.id)),
-        task_queue=task_queue,
-        search_attributes=search_attributes(partner, Journey.onboarding, OnboardingState.in_progress.value),
-    )
+def created_key(wid: str) -> str:
+    """Idempotency key of the audit row written with the entity that starts a journey."""
+    return f"{wid}:created"
 
 
-# Business refusals raised by the journeys' update validators (ApplicationError.type), as HTTP statuses.
-REFUSALS = {"NotPending": 409, "NotApprover": 403, "LimitReached": 409, "TooShort": 422}
+async def record_journey(session: AsyncSession, *, journey: str, entity_id: object, partner_id: uuid.UUID,
+                         state: str, start_input: BaseModel, task_queue: str, actor: str, action: str,
+                         detail: dict[str, Any]) -> str:
+    """In the caller's transaction: the journey record (with how to start it) and the audit row of
+    the creation. Returns the workflow id."""
+    spec = registry.journey(journey)
+    wid = workflow_id(journey, entity_id)
+    session.add(JourneyRecord(workflow_id=wid, partner_id=partner_id, journey=journey, state=state,
+                              workflow_type=spec.workflow.__name__, task_queue=task_queue,
+                              start_input=start_input.model_dump(mode="json")))
+    await repo.claim_step(session, key=created_key(wid), actor=actor, action=action, partner_id=partner_id,
+                          journey=journey, detail=detail)
+    return wid
 
 
-async def run_update(client: Client, journey: Journey, entity_id, update, arg):
-    """Run a workflow update on `<journey>-<entity_id>`; a validator's refusal becomes
-    409/403/422 with the workflow's own message, a closed journey a 409."""
-    handle = client.get_workflow_handle(workflow_id(journey, str(entity_id)))
+async def launch(client: Client, record: JourneyRecord, *, sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+                 ) -> None:
+    """Start the recorded workflow: retry what is uncertain, accept "already started"."""
+    inp = record.start_input or {}
+    coverage = Coverage.model_validate(inp["coverage"])
+    attrs = search_attributes(str(inp["partner_id"]), coverage, record.journey, record.state)
+    last: BaseException | None = None
+    for delay in (*START_BACKOFF, None):
+        try:
+            await client.start_workflow(record.workflow_type, inp, id=record.workflow_id,
+                                        task_queue=record.task_queue, search_attributes=attrs,
+                                        rpc_timeout=START_RPC_TIMEOUT)
+            return
+        except WorkflowAlreadyStartedError:
+            return  # an earlier attempt whose answer was lost: the id names our own row
+        except RPCError as err:
+            if err.status not in UNCERTAIN:
+                raise StartRefused(f"{err.status.name if err.status else 'error'}: {err.message}") from err
+            last = err
+        except (OSError, RuntimeError, asyncio.TimeoutError) as err:  # connection lost mid-call
+            last = err
+        if delay is not None:
+            log.warning("starting %s: no answer (%s); retrying in %.1fs", record.workflow_id, last, delay)
+            await sleep(delay)
+    raise StartUncertain(f"no answer from Temporal after {len(START_BACKOFF) + 1} attempts ({last})") from last
+
+
+async def _mark_started(session: AsyncSession, wid: str) -> None:
+    await session.execute(update(JourneyRecord).where(JourneyRecord.workflow_id == wid,
+                                                      JourneyRecord.started_at.is_(None))
+                          .values(started_at=datetime.now(timezone.utc)))
+    await session.commit()
+
+
+async def _compensate(session: AsyncSession, wid: str, entity: type | None, entity_id: object,
+                      idem: Idempotency | None) -> None:
+    """The start was refused: remove what the request wrote (the entity, its journey record, its
+    creation audit row, the idempotency record) so nothing is half-written."""
+    await session.execute(delete(AuditEvent).where(AuditEvent.idempotency_key == created_key(wid)))
+    await session.execute(delete(JourneyRecord).where(JourneyRecord.workflow_id == wid))
+    model = entity or Partner
+    await session.execute(delete(model).where(model.id == entity_id))  # type: ignore[attr-defined]
+    if idem is not None:
+        await idem.forget()
+    await session.commit()
+
+
+async def start_journey(session: AsyncSession, client: Client, wid: str, *, idem: Idempotency | None = None,
+                        what: str) -> None:
+    """Start the journey `wid` recorded (and committed) by the caller. On a definite refusal the
+    rows are removed and the answer is 503 "nothing was <what>"; when it stays uncertain the rows
+    stay and the answer is 503 "retry with the same Idempotency-Key"."""
+    record = await session.get(JourneyRecord, wid)
+    assert record is not None, f"journey {wid} must be recorded and committed before it is started"
+    entity_id = uuid.UUID(wid.split("-", 1)[1])
     try:
-        return await handle.execute_update(update, arg)
+        await launch(client, record)
+    except StartRefused as err:
+        log.error("starting %s was refused (%s); removing what was %s", wid, err, what)
+        await _compensate(session, wid, registry.journey(record.journey).entity, entity_id, idem)
+        raise HTTPException(503, detail=f"could not start the {record.journey} journey ({err}); nothing was "
+                                        f"{what}, retry later") from err
+    except StartUncertain as err:
+        log.error("starting %s is uncertain (%s); it will be started by the reconciler", wid, err)
+        raise HTTPException(503, detail=f"{what} {entity_id}, but Temporal did not confirm the start of its "
+                                        f"journey ({err}); it will be started automatically. Retry with the same "
+                                        "Idempotency-Key to get the answer.", headers={"Retry-After": "5"}) from err
+    await _mark_started(session, wid)
+
+
+async def ensure_started(session: AsyncSession, client: Client, wid: str) -> None:
+    """On an idempotent retry: make sure the journey of a stored answer runs (uncertain start before)."""
+    record = await session.get(JourneyRecord, wid)
+    if record is None or record.started_at is not None or record.start_input is None:
+        return
+    try:
+        await launch(client, record)
+    except (StartRefused, StartUncertain) as err:
+        raise HTTPException(503, detail=f"the {record.journey} journey {wid} is not started yet ({err}); retry "
+                                        "later", headers={"Retry-After": "5"}) from err
+    await _mark_started(session, wid)
+
+
+async def reconcile(sessionmaker: async_sessionmaker[AsyncSession], client: Client,
+                    older_than: timedelta = timedelta(seconds=5), limit: int = 100) -> int:
+    """Start every recorded journey whose start was never confirmed (API killed between the
+    commit and the start, or a start that stayed uncertain). Returns how many were started."""
+    started = 0
+    async with sessionmaker() as session:
+        cutoff = datetime.now(timezone.utc) - older_than
+        records = (await session.scalars(
+            select(JourneyRecord).where(JourneyRecord.started_at.is_(None), JourneyRecord.start_input.is_not(None),
+                                        JourneyRecord.updated_at < cutoff)
+            .order_by(JourneyRecord.updated_at).limit(limit))).all()
+        for record in records:
+            try:
+                await launch(client, record, sleep=lambda _: asyncio.sleep(0))
+            except (StartRefused, StartUncertain) as err:
+                log.warning("reconciler: %s still not started (%s)", record.workflow_id, err)
+                continue
+            await _mark_started(session, record.workflow_id)
+            started += 1
+    return started
+
+
+async def run_reconciler(sessionmaker: async_sessionmaker[AsyncSession], client: Client,
+                         every: float = 10.0) -> None:
+    while True:
+        try:
+            n = await reconcile(sessionmaker, client)
+            if n:
+                log.warning("reconciler started %d journey(s) whose start was not confirmed", n)
+        except Exception:  # keep the loop alive: the next round retries
+            log.exception("reconciler round failed")
+        await asyncio.sleep(every)
+
+
+# ------------------------------------------------------------------ messages to running journeys
+
+
+async def run_update(client: Client, journey: str, entity_id: object, update_name: str, arg: BaseModel,
+                     result_type: type[T]) -> T:
+    """Run a workflow update on `<journey>-<entity_id>`; a refusal by its validator or handler
+    becomes 409/403/404/422 with the workflow's own message, a journey not running a 409."""
+    handle = client.get_workflow_handle(workflow_id(journey, entity_id))
+    try:
+        return await handle.execute_update(update_name, arg, result_type=result_type)
     except WorkflowUpdateFailedError as err:
         cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.type in REFUSALS:
-            raise HTTPException(REFUSALS[cause.type], detail=cause.message) from err
+        if isinstance(cause, ApplicationError) and cause.type in REFUSAL_STATUS:
+            raise HTTPException(REFUSAL_STATUS[cause.type], detail=cause.message) from err
         raise
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise HTTPException(409, detail=f"the {journey.value} journey of {entity_id} is not running") from err
+            raise HTTPException(409, detail=f"the {journey} journey of {entity_id} is not running") from err
         raise
 
 
-async def start_deal(client: Client, task_queue: str, deal: Deal, partner: Partner, *,
-                     conflict_with: Deal | None = None, hold_reason: str | None = None,
-                     policy_version: int | None = None) -> WorkflowHandle:
-    """`deal-{deal_id}`, in the state the API's conflict check decided."""
-    return await client.start_workflow(
-        DealWorkflow.run,
-        DealInput(deal_id=str(deal.id), partner_id=str(partner.id), partner_name=partner.name,
-                  coverage=coverage_of(partner), customer_name=deal.customer_name,
-                  product_category=deal.product_category, amount_minor=deal.amount_minor, currency=deal.currency,
-                  stage=deal.stage, state=deal.state, conflict_with=str(conflict_with.id) if conflict_with else None,
-                  hold_reason=hold_reason, policy_version=policy_version),
-        id=workflow_id(Journey.deal, str(deal.id)), task_queue=task_queue,
-        search_attributes=search_attributes(partner, Journey.deal, deal.state),
-    )
+async def query(client: Client, journey: str, entity_id: object, query_name: str, result_type: type[T]) -> T:
+    """Ask a journey for its live state (a query); 404 when it has no journey."""
+    try:
+        return await client.get_workflow_handle(workflow_id(journey, entity_id)).query(
+            query_name, result_type=result_type)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise HTTPException(404, detail=f"{entity_id} has no {journey} journey") from err
+        raise
 
 
-async def start_cert(client: Client, task_queue: str, cert: Certification, partner: Partner,
-                     policy_version: int | None = None) -> WorkflowHandle:
-    """`cert-{certification_id}`, first period."""
-    return await client.start_workflow(
-        CertWorkflow.run,
-        CertInput(cert_id=str(cert.id), partner_id=str(partner.id), partner_name=partner.name,
-                  coverage=coverage_of(partner), person_name=cert.person_name, person_email=cert.person_email,
-                  track=cert.track, product_category=cert.product_category, expires_at=cert.expires_at,
-                  policy_version=policy_version),
-        id=workflow_id(Journey.cert, str(cert.id)), task_queue=task_queue,
-        search_attributes=search_attributes(partner, Journey.cert, CertState.active.value),
-    )
+async def signal(client: Client, journey: str, entity_id: object, signal_name: str, arg: BaseModel) -> None:
+    """Tell a running journey a fact; 409 when it has ended."""
+    try:
+        await client.get_workflow_handle(workflow_id(journey, entity_id)).signal(signal_name, arg)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise HTTPException(409, detail=f"the {journey} journey of {entity_id} has ended") from err
+        raise
 
 
-async def signal_coverage(client: Client, partner: Partner, open_deal_ids: list[str] = (),
-                          cert_ids: list[str] = ()) -> list[str]:
-    """Tell every running journey of the partner about its new tier/CAM. Returns the ids signalled."""
+async def signal_coverage(session: AsyncSession, client: Client, partner: Partner) -> list[str]:
+    """Tell every running journey of the partner that follows coverage (registry) about its new
+    tier/CAM. Returns the workflow ids signalled."""
+    following = [spec.name for spec in registry.JOURNEYS if spec.follows_coverage]
+    wids = (await session.scalars(select(JourneyRecord.workflow_id).where(
+        JourneyRecord.partner_id == partner.id, JourneyRecord.journey.in_(following))
+        .order_by(JourneyRecord.workflow_id))).all()
     signalled = []
-    targets = [(workflow_id(Journey.onboarding, str(partner.id)), OnboardingWorkflow.change_coverage)]
-    targets += [(workflow_id(Journey.deal, d), DealWorkflow.change_coverage) for d in open_deal_ids]
-    targets += [(workflow_id(Journey.cert, c), CertWorkflow.change_coverage) for c in cert_ids]
-    for wid, signal in targets:
-        handle = client.get_workflow_handle(wid)
+    for wid in wids:
         try:
-            await handle.signal(signal, coverage_of(partner))
-            signalled.append(handle.id)
+            await client.get_workflow_handle(wid).signal(CHANGE_COVERAGE, coverage_of(partner))
+            signalled.append(wid)
         except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:  # finished or never started: nothing to tell
+            if err.status != RPCStatusCode.NOT_FOUND:  # ended or never started: nothing to tell
                 raise
     return signalled
-
-
-async def compensate_start(session, idem, *, model, entity_id, journey: Journey, detail_key: str) -> None:
-    """A journey could not be started: remove what the request wrote (the entity, its journey
-    record, its audit rows and the idempotency record) so nothing is half-written."""
-    await session.execute(delete(AuditEvent).where(AuditEvent.detail[detail_key].astext == str(entity_id)))
-    await session.execute(delete(JourneyRecord).where(
-        JourneyRecord.workflow_id == workflow_id(journey, str(entity_id))))
-    await session.execute(delete(model).where(model.id == entity_id))
-    await idem.forget()
-    await session.commit()

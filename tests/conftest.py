@@ -5,11 +5,9 @@ Session-scoped services; every test gets a clean database, an empty mailbox and 
 queue (samples-python `tests/conftest.py`)."""
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
@@ -17,11 +15,13 @@ from sqlalchemy import text
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from domain.journeys import SEARCH_ATTRIBUTES
 from core.settings import Settings
+from domain.enums import Role
+from domain.journeys import SEARCH_ATTRIBUTES
 from store import repo
 from store.db import make_engine, make_sessionmaker
 from store.migrate import upgrade
+from tests.helpers.api import new_key
 from worker.services import (
     Postgres,
     SmtpSink,
@@ -115,21 +115,6 @@ def task_queue() -> str:
     return f"tq-{uuid.uuid4()}"
 
 
-async def eventually(check: Callable[[], object], timeout: float = 20, interval: float = 0.1,
-                     what: str = "condition"):
-    """Poll until `check()` returns a truthy value (awaits coroutines), or fail."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(interval)
-
-
 # --------------------------------------------------------------------------- API on the dev server
 
 
@@ -157,24 +142,14 @@ async def api(settings: Settings, sessionmaker):
 
     from api.app import create_app
 
-    app = create_app(settings)
+    app = create_app(settings, reconcile_every=None)  # tests run the reconciler themselves
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://camlights.test") as client:
             yield client
 
 
-async def new_key(sessionmaker, role, cam_id=None, partner_id=None) -> dict[str, str]:
-    from api.auth import create_api_key
-
-    async with sessionmaker() as session, session.begin():
-        _, secret = await create_api_key(session, role=role, cam_id=cam_id, partner_id=partner_id)
-    return {"Authorization": f"Bearer {secret}"}
-
-
 @pytest_asyncio.fixture
 async def ops(sessionmaker) -> dict[str, str]:
     """Headers of an ops API key."""
-    from domain.enums import Role
-
     return await new_key(sessionmaker, Role.ops)

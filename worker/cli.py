@@ -5,7 +5,7 @@
     camlights api                       the HTTP API
     camlights migrate                   apply database migrations
     camlights create-key --role ops     create an API key (printed once)
-    camlights demo                      load a small demo program (CAMs, partners, keys)
+    camlights demo                      load a small demo program through the running API
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import asyncio
 import sys
 import uuid
 
-from domain.enums import Role
 from core.settings import get_settings
+from domain.enums import Role
 
 
 def _cmd_worker(args) -> int:
@@ -28,11 +28,10 @@ def _cmd_worker(args) -> int:
 def _cmd_api(args) -> int:
     import uvicorn
 
-    from api.app import create_app
-
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=args.host or settings.api_host, port=args.port or settings.api_port,
-                log_level="info")
+    # By name: worker/ never imports api/ (the API is its own process).
+    uvicorn.run("api.app:create_app", factory=True, host=args.host or settings.api_host,
+                port=args.port or settings.api_port, log_level="info")
     return 0
 
 
@@ -53,7 +52,7 @@ def _redact(url: str) -> str:
 
 
 async def _create_key(role: Role, cam_id: uuid.UUID | None, partner_id: uuid.UUID | None, label: str) -> str:
-    from api.auth import create_api_key
+    from store.apikeys import create_api_key
     from store.db import make_engine, make_sessionmaker
     from store.models import Cam, Partner
 
@@ -108,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--partner-id", type=uuid.UUID)
     p.add_argument("--label", default="created with camlights create-key")
     p.set_defaults(func=_cmd_create_key)
-    sub.add_parser("demo", help="load a small demo program through the API code").set_defaults(func=_cmd_demo)
+    sub.add_parser("demo", help="load a small demo program through the running API").set_defaults(func=_cmd_demo)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -37,8 +37,8 @@ async def _bootstrap_ops_key(settings: Settings, key_file: Path) -> str | None:
     """On the first run only, create an ops key and keep it in .data/ (mode 600)."""
     from sqlalchemy import func, select
 
-    from api.auth import create_api_key
     from domain.enums import Role
+    from store.apikeys import create_api_key
     from store.db import make_engine, make_sessionmaker
     from store.models import ApiKey
 

@@ -3,15 +3,11 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import Principal, require_roles
-from api.deps import get_principal, get_session
+from api.deps import OpsDep, PrincipalDep, SessionDep
 from api.idempotency import Idempotency
 from api.schemas import CamCreate, CamOut
 from domain.enums import Role
@@ -21,19 +17,15 @@ from store.models import Cam
 router = APIRouter(prefix="/cams", tags=["cams"])
 
 
-@router.post("", status_code=201, response_model=CamOut)
-async def create_cam(body: CamCreate, request: Request,
-                     principal: Principal = Depends(require_roles(Role.ops)),
-                     session: AsyncSession = Depends(get_session),
+@router.post("", status_code=201, response_model=CamOut,
+             responses={409: {"description": "a CAM with this email exists"}})
+async def create_cam(body: CamCreate, request: Request, principal: OpsDep, session: SessionDep,
                      idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
     idem = Idempotency(session, principal, idempotency_key, request.url.path, body)
-    if (replayed := await idem.replay()) is not None:
-        return replayed
-    if existing := await session.scalar(select(Cam.id).where(Cam.email == body.email)):
-        if (replayed := await idem.replay()) is not None:  # a concurrent retry committed meanwhile
-            return replayed
-        raise HTTPException(409, detail=f"a CAM with email {body.email} already exists (cam {existing})")
-    try:
+
+    async def create() -> dict:
+        if existing := await session.scalar(select(Cam.id).where(Cam.email == body.email)):
+            raise HTTPException(409, detail=f"a CAM with email {body.email} already exists (cam {existing})")
         cam = Cam(id=uuid.uuid4(), name=body.name, email=body.email)
         session.add(cam)
         await session.flush()
@@ -43,23 +35,18 @@ async def create_cam(body: CamCreate, request: Request,
         out = jsonable_encoder(CamOut.model_validate(cam))
         await idem.remember(201, out)
         await session.commit()
-    except IntegrityError:  # a concurrent request won the race for this email or this key
-        await session.rollback()
-        if (replayed := await idem.replay()) is not None:
-            return replayed
-        raise HTTPException(409, detail=f"a CAM with email {body.email} already exists")
-    return JSONResponse(status_code=201, content=out)
+        return out
+
+    return await idem.run(create)
 
 
 @router.get("", response_model=list[CamOut])
-async def list_cams(principal: Principal = Depends(require_roles(Role.ops)),
-                    session: AsyncSession = Depends(get_session)):
+async def list_cams(principal: OpsDep, session: SessionDep):
     return (await session.scalars(select(Cam).order_by(Cam.name, Cam.id))).all()
 
 
 @router.get("/{cam_id}", response_model=CamOut)
-async def get_cam(cam_id: uuid.UUID, principal: Principal = Depends(get_principal),
-                  session: AsyncSession = Depends(get_session)):
+async def get_cam(cam_id: uuid.UUID, principal: PrincipalDep, session: SessionDep):
     if principal.role == Role.partner or (principal.role == Role.cam and principal.cam_id != cam_id):
         raise HTTPException(403, detail=f"your {principal.role.value} key may not read CAM {cam_id}")
     cam = await session.get(Cam, cam_id)

@@ -82,6 +82,7 @@ class JourneyRecord(Base):
     # confirmed: a row with started_at NULL is started again, idempotently, until it is.
     workflow_type: Mapped[str | None] = mapped_column(String(80), nullable=True)
     start_input: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
+    task_queue: Mapped[str | None] = mapped_column(String(200), nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
 
 

@@ -17,6 +17,7 @@ depends_on = None
 def upgrade() -> None:
     op.add_column('journeys', sa.Column('workflow_type', sa.String(length=80), nullable=True))
     op.add_column('journeys', sa.Column('start_input', postgresql.JSONB(astext_type=sa.Text()), nullable=True))
+    op.add_column('journeys', sa.Column('task_queue', sa.String(length=200), nullable=True))
     op.add_column('journeys', sa.Column('started_at', sa.DateTime(timezone=True), nullable=True))
     op.execute("update journeys set started_at = updated_at")  # every journey before this was started
     op.create_index(op.f('ix_journeys_started_at'), 'journeys', ['started_at'], unique=False)
@@ -26,4 +27,5 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_journeys_started_at'), table_name='journeys')
     op.drop_column('journeys', 'started_at')
     op.drop_column('journeys', 'start_input')
+    op.drop_column('journeys', 'task_queue')
     op.drop_column('journeys', 'workflow_type')

@@ -1,0 +1,77 @@
+"""Bodies of the deal registration endpoints."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from api.schemas import CATEGORY, Strict, check_domain
+from domain.deal import DealStage, DealState, Decision, normalize_domain
+
+
+class DealCreate(Strict):
+    partner_id: uuid.UUID | None = Field(None, description="defaults to the caller's partner for a partner key")
+    customer_name: str = Field(min_length=1, max_length=200)
+    customer_domain: str = Field(min_length=3, max_length=253)
+    product_category: str = Field(pattern=CATEGORY, description="e.g. 'network', 'security'")
+    amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2, description="deal value, e.g. '12500.00'")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    expected_close_date: date
+    stage: DealStage = DealStage.qualification
+
+    @field_validator("customer_domain")
+    @classmethod
+    def _domain(cls, v: str) -> str:
+        return check_domain(normalize_domain(v))
+
+    @field_validator("stage")
+    @classmethod
+    def _open_stage(cls, v: DealStage) -> DealStage:
+        if v in (DealStage.closed_won, DealStage.closed_lost):
+            raise ValueError("a deal is registered in an open stage")
+        return v
+
+
+class DealOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    partner_id: uuid.UUID
+    customer_name: str
+    customer_domain: str
+    product_category: str
+    amount_minor: int
+    currency: str
+    expected_close_date: date
+    stage: DealStage
+    state: DealState
+    conflict_with: uuid.UUID | None
+    decided_by: str | None
+    decision_reason: str | None
+    protected_until: datetime | None
+    extensions_used: int
+    created_by: str
+    created_at: datetime
+
+
+class DecisionBody(Strict):
+    decision: Decision
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class StageBody(Strict):
+    stage: DealStage
+
+
+class ExtensionBody(Strict):
+    days: float = Field(gt=0, le=3650)
+    reason: str = Field("", max_length=1000)
+
+
+class ExtensionDecisionBody(Strict):
+    decision: Decision
+    reason: str = Field("", max_length=1000)
+
+

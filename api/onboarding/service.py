@@ -1,0 +1,23 @@
+"""The onboarding journey's service: its live progress and milestone reports (a workflow update,
+answered once the milestone is recorded; an unknown key or an ended journey is refused at once)."""
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+
+from api import journeys
+from api.auth import Principal
+from domain.journeys import PROGRESS
+from domain.onboarding import JOURNEY, REPORT_MILESTONE, MilestoneDone, MilestoneReport, OnboardingProgress
+from store.models import Partner
+
+
+async def progress(client: Client, partner: Partner) -> OnboardingProgress:
+    return await journeys.query(client, JOURNEY, partner.id, PROGRESS, OnboardingProgress)
+
+
+async def report_milestone(session: AsyncSession, client: Client, principal: Principal, partner: Partner,
+                           key: str) -> MilestoneReport:
+    await session.close()  # hold no connection while the journey answers
+    return await journeys.run_update(client, JOURNEY, partner.id, REPORT_MILESTONE,
+                                     MilestoneDone(key=key, by=principal.actor), MilestoneReport)

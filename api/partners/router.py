@@ -1,0 +1,66 @@
+"""Partners: enrolment (starts onboarding), coverage changes, the read model and the timeline."""
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Header, Query, Request
+from sqlalchemy import select
+
+from api import journeys
+from api.auth import scope_to_principal
+from api.deps import OpsDep, PartnerDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep
+from api.idempotency import Idempotency
+from api.partners import service
+from api.partners.schemas import PartnerCreate, PartnerDetail, PartnerOut, PartnerUpdate, TimelineEntry
+from domain.enums import PartnerStatus, Tier
+from store.models import AuditEvent, Partner
+
+router = APIRouter(prefix="/partners", tags=["partners"])
+
+
+@router.post("", status_code=201, response_model=PartnerOut,
+             responses={409: {"description": "a partner with this domain is already enrolled"}})
+async def enrol_partner(body: PartnerCreate, request: Request, principal: OpsDep, session: SessionDep,
+                        temporal: TemporalDep, settings: SettingsDep,
+                        idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
+    """Enrol a partner and start its `onboarding-{partner_id}` journey."""
+    idem = Idempotency(session, principal, idempotency_key, request.url.path, body)
+    return await idem.run(
+        lambda: service.enrol(session, temporal, settings.task_queue, principal, body, idem),
+        resume=lambda out: journeys.ensure_started(session, temporal, service.onboarding_workflow_id(out["id"])))
+
+
+@router.get("", response_model=list[PartnerOut])
+async def list_partners(principal: PrincipalDep, session: SessionDep, tier: Tier | None = None,
+                        cam_id: uuid.UUID | None = None,
+                        partner_status: PartnerStatus | None = Query(None, alias="status"),
+                        limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=1_000_000)):
+    stmt = scope_to_principal(select(Partner).order_by(Partner.created_at, Partner.id), principal, Partner.id)
+    if tier:
+        stmt = stmt.where(Partner.tier == tier.value)
+    if cam_id:
+        stmt = stmt.where(Partner.cam_id == cam_id)
+    if partner_status:
+        stmt = stmt.where(Partner.status == partner_status.value)
+    return (await session.scalars(stmt.limit(limit).offset(offset))).all()
+
+
+@router.get("/{partner_id}", response_model=PartnerDetail)
+async def get_partner(partner: PartnerDep, session: SessionDep):
+    """Status, onboarding milestones and the state of each journey."""
+    return await service.detail(session, partner)
+
+
+@router.patch("/{partner_id}", response_model=PartnerOut)
+async def change_coverage(partner: PartnerDep, body: PartnerUpdate, principal: OpsDep, session: SessionDep,
+                          temporal: TemporalDep):
+    """Change a partner's tier and/or CAM; running journeys and their search attributes follow."""
+    return await service.change_coverage(session, temporal, principal, partner, body)
+
+
+@router.get("/{partner_id}/timeline", response_model=list[TimelineEntry])
+async def timeline(partner: PartnerDep, session: SessionDep, limit: int = Query(500, ge=1, le=5000)):
+    """The audit trail of every state change: who, what, when."""
+    rows = await session.scalars(select(AuditEvent).where(AuditEvent.partner_id == partner.id)
+                                 .order_by(AuditEvent.at, AuditEvent.id).limit(limit))
+    return rows.all()

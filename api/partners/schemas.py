@@ -1,0 +1,100 @@
+"""Bodies of the partner endpoints (enrolment, coverage, the read model, the timeline)."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from api.schemas import EMAIL, Strict, check_domain
+from domain.enums import PartnerStatus, PartnerType, Tier
+
+
+class PartnerCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    domain: str = Field(max_length=253, description="the partner's web domain, e.g. acme.com")
+    country: str = Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2 code")
+    type: PartnerType
+    tier: Tier
+    cam_id: uuid.UUID | None = None
+    contact_email: str = Field(pattern=EMAIL, max_length=320)
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, v: str) -> str:
+        v = v.lower().strip().rstrip(".")
+        for prefix in ("https://", "http://"):
+            v = v.removeprefix(prefix)
+        v = v.split("/")[0].removeprefix("www.")
+        return check_domain(v)
+
+    @field_validator("country")
+    @classmethod
+    def _upper(cls, v: str) -> str:
+        return v.upper()
+
+    @field_validator("contact_email")
+    @classmethod
+    def _email_lower(cls, v: str) -> str:
+        return v.lower()
+
+
+class PartnerUpdate(Strict):
+    """Coverage change: a new tier and/or CAM (send `cam_id: null` to remove the CAM)."""
+
+    tier: Tier | None = None
+    cam_id: uuid.UUID | None = None
+
+
+class MilestoneOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    key: str
+    title: str
+    required: bool
+    due_at: datetime
+    done_at: datetime | None
+    done_by: str | None
+
+
+class JourneyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    journey: str
+    workflow_id: str
+    state: str
+    updated_at: datetime
+    started_at: datetime | None = Field(None, description="when Temporal confirmed the start (null: pending)")
+
+
+class PartnerOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    domain: str
+    country: str
+    type: PartnerType
+    tier: Tier
+    cam_id: uuid.UUID | None
+    contact_email: str
+    status: PartnerStatus
+    created_at: datetime
+
+
+class PartnerDetail(PartnerOut):
+    milestones: list[MilestoneOut] = []
+    journeys: list[JourneyOut] = []
+
+
+class TimelineEntry(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    at: datetime
+    actor: str
+    action: str
+    journey: str | None
+    detail: dict[str, Any]
+
+

@@ -1,0 +1,105 @@
+"""Partners: enrolment (the partner row, then its onboarding journey), coverage changes and the
+read model. Transactions, locks and rules live here; the router only translates HTTP."""
+from __future__ import annotations
+
+import uuid
+
+from fastapi import HTTPException
+from fastapi.encoders import jsonable_encoder
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+
+from api import journeys
+from api.auth import Principal
+from api.idempotency import Idempotency
+from api.partners.schemas import JourneyOut, MilestoneOut, PartnerCreate, PartnerDetail, PartnerOut, PartnerUpdate
+from domain.enums import PartnerStatus, Tier
+from domain.journeys import workflow_id
+from domain.onboarding import JOURNEY as ONBOARDING
+from domain.onboarding import OnboardingInput, OnboardingState
+from store import repo
+from store.models import Cam, JourneyRecord, Partner
+from store.models.onboarding import PartnerMilestone
+
+
+async def check_coverage(session: AsyncSession, tier: Tier, cam_id: uuid.UUID | None) -> int:
+    """A tier whose policy gives it a CAM needs one; registered partners have none. Returns the
+    policy version checked against (the one a journey started now runs on)."""
+    current = await repo.current_policy(session)
+    rules = current.policy.tiers[tier]
+    if rules.has_cam and cam_id is None:
+        raise HTTPException(422, detail=f"cam_id: a {tier.value} partner needs a CAM")
+    if tier == Tier.registered and cam_id is not None:
+        raise HTTPException(422, detail="cam_id: registered partners are self-service and have no CAM")
+    if cam_id is not None and await session.get(Cam, cam_id) is None:
+        raise HTTPException(422, detail=f"cam_id: no CAM with id {cam_id}")
+    return current.version
+
+
+async def enrol(session: AsyncSession, client: Client, task_queue: str, principal: Principal, body: PartnerCreate,
+                idem: Idempotency) -> dict:
+    """Write the partner, its onboarding journey record and the audit row in one transaction,
+    then start `onboarding-{partner_id}`. Returns the answer (also stored for idempotent retries)."""
+    policy_version = await check_coverage(session, body.tier, body.cam_id)
+    if existing := await session.scalar(select(Partner.id).where(Partner.domain == body.domain)):
+        raise HTTPException(409, detail=f"a partner with domain {body.domain} is already enrolled "
+                                        f"(partner {existing})")
+    partner = Partner(id=uuid.uuid4(), status=PartnerStatus.onboarding.value, **body.model_dump())
+    partner.tier, partner.type = body.tier.value, body.type.value
+    session.add(partner)
+    try:
+        await session.flush()
+    except IntegrityError as err:  # a concurrent request won the race for this domain
+        await session.rollback()
+        raise HTTPException(409, detail=f"a partner with domain {body.domain} is already enrolled") from err
+    wid = await journeys.record_journey(
+        session, journey=ONBOARDING, entity_id=partner.id, partner_id=partner.id,
+        state=OnboardingState.in_progress.value, task_queue=task_queue,
+        start_input=OnboardingInput(partner_id=str(partner.id), partner_name=partner.name,
+                                    coverage=journeys.coverage_of(partner), policy_version=policy_version),
+        actor=principal.actor, action="partner.enrolled", detail=jsonable_encoder(body.model_dump()))
+    await session.refresh(partner)
+    out = jsonable_encoder(PartnerOut.model_validate(partner))
+    await idem.remember(201, out)
+    await session.commit()
+    await journeys.start_journey(session, client, wid, idem=idem, what="enrolled")
+    return out
+
+
+async def change_coverage(session: AsyncSession, client: Client, principal: Principal, partner: Partner,
+                          body: PartnerUpdate) -> Partner:
+    """A new tier and/or CAM; every running journey that follows coverage is told (registry)."""
+    fields = body.model_fields_set
+    if not fields:
+        raise HTTPException(422, detail="nothing to change: send tier and/or cam_id")
+    before = journeys.coverage_of(partner)
+    tier = body.tier if "tier" in fields and body.tier is not None else Tier(partner.tier)
+    cam_id = body.cam_id if "cam_id" in fields else partner.cam_id
+    await check_coverage(session, tier, cam_id)
+    partner.tier, partner.cam_id = tier.value, cam_id
+    after = journeys.coverage_of(partner)
+    if after == before:
+        return partner
+    await repo.claim_step(session, key=None, actor=principal.actor, action="partner.coverage_changed",
+                          partner_id=partner.id,
+                          detail={"from": before.model_dump(mode="json"), "to": after.model_dump(mode="json")})
+    await session.commit()
+    await session.refresh(partner)
+    await journeys.signal_coverage(session, client, partner)
+    return partner
+
+
+async def detail(session: AsyncSession, partner: Partner) -> PartnerDetail:
+    milestones = (await session.scalars(select(PartnerMilestone).where(PartnerMilestone.partner_id == partner.id)
+                                        .order_by(PartnerMilestone.due_at, PartnerMilestone.key))).all()
+    records = (await session.scalars(select(JourneyRecord).where(JourneyRecord.partner_id == partner.id)
+                                     .order_by(JourneyRecord.workflow_id))).all()
+    return PartnerDetail(**PartnerOut.model_validate(partner).model_dump(),
+                         milestones=[MilestoneOut.model_validate(m) for m in milestones],
+                         journeys=[JourneyOut.model_validate(j) for j in records])
+
+
+def onboarding_workflow_id(partner_id: uuid.UUID) -> str:
+    return workflow_id(ONBOARDING, partner_id)

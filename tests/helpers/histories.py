@@ -1,0 +1,41 @@
+"""Recorded histories (written with CAMLIGHTS_RECORD_HISTORIES=1 by the workflow tests, kept in
+tests/<journey>/histories/) and their replay on the current workflow code."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from core import registry
+
+TESTS = Path(__file__).resolve().parent.parent
+
+
+def history_dir(journey: str) -> Path:
+    return TESTS / journey / "histories"
+
+
+async def record_history(handle, name: str) -> None:
+    """With CAMLIGHTS_RECORD_HISTORIES=1, keep the history for the replay tests
+    (`tests/<journey>/histories/<journey>-<name>.json`, the journey being the workflow id's prefix)."""
+    if os.environ.get("CAMLIGHTS_RECORD_HISTORIES") == "1":
+        history = await handle.fetch_history()
+        journey = handle.id.split("-", 1)[0]
+        path = history_dir(journey) / f"{journey}-{name.removeprefix(journey + '-')}.json"
+        path.write_text(history.to_json())
+
+
+def histories(journey: str) -> list[Path]:
+    return sorted(history_dir(journey).glob(f"{journey}-*.json"))
+
+
+async def replay(path: Path) -> None:
+    """Replay one recorded history on the current code of every registered workflow;
+    non-determinism fails."""
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(workflows=registry.workflows(), data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None

@@ -1,0 +1,154 @@
+"""Retries and crashes never duplicate a row or an email."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.common import CommonActivities
+from activities.mail import Mailer
+from activities.onboarding import OnboardingActivities
+from core.registry import make_mailer
+from domain.enums import Role, Tier
+from domain.journeys import NotifyInput, SendInput
+from domain.onboarding import MilestoneProgress, OpenPlanInput
+from store.models import AuditEvent, OutboxMessage
+from store.models.onboarding import PartnerMilestone
+from tests.helpers.api import create_cam, enrol, new_key, templates
+from tests.helpers.factories import make_cam, make_partner
+from tests.helpers.policies import fast_policy
+from tests.helpers.waiting import eventually
+from worker.services import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _count(sessionmaker, model, *where) -> int:
+    async with sessionmaker() as session:
+        return await session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+async def _all_sent(sessionmaker) -> bool:
+    return await _count(sessionmaker, OutboxMessage, OutboxMessage.status != "sent") == 0
+
+
+async def test_notification_retried_writes_one_row_and_sends_one_email(sessionmaker, mailbox, base_settings):
+    cam = await make_cam(sessionmaker)
+    partner = await make_partner(sessionmaker, tier=Tier.platinum, cam=cam)
+    acts = CommonActivities(sessionmaker, make_mailer(base_settings), base_settings.ops_email)
+    env = ActivityEnvironment()
+    inp = NotifyInput(idempotency_key=f"onboarding-{partner.id}:notify:nudge:portal_access",
+                      partner_id=str(partner.id), journey="onboarding", template="nudge",
+                      recipients=["partner", "cam"], audit_action="onboarding.nudge_sent",
+                      context={"partner_name": partner.name, "milestone": "Portal", "due": "2026-01-01"})
+    first = await env.run(acts.queue_notification, inp)
+    again = await env.run(acts.queue_notification, inp)
+    assert (first.queued, again.queued) == (2, 0)
+    sent = await env.run(acts.send_notifications, SendInput(idempotency_key=inp.idempotency_key))
+    resent = await env.run(acts.send_notifications, SendInput(idempotency_key=inp.idempotency_key))
+    assert (sent.sent, resent.sent, resent.already_sent) == (2, 0, 2)
+    assert sorted(m["To"] for m in mailbox.messages) == sorted([partner.contact_email, cam.email])
+    assert await _count(sessionmaker, OutboxMessage) == 2
+    assert await _count(sessionmaker, AuditEvent, AuditEvent.idempotency_key == inp.idempotency_key) == 1
+
+
+async def test_smtp_down_is_retried_then_sent_once(sessionmaker, mailbox, base_settings):
+    partner = await make_partner(sessionmaker, tier=Tier.registered)
+    down = Mailer(host="127.0.0.1", port=free_port(), sender=base_settings.mail_from)
+    env = ActivityEnvironment()
+    key = f"onboarding-{partner.id}:notify:welcome"
+    inp = NotifyInput(idempotency_key=key, partner_id=str(partner.id), journey="onboarding",
+                      template="welcome", recipients=["partner"], audit_action="onboarding.welcome_sent",
+                      context={"partner_name": partner.name, "plan_days": 90, "milestones": []})
+    acts_down = CommonActivities(sessionmaker, down, base_settings.ops_email)
+    await env.run(acts_down.queue_notification, inp)
+    with pytest.raises(ApplicationError) as err:
+        await env.run(acts_down.send_notifications, SendInput(idempotency_key=key))
+    assert err.value.type == "SmtpError" and not err.value.non_retryable
+    async with sessionmaker() as session:
+        row = await session.scalar(select(OutboxMessage))
+        assert (row.status, row.attempts) == ("pending", 1) and row.last_error
+    acts_up = CommonActivities(sessionmaker, make_mailer(base_settings), base_settings.ops_email)
+    assert (await env.run(acts_up.send_notifications, SendInput(idempotency_key=key))).sent == 1
+    assert [m["To"] for m in mailbox.messages] == [partner.contact_email]
+
+
+async def test_plan_written_once_when_retried(sessionmaker):
+    partner = await make_partner(sessionmaker, tier=Tier.gold, cam=await make_cam(sessionmaker))
+    from datetime import datetime, timezone
+
+    plan = OpenPlanInput(idempotency_key=f"onboarding-{partner.id}:plan", partner_id=str(partner.id),
+                         policy_version=1, milestones=[
+                             MilestoneProgress(key="portal_access", title="Portal", required=True,
+                                               due_at=datetime(2026, 1, 8, tzinfo=timezone.utc))])
+    acts = OnboardingActivities(sessionmaker)
+    env = ActivityEnvironment()
+    assert (await env.run(acts.open_plan, plan)).applied is True
+    assert (await env.run(acts.open_plan, plan)).applied is False
+    assert await _count(sessionmaker, PartnerMilestone) == 1
+
+
+async def test_worker_killed_mid_journey_a_new_one_finishes_it(api, ops, settings, mailbox, sessionmaker):
+    """A real worker process is killed (SIGKILL) mid-journey; a new one completes the journey
+    with no duplicate email and no duplicate row."""
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "TEMPORAL_ADDRESS": settings.temporal_address,
+           "TASK_QUEUE": settings.task_queue, "SMTP_HOST": settings.smtp_host, "SMTP_PORT": str(settings.smtp_port),
+           "OPS_EMAIL": settings.ops_email}
+
+    def start_worker() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "worker.cli", "worker"], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    # A long plan: the dead worker's workflow task times out (10 s) before the new one resumes it.
+    policy = fast_policy(plan_days=120).model_dump(mode="json")
+    assert (await api.put("/policy", json=policy, headers=ops)).status_code == 201
+    cam = await create_cam(api, ops)
+    first = start_worker()
+    try:
+        partner = await enrol(api, ops, tier="gold", cam_id=cam["id"], domain="crash.test")
+        pid = partner["id"]
+        await eventually(lambda: "nudge" in templates(mailbox), timeout=30, what="first nudge")
+        # Kill it once the nudge is recorded as sent: mid-journey, while timers are pending.
+        # (A kill between the SMTP server accepting a message and the commit that marks it sent
+        # re-sends it with the same Message-ID: at-least-once, see README.)
+        await eventually(lambda: _all_sent(sessionmaker), what="outbox drained")
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        # Work falls due while no worker runs; the new worker picks the journey up where it was.
+        cam_h = await new_key(sessionmaker, Role.cam, cam_id=cam["id"])
+        second = start_worker()
+        try:
+            await eventually(lambda: "escalation" in templates(mailbox), timeout=45, what="escalation")
+            for key in ("portal_access", "first_training", "first_certification", "business_plan", "first_deal"):
+                r = await api.post(f"/partners/{pid}/onboarding/milestones/{key}", headers=cam_h)
+                assert r.status_code == 200, r.text
+
+            async def active():
+                return (await api.get(f"/partners/{pid}", headers=ops)).json()["status"] == "active"
+            await eventually(active, timeout=30, what="activated after the crash")
+            await eventually(lambda: templates(mailbox).count("activated") == 2, what="activation emails")
+        finally:
+            second.send_signal(signal.SIGINT)
+            second.wait(20)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    ids = Counter(m["Message-ID"] for m in mailbox.messages)
+    assert all(n == 1 for n in ids.values()), ids
+    assert await _count(sessionmaker, OutboxMessage) == len(mailbox.messages)
+    async with sessionmaker() as session:
+        keys = (await session.scalars(select(AuditEvent.idempotency_key)
+                                      .where(AuditEvent.idempotency_key.is_not(None)))).all()
+        actions = Counter((await session.scalars(select(AuditEvent.action))).all())
+    assert len(keys) == len(set(keys))
+    assert actions["onboarding.plan_opened"] == 1 and actions["onboarding.activated"] == 1
+    assert actions["onboarding.milestone_done"] == 5
+    assert await _count(sessionmaker, PartnerMilestone) == 5

@@ -1,0 +1,183 @@
+"""Rules every endpoint keeps: auth and roles, clear 422/409 that write nothing, safe retries
+with Idempotency-Key, and the versioned policy."""
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+
+from domain.enums import Role
+from store.models import AuditEvent, IdempotencyRecord, JourneyRecord, Partner
+from tests.helpers.api import create_cam, enrol, new_key
+from tests.helpers.policies import fast_policy
+
+
+async def _counts(sessionmaker) -> dict[str, int]:
+    async with sessionmaker() as session:
+        return {m.__tablename__: await session.scalar(select(func.count()).select_from(m))
+                for m in (Partner, AuditEvent, JourneyRecord, IdempotencyRecord)}
+
+
+async def _workflows(dev_env, query="Journey = 'onboarding'") -> int:
+    return (await dev_env.client.count_workflows(query)).count
+
+
+async def test_health_needs_no_key_everything_else_does(api):
+    r = await api.get("/health")
+    assert r.status_code == 200 and r.json() == {"status": "ok", "database": "ok", "temporal": "ok"}
+    for method, path in [("get", "/partners"), ("post", "/partners"), ("get", "/policy"), ("put", "/policy"),
+                         ("get", "/cams"), ("post", "/api-keys"),
+                         ("get", "/partners/00000000-0000-0000-0000-000000000000/timeline")]:
+        r = await api.request(method.upper(), path, json={})
+        assert r.status_code == 401, (method, path, r.text)
+        assert "Authorization" in r.json()["detail"]
+    r = await api.get("/partners", headers={"Authorization": "Bearer cl_not-a-real-key"})
+    assert r.status_code == 401 and r.json()["detail"] == "invalid or revoked API key"
+    r = await api.get("/partners", headers={"Authorization": "Basic abc"})
+    assert r.status_code == 401
+    # /docs can send the key: every endpoint but health declares the bearer scheme.
+    spec = (await api.get("/openapi.json")).json()
+    assert spec["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
+    assert spec["paths"]["/partners"]["post"]["security"] == [{"ApiKey": []}]
+    assert "security" not in spec["paths"]["/health"]["get"]
+
+
+async def test_cam_and_partner_keys_see_only_their_own(api, ops, worker, sessionmaker):
+    cam_a = await create_cam(api, ops, email="a@vendor.test", name="A")
+    cam_b = await create_cam(api, ops, email="b@vendor.test", name="B")
+    p_a = await enrol(api, ops, tier="gold", cam_id=cam_a["id"], domain="a-partner.test")
+    p_b = await enrol(api, ops, tier="gold", cam_id=cam_b["id"], domain="b-partner.test")
+    cam_a_h = await new_key(sessionmaker, Role.cam, cam_id=cam_a["id"])
+    partner_a_h = await new_key(sessionmaker, Role.partner, partner_id=p_a["id"])
+
+    assert [p["id"] for p in (await api.get("/partners", headers=cam_a_h)).json()] == [p_a["id"]]
+    assert (await api.get(f"/partners/{p_a['id']}", headers=cam_a_h)).status_code == 200
+    for path in (f"/partners/{p_b['id']}", f"/partners/{p_b['id']}/timeline", f"/partners/{p_b['id']}/onboarding"):
+        r = await api.get(path, headers=cam_a_h)
+        assert r.status_code == 403, (path, r.text)
+        assert "may not access" in r.json()["detail"]
+    r = await api.post(f"/partners/{p_b['id']}/onboarding/milestones/portal_access", headers=cam_a_h)
+    assert r.status_code == 403
+    assert (await api.get(f"/cams/{cam_b['id']}", headers=cam_a_h)).status_code == 403
+
+    assert [p["id"] for p in (await api.get("/partners", headers=partner_a_h)).json()] == [p_a["id"]]
+    assert (await api.get(f"/partners/{p_b['id']}", headers=partner_a_h)).status_code == 403
+    # Only ops enrol, change coverage, change the policy or create keys.
+    body = {"name": "X", "domain": "x.test", "country": "DE", "type": "msp", "tier": "registered",
+            "contact_email": "x@x.test"}
+    for headers in (cam_a_h, partner_a_h):
+        assert (await api.post("/partners", json=body, headers=headers)).status_code == 403
+        assert (await api.patch(f"/partners/{p_a['id']}", json={"tier": "platinum"},
+                                headers=headers)).status_code == 403
+        assert (await api.put("/policy", json=fast_policy().model_dump(mode="json"),
+                              headers=headers)).status_code == 403
+        assert (await api.post("/api-keys", json={"role": "ops"}, headers=headers)).status_code == 403
+    # A missing partner is a 404 for ops.
+    r = await api.get("/partners/00000000-0000-0000-0000-000000000000", headers=ops)
+    assert r.status_code == 404 and "no partner" in r.json()["detail"]
+
+
+async def test_bad_enrolment_is_422_naming_the_field_and_writes_nothing(api, ops, worker, sessionmaker, dev_env):
+    cam = await create_cam(api, ops)
+    good = {"name": "Acme", "domain": "acme.test", "country": "DE", "type": "reseller", "tier": "gold",
+            "cam_id": cam["id"], "contact_email": "o@acme.test"}
+    before = await _counts(sessionmaker)
+    workflows_before = await _workflows(dev_env)
+    cases = [
+        ({"tier": "diamond"}, "tier"),
+        ({"country": "Germany"}, "country"),
+        ({"contact_email": "not-an-email"}, "contact_email"),
+        ({"domain": "not a domain"}, "domain"),
+        ({"type": "pirate"}, "type"),
+        ({"cam_id": None}, "cam_id"),                    # gold needs a CAM
+        ({"tier": "registered"}, "cam_id"),              # registered has none
+        ({"cam_id": "5b0c9a52-9d0e-4b51-9d8b-1f3c1c2b9a11"}, "cam_id"),  # no such CAM
+        ({"name": ""}, "name"),
+        ({"surprise": 1}, "surprise"),
+    ]
+    for change, field in cases:
+        r = await api.post("/partners", json={**good, **change}, headers=ops, )
+        assert r.status_code == 422, (change, r.text)
+        assert field in r.json()["detail"], (change, r.json())
+    r = await api.post("/partners", json={k: v for k, v in good.items() if k != "tier"}, headers=ops)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "tier"
+    assert await _counts(sessionmaker) == before
+    assert await _workflows(dev_env) == workflows_before
+
+
+async def test_duplicate_domain_is_409_and_writes_nothing(api, ops, worker, sessionmaker, dev_env):
+    first = await enrol(api, ops, tier="registered", domain="dup.test")
+    before = await _counts(sessionmaker)
+    body = {"name": "Other", "domain": "WWW.Dup.test", "country": "FR", "type": "msp", "tier": "registered",
+            "contact_email": "o@other.test"}
+    r = await api.post("/partners", json=body, headers=ops)
+    assert r.status_code == 409
+    assert "dup.test" in r.json()["detail"] and first["id"] in r.json()["detail"]
+    assert await _counts(sessionmaker) == before
+    assert await _workflows(dev_env, f"PartnerId = '{first['id']}'") == 1
+
+
+async def test_idempotency_key_retry_returns_the_same_partner(api, ops, worker, sessionmaker, dev_env):
+    body = {"name": "Retry Co", "domain": "retry.test", "country": "NL", "type": "integrator",
+            "tier": "registered", "contact_email": "o@retry.test"}
+    headers = {**ops, "Idempotency-Key": "enrol-retry-1"}
+    first = await api.post("/partners", json=body, headers=headers)
+    assert first.status_code == 201
+    again = await api.post("/partners", json=body, headers=headers)
+    assert again.status_code == 201 and again.json() == first.json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    # Concurrent retries of a new request: one partner.
+    body2 = {**body, "domain": "retry2.test"}
+    h2 = {**ops, "Idempotency-Key": "enrol-retry-2"}
+    results = await asyncio.gather(*[api.post("/partners", json=body2, headers=h2) for _ in range(4)])
+    assert {r.status_code for r in results} == {201}, [r.text for r in results]
+    assert len({r.json()["id"] for r in results}) == 1
+    async with sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Partner)) == 2
+    assert await _workflows(dev_env, f"PartnerId = '{first.json()['id']}'") == 1
+    # The same key with another body is refused.
+    r = await api.post("/partners", json={**body, "name": "Changed"}, headers=headers)
+    assert r.status_code == 409 and "different request" in r.json()["detail"]
+
+
+async def test_policy_versions_apply_to_journeys_started_after(api, ops, worker):
+    v1 = (await api.get("/policy", headers=ops)).json()
+    assert v1["version"] == 1 and v1["policy"]["onboarding"]["plan_days"] == 90
+    before = await enrol(api, ops, tier="registered", domain="before.test")
+
+    bad = fast_policy().model_dump(mode="json")
+    bad["onboarding"]["escalation_days"] = -3
+    r = await api.put("/policy", json=bad, headers=ops)
+    assert r.status_code == 422 and "onboarding.escalation_days" in r.json()["detail"]
+    late = fast_policy().model_dump(mode="json")
+    late["onboarding"]["milestones"][0]["due_day"] = 99
+    r = await api.put("/policy", json=late, headers=ops)
+    assert r.status_code == 422 and "portal_access" in r.json()["detail"]
+    assert (await api.get("/policy", headers=ops)).json()["version"] == 1  # nothing written
+
+    new = fast_policy(day_seconds=3600).model_dump(mode="json")
+    r = await api.put("/policy", json=new, headers=ops)
+    assert r.status_code == 201 and r.json()["version"] == 2
+    after = await enrol(api, ops, tier="registered", domain="after.test")
+
+    p_before = (await api.get(f"/partners/{before['id']}/onboarding", headers=ops)).json()
+    p_after = (await api.get(f"/partners/{after['id']}/onboarding", headers=ops)).json()
+    assert p_before["policy_version"] == 1 and p_after["policy_version"] == 2
+    assert (await api.get("/policy/versions/1", headers=ops)).json()["policy"]["day_seconds"] == 86400
+    assert (await api.get("/policy/versions/9", headers=ops)).status_code == 404
+
+
+async def test_api_keys_are_created_by_ops_and_stored_hashed(api, ops, sessionmaker):
+    cam = await create_cam(api, ops)
+    r = await api.post("/api-keys", json={"role": "cam", "cam_id": cam["id"], "label": "casey laptop"},
+                       headers=ops)
+    assert r.status_code == 201
+    secret = r.json()["key"]
+    assert (await api.get("/partners", headers={"Authorization": f"Bearer {secret}"})).status_code == 200
+    from store.models import ApiKey
+
+    async with sessionmaker() as session:
+        stored = (await session.scalars(select(ApiKey.key_hash))).all()
+    assert secret not in stored and all(len(h) == 64 for h in stored)
+    r = await api.post("/api-keys", json={"role": "cam"}, headers=ops)
+    assert r.status_code == 422 and "cam_id" in r.json()["detail"]
