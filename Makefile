@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install bench clean-data
+.PHONY: run test check install bench clean-data
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,15 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/camlights dev
 
-## Run the whole test suite against real services started by the tests.
-test: $(STAMP)
+## Lint, formatting, types and import contracts (configured in pyproject.toml).
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+## The checks, then the whole test suite against real services started by the tests.
+test: $(STAMP) check
 	$(PY) -m pytest
 
 ## Benchmarks (print figures; not tests).

@@ -1,5 +1,6 @@
 """Activities of the certification renewal journey: the certification's state and the
 entitlement restriction it carries."""
+
 from __future__ import annotations
 
 import uuid
@@ -24,14 +25,23 @@ class CertActivities:
         async with self.sessionmaker() as session, session.begin():
             cert = await session.get(Certification, uuid.UUID(inp.cert_id), with_for_update=True)
             if cert is None:
-                raise ApplicationError(f"certification {inp.cert_id} not found", type="CertNotFound",
-                                       non_retryable=True)
+                raise ApplicationError(
+                    f"certification {inp.cert_id} not found", type="CertNotFound", non_retryable=True
+                )
             if not await repo.claim_step(
-                session, key=inp.idempotency_key, actor=inp.by, action=f"cert.{inp.state.value}",
-                partner_id=cert.partner_id, journey=JOURNEY,
-                detail={"cert_id": inp.cert_id, "track": cert.track, "category": cert.product_category,
-                        "restricted": inp.restricted,
-                        "expires_at": (inp.expires_at or cert.expires_at).isoformat()},
+                session,
+                key=inp.idempotency_key,
+                actor=inp.by,
+                action=f"cert.{inp.state.value}",
+                partner_id=cert.partner_id,
+                journey=JOURNEY,
+                detail={
+                    "cert_id": inp.cert_id,
+                    "track": cert.track,
+                    "category": cert.product_category,
+                    "restricted": inp.restricted,
+                    "expires_at": (inp.expires_at or cert.expires_at).isoformat(),
+                },
             ):
                 return StepResult(applied=False)
             values: dict = {"state": inp.state.value, "restricted": inp.restricted}

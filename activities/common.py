@@ -1,4 +1,5 @@
 """Activities every journey uses: reading the program policy and the notification outbox."""
+
 from __future__ import annotations
 
 import uuid
@@ -37,12 +38,12 @@ class CommonActivities:
     async def load_policy(self, inp: LoadPolicyInput) -> VersionedPolicy:
         async with self.sessionmaker() as session:
             if inp.version is None:
-                snap = await repo.current_policy(session)
-            else:
-                snap = await repo.policy_version(session, inp.version)
-                if snap is None:
-                    raise ApplicationError(f"policy version {inp.version} does not exist",
-                                           type="PolicyNotFound", non_retryable=True)
+                return await repo.current_policy(session)
+            snap = await repo.policy_version(session, inp.version)
+            if snap is None:
+                raise ApplicationError(
+                    f"policy version {inp.version} does not exist", type="PolicyNotFound", non_retryable=True
+                )
             return snap
 
     @activity.defn(name=QUEUE_NOTIFICATION)
@@ -59,24 +60,26 @@ class CommonActivities:
         marked sent in the same transaction, so two attempts never send it twice."""
         sent = already = 0
         async with self.sessionmaker() as session:
-            ids = (await session.scalars(
-                select(OutboxMessage.id).where(OutboxMessage.idempotency_key == inp.idempotency_key)
-                .order_by(OutboxMessage.id)
-            )).all()
+            ids = (
+                await session.scalars(
+                    select(OutboxMessage.id)
+                    .where(OutboxMessage.idempotency_key == inp.idempotency_key)
+                    .order_by(OutboxMessage.id)
+                )
+            ).all()
         for row_id in ids:
             error: str | None = None
             async with self.sessionmaker() as session, session.begin():
-                row = await session.scalar(
-                    select(OutboxMessage).where(OutboxMessage.id == row_id).with_for_update()
-                )
+                row = await session.scalar(select(OutboxMessage).where(OutboxMessage.id == row_id).with_for_update())
                 if row is None or row.status == "sent":
                     already += 1
                     continue
                 rendered = self.mailer.render(row.journey, row.template, row.context)
                 msg = self.mailer.build(
-                    recipient=row.recipient, rendered=rendered, msg_id=row.message_id,
-                    headers={"X-CAMLights-Key": row.idempotency_key,
-                             "X-CAMLights-Template": row.template},
+                    recipient=row.recipient,
+                    rendered=rendered,
+                    msg_id=row.message_id,
+                    headers={"X-CAMLights-Key": row.idempotency_key, "X-CAMLights-Template": row.template},
                 )
                 try:
                     await self.mailer.send(msg)
@@ -93,9 +96,9 @@ class CommonActivities:
         return SendResult(sent=sent, already_sent=already)
 
 
-
-async def resolve_recipients(session: AsyncSession, partner_id: str, roles: list[str],
-                             ops_email: str) -> list[tuple[str, str]]:
+async def resolve_recipients(
+    session: AsyncSession, partner_id: str, roles: list[str], ops_email: str
+) -> list[tuple[str, str]]:
     """Roles ("partner", "cam", "ops", "person:<address>") to (role, address), from the DB at queue time; a CAM
     role on a partner without a CAM resolves to nobody. One entry per address."""
     partner = await session.get(Partner, uuid.UUID(partner_id))
@@ -116,16 +119,24 @@ async def resolve_recipients(session: AsyncSession, partner_id: str, roles: list
         else:
             raise ApplicationError(f"unknown recipient role {role!r}", type="BadRecipient", non_retryable=True)
     seen: set[str] = set()
-    return [(r, a) for r, a in out if not (a.lower() in seen or seen.add(a.lower()))]
+    unique: list[tuple[str, str]] = []
+    for r, a in out:  # first of each address (case-insensitive), in order
+        if a.lower() not in seen:
+            seen.add(a.lower())
+            unique.append((r, a))
+    return unique
 
 
-async def write_outbox(session: AsyncSession, inp: NotifyInput,
-                       recipients: list[tuple[str, str, dict]]) -> int:
+async def write_outbox(session: AsyncSession, inp: NotifyInput, recipients: list[tuple[str, str, dict]]) -> int:
     """The audit row and one outbox row per recipient, in the caller's transaction. Returns how
     many rows were queued: 0 when an earlier attempt already queued this key."""
     if not await repo.claim_step(
-        session, key=inp.idempotency_key, actor="system", action=inp.audit_action,
-        partner_id=inp.partner_id, journey=inp.journey,
+        session,
+        key=inp.idempotency_key,
+        actor="system",
+        action=inp.audit_action,
+        partner_id=inp.partner_id,
+        journey=inp.journey,
         detail={"template": inp.template, "to": [a for _, a, _ in recipients], **inp.context},
     ):
         return 0
@@ -133,10 +144,16 @@ async def write_outbox(session: AsyncSession, inp: NotifyInput,
         await session.execute(
             insert(OutboxMessage)
             .values(
-                idempotency_key=inp.idempotency_key, partner_id=uuid.UUID(inp.partner_id),
-                journey=inp.journey, template=inp.template, recipient=address, recipient_role=role,
+                idempotency_key=inp.idempotency_key,
+                partner_id=uuid.UUID(inp.partner_id),
+                journey=inp.journey,
+                template=inp.template,
+                recipient=address,
+                recipient_role=role,
                 context={**inp.context, **extra, "recipient_role": role},
-                message_id=message_id(inp.idempotency_key, address, inp.template), status="pending", attempts=0,
+                message_id=message_id(inp.idempotency_key, address, inp.template),
+                status="pending",
+                attempts=0,
             )
             .on_conflict_do_nothing()
         )

@@ -1,5 +1,6 @@
 """Activities of the deal registration journey: state and stage changes, approval requests
 with signed one-click links."""
+
 from __future__ import annotations
 
 import uuid
@@ -28,8 +29,9 @@ from store.models.deal import Deal
 
 
 class DealActivities:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, link_secret: str,
-                 public_base_url: str, ops_email: str):
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, link_secret: str, public_base_url: str, ops_email: str
+    ):
         self.sessionmaker = sessionmaker
         self.link_secret = link_secret
         self.public_base_url = public_base_url.rstrip("/")
@@ -46,10 +48,17 @@ class DealActivities:
         async with self.sessionmaker() as session, session.begin():
             deal = await self._deal(session, inp.deal_id)
             if not await repo.claim_step(
-                session, key=inp.idempotency_key, actor=inp.by, action=f"deal.{inp.state.value}",
-                partner_id=deal.partner_id, journey=JOURNEY,
-                detail={"deal_id": inp.deal_id, "reason": inp.reason,
-                        "protected_until": inp.protected_until.isoformat() if inp.protected_until else None},
+                session,
+                key=inp.idempotency_key,
+                actor=inp.by,
+                action=f"deal.{inp.state.value}",
+                partner_id=deal.partner_id,
+                journey=JOURNEY,
+                detail={
+                    "deal_id": inp.deal_id,
+                    "reason": inp.reason,
+                    "protected_until": inp.protected_until.isoformat() if inp.protected_until else None,
+                },
             ):
                 return StepResult(applied=False)
             values: dict = {"state": inp.state.value}
@@ -68,8 +77,12 @@ class DealActivities:
         async with self.sessionmaker() as session, session.begin():
             deal = await self._deal(session, inp.deal_id)
             if not await repo.claim_step(
-                session, key=inp.idempotency_key, actor=inp.by, action="deal.stage_changed",
-                partner_id=deal.partner_id, journey=JOURNEY,
+                session,
+                key=inp.idempotency_key,
+                actor=inp.by,
+                action="deal.stage_changed",
+                partner_id=deal.partner_id,
+                journey=JOURNEY,
                 detail={"deal_id": inp.deal_id, "from": deal.stage, "to": inp.stage.value},
             ):
                 return StepResult(applied=False)
@@ -94,14 +107,29 @@ class DealActivities:
                     approver = actors.ops(f"link-{link_jti(inp.idempotency_key, address, 'approver')[:16]}")
                 links = {}
                 for decision in Decision:
-                    token = make_token(self.link_secret, LinkClaims(
-                        deal_id=inp.deal_id, decision=decision.value, approver=approver,
-                        jti=link_jti(inp.idempotency_key, address, decision.value),
-                        expires_at=inp.link_valid_until))
+                    token = make_token(
+                        self.link_secret,
+                        LinkClaims(
+                            deal_id=inp.deal_id,
+                            decision=decision.value,
+                            approver=approver,
+                            jti=link_jti(inp.idempotency_key, address, decision.value),
+                            expires_at=inp.link_valid_until,
+                        ),
+                    )
                     links[f"{decision.value}_url"] = f"{self.public_base_url}/deals/links/{token}"
                 rows.append((role, address, links))
-            queued = await write_outbox(session, NotifyInput(
-                idempotency_key=inp.idempotency_key, partner_id=str(partner.id), journey=JOURNEY,
-                template=inp.template, recipients=[r for r, _, _ in rows], context=inp.context,
-                audit_action=f"deal.{inp.template}_sent"), rows)
+            queued = await write_outbox(
+                session,
+                NotifyInput(
+                    idempotency_key=inp.idempotency_key,
+                    partner_id=str(partner.id),
+                    journey=JOURNEY,
+                    template=inp.template,
+                    recipients=[r for r, _, _ in rows],
+                    context=inp.context,
+                    audit_action=f"deal.{inp.template}_sent",
+                ),
+                rows,
+            )
         return NotifyResult(queued=queued, recipients=[a for _, a, _ in rows])

@@ -1,4 +1,5 @@
 """Rendering (Jinja2, text + HTML) and sending (aiosmtplib) of outbox messages."""
+
 from __future__ import annotations
 
 import hashlib
@@ -38,8 +39,17 @@ class Rendered:
 
 
 class Mailer:
-    def __init__(self, *, host: str, port: int, sender: str, username: str | None = None,
-                 password: str | None = None, starttls: bool = False, env: Environment | None = None):
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        sender: str,
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = False,
+        env: Environment | None = None,
+    ):
         self.host, self.port, self.sender = host, port, sender
         self.username, self.password, self.starttls = username, password, starttls
         self.env = env or template_env()
@@ -51,8 +61,9 @@ class Mailer:
         html = self.env.get_template(f"{base}.html.j2").render(**context)
         return Rendered(subject=" ".join(subject.split()), text=text, html=html)
 
-    def build(self, *, recipient: str, rendered: Rendered, msg_id: str,
-              headers: dict[str, str] | None = None) -> EmailMessage:
+    def build(
+        self, *, recipient: str, rendered: Rendered, msg_id: str, headers: dict[str, str] | None = None
+    ) -> EmailMessage:
         msg = EmailMessage()
         msg["From"] = self.sender
         msg["To"] = recipient
@@ -67,6 +78,11 @@ class Mailer:
 
     async def send(self, msg: EmailMessage) -> None:
         await aiosmtplib.send(
-            msg, hostname=self.host, port=self.port, username=self.username, password=self.password,
-            start_tls=self.starttls, timeout=10,
+            msg,
+            hostname=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            start_tls=self.starttls,
+            timeout=10,
         )

@@ -1,4 +1,5 @@
 """Activities of the onboarding journey: the milestone plan, milestone completion, the outcome."""
+
 from __future__ import annotations
 
 import uuid
@@ -34,10 +35,16 @@ class OnboardingActivities:
         pid = uuid.UUID(inp.partner_id)
         async with self.sessionmaker() as session, session.begin():
             if not await repo.claim_step(
-                session, key=inp.idempotency_key, actor="system", action="onboarding.plan_opened",
-                partner_id=pid, journey=JOURNEY,
-                detail={"policy_version": inp.policy_version,
-                        "milestones": {m.key: m.due_at.isoformat() for m in inp.milestones}},
+                session,
+                key=inp.idempotency_key,
+                actor="system",
+                action="onboarding.plan_opened",
+                partner_id=pid,
+                journey=JOURNEY,
+                detail={
+                    "policy_version": inp.policy_version,
+                    "milestones": {m.key: m.due_at.isoformat() for m in inp.milestones},
+                },
             ):
                 return StepResult(applied=False)
             for m in inp.milestones:
@@ -46,8 +53,7 @@ class OnboardingActivities:
                     .values(partner_id=pid, key=m.key, title=m.title, required=m.required, due_at=m.due_at)
                     .on_conflict_do_nothing()
                 )
-            await repo.set_journey_state(session, pid, JOURNEY, inp.partner_id,
-                                    OnboardingState.in_progress.value)
+            await repo.set_journey_state(session, pid, JOURNEY, inp.partner_id, OnboardingState.in_progress.value)
         return StepResult(applied=True)
 
     @activity.defn(name=OnboardingActivity.RECORD_MILESTONE)
@@ -55,14 +61,22 @@ class OnboardingActivities:
         pid = uuid.UUID(inp.partner_id)
         async with self.sessionmaker() as session, session.begin():
             if not await repo.claim_step(
-                session, key=inp.idempotency_key, actor=inp.by, action="onboarding.milestone_done",
-                partner_id=pid, journey=JOURNEY, detail={"milestone": inp.key},
+                session,
+                key=inp.idempotency_key,
+                actor=inp.by,
+                action="onboarding.milestone_done",
+                partner_id=pid,
+                journey=JOURNEY,
+                detail={"milestone": inp.key},
             ):
                 return StepResult(applied=False)
             await session.execute(
                 update(PartnerMilestone)
-                .where(PartnerMilestone.partner_id == pid, PartnerMilestone.key == inp.key,
-                       PartnerMilestone.done_at.is_(None))
+                .where(
+                    PartnerMilestone.partner_id == pid,
+                    PartnerMilestone.key == inp.key,
+                    PartnerMilestone.done_at.is_(None),
+                )
                 .values(done_at=inp.at, done_by=inp.by)
             )
         return StepResult(applied=True)
@@ -73,8 +87,13 @@ class OnboardingActivities:
         status = _STATUS[inp.state]
         async with self.sessionmaker() as session, session.begin():
             if not await repo.claim_step(
-                session, key=inp.idempotency_key, actor="system", action=f"onboarding.{inp.state.value}",
-                partner_id=pid, journey=JOURNEY, detail={"partner_status": status.value},
+                session,
+                key=inp.idempotency_key,
+                actor="system",
+                action=f"onboarding.{inp.state.value}",
+                partner_id=pid,
+                journey=JOURNEY,
+                detail={"partner_status": status.value},
             ):
                 return StepResult(applied=False)
             await session.execute(update(Partner).where(Partner.id == pid).values(status=status.value))

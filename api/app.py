@@ -2,6 +2,7 @@
 the lifespan; the routers of every journey in the registry (`api/<journey>/router.py`), the
 partners and the program-level routers; the reconciler that starts journeys whose start was
 never confirmed."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,7 +33,8 @@ def create_app(settings: Settings | None = None, *, reconcile_every: float | Non
         reconciler = None
         if reconcile_every:
             reconciler = asyncio.create_task(
-                journeys.run_reconciler(app.state.sessionmaker, app.state.temporal, reconcile_every))
+                journeys.run_reconciler(app.state.sessionmaker, app.state.temporal, reconcile_every)
+            )
         yield
         if reconciler is not None:
             reconciler.cancel()
@@ -44,7 +46,7 @@ def create_app(settings: Settings | None = None, *, reconcile_every: float | Non
         title="CAM Lights",
         version="0.2.0",
         description="Partner relationship management on Temporal. Every endpoint but /health needs "
-                    "`Authorization: Bearer <api key>`.",
+        "`Authorization: Bearer <api key>`.",
         lifespan=lifespan,
     )
     errors.install(app)

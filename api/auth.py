@@ -1,6 +1,7 @@
 """The caller: a bearer API key (stored hashed) and its role.
 
 Roles: `ops` (everything), `cam` (its own portfolio), `partner` (itself only)."""
+
 from __future__ import annotations
 
 import uuid
@@ -69,12 +70,15 @@ async def principal_from_request(request: Request, session: AsyncSession) -> Pri
 
 def check_role(principal: Principal, *roles: Role) -> None:
     if principal.role not in roles:
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            detail=f"this action needs the role {' or '.join(r.value for r in roles)}; "
-                                   f"your key has the role {principal.role.value}")
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=f"this action needs the role {' or '.join(r.value for r in roles)}; "
+            f"your key has the role {principal.role.value}",
+        )
 
 
 def ensure_partner_access(principal: Principal, partner: Partner) -> None:
     if not principal.can_access_partner(partner):
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            detail=f"your {principal.role.value} key may not access partner {partner.id}")
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, detail=f"your {principal.role.value} key may not access partner {partner.id}"
+        )

@@ -1,13 +1,15 @@
 """Typed request dependencies (full-stack-fastapi-template `api/deps.py`): one DB session per
 request, the app-wide Temporal client and settings, the caller, role checks, and a partner
 loaded and authorized for the caller."""
+
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
@@ -35,8 +37,11 @@ def get_settings_dep(request: Request) -> Settings:
 bearer = HTTPBearer(auto_error=False, scheme_name="ApiKey", description="`Authorization: Bearer <api key>`")
 
 
-async def get_principal(request: Request, session: Annotated[AsyncSession, Depends(get_session)],
-                        _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+async def get_principal(
+    request: Request,
+    session: Annotated[AsyncSession, Depends(get_session)],
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
     return await principal_from_request(request, session)
 
 
@@ -72,3 +77,30 @@ async def get_partner(partner_id: uuid.UUID, principal: PrincipalDep, session: S
 
 
 PartnerDep = Annotated[Partner, Depends(get_partner)]  # from the `partner_id` path parameter
+
+
+@dataclass(frozen=True)
+class Creation:
+    """Everything a creating POST needs: the caller, its session, Temporal, settings, and its
+    `Idempotency-Key` header (with the path it is scoped to)."""
+
+    principal: Principal
+    session: AsyncSession
+    temporal: Client
+    settings: Settings
+    idempotency_key: str | None
+    path: str
+
+
+async def get_creation(
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Creation:
+    return Creation(principal, session, temporal, settings, idempotency_key, request.url.path)
+
+
+CreationDep = Annotated[Creation, Depends(get_creation)]

@@ -1,4 +1,5 @@
 """Every error is JSON that says what was wrong: {"detail": "...", "errors": [...]}."""
+
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
@@ -16,12 +17,13 @@ async def validation_handler(request: Request, exc: RequestValidationError) -> J
     for err in exc.errors():
         msg = err.get("msg", "invalid")
         if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
-        errors.append({"field": _field(tuple(err.get("loc", ()))), "location": list(err.get("loc", ())),
-                       "message": msg})
+            msg = msg[len("Value error, ") :]
+        errors.append(
+            {"field": _field(tuple(err.get("loc", ()))), "location": list(err.get("loc", ())), "message": msg}
+        )
     summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return JSONResponse(status_code=422, content={"detail": f"invalid request: {summary}", "errors": errors})
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, validation_handler)
+    app.exception_handler(RequestValidationError)(validation_handler)  # = add_exception_handler, typed

@@ -1,5 +1,6 @@
 """`Idempotency-Key` on creating POSTs: a retried request returns the stored answer and
 creates nothing twice. The record is written in the same transaction as the creation."""
+
 from __future__ import annotations
 
 import hashlib
@@ -18,8 +19,7 @@ from store.models import IdempotencyRecord
 
 
 class Idempotency:
-    def __init__(self, session: AsyncSession, principal: Principal, key: str | None, path: str,
-                 body: BaseModel):
+    def __init__(self, session: AsyncSession, principal: Principal, key: str | None, path: str, body: BaseModel):
         if key is not None and not (1 <= len(key) <= 200):
             raise HTTPException(422, detail="Idempotency-Key header must be 1 to 200 characters")
         self.session, self.principal, self.key, self.path = session, principal, key, path
@@ -33,29 +33,47 @@ class Idempotency:
         if row is None:
             return None
         if row.request_hash != self.request_hash:
-            raise HTTPException(409, detail=f"Idempotency-Key {self.key!r} was already used for a different "
-                                            "request; use a new key for a new request")
+            raise HTTPException(
+                409,
+                detail=f"Idempotency-Key {self.key!r} was already used for a different "
+                "request; use a new key for a new request",
+            )
         return row
 
     async def remember(self, status_code: int, content: Any) -> None:
         """Add the answer to the caller's transaction (committed with the creation)."""
         if self.key is None:
             return
-        self.session.add(IdempotencyRecord(
-            api_key_id=self.principal.key_id, key=self.key, method="POST", path=self.path,
-            request_hash=self.request_hash, status_code=status_code, response=content,
-        ))
+        self.session.add(
+            IdempotencyRecord(
+                api_key_id=self.principal.key_id,
+                key=self.key,
+                method="POST",
+                path=self.path,
+                request_hash=self.request_hash,
+                status_code=status_code,
+                response=content,
+            )
+        )
         await self.session.flush()
 
     async def forget(self) -> None:
         """Drop the record (used when a creation is compensated) so a retry can try again."""
         if self.key is None:
             return
-        await self.session.execute(delete(IdempotencyRecord).where(
-            IdempotencyRecord.api_key_id == self.principal.key_id, IdempotencyRecord.key == self.key))
+        await self.session.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.api_key_id == self.principal.key_id, IdempotencyRecord.key == self.key
+            )
+        )
 
-    async def run(self, create: Callable[[], Awaitable[dict]], *,
-                  resume: Callable[[dict], Awaitable[None]] | None = None, status_code: int = 201) -> JSONResponse:
+    async def run(
+        self,
+        create: Callable[[], Awaitable[dict]],
+        *,
+        resume: Callable[[dict], Awaitable[None]] | None = None,
+        status_code: int = 201,
+    ) -> JSONResponse:
         """Create once. `create` writes, calls `remember` and commits, and returns the answer. A
         retry gets the stored answer (after `resume`, e.g. making sure its journey runs); a
         conflict raised while a concurrent request with the same key committed first gets that
@@ -71,14 +89,13 @@ class Idempotency:
             if (row := await self.stored()) is not None:
                 return await self._replay(row, resume)
             if isinstance(err, IntegrityError):
-                raise HTTPException(409, detail="a concurrent request created the same thing; read it "
-                                                "before retrying") from err
+                raise HTTPException(
+                    409, detail="a concurrent request created the same thing; read it before retrying"
+                ) from err
             raise
         return JSONResponse(status_code=status_code, content=content)
 
-    async def _replay(self, row: IdempotencyRecord, resume: Callable[[dict], Awaitable[None]] | None
-                      ) -> JSONResponse:
+    async def _replay(self, row: IdempotencyRecord, resume: Callable[[dict], Awaitable[None]] | None) -> JSONResponse:
         if resume is not None and 200 <= row.status_code < 300:
             await resume(row.response)
-        return JSONResponse(status_code=row.status_code, content=row.response,
-                            headers={"Idempotent-Replayed": "true"})
+        return JSONResponse(status_code=row.status_code, content=row.response, headers={"Idempotent-Replayed": "true"})

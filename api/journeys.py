@@ -7,16 +7,20 @@ we just committed); only a definite refusal by Temporal removes what was written
 stays uncertain leaves the rows in place: the journey record says it is not confirmed, and
 `ensure_started` (run on an idempotent retry and by the API's background reconciler) starts it.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from fastapi import HTTPException
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,6 +29,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.deps import Creation
 from api.idempotency import Idempotency
 from core import registry
 from domain.journeys import (
@@ -46,9 +51,15 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Statuses after which the server may or may not have started the workflow: retry, never compensate.
-UNCERTAIN = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED,
-             RPCStatusCode.UNKNOWN, RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.ABORTED,
-             RPCStatusCode.INTERNAL}
+UNCERTAIN = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.UNKNOWN,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.ABORTED,
+    RPCStatusCode.INTERNAL,
+}
 START_BACKOFF = (0.2, 0.5, 1.0, 2.0)  # seconds between attempts (five attempts in all)
 START_RPC_TIMEOUT = timedelta(seconds=5)
 
@@ -65,14 +76,31 @@ def coverage_of(partner: Partner) -> Coverage:
     return Coverage(tier=partner.tier, cam_id=str(partner.cam_id) if partner.cam_id else None)
 
 
+def party(partner: Partner) -> dict[str, Any]:
+    """The fields every journey's input has about its partner."""
+    return {"partner_id": str(partner.id), "partner_name": partner.name, "coverage": coverage_of(partner)}
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def start_input(model: type[M], entity: Any, partner: Partner, **explicit: Any) -> M:
+    """A journey's workflow input from its entity row (columns named like the input's fields),
+    its partner (`party`) and the values only the service knows."""
+    values = {name: getattr(entity, name) for name in model.model_fields if hasattr(entity, name)}
+    return model.model_validate({**values, **party(partner), **explicit})
+
+
 def search_attributes(partner_id: str, coverage: Coverage, journey: str, state: str) -> TypedSearchAttributes:
-    return TypedSearchAttributes([
-        SearchAttributePair(SA_PARTNER_ID, partner_id),
-        SearchAttributePair(SA_CAM_ID, coverage.cam_id or NO_CAM),
-        SearchAttributePair(SA_TIER, coverage.tier.value),
-        SearchAttributePair(SA_JOURNEY, journey),
-        SearchAttributePair(SA_JOURNEY_STATE, state),
-    ])
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(SA_PARTNER_ID, partner_id),
+            SearchAttributePair(SA_CAM_ID, coverage.cam_id or NO_CAM),
+            SearchAttributePair(SA_TIER, coverage.tier.value),
+            SearchAttributePair(SA_JOURNEY, journey),
+            SearchAttributePair(SA_JOURNEY_STATE, state),
+        ]
+    )
 
 
 def created_key(wid: str) -> str:
@@ -80,33 +108,92 @@ def created_key(wid: str) -> str:
     return f"{wid}:created"
 
 
-async def record_journey(session: AsyncSession, *, journey: str, entity_id: object, partner_id: uuid.UUID,
-                         state: str, start_input: BaseModel, task_queue: str, actor: str, action: str,
-                         detail: dict[str, Any]) -> str:
-    """In the caller's transaction: the journey record (with how to start it) and the audit row of
-    the creation. Returns the workflow id."""
-    spec = registry.journey(journey)
-    wid = workflow_id(journey, entity_id)
-    session.add(JourneyRecord(workflow_id=wid, partner_id=partner_id, journey=journey, state=state,
-                              workflow_type=spec.workflow.__name__, task_queue=task_queue,
-                              start_input=start_input.model_dump(mode="json")))
-    await repo.claim_step(session, key=created_key(wid), actor=actor, action=action, partner_id=partner_id,
-                          journey=journey, detail=detail)
-    return wid
+@dataclass(frozen=True)
+class NewJourney:
+    """What a service creates to start a journey: the entity row (its id names the workflow),
+    the workflow's input, and the audit row of the creation."""
+
+    journey: str
+    entity: Any  # a store model with an `id`
+    partner_id: uuid.UUID
+    state: str
+    start_input: BaseModel
+    action: str
+    detail: dict[str, Any]
 
 
-async def launch(client: Client, record: JourneyRecord, *, sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-                 ) -> None:
+async def created(
+    ctx: Creation, body: BaseModel, journey: str, create: Callable[[Idempotency], Awaitable[dict]]
+) -> JSONResponse:
+    """The answer to a POST that creates an entity and starts its journey: 201 once (`create`),
+    the stored answer on a retry with the same `Idempotency-Key` (after making sure the journey
+    it started runs)."""
+    idem = Idempotency(ctx.session, ctx.principal, ctx.idempotency_key, ctx.path, body)
+    return await idem.run(
+        lambda: create(idem),
+        resume=lambda out: ensure_started(ctx.session, ctx.temporal, workflow_id(journey, out["id"])),
+    )
+
+
+async def create_and_start(
+    ctx: Creation, new: NewJourney, *, answer: type[BaseModel], idem: Idempotency, what: str
+) -> dict:
+    """One transaction: the entity, its journey record (with how to start it), the audit row of
+    the creation and the idempotency record; then `start_journey`. Returns the answer (201)."""
+    session, task_queue, actor = ctx.session, ctx.settings.task_queue, ctx.principal.actor
+    session.add(new.entity)
+    await session.flush()
+    wid = workflow_id(new.journey, new.entity.id)
+    session.add(
+        JourneyRecord(
+            workflow_id=wid,
+            partner_id=new.partner_id,
+            journey=new.journey,
+            state=new.state,
+            workflow_type=registry.journey(new.journey).workflow.__name__,
+            task_queue=task_queue,
+            start_input=new.start_input.model_dump(mode="json"),
+        )
+    )
+    await repo.claim_step(
+        session,
+        key=created_key(wid),
+        actor=actor,
+        action=new.action,
+        partner_id=new.partner_id,
+        journey=new.journey,
+        detail=new.detail,
+    )
+    await session.refresh(new.entity)
+    out = jsonable_encoder(answer.model_validate(new.entity))
+    await idem.remember(201, out)
+    await session.commit()
+    await start_journey(session, ctx.temporal, wid, idem=idem, what=what)
+    return out
+
+
+async def launch(
+    client: Client,
+    record: JourneyRecord,
+    *,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> None:
     """Start the recorded workflow: retry what is uncertain, accept "already started"."""
     inp = record.start_input or {}
+    assert record.workflow_type is not None and record.task_queue is not None, "written with start_input"
     coverage = Coverage.model_validate(inp["coverage"])
     attrs = search_attributes(str(inp["partner_id"]), coverage, record.journey, record.state)
     last: BaseException | None = None
     for delay in (*START_BACKOFF, None):
         try:
-            await client.start_workflow(record.workflow_type, inp, id=record.workflow_id,
-                                        task_queue=record.task_queue, search_attributes=attrs,
-                                        rpc_timeout=START_RPC_TIMEOUT)
+            await client.start_workflow(
+                record.workflow_type,
+                inp,
+                id=record.workflow_id,
+                task_queue=record.task_queue,
+                search_attributes=attrs,
+                rpc_timeout=START_RPC_TIMEOUT,
+            )
             return
         except WorkflowAlreadyStartedError:
             return  # an earlier attempt whose answer was lost: the id names our own row
@@ -114,7 +201,7 @@ async def launch(client: Client, record: JourneyRecord, *, sleep: Callable[[floa
             if err.status not in UNCERTAIN:
                 raise StartRefused(f"{err.status.name if err.status else 'error'}: {err.message}") from err
             last = err
-        except (OSError, RuntimeError, asyncio.TimeoutError) as err:  # connection lost mid-call
+        except (TimeoutError, OSError, RuntimeError) as err:  # connection lost mid-call
             last = err
         if delay is not None:
             log.warning("starting %s: no answer (%s); retrying in %.1fs", record.workflow_id, last, delay)
@@ -123,14 +210,17 @@ async def launch(client: Client, record: JourneyRecord, *, sleep: Callable[[floa
 
 
 async def _mark_started(session: AsyncSession, wid: str) -> None:
-    await session.execute(update(JourneyRecord).where(JourneyRecord.workflow_id == wid,
-                                                      JourneyRecord.started_at.is_(None))
-                          .values(started_at=datetime.now(timezone.utc)))
+    await session.execute(
+        update(JourneyRecord)
+        .where(JourneyRecord.workflow_id == wid, JourneyRecord.started_at.is_(None))
+        .values(started_at=datetime.now(UTC))
+    )
     await session.commit()
 
 
-async def _compensate(session: AsyncSession, wid: str, entity: type | None, entity_id: object,
-                      idem: Idempotency | None) -> None:
+async def _compensate(
+    session: AsyncSession, wid: str, entity: type | None, entity_id: object, idem: Idempotency | None
+) -> None:
     """The start was refused: remove what the request wrote (the entity, its journey record, its
     creation audit row, the idempotency record) so nothing is half-written."""
     await session.execute(delete(AuditEvent).where(AuditEvent.idempotency_key == created_key(wid)))
@@ -142,8 +232,9 @@ async def _compensate(session: AsyncSession, wid: str, entity: type | None, enti
     await session.commit()
 
 
-async def start_journey(session: AsyncSession, client: Client, wid: str, *, idem: Idempotency | None = None,
-                        what: str) -> None:
+async def start_journey(
+    session: AsyncSession, client: Client, wid: str, *, idem: Idempotency | None = None, what: str
+) -> None:
     """Start the journey `wid` recorded (and committed) by the caller. On a definite refusal the
     rows are removed and the answer is 503 "nothing was <what>"; when it stays uncertain the rows
     stay and the answer is 503 "retry with the same Idempotency-Key"."""
@@ -155,13 +246,18 @@ async def start_journey(session: AsyncSession, client: Client, wid: str, *, idem
     except StartRefused as err:
         log.error("starting %s was refused (%s); removing what was %s", wid, err, what)
         await _compensate(session, wid, registry.journey(record.journey).entity, entity_id, idem)
-        raise HTTPException(503, detail=f"could not start the {record.journey} journey ({err}); nothing was "
-                                        f"{what}, retry later") from err
+        raise HTTPException(
+            503, detail=f"could not start the {record.journey} journey ({err}); nothing was {what}, retry later"
+        ) from err
     except StartUncertain as err:
         log.error("starting %s is uncertain (%s); it will be started by the reconciler", wid, err)
-        raise HTTPException(503, detail=f"{what} {entity_id}, but Temporal did not confirm the start of its "
-                                        f"journey ({err}); it will be started automatically. Retry with the same "
-                                        "Idempotency-Key to get the answer.", headers={"Retry-After": "5"}) from err
+        raise HTTPException(
+            503,
+            detail=f"{what} {entity_id}, but Temporal did not confirm the start of its "
+            f"journey ({err}); it will be started automatically. Retry with the same "
+            "Idempotency-Key to get the answer.",
+            headers={"Retry-After": "5"},
+        ) from err
     await _mark_started(session, wid)
 
 
@@ -173,22 +269,37 @@ async def ensure_started(session: AsyncSession, client: Client, wid: str) -> Non
     try:
         await launch(client, record)
     except (StartRefused, StartUncertain) as err:
-        raise HTTPException(503, detail=f"the {record.journey} journey {wid} is not started yet ({err}); retry "
-                                        "later", headers={"Retry-After": "5"}) from err
+        raise HTTPException(
+            503,
+            detail=f"the {record.journey} journey {wid} is not started yet ({err}); retry later",
+            headers={"Retry-After": "5"},
+        ) from err
     await _mark_started(session, wid)
 
 
-async def reconcile(sessionmaker: async_sessionmaker[AsyncSession], client: Client,
-                    older_than: timedelta = timedelta(seconds=5), limit: int = 100) -> int:
+async def reconcile(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    client: Client,
+    older_than: timedelta = timedelta(seconds=5),
+    limit: int = 100,
+) -> int:
     """Start every recorded journey whose start was never confirmed (API killed between the
     commit and the start, or a start that stayed uncertain). Returns how many were started."""
     started = 0
     async with sessionmaker() as session:
-        cutoff = datetime.now(timezone.utc) - older_than
-        records = (await session.scalars(
-            select(JourneyRecord).where(JourneyRecord.started_at.is_(None), JourneyRecord.start_input.is_not(None),
-                                        JourneyRecord.updated_at < cutoff)
-            .order_by(JourneyRecord.updated_at).limit(limit))).all()
+        cutoff = datetime.now(UTC) - older_than
+        records = (
+            await session.scalars(
+                select(JourneyRecord)
+                .where(
+                    JourneyRecord.started_at.is_(None),
+                    JourneyRecord.start_input.is_not(None),
+                    JourneyRecord.updated_at < cutoff,
+                )
+                .order_by(JourneyRecord.updated_at)
+                .limit(limit)
+            )
+        ).all()
         for record in records:
             try:
                 await launch(client, record, sleep=lambda _: asyncio.sleep(0))
@@ -200,8 +311,7 @@ async def reconcile(sessionmaker: async_sessionmaker[AsyncSession], client: Clie
     return started
 
 
-async def run_reconciler(sessionmaker: async_sessionmaker[AsyncSession], client: Client,
-                         every: float = 10.0) -> None:
+async def run_reconciler(sessionmaker: async_sessionmaker[AsyncSession], client: Client, every: float = 10.0) -> None:
     while True:
         try:
             n = await reconcile(sessionmaker, client)
@@ -215,8 +325,9 @@ async def run_reconciler(sessionmaker: async_sessionmaker[AsyncSession], client:
 # ------------------------------------------------------------------ messages to running journeys
 
 
-async def run_update(client: Client, journey: str, entity_id: object, update_name: str, arg: BaseModel,
-                     result_type: type[T]) -> T:
+async def run_update(
+    client: Client, journey: str, entity_id: object, update_name: str, arg: BaseModel, result_type: type[T]
+) -> T:
     """Run a workflow update on `<journey>-<entity_id>`; a refusal by its validator or handler
     becomes 409/403/404/422 with the workflow's own message, a journey not running a 409."""
     handle = client.get_workflow_handle(workflow_id(journey, entity_id))
@@ -237,7 +348,8 @@ async def query(client: Client, journey: str, entity_id: object, query_name: str
     """Ask a journey for its live state (a query); 404 when it has no journey."""
     try:
         return await client.get_workflow_handle(workflow_id(journey, entity_id)).query(
-            query_name, result_type=result_type)
+            query_name, result_type=result_type
+        )
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise HTTPException(404, detail=f"{entity_id} has no {journey} journey") from err
@@ -258,9 +370,13 @@ async def signal_coverage(session: AsyncSession, client: Client, partner: Partne
     """Tell every running journey of the partner that follows coverage (registry) about its new
     tier/CAM. Returns the workflow ids signalled."""
     following = [spec.name for spec in registry.JOURNEYS if spec.follows_coverage]
-    wids = (await session.scalars(select(JourneyRecord.workflow_id).where(
-        JourneyRecord.partner_id == partner.id, JourneyRecord.journey.in_(following))
-        .order_by(JourneyRecord.workflow_id))).all()
+    wids = (
+        await session.scalars(
+            select(JourneyRecord.workflow_id)
+            .where(JourneyRecord.partner_id == partner.id, JourneyRecord.journey.in_(following))
+            .order_by(JourneyRecord.workflow_id)
+        )
+    ).all()
     signalled = []
     for wid in wids:
         try:

@@ -1,5 +1,6 @@
 """Types every request and response body shares, and the bodies of the program-level routers
 (CAMs, API keys). Each journey's bodies live in api/<journey>/schemas.py."""
+
 from __future__ import annotations
 
 import re
@@ -58,5 +59,3 @@ class ApiKeyOut(BaseModel):
     partner_id: uuid.UUID | None
     label: str
     key: str = Field(description="the secret; shown once, stored only as a hash")
-
-

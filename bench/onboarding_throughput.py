@@ -7,7 +7,7 @@ Everything runs on loopback in a temporary directory that is removed at the end:
 (aiosmtpd) and, in this process, the workers and the client.
 
 Part A, the real journey: N `registered` partners (no CAM) are inserted, `onboarding-{id}` is
-started for each through `api.journeys.start_onboarding`, every required milestone is signalled
+started for each as the API starts it (`api.journeys` search attributes), every required milestone is signalled
 right away (the workflow keeps signals in its inbox and applies them once its plan is built)
 and every result is awaited. The stored policy has one-hour days, so no milestone falls due
 during the run: journeys end only through the milestone signals.
@@ -18,6 +18,7 @@ Part B, the baseline: a minimal workflow (defined here) that runs as many no-op 
 Both parts are timed from the first start to the last result, after one untimed warm-up
 journey each (sandbox module import, DB pool, task-queue creation).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.onboarding import MilestoneDone
 
 BASELINE_TIMEOUT = timedelta(seconds=30)
-BASELINE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                             maximum_interval=timedelta(seconds=30))
+BASELINE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=30)
+)
 
 
 # --------------------------------------------------------------------------- Part B: the baseline
@@ -87,9 +89,12 @@ class BaselineWorkflow:
     async def run(self, inp: BaselineInput) -> BaselineResult:
         wid = workflow.info().workflow_id
         for step in range(inp.activities):
-            await workflow.execute_activity(noop, NoopInput(journey_id=wid, step=step),
-                                            start_to_close_timeout=BASELINE_TIMEOUT,
-                                            retry_policy=BASELINE_RETRY)
+            await workflow.execute_activity(
+                noop,
+                NoopInput(journey_id=wid, step=step),
+                start_to_close_timeout=BASELINE_TIMEOUT,
+                retry_policy=BASELINE_RETRY,
+            )
         await workflow.wait_condition(lambda: self._signals >= inp.signals)
         return BaselineResult(activities=inp.activities, signals=self._signals)
 
@@ -114,14 +119,22 @@ def bench_policy():
             plan_days=8,
             escalation_days=2,
             milestones=[
-                MilestoneSpec(key="portal_access", title="Log in to the partner portal", due_day=1,
-                              required_for=every),
-                MilestoneSpec(key="first_training", title="Complete the first sales training", due_day=2,
-                              required_for=every),
-                MilestoneSpec(key="first_certification", title="Earn a first certification", due_day=3,
-                              required_for=[Tier.platinum, Tier.gold, Tier.silver]),
-                MilestoneSpec(key="business_plan", title="Agree a joint business plan", due_day=3,
-                              required_for=[Tier.platinum, Tier.gold]),
+                MilestoneSpec(key="portal_access", title="Log in to the partner portal", due_day=1, required_for=every),
+                MilestoneSpec(
+                    key="first_training", title="Complete the first sales training", due_day=2, required_for=every
+                ),
+                MilestoneSpec(
+                    key="first_certification",
+                    title="Earn a first certification",
+                    due_day=3,
+                    required_for=[Tier.platinum, Tier.gold, Tier.silver],
+                ),
+                MilestoneSpec(
+                    key="business_plan",
+                    title="Agree a joint business plan",
+                    due_day=3,
+                    required_for=[Tier.platinum, Tier.gold],
+                ),
                 MilestoneSpec(key="first_deal", title="Register a first deal", due_day=4, required_for=every),
             ],
         ),
@@ -140,8 +153,7 @@ class Progress:
     def tick(self) -> None:
         self.done += 1
         if self.done % self.every == 0 or self.done == self.total:
-            log(f"  {self.label}: {self.done}/{self.total} journeys done "
-                f"({time.perf_counter() - self.t0:.1f}s)")
+            log(f"  {self.label}: {self.done}/{self.total} journeys done ({time.perf_counter() - self.t0:.1f}s)")
 
 
 async def history_stats(handles) -> dict:
@@ -149,10 +161,14 @@ async def history_stats(handles) -> dict:
 
     histories = await asyncio.gather(*(h.fetch_history() for h in handles))
     events = [len(hist.events) for hist in histories]
-    scheduled = [sum(1 for e in hist.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
-                 for hist in histories]
-    signals = [sum(1 for e in hist.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED)
-               for hist in histories]
+    scheduled = [
+        sum(1 for e in hist.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+        for hist in histories
+    ]
+    signals = [
+        sum(1 for e in hist.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED)
+        for hist in histories
+    ]
     return {"events": events, "activities": scheduled, "signals": signals}
 
 
@@ -165,8 +181,10 @@ def spread(values: list[int]) -> str:
 
 
 async def part_a(client, settings, sessionmaker, smtp, n: int) -> dict:
-    from api.journeys import start_onboarding
-    from domain.enums import OnboardingState, PartnerStatus, Tier
+    from api.journeys import coverage_of, search_attributes
+    from domain.enums import PartnerStatus, Tier
+    from domain.journeys import workflow_id
+    from domain.onboarding import JOURNEY, OnboardingInput, OnboardingState
     from store import repo
     from store.models import Partner
     from worker.main import build_worker
@@ -177,16 +195,25 @@ async def part_a(client, settings, sessionmaker, smtp, n: int) -> dict:
         version = await repo.save_policy(session, policy, created_by="bench")
         await session.commit()
     required = [m.key for m in policy.onboarding.required(Tier.registered)]
-    log(f"policy version {version} stored (day_seconds={policy.day_seconds:g}); "
-        f"required milestones for 'registered': {', '.join(required)}")
+    log(
+        f"policy version {version} stored (day_seconds={policy.day_seconds:g}); "
+        f"required milestones for 'registered': {', '.join(required)}"
+    )
 
     partners = []
     async with sessionmaker() as session, session.begin():
         for i in range(n + 1):  # one more for the warm-up journey
             slug = uuid.uuid4().hex[:8]
-            partner = Partner(name=f"Bench Partner {i}", domain=f"{slug}.bench.test", country="DE",
-                              type="reseller", tier=Tier.registered.value, cam_id=None,
-                              contact_email=f"owner-{slug}@bench.test", status=PartnerStatus.onboarding.value)
+            partner = Partner(
+                name=f"Bench Partner {i}",
+                domain=f"{slug}.bench.test",
+                country="DE",
+                type="reseller",
+                tier=Tier.registered.value,
+                cam_id=None,
+                contact_email=f"owner-{slug}@bench.test",
+                status=PartnerStatus.onboarding.value,
+            )
             session.add(partner)
             partners.append(partner)
     warm, partners = partners[0], partners[1:]
@@ -195,7 +222,14 @@ async def part_a(client, settings, sessionmaker, smtp, n: int) -> dict:
     progress = Progress("real", n)
 
     async def journey(partner, tick: bool = True):
-        handle = await start_onboarding(client, settings.task_queue, partner)
+        coverage = coverage_of(partner)
+        handle = await client.start_workflow(
+            OnboardingWorkflow.run,
+            OnboardingInput(partner_id=str(partner.id), partner_name=partner.name, coverage=coverage),
+            id=workflow_id(JOURNEY, partner.id),
+            task_queue=settings.task_queue,
+            search_attributes=search_attributes(str(partner.id), coverage, JOURNEY, OnboardingState.in_progress.value),
+        )
         for key in required:
             await handle.signal(OnboardingWorkflow.mark_milestone, MilestoneDone(key=key, by=f"partner:{partner.id}"))
         result = await handle.result()
@@ -225,8 +259,7 @@ async def part_a(client, settings, sessionmaker, smtp, n: int) -> dict:
         templates[m["X-CAMLights-Template"]] = templates.get(m["X-CAMLights-Template"], 0) + 1
     log(f"Part A: {n} journeys in {wall:.2f}s; fetching histories")
     stats = await history_stats(handles)
-    return {"wall": wall, "not_activated": not_activated, "emails": len(emails), "templates": templates,
-            **stats}
+    return {"wall": wall, "not_activated": not_activated, "emails": len(emails), "templates": templates, **stats}
 
 
 async def part_b(client, n: int, activities: int, signals: int) -> dict:
@@ -237,8 +270,10 @@ async def part_b(client, n: int, activities: int, signals: int) -> dict:
 
     async def journey(i: int, tick: bool = True):
         handle = await client.start_workflow(
-            BaselineWorkflow.run, BaselineInput(activities=activities, signals=signals),
-            id=f"bench-baseline-{i}-{uuid.uuid4().hex[:8]}", task_queue=task_queue,
+            BaselineWorkflow.run,
+            BaselineInput(activities=activities, signals=signals),
+            id=f"bench-baseline-{i}-{uuid.uuid4().hex[:8]}",
+            task_queue=task_queue,
         )
         for s in range(signals):
             await handle.signal(BaselineWorkflow.mark_milestone, MilestoneDone(key=f"m{s}", by="bench"))
@@ -253,8 +288,10 @@ async def part_b(client, n: int, activities: int, signals: int) -> dict:
         await journey(-1, tick=False)
         log(f"  warm-up done in {time.perf_counter() - t:.2f}s")
 
-        log(f"Part B: {n} baseline journeys ({activities} no-op activities, {signals} signals each) "
-            f"on task queue {task_queue}")
+        log(
+            f"Part B: {n} baseline journeys ({activities} no-op activities, {signals} signals each) "
+            f"on task queue {task_queue}"
+        )
         t0 = time.perf_counter()
         progress.start()
         done = await asyncio.gather(*(journey(i) for i in range(n)))
@@ -267,12 +304,17 @@ async def part_b(client, n: int, activities: int, signals: int) -> dict:
 
 async def run(args, pg, smtp, temporal) -> dict:
     from core.settings import Settings
+    from core.temporal import connect
     from store.db import make_engine, make_sessionmaker
-    from worker.main import connect
 
     settings = Settings(
-        database_url=pg.url, temporal_address=temporal.address, task_queue=f"bench-onboarding-{uuid.uuid4().hex[:8]}",
-        smtp_host=smtp.host, smtp_port=smtp.port, ops_email="ops@bench.test", _env_file=None,
+        database_url=pg.url,
+        temporal_address=temporal.address,
+        task_queue=f"bench-onboarding-{uuid.uuid4().hex[:8]}",
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        ops_email="ops@bench.test",
+        _env_file=None,
     )
     client = await connect(settings)  # pydantic data converter
     engine = make_engine(settings.database_url)
@@ -281,8 +323,10 @@ async def run(args, pg, smtp, temporal) -> dict:
             a = await part_a(client, settings, make_sessionmaker(engine), smtp, args.partners)
             activities = round(statistics.fmean(a["activities"]))
             signals = round(statistics.fmean(a["signals"]))
-            log(f"Part A scheduled {spread(a['activities'])} activities and received "
-                f"{spread(a['signals'])} signals per journey")
+            log(
+                f"Part A scheduled {spread(a['activities'])} activities and received "
+                f"{spread(a['signals'])} signals per journey"
+            )
             b = await part_b(client, args.partners, activities, signals)
     finally:
         await engine.dispose()
@@ -311,11 +355,15 @@ def report(n: int, res: dict, total: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.onboarding_throughput", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.onboarding_throughput",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--partners", type=int, default=50, help="journeys per part (default 50)")
-    parser.add_argument("--timeout", type=float, default=300,
-                        help="give up after this many seconds of benchmarking (default 300)")
+    parser.add_argument(
+        "--timeout", type=float, default=300, help="give up after this many seconds of benchmarking (default 300)"
+    )
     args = parser.parse_args(argv)
     if args.partners < 1:
         parser.error("--partners must be at least 1")

@@ -5,6 +5,7 @@ A journey named `<name>` has, by convention, `domain/<name>.py`, `workflows/<nam
 `activities/<name>.py` with templates in `activities/templates/<name>/`, `store/models/<name>.py`,
 `api/<name>/` (router, schemas, service) and `tests/<name>/`; its workflow id is `<name>-<entity id>`
 and its section of the program policy is `ProgramPolicy.<name>`."""
+
 from __future__ import annotations
 
 import inspect
@@ -51,19 +52,27 @@ class JourneySpec:
 
 JOURNEYS: tuple[JourneySpec, ...] = (
     JourneySpec(
-        name=onboarding.JOURNEY, workflow=OnboardingWorkflow,
+        name=onboarding.JOURNEY,
+        workflow=OnboardingWorkflow,
         activities=lambda r: OnboardingActivities(r.sessionmaker),
         legacy_activity_names=onboarding.LEGACY_ACTIVITY_NAMES,
     ),
     JourneySpec(
-        name=deal.JOURNEY, workflow=DealWorkflow, entity=Deal,
-        activities=lambda r: DealActivities(r.sessionmaker, link_secret=r.settings.link_secret,
-                                            public_base_url=r.settings.public_base_url,
-                                            ops_email=r.settings.ops_email),
+        name=deal.JOURNEY,
+        workflow=DealWorkflow,
+        entity=Deal,
+        activities=lambda r: DealActivities(
+            r.sessionmaker,
+            link_secret=r.settings.link_secret,
+            public_base_url=r.settings.public_base_url,
+            ops_email=r.settings.ops_email,
+        ),
         legacy_activity_names=deal.LEGACY_ACTIVITY_NAMES,
     ),
     JourneySpec(
-        name=cert.JOURNEY, workflow=CertWorkflow, entity=Certification,
+        name=cert.JOURNEY,
+        workflow=CertWorkflow,
+        entity=Certification,
         activities=lambda r: CertActivities(r.sessionmaker),
         legacy_activity_names=cert.LEGACY_ACTIVITY_NAMES,
     ),
@@ -81,14 +90,20 @@ def workflows() -> list[type]:
 
 
 def make_mailer(settings: Settings) -> Mailer:
-    return Mailer(host=settings.smtp_host, port=settings.smtp_port, sender=settings.mail_from,
-                  username=settings.smtp_username, password=settings.smtp_password,
-                  starttls=settings.smtp_starttls)
+    return Mailer(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        sender=settings.mail_from,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+    )
 
 
 def _activity_methods(obj: object) -> list[Callable[..., Any]]:
-    return [m for _, m in inspect.getmembers(obj, inspect.ismethod)
-            if activity._Definition.from_callable(m) is not None]
+    return [
+        m for _, m in inspect.getmembers(obj, inspect.ismethod) if activity._Definition.from_callable(m) is not None
+    ]
 
 
 def _alias(method: Callable[..., Any], name: str) -> Callable[..., Any]:
@@ -96,7 +111,7 @@ def _alias(method: Callable[..., Any], name: str) -> Callable[..., Any]:
     hints = get_type_hints(method)
     (param,) = [p for p in inspect.signature(method).parameters]
 
-    async def run(arg):  # type: ignore[no-untyped-def]
+    async def run(arg):  # untyped on purpose: its annotations are set below
         return await method(arg)
 
     run.__annotations__ = {param: hints[param], "return": hints["return"]}

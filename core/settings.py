@@ -3,6 +3,7 @@
 Secrets have development defaults so that `make run` works out of the box; outside development
 (`ENVIRONMENT=production`) a secret left at its default stops the process at start with an error
 naming the variable (full-stack-fastapi-template `_enforce_non_default_secrets`)."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -47,8 +48,10 @@ class Settings(BaseSettings):
         if self.environment != "development":
             for name, default in DEV_SECRETS.items():
                 if getattr(self, name) == default:
-                    raise ValueError(f"{name.upper()} is still the development default; set it to a long random "
-                                     f"value (ENVIRONMENT={self.environment})")
+                    raise ValueError(
+                        f"{name.upper()} is still the development default; set it to a long random "
+                        f"value (ENVIRONMENT={self.environment})"
+                    )
         return self
 
 

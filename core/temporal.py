@@ -1,4 +1,5 @@
 """The one way every process connects to Temporal (pydantic payloads, TLS / API key)."""
+
 from __future__ import annotations
 
 from temporalio.client import Client
@@ -8,7 +9,10 @@ from core.settings import Settings
 
 
 async def connect(settings: Settings) -> Client:
-    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                data_converter=pydantic_data_converter,
-                                tls=settings.temporal_tls or settings.temporal_api_key is not None,
-                                api_key=settings.temporal_api_key)
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        tls=settings.temporal_tls or settings.temporal_api_key is not None,
+        api_key=settings.temporal_api_key,
+    )

@@ -1,11 +1,12 @@
 """Who did something: one actor format everywhere, compared by equality, never by prefix.
 
-    ops:<api key id>        an ops user (or an ops decision link: ops:link-<link id>)
-    cam:<cam id>            a Channel Account Manager
-    partner:<partner id>    the partner itself
-    system                  the program policy acting on its own (auto-approval, expiry, ...)
-    journey:<workflow id>   another journey (e.g. the first deal marking an onboarding milestone)
+ops:<api key id>        an ops user (or an ops decision link: ops:link-<link id>)
+cam:<cam id>            a Channel Account Manager
+partner:<partner id>    the partner itself
+system                  the program policy acting on its own (auto-approval, expiry, ...)
+journey:<workflow id>   another journey (e.g. the first deal marking an onboarding milestone)
 """
+
 from __future__ import annotations
 
 from enum import StrEnum
@@ -47,8 +48,9 @@ def parse(actor: str) -> tuple[ActorKind, str]:
         return ActorKind.system, ""
     kind, sep, ident = actor.partition(":")
     if not sep or not ident or kind not in ActorKind.__members__ or kind == ActorKind.system:
-        raise ActorError(f"{actor!r} is not an actor (expected ops:<id>, cam:<id>, partner:<id>, system or "
-                         "journey:<workflow id>)")
+        raise ActorError(
+            f"{actor!r} is not an actor (expected ops:<id>, cam:<id>, partner:<id>, system or journey:<workflow id>)"
+        )
     return ActorKind(kind), ident
 
 

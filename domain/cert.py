@@ -1,4 +1,5 @@
 """Contracts of the certification renewal journey (`cert-{certification_id}`)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -25,8 +26,8 @@ LEGACY_ACTIVITY_NAMES = {CertActivity.RECORD_STATE: "record_cert_state"}
 
 class CertState(StrEnum):
     active = "active"
-    grace = "grace"      # expired, entitlements not yet restricted (policy grace period)
-    lapsed = "lapsed"    # expired, entitlements restricted until renewal
+    grace = "grace"  # expired, entitlements not yet restricted (policy grace period)
+    lapsed = "lapsed"  # expired, entitlements restricted until renewal
 
 
 class CertInput(BaseModel):

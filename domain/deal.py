@@ -1,4 +1,5 @@
 """Contracts of the deal registration journey (`deal-{deal_id}`)."""
+
 from __future__ import annotations
 
 import re
@@ -65,9 +66,41 @@ class Decision(StrEnum):
 # ------------------------------------------------------------------ customer matching (pure)
 
 _LEGAL = {
-    "inc", "incorporated", "corp", "corporation", "co", "company", "llc", "llp", "lp", "ltd", "limited",
-    "plc", "gmbh", "ag", "kg", "kgaa", "sa", "sas", "sarl", "srl", "spa", "bv", "nv", "oy", "oyj", "ab", "as",
-    "aps", "pty", "kk", "pte", "sl", "sro", "ltda", "the",
+    "inc",
+    "incorporated",
+    "corp",
+    "corporation",
+    "co",
+    "company",
+    "llc",
+    "llp",
+    "lp",
+    "ltd",
+    "limited",
+    "plc",
+    "gmbh",
+    "ag",
+    "kg",
+    "kgaa",
+    "sa",
+    "sas",
+    "sarl",
+    "srl",
+    "spa",
+    "bv",
+    "nv",
+    "oy",
+    "oyj",
+    "ab",
+    "as",
+    "aps",
+    "pty",
+    "kk",
+    "pte",
+    "sl",
+    "sro",
+    "ltda",
+    "the",
 }
 
 # Default-ignorable code points that are not in category Cf (which is dropped as a whole): the combining
@@ -86,8 +119,9 @@ def _fold(text: str) -> str:
     """NFKC + casefold, without invisible characters (zero-width, soft hyphen, BOM, bidi marks...)."""
     if text.isascii():
         return text.casefold()
-    text = "".join(c for c in unicodedata.normalize("NFKC", text)
-                   if c not in _IGNORABLE and unicodedata.category(c) != "Cf")
+    text = "".join(
+        c for c in unicodedata.normalize("NFKC", text) if c not in _IGNORABLE and unicodedata.category(c) != "Cf"
+    )
     return unicodedata.normalize("NFKC", text.casefold())
 
 
@@ -254,4 +288,3 @@ class ApprovalRequestInput(BaseModel):
     template: str
     link_valid_until: datetime
     context: dict = Field(default_factory=dict)
-

@@ -1,5 +1,6 @@
 """Contracts every journey shares: workflow ids, message and activity names, search attributes,
 notifications and state records. A journey's own contracts live in domain/<journey>.py."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -111,5 +112,10 @@ class Refusal:
     UNKNOWN_KEY = "UnknownKey"  # 404: the journey has no such item (e.g. a milestone key)
 
 
-REFUSAL_STATUS = {Refusal.NOT_PENDING: 409, Refusal.NOT_APPROVER: 403, Refusal.LIMIT_REACHED: 409,
-                  Refusal.TOO_SHORT: 422, Refusal.UNKNOWN_KEY: 404}
+REFUSAL_STATUS = {
+    Refusal.NOT_PENDING: 409,
+    Refusal.NOT_APPROVER: 403,
+    Refusal.LIMIT_REACHED: 409,
+    Refusal.TOO_SHORT: 422,
+    Refusal.UNKNOWN_KEY: 404,
+}

@@ -1,10 +1,11 @@
 """Signed one-click decision links: bound to one deal, one decision and one approver,
 expiring, and single-use (the `used_links` table records each `jti` once)."""
+
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
@@ -37,21 +38,31 @@ def link_jti(idempotency_key: str, recipient: str, decision: str) -> str:
 
 
 def make_token(secret: str, claims: LinkClaims) -> str:
-    return URLSafeSerializer(secret, salt=SALT).dumps({
-        "d": claims.deal_id, "a": claims.decision, "by": claims.approver, "j": claims.jti,
-        "exp": int(claims.expires_at.timestamp()),
-    })
+    return URLSafeSerializer(secret, salt=SALT).dumps(
+        {
+            "d": claims.deal_id,
+            "a": claims.decision,
+            "by": claims.approver,
+            "j": claims.jti,
+            "exp": int(claims.expires_at.timestamp()),
+        }
+    )
 
 
 def read_token(secret: str, token: str, now: datetime | None = None) -> LinkClaims:
     try:
         data = URLSafeSerializer(secret, salt=SALT).loads(token)
-        claims = LinkClaims(deal_id=str(data["d"]), decision=str(data["a"]), approver=str(data["by"]),
-                            jti=str(data["j"]), expires_at=datetime.fromtimestamp(int(data["exp"]), timezone.utc))
+        claims = LinkClaims(
+            deal_id=str(data["d"]),
+            decision=str(data["a"]),
+            approver=str(data["by"]),
+            jti=str(data["j"]),
+            expires_at=datetime.fromtimestamp(int(data["exp"]), UTC),
+        )
     except BadSignature as err:
         raise LinkInvalid("this link is not valid (its signature does not match)") from err
     except (KeyError, TypeError, ValueError) as err:
         raise LinkInvalid("this link is malformed") from err
-    if (now or datetime.now(timezone.utc)) >= claims.expires_at:
+    if (now or datetime.now(UTC)) >= claims.expires_at:
         raise LinkExpired(f"this link expired on {claims.expires_at:%Y-%m-%d %H:%M} UTC")
     return claims

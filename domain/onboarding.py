@@ -1,4 +1,5 @@
 """Contracts of the onboarding journey (`onboarding-{partner_id}`)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -7,7 +8,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from domain.enums import Tier
-from domain.journeys import Coverage
+from domain.journeys import Coverage, workflow_id
 
 JOURNEY = "onboarding"
 
@@ -115,3 +116,9 @@ class FinishOnboardingInput(BaseModel):
     partner_id: str
     state: OnboardingState
     at: datetime
+
+
+def milestone_done(partner_id: str, key: str, by: str) -> tuple[str, str, MilestoneDone]:
+    """How another journey tells `onboarding-{partner_id}` a milestone is done: (workflow id,
+    signal name, argument), for `JourneyKit.tell`."""
+    return workflow_id(JOURNEY, partner_id), MARK_MILESTONE, MilestoneDone(key=key, by=by)

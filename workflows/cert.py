@@ -6,6 +6,7 @@ certification lapses and restricts deal registration in its category. A renewal 
 restores it and the workflow continues as new for the next period, so each run's history
 stays short however many times it is renewed.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -27,9 +28,8 @@ with workflow.unsafe.imports_passed_through():
         Renewal,
         RenewalResult,
     )
-    from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, Refusal, StepResult, workflow_id
-    from domain.onboarding import JOURNEY as ONBOARDING
-    from domain.onboarding import MARK_MILESTONE, MilestoneDone
+    from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, Refusal
+    from domain.onboarding import milestone_done
     from workflows.kit import JourneyKit
 
 
@@ -37,7 +37,10 @@ with workflow.unsafe.imports_passed_through():
 class CertWorkflow:
     @workflow.init
     def __init__(self, inp: CertInput) -> None:
-        self._kit = JourneyKit(JOURNEY, inp.partner_id, inp.coverage, LEGACY_ACTIVITY_NAMES)
+        self._kit = JourneyKit(
+            JOURNEY, inp.partner_id, inp.coverage, LEGACY_ACTIVITY_NAMES,
+            context=self._context, scope=lambda: f"{self._inp.period}:",
+        )  # fmt: skip
         self._inp = inp
         self._state = CertState.active
         self._restricted = False
@@ -51,8 +54,12 @@ class CertWorkflow:
     async def renew(self, renewal: Renewal) -> RenewalResult:
         self._renewal = renewal
         await workflow.wait_condition(lambda: self._renewal_recorded)  # answer once restored in the DB
-        return RenewalResult(cert_id=self._inp.cert_id, state=CertState.active, expires_at=renewal.expires_at,
-                             period=self._inp.period + 1)
+        return RenewalResult(
+            cert_id=self._inp.cert_id,
+            state=CertState.active,
+            expires_at=renewal.expires_at,
+            period=self._inp.period + 1,
+        )
 
     @renew.validator
     def _validate_renew(self, renewal: Renewal) -> None:
@@ -61,7 +68,9 @@ class CertWorkflow:
         if renewal.expires_at <= max(self._inp.expires_at, workflow.now()):
             raise ApplicationError(
                 f"expires_at: the new expiry must be after the current one ({self._inp.expires_at:%Y-%m-%d %H:%M}) "
-                "and in the future", type=Refusal.TOO_SHORT)
+                "and in the future",
+                type=Refusal.TOO_SHORT,
+            )
 
     @workflow.signal(name=CHANGE_COVERAGE)
     def change_coverage(self, coverage: Coverage) -> None:
@@ -69,9 +78,15 @@ class CertWorkflow:
 
     @workflow.query(name=PROGRESS)
     def progress(self) -> CertProgress:
-        return CertProgress(cert_id=self._inp.cert_id, partner_id=self._inp.partner_id, state=self._state,
-                            expires_at=self._inp.expires_at, period=self._inp.period, restricted=self._restricted,
-                            reminders_sent=list(self._sent))
+        return CertProgress(
+            cert_id=self._inp.cert_id,
+            partner_id=self._inp.partner_id,
+            state=self._state,
+            expires_at=self._inp.expires_at,
+            period=self._inp.period,
+            restricted=self._restricted,
+            reminders_sent=list(self._sent),
+        )
 
     # ------------------------------------------------------------------ run
 
@@ -80,24 +95,30 @@ class CertWorkflow:
         policy = await self._kit.load_policy(inp.policy_version)
         self._kit.upsert(self._state.value)
         if inp.period == 1:
-            await self._kit.tell(workflow_id(ONBOARDING, inp.partner_id), MARK_MILESTONE,
-                                 MilestoneDone(key="first_certification",
-                                               by=actors.journey(workflow.info().workflow_id)))
+            await self._kit.tell(*milestone_done(inp.partner_id, "first_certification", self._kit.actor))
             await self._set_state(CertState.active, restricted=False, step="active")
 
         # Before expiry: reminders, and the CAM alert for CAM tiers.
         has_cam = self._kit.has_cam()
-        alerts = [(inp.expires_at - policy.days(d), f"reminder:{d:g}", ["partner", f"person:{inp.person_email}"], d)
-                  for d in sorted(policy.cert.reminder_days, reverse=True)]
+        alerts = [
+            (inp.expires_at - policy.days(d), f"reminder:{d:g}", ["partner", f"person:{inp.person_email}"], d)
+            for d in sorted(policy.cert.reminder_days, reverse=True)
+        ]
         if has_cam:
-            alerts.append((inp.expires_at - policy.days(policy.cert.cam_alert_days),
-                           f"cam_alert:{policy.cert.cam_alert_days:g}", ["cam"], policy.cert.cam_alert_days))
+            alerts.append(
+                (
+                    inp.expires_at - policy.days(policy.cert.cam_alert_days),
+                    f"cam_alert:{policy.cert.cam_alert_days:g}",
+                    ["cam"],
+                    policy.cert.cam_alert_days,
+                )
+            )
         for at, step, to, days in sorted(alerts, key=lambda a: a[0]):
             if await self._renewed_before(at):
                 return await self._next_period()
             if workflow.now() - at < policy.days(1):  # skip alerts whose time passed long ago
                 template = "cam_alert" if step.startswith("cam_alert") else "expiry_reminder"
-                await self._notify(template, to, step=step, days_left=days)
+                await self._kit.notify(template, to, step=step, days_left=days)
                 self._sent.append(step)
         if await self._renewed_before(inp.expires_at):
             return await self._next_period()
@@ -106,12 +127,13 @@ class CertWorkflow:
         if policy.cert.grace_days > 0:
             await self._set_state(CertState.grace, restricted=False, step="grace")
             grace_ends = inp.expires_at + policy.days(policy.cert.grace_days)
-            await self._notify("grace", ["partner", f"person:{inp.person_email}"],
-                               grace_ends=grace_ends.date().isoformat())
+            await self._kit.notify(
+                "grace", ["partner", f"person:{inp.person_email}"], grace_ends=grace_ends.date().isoformat()
+            )
             if await self._renewed_before(grace_ends):
                 return await self._next_period()
         await self._set_state(CertState.lapsed, restricted=True, step="lapsed")
-        await self._notify("lapsed", ["partner", f"person:{inp.person_email}", "cam" if has_cam else "ops"])
+        await self._kit.notify("lapsed", ["partner", f"person:{inp.person_email}", "cam" if has_cam else "ops"])
         await workflow.wait_condition(lambda: self._renewal is not None)
         return await self._next_period()
 
@@ -125,33 +147,56 @@ class CertWorkflow:
         assert self._renewal is not None
         renewal = self._renewal
         period = self._inp.period + 1
-        await self._set_state(CertState.active, restricted=False, step=f"renewed:{period}",
-                              by=renewal.by, expires_at=renewal.expires_at, period=period)
+        await self._set_state(
+            CertState.active,
+            restricted=False,
+            step=f"renewed:{period}",
+            by=renewal.by,
+            expires_at=renewal.expires_at,
+            period=period,
+        )
         self._renewal_recorded = True
-        await self._notify("renewed", ["partner", f"person:{self._inp.person_email}"], step=f"renewed:{period}",
-                           new_expiry=renewal.expires_at.date().isoformat())
+        await self._kit.notify(
+            "renewed",
+            ["partner", f"person:{self._inp.person_email}"],
+            step=f"renewed:{period}",
+            new_expiry=renewal.expires_at.date().isoformat(),
+        )
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(self._inp.model_copy(update={
-            "expires_at": renewal.expires_at, "period": period, "coverage": self._kit.coverage, "policy_version": None}))
+        workflow.continue_as_new(
+            self._inp.model_copy(
+                update={
+                    "expires_at": renewal.expires_at,
+                    "period": period,
+                    "coverage": self._kit.coverage,
+                    "policy_version": None,
+                }
+            )
+        )
 
-    async def _set_state(self, state: CertState, *, restricted: bool, step: str, by: str = actors.SYSTEM,
-                         expires_at: datetime | None = None, period: int | None = None) -> None:
+    async def _set_state(
+        self,
+        state: CertState,
+        *,
+        restricted: bool,
+        step: str,
+        by: str = actors.SYSTEM,
+        expires_at: datetime | None = None,
+        period: int | None = None,
+    ) -> None:
         self._state, self._restricted = state, restricted
-        self._kit.upsert(state.value)
-        wid = workflow.info().workflow_id
-        await self._kit.activity(
-            CertActivity.RECORD_STATE,
-            CertStateInput(idempotency_key=f"{wid}:{self._inp.period}:{step}", cert_id=self._inp.cert_id,
-                           state=state, restricted=restricted, by=by, expires_at=expires_at, period=period,
-                           at=workflow.now()),
-            StepResult)
+        record = CertStateInput(
+            idempotency_key=self._kit.key(f"{self._inp.period}:{step}"), cert_id=self._inp.cert_id, state=state,
+            restricted=restricted, by=by, expires_at=expires_at, period=period, at=workflow.now(),
+        )  # fmt: skip
+        await self._kit.record_state(state.value, CertActivity.RECORD_STATE, record)
 
-    async def _notify(self, template: str, recipients: list[str], *, step: str | None = None, **context) -> None:
-        wid = workflow.info().workflow_id
-        await self._kit.notify(key=f"{wid}:{self._inp.period}:notify:{step or template}", template=template,
-                               recipients=recipients,
-                               context={"partner_name": self._inp.partner_name, "person_name": self._inp.person_name,
-                              "track": self._inp.track, "product_category": self._inp.product_category,
-                              "cert_id": self._inp.cert_id, "expires_on": self._inp.expires_at.date().isoformat(),
-                              **context})
-
+    def _context(self) -> dict:
+        return {
+            "partner_name": self._inp.partner_name,
+            "person_name": self._inp.person_name,
+            "track": self._inp.track,
+            "product_category": self._inp.product_category,
+            "cert_id": self._inp.cert_id,
+            "expires_on": self._inp.expires_at.date().isoformat(),
+        }

@@ -6,6 +6,7 @@ ops. An approved deal is protected for the policy's window: reminders before exp
 extensions (CAM tiers need the CAM's approval), stage changes, a stall alert, close won/lost,
 and expiry, which releases the protection.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -40,9 +41,8 @@ with workflow.unsafe.imports_passed_through():
         ExtensionResult,
         StageChange,
     )
-    from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, NotifyResult, Refusal, StepResult, workflow_id
-    from domain.onboarding import JOURNEY as ONBOARDING
-    from domain.onboarding import MARK_MILESTONE, MilestoneDone
+    from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, NotifyResult, Refusal, StepResult
+    from domain.onboarding import milestone_done
     from workflows.kit import JourneyKit
 
 CLOSING = {DealStage.closed_won: DealState.won, DealStage.closed_lost: DealState.lost}
@@ -52,7 +52,7 @@ CLOSING = {DealStage.closed_won: DealState.won, DealStage.closed_lost: DealState
 class DealWorkflow:
     @workflow.init
     def __init__(self, inp: DealInput) -> None:
-        self._kit = JourneyKit(JOURNEY, inp.partner_id, inp.coverage, LEGACY_ACTIVITY_NAMES)
+        self._kit = JourneyKit(JOURNEY, inp.partner_id, inp.coverage, LEGACY_ACTIVITY_NAMES, context=self._context)
         self._inp = inp
         self._state = inp.state
         self._stage = inp.stage
@@ -81,14 +81,17 @@ class DealWorkflow:
             await workflow.wait_condition(lambda: self._decision_recorded)
         else:  # journeys recorded before the patch answered as soon as the state changed
             await workflow.wait_condition(lambda: self._state not in AWAITING_DECISION)
-        return DecisionResult(deal_id=self._inp.deal_id, state=self._state, decided_by=decision.by,
-                              protected_until=self._protected_until)
+        return DecisionResult(
+            deal_id=self._inp.deal_id, state=self._state, decided_by=decision.by, protected_until=self._protected_until
+        )
 
     @decide.validator
     def _validate_decide(self, decision: DealDecision) -> None:
         if self._state not in AWAITING_DECISION or self._decision is not None:
-            raise ApplicationError(f"deal {self._inp.deal_id} is {self._state.value}: it is no longer pending "
-                                   "a decision", type=Refusal.NOT_PENDING)
+            raise ApplicationError(
+                f"deal {self._inp.deal_id} is {self._state.value}: it is no longer pending a decision",
+                type=Refusal.NOT_PENDING,
+            )
         self._check_approver(decision.by)
 
     @workflow.update(name=REQUEST_EXTENSION)
@@ -96,28 +99,33 @@ class DealWorkflow:
         if self._cam_decides():
             self._pending_extension = req
             self._to_announce.append(req)
-            return ExtensionResult(status="awaiting_cam", extensions_used=self._extensions,
-                                   protected_until=self._protected_until)
+            return ExtensionResult(
+                status="awaiting_cam", extensions_used=self._extensions, protected_until=self._protected_until
+            )
         self._grant(req.days, req.by)
-        return ExtensionResult(status="granted", extensions_used=self._extensions,
-                               protected_until=self._protected_until)
+        return ExtensionResult(
+            status="granted", extensions_used=self._extensions, protected_until=self._protected_until
+        )
 
     @request_extension.validator
     def _validate_extension(self, req: ExtensionRequest) -> None:
         if self._state != DealState.approved or self._kit.policy is None:
-            raise ApplicationError(f"deal is {self._state.value}: only an approved deal can be extended",
-                                   type=Refusal.NOT_PENDING)
+            raise ApplicationError(
+                f"deal is {self._state.value}: only an approved deal can be extended", type=Refusal.NOT_PENDING
+            )
         rules = self._kit.policy.deal
         if not (actors.is_ops(req.by) or req.by == actors.partner(self._inp.partner_id) or self._is_cam(req.by)):
             raise ApplicationError(f"{req.by} may not extend this deal", type=Refusal.NOT_APPROVER)
         if self._pending_extension is not None:
             raise ApplicationError("an extension request is already waiting for the CAM", type=Refusal.NOT_PENDING)
         if self._extensions >= rules.max_extensions:
-            raise ApplicationError(f"the policy allows {rules.max_extensions} extension(s); all are used",
-                                   type=Refusal.LIMIT_REACHED)
+            raise ApplicationError(
+                f"the policy allows {rules.max_extensions} extension(s); all are used", type=Refusal.LIMIT_REACHED
+            )
         if req.days > rules.max_extension_days:
-            raise ApplicationError(f"days: an extension may be at most {rules.max_extension_days:g} days",
-                                   type=Refusal.LIMIT_REACHED)
+            raise ApplicationError(
+                f"days: an extension may be at most {rules.max_extension_days:g} days", type=Refusal.LIMIT_REACHED
+            )
 
     @workflow.update(name=DECIDE_EXTENSION)
     async def decide_extension(self, decision: ExtensionDecision) -> ExtensionResult:
@@ -130,8 +138,7 @@ class DealWorkflow:
         else:
             self._rejected_extension = decision.reason or "no reason given"
             status = "rejected"
-        return ExtensionResult(status=status, extensions_used=self._extensions,
-                               protected_until=self._protected_until)
+        return ExtensionResult(status=status, extensions_used=self._extensions, protected_until=self._protected_until)
 
     @decide_extension.validator
     def _validate_extension_decision(self, decision: ExtensionDecision) -> None:
@@ -150,13 +157,19 @@ class DealWorkflow:
     @workflow.query(name=PROGRESS)
     def progress(self) -> DealProgress:
         return DealProgress(
-            deal_id=self._inp.deal_id, partner_id=self._inp.partner_id, state=self._state, stage=self._stage,
-            policy_version=self._kit.policy_version, submitted_at=self._submitted_at,
+            deal_id=self._inp.deal_id,
+            partner_id=self._inp.partner_id,
+            state=self._state,
+            stage=self._stage,
+            policy_version=self._kit.policy_version,
+            submitted_at=self._submitted_at,
             decided_by=self._decision.by if self._decision else None,
             decision_reason=self._decision.reason if self._decision else None,
-            protected_until=self._protected_until, extensions_used=self._extensions,
+            protected_until=self._protected_until,
+            extensions_used=self._extensions,
             pending_extension_days=self._pending_extension.days if self._pending_extension else None,
-            stage_since=self._stage_since, stalled=self._stalled,
+            stage_since=self._stage_since,
+            stalled=self._stalled,
         )
 
     # ------------------------------------------------------------------ run
@@ -165,22 +178,26 @@ class DealWorkflow:
     async def run(self, inp: DealInput) -> DealResult:
         policy = await self._kit.load_policy(inp.policy_version)
         self._kit.upsert(self._state.value)
-        await self._kit.tell(workflow_id(ONBOARDING, inp.partner_id), MARK_MILESTONE,
-                             MilestoneDone(key="first_deal", by=actors.journey(workflow.info().workflow_id)))
+        await self._kit.tell(*milestone_done(inp.partner_id, "first_deal", self._kit.actor))
 
         await self._await_decision()
+        assert self._decision is not None  # _await_decision returns only once there is one
         approved = self._decision is not None and self._decision.decision == Decision.approve
         now = workflow.now()
         if approved:
             rules = policy.deal.tiers[self._kit.coverage.tier]
             self._protected_until = now + policy.days(rules.protection_days)
-        await self._set_state(DealState.approved if approved else DealState.rejected, by=self._decision.by,
-                              reason=self._decision.reason, step="decision")
+        await self._set_state(
+            DealState.approved if approved else DealState.rejected,
+            by=self._decision.by,
+            reason=self._decision.reason,
+            step="decision",
+        )
         self._decision_recorded = True
         if not approved:
-            await self._notify("rejected", ["partner"], reason=self._decision.reason)
+            await self._kit.notify("rejected", ["partner"], reason=self._decision.reason)
             return await self._end()
-        await self._notify("approved", ["partner"] + (["cam"] if self._cam_decides() else []))
+        await self._kit.notify("approved", ["partner"] + (["cam"] if self._cam_decides() else []))
         await self._protect()
         return await self._end()
 
@@ -191,13 +208,19 @@ class DealWorkflow:
         assert policy is not None
         rules = policy.deal
         tier_rules = rules.tiers[self._kit.coverage.tier]
-        if (self._state == DealState.pending_approval and tier_rules.auto_approve and not self._inp.hold_reason
-                and self._inp.currency == rules.currency
-                and self._inp.amount_minor <= tier_rules.auto_approve_max_minor):
+        if (
+            self._state == DealState.pending_approval
+            and tier_rules.auto_approve
+            and not self._inp.hold_reason
+            and self._inp.currency == rules.currency
+            and self._inp.amount_minor <= tier_rules.auto_approve_max_minor
+        ):
             self._decision = DealDecision(
-                decision=Decision.approve, by=actors.SYSTEM,
+                decision=Decision.approve,
+                by=actors.SYSTEM,
                 reason=f"inside the {self._kit.coverage.tier.value} policy: no conflict, amount within "
-                       f"{tier_rules.auto_approve_max_minor / 100:,.2f} {rules.currency}")
+                f"{tier_rules.auto_approve_max_minor / 100:,.2f} {rules.currency}",
+            )
             return
         approver = "cam" if self._kit.coverage.cam_id else "ops"
         await self._request_decision("approval_request", approver)
@@ -213,14 +236,19 @@ class DealWorkflow:
     async def _request_decision(self, template: str, approver: str) -> None:
         policy = self._kit.policy
         assert policy is not None
-        key = f"{workflow.info().workflow_id}:notify:{template}"
+        key = self._kit.key(f"notify:{template}")
         await self._kit.activity(
             DealActivity.QUEUE_APPROVAL_REQUEST,
             ApprovalRequestInput(
-                idempotency_key=key, deal_id=self._inp.deal_id, approver=approver, template=template,
+                idempotency_key=key,
+                deal_id=self._inp.deal_id,
+                approver=approver,
+                template=template,
                 context=self._context(),
-                link_valid_until=workflow.now() + policy.days(policy.deal.decision_link_days)),
-            NotifyResult)
+                link_valid_until=workflow.now() + policy.days(policy.deal.decision_link_days),
+            ),
+            NotifyResult,
+        )
         await self._kit.send_outbox(key)
 
     # ------------------------------------------------------------------ protection window
@@ -240,37 +268,53 @@ class DealWorkflow:
                     continue
                 self._stage, self._stage_since, self._stalled = change.stage, workflow.now(), False
                 self._stage_changes += 1
-                wid = workflow.info().workflow_id
                 await self._kit.activity(
                     DealActivity.RECORD_STAGE,
-                    DealStageInput(idempotency_key=f"{wid}:stage:{self._stage_changes}", deal_id=self._inp.deal_id,
-                                   stage=change.stage, by=change.by, at=workflow.now()),
-                    StepResult)
+                    DealStageInput(
+                        idempotency_key=self._kit.key(f"stage:{self._stage_changes}"),
+                        deal_id=self._inp.deal_id,
+                        stage=change.stage,
+                        by=change.by,
+                        at=workflow.now(),
+                    ),
+                    StepResult,
+                )
                 if change.stage in CLOSING:
                     state = CLOSING[change.stage]
                     await self._set_state(state, by=change.by, step="closed")
-                    await self._notify(state.value, ["partner"] + (["cam"] if self._kit.coverage.cam_id else []))
+                    await self._kit.notify(state.value, ["partner"] + (["cam"] if self._kit.coverage.cam_id else []))
                     return
             while self._to_announce:
                 req = self._to_announce.pop(0)
                 self._requests += 1
-                await self._notify("extension_request", ["cam"], step=f"extension_request:{self._requests}",
-                                   days=req.days, reason=req.reason)
+                await self._kit.notify(
+                    "extension_request",
+                    ["cam"],
+                    step=f"extension_request:{self._requests}",
+                    days=req.days,
+                    reason=req.reason,
+                )
             while self._granted:
                 number, days, by = self._granted.pop(0)
-                await self._set_state(DealState.approved, by=by, step=f"extension:{number}",
-                                      reason=f"extended by {days:g} days")
-                await self._notify("extension_granted", ["partner"], step=f"extension:{number}", days=days)
+                await self._set_state(
+                    DealState.approved, by=by, step=f"extension:{number}", reason=f"extended by {days:g} days"
+                )
+                await self._kit.notify("extension_granted", ["partner"], step=f"extension:{number}", days=days)
             if self._rejected_extension is not None:
-                await self._notify("extension_rejected", ["partner"],
-                                   step=f"extension_rejected:{self._extensions}", reason=self._rejected_extension)
+                await self._kit.notify(
+                    "extension_rejected",
+                    ["partner"],
+                    step=f"extension_rejected:{self._extensions}",
+                    reason=self._rejected_extension,
+                )
                 self._rejected_extension = None
 
             now = workflow.now()
             if now >= self._protected_until:
-                await self._set_state(DealState.expired, by=actors.SYSTEM, step="expired",
-                                      reason="protection window ended")
-                await self._notify("expired", ["partner"] + (["cam"] if self._kit.coverage.cam_id else []))
+                await self._set_state(
+                    DealState.expired, by=actors.SYSTEM, step="expired", reason="protection window ended"
+                )
+                await self._kit.notify("expired", ["partner"] + (["cam"] if self._kit.coverage.cam_id else []))
                 return
             deadlines = [self._protected_until]
             for offset in sorted(rules.expiry_reminder_days, reverse=True):
@@ -280,20 +324,30 @@ class DealWorkflow:
                     continue
                 if now >= at:
                     reminded.add(mark)
-                    await self._notify("expiry_reminder", ["partner"] + (["cam"] if self._cam_decides() else []),
-                                       step=f"expiry_reminder:{self._extensions}:{offset:g}", days_left=offset)
+                    await self._kit.notify(
+                        "expiry_reminder",
+                        ["partner"] + (["cam"] if self._cam_decides() else []),
+                        step=f"expiry_reminder:{self._extensions}:{offset:g}",
+                        days_left=offset,
+                    )
                 else:
                     deadlines.append(at)
             stall_at = self._stage_since + policy.days(rules.stall_days)
             if not self._stalled:
                 if now >= stall_at:
                     self._stalled = True
-                    await self._notify("stalled", ["cam" if self._kit.coverage.cam_id else "ops"],
-                                       step=f"stalled:{self._stage_changes}", stage=self._stage.value)
+                    await self._kit.notify(
+                        "stalled",
+                        ["cam" if self._kit.coverage.cam_id else "ops"],
+                        step=f"stalled:{self._stage_changes}",
+                        stage=self._stage.value,
+                    )
                 else:
                     deadlines.append(stall_at)
-            await self._kit.wait_until(lambda: bool(self._stage_inbox or self._granted or self._rejected_extension
-                                                    or self._to_announce), min(deadlines))
+            await self._kit.wait_until(
+                lambda: bool(self._stage_inbox or self._granted or self._rejected_extension or self._to_announce),
+                min(deadlines),
+            )
 
     def _grant(self, days: float, by: str) -> None:
         assert self._kit.policy is not None and self._protected_until is not None
@@ -309,27 +363,23 @@ class DealWorkflow:
 
     async def _set_state(self, state: DealState, *, by: str, step: str, reason: str | None = None) -> None:
         self._state = state
-        self._kit.upsert(state.value)
-        wid = workflow.info().workflow_id
-        await self._kit.activity(
-            DealActivity.RECORD_STATE,
-            DealStateInput(idempotency_key=f"{wid}:{step}", deal_id=self._inp.deal_id, state=state, by=by,
-                           reason=reason, protected_until=self._protected_until,
-                           extensions_used=self._extensions, at=workflow.now()),
-            StepResult)
-
-    async def _notify(self, template: str, recipients: list[str], *, step: str | None = None, **context) -> None:
-        wid = workflow.info().workflow_id
-        await self._kit.notify(key=f"{wid}:notify:{step or template}", template=template, recipients=recipients,
-                               context={**self._context(), **context})
+        record = DealStateInput(
+            idempotency_key=self._kit.key(step), deal_id=self._inp.deal_id, state=state, by=by, reason=reason,
+            protected_until=self._protected_until, extensions_used=self._extensions, at=workflow.now(),
+        )  # fmt: skip
+        await self._kit.record_state(state.value, DealActivity.RECORD_STATE, record)
 
     def _context(self) -> dict:
         return {
-            "partner_name": self._inp.partner_name, "deal_id": self._inp.deal_id,
-            "customer_name": self._inp.customer_name, "product_category": self._inp.product_category,
+            "partner_name": self._inp.partner_name,
+            "deal_id": self._inp.deal_id,
+            "customer_name": self._inp.customer_name,
+            "product_category": self._inp.product_category,
             "amount": f"{self._inp.amount_minor / 100:,.2f} {self._inp.currency}",
-            "state": self._state.value, "stage": self._stage.value,
-            "conflict_with": self._inp.conflict_with, "hold_reason": self._inp.hold_reason,
+            "state": self._state.value,
+            "stage": self._stage.value,
+            "conflict_with": self._inp.conflict_with,
+            "hold_reason": self._inp.hold_reason,
             "protected_until": self._protected_until.date().isoformat() if self._protected_until else None,
         }
 
@@ -345,5 +395,6 @@ class DealWorkflow:
     def _check_approver(self, by: str) -> None:
         if actors.is_ops(by) or self._is_cam(by):
             return
-        raise ApplicationError(f"{by} may not decide on this deal: only the partner's CAM or ops may",
-                               type=Refusal.NOT_APPROVER)
+        raise ApplicationError(
+            f"{by} may not decide on this deal: only the partner's CAM or ops may", type=Refusal.NOT_APPROVER
+        )

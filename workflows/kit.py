@@ -5,9 +5,9 @@ upsert the journey's search attributes, follow a coverage change, and tell anoth
 something by workflow id.
 
 Deterministic; imports only domain/ (activities are called by name, never imported)."""
+
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         NotifyResult,
         SendInput,
         SendResult,
+        StepResult,
     )
     from domain.policy import ProgramPolicy, VersionedPolicy
 
@@ -44,17 +45,30 @@ R = TypeVar("R")
 
 # Short: a worker that dies mid-activity delays the retry by at most this much.
 ACTIVITY_TIMEOUT = timedelta(seconds=15)
-RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                    maximum_interval=timedelta(seconds=30))
+RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=30)
+)
 
 
 class JourneyKit:
     """One per workflow run, built in `@workflow.init` from the journey's name, its partner and
     coverage, and the legacy names of its own activities."""
 
-    def __init__(self, journey: str, partner_id: str, coverage: Coverage,
-                 legacy_names: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        journey: str,
+        partner_id: str,
+        coverage: Coverage,
+        legacy_names: Mapping[str, str] | None = None,
+        *,
+        context: Callable[[], dict[str, Any]] = dict,
+        scope: Callable[[], str] = str,
+    ) -> None:
+        """`context` gives what every email of the journey shows; `scope` prefixes the steps of
+        notifications (e.g. the period of a perpetual journey)."""
         self.journey = journey
+        self._context = context
+        self._scope_of = scope
         self.partner_id = partner_id
         self.coverage = coverage
         self.policy: ProgramPolicy | None = None
@@ -75,21 +89,47 @@ class JourneyKit:
         scoped replay with the old names (patch `activity-names-per-journey`)."""
         if not workflow.patched(ACTIVITY_NAMES_PATCH):
             name = self._legacy.get(name, name)
-        return await workflow.execute_activity(name, arg, result_type=result_type,
-                                               start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY)
+        return await workflow.execute_activity(
+            name, arg, result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY
+        )
+
+    @property
+    def actor(self) -> str:
+        """This journey as an actor (`journey:<workflow id>`), for facts it tells others."""
+        return f"journey:{workflow.info().workflow_id}"
+
+    @property
+    def _scope(self) -> str:
+        return self._scope_of()
+
+    def key(self, step: str) -> str:
+        """The idempotency key of a step of this journey: `<workflow id>:<step>`."""
+        return f"{workflow.info().workflow_id}:{step}"
+
+    async def record_state(self, state: str, name: str, arg: BaseModel) -> StepResult:
+        """A state change: in the search attributes at once, then written by the journey's record
+        activity `name` (idempotent on the key inside `arg`)."""
+        self.upsert(state)
+        return await self.activity(name, arg, StepResult)
 
     # ------------------------------------------------------------------ notifications
 
-    async def notify(self, *, key: str, template: str, recipients: list[str], context: dict[str, Any],
-                     audit_action: str | None = None) -> None:
+    async def notify(self, template: str, recipients: list[str], *, step: str | None = None, **context: Any) -> None:
         """Queue a notification in the outbox (with its audit row), then send it. Both steps are
-        idempotent on `key`; a retry or a replay after a crash sends nothing twice."""
+        idempotent on the key `<workflow id>:<scope>notify:<step or template>`; a retry or a replay
+        after a crash sends nothing twice. The journey's own context is added to `context`."""
         if not recipients:
             return
-        await self.activity(QUEUE_NOTIFICATION, NotifyInput(
-            idempotency_key=key, partner_id=self.partner_id, journey=self.journey, template=template,
-            recipients=recipients, context=context,
-            audit_action=audit_action or f"{self.journey}.{template}_sent"), NotifyResult)
+        key = self.key(f"{self._scope}notify:{step or template}")
+        await self.activity(
+            QUEUE_NOTIFICATION,
+            NotifyInput(
+                idempotency_key=key, partner_id=self.partner_id, journey=self.journey, template=template,
+                recipients=recipients, context={**self._context(), **context},
+                audit_action=f"{self.journey}.{template}_sent",
+            ),
+            NotifyResult,
+        )  # fmt: skip
         await self.send_outbox(key)
 
     async def send_outbox(self, key: str) -> None:
@@ -105,7 +145,7 @@ class JourneyKit:
             return condition()
         try:
             await workflow.wait_condition(condition, timeout=timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 
@@ -121,13 +161,15 @@ class JourneyKit:
 
     def upsert(self, state: str) -> None:
         """The search attributes every journey carries, upserted as its state or coverage moves."""
-        workflow.upsert_search_attributes([
-            SA_PARTNER_ID.value_set(self.partner_id),
-            SA_CAM_ID.value_set(self.coverage.cam_id or NO_CAM),
-            SA_TIER.value_set(self.coverage.tier.value),
-            SA_JOURNEY.value_set(self.journey),
-            SA_JOURNEY_STATE.value_set(state),
-        ])
+        workflow.upsert_search_attributes(
+            [
+                SA_PARTNER_ID.value_set(self.partner_id),
+                SA_CAM_ID.value_set(self.coverage.cam_id or NO_CAM),
+                SA_TIER.value_set(self.coverage.tier.value),
+                SA_JOURNEY.value_set(self.journey),
+                SA_JOURNEY_STATE.value_set(state),
+            ]
+        )
 
     def apply_coverage(self, coverage: Coverage, state: str) -> None:
         """A coverage change: carried from now on, and visible in the search attributes at once."""

@@ -5,6 +5,7 @@ partner (the CAM is copied for tiers that want every alert); past the policy's e
 delay the CAM is alerted (tiers without a CAM email no CAM). When every required milestone is
 done the partner is `active`; at the end of the plan an incomplete partner is `at_risk`.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -38,7 +39,10 @@ with workflow.unsafe.imports_passed_through():
 class OnboardingWorkflow:
     @workflow.init
     def __init__(self, inp: OnboardingInput) -> None:
-        self._kit = JourneyKit(JOURNEY, inp.partner_id, inp.coverage, LEGACY_ACTIVITY_NAMES)
+        self._kit = JourneyKit(
+            JOURNEY, inp.partner_id, inp.coverage, LEGACY_ACTIVITY_NAMES,
+            context=lambda: {"partner_name": self._name},
+        )  # fmt: skip
         self._partner_id = inp.partner_id
         self._name = inp.partner_name
         self._coverage_changed = False
@@ -64,11 +68,12 @@ class OnboardingWorkflow:
         if self._milestones[done.key].done_at is not None:
             return MilestoneReport(partner_id=self._partner_id, milestone=done.key, accepted=True, already_done=True)
         self._inbox.append(done)
-        await workflow.wait_condition(lambda: done.key in self._recorded
-                                      or self._state != OnboardingState.in_progress)
+        await workflow.wait_condition(lambda: done.key in self._recorded or self._state != OnboardingState.in_progress)
         if done.key not in self._recorded:
-            raise ApplicationError(f"the onboarding journey ended ({self._state.value}) before {done.key} was "
-                                   "recorded", type=Refusal.NOT_PENDING)
+            raise ApplicationError(
+                f"the onboarding journey ended ({self._state.value}) before {done.key} was recorded",
+                type=Refusal.NOT_PENDING,
+            )
         return MilestoneReport(partner_id=self._partner_id, milestone=done.key, accepted=True, already_done=False)
 
     @report_milestone.validator
@@ -80,11 +85,15 @@ class OnboardingWorkflow:
             m = self._milestones.get(done.key)
             if m is not None and m.done_at is not None:
                 return  # a repeat after the end is still harmless
-            raise ApplicationError(f"the onboarding journey has ended ({self._state.value}); milestones can no "
-                                   "longer be reported", type=Refusal.NOT_PENDING)
+            raise ApplicationError(
+                f"the onboarding journey has ended ({self._state.value}); milestones can no longer be reported",
+                type=Refusal.NOT_PENDING,
+            )
         if self._milestones and done.key not in self._milestones:
-            raise ApplicationError(f"no milestone {done.key!r} in this partner's plan (known: "
-                                   f"{', '.join(self._milestones)})", type=Refusal.UNKNOWN_KEY)
+            raise ApplicationError(
+                f"no milestone {done.key!r} in this partner's plan (known: {', '.join(self._milestones)})",
+                type=Refusal.UNKNOWN_KEY,
+            )
 
     @workflow.signal(name=CHANGE_COVERAGE)
     def change_coverage(self, coverage: Coverage) -> None:
@@ -95,9 +104,13 @@ class OnboardingWorkflow:
     @workflow.query(name=PROGRESS)
     def progress(self) -> OnboardingProgress:
         return OnboardingProgress(
-            partner_id=self._partner_id, state=self._state, tier=self._kit.coverage.tier,
-            cam_id=self._kit.coverage.cam_id, policy_version=self._kit.policy_version,
-            started_at=self._started_at, ends_at=self._ends_at,
+            partner_id=self._partner_id,
+            state=self._state,
+            tier=self._kit.coverage.tier,
+            cam_id=self._kit.coverage.cam_id,
+            policy_version=self._kit.policy_version,
+            started_at=self._started_at,
+            ends_at=self._ends_at,
             milestones=list(self._milestones.values()),
         )
 
@@ -105,48 +118,54 @@ class OnboardingWorkflow:
 
     @workflow.run
     async def run(self, inp: OnboardingInput) -> OnboardingResult:
-        wid = workflow.info().workflow_id
         policy = await self._kit.load_policy(inp.policy_version)
         self._started_at = workflow.now()
         self._ends_at = self._started_at + policy.days(policy.onboarding.plan_days)
         plan = {}
         for spec in policy.onboarding.milestones:
             plan[spec.key] = MilestoneProgress(
-                key=spec.key, title=spec.title, required=self._kit.coverage.tier in spec.required_for,
+                key=spec.key,
+                title=spec.title,
+                required=self._kit.coverage.tier in spec.required_for,
                 due_at=self._started_at + policy.days(spec.due_day),
             )
         self._milestones = plan
         self._kit.upsert(self._state.value)
         await self._kit.activity(
             OnboardingActivity.OPEN_PLAN,
-            OpenPlanInput(idempotency_key=f"{wid}:plan", partner_id=self._partner_id,
-                          policy_version=self._kit.policy_version, milestones=list(self._milestones.values())),
+            OpenPlanInput(
+                idempotency_key=self._kit.key("plan"),
+                partner_id=self._partner_id,
+                policy_version=self._kit.policy_version,
+                milestones=list(self._milestones.values()),
+            ),
             StepResult,
         )
-        await self._notify("welcome", ["partner"], context=self._plan_context())
+        await self._kit.notify("welcome", ["partner"], **self._plan_context())
 
         while True:
-            await self._apply_messages(wid)
+            await self._apply_messages()
             if all(m.done_at for m in self._milestones.values() if m.required):
-                await self._finish(wid, OnboardingState.activated)
+                await self._finish(OnboardingState.activated)
                 break
             now = workflow.now()
             if now >= self._ends_at:
-                await self._finish(wid, OnboardingState.at_risk)
+                await self._finish(OnboardingState.at_risk)
                 break
             await self._send_due_alerts(now)
             await self._kit.wait_until(lambda: bool(self._inbox) or self._coverage_changed, self._next_deadline())
 
         await workflow.wait_condition(workflow.all_handlers_finished)
         return OnboardingResult(
-            partner_id=self._partner_id, state=self._state,
+            partner_id=self._partner_id,
+            state=self._state,
             completed=[k for k, m in self._milestones.items() if m.done_at],
             missing=[k for k, m in self._milestones.items() if m.required and not m.done_at],
         )
 
     # ------------------------------------------------------------------ steps
 
-    async def _apply_messages(self, wid: str) -> None:
+    async def _apply_messages(self) -> None:
         if self._coverage_changed:
             self._coverage_changed = False
             self._apply_required()
@@ -160,8 +179,13 @@ class OnboardingWorkflow:
             m.done_by = done.by
             await self._kit.activity(
                 OnboardingActivity.RECORD_MILESTONE,
-                RecordMilestoneInput(idempotency_key=f"{wid}:milestone:{m.key}", partner_id=self._partner_id,
-                                     key=m.key, by=done.by, at=m.done_at),
+                RecordMilestoneInput(
+                    idempotency_key=self._kit.key(f"milestone:{m.key}"),
+                    partner_id=self._partner_id,
+                    key=m.key,
+                    by=done.by,
+                    at=m.done_at,
+                ),
                 StepResult,
             )
             self._recorded.add(m.key)
@@ -178,12 +202,13 @@ class OnboardingWorkflow:
             if not m.nudged and now >= m.due_at:
                 m.nudged = True
                 to = ["partner"] + (["cam"] if has_cam and rules.cam_on_every_alert else [])
-                await self._notify("nudge", to, step=f"nudge:{m.key}", context=self._milestone_context(m))
+                await self._kit.notify("nudge", to, step=f"nudge:{m.key}", **self._milestone_context(m))
             if not m.escalated and now >= m.due_at + escalation:
                 m.escalated = True
                 if has_cam:  # tiers without a CAM email no CAM: the partner nudge stands
-                    await self._notify("escalation", ["cam"], step=f"escalation:{m.key}",
-                                       context=self._milestone_context(m))
+                    await self._kit.notify(
+                        "escalation", ["cam"], step=f"escalation:{m.key}", **self._milestone_context(m)
+                    )
 
     def _apply_required(self) -> None:
         """Which milestones are required depends on the tier."""
@@ -205,35 +230,30 @@ class OnboardingWorkflow:
                 deadlines.append(m.due_at + escalation)
         return min(deadlines)
 
-    async def _finish(self, wid: str, state: OnboardingState) -> None:
+    async def _finish(self, state: OnboardingState) -> None:
         self._state = state
-        self._kit.upsert(self._state.value)
-        await self._kit.activity(
-            OnboardingActivity.FINISH,
-            FinishOnboardingInput(idempotency_key=f"{wid}:{state.value}", partner_id=self._partner_id,
-                                  state=state, at=workflow.now()),
-            StepResult,
+        record = FinishOnboardingInput(
+            idempotency_key=self._kit.key(state.value), partner_id=self._partner_id, state=state, at=workflow.now()
         )
+        await self._kit.record_state(state.value, OnboardingActivity.FINISH, record)
         has_cam = self._kit.has_cam()
         missing = [m.title for m in self._milestones.values() if m.required and not m.done_at]
         if state == OnboardingState.activated:
-            await self._notify("activated", ["partner"] + (["cam"] if has_cam else []))
+            await self._kit.notify("activated", ["partner"] + (["cam"] if has_cam else []))
         else:
-            await self._notify("at_risk", ["partner", "cam" if has_cam else "ops"], context={"missing": missing})
+            await self._kit.notify("at_risk", ["partner", "cam" if has_cam else "ops"], missing=missing)
 
     # ------------------------------------------------------------------ helpers
 
-    async def _notify(self, template: str, recipients: list[str], *, step: str | None = None,
-                      context: dict | None = None) -> None:
-        wid = workflow.info().workflow_id
-        await self._kit.notify(key=f"{wid}:notify:{step or template}", template=template, recipients=recipients,
-                               context={"partner_name": self._name, **(context or {})})
-
     def _plan_context(self) -> dict:
         policy = self._kit.policy
-        return {"plan_days": policy.onboarding.plan_days if policy else 0,
-                "milestones": [{"title": m.title, "due": m.due_at.date().isoformat(), "required": m.required}
-                               for m in self._milestones.values()]}
+        return {
+            "plan_days": policy.onboarding.plan_days if policy else 0,
+            "milestones": [
+                {"title": m.title, "due": m.due_at.date().isoformat(), "required": m.required}
+                for m in self._milestones.values()
+            ],
+        }
 
     def _milestone_context(self, m: MilestoneProgress) -> dict:
         return {"milestone": m.title, "milestone_key": m.key, "due": m.due_at.date().isoformat()}

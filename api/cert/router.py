@@ -1,37 +1,33 @@
 """The certification renewal journey's API: record (starts `cert-{id}`), renew, and the views
 of a partner's certifications and of a portfolio's expiring ones."""
+
 from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query
 
 from api import journeys
 from api.cert import service
 from api.cert.schemas import CertCreate, CertOut, RenewalBody
-from api.deps import OpsDep, PartnerDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep, load_partner
-from api.idempotency import Idempotency
-from domain.cert import CertState, RenewalResult
+from api.deps import CreationDep, OpsDep, PartnerDep, PrincipalDep, SessionDep, TemporalDep, load_partner
+from domain.cert import JOURNEY, CertState, RenewalResult
 
 router = APIRouter(tags=["certifications"])
 
 
 @router.post("/certifications", status_code=201, response_model=CertOut)
-async def record_certification(body: CertCreate, request: Request, principal: OpsDep, session: SessionDep,
-                               temporal: TemporalDep, settings: SettingsDep,
-                               idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
+async def record_certification(body: CertCreate, principal: OpsDep, ctx: CreationDep):
     """Record a certification earned by one of a partner's people (ops, or an LMS with an ops key)
     and start its `cert-{id}` journey."""
-    partner = await load_partner(session, body.partner_id, principal)
-    idem = Idempotency(session, principal, idempotency_key, request.url.path, body)
-    return await idem.run(
-        lambda: service.record(session, temporal, settings.task_queue, principal, body, partner, idem),
-        resume=lambda out: journeys.ensure_started(session, temporal, service.cert_workflow_id(out["id"])))
+    partner = await load_partner(ctx.session, body.partner_id, principal)
+    return await journeys.created(ctx, body, JOURNEY, lambda idem: service.record(ctx, body, partner, idem))
 
 
 @router.post("/certifications/{cert_id}/renewals", response_model=RenewalResult)
-async def renew_certification(cert_id: uuid.UUID, body: RenewalBody, principal: OpsDep, session: SessionDep,
-                              temporal: TemporalDep):
+async def renew_certification(
+    cert_id: uuid.UUID, body: RenewalBody, principal: OpsDep, session: SessionDep, temporal: TemporalDep
+):
     """Record a renewal: the new expiry, entitlements restored, the journey's next period."""
     return await service.renew(session, temporal, principal, cert_id, body.expires_at)
 
@@ -42,11 +38,16 @@ async def partner_certifications(partner: PartnerDep, session: SessionDep):
 
 
 @router.get("/certifications", response_model=list[CertOut])
-async def list_certifications(principal: PrincipalDep, session: SessionDep,
-                              expiring_within_days: float | None = Query(None, gt=0, le=3650),
-                              state: CertState | None = None, cam_id: uuid.UUID | None = None,
-                              limit: int = Query(100, ge=1, le=1000)):
+async def list_certifications(
+    principal: PrincipalDep,
+    session: SessionDep,
+    expiring_within_days: float | None = Query(None, gt=0, le=3650),
+    state: CertState | None = None,
+    cam_id: uuid.UUID | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+):
     """Certifications, e.g. a CAM's portfolio view of those expiring within N days (a CAM sees
     only its partners, a partner only itself)."""
-    return await service.list_certifications(session, principal, expiring_within_days=expiring_within_days,
-                                             state=state, cam_id=cam_id, limit=limit)
+    return await service.list_certifications(
+        session, principal, expiring_within_days=expiring_within_days, state=state, cam_id=cam_id, limit=limit
+    )

@@ -1,4 +1,5 @@
 """Bodies of the certification renewal endpoints."""
+
 from __future__ import annotations
 
 import uuid

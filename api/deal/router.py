@@ -1,19 +1,19 @@
 """The deal registration journey's API: register (with the conflict check), decide, stage
 changes, extensions, the read model, and the one-click decision links from email."""
+
 from __future__ import annotations
 
 import uuid
 from pathlib import Path
 
-from fastapi import APIRouter, Form, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Form, HTTPException, Query
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api import journeys
 from api.deal import service
 from api.deal.schemas import DealCreate, DealOut, DecisionBody, ExtensionBody, ExtensionDecisionBody, StageBody
-from api.deps import PrincipalDep, SessionDep, SettingsDep, TemporalDep, load_partner
-from api.idempotency import Idempotency
+from api.deps import CreationDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep, load_partner
 from domain.deal import (
     DECIDE,
     DECIDE_EXTENSION,
@@ -33,36 +33,53 @@ from store.models import Partner
 from store.models.deal import Deal
 
 router = APIRouter(prefix="/deals", tags=["deals"])
-pages = Environment(loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
-                    autoescape=select_autoescape(default=True))
+pages = Environment(
+    loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
+    autoescape=select_autoescape(default=True),
+)
 
 
-@router.post("", status_code=201, response_model=DealOut,
-             responses={409: {"description": "the same partner already registered this deal"},
-                        403: {"description": "a lapsed certification restricts the category"}})
-async def register_deal(body: DealCreate, request: Request, principal: PrincipalDep, session: SessionDep,
-                        temporal: TemporalDep, settings: SettingsDep,
-                        idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
+@router.post(
+    "",
+    status_code=201,
+    response_model=DealOut,
+    responses={
+        409: {"description": "the same partner already registered this deal"},
+        403: {"description": "a lapsed certification restricts the category"},
+    },
+)
+async def register_deal(body: DealCreate, ctx: CreationDep):
     """Register a deal (the partner itself, its CAM or ops) and start `deal-{deal_id}`."""
-    partner_id = body.partner_id or principal.partner_id
+    partner_id = body.partner_id or ctx.principal.partner_id
     if partner_id is None:
         raise HTTPException(422, detail="partner_id: required for cam and ops keys")
-    partner = await load_partner(session, partner_id, principal)
-    idem = Idempotency(session, principal, idempotency_key, request.url.path, body)
-    return await idem.run(
-        lambda: service.register(session, temporal, settings.task_queue, principal, body, partner, idem),
-        resume=lambda out: journeys.ensure_started(session, temporal, service.deal_workflow_id(out["id"])))
+    partner = await load_partner(ctx.session, partner_id, ctx.principal)
+    return await journeys.created(ctx, body, JOURNEY, lambda idem: service.register(ctx, body, partner, idem))
 
 
 @router.get("", response_model=list[DealOut])
-async def list_deals(principal: PrincipalDep, session: SessionDep, partner_id: uuid.UUID | None = None,
-                     cam_id: uuid.UUID | None = None, state: DealState | None = None,
-                     expiring_within_days: float | None = Query(None, gt=0, le=3650),
-                     limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=1_000_000)):
+async def list_deals(
+    principal: PrincipalDep,
+    session: SessionDep,
+    partner_id: uuid.UUID | None = None,
+    cam_id: uuid.UUID | None = None,
+    state: DealState | None = None,
+    expiring_within_days: float | None = Query(None, gt=0, le=3650),
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=1_000_000),
+):
     """Deals, filtered by partner, CAM, state and protection expiring within N days.
     A CAM sees only its portfolio; a partner only itself."""
-    return await service.list_deals(session, principal, partner_id=partner_id, cam_id=cam_id, state=state,
-                                    expiring_within_days=expiring_within_days, limit=limit, offset=offset)
+    return await service.list_deals(
+        session,
+        principal,
+        partner_id=partner_id,
+        cam_id=cam_id,
+        state=state,
+        expiring_within_days=expiring_within_days,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.get("/{deal_id}", response_model=DealOut)
@@ -79,20 +96,27 @@ async def deal_progress(deal_id: uuid.UUID, principal: PrincipalDep, session: Se
 
 
 @router.post("/{deal_id}/decision", response_model=DecisionResult)
-async def decide(deal_id: uuid.UUID, body: DecisionBody, principal: PrincipalDep, session: SessionDep,
-                 temporal: TemporalDep):
+async def decide(
+    deal_id: uuid.UUID, body: DecisionBody, principal: PrincipalDep, session: SessionDep, temporal: TemporalDep
+):
     """Approve or reject a pending deal: the partner's CAM, or ops."""
     await service.deal_for(session, deal_id, principal)
     service.check_not_partner(principal, "deal")
     await session.close()  # hold no connection while the journey answers
-    return await journeys.run_update(temporal, JOURNEY, deal_id, DECIDE,
-                                     DealDecision(decision=body.decision, reason=body.reason, by=principal.actor),
-                                     DecisionResult)
+    return await journeys.run_update(
+        temporal,
+        JOURNEY,
+        deal_id,
+        DECIDE,
+        DealDecision(decision=body.decision, reason=body.reason, by=principal.actor),
+        DecisionResult,
+    )
 
 
 @router.post("/{deal_id}/stage", status_code=202)
-async def change_stage(deal_id: uuid.UUID, body: StageBody, principal: PrincipalDep, session: SessionDep,
-                       temporal: TemporalDep):
+async def change_stage(
+    deal_id: uuid.UUID, body: StageBody, principal: PrincipalDep, session: SessionDep, temporal: TemporalDep
+):
     """Move an approved deal to another stage (the partner, its CAM or ops); closed_won /
     closed_lost end the journey."""
     deal, _ = await service.deal_for(session, deal_id, principal)
@@ -101,25 +125,37 @@ async def change_stage(deal_id: uuid.UUID, body: StageBody, principal: Principal
 
 
 @router.post("/{deal_id}/extensions", response_model=ExtensionResult)
-async def request_extension(deal_id: uuid.UUID, body: ExtensionBody, principal: PrincipalDep, session: SessionDep,
-                            temporal: TemporalDep):
+async def request_extension(
+    deal_id: uuid.UUID, body: ExtensionBody, principal: PrincipalDep, session: SessionDep, temporal: TemporalDep
+):
     """Ask for more protection time (bounded count and length; CAM tiers need the CAM)."""
     await service.deal_for(session, deal_id, principal)
     await session.close()
-    return await journeys.run_update(temporal, JOURNEY, deal_id, REQUEST_EXTENSION,
-                                     ExtensionRequest(days=body.days, reason=body.reason, by=principal.actor),
-                                     ExtensionResult)
+    return await journeys.run_update(
+        temporal,
+        JOURNEY,
+        deal_id,
+        REQUEST_EXTENSION,
+        ExtensionRequest(days=body.days, reason=body.reason, by=principal.actor),
+        ExtensionResult,
+    )
 
 
 @router.post("/{deal_id}/extensions/decision", response_model=ExtensionResult)
-async def decide_extension(deal_id: uuid.UUID, body: ExtensionDecisionBody, principal: PrincipalDep,
-                           session: SessionDep, temporal: TemporalDep):
+async def decide_extension(
+    deal_id: uuid.UUID, body: ExtensionDecisionBody, principal: PrincipalDep, session: SessionDep, temporal: TemporalDep
+):
     await service.deal_for(session, deal_id, principal)
     service.check_not_partner(principal, "extension")
     await session.close()
-    return await journeys.run_update(temporal, JOURNEY, deal_id, DECIDE_EXTENSION,
-                                     ExtensionDecision(decision=body.decision, reason=body.reason, by=principal.actor),
-                                     ExtensionResult)
+    return await journeys.run_update(
+        temporal,
+        JOURNEY,
+        deal_id,
+        DECIDE_EXTENSION,
+        ExtensionDecision(decision=body.decision, reason=body.reason, by=principal.actor),
+        ExtensionResult,
+    )
 
 
 # ------------------------------------------------------------------ one-click links (the token is the credential)
@@ -144,8 +180,13 @@ async def link_confirm(token: str, session: SessionDep, settings: SettingsDep):
 
 
 @router.post("/links/{token}", response_class=HTMLResponse, include_in_schema=False)
-async def link_apply(token: str, session: SessionDep, temporal: TemporalDep, settings: SettingsDep,
-                     reason: str = Form("", max_length=1000)):
+async def link_apply(
+    token: str,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    reason: str = Form("", max_length=1000),
+):
     """Confirming applies the decision exactly once."""
     try:
         result = await service.apply_link(session, temporal, settings.link_secret, token, reason)

@@ -1,4 +1,5 @@
 """Bodies of the deal registration endpoints."""
+
 from __future__ import annotations
 
 import uuid
@@ -73,5 +74,3 @@ class ExtensionBody(Strict):
 class ExtensionDecisionBody(Strict):
     decision: Decision
     reason: str = Field("", max_length=1000)
-
-

@@ -1,13 +1,13 @@
 """The deal registration journey's service: registration with the conflict check (under
 advisory locks) and the certification gate, decisions, stage changes, extensions, the read
 model and the one-click decision links. The router only translates HTTP."""
+
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from fastapi import HTTPException
-from fastapi.encoders import jsonable_encoder
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +16,7 @@ from temporalio.client import Client
 from api import journeys
 from api.auth import Principal, scope_to_principal
 from api.deal.schemas import DealCreate, DealOut
-from api.deps import load_partner
+from api.deps import Creation, load_partner
 from api.idempotency import Idempotency
 from domain.deal import (
     CHANGE_STAGE,
@@ -30,7 +30,6 @@ from domain.deal import (
     normalize_company_name,
 )
 from domain.enums import Role
-from domain.journeys import workflow_id
 from domain.links import LinkClaims, LinkExpired, LinkInvalid, read_token
 from domain.policy import ProgramPolicy
 from store import locks, repo
@@ -55,95 +54,136 @@ async def deal_for(session: AsyncSession, deal_id: uuid.UUID, principal: Princip
     return deal, await load_partner(session, deal.partner_id, principal)
 
 
-def deal_workflow_id(deal_id: object) -> str:
-    return workflow_id(JOURNEY, deal_id)
-
-
 # ------------------------------------------------------------------ register
 
 
-async def register(session: AsyncSession, client: Client, task_queue: str, principal: Principal, body: DealCreate,
-                   partner: Partner, idem: Idempotency) -> dict:
+async def register(
+    ctx: Creation,
+    body: DealCreate,
+    partner: Partner,
+    idem: Idempotency,
+) -> dict:
     """Another partner's open registration of the same customer and category puts the deal in
     `conflict_review`; the same partner registering it again is refused with the existing id."""
+    session, principal = ctx.session, ctx.principal
     current = await repo.current_policy(session)  # pinned: later changes apply to later deals
     hold_reason = await certification_gate(session, partner, body.product_category, current.policy)
     name_key = normalize_company_name(body.customer_name)
     # Serialize registrations of one customer in one category (by domain and by name), so two
     # simultaneous submissions cannot both find the customer free.
-    await locks.lock(session, f"deal:domain:{body.customer_domain}:{body.product_category}",
-                     f"deal:name:{name_key}:{body.product_category}")
+    await locks.lock(
+        session,
+        f"deal:domain:{body.customer_domain}:{body.product_category}",
+        f"deal:name:{name_key}:{body.product_category}",
+    )
     if await idem.stored() is not None:  # a concurrent retry committed meanwhile
         raise HTTPException(409, detail="a concurrent retry of this request was answered")
     same_customer = and_(
-        Deal.product_category == body.product_category, Deal.state.in_([s.value for s in OPEN_STATES]),
-        or_(Deal.customer_key == body.customer_domain, Deal.customer_name_key == name_key))
-    own = await session.scalar(select(Deal).where(same_customer, Deal.partner_id == partner.id)
-                               .order_by(Deal.created_at).limit(1))
+        Deal.product_category == body.product_category,
+        Deal.state.in_([s.value for s in OPEN_STATES]),
+        or_(Deal.customer_key == body.customer_domain, Deal.customer_name_key == name_key),
+    )
+    own = await session.scalar(
+        select(Deal).where(same_customer, Deal.partner_id == partner.id).order_by(Deal.created_at).limit(1)
+    )
     if own is not None:
         raise HTTPException(409, detail=f"this partner already registered this deal: deal {own.id} ({own.state})")
-    other = await session.scalar(select(Deal).where(same_customer, Deal.partner_id != partner.id)
-                                 .order_by(Deal.created_at).limit(1))
-    deal = Deal(
-        id=uuid.uuid4(), partner_id=partner.id, customer_name=body.customer_name,
-        customer_domain=body.customer_domain, customer_key=body.customer_domain, customer_name_key=name_key,
-        product_category=body.product_category, amount_minor=int(body.amount * 100), currency=body.currency,
-        expected_close_date=body.expected_close_date, stage=body.stage.value,
-        state=(DealState.conflict_review if other else DealState.pending_approval).value,
-        conflict_with=other.id if other else None, extensions_used=0, created_by=principal.actor,
+    other = await session.scalar(
+        select(Deal).where(same_customer, Deal.partner_id != partner.id).order_by(Deal.created_at).limit(1)
     )
-    session.add(deal)
-    await session.flush()
-    wid = await journeys.record_journey(
-        session, journey=JOURNEY, entity_id=deal.id, partner_id=partner.id, state=deal.state, task_queue=task_queue,
-        start_input=DealInput(
-            deal_id=str(deal.id), partner_id=str(partner.id), partner_name=partner.name,
-            coverage=journeys.coverage_of(partner), customer_name=deal.customer_name,
-            product_category=deal.product_category, amount_minor=deal.amount_minor, currency=deal.currency,
-            stage=deal.stage, state=deal.state, conflict_with=str(other.id) if other else None,
-            hold_reason=hold_reason, policy_version=current.version),
-        actor=principal.actor, action="deal.registered",
-        detail={"deal_id": str(deal.id), "customer": body.customer_name, "category": body.product_category,
-                "state": deal.state, "conflict_with": str(other.id) if other else None, "hold_reason": hold_reason})
-    await session.refresh(deal)
-    out = jsonable_encoder(DealOut.model_validate(deal))
-    await idem.remember(201, out)
-    await session.commit()
-    await journeys.start_journey(session, client, wid, idem=idem, what="registered")
-    return out
+    deal = Deal(
+        id=uuid.uuid4(),
+        partner_id=partner.id,
+        customer_name=body.customer_name,
+        customer_domain=body.customer_domain,
+        customer_key=body.customer_domain,
+        customer_name_key=name_key,
+        product_category=body.product_category,
+        amount_minor=int(body.amount * 100),
+        currency=body.currency,
+        expected_close_date=body.expected_close_date,
+        stage=body.stage.value,
+        state=(DealState.conflict_review if other else DealState.pending_approval).value,
+        conflict_with=other.id if other else None,
+        extensions_used=0,
+        created_by=principal.actor,
+    )
+    start = journeys.start_input(
+        DealInput,
+        deal,
+        partner,
+        deal_id=str(deal.id),
+        conflict_with=str(other.id) if other else None,
+        hold_reason=hold_reason,
+        policy_version=current.version,
+    )
+    detail = {
+        "deal_id": str(deal.id),
+        "customer": body.customer_name,
+        "category": body.product_category,
+        "state": deal.state,
+        "conflict_with": str(other.id) if other else None,
+        "hold_reason": hold_reason,
+    }
+    new = journeys.NewJourney(JOURNEY, deal, partner.id, deal.state, start, "deal.registered", detail)
+    return await journeys.create_and_start(ctx, new, answer=DealOut, idem=idem, what="registered")
 
 
-async def certification_gate(session: AsyncSession, partner: Partner, category: str,
-                             policy: ProgramPolicy) -> str | None:
+async def certification_gate(
+    session: AsyncSession, partner: Partner, category: str, policy: ProgramPolicy
+) -> str | None:
     """A lapsed certification restricts deal registration in its category (unless another one
     of the partner's certifications in that category is current): refused, or per policy held
     for review (the returned reason)."""
     lapsed = await session.scalar(
-        select(Certification).where(Certification.partner_id == partner.id,
-                                    Certification.product_category == category,
-                                    Certification.restricted.is_(True))
-        .order_by(Certification.expires_at.desc()).limit(1))
+        select(Certification)
+        .where(
+            Certification.partner_id == partner.id,
+            Certification.product_category == category,
+            Certification.restricted.is_(True),
+        )
+        .order_by(Certification.expires_at.desc())
+        .limit(1)
+    )
     if lapsed is None:
         return None
-    current = await session.scalar(select(Certification.id).where(
-        Certification.partner_id == partner.id, Certification.product_category == category,
-        Certification.restricted.is_(False)).limit(1))
+    current = await session.scalar(
+        select(Certification.id)
+        .where(
+            Certification.partner_id == partner.id,
+            Certification.product_category == category,
+            Certification.restricted.is_(False),
+        )
+        .limit(1)
+    )
     if current is not None:
         return None
-    reason = (f"the {lapsed.track} certification of {lapsed.person_name} (certification {lapsed.id}) lapsed "
-              f"on {lapsed.expires_at:%Y-%m-%d}")
+    reason = (
+        f"the {lapsed.track} certification of {lapsed.person_name} (certification {lapsed.id}) lapsed "
+        f"on {lapsed.expires_at:%Y-%m-%d}"
+    )
     if policy.cert.lapse_action == "review":
         return reason
-    raise HTTPException(403, detail=f"deal registration in {category} is restricted: {reason}; renew it to "
-                                    "register deals in this category")
+    raise HTTPException(
+        403,
+        detail=f"deal registration in {category} is restricted: {reason}; renew it to register deals in this category",
+    )
 
 
 # ------------------------------------------------------------------ read
 
 
-async def list_deals(session: AsyncSession, principal: Principal, *, partner_id: uuid.UUID | None,
-                     cam_id: uuid.UUID | None, state: DealState | None, expiring_within_days: float | None,
-                     limit: int, offset: int) -> list[Deal]:
+async def list_deals(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    partner_id: uuid.UUID | None,
+    cam_id: uuid.UUID | None,
+    state: DealState | None,
+    expiring_within_days: float | None,
+    limit: int,
+    offset: int,
+) -> list[Deal]:
     stmt = select(Deal).join(Partner, Partner.id == Deal.partner_id).order_by(Deal.created_at, Deal.id)
     stmt = scope_to_principal(stmt, principal, Deal.partner_id)
     if partner_id:
@@ -153,7 +193,7 @@ async def list_deals(session: AsyncSession, principal: Principal, *, partner_id:
     if state:
         stmt = stmt.where(Deal.state == state.value)
     if expiring_within_days is not None:
-        until = datetime.now(timezone.utc) + timedelta(days=expiring_within_days)
+        until = datetime.now(UTC) + timedelta(days=expiring_within_days)
         stmt = stmt.where(Deal.state == DealState.approved.value, Deal.protected_until <= until)
     return list((await session.scalars(stmt.limit(limit).offset(offset))).all())
 
@@ -198,8 +238,9 @@ async def apply_link(session: AsyncSession, client: Client, secret: str, token: 
     except IntegrityError as err:
         await session.rollback()
         raise LinkRefused(410, "this link was already used") from err
-    decision = DealDecision(decision=claims.decision, by=claims.approver,
-                            reason=reason.strip() or f"{claims.decision} by one-click link")
+    decision = DealDecision(
+        decision=claims.decision, by=claims.approver, reason=reason.strip() or f"{claims.decision} by one-click link"
+    )
     try:
         result = await journeys.run_update(client, JOURNEY, deal_id, DECIDE, decision, DecisionResult)
     except HTTPException as err:

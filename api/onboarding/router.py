@@ -1,4 +1,5 @@
 """The onboarding journey's API: live progress (query) and milestone reports (update)."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Path
@@ -16,11 +17,21 @@ async def onboarding_progress(partner: PartnerDep, temporal: TemporalDep):
     return await service.progress(temporal, partner)
 
 
-@router.post("/milestones/{key}", response_model=MilestoneReport,
-             responses={404: {"description": "no such milestone in the plan (the known keys are named)"},
-                        409: {"description": "the journey has ended"}})
-async def report_milestone(partner: PartnerDep, principal: PrincipalDep, session: SessionDep, temporal: TemporalDep,
-                           key: str = Path(pattern=MILESTONE_KEY)):
+@router.post(
+    "/milestones/{key}",
+    response_model=MilestoneReport,
+    responses={
+        404: {"description": "no such milestone in the plan (the known keys are named)"},
+        409: {"description": "the journey has ended"},
+    },
+)
+async def report_milestone(
+    partner: PartnerDep,
+    principal: PrincipalDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    key: str = Path(pattern=MILESTONE_KEY),
+):
     """Mark a milestone done (the partner itself, its CAM or ops); answered once recorded.
     Repeating it is harmless (`already_done: true`)."""
     return await service.report_milestone(session, temporal, principal, partner, key)

@@ -1,4 +1,5 @@
 """Bodies of the onboarding endpoints: the journey's own contracts are the answers."""
+
 from __future__ import annotations
 
 from domain.onboarding import MilestoneReport, OnboardingProgress

@@ -1,40 +1,45 @@
 """Partners: enrolment (starts onboarding), coverage changes, the read model and the timeline."""
+
 from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from api import journeys
 from api.auth import scope_to_principal
-from api.deps import OpsDep, PartnerDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep
-from api.idempotency import Idempotency
+from api.deps import CreationDep, OpsDep, PartnerDep, PrincipalDep, SessionDep, TemporalDep
 from api.partners import service
 from api.partners.schemas import PartnerCreate, PartnerDetail, PartnerOut, PartnerUpdate, TimelineEntry
 from domain.enums import PartnerStatus, Tier
+from domain.onboarding import JOURNEY as ONBOARDING
 from store.models import AuditEvent, Partner
 
 router = APIRouter(prefix="/partners", tags=["partners"])
 
 
-@router.post("", status_code=201, response_model=PartnerOut,
-             responses={409: {"description": "a partner with this domain is already enrolled"}})
-async def enrol_partner(body: PartnerCreate, request: Request, principal: OpsDep, session: SessionDep,
-                        temporal: TemporalDep, settings: SettingsDep,
-                        idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
+@router.post(
+    "",
+    status_code=201,
+    response_model=PartnerOut,
+    responses={409: {"description": "a partner with this domain is already enrolled"}},
+)
+async def enrol_partner(body: PartnerCreate, principal: OpsDep, ctx: CreationDep):
     """Enrol a partner and start its `onboarding-{partner_id}` journey."""
-    idem = Idempotency(session, principal, idempotency_key, request.url.path, body)
-    return await idem.run(
-        lambda: service.enrol(session, temporal, settings.task_queue, principal, body, idem),
-        resume=lambda out: journeys.ensure_started(session, temporal, service.onboarding_workflow_id(out["id"])))
+    return await journeys.created(ctx, body, ONBOARDING, lambda idem: service.enrol(ctx, body, idem))
 
 
 @router.get("", response_model=list[PartnerOut])
-async def list_partners(principal: PrincipalDep, session: SessionDep, tier: Tier | None = None,
-                        cam_id: uuid.UUID | None = None,
-                        partner_status: PartnerStatus | None = Query(None, alias="status"),
-                        limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=1_000_000)):
+async def list_partners(
+    principal: PrincipalDep,
+    session: SessionDep,
+    tier: Tier | None = None,
+    cam_id: uuid.UUID | None = None,
+    partner_status: PartnerStatus | None = Query(None, alias="status"),
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=1_000_000),
+):
     stmt = scope_to_principal(select(Partner).order_by(Partner.created_at, Partner.id), principal, Partner.id)
     if tier:
         stmt = stmt.where(Partner.tier == tier.value)
@@ -52,8 +57,9 @@ async def get_partner(partner: PartnerDep, session: SessionDep):
 
 
 @router.patch("/{partner_id}", response_model=PartnerOut)
-async def change_coverage(partner: PartnerDep, body: PartnerUpdate, principal: OpsDep, session: SessionDep,
-                          temporal: TemporalDep):
+async def change_coverage(
+    partner: PartnerDep, body: PartnerUpdate, principal: OpsDep, session: SessionDep, temporal: TemporalDep
+):
     """Change a partner's tier and/or CAM; running journeys and their search attributes follow."""
     return await service.change_coverage(session, temporal, principal, partner, body)
 
@@ -61,6 +67,10 @@ async def change_coverage(partner: PartnerDep, body: PartnerUpdate, principal: O
 @router.get("/{partner_id}/timeline", response_model=list[TimelineEntry])
 async def timeline(partner: PartnerDep, session: SessionDep, limit: int = Query(500, ge=1, le=5000)):
     """The audit trail of every state change: who, what, when."""
-    rows = await session.scalars(select(AuditEvent).where(AuditEvent.partner_id == partner.id)
-                                 .order_by(AuditEvent.at, AuditEvent.id).limit(limit))
+    rows = await session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.partner_id == partner.id)
+        .order_by(AuditEvent.at, AuditEvent.id)
+        .limit(limit)
+    )
     return rows.all()

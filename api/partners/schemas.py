@@ -1,4 +1,5 @@
 """Bodies of the partner endpoints (enrolment, coverage, the read model, the timeline)."""
+
 from __future__ import annotations
 
 import uuid
@@ -96,5 +97,3 @@ class TimelineEntry(BaseModel):
     action: str
     journey: str | None
     detail: dict[str, Any]
-
-

@@ -1,5 +1,6 @@
 """Partners: enrolment (the partner row, then its onboarding journey), coverage changes and the
 read model. Transactions, locks and rules live here; the router only translates HTTP."""
+
 from __future__ import annotations
 
 import uuid
@@ -13,10 +14,10 @@ from temporalio.client import Client
 
 from api import journeys
 from api.auth import Principal
+from api.deps import Creation
 from api.idempotency import Idempotency
 from api.partners.schemas import JourneyOut, MilestoneOut, PartnerCreate, PartnerDetail, PartnerOut, PartnerUpdate
 from domain.enums import PartnerStatus, Tier
-from domain.journeys import workflow_id
 from domain.onboarding import JOURNEY as ONBOARDING
 from domain.onboarding import OnboardingInput, OnboardingState
 from store import repo
@@ -38,38 +39,30 @@ async def check_coverage(session: AsyncSession, tier: Tier, cam_id: uuid.UUID | 
     return current.version
 
 
-async def enrol(session: AsyncSession, client: Client, task_queue: str, principal: Principal, body: PartnerCreate,
-                idem: Idempotency) -> dict:
+async def enrol(ctx: Creation, body: PartnerCreate, idem: Idempotency) -> dict:
     """Write the partner, its onboarding journey record and the audit row in one transaction,
     then start `onboarding-{partner_id}`. Returns the answer (also stored for idempotent retries)."""
+    session = ctx.session
     policy_version = await check_coverage(session, body.tier, body.cam_id)
     if existing := await session.scalar(select(Partner.id).where(Partner.domain == body.domain)):
-        raise HTTPException(409, detail=f"a partner with domain {body.domain} is already enrolled "
-                                        f"(partner {existing})")
+        raise HTTPException(409, detail=f"a partner with domain {body.domain} is already enrolled (partner {existing})")
     partner = Partner(id=uuid.uuid4(), status=PartnerStatus.onboarding.value, **body.model_dump())
     partner.tier, partner.type = body.tier.value, body.type.value
-    session.add(partner)
+    start = journeys.start_input(OnboardingInput, partner, partner, policy_version=policy_version)
+    state = OnboardingState.in_progress.value
+    new = journeys.NewJourney(
+        ONBOARDING, partner, partner.id, state, start, "partner.enrolled", jsonable_encoder(body.model_dump())
+    )
     try:
-        await session.flush()
+        return await journeys.create_and_start(ctx, new, answer=PartnerOut, idem=idem, what="enrolled")
     except IntegrityError as err:  # a concurrent request won the race for this domain
         await session.rollback()
         raise HTTPException(409, detail=f"a partner with domain {body.domain} is already enrolled") from err
-    wid = await journeys.record_journey(
-        session, journey=ONBOARDING, entity_id=partner.id, partner_id=partner.id,
-        state=OnboardingState.in_progress.value, task_queue=task_queue,
-        start_input=OnboardingInput(partner_id=str(partner.id), partner_name=partner.name,
-                                    coverage=journeys.coverage_of(partner), policy_version=policy_version),
-        actor=principal.actor, action="partner.enrolled", detail=jsonable_encoder(body.model_dump()))
-    await session.refresh(partner)
-    out = jsonable_encoder(PartnerOut.model_validate(partner))
-    await idem.remember(201, out)
-    await session.commit()
-    await journeys.start_journey(session, client, wid, idem=idem, what="enrolled")
-    return out
 
 
-async def change_coverage(session: AsyncSession, client: Client, principal: Principal, partner: Partner,
-                          body: PartnerUpdate) -> Partner:
+async def change_coverage(
+    session: AsyncSession, client: Client, principal: Principal, partner: Partner, body: PartnerUpdate
+) -> Partner:
     """A new tier and/or CAM; every running journey that follows coverage is told (registry)."""
     fields = body.model_fields_set
     if not fields:
@@ -82,9 +75,14 @@ async def change_coverage(session: AsyncSession, client: Client, principal: Prin
     after = journeys.coverage_of(partner)
     if after == before:
         return partner
-    await repo.claim_step(session, key=None, actor=principal.actor, action="partner.coverage_changed",
-                          partner_id=partner.id,
-                          detail={"from": before.model_dump(mode="json"), "to": after.model_dump(mode="json")})
+    await repo.claim_step(
+        session,
+        key=None,
+        actor=principal.actor,
+        action="partner.coverage_changed",
+        partner_id=partner.id,
+        detail={"from": before.model_dump(mode="json"), "to": after.model_dump(mode="json")},
+    )
     await session.commit()
     await session.refresh(partner)
     await journeys.signal_coverage(session, client, partner)
@@ -92,14 +90,20 @@ async def change_coverage(session: AsyncSession, client: Client, principal: Prin
 
 
 async def detail(session: AsyncSession, partner: Partner) -> PartnerDetail:
-    milestones = (await session.scalars(select(PartnerMilestone).where(PartnerMilestone.partner_id == partner.id)
-                                        .order_by(PartnerMilestone.due_at, PartnerMilestone.key))).all()
-    records = (await session.scalars(select(JourneyRecord).where(JourneyRecord.partner_id == partner.id)
-                                     .order_by(JourneyRecord.workflow_id))).all()
-    return PartnerDetail(**PartnerOut.model_validate(partner).model_dump(),
-                         milestones=[MilestoneOut.model_validate(m) for m in milestones],
-                         journeys=[JourneyOut.model_validate(j) for j in records])
-
-
-def onboarding_workflow_id(partner_id: uuid.UUID) -> str:
-    return workflow_id(ONBOARDING, partner_id)
+    milestones = (
+        await session.scalars(
+            select(PartnerMilestone)
+            .where(PartnerMilestone.partner_id == partner.id)
+            .order_by(PartnerMilestone.due_at, PartnerMilestone.key)
+        )
+    ).all()
+    records = (
+        await session.scalars(
+            select(JourneyRecord).where(JourneyRecord.partner_id == partner.id).order_by(JourneyRecord.workflow_id)
+        )
+    ).all()
+    return PartnerDetail(
+        **PartnerOut.model_validate(partner).model_dump(),
+        milestones=[MilestoneOut.model_validate(m) for m in milestones],
+        journeys=[JourneyOut.model_validate(j) for j in records],
+    )

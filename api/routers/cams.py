@@ -1,4 +1,5 @@
 """Channel Account Managers: registered by ops."""
+
 from __future__ import annotations
 
 import uuid
@@ -17,10 +18,16 @@ from store.models import Cam
 router = APIRouter(prefix="/cams", tags=["cams"])
 
 
-@router.post("", status_code=201, response_model=CamOut,
-             responses={409: {"description": "a CAM with this email exists"}})
-async def create_cam(body: CamCreate, request: Request, principal: OpsDep, session: SessionDep,
-                     idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
+@router.post(
+    "", status_code=201, response_model=CamOut, responses={409: {"description": "a CAM with this email exists"}}
+)
+async def create_cam(
+    body: CamCreate,
+    request: Request,
+    principal: OpsDep,
+    session: SessionDep,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+):
     idem = Idempotency(session, principal, idempotency_key, request.url.path, body)
 
     async def create() -> dict:
@@ -29,8 +36,13 @@ async def create_cam(body: CamCreate, request: Request, principal: OpsDep, sessi
         cam = Cam(id=uuid.uuid4(), name=body.name, email=body.email)
         session.add(cam)
         await session.flush()
-        await repo.claim_step(session, key=None, actor=principal.actor, action="cam.created",
-                              detail={"cam_id": str(cam.id), "email": cam.email})
+        await repo.claim_step(
+            session,
+            key=None,
+            actor=principal.actor,
+            action="cam.created",
+            detail={"cam_id": str(cam.id), "email": cam.email},
+        )
         await session.refresh(cam)
         out = jsonable_encoder(CamOut.model_validate(cam))
         await idem.remember(201, out)

@@ -1,4 +1,5 @@
 """API keys: created by ops for a role (a CAM key is bound to a CAM, a partner key to a partner)."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Header, HTTPException, Request
@@ -32,20 +33,34 @@ async def check_binding(session: AsyncSession, body: ApiKeyCreate) -> None:
 
 
 @router.post("", status_code=201, response_model=ApiKeyOut)
-async def create_key(body: ApiKeyCreate, request: Request, principal: OpsDep, session: SessionDep,
-                     idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
+async def create_key(
+    body: ApiKeyCreate,
+    request: Request,
+    principal: OpsDep,
+    session: SessionDep,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+):
     """Create a key; the secret is in the answer once and stored only as a hash."""
     idem = Idempotency(session, principal, idempotency_key, request.url.path, body)
 
     async def create() -> dict:
         await check_binding(session, body)
-        row, secret = await create_api_key(session, role=body.role, cam_id=body.cam_id,
-                                           partner_id=body.partner_id, label=body.label)
-        await repo.claim_step(session, key=None, actor=principal.actor, action="api_key.created",
-                              partner_id=body.partner_id,
-                              detail={"key_id": str(row.id), "role": body.role.value, "prefix": row.prefix})
-        out = jsonable_encoder(ApiKeyOut(id=row.id, role=body.role, cam_id=body.cam_id,
-                                         partner_id=body.partner_id, label=body.label, key=secret))
+        row, secret = await create_api_key(
+            session, role=body.role, cam_id=body.cam_id, partner_id=body.partner_id, label=body.label
+        )
+        await repo.claim_step(
+            session,
+            key=None,
+            actor=principal.actor,
+            action="api_key.created",
+            partner_id=body.partner_id,
+            detail={"key_id": str(row.id), "role": body.role.value, "prefix": row.prefix},
+        )
+        out = jsonable_encoder(
+            ApiKeyOut(
+                id=row.id, role=body.role, cam_id=body.cam_id, partner_id=body.partner_id, label=body.label, key=secret
+            )
+        )
         await idem.remember(201, out)
         await session.commit()
         return out

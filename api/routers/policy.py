@@ -1,4 +1,5 @@
 """The program policy: read by anyone authenticated, changed by ops (each change a new version)."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Path
@@ -17,8 +18,7 @@ async def get_policy(principal: PrincipalDep, session: SessionDep):
 
 
 @router.get("/versions/{version}", response_model=VersionedPolicy)
-async def get_policy_version(principal: PrincipalDep, session: SessionDep,
-                             version: int = Path(ge=1, le=2_147_483_647)):
+async def get_policy_version(principal: PrincipalDep, session: SessionDep, version: int = Path(ge=1, le=2_147_483_647)):
     snap = await repo.policy_version(session, version)
     if snap is None:
         raise HTTPException(404, detail=f"no policy version {version}")
@@ -30,7 +30,8 @@ async def put_policy(body: ProgramPolicy, principal: OpsDep, session: SessionDep
     """Store a new version of the whole policy. It applies to journeys started after it;
     running journeys keep the version they started with."""
     version = await repo.save_policy(session, body, created_by=principal.actor)
-    await repo.claim_step(session, key=None, actor=principal.actor, action="policy.changed",
-                          detail={"version": version})
+    await repo.claim_step(
+        session, key=None, actor=principal.actor, action="policy.changed", detail={"version": version}
+    )
     await session.commit()
     return VersionedPolicy(version=version, policy=body)

@@ -1,5 +1,6 @@
 """The tables every journey shares. A journey's own tables live in store/models/<journey>.py;
 all modules of this package are imported here so that `Base.metadata` knows every table."""
+
 from __future__ import annotations
 
 import uuid
@@ -130,9 +131,7 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
     role: Mapped[str] = mapped_column(String(10))
-    cam_id: Mapped[uuid.UUID | None] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("cams.id"), nullable=True
-    )
+    cam_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("cams.id"), nullable=True)
     partner_id: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True), ForeignKey("partners.id", ondelete="CASCADE"), nullable=True
     )

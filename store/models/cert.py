@@ -1,4 +1,5 @@
 """Tables of the certification renewal journey."""
+
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,5 @@
 """Tables of the deal registration journey."""
+
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,5 @@
 """Tables of the onboarding journey."""
+
 from __future__ import annotations
 
 import uuid

@@ -1,8 +1,9 @@
 """Certification renewal end to end through the API on the dev server (days of a second):
 record, reminders, lapse restricting deal registration in the category, renewal restoring it."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from domain.enums import Role
 from tests.helpers.api import create_cam, deal_body, enrol, new_key, templates
@@ -17,10 +18,16 @@ async def cert_policy(api, ops, **cert):
 
 
 def cert_body(partner_id, seconds: float, category="network", track="Network Associate"):
-    now = datetime.now(timezone.utc)
-    return {"partner_id": partner_id, "person_name": "Pat Engineer", "person_email": "pat@gold.test",
-            "track": track, "product_category": category, "issued_at": (now - timedelta(days=300)).isoformat(),
-            "expires_at": (now + timedelta(seconds=seconds)).isoformat()}
+    now = datetime.now(UTC)
+    return {
+        "partner_id": partner_id,
+        "person_name": "Pat Engineer",
+        "person_email": "pat@gold.test",
+        "track": track,
+        "product_category": category,
+        "issued_at": (now - timedelta(days=300)).isoformat(),
+        "expires_at": (now + timedelta(seconds=seconds)).isoformat(),
+    }
 
 
 async def test_lapse_restricts_the_category_and_renewal_restores_it(api, ops, worker, mailbox, sessionmaker):
@@ -38,6 +45,7 @@ async def test_lapse_restricts_the_category_and_renewal_restores_it(api, ops, wo
     async def milestone():
         r = await api.get(f"/partners/{pid}/onboarding", headers=ops)
         return any(m["key"] == "first_certification" and m["done_at"] for m in r.json()["milestones"])
+
     await eventually(milestone, what="first_certification milestone")
 
     await eventually(lambda: "lapsed" in templates(mailbox, cam["email"]), timeout=20, what="lapse")
@@ -53,12 +61,16 @@ async def test_lapse_restricts_the_category_and_renewal_restores_it(api, ops, wo
     r = await api.post("/deals", json=deal_body(product_category="security"), headers=partner_h)
     assert r.status_code == 201  # only that category is restricted
 
-    r = await api.post(f"/certifications/{cert['id']}/renewals",
-                       json={"expires_at": (datetime.now(timezone.utc) - timedelta(days=1)).isoformat()}, headers=ops)
+    r = await api.post(
+        f"/certifications/{cert['id']}/renewals",
+        json={"expires_at": (datetime.now(UTC) - timedelta(days=1)).isoformat()},
+        headers=ops,
+    )
     assert r.status_code == 422 and "expires_at" in r.json()["detail"]
-    new_expiry = datetime.now(timezone.utc) + timedelta(days=365)
-    r = await api.post(f"/certifications/{cert['id']}/renewals", json={"expires_at": new_expiry.isoformat()},
-                       headers=ops)
+    new_expiry = datetime.now(UTC) + timedelta(days=365)
+    r = await api.post(
+        f"/certifications/{cert['id']}/renewals", json={"expires_at": new_expiry.isoformat()}, headers=ops
+    )
     assert r.status_code == 200, r.text
     assert r.json()["period"] == 2 and r.json()["state"] == "active"
     got = (await api.get(f"/partners/{pid}/certifications", headers=ops)).json()[0]
@@ -77,11 +89,13 @@ async def test_review_policy_holds_the_deal_for_the_cam(api, ops, worker, mailbo
 
     async def lapsed():
         return (await api.get(f"/partners/{partner['id']}/certifications", headers=ops)).json()[0]["restricted"]
+
     await eventually(lapsed, timeout=20, what="lapse")
     r = await api.post("/deals", json=deal_body(amount="10.00"), headers=partner_h)  # inside auto-approval
     assert r.status_code == 201
-    request = await eventually(lambda: next((m for m in mailbox.messages
-                                             if m["X-CAMLights-Template"] == "approval_request"), None))
+    request = await eventually(
+        lambda: next((m for m in mailbox.messages if m["X-CAMLights-Template"] == "approval_request"), None)
+    )
     assert request["To"] == "ops@vendor.test"  # no CAM: ops reviews
     assert cert["id"] in request.get_body(("plain",)).get_content()
     assert (await api.get(f"/deals/{r.json()['id']}", headers=ops)).json()["state"] == "pending_approval"
@@ -94,8 +108,13 @@ async def test_portfolio_view_of_expiring_certifications(api, ops, worker, sessi
     pa = await enrol(api, ops, tier="gold", cam_id=cam_a["id"], domain="pa.test")
     pb = await enrol(api, ops, tier="gold", cam_id=cam_b["id"], domain="pb.test")
     soon = (await api.post("/certifications", json=cert_body(pa["id"], 86400 * 10), headers=ops)).json()
-    (await api.post("/certifications", json=cert_body(pa["id"], 86400 * 200, track="Security Pro",
-                                                      category="security"), headers=ops)).json()
+    (
+        await api.post(
+            "/certifications",
+            json=cert_body(pa["id"], 86400 * 200, track="Security Pro", category="security"),
+            headers=ops,
+        )
+    ).json()
     (await api.post("/certifications", json=cert_body(pb["id"], 86400 * 5), headers=ops)).json()
     cam_a_h = await new_key(sessionmaker, Role.cam, cam_id=cam_a["id"])
     r = await api.get("/certifications?expiring_within_days=30", headers=cam_a_h)
@@ -107,6 +126,6 @@ async def test_portfolio_view_of_expiring_certifications(api, ops, worker, sessi
     r = await api.post("/certifications", json=bad, headers=ops)
     assert r.status_code == 422 and "expires_at" in r.json()["detail"]
     bad = cert_body(pa["id"], 10)
-    bad["issued_at"] = (datetime.now(timezone.utc) + timedelta(days=900)).isoformat()
+    bad["issued_at"] = (datetime.now(UTC) + timedelta(days=900)).isoformat()
     r = await api.post("/certifications", json=bad, headers=ops)
     assert r.status_code == 422 and "after issued_at" in r.json()["detail"]

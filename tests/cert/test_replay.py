@@ -1,4 +1,5 @@
 """Recorded certification histories must replay on the current workflow code (see test_onboarding_replay)."""
+
 from __future__ import annotations
 
 from pathlib import Path

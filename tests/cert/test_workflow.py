@@ -1,5 +1,6 @@
 """The certification renewal journey with the real policy on the time-skipping test server,
 with the real activities against PostgreSQL and the SMTP server."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -51,13 +52,17 @@ async def run_chain(env, workflow_id: str, first_run_id: str) -> list[int]:
         history = await env.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
         sizes.append(len(history.events))
         last = history.events[-1]
-        run_id = (last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
-                  if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW else None)
+        run_id = (
+            last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+            if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+            else None
+        )
     return sizes
 
 
-async def test_reminders_lapse_then_renewal_restores_and_continues_as_new(ts_env, sessionmaker, mailbox,
-                                                                           base_settings, task_queue):
+async def test_reminders_lapse_then_renewal_restores_and_continues_as_new(
+    ts_env, sessionmaker, mailbox, base_settings, task_queue
+):
     cam = await make_cam(sessionmaker)
     partner = await make_partner(sessionmaker, tier=Tier.gold, cam=cam)
     start = await ts_env.get_current_time()
@@ -65,26 +70,41 @@ async def test_reminders_lapse_then_renewal_restores_and_continues_as_new(ts_env
     person = cert.person_email
     async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
         onboarding = await ts_env.client.start_workflow(
-            OnboardingWorkflow.run, OnboardingInput(partner_id=str(partner.id), partner_name=partner.name,
-                                                    coverage=Coverage(tier=Tier.gold, cam_id=str(cam.id))),
-            id=f"onboarding-{partner.id}", task_queue=task_queue)
-        started = await ts_env.client.start_workflow(CertWorkflow.run, cert_input(cert, partner),
-                                                     id=f"cert-{cert.id}", task_queue=task_queue)
+            OnboardingWorkflow.run,
+            OnboardingInput(
+                partner_id=str(partner.id),
+                partner_name=partner.name,
+                coverage=Coverage(tier=Tier.gold, cam_id=str(cam.id)),
+            ),
+            id=f"onboarding-{partner.id}",
+            task_queue=task_queue,
+        )
+        started = await ts_env.client.start_workflow(
+            CertWorkflow.run, cert_input(cert, partner), id=f"cert-{cert.id}", task_queue=task_queue
+        )
         handle = ts_env.client.get_workflow_handle(started.id)  # follows the run chain
         await ts_env.sleep(timedelta(days=85))  # reminders at 60, 30 (+ CAM alert), 7 days before
         ours = [m for m in mails(mailbox) if m[0] in ("expiry_reminder", "cam_alert")]
-        assert ours == [("expiry_reminder", partner.contact_email), ("expiry_reminder", person),
-                        ("expiry_reminder", partner.contact_email), ("expiry_reminder", person),
-                        ("cam_alert", cam.email),
-                        ("expiry_reminder", partner.contact_email), ("expiry_reminder", person)], ours
+        assert ours == [
+            ("expiry_reminder", partner.contact_email),
+            ("expiry_reminder", person),
+            ("expiry_reminder", partner.contact_email),
+            ("expiry_reminder", person),
+            ("cam_alert", cam.email),
+            ("expiry_reminder", partner.contact_email),
+            ("expiry_reminder", person),
+        ], ours
         assert (await cert_row(sessionmaker, cert)).restricted is False
         await ts_env.sleep(timedelta(days=6))  # expired (no grace by default): lapsed, restricted
         row = await cert_row(sessionmaker, cert)
         assert (row.state, row.restricted) == ("lapsed", True)
         assert sorted(to for t, to in mails(mailbox) if t == "lapsed") == sorted(
-            [partner.contact_email, person, cam.email])
+            [partner.contact_email, person, cam.email]
+        )
         progress = await onboarding.query(OnboardingWorkflow.progress)
-        assert next(m for m in progress.milestones if m.key == "first_certification").done_by == f"journey:cert-{cert.id}"
+        assert (
+            next(m for m in progress.milestones if m.key == "first_certification").done_by == f"journey:cert-{cert.id}"
+        )
 
         new_expiry = start + timedelta(days=500)
         with pytest.raises(WorkflowUpdateFailedError) as err:
@@ -93,9 +113,11 @@ async def test_reminders_lapse_then_renewal_restores_and_continues_as_new(ts_env
         await renew(handle, Renewal(expires_at=new_expiry, by="ops:lms"))
         row = await eventually(lambda: _renewed(sessionmaker, cert, 2), what="renewal recorded")
         assert (row.state, row.restricted, row.period, row.expires_at) == ("active", False, 2, new_expiry)
+
         async def next_run():  # the run continued as new for the next period
             progress = await handle.query(CertWorkflow.progress)
             return progress if progress.period == 2 else None
+
         progress = await eventually(next_run, what="the next period's run")
         assert progress.expires_at == new_expiry and progress.state == "active"
         first_run = started.result_run_id
@@ -113,8 +135,9 @@ async def test_grace_period_delays_the_restriction(ts_env, sessionmaker, mailbox
     partner = await make_partner(sessionmaker, tier=Tier.registered)
     cert = await make_cert(sessionmaker, partner, expires_at=await ts_env.get_current_time() + timedelta(days=20))
     async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
-        handle = await ts_env.client.start_workflow(CertWorkflow.run, cert_input(cert, partner),
-                                                    id=f"cert-{cert.id}", task_queue=task_queue)
+        handle = await ts_env.client.start_workflow(
+            CertWorkflow.run, cert_input(cert, partner), id=f"cert-{cert.id}", task_queue=task_queue
+        )
         await ts_env.sleep(timedelta(days=21))
         row = await cert_row(sessionmaker, cert)
         assert (row.state, row.restricted) == ("grace", False)
@@ -124,8 +147,15 @@ async def test_grace_period_delays_the_restriction(ts_env, sessionmaker, mailbox
         await record_history(handle, "cert-grace-lapsed")
         await handle.terminate("test over")
     # 60- and 30-day reminders had passed when it was recorded; 7-day one sent. No CAM: ops told.
-    assert [t for t, _ in mails(mailbox)] == ["expiry_reminder", "expiry_reminder", "grace", "grace",
-                                              "lapsed", "lapsed", "lapsed"]
+    assert [t for t, _ in mails(mailbox)] == [
+        "expiry_reminder",
+        "expiry_reminder",
+        "grace",
+        "grace",
+        "lapsed",
+        "lapsed",
+        "lapsed",
+    ]
     assert ("lapsed", "ops@vendor.test") in mails(mailbox)
     # A registered partner has no CAM: only the partner, the certified person and ops were written to.
     assert {to for _, to in mails(mailbox)} == {partner.contact_email, cert.person_email, "ops@vendor.test"}
@@ -136,13 +166,14 @@ async def test_renewed_many_times_keeps_each_run_short(ts_env, sessionmaker, mai
     now = await ts_env.get_current_time()
     cert = await make_cert(sessionmaker, partner, expires_at=now + timedelta(days=365))
     async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
-        started = await ts_env.client.start_workflow(CertWorkflow.run, cert_input(cert, partner),
-                                                     id=f"cert-{cert.id}", task_queue=task_queue)
+        started = await ts_env.client.start_workflow(
+            CertWorkflow.run, cert_input(cert, partner), id=f"cert-{cert.id}", task_queue=task_queue
+        )
         handle = ts_env.client.get_workflow_handle(started.id)
         for year in range(1, 11):  # ten yearly renewals, each a few days before expiry
             await ts_env.sleep(timedelta(days=360))
             await renew(handle, Renewal(expires_at=now + timedelta(days=365 * (year + 1)), by="ops:lms"))
-            await eventually(lambda: _renewed(sessionmaker, cert, year + 1), what=f"renewal {year}")
+            await eventually(lambda year=year: _renewed(sessionmaker, cert, year + 1), what=f"renewal {year}")
         sizes = await run_chain(ts_env, handle.id, started.result_run_id)
         await handle.terminate("test over")
     assert len(sizes) == 11, sizes

@@ -1,9 +1,11 @@
 """Deal registration end to end through the API on the dev server (days of a second):
 conflict checks, decisions by API and by signed email link, filters, search attributes."""
+
 from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC
 
 from domain.enums import Role
 from tests.helpers.api import create_cam, deal_body, enrol, new_key
@@ -13,8 +15,9 @@ from tests.helpers.waiting import eventually
 
 async def fast(api, ops, **deal_over):
     policy = fast_policy(day_seconds=1).model_dump(mode="json")
-    policy["deal"].update({"approval_sla_days": 2, "escalation_days": 4, "stall_days": 30,
-                           "decision_link_days": 30, **deal_over})
+    policy["deal"].update(
+        {"approval_sla_days": 2, "escalation_days": 4, "stall_days": 30, "decision_link_days": 30, **deal_over}
+    )
     r = await api.put("/policy", json=policy, headers=ops)
     assert r.status_code == 201, r.text
 
@@ -25,8 +28,10 @@ async def deal_state(api, headers, deal_id):
 
 def links(message) -> dict[str, str]:
     text = message.get_body(("plain",)).get_content()
-    return {k: re.search(rf"{k.capitalize()}:\s+(\S+)", text).group(1).replace("http://camlights.test", "")
-            for k in ("approve", "reject")}
+    return {
+        k: re.search(rf"{k.capitalize()}:\s+(\S+)", text).group(1).replace("http://camlights.test", "")
+        for k in ("approve", "reject")
+    }
 
 
 async def test_auto_approval_and_onboarding_milestone(api, ops, worker, mailbox, sessionmaker):
@@ -43,8 +48,10 @@ async def test_auto_approval_and_onboarding_milestone(api, ops, worker, mailbox,
 
     async def milestone():
         r = await api.get(f"/partners/{partner['id']}/onboarding", headers=ops)
-        return any(m["key"] == "first_deal" and m["done_by"] == f"journey:deal-{deal['id']}"
-                   for m in r.json()["milestones"])
+        return any(
+            m["key"] == "first_deal" and m["done_by"] == f"journey:deal-{deal['id']}" for m in r.json()["milestones"]
+        )
+
     await eventually(milestone, what="first_deal milestone")
     await eventually(lambda: any(m["X-CAMLights-Template"] == "approved" for m in mailbox.messages))
 
@@ -60,23 +67,29 @@ async def test_cam_approves_and_rejects_through_the_api(api, ops, worker, sessio
     partner_h = await new_key(sessionmaker, Role.partner, partner_id=partner["id"])
     cam_h = await new_key(sessionmaker, Role.cam, cam_id=cam["id"])
     first = (await api.post("/deals", json=deal_body(), headers=partner_h)).json()
-    second = (await api.post("/deals", json=deal_body(customer_name="Initech", customer_domain="initech.com",
-                                                       partner_id=partner["id"]),
-                             headers=cam_h)).json()
-    r = await api.post(f"/deals/{first['id']}/decision", json={"decision": "approve", "reason": "ok"},
-                       headers=partner_h)
+    second = (
+        await api.post(
+            "/deals",
+            json=deal_body(customer_name="Initech", customer_domain="initech.com", partner_id=partner["id"]),
+            headers=cam_h,
+        )
+    ).json()
+    r = await api.post(
+        f"/deals/{first['id']}/decision", json={"decision": "approve", "reason": "ok"}, headers=partner_h
+    )
     assert r.status_code == 403
     r = await api.post(f"/deals/{first['id']}/decision", json={"decision": "maybe", "reason": "ok"}, headers=cam_h)
     assert r.status_code == 422 and "decision" in r.json()["detail"]
-    r = await api.post(f"/deals/{first['id']}/decision", json={"decision": "approve", "reason": "good fit"},
-                       headers=cam_h)
+    r = await api.post(
+        f"/deals/{first['id']}/decision", json={"decision": "approve", "reason": "good fit"}, headers=cam_h
+    )
     assert r.status_code == 200, r.text
     assert r.json()["state"] == "approved" and r.json()["decided_by"] == f"cam:{cam['id']}"
-    r = await api.post(f"/deals/{first['id']}/decision", json={"decision": "reject", "reason": "late"},
-                       headers=cam_h)
+    r = await api.post(f"/deals/{first['id']}/decision", json={"decision": "reject", "reason": "late"}, headers=cam_h)
     assert r.status_code == 409 and "no longer pending" in r.json()["detail"]
-    r = await api.post(f"/deals/{second['id']}/decision", json={"decision": "reject", "reason": "house account"},
-                       headers=ops)
+    r = await api.post(
+        f"/deals/{second['id']}/decision", json={"decision": "reject", "reason": "house account"}, headers=ops
+    )
     assert r.status_code == 200 and r.json()["state"] == "rejected"
     got = (await api.get(f"/deals/{second['id']}", headers=cam_h)).json()
     assert (got["state"], got["decision_reason"]) == ("rejected", "house account")
@@ -88,16 +101,18 @@ async def test_cam_approves_and_rejects_through_the_api(api, ops, worker, sessio
     await eventually(lambda: _is(api, partner_h, first["id"], "won"), what="won")
 
 
-async def test_one_click_links_apply_once_and_refuse_reuse_tampering_and_expiry(api, ops, worker, mailbox,
-                                                                               sessionmaker):
+async def test_one_click_links_apply_once_and_refuse_reuse_tampering_and_expiry(
+    api, ops, worker, mailbox, sessionmaker
+):
     await fast(api, ops)
     cam = await create_cam(api, ops)
     partner = await enrol(api, ops, tier="platinum", cam_id=cam["id"], domain="plat.test")
     partner_h = await new_key(sessionmaker, Role.partner, partner_id=partner["id"])
     deal = (await api.post("/deals", json=deal_body(), headers=partner_h)).json()
-    request = await eventually(lambda: next((m for m in mailbox.messages
-                                             if m["X-CAMLights-Template"] == "approval_request"), None),
-                               what="approval request email")
+    request = await eventually(
+        lambda: next((m for m in mailbox.messages if m["X-CAMLights-Template"] == "approval_request"), None),
+        what="approval request email",
+    )
     assert request["To"] == cam["email"]
     urls = links(request)
     page = await api.get(urls["approve"])
@@ -107,8 +122,10 @@ async def test_one_click_links_apply_once_and_refuse_reuse_tampering_and_expiry(
     r = await api.post(tampered, data={"reason": ""})
     assert r.status_code == 403 and "not valid" in r.text
     # Two concurrent confirmations of the same link: exactly one applies.
-    results = await asyncio.gather(api.post(urls["approve"], data={"reason": "seen the PO"}),
-                                   api.post(urls["approve"], data={"reason": "seen the PO"}))
+    results = await asyncio.gather(
+        api.post(urls["approve"], data={"reason": "seen the PO"}),
+        api.post(urls["approve"], data={"reason": "seen the PO"}),
+    )
     assert sorted(r.status_code for r in results) == [200, 410], [r.text for r in results]
     got = (await api.get(f"/deals/{deal['id']}", headers=ops)).json()
     assert (got["state"], got["decided_by"], got["decision_reason"]) == ("approved", f"cam:{cam['id']}", "seen the PO")
@@ -119,10 +136,21 @@ async def test_one_click_links_apply_once_and_refuse_reuse_tampering_and_expiry(
 
     # Expired links: a policy whose links last 1 second.
     await fast(api, ops, decision_link_days=1)
-    deal2 = (await api.post("/deals", json=deal_body(customer_name="Umbrella", customer_domain="umbrella.com"),
-                            headers=partner_h)).json()
-    msg = await eventually(lambda: next((m for m in mailbox.messages if m["X-CAMLights-Template"] ==
-                                         "approval_request" and "Umbrella" in m["Subject"]), None))
+    deal2 = (
+        await api.post(
+            "/deals", json=deal_body(customer_name="Umbrella", customer_domain="umbrella.com"), headers=partner_h
+        )
+    ).json()
+    msg = await eventually(
+        lambda: next(
+            (
+                m
+                for m in mailbox.messages
+                if m["X-CAMLights-Template"] == "approval_request" and "Umbrella" in m["Subject"]
+            ),
+            None,
+        )
+    )
     await asyncio.sleep(1.5)
     r = await api.get(links(msg)["approve"])
     assert r.status_code == 410 and "expired" in r.text
@@ -136,26 +164,37 @@ async def test_conflicts_duplicates_and_concurrent_submissions(api, ops, worker,
     b = await enrol(api, ops, tier="gold", cam_id=cam["id"], domain="b.test", name="B Partner")
     a_h = await new_key(sessionmaker, Role.partner, partner_id=a["id"])
     b_h = await new_key(sessionmaker, Role.partner, partner_id=b["id"])
-    first = (await api.post("/deals", json=deal_body(customer_domain="acme.co.uk", customer_name="ACME Ltd"),
-                            headers=a_h)).json()
+    first = (
+        await api.post("/deals", json=deal_body(customer_domain="acme.co.uk", customer_name="ACME Ltd"), headers=a_h)
+    ).json()
     # Another partner, the same customer written differently, the same category: conflict review.
-    r = await api.post("/deals", json=deal_body(customer_domain="https://WWW.shop.Acme.co.uk/path",
-                                                customer_name="The Acme, Inc."), headers=b_h)
+    r = await api.post(
+        "/deals",
+        json=deal_body(customer_domain="https://WWW.shop.Acme.co.uk/path", customer_name="The Acme, Inc."),
+        headers=b_h,
+    )
     assert r.status_code == 201 and r.json()["state"] == "conflict_review"
     assert r.json()["conflict_with"] == first["id"]
     # Another category is no conflict.
-    r = await api.post("/deals", json=deal_body(customer_domain="acme.co.uk", product_category="security"),
-                       headers=b_h)
+    r = await api.post("/deals", json=deal_body(customer_domain="acme.co.uk", product_category="security"), headers=b_h)
     assert r.json()["state"] == "pending_approval"
     # The same partner again: refused, naming the existing deal; nothing written.
     r = await api.post("/deals", json=deal_body(customer_domain="acme.co.uk", customer_name="Acme"), headers=a_h)
     assert r.status_code == 409 and first["id"] in r.json()["detail"]
 
     # Simultaneous submissions for one new customer by two partners, both inside auto-approval.
-    await fast(api, ops, tiers={t: {"auto_approve": True, "auto_approve_max_minor": 10**9, "protection_days": 60}
-                                for t in ("platinum", "gold", "silver", "registered")})
+    await fast(
+        api,
+        ops,
+        tiers={
+            t: {"auto_approve": True, "auto_approve_max_minor": 10**9, "protection_days": 60}
+            for t in ("platinum", "gold", "silver", "registered")
+        },
+    )
     body = deal_body(customer_domain="hooli.com", customer_name="Hooli")
-    ra, rb = await asyncio.gather(api.post("/deals", json=body, headers=a_h), api.post("/deals", json=body, headers=b_h))
+    ra, rb = await asyncio.gather(
+        api.post("/deals", json=body, headers=a_h), api.post("/deals", json=body, headers=b_h)
+    )
     assert {ra.status_code, rb.status_code} == {201}
     assert sorted([ra.json()["state"], rb.json()["state"]]) == ["conflict_review", "pending_approval"]
     winner, loser = (ra, rb) if ra.json()["state"] == "pending_approval" else (rb, ra)
@@ -175,9 +214,16 @@ async def _approval_requested(sessionmaker, deal_id: str) -> bool:
     from store.models import OutboxMessage
 
     async with sessionmaker() as session:
-        return bool(await session.scalar(select(func.count()).select_from(OutboxMessage).where(
-            OutboxMessage.idempotency_key == f"deal-{deal_id}:notify:approval_request",
-            OutboxMessage.status == "sent")))
+        return bool(
+            await session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(
+                    OutboxMessage.idempotency_key == f"deal-{deal_id}:notify:approval_request",
+                    OutboxMessage.status == "sent",
+                )
+            )
+        )
 
 
 async def _count(dev_env, query):
@@ -193,8 +239,11 @@ async def test_deal_lists_are_scoped_and_filtered(api, ops, worker, sessionmaker
     pa_h = await new_key(sessionmaker, Role.partner, partner_id=pa["id"])
     pb_h = await new_key(sessionmaker, Role.partner, partner_id=pb["id"])
     da = (await api.post("/deals", json=deal_body(amount="100.00"), headers=pa_h)).json()
-    db = (await api.post("/deals", json=deal_body(customer_domain="other.com", customer_name="Other",
-                                                  amount="100.00"), headers=pb_h)).json()
+    db = (
+        await api.post(
+            "/deals", json=deal_body(customer_domain="other.com", customer_name="Other", amount="100.00"), headers=pb_h
+        )
+    ).json()
     cam_a_h = await new_key(sessionmaker, Role.cam, cam_id=cam_a["id"])
     cam_b_h = await new_key(sessionmaker, Role.cam, cam_id=cam_b["id"])
     assert [d["id"] for d in (await api.get("/deals", headers=cam_a_h)).json()] == [da["id"]]
@@ -233,9 +282,11 @@ async def test_registration_retry_with_idempotency_key_and_pending_query(api, op
     assert len((await api.get("/deals", headers=ops)).json()) == 1
     # Ops list the deals pending approval since before a moment, by search attributes.
     await asyncio.sleep(1.1)
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    cutoff = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    query = (f"Journey = 'deal' AND JourneyState = 'pending_approval' AND StartTime < '{cutoff}' "
-             f"AND PartnerId = '{partner['id']}'")
+    cutoff = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    query = (
+        f"Journey = 'deal' AND JourneyState = 'pending_approval' AND StartTime < '{cutoff}' "
+        f"AND PartnerId = '{partner['id']}'"
+    )
     assert await eventually(lambda: _count(dev_env, query), timeout=15, what="pending deals by StartTime") == 1

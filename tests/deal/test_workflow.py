@@ -1,5 +1,6 @@
 """The deal registration journey with the real policy (days of 24 hours) on the time-skipping
 test server, with the real activities against PostgreSQL and the SMTP server."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -33,8 +34,9 @@ def mails(mailbox) -> list[tuple[str, str]]:
 
 
 async def start(env, deal, partner, task_queue, **kw):
-    return await env.client.start_workflow(DealWorkflow.run, deal_input(deal, partner, **kw),
-                                           id=f"deal-{deal.id}", task_queue=task_queue)
+    return await env.client.start_workflow(
+        DealWorkflow.run, deal_input(deal, partner, **kw), id=f"deal-{deal.id}", task_queue=task_queue
+    )
 
 
 async def refused(coro, kind: str):
@@ -44,16 +46,21 @@ async def refused(coro, kind: str):
     return err.value.cause.message
 
 
-async def test_auto_approved_then_reminded_stalled_and_expired(ts_env, sessionmaker, mailbox, base_settings,
-                                                               task_queue):
+async def test_auto_approved_then_reminded_stalled_and_expired(
+    ts_env, sessionmaker, mailbox, base_settings, task_queue
+):
     """Registered tier, small amount: approved by policy; the 60-day window runs out."""
     partner = await make_partner(sessionmaker, tier=Tier.registered)
     deal = await make_deal(sessionmaker, partner, amount_minor=250_000)
     async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
         onboarding = await ts_env.client.start_workflow(
-            OnboardingWorkflow.run, OnboardingInput(partner_id=str(partner.id), partner_name=partner.name,
-                                                    coverage=Coverage(tier=Tier.registered)),
-            id=f"onboarding-{partner.id}", task_queue=task_queue)
+            OnboardingWorkflow.run,
+            OnboardingInput(
+                partner_id=str(partner.id), partner_name=partner.name, coverage=Coverage(tier=Tier.registered)
+            ),
+            id=f"onboarding-{partner.id}",
+            task_queue=task_queue,
+        )
         handle = await start(ts_env, deal, partner, task_queue)
         result = await handle.result()
         await record_history(handle, "deal-auto-expired")
@@ -65,9 +72,9 @@ async def test_auto_approved_then_reminded_stalled_and_expired(ts_env, sessionma
     deal_mails = [m for m in mails(mailbox) if m[0] not in ("welcome", "nudge")]
     assert deal_mails == [
         ("approved", partner.contact_email),
-        ("stalled", "ops@vendor.test"),               # day 21 in qualification, no CAM: ops
-        ("expiry_reminder", partner.contact_email),   # day 46 (14 days left)
-        ("expiry_reminder", partner.contact_email),   # day 57 (3 days left)
+        ("stalled", "ops@vendor.test"),  # day 21 in qualification, no CAM: ops
+        ("expiry_reminder", partner.contact_email),  # day 46 (14 days left)
+        ("expiry_reminder", partner.contact_email),  # day 57 (3 days left)
         ("expired", partner.contact_email),
     ], deal_mails
     async with sessionmaker() as session:
@@ -86,38 +93,66 @@ async def test_cam_decision_after_reminder_and_escalation(ts_env, sessionmaker, 
         await ts_env.sleep(timedelta(days=5))  # past the SLA (2 days) and the escalation (4 days)
         assert [t for t, _ in mails(mailbox)] == ["approval_request", "approval_reminder", "approval_escalation"]
         assert [to for _, to in mails(mailbox)] == [cam.email, cam.email, "ops@vendor.test"]
-        message = await refused(handle.execute_update(DealWorkflow.decide, DealDecision(
-            decision=Decision.approve, reason="mine", by=f"cam:{other_cam.id}")), "NotApprover")
+        message = await refused(
+            handle.execute_update(
+                DealWorkflow.decide, DealDecision(decision=Decision.approve, reason="mine", by=f"cam:{other_cam.id}")
+            ),
+            "NotApprover",
+        )
         assert "only the partner's CAM or ops" in message
-        result = await handle.execute_update(DealWorkflow.decide, DealDecision(
-            decision=Decision.approve, reason="customer confirmed", by=f"cam:{cam.id}"))
+        result = await handle.execute_update(
+            DealWorkflow.decide,
+            DealDecision(decision=Decision.approve, reason="customer confirmed", by=f"cam:{cam.id}"),
+        )
         assert result.state == DealState.approved and result.decided_by == f"cam:{cam.id}"
-        await refused(handle.execute_update(DealWorkflow.decide, DealDecision(
-            decision=Decision.reject, reason="changed my mind", by=f"cam:{cam.id}")), "NotPending")
+        await refused(
+            handle.execute_update(
+                DealWorkflow.decide,
+                DealDecision(decision=Decision.reject, reason="changed my mind", by=f"cam:{cam.id}"),
+            ),
+            "NotPending",
+        )
         # Gold: the extension needs the CAM.
-        ext = await handle.execute_update(DealWorkflow.request_extension,
-                                          ExtensionRequest(days=20, by=f"partner:{partner.id}"))
+        ext = await handle.execute_update(
+            DealWorkflow.request_extension, ExtensionRequest(days=20, by=f"partner:{partner.id}")
+        )
         assert ext.status == "awaiting_cam"
-        await refused(handle.execute_update(DealWorkflow.request_extension,
-                                            ExtensionRequest(days=5, by=f"partner:{partner.id}")), "NotPending")
-        granted = await handle.execute_update(DealWorkflow.decide_extension,
-                                              ExtensionDecision(decision=Decision.approve, by=f"cam:{cam.id}"))
+        await refused(
+            handle.execute_update(DealWorkflow.request_extension, ExtensionRequest(days=5, by=f"partner:{partner.id}")),
+            "NotPending",
+        )
+        granted = await handle.execute_update(
+            DealWorkflow.decide_extension, ExtensionDecision(decision=Decision.approve, by=f"cam:{cam.id}")
+        )
         assert granted.status == "granted" and granted.protected_until == result.protected_until + timedelta(days=20)
         await ts_env.sleep(timedelta(days=1))
-        await handle.signal(DealWorkflow.change_stage, StageChange(stage=DealStage.proposal, by=f"partner:{partner.id}"))
-        await handle.signal(DealWorkflow.change_stage, StageChange(stage=DealStage.closed_won,
-                                                                   by=f"partner:{partner.id}"))
+        await handle.signal(
+            DealWorkflow.change_stage, StageChange(stage=DealStage.proposal, by=f"partner:{partner.id}")
+        )
+        await handle.signal(
+            DealWorkflow.change_stage, StageChange(stage=DealStage.closed_won, by=f"partner:{partner.id}")
+        )
         final = await handle.result()
         await record_history(handle, "deal-cam-won")
     assert final.state == DealState.won and final.stage == DealStage.closed_won
     later = mails(mailbox)[3:]
-    assert later == [("approved", partner.contact_email), ("approved", cam.email),
-                     ("extension_request", cam.email), ("extension_granted", partner.contact_email),
-                     ("won", partner.contact_email), ("won", cam.email)], later
+    assert later == [
+        ("approved", partner.contact_email),
+        ("approved", cam.email),
+        ("extension_request", cam.email),
+        ("extension_granted", partner.contact_email),
+        ("won", partner.contact_email),
+        ("won", cam.email),
+    ], later
     async with sessionmaker() as session:
         row = await session.get(Deal, deal.id)
     assert (row.state, row.stage, row.decided_by, row.decision_reason, row.extensions_used) == (
-        "won", "closed_won", f"cam:{cam.id}", "customer confirmed", 1)
+        "won",
+        "closed_won",
+        f"cam:{cam.id}",
+        "customer confirmed",
+        1,
+    )
 
 
 async def test_rejected_with_reason(ts_env, sessionmaker, mailbox, base_settings, task_queue):
@@ -126,16 +161,19 @@ async def test_rejected_with_reason(ts_env, sessionmaker, mailbox, base_settings
     deal = await make_deal(sessionmaker, partner)
     async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
         handle = await start(ts_env, deal, partner, task_queue)
-        await handle.execute_update(DealWorkflow.decide, DealDecision(
-            decision=Decision.reject, reason="direct account, not open to partners", by="ops:k1"))
+        await handle.execute_update(
+            DealWorkflow.decide,
+            DealDecision(decision=Decision.reject, reason="direct account, not open to partners", by="ops:k1"),
+        )
         assert (await handle.result()).state == DealState.rejected
     rejected = [m for m in mailbox.messages if m["X-CAMLights-Template"] == "rejected"]
     assert [m["To"] for m in rejected] == [partner.contact_email]
     assert "direct account, not open to partners" in rejected[0].get_body(("plain",)).get_content()
 
 
-async def test_extensions_within_and_beyond_the_limits_then_lost(ts_env, sessionmaker, mailbox, base_settings,
-                                                                 task_queue):
+async def test_extensions_within_and_beyond_the_limits_then_lost(
+    ts_env, sessionmaker, mailbox, base_settings, task_queue
+):
     """Registered tier: extensions are granted at once, up to the policy's count and length."""
     partner = await make_partner(sessionmaker, tier=Tier.registered)
     deal = await make_deal(sessionmaker, partner, amount_minor=100_000)
@@ -145,12 +183,14 @@ async def test_extensions_within_and_beyond_the_limits_then_lost(ts_env, session
         await ts_env.sleep(timedelta(hours=1))
         first = await handle.execute_update(DealWorkflow.request_extension, ExtensionRequest(days=30, by=by))
         assert first.status == "granted" and first.extensions_used == 1
-        message = await refused(handle.execute_update(DealWorkflow.request_extension,
-                                                      ExtensionRequest(days=31, by=by)), "LimitReached")
+        message = await refused(
+            handle.execute_update(DealWorkflow.request_extension, ExtensionRequest(days=31, by=by)), "LimitReached"
+        )
         assert "at most 30 days" in message
         await handle.execute_update(DealWorkflow.request_extension, ExtensionRequest(days=10, by=by))
-        message = await refused(handle.execute_update(DealWorkflow.request_extension,
-                                                      ExtensionRequest(days=1, by=by)), "LimitReached")
+        message = await refused(
+            handle.execute_update(DealWorkflow.request_extension, ExtensionRequest(days=1, by=by)), "LimitReached"
+        )
         assert "allows 2 extension(s)" in message
         progress = await handle.query(DealWorkflow.progress)
         assert progress.extensions_used == 2
@@ -167,11 +207,13 @@ async def test_stall_alert_goes_to_the_cam(ts_env, sessionmaker, mailbox, base_s
     deal = await make_deal(sessionmaker, partner)
     async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
         handle = await start(ts_env, deal, partner, task_queue)
-        await handle.execute_update(DealWorkflow.decide, DealDecision(
-            decision=Decision.approve, reason="ok", by=f"cam:{cam.id}"))
+        await handle.execute_update(
+            DealWorkflow.decide, DealDecision(decision=Decision.approve, reason="ok", by=f"cam:{cam.id}")
+        )
         await ts_env.sleep(timedelta(days=10))
-        await handle.signal(DealWorkflow.change_stage,
-                            StageChange(stage=DealStage.discovery, by=f"partner:{partner.id}"))
+        await handle.signal(
+            DealWorkflow.change_stage, StageChange(stage=DealStage.discovery, by=f"partner:{partner.id}")
+        )
         await ts_env.sleep(timedelta(days=22))  # 22 days in discovery > 21
         progress = await handle.query(DealWorkflow.progress)
         assert progress.stalled and progress.stage == DealStage.discovery
@@ -181,8 +223,9 @@ async def test_stall_alert_goes_to_the_cam(ts_env, sessionmaker, mailbox, base_s
     assert [t for t, _ in mails(mailbox)].count("stalled") == 1
 
 
-async def test_stage_changes_only_from_the_partner_its_cam_or_ops(ts_env, sessionmaker, mailbox, base_settings,
-                                                                 task_queue):
+async def test_stage_changes_only_from_the_partner_its_cam_or_ops(
+    ts_env, sessionmaker, mailbox, base_settings, task_queue
+):
     """Actors are compared by equality: another partner, a look-alike id or a malformed actor
     changes nothing; the partner, its CAM and ops do."""
     cam = await make_cam(sessionmaker)
@@ -190,16 +233,25 @@ async def test_stage_changes_only_from_the_partner_its_cam_or_ops(ts_env, sessio
     deal = await make_deal(sessionmaker, partner)
     async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
         handle = await start(ts_env, deal, partner, task_queue)
-        await handle.execute_update(DealWorkflow.decide, DealDecision(
-            decision=Decision.approve, reason="ok", by=f"cam:{cam.id}"))
-        for stranger in ("x", f"partner:{partner.id}x", "partner:" + str(partner.id)[:-1], "cam:someone-else",
-                         "system"):
+        await handle.execute_update(
+            DealWorkflow.decide, DealDecision(decision=Decision.approve, reason="ok", by=f"cam:{cam.id}")
+        )
+        for stranger in (
+            "x",
+            f"partner:{partner.id}x",
+            "partner:" + str(partner.id)[:-1],
+            "cam:someone-else",
+            "system",
+        ):
             await handle.signal(DealWorkflow.change_stage, StageChange(stage=DealStage.closed_lost, by=stranger))
         await ts_env.sleep(timedelta(days=1))
         progress = await handle.query(DealWorkflow.progress)
         assert (progress.state, progress.stage) == (DealState.approved, DealStage.qualification)
-        for i, (actor, stage) in enumerate([(f"partner:{partner.id}", DealStage.discovery),
-                                            (f"cam:{cam.id}", DealStage.proposal), ("ops:key-1", DealStage.negotiation)]):
+        for actor, stage in [
+            (f"partner:{partner.id}", DealStage.discovery),
+            (f"cam:{cam.id}", DealStage.proposal),
+            ("ops:key-1", DealStage.negotiation),
+        ]:
             await handle.signal(DealWorkflow.change_stage, StageChange(stage=stage, by=actor))
             await ts_env.sleep(timedelta(hours=1))
             assert (await handle.query(DealWorkflow.progress)).stage == stage, actor

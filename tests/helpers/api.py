@@ -1,4 +1,5 @@
 """API calls the journeys' tests share, API keys, and mail reading."""
+
 from __future__ import annotations
 
 from store.apikeys import create_api_key
@@ -12,8 +13,16 @@ async def new_key(sessionmaker, role, cam_id=None, partner_id=None) -> dict[str,
 
 
 async def enrol(api, ops, *, tier: str, cam_id=None, domain: str, name="Acme Networks", **extra):
-    body = {"name": name, "domain": domain, "country": "de", "type": "reseller", "tier": tier,
-            "cam_id": str(cam_id) if cam_id else None, "contact_email": f"owner@{domain}", **extra}
+    body = {
+        "name": name,
+        "domain": domain,
+        "country": "de",
+        "type": "reseller",
+        "tier": tier,
+        "cam_id": str(cam_id) if cam_id else None,
+        "contact_email": f"owner@{domain}",
+        **extra,
+    }
     r = await api.post("/partners", json=body, headers=ops)
     assert r.status_code == 201, r.text
     return r.json()
@@ -30,5 +39,12 @@ def templates(mailbox, to: str | None = None) -> list[str]:
 
 
 def deal_body(**over):
-    return {"customer_name": "Globex Corporation", "customer_domain": "globex.com", "product_category": "network",
-            "amount": "25000.00", "currency": "USD", "expected_close_date": "2027-03-31", **over}
+    return {
+        "customer_name": "Globex Corporation",
+        "customer_domain": "globex.com",
+        "product_category": "network",
+        "amount": "25000.00",
+        "currency": "USD",
+        "expected_close_date": "2027-03-31",
+        **over,
+    }

@@ -1,5 +1,6 @@
 """Rows every journey's tests need (CAMs, partners), written through the real models (no mocks
 of our own stack). Each journey's own rows: tests/<journey>/factories.py."""
+
 from __future__ import annotations
 
 import uuid
@@ -15,12 +16,18 @@ async def make_cam(sessionmaker, name: str = "Casey CAM", email: str | None = No
     return cam
 
 
-async def make_partner(sessionmaker, *, tier: Tier, cam: Cam | None = None, name: str = "Acme Networks",
-                       contact: str | None = None) -> Partner:
+async def make_partner(
+    sessionmaker, *, tier: Tier, cam: Cam | None = None, name: str = "Acme Networks", contact: str | None = None
+) -> Partner:
     slug = uuid.uuid4().hex[:8]
     partner = Partner(
-        name=name, domain=f"{slug}.acme.test", country="DE", type="reseller", tier=tier.value,
-        cam_id=cam.id if cam else None, contact_email=contact or f"owner-{slug}@acme.test",
+        name=name,
+        domain=f"{slug}.acme.test",
+        country="DE",
+        type="reseller",
+        tier=tier.value,
+        cam_id=cam.id if cam else None,
+        contact_email=contact or f"owner-{slug}@acme.test",
         status=PartnerStatus.onboarding.value,
     )
     async with sessionmaker() as session, session.begin():

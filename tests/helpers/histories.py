@@ -1,5 +1,6 @@
 """Recorded histories (written with CAMLIGHTS_RECORD_HISTORIES=1 by the workflow tests, kept in
 tests/<journey>/histories/) and their replay on the current workflow code."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Waiting for something that happens asynchronously, with a deadline."""
+
 from __future__ import annotations
 
 import asyncio
@@ -6,8 +7,7 @@ import time
 from collections.abc import Callable
 
 
-async def eventually(check: Callable[[], object], timeout: float = 20, interval: float = 0.1,
-                     what: str = "condition"):
+async def eventually(check: Callable[[], object], timeout: float = 20, interval: float = 0.1, what: str = "condition"):
     """Poll until `check()` returns a truthy value (awaits coroutines), or fail."""
     deadline = time.monotonic() + timeout
     while True:

@@ -2,6 +2,7 @@
 break running journeys (non-determinism) fails here. Re-record with
 `CAMLIGHTS_RECORD_HISTORIES=1 .venv/bin/python -m pytest tests/onboarding/test_workflow.py`
 only when the change is guarded by `workflow.patched`."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Retries and crashes never duplicate a row or an email."""
+
 from __future__ import annotations
 
 import os
@@ -6,6 +7,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -45,10 +47,15 @@ async def test_notification_retried_writes_one_row_and_sends_one_email(sessionma
     partner = await make_partner(sessionmaker, tier=Tier.platinum, cam=cam)
     acts = CommonActivities(sessionmaker, make_mailer(base_settings), base_settings.ops_email)
     env = ActivityEnvironment()
-    inp = NotifyInput(idempotency_key=f"onboarding-{partner.id}:notify:nudge:portal_access",
-                      partner_id=str(partner.id), journey="onboarding", template="nudge",
-                      recipients=["partner", "cam"], audit_action="onboarding.nudge_sent",
-                      context={"partner_name": partner.name, "milestone": "Portal", "due": "2026-01-01"})
+    inp = NotifyInput(
+        idempotency_key=f"onboarding-{partner.id}:notify:nudge:portal_access",
+        partner_id=str(partner.id),
+        journey="onboarding",
+        template="nudge",
+        recipients=["partner", "cam"],
+        audit_action="onboarding.nudge_sent",
+        context={"partner_name": partner.name, "milestone": "Portal", "due": "2026-01-01"},
+    )
     first = await env.run(acts.queue_notification, inp)
     again = await env.run(acts.queue_notification, inp)
     assert (first.queued, again.queued) == (2, 0)
@@ -65,9 +72,15 @@ async def test_smtp_down_is_retried_then_sent_once(sessionmaker, mailbox, base_s
     down = Mailer(host="127.0.0.1", port=free_port(), sender=base_settings.mail_from)
     env = ActivityEnvironment()
     key = f"onboarding-{partner.id}:notify:welcome"
-    inp = NotifyInput(idempotency_key=key, partner_id=str(partner.id), journey="onboarding",
-                      template="welcome", recipients=["partner"], audit_action="onboarding.welcome_sent",
-                      context={"partner_name": partner.name, "plan_days": 90, "milestones": []})
+    inp = NotifyInput(
+        idempotency_key=key,
+        partner_id=str(partner.id),
+        journey="onboarding",
+        template="welcome",
+        recipients=["partner"],
+        audit_action="onboarding.welcome_sent",
+        context={"partner_name": partner.name, "plan_days": 90, "milestones": []},
+    )
     acts_down = CommonActivities(sessionmaker, down, base_settings.ops_email)
     await env.run(acts_down.queue_notification, inp)
     with pytest.raises(ApplicationError) as err:
@@ -83,12 +96,18 @@ async def test_smtp_down_is_retried_then_sent_once(sessionmaker, mailbox, base_s
 
 async def test_plan_written_once_when_retried(sessionmaker):
     partner = await make_partner(sessionmaker, tier=Tier.gold, cam=await make_cam(sessionmaker))
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    plan = OpenPlanInput(idempotency_key=f"onboarding-{partner.id}:plan", partner_id=str(partner.id),
-                         policy_version=1, milestones=[
-                             MilestoneProgress(key="portal_access", title="Portal", required=True,
-                                               due_at=datetime(2026, 1, 8, tzinfo=timezone.utc))])
+    plan = OpenPlanInput(
+        idempotency_key=f"onboarding-{partner.id}:plan",
+        partner_id=str(partner.id),
+        policy_version=1,
+        milestones=[
+            MilestoneProgress(
+                key="portal_access", title="Portal", required=True, due_at=datetime(2026, 1, 8, tzinfo=UTC)
+            )
+        ],
+    )
     acts = OnboardingActivities(sessionmaker)
     env = ActivityEnvironment()
     assert (await env.run(acts.open_plan, plan)).applied is True
@@ -99,13 +118,24 @@ async def test_plan_written_once_when_retried(sessionmaker):
 async def test_worker_killed_mid_journey_a_new_one_finishes_it(api, ops, settings, mailbox, sessionmaker):
     """A real worker process is killed (SIGKILL) mid-journey; a new one completes the journey
     with no duplicate email and no duplicate row."""
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "TEMPORAL_ADDRESS": settings.temporal_address,
-           "TASK_QUEUE": settings.task_queue, "SMTP_HOST": settings.smtp_host, "SMTP_PORT": str(settings.smtp_port),
-           "OPS_EMAIL": settings.ops_email}
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "TASK_QUEUE": settings.task_queue,
+        "SMTP_HOST": settings.smtp_host,
+        "SMTP_PORT": str(settings.smtp_port),
+        "OPS_EMAIL": settings.ops_email,
+    }
 
     def start_worker() -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "worker.cli", "worker"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, "-m", "worker.cli", "worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     # A long plan: the dead worker's workflow task times out (10 s) before the new one resumes it.
     policy = fast_policy(plan_days=120).model_dump(mode="json")
@@ -133,6 +163,7 @@ async def test_worker_killed_mid_journey_a_new_one_finishes_it(api, ops, setting
 
             async def active():
                 return (await api.get(f"/partners/{pid}", headers=ops)).json()["status"] == "active"
+
             await eventually(active, timeout=30, what="activated after the crash")
             await eventually(lambda: templates(mailbox).count("activated") == 2, what="activation emails")
         finally:
@@ -145,8 +176,9 @@ async def test_worker_killed_mid_journey_a_new_one_finishes_it(api, ops, setting
     assert all(n == 1 for n in ids.values()), ids
     assert await _count(sessionmaker, OutboxMessage) == len(mailbox.messages)
     async with sessionmaker() as session:
-        keys = (await session.scalars(select(AuditEvent.idempotency_key)
-                                      .where(AuditEvent.idempotency_key.is_not(None)))).all()
+        keys = (
+            await session.scalars(select(AuditEvent.idempotency_key).where(AuditEvent.idempotency_key.is_not(None)))
+        ).all()
         actions = Counter((await session.scalars(select(AuditEvent.action))).all())
     assert len(keys) == len(set(keys))
     assert actions["onboarding.plan_opened"] == 1 and actions["onboarding.activated"] == 1

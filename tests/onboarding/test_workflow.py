@@ -1,5 +1,6 @@
 """The onboarding journey with the real 90-day policy on the time-skipping test server,
 with the real activities against PostgreSQL and the SMTP server."""
+
 from __future__ import annotations
 
 import time
@@ -29,14 +30,19 @@ def _by_template(mailbox):
 async def _start(env, partner, cam, task_queue):
     return await env.client.start_workflow(
         OnboardingWorkflow.run,
-        OnboardingInput(partner_id=str(partner.id), partner_name=partner.name,
-                        coverage=Coverage(tier=partner.tier, cam_id=str(cam.id) if cam else None)),
-        id=f"onboarding-{partner.id}", task_queue=task_queue,
+        OnboardingInput(
+            partner_id=str(partner.id),
+            partner_name=partner.name,
+            coverage=Coverage(tier=partner.tier, cam_id=str(cam.id) if cam else None),
+        ),
+        id=f"onboarding-{partner.id}",
+        task_queue=task_queue,
     )
 
 
-async def test_gold_partner_nudged_escalated_then_activated(ts_env, sessionmaker, mailbox, base_settings: Settings,
-                                                            task_queue):
+async def test_gold_partner_nudged_escalated_then_activated(
+    ts_env, sessionmaker, mailbox, base_settings: Settings, task_queue
+):
     cam = await make_cam(sessionmaker)
     partner = await make_partner(sessionmaker, tier=Tier.gold, cam=cam)
     async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
@@ -64,8 +70,8 @@ async def test_gold_partner_nudged_escalated_then_activated(ts_env, sessionmaker
     mails = _by_template(mailbox)
     assert mails == {
         "welcome": [partner.contact_email],
-        "nudge": [partner.contact_email],          # first_training at day 30 (gold: CAM not copied)
-        "escalation": [cam.email],                 # first_training still open at day 44
+        "nudge": [partner.contact_email],  # first_training at day 30 (gold: CAM not copied)
+        "escalation": [cam.email],  # first_training still open at day 44
         "activated": [partner.contact_email, cam.email],
     }, mails
     nudge = next(m for m in mailbox.messages if m["X-CAMLights-Template"] == "nudge")
@@ -76,19 +82,30 @@ async def test_gold_partner_nudged_escalated_then_activated(ts_env, sessionmaker
         db_partner = await session.get(Partner, partner.id)
         assert db_partner.status == PartnerStatus.active
         done = (await session.scalars(select(PartnerMilestone).where(PartnerMilestone.partner_id == partner.id))).all()
-        assert {m.key for m in done if m.done_at} == {"portal_access", "first_training", "first_certification",
-                                                        "first_deal", "business_plan"}
-        assert await session.scalar(select(func.count()).select_from(OutboxMessage)
-                                    .where(OutboxMessage.status != "sent")) == 0
-        actions = (await session.scalars(select(AuditEvent.action).where(AuditEvent.partner_id == partner.id)
-                                         .order_by(AuditEvent.id))).all()
+        assert {m.key for m in done if m.done_at} == {
+            "portal_access",
+            "first_training",
+            "first_certification",
+            "first_deal",
+            "business_plan",
+        }
+        assert (
+            await session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status != "sent"))
+            == 0
+        )
+        actions = (
+            await session.scalars(
+                select(AuditEvent.action).where(AuditEvent.partner_id == partner.id).order_by(AuditEvent.id)
+            )
+        ).all()
     assert actions[0] == "onboarding.plan_opened"
     assert actions.count("onboarding.milestone_done") == 5
     assert actions[-2:] == ["onboarding.activated", "onboarding.activated_sent"]
 
 
-async def test_registered_partner_at_risk_alerts_ops_never_a_cam(ts_env, sessionmaker, mailbox,
-                                                                 base_settings: Settings, task_queue):
+async def test_registered_partner_at_risk_alerts_ops_never_a_cam(
+    ts_env, sessionmaker, mailbox, base_settings: Settings, task_queue
+):
     partner = await make_partner(sessionmaker, tier=Tier.registered)
     async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
         handle = await _start(ts_env, partner, None, task_queue)
@@ -101,15 +118,14 @@ async def test_registered_partner_at_risk_alerts_ops_never_a_cam(ts_env, session
     mails = _by_template(mailbox)
     assert mails == {
         "welcome": [partner.contact_email],
-        "nudge": [partner.contact_email] * 3,    # portal (d7, before it was done), training, deal
+        "nudge": [partner.contact_email] * 3,  # portal (d7, before it was done), training, deal
         "at_risk": [partner.contact_email, "ops@vendor.test"],
     }, mails
     async with sessionmaker() as session:
         assert (await session.get(Partner, partner.id)).status == PartnerStatus.at_risk
 
 
-async def test_platinum_cam_copied_on_every_nudge(ts_env, sessionmaker, mailbox, base_settings: Settings,
-                                                  task_queue):
+async def test_platinum_cam_copied_on_every_nudge(ts_env, sessionmaker, mailbox, base_settings: Settings, task_queue):
     cam = await make_cam(sessionmaker)
     partner = await make_partner(sessionmaker, tier=Tier.platinum, cam=cam)
     async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):

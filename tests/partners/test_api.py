@@ -1,5 +1,6 @@
 """Rules every endpoint keeps: auth and roles, clear 422/409 that write nothing, safe retries
 with Idempotency-Key, and the versioned policy."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,8 +15,10 @@ from tests.helpers.policies import fast_policy
 
 async def _counts(sessionmaker) -> dict[str, int]:
     async with sessionmaker() as session:
-        return {m.__tablename__: await session.scalar(select(func.count()).select_from(m))
-                for m in (Partner, AuditEvent, JourneyRecord, IdempotencyRecord)}
+        return {
+            m.__tablename__: await session.scalar(select(func.count()).select_from(m))
+            for m in (Partner, AuditEvent, JourneyRecord, IdempotencyRecord)
+        }
 
 
 async def _workflows(dev_env, query="Journey = 'onboarding'") -> int:
@@ -25,9 +28,15 @@ async def _workflows(dev_env, query="Journey = 'onboarding'") -> int:
 async def test_health_needs_no_key_everything_else_does(api):
     r = await api.get("/health")
     assert r.status_code == 200 and r.json() == {"status": "ok", "database": "ok", "temporal": "ok"}
-    for method, path in [("get", "/partners"), ("post", "/partners"), ("get", "/policy"), ("put", "/policy"),
-                         ("get", "/cams"), ("post", "/api-keys"),
-                         ("get", "/partners/00000000-0000-0000-0000-000000000000/timeline")]:
+    for method, path in [
+        ("get", "/partners"),
+        ("post", "/partners"),
+        ("get", "/policy"),
+        ("put", "/policy"),
+        ("get", "/cams"),
+        ("post", "/api-keys"),
+        ("get", "/partners/00000000-0000-0000-0000-000000000000/timeline"),
+    ]:
         r = await api.request(method.upper(), path, json={})
         assert r.status_code == 401, (method, path, r.text)
         assert "Authorization" in r.json()["detail"]
@@ -63,14 +72,22 @@ async def test_cam_and_partner_keys_see_only_their_own(api, ops, worker, session
     assert [p["id"] for p in (await api.get("/partners", headers=partner_a_h)).json()] == [p_a["id"]]
     assert (await api.get(f"/partners/{p_b['id']}", headers=partner_a_h)).status_code == 403
     # Only ops enrol, change coverage, change the policy or create keys.
-    body = {"name": "X", "domain": "x.test", "country": "DE", "type": "msp", "tier": "registered",
-            "contact_email": "x@x.test"}
+    body = {
+        "name": "X",
+        "domain": "x.test",
+        "country": "DE",
+        "type": "msp",
+        "tier": "registered",
+        "contact_email": "x@x.test",
+    }
     for headers in (cam_a_h, partner_a_h):
         assert (await api.post("/partners", json=body, headers=headers)).status_code == 403
-        assert (await api.patch(f"/partners/{p_a['id']}", json={"tier": "platinum"},
-                                headers=headers)).status_code == 403
-        assert (await api.put("/policy", json=fast_policy().model_dump(mode="json"),
-                              headers=headers)).status_code == 403
+        assert (
+            await api.patch(f"/partners/{p_a['id']}", json={"tier": "platinum"}, headers=headers)
+        ).status_code == 403
+        assert (
+            await api.put("/policy", json=fast_policy().model_dump(mode="json"), headers=headers)
+        ).status_code == 403
         assert (await api.post("/api-keys", json={"role": "ops"}, headers=headers)).status_code == 403
     # A missing partner is a 404 for ops.
     r = await api.get("/partners/00000000-0000-0000-0000-000000000000", headers=ops)
@@ -79,8 +96,15 @@ async def test_cam_and_partner_keys_see_only_their_own(api, ops, worker, session
 
 async def test_bad_enrolment_is_422_naming_the_field_and_writes_nothing(api, ops, worker, sessionmaker, dev_env):
     cam = await create_cam(api, ops)
-    good = {"name": "Acme", "domain": "acme.test", "country": "DE", "type": "reseller", "tier": "gold",
-            "cam_id": cam["id"], "contact_email": "o@acme.test"}
+    good = {
+        "name": "Acme",
+        "domain": "acme.test",
+        "country": "DE",
+        "type": "reseller",
+        "tier": "gold",
+        "cam_id": cam["id"],
+        "contact_email": "o@acme.test",
+    }
     before = await _counts(sessionmaker)
     workflows_before = await _workflows(dev_env)
     cases = [
@@ -89,14 +113,18 @@ async def test_bad_enrolment_is_422_naming_the_field_and_writes_nothing(api, ops
         ({"contact_email": "not-an-email"}, "contact_email"),
         ({"domain": "not a domain"}, "domain"),
         ({"type": "pirate"}, "type"),
-        ({"cam_id": None}, "cam_id"),                    # gold needs a CAM
-        ({"tier": "registered"}, "cam_id"),              # registered has none
+        ({"cam_id": None}, "cam_id"),  # gold needs a CAM
+        ({"tier": "registered"}, "cam_id"),  # registered has none
         ({"cam_id": "5b0c9a52-9d0e-4b51-9d8b-1f3c1c2b9a11"}, "cam_id"),  # no such CAM
         ({"name": ""}, "name"),
         ({"surprise": 1}, "surprise"),
     ]
     for change, field in cases:
-        r = await api.post("/partners", json={**good, **change}, headers=ops, )
+        r = await api.post(
+            "/partners",
+            json={**good, **change},
+            headers=ops,
+        )
         assert r.status_code == 422, (change, r.text)
         assert field in r.json()["detail"], (change, r.json())
     r = await api.post("/partners", json={k: v for k, v in good.items() if k != "tier"}, headers=ops)
@@ -108,8 +136,14 @@ async def test_bad_enrolment_is_422_naming_the_field_and_writes_nothing(api, ops
 async def test_duplicate_domain_is_409_and_writes_nothing(api, ops, worker, sessionmaker, dev_env):
     first = await enrol(api, ops, tier="registered", domain="dup.test")
     before = await _counts(sessionmaker)
-    body = {"name": "Other", "domain": "WWW.Dup.test", "country": "FR", "type": "msp", "tier": "registered",
-            "contact_email": "o@other.test"}
+    body = {
+        "name": "Other",
+        "domain": "WWW.Dup.test",
+        "country": "FR",
+        "type": "msp",
+        "tier": "registered",
+        "contact_email": "o@other.test",
+    }
     r = await api.post("/partners", json=body, headers=ops)
     assert r.status_code == 409
     assert "dup.test" in r.json()["detail"] and first["id"] in r.json()["detail"]
@@ -118,8 +152,14 @@ async def test_duplicate_domain_is_409_and_writes_nothing(api, ops, worker, sess
 
 
 async def test_idempotency_key_retry_returns_the_same_partner(api, ops, worker, sessionmaker, dev_env):
-    body = {"name": "Retry Co", "domain": "retry.test", "country": "NL", "type": "integrator",
-            "tier": "registered", "contact_email": "o@retry.test"}
+    body = {
+        "name": "Retry Co",
+        "domain": "retry.test",
+        "country": "NL",
+        "type": "integrator",
+        "tier": "registered",
+        "contact_email": "o@retry.test",
+    }
     headers = {**ops, "Idempotency-Key": "enrol-retry-1"}
     first = await api.post("/partners", json=body, headers=headers)
     assert first.status_code == 201
@@ -169,8 +209,7 @@ async def test_policy_versions_apply_to_journeys_started_after(api, ops, worker)
 
 async def test_api_keys_are_created_by_ops_and_stored_hashed(api, ops, sessionmaker):
     cam = await create_cam(api, ops)
-    r = await api.post("/api-keys", json={"role": "cam", "cam_id": cam["id"], "label": "casey laptop"},
-                       headers=ops)
+    r = await api.post("/api-keys", json={"role": "cam", "cam_id": cam["id"], "label": "casey laptop"}, headers=ops)
     assert r.status_code == 201
     secret = r.json()["key"]
     assert (await api.get("/partners", headers={"Authorization": f"Bearer {secret}"})).status_code == 200

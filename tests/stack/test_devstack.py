@@ -1,5 +1,6 @@
 """`camlights dev` (what `make run` runs): the whole embedded stack starts, prints where
 everything is, stops cleanly on Ctrl-C, and a second start resumes the open journeys."""
+
 from __future__ import annotations
 
 import os
@@ -22,18 +23,30 @@ class Stack:
         self.ports = {name: free_port() for name in ("pg", "temporal", "ui", "smtp", "api")}
         self.api = f"http://127.0.0.1:{self.ports['api']}"
         self.env = {
-            **os.environ, "CAMLIGHTS_EMBED": "all", "CAMLIGHTS_PG_FAST": "1", "DATA_DIR": str(self.data),
+            **os.environ,
+            "CAMLIGHTS_EMBED": "all",
+            "CAMLIGHTS_PG_FAST": "1",
+            "DATA_DIR": str(self.data),
             "DATABASE_URL": f"postgresql+psycopg://camlights@127.0.0.1:{self.ports['pg']}/camlights",
-            "TEMPORAL_ADDRESS": f"127.0.0.1:{self.ports['temporal']}", "TEMPORAL_UI_PORT": str(self.ports["ui"]),
-            "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.ports["smtp"]), "API_PORT": str(self.ports["api"]),
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{self.ports['temporal']}",
+            "TEMPORAL_UI_PORT": str(self.ports["ui"]),
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(self.ports["smtp"]),
+            "API_PORT": str(self.ports["api"]),
         }
         self.log = tmp / "dev.log"
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 180) -> str:
         self.log.write_text("")
-        self.proc = subprocess.Popen([sys.executable, "-m", "worker.cli", "dev"], cwd=ROOT, env=self.env,
-                                     stdout=self.log.open("a"), stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "worker.cli", "dev"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log.open("a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while "Press Ctrl-C to stop" not in self.log.read_text():
             assert self.proc.poll() is None, f"camlights dev exited early:\n{self.log.read_text()[-3000:]}"
@@ -70,20 +83,36 @@ def test_make_run_stack_starts_stops_and_resumes(tmp_path):
         with httpx.Client(base_url=stack.api, timeout=30) as api:
             assert api.get("/health").json()["status"] == "ok"
             assert httpx.get(f"http://127.0.0.1:{stack.ports['ui']}/", timeout=10).status_code == 200
-            r = api.post("/partners", headers=ops, json={
-                "name": "Resume Ltd", "domain": "resume.test", "country": "IE", "type": "msp",
-                "tier": "registered", "contact_email": "hello@resume.test"})
+            r = api.post(
+                "/partners",
+                headers=ops,
+                json={
+                    "name": "Resume Ltd",
+                    "domain": "resume.test",
+                    "country": "IE",
+                    "type": "msp",
+                    "tier": "registered",
+                    "contact_email": "hello@resume.test",
+                },
+            )
             assert r.status_code == 201, r.text
             pid = r.json()["id"]
         mails = _wait(lambda: list((stack.data / "mail").glob("*.eml")), what="welcome .eml")
         assert "hello@resume.test" in mails[0].read_text()
-        demo = subprocess.run([sys.executable, "-m", "worker.cli", "demo"], cwd=ROOT, env=stack.env,
-                              capture_output=True, text=True, timeout=120)
+        demo = subprocess.run(
+            [sys.executable, "-m", "worker.cli", "demo"],
+            cwd=ROOT,
+            env=stack.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert demo.returncode == 0, demo.stderr[-2000:]
         assert "deal     Globex" in demo.stdout and "cert     Network Associate" in demo.stdout
 
         def approval_request():
             return [p for p in (stack.data / "mail").glob("*.eml") if "robin.ito@vendor.example" in p.read_text()]
+
         _wait(approval_request, what="the demo deal's approval request to its CAM")
         assert stack.stop() == 0
 
@@ -97,6 +126,7 @@ def test_make_run_stack_starts_stops_and_resumes(tmp_path):
             def recorded():
                 progress = api.get(f"/partners/{pid}/onboarding", headers=ops).json()
                 return any(m["key"] == "portal_access" and m["done_at"] for m in progress["milestones"])
+
             _wait(recorded, what="the resumed journey to record the milestone")
         assert stack.stop() == 0
     finally:

@@ -10,6 +10,7 @@ Decisions these tests pin down:
 - IDN domains are keyed in punycode ('münchen.de' -> 'xn--mnchen-3ya.de');
 - look-alikes from another script (Cyrillic 'а' for Latin 'a') are NOT folded: that needs a UTS #39 skeleton.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -129,8 +130,10 @@ def test_company_cyrillic_look_alike() -> None:
     assert normalize_company_name("\u0410cme") == normalize_company_name("Acme")
 
 
-@pytest.mark.parametrize("char", ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u200e", "\u200f",
-                                  "\u2066", "\u034f", "\ufe0f"])
+@pytest.mark.parametrize(
+    "char",
+    ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u200e", "\u200f", "\u2066", "\u034f", "\ufe0f"],
+)
 def test_company_invisible_characters_vanish(char: str) -> None:
     """Each invisible character is dropped, wherever it sits."""
     assert normalize_company_name(f"{char}Glo{char}bex{char} Labs") == "globex labs"

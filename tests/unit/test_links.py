@@ -1,8 +1,9 @@
 """Signed one-click decision links (domain/links.py)."""
+
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from itsdangerous import URLSafeSerializer
@@ -12,9 +13,14 @@ from domain.links import SALT, LinkClaims, LinkError, LinkExpired, LinkInvalid, 
 pytestmark = pytest.mark.unit
 
 SECRET = "unit-test-secret"
-NOW = datetime(2030, 1, 15, 12, 0, tzinfo=timezone.utc)
-CLAIMS = LinkClaims(deal_id="D-42", decision="approve", approver="cam:7",
-                    jti=link_jti("deal-D-42/approval-1", "cam:7", "approve"), expires_at=NOW + timedelta(days=7))
+NOW = datetime(2030, 1, 15, 12, 0, tzinfo=UTC)
+CLAIMS = LinkClaims(
+    deal_id="D-42",
+    decision="approve",
+    approver="cam:7",
+    jti=link_jti("deal-D-42/approval-1", "cam:7", "approve"),
+    expires_at=NOW + timedelta(days=7),
+)
 
 
 def _signed(payload: object, secret: str = SECRET) -> str:
@@ -67,21 +73,25 @@ def test_other_secret_is_invalid() -> None:
 
 def test_other_salt_is_invalid() -> None:
     """A value this secret signed for another purpose is not a decision link."""
-    token = URLSafeSerializer(SECRET, salt="camlights.other").dumps({"d": "D-42", "a": "approve", "by": "cam:7",
-                                                                     "j": "x", "exp": 2_000_000_000})
+    token = URLSafeSerializer(SECRET, salt="camlights.other").dumps(
+        {"d": "D-42", "a": "approve", "by": "cam:7", "j": "x", "exp": 2_000_000_000}
+    )
     with pytest.raises(LinkInvalid):
         read_token(SECRET, token, now=NOW)
 
 
-@pytest.mark.parametrize("payload", [
-    {"a": "approve", "by": "cam:7", "j": "x", "exp": 2_000_000_000},  # no deal
-    {"d": "D-42", "a": "approve", "by": "cam:7", "j": "x"},  # no expiry
-    {"d": "D-42", "a": "approve", "by": "cam:7", "j": "x", "exp": "tomorrow"},
-    {"d": "D-42", "a": "approve", "by": "cam:7", "j": "x", "exp": None},
-    ["D-42", "approve"],
-    "D-42",
-    None,
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"a": "approve", "by": "cam:7", "j": "x", "exp": 2_000_000_000},  # no deal
+        {"d": "D-42", "a": "approve", "by": "cam:7", "j": "x"},  # no expiry
+        {"d": "D-42", "a": "approve", "by": "cam:7", "j": "x", "exp": "tomorrow"},
+        {"d": "D-42", "a": "approve", "by": "cam:7", "j": "x", "exp": None},
+        ["D-42", "approve"],
+        "D-42",
+        None,
+    ],
+)
 def test_malformed_payload_is_invalid(payload: object) -> None:
     """Correctly signed but not a link's claims."""
     with pytest.raises(LinkInvalid, match="malformed"):
@@ -115,13 +125,16 @@ def test_jti_is_deterministic() -> None:
     assert len(jti) == 32 and int(jti, 16) >= 0
 
 
-@pytest.mark.parametrize(("key", "recipient", "decision"), [
-    ("deal-D-42/approval-1", "cam:8", "approve"),  # another recipient
-    ("deal-D-42/approval-1", "ops:1", "approve"),
-    ("deal-D-42/approval-1", "cam:7", "reject"),  # another decision
-    ("deal-D-42/approval-2", "cam:7", "approve"),  # another request (e.g. the escalation)
-    ("deal-D-43/approval-1", "cam:7", "approve"),
-])
+@pytest.mark.parametrize(
+    ("key", "recipient", "decision"),
+    [
+        ("deal-D-42/approval-1", "cam:8", "approve"),  # another recipient
+        ("deal-D-42/approval-1", "ops:1", "approve"),
+        ("deal-D-42/approval-1", "cam:7", "reject"),  # another decision
+        ("deal-D-42/approval-2", "cam:7", "approve"),  # another request (e.g. the escalation)
+        ("deal-D-43/approval-1", "cam:7", "approve"),
+    ],
+)
 def test_jti_differs(key: str, recipient: str, decision: str) -> None:
     assert link_jti(key, recipient, decision) != CLAIMS.jti
 

@@ -1,4 +1,5 @@
 """`ProgramPolicy` validation (domain/policy.py): every rejected policy names the offending field."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -31,8 +32,11 @@ def test_defaults_are_valid() -> None:
     assert policy.day_seconds == 86400
     assert policy.deal.escalation_days > policy.deal.approval_sla_days
     assert all(m.due_day <= policy.onboarding.plan_days for m in policy.onboarding.milestones)
-    assert [m.key for m in policy.onboarding.required(Tier.registered)] == ["portal_access", "first_training",
-                                                                            "first_deal"]
+    assert [m.key for m in policy.onboarding.required(Tier.registered)] == [
+        "portal_access",
+        "first_training",
+        "first_deal",
+    ]
 
 
 def test_missing_tier_rules() -> None:
@@ -92,12 +96,15 @@ def test_deal_escalation_not_after_approval_sla(escalation: float) -> None:
     assert errors[0]["loc"] == ("deal",)
 
 
-@pytest.mark.parametrize(("section", "field", "offsets"), [
-    ("deal", "expiry_reminder_days", [14, 0]),
-    ("deal", "expiry_reminder_days", [-3]),
-    ("cert", "reminder_days", [60, -1, 7]),
-    ("cert", "reminder_days", [0]),
-])
+@pytest.mark.parametrize(
+    ("section", "field", "offsets"),
+    [
+        ("deal", "expiry_reminder_days", [14, 0]),
+        ("deal", "expiry_reminder_days", [-3]),
+        ("cert", "reminder_days", [60, -1, 7]),
+        ("cert", "reminder_days", [0]),
+    ],
+)
 def test_non_positive_reminder_offsets(section: str, field: str, offsets: list[float]) -> None:
     data = _dump()
     data[section][field] = offsets
@@ -106,15 +113,18 @@ def test_non_positive_reminder_offsets(section: str, field: str, offsets: list[f
     assert errors[0]["loc"] == (section,)
 
 
-@pytest.mark.parametrize("path", [
-    ("bogus",),
-    ("deal", "auto_approve_all"),
-    ("cert", "grace"),
-    ("onboarding", "plan"),
-    ("tiers", "gold", "has_cams"),
-    ("deal", "tiers", "gold", "protection"),
-    ("onboarding", "milestones", 0, "due"),
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        ("bogus",),
+        ("deal", "auto_approve_all"),
+        ("cert", "grace"),
+        ("onboarding", "plan"),
+        ("tiers", "gold", "has_cams"),
+        ("deal", "tiers", "gold", "protection"),
+        ("onboarding", "milestones", 0, "due"),
+    ],
+)
 def test_unknown_fields_are_refused(path: tuple) -> None:
     """A typo never silently falls back to a default: extra fields are forbidden at every level."""
     data = _dump()
@@ -133,14 +143,17 @@ def test_day_seconds_must_be_positive(value: float) -> None:
     assert [(e["type"], e["loc"]) for e in errors] == [("greater_than", ("day_seconds",))]
 
 
-@pytest.mark.parametrize(("day_seconds", "n", "expected"), [
-    (86400, 1, timedelta(days=1)),
-    (86400, 90, timedelta(days=90)),
-    (86400, 0.5, timedelta(hours=12)),
-    (86400, 0, timedelta(0)),
-    (2, 90, timedelta(seconds=180)),  # a shrunken demo policy: 90 days in three minutes
-    (0.1, 14, timedelta(seconds=1.4)),
-])
+@pytest.mark.parametrize(
+    ("day_seconds", "n", "expected"),
+    [
+        (86400, 1, timedelta(days=1)),
+        (86400, 90, timedelta(days=90)),
+        (86400, 0.5, timedelta(hours=12)),
+        (86400, 0, timedelta(0)),
+        (2, 90, timedelta(seconds=180)),  # a shrunken demo policy: 90 days in three minutes
+        (0.1, 14, timedelta(seconds=1.4)),
+    ],
+)
 def test_days(day_seconds: float, n: float, expected: timedelta) -> None:
     """`days(n)` is n policy days of `day_seconds` each."""
     assert ProgramPolicy(day_seconds=day_seconds).days(n) == expected

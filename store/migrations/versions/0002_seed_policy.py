@@ -4,6 +4,7 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-25
 """
+
 import json
 
 import sqlalchemy as sa
@@ -19,8 +20,10 @@ depends_on = None
 
 def upgrade() -> None:
     op.get_bind().execute(
-        sa.text("insert into policy_versions (version, body, created_by) "
-                "values (1, cast(:body as jsonb), 'system:defaults') on conflict (version) do nothing"),
+        sa.text(
+            "insert into policy_versions (version, body, created_by) "
+            "values (1, cast(:body as jsonb), 'system:defaults') on conflict (version) do nothing"
+        ),
         {"body": json.dumps(ProgramPolicy().model_dump(mode="json"))},
     )
 

@@ -1,0 +1,71 @@
+"""The journey registry and the shape every journey shares: a journey registered in
+core/registry.py has its files by the same names in the same places, its policy section, its
+messages and its journey-scoped activity names. Adding a journey that misses one fails here."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+from temporalio import activity, workflow
+
+from core import registry
+from core.settings import Settings
+from domain import journeys as shared
+from domain.policy import ProgramPolicy
+
+ROOT = Path(__file__).resolve().parents[2]
+SPECS = registry.JOURNEYS
+IDS = [s.name for s in SPECS]
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_every_layer_has_the_journey_by_its_name(spec):
+    name = spec.name
+    for path in (
+        f"domain/{name}.py",
+        f"workflows/{name}.py",
+        f"activities/{name}.py",
+        f"store/models/{name}.py",
+        f"api/{name}/router.py",
+        f"api/{name}/schemas.py",
+        f"api/{name}/service.py",
+        f"tests/{name}/test_workflow.py",
+        f"tests/{name}/test_api.py",
+        f"tests/{name}/test_replay.py",
+    ):
+        assert (ROOT / path).is_file(), f"journey {name!r} has no {path}"
+    assert any((ROOT / "activities" / "templates" / name).glob("*.subject.j2")), f"no email templates for {name}"
+    assert any((ROOT / "tests" / name / "histories").glob(f"{name}-*.json")), f"no recorded histories for {name}"
+    assert importlib.import_module(f"domain.{name}").JOURNEY == name
+    assert name in ProgramPolicy.model_fields, f"the program policy has no '{name}' section"
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_every_journey_answers_the_shared_messages(spec):
+    defn = workflow._Definition.must_from_class(spec.workflow)
+    assert shared.PROGRESS in defn.queries
+    if spec.follows_coverage:
+        assert shared.CHANGE_COVERAGE in defn.signals
+
+
+def test_activity_names_are_scoped_by_journey_and_unique():
+    resources = registry.Resources(sessionmaker=None, mailer=None, settings=Settings(_env_file=None))  # type: ignore[arg-type]
+    names = [activity._Definition.must_from_callable(fn).name for fn in registry.activities(resources)]
+    assert len(names) == len(set(names)), "an activity name is registered twice"
+    legacy = set(shared.LEGACY_ACTIVITY_NAMES.values())
+    for spec in SPECS:
+        legacy |= set(spec.legacy_activity_names.values())
+    shared_names = set(shared.LEGACY_ACTIVITY_NAMES)
+    scoped = {n for n in names if n not in legacy}
+    prefixes = {f"{s.name}." for s in SPECS}
+    assert all(n in shared_names or any(n.startswith(p) for p in prefixes) for n in scoped), sorted(scoped)
+    assert legacy <= set(names), "journeys replaying old histories need their old activity names registered"
+
+
+def test_registry_names_are_unique_and_the_worker_runs_every_workflow():
+    assert len(IDS) == len(set(IDS))
+    assert registry.workflows() == [s.workflow for s in SPECS]
