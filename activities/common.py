@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import aiosmtplib
+import jinja2
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -57,8 +59,12 @@ class CommonActivities:
     @activity.defn(name=SEND_NOTIFICATIONS)
     async def send_notifications(self, inp: SendInput) -> SendResult:
         """Send every pending outbox row of a key. Each row is locked while it is sent and
-        marked sent in the same transaction, so two attempts never send it twice."""
-        sent = already = 0
+        marked sent in the same transaction, so two attempts never send it twice. A recipient
+        refused for good (SMTP 5xx, an address or template that cannot work) is marked `failed`
+        with an audit row and does not hold up the others; a transient failure (connection
+        lost, SMTP 4xx, timeout) is retried by Temporal, after the other rows were tried."""
+        sent = already = failed = 0
+        transient: list[str] = []
         async with self.sessionmaker() as session:
             ids = (
                 await session.scalars(
@@ -68,32 +74,50 @@ class CommonActivities:
                 )
             ).all()
         for row_id in ids:
-            error: str | None = None
             async with self.sessionmaker() as session, session.begin():
                 row = await session.scalar(select(OutboxMessage).where(OutboxMessage.id == row_id).with_for_update())
-                if row is None or row.status == "sent":
+                if row is None or row.status in ("sent", "failed"):
                     already += 1
                     continue
-                rendered = self.mailer.render(row.journey, row.template, row.context)
-                msg = self.mailer.build(
-                    recipient=row.recipient,
-                    rendered=rendered,
-                    msg_id=row.message_id,
-                    headers={"X-CAMLights-Key": row.idempotency_key, "X-CAMLights-Template": row.template},
-                )
+                row.attempts += 1
                 try:
+                    rendered = self.mailer.render(row.journey, row.template, row.context)
+                    msg = self.mailer.build(
+                        recipient=row.recipient,
+                        rendered=rendered,
+                        msg_id=row.message_id,
+                        headers={"X-CAMLights-Key": row.idempotency_key, "X-CAMLights-Template": row.template},
+                    )
                     await self.mailer.send(msg)
-                except Exception as err:  # SMTP down or refused: record it, Temporal backs off
-                    error = f"{type(err).__name__}: {err}"
-                    row.last_error = error
+                except Exception as err:
+                    row.last_error = f"{type(err).__name__}: {err}"[:2000]
+                    if not is_permanent(err):
+                        transient.append(f"{row.recipient}: {row.last_error}")
+                        continue
+                    row.status = "failed"
+                    failed += 1
+                    await repo.claim_step(
+                        session, key=f"{row.idempotency_key}:failed:{row.id}", actor="system",
+                        action="notification.failed", partner_id=row.partner_id, journey=row.journey,
+                        detail={"template": row.template, "to": row.recipient, "error": row.last_error},
+                    )  # fmt: skip
                 else:
                     row.status = "sent"
                     row.sent_at = func.now()
                     sent += 1
-                row.attempts += 1
-            if error is not None:
-                raise ApplicationError(f"SMTP send to {row.recipient} failed: {error}", type="SmtpError")
-        return SendResult(sent=sent, already_sent=already)
+        if transient:
+            raise ApplicationError(f"SMTP send failed, will retry: {'; '.join(transient)}", type="SmtpError")
+        return SendResult(sent=sent, already_sent=already, failed=failed)
+
+
+def is_permanent(err: BaseException) -> bool:
+    """A failure that no retry can fix: the server refused the recipient or the message for good
+    (5xx), or the message cannot be built (bad address, missing or broken template)."""
+    if isinstance(err, aiosmtplib.SMTPRecipientsRefused):
+        return all(refusal.code >= 500 for refusal in err.recipients)
+    if isinstance(err, aiosmtplib.SMTPResponseException):
+        return err.code >= 500
+    return isinstance(err, ValueError | UnicodeError | jinja2.TemplateError)
 
 
 async def resolve_recipients(

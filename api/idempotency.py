@@ -20,8 +20,8 @@ from store.models import IdempotencyRecord
 
 class Idempotency:
     def __init__(self, session: AsyncSession, principal: Principal, key: str | None, path: str, body: BaseModel):
-        if key is not None and not (1 <= len(key) <= 200):
-            raise HTTPException(422, detail="Idempotency-Key header must be 1 to 200 characters")
+        if key is not None and not (1 <= len(key) <= 200 and key.isascii() and key.isprintable()):
+            raise HTTPException(422, detail="Idempotency-Key header must be 1 to 200 printable ASCII characters")
         self.session, self.principal, self.key, self.path = session, principal, key, path
         self.request_hash = hashlib.sha256(f"{path}\n{body.model_dump_json()}".encode()).hexdigest()
 

@@ -7,11 +7,11 @@ import re
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from domain.enums import Role
+from domain.types import Email, Label, Name
 
-EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 DOMAIN = r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+(xn--[a-z0-9-]{1,59}|[a-z]{2,63})$"
 CATEGORY = r"^[a-z0-9][a-z0-9_-]{0,59}$"
 
@@ -27,13 +27,8 @@ class Strict(BaseModel):
 
 
 class CamCreate(Strict):
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(pattern=EMAIL, max_length=320)
-
-    @field_validator("email")
-    @classmethod
-    def _lower(cls, v: str) -> str:
-        return v.lower()
+    name: Name
+    email: Email
 
 
 class CamOut(BaseModel):
@@ -49,7 +44,7 @@ class ApiKeyCreate(Strict):
     role: Role
     cam_id: uuid.UUID | None = None
     partner_id: uuid.UUID | None = None
-    label: str = Field("", max_length=200)
+    label: Label = ""
 
 
 class ApiKeyOut(BaseModel):

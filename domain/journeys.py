@@ -79,6 +79,7 @@ class SendInput(BaseModel):
 class SendResult(BaseModel):
     sent: int
     already_sent: int
+    failed: int = 0  # refused for good (status `failed`, audit row `notification.failed`)
 
 
 class JourneyStateInput(BaseModel):

@@ -14,21 +14,27 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.enums import Tier
+from domain.types import Name
+
+MAX_DAYS = 3650  # no window, SLA or offset of the program is longer than ten years
+MAX_TIMER = timedelta(days=3 * MAX_DAYS * 10)  # the longest wait a journey may schedule (dry run)
 
 
 class MilestoneSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$", description="stable identifier")
-    title: str = Field(min_length=1, max_length=120)
-    due_day: float = Field(gt=0, description="due offset from enrolment, in policy days")
+    title: Name = Field(max_length=120)
+    due_day: float = Field(
+        gt=0, le=MAX_DAYS, allow_inf_nan=False, description="due offset from enrolment, in policy days"
+    )
     required_for: list[Tier] = Field(description="tiers for which the milestone is required")
 
 
 class OnboardingPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    plan_days: float = Field(90, gt=0, description="length of the activation plan")
+    plan_days: float = Field(90, gt=0, le=MAX_DAYS, allow_inf_nan=False, description="length of the activation plan")
     escalation_days: float = Field(
         14, gt=0, description="days a milestone may be overdue before the CAM (or ops) is alerted"
     )
@@ -101,9 +107,11 @@ class TierDealRules(BaseModel):
 
     auto_approve: bool = Field(description="deals inside policy are approved without a human")
     auto_approve_max_minor: int = Field(
-        0, ge=0, description="largest auto-approved amount, in minor units of the program currency"
+        0, ge=0, le=10**15, description="largest auto-approved amount, in minor units of the program currency"
     )
-    protection_days: float = Field(gt=0, description="protection window of an approved deal")
+    protection_days: float = Field(
+        gt=0, le=MAX_DAYS, allow_inf_nan=False, description="protection window of an approved deal"
+    )
 
 
 def _default_deal_tiers() -> dict[Tier, TierDealRules]:
@@ -128,15 +136,23 @@ class DealPolicy(BaseModel):
 
     currency: str = Field("USD", pattern=r"^[A-Z]{3}$", description="currency of the thresholds")
     tiers: dict[Tier, TierDealRules] = Field(default_factory=_default_deal_tiers)
-    approval_sla_days: float = Field(2, gt=0, description="pending this long: reminder to the approver")
-    escalation_days: float = Field(4, gt=0, description="pending this long: escalation to ops")
+    approval_sla_days: float = Field(
+        2, gt=0, le=MAX_DAYS, allow_inf_nan=False, description="pending this long: reminder to the approver"
+    )
+    escalation_days: float = Field(
+        4, gt=0, le=MAX_DAYS, allow_inf_nan=False, description="pending this long: escalation to ops"
+    )
     expiry_reminder_days: list[float] = Field(
         default_factory=_default_expiry_reminder_days, description="reminders this many days before expiry"
     )
-    max_extensions: int = Field(2, ge=0)
-    max_extension_days: float = Field(30, gt=0)
-    stall_days: float = Field(21, gt=0, description="a stage unchanged this long alerts the CAM (or ops)")
-    decision_link_days: float = Field(7, gt=0, description="validity of one-click decision links")
+    max_extensions: int = Field(2, ge=0, le=100)
+    max_extension_days: float = Field(30, gt=0, le=MAX_DAYS, allow_inf_nan=False)
+    stall_days: float = Field(
+        21, gt=0, le=MAX_DAYS, allow_inf_nan=False, description="a stage unchanged this long alerts the CAM (or ops)"
+    )
+    decision_link_days: float = Field(
+        7, gt=0, le=MAX_DAYS, allow_inf_nan=False, description="validity of one-click decision links"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> DealPolicy:
@@ -145,9 +161,15 @@ class DealPolicy(BaseModel):
             raise ValueError(f"deal.tiers: rules missing for {', '.join(missing)}")
         if self.escalation_days <= self.approval_sla_days:
             raise ValueError("deal.escalation_days must be longer than deal.approval_sla_days")
-        if any(d <= 0 for d in self.expiry_reminder_days):
-            raise ValueError("deal.expiry_reminder_days: offsets must be positive")
+        _check_offsets("deal.expiry_reminder_days", self.expiry_reminder_days)
         return self
+
+
+def _check_offsets(field: str, offsets: list[float]) -> None:
+    if len(offsets) > 20:
+        raise ValueError(f"{field}: at most 20 offsets")
+    if any(not (0 < d <= MAX_DAYS) for d in offsets):  # NaN fails the comparison too
+        raise ValueError(f"{field}: offsets must be positive days, at most {MAX_DAYS}")
 
 
 class CertPolicy(BaseModel):
@@ -157,16 +179,23 @@ class CertPolicy(BaseModel):
         default_factory=_default_cert_reminder_days,
         description="reminders to the person and the partner, days before expiry",
     )
-    cam_alert_days: float = Field(30, gt=0, description="CAM tiers: the CAM is alerted this many days before")
-    grace_days: float = Field(0, ge=0, description="after expiry, days before the entitlements are restricted")
+    cam_alert_days: float = Field(
+        30, gt=0, le=MAX_DAYS, allow_inf_nan=False, description="CAM tiers: the CAM is alerted this many days before"
+    )
+    grace_days: float = Field(
+        0,
+        ge=0,
+        le=MAX_DAYS,
+        allow_inf_nan=False,
+        description="after expiry, days before the entitlements are restricted",
+    )
     lapse_action: Literal["refuse", "review"] = Field(
         "refuse", description="a deal in a lapsed certification's category is refused, or held for CAM review"
     )
 
     @model_validator(mode="after")
     def _check(self) -> CertPolicy:
-        if any(d <= 0 for d in self.reminder_days):
-            raise ValueError("cert.reminder_days: offsets must be positive")
+        _check_offsets("cert.reminder_days", self.reminder_days)
         return self
 
 
@@ -175,7 +204,13 @@ class ProgramPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    day_seconds: float = Field(86400, gt=0, description="length of one policy day in seconds")
+    day_seconds: float = Field(
+        86400,
+        ge=0.01,
+        le=86400,
+        allow_inf_nan=False,
+        description="length of one policy day in seconds (86400 in production)",
+    )
     tiers: dict[Tier, TierRules] = Field(default_factory=_default_tiers)
     onboarding: OnboardingPolicy = Field(default_factory=_default_onboarding)
     deal: DealPolicy = Field(default_factory=DealPolicy)
@@ -187,6 +222,34 @@ class ProgramPolicy(BaseModel):
         if missing:
             raise ValueError(f"tiers: rules missing for {', '.join(missing)}")
         return self
+
+    @model_validator(mode="after")
+    def _dry_run(self) -> ProgramPolicy:
+        """Every wait a journey would schedule under this policy must be a real, bounded timer:
+        a policy that would make journeys fail their workflow task is refused here."""
+        for name, n in self.schedule().items():
+            try:
+                wait = self.days(n)
+            except OverflowError as err:
+                raise ValueError(f"{name}: {n:g} days of {self.day_seconds:g} s cannot be scheduled") from err
+            if wait > MAX_TIMER:
+                raise ValueError(f"{name}: {n:g} days of {self.day_seconds:g} s is longer than {MAX_TIMER.days} days")
+        return self
+
+    def schedule(self) -> dict[str, float]:
+        """The longest wait, in policy days, of each timer every journey sets (the dry run)."""
+        ob, deal, cert = self.onboarding, self.deal, self.cert
+        longest_protection = max(r.protection_days for r in deal.tiers.values())
+        return {
+            "onboarding.plan_days": ob.plan_days,
+            "onboarding.escalation_days": max(m.due_day for m in ob.milestones) + ob.escalation_days,
+            "deal.escalation_days": deal.escalation_days,
+            "deal.protection_days": longest_protection + deal.max_extensions * deal.max_extension_days,
+            "deal.stall_days": deal.stall_days,
+            "deal.decision_link_days": deal.decision_link_days,
+            "cert.reminder_days": max(cert.reminder_days, default=0) + cert.grace_days,
+            "cert.cam_alert_days": cert.cam_alert_days + cert.grace_days,
+        }
 
     def days(self, n: float) -> timedelta:
         """A duration of `n` policy days."""

@@ -319,6 +319,17 @@ class _Handler:
         self.mail_dir = mail_dir
         self.messages: list[EmailMessage] = []
         self.lock = threading.Lock()
+        self.refused: set[str] = set()  # recipients answered 550 (permanent), for fault tests
+        self.deferred: set[str] = set()  # recipients answered 451 (try again later)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 (aiosmtpd API)
+        with self.lock:
+            if address.lower() in self.refused:
+                return "550 5.1.1 mailbox unavailable"
+            if address.lower() in self.deferred:
+                return "451 4.3.0 mailbox busy, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd API)
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -360,3 +371,20 @@ class SmtpSink:
     def clear(self) -> None:
         with self.handler.lock:
             self.handler.messages.clear()
+            self.handler.refused.clear()
+            self.handler.deferred.clear()
+
+    def refuse(self, *addresses: str) -> None:
+        """Answer 550 (a permanent failure) to these recipients until `clear()`."""
+        with self.handler.lock:
+            self.handler.refused.update(a.lower() for a in addresses)
+
+    def defer(self, *addresses: str) -> None:
+        """Answer 451 (a transient failure) to these recipients until `clear()` or `accept()`."""
+        with self.handler.lock:
+            self.handler.deferred.update(a.lower() for a in addresses)
+
+    def accept(self) -> None:
+        with self.handler.lock:
+            self.handler.refused.clear()
+            self.handler.deferred.clear()

@@ -7,15 +7,16 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from api.schemas import CATEGORY, EMAIL, Strict
+from api.schemas import CATEGORY, Strict
 from domain.cert import CertState
+from domain.types import Email, Name
 
 
 class CertCreate(Strict):
     partner_id: uuid.UUID
-    person_name: str = Field(min_length=1, max_length=200)
-    person_email: str = Field(pattern=EMAIL, max_length=320)
-    track: str = Field(min_length=1, max_length=120, description="e.g. 'Network Associate'")
+    person_name: Name
+    person_email: Email
+    track: Name = Field(max_length=120, description="e.g. 'Network Associate'")
     product_category: str = Field(pattern=CATEGORY)
     issued_at: AwareDatetime = Field(description="with a time zone, e.g. 2026-06-30T00:00:00Z")
     expires_at: AwareDatetime

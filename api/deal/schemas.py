@@ -10,11 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.schemas import CATEGORY, Strict, check_domain
 from domain.deal import DealStage, DealState, Decision, normalize_domain
+from domain.types import Name, Reason, RequiredReason
 
 
 class DealCreate(Strict):
     partner_id: uuid.UUID | None = Field(None, description="defaults to the caller's partner for a partner key")
-    customer_name: str = Field(min_length=1, max_length=200)
+    customer_name: Name
     customer_domain: str = Field(min_length=3, max_length=253)
     product_category: str = Field(pattern=CATEGORY, description="e.g. 'network', 'security'")
     amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2, description="deal value, e.g. '12500.00'")
@@ -59,7 +60,7 @@ class DealOut(BaseModel):
 
 class DecisionBody(Strict):
     decision: Decision
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: RequiredReason
 
 
 class StageBody(Strict):
@@ -68,9 +69,9 @@ class StageBody(Strict):
 
 class ExtensionBody(Strict):
     days: float = Field(gt=0, le=3650)
-    reason: str = Field("", max_length=1000)
+    reason: Reason = ""
 
 
 class ExtensionDecisionBody(Strict):
     decision: Decision
-    reason: str = Field("", max_length=1000)
+    reason: Reason = ""

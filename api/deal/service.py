@@ -32,6 +32,7 @@ from domain.deal import (
 from domain.enums import Role
 from domain.links import LinkClaims, LinkExpired, LinkInvalid, read_token
 from domain.policy import ProgramPolicy
+from domain.types import clean_text
 from store import locks, repo
 from store.models import Partner
 from store.models.cert import Certification
@@ -230,6 +231,10 @@ async def link_claims(session: AsyncSession, secret: str, token: str) -> LinkCla
 async def apply_link(session: AsyncSession, client: Client, secret: str, token: str, reason: str) -> DecisionResult:
     """Confirming applies the decision exactly once: the link's id is recorded in the same
     transaction, and a concurrent second use waits for it and is refused."""
+    try:
+        reason = clean_text(reason, multiline=True)
+    except ValueError as err:
+        raise LinkRefused(422, f"reason: {err}") from err
     claims = await link_claims(session, secret, token)
     deal_id = uuid.UUID(claims.deal_id)
     session.add(UsedLink(jti=claims.jti, deal_id=deal_id, used_by=claims.approver))

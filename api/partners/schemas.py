@@ -8,18 +8,19 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.schemas import EMAIL, Strict, check_domain
+from api.schemas import Strict, check_domain
 from domain.enums import PartnerStatus, PartnerType, Tier
+from domain.types import Email, Name
 
 
 class PartnerCreate(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     domain: str = Field(max_length=253, description="the partner's web domain, e.g. acme.com")
     country: str = Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2 code")
     type: PartnerType
     tier: Tier
     cam_id: uuid.UUID | None = None
-    contact_email: str = Field(pattern=EMAIL, max_length=320)
+    contact_email: Email
 
     @field_validator("domain")
     @classmethod
@@ -34,11 +35,6 @@ class PartnerCreate(Strict):
     @classmethod
     def _upper(cls, v: str) -> str:
         return v.upper()
-
-    @field_validator("contact_email")
-    @classmethod
-    def _email_lower(cls, v: str) -> str:
-        return v.lower()
 
 
 class PartnerUpdate(Strict):

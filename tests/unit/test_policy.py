@@ -137,10 +137,36 @@ def test_unknown_fields_are_refused(path: tuple) -> None:
     assert path[-1] in msg
 
 
-@pytest.mark.parametrize("value", [0, -1])
-def test_day_seconds_must_be_positive(value: float) -> None:
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [(0, "greater_than_equal"), (-1, "greater_than_equal"), (0.001, "greater_than_equal"),
+     (86401, "less_than_equal"), (1e300, "less_than_equal"), (float("nan"), "finite_number"),
+     (float("inf"), "finite_number")],
+)  # fmt: skip
+def test_day_seconds_must_be_a_sane_length(value: float, kind: str) -> None:
     _, errors = _rejected({**_dump(), "day_seconds": value})
-    assert [(e["type"], e["loc"]) for e in errors] == [("greater_than", ("day_seconds",))]
+    assert [(e["type"], e["loc"]) for e in errors] == [(kind, ("day_seconds",))]
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value"),
+    [("onboarding", "plan_days", 3651), ("deal", "escalation_days", float("inf")),
+     ("deal", "max_extensions", 101), ("cert", "grace_days", 1e308), ("deal", "stall_days", float("nan"))],
+)  # fmt: skip
+def test_windows_are_bounded(section: str, field: str, value: float) -> None:
+    data = _dump()
+    data[section][field] = value
+    _, errors = _rejected(data)
+    assert errors and errors[0]["loc"][:2] == (section, field), errors
+
+
+def test_the_dry_run_refuses_a_schedule_no_journey_could_keep() -> None:
+    """Each window is within bounds, but protection plus every extension is over the longest timer."""
+    data = _dump()
+    data["deal"]["max_extensions"] = 100
+    data["deal"]["max_extension_days"] = 3650
+    message, _ = _rejected(data)
+    assert "deal.protection_days" in message and "longer than" in message
 
 
 @pytest.mark.parametrize(
