@@ -6,7 +6,7 @@ import uuid
 
 import aiosmtplib
 import jinja2
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -16,16 +16,19 @@ from activities.mail import Mailer, message_id
 from domain.journeys import (
     LOAD_POLICY,
     QUEUE_NOTIFICATION,
+    RECORD_ATTENTION,
     SEND_NOTIFICATIONS,
+    AttentionInput,
     LoadPolicyInput,
     NotifyInput,
     NotifyResult,
     SendInput,
     SendResult,
+    StepResult,
 )
 from domain.policy import VersionedPolicy
 from store import repo
-from store.models import Cam, OutboxMessage, Partner
+from store.models import Cam, JourneyRecord, OutboxMessage, Partner
 
 
 class CommonActivities:
@@ -47,6 +50,32 @@ class CommonActivities:
                     f"policy version {inp.version} does not exist", type="PolicyNotFound", non_retryable=True
                 )
             return snap
+
+    @activity.defn(name=RECORD_ATTENTION)
+    async def record_attention(self, inp: AttentionInput) -> StepResult:
+        """A journey needs ops (its read-model state, the error, an audit row, an email to ops in
+        the outbox), or ops resumed it (state restored, audit row)."""
+        async with self.sessionmaker() as session, session.begin():
+            detail = {"workflow_id": inp.workflow_id, "activity": inp.activity, "error": inp.error}
+            if inp.resolved:
+                applied = await repo.claim_step(
+                    session, key=inp.idempotency_key, actor=inp.by, action="journey.resumed",
+                    partner_id=inp.partner_id, journey=inp.journey, detail=detail,
+                )  # fmt: skip
+            else:
+                applied = 0 < await write_outbox(session, NotifyInput(
+                    idempotency_key=inp.idempotency_key, partner_id=inp.partner_id, journey=inp.journey,
+                    template="needs_attention", recipients=[], context={**detail, "journey": inp.journey},
+                    audit_action="journey.needs_attention",
+                ), [("ops", self.ops_email, {})])  # fmt: skip
+            if applied:
+                attention = None if inp.resolved else {**detail, "since": inp.at.isoformat()}
+                await session.execute(
+                    update(JourneyRecord)
+                    .where(JourneyRecord.workflow_id == inp.workflow_id)
+                    .values(state=inp.state, attention=attention, updated_at=func.now())
+                )
+        return StepResult(applied=applied)
 
     @activity.defn(name=QUEUE_NOTIFICATION)
     async def queue_notification(self, inp: NotifyInput) -> NotifyResult:

@@ -55,7 +55,10 @@ class Mailer:
         self.env = env or template_env()
 
     def render(self, journey: str, template: str, context: dict[str, Any]) -> Rendered:
+        """`templates/<journey>/<template>.*.j2`, else the shared `templates/common/<template>.*.j2`."""
         base = f"{journey}/{template}"
+        if f"{base}.subject.j2" not in self.env.list_templates():
+            base = f"common/{template}"
         subject = self.env.get_template(f"{base}.subject.j2").render(**context).strip()
         text = self.env.get_template(f"{base}.txt.j2").render(**context)
         html = self.env.get_template(f"{base}.html.j2").render(**context)

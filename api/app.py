@@ -12,9 +12,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors, journeys
+from api import errors, journeys, limits, openapi
 from api.partners import router as partners
-from api.routers import cams, health, keys, policy
+from api.routers import cams, health, keys, ops, policy
 from core import registry
 from core.settings import Settings, get_settings
 from core.temporal import connect
@@ -46,12 +46,16 @@ def create_app(settings: Settings | None = None, *, reconcile_every: float | Non
         title="CAM Lights",
         version="0.2.0",
         description="Partner relationship management on Temporal. Every endpoint but /health needs "
-        "`Authorization: Bearer <api key>`.",
+        '`Authorization: Bearer <api key>`. Every error is JSON: `{"detail": "<what was wrong>"}`, '
+        f"and for 422 an `errors` list naming each field. Request bodies are limited to {limits.MAX_BODY_BYTES} "
+        "bytes (413).",
         lifespan=lifespan,
     )
-    errors.install(app)
-    for module in (health, cams, partners, policy, keys):
+    app.add_middleware(limits.BodyLimit, max_bytes=limits.MAX_BODY_BYTES)
+    errors.install(app)  # its catch-all middleware goes outside the body limit
+    for module in (health, cams, partners, policy, keys, ops):
         app.include_router(module.router)
     for spec in registry.JOURNEYS:  # by convention: api/<journey>/router.py
         app.include_router(importlib.import_module(f"api.{spec.name}.router").router)
+    openapi.install(app)
     return app

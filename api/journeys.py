@@ -24,7 +24,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
+)
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -326,13 +331,45 @@ async def run_reconciler(sessionmaker: async_sessionmaker[AsyncSession], client:
 
 
 async def run_update(
-    client: Client, journey: str, entity_id: object, update_name: str, arg: BaseModel, result_type: type[T]
+    client: Client,
+    journey: str,
+    entity_id: object,
+    update_name: str,
+    arg: BaseModel,
+    result_type: type[T],
+    *,
+    deadline: float,
+    progress: str,
 ) -> T:
-    """Run a workflow update on `<journey>-<entity_id>`; a refusal by its validator or handler
-    becomes 409/403/404/422 with the workflow's own message, a journey not running a 409."""
+    """Run a workflow update on `<journey>-<entity_id>` within `deadline` seconds, holding no
+    database connection (callers close their session first). A refusal by the journey's
+    validator or handler becomes 409/403/404/422 with the journey's own message, a journey not
+    running a 409. Not taken in time (no worker?): 504, it may still apply. Taken but not yet
+    recorded: 202 with `Location: <progress>`."""
     handle = client.get_workflow_handle(workflow_id(journey, entity_id))
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + deadline
     try:
-        return await handle.execute_update(update_name, arg, result_type=result_type)
+        try:
+            async with asyncio.timeout(deadline):
+                update = await handle.start_update(
+                    update_name, arg, wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=result_type
+                )
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:  # our deadline, or the RPC's
+            raise HTTPException(
+                504,
+                detail=f"the {journey} journey of {entity_id} did not take the request within {deadline:g} s (is a "
+                f"worker running?); it may still apply later: check {progress} before retrying",
+            ) from err
+        try:
+            async with asyncio.timeout(max(ends - loop.time(), 0.1)):
+                return await update.result()
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
+            raise HTTPException(
+                202,
+                detail=f"accepted by the {journey} journey and not recorded yet; it will apply: see {progress}",
+                headers={"Location": progress},
+            ) from err
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type in REFUSAL_STATUS:
@@ -344,12 +381,20 @@ async def run_update(
         raise
 
 
-async def query(client: Client, journey: str, entity_id: object, query_name: str, result_type: type[T]) -> T:
-    """Ask a journey for its live state (a query); 404 when it has no journey."""
+async def query(
+    client: Client, journey: str, entity_id: object, query_name: str, result_type: type[T], *, deadline: float = 10.0
+) -> T:
+    """Ask a journey for its live state (a query); 404 when it has no journey, 504 when it does
+    not answer within `deadline` seconds."""
     try:
-        return await client.get_workflow_handle(workflow_id(journey, entity_id)).query(
-            query_name, result_type=result_type
-        )
+        async with asyncio.timeout(deadline):
+            return await client.get_workflow_handle(workflow_id(journey, entity_id)).query(
+                query_name, result_type=result_type
+            )
+    except TimeoutError as err:
+        raise HTTPException(
+            504, detail=f"the {journey} journey of {entity_id} did not answer within {deadline:g} s"
+        ) from err
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise HTTPException(404, detail=f"{entity_id} has no {journey} journey") from err

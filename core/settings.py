@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     link_secret: str = DEV_LINK_SECRET  # signs one-click decision links
     data_dir: Path = Path(".data")
     temporal_ui_port: int = 8233
+    # How long an API call waits for a journey to take and record a decision (then 504 / 202).
+    update_deadline_seconds: float = 10.0
 
     @model_validator(mode="after")
     def _enforce_non_default_secrets(self) -> Settings:

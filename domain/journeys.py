@@ -24,6 +24,7 @@ NO_CAM = "none"  # CamId value for partners without a CAM (keyword attributes ca
 # Messages every journey answers (names are constants; handlers are declared with them).
 CHANGE_COVERAGE = "change_coverage"  # signal: the partner's tier or CAM changed
 PROGRESS = "progress"  # query: the live state of the journey
+RESUME = "resume"  # signal: ops resolved what made the journey need attention; retry the step
 
 # Activities every journey uses. The names before journey-scoped names (0.1) stay registered on
 # the worker and are used by journeys replaying a history recorded before the patch.
@@ -31,6 +32,10 @@ ACTIVITY_NAMES_PATCH = "activity-names-per-journey"
 LOAD_POLICY = "policy.load"
 QUEUE_NOTIFICATION = "outbox.queue"
 SEND_NOTIFICATIONS = "outbox.send"
+RECORD_ATTENTION = "journey.record_attention"
+NEEDS_ATTENTION_PATCH = "needs-attention"  # a permanent activity failure waits for ops instead of failing
+NEEDS_ATTENTION = "needs_attention"  # the JourneyState of a journey waiting for ops
+SHARED_ACTIVITY_NAMES = frozenset({LOAD_POLICY, QUEUE_NOTIFICATION, SEND_NOTIFICATIONS, RECORD_ATTENTION})
 LEGACY_ACTIVITY_NAMES = {
     LOAD_POLICY: "load_policy",
     QUEUE_NOTIFICATION: "queue_notification",
@@ -92,6 +97,28 @@ class JourneyStateInput(BaseModel):
     state: str
     action: str
     detail: dict[str, Any] = Field(default_factory=dict)
+    at: datetime
+
+
+class Resume(BaseModel):
+    """Signal: ops fixed the cause; the journey retries the step that failed."""
+
+    by: str
+
+
+class AttentionInput(BaseModel):
+    """Record that a journey needs ops (or, with `resolved`, that it resumed): the journey's
+    read-model state, an audit row and, when it starts, an email to ops."""
+
+    idempotency_key: str
+    partner_id: str
+    journey: str
+    workflow_id: str
+    activity: str
+    error: str
+    resolved: bool = False
+    state: str  # the journey's state: `needs_attention` while waiting, its own state once resumed
+    by: str = "system"
     at: datetime
 
 

@@ -230,16 +230,28 @@ class Postgres:
         self._psql(f'create database "{name}" owner "{self.user}"')
         return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{name}"
 
-    def stop(self) -> None:
+    def stop(self, immediate: bool = False) -> None:
+        """Fast shutdown (SIGINT: clean, no recovery on restart); `immediate=True` is what a
+        crash looks like to the clients (SIGQUIT: connections cut at once, crash recovery from
+        the WAL on the next start). The data directory and the port are kept for `start()`."""
         if self.proc is not None and self.proc.poll() is None:
             import signal
 
-            self.proc.send_signal(signal.SIGINT)  # fast shutdown: clean, no recovery on restart
+            self.proc.send_signal(signal.SIGQUIT if immediate else signal.SIGINT)
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def restart(self, immediate: bool = False, timeout: float = 60) -> Postgres:
+        """Stop (see `stop`) and start again on the same data directory and port."""
+        self.stop(immediate=immediate)
+        return self.start(timeout)
 
 
 # --------------------------------------------------------------------------- Temporal dev server
@@ -296,6 +308,25 @@ class TemporalDevServer:
     def stop(self) -> None:
         _stop(self.proc)
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash: whatever the server had not written to `db_file` is lost."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def restart(self, kill: bool = False, timeout: float = 60) -> TemporalDevServer:
+        """Stop (or kill) and start again on the same port and `db_file` (with a `db_file`, every
+        workflow survives the restart; without one, everything is lost)."""
+        if kill:
+            self.kill()
+        else:
+            self.stop()
+        return self.start(timeout)
+
 
 async def register_search_attributes(client, namespace: str = "default") -> None:
     """Register our keyword search attributes through the operator service (used for the
@@ -318,9 +349,12 @@ class _Handler:
     def __init__(self, mail_dir: Path | None):
         self.mail_dir = mail_dir
         self.messages: list[EmailMessage] = []
+        self.received_at: list[float] = []  # time.time() of each message, in the order of `messages`
         self.lock = threading.Lock()
         self.refused: set[str] = set()  # recipients answered 550 (permanent), for fault tests
         self.deferred: set[str] = set()  # recipients answered 451 (try again later)
+        self.holding = False  # fault tests: keep each message's DATA unanswered until released
+        self.held = 0  # how many messages have been held (received, not yet answered)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 (aiosmtpd API)
         with self.lock:
@@ -332,10 +366,20 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd API)
+        import asyncio
+
+        if self.holding:
+            # The whole message is in, the answer is not sent yet: a client that dies now never
+            # learns that the message was accepted (it is kept once released, as a real server would).
+            with self.lock:
+                self.held += 1
+            while self.holding:
+                await asyncio.sleep(0.05)
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         msg["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
         with self.lock:
             self.messages.append(msg)
+            self.received_at.append(time.time())
         if self.mail_dir is not None:
             self.mail_dir.mkdir(parents=True, exist_ok=True)
             mid = (msg.get("Message-ID") or f"<{time.time_ns()}@sink>").strip("<>")
@@ -346,33 +390,51 @@ class _Handler:
 
 class SmtpSink:
     """A real SMTP server (aiosmtpd) that keeps every message it receives, in memory and
-    optionally as `.eml` files."""
+    optionally as `.eml` files. It can be stopped and started again on the same port (the
+    messages received so far are kept), and told to refuse, defer or hold messages."""
 
     def __init__(self, host: str = "127.0.0.1", port: int | None = None, mail_dir: Path | None = None):
-        from aiosmtpd.controller import Controller
-
         self.host = host
         self.port = port or free_port(host)
         self.handler = _Handler(mail_dir)
-        self._controller = Controller(self.handler, hostname=host, port=self.port)
+        self._controller = self._new_controller()
+        self._stopped = False
+
+    def _new_controller(self):
+        from aiosmtpd.controller import Controller
+
+        return Controller(self.handler, hostname=self.host, port=self.port)
 
     def start(self) -> SmtpSink:
+        if self._stopped:  # an aiosmtpd controller does not start twice: a new one, same handler
+            self._controller = self._new_controller()
+            self._stopped = False
         self._controller.start()
         return self
 
     def stop(self) -> None:
         self._controller.stop()
+        self._stopped = True
 
     @property
     def messages(self) -> list[EmailMessage]:
         with self.handler.lock:
             return list(self.handler.messages)
 
+    @property
+    def received(self) -> list[tuple[float, EmailMessage]]:
+        """(time.time() of arrival, message) of every message, in order of arrival."""
+        with self.handler.lock:
+            return list(zip(self.handler.received_at, self.handler.messages, strict=True))
+
     def clear(self) -> None:
         with self.handler.lock:
             self.handler.messages.clear()
+            self.handler.received_at.clear()
             self.handler.refused.clear()
             self.handler.deferred.clear()
+            self.handler.holding = False
+            self.handler.held = 0
 
     def refuse(self, *addresses: str) -> None:
         """Answer 550 (a permanent failure) to these recipients until `clear()`."""
@@ -384,7 +446,28 @@ class SmtpSink:
         with self.handler.lock:
             self.handler.deferred.update(a.lower() for a in addresses)
 
-    def accept(self) -> None:
+    def accept(self, *addresses: str) -> None:
+        """Accept these recipients again (no address: every recipient refused or deferred so far)."""
         with self.handler.lock:
-            self.handler.refused.clear()
-            self.handler.deferred.clear()
+            if not addresses:
+                self.handler.refused.clear()
+                self.handler.deferred.clear()
+            for a in addresses:
+                self.handler.refused.discard(a.lower())
+                self.handler.deferred.discard(a.lower())
+
+    def hold(self) -> None:
+        """Receive each message but do not answer its DATA until `release()`: the sender is then
+        mid-send (for a test that kills it there). `held` counts the messages held so far."""
+        with self.handler.lock:
+            self.handler.holding = True
+
+    def release(self) -> None:
+        """Answer (and keep) every held message, and stop holding."""
+        with self.handler.lock:
+            self.handler.holding = False
+
+    @property
+    def held(self) -> int:
+        with self.handler.lock:
+            return self.handler.held

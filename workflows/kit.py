@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import FailureError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
@@ -23,18 +23,24 @@ with workflow.unsafe.imports_passed_through():
         ACTIVITY_NAMES_PATCH,
         LEGACY_ACTIVITY_NAMES,
         LOAD_POLICY,
+        NEEDS_ATTENTION,
+        NEEDS_ATTENTION_PATCH,
         NO_CAM,
         QUEUE_NOTIFICATION,
+        RECORD_ATTENTION,
+        RESUME,
         SA_CAM_ID,
         SA_JOURNEY,
         SA_JOURNEY_STATE,
         SA_PARTNER_ID,
         SA_TIER,
         SEND_NOTIFICATIONS,
+        AttentionInput,
         Coverage,
         LoadPolicyInput,
         NotifyInput,
         NotifyResult,
+        Resume,
         SendInput,
         SendResult,
         StepResult,
@@ -74,6 +80,11 @@ class JourneyKit:
         self.policy: ProgramPolicy | None = None
         self.policy_version = 0
         self._legacy = {**LEGACY_ACTIVITY_NAMES, **(legacy_names or {})}
+        self.state = ""  # the state last upserted
+        self.attention: AttentionInput | None = None  # set while the journey waits for ops
+        self._attentions = 0
+        self._resumed: Resume | None = None
+        workflow.set_signal_handler(RESUME, self._on_resume)
 
     # ------------------------------------------------------------------ policy and activities
 
@@ -86,12 +97,55 @@ class JourneyKit:
 
     async def activity(self, name: str, arg: BaseModel, result_type: type[R]) -> R:
         """Run an activity by its journey-scoped name. Journeys recorded before the names were
-        scoped replay with the old names (patch `activity-names-per-journey`)."""
+        scoped replay with the old names (patch `activity-names-per-journey`). A permanent
+        failure (non-retryable) does not fail the journey: it waits, visibly, for ops to fix
+        the cause and resume it, then runs the step again; queries and updates keep working."""
         if not workflow.patched(ACTIVITY_NAMES_PATCH):
             name = self._legacy.get(name, name)
-        return await workflow.execute_activity(
-            name, arg, result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY
+        while True:
+            try:
+                return await workflow.execute_activity(
+                    name, arg, result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY
+                )
+            except ActivityError as err:
+                cause = err.cause
+                if not (isinstance(cause, ApplicationError) and cause.non_retryable):
+                    raise
+                if not workflow.patched(NEEDS_ATTENTION_PATCH):
+                    raise
+                await self._wait_for_ops(name, f"{cause.type or 'Error'}: {cause.message}")
+
+    async def _wait_for_ops(self, activity: str, error: str) -> None:
+        self._attentions += 1
+        before, self._resumed = self.state, None
+        self.attention = AttentionInput(
+            idempotency_key=self.key(f"attention:{self._attentions}"), partner_id=self.partner_id,
+            journey=self.journey, workflow_id=workflow.info().workflow_id, activity=activity, error=error[:2000],
+            state=NEEDS_ATTENTION, at=workflow.now(),
+        )  # fmt: skip
+        self.upsert(NEEDS_ATTENTION)
+        workflow.logger.warning("%s needs attention: %s failed for good (%s)", self.journey, activity, error)
+        await self._record_attention(self.attention)
+        await workflow.wait_condition(lambda: self._resumed is not None)
+        assert self._resumed is not None
+        resolved = self.attention.model_copy(update={
+            "idempotency_key": self.key(f"attention:{self._attentions}:resumed"), "resolved": True, "state": before,
+            "by": self._resumed.by, "at": workflow.now(),
+        })  # fmt: skip
+        self.attention = None
+        self.upsert(before)
+        await self._record_attention(resolved)
+
+    async def _record_attention(self, inp: AttentionInput) -> None:
+        await workflow.execute_activity(
+            RECORD_ATTENTION, inp, result_type=StepResult, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY
         )
+        if not inp.resolved:
+            await self.send_outbox(inp.idempotency_key)
+
+    def _on_resume(self, resume: Resume) -> None:
+        if self.attention is not None:
+            self._resumed = resume
 
     @property
     def actor(self) -> str:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from api import journeys
 from api.cert import service
 from api.cert.schemas import CertCreate, CertOut, RenewalBody
-from api.deps import CreationDep, OpsDep, PartnerDep, PrincipalDep, SessionDep, TemporalDep, load_partner
+from api.deps import CreationDep, OpsDep, PartnerDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep, load_partner
 from domain.cert import JOURNEY, CertState, RenewalResult
 
 router = APIRouter(tags=["certifications"])
@@ -26,10 +26,23 @@ async def record_certification(body: CertCreate, principal: OpsDep, ctx: Creatio
 
 @router.post("/certifications/{cert_id}/renewals", response_model=RenewalResult)
 async def renew_certification(
-    cert_id: uuid.UUID, body: RenewalBody, principal: OpsDep, session: SessionDep, temporal: TemporalDep
+    cert_id: uuid.UUID,
+    body: RenewalBody,
+    principal: OpsDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
 ):
     """Record a renewal: the new expiry, entitlements restored, the journey's next period."""
-    return await service.renew(session, temporal, principal, cert_id, body.expires_at)
+    return await service.renew(
+        session, temporal, principal, cert_id, body.expires_at, deadline=settings.update_deadline_seconds
+    )
+
+
+@router.get("/certifications/{cert_id}", response_model=CertOut)
+async def get_certification(cert_id: uuid.UUID, principal: PrincipalDep, session: SessionDep):
+    """One certification: its state, expiry and period (ops, the partner's CAM, the partner)."""
+    return await service.cert_for(session, cert_id, principal)
 
 
 @router.get("/partners/{partner_id}/certifications", response_model=list[CertOut])

@@ -14,7 +14,7 @@ from temporalio.client import Client
 from api import journeys
 from api.auth import Principal, scope_to_principal
 from api.cert.schemas import CertCreate, CertOut
-from api.deps import Creation
+from api.deps import Creation, load_partner
 from api.idempotency import Idempotency
 from domain.cert import JOURNEY, RENEW, CertInput, CertState, Renewal, RenewalResult
 from store import repo
@@ -55,14 +55,30 @@ async def record(
 
 
 async def renew(
-    session: AsyncSession, client: Client, principal: Principal, cert_id: uuid.UUID, expires_at: datetime
+    session: AsyncSession,
+    client: Client,
+    principal: Principal,
+    cert_id: uuid.UUID,
+    expires_at: datetime,
+    *,
+    deadline: float,
 ) -> RenewalResult:
     if await session.get(Certification, cert_id) is None:
         raise HTTPException(404, detail=f"no certification with id {cert_id}")
     await session.close()  # hold no connection while the journey answers
     return await journeys.run_update(
-        client, JOURNEY, cert_id, RENEW, Renewal(expires_at=expires_at, by=principal.actor), RenewalResult
-    )
+        client, JOURNEY, cert_id, RENEW, Renewal(expires_at=expires_at, by=principal.actor), RenewalResult,
+        deadline=deadline, progress=f"/certifications/{cert_id}",
+    )  # fmt: skip
+
+
+async def cert_for(session: AsyncSession, cert_id: uuid.UUID, principal: Principal) -> Certification:
+    """The certification (404), if the caller may see its partner (403)."""
+    cert = await session.get(Certification, cert_id)
+    if cert is None:
+        raise HTTPException(404, detail=f"no certification with id {cert_id}")
+    await load_partner(session, cert.partner_id, principal)
+    return cert
 
 
 async def for_partner(session: AsyncSession, partner: Partner) -> list[Certification]:

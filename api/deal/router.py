@@ -97,7 +97,12 @@ async def deal_progress(deal_id: uuid.UUID, principal: PrincipalDep, session: Se
 
 @router.post("/{deal_id}/decision", response_model=DecisionResult)
 async def decide(
-    deal_id: uuid.UUID, body: DecisionBody, principal: PrincipalDep, session: SessionDep, temporal: TemporalDep
+    deal_id: uuid.UUID,
+    body: DecisionBody,
+    principal: PrincipalDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
 ):
     """Approve or reject a pending deal: the partner's CAM, or ops."""
     await service.deal_for(session, deal_id, principal)
@@ -110,6 +115,8 @@ async def decide(
         DECIDE,
         DealDecision(decision=body.decision, reason=body.reason, by=principal.actor),
         DecisionResult,
+        deadline=settings.update_deadline_seconds,
+        progress=f"/deals/{deal_id}/progress",
     )
 
 
@@ -126,7 +133,12 @@ async def change_stage(
 
 @router.post("/{deal_id}/extensions", response_model=ExtensionResult)
 async def request_extension(
-    deal_id: uuid.UUID, body: ExtensionBody, principal: PrincipalDep, session: SessionDep, temporal: TemporalDep
+    deal_id: uuid.UUID,
+    body: ExtensionBody,
+    principal: PrincipalDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
 ):
     """Ask for more protection time (bounded count and length; CAM tiers need the CAM)."""
     await service.deal_for(session, deal_id, principal)
@@ -138,12 +150,19 @@ async def request_extension(
         REQUEST_EXTENSION,
         ExtensionRequest(days=body.days, reason=body.reason, by=principal.actor),
         ExtensionResult,
+        deadline=settings.update_deadline_seconds,
+        progress=f"/deals/{deal_id}/progress",
     )
 
 
 @router.post("/{deal_id}/extensions/decision", response_model=ExtensionResult)
 async def decide_extension(
-    deal_id: uuid.UUID, body: ExtensionDecisionBody, principal: PrincipalDep, session: SessionDep, temporal: TemporalDep
+    deal_id: uuid.UUID,
+    body: ExtensionDecisionBody,
+    principal: PrincipalDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
 ):
     await service.deal_for(session, deal_id, principal)
     service.check_not_partner(principal, "extension")
@@ -155,6 +174,8 @@ async def decide_extension(
         DECIDE_EXTENSION,
         ExtensionDecision(decision=body.decision, reason=body.reason, by=principal.actor),
         ExtensionResult,
+        deadline=settings.update_deadline_seconds,
+        progress=f"/deals/{deal_id}/progress",
     )
 
 
@@ -189,7 +210,9 @@ async def link_apply(
 ):
     """Confirming applies the decision exactly once."""
     try:
-        result = await service.apply_link(session, temporal, settings.link_secret, token, reason)
+        result = await service.apply_link(
+            session, temporal, settings.link_secret, token, reason, deadline=settings.update_deadline_seconds
+        )
     except service.LinkRefused as err:
         return _page("link_error", err.status, message=err.message)
     return _page("link_done", result=result)

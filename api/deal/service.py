@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from fastapi import HTTPException
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
@@ -228,7 +228,9 @@ async def link_claims(session: AsyncSession, secret: str, token: str) -> LinkCla
     return claims
 
 
-async def apply_link(session: AsyncSession, client: Client, secret: str, token: str, reason: str) -> DecisionResult:
+async def apply_link(
+    session: AsyncSession, client: Client, secret: str, token: str, reason: str, *, deadline: float
+) -> DecisionResult:
     """Confirming applies the decision exactly once: the link's id is recorded in the same
     transaction, and a concurrent second use waits for it and is refused."""
     try:
@@ -239,17 +241,21 @@ async def apply_link(session: AsyncSession, client: Client, secret: str, token: 
     deal_id = uuid.UUID(claims.deal_id)
     session.add(UsedLink(jti=claims.jti, deal_id=deal_id, used_by=claims.approver))
     try:
-        await session.flush()
+        await session.commit()  # used from now on: a concurrent second use is refused
     except IntegrityError as err:
         await session.rollback()
         raise LinkRefused(410, "this link was already used") from err
+    await session.close()  # hold no connection while the journey answers
     decision = DealDecision(
         decision=claims.decision, by=claims.approver, reason=reason.strip() or f"{claims.decision} by one-click link"
     )
     try:
-        result = await journeys.run_update(client, JOURNEY, deal_id, DECIDE, decision, DecisionResult)
+        return await journeys.run_update(
+            client, JOURNEY, deal_id, DECIDE, decision, DecisionResult, deadline=deadline,
+            progress=f"/deals/{deal_id}/progress",
+        )  # fmt: skip
     except HTTPException as err:
-        await session.rollback()
+        if err.status_code == 504:  # not taken: the link may be used again
+            async with session.begin():
+                await session.execute(delete(UsedLink).where(UsedLink.jti == claims.jti))
         raise LinkRefused(err.status_code, str(err.detail)) from err
-    await session.commit()
-    return result

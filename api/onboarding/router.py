@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Path
 
-from api.deps import PartnerDep, PrincipalDep, SessionDep, TemporalDep
+from api.deps import PartnerDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep
 from api.onboarding import service
 from api.onboarding.schemas import MILESTONE_KEY, MilestoneReport, OnboardingProgress
 
@@ -30,8 +30,11 @@ async def report_milestone(
     principal: PrincipalDep,
     session: SessionDep,
     temporal: TemporalDep,
+    settings: SettingsDep,
     key: str = Path(pattern=MILESTONE_KEY),
 ):
     """Mark a milestone done (the partner itself, its CAM or ops); answered once recorded.
     Repeating it is harmless (`already_done: true`)."""
-    return await service.report_milestone(session, temporal, principal, partner, key)
+    return await service.report_milestone(
+        session, temporal, principal, partner, key, deadline=settings.update_deadline_seconds
+    )

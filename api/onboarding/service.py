@@ -19,12 +19,13 @@ async def progress(client: Client, partner: Partner) -> OnboardingProgress:
 
 
 async def report_milestone(
-    session: AsyncSession, client: Client, principal: Principal, partner: Partner, key: str
+    session: AsyncSession, client: Client, principal: Principal, partner: Partner, key: str, *, deadline: float
 ) -> MilestoneReport:
     done = await session.get(PartnerMilestone, (partner.id, key))
     if done is not None and done.done_at is not None:  # a repeat, even after the journey ended
         return MilestoneReport(partner_id=str(partner.id), milestone=key, accepted=True, already_done=True)
     await session.close()  # hold no connection while the journey answers
     return await journeys.run_update(
-        client, JOURNEY, partner.id, REPORT_MILESTONE, MilestoneDone(key=key, by=principal.actor), MilestoneReport
-    )
+        client, JOURNEY, partner.id, REPORT_MILESTONE, MilestoneDone(key=key, by=principal.actor), MilestoneReport,
+        deadline=deadline, progress=f"/partners/{partner.id}/onboarding",
+    )  # fmt: skip

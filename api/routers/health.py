@@ -2,12 +2,23 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+class Health(BaseModel):
+    status: str = Field(description="`ok`, or `degraded` when a dependency does not answer")
+    database: str = Field(description="`ok` or `error: <exception type>`")
+    temporal: str = Field(description="`ok` or `error: <exception type>`")
+
+
+@router.get(
+    "/health",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "PostgreSQL or Temporal does not answer"}},
+)
 async def health(request: Request):
     """No auth. 200 when PostgreSQL and Temporal answer, 503 otherwise."""
     checks: dict[str, str] = {}

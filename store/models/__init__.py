@@ -85,6 +85,8 @@ class JourneyRecord(Base):
     start_input: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
     task_queue: Mapped[str | None] = mapped_column(String(200), nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+    # While the journey waits for ops after a permanent failure: the step, the error, since when.
+    attention: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
 
 
 class AuditEvent(Base):

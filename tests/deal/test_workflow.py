@@ -24,6 +24,7 @@ from store.models.deal import Deal
 from tests.deal.factories import deal_input, make_deal
 from tests.helpers.factories import make_cam, make_partner
 from tests.helpers.histories import record_history
+from tests.helpers.waiting import eventually
 from worker.main import build_worker
 from workflows.deal import DealWorkflow
 from workflows.onboarding import OnboardingWorkflow
@@ -257,3 +258,61 @@ async def test_stage_changes_only_from_the_partner_its_cam_or_ops(
             assert (await handle.query(DealWorkflow.progress)).stage == stage, actor
         await handle.signal(DealWorkflow.change_stage, StageChange(stage=DealStage.closed_won, by="ops:key-1"))
         assert (await handle.result()).state == DealState.won
+
+
+async def test_a_permanent_failure_waits_for_ops_then_resumes(ts_env, sessionmaker, mailbox, base_settings, task_queue):
+    """No poison pill: a step that fails for good (here the deal row is gone) does not fail or
+    retry forever. The journey shows `needs_attention`, ops are told, queries still answer;
+    once ops fix the cause and resume it, it runs the step again and carries on."""
+    from sqlalchemy import delete, select
+
+    from domain.journeys import RESUME, Resume
+    from store.models import AuditEvent, JourneyRecord
+
+    partner = await make_partner(sessionmaker, tier=Tier.registered)
+    deal = await make_deal(sessionmaker, partner, amount_minor=100_000)  # inside auto-approval
+    wid = f"deal-{deal.id}"
+    async with sessionmaker() as session, session.begin():
+        session.add(JourneyRecord(workflow_id=wid, partner_id=partner.id, journey="deal", state="pending_approval"))
+        await session.execute(delete(Deal).where(Deal.id == deal.id))  # the cause: the row is gone
+    async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
+        handle = await start(ts_env, deal, partner, task_queue)
+
+        record = await eventually(lambda: _needs(sessionmaker, wid), what="needs_attention recorded")
+        assert record.state == "needs_attention" and "DealNotFound" in record.attention["error"]
+        assert record.attention["activity"] == "deal.record_state"
+        assert (await handle.describe()).status.name == "RUNNING"  # not failed
+        progress = await handle.query(DealWorkflow.progress)  # still answers
+        assert progress.state == DealState.approved  # the decision it could not record
+        await eventually(lambda: ("needs_attention", "ops@vendor.test") in mails(mailbox), what="ops alerted")
+        # Ops put the row back and resume the journey: the step runs again and the deal carries on.
+        async with sessionmaker() as session, session.begin():
+            session.add(Deal(**{c: getattr(deal, c) for c in (
+                "id", "partner_id", "customer_name", "customer_domain", "customer_key", "customer_name_key",
+                "product_category", "amount_minor", "currency", "expected_close_date", "stage", "state",
+                "extensions_used", "created_by")}))  # fmt: skip
+        await handle.signal(RESUME, Resume(by="ops:key-1"))
+        row = await eventually(lambda: _deal_state(sessionmaker, deal.id, "approved"), what="decision recorded")
+        assert row.decided_by == "system"
+        async with sessionmaker() as session:
+            record = await session.get(JourneyRecord, wid)
+            actions = (
+                await session.scalars(select(AuditEvent.action).where(AuditEvent.partner_id == partner.id))
+            ).all()
+        assert record.attention is None and record.state != "needs_attention"
+        assert "journey.needs_attention" in actions and "journey.resumed" in actions
+        await handle.terminate("test over")
+
+
+async def _needs(sessionmaker, wid):
+    from store.models import JourneyRecord
+
+    async with sessionmaker() as session:
+        record = await session.get(JourneyRecord, wid)
+        return record if record is not None and record.attention else None
+
+
+async def _deal_state(sessionmaker, deal_id, state):
+    async with sessionmaker() as session:
+        row = await session.get(Deal, deal_id)
+        return row if row is not None and row.state == state else None

@@ -59,7 +59,7 @@ def test_activity_names_are_scoped_by_journey_and_unique():
     legacy = set(shared.LEGACY_ACTIVITY_NAMES.values())
     for spec in SPECS:
         legacy |= set(spec.legacy_activity_names.values())
-    shared_names = set(shared.LEGACY_ACTIVITY_NAMES)
+    shared_names = shared.SHARED_ACTIVITY_NAMES
     scoped = {n for n in names if n not in legacy}
     prefixes = {f"{s.name}." for s in SPECS}
     assert all(n in shared_names or any(n.startswith(p) for p in prefixes) for n in scoped), sorted(scoped)

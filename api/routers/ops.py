@@ -1,0 +1,103 @@
+"""What ops watch: journeys waiting for them after a permanent failure (and resuming them), and
+journeys whose steps keep failing transiently."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from pydantic import BaseModel
+from sqlalchemy import select
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import OpsDep, SessionDep, TemporalDep
+from domain.journeys import RESUME, Resume
+from store.models import JourneyRecord
+
+router = APIRouter(prefix="/ops", tags=["ops"])
+WORKFLOW_ID = r"^[a-z]{2,20}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+class AttentionOut(BaseModel):
+    workflow_id: str
+    journey: str
+    partner_id: str
+    state: str
+    attention: dict[str, Any]
+    updated_at: datetime
+
+
+class ResumeOut(BaseModel):
+    workflow_id: str
+    resumed: bool
+
+
+class RetryingOut(BaseModel):
+    workflow_id: str
+    activity: str
+    attempt: int
+    last_failure: str | None
+    last_started: datetime | None
+
+
+@router.get("/attention", response_model=list[AttentionOut])
+async def needing_attention(principal: OpsDep, session: SessionDep, limit: int = Query(100, ge=1, le=1000)):
+    """Every journey waiting for ops: the step that failed for good, the error, since when."""
+    rows = await session.scalars(
+        select(JourneyRecord)
+        .where(JourneyRecord.attention.is_not(None))
+        .order_by(JourneyRecord.updated_at)
+        .limit(limit)
+    )
+    return [
+        AttentionOut(workflow_id=r.workflow_id, journey=r.journey, partner_id=str(r.partner_id), state=r.state,
+                     attention=r.attention or {}, updated_at=r.updated_at)
+        for r in rows
+    ]  # fmt: skip
+
+
+@router.post("/journeys/{workflow_id}/resume", response_model=ResumeOut, status_code=202)
+async def resume(
+    principal: OpsDep, session: SessionDep, temporal: TemporalDep, workflow_id: str = Path(pattern=WORKFLOW_ID)
+):
+    """The cause is fixed: the journey runs the failed step again."""
+    record = await session.get(JourneyRecord, workflow_id)
+    if record is None:
+        raise HTTPException(404, detail=f"no journey {workflow_id}")
+    if record.attention is None:
+        raise HTTPException(409, detail=f"journey {workflow_id} is not waiting for ops (state {record.state})")
+    await session.close()
+    try:
+        await temporal.get_workflow_handle(workflow_id).signal(RESUME, Resume(by=principal.actor))
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise HTTPException(409, detail=f"journey {workflow_id} is not running") from err
+        raise
+    return ResumeOut(workflow_id=workflow_id, resumed=True)
+
+
+@router.get("/retrying", response_model=list[RetryingOut])
+async def retrying(
+    principal: OpsDep,
+    temporal: TemporalDep,
+    min_attempts: int = Query(5, ge=2, le=1000),
+    limit: int = Query(100, ge=1, le=500),
+):
+    """Running journeys with a step that has failed transiently at least `min_attempts` times
+    (SMTP or the database down, ...), with its last error. Looks at up to `limit` journeys."""
+    out: list[RetryingOut] = []
+    async with asyncio.timeout(20):
+        async for wf in temporal.list_workflows("ExecutionStatus = 'Running'", limit=limit):
+            description = await temporal.get_workflow_handle(wf.id, run_id=wf.run_id).describe()
+            for pending in description.raw_description.pending_activities:
+                if pending.attempt >= min_attempts:
+                    failure = pending.last_failure.message if pending.HasField("last_failure") else None
+                    started = pending.last_started_time.ToDatetime() if pending.HasField("last_started_time") else None
+                    name = pending.activity_type.name
+                    out.append(
+                        RetryingOut(workflow_id=wf.id, activity=name, attempt=pending.attempt, last_failure=failure,
+                                    last_started=started)
+                    )  # fmt: skip
+    return out
