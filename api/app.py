@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors, journeys, limits, openapi
+from api import errors, journeys, limits, openapi, ratelimit
 from api.partners import router as partners
 from api.routers import cams, health, keys, ops, policy
 from core import registry
@@ -30,6 +30,8 @@ def create_app(settings: Settings | None = None, *, reconcile_every: float | Non
         app.state.settings = settings
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.temporal = await connect(settings)
+        app.state.auth_limiter = ratelimit.FailureLimiter(settings.auth_failures_per_minute)
+        app.state.link_limiter = ratelimit.FailureLimiter(settings.auth_failures_per_minute)
         reconciler = None
         if reconcile_every:
             reconciler = asyncio.create_task(

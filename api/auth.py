@@ -4,6 +4,7 @@ Roles: `ops` (everything), `cam` (its own portfolio), `partner` (itself only).""
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from dataclasses import dataclass
 
@@ -11,6 +12,8 @@ from fastapi import HTTPException, Request, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import ratelimit
+from api.ratelimit import FailureLimiter
 from domain import actors
 from domain.enums import Role
 from store.apikeys import hash_key
@@ -56,14 +59,30 @@ def _unauthorized(message: str) -> HTTPException:
 
 
 async def principal_from_request(request: Request, session: AsyncSession) -> Principal:
+    """The caller of a bearer API key. Failed attempts count per client (429 past the limit)."""
+    limiter: FailureLimiter = request.app.state.auth_limiter
+    ratelimit.check(limiter, request, "authentications")
+    try:
+        return await _authenticate(request, session)
+    except HTTPException:
+        limiter.fail(ratelimit.client_of(request))
+        raise
+
+
+async def _authenticate(request: Request, session: AsyncSession) -> Principal:
     header = request.headers.get("authorization")
     if not header:
         raise _unauthorized("missing Authorization header: send 'Authorization: Bearer <api key>'")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise _unauthorized("Authorization header must be 'Bearer <api key>'")
-    row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(token.strip())))
-    if row is None or row.revoked_at is not None:
+    if not (token.isascii() and token.isprintable() and len(token) <= 200):
+        raise _unauthorized("invalid or revoked API key")
+    digest = hash_key(token)
+    row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
+    # The lookup is by hash (nothing about the key leaks from its timing); compare in constant time too.
+    if row is None or not hmac.compare_digest(row.key_hash, digest) or row.revoked_at is not None:
         raise _unauthorized("invalid or revoked API key")
     return Principal(key_id=row.id, role=Role(row.role), cam_id=row.cam_id, partner_id=row.partner_id)
 

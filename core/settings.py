@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     temporal_ui_port: int = 8233
     # How long an API call waits for a journey to take and record a decision (then 504 / 202).
     update_deadline_seconds: float = 10.0
+    # Failed authentications (or decision-link attempts) per client and minute before 429.
+    auth_failures_per_minute: int = 20
 
     @model_validator(mode="after")
     def _enforce_non_default_secrets(self) -> Settings:

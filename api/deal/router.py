@@ -6,11 +6,11 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from fastapi import APIRouter, Form, HTTPException, Query
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from api import journeys
+from api import journeys, ratelimit
 from api.deal import service
 from api.deal.schemas import DealCreate, DealOut, DecisionBody, ExtensionBody, ExtensionDecisionBody, StageBody
 from api.deps import CreationDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep, load_partner
@@ -187,12 +187,13 @@ def _page(name: str, status: int = 200, **context) -> HTMLResponse:
 
 
 @router.get("/links/{token}", response_class=HTMLResponse, include_in_schema=False)
-async def link_confirm(token: str, session: SessionDep, settings: SettingsDep):
+async def link_confirm(token: str, request: Request, session: SessionDep, settings: SettingsDep):
     """Opening a link changes nothing: it shows what confirming would do."""
     try:
+        _check_link_attempts(request)
         claims = await service.link_claims(session, settings.link_secret, token)
     except service.LinkRefused as err:
-        return _page("link_error", err.status, message=err.message)
+        return _link_error(request, err)
     deal = await session.get(Deal, uuid.UUID(claims.deal_id))
     if deal is None:
         return _page("link_error", 404, message="this deal does not exist")
@@ -203,6 +204,7 @@ async def link_confirm(token: str, session: SessionDep, settings: SettingsDep):
 @router.post("/links/{token}", response_class=HTMLResponse, include_in_schema=False)
 async def link_apply(
     token: str,
+    request: Request,
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
@@ -210,9 +212,23 @@ async def link_apply(
 ):
     """Confirming applies the decision exactly once."""
     try:
+        _check_link_attempts(request)
         result = await service.apply_link(
             session, temporal, settings.link_secret, token, reason, deadline=settings.update_deadline_seconds
         )
     except service.LinkRefused as err:
-        return _page("link_error", err.status, message=err.message)
+        return _link_error(request, err)
     return _page("link_done", result=result)
+
+
+def _check_link_attempts(request: Request) -> None:
+    limiter: ratelimit.FailureLimiter = request.app.state.link_limiter
+    wait = limiter.retry_after(ratelimit.client_of(request))
+    if wait is not None:
+        raise service.LinkRefused(429, f"too many failed link attempts from this client; try again in {wait} s")
+
+
+def _link_error(request: Request, err: service.LinkRefused) -> HTMLResponse:
+    if err.status in (403, 404, 410):  # a forged, unknown or reused link counts as a failed attempt
+        request.app.state.link_limiter.fail(ratelimit.client_of(request))
+    return _page("link_error", err.status, message=err.message)
