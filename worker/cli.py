@@ -82,6 +82,29 @@ def _cmd_create_key(args) -> int:
     return 0
 
 
+def _cmd_rotate_key(args) -> int:
+    """A new active payload key; the old ones stay in the ring, so running journeys keep working."""
+    from pathlib import Path
+
+    from core.codec import KeyRing, new_key, rotate_file
+
+    settings = get_settings()
+    if args.print_only or (settings.payload_keys and args.key_file is None):
+        ring = settings.key_ring()
+        ring = ring.rotated() if ring else KeyRing(active="k1", keys={"k1": new_key()})
+        print(ring.spec())
+        print(
+            f"# new active key {ring.active!r}: set PAYLOAD_KEYS to the line above (and PAYLOAD_KEY_ACTIVE to "
+            f"{ring.active!r} if you set it), then restart every worker and the API",
+            file=sys.stderr,
+        )
+        return 0
+    path = Path(args.key_file) if args.key_file else settings.data_dir / "payload-keys"
+    ring = rotate_file(path)
+    print(f"payload key ring in {path}: {len(ring.keys)} key(s), active {ring.active!r}; restart `make run` to use it")
+    return 0
+
+
 def _cmd_dev(args) -> int:
     from worker.devstack import run_dev
 
@@ -113,6 +136,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--partner-id", type=uuid.UUID)
     p.add_argument("--label", default="created with camlights create-key")
     p.set_defaults(func=_cmd_create_key)
+    p = sub.add_parser("rotate-key", help="add a new active payload encryption key (older keys keep decrypting)")
+    p.add_argument("--key-file", help="the key ring file (default: DATA_DIR/payload-keys, the one make run uses)")
+    p.add_argument(
+        "--print",
+        dest="print_only",
+        action="store_true",
+        help="print the new PAYLOAD_KEYS value (from the environment's ring) instead of writing a file",
+    )
+    p.set_defaults(func=_cmd_rotate_key)
     sub.add_parser("demo", help="load a small demo program through the running API").set_defaults(func=_cmd_demo)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from core.codec import rotate_file
 from core.settings import Settings
 from worker.services import (
     Postgres,
@@ -120,6 +121,7 @@ def run_dev(settings: Settings) -> int:
                 port=int(port),
                 ui_port=settings.temporal_ui_port,
                 log_file=data / "temporal.log",
+                ui_codec_endpoint=f"http://{settings.api_host}:{settings.api_port}/codec",
             )
             if port_is_open(host, int(port)):
                 _say(f"Temporal: something already listens on {settings.temporal_address}; using it")
@@ -150,6 +152,12 @@ def run_dev(settings: Settings) -> int:
                 secret_file.write_text(secrets.token_urlsafe(32))
                 secret_file.chmod(0o600)
             env["LINK_SECRET"] = secret_file.read_text().strip()
+        if "PAYLOAD_KEYS" not in os.environ:  # partner data encrypted in history, a key ring kept with the state
+            key_file = data / "payload-keys"
+            if not key_file.exists():
+                rotate_file(key_file)
+            env["PAYLOAD_KEYS"] = key_file.read_text().strip()
+        env.setdefault("CODEC_CORS_ORIGIN", f"http://127.0.0.1:{settings.temporal_ui_port}")
         env.setdefault("PUBLIC_BASE_URL", f"http://{settings.api_host}:{settings.api_port}")
         cli = [sys.executable, "-m", "worker.cli"]
         _say("starting the worker and the API ...")

@@ -274,6 +274,7 @@ class TemporalDevServer:
     host: str = "127.0.0.1"
     headless: bool = False
     log_file: Path | None = None
+    ui_codec_endpoint: str | None = None  # the UI decodes payloads through it (the API's /codec)
     proc: subprocess.Popen | None = field(default=None, init=False)
 
     @property
@@ -300,6 +301,8 @@ class TemporalDevServer:
             args += ["--headless"]
         else:
             args += ["--ui-port", str(self.ui_port)]
+            if self.ui_codec_endpoint:
+                args += ["--ui-codec-endpoint", self.ui_codec_endpoint]
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
         self.proc = subprocess.Popen(args, stdout=out, stderr=out, start_new_session=True)
         wait_for_port(self.host, self.port, timeout, self.proc, "Temporal dev server")
@@ -368,13 +371,6 @@ class _Handler:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd API)
         import asyncio
 
-        if self.holding:
-            # The whole message is in, the answer is not sent yet: a client that dies now never
-            # learns that the message was accepted (it is kept once released, as a real server would).
-            with self.lock:
-                self.held += 1
-            while self.holding:
-                await asyncio.sleep(0.05)
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         msg["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
         with self.lock:
@@ -385,6 +381,13 @@ class _Handler:
             mid = (msg.get("Message-ID") or f"<{time.time_ns()}@sink>").strip("<>")
             safe = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in mid)
             (self.mail_dir / f"{safe}.eml").write_bytes(envelope.content)
+        if self.holding:
+            # Kept (as a real server commits a message before it answers), the answer not sent
+            # yet: a sender that dies now never learns that its message was accepted.
+            with self.lock:
+                self.held += 1
+            while self.holding:
+                await asyncio.sleep(0.05)
         return "250 Message accepted for delivery"
 
 
@@ -457,13 +460,13 @@ class SmtpSink:
                 self.handler.deferred.discard(a.lower())
 
     def hold(self) -> None:
-        """Receive each message but do not answer its DATA until `release()`: the sender is then
+        """Keep each message but do not answer its DATA until `release()`: the sender is then
         mid-send (for a test that kills it there). `held` counts the messages held so far."""
         with self.handler.lock:
             self.handler.holding = True
 
     def release(self) -> None:
-        """Answer (and keep) every held message, and stop holding."""
+        """Answer every held message (whose sender is still there), and stop holding."""
         with self.handler.lock:
             self.handler.holding = False
 

@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from core import registry
+from tests.helpers.keys import CONVERTER
 
 TESTS = Path(__file__).resolve().parent.parent
 
@@ -34,9 +34,9 @@ def histories(journey: str) -> list[Path]:
 
 
 async def replay(path: Path) -> None:
-    """Replay one recorded history on the current code of every registered workflow;
-    non-determinism fails."""
+    """Replay one recorded history on the current code of every registered workflow, through the
+    test key ring (histories recorded before encryption pass through in clear); non-determinism fails."""
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=registry.workflows(), data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=registry.workflows(), data_converter=CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

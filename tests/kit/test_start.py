@@ -12,13 +12,13 @@ import httpx
 import pytest_asyncio
 from sqlalchemy import func, select
 from temporalio.client import Client, Interceptor, OutboundInterceptor, StartWorkflowInput
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import journeys
 from api.app import create_app
 from store.models import AuditEvent, IdempotencyRecord, JourneyRecord, Partner
 from tests.helpers.api import create_cam
+from tests.helpers.keys import CONVERTER
 from tests.helpers.waiting import eventually
 
 
@@ -62,7 +62,7 @@ async def faulty_api(settings, dev_env, sessionmaker):
             app.state.temporal = Client(
                 dev_env.client.service_client,
                 namespace=dev_env.client.namespace,
-                data_converter=pydantic_data_converter,
+                data_converter=CONVERTER,
                 interceptors=[faults],
             )
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from domain.onboarding import OnboardingInput, OnboardingResult
 from tests.helpers.histories import histories, replay
+from tests.helpers.keys import CONVERTER
 from workflows.onboarding import OnboardingWorkflow
 
 HISTORIES = histories("onboarding")
@@ -42,6 +42,6 @@ class ReorderedOnboarding(OnboardingWorkflow):
 async def test_a_changed_workflow_fails_replay():
     """The replay test can fail: a workflow that schedules its steps differently is refused."""
     history = WorkflowHistory.from_json("x", HISTORIES[0].read_text())
-    replayer = Replayer(workflows=[ReorderedOnboarding], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[ReorderedOnboarding], data_converter=CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is not None

@@ -123,6 +123,8 @@ async def test_worker_killed_mid_journey_a_new_one_finishes_it(api, ops, setting
         "DATABASE_URL": settings.database_url,
         "TEMPORAL_ADDRESS": settings.temporal_address,
         "TASK_QUEUE": settings.task_queue,
+        "PAYLOAD_KEYS": settings.payload_keys or "",
+        "PAYLOAD_KEY_ACTIVE": settings.payload_key_active or "",
         "SMTP_HOST": settings.smtp_host,
         "SMTP_PORT": str(settings.smtp_port),
         "OPS_EMAIL": settings.ops_email,

@@ -99,6 +99,20 @@ def test_make_run_stack_starts_stops_and_resumes(tmp_path):
             pid = r.json()["id"]
         mails = _wait(lambda: list((stack.data / "mail").glob("*.eml")), what="welcome .eml")
         assert "hello@resume.test" in mails[0].read_text()
+        # Encryption is on: a key ring kept with the state (mode 600), the UI decodes through /codec.
+        keys = stack.data / "payload-keys"
+        assert keys.read_text().startswith("k1:") and oct(keys.stat().st_mode)[-3:] == "600"
+        ui = f"http://127.0.0.1:{stack.ports['ui']}"
+        with httpx.Client(base_url=stack.api, timeout=30) as api:
+            pre = api.options("/codec/decode", headers={"Origin": ui, "Access-Control-Request-Method": "POST"})
+            assert pre.status_code == 204 and pre.headers["Access-Control-Allow-Origin"] == ui
+            r = api.post(
+                "/codec/encode",
+                headers={"Origin": ui},
+                json={"payloads": [{"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "IlJlc3VtZSBMdGQi"}]},
+            )
+            assert r.status_code == 200 and r.json()["payloads"][0]["metadata"]["encryption-key-id"] == "azE="
+            assert api.post("/codec/decode", headers={"Origin": "http://evil.test"}, json=r.json()).status_code == 401
         demo = subprocess.run(
             [sys.executable, "-m", "worker.cli", "demo"],
             cwd=ROOT,

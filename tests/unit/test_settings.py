@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from pydantic import ValidationError
 
@@ -22,7 +24,23 @@ def test_production_refuses_a_default_secret_naming_the_variable(name):
 
 def test_production_starts_with_real_secrets():
     values = {name: "a-long-random-value-" + name for name in DEV_SECRETS}
-    assert Settings(_env_file=None, environment="production", **values).environment == "production"
+    keys = "k1:" + base64.b64encode(bytes(32)).decode()
+    assert Settings(_env_file=None, environment="production", payload_keys=keys, **values).environment == "production"
+
+
+def test_production_refuses_to_store_partner_data_in_clear():
+    values = {name: "a-long-random-value-" + name for name in DEV_SECRETS}
+    with pytest.raises(ValidationError, match="PAYLOAD_KEYS"):
+        Settings(_env_file=None, environment="production", **values)
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [("k1", "expected <id>:<base64 key>"), ("k1:!!!", "not base64"), ("k1:" + "QUFB", "must be 32 bytes")],
+)
+def test_a_malformed_key_ring_stops_the_start_naming_the_problem(keys, message):
+    with pytest.raises(ValidationError, match=message):
+        Settings(_env_file=None, payload_keys=keys)
 
 
 def test_the_environment_variable_is_read(monkeypatch):

@@ -1,0 +1,135 @@
+"""Partner data is encrypted in workflow history (core/codec.py) and still readable by ops
+through the codec endpoint; keys rotate without breaking running journeys."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from core.codec import CodecError, EncryptionCodec, KeyRing, data_converter, new_key
+from domain.enums import Role
+from domain.onboarding import MilestoneDone
+from tests.helpers.api import create_cam, enrol
+from tests.helpers.api import new_key as new_api_key
+from tests.helpers.keys import TEST_RING
+from tests.helpers.policies import fast_policy
+from tests.helpers.waiting import eventually
+from worker.main import build_worker
+from workflows.onboarding import OnboardingWorkflow
+
+
+def raw_client(dev_env, ring: KeyRing | None = None) -> Client:
+    """A client of the same server that sees payloads as stored (no codec), or with `ring`."""
+    return Client(dev_env.client.service_client, namespace=dev_env.client.namespace,
+                  data_converter=data_converter(ring) if ring else pydantic_data_converter)  # fmt: skip
+
+
+def stored_payloads(history_json: str, *, search_attributes: bool = False) -> list[dict]:
+    """The payloads of a history as stored ({"metadata": {...}, "data": <base64>}): those of the
+    workflow (inputs, results, signals, updates...), or with `search_attributes` those of the
+    search attributes and of patch markers, which stay in clear and carry ids, tier, journey,
+    state and patch names only."""
+    found: list[dict] = []
+
+    def walk(node, in_attributes: bool):
+        if isinstance(node, dict):
+            if "metadata" in node and "data" in node and isinstance(node["metadata"], dict):
+                if in_attributes == search_attributes:
+                    found.append(node)
+                return
+            for key, value in node.items():
+                walk(value, in_attributes or key in ("searchAttributes", "markerRecordedEventAttributes"))
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, in_attributes)
+
+    walk(json.loads(history_json), False)
+    return found
+
+
+async def test_history_is_encrypted_and_ops_decode_it_through_the_codec_endpoint(api, ops, worker, dev_env,
+                                                                                  sessionmaker):  # fmt: skip
+    cam = await create_cam(api, ops, email="casey@vendor.test")
+    partner = await enrol(api, ops, tier="gold", cam_id=cam["id"], domain="secret-partner.test",
+                          name="Confidential Networks")  # fmt: skip
+    wid = f"onboarding-{partner['id']}"
+    r = await api.post(f"/partners/{partner['id']}/onboarding/milestones/portal_access", headers=ops)
+    assert r.status_code == 200, r.text
+    history = await raw_client(dev_env).get_workflow_handle(wid).fetch_history()
+    payloads = stored_payloads(history.to_json())
+    assert len(payloads) > 5
+    clear = b"".join(base64.b64decode(p["data"]) for p in payloads)
+    for secret in (b"Confidential Networks", b"owner@secret-partner.test", b"casey@vendor.test"):
+        assert secret not in clear  # nothing of the partner in clear in the stored history
+    encodings = {base64.b64decode(p["metadata"]["encoding"]) for p in payloads}
+    assert encodings == {b"binary/encrypted"}
+    attributes = stored_payloads(history.to_json(), search_attributes=True)  # in clear, for ops' queries
+    values = {base64.b64decode(p["data"]).decode() for p in attributes}
+    allowed = {partner["id"], cam["id"], "gold", "onboarding", "in_progress", "activity-names-per-journey", "false"}
+    assert all(any(a in v for a in allowed) for v in values), values
+    assert not any("Confidential" in v or "@" in v for v in values)
+    key_ids = {base64.b64decode(p["metadata"]["encryption-key-id"]).decode() for p in payloads}
+    assert key_ids == {TEST_RING.active}
+
+    body = {"payloads": payloads}
+    r = await api.post("/codec/decode", json=body, headers=ops)
+    assert r.status_code == 200, r.text
+    decoded = b"".join(base64.b64decode(p["data"]) for p in r.json()["payloads"])
+    assert b"Confidential Networks" in decoded and b"owner@secret-partner.test" in decoded
+    assert (await api.post("/codec/decode", json=body)).status_code == 401
+    cam_h = await new_api_key(sessionmaker, Role.cam, cam_id=cam["id"])
+    assert (await api.post("/codec/decode", json=body, headers=cam_h)).status_code == 403
+    # encode then decode is the identity (the UI encodes what it sends)
+    r = await api.post("/codec/encode", json=r.json(), headers=ops)
+    again = await api.post("/codec/decode", json=r.json(), headers=ops)
+    assert b"Confidential Networks" in b"".join(base64.b64decode(p["data"]) for p in again.json()["payloads"])
+
+
+async def test_a_payload_whose_key_is_not_in_the_ring_fails_naming_the_key(api, ops):
+    other = KeyRing.parse("lost-key:" + base64.b64encode(new_key()).decode())
+    encoded = EncryptionCodec(other).encrypt(
+        (await pydantic_data_converter.encode(["Confidential Networks"]))[0]
+    )  # fmt: skip
+    with pytest.raises(CodecError, match="lost-key"):
+        EncryptionCodec(TEST_RING).decrypt(encoded)
+    from google.protobuf.json_format import MessageToDict
+
+    r = await api.post("/codec/decode", json={"payloads": [MessageToDict(encoded)]}, headers=ops)
+    assert r.status_code == 422 and "lost-key" in r.json()["detail"], r.text
+
+
+async def test_key_rotation_mid_journey_completes_the_journey(api, ops, settings, dev_env, sessionmaker, mailbox):
+    """Started under key A; the ring rotates to B (A kept for reading); a worker and client with the
+    new ring finish the journey. Its history holds payloads under both keys."""
+    await api.put("/policy", json=fast_policy(day_seconds=60).model_dump(mode="json"), headers=ops)
+    ring_a = KeyRing.parse("rot-a:" + base64.b64encode(new_key()).decode())
+    ring_b = ring_a.rotated("rot-b")  # `camlights rotate-key`: a new active key, the old ones kept
+    partner = await enrol(api, ops, tier="registered", domain="rotate.test")  # started by the API: test ring
+    # The API (test ring) started it; from here the journey runs on ring A, then on ring B.
+    wid = f"onboarding-{partner['id']}"
+    ring_a_full = KeyRing(active="rot-a", keys={**TEST_RING.keys, **ring_a.keys})
+    ring_b_full = KeyRing(active="rot-b", keys={**TEST_RING.keys, **ring_b.keys})
+    client_a, client_b = raw_client(dev_env, ring_a_full), raw_client(dev_env, ring_b_full)
+    async with build_worker(client_a, settings, sessionmaker, settings.task_queue):
+        handle = client_a.get_workflow_handle(wid)
+        await handle.signal(OnboardingWorkflow.mark_milestone, MilestoneDone(key="portal_access", by="ops:k"))
+        await eventually(lambda: _done(handle, "portal_access"), what="first milestone under key A")
+    async with build_worker(client_b, settings, sessionmaker, settings.task_queue):
+        handle = client_b.get_workflow_handle(wid)
+        for key in ("first_training", "first_deal"):
+            await handle.signal(OnboardingWorkflow.mark_milestone, MilestoneDone(key=key, by="ops:k"))
+        result = await handle.result()
+    assert result["state"] == "activated"
+    history = await raw_client(dev_env).get_workflow_handle(wid).fetch_history()
+    key_ids = {base64.b64decode(p["metadata"]["encryption-key-id"]).decode()
+               for p in stored_payloads(history.to_json())}  # fmt: skip
+    assert {"rot-a", "rot-b"} <= key_ids, key_ids
+
+
+async def _done(handle, key: str) -> bool:
+    progress = await handle.query(OnboardingWorkflow.progress)
+    return any(m.key == key and m.done_at for m in progress.milestones)
