@@ -66,7 +66,8 @@ UNCERTAIN = {
     RPCStatusCode.INTERNAL,
 }
 START_BACKOFF = (0.2, 0.5, 1.0, 2.0)  # seconds between attempts (five attempts in all)
-START_RPC_TIMEOUT = timedelta(seconds=5)
+START_RPC_TIMEOUT = timedelta(seconds=3)
+START_BUDGET = 10.0  # seconds for all attempts: an unreachable Temporal answers 503 in about this time
 
 
 class StartRefused(Exception):
@@ -189,16 +190,20 @@ async def launch(
     coverage = Coverage.model_validate(inp["coverage"])
     attrs = search_attributes(str(inp["partner_id"]), coverage, record.journey, record.state)
     last: BaseException | None = None
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + START_BUDGET
     for delay in (*START_BACKOFF, None):
         try:
-            await client.start_workflow(
-                record.workflow_type,
-                inp,
-                id=record.workflow_id,
-                task_queue=record.task_queue,
-                search_attributes=attrs,
-                rpc_timeout=START_RPC_TIMEOUT,
-            )
+            # The SDK retries unavailable servers itself; bound each attempt and the whole start.
+            async with asyncio.timeout(min(START_RPC_TIMEOUT.total_seconds(), max(ends - loop.time(), 0.1))):
+                await client.start_workflow(
+                    record.workflow_type,
+                    inp,
+                    id=record.workflow_id,
+                    task_queue=record.task_queue,
+                    search_attributes=attrs,
+                    rpc_timeout=START_RPC_TIMEOUT,
+                )
             return
         except WorkflowAlreadyStartedError:
             return  # an earlier attempt whose answer was lost: the id names our own row
@@ -208,10 +213,12 @@ async def launch(
             last = err
         except (TimeoutError, OSError, RuntimeError) as err:  # connection lost mid-call
             last = err
-        if delay is not None:
+        if delay is not None and loop.time() + delay < ends:
             log.warning("starting %s: no answer (%s); retrying in %.1fs", record.workflow_id, last, delay)
             await sleep(delay)
-    raise StartUncertain(f"no answer from Temporal after {len(START_BACKOFF) + 1} attempts ({last})") from last
+        else:
+            break
+    raise StartUncertain(f"no answer from Temporal within {START_BUDGET:g} s ({last})") from last
 
 
 async def _mark_started(session: AsyncSession, wid: str) -> None:
@@ -308,9 +315,12 @@ async def reconcile(
         for record in records:
             try:
                 await launch(client, record, sleep=lambda _: asyncio.sleep(0))
-            except (StartRefused, StartUncertain) as err:
+            except StartRefused as err:
                 log.warning("reconciler: %s still not started (%s)", record.workflow_id, err)
                 continue
+            except StartUncertain as err:  # Temporal is not answering: the next round tries again
+                log.warning("reconciler: %s still not started (%s); round stopped", record.workflow_id, err)
+                break
             await _mark_started(session, record.workflow_id)
             started += 1
     return started

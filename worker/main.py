@@ -14,6 +14,7 @@ from core import registry
 from core.settings import Settings
 from core.temporal import connect
 from store.db import make_engine, make_sessionmaker
+from worker.interceptors import DatabaseErrorInterceptor
 
 
 def build_worker(
@@ -25,6 +26,7 @@ def build_worker(
         task_queue=task_queue or settings.task_queue,
         workflows=registry.workflows(),
         activities=registry.activities(resources),
+        interceptors=[DatabaseErrorInterceptor()],
     )
 
 
