@@ -189,6 +189,7 @@ async def launch(
     assert record.workflow_type is not None and record.task_queue is not None, "written with start_input"
     coverage = Coverage.model_validate(inp["coverage"])
     attrs = search_attributes(str(inp["partner_id"]), coverage, record.journey, record.state)
+    summary, details = registry.journey(record.journey).describe(inp)
     last: BaseException | None = None
     loop = asyncio.get_running_loop()
     ends = loop.time() + START_BUDGET
@@ -202,6 +203,8 @@ async def launch(
                     id=record.workflow_id,
                     task_queue=record.task_queue,
                     search_attributes=attrs,
+                    static_summary=summary or None,
+                    static_details=details or None,
                     rpc_timeout=START_RPC_TIMEOUT,
                 )
             return

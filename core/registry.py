@@ -48,6 +48,8 @@ class JourneySpec:
     legacy_activity_names: Mapping[str, str] = field(default_factory=dict)  # before per-journey names
     entity: type[Base] | None = None  # the row whose id names the workflow (None: the partner itself)
     follows_coverage: bool = True  # receives CHANGE_COVERAGE when the partner's tier or CAM changes
+    # The static summary and details the Temporal Web UI shows, from the workflow's start input.
+    describe: Callable[[dict[str, Any]], tuple[str, str]] = lambda _: ("", "")
 
 
 JOURNEYS: tuple[JourneySpec, ...] = (
@@ -56,6 +58,7 @@ JOURNEYS: tuple[JourneySpec, ...] = (
         workflow=OnboardingWorkflow,
         activities=lambda r: OnboardingActivities(r.sessionmaker),
         legacy_activity_names=onboarding.LEGACY_ACTIVITY_NAMES,
+        describe=lambda inp: onboarding.describe(onboarding.OnboardingInput.model_validate(inp)),
     ),
     JourneySpec(
         name=deal.JOURNEY,
@@ -68,6 +71,7 @@ JOURNEYS: tuple[JourneySpec, ...] = (
             ops_email=r.settings.ops_email,
         ),
         legacy_activity_names=deal.LEGACY_ACTIVITY_NAMES,
+        describe=lambda inp: deal.describe(deal.DealInput.model_validate(inp)),
     ),
     JourneySpec(
         name=cert.JOURNEY,
@@ -75,6 +79,7 @@ JOURNEYS: tuple[JourneySpec, ...] = (
         entity=Certification,
         activities=lambda r: CertActivities(r.sessionmaker),
         legacy_activity_names=cert.LEGACY_ACTIVITY_NAMES,
+        describe=lambda inp: cert.describe(cert.CertInput.model_validate(inp)),
     ),
 )
 

@@ -79,3 +79,13 @@ class CertStateInput(BaseModel):
     expires_at: datetime | None = None
     period: int | None = None
     at: datetime
+
+
+def describe(inp: CertInput) -> tuple[str, str]:
+    """The journey's static summary and details in the Temporal Web UI (encrypted by the codec)."""
+    return (
+        f"Certification: {inp.track} ({inp.product_category}) — {inp.person_name}, {inp.partner_name} "
+        f"({inp.coverage.tier.value}) — expires {inp.expires_at:%Y-%m-%d}",
+        f"**Certification** {inp.cert_id}  \n**Partner** {inp.partner_id}  \n**Period** {inp.period}  \n"
+        f"**Policy version** {inp.policy_version or 'current at start'}",
+    )

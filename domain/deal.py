@@ -288,3 +288,17 @@ class ApprovalRequestInput(BaseModel):
     template: str
     link_valid_until: datetime
     context: dict = Field(default_factory=dict)
+
+
+def describe(inp: DealInput) -> tuple[str, str]:
+    """The journey's static summary and details in the Temporal Web UI (encrypted by the codec)."""
+    cam = f"CAM {inp.coverage.cam_id}" if inp.coverage.cam_id else "no CAM"
+    amount = f"{inp.currency} {inp.amount_minor / 100:,.2f}"
+    return (
+        f"Deal: {inp.customer_name} — {inp.product_category}, {amount} — {inp.partner_name} "
+        f"({inp.coverage.tier.value}, {cam})",
+        f"**Deal** {inp.deal_id}  \n**Partner** {inp.partner_id}  \n**Registered as** {inp.state.value}"
+        + (f"  \n**Conflict with** deal {inp.conflict_with}" if inp.conflict_with else "")
+        + (f"  \n**Held** {inp.hold_reason}" if inp.hold_reason else "")
+        + f"  \n**Policy version** {inp.policy_version or 'current at start'}",
+    )

@@ -17,7 +17,8 @@ SA_CAM_ID = SearchAttributeKey.for_keyword("CamId")
 SA_TIER = SearchAttributeKey.for_keyword("Tier")
 SA_JOURNEY = SearchAttributeKey.for_keyword("Journey")
 SA_JOURNEY_STATE = SearchAttributeKey.for_keyword("JourneyState")
-SEARCH_ATTRIBUTES = [SA_PARTNER_ID, SA_CAM_ID, SA_TIER, SA_JOURNEY, SA_JOURNEY_STATE]
+SA_NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")  # when the journey acts next, by itself
+SEARCH_ATTRIBUTES = [SA_PARTNER_ID, SA_CAM_ID, SA_TIER, SA_JOURNEY, SA_JOURNEY_STATE, SA_NEXT_DEADLINE]
 
 NO_CAM = "none"  # CamId value for partners without a CAM (keyword attributes cannot be null)
 
@@ -34,6 +35,7 @@ QUEUE_NOTIFICATION = "outbox.queue"
 SEND_NOTIFICATIONS = "outbox.send"
 RECORD_ATTENTION = "journey.record_attention"
 NEEDS_ATTENTION_PATCH = "needs-attention"  # a permanent activity failure waits for ops instead of failing
+NEXT_DEADLINE_PATCH = "next-deadline"  # journeys keep NextDeadline and their current details up to date
 NEEDS_ATTENTION = "needs_attention"  # the JourneyState of a journey waiting for ops
 SHARED_ACTIVITY_NAMES = frozenset({LOAD_POLICY, QUEUE_NOTIFICATION, SEND_NOTIFICATIONS, RECORD_ATTENTION})
 LEGACY_ACTIVITY_NAMES = {

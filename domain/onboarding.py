@@ -122,3 +122,12 @@ def milestone_done(partner_id: str, key: str, by: str) -> tuple[str, str, Milest
     """How another journey tells `onboarding-{partner_id}` a milestone is done: (workflow id,
     signal name, argument), for `JourneyKit.tell`."""
     return workflow_id(JOURNEY, partner_id), MARK_MILESTONE, MilestoneDone(key=key, by=by)
+
+
+def describe(inp: OnboardingInput) -> tuple[str, str]:
+    """The journey's static summary and details in the Temporal Web UI (encrypted by the codec)."""
+    cam = f"CAM {inp.coverage.cam_id}" if inp.coverage.cam_id else "no CAM"
+    return (
+        f"Onboarding: {inp.partner_name} ({inp.coverage.tier.value}, {cam})",
+        f"**Partner** {inp.partner_id}  \n**Policy version** {inp.policy_version or 'current at start'}",
+    )

@@ -260,8 +260,20 @@ class Postgres:
 def search_attribute_args() -> list[str]:
     args: list[str] = []
     for key in SEARCH_ATTRIBUTES:
-        args += ["--search-attribute", f"{key.name}=Keyword"]
+        args += ["--search-attribute", f"{key.name}={_KINDS[key.indexed_value_type]}"]
     return args
+
+
+def _kinds() -> dict:
+    from temporalio.api.enums.v1 import IndexedValueType
+
+    return {
+        IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD: "Keyword",
+        IndexedValueType.INDEXED_VALUE_TYPE_DATETIME: "Datetime",
+    }
+
+
+_KINDS = _kinds()
 
 
 @dataclass
@@ -332,7 +344,7 @@ class TemporalDevServer:
 
 
 async def register_search_attributes(client, namespace: str = "default") -> None:
-    """Register our keyword search attributes through the operator service (used for the
+    """Register our search attributes through the operator service (used for the
     time-skipping test server, which has no command-line flag for them)."""
     from temporalio.api.enums.v1 import IndexedValueType
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -340,7 +352,7 @@ async def register_search_attributes(client, namespace: str = "default") -> None
     await client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
             namespace=namespace,
-            search_attributes={k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in SEARCH_ATTRIBUTES},
+            search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in SEARCH_ATTRIBUTES},
         )
     )
 

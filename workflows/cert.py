@@ -114,13 +114,16 @@ class CertWorkflow:
                 )
             )
         for at, step, to, days in sorted(alerts, key=lambda a: a[0]):
-            if await self._renewed_before(at):
+            what = f"CAM alert, {days:g} days before expiry" if step.startswith("cam_alert") else (
+                f"expiry reminder, {days:g} days before"
+            )  # fmt: skip
+            if await self._renewed_before(at, what):
                 return await self._next_period()
             if workflow.now() - at < policy.days(1):  # skip alerts whose time passed long ago
                 template = "cam_alert" if step.startswith("cam_alert") else "expiry_reminder"
                 await self._kit.notify(template, to, step=step, days_left=days)
                 self._sent.append(step)
-        if await self._renewed_before(inp.expires_at):
+        if await self._renewed_before(inp.expires_at, "the certification expires"):
             return await self._next_period()
 
         # Expired: a grace period, then the entitlements it gates are restricted.
@@ -130,17 +133,19 @@ class CertWorkflow:
             await self._kit.notify(
                 "grace", ["partner", f"person:{inp.person_email}"], grace_ends=grace_ends.date().isoformat()
             )
-            if await self._renewed_before(grace_ends):
+            if await self._renewed_before(grace_ends, "grace ends: restrict deal registration"):
                 return await self._next_period()
         await self._set_state(CertState.lapsed, restricted=True, step="lapsed")
         await self._kit.notify("lapsed", ["partner", f"person:{inp.person_email}", "cam" if has_cam else "ops"])
-        await workflow.wait_condition(lambda: self._renewal is not None)
+        await self._kit.wait_for(lambda: self._renewal is not None, waiting_for="a renewal (lapsed)")
         return await self._next_period()
 
     # ------------------------------------------------------------------ helpers
 
-    async def _renewed_before(self, deadline: datetime) -> bool:
-        return await self._kit.wait_until(lambda: self._renewal is not None, deadline)
+    async def _renewed_before(self, deadline: datetime, what: str) -> bool:
+        return await self._kit.wait_until(
+            lambda: self._renewal is not None, deadline, summary=what, waiting_for="a renewal"
+        )
 
     async def _next_period(self) -> None:
         """Record the renewal (entitlements restored), tell the partner, continue as new."""
@@ -189,7 +194,7 @@ class CertWorkflow:
             idempotency_key=self._kit.key(f"{self._inp.period}:{step}"), cert_id=self._inp.cert_id, state=state,
             restricted=restricted, by=by, expires_at=expires_at, period=period, at=workflow.now(),
         )  # fmt: skip
-        await self._kit.record_state(state.value, CertActivity.RECORD_STATE, record)
+        await self._kit.record_state(state.value, CertActivity.RECORD_STATE, record, by=by)
 
     def _context(self) -> dict:
         return {

@@ -225,13 +225,19 @@ class DealWorkflow:
         approver = "cam" if self._kit.coverage.cam_id else "ops"
         await self._request_decision("approval_request", approver)
         sla = policy.days(rules.approval_sla_days)
-        if await self._kit.wait(lambda: self._decision is not None, sla):
+        who = "the CAM's decision" if approver == "cam" else "ops' decision"
+        if await self._kit.wait(
+            lambda: self._decision is not None, sla, summary=f"approval SLA: remind {approver}", waiting_for=who
+        ):
             return
         await self._request_decision("approval_reminder", approver)
-        if await self._kit.wait(lambda: self._decision is not None, policy.days(rules.escalation_days) - sla):
+        if await self._kit.wait(
+            lambda: self._decision is not None, policy.days(rules.escalation_days) - sla,
+            summary="escalation: ask ops to decide", waiting_for=who,
+        ):  # fmt: skip
             return
         await self._request_decision("approval_escalation", "ops")
-        await workflow.wait_condition(lambda: self._decision is not None)
+        await self._kit.wait_for(lambda: self._decision is not None, waiting_for=f"{who} (escalated to ops)")
 
     async def _request_decision(self, template: str, approver: str) -> None:
         policy = self._kit.policy
@@ -248,8 +254,9 @@ class DealWorkflow:
                 link_valid_until=workflow.now() + policy.days(policy.deal.decision_link_days),
             ),
             NotifyResult,
+            summary=f"queue the {template.replace('_', ' ')} with one-click links to {approver}",
         )
-        await self._kit.send_outbox(key)
+        await self._kit.send_outbox(key, summary=f"email the {template.replace('_', ' ')} to {approver}")
 
     # ------------------------------------------------------------------ protection window
 
@@ -278,6 +285,7 @@ class DealWorkflow:
                         at=workflow.now(),
                     ),
                     StepResult,
+                    summary=f"record the stage {change.stage.value} (by {change.by})",
                 )
                 if change.stage in CLOSING:
                     state = CLOSING[change.stage]
@@ -344,10 +352,17 @@ class DealWorkflow:
                     )
                 else:
                     deadlines.append(stall_at)
+            nxt = min(deadlines)
+            if nxt == self._protected_until:
+                what = "protection ends"
+            elif nxt == stall_at and not self._stalled:
+                what = "stall alert: the stage has not moved"
+            else:
+                what = "protection expiry reminder"
             await self._kit.wait_until(
                 lambda: bool(self._stage_inbox or self._granted or self._rejected_extension or self._to_announce),
-                min(deadlines),
-            )
+                nxt, summary=what, waiting_for="stage changes, extensions or the end of protection",
+            )  # fmt: skip
 
     def _grant(self, days: float, by: str) -> None:
         assert self._kit.policy is not None and self._protected_until is not None
@@ -367,7 +382,7 @@ class DealWorkflow:
             idempotency_key=self._kit.key(step), deal_id=self._inp.deal_id, state=state, by=by, reason=reason,
             protected_until=self._protected_until, extensions_used=self._extensions, at=workflow.now(),
         )  # fmt: skip
-        await self._kit.record_state(state.value, DealActivity.RECORD_STATE, record)
+        await self._kit.record_state(state.value, DealActivity.RECORD_STATE, record, by=by)
 
     def _context(self) -> dict:
         return {

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         LOAD_POLICY,
         NEEDS_ATTENTION,
         NEEDS_ATTENTION_PATCH,
+        NEXT_DEADLINE_PATCH,
         NO_CAM,
         QUEUE_NOTIFICATION,
         RECORD_ATTENTION,
@@ -32,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         SA_CAM_ID,
         SA_JOURNEY,
         SA_JOURNEY_STATE,
+        SA_NEXT_DEADLINE,
         SA_PARTNER_ID,
         SA_TIER,
         SEND_NOTIFICATIONS,
@@ -81,6 +83,7 @@ class JourneyKit:
         self.policy_version = 0
         self._legacy = {**LEGACY_ACTIVITY_NAMES, **(legacy_names or {})}
         self.state = ""  # the state last upserted
+        self._since = workflow.now()  # when it took that state
         self.attention: AttentionInput | None = None  # set while the journey waits for ops
         self._attentions = 0
         self._resumed: Resume | None = None
@@ -91,11 +94,14 @@ class JourneyKit:
     async def load_policy(self, version: int | None) -> ProgramPolicy:
         """Read the policy version pinned at start (None: the current one) through an activity,
         so the value is in the history; keep it for the rest of the run."""
-        snap = await self.activity(LOAD_POLICY, LoadPolicyInput(version=version), VersionedPolicy)
+        snap = await self.activity(
+            LOAD_POLICY, LoadPolicyInput(version=version), VersionedPolicy,
+            summary=f"read the program policy (version {version or 'current'})",
+        )  # fmt: skip
         self.policy, self.policy_version = snap.policy, snap.version
         return snap.policy
 
-    async def activity(self, name: str, arg: BaseModel, result_type: type[R]) -> R:
+    async def activity(self, name: str, arg: BaseModel, result_type: type[R], *, summary: str | None = None) -> R:
         """Run an activity by its journey-scoped name. Journeys recorded before the names were
         scoped replay with the old names (patch `activity-names-per-journey`). A permanent
         failure (non-retryable) does not fail the journey: it waits, visibly, for ops to fix
@@ -105,8 +111,9 @@ class JourneyKit:
         while True:
             try:
                 return await workflow.execute_activity(
-                    name, arg, result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY
-                )
+                    name, arg, result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
+                    summary=summary or name,
+                )  # fmt: skip
             except ActivityError as err:
                 cause = err.cause
                 if not (isinstance(cause, ApplicationError) and cause.non_retryable):
@@ -124,6 +131,10 @@ class JourneyKit:
             state=NEEDS_ATTENTION, at=workflow.now(),
         )  # fmt: skip
         self.upsert(NEEDS_ATTENTION)
+        workflow.set_current_details(
+            f"**needs attention** since {workflow.now():%Y-%m-%d %H:%M} UTC: `{activity}` failed for good "
+            f"({error[:200]}). Waiting for ops: fix the cause, then `POST /ops/journeys/{{id}}/resume`."
+        )
         workflow.logger.warning("%s needs attention: %s failed for good (%s)", self.journey, activity, error)
         await self._record_attention(self.attention)
         await workflow.wait_condition(lambda: self._resumed is not None)
@@ -138,8 +149,9 @@ class JourneyKit:
 
     async def _record_attention(self, inp: AttentionInput) -> None:
         await workflow.execute_activity(
-            RECORD_ATTENTION, inp, result_type=StepResult, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY
-        )
+            RECORD_ATTENTION, inp, result_type=StepResult, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
+            summary="record that ops resumed the journey" if inp.resolved else "record that the journey needs ops",
+        )  # fmt: skip
         if not inp.resolved:
             await self.send_outbox(inp.idempotency_key)
 
@@ -160,11 +172,12 @@ class JourneyKit:
         """The idempotency key of a step of this journey: `<workflow id>:<step>`."""
         return f"{workflow.info().workflow_id}:{step}"
 
-    async def record_state(self, state: str, name: str, arg: BaseModel) -> StepResult:
+    async def record_state(self, state: str, name: str, arg: BaseModel, *, by: str | None = None) -> StepResult:
         """A state change: in the search attributes at once, then written by the journey's record
         activity `name` (idempotent on the key inside `arg`)."""
         self.upsert(state)
-        return await self.activity(name, arg, StepResult)
+        summary = f"record the {self.journey} state: {state}" + (f" (by {by})" if by else "")
+        return await self.activity(name, arg, StepResult, summary=summary)
 
     # ------------------------------------------------------------------ notifications
 
@@ -183,28 +196,52 @@ class JourneyKit:
                 audit_action=f"{self.journey}.{template}_sent",
             ),
             NotifyResult,
+            summary=f"queue the {template} email to {_audience(recipients)}",
         )  # fmt: skip
-        await self.send_outbox(key)
+        await self.send_outbox(key, summary=f"send the {template} email to {_audience(recipients)}")
 
-    async def send_outbox(self, key: str) -> None:
+    async def send_outbox(self, key: str, *, summary: str | None = None) -> None:
         """Send whatever the outbox holds for `key` (rows queued by any activity)."""
-        await self.activity(SEND_NOTIFICATIONS, SendInput(idempotency_key=key), SendResult)
+        summary = summary or f"send the emails queued as {key.rsplit(':', 1)[-1]}"
+        await self.activity(SEND_NOTIFICATIONS, SendInput(idempotency_key=key), SendResult, summary=summary)
 
     # ------------------------------------------------------------------ time
 
-    async def wait(self, condition: Callable[[], bool], timeout: timedelta) -> bool:
+    async def wait(
+        self, condition: Callable[[], bool], timeout: timedelta, *, summary: str, waiting_for: str | None = None
+    ) -> bool:
         """Wait until `condition` holds or `timeout` passes; True when the condition holds.
-        A timeout already past only evaluates the condition (no timer)."""
+        A timeout already past only evaluates the condition (no timer). `summary` says what the
+        timer is for ("approval SLA: remind the CAM"); `waiting_for` who or what may end it sooner."""
+        return await self.wait_until(condition, workflow.now() + timeout, summary=summary, waiting_for=waiting_for)
+
+    async def wait_for(self, condition: Callable[[], bool], *, waiting_for: str) -> None:
+        """Wait with no deadline (a human's decision after every reminder, a renewal after a lapse)."""
+        if workflow.patched(NEXT_DEADLINE_PATCH):
+            workflow.upsert_search_attributes([SA_NEXT_DEADLINE.value_unset()])
+        workflow.set_current_details(
+            f"**{self.state or 'running'}** since {self._since:%Y-%m-%d %H:%M} UTC; waiting for {waiting_for}, "
+            "no deadline left."
+        )
+        await workflow.wait_condition(condition)
+
+    async def wait_until(
+        self, condition: Callable[[], bool], deadline: datetime, *, summary: str, waiting_for: str | None = None
+    ) -> bool:
+        timeout = deadline - workflow.now()
         if timeout <= timedelta(0):
             return condition()
+        if workflow.patched(NEXT_DEADLINE_PATCH):
+            workflow.upsert_search_attributes([SA_NEXT_DEADLINE.value_set(deadline)])
+        workflow.set_current_details(
+            f"**{self.state or 'running'}** since {self._since:%Y-%m-%d %H:%M} UTC; waiting for "
+            f"{waiting_for or 'its next step'}. Next deadline {deadline:%Y-%m-%d %H:%M} UTC: {summary}."
+        )
         try:
-            await workflow.wait_condition(condition, timeout=timeout)
+            await workflow.wait_condition(condition, timeout=timeout, timeout_summary=summary)
         except TimeoutError:
             return False
         return True
-
-    async def wait_until(self, condition: Callable[[], bool], deadline: datetime) -> bool:
-        return await self.wait(condition, deadline - workflow.now())
 
     # ------------------------------------------------------------------ coverage and visibility
 
@@ -215,6 +252,9 @@ class JourneyKit:
 
     def upsert(self, state: str) -> None:
         """The search attributes every journey carries, upserted as its state or coverage moves."""
+        if state != self.state:
+            self._since = workflow.now()
+        self.state = state
         workflow.upsert_search_attributes(
             [
                 SA_PARTNER_ID.value_set(self.partner_id),
@@ -241,3 +281,10 @@ class JourneyKit:
             workflow.logger.info("%s is not running; %s not delivered", workflow_id, signal)
             return False
         return True
+
+
+def _audience(recipients: list[str]) -> str:
+    """Roles as a reader says them, without addresses: 'the partner and the CAM'."""
+    names = ["the certified person" if r.startswith("person:") else ("ops" if r == "ops" else f"the {r}")
+             for r in recipients]  # fmt: skip
+    return " and ".join(dict.fromkeys(names))

@@ -140,6 +140,7 @@ class OnboardingWorkflow:
                 milestones=list(self._milestones.values()),
             ),
             StepResult,
+            summary=f"write the {len(self._milestones)}-milestone activation plan",
         )
         await self._kit.notify("welcome", ["partner"], **self._plan_context())
 
@@ -153,7 +154,11 @@ class OnboardingWorkflow:
                 await self._finish(OnboardingState.at_risk)
                 break
             await self._send_due_alerts(now)
-            await self._kit.wait_until(lambda: bool(self._inbox) or self._coverage_changed, self._next_deadline())
+            deadline, what = self._next_deadline()
+            await self._kit.wait_until(
+                lambda: bool(self._inbox) or self._coverage_changed, deadline, summary=what,
+                waiting_for="the partner's milestones",
+            )  # fmt: skip
 
         await workflow.wait_condition(workflow.all_handlers_finished)
         return OnboardingResult(
@@ -187,6 +192,7 @@ class OnboardingWorkflow:
                     at=m.done_at,
                 ),
                 StepResult,
+                summary=f"record milestone {m.key} (by {done.by})",
             )
             self._recorded.add(m.key)
 
@@ -217,25 +223,26 @@ class OnboardingWorkflow:
         for spec in self._kit.policy.onboarding.milestones:
             self._milestones[spec.key].required = self._kit.coverage.tier in spec.required_for
 
-    def _next_deadline(self) -> datetime:
+    def _next_deadline(self) -> tuple[datetime, str]:
+        """When the journey acts next by itself, and what it will do then."""
         assert self._kit.policy is not None
         escalation = self._kit.policy.days(self._kit.policy.onboarding.escalation_days)
-        deadlines = [self._ends_at]
+        deadlines = [(self._ends_at, "the activation plan ends")]
         for m in self._milestones.values():
             if not m.required or m.done_at is not None:
                 continue
             if not m.nudged:
-                deadlines.append(m.due_at)
+                deadlines.append((m.due_at, f"{m.key} due: nudge the partner"))
             elif not m.escalated:
-                deadlines.append(m.due_at + escalation)
-        return min(deadlines)
+                deadlines.append((m.due_at + escalation, f"{m.key} overdue: alert the CAM"))
+        return min(deadlines, key=lambda d: d[0])
 
     async def _finish(self, state: OnboardingState) -> None:
         self._state = state
         record = FinishOnboardingInput(
             idempotency_key=self._kit.key(state.value), partner_id=self._partner_id, state=state, at=workflow.now()
         )
-        await self._kit.record_state(state.value, OnboardingActivity.FINISH, record)
+        await self._kit.record_state(state.value, OnboardingActivity.FINISH, record)  # the partner's status
         has_cam = self._kit.has_cam()
         missing = [m.title for m in self._milestones.values() if m.required and not m.done_at]
         if state == OnboardingState.activated:

@@ -299,7 +299,7 @@ async def test_a_permanent_failure_waits_for_ops_then_resumes(ts_env, sessionmak
             actions = (
                 await session.scalars(select(AuditEvent.action).where(AuditEvent.partner_id == partner.id))
             ).all()
-        assert record.attention is None and record.state != "needs_attention"
+        assert record.attention is None and record.state == "approved"
         assert "journey.needs_attention" in actions and "journey.resumed" in actions
         await handle.terminate("test over")
 
