@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
@@ -85,21 +86,37 @@ def _phrase(status_code: int) -> str | None:
         return None
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route offers for this path. (Starlette names only the methods of the first
+    route whose path matched, so `/cams` answered `Allow: POST` although `GET /cams` exists.)"""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    )
+
+
 async def http_error_handler(request: Request, exc: Exception) -> Response:
     """`HTTPException` raised by the code, and Starlette's own 404 (no such path) and 405."""
     assert isinstance(exc, StarletteHTTPException)
-    headers = dict(exc.headers) if exc.headers else None
+    headers = dict(exc.headers) if exc.headers else {}
     detail = _detail_text(exc.detail)
-    if detail == _phrase(exc.status_code):
+    if exc.status_code == 405 and "Allow" in headers:  # routing: no route of this path has the method
+        headers["Allow"] = _allowed_methods(request) or headers["Allow"]
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI's "There was an error parsing the body": say which error
+        detail = f"the body is not JSON in UTF-8 ({exc.__cause__})"
+    elif detail == _phrase(exc.status_code):
         # Starlette's bare answers ("Not Found", "Method Not Allowed"): say what was asked.
         if exc.status_code == 404:
             detail = f"not found: {request.method} {request.url.path}"
         elif exc.status_code == 405:
-            allowed = (headers or {}).get("Allow", "")
-            detail = f"method {request.method} is not allowed on {request.url.path}" + (
-                f"; allowed: {allowed}" if allowed else ""
-            )
-    return error_response(exc.status_code, detail, headers=headers)
+            detail = f"method {request.method} is not allowed on {request.url.path}; allowed: {headers.get('Allow')}"
+    return error_response(exc.status_code, detail, headers=headers or None)
 
 
 # Temporal statuses that mean "not reachable or overloaded now": the caller should retry.

@@ -5,9 +5,12 @@ array) is not what this API sends. `document_errors` rewrites the generated sche
 place: every error status an operation can answer, each with the one error body (`ErrorBody`):
 
 * 422 where FastAPI validates something (replacing `HTTPValidationError`);
-* 401 and 403 on every operation that needs an API key (all but `GET /health`);
+* 401, 403 and 429 (failed authentications, api/ratelimit.py) on every operation that needs an
+  API key (all but `GET /health`);
 * 404 where a path id (or a partner id in the body) can name nothing;
-* 409 and 503 where the code raises them (`STATUSES` below, read from the routers and services);
+* 409, 503, 504 (and the 202 of a journey that took an update but has not recorded it yet) where
+  the code raises them (`STATUSES` below, read from the routers, services and api/journeys.py);
+* 400 where there is a body to read (FastAPI's answer to a body that is not UTF-8);
 * 413 everywhere (a body over `MAX_BODY_BYTES`, `api/limits.py`) and 500 everywhere.
 
 A description a router gave for a status (its `responses=`) is kept."""
@@ -25,19 +28,33 @@ from api.limits import MAX_BODY_BYTES
 ERROR_BODY_REF = {"$ref": "#/components/schemas/ErrorBody"}
 
 DEFAULT_DESCRIPTIONS = {
+    202: "taken by the journey, not recorded yet: it will apply (`Location` names where to watch it)",
+    400: "the body could not be read as JSON (e.g. not UTF-8)",
     401: "no API key, or an unknown or revoked one",
     403: "the key's role or scope does not allow this",
     404: "no such entity (the detail names the id)",
     409: "conflicts with the current state (the detail says how)",
     413: f"request body over {MAX_BODY_BYTES} bytes",
-    422: "invalid request: `errors` names each field that was wrong",
+    422: "invalid request: `errors` names each field that was wrong (a rule of the program: only `detail`)",
+    429: "too many failed authentications from this client lately; retry after `Retry-After` seconds",
     500: "internal error: the detail carries an id that is in the server log",
-    503: "Temporal did not answer or refused the start; retry later (with the same Idempotency-Key)",
+    503: "Temporal did not answer; retry later",
+    504: "the journey did not answer in time (is a worker running?); it may still apply: check before retrying",
 }
 
 _IDEMPOTENCY_409 = "the Idempotency-Key was used for a different request, or a concurrent request won"
 _START_503 = "the journey could not be started, or its start was not confirmed: retry with the same Idempotency-Key"
-_TEMPORAL_503 = "Temporal did not answer in time; retry later"
+_TEMPORAL_503 = DEFAULT_DESCRIPTIONS[503]
+# A workflow update (api/journeys.py `run_update`): the journey's refusals, a deadline, and "taken, not recorded yet".
+_UPDATE = {202: DEFAULT_DESCRIPTIONS[202], 503: _TEMPORAL_503, 504: DEFAULT_DESCRIPTIONS[504]}
+_QUERY = {503: _TEMPORAL_503, 504: "the journey did not answer in time"}  # `journeys.query`
+_CODEC = {  # api/routers/codec.py authenticates by itself (an ops key) and reads its body by itself
+    401: DEFAULT_DESCRIPTIONS[401],
+    403: DEFAULT_DESCRIPTIONS[403],
+    409: "payload encryption is off (PAYLOAD_KEYS is not set)",
+    422: 'the body is not `{"payloads": [...]}` in protobuf JSON, or a payload cannot be decoded',
+    429: DEFAULT_DESCRIPTIONS[429],
+}
 
 # What the code raises beyond the rules above (method, path): {status: description}.
 STATUSES: dict[tuple[str, str], dict[int, str]] = {
@@ -45,33 +62,66 @@ STATUSES: dict[tuple[str, str], dict[int, str]] = {
     ("POST", "/api-keys"): {409: _IDEMPOTENCY_409},
     ("POST", "/partners"): {409: f"a partner with this domain is enrolled, or {_IDEMPOTENCY_409}", 503: _START_503},
     ("PATCH", "/partners/{partner_id}"): {503: "the coverage change was stored; telling its journeys failed"},
-    ("GET", "/partners/{partner_id}/onboarding"): {503: _TEMPORAL_503},
-    ("POST", "/partners/{partner_id}/onboarding/milestones/{key}"): {409: "the journey has ended", 503: _TEMPORAL_503},
+    ("GET", "/partners/{partner_id}/onboarding"): _QUERY,
+    ("POST", "/partners/{partner_id}/onboarding/milestones/{key}"): {409: "the journey has ended", **_UPDATE},
     ("POST", "/deals"): {
         404: "no partner with this partner_id",
         409: f"this partner already registered this deal, or {_IDEMPOTENCY_409}",
         503: _START_503,
     },
-    ("GET", "/deals/{deal_id}/progress"): {503: _TEMPORAL_503},
-    ("POST", "/deals/{deal_id}/decision"): {409: "the deal is no longer pending", 503: _TEMPORAL_503},
+    ("GET", "/deals/{deal_id}/progress"): _QUERY,
+    ("POST", "/deals/{deal_id}/decision"): {409: "the deal is no longer pending", **_UPDATE},
     ("POST", "/deals/{deal_id}/stage"): {409: "only an approved deal changes stage", 503: _TEMPORAL_503},
     ("POST", "/deals/{deal_id}/extensions"): {
         409: "the deal is not approved, a request is already waiting, or the policy's extensions are used up",
-        503: _TEMPORAL_503,
+        **_UPDATE,
     },
-    ("POST", "/deals/{deal_id}/extensions/decision"): {409: "no extension is pending", 503: _TEMPORAL_503},
+    ("POST", "/deals/{deal_id}/extensions/decision"): {409: "no extension is pending", **_UPDATE},
     ("POST", "/certifications"): {404: "no partner with this partner_id", 409: _IDEMPOTENCY_409, 503: _START_503},
     ("POST", "/certifications/{cert_id}/renewals"): {
         409: "a renewal is already being applied, or the journey is not running",
+        **_UPDATE,
+    },
+    ("GET", "/ops/retrying"): {503: _TEMPORAL_503, 504: "Temporal did not list the running journeys in time"},
+    ("POST", "/ops/journeys/{workflow_id}/resume"): {
+        409: "the journey is not waiting for ops, or not running",
         503: _TEMPORAL_503,
     },
+    ("POST", "/codec/decode"): _CODEC,
+    ("POST", "/codec/encode"): _CODEC,
+}
+
+# What api/idempotency.py accepts (else 422).
+IDEMPOTENCY_KEY_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 200,
+    "pattern": "^[\\x20-\\x7e]+$",
+    "description": "1 to 200 printable ASCII characters; a retry with the same key returns the stored answer",
 }
 
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
-def _error_response(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": ERROR_BODY_REF}}}
+_HEADERS = {  # headers some of these answers carry
+    202: {"Location": "where to watch the journey apply it"},
+    401: {"WWW-Authenticate": "`Bearer`"},
+    429: {"Retry-After": "seconds to wait"},
+    503: {"Retry-After": "seconds to wait (when the API knows)"},
+}
+
+
+def _error_response(status: int, description: str) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": ERROR_BODY_REF}},
+    }
+    if status in _HEADERS:
+        response["headers"] = {
+            name: {"description": text, "required": False, "schema": {"type": "string"}}
+            for name, text in _HEADERS[status].items()
+        }
+    return response
 
 
 def _description(status: int, responses: dict[str, Any], extra: dict[int, str]) -> str:
@@ -93,27 +143,30 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(error_schema.pop("$defs", {}))
     components["ErrorBody"] = error_schema
-    known = set()
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
             if method not in METHODS:
                 continue
-            known.add((method.upper(), path))
             responses = operation.setdefault("responses", {})
             statuses = {413, 500}
+            if "requestBody" in operation:
+                statuses.add(400)
             if "422" in responses:
                 statuses.add(422)
             if operation.get("security"):
-                statuses |= {401, 403}
+                statuses |= {401, 403, 429}
             if any(p.get("in") == "path" for p in operation.get("parameters", [])):
                 statuses.add(404)
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "header" and parameter.get("name") == "Idempotency-Key":
+                    parameter["schema"] = IDEMPOTENCY_KEY_SCHEMA
             extra = STATUSES.get((method.upper(), path), {})
             statuses |= set(extra)
             for status in sorted(statuses):
-                responses[str(status)] = _error_response(_description(status, responses, extra))
+                if status < 300 and str(status) in responses:  # the operation's own success answer
+                    continue
+                responses[str(status)] = _error_response(status, _description(status, responses, extra))
             operation["responses"] = dict(sorted(responses.items()))
-    unknown = set(STATUSES) - known
-    assert not unknown, f"api/openapi.py STATUSES names operations that do not exist: {sorted(unknown)}"
     for name in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422 body, no longer referenced
         if f'"#/components/schemas/{name}"' not in json.dumps(schema):
             components.pop(name, None)

@@ -1,19 +1,65 @@
 """Types every request and response body shares, and the bodies of the program-level routers
-(CAMs, API keys). Each journey's bodies live in api/<journey>/schemas.py."""
+(CAMs, API keys). Each journey's bodies live in api/<journey>/schemas.py.
+
+The shared text types of `domain/types.py` are re-exported here with the JSON Schema that says
+what their validators check (a pattern, `format: email`), so that what the OpenAPI schema calls
+valid is what the API accepts: request bodies use `Name`, `Label`, `Reason`, `RequiredReason`
+and `Email` from this module. The validators are the domain's, unchanged."""
 
 from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from domain import types
 from domain.enums import Role
-from domain.types import Email, Label, Name
 
 DOMAIN = r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+(xn--[a-z0-9-]{1,59}|[a-z]{2,63})$"
+# What a domain field accepts as written (case is folded before DOMAIN is checked); documentation.
+DOMAIN_INPUT = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([Xx][Nn]--[A-Za-z0-9-]{1,59}|[A-Za-z]{2,63})$"
 CATEGORY = r"^[a-z0-9][a-z0-9_-]{0,59}$"
+
+# `clean_text` refuses control characters (all of them in a line; all but newline and tab in
+# text) and non-characters; `_nonblank` needs something besides whitespace. The non-characters
+# above the BMP (U+1FFFE, U+1FFFF, ... U+10FFFF) are in the class as the characters themselves.
+_NONCHARACTERS = r"\ufdd0-\ufdef\ufffe\uffff" + "".join(
+    f"{chr(plane << 16 | 0xFFFE)}-{chr(plane << 16 | 0xFFFF)}" for plane in range(1, 17)
+)
+_NOT_IN_LINE = r"\x00-\x1f\x7f-\x9f" + _NONCHARACTERS
+_NOT_IN_TEXT = r"\x00-\x08\x0b-\x1f\x7f-\x9f" + _NONCHARACTERS
+LINE = rf"^[^{_NOT_IN_LINE}]*$"
+NONBLANK_LINE = rf"^[^{_NOT_IN_LINE}]*[^\s{_NOT_IN_LINE}][^{_NOT_IN_LINE}]*$"
+TEXT = rf"^[^{_NOT_IN_TEXT}]*$"
+NONBLANK_TEXT = rf"^[^{_NOT_IN_TEXT}]*[^\s{_NOT_IN_TEXT}][^{_NOT_IN_TEXT}]*$"
+
+
+at_most = types.at_most
+
+
+Name = Annotated[types.Name, at_most(200), Field(json_schema_extra={"pattern": NONBLANK_LINE})]
+Label = Annotated[types.Label, at_most(200), Field(json_schema_extra={"pattern": LINE})]
+Reason = Annotated[types.Reason, at_most(1000), Field(json_schema_extra={"pattern": TEXT})]
+RequiredReason = Annotated[types.RequiredReason, at_most(1000), Field(json_schema_extra={"pattern": NONBLANK_TEXT})]
+Email = Annotated[types.Email, Field(json_schema_extra={"format": "email"})]
+
+
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def _not_a_number(value: Any) -> Any:
+    """Dates and times are ISO 8601 strings, as documented: pydantic would also read a number, or a
+    string of one, as a Unix timestamp (`0.5` or `"5"` as a moment of 1970)."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("must be a string such as 2027-03-31 (a date) or 2027-03-31T00:00:00Z (a time)")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_not_a_number)]
+IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
 
 
 def check_domain(v: str) -> str:
@@ -23,7 +69,10 @@ def check_domain(v: str) -> str:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # No `str_strip_whitespace`: lengths and patterns apply to the text as sent, as the schema says
+    # (stripped first, a 201-character name with a leading space passed a documented maxLength of
+    # 200). The text types strip surrounding whitespace themselves (`clean_text`).
+    model_config = ConfigDict(extra="forbid")
 
 
 class CamCreate(Strict):
@@ -40,7 +89,23 @@ class CamOut(BaseModel):
     created_at: datetime
 
 
+def _one_binding_per_role(schema: dict) -> None:
+    """An ops key is bound to nothing, a cam key to a CAM, a partner key to a partner."""
+    absent = {"type": "null"}
+    uuid_ = {"type": "string", "format": "uuid"}
+    schema["oneOf"] = [
+        {"properties": {"role": {"const": "ops"}, "cam_id": absent, "partner_id": absent}},
+        {"properties": {"role": {"const": "cam"}, "cam_id": uuid_, "partner_id": absent}, "required": ["cam_id"]},
+        {
+            "properties": {"role": {"const": "partner"}, "cam_id": absent, "partner_id": uuid_},
+            "required": ["partner_id"],
+        },
+    ]
+
+
 class ApiKeyCreate(Strict):
+    model_config = ConfigDict(json_schema_extra=_one_binding_per_role)
+
     role: Role
     cam_id: uuid.UUID | None = None
     partner_id: uuid.UUID | None = None

@@ -9,12 +9,12 @@ and carry it.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.enums import Tier
-from domain.types import Name
+from domain.types import Name, at_most
 
 MAX_DAYS = 3650  # no window, SLA or offset of the program is longer than ten years
 MAX_TIMER = timedelta(days=3 * MAX_DAYS * 10)  # the longest wait a journey may schedule (dry run)
@@ -24,7 +24,7 @@ class MilestoneSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$", description="stable identifier")
-    title: Name = Field(max_length=120)
+    title: Annotated[Name, Field(max_length=120), at_most(120)]  # partner_milestones.title holds 120
     due_day: float = Field(
         gt=0, le=MAX_DAYS, allow_inf_nan=False, description="due offset from enrolment, in policy days"
     )

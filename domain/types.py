@@ -58,12 +58,24 @@ def normalize_email(value: str) -> str:
     return ascii_email.lower()
 
 
+def at_most(limit: int) -> AfterValidator:
+    """The length once normalized: NFC can lengthen text (U+0344 becomes two characters), and the
+    column holds `limit` characters."""
+
+    def check(value: str) -> str:
+        if len(value) > limit:
+            raise ValueError(f"at most {limit} characters once normalized (NFC), not {len(value)}")
+        return value
+
+    return AfterValidator(check)
+
+
 # A single line of text (names, titles, labels), 1..200 characters.
-Name = Annotated[str, Field(max_length=200), AfterValidator(_line), AfterValidator(_nonblank)]
+Name = Annotated[str, Field(max_length=200), AfterValidator(_line), AfterValidator(_nonblank), at_most(200)]
 # A short single line that may be empty (labels).
-Label = Annotated[str, Field(max_length=200), AfterValidator(_line)]
+Label = Annotated[str, Field(max_length=200), AfterValidator(_line), at_most(200)]
 # Free text that may span lines (reasons, notes), at most 1000 characters.
-Reason = Annotated[str, Field(max_length=1000), AfterValidator(_lines)]
+Reason = Annotated[str, Field(max_length=1000), AfterValidator(_lines), at_most(1000)]
 RequiredReason = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_lines), AfterValidator(_nonblank)]
 # An email address the mailer accepts.
 Email = Annotated[str, Field(max_length=320), AfterValidator(normalize_email)]

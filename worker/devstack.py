@@ -153,10 +153,10 @@ def run_dev(settings: Settings) -> int:
                 secret_file.chmod(0o600)
             env["LINK_SECRET"] = secret_file.read_text().strip()
         if "PAYLOAD_KEYS" not in os.environ:  # partner data encrypted in history, a key ring kept with the state
-            key_file = data / "payload-keys"
-            if not key_file.exists():
-                rotate_file(key_file)
-            env["PAYLOAD_KEYS"] = key_file.read_text().strip()
+            ring_file = data / "payload-keys"
+            if not ring_file.exists():
+                rotate_file(ring_file)
+            env["PAYLOAD_KEYS"] = ring_file.read_text().strip()
         env.setdefault("CODEC_CORS_ORIGIN", f"http://127.0.0.1:{settings.temporal_ui_port}")
         env.setdefault("PUBLIC_BASE_URL", f"http://{settings.api_host}:{settings.api_port}")
         cli = [sys.executable, "-m", "worker.cli"]

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas import CATEGORY, Strict
+from api.schemas import CATEGORY, Email, IsoDatetime, Name, Strict, at_most
 from domain.cert import CertState
-from domain.types import Email, Name
 
 
 class CertCreate(Strict):
     partner_id: uuid.UUID
     person_name: Name
     person_email: Email
-    track: Name = Field(max_length=120, description="e.g. 'Network Associate'")
+    # Annotated, so that 120 (the column's length) wins over Name's 200: `track: Name = Field(max_length=120)`
+    # validated up to 200 characters and the database refused the rest with a 500.
+    track: Annotated[Name, Field(max_length=120), at_most(120)] = Field(description="e.g. 'Network Associate'")
     product_category: str = Field(pattern=CATEGORY)
-    issued_at: AwareDatetime = Field(description="with a time zone, e.g. 2026-06-30T00:00:00Z")
-    expires_at: AwareDatetime
+    issued_at: IsoDatetime = Field(description="with a time zone, e.g. 2026-06-30T00:00:00Z")
+    expires_at: IsoDatetime
 
 
 class CertOut(BaseModel):
@@ -40,4 +42,4 @@ class CertOut(BaseModel):
 
 
 class RenewalBody(Strict):
-    expires_at: AwareDatetime
+    expires_at: IsoDatetime = Field(description="with a time zone, e.g. 2027-06-30T00:00:00Z")

@@ -5,23 +5,41 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
-from api.schemas import CATEGORY, Strict, check_domain
+from api.schemas import CATEGORY, DOMAIN_INPUT, IsoDate, Name, Reason, RequiredReason, Strict, check_domain
 from domain.deal import DealStage, DealState, Decision, normalize_domain
-from domain.types import Name, Reason, RequiredReason
+
+OPEN_STAGES = [s.value for s in DealStage if s not in (DealStage.closed_won, DealStage.closed_lost)]
+# What `amount` accepts, as documented: a positive number with at most 12 digits before the
+# point and 2 after it, as a JSON number or a string.
+AMOUNT_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "exclusiveMinimum": 0, "maximum": 999_999_999_999.99, "multipleOf": 0.01},
+        {"type": "string", "pattern": r"^([1-9][0-9]{0,11}(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$"},
+    ],
+    "description": "deal value, e.g. '12500.00'",
+}
 
 
 class DealCreate(Strict):
     partner_id: uuid.UUID | None = Field(None, description="defaults to the caller's partner for a partner key")
     customer_name: Name
-    customer_domain: str = Field(min_length=3, max_length=253)
+    customer_domain: str = Field(
+        min_length=3,
+        max_length=253,
+        description="the customer's domain; a URL or a subdomain is reduced to the registrable domain",
+        json_schema_extra={"pattern": DOMAIN_INPUT},
+    )
     product_category: str = Field(pattern=CATEGORY, description="e.g. 'network', 'security'")
-    amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2, description="deal value, e.g. '12500.00'")
+    amount: Annotated[Decimal, WithJsonSchema(AMOUNT_SCHEMA)] = Field(gt=0, max_digits=14, decimal_places=2)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
-    expected_close_date: date
-    stage: DealStage = DealStage.qualification
+    expected_close_date: IsoDate = Field(description="e.g. 2027-03-31")
+    stage: Annotated[
+        DealStage, WithJsonSchema({"type": "string", "enum": OPEN_STAGES, "description": "an open stage"})
+    ] = DealStage.qualification
 
     @field_validator("customer_domain")
     @classmethod
@@ -68,7 +86,7 @@ class StageBody(Strict):
 
 
 class ExtensionBody(Strict):
-    days: float = Field(gt=0, le=3650)
+    days: float = Field(gt=0, le=3650, strict=True)
     reason: Reason = ""
 
 

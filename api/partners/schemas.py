@@ -8,14 +8,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.schemas import Strict, check_domain
+from api.schemas import DOMAIN_INPUT, Email, Name, Strict, check_domain
 from domain.enums import PartnerStatus, PartnerType, Tier
-from domain.types import Email, Name
 
 
 class PartnerCreate(Strict):
     name: Name
-    domain: str = Field(max_length=253, description="the partner's web domain, e.g. acme.com")
+    domain: str = Field(
+        max_length=253,
+        description="the partner's web domain, e.g. acme.com (a URL such as https://www.acme.com/ is reduced to it)",
+        json_schema_extra={"pattern": DOMAIN_INPUT},
+    )
     country: str = Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2 code")
     type: PartnerType
     tier: Tier
@@ -39,6 +42,8 @@ class PartnerCreate(Strict):
 
 class PartnerUpdate(Strict):
     """Coverage change: a new tier and/or CAM (send `cam_id: null` to remove the CAM)."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})  # `{}` changes nothing: 422
 
     tier: Tier | None = None
     cam_id: uuid.UUID | None = None

@@ -12,6 +12,7 @@ class Health(BaseModel):
     status: str = Field(description="`ok`, or `degraded` when a dependency does not answer")
     database: str = Field(description="`ok` or `error: <exception type>`")
     temporal: str = Field(description="`ok` or `error: <exception type>`")
+    detail: str | None = Field(None, description="503 only: what does not answer (as in every error answer)")
 
 
 @router.get(
@@ -33,5 +34,7 @@ async def health(request: Request):
         checks["temporal"] = "ok"
     except Exception as err:
         checks["temporal"] = f"error: {type(err).__name__}"
-    ok = all(v == "ok" for v in checks.values())
-    return JSONResponse(status_code=200 if ok else 503, content={"status": "ok" if ok else "degraded", **checks})
+    failing = [f"{name}: {state}" for name, state in checks.items() if state != "ok"]
+    if not failing:
+        return JSONResponse(status_code=200, content={"status": "ok", **checks})
+    return JSONResponse(status_code=503, content={"status": "degraded", **checks, "detail": "; ".join(failing)})

@@ -88,16 +88,20 @@ async def retrying(
     """Running journeys with a step that has failed transiently at least `min_attempts` times
     (SMTP or the database down, ...), with its last error. Looks at up to `limit` journeys."""
     out: list[RetryingOut] = []
-    async with asyncio.timeout(20):
-        async for wf in temporal.list_workflows("ExecutionStatus = 'Running'", limit=limit):
-            description = await temporal.get_workflow_handle(wf.id, run_id=wf.run_id).describe()
-            for pending in description.raw_description.pending_activities:
-                if pending.attempt >= min_attempts:
-                    failure = pending.last_failure.message if pending.HasField("last_failure") else None
-                    started = pending.last_started_time.ToDatetime() if pending.HasField("last_started_time") else None
-                    name = pending.activity_type.name
-                    out.append(
-                        RetryingOut(workflow_id=wf.id, activity=name, attempt=pending.attempt, last_failure=failure,
-                                    last_started=started)
-                    )  # fmt: skip
+    try:
+        async with asyncio.timeout(20):
+            async for wf in temporal.list_workflows("ExecutionStatus = 'Running'", limit=limit):
+                description = await temporal.get_workflow_handle(wf.id, run_id=wf.run_id).describe()
+                for pending in description.raw_description.pending_activities:
+                    if pending.attempt >= min_attempts:
+                        failure = pending.last_failure.message if pending.HasField("last_failure") else None
+                        last = pending.last_started_time
+                        started = last.ToDatetime() if pending.HasField("last_started_time") else None
+                        name = pending.activity_type.name
+                        out.append(
+                            RetryingOut(workflow_id=wf.id, activity=name, attempt=pending.attempt, last_failure=failure,
+                                        last_started=started)
+                        )  # fmt: skip
+    except TimeoutError as err:  # unhandled, it was a 500
+        raise HTTPException(504, detail="Temporal did not list the running journeys within 20 s; retry later") from err
     return out

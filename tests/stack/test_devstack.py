@@ -79,6 +79,7 @@ def test_make_run_stack_starts_stops_and_resumes(tmp_path):
         assert "ops API key        cl_" in out
         key = (stack.data / "ops-api-key").read_text().strip()
         assert key in out and oct((stack.data / "ops-api-key").stat().st_mode)[-3:] == "600"
+        assert "also saved in" in out and "ops-api-key)" in out
         ops = {"Authorization": f"Bearer {key}"}
         with httpx.Client(base_url=stack.api, timeout=30) as api:
             assert api.get("/health").json()["status"] == "ok"

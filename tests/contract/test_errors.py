@@ -1,0 +1,164 @@
+"""Every error answer is JSON `{"detail": "...", "errors": [...]?}` and the OpenAPI schema says so.
+
+The app is built but not started (no lifespan): nothing here reaches the database or Temporal.
+Routes that fail on purpose are added to a fresh app instance in the test, never to the
+production code."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import httpx
+import pytest
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.app import create_app
+from api.limits import MAX_BODY_BYTES
+from api.openapi import STATUSES
+from core.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+ERROR_BODY = {"$ref": "#/components/schemas/ErrorBody"}
+
+
+def fresh_app():
+    return create_app(Settings(_env_file=None), reconcile_every=None)
+
+
+def client(app) -> httpx.AsyncClient:
+    # raise_app_exceptions: an exception that escaped the app would fail the test, not become a 500
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
+    return httpx.AsyncClient(transport=transport, base_url="http://camlights.test")
+
+
+async def test_an_unhandled_exception_is_a_json_500_with_an_id_that_is_logged(caplog):
+    app = fresh_app()
+
+    @app.get("/test-only/boom")
+    async def boom():
+        raise RuntimeError("the secret inside that must not leak")
+
+    with caplog.at_level(logging.ERROR, logger="api.errors"):
+        async with client(app) as api:
+            r = await api.get("/test-only/boom")
+    assert r.status_code == 500
+    assert r.headers["content-type"] == "application/json"
+    body = r.json()
+    assert set(body) == {"detail"}
+    match = re.fullmatch(r"internal error \(id ([0-9a-f-]{36})\); it was logged", body["detail"])
+    assert match, body
+    assert "secret" not in r.text
+    logged = [rec for rec in caplog.records if match.group(1) in rec.getMessage()]
+    assert logged and logged[0].exc_info and "the secret inside" in str(logged[0].exc_info[1])
+
+
+async def test_temporal_unavailable_is_a_json_503_to_retry():
+    app = fresh_app()
+
+    @app.get("/test-only/temporal-down")
+    async def temporal_down():
+        raise RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b"")
+
+    async with client(app) as api:
+        r = await api.get("/test-only/temporal-down")
+    assert r.status_code == 503 and r.headers["retry-after"]
+    assert "Temporal is not available" in r.json()["detail"]
+
+
+async def test_a_body_over_the_limit_is_413_before_anything_reads_it():
+    big = b'{"name": "' + b"x" * (2 * 1024 * 1024) + b'"}'  # 2 MiB
+    async with client(fresh_app()) as api:
+        r = await api.post("/cams", content=big, headers={"content-type": "application/json"})
+        assert r.status_code == 413
+        assert r.json() == {"detail": f"request body too large: the limit is {MAX_BODY_BYTES} bytes"}
+
+        async def chunks():  # no Content-Length: counted as it arrives
+            for _ in range(32):
+                yield b"x" * 65536
+
+        r = await api.post("/cams", content=chunks(), headers={"content-type": "application/json"})
+        assert r.status_code == 413 and "request body too large" in r.json()["detail"]
+
+
+async def test_an_unknown_path_and_an_unknown_method_are_json():
+    async with client(fresh_app()) as api:
+        r = await api.get("/no/such/path")
+        assert r.status_code == 404
+        assert r.json() == {"detail": "not found: GET /no/such/path"}
+
+        r = await api.delete("/cams")
+        assert r.status_code == 405
+        assert r.headers["allow"] == "GET, POST"  # every method of the path, not just the first route's
+        assert r.json()["detail"] == "method DELETE is not allowed on /cams; allowed: GET, POST"
+
+
+async def test_a_validation_error_is_a_string_detail_with_a_list_of_fields():
+    app = fresh_app()
+
+    @app.get("/test-only/versions/{version}")
+    async def version(version: int):
+        return {}
+
+    async with client(app) as api:
+        r = await api.get("/test-only/versions/zero")
+    assert r.status_code == 422
+    body = r.json()
+    assert (
+        body["detail"]
+        == "invalid request: path.version: Input should be a valid integer, unable to parse string as an integer"
+    )
+    assert body["errors"] == [
+        {
+            "field": "path.version",
+            "location": ["path", "version"],
+            "message": "Input should be a valid integer, unable to parse string as an integer",
+        }
+    ]
+
+
+async def test_a_body_that_is_not_utf8_is_a_json_400():
+    async with client(fresh_app()) as api:
+        r = await api.post("/cams", content=b'{"name": "\xff"}', headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert r.json()["detail"].startswith("the body is not JSON in UTF-8")
+
+
+def test_the_schema_documents_every_error_with_the_error_body():
+    schema = fresh_app().openapi()
+    components = schema["components"]["schemas"]
+    assert "HTTPValidationError" not in components
+    assert components["ErrorBody"]["required"] == ["detail"]
+    assert components["ErrorBody"]["properties"]["detail"]["type"] == "string"
+    assert components["ErrorBody"]["properties"]["errors"]["type"] == "array"
+
+    deals = schema["paths"]["/deals"]["post"]["responses"]
+    for status in ("400", "401", "403", "404", "409", "413", "422", "429", "500", "503"):
+        assert deals[status]["content"]["application/json"]["schema"] == ERROR_BODY, status
+    assert "lapsed certification" in deals["403"]["description"]  # the router's words are kept
+
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            assert {"413", "500"} <= set(responses), (method, path)
+            if operation.get("security"):
+                assert {"401", "403", "429"} <= set(responses), (method, path)
+            if "{" in path:
+                assert "404" in responses, (method, path)
+            for status, response in responses.items():
+                if status >= "400" and (method, path) != ("get", "/health"):
+                    assert response["content"]["application/json"]["schema"] == ERROR_BODY, (method, path, status)
+    health = schema["paths"]["/health"]["get"]
+    assert "security" not in health
+    # /health answers 503 with its report, which also says in `detail` what does not answer
+    assert health["responses"]["503"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Health"
+    }
+    assert components["Health"]["properties"]["detail"]
+
+
+def test_the_table_of_statuses_names_only_operations_that_exist():
+    schema = fresh_app().openapi()
+    operations = {(method.upper(), path) for path, item in schema["paths"].items() for method in item}
+    assert set(STATUSES) <= operations, sorted(set(STATUSES) - operations)
