@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -175,9 +176,19 @@ class CatchAll:
             await internal_error(scope, exc)(scope, receive, send)
 
 
+async def database_error_handler(request: Request, exc: Exception) -> Response:
+    """PostgreSQL down or unreachable: 503, retry later (nothing was written: the transaction failed)."""
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, str(exc).splitlines()[0])
+    return error_response(
+        503, "the database is not available; nothing was written, retry later", headers={"Retry-After": "5"}
+    )
+
+
 def install(app: FastAPI) -> None:
     app.exception_handler(RequestValidationError)(validation_handler)  # = add_exception_handler, typed
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(RPCError, temporal_error_handler)
+    app.add_exception_handler(OperationalError, database_error_handler)
+    app.add_exception_handler(InterfaceError, database_error_handler)
     app.add_exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError, temporal_error_handler)
     app.add_middleware(CatchAll)  # inside Starlette's ServerErrorMiddleware, outside everything else

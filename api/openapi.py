@@ -11,7 +11,8 @@ place: every error status an operation can answer, each with the one error body 
 * 409, 503, 504 (and the 202 of a journey that took an update but has not recorded it yet) where
   the code raises them (`STATUSES` below, read from the routers, services and api/journeys.py);
 * 400 where there is a body to read (FastAPI's answer to a body that is not UTF-8);
-* 413 everywhere (a body over `MAX_BODY_BYTES`, `api/limits.py`) and 500 everywhere.
+* 413 everywhere (a body over `MAX_BODY_BYTES`, `api/limits.py`), 500 and 503 (the database or
+  Temporal not available) everywhere.
 
 A description a router gave for a status (its `responses=`) is kept."""
 
@@ -38,7 +39,7 @@ DEFAULT_DESCRIPTIONS = {
     422: "invalid request: `errors` names each field that was wrong (a rule of the program: only `detail`)",
     429: "too many failed authentications from this client lately; retry after `Retry-After` seconds",
     500: "internal error: the detail carries an id that is in the server log",
-    503: "Temporal did not answer; retry later",
+    503: "the database or Temporal is not available; retry later",
     504: "the journey did not answer in time (is a worker running?); it may still apply: check before retrying",
 }
 
@@ -148,7 +149,7 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
             if method not in METHODS:
                 continue
             responses = operation.setdefault("responses", {})
-            statuses = {413, 500}
+            statuses = {413, 500, 503}  # 503: the database or Temporal down, on any operation
             if "requestBody" in operation:
                 statuses.add(400)
             if "422" in responses:
@@ -164,6 +165,8 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
             statuses |= set(extra)
             for status in sorted(statuses):
                 if status < 300 and str(status) in responses:  # the operation's own success answer
+                    continue
+                if status == 503 and "503" in responses and 503 not in extra:  # e.g. /health's own 503 body
                     continue
                 responses[str(status)] = _error_response(status, _description(status, responses, extra))
             operation["responses"] = dict(sorted(responses.items()))
