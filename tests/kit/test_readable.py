@@ -90,6 +90,9 @@ async def test_onboarding_and_certification_tell_theirs(api, ops, worker, dev_en
     assert "write the 5-milestone activation plan" in story["activity"]
     assert "queue the welcome email to the partner" in story["activity"]
     assert story["timer"] == ["portal_access due: nudge the partner"]
+    soon = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+    due = f"NextDeadline < '{soon}' AND Journey = 'onboarding' AND ExecutionStatus = 'Running'"
+    assert onboarding.id in await eventually(lambda: listed(dev_env.client, due), what="onboarding listed as due")
 
     expires = (datetime.now(UTC) + timedelta(days=400)).isoformat()
     cert = {"partner_id": partner["id"], "person_name": "Pat Engineer", "person_email": "pat@tale.test",
@@ -101,6 +104,9 @@ async def test_onboarding_and_certification_tell_theirs(api, ops, worker, dev_en
     assert summary.startswith("Certification: Network Associate (network) — Pat Engineer, Tailspin Referrals")
     text = await eventually(lambda: _has(details(handle), "expiry reminder, 60 days before"), what="cert details")
     assert "**active**" in text and "waiting for a renewal" in text
+    story = await eventually(lambda: _timers(handle), what="the certification's first timer")
+    assert story["timer"] == ["expiry reminder, 60 days before"]
+    assert "record the cert state: active (by system)" in story["activity"]
 
 
 async def _has(coro, needle: str):
