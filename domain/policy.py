@@ -199,6 +199,15 @@ class CertPolicy(BaseModel):
         return self
 
 
+class OpsPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    retrying_minutes: float = Field(
+        30, gt=0, le=10080, allow_inf_nan=False,
+        description="a step failing transiently for this long (real minutes) is listed by GET /ops/retrying",
+    )  # fmt: skip
+
+
 class ProgramPolicy(BaseModel):
     """One version of the program policy (what ops edit through `PUT /policy`)."""
 
@@ -215,6 +224,7 @@ class ProgramPolicy(BaseModel):
     onboarding: OnboardingPolicy = Field(default_factory=_default_onboarding)
     deal: DealPolicy = Field(default_factory=DealPolicy)
     cert: CertPolicy = Field(default_factory=CertPolicy)
+    ops: OpsPolicy = Field(default_factory=OpsPolicy)
 
     @model_validator(mode="after")
     def _all_tiers(self) -> ProgramPolicy:

@@ -4,16 +4,18 @@ journeys whose steps keep failing transiently."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel
 from sqlalchemy import select
+from temporalio.api.enums.v1 import EventType
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import OpsDep, SessionDep, TemporalDep
 from domain.journeys import RESUME, Resume
+from store import repo
 from store.models import JourneyRecord
 
 router = APIRouter(prefix="/ops", tags=["ops"])
@@ -38,6 +40,7 @@ class RetryingOut(BaseModel):
     workflow_id: str
     activity: str
     attempt: int
+    failing_since: datetime
     last_failure: str | None
     last_started: datetime | None
 
@@ -81,27 +84,48 @@ async def resume(
 @router.get("/retrying", response_model=list[RetryingOut])
 async def retrying(
     principal: OpsDep,
+    session: SessionDep,
     temporal: TemporalDep,
-    min_attempts: int = Query(5, ge=2, le=1000),
+    older_than_minutes: float | None = Query(None, gt=0, le=10080),
     limit: int = Query(100, ge=1, le=500),
 ):
-    """Running journeys with a step that has failed transiently at least `min_attempts` times
-    (SMTP or the database down, ...), with its last error. Looks at up to `limit` journeys."""
+    """Running journeys whose current step has been failing transiently (SMTP or the database down,
+    ...) for longer than the policy's `ops.retrying_minutes` (or `older_than_minutes`), with its
+    attempts and last error. Looks at up to `limit` running journeys."""
+    if older_than_minutes is None:
+        older_than_minutes = (await repo.current_policy(session)).policy.ops.retrying_minutes
+    await session.close()
+    cutoff = datetime.now(UTC) - timedelta(minutes=older_than_minutes)
     out: list[RetryingOut] = []
     try:
         async with asyncio.timeout(20):
             async for wf in temporal.list_workflows("ExecutionStatus = 'Running'", limit=limit):
-                description = await temporal.get_workflow_handle(wf.id, run_id=wf.run_id).describe()
-                for pending in description.raw_description.pending_activities:
-                    if pending.attempt >= min_attempts:
-                        failure = pending.last_failure.message if pending.HasField("last_failure") else None
-                        last = pending.last_started_time
-                        started = last.ToDatetime() if pending.HasField("last_started_time") else None
-                        name = pending.activity_type.name
-                        out.append(
-                            RetryingOut(workflow_id=wf.id, activity=name, attempt=pending.attempt, last_failure=failure,
-                                        last_started=started)
-                        )  # fmt: skip
+                handle = temporal.get_workflow_handle(wf.id, run_id=wf.run_id)
+                description = await handle.describe()
+                retrying = [p for p in description.raw_description.pending_activities if p.attempt >= 2]
+                first_scheduled = await _first_scheduled(handle, {p.activity_id for p in retrying}) if retrying else {}
+                for pending in retrying:
+                    scheduled = first_scheduled.get(pending.activity_id)
+                    if scheduled is None or scheduled > cutoff:
+                        continue
+                    failure = pending.last_failure.message if pending.HasField("last_failure") else None
+                    last = pending.last_started_time
+                    started = last.ToDatetime(tzinfo=UTC) if pending.HasField("last_started_time") else None
+                    out.append(
+                        RetryingOut(workflow_id=wf.id, activity=pending.activity_type.name, attempt=pending.attempt,
+                                    failing_since=scheduled, last_failure=failure, last_started=started)
+                    )  # fmt: skip
     except TimeoutError as err:  # unhandled, it was a 500
         raise HTTPException(504, detail="Temporal did not list the running journeys within 20 s; retry later") from err
     return out
+
+
+async def _first_scheduled(handle: Any, activity_ids: set[str]) -> dict[str, datetime]:
+    """When each activity was first scheduled (a pending activity only tells its next attempt)."""
+    found: dict[str, datetime] = {}
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            activity_id = event.activity_task_scheduled_event_attributes.activity_id
+            if activity_id in activity_ids:
+                found[activity_id] = event.event_time.ToDatetime(tzinfo=UTC)
+    return found
