@@ -16,6 +16,7 @@ from api import errors, journeys, limits, openapi, ratelimit
 from api.partners import router as partners
 from api.routers import cams, codec, health, keys, ops, policy
 from core import registry
+from core.codec import EncryptionCodec
 from core.settings import Settings, get_settings
 from core.temporal import connect
 from store.db import make_engine, make_sessionmaker
@@ -30,6 +31,8 @@ def create_app(settings: Settings | None = None, *, reconcile_every: float | Non
         app.state.settings = settings
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.temporal = await connect(settings)
+        ring = settings.key_ring()
+        app.state.codec = EncryptionCodec(ring) if ring else None  # for /codec: the ring is parsed once
         app.state.auth_limiter = ratelimit.FailureLimiter(settings.auth_failures_per_minute)
         app.state.link_limiter = ratelimit.FailureLimiter(settings.auth_failures_per_minute)
         reconciler = None

@@ -105,18 +105,16 @@ async def decide(
     settings: SettingsDep,
 ):
     """Approve or reject a pending deal: the partner's CAM, or ops."""
-    await service.deal_for(session, deal_id, principal)
-    service.check_not_partner(principal, "deal")
-    await session.close()  # hold no connection while the journey answers
-    return await journeys.run_update(
+    return await service.update(
+        session,
         temporal,
-        JOURNEY,
+        principal,
         deal_id,
         DECIDE,
         DealDecision(decision=body.decision, reason=body.reason, by=principal.actor),
         DecisionResult,
         deadline=settings.update_deadline_seconds,
-        progress=f"/deals/{deal_id}/progress",
+        decision_on="deal",
     )
 
 
@@ -141,17 +139,15 @@ async def request_extension(
     settings: SettingsDep,
 ):
     """Ask for more protection time (bounded count and length; CAM tiers need the CAM)."""
-    await service.deal_for(session, deal_id, principal)
-    await session.close()
-    return await journeys.run_update(
+    return await service.update(
+        session,
         temporal,
-        JOURNEY,
+        principal,
         deal_id,
         REQUEST_EXTENSION,
         ExtensionRequest(days=body.days, reason=body.reason, by=principal.actor),
         ExtensionResult,
         deadline=settings.update_deadline_seconds,
-        progress=f"/deals/{deal_id}/progress",
     )
 
 
@@ -164,18 +160,16 @@ async def decide_extension(
     temporal: TemporalDep,
     settings: SettingsDep,
 ):
-    await service.deal_for(session, deal_id, principal)
-    service.check_not_partner(principal, "extension")
-    await session.close()
-    return await journeys.run_update(
+    return await service.update(
+        session,
         temporal,
-        JOURNEY,
+        principal,
         deal_id,
         DECIDE_EXTENSION,
         ExtensionDecision(decision=body.decision, reason=body.reason, by=principal.actor),
         ExtensionResult,
         deadline=settings.update_deadline_seconds,
-        progress=f"/deals/{deal_id}/progress",
+        decision_on="extension",
     )
 
 

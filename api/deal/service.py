@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from fastapi import HTTPException
+from pydantic import BaseModel
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +39,8 @@ from store import locks, repo
 from store.models import Partner
 from store.models.cert import Certification
 from store.models.deal import Deal, UsedLink
+
+R = TypeVar("R")
 
 
 class LinkRefused(Exception):
@@ -207,6 +211,33 @@ def check_not_partner(principal: Principal, what: str) -> None:
         raise HTTPException(403, detail=f"a partner cannot decide on its own {what}")
 
 
+async def update(
+    session: AsyncSession,
+    client: Client,
+    principal: Principal,
+    deal_id: uuid.UUID,
+    update_name: str,
+    arg: BaseModel,
+    result_type: type[R],
+    *,
+    deadline: float,
+    decision_on: str | None = None,
+) -> R:
+    """A workflow update on a deal the caller may act on (and, for a decision, is not the partner's
+    own): the session is closed before waiting, the answer has a deadline."""
+    await deal_for(session, deal_id, principal)
+    if decision_on is not None:
+        check_not_partner(principal, decision_on)
+    await session.close()  # hold no connection while the journey answers
+    return await journeys.run_update(
+        client, JOURNEY, deal_id, update_name, arg, result_type, deadline=deadline, progress=progress_of(deal_id)
+    )
+
+
+def progress_of(deal_id: object) -> str:
+    return f"/deals/{deal_id}/progress"
+
+
 async def change_stage(client: Client, deal: Deal, change) -> None:
     if deal.state != DealState.approved.value:
         raise HTTPException(409, detail=f"deal is {deal.state}: only an approved deal changes stage")
@@ -252,7 +283,7 @@ async def apply_link(
     try:
         return await journeys.run_update(
             client, JOURNEY, deal_id, DECIDE, decision, DecisionResult, deadline=deadline,
-            progress=f"/deals/{deal_id}/progress",
+            progress=progress_of(deal_id),
         )  # fmt: skip
     except HTTPException as err:
         if err.status_code == 504:  # not taken: the link may be used again

@@ -52,10 +52,10 @@ async def _authorize(request: Request) -> None:
 
 
 def _codec(request: Request) -> EncryptionCodec:
-    ring = request.app.state.settings.key_ring()
-    if ring is None:
+    codec: EncryptionCodec | None = request.app.state.codec  # built once, in the app's lifespan
+    if codec is None:
         raise HTTPException(409, detail="payload encryption is off (PAYLOAD_KEYS is not set): nothing to decode")
-    return EncryptionCodec(ring)
+    return codec
 
 
 async def _payloads(request: Request) -> Payloads:

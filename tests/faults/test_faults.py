@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from store.models import AuditEvent, JourneyRecord, OutboxMessage, Partner
 from store.models.onboarding import PartnerMilestone
 from tests.helpers.api import new_key
 from tests.helpers.policies import fast_policy
+from tests.helpers.processes import process_env
 from tests.helpers.waiting import eventually
 from worker.main import build_worker
 from worker.services import Postgres, SmtpSink, TemporalDevServer, free_port
@@ -556,20 +556,9 @@ class Proxy:
 
 
 def api_process(settings: Settings, temporal: str, port: int, log: Path) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "TEMPORAL_ADDRESS": temporal,
-        "TASK_QUEUE": settings.task_queue,
-        "PAYLOAD_KEYS": settings.payload_keys or "",
-        "PAYLOAD_KEY_ACTIVE": settings.payload_key_active or "",
-        "SMTP_HOST": settings.smtp_host,
-        "SMTP_PORT": str(settings.smtp_port),
-        "OPS_EMAIL": settings.ops_email,
-        "API_HOST": "127.0.0.1",
-        "API_PORT": str(port),
-        "LINK_SECRET": settings.link_secret,
-    }
+    env = process_env(
+        settings, TEMPORAL_ADDRESS=temporal, API_HOST="127.0.0.1", API_PORT=str(port), LINK_SECRET=settings.link_secret
+    )
     return subprocess.Popen(
         [sys.executable, "-m", "worker.cli", "api"],
         cwd=ROOT,
@@ -698,17 +687,7 @@ async def _count_runs(client: Client, pid: str) -> int | None:
 
 
 def worker_process(settings: Settings, smtp_port: int, log: Path) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "TEMPORAL_ADDRESS": settings.temporal_address,
-        "TASK_QUEUE": settings.task_queue,
-        "PAYLOAD_KEYS": settings.payload_keys or "",
-        "PAYLOAD_KEY_ACTIVE": settings.payload_key_active or "",
-        "SMTP_HOST": settings.smtp_host,
-        "SMTP_PORT": str(smtp_port),
-        "OPS_EMAIL": settings.ops_email,
-    }
+    env = process_env(settings, SMTP_PORT=str(smtp_port))
     return subprocess.Popen(
         [sys.executable, "-m", "worker.cli", "worker"],
         cwd=ROOT,

@@ -33,6 +33,7 @@ async def idle_in_transaction(sessionmaker) -> int:
             text(
                 "select count(*) from pg_stat_activity"
                 " where state like 'idle in transaction%' and pid <> pg_backend_pid()"
+                " and state_change < now() - interval '1 second'"  # held across a wait, not between two queries
             )
         )
 
@@ -53,7 +54,7 @@ async def test_a_hundred_waiting_requests_leave_health_and_lists_answering(slow_
     started = time.monotonic()
     slow = [asyncio.create_task(decide(i, "looks good")) for i in range(80)]
     failing = [asyncio.create_task(decide(i, "bad\x00reason")) for i in range(20)]
-    await asyncio.sleep(0.5)  # every request is in flight, waiting on the journey
+    await asyncio.sleep(1.5)  # every request is in flight, waiting on the journey (deadline 6 s)
     for _ in range(5):
         health = await slow_api.get("/health")
         partners = await slow_api.get("/partners", headers=ops)

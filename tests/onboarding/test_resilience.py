@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from store.models.onboarding import PartnerMilestone
 from tests.helpers.api import create_cam, enrol, new_key, templates
 from tests.helpers.factories import make_cam, make_partner
 from tests.helpers.policies import fast_policy
+from tests.helpers.processes import process_env
 from tests.helpers.waiting import eventually
 from worker.services import free_port
 
@@ -118,17 +118,7 @@ async def test_plan_written_once_when_retried(sessionmaker):
 async def test_worker_killed_mid_journey_a_new_one_finishes_it(api, ops, settings, mailbox, sessionmaker):
     """A real worker process is killed (SIGKILL) mid-journey; a new one completes the journey
     with no duplicate email and no duplicate row."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "TEMPORAL_ADDRESS": settings.temporal_address,
-        "TASK_QUEUE": settings.task_queue,
-        "PAYLOAD_KEYS": settings.payload_keys or "",
-        "PAYLOAD_KEY_ACTIVE": settings.payload_key_active or "",
-        "SMTP_HOST": settings.smtp_host,
-        "SMTP_PORT": str(settings.smtp_port),
-        "OPS_EMAIL": settings.ops_email,
-    }
+    env = process_env(settings)
 
     def start_worker() -> subprocess.Popen:
         return subprocess.Popen(
