@@ -23,7 +23,7 @@ from domain.deal import (
 )
 from domain.journeys import NotifyInput, NotifyResult, StepResult
 from domain.links import LinkClaims, link_jti, make_token
-from store import repo
+from store import ledger, repo
 from store.models import Partner
 from store.models.deal import Deal
 
@@ -70,6 +70,14 @@ class DealActivities:
                 values["extensions_used"] = inp.extensions_used
             await session.execute(update(Deal).where(Deal.id == deal.id).values(**values))
             await repo.set_journey_state(session, deal.partner_id, JOURNEY, inp.deal_id, inp.state.value)
+            if inp.state == DealState.won:  # closed-won revenue accrues market development funds
+                partner = await session.get(Partner, deal.partner_id)
+                assert partner is not None
+                current = await repo.current_policy(session)
+                await ledger.accrue_for_deal(
+                    session, partner, deal.id, deal.amount_minor, deal.currency, current.policy,
+                    policy_version=current.version, task_queue=activity.info().task_queue,
+                )  # fmt: skip
         return StepResult(applied=True)
 
     @activity.defn(name=DealActivity.RECORD_STAGE)
