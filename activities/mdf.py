@@ -70,8 +70,8 @@ class MdfActivities:
                 partner_id=req.partner_id, journey=JOURNEY, detail=detail,
             ):  # fmt: skip
                 return StepResult(applied=False)
-            values: dict = {"state": inp.state.value}
-            for name in ("approved_minor", "claim_minor", "approved_claim_minor", "planned_start", "planned_end",
+            values: dict = {"state": inp.state.value, "awaiting_level": inp.awaiting_level}
+            for name in ("amount_minor", "approved_minor", "claim_minor", "approved_claim_minor", "planned_start", "planned_end",
                          "title"):  # fmt: skip
                 if getattr(inp, name) is not None:
                     values[name] = getattr(inp, name)

@@ -398,6 +398,7 @@ class MdfStateInput(BaseModel):
     state: MdfState
     by: str
     reason: str | None = None
+    amount_minor: int | None = None
     approved_minor: int | None = None
     claim_minor: int | None = None
     approved_claim_minor: int | None = None
@@ -405,6 +406,7 @@ class MdfStateInput(BaseModel):
     planned_end: date | None = None
     title: str | None = None
     memo_claim_minor: int | None = None  # write the `claim` memo entry of an approved claim
+    awaiting_level: int | None = None  # pending_approval / claim_review: the level now deciding
     at: datetime
 
 

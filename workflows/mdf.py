@@ -101,13 +101,14 @@ class MdfWorkflow:
         self._payments: list[Payment] = []
         self._paid = 0
         self._paying = 0
+        self._paid_recorded = False
         self._date_changes = 0
 
     # ------------------------------------------------------------------ decisions (request and claim)
 
     @workflow.update(name=DECIDE)
     async def decide(self, decision: MdfDecision) -> MdfAnswer:
-        return await self._take(decision)
+        return await self._take(decision, MdfState.pending_approval)
 
     @decide.validator
     def _validate_decide(self, decision: MdfDecision) -> None:
@@ -115,28 +116,40 @@ class MdfWorkflow:
 
     @workflow.update(name=DECIDE_CLAIM)
     async def decide_claim(self, decision: MdfDecision) -> MdfAnswer:
-        return await self._take(decision)
+        return await self._take(decision, MdfState.claim_review)
 
     @decide_claim.validator
     def _validate_decide_claim(self, decision: MdfDecision) -> None:
         self._check_decision(CLAIM, MdfState.claim_review, decision, self._claim.amount_minor if self._claim else 0)
 
-    async def _take(self, decision: MdfDecision) -> MdfAnswer:
+    async def _take(self, decision: MdfDecision, state: MdfState) -> MdfAnswer:
+        """A decision that arrives before the journey reached its level (just started or resubmitted)
+        waits for it, then is checked again against that level."""
+        await workflow.wait_condition(lambda: self._level is not None or self._state != state)
+        if self._state != state or self._level is None or self._decision is not None:
+            raise ApplicationError(
+                f"MDF request {self._inp.request_id} is {self._state.value}: the decision is no longer awaited",
+                type=Refusal.NOT_PENDING,
+            )
+        if not self._may_decide(decision, self._level):
+            raise ApplicationError(f"{decision.by} may not decide at the {self._levels[self._level].name} level",
+                                   type=Refusal.NOT_APPROVER)  # fmt: skip
         ticket = self._settled
         self._decision = decision
         await workflow.wait_condition(lambda: self._settled > ticket)
         return self._answer()
 
     def _check_decision(self, stage: str, state: MdfState, d: MdfDecision, amount: int) -> None:
-        if self._state != state or self._level is None or self._decision is not None:
+        if self._state != state or self._decision is not None:
             raise ApplicationError(
                 f"MDF request {self._inp.request_id} is {self._state.value}: no {stage} decision is awaited",
                 type=Refusal.NOT_PENDING,
             )
-        level = self._levels[self._level]
-        if not self._may_decide(d, self._level):
+        index = self._level if self._level is not None else 0  # not reached yet: the first level
+        name = self._levels[index].name if self._level is not None else "first"
+        if not self._may_decide(d, index):
             raise ApplicationError(
-                f"{d.by} may not decide at the {level.name} level (level {self._level + 1}) of this {stage}",
+                f"{d.by} may not decide at the {name} level (level {index + 1}) of this {stage}",
                 type=Refusal.NOT_APPROVER,
             )
         if d.decision == Decision.approve_lower and not (d.amount_minor and 0 < d.amount_minor < amount):
@@ -276,7 +289,7 @@ class MdfWorkflow:
         self._paying -= payment.amount_minor
         self._paid += payment.amount_minor
         if self._approved_claim is not None and self._paid >= self._approved_claim:
-            await workflow.wait_condition(lambda: self._state == MdfState.paid)
+            await workflow.wait_condition(lambda: self._paid_recorded)  # answered once it is in the DB
         return self._answer()
 
     @record_payment.validator
@@ -364,7 +377,7 @@ class MdfWorkflow:
         self._levels = rules.levels_for(amount)
         if stage == CLAIM:
             await self._record(state, by=self._claim.by, step=f"claim:{self._claim_rounds}",  # type: ignore[union-attr]
-                               claim_minor=amount)  # fmt: skip
+                               claim_minor=amount, awaiting_level=0)  # fmt: skip
             self._settled += 1
         kind = rules.activity_type(self._inp.activity_type)
         if (
@@ -404,7 +417,8 @@ class MdfWorkflow:
             index += 1
             if index < len(self._levels):  # the next level: recorded, then the update is answered
                 await self._record(state, by=decision.by, step=f"{stage}:{self._round(stage)}:level:{index}",
-                                   reason=f"approved at the {self._levels[index - 1].name} level")  # fmt: skip
+                                   reason=f"approved at the {self._levels[index - 1].name} level",
+                                   awaiting_level=index)  # fmt: skip
                 self._settled += 1
         return Decision.approve
 
@@ -415,6 +429,8 @@ class MdfWorkflow:
         approver = "cam" if index == 0 and self._kit.has_cam() else "ops"
         who = f"a decision at the {level.name} level ({'the CAM' if approver == 'cam' else 'ops'})"
         prefix = f"{stage}:{self._round(stage)}:{level.name}"
+        if self._decision is not None:  # decided before the journey asked
+            return self._taken()
         await self._request_decision(stage, index, f"{stage}_approval_request", approver, f"{prefix}:request")
         sla = policy.days(level.sla_days)
         if await self._kit.wait(lambda: self._decision is not None, sla,
@@ -464,7 +480,8 @@ class MdfWorkflow:
         self._reserved = self._amount
         await self._record(MdfState.pending_approval, by=actors.partner(self._inp.partner_id),
                            step=f"resubmitted:{self._rounds}", reason="resubmitted with changes",
-                           planned_start=self._start, planned_end=self._end, title=self._title)  # fmt: skip
+                           planned_start=self._start, planned_end=self._end, title=self._title,
+                           amount_minor=self._amount, awaiting_level=0)  # fmt: skip
         self._settled += 1
         await self._kit.notify("submitted", ["partner"], step=f"submitted:{self._rounds}")
         return True
@@ -558,6 +575,7 @@ class MdfWorkflow:
         await self._reserve_or_fail(0, "paid", actors.SYSTEM)  # the reservation's remainder, if any
         await self._record(MdfState.paid, by=self._payments[-1].by, step="paid",
                            reason=f"paid {money(self._paid, self._inp.currency)} in {len(self._payments)} payment(s)")  # fmt: skip
+        self._paid_recorded = True
         await self._kit.notify("paid", ["partner"] + (["cam"] if self._kit.has_cam() else []))
 
     async def _close(self, state: MdfState, reason: str, *, by: str = actors.SYSTEM) -> MdfResult:

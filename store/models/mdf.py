@@ -63,7 +63,9 @@ class MdfEntry(Base):
         UUID(as_uuid=True), ForeignKey("mdf_funds.id", ondelete="CASCADE"), index=True
     )
     partner_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
-    request_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True, nullable=True)
+    request_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("mdf_requests.id", ondelete="CASCADE"), index=True, nullable=True
+    )  # a request removed by a refused start takes its reservation with it
     kind: Mapped[str] = mapped_column(String(20))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     idempotency_key: Mapped[str | None] = mapped_column(String(300), unique=True, nullable=True)
@@ -94,6 +96,7 @@ class MdfRequest(Base):
     partner_share_percent: Mapped[float] = mapped_column(Numeric(5, 2, asdecimal=False))
     expected_outcomes: Mapped[str] = mapped_column(Text, default="")
     state: Mapped[str] = mapped_column(String(20), index=True)
+    awaiting_level: Mapped[int | None] = mapped_column(Integer, nullable=True)  # index of the level to decide
     approved_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     claim_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     approved_claim_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

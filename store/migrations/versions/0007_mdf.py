@@ -35,24 +35,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_mdf_funds_partner_id", "mdf_funds", ["partner_id"])
     op.create_table(
-        "mdf_entries",
-        sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
-        sa.Column("fund_id", UUID, sa.ForeignKey("mdf_funds.id", ondelete="CASCADE"), nullable=False),
-        sa.Column("partner_id", UUID, nullable=False),
-        sa.Column("request_id", UUID, nullable=True),
-        sa.Column("kind", sa.String(20), nullable=False),
-        sa.Column("amount_minor", sa.BigInteger, nullable=False),
-        sa.Column("idempotency_key", sa.String(300), unique=True, nullable=True),
-        sa.Column("by", sa.String(200), nullable=False),
-        sa.Column("reason", sa.Text, nullable=True),
-        sa.Column("detail", postgresql.JSONB(astext_type=sa.Text()), nullable=False, server_default="{}"),
-        sa.Column("at", TS, server_default=sa.func.now(), nullable=False),
-        sa.CheckConstraint(f"kind in ({', '.join(repr(k) for k in KINDS)})", name="mdf_entries_kind"),
-        sa.CheckConstraint("amount_minor > 0 or (kind = 'adjustment' and amount_minor <> 0)", name="mdf_entries_amount"),
-    )
-    for col in ("fund_id", "partner_id", "request_id"):
-        op.create_index(f"ix_mdf_entries_{col}", "mdf_entries", [col])
-    op.create_table(
         "mdf_requests",
         sa.Column("id", UUID, primary_key=True),
         sa.Column("partner_id", UUID, sa.ForeignKey("partners.id", ondelete="CASCADE"), nullable=False),
@@ -70,6 +52,7 @@ def upgrade() -> None:
         sa.Column("partner_share_percent", sa.Numeric(5, 2), nullable=False),
         sa.Column("expected_outcomes", sa.Text, nullable=False, server_default=""),
         sa.Column("state", sa.String(20), nullable=False),
+        sa.Column("awaiting_level", sa.Integer, nullable=True),
         sa.Column("approved_minor", sa.BigInteger, nullable=True),
         sa.Column("claim_minor", sa.BigInteger, nullable=True),
         sa.Column("approved_claim_minor", sa.BigInteger, nullable=True),
@@ -83,6 +66,24 @@ def upgrade() -> None:
     )
     for col in ("partner_id", "fund_id", "period", "state"):
         op.create_index(f"ix_mdf_requests_{col}", "mdf_requests", [col])
+    op.create_table(
+        "mdf_entries",
+        sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+        sa.Column("fund_id", UUID, sa.ForeignKey("mdf_funds.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("partner_id", UUID, nullable=False),
+        sa.Column("request_id", UUID, sa.ForeignKey("mdf_requests.id", ondelete="CASCADE"), nullable=True),
+        sa.Column("kind", sa.String(20), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger, nullable=False),
+        sa.Column("idempotency_key", sa.String(300), unique=True, nullable=True),
+        sa.Column("by", sa.String(200), nullable=False),
+        sa.Column("reason", sa.Text, nullable=True),
+        sa.Column("detail", postgresql.JSONB(astext_type=sa.Text()), nullable=False, server_default="{}"),
+        sa.Column("at", TS, server_default=sa.func.now(), nullable=False),
+        sa.CheckConstraint(f"kind in ({', '.join(repr(k) for k in KINDS)})", name="mdf_entries_kind"),
+        sa.CheckConstraint("amount_minor > 0 or (kind = 'adjustment' and amount_minor <> 0)", name="mdf_entries_amount"),
+    )
+    for col in ("fund_id", "partner_id", "request_id"):
+        op.create_index(f"ix_mdf_entries_{col}", "mdf_entries", [col])
     op.create_table(
         "mdf_proofs",
         sa.Column("id", UUID, primary_key=True),
@@ -110,5 +111,5 @@ def downgrade() -> None:
     op.drop_column("api_keys", "approver_level")
     op.drop_index("ix_deals_mdf_request_id", table_name="deals")
     op.drop_column("deals", "mdf_request_id")
-    for table in ("mdf_proofs", "mdf_requests", "mdf_entries", "mdf_funds"):
+    for table in ("mdf_proofs", "mdf_entries", "mdf_requests", "mdf_funds"):
         op.drop_table(table)
