@@ -46,9 +46,7 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await error_response(413, too_large(limit), headers={"Connection": "close"})(
-                    scope, receive, send
-                )
+                await error_response(413, too_large(limit), headers={"Connection": "close"})(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

@@ -62,8 +62,9 @@ class MdfState(StrEnum):
     expired = "expired"
 
 
-OPEN_STATES = tuple(s for s in MdfState if s not in {MdfState.paid, MdfState.rejected, MdfState.claim_denied,
-                                                      MdfState.expired})  # fmt: skip
+OPEN_STATES = tuple(
+    s for s in MdfState if s not in {MdfState.paid, MdfState.rejected, MdfState.claim_denied, MdfState.expired}
+)
 AWAITING_DECISION = (MdfState.pending_approval, MdfState.claim_review)
 
 
@@ -176,7 +177,8 @@ def period_named(label: str, kind: str, tz: str) -> Period:
         if not (2000 <= year <= 2999 and 1 <= month <= 12):
             raise ValueError
     except ValueError:
-        raise ValueError(f"{label!r} is not a {kind} period (e.g. {period_of(datetime.now().astimezone(), kind, tz).label})")
+        example = period_of(datetime.now().astimezone(), kind, tz).label
+        raise ValueError(f"{label!r} is not a {kind} period (e.g. {example})") from None
     period = period_of(datetime.combine(date(year, month, 1), time(12), ZoneInfo(tz)), kind, tz)
     if period.label != label:
         raise ValueError(f"{label!r} is not a {kind} period")
@@ -474,7 +476,8 @@ def describe(inp: dict) -> tuple[str, str]:
         fund = MdfFundInput.model_validate(inp)
         return (
             f"MDF fund {fund.period} — {fund.partner_name} ({fund.coverage.tier.value})",
-            f"**Fund** {fund.fund_id}  \n**Partner** {fund.partner_id}  \n**Expires** {fund.expires_at:%Y-%m-%d %H:%M} UTC",
+            f"**Fund** {fund.fund_id}  \n**Partner** {fund.partner_id}  \n"
+            f"**Expires** {fund.expires_at:%Y-%m-%d %H:%M} UTC",
         )
     req = MdfInput.model_validate(inp)
     cam = f"CAM {req.coverage.cam_id}" if req.coverage.cam_id else "no CAM"

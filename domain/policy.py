@@ -237,14 +237,29 @@ class ApprovalLevel(BaseModel):
 
 def _default_mdf_types() -> list[MdfActivityType]:
     return [
-        MdfActivityType(key="event", title="Event or trade show", proof=[ProofKind.invoice, ProofKind.photo,
-                        ProofKind.attendee_list], partner_share_percent=50),  # fmt: skip
-        MdfActivityType(key="webinar", title="Webinar", proof=[ProofKind.invoice, ProofKind.attendee_list],
-                        partner_share_percent=50, pre_approved=True),  # fmt: skip
-        MdfActivityType(key="digital_ads", title="Digital advertising", proof=[ProofKind.invoice],
-                        partner_share_percent=50, pre_approved=True),  # fmt: skip
-        MdfActivityType(key="print", title="Print collateral", proof=[ProofKind.invoice, ProofKind.photo],
-                        partner_share_percent=25),  # fmt: skip
+        MdfActivityType(
+            key="event",
+            title="Event or trade show",
+            proof=[ProofKind.invoice, ProofKind.photo, ProofKind.attendee_list],
+            partner_share_percent=50,
+        ),  # fmt: skip
+        MdfActivityType(
+            key="webinar",
+            title="Webinar",
+            proof=[ProofKind.invoice, ProofKind.attendee_list],
+            partner_share_percent=50,
+            pre_approved=True,
+        ),  # fmt: skip
+        MdfActivityType(
+            key="digital_ads",
+            title="Digital advertising",
+            proof=[ProofKind.invoice],
+            partner_share_percent=50,
+            pre_approved=True,
+        ),  # fmt: skip
+        MdfActivityType(
+            key="print", title="Print collateral", proof=[ProofKind.invoice, ProofKind.photo], partner_share_percent=25
+        ),  # fmt: skip
     ]
 
 
@@ -280,7 +295,9 @@ class MdfPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     currency: str = Field("USD", pattern=r"^[A-Z]{3}$", description="the program currency of every fund")
-    period: Literal["month", "quarter", "half", "year"] = Field("quarter", description="one fund per partner and period")
+    period: Literal["month", "quarter", "half", "year"] = Field(
+        "quarter", description="one fund per partner and period"
+    )
     time_zone: str = Field("UTC", max_length=60, description="IANA time zone of period boundaries and cut-offs")
     allocations: dict[Tier, int] = Field(
         default_factory=_default_mdf_allocations, description="allocation per period, minor units, by tier"
@@ -333,7 +350,8 @@ class MdfPolicy(BaseModel):
             ZoneInfo(self.time_zone)
         except (ZoneInfoNotFoundError, ValueError) as err:
             raise ValueError(f"mdf.time_zone: {self.time_zone!r} is not an IANA time zone") from err
-        for field, by_tier in (("allocations", self.allocations), ("auto_approve_max_minor", self.auto_approve_max_minor)):
+        by_tiers = (("allocations", self.allocations), ("auto_approve_max_minor", self.auto_approve_max_minor))
+        for field, by_tier in by_tiers:
             missing = [t.value for t in Tier if t not in by_tier]
             if missing:
                 raise ValueError(f"mdf.{field}: missing for {', '.join(missing)}")

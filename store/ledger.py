@@ -36,7 +36,9 @@ async def lock_fund(session: AsyncSession, fund_id: uuid.UUID) -> None:
 
 async def fund_balances(session: AsyncSession, fund_id: uuid.UUID) -> Balances:
     rows = await session.execute(
-        select(MdfEntry.kind, func.sum(MdfEntry.amount_minor)).where(MdfEntry.fund_id == fund_id).group_by(MdfEntry.kind)
+        select(MdfEntry.kind, func.sum(MdfEntry.amount_minor))
+        .where(MdfEntry.fund_id == fund_id)
+        .group_by(MdfEntry.kind)
     )
     return balances((kind, int(total)) for kind, total in rows.all())
 
@@ -65,10 +67,16 @@ async def add_entry(
 ) -> bool:
     """One entry (in the caller's transaction); False when its key was already used."""
     stmt = insert(MdfEntry).values(
-        fund_id=fund.id, partner_id=fund.partner_id, kind=kind.value, amount_minor=amount_minor,
-        idempotency_key=key, by=by, reason=reason, detail=detail or {},
+        fund_id=fund.id,
+        partner_id=fund.partner_id,
+        kind=kind.value,
+        amount_minor=amount_minor,
+        idempotency_key=key,
+        by=by,
+        reason=reason,
+        detail=detail or {},
         request_id=uuid.UUID(str(request_id)) if request_id else None,
-    )  # fmt: skip
+    )
     if key is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
     return (await session.execute(stmt.returning(MdfEntry.id))).scalar_one_or_none() is not None
@@ -88,8 +96,10 @@ async def ensure_fund(
     its tier's allocation and the journey record of `mdf-fund-…` (started by the caller or by the
     API's reconciler), all in the caller's transaction."""
     rules = policy.mdf
-    p = period_named(period, rules.period, rules.time_zone) if period else period_of(
-        at or datetime.now().astimezone(), rules.period, rules.time_zone
+    p = (
+        period_named(period, rules.period, rules.time_zone)
+        if period
+        else period_of(at or datetime.now().astimezone(), rules.period, rules.time_zone)
     )
     await locks.lock(session, f"mdf:fund:{partner.id}:{p.label}")
     fund = await session.scalar(select(MdfFund).where(MdfFund.partner_id == partner.id, MdfFund.period == p.label))
@@ -97,30 +107,51 @@ async def ensure_fund(
         return fund
     expires_at = p.ends_at + policy.days(rules.expiry_grace_days)
     fund = MdfFund(
-        id=uuid.uuid4(), partner_id=partner.id, period=p.label, currency=rules.currency,
-        starts_at=p.starts_at, ends_at=p.ends_at, expires_at=expires_at,
-    )  # fmt: skip
+        id=uuid.uuid4(),
+        partner_id=partner.id,
+        period=p.label,
+        currency=rules.currency,
+        starts_at=p.starts_at,
+        ends_at=p.ends_at,
+        expires_at=expires_at,
+    )
     session.add(fund)
     await session.flush()
     allocation = rules.allocations[partner.tier]  # type: ignore[index]
     if allocation:
         await add_entry(
-            session, fund, EntryKind.allocation, allocation, key=f"mdf-fund:{fund.id}:allocation", by=actors.SYSTEM,
-            reason=f"{partner.tier} allocation for {p.label}", detail={"policy_version": policy_version},
-        )  # fmt: skip
+            session,
+            fund,
+            EntryKind.allocation,
+            allocation,
+            key=f"mdf-fund:{fund.id}:allocation",
+            by=actors.SYSTEM,
+            reason=f"{partner.tier} allocation for {p.label}",
+            detail={"policy_version": policy_version},
+        )
     inp = MdfFundInput(
-        fund_id=str(fund.id), partner_id=str(partner.id), partner_name=partner.name,
-        coverage=Coverage(tier=partner.tier, cam_id=str(partner.cam_id) if partner.cam_id else None),  # type: ignore[arg-type]
-        period=p.label, currency=rules.currency, expires_at=expires_at, policy_version=policy_version,
-    )  # fmt: skip
+        fund_id=str(fund.id),
+        partner_id=str(partner.id),
+        partner_name=partner.name,
+        coverage=Coverage(tier=partner.tier, cam_id=str(partner.cam_id) if partner.cam_id else None),
+        period=p.label,
+        currency=rules.currency,
+        expires_at=expires_at,
+        policy_version=policy_version,
+    )
     await session.execute(
         insert(JourneyRecord)
         .values(
-            workflow_id=fund_workflow_id(partner.id, p.label), partner_id=partner.id, journey=JOURNEY, state="open",
-            workflow_type=FUND_WORKFLOW, task_queue=task_queue, start_input=inp.model_dump(mode="json"),
+            workflow_id=fund_workflow_id(partner.id, p.label),
+            partner_id=partner.id,
+            journey=JOURNEY,
+            state="open",
+            workflow_type=FUND_WORKFLOW,
+            task_queue=task_queue,
+            start_input=inp.model_dump(mode="json"),
         )
         .on_conflict_do_nothing(index_elements=["workflow_id"])
-    )  # fmt: skip
+    )
     return fund
 
 
@@ -173,7 +204,13 @@ async def accrue_for_deal(
     if amount <= 0:
         return 0
     written = await add_entry(
-        session, fund, EntryKind.accrual, amount, key=f"mdf-accrual:deal:{deal_id}", by=actors.SYSTEM,
-        reason=f"{rules.accrual_percent:g}% of closed-won deal {deal_id}", detail={"deal_id": str(deal_id)},
-    )  # fmt: skip
+        session,
+        fund,
+        EntryKind.accrual,
+        amount,
+        key=f"mdf-accrual:deal:{deal_id}",
+        by=actors.SYSTEM,
+        reason=f"{rules.accrual_percent:g}% of closed-won deal {deal_id}",
+        detail={"deal_id": str(deal_id)},
+    )
     return amount if written else 0

@@ -39,6 +39,7 @@ from store import locks, repo
 from store.models import Partner
 from store.models.cert import Certification
 from store.models.deal import Deal, UsedLink
+from store.models.mdf import MdfRequest
 
 R = TypeVar("R")
 
@@ -73,6 +74,10 @@ async def register(
     session, principal = ctx.session, ctx.principal
     current = await repo.current_policy(session)  # pinned: later changes apply to later deals
     hold_reason = await certification_gate(session, partner, body.product_category, current.policy)
+    if body.mdf_request_id is not None:
+        sourced = await session.get(MdfRequest, body.mdf_request_id)
+        if sourced is None or sourced.partner_id != partner.id:
+            raise HTTPException(422, detail=f"mdf_request_id: no MDF request {body.mdf_request_id} of this partner")
     name_key = normalize_company_name(body.customer_name)
     # Serialize registrations of one customer in one category (by domain and by name), so two
     # simultaneous submissions cannot both find the customer free.
@@ -111,6 +116,7 @@ async def register(
         state=(DealState.conflict_review if other else DealState.pending_approval).value,
         conflict_with=other.id if other else None,
         extensions_used=0,
+        mdf_request_id=body.mdf_request_id,
         created_by=principal.actor,
     )
     start = journeys.start_input(

@@ -81,8 +81,11 @@ async def allocate(partner_id: uuid.UUID, body: AllocationBody, principal: OpsDe
     """Ops allocate more funds to a partner for a period (beyond the tier's allocation)."""
     partner = await load_partner(ctx.session, partner_id, principal)
     idem = Idempotency(ctx.session, principal, ctx.idempotency_key, ctx.path, body)
-    return await idem.run(lambda: service.add_fund_entry(
-        ctx, partner, EntryKind.allocation, body.amount_minor, body.reason, body.period, idem))  # fmt: skip
+    return await idem.run(
+        lambda: service.add_fund_entry(
+            ctx, partner, EntryKind.allocation, body.amount_minor, body.reason, body.period, idem
+        )
+    )
 
 
 @router.post("/partners/{partner_id}/funds/adjustments", status_code=201)
@@ -92,8 +95,11 @@ async def adjust(partner_id: uuid.UUID, body: AdjustmentBody, principal: OpsDep,
         raise HTTPException(422, detail="amount_minor: an adjustment is not zero")
     partner = await load_partner(ctx.session, partner_id, principal)
     idem = Idempotency(ctx.session, principal, ctx.idempotency_key, ctx.path, body)
-    return await idem.run(lambda: service.add_fund_entry(
-        ctx, partner, EntryKind.adjustment, body.amount_minor, body.reason, body.period, idem))  # fmt: skip
+    return await idem.run(
+        lambda: service.add_fund_entry(
+            ctx, partner, EntryKind.adjustment, body.amount_minor, body.reason, body.period, idem
+        )
+    )
 
 
 # ------------------------------------------------------------------ requests
@@ -122,9 +128,16 @@ async def list_requests(
     offset: int = Query(0, ge=0, le=1_000_000),
 ):
     return await service.list_requests(
-        session, principal, partner_id=partner_id, cam_id=cam_id, state=state, period=period,
-        awaiting_me=awaiting_me, limit=limit, offset=offset,
-    )  # fmt: skip
+        session,
+        principal,
+        partner_id=partner_id,
+        cam_id=cam_id,
+        state=state,
+        period=period,
+        awaiting_me=awaiting_me,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.get("/mdf/requests/{request_id}", response_model=MdfDetailOut)
@@ -136,13 +149,28 @@ async def get_request(request_id: uuid.UUID, principal: PrincipalDep, session: S
 
 async def _update(ctx, request_id, name, arg, *, decision: bool = False) -> MdfAnswer:
     session, temporal, principal, settings = ctx
-    return await service.update(session, temporal, principal, request_id, name, arg, MdfAnswer,
-                                deadline=settings.update_deadline_seconds, decision=decision)  # fmt: skip
+    return await service.update(
+        session,
+        temporal,
+        principal,
+        request_id,
+        name,
+        arg,
+        MdfAnswer,
+        deadline=settings.update_deadline_seconds,
+        decision=decision,
+    )
 
 
 @router.post("/mdf/requests/{request_id}/decision", response_model=MdfAnswer)
-async def decide(request_id: uuid.UUID, body: DecisionBody, principal: PrincipalDep, session: SessionDep,
-                 temporal: TemporalDep, settings: SettingsDep):  # fmt: skip
+async def decide(
+    request_id: uuid.UUID,
+    body: DecisionBody,
+    principal: PrincipalDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+):
     """A decision at the level now deciding: approve, approve_lower (with amount_minor), reject or
     return (with a reason)."""
     arg = service.decision_of(principal, body.decision, body.amount_minor, body.reason)
@@ -150,25 +178,44 @@ async def decide(request_id: uuid.UUID, body: DecisionBody, principal: Principal
 
 
 @router.post("/mdf/requests/{request_id}/resubmission", response_model=MdfAnswer)
-async def resubmit(request_id: uuid.UUID, body: ResubmissionBody, principal: PrincipalDep, session: SessionDep,
-                   temporal: TemporalDep, settings: SettingsDep):  # fmt: skip
+async def resubmit(
+    request_id: uuid.UUID,
+    body: ResubmissionBody,
+    principal: PrincipalDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+):
     """A returned request, changed; the reservation follows the new amount (409 if the fund cannot)."""
-    arg = Resubmission(title=body.title, planned_start=body.planned_start, planned_end=body.planned_end,
-                       amount_minor=body.amount_minor, expected_outcomes=body.expected_outcomes, by=principal.actor)  # fmt: skip
+    arg = Resubmission(
+        title=body.title,
+        planned_start=body.planned_start,
+        planned_end=body.planned_end,
+        amount_minor=body.amount_minor,
+        expected_outcomes=body.expected_outcomes,
+        by=principal.actor,
+    )
     return await _update((session, temporal, principal, settings), request_id, RESUBMIT, arg)
 
 
 @router.post("/mdf/requests/{request_id}/dates", response_model=MdfAnswer)
-async def change_dates(request_id: uuid.UUID, body: DatesBody, principal: PrincipalDep, session: SessionDep,
-                       temporal: TemporalDep, settings: SettingsDep):  # fmt: skip
+async def change_dates(
+    request_id: uuid.UUID,
+    body: DatesBody,
+    principal: PrincipalDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+):
     """Move an approved activity's dates (within the pre-approval validity and the policy's length)."""
     arg = DateChange(planned_start=body.planned_start, planned_end=body.planned_end, by=principal.actor)
     return await _update((session, temporal, principal, settings), request_id, CHANGE_DATES, arg)
 
 
 @router.post("/mdf/requests/{request_id}/start", response_model=MdfAnswer)
-async def start_activity(request_id: uuid.UUID, principal: PrincipalDep, session: SessionDep, temporal: TemporalDep,
-                         settings: SettingsDep):  # fmt: skip
+async def start_activity(
+    request_id: uuid.UUID, principal: PrincipalDep, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
+):
     """The partner's activity started (before the pre-approval validity ends)."""
     arg = StartActivity(by=principal.actor)
     return await _update((session, temporal, principal, settings), request_id, START_ACTIVITY, arg)
@@ -178,8 +225,11 @@ async def start_activity(request_id: uuid.UUID, principal: PrincipalDep, session
 
 
 def _files(invoice: list[UploadFile], photo: list[UploadFile], attendee_list: list[UploadFile]):
-    return ([(ProofKind.invoice, f) for f in invoice] + [(ProofKind.photo, f) for f in photo]
-            + [(ProofKind.attendee_list, f) for f in attendee_list])  # fmt: skip
+    return (
+        [(ProofKind.invoice, f) for f in invoice]
+        + [(ProofKind.photo, f) for f in photo]
+        + [(ProofKind.attendee_list, f) for f in attendee_list]
+    )
 
 
 @router.post("/mdf/requests/{request_id}/claim", response_model=MdfAnswer)
@@ -202,12 +252,17 @@ async def claim(
     uploads = await service.read_uploads(_files(invoice, photo, attendee_list), policy, kind.proof if kind else [])
     fields = {"amount_minor": amount_minor, "total_cost_minor": total_cost_minor}
     idem = Idempotency(session, principal, ctx.idempotency_key, ctx.path, service.fingerprint(fields, uploads))
-    arg = ClaimSubmission(amount_minor=amount_minor, total_cost_minor=total_cost_minor,
-                          proof_kinds=[u.kind for u in uploads], by=principal.actor)  # fmt: skip
+    arg = ClaimSubmission(
+        amount_minor=amount_minor,
+        total_cost_minor=total_cost_minor,
+        proof_kinds=[u.kind for u in uploads],
+        by=principal.actor,
+    )
 
     async def submit() -> dict:
-        answer = await service.with_proofs(session, ctx.temporal, req, uploads, principal, SUBMIT_CLAIM, arg,
-                                           deadline=ctx.settings.update_deadline_seconds)  # fmt: skip
+        answer = await service.with_proofs(
+            session, ctx.temporal, req, uploads, principal, SUBMIT_CLAIM, arg, settings=ctx.settings
+        )
         out = answer.model_dump(mode="json")
         await idem.remember(200, out)
         await session.commit()
@@ -234,8 +289,7 @@ async def add_proof(
     if not uploads:
         raise HTTPException(422, detail="files: send at least one file")
     arg = ProofAdded(proof_kinds=[u.kind for u in uploads], by=principal.actor)
-    return await service.with_proofs(session, temporal, req, uploads, principal, ADD_PROOF, arg,
-                                     deadline=settings.update_deadline_seconds)  # fmt: skip
+    return await service.with_proofs(session, temporal, req, uploads, principal, ADD_PROOF, arg, settings=settings)
 
 
 @router.get("/mdf/requests/{request_id}/proofs", response_model=list[ProofOut])
@@ -243,7 +297,9 @@ async def list_proofs(request_id: uuid.UUID, principal: PrincipalDep, session: S
     from sqlalchemy import select
 
     req, _ = await service.request_for(session, request_id, principal)
-    return (await session.scalars(select(MdfProof).where(MdfProof.request_id == req.id).order_by(MdfProof.created_at))).all()
+    return (
+        await session.scalars(select(MdfProof).where(MdfProof.request_id == req.id).order_by(MdfProof.created_at))
+    ).all()
 
 
 @router.get(
@@ -251,22 +307,34 @@ async def list_proofs(request_id: uuid.UUID, principal: PrincipalDep, session: S
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}, "description": "the file as uploaded"}},
 )
-async def download_proof(request_id: uuid.UUID, proof_id: uuid.UUID, principal: PrincipalDep, session: SessionDep):
+async def download_proof(
+    request_id: uuid.UUID, proof_id: uuid.UUID, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
+):
     """A proof file, to the partner itself, its CAM or ops only."""
     req, _ = await service.request_for(session, request_id, principal)
     proof = await service.proof_for(session, req, proof_id)
-    data = await service.proof_bytes(session, proof)
+    data = await service.proof_bytes(session, proof, settings)
     safe = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in proof.filename) or "file"
     return Response(
-        data, media_type=proof.content_type,
-        headers={"Content-Disposition": f'attachment; filename="{safe}"', "X-Content-Type-Options": "nosniff",
-                 "Digest": f"sha-256={proof.sha256}"},
-    )  # fmt: skip
+        data,
+        media_type=proof.content_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{safe}"',
+            "X-Content-Type-Options": "nosniff",
+            "Digest": f"sha-256={proof.sha256}",
+        },
+    )
 
 
 @router.post("/mdf/requests/{request_id}/claim/decision", response_model=MdfAnswer)
-async def decide_claim(request_id: uuid.UUID, body: DecisionBody, principal: PrincipalDep, session: SessionDep,
-                       temporal: TemporalDep, settings: SettingsDep):  # fmt: skip
+async def decide_claim(
+    request_id: uuid.UUID,
+    body: DecisionBody,
+    principal: PrincipalDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+):
     """A claim decision at the level now reviewing: approve, approve_lower (in part), reject (deny) or
     return (for more proof)."""
     arg = service.decision_of(principal, body.decision, body.amount_minor, body.reason)
@@ -274,8 +342,14 @@ async def decide_claim(request_id: uuid.UUID, body: DecisionBody, principal: Pri
 
 
 @router.post("/mdf/requests/{request_id}/payments", response_model=MdfAnswer)
-async def record_payment(request_id: uuid.UUID, body: PaymentBody, principal: OpsDep, session: SessionDep,
-                         temporal: TemporalDep, settings: SettingsDep):  # fmt: skip
+async def record_payment(
+    request_id: uuid.UUID,
+    body: PaymentBody,
+    principal: OpsDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+):
     """Ops record a payment (several per claim allowed); paid in full, the journey ends."""
     arg = Payment(reference=body.reference, amount_minor=body.amount_minor, paid_on=body.paid_on, by=principal.actor)
     return await _update((session, temporal, principal, settings), request_id, RECORD_PAYMENT, arg)
@@ -357,13 +431,20 @@ async def link_confirm(token: str, request: Request, session: SessionDep, settin
 
 
 @router.post("/mdf/links/{token}", response_class=HTMLResponse, include_in_schema=False)
-async def link_apply(token: str, request: Request, session: SessionDep, temporal: TemporalDep, settings: SettingsDep,
-                     reason: str = Form("", max_length=1000)):  # fmt: skip
+async def link_apply(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    reason: str = Form("", max_length=1000),
+):
     """Confirming applies the decision exactly once."""
     try:
         _check_link_attempts(request)
-        result = await service.apply_link(session, temporal, settings.link_secret, token, reason,
-                                          deadline=settings.update_deadline_seconds)  # fmt: skip
+        result = await service.apply_link(
+            session, temporal, settings.link_secret, token, reason, deadline=settings.update_deadline_seconds
+        )
     except service.LinkRefused as err:
         return _link_error(request, err)
     return _page("link_done", result=result)

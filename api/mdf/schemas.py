@@ -9,10 +9,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas import IsoDate, Name, Reason, RequiredReason, Strict
+from api.schemas import IsoDate, Name, Reason, RequiredReason, Strict, at_most
 from domain.mdf import Decision, MdfProgress, MdfState
 
-Minor = Annotated[int, Field(gt=0, le=10**13, strict=True, description="minor units (cents), e.g. 250000 = 2,500.00")]
+Minor = Annotated[int, Field(gt=0, le=10**13, description="minor units (cents), e.g. 250000 = 2,500.00")]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 Period = Annotated[str, Field(pattern=r"^[0-9]{4}(-(Q[1-4]|H[1-2]|[0-9]{2}))?$", description="e.g. 2026-Q4")]
 
@@ -67,7 +67,7 @@ class AllocationBody(Strict):
 
 class AdjustmentBody(Strict):
     period: Period | None = None
-    amount_minor: int = Field(ge=-(10**13), le=10**13, strict=True, description="signed, not zero")
+    amount_minor: int = Field(ge=-(10**13), le=10**13, description="signed, not zero")
     reason: RequiredReason
 
 
@@ -137,7 +137,7 @@ class DatesBody(Strict):
 
 
 class PaymentBody(Strict):
-    reference: Name = Field(max_length=100)
+    reference: Annotated[Name, Field(max_length=100), at_most(100)]
     amount_minor: Minor
     paid_on: IsoDate
 

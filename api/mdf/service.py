@@ -57,7 +57,9 @@ from domain.mdf import (
     money,
 )
 from domain.policy import ProgramPolicy, ProofKind
+from core.settings import Settings
 from store import ledger, repo
+from store.proofs import S3Store, proof_store
 from store.models import Partner
 from store.models.deal import Deal, UsedLink
 from store.models.mdf import MdfEntry, MdfFund, MdfProof, MdfRequest
@@ -109,10 +111,17 @@ async def open_fund(
 
 def balances_out(fund: MdfFund, b: ledger.Balances) -> BalancesOut:
     return BalancesOut(
-        allocated_minor=b.allocated, accrued_minor=b.accrued, adjusted_minor=b.adjusted, funded_minor=b.funded,
-        reserved_minor=b.reserved, claimed_minor=b.claimed, paid_minor=b.paid, expired_minor=b.expired,
-        available_minor=b.available, expiring_minor=max(b.available, 0) if b.expired == 0 else 0,
-    )  # fmt: skip
+        allocated_minor=b.allocated,
+        accrued_minor=b.accrued,
+        adjusted_minor=b.adjusted,
+        funded_minor=b.funded,
+        reserved_minor=b.reserved,
+        claimed_minor=b.claimed,
+        paid_minor=b.paid,
+        expired_minor=b.expired,
+        available_minor=b.available,
+        expiring_minor=max(b.available, 0) if b.expired == 0 else 0,
+    )
 
 
 async def funds(session: AsyncSession, client: Client, partner: Partner, task_queue: str) -> FundsOut:
@@ -125,17 +134,26 @@ async def funds(session: AsyncSession, client: Client, partner: Partner, task_qu
     await session.commit()
     await start_fund_soon(session, client, fund)
     rows = (
-        await session.scalars(select(MdfFund).where(MdfFund.partner_id == partner.id).order_by(MdfFund.starts_at.desc()))
+        await session.scalars(
+            select(MdfFund).where(MdfFund.partner_id == partner.id).order_by(MdfFund.starts_at.desc())
+        )
     ).all()
     out = []
     for f in rows:
         entries = (await session.scalars(select(MdfEntry).where(MdfEntry.fund_id == f.id).order_by(MdfEntry.id))).all()
         b = ledger.balances((e.kind, e.amount_minor) for e in entries)
-        out.append(FundOut(
-            id=f.id, period=f.period, currency=f.currency, starts_at=f.starts_at, ends_at=f.ends_at,
-            expires_at=f.expires_at, balances=balances_out(f, b),
-            entries=[EntryOut.model_validate(e) for e in entries],
-        ))  # fmt: skip
+        out.append(
+            FundOut(
+                id=f.id,
+                period=f.period,
+                currency=f.currency,
+                starts_at=f.starts_at,
+                ends_at=f.ends_at,
+                expires_at=f.expires_at,
+                balances=balances_out(f, b),
+                entries=[EntryOut.model_validate(e) for e in entries],
+            )
+        )
     return FundsOut(partner_id=partner.id, currency=current.policy.mdf.currency, funds=out)
 
 
@@ -151,14 +169,20 @@ async def add_fund_entry(
         available = (await ledger.fund_balances(session, fund.id)).available
         if -amount > available:
             raise HTTPException(
-                409, detail=f"the {fund.period} fund has {money(available, fund.currency)} available: "
+                409,
+                detail=f"the {fund.period} fund has {money(available, fund.currency)} available: "
                 f"an adjustment of {money(amount, fund.currency)} would take it below zero",
-            )  # fmt: skip
+            )
     await ledger.add_entry(session, fund, kind, amount, key=None, by=ctx.principal.actor, reason=reason)
     await repo.claim_step(
-        session, key=None, actor=ctx.principal.actor, action=f"mdf.{kind.value}", partner_id=partner.id,
-        journey=JOURNEY, detail={"fund_id": str(fund.id), "period": fund.period, "amount_minor": amount, "reason": reason},
-    )  # fmt: skip
+        session,
+        key=None,
+        actor=ctx.principal.actor,
+        action=f"mdf.{kind.value}",
+        partner_id=partner.id,
+        journey=JOURNEY,
+        detail={"fund_id": str(fund.id), "period": fund.period, "amount_minor": amount, "reason": reason},
+    )
     b = await ledger.fund_balances(session, fund.id)
     out = {"fund_id": str(fund.id), "period": fund.period, **balances_out(fund, b).model_dump()}
     await idem.remember(201, out)
@@ -194,20 +218,35 @@ async def create_request(ctx: Creation, body: MdfCreate, partner: Partner, idem:
         rate = rules.exchange_rates.get(body.currency)
         if rate is None:
             raise HTTPException(
-                422, detail=f"currency: no exchange rate from {body.currency} to {rules.currency} in the policy "
+                422,
+                detail=f"currency: no exchange rate from {body.currency} to {rules.currency} in the policy "
                 "(ops set mdf.exchange_rates)",
-            )  # fmt: skip
+            )
         amount = convert(body.amount_minor, rate)
     fund, _ = await open_fund(session, partner, body.period, ctx.settings.task_queue)
     if await idem.stored() is not None:
         raise HTTPException(409, detail="a concurrent retry of this request was answered")
     req = MdfRequest(
-        id=uuid.uuid4(), partner_id=partner.id, fund_id=fund.id, period=fund.period, activity_type=kind.key,
-        title=body.title, planned_start=body.planned_start, planned_end=body.planned_end, amount_minor=amount,
-        currency=rules.currency, requested_amount_minor=body.amount_minor, requested_currency=body.currency,
-        exchange_rate=rate, partner_share_percent=kind.partner_share_percent, expected_outcomes=body.expected_outcomes,
-        state=MdfState.pending_approval.value, awaiting_level=0, paid_minor=0, created_by=principal.actor,
-    )  # fmt: skip
+        id=uuid.uuid4(),
+        partner_id=partner.id,
+        fund_id=fund.id,
+        period=fund.period,
+        activity_type=kind.key,
+        title=body.title,
+        planned_start=body.planned_start,
+        planned_end=body.planned_end,
+        amount_minor=amount,
+        currency=rules.currency,
+        requested_amount_minor=body.amount_minor,
+        requested_currency=body.currency,
+        exchange_rate=rate,
+        partner_share_percent=kind.partner_share_percent,
+        expected_outcomes=body.expected_outcomes,
+        state=MdfState.pending_approval.value,
+        awaiting_level=0,
+        paid_minor=0,
+        created_by=principal.actor,
+    )
     session.add(req)
     await session.flush()
     ok, _, available = await ledger.reserve(
@@ -215,13 +254,20 @@ async def create_request(ctx: Creation, body: MdfCreate, partner: Partner, idem:
     )
     if not ok:
         raise HTTPException(
-            409, detail=f"the {fund.period} fund has {money(available, fund.currency)} available: "
+            409,
+            detail=f"the {fund.period} fund has {money(available, fund.currency)} available: "
             f"{money(amount, fund.currency)} cannot be reserved",
-        )  # fmt: skip
-    start = journeys.start_input(MdfInput, req, partner, request_id=str(req.id), fund_id=str(fund.id),
-                                 policy_version=current.version)  # fmt: skip
-    detail = {"request_id": str(req.id), "title": body.title, "amount_minor": amount, "period": fund.period,
-              "exchange_rate": rate}  # fmt: skip
+        )
+    start = journeys.start_input(
+        MdfInput, req, partner, request_id=str(req.id), fund_id=str(fund.id), policy_version=current.version
+    )
+    detail = {
+        "request_id": str(req.id),
+        "title": body.title,
+        "amount_minor": amount,
+        "period": fund.period,
+        "exchange_rate": rate,
+    }
     new = journeys.NewJourney(JOURNEY, req, partner.id, req.state, start, "mdf.requested", detail)
     out = await journeys.create_and_start(ctx, new, answer=MdfOut, idem=idem, what="requested")
     await start_fund_soon(session, ctx.temporal, fund)
@@ -294,16 +340,25 @@ async def update(
         raise HTTPException(403, detail="a partner cannot decide on its own MDF request or claim")
     await session.close()
     return await journeys.run_update(
-        client, JOURNEY, request_id, update_name, arg, result_type, deadline=deadline,
+        client,
+        JOURNEY,
+        request_id,
+        update_name,
+        arg,
+        result_type,
+        deadline=deadline,
         progress=f"/mdf/requests/{request_id}",
-    )  # fmt: skip
+    )
 
 
 def decision_of(principal: Principal, decision, amount_minor, reason: str) -> MdfDecision:
     return MdfDecision(
-        decision=decision, amount_minor=amount_minor, reason=reason, by=principal.actor,
+        decision=decision,
+        amount_minor=amount_minor,
+        reason=reason,
+        by=principal.actor,
         approver_level=principal.approver_level if principal.role == Role.ops else None,
-    )  # fmt: skip
+    )
 
 
 # ------------------------------------------------------------------ proof files
@@ -342,8 +397,9 @@ async def read_uploads(files: list[tuple[ProofKind, UploadFile]], policy: Progra
             raise HTTPException(
                 415, detail=f"{kind.value}: {name}: {what}; a {kind.value} may be {', '.join(sorted(allowed))}"
             )
-        out.append(Upload(kind=kind, filename=name, content_type=sniffed, sha256=hashlib.sha256(data).hexdigest(),
-                          data=data))  # fmt: skip
+        out.append(
+            Upload(kind=kind, filename=name, content_type=sniffed, sha256=hashlib.sha256(data).hexdigest(), data=data)
+        )
     missing = [k.value for k in needed if k not in {u.kind for u in out}]
     if missing:
         raise HTTPException(422, detail=f"files: proof of kind {', '.join(missing)} is needed")
@@ -356,37 +412,68 @@ def sniff_type(data: bytes) -> str | None:
     return sniff(data)
 
 
-async def store_proofs(session: AsyncSession, req: MdfRequest, uploads: list[Upload], by: str) -> list[uuid.UUID]:
-    ids = []
+_STORES: dict[tuple, S3Store | None] = {}
+
+
+def files_store(settings: Settings) -> S3Store | None:
+    """The configured bucket (one client per configuration), or None: files stay in PostgreSQL."""
+    key = (settings.proof_bucket, settings.s3_endpoint_url, settings.s3_region, settings.s3_access_key_id)
+    if key not in _STORES:
+        _STORES[key] = proof_store(settings)
+    return _STORES[key]
+
+
+async def store_proofs(
+    session: AsyncSession, req: MdfRequest, uploads: list[Upload], by: str, settings: Settings
+) -> list[MdfProof]:
+    """The files' rows (and, with a bucket, their objects first), committed."""
+    bucket = files_store(settings)
+    proofs = []
     for u in uploads:
         proof = MdfProof(
             id=uuid.uuid4(), request_id=req.id, partner_id=req.partner_id, kind=u.kind.value, filename=u.filename,
-            content_type=u.content_type, size_bytes=len(u.data), sha256=u.sha256, storage="db", data=u.data,
-            uploaded_by=by,
+            content_type=u.content_type, size_bytes=len(u.data), sha256=u.sha256, uploaded_by=by,
         )  # fmt: skip
+        if bucket is not None:
+            proof.storage, proof.storage_key = "s3", f"mdf/{req.id}/{proof.id}"
+            await bucket.put(proof.storage_key, u.data, u.content_type, u.sha256)
+        else:
+            proof.storage, proof.data = "db", u.data
         session.add(proof)
-        ids.append(proof.id)
+        proofs.append(proof)
     await session.commit()
-    return ids
+    return proofs
 
 
 async def with_proofs(
-    session: AsyncSession, client: Client, req: MdfRequest, uploads: list[Upload], principal: Principal,
-    update_name: str, arg: BaseModel, *, deadline: float,
-) -> MdfAnswer:  # fmt: skip
+    session: AsyncSession,
+    client: Client,
+    req: MdfRequest,
+    uploads: list[Upload],
+    principal: Principal,
+    update_name: str,
+    arg: BaseModel,
+    *,
+    settings: Settings,
+) -> MdfAnswer:
     """Store the files, then ask the journey; a refusal (or no answer at all) removes the files again,
     so nothing is half-written."""
-    ids = await store_proofs(session, req, uploads, principal.actor)
+    proofs = await store_proofs(session, req, uploads, principal.actor, settings)
+    keys = [(p.id, p.storage_key) for p in proofs]
     request_id = req.id
     try:
         answer = await journeys.run_update(
-            client, JOURNEY, request_id, update_name, arg, MdfAnswer, deadline=deadline,
+            client, JOURNEY, request_id, update_name, arg, MdfAnswer, deadline=settings.update_deadline_seconds,
             progress=f"/mdf/requests/{request_id}",
         )  # fmt: skip
     except BaseException as err:
         if not (isinstance(err, HTTPException) and err.status_code == 202):
             async with session.begin():
-                await session.execute(delete(MdfProof).where(MdfProof.id.in_(ids)))
+                await session.execute(delete(MdfProof).where(MdfProof.id.in_([i for i, _ in keys])))
+            bucket = files_store(settings)
+            for _, key in keys:
+                if bucket is not None and key is not None:
+                    await bucket.delete(key)
         raise
     return answer
 
@@ -408,7 +495,12 @@ async def proof_for(session: AsyncSession, req: MdfRequest, proof_id: uuid.UUID)
     return proof
 
 
-async def proof_bytes(session: AsyncSession, proof: MdfProof) -> bytes:
+async def proof_bytes(session: AsyncSession, proof: MdfProof, settings: Settings) -> bytes:
+    if proof.storage == "s3" and proof.storage_key:
+        bucket = files_store(settings)
+        if bucket is None:
+            raise HTTPException(503, detail="this file is in the S3 bucket, and no bucket is configured (PROOF_BUCKET)")
+        return await bucket.get(proof.storage_key)
     data = await session.scalar(select(MdfProof.data).where(MdfProof.id == proof.id))
     return data or b""
 
@@ -427,23 +519,34 @@ async def clawback(
     fund = await session.get(MdfFund, req.fund_id)
     assert fund is not None
     await ledger.lock_fund(session, fund.id)
-    clawed = await session.scalar(
-        select(func.coalesce(func.sum(MdfEntry.amount_minor), 0)).where(
-            MdfEntry.request_id == req.id, MdfEntry.kind == EntryKind.clawback.value
+    clawed = (
+        await session.scalar(
+            select(func.coalesce(func.sum(MdfEntry.amount_minor), 0)).where(
+                MdfEntry.request_id == req.id, MdfEntry.kind == EntryKind.clawback.value
+            )
         )
+        or 0
     )
     if amount > req.paid_minor - clawed:
         raise HTTPException(
-            422, detail=f"amount_minor: {money(req.paid_minor - clawed, req.currency)} of the payments remain to claw back"
+            422,
+            detail=f"amount_minor: {money(req.paid_minor - clawed, req.currency)} of the payments remain to claw back",
         )
-    await ledger.add_entry(session, fund, EntryKind.clawback, amount, key=None, by=principal.actor, request_id=req.id,
-                           reason=reason)  # fmt: skip
+    await ledger.add_entry(
+        session, fund, EntryKind.clawback, amount, key=None, by=principal.actor, request_id=req.id, reason=reason
+    )
     await repo.claim_step(
-        session, key=None, actor=principal.actor, action="mdf.clawback", partner_id=req.partner_id, journey=JOURNEY,
+        session,
+        key=None,
+        actor=principal.actor,
+        action="mdf.clawback",
+        partner_id=req.partner_id,
+        journey=JOURNEY,
         detail={"request_id": str(req.id), "amount_minor": amount, "reason": reason},
-    )  # fmt: skip
-    return ClawbackOut(request_id=req.id, amount_minor=amount, paid_minor=req.paid_minor,
-                       clawed_back_minor=clawed + amount)  # fmt: skip
+    )
+    return ClawbackOut(
+        request_id=req.id, amount_minor=amount, paid_minor=req.paid_minor, clawed_back_minor=clawed + amount
+    )
 
 
 # ------------------------------------------------------------------ reports
@@ -455,17 +558,23 @@ async def utilization(
     sums = (
         select(
             MdfEntry.fund_id,
-            *[func.coalesce(func.sum(MdfEntry.amount_minor).filter(MdfEntry.kind == k.value), 0).label(k.value)
-              for k in EntryKind],
-        ).group_by(MdfEntry.fund_id).subquery()
-    )  # fmt: skip
+            *[
+                func.coalesce(func.sum(MdfEntry.amount_minor).filter(MdfEntry.kind == k.value), 0).label(k.value)
+                for k in EntryKind
+            ],
+        )
+        .group_by(MdfEntry.fund_id)
+        .subquery()
+    )
     asked = (
         select(
             MdfRequest.fund_id,
             func.sum(MdfRequest.amount_minor).label("requested"),
             func.coalesce(func.sum(MdfRequest.approved_minor), 0).label("approved"),
-        ).group_by(MdfRequest.fund_id).subquery()
-    )  # fmt: skip
+        )
+        .group_by(MdfRequest.fund_id)
+        .subquery()
+    )
     stmt = (
         select(MdfFund, Partner.name, sums, asked.c.requested, asked.c.approved)
         .join(Partner, Partner.id == MdfFund.partner_id)
@@ -483,13 +592,21 @@ async def utilization(
         fund, name = row[0], row[1]
         m = row._mapping
         b = ledger.balances((k.value, int(m[k.value] or 0)) for k in EntryKind)
-        out.append(UtilizationRow(
-            partner_id=fund.partner_id, partner_name=name, period=fund.period, currency=fund.currency,
-            allocated_minor=b.allocated, requested_minor=int(m["requested"] or 0),
-            approved_minor=int(m["approved"] or 0), claimed_minor=b.claimed, paid_minor=b.paid,
-            expired_minor=b.expired,
-            utilization_percent=round(100 * b.paid / b.funded, 2) if b.funded > 0 else None,
-        ))  # fmt: skip
+        out.append(
+            UtilizationRow(
+                partner_id=fund.partner_id,
+                partner_name=name,
+                period=fund.period,
+                currency=fund.currency,
+                allocated_minor=b.allocated,
+                requested_minor=int(m["requested"] or 0),
+                approved_minor=int(m["approved"] or 0),
+                claimed_minor=b.claimed,
+                paid_minor=b.paid,
+                expired_minor=b.expired,
+                utilization_percent=round(100 * b.paid / b.funded, 2) if b.funded > 0 else None,
+            )
+        )
     return out
 
 
@@ -504,22 +621,33 @@ async def roi(
     )
     stmt = (
         select(
-            MdfRequest.partner_id, Partner.name, MdfRequest.period, MdfRequest.currency,
-            func.sum(MdfRequest.paid_minor), func.coalesce(func.sum(won.c.won), 0),
+            MdfRequest.partner_id,
+            Partner.name,
+            MdfRequest.period,
+            MdfRequest.currency,
+            func.sum(MdfRequest.paid_minor),
+            func.coalesce(func.sum(won.c.won), 0),
         )
         .join(Partner, Partner.id == MdfRequest.partner_id)
         .outerjoin(won, won.c.mdf_request_id == MdfRequest.id)
         .group_by(MdfRequest.partner_id, Partner.name, MdfRequest.period, MdfRequest.currency)
         .order_by(MdfRequest.period.desc(), Partner.name)
-    )  # fmt: skip
+    )
     stmt = scope_to_principal(stmt, principal, MdfRequest.partner_id)
     if period:
         stmt = stmt.where(MdfRequest.period == period)
     if partner_id:
         stmt = stmt.where(MdfRequest.partner_id == partner_id)
     return [
-        RoiRow(partner_id=pid, partner_name=name, period=p, currency=cur, paid_minor=int(paid), won_revenue_minor=int(w),
-               roi=round(int(w) / int(paid), 2) if paid else None)  # fmt: skip
+        RoiRow(
+            partner_id=pid,
+            partner_name=name,
+            period=p,
+            currency=cur,
+            paid_minor=int(paid),
+            won_revenue_minor=int(w),
+            roi=round(int(w) / int(paid), 2) if paid else None,
+        )
         for pid, name, p, cur, paid, w in (await session.execute(stmt.limit(10_000))).all()
     ]
 
@@ -569,9 +697,15 @@ async def apply_link(
     arg = MdfDecision(decision=decision, by=claims.approver, reason=reason.strip() or f"{decision} by one-click link")
     try:
         return await journeys.run_update(
-            client, JOURNEY, request_id, DECIDE if stage == "request" else DECIDE_CLAIM, arg, MdfAnswer,
-            deadline=deadline, progress=f"/mdf/requests/{request_id}",
-        )  # fmt: skip
+            client,
+            JOURNEY,
+            request_id,
+            DECIDE if stage == "request" else DECIDE_CLAIM,
+            arg,
+            MdfAnswer,
+            deadline=deadline,
+            progress=f"/mdf/requests/{request_id}",
+        )
     except HTTPException as err:
         if err.status_code != 202:  # not taken: the link may be used again
             async with session.begin():

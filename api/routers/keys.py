@@ -61,8 +61,13 @@ async def create_key(
         )
         out = jsonable_encoder(
             ApiKeyOut(
-                id=row.id, role=body.role, cam_id=body.cam_id, partner_id=body.partner_id, label=body.label,
-                approver_level=body.approver_level, key=secret,
+                id=row.id,
+                role=body.role,
+                cam_id=body.cam_id,
+                partner_id=body.partner_id,
+                label=body.label,
+                approver_level=body.approver_level,
+                key=secret,
             )
         )
         await idem.remember(201, out)

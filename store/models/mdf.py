@@ -45,7 +45,17 @@ class MdfFund(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-ENTRY_KINDS = ("allocation", "accrual", "adjustment", "reservation", "release", "payment", "expiry", "clawback", "claim")
+ENTRY_KINDS = (
+    "allocation",
+    "accrual",
+    "adjustment",
+    "reservation",
+    "release",
+    "payment",
+    "expiry",
+    "clawback",
+    "claim",
+)
 
 
 class MdfEntry(Base):

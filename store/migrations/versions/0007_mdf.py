@@ -80,7 +80,9 @@ def upgrade() -> None:
         sa.Column("detail", postgresql.JSONB(astext_type=sa.Text()), nullable=False, server_default="{}"),
         sa.Column("at", TS, server_default=sa.func.now(), nullable=False),
         sa.CheckConstraint(f"kind in ({', '.join(repr(k) for k in KINDS)})", name="mdf_entries_kind"),
-        sa.CheckConstraint("amount_minor > 0 or (kind = 'adjustment' and amount_minor <> 0)", name="mdf_entries_amount"),
+        sa.CheckConstraint(
+            "amount_minor > 0 or (kind = 'adjustment' and amount_minor <> 0)", name="mdf_entries_amount"
+        ),
     )
     for col in ("fund_id", "partner_id", "request_id"):
         op.create_index(f"ix_mdf_entries_{col}", "mdf_entries", [col])
