@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.common import resolve_recipients, write_outbox
+from activities.common import approver_rows, write_outbox
 from domain import actors
 from domain.journeys import NotifyInput, NotifyResult, StepResult
-from domain.links import MDF_SALT, LinkClaims, link_jti, make_token
+from domain.links import MDF_SALT, LinkClaims, make_token
 from domain.mdf import (
     JOURNEY,
     ApprovalRequestInput,
@@ -63,16 +63,31 @@ class MdfActivities:
     async def record_state(self, inp: MdfStateInput) -> StepResult:
         async with self.sessionmaker() as session, session.begin():
             req = await self._request(session, inp.request_id)
-            detail = {k: v for k, v in inp.model_dump(mode="json", exclude={"idempotency_key", "by", "at"}).items()
-                      if v is not None}  # fmt: skip
+            detail = {
+                k: v
+                for k, v in inp.model_dump(mode="json", exclude={"idempotency_key", "by", "at"}).items()
+                if v is not None
+            }
             if not await repo.claim_step(
-                session, key=inp.idempotency_key, actor=inp.by, action=f"mdf.{inp.state.value}",
-                partner_id=req.partner_id, journey=JOURNEY, detail=detail,
-            ):  # fmt: skip
+                session,
+                key=inp.idempotency_key,
+                actor=inp.by,
+                action=f"mdf.{inp.state.value}",
+                partner_id=req.partner_id,
+                journey=JOURNEY,
+                detail=detail,
+            ):
                 return StepResult(applied=False)
             values: dict = {"state": inp.state.value, "awaiting_level": inp.awaiting_level}
-            for name in ("amount_minor", "approved_minor", "claim_minor", "approved_claim_minor", "planned_start", "planned_end",
-                         "title"):  # fmt: skip
+            for name in (
+                "amount_minor",
+                "approved_minor",
+                "claim_minor",
+                "approved_claim_minor",
+                "planned_start",
+                "planned_end",
+                "title",
+            ):
                 if getattr(inp, name) is not None:
                     values[name] = getattr(inp, name)
             if inp.state in (MdfState.approved, MdfState.rejected):
@@ -83,9 +98,15 @@ class MdfActivities:
             if inp.memo_claim_minor:
                 fund = await self._fund(session, req.fund_id)
                 await ledger.add_entry(
-                    session, fund, EntryKind.claim, inp.memo_claim_minor, key=f"{inp.idempotency_key}:claim",
-                    by=inp.by, request_id=req.id, reason="claim approved",
-                )  # fmt: skip
+                    session,
+                    fund,
+                    EntryKind.claim,
+                    inp.memo_claim_minor,
+                    key=f"{inp.idempotency_key}:claim",
+                    by=inp.by,
+                    request_id=req.id,
+                    reason="claim approved",
+                )
             await repo.set_journey_state(session, req.partner_id, JOURNEY, inp.request_id, inp.state.value)
         return StepResult(applied=True)
 
@@ -108,10 +129,16 @@ class MdfActivities:
             await ledger.lock_fund(session, fund.id)
             pay = inp.payment
             if not await ledger.add_entry(
-                session, fund, EntryKind.payment, pay.amount_minor, key=inp.idempotency_key, by=pay.by,
-                request_id=req.id, reason=f"payment {pay.reference}",
+                session,
+                fund,
+                EntryKind.payment,
+                pay.amount_minor,
+                key=inp.idempotency_key,
+                by=pay.by,
+                request_id=req.id,
+                reason=f"payment {pay.reference}",
                 detail={"reference": pay.reference, "paid_on": pay.paid_on.isoformat()},
-            ):  # fmt: skip
+            ):
                 return StepResult(applied=False)
             paid = await session.scalar(
                 select(func.coalesce(func.sum(MdfEntry.amount_minor), 0)).where(
@@ -120,10 +147,14 @@ class MdfActivities:
             )
             await session.execute(update(MdfRequest).where(MdfRequest.id == req.id).values(paid_minor=paid))
             await repo.claim_step(
-                session, key=f"{inp.idempotency_key}:audit", actor=pay.by, action="mdf.payment_recorded",
-                partner_id=req.partner_id, journey=JOURNEY,
+                session,
+                key=f"{inp.idempotency_key}:audit",
+                actor=pay.by,
+                action="mdf.payment_recorded",
+                partner_id=req.partner_id,
+                journey=JOURNEY,
                 detail={"request_id": inp.request_id, "reference": pay.reference, "amount_minor": pay.amount_minor},
-            )  # fmt: skip
+            )
         return StepResult(applied=True)
 
     @activity.defn(name=MdfActivity.QUEUE_APPROVAL_REQUEST)
@@ -134,38 +165,30 @@ class MdfActivities:
             req = await self._request(session, inp.request_id)
             partner = await session.get(Partner, req.partner_id)
             assert partner is not None
-            recipients = await resolve_recipients(session, str(partner.id), [inp.approver], self.ops_email)
-            if not recipients:  # the CAM went away meanwhile: ops decides
-                recipients = await resolve_recipients(session, str(partner.id), ["ops"], self.ops_email)
-            rows = []
-            for role, address in recipients:
-                links: dict[str, str] = {}
-                if inp.level == 0:
-                    approver = (
-                        actors.cam(partner.cam_id) if role == "cam"
-                        else actors.ops(f"link-{link_jti(inp.idempotency_key, address, 'approver')[:16]}")
-                    )  # fmt: skip
-                    for decision in LINK_DECISIONS:
-                        token = make_token(
-                            self.link_secret,
-                            LinkClaims(
-                                deal_id=inp.request_id, decision=f"{inp.stage}:{decision.value}", approver=approver,
-                                jti=link_jti(inp.idempotency_key, address, decision.value),
-                                expires_at=inp.link_valid_until,
-                            ),
-                            salt=MDF_SALT,
-                        )  # fmt: skip
-                        links[f"{decision.value}_url"] = f"{self.public_base_url}/mdf/links/{token}"
-                rows.append((role, address, links))
+
+            def link(decision: str, approver: str, jti: str) -> str:
+                claims = LinkClaims(deal_id=inp.request_id, decision=decision, approver=approver, jti=jti,
+                                    expires_at=inp.link_valid_until)  # fmt: skip
+                return f"{self.public_base_url}/mdf/links/{make_token(self.link_secret, claims, salt=MDF_SALT)}"
+
+            rows = await approver_rows(
+                session, partner, inp.approver, self.ops_email, key=inp.idempotency_key,
+                links=link if inp.level == 0 else None,  # the first level decides by one-click link
+                decisions={d.value: f"{inp.stage}:{d.value}" for d in LINK_DECISIONS},
+            )  # fmt: skip
             queued = await write_outbox(
                 session,
                 NotifyInput(
-                    idempotency_key=inp.idempotency_key, partner_id=str(partner.id), journey=JOURNEY,
-                    template=inp.template, recipients=[r for r, _, _ in rows], context=inp.context,
+                    idempotency_key=inp.idempotency_key,
+                    partner_id=str(partner.id),
+                    journey=JOURNEY,
+                    template=inp.template,
+                    recipients=[r for r, _, _ in rows],
+                    context=inp.context,
                     audit_action=f"mdf.{inp.template}_sent",
                 ),
                 rows,
-            )  # fmt: skip
+            )
         return NotifyResult(queued=queued, recipients=[a for _, a, _ in rows])
 
     @activity.defn(name=MdfActivity.FUND_BALANCE)
@@ -180,20 +203,32 @@ class MdfActivities:
         async with self.sessionmaker() as session, session.begin():
             fund = await self._fund(session, inp.fund_id)
             await ledger.lock_fund(session, fund.id)
-            done = await session.scalar(select(MdfEntry.amount_minor).where(MdfEntry.idempotency_key == inp.idempotency_key))
+            done = await session.scalar(
+                select(MdfEntry.amount_minor).where(MdfEntry.idempotency_key == inp.idempotency_key)
+            )
             if done is not None:
                 return ExpireFundResult(expired_minor=done)
             available = (await ledger.fund_balances(session, fund.id)).available
             if available > 0:
                 await ledger.add_entry(
-                    session, fund, EntryKind.expiry, available, key=inp.idempotency_key, by=actors.SYSTEM,
+                    session,
+                    fund,
+                    EntryKind.expiry,
+                    available,
+                    key=inp.idempotency_key,
+                    by=actors.SYSTEM,
                     reason=f"unreserved funds of {fund.period} expired",
-                )  # fmt: skip
+                )
             await repo.claim_step(
-                session, key=f"{inp.idempotency_key}:audit", actor=actors.SYSTEM, action="mdf.fund_expired",
-                partner_id=fund.partner_id, journey=JOURNEY,
+                session,
+                key=f"{inp.idempotency_key}:audit",
+                actor=actors.SYSTEM,
+                action="mdf.fund_expired",
+                partner_id=fund.partner_id,
+                journey=JOURNEY,
                 detail={"fund_id": inp.fund_id, "period": fund.period, "expired_minor": max(available, 0)},
-            )  # fmt: skip
-            await repo.set_journey_state(session, fund.partner_id, JOURNEY, f"fund-{fund.partner_id}-{fund.period}",
-                                         "expired")  # fmt: skip
+            )
+            await repo.set_journey_state(
+                session, fund.partner_id, JOURNEY, f"fund-{fund.partner_id}-{fund.period}", "expired"
+            )
         return ExpireFundResult(expired_minor=max(available, 0))

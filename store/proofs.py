@@ -7,23 +7,22 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from core.settings import Settings
-
 
 class S3Store:
     """A bucket through boto3 (blocking calls run in a thread)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, bucket: str, *, endpoint_url: str | None, region: str, access_key_id: str | None, secret: str | None
+    ) -> None:
         import boto3  # type: ignore[import-untyped]
 
-        assert settings.proof_bucket is not None
-        self.bucket = settings.proof_bucket
+        self.bucket = bucket
         self.client: Any = boto3.client(
             "s3",
-            endpoint_url=settings.s3_endpoint_url,
-            region_name=settings.s3_region,
-            aws_access_key_id=settings.s3_access_key_id,
-            aws_secret_access_key=settings.s3_secret_access_key,
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret,
         )
 
     async def put(self, key: str, data: bytes, content_type: str, sha256: str) -> None:
@@ -40,8 +39,3 @@ class S3Store:
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket, Key=key)
-
-
-def proof_store(settings: Settings) -> S3Store | None:
-    """The bucket, or None when files stay in PostgreSQL."""
-    return S3Store(settings) if settings.proof_bucket else None

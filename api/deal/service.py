@@ -15,11 +15,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api import journeys
+from api import journeys, links
 from api.auth import Principal, scope_to_principal
 from api.deal.schemas import DealCreate, DealOut
 from api.deps import Creation, load_partner
 from api.idempotency import Idempotency
+from api.links import LinkRefused
 from domain.deal import (
     CHANGE_STAGE,
     DECIDE,
@@ -32,7 +33,7 @@ from domain.deal import (
     normalize_company_name,
 )
 from domain.enums import Role
-from domain.links import LinkClaims, LinkExpired, LinkInvalid, read_token
+from domain.links import SALT, LinkClaims
 from domain.policy import ProgramPolicy
 from domain.types import clean_text
 from store import locks, repo
@@ -42,14 +43,6 @@ from store.models.deal import Deal, UsedLink
 from store.models.mdf import MdfRequest
 
 R = TypeVar("R")
-
-
-class LinkRefused(Exception):
-    """A one-click link that cannot be used: the HTTP status and the message to show."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 async def deal_for(session: AsyncSession, deal_id: uuid.UUID, principal: Principal) -> tuple[Deal, Partner]:
@@ -254,15 +247,7 @@ async def change_stage(client: Client, deal: Deal, change) -> None:
 
 
 async def link_claims(session: AsyncSession, secret: str, token: str) -> LinkClaims:
-    try:
-        claims = read_token(secret, token)
-    except LinkExpired as err:
-        raise LinkRefused(410, str(err)) from err
-    except LinkInvalid as err:
-        raise LinkRefused(403, str(err)) from err
-    if await session.get(UsedLink, claims.jti) is not None:
-        raise LinkRefused(410, "this link was already used")
-    return claims
+    return await links.claims_of(session, secret, token, SALT)
 
 
 async def apply_link(

@@ -5,14 +5,12 @@ one-click decision links from email."""
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from api import journeys, ratelimit
+from api import journeys, links
 from api.deps import CreationDep, OpsDep, PartnerDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep, load_partner
 from api.idempotency import Idempotency
 from api.mdf import service
@@ -59,10 +57,6 @@ from store.models import Partner
 from store.models.mdf import MdfProof, MdfRequest
 
 router = APIRouter(tags=["mdf"])
-pages = Environment(
-    loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
-    autoescape=select_autoescape(default=True),
-)
 Files = Annotated[list[UploadFile], File(description="PDF, PNG, JPEG or CSV, checked by content")]
 
 
@@ -377,7 +371,10 @@ async def clawback(request_id: uuid.UUID, body: ClawbackBody, principal: OpsDep,
 # ------------------------------------------------------------------ reports
 
 
-@router.get("/mdf/reports/utilization", response_model=list[UtilizationRow])
+CSV = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON, or CSV with ?format=csv"}}
+
+
+@router.get("/mdf/reports/utilization", response_model=list[UtilizationRow], responses=CSV)
 async def utilization(
     principal: PrincipalDep,
     session: SessionDep,
@@ -392,7 +389,7 @@ async def utilization(
     return rows
 
 
-@router.get("/mdf/reports/roi", response_model=list[RoiRow])
+@router.get("/mdf/reports/roi", response_model=list[RoiRow], responses=CSV)
 async def roi(
     principal: PrincipalDep,
     session: SessionDep,
@@ -410,24 +407,20 @@ async def roi(
 # ------------------------------------------------------------------ one-click links (the token is the credential)
 
 
-def _page(name: str, status: int = 200, **context) -> HTMLResponse:
-    return HTMLResponse(pages.get_template(f"mdf/{name}.html.j2").render(**context), status_code=status)
-
-
 @router.get("/mdf/links/{token}", response_class=HTMLResponse, include_in_schema=False)
 async def link_confirm(token: str, request: Request, session: SessionDep, settings: SettingsDep):
     """Opening a link changes nothing: it shows what confirming would do."""
     try:
-        _check_link_attempts(request)
+        links.check_attempts(request)
         claims = await service.link_claims(session, settings.link_secret, token)
-    except service.LinkRefused as err:
-        return _link_error(request, err)
+    except links.LinkRefused as err:
+        return links.error_page(request, "mdf", err)
     req = await session.get(MdfRequest, uuid.UUID(claims.deal_id))
     if req is None:
-        return _page("link_error", 404, message="this MDF request does not exist")
+        return links.page("mdf", "link_error", 404, message="this MDF request does not exist")
     partner = await session.get(Partner, req.partner_id)
     stage, _, decision = claims.decision.partition(":")
-    return _page("link_confirm", req=req, partner=partner, stage=stage, decision=decision)
+    return links.page("mdf", "link_confirm", req=req, partner=partner, stage=stage, decision=decision)
 
 
 @router.post("/mdf/links/{token}", response_class=HTMLResponse, include_in_schema=False)
@@ -441,23 +434,10 @@ async def link_apply(
 ):
     """Confirming applies the decision exactly once."""
     try:
-        _check_link_attempts(request)
+        links.check_attempts(request)
         result = await service.apply_link(
             session, temporal, settings.link_secret, token, reason, deadline=settings.update_deadline_seconds
         )
-    except service.LinkRefused as err:
-        return _link_error(request, err)
-    return _page("link_done", result=result)
-
-
-def _check_link_attempts(request: Request) -> None:
-    limiter: ratelimit.FailureLimiter = request.app.state.link_limiter
-    wait = limiter.retry_after(ratelimit.client_of(request))
-    if wait is not None:
-        raise service.LinkRefused(429, f"too many failed link attempts from this client; try again in {wait} s")
-
-
-def _link_error(request: Request, err: service.LinkRefused) -> HTMLResponse:
-    if err.status in (403, 404, 410):
-        request.app.state.link_limiter.fail(ratelimit.client_of(request))
-    return _page("link_error", err.status, message=err.message)
+    except links.LinkRefused as err:
+        return links.error_page(request, "mdf", err)
+    return links.page("mdf", "link_done", result=result)

@@ -20,10 +20,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api import journeys
+from api import journeys, links
 from api.auth import Principal, scope_to_principal
 from api.deps import Creation, load_partner
 from api.idempotency import Idempotency
+from api.links import LinkRefused
 from api.mdf.schemas import (
     BalancesOut,
     ClawbackOut,
@@ -36,10 +37,10 @@ from api.mdf.schemas import (
     RoiRow,
     UtilizationRow,
 )
-from domain import actors
+from core.settings import Settings
 from domain.enums import Role
 from domain.journeys import PROGRESS
-from domain.links import MDF_SALT, LinkClaims, LinkExpired, LinkInvalid, read_token
+from domain.links import MDF_SALT, LinkClaims
 from domain.mdf import (
     AWAITING_DECISION,
     DECIDE,
@@ -57,21 +58,14 @@ from domain.mdf import (
     money,
 )
 from domain.policy import ProgramPolicy, ProofKind
-from core.settings import Settings
 from store import ledger, repo
-from store.proofs import S3Store, proof_store
 from store.models import Partner
 from store.models.deal import Deal, UsedLink
 from store.models.mdf import MdfEntry, MdfFund, MdfProof, MdfRequest
+from store.proofs import S3Store
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
-
-
-class LinkRefused(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 async def request_for(session: AsyncSession, request_id: uuid.UUID, principal: Principal) -> tuple[MdfRequest, Partner]:
@@ -419,7 +413,10 @@ def files_store(settings: Settings) -> S3Store | None:
     """The configured bucket (one client per configuration), or None: files stay in PostgreSQL."""
     key = (settings.proof_bucket, settings.s3_endpoint_url, settings.s3_region, settings.s3_access_key_id)
     if key not in _STORES:
-        _STORES[key] = proof_store(settings)
+        _STORES[key] = settings.proof_bucket and S3Store(
+            settings.proof_bucket, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id, secret=settings.s3_secret_access_key,
+        ) or None  # fmt: skip
     return _STORES[key]
 
 
@@ -668,15 +665,7 @@ def as_csv(rows: Sequence[BaseModel], model: type[BaseModel]) -> str:
 
 
 async def link_claims(session: AsyncSession, secret: str, token: str) -> LinkClaims:
-    try:
-        claims = read_token(secret, token, salt=MDF_SALT)
-    except LinkExpired as err:
-        raise LinkRefused(410, str(err)) from err
-    except LinkInvalid as err:
-        raise LinkRefused(403, str(err)) from err
-    if await session.get(UsedLink, claims.jti) is not None:
-        raise LinkRefused(410, "this link was already used")
-    return claims
+    return await links.claims_of(session, secret, token, MDF_SALT)
 
 
 async def apply_link(
@@ -711,7 +700,3 @@ async def apply_link(
             async with session.begin():
                 await session.execute(delete(UsedLink).where(UsedLink.jti == claims.jti))
         raise LinkRefused(err.status_code, str(err.detail)) from err
-
-
-def link_actor_ok(claims: LinkClaims) -> bool:
-    return actors.kind_of(claims.approver) is not None
