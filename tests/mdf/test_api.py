@@ -335,3 +335,40 @@ async def test_proof_files_in_an_s3_bucket(settings, ops, worker, sessionmaker, 
         assert rows and all(storage == "s3" and data is None for storage, data in rows)
     finally:
         server.stop()
+
+
+async def test_other_currency_dates_and_refusals(api, ops, worker, sessionmaker, mailbox):
+    """A request in another currency is reserved at the policy's rate (recorded); without a rate it is
+    a 422; an unknown activity type 422 naming the catalog; dates move within the validity only after
+    approval; a CAM key must name the partner; a partner cannot read another's request."""
+    await fast(api, ops, exchange_rates={"EUR": "1.10"})
+    cam, partner, partner_h, cam_h = await setup(api, ops, sessionmaker)
+    r = await api.post("/mdf/requests", json=body(amount_minor=100_000, currency="EUR"), headers=partner_h)
+    assert r.status_code == 201, r.text
+    req = r.json()
+    assert (req["amount_minor"], req["currency"], req["exchange_rate"]) == (110_000, "USD", "1.10")
+    assert (req["requested_amount_minor"], req["requested_currency"]) == (100_000, "EUR")
+    r = await api.post("/mdf/requests", json=body(currency="GBP"), headers=partner_h)
+    assert r.status_code == 422 and "no exchange rate from GBP" in r.json()["detail"], r.text
+    r = await api.post("/mdf/requests", json=body(activity_type="skywriting"), headers=partner_h)
+    assert r.status_code == 422 and "webinar" in r.json()["detail"], r.text
+    r = await api.post("/mdf/requests", json=body(), headers=cam_h)
+    assert r.status_code == 422 and "partner_id" in r.json()["detail"], r.text
+    today = datetime.now(UTC).date()
+    # (policy days last a second here: the validity ends today, so the new start is today)
+    dates = {"planned_start": str(today), "planned_end": str(today + timedelta(days=9))}
+    r = await api.post(f"/mdf/requests/{req['id']}/dates", json=dates, headers=partner_h)
+    assert r.status_code == 409, r.text  # not approved yet
+    r = await api.post(f"/mdf/requests/{req['id']}/decision", json={"decision": "approve"}, headers=cam_h)
+    assert r.status_code == 200 and r.json()["state"] == "approved", r.text
+    r = await api.post(f"/mdf/requests/{req['id']}/dates", json=dates, headers=partner_h)
+    assert r.status_code == 200, r.text
+    got = (await api.get(f"/mdf/requests/{req['id']}", headers=partner_h)).json()
+    assert got["planned_start"] == dates["planned_start"] and got["progress"]["planned_end"] == dates["planned_end"]
+    too_late = {"planned_start": str(today + timedelta(days=400)), "planned_end": str(today + timedelta(days=401))}
+    r = await api.post(f"/mdf/requests/{req['id']}/dates", json=too_late, headers=partner_h)
+    assert r.status_code == 422 and "planned_start" in r.json()["detail"], r.text
+    _, _, other_h, _ = await setup(api, ops, sessionmaker)
+    assert (await api.get(f"/mdf/requests/{req['id']}", headers=other_h)).status_code == 403
+    r = await api.post(f"/mdf/requests/{req['id']}/start", headers=partner_h)
+    assert r.status_code == 200 and r.json()["state"] == "running", r.text
