@@ -19,8 +19,8 @@ from temporalio import activity
 from activities.cert import CertActivities
 from activities.common import CommonActivities
 from activities.deal import DealActivities
-from activities.mdf import MdfActivities
 from activities.mail import Mailer
+from activities.mdf import MdfActivities
 from activities.onboarding import OnboardingActivities
 from core.settings import Settings
 from domain import cert, deal, journeys, mdf, onboarding

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -200,7 +201,8 @@ async def accrue_for_deal(
     fund = await ensure_fund(session, partner, policy, policy_version=policy_version, task_queue=task_queue)
     await lock_fund(session, fund.id)
     accrued = (await fund_balances(session, fund.id)).accrued
-    amount = min(int(amount_minor * rules.accrual_percent // 100), rules.accrual_cap_minor - accrued)
+    share = Decimal(amount_minor) * Decimal(str(rules.accrual_percent)) // 100  # exact, not float
+    amount = min(int(share), rules.accrual_cap_minor - accrued)
     if amount <= 0:
         return 0
     written = await add_entry(

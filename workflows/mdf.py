@@ -56,9 +56,9 @@ with workflow.unsafe.imports_passed_through():
         Payment,
         PaymentInput,
         ProofAdded,
-        Resubmission,
         ReserveInput,
         ReserveResult,
+        Resubmission,
         StartActivity,
         days_between,
         end_of_day,
@@ -86,11 +86,13 @@ class MdfWorkflow:
         self._approved: int | None = None
         self._levels: list[ApprovalLevel] = []
         self._level: int | None = None  # index of the level waiting for a decision
+        self._deciding = 0  # the amount the waiting level decides on (lowered by the levels before it)
         self._decision: MdfDecision | None = None  # taken by the run loop
         self._settled = 0  # decisions (and other steps answered by updates) fully recorded
         self._decisions: list[LevelDecision] = []
         self._rounds = 0  # submissions of the request (1 + resubmissions)
         self._resubmitted = False
+        self._resubmitting = False  # a resubmission's reservation is under way
         self._started = False
         self._start_by: datetime | None = None
         self._claim: ClaimSubmission | None = None
@@ -112,7 +114,9 @@ class MdfWorkflow:
 
     @decide.validator
     def _validate_decide(self, decision: MdfDecision) -> None:
-        self._check_decision(REQUEST, MdfState.pending_approval, decision, self._amount)
+        self._check_decision(
+            REQUEST, MdfState.pending_approval, decision, self._deciding if self._level is not None else self._amount
+        )
 
     @workflow.update(name=DECIDE_CLAIM)
     async def decide_claim(self, decision: MdfDecision) -> MdfAnswer:
@@ -120,7 +124,10 @@ class MdfWorkflow:
 
     @decide_claim.validator
     def _validate_decide_claim(self, decision: MdfDecision) -> None:
-        self._check_decision(CLAIM, MdfState.claim_review, decision, self._claim.amount_minor if self._claim else 0)
+        claimed = self._claim.amount_minor if self._claim else 0
+        self._check_decision(
+            CLAIM, MdfState.claim_review, decision, self._deciding if self._level is not None else claimed
+        )
 
     async def _take(self, decision: MdfDecision, state: MdfState) -> MdfAnswer:
         """A decision that arrives before the journey reached its level (just started or resubmitted)
@@ -132,8 +139,9 @@ class MdfWorkflow:
                 type=Refusal.NOT_PENDING,
             )
         if not self._may_decide(decision, self._level):
-            raise ApplicationError(f"{decision.by} may not decide at the {self._levels[self._level].name} level",
-                                   type=Refusal.NOT_APPROVER)  # fmt: skip
+            raise ApplicationError(
+                f"{decision.by} may not decide at the {self._levels[self._level].name} level", type=Refusal.NOT_APPROVER
+            )
         ticket = self._settled
         self._decision = decision
         await workflow.wait_condition(lambda: self._settled > ticket)
@@ -170,7 +178,11 @@ class MdfWorkflow:
     @workflow.update(name=RESUBMIT)
     async def resubmit(self, change: Resubmission) -> MdfAnswer:
         self._rounds += 1
-        got = await self._reserve(change.amount_minor, f"reserve:{self._rounds}", change.by)
+        self._resubmitting = True  # a second resubmission is refused while this one reserves
+        try:
+            got = await self._reserve(change.amount_minor, f"reserve:{self._rounds}", change.by)
+        finally:
+            self._resubmitting = False
         if not got.ok:
             self._rounds -= 1
             raise ApplicationError(
@@ -188,7 +200,7 @@ class MdfWorkflow:
 
     @resubmit.validator
     def _validate_resubmit(self, change: Resubmission) -> None:
-        if self._state != MdfState.returned or self._resubmitted:
+        if self._state != MdfState.returned or self._resubmitted or self._resubmitting:
             raise ApplicationError(
                 f"MDF request is {self._state.value}: only a returned request is resubmitted", type=Refusal.NOT_PENDING
             )
@@ -199,17 +211,21 @@ class MdfWorkflow:
     async def change_dates(self, change: DateChange) -> MdfAnswer:
         self._date_changes += 1
         self._start, self._end = change.planned_start, change.planned_end
-        await self._record(self._state, by=change.by, step=f"dates:{self._date_changes}",
-                           reason=f"dates moved to {change.planned_start} – {change.planned_end}")  # fmt: skip
+        await self._record(
+            self._state,
+            by=change.by,
+            step=f"dates:{self._date_changes}",
+            reason=f"dates moved to {change.planned_start} – {change.planned_end}",
+        )
         return self._answer()
 
     @change_dates.validator
     def _validate_change_dates(self, change: DateChange) -> None:
         if self._state != MdfState.approved:
             raise ApplicationError(
-                f"MDF request is {self._state.value}: dates move only after approval and before the activity "
-                "starts", type=Refusal.NOT_PENDING,
-            )  # fmt: skip
+                f"MDF request is {self._state.value}: dates move only after approval and before the activity starts",
+                type=Refusal.NOT_PENDING,
+            )
         self._check_partner_side(change.by)
         self._check_dates(change.planned_start, change.planned_end)
 
@@ -233,7 +249,15 @@ class MdfWorkflow:
         ticket = self._settled
         self._started = True
         self._claim = claim
-        await workflow.wait_condition(lambda: self._settled > ticket and self._state != MdfState.running)
+        # Answered once the claim is recorded and its first level waits (a claim sent before the
+        # start follows the `running` step, whose state is set before that step settles).
+        await workflow.wait_condition(
+            lambda: (
+                self._settled > ticket
+                and self._state != MdfState.running
+                and (self._level is not None or self._state != MdfState.claim_review)
+            )
+        )
         return self._answer()
 
     @submit_claim.validator
@@ -257,8 +281,9 @@ class MdfWorkflow:
             raise ApplicationError(
                 f"amount: at most {money(cap, self._inp.currency)} can be claimed (approved "
                 f"{money(self._approved, self._inp.currency)}; {self._inp.partner_share_percent:g}% of the cost "
-                "is the partner's share)", type=Refusal.INVALID,
-            )  # fmt: skip
+                "is the partner's share)",
+                type=Refusal.INVALID,
+            )
 
     @workflow.update(name=ADD_PROOF)
     async def add_proof(self, added: ProofAdded) -> MdfAnswer:
@@ -282,10 +307,12 @@ class MdfWorkflow:
         self._paying += payment.amount_minor  # counted by the validator at once, paid once recorded
         await self._kit.activity(
             MdfActivity.RECORD_PAYMENT,
-            PaymentInput(idempotency_key=self._kit.key(f"payment:{number}"), request_id=self._inp.request_id,
-                         payment=payment),
-            StepResult, summary=f"record payment {number} ({money(payment.amount_minor, self._inp.currency)})",
-        )  # fmt: skip
+            PaymentInput(
+                idempotency_key=self._kit.key(f"payment:{number}"), request_id=self._inp.request_id, payment=payment
+            ),
+            StepResult,
+            summary=f"record payment {number} ({money(payment.amount_minor, self._inp.currency)})",
+        )
         self._paying -= payment.amount_minor
         self._paid += payment.amount_minor
         if self._approved_claim is not None and self._paid >= self._approved_claim:
@@ -303,11 +330,11 @@ class MdfWorkflow:
             raise ApplicationError("only ops record payments", type=Refusal.NOT_APPROVER)
         due = self._approved_claim - self._paid - self._paying
         if payment.amount_minor > due:
-            raise ApplicationError(
-                f"amount: {money(due, self._inp.currency)} remains to be paid", type=Refusal.INVALID
-            )
+            raise ApplicationError(f"amount: {money(due, self._inp.currency)} remains to be paid", type=Refusal.INVALID)
         if any(p.reference == payment.reference for p in self._payments):
-            raise ApplicationError(f"reference: payment {payment.reference} is already recorded", type=Refusal.NOT_PENDING)
+            raise ApplicationError(
+                f"reference: payment {payment.reference} is already recorded", type=Refusal.NOT_PENDING
+            )
 
     # ------------------------------------------------------------------ shared messages
 
@@ -318,15 +345,25 @@ class MdfWorkflow:
     @workflow.query(name=PROGRESS)
     def progress(self) -> MdfProgress:
         return MdfProgress(
-            request_id=self._inp.request_id, partner_id=self._inp.partner_id, state=self._state,
+            request_id=self._inp.request_id,
+            partner_id=self._inp.partner_id,
+            state=self._state,
             policy_version=self._kit.policy_version,
             level=self._levels[self._level].name if self._level is not None and self._levels else None,
-            levels=[lv.name for lv in self._levels], amount_minor=self._amount, approved_minor=self._approved,
-            reserved_minor=self._reserved, claim_minor=self._claim.amount_minor if self._claim else None,
-            approved_claim_minor=self._approved_claim, paid_minor=self._paid, planned_start=self._start,
-            planned_end=self._end, start_by=self._start_by, claim_by=self._claim_by, decisions=self._decisions,
+            levels=[lv.name for lv in self._levels],
+            amount_minor=self._amount,
+            approved_minor=self._approved,
+            reserved_minor=self._reserved,
+            claim_minor=self._claim.amount_minor if self._claim else None,
+            approved_claim_minor=self._approved_claim,
+            paid_minor=self._paid,
+            planned_start=self._start,
+            planned_end=self._end,
+            start_by=self._start_by,
+            claim_by=self._claim_by,
+            decisions=self._decisions,
             payments=self._payments,
-        )  # fmt: skip
+        )
 
     # ------------------------------------------------------------------ run
 
@@ -376,8 +413,13 @@ class MdfWorkflow:
         amount = self._amount if stage == REQUEST else self._claim.amount_minor  # type: ignore[union-attr]
         self._levels = rules.levels_for(amount)
         if stage == CLAIM:
-            await self._record(state, by=self._claim.by, step=f"claim:{self._claim_rounds}",  # type: ignore[union-attr]
-                               claim_minor=amount, awaiting_level=0)  # fmt: skip
+            await self._record(
+                state,
+                by=self._claim.by,  # type: ignore[union-attr]
+                step=f"claim:{self._claim_rounds}",
+                claim_minor=amount,
+                awaiting_level=0,
+            )
             self._settled += 1
         kind = rules.activity_type(self._inp.activity_type)
         if (
@@ -388,18 +430,27 @@ class MdfWorkflow:
             and self._inp.currency == rules.currency
             and amount <= rules.auto_approve_max_minor[self._kit.coverage.tier]
         ):
-            self._log(stage, "auto", Decision.approve, None, actors.SYSTEM,
-                      f"pre-approved {kind.key} up to {money(rules.auto_approve_max_minor[self._kit.coverage.tier], rules.currency)}")  # fmt: skip
+            self._log(
+                stage,
+                "auto",
+                Decision.approve,
+                None,
+                actors.SYSTEM,
+                f"pre-approved {kind.key} up to "
+                f"{money(rules.auto_approve_max_minor[self._kit.coverage.tier], rules.currency)}",
+            )
             self._approved = amount
             return Decision.approve
         index = 0
         while index < len(self._levels):
+            self._deciding = amount
             self._level = index
             decision = await self._await_level(stage, index)
             self._level = None
             self._decision = None
-            self._log(stage, self._levels[index].name, decision.decision, decision.amount_minor, decision.by,
-                      decision.reason)  # fmt: skip
+            self._log(
+                stage, self._levels[index].name, decision.decision, decision.amount_minor, decision.by, decision.reason
+            )
             if decision.decision in (Decision.reject, Decision.return_):
                 return decision.decision
             if decision.decision == Decision.approve_lower:
@@ -416,9 +467,13 @@ class MdfWorkflow:
                 self._approved_claim = amount
             index += 1
             if index < len(self._levels):  # the next level: recorded, then the update is answered
-                await self._record(state, by=decision.by, step=f"{stage}:{self._round(stage)}:level:{index}",
-                                   reason=f"approved at the {self._levels[index - 1].name} level",
-                                   awaiting_level=index)  # fmt: skip
+                await self._record(
+                    state,
+                    by=decision.by,
+                    step=f"{stage}:{self._round(stage)}:level:{index}",
+                    reason=f"approved at the {self._levels[index - 1].name} level",
+                    awaiting_level=index,
+                )
                 self._settled += 1
         return Decision.approve
 
@@ -433,12 +488,17 @@ class MdfWorkflow:
             return self._taken()
         await self._request_decision(stage, index, f"{stage}_approval_request", approver, f"{prefix}:request")
         sla = policy.days(level.sla_days)
-        if await self._kit.wait(lambda: self._decision is not None, sla,
-                                summary=f"{level.name} SLA: remind {approver}", waiting_for=who):  # fmt: skip
+        if await self._kit.wait(
+            lambda: self._decision is not None, sla, summary=f"{level.name} SLA: remind {approver}", waiting_for=who
+        ):
             return self._taken()
         await self._request_decision(stage, index, f"{stage}_approval_reminder", approver, f"{prefix}:reminder")
-        if await self._kit.wait(lambda: self._decision is not None, policy.days(level.escalation_days) - sla,
-                                summary=f"{level.name} escalation: ask ops", waiting_for=who):  # fmt: skip
+        if await self._kit.wait(
+            lambda: self._decision is not None,
+            policy.days(level.escalation_days) - sla,
+            summary=f"{level.name} escalation: ask ops",
+            waiting_for=who,
+        ):
             return self._taken()
         await self._request_decision(stage, index, f"{stage}_approval_escalation", "ops", f"{prefix}:escalation")
         await self._kit.wait_for(lambda: self._decision is not None, waiting_for=f"{who}, escalated to ops")
@@ -455,13 +515,18 @@ class MdfWorkflow:
         await self._kit.activity(
             MdfActivity.QUEUE_APPROVAL_REQUEST,
             ApprovalRequestInput(
-                idempotency_key=key, request_id=self._inp.request_id, stage=stage, level=index, approver=approver,
-                template=template, context={**self._context(), "level": self._levels[index].name, "level_number": index + 1},
+                idempotency_key=key,
+                request_id=self._inp.request_id,
+                stage=stage,
+                level=index,
+                approver=approver,
+                template=template,
+                context={**self._context(), "level": self._levels[index].name, "level_number": index + 1},
                 link_valid_until=workflow.now() + policy.days(policy.mdf.decision_link_days),
             ),
             NotifyResult,
             summary=f"queue the {template.replace('_', ' ')} ({self._levels[index].name} level) to {approver}",
-        )  # fmt: skip
+        )
         await self._kit.send_outbox(key, summary=f"email the {template.replace('_', ' ')} to {approver}")
 
     # ------------------------------------------------------------------ steps
@@ -469,21 +534,33 @@ class MdfWorkflow:
     async def _await_resubmission(self) -> bool:
         policy = self._kit.policy
         assert policy is not None
-        await self._record(MdfState.returned, by=self._decisions[-1].by, step=f"returned:{self._rounds}",
-                           reason=self._last_reason())  # fmt: skip
+        await self._record(
+            MdfState.returned, by=self._decisions[-1].by, step=f"returned:{self._rounds}", reason=self._last_reason()
+        )
         self._settled += 1
         await self._kit.notify("returned", ["partner"], step=f"returned:{self._rounds}", reason=self._last_reason())
-        if not await self._kit.wait(lambda: self._resubmitted, policy.days(policy.mdf.pre_approval_days),
-                                    summary="the returned request expires", waiting_for="the partner's resubmission"):  # fmt: skip
+        if not await self._kit.wait(
+            lambda: self._resubmitted,
+            policy.days(policy.mdf.pre_approval_days),
+            summary="the returned request expires",
+            waiting_for="the partner's resubmission",
+        ):
             return False
         self._resubmitted = False
         self._reserved = self._amount
-        await self._record(MdfState.pending_approval, by=actors.partner(self._inp.partner_id),
-                           step=f"resubmitted:{self._rounds}", reason="resubmitted with changes",
-                           planned_start=self._start, planned_end=self._end, title=self._title,
-                           amount_minor=self._amount, awaiting_level=0)  # fmt: skip
-        self._settled += 1
+        await self._record(
+            MdfState.pending_approval,
+            by=actors.partner(self._inp.partner_id),
+            step=f"resubmitted:{self._rounds}",
+            reason="resubmitted with changes",
+            planned_start=self._start,
+            planned_end=self._end,
+            title=self._title,
+            amount_minor=self._amount,
+            awaiting_level=0,
+        )
         await self._kit.notify("submitted", ["partner"], step=f"submitted:{self._rounds}")
+        self._settled += 1  # answered once the first level waits (set before the next yield)
         return True
 
     async def _approved_step(self) -> None:
@@ -491,16 +568,20 @@ class MdfWorkflow:
         assert policy is not None and self._approved is not None
         self._start_by = workflow.now() + policy.days(policy.mdf.pre_approval_days)
         last = self._decisions[-1]
-        await self._record(MdfState.approved, by=last.by, step="approved", reason=last.reason,
-                           approved_minor=self._approved)  # fmt: skip
+        await self._record(
+            MdfState.approved, by=last.by, step="approved", reason=last.reason, approved_minor=self._approved
+        )
         self._settled += 1
         await self._kit.notify("approved", ["partner"] + (["cam"] if self._kit.has_cam() else []))
 
     async def _await_start(self) -> bool:
         assert self._start_by is not None
-        if not await self._kit.wait_until(lambda: self._started, self._start_by,
-                                          summary="pre-approval validity ends",
-                                          waiting_for="the partner to start the activity (or claim)"):  # fmt: skip
+        if not await self._kit.wait_until(
+            lambda: self._started,
+            self._start_by,
+            summary="pre-approval validity ends",
+            waiting_for="the partner to start the activity (or claim)",
+        ):
             return False
         await self._record(MdfState.running, by=actors.partner(self._inp.partner_id), step="running")
         self._settled += 1
@@ -509,24 +590,40 @@ class MdfWorkflow:
     def _window_end(self) -> datetime:
         policy = self._kit.policy
         assert policy is not None
-        return max(end_of_day(self._end, policy.mdf.time_zone), workflow.now()) + policy.days(policy.mdf.claim_window_days)
+        return max(end_of_day(self._end, policy.mdf.time_zone), workflow.now()) + policy.days(
+            policy.mdf.claim_window_days
+        )
 
     async def _await_claim(self) -> bool:
         policy = self._kit.policy
         assert policy is not None
         self._claim_by = self._window_end()
+        opened = self._claim_by - policy.days(policy.mdf.claim_window_days)
         for offset in sorted(policy.mdf.claim_reminder_days, reverse=True):
             at = self._claim_by - policy.days(offset)
-            if await self._kit.wait_until(lambda: self._claim is not None, at, summary=f"claim reminder ({offset:g} days left)",
-                                          waiting_for="the partner's claim"):  # fmt: skip
+            if at < opened:
+                continue  # a reminder before the window opened (a window shorter than its offset): none
+            if await self._kit.wait_until(
+                lambda: self._claim is not None,
+                at,
+                summary=f"claim reminder ({offset:g} days left)",
+                waiting_for="the partner's claim",
+            ):
                 break
             if self._claim is None and workflow.now() >= at:
-                await self._kit.notify("claim_reminder", ["partner"], step=f"claim_reminder:{offset:g}",
-                                       days_left=offset, claim_by=self._claim_by.date().isoformat())  # fmt: skip
+                await self._kit.notify(
+                    "claim_reminder",
+                    ["partner"],
+                    step=f"claim_reminder:{offset:g}",
+                    days_left=offset,
+                    claim_by=self._claim_by.date().isoformat(),
+                )
         if self._claim is None and not await self._kit.wait_until(
-            lambda: self._claim is not None, self._claim_by, summary="the claim window closes",
+            lambda: self._claim is not None,
+            self._claim_by,
+            summary="the claim window closes",
             waiting_for="the partner's claim",
-        ):  # fmt: skip
+        ):
             return False
         self._claim_rounds = 1
         return True
@@ -535,16 +632,25 @@ class MdfWorkflow:
         policy = self._kit.policy
         assert policy is not None and self._claim_by is not None
         returned_at = workflow.now()
-        await self._record(MdfState.claim_returned, by=self._decisions[-1].by,
-                           step=f"claim_returned:{self._claim_rounds}", reason=self._last_reason())  # fmt: skip
+        await self._record(
+            MdfState.claim_returned,
+            by=self._decisions[-1].by,
+            step=f"claim_returned:{self._claim_rounds}",
+            reason=self._last_reason(),
+        )
         self._settled += 1
-        await self._kit.notify("claim_returned", ["partner"], step=f"claim_returned:{self._claim_rounds}",
-                               reason=self._last_reason())  # fmt: skip
+        await self._kit.notify(
+            "claim_returned", ["partner"], step=f"claim_returned:{self._claim_rounds}", reason=self._last_reason()
+        )
         if policy.mdf.pause_window_when_returned:
             await self._kit.wait_for(lambda: self._proof_added, waiting_for="the partner's proof (window paused)")
             self._claim_by += workflow.now() - returned_at
-        elif not await self._kit.wait_until(lambda: self._proof_added, self._claim_by, summary="the claim window closes",
-                                            waiting_for="the partner's proof"):  # fmt: skip
+        elif not await self._kit.wait_until(
+            lambda: self._proof_added,
+            self._claim_by,
+            summary="the claim window closes",
+            waiting_for="the partner's proof",
+        ):
             return False
         self._proof_added = False
         self._claim_rounds += 1
@@ -554,8 +660,14 @@ class MdfWorkflow:
         assert self._approved_claim is not None
         last = self._decisions[-1]
         await self._reserve_or_fail(self._approved_claim, "claim_approved", last.by)
-        await self._record(MdfState.claim_approved, by=last.by, step="claim_approved", reason=last.reason,
-                           approved_claim_minor=self._approved_claim, memo_claim_minor=self._approved_claim)  # fmt: skip
+        await self._record(
+            MdfState.claim_approved,
+            by=last.by,
+            step="claim_approved",
+            reason=last.reason,
+            approved_claim_minor=self._approved_claim,
+            memo_claim_minor=self._approved_claim,
+        )
         self._settled += 1
         await self._kit.notify("claim_approved", ["partner"] + (["cam"] if self._kit.has_cam() else []))
 
@@ -566,15 +678,27 @@ class MdfWorkflow:
         day = policy.mdf.payment_cutoff_day
         if day is not None:
             cutoff = next_cutoff(workflow.now(), day, policy.mdf.time_zone)
-            if not await self._kit.wait_until(lambda: self._paid >= approved, cutoff, summary="payment cut-off",
-                                              waiting_for="ops to record the payment"):  # fmt: skip
-                await self._record(MdfState.due_for_payment, by=actors.SYSTEM, step="due_for_payment",
-                                   reason=f"payment cut-off on day {day}")  # fmt: skip
+            if not await self._kit.wait_until(
+                lambda: self._paid >= approved,
+                cutoff,
+                summary="payment cut-off",
+                waiting_for="ops to record the payment",
+            ):
+                await self._record(
+                    MdfState.due_for_payment,
+                    by=actors.SYSTEM,
+                    step="due_for_payment",
+                    reason=f"payment cut-off on day {day}",
+                )
                 await self._kit.notify("due_for_payment", ["ops"])
         await self._kit.wait_for(lambda: self._paid >= approved, waiting_for="ops to record the payment in full")
         await self._reserve_or_fail(0, "paid", actors.SYSTEM)  # the reservation's remainder, if any
-        await self._record(MdfState.paid, by=self._payments[-1].by, step="paid",
-                           reason=f"paid {money(self._paid, self._inp.currency)} in {len(self._payments)} payment(s)")  # fmt: skip
+        await self._record(
+            MdfState.paid,
+            by=self._payments[-1].by,
+            step="paid",
+            reason=f"paid {money(self._paid, self._inp.currency)} in {len(self._payments)} payment(s)",
+        )
         self._paid_recorded = True
         await self._kit.notify("paid", ["partner"] + (["cam"] if self._kit.has_cam() else []))
 
@@ -595,11 +719,12 @@ class MdfWorkflow:
     async def _reserve(self, target: int, step: str, by: str) -> ReserveResult:
         got = await self._kit.activity(
             MdfActivity.RESERVE,
-            ReserveInput(idempotency_key=self._kit.key(step), request_id=self._inp.request_id, target_minor=target,
-                         by=by),
+            ReserveInput(
+                idempotency_key=self._kit.key(step), request_id=self._inp.request_id, target_minor=target, by=by
+            ),
             ReserveResult,
             summary=f"hold {money(target, self._inp.currency)} for the request in the fund",
-        )  # fmt: skip
+        )
         if got.ok:
             self._reserved = got.reserved_minor
         return got
@@ -612,15 +737,32 @@ class MdfWorkflow:
     async def _record(self, state: MdfState, *, by: str, step: str, reason: str | None = None, **values) -> None:
         self._state = state
         await self._kit.record_state(
-            state.value, MdfActivity.RECORD_STATE,
-            MdfStateInput(idempotency_key=self._kit.key(step), request_id=self._inp.request_id, state=state, by=by,
-                          reason=reason, at=workflow.now(), **values),
+            state.value,
+            MdfActivity.RECORD_STATE,
+            MdfStateInput(
+                idempotency_key=self._kit.key(step),
+                request_id=self._inp.request_id,
+                state=state,
+                by=by,
+                reason=reason,
+                at=workflow.now(),
+                **values,
+            ),
             by=by,
-        )  # fmt: skip
+        )
 
     def _log(self, stage: str, level: str, decision: Decision, amount: int | None, by: str, reason: str) -> None:
-        self._decisions.append(LevelDecision(stage=stage, level=level, decision=decision, amount_minor=amount, by=by,
-                                             reason=reason, at=workflow.now()))  # fmt: skip
+        self._decisions.append(
+            LevelDecision(
+                stage=stage,
+                level=level,
+                decision=decision,
+                amount_minor=amount,
+                by=by,
+                reason=reason,
+                at=workflow.now(),
+            )
+        )
 
     def _last_reason(self) -> str:
         return self._decisions[-1].reason if self._decisions else ""
@@ -631,24 +773,34 @@ class MdfWorkflow:
     def _answer(self) -> MdfAnswer:
         level = self._levels[self._level].name if self._level is not None and self._levels else None
         return MdfAnswer(
-            request_id=self._inp.request_id, state=self._state, level=level, approved_minor=self._approved,
-            claim_minor=self._claim.amount_minor if self._claim else None, paid_minor=self._paid,
+            request_id=self._inp.request_id,
+            state=self._state,
+            level=level,
+            approved_minor=self._approved,
+            claim_minor=self._claim.amount_minor if self._claim else None,
+            paid_minor=self._paid,
             reserved_minor=self._reserved,
-        )  # fmt: skip
+        )
 
     def _context(self) -> dict:
         cur = self._inp.currency
         return {
-            "partner_name": self._inp.partner_name, "request_id": self._inp.request_id, "title": self._title,
-            "activity_type": self._inp.activity_type, "amount": money(self._amount, cur),
+            "partner_name": self._inp.partner_name,
+            "request_id": self._inp.request_id,
+            "title": self._title,
+            "activity_type": self._inp.activity_type,
+            "amount": money(self._amount, cur),
             "approved": money(self._approved, cur) if self._approved is not None else None,
             "claim": money(self._claim.amount_minor, cur) if self._claim else None,
             "approved_claim": money(self._approved_claim, cur) if self._approved_claim is not None else None,
-            "paid": money(self._paid, cur), "planned_start": self._start.isoformat(),
-            "planned_end": self._end.isoformat(), "state": self._state.value, "period": self._inp.period,
+            "paid": money(self._paid, cur),
+            "planned_start": self._start.isoformat(),
+            "planned_end": self._end.isoformat(),
+            "state": self._state.value,
+            "period": self._inp.period,
             "start_by": self._start_by.date().isoformat() if self._start_by else None,
             "claim_by": self._claim_by.date().isoformat() if self._claim_by else None,
-        }  # fmt: skip
+        }
 
     def _is_cam(self, by: str) -> bool:
         return self._kit.coverage.cam_id is not None and by == actors.cam(self._kit.coverage.cam_id)
@@ -656,8 +808,9 @@ class MdfWorkflow:
     def _check_partner_side(self, by: str) -> None:
         if actors.is_ops(by) or by == actors.partner(self._inp.partner_id) or self._is_cam(by):
             return
-        raise ApplicationError(f"{by} may not change this request: only the partner, its CAM or ops",
-                               type=Refusal.NOT_APPROVER)  # fmt: skip
+        raise ApplicationError(
+            f"{by} may not change this request: only the partner, its CAM or ops", type=Refusal.NOT_APPROVER
+        )
 
     def _check_dates(self, start: date, end: date) -> None:
         policy = self._kit.policy
@@ -666,11 +819,14 @@ class MdfWorkflow:
         if end < start:
             raise ApplicationError("planned_end: the activity cannot end before it starts", type=Refusal.INVALID)
         if days_between(start, end) > rules.max_activity_days:
-            raise ApplicationError(f"planned_end: an activity lasts at most {rules.max_activity_days:g} days",
-                                   type=Refusal.INVALID)  # fmt: skip
+            raise ApplicationError(
+                f"planned_end: an activity lasts at most {rules.max_activity_days:g} days", type=Refusal.INVALID
+            )
         if self._start_by is not None and start > self._start_by.date():
-            raise ApplicationError(f"planned_start: the approval is valid for activities starting by {self._start_by.date()}",
-                                   type=Refusal.INVALID)  # fmt: skip
+            raise ApplicationError(
+                f"planned_start: the approval is valid for activities starting by {self._start_by.date()}",
+                type=Refusal.INVALID,
+            )
 
 
 @workflow.defn
@@ -691,8 +847,13 @@ class MdfFundWorkflow:
 
     @workflow.query(name=PROGRESS)
     def progress(self) -> MdfFundProgress:
-        return MdfFundProgress(fund_id=self._inp.fund_id, period=self._inp.period, expires_at=self._inp.expires_at,
-                               warned=self._warned, expired_minor=self._expired)  # fmt: skip
+        return MdfFundProgress(
+            fund_id=self._inp.fund_id,
+            period=self._inp.period,
+            expires_at=self._inp.expires_at,
+            warned=self._warned,
+            expired_minor=self._expired,
+        )
 
     @workflow.run
     async def run(self, inp: MdfFundInput) -> MdfFundProgress:
@@ -702,29 +863,50 @@ class MdfFundWorkflow:
             at = inp.expires_at - policy.days(offset)
             if workflow.now() >= at:
                 continue  # created after this warning's time
-            await self._kit.wait_until(lambda: False, at, summary=f"expiry warning ({offset:g} days left)",
-                                       waiting_for="the warning")  # fmt: skip
-            balance = await self._kit.activity(MdfActivity.FUND_BALANCE, FundBalanceInput(fund_id=inp.fund_id),
-                                               FundBalance, summary="read the fund's available balance")  # fmt: skip
+            await self._kit.wait_until(
+                lambda: False, at, summary=f"expiry warning ({offset:g} days left)", waiting_for="the warning"
+            )
+            balance = await self._kit.activity(
+                MdfActivity.FUND_BALANCE,
+                FundBalanceInput(fund_id=inp.fund_id),
+                FundBalance,
+                summary="read the fund's available balance",
+            )
             if balance.available_minor > 0:
                 self._warned.append(offset)
-                await self._kit.notify("funds_expiring", ["partner"], step=f"expiry_warning:{offset:g}",
-                                       available=money(balance.available_minor, inp.currency), days_left=offset)  # fmt: skip
-        await self._kit.wait_until(lambda: False, inp.expires_at, summary="unreserved funds expire",
-                                   waiting_for="the end of the period and its grace")  # fmt: skip
+                await self._kit.notify(
+                    "funds_expiring",
+                    ["partner"],
+                    step=f"expiry_warning:{offset:g}",
+                    available=money(balance.available_minor, inp.currency),
+                    days_left=offset,
+                )
+        await self._kit.wait_until(
+            lambda: False,
+            inp.expires_at,
+            summary="unreserved funds expire",
+            waiting_for="the end of the period and its grace",
+        )
         result = await self._kit.activity(
             MdfActivity.EXPIRE_FUND,
             ExpireFundInput(idempotency_key=self._kit.key("expired"), fund_id=inp.fund_id, at=workflow.now()),
-            ExpireFundResult, summary="expire the fund's unreserved balance",
-        )  # fmt: skip
+            ExpireFundResult,
+            summary="expire the fund's unreserved balance",
+        )
         self._expired = result.expired_minor
         self._kit.upsert("expired")
         if result.expired_minor > 0:
-            await self._kit.notify("funds_expired", ["partner"] + (["cam"] if self._kit.has_cam() else []),
-                                   expired=money(result.expired_minor, inp.currency))  # fmt: skip
+            await self._kit.notify(
+                "funds_expired",
+                ["partner"] + (["cam"] if self._kit.has_cam() else []),
+                expired=money(result.expired_minor, inp.currency),
+            )
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.progress()
 
     def _context(self) -> dict:
-        return {"partner_name": self._inp.partner_name, "period": self._inp.period,
-                "expires_on": self._inp.expires_at.date().isoformat()}  # fmt: skip
+        return {
+            "partner_name": self._inp.partner_name,
+            "period": self._inp.period,
+            "expires_on": self._inp.expires_at.date().isoformat(),
+        }

@@ -5,7 +5,7 @@ one-click decision links from email."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
@@ -371,7 +371,9 @@ async def clawback(request_id: uuid.UUID, body: ClawbackBody, principal: OpsDep,
 # ------------------------------------------------------------------ reports
 
 
-CSV = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON, or CSV with ?format=csv"}}
+CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON, or CSV with ?format=csv"}
+}
 
 
 @router.get("/mdf/reports/utilization", response_model=list[UtilizationRow], responses=CSV)

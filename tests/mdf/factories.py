@@ -36,12 +36,23 @@ async def make_request(
     fund = await make_fund(sessionmaker, partner, policy)
     start = start or (datetime.now(UTC) + timedelta(days=5)).date()
     req = MdfRequest(
-        id=uuid.uuid4(), partner_id=partner.id, fund_id=fund.id, period=fund.period, activity_type=activity_type,
-        title="Spring roadshow", planned_start=start, planned_end=start + timedelta(days=days),
-        amount_minor=amount_minor, currency="USD", requested_amount_minor=amount_minor, requested_currency="USD",
-        partner_share_percent=share, expected_outcomes="20 qualified leads", state=MdfState.pending_approval.value,
+        id=uuid.uuid4(),
+        partner_id=partner.id,
+        fund_id=fund.id,
+        period=fund.period,
+        activity_type=activity_type,
+        title="Spring roadshow",
+        planned_start=start,
+        planned_end=start + timedelta(days=days),
+        amount_minor=amount_minor,
+        currency="USD",
+        requested_amount_minor=amount_minor,
+        requested_currency="USD",
+        partner_share_percent=share,
+        expected_outcomes="20 qualified leads",
+        state=MdfState.pending_approval.value,
         created_by=actors.partner(partner.id),
-    )  # fmt: skip
+    )
     async with sessionmaker() as session, session.begin():
         session.add(req)
         await session.flush()
@@ -52,11 +63,20 @@ async def make_request(
 
 def mdf_input(req: MdfRequest, partner: Partner) -> MdfInput:
     return MdfInput(
-        request_id=str(req.id), partner_id=str(partner.id), partner_name=partner.name,
+        request_id=str(req.id),
+        partner_id=str(partner.id),
+        partner_name=partner.name,
         coverage=Coverage(tier=partner.tier, cam_id=str(partner.cam_id) if partner.cam_id else None),
-        fund_id=str(req.fund_id), period=req.period, activity_type=req.activity_type, title=req.title,
-        planned_start=req.planned_start, planned_end=req.planned_end, amount_minor=req.amount_minor,
-        currency=req.currency, requested_amount_minor=req.requested_amount_minor,
-        requested_currency=req.requested_currency, partner_share_percent=req.partner_share_percent,
+        fund_id=str(req.fund_id),
+        period=req.period,
+        activity_type=req.activity_type,
+        title=req.title,
+        planned_start=req.planned_start,
+        planned_end=req.planned_end,
+        amount_minor=req.amount_minor,
+        currency=req.currency,
+        requested_amount_minor=req.requested_amount_minor,
+        requested_currency=req.requested_currency,
+        partner_share_percent=req.partner_share_percent,
         expected_outcomes=req.expected_outcomes,
-    )  # fmt: skip
+    )
