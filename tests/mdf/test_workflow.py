@@ -588,9 +588,7 @@ async def test_fund_warns_then_expires_its_unreserved_balance(ts_env, sessionmak
         await sleep_until(ts_env, fund.expires_at - timedelta(days=7, hours=1))
         assert len(warnings()) == 1
         await ts_env.sleep(timedelta(hours=2))
-        assert (
-            len(warnings()) == 2 and "USD 10,000.00" in body(warnings()[1]) and "7 days left" in body(warnings()[1])
-        )
+        assert len(warnings()) == 2 and "USD 10,000.00" in body(warnings()[1]) and "7 days left" in body(warnings()[1])
         await sleep_until(ts_env, fund.expires_at - timedelta(hours=1))
         assert (await handle.query(MdfFundWorkflow.progress)).expired_minor is None
         result = await handle.result()
