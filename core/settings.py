@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     codec_cors_origin: str | None = None
     # Failed authentications (or decision-link attempts) per client and minute before 429.
     auth_failures_per_minute: int = 20
+    # Observability (core/observability.py): traces to an OpenTelemetry collector (OTLP over HTTP,
+    # e.g. http://otel-collector:4318/v1/traces; unset: no export), JSON-lines or text logs, and the
+    # worker's Prometheus metrics and health endpoints (0: off).
+    otlp_endpoint: str | None = None
+    log_format: Literal["json", "text"] = "json"
+    worker_metrics_port: int = 9464
+    worker_health_port: int = 8081
+    worker_observe_host: str = "127.0.0.1"  # 0.0.0.0 in a container
 
     @model_validator(mode="after")
     def _enforce_non_default_secrets(self) -> Settings:

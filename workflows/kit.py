@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         StepResult,
     )
     from domain.policy import ProgramPolicy, VersionedPolicy
+    from domain.webhooks import EVENTS_PATCH, EventInput, PublishResult, WebhookActivity
 
 R = TypeVar("R")
 
@@ -204,6 +205,36 @@ class JourneyKit:
         """Send whatever the outbox holds for `key` (rows queued by any activity)."""
         summary = summary or f"send the emails queued as {key.rsplit(':', 1)[-1]}"
         await self.activity(SEND_NOTIFICATIONS, SendInput(idempotency_key=key), SendResult, summary=summary)
+
+    # ------------------------------------------------------------------ events and metrics
+
+    async def emit(self, event_type: str, data: BaseModel, *, step: str | None = None) -> None:
+        """Publish a catalog event (domain/events.py) to the webhook subscribers: the event and
+        its deliveries are written once per `<workflow id>:<scope>event:<step or type>` (a retry or
+        a replay publishes nothing twice); delivery runs on its own (workflows/webhooks.py) and
+        never holds up the journey. Journeys recorded before events replay without (patch
+        `webhook-events`)."""
+        if not workflow.patched(EVENTS_PATCH):
+            return
+        await self.activity(
+            WebhookActivity.PUBLISH,
+            EventInput(
+                idempotency_key=self.key(f"{self._scope}event:{step or event_type}"), type=event_type,
+                partner_id=self.partner_id, occurred_at=workflow.now(), data=data.model_dump(mode="json"),
+            ),
+            PublishResult,
+            summary=f"publish the {event_type} event to webhook subscribers",
+        )  # fmt: skip
+
+    def decided(self, outcome: str, by: str, since: datetime) -> None:
+        """Count a decision by outcome and who took it, and its latency from `since` (metrics of the
+        worker's Prometheus endpoint; not recorded while replaying, no command in the history)."""
+        meter = workflow.metric_meter()
+        attrs = {"journey": self.journey, "outcome": outcome, "by": by.split(":", 1)[0]}
+        meter.create_counter("camlights_decisions", "decisions by journey, outcome and kind of actor").add(1, attrs)
+        meter.create_histogram_timedelta(
+            "camlights_decision_latency", "from submission to decision (workflow time)", "ms"
+        ).record(workflow.now() - since, attrs)
 
     # ------------------------------------------------------------------ time
 

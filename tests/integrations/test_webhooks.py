@@ -1,0 +1,157 @@
+"""Outbound webhooks and CRM events in, end to end on the dev server: journeys publish catalog
+events, a receiver on loopback verifies signatures, fails the first deliveries and then accepts;
+every event arrives once in effect, in order per partner; a CRM closed-won ends the deal."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import select
+from standardwebhooks import Webhook, WebhookVerificationError
+
+from domain.enums import Role
+from store.models.integrations import WebhookEvent
+from tests.helpers.api import deal_body, enrol, new_key
+from tests.helpers.policies import fast_policy
+from tests.helpers.waiting import eventually
+from tests.integrations.receiver import Receiver
+
+
+async def fast_webhooks(api, ops, **webhooks):
+    policy = fast_policy(day_seconds=1).model_dump(mode="json")
+    policy["deal"].update({"stall_days": 60})
+    policy["webhooks"] = {"first_retry_seconds": 1, "max_retry_seconds": 2, "retry_hours": 0.002, **webhooks}
+    r = await api.put("/policy", json=policy, headers=ops)
+    assert r.status_code == 201, r.text
+
+
+@pytest_asyncio.fixture
+async def receiver():
+    rx = await Receiver().start()
+    yield rx
+    await rx.stop()
+
+
+async def subscribe(api, ops, receiver, path, types, **extra):
+    body = {"url": receiver.url(path), "event_types": types, "allow_private_network": True, **extra}
+    r = await api.post("/webhooks", json=body, headers=ops)
+    assert r.status_code == 201, r.text
+    sub = r.json()
+    assert sub["secret"].startswith("whsec_")
+    receiver.secrets[path] = sub["secret"]
+    return sub
+
+
+async def test_subscriptions_refuse_loopback_and_unknown_types_and_write_nothing(api, ops, receiver, sessionmaker):
+    r = await api.post("/webhooks", json={"url": receiver.url("x"), "event_types": ["deal.won"]}, headers=ops)
+    assert r.status_code == 422 and "127.0.0.1 is a loopback address" in r.json()["detail"], r.text
+    for url in ("http://10.1.2.3/hook", "http://169.254.169.254/latest", "http://[::1]/x", "ftp://example.com/x"):
+        r = await api.post("/webhooks", json={"url": url, "event_types": ["*"]}, headers=ops)
+        assert r.status_code == 422, (url, r.text)
+    r = await api.post("/webhooks", json={"url": receiver.url("x"), "event_types": ["deal.bogus"],
+                                          "allow_private_network": True}, headers=ops)  # fmt: skip
+    assert r.status_code == 422 and "unknown event type(s) deal.bogus" in r.text
+    assert (await api.get("/webhooks", headers=ops)).json() == []
+    r = await api.get("/webhooks/events", headers=ops)
+    assert {"deal.won", "partner.enrolled", "certification.lapsed"} <= {e["type"] for e in r.json()}
+
+
+async def test_events_arrive_once_in_order_per_partner_and_crm_closes_the_deal(
+    api, ops, worker, receiver, sessionmaker
+):
+    await fast_webhooks(api, ops)
+    main = await subscribe(api, ops, receiver, "main", ["*"])
+    deals_only = await subscribe(api, ops, receiver, "deals", ["deal.approved", "deal.won"])
+    receiver.fail_first["main"] = 2  # the first two requests fail: retried with backoff
+    receiver.down.add("deals")  # down for longer than the policy's retry_hours: failed, then replayed
+
+    partner = await enrol(api, ops, tier="registered", domain="hooks.test")
+    partner_h = await new_key(sessionmaker, Role.partner, partner_id=partner["id"])
+    r = await api.post("/deals", json=deal_body(amount="2500.00"), headers=partner_h)
+    assert r.status_code == 201, r.text
+    deal = r.json()
+    await eventually(
+        lambda: _state(api, ops, deal["id"], "approved"), what="auto approval", timeout=30
+    )  # fmt: skip
+
+    # The CRM closes the opportunity: keyed by the deal's id and its own id the first time.
+    crm = {"event_id": "crm-evt-1", "type": "opportunity.closed_won", "deal_id": deal["id"],
+           "crm_opportunity_id": "006Dn000004XyZ", "amount_minor": 260000, "currency": "USD"}  # fmt: skip
+    r = await api.post("/events/crm", json=crm, headers=ops)
+    assert r.status_code == 202 and r.json() == {
+        "event_id": "crm-evt-1", "deal_id": deal["id"], "stage": "closed_won", "duplicate": False,
+    }, r.text  # fmt: skip
+    r = await api.post("/events/crm", json=crm, headers=ops)  # the CRM retries: nothing happens twice
+    assert r.status_code == 200 and r.json()["duplicate"] is True
+    await eventually(lambda: _state(api, ops, deal["id"], "won"), what="the journey ends as won", timeout=30)
+    r = await api.post("/events/crm", json={**crm, "event_id": "crm-evt-2", "deal_id": None}, headers=ops)
+    assert r.status_code == 409 and "won" in r.json()["detail"]  # found by the CRM's id alone; ended
+
+    expected = ["partner.enrolled", "deal.registered", "deal.approved", "deal.won"]
+    await eventually(
+        lambda: set(expected) <= set(receiver.types("main", partner["id"])), what="every event", timeout=60
+    )  # fmt: skip
+    async with sessionmaker() as session:
+        published = (
+            await session.scalars(
+                select(WebhookEvent.id)
+                .where(WebhookEvent.partner_id == uuid.UUID(partner["id"]))
+                .order_by(WebhookEvent.seq)
+            )
+        ).all()
+    accepted = [r.msg_id for r in receiver.accepted["main"]]
+    assert accepted == list(published), "in the order they were published, each once"
+    assert receiver.types("main", partner["id"]).index("deal.registered") < receiver.types("main").index("deal.won")
+    assert not receiver.refused, receiver.refused
+    won = next(r for r in receiver.accepted["main"] if r.event["type"] == "deal.won")
+    assert won.event["version"] == 1 and won.event["data"]["deal_id"] == deal["id"]
+    assert won.event["data"]["state"] == "won" and won.event["data"]["currency"] == "USD"
+
+    # Visible: the first delivery took three attempts (two 500s), each recorded.
+    r = await api.get(f"/webhooks/{main['id']}/deliveries", headers=ops)
+    assert r.status_code == 200
+    rows = r.json()
+    assert {d["status"] for d in rows} == {"delivered"} and len(rows) == len(published)
+    first = min(rows, key=lambda d: d["id"])
+    assert first["attempts"] == 3 and first["last_status_code"] == 200
+
+    # The subscriber that was down: retried for the policy's retry_hours, then failed, visibly.
+    async def failed():
+        r = await api.get(f"/webhooks/{deals_only['id']}/deliveries?status=failed", headers=ops)
+        return len(r.json()) == 2 and r.json()
+
+    rows = await eventually(failed, what="deliveries failed after retry_hours", timeout=60)
+    assert all(d["attempts"] >= 2 and d["last_status_code"] == 503 for d in rows), rows
+    # Ops replay them once it is back: delivered, in order, with the same webhook-id.
+    receiver.down.discard("deals")
+    for d in sorted(rows, key=lambda d: d["id"]):
+        r = await api.post(f"/webhooks/{deals_only['id']}/deliveries/{d['id']}/replay", headers=ops)
+        assert r.status_code == 202 and r.json()["replays"] == 1, r.text
+    await eventually(lambda: receiver.types("deals") == ["deal.approved", "deal.won"], what="replayed", timeout=30)
+    r = await api.post(f"/webhooks/{deals_only['id']}/deliveries/{rows[0]['id']}/replay", headers=ops)
+    assert r.status_code in (202, 409)
+    # A replay of a delivered event arrives again with the same id: the receiver keeps it once.
+    await eventually(lambda: sum(1 for q in receiver.requests if q.msg_id == rows[0]["event_id"]) >= 1 + 1)
+    assert receiver.types("deals") == ["deal.approved", "deal.won"]
+
+
+async def test_a_tampered_delivery_is_detected_by_the_receiver(api, ops, worker, receiver, sessionmaker):
+    await fast_webhooks(api, ops)
+    await subscribe(api, ops, receiver, "main", ["partner.enrolled"])
+    await enrol(api, ops, tier="registered", domain="tamper.test")
+    got = await eventually(lambda: receiver.accepted.get("main"), what="a delivery", timeout=30)
+    original = got[0]
+    hook = Webhook(receiver.secrets["main"])
+    assert hook.verify(original.body, original.headers)["type"] == "partner.enrolled"
+    tampered = original.body.replace(b'"registered"', b'"platinum"')
+    assert tampered != original.body
+    with pytest.raises(WebhookVerificationError):
+        hook.verify(tampered, original.headers)
+    with pytest.raises(WebhookVerificationError):  # signed with another subscription's secret
+        Webhook("whsec_" + "A" * 43 + "=").verify(original.body, original.headers)
+
+
+async def _state(api, headers, deal_id, state):
+    return (await api.get(f"/deals/{deal_id}", headers=headers)).json()["state"] == state
