@@ -111,7 +111,8 @@ async def health(worker: Worker, client: Client, sessionmaker: async_sessionmake
 async def serve_health(
     worker: Worker, client: Client, sessionmaker: async_sessionmaker[AsyncSession], host: str, port: int
 ) -> asyncio.Server:
-    """`GET /health` on `host:port`: 200 when every check is ok, else 503; JSON either way."""
+    """`GET /health` (readiness: the worker polls, Temporal and PostgreSQL answer) and `GET /live`
+    (liveness: the worker polls) on `host:port`: 200 when every check is ok, else 503; JSON."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(Exception):
@@ -119,12 +120,16 @@ async def serve_health(
             while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
                 pass
             path = request.split(b" ")[1] if request.count(b" ") >= 2 else b""
-            if path.split(b"?")[0] == b"/health":
-                checks = await health(worker, client, sessionmaker)
+            route = path.split(b"?")[0]
+            if route in (b"/health", b"/live"):
+                # /live (liveness): the worker still polls; /health (readiness): and its dependencies answer.
+                checks = await health(worker, client, sessionmaker) if route == b"/health" else {
+                    "worker": "ok" if worker.is_running else "not running"
+                }  # fmt: skip
                 status = "200 OK" if all(v == "ok" for v in checks.values()) else "503 Service Unavailable"
                 body = json.dumps({"status": "ok" if status.startswith("200") else "unhealthy", "checks": checks})
             else:
-                status, body = "404 Not Found", json.dumps({"detail": "not found: only GET /health here"})
+                status, body = "404 Not Found", json.dumps({"detail": "not found: GET /health or /live"})
             data = body.encode()
             writer.write(
                 f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {len(data)}\r\n"
