@@ -41,26 +41,31 @@ from domain.webhooks import (
 )
 from store.models.integrations import WebhookDelivery, WebhookEvent, WebhookSubscription
 
+REQUEST_MARGIN = 5.0  # seconds of an attempt beyond the request's own time limit (recording it)
+
 
 async def check_destination(url: str, allow_private: bool) -> str | None:
     """Why `url` may not be called (scheme, no host, a name that does not resolve, or an address
     that is private, loopback, link-local, ... unless the subscription allows private networks),
     or None when it may."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError as err:
+        return f"the URL cannot be read ({err})"
     if parts.scheme not in ("https", "http"):
         return f"the URL must be http or https, not {parts.scheme or 'nothing'!r}"
-    host = parts.hostname
     if not host:
         return "the URL has no host"
     if allow_private:
         return None
     try:
         async with asyncio.timeout(5):
-            infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443, proto=6)
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port or 443, proto=6)
     except TimeoutError:
         return f"{host} did not resolve within 5 s"
-    except OSError as err:
-        return f"{host} does not resolve ({err.strerror or err})"
+    except (OSError, UnicodeError, ValueError) as err:
+        return f"{host} does not resolve ({getattr(err, 'strerror', None) or err})"
     for info in infos:
         why = refused_address(str(info[4][0]))
         if why:
@@ -81,44 +86,53 @@ async def wake_stream(client, task_queue: str, subscription_id: object, partner_
     )
 
 
+async def write_event(session: AsyncSession, inp: EventInput) -> tuple[str, list[uuid.UUID]]:
+    """In the caller's transaction: the event (once per idempotency key) and one pending delivery
+    per active subscription to its type. Returns the event id and those subscriptions, whose
+    streams the caller wakes once the transaction has committed."""
+    spec = events.spec(inp.type)
+    data = spec.data.model_validate(inp.data).model_dump(mode="json")
+    await session.execute(
+        insert(WebhookEvent)
+        .values(id=event_id(inp.idempotency_key), idempotency_key=inp.idempotency_key, type=inp.type,
+                version=spec.version, partner_id=uuid.UUID(inp.partner_id), occurred_at=inp.occurred_at, data=data)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    )  # fmt: skip
+    key = inp.idempotency_key
+    event = await session.scalar(select(WebhookEvent).where(WebhookEvent.idempotency_key == key))
+    assert event is not None
+    subscriptions = list(
+        (
+            await session.scalars(
+                select(WebhookSubscription.id).where(
+                    WebhookSubscription.active,
+                    or_(
+                        WebhookSubscription.event_types.contains([inp.type]),
+                        WebhookSubscription.event_types.contains([events.WILDCARD]),
+                    ),
+                    WebhookSubscription.created_at <= event.created_at,
+                )
+            )
+        ).all()
+    )
+    for sub_id in subscriptions:
+        await session.execute(
+            insert(WebhookDelivery)
+            .values(subscription_id=sub_id, event_seq=event.seq, partner_id=event.partner_id,
+                    status=DeliveryStatus.pending.value, attempts=0, replays=0)
+            .on_conflict_do_nothing()
+        )  # fmt: skip
+    return event.id, subscriptions
+
+
 class WebhookActivities:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]):
         self.sessionmaker = sessionmaker
 
     @activity.defn(name=WebhookActivity.PUBLISH)
     async def publish(self, inp: EventInput) -> PublishResult:
-        spec = events.spec(inp.type)
-        data = spec.data.model_validate(inp.data).model_dump(mode="json")
-        msg_id = event_id(inp.idempotency_key)
         async with self.sessionmaker() as session, session.begin():
-            await session.execute(
-                insert(WebhookEvent)
-                .values(id=msg_id, idempotency_key=inp.idempotency_key, type=inp.type, version=spec.version,
-                        partner_id=uuid.UUID(inp.partner_id), occurred_at=inp.occurred_at, data=data)
-                .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            )  # fmt: skip
-            key = inp.idempotency_key
-            event = await session.scalar(select(WebhookEvent).where(WebhookEvent.idempotency_key == key))
-            assert event is not None
-            subscriptions = (
-                await session.scalars(
-                    select(WebhookSubscription.id).where(
-                        WebhookSubscription.active,
-                        or_(
-                            WebhookSubscription.event_types.contains([inp.type]),
-                            WebhookSubscription.event_types.contains([events.WILDCARD]),
-                        ),
-                        WebhookSubscription.created_at <= event.created_at,
-                    )
-                )
-            ).all()
-            for sub_id in subscriptions:
-                await session.execute(
-                    insert(WebhookDelivery)
-                    .values(subscription_id=sub_id, event_seq=event.seq, partner_id=event.partner_id,
-                            status=DeliveryStatus.pending.value, attempts=0, replays=0)
-                    .on_conflict_do_nothing()
-                )  # fmt: skip
+            msg_id, subscriptions = await write_event(session, inp)
         info = activity.info()
         for sub_id in subscriptions:  # also on a retry: waking a stream twice is harmless
             await wake_stream(activity.client(), info.task_queue, sub_id, inp.partner_id)
@@ -165,8 +179,9 @@ class WebhookActivities:
             metrics.webhook_delivery("refused")
             raise ApplicationError(f"destination refused: {refused}", type="DestinationRefused", non_retryable=True)
         started = time.monotonic()
-        policy_timeout = activity.info().start_to_close_timeout
-        timeout = max(1.0, policy_timeout.total_seconds() - 2) if policy_timeout else 10.0
+        # The stream allows the policy's timeout_seconds plus REQUEST_MARGIN for the attempt.
+        attempt_timeout = activity.info().start_to_close_timeout
+        timeout = max(1.0, attempt_timeout.total_seconds() - REQUEST_MARGIN) if attempt_timeout else 10.0
         try:
             async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
                 answer = await http.post(url, content=body, headers=headers(secret, msg_id, int(time.time()), body))

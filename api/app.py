@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, *, reconcile_every: float | Non
         app.include_router(module.router)
     for module in (webhooks, crm, metrics):  # integrations and operations
         app.include_router(module.router)
+    app.include_router(webhooks.catalog_router)
     for spec in registry.JOURNEYS:  # by convention: api/<journey>/router.py
         app.include_router(importlib.import_module(f"api.{spec.name}.router").router)
     openapi.install(app)

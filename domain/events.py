@@ -29,6 +29,17 @@ class PartnerEvent(BaseModel):
     state: str = Field(description="the onboarding state: in_progress, activated, at_risk")
 
 
+class TierChanged(BaseModel):
+    """partner.tier_changed: ops moved the partner to another tier (its journeys follow)."""
+
+    partner_id: str
+    partner_name: str
+    from_tier: str
+    to_tier: str
+    cam_id: str | None = None
+    by: str
+
+
 class DealEvent(BaseModel):
     """deal.*: the deal as it stands after the change (money in minor units of an ISO 4217 code)."""
 
@@ -67,6 +78,7 @@ CATALOG: dict[str, EventSpec] = {
     "partner.enrolled": EventSpec(1, PartnerEvent, "a partner was enrolled; its onboarding started"),
     "partner.activated": EventSpec(1, PartnerEvent, "the partner completed its required onboarding milestones"),
     "partner.at_risk": EventSpec(1, PartnerEvent, "the onboarding plan ended with required milestones open"),
+    "partner.tier_changed": EventSpec(1, TierChanged, "the partner's tier changed (its running journeys follow)"),
     "deal.registered": EventSpec(1, DealEvent, "a deal registration was submitted (pending approval or in review)"),
     "deal.approved": EventSpec(1, DealEvent, "a deal registration was approved; its protection window started"),
     "deal.rejected": EventSpec(1, DealEvent, "a deal registration was rejected"),

@@ -275,7 +275,10 @@ class DealWorkflow:
                 if change.stage == self._stage:
                     continue
                 if not self._may_change_stage(change.by):
-                    workflow.logger.warning("stage change by %s ignored: not the partner, its CAM or ops", change.by)
+                    workflow.logger.warning(
+                        "stage change by %s ignored: not the partner, its CAM or ops", change.by,
+                        extra=self._kit.log_extra,
+                    )  # fmt: skip
                     continue
                 self._stage, self._stage_since, self._stalled = change.stage, workflow.now(), False
                 self._stage_changes += 1

@@ -136,7 +136,9 @@ class JourneyKit:
             f"**needs attention** since {workflow.now():%Y-%m-%d %H:%M} UTC: `{activity}` failed for good "
             f"({error[:200]}). Waiting for ops: fix the cause, then `POST /ops/journeys/{{id}}/resume`."
         )
-        workflow.logger.warning("%s needs attention: %s failed for good (%s)", self.journey, activity, error)
+        workflow.logger.warning(
+            "%s needs attention: %s failed for good (%s)", self.journey, activity, error, extra=self.log_extra
+        )
         await self._record_attention(self.attention)
         await workflow.wait_condition(lambda: self._resumed is not None)
         assert self._resumed is not None
@@ -159,6 +161,11 @@ class JourneyKit:
     def _on_resume(self, resume: Resume) -> None:
         if self.attention is not None:
             self._resumed = resume
+
+    @property
+    def log_extra(self) -> dict[str, str]:
+        """For `workflow.logger` calls: the partner id on the record (JSON logs carry it)."""
+        return {"partner_id": self.partner_id}
 
     @property
     def actor(self) -> str:
@@ -309,7 +316,7 @@ class JourneyKit:
         try:
             await workflow.get_external_workflow_handle(workflow_id).signal(signal, arg)
         except FailureError:
-            workflow.logger.info("%s is not running; %s not delivered", workflow_id, signal)
+            workflow.logger.info("%s is not running; %s not delivered", workflow_id, signal, extra=self.log_extra)
             return False
         return True
 

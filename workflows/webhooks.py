@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
 STEP_TIMEOUT = timedelta(seconds=15)  # the database steps (not the delivery: its time is in the policy)
 STEP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 DELIVERIES_PER_RUN = 200
+REQUEST_MARGIN = 5  # seconds an attempt may take beyond the policy's request timeout (activities/webhooks.py)
 
 
 @workflow.defn(name=DELIVERY_WORKFLOW)
@@ -75,7 +76,7 @@ class WebhookDeliveryWorkflow:
             try:
                 await workflow.execute_activity(
                     WebhookActivity.DELIVER, DeliverInput(delivery_id=nxt.delivery_id), result_type=DeliverResult,
-                    start_to_close_timeout=timedelta(seconds=rules.timeout_seconds + 5),
+                    start_to_close_timeout=timedelta(seconds=rules.timeout_seconds + REQUEST_MARGIN),
                     schedule_to_close_timeout=timedelta(hours=rules.retry_hours), retry_policy=retry,
                     summary=f"deliver {nxt.delivery_id}",
                 )  # fmt: skip

@@ -17,23 +17,29 @@ from activities.webhooks import check_destination, wake_stream
 from api import metrics
 from api.deps import OpsDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep
 from api.idempotency import Idempotency
+from api.schemas import Label
 from domain import events
-from domain.types import Label
 from domain.webhooks import DeliveryStatus, new_secret
 from store import repo
 from store.models.integrations import WebhookDelivery, WebhookEvent, WebhookSubscription
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+catalog_router = APIRouter()  # GET /events/catalog, beside POST /events/crm
 
-EventType = Annotated[str, Field(min_length=1, max_length=80)]
+# The schema lists the catalog's types (and `*`); the validator below applies the same rule.
+EventType = Annotated[
+    str, Field(min_length=1, max_length=80, json_schema_extra={"enum": [events.WILDCARD, *events.CATALOG]})
+]
 
 
 class SubscriptionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$", description="where events are POSTed")
+    url: str = Field(
+        min_length=8, max_length=2000, pattern=r"^https?://[\x21-\x7e]+$", description="where events are POSTed"
+    )
     event_types: list[EventType] = Field(
-        min_length=1, max_length=100, description="types from `GET /webhooks/events`, or `*` for every type"
+        min_length=1, max_length=100, description="types from `GET /events/catalog`, or `*` for every type"
     )
     description: Label = ""
     allow_private_network: bool = Field(
@@ -87,16 +93,6 @@ class CatalogEntry(BaseModel):
     version: int
     description: str
     data_schema: dict[str, Any]
-
-
-@router.get("/events", response_model=list[CatalogEntry])
-async def catalog(principal: PrincipalDep):
-    """The event types a subscription may ask for, each with its version and its `data` schema."""
-    return [
-        CatalogEntry(type=name, version=spec.version, description=spec.description,
-                     data_schema=spec.data.model_json_schema())
-        for name, spec in sorted(events.CATALOG.items())
-    ]  # fmt: skip
 
 
 @router.post("", status_code=201, response_model=SubscriptionCreated)
@@ -237,3 +233,13 @@ async def replay(
     await wake_stream(temporal, settings.task_queue, sub.id, partner_id)
     metrics.WEBHOOK_REPLAYS.inc()
     return ReplayOut(delivery_id=delivery_id, status=DeliveryStatus.pending, replays=replays)
+
+
+@catalog_router.get("/events/catalog", response_model=list[CatalogEntry], tags=["webhooks"])
+async def catalog(principal: PrincipalDep):
+    """The event types a subscription may ask for, each with its version and its `data` schema."""
+    return [
+        CatalogEntry(type=name, version=spec.version, description=spec.description,
+                     data_schema=spec.data.model_json_schema())
+        for name, spec in sorted(events.CATALOG.items())
+    ]  # fmt: skip

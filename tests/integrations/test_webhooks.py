@@ -54,7 +54,7 @@ async def test_subscriptions_refuse_loopback_and_unknown_types_and_write_nothing
                                           "allow_private_network": True}, headers=ops)  # fmt: skip
     assert r.status_code == 422 and "unknown event type(s) deal.bogus" in r.text
     assert (await api.get("/webhooks", headers=ops)).json() == []
-    r = await api.get("/webhooks/events", headers=ops)
+    r = await api.get("/events/catalog", headers=ops)
     assert {"deal.won", "partner.enrolled", "certification.lapsed"} <= {e["type"] for e in r.json()}
 
 
@@ -137,12 +137,17 @@ async def test_events_arrive_once_in_order_per_partner_and_crm_closes_the_deal(
     assert receiver.types("deals") == ["deal.approved", "deal.won"]
 
 
-async def test_a_tampered_delivery_is_detected_by_the_receiver(api, ops, worker, receiver, sessionmaker):
+async def test_a_tier_change_is_published_and_a_tampered_delivery_is_detected(api, ops, worker, receiver):
     await fast_webhooks(api, ops)
-    await subscribe(api, ops, receiver, "main", ["partner.enrolled"])
-    await enrol(api, ops, tier="registered", domain="tamper.test")
-    got = await eventually(lambda: receiver.accepted.get("main"), what="a delivery", timeout=30)
-    original = got[0]
+    await subscribe(api, ops, receiver, "main", ["partner.enrolled", "partner.tier_changed"])
+    partner = await enrol(api, ops, tier="registered", domain="tamper.test")
+    r = await api.patch(f"/partners/{partner['id']}", json={"tier": "silver"}, headers=ops)
+    assert r.status_code == 200, r.text
+    await eventually(lambda: len(receiver.accepted.get("main", [])) == 2, what="two deliveries", timeout=30)
+    assert receiver.types("main") == ["partner.enrolled", "partner.tier_changed"]
+    changed = receiver.accepted["main"][1].event["data"]
+    assert (changed["from_tier"], changed["to_tier"], changed["by"].split(":")[0]) == ("registered", "silver", "ops")
+    original = receiver.accepted["main"][0]
     hook = Webhook(receiver.secrets["main"])
     assert hook.verify(original.body, original.headers)["type"] == "partner.enrolled"
     tampered = original.body.replace(b'"registered"', b'"platinum"')
