@@ -141,6 +141,7 @@ async def test_a_tier_change_is_published_and_a_tampered_delivery_is_detected(ap
     await fast_webhooks(api, ops)
     await subscribe(api, ops, receiver, "main", ["partner.enrolled", "partner.tier_changed"])
     partner = await enrol(api, ops, tier="registered", domain="tamper.test")
+    await eventually(lambda: receiver.accepted.get("main"), what="partner.enrolled", timeout=30)
     r = await api.patch(f"/partners/{partner['id']}", json={"tier": "silver"}, headers=ops)
     assert r.status_code == 200, r.text
     await eventually(lambda: len(receiver.accepted.get("main", [])) == 2, what="two deliveries", timeout=30)
