@@ -41,6 +41,7 @@ from domain.webhooks import (
 )
 from store.models.integrations import WebhookDelivery, WebhookEvent, WebhookSubscription
 
+NEXT_BATCH = 50  # pending deliveries a stream takes at once (it re-reads after them: replays join there)
 REQUEST_MARGIN = 5.0  # seconds of an attempt beyond the request's own time limit (recording it)
 
 
@@ -140,9 +141,10 @@ class WebhookActivities:
 
     @activity.defn(name=WebhookActivity.NEXT)
     async def next_delivery(self, inp: StreamInput) -> NextDelivery:
-        """The oldest pending delivery of the stream (events in the order they were published)."""
+        """The stream's pending deliveries, oldest first (events in the order they were published),
+        at most NEXT_BATCH of them."""
         async with self.sessionmaker() as session:
-            found = await session.scalar(
+            found = await session.scalars(
                 select(WebhookDelivery.id)
                 .where(
                     WebhookDelivery.subscription_id == uuid.UUID(inp.subscription_id),
@@ -150,9 +152,9 @@ class WebhookActivities:
                     WebhookDelivery.status == DeliveryStatus.pending.value,
                 )
                 .order_by(WebhookDelivery.event_seq)
-                .limit(1)
+                .limit(NEXT_BATCH)
             )
-        return NextDelivery(delivery_id=found)
+            return NextDelivery(delivery_ids=list(found))
 
     @activity.defn(name=WebhookActivity.DELIVER)
     async def deliver(self, inp: DeliverInput) -> DeliverResult:

@@ -123,7 +123,7 @@ class Wake(BaseModel):
 
 
 class NextDelivery(BaseModel):
-    delivery_id: int | None = None  # None: nothing pending
+    delivery_ids: list[int] = Field(default_factory=list)  # the oldest pending first; empty: nothing pending
 
 
 class DeliverInput(BaseModel):

@@ -16,7 +16,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from domain.journeys import LOAD_POLICY, LoadPolicyInput
-    from domain.policy import VersionedPolicy
+    from domain.policy import VersionedPolicy, WebhookPolicy
     from domain.webhooks import (
         DELIVERY_WORKFLOW,
         WAKE,
@@ -60,31 +60,35 @@ class WebhookDeliveryWorkflow:
         )
         delivered = 0
         while True:
+            if delivered >= DELIVERIES_PER_RUN or workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(inp)  # the next run reads what is still pending
             self._woken = False
             nxt = await workflow.execute_activity(
                 WebhookActivity.NEXT, inp, result_type=NextDelivery, start_to_close_timeout=STEP_TIMEOUT,
-                retry_policy=STEP_RETRY, summary="find the oldest pending delivery",
+                retry_policy=STEP_RETRY, summary="find the pending deliveries, oldest first",
             )  # fmt: skip
-            if nxt.delivery_id is None:
-                if delivered >= DELIVERIES_PER_RUN or workflow.info().is_continue_as_new_suggested():
-                    await workflow.wait_condition(workflow.all_handlers_finished)
-                    workflow.continue_as_new(inp)
+            if not nxt.delivery_ids:
                 workflow.set_current_details("idle: waiting for the next event")
                 await workflow.wait_condition(lambda: self._woken)
                 continue
-            workflow.set_current_details(f"delivering {nxt.delivery_id}")
-            try:
-                await workflow.execute_activity(
-                    WebhookActivity.DELIVER, DeliverInput(delivery_id=nxt.delivery_id), result_type=DeliverResult,
-                    start_to_close_timeout=timedelta(seconds=rules.timeout_seconds + REQUEST_MARGIN),
-                    schedule_to_close_timeout=timedelta(hours=rules.retry_hours), retry_policy=retry,
-                    summary=f"deliver {nxt.delivery_id}",
-                )  # fmt: skip
-            except ActivityError as err:
-                cause = err.cause or err
-                await workflow.execute_activity(
-                    WebhookActivity.GIVE_UP, GiveUpInput(delivery_id=nxt.delivery_id, error=str(cause)[:2000]),
-                    result_type=DeliverResult, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY,
-                    summary=f"mark {nxt.delivery_id} failed",
-                )  # fmt: skip
-            delivered += 1
+            for delivery_id in nxt.delivery_ids:
+                await self._deliver(delivery_id, rules, retry)
+                delivered += 1
+
+    async def _deliver(self, delivery_id: int, rules: WebhookPolicy, retry: RetryPolicy) -> None:
+        workflow.set_current_details(f"delivering {delivery_id}")
+        try:
+            await workflow.execute_activity(
+                WebhookActivity.DELIVER, DeliverInput(delivery_id=delivery_id), result_type=DeliverResult,
+                start_to_close_timeout=timedelta(seconds=rules.timeout_seconds + REQUEST_MARGIN),
+                schedule_to_close_timeout=timedelta(hours=rules.retry_hours), retry_policy=retry,
+                summary=f"deliver {delivery_id}",
+            )  # fmt: skip
+        except ActivityError as err:
+            cause = err.cause or err
+            await workflow.execute_activity(
+                WebhookActivity.GIVE_UP, GiveUpInput(delivery_id=delivery_id, error=str(cause)[:2000]),
+                result_type=DeliverResult, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY,
+                summary=f"mark {delivery_id} failed",
+            )  # fmt: skip
