@@ -8,15 +8,17 @@ import uuid
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import select
+from sqlalchemy import func, select
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from domain.enums import Role
-from store.models.integrations import WebhookEvent
+from domain.webhooks import delivery_workflow_id
+from store.models.integrations import CrmEvent, WebhookEvent
 from tests.helpers.api import deal_body, enrol, new_key
 from tests.helpers.policies import fast_policy
 from tests.helpers.waiting import eventually
 from tests.integrations.receiver import Receiver
+from tests.integrations.test_replay import record_stream
 
 
 async def fast_webhooks(api, ops, **webhooks):
@@ -59,7 +61,7 @@ async def test_subscriptions_refuse_loopback_and_unknown_types_and_write_nothing
 
 
 async def test_events_arrive_once_in_order_per_partner_and_crm_closes_the_deal(
-    api, ops, worker, receiver, sessionmaker
+    api, ops, worker, receiver, sessionmaker, dev_env
 ):
     await fast_webhooks(api, ops)
     main = await subscribe(api, ops, receiver, "main", ["*"])
@@ -76,18 +78,37 @@ async def test_events_arrive_once_in_order_per_partner_and_crm_closes_the_deal(
         lambda: _state(api, ops, deal["id"], "approved"), what="auto approval", timeout=30
     )  # fmt: skip
 
-    # The CRM closes the opportunity: keyed by the deal's id and its own id the first time.
-    crm = {"event_id": "crm-evt-1", "type": "opportunity.closed_won", "deal_id": deal["id"],
-           "crm_opportunity_id": "006Dn000004XyZ", "amount_minor": 260000, "currency": "USD"}  # fmt: skip
+    # The CRM moves the opportunity (keyed by the deal's id and its own id the first time), then
+    # closes it, keyed by its own id alone.
+    opportunity = "006Dn000004XyZ"
+    moved = {"event_id": "crm-evt-1", "type": "opportunity.stage_changed", "deal_id": deal["id"],
+             "crm_opportunity_id": opportunity, "stage": "proposal"}  # fmt: skip
+    r = await api.post("/events/crm", json=moved, headers=ops)
+    assert r.status_code == 202 and r.json()["stage"] == "proposal", r.text
+    await eventually(lambda: _field(api, ops, deal["id"], "stage", "proposal"), what="the CRM's stage", timeout=30)
+    for wrong, status in (
+        ({**moved, "event_id": "crm-bad-1", "deal_id": None, "crm_opportunity_id": None}, 422),  # no key
+        ({**moved, "event_id": "crm-bad-2", "deal_id": None, "crm_opportunity_id": "006-unknown"}, 404),
+        ({**moved, "event_id": "crm-bad-3", "deal_id": str(uuid.uuid4())}, 409),  # linked to another deal
+        ({**moved, "event_id": "crm-bad-4", "amount_minor": 5}, 422),  # an amount without its currency
+    ):
+        r = await api.post("/events/crm", json=wrong, headers=ops)
+        assert r.status_code == status, (wrong, r.text)
+    crm = {"event_id": "crm-evt-2", "type": "opportunity.closed_won", "crm_opportunity_id": opportunity,
+           "amount_minor": 260000, "currency": "USD"}  # fmt: skip
     r = await api.post("/events/crm", json=crm, headers=ops)
     assert r.status_code == 202 and r.json() == {
-        "event_id": "crm-evt-1", "deal_id": deal["id"], "stage": "closed_won", "duplicate": False,
+        "event_id": "crm-evt-2", "deal_id": deal["id"], "stage": "closed_won", "duplicate": False,
     }, r.text  # fmt: skip
     r = await api.post("/events/crm", json=crm, headers=ops)  # the CRM retries: nothing happens twice
     assert r.status_code == 200 and r.json()["duplicate"] is True
     await eventually(lambda: _state(api, ops, deal["id"], "won"), what="the journey ends as won", timeout=30)
-    r = await api.post("/events/crm", json={**crm, "event_id": "crm-evt-2", "deal_id": None}, headers=ops)
+    r = await api.post("/events/crm", json={**crm, "event_id": "crm-evt-3"}, headers=ops)
     assert r.status_code == 409 and "won" in r.json()["detail"]  # found by the CRM's id alone; ended
+    async with sessionmaker() as session:
+        kept = await session.get(CrmEvent, "crm-evt-2")
+        assert kept is not None and (kept.amount_minor, kept.currency) == (260000, "USD")
+        assert await session.scalar(select(func.count()).select_from(CrmEvent)) == 2  # refused ones wrote nothing
 
     expected = ["partner.enrolled", "deal.registered", "deal.approved", "deal.won"]
     await eventually(
@@ -135,6 +156,8 @@ async def test_events_arrive_once_in_order_per_partner_and_crm_closes_the_deal(
     # A replay of a delivered event arrives again with the same id: the receiver keeps it once.
     await eventually(lambda: sum(1 for q in receiver.requests if q.msg_id == rows[0]["event_id"]) >= 1 + 1)
     assert receiver.types("deals") == ["deal.approved", "deal.won"]
+    for sub, name in ((main, "retried"), (deals_only, "failed-replayed")):
+        await record_stream(dev_env.client.get_workflow_handle(delivery_workflow_id(sub["id"], partner["id"])), name)
 
 
 async def test_a_tier_change_is_published_and_a_tampered_delivery_is_detected(api, ops, worker, receiver):
@@ -157,6 +180,10 @@ async def test_a_tier_change_is_published_and_a_tampered_delivery_is_detected(ap
         hook.verify(tampered, original.headers)
     with pytest.raises(WebhookVerificationError):  # signed with another subscription's secret
         Webhook("whsec_" + "A" * 43 + "=").verify(original.body, original.headers)
+
+
+async def _field(api, headers, deal_id, field, value):
+    return (await api.get(f"/deals/{deal_id}", headers=headers)).json()[field] == value
 
 
 async def _state(api, headers, deal_id, state):
