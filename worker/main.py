@@ -53,9 +53,11 @@ async def run_worker(settings: Settings) -> None:
     async with worker:
         server = None
         if settings.worker_health_port:
-            server = await serve_health(
-                worker, client, sessionmaker, settings.worker_observe_host, settings.worker_health_port
-            )
+            address = (settings.worker_observe_host, settings.worker_health_port)
+            try:
+                server = await serve_health(worker, client, sessionmaker, *address)
+            except OSError as err:  # e.g. the port is taken: no probe endpoint rather than no worker
+                logging.warning("worker health endpoint not served on %s:%s: %s", *address, err)
         await stop.wait()
         if server is not None:
             server.close()
