@@ -132,8 +132,11 @@ class WebhookActivities:
 
     @activity.defn(name=WebhookActivity.PUBLISH)
     async def publish(self, inp: EventInput) -> PublishResult:
-        async with self.sessionmaker() as session, session.begin():
-            msg_id, subscriptions = await write_event(session, inp)
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                msg_id, subscriptions = await write_event(session, inp)
+        except ValueError as err:  # an unknown type or data its model refuses: no retry can fix it
+            raise ApplicationError(f"event {inp.type}: {err}", type="BadEvent", non_retryable=True) from None
         info = activity.info()
         for sub_id in subscriptions:  # also on a retry: waking a stream twice is harmless
             await wake_stream(activity.client(), info.task_queue, sub_id, inp.partner_id)

@@ -5,14 +5,18 @@ every event arrives once in effect, in order per partner; a CRM closed-won ends 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 from standardwebhooks import Webhook, WebhookVerificationError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
+from activities.webhooks import WebhookActivities
 from domain.enums import Role
-from domain.webhooks import delivery_workflow_id
+from domain.webhooks import EventInput, delivery_workflow_id
 from store.models.integrations import CrmEvent, WebhookEvent
 from tests.helpers.api import deal_body, enrol, new_key
 from tests.helpers.policies import fast_policy
@@ -188,3 +192,18 @@ async def _field(api, headers, deal_id, field, value):
 
 async def _state(api, headers, deal_id, state):
     return (await api.get(f"/deals/{deal_id}", headers=headers)).json()["state"] == state
+
+
+async def test_an_event_no_retry_can_fix_fails_for_good(sessionmaker):
+    """An unknown type or data its model refuses is non-retryable: the journey waits for ops
+    (needs_attention) instead of retrying forever."""
+    hooks = WebhookActivities(sessionmaker)
+    at = datetime.now(UTC)
+    for event_type, data in (("deal.bogus", {}), ("deal.won", {"deal_id": "d-1"})):  # deal.won lacks fields
+        inp = EventInput(idempotency_key=f"t:{event_type}", type=event_type, partner_id=str(uuid.uuid4()),
+                         occurred_at=at, data=data)  # fmt: skip
+        with pytest.raises(ApplicationError) as err:
+            await ActivityEnvironment().run(hooks.publish, inp)
+        assert err.value.non_retryable and err.value.type == "BadEvent", err.value
+    async with sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(WebhookEvent)) == 0
