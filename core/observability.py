@@ -27,11 +27,10 @@ PARTNER_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("camligh
 _configured = False
 
 
-def configure_tracing(settings: Settings, service: str) -> None:
-    """Export spans over OTLP/HTTP when an endpoint is configured (once per process)."""
-    global _configured
-    if _configured or not settings.otlp_endpoint:
-        return
+def tracer_provider(settings: Settings, service: str):
+    """A provider exporting spans over OTLP/HTTP to `OTLP_ENDPOINT` in batches (None when unset)."""
+    if not settings.otlp_endpoint:
+        return None
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -39,8 +38,18 @@ def configure_tracing(settings: Settings, service: str) -> None:
 
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint)))
-    trace.set_tracer_provider(provider)
-    _configured = True
+    return provider
+
+
+def configure_tracing(settings: Settings, service: str) -> None:
+    """Export spans over OTLP/HTTP when an endpoint is configured (once per process)."""
+    global _configured
+    if _configured:
+        return
+    provider = tracer_provider(settings, service)
+    if provider is not None:
+        trace.set_tracer_provider(provider)
+        _configured = True
 
 
 def tracer() -> trace.Tracer:

@@ -5,6 +5,7 @@ partner ids."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -16,7 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from core.observability import PARTNER_ID, JsonFormatter
+from core.observability import PARTNER_ID, JsonFormatter, tracer_provider
 from core.temporal import connect
 from domain.enums import Role
 from tests.helpers.api import deal_body, enrol, new_key
@@ -142,3 +143,39 @@ def test_json_log_lines_carry_workflow_run_and_partner_ids():
     assert (line["workflow_id"], line["run_id"], line["partner_id"], line["activity_type"]) == (
         "deal-2", "r-2", "p-2", "outbox.send",
     )  # fmt: skip
+
+
+async def test_spans_are_exported_to_the_configured_otlp_endpoint(settings):
+    """With OTLP_ENDPOINT set, spans leave the process over OTLP/HTTP (a collector on loopback)."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    received: list[bytes] = []
+
+    async def collect(request: Request) -> Response:
+        received.append(await request.body())
+        return Response(status_code=200, media_type="application/x-protobuf")
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/v1/traces", collect, methods=["POST"])]),
+                                           host="127.0.0.1", port=port, log_level="warning"))  # fmt: skip
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.02)
+        endpoint = f"http://127.0.0.1:{port}/v1/traces"
+        provider = tracer_provider(settings.model_copy(update={"otlp_endpoint": endpoint}), "camlights-test")
+        assert provider is not None
+        with provider.get_tracer("test").start_as_current_span("POST /deals"):
+            pass
+        assert await asyncio.to_thread(provider.force_flush, 10_000)
+        await eventually(lambda: received, what="an OTLP export", timeout=10)
+        assert b"POST /deals" in received[0] and b"camlights-test" in received[0]
+        provider.shutdown()
+    finally:
+        server.should_exit = True
+        await serving
+    assert tracer_provider(settings, "camlights-test") is None  # no endpoint: nothing exported
