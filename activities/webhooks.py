@@ -9,6 +9,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import httpx
@@ -127,8 +128,13 @@ async def write_event(session: AsyncSession, inp: EventInput) -> tuple[str, list
 
 
 class WebhookActivities:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]):
+    """`unseal` reads a subscription's stored secret (core/sealing.py, with the worker's key ring)."""
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], unseal: Callable[[str], str] = lambda stored: stored
+    ):
         self.sessionmaker = sessionmaker
+        self.unseal = unseal
 
     @activity.defn(name=WebhookActivity.PUBLISH)
     async def publish(self, inp: EventInput) -> PublishResult:
@@ -174,7 +180,7 @@ class WebhookActivities:
             assert event is not None and sub is not None
             if not sub.active:
                 raise ApplicationError("the subscription was deactivated", type="Deactivated", non_retryable=True)
-            url, secret, allow_private = sub.url, sub.secret, sub.allow_private_network
+            url, secret, allow_private = sub.url, self.unseal(sub.secret), sub.allow_private_network
             payload = events.body(event.type, event.version, event.occurred_at, event.data)
             msg_id = event.id
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()

@@ -8,6 +8,7 @@ from typing import Any
 
 from activities.webhooks import WebhookActivities
 from core.registry import Resources
+from core.sealing import unseal
 from workflows.webhooks import WebhookDeliveryWorkflow
 
 
@@ -16,5 +17,6 @@ def integration_workflows() -> list[type]:
 
 
 def integration_activities(resources: Resources) -> list[Callable[..., Any]]:
-    hooks = WebhookActivities(resources.sessionmaker)
+    ring = resources.settings.key_ring()
+    hooks = WebhookActivities(resources.sessionmaker, unseal=lambda stored: unseal(ring, stored))
     return [hooks.publish, hooks.next_delivery, hooks.deliver, hooks.give_up]

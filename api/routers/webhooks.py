@@ -18,6 +18,7 @@ from api import metrics
 from api.deps import OpsDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep
 from api.idempotency import Idempotency
 from api.schemas import Label
+from core.sealing import seal
 from domain import events
 from domain.webhooks import DeliveryStatus, new_secret
 from store import repo
@@ -53,6 +54,9 @@ class SubscriptionCreate(BaseModel):
         if unknown:
             raise ValueError(f"unknown event type(s) {', '.join(unknown)}; known: {', '.join(sorted(events.CATALOG))}")
         return list(dict.fromkeys(value))
+
+
+SHOWN_ONCE = "(shown once, in the first answer: delete this subscription and create another for a new secret)"
 
 
 class SubscriptionOut(BaseModel):
@@ -101,6 +105,7 @@ async def create_subscription(
     request: Request,
     principal: OpsDep,
     session: SessionDep,
+    settings: SettingsDep,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
 ):
     """Subscribe a URL to event types. A private or loopback destination is refused (422) unless
@@ -111,8 +116,9 @@ async def create_subscription(
     idem = Idempotency(session, principal, idempotency_key, request.url.path, body)
 
     async def create() -> dict:
+        secret = new_secret()
         sub = WebhookSubscription(
-            id=uuid.uuid4(), url=body.url, event_types=body.event_types, secret=new_secret(),
+            id=uuid.uuid4(), url=body.url, event_types=body.event_types, secret=seal(settings.key_ring(), secret),
             description=body.description, allow_private_network=body.allow_private_network, active=True,
             created_by=principal.actor,
         )  # fmt: skip
@@ -124,8 +130,8 @@ async def create_subscription(
         )  # fmt: skip
         await session.refresh(sub)
         out = jsonable_encoder(SubscriptionCreated.model_validate({**SubscriptionOut.model_validate(sub).model_dump(),
-                                                                   "secret": sub.secret}))  # fmt: skip
-        await idem.remember(201, out)
+                                                                   "secret": secret}))  # fmt: skip
+        await idem.remember(201, {**out, "secret": SHOWN_ONCE})  # the stored answer keeps no secret
         await session.commit()
         return out
 

@@ -20,7 +20,7 @@ class WebhookSubscription(Base):
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     url: Mapped[str] = mapped_column(String(2000))
     event_types: Mapped[list[str]] = mapped_column(JSONB)
-    secret: Mapped[str] = mapped_column(String(200))  # signs every delivery; shown once, at creation
+    secret: Mapped[str] = mapped_column(Text)  # signs every delivery; shown once; sealed (core/sealing.py)
     description: Mapped[str] = mapped_column(String(200), default="")
     allow_private_network: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)

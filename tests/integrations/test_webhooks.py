@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from standardwebhooks import Webhook, WebhookVerificationError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -17,7 +17,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.webhooks import WebhookActivities
 from domain.enums import Role
 from domain.webhooks import EventInput, delivery_workflow_id
-from store.models.integrations import CrmEvent, WebhookEvent
+from store.models.integrations import CrmEvent, WebhookEvent, WebhookSubscription
 from tests.helpers.api import deal_body, enrol, new_key
 from tests.helpers.policies import fast_policy
 from tests.helpers.waiting import eventually
@@ -62,6 +62,18 @@ async def test_subscriptions_refuse_loopback_and_unknown_types_and_write_nothing
     assert (await api.get("/webhooks", headers=ops)).json() == []
     r = await api.get("/events/catalog", headers=ops)
     assert {"deal.won", "partner.enrolled", "certification.lapsed"} <= {e["type"] for e in r.json()}
+
+    # The secret is shown once: sealed with the key ring in the database, absent from a retry's answer.
+    body = {"url": receiver.url("x"), "event_types": ["*"], "allow_private_network": True}
+    r = await api.post("/webhooks", json=body, headers={**ops, "Idempotency-Key": "sub-1"})
+    assert r.status_code == 201 and r.json()["secret"].startswith("whsec_"), r.text
+    shown = r.json()["secret"]
+    again = await api.post("/webhooks", json=body, headers={**ops, "Idempotency-Key": "sub-1"})
+    assert again.json()["id"] == r.json()["id"] and "whsec_" not in again.text
+    async with sessionmaker() as session:
+        stored = (await session.scalars(select(WebhookSubscription.secret))).all()
+        assert len(stored) == 1 and stored[0].startswith("sealed:") and shown not in stored[0]
+        assert "whsec_" not in str((await session.execute(text("select * from idempotency_records"))).all())
 
 
 async def test_events_arrive_once_in_order_per_partner_and_crm_closes_the_deal(

@@ -21,7 +21,7 @@ def upgrade() -> None:
         sa.Column("id", sa.UUID(), nullable=False),
         sa.Column("url", sa.String(length=2000), nullable=False),
         sa.Column("event_types", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("secret", sa.String(length=200), nullable=False),
+        sa.Column("secret", sa.Text(), nullable=False),
         sa.Column("description", sa.String(length=200), nullable=False),
         sa.Column("allow_private_network", sa.Boolean(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
