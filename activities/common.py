@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import metrics
 from activities.mail import Mailer, message_id
 from domain import actors
 from domain.journeys import (
@@ -128,6 +129,7 @@ class CommonActivities:
                         continue
                     row.status = "failed"
                     failed += 1
+                    metrics.email(row.journey, row.template, "failed")
                     await repo.claim_step(
                         session, key=f"{row.idempotency_key}:failed:{row.id}", actor="system",
                         action="notification.failed", partner_id=row.partner_id, journey=row.journey,
@@ -137,6 +139,7 @@ class CommonActivities:
                     row.status = "sent"
                     row.sent_at = func.now()
                     sent += 1
+                    metrics.email(row.journey, row.template, "sent")
         if transient:
             raise ApplicationError(f"SMTP send failed, will retry: {'; '.join(transient)}", type="SmtpError")
         return SendResult(sent=sent, already_sent=already, failed=failed)

@@ -12,11 +12,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors, journeys, limits, openapi, ratelimit
+from api import errors, journeys, limits, metrics, openapi, ratelimit
 from api.partners import router as partners
-from api.routers import cams, codec, health, keys, ops, policy
+from api.routers import cams, codec, crm, health, keys, ops, policy, webhooks
 from core import registry
 from core.codec import EncryptionCodec
+from core.observability import configure_tracing
 from core.settings import Settings, get_settings
 from core.temporal import connect
 from store.db import make_engine, make_sessionmaker
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None, *, reconcile_every: float | Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        configure_tracing(settings, "camlights-api")
         engine = make_engine(settings.database_url)
         app.state.settings = settings
         app.state.sessionmaker = make_sessionmaker(engine)
@@ -58,8 +60,12 @@ def create_app(settings: Settings | None = None, *, reconcile_every: float | Non
     )
     app.add_middleware(limits.BodyLimit, max_bytes=limits.MAX_BODY_BYTES)
     errors.install(app)  # its catch-all middleware goes outside the body limit
+    app.add_middleware(metrics.Observe)  # outermost: a span and a latency sample for every request
     for module in (health, cams, partners, policy, keys, ops, codec):
         app.include_router(module.router)
+    for module in (webhooks, crm, metrics):  # integrations and operations
+        app.include_router(module.router)
+    app.include_router(webhooks.catalog_router)
     for spec in registry.JOURNEYS:  # by convention: api/<journey>/router.py
         app.include_router(importlib.import_module(f"api.{spec.name}.router").router)
     openapi.install(app)

@@ -129,6 +129,16 @@ STATUSES: dict[tuple[str, str], dict[int, str]] = {
     },
     ("POST", "/codec/decode"): _CODEC,
     ("POST", "/codec/encode"): _CODEC,
+    ("POST", "/webhooks"): {409: _IDEMPOTENCY_409},
+    ("POST", "/webhooks/{subscription_id}/deliveries/{delivery_id}/replay"): {
+        409: "the delivery is still pending, or the subscription is deactivated",
+        503: _TEMPORAL_503,
+    },
+    ("POST", "/events/crm"): {
+        404: "no deal with this deal_id, or none linked to this crm_opportunity_id",
+        409: "the deal is not approved or its journey has ended, or the opportunity is linked to another deal",
+        503: _TEMPORAL_503,
+    },
 }
 
 # What api/idempotency.py accepts (else 422).

@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = Field(default=None, repr=False)
+    # Observability (core/observability.py): traces to an OpenTelemetry collector (OTLP over HTTP,
+    # e.g. http://otel-collector:4318/v1/traces; unset: no export), JSON-lines or text logs, and the
+    # worker's Prometheus metrics and health endpoints (0: off).
+    otlp_endpoint: str | None = None
+    log_format: Literal["json", "text"] = "json"
+    worker_metrics_port: int = 9464
+    worker_health_port: int = 8081
+    worker_observe_host: str = "127.0.0.1"  # 0.0.0.0 in a container
 
     @model_validator(mode="after")
     def _enforce_non_default_secrets(self) -> Settings:

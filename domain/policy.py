@@ -405,6 +405,22 @@ class OpsPolicy(BaseModel):
     )  # fmt: skip
 
 
+class WebhookPolicy(BaseModel):
+    """Outbound webhook delivery: how long and how often a failing subscriber is retried (real
+    time, like `ops.retrying_minutes`: an endpoint's outage does not follow program days)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    retry_hours: float = Field(
+        24, gt=0, le=720, allow_inf_nan=False, description="a delivery is retried this many hours, then failed"
+    )
+    first_retry_seconds: float = Field(5, ge=1, le=3600, allow_inf_nan=False, description="first retry interval")
+    max_retry_seconds: float = Field(
+        600, ge=1, le=86400, allow_inf_nan=False, description="longest interval between retries (doubling)"
+    )
+    timeout_seconds: float = Field(10, gt=0, le=60, allow_inf_nan=False, description="one request's time limit")
+
+
 class ProgramPolicy(BaseModel):
     """One version of the program policy (what ops edit through `PUT /policy`)."""
 
@@ -423,6 +439,7 @@ class ProgramPolicy(BaseModel):
     cert: CertPolicy = Field(default_factory=CertPolicy)
     ops: OpsPolicy = Field(default_factory=OpsPolicy)
     mdf: MdfPolicy = Field(default_factory=MdfPolicy)
+    webhooks: WebhookPolicy = Field(default_factory=WebhookPolicy)
 
     @model_validator(mode="after")
     def _all_tiers(self) -> ProgramPolicy:

@@ -29,7 +29,10 @@ def _cmd_worker(args) -> int:
 def _cmd_api(args) -> int:
     import uvicorn
 
+    from core.observability import configure_logging
+
     settings = get_settings()
+    configure_logging(settings, "api")  # uvicorn's loggers propagate to it (log_config=None)
     # By name: worker/ never imports api/ (the API is its own process).
     uvicorn.run(
         "api.app:create_app",
@@ -37,6 +40,7 @@ def _cmd_api(args) -> int:
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
         log_level="info",
+        log_config=None,
     )
     return 0
 

@@ -159,6 +159,7 @@ def run_dev(settings: Settings) -> int:
             env["PAYLOAD_KEYS"] = ring_file.read_text().strip()
         env.setdefault("CODEC_CORS_ORIGIN", f"http://127.0.0.1:{settings.temporal_ui_port}")
         env.setdefault("PUBLIC_BASE_URL", f"http://{settings.api_host}:{settings.api_port}")
+        env.setdefault("LOG_FORMAT", "text")  # for this terminal; processes log JSON lines by default
         cli = [sys.executable, "-m", "worker.cli"]
         _say("starting the worker and the API ...")
         children.append(subprocess.Popen([*cli, "worker"], env=env))

@@ -11,10 +11,13 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from core import registry
+from core.observability import configure_logging, configure_tracing
 from core.settings import Settings
 from core.temporal import connect
 from store.db import make_engine, make_sessionmaker
+from worker.integrations import integration_activities, integration_workflows
 from worker.interceptors import DatabaseErrorInterceptor
+from worker.observe import ObserveInterceptor, runtime, serve_health
 
 
 def build_worker(
@@ -24,17 +27,19 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=registry.workflows(),
-        activities=registry.activities(resources),
-        interceptors=[DatabaseErrorInterceptor()],
+        workflows=registry.workflows() + integration_workflows(),
+        activities=registry.activities(resources) + integration_activities(resources),
+        interceptors=[DatabaseErrorInterceptor(), ObserveInterceptor()],
     )
 
 
 async def run_worker(settings: Settings) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    configure_logging(settings, "worker")
+    configure_tracing(settings, "camlights-worker")
     engine = make_engine(settings.database_url)
-    client = await connect(settings)
-    worker = build_worker(client, settings, make_sessionmaker(engine))
+    client = await connect(settings, runtime=runtime(settings))
+    sessionmaker = make_sessionmaker(engine)
+    worker = build_worker(client, settings, sessionmaker)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -46,5 +51,14 @@ async def run_worker(settings: Settings) -> None:
         ", ".join(s.name for s in registry.JOURNEYS),
     )
     async with worker:
+        server = None
+        if settings.worker_health_port:
+            address = (settings.worker_observe_host, settings.worker_health_port)
+            try:
+                server = await serve_health(worker, client, sessionmaker, *address)
+            except OSError as err:  # e.g. the port is taken: no probe endpoint rather than no worker
+                logging.warning("worker health endpoint not served on %s:%s: %s", *address, err)
         await stop.wait()
+        if server is not None:
+            server.close()
     await engine.dispose()

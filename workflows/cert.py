@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         Renewal,
         RenewalResult,
     )
+    from domain.events import CertEvent
     from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, Refusal
     from domain.onboarding import milestone_done
     from workflows.kit import JourneyKit
@@ -137,6 +138,7 @@ class CertWorkflow:
                 return await self._next_period()
         await self._set_state(CertState.lapsed, restricted=True, step="lapsed")
         await self._kit.notify("lapsed", ["partner", f"person:{inp.person_email}", "cam" if has_cam else "ops"])
+        await self._kit.emit("certification.lapsed", self._event(inp.expires_at))
         await self._kit.wait_for(lambda: self._renewal is not None, waiting_for="a renewal (lapsed)")
         return await self._next_period()
 
@@ -167,6 +169,7 @@ class CertWorkflow:
             step=f"renewed:{period}",
             new_expiry=renewal.expires_at.date().isoformat(),
         )
+        await self._kit.emit("certification.renewed", self._event(renewal.expires_at), step=f"renewed:{period}")
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(
             self._inp.model_copy(
@@ -178,6 +181,12 @@ class CertWorkflow:
                 }
             )
         )
+
+    def _event(self, expires_at: datetime) -> CertEvent:
+        return CertEvent(
+            certification_id=self._inp.cert_id, partner_id=self._inp.partner_id,
+            category=self._inp.product_category, expires_at=expires_at, state=self._state.value,
+        )  # fmt: skip
 
     async def _set_state(
         self,

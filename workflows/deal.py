@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         ExtensionResult,
         StageChange,
     )
+    from domain.events import DealEvent
     from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, NotifyResult, Refusal, StepResult
     from domain.onboarding import milestone_done
     from workflows.kit import JourneyKit
@@ -179,6 +180,7 @@ class DealWorkflow:
         policy = await self._kit.load_policy(inp.policy_version)
         self._kit.upsert(self._state.value)
         await self._kit.tell(*milestone_done(inp.partner_id, "first_deal", self._kit.actor))
+        await self._kit.emit("deal.registered", self._event(by=None))
 
         await self._await_decision()
         assert self._decision is not None  # _await_decision returns only once there is one
@@ -194,6 +196,8 @@ class DealWorkflow:
             step="decision",
         )
         self._decision_recorded = True
+        self._kit.decided(self._state.value, self._decision.by, self._submitted_at)
+        await self._kit.emit(f"deal.{self._state.value}", self._event(self._decision.by, self._decision.reason))
         if not approved:
             await self._kit.notify("rejected", ["partner"], reason=self._decision.reason)
             return await self._end()
@@ -271,7 +275,10 @@ class DealWorkflow:
                 if change.stage == self._stage:
                     continue
                 if not self._may_change_stage(change.by):
-                    workflow.logger.warning("stage change by %s ignored: not the partner, its CAM or ops", change.by)
+                    workflow.logger.warning(
+                        "stage change by %s ignored: not the partner, its CAM or ops", change.by,
+                        extra=self._kit.log_extra,
+                    )  # fmt: skip
                     continue
                 self._stage, self._stage_since, self._stalled = change.stage, workflow.now(), False
                 self._stage_changes += 1
@@ -290,6 +297,7 @@ class DealWorkflow:
                 if change.stage in CLOSING:
                     state = CLOSING[change.stage]
                     await self._set_state(state, by=change.by, step="closed")
+                    await self._kit.emit(f"deal.{state.value}", self._event(change.by))
                     await self._kit.notify(state.value, ["partner"] + (["cam"] if self._kit.coverage.cam_id else []))
                     return
             while self._to_announce:
@@ -308,6 +316,9 @@ class DealWorkflow:
                     DealState.approved, by=by, step=f"extension:{number}", reason=f"extended by {days:g} days"
                 )
                 await self._kit.notify("extension_granted", ["partner"], step=f"extension:{number}", days=days)
+                await self._kit.emit(
+                    "deal.extended", self._event(by, f"extended by {days:g} days"), step=f"extended:{number}"
+                )
             if self._rejected_extension is not None:
                 await self._kit.notify(
                     "extension_rejected",
@@ -322,6 +333,7 @@ class DealWorkflow:
                 await self._set_state(
                     DealState.expired, by=actors.SYSTEM, step="expired", reason="protection window ended"
                 )
+                await self._kit.emit("deal.expired", self._event(actors.SYSTEM, "protection window ended"))
                 await self._kit.notify("expired", ["partner"] + (["cam"] if self._kit.coverage.cam_id else []))
                 return
             deadlines = [self._protected_until]
@@ -338,6 +350,10 @@ class DealWorkflow:
                         step=f"expiry_reminder:{self._extensions}:{offset:g}",
                         days_left=offset,
                     )
+                    await self._kit.emit(
+                        "deal.expiring", self._event(actors.SYSTEM, days_left=offset),
+                        step=f"expiring:{self._extensions}:{offset:g}",
+                    )  # fmt: skip
                 else:
                     deadlines.append(at)
             stall_at = self._stage_since + policy.days(rules.stall_days)
@@ -383,6 +399,15 @@ class DealWorkflow:
             protected_until=self._protected_until, extensions_used=self._extensions, at=workflow.now(),
         )  # fmt: skip
         await self._kit.record_state(state.value, DealActivity.RECORD_STATE, record, by=by)
+
+    def _event(self, by: str | None, reason: str | None = None, days_left: float | None = None) -> DealEvent:
+        return DealEvent(
+            deal_id=self._inp.deal_id, partner_id=self._inp.partner_id, state=self._state.value,
+            stage=self._stage.value, customer_name=self._inp.customer_name,
+            product_category=self._inp.product_category, amount_minor=self._inp.amount_minor,
+            currency=self._inp.currency, by=by, reason=reason, protected_until=self._protected_until,
+            days_left=days_left,
+        )  # fmt: skip
 
     def _context(self) -> dict:
         return {

@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         StepResult,
     )
     from domain.policy import ProgramPolicy, VersionedPolicy
+    from domain.webhooks import EVENTS_PATCH, EventInput, PublishResult, WebhookActivity
 
 R = TypeVar("R")
 
@@ -135,7 +136,9 @@ class JourneyKit:
             f"**needs attention** since {workflow.now():%Y-%m-%d %H:%M} UTC: `{activity}` failed for good "
             f"({error[:200]}). Waiting for ops: fix the cause, then `POST /ops/journeys/{{id}}/resume`."
         )
-        workflow.logger.warning("%s needs attention: %s failed for good (%s)", self.journey, activity, error)
+        workflow.logger.warning(
+            "%s needs attention: %s failed for good (%s)", self.journey, activity, error, extra=self.log_extra
+        )
         await self._record_attention(self.attention)
         await workflow.wait_condition(lambda: self._resumed is not None)
         assert self._resumed is not None
@@ -158,6 +161,11 @@ class JourneyKit:
     def _on_resume(self, resume: Resume) -> None:
         if self.attention is not None:
             self._resumed = resume
+
+    @property
+    def log_extra(self) -> dict[str, str]:
+        """For `workflow.logger` calls: the partner id on the record (JSON logs carry it)."""
+        return {"partner_id": self.partner_id}
 
     @property
     def actor(self) -> str:
@@ -204,6 +212,36 @@ class JourneyKit:
         """Send whatever the outbox holds for `key` (rows queued by any activity)."""
         summary = summary or f"send the emails queued as {key.rsplit(':', 1)[-1]}"
         await self.activity(SEND_NOTIFICATIONS, SendInput(idempotency_key=key), SendResult, summary=summary)
+
+    # ------------------------------------------------------------------ events and metrics
+
+    async def emit(self, event_type: str, data: BaseModel, *, step: str | None = None) -> None:
+        """Publish a catalog event (domain/events.py) to the webhook subscribers: the event and
+        its deliveries are written once per `<workflow id>:<scope>event:<step or type>` (a retry or
+        a replay publishes nothing twice); delivery runs on its own (workflows/webhooks.py) and
+        never holds up the journey. Journeys recorded before events replay without (patch
+        `webhook-events`)."""
+        if not workflow.patched(EVENTS_PATCH):
+            return
+        await self.activity(
+            WebhookActivity.PUBLISH,
+            EventInput(
+                idempotency_key=self.key(f"{self._scope}event:{step or event_type}"), type=event_type,
+                partner_id=self.partner_id, occurred_at=workflow.now(), data=data.model_dump(mode="json"),
+            ),
+            PublishResult,
+            summary=f"publish the {event_type} event to webhook subscribers",
+        )  # fmt: skip
+
+    def decided(self, outcome: str, by: str, since: datetime) -> None:
+        """Count a decision by outcome and who took it, and its latency from `since` (metrics of the
+        worker's Prometheus endpoint; not recorded while replaying, no command in the history)."""
+        meter = workflow.metric_meter()
+        attrs = {"journey": self.journey, "outcome": outcome, "by": by.split(":", 1)[0]}
+        meter.create_counter("camlights_decisions", "decisions by journey, outcome and kind of actor").add(1, attrs)
+        meter.create_histogram_timedelta(
+            "camlights_decision_latency", "from submission to decision (workflow time)", "ms"
+        ).record(workflow.now() - since, attrs)
 
     # ------------------------------------------------------------------ time
 
@@ -278,7 +316,7 @@ class JourneyKit:
         try:
             await workflow.get_external_workflow_handle(workflow_id).signal(signal, arg)
         except FailureError:
-            workflow.logger.info("%s is not running; %s not delivered", workflow_id, signal)
+            workflow.logger.info("%s is not running; %s not delivered", workflow_id, signal, extra=self.log_extra)
             return False
         return True
 

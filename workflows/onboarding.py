@@ -14,6 +14,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain.events import PartnerEvent
     from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, Refusal, StepResult
     from domain.onboarding import (
         JOURNEY,
@@ -143,6 +144,7 @@ class OnboardingWorkflow:
             summary=f"write the {len(self._milestones)}-milestone activation plan",
         )
         await self._kit.notify("welcome", ["partner"], **self._plan_context())
+        await self._kit.emit("partner.enrolled", self._event())
 
         while True:
             await self._apply_messages()
@@ -249,6 +251,14 @@ class OnboardingWorkflow:
             await self._kit.notify("activated", ["partner"] + (["cam"] if has_cam else []))
         else:
             await self._kit.notify("at_risk", ["partner", "cam" if has_cam else "ops"], missing=missing)
+        event = "partner.activated" if state == OnboardingState.activated else "partner.at_risk"
+        await self._kit.emit(event, self._event())
+
+    def _event(self) -> PartnerEvent:
+        return PartnerEvent(
+            partner_id=self._partner_id, partner_name=self._name, tier=self._kit.coverage.tier.value,
+            cam_id=self._kit.coverage.cam_id, state=self._state.value,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ helpers
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from api import journeys
 from api.auth import scope_to_principal
-from api.deps import CreationDep, OpsDep, PartnerDep, PrincipalDep, SessionDep, TemporalDep
+from api.deps import CreationDep, OpsDep, PartnerDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep
 from api.partners import service
 from api.partners.schemas import PartnerCreate, PartnerDetail, PartnerOut, PartnerUpdate, TimelineEntry
 from domain.enums import PartnerStatus, Tier
@@ -58,10 +58,16 @@ async def get_partner(partner: PartnerDep, session: SessionDep):
 
 @router.patch("/{partner_id}", response_model=PartnerOut)
 async def change_coverage(
-    partner: PartnerDep, body: PartnerUpdate, principal: OpsDep, session: SessionDep, temporal: TemporalDep
+    partner: PartnerDep,
+    body: PartnerUpdate,
+    principal: OpsDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
 ):
-    """Change a partner's tier and/or CAM; running journeys and their search attributes follow."""
-    return await service.change_coverage(session, temporal, principal, partner, body)
+    """Change a partner's tier and/or CAM; running journeys and their search attributes follow; a
+    new tier is published to webhook subscribers (`partner.tier_changed`)."""
+    return await service.change_coverage(session, temporal, principal, partner, body, task_queue=settings.task_queue)
 
 
 @router.get("/{partner_id}/timeline", response_model=list[TimelineEntry])

@@ -4,6 +4,7 @@ read model. Transactions, locks and rules live here; the router only translates 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from fastapi import HTTPException
 from fastapi.encoders import jsonable_encoder
@@ -12,14 +13,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from activities.webhooks import wake_stream, write_event
 from api import journeys
 from api.auth import Principal
 from api.deps import Creation
 from api.idempotency import Idempotency
 from api.partners.schemas import JourneyOut, MilestoneOut, PartnerCreate, PartnerDetail, PartnerOut, PartnerUpdate
 from domain.enums import PartnerStatus, Tier
+from domain.events import TierChanged
 from domain.onboarding import JOURNEY as ONBOARDING
 from domain.onboarding import OnboardingInput, OnboardingState
+from domain.webhooks import EventInput
 from store import repo
 from store.models import Cam, JourneyRecord, Partner
 from store.models.onboarding import PartnerMilestone
@@ -61,7 +65,13 @@ async def enrol(ctx: Creation, body: PartnerCreate, idem: Idempotency) -> dict:
 
 
 async def change_coverage(
-    session: AsyncSession, client: Client, principal: Principal, partner: Partner, body: PartnerUpdate
+    session: AsyncSession,
+    client: Client,
+    principal: Principal,
+    partner: Partner,
+    body: PartnerUpdate,
+    *,
+    task_queue: str,
 ) -> Partner:
     """A new tier and/or CAM; every running journey that follows coverage is told (registry)."""
     fields = body.model_fields_set
@@ -83,8 +93,20 @@ async def change_coverage(
         partner_id=partner.id,
         detail={"from": before.model_dump(mode="json"), "to": after.model_dump(mode="json")},
     )
+    woken: list[uuid.UUID] = []
+    if after.tier != before.tier:  # with the change, in its transaction (webhook subscribers hear of it)
+        event = TierChanged(
+            partner_id=str(partner.id), partner_name=partner.name, from_tier=before.tier.value,
+            to_tier=after.tier.value, cam_id=after.cam_id, by=principal.actor,
+        )  # fmt: skip
+        _, woken = await write_event(session, EventInput(
+            idempotency_key=f"partner-{partner.id}:tier:{uuid.uuid4()}", type="partner.tier_changed",
+            partner_id=str(partner.id), occurred_at=datetime.now(UTC), data=event.model_dump(mode="json"),
+        ))  # fmt: skip
     await session.commit()
     await session.refresh(partner)
+    for subscription_id in woken:
+        await wake_stream(client, task_queue, subscription_id, partner.id)
     await journeys.signal_coverage(session, client, partner)
     return partner
 

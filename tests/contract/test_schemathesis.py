@@ -184,10 +184,13 @@ BUSINESS_RULES = {
     "POST /mdf/requests/{request_id}/clawbacks": "a clawback is at most what was paid and not clawed back",
     "PUT /policy": "the policy's cross-field rules (e.g. milestones due within the plan, escalation after the "
     "SLA, rules for every tier) are model validators in domain/policy.py",
+    "POST /webhooks": "the URL's host must resolve to a public address unless allow_private_network (SSRF)",
+    "POST /events/crm": "deal_id or crm_opportunity_id; a stage only with stage_changed; amount with currency",
 }
 # Operations whose field-level 422s (with `errors`) come from cross-field model validators that no
 # JSON Schema states: `field_rules_are_documented` does not apply to them.
 CROSS_FIELD_RULES = {"PUT /policy": BUSINESS_RULES["PUT /policy"]}
+CROSS_FIELD_RULES["POST /events/crm"] = BUSINESS_RULES["POST /events/crm"]
 
 
 def field_rules_are_documented(ctx, response, case) -> None:

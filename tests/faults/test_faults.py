@@ -39,9 +39,11 @@ from core.settings import Settings
 from core.temporal import connect
 from domain.enums import Role
 from domain.journeys import SEND_NOTIFICATIONS
+from domain.webhooks import WebhookActivity
 from store.db import make_engine, make_sessionmaker
 from store.migrate import upgrade
 from store.models import AuditEvent, JourneyRecord, OutboxMessage, Partner
+from store.models.integrations import WebhookEvent
 from store.models.onboarding import PartnerMilestone
 from tests.helpers.api import new_key
 from tests.helpers.policies import fast_policy
@@ -53,6 +55,7 @@ from worker.services import Postgres, SmtpSink, TemporalDevServer, free_port
 ROOT = Path(__file__).resolve().parents[2]
 MILESTONES = ("portal_access", "first_training", "first_certification", "business_plan", "first_deal")
 NOT_A_STEP = {SEND_NOTIFICATIONS}  # sends carry the key of the notification they send
+PUBLISHES = {WebhookActivity.PUBLISH}  # events for webhook subscribers: one webhook_events row per key
 
 
 # --------------------------------------------------------------------------- journeys through the API
@@ -152,11 +155,12 @@ async def healthy(api: httpx.AsyncClient) -> bool:
 # --------------------------------------------------------------------------- the end-state check
 
 
-async def history_steps(client: Client, wid: str) -> tuple[set[str], set[str]]:
+async def history_steps(client: Client, wid: str) -> tuple[set[str], set[str], set[str]]:
     """The idempotency keys of the steps the workflow's history scheduled (activities that
-    write), and of the sends (outbox keys)."""
+    write), of the sends (outbox keys) and of the events it published."""
     steps: set[str] = set()
     sends: set[str] = set()
+    published: set[str] = set()
     async for event in client.get_workflow_handle(wid).fetch_history_events():
         if not event.HasField("activity_task_scheduled_event_attributes"):
             continue
@@ -165,8 +169,11 @@ async def history_steps(client: Client, wid: str) -> tuple[set[str], set[str]]:
         key = arg.get("idempotency_key") if isinstance(arg, dict) else None
         if key is None:
             continue  # policy.load: reads only
+        if attrs.activity_type.name in PUBLISHES:
+            published.add(key)
+            continue
         (sends if attrs.activity_type.name in NOT_A_STEP else steps).add(key)
-    return steps, sends
+    return steps, sends, published
 
 
 @dataclass
@@ -199,7 +206,9 @@ async def verify(
             wid = f"onboarding-{pid}"
             desc = await client.get_workflow_handle(wid).describe()
             assert desc.status == WorkflowExecutionStatus.COMPLETED, (wid, desc.status)
-            steps, sends = await history_steps(client, wid)
+            steps, sends, published = await history_steps(client, wid)
+            events = select(WebhookEvent.idempotency_key).where(WebhookEvent.partner_id == pid)
+            assert set((await s.scalars(events)).all()) == published, wid  # each event once, none unasked
             audit = {
                 k: a
                 for k, a in (

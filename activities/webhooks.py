@@ -1,0 +1,237 @@
+"""Activities of the integrations: publish a catalog event (the event row and one delivery per
+matching subscription, then wake each subscription's delivery stream for the partner), pick a
+stream's next pending delivery, deliver it (signed, SSRF-guarded, every attempt recorded), and
+mark it failed once its retries are over. Each is idempotent."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+
+from activities import metrics
+from domain import events
+from domain.webhooks import (
+    DELIVERY_WORKFLOW,
+    WAKE,
+    DeliverInput,
+    DeliverResult,
+    DeliveryStatus,
+    EventInput,
+    GiveUpInput,
+    NextDelivery,
+    PublishResult,
+    StreamInput,
+    Wake,
+    WebhookActivity,
+    delivery_workflow_id,
+    event_id,
+    headers,
+    refused_address,
+)
+from store.models.integrations import WebhookDelivery, WebhookEvent, WebhookSubscription
+
+NEXT_BATCH = 50  # pending deliveries a stream takes at once (it re-reads after them: replays join there)
+REQUEST_MARGIN = 5.0  # seconds of an attempt beyond the request's own time limit (recording it)
+
+
+async def check_destination(url: str, allow_private: bool) -> str | None:
+    """Why `url` may not be called (scheme, no host, a name that does not resolve, or an address
+    that is private, loopback, link-local, ... unless the subscription allows private networks),
+    or None when it may."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError as err:
+        return f"the URL cannot be read ({err})"
+    if parts.scheme not in ("https", "http"):
+        return f"the URL must be http or https, not {parts.scheme or 'nothing'!r}"
+    if not host:
+        return "the URL has no host"
+    if allow_private:
+        return None
+    try:
+        async with asyncio.timeout(5):
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port or 443, proto=6)
+    except TimeoutError:
+        return f"{host} did not resolve within 5 s"
+    except (OSError, UnicodeError, ValueError) as err:
+        return f"{host} does not resolve ({getattr(err, 'strerror', None) or err})"
+    for info in infos:
+        why = refused_address(str(info[4][0]))
+        if why:
+            return f"{host}: {why} (refused unless allow_private_network is set by ops)"
+    return None
+
+
+async def wake_stream(client, task_queue: str, subscription_id: object, partner_id: object) -> None:
+    """Start the delivery stream of a subscription and partner, or wake it if it runs."""
+    await client.start_workflow(
+        DELIVERY_WORKFLOW,
+        StreamInput(subscription_id=str(subscription_id), partner_id=str(partner_id)),
+        id=delivery_workflow_id(subscription_id, partner_id),
+        task_queue=task_queue,
+        start_signal=WAKE,
+        start_signal_args=[Wake()],
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    )
+
+
+async def write_event(session: AsyncSession, inp: EventInput) -> tuple[str, list[uuid.UUID]]:
+    """In the caller's transaction: the event (once per idempotency key) and one pending delivery
+    per active subscription to its type. Returns the event id and those subscriptions, whose
+    streams the caller wakes once the transaction has committed."""
+    spec = events.spec(inp.type)
+    data = spec.data.model_validate(inp.data).model_dump(mode="json")
+    await session.execute(
+        insert(WebhookEvent)
+        .values(id=event_id(inp.idempotency_key), idempotency_key=inp.idempotency_key, type=inp.type,
+                version=spec.version, partner_id=uuid.UUID(inp.partner_id), occurred_at=inp.occurred_at, data=data)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    )  # fmt: skip
+    key = inp.idempotency_key
+    event = await session.scalar(select(WebhookEvent).where(WebhookEvent.idempotency_key == key))
+    assert event is not None
+    subscriptions = list(
+        (
+            await session.scalars(
+                select(WebhookSubscription.id).where(
+                    WebhookSubscription.active,
+                    or_(
+                        WebhookSubscription.event_types.contains([inp.type]),
+                        WebhookSubscription.event_types.contains([events.WILDCARD]),
+                    ),
+                    WebhookSubscription.created_at <= event.created_at,
+                )
+            )
+        ).all()
+    )
+    for sub_id in subscriptions:
+        await session.execute(
+            insert(WebhookDelivery)
+            .values(subscription_id=sub_id, event_seq=event.seq, partner_id=event.partner_id,
+                    status=DeliveryStatus.pending.value, attempts=0, replays=0)
+            .on_conflict_do_nothing()
+        )  # fmt: skip
+    return event.id, subscriptions
+
+
+class WebhookActivities:
+    """`unseal` reads a subscription's stored secret (core/sealing.py, with the worker's key ring)."""
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], unseal: Callable[[str], str] = lambda stored: stored
+    ):
+        self.sessionmaker = sessionmaker
+        self.unseal = unseal
+
+    @activity.defn(name=WebhookActivity.PUBLISH)
+    async def publish(self, inp: EventInput) -> PublishResult:
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                msg_id, subscriptions = await write_event(session, inp)
+        except ValueError as err:  # an unknown type or data its model refuses: no retry can fix it
+            raise ApplicationError(f"event {inp.type}: {err}", type="BadEvent", non_retryable=True) from None
+        info = activity.info()
+        for sub_id in subscriptions:  # also on a retry: waking a stream twice is harmless
+            await wake_stream(activity.client(), info.task_queue, sub_id, inp.partner_id)
+        return PublishResult(event_id=msg_id, deliveries=len(subscriptions))
+
+    @activity.defn(name=WebhookActivity.NEXT)
+    async def next_delivery(self, inp: StreamInput) -> NextDelivery:
+        """The stream's pending deliveries, oldest first (events in the order they were published),
+        at most NEXT_BATCH of them."""
+        async with self.sessionmaker() as session:
+            found = await session.scalars(
+                select(WebhookDelivery.id)
+                .where(
+                    WebhookDelivery.subscription_id == uuid.UUID(inp.subscription_id),
+                    WebhookDelivery.partner_id == uuid.UUID(inp.partner_id),
+                    WebhookDelivery.status == DeliveryStatus.pending.value,
+                )
+                .order_by(WebhookDelivery.event_seq)
+                .limit(NEXT_BATCH)
+            )
+            return NextDelivery(delivery_ids=list(found))
+
+    @activity.defn(name=WebhookActivity.DELIVER)
+    async def deliver(self, inp: DeliverInput) -> DeliverResult:
+        """One attempt: POST the signed event; a 2xx marks it delivered, anything else is recorded
+        on the delivery (status, response, error) and raised for Temporal to retry with backoff."""
+        async with self.sessionmaker() as session:
+            row = await session.get(WebhookDelivery, inp.delivery_id)
+            if row is None:
+                raise ApplicationError(f"delivery {inp.delivery_id} is gone", type="DeliveryGone", non_retryable=True)
+            if row.status != DeliveryStatus.pending.value:
+                return DeliverResult(status=DeliveryStatus(row.status), status_code=row.last_status_code)
+            event = await session.get(WebhookEvent, row.event_seq)
+            sub = await session.get(WebhookSubscription, row.subscription_id)
+            assert event is not None and sub is not None
+            if not sub.active:
+                raise ApplicationError("the subscription was deactivated", type="Deactivated", non_retryable=True)
+            url, secret, allow_private = sub.url, self.unseal(sub.secret), sub.allow_private_network
+            payload = events.body(event.type, event.version, event.occurred_at, event.data)
+            msg_id = event.id
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        refused = await check_destination(url, allow_private)  # again: DNS may have changed since
+        if refused:
+            await self._record(inp.delivery_id, None, None, f"refused: {refused}")
+            metrics.webhook_delivery("refused")
+            raise ApplicationError(f"destination refused: {refused}", type="DestinationRefused", non_retryable=True)
+        started = time.monotonic()
+        # The stream allows the policy's timeout_seconds plus REQUEST_MARGIN for the attempt.
+        attempt_timeout = activity.info().start_to_close_timeout
+        timeout = max(1.0, attempt_timeout.total_seconds() - REQUEST_MARGIN) if attempt_timeout else 10.0
+        try:
+            async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
+                answer = await http.post(url, content=body, headers=headers(secret, msg_id, int(time.time()), body))
+        except httpx.HTTPError as err:
+            await self._record(inp.delivery_id, None, None, f"{type(err).__name__}: {err}")
+            metrics.webhook_delivery("error", time.monotonic() - started)
+            why = f"{type(err).__name__}: {err}"
+            raise ApplicationError(f"webhook request failed: {why}", type="WebhookError") from None
+        ok = 200 <= answer.status_code < 300
+        await self._record(inp.delivery_id, answer.status_code, answer.text[:1000], None, delivered=ok)
+        outcome = "delivered" if ok else f"http_{answer.status_code // 100}xx"
+        metrics.webhook_delivery(outcome, time.monotonic() - started)
+        if not ok:
+            raise ApplicationError(f"webhook answered {answer.status_code}", type="WebhookRefused")
+        return DeliverResult(status=DeliveryStatus.delivered, status_code=answer.status_code)
+
+    async def _record(
+        self, delivery_id: int, code: int | None, response: str | None, error: str | None, delivered: bool = False
+    ) -> None:
+        values: dict = {"attempts": WebhookDelivery.attempts + 1, "last_status_code": code, "last_response": response,
+                        "last_error": error and error[:2000], "last_attempt_at": func.now()}  # fmt: skip
+        if delivered:
+            values |= {"status": DeliveryStatus.delivered.value, "delivered_at": func.now()}
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == DeliveryStatus.pending.value)
+                .values(**values)
+            )
+
+    @activity.defn(name=WebhookActivity.GIVE_UP)
+    async def give_up(self, inp: GiveUpInput) -> DeliverResult:
+        """The retries are over (or the destination is refused): the delivery is failed, visibly;
+        ops may replay it."""
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id == inp.delivery_id, WebhookDelivery.status == DeliveryStatus.pending.value)
+                .values(status=DeliveryStatus.failed.value, last_error=inp.error)
+            )
+        metrics.webhook_delivery("failed")
+        return DeliverResult(status=DeliveryStatus.failed)

@@ -1,0 +1,142 @@
+"""CRM events in: opportunity stage changes and closed-won / closed-lost (with the amount) from
+a CRM, keyed by the deal's id or the CRM's opportunity id, signal the deal journeys, so that a
+deal's protection follows the CRM without a human. Idempotent on the CRM's event id.
+
+The integration calls with an ops key issued to it (`POST /api-keys`, role ops, a label naming
+the CRM); its actor (`ops:<key id>`) is what the deal's audit trail shows."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, HTTPException, Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+
+from api import journeys, metrics
+from api.deps import OpsDep, SessionDep, TemporalDep
+from domain.deal import CHANGE_STAGE, JOURNEY, DealStage, DealState, StageChange
+from store import repo
+from store.models.deal import Deal
+from store.models.integrations import CrmEvent, CrmLink
+
+router = APIRouter(prefix="/events", tags=["integrations"])
+
+CLOSING = {"opportunity.closed_won": DealStage.closed_won, "opportunity.closed_lost": DealStage.closed_lost}
+ExternalId = Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
+
+
+class CrmEventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: str = Field(
+        min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$", description="the CRM's id of this event (dedupe)"
+    )
+    type: Literal["opportunity.stage_changed", "opportunity.closed_won", "opportunity.closed_lost"]
+    deal_id: uuid.UUID | None = Field(None, description="the deal registration's id")
+    crm_opportunity_id: str | None = Field(
+        None, min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+        description="the CRM's opportunity id; sent once with deal_id, it alone names the deal afterwards",
+    )  # fmt: skip
+    stage: DealStage | None = Field(None, description="opportunity.stage_changed: the new stage")
+    amount_minor: int | None = Field(None, ge=0, le=10**15, description="closed won: the amount, in minor units")
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$", description="ISO 4217 code of amount_minor")
+    occurred_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> CrmEventIn:
+        if self.deal_id is None and self.crm_opportunity_id is None:
+            raise ValueError("deal_id or crm_opportunity_id is required")
+        if self.type == "opportunity.stage_changed":
+            if self.stage is None:
+                raise ValueError("stage is required for opportunity.stage_changed")
+            if self.stage in CLOSING.values():
+                raise ValueError(f"stage {self.stage.value}: send opportunity.{self.stage.value} instead")
+        elif self.stage is not None and self.stage != CLOSING[self.type]:
+            raise ValueError(f"stage {self.stage.value} contradicts {self.type}")
+        if (self.amount_minor is None) != (self.currency is None):
+            raise ValueError("amount_minor and currency go together")
+        return self
+
+    @property
+    def new_stage(self) -> DealStage:
+        return CLOSING.get(self.type) or self.stage  # type: ignore[return-value]  # checked above
+
+
+class CrmEventOut(BaseModel):
+    event_id: str
+    deal_id: uuid.UUID
+    stage: DealStage
+    duplicate: bool = Field(description="true: this event id was received before; nothing was done again")
+
+
+@router.post(
+    "/crm", status_code=202, response_model=CrmEventOut,
+    responses={200: {"model": CrmEventOut, "description": "a repeated event id: the first answer, nothing done"}},
+)  # fmt: skip
+async def crm_event(
+    body: CrmEventIn, principal: OpsDep, session: SessionDep, temporal: TemporalDep, response: Response
+):
+    """Tell the deal's journey what the CRM says: a stage change, or closed won / lost (which ends
+    the journey and releases the protection). 404 when no deal matches, 409 when the deal is not
+    approved (or has ended) or the opportunity is linked to another deal."""
+    if (seen := await session.get(CrmEvent, body.event_id)) is not None:
+        response.status_code = 200
+        metrics.CRM_EVENTS.labels(body.type, "duplicate").inc()
+        return CrmEventOut(event_id=seen.event_id, deal_id=seen.deal_id, stage=DealStage(seen.stage), duplicate=True)
+    deal = await _deal(session, body)
+    if deal.state != DealState.approved.value:
+        raise HTTPException(409, detail=f"deal {deal.id} is {deal.state}: only an approved deal follows the CRM")
+    stage = body.new_stage
+    inserted = await session.scalar(
+        insert(CrmEvent)
+        .values(event_id=body.event_id, type=body.type, deal_id=deal.id, crm_opportunity_id=body.crm_opportunity_id,
+                stage=stage.value, amount_minor=body.amount_minor, currency=body.currency,
+                received_by=principal.actor)
+        .on_conflict_do_nothing()
+        .returning(CrmEvent.event_id)
+    )  # fmt: skip
+    if inserted is None:  # the same event, concurrently: the other request handles it
+        response.status_code = 200
+        return CrmEventOut(event_id=body.event_id, deal_id=deal.id, stage=stage, duplicate=True)
+    await repo.claim_step(
+        session, key=f"crm:{body.event_id}", actor=principal.actor, action="deal.crm_event", partner_id=deal.partner_id,
+        journey=JOURNEY, detail={"deal_id": str(deal.id), "type": body.type, "stage": stage.value,
+                                 "amount_minor": body.amount_minor, "currency": body.currency,
+                                 "crm_opportunity_id": body.crm_opportunity_id},
+    )  # fmt: skip
+    # Signalled before the commit: a journey that has ended (409) leaves nothing written.
+    await journeys.signal(temporal, JOURNEY, deal.id, CHANGE_STAGE, StageChange(stage=stage, by=principal.actor))
+    await session.commit()
+    metrics.CRM_EVENTS.labels(body.type, "applied").inc()
+    return CrmEventOut(event_id=body.event_id, deal_id=deal.id, stage=stage, duplicate=False)
+
+
+async def _deal(session, body: CrmEventIn) -> Deal:
+    linked = None
+    if body.crm_opportunity_id is not None:
+        linked = await session.scalar(
+            select(CrmLink.deal_id).where(CrmLink.crm_opportunity_id == body.crm_opportunity_id)
+        )
+    if body.deal_id is None:
+        if linked is None:
+            raise HTTPException(
+                404, detail=f"no deal is linked to CRM opportunity {body.crm_opportunity_id}; send its deal_id once"
+            )
+        deal_id = linked
+    else:
+        deal_id = body.deal_id
+        if linked is not None and linked != deal_id:
+            raise HTTPException(
+                409, detail=f"CRM opportunity {body.crm_opportunity_id} is linked to deal {linked}, not {deal_id}"
+            )
+    deal = await session.get(Deal, deal_id, with_for_update=True)
+    if deal is None:
+        raise HTTPException(404, detail=f"no deal with id {deal_id}")
+    if body.crm_opportunity_id is not None and linked is None:
+        session.add(CrmLink(crm_opportunity_id=body.crm_opportunity_id, deal_id=deal.id))
+        await session.flush()
+    return deal

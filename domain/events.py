@@ -1,0 +1,106 @@
+"""The catalog of events CAM Lights publishes to webhook subscribers: one entry per event type,
+each with a version and the pydantic model of its `data`.
+
+A journey adds its events here (one `EventSpec` per type in `CATALOG`) and publishes them with
+`JourneyKit.emit(type, data)`. A change that breaks a payload is a new version of the type (a
+new model, `version + 1`); fields may be added to a version without breaking receivers.
+
+The body a subscriber receives (Standard Webhooks: `type`, `timestamp`, `data`):
+`{"type": "deal.approved", "version": 1, "timestamp": "<when it happened>", "data": {...}}`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+# --------------------------------------------------------------------------- payloads (data)
+
+
+class PartnerEvent(BaseModel):
+    """partner.*: the partner, its coverage and the state its onboarding reached."""
+
+    partner_id: str
+    partner_name: str
+    tier: str
+    cam_id: str | None = None
+    state: str = Field(description="the onboarding state: in_progress, activated, at_risk")
+
+
+class TierChanged(BaseModel):
+    """partner.tier_changed: ops moved the partner to another tier (its journeys follow)."""
+
+    partner_id: str
+    partner_name: str
+    from_tier: str
+    to_tier: str
+    cam_id: str | None = None
+    by: str
+
+
+class DealEvent(BaseModel):
+    """deal.*: the deal as it stands after the change (money in minor units of an ISO 4217 code)."""
+
+    deal_id: str
+    partner_id: str
+    state: str
+    stage: str
+    customer_name: str
+    product_category: str
+    amount_minor: int
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    by: str | None = Field(None, description="who made the change: ops:<key>, cam:<id>, partner:<id>, system")
+    reason: str | None = None
+    protected_until: datetime | None = None
+    days_left: float | None = Field(None, description="deal.expiring: policy days until protection ends")
+
+
+class CertEvent(BaseModel):
+    """certification.*: the certification and whether it gates deal registration now."""
+
+    certification_id: str
+    partner_id: str
+    category: str
+    expires_at: datetime | None = None
+    state: str
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    version: int
+    data: type[BaseModel]
+    description: str
+
+
+CATALOG: dict[str, EventSpec] = {
+    "partner.enrolled": EventSpec(1, PartnerEvent, "a partner was enrolled; its onboarding started"),
+    "partner.activated": EventSpec(1, PartnerEvent, "the partner completed its required onboarding milestones"),
+    "partner.at_risk": EventSpec(1, PartnerEvent, "the onboarding plan ended with required milestones open"),
+    "partner.tier_changed": EventSpec(1, TierChanged, "the partner's tier changed (its running journeys follow)"),
+    "deal.registered": EventSpec(1, DealEvent, "a deal registration was submitted (pending approval or in review)"),
+    "deal.approved": EventSpec(1, DealEvent, "a deal registration was approved; its protection window started"),
+    "deal.rejected": EventSpec(1, DealEvent, "a deal registration was rejected"),
+    "deal.expiring": EventSpec(1, DealEvent, "a deal's protection ends soon (one event per policy reminder)"),
+    "deal.extended": EventSpec(1, DealEvent, "a deal's protection was extended"),
+    "deal.won": EventSpec(1, DealEvent, "the deal closed won"),
+    "deal.lost": EventSpec(1, DealEvent, "the deal closed lost"),
+    "deal.expired": EventSpec(1, DealEvent, "a deal's protection window ended"),
+    "certification.lapsed": EventSpec(1, CertEvent, "a certification lapsed: deal registration in it is restricted"),
+    "certification.renewed": EventSpec(1, CertEvent, "a certification was renewed: its entitlements are restored"),
+}
+
+WILDCARD = "*"  # a subscription to every event type, present and future
+
+
+def spec(event_type: str) -> EventSpec:
+    try:
+        return CATALOG[event_type]
+    except KeyError:
+        raise ValueError(f"unknown event type {event_type!r}; known: {', '.join(sorted(CATALOG))}") from None
+
+
+def body(event_type: str, version: int, occurred_at: datetime, data: dict[str, Any]) -> dict[str, Any]:
+    """The JSON body subscribers receive (what is signed)."""
+    return {"type": event_type, "version": version, "timestamp": occurred_at.isoformat(), "data": data}

@@ -1,0 +1,114 @@
+"""Everything in deploy/ is checked offline: every Kubernetes manifest against the Kubernetes
+schemas (kubernetes-validate, strict: an unknown field is an error), the compose file against
+the Compose specification (the schema vendored by check-jsonschema), the Grafana dashboard's
+queries against the metrics we export; images are pinned by version and the API and the worker
+have probes on endpoints that check something."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from check_jsonschema.builtin_schemas import get_builtin_schema
+
+pytestmark = pytest.mark.unit
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+K8S_VERSION = "1.33.0"  # the oldest Kubernetes these manifests are written for
+MANIFESTS = sorted([*DEPLOY.glob("k8s/*.yaml"), *DEPLOY.glob("k8s/*.yaml.example")])
+
+
+def documents(path: Path) -> list[dict]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=[p.name for p in MANIFESTS])
+def test_kubernetes_manifests_are_valid(path):
+    docs = documents(path)
+    assert docs, f"{path.name} holds no resource"
+    for doc in docs:
+        try:
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        except (kubernetes_validate.ValidationError, jsonschema.ValidationError) as err:
+            where = "/".join(map(str, getattr(err, "path", []) or []))
+            pytest.fail(f"{path.name}: {doc.get('kind')} {doc['metadata'].get('name')}: {err.message} (at {where})")
+
+
+def _containers(doc: dict) -> list[dict]:
+    spec = doc.get("spec", {})
+    pod = spec.get("template", {}).get("spec") or spec.get("jobTemplate", {}).get("spec", {}).get("template", {})
+    return [*pod.get("containers", []), *pod.get("initContainers", [])] if isinstance(pod, dict) else []
+
+
+PINNED = re.compile(r"^[\w.\-/:]+:(?!latest$)[\w][\w.\-]*(@sha256:[0-9a-f]{64})?$")
+
+
+def test_images_are_pinned_by_version():
+    images = [c["image"] for p in MANIFESTS for d in documents(p) for c in _containers(d)]
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    images += [s["image"] for s in compose["services"].values() if "image" in s and "build" not in s]
+    assert images
+    loose = [i for i in images if not PINNED.match(i)]
+    assert not loose, f"images without a version tag (or :latest): {loose}"
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", (DEPLOY / "Dockerfile").read_text(), re.M)
+    assert base and PINNED.match(base.group(1)), "the Dockerfile's base image is pinned"
+
+
+def _deployment(name: str) -> dict:
+    for path in MANIFESTS:
+        for doc in documents(path):
+            if doc.get("kind") == "Deployment" and doc["metadata"]["name"] == name:
+                return doc
+    raise AssertionError(f"no Deployment {name}")
+
+
+@pytest.mark.parametrize(("name", "port_name"), [("camlights-api", "http"), ("camlights-worker", "health")])
+def test_api_and_worker_have_probes_that_check_something(name, port_name):
+    (container,) = _deployment(name)["spec"]["template"]["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+    assert port_name in ports, f"{name} names no {port_name} port"
+    ready = container.get("readinessProbe", {}).get("httpGet")
+    assert ready and ready["path"] == "/health" and ready["port"] in (port_name, ports[port_name]), name
+    live = container.get("livenessProbe", {})
+    assert live, f"{name} has no liveness probe"
+    if name == "camlights-worker":  # the worker still polls (a dependency outage restarts nothing)
+        assert live["httpGet"]["path"] == "/live" and live["httpGet"]["port"] == port_name
+
+
+def test_the_worker_exposes_its_metrics_and_health_ports_as_configured():
+    (container,) = _deployment("camlights-worker")["spec"]["template"]["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    assert env.get("WORKER_OBSERVE_HOST") == "0.0.0.0"
+    assert str(ports["metrics"]) == env.get("WORKER_METRICS_PORT", "9464")
+    assert str(ports["health"]) == env.get("WORKER_HEALTH_PORT", "8081")
+
+
+def test_compose_file_follows_the_compose_specification():
+    schema = get_builtin_schema("vendor.compose-spec")
+    doc = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(doc), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors)
+    worker = doc["services"]["worker"]
+    assert "/health" in " ".join(worker["healthcheck"]["test"]), "the compose worker has a health check"
+
+
+def test_the_grafana_dashboard_queries_series_we_export():
+    dashboard = json.loads((DEPLOY / "grafana" / "camlights-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    assert exprs
+    names = set(re.findall(r"\b(camlights_\w+|temporal_\w+)", " ".join(exprs)))
+    ours = {
+        "camlights_api_request_duration_seconds_bucket", "camlights_api_request_duration_seconds_count",
+        "camlights_journeys_started", "camlights_journeys_ended", "camlights_decisions",
+        "camlights_decision_latency_bucket", "camlights_emails", "camlights_webhook_deliveries",
+        "camlights_crm_events_total", "temporal_workflow_completed", "temporal_workflow_failed",
+        "temporal_activity_execution_failed", "temporal_activity_schedule_to_start_latency_bucket",
+        "temporal_workflow_task_schedule_to_start_latency_bucket",
+    }  # fmt: skip
+    assert names <= ours, f"the dashboard queries series nobody exports: {sorted(names - ours)}"

@@ -1,0 +1,35 @@
+"""Recorded webhook delivery streams replay on the current code (record them with
+`CAMLIGHTS_RECORD_HISTORIES=1 .venv/bin/python -m pytest tests/integrations/test_webhooks.py`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from tests.helpers.keys import CONVERTER
+from workflows.webhooks import WebhookDeliveryWorkflow
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
+RECORDED = sorted(HISTORIES.glob("webhooks-*.json"))
+
+
+async def record_stream(handle, name: str) -> None:
+    if os.environ.get("CAMLIGHTS_RECORD_HISTORIES") == "1":
+        HISTORIES.mkdir(exist_ok=True)
+        (HISTORIES / f"webhooks-{name}.json").write_text((await handle.fetch_history()).to_json())
+
+
+def test_histories_are_recorded():
+    assert len(RECORDED) >= 2, "recorded webhook delivery streams are missing from tests/integrations/histories/"
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
+async def test_delivery_stream_replays(path: Path):
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(workflows=[WebhookDeliveryWorkflow], data_converter=CONVERTER)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
