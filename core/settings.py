@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     codec_cors_origin: str | None = None
     # Failed authentications (or decision-link attempts) per client and minute before 429.
     auth_failures_per_minute: int = 20
+    # Workflows a worker keeps in memory between tasks (the sticky cache; Temporal's default 1000).
+    # Evicted ones are replayed from history when they next act. Sizes and RSS: bench/README.md.
+    worker_max_cached_workflows: int = Field(1000, ge=0, le=1_000_000)
 
     @model_validator(mode="after")
     def _enforce_non_default_secrets(self) -> Settings:

@@ -27,6 +27,7 @@ def build_worker(
         workflows=registry.workflows(),
         activities=registry.activities(resources),
         interceptors=[DatabaseErrorInterceptor()],
+        max_cached_workflows=settings.worker_max_cached_workflows,
     )
 
 
