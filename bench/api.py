@@ -31,6 +31,9 @@ def reads(prog: seed.Program, n_partners: int, n_deals: int) -> tuple[list[tuple
             by_cam[p["cam_id"]] = by_cam.get(p["cam_id"], 0) + 1
     cam = max(by_cam, key=lambda c: by_cam[c])
     big = max(prog.partners, key=lambda p: seed.DEALS_WEIGHT[p["tier"]])
+    # keyset: the row before the last page, in each list's order
+    last_partner = sorted(prog.partners, key=lambda p: (p["created_at"], p["id"]))[-101]["id"]
+    last_deal = sorted(prog.deals, key=lambda d: (d["created_at"], d["id"]))[-101]["id"]
     return (
         [
             ("partners, first page", "ops", "/partners?limit=100"),
@@ -38,6 +41,7 @@ def reads(prog: seed.Program, n_partners: int, n_deals: int) -> tuple[list[tuple
             ("partners ?tier&status", "ops", "/partners?tier=registered&status=at_risk&limit=100"),
             ("partners ?cam_id", "ops", f"/partners?cam_id={cam}"),
             ("partners, last page (offset)", "ops", f"/partners?limit=100&offset={max(0, n_partners - 100)}"),
+            ("partners, last page (after=)", "ops", f"/partners?limit=100&after={last_partner}"),
             ("deals, first page", "ops", "/deals?limit=100"),
             ("deals ?state=approved", "ops", "/deals?state=approved&limit=100"),
             ("deals ?state=pending_approval", "ops", "/deals?state=pending_approval&limit=100"),
@@ -45,6 +49,7 @@ def reads(prog: seed.Program, n_partners: int, n_deals: int) -> tuple[list[tuple
             ("deals ?cam_id", "ops", f"/deals?cam_id={cam}&limit=100"),
             ("deals ?expiring_within_days=14", "ops", "/deals?expiring_within_days=14&limit=100"),
             ("deals, last page (offset)", "ops", f"/deals?limit=100&offset={max(0, n_deals - 100)}"),
+            ("deals, last page (after=)", "ops", f"/deals?limit=100&after={last_deal}"),
             ("certs ?expiring_within_days=30", "ops", "/certifications?expiring_within_days=30&limit=100"),
             ("certs ?state=lapsed", "ops", "/certifications?state=lapsed&limit=100"),
             ("certs ?cam_id", "ops", f"/certifications?cam_id={cam}&limit=100"),

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from api import journeys, ratelimit
+from api import journeys, pagination, ratelimit
 from api.deal import service
 from api.deal.schemas import DealCreate, DealOut, DecisionBody, ExtensionBody, ExtensionDecisionBody, StageBody
 from api.deps import CreationDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep, load_partner
@@ -67,6 +67,7 @@ async def list_deals(
     expiring_within_days: float | None = Query(None, gt=0, le=3650),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=1_000_000),
+    after: uuid.UUID | None = pagination.AFTER,
 ):
     """Deals, filtered by partner, CAM, state and protection expiring within N days.
     A CAM sees only its portfolio; a partner only itself."""
@@ -79,6 +80,7 @@ async def list_deals(
         expiring_within_days=expiring_within_days,
         limit=limit,
         offset=offset,
+        after=after,
     )
 
 
