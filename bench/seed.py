@@ -3,7 +3,7 @@ certifications, written with PostgreSQL COPY (10,000 partners, 100,000 deals and
 certifications in well under a minute). Deterministic for a given seed.
 
     tier mix      platinum 2 %, gold 8 %, silver 25 %, registered 65 %
-    CAMs          platinum, gold and silver partners have one; 8-40 partners each (25 on average)
+    CAMs          platinum, gold and silver partners have one; at most 40 partners each (25 on average)
     deals         10 per partner on average (platinum 4x, gold 2x, registered 0.5x), over two years;
                   30 % approved (protection ending within 180 days), 25 % won, 20 % lost,
                   12 % expired, 6 % pending approval, 5 % rejected, 2 % in conflict review
@@ -80,7 +80,7 @@ def generate(partners: int, deals: int | None = None, certs: int | None = None, 
     for i, tier in enumerate(tiers):
         cam_id = None
         if tier != "registered":
-            # fill CAMs unevenly: 8-40 partners each
+            # fill CAMs unevenly, at most 40 partners each
             slot = min(range(len(prog.cams)), key=lambda c: (portfolio[c] >= 40, portfolio[c] + rng.random() * 30))
             portfolio[slot] += 1
             cam_id = prog.cams[slot]["id"]
