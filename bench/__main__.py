@@ -94,7 +94,8 @@ async def main_async(names: list[str], n: int, timeout: float) -> list[Section]:
         for s in out:
             print("\n" + s.render(), flush=True)
         sections.extend(out)
-        sections[-1].add("wall time", f"{time.perf_counter() - t0:.0f}s (services included)")
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        sections[-1].add("wall time", f"{time.perf_counter() - t0:.0f}s (services included); load average {load:.1f}")
     return sections
 
 
