@@ -32,9 +32,10 @@ check: $(STAMP)
 test: $(STAMP) check
 	$(PY) -m pytest
 
-## Benchmarks (print figures; not tests).
+## Benchmarks (print figures; not tests): `make bench` small, `make bench N=10000` full (bench/README.md).
+N ?= 500
 bench: $(STAMP)
-	$(PY) -m bench.onboarding_throughput
+	$(PY) -m bench --n $(N)
 
 ## Forget all local state of `make run` (.data/).
 clean-data:

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     worker_metrics_port: int = 9464
     worker_health_port: int = 8081
     worker_observe_host: str = "127.0.0.1"  # 0.0.0.0 in a container
+    # Workflows a worker keeps in memory between tasks (the sticky cache; Temporal's default 1000).
+    # Evicted ones are replayed from history when they next act. Sizes and RSS: bench/README.md.
+    worker_max_cached_workflows: int = Field(1000, ge=0, le=1_000_000)
 
     @model_validator(mode="after")
     def _enforce_non_default_secrets(self) -> Settings:

@@ -30,6 +30,7 @@ def build_worker(
         workflows=registry.workflows() + integration_workflows(),
         activities=registry.activities(resources) + integration_activities(resources),
         interceptors=[DatabaseErrorInterceptor(), ObserveInterceptor()],
+        max_cached_workflows=settings.worker_max_cached_workflows,
     )
 
 

@@ -7,7 +7,7 @@ import uuid
 
 from fastapi import APIRouter, Query
 
-from api import journeys
+from api import journeys, pagination
 from api.cert import service
 from api.cert.schemas import CertCreate, CertOut, RenewalBody
 from api.deps import CreationDep, OpsDep, PartnerDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep, load_partner
@@ -58,9 +58,16 @@ async def list_certifications(
     state: CertState | None = None,
     cam_id: uuid.UUID | None = None,
     limit: int = Query(100, ge=1, le=1000),
+    after: uuid.UUID | None = pagination.AFTER,
 ):
     """Certifications, e.g. a CAM's portfolio view of those expiring within N days (a CAM sees
     only its partners, a partner only itself)."""
     return await service.list_certifications(
-        session, principal, expiring_within_days=expiring_within_days, state=state, cam_id=cam_id, limit=limit
+        session,
+        principal,
+        expiring_within_days=expiring_within_days,
+        state=state,
+        cam_id=cam_id,
+        limit=limit,
+        after=after,
     )

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api import journeys
+from api import journeys, pagination
 from api.auth import Principal, scope_to_principal
 from api.cert.schemas import CertCreate, CertOut
 from api.deps import Creation, load_partner
@@ -101,6 +101,7 @@ async def list_certifications(
     state: CertState | None,
     cam_id: uuid.UUID | None,
     limit: int,
+    after: uuid.UUID | None = None,
 ) -> list[Certification]:
     stmt = (
         select(Certification)
@@ -108,6 +109,7 @@ async def list_certifications(
         .order_by(Certification.expires_at, Certification.id)
     )
     stmt = scope_to_principal(stmt, principal, Certification.partner_id)
+    stmt = await pagination.after(session, stmt, after, Certification.expires_at, Certification.id)
     if cam_id:
         stmt = stmt.where(Partner.cam_id == cam_id)
     if state:

@@ -8,7 +8,7 @@ import uuid
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
-from api import journeys, links
+from api import journeys, links, pagination
 from api.deal import service
 from api.deal.schemas import DealCreate, DealOut, DecisionBody, ExtensionBody, ExtensionDecisionBody, StageBody
 from api.deps import CreationDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep, load_partner
@@ -61,6 +61,7 @@ async def list_deals(
     expiring_within_days: float | None = Query(None, gt=0, le=3650),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=1_000_000),
+    after: uuid.UUID | None = pagination.AFTER,
 ):
     """Deals, filtered by partner, CAM, state and protection expiring within N days.
     A CAM sees only its portfolio; a partner only itself."""
@@ -73,6 +74,7 @@ async def list_deals(
         expiring_within_days=expiring_within_days,
         limit=limit,
         offset=offset,
+        after=after,
     )
 
 

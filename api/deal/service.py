@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api import journeys, links
+from api import journeys, links, pagination
 from api.auth import Principal, scope_to_principal
 from api.deal.schemas import DealCreate, DealOut
 from api.deps import Creation, load_partner
@@ -187,8 +187,10 @@ async def list_deals(
     expiring_within_days: float | None,
     limit: int,
     offset: int,
+    after: uuid.UUID | None = None,
 ) -> list[Deal]:
     stmt = select(Deal).join(Partner, Partner.id == Deal.partner_id).order_by(Deal.created_at, Deal.id)
+    stmt = await pagination.after(session, stmt, after, Deal.created_at, Deal.id)
     stmt = scope_to_principal(stmt, principal, Deal.partner_id)
     if partner_id:
         stmt = stmt.where(Deal.partner_id == partner_id)

@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from api import journeys
+from api import journeys, pagination
 from api.auth import scope_to_principal
 from api.deps import CreationDep, OpsDep, PartnerDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep
 from api.partners import service
@@ -39,8 +39,10 @@ async def list_partners(
     partner_status: PartnerStatus | None = Query(None, alias="status"),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=1_000_000),
+    after: uuid.UUID | None = pagination.AFTER,
 ):
     stmt = scope_to_principal(select(Partner).order_by(Partner.created_at, Partner.id), principal, Partner.id)
+    stmt = await pagination.after(session, stmt, after, Partner.created_at, Partner.id)
     if tier:
         stmt = stmt.where(Partner.tier == tier.value)
     if cam_id:

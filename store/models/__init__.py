@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -65,6 +66,8 @@ class Partner(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+    __table_args__ = (Index("ix_partners_created_at_id", "created_at", "id"),)  # list order (migration 0010)
 
 
 class JourneyRecord(Base):

@@ -1,0 +1,235 @@
+"""The API at program scale: N partners, 10·N deals and 2·N certifications generated
+(`bench/seed.py`, realistic tier mix) and written with COPY; the real API (uvicorn, one process)
+on loopback; every list endpoint with its filters, the CAM's portfolio views and a partner's
+pages timed over sequential requests (after a warm-up), then `POST /partners` and `POST /deals`
+against a bare `start_workflow` + one-row insert on the same servers in the same run. Finally
+the query plan of every list query, as the API runs it (EXPLAIN ANALYZE of the SQL it sent).
+
+No worker runs: the journeys the POSTs start wait on their task queue (starting is what is
+measured). The MDF utilization report comes with the MDF journey (one more entry in READS)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from bench import harness, seed
+from bench.harness import Section, Stack, latency, log, percentile
+
+TARGET_READ_P95 = 0.050
+TARGET_CREATE_RATIO = 1.5
+
+
+def reads(prog: seed.Program, n_partners: int, n_deals: int) -> tuple[list[tuple[str, str, str]], uuid.UUID, dict]:
+    """(label, key name, path) of every read timed."""
+    by_cam: dict[uuid.UUID, int] = {}
+    for p in prog.partners:
+        if p["cam_id"]:
+            by_cam[p["cam_id"]] = by_cam.get(p["cam_id"], 0) + 1
+    cam = max(by_cam, key=lambda c: by_cam[c])
+    big = max(prog.partners, key=lambda p: seed.DEALS_WEIGHT[p["tier"]])
+    # keyset: the row before the last page, in each list's order
+    last_partner = sorted(prog.partners, key=lambda p: (p["created_at"], p["id"]))[-101]["id"]
+    last_deal = sorted(prog.deals, key=lambda d: (d["created_at"], d["id"]))[-101]["id"]
+    return (
+        [
+            ("partners, first page", "ops", "/partners?limit=100"),
+            ("partners ?tier=silver", "ops", "/partners?tier=silver&limit=100"),
+            ("partners ?tier&status", "ops", "/partners?tier=registered&status=at_risk&limit=100"),
+            ("partners ?cam_id", "ops", f"/partners?cam_id={cam}"),
+            ("partners, last page (offset)", "ops", f"/partners?limit=100&offset={max(0, n_partners - 100)}"),
+            ("partners, last page (after=)", "ops", f"/partners?limit=100&after={last_partner}"),
+            ("deals, first page", "ops", "/deals?limit=100"),
+            ("deals ?state=approved", "ops", "/deals?state=approved&limit=100"),
+            ("deals ?state=pending_approval", "ops", "/deals?state=pending_approval&limit=100"),
+            ("deals ?partner_id", "ops", f"/deals?partner_id={big['id']}"),
+            ("deals ?cam_id", "ops", f"/deals?cam_id={cam}&limit=100"),
+            ("deals ?expiring_within_days=14", "ops", "/deals?expiring_within_days=14&limit=100"),
+            ("deals, last page (offset)", "ops", f"/deals?limit=100&offset={max(0, n_deals - 100)}"),
+            ("deals, last page (after=)", "ops", f"/deals?limit=100&after={last_deal}"),
+            ("certs ?expiring_within_days=30", "ops", "/certifications?expiring_within_days=30&limit=100"),
+            ("certs ?state=lapsed", "ops", "/certifications?state=lapsed&limit=100"),
+            ("certs ?cam_id", "ops", f"/certifications?cam_id={cam}&limit=100"),
+            ("CAM portfolio: partners", "cam", "/partners"),
+            ("CAM portfolio: approved deals", "cam", "/deals?state=approved"),
+            ("CAM portfolio: deals expiring", "cam", "/deals?expiring_within_days=30"),
+            ("CAM portfolio: certs expiring", "cam", "/certifications?expiring_within_days=60"),
+            ("partner: its deals", "partner", f"/deals?partner_id={big['id']}"),
+            ("partner: its detail", "partner", f"/partners/{big['id']}"),
+            ("partner: its certifications", "partner", f"/partners/{big['id']}/certifications"),
+        ],
+        cam,
+        big,
+    )
+
+
+async def run(st: Stack, n: int, requests: int = 100) -> list[Section]:
+    import httpx
+
+    n_deals, n_certs = 10 * n, 2 * n
+    t = time.perf_counter()
+    prog = seed.generate(n, n_deals, n_certs)
+    await asyncio.to_thread(seed.write, st.settings.database_url, prog)
+    seeded = time.perf_counter() - t
+    log(f"seeded {len(prog.cams)} CAMs, {n} partners, {n_deals} deals, {n_certs} certifications in {seeded:.1f}s")
+    paths, cam, big = reads(prog, n, n_deals)
+    keys = {
+        "ops": await harness.api_key(st, "ops"),
+        "cam": await harness.api_key(st, "cam", cam_id=cam),
+        "partner": await harness.api_key(st, "partner", partner_id=big["id"]),
+    }
+    api = harness.start_api(st)
+    out = Section(f"API at {n} partners / {n_deals} deals / {n_certs} certifications")
+    out.add("seeding (COPY + ANALYZE)", f"{seeded:.1f}s; tiers {prog.tiers()}; {len(prog.cams)} CAMs")
+    misses: list[str] = []
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api.port}", timeout=30) as http:
+            for label, key, path in paths:
+                times, sizes = [], set()
+                for i in range(requests + 3):
+                    t0 = time.perf_counter()
+                    r = await http.get(path, headers=keys[key])
+                    dt = time.perf_counter() - t0
+                    if r.status_code != 200:
+                        raise RuntimeError(f"GET {path}: {r.status_code} {r.text[:200]}")
+                    if i >= 3:
+                        times.append(dt)
+                    sizes.add(len(r.json()) if isinstance(r.json(), list) else 1)
+                p95 = percentile(times, 95)
+                if p95 > TARGET_READ_P95:
+                    misses.append(label)
+                miss = "  MISS" if p95 > TARGET_READ_P95 else ""
+                out.add(f"GET {label}", f"{latency(times)}  rows {max(sizes)}{miss}")
+            out.add("reads over p95 50 ms", ", ".join(misses) or "none")
+            out.rows.extend((await creates(st, http, keys["ops"], prog, requests)).rows)
+    finally:
+        api.stop()
+    plans = await explain(st, [(label, key, path) for label, key, path in paths if "detail" not in label], keys)
+    return [out, plans]
+
+
+async def creates(st: Stack, http, ops: dict[str, str], prog: seed.Program, requests: int) -> Section:
+    """POST /partners, POST /deals and the bare start + insert, interleaved so that each sees
+    the same server state."""
+    from sqlalchemy import text
+
+    from bench.harness import BaselineInput, BaselineWorkflow
+
+    rng = random.Random(7)
+    registered = [p for p in prog.partners if p["tier"] == "registered"]
+    close = (datetime.now(UTC) + timedelta(days=90)).date().isoformat()
+    task_queue = f"bench-bare-{uuid.uuid4().hex[:8]}"
+    timings: dict[str, list[float]] = {"partners": [], "deals": [], "bare": []}
+    refused: dict[int, int] = {}
+
+    async def bare(i: int) -> float:
+        t0 = time.perf_counter()
+        async with st.sessionmaker() as session:
+            await session.execute(
+                text("insert into cams (id, name, email) values (:id, :n, :e)"),
+                {"id": uuid.uuid4(), "n": f"bare {i}", "e": f"bare-{uuid.uuid4().hex}@bench.test"},
+            )
+            await session.commit()
+        await st.client.start_workflow(
+            BaselineWorkflow.run, BaselineInput(activities=1), id=f"bare-{uuid.uuid4().hex}", task_queue=task_queue
+        )
+        return time.perf_counter() - t0
+
+    for i in range(requests + 3):
+        slug = uuid.uuid4().hex[:10]
+        body = {"name": f"New Partner {slug}", "domain": f"{slug}.bench.test", "country": "DE", "type": "reseller",
+                "tier": "registered", "contact_email": f"owner@{slug}.bench.test"}  # fmt: skip
+        t0 = time.perf_counter()
+        r = await http.post("/partners", json=body, headers=ops)
+        dt_partner = time.perf_counter() - t0
+        assert r.status_code == 201, r.text
+        # one in five deals competes for an existing customer: the conflict check finds it
+        c = rng.randrange(len(prog.deals)) if i % 5 == 0 else None
+        customer = prog.deals[c] if c is not None else None
+        deal = {
+            "partner_id": str(rng.choice(registered)["id"]),
+            "customer_name": customer["customer_name"] if customer else f"Fresh Customer {slug}",
+            "customer_domain": customer["customer_domain"] if customer else f"{slug}.example",
+            "product_category": customer["product_category"] if customer else "network",
+            "amount": "4800.00", "currency": "USD", "expected_close_date": close, "stage": "qualification",
+        }  # fmt: skip
+        t0 = time.perf_counter()
+        r = await http.post("/deals", json=deal, headers=ops)
+        dt_deal = time.perf_counter() - t0
+        if r.status_code in (403, 409):  # a lapsed certification, or the same partner's deal: refused
+            refused[r.status_code] = refused.get(r.status_code, 0) + 1
+        elif r.status_code != 201:
+            raise RuntimeError(f"POST /deals: {r.status_code} {r.text[:300]}")
+        dt_bare = await bare(i)
+        if i >= 3:
+            timings["partners"].append(dt_partner)
+            timings["deals"].append(dt_deal)
+            timings["bare"].append(dt_bare)
+    bare95 = percentile(timings["bare"], 95)
+    s = Section("creates")
+    s.add("bare start_workflow + insert", latency(timings["bare"]))
+    for name in ("partners", "deals"):
+        ratio = percentile(timings[name], 95) / bare95
+        s.add(f"POST /{name}", f"{latency(timings[name])}  p95 {ratio:.2f}x bare (target <= {TARGET_CREATE_RATIO})")
+    s.add(
+        "POST /deals refused",
+        f"{refused.get(409, 0)} x 409 (own open deal), {refused.get(403, 0)} x 403 (a lapsed certification)",
+    )
+    return s
+
+
+async def explain(st: Stack, paths: list[tuple[str, str, str]], keys: dict[str, dict[str, str]]) -> Section:
+    """Each read once through the in-process app, capturing the SQL it sends; then EXPLAIN
+    ANALYZE of its main SELECT (the one on the listed table)."""
+    import httpx
+    import psycopg
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from api.app import create_app
+
+    captured: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        captured.append((statement, parameters))
+
+    event.listen(Engine, "before_cursor_execute", capture)
+    s = Section("query plans (EXPLAIN ANALYZE of the SQL each read sends)")
+    app = create_app(st.settings, reconcile_every=None)
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench.test") as http:
+                found = []
+                for label, key, path in paths:
+                    captured.clear()
+                    r = await http.get(path, headers=keys[key])
+                    assert r.status_code == 200, r.text
+                    table = path.split("?")[0].split("/")[-1] or path
+                    main = [c for c in captured if f"FROM {table}" in c[0] and "api_keys" not in c[0]]
+                    if main:
+                        found.append((label, main[-1]))
+    finally:
+        event.remove(Engine, "before_cursor_execute", capture)
+    with psycopg.connect(seed.dsn(st.settings.database_url)) as conn:
+        for label, (statement, params) in found:
+            rows = conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + statement, params).fetchall()
+            lines = [r[0] for r in rows]
+            took = next((ln.split(":")[1].strip() for ln in lines if ln.startswith("Execution Time")), "?")
+            s.add(label, f"{took}: " + "; ".join(plan_nodes(lines)))
+    return s
+
+
+def plan_nodes(lines: list[str]) -> list[str]:
+    """The scan and sort nodes of a plan, each with the rows it produced."""
+    import re
+
+    out = []
+    for ln in lines:
+        m = re.match(r"\s*(?:->\s*)?(.*?(?:Scan|Sort|Limit)[^(]*)\(actual[^)]*rows=([\d.]+)", ln)
+        if m:
+            out.append(f"{m.group(1).strip()} ({float(m.group(2)):.0f} rows)")
+    return out

@@ -1,0 +1,529 @@
+"""What every benchmark shares: the embedded stack on loopback in a temporary directory, a
+bare-Temporal baseline workflow of any shape (activities, signals, updates), history statistics,
+percentiles and the printed report.
+
+A journey's benchmark module (`bench/<journey>.py`) defines `async def run(stack, n) -> Section`:
+it drives the real journey, reads the shape of its histories (`history_stats`), runs the
+baseline of the same shape (`run_baseline`) and returns what to print (`journey_section`).
+Adding a journey to `make bench` is one such module and one line in `bench/__main__.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity, workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+BASELINE_TIMEOUT = timedelta(seconds=30)
+BASELINE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=30)
+)
+BASELINE_SIGNAL = "bench_signal"
+BASELINE_UPDATE = "bench_update"
+
+
+# --------------------------------------------------------------------------- printing
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The p-th percentile (0..100) by linear interpolation between closest ranks."""
+    if not values:
+        raise ValueError("no values")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def latency(values: Sequence[float]) -> str:
+    """Seconds as 'p50 .. ms  p95 .. ms  max .. ms (n)'."""
+    ms = [v * 1000 for v in values]
+    return f"p50 {percentile(ms, 50):7.1f} ms  p95 {percentile(ms, 95):7.1f} ms  max {max(ms):7.1f} ms  (n={len(ms)})"
+
+
+def spread(values: Sequence[float]) -> str:
+    lo, hi, mean = min(values), max(values), statistics.fmean(values)
+    return f"{mean:.1f}" if lo == hi else f"{mean:.1f} (min {lo:g}, max {hi:g})"
+
+
+@dataclass
+class Section:
+    """One block of the report: a title and (label, value) rows."""
+
+    title: str
+    rows: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, label: str, value: Any) -> None:
+        self.rows.append((label, str(value)))
+
+    def render(self) -> str:
+        width = max((len(label) for label, _ in self.rows), default=0)
+        lines = [f"== {self.title} =="] + [f"{label.ljust(width)}  {value}" for label, value in self.rows]
+        return "\n".join(lines)
+
+
+class Progress:
+    def __init__(self, label: str, total: int):
+        self.label, self.total, self.done = label, total, 0
+        self.every = max(1, total // 4)
+        self.t0 = time.perf_counter()
+
+    def tick(self) -> None:
+        self.done += 1
+        if self.done % self.every == 0 or self.done == self.total:
+            log(f"  {self.label}: {self.done}/{self.total} ({time.perf_counter() - self.t0:.1f}s)")
+
+
+async def bounded(items: Iterable[Any], fn: Callable[[Any], Awaitable[Any]], concurrency: int) -> list[Any]:
+    """`fn` over every item, at most `concurrency` at once, results in order."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(item):
+        async with gate:
+            return await fn(item)
+
+    return await asyncio.gather(*(one(i) for i in items))
+
+
+# --------------------------------------------------------------------------- the baseline
+
+
+class NoopInput(BaseModel):
+    journey_id: str
+    step: int
+
+
+class NoopResult(BaseModel):
+    applied: bool
+
+
+class BaselineInput(BaseModel):
+    activities: int
+    signals: int = 0
+    updates: int = 0
+
+
+class BaselineResult(BaseModel):
+    activities: int
+    signals: int
+
+
+class BaselineMessage(BaseModel):
+    key: str
+
+
+@activity.defn(name="bench_noop")
+async def noop(inp: NoopInput) -> NoopResult:
+    return NoopResult(applied=True)
+
+
+@workflow.defn(name="BenchBaselineWorkflow")
+class BaselineWorkflow:
+    """The minimum a journey of the same shape costs on bare Temporal: its activities (no-op,
+    pydantic in and out, the same timeout and retry policy), its signals and its updates (each
+    answered once the activities ran), no policy read, no search attributes, no codec work."""
+
+    def __init__(self) -> None:
+        self._signals = 0
+        self._updates = 0
+        self._ran = False
+
+    @workflow.signal(name=BASELINE_SIGNAL)
+    def signal(self, msg: BaselineMessage) -> None:
+        self._signals += 1
+
+    @workflow.update(name=BASELINE_UPDATE)
+    async def update(self, msg: BaselineMessage) -> BaselineResult:
+        self._updates += 1
+        await workflow.wait_condition(lambda: self._ran)
+        return BaselineResult(activities=0, signals=self._signals)
+
+    @workflow.run
+    async def run(self, inp: BaselineInput) -> BaselineResult:
+        wid = workflow.info().workflow_id
+        for step in range(inp.activities):
+            await workflow.execute_activity(
+                noop,
+                NoopInput(journey_id=wid, step=step),
+                start_to_close_timeout=BASELINE_TIMEOUT,
+                retry_policy=BASELINE_RETRY,
+            )
+        self._ran = True
+        await workflow.wait_condition(lambda: self._signals >= inp.signals and self._updates >= inp.updates)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return BaselineResult(activities=inp.activities, signals=self._signals)
+
+
+@dataclass
+class Shape:
+    """What one journey did, on average: activities scheduled, signals and updates received."""
+
+    activities: int
+    signals: int = 0
+    updates: int = 0
+
+
+async def run_baseline(client, shape: Shape, n: int, concurrency: int = 200) -> dict:
+    """`n` baseline workflows of `shape` on a fresh task queue with an in-process worker,
+    after one untimed warm-up; timed from the first start to the last answer."""
+    from temporalio.worker import Worker
+
+    task_queue = f"bench-baseline-{uuid.uuid4().hex[:8]}"
+    progress = Progress("baseline", n)
+
+    async def journey(i: int):
+        handle = await client.start_workflow(
+            BaselineWorkflow.run,
+            BaselineInput(activities=shape.activities, signals=shape.signals, updates=shape.updates),
+            id=f"bench-baseline-{i}-{uuid.uuid4().hex[:8]}",
+            task_queue=task_queue,
+        )
+        for s in range(shape.signals):
+            await handle.signal(BASELINE_SIGNAL, BaselineMessage(key=f"s{s}"))
+        for u in range(shape.updates):
+            await handle.execute_update(BASELINE_UPDATE, BaselineMessage(key=f"u{u}"), result_type=BaselineResult)
+        await handle.result()
+        if i >= 0:
+            progress.tick()
+        return handle
+
+    async with Worker(client, task_queue=task_queue, workflows=[BaselineWorkflow], activities=[noop]):
+        await journey(-1)
+        log(f"baseline: {n} workflows, {shape.activities} activities, {shape.signals} signals, {shape.updates} updates")
+        progress.t0 = t0 = time.perf_counter()
+        handles = await bounded(range(n), journey, concurrency)
+        wall = time.perf_counter() - t0
+    stats = await history_stats(handles[: min(n, 50)])
+    return {"wall": wall, **stats}
+
+
+async def history_stats(handles) -> dict:
+    """Events, activities scheduled, signals and updates accepted per history (first run)."""
+    from temporalio.api.enums.v1 import EventType
+
+    histories = await asyncio.gather(*(h.fetch_history() for h in handles))
+
+    def count(hist, kind) -> int:
+        return sum(1 for e in hist.events if e.event_type == kind)
+
+    return {
+        "events": [len(h.events) for h in histories],
+        "activities": [count(h, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) for h in histories],
+        "signals": [count(h, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED) for h in histories],
+        "updates": [count(h, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED) for h in histories],
+        "markers": [count(h, EventType.EVENT_TYPE_MARKER_RECORDED) for h in histories],
+        "upserts": [count(h, EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES) for h in histories],
+        "tasks": [count(h, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) for h in histories],
+    }
+
+
+def shape_of(stats: dict) -> Shape:
+    return Shape(
+        activities=round(statistics.fmean(stats["activities"])),
+        signals=round(statistics.fmean(stats["signals"])),
+        updates=round(statistics.fmean(stats["updates"])),
+    )
+
+
+async def compare(client, title: str, n: int, real: dict, business_steps: int, notes: Sequence[str] = ()) -> Section:
+    """The real journeys against two bare-Temporal baselines with the same messages, both over
+    `n` workflows in the same run: one activity per business step (the target's baseline: what
+    the process needs) and as many activities as the journey scheduled (what its activities'
+    own work costs, DB and SMTP included)."""
+    shape = shape_of(real)
+    steps = await run_baseline(client, Shape(business_steps, shape.signals, shape.updates), n)
+    same = await run_baseline(client, shape, n)
+    rate, steps_rate, same_rate = n / real["wall"], n / steps["wall"], n / same["wall"]
+    s = Section(f"{title}: journey cost")
+    s.add("journeys (N)", n)
+    s.add("real journeys/s", f"{rate:.2f}   ({real['wall']:.2f}s)")
+    s.add(
+        "baseline journeys/s",
+        f"{steps_rate:.2f}   ({steps['wall']:.2f}s; {business_steps} activities, one per business step)",
+    )
+    s.add("ratio real / baseline", f"{rate / steps_rate:.2f}   (target >= 0.8)")
+    s.add("same-shape baseline/s", f"{same_rate:.2f}   ({shape.activities} activities as the journey: "
+          f"real / it {rate / same_rate:.2f})")  # fmt: skip
+    s.add("activities / journey", f"real {spread(real['activities'])}; business steps {business_steps}")
+    s.add("signals, updates / journey", f"{spread(real['signals'])}, {spread(real['updates'])}")
+    events, minimal = statistics.fmean(real["events"]), statistics.fmean(steps["events"])
+    s.add("history events / journey", f"real {spread(real['events'])}, baseline {spread(steps['events'])}")
+    s.add("events vs minimal process", f"{events / minimal:.2f}x   (target <= 1.2)")
+    marks, upserts, tasks = (spread(real[k]) for k in ("markers", "upserts", "tasks"))
+    s.add("markers, SA upserts, tasks", f"{marks}, {upserts}, {tasks}")
+    for note in notes:
+        s.add("note", note)
+    return s
+
+
+# --------------------------------------------------------------------------- the stack
+
+
+@dataclass
+class Stack:
+    """The embedded services of one benchmark run, and settings pointing at them."""
+
+    tmp: Path
+    pg: Any
+    smtp: Any
+    temporal: Any
+    settings: Any
+    client: Any = None
+    engine: Any = None
+    sessionmaker: Any = None
+
+    def env(self) -> dict[str, str]:
+        """The environment a worker or API subprocess needs to use this stack."""
+        s = self.settings
+        return {
+            **os.environ,
+            "ENVIRONMENT": "development",
+            "DATABASE_URL": s.database_url,
+            "TEMPORAL_ADDRESS": s.temporal_address,
+            "TASK_QUEUE": s.task_queue,
+            "SMTP_HOST": s.smtp_host,
+            "SMTP_PORT": str(s.smtp_port),
+            "OPS_EMAIL": s.ops_email,
+            "PAYLOAD_KEYS": s.payload_keys or "",
+            "LINK_SECRET": s.link_secret,
+        }
+
+
+@asynccontextmanager
+async def stack(policy=None):
+    """PostgreSQL (fsync off), the SMTP sink and the Temporal dev server (in memory, headless) on
+    loopback in a temporary directory, removed at the end; migrations applied; `policy` stored
+    as the current version. Payloads are encrypted as in production."""
+    os.environ["CAMLIGHTS_PG_FAST"] = "1"  # benchmark data need not survive a power cut
+    from core.settings import Settings
+    from core.temporal import connect
+    from store import repo
+    from store.db import make_engine, make_sessionmaker
+    from store.migrate import upgrade
+    from worker.services import Postgres, SmtpSink, TemporalDevServer, free_port
+
+    t0 = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix="camlights-bench-"))
+    pg = Postgres(tmp / "pg", port=free_port(), log_file=tmp / "postgres.log")
+    temporal = TemporalDevServer(db_file=None, headless=True, port=free_port(), log_file=tmp / "temporal.log")
+    smtp = SmtpSink()
+    started: list[Any] = []
+    try:
+        await asyncio.to_thread(pg.start)
+        started.append(pg)
+        await asyncio.to_thread(upgrade, pg.url)
+        smtp.start()
+        started.append(smtp)
+        await asyncio.to_thread(temporal.start)
+        started.append(temporal)
+        key = base64.b64encode(os.urandom(32)).decode()
+        settings = Settings(
+            database_url=pg.url,
+            temporal_address=temporal.address,
+            task_queue=f"bench-{uuid.uuid4().hex[:8]}",
+            smtp_host=smtp.host,
+            smtp_port=smtp.port,
+            ops_email="ops@bench.test",
+            link_secret="bench-link-secret-" + uuid.uuid4().hex,
+            payload_keys=f"bench:{key}",
+            _env_file=None,
+        )
+        st = Stack(tmp=tmp, pg=pg, smtp=smtp, temporal=temporal, settings=settings)
+        st.client = await connect(settings)
+        st.engine = make_engine(settings.database_url, pool_size=20)
+        st.sessionmaker = make_sessionmaker(st.engine)
+        if policy is not None:
+            async with st.sessionmaker() as session:
+                await repo.save_policy(session, policy, created_by="bench")
+                await session.commit()
+        log(f"stack ready in {time.perf_counter() - t0:.1f}s (PostgreSQL :{pg.port}, Temporal {temporal.address})")
+        try:
+            yield st
+        finally:
+            await st.engine.dispose()
+    finally:
+        for svc in reversed(started):
+            try:
+                svc.stop()
+            except Exception as err:  # noqa: BLE001 (best effort cleanup)
+                log(f"stop failed: {err!r}")
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def rss_mib(pid: int) -> float:
+    """Resident set size of a process (Linux /proc), MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+# --------------------------------------------------------------------------- real journeys
+
+
+async def launch(client, journey: str, entity_id: object, start_input: BaseModel, task_queue: str, state: str):
+    """Start a journey exactly as the API does (`api.journeys.launch`: search attributes, static
+    summary and details, bounded retries) and return its handle."""
+    from api.journeys import launch as api_launch
+    from core import registry
+    from domain.journeys import workflow_id
+    from store.models import JourneyRecord
+
+    wid = workflow_id(journey, entity_id)
+    record = JourneyRecord(
+        workflow_id=wid, journey=journey, state=state, task_queue=task_queue,
+        workflow_type=registry.journey(journey).workflow.__name__, start_input=start_input.model_dump(mode="json"),
+    )  # fmt: skip
+    await api_launch(client, record)
+    return client.get_workflow_handle(wid)
+
+
+async def seed_partners(st: Stack, n: int, tier: str = "registered") -> list[dict]:
+    """`n` partners of one tier (CAM tiers get the generator's CAMs), written with COPY."""
+    from bench import seed
+
+    prog = seed.generate(n, deals=0, certs=0, seed=int(time.time()))
+    covered = tier != "registered"
+    for p in prog.partners:
+        p["tier"], p["status"] = tier, "onboarding"
+        p["cam_id"] = prog.cams[hash(p["id"]) % len(prog.cams)]["id"] if covered else None
+        p["domain"] = f"{uuid.uuid4().hex[:10]}.bench.test"
+    await asyncio.to_thread(seed.write, st.settings.database_url, prog)
+    return prog.partners
+
+
+def coverage(partner: dict):
+    from domain.journeys import Coverage
+
+    return Coverage(tier=partner["tier"], cam_id=str(partner["cam_id"]) if partner["cam_id"] else None)
+
+
+async def drive(label: str, items: Sequence[Any], one: Callable[[Any], Awaitable[Any]], concurrency: int = 200):
+    """One untimed warm-up on items[0], then `one` over the rest; returns (wall seconds, results)."""
+    t = time.perf_counter()
+    await one(items[0])
+    log(f"{label}: warm-up in {time.perf_counter() - t:.2f}s; {len(items) - 1} journeys")
+    progress = Progress(label, len(items) - 1)
+
+    async def ticked(item):
+        out = await one(item)
+        progress.tick()
+        return out
+
+    t0 = progress.t0 = time.perf_counter()
+    results = await bounded(items[1:], ticked, concurrency)
+    return time.perf_counter() - t0, results
+
+
+def bench_policy():
+    """The real policy shape with one-hour days: nothing falls due during a run, so journeys move
+    only through what the benchmark sends them (the onboarding plan is the tests' fast_policy)."""
+    from domain.enums import Tier
+    from domain.policy import MilestoneSpec, OnboardingPolicy, ProgramPolicy
+
+    every = list(Tier)
+    cam_tiers, certified = [Tier.platinum, Tier.gold], [Tier.platinum, Tier.gold, Tier.silver]
+    return ProgramPolicy(
+        day_seconds=3600,
+        onboarding=OnboardingPolicy(
+            plan_days=8,
+            escalation_days=2,
+            milestones=[
+                MilestoneSpec(key="portal_access", title="Log in to the partner portal", due_day=1, required_for=every),
+                MilestoneSpec(key="first_training", title="Complete the first sales training", due_day=2,
+                              required_for=every),
+                MilestoneSpec(key="first_certification", title="Earn a first certification", due_day=3,
+                              required_for=certified),
+                MilestoneSpec(key="business_plan", title="Agree a joint business plan", due_day=3,
+                              required_for=cam_tiers),
+                MilestoneSpec(key="first_deal", title="Register a first deal", due_day=4, required_for=every),
+            ],
+        ),
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- processes
+
+
+@dataclass
+class Process:
+    proc: Any
+    port: int | None = None
+
+    @property
+    def pid(self) -> int:
+        return int(self.proc.pid)
+
+    def rss_mib(self) -> float:
+        return rss_mib(self.pid)
+
+    def stop(self, kill: bool = False) -> None:
+        import signal as sig
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig.SIGKILL if kill else sig.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except Exception:  # noqa: BLE001
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def start_process(st: Stack, args: list[str], name: str, extra_env: dict[str, str] | None = None) -> Process:
+    """`python <args>` with the stack's environment, output to `<tmp>/<name>.log`."""
+    import subprocess
+    import sys
+
+    out = open(st.tmp / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
+    env = {**st.env(), **(extra_env or {}), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, *args], env=env, stdout=out, stderr=out, start_new_session=True)
+    return Process(proc)
+
+
+def start_api(st: Stack) -> Process:
+    """The real API (uvicorn, one process) on a free loopback port."""
+    from worker.services import free_port, wait_for_port
+
+    port = free_port()
+    p = start_process(
+        st, ["-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port),
+             "--log-level", "warning", "--no-access-log"], "api",
+    )  # fmt: skip
+    p.port = port
+    wait_for_port("127.0.0.1", port, 60, p.proc, "API")
+    return p
+
+
+def start_worker(st: Stack, extra_env: dict[str, str] | None = None) -> Process:
+    """`camlights worker` on the stack's task queue."""
+    return start_process(st, ["-m", "worker.cli", "worker"], "worker", extra_env)
+
+
+async def api_key(st: Stack, role: str, cam_id=None, partner_id=None) -> dict[str, str]:
+    from domain.enums import Role
+    from store.apikeys import create_api_key
+
+    async with st.sessionmaker() as session, session.begin():
+        _, secret = await create_api_key(session, role=Role(role), cam_id=cam_id, partner_id=partner_id)
+    return {"Authorization": f"Bearer {secret}"}

@@ -1,0 +1,45 @@
+"""The benchmarks' own arithmetic and generator (bench/harness.py, bench/seed.py): what the
+printed figures rest on."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import seed
+from bench.harness import percentile
+
+pytestmark = pytest.mark.unit
+
+
+def test_percentile_interpolates_between_ranks() -> None:
+    values = [float(v) for v in range(1, 101)]  # 1..100
+    assert percentile(values, 50) == pytest.approx(50.5)
+    assert percentile(values, 95) == pytest.approx(95.05)
+    assert percentile(values, 100) == 100.0
+    assert percentile([3.0], 95) == 3.0
+    assert percentile([10.0, 0.0], 50) == 5.0  # order of the input does not matter
+    with pytest.raises(ValueError):
+        percentile([], 50)
+
+
+def test_generated_program_has_the_documented_shape() -> None:
+    prog = seed.generate(4000, seed=3)
+    assert len(prog.partners) == 4000 and len(prog.deals) == 40_000 and len(prog.certifications) == 8000
+    tiers = prog.tiers()
+    for tier, share in seed.TIER_MIX:
+        assert abs(tiers[tier] / 4000 - share) < 0.02, (tier, tiers)
+    portfolio: dict = {}
+    for p in prog.partners:
+        assert (p["cam_id"] is None) == (p["tier"] == "registered")
+        if p["cam_id"]:
+            portfolio[p["cam_id"]] = portfolio.get(p["cam_id"], 0) + 1
+    assert len(portfolio) == len(prog.cams) and max(portfolio.values()) <= 40
+    assert sum(portfolio.values()) / len(portfolio) == pytest.approx(seed.CAM_PORTFOLIO, rel=0.1)
+    ids = {p["id"] for p in prog.partners}
+    assert all(d["partner_id"] in ids for d in prog.deals)
+    approved = [d for d in prog.deals if d["state"] == "approved"]
+    assert all(d["protected_until"] is not None for d in approved)
+    assert abs(len(approved) / len(prog.deals) - 0.30) < 0.02
+    assert all(c["restricted"] == (c["state"] == "lapsed") for c in prog.certifications)
+    assert len({p["domain"] for p in prog.partners}) == 4000  # partners.domain is unique
+    assert seed.generate(50, seed=3).partners[0]["id"] == seed.generate(50, seed=3).partners[0]["id"]
