@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     codec_cors_origin: str | None = None
     # Failed authentications (or decision-link attempts) per client and minute before 429.
     auth_failures_per_minute: int = 20
+    # The CAM workspace (api/web/): validity of an emailed sign-in link, life of a browser session,
+    # and the Temporal Web UI that journey links open (default: the embedded UI on temporal_ui_port).
+    web_link_minutes: float = Field(15, gt=0, le=1440)
+    web_session_hours: float = Field(12, gt=0, le=24 * 30)
+    temporal_ui_url: str | None = None
 
     @model_validator(mode="after")
     def _enforce_non_default_secrets(self) -> Settings:
