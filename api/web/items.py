@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, or_
+from sqlalchemy import ColumnElement, Select, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal
@@ -32,10 +32,13 @@ class TodayContext:
     def responsible(self, stmt: Select) -> Select:
         """Limit a query joining `partners` to the partners this user answers for: a CAM its
         portfolio; ops the partners without a CAM (tiers without one, or none assigned)."""
+        return stmt.where(self.answers_for())
+
+    def answers_for(self) -> ColumnElement[bool]:
         if self.principal.role == Role.cam:
-            return stmt.where(Partner.cam_id == self.principal.cam_id)
+            return Partner.cam_id == self.principal.cam_id
         no_cam_tiers = [t.value for t in Tier if not self.policy.tiers[t].has_cam]
-        return stmt.where(or_(Partner.cam_id.is_(None), Partner.tier.in_(no_cam_tiers)))
+        return or_(Partner.cam_id.is_(None), Partner.tier.in_(no_cam_tiers))
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from tests.helpers.api import create_cam, deal_body, enrol, new_key
 from tests.helpers.policies import fast_policy
 from tests.helpers.waiting import eventually
 
-HOUR_DAYS = 3600  # one policy day lasts an hour: deadlines read like "SLA ends in 47 h"
+REAL_DAYS = 86400  # the production day: deadlines read like "SLA ends in 47 h"
 
 
-async def program(live, ops, day_seconds: float = HOUR_DAYS) -> None:
+async def program(live, ops, day_seconds: float = REAL_DAYS) -> None:
     policy = fast_policy(day_seconds=day_seconds).model_dump(mode="json")
     r = await live.http.put("/policy", json=policy, headers=ops)
     assert r.status_code == 201, r.text

@@ -53,5 +53,5 @@ async def certs_expiring(session, partner_ids, ctx: TodayContext) -> dict:
         )
         .group_by(Certification.partner_id)
     )
-    counts = dict(rows.tuples().all())
+    counts = dict(rows.all())
     return {pid: counts.get(pid, 0) for pid in partner_ids}

@@ -3,9 +3,10 @@ SLA) and extension requests waiting for the CAM."""
 
 from __future__ import annotations
 
-from sqlalchemy import String, case, cast, func, select
+from sqlalchemy import String, case, cast, func, or_, select
 
 from api.web.items import TodayContext, TodayItem, column, provider
+from domain import actors
 from domain.deal import AWAITING_DECISION, JOURNEY, OPEN_STATES, DealState
 from domain.enums import Role
 from domain.journeys import workflow_id
@@ -21,6 +22,11 @@ def describe(deal: Deal) -> str:
     return f"{deal.customer_name} — {deal.product_category}, {money(deal.amount_minor, deal.currency)}"
 
 
+def _who(actor: str) -> str:
+    kind = actors.kind_of(actor)
+    return {"partner": "the partner", "cam": "the CAM", "ops": "ops"}.get(kind.value if kind else "", actor)
+
+
 @provider("deal")
 async def deal_items(ctx: TodayContext) -> list[TodayItem]:
     rules = ctx.policy.deal
@@ -28,14 +34,13 @@ async def deal_items(ctx: TodayContext) -> list[TodayItem]:
     stmt = stmt.where(Deal.state.in_([s.value for s in AWAITING_DECISION]))
     if ctx.principal.role == Role.ops:  # ops also decide what was escalated to them
         escalated = Deal.created_at < ctx.now - ctx.days(rules.escalation_days)
-        mine = ctx.responsible(select(Partner.id)).where(Partner.id == Deal.partner_id).exists()
-        stmt = stmt.where(mine | escalated)
+        stmt = stmt.where(or_(ctx.answers_for(), escalated))
     else:
         stmt = ctx.responsible(stmt)
     items = []
     for deal, partner in (await ctx.session.execute(stmt.order_by(Deal.created_at))).all():
         conflict = deal.state == DealState.conflict_review.value
-        detail = f"registered {deal.created_at:%Y-%m-%d} by {deal.created_by}" + (
+        detail = f"registered {deal.created_at:%Y-%m-%d} by {_who(deal.created_by)}" + (
             f"; conflicts with deal {deal.conflict_with}" if conflict else ""
         )
         items.append(
@@ -106,5 +111,5 @@ async def open_deals(session, partner_ids, ctx: TodayContext) -> dict:
         .where(Deal.partner_id.in_(partner_ids), Deal.state.in_([s.value for s in OPEN_STATES]))
         .group_by(Deal.partner_id)
     )
-    counts = dict(rows.tuples().all())
+    counts = dict(rows.all())
     return {pid: counts.get(pid, 0) for pid in partner_ids}

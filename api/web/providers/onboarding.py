@@ -56,5 +56,5 @@ async def onboarding_progress(session, partner_ids, ctx: TodayContext) -> dict:
         .where(PartnerMilestone.partner_id.in_(partner_ids), PartnerMilestone.required.is_(True))
         .group_by(PartnerMilestone.partner_id)
     )
-    done = {pid: f"{d}/{n}" for pid, d, n in rows.tuples().all()}
+    done = {pid: f"{d}/{n}" for pid, d, n in rows.all()}
     return {pid: done.get(pid) for pid in partner_ids}
