@@ -1,0 +1,50 @@
+"""Sign-in over plain HTTP (no browser needed): the CSRF token of the sign-in form, and failed
+attempts rate-limited per address and per client."""
+
+from __future__ import annotations
+
+import re
+
+from tests.helpers.api import create_cam
+from tests.web.flows import sign_in_link
+
+
+async def form_token(http) -> str:
+    r = await http.get("/web/sign-in")
+    assert r.status_code == 200
+    return re.search(r'name="csrf_token" value="([^"]+)"', r.text).group(1)
+
+
+async def ask(http, email: str, token: str):
+    return await http.post("/web/sign-in", data={"email": email, "csrf_token": token})
+
+
+async def test_sign_in_form_needs_its_token(live, ops, mailbox):
+    cam = await create_cam(live.http, ops, email="casey@vendor.test")
+    r = await live.http.post("/web/sign-in", data={"email": cam["email"]})
+    assert r.status_code == 403 and "security token" in r.text
+    r = await ask(live.http, cam["email"], "forged-token-forged-token")
+    assert r.status_code == 403
+    assert r.headers["content-type"].startswith("text/html")
+    assert sign_in_link(mailbox, cam["email"]) == ""
+
+
+async def test_links_per_address_and_failures_per_client_are_limited(live, ops, mailbox):
+    cam = await create_cam(live.http, ops, email="casey@vendor.test")
+    token = await form_token(live.http)
+    for _ in range(5):  # an address gets a few links a minute, not a mailbox flood
+        assert (await ask(live.http, cam["email"], token)).status_code == 200
+    r = await ask(live.http, cam["email"], token)
+    assert r.status_code == 429 and "too many sign-in attempts" in r.text
+    sent = [m for m in mailbox.messages if m["To"] == cam["email"]]
+    assert len(sent) == 5
+
+    limit = live.settings.auth_failures_per_minute  # unknown addresses are failures of this client
+    for i in range(limit):
+        assert (await ask(live.http, f"nobody{i}@vendor.test", token)).status_code == 200
+    other = await create_cam(live.http, ops, email="robin@vendor.test", name="Robin")
+    r = await ask(live.http, other["email"], token)
+    assert r.status_code == 429
+    assert sign_in_link(mailbox, other["email"]) == ""
+    r = await live.http.get("/web/sign-in/forged")  # and so are forged links
+    assert r.status_code == 429
