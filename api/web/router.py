@@ -11,10 +11,11 @@ import base64
 import json
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -140,7 +141,7 @@ async def today_page(request: Request, session: SessionDep):
     return render(request, "today", user, today=listing, now=listing.now)
 
 
-async def _already_decided(session: AsyncSession, client: Client, deal_id: uuid.UUID, message: str) -> str:
+async def _already_decided(session: AsyncSession, deal_id: uuid.UUID, message: str) -> str:
     """Who decided a deal that another decision beat, and when (once the journey recorded it)."""
     deal = None
     for _ in range(30):  # the winner's decision is being recorded: up to ~3 s
@@ -156,9 +157,20 @@ async def _already_decided(session: AsyncSession, client: Client, deal_id: uuid.
     return f"Already decided by {who} at {at:%Y-%m-%d %H:%M:%S} UTC: the deal is {deal.state}."
 
 
-@router.post("/deals/{deal_id}/decision")
-async def decide_deal(
-    deal_id: uuid.UUID,
+@dataclass(frozen=True)
+class DecisionForm:
+    """A decision posted from a page (deal or extension): who, the answer, the reason, where to go back."""
+
+    user: WebUser
+    session: AsyncSession
+    temporal: Client
+    deadline: float
+    decision: Decision
+    reason: str
+    back: str
+
+
+async def decision_form(
     request: Request,
     session: SessionDep,
     temporal: TemporalDep,
@@ -166,67 +178,59 @@ async def decide_deal(
     decision: Annotated[Decision, Form()],
     reason: Annotated[str, Form(max_length=1000)] = "",
     back: Annotated[str, Form(max_length=500)] = "/web/",
-):
+) -> DecisionForm:
     user = await signed_in(request, session, form=True)
+    return DecisionForm(user, session, temporal, settings.update_deadline_seconds, decision, reason, back_to(back))
+
+
+DecisionFormDep = Annotated[DecisionForm, Depends(decision_form)]
+
+
+@router.post("/deals/{deal_id}/decision")
+async def decide_deal(deal_id: uuid.UUID, form: DecisionFormDep):
+    """Approve or reject through the journey's `decide` update; a decision that lost the race
+    says who decided first and when."""
+    session, principal = form.session, form.user.principal
     try:
-        reason = clean_text(reason, multiline=True)
+        reason = clean_text(form.reason, multiline=True)
     except ValueError as err:
-        return redirect(back_to(back), f"reason: {err}", "error")
-    if decision == Decision.reject and not reason:
-        return redirect(back_to(back), "reason: say why the deal is rejected (the partner reads it)", "error")
-    deal, _ = await deal_service.deal_for(session, deal_id, user.principal)
+        return redirect(form.back, f"reason: {err}", "error")
+    if form.decision == Decision.reject and not reason:
+        return redirect(form.back, "reason: say why the deal is rejected (the partner reads it)", "error")
+    deal, _ = await deal_service.deal_for(session, deal_id, principal)
     what = deal.customer_name
+    decision = DealDecision(
+        decision=form.decision, reason=reason or "approved in the CAM workspace", by=principal.actor
+    )
     try:
         result = await deal_service.update(
-            session,
-            temporal,
-            user.principal,
-            deal_id,
-            DECIDE,
-            DealDecision(decision=decision, reason=reason or "approved in the CAM workspace", by=user.principal.actor),
-            DecisionResult,
-            deadline=settings.update_deadline_seconds,
+            session, form.temporal, principal, deal_id, DECIDE, decision, DecisionResult, deadline=form.deadline,
             decision_on="deal",
-        )
+        )  # fmt: skip
     except HTTPException as err:
         if err.status_code == 409:
-            return redirect(back_to(back), await _already_decided(session, temporal, deal_id, str(err.detail)), "info")
-        if err.status_code == 202:
-            return redirect(back_to(back), f"{what}: {err.detail}", "info")
-        return redirect(back_to(back), f"{what}: {err.detail}", "error")
-    return redirect(back_to(back), f"{what}: {result.state.value}.")
+            return redirect(form.back, await _already_decided(session, deal_id, str(err.detail)), "info")
+        return redirect(form.back, f"{what}: {err.detail}", "info" if err.status_code == 202 else "error")
+    return redirect(form.back, f"{what}: {result.state.value}.")
 
 
 @router.post("/deals/{deal_id}/extension")
-async def decide_extension(
-    deal_id: uuid.UUID,
-    request: Request,
-    session: SessionDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    decision: Annotated[Decision, Form()],
-    reason: Annotated[str, Form(max_length=1000)] = "",
-    back: Annotated[str, Form(max_length=500)] = "/web/",
-):
-    user = await signed_in(request, session, form=True)
+async def decide_extension(deal_id: uuid.UUID, form: DecisionFormDep):
+    """Grant or refuse a pending extension request through the journey's `decide_extension` update."""
+    principal = form.user.principal
     try:
-        reason = clean_text(reason, multiline=True)
-        result = await deal_service.update(
-            session,
-            temporal,
-            user.principal,
-            deal_id,
-            DECIDE_EXTENSION,
-            ExtensionDecision(decision=decision, reason=reason, by=user.principal.actor),
-            ExtensionResult,
-            deadline=settings.update_deadline_seconds,
-            decision_on="extension",
+        decision = ExtensionDecision(
+            decision=form.decision, reason=clean_text(form.reason, multiline=True), by=principal.actor
         )
+        result = await deal_service.update(
+            form.session, form.temporal, principal, deal_id, DECIDE_EXTENSION, decision, ExtensionResult,
+            deadline=form.deadline, decision_on="extension",
+        )  # fmt: skip
     except ValueError as err:
-        return redirect(back_to(back), f"reason: {err}", "error")
+        return redirect(form.back, f"reason: {err}", "error")
     except HTTPException as err:
-        return redirect(back_to(back), f"extension: {err.detail}", "info" if err.status_code == 409 else "error")
-    return redirect(back_to(back), f"Extension {result.status}.")
+        return redirect(form.back, f"extension: {err.detail}", "info" if err.status_code == 409 else "error")
+    return redirect(form.back, f"Extension {result.status}.")
 
 
 @router.post("/partners/{partner_id}/milestones/{key}")

@@ -236,3 +236,40 @@ async def test_ops_find_journeys_by_search_attributes(live, ops, mailbox, sessio
     assert r.status == 422  # the values go into a query: only plain identifiers
     partner_key = await new_key(sessionmaker, Role.partner, partner_id=partner["id"])
     assert (await live.http.get("/web/ops", headers=partner_key, follow_redirects=False)).status_code == 303
+
+
+async def test_grant_an_extension_and_mark_a_milestone_from_the_pages(live, ops, mailbox, sessionmaker, new_context):
+    await program(live, ops)
+    cam, partner, partner_h = await cam_with_partner(live, ops, sessionmaker)
+    deal = await register_deal(live, partner_h)
+    page, _ = await sign_in(await new_context(), live, mailbox, cam["email"])
+    await page.locator(f"li[data-entity='{deal['id']}']").get_by_role("button", name="Approve").click()
+    await expect(page.locator(".flash")).to_contain_text("approved")
+    r = await live.http.post(f"/deals/{deal['id']}/extensions", json={"days": 10, "reason": "customer board moved"},
+                             headers=partner_h)  # fmt: skip
+    assert r.status_code == 200 and r.json()["status"] == "awaiting_cam", r.text
+
+    async def listed():
+        await page.goto(f"{live.url}/web/")
+        return await page.locator("li[data-kind='deal']", has_text="Extension request").count() == 1
+
+    await eventually(listed, what="the extension request on Today")
+    row = page.locator("li[data-kind='deal']", has_text="Extension request")
+    await row.get_by_role("button", name="Grant").click()
+    await expect(page.locator(".flash")).to_contain_text("Extension granted")
+    progress = (await live.http.get(f"/deals/{deal['id']}/progress", headers=ops)).json()
+    assert progress["extensions_used"] == 1 and progress["pending_extension_days"] is None
+    await eventually(lambda: _gone(page, live), what="the answered request leaving Today")
+
+    await page.goto(f"{live.url}/web/partners/{partner['id']}")
+    await page.locator(".milestones li", has_text="Log in to the partner portal").get_by_role("button").click()
+    await expect(page.locator(".flash")).to_contain_text("Milestone portal_access recorded as done")
+    await expect(page.locator(".milestones li.done", has_text="Log in to the partner portal")).to_have_count(1)
+    onboarding = (await live.http.get(f"/partners/{partner['id']}/onboarding", headers=ops)).json()
+    done = {m["key"]: m["done_by"] for m in onboarding["milestones"] if m["done_at"]}
+    assert done["portal_access"] == f"cam:{cam['id']}"
+
+
+async def _gone(page, live) -> bool:
+    await page.goto(f"{live.url}/web/")
+    return await page.locator("li[data-kind='deal']", has_text="Extension request").count() == 0
