@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, or_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -92,6 +93,34 @@ COLUMNS: dict[str, tuple[Column, ColumnProvider]] = {}
 def column(key: str, label: str, order: int) -> Callable[[ColumnProvider], ColumnProvider]:
     def register(fn: ColumnProvider) -> ColumnProvider:
         COLUMNS[key] = (Column(key, label, order), fn)
+        return fn
+
+    return register
+
+
+# ------------------------------------------------------------------ partner page sections
+
+
+@dataclass(frozen=True)
+class Section:
+    """A block of the Partner page that a journey contributes (the scorecard with its trend chart,
+    MDF funds, QBR notes and action items): `templates/<template>` rendered with `context`."""
+
+    title: str
+    template: str
+    context: dict[str, Any]
+    order: int
+
+
+SectionProvider = Callable[[AsyncSession, Partner, TodayContext], Awaitable[Section | None]]
+SECTIONS: dict[str, SectionProvider] = {}
+
+
+def section(key: str) -> Callable[[SectionProvider], SectionProvider]:
+    """Register a Partner page section; the provider returns None when it has nothing to show."""
+
+    def register(fn: SectionProvider) -> SectionProvider:
+        SECTIONS[key] = fn
         return fn
 
     return register

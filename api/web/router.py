@@ -29,6 +29,7 @@ from api.deps import SessionDep, SettingsDep, TemporalDep, load_partner
 from api.onboarding import service as onboarding_service
 from api.routers import policy as policy_api
 from api.web import policy_form, portfolio, security, today
+from api.web.items import SECTIONS, TodayContext
 from api.web.pages import WebRoute, page
 from api.web.security import WebUser
 from core import registry
@@ -338,6 +339,8 @@ async def partner_page(partner_id: uuid.UUID, request: Request, session: Session
     ).all()
     names = await actor_names(session, [e.actor for e in events] + [d.decided_by or "" for d in deals])
     policy = (await repo.current_policy(session)).policy
+    ctx = TodayContext(session=session, principal=user.principal, policy=policy, now=datetime.now(UTC))
+    sections = [s for s in [await fn(session, partner, ctx) for fn in SECTIONS.values()] if s is not None]
     return render(
         request,
         "partner",
@@ -354,6 +357,7 @@ async def partner_page(partner_id: uuid.UUID, request: Request, session: Session
         now=datetime.now(UTC),
         awaiting=("pending_approval", "conflict_review"),
         policy=policy,
+        sections=sorted(sections, key=lambda s: (s.order, s.title)),
     )
 
 

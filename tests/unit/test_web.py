@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from api.web import policy_form
+from api.web.charts import trend_svg
 from api.web.portfolio import BASE, Filters, Portfolio, to_csv
 from api.web.today import relative, urgency
 from domain.links import LinkClaims, LinkExpired, LinkInvalid, make_token
@@ -94,3 +95,11 @@ def test_csv_cells_never_start_a_formula():
     data = Portfolio(columns=BASE[:2], rows=[{"id": "1", "name": "=HYPERLINK(\"x\")", "tier": "gold"}],
                      filters=Filters())  # fmt: skip
     assert to_csv(data).splitlines() == ["id,Partner,Tier", '1,"\'=HYPERLINK(""x"")",gold']
+
+
+def test_the_trend_chart_is_plain_svg_with_escaped_labels():
+    svg = str(trend_svg([("2026-Q1", 40), ("<b>Q2</b>", 100), ("2026-Q3", 150)], low=0, high=100, height=120))
+    assert svg.startswith('<svg class="trend" role="img"') and "<script" not in svg and "style=" not in svg
+    assert "&lt;b&gt;Q2&lt;/b&gt;" in svg and "<b>" not in svg
+    assert 'points="28.0,63.6 180.0,12.0 332.0,12.0"' in svg  # 40 of 100, then the top (150 is clamped)
+    assert trend_svg([]) == ""

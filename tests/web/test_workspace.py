@@ -273,3 +273,28 @@ async def test_grant_an_extension_and_mark_a_milestone_from_the_pages(live, ops,
 async def _gone(page, live) -> bool:
     await page.goto(f"{live.url}/web/")
     return await page.locator("li[data-kind='deal']", has_text="Extension request").count() == 0
+
+
+async def test_a_journey_adds_a_section_with_a_chart_to_the_partner_page(live, ops, mailbox, sessionmaker, new_context):
+    """The hook the QBR scorecard uses: a section provider, drawn with the server-side SVG chart."""
+    from api.web.charts import trend_svg
+    from api.web.items import SECTIONS, Section
+
+    async def scorecard(session, partner, ctx):
+        points = [("2026-Q1", 61), ("2026-Q2", 68), ("2026-Q3", 74)]
+        return Section(
+            "Scorecard", "sections/trend.html.j2", {"chart": trend_svg(points), "caption": "band: healthy"}, 5
+        )
+
+    await program(live, ops)
+    cam, partner, _ = await cam_with_partner(live, ops, sessionmaker)
+    SECTIONS["test-scorecard"] = scorecard
+    try:
+        page, _ = await sign_in(await new_context(), live, mailbox, cam["email"])
+        await page.goto(f"{live.url}/web/partners/{partner['id']}")
+        chart = page.locator("section", has_text="Scorecard").locator("svg.trend")
+        await expect(chart).to_be_visible()
+        await expect(chart.locator("circle")).to_have_count(3)
+        await expect(page.get_by_text("band: healthy")).to_be_visible()
+    finally:
+        del SECTIONS["test-scorecard"]
