@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from api.web import today
+from api.web import policy_form, today
 from api.web.security import CSRF_FIELD, PREFIX, SignInRequired
 
 HERE = Path(__file__).resolve().parent
@@ -33,7 +33,9 @@ def _utc(value: datetime | None) -> str:
 
 env.filters["utc"] = _utc
 env.filters["iso"] = lambda v: "" if v is None else v.isoformat()
-env.globals.update(relative=today.relative, urgency=today.urgency, CSRF_FIELD=CSRF_FIELD, PREFIX=PREFIX)
+env.globals.update(
+    grouped=policy_form.grouped, relative=today.relative, urgency=today.urgency, CSRF_FIELD=CSRF_FIELD, PREFIX=PREFIX
+)
 
 
 def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:

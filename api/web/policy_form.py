@@ -42,6 +42,14 @@ def flatten(data: Any, prefix: str = "") -> list[Field]:
     return [Field(prefix, "" if data is None else str(data), "text")]
 
 
+def grouped(fields: list[Field]) -> list[tuple[str, list[Field]]]:
+    """The fields by policy section (the first part of their name), in order."""
+    groups: dict[str, list[Field]] = {}
+    for f in fields:
+        groups.setdefault(f.name.split(".", 1)[0] if "." in f.name else "program", []).append(f)
+    return list(groups.items())
+
+
 def _show(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))

@@ -27,6 +27,7 @@ from api.auth import Principal
 from api.deal import service as deal_service
 from api.deps import SessionDep, SettingsDep, TemporalDep, load_partner
 from api.onboarding import service as onboarding_service
+from api.routers import ops as ops_api
 from api.routers import policy as policy_api
 from api.web import policy_form, portfolio, security, today
 from api.web.items import SECTIONS, TodayContext
@@ -524,6 +525,23 @@ async def journeys_search(
         tiers=list(Tier),
         journeys=_journey_names(),
     )
+
+
+@router.get("/ops/retrying")
+async def retrying_page(request: Request, session: SessionDep, temporal: TemporalDep, settings: SettingsDep):
+    """Steps failing transiently for longer than the policy's `ops.retrying_minutes` (what
+    `GET /ops/retrying` answers), with their attempts and last error."""
+    user = await signed_in(request, session)
+    require_ops(user)
+    minutes = (await repo.current_policy(session)).policy.ops.retrying_minutes
+    try:
+        found = await ops_api.retrying(principal=user.principal, session=session, temporal=temporal,
+                                       older_than_minutes=minutes, limit=100)  # fmt: skip
+        error = None
+    except HTTPException as err:
+        found, error = [], str(err.detail)
+    return render(request, "retrying", user, 504 if error else 200, found=found, error=error, minutes=minutes,
+                  ui=lambda wid: temporal_ui(settings, wid))  # fmt: skip
 
 
 # ------------------------------------------------------------------ Ops: the policy

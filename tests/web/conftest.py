@@ -88,8 +88,8 @@ async def new_context(browser):
     """Browser contexts (separate cookie jars: separate sessions), closed after the test."""
     contexts = []
 
-    async def make():
-        context = await browser.new_context(viewport={"width": 1280, "height": 860}, timezone_id="Europe/Berlin")
+    async def make(width: int = 1280, height: int = 860):
+        context = await browser.new_context(viewport={"width": width, "height": height}, timezone_id="Europe/Berlin")
         context.set_default_timeout(20_000)
         contexts.append(context)
         return context

@@ -189,6 +189,8 @@ async def test_ops_policy_edit_shows_field_errors_then_a_diff(
     await expect(page.locator("#workload")).to_have_count(0)  # no CAM yet: the empty state says what to do
     await expect(page.get_by_text("No CAM yet")).to_have_count(1)
     await page.screenshot(path=screenshots / "ops.png", full_page=True)
+    await page.get_by_role("link", name="Steps retrying for longer than").click()
+    await expect(page.locator(".empty")).to_contain_text("No step has been failing for that long")
 
     await page.goto(f"{live.url}/web/ops/policy")
     sla = page.get_by_label("deal.approval_sla_days", exact=True)
@@ -298,3 +300,32 @@ async def test_a_journey_adds_a_section_with_a_chart_to_the_partner_page(live, o
         await expect(page.get_by_text("band: healthy")).to_be_visible()
     finally:
         del SECTIONS["test-scorecard"]
+
+
+async def test_usable_on_a_phone_and_with_the_keyboard(live, ops, mailbox, sessionmaker, new_context, screenshots):
+    await program(live, ops)
+    cam, partner, partner_h = await cam_with_partner(live, ops, sessionmaker)
+    deal = await register_deal(live, partner_h)
+    page, _ = await sign_in(await new_context(width=390, height=844), live, mailbox, cam["email"])
+    for path in ("/web/", f"/web/partners/{partner['id']}", "/web/portfolio"):
+        await page.goto(f"{live.url}{path}")
+        overflow = await page.evaluate("document.body.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} is wider than a phone by {overflow}px"
+    await page.goto(f"{live.url}/web/")
+    await page.screenshot(path=screenshots / "today-phone.png", full_page=True)
+
+    # Keyboard only: skip link first, then to the deal's reason field, type, and approve with Enter.
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
+    reason = page.locator(f"li[data-entity='{deal['id']}']").get_by_label("Reason")
+    for _ in range(30):
+        await page.keyboard.press("Tab")
+        if await reason.evaluate("el => el === document.activeElement"):
+            break
+    else:
+        raise AssertionError("the reason field cannot be reached with Tab")
+    await page.keyboard.type("keyboard approval")
+    await page.keyboard.press("Tab")  # the Approve button
+    await page.keyboard.press("Enter")
+    await expect(page.locator(".flash")).to_contain_text("approved")
+    assert await deal_state(live, ops, deal["id"]) == "approved"
