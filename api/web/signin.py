@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select
@@ -42,16 +42,20 @@ mail_env = Environment(
 
 
 class Limiters:
-    """Failed sign-in attempts per client and per address (in-process, like the API's limiter)."""
+    """Failed sign-in attempts per client and per address, and links sent per address (in-process,
+    like the API's limiter): a flood of requests neither guesses links nor floods a mailbox."""
 
     def __init__(self, per_minute: int):
         self.client = ratelimit.FailureLimiter(per_minute)
         self.address = ratelimit.FailureLimiter(max(3, per_minute // 4))
+        self.sent = ratelimit.FailureLimiter(max(3, per_minute // 4))
 
-    def blocked(self, request: Request, email: str | None) -> int | None:
+    def blocked(self, request: Request, email: str | None, *, sending: bool = False) -> int | None:
         waits = [self.client.retry_after(ratelimit.client_of(request))]
         if email:
             waits.append(self.address.retry_after(email))
+            if sending:
+                waits.append(self.sent.retry_after(email))
         return max((w for w in waits if w is not None), default=None)
 
     def fail(self, request: Request, email: str | None) -> None:
@@ -102,6 +106,7 @@ async def sign_in_form(request: Request, settings: SettingsDep, next: str = ""):
 @router.post("/sign-in")
 async def request_link(
     request: Request,
+    background: BackgroundTasks,
     session: SessionDep,
     settings: SettingsDep,
     email: Annotated[str, Form(max_length=320)] = "",
@@ -112,7 +117,7 @@ async def request_link(
         address = normalize_email(email.strip())
     except ValueError as err:
         return _form_page(request, settings, "sign_in", 422, next=safe_next(next), error=f"email: {err}", email=email)
-    wait = limiters(request).blocked(request, address)
+    wait = limiters(request).blocked(request, address, sending=True)
     if wait is not None:
         return _form_page(
             request,
@@ -128,12 +133,20 @@ async def request_link(
         limiters(request).fail(request, address)
     else:
         await session.commit()
-        await send_link(settings, address, safe_next(next))
-        limiters(request).address.fail(address)  # each link sent counts for the address: no mail bombing
+        limiters(request).sent.fail(address)  # each link sent counts for the address: no mail flood
+        # Sent after the answer, so that a known address is not told apart by the time it takes.
+        background.add_task(send_link, settings, address, safe_next(next))
     return _form_page(request, settings, "sign_in_sent", email=address)
 
 
 async def send_link(settings: Settings, email: str, next_page: str) -> None:
+    try:
+        await _send_link(settings, email, next_page)
+    except Exception:  # the user asks again; the log says why it failed
+        log.exception("the sign-in link to %s could not be sent", email)
+
+
+async def _send_link(settings: Settings, email: str, next_page: str) -> None:
     claims = new_claims(email, timedelta(minutes=settings.web_link_minutes))
     token = make_sign_in_token(settings.link_secret, claims)
     base = settings.public_base_url.rstrip("/")
