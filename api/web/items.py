@@ -25,6 +25,7 @@ class TodayContext:
     principal: Principal
     policy: ProgramPolicy
     now: datetime
+    scope: ColumnElement[bool] | None = None  # instead of the principal's partners (the ops workload view)
 
     def days(self, n: float) -> timedelta:
         """`n` policy days (the program's `day_seconds`)."""
@@ -36,6 +37,8 @@ class TodayContext:
         return stmt.where(self.answers_for())
 
     def answers_for(self) -> ColumnElement[bool]:
+        if self.scope is not None:
+            return self.scope
         if self.principal.role == Role.cam:
             return Partner.cam_id == self.principal.cam_id
         no_cam_tiers = [t.value for t in Tier if not self.policy.tiers[t].has_cam]

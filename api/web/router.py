@@ -17,13 +17,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from api import journeys
-from api.auth import Principal
 from api.deal import service as deal_service
 from api.deps import SessionDep, SettingsDep, TemporalDep, load_partner
 from api.onboarding import service as onboarding_service
@@ -47,12 +46,12 @@ from domain.deal import (
     ExtensionResult,
 )
 from domain.deal import JOURNEY as DEAL
-from domain.enums import PartnerStatus, Role, Tier
+from domain.enums import PartnerStatus, Tier
 from domain.journeys import PROGRESS
 from domain.policy import ProgramPolicy
 from domain.types import clean_text, normalize_email
 from store import repo
-from store.models import AuditEvent, Cam, JourneyRecord, OutboxMessage, Partner
+from store.models import AuditEvent, Cam, JourneyRecord, OutboxMessage
 from store.models.cert import Certification
 from store.models.deal import Deal
 from store.models.onboarding import PartnerMilestone
@@ -390,19 +389,7 @@ async def ops_page(request: Request, session: SessionDep):
             .limit(100)
         )
     ).all()
-    workload = []
-    for cam in (await session.scalars(select(Cam).order_by(Cam.name))).all():
-        principal = journeys_principal(cam)
-        items = (await today.collect(session, principal)).items
-        partners = await session.scalar(select(func.count()).select_from(Partner).where(Partner.cam_id == cam.id))
-        workload.append(
-            (
-                cam,
-                partners or 0,
-                len(items),
-                sum(1 for i in items if today.urgency(i.deadline, datetime.now(UTC)) == "late"),
-            )
-        )
+    workload = await today.workload(session)
     own = (await today.collect(session, user.principal)).items
     operators = (await session.scalars(select(WebOperator).order_by(WebOperator.email))).all()
     return render(
@@ -422,10 +409,6 @@ async def ops_page(request: Request, session: SessionDep):
         search={},
         error=None,
     )
-
-
-def journeys_principal(cam: Cam) -> Principal:
-    return Principal(key_id=cam.id, role=Role.cam, cam_id=cam.id, partner_id=None)
 
 
 def _journey_names() -> list[str]:

@@ -3,16 +3,20 @@ counts per kind."""
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal
 from api.web import providers  # noqa: F401  (registers every provider)
 from api.web.items import PROVIDERS, TodayContext, TodayItem
+from domain.enums import Role
 from store import repo
+from store.models import Cam, Partner
 
 FAR = datetime.max.replace(tzinfo=UTC)
 
@@ -27,11 +31,46 @@ class Today:
 async def collect(session: AsyncSession, principal: Principal, now: datetime | None = None) -> Today:
     policy = (await repo.current_policy(session)).policy
     ctx = TodayContext(session=session, principal=principal, policy=policy, now=now or datetime.now(UTC))
+    items = await _items(ctx)
+    return Today(items=items, counts=dict(Counter(i.label for i in items)), now=ctx.now)
+
+
+async def _items(ctx: TodayContext) -> list[TodayItem]:
     items: list[TodayItem] = []
     for kind in sorted(PROVIDERS):
         items.extend(await PROVIDERS[kind](ctx))
     items.sort(key=lambda i: (i.deadline or FAR, i.partner_name, i.entity_id))
-    return Today(items=items, counts=dict(Counter(i.label for i in items)), now=ctx.now)
+    return items
+
+
+@dataclass(frozen=True)
+class Workload:
+    cam_id: uuid.UUID
+    name: str
+    email: str
+    partners: int
+    items: int
+    late: int
+
+
+async def workload(session: AsyncSession) -> list[Workload]:
+    """Every CAM's open and late Today items, from one pass of the providers over every partner
+    that has a CAM (what each CAM's own Today lists)."""
+    policy = (await repo.current_policy(session)).policy
+    everyone = Principal(key_id=uuid.UUID(int=0), role=Role.cam, cam_id=None, partner_id=None)
+    ctx = TodayContext(session=session, principal=everyone, policy=policy, now=datetime.now(UTC),
+                       scope=Partner.cam_id.is_not(None))  # fmt: skip
+    cam_of = dict((await session.execute(select(Partner.id, Partner.cam_id).where(Partner.cam_id.is_not(None)))).all())
+    items: Counter[uuid.UUID] = Counter()
+    late: Counter[uuid.UUID] = Counter()
+    for item in await _items(ctx):
+        cam = cam_of.get(item.partner_id)
+        if cam is not None:
+            items[cam] += 1
+            late[cam] += urgency(item.deadline, ctx.now) == "late"
+    partners = Counter(cam_of.values())
+    cams = (await session.execute(select(Cam.id, Cam.name, Cam.email).order_by(Cam.name))).all()
+    return [Workload(c, name, email, partners[c], items[c], late[c]) for c, name, email in cams]
 
 
 def relative(deadline: datetime | None, now: datetime, label: str) -> str:

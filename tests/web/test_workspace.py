@@ -226,6 +226,10 @@ async def test_ops_find_journeys_by_search_attributes(live, ops, mailbox, sessio
     cam, partner, partner_h = await cam_with_partner(live, ops, sessionmaker)
     deal = await register_deal(live, partner_h)
     page, _ = await sign_in(await new_context(), live, mailbox, live.settings.ops_email)
+    await page.goto(f"{live.url}/web/ops")  # the CAM workload: one partner, one deal waiting for Casey
+    await expect(page.locator("#workload tbody tr")).to_have_count(1)
+    cells = page.locator("#workload tbody tr td")
+    await expect(cells).to_have_text(["Casey <contoso-cam@vendor.test>", "1", "1", "0"])
 
     async def found():
         await page.goto(f"{live.url}/web/ops/journeys?partner_id={partner['id']}&journey=deal")
