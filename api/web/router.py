@@ -91,7 +91,7 @@ def take_flash(request: Request) -> tuple[str, str] | None:
     try:
         level, text = json.loads(base64.urlsafe_b64decode(raw.encode()))
         return str(level), str(text)
-    except ValueError:
+    except (ValueError, TypeError):  # not ours: no notice
         return None
 
 

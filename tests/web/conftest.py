@@ -57,14 +57,20 @@ class Live:
     http: httpx.AsyncClient  # the JSON API of the same server
 
 
+@pytest.fixture
+def web_settings() -> dict:
+    """Settings of the live app that a test module changes (by overriding this fixture)."""
+    return {}
+
+
 @pytest_asyncio.fixture
-async def live(settings: Settings, sessionmaker, worker):
+async def live(settings: Settings, sessionmaker, worker, web_settings):
     """The real app on http://127.0.0.1:<free port> (lifespan included), and a worker."""
     from api.app import create_app
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    app_settings = settings.model_copy(update={"public_base_url": url})
+    app_settings = settings.model_copy(update={"public_base_url": url, **web_settings})
     server = uvicorn.Server(
         uvicorn.Config(create_app(app_settings, reconcile_every=None), host="127.0.0.1", port=port, log_level="warning")
     )

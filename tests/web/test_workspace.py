@@ -102,6 +102,11 @@ async def test_approve_a_deal_from_today(live, ops, mailbox, sessionmaker, new_c
     await expect(page.locator("#journeys")).to_contain_text(f"deal-{deal['id']} in Temporal")
     await expect(page.locator("#timeline")).to_contain_text("deal.approved by Casey (CAM)")
     await page.screenshot(path=screenshots / "partner.png", full_page=True)
+    await page.get_by_role("link", name="Globex Corporation").click()  # the deal, live from its journey
+    await expect(page.locator("#deal-state")).to_have_text("approved")
+    await expect(page.get_by_role("link", name="open in Temporal")).to_have_attribute(
+        "href", f"http://127.0.0.1:8233/namespaces/default/workflows/deal-{deal['id']}"
+    )
 
 
 async def test_two_sessions_race_for_one_decision(live, ops, mailbox, sessionmaker, new_context):
