@@ -259,43 +259,42 @@ async def milestone_done(
 # ------------------------------------------------------------------ Portfolio
 
 
-def _filters(q: str, tier: str, status: str, sort: str, desc: bool) -> portfolio.Filters:
+async def portfolio_of(
+    request: Request,
+    session: SessionDep,
+    q: Annotated[str, Query(max_length=200)] = "",
+    tier: Annotated[str, Query(max_length=20)] = "",
+    status: Annotated[str, Query(max_length=20)] = "",
+    sort: Annotated[str, Query(max_length=40)] = "name",
+    desc: bool = False,
+) -> tuple[WebUser, portfolio.Portfolio]:
+    """The signed-in user's portfolio, filtered and sorted as the query asks (page and CSV)."""
+    user = await signed_in(request, session)
     if tier and tier not in Tier.__members__:
         raise HTTPException(422, detail=f"tier: one of {', '.join(Tier)}")
     if status and status not in PartnerStatus.__members__:
         raise HTTPException(422, detail=f"status: one of {', '.join(PartnerStatus)}")
-    return portfolio.Filters(q=clean_text(q)[:200] if q else "", tier=tier, status=status, sort=sort, desc=desc)
+    try:
+        q = clean_text(q)
+    except ValueError as err:
+        raise HTTPException(422, detail=f"q: {err}") from err
+    filters = portfolio.Filters(q=q, tier=tier, status=status, sort=sort, desc=desc)
+    return user, await portfolio.build(session, user.principal, filters)
+
+
+PortfolioDep = Annotated[tuple[WebUser, portfolio.Portfolio], Depends(portfolio_of)]
 
 
 @router.get("/portfolio")
-async def portfolio_page(
-    request: Request,
-    session: SessionDep,
-    q: Annotated[str, Query(max_length=200)] = "",
-    tier: Annotated[str, Query(max_length=20)] = "",
-    status: Annotated[str, Query(max_length=20)] = "",
-    sort: Annotated[str, Query(max_length=40)] = "name",
-    desc: bool = False,
-):
-    user = await signed_in(request, session)
-    data = await portfolio.build(session, user.principal, _filters(q, tier, status, sort, desc))
+async def portfolio_page(request: Request, found: PortfolioDep):
+    user, data = found
     return render(request, "portfolio", user, portfolio=data, tiers=list(Tier), statuses=list(PartnerStatus))
 
 
 @router.get("/portfolio.csv")
-async def portfolio_csv(
-    request: Request,
-    session: SessionDep,
-    q: Annotated[str, Query(max_length=200)] = "",
-    tier: Annotated[str, Query(max_length=20)] = "",
-    status: Annotated[str, Query(max_length=20)] = "",
-    sort: Annotated[str, Query(max_length=40)] = "name",
-    desc: bool = False,
-):
-    user = await signed_in(request, session)
-    data = await portfolio.build(session, user.principal, _filters(q, tier, status, sort, desc))
+async def portfolio_csv(found: PortfolioDep):
     return Response(
-        portfolio.to_csv(data),
+        portfolio.to_csv(found[1]),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="portfolio.csv"'},
     )

@@ -19,11 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.mail import Mailer, message_id
+from activities.mail import message_id
 from api import ratelimit
 from api.deps import SessionDep, SettingsDep
 from api.web import security
 from api.web.pages import HERE, WebRoute, error_page, page
+from core import registry
 from core.settings import Settings
 from domain.actors import SYSTEM
 from domain.links import LinkError, LinkExpired
@@ -150,15 +151,8 @@ async def _send_link(settings: Settings, email: str, next_page: str) -> None:
     claims = new_claims(email, timedelta(minutes=settings.web_link_minutes))
     token = make_sign_in_token(settings.link_secret, claims)
     base = settings.public_base_url.rstrip("/")
-    mailer = Mailer(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        sender=settings.mail_from,
-        username=settings.smtp_username,
-        password=settings.smtp_password,
-        starttls=settings.smtp_starttls,
-        env=mail_env,
-    )
+    mailer = registry.make_mailer(settings)
+    mailer.env = mail_env  # the workspace's own templates
     rendered = mailer.render(
         "mail",
         "sign_in",

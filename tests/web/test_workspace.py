@@ -145,6 +145,12 @@ async def test_another_cams_partner_is_refused(live, ops, mailbox, sessionmaker,
     await page.goto(f"{live.url}/web/portfolio")
     await expect(page.locator("#portfolio tbody tr")).to_have_count(1)
     await expect(page.locator("#portfolio")).to_contain_text("Fabrikam")
+    await page.get_by_label("Tier").select_option("platinum")
+    await page.get_by_role("button", name="Filter").click()
+    await expect(page.locator(".empty")).to_contain_text("No partner matches")
+    r = await page.goto(f"{live.url}/web/portfolio?tier=diamond")
+    assert r.status == 422
+    await expect(page.locator("#error-message")).to_contain_text("tier: one of platinum, gold, silver, registered")
     r = await page.goto(f"{live.url}/web/ops")  # and the ops pages are for ops
     assert r.status == 403
     r = await page.goto(f"{live.url}/web/partners/{partner_b['id']}")
