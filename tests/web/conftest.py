@@ -39,7 +39,9 @@ def system_chromium() -> str | None:
 
 @pytest_asyncio.fixture(scope="session")
 async def browser():
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
+
+    expect.set_options(timeout=20_000)  # 2 shared cores: a journey may take a while to answer
 
     async with async_playwright() as pw:
         executable = system_chromium()
