@@ -21,5 +21,5 @@ async def test_an_expired_session_signs_in_again(live, ops, mailbox):
     assert (await live.http.get("/web/portfolio")).status_code == 200
     cookie = live.http.cookies.get("camlights_session")
     await asyncio.sleep(2.5)
-    r = await live.http.get("/web/portfolio", cookies={"camlights_session": cookie}, follow_redirects=False)
+    r = await live.http.get("/web/portfolio", headers={"Cookie": f"camlights_session={cookie}"}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/web/sign-in?next=/web/portfolio"

@@ -75,3 +75,21 @@ async def test_the_default_ops_mailbox_signs_in_as_ops(live, mailbox, web_settin
     await sign_in_over_http(live, mailbox, "Channel-Ops@camlights.local", await form_token(live.http))
     r = await live.http.get("/web/ops")
     assert r.status_code == 200 and "Channel operations" in r.text
+
+
+@pytest.mark.parametrize("web_settings", [{"public_base_url": "https://cam.vendor.test"}])
+async def test_behind_https_the_session_cookie_is_secure(live, ops, mailbox, web_settings):
+    cam = await create_cam(live.http, ops, email="casey@vendor.test")
+    r = await live.http.get("/web/sign-in")
+    assert "Secure" in r.headers["set-cookie"]  # so this plain-HTTP client hands its value back itself
+    token = re.search(r'name="csrf_token" value="([^"]+)"', r.text).group(1)
+    jar = {"Cookie": f"camlights_signin_csrf={token}"}
+    r = await live.http.post("/web/sign-in", data={"email": cam["email"], "csrf_token": token}, headers=jar)
+    assert r.status_code == 200
+    link = await eventually(lambda: sign_in_link(mailbox, cam["email"]), what="the sign-in email")
+    assert link.startswith("https://cam.vendor.test/web/sign-in/")
+    path = link.removeprefix("https://cam.vendor.test").split("?")[0]
+    r = await live.http.post(path, data={"csrf_token": token}, headers=jar)
+    assert r.status_code == 303
+    cookie = next(v for k, v in r.headers.multi_items() if k == "set-cookie" and v.startswith("camlights_session="))
+    assert {"HttpOnly", "Secure", "SameSite=lax", "Path=/web"} <= {part.strip() for part in cookie.split(";")}

@@ -52,7 +52,9 @@ async def test_sign_in_by_magic_link_once_then_sign_out(live, ops, mailbox, sess
     # Signing out ends the session on the server: the old cookie no longer opens a page.
     await page.get_by_role("button", name="Sign out").click()
     await page.wait_for_url(f"{live.url}/web/sign-in")
-    r = await live.http.get("/web/portfolio", cookies={"camlights_session": cookie["value"]}, follow_redirects=False)
+    r = await live.http.get(
+        "/web/portfolio", headers={"Cookie": f"camlights_session={cookie['value']}"}, follow_redirects=False
+    )
     assert r.status_code == 303 and r.headers["location"].startswith("/web/sign-in")
     async with sessionmaker() as session:
         rows = (await session.execute(WebSession.__table__.select())).all()
