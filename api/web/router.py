@@ -34,7 +34,6 @@ from api.web.pages import WebRoute, page
 from api.web.security import WebUser
 from core import registry
 from core.settings import Settings
-from domain import actors
 from domain.deal import (
     DECIDE,
     DECIDE_EXTENSION,
@@ -51,7 +50,7 @@ from domain.journeys import PROGRESS
 from domain.policy import ProgramPolicy
 from domain.types import clean_text, normalize_email
 from store import repo
-from store.models import AuditEvent, Cam, JourneyRecord, OutboxMessage
+from store.models import ApiKey, AuditEvent, Cam, JourneyRecord, OutboxMessage, Partner
 from store.models.cert import Certification
 from store.models.deal import Deal
 from store.models.onboarding import PartnerMilestone
@@ -112,8 +111,9 @@ def temporal_ui(settings: Settings, workflow_id: str) -> str:
 
 
 async def actor_names(session: AsyncSession, who: list[str]) -> dict[str, str]:
-    """'cam:<id>' -> 'Casey (CAM)', 'ops:<id>' -> 'Olga (ops)', others unchanged."""
-    ids: dict[str, set[uuid.UUID]] = {"cam": set(), "ops": set()}
+    """Actors in words: 'cam:<id>' -> 'Casey (CAM)', 'ops:<id>' -> 'Olga (ops)' or 'ops (API key
+    ab12...)', 'partner:<id>' -> 'Contoso Cloud (partner)', 'journey:deal-<id>' -> 'the deal journey'."""
+    ids: dict[str, set[uuid.UUID]] = {"cam": set(), "ops": set(), "partner": set()}
     for actor in who:
         kind, _, ident = (actor or "").partition(":")
         if kind in ids:
@@ -121,14 +121,20 @@ async def actor_names(session: AsyncSession, who: list[str]) -> dict[str, str]:
                 ids[kind].add(uuid.UUID(ident))
             except ValueError:
                 pass
-    names = {}
-    if ids["cam"]:
-        for cam_id, name in (await session.execute(select(Cam.id, Cam.name).where(Cam.id.in_(ids["cam"])))).all():
-            names[actors.cam(cam_id)] = f"{name} (CAM)"
-    if ids["ops"]:
-        rows = await session.execute(select(WebOperator.id, WebOperator.name).where(WebOperator.id.in_(ids["ops"])))
-        for op_id, name in rows.all():
-            names[actors.ops(op_id)] = f"{name} (ops)"
+    names: dict[str, str] = {}
+    lookups = (
+        ("cam", select(Cam.id, Cam.name).where(Cam.id.in_(ids["cam"])), "{} (CAM)"),
+        ("ops", select(WebOperator.id, WebOperator.name).where(WebOperator.id.in_(ids["ops"])), "{} (ops)"),
+        ("ops", select(ApiKey.id, ApiKey.prefix).where(ApiKey.id.in_(ids["ops"])), "ops (API key {}…)"),
+        ("partner", select(Partner.id, Partner.name).where(Partner.id.in_(ids["partner"])), "{} (partner)"),
+    )
+    for kind, stmt, shape in lookups:
+        if ids[kind]:
+            for row_id, name in (await session.execute(stmt)).all():
+                names.setdefault(f"{kind}:{row_id}", shape.format(name))
+    for actor in who:
+        if (actor or "").startswith("journey:"):
+            names[actor] = f"the {actor.removeprefix('journey:').split('-', 1)[0]} journey"
     return {a: names.get(a, a) for a in who}
 
 

@@ -103,6 +103,8 @@ async def test_approve_a_deal_from_today(live, ops, mailbox, sessionmaker, new_c
     await expect(page.locator("#deals")).to_contain_text("approved")
     await expect(page.locator("#journeys")).to_contain_text(f"deal-{deal['id']} in Temporal")
     await expect(page.locator("#timeline")).to_contain_text("deal.approved by Casey (CAM)")
+    await expect(page.locator("#timeline")).to_contain_text("deal.registered by Contoso Cloud (partner)")
+    await expect(page.locator("#timeline")).to_contain_text("onboarding.milestone_done by the deal journey")
     await page.screenshot(path=screenshots / "partner.png", full_page=True)
     await page.get_by_role("link", name="Globex Corporation").click()  # the deal, live from its journey
     await expect(page.locator("#deal-state")).to_have_text("approved")
