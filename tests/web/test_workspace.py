@@ -238,6 +238,7 @@ async def test_ops_policy_edit_shows_field_errors_then_a_diff(
 
 async def test_ops_find_journeys_by_search_attributes(live, ops, mailbox, sessionmaker, new_context):
     await program(live, ops)
+    mailbox.refuse("owner@contoso.test")  # the partner's welcome email fails for good (550)
     cam, partner, partner_h = await cam_with_partner(live, ops, sessionmaker)
     deal = await register_deal(live, partner_h)
     page, _ = await sign_in(await new_context(), live, mailbox, live.settings.ops_email)
@@ -245,6 +246,16 @@ async def test_ops_find_journeys_by_search_attributes(live, ops, mailbox, sessio
     await expect(page.locator("#workload tbody tr")).to_have_count(1)
     cells = page.locator("#workload tbody tr td")
     await expect(cells).to_have_text(["Casey <contoso-cam@vendor.test>", "1", "1", "0"])
+
+    async def failed_mail_listed():  # stuck: the email that was refused, with its error
+        await page.goto(f"{live.url}/web/ops")
+        return await page.locator("#unsent tbody tr", has_text="owner@contoso.test").count() == 1
+
+    await eventually(failed_mail_listed, what="the refused welcome email on the ops page")
+    row = page.locator("#unsent tbody tr", has_text="owner@contoso.test")
+    await expect(row).to_contain_text("onboarding/welcome")
+    await expect(row).to_contain_text("failed")
+    await expect(row).to_contain_text("550")
 
     async def found():
         await page.goto(f"{live.url}/web/ops/journeys?partner_id={partner['id']}&journey=deal")
