@@ -14,8 +14,9 @@ from tests.helpers.waiting import eventually
 REAL_DAYS = 86400  # the production day: deadlines read like "SLA ends in 47 h"
 
 
-async def program(live, ops, day_seconds: float = REAL_DAYS) -> None:
+async def program(live, ops, day_seconds: float = REAL_DAYS, retrying_minutes: float = 30) -> None:
     policy = fast_policy(day_seconds=day_seconds).model_dump(mode="json")
+    policy["ops"]["retrying_minutes"] = retrying_minutes
     r = await live.http.put("/policy", json=policy, headers=ops)
     assert r.status_code == 201, r.text
 

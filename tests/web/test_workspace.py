@@ -10,7 +10,7 @@ from playwright.async_api import expect
 
 from domain.enums import Role
 from store.models.web import WebSession
-from tests.helpers.api import new_key
+from tests.helpers.api import enrol, new_key
 from tests.helpers.waiting import eventually
 from tests.web.flows import (
     add_certification,
@@ -359,3 +359,21 @@ async def test_usable_on_a_phone_and_with_the_keyboard(live, ops, mailbox, sessi
     await page.keyboard.press("Enter")
     await expect(page.locator(".flash")).to_contain_text("approved")
     assert await deal_state(live, ops, deal["id"]) == "approved"
+
+
+async def test_ops_see_a_step_retrying_for_long_with_its_error(live, ops, mailbox, sessionmaker, new_context):
+    await program(live, ops, retrying_minutes=0.01)
+    mailbox.defer("owner@busy.test")  # the partner's mailbox answers 451: the welcome keeps failing
+    partner = await enrol(live.http, ops, tier="registered", domain="busy.test", name="Busy Bees")
+    page, _ = await sign_in(await new_context(), live, mailbox, live.settings.ops_email)
+
+    async def listed():
+        await page.goto(f"{live.url}/web/ops/retrying")
+        return await page.locator("#retrying tbody tr").count() == 1
+
+    await eventually(listed, timeout=30, what="the retrying step on the ops page")
+    row = page.locator("#retrying tbody tr")
+    await expect(row).to_contain_text(f"onboarding-{partner['id']}")
+    await expect(row).to_contain_text("outbox.send")
+    await expect(row).to_contain_text("451")
+    mailbox.accept()
