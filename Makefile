@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check install bench clean-data
+.PHONY: run test check install bench clean-data browser
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,13 @@ check: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 ## The checks, then the whole test suite against real services started by the tests.
-test: $(STAMP) check
+test: $(STAMP) check browser
 	$(PY) -m pytest
+
+## A Chromium for the browser tests (tests/web/): the system's (e.g. Debian `chromium`), else Playwright's.
+browser: $(STAMP)
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null \
+		|| [ -n "$$CAMLIGHTS_CHROMIUM" ] || $(VENV)/bin/playwright install chromium
 
 ## Benchmarks (print figures; not tests): `make bench` small, `make bench N=10000` full (bench/README.md).
 N ?= 500

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors, journeys, limits, metrics, openapi, ratelimit
+from api import errors, journeys, limits, metrics, openapi, ratelimit, web
 from api.partners import router as partners
 from api.routers import cams, codec, crm, health, keys, ops, policy, webhooks
 from core import registry
@@ -68,5 +68,6 @@ def create_app(settings: Settings | None = None, *, reconcile_every: float | Non
     app.include_router(webhooks.catalog_router)
     for spec in registry.JOURNEYS:  # by convention: api/<journey>/router.py
         app.include_router(importlib.import_module(f"api.{spec.name}.router").router)
+    web.install(app, failures_per_minute=settings.auth_failures_per_minute)  # the CAM workspace (/web)
     openapi.install(app)
     return app

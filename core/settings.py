@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     # Workflows a worker keeps in memory between tasks (the sticky cache; Temporal's default 1000).
     # Evicted ones are replayed from history when they next act. Sizes and RSS: bench/README.md.
     worker_max_cached_workflows: int = Field(1000, ge=0, le=1_000_000)
+    # The CAM workspace (api/web/): validity of an emailed sign-in link, life of a browser session,
+    # and the Temporal Web UI that journey links open (default: the embedded UI on temporal_ui_port).
+    web_link_minutes: float = Field(15, gt=0, le=1440)
+    web_session_hours: float = Field(12, gt=0, le=24 * 30)
+    temporal_ui_url: str | None = None
 
     @model_validator(mode="after")
     def _enforce_non_default_secrets(self) -> Settings:

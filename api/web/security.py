@@ -1,0 +1,184 @@
+"""Sign-in state and safety of the CAM workspace: server-side sessions behind an HttpOnly,
+SameSite=Lax cookie (Secure behind HTTPS), a CSRF token per session checked on every form,
+and the security headers of every page (a strict Content-Security-Policy, no framing, nosniff,
+no referrer: a sign-in link's token never leaks through it)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from fastapi import HTTPException, Request, Response
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.auth import Principal
+from core.settings import Settings
+from domain.enums import Role
+from store.models import Cam
+from store.models.web import WebOperator, WebSession
+
+PREFIX = "/web"
+SESSION_COOKIE = "camlights_session"
+PRE_CSRF_COOKIE = "camlights_signin_csrf"  # double-submit token of the forms shown before sign-in
+CSRF_FIELD = "csrf_token"
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+class SignInRequired(Exception):
+    """No valid session: the page answers with a redirect to the sign-in page."""
+
+
+@dataclass(frozen=True)
+class WebUser:
+    """Who is signed in: a CAM or an operator, as the same `Principal` the JSON API uses, so
+    services, rules and the audit trail are one."""
+
+    principal: Principal
+    name: str
+    email: str
+    csrf_token: str
+
+    @property
+    def is_ops(self) -> bool:
+        return self.principal.role == Role.ops
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def is_secure(request: Request, settings: Settings) -> bool:
+    return request.url.scheme == "https" or settings.public_base_url.startswith("https://")
+
+
+async def start_session(
+    session: AsyncSession, response: Response, request: Request, settings: Settings, *, account: Cam | WebOperator
+) -> None:
+    """A new server-side session for the account, and its cookie on `response` (the caller commits)."""
+    token = secrets.token_urlsafe(32)
+    hours = settings.web_session_hours
+    session.add(
+        WebSession(
+            token_hash=token_hash(token),
+            role=(Role.cam if isinstance(account, Cam) else Role.ops).value,
+            cam_id=account.id if isinstance(account, Cam) else None,
+            operator_id=account.id if isinstance(account, WebOperator) else None,
+            email=account.email,
+            csrf_token=secrets.token_urlsafe(32),
+            expires_at=datetime.now(UTC) + timedelta(hours=hours),
+        )
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(hours * 3600),
+        path=PREFIX,
+        httponly=True,
+        samesite="lax",
+        secure=is_secure(request, settings),
+    )
+
+
+async def end_session(session: AsyncSession, request: Request, response: Response) -> None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await session.execute(
+            update(WebSession)
+            .where(WebSession.token_hash == token_hash(token), WebSession.ended_at.is_(None))
+            .values(ended_at=datetime.now(UTC))
+        )
+    response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+
+
+async def current_user(request: Request, session: AsyncSession) -> WebUser:
+    """The signed-in user of this request (a live, unexpired session), else `SignInRequired`."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token or len(token) > 200:
+        raise SignInRequired
+    row = await session.scalar(
+        select(WebSession).where(
+            WebSession.token_hash == token_hash(token),
+            WebSession.ended_at.is_(None),
+            WebSession.expires_at > datetime.now(UTC),
+        )
+    )
+    if row is None:
+        raise SignInRequired
+    if row.role == Role.cam.value and row.cam_id is not None:
+        cam = await session.get(Cam, row.cam_id)
+        if cam is None:
+            raise SignInRequired
+        principal = Principal(key_id=cam.id, role=Role.cam, cam_id=cam.id, partner_id=None)
+        name = cam.name
+    else:
+        operator = await session.get(WebOperator, row.operator_id) if row.operator_id else None
+        if operator is None:
+            raise SignInRequired
+        principal = Principal(key_id=operator.id, role=Role.ops, cam_id=None, partner_id=None)
+        name = operator.name
+    return WebUser(principal=principal, name=name, email=row.email, csrf_token=row.csrf_token)
+
+
+def same_token(expected: str | None, sent: object) -> bool:
+    if not expected or not isinstance(sent, str):
+        return False
+    return hmac.compare_digest(expected.encode(), sent.encode())
+
+
+async def check_csrf(request: Request, expected: str | None) -> None:
+    """A form without the token of this session (or of this browser, before sign-in) is refused
+    with 403 before anything is done."""
+    form = await request.form()
+    if not same_token(expected, form.get(CSRF_FIELD)):
+        raise HTTPException(
+            403, detail="this form was sent without a valid security token (CSRF); reload the page and try again"
+        )
+
+
+def pre_sign_in_token(request: Request) -> str:
+    """The double-submit token of the sign-in forms: the cookie's value, or a new one."""
+    token = request.cookies.get(PRE_CSRF_COOKIE)
+    return token if token and 20 <= len(token) <= 100 else secrets.token_urlsafe(24)
+
+
+def set_pre_sign_in_cookie(response: Response, request: Request, settings: Settings, token: str) -> None:
+    response.set_cookie(
+        PRE_CSRF_COOKIE, token, path=PREFIX, httponly=True, samesite="lax", secure=is_secure(request, settings)
+    )
+
+
+class SecurityHeaders:
+    """Pure ASGI: the security headers on every answer under /web (pages, redirects, files)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(PREFIX):
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

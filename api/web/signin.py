@@ -1,0 +1,245 @@
+"""Sign-in by emailed magic link (CAMs by their `cams.email`, operators by `web_operators`, and
+the program's `OPS_EMAIL`). A link is signed like the decision links, short-lived and single-use;
+opening it changes nothing (mail scanners open links), confirming it starts a session. Failed
+attempts (unknown addresses, forged, expired or used links) are rate-limited per client and
+per address; the answer to a request never tells whether an address is known."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from email.message import EmailMessage
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from activities.mail import message_id
+from api import ratelimit
+from api.deps import SessionDep, SettingsDep
+from api.web import security
+from api.web.pages import HERE, WebRoute, error_page, page
+from core import registry
+from core.settings import Settings
+from domain.actors import SYSTEM
+from domain.links import LinkError, LinkExpired
+from domain.signin import make_sign_in_token, new_claims, read_sign_in_token
+from domain.types import normalize_email
+from store.models import Cam
+from store.models.web import UsedSignInLink, WebOperator
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix=security.PREFIX, route_class=WebRoute, include_in_schema=False)
+mail_env = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
+    undefined=StrictUndefined,
+)
+
+
+class Limiters:
+    """Failed sign-in attempts per client and per address, and links sent per address (in-process,
+    like the API's limiter): a flood of requests neither guesses links nor floods a mailbox."""
+
+    def __init__(self, per_minute: int):
+        self.client = ratelimit.FailureLimiter(per_minute)
+        self.address = ratelimit.FailureLimiter(max(3, per_minute // 4))
+        self.sent = ratelimit.FailureLimiter(max(3, per_minute // 4))
+
+    def blocked(self, request: Request, email: str | None, *, sending: bool = False) -> int | None:
+        waits = [self.client.retry_after(ratelimit.client_of(request))]
+        if email:
+            waits.append(self.address.retry_after(email))
+            if sending:
+                waits.append(self.sent.retry_after(email))
+        return max((w for w in waits if w is not None), default=None)
+
+    def fail(self, request: Request, email: str | None) -> None:
+        self.client.fail(ratelimit.client_of(request))
+        if email:
+            self.address.fail(email)
+
+
+def limiters(request: Request) -> Limiters:
+    return request.app.state.web_sign_in_limiters
+
+
+def safe_next(target: str | None) -> str:
+    """Only a page of the workspace (no open redirect)."""
+    if target and target.startswith(f"{security.PREFIX}/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return f"{security.PREFIX}/"
+
+
+async def account_for(session: AsyncSession, settings: Settings, email: str) -> Cam | WebOperator | None:
+    cam = await session.scalar(select(Cam).where(Cam.email == email))
+    if cam is not None:
+        return cam
+    operator = await session.scalar(select(WebOperator).where(WebOperator.email == email))
+    if operator is None and email == settings.ops_email.lower():  # the program's ops mailbox
+        operator = WebOperator(email=email, name="Channel operations", created_by=SYSTEM)
+        session.add(operator)
+        try:
+            await session.flush()
+        except IntegrityError:  # signed in at the same moment elsewhere
+            await session.rollback()
+            operator = await session.scalar(select(WebOperator).where(WebOperator.email == email))
+    return operator
+
+
+def _address(settings: Settings, typed: str) -> str:
+    """The address as the mailer uses it; the program's OPS_EMAIL as configured (the embedded
+    default, `channel-ops@camlights.local`, is a special-use domain email-validator refuses)."""
+    if typed.strip().lower() == settings.ops_email.strip().lower():
+        return settings.ops_email.strip().lower()
+    return normalize_email(typed.strip())
+
+
+def _form_page(request: Request, settings: Settings, name: str, status: int = 200, **context) -> Response:
+    token = security.pre_sign_in_token(request)
+    response = page(name, status, csrf=token, user=None, **context)
+    security.set_pre_sign_in_cookie(response, request, settings, token)
+    return response
+
+
+@router.get("/sign-in")
+async def sign_in_form(request: Request, settings: SettingsDep, next: str = ""):
+    return _form_page(request, settings, "sign_in", next=safe_next(next))
+
+
+@router.post("/sign-in")
+async def request_link(
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    settings: SettingsDep,
+    email: Annotated[str, Form(max_length=320)] = "",
+    next: Annotated[str, Form(max_length=500)] = "",
+):
+    await security.check_csrf(request, request.cookies.get(security.PRE_CSRF_COOKIE))
+    try:
+        address = _address(settings, email)
+    except ValueError as err:
+        return _form_page(request, settings, "sign_in", 422, next=safe_next(next), error=f"email: {err}", email=email)
+    wait = limiters(request).blocked(request, address, sending=True)
+    if wait is not None:
+        return _form_page(
+            request,
+            settings,
+            "sign_in",
+            429,
+            next=safe_next(next),
+            error=f"too many sign-in attempts; try again in {wait} s",
+            email=email,
+        )
+    account = await account_for(session, settings, address)
+    if account is None:
+        limiters(request).fail(request, address)
+    else:
+        await session.commit()
+        limiters(request).sent.fail(address)  # each link sent counts for the address: no mail flood
+        # Sent after the answer, so that a known address is not told apart by the time it takes.
+        background.add_task(send_link, settings, address, safe_next(next))
+    return _form_page(request, settings, "sign_in_sent", email=address)
+
+
+async def send_link(settings: Settings, email: str, next_page: str) -> None:
+    try:
+        await _send_link(settings, email, next_page)
+    except Exception:  # the user asks again; the log says why it failed
+        log.exception("the sign-in link to %s could not be sent", email)
+
+
+async def _send_link(settings: Settings, email: str, next_page: str) -> None:
+    claims = new_claims(email, timedelta(minutes=settings.web_link_minutes))
+    token = make_sign_in_token(settings.link_secret, claims)
+    base = settings.public_base_url.rstrip("/")
+    mailer = registry.make_mailer(settings)
+    mailer.env = mail_env  # the workspace's own templates
+    rendered = mailer.render(
+        "mail",
+        "sign_in",
+        {
+            "link": f"{base}{security.PREFIX}/sign-in/{token}?next={quote(next_page)}",
+            "minutes": f"{settings.web_link_minutes:g}",
+            "expires_at": f"{claims.expires_at:%Y-%m-%d %H:%M} UTC",
+        },
+    )
+    msg: EmailMessage = mailer.build(
+        recipient=email,
+        rendered=rendered,
+        msg_id=message_id(claims.jti, email, "sign_in"),
+        headers={"X-CAMLights-Template": "sign_in"},
+    )
+    await mailer.send(msg)
+
+
+def _claims_or_page(request: Request, settings: Settings, token: str):
+    wait = limiters(request).blocked(request, None)
+    if wait is not None:
+        return None, error_page(429, f"too many failed sign-in attempts from this client; try again in {wait} s")
+    try:
+        return read_sign_in_token(settings.link_secret, token), None
+    except LinkError as err:
+        limiters(request).fail(request, None)
+        status = 410 if isinstance(err, LinkExpired) else 403
+        return None, error_page(status, f"{err}. Ask for a new link on the sign-in page.")
+
+
+@router.get("/sign-in/{token}")
+async def confirm_link(token: str, request: Request, session: SessionDep, settings: SettingsDep, next: str = ""):
+    """Opening the link changes nothing: it shows a button that signs in."""
+    claims, refused = _claims_or_page(request, settings, token)
+    if refused is not None:
+        return refused
+    if await session.get(UsedSignInLink, claims.jti) is not None:
+        limiters(request).fail(request, claims.email)
+        return error_page(410, "this sign-in link was already used. Ask for a new link on the sign-in page.")
+    return _form_page(request, settings, "sign_in_confirm", token=token, email=claims.email, next=safe_next(next))
+
+
+@router.post("/sign-in/{token}")
+async def use_link(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    next: Annotated[str, Form(max_length=500)] = "",
+):
+    await security.check_csrf(request, request.cookies.get(security.PRE_CSRF_COOKIE))
+    claims, refused = _claims_or_page(request, settings, token)
+    if refused is not None:
+        return refused
+    wait = limiters(request).blocked(request, claims.email)
+    if wait is not None:
+        return error_page(429, f"too many sign-in attempts for this address; try again in {wait} s")
+    account = await account_for(session, settings, claims.email)
+    if account is None:  # removed since the link was sent
+        limiters(request).fail(request, claims.email)
+        return error_page(403, "this address may no longer sign in")
+    session.add(UsedSignInLink(jti=claims.jti, email=claims.email))
+    response = RedirectResponse(safe_next(next), status_code=303)
+    await security.start_session(session, response, request, settings, account=account)
+    try:
+        await session.commit()
+    except IntegrityError:  # used at the same moment in another tab
+        await session.rollback()
+        limiters(request).fail(request, claims.email)
+        return error_page(410, "this sign-in link was already used. Ask for a new link on the sign-in page.")
+    response.delete_cookie(security.PRE_CSRF_COOKIE, path=security.PREFIX)
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request, session: SessionDep):
+    user = await security.current_user(request, session)
+    await security.check_csrf(request, user.csrf_token)
+    response = RedirectResponse(f"{security.PREFIX}/sign-in", status_code=303)
+    await security.end_session(session, request, response)
+    await session.commit()
+    return response

@@ -1,0 +1,100 @@
+"""The Today page's model: every provider's items for this user, most urgent first, with
+counts per kind."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import Principal
+from api.web import providers  # noqa: F401  (registers every provider)
+from api.web.items import PROVIDERS, TodayContext, TodayItem
+from domain.enums import Role
+from store import repo
+from store.models import Cam, Partner
+
+FAR = datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Today:
+    items: list[TodayItem]
+    counts: dict[str, int]  # per label, in order of first appearance
+    now: datetime
+
+
+async def collect(session: AsyncSession, principal: Principal, now: datetime | None = None) -> Today:
+    policy = (await repo.current_policy(session)).policy
+    ctx = TodayContext(session=session, principal=principal, policy=policy, now=now or datetime.now(UTC))
+    items = await _items(ctx)
+    return Today(items=items, counts=dict(Counter(i.label for i in items)), now=ctx.now)
+
+
+async def _items(ctx: TodayContext) -> list[TodayItem]:
+    items: list[TodayItem] = []
+    for kind in sorted(PROVIDERS):
+        items.extend(await PROVIDERS[kind](ctx))
+    items.sort(key=lambda i: (i.deadline or FAR, i.partner_name, i.entity_id))
+    return items
+
+
+@dataclass(frozen=True)
+class Workload:
+    cam_id: uuid.UUID
+    name: str
+    email: str
+    partners: int
+    items: int
+    late: int
+
+
+async def workload(session: AsyncSession) -> list[Workload]:
+    """Every CAM's open and late Today items, from one pass of the providers over every partner
+    that has a CAM (what each CAM's own Today lists)."""
+    policy = (await repo.current_policy(session)).policy
+    everyone = Principal(key_id=uuid.UUID(int=0), role=Role.cam, cam_id=None, partner_id=None)
+    ctx = TodayContext(session=session, principal=everyone, policy=policy, now=datetime.now(UTC),
+                       scope=Partner.cam_id.is_not(None))  # fmt: skip
+    cam_of = dict((await session.execute(select(Partner.id, Partner.cam_id).where(Partner.cam_id.is_not(None)))).all())
+    items: Counter[uuid.UUID] = Counter()
+    late: Counter[uuid.UUID] = Counter()
+    for item in await _items(ctx):
+        cam = cam_of.get(item.partner_id)
+        if cam is not None:
+            items[cam] += 1
+            late[cam] += urgency(item.deadline, ctx.now) == "late"
+    partners = Counter(cam_of.values())
+    cams = (await session.execute(select(Cam.id, Cam.name, Cam.email).order_by(Cam.name))).all()
+    return [Workload(c, name, email, partners[c], items[c], late[c]) for c, name, email in cams]
+
+
+def relative(deadline: datetime | None, now: datetime, label: str) -> str:
+    """'SLA ends in 5 h', 'SLA ends 2 d ago' ('was due 3 h ago')."""
+    if deadline is None:
+        return ""
+    seconds = (deadline - now).total_seconds()
+    span = _span(abs(seconds))
+    return f"{label} in {span}" if seconds >= 0 else f"{label} {span} ago"
+
+
+def _span(seconds: float) -> str:
+    if seconds < 60:
+        return f"{int(seconds)} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < 2 * 86400:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // 86400)} d"
+
+
+def urgency(deadline: datetime | None, now: datetime) -> str:
+    """'late', 'soon' (within a day) or 'later': the row's colour."""
+    if deadline is None:
+        return "later"
+    left = (deadline - now).total_seconds()
+    return "late" if left < 0 else "soon" if left < 86400 else "later"
