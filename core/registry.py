@@ -21,14 +21,16 @@ from activities.common import CommonActivities
 from activities.deal import DealActivities
 from activities.mail import Mailer
 from activities.onboarding import OnboardingActivities
+from activities.qbr import QbrActivities
 from core.settings import Settings
-from domain import cert, deal, journeys, onboarding
+from domain import cert, deal, journeys, onboarding, qbr
 from store.models import Base
 from store.models.cert import Certification
 from store.models.deal import Deal
 from workflows.cert import CertWorkflow
 from workflows.deal import DealWorkflow
 from workflows.onboarding import OnboardingWorkflow
+from workflows.qbr import QbrCycleWorkflow, QbrWorkflow
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class JourneySpec:
     follows_coverage: bool = True  # receives CHANGE_COVERAGE when the partner's tier or CAM changes
     # The static summary and details the Temporal Web UI shows, from the workflow's start input.
     describe: Callable[[dict[str, Any]], tuple[str, str]] = lambda _: ("", "")
+    # Further workflows of the journey (e.g. the QBR cycle that starts the partners' QBRs).
+    extra_workflows: tuple[type, ...] = ()
 
 
 JOURNEYS: tuple[JourneySpec, ...] = (
@@ -81,6 +85,17 @@ JOURNEYS: tuple[JourneySpec, ...] = (
         legacy_activity_names=cert.LEGACY_ACTIVITY_NAMES,
         describe=lambda inp: cert.describe(cert.CertInput.model_validate(inp)),
     ),
+    JourneySpec(
+        name=qbr.JOURNEY,
+        workflow=QbrWorkflow,
+        extra_workflows=(QbrCycleWorkflow,),
+        activities=lambda r: QbrActivities(
+            r.sessionmaker,
+            ops_email=r.settings.ops_email,
+            following=tuple(spec.name for spec in JOURNEYS if spec.follows_coverage),
+        ),
+        describe=lambda inp: qbr.describe(qbr.QbrInput.model_validate(inp)),
+    ),
 )
 
 BY_NAME = {spec.name: spec for spec in JOURNEYS}
@@ -91,7 +106,7 @@ def journey(name: str) -> JourneySpec:
 
 
 def workflows() -> list[type]:
-    return [spec.workflow for spec in JOURNEYS]
+    return [w for spec in JOURNEYS for w in (spec.workflow, *spec.extra_workflows)]
 
 
 def make_mailer(settings: Settings) -> Mailer:
