@@ -356,6 +356,7 @@ class QbrActivities:
                 await session.scalars(
                     select(JourneyRecord.workflow_id)
                     .where(JourneyRecord.partner_id == pid, JourneyRecord.journey.in_(self.following))
+                    .where(JourneyRecord.workflow_id != activity.info().workflow_id)  # not the caller itself
                     .order_by(JourneyRecord.workflow_id)
                 )
             ).all()
@@ -434,7 +435,7 @@ async def read_inputs(
     else:
         target_minor, source = rules.target_minor, "tier_default"
     if req.window_start is not None:  # a recheck: the quarterly target pro-rated to its window
-        target_minor = round(target_minor * (end - start) / (p_end - p_start))
+        target_minor = round(target_minor * ((end - start) / (p_end - p_start)))
         source += "_prorated"
     won_rows = (
         await session.execute(

@@ -269,6 +269,10 @@ class QbrPolicy(BaseModel):
     schedule_deadline_days: float = Field(
         21, gt=0, le=MAX_DAYS, allow_inf_nan=False, description="a CAM QBR not scheduled by then alerts the CAM"
     )
+    meeting_window_days: float = Field(
+        80, gt=0, le=MAX_DAYS, allow_inf_nan=False,
+        description="a CAM QBR not held (or its notes not recorded) this long after it opened closes as missed",
+    )  # fmt: skip
     pre_read_hours: float = Field(48, gt=0, le=24 * 60, allow_inf_nan=False, description="pre-read before the meeting")
     notes_due_days: float = Field(
         2, gt=0, le=MAX_DAYS, allow_inf_nan=False, description="after the meeting: the CAM is reminded of the notes"
@@ -363,6 +367,7 @@ class ProgramPolicy(BaseModel):
             "cert.reminder_days": max(cert.reminder_days, default=0) + cert.grace_days,
             "cert.cam_alert_days": cert.cam_alert_days + cert.grace_days,
             "qbr.schedule_deadline_days": self.qbr.schedule_deadline_days,
+            "qbr.meeting_window_days": self.qbr.meeting_window_days,
             "qbr.action_escalation_days": 2 * self.qbr.action_escalation_days + self.qbr.action_reminder_days,
             "qbr.remediation_days": self.qbr.remediation_days,
         }

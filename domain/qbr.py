@@ -12,7 +12,7 @@ figure can be explained and recomputed from its snapshot."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -90,6 +90,7 @@ class QbrState(StrEnum):
     pre_read_sent = "pre_read_sent"
     following_up = "following_up"  # notes recorded, action items open
     done = "done"
+    missed = "missed"  # no meeting (or no notes) within the policy's meeting window
 
 
 class Recommendation(StrEnum):
@@ -146,6 +147,11 @@ def period_bounds(period: str, tz: str) -> tuple[datetime, datetime]:
     ny, nq = _split(shift(period, 1))
     end = datetime(ny, 3 * (nq - 1) + 1, 1, tzinfo=zone)
     return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def due_at(due: date, tz: str) -> datetime:
+    """An item due on `due` is due by the end of that day in the program's time zone (UTC)."""
+    return datetime.combine(due + timedelta(days=1), time(), tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
 def period_index(period: str) -> int:
@@ -638,7 +644,7 @@ class ChangeTierInput(BaseModel):
 
 class ChangeTierResult(BaseModel):
     coverage: Coverage
-    workflow_ids: list[str]  # the partner's journeys that follow coverage (to tell)
+    workflow_ids: list[str]  # the partner's other journeys that follow coverage (to tell)
 
 
 def remediation_window(started: datetime, days: timedelta) -> tuple[datetime, datetime]:

@@ -18,7 +18,7 @@ period, then the rules are checked again over it. Tier changes take the coverage
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import WorkflowIDReusePolicy
@@ -26,8 +26,6 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from zoneinfo import ZoneInfo
-
     from domain import actors
     from domain.journeys import (
         CHANGE_COVERAGE,
@@ -84,6 +82,7 @@ with workflow.unsafe.imports_passed_through():
         TierDecision,
         TierReview,
         cycle_id,
+        due_at,
         held_this_period,
         period_of,
         qbr_id,
@@ -264,7 +263,7 @@ class QbrWorkflow:
         if held_this_period(inp.period, policy.qbr.review_every_quarters):
             flows.append(self._review_flow(policy, card.review))
         await asyncio.gather(*flows)
-        if self._mode == Mode.cam_meeting:
+        if self._mode == Mode.cam_meeting and self._state != QbrState.missed:
             await self._set_state(QbrState.done)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.progress()
@@ -274,12 +273,17 @@ class QbrWorkflow:
     async def _meeting_flow(self, policy: ProgramPolicy) -> None:
         q = policy.qbr
         deadline = workflow.now() + policy.days(q.schedule_deadline_days)
+        closes = workflow.now() + policy.days(q.meeting_window_days)
         if not await self._kit.wait_until(
             lambda: self._meeting is not None, deadline, summary="scheduling deadline: alert the CAM",
             waiting_for="the CAM or the partner to propose a meeting time",
         ):  # fmt: skip
             await self._kit.notify("schedule_overdue", ["cam"])
-            await self._kit.wait_for(lambda: self._meeting is not None, waiting_for="a meeting time")
+            if not await self._kit.wait_until(
+                lambda: self._meeting is not None, closes, summary="meeting window ends: the QBR is missed",
+                waiting_for="a meeting time",
+            ):  # fmt: skip
+                return await self._set_state(QbrState.missed)
         while True:
             meeting = self._meeting
             assert meeting is not None
@@ -315,7 +319,11 @@ class QbrWorkflow:
             lambda: self._notes_recorded, notes_due, summary="notes due: remind the CAM", waiting_for="the CAM's notes"
         ):
             await self._kit.notify("notes_reminder", ["cam"])
-            await self._kit.wait_for(lambda: self._notes_recorded, waiting_for="the CAM's notes")
+            if not await self._kit.wait_until(
+                lambda: self._notes_recorded, max(closes, notes_due), summary="meeting window ends: no notes",
+                waiting_for="the CAM's notes",
+            ):  # fmt: skip
+                return await self._set_state(QbrState.missed)
         if self._items:
             await self._set_state(QbrState.following_up)
             await self._chase(policy)
@@ -324,14 +332,13 @@ class QbrWorkflow:
         """Each open action item: a reminder to its owner before it is due, then escalations one
         level up the chain (partner, CAM, ops) each `action_escalation_days` it stays overdue."""
         q = policy.qbr
-        zone = ZoneInfo(q.time_zone)
         events: list[tuple[datetime, int, str, list[str]]] = []
         for item in self._items:
-            due_at = datetime.combine(item.due + timedelta(days=1), time(), tzinfo=zone)  # by the end of the day
+            item_due = due_at(item.due, q.time_zone)
             owner = "partner" if item.owner == Owner.partner else "cam"
-            events.append((due_at - policy.days(q.action_reminder_days), item.id, "action_reminder", [owner]))
+            events.append((item_due - policy.days(q.action_reminder_days), item.id, "action_reminder", [owner]))
             for n, role in enumerate(ESCALATION_CHAIN[ESCALATION_CHAIN.index(owner) + 1 :], start=1):
-                events.append((due_at + policy.days(n * q.action_escalation_days), item.id, "action_escalation",
+                events.append((item_due + policy.days(n * q.action_escalation_days), item.id, "action_escalation",
                                [role, owner]))  # fmt: skip
         for at, item_id, template, to in sorted(events, key=lambda e: (e[0], e[1], e[2])):
             if await self._kit.wait_until(
@@ -433,10 +440,8 @@ class QbrWorkflow:
             ChangeTierResult, summary=f"change the partner's tier to {tier.value}",
         )  # fmt: skip
         self._kit.apply_coverage(result.coverage, self._state.value)
-        me = workflow.info().workflow_id
         for wid in result.workflow_ids:
-            if wid != me:
-                await self._kit.tell(wid, CHANGE_COVERAGE, result.coverage)
+            await self._kit.tell(wid, CHANGE_COVERAGE, result.coverage)
 
     async def _record_review(self, step: str, reasons: list[str], *, decision: TierDecision | None = None) -> None:
         review = self._review
