@@ -254,6 +254,10 @@ class QbrPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     time_zone: str = Field("UTC", max_length=60, description="the program's time zone (quarters start there)")
+    cycle_months: list[int] = Field(
+        default_factory=lambda: [1, 4, 7, 10], min_length=1, max_length=12,
+        description="months whose first day starts a QBR cycle (the Temporal Schedule), in the time zone",
+    )  # fmt: skip
     cycle_window: int = Field(20, ge=1, le=1000, description="partners' QBRs being prepared at once by a cycle")
     cycle_page_size: int = Field(
         100, ge=1, le=1000, description="partners per page (a cycle continues as new per page)"
@@ -294,6 +298,8 @@ class QbrPolicy(BaseModel):
         missing = [t.value for t in Tier if t not in self.tiers]
         if missing:
             raise ValueError(f"qbr.tiers: rules missing for {', '.join(missing)}")
+        if any(not 1 <= m <= 12 for m in self.cycle_months) or len(set(self.cycle_months)) != len(self.cycle_months):
+            raise ValueError("qbr.cycle_months: distinct months 1 to 12")
         if self.watch_from > self.healthy_from:
             raise ValueError("qbr.watch_from must not be above qbr.healthy_from")
         if sum(self.weights.values()) <= 0 or any(w < 0 for w in self.weights.values()):

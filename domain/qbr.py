@@ -36,7 +36,7 @@ DECIDE_TIER = "decide_tier"  # update: the CAM (ops without one) approves or ove
 # Messages of the cycle.
 PREPARED = "prepared"  # signal: a partner's QBR is prepared (the cycle's window moves on)
 
-PERIOD = r"^[0-9]{4}-Q[1-4]$"
+PERIOD = r"^2[0-9]{3}-Q[1-4]$"  # a quarter of the years 2000 to 2999
 _PERIOD = re.compile(PERIOD)
 TIER_ORDER = [Tier.registered, Tier.silver, Tier.gold, Tier.platinum]  # low to high
 

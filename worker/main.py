@@ -11,6 +11,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from core import registry
+from core.schedules import ensure_qbr_schedule_from_store
 from core.settings import Settings
 from core.temporal import connect
 from store.db import make_engine, make_sessionmaker
@@ -35,6 +36,10 @@ async def run_worker(settings: Settings) -> None:
     engine = make_engine(settings.database_url)
     client = await connect(settings)
     worker = build_worker(client, settings, make_sessionmaker(engine))
+    try:  # the QBR cycle's Temporal Schedule follows the current policy; a failure must not stop the worker
+        await ensure_qbr_schedule_from_store(client, make_sessionmaker(engine), settings.task_queue)
+    except Exception:
+        logging.exception("could not create or update the QBR cycle schedule; the worker runs without it")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
