@@ -190,15 +190,7 @@ class QbrActivities:
                 "attachments": [{"filename": "qbr.ics", "content_type": "text/calendar; method=REQUEST",
                                  "content": ics}],
             }  # fmt: skip
-            queued = await write_outbox(
-                session,
-                NotifyInput(
-                    idempotency_key=inp.idempotency_key, partner_id=inp.partner_id, journey=JOURNEY,
-                    template="invite", recipients=[], context=context, audit_action="qbr.invite_sent",
-                ),
-                [(role, address, {}) for role, address in recipients],
-            )  # fmt: skip
-            if not queued:
+            if not await _queue(session, inp.idempotency_key, inp.partner_id, "invite", context, recipients):
                 return StepResult(applied=False)
             await session.execute(
                 update(Qbr)
@@ -244,14 +236,7 @@ class QbrActivities:
                                 "status": "done" if i.done_at else "open"} for i in items],
             }  # fmt: skip
             recipients = await resolve_recipients(session, inp.partner_id, inp.recipients, self.ops_email)
-            queued = await write_outbox(
-                session,
-                NotifyInput(
-                    idempotency_key=inp.idempotency_key, partner_id=inp.partner_id, journey=JOURNEY,
-                    template="pre_read", recipients=[], context=context, audit_action="qbr.pre_read_sent",
-                ),
-                [(role, address, {}) for role, address in recipients],
-            )  # fmt: skip
+            queued = await _queue(session, inp.idempotency_key, inp.partner_id, "pre_read", context, recipients)
         return StepResult(applied=queued > 0)
 
     @activity.defn(name=QbrActivity.RECORD_NOTES)
@@ -380,6 +365,17 @@ class QbrActivities:
 
 
 # ---------------------------------------------------------------------- reading the figures
+
+
+async def _queue(
+    session: AsyncSession, key: str, partner_id: str, template: str, context: dict, recipients: list[tuple[str, str]]
+) -> int:
+    """An email built here (an invite, a pre-read) in the outbox, with its audit row, once per key."""
+    notify = NotifyInput(
+        idempotency_key=key, partner_id=partner_id, journey=JOURNEY, template=template, recipients=[],
+        context=context, audit_action=f"qbr.{template}_sent",
+    )  # fmt: skip
+    return await write_outbox(session, notify, [(role, address, {}) for role, address in recipients])
 
 
 async def _partner(session: AsyncSession, pid: uuid.UUID) -> Partner:

@@ -20,6 +20,7 @@ from domain.qbr import CycleResult, cycle_id, period_of, qbr_id, shift
 from store.models import JourneyRecord
 from store.models.qbr import QbrScorecard
 from tests.helpers.api import create_cam, enrol, new_key, templates
+from tests.helpers.histories import run_chain
 from tests.helpers.policies import fast_policy
 from tests.helpers.waiting import eventually
 from tests.qbr.factories import seed_partners
@@ -30,23 +31,6 @@ async def put_policy(api, ops, **qbr):
     policy["qbr"].update(qbr)
     r = await api.put("/policy", json=policy, headers=ops)
     assert r.status_code == 201, r.text
-
-
-async def run_chain(client, workflow_id: str) -> list[int]:
-    """The event count of each run of a continue-as-new chain, first run first."""
-    handle = client.get_workflow_handle(workflow_id)
-    run_id = (await handle.describe()).raw_description.workflow_execution_info.first_run_id
-    sizes = []
-    while run_id:
-        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-        sizes.append(len(history.events))
-        last = history.events[-1]
-        run_id = (
-            last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
-            if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
-            else None
-        )
-    return sizes
 
 
 async def preparing_interval(client, wid: str) -> tuple[datetime, datetime]:
