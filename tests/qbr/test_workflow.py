@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from icalendar import Calendar
+from sqlalchemy import func, select
 from temporalio.client import WorkflowUpdateFailedError
 
 from domain.enums import Tier
@@ -17,12 +18,15 @@ from domain.policy import ProgramPolicy
 from domain.qbr import (
     ActionDone,
     ActionItemIn,
+    CycleInput,
+    CycleResult,
     MeetingProposal,
     Notes,
     Owner,
     QbrState,
     ReviewState,
     TierDecision,
+    cycle_id,
     period_bounds,
     period_of,
     qbr_id,
@@ -31,12 +35,12 @@ from domain.qbr import (
 from store.models import Partner
 from store.models.qbr import Qbr, QbrActionItem, QbrScorecard, QbrTierReview
 from tests.helpers.factories import make_cam, make_partner
-from tests.helpers.histories import record_history
+from tests.helpers.histories import record_history, run_chain
 from tests.helpers.waiting import eventually
 from tests.qbr.factories import make_cert, make_deal, qbr_input, save_policy, set_target
 from worker.main import build_worker
 from workflows.onboarding import OnboardingWorkflow
-from workflows.qbr import QbrWorkflow
+from workflows.qbr import QbrCycleWorkflow, QbrWorkflow
 
 QBR_TEMPLATES = {
     "schedule_request", "schedule_overdue", "invite", "pre_read", "notes_reminder", "action_reminder",
@@ -261,3 +265,34 @@ async def test_a_demotion_recovered_during_its_remediation(ts_env, sessionmaker,
     assert review.remediation_ends == outcome.remediation_ends
     assert sorted(to for t, to in mails(mailbox) if t == "recovered") == sorted([partner.contact_email, cam.email])
     assert not [t for t, _ in mails(mailbox) if t == "tier_changed"]
+
+
+async def test_a_cycle_pages_with_a_window_and_never_starts_a_qbr_twice(
+    ts_env, sessionmaker, mailbox, base_settings, task_queue
+):
+    policy = ProgramPolicy().model_copy(deep=True)
+    policy.qbr.cycle_window, policy.qbr.cycle_page_size = 2, 2
+    await save_policy(sessionmaker, policy)
+    partners = [await make_partner(sessionmaker, tier=Tier.registered, name=f"Long Tail {i}") for i in range(5)]
+    period = shift(period_of(await ts_env.get_current_time(), "UTC"), -1)
+    async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
+        started = await ts_env.client.start_workflow(
+            QbrCycleWorkflow.run, CycleInput(period=period), id=cycle_id(period), task_queue=task_queue
+        )
+        result = await ts_env.client.get_workflow_handle(started.id, result_type=CycleResult).result()
+        assert (result.started, result.existing) == (5, 0)
+        sizes = await run_chain(ts_env.client, started.id, started.result_run_id)
+        assert len(sizes) == 3, sizes  # pages of 2, 2 and 1 partners
+        first = ts_env.client.get_workflow_handle(started.id, run_id=started.result_run_id)
+        progress = await ts_env.client.get_workflow_handle(started.id).query(QbrCycleWorkflow.progress)
+        assert (progress.started, progress.prepared, progress.in_flight, progress.max_in_flight) == (5, 5, 0, 2)
+        await record_history(first, "qbr-cycle-pages")
+        # The same period again (a second cycle run): every partner's QBR exists, nothing is started.
+        again = await ts_env.client.execute_workflow(
+            QbrCycleWorkflow.run, CycleInput(period=period), id=f"{cycle_id(period)}-again", task_queue=task_queue,
+            result_type=CycleResult,
+        )  # fmt: skip
+    assert (again.started, again.existing) == (0, 5)
+    assert sorted(to for t, to in mails(mailbox)) == sorted(p.contact_email for p in partners)
+    async with sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(QbrScorecard)) == 5
