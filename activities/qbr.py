@@ -24,6 +24,7 @@ from domain.policy import ProgramPolicy
 from domain.qbr import (
     JOURNEY,
     ActionDoneInput,
+    ActionEditInput,
     ChangeTierInput,
     ChangeTierResult,
     ListPartnersInput,
@@ -233,7 +234,8 @@ class QbrActivities:
                               "amount": qbr.money(d.amount_minor, d.currency)} for d in deals],
                 "last_period": last,
                 "last_items": [{"title": i.title, "owner": i.owner, "due": i.due.isoformat(),
-                                "status": "done" if i.done_at else "open"} for i in items],
+                                "status": "done" if i.done_at else ("dropped" if i.cancelled_at else "open")}
+                               for i in items],
             }  # fmt: skip
             recipients = await resolve_recipients(session, inp.partner_id, inp.recipients, self.ops_email)
             queued = await _queue(session, inp.idempotency_key, inp.partner_id, "pre_read", context, recipients)
@@ -278,8 +280,34 @@ class QbrActivities:
                     QbrActionItem.period == inp.period,
                     QbrActionItem.item_no == inp.item_id,
                     QbrActionItem.done_at.is_(None),
+                    QbrActionItem.cancelled_at.is_(None),
                 )
                 .values(done_at=inp.at, done_by=inp.by)
+            )
+        return StepResult(applied=True)
+
+    @activity.defn(name=QbrActivity.EDIT_ACTION)
+    async def edit_action(self, inp: ActionEditInput) -> StepResult:
+        """An open action item changed (title, owner, due date) or dropped."""
+        item = inp.item
+        async with self.sessionmaker() as session, session.begin():
+            pid = uuid.UUID(inp.partner_id)
+            if not await repo.claim_step(
+                session, key=inp.idempotency_key, actor=inp.by,
+                action="qbr.action_dropped" if item.cancelled_at else "qbr.action_changed", partner_id=pid,
+                journey=JOURNEY, detail={"period": inp.period, "item": item.id, "title": item.title,
+                                         "owner": item.owner.value, "due": item.due.isoformat()},
+            ):  # fmt: skip
+                return StepResult(applied=False)
+            await session.execute(
+                update(QbrActionItem)
+                .where(
+                    QbrActionItem.partner_id == pid,
+                    QbrActionItem.period == inp.period,
+                    QbrActionItem.item_no == item.id,
+                    QbrActionItem.done_at.is_(None),
+                )
+                .values(title=item.title, owner=item.owner.value, due=item.due, cancelled_at=item.cancelled_at)
             )
         return StepResult(applied=True)
 
@@ -480,7 +508,10 @@ async def read_inputs(
     )
     overdue_actions = await session.scalar(
         select(func.count()).where(
-            QbrActionItem.partner_id == pid, QbrActionItem.done_at.is_(None), QbrActionItem.due < end.date()
+            QbrActionItem.partner_id == pid,
+            QbrActionItem.done_at.is_(None),
+            QbrActionItem.cancelled_at.is_(None),
+            QbrActionItem.due < end.date(),
         )
     )
     return ScorecardInputs(

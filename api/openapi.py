@@ -102,6 +102,14 @@ STATUSES: dict[tuple[str, str], dict[int, str]] = {
         409: "the action item is already done, or the journey is not running",
         **_UPDATE,
     },
+    ("PATCH", "/partners/{partner_id}/qbr/{period}/action-items/{item_no}"): {
+        409: "the action item is closed (done or dropped), or the journey is not running",
+        **_UPDATE,
+    },
+    ("DELETE", "/partners/{partner_id}/qbr/{period}/action-items/{item_no}"): {
+        409: "the action item is closed (done or dropped), or the journey is not running",
+        **_UPDATE,
+    },
     ("POST", "/partners/{partner_id}/qbr/{period}/tier-decision"): {
         409: "the tier review is not waiting for a decision",
         **_UPDATE,

@@ -32,6 +32,7 @@ CYCLE = "qbr-cycle"  # the cycle's workflow id prefix: `qbr-cycle-{period}`
 SCHEDULE = "schedule"  # update: the CAM or the partner proposes the meeting time
 RECORD_NOTES = "record_notes"  # update: the CAM records the notes and the action items
 COMPLETE_ACTION = "complete_action"  # update: an action item is done
+EDIT_ACTION = "edit_action"  # update: an open action item's title, owner or due date changes, or it is dropped
 DECIDE_TIER = "decide_tier"  # update: the CAM (ops without one) approves or overrides the tier review
 # Messages of the cycle.
 PREPARED = "prepared"  # signal: a partner's QBR is prepared (the cycle's window moves on)
@@ -50,6 +51,7 @@ class QbrActivity:
     QUEUE_PRE_READ = "qbr.queue_pre_read"
     RECORD_NOTES = "qbr.record_notes"
     COMPLETE_ACTION = "qbr.complete_action"
+    EDIT_ACTION = "qbr.edit_action"
     RECORD_REVIEW = "qbr.record_review"
     CHANGE_TIER = "qbr.change_tier"
     LIST_PARTNERS = "qbr.list_partners"
@@ -517,11 +519,28 @@ class ActionItem(ActionItemIn):
     id: int  # position within the QBR, from 1
     done_at: datetime | None = None
     done_by: str | None = None
+    cancelled_at: datetime | None = None  # dropped: no longer chased
+    revision: int = 0  # +1 at each edit (its reminders start again)
+
+    @property
+    def open(self) -> bool:
+        return self.done_at is None and self.cancelled_at is None
 
 
 class Notes(BaseModel):
     notes: str
     action_items: list[ActionItemIn] = Field(default_factory=list, max_length=50)
+    by: str
+
+
+class ActionEdit(BaseModel):
+    """Update: change an open action item (the fields given), or drop it (`cancel`)."""
+
+    item_id: int
+    title: str | None = None
+    owner: Owner | None = None
+    due: date | None = None
+    cancel: bool = False
     by: str
 
 
@@ -616,6 +635,14 @@ class ActionDoneInput(BaseModel):
     item_id: int
     by: str
     at: datetime
+
+
+class ActionEditInput(BaseModel):
+    idempotency_key: str
+    partner_id: str
+    period: str
+    item: ActionItem
+    by: str
 
 
 class ReviewInput(BaseModel):

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.qbr import (
         COMPLETE_ACTION,
         DECIDE_TIER,
+        EDIT_ACTION,
         JOURNEY,
         LEGACY_ACTIVITY_NAMES,
         PREPARED,
@@ -50,6 +51,8 @@ with workflow.unsafe.imports_passed_through():
         TIER_ORDER,
         ActionDone,
         ActionDoneInput,
+        ActionEdit,
+        ActionEditInput,
         ActionItem,
         ChangeTierInput,
         ChangeTierResult,
@@ -106,6 +109,7 @@ class QbrWorkflow:
         self._scheduling = False  # a proposal is being recorded
         self._notes_recorded = False
         self._items: list[ActionItem] = []
+        self._items_version = 0  # +1 at each change of an action item (the chase recomputes its plan)
         self._decision: TierDecision | None = None
         self._review: ReviewOutcome | None = None
 
@@ -186,6 +190,7 @@ class QbrWorkflow:
             StepResult, summary=f"record action item {done.item_id} done (by {done.by})",
         )  # fmt: skip
         item.done_at, item.done_by = workflow.now(), done.by
+        self._items_version += 1
         return item
 
     @complete_action.validator
@@ -195,8 +200,33 @@ class QbrWorkflow:
                 f"no action item {done.item_id} in this QBR (items: {[i.id for i in self._items]})",
                 type=Refusal.UNKNOWN_KEY,
             )
-        if self._item(done.item_id).done_at is not None:
-            raise ApplicationError(f"action item {done.item_id} is already done", type=Refusal.NOT_PENDING)
+        if not self._item(done.item_id).open:
+            raise ApplicationError(f"action item {done.item_id} is already closed", type=Refusal.NOT_PENDING)
+
+    @workflow.update(name=EDIT_ACTION)
+    async def edit_action(self, edit: ActionEdit) -> ActionItem:
+        item = self._item(edit.item_id)
+        changed = item.model_copy(update={
+            "title": edit.title or item.title, "owner": edit.owner or item.owner, "due": edit.due or item.due,
+            "cancelled_at": workflow.now() if edit.cancel else None, "revision": item.revision + 1,
+        })  # fmt: skip
+        await self._kit.activity(
+            QbrActivity.EDIT_ACTION,
+            ActionEditInput(
+                idempotency_key=self._kit.key(f"action:{item.id}:edit:{changed.revision}"),
+                partner_id=self._inp.partner_id, period=self._inp.period, item=changed, by=edit.by,
+            ),
+            StepResult, summary=f"{'drop' if edit.cancel else 'change'} action item {item.id} (by {edit.by})",
+        )  # fmt: skip
+        self._items = [changed if i.id == item.id else i for i in self._items]
+        self._items_version += 1
+        return changed
+
+    @edit_action.validator
+    def _validate_edit(self, edit: ActionEdit) -> None:
+        self._validate_complete(ActionDone(item_id=edit.item_id, by=edit.by))
+        if edit.due is not None and edit.due < workflow.now().date():
+            raise ApplicationError("due: must not be in the past", type=Refusal.TOO_SHORT)
 
     @workflow.update(name=DECIDE_TIER)
     async def decide_tier(self, decision: TierDecision) -> ReviewOutcome:
@@ -330,29 +360,44 @@ class QbrWorkflow:
 
     async def _chase(self, policy: ProgramPolicy) -> None:
         """Each open action item: a reminder to its owner before it is due, then escalations one
-        level up the chain (partner, CAM, ops) each `action_escalation_days` it stays overdue."""
-        q = policy.qbr
-        events: list[tuple[datetime, int, str, list[str]]] = []
-        for item in self._items:
-            item_due = due_at(item.due, q.time_zone)
-            owner = "partner" if item.owner == Owner.partner else "cam"
-            events.append((item_due - policy.days(q.action_reminder_days), item.id, "action_reminder", [owner]))
-            for n, role in enumerate(ESCALATION_CHAIN[ESCALATION_CHAIN.index(owner) + 1 :], start=1):
-                events.append((item_due + policy.days(n * q.action_escalation_days), item.id, "action_escalation",
-                               [role, owner]))  # fmt: skip
-        for at, item_id, template, to in sorted(events, key=lambda e: (e[0], e[1], e[2])):
+        level up the chain (partner, CAM, ops) each `action_escalation_days` it stays overdue.
+        The plan is recomputed whenever an item is completed, changed or dropped."""
+        sent: set[str] = set()
+        while True:
+            plan = [e for e in self._chase_plan(policy) if e[4] not in sent]
+            if not plan:
+                return
+            at, item_id, template, to, step = plan[0]
+            version = self._items_version
             if await self._kit.wait_until(
-                self._all_done, at, summary=f"action item {item_id}: {template.replace('_', ' ')} to {to[0]}",
+                lambda version=version: self._items_version != version, at,  # type: ignore[misc]
+                summary=f"action item {item_id}: {template.replace('_', ' ')} to {to[0]}",
                 waiting_for="the action items to be completed",
             ):  # fmt: skip
-                return
-            item = self._item(item_id)
-            if item.done_at is not None:
                 continue
+            item = self._item(item_id)
             await self._kit.notify(
-                template, to, step=f"{template}:{item_id}:{to[0]}", item=item.title, due=item.due.isoformat(),
-                owner=item.owner.value, escalated_to=to[0],
+                template, to, step=step, item=item.title, due=item.due.isoformat(), owner=item.owner.value,
+                escalated_to=to[0],
             )  # fmt: skip
+            sent.add(step)
+
+    def _chase_plan(self, policy: ProgramPolicy) -> list[tuple[datetime, int, str, list[str], str]]:
+        """(when, item, template, recipients, step) of every open item, soonest first."""
+        q = policy.qbr
+        events: list[tuple[datetime, int, str, list[str], str]] = []
+        for item in self._items:
+            if not item.open:
+                continue
+            item_due = due_at(item.due, q.time_zone)
+            owner = "partner" if item.owner == Owner.partner else "cam"
+            rev = f".{item.revision}" if item.revision else ""
+            events.append((item_due - policy.days(q.action_reminder_days), item.id, "action_reminder", [owner],
+                           f"action_reminder:{item.id}{rev}:{owner}"))  # fmt: skip
+            for n, role in enumerate(ESCALATION_CHAIN[ESCALATION_CHAIN.index(owner) + 1 :], start=1):
+                events.append((item_due + policy.days(n * q.action_escalation_days), item.id, "action_escalation",
+                               [role, owner], f"action_escalation:{item.id}{rev}:{role}"))  # fmt: skip
+        return sorted(events, key=lambda e: (e[0], e[1], e[2]))
 
     # ------------------------------------------------------------------ the tier review
 
@@ -461,9 +506,6 @@ class QbrWorkflow:
 
     def _item(self, item_id: int) -> ActionItem:
         return next(i for i in self._items if i.id == item_id)
-
-    def _all_done(self) -> bool:
-        return all(i.done_at is not None for i in self._items)
 
     async def _set_state(self, state: QbrState, *, step: str | None = None, by: str = actors.SYSTEM) -> None:
         self._state = state

@@ -4,15 +4,22 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
 
 from api import journeys
+from api.auth import Principal
 from api.deps import OpsDep, PartnerDep, PrincipalDep, SessionDep, SettingsDep, StaffDep, TemporalDep
 from api.qbr import service
 from api.qbr.schemas import (
+    ActionItemEditBody,
     ActionItemOut,
     CycleBody,
     CycleOut,
@@ -26,15 +33,18 @@ from api.qbr.schemas import (
     TierDecisionBody,
     TierReviewOut,
 )
+from core.settings import Settings
 from domain.enums import Tier
 from domain.qbr import (
     COMPLETE_ACTION,
     DECIDE_TIER,
+    EDIT_ACTION,
     JOURNEY,
     PERIOD,
     RECORD_NOTES,
     SCHEDULE,
     ActionDone,
+    ActionEdit,
     ActionItem,
     ActionItemIn,
     Band,
@@ -44,9 +54,11 @@ from domain.qbr import (
     NotesResult,
     ReviewOutcome,
 )
+from store.models import Partner
 from store.models.qbr import QbrActionItem, QbrScorecard, QbrTarget, QbrTierReview
 
 router = APIRouter(tags=["qbr"])
+T = TypeVar("T")
 Period = Path(pattern=PERIOD, description="a quarter, e.g. 2027-Q1")
 
 
@@ -182,80 +194,101 @@ async def invite(partner: PartnerDep, session: SessionDep, period: str = Period)
     return Response(row.ics, media_type="text/calendar")
 
 
-@router.post("/partners/{partner_id}/qbr/{period}/meeting", response_model=Meeting)
-async def schedule(
+@dataclass(frozen=True)
+class QbrCall:
+    """A message to a partner's QBR journey: the partner (loaded and authorized), the caller, the
+    period, and what a workflow update needs."""
+
+    partner: Partner
+    principal: Principal
+    session: AsyncSession
+    temporal: Client
+    settings: Settings
+    period: str
+
+    async def item(self, item_no: int) -> QbrActionItem:
+        item = await self.session.get(QbrActionItem, (self.partner.id, self.period, item_no))
+        if item is None:
+            raise HTTPException(404, detail=f"no action item {item_no} in the {self.period} QBR")
+        return item
+
+    async def update(self, name: str, arg: BaseModel, result_type: type[T], progress: str = "") -> T:
+        """The workflow update, holding no database connection meanwhile."""
+        await self.session.close()
+        return await journeys.run_update(
+            self.temporal, JOURNEY, service.entity(self.partner.id, self.period), name, arg, result_type,
+            deadline=self.settings.update_deadline_seconds,
+            progress=progress or f"/partners/{self.partner.id}/qbr/{self.period}",
+        )  # fmt: skip
+
+
+async def qbr_call(
     partner: PartnerDep,
-    body: MeetingBody,
     principal: PrincipalDep,
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
     period: str = Period,
-):
+) -> QbrCall:
+    return QbrCall(partner, principal, session, temporal, settings, period)
+
+
+QbrCallDep = Annotated[QbrCall, Depends(qbr_call)]
+ItemNo = Path(ge=1, le=50, description="the action item's number in its QBR")
+
+
+@router.post("/partners/{partner_id}/qbr/{period}/meeting", response_model=Meeting)
+async def schedule(call: QbrCallDep, body: MeetingBody):
     """Propose (or move) the meeting: the partner, its CAM or ops. Both sides get the invite."""
-    await service.qbr_row(session, partner, period)
-    await session.close()
-    proposal = MeetingProposal(starts_at=body.starts_at, duration_minutes=body.duration_minutes, by=principal.actor)
-    return await journeys.run_update(
-        temporal, JOURNEY, service.entity(partner.id, period), SCHEDULE, proposal, Meeting,
-        deadline=settings.update_deadline_seconds, progress=f"/partners/{partner.id}/qbr/{period}",
-    )  # fmt: skip
+    await service.qbr_row(call.session, call.partner, call.period)
+    by = call.principal.actor
+    proposal = MeetingProposal(starts_at=body.starts_at, duration_minutes=body.duration_minutes, by=by)
+    return await call.update(SCHEDULE, proposal, Meeting)
 
 
 @router.post("/partners/{partner_id}/qbr/{period}/notes", response_model=NotesResult)
-async def record_notes(
-    partner: PartnerDep,
-    body: NotesBody,
-    principal: PrincipalDep,
-    session: SessionDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    period: str = Period,
-):
+async def record_notes(call: QbrCallDep, body: NotesBody):
     """After the meeting, the CAM (or ops) records the notes and the action items (owner, due date)."""
-    service.check_staff(principal, "notes")
-    await service.qbr_row(session, partner, period)
-    await session.close()
+    service.check_staff(call.principal, "notes")
+    await service.qbr_row(call.session, call.partner, call.period)
     notes = Notes(
-        notes=body.notes, by=principal.actor,
+        notes=body.notes, by=call.principal.actor,
         action_items=[ActionItemIn(title=i.title, owner=i.owner, due=i.due) for i in body.action_items],
     )  # fmt: skip
-    return await journeys.run_update(
-        temporal, JOURNEY, service.entity(partner.id, period), RECORD_NOTES, notes, NotesResult,
-        deadline=settings.update_deadline_seconds, progress=f"/partners/{partner.id}/qbr/{period}",
-    )  # fmt: skip
+    return await call.update(RECORD_NOTES, notes, NotesResult)
 
 
 @router.get("/partners/{partner_id}/action-items", response_model=list[ActionItemOut])
 async def action_items(partner: PartnerDep, session: SessionDep, open_only: bool = Query(False, alias="open")):
-    """The partner's action items of every QBR (`open=true`: those not done)."""
+    """The partner's action items of every QBR (`open=true`: those neither done nor dropped)."""
     stmt = select(QbrActionItem).where(QbrActionItem.partner_id == partner.id)
     if open_only:
-        stmt = stmt.where(QbrActionItem.done_at.is_(None))
+        stmt = stmt.where(QbrActionItem.done_at.is_(None), QbrActionItem.cancelled_at.is_(None))
     return (await session.scalars(stmt.order_by(QbrActionItem.due, QbrActionItem.item_no))).all()
 
 
 @router.post("/partners/{partner_id}/qbr/{period}/action-items/{item_no}/complete", response_model=ActionItem)
-async def complete_action(
-    partner: PartnerDep,
-    principal: PrincipalDep,
-    session: SessionDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    period: str = Period,
-    item_no: int = Path(ge=1, le=50),
-):
+async def complete_action(call: QbrCallDep, item_no: int = ItemNo):
     """An action item is done (its owner side, the CAM or ops); the journey stops chasing it."""
-    item = await session.get(QbrActionItem, (partner.id, period, item_no))
-    if item is None:
-        raise HTTPException(404, detail=f"no action item {item_no} in the {period} QBR")
-    service.actor_may_complete(principal, item.owner)
-    await session.close()
-    return await journeys.run_update(
-        temporal, JOURNEY, service.entity(partner.id, period), COMPLETE_ACTION,
-        ActionDone(item_id=item_no, by=principal.actor), ActionItem,
-        deadline=settings.update_deadline_seconds, progress=f"/partners/{partner.id}/qbr/{period}",
-    )  # fmt: skip
+    service.actor_may_complete(call.principal, (await call.item(item_no)).owner)
+    return await call.update(COMPLETE_ACTION, ActionDone(item_id=item_no, by=call.principal.actor), ActionItem)
+
+
+@router.patch("/partners/{partner_id}/qbr/{period}/action-items/{item_no}", response_model=ActionItem)
+async def edit_action(call: QbrCallDep, body: ActionItemEditBody, item_no: int = ItemNo):
+    """Change an open action item (title, owner, due date; the CAM or ops): its reminders start again."""
+    service.check_staff(call.principal, "changing action items")
+    await call.item(item_no)
+    edit = ActionEdit(item_id=item_no, title=body.title, owner=body.owner, due=body.due, by=call.principal.actor)
+    return await call.update(EDIT_ACTION, edit, ActionItem)
+
+
+@router.delete("/partners/{partner_id}/qbr/{period}/action-items/{item_no}", response_model=ActionItem)
+async def drop_action(call: QbrCallDep, item_no: int = ItemNo):
+    """Drop an open action item (the CAM or ops): it is kept, marked dropped, and no longer chased."""
+    service.check_staff(call.principal, "dropping action items")
+    await call.item(item_no)
+    return await call.update(EDIT_ACTION, ActionEdit(item_id=item_no, cancel=True, by=call.principal.actor), ActionItem)
 
 
 @router.get("/partners/{partner_id}/tier-reviews", response_model=list[TierReviewOut])
@@ -269,21 +302,9 @@ async def tier_reviews(partner: PartnerDep, session: SessionDep):
 
 
 @router.post("/partners/{partner_id}/qbr/{period}/tier-decision", response_model=ReviewOutcome)
-async def decide_tier(
-    partner: PartnerDep,
-    body: TierDecisionBody,
-    principal: PrincipalDep,
-    session: SessionDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    period: str = Period,
-):
+async def decide_tier(call: QbrCallDep, body: TierDecisionBody):
     """The CAM (ops for tiers without one) approves the tier review's recommendation or overrides
     it with a reason; an approved change takes the coverage-change path, a demotion first the
     remediation period."""
-    decision = await service.decision(session, principal, partner, period, body)
-    await session.close()
-    return await journeys.run_update(
-        temporal, JOURNEY, service.entity(partner.id, period), DECIDE_TIER, decision, ReviewOutcome,
-        deadline=settings.update_deadline_seconds, progress=f"/partners/{partner.id}/tier-reviews",
-    )  # fmt: skip
+    decision = await service.decision(call.session, call.principal, call.partner, call.period, body)
+    return await call.update(DECIDE_TIER, decision, ReviewOutcome, f"/partners/{call.partner.id}/tier-reviews")

@@ -101,6 +101,15 @@ class ActionItemOut(BaseModel):
     due: date
     done_at: datetime | None
     done_by: str | None
+    cancelled_at: datetime | None
+
+
+class ActionItemEditBody(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
+    title: Name | None = None
+    owner: Owner | None = None
+    due: IsoDate | None = Field(None, description="today or later")
 
 
 class TierDecisionBody(Strict):

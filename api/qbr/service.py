@@ -13,7 +13,7 @@ from fastapi import HTTPException
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -208,7 +208,7 @@ async def cycle(session: AsyncSession, client: Client, period: str) -> CycleOut:
             progress = (await journeys.query(client, "qbr-cycle", period, PROGRESS, CycleProgress)).model_dump(
                 exclude={"period", "done"}
             )
-        except HTTPException:  # no worker answered in time: the counts by state still say it
+        except (HTTPException, WorkflowQueryFailedError, RPCError):  # no answer: the counts by state still say it
             progress = {}
     return CycleOut(period=period, workflow_id=wid, status=status, by_state=by_state, **progress)
 

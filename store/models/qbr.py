@@ -84,6 +84,7 @@ class QbrActionItem(Base):
     due: Mapped[date] = mapped_column(Date, index=True)
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     done_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class QbrTierReview(Base):

@@ -171,6 +171,8 @@ BUSINESS_RULES = {
     "POST /certifications/{cert_id}/renewals": "the new expiry must be after the current one and in the future",
     "POST /partners/{partner_id}/qbr/{period}/meeting": "the meeting must start in the future (time-dependent)",
     "POST /partners/{partner_id}/qbr/{period}/notes": "action items may not be due in the past (time-dependent)",
+    "PATCH /partners/{partner_id}/qbr/{period}/action-items/{item_no}": "an action item may not be due in the "
+    "past (time-dependent)",
     "POST /partners/{partner_id}/qbr/{period}/tier-decision": "an override needs a reason; a partner moved into a "
     "tier that has a CAM needs one, and cam_id must name a CAM",
     "PUT /policy": "the policy's cross-field rules (e.g. milestones due within the plan, escalation after the "

@@ -179,6 +179,11 @@ async def test_a_cam_led_qbr_through_the_api(api, ops, worker, sessionmaker, mai
     r = await api.post(f"/partners/{pid}/qbr/{period}/notes", json=notes, headers=cam_h)
     assert r.status_code == 409 and "not taken place" in r.json()["detail"]
 
+    r = await api.patch(f"/partners/{pid}/qbr/{period}/action-items/1", json={"title": "x"}, headers=partner_h)
+    assert r.status_code == 403
+    r = await api.delete(f"/partners/{pid}/qbr/{period}/action-items/1", headers=cam_h)
+    assert r.status_code == 404 and "no action item 1" in r.json()["detail"]
+
     # Scorecards: the history, the portfolio view with percentiles, the CSV.
     r = await api.get(f"/partners/{pid}/scorecards", headers=partner_h)
     assert [c["period"] for c in r.json()] == [period]

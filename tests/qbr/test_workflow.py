@@ -17,6 +17,7 @@ from domain.onboarding import OnboardingInput
 from domain.policy import ProgramPolicy
 from domain.qbr import (
     ActionDone,
+    ActionEdit,
     ActionItemIn,
     CycleInput,
     CycleResult,
@@ -171,10 +172,21 @@ async def test_a_gold_partners_whole_quarter(ts_env, sessionmaker, mailbox, base
             Notes(notes="Good quarter; expand into security.", by=f"cam:{cam.id}", action_items=[
                 ActionItemIn(title="Send the security pipeline", owner=Owner.partner, due=due),
                 ActionItemIn(title="Arrange a security enablement", owner=Owner.cam, due=due),
+                ActionItemIn(title="Share the forecast", owner=Owner.partner, due=due),
             ]),
         )  # fmt: skip
-        assert [i.id for i in result.action_items] == [1, 2]
+        assert [i.id for i in result.action_items] == [1, 2, 3]
         await handle.execute_update(QbrWorkflow.complete_action, ActionDone(item_id=2, by=f"cam:{cam.id}"))
+        # Item 3 is dropped, item 1 renamed (its reminders carry the new title); item 2 is closed.
+        dropped = await handle.execute_update(QbrWorkflow.edit_action, ActionEdit(item_id=3, cancel=True, by="ops:x"))
+        assert dropped.cancelled_at is not None and not dropped.open
+        renamed = await handle.execute_update(
+            QbrWorkflow.edit_action, ActionEdit(item_id=1, title="Send the security pipeline (Q3)", by=f"cam:{cam.id}")
+        )
+        assert (renamed.title, renamed.revision, renamed.due) == ("Send the security pipeline (Q3)", 1, due)
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await handle.execute_update(QbrWorkflow.edit_action, ActionEdit(item_id=2, title="x", by="ops:x"))
+        assert err.value.cause.type == "NotPending"
         with pytest.raises(WorkflowUpdateFailedError) as err:
             await handle.execute_update(QbrWorkflow.complete_action, ActionDone(item_id=9, by=f"cam:{cam.id}"))
         assert err.value.cause.type == "UnknownKey"
@@ -190,11 +202,13 @@ async def test_a_gold_partners_whole_quarter(ts_env, sessionmaker, mailbox, base
             ("action_escalation", "ops@vendor.test"),
             ("action_escalation", partner.contact_email),
         ], chased
+        assert "Send the security pipeline (Q3)" in body(mailbox, "action_reminder", partner.contact_email)
         assert result_progress.state == QbrState.done
         await record_history(handle, "qbr-gold-quarter")
         await onboarding.terminate("test over")
-    items = {i.item_no: i for i in [await row(sessionmaker, QbrActionItem, partner.id, period, n) for n in (1, 2)]}
+    items = {n: await row(sessionmaker, QbrActionItem, partner.id, period, n) for n in (1, 2, 3)}
     assert items[2].done_by == f"cam:{cam.id}" and items[1].done_at is None
+    assert items[1].title == "Send the security pipeline (Q3)" and items[3].cancelled_at is not None
     review = await row(sessionmaker, QbrTierReview, partner.id, period)
     assert (review.state, review.decided, review.to_tier, review.from_tier) == (
         "changed",

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("due", sa.Date(), nullable=False),
         sa.Column("done_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("done_by", sa.String(length=200), nullable=True),
+        sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["partner_id"], ["partners.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("partner_id", "period", "item_no"),
     )
