@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
@@ -36,6 +36,9 @@ class Rendered:
     subject: str
     text: str
     html: str
+    # Files attached as given in the context's `attachments` ({filename, content_type, content}),
+    # e.g. a QBR's iCalendar invite.
+    attachments: list[dict[str, str]] = field(default_factory=list)
 
 
 class Mailer:
@@ -62,7 +65,8 @@ class Mailer:
         subject = self.env.get_template(f"{base}.subject.j2").render(**context).strip()
         text = self.env.get_template(f"{base}.txt.j2").render(**context)
         html = self.env.get_template(f"{base}.html.j2").render(**context)
-        return Rendered(subject=" ".join(subject.split()), text=text, html=html)
+        attachments = list(context.get("attachments") or [])
+        return Rendered(subject=" ".join(subject.split()), text=text, html=html, attachments=attachments)
 
     def build(
         self, *, recipient: str, rendered: Rendered, msg_id: str, headers: dict[str, str] | None = None
@@ -77,6 +81,13 @@ class Mailer:
             msg[k] = v
         msg.set_content(rendered.text)
         msg.add_alternative(rendered.html, subtype="html")
+        for item in rendered.attachments:
+            maintype, _, subtype = item["content_type"].partition("/")
+            params = dict(p.strip().split("=", 1) for p in subtype.split(";")[1:] if "=" in p)
+            msg.add_attachment(
+                item["content"].encode(), maintype=maintype, subtype=subtype.split(";")[0].strip(),
+                filename=item["filename"], params=params,
+            )  # fmt: skip
         return msg
 
     async def send(self, msg: EmailMessage) -> None:

@@ -126,6 +126,31 @@ STATUSES: dict[tuple[str, str], dict[int, str]] = {
     },
     ("POST", "/mdf/requests/{request_id}/clawbacks"): {
         409: f"the request is not paid, or its audit period ended, or {_IDEMPOTENCY_409}"
+    ("POST", "/qbr/cycles"): {503: _TEMPORAL_503},
+    ("GET", "/qbr/cycles/{period}"): {503: _TEMPORAL_503, 504: "the cycle did not answer in time"},
+    ("POST", "/partners/{partner_id}/qbr/{period}/meeting"): {
+        409: "the QBR has no meeting (a digital review), the meeting took place, or the journey is not running",
+        **_UPDATE,
+    },
+    ("POST", "/partners/{partner_id}/qbr/{period}/notes"): {
+        409: "no meeting took place yet, the notes are recorded, or the journey is not running",
+        **_UPDATE,
+    },
+    ("POST", "/partners/{partner_id}/qbr/{period}/action-items/{item_no}/complete"): {
+        409: "the action item is already done, or the journey is not running",
+        **_UPDATE,
+    },
+    ("PATCH", "/partners/{partner_id}/qbr/{period}/action-items/{item_no}"): {
+        409: "the action item is closed (done or dropped), or the journey is not running",
+        **_UPDATE,
+    },
+    ("DELETE", "/partners/{partner_id}/qbr/{period}/action-items/{item_no}"): {
+        409: "the action item is closed (done or dropped), or the journey is not running",
+        **_UPDATE,
+    },
+    ("POST", "/partners/{partner_id}/qbr/{period}/tier-decision"): {
+        409: "the tier review is not waiting for a decision",
+        **_UPDATE,
     },
     ("POST", "/codec/decode"): _CODEC,
     ("POST", "/codec/encode"): _CODEC,

@@ -22,8 +22,9 @@ from activities.deal import DealActivities
 from activities.mail import Mailer
 from activities.mdf import MdfActivities
 from activities.onboarding import OnboardingActivities
+from activities.qbr import QbrActivities
 from core.settings import Settings
-from domain import cert, deal, journeys, mdf, onboarding
+from domain import cert, deal, journeys, mdf, onboarding, qbr
 from store.models import Base
 from store.models.cert import Certification
 from store.models.deal import Deal
@@ -32,6 +33,7 @@ from workflows.cert import CertWorkflow
 from workflows.deal import DealWorkflow
 from workflows.mdf import MdfFundWorkflow, MdfWorkflow
 from workflows.onboarding import OnboardingWorkflow
+from workflows.qbr import QbrCycleWorkflow, QbrWorkflow
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,8 @@ class JourneySpec:
     follows_coverage: bool = True  # receives CHANGE_COVERAGE when the partner's tier or CAM changes
     # The static summary and details the Temporal Web UI shows, from the workflow's start input.
     describe: Callable[[dict[str, Any]], tuple[str, str]] = lambda _: ("", "")
-    # Further workflows of the journey (e.g. the MDF fund's expiry), started from journey records.
-    other_workflows: tuple[type, ...] = ()
+    # Further workflows of the journey (e.g. the QBR cycle that starts the partners' QBRs).
+    extra_workflows: tuple[type, ...] = ()
 
 
 JOURNEYS: tuple[JourneySpec, ...] = (
@@ -98,7 +100,18 @@ JOURNEYS: tuple[JourneySpec, ...] = (
         ),
         legacy_activity_names=mdf.LEGACY_ACTIVITY_NAMES,
         describe=mdf.describe,
-        other_workflows=(MdfFundWorkflow,),
+        extra_workflows=(MdfFundWorkflow,),
+    ),
+    JourneySpec(
+        name=qbr.JOURNEY,
+        workflow=QbrWorkflow,
+        extra_workflows=(QbrCycleWorkflow,),
+        activities=lambda r: QbrActivities(
+            r.sessionmaker,
+            ops_email=r.settings.ops_email,
+            following=tuple(spec.name for spec in JOURNEYS if spec.follows_coverage),
+        ),
+        describe=lambda inp: qbr.describe(qbr.QbrInput.model_validate(inp)),
     ),
 )
 
@@ -110,7 +123,7 @@ def journey(name: str) -> JourneySpec:
 
 
 def workflows() -> list[type]:
-    return [wf for spec in JOURNEYS for wf in (spec.workflow, *spec.other_workflows)]
+    return [w for spec in JOURNEYS for w in (spec.workflow, *spec.extra_workflows)]
 
 
 def make_mailer(settings: Settings) -> Mailer:

@@ -12,6 +12,7 @@ from temporalio.worker import Worker
 
 from core import registry
 from core.observability import configure_logging, configure_tracing
+from core.schedules import ensure_qbr_schedule_from_store
 from core.settings import Settings
 from core.temporal import connect
 from store.db import make_engine, make_sessionmaker
@@ -41,6 +42,10 @@ async def run_worker(settings: Settings) -> None:
     client = await connect(settings, runtime=runtime(settings))
     sessionmaker = make_sessionmaker(engine)
     worker = build_worker(client, settings, sessionmaker)
+    try:  # the QBR cycle's Temporal Schedule follows the current policy; a failure must not stop the worker
+        await ensure_qbr_schedule_from_store(client, make_sessionmaker(engine), settings.task_queue)
+    except Exception:
+        logging.exception("could not create or update the QBR cycle schedule; the worker runs without it")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -182,6 +182,12 @@ BUSINESS_RULES = {
     "POST /mdf/requests/{request_id}/claim/decision": "a denial or return needs a reason; a lower amount must be lower",
     "POST /mdf/requests/{request_id}/payments": "a payment is at most what remains to be paid",
     "POST /mdf/requests/{request_id}/clawbacks": "a clawback is at most what was paid and not clawed back",
+    "POST /partners/{partner_id}/qbr/{period}/meeting": "the meeting must start in the future (time-dependent)",
+    "POST /partners/{partner_id}/qbr/{period}/notes": "action items may not be due in the past (time-dependent)",
+    "PATCH /partners/{partner_id}/qbr/{period}/action-items/{item_no}": "an action item may not be due in the "
+    "past (time-dependent)",
+    "POST /partners/{partner_id}/qbr/{period}/tier-decision": "an override needs a reason; a partner moved into a "
+    "tier that has a CAM needs one, and cam_id must name a CAM",
     "PUT /policy": "the policy's cross-field rules (e.g. milestones due within the plan, escalation after the "
     "SLA, rules for every tier) are model validators in domain/policy.py",
     "POST /webhooks": "the URL's host must resolve to a public address unless allow_private_network (SSRF)",

@@ -40,3 +40,23 @@ async def replay(path: Path) -> None:
     replayer = Replayer(workflows=registry.workflows(), data_converter=CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
+
+
+async def run_chain(client, workflow_id: str, first_run_id: str | None = None) -> list[int]:
+    """Follow a continue-as-new chain from its first run: the event count of each run."""
+    from temporalio.api.enums.v1 import EventType
+
+    if first_run_id is None:
+        desc = await client.get_workflow_handle(workflow_id).describe()
+        first_run_id = desc.raw_description.workflow_execution_info.first_run_id
+    sizes, run_id = [], first_run_id
+    while run_id:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        sizes.append(len(history.events))
+        last = history.events[-1]
+        run_id = (
+            last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+            if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+            else None
+        )
+    return sizes

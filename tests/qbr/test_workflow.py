@@ -1,0 +1,312 @@
+"""A partner's QBR with the real policy on the time-skipping test server, with the real
+activities against PostgreSQL and the SMTP server: a gold partner's whole quarter, a
+registered partner's automated scorecard, and a demotion recovered during its remediation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from icalendar import Calendar
+from sqlalchemy import func, select
+from temporalio.client import WorkflowUpdateFailedError
+
+from domain.enums import Tier
+from domain.journeys import SA_TIER, Coverage
+from domain.onboarding import OnboardingInput
+from domain.policy import ProgramPolicy
+from domain.qbr import (
+    ActionDone,
+    ActionEdit,
+    ActionItemIn,
+    CycleInput,
+    CycleResult,
+    MeetingProposal,
+    Notes,
+    Owner,
+    QbrState,
+    ReviewState,
+    TierDecision,
+    cycle_id,
+    period_bounds,
+    period_of,
+    qbr_id,
+    shift,
+)
+from store.models import Partner
+from store.models.qbr import Qbr, QbrActionItem, QbrScorecard, QbrTierReview
+from tests.helpers.factories import make_cam, make_partner
+from tests.helpers.histories import record_history, run_chain
+from tests.helpers.waiting import eventually
+from tests.qbr.factories import make_cert, make_deal, qbr_input, save_policy, set_target
+from worker.main import build_worker
+from workflows.onboarding import OnboardingWorkflow
+from workflows.qbr import QbrCycleWorkflow, QbrWorkflow
+
+QBR_TEMPLATES = {
+    "schedule_request", "schedule_overdue", "invite", "pre_read", "notes_reminder", "action_reminder",
+    "action_escalation", "scorecard", "tier_review", "tier_changed", "remediation", "recovered",
+}  # fmt: skip
+
+
+def mails(mailbox) -> list[tuple[str, str]]:
+    return [
+        (m["X-CAMLights-Template"], m["To"]) for m in mailbox.messages if m["X-CAMLights-Template"] in QBR_TEMPLATES
+    ]
+
+
+def invites(mailbox, to: str) -> list[Calendar]:
+    out = []
+    for m in mailbox.messages:
+        if m["X-CAMLights-Template"] == "invite" and m["To"] == to:
+            (part,) = [p for p in m.iter_attachments() if p.get_filename() == "qbr.ics"]
+            body = part.get_content()
+            out.append(Calendar.from_ical(body if isinstance(body, str | bytes) else str(body)))
+    return out
+
+
+def body(mailbox, template: str, to: str) -> str:
+    (m,) = [m for m in mailbox.messages if m["X-CAMLights-Template"] == template and m["To"] == to]
+    return m.get_body(preferencelist=("plain",)).get_content()
+
+
+async def row(sessionmaker, model, *key):
+    async with sessionmaker() as session:
+        return await session.get(model, key)
+
+
+async def state_is(handle, state: QbrState):
+    progress = await handle.query(QbrWorkflow.progress)
+    return progress if progress.state == state else None
+
+
+async def test_a_gold_partners_whole_quarter(ts_env, sessionmaker, mailbox, base_settings, task_queue):
+    """Scorecard, invite, reschedule (same UID), pre-read 48 h before, notes and action items,
+    a reminder, escalations, the promotion recommended, approved by the CAM, the tier changed
+    and the onboarding journey's search attribute following."""
+    policy = ProgramPolicy().model_copy(deep=True)
+    policy.qbr.tiers[Tier.gold].promote_min_registrations = 1
+    policy.qbr.tiers[Tier.gold].certifications_required = 1
+    policy.qbr.tiers[Tier.platinum].certifications_required = 1
+    await save_policy(sessionmaker, policy)
+    cam = await make_cam(sessionmaker)
+    partner = await make_partner(sessionmaker, tier=Tier.gold, cam=cam)
+    now = (await ts_env.get_current_time()).replace(microsecond=0)  # an invite holds whole seconds
+    period = shift(period_of(now, "UTC"), -1)
+    start, end = period_bounds(period, "UTC")
+    mid = start + (end - start) / 2
+    await set_target(sessionmaker, partner, period, 20_000_000)
+    await make_deal(sessionmaker, partner, amount_minor=40_000_000, state="won", at=mid)  # 2x the target
+    await make_deal(sessionmaker, partner, amount_minor=25_000_000, state="approved", at=mid)  # open pipeline
+    await make_cert(sessionmaker, partner, at=mid)
+    async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
+        onboarding = await ts_env.client.start_workflow(
+            OnboardingWorkflow.run,
+            OnboardingInput(partner_id=str(partner.id), partner_name=partner.name,
+                            coverage=Coverage(tier=Tier.gold, cam_id=str(cam.id))),
+            id=f"onboarding-{partner.id}", task_queue=task_queue,
+        )  # fmt: skip
+        handle = await ts_env.client.start_workflow(
+            QbrWorkflow.run, qbr_input(partner, period), id=qbr_id(str(partner.id), period), task_queue=task_queue
+        )
+        progress = await eventually(lambda: state_is(handle, QbrState.scheduling), what="scheduling")
+        # (30 revenue + 10 pipeline + 10 win rate + 15 certifications + 10 responsiveness) * 100
+        # + 10 registrations * 50 (2 of 4) + 5 onboarding * 50, over 90 (MDF absent)
+        assert progress.band == "healthy" and progress.score == 91.7
+        await eventually(lambda: ("tier_review", cam.email) in mails(mailbox), what="tier review to the CAM")
+        assert sorted(mails(mailbox)) == sorted(
+            [("schedule_request", cam.email), ("schedule_request", partner.contact_email), ("tier_review", cam.email)]
+        )
+        assert "promote to platinum" in body(mailbox, "tier_review", cam.email)
+
+        # The CAM approves the promotion: the tier changes through the coverage-change path.
+        outcome = await handle.execute_update(
+            QbrWorkflow.decide_tier, TierDecision(approve=True, reason="", by=f"cam:{cam.id}")
+        )
+        assert (outcome.state, outcome.to_tier) == (ReviewState.changed, Tier.platinum)
+        assert (await row(sessionmaker, Partner, partner.id)).tier == "platinum"
+
+        async def onboarding_tier():
+            desc = await onboarding.describe()
+            return desc.typed_search_attributes.get(SA_TIER) == "platinum"
+
+        await eventually(onboarding_tier, what="the onboarding journey's Tier search attribute")
+        assert (await onboarding.query(OnboardingWorkflow.progress)).tier == Tier.platinum
+
+        # The meeting: proposed, then rescheduled; the invite keeps its UID, the sequence grows.
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await handle.execute_update(
+                QbrWorkflow.schedule, MeetingProposal(starts_at=now - timedelta(hours=1), by=f"cam:{cam.id}")
+            )
+        assert err.value.cause.type == "TooShort"
+        first = await handle.execute_update(
+            QbrWorkflow.schedule, MeetingProposal(starts_at=now + timedelta(days=10), by=f"cam:{cam.id}")
+        )
+        meeting = await handle.execute_update(
+            QbrWorkflow.schedule,
+            MeetingProposal(starts_at=now + timedelta(days=12), duration_minutes=90, by=f"partner:{partner.id}"),
+        )
+        assert (first.uid, first.sequence, meeting.uid, meeting.sequence) == (first.uid, 0, first.uid, 1)
+        cals = invites(mailbox, partner.contact_email)
+        events = [next(iter(c.walk("VEVENT"))) for c in cals]
+        assert [str(e["UID"]) for e in events] == [first.uid, first.uid]
+        assert [int(e["SEQUENCE"]) for e in events] == [0, 1]
+        assert events[1].decoded("DTSTART") == now + timedelta(days=12)
+        assert len(invites(mailbox, cam.email)) == 2
+
+        # The pre-read goes out 48 h before the meeting (day 10), not before.
+        await ts_env.sleep(timedelta(days=9, hours=23))
+        assert ("pre_read", cam.email) not in mails(mailbox)
+        await ts_env.sleep(timedelta(hours=2))
+        await eventually(lambda: ("pre_read", partner.contact_email) in mails(mailbox), what="pre-read")
+        text = body(mailbox, "pre_read", cam.email)
+        assert "Score 91.7 (healthy)" in text and "USD 250,000.00 (approved" in text
+        html = next(m for m in mailbox.messages if m["X-CAMLights-Template"] == "pre_read")
+        assert "<svg" in html.get_body(preferencelist=("html",)).get_content()
+
+        # After the meeting: notes and two action items; the CAM's is done at once.
+        await ts_env.sleep(timedelta(days=2))
+        due = (now + timedelta(days=20)).date()
+        result = await handle.execute_update(
+            QbrWorkflow.record_notes,
+            Notes(notes="Good quarter; expand into security.", by=f"cam:{cam.id}", action_items=[
+                ActionItemIn(title="Send the security pipeline", owner=Owner.partner, due=due),
+                ActionItemIn(title="Arrange a security enablement", owner=Owner.cam, due=due),
+                ActionItemIn(title="Share the forecast", owner=Owner.partner, due=due),
+            ]),
+        )  # fmt: skip
+        assert [i.id for i in result.action_items] == [1, 2, 3]
+        await handle.execute_update(QbrWorkflow.complete_action, ActionDone(item_id=2, by=f"cam:{cam.id}"))
+        # Item 3 is dropped, item 1 renamed (its reminders carry the new title); item 2 is closed.
+        dropped = await handle.execute_update(QbrWorkflow.edit_action, ActionEdit(item_id=3, cancel=True, by="ops:x"))
+        assert dropped.cancelled_at is not None and not dropped.open
+        renamed = await handle.execute_update(
+            QbrWorkflow.edit_action, ActionEdit(item_id=1, title="Send the security pipeline (Q3)", by=f"cam:{cam.id}")
+        )
+        assert (renamed.title, renamed.revision, renamed.due) == ("Send the security pipeline (Q3)", 1, due)
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await handle.execute_update(QbrWorkflow.edit_action, ActionEdit(item_id=2, title="x", by="ops:x"))
+        assert err.value.cause.type == "NotPending"
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await handle.execute_update(QbrWorkflow.complete_action, ActionDone(item_id=9, by=f"cam:{cam.id}"))
+        assert err.value.cause.type == "UnknownKey"
+
+        # The partner's item: a reminder before it is due, then escalations to the CAM and ops.
+        before = len(mails(mailbox))
+        result_progress = await handle.result()  # time skips to the end of the chase
+        chased = mails(mailbox)[before:]
+        assert chased == [
+            ("action_reminder", partner.contact_email),
+            ("action_escalation", cam.email),
+            ("action_escalation", partner.contact_email),
+            ("action_escalation", "ops@vendor.test"),
+            ("action_escalation", partner.contact_email),
+        ], chased
+        assert "Send the security pipeline (Q3)" in body(mailbox, "action_reminder", partner.contact_email)
+        assert result_progress.state == QbrState.done
+        await record_history(handle, "qbr-gold-quarter")
+        await onboarding.terminate("test over")
+    items = {n: await row(sessionmaker, QbrActionItem, partner.id, period, n) for n in (1, 2, 3)}
+    assert items[2].done_by == f"cam:{cam.id}" and items[1].done_at is None
+    assert items[1].title == "Send the security pipeline (Q3)" and items[3].cancelled_at is not None
+    review = await row(sessionmaker, QbrTierReview, partner.id, period)
+    assert (review.state, review.decided, review.to_tier, review.from_tier) == (
+        "changed",
+        "promote",
+        "platinum",
+        "gold",
+    )
+    qbr = await row(sessionmaker, Qbr, partner.id, period)
+    assert (qbr.state, qbr.meeting_sequence, qbr.notes) == ("done", 1, "Good quarter; expand into security.")
+
+
+async def test_a_registered_partner_gets_its_automated_scorecard(
+    ts_env, sessionmaker, mailbox, base_settings, task_queue
+):
+    partner = await make_partner(sessionmaker, tier=Tier.registered)
+    now = await ts_env.get_current_time()
+    period = shift(period_of(now, "UTC"), -1)
+    async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
+        handle = await ts_env.client.start_workflow(
+            QbrWorkflow.run, qbr_input(partner, period), id=qbr_id(str(partner.id), period), task_queue=task_queue
+        )
+        progress = await handle.result()
+        await record_history(handle, "qbr-registered-scorecard")
+    assert (progress.state, progress.mode, progress.meeting) == (QbrState.scorecard_sent, "scorecard", None)
+    assert progress.review is not None and progress.review.state == ReviewState.held
+    assert mails(mailbox) == [("scorecard", partner.contact_email)]
+    text = body(mailbox, "scorecard", partner.contact_email)
+    assert "Register your next deal" in text and "mdf: not scored" in text
+    snap = await row(sessionmaker, QbrScorecard, partner.id, period)
+    assert snap.score == progress.score and snap.inputs["target_minor"] == 1_000_000  # the tier's default target
+    assert snap.inputs["mdf"] is None
+
+
+async def test_a_demotion_recovered_during_its_remediation(ts_env, sessionmaker, mailbox, base_settings, task_queue):
+    cam = await make_cam(sessionmaker)
+    partner = await make_partner(sessionmaker, tier=Tier.gold, cam=cam)
+    now = await ts_env.get_current_time()
+    period = shift(period_of(now, "UTC"), -1)
+    for track in ("Network Associate", "Security Associate"):
+        await make_cert(sessionmaker, partner, at=now, track=track)
+    async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
+        handle = await ts_env.client.start_workflow(
+            QbrWorkflow.run, qbr_input(partner, period), id=qbr_id(str(partner.id), period), task_queue=task_queue
+        )
+        await eventually(lambda: ("tier_review", cam.email) in mails(mailbox), what="tier review")
+        assert "demote to silver" in body(mailbox, "tier_review", cam.email)
+        with pytest.raises(WorkflowUpdateFailedError) as err:  # an override needs a reason
+            await handle.execute_update(QbrWorkflow.decide_tier, TierDecision(approve=False, by=f"cam:{cam.id}"))
+        assert err.value.cause.type == "TooShort"
+        outcome = await handle.execute_update(QbrWorkflow.decide_tier, TierDecision(approve=True, by=f"cam:{cam.id}"))
+        assert outcome.state == ReviewState.remediation
+        assert outcome.remediation_ends is not None
+        assert abs(outcome.remediation_ends - (now + timedelta(days=90))) < timedelta(minutes=1)
+        await eventually(lambda: ("remediation", cam.email) in mails(mailbox), what="the remediation letter")
+        letter = body(mailbox, "remediation", partner.contact_email)
+        assert "revenue 0% of target, below 40%" in letter and "moves to silver" in letter
+        # The partner wins a deal worth the (pro-rated) target during the remediation period.
+        await ts_env.sleep(timedelta(days=30))
+        await make_deal(sessionmaker, partner, amount_minor=20_000_000, state="won", at=await ts_env.get_current_time())
+        progress = await handle.result()
+        await record_history(handle, "qbr-demotion-recovered")
+    assert progress.review is not None and progress.review.state == ReviewState.recovered
+    # Nobody scheduled the meeting: the CAM was alerted at the deadline, and the QBR closed as missed.
+    assert ("schedule_overdue", cam.email) in mails(mailbox) and progress.state == QbrState.missed
+    assert (await row(sessionmaker, Partner, partner.id)).tier == "gold"
+    review = await row(sessionmaker, QbrTierReview, partner.id, period)
+    assert (review.state, review.decided) == ("recovered", "demote")
+    assert review.remediation_ends == outcome.remediation_ends
+    assert sorted(to for t, to in mails(mailbox) if t == "recovered") == sorted([partner.contact_email, cam.email])
+    assert not [t for t, _ in mails(mailbox) if t == "tier_changed"]
+
+
+async def test_a_cycle_pages_with_a_window_and_never_starts_a_qbr_twice(
+    ts_env, sessionmaker, mailbox, base_settings, task_queue
+):
+    policy = ProgramPolicy().model_copy(deep=True)
+    policy.qbr.cycle_window, policy.qbr.cycle_page_size = 2, 2
+    await save_policy(sessionmaker, policy)
+    partners = [await make_partner(sessionmaker, tier=Tier.registered, name=f"Long Tail {i}") for i in range(5)]
+    period = shift(period_of(await ts_env.get_current_time(), "UTC"), -1)
+    async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
+        started = await ts_env.client.start_workflow(
+            QbrCycleWorkflow.run, CycleInput(period=period), id=cycle_id(period), task_queue=task_queue
+        )
+        result = await ts_env.client.get_workflow_handle(started.id, result_type=CycleResult).result()
+        assert (result.started, result.existing) == (5, 0)
+        sizes = await run_chain(ts_env.client, started.id, started.result_run_id)
+        assert len(sizes) == 3, sizes  # pages of 2, 2 and 1 partners
+        first = ts_env.client.get_workflow_handle(started.id, run_id=started.result_run_id)
+        progress = await ts_env.client.get_workflow_handle(started.id).query(QbrCycleWorkflow.progress)
+        assert (progress.started, progress.prepared, progress.in_flight, progress.max_in_flight) == (5, 5, 0, 2)
+        await record_history(first, "qbr-cycle-pages")
+        # The same period again (a second cycle run): every partner's QBR exists, nothing is started.
+        again = await ts_env.client.execute_workflow(
+            QbrCycleWorkflow.run, CycleInput(period=period), id=f"{cycle_id(period)}-again", task_queue=task_queue,
+            result_type=CycleResult,
+        )  # fmt: skip
+    assert (again.started, again.existing) == (0, 5)
+    assert sorted(to for t, to in mails(mailbox)) == sorted(p.contact_email for p in partners)
+    async with sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(QbrScorecard)) == 5
