@@ -126,6 +126,7 @@ STATUSES: dict[tuple[str, str], dict[int, str]] = {
     },
     ("POST", "/mdf/requests/{request_id}/clawbacks"): {
         409: f"the request is not paid, or its audit period ended, or {_IDEMPOTENCY_409}"
+    },
     ("POST", "/qbr/cycles"): {503: _TEMPORAL_503},
     ("GET", "/qbr/cycles/{period}"): {503: _TEMPORAL_503, 504: "the cycle did not answer in time"},
     ("POST", "/partners/{partner_id}/qbr/{period}/meeting"): {

@@ -397,6 +397,7 @@ class MdfPolicy(BaseModel):
         """The levels an amount needs: the first always, each next one above its threshold."""
         return [lv for i, lv in enumerate(self.approval_levels) if i == 0 or amount_minor > lv.above_minor]
 
+
 class QbrTierRules(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
