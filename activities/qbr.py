@@ -40,18 +40,36 @@ from domain.qbr import (
     ScorecardInputs,
     ScorecardRequest,
 )
-from store import locks, repo
+from store import ledger, locks, repo
 from store.models import Cam, JourneyRecord, Partner
 from store.models.cert import Certification
 from store.models.deal import Deal
+from store.models.mdf import MdfFund, MdfRequest
 from store.models.onboarding import PartnerMilestone
 from store.models.qbr import Qbr, QbrActionItem, QbrScorecard, QbrTarget, QbrTierReview
 
 
 async def mdf_figures(session: AsyncSession, partner_id: uuid.UUID, period: str) -> MdfFigures | None:
-    """The partner's MDF figures for the period, from the MDF journey's ledger. The MDF journey
-    does not exist yet: the metric is absent (None), not zero, and the scorecard re-weights."""
-    return None
+    """The partner's MDF figures for the period, from the MDF journey's ledger (its fund of that
+    period: every balance a sum of entries). No fund for the period: the metric is absent (None),
+    not zero, and the scorecard re-weights."""
+    fund = await session.scalar(select(MdfFund).where(MdfFund.partner_id == partner_id, MdfFund.period == period))
+    if fund is None:
+        return None
+    b = await ledger.fund_balances(session, fund.id)
+    revenue = await session.scalar(
+        select(func.coalesce(func.sum(Deal.amount_minor), 0))
+        .join(MdfRequest, MdfRequest.id == Deal.mdf_request_id)
+        .where(MdfRequest.fund_id == fund.id, Deal.state == "won")
+    )
+    return MdfFigures(
+        currency=fund.currency,
+        allocated_minor=b.funded,
+        claimed_minor=b.claimed,
+        unclaimed_minor=max(b.available, 0) if b.expired == 0 else 0,
+        claim_deadline=fund.expires_at.date(),
+        attributed_revenue_minor=int(revenue or 0),
+    )
 
 
 def _qbr_key(partner_id: str, period: str) -> str:

@@ -310,3 +310,42 @@ async def test_a_cycle_pages_with_a_window_and_never_starts_a_qbr_twice(
     assert sorted(to for t, to in mails(mailbox)) == sorted(p.contact_email for p in partners)
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(QbrScorecard)) == 5
+
+
+async def test_the_scorecard_reads_the_partners_mdf_ledger(ts_env, sessionmaker, mailbox, base_settings, task_queue):
+    """With an MDF fund for the period, the MDF metric is scored from the ledger (claimed of funded,
+    revenue of won deals linked to its activities) and the partner is told what is left to request."""
+    from store import ledger
+    from store.models.mdf import MdfEntry
+    from tests.deal.factories import make_deal
+    from tests.mdf.factories import make_request
+
+    partner = await make_partner(sessionmaker, tier=Tier.registered)
+    now = await ts_env.get_current_time()
+    period = shift(period_of(now, "UTC"), -1)
+    async with sessionmaker() as session, session.begin():
+        fund = await ledger.ensure_fund(
+            session, partner, ProgramPolicy(), policy_version=1, task_queue="unused", period=period
+        )
+    req = await make_request(sessionmaker, partner, amount_minor=50_000)  # the current period's fund
+    async with sessionmaker() as session, session.begin():
+        await session.execute(
+            MdfEntry.__table__.update().where(MdfEntry.request_id == req.id).values(fund_id=fund.id)
+        )
+        req_row = await session.get(type(req), req.id)
+        req_row.fund_id = fund.id
+        await ledger.add_entry(session, fund, ledger.EntryKind.claim, 40_000, key=None, by="system", request_id=req.id)
+    deal = await make_deal(sessionmaker, partner, amount_minor=900_000, state="won")
+    async with sessionmaker() as session, session.begin():
+        (await session.get(type(deal), deal.id)).mdf_request_id = req.id
+    async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
+        handle = await ts_env.client.start_workflow(
+            QbrWorkflow.run, qbr_input(partner, period), id=qbr_id(str(partner.id), period), task_queue=task_queue
+        )
+        await handle.result()
+    snap = await row(sessionmaker, QbrScorecard, partner.id, period)
+    mdf = snap.inputs["mdf"]
+    assert (mdf["allocated_minor"], mdf["claimed_minor"], mdf["attributed_revenue_minor"]) == (250_000, 40_000, 900_000)
+    assert mdf["unclaimed_minor"] == 250_000 - 50_000  # reserved by the request, the rest still to request
+    text = body(mailbox, "scorecard", partner.contact_email)
+    assert "mdf: not scored" not in text and "Claim your USD 2,000.00 of MDF" in text, text
