@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain import actors
+    from domain.events import MdfEvent
     from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, NotifyResult, Refusal, StepResult
     from domain.mdf import (
         ADD_PROOF,
@@ -70,6 +71,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kit import JourneyKit
 
 REQUEST, CLAIM = "request", "claim"
+PUBLISHED = (MdfState.approved, MdfState.rejected, MdfState.claim_approved, MdfState.claim_denied, MdfState.paid,
+             MdfState.expired)  # fmt: skip
 
 
 @workflow.defn
@@ -315,6 +318,9 @@ class MdfWorkflow:
         )
         self._paying -= payment.amount_minor
         self._paid += payment.amount_minor
+        await self._kit.emit(
+            "mdf.payment_recorded", self._event(payment.by, payment.reference), step=f"payment:{number}"
+        )
         if self._approved_claim is not None and self._paid >= self._approved_claim:
             await workflow.wait_condition(lambda: self._paid_recorded)  # answered once it is in the DB
         return self._answer()
@@ -373,6 +379,7 @@ class MdfWorkflow:
         self._kit.upsert(self._state.value)
         self._rounds = 1
         await self._kit.notify("submitted", ["partner"], step="submitted:1")
+        await self._kit.emit("mdf.requested", self._event(None))
 
         while True:
             outcome = await self._approve(REQUEST)
@@ -735,6 +742,7 @@ class MdfWorkflow:
         assert got.ok or target > self._reserved, "a release cannot be refused"
 
     async def _record(self, state: MdfState, *, by: str, step: str, reason: str | None = None, **values) -> None:
+        """A state change: recorded, and published to webhook subscribers when it is in the catalog."""
         self._state = state
         await self._kit.record_state(
             state.value,
@@ -750,6 +758,17 @@ class MdfWorkflow:
             ),
             by=by,
         )
+        if state in PUBLISHED and step == state.value:  # the step that takes the state (not a date change)
+            await self._kit.emit(f"mdf.{state.value}", self._event(by, reason))
+
+    def _event(self, by: str | None, reason: str | None = None) -> MdfEvent:
+        return MdfEvent(
+            request_id=self._inp.request_id, partner_id=self._inp.partner_id, state=self._state.value,
+            activity_type=self._inp.activity_type, title=self._title, period=self._inp.period,
+            currency=self._inp.currency, amount_minor=self._amount, approved_minor=self._approved,
+            claim_minor=self._claim.amount_minor if self._claim else None, approved_claim_minor=self._approved_claim,
+            paid_minor=self._paid, by=by, reason=reason,
+        )  # fmt: skip
 
     def _log(self, stage: str, level: str, decision: Decision, amount: int | None, by: str, reason: str) -> None:
         self._decisions.append(

@@ -232,6 +232,18 @@ async def test_one_click_approval_link_payments_and_reports(api, ops, worker, se
         headers=ops,
     )
     assert r.status_code == 200 and r.json()["state"] == "paid", r.text
+    published = ["mdf.requested", "mdf.approved", "mdf.claim_approved", "mdf.payment_recorded", "mdf.paid"]
+
+    async def events() -> list[str]:  # published for webhook subscribers, in the journey's order
+        from sqlalchemy import select
+
+        from store.models.integrations import WebhookEvent
+
+        async with sessionmaker() as session:
+            query = select(WebhookEvent.type).where(WebhookEvent.partner_id == partner["id"])
+            return [t for t in (await session.scalars(query.order_by(WebhookEvent.seq))).all() if t.startswith("mdf.")]
+
+    await eventually(lambda: _equals(events(), published), what="the MDF events")
     r = await api.post(
         f"/mdf/requests/{req['id']}/clawbacks", json={"amount_minor": 70_000, "reason": "no event"}, headers=ops
     )
@@ -372,3 +384,7 @@ async def test_other_currency_dates_and_refusals(api, ops, worker, sessionmaker,
     assert (await api.get(f"/mdf/requests/{req['id']}", headers=other_h)).status_code == 403
     r = await api.post(f"/mdf/requests/{req['id']}/start", headers=partner_h)
     assert r.status_code == 200 and r.json()["state"] == "running", r.text
+
+
+async def _equals(coro, expected) -> bool:
+    return await coro == expected
