@@ -60,6 +60,7 @@ BENCHMARKS: dict[str, tuple[Callable[[harness.Stack, int], Awaitable[list[Sectio
     "onboarding": (_journey("onboarding"), "hours"),
     "deal": (_journey("deal"), "hours"),
     "cert": (_journey("cert"), "hours"),
+    "mdf": (_journey("mdf"), "hours"),
     "api": (_api, None),
     "decisions": (_decisions, None),
     "open": (_open, None),

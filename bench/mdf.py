@@ -1,0 +1,120 @@
+"""MDF request-to-claim journey cost: N requests of `registered` partners for a pre-approved
+activity type under the long-tail limit (approved by the policy, `mdf-{id}` started as the API
+starts it, with its fund, allocation and reservation written through the real ledger), each
+then started, claimed with its proof kinds, the claim approved by ops and paid in one payment,
+every update's answer awaited; then the bare-Temporal baselines of the same shape. One-hour
+policy days.
+
+Business steps of one journey: the submitted email, record the approval, the approval email,
+record the start, record the claim, the claim approval request, release the unclaimed part,
+record the approved claim, its email, record the payment, record paid, the paid email, and
+five webhook events (requested, approved, claim approved, payment, paid): 17."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from bench import harness
+from bench.harness import Section, Stack
+
+BUSINESS_STEPS = 17
+AMOUNT = 50_000  # USD 500.00: inside the registered tier's pre-approved limit
+
+
+async def seed_requests(st: Stack, partners: list[dict]) -> list[dict]:
+    """A fund per partner (with its tier's allocation) and one reserved request each."""
+    from domain.mdf import MdfState
+    from domain.policy import ProgramPolicy
+    from store import ledger, repo
+    from store.models import Partner
+    from store.models.mdf import MdfRequest
+
+    start = datetime.now(UTC).date()
+    out = []
+    async with st.sessionmaker() as session, session.begin():
+        current = await repo.current_policy(session)
+        policy: ProgramPolicy = current.policy
+        for p in partners:
+            partner = await session.get(Partner, p["id"])
+            fund = await ledger.ensure_fund(
+                session, partner, policy, policy_version=current.version, task_queue=st.settings.task_queue
+            )
+            req = MdfRequest(
+                id=uuid.uuid4(), partner_id=partner.id, fund_id=fund.id, period=fund.period, activity_type="webinar",
+                title="Partner webinar", planned_start=start, planned_end=start + timedelta(days=1),
+                amount_minor=AMOUNT, currency="USD", requested_amount_minor=AMOUNT, requested_currency="USD",
+                partner_share_percent=50, expected_outcomes="", state=MdfState.pending_approval.value,
+                awaiting_level=0, paid_minor=0, created_by=f"partner:{partner.id}",
+            )  # fmt: skip
+            session.add(req)
+            await session.flush()
+            ok, _, _ = await ledger.reserve(session, fund, req.id, AMOUNT, key=f"mdf-{req.id}:reserved", by="bench")
+            assert ok
+            out.append({"request": req, "fund": fund, "partner": p, "version": current.version})
+    return out
+
+
+def mdf_input(row: dict):
+    from domain.mdf import MdfInput
+
+    req, p = row["request"], row["partner"]
+    return MdfInput(
+        request_id=str(req.id), partner_id=str(p["id"]), partner_name=p["name"], coverage=harness.coverage(p),
+        fund_id=str(row["fund"].id), period=req.period, activity_type=req.activity_type, title=req.title,
+        planned_start=req.planned_start, planned_end=req.planned_end, amount_minor=req.amount_minor,
+        currency=req.currency, requested_amount_minor=req.requested_amount_minor,
+        requested_currency=req.requested_currency, partner_share_percent=req.partner_share_percent,
+        policy_version=row["version"],
+    )  # fmt: skip
+
+
+async def run(st: Stack, n: int) -> list[Section]:
+    from domain.mdf import (
+        DECIDE_CLAIM,
+        JOURNEY,
+        RECORD_PAYMENT,
+        START_ACTIVITY,
+        SUBMIT_CLAIM,
+        ClaimSubmission,
+        Decision,
+        MdfDecision,
+        Payment,
+        StartActivity,
+    )
+    from domain.journeys import PROGRESS
+    from domain.policy import ProofKind
+    from worker.main import build_worker
+
+    partners = await harness.seed_partners(st, n + 1)
+    rows = await seed_requests(st, partners)
+    task_queue = f"bench-mdf-{uuid.uuid4().hex[:8]}"
+    today = datetime.now(UTC).date()
+
+    async def journey(row):
+        partner = f"partner:{row['partner']['id']}"
+        handle = await harness.launch(st.client, JOURNEY, row["request"].id, mdf_input(row), task_queue,
+                                      "pending_approval")  # fmt: skip
+        while (await handle.query(PROGRESS))["state"] != "approved":  # approved by the policy
+            await asyncio.sleep(0.05)
+        await handle.execute_update(START_ACTIVITY, StartActivity(by=partner))
+        claim = ClaimSubmission(amount_minor=40_000, total_cost_minor=80_000, by=partner,
+                                proof_kinds=[ProofKind.invoice, ProofKind.attendee_list])  # fmt: skip
+        await handle.execute_update(SUBMIT_CLAIM, claim)
+        await handle.execute_update(DECIDE_CLAIM, MdfDecision(decision=Decision.approve, by="ops:bench"))
+        await handle.execute_update(RECORD_PAYMENT, Payment(reference="P1", amount_minor=40_000, paid_on=today,
+                                                            by="ops:bench"))  # fmt: skip
+        return handle, (await handle.result())["state"]
+
+    st.smtp.clear()
+    async with build_worker(st.client, st.settings, st.sessionmaker, task_queue):
+        wall, done = await harness.drive("mdf", rows, journey)
+    failed = sum(1 for _, state in done if state != "paid")
+    real = {"wall": wall, **await harness.history_stats([h for h, _ in done[:50]])}
+    return [
+        await harness.compare(
+            st.client, "mdf", n, real, BUSINESS_STEPS,
+            notes=[f"{failed} requests not paid; {len(st.smtp.messages)} emails sent"],
+        )
+    ]  # fmt: skip
