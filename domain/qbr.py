@@ -609,7 +609,6 @@ class MeetingInput(BaseModel):
     partner_id: str
     period: str
     meeting: Meeting
-    organizer_email_role: str = "cam"
 
 
 class PreReadInput(BaseModel):
@@ -672,10 +671,6 @@ class ChangeTierInput(BaseModel):
 class ChangeTierResult(BaseModel):
     coverage: Coverage
     workflow_ids: list[str]  # the partner's other journeys that follow coverage (to tell)
-
-
-def remediation_window(started: datetime, days: timedelta) -> tuple[datetime, datetime]:
-    return started, started + days
 
 
 def describe(inp: QbrInput) -> tuple[str, str]:
