@@ -71,6 +71,7 @@ def mdf_input(row: dict):
 
 
 async def run(st: Stack, n: int) -> list[Section]:
+    from domain.journeys import PROGRESS
     from domain.mdf import (
         DECIDE_CLAIM,
         JOURNEY,
@@ -83,7 +84,6 @@ async def run(st: Stack, n: int) -> list[Section]:
         Payment,
         StartActivity,
     )
-    from domain.journeys import PROGRESS
     from domain.policy import ProofKind
     from worker.main import build_worker
 

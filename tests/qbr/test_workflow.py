@@ -329,9 +329,7 @@ async def test_the_scorecard_reads_the_partners_mdf_ledger(ts_env, sessionmaker,
         )
     req = await make_request(sessionmaker, partner, amount_minor=50_000)  # the current period's fund
     async with sessionmaker() as session, session.begin():
-        await session.execute(
-            MdfEntry.__table__.update().where(MdfEntry.request_id == req.id).values(fund_id=fund.id)
-        )
+        await session.execute(MdfEntry.__table__.update().where(MdfEntry.request_id == req.id).values(fund_id=fund.id))
         req_row = await session.get(type(req), req.id)
         req_row.fund_id = fund.id
         await ledger.add_entry(session, fund, ledger.EntryKind.claim, 40_000, key=None, by="system", request_id=req.id)
