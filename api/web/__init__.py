@@ -12,10 +12,11 @@ from api.web.security import PREFIX, SecurityHeaders
 
 
 def install(app: FastAPI, *, failures_per_minute: int) -> None:
-    from api.web import router, signin
+    from api.web import decisions, router, signin
 
     app.state.web_sign_in_limiters = signin.Limiters(failures_per_minute)
     app.include_router(signin.router)
     app.include_router(router.router)
+    app.include_router(decisions.router)  # the MDF and QBR decisions
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="web-static")
     app.add_middleware(SecurityHeaders)
