@@ -85,6 +85,9 @@ def unflatten(current: Any, form: dict[str, str], prefix: str = "") -> Any:
         return current
     if isinstance(current, list):
         return _parse_list(form[prefix])
+    if current is None:  # an optional setting left empty (e.g. a tier without a promotion score)
+        text = form[prefix].strip()
+        return None if not text else _parse_scalar(text, "number")
     kind = "bool" if isinstance(current, bool) else "number" if isinstance(current, int | float) else "text"
     return _parse_scalar(form[prefix], kind)
 
