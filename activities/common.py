@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
 
 import aiosmtplib
 import jinja2
@@ -13,6 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.mail import Mailer, message_id
+from domain import actors
 from domain.journeys import (
     LOAD_POLICY,
     QUEUE_NOTIFICATION,
@@ -26,6 +28,7 @@ from domain.journeys import (
     SendResult,
     StepResult,
 )
+from domain.links import link_jti
 from domain.policy import VersionedPolicy
 from store import repo
 from store.models import Cam, JourneyRecord, OutboxMessage, Partner
@@ -178,6 +181,39 @@ async def resolve_recipients(
             seen.add(a.lower())
             unique.append((r, a))
     return unique
+
+
+async def approver_rows(
+    session: AsyncSession,
+    partner: Partner,
+    approver: str,
+    ops_email: str,
+    *,
+    key: str,
+    links: Callable[[str, str, str], str] | None,
+    decisions: Mapping[str, str],
+) -> list[tuple[str, str, dict]]:
+    """Outbox recipients for a decision request: the approver role ("cam" or "ops"; ops when the CAM
+    went away meanwhile), each with its own signed one-click links when `links` is given:
+    `links(decision in the token, approver actor, link id)` makes the URL of one decision, and
+    `decisions` maps each template name (`approve` gives `approve_url`) to the decision in its token."""
+    recipients = await resolve_recipients(session, str(partner.id), [approver], ops_email)
+    if not recipients:
+        recipients = await resolve_recipients(session, str(partner.id), ["ops"], ops_email)
+    rows: list[tuple[str, str, dict]] = []
+    for role, address in recipients:
+        urls: dict[str, str] = {}
+        if links is not None:
+            # A CAM decides as itself; ops decide by link: the link itself identifies the decision.
+            actor = (
+                actors.cam(partner.cam_id)
+                if role == "cam"
+                else actors.ops(f"link-{link_jti(key, address, 'approver')[:16]}")
+            )
+            for name, decision in decisions.items():
+                urls[f"{name}_url"] = links(decision, actor, link_jti(key, address, name))
+        rows.append((role, address, urls))
+    return rows
 
 
 async def write_outbox(session: AsyncSession, inp: NotifyInput, recipients: list[tuple[str, str, dict]]) -> int:

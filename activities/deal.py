@@ -10,8 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.common import resolve_recipients, write_outbox
-from domain import actors
+from activities.common import approver_rows, write_outbox
 from domain.deal import (
     JOURNEY,
     ApprovalRequestInput,
@@ -22,8 +21,8 @@ from domain.deal import (
     Decision,
 )
 from domain.journeys import NotifyInput, NotifyResult, StepResult
-from domain.links import LinkClaims, link_jti, make_token
-from store import repo
+from domain.links import LinkClaims, make_token
+from store import ledger, repo
 from store.models import Partner
 from store.models.deal import Deal
 
@@ -70,6 +69,14 @@ class DealActivities:
                 values["extensions_used"] = inp.extensions_used
             await session.execute(update(Deal).where(Deal.id == deal.id).values(**values))
             await repo.set_journey_state(session, deal.partner_id, JOURNEY, inp.deal_id, inp.state.value)
+            if inp.state == DealState.won:  # closed-won revenue accrues market development funds
+                partner = await session.get(Partner, deal.partner_id)
+                assert partner is not None
+                current = await repo.current_policy(session)
+                await ledger.accrue_for_deal(
+                    session, partner, deal.id, deal.amount_minor, deal.currency, current.policy,
+                    policy_version=current.version, task_queue=activity.info().task_queue,
+                )  # fmt: skip
         return StepResult(applied=True)
 
     @activity.defn(name=DealActivity.RECORD_STAGE)
@@ -96,29 +103,16 @@ class DealActivities:
             deal = await self._deal(session, inp.deal_id)
             partner = await session.get(Partner, deal.partner_id)
             assert partner is not None
-            recipients = await resolve_recipients(session, str(partner.id), [inp.approver], self.ops_email)
-            if not recipients:  # the CAM went away meanwhile: ops decides
-                recipients = await resolve_recipients(session, str(partner.id), ["ops"], self.ops_email)
-            rows = []
-            for role, address in recipients:
-                if role == "cam":
-                    approver = actors.cam(partner.cam_id)
-                else:  # ops decides by link: the link itself identifies the decision
-                    approver = actors.ops(f"link-{link_jti(inp.idempotency_key, address, 'approver')[:16]}")
-                links = {}
-                for decision in Decision:
-                    token = make_token(
-                        self.link_secret,
-                        LinkClaims(
-                            deal_id=inp.deal_id,
-                            decision=decision.value,
-                            approver=approver,
-                            jti=link_jti(inp.idempotency_key, address, decision.value),
-                            expires_at=inp.link_valid_until,
-                        ),
-                    )
-                    links[f"{decision.value}_url"] = f"{self.public_base_url}/deals/links/{token}"
-                rows.append((role, address, links))
+
+            def link(decision: str, approver: str, jti: str) -> str:
+                claims = LinkClaims(deal_id=inp.deal_id, decision=decision, approver=approver, jti=jti,
+                                    expires_at=inp.link_valid_until)  # fmt: skip
+                return f"{self.public_base_url}/deals/links/{make_token(self.link_secret, claims)}"
+
+            rows = await approver_rows(
+                session, partner, inp.approver, self.ops_email, key=inp.idempotency_key, links=link,
+                decisions={d.value: d.value for d in Decision},
+            )  # fmt: skip
             queued = await write_outbox(
                 session,
                 NotifyInput(

@@ -26,6 +26,7 @@ class Principal:
     role: Role
     cam_id: uuid.UUID | None
     partner_id: uuid.UUID | None
+    approver_level: int | None = None  # ops keys: the highest MDF approval level (None: every level)
 
     @property
     def actor(self) -> str:
@@ -84,7 +85,10 @@ async def _authenticate(request: Request, session: AsyncSession) -> Principal:
     # The lookup is by hash (nothing about the key leaks from its timing); compare in constant time too.
     if row is None or not hmac.compare_digest(row.key_hash, digest) or row.revoked_at is not None:
         raise _unauthorized("invalid or revoked API key")
-    return Principal(key_id=row.id, role=Role(row.role), cam_id=row.cam_id, partner_id=row.partner_id)
+    return Principal(
+        key_id=row.id, role=Role(row.role), cam_id=row.cam_id, partner_id=row.partner_id,
+        approver_level=row.approver_level,
+    )  # fmt: skip
 
 
 def check_role(principal: Principal, *roles: Role) -> None:

@@ -5,11 +5,15 @@ soon as it passes the limit. Either way the answer is 413 with the usual error b
 
 from __future__ import annotations
 
+import re
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_response
 
 MAX_BODY_BYTES = 1024 * 1024  # 1 MiB: the largest body (a whole program policy) is a few KiB
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024  # file uploads (MDF proof of performance); the policy's limits apply within
+UPLOAD_PATHS = re.compile(r"^/mdf/requests/[^/]+/(claim|proofs)$")
 
 
 def too_large(limit: int) -> str:
@@ -17,17 +21,19 @@ def too_large(limit: int) -> str:
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES, upload_bytes: int = MAX_UPLOAD_BYTES) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_bytes = upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.upload_bytes if scope["method"] == "POST" and UPLOAD_PATHS.match(scope["path"]) else self.max_bytes
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await error_response(413, too_large(self.max_bytes), headers={"Connection": "close"})(scope, receive, send)
+        if declared is not None and declared > limit:
+            await error_response(413, too_large(limit), headers={"Connection": "close"})(scope, receive, send)
             return
         # Read the body up front (bounded), then hand it to the app: the limit holds whatever the
         # app does with the stream, and a refusal never reaches a handler that half-read it.
@@ -39,10 +45,8 @@ class BodyLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await error_response(413, too_large(self.max_bytes), headers={"Connection": "close"})(
-                    scope, receive, send
-                )
+            if size > limit:
+                await error_response(413, too_large(limit), headers={"Connection": "close"})(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

@@ -36,6 +36,7 @@ DEFAULT_DESCRIPTIONS = {
     404: "no such entity (the detail names the id)",
     409: "conflicts with the current state (the detail says how)",
     413: f"request body over {MAX_BODY_BYTES} bytes",
+    415: "a file whose content is not of an allowed type",
     422: "invalid request: `errors` names each field that was wrong (a rule of the program: only `detail`)",
     429: "too many failed authentications from this client lately; retry after `Retry-After` seconds",
     500: "internal error: the detail carries an id that is in the server log",
@@ -87,6 +88,44 @@ STATUSES: dict[tuple[str, str], dict[int, str]] = {
     ("POST", "/ops/journeys/{workflow_id}/resume"): {
         409: "the journey is not waiting for ops, or not running",
         503: _TEMPORAL_503,
+    },
+    ("GET", "/partners/{partner_id}/funds"): {},
+    ("POST", "/partners/{partner_id}/funds/allocations"): {409: f"the period's fund expired, or {_IDEMPOTENCY_409}"},
+    ("POST", "/partners/{partner_id}/funds/adjustments"): {
+        409: f"the adjustment would take the fund below what is available, the fund expired, or {_IDEMPOTENCY_409}"
+    },
+    ("POST", "/mdf/requests"): {
+        404: "no partner with this partner_id",
+        409: f"the fund cannot cover the amount (the detail names what is available), or {_IDEMPOTENCY_409}",
+        503: _START_503,
+    },
+    ("GET", "/mdf/requests/{request_id}"): {},
+    ("POST", "/mdf/requests/{request_id}/decision"): {409: "no decision is awaited", **_UPDATE},
+    ("POST", "/mdf/requests/{request_id}/resubmission"): {
+        409: "the request is not returned, or the fund cannot cover the new amount",
+        **_UPDATE,
+    },
+    ("POST", "/mdf/requests/{request_id}/dates"): {409: "the request is not approved, or it started", **_UPDATE},
+    ("POST", "/mdf/requests/{request_id}/start"): {409: "the request is not approved", **_UPDATE},
+    ("POST", "/mdf/requests/{request_id}/claim"): {
+        409: f"the request cannot be claimed now, or {_IDEMPOTENCY_409}",
+        413: "a file, or all of them, over the policy's limits",
+        415: "a file whose content is not a type its kind allows",
+        **_UPDATE,
+    },
+    ("POST", "/mdf/requests/{request_id}/proofs"): {
+        409: "the claim is not returned for proof",
+        413: "a file, or all of them, over the policy's limits",
+        415: "a file whose content is not a type its kind allows",
+        **_UPDATE,
+    },
+    ("POST", "/mdf/requests/{request_id}/claim/decision"): {409: "no claim decision is awaited", **_UPDATE},
+    ("POST", "/mdf/requests/{request_id}/payments"): {
+        409: "the claim is not approved, or the reference is recorded",
+        **_UPDATE,
+    },
+    ("POST", "/mdf/requests/{request_id}/clawbacks"): {
+        409: f"the request is not paid, or its audit period ended, or {_IDEMPOTENCY_409}"
     },
     ("POST", "/codec/decode"): _CODEC,
     ("POST", "/codec/encode"): _CODEC,

@@ -110,6 +110,9 @@ class ApiKeyCreate(Strict):
     cam_id: uuid.UUID | None = None
     partner_id: uuid.UUID | None = None
     label: Label = ""
+    approver_level: int | None = Field(
+        None, ge=1, le=20, description="ops keys: the highest MDF approval level this key decides (none: every level)"
+    )
 
 
 class ApiKeyOut(BaseModel):
@@ -118,4 +121,5 @@ class ApiKeyOut(BaseModel):
     cam_id: uuid.UUID | None
     partner_id: uuid.UUID | None
     label: str
+    approver_level: int | None = None
     key: str = Field(description="the secret; shown once, stored only as a hash")

@@ -20,14 +20,17 @@ from activities.cert import CertActivities
 from activities.common import CommonActivities
 from activities.deal import DealActivities
 from activities.mail import Mailer
+from activities.mdf import MdfActivities
 from activities.onboarding import OnboardingActivities
 from core.settings import Settings
-from domain import cert, deal, journeys, onboarding
+from domain import cert, deal, journeys, mdf, onboarding
 from store.models import Base
 from store.models.cert import Certification
 from store.models.deal import Deal
+from store.models.mdf import MdfRequest
 from workflows.cert import CertWorkflow
 from workflows.deal import DealWorkflow
+from workflows.mdf import MdfFundWorkflow, MdfWorkflow
 from workflows.onboarding import OnboardingWorkflow
 
 
@@ -50,6 +53,8 @@ class JourneySpec:
     follows_coverage: bool = True  # receives CHANGE_COVERAGE when the partner's tier or CAM changes
     # The static summary and details the Temporal Web UI shows, from the workflow's start input.
     describe: Callable[[dict[str, Any]], tuple[str, str]] = lambda _: ("", "")
+    # Further workflows of the journey (e.g. the MDF fund's expiry), started from journey records.
+    other_workflows: tuple[type, ...] = ()
 
 
 JOURNEYS: tuple[JourneySpec, ...] = (
@@ -81,6 +86,20 @@ JOURNEYS: tuple[JourneySpec, ...] = (
         legacy_activity_names=cert.LEGACY_ACTIVITY_NAMES,
         describe=lambda inp: cert.describe(cert.CertInput.model_validate(inp)),
     ),
+    JourneySpec(
+        name=mdf.JOURNEY,
+        workflow=MdfWorkflow,
+        entity=MdfRequest,
+        activities=lambda r: MdfActivities(
+            r.sessionmaker,
+            link_secret=r.settings.link_secret,
+            public_base_url=r.settings.public_base_url,
+            ops_email=r.settings.ops_email,
+        ),
+        legacy_activity_names=mdf.LEGACY_ACTIVITY_NAMES,
+        describe=mdf.describe,
+        other_workflows=(MdfFundWorkflow,),
+    ),
 )
 
 BY_NAME = {spec.name: spec for spec in JOURNEYS}
@@ -91,7 +110,7 @@ def journey(name: str) -> JourneySpec:
 
 
 def workflows() -> list[type]:
-    return [spec.workflow for spec in JOURNEYS]
+    return [wf for spec in JOURNEYS for wf in (spec.workflow, *spec.other_workflows)]
 
 
 def make_mailer(settings: Settings) -> Mailer:

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     codec_cors_origin: str | None = None
     # Failed authentications (or decision-link attempts) per client and minute before 429.
     auth_failures_per_minute: int = 20
+    # MDF proof files: in PostgreSQL unless an S3-compatible bucket is configured (AWS S3, MinIO, Ceph, R2...).
+    proof_bucket: str | None = None
+    s3_endpoint_url: str | None = None  # e.g. http://minio:9000 (unset: AWS)
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = Field(default=None, repr=False)
     # Workflows a worker keeps in memory between tasks (the sticky cache; Temporal's default 1000).
     # Evicted ones are replayed from history when they next act. Sizes and RSS: bench/README.md.
     worker_max_cached_workflows: int = Field(1000, ge=0, le=1_000_000)

@@ -140,6 +140,8 @@ class Refusal:
     LIMIT_REACHED = "LimitReached"  # 409: a policy bound is used up
     TOO_SHORT = "TooShort"  # 422: a date or length the policy refuses
     UNKNOWN_KEY = "UnknownKey"  # 404: the journey has no such item (e.g. a milestone key)
+    INVALID = "Invalid"  # 422: a value the rules refuse (an amount above what was approved, proof missing)
+    INSUFFICIENT_FUNDS = "InsufficientFunds"  # 409: the fund cannot cover the amount
 
 
 REFUSAL_STATUS = {
@@ -148,4 +150,6 @@ REFUSAL_STATUS = {
     Refusal.LIMIT_REACHED: 409,
     Refusal.TOO_SHORT: 422,
     Refusal.UNKNOWN_KEY: 404,
+    Refusal.INVALID: 422,
+    Refusal.INSUFFICIENT_FUNDS: 409,
 }

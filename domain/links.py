@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 from itsdangerous import BadSignature, URLSafeSerializer
 
 SALT = "camlights.deal-decision"
+MDF_SALT = "camlights.mdf-decision"  # a deal link never works as an MDF link, nor the reverse
 
 
 @dataclass(frozen=True)
 class LinkClaims:
-    deal_id: str
+    deal_id: str  # the entity decided on: a deal, or an MDF request (with MDF_SALT)
     decision: str
     approver: str  # an actor: "cam:<id>" or "ops:<id>" (see domain/actors.py)
     jti: str
@@ -37,8 +38,8 @@ def link_jti(idempotency_key: str, recipient: str, decision: str) -> str:
     return hashlib.sha256(f"{idempotency_key}|{recipient}|{decision}".encode()).hexdigest()[:32]
 
 
-def make_token(secret: str, claims: LinkClaims) -> str:
-    return URLSafeSerializer(secret, salt=SALT).dumps(
+def make_token(secret: str, claims: LinkClaims, salt: str = SALT) -> str:
+    return URLSafeSerializer(secret, salt=salt).dumps(
         {
             "d": claims.deal_id,
             "a": claims.decision,
@@ -49,9 +50,9 @@ def make_token(secret: str, claims: LinkClaims) -> str:
     )
 
 
-def read_token(secret: str, token: str, now: datetime | None = None) -> LinkClaims:
+def read_token(secret: str, token: str, now: datetime | None = None, salt: str = SALT) -> LinkClaims:
     try:
-        data = URLSafeSerializer(secret, salt=SALT).loads(token)
+        data = URLSafeSerializer(secret, salt=salt).loads(token)
         claims = LinkClaims(
             deal_id=str(data["d"]),
             decision=str(data["a"]),

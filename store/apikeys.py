@@ -31,6 +31,7 @@ async def create_api_key(
     cam_id: uuid.UUID | None = None,
     partner_id: uuid.UUID | None = None,
     label: str = "",
+    approver_level: int | None = None,
 ) -> tuple[ApiKey, str]:
     """Add a key to the session (the caller commits) and return it with its secret, shown once."""
     secret = new_secret()
@@ -41,6 +42,7 @@ async def create_api_key(
         cam_id=cam_id,
         partner_id=partner_id,
         label=label,
+        approver_level=approver_level,
     )
     session.add(row)
     await session.flush()

@@ -4,13 +4,11 @@ changes, extensions, the read model, and the one-click decision links from email
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from api import journeys, pagination, ratelimit
+from api import journeys, links, pagination
 from api.deal import service
 from api.deal.schemas import DealCreate, DealOut, DecisionBody, ExtensionBody, ExtensionDecisionBody, StageBody
 from api.deps import CreationDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep, load_partner
@@ -33,10 +31,6 @@ from store.models import Partner
 from store.models.deal import Deal
 
 router = APIRouter(prefix="/deals", tags=["deals"])
-pages = Environment(
-    loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
-    autoescape=select_autoescape(default=True),
-)
 
 
 @router.post(
@@ -178,23 +172,19 @@ async def decide_extension(
 # ------------------------------------------------------------------ one-click links (the token is the credential)
 
 
-def _page(name: str, status: int = 200, **context) -> HTMLResponse:
-    return HTMLResponse(pages.get_template(f"deal/{name}.html.j2").render(**context), status_code=status)
-
-
 @router.get("/links/{token}", response_class=HTMLResponse, include_in_schema=False)
 async def link_confirm(token: str, request: Request, session: SessionDep, settings: SettingsDep):
     """Opening a link changes nothing: it shows what confirming would do."""
     try:
-        _check_link_attempts(request)
+        links.check_attempts(request)
         claims = await service.link_claims(session, settings.link_secret, token)
-    except service.LinkRefused as err:
-        return _link_error(request, err)
+    except links.LinkRefused as err:
+        return links.error_page(request, "deal", err)
     deal = await session.get(Deal, uuid.UUID(claims.deal_id))
     if deal is None:
-        return _page("link_error", 404, message="this deal does not exist")
+        return links.page("deal", "link_error", 404, message="this deal does not exist")
     partner = await session.get(Partner, deal.partner_id)
-    return _page("link_confirm", deal=deal, partner=partner, decision=claims.decision, token=token)
+    return links.page("deal", "link_confirm", deal=deal, partner=partner, decision=claims.decision, token=token)
 
 
 @router.post("/links/{token}", response_class=HTMLResponse, include_in_schema=False)
@@ -208,23 +198,10 @@ async def link_apply(
 ):
     """Confirming applies the decision exactly once."""
     try:
-        _check_link_attempts(request)
+        links.check_attempts(request)
         result = await service.apply_link(
             session, temporal, settings.link_secret, token, reason, deadline=settings.update_deadline_seconds
         )
-    except service.LinkRefused as err:
-        return _link_error(request, err)
-    return _page("link_done", result=result)
-
-
-def _check_link_attempts(request: Request) -> None:
-    limiter: ratelimit.FailureLimiter = request.app.state.link_limiter
-    wait = limiter.retry_after(ratelimit.client_of(request))
-    if wait is not None:
-        raise service.LinkRefused(429, f"too many failed link attempts from this client; try again in {wait} s")
-
-
-def _link_error(request: Request, err: service.LinkRefused) -> HTMLResponse:
-    if err.status in (403, 404, 410):  # a forged, unknown or reused link counts as a failed attempt
-        request.app.state.link_limiter.fail(ratelimit.client_of(request))
-    return _page("link_error", err.status, message=err.message)
+    except links.LinkRefused as err:
+        return links.error_page(request, "deal", err)
+    return links.page("deal", "link_done", result=result)

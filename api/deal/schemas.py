@@ -40,6 +40,7 @@ class DealCreate(Strict):
     stage: Annotated[
         DealStage, WithJsonSchema({"type": "string", "enum": OPEN_STAGES, "description": "an open stage"})
     ] = DealStage.qualification
+    mdf_request_id: uuid.UUID | None = Field(None, description="the partner's MDF activity that sourced this deal")
 
     @field_validator("customer_domain")
     @classmethod
@@ -72,6 +73,7 @@ class DealOut(BaseModel):
     decision_reason: str | None
     protected_until: datetime | None
     extensions_used: int
+    mdf_request_id: uuid.UUID | None = None
     created_by: str
     created_at: datetime
 

@@ -15,11 +15,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api import journeys, pagination
+from api import journeys, links, pagination
 from api.auth import Principal, scope_to_principal
 from api.deal.schemas import DealCreate, DealOut
 from api.deps import Creation, load_partner
 from api.idempotency import Idempotency
+from api.links import LinkRefused
 from domain.deal import (
     CHANGE_STAGE,
     DECIDE,
@@ -32,23 +33,16 @@ from domain.deal import (
     normalize_company_name,
 )
 from domain.enums import Role
-from domain.links import LinkClaims, LinkExpired, LinkInvalid, read_token
+from domain.links import SALT, LinkClaims
 from domain.policy import ProgramPolicy
 from domain.types import clean_text
 from store import locks, repo
 from store.models import Partner
 from store.models.cert import Certification
 from store.models.deal import Deal, UsedLink
+from store.models.mdf import MdfRequest
 
 R = TypeVar("R")
-
-
-class LinkRefused(Exception):
-    """A one-click link that cannot be used: the HTTP status and the message to show."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 async def deal_for(session: AsyncSession, deal_id: uuid.UUID, principal: Principal) -> tuple[Deal, Partner]:
@@ -73,6 +67,10 @@ async def register(
     session, principal = ctx.session, ctx.principal
     current = await repo.current_policy(session)  # pinned: later changes apply to later deals
     hold_reason = await certification_gate(session, partner, body.product_category, current.policy)
+    if body.mdf_request_id is not None:
+        sourced = await session.get(MdfRequest, body.mdf_request_id)
+        if sourced is None or sourced.partner_id != partner.id:
+            raise HTTPException(422, detail=f"mdf_request_id: no MDF request {body.mdf_request_id} of this partner")
     name_key = normalize_company_name(body.customer_name)
     # Serialize registrations of one customer in one category (by domain and by name), so two
     # simultaneous submissions cannot both find the customer free.
@@ -111,6 +109,7 @@ async def register(
         state=(DealState.conflict_review if other else DealState.pending_approval).value,
         conflict_with=other.id if other else None,
         extensions_used=0,
+        mdf_request_id=body.mdf_request_id,
         created_by=principal.actor,
     )
     start = journeys.start_input(
@@ -250,15 +249,7 @@ async def change_stage(client: Client, deal: Deal, change) -> None:
 
 
 async def link_claims(session: AsyncSession, secret: str, token: str) -> LinkClaims:
-    try:
-        claims = read_token(secret, token)
-    except LinkExpired as err:
-        raise LinkRefused(410, str(err)) from err
-    except LinkInvalid as err:
-        raise LinkRefused(403, str(err)) from err
-    if await session.get(UsedLink, claims.jti) is not None:
-        raise LinkRefused(410, "this link was already used")
-    return claims
+    return await links.claims_of(session, secret, token, SALT)
 
 
 async def apply_link(

@@ -30,6 +30,8 @@ async def check_binding(session: AsyncSession, body: ApiKeyCreate) -> None:
             raise HTTPException(422, detail=f"partner_id: no partner with id {body.partner_id}")
     elif body.cam_id is not None or body.partner_id is not None:
         raise HTTPException(422, detail="role: an ops key is bound to no CAM and no partner")
+    if body.approver_level is not None and body.role != Role.ops:
+        raise HTTPException(422, detail="approver_level: only an ops key carries an approver level")
 
 
 @router.post("", status_code=201, response_model=ApiKeyOut)
@@ -46,8 +48,9 @@ async def create_key(
     async def create() -> dict:
         await check_binding(session, body)
         row, secret = await create_api_key(
-            session, role=body.role, cam_id=body.cam_id, partner_id=body.partner_id, label=body.label
-        )
+            session, role=body.role, cam_id=body.cam_id, partner_id=body.partner_id, label=body.label,
+            approver_level=body.approver_level,
+        )  # fmt: skip
         await repo.claim_step(
             session,
             key=None,
@@ -58,7 +61,13 @@ async def create_key(
         )
         out = jsonable_encoder(
             ApiKeyOut(
-                id=row.id, role=body.role, cam_id=body.cam_id, partner_id=body.partner_id, label=body.label, key=secret
+                id=row.id,
+                role=body.role,
+                cam_id=body.cam_id,
+                partner_id=body.partner_id,
+                label=body.label,
+                approver_level=body.approver_level,
+                key=secret,
             )
         )
         await idem.remember(201, out)

@@ -141,6 +141,7 @@ class ApiKey(Base):
         UUID(as_uuid=True), ForeignKey("partners.id", ondelete="CASCADE"), nullable=True
     )
     label: Mapped[str] = mapped_column(String(200), default="")
+    approver_level: Mapped[int | None] = mapped_column(Integer, nullable=True)  # ops: MDF approval levels
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

@@ -38,6 +38,7 @@ class Deal(Base):
     decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     protected_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     extensions_used: Mapped[int] = mapped_column(Integer, default=0)
+    mdf_request_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True, nullable=True)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(

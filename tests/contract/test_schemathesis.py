@@ -169,6 +169,19 @@ BUSINESS_RULES = {
     "POST /deals": "a cam or ops key must name the partner (a partner key names itself)",
     "POST /certifications": "expires_at must be after issued_at and in the future (time-dependent)",
     "POST /certifications/{cert_id}/renewals": "the new expiry must be after the current one and in the future",
+    "POST /partners/{partner_id}/funds/allocations": "the period must be one of the policy's (e.g. not 2026-13)",
+    "POST /partners/{partner_id}/funds/adjustments": "an adjustment is not zero; the period must be the policy's",
+    "POST /mdf/requests": "the activity type must be in the policy's catalog, the dates in order and within its "
+    "length, an exchange rate known for another currency; a cam or ops key must name the partner",
+    "POST /mdf/requests/{request_id}/decision": "a rejection or return needs a reason; a lower amount must be lower",
+    "POST /mdf/requests/{request_id}/resubmission": "the dates in order and within the policy's length",
+    "POST /mdf/requests/{request_id}/dates": "the dates in order, within the policy's length and validity",
+    "POST /mdf/requests/{request_id}/claim": "the proof the activity type needs; an amount within what was "
+    "approved after the partner's share",
+    "POST /mdf/requests/{request_id}/proofs": "at least one file",
+    "POST /mdf/requests/{request_id}/claim/decision": "a denial or return needs a reason; a lower amount must be lower",
+    "POST /mdf/requests/{request_id}/payments": "a payment is at most what remains to be paid",
+    "POST /mdf/requests/{request_id}/clawbacks": "a clawback is at most what was paid and not clawed back",
     "PUT /policy": "the policy's cross-field rules (e.g. milestones due within the plan, escalation after the "
     "SLA, rules for every tier) are model validators in domain/policy.py",
 }

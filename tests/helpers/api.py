@@ -5,10 +5,12 @@ from __future__ import annotations
 from store.apikeys import create_api_key
 
 
-async def new_key(sessionmaker, role, cam_id=None, partner_id=None) -> dict[str, str]:
+async def new_key(sessionmaker, role, cam_id=None, partner_id=None, approver_level=None) -> dict[str, str]:
     """Headers of a new API key for `role`."""
     async with sessionmaker() as session, session.begin():
-        _, secret = await create_api_key(session, role=role, cam_id=cam_id, partner_id=partner_id)
+        _, secret = await create_api_key(
+            session, role=role, cam_id=cam_id, partner_id=partner_id, approver_level=approver_level
+        )
     return {"Authorization": f"Bearer {secret}"}
 
 

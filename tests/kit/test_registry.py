@@ -68,4 +68,4 @@ def test_activity_names_are_scoped_by_journey_and_unique():
 
 def test_registry_names_are_unique_and_the_worker_runs_every_workflow():
     assert len(IDS) == len(set(IDS))
-    assert registry.workflows() == [s.workflow for s in SPECS]
+    assert registry.workflows() == [wf for s in SPECS for wf in (s.workflow, *s.other_workflows)]

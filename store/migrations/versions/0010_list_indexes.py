@@ -2,7 +2,7 @@
 their order (keyset pagination), deals of a state in order, approved deals by protection end
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-26
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,60 @@
+"""One-click decision links, for every journey that sends them: the refusal of a link that cannot
+be used (with the status and message to show), reading and checking a token (signature, expiry,
+single use), the failed-attempt limit per client, and the HTML pages (`templates/<journey>/link_*`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api import ratelimit
+from domain.links import LinkClaims, LinkExpired, LinkInvalid, read_token
+from store.models.deal import UsedLink
+
+pages = Environment(
+    loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+    autoescape=select_autoescape(default=True),
+)
+
+
+class LinkRefused(Exception):
+    """A one-click link that cannot be used: the HTTP status and the message to show."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+async def claims_of(session: AsyncSession, secret: str, token: str, salt: str) -> LinkClaims:
+    """The link's claims, if it is genuine (403), not expired (410) and not used yet (410)."""
+    try:
+        claims = read_token(secret, token, salt=salt)
+    except LinkExpired as err:
+        raise LinkRefused(410, str(err)) from err
+    except LinkInvalid as err:
+        raise LinkRefused(403, str(err)) from err
+    if await session.get(UsedLink, claims.jti) is not None:
+        raise LinkRefused(410, "this link was already used")
+    return claims
+
+
+def page(journey: str, name: str, status: int = 200, **context) -> HTMLResponse:
+    return HTMLResponse(pages.get_template(f"{journey}/{name}.html.j2").render(**context), status_code=status)
+
+
+def check_attempts(request: Request) -> None:
+    limiter: ratelimit.FailureLimiter = request.app.state.link_limiter
+    wait = limiter.retry_after(ratelimit.client_of(request))
+    if wait is not None:
+        raise LinkRefused(429, f"too many failed link attempts from this client; try again in {wait} s")
+
+
+def error_page(request: Request, journey: str, err: LinkRefused) -> HTMLResponse:
+    """The refusal as a page; a forged, unknown or reused link counts as a failed attempt."""
+    if err.status in (403, 404, 410):
+        request.app.state.link_limiter.fail(ratelimit.client_of(request))
+    return page(journey, "link_error", err.status, message=err.message)
