@@ -6,7 +6,7 @@ against a bare `start_workflow` + one-row insert on the same servers in the same
 the query plan of every list query, as the API runs it (EXPLAIN ANALYZE of the SQL it sent).
 
 No worker runs: the journeys the POSTs start wait on their task queue (starting is what is
-measured). The MDF utilization report comes with the MDF journey (one more entry in READS)."""
+measured). The MDF utilization report is read for a whole quarter, a CAM and a partner."""
 
 from __future__ import annotations
 
