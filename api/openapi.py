@@ -129,6 +129,10 @@ STATUSES: dict[tuple[str, str], dict[int, str]] = {
     },
     ("POST", "/codec/decode"): _CODEC,
     ("POST", "/codec/encode"): _CODEC,
+    # keyset pagination (api/pagination.py): `after` names a row that does not exist
+    ("GET", "/partners"): {404: "`after` names no partner"},
+    ("GET", "/deals"): {404: "`after` names no deal"},
+    ("GET", "/certifications"): {404: "`after` names no certification"},
 }
 
 # What api/idempotency.py accepts (else 422).
