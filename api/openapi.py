@@ -165,6 +165,10 @@ STATUSES: dict[tuple[str, str], dict[int, str]] = {
         409: "the deal is not approved or its journey has ended, or the opportunity is linked to another deal",
         503: _TEMPORAL_503,
     },
+    # keyset pagination (api/pagination.py): `after` names a row that does not exist
+    ("GET", "/partners"): {404: "`after` names no partner"},
+    ("GET", "/deals"): {404: "`after` names no deal"},
+    ("GET", "/certifications"): {404: "`after` names no certification"},
 }
 
 # What api/idempotency.py accepts (else 422).

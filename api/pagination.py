@@ -18,11 +18,11 @@ AFTER = Query(
 
 async def after(session: AsyncSession, stmt: Select[Any], after_id: uuid.UUID | None, *order: Any) -> Select[Any]:
     """`stmt` continued after the row `after_id` of the table of `order` (its sort columns, the
-    last one its id); 422 naming the parameter when there is no such row."""
+    last one its id); 404 naming the parameter and the id when there is no such row."""
     if after_id is None:
         return stmt
     table = order[-1].class_
     position = (await session.execute(select(*order).where(order[-1] == after_id))).first()
     if position is None:
-        raise HTTPException(422, detail=f"after: no {table.__tablename__[:-1]} with id {after_id}")
+        raise HTTPException(404, detail=f"after: no {table.__tablename__[:-1]} with id {after_id}")
     return stmt.where(tuple_(*order) > tuple_(*position))

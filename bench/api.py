@@ -6,7 +6,7 @@ against a bare `start_workflow` + one-row insert on the same servers in the same
 the query plan of every list query, as the API runs it (EXPLAIN ANALYZE of the SQL it sent).
 
 No worker runs: the journeys the POSTs start wait on their task queue (starting is what is
-measured). The MDF utilization report comes with the MDF journey (one more entry in READS)."""
+measured). The MDF utilization report is read for a whole quarter, a CAM and a partner."""
 
 from __future__ import annotations
 
@@ -60,6 +60,9 @@ def reads(prog: seed.Program, n_partners: int, n_deals: int) -> tuple[list[tuple
             ("partner: its deals", "partner", f"/deals?partner_id={big['id']}"),
             ("partner: its detail", "partner", f"/partners/{big['id']}"),
             ("partner: its certifications", "partner", f"/partners/{big['id']}/certifications"),
+            ("MDF utilization, a quarter (all)", "ops", "/mdf/reports/utilization?period=2026-Q4"),
+            ("MDF utilization, CAM portfolio", "cam", "/mdf/reports/utilization?period=2026-Q4"),
+            ("MDF utilization, a partner", "partner", f"/mdf/reports/utilization?partner_id={big['id']}"),
         ],
         cam,
         big,
@@ -209,6 +212,7 @@ async def explain(st: Stack, paths: list[tuple[str, str, str]], keys: dict[str, 
                     r = await http.get(path, headers=keys[key])
                     assert r.status_code == 200, r.text
                     table = path.split("?")[0].split("/")[-1] or path
+                    table = {"utilization": "mdf_funds"}.get(table, table)
                     main = [c for c in captured if f"FROM {table}" in c[0] and "api_keys" not in c[0]]
                     if main:
                         found.append((label, main[-1]))

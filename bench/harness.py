@@ -403,7 +403,7 @@ async def seed_partners(st: Stack, n: int, tier: str = "registered") -> list[dic
     """`n` partners of one tier (CAM tiers get the generator's CAMs), written with COPY."""
     from bench import seed
 
-    prog = seed.generate(n, deals=0, certs=0, seed=int(time.time()))
+    prog = seed.generate(n, deals=0, certs=0, seed=int(time.time()), funds=False)
     covered = tier != "registered"
     for p in prog.partners:
         p["tier"], p["status"] = tier, "onboarding"

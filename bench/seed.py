@@ -42,6 +42,8 @@ class Program:
     partners: list[dict] = field(default_factory=list)
     deals: list[dict] = field(default_factory=list)
     certifications: list[dict] = field(default_factory=list)
+    mdf_funds: list[dict] = field(default_factory=list)
+    mdf_entries: list[dict] = field(default_factory=list)
 
     def tiers(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -63,7 +65,9 @@ def _uuid(rng: random.Random) -> uuid.UUID:
     return uuid.UUID(int=rng.getrandbits(128), version=4)
 
 
-def generate(partners: int, deals: int | None = None, certs: int | None = None, seed: int = 12) -> Program:
+def generate(
+    partners: int, deals: int | None = None, certs: int | None = None, seed: int = 12, funds: bool = True
+) -> Program:
     """`partners` partners, `deals` deals (10 per partner by default) and `certs` certifications
     (2 per partner by default)."""
     rng = random.Random(seed)
@@ -129,7 +133,36 @@ def generate(partners: int, deals: int | None = None, certs: int | None = None, 
             "expires_at": expires, "state": state, "restricted": state == "lapsed", "period": 1,
             "created_by": "ops:bench", "created_at": expires - timedelta(days=730), "updated_at": now,
         })  # fmt: skip
+    if funds:
+        mdf(rng, prog, now)
     return prog
+
+
+MDF_PERIODS = (("2026-Q3", 7, 9), ("2026-Q4", 10, 12))
+MDF_ALLOCATION = {"platinum": 5_000_000, "gold": 2_000_000, "silver": 500_000, "registered": 100_000}
+
+
+def mdf(rng: random.Random, prog: Program, now: datetime) -> None:
+    """A fund per partner and period (two quarters) with its ledger: the allocation, and for about
+    half of them reservations, payments and releases (balances are sums of entries)."""
+    for p in prog.partners:
+        for period, first, last in MDF_PERIODS:
+            starts = datetime(2026, first, 1, tzinfo=UTC)
+            ends = datetime(2026 + (last == 12), last % 12 + 1, 1, tzinfo=UTC)
+            fund = {"id": _uuid(rng), "partner_id": p["id"], "period": period, "currency": "USD",
+                    "starts_at": starts, "ends_at": ends, "expires_at": ends, "created_at": starts}  # fmt: skip
+            prog.mdf_funds.append(fund)
+            allocated = MDF_ALLOCATION[p["tier"]]
+            moves = [("allocation", allocated)]
+            if rng.random() < 0.5:
+                reserved = allocated * rng.choice((2, 4, 6)) // 10
+                paid = reserved * rng.choice((5, 8, 10)) // 10
+                moves += [("reservation", reserved), ("payment", paid)]
+                if reserved > paid:
+                    moves.append(("release", reserved - paid))
+            for kind, amount in moves:
+                entry = {"fund_id": fund["id"], "partner_id": p["id"], "kind": kind, "amount_minor": amount}
+                prog.mdf_entries.append({**entry, "by": "ops:bench", "detail": "{}", "at": starts})
 
 
 def dsn(database_url: str) -> str:
@@ -146,6 +179,8 @@ def write(database_url: str, prog: Program) -> None:
         ("partners", prog.partners),
         ("deals", prog.deals),
         ("certifications", prog.certifications),
+        ("mdf_funds", prog.mdf_funds),
+        ("mdf_entries", prog.mdf_entries),
     )
     with psycopg.connect(dsn(database_url)) as conn:
         with conn.cursor() as cur:

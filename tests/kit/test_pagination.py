@@ -1,5 +1,5 @@
 """Keyset pagination (`?after=<id>`) on the list endpoints: pages follow the list's order with
-nothing skipped or repeated, filters and a CAM's scope still apply, and an unknown id is a 422
+nothing skipped or repeated, filters and a CAM's scope still apply, and an unknown id is a 404
 naming the parameter."""
 
 from __future__ import annotations
@@ -55,11 +55,11 @@ async def test_keyset_pages_cover_each_list_in_order(api, ops, sessionmaker):
         assert (await api.get(f"/deals/{deal_id}", headers=cam_h)).json()["partner_id"] in visible
 
 
-async def test_unknown_after_is_a_422_naming_it(api, ops, sessionmaker):
+async def test_unknown_after_is_a_404_naming_it(api, ops, sessionmaker):
     missing = uuid.uuid4()
     for path in ("/deals", "/partners", "/certifications"):
         r = await api.get(f"{path}?after={missing}", headers=ops)
-        assert r.status_code == 422, (path, r.text)
+        assert r.status_code == 404, (path, r.text)
         assert r.json()["detail"].startswith("after: no ") and str(missing) in r.json()["detail"]
     r = await api.get("/deals?after=not-a-uuid", headers=ops)
     assert r.status_code == 422
