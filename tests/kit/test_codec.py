@@ -42,6 +42,8 @@ def stored_payloads(history_json: str, *, search_attributes: bool = False) -> li
                     found.append(node)
                 return
             for key, value in node.items():
+                if key == "header":  # trace context (ids only) when tracing is on: not the journey's data
+                    continue
                 walk(value, in_attributes or key in ("searchAttributes", "markerRecordedEventAttributes"))
         elif isinstance(node, list):
             for value in node:
