@@ -55,12 +55,37 @@ async def _decisions(st: harness.Stack, n: int) -> list[Section]:
     return await decisions.run(st, rates=(1.0, 5.0, 20.0), seconds=30.0 if n >= 2000 else 10.0)
 
 
+async def _qbr(st: harness.Stack, n: int) -> list[Section]:
+    """The QBR cycle over N partners (N/5 below N=2000) with a window of 20, pages of 100, against a
+    bare fan-out of the same shape (bench/qbr_cycle.py)."""
+    import statistics
+
+    from bench import qbr_cycle
+
+    partners = n if n >= 2000 else max(50, n // 5)
+    a = await qbr_cycle.part_a(st.client, st.settings, st.sessionmaker, partners, 20, 100)
+    b = await qbr_cycle.part_b(st.client, partners, 20, 100, round(statistics.fmean(a["child_activities"])))
+    real, base = partners / a["wall"], partners / b["wall"]
+    s = Section("qbr: cycle fan-out")
+    s.add("partners, window, page", f"{partners}, 20, 100")
+    s.add("real partners/s", f"{real:.2f}   ({a['wall']:.2f}s)")
+    s.add("bare fan-out partners/s", f"{base:.2f}   ({b['wall']:.2f}s)")
+    s.add("ratio real / baseline", f"{real / base:.2f}   (target >= 0.8)")
+    s.add("cycle history events per run", f"real {a['cycle']}, baseline {b['cycle']} (largest {max(a['cycle'])})")
+    s.add(
+        "child history events",
+        f"real {harness.spread(a['child_events'])}, baseline {harness.spread(b['child_events'])}",
+    )
+    return [s]
+
+
 # name -> (benchmark, its stack's policy: "hours" = one-hour policy days, None = the default policy)
 BENCHMARKS: dict[str, tuple[Callable[[harness.Stack, int], Awaitable[list[Section]]], str | None]] = {
     "onboarding": (_journey("onboarding"), "hours"),
     "deal": (_journey("deal"), "hours"),
     "cert": (_journey("cert"), "hours"),
     "mdf": (_journey("mdf"), "hours"),
+    "qbr": (_qbr, None),
     "api": (_api, None),
     "decisions": (_decisions, None),
     "open": (_open, None),

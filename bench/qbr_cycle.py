@@ -40,7 +40,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, Field
 
-    from bench.onboarding_throughput import BASELINE_RETRY, BASELINE_TIMEOUT, NoopInput, NoopResult, log, spread
+    from bench.harness import BASELINE_RETRY, BASELINE_TIMEOUT, NoopInput, NoopResult, log, spread
 
 PERIOD = "2026-Q1"
 
