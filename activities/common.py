@@ -219,6 +219,26 @@ async def approver_rows(
     return rows
 
 
+async def queue_rows(
+    session: AsyncSession,
+    rows: list[tuple[str, str, dict]],
+    *,
+    key: str,
+    partner_id: str,
+    journey: str,
+    template: str,
+    context: dict,
+) -> NotifyResult:
+    """The outbox rows of one notification whose recipients carry their own context (e.g. their
+    signed links, from `approver_rows`), with its audit row."""
+    notify = NotifyInput(
+        idempotency_key=key, partner_id=partner_id, journey=journey, template=template,
+        recipients=[r for r, _, _ in rows], context=context, audit_action=f"{journey}.{template}_sent",
+    )  # fmt: skip
+    queued = await write_outbox(session, notify, rows)
+    return NotifyResult(queued=queued, recipients=[a for _, a, _ in rows])
+
+
 async def write_outbox(session: AsyncSession, inp: NotifyInput, recipients: list[tuple[str, str, dict]]) -> int:
     """The audit row and one outbox row per recipient, in the caller's transaction. Returns how
     many rows were queued: 0 when an earlier attempt already queued this key."""

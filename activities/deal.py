@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.common import approver_rows, write_outbox
+from activities.common import approver_rows, queue_rows
 from domain.deal import (
     JOURNEY,
     ApprovalRequestInput,
@@ -20,7 +20,7 @@ from domain.deal import (
     DealStateInput,
     Decision,
 )
-from domain.journeys import NotifyInput, NotifyResult, StepResult
+from domain.journeys import NotifyResult, StepResult
 from domain.links import LinkClaims, make_token
 from store import ledger, repo
 from store.models import Partner
@@ -113,17 +113,7 @@ class DealActivities:
                 session, partner, inp.approver, self.ops_email, key=inp.idempotency_key, links=link,
                 decisions={d.value: d.value for d in Decision},
             )  # fmt: skip
-            queued = await write_outbox(
-                session,
-                NotifyInput(
-                    idempotency_key=inp.idempotency_key,
-                    partner_id=str(partner.id),
-                    journey=JOURNEY,
-                    template=inp.template,
-                    recipients=[r for r, _, _ in rows],
-                    context=inp.context,
-                    audit_action=f"deal.{inp.template}_sent",
-                ),
-                rows,
-            )
-        return NotifyResult(queued=queued, recipients=[a for _, a, _ in rows])
+            return await queue_rows(
+                session, rows, key=inp.idempotency_key, partner_id=str(partner.id), journey=JOURNEY,
+                template=inp.template, context=inp.context,
+            )  # fmt: skip

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.common import approver_rows, write_outbox
+from activities.common import approver_rows, queue_rows
 from domain import actors
-from domain.journeys import NotifyInput, NotifyResult, StepResult
+from domain.journeys import NotifyResult, StepResult
 from domain.links import MDF_SALT, LinkClaims, make_token
 from domain.mdf import (
     JOURNEY,
@@ -176,20 +176,10 @@ class MdfActivities:
                 links=link if inp.level == 0 else None,  # the first level decides by one-click link
                 decisions={d.value: f"{inp.stage}:{d.value}" for d in LINK_DECISIONS},
             )  # fmt: skip
-            queued = await write_outbox(
-                session,
-                NotifyInput(
-                    idempotency_key=inp.idempotency_key,
-                    partner_id=str(partner.id),
-                    journey=JOURNEY,
-                    template=inp.template,
-                    recipients=[r for r, _, _ in rows],
-                    context=inp.context,
-                    audit_action=f"mdf.{inp.template}_sent",
-                ),
-                rows,
-            )
-        return NotifyResult(queued=queued, recipients=[a for _, a, _ in rows])
+            return await queue_rows(
+                session, rows, key=inp.idempotency_key, partner_id=str(partner.id), journey=JOURNEY,
+                template=inp.template, context=inp.context,
+            )  # fmt: skip
 
     @activity.defn(name=MdfActivity.FUND_BALANCE)
     async def fund_balance(self, inp: FundBalanceInput) -> FundBalance:
