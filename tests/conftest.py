@@ -6,6 +6,7 @@ queue (samples-python `tests/conftest.py`)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -128,6 +129,24 @@ async def clean_db(request):
 @pytest.fixture
 def task_queue() -> str:
     return f"tq-{uuid.uuid4()}"
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def journeys_end_with_their_test(request):
+    """After a test on the shared dev server, terminate the journeys still running on its task queue
+    (funds waiting for a quarter's end, deals in protection, webhook streams...): later tests that
+    scan the running journeys (e.g. `/ops/retrying`) see only their own."""
+    if not {"dev_env", "task_queue"} <= set(request.fixturenames):
+        yield
+        return
+    from temporalio.service import RPCError
+
+    client = request.getfixturevalue("dev_env").client
+    tq = request.getfixturevalue("task_queue")
+    yield
+    async for wf in client.list_workflows(f"TaskQueue = '{tq}' AND ExecutionStatus = 'Running'"):
+        with contextlib.suppress(RPCError):
+            await client.get_workflow_handle(wf.id, run_id=wf.run_id).terminate("test over")
 
 
 # --------------------------------------------------------------------------- API on the dev server

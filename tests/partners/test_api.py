@@ -11,6 +11,7 @@ from domain.enums import Role
 from store.models import AuditEvent, IdempotencyRecord, JourneyRecord, Partner
 from tests.helpers.api import create_cam, enrol, new_key
 from tests.helpers.policies import fast_policy
+from tests.helpers.waiting import eventually
 
 
 async def _counts(sessionmaker) -> dict[str, int]:
@@ -200,9 +201,11 @@ async def test_policy_versions_apply_to_journeys_started_after(api, ops, worker)
     assert r.status_code == 201 and r.json()["version"] == 2
     after = await enrol(api, ops, tier="registered", domain="after.test")
 
-    p_before = (await api.get(f"/partners/{before['id']}/onboarding", headers=ops)).json()
-    p_after = (await api.get(f"/partners/{after['id']}/onboarding", headers=ops)).json()
-    assert p_before["policy_version"] == 1 and p_after["policy_version"] == 2
+    async def pinned(partner) -> int:  # 0 until the journey has read its policy (its first step)
+        return (await api.get(f"/partners/{partner['id']}/onboarding", headers=ops)).json()["policy_version"]
+
+    await eventually(lambda: _pinned_both(pinned(before), pinned(after)), what="both journeys read their policy")
+    assert await pinned(before) == 1 and await pinned(after) == 2
     assert (await api.get("/policy/versions/1", headers=ops)).json()["policy"]["day_seconds"] == 86400
     assert (await api.get("/policy/versions/9", headers=ops)).status_code == 404
 
@@ -220,3 +223,7 @@ async def test_api_keys_are_created_by_ops_and_stored_hashed(api, ops, sessionma
     assert secret not in stored and all(len(h) == 64 for h in stored)
     r = await api.post("/api-keys", json={"role": "cam"}, headers=ops)
     assert r.status_code == 422 and "cam_id" in r.json()["detail"]
+
+
+async def _pinned_both(a, b) -> bool:
+    return (await a) > 0 and (await b) > 0
