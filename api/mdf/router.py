@@ -141,8 +141,10 @@ async def get_request(request_id: uuid.UUID, principal: PrincipalDep, session: S
     return await service.detail(session, temporal, req)
 
 
-async def _update(ctx, request_id, name, arg, *, decision: bool = False) -> MdfAnswer:
-    session, temporal, principal, settings = ctx
+async def _update(
+    session, temporal, principal, settings, request_id, name, arg, *, decision: bool = False
+) -> MdfAnswer:
+    """A workflow update on the request, answered within the settings' deadline (see `service.update`)."""
     return await service.update(
         session,
         temporal,
@@ -168,7 +170,7 @@ async def decide(
     """A decision at the level now deciding: approve, approve_lower (with amount_minor), reject or
     return (with a reason)."""
     arg = service.decision_of(principal, body.decision, body.amount_minor, body.reason)
-    return await _update((session, temporal, principal, settings), request_id, DECIDE, arg, decision=True)
+    return await _update(session, temporal, principal, settings, request_id, DECIDE, arg, decision=True)
 
 
 @router.post("/mdf/requests/{request_id}/resubmission", response_model=MdfAnswer)
@@ -189,7 +191,7 @@ async def resubmit(
         expected_outcomes=body.expected_outcomes,
         by=principal.actor,
     )
-    return await _update((session, temporal, principal, settings), request_id, RESUBMIT, arg)
+    return await _update(session, temporal, principal, settings, request_id, RESUBMIT, arg)
 
 
 @router.post("/mdf/requests/{request_id}/dates", response_model=MdfAnswer)
@@ -203,7 +205,7 @@ async def change_dates(
 ):
     """Move an approved activity's dates (within the pre-approval validity and the policy's length)."""
     arg = DateChange(planned_start=body.planned_start, planned_end=body.planned_end, by=principal.actor)
-    return await _update((session, temporal, principal, settings), request_id, CHANGE_DATES, arg)
+    return await _update(session, temporal, principal, settings, request_id, CHANGE_DATES, arg)
 
 
 @router.post("/mdf/requests/{request_id}/start", response_model=MdfAnswer)
@@ -212,7 +214,7 @@ async def start_activity(
 ):
     """The partner's activity started (before the pre-approval validity ends)."""
     arg = StartActivity(by=principal.actor)
-    return await _update((session, temporal, principal, settings), request_id, START_ACTIVITY, arg)
+    return await _update(session, temporal, principal, settings, request_id, START_ACTIVITY, arg)
 
 
 # ------------------------------------------------------------------ claims and proof
@@ -332,7 +334,7 @@ async def decide_claim(
     """A claim decision at the level now reviewing: approve, approve_lower (in part), reject (deny) or
     return (for more proof)."""
     arg = service.decision_of(principal, body.decision, body.amount_minor, body.reason)
-    return await _update((session, temporal, principal, settings), request_id, DECIDE_CLAIM, arg, decision=True)
+    return await _update(session, temporal, principal, settings, request_id, DECIDE_CLAIM, arg, decision=True)
 
 
 @router.post("/mdf/requests/{request_id}/payments", response_model=MdfAnswer)
@@ -346,7 +348,7 @@ async def record_payment(
 ):
     """Ops record a payment (several per claim allowed); paid in full, the journey ends."""
     arg = Payment(reference=body.reference, amount_minor=body.amount_minor, paid_on=body.paid_on, by=principal.actor)
-    return await _update((session, temporal, principal, settings), request_id, RECORD_PAYMENT, arg)
+    return await _update(session, temporal, principal, settings, request_id, RECORD_PAYMENT, arg)
 
 
 @router.post("/mdf/requests/{request_id}/clawbacks", status_code=201, response_model=ClawbackOut)
