@@ -30,7 +30,7 @@ check: $(STAMP)
 
 ## The checks, then the whole test suite against real services started by the tests.
 test: $(STAMP) check browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist worksteal
 
 ## A Chromium for the browser tests (tests/web/): the system's (e.g. Debian `chromium`), else Playwright's.
 browser: $(STAMP)
