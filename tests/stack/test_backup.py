@@ -17,8 +17,11 @@ import tarfile
 
 import httpx
 import psycopg
+import pytest
 
+from core.settings import Settings
 from tests.stack.test_devstack import ROOT, Stack, _wait
+from worker.backup import BackupError, restore
 
 PARTNERS = ("Alpha", "Bravo", "Charlie")
 
@@ -32,6 +35,16 @@ def _cli(stack: Stack, *args: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=180,
     )
+
+
+def _refused(stack: Stack, archive, **options) -> str:
+    """What `camlights restore` says when it refuses (in this process: a refusal starts nothing)."""
+    settings = Settings(
+        data_dir=stack.data, database_url=stack.env["DATABASE_URL"], temporal_address=stack.env["TEMPORAL_ADDRESS"]
+    )
+    with pytest.raises(BackupError) as refused:
+        restore(settings, archive, **options)
+    return str(refused.value)
 
 
 def _row_counts(stack: Stack) -> dict[str, int]:
@@ -93,8 +106,7 @@ def test_backup_while_running_then_restore_resumes_every_journey(tmp_path):
         assert counts["outbox"] >= len(PARTNERS) and counts["milestones done"] == 1
         out = _cli(stack, "backup", "--output", str(archive))
         assert out.returncode == 0, out.stderr + out.stdout
-        refused = _cli(stack, "restore", str(archive), "--force")
-        assert refused.returncode == 1 and "stop `make run` first" in refused.stderr
+        assert "stop `make run` first" in _refused(stack, archive, force=True)
         assert "copying the Temporal history" in out.stdout and "dumping the database" in out.stdout
         assert "backup complete" in out.stdout and "NOT in the archive" in out.stdout
         assert oct(archive.stat().st_mode)[-3:] == "600"
@@ -116,20 +128,17 @@ def test_backup_while_running_then_restore_resumes_every_journey(tmp_path):
         mails = _mails(stack)
         shutil.rmtree(stack.data)
 
-        no_keys = _cli(stack, "restore", str(archive))
-        assert no_keys.returncode == 1 and "--payload-keys" in no_keys.stderr and not stack.data.exists()
+        assert "--payload-keys" in _refused(stack, archive) and not stack.data.exists()
         wrong = tmp_path / "other-ring"
         wrong.write_text(f"k1:{base64.b64encode(bytes(32)).decode()}\n")  # k1, but not the key the history used
-        refused = _cli(stack, "restore", str(archive), "--payload-keys", str(wrong))
-        assert refused.returncode == 1 and "lacks key(s) k1" in refused.stderr and not stack.data.exists()
+        assert "lacks key(s) k1" in _refused(stack, archive, payload_keys=wrong) and not stack.data.exists()
         bad = tmp_path / "future.tar.gz"
         with tarfile.open(bad, "w:gz") as tar:
             body = json.dumps({**manifest, "version": 99}).encode()
             info = tarfile.TarInfo("manifest.json")
             info.size = len(body)
             tar.addfile(info, io.BytesIO(body))
-        refused = _cli(stack, "restore", str(bad))
-        assert refused.returncode == 1 and "format version 99" in refused.stderr
+        assert "format version 99" in _refused(stack, bad)
 
         keys = ("--payload-keys", str(vault / "payload-keys"), "--link-secret", str(vault / "link-secret"))
         out = _cli(stack, "restore", str(archive), *keys)
@@ -139,7 +148,7 @@ def test_backup_while_running_then_restore_resumes_every_journey(tmp_path):
             assert (stack.data / name).read_text().strip() == (vault / name).read_text().strip()
             assert oct((stack.data / name).stat().st_mode)[-3:] == "600"
         assert {n: m[1] for n, m in _mails(stack).items()} == {n: m[1] for n, m in mails.items()}
-        refused = _cli(stack, "restore", str(archive), *keys)
+        refused = _cli(stack, "restore", str(archive), *keys)  # the command's own refusal: exit code 1, on stderr
         assert refused.returncode == 1 and "is not empty" in refused.stderr and "--force" in refused.stderr
         restored_mails = _mails(stack)
 
