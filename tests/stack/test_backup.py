@@ -119,6 +119,10 @@ def test_backup_while_running_then_restore_resumes_every_journey(tmp_path):
         assert list(manifest["payload_keys"]["fingerprints"]) == ["k1"] and manifest["stack_running"] is True
         assert _row_counts(stack) == counts
         assert stack.stop() == 0
+        stopped = _cli(stack, "backup", "--output", str(tmp_path / "stopped.tar.gz"))  # PostgreSQL started for it
+        assert stopped.returncode == 0 and "the stack is not running" in stopped.stdout, stopped.stderr
+        with tarfile.open(tmp_path / "stopped.tar.gz") as tar:
+            assert json.loads(tar.extractfile("manifest.json").read())["stack_running"] is False
 
         # The disk is lost; the secrets were kept apart (the operator's secret store).
         vault = tmp_path / "vault"
