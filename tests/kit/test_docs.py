@@ -17,7 +17,12 @@ from domain.policy import ProgramPolicy
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = registry.JOURNEYS
 IDS = [s.name for s in SPECS]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+PAGES = [
+    ROOT / "README.md",
+    ROOT / "deploy/README.md",
+    ROOT / "bench/README.md",
+    *sorted((ROOT / "docs").rglob("*.md")),
+]
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)|!\[[^\]]*\]\(([^)\s]+)\)")
 
 pytestmark = pytest.mark.unit
@@ -79,3 +84,10 @@ def test_every_relative_link_resolves(page):
         elif anchor and target.suffix == ".md" and anchor not in _anchors(target):
             broken.append(f"{link} (no heading #{anchor} in {target.relative_to(ROOT)})")
     assert not broken, f"{page.relative_to(ROOT)} has broken links: {broken}"
+
+
+def test_the_docs_exist_and_the_readme_stays_short():
+    for name in ("api", "configuration", "workspace", "integrations", "operations", "contributing"):
+        assert (ROOT / "docs" / f"{name}.md").is_file(), f"docs/{name}.md is missing"
+    lines = (ROOT / "README.md").read_text().count("\n")
+    assert lines <= 160, f"README.md has {lines} lines: keep it a five-minute read, move the rest to docs/"
