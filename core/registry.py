@@ -58,6 +58,11 @@ class JourneySpec:
     # Further workflows of the journey (e.g. the QBR cycle that starts the partners' QBRs).
     extra_workflows: tuple[type, ...] = ()
 
+    @property
+    def docs_page(self) -> str:
+        """Its page for operators and contributors (tests/kit/test_docs.py checks it exists)."""
+        return f"docs/journeys/{self.name}.md"
+
 
 JOURNEYS: tuple[JourneySpec, ...] = (
     JourneySpec(

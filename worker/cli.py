@@ -6,6 +6,8 @@ camlights api                       the HTTP API
 camlights migrate                   apply database migrations
 camlights create-key --role ops     create an API key (printed once)
 camlights demo                      load a small demo program through the running API
+camlights backup [-o FILE]          archive the embedded stack's state (.data/), even while it runs
+camlights restore FILE              rebuild .data/ from an archive (the stack stopped)
 """
 
 from __future__ import annotations
@@ -122,6 +124,18 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _cmd_backup(args) -> int:
+    from worker.backup import main_backup
+
+    return main_backup(get_settings(), args.output, args.include_secrets)
+
+
+def _cmd_restore(args) -> int:
+    from worker.backup import main_restore
+
+    return main_restore(get_settings(), args.archive, args.force, args.payload_keys, args.link_secret)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="camlights", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -150,6 +164,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.set_defaults(func=_cmd_rotate_key)
     sub.add_parser("demo", help="load a small demo program through the running API").set_defaults(func=_cmd_demo)
+    p = sub.add_parser("backup", help="archive the embedded stack's state (.data/) consistently, even while it runs")
+    p.add_argument("-o", "--output", help="the archive to write (default: camlights-backup-<UTC time>.tar.gz here)")
+    p.add_argument(
+        "--include-secrets",
+        "--include-keys",
+        dest="include_secrets",
+        action="store_true",
+        help="also archive the payload keys, link secret and ops key (the archive then decrypts everything)",
+    )
+    p.set_defaults(func=_cmd_backup)
+    p = sub.add_parser("restore", help="rebuild the data directory from a backup (stop the stack first)")
+    p.add_argument("archive", help="a file written by camlights backup")
+    p.add_argument("--force", action="store_true", help="replace a non-empty data directory (moved aside, kept)")
+    p.add_argument("--payload-keys", help="the key ring file kept from the backed-up stack (its .data/payload-keys)")
+    p.add_argument("--link-secret", help="the link secret file kept from the backed-up stack (its .data/link-secret)")
+    p.set_defaults(func=_cmd_restore)
     args = parser.parse_args(argv)
     return args.func(args)
 
