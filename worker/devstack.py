@@ -91,6 +91,9 @@ def run_dev(settings: Settings) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    # Started as a background job of a non-interactive shell, SIGINT arrives ignored: Ctrl-C (or a
+    # supervisor's SIGINT) then stopped the children but not this launcher, which exited 1.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         # PostgreSQL
         if not _embedded("DATABASE_URL"):
