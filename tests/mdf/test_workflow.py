@@ -613,6 +613,7 @@ async def test_links_decide_their_own_level_and_round_and_levels_need_other_appr
             ("cam", "ops:desk"),
             ("channel_marketing", "ops:mkt"),
         ]
+        await record_history(handle, "mdf-link-levels")
         await handle.terminate("test over")
 
 
