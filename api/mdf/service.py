@@ -677,7 +677,11 @@ RELEASED = (422, 504)  # not taken by the journey (no worker in time) or a reaso
 
 
 async def link_claims(session: AsyncSession, secret: str, token: str) -> LinkClaims:
-    return await links.claims_of(session, secret, token, MDF_SALT)
+    """A usable MDF link: genuine, unexpired, unused, and naming its level (the first), round and amount."""
+    claims = await links.claims_of(session, secret, token, MDF_SALT)
+    if not claims.scoped or claims.level != 0:
+        raise LinkRefused(410, "this link was issued before links named their approval level: decide signed in")
+    return claims
 
 
 async def apply_link(
@@ -688,8 +692,6 @@ async def apply_link(
     used (it never decides another level), only a decision not taken in time or an invalid reason
     frees it again."""
     claims = await link_claims(session, secret, token)
-    if not claims.scoped or claims.level != 0:
-        raise LinkRefused(410, "this link was issued before links named their approval level: decide signed in")
     assert claims.level is not None and claims.round is not None and claims.amount_minor is not None
     stage, _, decision = claims.decision.partition(":")
     request_id = uuid.UUID(claims.deal_id)

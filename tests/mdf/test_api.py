@@ -9,9 +9,11 @@ import re
 import struct
 import uuid
 import zlib
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from domain.enums import Role
+from domain.links import MDF_SALT, make_token, read_token
 from tests.helpers.api import create_cam, enrol, new_key
 from tests.helpers.policies import fast_policy
 from tests.helpers.waiting import eventually
@@ -273,7 +275,7 @@ def approve_link(mailbox, template: str) -> str | None:
     return re.search(r"Approve:\s+(\S+)", text).group(1).replace("http://camlights.test", "")
 
 
-async def test_ops_inbox_links_decide_the_first_level_only(api, ops, worker, sessionmaker, mailbox):
+async def test_ops_inbox_links_decide_the_first_level_only(api, ops, worker, sessionmaker, mailbox, settings):
     """Issue 29: a silver partner (no CAM) asks 6,000.00 (two levels; ops decide the first). Whoever
     reads the ops inbox approves the first level with the request email's link; the reminder's link
     cannot approve the channel-marketing level (409) and stays used (410); an ops key without an
@@ -294,6 +296,11 @@ async def test_ops_inbox_links_decide_the_first_level_only(api, ops, worker, ses
     )
     requested = approve_link(mailbox, "request_approval_request")
     assert requested and requested != reminded
+    # a link naming no level (as issued before links carried one) decides nothing
+    claims = read_token(settings.link_secret, requested.rsplit("/", 1)[1], salt=MDF_SALT)
+    bare = replace(claims, jti="f" * 32, level=None, round=None, amount_minor=None)
+    old = await api.get(f"/mdf/links/{make_token(settings.link_secret, bare, salt=MDF_SALT)}")
+    assert old.status_code == 410 and "approval level" in old.text
     done = await api.post(requested, data={"reason": "fine"})
     assert done.status_code == 200, done.text
     got = (await api.get(f"/mdf/requests/{req['id']}", headers=ops)).json()
