@@ -71,9 +71,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kit import JourneyKit
 
 REQUEST, CLAIM = "request", "claim"
-APPROVER_LEVELS = (
-    "mdf-approver-levels"  # links bound to their level; ops need a level above the first; one approver per level
-)
+# The patch of issue 29: links bound to their level, ops need a level above the first, one approver per level.
+APPROVER_LEVELS = "mdf-approver-levels"
 PUBLISHED = (MdfState.approved, MdfState.rejected, MdfState.claim_approved, MdfState.claim_denied, MdfState.paid,
              MdfState.expired)  # fmt: skip
 
