@@ -160,7 +160,7 @@ class MdfActivities:
     @activity.defn(name=MdfActivity.QUEUE_APPROVAL_REQUEST)
     async def queue_approval_request(self, inp: ApprovalRequestInput) -> NotifyResult:
         """Outbox rows for the approver(s) of a level; at the first level each gets its own signed
-        approve / reject links."""
+        approve / reject links, bound to that level, the round and the amount."""
         async with self.sessionmaker() as session, session.begin():
             req = await self._request(session, inp.request_id)
             partner = await session.get(Partner, req.partner_id)
@@ -168,7 +168,8 @@ class MdfActivities:
 
             def link(decision: str, approver: str, jti: str) -> str:
                 claims = LinkClaims(deal_id=inp.request_id, decision=decision, approver=approver, jti=jti,
-                                    expires_at=inp.link_valid_until)  # fmt: skip
+                                    expires_at=inp.link_valid_until, level=inp.level, round=inp.round,
+                                    amount_minor=inp.amount_minor)  # fmt: skip
                 return f"{self.public_base_url}/mdf/links/{make_token(self.link_secret, claims, salt=MDF_SALT)}"
 
             rows = await approver_rows(

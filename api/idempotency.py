@@ -1,10 +1,13 @@
 """`Idempotency-Key` on creating POSTs: a retried request returns the stored answer and
-creates nothing twice. The record is written in the same transaction as the creation."""
+creates nothing twice. The record is written in the same transaction as the creation. Stored
+answers keep no secret (the caller stores a redacted copy) and expire after `ANSWER_TTL`: an
+expired answer is not replayed, and every new record purges the expired ones."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import HTTPException
@@ -16,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal
 from store.models import IdempotencyRecord
+
+ANSWER_TTL = timedelta(hours=24)  # a client retries within minutes; a day covers any outage
 
 
 class Idempotency:
@@ -30,7 +35,7 @@ class Idempotency:
         if self.key is None:
             return None
         row = await self.session.get(IdempotencyRecord, (self.principal.key_id, self.key))
-        if row is None:
+        if row is None or row.created_at < datetime.now(UTC) - ANSWER_TTL:  # expired: purged by the next record
             return None
         if row.request_hash != self.request_hash:
             raise HTTPException(
@@ -44,6 +49,9 @@ class Idempotency:
         """Add the answer to the caller's transaction (committed with the creation)."""
         if self.key is None:
             return
+        await self.session.execute(
+            delete(IdempotencyRecord).where(IdempotencyRecord.created_at < datetime.now(UTC) - ANSWER_TTL)
+        )
         self.session.add(
             IdempotencyRecord(
                 api_key_id=self.principal.key_id,

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import ratelimit
+from api import offboarding, ratelimit
 from domain.links import LinkClaims, LinkExpired, LinkInvalid, read_token
 from store.models.deal import UsedLink
 
@@ -39,6 +39,8 @@ async def claims_of(session: AsyncSession, secret: str, token: str, salt: str) -
         raise LinkRefused(403, str(err)) from err
     if await session.get(UsedLink, claims.jti) is not None:
         raise LinkRefused(410, "this link was already used")
+    if await offboarding.deactivated_cam(session, claims.approver):
+        raise LinkRefused(403, "this link's CAM was deactivated: its decisions are taken by another approver")
     return claims
 
 

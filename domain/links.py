@@ -1,5 +1,7 @@
 """Signed one-click decision links: bound to one deal, one decision and one approver,
-expiring, and single-use (the `used_links` table records each `jti` once)."""
+expiring, and single-use (the `used_links` table records each `jti` once). An MDF link is also
+bound to the approval level (index, 0: the first level), the round (the request's or claim's
+submission number) and the amount it was issued for: the journey refuses it anywhere else."""
 
 from __future__ import annotations
 
@@ -20,6 +22,14 @@ class LinkClaims:
     approver: str  # an actor: "cam:<id>" or "ops:<id>" (see domain/actors.py)
     jti: str
     expires_at: datetime
+    level: int | None = None  # MDF: the approval level's index the link decides (links: the first only)
+    round: int | None = None  # MDF: the submission (request or claim round) it was issued for
+    amount_minor: int | None = None  # MDF: the amount decided on when it was issued
+
+    @property
+    def scoped(self) -> bool:
+        """Bound to a level, a round and an amount (every MDF link issued since these were added)."""
+        return self.level is not None and self.round is not None and self.amount_minor is not None
 
 
 class LinkError(Exception):
@@ -38,16 +48,19 @@ def link_jti(idempotency_key: str, recipient: str, decision: str) -> str:
     return hashlib.sha256(f"{idempotency_key}|{recipient}|{decision}".encode()).hexdigest()[:32]
 
 
+SCOPE = {"l": "level", "r": "round", "m": "amount_minor"}  # token field: claim
+
+
 def make_token(secret: str, claims: LinkClaims, salt: str = SALT) -> str:
-    return URLSafeSerializer(secret, salt=salt).dumps(
-        {
-            "d": claims.deal_id,
-            "a": claims.decision,
-            "by": claims.approver,
-            "j": claims.jti,
-            "exp": int(claims.expires_at.timestamp()),
-        }
-    )
+    data: dict[str, object] = {
+        "d": claims.deal_id,
+        "a": claims.decision,
+        "by": claims.approver,
+        "j": claims.jti,
+        "exp": int(claims.expires_at.timestamp()),
+    }
+    data.update({k: getattr(claims, name) for k, name in SCOPE.items() if getattr(claims, name) is not None})
+    return URLSafeSerializer(secret, salt=salt).dumps(data)
 
 
 def read_token(secret: str, token: str, now: datetime | None = None, salt: str = SALT) -> LinkClaims:
@@ -59,6 +72,7 @@ def read_token(secret: str, token: str, now: datetime | None = None, salt: str =
             approver=str(data["by"]),
             jti=str(data["j"]),
             expires_at=datetime.fromtimestamp(int(data["exp"]), UTC),
+            **{name: int(data[k]) for k, name in SCOPE.items() if data.get(k) is not None},
         )
     except BadSignature as err:
         raise LinkInvalid("this link is not valid (its signature does not match)") from err

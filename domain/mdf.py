@@ -282,6 +282,14 @@ class MdfFundInput(BaseModel):
     policy_version: int | None = None
 
 
+class LinkScope(BaseModel):
+    """What a one-click link was issued for: the journey takes it there and nowhere else."""
+
+    level: int = Field(description="the approval level's index (links decide the first level, 0, only)")
+    round: int = Field(description="the request's (or claim's) submission number")
+    amount_minor: int = Field(description="the amount decided on")
+
+
 class MdfDecision(BaseModel):
     """Update: a decision at the current level (request or claim)."""
 
@@ -289,7 +297,10 @@ class MdfDecision(BaseModel):
     amount_minor: int | None = Field(None, gt=0, description="approve_lower: the amount approved")
     reason: str = Field("", max_length=1000)
     by: str
-    approver_level: int | None = Field(None, description="an ops key's approver level (None: any level)")
+    approver_level: int | None = Field(
+        None, description="an ops approver's highest level (1 = the first); None: the first level only"
+    )
+    link: LinkScope | None = Field(None, description="decided by a one-click link: what the link was issued for")
 
 
 class Resubmission(BaseModel):
@@ -443,6 +454,8 @@ class ApprovalRequestInput(BaseModel):
     approver: str  # "cam" or "ops"
     template: str
     link_valid_until: datetime
+    round: int | None = None  # the submission the links are for (None: recorded before links carried it)
+    amount_minor: int | None = None  # the amount decided on, signed into the links
     context: dict = Field(default_factory=dict)
 
 

@@ -71,6 +71,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kit import JourneyKit
 
 REQUEST, CLAIM = "request", "claim"
+# The patch of issue 29: links bound to their level, ops need a level above the first, one approver per level.
+APPROVER_LEVELS = "mdf-approver-levels"
 PUBLISHED = (MdfState.approved, MdfState.rejected, MdfState.claim_approved, MdfState.claim_denied, MdfState.paid,
              MdfState.expired)  # fmt: skip
 
@@ -93,6 +95,7 @@ class MdfWorkflow:
         self._decision: MdfDecision | None = None  # taken by the run loop
         self._settled = 0  # decisions (and other steps answered by updates) fully recorded
         self._decisions: list[LevelDecision] = []
+        self._approvers: list[str] = []  # who approved a level of the current round (separation of duties)
         self._rounds = 0  # submissions of the request (1 + resubmissions)
         self._resubmitted = False
         self._resubmitting = False  # a resubmission's reservation is under way
@@ -141,7 +144,10 @@ class MdfWorkflow:
                 f"MDF request {self._inp.request_id} is {self._state.value}: the decision is no longer awaited",
                 type=Refusal.NOT_PENDING,
             )
-        if not self._may_decide(decision, self._level):
+        if workflow.patched(APPROVER_LEVELS):  # checked again at the level actually reached
+            stage = REQUEST if state == MdfState.pending_approval else CLAIM
+            self._check_approver(stage, decision, self._level, self._deciding)
+        elif not self._may_decide_before_levels(decision, self._level):
             raise ApplicationError(
                 f"{decision.by} may not decide at the {self._levels[self._level].name} level", type=Refusal.NOT_APPROVER
             )
@@ -157,12 +163,7 @@ class MdfWorkflow:
                 type=Refusal.NOT_PENDING,
             )
         index = self._level if self._level is not None else 0  # not reached yet: the first level
-        name = self._levels[index].name if self._level is not None else "first"
-        if not self._may_decide(d, index):
-            raise ApplicationError(
-                f"{d.by} may not decide at the {name} level (level {index + 1}) of this {stage}",
-                type=Refusal.NOT_APPROVER,
-            )
+        self._check_approver(stage, d, index, amount)
         if d.decision == Decision.approve_lower and not (d.amount_minor and 0 < d.amount_minor < amount):
             raise ApplicationError(
                 f"amount: approving a lower amount needs an amount between 0 and {amount} (minor units)",
@@ -171,7 +172,36 @@ class MdfWorkflow:
         if d.decision in (Decision.reject, Decision.return_) and not d.reason.strip():
             raise ApplicationError(f"reason: required to {d.decision.value} a {stage}", type=Refusal.INVALID)
 
-    def _may_decide(self, d: MdfDecision, level: int) -> bool:
+    def _check_approver(self, stage: str, d: MdfDecision, index: int, amount: int) -> None:
+        """Who may decide level `index` (0: the first): its CAM (first level only) or ops; an ops
+        approver without a level decides the first level only, later levels need an approver level
+        at least as high; a one-click link decides only the level, round and amount it was issued
+        for, and only the first level; nobody decides two levels of one round (separation of duties)."""
+        name = self._levels[index].name if self._level is not None and self._levels else "first"
+        where = f"the {name} level (level {index + 1}) of this {stage}"
+        if d.link is not None:
+            issued = (d.link.level, d.link.round, d.link.amount_minor)
+            if d.link.level != 0 or issued != (index, self._round(stage), amount):
+                raise ApplicationError(
+                    f"this link was issued for level {d.link.level + 1} of submission {d.link.round} "
+                    f"({money(d.link.amount_minor, self._inp.currency)}); the {stage} is now at level {index + 1} of "
+                    f"submission {self._round(stage)} ({money(amount, self._inp.currency)}): decide it signed in",
+                    type=Refusal.NOT_PENDING,
+                )
+        if actors.is_ops(d.by):
+            allowed = index == 0 or (d.approver_level is not None and d.approver_level >= index + 1)
+        else:
+            allowed = index == 0 and self._is_cam(d.by)
+        if not allowed:
+            raise ApplicationError(f"{d.by} may not decide at {where}", type=Refusal.NOT_APPROVER)
+        if d.by in self._approvers:
+            raise ApplicationError(
+                f"{d.by} already approved an earlier level of this {stage}: each level needs another approver",
+                type=Refusal.NOT_APPROVER,
+            )
+
+    def _may_decide_before_levels(self, d: MdfDecision, level: int) -> bool:
+        """The rule of histories recorded before APPROVER_LEVELS (replayed as they ran)."""
         if actors.is_ops(d.by):
             return d.approver_level is None or d.approver_level >= level + 1
         return level == 0 and self._is_cam(d.by)
@@ -449,6 +479,7 @@ class MdfWorkflow:
             self._approved = amount
             return Decision.approve
         index = 0
+        self._approvers = []
         while index < len(self._levels):
             self._deciding = amount
             self._level = index
@@ -460,6 +491,7 @@ class MdfWorkflow:
             )
             if decision.decision in (Decision.reject, Decision.return_):
                 return decision.decision
+            self._approvers.append(decision.by)
             if decision.decision == Decision.approve_lower:
                 assert decision.amount_minor is not None
                 amount = decision.amount_minor
@@ -530,6 +562,8 @@ class MdfWorkflow:
                 template=template,
                 context={**self._context(), "level": self._levels[index].name, "level_number": index + 1},
                 link_valid_until=workflow.now() + policy.days(policy.mdf.decision_link_days),
+                round=self._round(stage),
+                amount_minor=self._deciding,
             ),
             NotifyResult,
             summary=f"queue the {template.replace('_', ' ')} ({self._levels[index].name} level) to {approver}",

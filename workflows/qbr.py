@@ -241,6 +241,8 @@ class QbrWorkflow:
             raise ApplicationError("no tier review is waiting for a decision", type=Refusal.NOT_PENDING)
         if not decision.approve and not decision.reason.strip():
             raise ApplicationError("reason: an override needs a reason", type=Refusal.TOO_SHORT)
+        if decision.cam_id not in (None, self._kit.coverage.cam_id) and not actors.is_ops(decision.by):
+            raise ApplicationError("cam_id: only ops change a partner's CAM", type=Refusal.NOT_APPROVER)
 
     @workflow.signal(name=CHANGE_COVERAGE)
     def change_coverage(self, coverage: Coverage) -> None:

@@ -48,6 +48,7 @@ from domain.mdf import (
     JOURNEY,
     MIME_OF_KIND,
     EntryKind,
+    LinkScope,
     MdfAnswer,
     MdfDecision,
     MdfInput,
@@ -296,11 +297,8 @@ async def list_requests(
             return []
         if principal.role == Role.cam:
             stmt = stmt.where(awaiting, MdfRequest.awaiting_level == 0)
-        else:  # ops: the first level of partners without a CAM, and the levels the key may decide
-            level = principal.approver_level
-            further = MdfRequest.awaiting_level >= 1
-            if level is not None:
-                further = and_(further, MdfRequest.awaiting_level < level)
+        else:  # ops: the first level of partners without a CAM, and the further levels the key may decide
+            further = and_(MdfRequest.awaiting_level >= 1, MdfRequest.awaiting_level < (principal.approver_level or 1))
             stmt = stmt.where(awaiting, or_(and_(MdfRequest.awaiting_level == 0, Partner.cam_id.is_(None)), further))
     stmt = stmt.order_by(MdfRequest.created_at, MdfRequest.id).limit(limit).offset(offset)
     return (await session.scalars(stmt)).all()
@@ -675,16 +673,26 @@ def as_csv(rows: Sequence[BaseModel], model: type[BaseModel]) -> str:
 # ------------------------------------------------------------------ one-click links (the token is the credential)
 
 
+RELEASED = (422, 504)  # not taken by the journey (no worker in time) or a reason it refused: usable again
+
+
 async def link_claims(session: AsyncSession, secret: str, token: str) -> LinkClaims:
-    return await links.claims_of(session, secret, token, MDF_SALT)
+    """A usable MDF link: genuine, unexpired, unused, and naming its level (the first), round and amount."""
+    claims = await links.claims_of(session, secret, token, MDF_SALT)
+    if not claims.scoped or claims.level != 0:
+        raise LinkRefused(410, "this link was issued before links named their approval level: decide signed in")
+    return claims
 
 
 async def apply_link(
     session: AsyncSession, client: Client, secret: str, token: str, reason: str, *, deadline: float
 ) -> MdfAnswer:
-    """Confirming applies the decision once: the link's id is recorded first; a refusal or a
-    missing answer frees it again."""
+    """Confirming applies the decision once: the link's id is recorded first. The journey takes it
+    only at the level, round and amount signed into it (the first level); a refusal keeps the link
+    used (it never decides another level), only a decision not taken in time or an invalid reason
+    frees it again."""
     claims = await link_claims(session, secret, token)
+    assert claims.level is not None and claims.round is not None and claims.amount_minor is not None
     stage, _, decision = claims.decision.partition(":")
     request_id = uuid.UUID(claims.deal_id)
     session.add(UsedLink(jti=claims.jti, deal_id=request_id, used_by=claims.approver))
@@ -694,7 +702,10 @@ async def apply_link(
         await session.rollback()
         raise LinkRefused(410, "this link was already used") from err
     await session.close()
-    arg = MdfDecision(decision=decision, by=claims.approver, reason=reason.strip() or f"{decision} by one-click link")
+    arg = MdfDecision(
+        decision=decision, by=claims.approver, reason=reason.strip() or f"{decision} by one-click link",
+        link=LinkScope(level=claims.level, round=claims.round, amount_minor=claims.amount_minor),
+    )  # fmt: skip
     try:
         return await journeys.run_update(
             client,
@@ -707,7 +718,7 @@ async def apply_link(
             progress=f"/mdf/requests/{request_id}",
         )
     except HTTPException as err:
-        if err.status_code != 202:  # not taken: the link may be used again
+        if err.status_code in RELEASED:  # not taken: the link may be used again
             async with session.begin():
                 await session.execute(delete(UsedLink).where(UsedLink.jti == claims.jti))
         raise LinkRefused(err.status_code, str(err.detail)) from err

@@ -244,6 +244,10 @@ async def decision(
     """The decision for the journey, once what only the database knows is checked: a review is
     pending, and a partner moved into a tier that needs a CAM has one."""
     check_staff(principal, "tier decisions")
+    if principal.role != Role.ops and body.cam_id is not None and body.cam_id != partner.cam_id:
+        raise HTTPException(
+            403, detail="cam_id: only ops change a partner's CAM (PATCH /partners or an ops tier decision)"
+        )
     review = await session.get(QbrTierReview, (partner.id, period))
     if review is None:
         raise HTTPException(404, detail=f"partner {partner.id} has no tier review for {period}")

@@ -1,21 +1,32 @@
-"""Channel Account Managers: registered by ops."""
+"""Channel Account Managers: registered by ops, and deactivated by ops (offboarding)."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
-from sqlalchemy import select
+from pydantic import BaseModel
+from sqlalchemy import select, update
 
 from api.deps import OpsDep, PrincipalDep, SessionDep
 from api.idempotency import Idempotency
+from api.offboarding import end_sessions
 from api.schemas import CamCreate, CamOut
 from domain.enums import Role
 from store import repo
-from store.models import Cam
+from store.models import ApiKey, Cam
 
 router = APIRouter(prefix="/cams", tags=["cams"])
+
+
+class CamDeactivatedOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    deactivated_at: datetime
+    keys_revoked: int
+    sessions_ended: int
 
 
 @router.post(
@@ -65,3 +76,30 @@ async def get_cam(cam_id: uuid.UUID, principal: PrincipalDep, session: SessionDe
     if cam is None:
         raise HTTPException(404, detail=f"no CAM with id {cam_id}")
     return cam
+
+
+@router.post("/{cam_id}/deactivate", response_model=CamDeactivatedOut, responses={404: {"description": "no such CAM"}})
+async def deactivate_cam(cam_id: uuid.UUID, principal: OpsDep, session: SessionDep):
+    """Offboarding, at once: the CAM's API keys are revoked, its workspace sessions end, it cannot
+    sign in, and its decisions (keys, sessions, one-click links) are refused. Its partners keep
+    working and keep it as their CAM until ops move them (`PATCH /partners/{id}`)."""
+    cam = await session.get(Cam, cam_id, with_for_update=True)
+    if cam is None:
+        raise HTTPException(404, detail=f"no CAM with id {cam_id}")
+    now = datetime.now(UTC)
+    revoked = await session.execute(
+        update(ApiKey).where(ApiKey.cam_id == cam.id, ApiKey.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    keys = revoked.rowcount  # type: ignore[attr-defined]
+    ended = await end_sessions(session, cam_id=cam.id)
+    if cam.deactivated_at is None:
+        cam.deactivated_at = now
+        await repo.claim_step(
+            session, key=None, actor=principal.actor, action="cam.deactivated",
+            detail={"cam_id": str(cam.id), "email": cam.email, "keys_revoked": keys, "sessions_ended": ended},
+        )  # fmt: skip
+    out = CamDeactivatedOut(
+        id=cam.id, email=cam.email, deactivated_at=cam.deactivated_at, keys_revoked=keys, sessions_ended=ended
+    )
+    await session.commit()
+    return out

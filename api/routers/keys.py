@@ -1,9 +1,14 @@
-"""API keys: created by ops for a role (a CAM key is bound to a CAM, a partner key to a partner)."""
+"""API keys: created by ops for a role (a CAM key is bound to a CAM, a partner key to a partner),
+and revoked by ops (offboarding): a revoked key is refused (401) from the next request on."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+
 from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import OpsDep, SessionDep
@@ -12,17 +17,29 @@ from api.schemas import ApiKeyCreate, ApiKeyOut
 from domain.enums import Role
 from store import repo
 from store.apikeys import create_api_key
-from store.models import Cam, Partner
+from store.models import ApiKey, Cam, Partner
 
 router = APIRouter(prefix="/api-keys", tags=["auth"])
+
+SHOWN_ONCE = "(shown once, in the first answer: revoke this key and create another if it was lost)"
+
+
+class ApiKeyRevokedOut(BaseModel):
+    id: uuid.UUID
+    role: Role
+    label: str
+    revoked_at: datetime
 
 
 async def check_binding(session: AsyncSession, body: ApiKeyCreate) -> None:
     if body.role == Role.cam:
         if body.cam_id is None or body.partner_id is not None:
             raise HTTPException(422, detail="cam_id: a cam key needs cam_id (and no partner_id)")
-        if await session.get(Cam, body.cam_id) is None:
+        cam = await session.get(Cam, body.cam_id)
+        if cam is None:
             raise HTTPException(422, detail=f"cam_id: no CAM with id {body.cam_id}")
+        if cam.deactivated_at is not None:
+            raise HTTPException(422, detail=f"cam_id: CAM {body.cam_id} is deactivated")
     elif body.role == Role.partner:
         if body.partner_id is None or body.cam_id is not None:
             raise HTTPException(422, detail="partner_id: a partner key needs partner_id (and no cam_id)")
@@ -70,8 +87,25 @@ async def create_key(
                 key=secret,
             )
         )
-        await idem.remember(201, out)
+        await idem.remember(201, {**out, "key": SHOWN_ONCE})  # the stored answer keeps no secret
         await session.commit()
         return out
 
     return await idem.run(create)
+
+
+@router.post("/{key_id}/revoke", response_model=ApiKeyRevokedOut, responses={404: {"description": "no such key"}})
+async def revoke_key(key_id: uuid.UUID, principal: OpsDep, session: SessionDep):
+    """Revoke a key at once (offboarding); revoking a revoked key changes nothing."""
+    row = await session.get(ApiKey, key_id, with_for_update=True)
+    if row is None:
+        raise HTTPException(404, detail=f"no API key with id {key_id}")
+    if row.revoked_at is None:
+        row.revoked_at = datetime.now(UTC)
+        await repo.claim_step(
+            session, key=None, actor=principal.actor, action="api_key.revoked", partner_id=row.partner_id,
+            detail={"key_id": str(row.id), "role": row.role, "prefix": row.prefix},
+        )  # fmt: skip
+    out = ApiKeyRevokedOut(id=row.id, role=Role(row.role), label=row.label, revoked_at=row.revoked_at)
+    await session.commit()
+    return out

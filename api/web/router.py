@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api import journeys
+from api import journeys, offboarding
 from api.deal import service as deal_service
 from api.deps import SessionDep, SettingsDep, TemporalDep, load_partner
 from api.onboarding import service as onboarding_service
@@ -426,6 +426,7 @@ async def add_operator(
     session: SessionDep,
     email: Annotated[str, Form(max_length=320)],
     name: Annotated[str, Form(max_length=200)],
+    approver_level: Annotated[int, Form(ge=1, le=20)] = 1,
 ):
     user = await signed_in(request, session, form=True)
     require_ops(user)
@@ -436,16 +437,35 @@ async def add_operator(
         return redirect("/web/ops", f"operator: {err}", "error")
     if not name:
         return redirect("/web/ops", "operator: a name is needed", "error")
-    session.add(WebOperator(email=address, name=name, created_by=user.principal.actor))
+    session.add(WebOperator(email=address, name=name, approver_level=approver_level, created_by=user.principal.actor))
     try:
         await repo.claim_step(
-            session, key=None, actor=user.principal.actor, action="web.operator_added", detail={"email": address}
-        )
+            session, key=None, actor=user.principal.actor, action="web.operator_added",
+            detail={"email": address, "approver_level": approver_level},
+        )  # fmt: skip
         await session.commit()
     except IntegrityError:
         await session.rollback()
         return redirect("/web/ops", f"operator: {address} may already sign in", "error")
     return redirect("/web/ops", f"{address} may now sign in as ops.")
+
+
+@router.post("/ops/operators/{operator_id}/remove")
+async def remove_operator(request: Request, session: SessionDep, operator_id: uuid.UUID):
+    """Offboarding: the operator signs in no more and every session of theirs ends at once."""
+    user = await signed_in(request, session, form=True)
+    require_ops(user)
+    operator = await session.get(WebOperator, operator_id)
+    if operator is None:
+        return redirect("/web/ops", f"operator: no operator {operator_id}", "error")
+    ended = await offboarding.end_sessions(session, operator_id=operator.id)
+    await repo.claim_step(
+        session, key=None, actor=user.principal.actor, action="web.operator_removed",
+        detail={"operator_id": str(operator.id), "email": operator.email, "sessions_ended": ended},
+    )  # fmt: skip
+    await session.delete(operator)
+    await session.commit()
+    return redirect("/web/ops", f"{operator.email} may no longer sign in; {ended} session(s) ended.")
 
 
 SEARCH_VALUE = re.compile(r"^[a-z0-9_\-]{1,60}$")

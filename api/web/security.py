@@ -122,7 +122,7 @@ async def current_user(request: Request, session: AsyncSession) -> WebUser:
         raise SignInRequired
     if row.role == Role.cam.value and row.cam_id is not None:
         cam = await session.get(Cam, row.cam_id)
-        if cam is None:
+        if cam is None or cam.deactivated_at is not None:
             raise SignInRequired
         principal = Principal(key_id=cam.id, role=Role.cam, cam_id=cam.id, partner_id=None)
         name = cam.name
@@ -130,7 +130,9 @@ async def current_user(request: Request, session: AsyncSession) -> WebUser:
         operator = await session.get(WebOperator, row.operator_id) if row.operator_id else None
         if operator is None:
             raise SignInRequired
-        principal = Principal(key_id=operator.id, role=Role.ops, cam_id=None, partner_id=None)
+        principal = Principal(
+            key_id=operator.id, role=Role.ops, cam_id=None, partner_id=None, approver_level=operator.approver_level
+        )
         name = operator.name
     return WebUser(principal=principal, name=name, email=row.email, csrf_token=row.csrf_token)
 

@@ -20,16 +20,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.mail import message_id
-from api import ratelimit
+from api import offboarding, ratelimit
 from api.deps import SessionDep, SettingsDep
 from api.web import security
 from api.web.pages import HERE, WebRoute, error_page, page
 from core import registry
 from core.settings import Settings
 from domain.actors import SYSTEM
+from domain.enums import Role
 from domain.links import LinkError, LinkExpired
 from domain.signin import make_sign_in_token, new_claims, read_sign_in_token
 from domain.types import normalize_email
+from store import repo
 from store.models import Cam
 from store.models.web import UsedSignInLink, WebOperator
 
@@ -79,7 +81,7 @@ def safe_next(target: str | None) -> str:
 async def account_for(session: AsyncSession, settings: Settings, email: str) -> Cam | WebOperator | None:
     cam = await session.scalar(select(Cam).where(Cam.email == email))
     if cam is not None:
-        return cam
+        return cam if cam.deactivated_at is None else None  # a deactivated CAM signs in no more
     operator = await session.scalar(select(WebOperator).where(WebOperator.email == email))
     if operator is None and email == settings.ops_email.lower():  # the program's ops mailbox
         operator = WebOperator(email=email, name="Channel operations", created_by=SYSTEM)
@@ -241,5 +243,23 @@ async def sign_out(request: Request, session: SessionDep):
     await security.check_csrf(request, user.csrf_token)
     response = RedirectResponse(f"{security.PREFIX}/sign-in", status_code=303)
     await security.end_session(session, request, response)
+    await session.commit()
+    return response
+
+
+@router.post("/sign-out-everywhere")
+async def sign_out_everywhere(request: Request, session: SessionDep):
+    """End every session of this account (every browser), at once and audited."""
+    user = await security.current_user(request, session)
+    await security.check_csrf(request, user.csrf_token)
+    response = RedirectResponse(f"{security.PREFIX}/sign-in", status_code=303)
+    who = user.principal
+    ended = await offboarding.end_sessions(
+        session, **({"cam_id": who.cam_id} if who.role == Role.cam else {"operator_id": who.key_id})
+    )
+    await repo.claim_step(
+        session, key=None, actor=who.actor, action="web.signed_out_everywhere", detail={"sessions_ended": ended}
+    )
+    response.delete_cookie(security.SESSION_COOKIE, path=security.PREFIX)
     await session.commit()
     return response

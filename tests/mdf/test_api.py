@@ -9,9 +9,11 @@ import re
 import struct
 import uuid
 import zlib
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from domain.enums import Role
+from domain.links import MDF_SALT, make_token, read_token
 from tests.helpers.api import create_cam, enrol, new_key
 from tests.helpers.policies import fast_policy
 from tests.helpers.waiting import eventually
@@ -262,6 +264,63 @@ async def test_one_click_approval_link_payments_and_reports(api, ops, worker, se
     assert csv_text.splitlines()[0].startswith("partner_id,partner_name,period")
     roi = (await api.get("/mdf/reports/roi", headers=ops)).json()
     assert any(row["partner_id"] == partner["id"] and row["paid_minor"] == 60_000 for row in roi)
+
+
+def approve_link(mailbox, template: str) -> str | None:
+    """The path of the approve link in the latest `template` email."""
+    sent = [m for m in mailbox.messages if m["X-CAMLights-Template"] == template]
+    if not sent:
+        return None
+    text = sent[-1].get_body(("plain",)).get_content()
+    return re.search(r"Approve:\s+(\S+)", text).group(1).replace("http://camlights.test", "")
+
+
+async def test_ops_inbox_links_decide_the_first_level_only(api, ops, worker, sessionmaker, mailbox, settings):
+    """Issue 29: a silver partner (no CAM) asks 6,000.00 (two levels; ops decide the first). Whoever
+    reads the ops inbox approves the first level with the request email's link; the reminder's link
+    cannot approve the channel-marketing level (409) and stays used (410); an ops key without an
+    approver level may not decide it (403); the approver of the first level may not approve the
+    second (403); another key of level 2 does."""
+    policy = fast_policy(day_seconds=1).model_dump(mode="json")
+    policy["mdf"].update({"decision_link_days": 30, "pre_approval_days": 60, "claim_window_days": 60})
+    for level in policy["mdf"]["approval_levels"]:
+        level.update({"sla_days": 30, "escalation_days": 60})
+    policy["mdf"]["approval_levels"][0].update({"sla_days": 1})  # the reminder at once
+    assert (await api.put("/policy", json=policy, headers=ops)).status_code == 201
+    _, partner, partner_h, _ = await setup(api, ops, sessionmaker, tier="silver")
+    r = await api.post("/mdf/requests", json=body(amount_minor=600_000), headers=partner_h)
+    assert r.status_code == 201, r.text
+    req = r.json()
+    reminded = await eventually(
+        lambda: approve_link(mailbox, "request_approval_reminder"), what="the reminder with its links"
+    )
+    requested = approve_link(mailbox, "request_approval_request")
+    assert requested and requested != reminded
+    # a link naming no level (as issued before links carried one) decides nothing
+    claims = read_token(settings.link_secret, requested.rsplit("/", 1)[1], salt=MDF_SALT)
+    bare = replace(claims, jti="f" * 32, level=None, round=None, amount_minor=None)
+    old = await api.get(f"/mdf/links/{make_token(settings.link_secret, bare, salt=MDF_SALT)}")
+    assert old.status_code == 410 and "approval level" in old.text
+    done = await api.post(requested, data={"reason": "fine"})
+    assert done.status_code == 200, done.text
+    got = (await api.get(f"/mdf/requests/{req['id']}", headers=ops)).json()
+    assert got["progress"]["level"] == "channel_marketing", got
+    refused = await api.post(reminded, data={"reason": "finance too"})
+    assert refused.status_code == 409 and "level 2" in refused.text, refused.text
+    assert (await api.post(reminded, data={"reason": "again"})).status_code == 410  # not released
+    decide = f"/mdf/requests/{req['id']}/decision"
+    r = await api.post(decide, json={"decision": "approve"}, headers=ops)  # an ops key without a level
+    assert r.status_code == 403, r.text
+    level2 = await new_key(sessionmaker, Role.ops, approver_level=2)
+    assert (await api.post(decide, json={"decision": "approve"}, headers=level2)).status_code == 200
+    # separation of duties: the key that approved the first level does not approve the second
+    _, other, other_h, _ = await setup(api, ops, sessionmaker, tier="silver")
+    r = await api.post("/mdf/requests", json=body(amount_minor=600_000), headers=other_h)
+    decide = f"/mdf/requests/{r.json()['id']}/decision"
+    r = await api.post(decide, json={"decision": "approve"}, headers=level2)
+    assert r.status_code == 200 and r.json()["level"] == "channel_marketing", r.text
+    r = await api.post(decide, json={"decision": "approve"}, headers=level2)
+    assert r.status_code == 403 and "another approver" in r.json()["detail"], r.text
 
 
 async def test_deal_sourced_by_mdf_accrues_and_counts_in_roi(api, ops, worker, sessionmaker, mailbox):

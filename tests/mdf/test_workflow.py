@@ -6,6 +6,7 @@ payments, and the fund's expiry with its warnings."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,9 +15,11 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from domain.enums import Tier
+from domain.links import MDF_SALT, read_token
 from domain.mdf import (
     ClaimSubmission,
     Decision,
+    LinkScope,
     MdfAnswer,
     MdfDecision,
     MdfFundInput,
@@ -127,7 +130,7 @@ async def test_two_levels_claim_and_two_payments(ts_env, sessionmaker, mailbox, 
         )
         assert answer.state == MdfState.claim_review and answer.level == "cam"
         await handle.execute_update(MdfWorkflow.decide_claim, decision(f"cam:{cam.id}"))
-        answer = await handle.execute_update(MdfWorkflow.decide_claim, decision("ops:fin"))
+        answer = await handle.execute_update(MdfWorkflow.decide_claim, decision("ops:fin", approver_level=2))
         assert answer.state == MdfState.claim_approved
         await ts_env.sleep(timedelta(days=40))  # past the payment cut-off (the 15th)
         await refused(
@@ -547,6 +550,71 @@ async def test_long_tail_auto_approval_and_ops_decisions(ts_env, sessionmaker, m
     assert (row.state, row.approved_minor, row.decided_by) == ("approved", 80_000, "system")
     balance = await fund_of(sessionmaker, auto)
     assert (balance.reserved, balance.available) == (240_000, 10_000)
+
+
+def emailed_link(mailbox, settings, template: str) -> MdfDecision | None:
+    """The approve link of the latest `template` email, as the API applies it (the token's claims)."""
+    sent = [m for m in mailbox.messages if m["X-CAMLights-Template"] == template]
+    if not sent:
+        return None
+    url = re.search(r"Approve:\s+(\S+)", body(sent[-1])).group(1)
+    claims = read_token(settings.link_secret, url.rsplit("/", 1)[1], salt=MDF_SALT)
+    assert claims.level == 0 and claims.scoped, claims
+    scope = LinkScope(level=claims.level, round=claims.round, amount_minor=claims.amount_minor)
+    return MdfDecision(decision=Decision.approve, by=claims.approver, link=scope)
+
+
+async def test_links_decide_their_own_level_and_round_and_levels_need_other_approvers(
+    ts_env, sessionmaker, mailbox, base_settings, task_queue
+):
+    """Issue 29: silver (no CAM), 6,000.00: ops decide the first level, channel marketing the second.
+    The first level's links carry its level, round and amount: a link of the first submission
+    decides nothing after a resubmission, a reminder's link nothing once the request moved to the
+    next level; an ops approver without a level decides the first level only; whoever approved the
+    first level cannot approve the second (separation of duties)."""
+    partner = await make_partner(sessionmaker, tier=Tier.silver)
+    req = await make_request(sessionmaker, partner, amount_minor=600_000)
+    async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
+        handle = await start(ts_env, req, partner, task_queue)
+        await waiting_at(handle)
+        first = await eventually(
+            lambda: emailed_link(mailbox, base_settings, "request_approval_request"), what="the request email"
+        )
+        assert first.link == LinkScope(level=0, round=1, amount_minor=600_000)
+        await handle.execute_update(
+            MdfWorkflow.decide, decision("ops:desk", Decision.return_, reason="name the venue", approver_level=2)
+        )
+        await handle.execute_update(
+            MdfWorkflow.resubmit,
+            Resubmission(title="Spring roadshow, Lyon", planned_start=req.planned_start, planned_end=req.planned_end,
+                         amount_minor=600_000, by=f"partner:{partner.id}"),
+        )  # fmt: skip
+        await waiting_at(handle)
+        message = await refused(handle.execute_update(MdfWorkflow.decide, first), "NotPending")
+        assert "submission 1" in message and "submission 2" in message, message
+        policy = ProgramPolicy()
+        await ts_env.sleep(policy.days(policy.mdf.approval_levels[0].sla_days) + timedelta(hours=1))
+        reminder = await eventually(
+            lambda: emailed_link(mailbox, base_settings, "request_approval_reminder"), what="the reminder email"
+        )
+        assert reminder.link == LinkScope(level=0, round=2, amount_minor=600_000)
+        answer = await handle.execute_update(MdfWorkflow.decide, decision("ops:desk", approver_level=2))
+        assert answer.level == "channel_marketing"
+        message = await refused(handle.execute_update(MdfWorkflow.decide, reminder), "NotPending")
+        assert "now at level 2" in message, message
+        await refused(handle.execute_update(MdfWorkflow.decide, decision("ops:no-level")), "NotApprover")
+        message = await refused(
+            handle.execute_update(MdfWorkflow.decide, decision("ops:desk", approver_level=2)), "NotApprover"
+        )
+        assert "another approver" in message, message
+        answer = await handle.execute_update(MdfWorkflow.decide, decision("ops:mkt", approver_level=2))
+        assert answer.state == MdfState.approved
+        assert [(d.level, d.by) for d in (await progress(handle)).decisions][-2:] == [
+            ("cam", "ops:desk"),
+            ("channel_marketing", "ops:mkt"),
+        ]
+        await record_history(handle, "mdf-link-levels")
+        await handle.terminate("test over")
 
 
 async def _in_state(handle, state: MdfState):

@@ -4,6 +4,8 @@ with Idempotency-Key, and the versioned policy."""
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
@@ -223,6 +225,52 @@ async def test_api_keys_are_created_by_ops_and_stored_hashed(api, ops, sessionma
     assert secret not in stored and all(len(h) == 64 for h in stored)
     r = await api.post("/api-keys", json={"role": "cam"}, headers=ops)
     assert r.status_code == 422 and "cam_id" in r.json()["detail"]
+
+
+async def test_a_revoked_key_is_refused_at_once_and_stored_answers_keep_no_secret(api, ops, sessionmaker):
+    """Issue 29: the idempotency record of a key's creation keeps no secret and expires; a revoked
+    key answers 401 from the next request on; the revocation is audited."""
+    from sqlalchemy import update
+
+    from api.idempotency import ANSWER_TTL
+
+    r = await api.post("/api-keys", json={"role": "ops", "label": "crm"}, headers={**ops, "Idempotency-Key": "k1"})
+    assert r.status_code == 201, r.text
+    created = r.json()
+    key = {"Authorization": f"Bearer {created['key']}"}
+    async with sessionmaker() as session:
+        stored = (await session.scalars(select(IdempotencyRecord).where(IdempotencyRecord.key == "k1"))).one()
+    assert created["key"] not in str(stored.response) and stored.response["id"] == created["id"]
+    again = await api.post("/api-keys", json={"role": "ops", "label": "crm"}, headers={**ops, "Idempotency-Key": "k1"})
+    assert again.status_code == 201 and again.json()["id"] == created["id"]
+    assert again.json()["key"].startswith("(shown once")
+
+    # Expired answers are not replayed and are purged by the next record.
+    async with sessionmaker() as session, session.begin():
+        await session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.key == "k1")
+            .values(created_at=func.now() - (ANSWER_TTL + timedelta(minutes=1)))
+        )
+    fresh = await api.post("/api-keys", json={"role": "ops", "label": "crm"}, headers={**ops, "Idempotency-Key": "k1"})
+    assert fresh.status_code == 201 and fresh.json()["id"] != created["id"]
+    async with sessionmaker() as session:
+        left = (await session.scalars(select(IdempotencyRecord).where(IdempotencyRecord.key == "k1"))).all()
+    assert [row.response["id"] for row in left] == [fresh.json()["id"]]
+
+    # Revocation: ops only, at once, once, audited.
+    assert (await api.get("/partners", headers=key)).status_code == 200
+    assert (await api.post(f"/api-keys/{created['id']}/revoke", headers=key)).status_code == 200  # itself
+    assert (await api.get("/partners", headers=key)).status_code == 401
+    r = await api.post(f"/api-keys/{created['id']}/revoke", headers=ops)
+    assert r.status_code == 200 and r.json()["revoked_at"]
+    assert (await api.post(f"/api-keys/{uuid.uuid4()}/revoke", headers=ops)).status_code == 404
+    cam = await create_cam(api, ops, email="revoker@vendor.test")
+    cam_key = await new_key(sessionmaker, Role.cam, cam_id=cam["id"])
+    assert (await api.post(f"/api-keys/{fresh.json()['id']}/revoke", headers=cam_key)).status_code == 403
+    async with sessionmaker() as session:
+        audited = (await session.scalars(select(AuditEvent).where(AuditEvent.action == "api_key.revoked"))).all()
+    assert [e.detail["key_id"] for e in audited] == [created["id"]]
 
 
 async def _pinned_both(a, b) -> bool:

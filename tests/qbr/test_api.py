@@ -203,6 +203,11 @@ async def test_a_cam_led_qbr_through_the_api(api, ops, worker, sessionmaker, mai
     ).status_code == 403
     r = await api.post(f"/partners/{pid}/qbr/{period}/tier-decision", json={"approve": False}, headers=cam_h)
     assert r.status_code == 422 and "reason" in r.json()["detail"]
+    # Coverage is ops' (issue 29): the CAM cannot hand the partner to another CAM through an override.
+    other = await create_cam(api, ops, email="other-cam@vendor.test", name="Other")
+    steal = {"approve": False, "to_tier": "platinum", "reason": "more coverage", "cam_id": other["id"]}
+    r = await api.post(f"/partners/{pid}/qbr/{period}/tier-decision", json=steal, headers=cam_h)
+    assert r.status_code == 403 and "only ops" in r.json()["detail"], r.text
     r = await api.post(f"/partners/{pid}/qbr/{period}/tier-decision", json=body, headers=cam_h)
     assert r.status_code == 200 and r.json()["state"] == "kept", r.text
     r = await api.post(f"/partners/{pid}/qbr/{period}/tier-decision", json=body, headers=cam_h)

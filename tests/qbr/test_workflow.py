@@ -4,6 +4,7 @@ registered partner's automated scorecard, and a demotion recovered during its re
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -258,6 +259,12 @@ async def test_a_demotion_recovered_during_its_remediation(ts_env, sessionmaker,
         with pytest.raises(WorkflowUpdateFailedError) as err:  # an override needs a reason
             await handle.execute_update(QbrWorkflow.decide_tier, TierDecision(approve=False, by=f"cam:{cam.id}"))
         assert err.value.cause.type == "TooShort"
+        with pytest.raises(WorkflowUpdateFailedError) as err:  # the CAM may not name another CAM (issue 29)
+            await handle.execute_update(
+                QbrWorkflow.decide_tier,
+                TierDecision(approve=True, cam_id=str(uuid.uuid4()), by=f"cam:{cam.id}"),
+            )
+        assert err.value.cause.type == "NotApprover"
         outcome = await handle.execute_update(QbrWorkflow.decide_tier, TierDecision(approve=True, by=f"cam:{cam.id}"))
         assert outcome.state == ReviewState.remediation
         assert outcome.remediation_ends is not None

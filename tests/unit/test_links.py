@@ -8,7 +8,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from itsdangerous import URLSafeSerializer
 
-from domain.links import SALT, LinkClaims, LinkError, LinkExpired, LinkInvalid, link_jti, make_token, read_token
+from domain.links import (
+    MDF_SALT,
+    SALT,
+    LinkClaims,
+    LinkError,
+    LinkExpired,
+    LinkInvalid,
+    link_jti,
+    make_token,
+    read_token,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -142,3 +152,12 @@ def test_jti_differs(key: str, recipient: str, decision: str) -> None:
 def test_jti_all_distinct_across_recipients_and_decisions() -> None:
     jtis = {link_jti("k", r, d) for r in ("cam:1", "cam:2", "ops:1") for d in ("approve", "reject")}
     assert len(jtis) == 6
+
+
+def test_an_mdf_link_names_its_level_round_and_amount() -> None:
+    """Issue 29: the journey takes an MDF link only where it was issued; a deal link names none."""
+    scoped = replace(CLAIMS, level=0, round=2, amount_minor=600_000)
+    back = read_token(SECRET, make_token(SECRET, scoped, salt=MDF_SALT), now=NOW, salt=MDF_SALT)
+    assert back == scoped and back.scoped
+    plain = read_token(SECRET, make_token(SECRET, CLAIMS), now=NOW)
+    assert plain == CLAIMS and not plain.scoped

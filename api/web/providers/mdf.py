@@ -23,9 +23,8 @@ def _awaiting_me(ctx: TodayContext):
     """What `GET /mdf/requests?awaiting_me=true` lists for this user (api/mdf/service.py)."""
     if ctx.principal.role == Role.cam or ctx.scope is not None:
         return and_(MdfRequest.awaiting_level == 0, ctx.answers_for())
-    further = MdfRequest.awaiting_level >= 1
-    if ctx.principal.approver_level is not None:
-        further = and_(further, MdfRequest.awaiting_level < ctx.principal.approver_level)
+    # the further levels up to the user's approver level (none without one)
+    further = and_(MdfRequest.awaiting_level >= 1, MdfRequest.awaiting_level < (ctx.principal.approver_level or 1))
     return or_(and_(MdfRequest.awaiting_level == 0, Partner.cam_id.is_(None)), further)
 
 
