@@ -15,7 +15,7 @@ import asyncio
 import sys
 import uuid
 
-from core.settings import get_settings
+from core.settings import get_settings, get_tool_settings
 from domain.enums import Role
 
 
@@ -48,7 +48,7 @@ def _cmd_api(args) -> int:
 def _cmd_migrate(args) -> int:
     from store.migrate import upgrade
 
-    settings = get_settings()
+    settings = get_tool_settings()
     print(f"applying migrations to {_redact(settings.database_url)} ...", flush=True)
     upgrade(settings.database_url)
     print("database is at the latest schema version")
@@ -66,7 +66,7 @@ async def _create_key(role: Role, cam_id: uuid.UUID | None, partner_id: uuid.UUI
     from store.db import make_engine, make_sessionmaker
     from store.models import Cam, Partner
 
-    engine = make_engine(get_settings().database_url)
+    engine = make_engine(get_tool_settings().database_url)
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
             if role == Role.cam and (cam_id is None or await session.get(Cam, cam_id) is None):
@@ -92,7 +92,7 @@ def _cmd_rotate_key(args) -> int:
 
     from core.codec import KeyRing, new_key, rotate_file
 
-    settings = get_settings()
+    settings = get_tool_settings()
     if args.print_only or (settings.payload_keys and args.key_file is None):
         ring = settings.key_ring()
         ring = ring.rotated() if ring else KeyRing(active="k1", keys={"k1": new_key()})
@@ -110,15 +110,20 @@ def _cmd_rotate_key(args) -> int:
 
 
 def _cmd_dev(args) -> int:
+    import os
+
     from worker.devstack import run_dev
 
+    # The embedded stack is development (unset, ENVIRONMENT means production): the worker and the API
+    # it starts inherit this, with the link secret and key ring it generates under .data/.
+    os.environ.setdefault("ENVIRONMENT", "development")
     return run_dev(get_settings())
 
 
 def _cmd_demo(args) -> int:
     from worker.demo import load_demo
 
-    asyncio.run(load_demo(get_settings()))
+    asyncio.run(load_demo(get_tool_settings()))
     return 0
 
 

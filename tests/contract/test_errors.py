@@ -24,7 +24,7 @@ ERROR_BODY = {"$ref": "#/components/schemas/ErrorBody"}
 
 
 def fresh_app():
-    return create_app(Settings(_env_file=None), reconcile_every=None)
+    return create_app(Settings(_env_file=None, environment="development"), reconcile_every=None)
 
 
 def client(app) -> httpx.AsyncClient:
