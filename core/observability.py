@@ -34,7 +34,9 @@ REDACTED = "<redacted>"
 # A path segment that is a token: /deals/links/<t>, /mdf/links/<t>, /web/sign-in/<t> (any prefix).
 _TOKEN_SEGMENT = re.compile(r"(/(?:links|sign-in)/)[^/?#\s\"']+")
 # A query value that is a credential: ?token=..., &key=..., &api_key=..., &signature=...
-_TOKEN_QUERY = re.compile(r"([?&](?:token|key|api_key|apikey|secret|signature|sig|code|access_token)=)[^&#\s\"']+", re.I)
+_TOKEN_QUERY = re.compile(
+    r"([?&](?:token|key|api_key|apikey|secret|signature|sig|code|access_token)=)[^&#\s\"']+", re.IGNORECASE
+)
 
 
 def redact_tokens(text: str) -> str:
