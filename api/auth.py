@@ -70,7 +70,9 @@ async def principal_from_request(request: Request, session: AsyncSession) -> Pri
         raise
 
 
-async def _authenticate(request: Request, session: AsyncSession) -> Principal:
+def require_bearer_header(request: Request) -> str:
+    """The bearer token of the request, well-formed (not yet looked up), or 401. Cheap: the body
+    limit (api/limits.py) calls it before reading a body."""
     header = request.headers.get("authorization")
     if not header:
         raise _unauthorized("missing Authorization header: send 'Authorization: Bearer <api key>'")
@@ -80,6 +82,11 @@ async def _authenticate(request: Request, session: AsyncSession) -> Principal:
         raise _unauthorized("Authorization header must be 'Bearer <api key>'")
     if not (token.isascii() and token.isprintable() and len(token) <= 200):
         raise _unauthorized("invalid or revoked API key")
+    return token
+
+
+async def _authenticate(request: Request, session: AsyncSession) -> Principal:
+    token = require_bearer_header(request)
     digest = hash_key(token)
     row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
     # The lookup is by hash (nothing about the key leaks from its timing); compare in constant time too.

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     payload_key_active: str | None = None
     # The Temporal Web UI origin allowed to call the codec endpoint (CORS), e.g. http://127.0.0.1:8233.
     codec_cors_origin: str | None = None
+    # Request bodies (api/limits.py): the time a whole body may take to arrive (408 after it), for
+    # uploads (MDF proofs, up to 64 MiB) and for every other body; uploads at once per API key (429).
+    body_read_seconds: float = Field(30, gt=0, le=3600)
+    upload_read_seconds: float = Field(300, gt=0, le=3600)
+    uploads_per_key: int = Field(2, ge=1, le=100)
     # Failed authentications (or decision-link attempts) per client and minute before 429.
     auth_failures_per_minute: int = 20
     # MDF proof files: in PostgreSQL unless an S3-compatible bucket is configured (AWS S3, MinIO, Ceph, R2...).
