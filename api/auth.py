@@ -16,7 +16,7 @@ from api import ratelimit
 from api.ratelimit import FailureLimiter
 from domain import actors
 from domain.enums import Role
-from store.apikeys import hash_key
+from store.apikeys import hash_key, is_integration
 from store.models import ApiKey, Partner
 
 
@@ -27,6 +27,7 @@ class Principal:
     cam_id: uuid.UUID | None
     partner_id: uuid.UUID | None
     approver_level: int | None = None  # ops keys: the highest MDF approval level (None: every level)
+    integration: bool = False  # an integration's ops key (store/apikeys.py INTEGRATION_PREFIX)
 
     @property
     def actor(self) -> str:
@@ -94,7 +95,7 @@ async def _authenticate(request: Request, session: AsyncSession) -> Principal:
         raise _unauthorized("invalid or revoked API key")
     return Principal(
         key_id=row.id, role=Role(row.role), cam_id=row.cam_id, partner_id=row.partner_id,
-        approver_level=row.approver_level,
+        approver_level=row.approver_level, integration=is_integration(row.prefix),
     )  # fmt: skip
 
 

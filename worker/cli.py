@@ -61,7 +61,9 @@ def _redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-async def _create_key(role: Role, cam_id: uuid.UUID | None, partner_id: uuid.UUID | None, label: str) -> str:
+async def _create_key(
+    role: Role, cam_id: uuid.UUID | None, partner_id: uuid.UUID | None, label: str, integration: bool = False
+) -> str:
     from store.apikeys import create_api_key
     from store.db import make_engine, make_sessionmaker
     from store.models import Cam, Partner
@@ -73,14 +75,18 @@ async def _create_key(role: Role, cam_id: uuid.UUID | None, partner_id: uuid.UUI
                 raise SystemExit(f"error: --cam-id must name an existing CAM for a cam key (got {cam_id})")
             if role == Role.partner and (partner_id is None or await session.get(Partner, partner_id) is None):
                 raise SystemExit(f"error: --partner-id must name an existing partner (got {partner_id})")
-            _, secret = await create_api_key(session, role=role, cam_id=cam_id, partner_id=partner_id, label=label)
+            if integration and role != Role.ops:
+                raise SystemExit("error: --integration is for an ops key")
+            _, secret = await create_api_key(
+                session, role=role, cam_id=cam_id, partner_id=partner_id, label=label, integration=integration
+            )
         return secret
     finally:
         await engine.dispose()
 
 
 def _cmd_create_key(args) -> int:
-    secret = asyncio.run(_create_key(Role(args.role), args.cam_id, args.partner_id, args.label))
+    secret = asyncio.run(_create_key(Role(args.role), args.cam_id, args.partner_id, args.label, args.integration))
     print(secret)
     print(f"# {args.role} key created; it is shown only now. Use: Authorization: Bearer <key>", file=sys.stderr)
     return 0
@@ -144,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cam-id", type=uuid.UUID)
     p.add_argument("--partner-id", type=uuid.UUID)
     p.add_argument("--label", default="created with camlights create-key")
+    p.add_argument("--integration", action="store_true", help="an integration's ops key (e.g. the CRM's)")
     p.set_defaults(func=_cmd_create_key)
     p = sub.add_parser("rotate-key", help="add a new active payload encryption key (older keys keep decrypting)")
     p.add_argument("--key-file", help="the key ring file (default: DATA_DIR/payload-keys, the one make run uses)")
