@@ -10,7 +10,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from sqlalchemy import func, or_, select, update
@@ -46,33 +46,76 @@ NEXT_BATCH = 50  # pending deliveries a stream takes at once (it re-reads after 
 REQUEST_MARGIN = 5.0  # seconds of an attempt beyond the request's own time limit (recording it)
 
 
+MAX_RESPONSE_BYTES = 64 * 1024  # of a destination's answer: read at most this much, then hang up
+
+
 async def check_destination(url: str, allow_private: bool) -> str | None:
     """Why `url` may not be called (scheme, no host, a name that does not resolve, or an address
-    that is private, loopback, link-local, ... unless the subscription allows private networks),
-    or None when it may."""
+    that is not public: private, loopback, link-local, site-local, 6to4 of a private one... unless
+    the subscription allows private networks), or None when it may."""
+    refused, _ = await pinned_destination(url, allow_private, resolve=not allow_private)
+    return refused
+
+
+async def pinned_destination(url: str, allow_private: bool, *, resolve: bool = True) -> tuple[str | None, str | None]:
+    """(why refused, None), or (None, the one address to connect to): the name is resolved once
+    and every address it has is checked; the request then goes to that address (no second
+    resolution a DNS rebinding could answer differently)."""
     try:
         parts = urlsplit(url)
         host, port = parts.hostname, parts.port
     except ValueError as err:
-        return f"the URL cannot be read ({err})"
+        return f"the URL cannot be read ({err})", None
     if parts.scheme not in ("https", "http"):
-        return f"the URL must be http or https, not {parts.scheme or 'nothing'!r}"
+        return f"the URL must be http or https, not {parts.scheme or 'nothing'!r}", None
     if not host:
-        return "the URL has no host"
-    if allow_private:
-        return None
+        return "the URL has no host", None
+    if not resolve:
+        return None, None
     try:
         async with asyncio.timeout(5):
             infos = await asyncio.get_running_loop().getaddrinfo(host, port or 443, proto=6)
     except TimeoutError:
-        return f"{host} did not resolve within 5 s"
+        return f"{host} did not resolve within 5 s", None
     except (OSError, UnicodeError, ValueError) as err:
-        return f"{host} does not resolve ({getattr(err, 'strerror', None) or err})"
-    for info in infos:
-        why = refused_address(str(info[4][0]))
-        if why:
-            return f"{host}: {why} (refused unless allow_private_network is set by ops)"
-    return None
+        return f"{host} does not resolve ({getattr(err, 'strerror', None) or err})", None
+    addresses = list(dict.fromkeys(str(info[4][0]).split("%", 1)[0] for info in infos))
+    if not addresses:
+        return f"{host} does not resolve", None
+    if not allow_private:
+        for address in addresses:
+            why = refused_address(address)
+            if why:
+                return f"{host}: {why} (refused unless allow_private_network is set by ops)", None
+    return None, addresses[0]
+
+
+async def post_pinned(
+    url: str, address: str, body: bytes, headers: dict[str, str], timeout: float, max_bytes: int = MAX_RESPONSE_BYTES
+) -> httpx.Response:
+    """POST `body` to `url` over a connection to `address` (Host header and TLS SNI/certificate
+    name stay the URL's host), no proxy from the environment, at most `timeout` seconds in all
+    (connect, send, answer: TimeoutError past it) and at most `max_bytes` of the answer kept."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if ":" in address else address
+    port = f":{parts.port}" if parts.port else ""
+    target = urlunsplit((parts.scheme, literal + port, parts.path or "/", parts.query, ""))
+    host_header = (f"[{host}]" if ":" in host else host) + port
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    sent = {**headers, "host": host_header, "accept-encoding": "identity"}  # raw bytes: no decompression bomb
+    async with (
+        asyncio.timeout(timeout),
+        httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as http,
+    ):
+        async with http.stream("POST", target, content=body, headers=sent, extensions=extensions) as answer:
+            kept = bytearray()
+            async for chunk in answer.aiter_raw():
+                kept += chunk
+                if len(kept) >= max_bytes:
+                    break
+    content_type = answer.headers.get("content-type", "")
+    return httpx.Response(answer.status_code, content=bytes(kept[:max_bytes]), headers={"content-type": content_type})
 
 
 async def wake_stream(client, task_queue: str, subscription_id: object, partner_id: object) -> None:
@@ -184,8 +227,9 @@ class WebhookActivities:
             payload = events.body(event.type, event.version, event.occurred_at, event.data)
             msg_id = event.id
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        refused = await check_destination(url, allow_private)  # again: DNS may have changed since
-        if refused:
+        refused, address = await pinned_destination(url, allow_private)  # again: DNS may have changed since
+        if refused or address is None:
+            refused = refused or "the destination did not resolve"
             await self._record(inp.delivery_id, None, None, f"refused: {refused}")
             metrics.webhook_delivery("refused")
             raise ApplicationError(f"destination refused: {refused}", type="DestinationRefused", non_retryable=True)
@@ -194,12 +238,11 @@ class WebhookActivities:
         attempt_timeout = activity.info().start_to_close_timeout
         timeout = max(1.0, attempt_timeout.total_seconds() - REQUEST_MARGIN) if attempt_timeout else 10.0
         try:
-            async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
-                answer = await http.post(url, content=body, headers=headers(secret, msg_id, int(time.time()), body))
-        except httpx.HTTPError as err:
-            await self._record(inp.delivery_id, None, None, f"{type(err).__name__}: {err}")
+            answer = await post_pinned(url, address, body, headers(secret, msg_id, int(time.time()), body), timeout)
+        except (httpx.HTTPError, TimeoutError) as err:
+            why = f"{type(err).__name__}: {err}" if str(err) else f"no complete answer within {timeout:g} s"
+            await self._record(inp.delivery_id, None, None, why)
             metrics.webhook_delivery("error", time.monotonic() - started)
-            why = f"{type(err).__name__}: {err}"
             raise ApplicationError(f"webhook request failed: {why}", type="WebhookError") from None
         ok = 200 <= answer.status_code < 300
         await self._record(inp.delivery_id, answer.status_code, answer.text[:1000], None, delivered=ok)

@@ -58,7 +58,13 @@ def create_app(settings: Settings | None = None, *, reconcile_every: float | Non
         "bytes (413).",
         lifespan=lifespan,
     )
-    app.add_middleware(limits.BodyLimit, max_bytes=limits.MAX_BODY_BYTES)
+    app.add_middleware(
+        limits.BodyLimit,
+        max_bytes=limits.MAX_BODY_BYTES,
+        body_seconds=settings.body_read_seconds,
+        upload_seconds=settings.upload_read_seconds,
+        uploads_per_key=settings.uploads_per_key,
+    )
     errors.install(app)  # its catch-all middleware goes outside the body limit
     app.add_middleware(metrics.Observe)  # outermost: a span and a latency sample for every request
     for module in (health, cams, partners, policy, keys, ops, codec):

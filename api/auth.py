@@ -16,7 +16,7 @@ from api import ratelimit
 from api.ratelimit import FailureLimiter
 from domain import actors
 from domain.enums import Role
-from store.apikeys import hash_key
+from store.apikeys import hash_key, is_integration
 from store.models import ApiKey, Partner
 
 
@@ -27,6 +27,7 @@ class Principal:
     cam_id: uuid.UUID | None
     partner_id: uuid.UUID | None
     approver_level: int | None = None  # ops keys: the highest MDF approval level (None: every level)
+    integration: bool = False  # an integration's ops key (store/apikeys.py INTEGRATION_PREFIX)
 
     @property
     def actor(self) -> str:
@@ -70,7 +71,9 @@ async def principal_from_request(request: Request, session: AsyncSession) -> Pri
         raise
 
 
-async def _authenticate(request: Request, session: AsyncSession) -> Principal:
+def require_bearer_header(request: Request) -> str:
+    """The bearer token of the request, well-formed (not yet looked up), or 401. Cheap: the body
+    limit (api/limits.py) calls it before reading a body."""
     header = request.headers.get("authorization")
     if not header:
         raise _unauthorized("missing Authorization header: send 'Authorization: Bearer <api key>'")
@@ -80,6 +83,11 @@ async def _authenticate(request: Request, session: AsyncSession) -> Principal:
         raise _unauthorized("Authorization header must be 'Bearer <api key>'")
     if not (token.isascii() and token.isprintable() and len(token) <= 200):
         raise _unauthorized("invalid or revoked API key")
+    return token
+
+
+async def _authenticate(request: Request, session: AsyncSession) -> Principal:
+    token = require_bearer_header(request)
     digest = hash_key(token)
     row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
     # The lookup is by hash (nothing about the key leaks from its timing); compare in constant time too.
@@ -87,7 +95,7 @@ async def _authenticate(request: Request, session: AsyncSession) -> Principal:
         raise _unauthorized("invalid or revoked API key")
     return Principal(
         key_id=row.id, role=Role(row.role), cam_id=row.cam_id, partner_id=row.partner_id,
-        approver_level=row.approver_level,
+        approver_level=row.approver_level, integration=is_integration(row.prefix),
     )  # fmt: skip
 
 

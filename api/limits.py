@@ -1,12 +1,31 @@
-"""A bound on request bodies: nothing a caller sends makes the API buffer more than
-`MAX_BODY_BYTES`. Pure ASGI: a declared `Content-Length` over the limit is refused before
-anything is read; a body sent without one (chunked) is counted as it arrives and refused as
-soon as it passes the limit. Either way the answer is 413 with the usual error body."""
+"""Bounds on request bodies, enforced before a handler runs (pure ASGI):
+
+* Size: nothing a caller sends makes the API keep more than `MAX_BODY_BYTES` (uploads:
+  `MAX_UPLOAD_BYTES`, spooled to a temporary file past 1 MiB, never joined in memory). A declared
+  `Content-Length` over the limit is refused before anything is read; a chunked body is counted
+  as it arrives and refused as soon as it passes the limit (413).
+* Authentication first: a body sent to a route that needs an API key is not read until the key is
+  there (401 without reading otherwise); an upload's key is checked against the database before
+  its first byte is read, so an unauthenticated caller cannot make the API spool anything.
+* Time: the whole body must arrive within `body_seconds` (uploads: `upload_seconds`), else 408 and
+  the connection is closed: a slow client cannot hold a request open.
+* Concurrency: at most `uploads_per_key` uploads at once per API key (429 with `Retry-After`).
+
+The body is read up front (bounded), then handed to the app: the limits hold whatever the app does
+with the stream, and a refusal never reaches a handler that half-read it."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from tempfile import SpooledTemporaryFile
+from typing import IO
 
+from fastapi import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_response
@@ -14,6 +33,9 @@ from api.errors import error_response
 MAX_BODY_BYTES = 1024 * 1024  # 1 MiB: the largest body (a whole program policy) is a few KiB
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024  # file uploads (MDF proof of performance); the policy's limits apply within
 UPLOAD_PATHS = re.compile(r"^/mdf/requests/[^/]+/(claim|proofs)$")
+SPOOL_IN_MEMORY = 1024 * 1024  # an upload past this goes to a temporary file
+REPLAY_CHUNK = 64 * 1024
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def too_large(limit: int) -> str:
@@ -21,37 +43,120 @@ def too_large(limit: int) -> str:
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES, upload_bytes: int = MAX_UPLOAD_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int = MAX_BODY_BYTES,
+        upload_bytes: int = MAX_UPLOAD_BYTES,
+        *,
+        body_seconds: float = 30.0,
+        upload_seconds: float = 300.0,
+        uploads_per_key: int = 2,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.upload_bytes = upload_bytes
+        self.body_seconds = body_seconds
+        self.upload_seconds = upload_seconds
+        self.uploads_per_key = uploads_per_key
+        self.uploading: Counter[uuid.UUID] = Counter()  # API key id -> its uploads in progress
+        self._keyed: list[tuple[str, re.Pattern[str]]] | None = None  # (method, path) of the keyed operations
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.upload_bytes if scope["method"] == "POST" and UPLOAD_PATHS.match(scope["path"]) else self.max_bytes
+        upload = scope["method"] == "POST" and UPLOAD_PATHS.match(scope["path"]) is not None
+        limit = self.upload_bytes if upload else self.max_bytes
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await error_response(413, too_large(limit), headers={"Connection": "close"})(scope, receive, send)
+            await _refuse(413, too_large(limit))(scope, receive, send)
             return
-        # Read the body up front (bounded), then hand it to the app: the limit holds whatever the
-        # app does with the stream, and a refusal never reaches a handler that half-read it.
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # http.disconnect: the caller is gone, nobody to answer
+        if not _has_body(scope, declared):
+            await self.app(scope, receive, send)
+            return
+        key_id: uuid.UUID | None = None
+        if self._route_needs_key(scope):
+            try:
+                key_id = await self._authenticate(scope, full=upload)
+            except HTTPException as err:  # 401 (or 429 from the failure limiter): nothing was read
+                await _refuse(err.status_code, str(err.detail), err.headers)(scope, receive, send)
                 return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                await error_response(413, too_large(limit), headers={"Connection": "close"})(scope, receive, send)
+        if upload and key_id is not None:
+            if self.uploading[key_id] >= self.uploads_per_key:
+                detail = f"at most {self.uploads_per_key} uploads at once per API key; retry when one has finished"
+                await _refuse(429, detail, {"Retry-After": "5"})(scope, receive, send)
                 return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        await self.app(scope, _replay(b"".join(chunks), receive), send)
+            self.uploading[key_id] += 1
+        try:
+            await self._read_then_run(scope, receive, send, limit, self.upload_seconds if upload else self.body_seconds)
+        finally:
+            if upload and key_id is not None:
+                self.uploading[key_id] -= 1
+                if self.uploading[key_id] <= 0:
+                    del self.uploading[key_id]
+
+    async def _read_then_run(self, scope: Scope, receive: Receive, send: Send, limit: int, seconds: float) -> None:
+        spool: IO[bytes] = SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 (closed below)
+        try:
+            try:
+                async with asyncio.timeout(seconds):
+                    size = 0
+                    while True:
+                        message = await receive()
+                        if message["type"] != "http.request":  # http.disconnect: the caller is gone
+                            return
+                        chunk = message.get("body", b"")
+                        size += len(chunk)
+                        if size > limit:
+                            await _refuse(413, too_large(limit))(scope, receive, send)
+                            return
+                        spool.write(chunk)
+                        if not message.get("more_body", False):
+                            break
+            except TimeoutError:
+                detail = f"request body not received within {seconds:g} seconds"
+                await _refuse(408, detail)(scope, receive, send)
+                return
+            spool.seek(0)
+            await self.app(scope, _replay(spool, size, receive), send)
+        finally:
+            spool.close()
+
+    def _route_needs_key(self, scope: Scope) -> bool:
+        """Whether the operation authenticates with an API key: what the OpenAPI schema says (its
+        `security`, from the bearer dependency); links, the workspace and the codec do not."""
+        if self._keyed is None:
+            self._keyed = [
+                (method.upper(), re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$"))
+                for path, item in scope["app"].openapi().get("paths", {}).items()
+                for method, operation in item.items()
+                if isinstance(operation, dict) and operation.get("security")
+            ]
+        return any(m == scope["method"] and rx.match(scope["path"]) for m, rx in self._keyed)
+
+    async def _authenticate(self, scope: Scope, *, full: bool) -> uuid.UUID | None:
+        """The caller's key id (`full`: checked against the database), or HTTPException 401."""
+        from api.auth import principal_from_request, require_bearer_header
+
+        request = Request(scope)
+        if not full:
+            require_bearer_header(request)  # the handler's dependency checks the key itself
+            return None
+        async with request.app.state.sessionmaker() as session:
+            return (await principal_from_request(request, session)).key_id
+
+
+def _has_body(scope: Scope, declared: int | None) -> bool:
+    if declared is not None:
+        return declared > 0
+    chunked = any(n == b"transfer-encoding" and b"chunked" in v.lower() for n, v in scope.get("headers", ()))
+    return chunked or scope["method"] in BODY_METHODS
+
+
+def _refuse(status: int, detail: str, headers: Mapping[str, str] | None = None):
+    """An error answered before (all of) the body was read: the connection is closed after it."""
+    return error_response(status, detail, headers={**(headers or {}), "Connection": "close"})
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -64,15 +169,19 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that gives the buffered body as one message, then what the client sends next."""
-    first: Message | None = {"type": "http.request", "body": body, "more_body": False}
+def _replay(spool: IO[bytes], size: int, receive: Receive) -> Receive:
+    """A `receive` that gives the spooled body in chunks, then what the client sends next."""
+    left = size
 
     async def replay() -> Message:
-        nonlocal first
-        if first is not None:
-            message, first = first, None
-            return message
-        return await receive()
+        nonlocal left
+        if left < 0:
+            return await receive()
+        chunk = spool.read(REPLAY_CHUNK)
+        left -= len(chunk)
+        more = left > 0
+        if not more:
+            left = -1
+        return {"type": "http.request", "body": chunk, "more_body": more}
 
     return replay

@@ -10,7 +10,8 @@ place: every error status an operation can answer, each with the one error body 
 * 404 where a path id (or a partner id in the body) can name nothing;
 * 409, 503, 504 (and the 202 of a journey that took an update but has not recorded it yet) where
   the code raises them (`STATUSES` below, read from the routers, services and api/journeys.py);
-* 400 where there is a body to read (FastAPI's answer to a body that is not UTF-8);
+* 400 where there is a body to read (FastAPI's answer to a body that is not UTF-8), and 408 (the
+  body did not arrive in time, `api/limits.py`);
 * 413 everywhere (a body over `MAX_BODY_BYTES`, `api/limits.py`), 500 and 503 (the database or
   Temporal not available) everywhere.
 
@@ -31,6 +32,7 @@ ERROR_BODY_REF = {"$ref": "#/components/schemas/ErrorBody"}
 DEFAULT_DESCRIPTIONS = {
     202: "taken by the journey, not recorded yet: it will apply (`Location` names where to watch it)",
     400: "the body could not be read as JSON (e.g. not UTF-8)",
+    408: "the request body did not arrive in time (the connection is closed)",
     401: "no API key, or an unknown or revoked one",
     403: "the key's role or scope does not allow this",
     404: "no such entity (the detail names the id)",
@@ -111,12 +113,14 @@ STATUSES: dict[tuple[str, str], dict[int, str]] = {
         409: f"the request cannot be claimed now, or {_IDEMPOTENCY_409}",
         413: "a file, or all of them, over the policy's limits",
         415: "a file whose content is not a type its kind allows",
+        429: f"{DEFAULT_DESCRIPTIONS[429]}; or too many uploads at once with this key",
         **_UPDATE,
     },
     ("POST", "/mdf/requests/{request_id}/proofs"): {
         409: "the claim is not returned for proof",
         413: "a file, or all of them, over the policy's limits",
         415: "a file whose content is not a type its kind allows",
+        429: f"{DEFAULT_DESCRIPTIONS[429]}; or too many uploads at once with this key",
         **_UPDATE,
     },
     ("POST", "/mdf/requests/{request_id}/claim/decision"): {409: "no claim decision is awaited", **_UPDATE},
@@ -230,7 +234,7 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             statuses = {413, 500, 503}  # 503: the database or Temporal down, on any operation
             if "requestBody" in operation:
-                statuses.add(400)
+                statuses |= {400, 408}
             if "422" in responses:
                 statuses.add(422)
             if operation.get("security"):

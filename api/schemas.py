@@ -113,6 +113,11 @@ class ApiKeyCreate(Strict):
     approver_level: int | None = Field(
         None, ge=1, le=20, description="ops keys: the highest MDF approval level this key decides (none: every level)"
     )
+    integration: bool = Field(
+        False,
+        description="ops keys: the key of an integration (e.g. the CRM's), which may not allow private "
+        "webhook destinations; its secret starts with `cl_int_`",
+    )
 
 
 class ApiKeyOut(BaseModel):
@@ -122,4 +127,5 @@ class ApiKeyOut(BaseModel):
     partner_id: uuid.UUID | None
     label: str
     approver_level: int | None = None
+    integration: bool = False
     key: str = Field(description="the secret; shown once, stored only as a hash")

@@ -339,6 +339,7 @@ async def stack(policy=None):
         started.append(temporal)
         key = base64.b64encode(os.urandom(32)).decode()
         settings = Settings(
+            environment="development",
             database_url=pg.url,
             temporal_address=temporal.address,
             task_queue=f"bench-{uuid.uuid4().hex[:8]}",

@@ -190,6 +190,7 @@ async def run(args, pg, smtp, temporal) -> dict:
     from store.db import make_engine, make_sessionmaker
 
     settings = Settings(
+        environment="development",
         database_url=pg.url, temporal_address=temporal.address, task_queue=f"bench-qbr-{uuid.uuid4().hex[:8]}",
         smtp_host=smtp.host, smtp_port=smtp.port, ops_email="ops@bench.test", _env_file=None,
     )  # fmt: skip

@@ -110,6 +110,7 @@ async def run(args, pg, temporal) -> dict:
     )  # fmt: skip
     serving = asyncio.create_task(server.serve())
     settings = Settings(
+        environment="development",
         database_url=pg.url, temporal_address=temporal.address, task_queue=f"bench-hooks-{uuid.uuid4().hex[:8]}",
         _env_file=None,
     )  # fmt: skip

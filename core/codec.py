@@ -3,8 +3,10 @@ when that pays) applied by every client and worker through the data converter.
 
 Keys form a ring: the active key encrypts, every key of the ring decrypts; each payload names
 its key id in its metadata, so keys rotate without breaking running journeys. A payload that is
-not encrypted (histories recorded before encryption) passes through unchanged. A payload whose
-key is not in the ring fails with an error naming the key id, never silently."""
+not encrypted (histories recorded before encryption) passes through unchanged in development
+only: in production the workers refuse it (whoever can reach Temporal could otherwise send a
+signal or update in clear and name any actor as its author). A payload whose key is not in the
+ring fails with an error naming the key id, never silently."""
 
 from __future__ import annotations
 
@@ -90,8 +92,11 @@ def new_key() -> bytes:
 
 
 class EncryptionCodec(PayloadCodec):
-    def __init__(self, ring: KeyRing):
+    def __init__(self, ring: KeyRing, *, accept_plain: bool = True):
+        """`accept_plain`: a payload that is not encrypted decodes as it is (development, and the
+        codec endpoint that only shows history); False refuses it (production workers and clients)."""
         self.ring = ring
+        self.accept_plain = accept_plain
         self._ciphers = {key_id: AESGCM(key) for key_id, key in ring.keys.items()}
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
@@ -116,7 +121,12 @@ class EncryptionCodec(PayloadCodec):
 
     def decrypt(self, payload: Payload) -> Payload:
         if payload.metadata.get("encoding") != ENCODING:
-            return payload  # written before encryption was on: passes through
+            if self.accept_plain:
+                return payload  # written before encryption was on: passes through
+            raise CodecError(
+                "payload is not encrypted; in production only payloads encrypted with the key ring are "
+                "accepted (a signal or update sent in clear, e.g. with the temporal CLI without the codec)"
+            )
         key_id = payload.metadata.get(KEY_ID, b"").decode(errors="replace")
         cipher = self._ciphers.get(key_id)
         if cipher is None:
@@ -134,10 +144,10 @@ class EncryptionCodec(PayloadCodec):
         return decoded
 
 
-def data_converter(ring: KeyRing | None) -> DataConverter:
-    """Pydantic payloads, encrypted when a key ring is configured."""
+def data_converter(ring: KeyRing | None, *, accept_plain: bool = True) -> DataConverter:
+    """Pydantic payloads, encrypted when a key ring is configured (`accept_plain`: see EncryptionCodec)."""
     from temporalio.contrib.pydantic import pydantic_data_converter
 
     if ring is None:
         return pydantic_data_converter
-    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(ring))
+    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(ring, accept_plain=accept_plain))

@@ -6,13 +6,17 @@
   OTLP/HTTP when `OTLP_ENDPOINT` is set; otherwise the global provider stays a no-op.
 * Logs: JSON lines (`LOG_FORMAT=json`, the default) with the workflow id, run id and partner id
   when the record is about a workflow or an activity (the SDK puts `temporal_workflow` /
-  `temporal_activity` on its loggers' records; the worker's interceptor adds the partner id)."""
+  `temporal_activity` on its loggers' records; the worker's interceptor adds the partner id).
+  Tokens that grant something (one-click decision links, workspace sign-in links, `token=` style
+  query values) are replaced by `<redacted>` in every record before it is written: mail scanners
+  open every link, so the access log would otherwise hold unused, valid tokens."""
 
 from __future__ import annotations
 
 import contextvars
 import json
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +29,32 @@ from core.settings import Settings
 PARTNER_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("camlights_partner_id", default=None)
 
 _configured = False
+
+REDACTED = "<redacted>"
+# A path segment that is a token: /deals/links/<t>, /mdf/links/<t>, /web/sign-in/<t> (any prefix).
+_TOKEN_SEGMENT = re.compile(r"(/(?:links|sign-in)/)[^/?#\s\"']+")
+# A query value that is a credential: ?token=..., &key=..., &api_key=..., &signature=...
+_TOKEN_QUERY = re.compile(
+    r"([?&](?:token|key|api_key|apikey|secret|signature|sig|code|access_token)=)[^&#\s\"']+", re.IGNORECASE
+)
+
+
+def redact_tokens(text: str) -> str:
+    return _TOKEN_QUERY.sub(rf"\1{REDACTED}", _TOKEN_SEGMENT.sub(rf"\1{REDACTED}", text))
+
+
+class RedactTokens(logging.Filter):
+    """On a handler: rewrites the message and its string arguments (uvicorn's access line passes
+    the path with its query as an argument) so no token is ever written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact_tokens(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_tokens(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: redact_tokens(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        return True
 
 
 def tracer_provider(settings: Settings, service: str):
@@ -96,6 +126,7 @@ def configure_logging(settings: Settings, process: str) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter(f"%(asctime)s {process} %(levelname)s %(message)s"))
+    handler.addFilter(RedactTokens())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)

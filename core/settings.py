@@ -1,11 +1,16 @@
-"""Configuration from the environment (pydantic-settings). Defaults point at the embedded stack.
+"""Configuration from the environment (pydantic-settings). Addresses default to the embedded stack.
 
-Secrets have development defaults so that `make run` works out of the box; outside development
-(`ENVIRONMENT=production`) a secret left at its default stops the process at start with an error
-naming the variable (full-stack-fastapi-template `_enforce_non_default_secrets`)."""
+`ENVIRONMENT` defaults to production: a deploy that forgets it gets the strict checks, never the
+development shortcuts. In production the link secret must be at least 32 random bytes (the
+development default, placeholders such as `CHANGE-ME...`, short or repetitive values stop the
+process at start with an error naming the variable) and the payload key ring is required.
+`camlights dev` (`make run`) and the test settings set `ENVIRONMENT=development` explicitly."""
 
 from __future__ import annotations
 
+import math
+import re
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -13,18 +18,58 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.codec import KeyRing
+from core.codec import CodecError, KeyRing
 
 DEV_LINK_SECRET = "insecure-dev-link-secret-change-me"
 
 # variable name -> its development default: refused outside development.
 DEV_SECRETS = {"link_secret": DEV_LINK_SECRET}
 
+SECRET_MIN_BITS = 256  # 32 random bytes: `secrets.token_urlsafe(32)` (43 characters) or `openssl rand -hex 32`
+# Words of a placeholder left in a manifest (deploy/k8s/secret.yaml.example) or a made-up value.
+PLACEHOLDER_WORDS = ("change", "example", "placeholder", "secret", "password", "insecure", "default", "replace")
+MAKE_ONE = "make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def secret_problem(value: str) -> str | None:
+    """Why `value` is not a production secret of at least 32 random bytes, or None when it looks like one.
+    The strength is estimated from the characters it uses (hex digits: 4 bits each, base64: 6...)."""
+    lowered = value.lower()
+    for word in PLACEHOLDER_WORDS:
+        if word in lowered:
+            return f"it looks like a placeholder (contains {word!r}); {MAKE_ONE}"
+    if re.search(r"(.)\1{5,}", value):
+        return f"it repeats a character six times or more; {MAKE_ONE}"
+    if any(value == value[:n] * (len(value) // n) for n in range(1, len(value) // 2 + 1) if len(value) % n == 0):
+        return f"it is a repeated pattern; {MAKE_ONE}"
+    counts = Counter(value)
+    per_char = -sum(c / len(value) * math.log2(c / len(value)) for c in counts.values()) if value else 0.0
+    if len(counts) < 10 or per_char < 3.0:
+        return f"it uses too few different characters to be random; {MAKE_ONE}"
+    if all(ch in "0123456789abcdef" for ch in lowered):
+        alphabet = 16
+    else:
+        alphabet = sum(
+            size
+            for size, present in (
+                (26, any(ch.islower() for ch in value)),
+                (26, any(ch.isupper() for ch in value)),
+                (10, any(ch.isdigit() for ch in value)),
+                (32, any(not ch.isalnum() for ch in value)),
+            )
+            if present
+        )
+    bits = len(value) * math.log2(alphabet)
+    if bits < SECRET_MIN_BITS:
+        needed = f"at least {SECRET_MIN_BITS} (32 bytes) are needed"
+        return f"it is too short: at most {int(bits)} random bits, {needed}; {MAKE_ONE}"
+    return None
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    environment: Literal["development", "production"] = "development"
+    environment: Literal["development", "production"] = "production"
     database_url: str = "postgresql+psycopg://camlights@127.0.0.1:55432/camlights"
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
@@ -52,6 +97,11 @@ class Settings(BaseSettings):
     payload_key_active: str | None = None
     # The Temporal Web UI origin allowed to call the codec endpoint (CORS), e.g. http://127.0.0.1:8233.
     codec_cors_origin: str | None = None
+    # Request bodies (api/limits.py): the time a whole body may take to arrive (408 after it), for
+    # uploads (MDF proofs, up to 64 MiB) and for every other body; uploads at once per API key (429).
+    body_read_seconds: float = Field(30, gt=0, le=3600)
+    upload_read_seconds: float = Field(300, gt=0, le=3600)
+    uploads_per_key: int = Field(2, ge=1, le=100)
     # Failed authentications (or decision-link attempts) per client and minute before 429.
     auth_failures_per_minute: int = 20
     # MDF proof files: in PostgreSQL unless an S3-compatible bucket is configured (AWS S3, MinIO, Ceph, R2...).
@@ -81,17 +131,33 @@ class Settings(BaseSettings):
     def _enforce_non_default_secrets(self) -> Settings:
         if self.environment != "development":
             for name, default in DEV_SECRETS.items():
-                if getattr(self, name) == default:
+                value = getattr(self, name)
+                if value == default:
                     raise ValueError(
                         f"{name.upper()} is still the development default; set it to a long random "
-                        f"value (ENVIRONMENT={self.environment})"
+                        f"value (ENVIRONMENT={self.environment}; {MAKE_ONE})"
+                    )
+                problem = secret_problem(value)
+                if problem:
+                    raise ValueError(
+                        f"{name.upper()} is not a production secret: {problem} (ENVIRONMENT={self.environment})"
                     )
             if not self.payload_keys:
                 raise ValueError(
                     "PAYLOAD_KEYS is not set: partner data would be stored in clear in workflow history "
                     f"(ENVIRONMENT={self.environment}; `camlights rotate-key --print` makes a key ring)"
                 )
-        self.key_ring()  # a malformed key ring stops the process at start, naming the problem
+        try:
+            ring = self.key_ring()  # a malformed key ring stops the process at start, naming the problem
+        except CodecError as err:
+            raise ValueError(f"PAYLOAD_KEYS: {err}") from err
+        if ring is not None and self.environment != "development":
+            for key_id, key in ring.keys.items():
+                if len(set(key)) < 20:  # 32 random bytes have ~30 distinct values; zeros or a repeated word do not
+                    raise ValueError(
+                        f"PAYLOAD_KEYS: key {key_id!r} is not random (ENVIRONMENT={self.environment}; "
+                        "`camlights rotate-key --print` makes a key ring)"
+                    )
         return self
 
     def key_ring(self) -> KeyRing | None:
@@ -103,3 +169,11 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+@lru_cache
+def get_tool_settings() -> Settings:
+    """For the command-line tools that serve nothing (migrate, create-key, rotate-key, demo): the same
+    configuration without the production secret checks, which guard the API and the worker (a local
+    `camlights rotate-key --print` makes the first key ring before any secret is set)."""
+    return Settings(environment="development")

@@ -16,7 +16,7 @@ async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Clie
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=data_converter(settings.key_ring()),
+        data_converter=data_converter(settings.key_ring(), accept_plain=settings.environment == "development"),
         tls=settings.temporal_tls or settings.temporal_api_key is not None,
         api_key=settings.temporal_api_key,
         interceptors=[tracing_interceptor()],

@@ -8,6 +8,9 @@ expiry entry. Balances are sums of ledger entries (`balances`), never stored."""
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -244,6 +247,32 @@ def sniff(data: bytes) -> str | None:
     if ("," in first or ";" in first) and all(c.isprintable() or c in "\r\t" for c in first):
         return "text/csv"
     return None
+
+
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(?:[.,][0-9]+)?")
+
+
+def defuse_cell(value: str) -> str:
+    """A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first), written as
+    text with a leading apostrophe (OWASP's CSV injection advice); a plain number stays as it is."""
+    if value.startswith(FORMULA_LEADS) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def defuse_csv(data: bytes) -> bytes:
+    """A CSV proof as reviewers download it: the same rows and cells, every formula-leading cell
+    defused (a partner's attendee list could otherwise run `=HYPERLINK(...)` in the CAM's Excel)."""
+    text = data.decode("utf-8", errors="replace")
+    first = text.lstrip("\ufeff").split("\n", 1)[0]
+    delimiter = ";" if ";" in first and "," not in first else ","
+    newline = "\r\n" if "\r\n" in text[: len(first) + 2] else "\n"
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator=newline)
+    for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+        writer.writerow([defuse_cell(cell) for cell in row])
+    return out.getvalue().encode("utf-8")
 
 
 # ------------------------------------------------------------------ workflow contracts

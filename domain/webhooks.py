@@ -74,19 +74,35 @@ def headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, 
     }
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # well-known NAT64 prefix: the last 32 bits are an IPv4 address
+
+
 def refused_address(address: str) -> str | None:
-    """Why a destination address is refused (SSRF), or None for a public unicast address."""
+    """Why a destination address is refused (SSRF), or None for a public (`is_global`) unicast
+    address. An IPv6 address that carries an IPv4 one (mapped, 6to4 2002::/16, Teredo, NAT64) is
+    judged by that IPv4 address too; site-local fec0::/10 and every non-global range are refused."""
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        else:
+            carried = ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+            if carried is None and ip in NAT64:
+                carried = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+            if carried is not None:
+                why = refused_address(str(carried))
+                if why:
+                    return f"{address} carries {carried}: {why}"
     for what, test in (
         ("loopback", ip.is_loopback),
         ("private", ip.is_private),
         ("link-local", ip.is_link_local),
+        ("site-local", isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local),
         ("multicast", ip.is_multicast),
         ("reserved", ip.is_reserved),
         ("unspecified", ip.is_unspecified),
         ("shared (carrier-grade NAT)", ip in ipaddress.ip_network("100.64.0.0/10")),
+        ("non-global", not ip.is_global),
     ):
         if test:
             return f"{address} is a {what} address"

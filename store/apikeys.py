@@ -13,6 +13,9 @@ from domain.enums import Role
 from store.models import ApiKey
 
 KEY_PREFIX = "cl_"
+# An integration's ops key (e.g. the CRM's): marked by its prefix, kept in `api_keys.prefix`; it may
+# not do what only a person should (allow private webhook destinations).
+INTEGRATION_PREFIX = "cl_int_"
 
 
 def hash_key(secret: str) -> str:
@@ -20,8 +23,16 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def new_secret() -> str:
-    return KEY_PREFIX + secrets.token_urlsafe(32)
+def new_secret(integration: bool = False) -> str:
+    if integration:
+        return INTEGRATION_PREFIX + secrets.token_urlsafe(32)
+    while (secret := KEY_PREFIX + secrets.token_urlsafe(32)).startswith(INTEGRATION_PREFIX):
+        pass  # one in 16 million: a person's key never looks like an integration's
+    return secret
+
+
+def is_integration(prefix: str) -> bool:
+    return prefix.startswith(INTEGRATION_PREFIX)
 
 
 async def create_api_key(
@@ -32,9 +43,10 @@ async def create_api_key(
     partner_id: uuid.UUID | None = None,
     label: str = "",
     approver_level: int | None = None,
+    integration: bool = False,
 ) -> tuple[ApiKey, str]:
     """Add a key to the session (the caller commits) and return it with its secret, shown once."""
-    secret = new_secret()
+    secret = new_secret(integration)
     row = ApiKey(
         key_hash=hash_key(secret),
         prefix=secret[:10],

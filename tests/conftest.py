@@ -85,6 +85,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 def base_settings(postgres: Postgres, smtp: SmtpSink) -> Settings:
     return Settings(
+        environment="development",  # unset means production; the tests use short secrets
         database_url=postgres.url,
         smtp_host=smtp.host,
         smtp_port=smtp.port,

@@ -17,7 +17,7 @@ import asyncio
 import sys
 import uuid
 
-from core.settings import get_settings
+from core.settings import get_settings, get_tool_settings
 from domain.enums import Role
 
 
@@ -50,7 +50,7 @@ def _cmd_api(args) -> int:
 def _cmd_migrate(args) -> int:
     from store.migrate import upgrade
 
-    settings = get_settings()
+    settings = get_tool_settings()
     print(f"applying migrations to {_redact(settings.database_url)} ...", flush=True)
     upgrade(settings.database_url)
     print("database is at the latest schema version")
@@ -63,26 +63,32 @@ def _redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-async def _create_key(role: Role, cam_id: uuid.UUID | None, partner_id: uuid.UUID | None, label: str) -> str:
+async def _create_key(
+    role: Role, cam_id: uuid.UUID | None, partner_id: uuid.UUID | None, label: str, integration: bool = False
+) -> str:
     from store.apikeys import create_api_key
     from store.db import make_engine, make_sessionmaker
     from store.models import Cam, Partner
 
-    engine = make_engine(get_settings().database_url)
+    engine = make_engine(get_tool_settings().database_url)
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
             if role == Role.cam and (cam_id is None or await session.get(Cam, cam_id) is None):
                 raise SystemExit(f"error: --cam-id must name an existing CAM for a cam key (got {cam_id})")
             if role == Role.partner and (partner_id is None or await session.get(Partner, partner_id) is None):
                 raise SystemExit(f"error: --partner-id must name an existing partner (got {partner_id})")
-            _, secret = await create_api_key(session, role=role, cam_id=cam_id, partner_id=partner_id, label=label)
+            if integration and role != Role.ops:
+                raise SystemExit("error: --integration is for an ops key")
+            _, secret = await create_api_key(
+                session, role=role, cam_id=cam_id, partner_id=partner_id, label=label, integration=integration
+            )
         return secret
     finally:
         await engine.dispose()
 
 
 def _cmd_create_key(args) -> int:
-    secret = asyncio.run(_create_key(Role(args.role), args.cam_id, args.partner_id, args.label))
+    secret = asyncio.run(_create_key(Role(args.role), args.cam_id, args.partner_id, args.label, args.integration))
     print(secret)
     print(f"# {args.role} key created; it is shown only now. Use: Authorization: Bearer <key>", file=sys.stderr)
     return 0
@@ -94,7 +100,7 @@ def _cmd_rotate_key(args) -> int:
 
     from core.codec import KeyRing, new_key, rotate_file
 
-    settings = get_settings()
+    settings = get_tool_settings()
     if args.print_only or (settings.payload_keys and args.key_file is None):
         ring = settings.key_ring()
         ring = ring.rotated() if ring else KeyRing(active="k1", keys={"k1": new_key()})
@@ -112,15 +118,20 @@ def _cmd_rotate_key(args) -> int:
 
 
 def _cmd_dev(args) -> int:
+    import os
+
     from worker.devstack import run_dev
 
+    # The embedded stack is development (unset, ENVIRONMENT means production): the worker and the API
+    # it starts inherit this, with the link secret and key ring it generates under .data/.
+    os.environ.setdefault("ENVIRONMENT", "development")
     return run_dev(get_settings())
 
 
 def _cmd_demo(args) -> int:
     from worker.demo import load_demo
 
-    asyncio.run(load_demo(get_settings()))
+    asyncio.run(load_demo(get_tool_settings()))
     return 0
 
 
@@ -153,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cam-id", type=uuid.UUID)
     p.add_argument("--partner-id", type=uuid.UUID)
     p.add_argument("--label", default="created with camlights create-key")
+    p.add_argument("--integration", action="store_true", help="an integration's ops key (e.g. the CRM's)")
     p.set_defaults(func=_cmd_create_key)
     p = sub.add_parser("rotate-key", help="add a new active payload encryption key (older keys keep decrypting)")
     p.add_argument("--key-file", help="the key ring file (default: DATA_DIR/payload-keys, the one make run uses)")

@@ -4,6 +4,7 @@ one-click decision links from email."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Annotated, Any
 
@@ -50,6 +51,7 @@ from domain.mdf import (
     ProofAdded,
     Resubmission,
     StartActivity,
+    defuse_csv,
 )
 from domain.policy import ProofKind
 from store import repo
@@ -306,10 +308,14 @@ async def list_proofs(request_id: uuid.UUID, principal: PrincipalDep, session: S
 async def download_proof(
     request_id: uuid.UUID, proof_id: uuid.UUID, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
 ):
-    """A proof file, to the partner itself, its CAM or ops only."""
+    """A proof file, to the partner itself, its CAM or ops only, always as an attachment. A CSV file
+    comes with its formula-leading cells defused (a leading apostrophe): `Digest` is then that of
+    the file served, `X-Proof-Sha256` that of the file as uploaded."""
     req, _ = await service.request_for(session, request_id, principal)
     proof = await service.proof_for(session, req, proof_id)
     data = await service.proof_bytes(session, proof, settings)
+    if proof.content_type == "text/csv":
+        data = defuse_csv(data)
     safe = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in proof.filename) or "file"
     return Response(
         data,
@@ -317,7 +323,8 @@ async def download_proof(
         headers={
             "Content-Disposition": f'attachment; filename="{safe}"',
             "X-Content-Type-Options": "nosniff",
-            "Digest": f"sha-256={proof.sha256}",
+            "Digest": f"sha-256={hashlib.sha256(data).hexdigest()}",
+            "X-Proof-Sha256": proof.sha256,
         },
     )
 

@@ -56,6 +56,7 @@ from domain.mdf import (
     MdfState,
     convert,
     days_between,
+    defuse_cell,
     money,
 )
 from domain.policy import ProgramPolicy, ProofKind
@@ -666,7 +667,7 @@ def as_csv(rows: Sequence[BaseModel], model: type[BaseModel]) -> str:
     for row in rows:
         values = row.model_dump(mode="json")
         # A cell that a spreadsheet would run as a formula is written as text.
-        writer.writerow({k: f"'{v}" if isinstance(v, str) and v[:1] in "=+-@\t\r" else v for k, v in values.items()})
+        writer.writerow({k: defuse_cell(v) if isinstance(v, str) else v for k, v in values.items()})
     return buf.getvalue()
 
 

@@ -3,10 +3,11 @@
 
 Who may call: an ops API key (`Authorization: Bearer <key>`, e.g. injected by the proxy in front
 of a production UI). In development only, the configured UI origin (`CODEC_CORS_ORIGIN`, set by
-`make run` to the embedded UI) may call without a key. CORS answers that origin only."""
+`make run` to the embedded UI) may call without a key, and only from a loopback peer. CORS answers that origin only."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -36,6 +37,14 @@ def _cors(request: Request) -> dict[str, str]:
     return {}
 
 
+def _from_loopback(request: Request) -> bool:
+    """The TCP peer (not a forwarded header) is this machine."""
+    try:
+        return request.client is not None and ipaddress.ip_address(request.client.host).is_loopback
+    except ValueError:
+        return False
+
+
 async def _authorize(request: Request) -> None:
     settings = request.app.state.settings
     origin = request.headers.get("origin")
@@ -44,8 +53,9 @@ async def _authorize(request: Request) -> None:
         and settings.codec_cors_origin
         and origin == settings.codec_cors_origin
         and "authorization" not in request.headers
+        and _from_loopback(request)
     ):
-        return  # the embedded UI of `make run`, on loopback
+        return  # the embedded UI of `make run`, on loopback (an Origin header is easy to forge from elsewhere)
     async with request.app.state.sessionmaker() as session:
         principal = await principal_from_request(request, session)
     check_role(principal, Role.ops)

@@ -2,8 +2,8 @@
 a CRM, keyed by the deal's id or the CRM's opportunity id, signal the deal journeys, so that a
 deal's protection follows the CRM without a human. Idempotent on the CRM's event id.
 
-The integration calls with an ops key issued to it (`POST /api-keys`, role ops, a label naming
-the CRM); its actor (`ops:<key id>`) is what the deal's audit trail shows."""
+The integration calls with an ops key issued to it (`POST /api-keys`, role ops, `"integration": true`,
+a label naming the CRM); its actor (`ops:<key id>`) is what the deal's audit trail shows."""
 
 from __future__ import annotations
 

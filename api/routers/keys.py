@@ -47,6 +47,8 @@ async def check_binding(session: AsyncSession, body: ApiKeyCreate) -> None:
             raise HTTPException(422, detail=f"partner_id: no partner with id {body.partner_id}")
     elif body.cam_id is not None or body.partner_id is not None:
         raise HTTPException(422, detail="role: an ops key is bound to no CAM and no partner")
+    if body.integration and body.role != Role.ops:
+        raise HTTPException(422, detail="integration: only an ops key is an integration key")
     if body.approver_level is not None and body.role != Role.ops:
         raise HTTPException(422, detail="approver_level: only an ops key carries an approver level")
 
@@ -66,7 +68,7 @@ async def create_key(
         await check_binding(session, body)
         row, secret = await create_api_key(
             session, role=body.role, cam_id=body.cam_id, partner_id=body.partner_id, label=body.label,
-            approver_level=body.approver_level,
+            approver_level=body.approver_level, integration=body.integration,
         )  # fmt: skip
         await repo.claim_step(
             session,
@@ -84,6 +86,7 @@ async def create_key(
                 partner_id=body.partner_id,
                 label=body.label,
                 approver_level=body.approver_level,
+                integration=body.integration,
                 key=secret,
             )
         )

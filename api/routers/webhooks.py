@@ -108,8 +108,13 @@ async def create_subscription(
     settings: SettingsDep,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
 ):
-    """Subscribe a URL to event types. A private or loopback destination is refused (422) unless
-    `allow_private_network` is set. The answer carries the signing secret, once."""
+    """Subscribe a URL to event types. A destination that is not a public address is refused (422)
+    unless `allow_private_network` is set, which an integration's key may not do (403). The answer
+    carries the signing secret, once."""
+    if body.allow_private_network and principal.integration:
+        raise HTTPException(
+            403, detail="allow_private_network: an integration key may not allow private destinations; ask ops"
+        )
     refused = await check_destination(body.url, body.allow_private_network)
     if refused:
         raise HTTPException(422, detail=f"url: {refused}")

@@ -112,3 +112,23 @@ def test_the_grafana_dashboard_queries_series_we_export():
         "temporal_workflow_task_schedule_to_start_latency_bucket",
     }  # fmt: skip
     assert names <= ours, f"the dashboard queries series nobody exports: {sorted(names - ours)}"
+
+
+def test_only_the_api_is_published_beyond_this_host():
+    """Temporal's gRPC (start and signal any journey), its UI (no login) and the mail sink (shows
+    sign-in links) are published on 127.0.0.1 only; the API is the one public port."""
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    published = {name: s.get("ports", []) for name, s in compose["services"].items() if s.get("ports")}
+    assert {"temporal", "temporal-ui", "mailpit", "api"} <= set(published)
+    for name, ports in published.items():
+        for port in ports:
+            if name != "api":
+                assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
+
+
+def test_every_deploy_runs_in_production():
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    assert compose["x-camlights-env"]["ENVIRONMENT"] == "production"
+    (config,) = documents(DEPLOY / "k8s" / "configmap.yaml")
+    assert config["data"]["ENVIRONMENT"] == "production"
+    assert re.search(r"^\s+ENVIRONMENT=production \\$", (DEPLOY / "Dockerfile").read_text(), re.M)

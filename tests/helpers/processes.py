@@ -11,6 +11,7 @@ from core.settings import Settings
 def process_env(settings: Settings, **overrides: str) -> dict[str, str]:
     return {
         **os.environ,
+        "ENVIRONMENT": settings.environment,
         "DATABASE_URL": settings.database_url,
         "TEMPORAL_ADDRESS": settings.temporal_address,
         "TASK_QUEUE": settings.task_queue,

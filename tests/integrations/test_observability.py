@@ -9,6 +9,11 @@ import asyncio
 import json
 import logging
 import re
+import secrets
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,11 +26,14 @@ from core.observability import PARTNER_ID, JsonFormatter, tracer_provider
 from core.temporal import connect
 from domain.enums import Role
 from tests.helpers.api import deal_body, enrol, new_key
+from tests.helpers.processes import process_env
 from tests.helpers.waiting import eventually
 from tests.integrations.test_webhooks import fast_webhooks
 from worker.main import build_worker
 from worker.observe import runtime, serve_health
 from worker.services import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +187,40 @@ async def test_spans_are_exported_to_the_configured_otlp_endpoint(settings):
         server.should_exit = True
         await serving
     assert tracer_provider(settings, "camlights-test") is None  # no endpoint: nothing exported
+
+
+async def test_the_access_log_never_holds_a_link_or_sign_in_token(settings, tmp_path):
+    """A real `camlights api` process: mail scanners open every link, so a token in the access log
+    would be an unused, valid credential; the log shows the request with the token redacted."""
+    port, log = free_port(), tmp_path / "api.log"
+    env = process_env(settings, API_HOST="127.0.0.1", API_PORT=str(port), LINK_SECRET=settings.link_secret)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worker.cli", "api"], cwd=ROOT, env=env, stdout=log.open("ab"),
+        stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    tokens = {name: f"{name}.{secrets.token_urlsafe(24)}" for name in ("deal", "mdf", "signin", "query")}
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+
+            async def up() -> bool:
+                assert proc.poll() is None, log.read_text()[-2000:]
+                try:
+                    return (await http.get("/health")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(up, timeout=60, interval=0.2, what="the API process")
+            await http.get(f"/deals/links/{tokens['deal']}")
+            await http.post(f"/mdf/links/{tokens['mdf']}", data={"reason": ""})
+            await http.get(f"/web/sign-in/{tokens['signin']}", params={"next": "/web/portfolio"})
+            await http.get("/health", params={"token": tokens["query"]})
+            await eventually(lambda: log.read_text().count("/health?token=") == 1, what="the access log lines")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+    text = log.read_text()
+    for token in tokens.values():
+        assert token.split(".", 1)[1] not in text, f"token {token} in the access log"
+    for line in ("/deals/links/<redacted>", "/mdf/links/<redacted>", "/web/sign-in/<redacted>?next=%2Fweb%2Fportfolio",
+                 "/health?token=<redacted>"):  # fmt: skip
+        assert line in text, text[-2000:]

@@ -6,15 +6,19 @@ from __future__ import annotations
 import base64
 import json
 
+import httpx
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
 
+from core import registry
 from core.codec import CodecError, EncryptionCodec, KeyRing, data_converter, new_key
 from domain.enums import Role
 from domain.onboarding import MilestoneDone
 from tests.helpers.api import create_cam, enrol
 from tests.helpers.api import new_key as new_api_key
+from tests.helpers.histories import histories
 from tests.helpers.keys import TEST_RING
 from tests.helpers.policies import fast_policy
 from tests.helpers.waiting import eventually
@@ -145,3 +149,58 @@ def _is_datetime(value: str) -> bool:
     except (ValueError, TypeError):
         return False
     return True
+
+
+async def test_production_codec_refuses_payloads_in_clear():
+    """A signal or update sent in clear (the temporal CLI without the codec) could name any actor as
+    its author: production workers and clients refuse it; development keeps reading old clear history."""
+    (clear,) = await pydantic_data_converter.encode([{"by": "ops:forged", "decision": "approve"}])
+    with pytest.raises(CodecError, match="not encrypted"):
+        await EncryptionCodec(TEST_RING, accept_plain=False).decode([clear])
+    assert await EncryptionCodec(TEST_RING).decode([clear]) == [clear]
+    sealed = EncryptionCodec(TEST_RING).encrypt(clear)
+    assert EncryptionCodec(TEST_RING, accept_plain=False).decrypt(sealed) == clear
+
+
+ENCRYPTED_HISTORIES = [
+    p
+    for journey in ("onboarding", "deal", "mdf", "cert", "qbr", "lead")
+    for p in histories(journey)
+    if {base64.b64decode(x["metadata"]["encoding"]) for x in stored_payloads(p.read_text())} == {b"binary/encrypted"}
+]
+
+
+@pytest.mark.parametrize("path", ENCRYPTED_HISTORIES[:6], ids=[p.stem for p in ENCRYPTED_HISTORIES[:6]])
+async def test_a_production_worker_replays_encrypted_history(path):
+    """Patch markers and search attributes stay in clear but never pass through the codec: a worker
+    that refuses clear payloads still runs the journeys."""
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(workflows=registry.workflows(), data_converter=data_converter(TEST_RING, accept_plain=False))
+    assert (await replayer.replay_workflow(history, raise_on_replay_failure=True)).replay_failure is None
+
+
+UI = "http://127.0.0.1:8233"
+
+
+@pytest.mark.parametrize(
+    ("environment", "peer", "status"),
+    [("development", "127.0.0.1", 200), ("development", "203.0.113.7", 401), ("production", "127.0.0.1", 401)],
+)
+async def test_the_ui_origin_calls_without_a_key_only_from_loopback_in_development(
+    settings, sessionmaker, environment, peer, status
+):
+    from api.app import create_app
+
+    app = create_app(
+        settings.model_copy(update={"environment": environment, "codec_cors_origin": UI}), reconcile_every=None
+    )
+    (clear,) = await pydantic_data_converter.encode(["Confidential Networks"])
+    from google.protobuf.json_format import MessageToDict
+
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=(peer, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://camlights.test") as client:
+            r = await client.post("/codec/encode", headers={"Origin": UI}, json={"payloads": [MessageToDict(clear)]})
+    assert r.status_code == status, r.text
+    if status == 401:
+        assert "Authorization" in r.json()["detail"]

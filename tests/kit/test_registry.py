@@ -53,7 +53,9 @@ def test_every_journey_answers_the_shared_messages(spec):
 
 
 def test_activity_names_are_scoped_by_journey_and_unique():
-    resources = registry.Resources(sessionmaker=None, mailer=None, settings=Settings(_env_file=None))  # type: ignore[arg-type]
+    resources = registry.Resources(
+        sessionmaker=None, mailer=None, settings=Settings(_env_file=None, environment="development")
+    )  # type: ignore[arg-type]
     names = [activity._Definition.must_from_callable(fn).name for fn in registry.activities(resources)]
     assert len(names) == len(set(names)), "an activity name is registered twice"
     legacy = set(shared.LEGACY_ACTIVITY_NAMES.values())

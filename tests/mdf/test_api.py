@@ -5,6 +5,7 @@ authorization, one-click approval, Idempotency-Key on request and claim creation
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import struct
 import uuid
@@ -20,6 +21,9 @@ from tests.helpers.waiting import eventually
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 CSV = b"name,email,company\nAda,ada@example.test,Example\n"
+# A partner's attendee list with cells Excel would run: served to reviewers defused.
+FORMULA_CSV = b"name;email;score\r\n=HYPERLINK(A1);@SUM(1);-5\r\n+cmd|x;\ttab;-2+3\r\n"
+DEFUSED_CSV = b"name;email;score\r\n'=HYPERLINK(A1);'@SUM(1);-5\r\n'+cmd|x;'\ttab;'-2+3\r\n"
 
 
 def png() -> bytes:
@@ -130,7 +134,7 @@ async def test_claim_upload_refusals_proof_download_and_idempotency(api, ops, wo
     good = [
         ("invoice", ("invoice.pdf", PDF, "application/pdf")),
         ("photo", ("booth.png", png(), "image/png")),
-        ("attendee_list", ("attendees.csv", CSV, "text/csv")),
+        ("attendee_list", ("attendees.csv", FORMULA_CSV, "text/csv")),
     ]
     # wrong type by content: an executable named .pdf
     r = await api.post(
@@ -170,6 +174,13 @@ async def test_claim_upload_refusals_proof_download_and_idempotency(api, ops, wo
     invoice = next(p for p in proofs if p["kind"] == "invoice")
     r = await api.get(f"/mdf/requests/{req['id']}/proofs/{invoice['id']}", headers=partner_h)
     assert r.status_code == 200 and r.content == PDF and r.headers["content-type"] == "application/pdf"
+    attendees = next(p for p in proofs if p["kind"] == "attendee_list")
+    r = await api.get(f"/mdf/requests/{req['id']}/proofs/{attendees['id']}", headers=cam_h)
+    assert r.status_code == 200 and r.content == DEFUSED_CSV, r.content
+    assert (
+        r.headers["content-disposition"].startswith("attachment;") and r.headers["x-content-type-options"] == "nosniff"
+    )
+    assert r.headers["x-proof-sha256"] == hashlib.sha256(FORMULA_CSV).hexdigest()
     # another partner (and another CAM) may not read it
     _, other, other_h, other_cam_h = await setup(api, ops, sessionmaker)
     for headers in (other_h, other_cam_h):

@@ -11,6 +11,7 @@ pytestmark = pytest.mark.unit
 
 
 def test_the_cache_size_is_read_and_bounded(monkeypatch):
+    monkeypatch.setenv("ENVIRONMENT", "development")
     assert Settings(_env_file=None).worker_max_cached_workflows == 1000  # Temporal's own default
     monkeypatch.setenv("WORKER_MAX_CACHED_WORKFLOWS", "3000")
     assert Settings(_env_file=None).worker_max_cached_workflows == 3000
