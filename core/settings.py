@@ -173,7 +173,7 @@ def get_settings() -> Settings:
 
 @lru_cache
 def get_tool_settings() -> Settings:
-    """For the command-line tools that serve nothing (migrate, create-key, rotate-key, demo): the same
+    """For the command-line tools that serve nothing (migrate, create-key, rotate-key, demo, backup, restore): the same
     configuration without the production secret checks, which guard the API and the worker (a local
     `camlights rotate-key --print` makes the first key ring before any secret is set)."""
     return Settings(environment="development")

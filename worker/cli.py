@@ -138,13 +138,13 @@ def _cmd_demo(args) -> int:
 def _cmd_backup(args) -> int:
     from worker.backup import main_backup
 
-    return main_backup(get_settings(), args.output, args.include_secrets)
+    return main_backup(get_tool_settings(), args.output, args.include_secrets)
 
 
 def _cmd_restore(args) -> int:
     from worker.backup import main_restore
 
-    return main_restore(get_settings(), args.archive, args.force, args.payload_keys, args.link_secret)
+    return main_restore(get_tool_settings(), args.archive, args.force, args.payload_keys, args.link_secret)
 
 
 def main(argv: list[str] | None = None) -> int:
