@@ -4,6 +4,7 @@ payload key ring, each with a message naming the variable and the problem."""
 from __future__ import annotations
 
 import base64
+import random
 import secrets
 from pathlib import Path
 
@@ -42,21 +43,30 @@ def _placeholder() -> str:
     return doc["stringData"]["LINK_SECRET"]
 
 
+def _random_text(n: int, seed: int) -> str:
+    """n random bytes, URL-safe base64, the same in every pytest-xdist worker (test ids must match)."""
+    return base64.urlsafe_b64encode(random.Random(seed).randbytes(n)).rstrip(b"=").decode()
+
+
+def _random_hex(n: int, seed: int) -> str:
+    return random.Random(seed).randbytes(n).hex()
+
+
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
         ("x", "too few different characters"),
         (DEV_LINK_SECRET, "development default"),
         (_placeholder(), "placeholder"),
-        ("please-change-this-" + secrets.token_urlsafe(32), "placeholder (contains 'change')"),
-        ("example" + secrets.token_urlsafe(32), "placeholder (contains 'example')"),
-        ("my-secret-" + secrets.token_urlsafe(32), "placeholder (contains 'secret')"),
-        ("Placeholder" + secrets.token_urlsafe(32), "placeholder (contains 'placeholder')"),
-        (secrets.token_urlsafe(16) + "zzzzzz" + secrets.token_urlsafe(16), "repeats a character"),
+        ("please-change-this-" + _random_text(32, seed=1), "placeholder (contains 'change')"),
+        ("example" + _random_text(32, seed=2), "placeholder (contains 'example')"),
+        ("my-secret-" + _random_text(32, seed=3), "placeholder (contains 'secret')"),
+        ("Placeholder" + _random_text(32, seed=4), "placeholder (contains 'placeholder')"),
+        (_random_text(16, seed=5) + "zzzzzz" + _random_text(16, seed=6), "repeats a character"),
         ("aB3$" * 20, "repeated pattern"),
         ("0110100110010110100101100110100110010110011010010110", "too few different characters"),
-        (secrets.token_urlsafe(24), "too short"),  # 24 random bytes
-        (secrets.token_hex(24), "too short"),
+        (_random_text(24, seed=7), "too short"),  # 24 random bytes
+        (_random_hex(24, seed=8), "too short"),
     ],
 )
 def test_production_refuses_a_weak_link_secret(value, problem):
