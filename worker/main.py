@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 
@@ -12,7 +13,7 @@ from temporalio.worker import Worker
 
 from core import registry
 from core.observability import configure_logging, configure_tracing
-from core.schedules import ensure_qbr_schedule_from_store
+from core.schedules import follow_policy
 from core.settings import Settings
 from core.temporal import connect
 from store.db import make_engine, make_sessionmaker
@@ -42,10 +43,9 @@ async def run_worker(settings: Settings) -> None:
     client = await connect(settings, runtime=runtime(settings))
     sessionmaker = make_sessionmaker(engine)
     worker = build_worker(client, settings, sessionmaker)
-    try:  # the QBR cycle's Temporal Schedule follows the current policy; a failure must not stop the worker
-        await ensure_qbr_schedule_from_store(client, make_sessionmaker(engine), settings.task_queue)
-    except Exception:
-        logging.exception("could not create or update the QBR cycle schedule; the worker runs without it")
+    # The QBR cycle's Temporal Schedule follows the current policy, and each new version without a
+    # restart; a failure is logged and retried, it never stops the worker.
+    following = asyncio.create_task(follow_policy(client, sessionmaker, settings.task_queue))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -67,4 +67,7 @@ async def run_worker(settings: Settings) -> None:
         await stop.wait()
         if server is not None:
             server.close()
+    following.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await following
     await engine.dispose()

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from temporalio.api.enums.v1 import EventType
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import OpsDep, SessionDep, TemporalDep
+from api.deps import OpsDep, SessionDep, SettingsDep, TemporalDep
 from domain.journeys import RESUME, Resume
 from store import repo
 from store.models import JourneyRecord
@@ -81,42 +81,80 @@ async def resume(
     return ResumeOut(workflow_id=workflow_id, resumed=True)
 
 
+VISIBILITY_PAGE = 1000  # running journeys asked of Temporal's visibility store per page
+DESCRIBE_AT_ONCE = 16  # journeys described at the same time
+SCAN_SECONDS = 50  # the whole scan (10,000 open journeys on one dev server: bench/README.md)
+
+
 @router.get("/retrying", response_model=list[RetryingOut])
 async def retrying(
     principal: OpsDep,
     session: SessionDep,
     temporal: TemporalDep,
+    settings: SettingsDep,
     older_than_minutes: float | None = Query(None, gt=0, le=10080),
     limit: int = Query(100, ge=1, le=500),
 ):
     """Running journeys whose current step has been failing transiently (SMTP or the database down,
     ...) for longer than the policy's `ops.retrying_minutes` (or `older_than_minutes`), with its
-    attempts and last error. Looks at up to `limit` running journeys."""
+    attempts and last error: up to `limit` steps, found among every running journey of the program
+    (started before the cutoff, paged through Temporal's visibility store), not only the first few."""
     if older_than_minutes is None:
         older_than_minutes = (await repo.current_policy(session)).policy.ops.retrying_minutes
     await session.close()
     cutoff = datetime.now(UTC) - timedelta(minutes=older_than_minutes)
+    query = (  # a step failing since before the cutoff is in a journey started before it
+        f"TaskQueue = '{settings.task_queue}' AND ExecutionStatus = 'Running' "
+        f"AND StartTime < '{cutoff.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}'"
+    )
     out: list[RetryingOut] = []
+    at_once = asyncio.Semaphore(DESCRIBE_AT_ONCE)
+
+    async def look(wf: Any) -> None:
+        async with at_once:
+            out.extend(await _retrying_steps(temporal, wf, cutoff))
+
     try:
-        async with asyncio.timeout(20):
-            async for wf in temporal.list_workflows("ExecutionStatus = 'Running'", limit=limit):
-                handle = temporal.get_workflow_handle(wf.id, run_id=wf.run_id)
-                description = await handle.describe()
-                retrying = [p for p in description.raw_description.pending_activities if p.attempt >= 2]
-                first_scheduled = await _first_scheduled(handle, {p.activity_id for p in retrying}) if retrying else {}
-                for pending in retrying:
-                    scheduled = first_scheduled.get(pending.activity_id)
-                    if scheduled is None or scheduled > cutoff:
-                        continue
-                    failure = pending.last_failure.message if pending.HasField("last_failure") else None
-                    last = pending.last_started_time
-                    started = last.ToDatetime(tzinfo=UTC) if pending.HasField("last_started_time") else None
-                    out.append(
-                        RetryingOut(workflow_id=wf.id, activity=pending.activity_type.name, attempt=pending.attempt,
-                                    failing_since=scheduled, last_failure=failure, last_started=started)
-                    )  # fmt: skip
+        async with asyncio.timeout(SCAN_SECONDS):
+            page: list[Any] = []
+            async for wf in temporal.list_workflows(query, page_size=VISIBILITY_PAGE):
+                page.append(wf)
+                if len(page) == VISIBILITY_PAGE:
+                    await asyncio.gather(*(look(w) for w in page))
+                    page = []
+                    if len(out) >= limit:
+                        break
+            await asyncio.gather(*(look(w) for w in page))
     except TimeoutError as err:  # unhandled, it was a 500
-        raise HTTPException(504, detail="Temporal did not list the running journeys within 20 s; retry later") from err
+        raise HTTPException(
+            504, detail=f"Temporal did not list the running journeys within {SCAN_SECONDS} s; retry later"
+        ) from err
+    return sorted(out, key=lambda r: r.failing_since)[:limit]
+
+
+async def _retrying_steps(temporal: Any, wf: Any, cutoff: datetime) -> list[RetryingOut]:
+    """The steps of one running journey retrying since before `cutoff` (none if it ended meanwhile)."""
+    handle = temporal.get_workflow_handle(wf.id, run_id=wf.run_id)
+    try:
+        description = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return []
+        raise
+    retrying = [p for p in description.raw_description.pending_activities if p.attempt >= 2]
+    first_scheduled = await _first_scheduled(handle, {p.activity_id for p in retrying}) if retrying else {}
+    out = []
+    for pending in retrying:
+        scheduled = first_scheduled.get(pending.activity_id)
+        if scheduled is None or scheduled > cutoff:
+            continue
+        failure = pending.last_failure.message if pending.HasField("last_failure") else None
+        last = pending.last_started_time
+        started = last.ToDatetime(tzinfo=UTC) if pending.HasField("last_started_time") else None
+        out.append(
+            RetryingOut(workflow_id=wf.id, activity=pending.activity_type.name, attempt=pending.attempt,
+                        failing_since=scheduled, last_failure=failure, last_started=started)
+        )  # fmt: skip
     return out
 
 

@@ -524,7 +524,7 @@ async def retrying_page(request: Request, session: SessionDep, temporal: Tempora
     minutes = (await repo.current_policy(session)).policy.ops.retrying_minutes
     try:
         found = await ops_api.retrying(principal=user.principal, session=session, temporal=temporal,
-                                       older_than_minutes=minutes, limit=100)  # fmt: skip
+                                       settings=settings, older_than_minutes=minutes, limit=100)  # fmt: skip
         error = None
     except HTTPException as err:
         found, error = [], str(err.detail)
@@ -583,6 +583,8 @@ async def policy_preview(request: Request, session: SessionDep):
 async def policy_save(
     request: Request,
     session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
     proposed: Annotated[str, Form(max_length=200_000)],
     base_version: Annotated[int, Form(ge=1)],
 ):
@@ -599,7 +601,9 @@ async def policy_save(
         body = ProgramPolicy.model_validate_json(proposed)
     except ValueError as err:
         return redirect("/web/ops/policy", f"the policy was not saved: {err}", "error")
-    saved = await policy_api.put_policy(body=body, principal=user.principal, session=session)
+    saved = await policy_api.put_policy(
+        body=body, principal=user.principal, session=session, temporal=temporal, settings=settings
+    )
     return redirect("/web/ops/policy", f"Saved as policy version {saved.version}; journeys started from now on use it.")
 
 
