@@ -3,6 +3,9 @@ last error, and leaves the list once it succeeds."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
+
 from tests.helpers.api import enrol
 from tests.helpers.waiting import eventually
 
@@ -30,3 +33,28 @@ async def test_a_step_failing_for_too_long_is_listed_with_its_last_error(api, op
 
 async def _none(coro) -> bool:
     return not await coro
+
+
+async def test_a_step_failing_in_a_journey_beyond_the_first_hundred_running_is_listed(
+    api, ops, worker, mailbox, dev_env, task_queue, monkeypatch
+):
+    """Ops views page through every running journey of the program: one stuck journey among more
+    than a hundred (newer ones listed first) is found, with pages of 25."""
+    from api.routers import ops as ops_router
+
+    monkeypatch.setattr(ops_router, "VISIBILITY_PAGE", 25, raising=False)
+    mailbox.defer("owner@stuck.test")
+    partner = await enrol(api, ops, tier="registered", domain="stuck.test")
+    wid = f"onboarding-{partner['id']}"
+    for i in range(110):  # running journeys that wait (a delayed start): listed before the stuck one
+        await dev_env.client.start_workflow(
+            "WaitingJourney", id=f"waiting-{i}-{uuid.uuid4()}", task_queue=task_queue, start_delay=timedelta(hours=1)
+        )
+
+    async def listed():
+        r = await api.get("/ops/retrying?older_than_minutes=0.01", headers=ops)
+        assert r.status_code == 200, r.text
+        return [row for row in r.json() if row["workflow_id"] == wid]
+
+    rows = await eventually(listed, timeout=60, what="the stuck journey listed among 110 others")
+    assert rows[0]["attempt"] >= 2 and "451" in rows[0]["last_failure"]
