@@ -85,6 +85,12 @@ async def _limits(st: harness.Stack, n: int) -> list[Section]:
     return await limits.run(st, n)
 
 
+async def _ops(st: harness.Stack, n: int) -> list[Section]:
+    from bench import ops_scan
+
+    return await ops_scan.run(st, n)
+
+
 # name -> (benchmark, its stack's policy: "hours" = one-hour policy days, None = the default policy)
 BENCHMARKS: dict[str, tuple[Callable[[harness.Stack, int], Awaitable[list[Section]]], str | None]] = {
     "onboarding": (_journey("onboarding"), "hours"),
@@ -96,6 +102,7 @@ BENCHMARKS: dict[str, tuple[Callable[[harness.Stack, int], Awaitable[list[Sectio
     "decisions": (_decisions, None),
     "open": (_open, None),
     "limits": (_limits, None),
+    "ops": (_ops, None),
 }
 
 

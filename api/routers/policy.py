@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from fastapi import APIRouter, HTTPException, Path
@@ -42,7 +43,8 @@ async def put_policy(
     )
     await session.commit()
     try:
-        await ensure_qbr_schedule(temporal, body, settings.task_queue, version)
+        async with asyncio.timeout(5):
+            await ensure_qbr_schedule(temporal, body, settings.task_queue, version)
     except Exception:  # stored already; the workers apply it at their next check
         log.exception("policy version %s: the QBR cycle schedule is left to the workers' next check", version)
     return VersionedPolicy(version=version, policy=body)
