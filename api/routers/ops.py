@@ -83,7 +83,7 @@ async def resume(
 
 VISIBILITY_PAGE = 1000  # running journeys asked of Temporal's visibility store per page
 DESCRIBE_AT_ONCE = 32  # journeys described at the same time
-SCAN_SECONDS = 120  # the whole scan (10,000 open journeys on one loaded dev server: bench/README.md)
+SCAN_SECONDS = 120  # the whole scan (10,000 running: 71-108 s on a loaded 2-CPU dev server, bench/README.md)
 
 
 @router.get("/retrying", response_model=list[RetryingOut])
