@@ -18,7 +18,7 @@ from core.settings import Settings
 from core.temporal import connect
 from store.db import make_engine, make_sessionmaker
 from worker.integrations import integration_activities, integration_workflows
-from worker.interceptors import DatabaseErrorInterceptor
+from worker.interceptors import DatabaseErrorInterceptor, RetryingStepsInterceptor
 from worker.observe import ObserveInterceptor, runtime, serve_health
 
 
@@ -31,7 +31,7 @@ def build_worker(
         task_queue=task_queue or settings.task_queue,
         workflows=registry.workflows() + integration_workflows(),
         activities=registry.activities(resources) + integration_activities(resources),
-        interceptors=[DatabaseErrorInterceptor(), ObserveInterceptor()],
+        interceptors=[RetryingStepsInterceptor(sessionmaker), DatabaseErrorInterceptor(), ObserveInterceptor()],
         max_cached_workflows=settings.worker_max_cached_workflows,
     )
 

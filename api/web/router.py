@@ -524,7 +524,7 @@ async def retrying_page(request: Request, session: SessionDep, temporal: Tempora
     minutes = (await repo.current_policy(session)).policy.ops.retrying_minutes
     try:
         found = await ops_api.retrying(principal=user.principal, session=session, temporal=temporal,
-                                       settings=settings, older_than_minutes=minutes, limit=100)  # fmt: skip
+                                       older_than_minutes=minutes, limit=100)  # fmt: skip
         error = None
     except HTTPException as err:
         found, error = [], str(err.detail)
