@@ -62,7 +62,7 @@ class _RetryingSteps(ActivityInboundInterceptor):
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         info = activity.info()
-        indexed = info.attempt >= 2 and bool(info.workflow_id)
+        indexed = info.attempt >= 2 and bool(info.workflow_id) and not info.is_local
         if indexed:
             await self._index(
                 insert(RetryingStep)
