@@ -35,8 +35,11 @@ def create_app(settings: Settings | None = None, *, reconcile_every: float | Non
         app.state.temporal = await connect(settings)
         ring = settings.key_ring()
         app.state.codec = EncryptionCodec(ring) if ring else None  # for /codec: the ring is parsed once
-        app.state.auth_limiter = ratelimit.FailureLimiter(settings.auth_failures_per_minute)
-        app.state.link_limiter = ratelimit.FailureLimiter(settings.auth_failures_per_minute)
+        # Failure limits shared by every API process (api/ratelimit.py): one statement each, autocommitted.
+        app.state.limits_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        app.state.trusted_proxies = ratelimit.networks(settings.trusted_proxies)
+        app.state.auth_limiter = ratelimit.FailureLimiter("auth", settings.auth_failures_per_minute)
+        app.state.link_limiter = ratelimit.FailureLimiter("link", settings.auth_failures_per_minute)
         reconciler = None
         if reconcile_every:
             reconciler = asyncio.create_task(

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import ratelimit
-from api.ratelimit import FailureLimiter
 from domain import actors
 from domain.enums import Role
 from store.apikeys import hash_key, is_integration
@@ -61,13 +60,12 @@ def _unauthorized(message: str) -> HTTPException:
 
 
 async def principal_from_request(request: Request, session: AsyncSession) -> Principal:
-    """The caller of a bearer API key. Failed attempts count per client (429 past the limit)."""
-    limiter: FailureLimiter = request.app.state.auth_limiter
-    ratelimit.check(limiter, request, "authentications")
+    """The caller of a bearer API key. Failed attempts count per client (429 past the limit);
+    a valid key is answered whatever its client's count (api/ratelimit.py)."""
     try:
         return await _authenticate(request, session)
     except HTTPException:
-        limiter.fail(ratelimit.client_of(request))
+        await ratelimit.failed(request.app.state.auth_limiter, request, "authentications")
         raise
 
 

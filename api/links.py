@@ -1,6 +1,7 @@
 """One-click decision links, for every journey that sends them: the refusal of a link that cannot
 be used (with the status and message to show), reading and checking a token (signature, expiry,
-single use), the failed-attempt limit per client, and the HTML pages (`templates/<journey>/link_*`)."""
+single use), the failed-attempt limit per client (never refusing a genuine link), and the HTML
+pages (`templates/<journey>/link_*`)."""
 
 from __future__ import annotations
 
@@ -48,15 +49,15 @@ def page(journey: str, name: str, status: int = 200, **context) -> HTMLResponse:
     return HTMLResponse(pages.get_template(f"{journey}/{name}.html.j2").render(**context), status_code=status)
 
 
-def check_attempts(request: Request) -> None:
-    limiter: ratelimit.FailureLimiter = request.app.state.link_limiter
-    wait = limiter.retry_after(ratelimit.client_of(request))
-    if wait is not None:
-        raise LinkRefused(429, f"too many failed link attempts from this client; try again in {wait} s")
-
-
-def error_page(request: Request, journey: str, err: LinkRefused) -> HTMLResponse:
-    """The refusal as a page; a forged, unknown or reused link counts as a failed attempt."""
+async def error_page(request: Request, journey: str, err: LinkRefused) -> HTMLResponse:
+    """The refusal as a page; a forged, unknown or reused link counts as a failed attempt, and
+    past the client's limit the page says when to try again (429)."""
     if err.status in (403, 404, 410):
-        request.app.state.link_limiter.fail(ratelimit.client_of(request))
+        limiter: ratelimit.FailureLimiter = request.app.state.link_limiter
+        wait = await limiter.fail(ratelimit.engine_of(request), ratelimit.client_of(request))
+        if wait is not None:
+            message = f"too many failed link attempts from this client; try again in {wait} s"
+            response = page(journey, "link_error", 429, message=message)
+            response.headers["Retry-After"] = str(wait)
+            return response
     return page(journey, "link_error", err.status, message=err.message)

@@ -79,6 +79,18 @@ async def _qbr(st: harness.Stack, n: int) -> list[Section]:
     return [s]
 
 
+async def _limits(st: harness.Stack, n: int) -> list[Section]:
+    from bench import limits
+
+    return await limits.run(st, n)
+
+
+async def _ops(st: harness.Stack, n: int) -> list[Section]:
+    from bench import ops_scan
+
+    return await ops_scan.run(st, n)
+
+
 # name -> (benchmark, its stack's policy: "hours" = one-hour policy days, None = the default policy)
 BENCHMARKS: dict[str, tuple[Callable[[harness.Stack, int], Awaitable[list[Section]]], str | None]] = {
     "onboarding": (_journey("onboarding"), "hours"),
@@ -89,6 +101,8 @@ BENCHMARKS: dict[str, tuple[Callable[[harness.Stack, int], Awaitable[list[Sectio
     "api": (_api, None),
     "decisions": (_decisions, None),
     "open": (_open, None),
+    "limits": (_limits, None),
+    "ops": (_ops, None),
 }
 
 

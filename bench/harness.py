@@ -502,14 +502,14 @@ def start_process(st: Stack, args: list[str], name: str, extra_env: dict[str, st
     return Process(proc)
 
 
-def start_api(st: Stack) -> Process:
+def start_api(st: Stack, extra_env: dict[str, str] | None = None, name: str = "api") -> Process:
     """The real API (uvicorn, one process) on a free loopback port."""
     from worker.services import free_port, wait_for_port
 
     port = free_port()
     p = start_process(
         st, ["-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port),
-             "--log-level", "warning", "--no-access-log"], "api",
+             "--log-level", "warning", "--no-access-log"], name, extra_env,
     )  # fmt: skip
     p.port = port
     wait_for_port("127.0.0.1", port, 60, p.proc, "API")

@@ -1,10 +1,17 @@
 """The Temporal Schedule of the QBR cycle: on the first day of each quarter (the policy's
 `qbr.cycle_months`) at midnight in the program's time zone, it starts `QbrCycleWorkflow`
 without a period; that run starts `qbr-cycle-{period}` for the quarter before, once (a second
-trigger for the same period starts nothing). Created or updated by the worker at start."""
+trigger for the same period starts nothing). Created or updated by the worker at start, by
+`PUT /policy` as soon as a new version is stored, and by every worker's `follow_policy` when it
+sees a newer version (should the API's attempt have failed): the schedule notes the policy version
+it follows, and an older version never replaces a newer one."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import (
     Client,
@@ -17,6 +24,7 @@ from temporalio.client import (
     SchedulePolicy,
     ScheduleRange,
     ScheduleSpec,
+    ScheduleState,
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
@@ -24,12 +32,16 @@ from temporalio.client import (
 from domain.policy import ProgramPolicy
 from domain.qbr import CYCLE, CycleInput
 from store import repo
+from store.models import PolicyVersion
 from workflows.qbr import QbrCycleWorkflow
 
 SCHEDULE_ID = f"{CYCLE}-schedule"
+NOTE = "follows policy version "
+POLICY_CHECK_SECONDS = 15.0  # how often a worker looks for a new policy version (one indexed read)
+log = logging.getLogger(__name__)
 
 
-def qbr_schedule(policy: ProgramPolicy, task_queue: str) -> Schedule:
+def qbr_schedule(policy: ProgramPolicy, task_queue: str, version: int | None = None) -> Schedule:
     q = policy.qbr
     return Schedule(
         action=ScheduleActionStartWorkflow(
@@ -53,18 +65,30 @@ def qbr_schedule(policy: ProgramPolicy, task_queue: str) -> Schedule:
             time_zone_name=q.time_zone,
         ),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        state=ScheduleState(note=f"{NOTE}{version}" if version is not None else None),
     )
 
 
-async def ensure_qbr_schedule(client: Client, policy: ProgramPolicy, task_queue: str) -> ScheduleHandle:
-    """Create the schedule, or bring an existing one in line with the policy (idempotent)."""
-    schedule = qbr_schedule(policy, task_queue)
+def followed_version(schedule: Schedule) -> int | None:
+    note = schedule.state.note or ""
+    return int(note.removeprefix(NOTE)) if note.startswith(NOTE) and note.removeprefix(NOTE).isdigit() else None
+
+
+async def ensure_qbr_schedule(
+    client: Client, policy: ProgramPolicy, task_queue: str, version: int | None = None
+) -> ScheduleHandle:
+    """Create the schedule, or bring an existing one in line with the policy (idempotent); with a
+    `version`, a schedule that already follows a newer one is left as it is."""
+    schedule = qbr_schedule(policy, task_queue, version)
     try:
         return await client.create_schedule(SCHEDULE_ID, schedule)
     except ScheduleAlreadyRunningError:
         handle = client.get_schedule_handle(SCHEDULE_ID)
 
-        def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
+        def replace(current: ScheduleUpdateInput) -> ScheduleUpdate | None:
+            followed = followed_version(current.description.schedule)
+            if version is not None and followed is not None and followed > version:
+                return None
             return ScheduleUpdate(schedule=schedule)
 
         await handle.update(replace)
@@ -76,5 +100,26 @@ async def ensure_qbr_schedule_from_store(
 ) -> ScheduleHandle:
     """`ensure_qbr_schedule` with the current policy version (the worker does this at start)."""
     async with sessionmaker() as session:
-        policy = (await repo.current_policy(session)).policy
-    return await ensure_qbr_schedule(client, policy, task_queue)
+        current = await repo.current_policy(session)
+    return await ensure_qbr_schedule(client, current.policy, task_queue, current.version)
+
+
+async def follow_policy(
+    client: Client,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    task_queue: str,
+    every: float = POLICY_CHECK_SECONDS,
+) -> None:
+    """Run by every worker: apply the schedule at start and whenever a newer policy version is
+    stored (a restart is not needed; every worker converges on the same, newest version)."""
+    applied: int | None = None
+    while True:
+        try:
+            async with sessionmaker() as session:
+                latest = await session.scalar(select(func.max(PolicyVersion.version)))
+            if latest != applied:
+                await ensure_qbr_schedule_from_store(client, sessionmaker, task_queue)
+                applied = latest
+        except Exception:  # the database or Temporal away for a moment: try again at the next check
+            log.exception("could not bring the QBR cycle schedule in line with the policy; trying again")
+        await asyncio.sleep(every)

@@ -12,6 +12,7 @@ import math
 import re
 from collections import Counter
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal
 
@@ -104,6 +105,9 @@ class Settings(BaseSettings):
     uploads_per_key: int = Field(2, ge=1, le=100)
     # Failed authentications (or decision-link attempts) per client and minute before 429.
     auth_failures_per_minute: int = 20
+    # Proxies (CIDRs, e.g. ["10.0.0.0/8"]) whose X-Forwarded-For names the client (the ingress);
+    # from any other peer the header is ignored. Empty: the peer address is the client.
+    trusted_proxies: list[IPv4Network | IPv6Network] = []
     # MDF proof files: in PostgreSQL unless an S3-compatible bucket is configured (AWS S3, MinIO, Ceph, R2...).
     proof_bucket: str | None = None
     s3_endpoint_url: str | None = None  # e.g. http://minio:9000 (unset: AWS)

@@ -43,6 +43,7 @@ def _cmd_api(args) -> int:
         port=args.port or settings.api_port,
         log_level="info",
         log_config=None,
+        proxy_headers=False,  # the client address is the API's to find (TRUSTED_PROXIES, api/ratelimit.py)
     )
     return 0
 

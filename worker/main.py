@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 
@@ -12,12 +13,12 @@ from temporalio.worker import Worker
 
 from core import registry
 from core.observability import configure_logging, configure_tracing
-from core.schedules import ensure_qbr_schedule_from_store
+from core.schedules import follow_policy
 from core.settings import Settings
 from core.temporal import connect
 from store.db import make_engine, make_sessionmaker
 from worker.integrations import integration_activities, integration_workflows
-from worker.interceptors import DatabaseErrorInterceptor
+from worker.interceptors import DatabaseErrorInterceptor, RetryingStepsInterceptor
 from worker.observe import ObserveInterceptor, runtime, serve_health
 
 
@@ -30,7 +31,7 @@ def build_worker(
         task_queue=task_queue or settings.task_queue,
         workflows=registry.workflows() + integration_workflows(),
         activities=registry.activities(resources) + integration_activities(resources),
-        interceptors=[DatabaseErrorInterceptor(), ObserveInterceptor()],
+        interceptors=[RetryingStepsInterceptor(sessionmaker), DatabaseErrorInterceptor(), ObserveInterceptor()],
         max_cached_workflows=settings.worker_max_cached_workflows,
     )
 
@@ -42,10 +43,9 @@ async def run_worker(settings: Settings) -> None:
     client = await connect(settings, runtime=runtime(settings))
     sessionmaker = make_sessionmaker(engine)
     worker = build_worker(client, settings, sessionmaker)
-    try:  # the QBR cycle's Temporal Schedule follows the current policy; a failure must not stop the worker
-        await ensure_qbr_schedule_from_store(client, make_sessionmaker(engine), settings.task_queue)
-    except Exception:
-        logging.exception("could not create or update the QBR cycle schedule; the worker runs without it")
+    # The QBR cycle's Temporal Schedule follows the current policy, and each new version without a
+    # restart; a failure is logged and retried, it never stops the worker.
+    following = asyncio.create_task(follow_policy(client, sessionmaker, settings.task_queue))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -67,4 +67,7 @@ async def run_worker(settings: Settings) -> None:
         await stop.wait()
         if server is not None:
             server.close()
+    following.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await following
     await engine.dispose()

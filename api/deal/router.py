@@ -176,10 +176,9 @@ async def decide_extension(
 async def link_confirm(token: str, request: Request, session: SessionDep, settings: SettingsDep):
     """Opening a link changes nothing: it shows what confirming would do."""
     try:
-        links.check_attempts(request)
         claims = await service.link_claims(session, settings.link_secret, token)
     except links.LinkRefused as err:
-        return links.error_page(request, "deal", err)
+        return await links.error_page(request, "deal", err)
     deal = await session.get(Deal, uuid.UUID(claims.deal_id))
     if deal is None:
         return links.page("deal", "link_error", 404, message="this deal does not exist")
@@ -198,10 +197,9 @@ async def link_apply(
 ):
     """Confirming applies the decision exactly once."""
     try:
-        links.check_attempts(request)
         result = await service.apply_link(
             session, temporal, settings.link_secret, token, reason, deadline=settings.update_deadline_seconds
         )
     except links.LinkRefused as err:
-        return links.error_page(request, "deal", err)
+        return await links.error_page(request, "deal", err)
     return links.page("deal", "link_done", result=result)

@@ -422,10 +422,9 @@ async def roi(
 async def link_confirm(token: str, request: Request, session: SessionDep, settings: SettingsDep):
     """Opening a link changes nothing: it shows what confirming would do."""
     try:
-        links.check_attempts(request)
         claims = await service.link_claims(session, settings.link_secret, token)
     except links.LinkRefused as err:
-        return links.error_page(request, "mdf", err)
+        return await links.error_page(request, "mdf", err)
     req = await session.get(MdfRequest, uuid.UUID(claims.deal_id))
     if req is None:
         return links.page("mdf", "link_error", 404, message="this MDF request does not exist")
@@ -445,10 +444,9 @@ async def link_apply(
 ):
     """Confirming applies the decision exactly once."""
     try:
-        links.check_attempts(request)
         result = await service.apply_link(
             session, temporal, settings.link_secret, token, reason, deadline=settings.update_deadline_seconds
         )
     except links.LinkRefused as err:
-        return links.error_page(request, "mdf", err)
+        return await links.error_page(request, "mdf", err)
     return links.page("mdf", "link_done", result=result)

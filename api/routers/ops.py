@@ -9,14 +9,16 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import delete, select, tuple_
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import OpsDep, SessionDep, TemporalDep
 from domain.journeys import RESUME, Resume
 from store import repo
 from store.models import JourneyRecord
+from store.models.ops import RetryingStep
 
 router = APIRouter(prefix="/ops", tags=["ops"])
 WORKFLOW_ID = r"^[a-z]{2,20}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -81,6 +83,10 @@ async def resume(
     return ResumeOut(workflow_id=workflow_id, resumed=True)
 
 
+DESCRIBE_AT_ONCE = 32  # indexed journeys described at the same time
+CANDIDATES = 5000  # indexed steps looked at, oldest first
+
+
 @router.get("/retrying", response_model=list[RetryingOut])
 async def retrying(
     principal: OpsDep,
@@ -91,32 +97,81 @@ async def retrying(
 ):
     """Running journeys whose current step has been failing transiently (SMTP or the database down,
     ...) for longer than the policy's `ops.retrying_minutes` (or `older_than_minutes`), with its
-    attempts and last error. Looks at up to `limit` running journeys."""
+    attempts and last error: up to `limit` steps, oldest first. The worker indexes every step being
+    retried (`retrying_steps`), so a stuck journey is found among any number of running ones;
+    Temporal says whether each is still retrying and with which error."""
     if older_than_minutes is None:
         older_than_minutes = (await repo.current_policy(session)).policy.ops.retrying_minutes
-    await session.close()
     cutoff = datetime.now(UTC) - timedelta(minutes=older_than_minutes)
-    out: list[RetryingOut] = []
+    candidates = (
+        await session.scalars(
+            select(RetryingStep)
+            .where(RetryingStep.failing_since <= cutoff)
+            .order_by(RetryingStep.failing_since)
+            .limit(CANDIDATES)
+        )
+    ).all()
+    await session.close()
+    at_once = asyncio.Semaphore(DESCRIBE_AT_ONCE)
+    stale: list[RetryingStep] = []
+
+    async def look(step: RetryingStep) -> list[_Found]:
+        async with at_once:
+            found = [r for r in await _retrying_steps(temporal, step.workflow_id, step.run_id, cutoff)
+                     if r.activity_id == step.activity_id]  # fmt: skip
+        if not found:
+            stale.append(step)
+        return found
+
     try:
         async with asyncio.timeout(20):
-            async for wf in temporal.list_workflows("ExecutionStatus = 'Running'", limit=limit):
-                handle = temporal.get_workflow_handle(wf.id, run_id=wf.run_id)
-                description = await handle.describe()
-                retrying = [p for p in description.raw_description.pending_activities if p.attempt >= 2]
-                first_scheduled = await _first_scheduled(handle, {p.activity_id for p in retrying}) if retrying else {}
-                for pending in retrying:
-                    scheduled = first_scheduled.get(pending.activity_id)
-                    if scheduled is None or scheduled > cutoff:
-                        continue
-                    failure = pending.last_failure.message if pending.HasField("last_failure") else None
-                    last = pending.last_started_time
-                    started = last.ToDatetime(tzinfo=UTC) if pending.HasField("last_started_time") else None
-                    out.append(
-                        RetryingOut(workflow_id=wf.id, activity=pending.activity_type.name, attempt=pending.attempt,
-                                    failing_since=scheduled, last_failure=failure, last_started=started)
-                    )  # fmt: skip
+            found = [r for rows in await asyncio.gather(*(look(c) for c in candidates)) for r in rows]
     except TimeoutError as err:  # unhandled, it was a 500
-        raise HTTPException(504, detail="Temporal did not list the running journeys within 20 s; retry later") from err
+        raise HTTPException(
+            504, detail="Temporal did not describe the retrying journeys within 20 s; retry later"
+        ) from err
+    if stale:  # the journey ended, or its step ended while the worker could not reach the database
+        await session.execute(
+            delete(RetryingStep).where(
+                tuple_(RetryingStep.workflow_id, RetryingStep.activity_id).in_(
+                    [(s.workflow_id, s.activity_id) for s in stale]
+                )
+            )
+        )
+        await session.commit()
+    found.sort(key=lambda r: r.failing_since)
+    return [RetryingOut(**r.model_dump(exclude={"activity_id"})) for r in found[:limit]]
+
+
+class _Found(RetryingOut):
+    activity_id: str
+
+
+async def _retrying_steps(temporal: Any, workflow_id: str, run_id: str | None, cutoff: datetime) -> list[_Found]:
+    """The steps of one journey's run retrying since before `cutoff` (none if it ended)."""
+    handle = temporal.get_workflow_handle(workflow_id, run_id=run_id or None)
+    try:
+        description = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return []
+        raise
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        return []
+    retrying = [p for p in description.raw_description.pending_activities if p.attempt >= 2]
+    first_scheduled = await _first_scheduled(handle, {p.activity_id for p in retrying}) if retrying else {}
+    out = []
+    for pending in retrying:
+        scheduled = first_scheduled.get(pending.activity_id)
+        if scheduled is None or scheduled > cutoff:
+            continue
+        failure = pending.last_failure.message if pending.HasField("last_failure") else None
+        last = pending.last_started_time
+        started = last.ToDatetime(tzinfo=UTC) if pending.HasField("last_started_time") else None
+        out.append(
+            _Found(workflow_id=workflow_id, activity_id=pending.activity_id, activity=pending.activity_type.name,
+                   attempt=pending.attempt, failing_since=scheduled, last_failure=failure, last_started=started)
+        )  # fmt: skip
     return out
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from fastapi import APIRouter, HTTPException, Path
 
-from api.deps import OpsDep, PrincipalDep, SessionDep
+from api.deps import OpsDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep
+from core.schedules import ensure_qbr_schedule
 from domain.policy import ProgramPolicy, VersionedPolicy
 from store import repo
 
 router = APIRouter(prefix="/policy", tags=["policy"])
+log = logging.getLogger(__name__)
 
 
 @router.get("", response_model=VersionedPolicy)
@@ -26,12 +31,20 @@ async def get_policy_version(principal: PrincipalDep, session: SessionDep, versi
 
 
 @router.put("", response_model=VersionedPolicy, status_code=201)
-async def put_policy(body: ProgramPolicy, principal: OpsDep, session: SessionDep):
-    """Store a new version of the whole policy. It applies to journeys started after it;
-    running journeys keep the version they started with."""
+async def put_policy(
+    body: ProgramPolicy, principal: OpsDep, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
+):
+    """Store a new version of the whole policy. It applies to journeys started after it (on every
+    worker, no restart); running journeys keep the version they started with. The QBR cycle's
+    schedule follows it at once (else within a worker's next policy check)."""
     version = await repo.save_policy(session, body, created_by=principal.actor)
     await repo.claim_step(
         session, key=None, actor=principal.actor, action="policy.changed", detail={"version": version}
     )
     await session.commit()
+    try:
+        async with asyncio.timeout(5):
+            await ensure_qbr_schedule(temporal, body, settings.task_queue, version)
+    except Exception:  # stored already; the workers apply it at their next check
+        log.exception("policy version %s: the QBR cycle schedule is left to the workers' next check", version)
     return VersionedPolicy(version=version, policy=body)

@@ -603,6 +603,8 @@ async def policy_preview(request: Request, session: SessionDep):
 async def policy_save(
     request: Request,
     session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
     proposed: Annotated[str, Form(max_length=200_000)],
     base_version: Annotated[int, Form(ge=1)],
 ):
@@ -619,7 +621,9 @@ async def policy_save(
         body = ProgramPolicy.model_validate_json(proposed)
     except ValueError as err:
         return redirect("/web/ops/policy", f"the policy was not saved: {err}", "error")
-    saved = await policy_api.put_policy(body=body, principal=user.principal, session=session)
+    saved = await policy_api.put_policy(
+        body=body, principal=user.principal, session=session, temporal=temporal, settings=settings
+    )
     return redirect("/web/ops/policy", f"Saved as policy version {saved.version}; journeys started from now on use it.")
 
 

@@ -2,7 +2,8 @@
 the program's `OPS_EMAIL`). A link is signed like the decision links, short-lived and single-use;
 opening it changes nothing (mail scanners open links), confirming it starts a session. Failed
 attempts (unknown addresses, forged, expired or used links) are rate-limited per client and
-per address; the answer to a request never tells whether an address is known."""
+per address (shared by every API process); a genuine link is never refused by its client's
+count; the answer to a request never tells whether an address is known."""
 
 from __future__ import annotations
 
@@ -45,26 +46,30 @@ mail_env = Environment(
 
 
 class Limiters:
-    """Failed sign-in attempts per client and per address, and links sent per address (in-process,
-    like the API's limiter): a flood of requests neither guesses links nor floods a mailbox."""
+    """Failed sign-in attempts per client and per address, and links sent per address (shared by
+    every API process, like the API's limiter): a flood of requests neither guesses links nor
+    floods a mailbox. Only failures are limited per client: a genuine link or a known address is
+    answered normally whatever its client's count (behind an ingress, every client may share one)."""
 
     def __init__(self, per_minute: int):
-        self.client = ratelimit.FailureLimiter(per_minute)
-        self.address = ratelimit.FailureLimiter(max(3, per_minute // 4))
-        self.sent = ratelimit.FailureLimiter(max(3, per_minute // 4))
+        self.client = ratelimit.FailureLimiter("signin-client", per_minute)
+        self.address = ratelimit.FailureLimiter("signin-address", max(3, per_minute // 4))
+        self.sent = ratelimit.FailureLimiter("signin-sent", max(3, per_minute // 4))
 
-    def blocked(self, request: Request, email: str | None, *, sending: bool = False) -> int | None:
-        waits = [self.client.retry_after(ratelimit.client_of(request))]
+    async def address_blocked(self, request: Request, email: str) -> int | None:
+        """Seconds to wait when this address failed, or was sent links, too often lately (one read)."""
+        return await ratelimit.blocked(ratelimit.engine_of(request), [(self.address, email), (self.sent, email)])
+
+    async def fail(self, request: Request, email: str | None) -> int | None:
+        """Count a failure of this client (and address); seconds to wait when over a limit."""
+        engine = ratelimit.engine_of(request)
+        waits = [await self.client.fail(engine, ratelimit.client_of(request))]
         if email:
-            waits.append(self.address.retry_after(email))
-            if sending:
-                waits.append(self.sent.retry_after(email))
+            waits.append(await self.address.fail(engine, email))
         return max((w for w in waits if w is not None), default=None)
 
-    def fail(self, request: Request, email: str | None) -> None:
-        self.client.fail(ratelimit.client_of(request))
-        if email:
-            self.address.fail(email)
+
+USED = "this sign-in link was already used. Ask for a new link on the sign-in page."
 
 
 def limiters(request: Request) -> Limiters:
@@ -128,8 +133,8 @@ async def request_link(
         address = _address(settings, email)
     except ValueError as err:
         return _form_page(request, settings, "sign_in", 422, next=safe_next(next), error=f"email: {err}", email=email)
-    wait = limiters(request).blocked(request, address, sending=True)
-    if wait is not None:
+    wait = await limiters(request).address_blocked(request, address)
+    if wait is not None:  # known or not, an address over its limits gets the same answer
         return _form_page(
             request,
             settings,
@@ -140,11 +145,12 @@ async def request_link(
             email=email,
         )
     account = await account_for(session, settings, address)
-    if account is None:
-        limiters(request).fail(request, address)
+    if account is None:  # a failure, but the answer stays that of a known address (it tells nothing)
+        await limiters(request).fail(request, address)
     else:
         await session.commit()
-        limiters(request).sent.fail(address)  # each link sent counts for the address: no mail flood
+        # each link sent counts for the address: no mail flood
+        await limiters(request).sent.fail(ratelimit.engine_of(request), address)
         # Sent after the answer, so that a known address is not told apart by the time it takes.
         background.add_task(send_link, settings, address, safe_next(next))
     return _form_page(request, settings, "sign_in_sent", email=address)
@@ -181,27 +187,32 @@ async def _send_link(settings: Settings, email: str, next_page: str) -> None:
     await mailer.send(msg)
 
 
-def _claims_or_page(request: Request, settings: Settings, token: str):
-    wait = limiters(request).blocked(request, None)
-    if wait is not None:
-        return None, error_page(429, f"too many failed sign-in attempts from this client; try again in {wait} s")
+async def _refused(request: Request, email: str | None, status: int, message: str) -> Response:
+    """A failed attempt: its page, or past the client's (or address's) limit, 429 with Retry-After."""
+    wait = await limiters(request).fail(request, email)
+    if wait is None:
+        return error_page(status, message)
+    response = error_page(429, f"too many failed sign-in attempts; try again in {wait} s")
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+async def _claims_or_page(request: Request, settings: Settings, token: str):
     try:
         return read_sign_in_token(settings.link_secret, token), None
     except LinkError as err:
-        limiters(request).fail(request, None)
         status = 410 if isinstance(err, LinkExpired) else 403
-        return None, error_page(status, f"{err}. Ask for a new link on the sign-in page.")
+        return None, await _refused(request, None, status, f"{err}. Ask for a new link on the sign-in page.")
 
 
 @router.get("/sign-in/{token}")
 async def confirm_link(token: str, request: Request, session: SessionDep, settings: SettingsDep, next: str = ""):
     """Opening the link changes nothing: it shows a button that signs in."""
-    claims, refused = _claims_or_page(request, settings, token)
+    claims, refused = await _claims_or_page(request, settings, token)
     if refused is not None:
         return refused
     if await session.get(UsedSignInLink, claims.jti) is not None:
-        limiters(request).fail(request, claims.email)
-        return error_page(410, "this sign-in link was already used. Ask for a new link on the sign-in page.")
+        return await _refused(request, claims.email, 410, USED)
     return _form_page(request, settings, "sign_in_confirm", token=token, email=claims.email, next=safe_next(next))
 
 
@@ -214,16 +225,12 @@ async def use_link(
     next: Annotated[str, Form(max_length=500)] = "",
 ):
     await security.check_csrf(request, request.cookies.get(security.PRE_CSRF_COOKIE))
-    claims, refused = _claims_or_page(request, settings, token)
+    claims, refused = await _claims_or_page(request, settings, token)
     if refused is not None:
         return refused
-    wait = limiters(request).blocked(request, claims.email)
-    if wait is not None:
-        return error_page(429, f"too many sign-in attempts for this address; try again in {wait} s")
     account = await account_for(session, settings, claims.email)
     if account is None:  # removed since the link was sent
-        limiters(request).fail(request, claims.email)
-        return error_page(403, "this address may no longer sign in")
+        return await _refused(request, claims.email, 403, "this address may no longer sign in")
     session.add(UsedSignInLink(jti=claims.jti, email=claims.email))
     response = RedirectResponse(safe_next(next), status_code=303)
     await security.start_session(session, response, request, settings, account=account)
@@ -231,8 +238,7 @@ async def use_link(
         await session.commit()
     except IntegrityError:  # used at the same moment in another tab
         await session.rollback()
-        limiters(request).fail(request, claims.email)
-        return error_page(410, "this sign-in link was already used. Ask for a new link on the sign-in page.")
+        return await _refused(request, claims.email, 410, USED)
     response.delete_cookie(security.PRE_CSRF_COOKIE, path=security.PREFIX)
     return response
 

@@ -3,11 +3,17 @@ last error, and leaves the list once it succeeds."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from store.models.ops import RetryingStep
 from tests.helpers.api import enrol
 from tests.helpers.waiting import eventually
 
 
-async def test_a_step_failing_for_too_long_is_listed_with_its_last_error(api, ops, worker, mailbox):
+async def test_a_step_failing_for_too_long_is_listed_with_its_last_error(api, ops, worker, mailbox, sessionmaker):
     mailbox.defer("owner@busy.test")  # the partner's mailbox answers 451: the welcome keeps failing
     partner = await enrol(api, ops, tier="registered", domain="busy.test")
     wid = f"onboarding-{partner['id']}"
@@ -26,7 +32,41 @@ async def test_a_step_failing_for_too_long_is_listed_with_its_last_error(api, op
     await eventually(lambda: any(m["To"] == "owner@busy.test" for m in mailbox.messages), timeout=60,
                      what="the welcome delivered once the mailbox accepts")  # fmt: skip
     assert await eventually(lambda: _none(listed("?older_than_minutes=0.01")), what="no longer listed")
+    assert await indexed(sessionmaker, wid) == 0  # the worker removed it from the index
+
+
+async def indexed(sessionmaker, wid: str) -> int:
+    async with sessionmaker() as session:
+        return await session.scalar(
+            select(func.count()).select_from(RetryingStep).where(RetryingStep.workflow_id == wid)
+        )
 
 
 async def _none(coro) -> bool:
     return not await coro
+
+
+async def test_a_step_failing_in_a_journey_beyond_the_first_hundred_running_is_listed(
+    api, ops, worker, mailbox, dev_env, task_queue, sessionmaker
+):
+    """Ops find a stuck journey by the worker's index of retrying steps, not by looking at the
+    first running journeys: one stuck journey among more than a hundred newer ones is listed."""
+    mailbox.defer("owner@stuck.test")
+    partner = await enrol(api, ops, tier="registered", domain="stuck.test")
+    wid = f"onboarding-{partner['id']}"
+    for i in range(110):  # running journeys that wait (a delayed start): listed before the stuck one
+        await dev_env.client.start_workflow(
+            "WaitingJourney", id=f"waiting-{i}-{uuid.uuid4()}", task_queue=task_queue, start_delay=timedelta(hours=1)
+        )
+
+    async def listed():
+        r = await api.get("/ops/retrying?older_than_minutes=0.01", headers=ops)
+        assert r.status_code == 200, r.text
+        return [row for row in r.json() if row["workflow_id"] == wid]
+
+    rows = await eventually(listed, timeout=60, what="the stuck journey listed among 110 others")
+    assert rows[0]["attempt"] >= 2 and "451" in rows[0]["last_failure"]
+    # A journey that ends while its step retries leaves the list, and the index.
+    await dev_env.client.get_workflow_handle(wid).terminate("test: ended by ops")
+    assert await listed() == []
+    assert await indexed(sessionmaker, wid) == 0
