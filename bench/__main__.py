@@ -171,6 +171,8 @@ async def main_async(names: list[str], n: int, timeout: float) -> list[Section]:
                 out = await bench(st, n)
         except TimeoutError:
             out = [Section(name, [("gave up", f"not finished within --timeout {timeout:g}s")])]
+        except Exception as err:  # noqa: BLE001 (one benchmark failing keeps the others' figures)
+            out = [Section(name, [("failed", repr(err)[:300])])]
         for s in out:
             print("\n" + s.render(), flush=True)
         sections.extend(out)

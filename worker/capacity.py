@@ -104,8 +104,8 @@ class Profile:
 @dataclass(frozen=True)
 class Estimate:
     month: dict[str, float]  # per month: actions, workflow_tasks, events, emails, db_rows, db_bytes
-    peak: dict[str, float]  # the busiest hour
-    peak_when: str
+    peak: dict[str, float]  # the busiest hour (of each figure)
+    peak_when: str  # the busiest hour for the workers (workflow tasks + activities)
     history_bytes: float  # stored: open workflows plus closed ones within retention
     db_bytes_year: float  # PostgreSQL after a year at this rate
     workers: int
@@ -182,9 +182,11 @@ def estimate(p: Profile, costs: Costs, policy: ProgramPolicy | None = None) -> E
         for k in FIELDS
     }
     calendar = calendar_hours(p, policy, costs, flows)
-    when, worst = max(calendar.items(), key=lambda kv: kv[1]["load"]["actions"])
-    peak = {k: steady[k] + worst["load"][k] for k in FIELDS}
-    units = peak["workflow_tasks"] + peak["activities"]
+    peak = {k: steady[k] + max(h["load"][k] for h in calendar.values()) for k in FIELDS}  # each at its own peak
+    when, worst = max(calendar.items(), key=lambda kv: kv[1]["load"]["workflow_tasks"] + kv[1]["load"]["activities"])
+    units = (
+        steady["workflow_tasks"] + steady["activities"] + worst["load"]["workflow_tasks"] + worst["load"]["activities"]
+    )
     workers = math.ceil(units / 3600 / (costs.rates["worker_units_per_s"] * p.utilisation))
     api_rps = p.partners * p.api_requests_per_partner_day / (p.busy_hours_per_day * 3600)
     replicas = math.ceil(api_rps / (costs.rates["api_requests_per_s"] * p.utilisation))
