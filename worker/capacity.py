@@ -110,6 +110,7 @@ class Estimate:
     db_bytes_year: float  # PostgreSQL after a year at this rate
     workers: int
     api_replicas: int
+    qbr_cycle_hours: float  # one cycle's fan-out at the measured, window-bound rate
     journeys_per_month: dict[str, float]
 
 
@@ -184,6 +185,7 @@ def estimate(p: Profile, costs: Costs, policy: ProgramPolicy | None = None) -> E
     calendar = calendar_hours(p, policy, costs, flows)
     peak = {k: steady[k] + max(h["load"][k] for h in calendar.values()) for k in FIELDS}  # each at its own peak
     when, worst = max(calendar.items(), key=lambda kv: kv[1]["load"]["workflow_tasks"] + kv[1]["load"]["activities"])
+    cycle = flows["qbr"] * 12 / len(policy.qbr.cycle_months)  # partners of one QBR cycle
     units = (
         steady["workflow_tasks"] + steady["activities"] + worst["load"]["workflow_tasks"] + worst["load"]["activities"]
     )
@@ -194,6 +196,7 @@ def estimate(p: Profile, costs: Costs, policy: ProgramPolicy | None = None) -> E
         month=month, peak=peak, peak_when=f"{when}: {', '.join(worst['what'])}", history_bytes=history,
         db_bytes_year=12 * month["db_bytes"], workers=max(1, workers), api_replicas=max(1, replicas),
         journeys_per_month=flows,
+        qbr_cycle_hours=cycle / costs.rates["qbr_cycle_partners_per_s"] / 3600,
     )  # fmt: skip
 
 
@@ -235,6 +238,7 @@ def table(profiles: list[Profile], costs: Costs, policy: ProgramPolicy | None = 
     rows.append(
         ("peak / average hour (actions)", [f"{e.peak['actions'] * hours / e.month['actions']:.1f}x" for e in ests])
     )
+    rows.append(("QBR cycle fan-out (hours)", [f"{e.qbr_cycle_hours:.3g}" for e in ests]))
     rows.append(("workers", [str(e.workers) for e in ests]))
     rows.append(("API replicas", [str(e.api_replicas) for e in ests]))
     width = max(len(r[0]) for r in rows)

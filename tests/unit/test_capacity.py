@@ -143,7 +143,9 @@ def test_history_costs_count_billed_actions_from_events() -> None:
     assert (c["activities"], c["workflow_tasks"], c["timers"]) == (1, 2, 1)
 
 
-def test_the_command_prints_the_table_from_the_committed_costs() -> None:
+def test_the_command_prints_the_table_from_the_committed_costs(capsys) -> None:
+    from worker import cli
+
     out = subprocess.run(
         [sys.executable, "-m", "worker.cli", "capacity", "--partners", "1000", "500000", "--jitter-hours", "6"],
         capture_output=True, text=True, timeout=60, check=True,
@@ -152,13 +154,30 @@ def test_the_command_prints_the_table_from_the_committed_costs() -> None:
                   "Temporal history stored (30 d retention)", "PostgreSQL bytes / month"):  # fmt: skip
         assert label in out, out
     assert "1,000" in out and "500,000" in out and "journey costs measured by make bench" in out
-    md = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "capacity", "--partners", "1000", "--markdown"],
-        capture_output=True, text=True, timeout=60, check=True,
-    ).stdout  # fmt: skip
-    assert md.startswith("|  | 1,000 |")
-    bad = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "capacity", "--partners", "10", "--costs", "/nonexistent.json"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert bad.returncode == 2 and "not found: run `make bench`" in bad.stderr
+    assert cli.main(["capacity", "--partners", "1000", "--markdown"]) == 0
+    assert capsys.readouterr().out.startswith("|  | 1,000 |")
+    assert cli.main(["capacity", "--partners", "10", "--costs", "/nonexistent.json"]) == 2
+    assert "not found: run `make bench`" in capsys.readouterr().err
+    assert cli.main(["capacity", "--partners", "10", "--tier-mix", "gold=1,diamond=2"]) == 2
+    assert "tier mix" in capsys.readouterr().err
+
+
+def test_the_bench_merges_its_costs_into_the_file_and_checks_the_committed_prediction(tmp_path, monkeypatch) -> None:
+    """A run of some journeys keeps the others' figures, recomputes the worker rate from the
+    journeys run flat out, and compares itself with what the file predicted."""
+    import importlib
+
+    from bench import harness
+
+    bench_main = importlib.import_module("bench.__main__")
+    committed = json.loads(COSTS_FILE.read_text())
+    path = _write(tmp_path, committed)
+    deal = dict(committed["journeys"]["deal"], actions=committed["journeys"]["deal"]["actions"] * 1.1)
+    monkeypatch.setattr(harness, "COSTS", {"deal": deal})
+    monkeypatch.setattr(harness, "RATES", {})
+    doc = bench_main.write_costs(path, 1000)
+    assert doc["journeys"]["deal"] == deal and doc["journeys"]["cert"] == committed["journeys"]["cert"]
+    assert doc["measured"]["n"] == 1000 and load_costs(path).rates["worker_units_per_s"] > 0
+    check = bench_main.model_check(committed)
+    row = dict(check.rows)["deal measured / predicted"]
+    assert row.startswith("actions 1.10, events 1.00") and "worker time " in row
