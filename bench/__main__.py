@@ -126,23 +126,33 @@ def write_costs(path: Path, n: int) -> dict:
     return doc
 
 
-def model_check(previous: dict) -> Section:
+def model_check(previous: dict, current: dict[str, dict[str, float]] | None = None) -> Section:
     """The loop closed: what the committed figures (before this run) predicted for this run's
-    journeys against what it measured (issue 27: within 20 %)."""
+    journeys (`current`, default this run's harness.COSTS) against what it measured (issue 27:
+    within 20 %): per journey, and for the whole program the run drove (every journey it ran, as
+    many as it ran): Temporal actions, history bytes, PostgreSQL rows and bytes, emails, worker time."""
     s = Section("capacity model: committed figures' prediction vs this run")
     rate = previous.get("rates", {}).get("worker_units_per_s")
-    for name, now in harness.COSTS.items():
+    keys = ("actions", "events", "history_bytes", "emails", "db_rows", "db_bytes")
+    totals = {k: [0.0, 0.0] for k in (*keys, "worker time")}  # measured, predicted
+    for name, now in (harness.COSTS if current is None else current).items():
         old = previous.get("journeys", {}).get(name)
         if not old:
             continue
-        parts = []
-        for key in ("actions", "events", "history_bytes", "emails", "db_rows", "db_bytes"):
-            if old.get(key):
-                parts.append(f"{key} {now[key] / old[key]:.2f}")
+        count = now["measured_journeys"]
+        for key in keys:
+            totals[key][0] += count * now[key]
+            totals[key][1] += count * old[key]
+        parts = [f"{key} {now[key] / old[key]:.2f}" for key in keys if old.get(key)]
         if rate and name in THROUGHPUT_JOURNEYS:
-            predicted = now["measured_journeys"] * (old["workflow_tasks"] + old["activities"]) / rate
-            parts.append(f"worker time {now['measured_journeys'] / now['journeys_per_s'] / predicted:.2f}")
+            predicted = count * (old["workflow_tasks"] + old["activities"]) / rate
+            measured = count / now["journeys_per_s"]
+            totals["worker time"][0] += measured
+            totals["worker time"][1] += predicted
+            parts.append(f"worker time {measured / predicted:.2f}")
         s.add(f"{name} measured / predicted", ", ".join(parts))
+    if totals["actions"][1]:
+        s.add("program measured / predicted", ", ".join(f"{k} {m / p:.2f}" for k, (m, p) in totals.items() if p))
     return s
 
 
