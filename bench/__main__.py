@@ -23,6 +23,7 @@ import platform
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from bench import harness
 from bench.harness import Section, log
@@ -63,7 +64,10 @@ async def _qbr(st: harness.Stack, n: int) -> list[Section]:
     from bench import qbr_cycle
 
     partners = n if n >= 2000 else max(50, n // 5)
+    before = await harness.db_snapshot(st)
+    st.smtp.clear()
     a = await qbr_cycle.part_a(st.client, st.settings, st.sessionmaker, partners, 20, 100)
+    await harness.measure_costs(st, "qbr", a["children"], partners, a["wall"], before, ("partners", "cams"))
     b = await qbr_cycle.part_b(st.client, partners, 20, 100, round(statistics.fmean(a["child_activities"])))
     real, base = partners / a["wall"], partners / b["wall"]
     s = Section("qbr: cycle fan-out")
@@ -106,6 +110,66 @@ BENCHMARKS: dict[str, tuple[Callable[[harness.Stack, int], Awaitable[list[Sectio
 }
 
 
+COSTS_FILE = Path(__file__).with_name("journey_costs.json")
+THROUGHPUT_JOURNEYS = ("onboarding", "deal", "cert", "mdf")  # driven flat out: they measure a worker's rate
+
+
+def write_costs(path: Path, n: int) -> dict:
+    """Merge this run's journey costs (harness.COSTS) and rates into the JSON `camlights capacity`
+    reads; journeys not run this time keep their earlier figures."""
+    import json
+    from datetime import UTC, datetime
+
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        doc = {}
+    doc = {"schema": 1, "journeys": {}, "rates": {}, "measured": {}, **doc}
+    doc["journeys"].update(harness.COSTS)
+    doc["rates"].update(harness.RATES)
+    done = {k: v for k, v in doc["journeys"].items() if k in THROUGHPUT_JOURNEYS}
+    if done:  # workflow tasks + activities a second on one worker process, over the journeys run flat out
+        units = sum(c["measured_journeys"] * (c["workflow_tasks"] + c["activities"]) for c in done.values())
+        seconds = sum(c["measured_journeys"] / c["journeys_per_s"] for c in done.values())
+        doc["rates"]["worker_units_per_s"] = round(units / seconds, 1)
+    if "qbr" in doc["journeys"]:
+        doc["rates"]["qbr_cycle_partners_per_s"] = doc["journeys"]["qbr"]["journeys_per_s"]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    doc["measured"] = {"date": datetime.now(UTC).date().isoformat(), "n": n, "load_average": round(load, 1)}
+    path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    return doc
+
+
+def model_check(previous: dict, current: dict[str, dict[str, float]] | None = None) -> Section:
+    """The loop closed: what the committed figures (before this run) predicted for this run's
+    journeys (`current`, default this run's harness.COSTS) against what it measured (issue 27:
+    within 20 %): per journey, and for the whole program the run drove (every journey it ran, as
+    many as it ran): Temporal actions, history bytes, PostgreSQL rows and bytes, emails, worker time."""
+    s = Section("capacity model: committed figures' prediction vs this run")
+    rate = previous.get("rates", {}).get("worker_units_per_s")
+    keys = ("actions", "events", "history_bytes", "emails", "db_rows", "db_bytes")
+    totals = {k: [0.0, 0.0] for k in (*keys, "worker time")}  # measured, predicted
+    for name, now in (harness.COSTS if current is None else current).items():
+        old = previous.get("journeys", {}).get(name)
+        if not old:
+            continue
+        count = now["measured_journeys"]
+        for key in keys:
+            totals[key][0] += count * now[key]
+            totals[key][1] += count * old[key]
+        parts = [f"{key} {now[key] / old[key]:.2f}" for key in keys if old.get(key)]
+        if rate and name in THROUGHPUT_JOURNEYS:
+            predicted = count * (old["workflow_tasks"] + old["activities"]) / rate
+            measured = count / now["journeys_per_s"]
+            totals["worker time"][0] += measured
+            totals["worker time"][1] += predicted
+            parts.append(f"worker time {measured / predicted:.2f}")
+        s.add(f"{name} measured / predicted", ", ".join(parts))
+    if totals["actions"][1]:
+        s.add("program measured / predicted", ", ".join(f"{k} {m / p:.2f}" for k, (m, p) in totals.items() if p))
+    return s
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -131,6 +195,8 @@ async def main_async(names: list[str], n: int, timeout: float) -> list[Section]:
                 out = await bench(st, n)
         except TimeoutError:
             out = [Section(name, [("gave up", f"not finished within --timeout {timeout:g}s")])]
+        except Exception as err:  # noqa: BLE001 (one benchmark failing keeps the others' figures)
+            out = [Section(name, [("failed", repr(err)[:300])])]
         for s in out:
             print("\n" + s.render(), flush=True)
         sections.extend(out)
@@ -145,13 +211,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=500, help="program size (default 500)")
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run only these")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per benchmark (default 3600)")
+    parser.add_argument("--costs", type=Path, default=COSTS_FILE,
+                        help="the journey costs file to update (default bench/journey_costs.json)")  # fmt: skip
+    parser.add_argument("--no-costs", action="store_true", help="do not write the journey costs file")
+    parser.add_argument("--no-baselines", action="store_true", help="journey costs only, without the baselines")
     args = parser.parse_args(argv)
     if args.n < 10:
         parser.error("--n must be at least 10")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     t0 = time.perf_counter()
     log(f"machine: {machine()}")
+    import json
+
+    harness.BASELINES = not args.no_baselines
+    try:
+        previous = json.loads(args.costs.read_text())
+    except (OSError, ValueError):
+        previous = {}
     sections = asyncio.run(main_async(args.only or list(BENCHMARKS), args.n, args.timeout))
+    if harness.COSTS or harness.RATES:
+        sections.append(model_check(previous))
+        if not args.no_costs:
+            write_costs(args.costs, args.n)
+            log(f"journey costs written to {args.costs}")
     print(f"\n######## report (N={args.n}; {machine()})\n")
     print("\n\n".join(s.render() for s in sections))
     print(f"\ntotal {time.perf_counter() - t0:.0f}s")

@@ -51,6 +51,7 @@ async def run(st: Stack, n: int) -> list[Section]:
     from domain.deal import CHANGE_STAGE, JOURNEY, DealStage, StageChange
     from worker.main import build_worker
 
+    before = await harness.db_snapshot(st)
     partners = await harness.seed_partners(st, n + 1)
     deals = deal_rows(partners)
     await asyncio.to_thread(seed.write, st.settings.database_url, seed.Program(deals=deals))
@@ -68,6 +69,7 @@ async def run(st: Stack, n: int) -> list[Section]:
         wall, done = await harness.drive("deal", list(zip(deals, partners, strict=True)), journey)
     failed = sum(1 for _, state in done if state != "won")
     real = {"wall": wall, **await harness.history_stats([h for h, _ in done[:50]])}
+    await harness.measure_costs(st, JOURNEY, [h for h, _ in done], len(deals), wall, before, ("partners", "cams"))
     return [
         await harness.compare(
             st.client, "deal", n, real, BUSINESS_STEPS,

@@ -37,6 +37,7 @@ BASELINE_RETRY = RetryPolicy(
 )
 BASELINE_SIGNAL = "bench_signal"
 BASELINE_UPDATE = "bench_update"
+BASELINES = True  # python -m bench --no-baselines: the journeys' costs only
 
 
 # --------------------------------------------------------------------------- printing
@@ -251,6 +252,11 @@ async def compare(client, title: str, n: int, real: dict, business_steps: int, n
     `n` workflows in the same run: one activity per business step (the target's baseline: what
     the process needs) and as many activities as the journey scheduled (what its activities'
     own work costs, DB and SMTP included)."""
+    if not BASELINES:
+        s = Section(f"{title}: journey cost (no baselines)")
+        s.add("real journeys/s", f"{n / real['wall']:.2f}   ({real['wall']:.2f}s)")
+        s.add("activities, history events / journey", f"{spread(real['activities'])}, {spread(real['events'])}")
+        return s
     shape = shape_of(real)
     steps = await run_baseline(client, Shape(business_steps, shape.signals, shape.updates), n)
     same = await run_baseline(client, shape, n)
@@ -528,3 +534,90 @@ async def api_key(st: Stack, role: str, cam_id=None, partner_id=None) -> dict[st
     async with st.sessionmaker() as session, session.begin():
         _, secret = await create_api_key(session, role=Role(role), cam_id=cam_id, partner_id=partner_id)
     return {"Authorization": f"Bearer {secret}"}
+
+
+# --------------------------------------------------------------------------- what a journey costs (issue 27)
+
+# Filled by each journey benchmark (`measure_costs`), written by `python -m bench` to
+# bench/journey_costs.json, which `camlights capacity` reads.
+COSTS: dict[str, dict[str, float]] = {}
+RATES: dict[str, float] = {}  # per-process rates measured outside the journeys (the API's)
+
+# Temporal Cloud bills these history events as actions (a continue-as-new starts the next run;
+# retries of an activity count again, from each ActivityTaskStarted's attempt).
+_ACTION_EVENTS = (
+    "WORKFLOW_EXECUTION_STARTED", "ACTIVITY_TASK_SCHEDULED", "TIMER_STARTED", "WORKFLOW_EXECUTION_SIGNALED",
+    "WORKFLOW_EXECUTION_UPDATE_ACCEPTED", "START_CHILD_WORKFLOW_EXECUTION_INITIATED",
+    "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED", "REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED",
+    "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES", "WORKFLOW_PROPERTIES_MODIFIED", "WORKFLOW_EXECUTION_CONTINUED_AS_NEW",
+)  # fmt: skip
+
+
+def history_costs(histories: Sequence[Any]) -> dict[str, float]:
+    """Per history, on average: events, their bytes (serialized protobuf), Temporal actions,
+    activities, workflow tasks and timers."""
+    from temporalio.api.enums.v1 import EventType
+
+    billed = {EventType.Value(f"EVENT_TYPE_{name}") for name in _ACTION_EVENTS}
+    marker = EventType.EVENT_TYPE_MARKER_RECORDED
+    started = EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+    totals = dict.fromkeys(("events", "history_bytes", "actions", "activities", "workflow_tasks", "timers"), 0.0)
+    for h in histories:
+        for e in h.events:
+            totals["events"] += 1
+            totals["history_bytes"] += e.ByteSize()
+            t = e.event_type
+            if t in billed or (t == marker and e.marker_recorded_event_attributes.marker_name != "core_patch"):
+                totals["actions"] += 1
+            if t == started:
+                totals["actions"] += max(0, e.activity_task_started_event_attributes.attempt - 1)
+            totals["activities"] += t == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+            totals["workflow_tasks"] += t == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+            totals["timers"] += t == EventType.EVENT_TYPE_TIMER_STARTED
+    return {k: v / max(1, len(histories)) for k, v in totals.items()}
+
+
+async def db_snapshot(st: Stack) -> dict[str, tuple[int, int]]:
+    """Rows and on-disk bytes (table, indexes and TOAST) of every table of the schema."""
+    from sqlalchemy import text
+
+    async with st.engine.connect() as conn:
+        tables = (
+            await conn.execute(text("select relname from pg_stat_user_tables where schemaname = 'public'"))
+        ).scalars()
+        out = {}
+        for t in list(tables):
+            rows = await conn.scalar(text(f'select count(*) from "{t}"'))
+            size = await conn.scalar(text("select pg_total_relation_size(cast(:t as regclass))"), {"t": f'"{t}"'})
+            out[t] = (int(rows or 0), int(size or 0))
+    return out
+
+
+async def measure_costs(
+    st: Stack,
+    journey: str,
+    handles: Sequence[Any],
+    journeys: int,
+    wall: float,
+    before: dict,
+    exclude: Sequence[str] = (),
+) -> dict[str, float]:
+    """What one journey cost, counted after the run: from the real histories of `handles`
+    (Temporal's fetch_history), the SMTP sink (cleared before the run) and PostgreSQL (rows and
+    bytes written since `before`, over `journeys` journeys; `exclude`: tables of the bench's own
+    seed, e.g. the partners a deal benchmark needs). `wall` over len(handles) journeys gives the
+    rate of one worker process. Recorded in COSTS[journey]."""
+    histories = await bounded(handles, lambda h: h.fetch_history(), 50)
+    costs = history_costs(histories)
+    after = await db_snapshot(st)
+    rows = sum(r - before.get(t, (0, 0))[0] for t, (r, _) in after.items() if t not in exclude)
+    size = sum(b - before.get(t, (0, 0))[1] for t, (_, b) in after.items() if t not in exclude)
+    costs.update(
+        emails=len(st.smtp.messages) / journeys,
+        db_rows=rows / journeys,
+        db_bytes=size / journeys,
+        journeys_per_s=len(handles) / wall,
+        measured_journeys=len(handles),
+    )
+    COSTS[journey] = {k: round(v, 3) for k, v in costs.items()}
+    return COSTS[journey]

@@ -24,6 +24,7 @@ async def run(st: Stack, n: int) -> list[Section]:
     assert st.settings is not None
     policy = harness.bench_policy()
     required = [m.key for m in policy.onboarding.required(Tier.registered)]
+    before = await harness.db_snapshot(st)
     partners = await harness.seed_partners(st, n + 1)
     task_queue = f"bench-onboarding-{uuid.uuid4().hex[:8]}"
 
@@ -41,6 +42,7 @@ async def run(st: Stack, n: int) -> list[Section]:
     failed = sum(1 for _, state in done if state != OnboardingState.activated)
     real = {"wall": wall, **await harness.history_stats([h for h, _ in done[:50]])}
     emails = len(st.smtp.messages)
+    await harness.measure_costs(st, JOURNEY, [h for h, _ in done], len(partners), wall, before, ("cams",))
     return [
         await harness.compare(
             st.client, "onboarding", n, real, BUSINESS_STEPS,

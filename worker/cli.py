@@ -8,6 +8,7 @@ camlights create-key --role ops     create an API key (printed once)
 camlights demo                      load a small demo program through the running API
 camlights backup [-o FILE]          archive the embedded stack's state (.data/), even while it runs
 camlights restore FILE              rebuild .data/ from an archive (the stack stopped)
+camlights capacity --partners N     what a program of N partners needs (Temporal, PostgreSQL, processes)
 """
 
 from __future__ import annotations
@@ -148,6 +149,25 @@ def _cmd_restore(args) -> int:
     return main_restore(get_tool_settings(), args.archive, args.force, args.payload_keys, args.link_secret)
 
 
+def _cmd_capacity(args) -> int:
+    from dataclasses import fields
+
+    from worker.capacity import COSTS_FILE, CostsError, Profile, load_costs, parse_mix, table
+
+    try:
+        costs = load_costs(args.costs or COSTS_FILE)
+        names = {f.name for f in fields(Profile)} - {"partners"}
+        given = {k: v for k, v in vars(args).items() if k in names and v is not None}
+        if args.tier_mix:
+            given["tier_mix"] = parse_mix(args.tier_mix)
+        profiles = [Profile(partners=n, **given) for n in args.partners]
+    except (CostsError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(table(profiles, costs, markdown=args.markdown))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="camlights", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -193,6 +213,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--payload-keys", help="the key ring file kept from the backed-up stack (its .data/payload-keys)")
     p.add_argument("--link-secret", help="the link secret file kept from the backed-up stack (its .data/link-secret)")
     p.set_defaults(func=_cmd_restore)
+    p = sub.add_parser("capacity", help="what a program of N partners needs (from the bench's journey costs)")
+    p.add_argument("--partners", type=int, nargs="+", required=True, help="program size(s): one column each")
+    p.add_argument("--tier-mix", help="e.g. platinum=2,gold=8,silver=25,registered=65 (default: the bench's mix)")
+    p.add_argument("--deals-per-partner-year", type=float)
+    p.add_argument("--certs-per-partner", type=float)
+    p.add_argument("--mdf-requests-per-partner-year", type=float)
+    p.add_argument("--new-partners-share-per-year", type=float, help="onboardings a year / partners (default 0.2)")
+    p.add_argument("--retention-days", type=float, help="closed workflow history retention (default 30)")
+    p.add_argument("--jitter-hours", type=float, help="spread each calendar firing over this many hours (default 0)")
+    p.add_argument("--api-requests-per-partner-day", type=float)
+    p.add_argument("--busy-hours-per-day", type=float)
+    p.add_argument("--utilisation", type=float, help="size processes to be at most this busy (default 0.7)")
+    p.add_argument("--costs", help="journey costs file (default bench/journey_costs.json)")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p.set_defaults(func=_cmd_capacity)
     args = parser.parse_args(argv)
     return args.func(args)
 
