@@ -249,6 +249,7 @@ class DealProgress(BaseModel):
     pending_extension_days: float | None = None
     stage_since: datetime
     stalled: bool = False
+    stage_changes_left: int | None = None  # the policy's `limits.max_stage_changes` less those made
 
 
 class DealResult(BaseModel):

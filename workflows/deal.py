@@ -9,6 +9,7 @@ and expiry, which releases the protection.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from temporalio import workflow
@@ -47,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kit import JourneyKit
 
 CLOSING = {DealStage.closed_won: DealState.won, DealStage.closed_lost: DealState.lost}
+EXTENSION_RECORDED_PATCH = "deal-extension-answer-after-record"
 
 
 @workflow.defn
@@ -71,6 +73,8 @@ class DealWorkflow:
         self._rejected_extension: str | None = None
         self._requests = 0
         self._to_announce: list[ExtensionRequest] = []  # extension requests the CAM must hear of
+        self._announced = 0  # extension requests the CAM was told of (queued in the outbox)
+        self._extensions_recorded = 0  # granted extensions recorded in the DB
 
     # ------------------------------------------------------------------ messages
 
@@ -100,10 +104,12 @@ class DealWorkflow:
         if self._cam_decides():
             self._pending_extension = req
             self._to_announce.append(req)
+            await self._recorded(lambda: self._announced >= self._requests + len(self._to_announce))
             return ExtensionResult(
                 status="awaiting_cam", extensions_used=self._extensions, protected_until=self._protected_until
             )
         self._grant(req.days, req.by)
+        await self._recorded(lambda n=self._extensions: self._extensions_recorded >= n)  # type: ignore[misc]
         return ExtensionResult(
             status="granted", extensions_used=self._extensions, protected_until=self._protected_until
         )
@@ -136,9 +142,11 @@ class DealWorkflow:
         if decision.decision == Decision.approve:
             self._grant(req.days, decision.by)
             status = "granted"
+            await self._recorded(lambda n=self._extensions: self._extensions_recorded >= n)  # type: ignore[misc]
         else:
             self._rejected_extension = decision.reason or "no reason given"
             status = "rejected"
+            await self._recorded(lambda: self._rejected_extension is None)
         return ExtensionResult(status=status, extensions_used=self._extensions, protected_until=self._protected_until)
 
     @decide_extension.validator
@@ -171,6 +179,9 @@ class DealWorkflow:
             pending_extension_days=self._pending_extension.days if self._pending_extension else None,
             stage_since=self._stage_since,
             stalled=self._stalled,
+            stage_changes_left=max(
+                self._kit.limits.max_stage_changes - self._stage_changes - len(self._stage_inbox), 0
+            ),
         )
 
     # ------------------------------------------------------------------ run
@@ -274,6 +285,12 @@ class DealWorkflow:
                 change = self._stage_inbox.pop(0)
                 if change.stage == self._stage:
                     continue
+                if self._stage_changes >= self._kit.limits.max_stage_changes:
+                    workflow.logger.warning(
+                        "stage change by %s ignored: the policy allows %d per deal", change.by,
+                        self._kit.limits.max_stage_changes, extra=self._kit.log_extra,
+                    )  # fmt: skip
+                    continue
                 if not self._may_change_stage(change.by):
                     workflow.logger.warning(
                         "stage change by %s ignored: not the partner, its CAM or ops", change.by,
@@ -310,11 +327,13 @@ class DealWorkflow:
                     days=req.days,
                     reason=req.reason,
                 )
+                self._announced = self._requests
             while self._granted:
                 number, days, by = self._granted.pop(0)
                 await self._set_state(
                     DealState.approved, by=by, step=f"extension:{number}", reason=f"extended by {days:g} days"
                 )
+                self._extensions_recorded = number
                 await self._kit.notify("extension_granted", ["partner"], step=f"extension:{number}", days=days)
                 await self._kit.emit(
                     "deal.extended", self._event(by, f"extended by {days:g} days"), step=f"extended:{number}"
@@ -379,6 +398,13 @@ class DealWorkflow:
                 lambda: bool(self._stage_inbox or self._granted or self._rejected_extension or self._to_announce),
                 nxt, summary=what, waiting_for="stage changes, extensions or the end of protection",
             )  # fmt: skip
+
+    async def _recorded(self, done: Callable[[], bool]) -> None:
+        """An extension update answers once its effect is recorded (the DB row, or the CAM's email
+        queued), or the journey left `approved` meanwhile. Journeys recorded before the patch
+        answered at once."""
+        if workflow.patched(EXTENSION_RECORDED_PATCH):
+            await workflow.wait_condition(lambda: done() or self._state != DealState.approved)
 
     def _grant(self, days: float, by: str) -> None:
         assert self._kit.policy is not None and self._protected_until is not None

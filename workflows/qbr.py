@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         LoadPolicyInput,
         Refusal,
         StepResult,
+        shifted,
     )
     from domain.policy import ProgramPolicy, VersionedPolicy
     from domain.qbr import (
@@ -94,6 +95,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kit import ACTIVITY_TIMEOUT, RETRY, JourneyKit
 
 ESCALATION_CHAIN = ["partner", "cam", "ops"]
+DECISION_RECORDED_PATCH = "qbr-tier-decision-answer-after-record"
 
 
 @workflow.defn
@@ -112,6 +114,7 @@ class QbrWorkflow:
         self._items_version = 0  # +1 at each change of an action item (the chase recomputes its plan)
         self._decision: TierDecision | None = None
         self._review: ReviewOutcome | None = None
+        self._decision_recorded = False  # the tier decision's outcome is in the DB
 
     # ------------------------------------------------------------------ messages
 
@@ -123,7 +126,7 @@ class QbrWorkflow:
         sequence = self._meeting.sequence + 1 if self._meeting else 0
         meeting = Meeting(
             uid=f"{workflow.info().workflow_id}@camlights", sequence=sequence, starts_at=proposal.starts_at,
-            ends_at=proposal.starts_at + timedelta(minutes=proposal.duration_minutes), by=proposal.by,
+            ends_at=shifted(proposal.starts_at, timedelta(minutes=proposal.duration_minutes)), by=proposal.by,
             proposed_at=workflow.now(),
         )  # fmt: skip
         key = self._kit.key(f"meeting:{sequence}")
@@ -146,6 +149,9 @@ class QbrWorkflow:
             )
         if self._scheduling:
             raise ApplicationError("another proposal is being recorded", type=Refusal.NOT_PENDING)
+        self._kit.check_horizon("starts_at", proposal.starts_at)  # before any comparison: a naive time is refused
+        proposals = self._meeting.sequence + 1 if self._meeting else 0
+        self._kit.check_count(proposals, self._kit.limits.max_reschedules, "meeting proposals")
         if self._meeting is not None and workflow.now() >= self._meeting.starts_at:
             raise ApplicationError("the meeting has already taken place", type=Refusal.NOT_PENDING)
         if proposal.starts_at <= workflow.now():
@@ -175,6 +181,7 @@ class QbrWorkflow:
             raise ApplicationError("the meeting has not taken place yet", type=Refusal.NOT_PENDING)
         today = workflow.now().date()
         for n, item in enumerate(notes.action_items, start=1):
+            self._kit.check_horizon(f"action_items[{n}].due", item.due)
             if item.due < today:
                 raise ApplicationError(f"action_items[{n}].due: must not be in the past", type=Refusal.TOO_SHORT)
 
@@ -225,13 +232,22 @@ class QbrWorkflow:
     @edit_action.validator
     def _validate_edit(self, edit: ActionEdit) -> None:
         self._validate_complete(ActionDone(item_id=edit.item_id, by=edit.by))
+        self._kit.check_horizon("due", edit.due)
+        self._kit.check_count(
+            self._item(edit.item_id).revision, self._kit.limits.max_reschedules, "changes of an action item"
+        )
         if edit.due is not None and edit.due < workflow.now().date():
             raise ApplicationError("due: must not be in the past", type=Refusal.TOO_SHORT)
 
     @workflow.update(name=DECIDE_TIER)
     async def decide_tier(self, decision: TierDecision) -> ReviewOutcome:
         self._decision = decision
-        await workflow.wait_condition(lambda: self._review is not None and self._review.state != ReviewState.pending)
+        if workflow.patched(DECISION_RECORDED_PATCH):  # answered once the outcome is in the DB
+            await workflow.wait_condition(lambda: self._decision_recorded)
+        else:  # journeys recorded before the patch answered on the state change
+            await workflow.wait_condition(
+                lambda: self._review is not None and self._review.state != ReviewState.pending
+            )
         assert self._review is not None
         return self._review
 
@@ -323,7 +339,7 @@ class QbrWorkflow:
                 return self._meeting is not None and self._meeting.sequence != seq
 
             await self._set_state(QbrState.scheduled, step=f"scheduled:{seq}")
-            pre_read_at = meeting.starts_at - policy.days(q.pre_read_hours / 24)
+            pre_read_at = shifted(meeting.starts_at, -policy.days(q.pre_read_hours / 24))
             if await self._kit.wait_until(
                 moved,
                 pre_read_at,
@@ -344,7 +360,7 @@ class QbrWorkflow:
                 continue
             break
         assert self._meeting is not None
-        notes_due = self._meeting.ends_at + policy.days(q.notes_due_days)
+        notes_due = shifted(self._meeting.ends_at, policy.days(q.notes_due_days))
         if not await self._kit.wait_until(
             lambda: self._notes_recorded, notes_due, summary="notes due: remind the CAM", waiting_for="the CAM's notes"
         ):
@@ -392,11 +408,12 @@ class QbrWorkflow:
             item_due = due_at(item.due, q.time_zone)
             owner = "partner" if item.owner == Owner.partner else "cam"
             rev = f".{item.revision}" if item.revision else ""
-            events.append((item_due - policy.days(q.action_reminder_days), item.id, "action_reminder", [owner],
+            events.append((shifted(item_due, -policy.days(q.action_reminder_days)), item.id, "action_reminder", [owner],
                            f"action_reminder:{item.id}{rev}:{owner}"))  # fmt: skip
             for n, role in enumerate(ESCALATION_CHAIN[ESCALATION_CHAIN.index(owner) + 1 :], start=1):
-                events.append((item_due + policy.days(n * q.action_escalation_days), item.id, "action_escalation",
-                               [role, owner], f"action_escalation:{item.id}{rev}:{role}"))  # fmt: skip
+                at = shifted(item_due, policy.days(n * q.action_escalation_days))
+                events.append((at, item.id, "action_escalation", [role, owner],
+                               f"action_escalation:{item.id}{rev}:{role}"))  # fmt: skip
         return sorted(events, key=lambda e: (e[0], e[1], e[2]))
 
     # ------------------------------------------------------------------ the tier review
@@ -501,6 +518,8 @@ class QbrWorkflow:
             ),
             StepResult, summary=f"record the tier review: {review.state.value}",
         )  # fmt: skip
+        if decision is not None:
+            self._decision_recorded = True
 
     # ------------------------------------------------------------------ helpers
 

@@ -102,6 +102,9 @@ async def retrying(
             async for wf in temporal.list_workflows("ExecutionStatus = 'Running'", limit=limit):
                 handle = temporal.get_workflow_handle(wf.id, run_id=wf.run_id)
                 description = await handle.describe()
+                wedged = await _failing_workflow_task(handle, description.raw_description, cutoff)
+                if wedged is not None:
+                    out.append(wedged)
                 retrying = [p for p in description.raw_description.pending_activities if p.attempt >= 2]
                 first_scheduled = await _first_scheduled(handle, {p.activity_id for p in retrying}) if retrying else {}
                 for pending in retrying:
@@ -118,6 +121,27 @@ async def retrying(
     except TimeoutError as err:  # unhandled, it was a 500
         raise HTTPException(504, detail="Temporal did not list the running journeys within 20 s; retry later") from err
     return out
+
+
+WORKFLOW_TASK = "workflow task"  # the `activity` of a journey whose own code fails (not one of its steps)
+
+
+async def _failing_workflow_task(handle: Any, raw: Any, cutoff: datetime) -> RetryingOut | None:
+    """A journey whose workflow task keeps failing (its code cannot run on its history): listed
+    like a failing step, with `activity` = "workflow task" and the last failure Temporal recorded."""
+    if not raw.HasField("pending_workflow_task") or raw.pending_workflow_task.attempt < 2:
+        return None
+    task = raw.pending_workflow_task
+    since = task.original_scheduled_time.ToDatetime(tzinfo=UTC)
+    if since > cutoff:
+        return None
+    failure = None
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+            failure = event.workflow_task_failed_event_attributes.failure.message[:2000]
+    started = task.started_time.ToDatetime(tzinfo=UTC) if task.HasField("started_time") else None
+    return RetryingOut(workflow_id=handle.id, activity=WORKFLOW_TASK, attempt=task.attempt, failing_since=since,
+                       last_failure=failure, last_started=started)  # fmt: skip
 
 
 async def _first_scheduled(handle: Any, activity_ids: set[str]) -> dict[str, datetime]:
