@@ -535,7 +535,7 @@ class LimitsPolicy(BaseModel):
         200, ge=1, le=10000, description="milestone reports to one onboarding journey (repeats included)"
     )
     history_events: int = Field(
-        10000, ge=500, le=40000,
+        10000, ge=100, le=40000,
         description="a deal or QBR journey whose history reaches this many events continues as new",
     )  # fmt: skip
 

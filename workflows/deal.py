@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         REQUEST_EXTENSION,
         ApprovalRequestInput,
         DealActivity,
+        DealCarried,
         DealDecision,
         DealInput,
         DealProgress,
@@ -49,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
 
 CLOSING = {DealStage.closed_won: DealState.won, DealStage.closed_lost: DealState.lost}
 EXTENSION_RECORDED_PATCH = "deal-extension-answer-after-record"
+CONTINUE_AS_NEW_PATCH = "deal-continue-as-new"  # a long protection phase goes on in a new run
 
 
 @workflow.defn
@@ -75,6 +77,7 @@ class DealWorkflow:
         self._to_announce: list[ExtensionRequest] = []  # extension requests the CAM must hear of
         self._announced = 0  # extension requests the CAM was told of (queued in the outbox)
         self._extensions_recorded = 0  # granted extensions recorded in the DB
+        self._reminded: set[tuple[int, float]] = set()  # expiry reminders sent (carried into a continued run)
 
     # ------------------------------------------------------------------ messages
 
@@ -190,6 +193,10 @@ class DealWorkflow:
     async def run(self, inp: DealInput) -> DealResult:
         policy = await self._kit.load_policy(inp.policy_version)
         self._kit.upsert(self._state.value)
+        if inp.carried is not None:  # a continued run: the approved deal's protection goes on
+            self._restore(inp.carried)
+            await self._protect()
+            return await self._end()
         await self._kit.tell(*milestone_done(inp.partner_id, "first_deal", self._kit.actor))
         await self._kit.emit("deal.registered", self._event(by=None))
 
@@ -279,7 +286,7 @@ class DealWorkflow:
         policy = self._kit.policy
         assert policy is not None and self._protected_until is not None
         rules = policy.deal
-        reminded: set[tuple[int, float]] = set()
+        reminded: set[tuple[int, float]] = set(self._reminded)
         while True:
             while self._stage_inbox:
                 change = self._stage_inbox.pop(0)
@@ -394,10 +401,41 @@ class DealWorkflow:
                 what = "stall alert: the stage has not moved"
             else:
                 what = "protection expiry reminder"
+            if self._kit.history_full() and workflow.patched(CONTINUE_AS_NEW_PATCH):
+                await workflow.wait_condition(lambda: workflow.all_handlers_finished() or not self._idle())
+                if self._idle():
+                    workflow.continue_as_new(self._carry(reminded))
+                continue
             await self._kit.wait_until(
-                lambda: bool(self._stage_inbox or self._granted or self._rejected_extension or self._to_announce),
-                nxt, summary=what, waiting_for="stage changes, extensions or the end of protection",
+                lambda: not self._idle(), nxt, summary=what,
+                waiting_for="stage changes, extensions or the end of protection",
             )  # fmt: skip
+
+    def _idle(self) -> bool:
+        """Nothing a message brought waits for the protection loop."""
+        return not (self._stage_inbox or self._granted or self._rejected_extension or self._to_announce)
+
+    def _carry(self, reminded: set[tuple[int, float]]) -> DealInput:
+        assert self._decision is not None and self._protected_until is not None
+        carried = DealCarried(
+            decision=self._decision, submitted_at=self._submitted_at, stage_since=self._stage_since,
+            stage_changes=self._stage_changes, stalled=self._stalled, protected_until=self._protected_until,
+            extensions=self._extensions, pending_extension=self._pending_extension, requests=self._requests,
+            reminded=sorted(reminded), runs=(self._inp.carried.runs + 1) if self._inp.carried else 1,
+        )  # fmt: skip
+        return self._inp.model_copy(update={
+            "state": self._state, "stage": self._stage, "coverage": self._kit.coverage,
+            "policy_version": self._kit.policy_version, "carried": carried,
+        })  # fmt: skip
+
+    def _restore(self, c: DealCarried) -> None:
+        self._decision, self._decision_recorded = c.decision, True
+        self._submitted_at, self._stage_since, self._stalled = c.submitted_at, c.stage_since, c.stalled
+        self._stage_changes, self._protected_until = c.stage_changes, c.protected_until
+        self._extensions = self._extensions_recorded = c.extensions
+        self._pending_extension = c.pending_extension
+        self._requests = self._announced = c.requests
+        self._reminded = {(int(n), float(d)) for n, d in c.reminded}
 
     async def _recorded(self, done: Callable[[], bool]) -> None:
         """An extension update answers once its effect is recorded (the DB row, or the CAM's email

@@ -50,7 +50,9 @@ async def test_a_meeting_in_year_9999_sent_past_the_api_is_refused_and_the_qbr_k
         (datetime(2030, 1, 1, 10, 0), "starts_at: a time needs its UTC offset"),  # naive: no comparison fails
     ]:
         with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await handle.execute_update(SCHEDULE, MeetingProposal(starts_at=starts_at, by="ops:raw"), result_type=Meeting)
+            await handle.execute_update(
+                SCHEDULE, MeetingProposal(starts_at=starts_at, by="ops:raw"), result_type=Meeting
+            )
         assert expected in str(refused.value.cause), refused.value.cause
     # Not wedged: the journey answers the API and takes a sane proposal.
     start = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)
