@@ -71,6 +71,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kit import JourneyKit
 
 REQUEST, CLAIM = "request", "claim"
+DATES_PATCH = "mdf-dates-recorded"
 PUBLISHED = (MdfState.approved, MdfState.rejected, MdfState.claim_approved, MdfState.claim_denied, MdfState.paid,
              MdfState.expired)  # fmt: skip
 
@@ -214,11 +215,14 @@ class MdfWorkflow:
     async def change_dates(self, change: DateChange) -> MdfAnswer:
         self._date_changes += 1
         self._start, self._end = change.planned_start, change.planned_end
+        # The request's row carries the new dates by the answer (journeys recorded before: the audit only).
+        dates = {"planned_start": self._start, "planned_end": self._end} if workflow.patched(DATES_PATCH) else {}
         await self._record(
             self._state,
             by=change.by,
             step=f"dates:{self._date_changes}",
             reason=f"dates moved to {change.planned_start} – {change.planned_end}",
+            **dates,
         )
         return self._answer()
 
