@@ -1,7 +1,7 @@
 """A QBR cannot be wedged or flooded by what a client sends (dev server, days of a second): a
 meeting in year 9999 or without a zone, sent straight to Temporal (no API in front), is refused by
 the validator and the journey keeps answering; the policy caps reschedules (409 through the API);
-the tier decision is answered once it is recorded (read right after the answer)."""
+every update (the tier decision first) is answered once recorded (read right after the answer)."""
 
 from __future__ import annotations
 
@@ -73,10 +73,49 @@ async def test_reschedules_are_capped_by_the_policy(api, ops, worker, sessionmak
     assert r.status_code == 409 and "allows 2 meeting proposals" in r.json()["detail"], r.text
 
 
-async def test_the_tier_decision_is_answered_once_recorded(api, ops, worker, sessionmaker):
+async def test_every_update_is_answered_once_recorded(api, ops, worker, sessionmaker):
+    """Each QBR update, then at once the QBR as the API reads it from the database."""
     pid, period, cam_h = await gold_qbr_waiting(api, ops, sessionmaker, "2026-Q4")
+    url = f"/partners/{pid}/qbr/{period}"
+
+    async def read() -> dict:
+        r = await api.get(url, headers=cam_h)
+        assert r.status_code == 200, r.text
+        return r.json()
+
     body = {"approve": False, "reason": "first quarter in the program"}
-    r = await api.post(f"/partners/{pid}/qbr/{period}/tier-decision", json=body, headers=cam_h)
+    r = await api.post(f"{url}/tier-decision", json=body, headers=cam_h)
     assert r.status_code == 200 and r.json()["state"] == "kept", r.text
+    assert (await read())["review"]["state"] == "kept"
     reviews = (await api.get(f"/partners/{pid}/tier-reviews", headers=ops)).json()
     assert [(x["state"], x["reason"]) for x in reviews] == [("kept", "first quarter in the program")]
+
+    start = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0) + timedelta(seconds=1)
+    r = await api.post(f"{url}/meeting", json={"starts_at": start.isoformat(), "duration_minutes": 15}, headers=cam_h)
+    assert r.status_code == 200, r.text
+    assert datetime.fromisoformat((await read())["meeting"]["starts_at"]) == start
+
+    notes = {"notes": "Plan agreed.", "action_items": [
+        {"title": "Certify two engineers", "owner": "partner", "due": "2030-01-31"},
+        {"title": "Joint webinar", "owner": "cam", "due": "2030-02-28"},
+    ]}  # fmt: skip
+
+    async def notes_taken():  # the meeting has to have started: until then 409
+        r = await api.post(f"{url}/notes", json=notes, headers=cam_h)
+        assert r.status_code in (200, 409), r.text
+        return r.status_code == 200
+
+    await eventually(notes_taken, what="notes taken once the meeting started")
+    got = await read()
+    assert got["notes"] == "Plan agreed." and [i["title"] for i in got["action_items"]] == [
+        "Certify two engineers", "Joint webinar",
+    ]  # fmt: skip
+    r = await api.post(f"{url}/action-items/1/complete", headers=cam_h)
+    assert r.status_code == 200, r.text
+    assert (await read())["action_items"][0]["done_at"]
+    r = await api.patch(f"{url}/action-items/2", json={"due": "2030-03-31"}, headers=cam_h)
+    assert r.status_code == 200, r.text
+    assert (await read())["action_items"][1]["due"] == "2030-03-31"
+    r = await api.delete(f"{url}/action-items/2", headers=cam_h)
+    assert r.status_code == 200, r.text
+    assert (await read())["action_items"][1]["cancelled_at"]
