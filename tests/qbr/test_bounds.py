@@ -10,15 +10,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from domain.enums import Role
-from domain.qbr import SCHEDULE, Meeting, MeetingProposal, qbr_id
+from domain.enums import Role, Tier
+from domain.journeys import Coverage
+from domain.qbr import SCHEDULE, Meeting, MeetingProposal, QbrInput, qbr_id
 from tests.helpers.api import create_cam, enrol, new_key
 from tests.helpers.policies import fast_policy
 from tests.helpers.waiting import eventually
+from workflows.qbr import QbrWorkflow
 
 
-async def gold_qbr_waiting(api, ops, sessionmaker, period: str, *, max_reschedules: int = 20):
-    """A gold partner's QBR of `period` (one cycle per period on the shared dev server)."""
+async def gold_qbr_waiting(api, ops, sessionmaker, dev_env, task_queue, *, max_reschedules: int = 20):
+    """A gold partner's QBR, started alone (cycles are one per period on the shared dev server)."""
     policy = fast_policy(day_seconds=1).model_dump(mode="json")
     policy["qbr"].update(schedule_deadline_days=600, meeting_window_days=900)
     policy["limits"] = {"max_reschedules": max_reschedules}
@@ -26,9 +28,11 @@ async def gold_qbr_waiting(api, ops, sessionmaker, period: str, *, max_reschedul
     assert r.status_code == 201, r.text
     cam = await create_cam(api, ops)
     partner = await enrol(api, ops, tier="gold", cam_id=cam["id"], domain="bounded-qbr.test")
-    pid = partner["id"]
+    pid, period = partner["id"], "2026-Q2"
     cam_h = await new_key(sessionmaker, Role.cam, cam_id=cam["id"])
-    assert (await api.post("/qbr/cycles", json={"period": period}, headers=ops)).status_code == 201
+    inp = QbrInput(partner_id=pid, partner_name=partner["name"], period=period,
+                   coverage=Coverage(tier=Tier.gold, cam_id=cam["id"]))  # fmt: skip
+    await dev_env.client.start_workflow(QbrWorkflow.run, inp, id=qbr_id(pid, period), task_queue=task_queue)
 
     async def review_pending():
         r = await api.get(f"/partners/{pid}/qbr/{period}", headers=cam_h)
@@ -41,9 +45,9 @@ async def gold_qbr_waiting(api, ops, sessionmaker, period: str, *, max_reschedul
 
 
 async def test_a_meeting_in_year_9999_sent_past_the_api_is_refused_and_the_qbr_keeps_answering(
-    api, ops, worker, sessionmaker, dev_env
+    api, ops, worker, sessionmaker, dev_env, task_queue
 ):
-    pid, period, cam_h = await gold_qbr_waiting(api, ops, sessionmaker, "2026-Q1")
+    pid, period, cam_h = await gold_qbr_waiting(api, ops, sessionmaker, dev_env, task_queue)
     handle = dev_env.client.get_workflow_handle(qbr_id(pid, period))
     for starts_at, expected in [
         (datetime(9999, 12, 31, 23, 0, tzinfo=UTC), "starts_at: must lie within 3650 days"),
@@ -62,8 +66,8 @@ async def test_a_meeting_in_year_9999_sent_past_the_api_is_refused_and_the_qbr_k
     assert r.status_code == 200 and r.json()["meeting"]["sequence"] == 0, r.text
 
 
-async def test_reschedules_are_capped_by_the_policy(api, ops, worker, sessionmaker):
-    pid, period, cam_h = await gold_qbr_waiting(api, ops, sessionmaker, "2026-Q3", max_reschedules=2)
+async def test_reschedules_are_capped_by_the_policy(api, ops, worker, sessionmaker, dev_env, task_queue):
+    pid, period, cam_h = await gold_qbr_waiting(api, ops, sessionmaker, dev_env, task_queue, max_reschedules=2)
     start = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)
     for n in range(2):
         body = {"starts_at": (start + timedelta(hours=n)).isoformat()}
@@ -73,9 +77,9 @@ async def test_reschedules_are_capped_by_the_policy(api, ops, worker, sessionmak
     assert r.status_code == 409 and "allows 2 meeting proposals" in r.json()["detail"], r.text
 
 
-async def test_every_update_is_answered_once_recorded(api, ops, worker, sessionmaker):
+async def test_every_update_is_answered_once_recorded(api, ops, worker, sessionmaker, dev_env, task_queue):
     """Each QBR update, then at once the QBR as the API reads it from the database."""
-    pid, period, cam_h = await gold_qbr_waiting(api, ops, sessionmaker, "2026-Q4")
+    pid, period, cam_h = await gold_qbr_waiting(api, ops, sessionmaker, dev_env, task_queue)
     url = f"/partners/{pid}/qbr/{period}"
 
     async def read() -> dict:
