@@ -445,6 +445,21 @@ class QbrInput(BaseModel):
     period: str
     policy_version: int | None = None
     cycle_id: str | None = None  # the cycle to tell when prepared (None: started alone)
+    carried: QbrCarried | None = None  # set by continue-as-new: the action items' chase goes on
+
+
+class QbrCarried(BaseModel):
+    """What a QBR carries into its next run when its history grows during the chase of its action
+    items (the meeting, the notes and the tier review are done by then)."""
+
+    state: QbrState
+    mode: Mode | None = None
+    card: Scorecard | None = None
+    meeting: Meeting | None = None
+    items: list[ActionItem]
+    items_version: int
+    review: ReviewOutcome | None = None
+    sent: list[str]  # chase steps already notified
 
 
 class CycleInput(BaseModel):
@@ -681,3 +696,7 @@ def describe(inp: QbrInput) -> tuple[str, str]:
         f"**Partner** {inp.partner_id}  \n**Period** {inp.period}  \n**Cycle** {inp.cycle_id or 'started alone'}  \n"
         f"**Policy version** {inp.policy_version or 'current at start'}",
     )
+
+
+QbrCarried.model_rebuild()
+QbrInput.model_rebuild()

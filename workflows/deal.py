@@ -78,6 +78,8 @@ class DealWorkflow:
         self._announced = 0  # extension requests the CAM was told of (queued in the outbox)
         self._extensions_recorded = 0  # granted extensions recorded in the DB
         self._reminded: set[tuple[int, float]] = set()  # expiry reminders sent (carried into a continued run)
+        if inp.carried is not None:  # a continued run: restored before any message is taken
+            self._restore(inp.carried)
 
     # ------------------------------------------------------------------ messages
 
@@ -193,8 +195,7 @@ class DealWorkflow:
     async def run(self, inp: DealInput) -> DealResult:
         policy = await self._kit.load_policy(inp.policy_version)
         self._kit.upsert(self._state.value)
-        if inp.carried is not None:  # a continued run: the approved deal's protection goes on
-            self._restore(inp.carried)
+        if inp.carried is not None:  # a continued run (restored in __init__): the protection goes on
             await self._protect()
             return await self._end()
         await self._kit.tell(*milestone_done(inp.partner_id, "first_deal", self._kit.actor))

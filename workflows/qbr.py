@@ -73,6 +73,7 @@ with workflow.unsafe.imports_passed_through():
         Prepared,
         PreReadInput,
         QbrActivity,
+        QbrCarried,
         QbrInput,
         QbrProgress,
         QbrState,
@@ -96,6 +97,7 @@ with workflow.unsafe.imports_passed_through():
 
 ESCALATION_CHAIN = ["partner", "cam", "ops"]
 DECISION_RECORDED_PATCH = "qbr-tier-decision-answer-after-record"
+CONTINUE_AS_NEW_PATCH = "qbr-continue-as-new"  # a long chase of action items goes on in a new run
 
 
 @workflow.defn
@@ -115,6 +117,12 @@ class QbrWorkflow:
         self._decision: TierDecision | None = None
         self._review: ReviewOutcome | None = None
         self._decision_recorded = False  # the tier decision's outcome is in the DB
+        self._reviewing = False  # the tier review's flow is running
+        if inp.carried is not None:  # a continued run: restored before any message is taken
+            c = inp.carried
+            self._state, self._mode, self._card, self._meeting = c.state, c.mode, c.card, c.meeting
+            self._items, self._items_version, self._review = c.items, c.items_version, c.review
+            self._notes_recorded = self._decision_recorded = True
 
     # ------------------------------------------------------------------ messages
 
@@ -276,6 +284,12 @@ class QbrWorkflow:
     @workflow.run
     async def run(self, inp: QbrInput) -> QbrProgress:
         policy = await self._kit.load_policy(inp.policy_version)
+        if inp.carried is not None:  # a continued run: only the chase of the action items is left
+            self._kit.upsert(self._state.value)
+            await self._chase(policy, set(inp.carried.sent))
+            await self._set_state(QbrState.done)
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return self.progress()
         self._kit.upsert(self._state.value)
         tier = self._kit.coverage.tier
         card = await self._kit.activity(
@@ -307,7 +321,7 @@ class QbrWorkflow:
         if self._mode == Mode.cam_meeting:
             flows.append(self._meeting_flow(policy))
         if held_this_period(inp.period, policy.qbr.review_every_quarters):
-            flows.append(self._review_flow(policy, card.review))
+            flows.append(self._reviewed(policy, card.review))
         await asyncio.gather(*flows)
         if self._mode == Mode.cam_meeting and self._state != QbrState.missed:
             await self._set_state(QbrState.done)
@@ -374,15 +388,16 @@ class QbrWorkflow:
             await self._set_state(QbrState.following_up)
             await self._chase(policy)
 
-    async def _chase(self, policy: ProgramPolicy) -> None:
+    async def _chase(self, policy: ProgramPolicy, sent: set[str] | None = None) -> None:
         """Each open action item: a reminder to its owner before it is due, then escalations one
         level up the chain (partner, CAM, ops) each `action_escalation_days` it stays overdue.
         The plan is recomputed whenever an item is completed, changed or dropped."""
-        sent: set[str] = set()
+        sent = sent or set()
         while True:
             plan = [e for e in self._chase_plan(policy) if e[4] not in sent]
             if not plan:
                 return
+            await self._continue_if_long(sent)
             at, item_id, template, to, step = plan[0]
             version = self._items_version
             if await self._kit.wait_until(
@@ -397,6 +412,23 @@ class QbrWorkflow:
                 escalated_to=to[0],
             )  # fmt: skip
             sent.add(step)
+
+    async def _continue_if_long(self, sent: set[str]) -> None:
+        """A chase whose history has grown (edits of action items) continues as new once the tier
+        review is settled (nothing else runs then), carrying the items and what was sent."""
+        if self._reviewing or not self._kit.history_full() or not workflow.patched(CONTINUE_AS_NEW_PATCH):
+            return
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        carried = QbrCarried(
+            state=self._state, mode=self._mode, card=self._card, meeting=self._meeting, items=self._items,
+            items_version=self._items_version, review=self._review, sent=sorted(sent),
+        )  # fmt: skip
+        workflow.continue_as_new(
+            self._inp.model_copy(update={
+                "coverage": self._kit.coverage, "policy_version": self._kit.policy_version, "cycle_id": None,
+                "carried": carried,
+            })
+        )  # fmt: skip
 
     def _chase_plan(self, policy: ProgramPolicy) -> list[tuple[datetime, int, str, list[str], str]]:
         """(when, item, template, recipients, step) of every open item, soonest first."""
@@ -417,6 +449,13 @@ class QbrWorkflow:
         return sorted(events, key=lambda e: (e[0], e[1], e[2]))
 
     # ------------------------------------------------------------------ the tier review
+
+    async def _reviewed(self, policy: ProgramPolicy, review: TierReview | None) -> None:
+        self._reviewing = True
+        try:
+            await self._review_flow(policy, review)
+        finally:
+            self._reviewing = False
 
     async def _review_flow(self, policy: ProgramPolicy, review: TierReview | None) -> None:
         if review is None or review.recommendation == Recommendation.hold or review.to_tier is None:
