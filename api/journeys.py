@@ -26,6 +26,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import (
     Client,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
     WorkflowUpdateStage,
@@ -369,6 +370,7 @@ async def run_update(
                     update_name, arg, wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=result_type
                 )
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:  # our deadline, or the RPC's
+            await refuse_if_wedged(client, journey, entity_id, err)
             raise HTTPException(
                 504,
                 detail=f"the {journey} journey of {entity_id} did not take the request within {deadline:g} s (is a "
@@ -378,6 +380,7 @@ async def run_update(
             async with asyncio.timeout(max(ends - loop.time(), 0.1)):
                 return await update.result()
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
+            await refuse_if_wedged(client, journey, entity_id, err)
             raise HTTPException(
                 202,
                 detail=f"accepted by the {journey} journey and not recorded yet; it will apply: see {progress}",
@@ -387,10 +390,12 @@ async def run_update(
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type in REFUSAL_STATUS:
             raise HTTPException(REFUSAL_STATUS[cause.type], detail=cause.message) from err
+        await refuse_if_wedged(client, journey, entity_id, err)
         raise
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise HTTPException(409, detail=f"the {journey} journey of {entity_id} is not running") from err
+        await refuse_if_wedged(client, journey, entity_id, err)
         raise
 
 
@@ -405,13 +410,40 @@ async def query(
                 query_name, result_type=result_type
             )
     except TimeoutError as err:
+        await refuse_if_wedged(client, journey, entity_id, err)
         raise HTTPException(
             504, detail=f"the {journey} journey of {entity_id} did not answer within {deadline:g} s"
         ) from err
+    except WorkflowQueryFailedError as err:
+        await refuse_if_wedged(client, journey, entity_id, err)
+        raise
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise HTTPException(404, detail=f"{entity_id} has no {journey} journey") from err
+        await refuse_if_wedged(client, journey, entity_id, err)
         raise
+
+
+async def refuse_if_wedged(client: Client, journey: str, entity_id: object, err: BaseException) -> None:
+    """A journey whose workflow task keeps failing (a bug, or data its code cannot handle) answers
+    nothing: a clear 503 naming it, never a 500. Ops see it in `GET /ops/retrying` (the
+    `workflow task` rows). Returns when the journey is not failing (the caller answers as before)."""
+    wid = workflow_id(journey, entity_id)
+    try:
+        async with asyncio.timeout(5):
+            description = await client.get_workflow_handle(wid).describe()
+    except (TimeoutError, RPCError):
+        return
+    raw = description.raw_description
+    if not raw.HasField("pending_workflow_task") or raw.pending_workflow_task.attempt < 2:
+        return
+    raise HTTPException(
+        503,
+        detail=f"the {journey} journey {wid} cannot run: its workflow task has failed "
+        f"{raw.pending_workflow_task.attempt - 1} time(s) in a row. Ops are told (GET /ops/retrying); "
+        "this request may still apply once it is fixed: read the journey before retrying",
+        headers={"Retry-After": "300"},
+    ) from err
 
 
 async def signal(client: Client, journey: str, entity_id: object, signal_name: str, arg: BaseModel) -> None:

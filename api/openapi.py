@@ -49,9 +49,14 @@ DEFAULT_DESCRIPTIONS = {
 _IDEMPOTENCY_409 = "the Idempotency-Key was used for a different request, or a concurrent request won"
 _START_503 = "the journey could not be started, or its start was not confirmed: retry with the same Idempotency-Key"
 _TEMPORAL_503 = DEFAULT_DESCRIPTIONS[503]
+# A journey whose workflow task keeps failing answers nothing (`journeys.refuse_if_wedged`).
+_WEDGED_503 = (
+    f"{_TEMPORAL_503}; or the journey cannot run (its workflow task fails): named in the detail, listed by "
+    "GET /ops/retrying"
+)
 # A workflow update (api/journeys.py `run_update`): the journey's refusals, a deadline, and "taken, not recorded yet".
-_UPDATE = {202: DEFAULT_DESCRIPTIONS[202], 503: _TEMPORAL_503, 504: DEFAULT_DESCRIPTIONS[504]}
-_QUERY = {503: _TEMPORAL_503, 504: "the journey did not answer in time"}  # `journeys.query`
+_UPDATE = {202: DEFAULT_DESCRIPTIONS[202], 503: _WEDGED_503, 504: DEFAULT_DESCRIPTIONS[504]}
+_QUERY = {503: _WEDGED_503, 504: "the journey did not answer in time"}  # `journeys.query`
 _CODEC = {  # api/routers/codec.py authenticates by itself (an ops key) and reads its body by itself
     401: DEFAULT_DESCRIPTIONS[401],
     403: DEFAULT_DESCRIPTIONS[403],
@@ -75,7 +80,10 @@ STATUSES: dict[tuple[str, str], dict[int, str]] = {
     },
     ("GET", "/deals/{deal_id}/progress"): _QUERY,
     ("POST", "/deals/{deal_id}/decision"): {409: "the deal is no longer pending", **_UPDATE},
-    ("POST", "/deals/{deal_id}/stage"): {409: "only an approved deal changes stage", 503: _TEMPORAL_503},
+    ("POST", "/deals/{deal_id}/stage"): {
+        409: "only an approved deal changes stage, as often as the policy's `limits.max_stage_changes`",
+        **_QUERY,
+    },
     ("POST", "/deals/{deal_id}/extensions"): {
         409: "the deal is not approved, a request is already waiting, or the policy's extensions are used up",
         **_UPDATE,

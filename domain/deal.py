@@ -175,6 +175,22 @@ def _psl():
 # ------------------------------------------------------------------ workflow contracts
 
 
+class DealCarried(BaseModel):
+    """What an approved deal carries into its next run when its history grows (continue-as-new)."""
+
+    decision: DealDecision
+    submitted_at: datetime
+    stage_since: datetime
+    stage_changes: int
+    stalled: bool
+    protected_until: datetime
+    extensions: int
+    pending_extension: ExtensionRequest | None = None
+    requests: int
+    reminded: list[tuple[int, float]]
+    runs: int = 1  # runs before this one
+
+
 class DealInput(BaseModel):
     deal_id: str
     partner_id: str
@@ -189,6 +205,7 @@ class DealInput(BaseModel):
     conflict_with: str | None = None
     hold_reason: str | None = None  # set when policy holds the deal for review (e.g. lapsed certification)
     policy_version: int | None = None
+    carried: DealCarried | None = None  # set by continue-as-new: the protection phase goes on
 
 
 class DealDecision(BaseModel):
@@ -249,6 +266,7 @@ class DealProgress(BaseModel):
     pending_extension_days: float | None = None
     stage_since: datetime
     stalled: bool = False
+    stage_changes_left: int | None = None  # the policy's `limits.max_stage_changes` less those made
 
 
 class DealResult(BaseModel):
@@ -302,3 +320,7 @@ def describe(inp: DealInput) -> tuple[str, str]:
         + (f"  \n**Held** {inp.hold_reason}" if inp.hold_reason else "")
         + f"  \n**Policy version** {inp.policy_version or 'current at start'}",
     )
+
+
+DealCarried.model_rebuild()
+DealInput.model_rebuild()

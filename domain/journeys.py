@@ -3,7 +3,7 @@ notifications and state records. A journey's own contracts live in domain/<journ
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -21,6 +21,48 @@ SA_NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")  # when the j
 SEARCH_ATTRIBUTES = [SA_PARTNER_ID, SA_CAM_ID, SA_TIER, SA_JOURNEY, SA_JOURNEY_STATE, SA_NEXT_DEADLINE]
 
 NO_CAM = "none"  # CamId value for partners without a CAM (keyword attributes cannot be null)
+
+# Date arithmetic of a journey never leaves these bounds (a date near the end of what datetime
+# holds, sent by any client, must not fail the workflow task on `+ timedelta`).
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def shifted(at: datetime, delta: timedelta) -> datetime:
+    """`at + delta`, clamped to EARLIEST..LATEST (naive values to their naive bounds): journey
+    date arithmetic cannot overflow. Unchanged for every date a journey can be sent today."""
+    earliest, latest = (EARLIEST, LATEST) if at.tzinfo is not None else (EARLIEST.replace(tzinfo=None),
+                                                                           LATEST.replace(tzinfo=None))  # fmt: skip
+    try:
+        moved = at + delta
+    except OverflowError:
+        return latest if delta > timedelta(0) else earliest
+    return min(max(moved, earliest), latest)
+
+
+def day_after(d: date) -> date:
+    """The next day, clamped to LATEST's day (`date.max + 1 day` overflows)."""
+    return min(d, LATEST.date()) + timedelta(days=1)
+
+
+def outside_horizon(value: date | datetime, now: datetime, days: int) -> str | None:
+    """Why `value` may not be sent to a journey (None: it may): it must lie within `days` calendar
+    days of `now` (the policy's `limits.horizon_days`), and a time must name its zone."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            return "a time needs its UTC offset (e.g. 2030-01-31T10:00:00Z)"
+        moment = value
+    else:
+        moment = datetime.combine(value, time(12), UTC)
+    try:
+        far = abs(moment - now) > timedelta(days=days)
+    except OverflowError:
+        far = True
+    if far:
+        lo, hi = (now - timedelta(days=days)).date(), (now + timedelta(days=days)).date()
+        return f"must lie within {days} days of today (between {lo} and {hi})"
+    return None
+
 
 # Messages every journey answers (names are constants; handlers are declared with them).
 CHANGE_COVERAGE = "change_coverage"  # signal: the partner's tier or CAM changed

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
-from domain.journeys import Coverage
+from domain.journeys import Coverage, day_after
 from domain.policy import ProofKind
 
 JOURNEY = "mdf"
@@ -202,7 +202,7 @@ def next_cutoff(after: datetime, day: int, tz: str) -> datetime:
 
 def end_of_day(d: date, tz: str) -> datetime:
     """The moment a day ends in the program's zone (the next midnight)."""
-    return datetime.combine(d + timedelta(days=1), time(), ZoneInfo(tz))
+    return datetime.combine(day_after(d), time(), ZoneInfo(tz))
 
 
 def convert(amount_minor: int, rate: str) -> int:

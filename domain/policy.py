@@ -517,6 +517,29 @@ class OpsPolicy(BaseModel):
     )  # fmt: skip
 
 
+class LimitsPolicy(BaseModel):
+    """What one journey takes from its partner: how far ahead (or back) a date sent to a journey
+    may lie, how many times the same change may be made, and how long a history grows before the
+    journey continues as new. Validators refuse beyond (409 / 422 through the API)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    horizon_days: int = Field(
+        3650, ge=30, le=MAX_DAYS,
+        description="a date or time sent to a journey lies within this many calendar days of today",
+    )  # fmt: skip
+    max_stage_changes: int = Field(200, ge=1, le=10000, description="stage changes of one deal")
+    max_reschedules: int = Field(20, ge=1, le=1000, description="meeting proposals of one QBR (first included)")
+    max_date_changes: int = Field(20, ge=1, le=1000, description="activity date changes of one MDF request")
+    max_milestone_reports: int = Field(
+        200, ge=1, le=10000, description="milestone reports to one onboarding journey (repeats included)"
+    )
+    history_events: int = Field(
+        10000, ge=100, le=40000,
+        description="a deal or QBR journey whose history reaches this many events continues as new",
+    )  # fmt: skip
+
+
 class WebhookPolicy(BaseModel):
     """Outbound webhook delivery: how long and how often a failing subscriber is retried (real
     time, like `ops.retrying_minutes`: an endpoint's outage does not follow program days)."""
@@ -553,6 +576,7 @@ class ProgramPolicy(BaseModel):
     mdf: MdfPolicy = Field(default_factory=MdfPolicy)
     webhooks: WebhookPolicy = Field(default_factory=WebhookPolicy)
     qbr: QbrPolicy = Field(default_factory=QbrPolicy)
+    limits: LimitsPolicy = Field(default_factory=LimitsPolicy)
 
     @model_validator(mode="after")
     def _all_tiers(self) -> ProgramPolicy:

@@ -12,7 +12,7 @@ figure can be explained and recomputed from its snapshot."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 
 from domain.enums import Tier
-from domain.journeys import Coverage, workflow_id
+from domain.journeys import Coverage, day_after, workflow_id
 
 if TYPE_CHECKING:
     from domain.policy import QbrPolicy
@@ -153,7 +153,7 @@ def period_bounds(period: str, tz: str) -> tuple[datetime, datetime]:
 
 def due_at(due: date, tz: str) -> datetime:
     """An item due on `due` is due by the end of that day in the program's time zone (UTC)."""
-    return datetime.combine(due + timedelta(days=1), time(), tzinfo=ZoneInfo(tz)).astimezone(UTC)
+    return datetime.combine(day_after(due), time(), tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
 def period_index(period: str) -> int:
@@ -445,6 +445,21 @@ class QbrInput(BaseModel):
     period: str
     policy_version: int | None = None
     cycle_id: str | None = None  # the cycle to tell when prepared (None: started alone)
+    carried: QbrCarried | None = None  # set by continue-as-new: the action items' chase goes on
+
+
+class QbrCarried(BaseModel):
+    """What a QBR carries into its next run when its history grows during the chase of its action
+    items (the meeting, the notes and the tier review are done by then)."""
+
+    state: QbrState
+    mode: Mode | None = None
+    card: Scorecard | None = None
+    meeting: Meeting | None = None
+    items: list[ActionItem]
+    items_version: int
+    review: ReviewOutcome | None = None
+    sent: list[str]  # chase steps already notified
 
 
 class CycleInput(BaseModel):
@@ -681,3 +696,7 @@ def describe(inp: QbrInput) -> tuple[str, str]:
         f"**Partner** {inp.partner_id}  \n**Period** {inp.period}  \n**Cycle** {inp.cycle_id or 'started alone'}  \n"
         f"**Policy version** {inp.policy_version or 'current at start'}",
     )
+
+
+QbrCarried.model_rebuild()
+QbrInput.model_rebuild()

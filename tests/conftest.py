@@ -25,6 +25,7 @@ from store.migrate import upgrade
 from tests.helpers.api import new_key
 from tests.helpers.keys import CONVERTER, TEST_PAYLOAD_KEYS
 from worker.services import (
+    DEV_SERVER_DYNAMIC_CONFIG,
     Postgres,
     SmtpSink,
     free_port,
@@ -77,6 +78,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=str(temporal_cli_path()),
         search_attributes=SEARCH_ATTRIBUTES,
         ui=False,
+        dev_server_extra_args=DEV_SERVER_DYNAMIC_CONFIG,
     )
     yield env
     await env.shutdown()

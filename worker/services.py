@@ -257,6 +257,11 @@ class Postgres:
 # --------------------------------------------------------------------------- Temporal dev server
 
 
+# A run whose workflow task fails twice in a row gets Temporal's `TemporalReportedProblems` search
+# attribute, so `GET /ops/retrying` finds it with one visibility query (a cluster sets the same key).
+DEV_SERVER_DYNAMIC_CONFIG = ["--dynamic-config-value", "system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute=2"]
+
+
 def search_attribute_args() -> list[str]:
     args: list[str] = []
     for key in SEARCH_ATTRIBUTES:
@@ -305,6 +310,7 @@ class TemporalDevServer:
             "--log-level",
             "warn",
             *search_attribute_args(),
+            *DEV_SERVER_DYNAMIC_CONFIG,
         ]
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)

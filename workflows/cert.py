@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         RenewalResult,
     )
     from domain.events import CertEvent
-    from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, Refusal
+    from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, Refusal, shifted
     from domain.onboarding import milestone_done
     from workflows.kit import JourneyKit
 
@@ -66,6 +66,7 @@ class CertWorkflow:
     def _validate_renew(self, renewal: Renewal) -> None:
         if self._renewal is not None:
             raise ApplicationError("a renewal is already being applied", type=Refusal.NOT_PENDING)
+        self._kit.check_horizon("expires_at", renewal.expires_at)  # before any comparison: a naive time is refused
         if renewal.expires_at <= max(self._inp.expires_at, workflow.now()):
             raise ApplicationError(
                 f"expires_at: the new expiry must be after the current one ({self._inp.expires_at:%Y-%m-%d %H:%M}) "
@@ -102,13 +103,13 @@ class CertWorkflow:
         # Before expiry: reminders, and the CAM alert for CAM tiers.
         has_cam = self._kit.has_cam()
         alerts = [
-            (inp.expires_at - policy.days(d), f"reminder:{d:g}", ["partner", f"person:{inp.person_email}"], d)
+            (shifted(inp.expires_at, -policy.days(d)), f"reminder:{d:g}", ["partner", f"person:{inp.person_email}"], d)
             for d in sorted(policy.cert.reminder_days, reverse=True)
         ]
         if has_cam:
             alerts.append(
                 (
-                    inp.expires_at - policy.days(policy.cert.cam_alert_days),
+                    shifted(inp.expires_at, -policy.days(policy.cert.cam_alert_days)),
                     f"cam_alert:{policy.cert.cam_alert_days:g}",
                     ["cam"],
                     policy.cert.cam_alert_days,
@@ -130,7 +131,7 @@ class CertWorkflow:
         # Expired: a grace period, then the entitlements it gates are restricted.
         if policy.cert.grace_days > 0:
             await self._set_state(CertState.grace, restricted=False, step="grace")
-            grace_ends = inp.expires_at + policy.days(policy.cert.grace_days)
+            grace_ends = shifted(inp.expires_at, policy.days(policy.cert.grace_days))
             await self._kit.notify(
                 "grace", ["partner", f"person:{inp.person_email}"], grace_ends=grace_ends.date().isoformat()
             )

@@ -9,6 +9,7 @@ and expiry, which releases the protection.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from temporalio import workflow
@@ -26,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         REQUEST_EXTENSION,
         ApprovalRequestInput,
         DealActivity,
+        DealCarried,
         DealDecision,
         DealInput,
         DealProgress,
@@ -47,6 +49,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kit import JourneyKit
 
 CLOSING = {DealStage.closed_won: DealState.won, DealStage.closed_lost: DealState.lost}
+EXTENSION_RECORDED_PATCH = "deal-extension-answer-after-record"
+CONTINUE_AS_NEW_PATCH = "deal-continue-as-new"  # a long protection phase goes on in a new run
 
 
 @workflow.defn
@@ -71,6 +75,11 @@ class DealWorkflow:
         self._rejected_extension: str | None = None
         self._requests = 0
         self._to_announce: list[ExtensionRequest] = []  # extension requests the CAM must hear of
+        self._announced = 0  # extension requests the CAM was told of (queued in the outbox)
+        self._extensions_recorded = 0  # granted extensions recorded in the DB
+        self._reminded: set[tuple[int, float]] = set()  # expiry reminders sent (carried into a continued run)
+        if inp.carried is not None:  # a continued run: restored before any message is taken
+            self._restore(inp.carried)
 
     # ------------------------------------------------------------------ messages
 
@@ -100,10 +109,12 @@ class DealWorkflow:
         if self._cam_decides():
             self._pending_extension = req
             self._to_announce.append(req)
+            await self._recorded(lambda: self._announced >= self._requests + len(self._to_announce))
             return ExtensionResult(
                 status="awaiting_cam", extensions_used=self._extensions, protected_until=self._protected_until
             )
         self._grant(req.days, req.by)
+        await self._recorded(lambda n=self._extensions: self._extensions_recorded >= n)  # type: ignore[misc]
         return ExtensionResult(
             status="granted", extensions_used=self._extensions, protected_until=self._protected_until
         )
@@ -136,9 +147,11 @@ class DealWorkflow:
         if decision.decision == Decision.approve:
             self._grant(req.days, decision.by)
             status = "granted"
+            await self._recorded(lambda n=self._extensions: self._extensions_recorded >= n)  # type: ignore[misc]
         else:
             self._rejected_extension = decision.reason or "no reason given"
             status = "rejected"
+            await self._recorded(lambda: self._rejected_extension is None)
         return ExtensionResult(status=status, extensions_used=self._extensions, protected_until=self._protected_until)
 
     @decide_extension.validator
@@ -171,6 +184,9 @@ class DealWorkflow:
             pending_extension_days=self._pending_extension.days if self._pending_extension else None,
             stage_since=self._stage_since,
             stalled=self._stalled,
+            stage_changes_left=max(
+                self._kit.limits.max_stage_changes - self._stage_changes - len(self._stage_inbox), 0
+            ),
         )
 
     # ------------------------------------------------------------------ run
@@ -179,6 +195,9 @@ class DealWorkflow:
     async def run(self, inp: DealInput) -> DealResult:
         policy = await self._kit.load_policy(inp.policy_version)
         self._kit.upsert(self._state.value)
+        if inp.carried is not None:  # a continued run (restored in __init__): the protection goes on
+            await self._protect()
+            return await self._end()
         await self._kit.tell(*milestone_done(inp.partner_id, "first_deal", self._kit.actor))
         await self._kit.emit("deal.registered", self._event(by=None))
 
@@ -268,11 +287,17 @@ class DealWorkflow:
         policy = self._kit.policy
         assert policy is not None and self._protected_until is not None
         rules = policy.deal
-        reminded: set[tuple[int, float]] = set()
+        reminded: set[tuple[int, float]] = set(self._reminded)
         while True:
             while self._stage_inbox:
                 change = self._stage_inbox.pop(0)
                 if change.stage == self._stage:
+                    continue
+                if self._stage_changes >= self._kit.limits.max_stage_changes:
+                    workflow.logger.warning(
+                        "stage change by %s ignored: the policy allows %d per deal", change.by,
+                        self._kit.limits.max_stage_changes, extra=self._kit.log_extra,
+                    )  # fmt: skip
                     continue
                 if not self._may_change_stage(change.by):
                     workflow.logger.warning(
@@ -310,11 +335,13 @@ class DealWorkflow:
                     days=req.days,
                     reason=req.reason,
                 )
+                self._announced = self._requests
             while self._granted:
                 number, days, by = self._granted.pop(0)
                 await self._set_state(
                     DealState.approved, by=by, step=f"extension:{number}", reason=f"extended by {days:g} days"
                 )
+                self._extensions_recorded = number
                 await self._kit.notify("extension_granted", ["partner"], step=f"extension:{number}", days=days)
                 await self._kit.emit(
                     "deal.extended", self._event(by, f"extended by {days:g} days"), step=f"extended:{number}"
@@ -375,10 +402,48 @@ class DealWorkflow:
                 what = "stall alert: the stage has not moved"
             else:
                 what = "protection expiry reminder"
+            if self._kit.history_full() and workflow.patched(CONTINUE_AS_NEW_PATCH):
+                await workflow.wait_condition(lambda: workflow.all_handlers_finished() or not self._idle())
+                if self._idle():
+                    workflow.continue_as_new(self._carry(reminded))
+                continue
             await self._kit.wait_until(
-                lambda: bool(self._stage_inbox or self._granted or self._rejected_extension or self._to_announce),
-                nxt, summary=what, waiting_for="stage changes, extensions or the end of protection",
+                lambda: not self._idle(), nxt, summary=what,
+                waiting_for="stage changes, extensions or the end of protection",
             )  # fmt: skip
+
+    def _idle(self) -> bool:
+        """Nothing a message brought waits for the protection loop."""
+        return not (self._stage_inbox or self._granted or self._rejected_extension or self._to_announce)
+
+    def _carry(self, reminded: set[tuple[int, float]]) -> DealInput:
+        assert self._decision is not None and self._protected_until is not None
+        carried = DealCarried(
+            decision=self._decision, submitted_at=self._submitted_at, stage_since=self._stage_since,
+            stage_changes=self._stage_changes, stalled=self._stalled, protected_until=self._protected_until,
+            extensions=self._extensions, pending_extension=self._pending_extension, requests=self._requests,
+            reminded=sorted(reminded), runs=(self._inp.carried.runs + 1) if self._inp.carried else 1,
+        )  # fmt: skip
+        return self._inp.model_copy(update={
+            "state": self._state, "stage": self._stage, "coverage": self._kit.coverage,
+            "policy_version": self._kit.policy_version, "carried": carried,
+        })  # fmt: skip
+
+    def _restore(self, c: DealCarried) -> None:
+        self._decision, self._decision_recorded = c.decision, True
+        self._submitted_at, self._stage_since, self._stalled = c.submitted_at, c.stage_since, c.stalled
+        self._stage_changes, self._protected_until = c.stage_changes, c.protected_until
+        self._extensions = self._extensions_recorded = c.extensions
+        self._pending_extension = c.pending_extension
+        self._requests = self._announced = c.requests
+        self._reminded = {(int(n), float(d)) for n, d in c.reminded}
+
+    async def _recorded(self, done: Callable[[], bool]) -> None:
+        """An extension update answers once its effect is recorded (the DB row, or the CAM's email
+        queued), or the journey left `approved` meanwhile. Journeys recorded before the patch
+        answered at once."""
+        if workflow.patched(EXTENSION_RECORDED_PATCH):
+            await workflow.wait_condition(lambda: done() or self._state != DealState.approved)
 
     def _grant(self, days: float, by: str) -> None:
         assert self._kit.policy is not None and self._protected_until is not None

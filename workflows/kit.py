@@ -9,7 +9,7 @@ Deterministic; imports only domain/ (activities are called by name, never import
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -42,12 +42,14 @@ with workflow.unsafe.imports_passed_through():
         LoadPolicyInput,
         NotifyInput,
         NotifyResult,
+        Refusal,
         Resume,
         SendInput,
         SendResult,
         StepResult,
+        outside_horizon,
     )
-    from domain.policy import ProgramPolicy, VersionedPolicy
+    from domain.policy import LimitsPolicy, ProgramPolicy, VersionedPolicy
     from domain.webhooks import EVENTS_PATCH, EventInput, PublishResult, WebhookActivity
 
 R = TypeVar("R")
@@ -280,6 +282,35 @@ class JourneyKit:
         except TimeoutError:
             return False
         return True
+
+    # ------------------------------------------------------------------ limits (for validators)
+
+    @property
+    def limits(self) -> LimitsPolicy:
+        """The policy's limits (their defaults before the policy is read)."""
+        return self.policy.limits if self.policy is not None else LimitsPolicy()
+
+    def check_horizon(self, field: str, value: date | datetime | None) -> None:
+        """Refuse (422) a date or time outside the policy's horizon: every date a validator lets
+        through is one the handler and the run can compute with."""
+        if value is None:
+            return
+        why = outside_horizon(value, workflow.now(), self.limits.horizon_days)
+        if why:
+            raise ApplicationError(f"{field}: {why}", type=Refusal.INVALID)
+
+    def check_count(self, used: int, cap: int, what: str) -> None:
+        """Refuse (409) the change that would exceed a per-journey cap of the policy."""
+        if used >= cap:
+            raise ApplicationError(
+                f"the policy allows {cap} {what} per journey; all are used", type=Refusal.LIMIT_REACHED
+            )
+
+    def history_full(self) -> bool:
+        """The history has grown enough to continue as new (Temporal suggests it, or it reached
+        the policy's `limits.history_events`)."""
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() >= self.limits.history_events
 
     # ------------------------------------------------------------------ coverage and visibility
 

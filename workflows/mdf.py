@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from domain import actors
     from domain.events import MdfEvent
-    from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, NotifyResult, Refusal, StepResult
+    from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, NotifyResult, Refusal, StepResult, shifted
     from domain.mdf import (
         ADD_PROOF,
         CHANGE_DATES,
@@ -73,6 +73,7 @@ with workflow.unsafe.imports_passed_through():
 REQUEST, CLAIM = "request", "claim"
 # The patch of issue 29: links bound to their level, ops need a level above the first, one approver per level.
 APPROVER_LEVELS = "mdf-approver-levels"
+DATES_PATCH = "mdf-dates-recorded"
 PUBLISHED = (MdfState.approved, MdfState.rejected, MdfState.claim_approved, MdfState.claim_denied, MdfState.paid,
              MdfState.expired)  # fmt: skip
 
@@ -244,11 +245,14 @@ class MdfWorkflow:
     async def change_dates(self, change: DateChange) -> MdfAnswer:
         self._date_changes += 1
         self._start, self._end = change.planned_start, change.planned_end
+        # The request's row carries the new dates by the answer (journeys recorded before: the audit only).
+        dates = {"planned_start": self._start, "planned_end": self._end} if workflow.patched(DATES_PATCH) else {}
         await self._record(
             self._state,
             by=change.by,
             step=f"dates:{self._date_changes}",
             reason=f"dates moved to {change.planned_start} – {change.planned_end}",
+            **dates,
         )
         return self._answer()
 
@@ -261,6 +265,7 @@ class MdfWorkflow:
             )
         self._check_partner_side(change.by)
         self._check_dates(change.planned_start, change.planned_end)
+        self._kit.check_count(self._date_changes, self._kit.limits.max_date_changes, "date changes")
 
     @workflow.update(name=START_ACTIVITY)
     async def start_activity(self, start: StartActivity) -> MdfAnswer:
@@ -364,6 +369,7 @@ class MdfWorkflow:
             )
         if not actors.is_ops(payment.by):
             raise ApplicationError("only ops record payments", type=Refusal.NOT_APPROVER)
+        self._kit.check_horizon("paid_on", payment.paid_on)
         due = self._approved_claim - self._paid - self._paying
         if payment.amount_minor > due:
             raise ApplicationError(f"amount: {money(due, self._inp.currency)} remains to be paid", type=Refusal.INVALID)
@@ -631,17 +637,16 @@ class MdfWorkflow:
     def _window_end(self) -> datetime:
         policy = self._kit.policy
         assert policy is not None
-        return max(end_of_day(self._end, policy.mdf.time_zone), workflow.now()) + policy.days(
-            policy.mdf.claim_window_days
-        )
+        return shifted(max(end_of_day(self._end, policy.mdf.time_zone), workflow.now()),
+                       policy.days(policy.mdf.claim_window_days))  # fmt: skip
 
     async def _await_claim(self) -> bool:
         policy = self._kit.policy
         assert policy is not None
         self._claim_by = self._window_end()
-        opened = self._claim_by - policy.days(policy.mdf.claim_window_days)
+        opened = shifted(self._claim_by, -policy.days(policy.mdf.claim_window_days))
         for offset in sorted(policy.mdf.claim_reminder_days, reverse=True):
-            at = self._claim_by - policy.days(offset)
+            at = shifted(self._claim_by, -policy.days(offset))
             if at < opened:
                 continue  # a reminder before the window opened (a window shorter than its offset): none
             if await self._kit.wait_until(
@@ -869,6 +874,8 @@ class MdfWorkflow:
         policy = self._kit.policy
         assert policy is not None
         rules = policy.mdf
+        self._kit.check_horizon("planned_start", start)
+        self._kit.check_horizon("planned_end", end)
         if end < start:
             raise ApplicationError("planned_end: the activity cannot end before it starts", type=Refusal.INVALID)
         if days_between(start, end) > rules.max_activity_days:
@@ -913,7 +920,7 @@ class MdfFundWorkflow:
         policy = await self._kit.load_policy(inp.policy_version)
         self._kit.upsert("open")
         for offset in sorted(policy.mdf.expiry_warning_days, reverse=True):
-            at = inp.expires_at - policy.days(offset)
+            at = shifted(inp.expires_at, -policy.days(offset))
             if workflow.now() >= at:
                 continue  # created after this warning's time
             await self._kit.wait_until(

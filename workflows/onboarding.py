@@ -53,6 +53,7 @@ class OnboardingWorkflow:
         self._milestones: dict[str, MilestoneProgress] = {}
         self._started_at = workflow.now()
         self._ends_at = self._started_at
+        self._reports = 0  # milestone reports taken by the update (repeats included)
 
     # ------------------------------------------------------------------ messages
 
@@ -64,6 +65,7 @@ class OnboardingWorkflow:
     @workflow.update(name=REPORT_MILESTONE)
     async def report_milestone(self, done: MilestoneDone) -> MilestoneReport:
         """A report through the API: answered once the milestone is recorded in the DB."""
+        self._reports += 1
         await workflow.wait_condition(lambda: bool(self._milestones) or self._state != OnboardingState.in_progress)
         self._check_report(done)
         if self._milestones[done.key].done_at is not None:
@@ -79,6 +81,7 @@ class OnboardingWorkflow:
 
     @report_milestone.validator
     def _validate_report(self, done: MilestoneDone) -> None:
+        self._kit.check_count(self._reports, self._kit.limits.max_milestone_reports, "milestone reports")
         self._check_report(done)
 
     def _check_report(self, done: MilestoneDone) -> None:

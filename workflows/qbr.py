@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         LoadPolicyInput,
         Refusal,
         StepResult,
+        shifted,
     )
     from domain.policy import ProgramPolicy, VersionedPolicy
     from domain.qbr import (
@@ -72,6 +73,7 @@ with workflow.unsafe.imports_passed_through():
         Prepared,
         PreReadInput,
         QbrActivity,
+        QbrCarried,
         QbrInput,
         QbrProgress,
         QbrState,
@@ -94,6 +96,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kit import ACTIVITY_TIMEOUT, RETRY, JourneyKit
 
 ESCALATION_CHAIN = ["partner", "cam", "ops"]
+DECISION_RECORDED_PATCH = "qbr-tier-decision-answer-after-record"
+CONTINUE_AS_NEW_PATCH = "qbr-continue-as-new"  # a long chase of action items goes on in a new run
 
 
 @workflow.defn
@@ -112,6 +116,13 @@ class QbrWorkflow:
         self._items_version = 0  # +1 at each change of an action item (the chase recomputes its plan)
         self._decision: TierDecision | None = None
         self._review: ReviewOutcome | None = None
+        self._decision_recorded = False  # the tier decision's outcome is in the DB
+        self._reviewing = False  # the tier review's flow is running
+        if inp.carried is not None:  # a continued run: restored before any message is taken
+            c = inp.carried
+            self._state, self._mode, self._card, self._meeting = c.state, c.mode, c.card, c.meeting
+            self._items, self._items_version, self._review = c.items, c.items_version, c.review
+            self._notes_recorded = self._decision_recorded = True
 
     # ------------------------------------------------------------------ messages
 
@@ -123,7 +134,7 @@ class QbrWorkflow:
         sequence = self._meeting.sequence + 1 if self._meeting else 0
         meeting = Meeting(
             uid=f"{workflow.info().workflow_id}@camlights", sequence=sequence, starts_at=proposal.starts_at,
-            ends_at=proposal.starts_at + timedelta(minutes=proposal.duration_minutes), by=proposal.by,
+            ends_at=shifted(proposal.starts_at, timedelta(minutes=proposal.duration_minutes)), by=proposal.by,
             proposed_at=workflow.now(),
         )  # fmt: skip
         key = self._kit.key(f"meeting:{sequence}")
@@ -146,6 +157,9 @@ class QbrWorkflow:
             )
         if self._scheduling:
             raise ApplicationError("another proposal is being recorded", type=Refusal.NOT_PENDING)
+        self._kit.check_horizon("starts_at", proposal.starts_at)  # before any comparison: a naive time is refused
+        proposals = self._meeting.sequence + 1 if self._meeting else 0
+        self._kit.check_count(proposals, self._kit.limits.max_reschedules, "meeting proposals")
         if self._meeting is not None and workflow.now() >= self._meeting.starts_at:
             raise ApplicationError("the meeting has already taken place", type=Refusal.NOT_PENDING)
         if proposal.starts_at <= workflow.now():
@@ -175,6 +189,7 @@ class QbrWorkflow:
             raise ApplicationError("the meeting has not taken place yet", type=Refusal.NOT_PENDING)
         today = workflow.now().date()
         for n, item in enumerate(notes.action_items, start=1):
+            self._kit.check_horizon(f"action_items[{n}].due", item.due)
             if item.due < today:
                 raise ApplicationError(f"action_items[{n}].due: must not be in the past", type=Refusal.TOO_SHORT)
 
@@ -225,13 +240,22 @@ class QbrWorkflow:
     @edit_action.validator
     def _validate_edit(self, edit: ActionEdit) -> None:
         self._validate_complete(ActionDone(item_id=edit.item_id, by=edit.by))
+        self._kit.check_horizon("due", edit.due)
+        self._kit.check_count(
+            self._item(edit.item_id).revision, self._kit.limits.max_reschedules, "changes of an action item"
+        )
         if edit.due is not None and edit.due < workflow.now().date():
             raise ApplicationError("due: must not be in the past", type=Refusal.TOO_SHORT)
 
     @workflow.update(name=DECIDE_TIER)
     async def decide_tier(self, decision: TierDecision) -> ReviewOutcome:
         self._decision = decision
-        await workflow.wait_condition(lambda: self._review is not None and self._review.state != ReviewState.pending)
+        if workflow.patched(DECISION_RECORDED_PATCH):  # answered once the outcome is in the DB
+            await workflow.wait_condition(lambda: self._decision_recorded)
+        else:  # journeys recorded before the patch answered on the state change
+            await workflow.wait_condition(
+                lambda: self._review is not None and self._review.state != ReviewState.pending
+            )
         assert self._review is not None
         return self._review
 
@@ -262,6 +286,12 @@ class QbrWorkflow:
     @workflow.run
     async def run(self, inp: QbrInput) -> QbrProgress:
         policy = await self._kit.load_policy(inp.policy_version)
+        if inp.carried is not None:  # a continued run: only the chase of the action items is left
+            self._kit.upsert(self._state.value)
+            await self._chase(policy, set(inp.carried.sent))
+            await self._set_state(QbrState.done)
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return self.progress()
         self._kit.upsert(self._state.value)
         tier = self._kit.coverage.tier
         card = await self._kit.activity(
@@ -293,7 +323,7 @@ class QbrWorkflow:
         if self._mode == Mode.cam_meeting:
             flows.append(self._meeting_flow(policy))
         if held_this_period(inp.period, policy.qbr.review_every_quarters):
-            flows.append(self._review_flow(policy, card.review))
+            flows.append(self._reviewed(policy, card.review))
         await asyncio.gather(*flows)
         if self._mode == Mode.cam_meeting and self._state != QbrState.missed:
             await self._set_state(QbrState.done)
@@ -325,7 +355,7 @@ class QbrWorkflow:
                 return self._meeting is not None and self._meeting.sequence != seq
 
             await self._set_state(QbrState.scheduled, step=f"scheduled:{seq}")
-            pre_read_at = meeting.starts_at - policy.days(q.pre_read_hours / 24)
+            pre_read_at = shifted(meeting.starts_at, -policy.days(q.pre_read_hours / 24))
             if await self._kit.wait_until(
                 moved,
                 pre_read_at,
@@ -346,7 +376,7 @@ class QbrWorkflow:
                 continue
             break
         assert self._meeting is not None
-        notes_due = self._meeting.ends_at + policy.days(q.notes_due_days)
+        notes_due = shifted(self._meeting.ends_at, policy.days(q.notes_due_days))
         if not await self._kit.wait_until(
             lambda: self._notes_recorded, notes_due, summary="notes due: remind the CAM", waiting_for="the CAM's notes"
         ):
@@ -360,15 +390,16 @@ class QbrWorkflow:
             await self._set_state(QbrState.following_up)
             await self._chase(policy)
 
-    async def _chase(self, policy: ProgramPolicy) -> None:
+    async def _chase(self, policy: ProgramPolicy, sent: set[str] | None = None) -> None:
         """Each open action item: a reminder to its owner before it is due, then escalations one
         level up the chain (partner, CAM, ops) each `action_escalation_days` it stays overdue.
         The plan is recomputed whenever an item is completed, changed or dropped."""
-        sent: set[str] = set()
+        sent = sent or set()
         while True:
             plan = [e for e in self._chase_plan(policy) if e[4] not in sent]
             if not plan:
                 return
+            await self._continue_if_long(sent)
             at, item_id, template, to, step = plan[0]
             version = self._items_version
             if await self._kit.wait_until(
@@ -384,6 +415,23 @@ class QbrWorkflow:
             )  # fmt: skip
             sent.add(step)
 
+    async def _continue_if_long(self, sent: set[str]) -> None:
+        """A chase whose history has grown (edits of action items) continues as new once the tier
+        review is settled (nothing else runs then), carrying the items and what was sent."""
+        if self._reviewing or not self._kit.history_full() or not workflow.patched(CONTINUE_AS_NEW_PATCH):
+            return
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        carried = QbrCarried(
+            state=self._state, mode=self._mode, card=self._card, meeting=self._meeting, items=self._items,
+            items_version=self._items_version, review=self._review, sent=sorted(sent),
+        )  # fmt: skip
+        workflow.continue_as_new(
+            self._inp.model_copy(update={
+                "coverage": self._kit.coverage, "policy_version": self._kit.policy_version, "cycle_id": None,
+                "carried": carried,
+            })
+        )  # fmt: skip
+
     def _chase_plan(self, policy: ProgramPolicy) -> list[tuple[datetime, int, str, list[str], str]]:
         """(when, item, template, recipients, step) of every open item, soonest first."""
         q = policy.qbr
@@ -394,14 +442,22 @@ class QbrWorkflow:
             item_due = due_at(item.due, q.time_zone)
             owner = "partner" if item.owner == Owner.partner else "cam"
             rev = f".{item.revision}" if item.revision else ""
-            events.append((item_due - policy.days(q.action_reminder_days), item.id, "action_reminder", [owner],
+            events.append((shifted(item_due, -policy.days(q.action_reminder_days)), item.id, "action_reminder", [owner],
                            f"action_reminder:{item.id}{rev}:{owner}"))  # fmt: skip
             for n, role in enumerate(ESCALATION_CHAIN[ESCALATION_CHAIN.index(owner) + 1 :], start=1):
-                events.append((item_due + policy.days(n * q.action_escalation_days), item.id, "action_escalation",
-                               [role, owner], f"action_escalation:{item.id}{rev}:{role}"))  # fmt: skip
+                at = shifted(item_due, policy.days(n * q.action_escalation_days))
+                events.append((at, item.id, "action_escalation", [role, owner],
+                               f"action_escalation:{item.id}{rev}:{role}"))  # fmt: skip
         return sorted(events, key=lambda e: (e[0], e[1], e[2]))
 
     # ------------------------------------------------------------------ the tier review
+
+    async def _reviewed(self, policy: ProgramPolicy, review: TierReview | None) -> None:
+        self._reviewing = True
+        try:
+            await self._review_flow(policy, review)
+        finally:
+            self._reviewing = False
 
     async def _review_flow(self, policy: ProgramPolicy, review: TierReview | None) -> None:
         if review is None or review.recommendation == Recommendation.hold or review.to_tier is None:
@@ -503,6 +559,8 @@ class QbrWorkflow:
             ),
             StepResult, summary=f"record the tier review: {review.state.value}",
         )  # fmt: skip
+        if decision is not None:
+            self._decision_recorded = True
 
     # ------------------------------------------------------------------ helpers
 

@@ -28,11 +28,13 @@ from domain.deal import (
     OPEN_STATES,
     DealDecision,
     DealInput,
+    DealProgress,
     DealState,
     DecisionResult,
     normalize_company_name,
 )
 from domain.enums import Role
+from domain.journeys import PROGRESS
 from domain.links import SALT, LinkClaims
 from domain.policy import ProgramPolicy
 from domain.types import clean_text
@@ -242,6 +244,11 @@ def progress_of(deal_id: object) -> str:
 async def change_stage(client: Client, deal: Deal, change) -> None:
     if deal.state != DealState.approved.value:
         raise HTTPException(409, detail=f"deal is {deal.state}: only an approved deal changes stage")
+    progress = await journeys.query(client, JOURNEY, deal.id, PROGRESS, DealProgress)
+    if progress.stage_changes_left == 0:
+        raise HTTPException(
+            409, detail=f"deal {deal.id} has used every stage change the policy allows; ask ops if it must move again"
+        )
     await journeys.signal(client, JOURNEY, deal.id, CHANGE_STAGE, change)
 
 

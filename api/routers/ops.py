@@ -126,6 +126,7 @@ async def retrying(
     try:
         async with asyncio.timeout(20):
             found = [r for rows in await asyncio.gather(*(look(c) for c in candidates)) for r in rows]
+            found += await _failing_workflow_tasks(temporal, cutoff, limit)
     except TimeoutError as err:  # unhandled, it was a 500
         raise HTTPException(
             504, detail="Temporal did not describe the retrying journeys within 20 s; retry later"
@@ -145,6 +146,47 @@ async def retrying(
 
 class _Found(RetryingOut):
     activity_id: str
+
+
+WORKFLOW_TASK = "workflow task"  # the `activity` of a journey whose own code fails (not one of its steps)
+# Temporal marks a run whose workflow task keeps failing with this search attribute once the cluster's
+# `system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute` is set (our dev servers set 2;
+# docs/operations.md says how for a cluster): found by one visibility query among any number of runs.
+REPORTED_PROBLEMS = "ExecutionStatus = 'Running' AND TemporalReportedProblems IS NOT NULL"
+
+
+async def _failing_workflow_tasks(temporal: Any, cutoff: datetime, limit: int) -> list[_Found]:
+    out = []
+    async for wf in temporal.list_workflows(REPORTED_PROBLEMS, limit=limit):
+        handle = temporal.get_workflow_handle(wf.id, run_id=wf.run_id)
+        try:
+            description = await handle.describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                continue
+            raise
+        wedged = await _failing_workflow_task(handle, description.raw_description, cutoff)
+        if wedged is not None:
+            out.append(wedged)
+    return out
+
+
+async def _failing_workflow_task(handle: Any, raw: Any, cutoff: datetime) -> _Found | None:
+    """A journey whose workflow task keeps failing (its code cannot run on its history): listed
+    like a failing step, with `activity` = "workflow task" and the last failure Temporal recorded."""
+    if not raw.HasField("pending_workflow_task") or raw.pending_workflow_task.attempt < 2:
+        return None
+    task = raw.pending_workflow_task
+    since = task.original_scheduled_time.ToDatetime(tzinfo=UTC)
+    if since > cutoff:
+        return None
+    failure = None
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+            failure = event.workflow_task_failed_event_attributes.failure.message[:2000]
+    started = task.started_time.ToDatetime(tzinfo=UTC) if task.HasField("started_time") else None
+    return _Found(workflow_id=handle.id, activity_id="", activity=WORKFLOW_TASK, attempt=task.attempt,
+                  failing_since=since, last_failure=failure, last_started=started)  # fmt: skip
 
 
 async def _retrying_steps(temporal: Any, workflow_id: str, run_id: str | None, cutoff: datetime) -> list[_Found]:

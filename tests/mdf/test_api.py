@@ -458,3 +458,44 @@ async def test_other_currency_dates_and_refusals(api, ops, worker, sessionmaker,
 
 async def _equals(coro, expected) -> bool:
     return await coro == expected
+
+
+async def test_every_update_is_answered_once_recorded(api, ops, worker, sessionmaker, mailbox):
+    """Each MDF update, then at once the request as the API reads it from the database: the answer's
+    effect is there (decide, resubmit, dates, start, claim, add proof, claim decision, payment)."""
+    await fast(api, ops)
+    cam, partner, partner_h, cam_h = await setup(api, ops, sessionmaker)
+    req = (await api.post("/mdf/requests", json=body(amount_minor=100_000), headers=partner_h)).json()
+    url = f"/mdf/requests/{req['id']}"
+    today = datetime.now(UTC).date()
+
+    async def step(path: str, headers, expected: str, **kw) -> dict:
+        r = await api.post(f"{url}{path}", headers=headers, **kw)
+        assert r.status_code == 200 and r.json()["state"] == expected, r.text
+        got = (await api.get(url, headers=partner_h)).json()
+        assert got["state"] == expected, (path, got["state"])
+        return got
+
+    await step("/decision", cam_h, "returned", json={"decision": "return", "reason": "add the agenda"})
+    got = await step("/resubmission", partner_h, "pending_approval", json={
+        "title": "Roadshow with agenda", "planned_start": str(today), "planned_end": str(today + timedelta(days=2)),
+        "amount_minor": 90_000,
+    })  # fmt: skip
+    assert (got["title"], got["amount_minor"]) == ("Roadshow with agenda", 90_000), got
+    await step("/decision", cam_h, "approved", json={"decision": "approve"})
+    dates = {"planned_start": str(today), "planned_end": str(today + timedelta(days=1))}
+    got = await step("/dates", partner_h, "approved", json=dates)
+    assert got["planned_end"] == dates["planned_end"], got
+    await step("/start", partner_h, "running")
+    files = [("invoice", ("i.pdf", PDF, "application/pdf")), ("photo", ("p.png", png(), "image/png")),
+             ("attendee_list", ("a.csv", CSV, "text/csv"))]  # fmt: skip
+    await step("/claim", partner_h, "claim_review", data={"amount_minor": "40000", "total_cost_minor": "100000"},
+               files=files)  # fmt: skip
+    await step("/claim/decision", cam_h, "claim_returned", json={"decision": "return", "reason": "blurry photo"})
+    await step("/proofs", partner_h, "claim_review", files=files[1:2])
+    await step("/claim/decision", cam_h, "claim_approved", json={"decision": "approve"})
+    got = await step("/payments", ops, "claim_approved",
+                     json={"reference": "P1", "amount_minor": 10_000, "paid_on": str(today)})  # fmt: skip
+    assert got["paid_minor"] == 10_000, got
+    got = await step("/payments", ops, "paid", json={"reference": "P2", "amount_minor": 30_000, "paid_on": str(today)})
+    assert got["paid_minor"] == 40_000, got

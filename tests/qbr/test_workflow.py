@@ -354,3 +354,61 @@ async def test_the_scorecard_reads_the_partners_mdf_ledger(ts_env, sessionmaker,
     assert mdf["unclaimed_minor"] == 250_000 - 50_000  # reserved by the request, the rest still to request
     text = body(mailbox, "scorecard", partner.contact_email)
     assert "mdf: not scored" not in text and "Claim your USD 2,000.00 of MDF" in text, text
+
+
+async def test_a_long_chase_continues_as_new_with_its_items(ts_env, sessionmaker, mailbox, base_settings, task_queue):
+    """A QBR whose history grows while its action items are chased (edits) continues as new once its
+    tier review is settled, carrying the items, their versions and the reminders already sent."""
+    policy = ProgramPolicy().model_copy(deep=True)
+    policy.limits.history_events = 100
+    await save_policy(sessionmaker, policy)
+    cam = await make_cam(sessionmaker)
+    partner = await make_partner(sessionmaker, tier=Tier.gold, cam=cam)
+    now = (await ts_env.get_current_time()).replace(microsecond=0)
+    period = shift(period_of(now, "UTC"), -1)
+    wid = qbr_id(str(partner.id), period)
+    async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
+        first = await ts_env.client.start_workflow(QbrWorkflow.run, qbr_input(partner, period), id=wid,
+                                                   task_queue=task_queue)  # fmt: skip
+        handle = ts_env.client.get_workflow_handle(wid)  # the latest run, whichever it is
+        await eventually(lambda: review_is(handle, ReviewState.pending), what="the tier review waiting")
+        outcome = await handle.execute_update(
+            QbrWorkflow.decide_tier, TierDecision(approve=False, reason="first quarter", by=f"cam:{cam.id}")
+        )
+        assert outcome.state == ReviewState.kept
+        await handle.execute_update(
+            QbrWorkflow.schedule, MeetingProposal(starts_at=now + timedelta(days=3), by=f"cam:{cam.id}")
+        )
+        await ts_env.sleep(timedelta(days=4))
+        due = (now + timedelta(days=30)).date()
+        await handle.execute_update(
+            QbrWorkflow.record_notes,
+            Notes(notes="Chase these.", by=f"cam:{cam.id}", action_items=[
+                ActionItemIn(title="Item one", owner=Owner.partner, due=due),
+                ActionItemIn(title="Item two", owner=Owner.cam, due=due),
+            ]),
+        )  # fmt: skip
+        for n in range(12):
+            edit = ActionEdit(item_id=1 + n % 2, title=f"Item {1 + n % 2} rev {n}", by=f"cam:{cam.id}")
+            await handle.execute_update(QbrWorkflow.edit_action, edit)
+        await eventually(lambda: _moved_on(handle, first.result_run_id), what="continued as new")
+        progress = await handle.query(QbrWorkflow.progress)
+        assert [i.title for i in progress.action_items] == ["Item 1 rev 10", "Item 2 rev 11"]
+        assert progress.review is not None and progress.review.state == ReviewState.kept
+        await handle.execute_update(QbrWorkflow.complete_action, ActionDone(item_id=2, by=f"cam:{cam.id}"))
+        await ts_env.sleep(timedelta(days=60))  # past every reminder and escalation of the chase
+        await eventually(lambda: state_is(handle, QbrState.done), what="the continued run done")
+    items = {n: await row(sessionmaker, QbrActionItem, partner.id, period, n) for n in (1, 2)}
+    assert (items[1].title, items[2].done_by) == ("Item 1 rev 10", f"cam:{cam.id}")
+    assert (await row(sessionmaker, Qbr, partner.id, period)).state == "done"
+    assert [t for t, to in mails(mailbox)].count("action_reminder") == 1  # item 1's, sent once across runs
+
+
+async def review_is(handle, state: ReviewState):
+    progress = await handle.query(QbrWorkflow.progress)
+    return progress.review is not None and progress.review.state == state
+
+
+async def _moved_on(handle, first_run: str | None) -> bool:
+    """The workflow's latest run is not its first (it continued as new)."""
+    return (await handle.describe()).run_id != first_run
