@@ -259,7 +259,10 @@ class Postgres:
 
 # A run whose workflow task fails twice in a row gets Temporal's `TemporalReportedProblems` search
 # attribute, so `GET /ops/retrying` finds it with one visibility query (a cluster sets the same key).
-DEV_SERVER_DYNAMIC_CONFIG = ["--dynamic-config-value", "system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute=2"]
+DEV_SERVER_DYNAMIC_CONFIG = [
+    "--dynamic-config-value",
+    "system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute=2",
+]
 
 
 def search_attribute_args() -> list[str]:

@@ -41,7 +41,9 @@ def _refused(stack: Stack, archive, **options) -> str:
     """What `camlights restore` says when it refuses (in this process: a refusal starts nothing)."""
     settings = Settings(
         environment="development",  # what `camlights restore` reads (the tool settings)
-        data_dir=stack.data, database_url=stack.env["DATABASE_URL"], temporal_address=stack.env["TEMPORAL_ADDRESS"]
+        data_dir=stack.data,
+        database_url=stack.env["DATABASE_URL"],
+        temporal_address=stack.env["TEMPORAL_ADDRESS"],
     )
     with pytest.raises(BackupError) as refused:
         restore(settings, archive, **options)
