@@ -219,6 +219,24 @@ def test_sniff_csv_cut_inside_a_character_at_64_kib():
     assert sniff(b"name,city\n\xc3\x28 broken") is None  # invalid UTF-8 well inside the window
 
 
+@pytest.mark.parametrize(("char", "inside"), [("é", 1), ("€", 1), ("€", 2), ("😀", 1), ("😀", 2), ("😀", 3)])
+def test_sniff_csv_any_character_cut_at_64_kib(char, inside):
+    """A 2, 3 or 4-byte character with `inside` of its bytes in the 64 KiB window is still a CSV."""
+    header = b"name,city\n"
+    data = header + b"x" * (65536 - len(header) - inside) + char.encode() + b",more\n"
+    assert data[:65536].endswith(char.encode()[:inside])
+    assert sniff(data) == "text/csv"
+    assert sniff(data[:65536]) == "text/csv"
+
+
+@pytest.mark.parametrize("at", [10, 65531, 65532, 65533, 65535])
+def test_sniff_invalid_utf8_inside_the_window_is_no_csv(at):
+    """Only a character cut by the window's end (at most its first 3 bytes) is forgiven."""
+    data = bytearray(b"name,city\n" + b"x" * 70000)
+    data[at] = 0xFF
+    assert sniff(bytes(data)) is None
+
+
 # ------------------------------------------------------------------ balances
 
 
