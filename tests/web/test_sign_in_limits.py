@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 
 from tests.helpers.api import create_cam
@@ -29,7 +30,10 @@ async def test_sign_in_form_needs_its_token(live, ops, mailbox):
     r = await ask(live.http, cam["email"], "forged-token-forged-token")
     assert r.status_code == 403
     assert r.headers["content-type"].startswith("text/html")
-    assert sign_in_link(mailbox, cam["email"]) == ""
+    # Links go out in the background: once a later, genuine request's link has arrived, none other came.
+    assert (await ask(live.http, cam["email"], await form_token(live.http))).status_code == 200
+    await eventually(lambda: sign_in_link(mailbox, cam["email"]), what="the genuine request's link")
+    assert [m["To"] for m in mailbox.messages] == [cam["email"]]
 
 
 async def test_links_per_address_and_failures_per_client_are_limited(live, ops, mailbox):
@@ -47,6 +51,12 @@ async def test_links_per_address_and_failures_per_client_are_limited(live, ops, 
     other = await create_cam(live.http, ops, email="robin@vendor.test", name="Robin")
     r = await ask(live.http, other["email"], token)
     assert r.status_code == 429
+    # Another client (another loopback address) still gets a link; once it arrived, none came for Robin.
+    third = await create_cam(live.http, ops, email="sam@vendor.test", name="Sam")
+    transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    async with httpx.AsyncClient(base_url=live.url, transport=transport) as elsewhere:
+        assert (await ask(elsewhere, third["email"], await form_token(elsewhere))).status_code == 200
+    await eventually(lambda: sign_in_link(mailbox, third["email"]), what="the other client's link")
     assert sign_in_link(mailbox, other["email"]) == ""
     r = await live.http.get("/web/sign-in/forged")  # and so are forged links
     assert r.status_code == 429
