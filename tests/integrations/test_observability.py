@@ -99,6 +99,7 @@ async def test_metrics_and_a_trace_from_the_api_request_to_the_activities(
 
     # The API: latency by route template (never by id).
     text = (await api.get("/metrics")).text
+
     def grew(**labels: str) -> float:
         name = "camlights_api_request_duration_seconds_count"
         return series(text, name, **labels) - series(before, name, **labels)
