@@ -21,6 +21,7 @@ from domain.qbr import (
     percentiles,
     period_bounds,
     period_of,
+    recommend_actions,
     review_tier,
     scorecard,
     shift,
@@ -281,3 +282,49 @@ def test_onboarding_state_scores(state, score):
 )
 def test_win_rate_against_its_goal(won, lost, score):
     assert by_metric(scorecard("p", "2027-Q1", Tier.gold, inputs(won=won, lost=lost), Q, []))[Metric.win_rate] == score
+
+
+def test_every_metric_says_what_it_measured():
+    inp = inputs(
+        revenue_minor=15_000_000, target_minor=20_000_000, target_source="partner", pipeline_count=3,
+        pipeline_minor=10_000_000, registrations=2, approved=2, decided=3, won=1, lost=1, certifications_current=1,
+        certifications_required=2, certifications_lapsed=["Network Associate", "Security"], overdue_milestones=1,
+        overdue_actions=2,
+        mdf=MdfFigures(currency="EUR", allocated_minor=1_000_000, claimed_minor=450_000, unclaimed_minor=550_000,
+                       attributed_revenue_minor=12_345_600, claim_deadline=date(2027, 5, 15)),
+    )  # fmt: skip
+    card = scorecard("p1", "2027-Q1", Tier.gold, inp, Q, previous=[60.0])
+    assert [(m.metric.value, m.value, m.score, m.weight, m.note) for m in card.metrics] == [
+        ("revenue", 0.75, 75.0, 30.0, "USD 150,000.00 closed-won of a USD 200,000.00 target (partner)"),
+        ("pipeline", 0.5, 50.0, 10.0, "3 open registrations worth USD 100,000.00"),
+        ("registrations", 2.0, 50.0, 10.0, "2 registered (goal 4), 2 of 3 decided approved"),
+        ("win_rate", 0.5, 100.0, 10.0, "1 won of 2"),
+        ("certifications", 1.0, 50.0, 15.0, "1 current of 2 required"),
+        ("mdf", 0.45, 50.0, 10.0, "EUR 4,500.00 claimed of EUR 10,000.00; EUR 123,456.00 of revenue attributed"),
+        ("onboarding", 100.0, 100.0, 5.0, "onboarding active"),
+        ("responsiveness", 3.0, 25.0, 10.0, "1 milestones and 2 action items overdue"),
+    ]
+    assert card.actions == [  # the three most valuable
+        "Claim your EUR 5,500.00 of MDF before 15 May 2027",
+        "Renew the Network Associate certification",
+        "Complete your onboarding: 1 step(s) overdue",
+    ]
+    assert recommend_actions(inp, card.metrics, limit=10)[3:] == ["Close your 2 overdue action item(s)"]
+
+
+@pytest.mark.parametrize(
+    ("over", "actions"),
+    [
+        ({"certifications_current": 0, "certifications_required": 1, "registrations": 1, "pipeline_count": 1},
+         ["Certify 1 more person to meet your tier's requirement"]),
+        ({"certifications_required": 3, "registrations": 1,
+          "mdf": MdfFigures(currency="USD", allocated_minor=100, claimed_minor=0, unclaimed_minor=100)},
+         ["Claim your USD 1.00 of MDF", "Certify 3 more people to meet your tier's requirement",
+          "Register your next deal"]),
+        ({"registrations": 1, "pipeline_count": 1, "certifications_current": 2, "certifications_required": 2,
+          "mdf": MdfFigures(currency="USD", allocated_minor=100, claimed_minor=100, unclaimed_minor=0)}, []),
+        ({"registrations": 0, "pipeline_count": 4}, ["Register your next deal"]),
+    ],
+)  # fmt: skip
+def test_recommended_actions(over, actions):
+    assert recommend_actions(inputs(**over), [], limit=10) == actions

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -295,3 +297,10 @@ def test_the_longest_timer_is_a_bar_too(extensions: int, refused: bool) -> None:
         assert "deal.protection_days: 113150 days of 86400 s is longer than 109500 days" in msg
     else:
         assert ProgramPolicy.model_validate(data).schedule()["deal.protection_days"] == 109500
+
+
+def test_the_defaults_change_only_on_purpose() -> None:
+    """Every default of the program policy, as `GET /policy` shows it before ops edit anything
+    (tests/unit/policy_defaults.json): a changed threshold, window or weight must be deliberate."""
+    pinned = json.loads((Path(__file__).parent / "policy_defaults.json").read_text())
+    assert _dump() == pinned
