@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check install bench clean-data browser mutate mutate-changed
+.PHONY: run test check install bench clean-data browser mutate mutate-changed unit-coverage
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ mutate-changed: $(STAMP)
 		mkdir -p mutants; $(VENV)/bin/mutmut run --max-children $(JOBS) $(foreach f,$(CHANGED),'$(subst /,.,$(f:.py=)).*') \
 			>mutants/run.log 2>&1 || { tail -40 mutants/run.log; exit 1; }; \
 		$(PY) -m tests.mutation_report --min $(MUTATE_MIN) $(CHANGED); fi
+
+## CI's guard, after `make test` (about 30 s): every line of domain/ is run by the unit tier, so a
+## new rule cannot land without a unit test (mutation testing itself is too slow for CI).
+unit-coverage: $(STAMP)
+	$(VENV)/bin/coverage run -m pytest -m unit -q -p no:cacheprovider --ignore=tests/deploy tests
+	$(VENV)/bin/coverage report
 
 ## A Chromium for the browser tests (tests/web/): the system's (e.g. Debian `chromium`), else Playwright's.
 browser: $(STAMP)

@@ -3,6 +3,7 @@ currency conversion, the partner's share, proof files sniffed by content, balanc
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -311,6 +312,25 @@ def _levels(*above: int, sla: float = 2, escalation: float = 4) -> list[dict]:
         ({"exchange_rates": {"eur": "1.08"}}, "not another ISO 4217 code"),
         ({"exchange_rates": {"EURO": "1.08"}}, "not another ISO 4217 code"),
         ({"allocations": {"gold": 1}}, "missing for"),
+        ({"allocations": {"platinum": 1, "gold": 1, "silver": -1, "registered": 0}}, "mdf.allocations: amounts are"),
+        (
+            {"auto_approve_max_minor": {"platinum": 10**15 + 1, "gold": 1, "silver": 1, "registered": 0}},
+            "mdf.auto_approve_max_minor: amounts are minor units from 0 to 10",
+        ),
+        (
+            {"auto_approve_max_minor": {"gold": 1}},
+            "mdf.auto_approve_max_minor: missing for platinum, silver, registered",
+        ),
+        ({"activity_types": []}, "mdf.activity_types: at least one, with unique keys"),
+        (
+            {
+                "activity_types": [
+                    {"key": "webinar", "title": "A", "proof": ["invoice"]},
+                    {"key": "webinar", "title": "B", "proof": ["photo"]},
+                ]
+            },
+            "at least one, with unique keys",
+        ),
         ({"max_file_bytes": 2048, "max_total_bytes": 1024}, "must not exceed"),
         ({"allowed_types": ["application/x-msdownload"]}, "choose from"),
         ({"claim_reminder_days": [14, -3]}, "offsets must be positive"),
@@ -334,3 +354,24 @@ def test_policy_validation_accepts():
     assert convert(100_000, p.exchange_rates["EUR"]) == 108_000
     assert [lv.name for lv in p.levels_for(10**9 + 1)] == ["level_0", "level_1", "level_2"]
     assert ApprovalLevel(name="cam", above_minor=0).escalation_days > ApprovalLevel(name="cam", above_minor=0).sla_days
+
+
+@pytest.mark.parametrize(("label", "start"), [("2000", datetime(2000, 1, 1)), ("2999-H2", datetime(2999, 7, 1))])
+def test_period_named_at_the_ends_of_the_years_accepted(label, start):
+    kind = "year" if len(label) == 4 else "half"
+    assert period_named(label, kind, "UTC").starts_at == start.replace(tzinfo=ZoneInfo("UTC"))
+
+
+def test_period_named_says_what_a_label_looks_like():
+    example = period_of(datetime.now(UTC), "quarter", "UTC").label
+    with pytest.raises(ValueError, match=re.escape(f"'2026-Q5' is not a quarter period (e.g. {example})")):
+        period_named("2026-Q5", "quarter", "UTC")
+
+
+def test_sniff_reads_the_first_line_within_the_first_64_kib_only():
+    header = b"name,city\n"
+    beyond = header + b"x" * (65536 - len(header)) + b"\xff\x00"  # not UTF-8, a NUL: both past the window
+    assert sniff(beyond) == "text/csv"
+    assert sniff(b"first name;city\nPat;Berlin\n") == "text/csv"  # words with spaces in the header
+    assert sniff(b"\xef\xbb\xbfname,city\n") == "text/csv"  # a UTF-8 byte order mark first
+    assert sniff(b"name\ncity,country\n") is None  # the separator must be on the first line

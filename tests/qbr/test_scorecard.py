@@ -328,3 +328,14 @@ def test_every_metric_says_what_it_measured():
 )  # fmt: skip
 def test_recommended_actions(over, actions):
     assert recommend_actions(inputs(**over), [], limit=10) == actions
+
+
+def test_a_metric_without_a_weight_weighs_nothing_and_a_target_of_one_counts():
+    policy = Q.model_copy(update={"weights": {Metric.revenue: 1.0}})
+    card = scorecard("p", "2027-Q1", Tier.gold, inputs(revenue_minor=1, target_minor=3), policy, [])
+    assert [m.weight for m in card.metrics] == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert (card.metrics[0].value, card.metrics[0].score, card.score) == (0.3333, 33.3, 33.3)
+    assert (
+        by_metric(scorecard("p", "2027-Q1", Tier.gold, inputs(revenue_minor=1, target_minor=1), Q, []))[Metric.revenue]
+        == 100.0
+    )
