@@ -19,6 +19,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("modules", nargs="*", help="e.g. domain/qbr.py (default: every module of domain/)")
     parser.add_argument("--min", type=float, default=0.0, help="fail below this score (percent)")
+    parser.add_argument("--names", action="store_true", help="only print the surviving mutants' names")
     args = parser.parse_args()
     paths = [Path("mutants") / m for m in args.modules] or sorted(Path("mutants/domain").glob("*.py"))
     counts: Counter[str] = Counter()
@@ -34,7 +35,12 @@ def main() -> int:
                 counts["killed"] += 1
             else:
                 counts["survived"] += 1
-                survivors.append(f"    {name}  ({'no tests' if code in (5, 33) else 'survived'})")
+                survivors.append(
+                    name if args.names else f"    {name}  ({'no tests' if code in (5, 33) else 'survived'})"
+                )
+    if args.names:
+        print(" ".join(survivors))
+        return 0
     checked = counts["killed"] + counts["survived"]
     if not checked:
         print("no mutant was checked (run `make mutate` first)")
