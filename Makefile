@@ -45,9 +45,9 @@ mutate: $(STAMP)
 		--max-children $(JOBS) $$names >>mutants/run.log 2>&1 || (tail -40 mutants/run.log; exit 1)
 	$(PY) -m tests.mutation_report --min $(MUTATE_MIN)
 
-## The same over the domain/ modules changed since BASE only (a new rule cannot land untested).
+## The same over the domain/ modules this branch changed since it left BASE (a new rule cannot land untested).
 BASE ?= main
-CHANGED = $(shell git diff --name-only $(BASE) -- 'domain/*.py')
+CHANGED = $(shell git diff --name-only $$(git merge-base $(BASE) HEAD) -- 'domain/*.py')
 mutate-changed: $(STAMP)
 	@if [ -z "$(CHANGED)" ]; then echo "no domain/ module changed since $(BASE)"; else \
 		mkdir -p mutants; $(VENV)/bin/mutmut run --max-children $(JOBS) $(foreach f,$(CHANGED),'$(subst /,.,$(f:.py=)).*') \
