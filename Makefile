@@ -54,7 +54,7 @@ mutate-changed: $(STAMP)
 			>mutants/run.log 2>&1 || { tail -40 mutants/run.log; exit 1; }; \
 		$(PY) -m tests.mutation_report --min $(MUTATE_MIN) $(CHANGED); fi
 
-## CI's guard, after `make test` (about 30 s): every line of domain/ is run by the unit tier, so a
+## CI's guard, after `make test` (about a minute): every line of domain/ is run by the unit tier, so a
 ## new rule cannot land without a unit test (mutation testing itself is too slow for CI).
 unit-coverage: $(STAMP)
 	$(VENV)/bin/coverage run -m pytest -m unit -q -p no:cacheprovider --ignore=tests/deploy tests
