@@ -240,7 +240,8 @@ def sniff(data: bytes) -> str | None:
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError as err:
-        if err.start < len(head) - 4:  # not just a character cut by the 64 KiB window
+        # A character cut by the 64 KiB window has at most its first 3 bytes in it; anything else is no CSV.
+        if err.start < len(head) - 3 or err.reason != "unexpected end of data":
             return None
         text = head[: err.start].decode("utf-8")
     first = text.lstrip("\ufeff").split("\n", 1)[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 
 from domain.enums import Role
 from tests.helpers.api import create_cam, deal_body, enrol, new_key
@@ -151,8 +151,8 @@ async def test_one_click_links_apply_once_and_refuse_reuse_tampering_and_expiry(
             None,
         )
     )
-    await asyncio.sleep(1.5)
-    r = await api.get(links(msg)["approve"])
+    url = links(msg)["approve"]
+    r = await eventually(lambda: _answer_unless(api, url, 200), what="the link expired")  # no fixed sleep
     assert r.status_code == 410 and "expired" in r.text
     assert await deal_state(api, ops, deal2["id"]) == "pending_approval"
 
@@ -203,9 +203,15 @@ async def test_conflicts_duplicates_and_concurrent_submissions(api, ops, worker,
     # then on only a decision can approve it, so checking its state now is final, not a race.
     await eventually(lambda: _approval_requested(sessionmaker, loser.json()["id"]), what="loser sent to review")
     assert await deal_state(api, ops, loser.json()["id"]) == "conflict_review"  # never both approved
-    query = f"Journey = 'deal' AND JourneyState = 'conflict_review' AND PartnerId = '{loser.json()['partner_id']}'"
+    # Visibility lists the loser itself as in conflict review (its partner's earlier Acme deal is too).
+    query = f"WorkflowId = 'deal-{loser.json()['id']}' AND JourneyState = 'conflict_review'"
     found = await eventually(lambda: _count(dev_env, query), timeout=15, what="visibility")
-    assert found >= 1
+    assert found == 1
+
+
+async def _answer_unless(api, url: str, status: int):
+    r = await api.get(url)
+    return None if r.status_code == status else r
 
 
 async def _approval_requested(sessionmaker, deal_id: str) -> bool:
@@ -231,19 +237,22 @@ async def _count(dev_env, query):
 
 
 async def test_deal_lists_are_scoped_and_filtered(api, ops, worker, sessionmaker):
-    await fast(api, ops)
+    protection = {"platinum": 1200, "gold": 1200, "silver": 900, "registered": 600}
+    tiers = fast_policy(day_seconds=1).model_dump(mode="json")["deal"]["tiers"]
+    await fast(api, ops, tiers={t: {**rules, "protection_days": protection[t]} for t, rules in tiers.items()})
     cam_a = await create_cam(api, ops, email="a@vendor.test")
     cam_b = await create_cam(api, ops, email="b@vendor.test")
     pa = await enrol(api, ops, tier="silver", cam_id=cam_a["id"], domain="pa.test")
     pb = await enrol(api, ops, tier="registered", domain="pb.test")
     pa_h = await new_key(sessionmaker, Role.partner, partner_id=pa["id"])
     pb_h = await new_key(sessionmaker, Role.partner, partner_id=pb["id"])
-    da = (await api.post("/deals", json=deal_body(amount="100.00"), headers=pa_h)).json()
-    db = (
-        await api.post(
-            "/deals", json=deal_body(customer_domain="other.com", customer_name="Other", amount="100.00"), headers=pb_h
-        )
-    ).json()
+    r = await api.post("/deals", json=deal_body(amount="100.00"), headers=pa_h)
+    assert r.status_code == 201, r.text
+    da = r.json()
+    other = deal_body(customer_domain="other.com", customer_name="Other", amount="100.00")
+    r = await api.post("/deals", json=other, headers=pb_h)
+    assert r.status_code == 201, r.text
+    db = r.json()
     cam_a_h = await new_key(sessionmaker, Role.cam, cam_id=cam_a["id"])
     cam_b_h = await new_key(sessionmaker, Role.cam, cam_id=cam_b["id"])
     assert [d["id"] for d in (await api.get("/deals", headers=cam_a_h)).json()] == [da["id"]]
@@ -254,8 +263,14 @@ async def test_deal_lists_are_scoped_and_filtered(api, ops, worker, sessionmaker
     assert [d["id"] for d in (await api.get(f"/deals?partner_id={pb['id']}", headers=ops)).json()] == [db["id"]]
     await eventually(lambda: _is(api, ops, da["id"], "approved"))
     await eventually(lambda: _is(api, ops, db["id"], "approved"))
-    # Protection: silver 90 days, registered 60 days (policy days of a second): both expire within 100 s.
-    soon = (await api.get("/deals?expiring_within_days=0.0008", headers=ops)).json()  # ~70 s
+    # Protection: silver 900 days, registered 600 days (policy days of a second): a window ending half-way
+    # between the two ends lists the registered partner's deal only, however long the test took so far.
+    ends = {d: datetime.fromisoformat((await api.get(f"/deals/{d}", headers=ops)).json()["protected_until"])
+            for d in (da["id"], db["id"])}  # fmt: skip
+    assert (ends[da["id"]] - ends[db["id"]]).total_seconds() > 200
+    halfway = ends[db["id"]] + (ends[da["id"]] - ends[db["id"]]) / 2
+    within = (halfway - datetime.now(UTC)).total_seconds() / 86400
+    soon = (await api.get(f"/deals?expiring_within_days={within:.6f}", headers=ops)).json()
     assert [d["id"] for d in soon] == [db["id"]]
     assert len((await api.get("/deals?state=approved", headers=ops)).json()) == 2
     r = await api.get("/deals?state=nonsense", headers=ops)
@@ -281,10 +296,11 @@ async def test_registration_retry_with_idempotency_key_and_pending_query(api, op
     assert r.status_code == 409 and first.json()["id"] in r.json()["detail"]
     assert len((await api.get("/deals", headers=ops)).json()) == 1
     # Ops list the deals pending approval since before a moment, by search attributes.
-    await asyncio.sleep(1.1)
-    from datetime import datetime
-
-    cutoff = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # A cutoff in whole seconds after the deal started, once the clock has passed it.
+    started = datetime.fromisoformat(first.json()["created_at"])
+    after = started.replace(microsecond=0) + timedelta(seconds=2)  # its workflow started well within
+    await eventually(lambda: datetime.now(UTC) > after, what="the clock past the start's second")
+    cutoff = after.strftime("%Y-%m-%dT%H:%M:%SZ")
     query = (
         f"Journey = 'deal' AND JourneyState = 'pending_approval' AND StartTime < '{cutoff}' "
         f"AND PartnerId = '{partner['id']}'"

@@ -72,10 +72,13 @@ async def test_2_unbounded_numbers_are_refused(api, ops, path):
 
 
 async def test_3_a_bad_decision_reason_never_reaches_the_journey(api, ops, worker, sessionmaker):
-    await api.put("/policy", json=fast_policy().model_dump(mode="json"), headers=ops)
+    r = await api.put("/policy", json=fast_policy().model_dump(mode="json"), headers=ops)
+    assert r.status_code == 201, r.text
     cam = await create_cam(api, ops)
     partner = await enrol(api, ops, tier="gold", cam_id=cam["id"], domain="reason.test")
-    deal = (await api.post("/deals", json={**deal_body(), "partner_id": partner["id"]}, headers=ops)).json()
+    r = await api.post("/deals", json={**deal_body(), "partner_id": partner["id"]}, headers=ops)
+    assert r.status_code == 201 and r.json()["state"] == "pending_approval", r.text  # gold: a human decides
+    deal = r.json()
     r = await api.post(f"/deals/{deal['id']}/decision", json={"decision": "approve", "reason": "ok\x00"}, headers=ops)
     refused(r, "reason")
     r = await api.post(f"/deals/{deal['id']}/decision", json={"decision": "approve", "reason": "fine"}, headers=ops)
@@ -109,7 +112,8 @@ async def test_5_addresses_the_mailer_refuses_are_refused_at_the_edge(api, ops, 
      "GLOBEX CORPORATION\u2060", "Globex Corp.", "Globex Corporation\u00ad"],
 )  # fmt: skip
 async def test_6_look_alike_customer_names_are_the_same_customer(api, ops, worker, sessionmaker, look_alike):
-    await api.put("/policy", json=fast_policy().model_dump(mode="json"), headers=ops)
+    r = await api.put("/policy", json=fast_policy().model_dump(mode="json"), headers=ops)
+    assert r.status_code == 201, r.text
     a = await enrol(api, ops, tier="registered", domain="a.test")
     b = await enrol(api, ops, tier="registered", domain="b.test")
     a_h = await new_key(sessionmaker, Role.partner, partner_id=a["id"])

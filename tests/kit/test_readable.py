@@ -68,6 +68,8 @@ async def test_a_deal_tells_its_story(api, ops, worker, dev_env):
     await eventually(lambda: _past(first_deadline), timeout=20, what="SLA passed")
     until_first = f"NextDeadline <= '{first_deadline.isoformat()}' AND ExecutionStatus = 'Running'"
     await eventually(lambda: _not_in(handle.id, listed(dev_env.client, until_first)), what="next deadline moved on")
+    # The SLA passed unanswered: the reminder went out and the escalation timer runs, with its own summary.
+    await eventually(lambda: _with_timer(handle, "escalation: ask ops to decide"), what="the escalation timer")
 
     # Decided: the details follow the state.
     r = await api.post(f"/deals/{deal['id']}/decision", json={"decision": "approve", "reason": "ok"}, headers=ops)
@@ -76,7 +78,7 @@ async def test_a_deal_tells_its_story(api, ops, worker, dev_env):
     assert "stage changes, extensions or the end of protection" in text
     story = await summaries(handle)
     assert any(s.startswith("record the deal state: approved (by ops:") for s in story["activity"])
-    assert any(s.startswith("escalation: ask ops to decide") or s == "approval SLA: remind cam" for s in story["timer"])
+    assert story["timer"][:2] == ["approval SLA: remind cam", "escalation: ask ops to decide"]
 
 
 async def test_onboarding_and_certification_tell_theirs(api, ops, worker, dev_env):
@@ -112,6 +114,11 @@ async def test_onboarding_and_certification_tell_theirs(api, ops, worker, dev_en
 async def _has(coro, needle: str):
     text = await coro
     return text if needle in text else None
+
+
+async def _with_timer(handle, summary: str):
+    story = await summaries(handle)
+    return story if summary in story["timer"] else None
 
 
 async def _timers(handle):

@@ -499,3 +499,24 @@ async def test_every_update_is_answered_once_recorded(api, ops, worker, sessionm
     assert got["paid_minor"] == 10_000, got
     got = await step("/payments", ops, "paid", json={"reference": "P2", "amount_minor": 30_000, "paid_on": str(today)})
     assert got["paid_minor"] == 40_000, got
+
+
+async def test_a_deal_link_is_no_mdf_link_nor_the_reverse(api, settings):
+    """One secret signs both kinds of one-click link: a deal's link opened on the MDF link page is
+    forged (403), and the reverse, while each opens on its own page (the entity is unknown here: 404)."""
+    from domain.links import MDF_SALT, SALT, LinkClaims, make_token
+
+    entity = str(uuid.uuid4())  # a deal and an MDF request may not share an id; the link must not decide
+    claims = LinkClaims(entity, "approve", "cam:1", uuid.uuid4().hex, datetime.now(UTC) + timedelta(days=1))
+    deal_link = make_token(settings.link_secret, claims, salt=SALT)
+    mdf_link = make_token(settings.link_secret, claims.__class__(**{**claims.__dict__, "decision": "cam:approve"}),
+                          salt=MDF_SALT)  # fmt: skip
+    r = await api.get(f"/deals/links/{deal_link}")
+    assert r.status_code == 404 and "this deal does not exist" in r.text
+    r = await api.get(f"/mdf/links/{mdf_link}")
+    assert r.status_code == 404 and "this MDF request does not exist" in r.text
+    for path in (f"/mdf/links/{deal_link}", f"/deals/links/{mdf_link}"):
+        r = await api.get(path)
+        assert r.status_code == 403 and "signature does not match" in r.text, path
+        r = await api.post(path, data={"reason": ""})
+        assert r.status_code == 403 and "signature does not match" in r.text, path

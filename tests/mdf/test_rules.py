@@ -3,6 +3,7 @@ currency conversion, the partner's share, proof files sniffed by content, balanc
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -219,6 +220,24 @@ def test_sniff_csv_cut_inside_a_character_at_64_kib():
     assert sniff(b"name,city\n\xc3\x28 broken") is None  # invalid UTF-8 well inside the window
 
 
+@pytest.mark.parametrize(("char", "inside"), [("é", 1), ("€", 1), ("€", 2), ("😀", 1), ("😀", 2), ("😀", 3)])
+def test_sniff_csv_any_character_cut_at_64_kib(char, inside):
+    """A 2, 3 or 4-byte character with `inside` of its bytes in the 64 KiB window is still a CSV."""
+    header = b"name,city\n"
+    data = header + b"x" * (65536 - len(header) - inside) + char.encode() + b",more\n"
+    assert data[:65536].endswith(char.encode()[:inside])
+    assert sniff(data) == "text/csv"
+    assert sniff(data[:65536]) == "text/csv"
+
+
+@pytest.mark.parametrize("at", [10, 65531, 65532, 65533, 65535])
+def test_sniff_invalid_utf8_inside_the_window_is_no_csv(at):
+    """Only a character cut by the window's end (at most its first 3 bytes) is forgiven."""
+    data = bytearray(b"name,city\n" + b"x" * 70000)
+    data[at] = 0xFF
+    assert sniff(bytes(data)) is None
+
+
 # ------------------------------------------------------------------ balances
 
 
@@ -293,6 +312,25 @@ def _levels(*above: int, sla: float = 2, escalation: float = 4) -> list[dict]:
         ({"exchange_rates": {"eur": "1.08"}}, "not another ISO 4217 code"),
         ({"exchange_rates": {"EURO": "1.08"}}, "not another ISO 4217 code"),
         ({"allocations": {"gold": 1}}, "missing for"),
+        ({"allocations": {"platinum": 1, "gold": 1, "silver": -1, "registered": 0}}, "mdf.allocations: amounts are"),
+        (
+            {"auto_approve_max_minor": {"platinum": 10**15 + 1, "gold": 1, "silver": 1, "registered": 0}},
+            "mdf.auto_approve_max_minor: amounts are minor units from 0 to 10",
+        ),
+        (
+            {"auto_approve_max_minor": {"gold": 1}},
+            "mdf.auto_approve_max_minor: missing for platinum, silver, registered",
+        ),
+        ({"activity_types": []}, "mdf.activity_types: at least one, with unique keys"),
+        (
+            {
+                "activity_types": [
+                    {"key": "webinar", "title": "A", "proof": ["invoice"]},
+                    {"key": "webinar", "title": "B", "proof": ["photo"]},
+                ]
+            },
+            "at least one, with unique keys",
+        ),
         ({"max_file_bytes": 2048, "max_total_bytes": 1024}, "must not exceed"),
         ({"allowed_types": ["application/x-msdownload"]}, "choose from"),
         ({"claim_reminder_days": [14, -3]}, "offsets must be positive"),
@@ -316,3 +354,24 @@ def test_policy_validation_accepts():
     assert convert(100_000, p.exchange_rates["EUR"]) == 108_000
     assert [lv.name for lv in p.levels_for(10**9 + 1)] == ["level_0", "level_1", "level_2"]
     assert ApprovalLevel(name="cam", above_minor=0).escalation_days > ApprovalLevel(name="cam", above_minor=0).sla_days
+
+
+@pytest.mark.parametrize(("label", "start"), [("2000", datetime(2000, 1, 1)), ("2999-H2", datetime(2999, 7, 1))])
+def test_period_named_at_the_ends_of_the_years_accepted(label, start):
+    kind = "year" if len(label) == 4 else "half"
+    assert period_named(label, kind, "UTC").starts_at == start.replace(tzinfo=ZoneInfo("UTC"))
+
+
+def test_period_named_says_what_a_label_looks_like():
+    example = period_of(datetime.now(UTC), "quarter", "UTC").label
+    with pytest.raises(ValueError, match=re.escape(f"'2026-Q5' is not a quarter period (e.g. {example})")):
+        period_named("2026-Q5", "quarter", "UTC")
+
+
+def test_sniff_reads_the_first_line_within_the_first_64_kib_only():
+    header = b"name,city\n"
+    beyond = header + b"x" * (65536 - len(header)) + b"\xff\x00"  # not UTF-8, a NUL: both past the window
+    assert sniff(beyond) == "text/csv"
+    assert sniff(b"first name;city\nPat;Berlin\n") == "text/csv"  # words with spaces in the header
+    assert sniff(b"\xef\xbb\xbfname,city\n") == "text/csv"  # a UTF-8 byte order mark first
+    assert sniff(b"name\ncity,country\n") is None  # the separator must be on the first line

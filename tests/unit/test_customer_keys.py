@@ -124,6 +124,44 @@ def test_company_different_customers_keep_different_keys(a: str, b: str) -> None
     assert normalize_company_name(a) != normalize_company_name(b)
 
 
+# Every legal form the rules drop, written out here (not read from the code under test): dropping one
+# from the rules would let "Acme <form>" and "Acme" be two customers.
+LEGAL_FORMS = [
+    "inc", "incorporated", "corp", "corporation", "co", "company", "llc", "llp", "lp", "ltd", "limited", "plc",
+    "gmbh", "ag", "kg", "kgaa", "sa", "sas", "sarl", "srl", "spa", "bv", "nv", "oy", "oyj", "ab", "as", "aps",
+    "pty", "kk", "pte", "sl", "sro", "ltda", "the",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("form", LEGAL_FORMS)
+def test_every_legal_form_is_dropped(form: str) -> None:
+    assert normalize_company_name(f"Acme {form.upper()}") == "acme"
+    assert normalize_company_name(f"{form} Acme Labs") == "acme labs"
+    assert normalize_company_name(form) == form  # nothing else: kept, never an empty key
+
+
+@pytest.mark.parametrize("word", ["and", "und", "et", "y", "labs", "group", "holdings", "partners", "a", "s"])
+def test_other_words_are_not_legal_forms(word: str) -> None:
+    assert normalize_company_name(f"Acme {word} Labs") != "acme labs" or word == "and"
+    assert normalize_company_name(f"Acme {word}") == f"acme {word}"
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("Black and Decker", "black decker"),  # inside a name, "and" is an ampersand
+        ("Black & Decker", "black decker"),
+        ("And Partners", "and partners"),  # at either edge it is a word of the name
+        ("Partners And", "partners and"),
+        ("And", "and"),
+        ("and and and", "and and"),
+        ("Acme and Co", "acme"),
+    ],
+)
+def test_and_is_an_ampersand_only_between_words(name: str, key: str) -> None:
+    assert normalize_company_name(name) == key
+
+
 @pytest.mark.xfail(strict=True, reason="cross-script confusables need a UTS #39 skeleton, not done")
 def test_company_cyrillic_look_alike() -> None:
     """Cyrillic 'А' (U+0410) looks like Latin 'A' but is not folded by NFKC."""

@@ -90,6 +90,22 @@ def test_other_salt_is_invalid() -> None:
         read_token(SECRET, token, now=NOW)
 
 
+@pytest.mark.parametrize(("made_for", "read_as"), [(SALT, MDF_SALT), (MDF_SALT, SALT)])
+def test_a_deal_link_is_no_mdf_link_nor_the_reverse(made_for: str, read_as: str) -> None:
+    """Both kinds are signed with the one link secret: only the salt keeps a deal decision link from
+    deciding the MDF request that happens to have the same id, and the reverse."""
+    token = make_token(SECRET, CLAIMS, salt=made_for)
+    assert read_token(SECRET, token, now=NOW, salt=made_for) == CLAIMS
+    with pytest.raises(LinkInvalid, match="signature does not match"):
+        read_token(SECRET, token, now=NOW, salt=read_as)
+
+
+def test_a_link_is_a_deal_link_unless_said_otherwise() -> None:
+    assert read_token(SECRET, make_token(SECRET, CLAIMS), now=NOW, salt=SALT) == CLAIMS
+    with pytest.raises(LinkInvalid):
+        read_token(SECRET, make_token(SECRET, CLAIMS, salt=MDF_SALT), now=NOW)
+
+
 @pytest.mark.parametrize(
     "payload",
     [

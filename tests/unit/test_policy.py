@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -183,3 +185,122 @@ def test_the_dry_run_refuses_a_schedule_no_journey_could_keep() -> None:
 def test_days(day_seconds: float, n: float, expected: timedelta) -> None:
     """`days(n)` is n policy days of `day_seconds` each."""
     assert ProgramPolicy(day_seconds=day_seconds).days(n) == expected
+
+
+def _set(data: dict, path: tuple, value: object) -> dict:
+    node = data
+    for step in path[:-1]:
+        node = node[step]
+    if value is _DELETE:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return data
+
+
+_DELETE = object()
+_WEIGHTS = ProgramPolicy().qbr.model_dump(mode="json")["weights"]
+_BAD_WEIGHTS = "qbr.weights: weights must be non-negative with a positive sum"
+
+
+# Every section's own rules (beyond one field's bounds), each refused with the message ops see. The
+# MDF section has its table in tests/mdf/test_rules.py.
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("tiers", "silver"), _DELETE, "tiers: rules missing for silver"),
+        (("onboarding", "milestones"), [], "at least one milestone is needed"),
+        (("onboarding", "plan_days"), 74.9, "milestone 'first_deal' is due on day 75.0, after the end of the 74.9-day"),
+        (("deal", "tiers", "platinum"), _DELETE, "deal.tiers: rules missing for platinum"),
+        (("deal", "escalation_days"), 2, "deal.escalation_days must be longer than deal.approval_sla_days"),
+        (("deal", "expiry_reminder_days"), [1] * 21, "deal.expiry_reminder_days: at most 20 offsets"),
+        (("deal", "expiry_reminder_days"), [3651], "expiry_reminder_days: offsets must be positive days, at most 3650"),
+        (("deal", "expiry_reminder_days"), [float("nan")], "deal.expiry_reminder_days: offsets must be positive"),
+        (("cert", "reminder_days"), [1] * 21, "cert.reminder_days: at most 20 offsets"),
+        (("cert", "reminder_days"), [30, 3651], "cert.reminder_days: offsets must be positive days, at most 3650"),
+        (("qbr", "tiers", "gold"), _DELETE, "qbr.tiers: rules missing for gold"),
+        (("qbr", "cycle_months"), [0, 4], "qbr.cycle_months: distinct months 1 to 12"),
+        (("qbr", "cycle_months"), [1, 13], "qbr.cycle_months: distinct months 1 to 12"),
+        (("qbr", "cycle_months"), [1, 4, 1], "qbr.cycle_months: distinct months 1 to 12"),
+        (("qbr", "watch_from"), 70.1, "qbr.watch_from must not be above qbr.healthy_from"),
+        (("qbr", "healthy_from"), 44.9, "qbr.watch_from must not be above qbr.healthy_from"),
+        (("qbr", "weights", "revenue"), -0.1, _BAD_WEIGHTS),
+        (("qbr", "weights"), dict.fromkeys(_WEIGHTS, 0), _BAD_WEIGHTS),
+        (("qbr", "weights"), {"revenue": 0}, _BAD_WEIGHTS),
+        (("qbr", "time_zone"), "Mars/Olympus_Mons", "qbr.time_zone: unknown time zone 'Mars/Olympus_Mons'"),
+        (("qbr", "time_zone"), "../etc/passwd", "qbr.time_zone: unknown time zone"),
+    ],
+)  # fmt: skip
+def test_each_section_refuses(path: tuple, value: object, message: str) -> None:
+    msg, errors = _rejected(_set(_dump(), path, value))
+    assert message in msg
+    assert len(errors) == 1 and errors[0]["type"] == "value_error"
+
+
+# ... and accepts what sits exactly on each of those bars.
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("onboarding", "plan_days"), 75),
+        (("deal", "escalation_days"), 2.01),
+        (("deal", "expiry_reminder_days"), [1] * 20),
+        (("deal", "expiry_reminder_days"), [3650, 0.01]),
+        (("deal", "expiry_reminder_days"), []),
+        (("cert", "reminder_days"), [3650]),
+        (("qbr", "cycle_months"), [12, 1]),
+        (("qbr", "watch_from"), 70),
+        (("qbr", "weights"), {"revenue": 0, "mdf": 0.1}),
+        (("qbr", "time_zone"), "Europe/Berlin"),
+    ],
+)
+def test_each_section_accepts_its_bars(path: tuple, value: object) -> None:
+    policy = ProgramPolicy.model_validate(_set(_dump(), path, value))
+    node: object = policy.model_dump(mode="json")
+    for step in path:
+        node = node[step]  # type: ignore[index]
+    assert node == value
+
+
+def test_the_dry_run_lists_every_timer_at_its_longest() -> None:
+    schedule = ProgramPolicy().schedule()
+    assert schedule == {
+        "onboarding.plan_days": 90,
+        "onboarding.escalation_days": 75 + 14,  # the last milestone's due day, then the escalation
+        "deal.escalation_days": 4,
+        "deal.protection_days": 180 + 2 * 30,  # platinum's protection and every extension
+        "deal.stall_days": 21,
+        "deal.decision_link_days": 7,
+        "cert.reminder_days": 60 + 0,
+        "cert.cam_alert_days": 30 + 0,
+        "mdf.approval_levels": max(lv.escalation_days for lv in ProgramPolicy().mdf.approval_levels),
+        "mdf.pre_approval_days": ProgramPolicy().mdf.pre_approval_days + ProgramPolicy().mdf.max_activity_days,
+        "mdf.claim_window_days": ProgramPolicy().mdf.claim_window_days,
+        "mdf.audit_days": ProgramPolicy().mdf.audit_days,
+        "mdf.expiry_grace_days": ProgramPolicy().mdf.expiry_grace_days + max(ProgramPolicy().mdf.expiry_warning_days),
+        "mdf.decision_link_days": ProgramPolicy().mdf.decision_link_days,
+        "qbr.schedule_deadline_days": 21,
+        "qbr.meeting_window_days": 80,
+        "qbr.action_escalation_days": 2 * 7 + 3,
+        "qbr.remediation_days": 90,
+    }
+    assert ProgramPolicy(cert={"reminder_days": []}).schedule()["cert.reminder_days"] == 0
+
+
+@pytest.mark.parametrize(("extensions", "refused"), [(29, False), (30, True)])
+def test_the_longest_timer_is_a_bar_too(extensions: int, refused: bool) -> None:
+    """Platinum's 3650 days of protection and 29 extensions of 3650 days: exactly the longest timer."""
+    data = _dump()
+    data["deal"]["tiers"]["platinum"]["protection_days"] = 3650
+    data["deal"].update(max_extensions=extensions, max_extension_days=3650)
+    if refused:
+        msg, _ = _rejected(data)
+        assert "deal.protection_days: 113150 days of 86400 s is longer than 109500 days" in msg
+    else:
+        assert ProgramPolicy.model_validate(data).schedule()["deal.protection_days"] == 109500
+
+
+def test_the_defaults_change_only_on_purpose() -> None:
+    """Every default of the program policy, as `GET /policy` shows it before ops edit anything
+    (tests/unit/policy_defaults.json): a changed threshold, window or weight must be deliberate."""
+    pinned = json.loads((Path(__file__).parent / "policy_defaults.json").read_text())
+    assert _dump() == pinned
