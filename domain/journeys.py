@@ -54,11 +54,7 @@ def outside_horizon(value: date | datetime, now: datetime, days: int) -> str | N
         moment = value
     else:
         moment = datetime.combine(value, time(12), UTC)
-    try:
-        far = abs(moment - now) > timedelta(days=days)
-    except OverflowError:
-        far = True
-    if far:
+    if abs(moment - now) > timedelta(days=days):  # aware minus aware: a timedelta, never an overflow
         lo, hi = (now - timedelta(days=days)).date(), (now + timedelta(days=days)).date()
         return f"must lie within {days} days of today (between {lo} and {hi})"
     return None

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
 
 from domain.journeys import EARLIEST, LATEST, day_after, outside_horizon, shifted
 from domain.mdf import end_of_day
 from domain.qbr import due_at
+
+pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 12, 5, 12, tzinfo=UTC)
 
@@ -28,4 +32,6 @@ def test_the_horizon_refuses_far_dates_and_zone_less_times():
     assert "within 3650 days" in outside_horizon(date(9999, 12, 31), NOW, 3650)
     assert "within 3650 days" in outside_horizon(date.min, NOW, 3650)
     assert "within 30 days" in outside_horizon(datetime.max.replace(tzinfo=UTC), NOW, 30)
+    # the first moment there is, 14 hours east of UTC, is before the first UTC moment: no overflow
+    assert "within 30 days" in outside_horizon(datetime.min.replace(tzinfo=timezone(timedelta(hours=14))), NOW, 30)
     assert "UTC offset" in outside_horizon(datetime(2027, 1, 1), NOW, 3650)
