@@ -168,7 +168,7 @@ class Postgres:
                 "-p",
                 str(self.port),
                 "-k",
-                str(self.data_dir),
+                self._socket_dir(),
                 "-c",
                 "fsync=off" if os.environ.get("CAMLIGHTS_PG_FAST") else "fsync=on",
                 "-c",
@@ -206,6 +206,11 @@ class Postgres:
             text=True,
         )
         return out.stdout.strip()
+
+    def _socket_dir(self) -> str:
+        """The Unix socket beside the data, when its path fits the 107 bytes a socket address holds
+        (a deep checkout or test folder does not): else none, as every client here speaks TCP."""
+        return str(self.data_dir) if len(str(self.data_dir / ".s.PGSQL.65535").encode()) <= 107 else ""
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
