@@ -509,8 +509,8 @@ async def test_a_deal_link_is_no_mdf_link_nor_the_reverse(api, settings):
     entity = str(uuid.uuid4())  # a deal and an MDF request may not share an id; the link must not decide
     claims = LinkClaims(entity, "approve", "cam:1", uuid.uuid4().hex, datetime.now(UTC) + timedelta(days=1))
     deal_link = make_token(settings.link_secret, claims, salt=SALT)
-    mdf_link = make_token(settings.link_secret, claims.__class__(**{**claims.__dict__, "decision": "cam:approve"}),
-                          salt=MDF_SALT)  # fmt: skip
+    mdf_claims = {**claims.__dict__, "decision": "cam:approve", "level": 0, "round": 1, "amount_minor": 1000}
+    mdf_link = make_token(settings.link_secret, claims.__class__(**mdf_claims), salt=MDF_SALT)
     r = await api.get(f"/deals/links/{deal_link}")
     assert r.status_code == 404 and "this deal does not exist" in r.text
     r = await api.get(f"/mdf/links/{mdf_link}")
