@@ -13,7 +13,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from domain import types
 from domain.enums import Role
@@ -31,10 +31,12 @@ _NONCHARACTERS = r"\ufdd0-\ufdef\ufffe\uffff" + "".join(
 )
 _NOT_IN_LINE = r"\x00-\x1f\x7f-\x9f" + _NONCHARACTERS
 _NOT_IN_TEXT = r"\x00-\x08\x0b-\x1f\x7f-\x9f" + _NONCHARACTERS
+# The non-blank forms are linear: the leading run is whitespace only (`[^\S...]`), so the first
+# non-space character ends it in one way (two runs of the same class backtrack quadratically).
 LINE = rf"^[^{_NOT_IN_LINE}]*$"
-NONBLANK_LINE = rf"^[^{_NOT_IN_LINE}]*[^\s{_NOT_IN_LINE}][^{_NOT_IN_LINE}]*$"
+NONBLANK_LINE = rf"^[^\S{_NOT_IN_LINE}]*[^\s{_NOT_IN_LINE}][^{_NOT_IN_LINE}]*$"
 TEXT = rf"^[^{_NOT_IN_TEXT}]*$"
-NONBLANK_TEXT = rf"^[^{_NOT_IN_TEXT}]*[^\s{_NOT_IN_TEXT}][^{_NOT_IN_TEXT}]*$"
+NONBLANK_TEXT = rf"^[^\S{_NOT_IN_TEXT}]*[^\s{_NOT_IN_TEXT}][^{_NOT_IN_TEXT}]*$"
 
 
 at_most = types.at_most
@@ -47,19 +49,42 @@ RequiredReason = Annotated[types.RequiredReason, at_most(1000), Field(json_schem
 Email = Annotated[types.Email, Field(json_schema_extra={"format": "email"})]
 
 
-_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+# Dates and times are bounded at the edge: within the years 2000 to 2099 (as written), so that no
+# date a caller sends reaches a journey's arithmetic near the end of the calendar (9999-12-31 plus
+# a protection window overflows). The JSON Schema says so with a pattern on the year.
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2099, 12, 31)
+YEARS = r"^20[0-9]{2}-"
+# The longest date or time written as documented: 2027-03-31T00:00:00.000000+05:30 is 32 characters.
+MAX_MOMENT_LENGTH = 40
+# A number, as pydantic would read it as a Unix timestamp. Linear: one way to match a run of digits
+# (`\d+\.?\d*` split every run in two every way, quadratic on a long one); and it only ever sees at
+# most MAX_MOMENT_LENGTH characters.
+_NUMBER = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*\Z")
 
 
-def _not_a_number(value: Any) -> Any:
+def _as_written(value: Any) -> Any:
     """Dates and times are ISO 8601 strings, as documented: pydantic would also read a number, or a
-    string of one, as a Unix timestamp (`0.5` or `"5"` as a moment of 1970)."""
+    string of one, as a Unix timestamp (`0.5` or `"5"` as a moment of 1970). The length is bounded
+    before anything reads the text."""
+    if isinstance(value, str) and len(value) > MAX_MOMENT_LENGTH:
+        raise ValueError(f"at most {MAX_MOMENT_LENGTH} characters, such as 2027-03-31 or 2027-03-31T00:00:00Z")
     if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
         raise ValueError("must be a string such as 2027-03-31 (a date) or 2027-03-31T00:00:00Z (a time)")
     return value
 
 
-IsoDate = Annotated[date, BeforeValidator(_not_a_number)]
-IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
+def _within_horizon(value: date) -> date:
+    """Within the years the journeys reason about (the date as written, for a time)."""
+    day = value.date() if isinstance(value, datetime) else value
+    if not EARLIEST <= day <= LATEST:
+        raise ValueError(f"must be between {EARLIEST} and {LATEST}")
+    return value
+
+
+_HORIZON = Field(json_schema_extra={"pattern": YEARS})
+IsoDate = Annotated[date, BeforeValidator(_as_written), AfterValidator(_within_horizon), _HORIZON]
+IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_as_written), AfterValidator(_within_horizon), _HORIZON]
 
 
 def check_domain(v: str) -> str:

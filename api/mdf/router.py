@@ -15,6 +15,7 @@ from api.deps import CreationDep, OpsDep, PartnerDep, PrincipalDep, SessionDep, 
 from api.idempotency import Idempotency
 from api.mdf import service
 from api.mdf.schemas import (
+    PERIOD,
     AdjustmentBody,
     AllocationBody,
     ClawbackBody,
@@ -116,7 +117,7 @@ async def list_requests(
     partner_id: uuid.UUID | None = None,
     cam_id: uuid.UUID | None = None,
     state: MdfState | None = None,
-    period: str | None = Query(None, pattern=r"^[0-9]{4}(-(Q[1-4]|H[1-2]|[0-9]{2}))?$"),
+    period: str | None = Query(None, pattern=PERIOD),
     awaiting_me: bool = Query(False, description="only those waiting for a decision this key may take"),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=1_000_000),
@@ -382,7 +383,7 @@ CSV: dict[int | str, dict[str, Any]] = {
 async def utilization(
     principal: PrincipalDep,
     session: SessionDep,
-    period: str | None = Query(None, pattern=r"^[0-9]{4}(-(Q[1-4]|H[1-2]|[0-9]{2}))?$"),
+    period: str | None = Query(None, pattern=PERIOD),
     partner_id: uuid.UUID | None = None,
     format: str = Query("json", pattern="^(json|csv)$"),
 ):
@@ -397,7 +398,7 @@ async def utilization(
 async def roi(
     principal: PrincipalDep,
     session: SessionDep,
-    period: str | None = Query(None, pattern=r"^[0-9]{4}(-(Q[1-4]|H[1-2]|[0-9]{2}))?$"),
+    period: str | None = Query(None, pattern=PERIOD),
     partner_id: uuid.UUID | None = None,
     format: str = Query("json", pattern="^(json|csv)$"),
 ):

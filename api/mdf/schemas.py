@@ -14,7 +14,10 @@ from domain.mdf import Decision, MdfProgress, MdfState
 
 Minor = Annotated[int, Field(gt=0, le=10**13, description="minor units (cents), e.g. 250000 = 2,500.00")]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
-Period = Annotated[str, Field(pattern=r"^[0-9]{4}(-(Q[1-4]|H[1-2]|[0-9]{2}))?$", description="e.g. 2026-Q4")]
+# A funding period of the years 2000 to 2099 (the horizon of the edge's dates): a year, half, quarter
+# or month; which kind the program uses is the policy's (`mdf.period`), checked when the fund is opened.
+PERIOD = r"^20[0-9]{2}(-(Q[1-4]|H[1-2]|0[1-9]|1[0-2]))?$"
+Period = Annotated[str, Field(pattern=PERIOD, description="e.g. 2026-Q4")]
 
 
 class BalancesOut(BaseModel):
