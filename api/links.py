@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import ratelimit
 from domain.links import LinkClaims, LinkExpired, LinkInvalid, read_token
+from domain.types import clean_text
 from store.models.deal import UsedLink
 
 pages = Environment(
@@ -40,6 +41,15 @@ async def claims_of(session: AsyncSession, secret: str, token: str, salt: str) -
     if await session.get(UsedLink, claims.jti) is not None:
         raise LinkRefused(410, "this link was already used")
     return claims
+
+
+def reason_of(text: str) -> str:
+    """The reason typed on a link's confirmation page, screened as every text from outside is (the
+    `Reason` edge type's rule): a NUL or a control character is refused before the link is used."""
+    try:
+        return clean_text(text, multiline=True)
+    except ValueError as err:
+        raise LinkRefused(422, f"reason: {err}") from err
 
 
 def page(journey: str, name: str, status: int = 200, **context) -> HTMLResponse:

@@ -29,6 +29,22 @@ def clean_text(value: str, *, multiline: bool = False) -> str:
     return unicodedata.normalize("NFC", value).strip()
 
 
+def scrub_text(value: str, limit: int) -> str:
+    """Text received from outside that is kept, not refused (what a webhook subscriber or an SMTP
+    server answered): what `clean_text` would refuse is dropped (NUL, control characters but
+    newline and tab, unpaired surrogates, non-characters), then at most `limit` characters."""
+    kept = []
+    for ch in value[: limit * 2]:  # bounded work: what is dropped leaves room for up to as much again
+        cp = ord(ch)
+        category = unicodedata.category(ch)
+        if (category == "Cc" and ch not in _ALLOWED_IN_LINES) or category == "Cs":
+            continue
+        if category == "Cn" and (0xFDD0 <= cp <= 0xFDEF or cp & 0xFFFE == 0xFFFE):
+            continue
+        kept.append(ch)
+    return unicodedata.normalize("NFC", "".join(kept))[:limit]
+
+
 def _line(value: str) -> str:
     return clean_text(value)
 

@@ -441,8 +441,9 @@ async def link_apply(
     try:
         links.check_attempts(request)
         result = await service.apply_link(
-            session, temporal, settings.link_secret, token, reason, deadline=settings.update_deadline_seconds
-        )
+            session, temporal, settings.link_secret, token, links.reason_of(reason),
+            deadline=settings.update_deadline_seconds,
+        )  # fmt: skip
     except links.LinkRefused as err:
         return links.error_page(request, "mdf", err)
     return links.page("mdf", "link_done", result=result)

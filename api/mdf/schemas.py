@@ -12,7 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.schemas import IsoDate, Name, Reason, RequiredReason, Strict, at_most
 from domain.mdf import Decision, MdfProgress, MdfState
 
-Minor = Annotated[int, Field(gt=0, le=10**13, description="minor units (cents), e.g. 250000 = 2,500.00")]
+MAX_MINOR = 10**13  # minor units: the largest amount of any MDF operation (100 billion)
+Minor = Annotated[
+    int, Field(gt=0, le=MAX_MINOR, strict=True, description="minor units (cents), e.g. 250000 = 2,500.00")
+]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 # A funding period of the years 2000 to 2099 (the horizon of the edge's dates): a year, half, quarter
 # or month; which kind the program uses is the policy's (`mdf.period`), checked when the fund is opened.

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import journeys
 from api.deps import SessionDep, SettingsDep, TemporalDep, load_partner
 from api.mdf import service as mdf_service
+from api.mdf.schemas import MAX_MINOR
 from api.qbr import service as qbr_service
 from api.qbr.schemas import TierDecisionBody
 from api.web import security
@@ -48,7 +49,10 @@ def minor_units(amount: str) -> int | None:
         value = Decimal(text)
     except InvalidOperation:
         raise ValueError("write the amount like 400.00") from None
-    if not value.is_finite() or value <= 0 or value != value.quantize(Decimal("0.01")):
+    # bounded before any arithmetic: quantizing 1e30 raised InvalidOperation (a 500)
+    if not value.is_finite() or value <= 0 or value > Decimal(MAX_MINOR) / 100:
+        raise ValueError(f"a positive amount of at most {MAX_MINOR // 100:,}.00")
+    if value != value.quantize(Decimal("0.01")):
         raise ValueError("a positive amount with at most two decimals")
     return int(value * 100)
 
