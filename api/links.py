@@ -5,15 +5,17 @@ single use), the failed-attempt limit per client, and the HTML pages (`templates
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import Request
+import fastapi
+from fastapi import Form, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import ratelimit
+from api.schemas import SCREEN_TEXT, TOKEN, at_most
 from domain.links import LinkClaims, LinkExpired, LinkInvalid, read_token
-from domain.types import clean_text
 from store.models.deal import UsedLink
 
 pages = Environment(
@@ -43,13 +45,10 @@ async def claims_of(session: AsyncSession, secret: str, token: str, salt: str) -
     return claims
 
 
-def reason_of(text: str) -> str:
-    """The reason typed on a link's confirmation page, screened as every text from outside is (the
-    `Reason` edge type's rule): a NUL or a control character is refused before the link is used."""
-    try:
-        return clean_text(text, multiline=True)
-    except ValueError as err:
-        raise LinkRefused(422, f"reason: {err}") from err
+# What a link's pages take from outside: the token in the path and the reason typed on the page
+# (screened as every text is: a NUL is refused before the link is used).
+Token = Annotated[str, fastapi.Path(pattern=TOKEN, description="the link's token")]
+LinkReason = Annotated[str, Form(max_length=1000), SCREEN_TEXT, at_most(1000)]
 
 
 def page(journey: str, name: str, status: int = 200, **context) -> HTMLResponse:

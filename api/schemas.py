@@ -13,6 +13,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
+from fastapi import Header
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from domain import types
@@ -47,6 +48,20 @@ Label = Annotated[types.Label, at_most(200), Field(json_schema_extra={"pattern":
 Reason = Annotated[types.Reason, at_most(1000), Field(json_schema_extra={"pattern": TEXT})]
 RequiredReason = Annotated[types.RequiredReason, at_most(1000), Field(json_schema_extra={"pattern": NONBLANK_TEXT})]
 Email = Annotated[types.Email, Field(json_schema_extra={"format": "email"})]
+
+
+# Text in a form field, query parameter or header is screened as the body's text types are:
+# `Annotated[str, Form(max_length=500), SCREEN_LINE]` (one line) or `SCREEN_TEXT` (lines).
+SCREEN_LINE = AfterValidator(types.screen_line)
+SCREEN_TEXT = AfterValidator(types.screen_form_lines)  # CRLF from a browser's textarea read as LF
+# A link or sign-in token in a path: URL-safe base64 and dots (what itsdangerous writes), bounded.
+TOKEN = r"^[A-Za-z0-9_.=-]{1,2000}$"
+# An Idempotency-Key header: printable ASCII, 1 to 200 characters.
+IDEMPOTENCY_KEY = r"^[\x20-\x7e]{1,200}$"
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY, description="a retry with the same key is answered once"),
+]
 
 
 # Dates and times are bounded at the edge: within the years 2000 to 2099 (as written), so that no
@@ -136,7 +151,11 @@ class ApiKeyCreate(Strict):
     partner_id: uuid.UUID | None = None
     label: Label = ""
     approver_level: int | None = Field(
-        None, ge=1, le=20, description="ops keys: the highest MDF approval level this key decides (none: every level)"
+        None,
+        ge=1,
+        le=20,
+        strict=True,
+        description="ops keys: the highest MDF approval level this key decides (none: every level)",
     )
 
 

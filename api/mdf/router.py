@@ -58,7 +58,8 @@ from store.models import Partner
 from store.models.mdf import MdfProof, MdfRequest
 
 router = APIRouter(tags=["mdf"])
-Files = Annotated[list[UploadFile], File(description="PDF, PNG, JPEG or CSV, checked by content")]
+# at most the policy's largest `max_files` of each kind (which the claim checks against the policy in force)
+Files = Annotated[list[UploadFile], File(max_length=100, description="PDF, PNG, JPEG or CSV, checked by content")]
 
 
 # ------------------------------------------------------------------ funds
@@ -413,7 +414,7 @@ async def roi(
 
 
 @router.get("/mdf/links/{token}", response_class=HTMLResponse, include_in_schema=False)
-async def link_confirm(token: str, request: Request, session: SessionDep, settings: SettingsDep):
+async def link_confirm(token: links.Token, request: Request, session: SessionDep, settings: SettingsDep):
     """Opening a link changes nothing: it shows what confirming would do."""
     try:
         links.check_attempts(request)
@@ -430,20 +431,19 @@ async def link_confirm(token: str, request: Request, session: SessionDep, settin
 
 @router.post("/mdf/links/{token}", response_class=HTMLResponse, include_in_schema=False)
 async def link_apply(
-    token: str,
+    token: links.Token,
     request: Request,
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    reason: str = Form("", max_length=1000),
+    reason: links.LinkReason = "",
 ):
     """Confirming applies the decision exactly once."""
     try:
         links.check_attempts(request)
         result = await service.apply_link(
-            session, temporal, settings.link_secret, token, links.reason_of(reason),
-            deadline=settings.update_deadline_seconds,
-        )  # fmt: skip
+            session, temporal, settings.link_secret, token, reason, deadline=settings.update_deadline_seconds
+        )
     except links.LinkRefused as err:
         return links.error_page(request, "mdf", err)
     return links.page("mdf", "link_done", result=result)

@@ -73,7 +73,7 @@ class AllocationBody(Strict):
 
 class AdjustmentBody(Strict):
     period: Period | None = None
-    amount_minor: int = Field(ge=-(10**13), le=10**13, description="signed, not zero")
+    amount_minor: int = Field(ge=-(10**13), le=10**13, strict=True, description="signed, not zero")
     reason: RequiredReason
 
 

@@ -36,8 +36,8 @@ class ScorecardOut(BaseModel):
 
 
 class TargetBody(Strict):
-    amount_minor: int = Field(ge=0, le=10**15, description="the quarter's revenue target, minor units of the "
-                              "program currency (0: no target, the revenue metric is not scored)")  # fmt: skip
+    amount_minor: int = Field(ge=0, le=10**15, strict=True, description="the quarter's revenue target, minor units "
+                              "of the program currency (0: no target, the revenue metric is not scored)")  # fmt: skip
 
 
 class TargetOut(BaseModel):
@@ -76,7 +76,7 @@ class CycleOut(BaseModel):
 
 class MeetingBody(Strict):
     starts_at: IsoDatetime = Field(description="with a time zone, in the future")
-    duration_minutes: int = Field(60, ge=15, le=480)
+    duration_minutes: int = Field(60, ge=15, le=480, strict=True)
 
 
 class ActionItemBody(Strict):

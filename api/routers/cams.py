@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from sqlalchemy import select
 
 from api.deps import OpsDep, PrincipalDep, SessionDep
 from api.idempotency import Idempotency
-from api.schemas import CamCreate, CamOut
+from api.schemas import CamCreate, CamOut, IdempotencyKey
 from domain.enums import Role
 from store import repo
 from store.models import Cam
@@ -26,7 +26,7 @@ async def create_cam(
     request: Request,
     principal: OpsDep,
     session: SessionDep,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+    idempotency_key: IdempotencyKey = None,
 ):
     idem = Idempotency(session, principal, idempotency_key, request.url.path, body)
 

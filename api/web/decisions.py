@@ -11,7 +11,7 @@ import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,13 +21,14 @@ from api.mdf import service as mdf_service
 from api.mdf.schemas import MAX_MINOR
 from api.qbr import service as qbr_service
 from api.qbr.schemas import TierDecisionBody
+from api.schemas import SCREEN_LINE, SCREEN_TEXT, at_most
 from api.web import security
 from api.web.pages import WebRoute
 from api.web.router import actor_names, back_to, redirect, signed_in, temporal_ui
 from domain.enums import Tier
 from domain.mdf import DECIDE, DECIDE_CLAIM, Decision, MdfAnswer, MdfState
 from domain.mdf import JOURNEY as MDF
-from domain.qbr import DECIDE_TIER, ReviewOutcome, ReviewState
+from domain.qbr import DECIDE_TIER, PERIOD, ReviewOutcome, ReviewState
 from domain.qbr import JOURNEY as QBR
 from domain.types import clean_text
 from store.models.mdf import MdfRequest
@@ -35,9 +36,10 @@ from store.models.qbr import QbrTierReview
 
 router = APIRouter(prefix=security.PREFIX, route_class=WebRoute, include_in_schema=False)
 
-Back = Annotated[str, Form(max_length=500)]
-Reason = Annotated[str, Form(max_length=1000)]
-Amount = Annotated[str, Form(max_length=20)]
+Back = Annotated[str, Form(max_length=500), SCREEN_LINE]
+Reason = Annotated[str, Form(max_length=1000), SCREEN_TEXT, at_most(1000)]
+Amount = Annotated[str, Form(max_length=20), SCREEN_LINE]
+Period = Annotated[str, Path(pattern=PERIOD, description="a quarter, e.g. 2027-Q1")]
 
 
 def minor_units(amount: str) -> int | None:
@@ -153,9 +155,9 @@ async def mdf_journey(request_id: uuid.UUID, request: Request, session: SessionD
 
 @router.post("/partners/{partner_id}/qbr/{period}/tier-decision")
 async def decide_tier(
-    partner_id: uuid.UUID, period: str, request: Request, session: SessionDep, temporal: TemporalDep,
+    partner_id: uuid.UUID, period: Period, request: Request, session: SessionDep, temporal: TemporalDep,
     settings: SettingsDep, decision: Annotated[str, Form(pattern="^(approve|override)$")],
-    reason: Reason = "", to_tier: Annotated[str, Form(max_length=20)] = "", back: Back = "/web/",
+    reason: Reason = "", to_tier: Annotated[str, Form(max_length=20), SCREEN_LINE] = "", back: Back = "/web/",
 ):  # fmt: skip
     """Approve the tier review's recommendation or override it (another tier, or hold) with a
     reason, through the QBR journey's `decide_tier` update."""
