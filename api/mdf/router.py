@@ -87,8 +87,6 @@ async def allocate(partner_id: uuid.UUID, body: AllocationBody, principal: OpsDe
 @router.post("/partners/{partner_id}/funds/adjustments", status_code=201)
 async def adjust(partner_id: uuid.UUID, body: AdjustmentBody, principal: OpsDep, ctx: CreationDep):
     """Ops adjust a fund up or down, with a reason (never below what is available)."""
-    if body.amount_minor == 0:
-        raise HTTPException(422, detail="amount_minor: an adjustment is not zero")
     partner = await load_partner(ctx.session, partner_id, principal)
     idem = Idempotency(ctx.session, principal, ctx.idempotency_key, ctx.path, body)
     return await idem.run(

@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.schemas import IsoDate, Name, Reason, RequiredReason, Strict, at_most
 from domain.mdf import Decision, MdfProgress, MdfState
@@ -73,8 +73,17 @@ class AllocationBody(Strict):
 
 class AdjustmentBody(Strict):
     period: Period | None = None
-    amount_minor: int = Field(ge=-(10**13), le=10**13, strict=True, description="signed, not zero")
+    amount_minor: int = Field(
+        ge=-(10**13), le=10**13, strict=True, description="signed, not zero", json_schema_extra={"not": {"const": 0}}
+    )
     reason: RequiredReason
+
+    @field_validator("amount_minor")
+    @classmethod
+    def _not_zero(cls, v: int) -> int:
+        if v == 0:
+            raise ValueError("an adjustment is not zero")
+        return v
 
 
 class MdfCreate(Strict):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import enum
+import re
 import re._parser as sre_parse  # the width of a pattern: bounded or not
 import types
 import typing
@@ -28,7 +29,7 @@ import pytest
 from fastapi import Body, FastAPI, Form, Query, UploadFile
 from fastapi.params import File
 from fastapi.params import Form as FormInfo
-from pydantic import AwareDatetime, BaseModel, NaiveDatetime
+from pydantic import AwareDatetime, BaseModel, NaiveDatetime, ValidationError
 from pydantic.fields import FieldInfo
 
 from api.app import create_app
@@ -189,3 +190,26 @@ def test_the_rule_sees_raw_types_in_bodies_forms_and_parameters():
         "body.note: text not screened",
     ):
         assert f"POST /raw {expected}" in problems, problems
+
+
+def test_every_operation_that_reads_a_body_declares_it():
+    """The codec routes read their body themselves (protobuf JSON): declared in the schema all the same."""
+    schema = create_app(Settings(_env_file=None), reconcile_every=None).openapi()
+    for path in ("/codec/decode", "/codec/encode"):
+        body = schema["paths"][path]["post"]["requestBody"]
+        payloads = body["content"]["application/json"]["schema"]["properties"]["payloads"]
+        assert body["required"] and payloads["maxItems"] == 1000
+
+
+def test_constraints_a_schema_can_state_are_in_it():
+    from api.mdf.schemas import AdjustmentBody
+    from api.qbr.schemas import TargetBody
+
+    schema = create_app(Settings(_env_file=None), reconcile_every=None).openapi()["components"]["schemas"]
+    assert schema["AdjustmentBody"]["properties"]["amount_minor"]["not"] == {"const": 0}
+    period = schema["AllocationBody"]["properties"]["period"]["anyOf"][0]["pattern"]
+    assert re.fullmatch(period[1:-1], "2026-Q4") and not re.search(period, "2026-13")
+    with pytest.raises(ValidationError, match="an adjustment is not zero"):
+        AdjustmentBody.model_validate({"amount_minor": 0, "reason": "x"})
+    with pytest.raises(ValidationError):
+        TargetBody.model_validate({"amount_minor": False})
