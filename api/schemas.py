@@ -50,6 +50,18 @@ RequiredReason = Annotated[types.RequiredReason, at_most(1000), Field(json_schem
 Email = Annotated[types.Email, Field(json_schema_extra={"format": "email"})]
 
 
+def _json_number(value: Any) -> Any:
+    """A number as JSON writes it: not a boolean (`false` was taken as 0) nor a string (`"5"` as 5).
+    An integer-valued number (`5.0`) is an integer, as JSON Schema says; `5.5` is refused."""
+    if isinstance(value, bool | str | bytes):
+        raise ValueError("must be a JSON number, not a boolean or a string")
+    return value
+
+
+# The integer of a JSON body (its bounds are the field's: `Integer = Field(ge=0, le=10**15)`).
+Integer = Annotated[int, BeforeValidator(_json_number)]
+
+
 # Text in a form field, query parameter or header is screened as the body's text types are:
 # `Annotated[str, Form(max_length=500), SCREEN_LINE]` (one line) or `SCREEN_TEXT` (lines).
 SCREEN_LINE = AfterValidator(types.screen_line)
@@ -150,11 +162,10 @@ class ApiKeyCreate(Strict):
     cam_id: uuid.UUID | None = None
     partner_id: uuid.UUID | None = None
     label: Label = ""
-    approver_level: int | None = Field(
+    approver_level: Integer | None = Field(
         None,
         ge=1,
         le=20,
-        strict=True,
         description="ops keys: the highest MDF approval level this key decides (none: every level)",
     )
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas import IsoDate, IsoDatetime, Name, Reason, Strict
+from api.schemas import Integer, IsoDate, IsoDatetime, Name, Reason, Strict
 from domain.enums import Tier
 from domain.qbr import PERIOD, Band, Meeting, Owner
 
@@ -36,7 +36,7 @@ class ScorecardOut(BaseModel):
 
 
 class TargetBody(Strict):
-    amount_minor: int = Field(ge=0, le=10**15, strict=True, description="the quarter's revenue target, minor units "
+    amount_minor: Integer = Field(ge=0, le=10**15, description="the quarter's revenue target, minor units "
                               "of the program currency (0: no target, the revenue metric is not scored)")  # fmt: skip
 
 
@@ -76,7 +76,7 @@ class CycleOut(BaseModel):
 
 class MeetingBody(Strict):
     starts_at: IsoDatetime = Field(description="with a time zone, in the future")
-    duration_minutes: int = Field(60, ge=15, le=480, strict=True)
+    duration_minutes: Integer = Field(60, ge=15, le=480)
 
 
 class ActionItemBody(Strict):

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from api import journeys, metrics
 from api.deps import OpsDep, SessionDep, TemporalDep
-from api.schemas import IsoDatetime
+from api.schemas import Integer, IsoDatetime
 from domain.deal import CHANGE_STAGE, JOURNEY, DealStage, DealState, StageChange
 from store import repo
 from store.models.deal import Deal
@@ -42,9 +42,7 @@ class CrmEventIn(BaseModel):
         description="the CRM's opportunity id; sent once with deal_id, it alone names the deal afterwards",
     )  # fmt: skip
     stage: DealStage | None = Field(None, description="opportunity.stage_changed: the new stage")
-    amount_minor: int | None = Field(
-        None, ge=0, le=10**15, strict=True, description="closed won: the amount, in minor units"
-    )
+    amount_minor: Integer | None = Field(None, ge=0, le=10**15, description="closed won: the amount, in minor units")
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$", description="ISO 4217 code of amount_minor")
     occurred_at: IsoDatetime | None = None
 

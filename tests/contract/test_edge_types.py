@@ -33,7 +33,7 @@ from pydantic import AwareDatetime, BaseModel, NaiveDatetime, ValidationError
 from pydantic.fields import FieldInfo
 
 from api.app import create_app
-from api.schemas import _within_horizon
+from api.schemas import _json_number, _within_horizon
 from core.settings import Settings
 from tests.helpers.routes import api_routes
 
@@ -114,7 +114,11 @@ def check(tp: Any, meta: list[Any], where: str, *, json: bool, validated: bool, 
         upper = _set(meta, "le", "lt") or (tp is decimal.Decimal and _set(meta, "max_digits"))
         if not (_set(meta, "ge", "gt") and upper):
             yield f"{where}: {tp.__name__} without a lower and an upper bound"
-        if json and tp is not decimal.Decimal and not any(getattr(m, "strict", None) for m in meta):
+        if (
+            json
+            and tp is not decimal.Decimal
+            and not (any(getattr(m, "strict", None) for m in meta) or any(m.func is _json_number for m in validators))
+        ):
             yield f"{where}: {tp.__name__} not strict (a boolean or a string passes as a number)"
         return
     if tp in (AwareDatetime, NaiveDatetime) or (isinstance(tp, type) and issubclass(tp, dt.date)):
