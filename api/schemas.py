@@ -58,8 +58,9 @@ def _json_number(value: Any) -> Any:
     return value
 
 
-# The integer of a JSON body (its bounds are the field's: `Integer = Field(ge=0, le=10**15)`).
-Integer = Annotated[int, BeforeValidator(_json_number)]
+# After the integer's bounds, so that they stay JSON Schema (`exclusiveMinimum`, not `gt`): the
+# integer of a JSON body is `Annotated[int, Field(ge=0, le=10**15), JSON_NUMBER]`.
+JSON_NUMBER = BeforeValidator(_json_number)
 
 
 # Text in a form field, query parameter or header is screened as the body's text types are:
@@ -162,11 +163,8 @@ class ApiKeyCreate(Strict):
     cam_id: uuid.UUID | None = None
     partner_id: uuid.UUID | None = None
     label: Label = ""
-    approver_level: Integer | None = Field(
-        None,
-        ge=1,
-        le=20,
-        description="ops keys: the highest MDF approval level this key decides (none: every level)",
+    approver_level: Annotated[int, Field(ge=1, le=20), JSON_NUMBER] | None = Field(
+        None, description="ops keys: the highest MDF approval level this key decides (none: every level)"
     )
 
 

@@ -9,11 +9,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.schemas import Integer, IsoDate, Name, Reason, RequiredReason, Strict, at_most
+from api.schemas import JSON_NUMBER, IsoDate, Name, Reason, RequiredReason, Strict, at_most
 from domain.mdf import Decision, MdfProgress, MdfState
 
 MAX_MINOR = 10**13  # minor units: the largest amount of any MDF operation (100 billion)
-Minor = Annotated[Integer, Field(gt=0, le=MAX_MINOR, description="minor units (cents), e.g. 250000 = 2,500.00")]
+Minor = Annotated[
+    int, Field(gt=0, le=MAX_MINOR, description="minor units (cents), e.g. 250000 = 2,500.00"), JSON_NUMBER
+]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 # A funding period of the years 2000 to 2099 (the horizon of the edge's dates): a year, half, quarter
 # or month; which kind the program uses is the policy's (`mdf.period`), checked when the fund is opened.
@@ -71,9 +73,11 @@ class AllocationBody(Strict):
 
 class AdjustmentBody(Strict):
     period: Period | None = None
-    amount_minor: Integer = Field(
-        ge=-(10**13), le=10**13, description="signed, not zero", json_schema_extra={"not": {"const": 0}}
-    )
+    amount_minor: Annotated[
+        int,
+        Field(ge=-(10**13), le=10**13, description="signed, not zero", json_schema_extra={"not": {"const": 0}}),
+        JSON_NUMBER,
+    ]
     reason: RequiredReason
 
     @field_validator("amount_minor")

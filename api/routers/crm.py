@@ -8,7 +8,7 @@ the CRM); its actor (`ops:<key id>`) is what the deal's audit trail shows."""
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from api import journeys, metrics
 from api.deps import OpsDep, SessionDep, TemporalDep
-from api.schemas import Integer, IsoDatetime
+from api.schemas import JSON_NUMBER, IsoDatetime
 from domain.deal import CHANGE_STAGE, JOURNEY, DealStage, DealState, StageChange
 from store import repo
 from store.models.deal import Deal
@@ -42,7 +42,9 @@ class CrmEventIn(BaseModel):
         description="the CRM's opportunity id; sent once with deal_id, it alone names the deal afterwards",
     )  # fmt: skip
     stage: DealStage | None = Field(None, description="opportunity.stage_changed: the new stage")
-    amount_minor: Integer | None = Field(None, ge=0, le=10**15, description="closed won: the amount, in minor units")
+    amount_minor: Annotated[int, Field(ge=0, le=10**15), JSON_NUMBER] | None = Field(
+        None, description="closed won: the amount, in minor units"
+    )
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$", description="ISO 4217 code of amount_minor")
     occurred_at: IsoDatetime | None = None
 

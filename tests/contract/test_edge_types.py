@@ -217,3 +217,22 @@ def test_constraints_a_schema_can_state_are_in_it():
         AdjustmentBody.model_validate({"amount_minor": 0, "reason": "x"})
     with pytest.raises(ValidationError):
         TargetBody.model_validate({"amount_minor": False})
+
+
+def test_bounds_are_json_schema_keywords():
+    """A validator in front of a bounded integer (`JSON_NUMBER`) made pydantic write `gt`/`le`
+    into the schema instead of `exclusiveMinimum`/`maximum`: clients (and the fuzz) saw no bounds."""
+    found = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("gt", "ge", "lt", "le") and isinstance(value, int | float):
+                    found.append(f"{where}/{key}")
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}/{i}")
+
+    walk(create_app(Settings(_env_file=None), reconcile_every=None).openapi(), "")
+    assert not found, found
