@@ -156,7 +156,7 @@ def violations(app) -> list[str]:
 
 
 def test_every_value_from_outside_goes_through_a_bounded_edge_type():
-    app = create_app(Settings(_env_file=None), reconcile_every=None)
+    app = create_app(Settings(_env_file=None, environment="development"), reconcile_every=None)
     assert not violations(app), "\n".join(violations(app))
 
 
@@ -198,7 +198,7 @@ def test_the_rule_sees_raw_types_in_bodies_forms_and_parameters():
 
 def test_every_operation_that_reads_a_body_declares_it():
     """The codec routes read their body themselves (protobuf JSON): declared in the schema all the same."""
-    schema = create_app(Settings(_env_file=None), reconcile_every=None).openapi()
+    schema = create_app(Settings(_env_file=None, environment="development"), reconcile_every=None).openapi()
     for path in ("/codec/decode", "/codec/encode"):
         body = schema["paths"][path]["post"]["requestBody"]
         payloads = body["content"]["application/json"]["schema"]["properties"]["payloads"]
@@ -209,7 +209,7 @@ def test_constraints_a_schema_can_state_are_in_it():
     from api.mdf.schemas import AdjustmentBody
     from api.qbr.schemas import TargetBody
 
-    schema = create_app(Settings(_env_file=None), reconcile_every=None).openapi()["components"]["schemas"]
+    schema = create_app(Settings(_env_file=None, environment="development"), reconcile_every=None).openapi()["components"]["schemas"]
     assert schema["AdjustmentBody"]["properties"]["amount_minor"]["not"] == {"const": 0}
     period = schema["AllocationBody"]["properties"]["period"]["anyOf"][0]["pattern"]
     assert re.fullmatch(period[1:-1], "2026-Q4") and not re.search(period, "2026-13")
@@ -234,5 +234,5 @@ def test_bounds_are_json_schema_keywords():
             for i, value in enumerate(node):
                 walk(value, f"{where}/{i}")
 
-    walk(create_app(Settings(_env_file=None), reconcile_every=None).openapi(), "")
+    walk(create_app(Settings(_env_file=None, environment="development"), reconcile_every=None).openapi(), "")
     assert not found, found

@@ -87,7 +87,7 @@ def collect() -> dict[str, tuple[str, int]]:
     def add(where: str, pattern: str, flags: int = 0) -> None:
         found.setdefault(pattern, (where, flags))
 
-    app = create_app(Settings(_env_file=None), reconcile_every=None)
+    app = create_app(Settings(_env_file=None, environment="development"), reconcile_every=None)
     for where, pattern in _schema_patterns(app.openapi(), "openapi"):
         add(where, pattern)
     for route in api_routes(app):

@@ -43,7 +43,7 @@ ABSURD = ["1e30", "1e999999", "-1e-999999", "9" * 30, "sNaN", "-0"]
 
 def form_routes() -> list[tuple[str, dict[str, typing.Any]]]:
     """(path, {form field: its type}) of every POST that a browser sends a form to."""
-    app = create_app(Settings(_env_file=None), reconcile_every=None)
+    app = create_app(Settings(_env_file=None, environment="development"), reconcile_every=None)
     out = []
     for route in api_routes(app):
         if "POST" in route.methods and (route.path.startswith("/web/") or "/links/" in route.path):
