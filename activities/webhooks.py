@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import metrics
 from domain import events
+from domain.types import scrub_text
 from domain.webhooks import (
     DELIVERY_WORKFLOW,
     WAKE,
@@ -44,6 +45,7 @@ from store.models.integrations import WebhookDelivery, WebhookEvent, WebhookSubs
 
 NEXT_BATCH = 50  # pending deliveries a stream takes at once (it re-reads after them: replays join there)
 REQUEST_MARGIN = 5.0  # seconds of an attempt beyond the request's own time limit (recording it)
+REPLY_CHARS = 1000  # of a subscriber's reply kept with the delivery (screened: `scrub_text`)
 
 
 MAX_RESPONSE_BYTES = 64 * 1024  # of a destination's answer: read at most this much, then hang up
@@ -245,7 +247,10 @@ class WebhookActivities:
             metrics.webhook_delivery("error", time.monotonic() - started)
             raise ApplicationError(f"webhook request failed: {why}", type="WebhookError") from None
         ok = 200 <= answer.status_code < 300
-        await self._record(inp.delivery_id, answer.status_code, answer.text[:1000], None, delivered=ok)
+        # the reply is the subscriber's text: screened (a NUL made PostgreSQL refuse the row: a
+        # delivered event read as failed, with no attempt counted) and bounded before it is kept
+        reply = scrub_text(answer.text, REPLY_CHARS)
+        await self._record(inp.delivery_id, answer.status_code, reply, None, delivered=ok)
         outcome = "delivered" if ok else f"http_{answer.status_code // 100}xx"
         metrics.webhook_delivery(outcome, time.monotonic() - started)
         if not ok:

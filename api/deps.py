@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from api.auth import Principal, check_role, ensure_partner_access, principal_from_request
+from api.schemas import IdempotencyKey
 from core.settings import Settings
 from domain.enums import Role
 from store.models import Partner
@@ -98,7 +99,7 @@ async def get_creation(
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Creation:
     return Creation(principal, session, temporal, settings, idempotency_key, request.url.path)
 

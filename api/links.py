@@ -6,13 +6,16 @@ pages (`templates/<journey>/link_*`)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import Request
+import fastapi
+from fastapi import Form, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import offboarding, ratelimit
+from api.schemas import SCREEN_TEXT, TOKEN, at_most
 from domain.links import LinkClaims, LinkExpired, LinkInvalid, read_token
 from store.models.deal import UsedLink
 
@@ -43,6 +46,12 @@ async def claims_of(session: AsyncSession, secret: str, token: str, salt: str) -
     if await offboarding.deactivated_cam(session, claims.approver):
         raise LinkRefused(403, "this link's CAM was deactivated: its decisions are taken by another approver")
     return claims
+
+
+# What a link's pages take from outside: the token in the path and the reason typed on the page
+# (screened as every text is: a NUL is refused before the link is used).
+Token = Annotated[str, fastapi.Path(pattern=TOKEN, description="the link's token")]
+LinkReason = Annotated[str, Form(max_length=1000), SCREEN_TEXT, at_most(1000)]
 
 
 def page(journey: str, name: str, status: int = 200, **context) -> HTMLResponse:

@@ -177,7 +177,7 @@ def period_named(label: str, kind: str, tz: str) -> Period:
             month = (int(label[6]) - 1) * 6 + 1
         else:
             raise ValueError
-        if not (2000 <= year <= 2999 and 1 <= month <= 12):
+        if not (2000 <= year <= 2099 and 1 <= month <= 12):
             raise ValueError
     except ValueError:
         example = period_of(datetime.now().astimezone(), kind, tz).label

@@ -37,7 +37,7 @@ DECIDE_TIER = "decide_tier"  # update: the CAM (ops without one) approves or ove
 # Messages of the cycle.
 PREPARED = "prepared"  # signal: a partner's QBR is prepared (the cycle's window moves on)
 
-PERIOD = r"^2[0-9]{3}-Q[1-4]$"  # a quarter of the years 2000 to 2999
+PERIOD = r"^20[0-9]{2}-Q[1-4]$"  # a quarter of the years 2000 to 2099 (the horizon of the edge's dates)
 _PERIOD = re.compile(PERIOD)
 TIER_ORDER = [Tier.registered, Tier.silver, Tier.gold, Tier.platinum]  # low to high
 

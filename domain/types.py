@@ -29,12 +29,33 @@ def clean_text(value: str, *, multiline: bool = False) -> str:
     return unicodedata.normalize("NFC", value).strip()
 
 
-def _line(value: str) -> str:
+def scrub_text(value: str, limit: int) -> str:
+    """Text received from outside that is kept, not refused (what a webhook subscriber or an SMTP
+    server answered): what `clean_text` would refuse is dropped (NUL, control characters but
+    newline and tab, unpaired surrogates, non-characters), then at most `limit` characters."""
+    kept = []
+    for ch in value[: limit * 2]:  # bounded work: what is dropped leaves room for up to as much again
+        cp = ord(ch)
+        category = unicodedata.category(ch)
+        if (category == "Cc" and ch not in _ALLOWED_IN_LINES) or category == "Cs":
+            continue
+        if category == "Cn" and (0xFDD0 <= cp <= 0xFDEF or cp & 0xFFFE == 0xFFFE):
+            continue
+        kept.append(ch)
+    return unicodedata.normalize("NFC", "".join(kept))[:limit]
+
+
+def screen_line(value: str) -> str:
     return clean_text(value)
 
 
-def _lines(value: str) -> str:
+def screen_lines(value: str) -> str:
     return clean_text(value, multiline=True)
+
+
+def screen_form_lines(value: str) -> str:
+    """Text of a form's textarea: browsers send its line breaks as CRLF (HTML form encoding)."""
+    return clean_text(value.replace("\r\n", "\n"), multiline=True)
 
 
 def _nonblank(value: str) -> str:
@@ -71,11 +92,13 @@ def at_most(limit: int) -> AfterValidator:
 
 
 # A single line of text (names, titles, labels), 1..200 characters.
-Name = Annotated[str, Field(max_length=200), AfterValidator(_line), AfterValidator(_nonblank), at_most(200)]
+Name = Annotated[str, Field(max_length=200), AfterValidator(screen_line), AfterValidator(_nonblank), at_most(200)]
 # A short single line that may be empty (labels).
-Label = Annotated[str, Field(max_length=200), AfterValidator(_line), at_most(200)]
+Label = Annotated[str, Field(max_length=200), AfterValidator(screen_line), at_most(200)]
 # Free text that may span lines (reasons, notes), at most 1000 characters.
-Reason = Annotated[str, Field(max_length=1000), AfterValidator(_lines), at_most(1000)]
-RequiredReason = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_lines), AfterValidator(_nonblank)]
+Reason = Annotated[str, Field(max_length=1000), AfterValidator(screen_lines), at_most(1000)]
+RequiredReason = Annotated[
+    str, Field(min_length=1, max_length=1000), AfterValidator(screen_lines), AfterValidator(_nonblank)
+]
 # An email address the mailer accepts.
 Email = Annotated[str, Field(max_length=320), AfterValidator(normalize_email)]

@@ -7,7 +7,7 @@ reserve more than is available. Each entry has an idempotency key: a retried ste
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +24,9 @@ from store.models import JourneyRecord, Partner
 from store.models.mdf import MdfEntry, MdfFund
 
 FUND_WORKFLOW = "MdfFundWorkflow"
+# A named period (an allocation, a request drawing from a later fund) starts at most this far ahead:
+# a request for an activity this quarter cannot open and draw from a fund centuries ahead.
+FUND_AHEAD = timedelta(days=366)
 
 
 def fund_workflow_id(partner_id: object, period: str) -> str:
@@ -97,11 +100,10 @@ async def ensure_fund(
     its tier's allocation and the journey record of `mdf-fund-…` (started by the caller or by the
     API's reconciler), all in the caller's transaction."""
     rules = policy.mdf
-    p = (
-        period_named(period, rules.period, rules.time_zone)
-        if period
-        else period_of(at or datetime.now().astimezone(), rules.period, rules.time_zone)
-    )
+    now = at or datetime.now().astimezone()
+    p = period_named(period, rules.period, rules.time_zone) if period else period_of(now, rules.period, rules.time_zone)
+    if p.starts_at > now + FUND_AHEAD:
+        raise ValueError(f"{p.label!r} starts more than a year ahead: a fund opens at most a year before its period")
     await locks.lock(session, f"mdf:fund:{partner.id}:{p.label}")
     fund = await session.scalar(select(MdfFund).where(MdfFund.partner_id == partner.id, MdfFund.period == p.label))
     if fund is not None:

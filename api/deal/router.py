@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api import journeys, links, pagination
@@ -173,7 +173,7 @@ async def decide_extension(
 
 
 @router.get("/links/{token}", response_class=HTMLResponse, include_in_schema=False)
-async def link_confirm(token: str, request: Request, session: SessionDep, settings: SettingsDep):
+async def link_confirm(token: links.Token, request: Request, session: SessionDep, settings: SettingsDep):
     """Opening a link changes nothing: it shows what confirming would do."""
     try:
         claims = await service.link_claims(session, settings.link_secret, token)
@@ -188,12 +188,12 @@ async def link_confirm(token: str, request: Request, session: SessionDep, settin
 
 @router.post("/links/{token}", response_class=HTMLResponse, include_in_schema=False)
 async def link_apply(
-    token: str,
+    token: links.Token,
     request: Request,
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    reason: str = Form("", max_length=1000),
+    reason: links.LinkReason = "",
 ):
     """Confirming applies the decision exactly once."""
     try:

@@ -37,7 +37,6 @@ from domain.enums import Role
 from domain.journeys import PROGRESS
 from domain.links import SALT, LinkClaims
 from domain.policy import ProgramPolicy
-from domain.types import clean_text
 from store import locks, repo
 from store.models import Partner
 from store.models.cert import Certification
@@ -264,10 +263,6 @@ async def apply_link(
 ) -> DecisionResult:
     """Confirming applies the decision exactly once: the link's id is recorded in the same
     transaction, and a concurrent second use waits for it and is refused."""
-    try:
-        reason = clean_text(reason, multiline=True)
-    except ValueError as err:
-        raise LinkRefused(422, f"reason: {err}") from err
     claims = await link_claims(session, secret, token)
     deal_id = uuid.UUID(claims.deal_id)
     session.add(UsedLink(jti=claims.jti, deal_id=deal_id, used_by=claims.approver))

@@ -16,6 +16,7 @@ from api.deps import CreationDep, OpsDep, PartnerDep, PrincipalDep, SessionDep, 
 from api.idempotency import Idempotency
 from api.mdf import service
 from api.mdf.schemas import (
+    PERIOD,
     AdjustmentBody,
     AllocationBody,
     ClawbackBody,
@@ -59,7 +60,8 @@ from store.models import Partner
 from store.models.mdf import MdfProof, MdfRequest
 
 router = APIRouter(tags=["mdf"])
-Files = Annotated[list[UploadFile], File(description="PDF, PNG, JPEG or CSV, checked by content")]
+# at most the policy's largest `max_files` of each kind (which the claim checks against the policy in force)
+Files = Annotated[list[UploadFile], File(max_length=100, description="PDF, PNG, JPEG or CSV, checked by content")]
 
 
 # ------------------------------------------------------------------ funds
@@ -87,8 +89,6 @@ async def allocate(partner_id: uuid.UUID, body: AllocationBody, principal: OpsDe
 @router.post("/partners/{partner_id}/funds/adjustments", status_code=201)
 async def adjust(partner_id: uuid.UUID, body: AdjustmentBody, principal: OpsDep, ctx: CreationDep):
     """Ops adjust a fund up or down, with a reason (never below what is available)."""
-    if body.amount_minor == 0:
-        raise HTTPException(422, detail="amount_minor: an adjustment is not zero")
     partner = await load_partner(ctx.session, partner_id, principal)
     idem = Idempotency(ctx.session, principal, ctx.idempotency_key, ctx.path, body)
     return await idem.run(
@@ -118,7 +118,7 @@ async def list_requests(
     partner_id: uuid.UUID | None = None,
     cam_id: uuid.UUID | None = None,
     state: MdfState | None = None,
-    period: str | None = Query(None, pattern=r"^[0-9]{4}(-(Q[1-4]|H[1-2]|[0-9]{2}))?$"),
+    period: str | None = Query(None, pattern=PERIOD),
     awaiting_me: bool = Query(False, description="only those waiting for a decision this key may take"),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=1_000_000),
@@ -389,7 +389,7 @@ CSV: dict[int | str, dict[str, Any]] = {
 async def utilization(
     principal: PrincipalDep,
     session: SessionDep,
-    period: str | None = Query(None, pattern=r"^[0-9]{4}(-(Q[1-4]|H[1-2]|[0-9]{2}))?$"),
+    period: str | None = Query(None, pattern=PERIOD),
     partner_id: uuid.UUID | None = None,
     format: str = Query("json", pattern="^(json|csv)$"),
 ):
@@ -404,7 +404,7 @@ async def utilization(
 async def roi(
     principal: PrincipalDep,
     session: SessionDep,
-    period: str | None = Query(None, pattern=r"^[0-9]{4}(-(Q[1-4]|H[1-2]|[0-9]{2}))?$"),
+    period: str | None = Query(None, pattern=PERIOD),
     partner_id: uuid.UUID | None = None,
     format: str = Query("json", pattern="^(json|csv)$"),
 ):
@@ -419,7 +419,7 @@ async def roi(
 
 
 @router.get("/mdf/links/{token}", response_class=HTMLResponse, include_in_schema=False)
-async def link_confirm(token: str, request: Request, session: SessionDep, settings: SettingsDep):
+async def link_confirm(token: links.Token, request: Request, session: SessionDep, settings: SettingsDep):
     """Opening a link changes nothing: it shows what confirming would do."""
     try:
         claims = await service.link_claims(session, settings.link_secret, token)
@@ -435,12 +435,12 @@ async def link_confirm(token: str, request: Request, session: SessionDep, settin
 
 @router.post("/mdf/links/{token}", response_class=HTMLResponse, include_in_schema=False)
 async def link_apply(
-    token: str,
+    token: links.Token,
     request: Request,
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    reason: str = Form("", max_length=1000),
+    reason: links.LinkReason = "",
 ):
     """Confirming applies the decision exactly once."""
     try:

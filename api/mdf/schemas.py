@@ -7,14 +7,20 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.schemas import IsoDate, Name, Reason, RequiredReason, Strict, at_most
+from api.schemas import JSON_NUMBER, IsoDate, Name, Reason, RequiredReason, Strict, at_most
 from domain.mdf import Decision, MdfProgress, MdfState
 
-Minor = Annotated[int, Field(gt=0, le=10**13, description="minor units (cents), e.g. 250000 = 2,500.00")]
+MAX_MINOR = 10**13  # minor units: the largest amount of any MDF operation (100 billion)
+Minor = Annotated[
+    int, Field(gt=0, le=MAX_MINOR, description="minor units (cents), e.g. 250000 = 2,500.00"), JSON_NUMBER
+]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
-Period = Annotated[str, Field(pattern=r"^[0-9]{4}(-(Q[1-4]|H[1-2]|[0-9]{2}))?$", description="e.g. 2026-Q4")]
+# A funding period of the years 2000 to 2099 (the horizon of the edge's dates): a year, half, quarter
+# or month; which kind the program uses is the policy's (`mdf.period`), checked when the fund is opened.
+PERIOD = r"^20[0-9]{2}(-(Q[1-4]|H[1-2]|0[1-9]|1[0-2]))?$"
+Period = Annotated[str, Field(pattern=PERIOD, description="e.g. 2026-Q4")]
 
 
 class BalancesOut(BaseModel):
@@ -67,8 +73,19 @@ class AllocationBody(Strict):
 
 class AdjustmentBody(Strict):
     period: Period | None = None
-    amount_minor: int = Field(ge=-(10**13), le=10**13, description="signed, not zero")
+    amount_minor: Annotated[
+        int,
+        Field(ge=-(10**13), le=10**13, description="signed, not zero", json_schema_extra={"not": {"const": 0}}),
+        JSON_NUMBER,
+    ]
     reason: RequiredReason
+
+    @field_validator("amount_minor")
+    @classmethod
+    def _not_zero(cls, v: int) -> int:
+        if v == 0:
+            raise ValueError("an adjustment is not zero")
+        return v
 
 
 class MdfCreate(Strict):

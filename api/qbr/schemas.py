@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas import IsoDate, IsoDatetime, Name, Reason, Strict
+from api.schemas import JSON_NUMBER, IsoDate, IsoDatetime, Name, Reason, Strict
 from domain.enums import Tier
 from domain.qbr import PERIOD, Band, Meeting, Owner
 
@@ -36,8 +36,9 @@ class ScorecardOut(BaseModel):
 
 
 class TargetBody(Strict):
-    amount_minor: int = Field(ge=0, le=10**15, description="the quarter's revenue target, minor units of the "
-                              "program currency (0: no target, the revenue metric is not scored)")  # fmt: skip
+    amount_minor: Annotated[int, Field(ge=0, le=10**15, description="the quarter's revenue target, minor units "
+                              "of the program currency (0: no target, the revenue metric is not scored)"),
+                            JSON_NUMBER]  # fmt: skip
 
 
 class TargetOut(BaseModel):
@@ -76,7 +77,7 @@ class CycleOut(BaseModel):
 
 class MeetingBody(Strict):
     starts_at: IsoDatetime = Field(description="with a time zone, in the future")
-    duration_minutes: int = Field(60, ge=15, le=480)
+    duration_minutes: Annotated[int, Field(ge=15, le=480), JSON_NUMBER] = 60
 
 
 class ActionItemBody(Strict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel
 from sqlalchemy import select, update
@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from api.deps import OpsDep, PrincipalDep, SessionDep
 from api.idempotency import Idempotency
 from api.offboarding import end_sessions
-from api.schemas import CamCreate, CamOut
+from api.schemas import CamCreate, CamOut, IdempotencyKey
 from domain.enums import Role
 from store import repo
 from store.models import ApiKey, Cam
@@ -37,7 +37,7 @@ async def create_cam(
     request: Request,
     principal: OpsDep,
     session: SessionDep,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+    idempotency_key: IdempotencyKey = None,
 ):
     idem = Idempotency(session, principal, idempotency_key, request.url.path, body)
 

@@ -21,6 +21,35 @@ from domain.enums import Role
 
 router = APIRouter(prefix="/codec", tags=["codec"])
 MAX_PAYLOADS = 1000
+# The body both operations take, as the codec-server protocol writes it (protobuf JSON of
+# `temporal.api.common.v1.Payloads`): read by the handler itself, so declared here for the schema.
+_BYTES = {"type": "string", "format": "byte", "maxLength": 4 * 1024 * 1024}
+PAYLOADS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["payloads"],
+                    "properties": {
+                        "payloads": {
+                            "type": "array",
+                            "maxItems": MAX_PAYLOADS,
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "metadata": {"type": "object", "additionalProperties": _BYTES},
+                                    "data": _BYTES,
+                                },
+                            },
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 def _cors(request: Request) -> dict[str, str]:
@@ -96,13 +125,13 @@ async def _run(request: Request, decode: bool) -> Response:
     return JSONResponse(MessageToDict(Payloads(payloads=out)), headers=headers)
 
 
-@router.post("/decode")
+@router.post("/decode", openapi_extra=PAYLOADS_BODY)
 async def decode(request: Request) -> Response:
     """Decrypt payloads (the UI shows history in clear). A payload whose key is not in the ring: 422 naming it."""
     return await _run(request, decode=True)
 
 
-@router.post("/encode")
+@router.post("/encode", openapi_extra=PAYLOADS_BODY)
 async def encode(request: Request) -> Response:
     """Encrypt payloads with the active key (the UI's signals and queries)."""
     return await _run(request, decode=False)

@@ -8,8 +8,7 @@ a label naming the CRM); its actor (`ops:<key id>`) is what the deal's audit tra
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -18,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from api import journeys, metrics
 from api.deps import OpsDep, SessionDep, TemporalDep
+from api.schemas import JSON_NUMBER, IsoDatetime
 from domain.deal import CHANGE_STAGE, JOURNEY, DealStage, DealState, StageChange
 from store import repo
 from store.models.deal import Deal
@@ -42,9 +42,11 @@ class CrmEventIn(BaseModel):
         description="the CRM's opportunity id; sent once with deal_id, it alone names the deal afterwards",
     )  # fmt: skip
     stage: DealStage | None = Field(None, description="opportunity.stage_changed: the new stage")
-    amount_minor: int | None = Field(None, ge=0, le=10**15, description="closed won: the amount, in minor units")
+    amount_minor: Annotated[int, Field(ge=0, le=10**15), JSON_NUMBER] | None = Field(
+        None, description="closed won: the amount, in minor units"
+    )
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$", description="ISO 4217 code of amount_minor")
-    occurred_at: datetime | None = None
+    occurred_at: IsoDatetime | None = None
 
     @model_validator(mode="after")
     def _check(self) -> CrmEventIn:

@@ -6,14 +6,14 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import OpsDep, SessionDep
 from api.idempotency import Idempotency
-from api.schemas import ApiKeyCreate, ApiKeyOut
+from api.schemas import ApiKeyCreate, ApiKeyOut, IdempotencyKey
 from domain.enums import Role
 from store import repo
 from store.apikeys import create_api_key
@@ -59,7 +59,7 @@ async def create_key(
     request: Request,
     principal: OpsDep,
     session: SessionDep,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+    idempotency_key: IdempotencyKey = None,
 ):
     """Create a key; the secret is in the answer once and stored only as a hash."""
     idem = Idempotency(session, principal, idempotency_key, request.url.path, body)

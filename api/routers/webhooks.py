@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
@@ -17,7 +17,7 @@ from activities.webhooks import check_destination, wake_stream
 from api import metrics
 from api.deps import OpsDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep
 from api.idempotency import Idempotency
-from api.schemas import Label
+from api.schemas import IdempotencyKey, Label
 from core.sealing import seal
 from domain import events
 from domain.webhooks import DeliveryStatus, new_secret
@@ -106,7 +106,7 @@ async def create_subscription(
     principal: OpsDep,
     session: SessionDep,
     settings: SettingsDep,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+    idempotency_key: IdempotencyKey = None,
 ):
     """Subscribe a URL to event types. A destination that is not a public address is refused (422)
     unless `allow_private_network` is set, which an integration's key may not do (403). The answer

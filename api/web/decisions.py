@@ -11,22 +11,24 @@ import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import journeys
 from api.deps import SessionDep, SettingsDep, TemporalDep, load_partner
 from api.mdf import service as mdf_service
+from api.mdf.schemas import MAX_MINOR
 from api.qbr import service as qbr_service
 from api.qbr.schemas import TierDecisionBody
+from api.schemas import SCREEN_LINE, SCREEN_TEXT, at_most
 from api.web import security
 from api.web.pages import WebRoute
 from api.web.router import actor_names, back_to, redirect, signed_in, temporal_ui
 from domain.enums import Tier
 from domain.mdf import DECIDE, DECIDE_CLAIM, Decision, MdfAnswer, MdfState
 from domain.mdf import JOURNEY as MDF
-from domain.qbr import DECIDE_TIER, ReviewOutcome, ReviewState
+from domain.qbr import DECIDE_TIER, PERIOD, ReviewOutcome, ReviewState
 from domain.qbr import JOURNEY as QBR
 from domain.types import clean_text
 from store.models.mdf import MdfRequest
@@ -34,9 +36,10 @@ from store.models.qbr import QbrTierReview
 
 router = APIRouter(prefix=security.PREFIX, route_class=WebRoute, include_in_schema=False)
 
-Back = Annotated[str, Form(max_length=500)]
-Reason = Annotated[str, Form(max_length=1000)]
-Amount = Annotated[str, Form(max_length=20)]
+Back = Annotated[str, Form(max_length=500), SCREEN_LINE]
+Reason = Annotated[str, Form(max_length=1000), SCREEN_TEXT, at_most(1000)]
+Amount = Annotated[str, Form(max_length=20), SCREEN_LINE]
+Period = Annotated[str, Path(pattern=PERIOD, description="a quarter, e.g. 2027-Q1")]
 
 
 def minor_units(amount: str) -> int | None:
@@ -48,7 +51,10 @@ def minor_units(amount: str) -> int | None:
         value = Decimal(text)
     except InvalidOperation:
         raise ValueError("write the amount like 400.00") from None
-    if not value.is_finite() or value <= 0 or value != value.quantize(Decimal("0.01")):
+    # bounded before any arithmetic: quantizing 1e30 raised InvalidOperation (a 500)
+    if not value.is_finite() or value <= 0 or value > Decimal(MAX_MINOR) / 100:
+        raise ValueError(f"a positive amount of at most {MAX_MINOR // 100:,}.00")
+    if value != value.quantize(Decimal("0.01")):
         raise ValueError("a positive amount with at most two decimals")
     return int(value * 100)
 
@@ -149,9 +155,9 @@ async def mdf_journey(request_id: uuid.UUID, request: Request, session: SessionD
 
 @router.post("/partners/{partner_id}/qbr/{period}/tier-decision")
 async def decide_tier(
-    partner_id: uuid.UUID, period: str, request: Request, session: SessionDep, temporal: TemporalDep,
+    partner_id: uuid.UUID, period: Period, request: Request, session: SessionDep, temporal: TemporalDep,
     settings: SettingsDep, decision: Annotated[str, Form(pattern="^(approve|override)$")],
-    reason: Reason = "", to_tier: Annotated[str, Form(max_length=20)] = "", back: Back = "/web/",
+    reason: Reason = "", to_tier: Annotated[str, Form(max_length=20), SCREEN_LINE] = "", back: Back = "/web/",
 ):  # fmt: skip
     """Approve the tier review's recommendation or override it (another tier, or hold) with a
     reason, through the QBR journey's `decide_tier` update."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -26,8 +26,10 @@ from api import journeys, offboarding
 from api.deal import service as deal_service
 from api.deps import SessionDep, SettingsDep, TemporalDep, load_partner
 from api.onboarding import service as onboarding_service
+from api.onboarding.schemas import MILESTONE_KEY
 from api.routers import ops as ops_api
 from api.routers import policy as policy_api
+from api.schemas import SCREEN_LINE, SCREEN_TEXT, at_most
 from api.web import policy_form, portfolio, security, today
 from api.web.items import SECTIONS, TodayContext
 from api.web.pages import WebRoute, page
@@ -183,8 +185,8 @@ async def decision_form(
     temporal: TemporalDep,
     settings: SettingsDep,
     decision: Annotated[Decision, Form()],
-    reason: Annotated[str, Form(max_length=1000)] = "",
-    back: Annotated[str, Form(max_length=500)] = "/web/",
+    reason: Annotated[str, Form(max_length=1000), SCREEN_TEXT, at_most(1000)] = "",
+    back: Annotated[str, Form(max_length=500), SCREEN_LINE] = "/web/",
 ) -> DecisionForm:
     user = await signed_in(request, session, form=True)
     return DecisionForm(user, session, temporal, settings.update_deadline_seconds, decision, reason, back_to(back))
@@ -243,12 +245,12 @@ async def decide_extension(deal_id: uuid.UUID, form: DecisionFormDep):
 @router.post("/partners/{partner_id}/milestones/{key}")
 async def milestone_done(
     partner_id: uuid.UUID,
-    key: str,
+    key: Annotated[str, Path(pattern=MILESTONE_KEY)],
     request: Request,
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    back: Annotated[str, Form(max_length=500)] = "/web/",
+    back: Annotated[str, Form(max_length=500), SCREEN_LINE] = "/web/",
 ):
     user = await signed_in(request, session, form=True)
     partner = await load_partner(session, partner_id, user.principal)
@@ -268,10 +270,10 @@ async def milestone_done(
 async def portfolio_of(
     request: Request,
     session: SessionDep,
-    q: Annotated[str, Query(max_length=200)] = "",
-    tier: Annotated[str, Query(max_length=20)] = "",
-    status: Annotated[str, Query(max_length=20)] = "",
-    sort: Annotated[str, Query(max_length=40)] = "name",
+    q: Annotated[str, Query(max_length=200), SCREEN_LINE] = "",
+    tier: Annotated[str, Query(max_length=20), SCREEN_LINE] = "",
+    status: Annotated[str, Query(max_length=20), SCREEN_LINE] = "",
+    sort: Annotated[str, Query(max_length=40), SCREEN_LINE] = "name",
     desc: bool = False,
 ) -> tuple[WebUser, portfolio.Portfolio]:
     """The signed-in user's portfolio, filtered and sorted as the query asks (page and CSV)."""
@@ -424,8 +426,8 @@ def _journey_names() -> list[str]:
 async def add_operator(
     request: Request,
     session: SessionDep,
-    email: Annotated[str, Form(max_length=320)],
-    name: Annotated[str, Form(max_length=200)],
+    email: Annotated[str, Form(max_length=320), SCREEN_LINE],
+    name: Annotated[str, Form(max_length=200), SCREEN_LINE],
     approver_level: Annotated[int, Form(ge=1, le=20)] = 1,
 ):
     user = await signed_in(request, session, form=True)
@@ -477,11 +479,11 @@ async def journeys_search(
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    partner_id: Annotated[str, Query(max_length=60)] = "",
-    cam_id: Annotated[str, Query(max_length=60)] = "",
-    tier: Annotated[str, Query(max_length=20)] = "",
-    journey: Annotated[str, Query(max_length=20)] = "",
-    state: Annotated[str, Query(max_length=60)] = "",
+    partner_id: Annotated[str, Query(max_length=60), SCREEN_LINE] = "",
+    cam_id: Annotated[str, Query(max_length=60), SCREEN_LINE] = "",
+    tier: Annotated[str, Query(max_length=20), SCREEN_LINE] = "",
+    journey: Annotated[str, Query(max_length=20), SCREEN_LINE] = "",
+    state: Annotated[str, Query(max_length=60), SCREEN_LINE] = "",
 ):
     """Journeys found with a Temporal visibility query on the search attributes."""
     user = await signed_in(request, session)
@@ -605,8 +607,8 @@ async def policy_save(
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    proposed: Annotated[str, Form(max_length=200_000)],
-    base_version: Annotated[int, Form(ge=1)],
+    proposed: Annotated[str, Form(max_length=200_000), SCREEN_TEXT],
+    base_version: Annotated[int, Form(ge=1, le=2**31 - 1)],
 ):
     user = await signed_in(request, session, form=True)
     require_ops(user)

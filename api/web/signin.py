@@ -13,7 +13,7 @@ from email.message import EmailMessage
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select
@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from activities.mail import message_id
 from api import offboarding, ratelimit
 from api.deps import SessionDep, SettingsDep
+from api.links import Token
+from api.schemas import SCREEN_LINE
 from api.web import security
 from api.web.pages import HERE, WebRoute, error_page, page
 from core import registry
@@ -43,6 +45,8 @@ mail_env = Environment(
     autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
     undefined=StrictUndefined,
 )
+
+Next = Annotated[str, Query(max_length=500), SCREEN_LINE]  # where to go after signing in (checked: `safe_next`)
 
 
 class Limiters:
@@ -115,7 +119,7 @@ def _form_page(request: Request, settings: Settings, name: str, status: int = 20
 
 
 @router.get("/sign-in")
-async def sign_in_form(request: Request, settings: SettingsDep, next: str = ""):
+async def sign_in_form(request: Request, settings: SettingsDep, next: Next = ""):
     return _form_page(request, settings, "sign_in", next=safe_next(next))
 
 
@@ -125,8 +129,8 @@ async def request_link(
     background: BackgroundTasks,
     session: SessionDep,
     settings: SettingsDep,
-    email: Annotated[str, Form(max_length=320)] = "",
-    next: Annotated[str, Form(max_length=500)] = "",
+    email: Annotated[str, Form(max_length=320), SCREEN_LINE] = "",
+    next: Annotated[str, Form(max_length=500), SCREEN_LINE] = "",
 ):
     await security.check_csrf(request, request.cookies.get(security.PRE_CSRF_COOKIE))
     try:
@@ -206,7 +210,7 @@ async def _claims_or_page(request: Request, settings: Settings, token: str):
 
 
 @router.get("/sign-in/{token}")
-async def confirm_link(token: str, request: Request, session: SessionDep, settings: SettingsDep, next: str = ""):
+async def confirm_link(token: Token, request: Request, session: SessionDep, settings: SettingsDep, next: Next = ""):
     """Opening the link changes nothing: it shows a button that signs in."""
     claims, refused = await _claims_or_page(request, settings, token)
     if refused is not None:
@@ -218,11 +222,11 @@ async def confirm_link(token: str, request: Request, session: SessionDep, settin
 
 @router.post("/sign-in/{token}")
 async def use_link(
-    token: str,
+    token: Token,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    next: Annotated[str, Form(max_length=500)] = "",
+    next: Annotated[str, Form(max_length=500), SCREEN_LINE] = "",
 ):
     await security.check_csrf(request, request.cookies.get(security.PRE_CSRF_COOKIE))
     claims, refused = await _claims_or_page(request, settings, token)

@@ -169,8 +169,9 @@ BUSINESS_RULES = {
     "POST /deals": "a cam or ops key must name the partner (a partner key names itself)",
     "POST /certifications": "expires_at must be after issued_at and in the future (time-dependent)",
     "POST /certifications/{cert_id}/renewals": "the new expiry must be after the current one and in the future",
-    "POST /partners/{partner_id}/funds/allocations": "the period must be one of the policy's (e.g. not 2026-13)",
-    "POST /partners/{partner_id}/funds/adjustments": "an adjustment is not zero; the period must be the policy's",
+    "POST /partners/{partner_id}/funds/allocations": "the period must be of the policy's kind (e.g. a quarter), "
+    "at most a year ahead",
+    "POST /partners/{partner_id}/funds/adjustments": "the period must be the policy's, at most a year ahead",
     "POST /mdf/requests": "the activity type must be in the policy's catalog, the dates in order and within its "
     "length, an exchange rate known for another currency; a cam or ops key must name the partner",
     "POST /mdf/requests/{request_id}/decision": "a rejection or return needs a reason; a lower amount must be lower",
@@ -192,6 +193,7 @@ BUSINESS_RULES = {
     "SLA, rules for every tier) are model validators in domain/policy.py",
     "POST /webhooks": "the URL's host must resolve to a public address unless allow_private_network (SSRF)",
     "POST /events/crm": "deal_id or crm_opportunity_id; a stage only with stage_changed; amount with currency",
+    "POST /codec/decode": "an encrypted payload must be one the key ring can decrypt (its key id in the ring)",
 }
 # Operations whose field-level 422s (with `errors`) come from cross-field model validators that no
 # JSON Schema states: `field_rules_are_documented` does not apply to them.

@@ -12,7 +12,7 @@ import uvicorn
 from standardwebhooks import Webhook
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from worker.services import free_port
@@ -35,6 +35,7 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)  # every request, verified or not
     accepted: dict[str, list[Received]] = field(default_factory=dict)  # path -> first of each id, in order
     refused: list[str] = field(default_factory=list)  # why a request was refused
+    replies: dict[str, bytes] = field(default_factory=dict)  # path -> the body of its 200 (default: JSON ok)
 
     def __post_init__(self) -> None:
         self.port = free_port()
@@ -54,7 +55,7 @@ class Receiver:
         self._server.should_exit = True
         await self._task
 
-    async def _hook(self, request: Request) -> JSONResponse:
+    async def _hook(self, request: Request) -> Response:
         path = request.path_params["path"]
         body = await request.body()
         headers = {k.lower(): v for k, v in request.headers.items()}
@@ -73,6 +74,8 @@ class Receiver:
         seen = self.accepted.setdefault(path, [])
         if all(r.msg_id != got.msg_id for r in seen):  # exactly once in effect
             seen.append(got)
+        if path in self.replies:
+            return Response(self.replies[path], media_type="text/plain; charset=utf-8")
         return JSONResponse({"ok": True})
 
     def types(self, path: str, partner_id: str | None = None) -> list[str]:
