@@ -209,7 +209,8 @@ def test_constraints_a_schema_can_state_are_in_it():
     from api.mdf.schemas import AdjustmentBody
     from api.qbr.schemas import TargetBody
 
-    schema = create_app(Settings(_env_file=None, environment="development"), reconcile_every=None).openapi()["components"]["schemas"]
+    app = create_app(Settings(_env_file=None, environment="development"), reconcile_every=None)
+    schema = app.openapi()["components"]["schemas"]
     assert schema["AdjustmentBody"]["properties"]["amount_minor"]["not"] == {"const": 0}
     period = schema["AllocationBody"]["properties"]["period"]["anyOf"][0]["pattern"]
     assert re.fullmatch(period[1:-1], "2026-Q4") and not re.search(period, "2026-13")
