@@ -356,10 +356,17 @@ def test_policy_validation_accepts():
     assert ApprovalLevel(name="cam", above_minor=0).escalation_days > ApprovalLevel(name="cam", above_minor=0).sla_days
 
 
-@pytest.mark.parametrize(("label", "start"), [("2000", datetime(2000, 1, 1)), ("2999-H2", datetime(2999, 7, 1))])
+@pytest.mark.parametrize(("label", "start"), [("2000", datetime(2000, 1, 1)), ("2099-H2", datetime(2099, 7, 1))])
 def test_period_named_at_the_ends_of_the_years_accepted(label, start):
     kind = "year" if len(label) == 4 else "half"
     assert period_named(label, kind, "UTC").starts_at == start.replace(tzinfo=ZoneInfo("UTC"))
+
+
+@pytest.mark.parametrize("label", ["1999", "2100", "1999-H2", "2100-H1"])
+def test_period_named_refuses_years_beyond_the_horizon(label):
+    kind = "year" if len(label) == 4 else "half"
+    with pytest.raises(ValueError, match=f"'{label}' is not a {kind} period"):
+        period_named(label, kind, "UTC")
 
 
 def test_period_named_says_what_a_label_looks_like():
