@@ -66,9 +66,14 @@ async def replaced_cam(session: AsyncSession, actor: str, entity: type[Base], en
         row_id = uuid.UUID(entity_id)
     except ValueError:
         return True
-    partner_id = select(entity.partner_id).where(entity.id == row_id).scalar_subquery()  # type: ignore[attr-defined]
-    current = await session.scalar(select(Partner.cam_id).where(Partner.id == partner_id))
-    return current is None or str(current) != actors.parse(actor)[1]
+    row = (
+        await session.execute(
+            select(Partner.cam_id).join(entity, entity.partner_id == Partner.id).where(entity.id == row_id)  # type: ignore[attr-defined]
+        )
+    ).first()
+    if row is None:  # no such entity: its page says so
+        return False
+    return row.cam_id is None or str(row.cam_id) != actors.parse(actor)[1]
 
 
 # What a link's pages take from outside: the token in the path and the reason typed on the page
