@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     auth_failures_per_minute: int = 20
     # Updates a partner key may send to its own journeys (deal stages, QBR meetings, MDF dates,
     # milestone reports) per minute, all journeys together; past it 429 with Retry-After.
-    partner_updates_per_minute: int = Field(30, ge=1, le=10000)
+    partner_updates_per_minute: int = Field(60, ge=1, le=10000)
     # Proxies (CIDRs, e.g. ["10.0.0.0/8"]) whose X-Forwarded-For names the client (the ingress);
     # from any other peer the header is ignored. Empty: the peer address is the client.
     trusted_proxies: list[IPv4Network | IPv6Network] = []
