@@ -382,6 +382,13 @@ class QbrActivities:
                         "reason": inp.reason, "by_journey": JOURNEY},
             ):  # fmt: skip
                 partner.tier, partner.cam_id = inp.tier.value, cam_id
+                if after != before:  # numbered; the journeys are told by this workflow (durably)
+                    partner.coverage_version += 1
+                    await session.execute(
+                        update(JourneyRecord)
+                        .where(JourneyRecord.partner_id == pid, JourneyRecord.journey.in_(self.following))
+                        .values(coverage_version=partner.coverage_version)
+                    )
             coverage = Coverage(tier=partner.tier, cam_id=str(partner.cam_id) if partner.cam_id else None)
             wids = (
                 await session.scalars(

@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, *, reconcile_every: float | Non
         app.state.trusted_proxies = ratelimit.networks(settings.trusted_proxies)
         app.state.auth_limiter = ratelimit.FailureLimiter("auth", settings.auth_failures_per_minute)
         app.state.link_limiter = ratelimit.FailureLimiter("link", settings.auth_failures_per_minute)
+        app.state.update_limiter = ratelimit.FailureLimiter("updates", settings.partner_updates_per_minute)
         reconciler = None
         if reconcile_every:
             reconciler = asyncio.create_task(

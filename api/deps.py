@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from api import ratelimit
 from api.auth import Principal, check_role, ensure_partner_access, principal_from_request
 from api.schemas import IdempotencyKey
 from core.settings import Settings
@@ -50,6 +51,16 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def update_budget(request: Request, principal: PrincipalDep) -> None:
+    """A partner key's updates to its own journeys share one budget per key and minute
+    (`PARTNER_UPDATES_PER_MINUTE`, api/ratelimit.py): 429 with Retry-After past it."""
+    if principal.role == Role.partner:
+        await ratelimit.spend(request.app.state.update_limiter, request, principal.key_id, "journey updates")
+
+
+UpdateBudget = Depends(update_budget)
 
 
 def require_roles(*roles: Role):

@@ -300,7 +300,8 @@ async def reconcile(
     limit: int = 100,
 ) -> int:
     """Start every recorded journey whose start was never confirmed (API killed between the
-    commit and the start, or a start that stayed uncertain). Returns how many were started."""
+    commit and the start, or a start that stayed uncertain), then send the current coverage to
+    the journeys that missed a coverage change (`deliver_coverage`). Returns how many were started."""
     started = 0
     async with sessionmaker() as session:
         cutoff = datetime.now(UTC) - older_than
@@ -327,6 +328,7 @@ async def reconcile(
                 break
             await _mark_started(session, record.workflow_id)
             started += 1
+        await deliver_coverage(session, client, limit)
     return started
 
 
@@ -457,22 +459,68 @@ async def signal(client: Client, journey: str, entity_id: object, signal_name: s
 
 
 async def signal_coverage(session: AsyncSession, client: Client, partner: Partner) -> list[str]:
-    """Tell every running journey of the partner that follows coverage (registry) about its new
-    tier/CAM. Returns the workflow ids signalled."""
+    """Tell every journey of the partner that follows coverage (registry) and is behind the
+    partner's coverage version its new tier/CAM, and record each one Temporal took (or that has
+    ended: nothing to tell). A journey Temporal did not answer for stays behind: the reconciler
+    (`deliver_coverage`) sends it again. Returns the workflow ids signalled."""
+    wids = (await session.scalars(_behind().where(JourneyRecord.partner_id == partner.id))).all()
+    return await _tell_coverage(session, client, partner, list(wids))
+
+
+def _behind():
+    """The journeys that follow coverage and were not told their partner's current coverage
+    (a journey whose recorded start is not confirmed yet is told once it is started)."""
     following = [spec.name for spec in registry.JOURNEYS if spec.follows_coverage]
-    wids = (
-        await session.scalars(
-            select(JourneyRecord.workflow_id)
-            .where(JourneyRecord.partner_id == partner.id, JourneyRecord.journey.in_(following))
-            .order_by(JourneyRecord.workflow_id)
+    return (
+        select(JourneyRecord.workflow_id)
+        .join(Partner, Partner.id == JourneyRecord.partner_id)
+        .where(
+            JourneyRecord.journey.in_(following),
+            JourneyRecord.coverage_version < Partner.coverage_version,
+            ~(JourneyRecord.started_at.is_(None) & JourneyRecord.start_input.is_not(None)),
         )
-    ).all()
-    signalled = []
+        .order_by(JourneyRecord.workflow_id)
+    )
+
+
+async def _tell_coverage(session: AsyncSession, client: Client, partner: Partner, wids: list[str]) -> list[str]:
+    coverage, version = coverage_of(partner), partner.coverage_version
+    signalled, told = [], []
     for wid in wids:
         try:
-            await client.get_workflow_handle(wid).signal(CHANGE_COVERAGE, coverage_of(partner))
+            async with asyncio.timeout(START_RPC_TIMEOUT.total_seconds()):
+                await client.get_workflow_handle(wid).signal(CHANGE_COVERAGE, coverage)
             signalled.append(wid)
         except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:  # ended or never started: nothing to tell
-                raise
+            if err.status != RPCStatusCode.NOT_FOUND:  # not told: the reconciler sends it again
+                log.warning("coverage of %s not delivered to %s (%s); the reconciler retries", partner.id, wid, err)
+                break  # Temporal is not answering: the rest waits for the reconciler too
+        except TimeoutError:
+            log.warning("coverage of %s not delivered to %s (no answer); the reconciler retries", partner.id, wid)
+            break
+        told.append(wid)  # signalled, or ended (nothing to tell)
+    if told:
+        await session.execute(
+            update(JourneyRecord)
+            .where(JourneyRecord.workflow_id.in_(told), JourneyRecord.coverage_version < version)
+            .values(coverage_version=version)
+        )
+        await session.commit()
     return signalled
+
+
+async def deliver_coverage(session: AsyncSession, client: Client, limit: int = 100) -> int:
+    """The reconciler's second task: send every journey behind its partner's coverage version the
+    current coverage (a signal that failed after the change was committed). Returns how many were told."""
+    wids = (await session.scalars(_behind().limit(limit))).all()
+    by_partner: dict[uuid.UUID, list[str]] = {}
+    for wid in wids:
+        record = await session.get(JourneyRecord, wid)
+        assert record is not None
+        by_partner.setdefault(record.partner_id, []).append(wid)
+    told = 0
+    for partner_id, partner_wids in by_partner.items():
+        partner = await session.get(Partner, partner_id)
+        assert partner is not None
+        told += len(await _tell_coverage(session, client, partner, partner_wids))
+    return told

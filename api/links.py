@@ -5,6 +5,7 @@ pages (`templates/<journey>/link_*`)."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -12,11 +13,14 @@ import fastapi
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import offboarding, ratelimit
 from api.schemas import SCREEN_TEXT, TOKEN, at_most
+from domain import actors
 from domain.links import LinkClaims, LinkExpired, LinkInvalid, read_token
+from store.models import Base, Partner
 from store.models.deal import UsedLink
 
 pages = Environment(
@@ -33,8 +37,9 @@ class LinkRefused(Exception):
         self.status, self.message = status, message
 
 
-async def claims_of(session: AsyncSession, secret: str, token: str, salt: str) -> LinkClaims:
-    """The link's claims, if it is genuine (403), not expired (410) and not used yet (410)."""
+async def claims_of(session: AsyncSession, secret: str, token: str, salt: str, entity: type[Base]) -> LinkClaims:
+    """The link's claims, if it is genuine (403), not expired (410), not used yet (410), and, for a
+    CAM's link, still the CAM of the partner of its `entity` row (a deal, an MDF request) (403)."""
     try:
         claims = read_token(secret, token, salt=salt)
     except LinkExpired as err:
@@ -45,7 +50,30 @@ async def claims_of(session: AsyncSession, secret: str, token: str, salt: str) -
         raise LinkRefused(410, "this link was already used")
     if await offboarding.deactivated_cam(session, claims.approver):
         raise LinkRefused(403, "this link's CAM was deactivated: its decisions are taken by another approver")
+    if await replaced_cam(session, claims.approver, entity, claims.deal_id):
+        raise LinkRefused(
+            403, "this link's CAM no longer covers the partner (its coverage changed): the current CAM decides"
+        )
     return claims
+
+
+async def replaced_cam(session: AsyncSession, actor: str, entity: type[Base], entity_id: str) -> bool:
+    """Whether `actor` is a CAM that is not (any more) the CAM of the partner of `entity_id`: a
+    coverage change takes the old CAM's links away at once, whether or not its journeys heard of it."""
+    if actors.kind_of(actor) != actors.ActorKind.cam:
+        return False
+    try:
+        row_id = uuid.UUID(entity_id)
+    except ValueError:
+        return True
+    row = (
+        await session.execute(
+            select(Partner.cam_id).join(entity, entity.partner_id == Partner.id).where(entity.id == row_id)  # type: ignore[attr-defined]
+        )
+    ).first()
+    if row is None:  # no such entity: its page says so
+        return False
+    return row.cam_id is None or str(row.cam_id) != actors.parse(actor)[1]
 
 
 # What a link's pages take from outside: the token in the path and the reason typed on the page

@@ -5,6 +5,9 @@ seconds of the first one, a failed attempt is answered 429 with Retry-After unti
 passed. Only failures are counted and limited: valid credentials are answered normally, whatever
 the budget of their address (behind an ingress every client may share one).
 
+The same counter is a budget for partner keys' updates to their own journeys (`spend`): every
+update counts, past `PARTNER_UPDATES_PER_MINUTE` per key the answer is 429 with Retry-After.
+
 One statement per check (an upsert that returns the count, or one read); a valid request costs
 none. The client is the peer address, or the X-Forwarded-For hop in front of the trusted proxies
 (`TRUSTED_PROXIES`) when the peer is one of them."""
@@ -126,5 +129,16 @@ async def failed(limiter: FailureLimiter, request: Request, what: str) -> None:
         raise HTTPException(
             429,
             detail=f"too many failed {what} from this client; try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+
+
+async def spend(limiter: FailureLimiter, request: Request, key_id: object, what: str) -> None:
+    """Count one `what` of this API key (one upsert); 429 with Retry-After past its budget."""
+    wait = await limiter.fail(engine_of(request), str(key_id))
+    if wait is not None:
+        raise HTTPException(
+            429,
+            detail=f"too many {what} from this API key (at most {limiter.limit} a minute); try again in {wait} s",
             headers={"Retry-After": str(wait)},
         )

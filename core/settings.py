@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     uploads_per_key: int = Field(2, ge=1, le=100)
     # Failed authentications (or decision-link attempts) per client and minute before 429.
     auth_failures_per_minute: int = 20
+    # Updates a partner key may send to its own journeys (deal stages, QBR meetings, MDF dates,
+    # milestone reports) per minute, all journeys together; past it 429 with Retry-After.
+    partner_updates_per_minute: int = Field(60, ge=1, le=10000)
     # Proxies (CIDRs, e.g. ["10.0.0.0/8"]) whose X-Forwarded-For names the client (the ingress);
     # from any other peer the header is ignored. Empty: the peer address is the client.
     trusted_proxies: list[IPv4Network | IPv6Network] = []

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from api import journeys, links, pagination
 from api.deal import service
 from api.deal.schemas import DealCreate, DealOut, DecisionBody, ExtensionBody, ExtensionDecisionBody, StageBody
-from api.deps import CreationDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep, load_partner
+from api.deps import CreationDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep, UpdateBudget, load_partner
 from domain.deal import (
     DECIDE,
     DECIDE_EXTENSION,
@@ -114,7 +114,7 @@ async def decide(
     )
 
 
-@router.post("/{deal_id}/stage", status_code=202)
+@router.post("/{deal_id}/stage", status_code=202, dependencies=[UpdateBudget])
 async def change_stage(
     deal_id: uuid.UUID, body: StageBody, principal: PrincipalDep, session: SessionDep, temporal: TemporalDep
 ):

@@ -255,7 +255,7 @@ async def change_stage(client: Client, deal: Deal, change) -> None:
 
 
 async def link_claims(session: AsyncSession, secret: str, token: str) -> LinkClaims:
-    return await links.claims_of(session, secret, token, SALT)
+    return await links.claims_of(session, secret, token, SALT, Deal)
 
 
 async def apply_link(

@@ -12,7 +12,17 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Upload
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from api import journeys, links
-from api.deps import CreationDep, OpsDep, PartnerDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep, load_partner
+from api.deps import (
+    CreationDep,
+    OpsDep,
+    PartnerDep,
+    PrincipalDep,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+    UpdateBudget,
+    load_partner,
+)
 from api.idempotency import Idempotency
 from api.mdf import service
 from api.mdf.schemas import (
@@ -196,7 +206,7 @@ async def resubmit(
     return await _update(session, temporal, principal, settings, request_id, RESUBMIT, arg)
 
 
-@router.post("/mdf/requests/{request_id}/dates", response_model=MdfAnswer)
+@router.post("/mdf/requests/{request_id}/dates", response_model=MdfAnswer, dependencies=[UpdateBudget])
 async def change_dates(
     request_id: uuid.UUID,
     body: DatesBody,

@@ -679,7 +679,7 @@ RELEASED = (422, 504)  # not taken by the journey (no worker in time) or a reaso
 
 async def link_claims(session: AsyncSession, secret: str, token: str) -> LinkClaims:
     """A usable MDF link: genuine, unexpired, unused, and naming its level (the first), round and amount."""
-    claims = await links.claims_of(session, secret, token, MDF_SALT)
+    claims = await links.claims_of(session, secret, token, MDF_SALT, MdfRequest)
     if not claims.scoped or claims.level != 0:
         raise LinkRefused(410, "this link was issued before links named their approval level: decide signed in")
     return claims

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Path
 
-from api.deps import PartnerDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep
+from api.deps import PartnerDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep, UpdateBudget
 from api.onboarding import service
 from api.onboarding.schemas import MILESTONE_KEY, MilestoneReport, OnboardingProgress
 
@@ -20,6 +20,7 @@ async def onboarding_progress(partner: PartnerDep, temporal: TemporalDep):
 @router.post(
     "/milestones/{key}",
     response_model=MilestoneReport,
+    dependencies=[UpdateBudget],
     responses={
         404: {"description": "no such milestone in the plan (the known keys are named)"},
         409: {"description": "the journey has ended"},

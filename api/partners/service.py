@@ -85,6 +85,7 @@ async def change_coverage(
     after = journeys.coverage_of(partner)
     if after == before:
         return partner
+    partner.coverage_version += 1  # every journey behind it is told (now, or by the reconciler)
     await repo.claim_step(
         session,
         key=None,

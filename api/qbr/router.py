@@ -16,7 +16,7 @@ from temporalio.client import Client
 
 from api import journeys
 from api.auth import Principal
-from api.deps import OpsDep, PartnerDep, PrincipalDep, SessionDep, SettingsDep, StaffDep, TemporalDep
+from api.deps import OpsDep, PartnerDep, PrincipalDep, SessionDep, SettingsDep, StaffDep, TemporalDep, UpdateBudget
 from api.qbr import service
 from api.qbr.schemas import (
     ActionItemEditBody,
@@ -237,7 +237,7 @@ QbrCallDep = Annotated[QbrCall, Depends(qbr_call)]
 ItemNo = Path(ge=1, le=50, description="the action item's number in its QBR")
 
 
-@router.post("/partners/{partner_id}/qbr/{period}/meeting", response_model=Meeting)
+@router.post("/partners/{partner_id}/qbr/{period}/meeting", response_model=Meeting, dependencies=[UpdateBudget])
 async def schedule(call: QbrCallDep, body: MeetingBody):
     """Propose (or move) the meeting: the partner, its CAM or ops. Both sides get the invite."""
     await service.qbr_row(call.session, call.partner, call.period)

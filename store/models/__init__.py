@@ -64,6 +64,8 @@ class Partner(Base):
     )
     contact_email: Mapped[str] = mapped_column(String(320))
     status: Mapped[str] = mapped_column(String(20), index=True)
+    # Numbers the coverage (tier, CAM): raised with each change, in its transaction (migration 0014).
+    coverage_version: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -92,6 +94,9 @@ class JourneyRecord(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
     # While the journey waits for ops after a permanent failure: the step, the error, since when.
     attention: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
+    # The partner's coverage version the journey was told (a signal Temporal took); the reconciler
+    # re-sends the coverage to journeys behind their partner (api/journeys.py `deliver_coverage`).
+    coverage_version: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
 
 
 class AuditEvent(Base):

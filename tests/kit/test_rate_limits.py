@@ -115,3 +115,40 @@ async def test_forwarded_for_names_the_client_only_behind_a_trusted_proxy(settin
         assert (await outsider.get("/partners", headers=bad("198.51.100.99"))).status_code == 429
         for c in (ingress_a, ingress_b, outsider):
             await c.aclose()
+
+
+async def test_a_partner_keys_updates_to_its_journeys_share_one_budget_per_key(settings, sessionmaker, ops, worker):
+    """Updates a partner key sends to its own journeys (milestone reports, deal stages, QBR meetings,
+    MDF dates) share one budget per key and minute across API processes: up to the limit they are
+    answered as ever, past it 429 with Retry-After; other keys, and staff, keep their own."""
+    from domain.enums import Role
+    from tests.helpers.api import enrol, new_key
+
+    async with two_apps(settings, partner_updates_per_minute=LIMIT) as (a, b):
+        on_a, on_b = client(a, "203.0.113.7"), client(b, "203.0.113.8")
+        partner = await enrol(on_a, ops, tier="registered", domain="budget.test")
+        own = await new_key(sessionmaker, Role.partner, partner_id=partner["id"])
+        second = await new_key(sessionmaker, Role.partner, partner_id=partner["id"])
+        report = f"/partners/{partner['id']}/onboarding/milestones/portal_access"
+        for i in range(LIMIT):  # at the bar: every one answered, whichever process takes it
+            r = await (on_a, on_b)[i % 2].post(report, headers=own)
+            assert r.status_code == 200, r.text
+        today = datetime.now(UTC).date()
+        over = [
+            ("post", report, None),
+            ("post", f"/deals/{uuid.uuid4()}/stage", {"stage": "proposal"}),
+            ("post", f"/mdf/requests/{uuid.uuid4()}/dates",
+             {"planned_start": str(today + timedelta(days=5)), "planned_end": str(today + timedelta(days=6))}),
+            ("post", f"/partners/{partner['id']}/qbr/2027-Q1/meeting",
+             {"starts_at": (datetime.now(UTC) + timedelta(days=3)).isoformat()}),
+        ]  # fmt: skip
+        for method, path, body in over:  # past it: each kind of update, from either process
+            for http in (on_a, on_b):
+                r = await http.request(method, path, json=body, headers=own)
+                assert r.status_code == 429, (path, r.text)
+                assert 1 <= int(r.headers["Retry-After"]) <= 60 and "too many journey updates" in r.json()["detail"]
+        assert (await on_a.post(report, headers=second)).status_code == 200  # another key: its own budget
+        assert (await on_b.post(report, headers=ops)).status_code == 200  # staff are not budgeted
+        assert (await on_a.get(f"/partners/{partner['id']}", headers=own)).status_code == 200  # reads are not
+        for http in (on_a, on_b):
+            await http.aclose()
