@@ -6,6 +6,7 @@ have probes on endpoints that check something."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from pathlib import Path
@@ -116,14 +117,66 @@ def test_the_grafana_dashboard_queries_series_we_export():
 
 def test_only_the_api_is_published_beyond_this_host():
     """Temporal's gRPC (start and signal any journey), its UI (no login) and the mail sink (shows
-    sign-in links) are published on 127.0.0.1 only; the API is the one public port."""
+    sign-in links) are published on 127.0.0.1 only; the API's load balancer is the one public port."""
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
     published = {name: s.get("ports", []) for name, s in compose["services"].items() if s.get("ports")}
-    assert {"temporal", "temporal-ui", "mailpit", "api"} <= set(published)
+    assert {"temporal", "temporal-ui", "mailpit", "lb"} <= set(published)
     for name, ports in published.items():
         for port in ports:
-            if name != "api":
+            if name != "lb":
                 assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
+
+
+@pytest.mark.parametrize("name", ["camlights-api", "camlights-worker"])
+def test_api_and_worker_run_several_replicas_with_a_disruption_budget(name):
+    """The multi-replica shape: 2+ replicas, a rollout that never goes below them, a
+    PodDisruptionBudget selecting exactly this Deployment's pods (a drain evicts one at a time),
+    probes and resources on the container."""
+    deployment = _deployment(name)
+    spec = deployment["spec"]
+    assert spec["replicas"] >= 2, f"{name} runs one replica"
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pod_labels = spec["template"]["metadata"]["labels"]
+    assert spec["selector"]["matchLabels"].items() <= pod_labels.items()
+    budgets = [
+        d for p in MANIFESTS for d in documents(p)
+        if d.get("kind") == "PodDisruptionBudget" and d["metadata"]["name"] == name
+    ]  # fmt: skip
+    assert len(budgets) == 1, f"{name} has no PodDisruptionBudget"
+    (budget,) = budgets
+    assert budget["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    assert budget["spec"]["selector"]["matchLabels"] == spec["selector"]["matchLabels"]
+    allowed = budget["spec"].get("maxUnavailable", 0)
+    if "minAvailable" in budget["spec"]:
+        allowed = spec["replicas"] - budget["spec"]["minAvailable"]
+    assert 1 <= allowed < spec["replicas"], f"{name}'s budget lets a drain take {allowed} of {spec['replicas']} pods"
+    (container,) = spec["template"]["spec"]["containers"]
+    assert container.get("readinessProbe") and container.get("livenessProbe")
+    resources = container.get("resources", {})
+    assert {"cpu", "memory"} <= set(resources.get("requests", {})), f"{name} requests no cpu/memory"
+    assert "memory" in resources.get("limits", {}), f"{name} has no memory limit"
+
+
+def test_compose_runs_two_apis_behind_one_port_and_two_workers():
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for name in ("api", "worker"):
+        assert services[name]["deploy"]["replicas"] >= 2, f"compose runs one {name}"
+        assert "ports" not in services[name], f"a fixed host port on {name} stops it scaling"
+    lb = services["lb"]
+    conf = (DEPLOY / "nginx" / "camlights.conf").read_text()
+    mount = next(v for v in lb["volumes"] if "camlights.conf" in v)
+    assert mount.split(":")[0] == "./nginx/camlights.conf"
+    assert re.search(r"proxy_pass\s+\$api;", conf) and "http://api:8000" in conf
+    assert "X-Forwarded-For $proxy_add_x_forwarded_for" in conf
+    # The API trusts the load balancer's (fixed) address and nothing else for X-Forwarded-For.
+    address = lb["networks"]["default"]["ipv4_address"]
+    trusted = json.loads(services["api"]["environment"]["TRUSTED_PROXIES"])
+    assert trusted == [f"{address}/32"]
+    (subnet,) = compose["networks"]["default"]["ipam"]["config"]
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(subnet["subnet"])
+    (config,) = documents(DEPLOY / "k8s" / "configmap.yaml")
+    assert [ipaddress.ip_network(c) for c in json.loads(config["data"]["TRUSTED_PROXIES"])], "k8s trusts its ingress"
 
 
 def test_every_deploy_runs_in_production():

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
+from sqlalchemy import func, select
+
 from store.apikeys import create_api_key
+from store.models import AuditEvent, OutboxMessage
 
 
 async def new_key(sessionmaker, role, cam_id=None, partner_id=None, approver_level=None) -> dict[str, str]:
@@ -50,3 +55,18 @@ def deal_body(**over):
         "expected_close_date": "2027-03-31",
         **over,
     }
+
+
+async def nothing_twice(sessionmaker, mailbox) -> Counter[str]:
+    """No email sent twice (one per Message-ID, one outbox row each), no step recorded twice (one audit
+    row per idempotency key); the audit actions counted."""
+    ids = Counter(m["Message-ID"] for m in mailbox.messages)
+    assert all(n == 1 for n in ids.values()), ids
+    async with sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == len(mailbox.messages)
+        keys = (
+            await session.scalars(select(AuditEvent.idempotency_key).where(AuditEvent.idempotency_key.is_not(None)))
+        ).all()
+        actions = Counter((await session.scalars(select(AuditEvent.action))).all())
+    assert len(keys) == len(set(keys))
+    return actions
