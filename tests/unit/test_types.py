@@ -9,6 +9,7 @@ from typing import Annotated
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from domain import types
 from domain.types import Email, Label, Name, Reason, RequiredReason, at_most, clean_text, normalize_email
 
 pytestmark = pytest.mark.unit
@@ -121,3 +122,32 @@ def test_edge_types_refuse(field: str, value: str, message: str) -> None:
 
 def test_normalize_email_lowercases_the_whole_address() -> None:
     assert normalize_email("Pat.O'Neil@Gold.Example.COM") == "pat.o'neil@gold.example.com"
+
+
+@pytest.mark.parametrize(
+    ("received", "kept"),
+    [
+        ("ok", "ok"),
+        ("o\x00k", "ok"),  # NUL dropped
+        ("a\x07b\x9fc", "abc"),  # C0 and C1 controls dropped
+        ("line 1\nline\t2", "line 1\nline\t2"),  # newline and tab kept
+        ("x\ud800y", "xy"),  # an unpaired surrogate dropped
+        ("a\ufdd0b\uffffc\U0001fffed", "abcd"),  # non-characters dropped, first and later planes
+        ("e\u0301", "\u00e9"),  # normalised to NFC
+        ("\ufdcf\ufdf0", "\ufdcf\ufdf0"),  # just outside the non-character block: kept
+    ],
+)
+def test_scrub_text_keeps_what_clean_text_would_accept(received: str, kept: str) -> None:
+    assert types.scrub_text(received, 100) == kept
+
+
+def test_scrub_text_is_bounded() -> None:
+    assert types.scrub_text("x" * 5000, 1000) == "x" * 1000
+    assert types.scrub_text("\x00" * 2000 + "tail", 1000) == ""  # bounded work: at most twice the limit read
+    assert types.scrub_text("\x00" * 999 + "kept", 1000) == "kept"
+
+
+def test_form_text_reads_crlf_as_a_line_break() -> None:
+    assert types.screen_form_lines("one\r\ntwo") == "one\ntwo"
+    with pytest.raises(ValueError, match="control characters"):
+        types.screen_form_lines("one\rtwo")  # a lone CR is no line break
