@@ -18,12 +18,15 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 # The partner an activity works for (set by the worker's interceptor from the activity's input).
 PARTNER_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("camlights_partner_id", default=None)
@@ -57,7 +60,7 @@ class RedactTokens(logging.Filter):
         return True
 
 
-def tracer_provider(settings: Settings, service: str):
+def tracer_provider(settings: Settings, service: str) -> TracerProvider | None:
     """A provider exporting spans over OTLP/HTTP to `OTLP_ENDPOINT` in batches (None when unset)."""
     if not settings.otlp_endpoint:
         return None

@@ -153,7 +153,7 @@ def _alias(method: Callable[..., Any], name: str) -> Callable[..., Any]:
     hints = get_type_hints(method)
     (param,) = [p for p in inspect.signature(method).parameters]
 
-    async def run(arg):  # untyped on purpose: its annotations are set below
+    async def run(arg: Any) -> Any:  # the real annotations are set below
         return await method(arg)
 
     run.__annotations__ = {param: hints[param], "return": hints["return"]}

@@ -6,10 +6,14 @@ import re
 import unicodedata
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from domain.journeys import Coverage
+
+if TYPE_CHECKING:
+    from publicsuffixlist import PublicSuffixList
 
 JOURNEY = "deal"
 
@@ -160,10 +164,10 @@ def _idna_label(label: str) -> str:
         return label
 
 
-_PSL = None
+_PSL: PublicSuffixList | None = None
 
 
-def _psl():
+def _psl() -> PublicSuffixList:
     global _PSL
     if _PSL is None:
         from publicsuffixlist import PublicSuffixList
@@ -305,7 +309,7 @@ class ApprovalRequestInput(BaseModel):
     approver: str  # "cam" or "ops"
     template: str
     link_valid_until: datetime
-    context: dict = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
 
 
 def describe(inp: DealInput) -> tuple[str, str]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
@@ -486,7 +487,7 @@ class ApprovalRequestInput(BaseModel):
     link_valid_until: datetime
     round: int | None = None  # the submission the links are for (None: recorded before links carried it)
     amount_minor: int | None = None  # the amount decided on, signed into the links
-    context: dict = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
 
 
 class FundBalanceInput(BaseModel):
@@ -512,7 +513,7 @@ def money(amount_minor: int, currency: str) -> str:
     return f"{currency} {amount_minor / 100:,.2f}"
 
 
-def describe(inp: dict) -> tuple[str, str]:
+def describe(inp: dict[str, Any]) -> tuple[str, str]:
     """The static summary and details in the Temporal Web UI (encrypted by the codec), for a request
     journey or a fund journey."""
     if "request_id" not in inp:

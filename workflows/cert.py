@@ -10,6 +10,7 @@ stays short however many times it is renewed.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -206,7 +207,7 @@ class CertWorkflow:
         )  # fmt: skip
         await self._kit.record_state(state.value, CertActivity.RECORD_STATE, record, by=by)
 
-    def _context(self) -> dict:
+    def _context(self) -> dict[str, Any]:
         return {
             "partner_name": self._inp.partner_name,
             "person_name": self._inp.person_name,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -474,7 +475,7 @@ class DealWorkflow:
             days_left=days_left,
         )  # fmt: skip
 
-    def _context(self) -> dict:
+    def _context(self) -> dict[str, Any]:
         return {
             "partner_name": self._inp.partner_name,
             "deal_id": self._inp.deal_id,

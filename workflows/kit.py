@@ -113,10 +113,12 @@ class JourneyKit:
             name = self._legacy.get(name, name)
         while True:
             try:
-                return await workflow.execute_activity(
+                # Started by name, so the SDK types the result as Any; result_type makes it an R.
+                result: R = await workflow.execute_activity(
                     name, arg, result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
                     summary=summary or name,
                 )  # fmt: skip
+                return result
             except ActivityError as err:
                 cause = err.cause
                 if not (isinstance(cause, ApplicationError) and cause.non_retryable):

@@ -16,6 +16,7 @@ A fund journey warns the partner before its unreserved balance expires, then wri
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -780,7 +781,7 @@ class MdfWorkflow:
         got = await self._reserve(target, step, by)
         assert got.ok or target > self._reserved, "a release cannot be refused"
 
-    async def _record(self, state: MdfState, *, by: str, step: str, reason: str | None = None, **values) -> None:
+    async def _record(self, state: MdfState, *, by: str, step: str, reason: str | None = None, **values: Any) -> None:
         """A state change: recorded, and published to webhook subscribers when it is in the catalog."""
         self._state = state
         await self._kit.record_state(
@@ -840,7 +841,7 @@ class MdfWorkflow:
             reserved_minor=self._reserved,
         )
 
-    def _context(self) -> dict:
+    def _context(self) -> dict[str, Any]:
         cur = self._inp.currency
         return {
             "partner_name": self._inp.partner_name,
@@ -964,7 +965,7 @@ class MdfFundWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.progress()
 
-    def _context(self) -> dict:
+    def _context(self) -> dict[str, Any]:
         return {
             "partner_name": self._inp.partner_name,
             "period": self._inp.period,

@@ -9,6 +9,7 @@ done the partner is `active`; at the end of the plan an incomplete partner is `a
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -265,7 +266,7 @@ class OnboardingWorkflow:
 
     # ------------------------------------------------------------------ helpers
 
-    def _plan_context(self) -> dict:
+    def _plan_context(self) -> dict[str, Any]:
         policy = self._kit.policy
         return {
             "plan_days": policy.onboarding.plan_days if policy else 0,
@@ -275,5 +276,5 @@ class OnboardingWorkflow:
             ],
         }
 
-    def _milestone_context(self, m: MilestoneProgress) -> dict:
+    def _milestone_context(self, m: MilestoneProgress) -> dict[str, Any]:
         return {"milestone": m.title, "milestone_key": m.key, "due": m.due_at.date().isoformat()}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import WorkflowIDReusePolicy
@@ -27,6 +28,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from domain import actors
+    from domain.enums import Tier
     from domain.journeys import (
         CHANGE_COVERAGE,
         LOAD_POLICY,
@@ -531,7 +533,7 @@ class QbrWorkflow:
             await self._kit.notify("recovered", ["partner", "cam" if self._kit.has_cam() else "ops"],
                                    score=recheck.score)  # fmt: skip
 
-    async def _change_tier(self, tier, cam_id: str | None, by: str, reason: str) -> None:
+    async def _change_tier(self, tier: Tier, cam_id: str | None, by: str, reason: str) -> None:
         """The coverage-change path: the partner row and its audit row, then every journey of the
         partner that follows coverage is told (CHANGE_COVERAGE), this one included."""
         result = await self._kit.activity(
@@ -575,7 +577,7 @@ class QbrWorkflow:
         )  # fmt: skip
         await self._kit.record_state(state.value, QbrActivity.RECORD_STATE, record, by=by)
 
-    def _context(self) -> dict:
+    def _context(self) -> dict[str, Any]:
         return {"partner_name": self._inp.partner_name, "period": self._inp.period}
 
 
