@@ -122,23 +122,20 @@ def engine_of(request: Request) -> AsyncEngine:
     return request.app.state.limits_engine
 
 
+async def _charge(limiter: FailureLimiter, request: Request, key: str, refusal: str) -> None:
+    """Count one attempt against `key` (one upsert); 429 with Retry-After once past the limit."""
+    wait = await limiter.fail(engine_of(request), key)
+    if wait is not None:
+        raise HTTPException(429, detail=f"{refusal}; try again in {wait} s", headers={"Retry-After": str(wait)})
+
+
 async def failed(limiter: FailureLimiter, request: Request, what: str) -> None:
     """Count a failed attempt of this client; 429 with Retry-After when it failed too often lately."""
-    wait = await limiter.fail(engine_of(request), client_of(request))
-    if wait is not None:
-        raise HTTPException(
-            429,
-            detail=f"too many failed {what} from this client; try again in {wait} s",
-            headers={"Retry-After": str(wait)},
-        )
+    await _charge(limiter, request, client_of(request), f"too many failed {what} from this client")
 
 
 async def spend(limiter: FailureLimiter, request: Request, key_id: object, what: str) -> None:
     """Count one `what` of this API key (one upsert); 429 with Retry-After past its budget."""
-    wait = await limiter.fail(engine_of(request), str(key_id))
-    if wait is not None:
-        raise HTTPException(
-            429,
-            detail=f"too many {what} from this API key (at most {limiter.limit} a minute); try again in {wait} s",
-            headers={"Retry-After": str(wait)},
-        )
+    await _charge(
+        limiter, request, str(key_id), f"too many {what} from this API key (at most {limiter.limit} a minute)"
+    )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections import Counter
+from collections.abc import AsyncIterator
 
 from sqlalchemy import func, select
 
@@ -70,3 +73,34 @@ async def nothing_twice(sessionmaker, mailbox) -> Counter[str]:
         actions = Counter((await session.scalars(select(AuditEvent.action))).all())
     assert len(keys) == len(set(keys))
     return actions
+
+
+def approve_link(mailbox, template: str, to: str | None = None) -> str | None:
+    """The path of the approve link in the latest `template` email (to `to`, when given)."""
+    sent = [m for m in mailbox.messages if m["X-CAMLights-Template"] == template and to in (None, m["To"])]
+    if not sent:
+        return None
+    text = sent[-1].get_body(("plain",)).get_content()
+    return re.search(r"Approve:\s+(\S+)", text).group(1).replace("http://camlights.test", "")
+
+
+@contextlib.asynccontextmanager
+async def api_through(settings, dev_env, interceptor) -> AsyncIterator:
+    """The real app (lifespan included) whose Temporal client goes through `interceptor` (faults a
+    test injects into starts or signals), behind an httpx client."""
+    import httpx
+    from temporalio.client import Client
+
+    from api.app import create_app
+    from tests.helpers.keys import CONVERTER
+
+    app = create_app(settings, reconcile_every=None)
+    async with app.router.lifespan_context(app):
+        app.state.temporal = Client(
+            dev_env.client.service_client,
+            namespace=dev_env.client.namespace,
+            data_converter=CONVERTER,
+            interceptors=[interceptor],
+        )
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://camlights.test") as c:
+            yield c

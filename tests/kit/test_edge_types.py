@@ -5,7 +5,6 @@ bounded-by-construction issue's dates, periods, booleans and unscreened link tex
 from __future__ import annotations
 
 import json
-import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +15,7 @@ from api.limits import MAX_BODY_BYTES
 from domain.enums import Role
 from store.models.deal import Deal, UsedLink
 from store.models.mdf import MdfFund, MdfRequest
-from tests.helpers.api import deal_body, enrol, new_key
+from tests.helpers.api import approve_link, deal_body, enrol, new_key
 from tests.helpers.waiting import eventually
 from tests.mdf.test_api import body as mdf_body
 from tests.mdf.test_api import fast, setup
@@ -109,14 +108,10 @@ async def test_a_nul_in_an_mdf_link_reason_is_refused_and_the_link_stays_usable(
     assert r.status_code == 201, r.text
     req = r.json()
 
-    def link():
-        for m in mailbox.messages:
-            if m["X-CAMLights-Template"] == "request_approval_request" and m["To"] == cam["email"]:
-                text = m.get_body(("plain",)).get_content()
-                return re.search(r"Approve:\s+(\S+)", text).group(1).replace("http://camlights.test", "")
-        return None
-
-    url = await eventually(link, what="the approval email with its links")
+    url = await eventually(
+        lambda: approve_link(mailbox, "request_approval_request", cam["email"]),
+        what="the approval email with its links",
+    )
     for bad in ("ok\x00", "ok\x1b[2J"):
         r = await api.post(url, data={"reason": bad})
         refused(r, "reason")

@@ -4,21 +4,17 @@ workflow, the client saw an error), no answer at all, and a definite refusal."""
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from datetime import timedelta
 
-import httpx
 import pytest_asyncio
 from sqlalchemy import func, select
-from temporalio.client import Client, Interceptor, OutboundInterceptor, StartWorkflowInput
+from temporalio.client import Interceptor, OutboundInterceptor, StartWorkflowInput
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import journeys
-from api.app import create_app
 from store.models import AuditEvent, IdempotencyRecord, JourneyRecord, Partner
-from tests.helpers.api import create_cam
-from tests.helpers.keys import CONVERTER
+from tests.helpers.api import api_through, create_cam
 from tests.helpers.waiting import eventually
 
 
@@ -55,18 +51,8 @@ class StartFaults(Interceptor):
 async def faulty_api(settings, dev_env, sessionmaker):
     """The real app whose Temporal client goes through `StartFaults` (set `.faults` per test)."""
 
-    @contextlib.asynccontextmanager
-    async def make(faults: StartFaults):
-        app = create_app(settings, reconcile_every=None)
-        async with app.router.lifespan_context(app):
-            app.state.temporal = Client(
-                dev_env.client.service_client,
-                namespace=dev_env.client.namespace,
-                data_converter=CONVERTER,
-                interceptors=[faults],
-            )
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-                yield client
+    def make(faults: StartFaults):
+        return api_through(settings, dev_env, faults)
 
     return make
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 import struct
 import uuid
 import zlib
@@ -15,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from domain.enums import Role
 from domain.links import MDF_SALT, make_token, read_token
-from tests.helpers.api import create_cam, enrol, new_key
+from tests.helpers.api import approve_link, create_cam, enrol, new_key
 from tests.helpers.policies import fast_policy
 from tests.helpers.waiting import eventually
 
@@ -201,15 +200,10 @@ async def test_one_click_approval_link_payments_and_reports(api, ops, worker, se
     )
     assert again.status_code == 201 and again.json()["id"] == req["id"]
 
-    def link():
-        for m in mailbox.messages:
-            if m["X-CAMLights-Template"] == "request_approval_request" and m["To"] == cam["email"]:
-                text = m.get_body(("plain",)).get_content()
-                return re.search(r"Approve:\s+(\S+)", text).group(1).replace("http://camlights.test", "")
-        return None
-
-    await eventually(lambda: link() is not None, what="the approval email with its links")
-    url = link()
+    url = await eventually(
+        lambda: approve_link(mailbox, "request_approval_request", cam["email"]),
+        what="the approval email with its links",
+    )
     page = await api.get(url)
     assert page.status_code == 200 and "Confirm: approve" in page.text
     done = await api.post(url, data={"reason": "looks good"})
@@ -275,15 +269,6 @@ async def test_one_click_approval_link_payments_and_reports(api, ops, worker, se
     assert csv_text.splitlines()[0].startswith("partner_id,partner_name,period")
     roi = (await api.get("/mdf/reports/roi", headers=ops)).json()
     assert any(row["partner_id"] == partner["id"] and row["paid_minor"] == 60_000 for row in roi)
-
-
-def approve_link(mailbox, template: str) -> str | None:
-    """The path of the approve link in the latest `template` email."""
-    sent = [m for m in mailbox.messages if m["X-CAMLights-Template"] == template]
-    if not sent:
-        return None
-    text = sent[-1].get_body(("plain",)).get_content()
-    return re.search(r"Approve:\s+(\S+)", text).group(1).replace("http://camlights.test", "")
 
 
 async def test_ops_inbox_links_decide_the_first_level_only(api, ops, worker, sessionmaker, mailbox, settings):

@@ -4,24 +4,20 @@ tells it, and the old CAM's one-click links are refused at once, told or not."""
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import httpx
 from sqlalchemy import select
-from temporalio.client import Client, Interceptor, OutboundInterceptor, SignalWorkflowInput
+from temporalio.client import Interceptor, OutboundInterceptor, SignalWorkflowInput
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import journeys
-from api.app import create_app
 from domain.enums import Role
 from domain.journeys import SA_CAM_ID, workflow_id
 from domain.links import MDF_SALT, LinkClaims, make_token
 from store.models import JourneyRecord, Partner
 from tests.deal.test_api import fast, links
-from tests.helpers.api import create_cam, deal_body, enrol, new_key
-from tests.helpers.keys import CONVERTER
+from tests.helpers.api import api_through, create_cam, deal_body, enrol, new_key
 from tests.helpers.waiting import eventually
 
 
@@ -42,21 +38,6 @@ class SignalFaults(Interceptor):
                 await self.next.signal_workflow(input)
 
         return Outbound(next)
-
-
-@contextlib.asynccontextmanager
-async def api_with(settings, dev_env, faults: SignalFaults):
-    """The real app whose Temporal client goes through `faults`."""
-    app = create_app(settings, reconcile_every=None)
-    async with app.router.lifespan_context(app):
-        app.state.temporal = Client(
-            dev_env.client.service_client,
-            namespace=dev_env.client.namespace,
-            data_converter=CONVERTER,
-            interceptors=[faults],
-        )
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://camlights.test") as c:
-            yield c
 
 
 async def cam_of(dev_env, wid: str) -> str | None:
@@ -89,7 +70,7 @@ async def test_a_missed_coverage_signal_is_sent_by_the_reconciler_and_the_old_ca
     assert await cam_of(dev_env, wid) == old["id"]
 
     faults = SignalFaults(failing=1)
-    async with api_with(settings, dev_env, faults) as unlucky:  # Temporal does not answer the signal
+    async with api_through(settings, dev_env, faults) as unlucky:  # Temporal does not answer the signal
         r = await unlucky.patch(f"/partners/{partner['id']}", json={"cam_id": new["id"]}, headers=ops)
     assert r.status_code == 200 and r.json()["cam_id"] == new["id"], r.text
     assert faults.failed == 1
