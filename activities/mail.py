@@ -10,14 +10,25 @@ from pathlib import Path
 from typing import Any
 
 import aiosmtplib
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, StrictUndefined, select_autoescape
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+JOURNEYS = Path(__file__).resolve().parents[1] / "journeys"
+
+
+def journey_templates(kind: str) -> dict[str, FileSystemLoader]:
+    """Each journey's own templates of a kind (`mail`, `links`), by the convention
+    `journeys/<name>/templates/<kind>/`, named `<name>/<template>` (e.g. `deal/approved.txt.j2`)."""
+    return {
+        folder.parent.parent.name: FileSystemLoader(folder)
+        for folder in sorted(JOURNEYS.glob(f"*/templates/{kind}"))
+        if folder.is_dir()
+    }
 
 
 def template_env() -> Environment:
     return Environment(
-        loader=FileSystemLoader(TEMPLATES),
+        loader=ChoiceLoader([FileSystemLoader(TEMPLATES), PrefixLoader(journey_templates("mail"))]),
         autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -76,8 +76,9 @@ def create_app(settings: Settings | None = None, *, reconcile_every: float | Non
     for module in (webhooks, crm, metrics):  # integrations and operations
         app.include_router(module.router)
     app.include_router(webhooks.catalog_router)
-    for spec in registry.JOURNEYS:  # by convention: api/<journey>/router.py
-        app.include_router(importlib.import_module(f"api.{spec.name}.router").router)
+    for spec in registry.JOURNEYS:  # each journey's router, named by its manifest
+        router_module, _, attribute = spec.router.partition(":")
+        app.include_router(getattr(importlib.import_module(router_module), attribute))
     web.install(app, failures_per_minute=settings.auth_failures_per_minute)  # the CAM workspace (/web)
     openapi.install(app)
     return app

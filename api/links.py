@@ -12,19 +12,22 @@ from typing import Annotated
 import fastapi
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from activities.mail import journey_templates
 from api import offboarding, ratelimit
 from api.schemas import SCREEN_TEXT, TOKEN, at_most
 from domain import actors
 from domain.links import LinkClaims, LinkExpired, LinkInvalid, read_token
+from journeys.deal.models import UsedLink
 from store.models import Base, Partner
-from store.models.deal import UsedLink
 
 pages = Environment(
-    loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+    loader=ChoiceLoader(
+        [FileSystemLoader(Path(__file__).resolve().parent / "templates"), PrefixLoader(journey_templates("links"))]
+    ),
     autoescape=select_autoescape(default=True),
 )
 

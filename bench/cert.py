@@ -43,7 +43,7 @@ def cert_rows(partners: list[dict], expires_at: datetime) -> list[dict]:
 
 
 def cert_input(cert: dict, partner: dict):
-    from domain.cert import CertInput
+    from journeys.cert.domain import CertInput
 
     return CertInput(
         cert_id=str(cert["id"]), partner_id=str(partner["id"]), partner_name=partner["name"],
@@ -53,7 +53,7 @@ def cert_input(cert: dict, partner: dict):
 
 
 async def run(st: Stack, n: int) -> list[Section]:
-    from domain.cert import JOURNEY, RENEW, Renewal, RenewalResult
+    from journeys.cert.domain import JOURNEY, RENEW, Renewal, RenewalResult
     from worker.main import build_worker
 
     policy = harness.bench_policy()

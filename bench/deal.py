@@ -37,7 +37,7 @@ def deal_rows(partners: list[dict], amount_minor: int = 500_000) -> list[dict]:
 
 
 def deal_input(deal: dict, partner: dict):
-    from domain.deal import DealInput
+    from journeys.deal.domain import DealInput
 
     return DealInput(
         deal_id=str(deal["id"]), partner_id=str(partner["id"]), partner_name=partner["name"],
@@ -48,7 +48,7 @@ def deal_input(deal: dict, partner: dict):
 
 
 async def run(st: Stack, n: int) -> list[Section]:
-    from domain.deal import CHANGE_STAGE, JOURNEY, DealStage, StageChange
+    from journeys.deal.domain import CHANGE_STAGE, JOURNEY, DealStage, StageChange
     from worker.main import build_worker
 
     before = await harness.db_snapshot(st)

@@ -26,11 +26,12 @@ AMOUNT = 50_000  # USD 500.00: inside the registered tier's pre-approved limit
 
 async def seed_requests(st: Stack, partners: list[dict]) -> list[dict]:
     """A fund per partner (with its tier's allocation) and one reserved request each."""
-    from domain.mdf import MdfState
     from domain.policy import ProgramPolicy
-    from store import ledger, repo
+    from journeys.mdf import ledger
+    from journeys.mdf.domain import MdfState
+    from journeys.mdf.models import MdfRequest
+    from store import repo
     from store.models import Partner
-    from store.models.mdf import MdfRequest
 
     start = datetime.now(UTC).date()
     out = []
@@ -58,7 +59,7 @@ async def seed_requests(st: Stack, partners: list[dict]) -> list[dict]:
 
 
 def mdf_input(row: dict):
-    from domain.mdf import MdfInput
+    from journeys.mdf.domain import MdfInput
 
     req, p = row["request"], row["partner"]
     return MdfInput(
@@ -77,10 +78,10 @@ async def fund_costs(st: Stack, rows: list[dict], task_queue: str) -> None:
     expiry warnings, 30 and 7 days before, then the expiry; started 40 policy days before it),
     recorded as `mdf_fund` in the journey costs. A fund whose first task runs after a warning's
     time skips it, as in production: on an overloaded machine more funds would undercount."""
-    from domain.mdf import MdfFundInput
     from domain.policy import ProgramPolicy
+    from journeys.mdf.domain import MdfFundInput
+    from journeys.mdf.ledger import FUND_WORKFLOW, fund_workflow_id
     from store import repo
-    from store.ledger import FUND_WORKFLOW, fund_workflow_id
     from store.models import JourneyRecord
 
     async with st.sessionmaker() as session, session.begin():
@@ -106,7 +107,8 @@ async def fund_costs(st: Stack, rows: list[dict], task_queue: str) -> None:
 
 async def run(st: Stack, n: int) -> list[Section]:
     from domain.journeys import PROGRESS
-    from domain.mdf import (
+    from domain.policy import ProofKind
+    from journeys.mdf.domain import (
         DECIDE_CLAIM,
         JOURNEY,
         RECORD_PAYMENT,
@@ -118,7 +120,6 @@ async def run(st: Stack, n: int) -> list[Section]:
         Payment,
         StartActivity,
     )
-    from domain.policy import ProofKind
     from worker.main import build_worker
 
     before = await harness.db_snapshot(st)

@@ -18,7 +18,7 @@ BUSINESS_STEPS = 7
 
 async def run(st: Stack, n: int) -> list[Section]:
     from domain.enums import Tier
-    from domain.onboarding import JOURNEY, MARK_MILESTONE, MilestoneDone, OnboardingInput, OnboardingState
+    from journeys.onboarding.domain import JOURNEY, MARK_MILESTONE, MilestoneDone, OnboardingInput, OnboardingState
     from worker.main import build_worker
 
     assert st.settings is not None

@@ -46,11 +46,11 @@ async def counts(st: Stack) -> tuple[int, int, int]:
 
 
 async def run(st: Stack, n: int, caches: tuple[int, ...] = (1000,)) -> list[Section]:
-    from domain.cert import JOURNEY as CERT
-    from domain.deal import JOURNEY as DEAL
     from domain.journeys import PROGRESS
-    from domain.onboarding import JOURNEY as ONBOARDING
-    from domain.onboarding import OnboardingInput
+    from journeys.cert.domain import JOURNEY as CERT
+    from journeys.deal.domain import JOURNEY as DEAL
+    from journeys.onboarding.domain import JOURNEY as ONBOARDING
+    from journeys.onboarding.domain import OnboardingInput
 
     third = max(1, n // 3)
     partners = await harness.seed_partners(st, third)

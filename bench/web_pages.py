@@ -27,10 +27,10 @@ from pathlib import Path
 
 async def seed(sessionmaker, cams: int, partners: int) -> list:
     from domain.enums import PartnerStatus, Role, Tier
+    from journeys.cert.models import Certification
+    from journeys.deal.models import Deal
+    from journeys.onboarding.models import PartnerMilestone
     from store.models import Cam, Partner
-    from store.models.cert import Certification
-    from store.models.deal import Deal
-    from store.models.onboarding import PartnerMilestone
 
     now = datetime.now(UTC)
     rows: list = []

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.enums import Tier
-from domain.qbr import Metric, Mode
 from domain.types import Name, at_most
+from journeys.qbr.domain import Metric, Mode
 
 MAX_DAYS = 3650  # no window, SLA or offset of the program is longer than ten years
 MAX_TIMER = timedelta(days=3 * MAX_DAYS * 10)  # the longest wait a journey may schedule (dry run)

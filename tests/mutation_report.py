@@ -17,7 +17,7 @@ NOT_RUN = {None, 2, 34}  # not checked yet, interrupted, skipped
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("modules", nargs="*", help="e.g. domain/qbr.py (default: every module of domain/)")
+    parser.add_argument("modules", nargs="*", help="e.g. journeys/qbr/domain.py (default: every module of domain/)")
     parser.add_argument("--min", type=float, default=0.0, help="fail below this score (percent)")
     parser.add_argument("--names", action="store_true", help="only print the surviving mutants' names")
     args = parser.parse_args()

@@ -10,7 +10,7 @@ Calendar peaks: a fund's expiry is the end of its period plus `mdf.expiry_grace_
 `mdf.expiry_warning_days` before that, so every fund of a period fires at the same instants; the
 QBR cycle starts on the first day of each of `qbr.cycle_months` but fans out through a window
 (`qbr.cycle_window`), so its rate is the cycle's measured rate, not N. Funds are created on first
-use (store/ledger.py), so a period rollover by itself starts nothing. `jitter_hours` models
+use (journeys/mdf/ledger.py), so a period rollover by itself starts nothing. `jitter_hours` models
 spreading each calendar firing uniformly over that many hours.
 """
 

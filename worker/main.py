@@ -12,8 +12,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from core import registry
+from core.hooks import follow_policy
 from core.observability import configure_logging, configure_tracing
-from core.schedules import follow_policy
 from core.settings import Settings
 from core.temporal import connect
 from store.db import make_engine, make_sessionmaker
@@ -43,8 +43,8 @@ async def run_worker(settings: Settings) -> None:
     client = await connect(settings, runtime=runtime(settings))
     sessionmaker = make_sessionmaker(engine)
     worker = build_worker(client, settings, sessionmaker)
-    # The QBR cycle's Temporal Schedule follows the current policy, and each new version without a
-    # restart; a failure is logged and retried, it never stops the worker.
+    # The journeys' policy hooks (e.g. the QBR cycle's Temporal Schedule) follow the current policy,
+    # and each new version without a restart; a failure is logged and retried, it never stops the worker.
     following = asyncio.create_task(follow_policy(client, sessionmaker, settings.task_queue))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -13,7 +13,7 @@ from api.deps import CreationDep, OpsDep, PartnerDep, PrincipalDep, SessionDep, 
 from api.partners import service
 from api.partners.schemas import PartnerCreate, PartnerDetail, PartnerOut, PartnerUpdate, TimelineEntry
 from domain.enums import PartnerStatus, Tier
-from domain.onboarding import JOURNEY as ONBOARDING
+from journeys.onboarding.domain import JOURNEY as ONBOARDING
 from store.models import AuditEvent, Partner
 
 router = APIRouter(prefix="/partners", tags=["partners"])

@@ -21,12 +21,12 @@ from api.idempotency import Idempotency
 from api.partners.schemas import JourneyOut, MilestoneOut, PartnerCreate, PartnerDetail, PartnerOut, PartnerUpdate
 from domain.enums import PartnerStatus, Tier
 from domain.events import TierChanged
-from domain.onboarding import JOURNEY as ONBOARDING
-from domain.onboarding import OnboardingInput, OnboardingState
 from domain.webhooks import EventInput
+from journeys.onboarding.domain import JOURNEY as ONBOARDING
+from journeys.onboarding.domain import OnboardingInput, OnboardingState
+from journeys.onboarding.models import PartnerMilestone
 from store import repo
 from store.models import Cam, JourneyRecord, Partner
-from store.models.onboarding import PartnerMilestone
 
 
 async def check_coverage(session: AsyncSession, tier: Tier, cam_id: uuid.UUID | None) -> int:

@@ -18,9 +18,9 @@ from sqlalchemy.dialects.postgresql import insert
 from api import journeys, metrics
 from api.deps import OpsDep, SessionDep, TemporalDep
 from api.schemas import JSON_NUMBER, IsoDatetime
-from domain.deal import CHANGE_STAGE, JOURNEY, DealStage, DealState, StageChange
+from journeys.deal.domain import CHANGE_STAGE, JOURNEY, DealStage, DealState, StageChange
+from journeys.deal.models import Deal
 from store import repo
-from store.models.deal import Deal
 from store.models.integrations import CrmEvent, CrmLink
 
 router = APIRouter(prefix="/events", tags=["integrations"])

@@ -8,7 +8,7 @@ import logging
 from fastapi import APIRouter, HTTPException, Path
 
 from api.deps import OpsDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep
-from core.schedules import ensure_qbr_schedule
+from core.hooks import policy_saved
 from domain.policy import ProgramPolicy, VersionedPolicy
 from store import repo
 
@@ -44,7 +44,7 @@ async def put_policy(
     await session.commit()
     try:
         async with asyncio.timeout(5):
-            await ensure_qbr_schedule(temporal, body, settings.task_queue, version)
+            await policy_saved(temporal, body, settings.task_queue, version)
     except Exception:  # stored already; the workers apply it at their next check
-        log.exception("policy version %s: the QBR cycle schedule is left to the workers' next check", version)
+        log.exception("policy version %s: the journeys' policy hooks are left to the workers' next check", version)
     return VersionedPolicy(version=version, policy=body)

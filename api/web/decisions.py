@@ -1,7 +1,7 @@
 """The workspace's MDF and QBR decisions (the inline actions of their Today items and Partner
 page sections): an MDF request or claim approved, approved for less, or rejected; a tier review
 approved or overridden. Each goes through the same service functions and workflow updates as the
-JSON API (`api/mdf/service.py`, `api/qbr/service.py`) with the signed-in user's `Principal`, so
+JSON API (`journeys/mdf/service.py`, `journeys/qbr/service.py`) with the signed-in user's `Principal`, so
 the rules and the audit trail are one; a decision that lost a race says who decided first."""
 
 from __future__ import annotations
@@ -17,22 +17,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import journeys
 from api.deps import SessionDep, SettingsDep, TemporalDep, load_partner
-from api.mdf import service as mdf_service
-from api.mdf.schemas import MAX_MINOR
-from api.qbr import service as qbr_service
-from api.qbr.schemas import TierDecisionBody
 from api.schemas import SCREEN_LINE, SCREEN_TEXT, at_most
 from api.web import security
 from api.web.pages import WebRoute
 from api.web.router import actor_names, back_to, redirect, signed_in, temporal_ui
 from domain.enums import Tier
-from domain.mdf import DECIDE, DECIDE_CLAIM, Decision, MdfAnswer, MdfState
-from domain.mdf import JOURNEY as MDF
-from domain.qbr import DECIDE_TIER, PERIOD, ReviewOutcome, ReviewState
-from domain.qbr import JOURNEY as QBR
 from domain.types import clean_text
-from store.models.mdf import MdfRequest
-from store.models.qbr import QbrTierReview
+from journeys.mdf import service as mdf_service
+from journeys.mdf.domain import DECIDE, DECIDE_CLAIM, Decision, MdfAnswer, MdfState
+from journeys.mdf.domain import JOURNEY as MDF
+from journeys.mdf.models import MdfRequest
+from journeys.mdf.schemas import MAX_MINOR
+from journeys.qbr import service as qbr_service
+from journeys.qbr.domain import DECIDE_TIER, PERIOD, ReviewOutcome, ReviewState
+from journeys.qbr.domain import JOURNEY as QBR
+from journeys.qbr.models import QbrTierReview
+from journeys.qbr.schemas import TierDecisionBody
 
 router = APIRouter(prefix=security.PREFIX, route_class=WebRoute, include_in_schema=False)
 

@@ -23,10 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from api import journeys, offboarding
-from api.deal import service as deal_service
 from api.deps import SessionDep, SettingsDep, TemporalDep, load_partner
-from api.onboarding import service as onboarding_service
-from api.onboarding.schemas import MILESTONE_KEY
 from api.routers import ops as ops_api
 from api.routers import policy as policy_api
 from api.schemas import SCREEN_LINE, SCREEN_TEXT, at_most
@@ -36,7 +33,13 @@ from api.web.pages import WebRoute, page
 from api.web.security import WebUser
 from core import registry
 from core.settings import Settings
-from domain.deal import (
+from domain.enums import PartnerStatus, Tier
+from domain.journeys import PROGRESS
+from domain.policy import ProgramPolicy
+from domain.types import clean_text, normalize_email
+from journeys.cert.models import Certification
+from journeys.deal import service as deal_service
+from journeys.deal.domain import (
     DECIDE,
     DECIDE_EXTENSION,
     DealDecision,
@@ -46,16 +49,13 @@ from domain.deal import (
     ExtensionDecision,
     ExtensionResult,
 )
-from domain.deal import JOURNEY as DEAL
-from domain.enums import PartnerStatus, Tier
-from domain.journeys import PROGRESS
-from domain.policy import ProgramPolicy
-from domain.types import clean_text, normalize_email
+from journeys.deal.domain import JOURNEY as DEAL
+from journeys.deal.models import Deal
+from journeys.onboarding import service as onboarding_service
+from journeys.onboarding.models import PartnerMilestone
+from journeys.onboarding.schemas import MILESTONE_KEY
 from store import repo
 from store.models import ApiKey, AuditEvent, Cam, JourneyRecord, OutboxMessage, Partner
-from store.models.cert import Certification
-from store.models.deal import Deal
-from store.models.onboarding import PartnerMilestone
 from store.models.web import WebOperator
 
 router = APIRouter(prefix=security.PREFIX, route_class=WebRoute, include_in_schema=False)

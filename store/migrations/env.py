@@ -3,9 +3,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from store.models import Base
+from store.models import Base, import_journey_models
 
 config = context.config
+import_journey_models()  # every journey's tables (journeys/<name>/models.py) join the metadata
 target_metadata = Base.metadata
 
 

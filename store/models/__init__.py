@@ -168,7 +168,9 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
 
 
-def _import_journey_models() -> None:
+def _import_platform_models() -> None:
+    """The platform's other tables (a journey's own tables live in journeys/<name>/models.py and
+    join `Base.metadata` when the journey is imported: see `import_journey_models`)."""
     import importlib
     import pkgutil
 
@@ -176,4 +178,13 @@ def _import_journey_models() -> None:
         importlib.import_module(f"{__name__}.{module.name}")
 
 
-_import_journey_models()
+def import_journey_models() -> None:
+    """Every journey's tables, by the convention `journeys/<name>/models.py` (for migrations)."""
+    import importlib
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).resolve().parents[2] / "journeys").glob("*/models.py")):
+        importlib.import_module(f"journeys.{path.parent.name}.models")
+
+
+_import_platform_models()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from domain.cert import CertInput
 from domain.journeys import Coverage
+from journeys.cert.domain import CertInput
+from journeys.cert.models import Certification
 from store.models import Partner
-from store.models.cert import Certification
 
 
 async def make_cert(

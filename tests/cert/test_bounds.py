@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from domain.cert import RENEW, Renewal, RenewalResult
+from journeys.cert.domain import RENEW, Renewal, RenewalResult
 from tests.cert.test_api import cert_body, cert_policy
 from tests.helpers.api import enrol
 

@@ -9,20 +9,20 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.service import RPCError
 
-from domain.cert import Renewal
 from domain.enums import Tier
 from domain.journeys import Coverage
-from domain.onboarding import OnboardingInput
 from domain.policy import ProgramPolicy
+from journeys.cert.domain import Renewal
+from journeys.cert.models import Certification
+from journeys.cert.workflow import CertWorkflow
+from journeys.onboarding.domain import OnboardingInput
+from journeys.onboarding.workflow import OnboardingWorkflow
 from store import repo
-from store.models.cert import Certification
 from tests.cert.factories import cert_input, make_cert
 from tests.helpers.factories import make_cam, make_partner
 from tests.helpers.histories import record_history, run_chain
 from tests.helpers.waiting import eventually
 from worker.main import build_worker
-from workflows.cert import CertWorkflow
-from workflows.onboarding import OnboardingWorkflow
 
 
 def mails(mailbox) -> list[tuple[str, str]]:

@@ -206,8 +206,8 @@ def test_every_operation_that_reads_a_body_declares_it():
 
 
 def test_constraints_a_schema_can_state_are_in_it():
-    from api.mdf.schemas import AdjustmentBody
-    from api.qbr.schemas import TargetBody
+    from journeys.mdf.schemas import AdjustmentBody
+    from journeys.qbr.schemas import TargetBody
 
     app = create_app(Settings(_env_file=None, environment="development"), reconcile_every=None)
     schema = app.openapi()["components"]["schemas"]

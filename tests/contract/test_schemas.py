@@ -8,9 +8,9 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from api.cert.schemas import CertCreate, RenewalBody
-from api.deal.schemas import DealCreate, ExtensionBody
 from api.schemas import NONBLANK_LINE, CamCreate
+from journeys.cert.schemas import CertCreate, RenewalBody
+from journeys.deal.schemas import DealCreate, ExtensionBody
 
 pytestmark = pytest.mark.unit
 

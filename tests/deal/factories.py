@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from domain.deal import DealInput, normalize_company_name
 from domain.journeys import Coverage
+from journeys.deal.domain import DealInput, normalize_company_name
+from journeys.deal.models import Deal
 from store.models import Partner
-from store.models.deal import Deal
 
 
 async def make_deal(

@@ -8,7 +8,9 @@ from datetime import timedelta
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from domain.deal import (
+from domain.enums import Tier
+from domain.journeys import Coverage
+from journeys.deal.domain import (
     DealDecision,
     DealStage,
     DealState,
@@ -17,17 +19,15 @@ from domain.deal import (
     ExtensionRequest,
     StageChange,
 )
-from domain.enums import Tier
-from domain.journeys import Coverage
-from domain.onboarding import OnboardingInput
-from store.models.deal import Deal
+from journeys.deal.models import Deal
+from journeys.deal.workflow import DealWorkflow
+from journeys.onboarding.domain import OnboardingInput
+from journeys.onboarding.workflow import OnboardingWorkflow
 from tests.deal.factories import deal_input, make_deal
 from tests.helpers.factories import make_cam, make_partner
 from tests.helpers.histories import record_history
 from tests.helpers.waiting import eventually
 from worker.main import build_worker
-from workflows.deal import DealWorkflow
-from workflows.onboarding import OnboardingWorkflow
 
 
 def mails(mailbox) -> list[tuple[str, str]]:

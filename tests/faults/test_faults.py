@@ -40,11 +40,11 @@ from core.temporal import connect
 from domain.enums import Role
 from domain.journeys import SEND_NOTIFICATIONS
 from domain.webhooks import WebhookActivity
+from journeys.onboarding.models import PartnerMilestone
 from store.db import make_engine, make_sessionmaker
 from store.migrate import upgrade
 from store.models import AuditEvent, JourneyRecord, OutboxMessage, Partner
 from store.models.integrations import WebhookEvent
-from store.models.onboarding import PartnerMilestone
 from tests.helpers.api import new_key
 from tests.helpers.policies import fast_policy
 from tests.helpers.processes import process_env

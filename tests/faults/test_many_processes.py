@@ -19,8 +19,8 @@ import httpx
 from sqlalchemy import func, select
 
 from domain.enums import Role
+from journeys.onboarding.models import PartnerMilestone
 from store.models import AuditEvent, OutboxMessage
-from store.models.onboarding import PartnerMilestone
 from tests.helpers.api import new_key, nothing_twice, templates
 from tests.helpers.policies import fast_policy
 from tests.helpers.processes import process_env

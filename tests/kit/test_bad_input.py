@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from domain.enums import Role
+from journeys.cert.models import Certification
+from journeys.deal.models import Deal
 from store.models import ApiKey, Cam, Partner
-from store.models.cert import Certification
-from store.models.deal import Deal
 from tests.helpers.api import create_cam, deal_body, enrol, new_key
 from tests.helpers.policies import fast_policy
 from tests.helpers.waiting import eventually

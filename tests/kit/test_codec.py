@@ -15,7 +15,8 @@ from temporalio.worker import Replayer
 from core import registry
 from core.codec import CodecError, EncryptionCodec, KeyRing, data_converter, new_key
 from domain.enums import Role
-from domain.onboarding import MilestoneDone
+from journeys.onboarding.domain import MilestoneDone
+from journeys.onboarding.workflow import OnboardingWorkflow
 from tests.helpers.api import create_cam, enrol
 from tests.helpers.api import new_key as new_api_key
 from tests.helpers.histories import histories
@@ -23,7 +24,6 @@ from tests.helpers.keys import TEST_RING
 from tests.helpers.policies import fast_policy
 from tests.helpers.waiting import eventually
 from worker.main import build_worker
-from workflows.onboarding import OnboardingWorkflow
 
 
 def raw_client(dev_env, ring: KeyRing | None = None) -> Client:

@@ -37,7 +37,7 @@ def _page(spec) -> str:
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_every_journey_has_its_page_with_its_states_and_policy(spec):
     text = _page(spec)
-    module = importlib.import_module(f"domain.{spec.name}")
+    module = importlib.import_module(f"journeys.{spec.name}.domain")
     states = [
         member.value
         for obj in vars(module).values()
@@ -45,7 +45,7 @@ def test_every_journey_has_its_page_with_its_states_and_policy(spec):
         if obj.__module__ == module.__name__
         for member in obj
     ]
-    assert states, f"domain/{spec.name}.py defines no *State enum"
+    assert states, f"journeys/{spec.name}/domain.py defines no *State enum"
     missing = [s for s in states if f"`{s}`" not in text]
     assert not missing, f"{spec.docs_page} does not name the states {missing}"
     section = ProgramPolicy.model_fields[spec.name].annotation

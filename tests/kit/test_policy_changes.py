@@ -11,8 +11,9 @@ import contextlib
 import httpx
 
 from api.app import create_app
-from core.schedules import SCHEDULE_ID, ensure_qbr_schedule, follow_policy, followed_version
+from core.hooks import follow_policy
 from domain.policy import ProgramPolicy
+from journeys.qbr.schedules import SCHEDULE_ID, ensure_qbr_schedule, followed_version
 from store import repo
 from tests.helpers.policies import fast_policy
 from tests.helpers.waiting import eventually

@@ -26,21 +26,23 @@ pytestmark = pytest.mark.unit
 def test_every_layer_has_the_journey_by_its_name(spec):
     name = spec.name
     for path in (
-        f"domain/{name}.py",
-        f"workflows/{name}.py",
-        f"activities/{name}.py",
-        f"store/models/{name}.py",
-        f"api/{name}/router.py",
-        f"api/{name}/schemas.py",
-        f"api/{name}/service.py",
+        f"journeys/{name}/manifest.py",
+        f"journeys/{name}/domain.py",
+        f"journeys/{name}/workflow.py",
+        f"journeys/{name}/activities.py",
+        f"journeys/{name}/models.py",
+        f"journeys/{name}/router.py",
+        f"journeys/{name}/schemas.py",
+        f"journeys/{name}/service.py",
+        f"journeys/{name}/web.py",
         f"tests/{name}/test_workflow.py",
         f"tests/{name}/test_api.py",
         f"tests/{name}/test_replay.py",
     ):
         assert (ROOT / path).is_file(), f"journey {name!r} has no {path}"
-    assert any((ROOT / "activities" / "templates" / name).glob("*.subject.j2")), f"no email templates for {name}"
+    assert any(spec.mail_templates.glob("*.subject.j2")), f"no email templates for {name}"
     assert any((ROOT / "tests" / name / "histories").glob(f"{name}-*.json")), f"no recorded histories for {name}"
-    assert importlib.import_module(f"domain.{name}").JOURNEY == name
+    assert importlib.import_module(f"journeys.{name}.domain").JOURNEY == name
     assert name in ProgramPolicy.model_fields, f"the program policy has no '{name}' section"
 
 

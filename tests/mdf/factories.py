@@ -8,11 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 
 from domain import actors
 from domain.journeys import Coverage
-from domain.mdf import MdfInput, MdfState
 from domain.policy import ProgramPolicy
-from store import ledger
+from journeys.mdf import ledger
+from journeys.mdf.domain import MdfInput, MdfState
+from journeys.mdf.models import MdfFund, MdfRequest
 from store.models import Partner
-from store.models.mdf import MdfFund, MdfRequest
 
 
 async def make_fund(sessionmaker, partner: Partner, policy: ProgramPolicy | None = None, *, at=None) -> MdfFund:

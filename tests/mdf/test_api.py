@@ -158,7 +158,7 @@ async def test_claim_upload_refusals_proof_download_and_idempotency(api, ops, wo
     async with sessionmaker() as session:
         from sqlalchemy import func, select
 
-        from store.models.mdf import MdfProof
+        from journeys.mdf.models import MdfProof
 
         assert await session.scalar(select(func.count()).select_from(MdfProof)) == 0  # nothing stored
     # the claim, sent twice with one Idempotency-Key
@@ -396,7 +396,7 @@ async def test_proof_files_in_an_s3_bucket(settings, ops, worker, sessionmaker, 
         async with sessionmaker() as session:
             from sqlalchemy import select
 
-            from store.models.mdf import MdfProof
+            from journeys.mdf.models import MdfProof
 
             rows = (await session.execute(select(MdfProof.storage, MdfProof.data))).all()
         assert rows and all(storage == "s3" and data is None for storage, data in rows)

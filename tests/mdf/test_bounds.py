@@ -9,14 +9,14 @@ import asyncio
 from datetime import UTC, date, datetime, timedelta
 
 from domain.enums import Tier
-from domain.mdf import ClaimSubmission, DateChange, MdfState, StartActivity
 from domain.policy import ProgramPolicy
+from journeys.mdf.domain import ClaimSubmission, DateChange, MdfState, StartActivity
+from journeys.mdf.workflow import MdfWorkflow
 from store import repo
 from tests.helpers.factories import make_cam, make_partner
 from tests.mdf.factories import make_request, mdf_input
 from tests.mdf.test_workflow import ALL_PROOF, decision, refused
 from worker.main import build_worker
-from workflows.mdf import MdfWorkflow
 
 
 async def test_an_activity_ending_in_year_9999_does_not_wedge_the_request(

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from domain.enums import Tier
-from domain.mdf import EntryKind
 from domain.policy import ProgramPolicy
-from store import ledger
-from store.models.mdf import MdfEntry, MdfRequest
+from journeys.mdf import ledger
+from journeys.mdf.domain import EntryKind
+from journeys.mdf.models import MdfEntry, MdfRequest
 from tests.helpers.factories import make_partner
 from tests.mdf.factories import make_fund
 

@@ -1,4 +1,4 @@
-"""Pure rules of the MDF journey (domain/mdf.py) and its policy section: periods, cut-offs,
+"""Pure rules of the MDF journey (journeys/mdf/domain.py) and its policy section: periods, cut-offs,
 currency conversion, the partner's share, proof files sniffed by content, balances, validation."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from domain.mdf import (
+from domain.policy import ApprovalLevel, MdfPolicy
+from journeys.mdf.domain import (
     Balances,
     balances,
     convert,
@@ -21,7 +22,6 @@ from domain.mdf import (
     reimbursable,
     sniff,
 )
-from domain.policy import ApprovalLevel, MdfPolicy
 
 pytestmark = pytest.mark.unit
 
@@ -207,8 +207,8 @@ def test_sniff_by_content(data, expected):
 def test_sniff_ignores_the_name_a_file_was_given():
     # The content decides: a PDF sent as "photo.png" is a PDF (not accepted as a photo), and an
     # executable renamed "invoice.pdf" is nothing accepted at all.
-    from domain.mdf import MIME_OF_KIND
     from domain.policy import ProofKind
+    from journeys.mdf.domain import MIME_OF_KIND
 
     assert sniff(PDF) not in MIME_OF_KIND[ProofKind.photo]
     assert sniff(EXE) is None

@@ -16,7 +16,9 @@ from temporalio.exceptions import ApplicationError
 
 from domain.enums import Tier
 from domain.links import MDF_SALT, read_token
-from domain.mdf import (
+from domain.policy import ProgramPolicy, ProofKind
+from journeys.mdf import ledger
+from journeys.mdf.domain import (
     ClaimSubmission,
     Decision,
     LinkScope,
@@ -29,16 +31,15 @@ from domain.mdf import (
     Resubmission,
     StartActivity,
 )
-from domain.policy import ProgramPolicy, ProofKind
-from store import ledger, repo
+from journeys.mdf.models import MdfEntry, MdfRequest
+from journeys.mdf.workflow import MdfFundWorkflow, MdfWorkflow
+from store import repo
 from store.models import JourneyRecord
-from store.models.mdf import MdfEntry, MdfRequest
 from tests.helpers.factories import make_cam, make_partner
 from tests.helpers.histories import record_history
 from tests.helpers.waiting import eventually
 from tests.mdf.factories import make_request, mdf_input
 from worker.main import build_worker
-from workflows.mdf import MdfFundWorkflow, MdfWorkflow
 
 ALL_PROOF = [ProofKind.invoice, ProofKind.photo, ProofKind.attendee_list]
 

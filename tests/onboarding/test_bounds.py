@@ -8,7 +8,7 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
 from domain.enums import Role
-from domain.onboarding import REPORT_MILESTONE, MilestoneDone, MilestoneReport
+from journeys.onboarding.domain import REPORT_MILESTONE, MilestoneDone, MilestoneReport
 from tests.helpers.api import enrol, new_key
 from tests.helpers.policies import fast_policy
 

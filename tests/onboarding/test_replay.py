@@ -12,10 +12,10 @@ from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from domain.onboarding import OnboardingInput, OnboardingResult
+from journeys.onboarding.domain import OnboardingInput, OnboardingResult
+from journeys.onboarding.workflow import OnboardingWorkflow
 from tests.helpers.histories import histories, replay
 from tests.helpers.keys import CONVERTER
-from workflows.onboarding import OnboardingWorkflow
 
 HISTORIES = histories("onboarding")
 

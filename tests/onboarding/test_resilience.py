@@ -15,13 +15,13 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.common import CommonActivities
 from activities.mail import Mailer
-from activities.onboarding import OnboardingActivities
 from core.registry import make_mailer
 from domain.enums import Role, Tier
 from domain.journeys import NotifyInput, SendInput
-from domain.onboarding import MilestoneProgress, OpenPlanInput
+from journeys.onboarding.activities import OnboardingActivities
+from journeys.onboarding.domain import MilestoneProgress, OpenPlanInput
+from journeys.onboarding.models import PartnerMilestone
 from store.models import AuditEvent, OutboxMessage
-from store.models.onboarding import PartnerMilestone
 from tests.helpers.api import create_cam, enrol, new_key, nothing_twice, templates
 from tests.helpers.factories import make_cam, make_partner
 from tests.helpers.policies import fast_policy

@@ -11,13 +11,13 @@ from sqlalchemy import func, select
 from core.settings import Settings
 from domain.enums import PartnerStatus, Tier
 from domain.journeys import Coverage
-from domain.onboarding import MilestoneDone, OnboardingInput, OnboardingState
+from journeys.onboarding.domain import MilestoneDone, OnboardingInput, OnboardingState
+from journeys.onboarding.models import PartnerMilestone
+from journeys.onboarding.workflow import OnboardingWorkflow
 from store.models import AuditEvent, OutboxMessage, Partner
-from store.models.onboarding import PartnerMilestone
 from tests.helpers.factories import make_cam, make_partner
 from tests.helpers.histories import record_history
 from worker.main import build_worker
-from workflows.onboarding import OnboardingWorkflow
 
 
 def _by_template(mailbox):

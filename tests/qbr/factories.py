@@ -9,12 +9,12 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import text
 
 from domain.journeys import Coverage
-from domain.qbr import QbrInput
+from journeys.cert.models import Certification
+from journeys.deal.models import Deal
+from journeys.qbr.domain import QbrInput
+from journeys.qbr.models import QbrTarget
 from store import repo
 from store.models import Partner
-from store.models.cert import Certification
-from store.models.deal import Deal
-from store.models.qbr import QbrTarget
 
 
 async def make_deal(sessionmaker, partner: Partner, *, amount_minor: int, state: str, at: datetime) -> Deal:

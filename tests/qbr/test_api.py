@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import ScheduleOverlapPolicy
 
-from core.schedules import ensure_qbr_schedule
 from domain.enums import Role
-from domain.qbr import CycleResult, cycle_id, period_of, qbr_id, shift
+from journeys.qbr.domain import CycleResult, cycle_id, period_of, qbr_id, shift
+from journeys.qbr.models import QbrScorecard
+from journeys.qbr.schedules import ensure_qbr_schedule
 from store.models import JourneyRecord
-from store.models.qbr import QbrScorecard
 from tests.helpers.api import create_cam, enrol, new_key, templates
 from tests.helpers.histories import run_chain
 from tests.helpers.policies import fast_policy

@@ -12,11 +12,11 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from domain.enums import Role, Tier
 from domain.journeys import Coverage
-from domain.qbr import SCHEDULE, Meeting, MeetingProposal, QbrInput, qbr_id
+from journeys.qbr.domain import SCHEDULE, Meeting, MeetingProposal, QbrInput, qbr_id
+from journeys.qbr.workflow import QbrWorkflow
 from tests.helpers.api import create_cam, enrol, new_key
 from tests.helpers.policies import fast_policy
 from tests.helpers.waiting import eventually
-from workflows.qbr import QbrWorkflow
 
 
 async def gold_qbr_waiting(api, ops, sessionmaker, dev_env, task_queue, *, max_reschedules: int = 20):

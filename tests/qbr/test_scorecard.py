@@ -10,7 +10,7 @@ import pytest
 
 from domain.enums import Tier
 from domain.policy import ProgramPolicy
-from domain.qbr import (
+from journeys.qbr.domain import (
     Band,
     MdfFigures,
     Metric,

@@ -14,9 +14,10 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from domain.enums import Tier
 from domain.journeys import SA_TIER, Coverage
-from domain.onboarding import OnboardingInput
 from domain.policy import ProgramPolicy
-from domain.qbr import (
+from journeys.onboarding.domain import OnboardingInput
+from journeys.onboarding.workflow import OnboardingWorkflow
+from journeys.qbr.domain import (
     ActionDone,
     ActionEdit,
     ActionItemIn,
@@ -34,15 +35,14 @@ from domain.qbr import (
     qbr_id,
     shift,
 )
+from journeys.qbr.models import Qbr, QbrActionItem, QbrScorecard, QbrTierReview
+from journeys.qbr.workflow import QbrCycleWorkflow, QbrWorkflow
 from store.models import Partner
-from store.models.qbr import Qbr, QbrActionItem, QbrScorecard, QbrTierReview
 from tests.helpers.factories import make_cam, make_partner
 from tests.helpers.histories import record_history, run_chain
 from tests.helpers.waiting import eventually
 from tests.qbr.factories import make_cert, make_deal, qbr_input, save_policy, set_target
 from worker.main import build_worker
-from workflows.onboarding import OnboardingWorkflow
-from workflows.qbr import QbrCycleWorkflow, QbrWorkflow
 
 QBR_TEMPLATES = {
     "schedule_request", "schedule_overdue", "invite", "pre_read", "notes_reminder", "action_reminder",
@@ -322,8 +322,8 @@ async def test_a_cycle_pages_with_a_window_and_never_starts_a_qbr_twice(
 async def test_the_scorecard_reads_the_partners_mdf_ledger(ts_env, sessionmaker, mailbox, base_settings, task_queue):
     """With an MDF fund for the period, the MDF metric is scored from the ledger (claimed of funded,
     revenue of won deals linked to its activities) and the partner is told what is left to request."""
-    from store import ledger
-    from store.models.mdf import MdfEntry
+    from journeys.mdf import ledger
+    from journeys.mdf.models import MdfEntry
     from tests.deal.factories import make_deal
     from tests.mdf.factories import make_request
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.mdf import defuse_cell, defuse_csv
+from journeys.mdf.domain import defuse_cell, defuse_csv
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""Customer matching keys: `normalize_company_name` and `normalize_domain` (domain/deal.py).
+"""Customer matching keys: `normalize_company_name` and `normalize_domain` (journeys/deal/domain.py).
 
 Decisions these tests pin down:
 - accents are significant ('Müller' != 'Muller', 'münchen.de' != 'munchen.de'), but composed and decomposed
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.deal import normalize_company_name, normalize_domain
+from journeys.deal.domain import normalize_company_name, normalize_domain
 
 pytestmark = pytest.mark.unit
 

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from domain.journeys import EARLIEST, LATEST, day_after, outside_horizon, shifted
-from domain.mdf import end_of_day
-from domain.qbr import due_at
+from journeys.mdf.domain import end_of_day
+from journeys.qbr.domain import due_at
 
 pytestmark = pytest.mark.unit
 

@@ -11,10 +11,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from itsdangerous import URLSafeSerializer
 
-from domain import journeys, onboarding, qbr, signin, webhooks
+from domain import journeys, signin, webhooks
 from domain.links import SALT as DECISION_SALT
 from domain.links import LinkExpired, LinkInvalid
-from domain.mdf import days_between
+from journeys.mdf.domain import days_between
+from journeys.onboarding import domain as onboarding
+from journeys.qbr import domain as qbr
 
 pytestmark = pytest.mark.unit
 NOW = datetime(2030, 1, 15, 12, 0, tzinfo=UTC)

@@ -8,9 +8,13 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from domain import cert, deal, mdf, onboarding, qbr
 from domain.enums import Tier
 from domain.journeys import Coverage
+from journeys.cert import domain as cert
+from journeys.deal import domain as deal
+from journeys.mdf import domain as mdf
+from journeys.onboarding import domain as onboarding
+from journeys.qbr import domain as qbr
 
 GOLD = Coverage(tier=Tier.gold, cam_id="c-7")
 ALONE = Coverage(tier=Tier.registered, cam_id=None)

@@ -23,7 +23,7 @@ def upgrade() -> None:
     )
     # Deals registered before the new normalization keep their old keys otherwise, and a look-alike
     # registration would not find them: re-key the open ones with the same pure functions.
-    from domain.deal import normalize_company_name, normalize_domain
+    from journeys.deal.domain import normalize_company_name, normalize_domain
 
     bind = op.get_bind()
     rows = bind.execute(

@@ -1,0 +1,1 @@
+"""Every journey lives in its own package here; core/registry.py installs them."""

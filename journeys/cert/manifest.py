@@ -1,0 +1,21 @@
+"""The certification renewal journey's manifest: every part the platform plugs in."""
+
+from __future__ import annotations
+
+from core.journey import JourneySpec
+from journeys.cert import domain
+from journeys.cert.activities import CertActivities
+from journeys.cert.models import Certification
+from journeys.cert.workflow import CertWorkflow
+
+SPEC = JourneySpec(
+    name=domain.JOURNEY,
+    workflow=CertWorkflow,
+    entity=Certification,
+    activities=lambda r: CertActivities(r.sessionmaker),
+    legacy_activity_names=domain.LEGACY_ACTIVITY_NAMES,
+    describe=lambda inp: domain.describe(domain.CertInput.model_validate(inp)),
+    router="journeys.cert.router:router",
+    web="journeys.cert.web",
+    bench="bench.cert",
+)

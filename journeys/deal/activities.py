@@ -1,0 +1,120 @@
+"""Activities of the deal registration journey: state and stage changes, approval requests
+with signed one-click links."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.common import approver_rows, queue_rows
+from domain.journeys import NotifyResult, StepResult
+from domain.links import LinkClaims, make_token
+from journeys.deal.domain import (
+    JOURNEY,
+    ApprovalRequestInput,
+    DealActivity,
+    DealStageInput,
+    DealState,
+    DealStateInput,
+    Decision,
+)
+from journeys.deal.models import Deal
+from journeys.mdf import ledger
+from store import repo
+from store.models import Partner
+
+
+class DealActivities:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, link_secret: str, public_base_url: str, ops_email: str
+    ):
+        self.sessionmaker = sessionmaker
+        self.link_secret = link_secret
+        self.public_base_url = public_base_url.rstrip("/")
+        self.ops_email = ops_email
+
+    async def _deal(self, session: AsyncSession, deal_id: str) -> Deal:
+        deal = await session.get(Deal, uuid.UUID(deal_id), with_for_update=True)
+        if deal is None:
+            raise ApplicationError(f"deal {deal_id} not found", type="DealNotFound", non_retryable=True)
+        return deal
+
+    @activity.defn(name=DealActivity.RECORD_STATE)
+    async def record_state(self, inp: DealStateInput) -> StepResult:
+        async with self.sessionmaker() as session, session.begin():
+            deal = await self._deal(session, inp.deal_id)
+            if not await repo.claim_step(
+                session,
+                key=inp.idempotency_key,
+                actor=inp.by,
+                action=f"deal.{inp.state.value}",
+                partner_id=deal.partner_id,
+                journey=JOURNEY,
+                detail={
+                    "deal_id": inp.deal_id,
+                    "reason": inp.reason,
+                    "protected_until": inp.protected_until.isoformat() if inp.protected_until else None,
+                },
+            ):
+                return StepResult(applied=False)
+            values: dict = {"state": inp.state.value}
+            if inp.state in (DealState.approved, DealState.rejected) and deal.decided_by is None:
+                values |= {"decided_by": inp.by, "decided_at": inp.at, "decision_reason": inp.reason}
+            if inp.protected_until is not None:
+                values["protected_until"] = inp.protected_until
+            if inp.extensions_used is not None:
+                values["extensions_used"] = inp.extensions_used
+            await session.execute(update(Deal).where(Deal.id == deal.id).values(**values))
+            await repo.set_journey_state(session, deal.partner_id, JOURNEY, inp.deal_id, inp.state.value)
+            if inp.state == DealState.won:  # closed-won revenue accrues market development funds
+                partner = await session.get(Partner, deal.partner_id)
+                assert partner is not None
+                current = await repo.current_policy(session)
+                await ledger.accrue_for_deal(
+                    session, partner, deal.id, deal.amount_minor, deal.currency, current.policy,
+                    policy_version=current.version, task_queue=activity.info().task_queue,
+                )  # fmt: skip
+        return StepResult(applied=True)
+
+    @activity.defn(name=DealActivity.RECORD_STAGE)
+    async def record_stage(self, inp: DealStageInput) -> StepResult:
+        async with self.sessionmaker() as session, session.begin():
+            deal = await self._deal(session, inp.deal_id)
+            if not await repo.claim_step(
+                session,
+                key=inp.idempotency_key,
+                actor=inp.by,
+                action="deal.stage_changed",
+                partner_id=deal.partner_id,
+                journey=JOURNEY,
+                detail={"deal_id": inp.deal_id, "from": deal.stage, "to": inp.stage.value},
+            ):
+                return StepResult(applied=False)
+            await session.execute(update(Deal).where(Deal.id == deal.id).values(stage=inp.stage.value))
+        return StepResult(applied=True)
+
+    @activity.defn(name=DealActivity.QUEUE_APPROVAL_REQUEST)
+    async def queue_approval_request(self, inp: ApprovalRequestInput) -> NotifyResult:
+        """Outbox rows for the approver(s), each with its own signed approve/reject links."""
+        async with self.sessionmaker() as session, session.begin():
+            deal = await self._deal(session, inp.deal_id)
+            partner = await session.get(Partner, deal.partner_id)
+            assert partner is not None
+
+            def link(decision: str, approver: str, jti: str) -> str:
+                claims = LinkClaims(deal_id=inp.deal_id, decision=decision, approver=approver, jti=jti,
+                                    expires_at=inp.link_valid_until)  # fmt: skip
+                return f"{self.public_base_url}/deals/links/{make_token(self.link_secret, claims)}"
+
+            rows = await approver_rows(
+                session, partner, inp.approver, self.ops_email, key=inp.idempotency_key, links=link,
+                decisions={d.value: d.value for d in Decision},
+            )  # fmt: skip
+            return await queue_rows(
+                session, rows, key=inp.idempotency_key, partner_id=str(partner.id), journey=JOURNEY,
+                template=inp.template, context=inp.context,
+            )  # fmt: skip

@@ -1,0 +1,26 @@
+"""The deal registration journey's manifest: every part the platform plugs in."""
+
+from __future__ import annotations
+
+from core.journey import JourneySpec
+from journeys.deal import domain
+from journeys.deal.activities import DealActivities
+from journeys.deal.models import Deal
+from journeys.deal.workflow import DealWorkflow
+
+SPEC = JourneySpec(
+    name=domain.JOURNEY,
+    workflow=DealWorkflow,
+    entity=Deal,
+    activities=lambda r: DealActivities(
+        r.sessionmaker,
+        link_secret=r.settings.link_secret,
+        public_base_url=r.settings.public_base_url,
+        ops_email=r.settings.ops_email,
+    ),
+    legacy_activity_names=domain.LEGACY_ACTIVITY_NAMES,
+    describe=lambda inp: domain.describe(domain.DealInput.model_validate(inp)),
+    router="journeys.deal.router:router",
+    web="journeys.deal.web",
+    bench="bench.deal",
+)

@@ -1,0 +1,287 @@
+"""The deal registration journey's service: registration with the conflict check (under
+advisory locks) and the certification gate, decisions, stage changes, extensions, the read
+model and the one-click decision links. The router only translates HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from fastapi import HTTPException
+from pydantic import BaseModel
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+
+from api import journeys, links, pagination
+from api.auth import Principal, scope_to_principal
+from api.deps import Creation, load_partner
+from api.idempotency import Idempotency
+from api.links import LinkRefused
+from domain.enums import Role
+from domain.journeys import PROGRESS
+from domain.links import SALT, LinkClaims
+from domain.policy import ProgramPolicy
+from journeys.cert.models import Certification
+from journeys.deal.domain import (
+    CHANGE_STAGE,
+    DECIDE,
+    JOURNEY,
+    OPEN_STATES,
+    DealDecision,
+    DealInput,
+    DealProgress,
+    DealState,
+    DecisionResult,
+    normalize_company_name,
+)
+from journeys.deal.models import Deal, UsedLink
+from journeys.deal.schemas import DealCreate, DealOut
+from journeys.mdf.models import MdfRequest
+from store import locks, repo
+from store.models import Partner
+
+R = TypeVar("R")
+
+
+async def deal_for(session: AsyncSession, deal_id: uuid.UUID, principal: Principal) -> tuple[Deal, Partner]:
+    """The deal (404) and its partner, if the caller may act on it (403)."""
+    deal = await session.get(Deal, deal_id)
+    if deal is None:
+        raise HTTPException(404, detail=f"no deal with id {deal_id}")
+    return deal, await load_partner(session, deal.partner_id, principal)
+
+
+# ------------------------------------------------------------------ register
+
+
+async def register(
+    ctx: Creation,
+    body: DealCreate,
+    partner: Partner,
+    idem: Idempotency,
+) -> dict:
+    """Another partner's open registration of the same customer and category puts the deal in
+    `conflict_review`; the same partner registering it again is refused with the existing id."""
+    session, principal = ctx.session, ctx.principal
+    current = await repo.current_policy(session)  # pinned: later changes apply to later deals
+    hold_reason = await certification_gate(session, partner, body.product_category, current.policy)
+    if body.mdf_request_id is not None:
+        sourced = await session.get(MdfRequest, body.mdf_request_id)
+        if sourced is None or sourced.partner_id != partner.id:
+            raise HTTPException(422, detail=f"mdf_request_id: no MDF request {body.mdf_request_id} of this partner")
+    name_key = normalize_company_name(body.customer_name)
+    # Serialize registrations of one customer in one category (by domain and by name), so two
+    # simultaneous submissions cannot both find the customer free.
+    await locks.lock(
+        session,
+        f"deal:domain:{body.customer_domain}:{body.product_category}",
+        f"deal:name:{name_key}:{body.product_category}",
+    )
+    if await idem.stored() is not None:  # a concurrent retry committed meanwhile
+        raise HTTPException(409, detail="a concurrent retry of this request was answered")
+    same_customer = and_(
+        Deal.product_category == body.product_category,
+        Deal.state.in_([s.value for s in OPEN_STATES]),
+        or_(Deal.customer_key == body.customer_domain, Deal.customer_name_key == name_key),
+    )
+    own = await session.scalar(
+        select(Deal).where(same_customer, Deal.partner_id == partner.id).order_by(Deal.created_at).limit(1)
+    )
+    if own is not None:
+        raise HTTPException(409, detail=f"this partner already registered this deal: deal {own.id} ({own.state})")
+    other = await session.scalar(
+        select(Deal).where(same_customer, Deal.partner_id != partner.id).order_by(Deal.created_at).limit(1)
+    )
+    deal = Deal(
+        id=uuid.uuid4(),
+        partner_id=partner.id,
+        customer_name=body.customer_name,
+        customer_domain=body.customer_domain,
+        customer_key=body.customer_domain,
+        customer_name_key=name_key,
+        product_category=body.product_category,
+        amount_minor=int(body.amount * 100),
+        currency=body.currency,
+        expected_close_date=body.expected_close_date,
+        stage=body.stage.value,
+        state=(DealState.conflict_review if other else DealState.pending_approval).value,
+        conflict_with=other.id if other else None,
+        extensions_used=0,
+        mdf_request_id=body.mdf_request_id,
+        created_by=principal.actor,
+    )
+    start = journeys.start_input(
+        DealInput,
+        deal,
+        partner,
+        deal_id=str(deal.id),
+        conflict_with=str(other.id) if other else None,
+        hold_reason=hold_reason,
+        policy_version=current.version,
+    )
+    detail = {
+        "deal_id": str(deal.id),
+        "customer": body.customer_name,
+        "category": body.product_category,
+        "state": deal.state,
+        "conflict_with": str(other.id) if other else None,
+        "hold_reason": hold_reason,
+    }
+    new = journeys.NewJourney(JOURNEY, deal, partner.id, deal.state, start, "deal.registered", detail)
+    return await journeys.create_and_start(ctx, new, answer=DealOut, idem=idem, what="registered")
+
+
+async def certification_gate(
+    session: AsyncSession, partner: Partner, category: str, policy: ProgramPolicy
+) -> str | None:
+    """A lapsed certification restricts deal registration in its category (unless another one
+    of the partner's certifications in that category is current): refused, or per policy held
+    for review (the returned reason)."""
+    lapsed = await session.scalar(
+        select(Certification)
+        .where(
+            Certification.partner_id == partner.id,
+            Certification.product_category == category,
+            Certification.restricted.is_(True),
+        )
+        .order_by(Certification.expires_at.desc())
+        .limit(1)
+    )
+    if lapsed is None:
+        return None
+    current = await session.scalar(
+        select(Certification.id)
+        .where(
+            Certification.partner_id == partner.id,
+            Certification.product_category == category,
+            Certification.restricted.is_(False),
+        )
+        .limit(1)
+    )
+    if current is not None:
+        return None
+    reason = (
+        f"the {lapsed.track} certification of {lapsed.person_name} (certification {lapsed.id}) lapsed "
+        f"on {lapsed.expires_at:%Y-%m-%d}"
+    )
+    if policy.cert.lapse_action == "review":
+        return reason
+    raise HTTPException(
+        403,
+        detail=f"deal registration in {category} is restricted: {reason}; renew it to register deals in this category",
+    )
+
+
+# ------------------------------------------------------------------ read
+
+
+async def list_deals(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    partner_id: uuid.UUID | None,
+    cam_id: uuid.UUID | None,
+    state: DealState | None,
+    expiring_within_days: float | None,
+    limit: int,
+    offset: int,
+    after: uuid.UUID | None = None,
+) -> list[Deal]:
+    stmt = select(Deal).join(Partner, Partner.id == Deal.partner_id).order_by(Deal.created_at, Deal.id)
+    stmt = await pagination.after(session, stmt, after, Deal.created_at, Deal.id)
+    stmt = scope_to_principal(stmt, principal, Deal.partner_id)
+    if partner_id:
+        stmt = stmt.where(Deal.partner_id == partner_id)
+    if cam_id:
+        stmt = stmt.where(Partner.cam_id == cam_id)
+    if state:
+        stmt = stmt.where(Deal.state == state.value)
+    if expiring_within_days is not None:
+        until = datetime.now(UTC) + timedelta(days=expiring_within_days)
+        stmt = stmt.where(Deal.state == DealState.approved.value, Deal.protected_until <= until)
+    return list((await session.scalars(stmt.limit(limit).offset(offset))).all())
+
+
+# ------------------------------------------------------------------ act
+
+
+def check_not_partner(principal: Principal, what: str) -> None:
+    if principal.role == Role.partner:
+        raise HTTPException(403, detail=f"a partner cannot decide on its own {what}")
+
+
+async def update(
+    session: AsyncSession,
+    client: Client,
+    principal: Principal,
+    deal_id: uuid.UUID,
+    update_name: str,
+    arg: BaseModel,
+    result_type: type[R],
+    *,
+    deadline: float,
+    decision_on: str | None = None,
+) -> R:
+    """A workflow update on a deal the caller may act on (and, for a decision, is not the partner's
+    own): the session is closed before waiting, the answer has a deadline."""
+    await deal_for(session, deal_id, principal)
+    if decision_on is not None:
+        check_not_partner(principal, decision_on)
+    await session.close()  # hold no connection while the journey answers
+    return await journeys.run_update(
+        client, JOURNEY, deal_id, update_name, arg, result_type, deadline=deadline, progress=progress_of(deal_id)
+    )
+
+
+def progress_of(deal_id: object) -> str:
+    return f"/deals/{deal_id}/progress"
+
+
+async def change_stage(client: Client, deal: Deal, change) -> None:
+    if deal.state != DealState.approved.value:
+        raise HTTPException(409, detail=f"deal is {deal.state}: only an approved deal changes stage")
+    progress = await journeys.query(client, JOURNEY, deal.id, PROGRESS, DealProgress)
+    if progress.stage_changes_left == 0:
+        raise HTTPException(
+            409, detail=f"deal {deal.id} has used every stage change the policy allows; ask ops if it must move again"
+        )
+    await journeys.signal(client, JOURNEY, deal.id, CHANGE_STAGE, change)
+
+
+# ------------------------------------------------------------------ one-click links (the token is the credential)
+
+
+async def link_claims(session: AsyncSession, secret: str, token: str) -> LinkClaims:
+    return await links.claims_of(session, secret, token, SALT, Deal)
+
+
+async def apply_link(
+    session: AsyncSession, client: Client, secret: str, token: str, reason: str, *, deadline: float
+) -> DecisionResult:
+    """Confirming applies the decision exactly once: the link's id is recorded in the same
+    transaction, and a concurrent second use waits for it and is refused."""
+    claims = await link_claims(session, secret, token)
+    deal_id = uuid.UUID(claims.deal_id)
+    session.add(UsedLink(jti=claims.jti, deal_id=deal_id, used_by=claims.approver))
+    try:
+        await session.commit()  # used from now on: a concurrent second use is refused
+    except IntegrityError as err:
+        await session.rollback()
+        raise LinkRefused(410, "this link was already used") from err
+    await session.close()  # hold no connection while the journey answers
+    decision = DealDecision(
+        decision=claims.decision, by=claims.approver, reason=reason.strip() or f"{claims.decision} by one-click link"
+    )
+    try:
+        return await journeys.run_update(
+            client, JOURNEY, deal_id, DECIDE, decision, DecisionResult, deadline=deadline,
+            progress=progress_of(deal_id),
+        )  # fmt: skip
+    except HTTPException as err:
+        if err.status_code == 504:  # not taken: the link may be used again
+            async with session.begin():
+                await session.execute(delete(UsedLink).where(UsedLink.jti == claims.jti))
+        raise LinkRefused(err.status_code, str(err.detail)) from err

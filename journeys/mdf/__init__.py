@@ -1,0 +1,1 @@
+"""The mdf journey: its manifest (manifest.py) lists every part."""

@@ -1,0 +1,220 @@
+"""The MDF funds ledger: every money movement is an entry; every balance is a sum of entries.
+
+Writes to one fund are serialized by its advisory lock (`mdf:fund:<id>`), so a reservation
+reads the available balance and writes its entry atomically: concurrent requests can never
+reserve more than is available. Each entry has an idempotency key: a retried step writes once."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import actors
+from domain.journeys import Coverage
+from domain.policy import ProgramPolicy
+from journeys.mdf.domain import JOURNEY, Balances, EntryKind, MdfFundInput, balances, convert, period_named, period_of
+from journeys.mdf.models import MdfEntry, MdfFund
+from store import locks
+from store.models import JourneyRecord, Partner
+
+FUND_WORKFLOW = "MdfFundWorkflow"
+# A named period (an allocation, a request drawing from a later fund) starts at most this far ahead:
+# a request for an activity this quarter cannot open and draw from a fund centuries ahead.
+FUND_AHEAD = timedelta(days=366)
+
+
+def fund_workflow_id(partner_id: object, period: str) -> str:
+    """`mdf-fund-<partner id>-<period>`: the journey that expires the fund's unreserved balance."""
+    return f"{JOURNEY}-fund-{partner_id}-{period}"
+
+
+async def lock_fund(session: AsyncSession, fund_id: uuid.UUID) -> None:
+    await locks.lock(session, f"mdf:fund:{fund_id}")
+
+
+async def fund_balances(session: AsyncSession, fund_id: uuid.UUID) -> Balances:
+    rows = await session.execute(
+        select(MdfEntry.kind, func.sum(MdfEntry.amount_minor))
+        .where(MdfEntry.fund_id == fund_id)
+        .group_by(MdfEntry.kind)
+    )
+    return balances((kind, int(total)) for kind, total in rows.all())
+
+
+async def held_for(session: AsyncSession, request_id: uuid.UUID) -> int:
+    """What a request holds: its reservations less releases and payments."""
+    rows = await session.execute(
+        select(MdfEntry.kind, func.sum(MdfEntry.amount_minor))
+        .where(MdfEntry.request_id == request_id)
+        .group_by(MdfEntry.kind)
+    )
+    return balances((kind, int(total)) for kind, total in rows.all()).reserved
+
+
+async def add_entry(
+    session: AsyncSession,
+    fund: MdfFund,
+    kind: EntryKind,
+    amount_minor: int,
+    *,
+    key: str | None,
+    by: str,
+    request_id: uuid.UUID | str | None = None,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> bool:
+    """One entry (in the caller's transaction); False when its key was already used."""
+    stmt = insert(MdfEntry).values(
+        fund_id=fund.id,
+        partner_id=fund.partner_id,
+        kind=kind.value,
+        amount_minor=amount_minor,
+        idempotency_key=key,
+        by=by,
+        reason=reason,
+        detail=detail or {},
+        request_id=uuid.UUID(str(request_id)) if request_id else None,
+    )
+    if key is not None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
+    return (await session.execute(stmt.returning(MdfEntry.id))).scalar_one_or_none() is not None
+
+
+async def ensure_fund(
+    session: AsyncSession,
+    partner: Partner,
+    policy: ProgramPolicy,
+    *,
+    policy_version: int,
+    task_queue: str,
+    at: datetime | None = None,
+    period: str | None = None,
+) -> MdfFund:
+    """The partner's fund for the period of `at` (or the named period), created on first use with
+    its tier's allocation and the journey record of `mdf-fund-…` (started by the caller or by the
+    API's reconciler), all in the caller's transaction."""
+    rules = policy.mdf
+    now = at or datetime.now().astimezone()
+    p = period_named(period, rules.period, rules.time_zone) if period else period_of(now, rules.period, rules.time_zone)
+    if p.starts_at > now + FUND_AHEAD:
+        raise ValueError(f"{p.label!r} starts more than a year ahead: a fund opens at most a year before its period")
+    await locks.lock(session, f"mdf:fund:{partner.id}:{p.label}")
+    fund = await session.scalar(select(MdfFund).where(MdfFund.partner_id == partner.id, MdfFund.period == p.label))
+    if fund is not None:
+        return fund
+    expires_at = p.ends_at + policy.days(rules.expiry_grace_days)
+    fund = MdfFund(
+        id=uuid.uuid4(),
+        partner_id=partner.id,
+        period=p.label,
+        currency=rules.currency,
+        starts_at=p.starts_at,
+        ends_at=p.ends_at,
+        expires_at=expires_at,
+    )
+    session.add(fund)
+    await session.flush()
+    allocation = rules.allocations[partner.tier]  # type: ignore[index]
+    if allocation:
+        await add_entry(
+            session,
+            fund,
+            EntryKind.allocation,
+            allocation,
+            key=f"mdf-fund:{fund.id}:allocation",
+            by=actors.SYSTEM,
+            reason=f"{partner.tier} allocation for {p.label}",
+            detail={"policy_version": policy_version},
+        )
+    inp = MdfFundInput(
+        fund_id=str(fund.id),
+        partner_id=str(partner.id),
+        partner_name=partner.name,
+        coverage=Coverage(tier=partner.tier, cam_id=str(partner.cam_id) if partner.cam_id else None),
+        period=p.label,
+        currency=rules.currency,
+        expires_at=expires_at,
+        policy_version=policy_version,
+    )
+    await session.execute(
+        insert(JourneyRecord)
+        .values(
+            workflow_id=fund_workflow_id(partner.id, p.label),
+            partner_id=partner.id,
+            journey=JOURNEY,
+            state="open",
+            workflow_type=FUND_WORKFLOW,
+            task_queue=task_queue,
+            start_input=inp.model_dump(mode="json"),
+        )
+        .on_conflict_do_nothing(index_elements=["workflow_id"])
+    )
+    return fund
+
+
+async def reserve(
+    session: AsyncSession, fund: MdfFund, request_id: uuid.UUID, target_minor: int, *, key: str, by: str
+) -> tuple[bool, int, int]:
+    """Make the request hold exactly `target_minor` (a reservation of the difference, or its
+    release), under the fund's lock. Returns (done, held now, available now); not done when the
+    fund cannot cover the difference (nothing written)."""
+    await lock_fund(session, fund.id)
+    held = await held_for(session, request_id)
+    diff = target_minor - held
+    if diff == 0:
+        return True, held, (await fund_balances(session, fund.id)).available
+    if diff > 0:
+        available = (await fund_balances(session, fund.id)).available
+        if diff > available:
+            return False, held, available
+        await add_entry(session, fund, EntryKind.reservation, diff, key=key, by=by, request_id=request_id)
+    else:
+        await add_entry(session, fund, EntryKind.release, -diff, key=key, by=by, request_id=request_id)
+    return True, await held_for(session, request_id), (await fund_balances(session, fund.id)).available
+
+
+async def accrue_for_deal(
+    session: AsyncSession,
+    partner: Partner,
+    deal_id: uuid.UUID,
+    amount_minor: int,
+    currency: str,
+    policy: ProgramPolicy,
+    *,
+    policy_version: int,
+    task_queue: str,
+) -> int:
+    """A closed-won deal accrues the policy's percentage of its revenue to the partner's fund of
+    the period, up to the period's cap (once per deal). Returns the amount accrued."""
+    rules = policy.mdf
+    if rules.accrual_percent <= 0 or rules.accrual_cap_minor <= 0:
+        return 0
+    if currency != rules.currency:
+        rate = rules.exchange_rates.get(currency)
+        if rate is None:
+            return 0
+        amount_minor = convert(amount_minor, rate)
+    fund = await ensure_fund(session, partner, policy, policy_version=policy_version, task_queue=task_queue)
+    await lock_fund(session, fund.id)
+    accrued = (await fund_balances(session, fund.id)).accrued
+    share = Decimal(amount_minor) * Decimal(str(rules.accrual_percent)) // 100  # exact, not float
+    amount = min(int(share), rules.accrual_cap_minor - accrued)
+    if amount <= 0:
+        return 0
+    written = await add_entry(
+        session,
+        fund,
+        EntryKind.accrual,
+        amount,
+        key=f"mdf-accrual:deal:{deal_id}",
+        by=actors.SYSTEM,
+        reason=f"{rules.accrual_percent:g}% of closed-won deal {deal_id}",
+        detail={"deal_id": str(deal_id)},
+    )
+    return amount if written else 0

@@ -1,0 +1,19 @@
+"""The onboarding journey's manifest: every part the platform plugs in."""
+
+from __future__ import annotations
+
+from core.journey import JourneySpec
+from journeys.onboarding import domain
+from journeys.onboarding.activities import OnboardingActivities
+from journeys.onboarding.workflow import OnboardingWorkflow
+
+SPEC = JourneySpec(
+    name=domain.JOURNEY,
+    workflow=OnboardingWorkflow,
+    activities=lambda r: OnboardingActivities(r.sessionmaker),
+    legacy_activity_names=domain.LEGACY_ACTIVITY_NAMES,
+    describe=lambda inp: domain.describe(domain.OnboardingInput.model_validate(inp)),
+    router="journeys.onboarding.router:router",
+    web="journeys.onboarding.web",
+    bench="bench.onboarding",
+)

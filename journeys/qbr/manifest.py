@@ -1,0 +1,25 @@
+"""The quarterly business review journey's manifest: every part the platform plugs in."""
+
+from __future__ import annotations
+
+from core.journey import JourneySpec
+from journeys.qbr import domain
+from journeys.qbr.activities import QbrActivities
+from journeys.qbr.schedules import ensure_qbr_schedule
+from journeys.qbr.workflow import QbrCycleWorkflow, QbrWorkflow
+
+SPEC = JourneySpec(
+    name=domain.JOURNEY,
+    workflow=QbrWorkflow,
+    extra_workflows=(QbrCycleWorkflow,),
+    activities=lambda r: QbrActivities(
+        r.sessionmaker,
+        ops_email=r.settings.ops_email,
+        following=r.following,
+    ),
+    describe=lambda inp: domain.describe(domain.QbrInput.model_validate(inp)),
+    router="journeys.qbr.router:router",
+    web="journeys.qbr.web",
+    bench="bench.qbr_cycle",
+    on_policy_saved=ensure_qbr_schedule,
+)
