@@ -212,7 +212,7 @@ def backup(settings: Settings, output: Path | None = None, include_secrets: bool
                 pg = Postgres(data / "postgres", port=free_port(), database=db.database, user=db.user).start()
                 db = _Db.of(pg.url)
             _say(f"dumping the database {db.database} on {db.host}:{db.port} ...")
-            revision = db.query("select version_num from alembic_version")
+            revision = db.query("select string_agg(version_num, ' ' order by version_num) from alembic_version")
             server_version = db.query("show server_version")
             db.run("pg_dump", "--format=custom", "--no-owner", "--no-privileges", "--file", str(tmp / "postgres.dump"))
         finally:
@@ -349,7 +349,7 @@ def restore(
         f"archive {_rel(archive)}: made {manifest['created_at']}, schema {manifest['schema_revision']}, "
         f"{len(manifest['files'])} files"
     )
-    if manifest["schema_revision"] not in _known_revisions():
+    if not set(str(manifest["schema_revision"]).split()) <= _known_revisions():
         raise BackupError(
             f"the archive's database is at schema revision {manifest['schema_revision']}, which this CAM Lights "
             "does not know (a newer version wrote it): restore it with that version"
