@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 
 from store.migrate import JOURNEYS, alembic_config, upgrade
 
-BRANCH = '''
+BRANCH = """
 import sqlalchemy as sa
 from alembic import op
 
@@ -30,7 +30,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("{name}_things")
-'''
+"""
 
 
 def _tables(url: str) -> set[str]:
