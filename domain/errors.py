@@ -34,4 +34,3 @@ class Invalid(DomainError):
 
 class Gone(DomainError):
     """It existed and can no longer be used, e.g. an old one-click link (410)."""
-
