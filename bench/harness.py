@@ -447,7 +447,8 @@ def bench_policy():
     """The real policy shape with one-hour days: nothing falls due during a run, so journeys move
     only through what the benchmark sends them (the onboarding plan is the tests' fast_policy)."""
     from domain.enums import Tier
-    from domain.policy import MilestoneSpec, OnboardingPolicy, ProgramPolicy
+    from domain.policy import ProgramPolicy
+    from journeys.onboarding.policy import MilestoneSpec, OnboardingPolicy
 
     every = list(Tier)
     cam_tiers, certified = [Tier.platinum, Tier.gold], [Tier.platinum, Tier.gold, Tier.silver]

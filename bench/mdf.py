@@ -107,7 +107,6 @@ async def fund_costs(st: Stack, rows: list[dict], task_queue: str) -> None:
 
 async def run(st: Stack, n: int) -> list[Section]:
     from domain.journeys import PROGRESS
-    from domain.policy import ProofKind
     from journeys.mdf.domain import (
         DECIDE_CLAIM,
         JOURNEY,
@@ -120,6 +119,7 @@ async def run(st: Stack, n: int) -> list[Section]:
         Payment,
         StartActivity,
     )
+    from journeys.mdf.policy import ProofKind
     from worker.main import build_worker
 
     before = await harness.db_snapshot(st)

@@ -34,8 +34,8 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from domain.events import DealEvent
     from domain.webhooks import EventInput, PublishResult, WebhookActivity
+    from journeys.deal.events import DealEvent
 
 
 class PublishInput(BaseModel):

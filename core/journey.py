@@ -7,8 +7,9 @@ A journey named `<name>` is one package, `journeys/<name>/`: `domain.py` (its co
 rules), `workflow.py`, `activities.py`, `models.py` (its tables), `router.py` / `schemas.py` /
 `service.py` (its API), `web.py` (its workspace providers), `templates/mail/` (its emails),
 `contract.py` (what other journeys and the platform may use of it) and `manifest.py`; its tests are
-`tests/<name>/`. Its workflow id is `<name>-<entity id>` and its section of the program policy is
-`ProgramPolicy.<name>`."""
+`tests/<name>/`. Its workflow id is `<name>-<entity id>`; its section of the program policy,
+`ProgramPolicy.<name>`, is its `policy.py` (`SECTION`) and its webhook events are its `events.py`
+(`EVENTS`): both pure pydantic, assembled by domain/policy.py and domain/events.py."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from activities.mail import Mailer
 from core.settings import Settings
 from domain.policy import ProgramPolicy
+from domain.webhooks import EventSpec
 from store.models import Base
 
 JOURNEYS_DIR = Path(__file__).resolve().parents[1] / "journeys"
@@ -62,6 +65,15 @@ class JourneySpec:
     # Its benchmark module (bench/): runs the journey beside its bare baseline.
     bench: str = ""
     on_policy_saved: PolicyHook | None = None
+    # Its section of the program policy (`ProgramPolicy.<name>`, `journeys/<name>/policy.py`).
+    policy: type[BaseModel] | None = None
+    # Its webhook event types (`journeys/<name>/events.py`), each named `<event_prefix><what happened>`.
+    events: Mapping[str, EventSpec] = field(default_factory=dict)
+    event_prefix: str = ""  # "": `<name>.`
+
+    @property
+    def events_prefix(self) -> str:
+        return self.event_prefix or f"{self.name}."
 
     @property
     def package(self) -> str:

@@ -1,6 +1,6 @@
-"""The journey registry: the one list of installed journeys. Adding a journey is its package
-`journeys/<name>/` (see core/journey.py for what it holds), one line in INSTALLED and its
-migration. The worker, the CLI, the API, the workspace, the bench and the tests read the
+"""The journey registry: installs the journeys of the one list, INSTALLED (domain/installed.py).
+Adding a journey is its package `journeys/<name>/` (see core/journey.py for what it holds), one
+line in INSTALLED and its migration. The worker, the CLI, the API, the workspace, the bench and the tests read the
 manifests from here; nothing else lists journeys by hand."""
 
 from __future__ import annotations
@@ -17,14 +17,7 @@ from activities.mail import Mailer
 from core.journey import JourneySpec, Resources
 from core.settings import Settings
 from domain import journeys
-
-INSTALLED = (
-    "onboarding",
-    "deal",
-    "cert",
-    "mdf",
-    "qbr",
-)
+from domain.installed import INSTALLED
 
 JOURNEYS: tuple[JourneySpec, ...] = tuple(
     importlib.import_module(f"journeys.{name}.manifest").SPEC for name in INSTALLED

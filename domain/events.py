@@ -1,32 +1,28 @@
 """The catalog of events CAM Lights publishes to webhook subscribers: one entry per event type,
 each with a version and the pydantic model of its `data`.
 
-A journey adds its events here (one `EventSpec` per type in `CATALOG`) and publishes them with
-`JourneyKit.emit(type, data)`. A change that breaks a payload is a new version of the type (a
-new model, `version + 1`); fields may be added to a version without breaking receivers.
+A journey declares its events in `journeys/<name>/events.py` (`EVENTS`, one `EventSpec` per type,
+named `<its prefix>.<what happened>`; its manifest's `events`) and publishes them with
+`JourneyKit.emit(type, data)`; the platform's own events are below. The catalog is assembled when
+this module is imported (domain/installed.py): adding a journey adds no line here. A change that
+breaks a payload is a new version of the type (a new model, `version + 1`); fields may be added
+to a version without breaking receivers.
 
 The body a subscriber receives (Standard Webhooks: `type`, `timestamp`, `data`):
 `{"type": "deal.approved", "version": 1, "timestamp": "<when it happened>", "data": {...}}`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-# --------------------------------------------------------------------------- payloads (data)
+from domain import installed
+from domain.webhooks import EventSpec
 
-
-class PartnerEvent(BaseModel):
-    """partner.*: the partner, its coverage and the state its onboarding reached."""
-
-    partner_id: str
-    partner_name: str
-    tier: str
-    cam_id: str | None = None
-    state: str = Field(description="the onboarding state: in_progress, activated, at_risk")
+__all__ = ["CATALOG", "PLATFORM_EVENTS", "WILDCARD", "EventSpec", "TierChanged", "body", "catalog", "spec"]
 
 
 class TierChanged(BaseModel):
@@ -40,83 +36,31 @@ class TierChanged(BaseModel):
     by: str
 
 
-class DealEvent(BaseModel):
-    """deal.*: the deal as it stands after the change (money in minor units of an ISO 4217 code)."""
-
-    deal_id: str
-    partner_id: str
-    state: str
-    stage: str
-    customer_name: str
-    product_category: str
-    amount_minor: int
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
-    by: str | None = Field(None, description="who made the change: ops:<key>, cam:<id>, partner:<id>, system")
-    reason: str | None = None
-    protected_until: datetime | None = None
-    days_left: float | None = Field(None, description="deal.expiring: policy days until protection ends")
-
-
-class CertEvent(BaseModel):
-    """certification.*: the certification and whether it gates deal registration now."""
-
-    certification_id: str
-    partner_id: str
-    category: str
-    expires_at: datetime | None = None
-    state: str
-
-
-class MdfEvent(BaseModel):
-    """mdf.*: an MDF request as it stands after the change (money in minor units of the program currency)."""
-
-    request_id: str
-    partner_id: str
-    state: str
-    activity_type: str
-    title: str
-    period: str
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
-    amount_minor: int
-    approved_minor: int | None = None
-    claim_minor: int | None = None
-    approved_claim_minor: int | None = None
-    paid_minor: int = 0
-    by: str | None = Field(None, description="who made the change: ops:<key>, cam:<id>, partner:<id>, system")
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class EventSpec:
-    version: int
-    data: type[BaseModel]
-    description: str
-
-
-CATALOG: dict[str, EventSpec] = {
-    "partner.enrolled": EventSpec(1, PartnerEvent, "a partner was enrolled; its onboarding started"),
-    "partner.activated": EventSpec(1, PartnerEvent, "the partner completed its required onboarding milestones"),
-    "partner.at_risk": EventSpec(1, PartnerEvent, "the onboarding plan ended with required milestones open"),
+# The platform's own events (the journeys' ones are in their journeys/<name>/events.py).
+PLATFORM_EVENTS: dict[str, EventSpec] = {
     "partner.tier_changed": EventSpec(1, TierChanged, "the partner's tier changed (its running journeys follow)"),
-    "deal.registered": EventSpec(1, DealEvent, "a deal registration was submitted (pending approval or in review)"),
-    "deal.approved": EventSpec(1, DealEvent, "a deal registration was approved; its protection window started"),
-    "deal.rejected": EventSpec(1, DealEvent, "a deal registration was rejected"),
-    "deal.expiring": EventSpec(1, DealEvent, "a deal's protection ends soon (one event per policy reminder)"),
-    "deal.extended": EventSpec(1, DealEvent, "a deal's protection was extended"),
-    "deal.won": EventSpec(1, DealEvent, "the deal closed won"),
-    "deal.lost": EventSpec(1, DealEvent, "the deal closed lost"),
-    "deal.expired": EventSpec(1, DealEvent, "a deal's protection window ended"),
-    "certification.lapsed": EventSpec(1, CertEvent, "a certification lapsed: deal registration in it is restricted"),
-    "certification.renewed": EventSpec(1, CertEvent, "a certification was renewed: its entitlements are restored"),
-    "mdf.requested": EventSpec(1, MdfEvent, "an MDF request was submitted; its amount is reserved"),
-    "mdf.approved": EventSpec(1, MdfEvent, "an MDF request was approved by every level it needs"),
-    "mdf.rejected": EventSpec(1, MdfEvent, "an MDF request was rejected; its funds are released"),
-    "mdf.claim_approved": EventSpec(1, MdfEvent, "an MDF claim was approved (perhaps in part)"),
-    "mdf.claim_denied": EventSpec(1, MdfEvent, "an MDF claim was denied; its funds are released"),
-    "mdf.payment_recorded": EventSpec(1, MdfEvent, "ops recorded a payment of an approved MDF claim"),
-    "mdf.paid": EventSpec(1, MdfEvent, "an MDF claim was paid in full; the journey ended"),
-    "mdf.expired": EventSpec(1, MdfEvent, "an MDF request expired (not started, or not claimed in time)"),
 }
+
+
+def _prefix(event_type: str) -> str:
+    return event_type.split(".", 1)[0]
+
+
+def catalog(*groups: Mapping[str, EventSpec]) -> dict[str, EventSpec]:
+    """One catalog of these groups of event types, grouped by prefix (`partner`, `deal`...) in
+    the order each prefix first appears; an event type declared twice is refused."""
+    entries = [entry for group in groups for entry in group.items()]
+    names = [name for name, _ in entries]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(f"event types declared twice: {', '.join(twice)}")
+    order: dict[str, int] = {}
+    for name in names:
+        order.setdefault(_prefix(name), len(order))
+    return dict(sorted(entries, key=lambda entry: order[_prefix(entry[0])]))
+
+
+CATALOG: dict[str, EventSpec] = catalog(*(module.EVENTS for _, module in installed.parts("events")), PLATFORM_EVENTS)
 
 WILDCARD = "*"  # a subscription to every event type, present and future
 

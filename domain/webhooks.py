@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -23,6 +24,15 @@ from pydantic import BaseModel, Field
 DELIVERY_WORKFLOW = "WebhookDelivery"
 WAKE = "wake"  # signal: there may be new pending deliveries for this subscription and partner
 EVENTS_PATCH = "webhook-events"  # journeys publish catalog events (domain/events.py)
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """One event type of the catalog (domain/events.py): its version and the model of its `data`."""
+
+    version: int
+    data: type[BaseModel]
+    description: str
 
 
 class WebhookActivity:

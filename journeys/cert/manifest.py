@@ -5,7 +5,9 @@ from __future__ import annotations
 from core.journey import JourneySpec
 from journeys.cert import domain
 from journeys.cert.activities import CertActivities
+from journeys.cert.events import EVENTS
 from journeys.cert.models import Certification
+from journeys.cert.policy import CertPolicy
 from journeys.cert.workflow import CertWorkflow
 
 SPEC = JourneySpec(
@@ -18,4 +20,7 @@ SPEC = JourneySpec(
     router="journeys.cert.router:router",
     web="journeys.cert.web",
     bench="bench.cert",
+    policy=CertPolicy,
+    events=EVENTS,
+    event_prefix="certification.",
 )

@@ -17,7 +17,6 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain import actors
-    from domain.events import CertEvent
     from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, Refusal, shifted
     from journeys.cert.domain import (
         JOURNEY,
@@ -31,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         Renewal,
         RenewalResult,
     )
+    from journeys.cert.events import CertEvent
     from journeys.onboarding.domain import milestone_done
     from workflows.kit import JourneyKit
 

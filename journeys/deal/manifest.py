@@ -5,7 +5,9 @@ from __future__ import annotations
 from core.journey import JourneySpec
 from journeys.deal import domain
 from journeys.deal.activities import DealActivities
+from journeys.deal.events import EVENTS
 from journeys.deal.models import Deal
+from journeys.deal.policy import DealPolicy
 from journeys.deal.workflow import DealWorkflow
 
 SPEC = JourneySpec(
@@ -23,4 +25,6 @@ SPEC = JourneySpec(
     router="journeys.deal.router:router",
     web="journeys.deal.web",
     bench="bench.deal",
+    policy=DealPolicy,
+    events=EVENTS,
 )

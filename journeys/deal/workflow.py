@@ -18,7 +18,6 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain import actors
-    from domain.events import DealEvent
     from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, NotifyResult, Refusal, StepResult
     from journeys.deal.domain import (
         AWAITING_DECISION,
@@ -46,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         ExtensionResult,
         StageChange,
     )
+    from journeys.deal.events import DealEvent
     from journeys.onboarding.domain import milestone_done
     from workflows.kit import JourneyKit
 

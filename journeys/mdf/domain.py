@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 
 from domain.journeys import Coverage, day_after
-from domain.policy import ProofKind
+from journeys.mdf.policy import ProofKind
 
 JOURNEY = "mdf"
 

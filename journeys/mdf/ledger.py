@@ -20,6 +20,7 @@ from domain.journeys import Coverage
 from domain.policy import ProgramPolicy
 from journeys.mdf.domain import JOURNEY, Balances, EntryKind, MdfFundInput, balances, convert, period_named, period_of
 from journeys.mdf.models import MdfEntry, MdfFund
+from journeys.mdf.policy import MdfPolicy
 from store import locks
 from store.models import JourneyRecord, Partner
 
@@ -99,7 +100,7 @@ async def ensure_fund(
     """The partner's fund for the period of `at` (or the named period), created on first use with
     its tier's allocation and the journey record of `mdf-fund-…` (started by the caller or by the
     API's reconciler), all in the caller's transaction."""
-    rules = policy.mdf
+    rules = policy.section(MdfPolicy)
     now = at or datetime.now().astimezone()
     p = period_named(period, rules.period, rules.time_zone) if period else period_of(now, rules.period, rules.time_zone)
     if p.starts_at > now + FUND_AHEAD:
@@ -192,7 +193,7 @@ async def accrue_for_deal(
 ) -> int:
     """A closed-won deal accrues the policy's percentage of its revenue to the partner's fund of
     the period, up to the period's cap (once per deal). Returns the amount accrued."""
-    rules = policy.mdf
+    rules = policy.section(MdfPolicy)
     if rules.accrual_percent <= 0 or rules.accrual_cap_minor <= 0:
         return 0
     if currency != rules.currency:

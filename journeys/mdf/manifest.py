@@ -5,7 +5,9 @@ from __future__ import annotations
 from core.journey import JourneySpec
 from journeys.mdf import domain
 from journeys.mdf.activities import MdfActivities
+from journeys.mdf.events import EVENTS
 from journeys.mdf.models import MdfRequest
+from journeys.mdf.policy import MdfPolicy
 from journeys.mdf.workflow import MdfFundWorkflow, MdfWorkflow
 
 SPEC = JourneySpec(
@@ -24,4 +26,6 @@ SPEC = JourneySpec(
     router="journeys.mdf.router:router",
     web="journeys.mdf.web",
     bench="bench.mdf",
+    policy=MdfPolicy,
+    events=EVENTS,
 )

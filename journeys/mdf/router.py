@@ -24,7 +24,6 @@ from api.deps import (
     load_partner,
 )
 from api.idempotency import Idempotency
-from domain.policy import ProofKind
 from journeys.mdf import service
 from journeys.mdf.domain import (
     ADD_PROOF,
@@ -48,6 +47,7 @@ from journeys.mdf.domain import (
     defuse_csv,
 )
 from journeys.mdf.models import MdfProof, MdfRequest
+from journeys.mdf.policy import ProofKind
 from journeys.mdf.schemas import (
     PERIOD,
     AdjustmentBody,

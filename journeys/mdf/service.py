@@ -29,7 +29,7 @@ from core.settings import Settings
 from domain.enums import Role
 from domain.journeys import PROGRESS
 from domain.links import MDF_SALT, LinkClaims
-from domain.policy import ProgramPolicy, ProofKind
+from domain.policy import ProgramPolicy
 from journeys.deal.models import Deal, UsedLink
 from journeys.mdf import ledger
 from journeys.mdf.domain import (
@@ -51,6 +51,7 @@ from journeys.mdf.domain import (
     money,
 )
 from journeys.mdf.models import MdfEntry, MdfFund, MdfProof, MdfRequest
+from journeys.mdf.policy import ProofKind
 from journeys.mdf.proofs import S3Store
 from journeys.mdf.schemas import (
     BalancesOut,

@@ -23,9 +23,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain import actors
-    from domain.events import MdfEvent
     from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, NotifyResult, Refusal, StepResult, shifted
-    from domain.policy import ApprovalLevel
     from journeys.mdf.domain import (
         ADD_PROOF,
         CHANGE_DATES,
@@ -69,6 +67,8 @@ with workflow.unsafe.imports_passed_through():
         next_cutoff,
         reimbursable,
     )
+    from journeys.mdf.events import MdfEvent
+    from journeys.mdf.policy import ApprovalLevel
     from workflows.kit import JourneyKit
 
 REQUEST, CLAIM = "request", "claim"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from core.journey import JourneySpec
 from journeys.onboarding import domain
 from journeys.onboarding.activities import OnboardingActivities
+from journeys.onboarding.events import EVENTS
+from journeys.onboarding.policy import OnboardingPolicy
 from journeys.onboarding.workflow import OnboardingWorkflow
 
 SPEC = JourneySpec(
@@ -16,4 +18,7 @@ SPEC = JourneySpec(
     router="journeys.onboarding.router:router",
     web="journeys.onboarding.web",
     bench="bench.onboarding",
+    policy=OnboardingPolicy,
+    events=EVENTS,
+    event_prefix="partner.",
 )

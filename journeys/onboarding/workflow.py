@@ -15,7 +15,6 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.events import PartnerEvent
     from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, Refusal, StepResult
     from journeys.onboarding.domain import (
         JOURNEY,
@@ -34,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         OpenPlanInput,
         RecordMilestoneInput,
     )
+    from journeys.onboarding.events import PartnerEvent
     from workflows.kit import JourneyKit
 
 

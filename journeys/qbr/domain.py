@@ -23,7 +23,7 @@ from domain.enums import Tier
 from domain.journeys import Coverage, day_after, workflow_id
 
 if TYPE_CHECKING:
-    from domain.policy import QbrPolicy
+    from journeys.qbr.policy import QbrPolicy
 
 JOURNEY = "qbr"
 CYCLE = "qbr-cycle"  # the cycle's workflow id prefix: `qbr-cycle-{period}`

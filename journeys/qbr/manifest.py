@@ -5,6 +5,7 @@ from __future__ import annotations
 from core.journey import JourneySpec
 from journeys.qbr import domain
 from journeys.qbr.activities import QbrActivities
+from journeys.qbr.policy import QbrPolicy
 from journeys.qbr.schedules import ensure_qbr_schedule
 from journeys.qbr.workflow import QbrCycleWorkflow, QbrWorkflow
 
@@ -22,4 +23,5 @@ SPEC = JourneySpec(
     web="journeys.qbr.web",
     bench="bench.qbr_cycle",
     on_policy_saved=ensure_qbr_schedule,
+    policy=QbrPolicy,
 )

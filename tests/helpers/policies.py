@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from domain.enums import Tier
-from domain.policy import MilestoneSpec, OnboardingPolicy, ProgramPolicy
+from domain.policy import ProgramPolicy
+from journeys.onboarding.policy import MilestoneSpec, OnboardingPolicy
 
 ALL = list(Tier)
 

@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from domain.policy import ApprovalLevel, MdfPolicy
 from journeys.mdf.domain import (
     Balances,
     balances,
@@ -22,6 +21,7 @@ from journeys.mdf.domain import (
     reimbursable,
     sniff,
 )
+from journeys.mdf.policy import ApprovalLevel, MdfPolicy
 
 pytestmark = pytest.mark.unit
 
@@ -207,8 +207,8 @@ def test_sniff_by_content(data, expected):
 def test_sniff_ignores_the_name_a_file_was_given():
     # The content decides: a PDF sent as "photo.png" is a PDF (not accepted as a photo), and an
     # executable renamed "invoice.pdf" is nothing accepted at all.
-    from domain.policy import ProofKind
     from journeys.mdf.domain import MIME_OF_KIND
+    from journeys.mdf.policy import ProofKind
 
     assert sniff(PDF) not in MIME_OF_KIND[ProofKind.photo]
     assert sniff(EXE) is None

@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from domain.enums import Tier
 from domain.links import MDF_SALT, read_token
-from domain.policy import ProgramPolicy, ProofKind
+from domain.policy import ProgramPolicy
 from journeys.mdf import ledger
 from journeys.mdf.domain import (
     ClaimSubmission,
@@ -32,6 +32,7 @@ from journeys.mdf.domain import (
     StartActivity,
 )
 from journeys.mdf.models import MdfEntry, MdfRequest
+from journeys.mdf.policy import ProofKind
 from journeys.mdf.workflow import MdfFundWorkflow, MdfWorkflow
 from store import repo
 from store.models import JourneyRecord
