@@ -12,8 +12,9 @@ from temporalio import activity, workflow
 
 from core import registry
 from core.settings import Settings
+from domain import events
 from domain import journeys as shared
-from domain.policy import ProgramPolicy
+from domain.policy import SECTIONS, ProgramPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = registry.JOURNEYS
@@ -73,3 +74,25 @@ def test_activity_names_are_scoped_by_journey_and_unique():
 def test_registry_names_are_unique_and_the_worker_runs_every_workflow():
     assert len(IDS) == len(set(IDS))
     assert registry.workflows() == [w for s in SPECS for w in (s.workflow, *s.extra_workflows)]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_every_journey_brings_its_policy_section_and_its_events(spec):
+    """The program policy and the webhook catalog are assembled from the journeys' own parts:
+    the manifest's section is `ProgramPolicy.<name>` and its events are in the catalog, each
+    named with the journey's prefix (partner.* for onboarding, certification.* for cert)."""
+    assert spec.policy is not None, f"journey {spec.name!r} has no policy section"
+    assert ProgramPolicy.model_fields[spec.name].annotation is spec.policy
+    assert SECTIONS[spec.name] is spec.policy
+    assert isinstance(ProgramPolicy().section(spec.policy), spec.policy)
+    for name, event in spec.events.items():
+        assert name.startswith(spec.events_prefix), f"{name} is not named {spec.events_prefix}*"
+        assert events.CATALOG[name] is event
+
+
+def test_the_catalog_is_the_journeys_events_and_the_platforms():
+    journey_events = [name for spec in SPECS for name in spec.events]
+    assert len(journey_events) == len(set(journey_events))
+    assert set(events.CATALOG) == {*journey_events, *events.PLATFORM_EVENTS}
+    assert not set(journey_events) & set(events.PLATFORM_EVENTS)
+    assert set(SECTIONS) == {spec.name for spec in SPECS}  # a section only for an installed journey
