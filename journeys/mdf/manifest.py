@@ -5,8 +5,9 @@ from __future__ import annotations
 from core.journey import JourneySpec
 from journeys.mdf import domain
 from journeys.mdf.activities import MdfActivities
+from journeys.mdf.fund import MdfFundWorkflow
 from journeys.mdf.models import MdfRequest
-from journeys.mdf.workflow import MdfFundWorkflow, MdfWorkflow
+from journeys.mdf.workflow import MdfWorkflow
 
 SPEC = JourneySpec(
     name=domain.JOURNEY,
