@@ -112,29 +112,34 @@ ACTIONS: dict[tuple[str, str], Action] = {}
 VIEWS: dict[str, str] = {}  # path -> the journey whose page it is
 
 
+def as_endpoint(fn: Handler) -> Callable[..., Awaitable[RedirectResponse]]:
+    """The handler as a route: its outcome, or the refusal it raised, as a redirect with a notice."""
+
+    @functools.wraps(fn)
+    async def endpoint(**kwargs: Any) -> RedirectResponse:
+        ctx: ActionContext = kwargs["ctx"]
+        try:
+            outcome = await fn(**kwargs)
+        except Refusal as err:
+            status, detail = status_of(err), detail_of(err)
+            text = f"{ctx.about}: {detail}" if ctx.about else detail
+            return redirect(ctx.back, text, "info" if status == 202 else "error")
+        notice = outcome if isinstance(outcome, Notice) else Notice(outcome)
+        return redirect(ctx.back, notice.text, notice.level)
+
+    signature = inspect.signature(fn, eval_str=True)
+    if "ctx" not in signature.parameters:
+        raise TypeError(f"{fn.__qualname__}: an action's handler takes `ctx: ActionDep`")
+    endpoint.__signature__ = signature.replace(return_annotation=RedirectResponse)  # type: ignore[attr-defined]
+    return endpoint
+
+
 def action(journey: str, name: str, path: str) -> Callable[[Handler], Handler]:
     """Register the journey's inline action `name` as a form POST at `/web<path>` (see above);
     the handler takes `ctx: ActionDep` and the form's fields."""
 
     def register(fn: Handler) -> Handler:
-        signature = inspect.signature(fn, eval_str=True)
-        if "ctx" not in signature.parameters:
-            raise TypeError(f"action {journey}.{name}: the handler takes `ctx: ActionDep`")
-
-        @functools.wraps(fn)
-        async def endpoint(**kwargs: Any) -> RedirectResponse:
-            ctx: ActionContext = kwargs["ctx"]
-            try:
-                outcome = await fn(**kwargs)
-            except Refusal as err:
-                status, detail = status_of(err), detail_of(err)
-                text = f"{ctx.about}: {detail}" if ctx.about else detail
-                return redirect(ctx.back, text, "info" if status == 202 else "error")
-            notice = outcome if isinstance(outcome, Notice) else Notice(outcome)
-            return redirect(ctx.back, notice.text, notice.level)
-
-        endpoint.__signature__ = signature.replace(return_annotation=RedirectResponse)  # type: ignore[attr-defined]
-        router.post(path, name=f"{journey}.{name}")(endpoint)
+        router.post(path, name=f"{journey}.{name}")(as_endpoint(fn))
         ACTIONS[(journey, name)] = Action(journey, name, f"{PREFIX}{path}", fn)
         return fn
 
