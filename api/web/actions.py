@@ -11,8 +11,9 @@ page sections (form POSTs), and their pages. A journey registers them in `journe
 database session, Temporal, the update deadline and the page to go back to (the form's `back`).
 The action answers with a redirect to that page and a notice (post/redirect/get); a refusal the
 handler raises, `HTTPException` or `domain.errors.DomainError`, becomes an error notice (a 202,
-"accepted, still pending", an info notice): the page, never an error page. Its form is
-`templates/actions/<name>.html.j2`, shown by the `action` macro. `@view` adds a journey's page."""
+"accepted, still pending", an info notice): the page, never an error page. Its form is the
+journey's `templates/web/<name>.html.j2`, shown by the `action` macro (`_macros.html.j2`) in a
+Today item whose `action` is `<name>` or in a section. `@view` adds a page of the journey."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from temporalio.client import Client
 from api.auth import Principal
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.schemas import SCREEN_LINE, SCREEN_TEXT, at_most
-from api.web.pages import WebRoute, back_to, redirect
+from api.web.pages import WebRoute, back_to, env, redirect
 from api.web.security import PREFIX, WebUser, signed_in
 from core.settings import Settings
 from domain import errors
@@ -110,6 +111,17 @@ class Action:
 
 ACTIONS: dict[tuple[str, str], Action] = {}
 VIEWS: dict[str, str] = {}  # path -> the journey whose page it is
+
+
+def action_form(name: str) -> str:
+    """The form of the action `name`: its journey's `templates/web/<name>.html.j2`."""
+    journey = next((j for j, n in ACTIONS if n == name), None)
+    if journey is None:
+        raise LookupError(f"no journey registers the action {name!r}")
+    return f"{journey}/{name}.html.j2"
+
+
+env.globals["action_form"] = action_form
 
 
 def as_endpoint(fn: Handler) -> Callable[..., Awaitable[RedirectResponse]]:

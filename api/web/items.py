@@ -107,7 +107,9 @@ def column(key: str, label: str, order: int) -> Callable[[ColumnProvider], Colum
 @dataclass(frozen=True)
 class Section:
     """A block of the Partner page that a journey contributes (the scorecard with its trend chart,
-    MDF funds, QBR notes and action items): `templates/<template>` rendered with `context`."""
+    MDF funds, QBR notes and action items): `template` rendered with `context`, the journey's own
+    `<journey>/<name>.html.j2` (from `journeys/<journey>/templates/web/`) or a shared one
+    (`sections/trend.html.j2`); the page gives it `partner`, `csrf` and `back` too."""
 
     title: str
     template: str

@@ -17,17 +17,20 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, select_autoescape
 from starlette.exceptions import HTTPException
 
+from activities.mail import journey_templates
 from api.web import policy_form
 from api.web.items import relative, urgency
 from api.web.security import CSRF_FIELD, PREFIX, SignInRequired, WebUser
 from core.settings import Settings
 
 HERE = Path(__file__).resolve().parent
+# The shell's templates, and each journey's own (its sections, action forms and pages), named
+# `<journey>/<template>` from `journeys/<journey>/templates/web/`.
 env = Environment(
-    loader=FileSystemLoader(HERE / "templates"),
+    loader=ChoiceLoader([FileSystemLoader(HERE / "templates"), PrefixLoader(journey_templates("web"))]),
     autoescape=select_autoescape(default=True),
     trim_blocks=True,
     lstrip_blocks=True,

@@ -61,4 +61,4 @@ async def certs_expiring(session, partner_ids, ctx: TodayContext) -> dict:
 @section("cert")
 async def certs_section(session, partner: Partner, ctx: TodayContext) -> Section:
     certs = await rows_of(session, Certification, partner, Certification.expires_at)
-    return Section(title="Certifications", template="sections/certs.html.j2", context={"certs": certs}, order=30)
+    return Section(title="Certifications", template="cert/certs.html.j2", context={"certs": certs}, order=30)

@@ -155,7 +155,7 @@ async def deals_section(session, partner: Partner, ctx: TodayContext) -> Section
     awaiting = [s.value for s in AWAITING_DECISION]
     return Section(
         title="Deals",
-        template="sections/deals.html.j2",
+        template="deal/deals.html.j2",
         context={"deals": deals, "names": names, "awaiting": awaiting},
         order=20,
     )
@@ -174,7 +174,7 @@ async def deal_page(
     except HTTPException:
         progress = None
     ui = temporal_ui(settings, workflow_id(JOURNEY, deal_id))
-    return render(request, "deal", user, deal=deal, partner=partner, progress=progress, ui=ui)
+    return render(request, "deal/deal", user, deal=deal, partner=partner, progress=progress, ui=ui)
 
 
 # ------------------------------------------------------------------ inline actions

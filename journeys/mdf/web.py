@@ -180,7 +180,7 @@ async def mdf_section(session, partner: Partner, ctx: TodayContext) -> Section |
     ]
     return Section(
         title="Market development funds",
-        template="sections/mdf.html.j2",
+        template="mdf/mdf.html.j2",
         context={"funds": fund_rows, "requests": request_rows},
         order=40,
     )

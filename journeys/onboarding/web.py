@@ -75,7 +75,7 @@ async def milestones_section(session, partner: Partner, ctx: TodayContext) -> Se
     milestones = await rows_of(session, PartnerMilestone, partner, PartnerMilestone.due_at)
     return Section(
         title="Onboarding",
-        template="sections/milestones.html.j2",
+        template="onboarding/milestones.html.j2",
         context={"milestones": milestones, "now": ctx.now},
         order=10,
     )

@@ -91,12 +91,16 @@ def test_every_journey_brings_its_own_part_of_the_workspace(spec):
         assert registered_action.handler.__module__ == f"journeys.{journey}.web", (journey, name)
 
 
-def test_every_inline_form_is_a_registered_action():
-    """Each form of `api/web/templates/actions/` is the action a journey registered by that name."""
+def test_every_inline_action_has_its_form_in_its_journey():
+    """Each action a journey registers has its form in the journey's own `templates/web/`, and
+    its name is unique (the `action` macro finds the form by the name alone)."""
     from api.web import providers  # noqa: F401
-    from api.web.actions import ACTIONS
+    from api.web.actions import ACTIONS, action_form
 
-    forms = {p.name.removesuffix(".html.j2") for p in (ROOT / "api" / "web" / "templates" / "actions").iterdir()}
-    assert forms == {name for _, name in ACTIONS}
-    for registered_action in ACTIONS.values():
+    names = [name for _, name in ACTIONS]
+    assert len(names) == len(set(names)) and names, names
+    for (journey, name), registered_action in ACTIONS.items():
+        assert (ROOT / "journeys" / journey / "templates" / "web" / f"{name}.html.j2").is_file(), (journey, name)
+        assert action_form(name) == f"{journey}/{name}.html.j2"
         assert registered_action.path.startswith("/web/"), registered_action
+    assert not (ROOT / "api" / "web" / "templates" / "actions").exists(), "the shell holds no journey's form"
