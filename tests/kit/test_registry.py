@@ -73,3 +73,34 @@ def test_activity_names_are_scoped_by_journey_and_unique():
 def test_registry_names_are_unique_and_the_worker_runs_every_workflow():
     assert len(IDS) == len(set(IDS))
     assert registry.workflows() == [w for s in SPECS for w in (s.workflow, *s.extra_workflows)]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_every_journey_brings_its_own_part_of_the_workspace(spec):
+    """The workspace owns no journey: each journey's web module (its manifest's `web`) registers
+    Today items or Partner page sections, and every inline action is registered by the web module
+    of the journey it names."""
+    from api.web import providers  # noqa: F401  (imports every journey's web module)
+    from api.web.actions import ACTIONS
+    from api.web.items import PROVIDERS, SECTIONS
+
+    assert spec.web == f"journeys.{spec.name}.web", f"{spec.name}: its manifest names no web module"
+    registered = {fn.__module__ for fn in (*PROVIDERS.values(), *SECTIONS.values())}
+    assert spec.web in registered, f"{spec.web} registers no Today provider and no Partner page section"
+    for (journey, name), registered_action in ACTIONS.items():
+        assert registered_action.handler.__module__ == f"journeys.{journey}.web", (journey, name)
+
+
+def test_every_inline_action_has_its_form_in_its_journey():
+    """Each action a journey registers has its form in the journey's own `templates/web/`, and
+    its name is unique (the `action` macro finds the form by the name alone)."""
+    from api.web import providers  # noqa: F401
+    from api.web.actions import ACTIONS, action_form
+
+    names = [name for _, name in ACTIONS]
+    assert len(names) == len(set(names)) and names, names
+    for (journey, name), registered_action in ACTIONS.items():
+        assert (ROOT / "journeys" / journey / "templates" / "web" / f"{name}.html.j2").is_file(), (journey, name)
+        assert action_form(name) == f"{journey}/{name}.html.j2"
+        assert registered_action.path.startswith("/web/"), registered_action
+    assert not (ROOT / "api" / "web" / "templates" / "actions").exists(), "the shell holds no journey's form"
