@@ -6,6 +6,7 @@ from core.journey import JourneySpec
 from journeys.mdf import domain
 from journeys.mdf.activities import MdfActivities
 from journeys.mdf.models import MdfRequest
+from journeys.mdf.scorecard import scorecard_inputs
 from journeys.mdf.workflow import MdfFundWorkflow, MdfWorkflow
 
 SPEC = JourneySpec(
@@ -24,4 +25,5 @@ SPEC = JourneySpec(
     router="journeys.mdf.router:router",
     web="journeys.mdf.web",
     bench="bench.mdf",
+    scorecard_inputs=scorecard_inputs,
 )
