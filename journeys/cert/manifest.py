@@ -6,6 +6,7 @@ from core.journey import JourneySpec
 from journeys.cert import domain
 from journeys.cert.activities import CertActivities
 from journeys.cert.models import Certification
+from journeys.cert.scorecard import scorecard_inputs
 from journeys.cert.workflow import CertWorkflow
 
 SPEC = JourneySpec(
@@ -18,4 +19,5 @@ SPEC = JourneySpec(
     router="journeys.cert.router:router",
     web="journeys.cert.web",
     bench="bench.cert",
+    scorecard_inputs=scorecard_inputs,
 )

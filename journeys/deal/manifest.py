@@ -6,6 +6,7 @@ from core.journey import JourneySpec
 from journeys.deal import domain
 from journeys.deal.activities import DealActivities
 from journeys.deal.models import Deal
+from journeys.deal.scorecard import scorecard_inputs
 from journeys.deal.workflow import DealWorkflow
 
 SPEC = JourneySpec(
@@ -23,4 +24,5 @@ SPEC = JourneySpec(
     router="journeys.deal.router:router",
     web="journeys.deal.web",
     bench="bench.deal",
+    scorecard_inputs=scorecard_inputs,
 )

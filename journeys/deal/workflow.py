@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
         ExtensionResult,
         StageChange,
     )
-    from journeys.onboarding.domain import milestone_done
+    from journeys.onboarding.contract import FIRST_DEAL, milestone_done
     from workflows.kit import JourneyKit
 
 CLOSING = {DealStage.closed_won: DealState.won, DealStage.closed_lost: DealState.lost}
@@ -199,7 +199,7 @@ class DealWorkflow:
         if inp.carried is not None:  # a continued run (restored in __init__): the protection goes on
             await self._protect()
             return await self._end()
-        await self._kit.tell(*milestone_done(inp.partner_id, "first_deal", self._kit.actor))
+        await self._kit.tell(*milestone_done(inp.partner_id, FIRST_DEAL, self._kit.actor))
         await self._kit.emit("deal.registered", self._event(by=None))
 
         await self._await_decision()

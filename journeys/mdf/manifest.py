@@ -7,6 +7,7 @@ from journeys.mdf import domain
 from journeys.mdf.activities import MdfActivities
 from journeys.mdf.fund import MdfFundWorkflow
 from journeys.mdf.models import MdfRequest
+from journeys.mdf.scorecard import scorecard_inputs
 from journeys.mdf.workflow import MdfWorkflow
 
 SPEC = JourneySpec(
@@ -25,4 +26,5 @@ SPEC = JourneySpec(
     router="journeys.mdf.router:router",
     web="journeys.mdf.web",
     bench="bench.mdf",
+    scorecard_inputs=scorecard_inputs,
 )

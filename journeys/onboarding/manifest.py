@@ -5,6 +5,7 @@ from __future__ import annotations
 from core.journey import JourneySpec
 from journeys.onboarding import domain
 from journeys.onboarding.activities import OnboardingActivities
+from journeys.onboarding.scorecard import scorecard_inputs
 from journeys.onboarding.workflow import OnboardingWorkflow
 
 SPEC = JourneySpec(
@@ -16,4 +17,5 @@ SPEC = JourneySpec(
     router="journeys.onboarding.router:router",
     web="journeys.onboarding.web",
     bench="bench.onboarding",
+    scorecard_inputs=scorecard_inputs,
 )

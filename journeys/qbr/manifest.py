@@ -16,6 +16,7 @@ SPEC = JourneySpec(
         r.sessionmaker,
         ops_email=r.settings.ops_email,
         following=r.following,
+        scorecard_inputs=r.scorecard_inputs,
     ),
     describe=lambda inp: domain.describe(domain.QbrInput.model_validate(inp)),
     router="journeys.qbr.router:router",

@@ -5,6 +5,7 @@ messages and its journey-scoped activity names. Adding a journey that misses one
 from __future__ import annotations
 
 import importlib
+import inspect
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,27 @@ def test_every_inline_action_has_its_form_in_its_journey():
         assert action_form(name) == f"{journey}/{name}.html.j2"
         assert registered_action.path.startswith("/web/"), registered_action
     assert not (ROOT / "api" / "web" / "templates" / "actions").exists(), "the shell holds no journey's form"
+
+
+def test_journeys_meet_through_their_contracts_and_manifests():
+    """Every journey but QBR gives the QBR scorecard its figures (its manifest's reader of
+    (session, query)), and QBR's activities are built with all of them; the journeys others use
+    publish a contract module."""
+    for spec in SPECS:
+        reader = spec.scorecard_inputs
+        if spec.name == "qbr":
+            assert reader is None, "the scorecard's own figures are read by QBR itself"
+            continue
+        assert reader is not None and inspect.iscoroutinefunction(reader), f"{spec.name} gives no scorecard inputs"
+        assert list(inspect.signature(reader).parameters) == ["session", "q"], spec.name
+    assert registry.SCORECARD_INPUTS == tuple(s.scorecard_inputs for s in SPECS if s.name != "qbr")
+    resources = registry.Resources(
+        sessionmaker=None, mailer=None, settings=Settings(_env_file=None, environment="development")
+    )  # type: ignore[arg-type]
+    owners = {getattr(fn, "__self__", None) for fn in registry.activities(resources)}
+    qbr_objects = [o for o in owners if type(o).__name__ == "QbrActivities"]
+    assert [o.scorecard_inputs for o in qbr_objects] == [registry.SCORECARD_INPUTS]
+    for name in ("onboarding", "deal", "cert", "mdf"):
+        assert (ROOT / "journeys" / name / "contract.py").is_file(), f"journey {name!r} publishes no contract"
+    milestone = importlib.import_module("journeys.onboarding.contract").milestone_done("p-1", "first_deal", "system")
+    assert milestone[:2] == ("onboarding-p-1", "mark_milestone")
