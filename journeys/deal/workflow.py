@@ -81,6 +81,9 @@ class DealWorkflow:
         self._reminded: set[tuple[int, float]] = set()  # expiry reminders sent (carried into a continued run)
         if inp.carried is not None:  # a continued run: restored before any message is taken
             self._restore(inp.carried)
+            # Its policy version is known from the input: progress answers it before the policy
+            # loads (a query, not a command: replay is unaffected).
+            self._kit.policy_version = inp.policy_version or 0
 
     # ------------------------------------------------------------------ messages
 
