@@ -30,10 +30,9 @@ with workflow.unsafe.imports_passed_through():
         QbrActivity,
         QbrInput,
         cycle_id,
-        period_of,
         qbr_id,
-        shift,
     )
+    from journeys.qbr.periods import period_of, shift
     from journeys.qbr.workflow import QbrWorkflow
     from workflows.kit import ACTIVITY_TIMEOUT, RETRY
 

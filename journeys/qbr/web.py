@@ -9,11 +9,12 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from api.web.charts import trend_svg
 from api.web.items import Section, TodayContext, TodayItem, column, provider, section
+from domain.charts import trend_svg
 from domain.enums import Role
-from journeys.qbr.domain import QbrState, ReviewState, due_at
+from journeys.qbr.domain import QbrState, ReviewState
 from journeys.qbr.models import Qbr, QbrActionItem, QbrScorecard, QbrTierReview
+from journeys.qbr.periods import due_at
 from store.models import Partner
 
 HISTORY = 8  # scorecards on the partner page's chart

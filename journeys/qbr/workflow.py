@@ -39,7 +39,6 @@ with workflow.unsafe.imports_passed_through():
         PREPARED,
         RECORD_NOTES,
         SCHEDULE,
-        TIER_ORDER,
         ActionDone,
         ActionDoneInput,
         ActionEdit,
@@ -63,17 +62,14 @@ with workflow.unsafe.imports_passed_through():
         QbrProgress,
         QbrState,
         QbrStateInput,
-        Recommendation,
         ReviewInput,
         ReviewOutcome,
         ReviewState,
-        Scorecard,
         ScorecardRequest,
         TierDecision,
-        TierReview,
-        due_at,
-        held_this_period,
     )
+    from journeys.qbr.periods import due_at, held_this_period
+    from journeys.qbr.scoring import TIER_ORDER, Recommendation, Scorecard, TierReview
     from workflows.kit import JourneyKit
 
 ESCALATION_CHAIN = ["partner", "cam", "ops"]

@@ -31,12 +31,10 @@ from journeys.qbr.domain import (
     ReviewState,
     TierDecision,
     cycle_id,
-    period_bounds,
-    period_of,
     qbr_id,
-    shift,
 )
 from journeys.qbr.models import Qbr, QbrActionItem, QbrScorecard, QbrTierReview
+from journeys.qbr.periods import period_bounds, period_of, shift
 from journeys.qbr.workflow import QbrWorkflow
 from store.models import Partner
 from tests.helpers.factories import make_cam, make_partner
