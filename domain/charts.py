@@ -37,7 +37,7 @@ def trend_svg(
     span = (high - low) or 1
     step = (w - left - right) / max(len(points) - 1, 1)
     coords = [
-        (round(left + i * step, 1), round(h - bottom - ((min(max(v, low), high) - low) / span) * (h - top - bottom), 1))
+        (round(left + i * step, 1), round(top + (h - top - bottom) * (1 - (min(max(v, low), high) - low) / span), 1))
         for i, (_, v) in enumerate(points)
     ]
     line = " ".join(f"{x},{y}" for x, y in coords)
