@@ -5,8 +5,9 @@ from __future__ import annotations
 from core.journey import JourneySpec
 from journeys.qbr import domain
 from journeys.qbr.activities import QbrActivities
+from journeys.qbr.cycle import QbrCycleWorkflow
 from journeys.qbr.schedules import ensure_qbr_schedule
-from journeys.qbr.workflow import QbrCycleWorkflow, QbrWorkflow
+from journeys.qbr.workflow import QbrWorkflow
 
 SPEC = JourneySpec(
     name=domain.JOURNEY,

@@ -18,13 +18,14 @@ from api.deps import load_partner
 from api.schemas import SCREEN_LINE
 from api.web.actions import ActionDep, Notice, Reason, Refusal, action, status_of
 from api.web.actors import actor_names
-from api.web.charts import trend_svg
 from api.web.items import Section, TodayContext, TodayItem, column, provider, section
+from domain.charts import trend_svg
 from domain.enums import Role, Tier
 from domain.types import clean_text
 from journeys.qbr import service
-from journeys.qbr.domain import DECIDE_TIER, JOURNEY, PERIOD, QbrState, ReviewOutcome, ReviewState, due_at
+from journeys.qbr.domain import DECIDE_TIER, JOURNEY, PERIOD, QbrState, ReviewOutcome, ReviewState
 from journeys.qbr.models import Qbr, QbrActionItem, QbrScorecard, QbrTierReview
+from journeys.qbr.periods import due_at
 from journeys.qbr.schemas import TierDecisionBody
 from store.models import Partner
 
