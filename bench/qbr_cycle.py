@@ -132,8 +132,8 @@ async def chain_sizes(client, workflow_id: str) -> list[int]:
 
 async def part_a(client, settings, sessionmaker, n: int, window: int, page: int) -> dict:
     from domain.policy import ProgramPolicy
+    from journeys.qbr.cycle import QbrCycleWorkflow
     from journeys.qbr.domain import CycleInput, CycleResult, cycle_id, qbr_id
-    from journeys.qbr.workflow import QbrCycleWorkflow
     from store import repo
     from tests.qbr.factories import seed_partners
     from worker.main import build_worker

@@ -13,8 +13,10 @@ rules), `workflow.py`, `activities.py`, `models.py` (its tables), `router.py` / 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,22 @@ JOURNEYS_DIR = Path(__file__).resolve().parents[1] / "journeys"
 
 
 @dataclass(frozen=True)
+class ScorecardQuery:
+    """What a journey's scorecard inputs are read for: a partner over a QBR period's window."""
+
+    partner_id: uuid.UUID
+    period: str  # the QBR period, e.g. "2026-Q2"
+    start: datetime  # [start, end): the period, or a remediation recheck's window of it
+    end: datetime
+    policy: ProgramPolicy  # the version the scorecard is computed under
+
+
+# A journey's figures for the QBR scorecard, read in the scorecard's transaction: a dict of
+# `ScorecardInputs` fields (journeys/qbr/domain.py), each field given by one journey.
+ScorecardInputsReader = Callable[[AsyncSession, ScorecardQuery], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
 class Resources:
     """What activities are built with, once per worker process."""
 
@@ -39,6 +57,7 @@ class Resources:
     mailer: Mailer
     settings: Settings
     following: tuple[str, ...] = ()  # the journeys that follow a partner's coverage (tier, CAM)
+    scorecard_inputs: tuple[ScorecardInputsReader, ...] = ()  # every journey's `scorecard_inputs`
 
 
 # Run by every worker at start-up and whenever a newer policy version is stored, and by the API
@@ -74,6 +93,10 @@ class JourneySpec:
     @property
     def events_prefix(self) -> str:
         return self.event_prefix or f"{self.name}."
+
+    # Its figures for the QBR scorecard (journeys/<name>/scorecard.py), which reads them through
+    # the registry (Resources.scorecard_inputs) and never imports the journey.
+    scorecard_inputs: ScorecardInputsReader | None = None
 
     @property
     def package(self) -> str:

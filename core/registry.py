@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, get_type_hints
 
 from temporalio import activity
@@ -23,10 +24,21 @@ JOURNEYS: tuple[JourneySpec, ...] = tuple(
     importlib.import_module(f"journeys.{name}.manifest").SPEC for name in INSTALLED
 )
 FOLLOWING = tuple(spec.name for spec in JOURNEYS if spec.follows_coverage)
+SCORECARD_INPUTS = tuple(spec.scorecard_inputs for spec in JOURNEYS if spec.scorecard_inputs is not None)
 
 BY_NAME = {spec.name: spec for spec in JOURNEYS}
 
-__all__ = ["BY_NAME", "FOLLOWING", "INSTALLED", "JOURNEYS", "JourneySpec", "Resources", "activities", "journey"]
+__all__ = [
+    "BY_NAME",
+    "FOLLOWING",
+    "INSTALLED",
+    "SCORECARD_INPUTS",
+    "JOURNEYS",
+    "JourneySpec",
+    "Resources",
+    "activities",
+    "journey",
+]
 
 
 def journey(name: str) -> JourneySpec:
@@ -72,7 +84,9 @@ def activities(resources: Resources) -> list[Callable[..., Any]]:
     legacy = dict(journeys.LEGACY_ACTIVITY_NAMES)
     objects: list[object] = [CommonActivities(resources.sessionmaker, resources.mailer, resources.settings.ops_email)]
     if not resources.following:
-        resources = Resources(resources.sessionmaker, resources.mailer, resources.settings, FOLLOWING)
+        resources = replace(resources, following=FOLLOWING)
+    if not resources.scorecard_inputs:
+        resources = replace(resources, scorecard_inputs=SCORECARD_INPUTS)
     for spec in JOURNEYS:
         legacy.update(spec.legacy_activity_names)
         objects.append(spec.activities(resources))

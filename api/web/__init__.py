@@ -12,11 +12,16 @@ from api.web.security import PREFIX, SecurityHeaders
 
 
 def install(app: FastAPI, *, failures_per_minute: int) -> None:
-    from api.web import decisions, router, signin
+    from api.web import (
+        actions,
+        providers,  # noqa: F401  (every journey's web module: registers its actions too)
+        router,
+        signin,
+    )
 
     app.state.web_sign_in_limiters = signin.Limiters(failures_per_minute)
     app.include_router(signin.router)
     app.include_router(router.router)
-    app.include_router(decisions.router)  # the MDF and QBR decisions
+    app.include_router(actions.router)  # the journeys' own actions and pages (registered by providers)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="web-static")
     app.add_middleware(SecurityHeaders)

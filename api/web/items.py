@@ -5,12 +5,12 @@ that decorates its function with `@provider("<kind>")`; nothing else lists them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, or_
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal
@@ -107,7 +107,9 @@ def column(key: str, label: str, order: int) -> Callable[[ColumnProvider], Colum
 @dataclass(frozen=True)
 class Section:
     """A block of the Partner page that a journey contributes (the scorecard with its trend chart,
-    MDF funds, QBR notes and action items): `templates/<template>` rendered with `context`."""
+    MDF funds, QBR notes and action items): `template` rendered with `context`, the journey's own
+    `<journey>/<name>.html.j2` (from `journeys/<journey>/templates/web/`) or a shared one
+    (`sections/trend.html.j2`); the page gives it `partner`, `csrf` and `back` too."""
 
     title: str
     template: str
@@ -119,6 +121,11 @@ SectionProvider = Callable[[AsyncSession, Partner, TodayContext], Awaitable[Sect
 SECTIONS: dict[str, SectionProvider] = {}
 
 
+async def rows_of(session: AsyncSession, model: Any, partner: Partner, *order_by: Any) -> Sequence[Any]:
+    """A section's rows: the partner's rows of a journey's table (by its `partner_id`), in this order."""
+    return (await session.scalars(select(model).where(model.partner_id == partner.id).order_by(*order_by))).all()
+
+
 def section(key: str) -> Callable[[SectionProvider], SectionProvider]:
     """Register a Partner page section; the provider returns None when it has nothing to show."""
 
@@ -127,3 +134,33 @@ def section(key: str) -> Callable[[SectionProvider], SectionProvider]:
         return fn
 
     return register
+
+
+# ------------------------------------------------------------------ deadlines in words
+
+
+def relative(deadline: datetime | None, now: datetime, label: str) -> str:
+    """'SLA ends in 5 h', 'SLA ends 2 d ago' ('was due 3 h ago')."""
+    if deadline is None:
+        return ""
+    seconds = (deadline - now).total_seconds()
+    span = _span(abs(seconds))
+    return f"{label} in {span}" if seconds >= 0 else f"{label} {span} ago"
+
+
+def _span(seconds: float) -> str:
+    if seconds < 60:
+        return f"{int(seconds)} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < 2 * 86400:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // 86400)} d"
+
+
+def urgency(deadline: datetime | None, now: datetime) -> str:
+    """'late', 'soon' (within a day) or 'later': the row's colour."""
+    if deadline is None:
+        return "later"
+    left = (deadline - now).total_seconds()
+    return "late" if left < 0 else "soon" if left < 86400 else "later"

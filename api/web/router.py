@@ -1,143 +1,41 @@
-"""The CAM workspace's pages: Today, Portfolio (and its CSV), Partner, Ops (policy, journeys,
-stuck journeys, CAM workload, operators). Every action goes through the same services and
-workflow updates as the JSON API (`api/<journey>/service.py`), with the signed-in user as the
-same `Principal`, so the rules and the audit trail are one. Every form carries the session's
-CSRF token; every action answers with a redirect (post/redirect/get) and a notice."""
+"""The CAM workspace's shell: its pages, Today, Portfolio (and its CSV), Partner, Ops (policy,
+journeys, stuck journeys, CAM workload, operators). It owns no journey: Today's items, the
+Portfolio's columns, the Partner page's sections and their inline actions come from each
+journey's `journeys/<name>/web.py` (api/web/items.py, api/web/actions.py). Every form carries the
+session's CSRF token; every action answers with a redirect (post/redirect/get) and a notice."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import re
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client
 
-from api import journeys, offboarding
+from api import offboarding
 from api.deps import SessionDep, SettingsDep, TemporalDep, load_partner
 from api.routers import ops as ops_api
 from api.routers import policy as policy_api
-from api.schemas import SCREEN_LINE, SCREEN_TEXT, at_most
+from api.schemas import SCREEN_LINE, SCREEN_TEXT
 from api.web import policy_form, portfolio, security, today
+from api.web.actors import actor_names
 from api.web.items import SECTIONS, TodayContext
-from api.web.pages import WebRoute, page
-from api.web.security import WebUser
+from api.web.pages import WebRoute, redirect, render, temporal_ui
+from api.web.security import WebUser, require_ops, signed_in
 from core import registry
-from core.settings import Settings
 from domain.enums import PartnerStatus, Tier
-from domain.journeys import PROGRESS
 from domain.policy import ProgramPolicy
 from domain.types import clean_text, normalize_email
-from journeys.cert.models import Certification
-from journeys.deal import service as deal_service
-from journeys.deal.domain import (
-    DECIDE,
-    DECIDE_EXTENSION,
-    DealDecision,
-    DealProgress,
-    Decision,
-    DecisionResult,
-    ExtensionDecision,
-    ExtensionResult,
-)
-from journeys.deal.domain import JOURNEY as DEAL
-from journeys.deal.models import Deal
-from journeys.onboarding import service as onboarding_service
-from journeys.onboarding.models import PartnerMilestone
-from journeys.onboarding.schemas import MILESTONE_KEY
 from store import repo
-from store.models import ApiKey, AuditEvent, Cam, JourneyRecord, OutboxMessage, Partner
+from store.models import AuditEvent, Cam, JourneyRecord, OutboxMessage
 from store.models.web import WebOperator
 
 router = APIRouter(prefix=security.PREFIX, route_class=WebRoute, include_in_schema=False)
-FLASH_COOKIE = "camlights_flash"
-
-
-# ------------------------------------------------------------------ helpers
-
-
-async def signed_in(request: Request, session: AsyncSession, *, form: bool = False) -> WebUser:
-    user = await security.current_user(request, session)
-    if form:
-        await security.check_csrf(request, user.csrf_token)
-    return user
-
-
-def require_ops(user: WebUser) -> None:
-    if not user.is_ops:
-        raise HTTPException(403, detail="this page is for channel operations; your account is a CAM")
-
-
-def redirect(target: str, notice: str | None = None, level: str = "ok") -> RedirectResponse:
-    response = RedirectResponse(target, status_code=303)
-    if notice:
-        value = base64.urlsafe_b64encode(json.dumps([level, notice[:500]]).encode()).decode()
-        response.set_cookie(FLASH_COOKIE, value, path=security.PREFIX, httponly=True, samesite="lax", max_age=60)
-    return response
-
-
-def take_flash(request: Request) -> tuple[str, str] | None:
-    raw = request.cookies.get(FLASH_COOKIE)
-    if not raw:
-        return None
-    try:
-        level, text = json.loads(base64.urlsafe_b64decode(raw.encode()))
-        return str(level), str(text)
-    except (ValueError, TypeError):  # not ours: no notice
-        return None
-
-
-def render(request: Request, name: str, user: WebUser, status: int = 200, **context: Any) -> Response:
-    response = page(name, status, user=user, csrf=user.csrf_token, flash=take_flash(request), **context)
-    if request.cookies.get(FLASH_COOKIE):
-        response.delete_cookie(FLASH_COOKIE, path=security.PREFIX)
-    return response
-
-
-def back_to(target: str) -> str:
-    return target if re.fullmatch(r"/web/[A-Za-z0-9/_\-.?=&%]*", target or "") else f"{security.PREFIX}/"
-
-
-def temporal_ui(settings: Settings, workflow_id: str) -> str:
-    base = (settings.temporal_ui_url or f"http://127.0.0.1:{settings.temporal_ui_port}").rstrip("/")
-    return f"{base}/namespaces/{settings.temporal_namespace}/workflows/{workflow_id}"
-
-
-async def actor_names(session: AsyncSession, who: list[str]) -> dict[str, str]:
-    """Actors in words: 'cam:<id>' -> 'Casey (CAM)', 'ops:<id>' -> 'Olga (ops)' or 'ops (API key
-    ab12...)', 'partner:<id>' -> 'Contoso Cloud (partner)', 'journey:deal-<id>' -> 'the deal journey'."""
-    ids: dict[str, set[uuid.UUID]] = {"cam": set(), "ops": set(), "partner": set()}
-    for actor in who:
-        kind, _, ident = (actor or "").partition(":")
-        if kind in ids:
-            try:
-                ids[kind].add(uuid.UUID(ident))
-            except ValueError:
-                pass
-    names: dict[str, str] = {}
-    lookups = (
-        ("cam", select(Cam.id, Cam.name).where(Cam.id.in_(ids["cam"])), "{} (CAM)"),
-        ("ops", select(WebOperator.id, WebOperator.name).where(WebOperator.id.in_(ids["ops"])), "{} (ops)"),
-        ("ops", select(ApiKey.id, ApiKey.prefix).where(ApiKey.id.in_(ids["ops"])), "ops (API key {}…)"),
-        ("partner", select(Partner.id, Partner.name).where(Partner.id.in_(ids["partner"])), "{} (partner)"),
-    )
-    for kind, stmt, shape in lookups:
-        if ids[kind]:
-            for row_id, name in (await session.execute(stmt)).all():
-                names.setdefault(f"{kind}:{row_id}", shape.format(name))
-    for actor in who:
-        if (actor or "").startswith("journey:"):
-            names[actor] = f"the {actor.removeprefix('journey:').split('-', 1)[0]} journey"
-    return {a: names.get(a, a) for a in who}
 
 
 # ------------------------------------------------------------------ Today
@@ -148,120 +46,6 @@ async def today_page(request: Request, session: SessionDep):
     user = await signed_in(request, session)
     listing = await today.collect(session, user.principal)
     return render(request, "today", user, today=listing, now=listing.now)
-
-
-async def _already_decided(session: AsyncSession, deal_id: uuid.UUID, message: str) -> str:
-    """Who decided a deal that another decision beat, and when (once the journey recorded it)."""
-    deal = None
-    for _ in range(30):  # the winner's decision is being recorded: up to ~3 s
-        session.expire_all()
-        deal = await session.get(Deal, deal_id)
-        if deal is not None and deal.decided_by and deal.decided_at:
-            break
-        await asyncio.sleep(0.1)
-    if deal is None or not deal.decided_by:
-        return f"This deal was already decided ({message})."
-    who = (await actor_names(session, [deal.decided_by]))[deal.decided_by]
-    at = deal.decided_at.astimezone(UTC) if deal.decided_at else None
-    return f"Already decided by {who} at {at:%Y-%m-%d %H:%M:%S} UTC: the deal is {deal.state}."
-
-
-@dataclass(frozen=True)
-class DecisionForm:
-    """A decision posted from a page (deal or extension): who, the answer, the reason, where to go back."""
-
-    user: WebUser
-    session: AsyncSession
-    temporal: Client
-    deadline: float
-    decision: Decision
-    reason: str
-    back: str
-
-
-async def decision_form(
-    request: Request,
-    session: SessionDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    decision: Annotated[Decision, Form()],
-    reason: Annotated[str, Form(max_length=1000), SCREEN_TEXT, at_most(1000)] = "",
-    back: Annotated[str, Form(max_length=500), SCREEN_LINE] = "/web/",
-) -> DecisionForm:
-    user = await signed_in(request, session, form=True)
-    return DecisionForm(user, session, temporal, settings.update_deadline_seconds, decision, reason, back_to(back))
-
-
-DecisionFormDep = Annotated[DecisionForm, Depends(decision_form)]
-
-
-@router.post("/deals/{deal_id}/decision")
-async def decide_deal(deal_id: uuid.UUID, form: DecisionFormDep):
-    """Approve or reject through the journey's `decide` update; a decision that lost the race
-    says who decided first and when."""
-    session, principal = form.session, form.user.principal
-    try:
-        reason = clean_text(form.reason, multiline=True)
-    except ValueError as err:
-        return redirect(form.back, f"reason: {err}", "error")
-    if form.decision == Decision.reject and not reason:
-        return redirect(form.back, "reason: say why the deal is rejected (the partner reads it)", "error")
-    deal, _ = await deal_service.deal_for(session, deal_id, principal)
-    what = deal.customer_name
-    decision = DealDecision(
-        decision=form.decision, reason=reason or "approved in the CAM workspace", by=principal.actor
-    )
-    try:
-        result = await deal_service.update(
-            session, form.temporal, principal, deal_id, DECIDE, decision, DecisionResult, deadline=form.deadline,
-            decision_on="deal",
-        )  # fmt: skip
-    except HTTPException as err:
-        if err.status_code == 409:
-            return redirect(form.back, await _already_decided(session, deal_id, str(err.detail)), "info")
-        return redirect(form.back, f"{what}: {err.detail}", "info" if err.status_code == 202 else "error")
-    return redirect(form.back, f"{what}: {result.state.value}.")
-
-
-@router.post("/deals/{deal_id}/extension")
-async def decide_extension(deal_id: uuid.UUID, form: DecisionFormDep):
-    """Grant or refuse a pending extension request through the journey's `decide_extension` update."""
-    principal = form.user.principal
-    try:
-        decision = ExtensionDecision(
-            decision=form.decision, reason=clean_text(form.reason, multiline=True), by=principal.actor
-        )
-        result = await deal_service.update(
-            form.session, form.temporal, principal, deal_id, DECIDE_EXTENSION, decision, ExtensionResult,
-            deadline=form.deadline, decision_on="extension",
-        )  # fmt: skip
-    except ValueError as err:
-        return redirect(form.back, f"reason: {err}", "error")
-    except HTTPException as err:
-        return redirect(form.back, f"extension: {err.detail}", "info" if err.status_code == 409 else "error")
-    return redirect(form.back, f"Extension {result.status}.")
-
-
-@router.post("/partners/{partner_id}/milestones/{key}")
-async def milestone_done(
-    partner_id: uuid.UUID,
-    key: Annotated[str, Path(pattern=MILESTONE_KEY)],
-    request: Request,
-    session: SessionDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    back: Annotated[str, Form(max_length=500), SCREEN_LINE] = "/web/",
-):
-    user = await signed_in(request, session, form=True)
-    partner = await load_partner(session, partner_id, user.principal)
-    try:
-        report = await onboarding_service.report_milestone(
-            session, temporal, user.principal, partner, key, deadline=settings.update_deadline_seconds
-        )
-    except HTTPException as err:
-        return redirect(back_to(back), f"milestone {key}: {err.detail}", "error")
-    note = "was already done" if report.already_done else "recorded as done"
-    return redirect(back_to(back), f"Milestone {key} {note}.")
 
 
 # ------------------------------------------------------------------ Portfolio
@@ -323,19 +107,6 @@ async def partner_page(partner_id: uuid.UUID, request: Request, session: Session
             .order_by(JourneyRecord.journey, JourneyRecord.workflow_id)
         )
     ).all()
-    deals = (
-        await session.scalars(select(Deal).where(Deal.partner_id == partner.id).order_by(Deal.created_at.desc()))
-    ).all()
-    certs = (
-        await session.scalars(
-            select(Certification).where(Certification.partner_id == partner.id).order_by(Certification.expires_at)
-        )
-    ).all()
-    milestones = (
-        await session.scalars(
-            select(PartnerMilestone).where(PartnerMilestone.partner_id == partner.id).order_by(PartnerMilestone.due_at)
-        )
-    ).all()
     events = (
         await session.scalars(
             select(AuditEvent)
@@ -344,7 +115,7 @@ async def partner_page(partner_id: uuid.UUID, request: Request, session: Session
             .limit(200)
         )
     ).all()
-    names = await actor_names(session, [e.actor for e in events] + [d.decided_by or "" for d in deals])
+    names = await actor_names(session, [e.actor for e in events])
     policy = (await repo.current_policy(session)).policy
     ctx = TodayContext(session=session, principal=user.principal, policy=policy, now=datetime.now(UTC))
     sections = [s for s in [await fn(session, partner, ctx) for fn in SECTIONS.values()] if s is not None]
@@ -355,14 +126,10 @@ async def partner_page(partner_id: uuid.UUID, request: Request, session: Session
         partner=partner,
         cam=cam,
         journeys=records,
-        deals=deals,
-        certs=certs,
-        milestones=milestones,
         events=events,
         names=names,
         ui=lambda wid: temporal_ui(settings, wid),
-        now=datetime.now(UTC),
-        awaiting=("pending_approval", "conflict_review"),
+        now=ctx.now,
         policy=policy,
         sections=sorted(sections, key=lambda s: (s.order, s.title)),
     )
@@ -627,28 +394,3 @@ async def policy_save(
         body=body, principal=user.principal, session=session, temporal=temporal, settings=settings
     )
     return redirect("/web/ops/policy", f"Saved as policy version {saved.version}; journeys started from now on use it.")
-
-
-# ------------------------------------------------------------------ deal progress for the partner page (live)
-
-
-@router.get("/deals/{deal_id}")
-async def deal_page(
-    deal_id: uuid.UUID, request: Request, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
-):
-    user = await signed_in(request, session)
-    deal, partner = await deal_service.deal_for(session, deal_id, user.principal)
-    await session.close()
-    try:
-        progress = await journeys.query(temporal, DEAL, deal_id, PROGRESS, DealProgress)
-    except HTTPException:
-        progress = None
-    return render(
-        request,
-        "deal",
-        user,
-        deal=deal,
-        partner=partner,
-        progress=progress,
-        ui=temporal_ui(settings, f"{DEAL}-{deal_id}"),
-    )

@@ -153,6 +153,19 @@ async def check_csrf(request: Request, expected: str | None) -> None:
         )
 
 
+async def signed_in(request: Request, session: AsyncSession, *, form: bool = False) -> WebUser:
+    """The signed-in user (else SignInRequired); a form must carry the session's CSRF token."""
+    user = await current_user(request, session)
+    if form:
+        await check_csrf(request, user.csrf_token)
+    return user
+
+
+def require_ops(user: WebUser) -> None:
+    if not user.is_ops:
+        raise HTTPException(403, detail="this page is for channel operations; your account is a CAM")
+
+
 def pre_sign_in_token(request: Request) -> str:
     """The double-submit token of the sign-in forms: the cookie's value, or a new one."""
     token = request.cookies.get(PRE_CSRF_COOKIE)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal
 from api.web import providers  # noqa: F401  (registers every provider)
-from api.web.items import PROVIDERS, TodayContext, TodayItem
+from api.web.items import PROVIDERS, TodayContext, TodayItem, urgency
 from domain.enums import Role
 from store import repo
 from store.models import Cam, Partner
@@ -71,30 +71,3 @@ async def workload(session: AsyncSession) -> list[Workload]:
     partners = Counter(cam_of.values())
     cams = (await session.execute(select(Cam.id, Cam.name, Cam.email).order_by(Cam.name))).all()
     return [Workload(c, name, email, partners[c], items[c], late[c]) for c, name, email in cams]
-
-
-def relative(deadline: datetime | None, now: datetime, label: str) -> str:
-    """'SLA ends in 5 h', 'SLA ends 2 d ago' ('was due 3 h ago')."""
-    if deadline is None:
-        return ""
-    seconds = (deadline - now).total_seconds()
-    span = _span(abs(seconds))
-    return f"{label} in {span}" if seconds >= 0 else f"{label} {span} ago"
-
-
-def _span(seconds: float) -> str:
-    if seconds < 60:
-        return f"{int(seconds)} s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min"
-    if seconds < 2 * 86400:
-        return f"{int(seconds // 3600)} h"
-    return f"{int(seconds // 86400)} d"
-
-
-def urgency(deadline: datetime | None, now: datetime) -> str:
-    """'late', 'soon' (within a day) or 'later': the row's colour."""
-    if deadline is None:
-        return "later"
-    left = (deadline - now).total_seconds()
-    return "late" if left < 0 else "soon" if left < 86400 else "later"

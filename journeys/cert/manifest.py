@@ -8,6 +8,7 @@ from journeys.cert.activities import CertActivities
 from journeys.cert.events import EVENTS
 from journeys.cert.models import Certification
 from journeys.cert.policy import CertPolicy
+from journeys.cert.scorecard import scorecard_inputs
 from journeys.cert.workflow import CertWorkflow
 
 SPEC = JourneySpec(
@@ -23,4 +24,5 @@ SPEC = JourneySpec(
     policy=CertPolicy,
     events=EVENTS,
     event_prefix="certification.",
+    scorecard_inputs=scorecard_inputs,
 )

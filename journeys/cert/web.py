@@ -1,11 +1,12 @@
 """Today's certification items: certifications about to lapse (inside the policy's CAM alert
-window) and lapsed ones that restrict deal registration."""
+window) and lapsed ones that restrict deal registration; the Portfolio's expiring column and the
+Partner page's certifications section."""
 
 from __future__ import annotations
 
 from sqlalchemy import func, or_, select
 
-from api.web.items import TodayContext, TodayItem, column, provider
+from api.web.items import Section, TodayContext, TodayItem, column, provider, rows_of, section
 from journeys.cert.models import Certification
 from store.models import Partner
 
@@ -55,3 +56,9 @@ async def certs_expiring(session, partner_ids, ctx: TodayContext) -> dict:
     )
     counts = dict(rows.all())
     return {pid: counts.get(pid, 0) for pid in partner_ids}
+
+
+@section("cert")
+async def certs_section(session, partner: Partner, ctx: TodayContext) -> Section:
+    certs = await rows_of(session, Certification, partner, Certification.expires_at)
+    return Section(title="Certifications", template="cert/certs.html.j2", context={"certs": certs}, order=30)

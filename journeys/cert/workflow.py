@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         RenewalResult,
     )
     from journeys.cert.events import CertEvent
-    from journeys.onboarding.domain import milestone_done
+    from journeys.onboarding.contract import FIRST_CERTIFICATION, milestone_done
     from workflows.kit import JourneyKit
 
 
@@ -98,7 +98,7 @@ class CertWorkflow:
         policy = await self._kit.load_policy(inp.policy_version)
         self._kit.upsert(self._state.value)
         if inp.period == 1:
-            await self._kit.tell(*milestone_done(inp.partner_id, "first_certification", self._kit.actor))
+            await self._kit.tell(*milestone_done(inp.partner_id, FIRST_CERTIFICATION, self._kit.actor))
             await self._set_state(CertState.active, restricted=False, step="active")
 
         # Before expiry: reminders, and the CAM alert for CAM tiers.

@@ -23,7 +23,7 @@ from journeys.deal.domain import (
     Decision,
 )
 from journeys.deal.models import Deal
-from journeys.mdf import ledger
+from journeys.mdf import contract as mdf
 from store import repo
 from store.models import Partner
 
@@ -74,7 +74,7 @@ class DealActivities:
                 partner = await session.get(Partner, deal.partner_id)
                 assert partner is not None
                 current = await repo.current_policy(session)
-                await ledger.accrue_for_deal(
+                await mdf.accrue_for_deal(
                     session, partner, deal.id, deal.amount_minor, deal.currency, current.policy,
                     policy_version=current.version, task_queue=activity.info().task_queue,
                 )  # fmt: skip

@@ -8,6 +8,7 @@ from journeys.deal.activities import DealActivities
 from journeys.deal.events import EVENTS
 from journeys.deal.models import Deal
 from journeys.deal.policy import DealPolicy
+from journeys.deal.scorecard import scorecard_inputs
 from journeys.deal.workflow import DealWorkflow
 
 SPEC = JourneySpec(
@@ -27,4 +28,5 @@ SPEC = JourneySpec(
     bench="bench.deal",
     policy=DealPolicy,
     events=EVENTS,
+    scorecard_inputs=scorecard_inputs,
 )

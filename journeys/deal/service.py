@@ -24,7 +24,7 @@ from domain.enums import Role
 from domain.journeys import PROGRESS
 from domain.links import SALT, LinkClaims
 from domain.policy import ProgramPolicy
-from journeys.cert.models import Certification
+from journeys.cert import contract as cert
 from journeys.deal.domain import (
     CHANGE_STAGE,
     DECIDE,
@@ -39,7 +39,7 @@ from journeys.deal.domain import (
 )
 from journeys.deal.models import Deal, UsedLink
 from journeys.deal.schemas import DealCreate, DealOut
-from journeys.mdf.models import MdfRequest
+from journeys.mdf import contract as mdf
 from store import locks, repo
 from store.models import Partner
 
@@ -69,8 +69,7 @@ async def register(
     current = await repo.current_policy(session)  # pinned: later changes apply to later deals
     hold_reason = await certification_gate(session, partner, body.product_category, current.policy)
     if body.mdf_request_id is not None:
-        sourced = await session.get(MdfRequest, body.mdf_request_id)
-        if sourced is None or sourced.partner_id != partner.id:
+        if await mdf.request_partner(session, body.mdf_request_id) != partner.id:
             raise HTTPException(422, detail=f"mdf_request_id: no MDF request {body.mdf_request_id} of this partner")
     name_key = normalize_company_name(body.customer_name)
     # Serialize registrations of one customer in one category (by domain and by name), so two
@@ -140,28 +139,8 @@ async def certification_gate(
     """A lapsed certification restricts deal registration in its category (unless another one
     of the partner's certifications in that category is current): refused, or per policy held
     for review (the returned reason)."""
-    lapsed = await session.scalar(
-        select(Certification)
-        .where(
-            Certification.partner_id == partner.id,
-            Certification.product_category == category,
-            Certification.restricted.is_(True),
-        )
-        .order_by(Certification.expires_at.desc())
-        .limit(1)
-    )
+    lapsed = await cert.restricting_lapse(session, partner.id, category)
     if lapsed is None:
-        return None
-    current = await session.scalar(
-        select(Certification.id)
-        .where(
-            Certification.partner_id == partner.id,
-            Certification.product_category == category,
-            Certification.restricted.is_(False),
-        )
-        .limit(1)
-    )
-    if current is not None:
         return None
     reason = (
         f"the {lapsed.track} certification of {lapsed.person_name} (certification {lapsed.id}) lapsed "

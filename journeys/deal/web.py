@@ -1,15 +1,45 @@
-"""Today's deal items: registrations waiting for this user's decision (deadline: the approval
-SLA) and extension requests waiting for the CAM."""
+"""The deal journey in the workspace: Today's items (registrations waiting for this user's
+decision, deadline: the approval SLA; extension requests waiting for the CAM), the Portfolio's
+open deals column, the Partner page's deals section, the deal's own page (live from its journey)
+and the inline actions: decide a deal, grant or refuse an extension."""
 
 from __future__ import annotations
 
-from sqlalchemy import String, case, cast, func, or_, select
+import asyncio
+import uuid
+from datetime import UTC
+from typing import Annotated
 
-from api.web.items import TodayContext, TodayItem, column, provider
+from fastapi import Form, HTTPException, Request
+from sqlalchemy import String, case, cast, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api import journeys
+from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.web.actions import ActionDep, Notice, Reason, Refusal, action, detail_of, status_of, view
+from api.web.actors import actor_names
+from api.web.items import Section, TodayContext, TodayItem, column, provider, rows_of, section
+from api.web.pages import render, temporal_ui
+from api.web.security import signed_in
 from domain import actors
 from domain.enums import Role
-from domain.journeys import workflow_id
-from journeys.deal.domain import AWAITING_DECISION, JOURNEY, OPEN_STATES, DealState
+from domain.journeys import PROGRESS, workflow_id
+from domain.types import clean_text
+from journeys.deal import service
+from journeys.deal.domain import (
+    AWAITING_DECISION,
+    DECIDE,
+    DECIDE_EXTENSION,
+    JOURNEY,
+    OPEN_STATES,
+    DealDecision,
+    DealProgress,
+    DealState,
+    Decision,
+    DecisionResult,
+    ExtensionDecision,
+    ExtensionResult,
+)
 from journeys.deal.models import Deal
 from store.models import AuditEvent, Partner
 
@@ -113,3 +143,103 @@ async def open_deals(session, partner_ids, ctx: TodayContext) -> dict:
     )
     counts = dict(rows.all())
     return {pid: counts.get(pid, 0) for pid in partner_ids}
+
+
+# ------------------------------------------------------------------ partner page
+
+
+@section("deal")
+async def deals_section(session, partner: Partner, ctx: TodayContext) -> Section:
+    deals = await rows_of(session, Deal, partner, Deal.created_at.desc())
+    names = await actor_names(session, [d.decided_by for d in deals if d.decided_by])
+    awaiting = [s.value for s in AWAITING_DECISION]
+    return Section(
+        title="Deals",
+        template="deal/deals.html.j2",
+        context={"deals": deals, "names": names, "awaiting": awaiting},
+        order=20,
+    )
+
+
+@view(JOURNEY, "/deals/{deal_id}")
+async def deal_page(
+    deal_id: uuid.UUID, request: Request, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
+):
+    """The deal, with its state live from its journey (`progress` query) and its decision inline."""
+    user = await signed_in(request, session)
+    deal, partner = await service.deal_for(session, deal_id, user.principal)
+    await session.close()
+    try:
+        progress = await journeys.query(temporal, JOURNEY, deal_id, PROGRESS, DealProgress)
+    except HTTPException:
+        progress = None
+    ui = temporal_ui(settings, workflow_id(JOURNEY, deal_id))
+    return render(request, "deal/deal", user, deal=deal, partner=partner, progress=progress, ui=ui)
+
+
+# ------------------------------------------------------------------ inline actions
+
+
+async def _already_decided(session: AsyncSession, deal_id: uuid.UUID, message: str) -> str:
+    """Who decided a deal that another decision beat, and when (once the journey recorded it)."""
+    deal = None
+    for _ in range(30):  # the winner's decision is being recorded: up to ~3 s
+        session.expire_all()
+        deal = await session.get(Deal, deal_id)
+        if deal is not None and deal.decided_by and deal.decided_at:
+            break
+        await asyncio.sleep(0.1)
+    if deal is None or not deal.decided_by:
+        return f"This deal was already decided ({message})."
+    who = (await actor_names(session, [deal.decided_by]))[deal.decided_by]
+    at = deal.decided_at.astimezone(UTC) if deal.decided_at else None
+    return f"Already decided by {who} at {at:%Y-%m-%d %H:%M:%S} UTC: the deal is {deal.state}."
+
+
+@action(JOURNEY, "deal_decision", "/deals/{deal_id}/decision")
+async def decide_deal(
+    deal_id: uuid.UUID, ctx: ActionDep, decision: Annotated[Decision, Form()], reason: Reason = ""
+) -> str | Notice:
+    """Approve or reject through the journey's `decide` update; a decision that lost the race
+    says who decided first and when."""
+    try:
+        reason = clean_text(reason, multiline=True)
+    except ValueError as err:
+        return Notice(f"reason: {err}", "error")
+    if decision == Decision.reject and not reason:
+        return Notice("reason: say why the deal is rejected (the partner reads it)", "error")
+    deal, _ = await service.deal_for(ctx.session, deal_id, ctx.principal)
+    ctx.about = deal.customer_name
+    arg = DealDecision(decision=decision, reason=reason or "approved in the CAM workspace", by=ctx.principal.actor)
+    try:
+        result = await service.update(
+            ctx.session, ctx.temporal, ctx.principal, deal_id, DECIDE, arg, DecisionResult, deadline=ctx.deadline,
+            decision_on="deal",
+        )  # fmt: skip
+    except Refusal as err:
+        if status_of(err) != 409:
+            raise
+        return Notice(await _already_decided(ctx.session, deal_id, detail_of(err)), "info")
+    return f"{ctx.about}: {result.state.value}."
+
+
+@action(JOURNEY, "extension_decision", "/deals/{deal_id}/extension")
+async def decide_extension(
+    deal_id: uuid.UUID, ctx: ActionDep, decision: Annotated[Decision, Form()], reason: Reason = ""
+) -> str | Notice:
+    """Grant or refuse a pending extension request through the journey's `decide_extension` update."""
+    try:
+        arg = ExtensionDecision(decision=decision, reason=clean_text(reason, multiline=True), by=ctx.principal.actor)
+    except ValueError as err:
+        return Notice(f"reason: {err}", "error")
+    ctx.about = "extension"
+    try:
+        result = await service.update(
+            ctx.session, ctx.temporal, ctx.principal, deal_id, DECIDE_EXTENSION, arg, ExtensionResult,
+            deadline=ctx.deadline, decision_on="extension",
+        )  # fmt: skip
+    except Refusal as err:
+        if status_of(err) != 409:
+            raise
+        return Notice(f"extension: {detail_of(err)}", "info")
+    return f"Extension {result.status}."

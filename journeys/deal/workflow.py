@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
         StageChange,
     )
     from journeys.deal.events import DealEvent
-    from journeys.onboarding.domain import milestone_done
+    from journeys.onboarding.contract import FIRST_DEAL, milestone_done
     from workflows.kit import JourneyKit
 
 CLOSING = {DealStage.closed_won: DealState.won, DealStage.closed_lost: DealState.lost}
@@ -81,6 +81,9 @@ class DealWorkflow:
         self._reminded: set[tuple[int, float]] = set()  # expiry reminders sent (carried into a continued run)
         if inp.carried is not None:  # a continued run: restored before any message is taken
             self._restore(inp.carried)
+            # Its policy version is known from the input: progress answers it before the policy
+            # loads (a query, not a command: replay is unaffected).
+            self._kit.policy_version = inp.policy_version or 0
 
     # ------------------------------------------------------------------ messages
 
@@ -199,7 +202,7 @@ class DealWorkflow:
         if inp.carried is not None:  # a continued run (restored in __init__): the protection goes on
             await self._protect()
             return await self._end()
-        await self._kit.tell(*milestone_done(inp.partner_id, "first_deal", self._kit.actor))
+        await self._kit.tell(*milestone_done(inp.partner_id, FIRST_DEAL, self._kit.actor))
         await self._kit.emit("deal.registered", self._event(by=None))
 
         await self._await_decision()

@@ -6,9 +6,11 @@ from core.journey import JourneySpec
 from journeys.mdf import domain
 from journeys.mdf.activities import MdfActivities
 from journeys.mdf.events import EVENTS
+from journeys.mdf.fund import MdfFundWorkflow
 from journeys.mdf.models import MdfRequest
 from journeys.mdf.policy import MdfPolicy
-from journeys.mdf.workflow import MdfFundWorkflow, MdfWorkflow
+from journeys.mdf.scorecard import scorecard_inputs
+from journeys.mdf.workflow import MdfWorkflow
 
 SPEC = JourneySpec(
     name=domain.JOURNEY,
@@ -28,4 +30,5 @@ SPEC = JourneySpec(
     bench="bench.mdf",
     policy=MdfPolicy,
     events=EVENTS,
+    scorecard_inputs=scorecard_inputs,
 )

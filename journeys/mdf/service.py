@@ -30,7 +30,7 @@ from domain.enums import Role
 from domain.journeys import PROGRESS
 from domain.links import MDF_SALT, LinkClaims
 from domain.policy import ProgramPolicy
-from journeys.deal.models import Deal, UsedLink
+from journeys.deal import contract as deal
 from journeys.mdf import ledger
 from journeys.mdf.domain import (
     AWAITING_DECISION,
@@ -622,12 +622,7 @@ async def utilization(
 async def roi(
     session: AsyncSession, principal: Principal, *, period: str | None, partner_id: uuid.UUID | None
 ) -> list[RoiRow]:
-    won = (
-        select(Deal.mdf_request_id, func.sum(Deal.amount_minor).label("won"))
-        .where(Deal.state == "won", Deal.mdf_request_id.is_not(None))
-        .group_by(Deal.mdf_request_id)
-        .subquery()
-    )
+    won = deal.won_by_mdf_request()
     stmt = (
         select(
             MdfRequest.partner_id,
@@ -698,7 +693,7 @@ async def apply_link(
     assert claims.level is not None and claims.round is not None and claims.amount_minor is not None
     stage, _, decision = claims.decision.partition(":")
     request_id = uuid.UUID(claims.deal_id)
-    session.add(UsedLink(jti=claims.jti, deal_id=request_id, used_by=claims.approver))
+    deal.use_link(session, claims.jti, request_id, claims.approver)
     try:
         await session.commit()
     except IntegrityError as err:
@@ -723,5 +718,5 @@ async def apply_link(
     except HTTPException as err:
         if err.status_code in RELEASED:  # not taken: the link may be used again
             async with session.begin():
-                await session.execute(delete(UsedLink).where(UsedLink.jti == claims.jti))
+                await deal.free_link(session, claims.jti)
         raise LinkRefused(err.status_code, str(err.detail)) from err

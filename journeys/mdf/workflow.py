@@ -1,4 +1,4 @@
-"""Market development funds: `mdf-{request_id}` and `mdf-fund-{partner_id}-{period}`.
+"""Market development funds, the request journey: `mdf-{request_id}` (the fund journey is in fund.py).
 
 A request's funds are reserved at submission (by the API, atomically). Approval by amount level
 (the CAM, or ops for tiers without one, then the policy's further levels), each level with an SLA
@@ -9,8 +9,6 @@ An approved activity must start within the pre-approval validity; after its end 
 runs, with reminders; the claim (with proof) is reviewed by the same levels: approve, approve in
 part, deny, or return for more proof. Approved claims become due for payment at the policy's
 cut-off; ops record payments; paid in full, the reservation's remainder is released.
-
-A fund journey warns the partner before its unreserved balance expires, then writes the expiry.
 """
 
 from __future__ import annotations
@@ -39,16 +37,10 @@ with workflow.unsafe.imports_passed_through():
         ClaimSubmission,
         DateChange,
         Decision,
-        ExpireFundInput,
-        ExpireFundResult,
-        FundBalance,
-        FundBalanceInput,
         LevelDecision,
         MdfActivity,
         MdfAnswer,
         MdfDecision,
-        MdfFundInput,
-        MdfFundProgress,
         MdfInput,
         MdfProgress,
         MdfResult,
@@ -888,86 +880,3 @@ class MdfWorkflow:
                 f"planned_start: the approval is valid for activities starting by {self._start_by.date()}",
                 type=Refusal.INVALID,
             )
-
-
-@workflow.defn
-class MdfFundWorkflow:
-    """`mdf-fund-{partner_id}-{period}`: warnings before the fund's unreserved balance expires, then
-    the expiry entry ("use it or lose it")."""
-
-    @workflow.init
-    def __init__(self, inp: MdfFundInput) -> None:
-        self._kit = JourneyKit(JOURNEY, inp.partner_id, inp.coverage, LEGACY_ACTIVITY_NAMES, context=self._context)
-        self._inp = inp
-        self._warned: list[float] = []
-        self._expired: int | None = None
-
-    @workflow.signal(name=CHANGE_COVERAGE)
-    def change_coverage(self, coverage: Coverage) -> None:
-        self._kit.apply_coverage(coverage, "open" if self._expired is None else "expired")
-
-    @workflow.query(name=PROGRESS)
-    def progress(self) -> MdfFundProgress:
-        return MdfFundProgress(
-            fund_id=self._inp.fund_id,
-            period=self._inp.period,
-            expires_at=self._inp.expires_at,
-            warned=self._warned,
-            expired_minor=self._expired,
-        )
-
-    @workflow.run
-    async def run(self, inp: MdfFundInput) -> MdfFundProgress:
-        policy = await self._kit.load_policy(inp.policy_version)
-        self._kit.upsert("open")
-        for offset in sorted(policy.mdf.expiry_warning_days, reverse=True):
-            at = shifted(inp.expires_at, -policy.days(offset))
-            if workflow.now() >= at:
-                continue  # created after this warning's time
-            await self._kit.wait_until(
-                lambda: False, at, summary=f"expiry warning ({offset:g} days left)", waiting_for="the warning"
-            )
-            balance = await self._kit.activity(
-                MdfActivity.FUND_BALANCE,
-                FundBalanceInput(fund_id=inp.fund_id),
-                FundBalance,
-                summary="read the fund's available balance",
-            )
-            if balance.available_minor > 0:
-                self._warned.append(offset)
-                await self._kit.notify(
-                    "funds_expiring",
-                    ["partner"],
-                    step=f"expiry_warning:{offset:g}",
-                    available=money(balance.available_minor, inp.currency),
-                    days_left=offset,
-                )
-        await self._kit.wait_until(
-            lambda: False,
-            inp.expires_at,
-            summary="unreserved funds expire",
-            waiting_for="the end of the period and its grace",
-        )
-        result = await self._kit.activity(
-            MdfActivity.EXPIRE_FUND,
-            ExpireFundInput(idempotency_key=self._kit.key("expired"), fund_id=inp.fund_id, at=workflow.now()),
-            ExpireFundResult,
-            summary="expire the fund's unreserved balance",
-        )
-        self._expired = result.expired_minor
-        self._kit.upsert("expired")
-        if result.expired_minor > 0:
-            await self._kit.notify(
-                "funds_expired",
-                ["partner"] + (["cam"] if self._kit.has_cam() else []),
-                expired=money(result.expired_minor, inp.currency),
-            )
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self.progress()
-
-    def _context(self) -> dict[str, Any]:
-        return {
-            "partner_name": self._inp.partner_name,
-            "period": self._inp.period,
-            "expires_on": self._inp.expires_at.date().isoformat(),
-        }

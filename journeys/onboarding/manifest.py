@@ -7,6 +7,7 @@ from journeys.onboarding import domain
 from journeys.onboarding.activities import OnboardingActivities
 from journeys.onboarding.events import EVENTS
 from journeys.onboarding.policy import OnboardingPolicy
+from journeys.onboarding.scorecard import scorecard_inputs
 from journeys.onboarding.workflow import OnboardingWorkflow
 
 SPEC = JourneySpec(
@@ -21,4 +22,5 @@ SPEC = JourneySpec(
     policy=OnboardingPolicy,
     events=EVENTS,
     event_prefix="partner.",
+    scorecard_inputs=scorecard_inputs,
 )

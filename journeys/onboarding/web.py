@@ -1,13 +1,23 @@
 """Today's onboarding items: partners stuck in onboarding (a required milestone overdue) and
-partners whose plan ended at risk. The CAM can mark a milestone done inline."""
+partners whose plan ended at risk; the Portfolio's progress column; the Partner page's
+milestones. The CAM marks a milestone done inline (the `milestone_done` action)."""
 
 from __future__ import annotations
 
+import uuid
+from typing import Annotated
+
+from fastapi import Path
 from sqlalchemy import func, select
 
-from api.web.items import TodayContext, TodayItem, column, provider
+from api.deps import load_partner
+from api.web.actions import ActionDep, action
+from api.web.items import Section, TodayContext, TodayItem, column, provider, rows_of, section
 from domain.enums import PartnerStatus
+from journeys.onboarding import service
+from journeys.onboarding.domain import JOURNEY
 from journeys.onboarding.models import PartnerMilestone
+from journeys.onboarding.schemas import MILESTONE_KEY
 from store.models import Partner
 
 
@@ -58,3 +68,27 @@ async def onboarding_progress(session, partner_ids, ctx: TodayContext) -> dict:
     )
     done = {pid: f"{d}/{n}" for pid, d, n in rows.all()}
     return {pid: done.get(pid) for pid in partner_ids}
+
+
+@section("onboarding")
+async def milestones_section(session, partner: Partner, ctx: TodayContext) -> Section:
+    milestones = await rows_of(session, PartnerMilestone, partner, PartnerMilestone.due_at)
+    return Section(
+        title="Onboarding",
+        template="onboarding/milestones.html.j2",
+        context={"milestones": milestones, "now": ctx.now},
+        order=10,
+    )
+
+
+@action(JOURNEY, "milestone_done", "/partners/{partner_id}/milestones/{key}")
+async def milestone_done(
+    partner_id: uuid.UUID, key: Annotated[str, Path(pattern=MILESTONE_KEY)], ctx: ActionDep
+) -> str:
+    """Report a milestone done through the onboarding journey (as the JSON API does)."""
+    ctx.about = f"milestone {key}"
+    partner = await load_partner(ctx.session, partner_id, ctx.principal)
+    report = await service.report_milestone(
+        ctx.session, ctx.temporal, ctx.principal, partner, key, deadline=ctx.deadline
+    )
+    return f"Milestone {key} {'was already done' if report.already_done else 'recorded as done'}."

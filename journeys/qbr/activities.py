@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC
+from typing import Any
 
 from icalendar import Calendar, Event, vCalAddress, vText
 from sqlalchemy import func, select, update
@@ -16,15 +17,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.common import resolve_recipients, write_outbox
+from core.journey import ScorecardInputsReader, ScorecardQuery
 from domain.enums import Tier
 from domain.journeys import Coverage, NotifyInput, StepResult
 from domain.policy import ProgramPolicy
-from journeys.cert.models import Certification
-from journeys.deal.domain import OPEN_STATES, DealState
-from journeys.deal.models import Deal
-from journeys.mdf import ledger
-from journeys.mdf.models import MdfFund, MdfRequest
-from journeys.onboarding.models import PartnerMilestone
+from journeys.deal import contract as deal
 from journeys.qbr import domain as qbr
 from journeys.qbr.domain import (
     JOURNEY,
@@ -33,7 +30,6 @@ from journeys.qbr.domain import (
     ChangeTierInput,
     ChangeTierResult,
     ListPartnersInput,
-    MdfFigures,
     MeetingInput,
     NotesInput,
     PartnerPage,
@@ -48,29 +44,6 @@ from journeys.qbr.domain import (
 from journeys.qbr.models import Qbr, QbrActionItem, QbrScorecard, QbrTarget, QbrTierReview
 from store import locks, repo
 from store.models import Cam, JourneyRecord, Partner
-
-
-async def mdf_figures(session: AsyncSession, partner_id: uuid.UUID, period: str) -> MdfFigures | None:
-    """The partner's MDF figures for the period, from the MDF journey's ledger (its fund of that
-    period: every balance a sum of entries). No fund for the period: the metric is absent (None),
-    not zero, and the scorecard re-weights."""
-    fund = await session.scalar(select(MdfFund).where(MdfFund.partner_id == partner_id, MdfFund.period == period))
-    if fund is None:
-        return None
-    b = await ledger.fund_balances(session, fund.id)
-    revenue = await session.scalar(
-        select(func.coalesce(func.sum(Deal.amount_minor), 0))
-        .join(MdfRequest, MdfRequest.id == Deal.mdf_request_id)
-        .where(MdfRequest.fund_id == fund.id, Deal.state == "won")
-    )
-    return MdfFigures(
-        currency=fund.currency,
-        allocated_minor=b.funded,
-        claimed_minor=b.claimed,
-        unclaimed_minor=max(b.available, 0) if b.expired == 0 else 0,
-        claim_deadline=fund.expires_at.date(),
-        attributed_revenue_minor=int(revenue or 0),
-    )
 
 
 def _qbr_key(partner_id: str, period: str) -> str:
@@ -108,12 +81,19 @@ def build_ics(
 
 class QbrActivities:
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], *, ops_email: str, following: tuple[str, ...] = ()
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        ops_email: str,
+        following: tuple[str, ...] = (),
+        scorecard_inputs: tuple[ScorecardInputsReader, ...] = (),
     ):
-        """`following`: the journeys that follow coverage changes (from the registry)."""
+        """`following`: the journeys that follow coverage changes; `scorecard_inputs`: every
+        journey's reader of its scorecard figures (both from the registry)."""
         self.sessionmaker = sessionmaker
         self.ops_email = ops_email
         self.following = following
+        self.scorecard_inputs = scorecard_inputs
 
     # ------------------------------------------------------------------ the scorecard
 
@@ -138,7 +118,7 @@ class QbrActivities:
             partner = await session.get(Partner, pid)
             if partner is None:
                 raise ApplicationError(f"partner {pid} not found", type="PartnerNotFound", non_retryable=True)
-            inputs = await read_inputs(session, partner, inp, policy)
+            inputs = await read_inputs(session, partner, inp, policy, self.scorecard_inputs)
             previous = await _previous_scores(session, pid, inp.period)
             card = qbr.scorecard(inp.partner_id, inp.period, inp.tier, inputs, policy.qbr, [s for _, s in previous])
             card.history = [*previous, (inp.period, card.score)]
@@ -233,14 +213,7 @@ class QbrActivities:
             if stored is None:
                 raise ApplicationError(f"no scorecard for {pid} {inp.period}", type="NoScorecard", non_retryable=True)
             card = await _stored_card(session, stored)
-            deals = (
-                await session.scalars(
-                    select(Deal)
-                    .where(Deal.partner_id == pid, Deal.state.in_([s.value for s in OPEN_STATES]))
-                    .order_by(Deal.amount_minor.desc(), Deal.id)
-                    .limit(10)
-                )
-            ).all()
+            deals = await deal.open_pipeline(session, pid, limit=10)
             last = qbr.shift(inp.period, -1)
             items = await _items(session, pid, last)
             meeting = await session.get(Qbr, (pid, inp.period))
@@ -473,9 +446,15 @@ async def _stored_card(session: AsyncSession, row: QbrScorecard) -> Scorecard:
 
 
 async def read_inputs(
-    session: AsyncSession, partner: Partner, req: ScorecardRequest, policy: ProgramPolicy
+    session: AsyncSession,
+    partner: Partner,
+    req: ScorecardRequest,
+    policy: ProgramPolicy,
+    readers: tuple[ScorecardInputsReader, ...],
 ) -> ScorecardInputs:
-    """Every figure of the scorecard from the database, for the period (or a recheck's window)."""
+    """Every figure of the scorecard from the database, for the period (or a recheck's window):
+    QBR's own (the target, overdue action items) and each installed journey's, from the `readers`
+    its manifest gives (a journey not installed leaves its figures at their defaults)."""
     pid, currency, rules = partner.id, policy.deal.currency, policy.qbr.tiers[req.tier]
     p_start, p_end = qbr.period_bounds(req.period, policy.qbr.time_zone)
     start, end = req.window_start or p_start, req.window_end or p_end
@@ -487,51 +466,10 @@ async def read_inputs(
     if req.window_start is not None:  # a recheck: the quarterly target pro-rated to its window
         target_minor = round(target_minor * ((end - start) / (p_end - p_start)))
         source += "_prorated"
-    won_rows = (
-        await session.execute(
-            select(Deal.currency, func.count(), func.coalesce(func.sum(Deal.amount_minor), 0))
-            .where(Deal.partner_id == pid, Deal.state == DealState.won.value)
-            .where(Deal.updated_at >= start, Deal.updated_at < end)
-            .group_by(Deal.currency)
-        )
-    ).all()
-    revenue = sum(int(total) for cur, _, total in won_rows if cur == currency)
-    revenue_deals = sum(n for cur, n, _ in won_rows if cur == currency)
-    other = sum(n for cur, n, _ in won_rows if cur != currency)
-    open_count, open_minor = (
-        await session.execute(
-            select(func.count(), func.coalesce(func.sum(Deal.amount_minor), 0)).where(
-                Deal.partner_id == pid, Deal.currency == currency, Deal.state.in_([s.value for s in OPEN_STATES])
-            )
-        )
-    ).one()
-    registered = (
-        await session.scalars(
-            select(Deal.state).where(Deal.partner_id == pid, Deal.created_at >= start, Deal.created_at < end)
-        )
-    ).all()
-    pending = {DealState.pending_approval.value, DealState.conflict_review.value}
-    decided = [s for s in registered if s not in pending]
-    closed = (
-        await session.scalars(
-            select(Deal.state).where(
-                Deal.partner_id == pid,
-                Deal.state.in_([DealState.won.value, DealState.lost.value]),
-                Deal.updated_at >= start,
-                Deal.updated_at < end,
-            )
-        )
-    ).all()
-    certs = (await session.execute(select(Certification.track, Certification.state, Certification.restricted).where(
-        Certification.partner_id == pid))).all()  # fmt: skip
-    overdue_milestones = await session.scalar(
-        select(func.count()).where(
-            PartnerMilestone.partner_id == pid,
-            PartnerMilestone.required.is_(True),
-            PartnerMilestone.done_at.is_(None),
-            PartnerMilestone.due_at < end,
-        )
-    )
+    figures: dict[str, Any] = {}
+    query = ScorecardQuery(partner_id=pid, period=req.period, start=start, end=end, policy=policy)
+    for read in readers:  # each journey's own figures (its manifest's `scorecard_inputs`)
+        figures |= await read(session, query)
     overdue_actions = await session.scalar(
         select(func.count()).where(
             QbrActionItem.partner_id == pid,
@@ -541,15 +479,6 @@ async def read_inputs(
         )
     )
     return ScorecardInputs(
-        currency=currency, window_start=start, window_end=end, revenue_minor=revenue, revenue_deals=revenue_deals,
-        other_currency_deals=other, target_minor=target_minor, target_source=source, pipeline_count=open_count,
-        pipeline_minor=int(open_minor), registrations=len(registered),
-        approved=sum(1 for s in decided if s != DealState.rejected.value), decided=len(decided),
-        won=sum(1 for s in closed if s == DealState.won.value),
-        lost=sum(1 for s in closed if s == DealState.lost.value),
-        certifications_current=sum(1 for _, state, restricted in certs if state != "lapsed" and not restricted),
-        certifications_required=rules.certifications_required,
-        certifications_lapsed=sorted({track for track, state, _ in certs if state == "lapsed"}),
-        mdf=await mdf_figures(session, pid, req.period), onboarding_state=partner.status,
-        overdue_milestones=overdue_milestones or 0, overdue_actions=overdue_actions or 0,
+        currency=currency, window_start=start, window_end=end, target_minor=target_minor, target_source=source,
+        certifications_required=rules.certifications_required, overdue_actions=overdue_actions or 0, **figures,
     )  # fmt: skip

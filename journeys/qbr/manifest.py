@@ -5,9 +5,10 @@ from __future__ import annotations
 from core.journey import JourneySpec
 from journeys.qbr import domain
 from journeys.qbr.activities import QbrActivities
+from journeys.qbr.cycle import QbrCycleWorkflow
 from journeys.qbr.policy import QbrPolicy
 from journeys.qbr.schedules import ensure_qbr_schedule
-from journeys.qbr.workflow import QbrCycleWorkflow, QbrWorkflow
+from journeys.qbr.workflow import QbrWorkflow
 
 SPEC = JourneySpec(
     name=domain.JOURNEY,
@@ -17,6 +18,7 @@ SPEC = JourneySpec(
         r.sessionmaker,
         ops_email=r.settings.ops_email,
         following=r.following,
+        scorecard_inputs=r.scorecard_inputs,
     ),
     describe=lambda inp: domain.describe(domain.QbrInput.model_validate(inp)),
     router="journeys.qbr.router:router",

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.enums import Tier
 from domain.policy_kit import MAX_DAYS, PlatformPolicy, PolicySection
-from journeys.qbr.domain import Metric, Mode
+from journeys.qbr.domain import Mode
+from journeys.qbr.scoring import Metric
 
 
 class QbrTierRules(BaseModel):

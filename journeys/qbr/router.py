@@ -25,14 +25,12 @@ from journeys.qbr.domain import (
     DECIDE_TIER,
     EDIT_ACTION,
     JOURNEY,
-    PERIOD,
     RECORD_NOTES,
     SCHEDULE,
     ActionDone,
     ActionEdit,
     ActionItem,
     ActionItemIn,
-    Band,
     Meeting,
     MeetingProposal,
     Notes,
@@ -40,6 +38,7 @@ from journeys.qbr.domain import (
     ReviewOutcome,
 )
 from journeys.qbr.models import QbrActionItem, QbrScorecard, QbrTarget, QbrTierReview
+from journeys.qbr.periods import PERIOD
 from journeys.qbr.schemas import (
     ActionItemEditBody,
     ActionItemOut,
@@ -55,6 +54,7 @@ from journeys.qbr.schemas import (
     TierDecisionBody,
     TierReviewOut,
 )
+from journeys.qbr.scoring import Band
 from store.models import Partner
 
 router = APIRouter(tags=["qbr"])

@@ -27,8 +27,8 @@ from temporalio.client import (
 )
 
 from domain.policy import ProgramPolicy
+from journeys.qbr.cycle import QbrCycleWorkflow
 from journeys.qbr.domain import CYCLE, CycleInput
-from journeys.qbr.workflow import QbrCycleWorkflow
 
 SCHEDULE_ID = f"{CYCLE}-schedule"
 NOTE = "follows policy version "

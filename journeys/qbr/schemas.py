@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas import JSON_NUMBER, IsoDate, IsoDatetime, Name, Reason, Strict
 from domain.enums import Tier
-from journeys.qbr.domain import PERIOD, Band, Meeting, Owner
+from journeys.qbr.domain import Meeting, Owner
+from journeys.qbr.periods import PERIOD
+from journeys.qbr.scoring import Band
 
 PeriodField = Field(pattern=PERIOD, description="a quarter, e.g. 2027-Q1", examples=["2027-Q1"])
 

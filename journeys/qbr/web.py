@@ -1,19 +1,32 @@
 """Today's QBR items: tier reviews waiting for this user's decision (approve or override inline),
 CAM-led QBRs still to schedule (deadline: the policy's `schedule_deadline_days`) and overdue
 action items; the Portfolio's health band, score and trend columns (the latest scorecard; no
-column while no scorecard exists); the Partner page's scorecard trend with its tier review."""
+column while no scorecard exists); the Partner page's scorecard trend with its tier review; the
+inline tier decision (approve the recommendation, or override it with a reason)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
+from typing import Annotated
 
+from fastapi import Form, Path
 from sqlalchemy import func, select
 
-from api.web.charts import trend_svg
+from api import journeys
+from api.deps import load_partner
+from api.schemas import SCREEN_LINE
+from api.web.actions import ActionDep, Notice, Reason, Refusal, action, status_of
+from api.web.actors import actor_names
 from api.web.items import Section, TodayContext, TodayItem, column, provider, section
-from domain.enums import Role
-from journeys.qbr.domain import QbrState, ReviewState, due_at
+from domain.charts import trend_svg
+from domain.enums import Role, Tier
+from domain.types import clean_text
+from journeys.qbr import service
+from journeys.qbr.domain import DECIDE_TIER, JOURNEY, PERIOD, QbrState, ReviewOutcome, ReviewState
 from journeys.qbr.models import Qbr, QbrActionItem, QbrScorecard, QbrTierReview
+from journeys.qbr.periods import due_at
+from journeys.qbr.schemas import TierDecisionBody
 from store.models import Partner
 
 HISTORY = 8  # scorecards on the partner page's chart
@@ -190,3 +203,42 @@ async def qbr_section(session, partner: Partner, ctx: TodayContext) -> Section |
         },
         order=50,
     )
+
+
+# ------------------------------------------------------------------ inline decision
+
+Period = Annotated[str, Path(pattern=PERIOD, description="a quarter, e.g. 2027-Q1")]
+
+
+@action(JOURNEY, "tier_decision", "/partners/{partner_id}/qbr/{period}/tier-decision")
+async def decide_tier(
+    partner_id: uuid.UUID, period: Period, ctx: ActionDep,
+    decision: Annotated[str, Form(pattern="^(approve|override)$")], reason: Reason = "",
+    to_tier: Annotated[str, Form(max_length=20), SCREEN_LINE] = "",
+) -> str | Notice:  # fmt: skip
+    """Approve the tier review's recommendation or override it (another tier, or hold) with a
+    reason, through the QBR journey's `decide_tier` update."""
+    partner = await load_partner(ctx.session, partner_id, ctx.principal)
+    try:
+        body = TierDecisionBody(
+            approve=decision == "approve",
+            to_tier=Tier(to_tier) if to_tier and decision == "override" else None,
+            reason=clean_text(reason, multiline=True),
+        )
+    except ValueError as err:
+        return Notice(f"tier decision: {err}", "error")
+    ctx.about = partner.name
+    try:
+        arg = await service.decision(ctx.session, ctx.principal, partner, period, body)
+        await ctx.session.close()
+        outcome = await journeys.run_update(
+            ctx.temporal, JOURNEY, service.entity(partner_id, period), DECIDE_TIER, arg, ReviewOutcome,
+            deadline=ctx.deadline, progress=f"/partners/{partner_id}/tier-reviews",
+        )  # fmt: skip
+    except Refusal as err:
+        review = await ctx.session.get(QbrTierReview, (partner_id, period)) if status_of(err) == 409 else None
+        if review is None or review.state == ReviewState.pending:
+            raise
+        who = (await actor_names(ctx.session, [review.decided_by]))[review.decided_by] if review.decided_by else "?"
+        return Notice(f"Already decided by {who}: the {period} tier review is {review.state}.", "info")
+    return f"{ctx.about}: tier review {outcome.state.value}."

@@ -5,6 +5,7 @@ messages and its journey-scoped activity names. Adding a journey that misses one
 from __future__ import annotations
 
 import importlib
+import inspect
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from core import registry
 from core.settings import Settings
 from domain import events
 from domain import journeys as shared
-from domain.policy import SECTIONS, ProgramPolicy
+from domain.policy import SECTIONS as POLICY_SECTIONS
+from domain.policy import ProgramPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = registry.JOURNEYS
@@ -83,7 +85,7 @@ def test_every_journey_brings_its_policy_section_and_its_events(spec):
     named with the journey's prefix (partner.* for onboarding, certification.* for cert)."""
     assert spec.policy is not None, f"journey {spec.name!r} has no policy section"
     assert ProgramPolicy.model_fields[spec.name].annotation is spec.policy
-    assert SECTIONS[spec.name] is spec.policy
+    assert POLICY_SECTIONS[spec.name] is spec.policy
     assert isinstance(ProgramPolicy().section(spec.policy), spec.policy)
     for name, event in spec.events.items():
         assert name.startswith(spec.events_prefix), f"{name} is not named {spec.events_prefix}*"
@@ -95,4 +97,58 @@ def test_the_catalog_is_the_journeys_events_and_the_platforms():
     assert len(journey_events) == len(set(journey_events))
     assert set(events.CATALOG) == {*journey_events, *events.PLATFORM_EVENTS}
     assert not set(journey_events) & set(events.PLATFORM_EVENTS)
-    assert set(SECTIONS) == {spec.name for spec in SPECS}  # a section only for an installed journey
+    assert set(POLICY_SECTIONS) == {spec.name for spec in SPECS}  # a section only for an installed journey
+
+
+def test_every_journey_brings_its_own_part_of_the_workspace(spec):
+    """The workspace owns no journey: each journey's web module (its manifest's `web`) registers
+    Today items or Partner page sections, and every inline action is registered by the web module
+    of the journey it names."""
+    from api.web import providers  # noqa: F401  (imports every journey's web module)
+    from api.web.actions import ACTIONS
+    from api.web.items import PROVIDERS, SECTIONS
+
+    assert spec.web == f"journeys.{spec.name}.web", f"{spec.name}: its manifest names no web module"
+    registered = {fn.__module__ for fn in (*PROVIDERS.values(), *SECTIONS.values())}
+    assert spec.web in registered, f"{spec.web} registers no Today provider and no Partner page section"
+    for (journey, name), registered_action in ACTIONS.items():
+        assert registered_action.handler.__module__ == f"journeys.{journey}.web", (journey, name)
+
+
+def test_every_inline_action_has_its_form_in_its_journey():
+    """Each action a journey registers has its form in the journey's own `templates/web/`, and
+    its name is unique (the `action` macro finds the form by the name alone)."""
+    from api.web import providers  # noqa: F401
+    from api.web.actions import ACTIONS, action_form
+
+    names = [name for _, name in ACTIONS]
+    assert len(names) == len(set(names)) and names, names
+    for (journey, name), registered_action in ACTIONS.items():
+        assert (ROOT / "journeys" / journey / "templates" / "web" / f"{name}.html.j2").is_file(), (journey, name)
+        assert action_form(name) == f"{journey}/{name}.html.j2"
+        assert registered_action.path.startswith("/web/"), registered_action
+    assert not (ROOT / "api" / "web" / "templates" / "actions").exists(), "the shell holds no journey's form"
+
+
+def test_journeys_meet_through_their_contracts_and_manifests():
+    """Every journey but QBR gives the QBR scorecard its figures (its manifest's reader of
+    (session, query)), and QBR's activities are built with all of them; the journeys others use
+    publish a contract module."""
+    for spec in SPECS:
+        reader = spec.scorecard_inputs
+        if spec.name == "qbr":
+            assert reader is None, "the scorecard's own figures are read by QBR itself"
+            continue
+        assert reader is not None and inspect.iscoroutinefunction(reader), f"{spec.name} gives no scorecard inputs"
+        assert list(inspect.signature(reader).parameters) == ["session", "q"], spec.name
+    assert registry.SCORECARD_INPUTS == tuple(s.scorecard_inputs for s in SPECS if s.name != "qbr")
+    resources = registry.Resources(
+        sessionmaker=None, mailer=None, settings=Settings(_env_file=None, environment="development")
+    )  # type: ignore[arg-type]
+    owners = {getattr(fn, "__self__", None) for fn in registry.activities(resources)}
+    qbr_objects = [o for o in owners if type(o).__name__ == "QbrActivities"]
+    assert [o.scorecard_inputs for o in qbr_objects] == [registry.SCORECARD_INPUTS]
+    for name in ("onboarding", "deal", "cert", "mdf"):
+        assert (ROOT / "journeys" / name / "contract.py").is_file(), f"journey {name!r} publishes no contract"
+    milestone = importlib.import_module("journeys.onboarding.contract").milestone_done("p-1", "first_deal", "system")
+    assert milestone[:2] == ("onboarding-p-1", "mark_milestone")

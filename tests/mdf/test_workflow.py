@@ -31,9 +31,10 @@ from journeys.mdf.domain import (
     Resubmission,
     StartActivity,
 )
+from journeys.mdf.fund import MdfFundWorkflow
 from journeys.mdf.models import MdfEntry, MdfRequest
 from journeys.mdf.policy import ProofKind
-from journeys.mdf.workflow import MdfFundWorkflow, MdfWorkflow
+from journeys.mdf.workflow import MdfWorkflow
 from store import repo
 from store.models import JourneyRecord
 from tests.helpers.factories import make_cam, make_partner

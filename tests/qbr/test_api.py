@@ -15,8 +15,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import ScheduleOverlapPolicy
 
 from domain.enums import Role
-from journeys.qbr.domain import CycleResult, cycle_id, period_of, qbr_id, shift
+from journeys.qbr.domain import CycleResult, cycle_id, qbr_id
 from journeys.qbr.models import QbrScorecard
+from journeys.qbr.periods import period_of, shift
 from journeys.qbr.schedules import ensure_qbr_schedule
 from store.models import JourneyRecord
 from tests.helpers.api import create_cam, enrol, new_key, templates

@@ -10,21 +10,18 @@ import pytest
 
 from domain.enums import Tier
 from domain.policy import ProgramPolicy
-from journeys.qbr.domain import (
+from journeys.qbr.periods import held_this_period, period_bounds, period_of, shift
+from journeys.qbr.scoring import (
     Band,
     MdfFigures,
     Metric,
     Recommendation,
     ScorecardInputs,
     band,
-    held_this_period,
     percentiles,
-    period_bounds,
-    period_of,
     recommend_actions,
     review_tier,
     scorecard,
-    shift,
     trend,
     weighted_score,
 )

@@ -17,6 +17,7 @@ from domain.journeys import SA_TIER, Coverage
 from domain.policy import ProgramPolicy
 from journeys.onboarding.domain import OnboardingInput
 from journeys.onboarding.workflow import OnboardingWorkflow
+from journeys.qbr.cycle import QbrCycleWorkflow
 from journeys.qbr.domain import (
     ActionDone,
     ActionEdit,
@@ -30,13 +31,11 @@ from journeys.qbr.domain import (
     ReviewState,
     TierDecision,
     cycle_id,
-    period_bounds,
-    period_of,
     qbr_id,
-    shift,
 )
 from journeys.qbr.models import Qbr, QbrActionItem, QbrScorecard, QbrTierReview
-from journeys.qbr.workflow import QbrCycleWorkflow, QbrWorkflow
+from journeys.qbr.periods import period_bounds, period_of, shift
+from journeys.qbr.workflow import QbrWorkflow
 from store.models import Partner
 from tests.helpers.factories import make_cam, make_partner
 from tests.helpers.histories import record_history, run_chain

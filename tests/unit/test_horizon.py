@@ -8,7 +8,7 @@ import pytest
 
 from domain.journeys import EARLIEST, LATEST, day_after, outside_horizon, shifted
 from journeys.mdf.domain import end_of_day
-from journeys.qbr.domain import due_at
+from journeys.qbr.periods import due_at
 
 pytestmark = pytest.mark.unit
 

@@ -17,6 +17,7 @@ from domain.links import LinkExpired, LinkInvalid
 from journeys.mdf.domain import days_between
 from journeys.onboarding import domain as onboarding
 from journeys.qbr import domain as qbr
+from journeys.qbr import periods
 
 pytestmark = pytest.mark.unit
 NOW = datetime(2030, 1, 15, 12, 0, tzinfo=UTC)
@@ -91,11 +92,11 @@ def test_addresses_next_to_the_refused_ranges_pass(address: str) -> None:
 
 def test_periods_and_due_dates() -> None:
     with pytest.raises(ValueError, match="period must look like 2027-Q1, not '2027-Q5'"):
-        qbr.check_period("2027-Q5")
-    assert qbr.check_period("2027-Q4") == "2027-Q4"
-    assert qbr.period_index("2027-Q1") == 2027 * 4 and qbr.period_index("2027-Q4") == 2027 * 4 + 3
-    assert qbr.due_at(date(2027, 3, 31), "UTC") == datetime(2027, 4, 1, tzinfo=UTC)
-    assert qbr.due_at(date(2027, 3, 31), "Europe/Berlin") == datetime(2027, 3, 31, 22, tzinfo=UTC)
+        periods.check_period("2027-Q5")
+    assert periods.check_period("2027-Q4") == "2027-Q4"
+    assert periods.period_index("2027-Q1") == 2027 * 4 and periods.period_index("2027-Q4") == 2027 * 4 + 3
+    assert periods.due_at(date(2027, 3, 31), "UTC") == datetime(2027, 4, 1, tzinfo=UTC)
+    assert periods.due_at(date(2027, 3, 31), "Europe/Berlin") == datetime(2027, 3, 31, 22, tzinfo=UTC)
     assert days_between(date(2027, 1, 1), date(2027, 3, 1)) == 59.0
     assert days_between(date(2027, 3, 1), date(2027, 1, 1)) == -59.0
 

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from domain.charts import trend_svg
 from domain.enums import Tier
 from domain.journeys import Coverage
 from journeys.cert import domain as cert
@@ -159,9 +160,9 @@ CASES = [
             }
         ),
     ),
-    ("trend svg", lambda: qbr.trend_svg([("2026-Q3", 40.0), ("2026-Q4", 55.5), ("2027-Q1", 100.0)])),
-    ("trend svg of one point", lambda: qbr.trend_svg([("2027-Q1", 0.0)], width=200, height=60)),
-    ("trend svg of none", lambda: qbr.trend_svg([])),
+    ("trend svg", lambda: trend_svg([("2026-Q3", 40.0), ("2026-Q4", 55.5), ("2027-Q1", 100.0)], form="email")),
+    ("trend svg of one point", lambda: trend_svg([("2027-Q1", 0.0)], form="email", width=200, height=60)),
+    ("trend svg of none", lambda: trend_svg([], form="email")),
 ]
 
 EXPECTED = {

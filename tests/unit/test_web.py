@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from api.web import policy_form
-from api.web.charts import trend_svg
+from api.web.items import relative, urgency
 from api.web.portfolio import BASE, Filters, Portfolio, to_csv
-from api.web.today import relative, urgency
+from domain.charts import trend_svg
 from domain.links import LinkClaims, LinkExpired, LinkInvalid, make_token
 from domain.policy import ProgramPolicy
 from domain.signin import make_sign_in_token, new_claims, read_sign_in_token

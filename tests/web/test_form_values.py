@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from starlette.requests import Request
 
 from api.app import create_app
-from api.web.router import take_flash
+from api.web.pages import take_flash
 from core.settings import Settings
 from domain.enums import Role
 from store.models.web import WebOperator, WebSession

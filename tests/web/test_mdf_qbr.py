@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from playwright.async_api import expect
 
 from domain.enums import Role
-from journeys.qbr.domain import period_of
 from journeys.qbr.models import QbrScorecard, QbrTierReview
+from journeys.qbr.periods import period_of
 from tests.helpers.api import new_key
 from tests.helpers.waiting import eventually
 from tests.web.flows import cam_with_partner, program, sign_in

@@ -315,8 +315,8 @@ async def _gone(page, live) -> bool:
 
 async def test_a_journey_adds_a_section_with_a_chart_to_the_partner_page(live, ops, mailbox, sessionmaker, new_context):
     """The hook the QBR scorecard uses: a section provider, drawn with the server-side SVG chart."""
-    from api.web.charts import trend_svg
     from api.web.items import SECTIONS, Section
+    from domain.charts import trend_svg
 
     async def scorecard(session, partner, ctx):
         points = [("2026-Q1", 61), ("2026-Q2", 68), ("2026-Q3", 74)]

@@ -1,0 +1,44 @@
+"""What other journeys and the platform may use of the certification journey: small reads of
+its certifications (plain values, never its tables)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from journeys.cert.models import Certification
+
+
+class LapsedCertification(BaseModel):
+    """A partner's lapsed certification that restricts deal registration in its category."""
+
+    id: uuid.UUID
+    track: str
+    person_name: str
+    expires_at: datetime
+
+
+async def restricting_lapse(session: AsyncSession, partner_id: uuid.UUID, category: str) -> LapsedCertification | None:
+    """The partner's latest lapsed (restricted) certification in the category, unless another of
+    its certifications in that category is current (None: registration is not restricted)."""
+    of_category = (Certification.partner_id == partner_id, Certification.product_category == category)
+    lapsed = await session.scalar(
+        select(Certification)
+        .where(*of_category, Certification.restricted.is_(True))
+        .order_by(Certification.expires_at.desc())
+        .limit(1)
+    )
+    if lapsed is None:
+        return None
+    current = await session.scalar(
+        select(Certification.id).where(*of_category, Certification.restricted.is_(False)).limit(1)
+    )
+    if current is not None:
+        return None
+    return LapsedCertification(
+        id=lapsed.id, track=lapsed.track, person_name=lapsed.person_name, expires_at=lapsed.expires_at
+    )
