@@ -100,6 +100,7 @@ def test_the_catalog_is_the_journeys_events_and_the_platforms():
     assert set(POLICY_SECTIONS) == {spec.name for spec in SPECS}  # a section only for an installed journey
 
 
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_every_journey_brings_its_own_part_of_the_workspace(spec):
     """The workspace owns no journey: each journey's web module (its manifest's `web`) registers
     Today items or Partner page sections, and every inline action is registered by the web module
