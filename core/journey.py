@@ -78,8 +78,10 @@ class JourneySpec:
     router: str = ""
     # Its workspace module (registers its Today items, portfolio columns, partner-page sections).
     web: str = ""
-    # Its benchmark module (bench/): runs the journey beside its bare baseline.
+    # Its benchmark (bench/): "bench.<module>" (its `run(stack, journeys)`) or "bench.<module>:<function>"
+    # (given the program size), run by `make bench` beside its bare baseline.
     bench: str = ""
+    bench_policy: str | None = "hours"  # the bench stack's policy: one-hour policy days, or None: the default
     on_policy_saved: PolicyHook | None = None
     # Its figures for the QBR scorecard (journeys/<name>/scorecard.py), which reads them through
     # the registry (Resources.scorecard_inputs) and never imports the journey.
