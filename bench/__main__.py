@@ -10,8 +10,8 @@ the decision run steady 1, 5 and 20 registrations/s for 30 s each (10 s below N=
 loopback in a temporary directory that is removed at the end, and stops by itself: each
 benchmark is bounded by its counts and by `--timeout`.
 
-A new journey's benchmark is one module with `async def run(stack, n) -> list[Section]` and one
-entry in BENCHMARKS."""
+A journey's benchmark is one module with `async def run(stack, n) -> list[Section]`, named by its
+manifest (`JourneySpec.bench`); nothing here lists journeys."""
 
 from __future__ import annotations
 
@@ -27,13 +27,22 @@ from pathlib import Path
 
 from bench import harness
 from bench.harness import Section, log
+from core import registry
 
 
-def _journey(module: str) -> Callable[[harness.Stack, int], Awaitable[list[Section]]]:
+def _journey(target: str) -> Callable[[harness.Stack, int], Awaitable[list[Section]]]:
+    """A journey's benchmark as its manifest names it: "bench.<module>" runs the module's
+    `run(stack, journeys)` with N/10 journeys (at least 50); "bench.<module>:<function>" runs that
+    function with the program size N itself."""
+
     async def run(st: harness.Stack, n: int) -> list[Section]:
         import importlib
 
-        return await importlib.import_module(f"bench.{module}").run(st, max(50, n // 10))
+        module, _, function = target.partition(":")
+        loaded = importlib.import_module(module)
+        if function:
+            return await getattr(loaded, function)(st, n)
+        return await loaded.run(st, max(50, n // 10))
 
     return run
 
@@ -56,33 +65,6 @@ async def _decisions(st: harness.Stack, n: int) -> list[Section]:
     return await decisions.run(st, rates=(1.0, 5.0, 20.0), seconds=30.0 if n >= 2000 else 10.0)
 
 
-async def _qbr(st: harness.Stack, n: int) -> list[Section]:
-    """The QBR cycle over N partners (N/5 below N=2000) with a window of 20, pages of 100, against a
-    bare fan-out of the same shape (bench/qbr_cycle.py)."""
-    import statistics
-
-    from bench import qbr_cycle
-
-    partners = n if n >= 2000 else max(50, n // 5)
-    before = await harness.db_snapshot(st)
-    st.smtp.clear()
-    a = await qbr_cycle.part_a(st.client, st.settings, st.sessionmaker, partners, 20, 100)
-    await harness.measure_costs(st, "qbr", a["children"], partners, a["wall"], before, ("partners", "cams"))
-    b = await qbr_cycle.part_b(st.client, partners, 20, 100, round(statistics.fmean(a["child_activities"])))
-    real, base = partners / a["wall"], partners / b["wall"]
-    s = Section("qbr: cycle fan-out")
-    s.add("partners, window, page", f"{partners}, 20, 100")
-    s.add("real partners/s", f"{real:.2f}   ({a['wall']:.2f}s)")
-    s.add("bare fan-out partners/s", f"{base:.2f}   ({b['wall']:.2f}s)")
-    s.add("ratio real / baseline", f"{real / base:.2f}   (target >= 0.8)")
-    s.add("cycle history events per run", f"real {a['cycle']}, baseline {b['cycle']} (largest {max(a['cycle'])})")
-    s.add(
-        "child history events",
-        f"real {harness.spread(a['child_events'])}, baseline {harness.spread(b['child_events'])}",
-    )
-    return [s]
-
-
 async def _limits(st: harness.Stack, n: int) -> list[Section]:
     from bench import limits
 
@@ -96,12 +78,9 @@ async def _ops(st: harness.Stack, n: int) -> list[Section]:
 
 
 # name -> (benchmark, its stack's policy: "hours" = one-hour policy days, None = the default policy)
+# Each journey's comes from its manifest (`JourneySpec.bench`, `bench_policy`).
 BENCHMARKS: dict[str, tuple[Callable[[harness.Stack, int], Awaitable[list[Section]]], str | None]] = {
-    "onboarding": (_journey("onboarding"), "hours"),
-    "deal": (_journey("deal"), "hours"),
-    "cert": (_journey("cert"), "hours"),
-    "mdf": (_journey("mdf"), "hours"),
-    "qbr": (_qbr, None),
+    **{spec.name: (_journey(spec.bench), spec.bench_policy) for spec in registry.JOURNEYS},
     "api": (_api, None),
     "decisions": (_decisions, None),
     "open": (_open, None),

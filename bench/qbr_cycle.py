@@ -32,10 +32,14 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from temporalio import activity, workflow
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.workflow import ParentClosePolicy
+
+if TYPE_CHECKING:
+    from bench import harness
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, Field
@@ -223,6 +227,31 @@ def report(args, res: dict, total: float) -> None:
         f"child history events         real {spread(a['child_events'])}, baseline {spread(b['child_events'])}",
         f"total wall time              {total:.1f}s (services included)",
     ]), flush=True)  # fmt: skip
+
+
+async def suite(st: harness.Stack, n: int) -> list[harness.Section]:
+    """The QBR cycle over N partners (N/5 below N=2000) with a window of 20, pages of 100, against a
+    bare fan-out of the same shape (bench/qbr_cycle.py)."""
+    from bench import harness  # the suite's stack (python -m bench); this module also runs alone
+
+    partners = n if n >= 2000 else max(50, n // 5)
+    before = await harness.db_snapshot(st)
+    st.smtp.clear()
+    a = await part_a(st.client, st.settings, st.sessionmaker, partners, 20, 100)
+    await harness.measure_costs(st, "qbr", a["children"], partners, a["wall"], before, ("partners", "cams"))
+    b = await part_b(st.client, partners, 20, 100, round(statistics.fmean(a["child_activities"])))
+    real, base = partners / a["wall"], partners / b["wall"]
+    s = harness.Section("qbr: cycle fan-out")
+    s.add("partners, window, page", f"{partners}, 20, 100")
+    s.add("real partners/s", f"{real:.2f}   ({a['wall']:.2f}s)")
+    s.add("bare fan-out partners/s", f"{base:.2f}   ({b['wall']:.2f}s)")
+    s.add("ratio real / baseline", f"{real / base:.2f}   (target >= 0.8)")
+    s.add("cycle history events per run", f"real {a['cycle']}, baseline {b['cycle']} (largest {max(a['cycle'])})")
+    s.add(
+        "child history events",
+        f"real {harness.spread(a['child_events'])}, baseline {harness.spread(b['child_events'])}",
+    )
+    return [s]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -81,8 +81,10 @@ class JourneySpec:
     router: str = ""
     # Its workspace module (registers its Today items, portfolio columns, partner-page sections).
     web: str = ""
-    # Its benchmark module (bench/): runs the journey beside its bare baseline.
+    # Its benchmark (bench/): "bench.<module>" (its `run(stack, journeys)`) or "bench.<module>:<function>"
+    # (given the program size), run by `make bench` beside its bare baseline.
     bench: str = ""
+    bench_policy: str | None = "hours"  # the bench stack's policy: one-hour policy days, or None: the default
     on_policy_saved: PolicyHook | None = None
     # Its section of the program policy (`ProgramPolicy.<name>`, `journeys/<name>/policy.py`).
     policy: type[BaseModel] | None = None

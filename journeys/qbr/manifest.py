@@ -23,7 +23,8 @@ SPEC = JourneySpec(
     describe=lambda inp: domain.describe(domain.QbrInput.model_validate(inp)),
     router="journeys.qbr.router:router",
     web="journeys.qbr.web",
-    bench="bench.qbr_cycle",
+    bench="bench.qbr_cycle:suite",
+    bench_policy=None,
     on_policy_saved=ensure_qbr_schedule,
     policy=QbrPolicy,
 )

@@ -153,3 +153,29 @@ def test_journeys_meet_through_their_contracts_and_manifests():
         assert (ROOT / "journeys" / name / "contract.py").is_file(), f"journey {name!r} publishes no contract"
     milestone = importlib.import_module("journeys.onboarding.contract").milestone_done("p-1", "first_deal", "system")
     assert milestone[:2] == ("onboarding-p-1", "mark_milestone")
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_every_journey_names_its_router_and_benchmark(spec):
+    """The API mounts the router its manifest names, under the journey's own package, and
+    `make bench` runs the benchmark it names (a coroutine function of the stack and a size)."""
+    module, _, attribute = spec.router.partition(":")
+    assert module == f"journeys.{spec.name}.router", f"{spec.name}: its router lives in its own package"
+    router = getattr(importlib.import_module(module), attribute)
+    assert router.routes, f"{spec.router} has no route"
+    module, _, function = spec.bench.partition(":")
+    assert module.startswith("bench."), f"{spec.name}: its manifest names no benchmark"
+    bench = getattr(importlib.import_module(module), function or "run")
+    assert inspect.iscoroutinefunction(bench), spec.bench
+    assert len(inspect.signature(bench).parameters) == 2, f"{spec.bench} takes (stack, n)"
+    assert spec.bench_policy in ("hours", None)
+    from bench.__main__ import BENCHMARKS
+
+    assert spec.name in BENCHMARKS, f"make bench does not run {spec.name}"
+
+
+def test_the_registry_is_the_one_list_of_journeys():
+    """Every package under journeys/ is installed, and nothing else under journeys/ is a journey."""
+    packages = sorted(p.name for p in (ROOT / "journeys").iterdir() if (p / "manifest.py").is_file())
+    assert sorted(registry.INSTALLED) == packages
+    assert [spec.name for spec in SPECS] == list(registry.INSTALLED)
