@@ -15,13 +15,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from activities.mail import Mailer
 from core.settings import Settings
+from domain.links import Claims, make_token
 from domain.policy import ProgramPolicy
 from store.models import Base
 
@@ -43,6 +44,27 @@ class Resources:
 PolicyHook = Callable[[Client, ProgramPolicy, str, int], Awaitable[object]]
 
 
+C = TypeVar("C", bound=Claims)
+
+
+@dataclass(frozen=True)
+class LinkKind(Generic[C]):
+    """A kind of one-click link a journey sends (`JourneySpec.link_kinds`): signed with its own
+    salt (distinct from every other kind's: a token of one kind never reads as another), carrying
+    its own claims (a `domain.links.Claims` dataclass), deciding on a row of `entity` (whose
+    partner's CAM must still be the link's CAM), and opened at `<path>/<token>`. api/links.py
+    reads, checks and records the links of every kind."""
+
+    salt: str
+    claims: type[C]
+    entity: type[Base]
+    path: str  # e.g. "/deals/links"
+
+    def url(self, base_url: str, secret: str, claims: C) -> str:
+        """The address of a link of this kind (what its emails carry)."""
+        return f"{base_url}{self.path}/{make_token(secret, claims, salt=self.salt)}"
+
+
 @dataclass(frozen=True)
 class JourneySpec:
     name: str  # id prefix, `Journey` search attribute, journeys/<name>/, tests/<name>/
@@ -62,6 +84,8 @@ class JourneySpec:
     # Its benchmark module (bench/): runs the journey beside its bare baseline.
     bench: str = ""
     on_policy_saved: PolicyHook | None = None
+    # Its kinds of one-click link, by name (the platform calls one `<journey>.<name>`).
+    link_kinds: Mapping[str, LinkKind[Any]] = field(default_factory=dict)
 
     @property
     def package(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.journey import JourneySpec
-from journeys.deal import domain
+from journeys.deal import domain, links
 from journeys.deal.activities import DealActivities
 from journeys.deal.models import Deal
 from journeys.deal.workflow import DealWorkflow
@@ -23,4 +23,5 @@ SPEC = JourneySpec(
     router="journeys.deal.router:router",
     web="journeys.deal.web",
     bench="bench.deal",
+    link_kinds={"decision": links.DECISION},
 )

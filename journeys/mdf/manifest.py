@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.journey import JourneySpec
-from journeys.mdf import domain
+from journeys.mdf import domain, links
 from journeys.mdf.activities import MdfActivities
 from journeys.mdf.models import MdfRequest
 from journeys.mdf.workflow import MdfFundWorkflow, MdfWorkflow
@@ -24,4 +24,5 @@ SPEC = JourneySpec(
     router="journeys.mdf.router:router",
     web="journeys.mdf.web",
     bench="bench.mdf",
+    link_kinds={"decision": links.DECISION},
 )

@@ -168,6 +168,17 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
 
 
+class UsedLink(Base):
+    """A one-click decision link that was used, of any kind (api/links.py): each link works once."""
+
+    __tablename__ = "used_links"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    deal_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)  # the entity, whatever its kind
+    used_by: Mapped[str] = mapped_column(String(200))
+    used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 def _import_platform_models() -> None:
     """The platform's other tables (a journey's own tables live in journeys/<name>/models.py and
     join `Base.metadata` when the journey is imported: see `import_journey_models`)."""
