@@ -22,6 +22,7 @@ from temporalio.client import Client
 
 from activities.mail import Mailer
 from core.settings import Settings
+from domain.enums import Role
 from domain.links import Claims, make_token
 from domain.policy import ProgramPolicy
 from store.models import Base
@@ -66,6 +67,19 @@ class LinkKind(Generic[C]):
 
 
 @dataclass(frozen=True)
+class Grant:
+    """A permission a journey gives API keys (`JourneySpec.grants`), e.g. MDF's approval level: a
+    key of one of `roles` carries it in its `grants` (by its full name `<journey>.<name>`), set by
+    the `POST /api-keys` field `api_field`; `Principal.grant("<journey>.<name>")` reads it."""
+
+    type: type  # of its value
+    description: str
+    label: str  # what a refusal calls it: "<api_field>: only an ops key carries <label>"
+    api_field: str  # the POST /api-keys field that sets it
+    roles: tuple[Role, ...] = (Role.ops,)
+
+
+@dataclass(frozen=True)
 class JourneySpec:
     name: str  # id prefix, `Journey` search attribute, journeys/<name>/, tests/<name>/
     workflow: type  # the @workflow.defn class whose id is `<name>-<entity id>`
@@ -86,6 +100,8 @@ class JourneySpec:
     on_policy_saved: PolicyHook | None = None
     # Its kinds of one-click link, by name (the platform calls one `<journey>.<name>`).
     link_kinds: Mapping[str, LinkKind[Any]] = field(default_factory=dict)
+    # The permissions it gives API keys, by name (a key carries one as `<journey>.<name>`).
+    grants: Mapping[str, Grant] = field(default_factory=dict)
 
     @property
     def package(self) -> str:

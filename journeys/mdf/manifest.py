@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.journey import JourneySpec
+from core.journey import Grant, JourneySpec
 from journeys.mdf import domain, links
 from journeys.mdf.activities import MdfActivities
 from journeys.mdf.models import MdfRequest
@@ -25,4 +25,12 @@ SPEC = JourneySpec(
     web="journeys.mdf.web",
     bench="bench.mdf",
     link_kinds={"decision": links.DECISION},
+    grants={
+        domain.APPROVER_LEVEL: Grant(
+            type=int,
+            description="ops keys: the highest MDF approval level the key decides (none: the first level only)",
+            label="an approver level",
+            api_field="approver_level",
+        )
+    },
 )

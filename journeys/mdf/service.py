@@ -31,6 +31,7 @@ from domain.policy import ProgramPolicy, ProofKind
 from journeys.deal.models import Deal
 from journeys.mdf import ledger
 from journeys.mdf.domain import (
+    APPROVER_GRANT,
     AWAITING_DECISION,
     DECIDE,
     DECIDE_CLAIM,
@@ -299,7 +300,9 @@ async def list_requests(
         if principal.role == Role.cam:
             stmt = stmt.where(awaiting, MdfRequest.awaiting_level == 0)
         else:  # ops: the first level of partners without a CAM, and the further levels the key may decide
-            further = and_(MdfRequest.awaiting_level >= 1, MdfRequest.awaiting_level < (principal.approver_level or 1))
+            further = and_(
+                MdfRequest.awaiting_level >= 1, MdfRequest.awaiting_level < (principal.grant(APPROVER_GRANT) or 1)
+            )
             stmt = stmt.where(awaiting, or_(and_(MdfRequest.awaiting_level == 0, Partner.cam_id.is_(None)), further))
     stmt = stmt.order_by(MdfRequest.created_at, MdfRequest.id).limit(limit).offset(offset)
     return (await session.scalars(stmt)).all()
@@ -350,7 +353,7 @@ def decision_of(principal: Principal, decision, amount_minor, reason: str) -> Md
         amount_minor=amount_minor,
         reason=reason,
         by=principal.actor,
-        approver_level=principal.approver_level if principal.role == Role.ops else None,
+        approver_level=principal.grant(APPROVER_GRANT) if principal.role == Role.ops else None,
     )
 
 

@@ -12,7 +12,7 @@ from api.web.items import Section, TodayContext, TodayItem, column, provider, se
 from domain.enums import Role
 from domain.journeys import workflow_id
 from journeys.mdf import ledger
-from journeys.mdf.domain import AWAITING_DECISION, JOURNEY, MdfState, balances, money, period_of
+from journeys.mdf.domain import APPROVER_GRANT, AWAITING_DECISION, JOURNEY, MdfState, balances, money, period_of
 from journeys.mdf.models import MdfEntry, MdfFund, MdfRequest
 from store.models import Partner
 
@@ -24,7 +24,9 @@ def _awaiting_me(ctx: TodayContext):
     if ctx.principal.role == Role.cam or ctx.scope is not None:
         return and_(MdfRequest.awaiting_level == 0, ctx.answers_for())
     # the further levels up to the user's approver level (none without one)
-    further = and_(MdfRequest.awaiting_level >= 1, MdfRequest.awaiting_level < (ctx.principal.approver_level or 1))
+    further = and_(
+        MdfRequest.awaiting_level >= 1, MdfRequest.awaiting_level < (ctx.principal.grant(APPROVER_GRANT) or 1)
+    )
     return or_(and_(MdfRequest.awaiting_level == 0, Partner.cam_id.is_(None)), further)
 
 

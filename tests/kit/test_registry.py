@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from temporalio import activity, workflow
 
+from api.auth import Principal
+from api.schemas import ApiKeyCreate
 from core import registry
 from core.journey import LinkKind
 from core.settings import Settings
 from domain import journeys as shared
 from domain import links, signin
+from domain.enums import Role
 from domain.links import Claims, LinkClaims, LinkInvalid, make_token, read_token
 from domain.policy import ProgramPolicy
 
@@ -139,3 +143,22 @@ def test_links_already_sent_keep_working():
         assert untyped.deal_id == claims.entity_id and untyped.jti == claims.jti
         again = make_token(SECRET, untyped, salt=kind.salt)
         assert read_token(SECRET, again, now=NOW, salt=kind.salt, kind=kind.claims) == claims
+
+
+def test_grants_are_declared_by_their_journey_and_set_through_their_api_field():
+    """A key permission is its journey's (e.g. MDF's approval level), named `<journey>.<name>`,
+    and each is set by a field of `POST /api-keys` of its own."""
+    grants = registry.grants()
+    assert "mdf.approver_level" in grants
+    assert set(grants) == {f"{s.name}.{n}" for s in SPECS for n in s.grants}
+    fields = [g.api_field for g in grants.values()]
+    assert len(fields) == len(set(fields))
+    for name, grant in grants.items():
+        assert grant.api_field in ApiKeyCreate.model_fields, name
+        assert grant.description and grant.label and grant.roles, name
+    principal = Principal(
+        key_id=uuid.uuid4(), role=Role.ops, cam_id=None, partner_id=None, grants={"mdf.approver_level": 2}
+    )
+    assert principal.grant("mdf.approver_level") == 2 and principal.grant("qbr.nothing") is None
+    legacy = Principal(key_id=uuid.uuid4(), role=Role.ops, cam_id=None, partner_id=None, approver_level=3)
+    assert legacy.grant("mdf.approver_level") == 3
