@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.journey import JourneySpec
-from journeys.deal import domain
+from journeys.deal import domain, links
 from journeys.deal.activities import DealActivities
 from journeys.deal.models import Deal
 from journeys.deal.scorecard import scorecard_inputs
@@ -25,4 +25,5 @@ SPEC = JourneySpec(
     web="journeys.deal.web",
     bench="bench.deal",
     scorecard_inputs=scorecard_inputs,
+    link_kinds={"decision": links.DECISION},
 )
