@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import InitVar, dataclass, field
+from typing import Any
 
 from fastapi import HTTPException, Request, status
 from sqlalchemy import select
@@ -18,6 +20,8 @@ from domain.enums import Role
 from store.apikeys import hash_key, is_integration
 from store.models import ApiKey, Partner
 
+LEGACY_GRANT = "mdf.approver_level"  # what `Principal(approver_level=...)` still sets (see below)
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -25,8 +29,20 @@ class Principal:
     role: Role
     cam_id: uuid.UUID | None
     partner_id: uuid.UUID | None
-    approver_level: int | None = None  # ops keys: the highest MDF approval level (None: every level)
     integration: bool = False  # an integration's ops key (store/apikeys.py INTEGRATION_PREFIX)
+    # What the journeys grant the key (`JourneySpec.grants`), by full name: `grant(name)` reads one.
+    grants: Mapping[str, Any] = field(default_factory=dict)
+    # Transitional: the workspace's operators (api/web/security.py) still pass MDF's approval level
+    # by this name; it becomes their grant `LEGACY_GRANT`.
+    approver_level: InitVar[int | None] = None
+
+    def __post_init__(self, approver_level: int | None) -> None:
+        if approver_level is not None:
+            object.__setattr__(self, "grants", {**self.grants, LEGACY_GRANT: approver_level})
+
+    def grant(self, name: str) -> Any:
+        """The value of a journey's grant this key carries (`<journey>.<name>`), or None."""
+        return self.grants.get(name)
 
     @property
     def actor(self) -> str:
@@ -93,7 +109,7 @@ async def _authenticate(request: Request, session: AsyncSession) -> Principal:
         raise _unauthorized("invalid or revoked API key")
     return Principal(
         key_id=row.id, role=Role(row.role), cam_id=row.cam_id, partner_id=row.partner_id,
-        approver_level=row.approver_level, integration=is_integration(row.prefix),
+        grants=row.grants or {}, integration=is_integration(row.prefix),
     )  # fmt: skip
 
 

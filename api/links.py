@@ -1,28 +1,33 @@
-"""One-click decision links, for every journey that sends them: the refusal of a link that cannot
-be used (with the status and message to show), reading and checking a token (signature, expiry,
-single use), the failed-attempt limit per client (never refusing a genuine link), and the HTML
-pages (`templates/<journey>/link_*`)."""
+"""One-click decision links of every kind the journeys declare (`JourneySpec.link_kinds`, a
+`core.journey.LinkKind` each): the refusal of a link that cannot be used (with the status and
+message to show), reading and checking a token of a kind (its salt, its claims
+type, its entity: signature, expiry, single use, the approver still covering the partner),
+recording and releasing its use, the failed-attempt limit per client (never refusing a genuine
+link), and the HTML pages (`templates/<journey>/link_*`)."""
 
 from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import fastapi
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, select_autoescape
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.mail import journey_templates
 from api import offboarding, ratelimit
 from api.schemas import SCREEN_TEXT, TOKEN, at_most
+from core.journey import LinkKind
 from domain import actors
-from domain.links import LinkClaims, LinkExpired, LinkInvalid, read_token
-from journeys.deal.models import UsedLink
-from store.models import Base, Partner
+from domain.links import Claims, LinkExpired, LinkInvalid, read_token
+from store.models import Base, Partner, UsedLink
+
+C = TypeVar("C", bound=Claims)
 
 pages = Environment(
     loader=ChoiceLoader(
@@ -40,11 +45,12 @@ class LinkRefused(Exception):
         self.status, self.message = status, message
 
 
-async def claims_of(session: AsyncSession, secret: str, token: str, salt: str, entity: type[Base]) -> LinkClaims:
-    """The link's claims, if it is genuine (403), not expired (410), not used yet (410), and, for a
-    CAM's link, still the CAM of the partner of its `entity` row (a deal, an MDF request) (403)."""
+async def claims_of(session: AsyncSession, secret: str, token: str, kind: LinkKind[C]) -> C:
+    """The link's claims (of its kind's type), if it is genuine (a token of this kind: 403), not
+    expired (410), not used yet (410), and, for a CAM's link, still the CAM of the partner of its
+    kind's entity row (a deal, an MDF request) (403)."""
     try:
-        claims = read_token(secret, token, salt=salt)
+        claims = read_token(secret, token, salt=kind.salt, kind=kind.claims)
     except LinkExpired as err:
         raise LinkRefused(410, str(err)) from err
     except LinkInvalid as err:
@@ -53,11 +59,29 @@ async def claims_of(session: AsyncSession, secret: str, token: str, salt: str, e
         raise LinkRefused(410, "this link was already used")
     if await offboarding.deactivated_cam(session, claims.approver):
         raise LinkRefused(403, "this link's CAM was deactivated: its decisions are taken by another approver")
-    if await replaced_cam(session, claims.approver, entity, claims.deal_id):
+    if await replaced_cam(session, claims.approver, kind.entity, claims.entity_id):
         raise LinkRefused(
             403, "this link's CAM no longer covers the partner (its coverage changed): the current CAM decides"
         )
     return claims
+
+
+async def use(session: AsyncSession, claims: Claims) -> None:
+    """Record the link as used and commit (a concurrent second use is refused: 410), then let the
+    connection go (no connection is held while the journey answers)."""
+    session.add(UsedLink(jti=claims.jti, deal_id=uuid.UUID(claims.entity_id), used_by=claims.approver))
+    try:
+        await session.commit()
+    except IntegrityError as err:
+        await session.rollback()
+        raise LinkRefused(410, "this link was already used") from err
+    await session.close()
+
+
+async def release(session: AsyncSession, claims: Claims) -> None:
+    """The journey did not take the decision: the link may be used again."""
+    async with session.begin():
+        await session.execute(delete(UsedLink).where(UsedLink.jti == claims.jti))
 
 
 async def replaced_cam(session: AsyncSession, actor: str, entity: type[Base], entity_id: str) -> bool:

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,6 +26,8 @@ from temporalio.client import Client
 
 from activities.mail import Mailer
 from core.settings import Settings
+from domain.enums import Role
+from domain.links import Claims, make_token
 from domain.policy import ProgramPolicy
 from domain.webhooks import EventSpec
 from store.models import Base
@@ -65,6 +67,40 @@ class Resources:
 PolicyHook = Callable[[Client, ProgramPolicy, str, int], Awaitable[object]]
 
 
+C = TypeVar("C", bound=Claims)
+
+
+@dataclass(frozen=True)
+class LinkKind(Generic[C]):
+    """A kind of one-click link a journey sends (`JourneySpec.link_kinds`): signed with its own
+    salt (distinct from every other kind's: a token of one kind never reads as another), carrying
+    its own claims (a `domain.links.Claims` dataclass), deciding on a row of `entity` (whose
+    partner's CAM must still be the link's CAM), and opened at `<path>/<token>`. api/links.py
+    reads, checks and records the links of every kind."""
+
+    salt: str
+    claims: type[C]
+    entity: type[Base]
+    path: str  # e.g. "/deals/links"
+
+    def url(self, base_url: str, secret: str, claims: C) -> str:
+        """The address of a link of this kind (what its emails carry)."""
+        return f"{base_url}{self.path}/{make_token(secret, claims, salt=self.salt)}"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A permission a journey gives API keys (`JourneySpec.grants`), e.g. MDF's approval level: a
+    key of one of `roles` carries it in its `grants` (by its full name `<journey>.<name>`), set by
+    the `POST /api-keys` field `api_field`; `Principal.grant("<journey>.<name>")` reads it."""
+
+    type: type  # of its value
+    description: str
+    label: str  # what a refusal calls it: "<api_field>: only an ops key carries <label>"
+    api_field: str  # the POST /api-keys field that sets it
+    roles: tuple[Role, ...] = (Role.ops,)
+
+
 @dataclass(frozen=True)
 class JourneySpec:
     name: str  # id prefix, `Journey` search attribute, journeys/<name>/, tests/<name>/
@@ -99,6 +135,10 @@ class JourneySpec:
     # Its figures for the QBR scorecard (journeys/<name>/scorecard.py), which reads them through
     # the registry (Resources.scorecard_inputs) and never imports the journey.
     scorecard_inputs: ScorecardInputsReader | None = None
+    # Its kinds of one-click link, by name (the platform calls one `<journey>.<name>`).
+    link_kinds: Mapping[str, LinkKind[Any]] = field(default_factory=dict)
+    # The permissions it gives API keys, by name (a key carries one as `<journey>.<name>`).
+    grants: Mapping[str, Grant] = field(default_factory=dict)
 
     @property
     def package(self) -> str:

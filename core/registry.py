@@ -15,7 +15,7 @@ from temporalio import activity
 
 from activities.common import CommonActivities
 from activities.mail import Mailer
-from core.journey import JourneySpec, Resources
+from core.journey import Grant, JourneySpec, Resources
 from core.settings import Settings
 from domain import journeys
 from domain.installed import INSTALLED
@@ -47,6 +47,11 @@ def journey(name: str) -> JourneySpec:
 
 def workflows() -> list[type]:
     return [w for spec in JOURNEYS for w in (spec.workflow, *spec.extra_workflows)]
+
+
+def grants() -> dict[str, Grant]:
+    """Every journey's grants to API keys, by full name (`<journey>.<name>`)."""
+    return {f"{spec.name}.{name}": grant for spec in JOURNEYS for name, grant in spec.grants.items()}
 
 
 def make_mailer(settings: Settings) -> Mailer:

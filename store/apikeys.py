@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,7 +44,7 @@ async def create_api_key(
     cam_id: uuid.UUID | None = None,
     partner_id: uuid.UUID | None = None,
     label: str = "",
-    approver_level: int | None = None,
+    grants: Mapping[str, Any] | None = None,
     integration: bool = False,
 ) -> tuple[ApiKey, str]:
     """Add a key to the session (the caller commits) and return it with its secret, shown once."""
@@ -54,7 +56,7 @@ async def create_api_key(
         cam_id=cam_id,
         partner_id=partner_id,
         label=label,
-        approver_level=approver_level,
+        grants=dict(grants or {}),
     )
     session.add(row)
     await session.flush()

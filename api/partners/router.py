@@ -13,7 +13,7 @@ from api.deps import CreationDep, OpsDep, PartnerDep, PrincipalDep, SessionDep, 
 from api.partners import service
 from api.partners.schemas import PartnerCreate, PartnerDetail, PartnerOut, PartnerUpdate, TimelineEntry
 from domain.enums import PartnerStatus, Tier
-from journeys.onboarding.domain import JOURNEY as ONBOARDING
+from journeys.onboarding import contract as onboarding
 from store.models import AuditEvent, Partner
 
 router = APIRouter(prefix="/partners", tags=["partners"])
@@ -27,7 +27,7 @@ router = APIRouter(prefix="/partners", tags=["partners"])
 )
 async def enrol_partner(body: PartnerCreate, principal: OpsDep, ctx: CreationDep):
     """Enrol a partner and start its `onboarding-{partner_id}` journey."""
-    return await journeys.created(ctx, body, ONBOARDING, lambda idem: service.enrol(ctx, body, idem))
+    return await journeys.created(ctx, body, onboarding.JOURNEY, lambda idem: service.enrol(ctx, body, idem))
 
 
 @router.get("", response_model=list[PartnerOut])

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.schemas import DOMAIN_INPUT, Email, Name, Strict, check_domain
 from domain.enums import PartnerStatus, PartnerType, Tier
+from journeys.onboarding.contract import Milestone
 
 
 class PartnerCreate(Strict):
@@ -49,15 +50,8 @@ class PartnerUpdate(Strict):
     cam_id: uuid.UUID | None = None
 
 
-class MilestoneOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    key: str
-    title: str
-    required: bool
-    due_at: datetime
-    done_at: datetime | None
-    done_by: str | None
+class MilestoneOut(Milestone):  # onboarding's milestones, as its contract gives them
+    pass
 
 
 class JourneyOut(BaseModel):

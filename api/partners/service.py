@@ -22,9 +22,8 @@ from api.partners.schemas import JourneyOut, MilestoneOut, PartnerCreate, Partne
 from domain.enums import PartnerStatus, Tier
 from domain.events import TierChanged
 from domain.webhooks import EventInput
-from journeys.onboarding.domain import JOURNEY as ONBOARDING
-from journeys.onboarding.domain import OnboardingInput, OnboardingState
-from journeys.onboarding.models import PartnerMilestone
+from journeys.onboarding import contract as onboarding
+from journeys.onboarding.contract import reads as onboarding_reads
 from store import repo
 from store.models import Cam, JourneyRecord, Partner
 
@@ -52,10 +51,10 @@ async def enrol(ctx: Creation, body: PartnerCreate, idem: Idempotency) -> dict:
         raise HTTPException(409, detail=f"a partner with domain {body.domain} is already enrolled (partner {existing})")
     partner = Partner(id=uuid.uuid4(), status=PartnerStatus.onboarding.value, **body.model_dump())
     partner.tier, partner.type = body.tier.value, body.type.value
-    start = journeys.start_input(OnboardingInput, partner, partner, policy_version=policy_version)
-    state = OnboardingState.in_progress.value
+    start = journeys.start_input(onboarding.StartInput, partner, partner, policy_version=policy_version)
+    state = onboarding.START_STATE
     new = journeys.NewJourney(
-        ONBOARDING, partner, partner.id, state, start, "partner.enrolled", jsonable_encoder(body.model_dump())
+        onboarding.JOURNEY, partner, partner.id, state, start, "partner.enrolled", jsonable_encoder(body.model_dump())
     )
     try:
         return await journeys.create_and_start(ctx, new, answer=PartnerOut, idem=idem, what="enrolled")
@@ -113,13 +112,7 @@ async def change_coverage(
 
 
 async def detail(session: AsyncSession, partner: Partner) -> PartnerDetail:
-    milestones = (
-        await session.scalars(
-            select(PartnerMilestone)
-            .where(PartnerMilestone.partner_id == partner.id)
-            .order_by(PartnerMilestone.due_at, PartnerMilestone.key)
-        )
-    ).all()
+    milestones = await onboarding_reads.milestones(session, partner.id)
     records = (
         await session.scalars(
             select(JourneyRecord).where(JourneyRecord.partner_id == partner.id).order_by(JourneyRecord.workflow_id)

@@ -18,8 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from api import journeys, metrics
 from api.deps import OpsDep, SessionDep, TemporalDep
 from api.schemas import JSON_NUMBER, IsoDatetime
-from journeys.deal.domain import CHANGE_STAGE, JOURNEY, DealStage, DealState, StageChange
-from journeys.deal.models import Deal
+from journeys.deal.contract import CHANGE_STAGE, JOURNEY, DealRef, DealStage, DealState, StageChange, lock_deal
 from store import repo
 from store.models.integrations import CrmEvent, CrmLink
 
@@ -90,7 +89,7 @@ async def crm_event(
         metrics.CRM_EVENTS.labels(body.type, "duplicate").inc()
         return CrmEventOut(event_id=seen.event_id, deal_id=seen.deal_id, stage=DealStage(seen.stage), duplicate=True)
     deal = await _deal(session, body)
-    if deal.state != DealState.approved.value:
+    if deal.state != DealState.approved:
         raise HTTPException(409, detail=f"deal {deal.id} is {deal.state}: only an approved deal follows the CRM")
     stage = body.new_stage
     inserted = await session.scalar(
@@ -117,7 +116,7 @@ async def crm_event(
     return CrmEventOut(event_id=body.event_id, deal_id=deal.id, stage=stage, duplicate=False)
 
 
-async def _deal(session, body: CrmEventIn) -> Deal:
+async def _deal(session, body: CrmEventIn) -> DealRef:
     linked = None
     if body.crm_opportunity_id is not None:
         linked = await session.scalar(
@@ -135,7 +134,7 @@ async def _deal(session, body: CrmEventIn) -> Deal:
             raise HTTPException(
                 409, detail=f"CRM opportunity {body.crm_opportunity_id} is linked to deal {linked}, not {deal_id}"
             )
-    deal = await session.get(Deal, deal_id, with_for_update=True)
+    deal = await lock_deal(session, deal_id)
     if deal is None:
         raise HTTPException(404, detail=f"no deal with id {deal_id}")
     if body.crm_opportunity_id is not None and linked is None:

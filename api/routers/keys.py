@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.deps import OpsDep, SessionDep
 from api.idempotency import Idempotency
 from api.schemas import ApiKeyCreate, ApiKeyOut, IdempotencyKey
+from core import registry
 from domain.enums import Role
 from store import repo
 from store.apikeys import create_api_key
@@ -49,8 +51,17 @@ async def check_binding(session: AsyncSession, body: ApiKeyCreate) -> None:
         raise HTTPException(422, detail="role: an ops key is bound to no CAM and no partner")
     if body.integration and body.role != Role.ops:
         raise HTTPException(422, detail="integration: only an ops key is an integration key")
-    if body.approver_level is not None and body.role != Role.ops:
-        raise HTTPException(422, detail="approver_level: only an ops key carries an approver level")
+    grants = registry.grants()
+    for name in requested_grants(body):
+        if body.role not in (grant := grants[name]).roles:
+            roles = " or ".join(r.value for r in grant.roles)
+            raise HTTPException(422, detail=f"{grant.api_field}: only an {roles} key carries {grant.label}")
+
+
+def requested_grants(body: ApiKeyCreate) -> dict[str, Any]:
+    """The journeys' grants the request sets (each by its `POST /api-keys` field), by full name."""
+    values = {name: getattr(body, grant.api_field, None) for name, grant in registry.grants().items()}
+    return {name: value for name, value in values.items() if value is not None}
 
 
 @router.post("", status_code=201, response_model=ApiKeyOut)
@@ -68,7 +79,7 @@ async def create_key(
         await check_binding(session, body)
         row, secret = await create_api_key(
             session, role=body.role, cam_id=body.cam_id, partner_id=body.partner_id, label=body.label,
-            approver_level=body.approver_level, integration=body.integration,
+            grants=requested_grants(body), integration=body.integration,
         )  # fmt: skip
         await repo.claim_step(
             session,

@@ -12,7 +12,6 @@ from temporalio.exceptions import ApplicationError
 
 from activities.common import approver_rows, queue_rows
 from domain.journeys import NotifyResult, StepResult
-from domain.links import LinkClaims, make_token
 from journeys.deal.domain import (
     JOURNEY,
     ApprovalRequestInput,
@@ -22,6 +21,7 @@ from journeys.deal.domain import (
     DealStateInput,
     Decision,
 )
+from journeys.deal.links import DECISION, DealLinkClaims
 from journeys.deal.models import Deal
 from journeys.mdf import contract as mdf
 from store import repo
@@ -106,9 +106,9 @@ class DealActivities:
             assert partner is not None
 
             def link(decision: str, approver: str, jti: str) -> str:
-                claims = LinkClaims(deal_id=inp.deal_id, decision=decision, approver=approver, jti=jti,
-                                    expires_at=inp.link_valid_until)  # fmt: skip
-                return f"{self.public_base_url}/deals/links/{make_token(self.link_secret, claims)}"
+                claims = DealLinkClaims(deal_id=inp.deal_id, decision=decision, approver=approver, jti=jti,
+                                        expires_at=inp.link_valid_until)  # fmt: skip
+                return DECISION.url(self.public_base_url, self.link_secret, claims)
 
             rows = await approver_rows(
                 session, partner, inp.approver, self.ops_email, key=inp.idempotency_key, links=link,

@@ -1,16 +1,45 @@
-"""What other journeys and the platform may use of the deal registration journey: small reads of
-its deals and the one-click link register it keeps (plain values, never its tables)."""
+"""What the platform and other journeys may use of the deal registration journey (nothing else of
+it is imported from outside): its name, its stages and states, the signal that moves a deal to
+another stage (what a CRM says), a deal read for update, and small reads of its deals (plain
+values, never its tables)."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from pydantic import BaseModel
-from sqlalchemy import Subquery, delete, func, select
+from sqlalchemy import Subquery, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from journeys.deal.domain import OPEN_STATES, DealState
-from journeys.deal.models import Deal, UsedLink
+from journeys.deal.domain import CHANGE_STAGE, JOURNEY, OPEN_STATES, DealStage, DealState, StageChange
+from journeys.deal.models import Deal
+
+__all__ = [
+    "CHANGE_STAGE",
+    "JOURNEY",
+    "DealRef",
+    "DealStage",
+    "DealState",
+    "OpenDeal",
+    "StageChange",
+    "lock_deal",
+    "open_pipeline",
+    "won_by_mdf_request",
+]
+
+
+@dataclass(frozen=True)
+class DealRef:
+    id: uuid.UUID
+    partner_id: uuid.UUID
+    state: DealState
+
+
+async def lock_deal(session: AsyncSession, deal_id: uuid.UUID) -> DealRef | None:
+    """The deal, its row locked until the transaction ends (None: no such deal)."""
+    deal = await session.get(Deal, deal_id, with_for_update=True)
+    return None if deal is None else DealRef(id=deal.id, partner_id=deal.partner_id, state=DealState(deal.state))
 
 
 class OpenDeal(BaseModel):
@@ -43,14 +72,3 @@ def won_by_mdf_request() -> Subquery:
         .group_by(Deal.mdf_request_id)
         .subquery()
     )
-
-
-def use_link(session: AsyncSession, jti: str, entity_id: uuid.UUID, used_by: str) -> None:
-    """Record a one-click link as used (in the caller's transaction; its commit fails with an
-    IntegrityError when the link was used already)."""
-    session.add(UsedLink(jti=jti, deal_id=entity_id, used_by=used_by))
-
-
-async def free_link(session: AsyncSession, jti: str) -> None:
-    """Make a used link usable again (its decision was not taken)."""
-    await session.execute(delete(UsedLink).where(UsedLink.jti == jti))

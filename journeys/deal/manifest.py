@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.journey import JourneySpec
-from journeys.deal import domain
+from journeys.deal import domain, links
 from journeys.deal.activities import DealActivities
 from journeys.deal.events import EVENTS
 from journeys.deal.models import Deal
@@ -29,4 +29,5 @@ SPEC = JourneySpec(
     policy=DealPolicy,
     events=EVENTS,
     scorecard_inputs=scorecard_inputs,
+    link_kinds={"decision": links.DECISION},
 )

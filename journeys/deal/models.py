@@ -50,14 +50,3 @@ class Deal(Base):
         Index("ix_deals_state_created_at_id", "state", "created_at", "id"),
         Index("ix_deals_approved_protected_until", "protected_until", postgresql_where=text("state = 'approved'")),
     )
-
-
-class UsedLink(Base):
-    """A one-click decision link that was used: each link works once."""
-
-    __tablename__ = "used_links"
-
-    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
-    deal_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
-    used_by: Mapped[str] = mapped_column(String(200))
-    used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -10,8 +10,7 @@ from typing import TypeVar
 
 from fastapi import HTTPException
 from pydantic import BaseModel
-from sqlalchemy import and_, delete, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
@@ -22,7 +21,6 @@ from api.idempotency import Idempotency
 from api.links import LinkRefused
 from domain.enums import Role
 from domain.journeys import PROGRESS
-from domain.links import SALT, LinkClaims
 from domain.policy import ProgramPolicy
 from journeys.cert import contract as cert
 from journeys.deal.domain import (
@@ -37,7 +35,8 @@ from journeys.deal.domain import (
     DecisionResult,
     normalize_company_name,
 )
-from journeys.deal.models import Deal, UsedLink
+from journeys.deal.links import DECISION, DealLinkClaims
+from journeys.deal.models import Deal
 from journeys.deal.schemas import DealCreate, DealOut
 from journeys.mdf import contract as mdf
 from store import locks, repo
@@ -233,8 +232,8 @@ async def change_stage(client: Client, deal: Deal, change) -> None:
 # ------------------------------------------------------------------ one-click links (the token is the credential)
 
 
-async def link_claims(session: AsyncSession, secret: str, token: str) -> LinkClaims:
-    return await links.claims_of(session, secret, token, SALT, Deal)
+async def link_claims(session: AsyncSession, secret: str, token: str) -> DealLinkClaims:
+    return await links.claims_of(session, secret, token, DECISION)
 
 
 async def apply_link(
@@ -244,13 +243,7 @@ async def apply_link(
     transaction, and a concurrent second use waits for it and is refused."""
     claims = await link_claims(session, secret, token)
     deal_id = uuid.UUID(claims.deal_id)
-    session.add(UsedLink(jti=claims.jti, deal_id=deal_id, used_by=claims.approver))
-    try:
-        await session.commit()  # used from now on: a concurrent second use is refused
-    except IntegrityError as err:
-        await session.rollback()
-        raise LinkRefused(410, "this link was already used") from err
-    await session.close()  # hold no connection while the journey answers
+    await links.use(session, claims)  # used from now on: a concurrent second use is refused
     decision = DealDecision(
         decision=claims.decision, by=claims.approver, reason=reason.strip() or f"{claims.decision} by one-click link"
     )
@@ -261,6 +254,5 @@ async def apply_link(
         )  # fmt: skip
     except HTTPException as err:
         if err.status_code == 504:  # not taken: the link may be used again
-            async with session.begin():
-                await session.execute(delete(UsedLink).where(UsedLink.jti == claims.jti))
+            await links.release(session, claims)
         raise LinkRefused(err.status_code, str(err.detail)) from err

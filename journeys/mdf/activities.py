@@ -14,7 +14,6 @@ from temporalio.exceptions import ApplicationError
 from activities.common import approver_rows, queue_rows
 from domain import actors
 from domain.journeys import NotifyResult, StepResult
-from domain.links import MDF_SALT, LinkClaims, make_token
 from journeys.mdf import ledger
 from journeys.mdf.domain import (
     JOURNEY,
@@ -32,6 +31,7 @@ from journeys.mdf.domain import (
     ReserveInput,
     ReserveResult,
 )
+from journeys.mdf.links import DECISION, MdfLinkClaims
 from journeys.mdf.models import MdfEntry, MdfFund, MdfRequest
 from store import repo
 from store.models import Partner
@@ -168,10 +168,10 @@ class MdfActivities:
             assert partner is not None
 
             def link(decision: str, approver: str, jti: str) -> str:
-                claims = LinkClaims(deal_id=inp.request_id, decision=decision, approver=approver, jti=jti,
-                                    expires_at=inp.link_valid_until, level=inp.level, round=inp.round,
-                                    amount_minor=inp.amount_minor)  # fmt: skip
-                return f"{self.public_base_url}/mdf/links/{make_token(self.link_secret, claims, salt=MDF_SALT)}"
+                claims = MdfLinkClaims(request_id=inp.request_id, decision=decision, approver=approver, jti=jti,
+                                       expires_at=inp.link_valid_until, level=inp.level, round=inp.round,
+                                       amount_minor=inp.amount_minor)  # fmt: skip
+                return DECISION.url(self.public_base_url, self.link_secret, claims)
 
             rows = await approver_rows(
                 session, partner, inp.approver, self.ops_email, key=inp.idempotency_key,

@@ -25,6 +25,8 @@ from domain.journeys import Coverage, day_after
 from journeys.mdf.policy import ProofKind
 
 JOURNEY = "mdf"
+APPROVER_LEVEL = "approver_level"  # the grant (manifest `grants`) an ops key decides further levels with
+APPROVER_GRANT = f"{JOURNEY}.{APPROVER_LEVEL}"  # what `Principal.grant` reads
 
 # Messages (besides the shared CHANGE_COVERAGE and PROGRESS).
 DECIDE = "decide"  # update: a decision on the request at the current approval level

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.journey import JourneySpec
-from journeys.mdf import domain
+from core.journey import Grant, JourneySpec
+from journeys.mdf import domain, links
 from journeys.mdf.activities import MdfActivities
 from journeys.mdf.events import EVENTS
 from journeys.mdf.fund import MdfFundWorkflow
@@ -31,4 +31,13 @@ SPEC = JourneySpec(
     policy=MdfPolicy,
     events=EVENTS,
     scorecard_inputs=scorecard_inputs,
+    link_kinds={"decision": links.DECISION},
+    grants={
+        domain.APPROVER_LEVEL: Grant(
+            type=int,
+            description="ops keys: the highest MDF approval level the key decides (none: the first level only)",
+            label="an approver level",
+            api_field="approver_level",
+        )
+    },
 )

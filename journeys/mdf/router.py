@@ -435,7 +435,7 @@ async def link_confirm(token: links.Token, request: Request, session: SessionDep
         claims = await service.link_claims(session, settings.link_secret, token)
     except links.LinkRefused as err:
         return await links.error_page(request, "mdf", err)
-    req = await session.get(MdfRequest, uuid.UUID(claims.deal_id))
+    req = await session.get(MdfRequest, uuid.UUID(claims.request_id))
     if req is None:
         return links.page("mdf", "link_error", 404, message="this MDF request does not exist")
     partner = await session.get(Partner, req.partner_id)

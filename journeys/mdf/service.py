@@ -16,7 +16,6 @@ from typing import TypeVar
 from fastapi import HTTPException, UploadFile
 from pydantic import BaseModel
 from sqlalchemy import and_, delete, func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
@@ -28,11 +27,11 @@ from api.links import LinkRefused
 from core.settings import Settings
 from domain.enums import Role
 from domain.journeys import PROGRESS
-from domain.links import MDF_SALT, LinkClaims
 from domain.policy import ProgramPolicy
 from journeys.deal import contract as deal
 from journeys.mdf import ledger
 from journeys.mdf.domain import (
+    APPROVER_GRANT,
     AWAITING_DECISION,
     DECIDE,
     DECIDE_CLAIM,
@@ -50,6 +49,7 @@ from journeys.mdf.domain import (
     defuse_cell,
     money,
 )
+from journeys.mdf.links import DECISION, MdfLinkClaims
 from journeys.mdf.models import MdfEntry, MdfFund, MdfProof, MdfRequest
 from journeys.mdf.policy import ProofKind
 from journeys.mdf.proofs import S3Store
@@ -301,7 +301,9 @@ async def list_requests(
         if principal.role == Role.cam:
             stmt = stmt.where(awaiting, MdfRequest.awaiting_level == 0)
         else:  # ops: the first level of partners without a CAM, and the further levels the key may decide
-            further = and_(MdfRequest.awaiting_level >= 1, MdfRequest.awaiting_level < (principal.approver_level or 1))
+            further = and_(
+                MdfRequest.awaiting_level >= 1, MdfRequest.awaiting_level < (principal.grant(APPROVER_GRANT) or 1)
+            )
             stmt = stmt.where(awaiting, or_(and_(MdfRequest.awaiting_level == 0, Partner.cam_id.is_(None)), further))
     stmt = stmt.order_by(MdfRequest.created_at, MdfRequest.id).limit(limit).offset(offset)
     return (await session.scalars(stmt)).all()
@@ -352,7 +354,7 @@ def decision_of(principal: Principal, decision, amount_minor, reason: str) -> Md
         amount_minor=amount_minor,
         reason=reason,
         by=principal.actor,
-        approver_level=principal.approver_level if principal.role == Role.ops else None,
+        approver_level=principal.grant(APPROVER_GRANT) if principal.role == Role.ops else None,
     )
 
 
@@ -674,9 +676,9 @@ def as_csv(rows: Sequence[BaseModel], model: type[BaseModel]) -> str:
 RELEASED = (422, 504)  # not taken by the journey (no worker in time) or a reason it refused: usable again
 
 
-async def link_claims(session: AsyncSession, secret: str, token: str) -> LinkClaims:
+async def link_claims(session: AsyncSession, secret: str, token: str) -> MdfLinkClaims:
     """A usable MDF link: genuine, unexpired, unused, and naming its level (the first), round and amount."""
-    claims = await links.claims_of(session, secret, token, MDF_SALT, MdfRequest)
+    claims = await links.claims_of(session, secret, token, DECISION)
     if not claims.scoped or claims.level != 0:
         raise LinkRefused(410, "this link was issued before links named their approval level: decide signed in")
     return claims
@@ -692,14 +694,8 @@ async def apply_link(
     claims = await link_claims(session, secret, token)
     assert claims.level is not None and claims.round is not None and claims.amount_minor is not None
     stage, _, decision = claims.decision.partition(":")
-    request_id = uuid.UUID(claims.deal_id)
-    deal.use_link(session, claims.jti, request_id, claims.approver)
-    try:
-        await session.commit()
-    except IntegrityError as err:
-        await session.rollback()
-        raise LinkRefused(410, "this link was already used") from err
-    await session.close()
+    request_id = uuid.UUID(claims.request_id)
+    await links.use(session, claims)
     arg = MdfDecision(
         decision=decision, by=claims.approver, reason=reason.strip() or f"{decision} by one-click link",
         link=LinkScope(level=claims.level, round=claims.round, amount_minor=claims.amount_minor),
@@ -717,6 +713,5 @@ async def apply_link(
         )
     except HTTPException as err:
         if err.status_code in RELEASED:  # not taken: the link may be used again
-            async with session.begin():
-                await deal.free_link(session, claims.jti)
+            await links.release(session, claims)
         raise LinkRefused(err.status_code, str(err.detail)) from err

@@ -29,6 +29,7 @@ from domain.journeys import workflow_id
 from domain.types import clean_text
 from journeys.mdf import ledger, service
 from journeys.mdf.domain import (
+    APPROVER_GRANT,
     AWAITING_DECISION,
     DECIDE,
     DECIDE_CLAIM,
@@ -52,7 +53,9 @@ def _awaiting_me(ctx: TodayContext):
     if ctx.principal.role == Role.cam or ctx.scope is not None:
         return and_(MdfRequest.awaiting_level == 0, ctx.answers_for())
     # the further levels up to the user's approver level (none without one)
-    further = and_(MdfRequest.awaiting_level >= 1, MdfRequest.awaiting_level < (ctx.principal.approver_level or 1))
+    further = and_(
+        MdfRequest.awaiting_level >= 1, MdfRequest.awaiting_level < (ctx.principal.grant(APPROVER_GRANT) or 1)
+    )
     return or_(and_(MdfRequest.awaiting_level == 0, Partner.cam_id.is_(None)), further)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -148,7 +149,8 @@ class ApiKey(Base):
         UUID(as_uuid=True), ForeignKey("partners.id", ondelete="CASCADE"), nullable=True
     )
     label: Mapped[str] = mapped_column(String(200), default="")
-    approver_level: Mapped[int | None] = mapped_column(Integer, nullable=True)  # ops: MDF approval levels
+    # What the journeys grant the key (`JourneySpec.grants`), by full name: {"mdf.approver_level": 2}
+    grants: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -166,6 +168,17 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+
+
+class UsedLink(Base):
+    """A one-click decision link that was used, of any kind (api/links.py): each link works once."""
+
+    __tablename__ = "used_links"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    deal_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)  # the entity, whatever its kind
+    used_by: Mapped[str] = mapped_column(String(200))
+    used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 def _import_platform_models() -> None:

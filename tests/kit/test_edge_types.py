@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 
 from api.limits import MAX_BODY_BYTES
 from domain.enums import Role
-from journeys.deal.models import Deal, UsedLink
+from journeys.deal.models import Deal
 from journeys.mdf.models import MdfFund, MdfRequest
+from store.models import UsedLink
 from tests.helpers.api import approve_link, deal_body, enrol, new_key
 from tests.helpers.waiting import eventually
 from tests.mdf.test_api import body as mdf_body
