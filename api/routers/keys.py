@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import OpsDep, SessionDep
 from api.idempotency import Idempotency
+from api.openapi import IDEMPOTENCY_409
+from api.routemeta import route_meta
 from api.schemas import ApiKeyCreate, ApiKeyOut, IdempotencyKey
 from domain.enums import Role
 from store import repo
@@ -53,7 +55,15 @@ async def check_binding(session: AsyncSession, body: ApiKeyCreate) -> None:
         raise HTTPException(422, detail="approver_level: only an ops key carries an approver level")
 
 
-@router.post("", status_code=201, response_model=ApiKeyOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=ApiKeyOut,
+    openapi_extra=route_meta(
+        {409: IDEMPOTENCY_409},
+        business_rule="the CAM or partner a key is bound to must exist (and the CAM be active)",
+    ),
+)
 async def create_key(
     body: ApiKeyCreate,
     request: Request,

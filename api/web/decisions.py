@@ -17,11 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import journeys
 from api.deps import SessionDep, SettingsDep, TemporalDep, load_partner
+from api.errors import status_of
 from api.schemas import SCREEN_LINE, SCREEN_TEXT, at_most
 from api.web import security
 from api.web.pages import WebRoute
 from api.web.router import actor_names, back_to, redirect, signed_in, temporal_ui
 from domain.enums import Tier
+from domain.errors import DomainError
 from domain.types import clean_text
 from journeys.mdf import service as mdf_service
 from journeys.mdf.domain import DECIDE, DECIDE_CLAIM, Decision, MdfAnswer, MdfState
@@ -110,10 +112,10 @@ async def _decide_mdf(
         answer = await mdf_service.update(
             session, temporal, user.principal, request_id, update, arg, MdfAnswer, deadline=deadline, decision=True
         )
-    except HTTPException as err:
-        if err.status_code == 409:
+    except (HTTPException, DomainError) as err:
+        if status_of(err) == 409:
             return redirect(target, await _mdf_already_decided(session, request_id, str(err.detail)), "info")
-        return redirect(target, f"{title}: {err.detail}", "info" if err.status_code == 202 else "error")
+        return redirect(target, f"{title}: {err.detail}", "info" if status_of(err) == 202 else "error")
     waiting = f", waiting for {answer.level}" if answer.level else ""
     return redirect(target, f"{title}: {answer.state.value}{waiting}.")
 
@@ -180,10 +182,10 @@ async def decide_tier(
             temporal, QBR, qbr_service.entity(partner_id, period), DECIDE_TIER, arg, ReviewOutcome,
             deadline=settings.update_deadline_seconds, progress=f"/partners/{partner_id}/tier-reviews",
         )  # fmt: skip
-    except HTTPException as err:
-        review = await session.get(QbrTierReview, (partner_id, period)) if err.status_code == 409 else None
+    except (HTTPException, DomainError) as err:
+        review = await session.get(QbrTierReview, (partner_id, period)) if status_of(err) == 409 else None
         if review is not None and review.state != ReviewState.pending:
             who = (await actor_names(session, [review.decided_by]))[review.decided_by] if review.decided_by else "?"
             return redirect(target, f"Already decided by {who}: the {period} tier review is {review.state}.", "info")
-        return redirect(target, f"{name}: {err.detail}", "info" if err.status_code == 202 else "error")
+        return redirect(target, f"{name}: {err.detail}", "info" if status_of(err) == 202 else "error")
     return redirect(target, f"{name}: tier review {outcome.state.value}.")

@@ -16,8 +16,10 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException
 
+from api.errors import status_of
 from api.web import policy_form, today
 from api.web.security import CSRF_FIELD, PREFIX, SignInRequired
+from domain.errors import DomainError
 
 HERE = Path(__file__).resolve().parent
 env = Environment(
@@ -63,6 +65,8 @@ class WebRoute(APIRoute):
                 return RedirectResponse(f"{PREFIX}/sign-in?next={quote(back)}", status_code=303)
             except HTTPException as err:
                 return error_page(err.status_code, str(err.detail))
+            except DomainError as err:
+                return error_page(status_of(err), err.detail)
             except RequestValidationError as err:
                 fields = "; ".join(
                     f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'form'}: {e.get('msg')}" for e in err.errors()

@@ -24,6 +24,7 @@ from temporalio.client import Client
 
 from api import journeys, offboarding
 from api.deps import SessionDep, SettingsDep, TemporalDep, load_partner
+from api.errors import status_of
 from api.routers import ops as ops_api
 from api.routers import policy as policy_api
 from api.schemas import SCREEN_LINE, SCREEN_TEXT, at_most
@@ -34,6 +35,7 @@ from api.web.security import WebUser
 from core import registry
 from core.settings import Settings
 from domain.enums import PartnerStatus, Tier
+from domain.errors import DomainError
 from domain.journeys import PROGRESS
 from domain.policy import ProgramPolicy
 from domain.types import clean_text, normalize_email
@@ -216,10 +218,10 @@ async def decide_deal(deal_id: uuid.UUID, form: DecisionFormDep):
             session, form.temporal, principal, deal_id, DECIDE, decision, DecisionResult, deadline=form.deadline,
             decision_on="deal",
         )  # fmt: skip
-    except HTTPException as err:
-        if err.status_code == 409:
+    except (HTTPException, DomainError) as err:
+        if status_of(err) == 409:
             return redirect(form.back, await _already_decided(session, deal_id, str(err.detail)), "info")
-        return redirect(form.back, f"{what}: {err.detail}", "info" if err.status_code == 202 else "error")
+        return redirect(form.back, f"{what}: {err.detail}", "info" if status_of(err) == 202 else "error")
     return redirect(form.back, f"{what}: {result.state.value}.")
 
 
@@ -237,8 +239,8 @@ async def decide_extension(deal_id: uuid.UUID, form: DecisionFormDep):
         )  # fmt: skip
     except ValueError as err:
         return redirect(form.back, f"reason: {err}", "error")
-    except HTTPException as err:
-        return redirect(form.back, f"extension: {err.detail}", "info" if err.status_code == 409 else "error")
+    except (HTTPException, DomainError) as err:
+        return redirect(form.back, f"extension: {err.detail}", "info" if status_of(err) == 409 else "error")
     return redirect(form.back, f"Extension {result.status}.")
 
 
@@ -258,7 +260,7 @@ async def milestone_done(
         report = await onboarding_service.report_milestone(
             session, temporal, user.principal, partner, key, deadline=settings.update_deadline_seconds
         )
-    except HTTPException as err:
+    except (HTTPException, DomainError) as err:
         return redirect(back_to(back), f"milestone {key}: {err.detail}", "error")
     note = "was already done" if report.already_done else "recorded as done"
     return redirect(back_to(back), f"Milestone {key} {note}.")
@@ -548,7 +550,7 @@ async def retrying_page(request: Request, session: SessionDep, temporal: Tempora
         found = await ops_api.retrying(principal=user.principal, session=session, temporal=temporal,
                                        older_than_minutes=minutes, limit=100)  # fmt: skip
         error = None
-    except HTTPException as err:
+    except (HTTPException, DomainError) as err:
         found, error = [], str(err.detail)
     return render(request, "retrying", user, 504 if error else 200, found=found, error=error, minutes=minutes,
                   ui=lambda wid: temporal_ui(settings, wid))  # fmt: skip
@@ -641,7 +643,7 @@ async def deal_page(
     await session.close()
     try:
         progress = await journeys.query(temporal, DEAL, deal_id, PROGRESS, DealProgress)
-    except HTTPException:
+    except (HTTPException, DomainError):
         progress = None
     return render(
         request,
