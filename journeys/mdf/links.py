@@ -3,7 +3,6 @@ applying its decision once."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 
 from sqlalchemy import delete
@@ -14,25 +13,11 @@ from temporalio.client import Client
 from api import journeys, links
 from api.errors import status_of
 from api.links import LinkRefused
-from domain.errors import (
-    DomainError,
-    Invalid,
-    TimedOut,
-)
+from domain.errors import DomainError, Invalid, TimedOut
 from domain.links import MDF_SALT, LinkClaims
 from journeys.deal.models import UsedLink
-from journeys.mdf.domain import (
-    DECIDE,
-    DECIDE_CLAIM,
-    JOURNEY,
-    LinkScope,
-    MdfAnswer,
-    MdfDecision,
-)
+from journeys.mdf.domain import DECIDE, DECIDE_CLAIM, JOURNEY, LinkScope, MdfAnswer, MdfDecision
 from journeys.mdf.models import MdfRequest
-
-log = logging.getLogger(__name__)
-
 
 RELEASED = (Invalid, TimedOut)  # not taken by the journey (no worker in time) or a reason it refused: usable again
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 import uuid
 from collections.abc import Sequence
 
@@ -16,18 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import Principal, scope_to_principal
 from journeys.deal.models import Deal
 from journeys.mdf import ledger
-from journeys.mdf.domain import (
-    EntryKind,
-    defuse_cell,
-)
+from journeys.mdf.domain import EntryKind, defuse_cell
 from journeys.mdf.models import MdfEntry, MdfFund, MdfRequest
-from journeys.mdf.schemas import (
-    RoiRow,
-    UtilizationRow,
-)
+from journeys.mdf.schemas import RoiRow, UtilizationRow
 from store.models import Partner
-
-log = logging.getLogger(__name__)
 
 
 async def utilization(

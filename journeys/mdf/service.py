@@ -21,13 +21,7 @@ from api.auth import Principal, scope_to_principal
 from api.deps import Creation, load_partner
 from api.idempotency import Idempotency
 from domain.enums import Role
-from domain.errors import (
-    Conflict,
-    DomainError,
-    Invalid,
-    NotFound,
-    Refused,
-)
+from domain.errors import Conflict, DomainError, Invalid, NotFound, Refused
 from domain.journeys import PROGRESS
 from domain.policy import ProgramPolicy
 from journeys.mdf import ledger
@@ -44,16 +38,7 @@ from journeys.mdf.domain import (
     money,
 )
 from journeys.mdf.models import MdfEntry, MdfFund, MdfRequest
-from journeys.mdf.schemas import (
-    BalancesOut,
-    ClawbackOut,
-    EntryOut,
-    FundOut,
-    FundsOut,
-    MdfCreate,
-    MdfDetailOut,
-    MdfOut,
-)
+from journeys.mdf.schemas import BalancesOut, ClawbackOut, EntryOut, FundOut, FundsOut, MdfCreate, MdfDetailOut, MdfOut
 from store import repo
 from store.models import Partner
 

@@ -5,7 +5,6 @@ is stored), storing them (PostgreSQL or an S3 bucket), handing them to the journ
 from __future__ import annotations
 
 import hashlib
-import logging
 import uuid
 from typing import Protocol
 
@@ -17,24 +16,11 @@ from temporalio.client import Client
 from api import journeys
 from api.auth import Principal
 from core.settings import Settings
-from domain.errors import (
-    Invalid,
-    NotFound,
-    Pending,
-    TooLarge,
-    Unavailable,
-    Unsupported,
-)
+from domain.errors import Invalid, NotFound, Pending, TooLarge, Unavailable, Unsupported
 from domain.policy import ProgramPolicy, ProofKind
-from journeys.mdf.domain import (
-    JOURNEY,
-    MIME_OF_KIND,
-    MdfAnswer,
-)
+from journeys.mdf.domain import JOURNEY, MIME_OF_KIND, MdfAnswer
 from journeys.mdf.models import MdfProof, MdfRequest
 from journeys.mdf.proofs import S3Store
-
-log = logging.getLogger(__name__)
 
 
 class FileIn(Protocol):
