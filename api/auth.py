@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import ratelimit
 from domain import actors
 from domain.enums import Role
+from domain.errors import Refused
 from store.apikeys import hash_key, is_integration
 from store.models import ApiKey, Partner
 
@@ -115,15 +116,12 @@ async def _authenticate(request: Request, session: AsyncSession) -> Principal:
 
 def check_role(principal: Principal, *roles: Role) -> None:
     if principal.role not in roles:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            detail=f"this action needs the role {' or '.join(r.value for r in roles)}; "
+        raise Refused(
+            f"this action needs the role {' or '.join(r.value for r in roles)}; "
             f"your key has the role {principal.role.value}",
         )
 
 
 def ensure_partner_access(principal: Principal, partner: Partner) -> None:
     if not principal.can_access_partner(partner):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, detail=f"your {principal.role.value} key may not access partner {partner.id}"
-        )
+        raise Refused(f"your {principal.role.value} key may not access partner {partner.id}")

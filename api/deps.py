@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
@@ -19,6 +19,7 @@ from api.auth import Principal, check_role, ensure_partner_access, principal_fro
 from api.schemas import IdempotencyKey
 from core.settings import Settings
 from domain.enums import Role
+from domain.errors import NotFound
 from store.models import Partner
 
 
@@ -79,7 +80,7 @@ async def load_partner(session: AsyncSession, partner_id: uuid.UUID, principal: 
     """The partner, if it exists (404) and the caller may act on it (403)."""
     partner = await session.get(Partner, partner_id)
     if partner is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no partner with id {partner_id}")
+        raise NotFound(f"no partner with id {partner_id}")
     ensure_partner_access(principal, partner)
     return partner
 

@@ -1,9 +1,11 @@
 """Every error is JSON that says what was wrong: {"detail": "...", "errors": [...]}.
 
 One shape (`ErrorBody`) for every status: validation errors (422, with `errors` naming each
-field), every `HTTPException` the code raises, Starlette's own answers (404 for an unknown path,
-405 for a method a path does not have), a Temporal that does not answer (503), and anything
-unexpected (500, with an id that is in the log next to the traceback)."""
+field), every refusal a service raises (a `domain.errors.DomainError`: its kind decides the
+status, `DOMAIN_STATUS` is the one place that maps them), every `HTTPException` a router or the
+edge raises, Starlette's own answers (404 for an unknown path, 405 for a method a path does not
+have), a Temporal that does not answer (503), and anything unexpected (500, with an id that is in
+the log next to the traceback)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,20 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
+
+from domain.errors import (
+    Conflict,
+    DomainError,
+    Gone,
+    Invalid,
+    NotFound,
+    Pending,
+    Refused,
+    TimedOut,
+    TooLarge,
+    Unavailable,
+    Unsupported,
+)
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +136,35 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, detail, headers=headers or None)
 
 
+# The status of each kind of refusal a service raises (a kind not listed answers as its nearest listed base).
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    Pending: 202,
+    Refused: 403,
+    NotFound: 404,
+    Conflict: 409,
+    Gone: 410,
+    TooLarge: 413,
+    Unsupported: 415,
+    Invalid: 422,
+    Unavailable: 503,
+    TimedOut: 504,
+    DomainError: 422,  # a bare DomainError: the request broke a rule
+}
+
+
+def status_of(exc: DomainError | StarletteHTTPException) -> int:
+    """The HTTP status of a refusal, whether a service raised it (its kind) or the edge (its status)."""
+    if isinstance(exc, StarletteHTTPException):
+        return exc.status_code
+    return next(DOMAIN_STATUS[kind] for kind in type(exc).__mro__ if kind in DOMAIN_STATUS)
+
+
+async def domain_error_handler(request: Request, exc: Exception) -> Response:
+    """A service's refusal: the status of its kind, its words, its headers (e.g. `Retry-After`)."""
+    assert isinstance(exc, DomainError)
+    return error_response(status_of(exc), exc.detail, headers=exc.headers or None)
+
+
 # Temporal statuses that mean "not reachable or overloaded now": the caller should retry.
 TEMPORAL_UNAVAILABLE = {
     RPCStatusCode.UNAVAILABLE,
@@ -187,6 +232,7 @@ async def database_error_handler(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     app.exception_handler(RequestValidationError)(validation_handler)  # = add_exception_handler, typed
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(DomainError, domain_error_handler)
     app.add_exception_handler(RPCError, temporal_error_handler)
     app.add_exception_handler(OperationalError, database_error_handler)
     app.add_exception_handler(InterfaceError, database_error_handler)

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal
+from domain.errors import Conflict, Invalid
 from store.models import IdempotencyRecord
 
 ANSWER_TTL = timedelta(hours=24)  # a client retries within minutes; a day covers any outage
@@ -26,7 +27,7 @@ ANSWER_TTL = timedelta(hours=24)  # a client retries within minutes; a day cover
 class Idempotency:
     def __init__(self, session: AsyncSession, principal: Principal, key: str | None, path: str, body: BaseModel):
         if key is not None and not (1 <= len(key) <= 200 and key.isascii() and key.isprintable()):
-            raise HTTPException(422, detail="Idempotency-Key header must be 1 to 200 printable ASCII characters")
+            raise Invalid("Idempotency-Key header must be 1 to 200 printable ASCII characters")
         self.session, self.principal, self.key, self.path = session, principal, key, path
         self.request_hash = hashlib.sha256(f"{path}\n{body.model_dump_json()}".encode()).hexdigest()
 
@@ -38,9 +39,8 @@ class Idempotency:
         if row is None or row.created_at < datetime.now(UTC) - ANSWER_TTL:  # expired: purged by the next record
             return None
         if row.request_hash != self.request_hash:
-            raise HTTPException(
-                409,
-                detail=f"Idempotency-Key {self.key!r} was already used for a different "
+            raise Conflict(
+                f"Idempotency-Key {self.key!r} was already used for a different "
                 "request; use a new key for a new request",
             )
         return row
@@ -90,16 +90,14 @@ class Idempotency:
             return await self._replay(row, resume)
         try:
             content = await create()
-        except (HTTPException, IntegrityError) as err:
+        except (Conflict, HTTPException, IntegrityError) as err:  # HTTPException: a router's own 409
             if isinstance(err, HTTPException) and err.status_code != 409:
                 raise
             await self.session.rollback()
             if (row := await self.stored()) is not None:
                 return await self._replay(row, resume)
             if isinstance(err, IntegrityError):
-                raise HTTPException(
-                    409, detail="a concurrent request created the same thing; read it before retrying"
-                ) from err
+                raise Conflict("a concurrent request created the same thing; read it before retrying") from err
             raise
         return JSONResponse(status_code=status_code, content=content)
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from fastapi import HTTPException
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -38,10 +37,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import Creation
 from api.idempotency import Idempotency
 from core import registry
+from domain.errors import Conflict, NotFound, Pending, TimedOut, Unavailable
 from domain.journeys import (
     CHANGE_COVERAGE,
     NO_CAM,
-    REFUSAL_STATUS,
+    REFUSAL_KIND,
     SA_CAM_ID,
     SA_JOURNEY,
     SA_JOURNEY_STATE,
@@ -262,14 +262,13 @@ async def start_journey(
     except StartRefused as err:
         log.error("starting %s was refused (%s); removing what was %s", wid, err, what)
         await _compensate(session, wid, registry.journey(record.journey).entity, entity_id, idem)
-        raise HTTPException(
-            503, detail=f"could not start the {record.journey} journey ({err}); nothing was {what}, retry later"
+        raise Unavailable(
+            f"could not start the {record.journey} journey ({err}); nothing was {what}, retry later"
         ) from err
     except StartUncertain as err:
         log.error("starting %s is uncertain (%s); it will be started by the reconciler", wid, err)
-        raise HTTPException(
-            503,
-            detail=f"{what} {entity_id}, but Temporal did not confirm the start of its "
+        raise Unavailable(
+            f"{what} {entity_id}, but Temporal did not confirm the start of its "
             f"journey ({err}); it will be started automatically. Retry with the same "
             "Idempotency-Key to get the answer.",
             headers={"Retry-After": "5"},
@@ -285,9 +284,8 @@ async def ensure_started(session: AsyncSession, client: Client, wid: str) -> Non
     try:
         await launch(client, record)
     except (StartRefused, StartUncertain) as err:
-        raise HTTPException(
-            503,
-            detail=f"the {record.journey} journey {wid} is not started yet ({err}); retry later",
+        raise Unavailable(
+            f"the {record.journey} journey {wid} is not started yet ({err}); retry later",
             headers={"Retry-After": "5"},
         ) from err
     await _mark_started(session, wid)
@@ -373,9 +371,8 @@ async def run_update(
                 )
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:  # our deadline, or the RPC's
             await refuse_if_wedged(client, journey, entity_id, err)
-            raise HTTPException(
-                504,
-                detail=f"the {journey} journey of {entity_id} did not take the request within {deadline:g} s (is a "
+            raise TimedOut(
+                f"the {journey} journey of {entity_id} did not take the request within {deadline:g} s (is a "
                 f"worker running?); it may still apply later: check {progress} before retrying",
             ) from err
         try:
@@ -383,20 +380,19 @@ async def run_update(
                 return await update.result()
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
             await refuse_if_wedged(client, journey, entity_id, err)
-            raise HTTPException(
-                202,
-                detail=f"accepted by the {journey} journey and not recorded yet; it will apply: see {progress}",
+            raise Pending(
+                f"accepted by the {journey} journey and not recorded yet; it will apply: see {progress}",
                 headers={"Location": progress},
             ) from err
     except WorkflowUpdateFailedError as err:
         cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.type in REFUSAL_STATUS:
-            raise HTTPException(REFUSAL_STATUS[cause.type], detail=cause.message) from err
+        if isinstance(cause, ApplicationError) and cause.type in REFUSAL_KIND:
+            raise REFUSAL_KIND[cause.type](cause.message) from err
         await refuse_if_wedged(client, journey, entity_id, err)
         raise
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise HTTPException(409, detail=f"the {journey} journey of {entity_id} is not running") from err
+            raise Conflict(f"the {journey} journey of {entity_id} is not running") from err
         await refuse_if_wedged(client, journey, entity_id, err)
         raise
 
@@ -413,15 +409,13 @@ async def query(
             )
     except TimeoutError as err:
         await refuse_if_wedged(client, journey, entity_id, err)
-        raise HTTPException(
-            504, detail=f"the {journey} journey of {entity_id} did not answer within {deadline:g} s"
-        ) from err
+        raise TimedOut(f"the {journey} journey of {entity_id} did not answer within {deadline:g} s") from err
     except WorkflowQueryFailedError as err:
         await refuse_if_wedged(client, journey, entity_id, err)
         raise
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise HTTPException(404, detail=f"{entity_id} has no {journey} journey") from err
+            raise NotFound(f"{entity_id} has no {journey} journey") from err
         await refuse_if_wedged(client, journey, entity_id, err)
         raise
 
@@ -439,9 +433,8 @@ async def refuse_if_wedged(client: Client, journey: str, entity_id: object, err:
     raw = description.raw_description
     if not raw.HasField("pending_workflow_task") or raw.pending_workflow_task.attempt < 2:
         return
-    raise HTTPException(
-        503,
-        detail=f"the {journey} journey {wid} cannot run: its workflow task has failed "
+    raise Unavailable(
+        f"the {journey} journey {wid} cannot run: its workflow task has failed "
         f"{raw.pending_workflow_task.attempt - 1} time(s) in a row. Ops are told (GET /ops/retrying); "
         "this request may still apply once it is fixed: read the journey before retrying",
         headers={"Retry-After": "300"},
@@ -454,7 +447,7 @@ async def signal(client: Client, journey: str, entity_id: object, signal_name: s
         await client.get_workflow_handle(workflow_id(journey, entity_id)).signal(signal_name, arg)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise HTTPException(409, detail=f"the {journey} journey of {entity_id} has ended") from err
+            raise Conflict(f"the {journey} journey of {entity_id} has ended") from err
         raise
 
 

@@ -1,9 +1,10 @@
 """Bounds on request bodies, enforced before a handler runs (pure ASGI):
 
-* Size: nothing a caller sends makes the API keep more than `MAX_BODY_BYTES` (uploads:
-  `MAX_UPLOAD_BYTES`, spooled to a temporary file past 1 MiB, never joined in memory). A declared
-  `Content-Length` over the limit is refused before anything is read; a chunked body is counted
-  as it arrives and refused as soon as it passes the limit (413).
+* Size: nothing a caller sends makes the API keep more than `MAX_BODY_BYTES` (uploads, the routes
+  marked `route_meta(upload=True)` (api/routemeta.py): `MAX_UPLOAD_BYTES`, spooled to a temporary
+  file past 1 MiB, never joined in memory). A declared `Content-Length` over the limit is refused
+  before anything is read; a chunked body is counted as it arrives and refused as soon as it
+  passes the limit (413).
 * Authentication first: a body sent to a route that needs an API key is not read until the key is
   there (401 without reading otherwise); an upload's key is checked against the database before
   its first byte is read, so an unauthenticated caller cannot make the API spool anything.
@@ -26,13 +27,14 @@ from typing import IO
 
 from fastapi import HTTPException
 from starlette.requests import Request
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_response
+from api.routemeta import routes_of
 
 MAX_BODY_BYTES = 1024 * 1024  # 1 MiB: the largest body (a whole program policy) is a few KiB
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024  # file uploads (MDF proof of performance); the policy's limits apply within
-UPLOAD_PATHS = re.compile(r"^/mdf/requests/[^/]+/(claim|proofs)$")
 SPOOL_IN_MEMORY = 1024 * 1024  # an upload past this goes to a temporary file
 REPLAY_CHUNK = 64 * 1024
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -61,12 +63,13 @@ class BodyLimit:
         self.uploads_per_key = uploads_per_key
         self.uploading: Counter[uuid.UUID] = Counter()  # API key id -> its uploads in progress
         self._keyed: list[tuple[str, re.Pattern[str]]] | None = None  # (method, path) of the keyed operations
+        self._uploads: list[tuple[str, re.Pattern[str]]] | None = None  # (method, path) of the upload routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        upload = scope["method"] == "POST" and UPLOAD_PATHS.match(scope["path"]) is not None
+        upload = self._route_is_upload(scope)
         limit = self.upload_bytes if upload else self.max_bytes
         declared = _content_length(scope)
         if declared is not None and declared > limit:
@@ -122,6 +125,14 @@ class BodyLimit:
             await self.app(scope, _replay(spool, size, receive), send)
         finally:
             spool.close()
+
+    def _route_is_upload(self, scope: Scope) -> bool:
+        """Whether the request goes to a route marked as an upload (`route_meta(upload=True)`)."""
+        if self._uploads is None:
+            self._uploads = [
+                (method, compile_path(path)[0]) for method, path, meta in routes_of(scope["app"]) if meta.upload
+            ]
+        return any(m == scope["method"] and rx.match(scope["path"]) for m, rx in self._uploads)
 
     def _route_needs_key(self, scope: Scope) -> bool:
         """Whether the operation authenticates with an API key: what the OpenAPI schema says (its

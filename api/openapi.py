@@ -9,7 +9,8 @@ place: every error status an operation can answer, each with the one error body 
   API key (all but `GET /health`);
 * 404 where a path id (or a partner id in the body) can name nothing;
 * 409, 503, 504 (and the 202 of a journey that took an update but has not recorded it yet) where
-  the code raises them (`STATUSES` below, read from the routers, services and api/journeys.py);
+  the code raises them: each route says so itself, `openapi_extra=route_meta(raises={...})`
+  (api/routemeta.py), with words shared from here (`UPDATE`, `QUERY`, `IDEMPOTENCY_409`, ...);
 * 400 where there is a body to read (FastAPI's answer to a body that is not UTF-8), and 408 (the
   body did not arrive in time, `api/limits.py`);
 * 413 everywhere (a body over `MAX_BODY_BYTES`, `api/limits.py`), 500 and 503 (the database or
@@ -26,6 +27,7 @@ from fastapi import FastAPI
 
 from api.errors import ErrorBody
 from api.limits import MAX_BODY_BYTES
+from api.routemeta import pop_meta
 
 ERROR_BODY_REF = {"$ref": "#/components/schemas/ErrorBody"}
 
@@ -46,141 +48,24 @@ DEFAULT_DESCRIPTIONS = {
     504: "the journey did not answer in time (is a worker running?); it may still apply: check before retrying",
 }
 
-_IDEMPOTENCY_409 = "the Idempotency-Key was used for a different request, or a concurrent request won"
-_START_503 = "the journey could not be started, or its start was not confirmed: retry with the same Idempotency-Key"
-_TEMPORAL_503 = DEFAULT_DESCRIPTIONS[503]
+IDEMPOTENCY_409 = "the Idempotency-Key was used for a different request, or a concurrent request won"
+START_503 = "the journey could not be started, or its start was not confirmed: retry with the same Idempotency-Key"
+TEMPORAL_503 = DEFAULT_DESCRIPTIONS[503]
 # A journey whose workflow task keeps failing answers nothing (`journeys.refuse_if_wedged`).
-_WEDGED_503 = (
-    f"{_TEMPORAL_503}; or the journey cannot run (its workflow task fails): named in the detail, listed by "
+WEDGED_503 = (
+    f"{TEMPORAL_503}; or the journey cannot run (its workflow task fails): named in the detail, listed by "
     "GET /ops/retrying"
 )
+# Words the routes' `route_meta(raises=...)` share (api/routemeta.py).
 # A workflow update (api/journeys.py `run_update`): the journey's refusals, a deadline, and "taken, not recorded yet".
-_UPDATE = {202: DEFAULT_DESCRIPTIONS[202], 503: _WEDGED_503, 504: DEFAULT_DESCRIPTIONS[504]}
-_QUERY = {503: _WEDGED_503, 504: "the journey did not answer in time"}  # `journeys.query`
-_CODEC = {  # api/routers/codec.py authenticates by itself (an ops key) and reads its body by itself
+UPDATE = {202: DEFAULT_DESCRIPTIONS[202], 503: WEDGED_503, 504: DEFAULT_DESCRIPTIONS[504]}
+QUERY = {503: WEDGED_503, 504: "the journey did not answer in time"}  # `journeys.query`
+CODEC = {  # api/routers/codec.py authenticates by itself (an ops key) and reads its body by itself
     401: DEFAULT_DESCRIPTIONS[401],
     403: DEFAULT_DESCRIPTIONS[403],
     409: "payload encryption is off (PAYLOAD_KEYS is not set)",
     422: 'the body is not `{"payloads": [...]}` in protobuf JSON, or a payload cannot be decoded',
     429: DEFAULT_DESCRIPTIONS[429],
-}
-
-# What the code raises beyond the rules above (method, path): {status: description}.
-STATUSES: dict[tuple[str, str], dict[int, str]] = {
-    ("POST", "/cams"): {409: f"a CAM with this email exists, or {_IDEMPOTENCY_409}"},
-    ("POST", "/api-keys"): {409: _IDEMPOTENCY_409},
-    ("POST", "/partners"): {409: f"a partner with this domain is enrolled, or {_IDEMPOTENCY_409}", 503: _START_503},
-    ("PATCH", "/partners/{partner_id}"): {503: "the coverage change was stored; telling its journeys failed"},
-    ("GET", "/partners/{partner_id}/onboarding"): _QUERY,
-    ("POST", "/partners/{partner_id}/onboarding/milestones/{key}"): {409: "the journey has ended", **_UPDATE},
-    ("POST", "/deals"): {
-        404: "no partner with this partner_id",
-        409: f"this partner already registered this deal, or {_IDEMPOTENCY_409}",
-        503: _START_503,
-    },
-    ("GET", "/deals/{deal_id}/progress"): _QUERY,
-    ("POST", "/deals/{deal_id}/decision"): {409: "the deal is no longer pending", **_UPDATE},
-    ("POST", "/deals/{deal_id}/stage"): {
-        409: "only an approved deal changes stage, as often as the policy's `limits.max_stage_changes`",
-        **_QUERY,
-    },
-    ("POST", "/deals/{deal_id}/extensions"): {
-        409: "the deal is not approved, a request is already waiting, or the policy's extensions are used up",
-        **_UPDATE,
-    },
-    ("POST", "/deals/{deal_id}/extensions/decision"): {409: "no extension is pending", **_UPDATE},
-    ("POST", "/certifications"): {404: "no partner with this partner_id", 409: _IDEMPOTENCY_409, 503: _START_503},
-    ("POST", "/certifications/{cert_id}/renewals"): {
-        409: "a renewal is already being applied, or the journey is not running",
-        **_UPDATE,
-    },
-    ("GET", "/ops/retrying"): {503: _TEMPORAL_503, 504: "Temporal did not list the running journeys in time"},
-    ("POST", "/ops/journeys/{workflow_id}/resume"): {
-        409: "the journey is not waiting for ops, or not running",
-        503: _TEMPORAL_503,
-    },
-    ("GET", "/partners/{partner_id}/funds"): {},
-    ("POST", "/partners/{partner_id}/funds/allocations"): {409: f"the period's fund expired, or {_IDEMPOTENCY_409}"},
-    ("POST", "/partners/{partner_id}/funds/adjustments"): {
-        409: f"the adjustment would take the fund below what is available, the fund expired, or {_IDEMPOTENCY_409}"
-    },
-    ("POST", "/mdf/requests"): {
-        404: "no partner with this partner_id",
-        409: f"the fund cannot cover the amount (the detail names what is available), or {_IDEMPOTENCY_409}",
-        503: _START_503,
-    },
-    ("GET", "/mdf/requests/{request_id}"): {},
-    ("POST", "/mdf/requests/{request_id}/decision"): {409: "no decision is awaited", **_UPDATE},
-    ("POST", "/mdf/requests/{request_id}/resubmission"): {
-        409: "the request is not returned, or the fund cannot cover the new amount",
-        **_UPDATE,
-    },
-    ("POST", "/mdf/requests/{request_id}/dates"): {409: "the request is not approved, or it started", **_UPDATE},
-    ("POST", "/mdf/requests/{request_id}/start"): {409: "the request is not approved", **_UPDATE},
-    ("POST", "/mdf/requests/{request_id}/claim"): {
-        409: f"the request cannot be claimed now, or {_IDEMPOTENCY_409}",
-        413: "a file, or all of them, over the policy's limits",
-        415: "a file whose content is not a type its kind allows",
-        429: f"{DEFAULT_DESCRIPTIONS[429]}; or too many uploads at once with this key",
-        **_UPDATE,
-    },
-    ("POST", "/mdf/requests/{request_id}/proofs"): {
-        409: "the claim is not returned for proof",
-        413: "a file, or all of them, over the policy's limits",
-        415: "a file whose content is not a type its kind allows",
-        429: f"{DEFAULT_DESCRIPTIONS[429]}; or too many uploads at once with this key",
-        **_UPDATE,
-    },
-    ("POST", "/mdf/requests/{request_id}/claim/decision"): {409: "no claim decision is awaited", **_UPDATE},
-    ("POST", "/mdf/requests/{request_id}/payments"): {
-        409: "the claim is not approved, or the reference is recorded",
-        **_UPDATE,
-    },
-    ("POST", "/mdf/requests/{request_id}/clawbacks"): {
-        409: f"the request is not paid, or its audit period ended, or {_IDEMPOTENCY_409}"
-    },
-    ("POST", "/qbr/cycles"): {503: _TEMPORAL_503},
-    ("GET", "/qbr/cycles/{period}"): {503: _TEMPORAL_503, 504: "the cycle did not answer in time"},
-    ("POST", "/partners/{partner_id}/qbr/{period}/meeting"): {
-        409: "the QBR has no meeting (a digital review), the meeting took place, or the journey is not running",
-        **_UPDATE,
-    },
-    ("POST", "/partners/{partner_id}/qbr/{period}/notes"): {
-        409: "no meeting took place yet, the notes are recorded, or the journey is not running",
-        **_UPDATE,
-    },
-    ("POST", "/partners/{partner_id}/qbr/{period}/action-items/{item_no}/complete"): {
-        409: "the action item is already done, or the journey is not running",
-        **_UPDATE,
-    },
-    ("PATCH", "/partners/{partner_id}/qbr/{period}/action-items/{item_no}"): {
-        409: "the action item is closed (done or dropped), or the journey is not running",
-        **_UPDATE,
-    },
-    ("DELETE", "/partners/{partner_id}/qbr/{period}/action-items/{item_no}"): {
-        409: "the action item is closed (done or dropped), or the journey is not running",
-        **_UPDATE,
-    },
-    ("POST", "/partners/{partner_id}/qbr/{period}/tier-decision"): {
-        409: "the tier review is not waiting for a decision",
-        **_UPDATE,
-    },
-    ("POST", "/codec/decode"): _CODEC,
-    ("POST", "/codec/encode"): _CODEC,
-    ("POST", "/webhooks"): {409: _IDEMPOTENCY_409},
-    ("POST", "/webhooks/{subscription_id}/deliveries/{delivery_id}/replay"): {
-        409: "the delivery is still pending, or the subscription is deactivated",
-        503: _TEMPORAL_503,
-    },
-    ("POST", "/events/crm"): {
-        404: "no deal with this deal_id, or none linked to this crm_opportunity_id",
-        409: "the deal is not approved or its journey has ended, or the opportunity is linked to another deal",
-        503: _TEMPORAL_503,
-    },
-    # keyset pagination (api/pagination.py): `after` names a row that does not exist
-    ("GET", "/partners"): {404: "`after` names no partner"},
-    ("GET", "/deals"): {404: "`after` names no deal"},
-    ("GET", "/certifications"): {404: "`after` names no certification"},
 }
 
 # What api/idempotency.py accepts (else 422).
@@ -217,7 +102,7 @@ def _error_response(status: int, description: str) -> dict[str, Any]:
 
 
 def _description(status: int, responses: dict[str, Any], extra: dict[int, str]) -> str:
-    """The table's words, else the router's (`responses=`), else the default; a router's words
+    """The route's `raises` words, else the router's (`responses=`), else the default; a router's words
     for 403/404 name one case more beside the general one."""
     if status in extra:
         return extra[status]
@@ -235,7 +120,7 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(error_schema.pop("$defs", {}))
     components["ErrorBody"] = error_schema
-    for path, item in schema.get("paths", {}).items():
+    for item in schema.get("paths", {}).values():
         for method, operation in item.items():
             if method not in METHODS:
                 continue
@@ -252,7 +137,7 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
             for parameter in operation.get("parameters", []):
                 if parameter.get("in") == "header" and parameter.get("name") == "Idempotency-Key":
                     parameter["schema"] = IDEMPOTENCY_KEY_SCHEMA
-            extra = STATUSES.get((method.upper(), path), {})
+            extra = pop_meta(operation).raises
             statuses |= set(extra)
             for status in sorted(statuses):
                 if status < 300 and str(status) in responses:  # the operation's own success answer

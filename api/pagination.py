@@ -7,9 +7,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import HTTPException, Query
+from fastapi import Query
 from sqlalchemy import Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.errors import NotFound
 
 AFTER = Query(
     None, description="keyset pagination: the id of the last row of the previous page (the list continues after it)"
@@ -24,5 +26,5 @@ async def after(session: AsyncSession, stmt: Select[Any], after_id: uuid.UUID | 
     table = order[-1].class_
     position = (await session.execute(select(*order).where(order[-1] == after_id))).first()
     if position is None:
-        raise HTTPException(404, detail=f"after: no {table.__tablename__[:-1]} with id {after_id}")
+        raise NotFound(f"after: no {table.__tablename__[:-1]} with id {after_id}")
     return stmt.where(tuple_(*order) > tuple_(*position))

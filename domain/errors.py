@@ -34,3 +34,24 @@ class Invalid(DomainError):
 
 class Gone(DomainError):
     """It existed and can no longer be used, e.g. an old one-click link (410)."""
+
+
+class TooLarge(DomainError):
+    """What was sent is over a limit of the program, e.g. a file over the policy's size (413)."""
+
+
+class Unsupported(DomainError):
+    """What was sent is of a kind the program does not take, e.g. a file's content type (415)."""
+
+
+class Unavailable(DomainError):
+    """Something the request needs does not answer or is not configured now; retry later (503)."""
+
+
+class TimedOut(DomainError):
+    """Something the request needs did not answer in time; it may still apply (504)."""
+
+
+class Pending(DomainError):
+    """Taken, not recorded yet: it will apply; `headers` may say where to watch it (202). Not a
+    refusal, but the caller gets no result now, so it travels the same way."""

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from temporalio.common import SearchAttributeKey
 
 from domain.enums import Tier
+from domain.errors import Conflict, DomainError, Invalid, NotFound, Refused
 
 # Typed search attributes, registered on the Temporal server (see worker/services.py).
 SA_PARTNER_ID = SearchAttributeKey.for_keyword("PartnerId")
@@ -182,12 +183,12 @@ class Refusal:
     INSUFFICIENT_FUNDS = "InsufficientFunds"  # 409: the fund cannot cover the amount
 
 
-REFUSAL_STATUS = {
-    Refusal.NOT_PENDING: 409,
-    Refusal.NOT_APPROVER: 403,
-    Refusal.LIMIT_REACHED: 409,
-    Refusal.TOO_SHORT: 422,
-    Refusal.UNKNOWN_KEY: 404,
-    Refusal.INVALID: 422,
-    Refusal.INSUFFICIENT_FUNDS: 409,
+REFUSAL_KIND: dict[str, type[DomainError]] = {  # how a service passes each refusal on (api/errors.py: its status)
+    Refusal.NOT_PENDING: Conflict,
+    Refusal.NOT_APPROVER: Refused,
+    Refusal.LIMIT_REACHED: Conflict,
+    Refusal.TOO_SHORT: Invalid,
+    Refusal.UNKNOWN_KEY: NotFound,
+    Refusal.INVALID: Invalid,
+    Refusal.INSUFFICIENT_FUNDS: Conflict,
 }

@@ -10,8 +10,10 @@ from sqlalchemy import select
 from api import journeys, pagination
 from api.auth import scope_to_principal
 from api.deps import CreationDep, OpsDep, PartnerDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep
+from api.openapi import IDEMPOTENCY_409, START_503
 from api.partners import service
 from api.partners.schemas import PartnerCreate, PartnerDetail, PartnerOut, PartnerUpdate, TimelineEntry
+from api.routemeta import route_meta
 from domain.enums import PartnerStatus, Tier
 from journeys.onboarding import contract as onboarding
 from store.models import AuditEvent, Partner
@@ -24,13 +26,17 @@ router = APIRouter(prefix="/partners", tags=["partners"])
     status_code=201,
     response_model=PartnerOut,
     responses={409: {"description": "a partner with this domain is already enrolled"}},
+    openapi_extra=route_meta(
+        {409: f"a partner with this domain is enrolled, or {IDEMPOTENCY_409}", 503: START_503},
+        business_rule="the tier's policy decides whether a CAM is needed; cam_id must name a CAM",
+    ),
 )
 async def enrol_partner(body: PartnerCreate, principal: OpsDep, ctx: CreationDep):
     """Enrol a partner and start its `onboarding-{partner_id}` journey."""
     return await journeys.created(ctx, body, onboarding.JOURNEY, lambda idem: service.enrol(ctx, body, idem))
 
 
-@router.get("", response_model=list[PartnerOut])
+@router.get("", response_model=list[PartnerOut], openapi_extra=route_meta({404: "`after` names no partner"}))
 async def list_partners(
     principal: PrincipalDep,
     session: SessionDep,
@@ -58,7 +64,14 @@ async def get_partner(partner: PartnerDep, session: SessionDep):
     return await service.detail(session, partner)
 
 
-@router.patch("/{partner_id}", response_model=PartnerOut)
+@router.patch(
+    "/{partner_id}",
+    response_model=PartnerOut,
+    openapi_extra=route_meta(
+        {503: "the coverage change was stored; telling its journeys failed"},
+        business_rule="the same coverage rules as enrolment",
+    ),
+)
 async def change_coverage(
     partner: PartnerDep,
     body: PartnerUpdate,

@@ -6,8 +6,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from fastapi import HTTPException
-from fastapi.encoders import jsonable_encoder
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +18,7 @@ from api.deps import Creation
 from api.idempotency import Idempotency
 from api.partners.schemas import JourneyOut, MilestoneOut, PartnerCreate, PartnerDetail, PartnerOut, PartnerUpdate
 from domain.enums import PartnerStatus, Tier
+from domain.errors import Conflict, Invalid
 from domain.events import TierChanged
 from domain.webhooks import EventInput
 from journeys.onboarding import contract as onboarding
@@ -34,11 +33,11 @@ async def check_coverage(session: AsyncSession, tier: Tier, cam_id: uuid.UUID | 
     current = await repo.current_policy(session)
     rules = current.policy.tiers[tier]
     if rules.has_cam and cam_id is None:
-        raise HTTPException(422, detail=f"cam_id: a {tier.value} partner needs a CAM")
+        raise Invalid(f"cam_id: a {tier.value} partner needs a CAM")
     if tier == Tier.registered and cam_id is not None:
-        raise HTTPException(422, detail="cam_id: registered partners are self-service and have no CAM")
+        raise Invalid("cam_id: registered partners are self-service and have no CAM")
     if cam_id is not None and await session.get(Cam, cam_id) is None:
-        raise HTTPException(422, detail=f"cam_id: no CAM with id {cam_id}")
+        raise Invalid(f"cam_id: no CAM with id {cam_id}")
     return current.version
 
 
@@ -48,19 +47,19 @@ async def enrol(ctx: Creation, body: PartnerCreate, idem: Idempotency) -> dict:
     session = ctx.session
     policy_version = await check_coverage(session, body.tier, body.cam_id)
     if existing := await session.scalar(select(Partner.id).where(Partner.domain == body.domain)):
-        raise HTTPException(409, detail=f"a partner with domain {body.domain} is already enrolled (partner {existing})")
+        raise Conflict(f"a partner with domain {body.domain} is already enrolled (partner {existing})")
     partner = Partner(id=uuid.uuid4(), status=PartnerStatus.onboarding.value, **body.model_dump())
     partner.tier, partner.type = body.tier.value, body.type.value
     start = journeys.start_input(onboarding.StartInput, partner, partner, policy_version=policy_version)
     state = onboarding.START_STATE
     new = journeys.NewJourney(
-        onboarding.JOURNEY, partner, partner.id, state, start, "partner.enrolled", jsonable_encoder(body.model_dump())
+        onboarding.JOURNEY, partner, partner.id, state, start, "partner.enrolled", body.model_dump(mode="json")
     )
     try:
         return await journeys.create_and_start(ctx, new, answer=PartnerOut, idem=idem, what="enrolled")
     except IntegrityError as err:  # a concurrent request won the race for this domain
         await session.rollback()
-        raise HTTPException(409, detail=f"a partner with domain {body.domain} is already enrolled") from err
+        raise Conflict(f"a partner with domain {body.domain} is already enrolled") from err
 
 
 async def change_coverage(
@@ -75,7 +74,7 @@ async def change_coverage(
     """A new tier and/or CAM; every running journey that follows coverage is told (registry)."""
     fields = body.model_fields_set
     if not fields:
-        raise HTTPException(422, detail="nothing to change: send tier and/or cam_id")
+        raise Invalid("nothing to change: send tier and/or cam_id")
     before = journeys.coverage_of(partner)
     tier = body.tier if "tier" in fields and body.tier is not None else Tier(partner.tier)
     cam_id = body.cam_id if "cam_id" in fields else partner.cam_id

@@ -13,6 +13,8 @@ from sqlalchemy import select, update
 from api.deps import OpsDep, PrincipalDep, SessionDep
 from api.idempotency import Idempotency
 from api.offboarding import end_sessions
+from api.openapi import IDEMPOTENCY_409
+from api.routemeta import route_meta
 from api.schemas import CamCreate, CamOut, IdempotencyKey
 from domain.enums import Role
 from store import repo
@@ -30,7 +32,11 @@ class CamDeactivatedOut(BaseModel):
 
 
 @router.post(
-    "", status_code=201, response_model=CamOut, responses={409: {"description": "a CAM with this email exists"}}
+    "",
+    status_code=201,
+    response_model=CamOut,
+    responses={409: {"description": "a CAM with this email exists"}},
+    openapi_extra=route_meta({409: f"a CAM with this email exists, or {IDEMPOTENCY_409}"}),
 )
 async def create_cam(
     body: CamCreate,

@@ -16,8 +16,12 @@ from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from temporalio.api.common.v1 import Payloads
 
 from api.auth import check_role, principal_from_request
+from api.errors import status_of
+from api.openapi import CODEC
+from api.routemeta import route_meta
 from core.codec import CodecError, EncryptionCodec
 from domain.enums import Role
+from domain.errors import DomainError
 
 router = APIRouter(prefix="/codec", tags=["codec"])
 MAX_PAYLOADS = 1000
@@ -118,20 +122,27 @@ async def _run(request: Request, decode: bool) -> Response:
             out = await (codec.decode(message.payloads) if decode else codec.encode(message.payloads))
         except CodecError as err:
             raise HTTPException(422, detail=str(err)) from err
-    except HTTPException as err:
+    except (HTTPException, DomainError) as err:  # DomainError: check_role's refusal
         return JSONResponse(
-            {"detail": err.detail}, status_code=err.status_code, headers={**headers, **(err.headers or {})}
+            {"detail": err.detail}, status_code=status_of(err), headers={**headers, **(err.headers or {})}
         )
     return JSONResponse(MessageToDict(Payloads(payloads=out)), headers=headers)
 
 
-@router.post("/decode", openapi_extra=PAYLOADS_BODY)
+@router.post(
+    "/decode",
+    openapi_extra=route_meta(
+        CODEC,
+        business_rule="an encrypted payload must be one the key ring can decrypt (its key id in the ring)",
+        openapi=PAYLOADS_BODY,
+    ),
+)
 async def decode(request: Request) -> Response:
     """Decrypt payloads (the UI shows history in clear). A payload whose key is not in the ring: 422 naming it."""
     return await _run(request, decode=True)
 
 
-@router.post("/encode", openapi_extra=PAYLOADS_BODY)
+@router.post("/encode", openapi_extra=route_meta(CODEC, openapi=PAYLOADS_BODY))
 async def encode(request: Request) -> Response:
     """Encrypt payloads with the active key (the UI's signals and queries)."""
     return await _run(request, decode=False)

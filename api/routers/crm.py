@@ -17,6 +17,8 @@ from sqlalchemy.dialects.postgresql import insert
 
 from api import journeys, metrics
 from api.deps import OpsDep, SessionDep, TemporalDep
+from api.openapi import TEMPORAL_503
+from api.routemeta import route_meta
 from api.schemas import JSON_NUMBER, IsoDatetime
 from journeys.deal.contract import CHANGE_STAGE, JOURNEY, DealRef, DealStage, DealState, StageChange, lock_deal
 from store import repo
@@ -77,6 +79,15 @@ class CrmEventOut(BaseModel):
 @router.post(
     "/crm", status_code=202, response_model=CrmEventOut,
     responses={200: {"model": CrmEventOut, "description": "a repeated event id: the first answer, nothing done"}},
+    openapi_extra=route_meta(
+        {
+            404: "no deal with this deal_id, or none linked to this crm_opportunity_id",
+            409: "the deal is not approved or its journey has ended, or the opportunity is linked to another deal",
+            503: TEMPORAL_503,
+        },
+        business_rule="deal_id or crm_opportunity_id; a stage only with stage_changed; amount with currency",
+        cross_field=True,
+    ),
 )  # fmt: skip
 async def crm_event(
     body: CrmEventIn, principal: OpsDep, session: SessionDep, temporal: TemporalDep, response: Response

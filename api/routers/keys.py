@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import OpsDep, SessionDep
 from api.idempotency import Idempotency
+from api.openapi import IDEMPOTENCY_409
+from api.routemeta import route_meta
 from api.schemas import ApiKeyCreate, ApiKeyOut, IdempotencyKey
 from core import registry
 from domain.enums import Role
@@ -64,7 +66,15 @@ def requested_grants(body: ApiKeyCreate) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
 
 
-@router.post("", status_code=201, response_model=ApiKeyOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=ApiKeyOut,
+    openapi_extra=route_meta(
+        {409: IDEMPOTENCY_409},
+        business_rule="the CAM or partner a key is bound to must exist (and the CAM be active)",
+    ),
+)
 async def create_key(
     body: ApiKeyCreate,
     request: Request,

@@ -15,6 +15,8 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import OpsDep, SessionDep, TemporalDep
+from api.openapi import TEMPORAL_503
+from api.routemeta import route_meta
 from domain.journeys import RESUME, Resume
 from store import repo
 from store.models import JourneyRecord
@@ -63,7 +65,17 @@ async def needing_attention(principal: OpsDep, session: SessionDep, limit: int =
     ]  # fmt: skip
 
 
-@router.post("/journeys/{workflow_id}/resume", response_model=ResumeOut, status_code=202)
+@router.post(
+    "/journeys/{workflow_id}/resume",
+    response_model=ResumeOut,
+    status_code=202,
+    openapi_extra=route_meta(
+        {
+            409: "the journey is not waiting for ops, or not running",
+            503: TEMPORAL_503,
+        }
+    ),
+)
 async def resume(
     principal: OpsDep, session: SessionDep, temporal: TemporalDep, workflow_id: str = Path(pattern=WORKFLOW_ID)
 ):
@@ -87,7 +99,11 @@ DESCRIBE_AT_ONCE = 32  # indexed journeys described at the same time
 CANDIDATES = 5000  # indexed steps looked at, oldest first
 
 
-@router.get("/retrying", response_model=list[RetryingOut])
+@router.get(
+    "/retrying",
+    response_model=list[RetryingOut],
+    openapi_extra=route_meta({503: TEMPORAL_503, 504: "Temporal did not list the running journeys in time"}),
+)
 async def retrying(
     principal: OpsDep,
     session: SessionDep,

@@ -8,6 +8,7 @@ import logging
 from fastapi import APIRouter, HTTPException, Path
 
 from api.deps import OpsDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep
+from api.routemeta import route_meta
 from core.hooks import policy_saved
 from domain.policy import ProgramPolicy, VersionedPolicy
 from store import repo
@@ -30,7 +31,18 @@ async def get_policy_version(principal: PrincipalDep, session: SessionDep, versi
     return snap
 
 
-@router.put("", response_model=VersionedPolicy, status_code=201)
+@router.put(
+    "",
+    response_model=VersionedPolicy,
+    status_code=201,
+    openapi_extra=route_meta(
+        business_rule=(
+            "the policy's cross-field rules (e.g. milestones due within the plan, escalation after the "
+            "SLA, rules for every tier) are model validators in domain/policy.py"
+        ),
+        cross_field=True,
+    ),
+)
 async def put_policy(
     body: ProgramPolicy, principal: OpsDep, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
 ):

@@ -17,6 +17,8 @@ from activities.webhooks import check_destination, wake_stream
 from api import metrics
 from api.deps import OpsDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep
 from api.idempotency import Idempotency
+from api.openapi import IDEMPOTENCY_409, TEMPORAL_503
+from api.routemeta import route_meta
 from api.schemas import IdempotencyKey, Label
 from core.sealing import seal
 from domain import events
@@ -99,7 +101,15 @@ class CatalogEntry(BaseModel):
     data_schema: dict[str, Any]
 
 
-@router.post("", status_code=201, response_model=SubscriptionCreated)
+@router.post(
+    "",
+    status_code=201,
+    response_model=SubscriptionCreated,
+    openapi_extra=route_meta(
+        {409: IDEMPOTENCY_409},
+        business_rule="the URL's host must resolve to a public address unless allow_private_network (SSRF)",
+    ),
+)
 async def create_subscription(
     body: SubscriptionCreate,
     request: Request,
@@ -215,7 +225,17 @@ class ReplayOut(BaseModel):
     replays: int
 
 
-@router.post("/{subscription_id}/deliveries/{delivery_id}/replay", status_code=202, response_model=ReplayOut)
+@router.post(
+    "/{subscription_id}/deliveries/{delivery_id}/replay",
+    status_code=202,
+    response_model=ReplayOut,
+    openapi_extra=route_meta(
+        {
+            409: "the delivery is still pending, or the subscription is deactivated",
+            503: TEMPORAL_503,
+        }
+    ),
+)
 async def replay(
     subscription_id: uuid.UUID,
     principal: OpsDep,

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException
 from temporalio.client import Client
 
+from api import errors as api_errors
 from api.auth import Principal
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.schemas import SCREEN_LINE, SCREEN_TEXT, at_most
@@ -42,21 +43,8 @@ router = APIRouter(prefix=PREFIX, route_class=WebRoute, include_in_schema=False)
 Back = Annotated[str, Form(max_length=500), SCREEN_LINE]
 Reason = Annotated[str, Form(max_length=1000), SCREEN_TEXT, at_most(1000)]
 
-# The HTTP status each typed refusal stands for (api/errors.py answers the JSON API with the same).
-STATUS: dict[type[errors.DomainError], int] = {
-    errors.NotFound: 404,
-    errors.Conflict: 409,
-    errors.Refused: 403,
-    errors.Invalid: 422,
-    errors.Gone: 410,
-}
 Refusal = (HTTPException, errors.DomainError)
-
-
-def status_of(err: HTTPException | errors.DomainError) -> int:
-    if isinstance(err, HTTPException):
-        return err.status_code
-    return next((code for kind, code in STATUS.items() if isinstance(err, kind)), 422)
+status_of = api_errors.status_of  # one mapping of refusals to statuses, the JSON API's (api/errors.py)
 
 
 def detail_of(err: HTTPException | errors.DomainError) -> str:

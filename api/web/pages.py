@@ -21,10 +21,12 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, se
 from starlette.exceptions import HTTPException
 
 from activities.mail import journey_templates
+from api.errors import status_of
 from api.web import policy_form
 from api.web.items import relative, urgency
 from api.web.security import CSRF_FIELD, PREFIX, SignInRequired, WebUser
 from core.settings import Settings
+from domain.errors import DomainError
 
 HERE = Path(__file__).resolve().parent
 # The shell's templates, and each journey's own (its sections, action forms and pages), named
@@ -113,6 +115,8 @@ class WebRoute(APIRoute):
                 return RedirectResponse(f"{PREFIX}/sign-in?next={quote(back)}", status_code=303)
             except HTTPException as err:
                 return error_page(err.status_code, str(err.detail))
+            except DomainError as err:
+                return error_page(status_of(err), err.detail)
             except RequestValidationError as err:
                 fields = "; ".join(
                     f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'form'}: {e.get('msg')}" for e in err.errors()

@@ -29,6 +29,7 @@ from api.web.pages import WebRoute, redirect, render, temporal_ui
 from api.web.security import WebUser, require_ops, signed_in
 from core import registry
 from domain.enums import PartnerStatus, Tier
+from domain.errors import DomainError
 from domain.policy import ProgramPolicy
 from domain.types import clean_text, normalize_email
 from store import repo
@@ -315,7 +316,7 @@ async def retrying_page(request: Request, session: SessionDep, temporal: Tempora
         found = await ops_api.retrying(principal=user.principal, session=session, temporal=temporal,
                                        older_than_minutes=minutes, limit=100)  # fmt: skip
         error = None
-    except HTTPException as err:
+    except (HTTPException, DomainError) as err:
         found, error = [], str(err.detail)
     return render(request, "retrying", user, 504 if error else 200, found=found, error=error, minutes=minutes,
                   ui=lambda wid: temporal_ui(settings, wid))  # fmt: skip

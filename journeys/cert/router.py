@@ -9,6 +9,8 @@ from fastapi import APIRouter, Query
 
 from api import journeys, pagination
 from api.deps import CreationDep, OpsDep, PartnerDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep, load_partner
+from api.openapi import IDEMPOTENCY_409, START_503, UPDATE
+from api.routemeta import route_meta
 from journeys.cert import service
 from journeys.cert.domain import JOURNEY, CertState, RenewalResult
 from journeys.cert.schemas import CertCreate, CertOut, RenewalBody
@@ -16,7 +18,15 @@ from journeys.cert.schemas import CertCreate, CertOut, RenewalBody
 router = APIRouter(tags=["certifications"])
 
 
-@router.post("/certifications", status_code=201, response_model=CertOut)
+@router.post(
+    "/certifications",
+    status_code=201,
+    response_model=CertOut,
+    openapi_extra=route_meta(
+        {404: "no partner with this partner_id", 409: IDEMPOTENCY_409, 503: START_503},
+        business_rule="expires_at must be after issued_at and in the future (time-dependent)",
+    ),
+)
 async def record_certification(body: CertCreate, principal: OpsDep, ctx: CreationDep):
     """Record a certification earned by one of a partner's people (ops, or an LMS with an ops key)
     and start its `cert-{id}` journey."""
@@ -24,7 +34,17 @@ async def record_certification(body: CertCreate, principal: OpsDep, ctx: Creatio
     return await journeys.created(ctx, body, JOURNEY, lambda idem: service.record(ctx, body, partner, idem))
 
 
-@router.post("/certifications/{cert_id}/renewals", response_model=RenewalResult)
+@router.post(
+    "/certifications/{cert_id}/renewals",
+    response_model=RenewalResult,
+    openapi_extra=route_meta(
+        {
+            409: "a renewal is already being applied, or the journey is not running",
+            **UPDATE,
+        },
+        business_rule="the new expiry must be after the current one and in the future",
+    ),
+)
 async def renew_certification(
     cert_id: uuid.UUID,
     body: RenewalBody,
@@ -50,7 +70,9 @@ async def partner_certifications(partner: PartnerDep, session: SessionDep):
     return await service.for_partner(session, partner)
 
 
-@router.get("/certifications", response_model=list[CertOut])
+@router.get(
+    "/certifications", response_model=list[CertOut], openapi_extra=route_meta({404: "`after` names no certification"})
+)
 async def list_certifications(
     principal: PrincipalDep,
     session: SessionDep,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from fastapi import HTTPException
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
@@ -15,6 +14,7 @@ from api import journeys, pagination
 from api.auth import Principal, scope_to_principal
 from api.deps import Creation, load_partner
 from api.idempotency import Idempotency
+from domain.errors import Invalid, NotFound
 from journeys.cert.domain import JOURNEY, RENEW, CertInput, CertState, Renewal, RenewalResult
 from journeys.cert.models import Certification
 from journeys.cert.schemas import CertCreate, CertOut
@@ -31,9 +31,9 @@ async def record(
     """The certification, its journey record and the audit row in one transaction, then `cert-{id}`."""
     session, principal = ctx.session, ctx.principal
     if body.expires_at <= body.issued_at:
-        raise HTTPException(422, detail="expires_at: must be after issued_at")
+        raise Invalid("expires_at: must be after issued_at")
     if body.expires_at <= datetime.now(UTC):
-        raise HTTPException(422, detail="expires_at: the certification has already expired")
+        raise Invalid("expires_at: the certification has already expired")
     policy_version = (await repo.current_policy(session)).version  # pinned for the first period
     cert = Certification(
         id=uuid.uuid4(),
@@ -64,7 +64,7 @@ async def renew(
     deadline: float,
 ) -> RenewalResult:
     if await session.get(Certification, cert_id) is None:
-        raise HTTPException(404, detail=f"no certification with id {cert_id}")
+        raise NotFound(f"no certification with id {cert_id}")
     await session.close()  # hold no connection while the journey answers
     return await journeys.run_update(
         client, JOURNEY, cert_id, RENEW, Renewal(expires_at=expires_at, by=principal.actor), RenewalResult,
@@ -76,7 +76,7 @@ async def cert_for(session: AsyncSession, cert_id: uuid.UUID, principal: Princip
     """The certification (404), if the caller may see its partner (403)."""
     cert = await session.get(Certification, cert_id)
     if cert is None:
-        raise HTTPException(404, detail=f"no certification with id {cert_id}")
+        raise NotFound(f"no certification with id {cert_id}")
     await load_partner(session, cert.partner_id, principal)
     return cert
 

@@ -10,6 +10,8 @@ from fastapi.responses import HTMLResponse
 
 from api import journeys, links, pagination
 from api.deps import CreationDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep, UpdateBudget, load_partner
+from api.openapi import IDEMPOTENCY_409, QUERY, START_503, UPDATE
+from api.routemeta import route_meta
 from domain.journeys import PROGRESS
 from journeys.deal import service
 from journeys.deal.domain import (
@@ -41,6 +43,14 @@ router = APIRouter(prefix="/deals", tags=["deals"])
         409: {"description": "the same partner already registered this deal"},
         403: {"description": "a lapsed certification restricts the category"},
     },
+    openapi_extra=route_meta(
+        {
+            404: "no partner with this partner_id",
+            409: f"this partner already registered this deal, or {IDEMPOTENCY_409}",
+            503: START_503,
+        },
+        business_rule="a cam or ops key must name the partner (a partner key names itself)",
+    ),
 )
 async def register_deal(body: DealCreate, ctx: CreationDep):
     """Register a deal (the partner itself, its CAM or ops) and start `deal-{deal_id}`."""
@@ -51,7 +61,7 @@ async def register_deal(body: DealCreate, ctx: CreationDep):
     return await journeys.created(ctx, body, JOURNEY, lambda idem: service.register(ctx, body, partner, idem))
 
 
-@router.get("", response_model=list[DealOut])
+@router.get("", response_model=list[DealOut], openapi_extra=route_meta({404: "`after` names no deal"}))
 async def list_deals(
     principal: PrincipalDep,
     session: SessionDep,
@@ -84,14 +94,18 @@ async def get_deal(deal_id: uuid.UUID, principal: PrincipalDep, session: Session
     return deal
 
 
-@router.get("/{deal_id}/progress", response_model=DealProgress)
+@router.get("/{deal_id}/progress", response_model=DealProgress, openapi_extra=route_meta(QUERY))
 async def deal_progress(deal_id: uuid.UUID, principal: PrincipalDep, session: SessionDep, temporal: TemporalDep):
     """Live state of the journey (workflow query)."""
     await service.deal_for(session, deal_id, principal)
     return await journeys.query(temporal, JOURNEY, deal_id, PROGRESS, DealProgress)
 
 
-@router.post("/{deal_id}/decision", response_model=DecisionResult)
+@router.post(
+    "/{deal_id}/decision",
+    response_model=DecisionResult,
+    openapi_extra=route_meta({409: "the deal is no longer pending", **UPDATE}),
+)
 async def decide(
     deal_id: uuid.UUID,
     body: DecisionBody,
@@ -114,7 +128,17 @@ async def decide(
     )
 
 
-@router.post("/{deal_id}/stage", status_code=202, dependencies=[UpdateBudget])
+@router.post(
+    "/{deal_id}/stage",
+    status_code=202,
+    dependencies=[UpdateBudget],
+    openapi_extra=route_meta(
+        {
+            409: "only an approved deal changes stage, as often as the policy's `limits.max_stage_changes`",
+            **QUERY,
+        }
+    ),
+)
 async def change_stage(
     deal_id: uuid.UUID, body: StageBody, principal: PrincipalDep, session: SessionDep, temporal: TemporalDep
 ):
@@ -125,7 +149,16 @@ async def change_stage(
     return {"deal_id": str(deal_id), "stage": body.stage.value, "accepted": True}
 
 
-@router.post("/{deal_id}/extensions", response_model=ExtensionResult)
+@router.post(
+    "/{deal_id}/extensions",
+    response_model=ExtensionResult,
+    openapi_extra=route_meta(
+        {
+            409: "the deal is not approved, a request is already waiting, or the policy's extensions are used up",
+            **UPDATE,
+        }
+    ),
+)
 async def request_extension(
     deal_id: uuid.UUID,
     body: ExtensionBody,
@@ -147,7 +180,11 @@ async def request_extension(
     )
 
 
-@router.post("/{deal_id}/extensions/decision", response_model=ExtensionResult)
+@router.post(
+    "/{deal_id}/extensions/decision",
+    response_model=ExtensionResult,
+    openapi_extra=route_meta({409: "no extension is pending", **UPDATE}),
+)
 async def decide_extension(
     deal_id: uuid.UUID,
     body: ExtensionDecisionBody,

@@ -8,7 +8,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from fastapi import HTTPException
 from pydantic import BaseModel
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,9 +16,11 @@ from temporalio.client import Client
 from api import journeys, links, pagination
 from api.auth import Principal, scope_to_principal
 from api.deps import Creation, load_partner
+from api.errors import status_of
 from api.idempotency import Idempotency
 from api.links import LinkRefused
 from domain.enums import Role
+from domain.errors import Conflict, DomainError, Invalid, NotFound, Refused, TimedOut
 from domain.journeys import PROGRESS
 from domain.policy import ProgramPolicy
 from journeys.cert import contract as cert
@@ -49,7 +50,7 @@ async def deal_for(session: AsyncSession, deal_id: uuid.UUID, principal: Princip
     """The deal (404) and its partner, if the caller may act on it (403)."""
     deal = await session.get(Deal, deal_id)
     if deal is None:
-        raise HTTPException(404, detail=f"no deal with id {deal_id}")
+        raise NotFound(f"no deal with id {deal_id}")
     return deal, await load_partner(session, deal.partner_id, principal)
 
 
@@ -69,7 +70,7 @@ async def register(
     hold_reason = await certification_gate(session, partner, body.product_category, current.policy)
     if body.mdf_request_id is not None:
         if await mdf.request_partner(session, body.mdf_request_id) != partner.id:
-            raise HTTPException(422, detail=f"mdf_request_id: no MDF request {body.mdf_request_id} of this partner")
+            raise Invalid(f"mdf_request_id: no MDF request {body.mdf_request_id} of this partner")
     name_key = normalize_company_name(body.customer_name)
     # Serialize registrations of one customer in one category (by domain and by name), so two
     # simultaneous submissions cannot both find the customer free.
@@ -79,7 +80,7 @@ async def register(
         f"deal:name:{name_key}:{body.product_category}",
     )
     if await idem.stored() is not None:  # a concurrent retry committed meanwhile
-        raise HTTPException(409, detail="a concurrent retry of this request was answered")
+        raise Conflict("a concurrent retry of this request was answered")
     same_customer = and_(
         Deal.product_category == body.product_category,
         Deal.state.in_([s.value for s in OPEN_STATES]),
@@ -89,7 +90,7 @@ async def register(
         select(Deal).where(same_customer, Deal.partner_id == partner.id).order_by(Deal.created_at).limit(1)
     )
     if own is not None:
-        raise HTTPException(409, detail=f"this partner already registered this deal: deal {own.id} ({own.state})")
+        raise Conflict(f"this partner already registered this deal: deal {own.id} ({own.state})")
     other = await session.scalar(
         select(Deal).where(same_customer, Deal.partner_id != partner.id).order_by(Deal.created_at).limit(1)
     )
@@ -147,9 +148,8 @@ async def certification_gate(
     )
     if policy.cert.lapse_action == "review":
         return reason
-    raise HTTPException(
-        403,
-        detail=f"deal registration in {category} is restricted: {reason}; renew it to register deals in this category",
+    raise Refused(
+        f"deal registration in {category} is restricted: {reason}; renew it to register deals in this category",
     )
 
 
@@ -188,7 +188,7 @@ async def list_deals(
 
 def check_not_partner(principal: Principal, what: str) -> None:
     if principal.role == Role.partner:
-        raise HTTPException(403, detail=f"a partner cannot decide on its own {what}")
+        raise Refused(f"a partner cannot decide on its own {what}")
 
 
 async def update(
@@ -220,12 +220,10 @@ def progress_of(deal_id: object) -> str:
 
 async def change_stage(client: Client, deal: Deal, change) -> None:
     if deal.state != DealState.approved.value:
-        raise HTTPException(409, detail=f"deal is {deal.state}: only an approved deal changes stage")
+        raise Conflict(f"deal is {deal.state}: only an approved deal changes stage")
     progress = await journeys.query(client, JOURNEY, deal.id, PROGRESS, DealProgress)
     if progress.stage_changes_left == 0:
-        raise HTTPException(
-            409, detail=f"deal {deal.id} has used every stage change the policy allows; ask ops if it must move again"
-        )
+        raise Conflict(f"deal {deal.id} has used every stage change the policy allows; ask ops if it must move again")
     await journeys.signal(client, JOURNEY, deal.id, CHANGE_STAGE, change)
 
 
@@ -252,7 +250,7 @@ async def apply_link(
             client, JOURNEY, deal_id, DECIDE, decision, DecisionResult, deadline=deadline,
             progress=progress_of(deal_id),
         )  # fmt: skip
-    except HTTPException as err:
-        if err.status_code == 504:  # not taken: the link may be used again
+    except DomainError as err:
+        if isinstance(err, TimedOut):  # not taken: the link may be used again
             await links.release(session, claims)
-        raise LinkRefused(err.status_code, str(err.detail)) from err
+        raise LinkRefused(status_of(err), err.detail) from err

@@ -24,7 +24,11 @@ from api.deps import (
     load_partner,
 )
 from api.idempotency import Idempotency
-from journeys.mdf import service
+from api.openapi import DEFAULT_DESCRIPTIONS, IDEMPOTENCY_409, START_503, UPDATE
+from api.routemeta import route_meta
+from journeys.mdf import one_click as mdf_links
+from journeys.mdf import reports, service
+from journeys.mdf import uploads as proof_files
 from journeys.mdf.domain import (
     ADD_PROOF,
     CHANGE_DATES,
@@ -77,14 +81,21 @@ Files = Annotated[list[UploadFile], File(max_length=100, description="PDF, PNG, 
 # ------------------------------------------------------------------ funds
 
 
-@router.get("/partners/{partner_id}/funds", response_model=FundsOut)
+@router.get("/partners/{partner_id}/funds", response_model=FundsOut, openapi_extra=route_meta({}))
 async def get_funds(partner: PartnerDep, session: SessionDep, temporal: TemporalDep, settings: SettingsDep):
     """Balances by period (every one a sum of the ledger entries listed with it); the current
     period's fund opens on first sight with the tier's allocation."""
     return await service.funds(session, temporal, partner, settings.task_queue)
 
 
-@router.post("/partners/{partner_id}/funds/allocations", status_code=201)
+@router.post(
+    "/partners/{partner_id}/funds/allocations",
+    status_code=201,
+    openapi_extra=route_meta(
+        {409: f"the period's fund expired, or {IDEMPOTENCY_409}"},
+        business_rule="the period must be of the policy's kind (e.g. a quarter), at most a year ahead",
+    ),
+)
 async def allocate(partner_id: uuid.UUID, body: AllocationBody, principal: OpsDep, ctx: CreationDep):
     """Ops allocate more funds to a partner for a period (beyond the tier's allocation)."""
     partner = await load_partner(ctx.session, partner_id, principal)
@@ -96,7 +107,14 @@ async def allocate(partner_id: uuid.UUID, body: AllocationBody, principal: OpsDe
     )
 
 
-@router.post("/partners/{partner_id}/funds/adjustments", status_code=201)
+@router.post(
+    "/partners/{partner_id}/funds/adjustments",
+    status_code=201,
+    openapi_extra=route_meta(
+        {409: f"the adjustment would take the fund below what is available, the fund expired, or {IDEMPOTENCY_409}"},
+        business_rule="the period must be the policy's, at most a year ahead",
+    ),
+)
 async def adjust(partner_id: uuid.UUID, body: AdjustmentBody, principal: OpsDep, ctx: CreationDep):
     """Ops adjust a fund up or down, with a reason (never below what is available)."""
     partner = await load_partner(ctx.session, partner_id, principal)
@@ -111,7 +129,22 @@ async def adjust(partner_id: uuid.UUID, body: AdjustmentBody, principal: OpsDep,
 # ------------------------------------------------------------------ requests
 
 
-@router.post("/mdf/requests", status_code=201, response_model=MdfOut)
+@router.post(
+    "/mdf/requests",
+    status_code=201,
+    response_model=MdfOut,
+    openapi_extra=route_meta(
+        {
+            404: "no partner with this partner_id",
+            409: f"the fund cannot cover the amount (the detail names what is available), or {IDEMPOTENCY_409}",
+            503: START_503,
+        },
+        business_rule=(
+            "the activity type must be in the policy's catalog, the dates in order and within its "
+            "length, an exchange rate known for another currency; a cam or ops key must name the partner"
+        ),
+    ),
+)
 async def create_request(body: MdfCreate, ctx: CreationDep):
     """Request funds (the partner, its CAM or ops): reserved at once, or 409 naming what is available."""
     partner_id = body.partner_id or ctx.principal.partner_id
@@ -146,7 +179,7 @@ async def list_requests(
     )
 
 
-@router.get("/mdf/requests/{request_id}", response_model=MdfDetailOut)
+@router.get("/mdf/requests/{request_id}", response_model=MdfDetailOut, openapi_extra=route_meta({}))
 async def get_request(request_id: uuid.UUID, principal: PrincipalDep, session: SessionDep, temporal: TemporalDep):
     """The request with the journey's live progress (levels, deadlines, decisions, payments)."""
     req, _ = await service.request_for(session, request_id, principal)
@@ -170,7 +203,14 @@ async def _update(
     )
 
 
-@router.post("/mdf/requests/{request_id}/decision", response_model=MdfAnswer)
+@router.post(
+    "/mdf/requests/{request_id}/decision",
+    response_model=MdfAnswer,
+    openapi_extra=route_meta(
+        {409: "no decision is awaited", **UPDATE},
+        business_rule="a rejection or return needs a reason; a lower amount must be lower",
+    ),
+)
 async def decide(
     request_id: uuid.UUID,
     body: DecisionBody,
@@ -185,7 +225,17 @@ async def decide(
     return await _update(session, temporal, principal, settings, request_id, DECIDE, arg, decision=True)
 
 
-@router.post("/mdf/requests/{request_id}/resubmission", response_model=MdfAnswer)
+@router.post(
+    "/mdf/requests/{request_id}/resubmission",
+    response_model=MdfAnswer,
+    openapi_extra=route_meta(
+        {
+            409: "the request is not returned, or the fund cannot cover the new amount",
+            **UPDATE,
+        },
+        business_rule="the dates in order and within the policy's length",
+    ),
+)
 async def resubmit(
     request_id: uuid.UUID,
     body: ResubmissionBody,
@@ -206,7 +256,15 @@ async def resubmit(
     return await _update(session, temporal, principal, settings, request_id, RESUBMIT, arg)
 
 
-@router.post("/mdf/requests/{request_id}/dates", response_model=MdfAnswer, dependencies=[UpdateBudget])
+@router.post(
+    "/mdf/requests/{request_id}/dates",
+    response_model=MdfAnswer,
+    dependencies=[UpdateBudget],
+    openapi_extra=route_meta(
+        {409: "the request is not approved, or it started", **UPDATE},
+        business_rule="the dates in order, within the policy's length and validity",
+    ),
+)
 async def change_dates(
     request_id: uuid.UUID,
     body: DatesBody,
@@ -220,7 +278,11 @@ async def change_dates(
     return await _update(session, temporal, principal, settings, request_id, CHANGE_DATES, arg)
 
 
-@router.post("/mdf/requests/{request_id}/start", response_model=MdfAnswer)
+@router.post(
+    "/mdf/requests/{request_id}/start",
+    response_model=MdfAnswer,
+    openapi_extra=route_meta({409: "the request is not approved", **UPDATE}),
+)
 async def start_activity(
     request_id: uuid.UUID, principal: PrincipalDep, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
 ):
@@ -240,7 +302,23 @@ def _files(invoice: list[UploadFile], photo: list[UploadFile], attendee_list: li
     )
 
 
-@router.post("/mdf/requests/{request_id}/claim", response_model=MdfAnswer)
+@router.post(
+    "/mdf/requests/{request_id}/claim",
+    response_model=MdfAnswer,
+    openapi_extra=route_meta(
+        {
+            409: f"the request cannot be claimed now, or {IDEMPOTENCY_409}",
+            413: "a file, or all of them, over the policy's limits",
+            415: "a file whose content is not a type its kind allows",
+            429: f"{DEFAULT_DESCRIPTIONS[429]}; or too many uploads at once with this key",
+            **UPDATE,
+        },
+        business_rule=(
+            "the proof the activity type needs; an amount within what was approved after the partner's share"
+        ),
+        upload=True,
+    ),
+)
 async def claim(
     request_id: uuid.UUID,
     ctx: CreationDep,
@@ -257,9 +335,9 @@ async def claim(
     req, _ = await service.request_for(session, request_id, principal)
     policy = (await repo.current_policy(session)).policy
     kind = policy.mdf.activity_type(req.activity_type)
-    uploads = await service.read_uploads(_files(invoice, photo, attendee_list), policy, kind.proof if kind else [])
+    uploads = await proof_files.read_uploads(_files(invoice, photo, attendee_list), policy, kind.proof if kind else [])
     fields = {"amount_minor": amount_minor, "total_cost_minor": total_cost_minor}
-    idem = Idempotency(session, principal, ctx.idempotency_key, ctx.path, service.fingerprint(fields, uploads))
+    idem = Idempotency(session, principal, ctx.idempotency_key, ctx.path, proof_files.fingerprint(fields, uploads))
     arg = ClaimSubmission(
         amount_minor=amount_minor,
         total_cost_minor=total_cost_minor,
@@ -268,7 +346,7 @@ async def claim(
     )
 
     async def submit() -> dict:
-        answer = await service.with_proofs(
+        answer = await proof_files.with_proofs(
             session, ctx.temporal, req, uploads, principal, SUBMIT_CLAIM, arg, settings=ctx.settings
         )
         out = answer.model_dump(mode="json")
@@ -279,7 +357,21 @@ async def claim(
     return await idem.run(submit, status_code=200)
 
 
-@router.post("/mdf/requests/{request_id}/proofs", response_model=MdfAnswer)
+@router.post(
+    "/mdf/requests/{request_id}/proofs",
+    response_model=MdfAnswer,
+    openapi_extra=route_meta(
+        {
+            409: "the claim is not returned for proof",
+            413: "a file, or all of them, over the policy's limits",
+            415: "a file whose content is not a type its kind allows",
+            429: f"{DEFAULT_DESCRIPTIONS[429]}; or too many uploads at once with this key",
+            **UPDATE,
+        },
+        business_rule="at least one file",
+        upload=True,
+    ),
+)
 async def add_proof(
     request_id: uuid.UUID,
     principal: PrincipalDep,
@@ -293,11 +385,11 @@ async def add_proof(
     """More proof for a claim returned by its reviewer (the same checks as the claim's files)."""
     req, _ = await service.request_for(session, request_id, principal)
     policy = (await repo.current_policy(session)).policy
-    uploads = await service.read_uploads(_files(invoice, photo, attendee_list), policy, [])
+    uploads = await proof_files.read_uploads(_files(invoice, photo, attendee_list), policy, [])
     if not uploads:
         raise HTTPException(422, detail="files: send at least one file")
     arg = ProofAdded(proof_kinds=[u.kind for u in uploads], by=principal.actor)
-    return await service.with_proofs(session, temporal, req, uploads, principal, ADD_PROOF, arg, settings=settings)
+    return await proof_files.with_proofs(session, temporal, req, uploads, principal, ADD_PROOF, arg, settings=settings)
 
 
 @router.get("/mdf/requests/{request_id}/proofs", response_model=list[ProofOut])
@@ -322,8 +414,8 @@ async def download_proof(
     comes with its formula-leading cells defused (a leading apostrophe): `Digest` is then that of
     the file served, `X-Proof-Sha256` that of the file as uploaded."""
     req, _ = await service.request_for(session, request_id, principal)
-    proof = await service.proof_for(session, req, proof_id)
-    data = await service.proof_bytes(session, proof, settings)
+    proof = await proof_files.proof_for(session, req, proof_id)
+    data = await proof_files.proof_bytes(session, proof, settings)
     if proof.content_type == "text/csv":
         data = defuse_csv(data)
     safe = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in proof.filename) or "file"
@@ -339,7 +431,14 @@ async def download_proof(
     )
 
 
-@router.post("/mdf/requests/{request_id}/claim/decision", response_model=MdfAnswer)
+@router.post(
+    "/mdf/requests/{request_id}/claim/decision",
+    response_model=MdfAnswer,
+    openapi_extra=route_meta(
+        {409: "no claim decision is awaited", **UPDATE},
+        business_rule="a denial or return needs a reason; a lower amount must be lower",
+    ),
+)
 async def decide_claim(
     request_id: uuid.UUID,
     body: DecisionBody,
@@ -354,7 +453,17 @@ async def decide_claim(
     return await _update(session, temporal, principal, settings, request_id, DECIDE_CLAIM, arg, decision=True)
 
 
-@router.post("/mdf/requests/{request_id}/payments", response_model=MdfAnswer)
+@router.post(
+    "/mdf/requests/{request_id}/payments",
+    response_model=MdfAnswer,
+    openapi_extra=route_meta(
+        {
+            409: "the claim is not approved, or the reference is recorded",
+            **UPDATE,
+        },
+        business_rule="a payment is at most what remains to be paid",
+    ),
+)
 async def record_payment(
     request_id: uuid.UUID,
     body: PaymentBody,
@@ -368,7 +477,15 @@ async def record_payment(
     return await _update(session, temporal, principal, settings, request_id, RECORD_PAYMENT, arg)
 
 
-@router.post("/mdf/requests/{request_id}/clawbacks", status_code=201, response_model=ClawbackOut)
+@router.post(
+    "/mdf/requests/{request_id}/clawbacks",
+    status_code=201,
+    response_model=ClawbackOut,
+    openapi_extra=route_meta(
+        {409: f"the request is not paid, or its audit period ended, or {IDEMPOTENCY_409}"},
+        business_rule="a clawback is at most what was paid and not clawed back",
+    ),
+)
 async def clawback(request_id: uuid.UUID, body: ClawbackBody, principal: OpsDep, ctx: CreationDep):
     """Ops recover paid funds within the policy's audit period, with a reason."""
     session = ctx.session
@@ -404,9 +521,9 @@ async def utilization(
     format: str = Query("json", pattern="^(json|csv)$"),
 ):
     """Per partner and period: allocated, requested, approved, claimed, paid, expired, utilization %."""
-    rows = await service.utilization(session, principal, period=period, partner_id=partner_id)
+    rows = await reports.utilization(session, principal, period=period, partner_id=partner_id)
     if format == "csv":
-        return PlainTextResponse(service.as_csv(rows, UtilizationRow), media_type="text/csv")
+        return PlainTextResponse(reports.as_csv(rows, UtilizationRow), media_type="text/csv")
     return rows
 
 
@@ -419,9 +536,9 @@ async def roi(
     format: str = Query("json", pattern="^(json|csv)$"),
 ):
     """Closed-won revenue of deals linked to MDF activities ÷ what was paid, per partner and period."""
-    rows = await service.roi(session, principal, period=period, partner_id=partner_id)
+    rows = await reports.roi(session, principal, period=period, partner_id=partner_id)
     if format == "csv":
-        return PlainTextResponse(service.as_csv(rows, RoiRow), media_type="text/csv")
+        return PlainTextResponse(reports.as_csv(rows, RoiRow), media_type="text/csv")
     return rows
 
 
@@ -432,7 +549,7 @@ async def roi(
 async def link_confirm(token: links.Token, request: Request, session: SessionDep, settings: SettingsDep):
     """Opening a link changes nothing: it shows what confirming would do."""
     try:
-        claims = await service.link_claims(session, settings.link_secret, token)
+        claims = await mdf_links.link_claims(session, settings.link_secret, token)
     except links.LinkRefused as err:
         return await links.error_page(request, "mdf", err)
     req = await session.get(MdfRequest, uuid.UUID(claims.request_id))
@@ -454,7 +571,7 @@ async def link_apply(
 ):
     """Confirming applies the decision exactly once."""
     try:
-        result = await service.apply_link(
+        result = await mdf_links.apply_link(
             session, temporal, settings.link_secret, token, reason, deadline=settings.update_deadline_seconds
         )
     except links.LinkRefused as err:

@@ -17,6 +17,8 @@ from temporalio.client import Client
 from api import journeys
 from api.auth import Principal
 from api.deps import OpsDep, PartnerDep, PrincipalDep, SessionDep, SettingsDep, StaffDep, TemporalDep, UpdateBudget
+from api.openapi import TEMPORAL_503, UPDATE
+from api.routemeta import route_meta
 from core.settings import Settings
 from domain.enums import Tier
 from journeys.qbr import service
@@ -143,6 +145,7 @@ async def targets(partner: PartnerDep, session: SessionDep):
     status_code=201,
     response_model=CycleStarted,
     responses={200: {"model": CycleStarted, "description": "the period's cycle existed: nothing was started"}},
+    openapi_extra=route_meta({503: TEMPORAL_503}),
 )
 async def start_cycle(body: CycleBody, principal: OpsDep, settings: SettingsDep, temporal: TemporalDep):
     """Run the QBR cycle of a period by hand (a backfill): one QBR per partner. A period's cycle
@@ -153,7 +156,11 @@ async def start_cycle(body: CycleBody, principal: OpsDep, settings: SettingsDep,
     return out
 
 
-@router.get("/qbr/cycles/{period}", response_model=CycleOut)
+@router.get(
+    "/qbr/cycles/{period}",
+    response_model=CycleOut,
+    openapi_extra=route_meta({503: TEMPORAL_503, 504: "the cycle did not answer in time"}),
+)
 async def cycle_progress(principal: OpsDep, session: SessionDep, temporal: TemporalDep, period: str = Period):
     """A cycle's progress: its counters and the period's QBRs counted by state."""
     return await service.cycle(session, temporal, period)
@@ -237,7 +244,18 @@ QbrCallDep = Annotated[QbrCall, Depends(qbr_call)]
 ItemNo = Path(ge=1, le=50, description="the action item's number in its QBR")
 
 
-@router.post("/partners/{partner_id}/qbr/{period}/meeting", response_model=Meeting, dependencies=[UpdateBudget])
+@router.post(
+    "/partners/{partner_id}/qbr/{period}/meeting",
+    response_model=Meeting,
+    dependencies=[UpdateBudget],
+    openapi_extra=route_meta(
+        {
+            409: "the QBR has no meeting (a digital review), the meeting took place, or the journey is not running",
+            **UPDATE,
+        },
+        business_rule="the meeting must start in the future (time-dependent)",
+    ),
+)
 async def schedule(call: QbrCallDep, body: MeetingBody):
     """Propose (or move) the meeting: the partner, its CAM or ops. Both sides get the invite."""
     await service.qbr_row(call.session, call.partner, call.period)
@@ -246,7 +264,17 @@ async def schedule(call: QbrCallDep, body: MeetingBody):
     return await call.update(SCHEDULE, proposal, Meeting)
 
 
-@router.post("/partners/{partner_id}/qbr/{period}/notes", response_model=NotesResult)
+@router.post(
+    "/partners/{partner_id}/qbr/{period}/notes",
+    response_model=NotesResult,
+    openapi_extra=route_meta(
+        {
+            409: "no meeting took place yet, the notes are recorded, or the journey is not running",
+            **UPDATE,
+        },
+        business_rule="action items may not be due in the past (time-dependent)",
+    ),
+)
 async def record_notes(call: QbrCallDep, body: NotesBody):
     """After the meeting, the CAM (or ops) records the notes and the action items (owner, due date)."""
     service.check_staff(call.principal, "notes")
@@ -267,14 +295,33 @@ async def action_items(partner: PartnerDep, session: SessionDep, open_only: bool
     return (await session.scalars(stmt.order_by(QbrActionItem.due, QbrActionItem.item_no))).all()
 
 
-@router.post("/partners/{partner_id}/qbr/{period}/action-items/{item_no}/complete", response_model=ActionItem)
+@router.post(
+    "/partners/{partner_id}/qbr/{period}/action-items/{item_no}/complete",
+    response_model=ActionItem,
+    openapi_extra=route_meta(
+        {
+            409: "the action item is already done, or the journey is not running",
+            **UPDATE,
+        }
+    ),
+)
 async def complete_action(call: QbrCallDep, item_no: int = ItemNo):
     """An action item is done (its owner side, the CAM or ops); the journey stops chasing it."""
     service.actor_may_complete(call.principal, (await call.item(item_no)).owner)
     return await call.update(COMPLETE_ACTION, ActionDone(item_id=item_no, by=call.principal.actor), ActionItem)
 
 
-@router.patch("/partners/{partner_id}/qbr/{period}/action-items/{item_no}", response_model=ActionItem)
+@router.patch(
+    "/partners/{partner_id}/qbr/{period}/action-items/{item_no}",
+    response_model=ActionItem,
+    openapi_extra=route_meta(
+        {
+            409: "the action item is closed (done or dropped), or the journey is not running",
+            **UPDATE,
+        },
+        business_rule="an action item may not be due in the past (time-dependent)",
+    ),
+)
 async def edit_action(call: QbrCallDep, body: ActionItemEditBody, item_no: int = ItemNo):
     """Change an open action item (title, owner, due date; the CAM or ops): its reminders start again."""
     service.check_staff(call.principal, "changing action items")
@@ -283,7 +330,16 @@ async def edit_action(call: QbrCallDep, body: ActionItemEditBody, item_no: int =
     return await call.update(EDIT_ACTION, edit, ActionItem)
 
 
-@router.delete("/partners/{partner_id}/qbr/{period}/action-items/{item_no}", response_model=ActionItem)
+@router.delete(
+    "/partners/{partner_id}/qbr/{period}/action-items/{item_no}",
+    response_model=ActionItem,
+    openapi_extra=route_meta(
+        {
+            409: "the action item is closed (done or dropped), or the journey is not running",
+            **UPDATE,
+        }
+    ),
+)
 async def drop_action(call: QbrCallDep, item_no: int = ItemNo):
     """Drop an open action item (the CAM or ops): it is kept, marked dropped, and no longer chased."""
     service.check_staff(call.principal, "dropping action items")
@@ -301,7 +357,20 @@ async def tier_reviews(partner: PartnerDep, session: SessionDep):
     ).all()
 
 
-@router.post("/partners/{partner_id}/qbr/{period}/tier-decision", response_model=ReviewOutcome)
+@router.post(
+    "/partners/{partner_id}/qbr/{period}/tier-decision",
+    response_model=ReviewOutcome,
+    openapi_extra=route_meta(
+        {
+            409: "the tier review is not waiting for a decision",
+            **UPDATE,
+        },
+        business_rule=(
+            "an override needs a reason; a partner moved into a "
+            "tier that has a CAM needs one, and cam_id must name a CAM"
+        ),
+    ),
+)
 async def decide_tier(call: QbrCallDep, body: TierDecisionBody):
     """The CAM (ops for tiers without one) approves the tier review's recommendation or overrides
     it with a reason; an approved change takes the coverage-change path, a demotion first the

@@ -9,7 +9,6 @@ import io
 import uuid
 from typing import Literal
 
-from fastapi import HTTPException
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api import journeys
 from api.auth import Principal, scope_to_principal
 from domain.enums import Role, Tier
+from domain.errors import Conflict, DomainError, Invalid, NotFound, Refused
 from domain.journeys import PROGRESS
 from journeys.qbr.domain import (
     JOURNEY,
@@ -199,7 +199,7 @@ async def cycle(session: AsyncSession, client: Client, period: str) -> CycleOut:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise
         if not by_state:
-            raise HTTPException(404, detail=f"no QBR cycle for {period}") from err
+            raise NotFound(f"no QBR cycle for {period}") from err
         return CycleOut(period=period, workflow_id=wid, status="NONE", by_state=by_state)
     status = desc.status.name if desc.status else "UNKNOWN"
     progress: dict = {}
@@ -208,7 +208,7 @@ async def cycle(session: AsyncSession, client: Client, period: str) -> CycleOut:
             progress = (await journeys.query(client, "qbr-cycle", period, PROGRESS, CycleProgress)).model_dump(
                 exclude={"period", "done"}
             )
-        except (HTTPException, WorkflowQueryFailedError, RPCError):  # no answer: the counts by state still say it
+        except (DomainError, WorkflowQueryFailedError, RPCError):  # no answer: the counts by state still say it
             progress = {}
     return CycleOut(period=period, workflow_id=wid, status=status, by_state=by_state, **progress)
 
@@ -219,7 +219,7 @@ async def cycle(session: AsyncSession, client: Client, period: str) -> CycleOut:
 async def qbr_row(session: AsyncSession, partner: Partner, period: str) -> Qbr:
     row = await session.get(Qbr, (partner.id, period))
     if row is None:
-        raise HTTPException(404, detail=f"partner {partner.id} has no QBR for {period}")
+        raise NotFound(f"partner {partner.id} has no QBR for {period}")
     return row
 
 
@@ -235,7 +235,7 @@ def meeting_of(row: Qbr) -> Meeting | None:
 def check_staff(principal: Principal, what: str) -> None:
     """Notes and tier decisions: the partner's CAM or ops (the partner itself may not)."""
     if principal.role == Role.partner:
-        raise HTTPException(403, detail=f"{what}: the partner's CAM or ops decides; your key has the role partner")
+        raise Refused(f"{what}: the partner's CAM or ops decides; your key has the role partner")
 
 
 async def decision(
@@ -245,23 +245,21 @@ async def decision(
     pending, and a partner moved into a tier that needs a CAM has one."""
     check_staff(principal, "tier decisions")
     if principal.role != Role.ops and body.cam_id is not None and body.cam_id != partner.cam_id:
-        raise HTTPException(
-            403, detail="cam_id: only ops change a partner's CAM (PATCH /partners or an ops tier decision)"
-        )
+        raise Refused("cam_id: only ops change a partner's CAM (PATCH /partners or an ops tier decision)")
     review = await session.get(QbrTierReview, (partner.id, period))
     if review is None:
-        raise HTTPException(404, detail=f"partner {partner.id} has no tier review for {period}")
+        raise NotFound(f"partner {partner.id} has no tier review for {period}")
     if review.state != "pending":
-        raise HTTPException(409, detail=f"the {period} tier review is not waiting for a decision ({review.state})")
+        raise Conflict(f"the {period} tier review is not waiting for a decision ({review.state})")
     target = Tier(review.to_tier) if body.approve and review.to_tier else body.to_tier
     if not body.approve and not body.reason.strip():
-        raise HTTPException(422, detail="reason: an override needs a reason")
+        raise Invalid("reason: an override needs a reason")
     if target is not None and TIER_ORDER.index(target) > TIER_ORDER.index(Tier(partner.tier)):
         policy = (await repo.current_policy(session)).policy
         if policy.tiers[target].has_cam and body.cam_id is None and partner.cam_id is None:
-            raise HTTPException(422, detail=f"cam_id: a {target.value} partner needs a CAM")
+            raise Invalid(f"cam_id: a {target.value} partner needs a CAM")
     if body.cam_id is not None and await session.get(Cam, body.cam_id) is None:
-        raise HTTPException(422, detail=f"cam_id: no CAM with id {body.cam_id}")
+        raise Invalid(f"cam_id: no CAM with id {body.cam_id}")
     return TierDecision(
         approve=body.approve, to_tier=body.to_tier, reason=body.reason,
         cam_id=str(body.cam_id) if body.cam_id else None, by=principal.actor,
@@ -271,4 +269,4 @@ async def decision(
 def actor_may_complete(principal: Principal, owner: str) -> None:
     """An action item is completed by its owner side, the CAM or ops."""
     if principal.role == Role.partner and owner != "partner":
-        raise HTTPException(403, detail="this action item is the CAM's: the partner may not complete it")
+        raise Refused("this action item is the CAM's: the partner may not complete it")

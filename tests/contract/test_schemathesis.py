@@ -13,7 +13,8 @@ Repeatable: a fixed seed, derandomized generation and a fixed example count (`SE
 Nothing is excluded: every operation in the schema is fuzzed with every default check. (The
 one-click link pages, `/deals/links/{token}`, are HTML for a browser and not in the schema.)
 
-One check is widened, for named operations only, each with its reason (`BUSINESS_RULES`):
+One check is widened, for named operations only, each with its reason (`BUSINESS_RULES`, read
+from the routes' `route_meta(business_rule=...)`):
 `positive_data_acceptance` also accepts a 422 where the API refuses a schema-valid request for a
 reason no JSON Schema can state (an unknown CAM, a tier that needs a CAM, a date in the past). In
 exchange `field_rules_are_documented` (added to every call) fails any schema-valid request that
@@ -35,6 +36,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.python import asgi as schemathesis_asgi
 
 from api.app import create_app
+from api.routemeta import routes_of
 from core.settings import Settings
 from core.temporal import connect
 from domain.enums import Role
@@ -161,44 +163,13 @@ async def seeded(api, ops, sessionmaker, thread_worker) -> Seed:
 # schemathesis' default for positive_data_acceptance, and 422.
 POSITIVE_WITH_422 = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx", "422"]
 # Operations whose 422 includes rules of the business, not of the request's shape: schema-valid
-# requests may be refused there, with a 422 that names the rule (and has no `errors` list).
-BUSINESS_RULES = {
-    "POST /partners": "the tier's policy decides whether a CAM is needed; cam_id must name a CAM",
-    "PATCH /partners/{partner_id}": "the same coverage rules as enrolment",
-    "POST /api-keys": "the CAM or partner a key is bound to must exist (and the CAM be active)",
-    "POST /deals": "a cam or ops key must name the partner (a partner key names itself)",
-    "POST /certifications": "expires_at must be after issued_at and in the future (time-dependent)",
-    "POST /certifications/{cert_id}/renewals": "the new expiry must be after the current one and in the future",
-    "POST /partners/{partner_id}/funds/allocations": "the period must be of the policy's kind (e.g. a quarter), "
-    "at most a year ahead",
-    "POST /partners/{partner_id}/funds/adjustments": "the period must be the policy's, at most a year ahead",
-    "POST /mdf/requests": "the activity type must be in the policy's catalog, the dates in order and within its "
-    "length, an exchange rate known for another currency; a cam or ops key must name the partner",
-    "POST /mdf/requests/{request_id}/decision": "a rejection or return needs a reason; a lower amount must be lower",
-    "POST /mdf/requests/{request_id}/resubmission": "the dates in order and within the policy's length",
-    "POST /mdf/requests/{request_id}/dates": "the dates in order, within the policy's length and validity",
-    "POST /mdf/requests/{request_id}/claim": "the proof the activity type needs; an amount within what was "
-    "approved after the partner's share",
-    "POST /mdf/requests/{request_id}/proofs": "at least one file",
-    "POST /mdf/requests/{request_id}/claim/decision": "a denial or return needs a reason; a lower amount must be lower",
-    "POST /mdf/requests/{request_id}/payments": "a payment is at most what remains to be paid",
-    "POST /mdf/requests/{request_id}/clawbacks": "a clawback is at most what was paid and not clawed back",
-    "POST /partners/{partner_id}/qbr/{period}/meeting": "the meeting must start in the future (time-dependent)",
-    "POST /partners/{partner_id}/qbr/{period}/notes": "action items may not be due in the past (time-dependent)",
-    "PATCH /partners/{partner_id}/qbr/{period}/action-items/{item_no}": "an action item may not be due in the "
-    "past (time-dependent)",
-    "POST /partners/{partner_id}/qbr/{period}/tier-decision": "an override needs a reason; a partner moved into a "
-    "tier that has a CAM needs one, and cam_id must name a CAM",
-    "PUT /policy": "the policy's cross-field rules (e.g. milestones due within the plan, escalation after the "
-    "SLA, rules for every tier) are model validators in domain/policy.py",
-    "POST /webhooks": "the URL's host must resolve to a public address unless allow_private_network (SSRF)",
-    "POST /events/crm": "deal_id or crm_opportunity_id; a stage only with stage_changed; amount with currency",
-    "POST /codec/decode": "an encrypted payload must be one the key ring can decrypt (its key id in the ring)",
-}
+# requests may be refused there, with a 422 that names the rule (and has no `errors` list). Each
+# says so on its route, `route_meta(business_rule=...)` (api/routemeta.py), with its reason.
+ROUTES = list(routes_of(create_app(Settings(_env_file=None, environment="development"), reconcile_every=None)))
+BUSINESS_RULES = {f"{method} {path}": meta.business_rule for method, path, meta in ROUTES if meta.business_rule}
 # Operations whose field-level 422s (with `errors`) come from cross-field model validators that no
-# JSON Schema states: `field_rules_are_documented` does not apply to them.
-CROSS_FIELD_RULES = {"PUT /policy": BUSINESS_RULES["PUT /policy"]}
-CROSS_FIELD_RULES["POST /events/crm"] = BUSINESS_RULES["POST /events/crm"]
+# JSON Schema states (`route_meta(cross_field=True)`): `field_rules_are_documented` does not apply to them.
+CROSS_FIELD_RULES = {f"{method} {path}" for method, path, meta in ROUTES if meta.cross_field}
 
 
 def field_rules_are_documented(ctx, response, case) -> None:
