@@ -218,6 +218,9 @@ class CatchAll:
         except Exception as exc:
             if started:
                 raise
+            if isinstance(exc, (OperationalError, InterfaceError)):  # e.g. a key read before the body
+                await database_error_handler(Request(scope), exc)(scope, receive, send)
+                return
             await internal_error(scope, exc)(scope, receive, send)
 
 

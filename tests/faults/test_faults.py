@@ -302,6 +302,13 @@ async def test_postgres_stopped_and_restarted_mid_journey(dev_env, base_settings
             key = {**ops, "Idempotency-Key": "enrol-while-postgres-is-down"}
             refused = await api.post("/partners", json=late, headers=key)
             assert refused.status_code == 503 and "nothing was written" in refused.json()["detail"], refused.text
+            # An upload is authenticated before its body is read (api/limits.py): the same 503, not a 500.
+            upload = await api.post(
+                f"/mdf/requests/{uuid.uuid4()}/claim",
+                headers=ops,
+                files={"proof": ("p.pdf", b"%PDF-1.4", "application/pdf")},
+            )
+            assert upload.status_code == 503 and "nothing was written" in upload.json()["detail"], upload.text
             failing = await eventually(
                 lambda: _at_least(retrying(dev_env.client, pids), 3), timeout=15, what="activities retried"
             )
