@@ -219,7 +219,7 @@ class CatchAll:
             if started:
                 raise
             if isinstance(exc, (OperationalError, InterfaceError)):  # e.g. a key read before the body
-                await database_error_handler(Request(scope), exc)(scope, receive, send)
+                await (await database_error_handler(Request(scope), exc))(scope, receive, send)
                 return
             await internal_error(scope, exc)(scope, receive, send)
 
