@@ -5,8 +5,9 @@ nothing else lists journeys by hand.
 
 A journey named `<name>` is one package, `journeys/<name>/`: `domain.py` (its contracts and
 rules), `workflow.py`, `activities.py`, `models.py` (its tables), `router.py` / `schemas.py` /
-`service.py` (its API), `web.py` (its workspace providers), `templates/mail/` (its emails),
-`contract.py` (what other journeys and the platform may use of it) and `manifest.py`; its tests are
+`service.py` (its API), `web.py` (its workspace providers), `portal.py` (its partner portal
+part), `templates/mail/` (its emails), `contract.py` (what other journeys and the platform may
+use of it) and `manifest.py`; its tests are
 `tests/<name>/`. Its workflow id is `<name>-<entity id>` and its section of the program policy is
 `ProgramPolicy.<name>`."""
 
@@ -78,6 +79,9 @@ class JourneySpec:
     router: str = ""
     # Its workspace module (registers its Today items, portfolio columns, partner-page sections).
     web: str = ""
+    # Its partner portal module (registers its home items, sections, task pages and actions:
+    # api/portal/items.py), e.g. "journeys.deal.portal".
+    portal: str = ""
     # Its benchmark module (bench/): runs the journey beside its bare baseline.
     bench: str = ""
     on_policy_saved: PolicyHook | None = None

@@ -19,6 +19,7 @@ from api.auth import Principal
 from api.deps import Creation
 from api.idempotency import Idempotency
 from api.partners.schemas import JourneyOut, MilestoneOut, PartnerCreate, PartnerDetail, PartnerOut, PartnerUpdate
+from api.portal import team
 from domain.enums import PartnerStatus, Tier
 from domain.events import TierChanged
 from domain.webhooks import EventInput
@@ -57,6 +58,7 @@ async def enrol(ctx: Creation, body: PartnerCreate, idem: Idempotency) -> dict:
     new = journeys.NewJourney(
         ONBOARDING, partner, partner.id, state, start, "partner.enrolled", jsonable_encoder(body.model_dump())
     )
+    await team.add_contact_admin(session, partner, ctx.principal.actor)  # the portal's first admin
     try:
         return await journeys.create_and_start(ctx, new, answer=PartnerOut, idem=idem, what="enrolled")
     except IntegrityError as err:  # a concurrent request won the race for this domain

@@ -166,26 +166,28 @@ def require_ops(user: WebUser) -> None:
         raise HTTPException(403, detail="this page is for channel operations; your account is a CAM")
 
 
-def pre_sign_in_token(request: Request) -> str:
+def pre_sign_in_token(request: Request, cookie: str = PRE_CSRF_COOKIE) -> str:
     """The double-submit token of the sign-in forms: the cookie's value, or a new one."""
-    token = request.cookies.get(PRE_CSRF_COOKIE)
+    token = request.cookies.get(cookie)
     return token if token and 20 <= len(token) <= 100 else secrets.token_urlsafe(24)
 
 
-def set_pre_sign_in_cookie(response: Response, request: Request, settings: Settings, token: str) -> None:
-    response.set_cookie(
-        PRE_CSRF_COOKIE, token, path=PREFIX, httponly=True, samesite="lax", secure=is_secure(request, settings)
-    )
+def set_pre_sign_in_cookie(
+    response: Response, request: Request, settings: Settings, token: str, cookie: str = PRE_CSRF_COOKIE, path=PREFIX
+) -> None:
+    response.set_cookie(cookie, token, path=path, httponly=True, samesite="lax", secure=is_secure(request, settings))
 
 
 class SecurityHeaders:
-    """Pure ASGI: the security headers on every answer under /web (pages, redirects, files)."""
+    """Pure ASGI: the security headers on every answer under /web (pages, redirects, files), and
+    under the partner portal's /portal."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...] = (PREFIX,)) -> None:
         self.app = app
+        self.prefixes = prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(PREFIX):
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.prefixes):
             await self.app(scope, receive, send)
             return
 

@@ -32,7 +32,7 @@ from core.settings import Settings
 from domain.actors import SYSTEM
 from domain.enums import Role
 from domain.links import LinkError, LinkExpired
-from domain.signin import make_sign_in_token, new_claims, read_sign_in_token
+from domain.signin import SALT, make_sign_in_token, new_claims, read_sign_in_token
 from domain.types import normalize_email
 from store import repo
 from store.models import Cam
@@ -103,7 +103,7 @@ async def account_for(session: AsyncSession, settings: Settings, email: str) -> 
     return operator
 
 
-def _address(settings: Settings, typed: str) -> str:
+def address_of(settings: Settings, typed: str) -> str:
     """The address as the mailer uses it; the program's OPS_EMAIL as configured (the embedded
     default, `channel-ops@camlights.local`, is a special-use domain email-validator refuses)."""
     if typed.strip().lower() == settings.ops_email.strip().lower():
@@ -134,7 +134,7 @@ async def request_link(
 ):
     await security.check_csrf(request, request.cookies.get(security.PRE_CSRF_COOKIE))
     try:
-        address = _address(settings, email)
+        address = address_of(settings, email)
     except ValueError as err:
         return _form_page(request, settings, "sign_in", 422, next=safe_next(next), error=f"email: {err}", email=email)
     wait = await limiters(request).address_blocked(request, address)
@@ -160,16 +160,19 @@ async def request_link(
     return _form_page(request, settings, "sign_in_sent", email=address)
 
 
-async def send_link(settings: Settings, email: str, next_page: str) -> None:
+async def send_link(
+    settings: Settings, email: str, next_page: str, *, prefix: str = security.PREFIX, salt: str = SALT
+) -> None:
+    """Email the sign-in link (of the workspace, or of the portal: its prefix and salt)."""
     try:
-        await _send_link(settings, email, next_page)
+        await _send_link(settings, email, next_page, prefix, salt)
     except Exception:  # the user asks again; the log says why it failed
         log.exception("the sign-in link to %s could not be sent", email)
 
 
-async def _send_link(settings: Settings, email: str, next_page: str) -> None:
+async def _send_link(settings: Settings, email: str, next_page: str, prefix: str, salt: str) -> None:
     claims = new_claims(email, timedelta(minutes=settings.web_link_minutes))
-    token = make_sign_in_token(settings.link_secret, claims)
+    token = make_sign_in_token(settings.link_secret, claims, salt)
     base = settings.public_base_url.rstrip("/")
     mailer = registry.make_mailer(settings)
     mailer.env = mail_env  # the workspace's own templates
@@ -177,7 +180,7 @@ async def _send_link(settings: Settings, email: str, next_page: str) -> None:
         "mail",
         "sign_in",
         {
-            "link": f"{base}{security.PREFIX}/sign-in/{token}?next={quote(next_page)}",
+            "link": f"{base}{prefix}/sign-in/{token}?next={quote(next_page)}",
             "minutes": f"{settings.web_link_minutes:g}",
             "expires_at": f"{claims.expires_at:%Y-%m-%d %H:%M} UTC",
         },
@@ -191,7 +194,7 @@ async def _send_link(settings: Settings, email: str, next_page: str) -> None:
     await mailer.send(msg)
 
 
-async def _refused(request: Request, email: str | None, status: int, message: str) -> Response:
+async def refuse(request: Request, email: str | None, status: int, message: str) -> Response:
     """A failed attempt: its page, or past the client's (or address's) limit, 429 with Retry-After."""
     wait = await limiters(request).fail(request, email)
     if wait is None:
@@ -201,22 +204,22 @@ async def _refused(request: Request, email: str | None, status: int, message: st
     return response
 
 
-async def _claims_or_page(request: Request, settings: Settings, token: str):
+async def claims_or_page(request: Request, settings: Settings, token: str, salt: str = SALT):
     try:
-        return read_sign_in_token(settings.link_secret, token), None
+        return read_sign_in_token(settings.link_secret, token, salt=salt), None
     except LinkError as err:
         status = 410 if isinstance(err, LinkExpired) else 403
-        return None, await _refused(request, None, status, f"{err}. Ask for a new link on the sign-in page.")
+        return None, await refuse(request, None, status, f"{err}. Ask for a new link on the sign-in page.")
 
 
 @router.get("/sign-in/{token}")
 async def confirm_link(token: Token, request: Request, session: SessionDep, settings: SettingsDep, next: Next = ""):
     """Opening the link changes nothing: it shows a button that signs in."""
-    claims, refused = await _claims_or_page(request, settings, token)
+    claims, refused = await claims_or_page(request, settings, token)
     if refused is not None:
         return refused
     if await session.get(UsedSignInLink, claims.jti) is not None:
-        return await _refused(request, claims.email, 410, USED)
+        return await refuse(request, claims.email, 410, USED)
     return _form_page(request, settings, "sign_in_confirm", token=token, email=claims.email, next=safe_next(next))
 
 
@@ -229,12 +232,12 @@ async def use_link(
     next: Annotated[str, Form(max_length=500), SCREEN_LINE] = "",
 ):
     await security.check_csrf(request, request.cookies.get(security.PRE_CSRF_COOKIE))
-    claims, refused = await _claims_or_page(request, settings, token)
+    claims, refused = await claims_or_page(request, settings, token)
     if refused is not None:
         return refused
     account = await account_for(session, settings, claims.email)
     if account is None:  # removed since the link was sent
-        return await _refused(request, claims.email, 403, "this address may no longer sign in")
+        return await refuse(request, claims.email, 403, "this address may no longer sign in")
     session.add(UsedSignInLink(jti=claims.jti, email=claims.email))
     response = RedirectResponse(safe_next(next), status_code=303)
     await security.start_session(session, response, request, settings, account=account)
@@ -242,7 +245,7 @@ async def use_link(
         await session.commit()
     except IntegrityError:  # used at the same moment in another tab
         await session.rollback()
-        return await _refused(request, claims.email, 410, USED)
+        return await refuse(request, claims.email, 410, USED)
     response.delete_cookie(security.PRE_CSRF_COOKIE, path=security.PREFIX)
     return response
 

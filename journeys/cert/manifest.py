@@ -18,6 +18,7 @@ SPEC = JourneySpec(
     describe=lambda inp: domain.describe(domain.CertInput.model_validate(inp)),
     router="journeys.cert.router:router",
     web="journeys.cert.web",
+    portal="journeys.cert.portal",
     bench="bench.cert",
     scorecard_inputs=scorecard_inputs,
 )

@@ -23,6 +23,7 @@ SPEC = JourneySpec(
     describe=lambda inp: domain.describe(domain.DealInput.model_validate(inp)),
     router="journeys.deal.router:router",
     web="journeys.deal.web",
+    portal="journeys.deal.portal",
     bench="bench.deal",
     scorecard_inputs=scorecard_inputs,
 )

@@ -8,5 +8,14 @@ from journeys.onboarding.domain import JOURNEY, MARK_MILESTONE, MilestoneDone, m
 
 FIRST_DEAL = "first_deal"  # the milestone the deal journey reports at a partner's first registration
 FIRST_CERTIFICATION = "first_certification"  # the one the cert journey reports at a first certification
+PORTAL_ACCESS = "portal_access"  # the one the partner portal reports at a partner user's first sign-in
 
-__all__ = ["FIRST_CERTIFICATION", "FIRST_DEAL", "JOURNEY", "MARK_MILESTONE", "MilestoneDone", "milestone_done"]
+__all__ = [
+    "FIRST_CERTIFICATION",
+    "FIRST_DEAL",
+    "PORTAL_ACCESS",
+    "JOURNEY",
+    "MARK_MILESTONE",
+    "MilestoneDone",
+    "milestone_done",
+]

@@ -16,6 +16,7 @@ SPEC = JourneySpec(
     describe=lambda inp: domain.describe(domain.OnboardingInput.model_validate(inp)),
     router="journeys.onboarding.router:router",
     web="journeys.onboarding.web",
+    portal="journeys.onboarding.portal",
     bench="bench.onboarding",
     scorecard_inputs=scorecard_inputs,
 )

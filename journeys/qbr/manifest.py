@@ -22,6 +22,7 @@ SPEC = JourneySpec(
     describe=lambda inp: domain.describe(domain.QbrInput.model_validate(inp)),
     router="journeys.qbr.router:router",
     web="journeys.qbr.web",
+    portal="journeys.qbr.portal",
     bench="bench.qbr_cycle",
     on_policy_saved=ensure_qbr_schedule,
 )
