@@ -8,14 +8,15 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from fastapi import HTTPException, Request, Response
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal
-from api.web.security import SignInRequired, check_csrf, is_secure, token_hash
+from api.web import security as web_security
+from api.web.security import SignInRequired, check_csrf, set_session_cookie, token_hash
 from core.settings import Settings
 from domain.enums import Role
 from store.models.portal import PartnerUser, PortalSession
@@ -51,36 +52,16 @@ class PortalUser:
 async def start_session(
     session: AsyncSession, response: Response, request: Request, settings: Settings, user: PartnerUser
 ) -> None:
-    token = secrets.token_urlsafe(32)
-    hours = settings.web_session_hours
+    token, expires_at = set_session_cookie(response, request, settings, SESSION_COOKIE, PREFIX)
     session.add(
         PortalSession(
-            token_hash=token_hash(token),
-            user_id=user.id,
-            csrf_token=secrets.token_urlsafe(32),
-            expires_at=datetime.now(UTC) + timedelta(hours=hours),
+            token_hash=token_hash(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32), expires_at=expires_at
         )
-    )
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=int(hours * 3600),
-        path=PREFIX,
-        httponly=True,
-        samesite="lax",
-        secure=is_secure(request, settings),
     )
 
 
 async def end_session(session: AsyncSession, request: Request, response: Response) -> None:
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        await session.execute(
-            update(PortalSession)
-            .where(PortalSession.token_hash == token_hash(token), PortalSession.ended_at.is_(None))
-            .values(ended_at=datetime.now(UTC))
-        )
-    response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+    await web_security.end_session(session, request, response, PortalSession, SESSION_COOKIE, PREFIX)
 
 
 async def current_user(request: Request, session: AsyncSession) -> PortalUser:

@@ -5,6 +5,7 @@ completes the onboarding milestone "portal access" (through the onboarding journ
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import UTC, datetime
 from typing import Annotated
@@ -12,25 +13,22 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from api import ratelimit
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.links import Token
 from api.portal import pages, security
 from api.portal.security import PREFIX
 from api.schemas import SCREEN_LINE
 from api.web import security as web_security
-from api.web.signin import USED, Next, address_of, claims_or_page, limiters, refuse, send_link
+from api.web.signin import Next, ask_for_link, redeem, usable_link
 from core.settings import Settings
 from domain.actors import partner as partner_actor
 from domain.signin import PORTAL_SALT
 from journeys.onboarding import contract as onboarding
 from store.models.portal import PartnerUser
-from store.models.web import UsedSignInLink
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=PREFIX, route_class=pages.PortalRoute, include_in_schema=False)
@@ -69,31 +67,22 @@ async def request_link(
     next: Annotated[str, Form(max_length=500), SCREEN_LINE] = "",
 ):
     await web_security.check_csrf(request, request.cookies.get(security.PRE_CSRF_COOKIE))
-    back = safe_next(next)
-    try:
-        address = address_of(settings, email)
-    except ValueError as err:
-        return _form_page(request, settings, "sign_in", 422, next=back, error=f"email: {err}", email=email)
-    wait = await limiters(request).address_blocked(request, address)
-    if wait is not None:  # known or not, an address over its limits gets the same answer
-        error = f"too many sign-in attempts; try again in {wait} s"
-        return _form_page(request, settings, "sign_in", 429, next=back, error=error, email=email)
-    if await account_for(session, address) is None:  # the answer stays that of a known address
-        await limiters(request).fail(request, address)
-    else:
-        await limiters(request).sent.fail(ratelimit.engine_of(request), address)
-        background.add_task(send_link, settings, address, back, prefix=PREFIX, salt=PORTAL_SALT)
-    return _form_page(request, settings, "sign_in_sent", email=address)
+
+    async def known(address: str) -> bool:
+        return await account_for(session, address) is not None
+
+    form = functools.partial(_form_page, request, settings)
+    return await ask_for_link(
+        request, background, settings, email, safe_next(next), known=known, form=form, prefix=PREFIX, salt=PORTAL_SALT
+    )
 
 
 @router.get("/sign-in/{token}")
 async def confirm_link(token: Token, request: Request, session: SessionDep, settings: SettingsDep, next: Next = ""):
     """Opening the link changes nothing: it shows a button that signs in."""
-    claims, failed = await claims_or_page(request, settings, token, PORTAL_SALT)
-    if failed is not None:
-        return failed
-    if await session.get(UsedSignInLink, claims.jti) is not None:
-        return await refuse(request, claims.email, 410, USED)
+    claims, refused = await usable_link(request, session, settings, token, PORTAL_SALT)
+    if refused is not None:
+        return refused
     return _form_page(request, settings, "sign_in_confirm", token=token, email=claims.email, next=safe_next(next))
 
 
@@ -107,27 +96,20 @@ async def use_link(
     next: Annotated[str, Form(max_length=500), SCREEN_LINE] = "",
 ):
     await web_security.check_csrf(request, request.cookies.get(security.PRE_CSRF_COOKIE))
-    claims, failed = await claims_or_page(request, settings, token, PORTAL_SALT)
-    if failed is not None:
-        return failed
-    user = await account_for(session, claims.email)
-    if user is None:  # removed since the link was sent
-        return await refuse(request, claims.email, 403, "this address may no longer sign in")
-    session.add(UsedSignInLink(jti=claims.jti, email=claims.email))
-    first = user.first_signed_in_at is None
-    if first:
-        user.first_signed_in_at = datetime.now(UTC)
-    partner_id = user.partner_id
-    response = RedirectResponse(safe_next(next), status_code=303)
-    await security.start_session(session, response, request, settings, user)
-    try:
-        await session.commit()
-    except IntegrityError:  # used at the same moment in another tab
-        await session.rollback()
-        return await refuse(request, claims.email, 410, USED)
-    response.delete_cookie(security.PRE_CSRF_COOKIE, path=PREFIX)
-    if first:
-        await portal_access_done(temporal, str(partner_id))
+    first: list[str] = []  # the partner whose user signs in for the first time
+
+    async def start(response: Response, user: PartnerUser) -> None:
+        if user.first_signed_in_at is None:
+            user.first_signed_in_at = datetime.now(UTC)
+            first.append(str(user.partner_id))
+        await security.start_session(session, response, request, settings, user)
+
+    response = await redeem(
+        request, session, settings, token, safe_next(next), account=lambda e: account_for(session, e), start=start,
+        salt=PORTAL_SALT, pre_cookie=security.PRE_CSRF_COOKIE, path=PREFIX,
+    )  # fmt: skip
+    if first and response.status_code == 303:
+        await portal_access_done(temporal, first[0])
     return response
 
 

@@ -7,10 +7,12 @@ count; the answer to a request never tells whether an address is known."""
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from email.message import EmailMessage
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Form, Query, Request
@@ -133,31 +135,46 @@ async def request_link(
     next: Annotated[str, Form(max_length=500), SCREEN_LINE] = "",
 ):
     await security.check_csrf(request, request.cookies.get(security.PRE_CSRF_COOKIE))
+
+    async def known(address: str) -> bool:
+        account = await account_for(session, settings, address)
+        await session.commit()  # the ops mailbox's operator, made at its first request
+        return account is not None
+
+    form = functools.partial(_form_page, request, settings)
+    return await ask_for_link(request, background, settings, email, safe_next(next), known=known, form=form)
+
+
+async def ask_for_link(
+    request: Request,
+    background: BackgroundTasks,
+    settings: Settings,
+    email: str,
+    target: str,
+    *,
+    known: Callable[[str], Awaitable[bool]],
+    form: Callable[..., Response],
+    prefix: str = security.PREFIX,
+    salt: str = SALT,
+) -> Response:
+    """Answer a request for a link: `known(address)` says whether it may sign in (the answer does
+    not: it is the same), limited per address and, for unknown ones, per client; `form(name,
+    status, **context)` renders the sign-in pages (of the workspace or the partner portal)."""
     try:
         address = address_of(settings, email)
     except ValueError as err:
-        return _form_page(request, settings, "sign_in", 422, next=safe_next(next), error=f"email: {err}", email=email)
+        return form("sign_in", 422, next=target, error=f"email: {err}", email=email)
     wait = await limiters(request).address_blocked(request, address)
     if wait is not None:  # known or not, an address over its limits gets the same answer
-        return _form_page(
-            request,
-            settings,
-            "sign_in",
-            429,
-            next=safe_next(next),
-            error=f"too many sign-in attempts; try again in {wait} s",
-            email=email,
-        )
-    account = await account_for(session, settings, address)
-    if account is None:  # a failure, but the answer stays that of a known address (it tells nothing)
+        return form("sign_in", 429, next=target, error=f"too many sign-in attempts; try again in {wait} s", email=email)
+    if not await known(address):  # a failure, but the answer stays that of a known address (it tells nothing)
         await limiters(request).fail(request, address)
     else:
-        await session.commit()
         # each link sent counts for the address: no mail flood
         await limiters(request).sent.fail(ratelimit.engine_of(request), address)
         # Sent after the answer, so that a known address is not told apart by the time it takes.
-        background.add_task(send_link, settings, address, safe_next(next))
-    return _form_page(request, settings, "sign_in_sent", email=address)
+        background.add_task(send_link, settings, address, target, prefix=prefix, salt=salt)
+    return form("sign_in_sent", email=address)
 
 
 async def send_link(
@@ -212,14 +229,55 @@ async def claims_or_page(request: Request, settings: Settings, token: str, salt:
         return None, await refuse(request, None, status, f"{err}. Ask for a new link on the sign-in page.")
 
 
+async def usable_link(request: Request, session: AsyncSession, settings: Settings, token: str, salt: str = SALT):
+    """The link's claims if it is genuine, unexpired and unused; else (None, the refusal's page)."""
+    claims, refused = await claims_or_page(request, settings, token, salt)
+    if refused is not None:
+        return None, refused
+    if await session.get(UsedSignInLink, claims.jti) is not None:
+        return None, await refuse(request, claims.email, 410, USED)
+    return claims, None
+
+
+async def redeem(
+    request: Request,
+    session: AsyncSession,
+    settings: Settings,
+    token: str,
+    target: str,
+    *,
+    account: Callable[[str], Awaitable[Any]],
+    start: Callable[[Response, Any], Awaitable[None]],
+    salt: str = SALT,
+    pre_cookie: str = security.PRE_CSRF_COOKIE,
+    path: str = security.PREFIX,
+) -> Response:
+    """Sign in with the link (once): `account(email)` is who may sign in (None: no longer),
+    `start(response, account)` adds their session; committed with the link marked used."""
+    claims, refused = await claims_or_page(request, settings, token, salt)
+    if refused is not None:
+        return refused
+    who = await account(claims.email)
+    if who is None:  # removed since the link was sent
+        return await refuse(request, claims.email, 403, "this address may no longer sign in")
+    session.add(UsedSignInLink(jti=claims.jti, email=claims.email))
+    response = RedirectResponse(target, status_code=303)
+    await start(response, who)
+    try:
+        await session.commit()
+    except IntegrityError:  # used at the same moment in another tab
+        await session.rollback()
+        return await refuse(request, claims.email, 410, USED)
+    response.delete_cookie(pre_cookie, path=path)
+    return response
+
+
 @router.get("/sign-in/{token}")
 async def confirm_link(token: Token, request: Request, session: SessionDep, settings: SettingsDep, next: Next = ""):
     """Opening the link changes nothing: it shows a button that signs in."""
-    claims, refused = await claims_or_page(request, settings, token)
+    claims, refused = await usable_link(request, session, settings, token)
     if refused is not None:
         return refused
-    if await session.get(UsedSignInLink, claims.jti) is not None:
-        return await refuse(request, claims.email, 410, USED)
     return _form_page(request, settings, "sign_in_confirm", token=token, email=claims.email, next=safe_next(next))
 
 
@@ -232,22 +290,19 @@ async def use_link(
     next: Annotated[str, Form(max_length=500), SCREEN_LINE] = "",
 ):
     await security.check_csrf(request, request.cookies.get(security.PRE_CSRF_COOKIE))
-    claims, refused = await claims_or_page(request, settings, token)
-    if refused is not None:
-        return refused
-    account = await account_for(session, settings, claims.email)
-    if account is None:  # removed since the link was sent
-        return await refuse(request, claims.email, 403, "this address may no longer sign in")
-    session.add(UsedSignInLink(jti=claims.jti, email=claims.email))
-    response = RedirectResponse(safe_next(next), status_code=303)
-    await security.start_session(session, response, request, settings, account=account)
-    try:
-        await session.commit()
-    except IntegrityError:  # used at the same moment in another tab
-        await session.rollback()
-        return await refuse(request, claims.email, 410, USED)
-    response.delete_cookie(security.PRE_CSRF_COOKIE, path=security.PREFIX)
-    return response
+
+    async def start(response: Response, account: Cam | WebOperator) -> None:
+        await security.start_session(session, response, request, settings, account=account)
+
+    return await redeem(
+        request,
+        session,
+        settings,
+        token,
+        safe_next(next),
+        account=lambda e: account_for(session, settings, e),
+        start=start,
+    )
 
 
 @router.post("/sign-out")
