@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 
 from store.models import AuditEvent
 from store.models.portal import PartnerUser
-from tests.helpers.api import deal_body, new_key
+from tests.helpers.api import deal_body
 from tests.helpers.waiting import eventually
-from tests.portal.flows import csrf_of, sign_in, two_partners
+from tests.portal.flows import sign_in, two_partners
 from tests.web.flows import register_deal
 
 
@@ -184,4 +184,21 @@ async def test_sessions_csrf_headers_and_no_open_redirect(live, ops, sessionmake
     assert r.headers["location"] == "/portal/"
     # The workspace's session is not the portal's, nor the reverse.
     assert (await live.http.get("/web/")).status_code == 303
-    _ = csrf_of, new_key
+
+
+async def test_each_user_chooses_their_language_and_time_zone(live, ops, sessionmaker, mailbox, worker):
+    await two_partners(live, ops, sessionmaker)
+    csrf = await sign_in(live.http, mailbox, "owner@contoso.test", "/portal/team")
+    r = await live.http.post("/portal/me", data={"language": "fr", "time_zone": "UTC", "csrf_token": csrf,
+                                                 "back": "/portal/team"})  # fmt: skip
+    assert "language: one of en, de" in (await live.http.get(r.headers["location"])).text
+    r = await live.http.post("/portal/me", data={"language": "de", "time_zone": "Mars/Base", "csrf_token": csrf,
+                                                 "back": "/portal/team"})  # fmt: skip
+    assert "unknown time zone" in (await live.http.get(r.headers["location"])).text
+    r = await live.http.post("/portal/me", data={"language": "de", "time_zone": "Europe/Berlin", "csrf_token": csrf,
+                                                 "back": "/portal/team"})  # fmt: skip
+    page = (await live.http.get(r.headers["location"])).text
+    assert "Ihre Einstellungen" in page and 'value="Europe/Berlin"' in page
+    async with sessionmaker() as session:
+        user = await session.scalar(select(PartnerUser).where(PartnerUser.email == "owner@contoso.test"))
+        assert (user.language, user.time_zone) == ("de", "Europe/Berlin")
