@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, select_autoescape
+from pydantic import ValidationError
 
 from activities.mail import journey_templates
 from api.portal.i18n import Translator, languages
@@ -57,6 +58,11 @@ def redirect(target: str, notice: str | None = None, level: str = "ok") -> Redir
 def back_to(target: str) -> str:
     """Where a form goes back to: a portal page, else home (never another site)."""
     return target if re.fullmatch(r"/portal/[A-Za-z0-9/_\-.?=&%]*", target or "") else f"{PREFIX}/"
+
+
+def error_text(err: ValidationError) -> str:
+    """A form's refusal in words: each field and what was wrong with it."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in err.errors())
 
 
 def error_page(status: int, message: str) -> HTMLResponse:

@@ -17,7 +17,7 @@ from api.deps import SessionDep
 from api.portal import team
 from api.portal.i18n import languages
 from api.portal.items import ITEMS, SECTIONS, PortalActionDep, PortalContext, router
-from api.portal.pages import redirect, render, translator
+from api.portal.pages import error_text, redirect, render, translator
 from api.portal.security import PREFIX, require_admin, signed_in
 from api.schemas import SCREEN_LINE
 from store import repo
@@ -58,8 +58,7 @@ async def invite(ctx: PortalActionDep, name: Field = "", email: Field = "", role
     try:
         body = team.PartnerUserCreate(name=name, email=email, role=role, language=language, time_zone=time_zone)
     except ValidationError as err:
-        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
-        return redirect(f"{PREFIX}/team", fields, "error")
+        return redirect(f"{PREFIX}/team", error_text(err), "error")
     partner = await ctx.partner()
     try:
         await team.invite(ctx.session, partner, body, ctx.principal.actor)

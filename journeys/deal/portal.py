@@ -25,7 +25,7 @@ from api.portal.items import (
     portal_item,
     portal_view,
 )
-from api.portal.pages import render, translator
+from api.portal.pages import error_text, render, translator
 from api.portal.security import PREFIX, signed_in
 from api.schemas import SCREEN_LINE, SCREEN_TEXT, at_most
 from journeys.deal import service
@@ -51,10 +51,6 @@ STAGES = {
     "qualification": N_("qualification"), "discovery": N_("discovery"), "proposal": N_("proposal"),
     "negotiation": N_("negotiation"),
 }  # fmt: skip
-
-
-def error_text(err: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in err.errors())
 
 
 @portal_item(JOURNEY)

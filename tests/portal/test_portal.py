@@ -202,3 +202,20 @@ async def test_each_user_chooses_their_language_and_time_zone(live, ops, session
     async with sessionmaker() as session:
         user = await session.scalar(select(PartnerUser).where(PartnerUser.email == "owner@contoso.test"))
         assert (user.language, user.time_zone) == ("de", "Europe/Berlin")
+
+
+async def test_requesting_funds_from_the_catalog(live, ops, sessionmaker, mailbox, worker):
+    mine, _, _, _ = await two_partners(live, ops, sessionmaker)
+    csrf = await sign_in(live.http, mailbox, "owner@contoso.test", "/portal/mdf")
+    page = (await live.http.get("/portal/mdf")).text
+    assert "Available in " in page and "$2,500.00" in page  # the registered tier's allocation
+    form = {"activity_type": "webinar", "title": "Spring webinar", "planned_start": "2027-04-01",
+            "planned_end": "2027-04-02", "amount": "800", "csrf_token": csrf}  # fmt: skip
+    r = await live.http.post("/portal/mdf", data=form)
+    page = (await live.http.get(r.headers["location"])).text
+    assert "Funds requested: $800.00 reserved." in page, page
+    requests = (await live.http.get("/mdf/requests", params={"partner_id": mine["id"]}, headers=ops)).json()
+    assert [(q["title"], q["amount_minor"]) for q in requests] == [("Spring webinar", 80000)]
+    r = await live.http.post("/portal/mdf", data={**form, "amount": "99999"})
+    assert "available" in (await live.http.get(r.headers["location"])).text  # over the fund: refused, said
+    assert len((await live.http.get("/mdf/requests", params={"partner_id": mine["id"]}, headers=ops)).json()) == 1
