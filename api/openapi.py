@@ -72,6 +72,8 @@ STATUSES: dict[tuple[str, str], dict[int, str]] = {
     ("POST", "/partners"): {409: f"a partner with this domain is enrolled, or {_IDEMPOTENCY_409}", 503: _START_503},
     ("PATCH", "/partners/{partner_id}"): {503: "the coverage change was stored; telling its journeys failed"},
     ("GET", "/partners/{partner_id}/onboarding"): _QUERY,
+    ("POST", "/partners/{partner_id}/users"): {409: "the address is already a partner portal user"},
+    ("DELETE", "/partners/{partner_id}/users/{user_id}"): {409: "the partner's last admin stays"},
     ("POST", "/partners/{partner_id}/onboarding/milestones/{key}"): {409: "the journey has ended", **_UPDATE},
     ("POST", "/deals"): {
         404: "no partner with this partner_id",
