@@ -219,3 +219,26 @@ async def test_requesting_funds_from_the_catalog(live, ops, sessionmaker, mailbo
     r = await live.http.post("/portal/mdf", data={**form, "amount": "99999"})
     assert "available" in (await live.http.get(r.headers["location"])).text  # over the fund: refused, said
     assert len((await live.http.get("/mdf/requests", params={"partner_id": mine["id"]}, headers=ops)).json()) == 1
+
+
+async def test_a_workspace_link_is_no_portal_link_and_sign_in_is_rate_limited(live, ops, sessionmaker, mailbox, worker):
+    from datetime import timedelta
+
+    from domain.signin import PORTAL_SALT, SALT, make_sign_in_token, new_claims
+
+    await two_partners(live, ops, sessionmaker)
+    claims = new_claims("owner@contoso.test", timedelta(minutes=5))
+    workspace_link = make_sign_in_token(live.settings.link_secret, claims, SALT)
+    r = await live.http.get(f"/portal/sign-in/{workspace_link}")
+    assert r.status_code == 403 and "not valid" in r.text
+    portal_link = make_sign_in_token(live.settings.link_secret, claims, PORTAL_SALT)
+    assert (await live.http.get(f"/web/sign-in/{portal_link}")).status_code == 403
+    assert (await live.http.get(f"/portal/sign-in/{portal_link}")).status_code == 200
+    # Links per address are limited (the workspace's shared limits): no mailbox flood.
+    r = await live.http.get("/portal/sign-in")
+    token = r.text.split('name="csrf_token" value="')[1].split('"')[0]
+    answers = [
+        (await live.http.post("/portal/sign-in", data={"email": "owner@contoso.test", "csrf_token": token})).status_code
+        for _ in range(6)
+    ]
+    assert answers[:5] == [200] * 5 and answers[5] == 429
