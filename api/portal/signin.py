@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
@@ -22,6 +23,7 @@ from api.links import Token
 from api.portal import pages, security
 from api.portal.security import PREFIX
 from api.schemas import SCREEN_LINE
+from api.web import pages as web_pages
 from api.web import security as web_security
 from api.web.signin import Next, ask_for_link, redeem, usable_link
 from core.settings import Settings
@@ -31,6 +33,7 @@ from journeys.onboarding import contract as onboarding
 from store.models.portal import PartnerUser
 
 log = logging.getLogger(__name__)
+MAIL = Path(web_pages.HERE) / "templates" / "mail"
 router = APIRouter(prefix=PREFIX, route_class=pages.PortalRoute, include_in_schema=False)
 
 
@@ -46,6 +49,12 @@ def _form_page(request: Request, settings: Settings, name: str, status: int = 20
     response = pages.page(name, status, csrf=token, **context)
     web_security.set_pre_sign_in_cookie(response, request, settings, token, security.PRE_CSRF_COOKIE, PREFIX)
     return response
+
+
+def sign_in_template(language: str) -> str:
+    """The sign-in email in the user's language (`api/web/templates/mail/sign_in.<language>.*`)."""
+    localized = f"sign_in.{language}"
+    return localized if (MAIL / f"{localized}.subject.j2").is_file() else "sign_in"
 
 
 async def account_for(session: AsyncSession, email: str) -> PartnerUser | None:
@@ -68,8 +77,9 @@ async def request_link(
 ):
     await web_security.check_csrf(request, request.cookies.get(security.PRE_CSRF_COOKIE))
 
-    async def known(address: str) -> bool:
-        return await account_for(session, address) is not None
+    async def known(address: str) -> str | None:
+        user = await account_for(session, address)
+        return None if user is None else sign_in_template(user.language)
 
     form = functools.partial(_form_page, request, settings)
     return await ask_for_link(

@@ -136,10 +136,10 @@ async def request_link(
 ):
     await security.check_csrf(request, request.cookies.get(security.PRE_CSRF_COOKIE))
 
-    async def known(address: str) -> bool:
+    async def known(address: str) -> str | None:
         account = await account_for(session, settings, address)
         await session.commit()  # the ops mailbox's operator, made at its first request
-        return account is not None
+        return None if account is None else "sign_in"
 
     form = functools.partial(_form_page, request, settings)
     return await ask_for_link(request, background, settings, email, safe_next(next), known=known, form=form)
@@ -152,14 +152,15 @@ async def ask_for_link(
     email: str,
     target: str,
     *,
-    known: Callable[[str], Awaitable[bool]],
+    known: Callable[[str], Awaitable[str | None]],
     form: Callable[..., Response],
     prefix: str = security.PREFIX,
     salt: str = SALT,
 ) -> Response:
-    """Answer a request for a link: `known(address)` says whether it may sign in (the answer does
-    not: it is the same), limited per address and, for unknown ones, per client; `form(name,
-    status, **context)` renders the sign-in pages (of the workspace or the partner portal)."""
+    """Answer a request for a link: `known(address)` names the email's template (its language)
+    when the address may sign in, else None (the answer does not tell: it is the same); limited
+    per address and, for unknown ones, per client; `form(name, status, **context)` renders the
+    sign-in pages (of the workspace or the partner portal)."""
     try:
         address = address_of(settings, email)
     except ValueError as err:
@@ -167,27 +168,35 @@ async def ask_for_link(
     wait = await limiters(request).address_blocked(request, address)
     if wait is not None:  # known or not, an address over its limits gets the same answer
         return form("sign_in", 429, next=target, error=f"too many sign-in attempts; try again in {wait} s", email=email)
-    if not await known(address):  # a failure, but the answer stays that of a known address (it tells nothing)
+    template = await known(address)
+    if template is None:  # a failure, but the answer stays that of a known address (it tells nothing)
         await limiters(request).fail(request, address)
     else:
         # each link sent counts for the address: no mail flood
         await limiters(request).sent.fail(ratelimit.engine_of(request), address)
         # Sent after the answer, so that a known address is not told apart by the time it takes.
-        background.add_task(send_link, settings, address, target, prefix=prefix, salt=salt)
+        background.add_task(send_link, settings, address, target, prefix=prefix, salt=salt, template=template)
     return form("sign_in_sent", email=address)
 
 
 async def send_link(
-    settings: Settings, email: str, next_page: str, *, prefix: str = security.PREFIX, salt: str = SALT
+    settings: Settings,
+    email: str,
+    next_page: str,
+    *,
+    prefix: str = security.PREFIX,
+    salt: str = SALT,
+    template: str = "sign_in",
 ) -> None:
-    """Email the sign-in link (of the workspace, or of the portal: its prefix and salt)."""
+    """Email the sign-in link (of the workspace, or of the portal: its prefix, salt and the
+    template of the user's language, `mail/sign_in.<language>`)."""
     try:
-        await _send_link(settings, email, next_page, prefix, salt)
+        await _send_link(settings, email, next_page, prefix, salt, template)
     except Exception:  # the user asks again; the log says why it failed
         log.exception("the sign-in link to %s could not be sent", email)
 
 
-async def _send_link(settings: Settings, email: str, next_page: str, prefix: str, salt: str) -> None:
+async def _send_link(settings: Settings, email: str, next_page: str, prefix: str, salt: str, template: str) -> None:
     claims = new_claims(email, timedelta(minutes=settings.web_link_minutes))
     token = make_sign_in_token(settings.link_secret, claims, salt)
     base = settings.public_base_url.rstrip("/")
@@ -195,7 +204,7 @@ async def _send_link(settings: Settings, email: str, next_page: str, prefix: str
     mailer.env = mail_env  # the workspace's own templates
     rendered = mailer.render(
         "mail",
-        "sign_in",
+        template,
         {
             "link": f"{base}{prefix}/sign-in/{token}?next={quote(next_page)}",
             "minutes": f"{settings.web_link_minutes:g}",

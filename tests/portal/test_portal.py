@@ -242,3 +242,28 @@ async def test_a_workspace_link_is_no_portal_link_and_sign_in_is_rate_limited(li
         for _ in range(6)
     ]
     assert answers[:5] == [200] * 5 and answers[5] == 429
+
+
+async def test_the_sign_in_email_is_in_the_users_language(live, ops, sessionmaker, mailbox, worker):
+    import re
+
+    await two_partners(live, ops, sessionmaker)
+    async with sessionmaker() as session, session.begin():
+        user = await session.scalar(select(PartnerUser).where(PartnerUser.email == "owner@contoso.test"))
+        user.language = "de"
+    r = await live.http.get("/portal/sign-in")
+    token = r.text.split('name="csrf_token" value="')[1].split('"')[0]
+    r = await live.http.post("/portal/sign-in", data={"email": "owner@contoso.test", "csrf_token": token})
+    assert r.status_code == 200
+
+    def german():
+        return next((m for m in mailbox.messages if m["To"] == "owner@contoso.test"
+                     and m["X-CAMLights-Template"] == "sign_in"), None)  # fmt: skip
+
+    message = await eventually(german, what="the sign-in email")
+    assert message["Subject"] == "Ihr Anmeldelink für das CAM Lights Partnerportal"
+    link = re.search(r"Anmelden:\s+(\S+)", message.get_body(("plain",)).get_content()).group(1)
+    path = "/" + link.split("/", 3)[3]
+    r = await live.http.post(path.split("?")[0], data={"csrf_token": token, "next": "/portal/"})
+    assert r.status_code == 303
+    assert "was jetzt ansteht" in (await live.http.get("/portal/")).text
