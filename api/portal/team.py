@@ -12,7 +12,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from fastapi import APIRouter, HTTPException, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,12 +39,9 @@ class PartnerUserCreate(Strict):
     email: Email
     role: TeamRole = TeamRole.member
     language: Literal["en", "de"] = "en"
-    time_zone: str = Field("UTC", max_length=64, pattern=TIME_ZONE, description="an IANA time zone, e.g. Europe/Berlin")
-
-    @field_validator("time_zone")
-    @classmethod
-    def _zone(cls, v: str) -> str:
-        return check_time_zone(v)
+    time_zone: str = Field(
+        "UTC", max_length=64, pattern=TIME_ZONE, description="an IANA time zone, e.g. Europe/Berlin (else 422)"
+    )
 
 
 class PartnerUserOut(BaseModel):
@@ -97,6 +94,10 @@ async def users_of(session: AsyncSession, partner_id: uuid.UUID) -> list[Partner
 
 async def invite(session: AsyncSession, partner: Partner, body: PartnerUserCreate, actor: str) -> PartnerUser:
     """A new colleague (409 when the address is already a partner user); committed and audited."""
+    try:
+        check_time_zone(body.time_zone)
+    except ValueError as err:
+        raise HTTPException(422, detail=f"time_zone: {err}") from err
     email = body.email.lower()
     if await session.scalar(select(PartnerUser.id).where(PartnerUser.email == email)) is not None:
         raise HTTPException(409, detail=f"email: {email} is already a portal user")

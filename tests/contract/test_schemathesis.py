@@ -165,6 +165,7 @@ POSITIVE_WITH_422 = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx", "42
 BUSINESS_RULES = {
     "POST /partners": "the tier's policy decides whether a CAM is needed; cam_id must name a CAM",
     "PATCH /partners/{partner_id}": "the same coverage rules as enrolment",
+    "POST /partners/{partner_id}/users": "the time zone must be a known IANA name (the pattern admits others)",
     "POST /api-keys": "the CAM or partner a key is bound to must exist (and the CAM be active)",
     "POST /deals": "a cam or ops key must name the partner (a partner key names itself)",
     "POST /certifications": "expires_at must be after issued_at and in the future (time-dependent)",
