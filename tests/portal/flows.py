@@ -8,7 +8,7 @@ import re
 from domain.enums import Role
 from tests.helpers.api import enrol, new_key
 from tests.helpers.waiting import eventually
-from tests.web.flows import REAL_DAYS, program, sign_in_link
+from tests.web.flows import REAL_DAYS, program
 
 
 async def two_partners(live, ops, sessionmaker, *, name="Contoso Cloud", other_name="Fabrikam Systems"):
@@ -24,6 +24,15 @@ async def two_partners(live, ops, sessionmaker, *, name="Contoso Cloud", other_n
 
 async def _milestones(live, ops, partner_id) -> list:
     return (await live.http.get(f"/partners/{partner_id}", headers=ops)).json()["milestones"]
+
+
+def sign_in_link(mailbox, email: str, after: int = 0) -> str:
+    """The link of the latest sign-in email to `email` (in whichever language it is written)."""
+    for message in mailbox.messages[after:]:
+        if message["To"] == email and message["X-CAMLights-Template"] == "sign_in":
+            text = message.get_body(("plain",)).get_content()
+            return re.search(r"(?:Sign in|Anmelden):\s+(\S+)", text).group(1)
+    return ""
 
 
 def csrf_of(html: str) -> str:
