@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors, journeys, limits, metrics, openapi, ratelimit, web
+from api import errors, journeys, limits, metrics, openapi, portal, ratelimit, web
 from api.partners import router as partners
 from api.routers import cams, codec, crm, health, keys, ops, policy, webhooks
 from core import registry
@@ -80,5 +80,6 @@ def create_app(settings: Settings | None = None, *, reconcile_every: float | Non
         router_module, _, attribute = spec.router.partition(":")
         app.include_router(getattr(importlib.import_module(router_module), attribute))
     web.install(app, failures_per_minute=settings.auth_failures_per_minute)  # the CAM workspace (/web)
+    portal.install(app)  # the partner portal (/portal) and its team API
     openapi.install(app)
     return app

@@ -119,6 +119,9 @@ class JourneySpec:
     web: str = ""
     # Its benchmark (bench/): "bench.<module>" (its `run(stack, journeys)`) or "bench.<module>:<function>"
     # (given the program size), run by `make bench` beside its bare baseline.
+    # Its partner portal module (registers its home items, sections, task pages and actions:
+    # api/portal/items.py), e.g. "journeys.deal.portal".
+    portal: str = ""
     bench: str = ""
     bench_policy: str | None = "hours"  # the bench stack's policy: one-hour policy days, or None: the default
     on_policy_saved: PolicyHook | None = None

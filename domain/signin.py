@@ -13,6 +13,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from domain.links import LinkExpired, LinkInvalid
 
 SALT = "camlights.web-sign-in"  # a decision link is never a sign-in link, nor the reverse
+PORTAL_SALT = "camlights.portal-sign-in"  # nor a workspace link a partner portal link
 
 
 @dataclass(frozen=True)
@@ -26,15 +27,15 @@ def new_claims(email: str, valid_for: timedelta, now: datetime | None = None) ->
     return SignInClaims(email=email, jti=secrets.token_hex(16), expires_at=(now or datetime.now(UTC)) + valid_for)
 
 
-def make_sign_in_token(secret: str, claims: SignInClaims) -> str:
-    return URLSafeSerializer(secret, salt=SALT).dumps(
+def make_sign_in_token(secret: str, claims: SignInClaims, salt: str = SALT) -> str:
+    return URLSafeSerializer(secret, salt=salt).dumps(
         {"e": claims.email, "j": claims.jti, "exp": int(claims.expires_at.timestamp())}
     )
 
 
-def read_sign_in_token(secret: str, token: str, now: datetime | None = None) -> SignInClaims:
+def read_sign_in_token(secret: str, token: str, now: datetime | None = None, salt: str = SALT) -> SignInClaims:
     try:
-        data = URLSafeSerializer(secret, salt=SALT).loads(token)
+        data = URLSafeSerializer(secret, salt=salt).loads(token)
         claims = SignInClaims(
             email=str(data["e"]), jti=str(data["j"]), expires_at=datetime.fromtimestamp(int(data["exp"]), UTC)
         )

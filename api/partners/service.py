@@ -17,6 +17,7 @@ from api.auth import Principal
 from api.deps import Creation
 from api.idempotency import Idempotency
 from api.partners.schemas import JourneyOut, MilestoneOut, PartnerCreate, PartnerDetail, PartnerOut, PartnerUpdate
+from api.portal import team
 from domain.enums import PartnerStatus, Tier
 from domain.errors import Conflict, Invalid
 from domain.events import TierChanged
@@ -55,6 +56,7 @@ async def enrol(ctx: Creation, body: PartnerCreate, idem: Idempotency) -> dict:
     new = journeys.NewJourney(
         onboarding.JOURNEY, partner, partner.id, state, start, "partner.enrolled", body.model_dump(mode="json")
     )
+    await team.add_contact_admin(session, partner, ctx.principal.actor)  # the portal's first admin
     try:
         return await journeys.create_and_start(ctx, new, answer=PartnerOut, idem=idem, what="enrolled")
     except IntegrityError as err:  # a concurrent request won the race for this domain

@@ -58,12 +58,12 @@ def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
 FLASH_COOKIE = "camlights_flash"
 
 
-def redirect(target: str, notice: str | None = None, level: str = "ok") -> RedirectResponse:
+def redirect(target: str, notice: str | None = None, level: str = "ok", path: str = PREFIX) -> RedirectResponse:
     """Back to a page (303), carrying a notice ("ok", "info" or "error") shown there once."""
     response = RedirectResponse(target, status_code=303)
     if notice:
         value = base64.urlsafe_b64encode(json.dumps([level, notice[:500]]).encode()).decode()
-        response.set_cookie(FLASH_COOKIE, value, path=PREFIX, httponly=True, samesite="lax", max_age=60)
+        response.set_cookie(FLASH_COOKIE, value, path=path, httponly=True, samesite="lax", max_age=60)
     return response
 
 
@@ -102,25 +102,32 @@ def error_page(status: int, message: str, user: Any = None) -> HTMLResponse:
 
 class WebRoute(APIRoute):
     """A page never answers with JSON: a refusal is an HTML page with its status and message,
-    a missing session a redirect to the sign-in page (back here afterwards)."""
+    a missing session a redirect to the sign-in page (back here afterwards). The partner portal's
+    routes are the same with their own prefix and error page."""
+
+    prefix = PREFIX
+
+    def error(self, status: int, message: str) -> Response:
+        return error_page(status, message)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        prefix = self.prefix
 
         async def handle(request: Request) -> Response:
             try:
                 return await handler(request)
             except SignInRequired:
-                back = request.url.path if request.method == "GET" else f"{PREFIX}/"
-                return RedirectResponse(f"{PREFIX}/sign-in?next={quote(back)}", status_code=303)
+                back = request.url.path if request.method == "GET" else f"{prefix}/"
+                return RedirectResponse(f"{prefix}/sign-in?next={quote(back)}", status_code=303)
             except HTTPException as err:
-                return error_page(err.status_code, str(err.detail))
+                return self.error(err.status_code, str(err.detail))
             except DomainError as err:
-                return error_page(status_of(err), err.detail)
+                return self.error(status_of(err), err.detail)
             except RequestValidationError as err:
                 fields = "; ".join(
                     f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'form'}: {e.get('msg')}" for e in err.errors()
                 )
-                return error_page(422, f"the request was not valid: {fields}")
+                return self.error(422, f"the request was not valid: {fields}")
 
         return handle

@@ -10,6 +10,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from fastapi import HTTPException, Request, Response
 from sqlalchemy import select, update
@@ -71,8 +72,7 @@ async def start_session(
     session: AsyncSession, response: Response, request: Request, settings: Settings, *, account: Cam | WebOperator
 ) -> None:
     """A new server-side session for the account, and its cookie on `response` (the caller commits)."""
-    token = secrets.token_urlsafe(32)
-    hours = settings.web_session_hours
+    token, expires_at = set_session_cookie(response, request, settings)
     session.add(
         WebSession(
             token_hash=token_hash(token),
@@ -81,29 +81,42 @@ async def start_session(
             operator_id=account.id if isinstance(account, WebOperator) else None,
             email=account.email,
             csrf_token=secrets.token_urlsafe(32),
-            expires_at=datetime.now(UTC) + timedelta(hours=hours),
+            expires_at=expires_at,
         )
     )
+
+
+def set_session_cookie(
+    response: Response, request: Request, settings: Settings, cookie: str = SESSION_COOKIE, path: str = PREFIX
+) -> tuple[str, datetime]:
+    """A new random session token as the HttpOnly, SameSite cookie (Secure behind HTTPS) of
+    `path`; returns it and when it expires (the workspace's and the partner portal's sessions)."""
+    token = secrets.token_urlsafe(32)
+    hours = settings.web_session_hours
     response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=int(hours * 3600),
-        path=PREFIX,
-        httponly=True,
-        samesite="lax",
+        cookie, token, max_age=int(hours * 3600), path=path, httponly=True, samesite="lax",
         secure=is_secure(request, settings),
-    )
+    )  # fmt: skip
+    return token, datetime.now(UTC) + timedelta(hours=hours)
 
 
-async def end_session(session: AsyncSession, request: Request, response: Response) -> None:
-    token = request.cookies.get(SESSION_COOKIE)
+async def end_session(
+    session: AsyncSession,
+    request: Request,
+    response: Response,
+    table: Any = WebSession,
+    cookie: str = SESSION_COOKIE,
+    path: str = PREFIX,
+) -> None:
+    """End this browser's session (a row of `table`, by its cookie's hash) and drop the cookie."""
+    token = request.cookies.get(cookie)
     if token:
         await session.execute(
-            update(WebSession)
-            .where(WebSession.token_hash == token_hash(token), WebSession.ended_at.is_(None))
+            update(table)
+            .where(table.token_hash == token_hash(token), table.ended_at.is_(None))
             .values(ended_at=datetime.now(UTC))
         )
-    response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+    response.delete_cookie(cookie, path=path)
 
 
 async def current_user(request: Request, session: AsyncSession) -> WebUser:
@@ -166,26 +179,28 @@ def require_ops(user: WebUser) -> None:
         raise HTTPException(403, detail="this page is for channel operations; your account is a CAM")
 
 
-def pre_sign_in_token(request: Request) -> str:
+def pre_sign_in_token(request: Request, cookie: str = PRE_CSRF_COOKIE) -> str:
     """The double-submit token of the sign-in forms: the cookie's value, or a new one."""
-    token = request.cookies.get(PRE_CSRF_COOKIE)
+    token = request.cookies.get(cookie)
     return token if token and 20 <= len(token) <= 100 else secrets.token_urlsafe(24)
 
 
-def set_pre_sign_in_cookie(response: Response, request: Request, settings: Settings, token: str) -> None:
-    response.set_cookie(
-        PRE_CSRF_COOKIE, token, path=PREFIX, httponly=True, samesite="lax", secure=is_secure(request, settings)
-    )
+def set_pre_sign_in_cookie(
+    response: Response, request: Request, settings: Settings, token: str, cookie: str = PRE_CSRF_COOKIE, path=PREFIX
+) -> None:
+    response.set_cookie(cookie, token, path=path, httponly=True, samesite="lax", secure=is_secure(request, settings))
 
 
 class SecurityHeaders:
-    """Pure ASGI: the security headers on every answer under /web (pages, redirects, files)."""
+    """Pure ASGI: the security headers on every answer under /web (pages, redirects, files), and
+    under the partner portal's /portal."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...] = (PREFIX,)) -> None:
         self.app = app
+        self.prefixes = prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(PREFIX):
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.prefixes):
             await self.app(scope, receive, send)
             return
 

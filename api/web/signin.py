@@ -7,10 +7,12 @@ count; the answer to a request never tells whether an address is known."""
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from email.message import EmailMessage
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Form, Query, Request
@@ -32,7 +34,7 @@ from core.settings import Settings
 from domain.actors import SYSTEM
 from domain.enums import Role
 from domain.links import LinkError, LinkExpired
-from domain.signin import make_sign_in_token, new_claims, read_sign_in_token
+from domain.signin import SALT, make_sign_in_token, new_claims, read_sign_in_token
 from domain.types import normalize_email
 from store import repo
 from store.models import Cam
@@ -103,7 +105,7 @@ async def account_for(session: AsyncSession, settings: Settings, email: str) -> 
     return operator
 
 
-def _address(settings: Settings, typed: str) -> str:
+def address_of(settings: Settings, typed: str) -> str:
     """The address as the mailer uses it; the program's OPS_EMAIL as configured (the embedded
     default, `channel-ops@camlights.local`, is a special-use domain email-validator refuses)."""
     if typed.strip().lower() == settings.ops_email.strip().lower():
@@ -133,51 +135,78 @@ async def request_link(
     next: Annotated[str, Form(max_length=500), SCREEN_LINE] = "",
 ):
     await security.check_csrf(request, request.cookies.get(security.PRE_CSRF_COOKIE))
+
+    async def known(address: str) -> str | None:
+        account = await account_for(session, settings, address)
+        await session.commit()  # the ops mailbox's operator, made at its first request
+        return None if account is None else "sign_in"
+
+    form = functools.partial(_form_page, request, settings)
+    return await ask_for_link(request, background, settings, email, safe_next(next), known=known, form=form)
+
+
+async def ask_for_link(
+    request: Request,
+    background: BackgroundTasks,
+    settings: Settings,
+    email: str,
+    target: str,
+    *,
+    known: Callable[[str], Awaitable[str | None]],
+    form: Callable[..., Response],
+    prefix: str = security.PREFIX,
+    salt: str = SALT,
+) -> Response:
+    """Answer a request for a link: `known(address)` names the email's template (its language)
+    when the address may sign in, else None (the answer does not tell: it is the same); limited
+    per address and, for unknown ones, per client; `form(name, status, **context)` renders the
+    sign-in pages (of the workspace or the partner portal)."""
     try:
-        address = _address(settings, email)
+        address = address_of(settings, email)
     except ValueError as err:
-        return _form_page(request, settings, "sign_in", 422, next=safe_next(next), error=f"email: {err}", email=email)
+        return form("sign_in", 422, next=target, error=f"email: {err}", email=email)
     wait = await limiters(request).address_blocked(request, address)
     if wait is not None:  # known or not, an address over its limits gets the same answer
-        return _form_page(
-            request,
-            settings,
-            "sign_in",
-            429,
-            next=safe_next(next),
-            error=f"too many sign-in attempts; try again in {wait} s",
-            email=email,
-        )
-    account = await account_for(session, settings, address)
-    if account is None:  # a failure, but the answer stays that of a known address (it tells nothing)
+        return form("sign_in", 429, next=target, error=f"too many sign-in attempts; try again in {wait} s", email=email)
+    template = await known(address)
+    if template is None:  # a failure, but the answer stays that of a known address (it tells nothing)
         await limiters(request).fail(request, address)
     else:
-        await session.commit()
         # each link sent counts for the address: no mail flood
         await limiters(request).sent.fail(ratelimit.engine_of(request), address)
         # Sent after the answer, so that a known address is not told apart by the time it takes.
-        background.add_task(send_link, settings, address, safe_next(next))
-    return _form_page(request, settings, "sign_in_sent", email=address)
+        background.add_task(send_link, settings, address, target, prefix=prefix, salt=salt, template=template)
+    return form("sign_in_sent", email=address)
 
 
-async def send_link(settings: Settings, email: str, next_page: str) -> None:
+async def send_link(
+    settings: Settings,
+    email: str,
+    next_page: str,
+    *,
+    prefix: str = security.PREFIX,
+    salt: str = SALT,
+    template: str = "sign_in",
+) -> None:
+    """Email the sign-in link (of the workspace, or of the portal: its prefix, salt and the
+    template of the user's language, `mail/sign_in.<language>`)."""
     try:
-        await _send_link(settings, email, next_page)
+        await _send_link(settings, email, next_page, prefix, salt, template)
     except Exception:  # the user asks again; the log says why it failed
         log.exception("the sign-in link to %s could not be sent", email)
 
 
-async def _send_link(settings: Settings, email: str, next_page: str) -> None:
+async def _send_link(settings: Settings, email: str, next_page: str, prefix: str, salt: str, template: str) -> None:
     claims = new_claims(email, timedelta(minutes=settings.web_link_minutes))
-    token = make_sign_in_token(settings.link_secret, claims)
+    token = make_sign_in_token(settings.link_secret, claims, salt)
     base = settings.public_base_url.rstrip("/")
     mailer = registry.make_mailer(settings)
     mailer.env = mail_env  # the workspace's own templates
     rendered = mailer.render(
         "mail",
-        "sign_in",
+        template,
         {
-            "link": f"{base}{security.PREFIX}/sign-in/{token}?next={quote(next_page)}",
+            "link": f"{base}{prefix}/sign-in/{token}?next={quote(next_page)}",
             "minutes": f"{settings.web_link_minutes:g}",
             "expires_at": f"{claims.expires_at:%Y-%m-%d %H:%M} UTC",
         },
@@ -191,7 +220,7 @@ async def _send_link(settings: Settings, email: str, next_page: str) -> None:
     await mailer.send(msg)
 
 
-async def _refused(request: Request, email: str | None, status: int, message: str) -> Response:
+async def refuse(request: Request, email: str | None, status: int, message: str) -> Response:
     """A failed attempt: its page, or past the client's (or address's) limit, 429 with Retry-After."""
     wait = await limiters(request).fail(request, email)
     if wait is None:
@@ -201,22 +230,63 @@ async def _refused(request: Request, email: str | None, status: int, message: st
     return response
 
 
-async def _claims_or_page(request: Request, settings: Settings, token: str):
+async def claims_or_page(request: Request, settings: Settings, token: str, salt: str = SALT):
     try:
-        return read_sign_in_token(settings.link_secret, token), None
+        return read_sign_in_token(settings.link_secret, token, salt=salt), None
     except LinkError as err:
         status = 410 if isinstance(err, LinkExpired) else 403
-        return None, await _refused(request, None, status, f"{err}. Ask for a new link on the sign-in page.")
+        return None, await refuse(request, None, status, f"{err}. Ask for a new link on the sign-in page.")
+
+
+async def usable_link(request: Request, session: AsyncSession, settings: Settings, token: str, salt: str = SALT):
+    """The link's claims if it is genuine, unexpired and unused; else (None, the refusal's page)."""
+    claims, refused = await claims_or_page(request, settings, token, salt)
+    if refused is not None:
+        return None, refused
+    if await session.get(UsedSignInLink, claims.jti) is not None:
+        return None, await refuse(request, claims.email, 410, USED)
+    return claims, None
+
+
+async def redeem(
+    request: Request,
+    session: AsyncSession,
+    settings: Settings,
+    token: str,
+    target: str,
+    *,
+    account: Callable[[str], Awaitable[Any]],
+    start: Callable[[Response, Any], Awaitable[None]],
+    salt: str = SALT,
+    pre_cookie: str = security.PRE_CSRF_COOKIE,
+    path: str = security.PREFIX,
+) -> Response:
+    """Sign in with the link (once): `account(email)` is who may sign in (None: no longer),
+    `start(response, account)` adds their session; committed with the link marked used."""
+    claims, refused = await claims_or_page(request, settings, token, salt)
+    if refused is not None:
+        return refused
+    who = await account(claims.email)
+    if who is None:  # removed since the link was sent
+        return await refuse(request, claims.email, 403, "this address may no longer sign in")
+    session.add(UsedSignInLink(jti=claims.jti, email=claims.email))
+    response = RedirectResponse(target, status_code=303)
+    await start(response, who)
+    try:
+        await session.commit()
+    except IntegrityError:  # used at the same moment in another tab
+        await session.rollback()
+        return await refuse(request, claims.email, 410, USED)
+    response.delete_cookie(pre_cookie, path=path)
+    return response
 
 
 @router.get("/sign-in/{token}")
 async def confirm_link(token: Token, request: Request, session: SessionDep, settings: SettingsDep, next: Next = ""):
     """Opening the link changes nothing: it shows a button that signs in."""
-    claims, refused = await _claims_or_page(request, settings, token)
+    claims, refused = await usable_link(request, session, settings, token)
     if refused is not None:
         return refused
-    if await session.get(UsedSignInLink, claims.jti) is not None:
-        return await _refused(request, claims.email, 410, USED)
     return _form_page(request, settings, "sign_in_confirm", token=token, email=claims.email, next=safe_next(next))
 
 
@@ -229,22 +299,19 @@ async def use_link(
     next: Annotated[str, Form(max_length=500), SCREEN_LINE] = "",
 ):
     await security.check_csrf(request, request.cookies.get(security.PRE_CSRF_COOKIE))
-    claims, refused = await _claims_or_page(request, settings, token)
-    if refused is not None:
-        return refused
-    account = await account_for(session, settings, claims.email)
-    if account is None:  # removed since the link was sent
-        return await _refused(request, claims.email, 403, "this address may no longer sign in")
-    session.add(UsedSignInLink(jti=claims.jti, email=claims.email))
-    response = RedirectResponse(safe_next(next), status_code=303)
-    await security.start_session(session, response, request, settings, account=account)
-    try:
-        await session.commit()
-    except IntegrityError:  # used at the same moment in another tab
-        await session.rollback()
-        return await _refused(request, claims.email, 410, USED)
-    response.delete_cookie(security.PRE_CSRF_COOKIE, path=security.PREFIX)
-    return response
+
+    async def start(response: Response, account: Cam | WebOperator) -> None:
+        await security.start_session(session, response, request, settings, account=account)
+
+    return await redeem(
+        request,
+        session,
+        settings,
+        token,
+        safe_next(next),
+        account=lambda e: account_for(session, settings, e),
+        start=start,
+    )
 
 
 @router.post("/sign-out")

@@ -20,6 +20,7 @@ SPEC = JourneySpec(
     describe=lambda inp: domain.describe(domain.CertInput.model_validate(inp)),
     router="journeys.cert.router:router",
     web="journeys.cert.web",
+    portal="journeys.cert.portal",
     bench="bench.cert",
     policy=CertPolicy,
     events=EVENTS,

@@ -25,6 +25,7 @@ SPEC = JourneySpec(
     describe=lambda inp: domain.describe(domain.DealInput.model_validate(inp)),
     router="journeys.deal.router:router",
     web="journeys.deal.web",
+    portal="journeys.deal.portal",
     bench="bench.deal",
     policy=DealPolicy,
     events=EVENTS,

@@ -27,6 +27,7 @@ SPEC = JourneySpec(
     extra_workflows=(MdfFundWorkflow,),
     router="journeys.mdf.router:router",
     web="journeys.mdf.web",
+    portal="journeys.mdf.portal",
     bench="bench.mdf",
     policy=MdfPolicy,
     events=EVENTS,

@@ -18,6 +18,7 @@ SPEC = JourneySpec(
     describe=lambda inp: domain.describe(domain.OnboardingInput.model_validate(inp)),
     router="journeys.onboarding.router:router",
     web="journeys.onboarding.web",
+    portal="journeys.onboarding.portal",
     bench="bench.onboarding",
     policy=OnboardingPolicy,
     events=EVENTS,

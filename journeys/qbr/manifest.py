@@ -25,6 +25,7 @@ SPEC = JourneySpec(
     web="journeys.qbr.web",
     bench="bench.qbr_cycle:suite",
     bench_policy=None,
+    portal="journeys.qbr.portal",
     on_policy_saved=ensure_qbr_schedule,
     policy=QbrPolicy,
 )

@@ -13,7 +13,7 @@ from api.web.portfolio import BASE, Filters, Portfolio, to_csv
 from domain.charts import trend_svg
 from domain.links import LinkClaims, LinkExpired, LinkInvalid, make_token
 from domain.policy import ProgramPolicy
-from domain.signin import make_sign_in_token, new_claims, read_sign_in_token
+from domain.signin import PORTAL_SALT, make_sign_in_token, new_claims, read_sign_in_token
 
 pytestmark = pytest.mark.unit
 
@@ -40,6 +40,16 @@ def test_a_forged_or_foreign_token_is_not_a_sign_in_link():
     decision = make_token(SECRET, LinkClaims("D-1", "approve", "cam:7", "j" * 32, NOW + timedelta(days=1)))
     with pytest.raises(LinkInvalid):  # a decision link never signs anyone in (another salt)
         read_sign_in_token(SECRET, decision, now=NOW)
+
+
+def test_a_workspace_link_is_no_partner_portal_link_nor_the_reverse():
+    claims = new_claims("owner@contoso.test", timedelta(minutes=15), now=NOW)
+    portal = make_sign_in_token(SECRET, claims, PORTAL_SALT)
+    assert read_sign_in_token(SECRET, portal, now=NOW, salt=PORTAL_SALT) == claims
+    with pytest.raises(LinkInvalid, match="signature"):
+        read_sign_in_token(SECRET, portal, now=NOW)
+    with pytest.raises(LinkInvalid, match="signature"):
+        read_sign_in_token(SECRET, make_sign_in_token(SECRET, claims), now=NOW, salt=PORTAL_SALT)
 
 
 def current() -> dict:

@@ -23,6 +23,7 @@ __all__ = [
     "FIRST_DEAL",
     "JOURNEY",
     "MARK_MILESTONE",
+    "PORTAL_ACCESS",
     "START_STATE",
     "Milestone",
     "MilestoneDone",
@@ -32,6 +33,7 @@ __all__ = [
 
 FIRST_DEAL = "first_deal"  # the milestone the deal journey reports at a partner's first registration
 FIRST_CERTIFICATION = "first_certification"  # the one the cert journey reports at a first certification
+PORTAL_ACCESS = "portal_access"  # the one the partner portal reports at a partner user's first sign-in
 
 StartInput = OnboardingInput  # the workflow's input when a partner is enrolled
 START_STATE = OnboardingState.in_progress.value  # the journey's state when it starts
