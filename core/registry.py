@@ -24,6 +24,7 @@ INSTALLED = (
     "cert",
     "mdf",
     "qbr",
+    "leads",
 )
 
 JOURNEYS: tuple[JourneySpec, ...] = tuple(

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.enums import Tier
 from domain.types import Name, at_most
+from journeys.leads.contract import LeadsPolicy  # leads: until sections come from manifests
 from journeys.qbr.domain import Metric, Mode
 
 MAX_DAYS = 3650  # no window, SLA or offset of the program is longer than ten years
@@ -576,6 +577,7 @@ class ProgramPolicy(BaseModel):
     mdf: MdfPolicy = Field(default_factory=MdfPolicy)
     webhooks: WebhookPolicy = Field(default_factory=WebhookPolicy)
     qbr: QbrPolicy = Field(default_factory=QbrPolicy)
+    leads: LeadsPolicy = Field(default_factory=LeadsPolicy)  # leads: until sections come from manifests
     limits: LimitsPolicy = Field(default_factory=LimitsPolicy)
 
     @model_validator(mode="after")
