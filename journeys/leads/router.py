@@ -205,7 +205,7 @@ async def link_apply(
     temporal: TemporalDep,
     settings: SettingsDep,
     reason: links.LinkReason = "",
-    reason_code: Annotated[str, Form(max_length=40)] = "other",
+    reason_code: Annotated[str, Form(max_length=40, pattern=r"^[a-z_]{1,40}$")] = "other",
 ):
     """Confirming answers the offer exactly once."""
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -94,10 +94,10 @@ class DealLinkBody(Strict):
 
 class PreferencesBody(Strict):
     accepting: bool = True
-    capacity: int = Field(10, ge=0, le=1000)
-    countries: list[str] = Field(default_factory=list, max_length=250)
-    regions: list[str] = Field(default_factory=list, max_length=100)
-    categories: list[str] = Field(default_factory=list, max_length=100)
+    capacity: int = Field(10, ge=0, le=1000, strict=True)
+    countries: list[Annotated[str, Field(max_length=2)]] = Field(default_factory=list, max_length=250)
+    regions: list[Annotated[str, Field(max_length=60)]] = Field(default_factory=list, max_length=100)
+    categories: list[Annotated[str, Field(max_length=60)]] = Field(default_factory=list, max_length=100)
     time_zone: str | None = Field(None, max_length=60)
 
     @field_validator("countries")
