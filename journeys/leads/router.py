@@ -32,7 +32,10 @@ from journeys.leads.models import Lead, LeadPreference
 from journeys.leads.schemas import (
     DealLinkBody,
     DeclineBody,
+    DryRunBody,
+    DryRunOut,
     HandBackBody,
+    ImportOut,
     LeadCreate,
     LeadDetail,
     LeadOut,
@@ -50,6 +53,29 @@ async def create_lead(
 ):
     """A lead from ops or an integration (an ops key): routed by the policy's rules at once."""
     return await service.create(session, temporal, principal, body, settings.task_queue)
+
+
+@router.post(
+    "/import",
+    response_model=ImportOut,
+    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string", "maxLength": 2_000_000}}}}},
+    responses={413: {"description": "too large"}, 422: {"description": "the rows' errors; nothing was imported"}},
+)
+async def import_leads(
+    request: Request, principal: OpsDep, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
+):
+    """Many leads from a CSV (header: the fields of `POST /leads`, `external_id` required): every
+    row is validated first (errors per row, nothing written on any error; a cell starting like a
+    formula is refused); a row whose external_id was imported before is skipped."""
+    raw = await request.body()
+    return await service.import_leads(session, temporal, principal, raw, settings.task_queue)
+
+
+@router.post("/routing/dry-run", response_model=DryRunOut)
+async def routing_dry_run(body: DryRunBody, principal: OpsDep, session: SessionDep):
+    """Which partner each of the last N leads would go to under a draft rule set, beside the
+    current rules, and each partner's share before and after. Writes nothing."""
+    return await service.dry_run(session, body.rules, body.last)
 
 
 @router.get("", response_model=list[LeadOut])

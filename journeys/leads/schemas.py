@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from api.schemas import CATEGORY, DOMAIN_INPUT, LINE, Email, Label, Name, Reason, RequiredReason, Strict, check_domain
 from journeys.deal.contract import normalize_domain
 from journeys.leads.domain import LeadState
+from journeys.leads.policy import RoutingRule
 
 COUNTRY = r"^[A-Z]{2}$"
 
@@ -129,3 +130,31 @@ class PreferencesBody(Strict):
             except (ZoneInfoNotFoundError, ValueError) as err:
                 raise ValueError(f"unknown time zone {v!r}") from err
         return v
+
+
+class DryRunBody(Strict):
+    rules: list[RoutingRule] = Field(max_length=50, description="a draft of the policy's `leads.rules`")
+    last: int = Field(100, ge=1, le=1000, strict=True, description="the last N leads to route again")
+
+
+class DryRunLead(BaseModel):
+    lead_id: uuid.UUID
+    before: str | None  # the partner the current rules pick (None: unplaced)
+    after: str | None  # the partner the draft picks
+    before_rule: str | None
+    after_rule: str | None
+
+
+class DryRunOut(BaseModel):
+    leads: list[DryRunLead]
+    shares: dict[str, dict[str, float]]  # partner id (or "unplaced") -> {"before": share, "after": share}
+
+
+class ImportRowError(BaseModel):
+    row: int  # 1 is the first data row (after the header)
+    errors: list[str]
+
+
+class ImportOut(BaseModel):
+    created: list[uuid.UUID]
+    skipped: list[ImportRowError]  # rows already imported (same external_id) or duplicating an open lead

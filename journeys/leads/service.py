@@ -4,12 +4,14 @@ the leads offered to it), answers to offers, recall, the deal link and the one-c
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from fastapi import HTTPException
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import delete, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,21 +25,25 @@ from domain.enums import Role, Tier
 from domain.journeys import Coverage, workflow_id
 from domain.links import LinkClaims
 from journeys.deal import contract as deals
-from journeys.leads.activities import LINK_SALT
+from journeys.leads.activities import LINK_SALT, candidates
 from journeys.leads.domain import (
     DEAL_REGISTERED,
     JOURNEY,
     OPEN_STATES,
     RESPOND,
     DealRegistered,
+    LeadFacts,
     LeadInput,
     LeadState,
     OfferResponse,
+    Pick,
     ResponseResult,
     describe,
+    route,
 )
 from journeys.leads.models import Lead, LeadOffer, LeadUsedLink
-from journeys.leads.schemas import LeadCreate
+from journeys.leads.policy import LeadsPolicy, RoutingRule
+from journeys.leads.schemas import DryRunLead, DryRunOut, ImportOut, ImportRowError, LeadCreate
 from journeys.leads.workflow import NO_PARTNER, LeadWorkflow
 from store import locks, repo
 from store.models import Partner
@@ -219,3 +225,115 @@ async def apply_link(
         async with session.begin():  # not taken: the link may be used again
             await session.execute(delete(LeadUsedLink).where(LeadUsedLink.jti == claims.jti))
         raise LinkRefused(err.status_code, str(err.detail)) from err
+
+
+# ------------------------------------------------------------------ CSV import
+
+
+MAX_IMPORT_BYTES = 2_000_000
+MAX_IMPORT_ROWS = 5000
+FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such a cell
+
+
+def parse_csv(raw: bytes) -> list[LeadCreate]:
+    """Every row validated before anything is written: one error list per bad row (422)."""
+    if len(raw) > MAX_IMPORT_BYTES:
+        raise HTTPException(413, detail=f"a lead import is at most {MAX_IMPORT_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise HTTPException(422, detail="the CSV must be UTF-8") from err
+    if "\x00" in text:
+        raise HTTPException(422, detail="the CSV holds a NUL character")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    columns = set(LeadCreate.model_fields)
+    header = reader.fieldnames or []
+    unknown = [c for c in header if c not in columns]
+    if unknown or "external_id" not in header:
+        raise HTTPException(
+            422, detail=f"CSV header: unknown columns {unknown[:5]}; external_id is required; columns: "
+            f"{', '.join(sorted(columns))}",
+        )  # fmt: skip
+    rows, errors = [], []
+    for number, row in enumerate(reader, start=1):
+        if number > MAX_IMPORT_ROWS:
+            raise HTTPException(413, detail=f"a lead import has at most {MAX_IMPORT_ROWS} rows")
+        if None in row:
+            errors.append(ImportRowError(row=number, errors=["more cells than columns"]))
+            continue
+        formulas = [k for k, v in row.items() if v and v.startswith(FORMULA_LEAD)]
+        if formulas:
+            errors.append(ImportRowError(row=number, errors=[f"{k}: a cell may not start like a formula"
+                                                              for k in formulas]))  # fmt: skip
+            continue
+        try:
+            rows.append(LeadCreate.model_validate({k: v for k, v in row.items() if v not in ("", None)}))
+        except ValidationError as err:
+            msgs = [f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in err.errors(include_url=False)]
+            errors.append(ImportRowError(row=number, errors=msgs))
+    if errors:
+        listed = "; ".join(f"row {e.row}: {', '.join(e.errors)}" for e in errors[:100])
+        raise HTTPException(422, detail=f"nothing was imported; {len(errors)} row(s) refused: {listed}")
+    return rows
+
+
+async def import_leads(
+    session: AsyncSession, client: Client, principal: Principal, raw: bytes, task_queue: str
+) -> ImportOut:
+    """Idempotent on each row's external_id: a row imported before is skipped, as is one whose
+    customer has an open lead."""
+    created, skipped = [], []
+    for number, body in enumerate(parse_csv(raw), start=1):
+        try:
+            lead = await create(session, client, principal, body, task_queue)
+        except HTTPException as err:
+            if err.status_code != 409:
+                raise
+            await session.rollback()
+            skipped.append(ImportRowError(row=number, errors=[str(err.detail)]))
+            continue
+        created.append(lead.id)
+    return ImportOut(created=created, skipped=skipped)
+
+
+# ------------------------------------------------------------------ dry run of a rule change
+
+
+async def dry_run(session: AsyncSession, rules: list[RoutingRule], last: int) -> DryRunOut:
+    """The last `last` leads routed (first offer) by the current rules and by the draft, each
+    replayed in order so that round robin turns; nothing is written."""
+    current = (await repo.current_policy(session)).policy.leads
+    try:
+        draft = LeadsPolicy.model_validate({**current.model_dump(), "rules": [r.model_dump() for r in rules]})
+    except ValidationError as err:
+        raise HTTPException(422, detail=f"rules: {err.errors(include_url=False)[0]['msg']}") from err
+    leads = list((await session.scalars(select(Lead).order_by(Lead.created_at.desc(), Lead.id).limit(last))).all())
+    leads.reverse()
+    base = await candidates(session)
+    picks: dict[str, list[Pick]] = {}
+    for name, policy in (("before", current), ("after", draft)):
+        pool = {c.partner_id: c.model_copy() for c in base}
+        picks[name] = []
+        for lead in leads:
+            facts = LeadFacts(lead_id=str(lead.id), country=lead.country, region=lead.region,
+                              product_category=lead.product_category)  # fmt: skip
+            got = route(facts, list(pool.values()), policy, set(), 1)
+            for pid in got.partners:
+                pool[pid].last_offered_at = lead.created_at
+            picks[name].append(got)
+    rows = [
+        DryRunLead(
+            lead_id=lead.id,
+            before=b.partners[0] if b.partners else None,
+            after=a.partners[0] if a.partners else None,
+            before_rule=b.rule,
+            after_rule=a.rule,
+        )  # fmt: skip
+        for lead, b, a in zip(leads, picks["before"], picks["after"], strict=True)
+    ]
+    shares: dict[str, dict[str, float]] = {}
+    for row in rows:
+        for side, who in (("before", row.before), ("after", row.after)):
+            entry = shares.setdefault(who or "unplaced", {"before": 0.0, "after": 0.0})
+            entry[side] += 1 / len(rows)
+    return DryRunOut(leads=rows, shares={k: {n: round(v, 4) for n, v in s.items()} for k, s in shares.items()})

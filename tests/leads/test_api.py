@@ -120,3 +120,52 @@ async def test_bad_input_is_a_clear_4xx_writing_nothing(api, ops, sessionmaker):
     assert await count_leads(sessionmaker) == 0
     r = await api.put(f"/leads/preferences/{'0' * 8}-0000-0000-0000-{'0' * 12}", json={}, headers=ops)
     assert r.status_code == 404
+
+
+CSV_HEADER = "external_id,company,domain,contact_name,contact_email,country,product_category,value,currency\n"
+
+
+def csv_row(n: int, **over) -> str:
+    cells = {"external_id": f"crm-{n}", "company": f"Company {n}", "domain": f"c{n}.test", "contact_name": "Pat",
+             "contact_email": f"pat@c{n}.test", "country": "DE", "product_category": "network", "value": "100.00",
+             "currency": "EUR"} | over  # fmt: skip
+    return ",".join(cells.values()) + "\n"
+
+
+async def test_csv_import_row_errors_formulas_idempotent_and_dry_run(api, ops, worker, sessionmaker):
+    await put_policy(api, ops, max_offers=1)
+    partners = [await enrol(api, ops, tier="registered", domain=f"p{i}.test") for i in range(2)]
+    csv_h = {**ops, "Content-Type": "text/csv"}
+    bad = CSV_HEADER + csv_row(1) + csv_row(2, country="de") + csv_row(3, company="=HYPERLINK(1)")
+    r = await api.post("/leads/import", content=bad.encode(), headers=csv_h)
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert "2 row(s) refused" in detail and "row 2: country" in detail, detail
+    assert "row 3: company: a cell may not start like a formula" in detail and "row 1" not in detail
+    assert await count_leads(sessionmaker) == 0
+    assert (await api.post("/leads/import", content=b"x" * 2_000_001, headers=csv_h)).status_code == 413
+    assert (await api.post("/leads/import", content=b"company\nA\n", headers=csv_h)).status_code == 422
+    good = CSV_HEADER + "".join(csv_row(n) for n in range(1, 5))
+    r = await api.post("/leads/import", content=good.encode(), headers=csv_h)
+    assert r.status_code == 200, r.text
+    assert len(r.json()["created"]) == 4 and r.json()["skipped"] == []
+    again = await api.post("/leads/import", content=good.encode(), headers=csv_h)
+    assert again.json()["created"] == [] and len(again.json()["skipped"]) == 4  # idempotent on external_id
+    assert await count_leads(sessionmaker) == 4
+
+    await eventually(lambda: _all_routed(api, ops), what="every imported lead offered")
+    draft = [{"name": "only-first-territory", "required": True, "countries": ["FR"]}, {"name": "rest"}]
+    r = await api.post("/leads/routing/dry-run", json={"rules": draft, "last": 4}, headers=ops)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert len(out["leads"]) == 4 and {row["before_rule"] for row in out["leads"]} == {"anyone"}
+    assert {row["after_rule"] for row in out["leads"]} == {"rest"}  # the FR rule does not apply to DE leads
+    assert set(out["shares"]) <= {p["id"] for p in partners} | {"unplaced"}
+    assert abs(sum(s["before"] for s in out["shares"].values()) - 1) < 1e-3
+    bad_rules = await api.post("/leads/routing/dry-run", json={"rules": [{"name": "a"}, {"name": "a"}]}, headers=ops)
+    assert bad_rules.status_code == 422
+
+
+async def _all_routed(api, ops) -> bool:
+    leads = (await api.get("/leads", headers=ops)).json()
+    return len(leads) == 4 and all(lead["state"] != "new" for lead in leads)
