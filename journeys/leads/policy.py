@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import time
 from enum import StrEnum
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -12,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from domain.enums import Tier
 
 CODE = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+Country = Annotated[str, Field(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$")]  # ISO 3166 alpha-2
+Code = Annotated[str, Field(min_length=1, max_length=60, pattern=r"^[a-z0-9][a-z0-9_-]{0,59}$")]
 
 
 class Picker(StrEnum):
@@ -35,21 +38,13 @@ class RoutingRule(BaseModel):
 
     name: str = Field(pattern=CODE)
     required: bool = False
-    countries: list[str] = Field(default_factory=list, max_length=300)
-    regions: list[str] = Field(default_factory=list, max_length=300)
-    categories: list[str] = Field(default_factory=list, max_length=100)
-    tiers: list[Tier] = Field(default_factory=list)
+    countries: list[Country] = Field(default_factory=list, max_length=300)
+    regions: list[Code] = Field(default_factory=list, max_length=300)
+    categories: list[Code] = Field(default_factory=list, max_length=100)
+    tiers: list[Tier] = Field(default_factory=list, max_length=4)
     picker: Picker = Picker.round_robin
     mode: Mode = Mode.sequential
-    pool_size: int = Field(3, ge=2, le=20, description="partners offered at once in `pool` mode")
-
-    @field_validator("countries")
-    @classmethod
-    def _countries(cls, v: list[str]) -> list[str]:
-        bad = [c for c in v if len(c) != 2 or not c.isascii() or not c.isupper()]
-        if bad:
-            raise ValueError(f"countries are ISO 3166 alpha-2 codes in capitals: {bad[:3]}")
-        return v
+    pool_size: int = Field(3, ge=2, le=20, strict=True, description="partners offered at once in `pool` mode")
 
 
 class LeadsPolicy(BaseModel):
