@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from journeys.leads import contract as leads  # leads: until sections come from manifests
+
 # --------------------------------------------------------------------------- payloads (data)
 
 
@@ -116,6 +118,8 @@ CATALOG: dict[str, EventSpec] = {
     "mdf.payment_recorded": EventSpec(1, MdfEvent, "ops recorded a payment of an approved MDF claim"),
     "mdf.paid": EventSpec(1, MdfEvent, "an MDF claim was paid in full; the journey ended"),
     "mdf.expired": EventSpec(1, MdfEvent, "an MDF request expired (not started, or not claimed in time)"),
+    # leads: until sections come from manifests
+    **{event: EventSpec(1, leads.LeadEvent, text) for event, text in leads.EVENTS.items()},
 }
 
 WILDCARD = "*"  # a subscription to every event type, present and future

@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import actors
     from domain.enums import Tier
     from domain.journeys import PROGRESS, Coverage, NotifyResult, Refusal, StepResult
+    from domain.webhooks import EventInput, PublishResult, WebhookActivity
     from journeys.leads.domain import (
         DEAL_REGISTERED,
         JOURNEY,
@@ -41,9 +42,16 @@ with workflow.unsafe.imports_passed_through():
         ResponseResult,
         SendOfferInput,
     )
+    from journeys.leads.events import LeadEvent
     from workflows.kit import JourneyKit
 
 NO_PARTNER = "none"  # the PartnerId search attribute of a lead not accepted by anyone
+EVENT_OF = {
+    OfferState.accepted: "lead.accepted",
+    OfferState.declined: "lead.declined",
+    OfferState.expired: "lead.expired",
+    OfferState.returned: "lead.returned",
+}
 
 
 @workflow.defn
@@ -199,6 +207,7 @@ class LeadWorkflow:
             await self._set_state(LeadState.offered, by=actors.SYSTEM, reason=result.pick.reasons[-1])
             for offer in result.offers:
                 await self._send(offer.partner_id, offer.offer_no, "offer", offer)
+                await self._emit("lead.offered", offer.partner_id, offer.offer_no, actors.SYSTEM)
             outcome = await self._await_answers()
             if self._recall is not None:
                 return None
@@ -274,6 +283,29 @@ class LeadWorkflow:
             StepResult,
             summary=f"record offer {offer.offer_no}: {state.value}",
         )  # fmt: skip
+        if state in EVENT_OF:
+            await self._emit(EVENT_OF[state], offer.partner_id, offer.offer_no, by, reason or code)
+
+    async def _emit(
+        self, event_type: str, partner_id: str, offer_no: int, by: str, reason: str | None = None,
+        deal_id: str | None = None,
+    ) -> None:  # fmt: skip
+        """A `lead.*` event on the stream of the partner concerned (once per offer and type)."""
+        inp = self._inp
+        data = LeadEvent(
+            lead_id=inp.lead_id, partner_id=partner_id, state=self._state.value, company=inp.company,
+            country=inp.country, product_category=inp.product_category, source=inp.source, offer_no=offer_no,
+            by=by, reason=reason, deal_id=deal_id,
+        )  # fmt: skip
+        await self._kit.activity(
+            WebhookActivity.PUBLISH,
+            EventInput(
+                idempotency_key=self._kit.key(f"event:{event_type}:{offer_no}"), type=event_type,
+                partner_id=partner_id, occurred_at=workflow.now(), data=data.model_dump(mode="json"),
+            ),
+            PublishResult,
+            summary=f"publish the {event_type} event to webhook subscribers",
+        )  # fmt: skip
 
     async def _send(self, partner_id: str, offer_no: int, template: str, offer: OfferedTo | None = None) -> None:
         key = self._kit.key(f"notify:{template}:{offer_no}")
@@ -307,6 +339,7 @@ class LeadWorkflow:
                 await self._set_state(
                     LeadState.converted, by=self._deal.by, partner_id=partner, deal_id=self._deal.deal_id
                 )
+                await self._emit("lead.converted", partner, offer_no, self._deal.by, deal_id=self._deal.deal_id)
                 return True
             handed = [(n, r) for n, r in self._inbox if r.response == Response.hand_back]
             if handed or self._recall is not None:

@@ -17,6 +17,7 @@ from journeys.leads.domain import DealRegistered, LeadState, OfferResponse, Reca
 from journeys.leads.models import Lead, LeadOffer
 from journeys.leads.policy import LeadsPolicy, Mode, RoutingRule
 from journeys.leads.workflow import LeadWorkflow
+from store.models.integrations import WebhookEvent
 from tests.helpers.factories import make_partner
 from tests.helpers.histories import record_history
 from tests.helpers.waiting import eventually
@@ -92,6 +93,12 @@ async def test_sequential_decline_expiry_accept_and_conversion(
         row = await session.get(Lead, lead.id)
     assert row.state == "converted" and str(row.partner_id) == third and row.deal_id is not None
     assert len(row.routing) == 3 and "round_robin" in row.routing[0]["result"]["pick"]["reasons"][-1]
+    async with sessionmaker() as session:
+        events = await session.execute(select(WebhookEvent.type, WebhookEvent.partner_id).order_by(WebhookEvent.seq))
+    assert [(t, str(p)) for t, p in events.all()] == [
+        ("lead.offered", first), ("lead.declined", first), ("lead.offered", second), ("lead.expired", second),
+        ("lead.offered", third), ("lead.accepted", third), ("lead.converted", third),
+    ]  # fmt: skip
 
 
 def uuid_hex(pid: str) -> str:
