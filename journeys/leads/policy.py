@@ -62,6 +62,7 @@ class LeadsPolicy(BaseModel):
     offer_hours: float = Field(16, gt=0, le=400, description="business hours a partner has to accept an offer")
     reminder_hours: float = Field(4, ge=0, le=400, description="business hours before the deadline: a reminder")
     max_offers: int = Field(5, ge=1, le=50, description="partners offered a lead before it is `unplaced`")
+    max_recalls: int = Field(20, ge=1, le=200, description="recalls of one lead by ops (its history stays bounded)")
     working_days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1, max_length=7)
     day_starts: time = time(9)
     day_ends: time = time(17)

@@ -129,6 +129,8 @@ class LeadWorkflow:
             raise ApplicationError(f"lead is {self._state.value}: it cannot be recalled", type=Refusal.NOT_PENDING)
         if self._recall is not None:
             raise ApplicationError("a recall of this lead is in progress", type=Refusal.NOT_PENDING)
+        if self._kit.policy is not None:
+            self._kit.check_count(self._recalls, self._kit.policy.leads.max_recalls, "recalls")
 
     @workflow.signal(name=DEAL_REGISTERED)
     def deal_registered(self, deal: DealRegistered) -> None:
@@ -343,9 +345,7 @@ class LeadWorkflow:
                 return True
             handed = [(n, r) for n, r in self._inbox if r.response == Response.hand_back]
             if handed or self._recall is not None:
-                for n, r in self._inbox:
-                    self._answers[n] = None if r.response == Response.hand_back else "the lead is accepted"
-                self._inbox.clear()
+                taken, self._inbox = list(self._inbox), []
                 back = handed[0][1] if handed else None
                 state = OfferState.returned if back is not None else OfferState.withdrawn
                 if back is not None:
@@ -358,6 +358,8 @@ class LeadWorkflow:
                 self._partner = None
                 self._kit.partner_id = NO_PARTNER
                 await self._set_state(LeadState.new, by=by, reason=why)
+                for n, r in taken:  # answered once recorded
+                    self._answers[n] = None if r.response == Response.hand_back else "the lead is accepted"
                 return None
             for n, _ in self._inbox:
                 self._answers[n] = "the lead is already accepted"
