@@ -31,3 +31,11 @@ def lead_input(lead: Lead, policy_version: int | None = None, **kw) -> LeadInput
 async def save_policy(sessionmaker, policy: ProgramPolicy) -> int:
     async with sessionmaker() as session, session.begin():
         return await repo.save_policy(session, policy, "ops:test")
+
+
+async def start(ts_env, lead: Lead, task_queue: str, version: int | None = None):
+    from journeys.leads.workflow import LeadWorkflow
+
+    return await ts_env.client.start_workflow(
+        LeadWorkflow.run, lead_input(lead, version), id=f"leads-{lead.id}", task_queue=task_queue
+    )

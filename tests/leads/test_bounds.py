@@ -14,15 +14,9 @@ from journeys.leads.policy import LeadsPolicy
 from journeys.leads.workflow import LeadWorkflow
 from tests.helpers.factories import make_partner
 from tests.helpers.waiting import eventually
-from tests.leads.factories import lead_input, make_lead, save_policy
+from tests.leads.factories import make_lead, save_policy, start
 from tests.leads.test_workflow import _n_live, accept, live, offers
 from worker.main import build_worker
-
-
-async def start(ts_env, lead, task_queue, version=None):
-    return await ts_env.client.start_workflow(
-        LeadWorkflow.run, lead_input(lead, version), id=f"leads-{lead.id}", task_queue=task_queue
-    )
 
 
 async def test_recalls_are_capped_and_a_hand_back_moves_on(ts_env, sessionmaker, base_settings, task_queue):

@@ -21,7 +21,7 @@ from store.models.integrations import WebhookEvent
 from tests.helpers.factories import make_partner
 from tests.helpers.histories import record_history
 from tests.helpers.waiting import eventually
-from tests.leads.factories import lead_input, make_lead, save_policy
+from tests.leads.factories import make_lead, save_policy, start
 from worker.main import build_worker
 
 
@@ -51,9 +51,7 @@ async def test_sequential_decline_expiry_accept_and_conversion(
     partners = [await make_partner(sessionmaker, tier=Tier.gold, name=f"P{i}") for i in range(3)]
     lead = await make_lead(sessionmaker)
     async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
-        handle = await ts_env.client.start_workflow(
-            LeadWorkflow.run, lead_input(lead), id=f"leads-{lead.id}", task_queue=task_queue
-        )
+        handle = await start(ts_env, lead, task_queue)
         await eventually(lambda: _n_live(handle, 1), what="first offer")
         (first,) = await live(handle)
         await handle.execute_update(LeadWorkflow.respond, decline(first))
@@ -115,9 +113,7 @@ async def test_max_offers_then_unplaced_and_recall_to_a_partner(ts_env, sessionm
     version = await save_policy(sessionmaker, ProgramPolicy(leads=LeadsPolicy(max_offers=2)))
     lead = await make_lead(sessionmaker)
     async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
-        handle = await ts_env.client.start_workflow(
-            LeadWorkflow.run, lead_input(lead, version), id=f"leads-{lead.id}", task_queue=task_queue
-        )
+        handle = await start(ts_env, lead, task_queue, version)
         for _ in range(2):
             await eventually(lambda: _n_live(handle, 1), what="an offer")
             (pid,) = await live(handle)
@@ -150,9 +146,7 @@ async def test_pool_two_concurrent_accepts_one_wins(ts_env, sessionmaker, mailbo
     version = await save_policy(sessionmaker, ProgramPolicy(leads=LeadsPolicy(rules=rules)))
     lead = await make_lead(sessionmaker)
     async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
-        handle = await ts_env.client.start_workflow(
-            LeadWorkflow.run, lead_input(lead, version), id=f"leads-{lead.id}", task_queue=task_queue
-        )
+        handle = await start(ts_env, lead, task_queue, version)
         await eventually(lambda: _n_live(handle, 3), what="three offers")
         one, two = str(partners[0].id), str(partners[1].id)
         results = await asyncio.gather(
