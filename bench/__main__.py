@@ -101,6 +101,7 @@ BENCHMARKS: dict[str, tuple[Callable[[harness.Stack, int], Awaitable[list[Sectio
     "deal": (_journey("deal"), "hours"),
     "cert": (_journey("cert"), "hours"),
     "mdf": (_journey("mdf"), "hours"),
+    "leads": (_journey("leads"), "hours"),
     "qbr": (_qbr, None),
     "api": (_api, None),
     "decisions": (_decisions, None),

@@ -22,4 +22,5 @@ SPEC = JourneySpec(
     describe=lambda inp: domain.describe(domain.LeadInput.model_validate(inp)),
     router="journeys.leads.router:router",
     web="journeys.leads.web",
+    bench="bench.leads",
 )
