@@ -169,3 +169,30 @@ async def test_csv_import_row_errors_formulas_idempotent_and_dry_run(api, ops, w
 async def _all_routed(api, ops) -> bool:
     leads = (await api.get("/leads", headers=ops)).json()
     return len(leads) == 4 and all(lead["state"] != "new" for lead in leads)
+
+
+async def test_accept_by_api_and_convert_with_the_partners_own_deal(api, ops, worker, sessionmaker):
+    await put_policy(api, ops)
+    partner = await enrol(api, ops, tier="registered", domain="conv.test")
+    partner_h = await new_key(sessionmaker, Role.partner, partner_id=partner["id"])
+    other = await enrol(api, ops, tier="registered", domain="rival.test")
+    other_h = await new_key(sessionmaker, Role.partner, partner_id=other["id"])
+    await api.put(f"/leads/preferences/{other['id']}", json={"accepting": False}, headers=other_h)
+    lead = (await api.post("/leads", json=lead_body(), headers=ops)).json()
+    await eventually(lambda: _state(api, ops, lead["id"], "offered"), what="offered")
+    r = await api.post(f"/leads/{lead['id']}/decline", json={"reason_code": "because"}, headers=partner_h)
+    assert r.status_code == 422 and "reason_code" in r.json()["detail"], r.text
+    assert (await api.post(f"/leads/{lead['id']}/accept", headers=other_h)).status_code == 404  # not its lead
+    r = await api.post(f"/leads/{lead['id']}/accept", headers=partner_h)
+    assert r.status_code == 200 and r.json()["state"] == "accepted", r.text
+    body = {"customer_name": "Initech", "customer_domain": "initech.test", "product_category": "network",
+            "amount": "1000.00", "currency": "USD", "expected_close_date": "2027-03-31"}  # fmt: skip
+    theirs = (await api.post("/deals", json=body, headers=other_h)).json()
+    ours = (await api.post("/deals", json=body, headers=partner_h)).json()
+    r = await api.post(f"/leads/{lead['id']}/deal", json={"deal_id": theirs["id"]}, headers=partner_h)
+    assert r.status_code == 422, r.text
+    r = await api.post(f"/leads/{lead['id']}/deal", json={"deal_id": ours["id"]}, headers=partner_h)
+    assert r.status_code == 202, r.text
+    await eventually(lambda: _state(api, ops, lead["id"], "converted"), what="converted")
+    got = (await api.get(f"/leads/{lead['id']}", headers=partner_h)).json()
+    assert got["deal_id"] == ours["id"] and got["partner_id"] == partner["id"]
