@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import and_, any_, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -56,8 +56,10 @@ def offer_window(policy: ProgramPolicy, at: datetime, tz: str, country: str) -> 
     return ends, remind
 
 
-async def candidates(session: AsyncSession, partner_ids: list[uuid.UUID] | None = None) -> list[Candidate]:
-    """Every partner as routing sees it (one query): preferences, open offers, acceptance history."""
+async def candidates(session: AsyncSession, country: str | None = None) -> list[Candidate]:
+    """The partners as routing sees them (one query): preferences, open offers, acceptance history;
+    with `country`, only those accepting leads whose territories cover it (their own country when
+    they name none): the rest could not be picked anyway."""
     o = LeadOffer
     load = (
         select(
@@ -76,8 +78,13 @@ async def candidates(session: AsyncSession, partner_ids: list[uuid.UUID] | None 
         .outerjoin(LeadPreference, LeadPreference.partner_id == Partner.id)
         .outerjoin(load, load.c.partner_id == Partner.id)
     )
-    if partner_ids is not None:
-        stmt = stmt.where(Partner.id.in_(partner_ids))
+    if country is not None:
+        own = and_(or_(LeadPreference.countries.is_(None), func.cardinality(LeadPreference.countries) == 0),
+                   Partner.country == country)  # fmt: skip
+        stmt = stmt.where(
+            or_(LeadPreference.accepting.is_(None), LeadPreference.accepting.is_(True)),
+            or_(own, literal(country) == any_(LeadPreference.countries)),
+        )
     out = []
     for row in (await session.execute(stmt)).all():
         pref: LeadPreference | None = row.LeadPreference
@@ -130,7 +137,9 @@ class LeadActivities:
             if inp.to_partner_id is not None:
                 pick = Pick(rule=None, partners=[inp.to_partner_id], reasons=[inp.reason or "offered by ops"])
             else:
-                pick = route(facts, await candidates(session), policy.leads, set(inp.excluded), inp.offer_no)
+                pick = route(
+                    facts, await candidates(session, lead.country), policy.leads, set(inp.excluded), inp.offer_no
+                )
                 pick.partners = pick.partners[: inp.limit]
             offers: list[OfferedTo] = []
             for i, pid in enumerate(pick.partners):
