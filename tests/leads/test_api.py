@@ -51,6 +51,9 @@ async def test_offer_accepted_by_link_scoped_reads_duplicates_and_recall(api, op
     other_h = await new_key(sessionmaker, Role.partner, partner_id=other["id"])
     r = await api.put(f"/leads/preferences/{other['id']}", json={"accepting": False}, headers=other_h)
     assert r.status_code == 200, r.text
+    french = await enrol(api, ops, tier="registered", domain="third.test")  # in DE, serving only France
+    r = await api.put(f"/leads/preferences/{french['id']}", json={"countries": ["FR"]}, headers=ops)
+    assert r.status_code == 200, r.text
     assert (await api.post("/leads", json=lead_body(), headers=partner_h)).status_code == 403
     r = await api.post("/leads", json=lead_body(), headers=ops)
     assert r.status_code == 201, r.text
