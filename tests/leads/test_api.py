@@ -5,15 +5,21 @@ duplicates refused naming the open lead, bad input refused writing nothing, reca
 from __future__ import annotations
 
 import re
+import uuid
 
 from sqlalchemy import func, select
 
+from api.auth import Principal
+from api.web import today
 from domain.enums import Role
 from journeys.leads.models import Lead
 from store.models import AuditEvent
 from tests.helpers.api import enrol, new_key
 from tests.helpers.policies import fast_policy
 from tests.helpers.waiting import eventually
+
+
+OPS = Principal(key_id=uuid.UUID(int=1), role=Role.ops, cam_id=None, partner_id=None)
 
 
 def lead_body(**over):
@@ -74,6 +80,10 @@ async def test_offer_accepted_by_link_scoped_reads_duplicates_and_recall(api, op
     assert (
         detail["state"] == "offered" and "round_robin picked" in detail["routing"][0]["result"]["pick"]["reasons"][-1]
     )
+
+    async with sessionmaker() as session:  # the offer (minutes of 600-second days) is on ops' Today list
+        items = (await today.collect(session, OPS)).items
+    assert [(i.label, str(i.entity_id)) for i in items if i.kind == "leads"] == [("Lead offer expiring", lead["id"])]
 
     link = offer_links(mailbox, partner["contact_email"])["accept"]
     page = await api.get(link)
