@@ -18,7 +18,6 @@ from tests.helpers.api import enrol, new_key
 from tests.helpers.policies import fast_policy
 from tests.helpers.waiting import eventually
 
-
 OPS = Principal(key_id=uuid.UUID(int=1), role=Role.ops, cam_id=None, partner_id=None)
 
 
