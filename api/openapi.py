@@ -181,6 +181,24 @@ STATUSES: dict[tuple[str, str], dict[int, str]] = {
     ("GET", "/partners"): {404: "`after` names no partner"},
     ("GET", "/deals"): {404: "`after` names no deal"},
     ("GET", "/certifications"): {404: "`after` names no certification"},
+    # leads (journeys/leads/router.py): until statuses come from manifests
+    ("POST", "/leads"): {
+        409: "an open lead for this customer and category, or this external_id, exists",
+        503: "the lead journey could not be started; nothing was written",
+    },
+    ("POST", "/leads/import"): {
+        422: "the rows' errors (nothing was imported), or not UTF-8 CSV with external_id",
+        503: "a lead journey could not be started; the rows before it were imported",
+    },
+    ("GET", "/leads/{lead_id}/progress"): _QUERY,
+    ("POST", "/leads/{lead_id}/accept"): {409: "the partner has no open offer of this lead", **_UPDATE},
+    ("POST", "/leads/{lead_id}/decline"): {409: "the partner has no open offer of this lead", **_UPDATE},
+    ("POST", "/leads/{lead_id}/hand-back"): {409: "the lead is not accepted by this partner", **_UPDATE},
+    ("POST", "/leads/{lead_id}/recall"): {
+        409: "the lead has ended, a recall is running, or recalls are used up",
+        **_UPDATE,
+    },
+    ("POST", "/leads/{lead_id}/deal"): {409: "the lead is not accepted by this partner, or its journey has ended"},
 }
 
 # What api/idempotency.py accepts (else 422).

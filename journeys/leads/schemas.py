@@ -96,28 +96,12 @@ class DealLinkBody(Strict):
 class PreferencesBody(Strict):
     accepting: bool = True
     capacity: int = Field(10, ge=0, le=1000, strict=True)
-    countries: list[Annotated[str, Field(max_length=2)]] = Field(default_factory=list, max_length=250)
-    regions: list[Annotated[str, Field(max_length=60)]] = Field(default_factory=list, max_length=100)
-    categories: list[Annotated[str, Field(max_length=60)]] = Field(default_factory=list, max_length=100)
-    time_zone: str | None = Field(None, max_length=60)
-
-    @field_validator("countries")
-    @classmethod
-    def _countries(cls, v: list[str]) -> list[str]:
-        import re
-
-        if any(not re.match(COUNTRY, c) for c in v):
-            raise ValueError("countries are ISO 3166 alpha-2 codes, e.g. DE")
-        return v
-
-    @field_validator("regions", "categories")
-    @classmethod
-    def _codes(cls, v: list[str]) -> list[str]:
-        import re
-
-        if any(not re.match(CATEGORY, c) for c in v):
-            raise ValueError("lower-case codes, e.g. bavaria, network")
-        return v
+    countries: list[Annotated[str, Field(max_length=2, pattern=COUNTRY)]] = Field(default_factory=list, max_length=250)
+    regions: list[Annotated[str, Field(max_length=60, pattern=CATEGORY)]] = Field(default_factory=list, max_length=100)
+    categories: list[Annotated[str, Field(max_length=60, pattern=CATEGORY)]] = Field(
+        default_factory=list, max_length=100
+    )
+    time_zone: str | None = Field(None, max_length=60, pattern=r"^[A-Za-z0-9_+/-]{1,60}$")
 
     @field_validator("time_zone")
     @classmethod
