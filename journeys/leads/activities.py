@@ -47,7 +47,7 @@ def offer_window(policy: ProgramPolicy, at: datetime, tz: str, country: str) -> 
     hours; a policy day shorter than 24 h (tests, demos) shrinks both in proportion."""
     rules = policy.leads
     opts: dict[str, Any] = {"tz": tz, "country": country, "working_days": rules.working_days,
-                            "day_starts": rules.day_starts, "day_ends": rules.day_ends}  # fmt: skip
+                            "day_starts": rules.hours[0], "day_ends": rules.hours[1]}  # fmt: skip
     scale = policy.day_seconds / 86400
     ends = at + (add_business_hours(at, rules.offer_hours, **opts) - at) * scale
     if rules.reminder_hours <= 0:

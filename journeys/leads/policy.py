@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from domain.enums import Tier
 
 CODE = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+HOUR = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 Country = Annotated[str, Field(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$")]  # ISO 3166 alpha-2
 Code = Annotated[str, Field(min_length=1, max_length=60, pattern=r"^[a-z0-9][a-z0-9_-]{0,59}$")]
 
@@ -37,7 +38,7 @@ class RoutingRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=CODE)
-    required: bool = False
+    required: bool = Field(False, strict=True)
     countries: list[Country] = Field(default_factory=list, max_length=300)
     regions: list[Code] = Field(default_factory=list, max_length=300)
     categories: list[Code] = Field(default_factory=list, max_length=100)
@@ -64,8 +65,8 @@ class LeadsPolicy(BaseModel):
     max_offers: int = Field(5, ge=1, le=50, description="partners offered a lead before it is `unplaced`")
     max_recalls: int = Field(20, ge=1, le=200, description="recalls of one lead by ops (its history stays bounded)")
     working_days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1, max_length=7)
-    day_starts: time = time(9)
-    day_ends: time = time(17)
+    day_starts: str = Field("09:00", pattern=HOUR, description="working hours start, local time (HH:MM)")
+    day_ends: str = Field("17:00", pattern=HOUR, description="working hours end, local time (HH:MM)")
     default_time_zone: str = "Europe/Berlin"
     conversion_days: float = Field(30, gt=0, le=365, description="days after acceptance to register a deal")
     nudge_days: list[float] = Field(default_factory=lambda: [7.0, 21.0], max_length=10)
@@ -82,9 +83,14 @@ class LeadsPolicy(BaseModel):
             raise ValueError("working_days are distinct weekdays 0 (Monday) to 6 (Sunday)")
         return sorted(v)
 
+    @property
+    def hours(self) -> tuple[time, time]:
+        """The working day's start and end (local time)."""
+        return time.fromisoformat(self.day_starts), time.fromisoformat(self.day_ends)
+
     @model_validator(mode="after")
     def _checks(self) -> LeadsPolicy:
-        if self.day_ends <= self.day_starts:
+        if self.hours[1] <= self.hours[0]:
             raise ValueError("leads.day_ends must be after leads.day_starts")
         if self.reminder_hours >= self.offer_hours:
             raise ValueError("leads.reminder_hours must be shorter than leads.offer_hours")

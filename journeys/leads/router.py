@@ -90,7 +90,7 @@ async def list_leads(
     return await service.list_leads(session, principal, state=state, limit=limit, offset=offset)
 
 
-@router.get("/{lead_id}", response_model=LeadDetail | LeadOut)
+@router.get("/{lead_id:uuid}", response_model=LeadDetail | LeadOut)
 async def get_lead(lead_id: uuid.UUID, principal: PrincipalDep, session: SessionDep):
     """A lead; ops and CAMs see its routing path (every pick with its rule, candidates and scores)."""
     lead = await service.lead_for(session, lead_id, principal)
@@ -99,7 +99,7 @@ async def get_lead(lead_id: uuid.UUID, principal: PrincipalDep, session: Session
     return LeadDetail.model_validate(lead)
 
 
-@router.get("/{lead_id}/progress", response_model=LeadProgress)
+@router.get("/{lead_id:uuid}/progress", response_model=LeadProgress)
 async def lead_progress(lead_id: uuid.UUID, principal: OpsDep, session: SessionDep, temporal: TemporalDep):
     """Live state of the journey (workflow query), for ops."""
     await service.lead_for(session, lead_id, principal)
@@ -114,7 +114,7 @@ async def _respond(session, temporal, settings, principal, lead_id: uuid.UUID, *
     )
 
 
-@router.post("/{lead_id}/accept", response_model=ResponseResult, dependencies=[UpdateBudget])
+@router.post("/{lead_id:uuid}/accept", response_model=ResponseResult, dependencies=[UpdateBudget])
 async def accept(
     lead_id: uuid.UUID, principal: PrincipalDep, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
 ):
@@ -122,7 +122,7 @@ async def accept(
     return await _respond(session, temporal, settings, principal, lead_id, response=Response.accept)
 
 
-@router.post("/{lead_id}/decline", response_model=ResponseResult, dependencies=[UpdateBudget])
+@router.post("/{lead_id:uuid}/decline", response_model=ResponseResult, dependencies=[UpdateBudget])
 async def decline(
     lead_id: uuid.UUID,
     body: DeclineBody,
@@ -138,7 +138,7 @@ async def decline(
     )  # fmt: skip
 
 
-@router.post("/{lead_id}/hand-back", response_model=ResponseResult, dependencies=[UpdateBudget])
+@router.post("/{lead_id:uuid}/hand-back", response_model=ResponseResult, dependencies=[UpdateBudget])
 async def hand_back(
     lead_id: uuid.UUID,
     body: HandBackBody,
@@ -153,7 +153,7 @@ async def hand_back(
     )
 
 
-@router.post("/{lead_id}/recall", response_model=ResponseResult)
+@router.post("/{lead_id:uuid}/recall", response_model=ResponseResult)
 async def recall(
     lead_id: uuid.UUID,
     body: RecallBody,
@@ -175,7 +175,7 @@ async def recall(
     )
 
 
-@router.post("/{lead_id}/deal", status_code=202, dependencies=[UpdateBudget])
+@router.post("/{lead_id:uuid}/deal", status_code=202, dependencies=[UpdateBudget])
 async def link_deal(
     lead_id: uuid.UUID, body: DealLinkBody, principal: PrincipalDep, session: SessionDep, temporal: TemporalDep
 ):

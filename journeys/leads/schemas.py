@@ -94,7 +94,7 @@ class DealLinkBody(Strict):
 
 
 class PreferencesBody(Strict):
-    accepting: bool = True
+    accepting: bool = Field(True, strict=True)
     capacity: int = Field(10, ge=0, le=1000, strict=True)
     countries: list[Annotated[str, Field(max_length=2, pattern=COUNTRY)]] = Field(default_factory=list, max_length=250)
     regions: list[Annotated[str, Field(max_length=60, pattern=CATEGORY)]] = Field(default_factory=list, max_length=100)

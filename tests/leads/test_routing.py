@@ -122,6 +122,7 @@ def test_policy_bounds():
     assert LeadsPolicy(working_days=[4, 0]).working_days == [0, 4]
     for bad in (
         {"day_starts": "18:00", "day_ends": "09:00"},
+        {"day_starts": "9"},
         {"reminder_hours": 20, "offer_hours": 16},
         {"nudge_days": [40]},
         {"default_time_zone": "Mars/Olympus"},

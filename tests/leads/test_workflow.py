@@ -78,7 +78,7 @@ async def test_sequential_decline_expiry_accept_and_conversion(
     assert rows[0].reason_code == "no_capacity"
     expected = add_business_hours(
         rows[1].offered_at, 16, tz="Europe/Berlin", country="DE", working_days=[0, 1, 2, 3, 4],
-        day_starts=LeadsPolicy().day_starts, day_ends=LeadsPolicy().day_ends,
+        day_starts=LeadsPolicy().hours[0], day_ends=LeadsPolicy().hours[1],
     )  # fmt: skip
     assert rows[1].expires_at == expected
     assert rows[1].expires_at.astimezone().weekday() < 5
