@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 from activities.common import queue_rows, resolve_recipients
 from domain import actors
 from domain.journeys import NotifyResult, StepResult
-from domain.links import LinkClaims, link_jti, make_token
+from domain.links import link_jti
 from domain.policy import ProgramPolicy
 from journeys.leads.calendar import add_business_hours
 from journeys.leads.domain import (
@@ -34,18 +34,19 @@ from journeys.leads.domain import (
     SendOfferInput,
     route,
 )
+from journeys.leads.links import OFFER, LeadLinkClaims
 from journeys.leads.models import Lead, LeadOffer, LeadPreference
+from journeys.leads.policy import LeadsPolicy
 from store import repo
 from store.models import Partner
 
-LINK_SALT = "camlights.lead-offer"  # a lead link never works as a deal or MDF link
 ANSWERS = ("accept", "decline")
 
 
 def offer_window(policy: ProgramPolicy, at: datetime, tz: str, country: str) -> tuple[datetime, datetime | None]:
     """When an offer made at `at` expires and when its reminder goes, in the partner's business
     hours; a policy day shorter than 24 h (tests, demos) shrinks both in proportion."""
-    rules = policy.leads
+    rules = policy.section(LeadsPolicy)
     opts: dict[str, Any] = {"tz": tz, "country": country, "working_days": rules.working_days,
                             "day_starts": rules.hours[0], "day_ends": rules.hours[1]}  # fmt: skip
     scale = policy.day_seconds / 86400
@@ -138,7 +139,11 @@ class LeadActivities:
                 pick = Pick(rule=None, partners=[inp.to_partner_id], reasons=[inp.reason or "offered by ops"])
             else:
                 pick = route(
-                    facts, await candidates(session, lead.country), policy.leads, set(inp.excluded), inp.offer_no
+                    facts,
+                    await candidates(session, lead.country),
+                    policy.section(LeadsPolicy),
+                    set(inp.excluded),
+                    inp.offer_no,
                 )
                 pick.partners = pick.partners[: inp.limit]
             offers: list[OfferedTo] = []
@@ -148,7 +153,7 @@ class LeadActivities:
                     pick.reasons.append(f"partner {pid} no longer exists")
                     continue
                 pref = await session.get(LeadPreference, partner.id)
-                tz = (pref.time_zone if pref else None) or policy.leads.default_time_zone
+                tz = (pref.time_zone if pref else None) or policy.section(LeadsPolicy).default_time_zone
                 expires, remind = offer_window(policy, inp.at, tz, partner.country)
                 no = inp.offer_no + i
                 session.add(
@@ -231,12 +236,11 @@ class LeadActivities:
                 urls: dict[str, str] = {}
                 if inp.template in ("offer", "offer_reminder") and inp.expires_at is not None:
                     for answer in ANSWERS:
-                        claims = LinkClaims(
-                            deal_id=inp.lead_id, decision=answer, approver=actors.partner(inp.partner_id),
+                        claims = LeadLinkClaims(
+                            lead_id=inp.lead_id, decision=answer, approver=actors.partner(inp.partner_id),
                             jti=link_jti(inp.idempotency_key, address, answer), expires_at=inp.expires_at,
                         )  # fmt: skip
-                        token = make_token(self.link_secret, claims, salt=LINK_SALT)
-                        urls[f"{answer}_url"] = f"{self.public_base_url}/leads/links/{token}"
+                        urls[f"{answer}_url"] = OFFER.url(self.public_base_url, self.link_secret, claims)
                 rows.append((role, address, urls))
             context = {
                 "lead_id": inp.lead_id, "company": lead.company, "country": lead.country, "region": lead.region,

@@ -1,12 +1,10 @@
-"""What other journeys and the platform may use of the lead distribution journey: its policy
-section, its event types and its message names."""
+"""What other journeys and the platform may use of the lead distribution journey: its message
+names, its event payload and its policy section."""
 
 from __future__ import annotations
 
-from journeys.leads.events import EVENTS, LeadEvent
-from journeys.leads.policy import LeadsPolicy, Mode, Picker, RoutingRule
+from journeys.leads.domain import DEAL_REGISTERED, JOURNEY
+from journeys.leads.events import LeadEvent
+from journeys.leads.policy import LeadsPolicy
 
-JOURNEY = "leads"
-DEAL_REGISTERED = "deal_registered"  # signal: a deal was registered for an accepted lead
-
-__all__ = ["DEAL_REGISTERED", "EVENTS", "JOURNEY", "LeadEvent", "LeadsPolicy", "Mode", "Picker", "RoutingRule"]
+__all__ = ["DEAL_REGISTERED", "JOURNEY", "LeadEvent", "LeadsPolicy"]

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from journeys.leads.policy import LeadsPolicy, Mode, Picker, RoutingRule
+from journeys.leads.policy import LeadsPolicy, OfferMode, Picker, RoutingRule
 
 JOURNEY = "leads"
 
@@ -93,7 +93,7 @@ class Pick(BaseModel):
     """The outcome of routing: the partners offered (none: unplaced) and why."""
 
     rule: str | None
-    mode: Mode = Mode.sequential
+    mode: OfferMode = OfferMode.sequential
     partners: list[str] = Field(default_factory=list)
     candidates: list[Scored] = Field(default_factory=list)
     reasons: list[str] = Field(default_factory=list)
@@ -181,7 +181,7 @@ def route(lead: LeadFacts, candidates: list[Candidate], policy: LeadsPolicy, exc
                 return Pick(rule=rule.name, reasons=reasons)
             reasons.append(f"rule {rule.name} (optional): no eligible partner, skipped")
             continue
-        k = rule.pool_size if rule.mode == Mode.pool else 1
+        k = rule.pool_size if rule.mode == OfferMode.pool else 1
         chosen, scored = pick(pool, rule.picker, k, policy, f"{lead.lead_id}:{offer_no}")
         reasons.append(
             f"rule {rule.name}: {len(pool)} eligible partner(s), {rule.picker.value} picked {', '.join(chosen)}"

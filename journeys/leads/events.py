@@ -1,10 +1,12 @@
 """The lead journey's webhook events (`lead.*`): published on the stream of the partner concerned
 (a lead not offered to anyone has no partner stream: `lead.created` and `lead.unplaced` are not
-published)."""
+published). domain/events.py adds them to the catalog."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
+
+from domain.webhooks import EventSpec
 
 
 class LeadEvent(BaseModel):
@@ -23,11 +25,11 @@ class LeadEvent(BaseModel):
     deal_id: str | None = None
 
 
-EVENTS = {
-    "lead.offered": "a lead was offered to the partner (sequential or in a pool)",
-    "lead.accepted": "the partner accepted a lead; its conversion window started",
-    "lead.declined": "the partner declined a lead (with a reason)",
-    "lead.expired": "an offer expired unanswered (the deadline counts business hours)",
-    "lead.returned": "the partner handed an accepted lead back (with a reason)",
-    "lead.converted": "a deal was registered for the accepted lead",
+EVENTS: dict[str, EventSpec] = {
+    "lead.offered": EventSpec(1, LeadEvent, "a lead was offered to the partner (sequential or in a pool)"),
+    "lead.accepted": EventSpec(1, LeadEvent, "the partner accepted a lead; its conversion window started"),
+    "lead.declined": EventSpec(1, LeadEvent, "the partner declined a lead (with a reason)"),
+    "lead.expired": EventSpec(1, LeadEvent, "an offer expired unanswered (the deadline counts business hours)"),
+    "lead.returned": EventSpec(1, LeadEvent, "the partner handed an accepted lead back (with a reason)"),
+    "lead.converted": EventSpec(1, LeadEvent, "a deal was registered for the accepted lead"),
 }

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from core.journey import JourneySpec
-from journeys.leads import domain
+from journeys.leads import domain, links
 from journeys.leads.activities import LeadActivities
+from journeys.leads.events import EVENTS
 from journeys.leads.models import Lead
+from journeys.leads.policy import LeadsPolicy
 from journeys.leads.workflow import LeadWorkflow
 
 SPEC = JourneySpec(
@@ -23,4 +25,8 @@ SPEC = JourneySpec(
     router="journeys.leads.router:router",
     web="journeys.leads.web",
     bench="bench.leads",
+    policy=LeadsPolicy,
+    events=EVENTS,
+    event_prefix="lead.",
+    link_kinds={"offer": links.OFFER},
 )

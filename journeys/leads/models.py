@@ -1,5 +1,5 @@
 """Tables of the lead distribution journey: leads, their offers (the routing path), the
-partners' lead preferences and the one-click links used."""
+partners' lead preferences (the one-click links used are the platform's `used_links`)."""
 
 from __future__ import annotations
 
@@ -90,14 +90,3 @@ class LeadPreference(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
-
-
-class LeadUsedLink(Base):
-    """A one-click offer link that was used: each link works once."""
-
-    __tablename__ = "lead_used_links"
-
-    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
-    lead_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
-    used_by: Mapped[str] = mapped_column(String(200))
-    used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

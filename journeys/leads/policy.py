@@ -1,5 +1,6 @@
 """The lead distribution section of the program policy (`ProgramPolicy.leads`): routing rules
-evaluated in order, the offer window counted in business hours, reminders, the conversion window."""
+evaluated in order, the offer window counted in business hours, reminders, the conversion window.
+Pure pydantic (domain/policy.py assembles it from `SECTION`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.enums import Tier
+from domain.policy_kit import PlatformPolicy, PolicySection
 
 CODE = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 HOUR = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -24,7 +26,7 @@ class Picker(StrEnum):
     longest_idle = "longest_idle"  # the candidate that accepted a lead longest ago (never first)
 
 
-class Mode(StrEnum):
+class OfferMode(StrEnum):
     sequential = "sequential"  # one partner at a time
     pool = "pool"  # up to `pool_size` partners at once: the first to accept wins
 
@@ -44,11 +46,11 @@ class RoutingRule(BaseModel):
     categories: list[Code] = Field(default_factory=list, max_length=100)
     tiers: list[Tier] = Field(default_factory=list, max_length=4)
     picker: Picker = Picker.round_robin
-    mode: Mode = Mode.sequential
+    mode: OfferMode = OfferMode.sequential
     pool_size: int = Field(3, ge=2, le=20, strict=True, description="partners offered at once in `pool` mode")
 
 
-class LeadsPolicy(BaseModel):
+class LeadsPolicy(PolicySection):
     model_config = ConfigDict(extra="forbid")
 
     rules: list[RoutingRule] = Field(
@@ -104,3 +106,14 @@ class LeadsPolicy(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError("leads.rules: each rule has its own name")
         return self
+
+    def timers(self, platform: PlatformPolicy) -> dict[str, float]:
+        # An offer's deadline counts business hours: in calendar days, the working days it needs
+        # spread over the week, and two weeks more for public holidays.
+        starts, ends = self.hours
+        day_hours = (ends.hour * 60 + ends.minute - starts.hour * 60 - starts.minute) / 60
+        offer_days = self.offer_hours / day_hours * 7 / len(self.working_days) + 14
+        return {"offer_hours": offer_days, "conversion_days": self.conversion_days}
+
+
+SECTION = LeadsPolicy

@@ -7,14 +7,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.dialects.postgresql import insert
 
 from api import journeys, links
 from api.auth import ensure_partner_access
 from api.deps import OpsDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep, UpdateBudget, load_partner
+from api.openapi import QUERY, UPDATE
+from api.routemeta import route_meta
 from domain.enums import Role
+from domain.errors import Refused
 from domain.journeys import PROGRESS
 from journeys.leads import service
 from journeys.leads.domain import (
@@ -29,6 +32,7 @@ from journeys.leads.domain import (
     ResponseResult,
 )
 from journeys.leads.models import Lead, LeadPreference
+from journeys.leads.policy import LeadsPolicy
 from journeys.leads.schemas import (
     DealLinkBody,
     DeclineBody,
@@ -45,9 +49,23 @@ from journeys.leads.schemas import (
 from store import repo
 
 router = APIRouter(prefix="/leads", tags=["leads"])
+OFFER_409 = "the partner has no open offer of this lead"
 
 
-@router.post("", status_code=201, response_model=LeadDetail, responses={409: {"description": "an open lead exists"}})
+@router.post(
+    "",
+    status_code=201,
+    response_model=LeadDetail,
+    responses={409: {"description": "an open lead exists"}},
+    openapi_extra=route_meta(
+        {
+            409: "an open lead for this customer and category, or this external_id, exists",
+            503: "the lead journey could not be started; nothing was written",
+        },
+        business_rule="the category must be one of the policy's (when it lists them); value and currency go together",
+        cross_field=True,
+    ),
+)
 async def create_lead(
     body: LeadCreate, principal: OpsDep, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
 ):
@@ -58,7 +76,13 @@ async def create_lead(
 @router.post(
     "/import",
     response_model=ImportOut,
-    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string", "maxLength": 2_000_000}}}}},
+    openapi_extra=route_meta(
+        {
+            422: "the rows' errors (nothing was imported), or not UTF-8 CSV with external_id",
+            503: "a lead journey could not be started; the rows before it were imported",
+        },
+        openapi={"requestBody": {"content": {"text/csv": {"schema": {"type": "string", "maxLength": 2_000_000}}}}},
+    ),
     responses={413: {"description": "too large"}, 422: {"description": "the rows' errors; nothing was imported"}},
 )
 async def import_leads(
@@ -71,7 +95,13 @@ async def import_leads(
     return await service.import_leads(session, temporal, principal, raw, settings.task_queue)
 
 
-@router.post("/routing/dry-run", response_model=DryRunOut)
+@router.post(
+    "/routing/dry-run",
+    response_model=DryRunOut,
+    openapi_extra=route_meta(
+        business_rule="the draft rules' names are distinct (a model validator of the policy section)", cross_field=True
+    ),
+)
 async def routing_dry_run(body: DryRunBody, principal: OpsDep, session: SessionDep):
     """Which partner each of the last N leads would go to under a draft rule set, beside the
     current rules, and each partner's share before and after. Writes nothing."""
@@ -99,7 +129,7 @@ async def get_lead(lead_id: uuid.UUID, principal: PrincipalDep, session: Session
     return LeadDetail.model_validate(lead)
 
 
-@router.get("/{lead_id:uuid}/progress", response_model=LeadProgress)
+@router.get("/{lead_id:uuid}/progress", response_model=LeadProgress, openapi_extra=route_meta(QUERY))
 async def lead_progress(lead_id: uuid.UUID, principal: OpsDep, session: SessionDep, temporal: TemporalDep):
     """Live state of the journey (workflow query), for ops."""
     await service.lead_for(session, lead_id, principal)
@@ -114,7 +144,12 @@ async def _respond(session, temporal, settings, principal, lead_id: uuid.UUID, *
     )
 
 
-@router.post("/{lead_id:uuid}/accept", response_model=ResponseResult, dependencies=[UpdateBudget])
+@router.post(
+    "/{lead_id:uuid}/accept",
+    response_model=ResponseResult,
+    dependencies=[UpdateBudget],
+    openapi_extra=route_meta({409: OFFER_409, **UPDATE}),
+)
 async def accept(
     lead_id: uuid.UUID, principal: PrincipalDep, session: SessionDep, temporal: TemporalDep, settings: SettingsDep
 ):
@@ -122,7 +157,14 @@ async def accept(
     return await _respond(session, temporal, settings, principal, lead_id, response=Response.accept)
 
 
-@router.post("/{lead_id:uuid}/decline", response_model=ResponseResult, dependencies=[UpdateBudget])
+@router.post(
+    "/{lead_id:uuid}/decline",
+    response_model=ResponseResult,
+    dependencies=[UpdateBudget],
+    openapi_extra=route_meta(
+        {409: OFFER_409, **UPDATE}, business_rule="the reason code must be one of the policy's `leads.decline_reasons`"
+    ),
+)
 async def decline(
     lead_id: uuid.UUID,
     body: DeclineBody,
@@ -138,7 +180,12 @@ async def decline(
     )  # fmt: skip
 
 
-@router.post("/{lead_id:uuid}/hand-back", response_model=ResponseResult, dependencies=[UpdateBudget])
+@router.post(
+    "/{lead_id:uuid}/hand-back",
+    response_model=ResponseResult,
+    dependencies=[UpdateBudget],
+    openapi_extra=route_meta({409: "the lead is not accepted by this partner", **UPDATE}),
+)
 async def hand_back(
     lead_id: uuid.UUID,
     body: HandBackBody,
@@ -153,7 +200,11 @@ async def hand_back(
     )
 
 
-@router.post("/{lead_id:uuid}/recall", response_model=ResponseResult)
+@router.post(
+    "/{lead_id:uuid}/recall",
+    response_model=ResponseResult,
+    openapi_extra=route_meta({409: "the lead has ended, a recall is running, or recalls are used up", **UPDATE}),
+)
 async def recall(
     lead_id: uuid.UUID,
     body: RecallBody,
@@ -175,7 +226,15 @@ async def recall(
     )
 
 
-@router.post("/{lead_id:uuid}/deal", status_code=202, dependencies=[UpdateBudget])
+@router.post(
+    "/{lead_id:uuid}/deal",
+    status_code=202,
+    dependencies=[UpdateBudget],
+    openapi_extra=route_meta(
+        {409: "the lead is not accepted by this partner, or its journey has ended"},
+        business_rule="the deal must be one the partner registered",
+    ),
+)
 async def link_deal(
     lead_id: uuid.UUID, body: DealLinkBody, principal: PrincipalDep, session: SessionDep, temporal: TemporalDep
 ):
@@ -184,14 +243,18 @@ async def link_deal(
     return await service.link_deal(session, temporal, principal, lead, body.deal_id)
 
 
-@router.put("/preferences/{partner_id}", response_model=PreferencesBody)
+@router.put(
+    "/preferences/{partner_id}",
+    response_model=PreferencesBody,
+    openapi_extra=route_meta(business_rule="the time zone must be one the IANA database knows", cross_field=True),
+)
 async def put_preferences(partner_id: uuid.UUID, body: PreferencesBody, principal: PrincipalDep, session: SessionDep):
     """A partner's lead preferences (the partner itself or ops): accepting leads, territories,
     categories, capacity of open offers, time zone of its business hours."""
     partner = await load_partner(session, partner_id, principal)
     ensure_partner_access(principal, partner)
     if principal.role == Role.cam:
-        raise HTTPException(403, detail="a partner's lead preferences are set by the partner or ops")
+        raise Refused("a partner's lead preferences are set by the partner or ops")
     values = body.model_dump()
     await session.execute(
         insert(LeadPreference)
@@ -216,10 +279,10 @@ async def link_confirm(token: links.Token, request: Request, session: SessionDep
         claims = await service.link_claims(session, settings.link_secret, token)
     except links.LinkRefused as err:
         return await links.error_page(request, "leads", err)
-    lead = await session.get(Lead, uuid.UUID(claims.deal_id))
+    lead = await session.get(Lead, uuid.UUID(claims.lead_id))
     if lead is None:
         return links.page("leads", "link_error", 404, message="this lead does not exist")
-    reasons = (await repo.current_policy(session)).policy.leads.decline_reasons
+    reasons = (await repo.current_policy(session)).policy.section(LeadsPolicy).decline_reasons
     return links.page("leads", "link_confirm", lead=lead, decision=claims.decision, reasons=reasons)
 
 

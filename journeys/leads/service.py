@@ -10,22 +10,21 @@ import uuid
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from fastapi import HTTPException
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import delete, exists, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from api import journeys, links
 from api.auth import Principal
+from api.errors import status_of
 from api.links import LinkRefused
 from domain.enums import Role, Tier
+from domain.errors import Conflict, DomainError, Invalid, NotFound, Pending, Refused, TooLarge, Unavailable
 from domain.journeys import Coverage, workflow_id
-from domain.links import LinkClaims
 from journeys.deal import contract as deals
-from journeys.leads.activities import LINK_SALT, candidates
+from journeys.leads.activities import candidates
 from journeys.leads.domain import (
     DEAL_REGISTERED,
     JOURNEY,
@@ -41,7 +40,8 @@ from journeys.leads.domain import (
     describe,
     route,
 )
-from journeys.leads.models import Lead, LeadOffer, LeadUsedLink
+from journeys.leads.links import OFFER, LeadLinkClaims
+from journeys.leads.models import Lead, LeadOffer
 from journeys.leads.policy import LeadsPolicy, RoutingRule
 from journeys.leads.schemas import DryRunLead, DryRunOut, ImportOut, ImportRowError, LeadCreate
 from journeys.leads.workflow import NO_PARTNER, LeadWorkflow
@@ -56,14 +56,14 @@ async def create(
 ) -> Lead:
     """Write the lead and start `leads-{id}`; a start Temporal refuses removes the lead (503)."""
     current = await repo.current_policy(session)
-    rules = current.policy.leads
+    rules = current.policy.section(LeadsPolicy)
     if rules.categories and body.product_category not in rules.categories:
-        raise HTTPException(422, detail=f"product_category: unknown; one of {', '.join(rules.categories)}")
+        raise Invalid(f"product_category: unknown; one of {', '.join(rules.categories)}")
     await locks.lock(session, f"lead:{body.domain}:{body.product_category}")
     if body.external_id is not None:
         same = await session.scalar(select(Lead).where(Lead.external_id == body.external_id))
         if same is not None:
-            raise HTTPException(409, detail=f"external_id {body.external_id} is lead {same.id} ({same.state})")
+            raise Conflict(f"external_id {body.external_id} is lead {same.id} ({same.state})")
     open_lead = await session.scalar(
         select(Lead).where(
             Lead.domain == body.domain, Lead.product_category == body.product_category,
@@ -71,8 +71,8 @@ async def create(
         )
     )  # fmt: skip
     if open_lead is not None:
-        raise HTTPException(
-            409, detail=f"a lead for {body.domain} in {body.product_category} is open: lead {open_lead.id} "
+        raise Conflict(
+            f"a lead for {body.domain} in {body.product_category} is open: lead {open_lead.id} "
             f"({open_lead.state})",
         )  # fmt: skip
     protected = await deals.protecting_partner(session, body.domain, body.product_category)
@@ -106,7 +106,7 @@ async def create(
     except (RPCError, TimeoutError, RuntimeError) as err:
         await session.execute(delete(Lead).where(Lead.id == lead.id))
         await session.commit()
-        raise HTTPException(503, detail=f"could not start the lead journey ({err}); nothing was written") from err
+        raise Unavailable(f"could not start the lead journey ({err}); nothing was written") from err
     await session.refresh(lead)
     return lead
 
@@ -135,7 +135,7 @@ async def lead_for(session: AsyncSession, lead_id: uuid.UUID, principal: Princip
         stmt = stmt.where(scope)
     lead = await session.scalar(stmt)
     if lead is None:
-        raise HTTPException(404, detail=f"no lead with id {lead_id}")
+        raise NotFound(f"no lead with id {lead_id}")
     return lead
 
 
@@ -170,19 +170,17 @@ async def update(
 
 def partner_of(principal: Principal) -> str:
     if principal.role != Role.partner or principal.partner_id is None:
-        raise HTTPException(403, detail="only the partner the lead is offered to answers it (a partner key)")
+        raise Refused("only the partner the lead is offered to answers it (a partner key)")
     return str(principal.partner_id)
 
 
 async def link_deal(session: AsyncSession, client: Client, principal: Principal, lead: Lead, deal_id: uuid.UUID):
     partner_id = partner_of(principal)
     if lead.state != LeadState.accepted.value or str(lead.partner_id) != partner_id:
-        raise HTTPException(
-            409, detail=f"lead {lead.id} is {lead.state}: only the partner that accepted it links a deal"
-        )
+        raise Conflict(f"lead {lead.id} is {lead.state}: only the partner that accepted it links a deal")
     owner = await deals.deal_partner(session, deal_id)
     if owner is None or str(owner) != partner_id:
-        raise HTTPException(422, detail=f"deal_id: no deal {deal_id} of this partner")
+        raise Invalid(f"deal_id: no deal {deal_id} of this partner")
     await journeys.signal(
         client, JOURNEY, lead.id, DEAL_REGISTERED,
         DealRegistered(deal_id=str(deal_id), partner_id=partner_id, by=principal.actor),
@@ -193,12 +191,9 @@ async def link_deal(session: AsyncSession, client: Client, principal: Principal,
 # ------------------------------------------------------------------ one-click links (the token is the credential)
 
 
-async def link_claims(session: AsyncSession, secret: str, token: str) -> LinkClaims:
+async def link_claims(session: AsyncSession, secret: str, token: str) -> LeadLinkClaims:
     """Genuine (403), not expired (410), not used yet (410)."""
-    claims = await links.claims_of(session, secret, token, LINK_SALT, Lead)
-    if await session.get(LeadUsedLink, claims.jti) is not None:
-        raise LinkRefused(410, "this link was already used")
-    return claims
+    return await links.claims_of(session, secret, token, OFFER)
 
 
 async def apply_link(
@@ -206,13 +201,8 @@ async def apply_link(
 ) -> ResponseResult:
     """Confirming answers the offer exactly once (the link's id is recorded first)."""
     claims = await link_claims(session, secret, token)
-    lead_id = uuid.UUID(claims.deal_id)
-    session.add(LeadUsedLink(jti=claims.jti, lead_id=lead_id, used_by=claims.approver))
-    try:
-        await session.commit()
-    except IntegrityError as err:
-        await session.rollback()
-        raise LinkRefused(410, "this link was already used") from err
+    lead_id = uuid.UUID(claims.lead_id)
+    await links.use(session, claims)  # used from now on: a concurrent second use is refused
     response: dict[str, Any] = {"partner_id": claims.approver.split(":", 1)[1], "response": claims.decision,
                                 "by": claims.approver, "reason": reason.strip()}  # fmt: skip
     if claims.decision == "decline":
@@ -221,10 +211,10 @@ async def apply_link(
         return await update(
             session, client, lead_id, RESPOND, OfferResponse(**response), ResponseResult, deadline=deadline
         )
-    except HTTPException as err:
-        async with session.begin():  # not taken: the link may be used again
-            await session.execute(delete(LeadUsedLink).where(LeadUsedLink.jti == claims.jti))
-        raise LinkRefused(err.status_code, str(err.detail)) from err
+    except DomainError as err:
+        if not isinstance(err, Pending):  # not taken: the link may be used again
+            await links.release(session, claims)
+        raise LinkRefused(status_of(err), err.detail) from err
 
 
 # ------------------------------------------------------------------ CSV import
@@ -238,26 +228,26 @@ FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such 
 def parse_csv(raw: bytes) -> list[LeadCreate]:
     """Every row validated before anything is written: one error list per bad row (422)."""
     if len(raw) > MAX_IMPORT_BYTES:
-        raise HTTPException(413, detail=f"a lead import is at most {MAX_IMPORT_BYTES} bytes")
+        raise TooLarge(f"a lead import is at most {MAX_IMPORT_BYTES} bytes")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise HTTPException(422, detail="the CSV must be UTF-8") from err
+        raise Invalid("the CSV must be UTF-8") from err
     if "\x00" in text:
-        raise HTTPException(422, detail="the CSV holds a NUL character")
+        raise Invalid("the CSV holds a NUL character")
     reader = csv.DictReader(io.StringIO(text, newline=""))
     columns = set(LeadCreate.model_fields)
     header = reader.fieldnames or []
     unknown = [c for c in header if c not in columns]
     if unknown or "external_id" not in header:
-        raise HTTPException(
-            422, detail=f"CSV header: unknown columns {unknown[:5]}; external_id is required; columns: "
+        raise Invalid(
+            f"CSV header: unknown columns {unknown[:5]}; external_id is required; columns: "
             f"{', '.join(sorted(columns))}",
         )  # fmt: skip
     rows, errors = [], []
     for number, row in enumerate(reader, start=1):
         if number > MAX_IMPORT_ROWS:
-            raise HTTPException(413, detail=f"a lead import has at most {MAX_IMPORT_ROWS} rows")
+            raise TooLarge(f"a lead import has at most {MAX_IMPORT_ROWS} rows")
         if None in row:
             errors.append(ImportRowError(row=number, errors=["more cells than columns"]))
             continue
@@ -273,7 +263,7 @@ def parse_csv(raw: bytes) -> list[LeadCreate]:
             errors.append(ImportRowError(row=number, errors=msgs))
     if errors:
         listed = "; ".join(f"row {e.row}: {', '.join(e.errors)}" for e in errors[:100])
-        raise HTTPException(422, detail=f"nothing was imported; {len(errors)} row(s) refused: {listed}")
+        raise Invalid(f"nothing was imported; {len(errors)} row(s) refused: {listed}")
     return rows
 
 
@@ -286,11 +276,9 @@ async def import_leads(
     for number, body in enumerate(parse_csv(raw), start=1):
         try:
             lead = await create(session, client, principal, body, task_queue)
-        except HTTPException as err:
-            if err.status_code != 409:
-                raise
+        except Conflict as err:
             await session.rollback()
-            skipped.append(ImportRowError(row=number, errors=[str(err.detail)]))
+            skipped.append(ImportRowError(row=number, errors=[err.detail]))
             continue
         created.append(lead.id)
     return ImportOut(created=created, skipped=skipped)
@@ -302,11 +290,11 @@ async def import_leads(
 async def dry_run(session: AsyncSession, rules: list[RoutingRule], last: int) -> DryRunOut:
     """The last `last` leads routed (first offer) by the current rules and by the draft, each
     replayed in order so that round robin turns; nothing is written."""
-    current = (await repo.current_policy(session)).policy.leads
+    current = (await repo.current_policy(session)).policy.section(LeadsPolicy)
     try:
         draft = LeadsPolicy.model_validate({**current.model_dump(), "rules": [r.model_dump() for r in rules]})
     except ValidationError as err:
-        raise HTTPException(422, detail=f"rules: {err.errors(include_url=False)[0]['msg']}") from err
+        raise Invalid(f"rules: {err.errors(include_url=False)[0]['msg']}") from err
     leads = list((await session.scalars(select(Lead).order_by(Lead.created_at.desc(), Lead.id).limit(last))).all())
     leads.reverse()
     base = await candidates(session)

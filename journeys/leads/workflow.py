@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         SendOfferInput,
     )
     from journeys.leads.events import LeadEvent
+    from journeys.leads.policy import LeadsPolicy
     from workflows.kit import JourneyKit
 
 NO_PARTNER = "none"  # the PartnerId search attribute of a lead not accepted by anyone
@@ -109,7 +110,7 @@ class LeadWorkflow:
             )
         if response.response == Response.decline:
             assert self._kit.policy is not None
-            reasons = self._kit.policy.leads.decline_reasons
+            reasons = self._kit.policy.section(LeadsPolicy).decline_reasons
             if response.reason_code not in reasons:
                 raise ApplicationError(f"reason_code: one of {', '.join(reasons)}", type=Refusal.INVALID)
 
@@ -130,7 +131,7 @@ class LeadWorkflow:
         if self._recall is not None:
             raise ApplicationError("a recall of this lead is in progress", type=Refusal.NOT_PENDING)
         if self._kit.policy is not None:
-            self._kit.check_count(self._recalls, self._kit.policy.leads.max_recalls, "recalls")
+            self._kit.check_count(self._recalls, self._kit.policy.section(LeadsPolicy).max_recalls, "recalls")
 
     @workflow.signal(name=DEAL_REGISTERED)
     def deal_registered(self, deal: DealRegistered) -> None:
@@ -182,7 +183,7 @@ class LeadWorkflow:
         """Offer until a partner accepts (True), routing finds nobody (False) or ops recall (None)."""
         policy = self._kit.policy
         assert policy is not None
-        rules = policy.leads
+        rules = policy.section(LeadsPolicy)
         while True:
             left = rules.max_offers - len(self._offered)
             if left <= 0 and to is None:
@@ -329,7 +330,7 @@ class LeadWorkflow:
         None when the partner hands the lead back or ops recall it (routing continues)."""
         policy = self._kit.policy
         assert policy is not None and self._partner is not None
-        rules = policy.leads
+        rules = policy.section(LeadsPolicy)
         partner = self._partner
         accepted_at = workflow.now()
         ends = accepted_at + policy.days(rules.conversion_days)

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from domain.enums import Tier
 from journeys.leads.domain import Candidate, LeadFacts, LeadInput, describe, pick, route
-from journeys.leads.policy import LeadsPolicy, Mode, Picker, RoutingRule
+from journeys.leads.policy import LeadsPolicy, OfferMode, Picker, RoutingRule
 
 pytestmark = pytest.mark.unit
 
@@ -55,7 +55,7 @@ def test_filters_territories_regions_categories_accepting_capacity():
         cand("full", capacity=2, open_offers=2),
         cand("ok", regions=["by"], categories=["network"]),
     ]
-    rule = RoutingRule(name="all", mode=Mode.pool, pool_size=10, regions=["by"], categories=["network"])
+    rule = RoutingRule(name="all", mode=OfferMode.pool, pool_size=10, regions=["by"], categories=["network"])
     got = route(LEAD, cands, policy(rule), set(), 1)
     assert sorted(got.partners) == ["covers-de", "ok"]
 
@@ -68,7 +68,7 @@ def test_round_robin_and_longest_idle_prefer_the_longest_waiting():
     ]
     assert route(LEAD, cands, policy(RoutingRule(name="rr")), set(), 1).partners == ["never"]
     assert route(LEAD, cands, policy(RoutingRule(name="rr")), {"never"}, 2).partners == ["older"]
-    idle = RoutingRule(name="idle", picker=Picker.longest_idle, mode=Mode.pool, pool_size=3)
+    idle = RoutingRule(name="idle", picker=Picker.longest_idle, mode=OfferMode.pool, pool_size=3)
     assert route(LEAD, cands, policy(idle), set(), 1).partners == ["never", "recent", "older"]
 
 
@@ -99,7 +99,7 @@ def test_weighted_shares_converge_to_the_weights(tiers):
     n=st.integers(1, 12),
     capacities=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 4)), min_size=12, max_size=12),
     picker=st.sampled_from(list(Picker)),
-    mode=st.sampled_from(list(Mode)),
+    mode=st.sampled_from(list(OfferMode)),
     max_offers=st.integers(1, 12),
 )
 def test_never_offered_twice_never_over_capacity(n, capacities, picker, mode, max_offers):

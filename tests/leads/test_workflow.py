@@ -15,7 +15,7 @@ from domain.policy import ProgramPolicy
 from journeys.leads.calendar import add_business_hours
 from journeys.leads.domain import DealRegistered, LeadState, OfferResponse, RecallRequest, Response
 from journeys.leads.models import Lead, LeadOffer
-from journeys.leads.policy import LeadsPolicy, Mode, RoutingRule
+from journeys.leads.policy import LeadsPolicy, OfferMode, RoutingRule
 from journeys.leads.workflow import LeadWorkflow
 from store.models.integrations import WebhookEvent
 from tests.helpers.factories import make_partner
@@ -142,7 +142,7 @@ async def _state(handle, state: LeadState) -> bool:
 
 async def test_pool_two_concurrent_accepts_one_wins(ts_env, sessionmaker, mailbox, base_settings, task_queue):
     partners = [await make_partner(sessionmaker, tier=Tier.gold) for _ in range(3)]
-    rules = [RoutingRule(name="pool", mode=Mode.pool, pool_size=3)]
+    rules = [RoutingRule(name="pool", mode=OfferMode.pool, pool_size=3)]
     version = await save_policy(sessionmaker, ProgramPolicy(leads=LeadsPolicy(rules=rules)))
     lead = await make_lead(sessionmaker)
     async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):

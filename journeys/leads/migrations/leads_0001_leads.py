@@ -84,19 +84,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["partner_id"], ["partners.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("partner_id"),
     )
-    op.create_table(
-        "lead_used_links",
-        sa.Column("jti", sa.String(length=64), nullable=False),
-        sa.Column("lead_id", sa.UUID(), nullable=False),
-        sa.Column("used_by", sa.String(length=200), nullable=False),
-        sa.Column("used_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.PrimaryKeyConstraint("jti"),
-    )
-    op.create_index(op.f("ix_lead_used_links_lead_id"), "lead_used_links", ["lead_id"])
 
 
 def downgrade() -> None:
-    op.drop_table("lead_used_links")
     op.drop_table("lead_preferences")
     op.drop_table("lead_offers")
     op.drop_table("leads")
