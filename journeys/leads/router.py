@@ -81,6 +81,7 @@ async def create_lead(
             422: "the rows' errors (nothing was imported), or not UTF-8 CSV with external_id",
             503: "a lead journey could not be started; the rows before it were imported",
         },
+        business_rule="the CSV's header names external_id and the fields of `POST /leads`; every row must be valid",
         openapi={"requestBody": {"content": {"text/csv": {"schema": {"type": "string", "maxLength": 2_000_000}}}}},
     ),
     responses={413: {"description": "too large"}, 422: {"description": "the rows' errors; nothing was imported"}},
