@@ -67,8 +67,9 @@ def routes_of(app: Starlette) -> Iterator[tuple[str, str, RouteMeta]]:
     """(method, path, metadata) of every operation of the app, included routers' routes with their
     prefix (what the schema names: `/deals/{deal_id}`)."""
     for route in iter_route_contexts(app.routes):
-        if route.path is None:
+        path = route.path_format or route.path  # without convertors: `/leads/{lead_id}`, not `{lead_id:uuid}`
+        if path is None:
             continue
         meta = meta_of(route)
         for method in sorted(route.methods or ()):
-            yield method, route.path, meta
+            yield method, path, meta

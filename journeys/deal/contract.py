@@ -12,7 +12,16 @@ from pydantic import BaseModel
 from sqlalchemy import Subquery, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from journeys.deal.domain import CHANGE_STAGE, JOURNEY, OPEN_STATES, DealStage, DealState, StageChange
+from journeys.deal.domain import (
+    CHANGE_STAGE,
+    JOURNEY,
+    OPEN_STATES,
+    DealStage,
+    DealState,
+    StageChange,
+    normalize_company_name,
+    normalize_domain,
+)
 from journeys.deal.models import Deal
 
 __all__ = [
@@ -26,6 +35,10 @@ __all__ = [
     "lock_deal",
     "open_pipeline",
     "won_by_mdf_request",
+    "deal_partner",
+    "normalize_company_name",
+    "normalize_domain",
+    "protecting_partner",
 ]
 
 
@@ -71,4 +84,19 @@ def won_by_mdf_request() -> Subquery:
         .where(Deal.state == DealState.won.value, Deal.mdf_request_id.is_not(None))
         .group_by(Deal.mdf_request_id)
         .subquery()
+    )
+
+
+async def deal_partner(session: AsyncSession, deal_id: uuid.UUID) -> uuid.UUID | None:
+    """The partner that registered the deal (None: no such deal)."""
+    return await session.scalar(select(Deal.partner_id).where(Deal.id == deal_id))
+
+
+async def protecting_partner(session: AsyncSession, domain: str, category: str) -> uuid.UUID | None:
+    """The partner whose approved deal protects this customer (registrable domain) in this category."""
+    return await session.scalar(
+        select(Deal.partner_id)
+        .where(Deal.customer_key == domain, Deal.product_category == category, Deal.state == DealState.approved.value)
+        .order_by(Deal.created_at)
+        .limit(1)
     )

@@ -141,17 +141,21 @@ def test_every_inline_action_has_its_form_in_its_journey():
 
 
 def test_journeys_meet_through_their_contracts_and_manifests():
-    """Every journey but QBR gives the QBR scorecard its figures (its manifest's reader of
-    (session, query)), and QBR's activities are built with all of them; the journeys others use
-    publish a contract module."""
+    """Every journey but QBR (and leads: the scorecard has no lead fields yet) gives the QBR
+    scorecard its figures (its manifest's reader of (session, query)), and QBR's activities are
+    built with all of them; the journeys others use publish a contract module."""
+    without = {
+        "qbr": "the scorecard's own figures are read by QBR itself",
+        "leads": "the scorecard has no lead fields yet (a follow-up of issue 20)",
+    }
     for spec in SPECS:
         reader = spec.scorecard_inputs
-        if spec.name == "qbr":
-            assert reader is None, "the scorecard's own figures are read by QBR itself"
+        if spec.name in without:
+            assert reader is None, without[spec.name]
             continue
         assert reader is not None and inspect.iscoroutinefunction(reader), f"{spec.name} gives no scorecard inputs"
         assert list(inspect.signature(reader).parameters) == ["session", "q"], spec.name
-    assert registry.SCORECARD_INPUTS == tuple(s.scorecard_inputs for s in SPECS if s.name != "qbr")
+    assert registry.SCORECARD_INPUTS == tuple(s.scorecard_inputs for s in SPECS if s.name not in without)
     resources = registry.Resources(
         sessionmaker=None, mailer=None, settings=Settings(_env_file=None, environment="development")
     )  # type: ignore[arg-type]

@@ -282,8 +282,18 @@ def test_the_dry_run_lists_every_timer_at_its_longest() -> None:
         "qbr.meeting_window_days": 80,
         "qbr.action_escalation_days": 2 * 7 + 3,
         "qbr.remediation_days": 90,
+        # 16 business hours of 8-hour days over a 5-day week, and two weeks for public holidays
+        "leads.offer_hours": 16 / 8 * 7 / 5 + 14,
+        "leads.conversion_days": 30,
     }
     assert ProgramPolicy(cert={"reminder_days": []}).schedule()["cert.reminder_days"] == 0
+
+
+def test_an_offer_window_of_one_minute_days_cannot_be_scheduled() -> None:
+    """Business hours stretch an offer's wait: 400 hours of one-minute working days is refused."""
+    leads = {"offer_hours": 400, "day_starts": "09:00", "day_ends": "09:01", "working_days": [0]}
+    msg, _ = _rejected(_set(_dump(), ("leads",), {**_dump()["leads"], **leads}))
+    assert "leads.offer_hours: 168014 days of 86400 s is longer than 109500 days" in msg
 
 
 @pytest.mark.parametrize(("extensions", "refused"), [(29, False), (30, True)])
