@@ -578,6 +578,7 @@ async def run_once(
                     label,
                     cancelled,
                 )
+                await settle(settings.database_url)
                 return await count(settings.database_url, stack.smtp.messages, plan_)
         finally:
             await engine.dispose()
@@ -586,6 +587,25 @@ async def run_once(
 
 
 # --------------------------------------------------------------------------- counting
+
+
+async def settle(database_url: str, timeout: float = 30) -> None:
+    """Wait (real time, a clock that is not advanced) until no email of the run is still being sent."""
+    from sqlalchemy import text
+
+    from store.db import make_engine
+
+    engine = make_engine(database_url)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            async with engine.connect() as conn:
+                pending = (await conn.execute(text("select count(*) from outbox where status = 'pending'"))).scalar()
+            if not pending:
+                return
+            await asyncio.sleep(0.2)
+    finally:
+        await engine.dispose()
 
 
 async def count(database_url: str, mails: list, plan_: Plan) -> dict[str, Any]:
@@ -620,6 +640,8 @@ async def count(database_url: str, mails: list, plan_: Plan) -> dict[str, Any]:
     async with engine.connect() as conn:
         for name, sql in q.items():
             out[name] = int((await conn.execute(text(sql))).scalar_one())
+        rows = await conn.execute(text("select template, count(*) from outbox group by template order by template"))
+        out["emails_by_template"] = {t: int(n) for t, n in rows.all()}
     await engine.dispose()
     out["emails"] = len(mails)
     return out

@@ -26,6 +26,7 @@ from worker.simulate import (
     count,
     drive,
     run_once,
+    settle,
     validate_draft,
 )
 
@@ -149,10 +150,12 @@ async def test_the_simulator_counts_what_the_dev_server_does_with_second_long_da
 
     seconds = ProgramPolicy.model_validate({"day_seconds": 1})
     await drive(program, seconds, settings, Clock(sleep, now), lambda _: None, "dev")
+    await settle(settings.database_url)
     real = await count(settings.database_url, mailbox.messages, program)
     assert simulated["deals"] == 3
     assert simulated["deals_auto_approved"] == 1 and simulated["cam_decisions"] == 2
     assert simulated["deal_escalations"] == 1
     keys = ("deals", "deals_auto_approved", "deals_auto_approved_minor", "cam_decisions", "escalations",
             "onboarding_active", "onboarding_at_risk", "outbox_sent", "emails")  # fmt: skip
+    assert real["emails_by_template"] == simulated["emails_by_template"]
     assert {k: real[k] for k in keys} == {k: simulated[k] for k in keys}
