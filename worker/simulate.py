@@ -703,6 +703,7 @@ class Report:
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["differences"] = [k for k, _ in METRICS if self.current.get(k) != self.draft.get(k)]
+        out["labels"] = dict(METRICS)
         return out
 
     def table(self) -> str:
