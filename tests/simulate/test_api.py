@@ -25,7 +25,8 @@ async def test_sample_and_horizon_beyond_the_policys_caps_are_refused(api, ops):
     assert r.status_code == 422 and "limits.simulation_max_months" in r.text
 
 
-async def test_one_simulation_at_a_time_with_progress_a_report_and_cancellation(api, ops):
+async def test_one_simulation_at_a_time_with_progress_a_report_and_cancellation(api, ops, tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where the child makes its throw-away servers' directory
     body = {"draft": {"deal": {"approval_sla_days": 1, "escalation_days": 2}}, "partners": 2, "months": 1, "seed": 3}
     r = await api.post("/policy/simulations", json=body, headers=ops)
     assert r.status_code == 202, r.text
@@ -47,7 +48,7 @@ async def test_one_simulation_at_a_time_with_progress_a_report_and_cancellation(
 
     async def started():
         out = (await api.get(f"/policy/simulations/{second['id']}", headers=ops)).json()
-        return any("month" in line for line in out["progress"])
+        return any("month" in line for line in out["progress"]) and list(tmp_path.glob("camlights-simulate-*"))
 
     await eventually(started, timeout=120, interval=0.5, what="the second simulation to run")
     cancelled = await api.delete(f"/policy/simulations/{second['id']}", headers=ops)
@@ -55,5 +56,6 @@ async def test_one_simulation_at_a_time_with_progress_a_report_and_cancellation(
     run = simulations.RUNS[second["id"]]
     await eventually(lambda: run.proc is not None and run.proc.returncode is not None, timeout=60, what="the child")
     await eventually(lambda: not run.workdir.exists(), timeout=10, what="its files removed")
+    assert list(tmp_path.glob("camlights-simulate-*")) == []  # the child removed its servers' files
     other = await api.get(f"/policy/simulations/{second['id']}", headers={"Authorization": "Bearer nope"})
     assert other.status_code == 401
