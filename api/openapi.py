@@ -69,6 +69,7 @@ _CODEC = {  # api/routers/codec.py authenticates by itself (an ops key) and read
 STATUSES: dict[tuple[str, str], dict[int, str]] = {
     ("POST", "/cams"): {409: f"a CAM with this email exists, or {_IDEMPOTENCY_409}"},
     ("POST", "/api-keys"): {409: _IDEMPOTENCY_409},
+    ("POST", "/policy/simulations"): {409: "a simulation of yours is running: wait for it or cancel it"},
     ("POST", "/partners"): {409: f"a partner with this domain is enrolled, or {_IDEMPOTENCY_409}", 503: _START_503},
     ("PATCH", "/partners/{partner_id}"): {503: "the coverage change was stored; telling its journeys failed"},
     ("GET", "/partners/{partner_id}/onboarding"): _QUERY,

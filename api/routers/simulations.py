@@ -110,14 +110,14 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in drop}
 
 
-def _owned(sim_id: str, principal: OpsDep) -> Simulation:
-    sim = RUNS.get(sim_id)
+def _owned(sim_id: uuid.UUID, principal: OpsDep) -> Simulation:
+    sim = RUNS.get(str(sim_id))
     if sim is None or sim.owner != principal.actor:
         raise HTTPException(404, detail=f"no simulation {sim_id} of yours")
     return sim
 
 
-@router.post("", status_code=202, response_model=SimulationOut, responses={409: {"description": "one is running"}})
+@router.post("", status_code=202, response_model=SimulationOut)
 async def start_simulation(body: SimulationBody, principal: OpsDep, session: SessionDep):
     """Simulate the draft against the current policy (docs/simulator.md); answered at once."""
     current = (await repo.current_policy(session)).policy
@@ -142,13 +142,13 @@ async def start_simulation(body: SimulationBody, principal: OpsDep, session: Ses
 
 
 @router.get("/{sim_id}", response_model=SimulationOut, responses={404: {"description": "no such simulation"}})
-async def get_simulation(sim_id: str, principal: OpsDep):
+async def get_simulation(sim_id: uuid.UUID, principal: OpsDep):
     """Its progress, and its report once done."""
     return _owned(sim_id, principal).out()
 
 
 @router.delete("/{sim_id}", response_model=SimulationOut, responses={404: {"description": "no such simulation"}})
-async def cancel_simulation(sim_id: str, principal: OpsDep):
+async def cancel_simulation(sim_id: uuid.UUID, principal: OpsDep):
     """Cancel it: its throw-away servers are stopped and their files removed."""
     sim = _owned(sim_id, principal)
     if sim.state == "running":

@@ -5,6 +5,7 @@ read its report side by side with small bars (domain/charts.py)."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -72,7 +73,7 @@ async def start_page(
 
 
 @router.post("/ops/simulations/{sim_id}/cancel")
-async def cancel_page(request: Request, session: SessionDep, sim_id: str):
+async def cancel_page(request: Request, session: SessionDep, sim_id: uuid.UUID):
     user = await signed_in(request, session, form=True)
     require_ops(user)
     try:
