@@ -108,7 +108,7 @@ def measure(database_url: str) -> Shape | None:
         if not total:
             return None
         covered = sum(n for t, n in tiers.items() if t != "registered")
-        cams = conn.execute("select count(*) from cams where active").fetchone()
+        cams = conn.execute("select count(*) from cams where deactivated_at is null").fetchone()
         deals = dict(
             conn.execute(
                 "select p.tier, count(*) from deals d join partners p on p.id = d.partner_id group by p.tier"

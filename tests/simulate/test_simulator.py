@@ -159,3 +159,21 @@ async def test_the_simulator_counts_what_the_dev_server_does_with_second_long_da
             "onboarding_active", "onboarding_at_risk", "outbox_sent", "emails")  # fmt: skip
     assert real["emails_by_template"] == simulated["emails_by_template"]
     assert {k: real[k] for k in keys} == {k: simulated[k] for k in keys}
+
+
+async def test_the_sample_is_measured_from_the_live_programs_history(api, ops, worker, postgres, sessionmaker):
+    from tests.helpers.api import create_cam, enrol
+    from worker.simulate import measure
+
+    assert measure(postgres.url) is None  # no partners: the bench generator's shape is used
+    cam = await create_cam(api, ops)
+    await enrol(api, ops, tier="gold", cam_id=cam["id"], domain="gold.test")
+    await enrol(api, ops, tier="registered", domain="reg1.test")
+    await enrol(api, ops, tier="registered", domain="reg2.test")
+    before = await _live_counts(sessionmaker)
+    shape = measure(postgres.url)
+    assert shape is not None and shape.source == "live program"
+    assert shape.tier_mix["gold"] == pytest.approx(1 / 3) and shape.tier_mix["registered"] == pytest.approx(2 / 3)
+    assert shape.partners_per_cam == 1.0
+    assert shape.deals_per_partner_year["gold"] == 0 and shape.certs_per_partner == 0
+    assert await _live_counts(sessionmaker) == before  # read only
