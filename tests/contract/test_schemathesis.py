@@ -191,13 +191,18 @@ BUSINESS_RULES = {
     "tier that has a CAM needs one, and cam_id must name a CAM",
     "PUT /policy": "the policy's cross-field rules (e.g. milestones due within the plan, escalation after the "
     "SLA, rules for every tier) are model validators in domain/policy.py",
+    "POST /policy/simulations": "the draft policy's cross-field rules, as PUT /policy's; partners and months "
+    "within the current policy's limits.simulation_max_partners / simulation_max_months",
     "POST /webhooks": "the URL's host must resolve to a public address unless allow_private_network (SSRF)",
     "POST /events/crm": "deal_id or crm_opportunity_id; a stage only with stage_changed; amount with currency",
     "POST /codec/decode": "an encrypted payload must be one the key ring can decrypt (its key id in the ring)",
 }
 # Operations whose field-level 422s (with `errors`) come from cross-field model validators that no
 # JSON Schema states: `field_rules_are_documented` does not apply to them.
-CROSS_FIELD_RULES = {"PUT /policy": BUSINESS_RULES["PUT /policy"]}
+CROSS_FIELD_RULES = {
+    "PUT /policy": BUSINESS_RULES["PUT /policy"],
+    "POST /policy/simulations": BUSINESS_RULES["POST /policy/simulations"],
+}
 CROSS_FIELD_RULES["POST /events/crm"] = BUSINESS_RULES["POST /events/crm"]
 
 
