@@ -25,6 +25,7 @@ import math
 import random
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -486,6 +487,13 @@ def _steps(
 
 # --------------------------------------------------------------------------- the stack
 
+_MIGRATING = threading.Lock()  # Alembic's command API keeps module state: one migration at a time
+
+
+def _migrate(upgrade: Callable[[str], None], url: str) -> None:
+    with _MIGRATING:
+        upgrade(url)
+
 
 @dataclass
 class Stack:
@@ -503,7 +511,7 @@ class Stack:
         from worker.services import Postgres, SmtpSink, free_port, register_search_attributes, temporal_test_server_path
 
         self.postgres = await asyncio.to_thread(Postgres(self.root / "pg", port=free_port()).start)
-        await asyncio.to_thread(upgrade, self.postgres.url)
+        await asyncio.to_thread(_migrate, upgrade, self.postgres.url)
         self.smtp = SmtpSink().start()
         self.env = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=str(temporal_test_server_path())
@@ -739,14 +747,17 @@ async def simulate(
     progress: Progress = print,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> Report:
-    """Both policies over the same plan, one after the other, each on its own throw-away stack
+    """Both policies over the same plan, at the same time, each on its own throw-away stack
     (temporary directories removed, also on cancellation)."""
     t0 = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="camlights-simulate-"))
     try:
-        counts = {}
-        for label, policy in (("current", current), ("draft", draft)):
-            counts[label] = await run_once(plan_, policy, root / label, progress, label, cancelled)
+        # The two runs at once, each on its own stack (one event loop; the servers are processes).
+        runs = (("current", current), ("draft", draft))
+        found = await asyncio.gather(
+            *(run_once(plan_, p, root / label, progress, label, cancelled) for label, p in runs)
+        )
+        counts = dict(zip((label for label, _ in runs), found, strict=True))
     finally:
         await asyncio.to_thread(shutil.rmtree, root, True)
     tiers = {t: sum(1 for p in plan_.partners if p.tier == t) for t in TIERS}

@@ -104,7 +104,12 @@ async def test_a_simulation_never_touches_the_live_database_namespace_or_mail(
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["partners"] == 3 and report["seed"] == 5
     assert report["counts"]["current"]["emails"] > 0  # it did send, to its own sink
-    assert await _live_counts(sessionmaker) == before
+    after = await _live_counts(sessionmaker)
+    if after != before:
+        async with sessionmaker() as session:
+            rows = (await session.execute(text("select actor, action, detail from audit_events order by id"))).all()
+            mails = (await session.execute(text("select journey, template, recipient from outbox"))).all()
+        raise AssertionError(f"{before} -> {after}: audit {rows}, outbox {mails}")
     assert (await dev_env.client.count_workflows()).count == workflows_before
     assert mailbox.messages == []
     assert list(scratch.iterdir()) == []  # its throw-away servers' files are gone
