@@ -166,7 +166,7 @@ async def test_the_simulator_counts_what_the_dev_server_does_with_second_long_da
     assert {k: real[k] for k in keys} == {k: simulated[k] for k in keys}
 
 
-async def test_the_sample_is_measured_from_the_live_programs_history(api, ops, worker, postgres, sessionmaker):
+async def test_the_sample_is_measured_from_the_live_programs_history(api, ops, postgres, sessionmaker):
     from tests.helpers.api import create_cam, enrol
     from worker.simulate import measure
 
@@ -181,4 +181,4 @@ async def test_the_sample_is_measured_from_the_live_programs_history(api, ops, w
     assert shape.tier_mix["gold"] == pytest.approx(1 / 3) and shape.tier_mix["registered"] == pytest.approx(2 / 3)
     assert shape.partners_per_cam == 1.0
     assert shape.deals_per_partner_year["gold"] == 0 and shape.certs_per_partner == 0
-    assert await _live_counts(sessionmaker) == before  # read only
+    assert await _live_counts(sessionmaker) == before  # read only (no worker runs: nothing else writes)
