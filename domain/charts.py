@@ -65,3 +65,26 @@ def trend_svg(
         parts.append(f'<text x="{x}" y="{h - 6}" font-size="10" text-anchor="middle">{escape(label)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def pair_bars_svg(label: str, current: float, draft: float, *, width: int = 220) -> Markup:
+    """Two small horizontal bars, the current policy's value and the draft's, on the larger of the
+    two (the what-if report, docs/simulator.md); the draft's bar is highlighted when it differs."""
+    top = max(abs(current), abs(draft)) or 1
+    bar = width - 70
+    rows = []
+    for i, (name, value) in enumerate((("current", current), ("draft", draft))):
+        y = 4 + i * 16
+        length = round(bar * abs(value) / top, 1)
+        fill = "#1f5fbf" if name == "current" or value == current else "#c28a00"
+        rows.append(
+            f'<text x="0" y="{y + 9}" font-size="10">{name}</text>'
+            f'<rect x="44" y="{y}" width="{length}" height="11" fill="{fill}"/>'
+            f'<text x="{44 + length + 4}" y="{y + 9}" font-size="10">{value:g}</text>'
+        )
+    return Markup(
+        f'<svg class="bars" role="img" viewBox="0 0 {width} 38" width="{width}" height="38" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(label)}: current {current:g}, draft {draft:g}</title>'
+        + "".join(rows)
+        + "</svg>"
+    )

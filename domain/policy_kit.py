@@ -73,6 +73,10 @@ class LimitsPolicy(BaseModel):
         10000, ge=100, le=40000,
         description="a deal or QBR journey whose history reaches this many events continues as new",
     )  # fmt: skip
+    simulation_max_partners: int = Field(
+        200, ge=1, le=10000, description="the largest sample a what-if simulation runs (docs/simulator.md)"
+    )
+    simulation_max_months: int = Field(24, ge=1, le=120, description="the longest horizon of a what-if simulation")
 
 
 class WebhookPolicy(BaseModel):

@@ -9,6 +9,7 @@ camlights demo                      load a small demo program through the runnin
 camlights backup [-o FILE]          archive the embedded stack's state (.data/), even while it runs
 camlights restore FILE              rebuild .data/ from an archive (the stack stopped)
 camlights capacity --partners N     what a program of N partners needs (Temporal, PostgreSQL, processes)
+camlights simulate --draft FILE     what-if: the draft policy against the current one (docs/simulator.md)
 """
 
 from __future__ import annotations
@@ -168,6 +169,12 @@ def _cmd_capacity(args) -> int:
     return 0
 
 
+def _cmd_simulate(args) -> int:
+    from worker.simulate import run_cli
+
+    return run_cli(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="camlights", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -228,6 +235,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--costs", help="journey costs file (default bench/journey_costs.json)")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     p.set_defaults(func=_cmd_capacity)
+    p = sub.add_parser("simulate", help="what-if: a draft policy against the current one, on throw-away servers")
+    p.add_argument("--draft", required=True, help="the draft policy (JSON, as PUT /policy takes it)")
+    p.add_argument("--current", help="the current policy (JSON; default: the live program's, else the defaults)")
+    p.add_argument("--partners", type=int, default=20, help="sample size (default 20)")
+    p.add_argument("--months", type=int, default=12, help="horizon in months (default 12)")
+    p.add_argument("--seed", type=int, default=1, help="the sample's seed (the same for both runs)")
+    p.add_argument("--json", dest="json_out", help="also write the report as JSON to this file")
+    p.set_defaults(func=_cmd_simulate)
     args = parser.parse_args(argv)
     return args.func(args)
 

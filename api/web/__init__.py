@@ -17,11 +17,13 @@ def install(app: FastAPI, *, failures_per_minute: int) -> None:
         providers,  # noqa: F401  (every journey's web module: registers its actions too)
         router,
         signin,
+        simulations,
     )
 
     app.state.web_sign_in_limiters = signin.Limiters(failures_per_minute)
     app.include_router(signin.router)
     app.include_router(router.router)
+    app.include_router(simulations.router)
     app.include_router(actions.router)  # the journeys' own actions and pages (registered by providers)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="web-static")
     app.add_middleware(SecurityHeaders)

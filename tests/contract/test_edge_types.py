@@ -45,6 +45,7 @@ EXEMPT: dict[tuple[str, str], str] = {}
 EXEMPT_BODIES = {
     "PUT /policy": "the program policy: an ops document of ~100 typed fields whose cross-field rules are "
     "domain/policy.py's model validators; its numbers are bounded there but not strict (a YAML-born document)",
+    "POST /policy/simulations": "the same program policy document as PUT /policy (a what-if draft), validated as it is",
 }
 
 

@@ -146,6 +146,7 @@ def path_values(rows: dict) -> dict[str, st.SearchStrategy[str]]:
         "request_id": real_or_not("request_id"),
         # never the session's own operator: removing it would end the sessions later examples sign in with
         "operator_id": st.one_of(st.uuids().map(str), st.just("x")),
+        "sim_id": st.one_of(st.uuids().map(str), st.just("x")),
         "period": st.sampled_from(["2026-Q1", f"{datetime.now(UTC).year}-Q1", "9999-Q1", "x"]),
         "key": st.sampled_from(["portal_access", "first_deal", "no_such_milestone", "X"]),
         "item_no": st.sampled_from(["1", "0", "99999999999999999999"]),

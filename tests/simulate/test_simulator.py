@@ -1,0 +1,184 @@
+"""The what-if simulator (worker/simulate.py, docs/simulator.md): it never touches the live
+stack, refuses an invalid draft or an unbounded run naming the field, and counts the same as the
+same small program run on the dev server with second-long days."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from domain.policy import ProgramPolicy
+from worker.simulate import (
+    Clock,
+    DealPlan,
+    DraftError,
+    PartnerPlan,
+    Plan,
+    bench_shape,
+    check_bounds,
+    count,
+    drive,
+    run_once,
+    settle,
+    validate_draft,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+LIVE_TABLES = ("partners", "cams", "deals", "certifications", "outbox", "audit_events", "policy_versions", "api_keys")
+
+
+def _cli(tmp_path: Path, draft: object, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    path = tmp_path / "draft.json"
+    path.write_text(json.dumps(draft))
+    return subprocess.run(
+        [sys.executable, "-m", "worker.cli", "simulate", "--draft", str(path), *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_an_invalid_draft_is_refused_naming_the_field(tmp_path):
+    with pytest.raises(DraftError, match=r"deal\.approval_sla_days"):
+        validate_draft({"deal": {"approval_sla_days": -1}})
+    with pytest.raises(DraftError, match=r"limits\.no_such_field"):
+        validate_draft({"limits": {"no_such_field": 1}})
+    out = _cli(tmp_path, {"deal": {"approval_sla_days": -1}}, "--partners", "2", "--months", "1")
+    assert out.returncode == 2
+    assert "deal.approval_sla_days" in out.stderr
+    assert "starting" not in out.stderr  # refused before anything started
+
+
+def test_sample_size_and_horizon_are_capped_by_the_policy(tmp_path):
+    policy = ProgramPolicy.model_validate({})
+    check_bounds(200, 24, policy)
+    with pytest.raises(DraftError, match="partners"):
+        check_bounds(201, 12, policy)
+    with pytest.raises(DraftError, match="months"):
+        check_bounds(20, 25, policy)
+    out = _cli(tmp_path, {}, "--partners", "100000", "--months", "12")
+    assert out.returncode == 2 and "partners" in out.stderr
+
+
+async def _live_counts(sessionmaker) -> dict[str, int]:
+    async with sessionmaker() as session:
+        return {t: (await session.execute(text(f"select count(*) from {t}"))).scalar_one() for t in LIVE_TABLES}
+
+
+async def test_a_simulation_never_touches_the_live_database_namespace_or_mail(
+    tmp_path, sessionmaker, mailbox, postgres, dev_env, api, ops
+):
+    """The CLI run with the live test stack's database, SMTP sink and Temporal server in its
+    environment: the database, the namespace and the mailbox are as they were."""
+    cam = await api.post("/cams", json={"name": "Live CAM", "email": "cam@live.test"}, headers=ops)
+    assert cam.status_code == 201
+    before = await _live_counts(sessionmaker)
+    workflows_before = (await dev_env.client.count_workflows()).count
+    mailbox.clear()
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {
+        "TMPDIR": str(scratch),
+        "DATABASE_URL": postgres.url,
+        "SMTP_HOST": mailbox.host,
+        "SMTP_PORT": str(mailbox.port),
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "TASK_QUEUE": "live",
+    }
+    out = _cli(
+        tmp_path,
+        {"deal": {"approval_sla_days": 1, "escalation_days": 2}},
+        "--partners", "3", "--months", "1", "--seed", "5", "--json", str(tmp_path / "report.json"),
+        env=env,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["partners"] == 3 and report["seed"] == 5
+    assert report["counts"]["current"]["emails"] > 0  # it did send, to its own sink
+    after = await _live_counts(sessionmaker)
+    if after != before:
+        async with sessionmaker() as session:
+            rows = (await session.execute(text("select actor, action, detail from audit_events order by id"))).all()
+            mails = (await session.execute(text("select journey, template, recipient from outbox"))).all()
+        raise AssertionError(f"{before} -> {after}: audit {rows}, outbox {mails}")
+    assert (await dev_env.client.count_workflows()).count == workflows_before
+    assert mailbox.messages == []
+    assert list(scratch.iterdir()) == []  # its throw-away servers' files are gone
+
+
+def _small_program() -> Plan:
+    """Three partners, a deal each: a gold deal decided within the SLA, a gold deal decided after
+    its reminder and its escalation, and a registered partner's deal approved automatically."""
+
+    def partner(tier: str, cam: int | None, deal: DealPlan) -> PartnerPlan:
+        return PartnerPlan(tier=tier, cam=cam, join_day=0, lateness=0.5, gives_up=1.0, deals=[deal])
+
+    return Plan(
+        partners=[
+            partner("gold", 0, DealPlan(day=2, amount=120_000, category="network", decide_after=1, approve=True)),
+            partner("gold", 0, DealPlan(day=3, amount=48_000, category="cloud", decide_after=5.5, approve=True)),
+            partner(
+                "registered", None, DealPlan(day=1, amount=5_000, category="security", decide_after=1, approve=True)
+            ),
+        ],
+        cams=1,
+        months=1,
+        seed=0,
+        shape=bench_shape(),
+    )
+
+
+async def test_the_simulator_counts_what_the_dev_server_does_with_second_long_days(
+    tmp_path, settings, sessionmaker, mailbox, worker
+):
+    program = _small_program()
+    simulated = await run_once(
+        program, ProgramPolicy.model_validate({}), tmp_path / "ts", lambda _: None, "simulated", lambda: False
+    )
+
+    async def now() -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep(d: timedelta) -> None:
+        import asyncio
+
+        await asyncio.sleep(d.total_seconds())
+
+    seconds = ProgramPolicy.model_validate({"day_seconds": 1})
+    await drive(program, seconds, settings, Clock(sleep, now), lambda _: None, "dev")
+    await settle(settings.database_url)
+    real = await count(settings.database_url, mailbox.messages, program)
+    assert simulated["deals"] == 3
+    assert simulated["deals_auto_approved"] == 1 and simulated["cam_decisions"] == 2
+    assert simulated["deal_escalations"] == 1
+    keys = ("deals", "deals_auto_approved", "deals_auto_approved_minor", "cam_decisions", "escalations",
+            "onboarding_active", "onboarding_at_risk", "outbox_sent", "emails")  # fmt: skip
+    assert real["emails_by_template"] == simulated["emails_by_template"]
+    assert {k: real[k] for k in keys} == {k: simulated[k] for k in keys}
+
+
+async def test_the_sample_is_measured_from_the_live_programs_history(api, ops, postgres, sessionmaker):
+    from tests.helpers.api import create_cam, enrol
+    from worker.simulate import measure
+
+    assert measure(postgres.url) is None  # no partners: the bench generator's shape is used
+    cam = await create_cam(api, ops)
+    await enrol(api, ops, tier="gold", cam_id=cam["id"], domain="gold.test")
+    await enrol(api, ops, tier="registered", domain="reg1.test")
+    await enrol(api, ops, tier="registered", domain="reg2.test")
+    before = await _live_counts(sessionmaker)
+    shape = measure(postgres.url)
+    assert shape is not None and shape.source == "live program"
+    assert shape.tier_mix["gold"] == pytest.approx(1 / 3) and shape.tier_mix["registered"] == pytest.approx(2 / 3)
+    assert shape.partners_per_cam == 1.0
+    assert shape.deals_per_partner_year["gold"] == 0 and shape.certs_per_partner == 0
+    assert await _live_counts(sessionmaker) == before  # read only (no worker runs: nothing else writes)
