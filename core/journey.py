@@ -19,12 +19,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from activities.mail import Mailer
 from core.settings import Settings
 from domain.policy import ProgramPolicy
+from journeys.health.contract import Signal
 from store.models import Base
 
 JOURNEYS_DIR = Path(__file__).resolve().parents[1] / "journeys"
@@ -46,6 +48,11 @@ class ScorecardQuery:
 ScorecardInputsReader = Callable[[AsyncSession, ScorecardQuery], Awaitable[dict[str, Any]]]
 
 
+# A journey's partner-health signals as they stand now (journeys/<name>/health.py): overdue
+# milestones, lapsing certifications, slow deal registration... (session, partner id, now, policy).
+HealthSignalsReader = Callable[[AsyncSession, uuid.UUID, datetime, ProgramPolicy], Awaitable[list[Signal]]]
+
+
 @dataclass(frozen=True)
 class Resources:
     """What activities are built with, once per worker process."""
@@ -55,6 +62,7 @@ class Resources:
     settings: Settings
     following: tuple[str, ...] = ()  # the journeys that follow a partner's coverage (tier, CAM)
     scorecard_inputs: tuple[ScorecardInputsReader, ...] = ()  # every journey's `scorecard_inputs`
+    health_signals: tuple[HealthSignalsReader, ...] = ()  # every journey's `health_signals`
 
 
 # Run by every worker at start-up and whenever a newer policy version is stored, and by the API
@@ -84,6 +92,12 @@ class JourneySpec:
     # Its figures for the QBR scorecard (journeys/<name>/scorecard.py), which reads them through
     # the registry (Resources.scorecard_inputs) and never imports the journey.
     scorecard_inputs: ScorecardInputsReader | None = None
+    # Its signals for partner health (journeys/<name>/health.py), read by the health journey
+    # through the registry (Resources.health_signals).
+    health_signals: HealthSignalsReader | None = None
+    # A journey of the partner itself, started with every partner (`<name>-<partner id>`, e.g.
+    # health): the model of its start input, built from the partner (api/journeys.py).
+    with_every_partner: type[BaseModel] | None = None
 
     @property
     def package(self) -> str:

@@ -26,7 +26,21 @@ class PartnerEvent(BaseModel):
     partner_name: str
     tier: str
     cam_id: str | None = None
-    state: str = Field(description="the onboarding state: in_progress, activated, at_risk")
+    state: str = Field(description="the onboarding state: in_progress, activated, at_risk (health: its band)")
+    source: str = Field("onboarding", description="partner.at_risk: onboarding (the plan ended) or health")
+    score: int | None = Field(None, description="health: the score that opened the early-warning episode")
+    reason: str | None = Field(None, description="health: why (a band change or a drop)")
+    explanation: list[str] = Field(default_factory=list, description="health: every contribution, worst first")
+
+
+class HealthChanged(BaseModel):
+    """partner.health_changed: a partner's health score moved, with what moved it."""
+
+    partner_id: str
+    score: int
+    band: str = Field(description="healthy, watch, at_risk")
+    previous_band: str | None = None
+    changes: list[str] = Field(description='e.g. "\u221212: certification Network Associate lapsed on 2027-03-02"')
 
 
 class TierChanged(BaseModel):
@@ -96,7 +110,10 @@ class EventSpec:
 CATALOG: dict[str, EventSpec] = {
     "partner.enrolled": EventSpec(1, PartnerEvent, "a partner was enrolled; its onboarding started"),
     "partner.activated": EventSpec(1, PartnerEvent, "the partner completed its required onboarding milestones"),
-    "partner.at_risk": EventSpec(1, PartnerEvent, "the onboarding plan ended with required milestones open"),
+    "partner.at_risk": EventSpec(
+        1, PartnerEvent, "the onboarding plan ended with required milestones open, or health opened an early warning"
+    ),
+    "partner.health_changed": EventSpec(1, HealthChanged, "a partner's health score changed (with its reasons)"),
     "partner.tier_changed": EventSpec(1, TierChanged, "the partner's tier changed (its running journeys follow)"),
     "deal.registered": EventSpec(1, DealEvent, "a deal registration was submitted (pending approval or in review)"),
     "deal.approved": EventSpec(1, DealEvent, "a deal registration was approved; its protection window started"),

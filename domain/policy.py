@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.enums import Tier
 from domain.types import Name, at_most
+from journeys.health.contract import HealthPolicy
 from journeys.qbr.domain import Metric, Mode
 
 MAX_DAYS = 3650  # no window, SLA or offset of the program is longer than ten years
@@ -577,6 +578,7 @@ class ProgramPolicy(BaseModel):
     webhooks: WebhookPolicy = Field(default_factory=WebhookPolicy)
     qbr: QbrPolicy = Field(default_factory=QbrPolicy)
     limits: LimitsPolicy = Field(default_factory=LimitsPolicy)
+    health: HealthPolicy = Field(default_factory=HealthPolicy)  # health: until sections come from manifests
 
     @model_validator(mode="after")
     def _all_tiers(self) -> ProgramPolicy:

@@ -57,8 +57,14 @@ async def enrol(ctx: Creation, body: PartnerCreate, idem: Idempotency) -> dict:
     new = journeys.NewJourney(
         ONBOARDING, partner, partner.id, state, start, "partner.enrolled", jsonable_encoder(body.model_dump())
     )
+    every = journeys.with_every_partner(partner, ctx.settings.task_queue, policy_version)
     try:
-        return await journeys.create_and_start(ctx, new, answer=PartnerOut, idem=idem, what="enrolled")
+        session.add(partner)
+        await session.flush()  # the partner before the records of the journeys every partner has
+        session.add_all(every)
+        out = await journeys.create_and_start(ctx, new, answer=PartnerOut, idem=idem, what="enrolled")
+        await journeys.start_recorded(session, ctx.temporal, [r.workflow_id for r in every])
+        return out
     except IntegrityError as err:  # a concurrent request won the race for this domain
         await session.rollback()
         raise HTTPException(409, detail=f"a partner with domain {body.domain} is already enrolled") from err

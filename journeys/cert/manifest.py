@@ -5,6 +5,7 @@ from __future__ import annotations
 from core.journey import JourneySpec
 from journeys.cert import domain
 from journeys.cert.activities import CertActivities
+from journeys.cert.health import health_signals
 from journeys.cert.models import Certification
 from journeys.cert.scorecard import scorecard_inputs
 from journeys.cert.workflow import CertWorkflow
@@ -20,4 +21,5 @@ SPEC = JourneySpec(
     web="journeys.cert.web",
     bench="bench.cert",
     scorecard_inputs=scorecard_inputs,
+    health_signals=health_signals,
 )

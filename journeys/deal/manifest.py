@@ -5,6 +5,7 @@ from __future__ import annotations
 from core.journey import JourneySpec
 from journeys.deal import domain
 from journeys.deal.activities import DealActivities
+from journeys.deal.health import health_signals
 from journeys.deal.models import Deal
 from journeys.deal.scorecard import scorecard_inputs
 from journeys.deal.workflow import DealWorkflow
@@ -25,4 +26,5 @@ SPEC = JourneySpec(
     web="journeys.deal.web",
     bench="bench.deal",
     scorecard_inputs=scorecard_inputs,
+    health_signals=health_signals,
 )

@@ -6,6 +6,7 @@ from core.journey import JourneySpec
 from journeys.mdf import domain
 from journeys.mdf.activities import MdfActivities
 from journeys.mdf.fund import MdfFundWorkflow
+from journeys.mdf.health import health_signals
 from journeys.mdf.models import MdfRequest
 from journeys.mdf.scorecard import scorecard_inputs
 from journeys.mdf.workflow import MdfWorkflow
@@ -27,4 +28,5 @@ SPEC = JourneySpec(
     web="journeys.mdf.web",
     bench="bench.mdf",
     scorecard_inputs=scorecard_inputs,
+    health_signals=health_signals,
 )

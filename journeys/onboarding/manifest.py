@@ -5,6 +5,7 @@ from __future__ import annotations
 from core.journey import JourneySpec
 from journeys.onboarding import domain
 from journeys.onboarding.activities import OnboardingActivities
+from journeys.onboarding.health import health_signals
 from journeys.onboarding.scorecard import scorecard_inputs
 from journeys.onboarding.workflow import OnboardingWorkflow
 
@@ -18,4 +19,5 @@ SPEC = JourneySpec(
     web="journeys.onboarding.web",
     bench="bench.onboarding",
     scorecard_inputs=scorecard_inputs,
+    health_signals=health_signals,
 )

@@ -6,6 +6,7 @@ from core.journey import JourneySpec
 from journeys.qbr import domain
 from journeys.qbr.activities import QbrActivities
 from journeys.qbr.cycle import QbrCycleWorkflow
+from journeys.qbr.health import health_signals
 from journeys.qbr.schedules import ensure_qbr_schedule
 from journeys.qbr.workflow import QbrWorkflow
 
@@ -24,4 +25,5 @@ SPEC = JourneySpec(
     web="journeys.qbr.web",
     bench="bench.qbr_cycle",
     on_policy_saved=ensure_qbr_schedule,
+    health_signals=health_signals,
 )
