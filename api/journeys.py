@@ -50,6 +50,7 @@ from domain.journeys import (
     Coverage,
     workflow_id,
 )
+from domain.policy import VersionedPolicy
 from store import repo
 from store.models import AuditEvent, JourneyRecord, Partner
 
@@ -225,24 +226,24 @@ async def launch(
     raise StartUncertain(f"no answer from Temporal within {START_BUDGET:g} s ({last})") from last
 
 
-def with_every_partner(partner: Partner, task_queue: str, policy_version: int) -> list[JourneyRecord]:
+def with_every_partner(partner: Partner, task_queue: str, policy: VersionedPolicy) -> list[JourneyRecord]:
     """The records of the journeys every partner has (their manifests' `with_every_partner`, e.g.
-    health), written with the partner; `start_recorded` starts them, or else the reconciler."""
-    return [
-        JourneyRecord(
-            workflow_id=workflow_id(spec.name, partner.id),
-            partner_id=partner.id,
-            journey=spec.name,
-            state="started",
-            workflow_type=spec.workflow.__name__,
-            task_queue=task_queue,
-            start_input=start_input(
-                spec.with_every_partner, partner, partner, policy_version=policy_version
-            ).model_dump(mode="json"),
+    health, when the policy has it on), written with the partner; `start_recorded` starts them,
+    or else the reconciler."""
+    records = []
+    for spec in registry.JOURNEYS:
+        model = spec.with_every_partner(policy.policy) if spec.with_every_partner else None
+        if model is None:
+            continue
+        inp = start_input(model, partner, partner, policy_version=policy.version)
+        records.append(
+            JourneyRecord(
+                workflow_id=workflow_id(spec.name, partner.id), partner_id=partner.id, journey=spec.name,
+                state="started", workflow_type=spec.workflow.__name__, task_queue=task_queue,
+                start_input=inp.model_dump(mode="json"),
+            )
         )  # fmt: skip
-        for spec in registry.JOURNEYS
-        if spec.with_every_partner is not None
-    ]
+    return records
 
 
 async def start_recorded(session: AsyncSession, client: Client, wids: list[str]) -> None:

@@ -96,8 +96,9 @@ class JourneySpec:
     # through the registry (Resources.health_signals).
     health_signals: HealthSignalsReader | None = None
     # A journey of the partner itself, started with every partner (`<name>-<partner id>`, e.g.
-    # health): the model of its start input, built from the partner (api/journeys.py).
-    with_every_partner: type[BaseModel] | None = None
+    # health): the model of its start input (built from the partner, api/journeys.py) under a
+    # policy, or None while the policy has it off.
+    with_every_partner: Callable[[ProgramPolicy], type[BaseModel] | None] | None = None
 
     @property
     def package(self) -> str:

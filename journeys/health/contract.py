@@ -61,6 +61,7 @@ class HealthPolicy(BaseModel):
     """Partner health: points lost per signal kind, the bands, the early-warning bars, how often a
     partner's health is evaluated, and how much of a CAM each tier takes."""
 
+    watch: bool = Field(False, description="start health-{partner} with every partner enrolled (the rollout switch)")
     weights: dict[SignalKind, int] = Field(
         default_factory=_default_weights, description="points a signal of each kind takes off 100 (times its severity)"
     )
@@ -94,3 +95,31 @@ class HealthPolicy(BaseModel):
         if any(c < 0 or c > 1 for c in self.coverage.values()):
             raise ValueError("health.coverage: each share is 0..1 of a CAM")
         return self
+
+
+# --------------------------------------------------------------------------- CAM capacity
+
+
+class CamLoad(BaseModel):
+    """A CAM's portfolio against the policy: partners by tier, the share of one CAM they take."""
+
+    partners: int = Field(description="partners assigned to the CAM")
+    by_tier: dict[Tier, int]
+    load: float = Field(description="sum of each partner's tier share (health.coverage): 1.0 is a full CAM")
+    max_partners: int = Field(description="health.max_partners_per_cam")
+    over: str | None = Field(None, description="why the portfolio is beyond capacity (None: within)")
+
+
+def cam_load(by_tier: dict[Tier, int], policy: HealthPolicy) -> CamLoad:
+    """The load of a portfolio of `by_tier` partners; `over` names the figures when it is more
+    than one CAM (`coverage` shares summed) or more than `max_partners_per_cam` partners."""
+    counts = {t: by_tier.get(t, 0) for t in Tier}
+    partners = sum(counts.values())
+    load = round(sum(n * policy.coverage.get(t, 0.0) for t, n in counts.items()), 6)
+    over = None
+    if partners > policy.max_partners_per_cam:
+        over = f"{partners} active partners, more than the {policy.max_partners_per_cam} a CAM can hold"
+    elif load > 1:
+        parts = ", ".join(f"{n} {t.value} \u00d7 {policy.coverage.get(t, 0.0):.3f}" for t, n in counts.items() if n)
+        over = f"a load of {load:.2f} CAMs ({parts}), more than 1.00"
+    return CamLoad(partners=partners, by_tier=counts, load=load, max_partners=policy.max_partners_per_cam, over=over)

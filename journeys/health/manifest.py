@@ -17,5 +17,5 @@ SPEC = JourneySpec(
     router="journeys.health.router:router",
     web="journeys.health.web",
     scorecard_inputs=scorecard_inputs,
-    with_every_partner=domain.HealthInput,
+    with_every_partner=lambda policy: domain.HealthInput if policy.health.watch else None,
 )

@@ -20,7 +20,11 @@ def health_policy(**health):
     """Days of a second; evaluated five times a second; no deal velocity goal (partners are new)."""
     policy = fast_policy(day_seconds=1)
     return policy.model_copy(
-        update={"health": policy.health.model_copy(update={"evaluate_seconds": 0.2, "velocity_goal": 0, **health})}
+        update={
+            "health": policy.health.model_copy(
+                update={"watch": True, "evaluate_seconds": 0.2, "velocity_goal": 0, **health}
+            )
+        }
     )
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from domain.enums import Tier
 from domain.journeys import Coverage
-from journeys.health.contract import HealthPolicy, Signal
+from journeys.health.contract import HealthPolicy, Signal, cam_load
 from journeys.health.domain import (
     Contribution,
     HealthBand,
@@ -120,3 +120,27 @@ def test_the_policy_section_refuses_bands_out_of_order_and_bad_weights():
 def test_describe_names_the_partner():
     inp = HealthInput(partner_id="p1", partner_name="Acme", coverage=Coverage(tier=Tier.gold))
     assert describe(inp) == ("Health of Acme", "partner p1, run 1")
+
+
+@pytest.mark.parametrize(("platinum", "over"), [(11, False), (12, False), (13, True)])
+def test_cam_capacity_at_the_bar_of_a_full_cam(platinum, over):
+    load = cam_load({Tier.platinum: platinum}, POLICY)
+    assert (load.over is not None) == over and load.partners == platinum
+    if over:
+        assert load.over == f"a load of {platinum / 12:.2f} CAMs ({platinum} platinum \u00d7 0.083), more than 1.00"
+
+
+@pytest.mark.parametrize(("n", "over"), [(49, False), (50, False), (51, True)])
+def test_cam_capacity_at_the_bar_of_fifty_partners(n, over):
+    roomy = POLICY.model_copy(update={"coverage": {t: 0.0 for t in Tier}})
+    load = cam_load({Tier.silver: n}, roomy)
+    assert (load.over is not None) == over
+    if over:
+        assert load.over == f"{n} active partners, more than the 50 a CAM can hold"
+
+
+def test_cam_load_sums_the_tier_shares():
+    load = cam_load({Tier.platinum: 6, Tier.gold: 10, Tier.registered: 100}, POLICY)
+    assert (
+        load.load == round(6 / 12 + 10 / 25, 6) and load.over == "116 active partners, more than the 50 a CAM can hold"
+    )
