@@ -31,9 +31,14 @@ from store import repo
 from store.models import Partner
 
 
-async def latest(session: AsyncSession, partner_id: uuid.UUID) -> HealthScore | None:
+async def latest(session: AsyncSession, partner_id: uuid.UUID, but: str) -> HealthScore | None:
+    """The partner's latest score but the one written under the key `but` (a retried evaluation
+    compares with the row before its own, as its first attempt did)."""
     return await session.scalar(
-        select(HealthScore).where(HealthScore.partner_id == partner_id).order_by(HealthScore.id.desc()).limit(1)
+        select(HealthScore)
+        .where(HealthScore.partner_id == partner_id, HealthScore.idempotency_key != but)
+        .order_by(HealthScore.id.desc())
+        .limit(1)
     )
 
 
@@ -58,10 +63,14 @@ class HealthActivities:
             policy = snap.policy
             found = [s for read in self.signals for s in await read(session, pid, now, policy)]
             result = score(found, policy.health)
-            before = await latest(session, pid)
+            before = await latest(session, pid, inp.idempotency_key)
             since = now - policy.days(policy.health.drop_days)
             peak = await session.scalar(
-                select(func.max(HealthScore.score)).where(HealthScore.partner_id == pid, HealthScore.at >= since)
+                select(func.max(HealthScore.score)).where(
+                    HealthScore.partner_id == pid,
+                    HealthScore.at >= since,
+                    HealthScore.idempotency_key != inp.idempotency_key,
+                )  # fmt: skip
             )
             if before is not None and before.at < since:  # the score held since before the window
                 peak = max(peak or before.score, before.score)
