@@ -8,7 +8,7 @@ from domain.enums import Tier
 from journeys.health.workflow import HealthWorkflow
 from tests.health.factories import episodes, health_input, health_policy, lapse, renew_all, save
 from tests.helpers.factories import make_cam, make_partner
-from tests.helpers.histories import record_history
+from tests.helpers.histories import record_history, run_chain
 from tests.helpers.waiting import eventually
 from worker.main import build_worker
 
@@ -70,3 +70,25 @@ async def _evaluated(handle, n: int) -> bool:
 async def _closed(sessionmaker, partner) -> bool:
     rows = await episodes(sessionmaker, partner)
     return bool(rows) and rows[-1].closed_at is not None
+
+
+async def test_the_episode_carries_over_continue_as_new(dev_env, sessionmaker, mailbox, base_settings, task_queue):
+    version = await save(sessionmaker, health_policy(evaluations_per_run=2))
+    partner = await make_partner(sessionmaker, tier=Tier.registered)  # no CAM: the alert goes to ops
+    client = dev_env.client
+    async with build_worker(client, base_settings, sessionmaker, task_queue):
+        handle = await client.start_workflow(
+            HealthWorkflow.run, health_input(partner, version), id=f"health-{partner.id}", task_queue=task_queue
+        )
+        await eventually(lambda: _score(handle, 100), what="the first evaluation")
+        for track in ("A", "B"):
+            await lapse(sessionmaker, partner, track)
+        await eventually(lambda: alerts(mailbox), what="the early warning")
+        assert [to for to, _ in alerts(mailbox)] == [base_settings.ops_email]
+        await eventually(lambda: _runs(client, handle.id, 4), what="runs continued as new")
+        assert len(alerts(mailbox)) == 1 and (await progress(handle)).episodes == 1
+        assert (await progress(handle)).state == "alerting"
+
+
+async def _runs(client, wid: str, n: int) -> bool:
+    return len(await run_chain(client, wid)) >= n
