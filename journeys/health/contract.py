@@ -92,7 +92,7 @@ class HealthPolicy(BaseModel):
             raise ValueError("health.watch_from must not be above health.healthy_from")
         if any(w < 0 or w > 100 for w in self.weights.values()):
             raise ValueError("health.weights: each weight is 0..100 points")
-        if any(c < 0 or c > 1 for c in self.coverage.values()):
+        if not all(0 <= c <= 1 for c in self.coverage.values()):  # NaN too
             raise ValueError("health.coverage: each share is 0..1 of a CAM")
         return self
 
