@@ -5,7 +5,11 @@ from __future__ import annotations
 from core.journey import JourneySpec
 from journeys.cert import domain
 from journeys.cert.activities import CertActivities
+<<<<<<< HEAD
 from journeys.cert.events import EVENTS
+=======
+from journeys.cert.health import health_signals
+>>>>>>> h-health
 from journeys.cert.models import Certification
 from journeys.cert.policy import CertPolicy
 from journeys.cert.scorecard import scorecard_inputs
@@ -25,4 +29,5 @@ SPEC = JourneySpec(
     events=EVENTS,
     event_prefix="certification.",
     scorecard_inputs=scorecard_inputs,
+    health_signals=health_signals,
 )
