@@ -29,11 +29,7 @@ from core.settings import Settings
 from domain.enums import Role
 from domain.links import Claims, make_token
 from domain.policy import ProgramPolicy
-<<<<<<< HEAD
 from domain.webhooks import EventSpec
-=======
-from journeys.health.contract import Signal
->>>>>>> h-health
 from store.models import Base
 
 JOURNEYS_DIR = Path(__file__).resolve().parents[1] / "journeys"
@@ -56,8 +52,9 @@ ScorecardInputsReader = Callable[[AsyncSession, ScorecardQuery], Awaitable[dict[
 
 
 # A journey's partner-health signals as they stand now (journeys/<name>/health.py): overdue
-# milestones, lapsing certifications, slow deal registration... (session, partner id, now, policy).
-HealthSignalsReader = Callable[[AsyncSession, uuid.UUID, datetime, ProgramPolicy], Awaitable[list[Signal]]]
+# milestones, lapsing certifications, slow deal registration... (session, partner id, now, policy):
+# each a `journeys.health.contract.Signal` (the platform names no journey's types).
+HealthSignalsReader = Callable[[AsyncSession, uuid.UUID, datetime, ProgramPolicy], Awaitable[list[Any]]]
 
 
 @dataclass(frozen=True)
@@ -145,12 +142,10 @@ class JourneySpec:
     # Its figures for the QBR scorecard (journeys/<name>/scorecard.py), which reads them through
     # the registry (Resources.scorecard_inputs) and never imports the journey.
     scorecard_inputs: ScorecardInputsReader | None = None
-<<<<<<< HEAD
     # Its kinds of one-click link, by name (the platform calls one `<journey>.<name>`).
     link_kinds: Mapping[str, LinkKind[Any]] = field(default_factory=dict)
     # The permissions it gives API keys, by name (a key carries one as `<journey>.<name>`).
     grants: Mapping[str, Grant] = field(default_factory=dict)
-=======
     # Its signals for partner health (journeys/<name>/health.py), read by the health journey
     # through the registry (Resources.health_signals).
     health_signals: HealthSignalsReader | None = None
@@ -158,7 +153,6 @@ class JourneySpec:
     # health): the model of its start input (built from the partner, api/journeys.py) under a
     # policy, or None while the policy has it off.
     with_every_partner: Callable[[ProgramPolicy], type[BaseModel] | None] | None = None
->>>>>>> h-health
 
     @property
     def package(self) -> str:

@@ -18,19 +18,7 @@ from activities.mail import Mailer
 from core.journey import Grant, JourneySpec, Resources
 from core.settings import Settings
 from domain import journeys
-<<<<<<< HEAD
 from domain.installed import INSTALLED
-=======
-
-INSTALLED = (
-    "onboarding",
-    "deal",
-    "cert",
-    "mdf",
-    "qbr",
-    "health",
-)
->>>>>>> h-health
 
 JOURNEYS: tuple[JourneySpec, ...] = tuple(
     importlib.import_module(f"journeys.{name}.manifest").SPEC for name in INSTALLED

@@ -15,6 +15,7 @@ INSTALLED = (
     "cert",
     "mdf",
     "qbr",
+    "health",
 )
 
 

@@ -6,13 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-<<<<<<< HEAD
-from sqlalchemy import select
-=======
-from fastapi import HTTPException
-from fastapi.encoders import jsonable_encoder
 from sqlalchemy import func, select
->>>>>>> h-health
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
@@ -27,17 +21,10 @@ from domain.enums import PartnerStatus, Tier
 from domain.errors import Conflict, Invalid
 from domain.events import TierChanged
 from domain.webhooks import EventInput
-<<<<<<< HEAD
+from journeys.health.contract import HealthPolicy, cam_load
 from journeys.onboarding import contract as onboarding
 from journeys.onboarding.contract import reads as onboarding_reads
-from store import repo
-=======
-from journeys.health.contract import cam_load
-from journeys.onboarding.domain import JOURNEY as ONBOARDING
-from journeys.onboarding.domain import OnboardingInput, OnboardingState
-from journeys.onboarding.models import PartnerMilestone
 from store import locks, repo
->>>>>>> h-health
 from store.models import Cam, JourneyRecord, Partner
 
 
@@ -73,14 +60,14 @@ async def check_capacity(
     await locks.lock(session, f"cam:capacity:{cam_id}")  # two assignments at once cannot both pass
     by_tier = await portfolio(session, cam_id, without=partner_id)
     by_tier[tier] = by_tier.get(tier, 0) + 1
-    load = cam_load(by_tier, (await repo.current_policy(session)).policy.health)
+    load = cam_load(by_tier, (await repo.current_policy(session)).policy.section(HealthPolicy))
     if load.over is None:
         return None
     if not override:
-        raise HTTPException(
-            409, detail=f"cam_id: CAM {cam_id} would be beyond capacity with this partner: {load.over}; "
-            "ops may confirm with override_capacity: true",
-        )  # fmt: skip
+        raise Conflict(
+            f"cam_id: CAM {cam_id} would be beyond capacity with this partner: {load.over}; "
+            "ops may confirm with override_capacity: true"
+        )
     return {"cam_id": str(cam_id), "over": load.over, "load": load.load, "partners": load.partners}
 
 
@@ -90,16 +77,11 @@ async def enrol(ctx: Creation, body: PartnerCreate, idem: Idempotency) -> dict:
     session = ctx.session
     policy_version = await check_coverage(session, body.tier, body.cam_id)
     if existing := await session.scalar(select(Partner.id).where(Partner.domain == body.domain)):
-<<<<<<< HEAD
         raise Conflict(f"a partner with domain {body.domain} is already enrolled (partner {existing})")
-    partner = Partner(id=uuid.uuid4(), status=PartnerStatus.onboarding.value, **body.model_dump())
-=======
-        raise HTTPException(409, detail=f"a partner with domain {body.domain} is already enrolled (partner {existing})")
     partner = Partner(
         id=uuid.uuid4(), status=PartnerStatus.onboarding.value, **body.model_dump(exclude={"override_capacity"})
     )
     overridden = await check_capacity(session, body.tier, body.cam_id, partner.id, override=body.override_capacity)
->>>>>>> h-health
     partner.tier, partner.type = body.tier.value, body.type.value
     start = journeys.start_input(onboarding.StartInput, partner, partner, policy_version=policy_version)
     state = onboarding.START_STATE

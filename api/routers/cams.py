@@ -13,15 +13,12 @@ from sqlalchemy import select, update
 from api.deps import OpsDep, PrincipalDep, SessionDep
 from api.idempotency import Idempotency
 from api.offboarding import end_sessions
-<<<<<<< HEAD
 from api.openapi import IDEMPOTENCY_409
-from api.routemeta import route_meta
-=======
 from api.partners.service import portfolio
->>>>>>> h-health
+from api.routemeta import route_meta
 from api.schemas import CamCreate, CamOut, IdempotencyKey
 from domain.enums import Role
-from journeys.health.contract import CamLoad, cam_load
+from journeys.health.contract import CamLoad, HealthPolicy, cam_load
 from store import repo
 from store.models import ApiKey, Cam
 
@@ -94,7 +91,7 @@ async def cam_capacity(cam_id: uuid.UUID, principal: PrincipalDep, session: Sess
     """The CAM's load: its partners by tier and the share of one CAM they take (policy
     `health.coverage`), against `health.max_partners_per_cam`; ops, or the CAM itself."""
     await get_cam(cam_id, principal, session)
-    return cam_load(await portfolio(session, cam_id), (await repo.current_policy(session)).policy.health)
+    return cam_load(await portfolio(session, cam_id), (await repo.current_policy(session)).policy.section(HealthPolicy))
 
 
 @router.post("/{cam_id}/deactivate", response_model=CamDeactivatedOut, responses={404: {"description": "no such CAM"}})

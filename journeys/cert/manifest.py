@@ -5,11 +5,8 @@ from __future__ import annotations
 from core.journey import JourneySpec
 from journeys.cert import domain
 from journeys.cert.activities import CertActivities
-<<<<<<< HEAD
 from journeys.cert.events import EVENTS
-=======
 from journeys.cert.health import health_signals
->>>>>>> h-health
 from journeys.cert.models import Certification
 from journeys.cert.policy import CertPolicy
 from journeys.cert.scorecard import scorecard_inputs

@@ -5,11 +5,8 @@ from __future__ import annotations
 from core.journey import JourneySpec
 from journeys.deal import domain, links
 from journeys.deal.activities import DealActivities
-<<<<<<< HEAD
 from journeys.deal.events import EVENTS
-=======
 from journeys.deal.health import health_signals
->>>>>>> h-health
 from journeys.deal.models import Deal
 from journeys.deal.policy import DealPolicy
 from journeys.deal.scorecard import scorecard_inputs
@@ -33,9 +30,6 @@ SPEC = JourneySpec(
     policy=DealPolicy,
     events=EVENTS,
     scorecard_inputs=scorecard_inputs,
-<<<<<<< HEAD
     link_kinds={"decision": links.DECISION},
-=======
     health_signals=health_signals,
->>>>>>> h-health
 )

@@ -18,7 +18,6 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.events import HealthChanged, PartnerEvent
     from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, StepResult
     from journeys.health.domain import (
         JOURNEY,
@@ -34,6 +33,8 @@ with workflow.unsafe.imports_passed_through():
         episode_over,
         explain,
     )
+    from journeys.health.events import HealthChanged
+    from journeys.onboarding.contract import PartnerEvent
     from workflows.kit import JourneyKit
 
 

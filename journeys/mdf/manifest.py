@@ -32,7 +32,6 @@ SPEC = JourneySpec(
     policy=MdfPolicy,
     events=EVENTS,
     scorecard_inputs=scorecard_inputs,
-<<<<<<< HEAD
     link_kinds={"decision": links.DECISION},
     grants={
         domain.APPROVER_LEVEL: Grant(
@@ -42,7 +41,5 @@ SPEC = JourneySpec(
             api_field="approver_level",
         )
     },
-=======
     health_signals=health_signals,
->>>>>>> h-health
 )

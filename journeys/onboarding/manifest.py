@@ -5,12 +5,9 @@ from __future__ import annotations
 from core.journey import JourneySpec
 from journeys.onboarding import domain
 from journeys.onboarding.activities import OnboardingActivities
-<<<<<<< HEAD
 from journeys.onboarding.events import EVENTS
-from journeys.onboarding.policy import OnboardingPolicy
-=======
 from journeys.onboarding.health import health_signals
->>>>>>> h-health
+from journeys.onboarding.policy import OnboardingPolicy
 from journeys.onboarding.scorecard import scorecard_inputs
 from journeys.onboarding.workflow import OnboardingWorkflow
 

@@ -6,11 +6,8 @@ from core.journey import JourneySpec
 from journeys.qbr import domain
 from journeys.qbr.activities import QbrActivities
 from journeys.qbr.cycle import QbrCycleWorkflow
-<<<<<<< HEAD
-from journeys.qbr.policy import QbrPolicy
-=======
 from journeys.qbr.health import health_signals
->>>>>>> h-health
+from journeys.qbr.policy import QbrPolicy
 from journeys.qbr.schedules import ensure_qbr_schedule
 from journeys.qbr.workflow import QbrWorkflow
 
@@ -30,9 +27,6 @@ SPEC = JourneySpec(
     bench="bench.qbr_cycle:suite",
     bench_policy=None,
     on_policy_saved=ensure_qbr_schedule,
-<<<<<<< HEAD
     policy=QbrPolicy,
-=======
     health_signals=health_signals,
->>>>>>> h-health
 )
