@@ -282,6 +282,7 @@ def test_the_dry_run_lists_every_timer_at_its_longest() -> None:
         "qbr.meeting_window_days": 80,
         "qbr.action_escalation_days": 2 * 7 + 3,
         "qbr.remediation_days": 90,
+        "health.evaluate_seconds": 30 / 86400,  # seconds between evaluations, in policy days
     }
     assert ProgramPolicy(cert={"reminder_days": []}).schedule()["cert.reminder_days"] == 0
 
