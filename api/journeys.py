@@ -50,6 +50,7 @@ from domain.journeys import (
     Coverage,
     workflow_id,
 )
+from domain.policy import VersionedPolicy
 from store import repo
 from store.models import AuditEvent, JourneyRecord, Partner
 
@@ -223,6 +224,40 @@ async def launch(
         else:
             break
     raise StartUncertain(f"no answer from Temporal within {START_BUDGET:g} s ({last})") from last
+
+
+def with_every_partner(partner: Partner, task_queue: str, policy: VersionedPolicy) -> list[JourneyRecord]:
+    """The records of the journeys every partner has (their manifests' `with_every_partner`, e.g.
+    health, when the policy has it on), written with the partner; `start_recorded` starts them,
+    or else the reconciler."""
+    records = []
+    for spec in registry.JOURNEYS:
+        model = spec.with_every_partner(policy.policy) if spec.with_every_partner else None
+        if model is None:
+            continue
+        inp = start_input(model, partner, partner, policy_version=policy.version)
+        records.append(
+            JourneyRecord(
+                workflow_id=workflow_id(spec.name, partner.id), partner_id=partner.id, journey=spec.name,
+                state="started", workflow_type=spec.workflow.__name__, task_queue=task_queue,
+                start_input=inp.model_dump(mode="json"),
+            )
+        )  # fmt: skip
+    return records
+
+
+async def start_recorded(session: AsyncSession, client: Client, wids: list[str]) -> None:
+    """Start what `with_every_partner` recorded; what stays unstarted is the reconciler's."""
+    for wid in wids:
+        record = await session.get(JourneyRecord, wid)
+        if record is None:
+            continue
+        try:
+            await launch(client, record)
+        except (StartRefused, StartUncertain) as err:
+            log.warning("%s not started yet (%s); the reconciler will", record.workflow_id, err)
+            continue
+        await _mark_started(session, record.workflow_id)
 
 
 async def _mark_started(session: AsyncSession, wid: str) -> None:

@@ -51,6 +51,12 @@ class ScorecardQuery:
 ScorecardInputsReader = Callable[[AsyncSession, ScorecardQuery], Awaitable[dict[str, Any]]]
 
 
+# A journey's partner-health signals as they stand now (journeys/<name>/health.py): overdue
+# milestones, lapsing certifications, slow deal registration... (session, partner id, now, policy):
+# each a `journeys.health.contract.Signal` (the platform names no journey's types).
+HealthSignalsReader = Callable[[AsyncSession, uuid.UUID, datetime, ProgramPolicy], Awaitable[list[Any]]]
+
+
 @dataclass(frozen=True)
 class Resources:
     """What activities are built with, once per worker process."""
@@ -60,6 +66,7 @@ class Resources:
     settings: Settings
     following: tuple[str, ...] = ()  # the journeys that follow a partner's coverage (tier, CAM)
     scorecard_inputs: tuple[ScorecardInputsReader, ...] = ()  # every journey's `scorecard_inputs`
+    health_signals: tuple[HealthSignalsReader, ...] = ()  # every journey's `health_signals`
 
 
 # Run by every worker at start-up and whenever a newer policy version is stored, and by the API
@@ -142,6 +149,13 @@ class JourneySpec:
     link_kinds: Mapping[str, LinkKind[Any]] = field(default_factory=dict)
     # The permissions it gives API keys, by name (a key carries one as `<journey>.<name>`).
     grants: Mapping[str, Grant] = field(default_factory=dict)
+    # Its signals for partner health (journeys/<name>/health.py), read by the health journey
+    # through the registry (Resources.health_signals).
+    health_signals: HealthSignalsReader | None = None
+    # A journey of the partner itself, started with every partner (`<name>-<partner id>`, e.g.
+    # health): the model of its start input (built from the partner, api/journeys.py) under a
+    # policy, or None while the policy has it off.
+    with_every_partner: Callable[[ProgramPolicy], type[BaseModel] | None] | None = None
 
     @property
     def package(self) -> str:

@@ -26,11 +26,14 @@ JOURNEYS: tuple[JourneySpec, ...] = tuple(
 FOLLOWING = tuple(spec.name for spec in JOURNEYS if spec.follows_coverage)
 SCORECARD_INPUTS = tuple(spec.scorecard_inputs for spec in JOURNEYS if spec.scorecard_inputs is not None)
 
+HEALTH_SIGNALS = tuple(spec.health_signals for spec in JOURNEYS if spec.health_signals is not None)
+
 BY_NAME = {spec.name: spec for spec in JOURNEYS}
 
 __all__ = [
     "BY_NAME",
     "FOLLOWING",
+    "HEALTH_SIGNALS",
     "INSTALLED",
     "SCORECARD_INPUTS",
     "JOURNEYS",
@@ -92,6 +95,8 @@ def activities(resources: Resources) -> list[Callable[..., Any]]:
         resources = replace(resources, following=FOLLOWING)
     if not resources.scorecard_inputs:
         resources = replace(resources, scorecard_inputs=SCORECARD_INPUTS)
+    if not resources.health_signals:
+        resources = replace(resources, health_signals=HEALTH_SIGNALS)
     for spec in JOURNEYS:
         legacy.update(spec.legacy_activity_names)
         objects.append(spec.activities(resources))

@@ -16,6 +16,7 @@ INSTALLED = (
     "mdf",
     "qbr",
     "leads",
+    "health",
 )
 
 

@@ -19,6 +19,7 @@ from journeys.onboarding import contract as onboarding
 from store.models import AuditEvent, Partner
 
 router = APIRouter(prefix="/partners", tags=["partners"])
+CAPACITY_409 = "would be beyond capacity (policy health.coverage, max_partners_per_cam) without override_capacity"
 
 
 @router.post(
@@ -27,7 +28,7 @@ router = APIRouter(prefix="/partners", tags=["partners"])
     response_model=PartnerOut,
     responses={409: {"description": "a partner with this domain is already enrolled"}},
     openapi_extra=route_meta(
-        {409: f"a partner with this domain is enrolled, or {IDEMPOTENCY_409}", 503: START_503},
+        {409: f"a partner with this domain is enrolled, the CAM {CAPACITY_409}, or {IDEMPOTENCY_409}", 503: START_503},
         business_rule="the tier's policy decides whether a CAM is needed; cam_id must name a CAM",
     ),
 )
@@ -68,7 +69,7 @@ async def get_partner(partner: PartnerDep, session: SessionDep):
     "/{partner_id}",
     response_model=PartnerOut,
     openapi_extra=route_meta(
-        {503: "the coverage change was stored; telling its journeys failed"},
+        {409: f"the CAM {CAPACITY_409}", 503: "the coverage change was stored; telling its journeys failed"},
         business_rule="the same coverage rules as enrolment",
     ),
 )

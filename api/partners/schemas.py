@@ -25,6 +25,7 @@ class PartnerCreate(Strict):
     tier: Tier
     cam_id: uuid.UUID | None = None
     contact_email: Email
+    override_capacity: bool = Field(False, description="ops confirm a CAM beyond capacity (audited)")
 
     @field_validator("domain")
     @classmethod
@@ -48,6 +49,7 @@ class PartnerUpdate(Strict):
 
     tier: Tier | None = None
     cam_id: uuid.UUID | None = None
+    override_capacity: bool = Field(False, description="ops confirm a CAM beyond capacity (audited)")
 
 
 class MilestoneOut(Milestone):  # onboarding's milestones, as its contract gives them

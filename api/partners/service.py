@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
@@ -17,15 +17,16 @@ from api.auth import Principal
 from api.deps import Creation
 from api.idempotency import Idempotency
 from api.partners.schemas import JourneyOut, MilestoneOut, PartnerCreate, PartnerDetail, PartnerOut, PartnerUpdate
-from api.portal import team
 from domain.enums import PartnerStatus, Tier
 from domain.errors import Conflict, Invalid
 from domain.events import TierChanged
 from domain.webhooks import EventInput
+from journeys.health.contract import HealthPolicy, cam_load
 from journeys.onboarding import contract as onboarding
 from journeys.onboarding.contract import reads as onboarding_reads
-from store import repo
+from store import locks, repo
 from store.models import Cam, JourneyRecord, Partner
+from store.portal import add_contact_admin
 
 
 async def check_coverage(session: AsyncSession, tier: Tier, cam_id: uuid.UUID | None) -> int:
@@ -42,6 +43,35 @@ async def check_coverage(session: AsyncSession, tier: Tier, cam_id: uuid.UUID | 
     return current.version
 
 
+async def portfolio(session: AsyncSession, cam_id: uuid.UUID, *, without: uuid.UUID | None = None) -> dict[Tier, int]:
+    """The CAM's partners by tier (but `without`)."""
+    stmt = select(Partner.tier, func.count()).where(Partner.cam_id == cam_id).group_by(Partner.tier)
+    if without is not None:
+        stmt = stmt.where(Partner.id != without)
+    return {Tier(tier): n for tier, n in (await session.execute(stmt)).all()}
+
+
+async def check_capacity(
+    session: AsyncSession, tier: Tier, cam_id: uuid.UUID | None, partner_id: uuid.UUID, *, override: bool
+) -> dict | None:
+    """A CAM beyond capacity with this partner (policy `health.coverage`, `max_partners_per_cam`) is
+    refused (409 naming the figures) unless ops confirm the override: then the figures to audit."""
+    if cam_id is None:
+        return None
+    await locks.lock(session, f"cam:capacity:{cam_id}")  # two assignments at once cannot both pass
+    by_tier = await portfolio(session, cam_id, without=partner_id)
+    by_tier[tier] = by_tier.get(tier, 0) + 1
+    load = cam_load(by_tier, (await repo.current_policy(session)).policy.section(HealthPolicy))
+    if load.over is None:
+        return None
+    if not override:
+        raise Conflict(
+            f"cam_id: CAM {cam_id} would be beyond capacity with this partner: {load.over}; "
+            "ops may confirm with override_capacity: true"
+        )
+    return {"cam_id": str(cam_id), "over": load.over, "load": load.load, "partners": load.partners}
+
+
 async def enrol(ctx: Creation, body: PartnerCreate, idem: Idempotency) -> dict:
     """Write the partner, its onboarding journey record and the audit row in one transaction,
     then start `onboarding-{partner_id}`. Returns the answer (also stored for idempotent retries)."""
@@ -49,16 +79,28 @@ async def enrol(ctx: Creation, body: PartnerCreate, idem: Idempotency) -> dict:
     policy_version = await check_coverage(session, body.tier, body.cam_id)
     if existing := await session.scalar(select(Partner.id).where(Partner.domain == body.domain)):
         raise Conflict(f"a partner with domain {body.domain} is already enrolled (partner {existing})")
-    partner = Partner(id=uuid.uuid4(), status=PartnerStatus.onboarding.value, **body.model_dump())
+    partner = Partner(
+        id=uuid.uuid4(), status=PartnerStatus.onboarding.value, **body.model_dump(exclude={"override_capacity"})
+    )
+    overridden = await check_capacity(session, body.tier, body.cam_id, partner.id, override=body.override_capacity)
     partner.tier, partner.type = body.tier.value, body.type.value
     start = journeys.start_input(onboarding.StartInput, partner, partner, policy_version=policy_version)
     state = onboarding.START_STATE
     new = journeys.NewJourney(
         onboarding.JOURNEY, partner, partner.id, state, start, "partner.enrolled", body.model_dump(mode="json")
     )
-    await team.add_contact_admin(session, partner, ctx.principal.actor)  # the portal's first admin
+    current = await repo.current_policy(session)
+    every = journeys.with_every_partner(partner, ctx.settings.task_queue, current)
     try:
-        return await journeys.create_and_start(ctx, new, answer=PartnerOut, idem=idem, what="enrolled")
+        session.add(partner)
+        await session.flush()  # the partner before the records of the journeys every partner has
+        session.add_all(every)
+        await add_contact_admin(session, partner, ctx.principal.actor)  # the portal's first admin
+        if overridden:
+            await _overridden(session, ctx.principal, partner.id, overridden)
+        out = await journeys.create_and_start(ctx, new, answer=PartnerOut, idem=idem, what="enrolled")
+        await journeys.start_recorded(session, ctx.temporal, [r.workflow_id for r in every])
+        return out
     except IntegrityError as err:  # a concurrent request won the race for this domain
         await session.rollback()
         raise Conflict(f"a partner with domain {body.domain} is already enrolled") from err
@@ -81,6 +123,10 @@ async def change_coverage(
     tier = body.tier if "tier" in fields and body.tier is not None else Tier(partner.tier)
     cam_id = body.cam_id if "cam_id" in fields else partner.cam_id
     await check_coverage(session, tier, cam_id)
+    if (tier.value, cam_id) != (partner.tier, partner.cam_id):
+        overridden = await check_capacity(session, tier, cam_id, partner.id, override=body.override_capacity)
+        if overridden:
+            await _overridden(session, principal, partner.id, overridden)
     partner.tier, partner.cam_id = tier.value, cam_id
     after = journeys.coverage_of(partner)
     if after == before:
@@ -110,6 +156,13 @@ async def change_coverage(
         await wake_stream(client, task_queue, subscription_id, partner.id)
     await journeys.signal_coverage(session, client, partner)
     return partner
+
+
+async def _overridden(session: AsyncSession, principal: Principal, partner_id: uuid.UUID, figures: dict) -> None:
+    await repo.claim_step(
+        session, key=None, actor=principal.actor, action="cam.capacity_overridden", partner_id=partner_id,
+        detail=figures,
+    )  # fmt: skip
 
 
 async def detail(session: AsyncSession, partner: Partner) -> PartnerDetail:

@@ -70,25 +70,6 @@ def check_time_zone(value: str) -> str:
     return value
 
 
-async def add_contact_admin(session: AsyncSession, partner: Partner, actor: str) -> None:
-    """The partner's primary contact as its admin (at enrolment, in its transaction). An address
-    already a user of another partner stays theirs: one address, one partner."""
-    email = partner.contact_email.lower()
-    if await session.scalar(select(PartnerUser.id).where(PartnerUser.email == email)) is None:
-        session.add(
-            PartnerUser(
-                id=uuid.uuid4(),
-                partner_id=partner.id,
-                name=email.split("@")[0],
-                email=email,
-                role=TeamRole.admin.value,
-                language="en",
-                time_zone="UTC",
-                created_by=actor,
-            )  # fmt: skip
-        )
-
-
 async def users_of(session: AsyncSession, partner_id: uuid.UUID) -> list[PartnerUser]:
     stmt = select(PartnerUser).where(PartnerUser.partner_id == partner_id).order_by(PartnerUser.created_at)
     return list((await session.scalars(stmt)).all())

@@ -14,9 +14,11 @@ from api.deps import OpsDep, PrincipalDep, SessionDep
 from api.idempotency import Idempotency
 from api.offboarding import end_sessions
 from api.openapi import IDEMPOTENCY_409
+from api.partners.service import portfolio
 from api.routemeta import route_meta
 from api.schemas import CamCreate, CamOut, IdempotencyKey
 from domain.enums import Role
+from journeys.health.contract import CamLoad, HealthPolicy, cam_load
 from store import repo
 from store.models import ApiKey, Cam
 
@@ -82,6 +84,14 @@ async def get_cam(cam_id: uuid.UUID, principal: PrincipalDep, session: SessionDe
     if cam is None:
         raise HTTPException(404, detail=f"no CAM with id {cam_id}")
     return cam
+
+
+@router.get("/{cam_id}/capacity", response_model=CamLoad, responses={404: {"description": "no such CAM"}})
+async def cam_capacity(cam_id: uuid.UUID, principal: PrincipalDep, session: SessionDep):
+    """The CAM's load: its partners by tier and the share of one CAM they take (policy
+    `health.coverage`), against `health.max_partners_per_cam`; ops, or the CAM itself."""
+    await get_cam(cam_id, principal, session)
+    return cam_load(await portfolio(session, cam_id), (await repo.current_policy(session)).policy.section(HealthPolicy))
 
 
 @router.post("/{cam_id}/deactivate", response_model=CamDeactivatedOut, responses={404: {"description": "no such CAM"}})

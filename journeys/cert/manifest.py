@@ -6,6 +6,7 @@ from core.journey import JourneySpec
 from journeys.cert import domain
 from journeys.cert.activities import CertActivities
 from journeys.cert.events import EVENTS
+from journeys.cert.health import health_signals
 from journeys.cert.models import Certification
 from journeys.cert.policy import CertPolicy
 from journeys.cert.scorecard import scorecard_inputs
@@ -26,4 +27,5 @@ SPEC = JourneySpec(
     events=EVENTS,
     event_prefix="certification.",
     scorecard_inputs=scorecard_inputs,
+    health_signals=health_signals,
 )

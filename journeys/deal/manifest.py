@@ -6,6 +6,7 @@ from core.journey import JourneySpec
 from journeys.deal import domain, links
 from journeys.deal.activities import DealActivities
 from journeys.deal.events import EVENTS
+from journeys.deal.health import health_signals
 from journeys.deal.models import Deal
 from journeys.deal.policy import DealPolicy
 from journeys.deal.scorecard import scorecard_inputs
@@ -31,4 +32,5 @@ SPEC = JourneySpec(
     events=EVENTS,
     scorecard_inputs=scorecard_inputs,
     link_kinds={"decision": links.DECISION},
+    health_signals=health_signals,
 )

@@ -7,6 +7,7 @@ from journeys.mdf import domain, links
 from journeys.mdf.activities import MdfActivities
 from journeys.mdf.events import EVENTS
 from journeys.mdf.fund import MdfFundWorkflow
+from journeys.mdf.health import health_signals
 from journeys.mdf.models import MdfRequest
 from journeys.mdf.policy import MdfPolicy
 from journeys.mdf.scorecard import scorecard_inputs
@@ -41,4 +42,5 @@ SPEC = JourneySpec(
             api_field="approver_level",
         )
     },
+    health_signals=health_signals,
 )

@@ -6,6 +6,7 @@ from core.journey import JourneySpec
 from journeys.qbr import domain
 from journeys.qbr.activities import QbrActivities
 from journeys.qbr.cycle import QbrCycleWorkflow
+from journeys.qbr.health import health_signals
 from journeys.qbr.policy import QbrPolicy
 from journeys.qbr.schedules import ensure_qbr_schedule
 from journeys.qbr.workflow import QbrWorkflow
@@ -28,4 +29,5 @@ SPEC = JourneySpec(
     portal="journeys.qbr.portal",
     on_policy_saved=ensure_qbr_schedule,
     policy=QbrPolicy,
+    health_signals=health_signals,
 )

@@ -285,6 +285,7 @@ def test_the_dry_run_lists_every_timer_at_its_longest() -> None:
         # 16 business hours of 8-hour days over a 5-day week, and two weeks for public holidays
         "leads.offer_hours": 16 / 8 * 7 / 5 + 14,
         "leads.conversion_days": 30,
+        "health.evaluate_seconds": 30 / 86400,  # seconds between evaluations, in policy days
     }
     assert ProgramPolicy(cert={"reminder_days": []}).schedule()["cert.reminder_days"] == 0
 

@@ -17,6 +17,7 @@ from journeys.onboarding.domain import (
     OnboardingState,
     milestone_done,
 )
+from journeys.onboarding.events import PartnerEvent  # partner.*: health's early warning publishes partner.at_risk
 
 __all__ = [
     "FIRST_CERTIFICATION",
@@ -27,6 +28,7 @@ __all__ = [
     "START_STATE",
     "Milestone",
     "MilestoneDone",
+    "PartnerEvent",
     "StartInput",
     "milestone_done",
 ]

@@ -1,0 +1,27 @@
+"""Partner health's manifest: every part the platform plugs in. It reads every other journey's
+`health_signals` through the registry (Resources.health_signals)."""
+
+from __future__ import annotations
+
+from core.journey import JourneySpec
+from journeys.health import domain
+from journeys.health.activities import HealthActivities
+from journeys.health.events import EVENTS
+from journeys.health.policy import HealthPolicy
+from journeys.health.scorecard import scorecard_inputs
+from journeys.health.workflow import HealthWorkflow
+
+SPEC = JourneySpec(
+    name=domain.JOURNEY,
+    workflow=HealthWorkflow,
+    activities=lambda r: HealthActivities(r.sessionmaker, r.health_signals),
+    describe=lambda inp: domain.describe(domain.HealthInput.model_validate(inp)),
+    router="journeys.health.router:router",
+    web="journeys.health.web",
+    bench="bench.health",
+    policy=HealthPolicy,
+    events=EVENTS,
+    event_prefix="partner.health",  # partner.health_changed (its partner.at_risk is onboarding's event)
+    scorecard_inputs=scorecard_inputs,
+    with_every_partner=lambda policy: domain.HealthInput if policy.section(HealthPolicy).watch else None,
+)

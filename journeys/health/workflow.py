@@ -1,0 +1,157 @@
+"""Partner health: `health-{partner_id}`, perpetual (an entity workflow per partner).
+
+Every `health.evaluate_seconds` (or at once on the `refresh` signal) it evaluates the partner:
+the activity reads every journey's signals through the registry, scores them (journeys/health/
+domain.py) and records the score with what changed. A band that got worse, or a drop of
+`drop_points` within `drop_days`, opens an early-warning episode: the partner's CAM (ops for tiers
+without one) gets one alert with the explanation and `partner.at_risk` is published, once per
+episode (the episode number is in the workflow's state and every step is idempotent on it, so a
+worker restart or a retry sends nothing twice). The episode closes once the partner is healthy
+again. After `evaluations_per_run` evaluations it continues as new, carrying the episode state.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, StepResult
+    from journeys.health.domain import (
+        JOURNEY,
+        REFRESH,
+        AlertInput,
+        EvaluateInput,
+        Evaluation,
+        HealthActivity,
+        HealthInput,
+        HealthProgress,
+        HealthState,
+        alert_reason,
+        episode_over,
+        explain,
+    )
+    from journeys.health.events import HealthChanged
+    from journeys.onboarding.contract import PartnerEvent
+    from workflows.kit import JourneyKit
+
+
+@workflow.defn
+class HealthWorkflow:
+    @workflow.init
+    def __init__(self, inp: HealthInput) -> None:
+        self._inp = inp
+        self._kit = JourneyKit(JOURNEY, inp.partner_id, inp.coverage, context=self._context)
+        self._episodes = inp.episodes
+        self._alerting = inp.alerting
+        self._refresh = False
+        self._evaluations = 0
+        self._last: Evaluation | None = None
+
+    @property
+    def _state(self) -> HealthState:
+        return HealthState.alerting if self._alerting else HealthState.watching
+
+    @workflow.signal(name=REFRESH)
+    def refresh(self) -> None:
+        self._refresh = True
+
+    @workflow.signal(name=CHANGE_COVERAGE)
+    def change_coverage(self, coverage: Coverage) -> None:
+        self._kit.apply_coverage(coverage, self._state.value)
+
+    @workflow.query(name=PROGRESS)
+    def progress(self) -> HealthProgress:
+        return HealthProgress(
+            partner_id=self._inp.partner_id, state=self._state,
+            score=self._last.score if self._last else None, band=self._last.band if self._last else None,
+            evaluations=self._evaluations, episodes=self._episodes,
+        )  # fmt: skip
+
+    @workflow.run
+    async def run(self, inp: HealthInput) -> None:
+        policy = await self._kit.load_policy(inp.policy_version)
+        self._kit.upsert(self._state.value)
+        every = timedelta(seconds=policy.health.evaluate_seconds)
+        while self._evaluations < policy.health.evaluations_per_run:
+            self._refresh = False
+            self._evaluations += 1
+            step = f"{inp.generation}:{self._evaluations}"
+            ev = await self._kit.activity(
+                HealthActivity.EVALUATE,
+                EvaluateInput(
+                    idempotency_key=self._kit.key(f"eval:{step}"), partner_id=inp.partner_id,
+                    policy_version=self._kit.policy_version,
+                ),
+                Evaluation,
+                summary="evaluate the partner's health",
+            )  # fmt: skip
+            self._last = ev
+            if ev.changed:
+                await self._kit.emit("partner.health_changed", self._changed(ev), step=f"changed:{step}")
+            await self._warn(ev, step)
+            await self._kit.wait_until(
+                lambda: self._refresh, workflow.now() + every, summary="evaluate again", waiting_for="a refresh"
+            )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            inp.model_copy(update={
+                "generation": inp.generation + 1, "episodes": self._episodes, "alerting": self._alerting,
+                "coverage": self._kit.coverage, "policy_version": None,
+            })
+        )  # fmt: skip
+
+    async def _warn(self, ev: Evaluation, step: str) -> None:
+        policy = self._kit.policy
+        assert policy is not None
+        if not self._alerting:
+            reason = alert_reason(ev.score, ev.band, ev.previous_band, ev.peak, policy.health)
+            if reason is None:
+                return
+            self._episodes += 1
+            self._alerting = True
+            episode = f"episode:{self._episodes}"
+            await self._record(opened=True, reason=reason)
+            lines = explain(reason, ev.contributions)
+            to = ["cam"] if self._kit.has_cam() else ["ops"]
+            await self._kit.notify(
+                "alert", to, step=f"alert:{self._episodes}", reason=reason, lines=lines, score=ev.score,
+                band=ev.band.value,
+            )  # fmt: skip
+            await self._kit.emit("partner.at_risk", self._at_risk(ev, reason), step=episode)
+        elif episode_over(ev.score, ev.peak, policy.health):
+            self._alerting = False
+            await self._record(opened=False, reason=f"healthy again ({ev.score})")
+
+    async def _record(self, *, opened: bool, reason: str) -> None:
+        what = "opened" if opened else "closed"
+        self._kit.upsert(self._state.value)
+        await self._kit.activity(
+            HealthActivity.RECORD_ALERT,
+            AlertInput(
+                idempotency_key=self._kit.key(f"episode:{self._episodes}:{what}"), partner_id=self._inp.partner_id,
+                episode=self._episodes, opened=opened, reason=reason, at=workflow.now(),
+            ),
+            StepResult,
+            summary=f"record that early-warning episode {self._episodes} {what}",
+        )  # fmt: skip
+
+    def _changed(self, ev: Evaluation) -> HealthChanged:
+        return HealthChanged(
+            partner_id=self._inp.partner_id, score=ev.score, band=ev.band.value,
+            previous_band=ev.previous_band.value if ev.previous_band else None,
+            changes=[c.line() for c in ev.changes],
+        )  # fmt: skip
+
+    def _at_risk(self, ev: Evaluation, reason: str) -> PartnerEvent:
+        cov = self._kit.coverage
+        return PartnerEvent(
+            partner_id=self._inp.partner_id, partner_name=self._inp.partner_name, tier=cov.tier.value,
+            cam_id=cov.cam_id, state=ev.band.value, source="health", score=ev.score, reason=reason,
+            explanation=explain(reason, ev.contributions)[1:],
+        )  # fmt: skip
+
+    def _context(self) -> dict[str, Any]:
+        return {"partner_name": self._inp.partner_name, "partner_id": self._inp.partner_id}
