@@ -63,15 +63,28 @@ class CommonActivities:
             detail = {"workflow_id": inp.workflow_id, "activity": inp.activity, "error": inp.error}
             if inp.resolved:
                 applied = await repo.claim_step(
-                    session, key=inp.idempotency_key, actor=inp.by, action="journey.resumed",
-                    partner_id=inp.partner_id, journey=inp.journey, detail=detail,
-                )  # fmt: skip
+                    session,
+                    key=inp.idempotency_key,
+                    actor=inp.by,
+                    action="journey.resumed",
+                    partner_id=inp.partner_id,
+                    journey=inp.journey,
+                    detail=detail,
+                )
             else:
-                applied = 0 < await write_outbox(session, NotifyInput(
-                    idempotency_key=inp.idempotency_key, partner_id=inp.partner_id, journey=inp.journey,
-                    template="needs_attention", recipients=[], context={**detail, "journey": inp.journey},
-                    audit_action="journey.needs_attention",
-                ), [("ops", self.ops_email, {})])  # fmt: skip
+                applied = 0 < await write_outbox(
+                    session,
+                    NotifyInput(
+                        idempotency_key=inp.idempotency_key,
+                        partner_id=inp.partner_id,
+                        journey=inp.journey,
+                        template="needs_attention",
+                        recipients=[],
+                        context={**detail, "journey": inp.journey},
+                        audit_action="journey.needs_attention",
+                    ),
+                    [("ops", self.ops_email, {})],
+                )
             if applied:
                 attention = None if inp.resolved else {**detail, "since": inp.at.isoformat()}
                 await session.execute(
@@ -131,10 +144,14 @@ class CommonActivities:
                     failed += 1
                     metrics.email(row.journey, row.template, "failed")
                     await repo.claim_step(
-                        session, key=f"{row.idempotency_key}:failed:{row.id}", actor="system",
-                        action="notification.failed", partner_id=row.partner_id, journey=row.journey,
+                        session,
+                        key=f"{row.idempotency_key}:failed:{row.id}",
+                        actor="system",
+                        action="notification.failed",
+                        partner_id=row.partner_id,
+                        journey=row.journey,
                         detail={"template": row.template, "to": row.recipient, "error": row.last_error},
-                    )  # fmt: skip
+                    )
                 else:
                     row.status = "sent"
                     row.sent_at = func.now()
@@ -232,9 +249,14 @@ async def queue_rows(
     """The outbox rows of one notification whose recipients carry their own context (e.g. their
     signed links, from `approver_rows`), with its audit row."""
     notify = NotifyInput(
-        idempotency_key=key, partner_id=partner_id, journey=journey, template=template,
-        recipients=[r for r, _, _ in rows], context=context, audit_action=f"{journey}.{template}_sent",
-    )  # fmt: skip
+        idempotency_key=key,
+        partner_id=partner_id,
+        journey=journey,
+        template=template,
+        recipients=[r for r, _, _ in rows],
+        context=context,
+        audit_action=f"{journey}.{template}_sent",
+    )
     queued = await write_outbox(session, notify, rows)
     return NotifyResult(queued=queued, recipients=[a for _, a, _ in rows])
 

@@ -96,9 +96,12 @@ class Mailer:
             maintype, _, subtype = item["content_type"].partition("/")
             params = dict(p.strip().split("=", 1) for p in subtype.split(";")[1:] if "=" in p)
             msg.add_attachment(
-                item["content"].encode(), maintype=maintype, subtype=subtype.split(";")[0].strip(),
-                filename=item["filename"], params=params,
-            )  # fmt: skip
+                item["content"].encode(),
+                maintype=maintype,
+                subtype=subtype.split(";")[0].strip(),
+                filename=item["filename"],
+                params=params,
+            )
         return msg
 
     async def send(self, msg: EmailMessage) -> None:

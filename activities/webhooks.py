@@ -141,10 +141,17 @@ async def write_event(session: AsyncSession, inp: EventInput) -> tuple[str, list
     data = spec.data.model_validate(inp.data).model_dump(mode="json")
     await session.execute(
         insert(WebhookEvent)
-        .values(id=event_id(inp.idempotency_key), idempotency_key=inp.idempotency_key, type=inp.type,
-                version=spec.version, partner_id=uuid.UUID(inp.partner_id), occurred_at=inp.occurred_at, data=data)
+        .values(
+            id=event_id(inp.idempotency_key),
+            idempotency_key=inp.idempotency_key,
+            type=inp.type,
+            version=spec.version,
+            partner_id=uuid.UUID(inp.partner_id),
+            occurred_at=inp.occurred_at,
+            data=data,
+        )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
-    )  # fmt: skip
+    )
     key = inp.idempotency_key
     event = await session.scalar(select(WebhookEvent).where(WebhookEvent.idempotency_key == key))
     assert event is not None
@@ -165,10 +172,16 @@ async def write_event(session: AsyncSession, inp: EventInput) -> tuple[str, list
     for sub_id in subscriptions:
         await session.execute(
             insert(WebhookDelivery)
-            .values(subscription_id=sub_id, event_seq=event.seq, partner_id=event.partner_id,
-                    status=DeliveryStatus.pending.value, attempts=0, replays=0)
+            .values(
+                subscription_id=sub_id,
+                event_seq=event.seq,
+                partner_id=event.partner_id,
+                status=DeliveryStatus.pending.value,
+                attempts=0,
+                replays=0,
+            )
             .on_conflict_do_nothing()
-        )  # fmt: skip
+        )
     return event.id, subscriptions
 
 
@@ -260,8 +273,13 @@ class WebhookActivities:
     async def _record(
         self, delivery_id: int, code: int | None, response: str | None, error: str | None, delivered: bool = False
     ) -> None:
-        values: dict = {"attempts": WebhookDelivery.attempts + 1, "last_status_code": code, "last_response": response,
-                        "last_error": error and error[:2000], "last_attempt_at": func.now()}  # fmt: skip
+        values: dict = {
+            "attempts": WebhookDelivery.attempts + 1,
+            "last_status_code": code,
+            "last_response": response,
+            "last_error": error and error[:2000],
+            "last_attempt_at": func.now(),
+        }
         if delivered:
             values |= {"status": DeliveryStatus.delivered.value, "delivered_at": func.now()}
         async with self.sessionmaker() as session, session.begin():

@@ -109,9 +109,13 @@ async def _authenticate(request: Request, session: AsyncSession) -> Principal:
     if row is None or not hmac.compare_digest(row.key_hash, digest) or row.revoked_at is not None:
         raise _unauthorized("invalid or revoked API key")
     return Principal(
-        key_id=row.id, role=Role(row.role), cam_id=row.cam_id, partner_id=row.partner_id,
-        grants=row.grants or {}, integration=is_integration(row.prefix),
-    )  # fmt: skip
+        key_id=row.id,
+        role=Role(row.role),
+        cam_id=row.cam_id,
+        partner_id=row.partner_id,
+        grants=row.grants or {},
+        integration=is_integration(row.prefix),
+    )
 
 
 def check_role(principal: Principal, *roles: Role) -> None:

@@ -238,11 +238,15 @@ def with_every_partner(partner: Partner, task_queue: str, policy: VersionedPolic
         inp = start_input(model, partner, partner, policy_version=policy.version)
         records.append(
             JourneyRecord(
-                workflow_id=workflow_id(spec.name, partner.id), partner_id=partner.id, journey=spec.name,
-                state="started", workflow_type=spec.workflow.__name__, task_queue=task_queue,
+                workflow_id=workflow_id(spec.name, partner.id),
+                partner_id=partner.id,
+                journey=spec.name,
+                state="started",
+                workflow_type=spec.workflow.__name__,
+                task_queue=task_queue,
                 start_input=inp.model_dump(mode="json"),
             )
-        )  # fmt: skip
+        )
     return records
 
 

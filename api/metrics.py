@@ -21,9 +21,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.observability import tracer
 
 REQUESTS = Histogram(
-    "camlights_api_request_duration_seconds", "API requests by method, route template and status",
+    "camlights_api_request_duration_seconds",
+    "API requests by method, route template and status",
     ["method", "route", "status"],
-)  # fmt: skip
+)
 CRM_EVENTS = Counter("camlights_crm_events", "CRM events received, by type and outcome", ["type", "outcome"])
 WEBHOOK_REPLAYS = Counter("camlights_webhook_replays", "webhook deliveries replayed by ops")
 

@@ -185,13 +185,18 @@ async def main_async(names: list[str], n: int, timeout: float) -> list[Section]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=500, help="program size (default 500)")
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run only these")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per benchmark (default 3600)")
-    parser.add_argument("--costs", type=Path, default=COSTS_FILE,
-                        help="the journey costs file to update (default bench/journey_costs.json)")  # fmt: skip
+    parser.add_argument(
+        "--costs",
+        type=Path,
+        default=COSTS_FILE,
+        help="the journey costs file to update (default bench/journey_costs.json)",
+    )
     parser.add_argument("--no-costs", action="store_true", help="do not write the journey costs file")
     parser.add_argument("--no-baselines", action="store_true", help="journey costs only, without the baselines")
     args = parser.parse_args(argv)

@@ -147,8 +147,14 @@ async def creates(st: Stack, http, ops: dict[str, str], prog: seed.Program, requ
 
     for i in range(requests + 3):
         slug = uuid.uuid4().hex[:10]
-        body = {"name": f"New Partner {slug}", "domain": f"{slug}.bench.test", "country": "DE", "type": "reseller",
-                "tier": "registered", "contact_email": f"owner@{slug}.bench.test"}  # fmt: skip
+        body = {
+            "name": f"New Partner {slug}",
+            "domain": f"{slug}.bench.test",
+            "country": "DE",
+            "type": "reseller",
+            "tier": "registered",
+            "contact_email": f"owner@{slug}.bench.test",
+        }
         t0 = time.perf_counter()
         r = await http.post("/partners", json=body, headers=ops)
         dt_partner = time.perf_counter() - t0
@@ -161,8 +167,11 @@ async def creates(st: Stack, http, ops: dict[str, str], prog: seed.Program, requ
             "customer_name": customer["customer_name"] if customer else f"Fresh Customer {slug}",
             "customer_domain": customer["customer_domain"] if customer else f"{slug}.example",
             "product_category": customer["product_category"] if customer else "network",
-            "amount": "4800.00", "currency": "USD", "expected_close_date": close, "stage": "qualification",
-        }  # fmt: skip
+            "amount": "4800.00",
+            "currency": "USD",
+            "expected_close_date": close,
+            "stage": "qualification",
+        }
         t0 = time.perf_counter()
         r = await http.post("/deals", json=deal, headers=ops)
         dt_deal = time.perf_counter() - t0

@@ -37,7 +37,7 @@ def cert_rows(partners: list[dict], expires_at: datetime) -> list[dict]:
             "created_by": "ops:bench",
             "created_at": now,
             "updated_at": now,
-        }  # fmt: skip
+        }
         for i, p in enumerate(partners)
     ]
 
@@ -46,10 +46,16 @@ def cert_input(cert: dict, partner: dict):
     from journeys.cert.domain import CertInput
 
     return CertInput(
-        cert_id=str(cert["id"]), partner_id=str(partner["id"]), partner_name=partner["name"],
-        coverage=harness.coverage(partner), person_name=cert["person_name"], person_email=cert["person_email"],
-        track=cert["track"], product_category=cert["product_category"], expires_at=cert["expires_at"],
-    )  # fmt: skip
+        cert_id=str(cert["id"]),
+        partner_id=str(partner["id"]),
+        partner_name=partner["name"],
+        coverage=harness.coverage(partner),
+        person_name=cert["person_name"],
+        person_email=cert["person_email"],
+        track=cert["track"],
+        product_category=cert["product_category"],
+        expires_at=cert["expires_at"],
+    )
 
 
 async def run(st: Stack, n: int) -> list[Section]:
@@ -86,7 +92,11 @@ async def run(st: Stack, n: int) -> list[Section]:
             await h.terminate("benchmark over")
     return [
         await harness.compare(
-            st.client, "cert", n, real, BUSINESS_STEPS,
+            st.client,
+            "cert",
+            n,
+            real,
+            BUSINESS_STEPS,
             notes=[f"{failed} renewals not answered with period 2; {len(st.smtp.messages)} emails sent"],
         )
-    ]  # fmt: skip
+    ]

@@ -24,15 +24,31 @@ def deal_rows(partners: list[dict], amount_minor: int = 500_000) -> list[dict]:
     rows = []
     for i, p in enumerate(partners):
         c = uuid.uuid4().hex[:10]
-        rows.append({
-            "id": uuid.uuid4(), "partner_id": p["id"], "customer_name": f"Customer {c} Inc",
-            "customer_domain": f"{c}.example", "customer_key": f"{c}.example", "customer_name_key": f"customer {c}",
-            "product_category": seed.CATEGORIES[i % len(seed.CATEGORIES)], "amount_minor": amount_minor,
-            "currency": "USD", "expected_close_date": (now + timedelta(days=90)).date(), "stage": "qualification",
-            "state": "pending_approval", "conflict_with": None, "decided_by": None, "decided_at": None,
-            "decision_reason": None, "protected_until": None, "extensions_used": 0,
-            "created_by": f"partner:{p['id']}", "created_at": now, "updated_at": now,
-        })  # fmt: skip
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "partner_id": p["id"],
+                "customer_name": f"Customer {c} Inc",
+                "customer_domain": f"{c}.example",
+                "customer_key": f"{c}.example",
+                "customer_name_key": f"customer {c}",
+                "product_category": seed.CATEGORIES[i % len(seed.CATEGORIES)],
+                "amount_minor": amount_minor,
+                "currency": "USD",
+                "expected_close_date": (now + timedelta(days=90)).date(),
+                "stage": "qualification",
+                "state": "pending_approval",
+                "conflict_with": None,
+                "decided_by": None,
+                "decided_at": None,
+                "decision_reason": None,
+                "protected_until": None,
+                "extensions_used": 0,
+                "created_by": f"partner:{p['id']}",
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
     return rows
 
 
@@ -40,11 +56,17 @@ def deal_input(deal: dict, partner: dict):
     from journeys.deal.domain import DealInput
 
     return DealInput(
-        deal_id=str(deal["id"]), partner_id=str(partner["id"]), partner_name=partner["name"],
-        coverage=harness.coverage(partner), customer_name=deal["customer_name"],
-        product_category=deal["product_category"], amount_minor=deal["amount_minor"], currency=deal["currency"],
-        stage=deal["stage"], state=deal["state"],
-    )  # fmt: skip
+        deal_id=str(deal["id"]),
+        partner_id=str(partner["id"]),
+        partner_name=partner["name"],
+        coverage=harness.coverage(partner),
+        customer_name=deal["customer_name"],
+        product_category=deal["product_category"],
+        amount_minor=deal["amount_minor"],
+        currency=deal["currency"],
+        stage=deal["stage"],
+        state=deal["state"],
+    )
 
 
 async def run(st: Stack, n: int) -> list[Section]:
@@ -59,8 +81,9 @@ async def run(st: Stack, n: int) -> list[Section]:
 
     async def journey(pair):
         deal, partner = pair
-        handle = await harness.launch(st.client, JOURNEY, deal["id"], deal_input(deal, partner), task_queue,
-                                      deal["state"])  # fmt: skip
+        handle = await harness.launch(
+            st.client, JOURNEY, deal["id"], deal_input(deal, partner), task_queue, deal["state"]
+        )
         await handle.signal(CHANGE_STAGE, StageChange(stage=DealStage.closed_won, by=f"partner:{partner['id']}"))
         return handle, (await handle.result())["state"]
 
@@ -72,7 +95,11 @@ async def run(st: Stack, n: int) -> list[Section]:
     await harness.measure_costs(st, JOURNEY, [h for h, _ in done], len(deals), wall, before, ("partners", "cams"))
     return [
         await harness.compare(
-            st.client, "deal", n, real, BUSINESS_STEPS,
+            st.client,
+            "deal",
+            n,
+            real,
+            BUSINESS_STEPS,
             notes=[f"{failed} deals not won; {len(st.smtp.messages)} emails sent"],
         )
-    ]  # fmt: skip
+    ]

@@ -35,9 +35,16 @@ async def run(st: Stack, rates: tuple[float, ...] = (20.0,), seconds: float = 30
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api.port}", timeout=30) as http:
 
             def body(i: int, slug: str) -> dict:
-                return {"partner_id": str(partners[i % len(partners)]["id"]), "customer_name": f"Customer {slug}",
-                        "customer_domain": f"{slug}.example", "product_category": "network", "amount": "4800.00",
-                        "currency": "USD", "expected_close_date": close, "stage": "qualification"}  # fmt: skip
+                return {
+                    "partner_id": str(partners[i % len(partners)]["id"]),
+                    "customer_name": f"Customer {slug}",
+                    "customer_domain": f"{slug}.example",
+                    "product_category": "network",
+                    "amount": "4800.00",
+                    "currency": "USD",
+                    "expected_close_date": close,
+                    "stage": "qualification",
+                }
 
             r = await http.post("/deals", json=body(0, "warm-up"), headers=ops)
             assert r.status_code == 201, r.text

@@ -269,8 +269,10 @@ async def compare(client, title: str, n: int, real: dict, business_steps: int, n
         f"{steps_rate:.2f}   ({steps['wall']:.2f}s; {business_steps} activities, one per business step)",
     )
     s.add("ratio real / baseline", f"{rate / steps_rate:.2f}   (target >= 0.8)")
-    s.add("same-shape baseline/s", f"{same_rate:.2f}   ({shape.activities} activities as the journey: "
-          f"real / it {rate / same_rate:.2f})")  # fmt: skip
+    s.add(
+        "same-shape baseline/s",
+        f"{same_rate:.2f}   ({shape.activities} activities as the journey: real / it {rate / same_rate:.2f})",
+    )
     s.add("activities / journey", f"real {spread(real['activities'])}; business steps {business_steps}")
     s.add("signals, updates / journey", f"{spread(real['signals'])}, {spread(real['updates'])}")
     events, minimal = statistics.fmean(real["events"]), statistics.fmean(steps["events"])
@@ -399,9 +401,13 @@ async def launch(client, journey: str, entity_id: object, start_input: BaseModel
 
     wid = workflow_id(journey, entity_id)
     record = JourneyRecord(
-        workflow_id=wid, journey=journey, state=state, task_queue=task_queue,
-        workflow_type=registry.journey(journey).workflow.__name__, start_input=start_input.model_dump(mode="json"),
-    )  # fmt: skip
+        workflow_id=wid,
+        journey=journey,
+        state=state,
+        task_queue=task_queue,
+        workflow_type=registry.journey(journey).workflow.__name__,
+        start_input=start_input.model_dump(mode="json"),
+    )
     await api_launch(client, record)
     return client.get_workflow_handle(wid)
 
@@ -459,16 +465,19 @@ def bench_policy():
             escalation_days=2,
             milestones=[
                 MilestoneSpec(key="portal_access", title="Log in to the partner portal", due_day=1, required_for=every),
-                MilestoneSpec(key="first_training", title="Complete the first sales training", due_day=2,
-                              required_for=every),
-                MilestoneSpec(key="first_certification", title="Earn a first certification", due_day=3,
-                              required_for=certified),
-                MilestoneSpec(key="business_plan", title="Agree a joint business plan", due_day=3,
-                              required_for=cam_tiers),
+                MilestoneSpec(
+                    key="first_training", title="Complete the first sales training", due_day=2, required_for=every
+                ),
+                MilestoneSpec(
+                    key="first_certification", title="Earn a first certification", due_day=3, required_for=certified
+                ),
+                MilestoneSpec(
+                    key="business_plan", title="Agree a joint business plan", due_day=3, required_for=cam_tiers
+                ),
                 MilestoneSpec(key="first_deal", title="Register a first deal", due_day=4, required_for=every),
             ],
         ),
-    )  # fmt: skip
+    )
 
 
 # --------------------------------------------------------------------------- processes
@@ -515,9 +524,23 @@ def start_api(st: Stack, extra_env: dict[str, str] | None = None, name: str = "a
 
     port = free_port()
     p = start_process(
-        st, ["-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port),
-             "--log-level", "warning", "--no-access-log"], name, extra_env,
-    )  # fmt: skip
+        st,
+        [
+            "-m",
+            "uvicorn",
+            "api.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        name,
+        extra_env,
+    )
     p.port = port
     wait_for_port("127.0.0.1", port, 60, p.proc, "API")
     return p
@@ -547,11 +570,18 @@ RATES: dict[str, float] = {}  # per-process rates measured outside the journeys 
 # Temporal Cloud bills these history events as actions (a continue-as-new starts the next run;
 # retries of an activity count again, from each ActivityTaskStarted's attempt).
 _ACTION_EVENTS = (
-    "WORKFLOW_EXECUTION_STARTED", "ACTIVITY_TASK_SCHEDULED", "TIMER_STARTED", "WORKFLOW_EXECUTION_SIGNALED",
-    "WORKFLOW_EXECUTION_UPDATE_ACCEPTED", "START_CHILD_WORKFLOW_EXECUTION_INITIATED",
-    "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED", "REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED",
-    "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES", "WORKFLOW_PROPERTIES_MODIFIED", "WORKFLOW_EXECUTION_CONTINUED_AS_NEW",
-)  # fmt: skip
+    "WORKFLOW_EXECUTION_STARTED",
+    "ACTIVITY_TASK_SCHEDULED",
+    "TIMER_STARTED",
+    "WORKFLOW_EXECUTION_SIGNALED",
+    "WORKFLOW_EXECUTION_UPDATE_ACCEPTED",
+    "START_CHILD_WORKFLOW_EXECUTION_INITIATED",
+    "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED",
+    "REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED",
+    "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES",
+    "WORKFLOW_PROPERTIES_MODIFIED",
+    "WORKFLOW_EXECUTION_CONTINUED_AS_NEW",
+)
 
 
 def history_costs(histories: Sequence[Any]) -> dict[str, float]:

@@ -21,14 +21,32 @@ ROUTED_PARTNERS = 10_000
 def lead_rows(n: int) -> list[dict]:
     now = datetime.now(UTC)
     return [
-        {"id": uuid.uuid4(), "external_id": f"bench-{i}", "company": f"Company {i}", "domain": f"c{i}.example",
-         "contact_name": "Pat", "contact_email": f"pat@c{i}.example", "country": "DE", "region": "",
-         "product_category": seed.CATEGORIES[i % len(seed.CATEGORIES)], "value_minor": None, "currency": None,
-         "source": "bench", "notes": "", "state": "new", "partner_id": None, "deal_id": None,
-         "state_reason": None, "routing": [], "policy_version": 1, "created_by": "ops:bench", "created_at": now,
-         "updated_at": now}
+        {
+            "id": uuid.uuid4(),
+            "external_id": f"bench-{i}",
+            "company": f"Company {i}",
+            "domain": f"c{i}.example",
+            "contact_name": "Pat",
+            "contact_email": f"pat@c{i}.example",
+            "country": "DE",
+            "region": "",
+            "product_category": seed.CATEGORIES[i % len(seed.CATEGORIES)],
+            "value_minor": None,
+            "currency": None,
+            "source": "bench",
+            "notes": "",
+            "state": "new",
+            "partner_id": None,
+            "deal_id": None,
+            "state_reason": None,
+            "routing": [],
+            "policy_version": 1,
+            "created_by": "ops:bench",
+            "created_at": now,
+            "updated_at": now,
+        }
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 async def routing_p95(st: Stack) -> Section:
@@ -65,8 +83,13 @@ async def run(st: Stack, n: int) -> list[Section]:
     task_queue = f"bench-leads-{uuid.uuid4().hex[:8]}"
 
     async def journey(row):
-        inp = LeadInput(lead_id=str(row["id"]), company=row["company"], country="DE",
-                        product_category=row["product_category"], source="bench")  # fmt: skip
+        inp = LeadInput(
+            lead_id=str(row["id"]),
+            company=row["company"],
+            country="DE",
+            product_category=row["product_category"],
+            source="bench",
+        )
         handle = await st.client.start_workflow("LeadWorkflow", inp, id=f"{JOURNEY}-{row['id']}", task_queue=task_queue)
 
         async def offered() -> bool:

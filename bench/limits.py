@@ -77,12 +77,18 @@ async def run(st: harness.Stack, n: int) -> list[Section]:
                 r = await (a, b)[i % 2].get("/policy", headers={"Authorization": f"Bearer cl_bad{i}"})
                 statuses.append(r.status_code)
             first_429 = statuses.index(429) + 1 if 429 in statuses else None
-            s.add(f"bad keys alternating the two APIs (limit {LIMIT})", f"429 from attempt {first_429}; "
-                  f"Retry-After {r.headers.get('Retry-After')} s")  # fmt: skip
+            s.add(
+                f"bad keys alternating the two APIs (limit {LIMIT})",
+                f"429 from attempt {first_429}; Retry-After {r.headers.get('Retry-After')} s",
+            )
             still = await b.get("/policy", headers=ops)
             s.add("a valid key from that spent client", f"{still.status_code}")
-            bad = await _timed([lambda http=(a, b)[i % 2]: http.get("/policy", headers={"Authorization": "Bearer x"})
-                                for i in range(min(n, 500))])  # fmt: skip
+            bad = await _timed(
+                [
+                    lambda http=(a, b)[i % 2]: http.get("/policy", headers={"Authorization": "Bearer x"})
+                    for i in range(min(n, 500))
+                ]
+            )
             s.add("a bad key past the limit (lookup + upsert, 429)", latency(bad))
     finally:
         for api in apis:

@@ -44,12 +44,25 @@ async def seed_requests(st: Stack, partners: list[dict]) -> list[dict]:
                 session, partner, policy, policy_version=current.version, task_queue=st.settings.task_queue
             )
             req = MdfRequest(
-                id=uuid.uuid4(), partner_id=partner.id, fund_id=fund.id, period=fund.period, activity_type="webinar",
-                title="Partner webinar", planned_start=start, planned_end=start + timedelta(days=1),
-                amount_minor=AMOUNT, currency="USD", requested_amount_minor=AMOUNT, requested_currency="USD",
-                partner_share_percent=50, expected_outcomes="", state=MdfState.pending_approval.value,
-                awaiting_level=0, paid_minor=0, created_by=f"partner:{partner.id}",
-            )  # fmt: skip
+                id=uuid.uuid4(),
+                partner_id=partner.id,
+                fund_id=fund.id,
+                period=fund.period,
+                activity_type="webinar",
+                title="Partner webinar",
+                planned_start=start,
+                planned_end=start + timedelta(days=1),
+                amount_minor=AMOUNT,
+                currency="USD",
+                requested_amount_minor=AMOUNT,
+                requested_currency="USD",
+                partner_share_percent=50,
+                expected_outcomes="",
+                state=MdfState.pending_approval.value,
+                awaiting_level=0,
+                paid_minor=0,
+                created_by=f"partner:{partner.id}",
+            )
             session.add(req)
             await session.flush()
             ok, _, _ = await ledger.reserve(session, fund, req.id, AMOUNT, key=f"mdf-{req.id}:reserved", by="bench")
@@ -63,13 +76,23 @@ def mdf_input(row: dict):
 
     req, p = row["request"], row["partner"]
     return MdfInput(
-        request_id=str(req.id), partner_id=str(p["id"]), partner_name=p["name"], coverage=harness.coverage(p),
-        fund_id=str(row["fund"].id), period=req.period, activity_type=req.activity_type, title=req.title,
-        planned_start=req.planned_start, planned_end=req.planned_end, amount_minor=req.amount_minor,
-        currency=req.currency, requested_amount_minor=req.requested_amount_minor,
-        requested_currency=req.requested_currency, partner_share_percent=req.partner_share_percent,
+        request_id=str(req.id),
+        partner_id=str(p["id"]),
+        partner_name=p["name"],
+        coverage=harness.coverage(p),
+        fund_id=str(row["fund"].id),
+        period=req.period,
+        activity_type=req.activity_type,
+        title=req.title,
+        planned_start=req.planned_start,
+        planned_end=req.planned_end,
+        amount_minor=req.amount_minor,
+        currency=req.currency,
+        requested_amount_minor=req.requested_amount_minor,
+        requested_currency=req.requested_currency,
+        partner_share_percent=req.partner_share_percent,
         policy_version=row["version"],
-    )  # fmt: skip
+    )
 
 
 async def fund_costs(st: Stack, rows: list[dict], task_queue: str) -> None:
@@ -130,17 +153,23 @@ async def run(st: Stack, n: int) -> list[Section]:
 
     async def journey(row):
         partner = f"partner:{row['partner']['id']}"
-        handle = await harness.launch(st.client, JOURNEY, row["request"].id, mdf_input(row), task_queue,
-                                      "pending_approval")  # fmt: skip
+        handle = await harness.launch(
+            st.client, JOURNEY, row["request"].id, mdf_input(row), task_queue, "pending_approval"
+        )
         while (await handle.query(PROGRESS))["state"] != "approved":  # approved by the policy
             await asyncio.sleep(0.05)
         await handle.execute_update(START_ACTIVITY, StartActivity(by=partner))
-        claim = ClaimSubmission(amount_minor=40_000, total_cost_minor=80_000, by=partner,
-                                proof_kinds=[ProofKind.invoice, ProofKind.attendee_list])  # fmt: skip
+        claim = ClaimSubmission(
+            amount_minor=40_000,
+            total_cost_minor=80_000,
+            by=partner,
+            proof_kinds=[ProofKind.invoice, ProofKind.attendee_list],
+        )
         await handle.execute_update(SUBMIT_CLAIM, claim)
         await handle.execute_update(DECIDE_CLAIM, MdfDecision(decision=Decision.approve, by="ops:bench"))
-        await handle.execute_update(RECORD_PAYMENT, Payment(reference="P1", amount_minor=40_000, paid_on=today,
-                                                            by="ops:bench"))  # fmt: skip
+        await handle.execute_update(
+            RECORD_PAYMENT, Payment(reference="P1", amount_minor=40_000, paid_on=today, by="ops:bench")
+        )
         return handle, (await handle.result())["state"]
 
     st.smtp.clear()
@@ -153,7 +182,11 @@ async def run(st: Stack, n: int) -> list[Section]:
     real = {"wall": wall, **await harness.history_stats([h for h, _ in done[:50]])}
     return [
         await harness.compare(
-            st.client, "mdf", n, real, BUSINESS_STEPS,
+            st.client,
+            "mdf",
+            n,
+            real,
+            BUSINESS_STEPS,
             notes=[f"{failed} requests not paid; {emails} emails sent"],
         )
-    ]  # fmt: skip
+    ]

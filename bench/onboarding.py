@@ -45,7 +45,11 @@ async def run(st: Stack, n: int) -> list[Section]:
     await harness.measure_costs(st, JOURNEY, [h for h, _ in done], len(partners), wall, before, ("cams",))
     return [
         await harness.compare(
-            st.client, "onboarding", n, real, BUSINESS_STEPS,
+            st.client,
+            "onboarding",
+            n,
+            real,
+            BUSINESS_STEPS,
             notes=[f"{failed} journeys not activated; {emails} emails sent"],
         )
-    ]  # fmt: skip
+    ]

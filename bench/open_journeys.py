@@ -59,11 +59,18 @@ async def run(st: Stack, n: int, caches: tuple[int, ...] = (1000,)) -> list[Sect
     await asyncio.to_thread(seed.write, st.settings.database_url, seed.Program(deals=deals, certifications=certs))
     tq = st.settings.task_queue
     starts = (
-        [(ONBOARDING, p["id"], OnboardingInput(partner_id=str(p["id"]), partner_name=p["name"],
-                                               coverage=harness.coverage(p)), "in_progress") for p in partners]
+        [
+            (
+                ONBOARDING,
+                p["id"],
+                OnboardingInput(partner_id=str(p["id"]), partner_name=p["name"], coverage=harness.coverage(p)),
+                "in_progress",
+            )
+            for p in partners
+        ]
         + [(DEAL, d["id"], deal_input(d, p), "pending_approval") for d, p in zip(deals, partners, strict=True)]
         + [(CERT, c["id"], cert_input(c, p), "active") for c, p in zip(certs, partners, strict=True)]
-    )  # fmt: skip
+    )
     total = len(starts)
     s = Section(f"open journeys on one worker ({total}: {third} onboarding, {third} deals, {third} certifications)")
 

@@ -45,8 +45,9 @@ async def run(st: harness.Stack, n: int) -> list[Section]:
     client, tq = st.client, st.settings.task_queue
     s = Section(f"ops: a stuck journey among {n} running (GET /ops/retrying)")
     interceptors = [RetryingStepsInterceptor(st.sessionmaker)]
-    async with Worker(client, task_queue=tq, workflows=[StuckWorkflow], activities=[always_fails],
-                      interceptors=interceptors):  # fmt: skip
+    async with Worker(
+        client, task_queue=tq, workflows=[StuckWorkflow], activities=[always_fails], interceptors=interceptors
+    ):
         stuck = await client.start_workflow(StuckWorkflow.run, id=f"stuck-{uuid.uuid4()}", task_queue=tq)
 
         async def waiting(i: int) -> None:

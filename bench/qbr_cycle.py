@@ -83,9 +83,11 @@ class ChildWorkflow:
         wid = workflow.info().workflow_id
         for step in range(inp.activities):
             await workflow.execute_activity(
-                noop, NoopInput(journey_id=wid, step=step), start_to_close_timeout=BASELINE_TIMEOUT,
+                noop,
+                NoopInput(journey_id=wid, step=step),
+                start_to_close_timeout=BASELINE_TIMEOUT,
                 retry_policy=BASELINE_RETRY,
-            )  # fmt: skip
+            )
         await workflow.get_external_workflow_handle(inp.parent).signal("done", Done(workflow_id=wid))
 
 
@@ -111,9 +113,12 @@ class FanoutWorkflow:
             await workflow.wait_condition(lambda: len(self._in_flight) < inp.window)
             wid = f"{inp.prefix}-{i}"
             await workflow.start_child_workflow(
-                ChildWorkflow.run, ChildInput(parent=me, activities=inp.activities), id=wid,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, parent_close_policy=ParentClosePolicy.ABANDON,
-            )  # fmt: skip
+                ChildWorkflow.run,
+                ChildInput(parent=me, activities=inp.activities),
+                id=wid,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+            )
             if wid in self._early:
                 self._early.discard(wid)
             else:
@@ -151,9 +156,12 @@ async def part_a(client, settings, sessionmaker, n: int, window: int, page: int)
     async with build_worker(client, settings, sessionmaker, settings.task_queue):
         t0 = time.perf_counter()
         result = await client.execute_workflow(
-            QbrCycleWorkflow.run, CycleInput(period=PERIOD), id=cycle_id(PERIOD), task_queue=settings.task_queue,
+            QbrCycleWorkflow.run,
+            CycleInput(period=PERIOD),
+            id=cycle_id(PERIOD),
+            task_queue=settings.task_queue,
             result_type=CycleResult,
-        )  # fmt: skip
+        )
         wall = time.perf_counter() - t0
     async with sessionmaker() as session:
         from sqlalchemy import select
@@ -167,10 +175,13 @@ async def part_a(client, settings, sessionmaker, n: int, window: int, page: int)
     children = await asyncio.gather(*(client.get_workflow_handle(qbr_id(str(p), PERIOD)).fetch_history() for p in some))
     acts = [sum(1 for e in h.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) for h in children]
     return {
-        "wall": wall, "started": result.started, "cycle": await chain_sizes(client, cycle_id(PERIOD)),
-        "child_events": [len(h.events) for h in children], "child_activities": acts,
+        "wall": wall,
+        "started": result.started,
+        "cycle": await chain_sizes(client, cycle_id(PERIOD)),
+        "child_events": [len(h.events) for h in children],
+        "child_activities": acts,
         "children": [client.get_workflow_handle(qbr_id(str(p), PERIOD)) for p in every],
-    }  # fmt: skip
+    }
 
 
 async def part_b(client, n: int, window: int, page: int, activities: int) -> dict:
@@ -183,8 +194,9 @@ async def part_b(client, n: int, window: int, page: int, activities: int) -> dic
         await client.execute_workflow(
             FanoutWorkflow.run,
             FanoutInput(total=n, page=page, window=window, activities=activities, prefix=prefix),
-            id=parent, task_queue=task_queue,
-        )  # fmt: skip
+            id=parent,
+            task_queue=task_queue,
+        )
         wall = time.perf_counter() - t0
     child = await client.get_workflow_handle(f"{prefix}-0").fetch_history()
     return {"wall": wall, "cycle": await chain_sizes(client, parent), "child_events": [len(child.events)]}
@@ -197,9 +209,14 @@ async def run(args, pg, smtp, temporal) -> dict:
 
     settings = Settings(
         environment="development",
-        database_url=pg.url, temporal_address=temporal.address, task_queue=f"bench-qbr-{uuid.uuid4().hex[:8]}",
-        smtp_host=smtp.host, smtp_port=smtp.port, ops_email="ops@bench.test", _env_file=None,
-    )  # fmt: skip
+        database_url=pg.url,
+        temporal_address=temporal.address,
+        task_queue=f"bench-qbr-{uuid.uuid4().hex[:8]}",
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        ops_email="ops@bench.test",
+        _env_file=None,
+    )
     client = await connect(settings)
     engine = make_engine(settings.database_url)
     try:
@@ -217,16 +234,22 @@ async def run(args, pg, smtp, temporal) -> dict:
 def report(args, res: dict, total: float) -> None:
     a, b = res["a"], res["b"]
     real, base = args.partners / a["wall"], args.partners / b["wall"]
-    print("\n".join([
-        "", "== QBR cycle ==",
-        f"partners (N), window, page   {args.partners}, {args.window}, {args.page}",
-        f"real partners/s              {real:.2f}   ({a['wall']:.2f}s, {a['started']} QBRs started)",
-        f"baseline partners/s          {base:.2f}   ({b['wall']:.2f}s)",
-        f"ratio real / baseline        {real / base:.2f}",
-        f"cycle history events per run real {a['cycle']} (total {sum(a['cycle'])}), baseline {b['cycle']}",
-        f"child history events         real {spread(a['child_events'])}, baseline {spread(b['child_events'])}",
-        f"total wall time              {total:.1f}s (services included)",
-    ]), flush=True)  # fmt: skip
+    print(
+        "\n".join(
+            [
+                "",
+                "== QBR cycle ==",
+                f"partners (N), window, page   {args.partners}, {args.window}, {args.page}",
+                f"real partners/s              {real:.2f}   ({a['wall']:.2f}s, {a['started']} QBRs started)",
+                f"baseline partners/s          {base:.2f}   ({b['wall']:.2f}s)",
+                f"ratio real / baseline        {real / base:.2f}",
+                f"cycle history events per run real {a['cycle']} (total {sum(a['cycle'])}), baseline {b['cycle']}",
+                f"child history events         real {spread(a['child_events'])}, baseline {spread(b['child_events'])}",
+                f"total wall time              {total:.1f}s (services included)",
+            ]
+        ),
+        flush=True,
+    )
 
 
 async def suite(st: harness.Stack, n: int) -> list[harness.Section]:
@@ -255,8 +278,9 @@ async def suite(st: harness.Stack, n: int) -> list[harness.Section]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.qbr_cycle", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.qbr_cycle", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--partners", type=int, default=200, help="partners in the cycle (default 200)")
     parser.add_argument("--window", type=int, default=20, help="children preparing at once (default 20)")
     parser.add_argument("--page", type=int, default=100, help="partners per page / run (default 100)")

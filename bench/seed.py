@@ -90,12 +90,21 @@ def generate(
             cam_id = prog.cams[slot]["id"]
         status = _pick(rng, (("active", 0.75), ("onboarding", 0.15), ("at_risk", 0.10)))
         created = now - timedelta(days=rng.uniform(0, 1000))
-        prog.partners.append({
-            "id": _uuid(rng), "name": f"Partner {i} {rng.choice(('Systems', 'Cloud', 'Networks', 'IT'))}",
-            "domain": f"p{i}.bench.test", "country": rng.choice(("DE", "US", "FR", "GB", "JP", "BR")),
-            "type": rng.choice(TYPES), "tier": tier, "cam_id": cam_id, "contact_email": f"owner@p{i}.bench.test",
-            "status": status, "created_at": created, "updated_at": created,
-        })  # fmt: skip
+        prog.partners.append(
+            {
+                "id": _uuid(rng),
+                "name": f"Partner {i} {rng.choice(('Systems', 'Cloud', 'Networks', 'IT'))}",
+                "domain": f"p{i}.bench.test",
+                "country": rng.choice(("DE", "US", "FR", "GB", "JP", "BR")),
+                "type": rng.choice(TYPES),
+                "tier": tier,
+                "cam_id": cam_id,
+                "contact_email": f"owner@p{i}.bench.test",
+                "status": status,
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
 
     weights = [DEALS_WEIGHT[p["tier"]] for p in prog.partners]
     owners = rng.choices(prog.partners, weights=weights, k=deals)
@@ -106,17 +115,31 @@ def generate(
         created = now - timedelta(days=rng.uniform(0, 730), seconds=rng.uniform(0, 86400))
         protected = now + timedelta(days=rng.uniform(0, 180)) if state == "approved" else None
         amount = rng.choice((5_000, 20_000, 48_000, 120_000, 500_000)) * 100
-        prog.deals.append({
-            "id": _uuid(rng), "partner_id": owner["id"], "customer_name": f"Customer {c} Inc",
-            "customer_domain": f"customer{c}.example", "customer_key": f"customer{c}.example",
-            "customer_name_key": f"customer {c}", "product_category": rng.choice(CATEGORIES),
-            "amount_minor": amount, "currency": "USD",
-            "expected_close_date": (created + timedelta(days=rng.uniform(30, 240))).date(),
-            "stage": rng.choice(STAGES), "state": state, "conflict_with": None,
-            "decided_by": None if state in ("pending_approval", "conflict_review") else "system",
-            "decided_at": None, "decision_reason": None, "protected_until": protected,
-            "extensions_used": 0, "created_by": f"partner:{owner['id']}", "created_at": created, "updated_at": created,
-        })  # fmt: skip
+        prog.deals.append(
+            {
+                "id": _uuid(rng),
+                "partner_id": owner["id"],
+                "customer_name": f"Customer {c} Inc",
+                "customer_domain": f"customer{c}.example",
+                "customer_key": f"customer{c}.example",
+                "customer_name_key": f"customer {c}",
+                "product_category": rng.choice(CATEGORIES),
+                "amount_minor": amount,
+                "currency": "USD",
+                "expected_close_date": (created + timedelta(days=rng.uniform(30, 240))).date(),
+                "stage": rng.choice(STAGES),
+                "state": state,
+                "conflict_with": None,
+                "decided_by": None if state in ("pending_approval", "conflict_review") else "system",
+                "decided_at": None,
+                "decision_reason": None,
+                "protected_until": protected,
+                "extensions_used": 0,
+                "created_by": f"partner:{owner['id']}",
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
 
     cert_weights = [2 if p["tier"] != "registered" else 1 for p in prog.partners]
     cert_owners = rng.choices(prog.partners, weights=cert_weights, k=certs)
@@ -126,13 +149,24 @@ def generate(
             expires = now + timedelta(days=rng.uniform(1, 730))
         else:
             expires = now - timedelta(days=rng.uniform(1, 120))
-        prog.certifications.append({
-            "id": _uuid(rng), "partner_id": owner["id"], "person_name": f"Person {i}",
-            "person_email": f"person{i}@{owner['domain']}", "track": f"{rng.choice(CATEGORIES).title()} Associate",
-            "product_category": rng.choice(CATEGORIES), "issued_at": expires - timedelta(days=730),
-            "expires_at": expires, "state": state, "restricted": state == "lapsed", "period": 1,
-            "created_by": "ops:bench", "created_at": expires - timedelta(days=730), "updated_at": now,
-        })  # fmt: skip
+        prog.certifications.append(
+            {
+                "id": _uuid(rng),
+                "partner_id": owner["id"],
+                "person_name": f"Person {i}",
+                "person_email": f"person{i}@{owner['domain']}",
+                "track": f"{rng.choice(CATEGORIES).title()} Associate",
+                "product_category": rng.choice(CATEGORIES),
+                "issued_at": expires - timedelta(days=730),
+                "expires_at": expires,
+                "state": state,
+                "restricted": state == "lapsed",
+                "period": 1,
+                "created_by": "ops:bench",
+                "created_at": expires - timedelta(days=730),
+                "updated_at": now,
+            }
+        )
     if funds:
         mdf(rng, prog, now)
     return prog
@@ -149,8 +183,16 @@ def mdf(rng: random.Random, prog: Program, now: datetime) -> None:
         for period, first, last in MDF_PERIODS:
             starts = datetime(2026, first, 1, tzinfo=UTC)
             ends = datetime(2026 + (last == 12), last % 12 + 1, 1, tzinfo=UTC)
-            fund = {"id": _uuid(rng), "partner_id": p["id"], "period": period, "currency": "USD",
-                    "starts_at": starts, "ends_at": ends, "expires_at": ends, "created_at": starts}  # fmt: skip
+            fund = {
+                "id": _uuid(rng),
+                "partner_id": p["id"],
+                "period": period,
+                "currency": "USD",
+                "starts_at": starts,
+                "ends_at": ends,
+                "expires_at": ends,
+                "created_at": starts,
+            }
             prog.mdf_funds.append(fund)
             allocated = MDF_ALLOCATION[p["tier"]]
             moves = [("allocation", allocated)]

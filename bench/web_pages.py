@@ -39,10 +39,16 @@ async def seed(sessionmaker, cams: int, partners: int) -> list:
     for cam in cam_rows:
         for p in range(partners):
             partner = Partner(
-                id=uuid.uuid4(), name=f"Partner {cam.name} {p}", domain=f"p{uuid.uuid4().hex[:12]}.bench.test",
-                country="DE", type="reseller", tier=Tier.gold.value, cam_id=cam.id, contact_email="x@bench.test",
+                id=uuid.uuid4(),
+                name=f"Partner {cam.name} {p}",
+                domain=f"p{uuid.uuid4().hex[:12]}.bench.test",
+                country="DE",
+                type="reseller",
+                tier=Tier.gold.value,
+                cam_id=cam.id,
+                contact_email="x@bench.test",
                 status=PartnerStatus.onboarding.value,
-            )  # fmt: skip
+            )
             rows.append(partner)
             for i, key in enumerate(("portal_access", "first_training", "first_deal", "business_plan")):
                 due = now + timedelta(days=i * 10 - 1)
@@ -50,21 +56,36 @@ async def seed(sessionmaker, cams: int, partners: int) -> list:
             for d, state in enumerate(("pending_approval", "pending_approval", "approved")):
                 rows.append(
                     Deal(
-                        id=uuid.uuid4(), partner_id=partner.id, customer_name=f"Customer {d}",
-                        customer_domain=f"c{d}.bench.test", customer_key=f"c{d}.bench.test", customer_name_key=f"c{d}",
-                        product_category="network", amount_minor=2_500_000, currency="USD",
-                        expected_close_date=(now + timedelta(days=90)).date(), stage="qualification", state=state,
+                        id=uuid.uuid4(),
+                        partner_id=partner.id,
+                        customer_name=f"Customer {d}",
+                        customer_domain=f"c{d}.bench.test",
+                        customer_key=f"c{d}.bench.test",
+                        customer_name_key=f"c{d}",
+                        product_category="network",
+                        amount_minor=2_500_000,
+                        currency="USD",
+                        expected_close_date=(now + timedelta(days=90)).date(),
+                        stage="qualification",
+                        state=state,
                         created_by=f"{Role.partner.value}:{partner.id}",
                         protected_until=now + timedelta(days=90) if state == "approved" else None,
                     )
-                )  # fmt: skip
+                )
             rows.append(
                 Certification(
-                    partner_id=partner.id, person_name="Pat", person_email="pat@bench.test", track="Network",
-                    product_category="network", issued_at=now - timedelta(days=300),
-                    expires_at=now + timedelta(days=10), state="active", restricted=False, created_by="system",
+                    partner_id=partner.id,
+                    person_name="Pat",
+                    person_email="pat@bench.test",
+                    track="Network",
+                    product_category="network",
+                    issued_at=now - timedelta(days=300),
+                    expires_at=now + timedelta(days=10),
+                    state="active",
+                    restricted=False,
+                    created_by="system",
                 )
-            )  # fmt: skip
+            )
     async with sessionmaker() as session, session.begin():
         session.add_all(rows)
     return cam_rows
@@ -125,8 +146,9 @@ async def run(url: str, args) -> dict[str, list[float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.web_pages", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.web_pages", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--cams", type=int, default=20)
     parser.add_argument("--partners", type=int, default=40, help="partners per CAM (default 40)")
     parser.add_argument("--rounds", type=int, default=20)

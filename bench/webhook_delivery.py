@@ -49,16 +49,28 @@ class Publisher:
     async def run(self, inp: PublishInput) -> int:
         for i in range(inp.events):
             data = DealEvent(
-                deal_id=f"bench-{i}", partner_id=inp.partner_id, state="pending_approval", stage="qualification",
-                customer_name="Bench Corp", product_category="network", amount_minor=100 * i, currency="USD",
-            )  # fmt: skip
+                deal_id=f"bench-{i}",
+                partner_id=inp.partner_id,
+                state="pending_approval",
+                stage="qualification",
+                customer_name="Bench Corp",
+                product_category="network",
+                amount_minor=100 * i,
+                currency="USD",
+            )
             await workflow.execute_activity(
                 WebhookActivity.PUBLISH,
-                EventInput(idempotency_key=f"{workflow.info().workflow_id}:event:{i}", type="deal.registered",
-                           partner_id=inp.partner_id, occurred_at=workflow.now(), data=data.model_dump(mode="json")),
-                result_type=PublishResult, start_to_close_timeout=timedelta(seconds=30),
+                EventInput(
+                    idempotency_key=f"{workflow.info().workflow_id}:event:{i}",
+                    type="deal.registered",
+                    partner_id=inp.partner_id,
+                    occurred_at=workflow.now(),
+                    data=data.model_dump(mode="json"),
+                ),
+                result_type=PublishResult,
+                start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=2)),
-            )  # fmt: skip
+            )
         return inp.events
 
 
@@ -105,41 +117,55 @@ async def run(args, pg, temporal) -> dict:
 
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(Starlette(routes=[Route("/hook", hook, methods=["POST"])]), host="127.0.0.1", port=port,
-                       log_level="warning")
-    )  # fmt: skip
+        uvicorn.Config(
+            Starlette(routes=[Route("/hook", hook, methods=["POST"])]), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
     serving = asyncio.create_task(server.serve())
     settings = Settings(
         environment="development",
-        database_url=pg.url, temporal_address=temporal.address, task_queue=f"bench-hooks-{uuid.uuid4().hex[:8]}",
+        database_url=pg.url,
+        temporal_address=temporal.address,
+        task_queue=f"bench-hooks-{uuid.uuid4().hex[:8]}",
         _env_file=None,
-    )  # fmt: skip
+    )
     engine = make_engine(settings.database_url)
     sessionmaker = make_sessionmaker(engine)
     async with sessionmaker() as session, session.begin():
-        session.add(WebhookSubscription(
-            id=uuid.uuid4(), url=f"http://127.0.0.1:{port}/hook", event_types=["*"], secret=new_secret(),
-            description="bench", allow_private_network=True, active=True, created_by="bench",
-        ))  # fmt: skip
+        session.add(
+            WebhookSubscription(
+                id=uuid.uuid4(),
+                url=f"http://127.0.0.1:{port}/hook",
+                event_types=["*"],
+                secret=new_secret(),
+                description="bench",
+                allow_private_network=True,
+                active=True,
+                created_by="bench",
+            )
+        )
     client = await connect(settings)
     resources = registry.Resources(sessionmaker=sessionmaker, mailer=registry.make_mailer(settings), settings=settings)
     worker = Worker(  # what build_worker runs, and the bench publisher
-        client, task_queue=settings.task_queue,
+        client,
+        task_queue=settings.task_queue,
         workflows=[Publisher, *registry.workflows(), *integration_workflows()],
         activities=[*registry.activities(resources), *integration_activities(resources)],
         interceptors=[DatabaseErrorInterceptor(), ObserveInterceptor()],
-    )  # fmt: skip
+    )
     try:
         async with worker:
             partners = [str(uuid.uuid4()) for _ in range(args.partners)]
             started = time.time()
             handles = [
                 await client.start_workflow(
-                    Publisher.run, PublishInput(partner_id=p, events=args.events), id=f"bench-publisher-{p}",
+                    Publisher.run,
+                    PublishInput(partner_id=p, events=args.events),
+                    id=f"bench-publisher-{p}",
                     task_queue=settings.task_queue,
                 )
                 for p in partners
-            ]  # fmt: skip
+            ]
             await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), args.timeout)
             publishing = time.time() - started
             await asyncio.wait_for(done.wait(), args.timeout)
@@ -171,8 +197,11 @@ async def run(args, pg, temporal) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.webhook_delivery", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.webhook_delivery",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--partners", type=int, default=20, help="partners, one delivery stream each (default 20)")
     parser.add_argument("--events", type=int, default=10, help="events per partner (default 10)")
     parser.add_argument("--timeout", type=float, default=300, help="give up after this many seconds (default 300)")
@@ -199,18 +228,25 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     lat = res["latencies"]
     n = args.partners * args.events
-    print("\n".join([
-        "", "== webhook delivery ==",
-        f"partners x events           {args.partners} x {args.events} = {n}",
-        f"delivered                   {res['delivered']}",
-        f"deliveries/s                {res['delivered'] / res['wall']:.1f}   "
-        f"({res['wall']:.2f}s, first start to last arrival)",
-        f"published/s                 {n / res['publishing']:.1f}   ({res['publishing']:.2f}s for the publishers)",
-        f"publish -> arrival latency  p50 {pct(lat, 0.5) * 1000:.0f} ms, p95 {pct(lat, 0.95) * 1000:.0f} ms, "
-        f"max {max(lat) * 1000:.0f} ms (mean {statistics.fmean(lat) * 1000:.0f} ms)",
-        f"out of partner order        {res['out_of_order']}",
-        f"run at                      {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-    ]), flush=True)  # fmt: skip
+    print(
+        "\n".join(
+            [
+                "",
+                "== webhook delivery ==",
+                f"partners x events           {args.partners} x {args.events} = {n}",
+                f"delivered                   {res['delivered']}",
+                f"deliveries/s                {res['delivered'] / res['wall']:.1f}   "
+                f"({res['wall']:.2f}s, first start to last arrival)",
+                f"published/s                 {n / res['publishing']:.1f}   "
+                f"({res['publishing']:.2f}s for the publishers)",
+                f"publish -> arrival latency  p50 {pct(lat, 0.5) * 1000:.0f} ms, p95 {pct(lat, 0.95) * 1000:.0f} ms, "
+                f"max {max(lat) * 1000:.0f} ms (mean {statistics.fmean(lat) * 1000:.0f} ms)",
+                f"out of partner order        {res['out_of_order']}",
+                f"run at                      {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+            ]
+        ),
+        flush=True,
+    )
     return 0 if res["out_of_order"] == 0 and res["delivered"] == n else 1
 
 

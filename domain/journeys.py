@@ -32,8 +32,9 @@ LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 def shifted(at: datetime, delta: timedelta) -> datetime:
     """`at + delta`, clamped to EARLIEST..LATEST (naive values to their naive bounds): journey
     date arithmetic cannot overflow. Unchanged for every date a journey can be sent today."""
-    earliest, latest = (EARLIEST, LATEST) if at.tzinfo is not None else (EARLIEST.replace(tzinfo=None),
-                                                                           LATEST.replace(tzinfo=None))  # fmt: skip
+    earliest, latest = (
+        (EARLIEST, LATEST) if at.tzinfo is not None else (EARLIEST.replace(tzinfo=None), LATEST.replace(tzinfo=None))
+    )
     try:
         moved = at + delta
     except OverflowError:

@@ -47,9 +47,12 @@ class OpsPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     retrying_minutes: float = Field(
-        30, gt=0, le=10080, allow_inf_nan=False,
+        30,
+        gt=0,
+        le=10080,
+        allow_inf_nan=False,
         description="a step failing transiently for this long (real minutes) is listed by GET /ops/retrying",
-    )  # fmt: skip
+    )
 
 
 class LimitsPolicy(BaseModel):
@@ -60,9 +63,11 @@ class LimitsPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     horizon_days: int = Field(
-        3650, ge=30, le=MAX_DAYS,
+        3650,
+        ge=30,
+        le=MAX_DAYS,
         description="a date or time sent to a journey lies within this many calendar days of today",
-    )  # fmt: skip
+    )
     max_stage_changes: int = Field(200, ge=1, le=10000, description="stage changes of one deal")
     max_reschedules: int = Field(20, ge=1, le=1000, description="meeting proposals of one QBR (first included)")
     max_date_changes: int = Field(20, ge=1, le=1000, description="activity date changes of one MDF request")
@@ -70,9 +75,11 @@ class LimitsPolicy(BaseModel):
         200, ge=1, le=10000, description="milestone reports to one onboarding journey (repeats included)"
     )
     history_events: int = Field(
-        10000, ge=100, le=40000,
+        10000,
+        ge=100,
+        le=40000,
         description="a deal or QBR journey whose history reaches this many events continues as new",
-    )  # fmt: skip
+    )
     simulation_max_partners: int = Field(
         200, ge=1, le=10000, description="the largest sample a what-if simulation runs (docs/simulator.md)"
     )

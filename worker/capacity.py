@@ -193,11 +193,16 @@ def estimate(p: Profile, costs: Costs, policy: ProgramPolicy | None = None) -> E
     api_rps = p.partners * p.api_requests_per_partner_day / (p.busy_hours_per_day * 3600)
     replicas = math.ceil(api_rps / (costs.rates["api_requests_per_s"] * p.utilisation))
     return Estimate(
-        month=month, peak=peak, peak_when=f"{when}: {', '.join(worst['what'])}", history_bytes=history,
-        db_bytes_year=12 * month["db_bytes"], workers=max(1, workers), api_replicas=max(1, replicas),
+        month=month,
+        peak=peak,
+        peak_when=f"{when}: {', '.join(worst['what'])}",
+        history_bytes=history,
+        db_bytes_year=12 * month["db_bytes"],
+        workers=max(1, workers),
+        api_replicas=max(1, replicas),
         journeys_per_month=flows,
         qbr_cycle_hours=cycle / costs.rates["qbr_cycle_partners_per_s"] / 3600,
-    )  # fmt: skip
+    )
 
 
 # --------------------------------------------------------------------------- printing
@@ -222,16 +227,29 @@ def table(profiles: list[Profile], costs: Costs, policy: ProgramPolicy | None = 
     ests = [estimate(p, costs, policy) for p in profiles]
     rows: list[tuple[str, list[str]]] = [("partners", [f"{p.partners:,}" for p in profiles])]
     rows.append(("journeys / month", [_n(sum(e.journeys_per_month.values())) for e in ests]))
-    for label, key in (("Temporal actions", "actions"), ("workflow tasks", "workflow_tasks"),
-                       ("history events", "events"), ("activities", "activities"), ("emails", "emails"),
-                       ("PostgreSQL rows", "db_rows")):  # fmt: skip
+    for label, key in (
+        ("Temporal actions", "actions"),
+        ("workflow tasks", "workflow_tasks"),
+        ("history events", "events"),
+        ("activities", "activities"),
+        ("emails", "emails"),
+        ("PostgreSQL rows", "db_rows"),
+    ):
         rows.append((f"{label} / month", [_n(e.month[key]) for e in ests]))
     rows.append(("PostgreSQL bytes / month", [_bytes(e.month["db_bytes"]) for e in ests]))
     rows.append(("PostgreSQL after a year", [_bytes(e.db_bytes_year) for e in ests]))
-    rows.append((f"Temporal history stored ({profiles[0].retention_days:g} d retention)",
-                 [_bytes(e.history_bytes) for e in ests]))  # fmt: skip
-    for label, key in (("actions", "actions"), ("workflow tasks", "workflow_tasks"), ("emails", "emails"),
-                       ("PostgreSQL rows", "db_rows")):  # fmt: skip
+    rows.append(
+        (
+            f"Temporal history stored ({profiles[0].retention_days:g} d retention)",
+            [_bytes(e.history_bytes) for e in ests],
+        )
+    )
+    for label, key in (
+        ("actions", "actions"),
+        ("workflow tasks", "workflow_tasks"),
+        ("emails", "emails"),
+        ("PostgreSQL rows", "db_rows"),
+    ):
         rows.append((f"peak hour: {label}", [_n(e.peak[key]) for e in ests]))
     rows.append(("peak hour: actions / s", [f"{e.peak['actions'] / 3600:.3g}" for e in ests]))
     hours = DAYS_PER_MONTH * 24
@@ -247,8 +265,10 @@ def table(profiles: list[Profile], costs: Costs, policy: ProgramPolicy | None = 
         lines = ["| " + " | ".join([""] + rows[0][1]) + " |", "|---" + "|---:" * len(profiles) + "|"]
         lines += ["| " + " | ".join([label] + vals) + " |" for label, vals in rows[1:]]
     else:
-        lines = [label.ljust(width) + "  " + "  ".join(v.rjust(c) for v, c in zip(vals, cols, strict=True))
-                 for label, vals in rows]  # fmt: skip
+        lines = [
+            label.ljust(width) + "  " + "  ".join(v.rjust(c) for v, c in zip(vals, cols, strict=True))
+            for label, vals in rows
+        ]
     lines.append("")
     for p, e in zip(profiles, ests, strict=True):
         lines.append(f"peak hour at {p.partners:,} partners: {e.peak_when}")

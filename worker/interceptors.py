@@ -72,7 +72,7 @@ class _RetryingSteps(ActivityInboundInterceptor):
                     run_id=info.workflow_run_id or "",
                     activity=info.activity_type,
                     failing_since=info.scheduled_time,
-                )  # fmt: skip
+                )
                 .on_conflict_do_update(
                     index_elements=[RetryingStep.workflow_id, RetryingStep.activity_id],
                     set_={"run_id": info.workflow_run_id or "", "updated_at": func.now()},

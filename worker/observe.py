@@ -123,9 +123,11 @@ async def serve_health(
             route = path.split(b"?")[0]
             if route in (b"/health", b"/live"):
                 # /live (liveness): the worker still polls; /health (readiness): and its dependencies answer.
-                checks = await health(worker, client, sessionmaker) if route == b"/health" else {
-                    "worker": "ok" if worker.is_running else "not running"
-                }  # fmt: skip
+                checks = (
+                    await health(worker, client, sessionmaker)
+                    if route == b"/health"
+                    else {"worker": "ok" if worker.is_running else "not running"}
+                )
                 status = "200 OK" if all(v == "ok" for v in checks.values()) else "503 Service Unavailable"
                 body = json.dumps({"status": "ok" if status.startswith("200") else "unhealthy", "checks": checks})
             else:

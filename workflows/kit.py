@@ -98,9 +98,11 @@ class JourneyKit:
         """Read the policy version pinned at start (None: the current one) through an activity,
         so the value is in the history; keep it for the rest of the run."""
         snap = await self.activity(
-            LOAD_POLICY, LoadPolicyInput(version=version), VersionedPolicy,
+            LOAD_POLICY,
+            LoadPolicyInput(version=version),
+            VersionedPolicy,
             summary=f"read the program policy (version {version or 'current'})",
-        )  # fmt: skip
+        )
         self.policy, self.policy_version = snap.policy, snap.version
         return snap.policy
 
@@ -115,9 +117,13 @@ class JourneyKit:
             try:
                 # Started by name, so the SDK types the result as Any; result_type makes it an R.
                 result: R = await workflow.execute_activity(
-                    name, arg, result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
+                    name,
+                    arg,
+                    result_type=result_type,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=RETRY,
                     summary=summary or name,
-                )  # fmt: skip
+                )
                 return result
             except ActivityError as err:
                 cause = err.cause
@@ -131,10 +137,15 @@ class JourneyKit:
         self._attentions += 1
         before, self._resumed = self.state, None
         self.attention = AttentionInput(
-            idempotency_key=self.key(f"attention:{self._attentions}"), partner_id=self.partner_id,
-            journey=self.journey, workflow_id=workflow.info().workflow_id, activity=activity, error=error[:2000],
-            state=NEEDS_ATTENTION, at=workflow.now(),
-        )  # fmt: skip
+            idempotency_key=self.key(f"attention:{self._attentions}"),
+            partner_id=self.partner_id,
+            journey=self.journey,
+            workflow_id=workflow.info().workflow_id,
+            activity=activity,
+            error=error[:2000],
+            state=NEEDS_ATTENTION,
+            at=workflow.now(),
+        )
         self.upsert(NEEDS_ATTENTION)
         workflow.set_current_details(
             f"**needs attention** since {workflow.now():%Y-%m-%d %H:%M} UTC: `{activity}` failed for good "
@@ -146,19 +157,28 @@ class JourneyKit:
         await self._record_attention(self.attention)
         await workflow.wait_condition(lambda: self._resumed is not None)
         assert self._resumed is not None
-        resolved = self.attention.model_copy(update={
-            "idempotency_key": self.key(f"attention:{self._attentions}:resumed"), "resolved": True, "state": before,
-            "by": self._resumed.by, "at": workflow.now(),
-        })  # fmt: skip
+        resolved = self.attention.model_copy(
+            update={
+                "idempotency_key": self.key(f"attention:{self._attentions}:resumed"),
+                "resolved": True,
+                "state": before,
+                "by": self._resumed.by,
+                "at": workflow.now(),
+            }
+        )
         self.attention = None
         self.upsert(before)
         await self._record_attention(resolved)
 
     async def _record_attention(self, inp: AttentionInput) -> None:
         await workflow.execute_activity(
-            RECORD_ATTENTION, inp, result_type=StepResult, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
+            RECORD_ATTENTION,
+            inp,
+            result_type=StepResult,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
             summary="record that ops resumed the journey" if inp.resolved else "record that the journey needs ops",
-        )  # fmt: skip
+        )
         if not inp.resolved:
             await self.send_outbox(inp.idempotency_key)
 
@@ -203,13 +223,17 @@ class JourneyKit:
         await self.activity(
             QUEUE_NOTIFICATION,
             NotifyInput(
-                idempotency_key=key, partner_id=self.partner_id, journey=self.journey, template=template,
-                recipients=recipients, context={**self._context(), **context},
+                idempotency_key=key,
+                partner_id=self.partner_id,
+                journey=self.journey,
+                template=template,
+                recipients=recipients,
+                context={**self._context(), **context},
                 audit_action=f"{self.journey}.{template}_sent",
             ),
             NotifyResult,
             summary=f"queue the {template} email to {_audience(recipients)}",
-        )  # fmt: skip
+        )
         await self.send_outbox(key, summary=f"send the {template} email to {_audience(recipients)}")
 
     async def send_outbox(self, key: str, *, summary: str | None = None) -> None:
@@ -230,12 +254,15 @@ class JourneyKit:
         await self.activity(
             WebhookActivity.PUBLISH,
             EventInput(
-                idempotency_key=self.key(f"{self._scope}event:{step or event_type}"), type=event_type,
-                partner_id=self.partner_id, occurred_at=workflow.now(), data=data.model_dump(mode="json"),
+                idempotency_key=self.key(f"{self._scope}event:{step or event_type}"),
+                type=event_type,
+                partner_id=self.partner_id,
+                occurred_at=workflow.now(),
+                data=data.model_dump(mode="json"),
             ),
             PublishResult,
             summary=f"publish the {event_type} event to webhook subscribers",
-        )  # fmt: skip
+        )
 
     def decided(self, outcome: str, by: str, since: datetime) -> None:
         """Count a decision by outcome and who took it, and its latency from `since` (metrics of the
@@ -356,6 +383,7 @@ class JourneyKit:
 
 def _audience(recipients: list[str]) -> str:
     """Roles as a reader says them, without addresses: 'the partner and the CAM'."""
-    names = ["the certified person" if r.startswith("person:") else ("ops" if r == "ops" else f"the {r}")
-             for r in recipients]  # fmt: skip
+    names = [
+        "the certified person" if r.startswith("person:") else ("ops" if r == "ops" else f"the {r}") for r in recipients
+    ]
     return " and ".join(dict.fromkeys(names))

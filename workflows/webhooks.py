@@ -48,9 +48,13 @@ class WebhookDeliveryWorkflow:
     @workflow.run
     async def run(self, inp: StreamInput) -> None:
         snap = await workflow.execute_activity(
-            LOAD_POLICY, LoadPolicyInput(), result_type=VersionedPolicy, start_to_close_timeout=STEP_TIMEOUT,
-            retry_policy=STEP_RETRY, summary="read the webhook retry policy",
-        )  # fmt: skip
+            LOAD_POLICY,
+            LoadPolicyInput(),
+            result_type=VersionedPolicy,
+            start_to_close_timeout=STEP_TIMEOUT,
+            retry_policy=STEP_RETRY,
+            summary="read the webhook retry policy",
+        )
         rules = snap.policy.webhooks
         retry = RetryPolicy(
             initial_interval=timedelta(seconds=rules.first_retry_seconds),
@@ -65,9 +69,13 @@ class WebhookDeliveryWorkflow:
                 workflow.continue_as_new(inp)  # the next run reads what is still pending
             self._woken = False
             nxt = await workflow.execute_activity(
-                WebhookActivity.NEXT, inp, result_type=NextDelivery, start_to_close_timeout=STEP_TIMEOUT,
-                retry_policy=STEP_RETRY, summary="find the pending deliveries, oldest first",
-            )  # fmt: skip
+                WebhookActivity.NEXT,
+                inp,
+                result_type=NextDelivery,
+                start_to_close_timeout=STEP_TIMEOUT,
+                retry_policy=STEP_RETRY,
+                summary="find the pending deliveries, oldest first",
+            )
             if not nxt.delivery_ids:
                 workflow.set_current_details("idle: waiting for the next event")
                 await workflow.wait_condition(lambda: self._woken)
@@ -80,15 +88,21 @@ class WebhookDeliveryWorkflow:
         workflow.set_current_details(f"delivering {delivery_id}")
         try:
             await workflow.execute_activity(
-                WebhookActivity.DELIVER, DeliverInput(delivery_id=delivery_id), result_type=DeliverResult,
+                WebhookActivity.DELIVER,
+                DeliverInput(delivery_id=delivery_id),
+                result_type=DeliverResult,
                 start_to_close_timeout=timedelta(seconds=rules.timeout_seconds + REQUEST_MARGIN),
-                schedule_to_close_timeout=timedelta(hours=rules.retry_hours), retry_policy=retry,
+                schedule_to_close_timeout=timedelta(hours=rules.retry_hours),
+                retry_policy=retry,
                 summary=f"deliver {delivery_id}",
-            )  # fmt: skip
+            )
         except ActivityError as err:
             cause = err.cause or err
             await workflow.execute_activity(
-                WebhookActivity.GIVE_UP, GiveUpInput(delivery_id=delivery_id, error=str(cause)[:2000]),
-                result_type=DeliverResult, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY,
+                WebhookActivity.GIVE_UP,
+                GiveUpInput(delivery_id=delivery_id, error=str(cause)[:2000]),
+                result_type=DeliverResult,
+                start_to_close_timeout=STEP_TIMEOUT,
+                retry_policy=STEP_RETRY,
                 summary=f"mark {delivery_id} failed",
-            )  # fmt: skip
+            )

@@ -143,13 +143,23 @@ async def change_coverage(
     woken: list[uuid.UUID] = []
     if after.tier != before.tier:  # with the change, in its transaction (webhook subscribers hear of it)
         event = TierChanged(
-            partner_id=str(partner.id), partner_name=partner.name, from_tier=before.tier.value,
-            to_tier=after.tier.value, cam_id=after.cam_id, by=principal.actor,
-        )  # fmt: skip
-        _, woken = await write_event(session, EventInput(
-            idempotency_key=f"partner-{partner.id}:tier:{uuid.uuid4()}", type="partner.tier_changed",
-            partner_id=str(partner.id), occurred_at=datetime.now(UTC), data=event.model_dump(mode="json"),
-        ))  # fmt: skip
+            partner_id=str(partner.id),
+            partner_name=partner.name,
+            from_tier=before.tier.value,
+            to_tier=after.tier.value,
+            cam_id=after.cam_id,
+            by=principal.actor,
+        )
+        _, woken = await write_event(
+            session,
+            EventInput(
+                idempotency_key=f"partner-{partner.id}:tier:{uuid.uuid4()}",
+                type="partner.tier_changed",
+                partner_id=str(partner.id),
+                occurred_at=datetime.now(UTC),
+                data=event.model_dump(mode="json"),
+            ),
+        )
     await session.commit()
     await session.refresh(partner)
     for subscription_id in woken:
@@ -160,9 +170,13 @@ async def change_coverage(
 
 async def _overridden(session: AsyncSession, principal: Principal, partner_id: uuid.UUID, figures: dict) -> None:
     await repo.claim_step(
-        session, key=None, actor=principal.actor, action="cam.capacity_overridden", partner_id=partner_id,
+        session,
+        key=None,
+        actor=principal.actor,
+        action="cam.capacity_overridden",
+        partner_id=partner_id,
         detail=figures,
-    )  # fmt: skip
+    )
 
 
 async def detail(session: AsyncSession, partner: Partner) -> PartnerDetail:

@@ -52,8 +52,14 @@ Field = Annotated[str, Form(max_length=320), SCREEN_LINE]
 
 
 @router.post("/team")
-async def invite(ctx: PortalActionDep, name: Field = "", email: Field = "", role: Field = "member",
-                 language: Field = "en", time_zone: Field = "UTC"):  # fmt: skip
+async def invite(
+    ctx: PortalActionDep,
+    name: Field = "",
+    email: Field = "",
+    role: Field = "member",
+    language: Field = "en",
+    time_zone: Field = "UTC",
+):
     """An admin invites a colleague (a member cannot manage the team: 403)."""
     require_admin(ctx.user)
     try:

@@ -84,9 +84,15 @@ async def current_user(request: Request, session: AsyncSession) -> PortalUser:
         raise SignInRequired
     live, user = row
     return PortalUser(
-        id=user.id, partner_id=user.partner_id, name=user.name, email=user.email, role=user.role,
-        language=user.language, time_zone=user.time_zone, csrf_token=live.csrf_token,
-    )  # fmt: skip
+        id=user.id,
+        partner_id=user.partner_id,
+        name=user.name,
+        email=user.email,
+        role=user.role,
+        language=user.language,
+        time_zone=user.time_zone,
+        csrf_token=live.csrf_token,
+    )
 
 
 async def signed_in(request: Request, session: AsyncSession, *, form: bool = False) -> PortalUser:

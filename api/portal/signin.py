@@ -115,9 +115,17 @@ async def use_link(
         await security.start_session(session, response, request, settings, user)
 
     response = await redeem(
-        request, session, settings, token, safe_next(next), account=lambda e: account_for(session, e), start=start,
-        salt=PORTAL_SALT, pre_cookie=security.PRE_CSRF_COOKIE, path=PREFIX,
-    )  # fmt: skip
+        request,
+        session,
+        settings,
+        token,
+        safe_next(next),
+        account=lambda e: account_for(session, e),
+        start=start,
+        salt=PORTAL_SALT,
+        pre_cookie=security.PRE_CSRF_COOKIE,
+        path=PREFIX,
+    )
     if first and response.status_code == 303:
         await portal_access_done(temporal, first[0])
     return response

@@ -85,14 +85,24 @@ async def invite(session: AsyncSession, partner: Partner, body: PartnerUserCreat
     if await session.scalar(select(PartnerUser.id).where(PartnerUser.email == email)) is not None:
         raise Conflict(f"email: {email} is already a portal user")
     user = PartnerUser(
-        id=uuid.uuid4(), partner_id=partner.id, name=body.name, email=email, role=body.role.value,
-        language=body.language, time_zone=body.time_zone, created_by=actor,
-    )  # fmt: skip
+        id=uuid.uuid4(),
+        partner_id=partner.id,
+        name=body.name,
+        email=email,
+        role=body.role.value,
+        language=body.language,
+        time_zone=body.time_zone,
+        created_by=actor,
+    )
     session.add(user)
     await repo.claim_step(
-        session, key=None, actor=actor, action="portal.user_invited", partner_id=partner.id,
+        session,
+        key=None,
+        actor=actor,
+        action="portal.user_invited",
+        partner_id=partner.id,
         detail={"user_id": str(user.id), "email": email, "role": body.role.value},
-    )  # fmt: skip
+    )
     try:
         await session.commit()
     except IntegrityError as err:  # invited at the same moment elsewhere
@@ -114,9 +124,13 @@ async def remove(session: AsyncSession, partner: Partner, user_id: uuid.UUID, ac
             raise Conflict("this is the partner's last admin; make a colleague admin first")
     await session.delete(user)  # its sessions go with it (ON DELETE CASCADE): signed out at once
     await repo.claim_step(
-        session, key=None, actor=actor, action="portal.user_removed", partner_id=partner.id,
+        session,
+        key=None,
+        actor=actor,
+        action="portal.user_removed",
+        partner_id=partner.id,
         detail={"user_id": str(user_id), "email": user.email},
-    )  # fmt: skip
+    )
     await session.commit()
 
 

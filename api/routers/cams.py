@@ -111,9 +111,12 @@ async def deactivate_cam(cam_id: uuid.UUID, principal: OpsDep, session: SessionD
     if cam.deactivated_at is None:
         cam.deactivated_at = now
         await repo.claim_step(
-            session, key=None, actor=principal.actor, action="cam.deactivated",
+            session,
+            key=None,
+            actor=principal.actor,
+            action="cam.deactivated",
             detail={"cam_id": str(cam.id), "email": cam.email, "keys_revoked": keys, "sessions_ended": ended},
-        )  # fmt: skip
+        )
     out = CamDeactivatedOut(
         id=cam.id, email=cam.email, deactivated_at=cam.deactivated_at, keys_revoked=keys, sessions_ended=ended
     )

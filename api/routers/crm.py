@@ -39,9 +39,12 @@ class CrmEventIn(BaseModel):
     type: Literal["opportunity.stage_changed", "opportunity.closed_won", "opportunity.closed_lost"]
     deal_id: uuid.UUID | None = Field(None, description="the deal registration's id")
     crm_opportunity_id: str | None = Field(
-        None, min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+        None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
         description="the CRM's opportunity id; sent once with deal_id, it alone names the deal afterwards",
-    )  # fmt: skip
+    )
     stage: DealStage | None = Field(None, description="opportunity.stage_changed: the new stage")
     amount_minor: Annotated[int, Field(ge=0, le=10**15), JSON_NUMBER] | None = Field(
         None, description="closed won: the amount, in minor units"
@@ -77,7 +80,9 @@ class CrmEventOut(BaseModel):
 
 
 @router.post(
-    "/crm", status_code=202, response_model=CrmEventOut,
+    "/crm",
+    status_code=202,
+    response_model=CrmEventOut,
     responses={200: {"model": CrmEventOut, "description": "a repeated event id: the first answer, nothing done"}},
     openapi_extra=route_meta(
         {
@@ -88,7 +93,7 @@ class CrmEventOut(BaseModel):
         business_rule="deal_id or crm_opportunity_id; a stage only with stage_changed; amount with currency",
         cross_field=True,
     ),
-)  # fmt: skip
+)
 async def crm_event(
     body: CrmEventIn, principal: OpsDep, session: SessionDep, temporal: TemporalDep, response: Response
 ):
@@ -105,21 +110,38 @@ async def crm_event(
     stage = body.new_stage
     inserted = await session.scalar(
         insert(CrmEvent)
-        .values(event_id=body.event_id, type=body.type, deal_id=deal.id, crm_opportunity_id=body.crm_opportunity_id,
-                stage=stage.value, amount_minor=body.amount_minor, currency=body.currency,
-                received_by=principal.actor)
+        .values(
+            event_id=body.event_id,
+            type=body.type,
+            deal_id=deal.id,
+            crm_opportunity_id=body.crm_opportunity_id,
+            stage=stage.value,
+            amount_minor=body.amount_minor,
+            currency=body.currency,
+            received_by=principal.actor,
+        )
         .on_conflict_do_nothing()
         .returning(CrmEvent.event_id)
-    )  # fmt: skip
+    )
     if inserted is None:  # the same event, concurrently: the other request handles it
         response.status_code = 200
         return CrmEventOut(event_id=body.event_id, deal_id=deal.id, stage=stage, duplicate=True)
     await repo.claim_step(
-        session, key=f"crm:{body.event_id}", actor=principal.actor, action="deal.crm_event", partner_id=deal.partner_id,
-        journey=JOURNEY, detail={"deal_id": str(deal.id), "type": body.type, "stage": stage.value,
-                                 "amount_minor": body.amount_minor, "currency": body.currency,
-                                 "crm_opportunity_id": body.crm_opportunity_id},
-    )  # fmt: skip
+        session,
+        key=f"crm:{body.event_id}",
+        actor=principal.actor,
+        action="deal.crm_event",
+        partner_id=deal.partner_id,
+        journey=JOURNEY,
+        detail={
+            "deal_id": str(deal.id),
+            "type": body.type,
+            "stage": stage.value,
+            "amount_minor": body.amount_minor,
+            "currency": body.currency,
+            "crm_opportunity_id": body.crm_opportunity_id,
+        },
+    )
     # Signalled before the commit: a journey that has ended (409) leaves nothing written.
     await journeys.signal(temporal, JOURNEY, deal.id, CHANGE_STAGE, StageChange(stage=stage, by=principal.actor))
     await session.commit()

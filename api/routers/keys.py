@@ -88,9 +88,14 @@ async def create_key(
     async def create() -> dict:
         await check_binding(session, body)
         row, secret = await create_api_key(
-            session, role=body.role, cam_id=body.cam_id, partner_id=body.partner_id, label=body.label,
-            grants=requested_grants(body), integration=body.integration,
-        )  # fmt: skip
+            session,
+            role=body.role,
+            cam_id=body.cam_id,
+            partner_id=body.partner_id,
+            label=body.label,
+            grants=requested_grants(body),
+            integration=body.integration,
+        )
         await repo.claim_step(
             session,
             key=None,
@@ -127,9 +132,13 @@ async def revoke_key(key_id: uuid.UUID, principal: OpsDep, session: SessionDep):
     if row.revoked_at is None:
         row.revoked_at = datetime.now(UTC)
         await repo.claim_step(
-            session, key=None, actor=principal.actor, action="api_key.revoked", partner_id=row.partner_id,
+            session,
+            key=None,
+            actor=principal.actor,
+            action="api_key.revoked",
+            partner_id=row.partner_id,
             detail={"key_id": str(row.id), "role": row.role, "prefix": row.prefix},
-        )  # fmt: skip
+        )
     out = ApiKeyRevokedOut(id=row.id, role=Role(row.role), label=row.label, revoked_at=row.revoked_at)
     await session.commit()
     return out

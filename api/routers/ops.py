@@ -59,10 +59,16 @@ async def needing_attention(principal: OpsDep, session: SessionDep, limit: int =
         .limit(limit)
     )
     return [
-        AttentionOut(workflow_id=r.workflow_id, journey=r.journey, partner_id=str(r.partner_id), state=r.state,
-                     attention=r.attention or {}, updated_at=r.updated_at)
+        AttentionOut(
+            workflow_id=r.workflow_id,
+            journey=r.journey,
+            partner_id=str(r.partner_id),
+            state=r.state,
+            attention=r.attention or {},
+            updated_at=r.updated_at,
+        )
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 @router.post(
@@ -133,8 +139,11 @@ async def retrying(
 
     async def look(step: RetryingStep) -> list[_Found]:
         async with at_once:
-            found = [r for r in await _retrying_steps(temporal, step.workflow_id, step.run_id, cutoff)
-                     if r.activity_id == step.activity_id]  # fmt: skip
+            found = [
+                r
+                for r in await _retrying_steps(temporal, step.workflow_id, step.run_id, cutoff)
+                if r.activity_id == step.activity_id
+            ]
         if not found:
             stale.append(step)
         return found
@@ -201,8 +210,15 @@ async def _failing_workflow_task(handle: Any, raw: Any, cutoff: datetime) -> _Fo
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
             failure = event.workflow_task_failed_event_attributes.failure.message[:2000]
     started = task.started_time.ToDatetime(tzinfo=UTC) if task.HasField("started_time") else None
-    return _Found(workflow_id=handle.id, activity_id="", activity=WORKFLOW_TASK, attempt=task.attempt,
-                  failing_since=since, last_failure=failure, last_started=started)  # fmt: skip
+    return _Found(
+        workflow_id=handle.id,
+        activity_id="",
+        activity=WORKFLOW_TASK,
+        attempt=task.attempt,
+        failing_since=since,
+        last_failure=failure,
+        last_started=started,
+    )
 
 
 async def _retrying_steps(temporal: Any, workflow_id: str, run_id: str | None, cutoff: datetime) -> list[_Found]:
@@ -227,9 +243,16 @@ async def _retrying_steps(temporal: Any, workflow_id: str, run_id: str | None, c
         last = pending.last_started_time
         started = last.ToDatetime(tzinfo=UTC) if pending.HasField("last_started_time") else None
         out.append(
-            _Found(workflow_id=workflow_id, activity_id=pending.activity_id, activity=pending.activity_type.name,
-                   attempt=pending.attempt, failing_since=scheduled, last_failure=failure, last_started=started)
-        )  # fmt: skip
+            _Found(
+                workflow_id=workflow_id,
+                activity_id=pending.activity_id,
+                activity=pending.activity_type.name,
+                attempt=pending.attempt,
+                failing_since=scheduled,
+                last_failure=failure,
+                last_started=started,
+            )
+        )
     return out
 
 

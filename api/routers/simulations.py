@@ -64,9 +64,14 @@ class Simulation:
 
     def out(self) -> SimulationOut:
         return SimulationOut(
-            id=self.id, state=self.state, partners=self.partners, months=self.months, seed=self.seed,
-            progress=self.progress[-KEEP_LINES:], report=self.report,
-        )  # fmt: skip
+            id=self.id,
+            state=self.state,
+            partners=self.partners,
+            months=self.months,
+            seed=self.seed,
+            progress=self.progress[-KEEP_LINES:],
+            report=self.report,
+        )
 
 
 RUNS: dict[str, Simulation] = {}
@@ -80,10 +85,16 @@ async def _run(sim: Simulation, current: ProgramPolicy, draft: ProgramPolicy) ->
     args += ["--partners", str(sim.partners), "--months", str(sim.months), "--seed", str(sim.seed)]
     try:
         sim.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "worker.cli", "simulate", *args,
-            cwd=sim.workdir, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "worker.cli",
+            "simulate",
+            *args,
+            cwd=sim.workdir,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
             env={"PYTHONPATH": str(ROOT), **_env()},
-        )  # fmt: skip
+        )
         assert sim.proc.stderr is not None
         async for raw in sim.proc.stderr:
             line = raw.decode(errors="replace").rstrip()
@@ -142,9 +153,13 @@ async def start_simulation(body: SimulationBody, principal: OpsDep, session: Ses
     if any(s.owner == principal.actor and s.state == "running" for s in RUNS.values()):
         raise HTTPException(409, detail="a simulation of yours is running: wait for it or cancel it (DELETE)")
     sim = Simulation(
-        id=str(uuid.uuid4()), owner=principal.actor, partners=body.partners, months=body.months, seed=body.seed,
+        id=str(uuid.uuid4()),
+        owner=principal.actor,
+        partners=body.partners,
+        months=body.months,
+        seed=body.seed,
         workdir=Path(tempfile.mkdtemp(prefix="camlights-simulation-")),
-    )  # fmt: skip
+    )
     RUNS[sim.id] = sim
     task = asyncio.create_task(_run(sim, current, body.draft))
     TASKS.add(task)

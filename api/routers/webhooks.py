@@ -133,19 +133,28 @@ async def create_subscription(
     async def create() -> dict:
         secret = new_secret()
         sub = WebhookSubscription(
-            id=uuid.uuid4(), url=body.url, event_types=body.event_types, secret=seal(settings.key_ring(), secret),
-            description=body.description, allow_private_network=body.allow_private_network, active=True,
+            id=uuid.uuid4(),
+            url=body.url,
+            event_types=body.event_types,
+            secret=seal(settings.key_ring(), secret),
+            description=body.description,
+            allow_private_network=body.allow_private_network,
+            active=True,
             created_by=principal.actor,
-        )  # fmt: skip
+        )
         session.add(sub)
         await session.flush()
         await repo.claim_step(
-            session, key=None, actor=principal.actor, action="webhook.subscribed",
+            session,
+            key=None,
+            actor=principal.actor,
+            action="webhook.subscribed",
             detail={"subscription_id": str(sub.id), "url": sub.url, "event_types": sub.event_types},
-        )  # fmt: skip
+        )
         await session.refresh(sub)
-        out = jsonable_encoder(SubscriptionCreated.model_validate({**SubscriptionOut.model_validate(sub).model_dump(),
-                                                                   "secret": secret}))  # fmt: skip
+        out = jsonable_encoder(
+            SubscriptionCreated.model_validate({**SubscriptionOut.model_validate(sub).model_dump(), "secret": secret})
+        )
         await idem.remember(201, {**out, "secret": SHOWN_ONCE})  # the stored answer keeps no secret
         await session.commit()
         return out
@@ -177,9 +186,12 @@ async def deactivate(subscription_id: uuid.UUID, principal: OpsDep, session: Ses
     if sub.active:
         sub.active = False
         await repo.claim_step(
-            session, key=None, actor=principal.actor, action="webhook.deactivated",
+            session,
+            key=None,
+            actor=principal.actor,
+            action="webhook.deactivated",
             detail={"subscription_id": str(sub.id)},
-        )  # fmt: skip
+        )
         await session.commit()
         await session.refresh(sub)
     return sub
@@ -210,13 +222,22 @@ async def deliveries(
     rows = (await session.execute(query)).all()
     return [
         DeliveryOut(
-            id=d.id, event_id=event_id, event_type=event_type, partner_id=d.partner_id, status=DeliveryStatus(d.status),
-            attempts=d.attempts, replays=d.replays, last_status_code=d.last_status_code, last_response=d.last_response,
-            last_error=d.last_error, last_attempt_at=d.last_attempt_at, delivered_at=d.delivered_at,
+            id=d.id,
+            event_id=event_id,
+            event_type=event_type,
+            partner_id=d.partner_id,
+            status=DeliveryStatus(d.status),
+            attempts=d.attempts,
+            replays=d.replays,
+            last_status_code=d.last_status_code,
+            last_response=d.last_response,
+            last_error=d.last_error,
+            last_attempt_at=d.last_attempt_at,
+            delivered_at=d.delivered_at,
             created_at=d.created_at,
         )
         for d, event_id, event_type in rows
-    ]  # fmt: skip
+    ]
 
 
 class ReplayOut(BaseModel):
@@ -256,9 +277,13 @@ async def replay(
         raise HTTPException(409, detail=f"webhook subscription {subscription_id} is deactivated")
     row.status, row.replays = DeliveryStatus.pending.value, row.replays + 1  # the row is locked (for update)
     await repo.claim_step(
-        session, key=None, actor=principal.actor, action="webhook.replayed", partner_id=row.partner_id,
+        session,
+        key=None,
+        actor=principal.actor,
+        action="webhook.replayed",
+        partner_id=row.partner_id,
         detail={"subscription_id": str(sub.id), "delivery_id": delivery_id},
-    )  # fmt: skip
+    )
     partner_id, replays = row.partner_id, row.replays
     await session.commit()
     await wake_stream(temporal, settings.task_queue, sub.id, partner_id)
@@ -270,7 +295,8 @@ async def replay(
 async def catalog(principal: PrincipalDep):
     """The event types a subscription may ask for, each with its version and its `data` schema."""
     return [
-        CatalogEntry(type=name, version=spec.version, description=spec.description,
-                     data_schema=spec.data.model_json_schema())
+        CatalogEntry(
+            type=name, version=spec.version, description=spec.description, data_schema=spec.data.model_json_schema()
+        )
         for name, spec in sorted(events.CATALOG.items())
-    ]  # fmt: skip
+    ]

@@ -210,9 +210,12 @@ async def add_operator(
     session.add(WebOperator(email=address, name=name, approver_level=approver_level, created_by=user.principal.actor))
     try:
         await repo.claim_step(
-            session, key=None, actor=user.principal.actor, action="web.operator_added",
+            session,
+            key=None,
+            actor=user.principal.actor,
+            action="web.operator_added",
             detail={"email": address, "approver_level": approver_level},
-        )  # fmt: skip
+        )
         await session.commit()
     except IntegrityError:
         await session.rollback()
@@ -230,9 +233,12 @@ async def remove_operator(request: Request, session: SessionDep, operator_id: uu
         return redirect("/web/ops", f"operator: no operator {operator_id}", "error")
     ended = await offboarding.end_sessions(session, operator_id=operator.id)
     await repo.claim_step(
-        session, key=None, actor=user.principal.actor, action="web.operator_removed",
+        session,
+        key=None,
+        actor=user.principal.actor,
+        action="web.operator_removed",
         detail={"operator_id": str(operator.id), "email": operator.email, "sessions_ended": ended},
-    )  # fmt: skip
+    )
     await session.delete(operator)
     await session.commit()
     return redirect("/web/ops", f"{operator.email} may no longer sign in; {ended} session(s) ended.")
@@ -313,13 +319,22 @@ async def retrying_page(request: Request, session: SessionDep, temporal: Tempora
     require_ops(user)
     minutes = (await repo.current_policy(session)).policy.ops.retrying_minutes
     try:
-        found = await ops_api.retrying(principal=user.principal, session=session, temporal=temporal,
-                                       older_than_minutes=minutes, limit=100)  # fmt: skip
+        found = await ops_api.retrying(
+            principal=user.principal, session=session, temporal=temporal, older_than_minutes=minutes, limit=100
+        )
         error = None
     except (HTTPException, DomainError) as err:
         found, error = [], str(err.detail)
-    return render(request, "retrying", user, 504 if error else 200, found=found, error=error, minutes=minutes,
-                  ui=lambda wid: temporal_ui(settings, wid))  # fmt: skip
+    return render(
+        request,
+        "retrying",
+        user,
+        504 if error else 200,
+        found=found,
+        error=error,
+        minutes=minutes,
+        ui=lambda wid: temporal_ui(settings, wid),
+    )
 
 
 # ------------------------------------------------------------------ Ops: the policy

@@ -94,9 +94,14 @@ def set_session_cookie(
     token = secrets.token_urlsafe(32)
     hours = settings.web_session_hours
     response.set_cookie(
-        cookie, token, max_age=int(hours * 3600), path=path, httponly=True, samesite="lax",
+        cookie,
+        token,
+        max_age=int(hours * 3600),
+        path=path,
+        httponly=True,
+        samesite="lax",
         secure=is_secure(request, settings),
-    )  # fmt: skip
+    )
     return token, datetime.now(UTC) + timedelta(hours=hours)
 
 

@@ -31,8 +31,7 @@ async def simulations_page(request: Request, session: SessionDep):
     mine = [s.out() for s in simulations.RUNS.values() if s.owner == user.principal.actor]
     rows = {s.id: _rows(s.report) for s in mine if s.report}
     current = (await repo.current_policy(session)).policy.model_dump_json(indent=1)
-    return render(request, "simulations", user, simulations=list(reversed(mine)), rows=rows,
-                  current=current)  # fmt: skip
+    return render(request, "simulations", user, simulations=list(reversed(mine)), rows=rows, current=current)
 
 
 def _rows(report: dict) -> list[tuple[str, float, float, bool, Markup]]:

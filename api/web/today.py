@@ -58,8 +58,9 @@ async def workload(session: AsyncSession) -> list[Workload]:
     that has a CAM (what each CAM's own Today lists)."""
     policy = (await repo.current_policy(session)).policy
     everyone = Principal(key_id=uuid.UUID(int=0), role=Role.cam, cam_id=None, partner_id=None)
-    ctx = TodayContext(session=session, principal=everyone, policy=policy, now=datetime.now(UTC),
-                       scope=Partner.cam_id.is_not(None))  # fmt: skip
+    ctx = TodayContext(
+        session=session, principal=everyone, policy=policy, now=datetime.now(UTC), scope=Partner.cam_id.is_not(None)
+    )
     cam_of = dict((await session.execute(select(Partner.id, Partner.cam_id).where(Partner.cam_id.is_not(None)))).all())
     items: Counter[uuid.UUID] = Counter()
     late: Counter[uuid.UUID] = Counter()

@@ -39,6 +39,6 @@ async def certifications_expiring(ctx: PortalContext) -> list[PortalItem]:
                 deadline=cert.expires_at,
                 deadline_label=t.gettext("lapsed") if lapsed else t.gettext("expires"),
                 entity_id=str(cert.id),
-            )  # fmt: skip
+            )
         )
     return items

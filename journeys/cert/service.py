@@ -67,9 +67,15 @@ async def renew(
         raise NotFound(f"no certification with id {cert_id}")
     await session.close()  # hold no connection while the journey answers
     return await journeys.run_update(
-        client, JOURNEY, cert_id, RENEW, Renewal(expires_at=expires_at, by=principal.actor), RenewalResult,
-        deadline=deadline, progress=f"/certifications/{cert_id}",
-    )  # fmt: skip
+        client,
+        JOURNEY,
+        cert_id,
+        RENEW,
+        Renewal(expires_at=expires_at, by=principal.actor),
+        RenewalResult,
+        deadline=deadline,
+        progress=f"/certifications/{cert_id}",
+    )
 
 
 async def cert_for(session: AsyncSession, cert_id: uuid.UUID, principal: Principal) -> Certification:

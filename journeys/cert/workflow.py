@@ -40,9 +40,13 @@ class CertWorkflow:
     @workflow.init
     def __init__(self, inp: CertInput) -> None:
         self._kit = JourneyKit(
-            JOURNEY, inp.partner_id, inp.coverage, LEGACY_ACTIVITY_NAMES,
-            context=self._context, scope=lambda: f"{self._inp.period}:",
-        )  # fmt: skip
+            JOURNEY,
+            inp.partner_id,
+            inp.coverage,
+            LEGACY_ACTIVITY_NAMES,
+            context=self._context,
+            scope=lambda: f"{self._inp.period}:",
+        )
         self._inp = inp
         self._state = CertState.active
         self._restricted = False
@@ -117,9 +121,11 @@ class CertWorkflow:
                 )
             )
         for at, step, to, days in sorted(alerts, key=lambda a: a[0]):
-            what = f"CAM alert, {days:g} days before expiry" if step.startswith("cam_alert") else (
-                f"expiry reminder, {days:g} days before"
-            )  # fmt: skip
+            what = (
+                f"CAM alert, {days:g} days before expiry"
+                if step.startswith("cam_alert")
+                else (f"expiry reminder, {days:g} days before")
+            )
             if await self._renewed_before(at, what):
                 return await self._next_period()
             if workflow.now() - at < policy.days(1):  # skip alerts whose time passed long ago
@@ -186,9 +192,12 @@ class CertWorkflow:
 
     def _event(self, expires_at: datetime) -> CertEvent:
         return CertEvent(
-            certification_id=self._inp.cert_id, partner_id=self._inp.partner_id,
-            category=self._inp.product_category, expires_at=expires_at, state=self._state.value,
-        )  # fmt: skip
+            certification_id=self._inp.cert_id,
+            partner_id=self._inp.partner_id,
+            category=self._inp.product_category,
+            expires_at=expires_at,
+            state=self._state.value,
+        )
 
     async def _set_state(
         self,
@@ -202,9 +211,15 @@ class CertWorkflow:
     ) -> None:
         self._state, self._restricted = state, restricted
         record = CertStateInput(
-            idempotency_key=self._kit.key(f"{self._inp.period}:{step}"), cert_id=self._inp.cert_id, state=state,
-            restricted=restricted, by=by, expires_at=expires_at, period=period, at=workflow.now(),
-        )  # fmt: skip
+            idempotency_key=self._kit.key(f"{self._inp.period}:{step}"),
+            cert_id=self._inp.cert_id,
+            state=state,
+            restricted=restricted,
+            by=by,
+            expires_at=expires_at,
+            period=period,
+            at=workflow.now(),
+        )
         await self._kit.record_state(state.value, CertActivity.RECORD_STATE, record, by=by)
 
     def _context(self) -> dict[str, Any]:

@@ -75,9 +75,15 @@ class DealActivities:
                 assert partner is not None
                 current = await repo.current_policy(session)
                 await mdf.accrue_for_deal(
-                    session, partner, deal.id, deal.amount_minor, deal.currency, current.policy,
-                    policy_version=current.version, task_queue=activity.info().task_queue,
-                )  # fmt: skip
+                    session,
+                    partner,
+                    deal.id,
+                    deal.amount_minor,
+                    deal.currency,
+                    current.policy,
+                    policy_version=current.version,
+                    task_queue=activity.info().task_queue,
+                )
         return StepResult(applied=True)
 
     @activity.defn(name=DealActivity.RECORD_STAGE)
@@ -106,15 +112,26 @@ class DealActivities:
             assert partner is not None
 
             def link(decision: str, approver: str, jti: str) -> str:
-                claims = DealLinkClaims(deal_id=inp.deal_id, decision=decision, approver=approver, jti=jti,
-                                        expires_at=inp.link_valid_until)  # fmt: skip
+                claims = DealLinkClaims(
+                    deal_id=inp.deal_id, decision=decision, approver=approver, jti=jti, expires_at=inp.link_valid_until
+                )
                 return DECISION.url(self.public_base_url, self.link_secret, claims)
 
             rows = await approver_rows(
-                session, partner, inp.approver, self.ops_email, key=inp.idempotency_key, links=link,
+                session,
+                partner,
+                inp.approver,
+                self.ops_email,
+                key=inp.idempotency_key,
+                links=link,
                 decisions={d.value: d.value for d in Decision},
-            )  # fmt: skip
+            )
             return await queue_rows(
-                session, rows, key=inp.idempotency_key, partner_id=str(partner.id), journey=JOURNEY,
-                template=inp.template, context=inp.context,
-            )  # fmt: skip
+                session,
+                rows,
+                key=inp.idempotency_key,
+                partner_id=str(partner.id),
+                journey=JOURNEY,
+                template=inp.template,
+                context=inp.context,
+            )

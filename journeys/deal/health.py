@@ -33,7 +33,7 @@ async def health_signals(
                 key="deal:velocity",
                 severity=1 - (registered or 0) / h.velocity_goal,
                 what=f"{registered} deal registrations in {h.velocity_days:g} days (goal {h.velocity_goal})",
-            )  # fmt: skip
+            )
         )
     closed = dict(
         (
@@ -54,6 +54,6 @@ async def health_signals(
                 key="deal:win_rate",
                 severity=1 - rate / h.win_rate_goal,
                 what=f"win rate {rate:.0%} over {h.velocity_days:g} days (goal {h.win_rate_goal:.0%})",
-            )  # fmt: skip
+            )
         )
     return out

@@ -44,13 +44,18 @@ def N_(message: str) -> str:  # noqa: N802  (the catalogs' marker: extracted, tr
 STATES = {
     "pending_approval": N_("waiting for approval"),
     "conflict_review": N_("under review: registered by another partner too"),
-    "approved": N_("approved"), "rejected": N_("rejected"), "won": N_("won"), "lost": N_("lost"),
+    "approved": N_("approved"),
+    "rejected": N_("rejected"),
+    "won": N_("won"),
+    "lost": N_("lost"),
     "expired": N_("expired"),
-}  # fmt: skip
+}
 STAGES = {
-    "qualification": N_("qualification"), "discovery": N_("discovery"), "proposal": N_("proposal"),
+    "qualification": N_("qualification"),
+    "discovery": N_("discovery"),
+    "proposal": N_("proposal"),
     "negotiation": N_("negotiation"),
-}  # fmt: skip
+}
 
 
 @portal_item(JOURNEY)
@@ -97,8 +102,14 @@ async def deal_page(deal_id: uuid.UUID, request: Request, session: SessionDep):
     deal = own(await session.get(Deal, deal_id), user, "deal")
     policy = (await repo.current_policy(session)).policy
     t = translator(user)
-    return render(request, "deal/deal", user, deal=deal, state=t.gettext(STATES.get(deal.state, deal.state)),
-                  max_extension_days=policy.deal.max_extension_days)  # fmt: skip
+    return render(
+        request,
+        "deal/deal",
+        user,
+        deal=deal,
+        state=t.gettext(STATES.get(deal.state, deal.state)),
+        max_extension_days=policy.deal.max_extension_days,
+    )
 
 
 @portal_action(JOURNEY, "register", "/deals")
@@ -124,7 +135,7 @@ async def register(
                 "currency": currency.strip().upper(),
                 "expected_close_date": expected_close_date,
                 "stage": stage,
-            }  # fmt: skip
+            }
         )
     except (ValidationError, InvalidOperation) as err:
         return (error_text(err) if isinstance(err, ValidationError) else t.gettext("amount: not a number")), "error"
@@ -158,9 +169,15 @@ async def request_extension(
     if not 0 < wanted <= 3650:
         return t.gettext("days: a number of days"), "error"
     result = await service.update(
-        ctx.session, ctx.temporal, ctx.principal, deal_id, REQUEST_EXTENSION,
-        ExtensionRequest(days=wanted, reason=reason, by=ctx.principal.actor), ExtensionResult, deadline=ctx.deadline,
-    )  # fmt: skip
+        ctx.session,
+        ctx.temporal,
+        ctx.principal,
+        deal_id,
+        REQUEST_EXTENSION,
+        ExtensionRequest(days=wanted, reason=reason, by=ctx.principal.actor),
+        ExtensionResult,
+        deadline=ctx.deadline,
+    )
     if result.status == "granted":
         return t.gettext("Extension granted: protected until %(until)s.", until=t.datetime(result.protected_until))
     if result.status == "awaiting_cam":

@@ -247,9 +247,15 @@ async def apply_link(
     )
     try:
         return await journeys.run_update(
-            client, JOURNEY, deal_id, DECIDE, decision, DecisionResult, deadline=deadline,
+            client,
+            JOURNEY,
+            deal_id,
+            DECIDE,
+            decision,
+            DecisionResult,
+            deadline=deadline,
             progress=progress_of(deal_id),
-        )  # fmt: skip
+        )
     except DomainError as err:
         if isinstance(err, TimedOut):  # not taken: the link may be used again
             await links.release(session, claims)

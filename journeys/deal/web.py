@@ -213,9 +213,16 @@ async def decide_deal(
     arg = DealDecision(decision=decision, reason=reason or "approved in the CAM workspace", by=ctx.principal.actor)
     try:
         result = await service.update(
-            ctx.session, ctx.temporal, ctx.principal, deal_id, DECIDE, arg, DecisionResult, deadline=ctx.deadline,
+            ctx.session,
+            ctx.temporal,
+            ctx.principal,
+            deal_id,
+            DECIDE,
+            arg,
+            DecisionResult,
+            deadline=ctx.deadline,
             decision_on="deal",
-        )  # fmt: skip
+        )
     except Refusal as err:
         if status_of(err) != 409:
             raise
@@ -235,9 +242,16 @@ async def decide_extension(
     ctx.about = "extension"
     try:
         result = await service.update(
-            ctx.session, ctx.temporal, ctx.principal, deal_id, DECIDE_EXTENSION, arg, ExtensionResult,
-            deadline=ctx.deadline, decision_on="extension",
-        )  # fmt: skip
+            ctx.session,
+            ctx.temporal,
+            ctx.principal,
+            deal_id,
+            DECIDE_EXTENSION,
+            arg,
+            ExtensionResult,
+            deadline=ctx.deadline,
+            decision_on="extension",
+        )
     except Refusal as err:
         if status_of(err) != 409:
             raise

@@ -259,9 +259,11 @@ class DealWorkflow:
             return
         await self._request_decision("approval_reminder", approver)
         if await self._kit.wait(
-            lambda: self._decision is not None, policy.days(rules.escalation_days) - sla,
-            summary="escalation: ask ops to decide", waiting_for=who,
-        ):  # fmt: skip
+            lambda: self._decision is not None,
+            policy.days(rules.escalation_days) - sla,
+            summary="escalation: ask ops to decide",
+            waiting_for=who,
+        ):
             return
         await self._request_decision("approval_escalation", "ops")
         await self._kit.wait_for(lambda: self._decision is not None, waiting_for=f"{who} (escalated to ops)")
@@ -299,15 +301,18 @@ class DealWorkflow:
                     continue
                 if self._stage_changes >= self._kit.limits.max_stage_changes:
                     workflow.logger.warning(
-                        "stage change by %s ignored: the policy allows %d per deal", change.by,
-                        self._kit.limits.max_stage_changes, extra=self._kit.log_extra,
-                    )  # fmt: skip
+                        "stage change by %s ignored: the policy allows %d per deal",
+                        change.by,
+                        self._kit.limits.max_stage_changes,
+                        extra=self._kit.log_extra,
+                    )
                     continue
                 if not self._may_change_stage(change.by):
                     workflow.logger.warning(
-                        "stage change by %s ignored: not the partner, its CAM or ops", change.by,
+                        "stage change by %s ignored: not the partner, its CAM or ops",
+                        change.by,
                         extra=self._kit.log_extra,
-                    )  # fmt: skip
+                    )
                     continue
                 self._stage, self._stage_since, self._stalled = change.stage, workflow.now(), False
                 self._stage_changes += 1
@@ -382,9 +387,10 @@ class DealWorkflow:
                         days_left=offset,
                     )
                     await self._kit.emit(
-                        "deal.expiring", self._event(actors.SYSTEM, days_left=offset),
+                        "deal.expiring",
+                        self._event(actors.SYSTEM, days_left=offset),
                         step=f"expiring:{self._extensions}:{offset:g}",
-                    )  # fmt: skip
+                    )
                 else:
                     deadlines.append(at)
             stall_at = self._stage_since + policy.days(rules.stall_days)
@@ -412,9 +418,11 @@ class DealWorkflow:
                     workflow.continue_as_new(self._carry(reminded))
                 continue
             await self._kit.wait_until(
-                lambda: not self._idle(), nxt, summary=what,
+                lambda: not self._idle(),
+                nxt,
+                summary=what,
                 waiting_for="stage changes, extensions or the end of protection",
-            )  # fmt: skip
+            )
 
     def _idle(self) -> bool:
         """Nothing a message brought waits for the protection loop."""
@@ -423,15 +431,27 @@ class DealWorkflow:
     def _carry(self, reminded: set[tuple[int, float]]) -> DealInput:
         assert self._decision is not None and self._protected_until is not None
         carried = DealCarried(
-            decision=self._decision, submitted_at=self._submitted_at, stage_since=self._stage_since,
-            stage_changes=self._stage_changes, stalled=self._stalled, protected_until=self._protected_until,
-            extensions=self._extensions, pending_extension=self._pending_extension, requests=self._requests,
-            reminded=sorted(reminded), runs=(self._inp.carried.runs + 1) if self._inp.carried else 1,
-        )  # fmt: skip
-        return self._inp.model_copy(update={
-            "state": self._state, "stage": self._stage, "coverage": self._kit.coverage,
-            "policy_version": self._kit.policy_version, "carried": carried,
-        })  # fmt: skip
+            decision=self._decision,
+            submitted_at=self._submitted_at,
+            stage_since=self._stage_since,
+            stage_changes=self._stage_changes,
+            stalled=self._stalled,
+            protected_until=self._protected_until,
+            extensions=self._extensions,
+            pending_extension=self._pending_extension,
+            requests=self._requests,
+            reminded=sorted(reminded),
+            runs=(self._inp.carried.runs + 1) if self._inp.carried else 1,
+        )
+        return self._inp.model_copy(
+            update={
+                "state": self._state,
+                "stage": self._stage,
+                "coverage": self._kit.coverage,
+                "policy_version": self._kit.policy_version,
+                "carried": carried,
+            }
+        )
 
     def _restore(self, c: DealCarried) -> None:
         self._decision, self._decision_recorded = c.decision, True
@@ -464,19 +484,32 @@ class DealWorkflow:
     async def _set_state(self, state: DealState, *, by: str, step: str, reason: str | None = None) -> None:
         self._state = state
         record = DealStateInput(
-            idempotency_key=self._kit.key(step), deal_id=self._inp.deal_id, state=state, by=by, reason=reason,
-            protected_until=self._protected_until, extensions_used=self._extensions, at=workflow.now(),
-        )  # fmt: skip
+            idempotency_key=self._kit.key(step),
+            deal_id=self._inp.deal_id,
+            state=state,
+            by=by,
+            reason=reason,
+            protected_until=self._protected_until,
+            extensions_used=self._extensions,
+            at=workflow.now(),
+        )
         await self._kit.record_state(state.value, DealActivity.RECORD_STATE, record, by=by)
 
     def _event(self, by: str | None, reason: str | None = None, days_left: float | None = None) -> DealEvent:
         return DealEvent(
-            deal_id=self._inp.deal_id, partner_id=self._inp.partner_id, state=self._state.value,
-            stage=self._stage.value, customer_name=self._inp.customer_name,
-            product_category=self._inp.product_category, amount_minor=self._inp.amount_minor,
-            currency=self._inp.currency, by=by, reason=reason, protected_until=self._protected_until,
+            deal_id=self._inp.deal_id,
+            partner_id=self._inp.partner_id,
+            state=self._state.value,
+            stage=self._stage.value,
+            customer_name=self._inp.customer_name,
+            product_category=self._inp.product_category,
+            amount_minor=self._inp.amount_minor,
+            currency=self._inp.currency,
+            by=by,
+            reason=reason,
+            protected_until=self._protected_until,
             days_left=days_left,
-        )  # fmt: skip
+        )
 
     def _context(self) -> dict[str, Any]:
         return {

@@ -70,7 +70,7 @@ class HealthActivities:
                     HealthScore.partner_id == pid,
                     HealthScore.at >= since,
                     HealthScore.idempotency_key != inp.idempotency_key,
-                )  # fmt: skip
+                )
             )
             if before is not None and before.at < since:  # the score held since before the window
                 peak = max(peak or before.score, before.score)
@@ -81,26 +81,40 @@ class HealthActivities:
                 await session.execute(
                     insert(HealthScore)
                     .values(
-                        idempotency_key=inp.idempotency_key, partner_id=pid, at=now, score=result.score,
-                        band=result.band.value, contributions=[c.model_dump() for c in result.contributions],
-                        changes=[c.model_dump() for c in moved], policy_version=snap.version,
+                        idempotency_key=inp.idempotency_key,
+                        partner_id=pid,
+                        at=now,
+                        score=result.score,
+                        band=result.band.value,
+                        contributions=[c.model_dump() for c in result.contributions],
+                        changes=[c.model_dump() for c in moved],
+                        policy_version=snap.version,
                     )
                     .on_conflict_do_nothing(index_elements=["idempotency_key"])
-                )  # fmt: skip
+                )
         return Evaluation(
-            score=result.score, band=result.band, previous_band=HealthBand(before.band) if before else None,
-            peak=peak, changed=changed, contributions=result.contributions, changes=moved,
-        )  # fmt: skip
+            score=result.score,
+            band=result.band,
+            previous_band=HealthBand(before.band) if before else None,
+            peak=peak,
+            changed=changed,
+            contributions=result.contributions,
+            changes=moved,
+        )
 
     @activity.defn(name=HealthActivity.RECORD_ALERT)
     async def record_alert(self, inp: AlertInput) -> StepResult:
         pid = uuid.UUID(inp.partner_id)
         async with self.sessionmaker() as session, session.begin():
             if not await repo.claim_step(
-                session, key=inp.idempotency_key, actor=f"journey:{JOURNEY}-{pid}",
-                action="health.episode_opened" if inp.opened else "health.episode_closed", partner_id=pid,
-                journey=JOURNEY, detail={"episode": inp.episode, "reason": inp.reason},
-            ):  # fmt: skip
+                session,
+                key=inp.idempotency_key,
+                actor=f"journey:{JOURNEY}-{pid}",
+                action="health.episode_opened" if inp.opened else "health.episode_closed",
+                partner_id=pid,
+                journey=JOURNEY,
+                detail={"episode": inp.episode, "reason": inp.reason},
+            ):
                 return StepResult(applied=False)
             if inp.opened:
                 await session.execute(

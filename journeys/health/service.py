@@ -52,7 +52,7 @@ async def health(session: AsyncSession, partner: Partner) -> HealthOut:
                 score=r.score,
                 band=r.band,
                 changes=[Contribution.model_validate(c).line() for c in r.changes],
-            )  # fmt: skip
+            )
             for r in rows
         ],
         alerting=EpisodeOut.model_validate(episode, from_attributes=True) if episode else None,

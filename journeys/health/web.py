@@ -40,7 +40,7 @@ async def health_items(ctx: TodayContext) -> list[TodayItem]:
             deadline=None,
             deadline_label="since",
             entity_id=f"{partner.id}:{episode.episode}",
-        )  # fmt: skip
+        )
         for episode, partner in (await ctx.session.execute(stmt)).all()
     ]
 

@@ -65,10 +65,13 @@ class HealthWorkflow:
     @workflow.query(name=PROGRESS)
     def progress(self) -> HealthProgress:
         return HealthProgress(
-            partner_id=self._inp.partner_id, state=self._state,
-            score=self._last.score if self._last else None, band=self._last.band if self._last else None,
-            evaluations=self._evaluations, episodes=self._episodes,
-        )  # fmt: skip
+            partner_id=self._inp.partner_id,
+            state=self._state,
+            score=self._last.score if self._last else None,
+            band=self._last.band if self._last else None,
+            evaluations=self._evaluations,
+            episodes=self._episodes,
+        )
 
     @workflow.run
     async def run(self, inp: HealthInput) -> None:
@@ -82,12 +85,13 @@ class HealthWorkflow:
             ev = await self._kit.activity(
                 HealthActivity.EVALUATE,
                 EvaluateInput(
-                    idempotency_key=self._kit.key(f"eval:{step}"), partner_id=inp.partner_id,
+                    idempotency_key=self._kit.key(f"eval:{step}"),
+                    partner_id=inp.partner_id,
                     policy_version=self._kit.policy_version,
                 ),
                 Evaluation,
                 summary="evaluate the partner's health",
-            )  # fmt: skip
+            )
             self._last = ev
             if ev.changed:
                 await self._kit.emit("partner.health_changed", self._changed(ev), step=f"changed:{step}")
@@ -97,11 +101,16 @@ class HealthWorkflow:
             )
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(
-            inp.model_copy(update={
-                "generation": inp.generation + 1, "episodes": self._episodes, "alerting": self._alerting,
-                "coverage": self._kit.coverage, "policy_version": None,
-            })
-        )  # fmt: skip
+            inp.model_copy(
+                update={
+                    "generation": inp.generation + 1,
+                    "episodes": self._episodes,
+                    "alerting": self._alerting,
+                    "coverage": self._kit.coverage,
+                    "policy_version": None,
+                }
+            )
+        )
 
     async def _warn(self, ev: Evaluation, step: str) -> None:
         policy = self._kit.policy
@@ -117,9 +126,14 @@ class HealthWorkflow:
             lines = explain(reason, ev.contributions)
             to = ["cam"] if self._kit.has_cam() else ["ops"]
             await self._kit.notify(
-                "alert", to, step=f"alert:{self._episodes}", reason=reason, lines=lines, score=ev.score,
+                "alert",
+                to,
+                step=f"alert:{self._episodes}",
+                reason=reason,
+                lines=lines,
+                score=ev.score,
                 band=ev.band.value,
-            )  # fmt: skip
+            )
             await self._kit.emit("partner.at_risk", self._at_risk(ev, reason), step=episode)
         elif episode_over(ev.score, ev.peak, policy.health):
             self._alerting = False
@@ -131,27 +145,39 @@ class HealthWorkflow:
         await self._kit.activity(
             HealthActivity.RECORD_ALERT,
             AlertInput(
-                idempotency_key=self._kit.key(f"episode:{self._episodes}:{what}"), partner_id=self._inp.partner_id,
-                episode=self._episodes, opened=opened, reason=reason, at=workflow.now(),
+                idempotency_key=self._kit.key(f"episode:{self._episodes}:{what}"),
+                partner_id=self._inp.partner_id,
+                episode=self._episodes,
+                opened=opened,
+                reason=reason,
+                at=workflow.now(),
             ),
             StepResult,
             summary=f"record that early-warning episode {self._episodes} {what}",
-        )  # fmt: skip
+        )
 
     def _changed(self, ev: Evaluation) -> HealthChanged:
         return HealthChanged(
-            partner_id=self._inp.partner_id, score=ev.score, band=ev.band.value,
+            partner_id=self._inp.partner_id,
+            score=ev.score,
+            band=ev.band.value,
             previous_band=ev.previous_band.value if ev.previous_band else None,
             changes=[c.line() for c in ev.changes],
-        )  # fmt: skip
+        )
 
     def _at_risk(self, ev: Evaluation, reason: str) -> PartnerEvent:
         cov = self._kit.coverage
         return PartnerEvent(
-            partner_id=self._inp.partner_id, partner_name=self._inp.partner_name, tier=cov.tier.value,
-            cam_id=cov.cam_id, state=ev.band.value, source="health", score=ev.score, reason=reason,
+            partner_id=self._inp.partner_id,
+            partner_name=self._inp.partner_name,
+            tier=cov.tier.value,
+            cam_id=cov.cam_id,
+            state=ev.band.value,
+            source="health",
+            score=ev.score,
+            reason=reason,
             explanation=explain(reason, ev.contributions)[1:],
-        )  # fmt: skip
+        )
 
     def _context(self) -> dict[str, Any]:
         return {"partner_name": self._inp.partner_name, "partner_id": self._inp.partner_id}

@@ -47,8 +47,13 @@ def offer_window(policy: ProgramPolicy, at: datetime, tz: str, country: str) -> 
     """When an offer made at `at` expires and when its reminder goes, in the partner's business
     hours; a policy day shorter than 24 h (tests, demos) shrinks both in proportion."""
     rules = policy.section(LeadsPolicy)
-    opts: dict[str, Any] = {"tz": tz, "country": country, "working_days": rules.working_days,
-                            "day_starts": rules.hours[0], "day_ends": rules.hours[1]}  # fmt: skip
+    opts: dict[str, Any] = {
+        "tz": tz,
+        "country": country,
+        "working_days": rules.working_days,
+        "day_starts": rules.hours[0],
+        "day_ends": rules.hours[1],
+    }
     scale = policy.day_seconds / 86400
     ends = at + (add_business_hours(at, rules.offer_hours, **opts) - at) * scale
     if rules.reminder_hours <= 0:
@@ -80,8 +85,10 @@ async def candidates(session: AsyncSession, country: str | None = None) -> list[
         .outerjoin(load, load.c.partner_id == Partner.id)
     )
     if country is not None:
-        own = and_(or_(LeadPreference.countries.is_(None), func.cardinality(LeadPreference.countries) == 0),
-                   Partner.country == country)  # fmt: skip
+        own = and_(
+            or_(LeadPreference.countries.is_(None), func.cardinality(LeadPreference.countries) == 0),
+            Partner.country == country,
+        )
         stmt = stmt.where(
             or_(LeadPreference.accepting.is_(None), LeadPreference.accepting.is_(True)),
             or_(own, literal(country) == any_(LeadPreference.countries)),
@@ -104,7 +111,7 @@ async def candidates(session: AsyncSession, country: str | None = None) -> list[
                 performance=2 * (accepted + 1) / (answered + 2),
                 last_offered_at=row.last_offered,
                 last_accepted_at=row.last_accepted,
-            )  # fmt: skip
+            )
         )
     return out
 
@@ -133,8 +140,9 @@ class LeadActivities:
                 return OfferResult.model_validate(done["result"])
             snap = await repo.policy_version(session, inp.policy_version) or await repo.current_policy(session)
             policy = snap.policy
-            facts = LeadFacts(lead_id=inp.lead_id, country=lead.country, region=lead.region,
-                              product_category=lead.product_category)  # fmt: skip
+            facts = LeadFacts(
+                lead_id=inp.lead_id, country=lead.country, region=lead.region, product_category=lead.product_category
+            )
             if inp.to_partner_id is not None:
                 pick = Pick(rule=None, partners=[inp.to_partner_id], reasons=[inp.reason or "offered by ops"])
             else:
@@ -168,18 +176,29 @@ class LeadActivities:
                         expires_at=expires,
                         remind_at=remind,
                         step_key=inp.idempotency_key,
-                    )  # fmt: skip
+                    )
                 )
-                offers.append(OfferedTo(partner_id=pid, partner_name=partner.name, offer_no=no, expires_at=expires,
-                                        remind_at=remind))  # fmt: skip
+                offers.append(
+                    OfferedTo(
+                        partner_id=pid, partner_name=partner.name, offer_no=no, expires_at=expires, remind_at=remind
+                    )
+                )
             result = OfferResult(pick=pick, offers=offers)
             step = {"key": inp.idempotency_key, "at": inp.at.isoformat(), "result": result.model_dump(mode="json")}
             lead.routing = [*lead.routing, step]
             await repo.claim_step(
-                session, key=inp.idempotency_key, actor="system", action="leads.routed", journey=JOURNEY,
-                detail={"lead_id": inp.lead_id, "rule": pick.rule, "partners": [o.partner_id for o in offers],
-                        "reasons": pick.reasons},
-            )  # fmt: skip
+                session,
+                key=inp.idempotency_key,
+                actor="system",
+                action="leads.routed",
+                journey=JOURNEY,
+                detail={
+                    "lead_id": inp.lead_id,
+                    "rule": pick.rule,
+                    "partners": [o.partner_id for o in offers],
+                    "reasons": pick.reasons,
+                },
+            )
             return result
 
     @activity.defn(name=LeadActivity.RECORD_OFFER)
@@ -187,11 +206,19 @@ class LeadActivities:
         async with self.sessionmaker() as session, session.begin():
             lead = await self._lead(session, inp.lead_id)
             if not await repo.claim_step(
-                session, key=inp.idempotency_key, actor=inp.by, action=f"leads.offer_{inp.state.value}",
-                partner_id=inp.partner_id, journey=JOURNEY,
-                detail={"lead_id": inp.lead_id, "offer_no": inp.offer_no, "reason_code": inp.reason_code,
-                        "reason": inp.reason},
-            ):  # fmt: skip
+                session,
+                key=inp.idempotency_key,
+                actor=inp.by,
+                action=f"leads.offer_{inp.state.value}",
+                partner_id=inp.partner_id,
+                journey=JOURNEY,
+                detail={
+                    "lead_id": inp.lead_id,
+                    "offer_no": inp.offer_no,
+                    "reason_code": inp.reason_code,
+                    "reason": inp.reason,
+                },
+            ):
                 return StepResult(applied=False)
             await session.execute(
                 update(LeadOffer)
@@ -202,7 +229,7 @@ class LeadActivities:
                     answered_by=inp.by,
                     reason_code=inp.reason_code,
                     reason=inp.reason,
-                )  # fmt: skip
+                )
             )
         return StepResult(applied=True)
 
@@ -211,10 +238,14 @@ class LeadActivities:
         async with self.sessionmaker() as session, session.begin():
             lead = await self._lead(session, inp.lead_id)
             if not await repo.claim_step(
-                session, key=inp.idempotency_key, actor=inp.by, action=f"leads.{inp.state.value}",
-                partner_id=inp.partner_id, journey=JOURNEY,
+                session,
+                key=inp.idempotency_key,
+                actor=inp.by,
+                action=f"leads.{inp.state.value}",
+                partner_id=inp.partner_id,
+                journey=JOURNEY,
                 detail={"lead_id": inp.lead_id, "deal_id": inp.deal_id, "reason": inp.reason},
-            ):  # fmt: skip
+            ):
                 return StepResult(applied=False)
             values: dict[str, Any] = {"state": inp.state.value, "state_reason": inp.reason, "partner_id": None}
             if inp.partner_id is not None:
@@ -237,19 +268,31 @@ class LeadActivities:
                 if inp.template in ("offer", "offer_reminder") and inp.expires_at is not None:
                     for answer in ANSWERS:
                         claims = LeadLinkClaims(
-                            lead_id=inp.lead_id, decision=answer, approver=actors.partner(inp.partner_id),
-                            jti=link_jti(inp.idempotency_key, address, answer), expires_at=inp.expires_at,
-                        )  # fmt: skip
+                            lead_id=inp.lead_id,
+                            decision=answer,
+                            approver=actors.partner(inp.partner_id),
+                            jti=link_jti(inp.idempotency_key, address, answer),
+                            expires_at=inp.expires_at,
+                        )
                         urls[f"{answer}_url"] = OFFER.url(self.public_base_url, self.link_secret, claims)
                 rows.append((role, address, urls))
             context = {
-                "lead_id": inp.lead_id, "company": lead.company, "country": lead.country, "region": lead.region,
-                "product_category": lead.product_category, "source": lead.source,
+                "lead_id": inp.lead_id,
+                "company": lead.company,
+                "country": lead.country,
+                "region": lead.region,
+                "product_category": lead.product_category,
+                "source": lead.source,
                 "value": f"{lead.value_minor / 100:,.2f} {lead.currency}" if lead.value_minor is not None else "",
                 "expires_at": f"{inp.expires_at:%Y-%m-%d %H:%M} UTC" if inp.expires_at else "",
                 "offer_no": inp.offer_no,
-            }  # fmt: skip
+            }
             return await queue_rows(
-                session, rows, key=inp.idempotency_key, partner_id=inp.partner_id, journey=JOURNEY,
-                template=inp.template, context=context,
-            )  # fmt: skip
+                session,
+                rows,
+                key=inp.idempotency_key,
+                partner_id=inp.partner_id,
+                journey=JOURNEY,
+                template=inp.template,
+                context=context,
+            )

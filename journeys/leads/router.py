@@ -176,9 +176,15 @@ async def decline(
 ):
     """The partner declines its offer with a reason (one of the policy's); the lead goes on."""
     return await _respond(
-        session, temporal, settings, principal, lead_id, response=Response.decline, reason_code=body.reason_code,
+        session,
+        temporal,
+        settings,
+        principal,
+        lead_id,
+        response=Response.decline,
+        reason_code=body.reason_code,
         reason=body.reason,
-    )  # fmt: skip
+    )
 
 
 @router.post(
@@ -263,9 +269,14 @@ async def put_preferences(partner_id: uuid.UUID, body: PreferencesBody, principa
         .on_conflict_do_update(index_elements=["partner_id"], set_=values)
     )
     await repo.claim_step(
-        session, key=None, actor=principal.actor, action="leads.preferences_changed", partner_id=partner.id,
-        journey=JOURNEY, detail=body.model_dump(mode="json"),
-    )  # fmt: skip
+        session,
+        key=None,
+        actor=principal.actor,
+        action="leads.preferences_changed",
+        partner_id=partner.id,
+        journey=JOURNEY,
+        detail=body.model_dump(mode="json"),
+    )
     await session.commit()
     return body
 
@@ -300,9 +311,14 @@ async def link_apply(
     """Confirming answers the offer exactly once."""
     try:
         result = await service.apply_link(
-            session, temporal, settings.link_secret, token, reason_code, reason,
+            session,
+            temporal,
+            settings.link_secret,
+            token,
+            reason_code,
+            reason,
             deadline=settings.update_deadline_seconds,
-        )  # fmt: skip
+        )
     except links.LinkRefused as err:
         return await links.error_page(request, "leads", err)
     return links.page("leads", "link_done", result=result)

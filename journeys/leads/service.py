@@ -66,43 +66,70 @@ async def create(
             raise Conflict(f"external_id {body.external_id} is lead {same.id} ({same.state})")
     open_lead = await session.scalar(
         select(Lead).where(
-            Lead.domain == body.domain, Lead.product_category == body.product_category,
+            Lead.domain == body.domain,
+            Lead.product_category == body.product_category,
             Lead.state.in_([s.value for s in OPEN_STATES]),
         )
-    )  # fmt: skip
+    )
     if open_lead is not None:
         raise Conflict(
-            f"a lead for {body.domain} in {body.product_category} is open: lead {open_lead.id} "
-            f"({open_lead.state})",
-        )  # fmt: skip
+            f"a lead for {body.domain} in {body.product_category} is open: lead {open_lead.id} ({open_lead.state})",
+        )
     protected = await deals.protecting_partner(session, body.domain, body.product_category)
     lead = Lead(
-        id=uuid.uuid4(), external_id=body.external_id, company=body.company, domain=body.domain,
-        contact_name=body.contact_name, contact_email=str(body.contact_email), country=body.country,
-        region=body.region, product_category=body.product_category,
-        value_minor=int(body.value * 100) if body.value is not None else None, currency=body.currency,
-        source=body.source, notes=body.notes, state=LeadState.new.value, routing=[],
-        policy_version=current.version, created_by=principal.actor,
-    )  # fmt: skip
+        id=uuid.uuid4(),
+        external_id=body.external_id,
+        company=body.company,
+        domain=body.domain,
+        contact_name=body.contact_name,
+        contact_email=str(body.contact_email),
+        country=body.country,
+        region=body.region,
+        product_category=body.product_category,
+        value_minor=int(body.value * 100) if body.value is not None else None,
+        currency=body.currency,
+        source=body.source,
+        notes=body.notes,
+        state=LeadState.new.value,
+        routing=[],
+        policy_version=current.version,
+        created_by=principal.actor,
+    )
     session.add(lead)
     await repo.claim_step(
-        session, key=f"{workflow_id(JOURNEY, lead.id)}:created", actor=principal.actor, action="leads.created",
-        journey=JOURNEY, detail={"lead_id": str(lead.id), "company": body.company, "source": body.source},
-    )  # fmt: skip
+        session,
+        key=f"{workflow_id(JOURNEY, lead.id)}:created",
+        actor=principal.actor,
+        action="leads.created",
+        journey=JOURNEY,
+        detail={"lead_id": str(lead.id), "company": body.company, "source": body.source},
+    )
     await session.commit()
     inp = LeadInput(
-        lead_id=str(lead.id), company=lead.company, country=lead.country, region=lead.region,
-        product_category=lead.product_category, value_minor=lead.value_minor, currency=lead.currency,
-        source=lead.source, protected_partner_id=str(protected) if protected else None,
+        lead_id=str(lead.id),
+        company=lead.company,
+        country=lead.country,
+        region=lead.region,
+        product_category=lead.product_category,
+        value_minor=lead.value_minor,
+        currency=lead.currency,
+        source=lead.source,
+        protected_partner_id=str(protected) if protected else None,
         policy_version=current.version,
-    )  # fmt: skip
+    )
     summary, details = describe(inp)
     attrs = journeys.search_attributes(NO_PARTNER, Coverage(tier=Tier.registered), JOURNEY, LeadState.new.value)
     try:
         await client.start_workflow(
-            LeadWorkflow.run, inp, id=workflow_id(JOURNEY, lead.id), task_queue=task_queue, search_attributes=attrs,
-            static_summary=summary, static_details=details, rpc_timeout=timedelta(seconds=5),
-        )  # fmt: skip
+            LeadWorkflow.run,
+            inp,
+            id=workflow_id(JOURNEY, lead.id),
+            task_queue=task_queue,
+            search_attributes=attrs,
+            static_summary=summary,
+            static_details=details,
+            rpc_timeout=timedelta(seconds=5),
+        )
     except (RPCError, TimeoutError, RuntimeError) as err:
         await session.execute(delete(Lead).where(Lead.id == lead.id))
         await session.commit()
@@ -159,9 +186,15 @@ def progress_of(lead_id: object) -> str:
 
 
 async def update(
-    session: AsyncSession, client: Client, lead_id: uuid.UUID, name: str, arg: BaseModel, result_type: type[R],
-    *, deadline: float,
-) -> R:  # fmt: skip
+    session: AsyncSession,
+    client: Client,
+    lead_id: uuid.UUID,
+    name: str,
+    arg: BaseModel,
+    result_type: type[R],
+    *,
+    deadline: float,
+) -> R:
     await session.close()  # hold no connection while the journey answers
     return await journeys.run_update(
         client, JOURNEY, lead_id, name, arg, result_type, deadline=deadline, progress=progress_of(lead_id)
@@ -182,9 +215,12 @@ async def link_deal(session: AsyncSession, client: Client, principal: Principal,
     if owner is None or str(owner) != partner_id:
         raise Invalid(f"deal_id: no deal {deal_id} of this partner")
     await journeys.signal(
-        client, JOURNEY, lead.id, DEAL_REGISTERED,
+        client,
+        JOURNEY,
+        lead.id,
+        DEAL_REGISTERED,
         DealRegistered(deal_id=str(deal_id), partner_id=partner_id, by=principal.actor),
-    )  # fmt: skip
+    )
     return {"lead_id": str(lead.id), "deal_id": str(deal_id), "accepted": True}
 
 
@@ -203,8 +239,12 @@ async def apply_link(
     claims = await link_claims(session, secret, token)
     lead_id = uuid.UUID(claims.lead_id)
     await links.use(session, claims)  # used from now on: a concurrent second use is refused
-    response: dict[str, Any] = {"partner_id": claims.approver.split(":", 1)[1], "response": claims.decision,
-                                "by": claims.approver, "reason": reason.strip()}  # fmt: skip
+    response: dict[str, Any] = {
+        "partner_id": claims.approver.split(":", 1)[1],
+        "response": claims.decision,
+        "by": claims.approver,
+        "reason": reason.strip(),
+    }
     if claims.decision == "decline":
         response["reason_code"] = code
     try:
@@ -243,7 +283,7 @@ def parse_csv(raw: bytes) -> list[LeadCreate]:
         raise Invalid(
             f"CSV header: unknown columns {unknown[:5]}; external_id is required; columns: "
             f"{', '.join(sorted(columns))}",
-        )  # fmt: skip
+        )
     rows, errors = [], []
     for number, row in enumerate(reader, start=1):
         if number > MAX_IMPORT_ROWS:
@@ -253,8 +293,9 @@ def parse_csv(raw: bytes) -> list[LeadCreate]:
             continue
         formulas = [k for k, v in row.items() if v and v.startswith(FORMULA_LEAD)]
         if formulas:
-            errors.append(ImportRowError(row=number, errors=[f"{k}: a cell may not start like a formula"
-                                                              for k in formulas]))  # fmt: skip
+            errors.append(
+                ImportRowError(row=number, errors=[f"{k}: a cell may not start like a formula" for k in formulas])
+            )
             continue
         try:
             rows.append(LeadCreate.model_validate({k: v for k, v in row.items() if v not in ("", None)}))
@@ -303,8 +344,9 @@ async def dry_run(session: AsyncSession, rules: list[RoutingRule], last: int) ->
         pool = {c.partner_id: c.model_copy() for c in base}
         picks[name] = []
         for lead in leads:
-            facts = LeadFacts(lead_id=str(lead.id), country=lead.country, region=lead.region,
-                              product_category=lead.product_category)  # fmt: skip
+            facts = LeadFacts(
+                lead_id=str(lead.id), country=lead.country, region=lead.region, product_category=lead.product_category
+            )
             got = route(facts, list(pool.values()), policy, set(), 1)
             for pid in got.partners:
                 pool[pid].last_offered_at = lead.created_at
@@ -316,7 +358,7 @@ async def dry_run(session: AsyncSession, rules: list[RoutingRule], last: int) ->
             after=a.partners[0] if a.partners else None,
             before_rule=b.rule,
             after_rule=a.rule,
-        )  # fmt: skip
+        )
         for lead, b, a in zip(leads, picks["before"], picks["after"], strict=True)
     ]
     shares: dict[str, dict[str, float]] = {}

@@ -35,6 +35,6 @@ async def lead_items(ctx: TodayContext) -> list[TodayItem]:
                 deadline=offer.expires_at,
                 deadline_label="offer expires",
                 entity_id=str(lead.id),
-            )  # fmt: skip
+            )
         )
     return items

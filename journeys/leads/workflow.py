@@ -141,10 +141,15 @@ class LeadWorkflow:
     @workflow.query(name=PROGRESS)
     def progress(self) -> LeadProgress:
         return LeadProgress(
-            lead_id=self._inp.lead_id, state=self._state, policy_version=self._kit.policy_version,
-            partner_id=self._partner, live_offers=list(self._live.values()), offered=list(self._offered),
-            path=list(self._path), deal_id=self._deal.deal_id if self._deal else None,
-        )  # fmt: skip
+            lead_id=self._inp.lead_id,
+            state=self._state,
+            policy_version=self._kit.policy_version,
+            partner_id=self._partner,
+            live_offers=list(self._live.values()),
+            offered=list(self._offered),
+            path=list(self._path),
+            deal_id=self._deal.deal_id if self._deal else None,
+        )
 
     # ------------------------------------------------------------------ run
 
@@ -193,13 +198,19 @@ class LeadWorkflow:
             result = await self._kit.activity(
                 LeadActivity.OFFER,
                 OfferInput(
-                    idempotency_key=self._kit.key(f"offer:{self._steps}"), lead_id=self._inp.lead_id,
-                    offer_no=len(self._offered) + 1, excluded=list(self._offered), to_partner_id=to,
-                    policy_version=self._kit.policy_version, reason=reason, limit=max(left, 1), at=workflow.now(),
+                    idempotency_key=self._kit.key(f"offer:{self._steps}"),
+                    lead_id=self._inp.lead_id,
+                    offer_no=len(self._offered) + 1,
+                    excluded=list(self._offered),
+                    to_partner_id=to,
+                    policy_version=self._kit.policy_version,
+                    reason=reason,
+                    limit=max(left, 1),
+                    at=workflow.now(),
                 ),
                 OfferResult,
                 summary="route the lead and write its offer(s)" if to is None else f"offer the lead to {to}",
-            )  # fmt: skip
+            )
             to = None
             self._path.extend(result.pick.reasons)
             if not result.offers:
@@ -246,9 +257,11 @@ class LeadWorkflow:
             if not self._live:
                 break
             await self._kit.wait_until(
-                lambda: bool(self._inbox) or self._recall is not None, min(deadlines),
-                summary="offer reminder or expiry", waiting_for="the partner's answer",
-            )  # fmt: skip
+                lambda: bool(self._inbox) or self._recall is not None,
+                min(deadlines),
+                summary="offer reminder or expiry",
+                waiting_for="the partner's answer",
+            )
         return False
 
     async def _answer(self, r: OfferResponse) -> str | None:
@@ -279,48 +292,74 @@ class LeadWorkflow:
         await self._kit.activity(
             LeadActivity.RECORD_OFFER,
             OfferRecord(
-                idempotency_key=self._kit.key(f"offer:{offer.offer_no}:{state.value}"), lead_id=self._inp.lead_id,
-                partner_id=offer.partner_id, offer_no=offer.offer_no, state=state, by=by, reason_code=code,
-                reason=reason, at=workflow.now(),
+                idempotency_key=self._kit.key(f"offer:{offer.offer_no}:{state.value}"),
+                lead_id=self._inp.lead_id,
+                partner_id=offer.partner_id,
+                offer_no=offer.offer_no,
+                state=state,
+                by=by,
+                reason_code=code,
+                reason=reason,
+                at=workflow.now(),
             ),
             StepResult,
             summary=f"record offer {offer.offer_no}: {state.value}",
-        )  # fmt: skip
+        )
         if state in EVENT_OF:
             await self._emit(EVENT_OF[state], offer.partner_id, offer.offer_no, by, reason or code)
 
     async def _emit(
-        self, event_type: str, partner_id: str, offer_no: int, by: str, reason: str | None = None,
+        self,
+        event_type: str,
+        partner_id: str,
+        offer_no: int,
+        by: str,
+        reason: str | None = None,
         deal_id: str | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """A `lead.*` event on the stream of the partner concerned (once per offer and type)."""
         inp = self._inp
         data = LeadEvent(
-            lead_id=inp.lead_id, partner_id=partner_id, state=self._state.value, company=inp.company,
-            country=inp.country, product_category=inp.product_category, source=inp.source, offer_no=offer_no,
-            by=by, reason=reason, deal_id=deal_id,
-        )  # fmt: skip
+            lead_id=inp.lead_id,
+            partner_id=partner_id,
+            state=self._state.value,
+            company=inp.company,
+            country=inp.country,
+            product_category=inp.product_category,
+            source=inp.source,
+            offer_no=offer_no,
+            by=by,
+            reason=reason,
+            deal_id=deal_id,
+        )
         await self._kit.activity(
             WebhookActivity.PUBLISH,
             EventInput(
-                idempotency_key=self._kit.key(f"event:{event_type}:{offer_no}"), type=event_type,
-                partner_id=partner_id, occurred_at=workflow.now(), data=data.model_dump(mode="json"),
+                idempotency_key=self._kit.key(f"event:{event_type}:{offer_no}"),
+                type=event_type,
+                partner_id=partner_id,
+                occurred_at=workflow.now(),
+                data=data.model_dump(mode="json"),
             ),
             PublishResult,
             summary=f"publish the {event_type} event to webhook subscribers",
-        )  # fmt: skip
+        )
 
     async def _send(self, partner_id: str, offer_no: int, template: str, offer: OfferedTo | None = None) -> None:
         key = self._kit.key(f"notify:{template}:{offer_no}")
         await self._kit.activity(
             LeadActivity.SEND_OFFER,
             SendOfferInput(
-                idempotency_key=key, lead_id=self._inp.lead_id, partner_id=partner_id, offer_no=offer_no,
-                template=template, expires_at=offer.expires_at if offer else None,
+                idempotency_key=key,
+                lead_id=self._inp.lead_id,
+                partner_id=partner_id,
+                offer_no=offer_no,
+                template=template,
+                expires_at=offer.expires_at if offer else None,
             ),
             NotifyResult,
             summary=f"queue the {template.replace('_', ' ')} email to partner {partner_id}",
-        )  # fmt: skip
+        )
         await self._kit.send_outbox(key, summary=f"email the {template.replace('_', ' ')} to partner {partner_id}")
 
     # ------------------------------------------------------------------ conversion window
@@ -367,38 +406,56 @@ class LeadWorkflow:
             self._inbox.clear()
             now = workflow.now()
             if now >= ends:
-                await self._set_state(LeadState.lapsed, by=actors.SYSTEM, partner_id=partner,
-                                      reason="no deal registered within the conversion window")  # fmt: skip
+                await self._set_state(
+                    LeadState.lapsed,
+                    by=actors.SYSTEM,
+                    partner_id=partner,
+                    reason="no deal registered within the conversion window",
+                )
                 return False
             while sent < len(nudges) and now >= nudges[sent]:
                 sent += 1
                 await self._send(partner, sent, "nudge")
             nxt = min([ends, *nudges[sent:]])
             await self._kit.wait_until(
-                lambda: self._deal is not None or bool(self._inbox) or self._recall is not None, nxt,
+                lambda: self._deal is not None or bool(self._inbox) or self._recall is not None,
+                nxt,
                 summary="conversion nudge" if nxt != ends else "conversion window ends",
                 waiting_for="a deal registered for the lead",
-            )  # fmt: skip
+            )
 
     # ------------------------------------------------------------------ helpers
 
     async def _end(self) -> LeadResult:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return LeadResult(
-            lead_id=self._inp.lead_id, state=self._state, partner_id=self._partner,
+            lead_id=self._inp.lead_id,
+            state=self._state,
+            partner_id=self._partner,
             deal_id=self._deal.deal_id if self._deal else None,
-        )  # fmt: skip
+        )
 
     async def _set_state(
-        self, state: LeadState, *, by: str, partner_id: str | None = None, deal_id: str | None = None,
+        self,
+        state: LeadState,
+        *,
+        by: str,
+        partner_id: str | None = None,
+        deal_id: str | None = None,
         reason: str | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._state = state
         self._steps += 1
         record = LeadStateInput(
-            idempotency_key=self._kit.key(f"state:{self._steps}:{state.value}"), lead_id=self._inp.lead_id,
-            state=state, by=by, partner_id=partner_id, deal_id=deal_id, reason=reason, at=workflow.now(),
-        )  # fmt: skip
+            idempotency_key=self._kit.key(f"state:{self._steps}:{state.value}"),
+            lead_id=self._inp.lead_id,
+            state=state,
+            by=by,
+            partner_id=partner_id,
+            deal_id=deal_id,
+            reason=reason,
+            at=workflow.now(),
+        )
         await self._kit.record_state(state.value, LeadActivity.RECORD_STATE, record, by=by)
 
     def _context(self) -> dict[str, Any]:

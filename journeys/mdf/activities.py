@@ -168,20 +168,36 @@ class MdfActivities:
             assert partner is not None
 
             def link(decision: str, approver: str, jti: str) -> str:
-                claims = MdfLinkClaims(request_id=inp.request_id, decision=decision, approver=approver, jti=jti,
-                                       expires_at=inp.link_valid_until, level=inp.level, round=inp.round,
-                                       amount_minor=inp.amount_minor)  # fmt: skip
+                claims = MdfLinkClaims(
+                    request_id=inp.request_id,
+                    decision=decision,
+                    approver=approver,
+                    jti=jti,
+                    expires_at=inp.link_valid_until,
+                    level=inp.level,
+                    round=inp.round,
+                    amount_minor=inp.amount_minor,
+                )
                 return DECISION.url(self.public_base_url, self.link_secret, claims)
 
             rows = await approver_rows(
-                session, partner, inp.approver, self.ops_email, key=inp.idempotency_key,
+                session,
+                partner,
+                inp.approver,
+                self.ops_email,
+                key=inp.idempotency_key,
                 links=link if inp.level == 0 else None,  # the first level decides by one-click link
                 decisions={d.value: f"{inp.stage}:{d.value}" for d in LINK_DECISIONS},
-            )  # fmt: skip
+            )
             return await queue_rows(
-                session, rows, key=inp.idempotency_key, partner_id=str(partner.id), journey=JOURNEY,
-                template=inp.template, context=inp.context,
-            )  # fmt: skip
+                session,
+                rows,
+                key=inp.idempotency_key,
+                partner_id=str(partner.id),
+                journey=JOURNEY,
+                template=inp.template,
+                context=inp.context,
+            )
 
     @activity.defn(name=MdfActivity.FUND_BALANCE)
     async def fund_balance(self, inp: FundBalanceInput) -> FundBalance:

@@ -33,6 +33,6 @@ async def health_signals(
                     severity=min(1.0, b.available / b.funded),
                     what=f"MDF {fund.period}: {b.available / 100:,.2f} {fund.currency} unused, expires on "
                     f"{fund.expires_at:%Y-%m-%d}",
-                )  # fmt: skip
+                )
             )
     return out

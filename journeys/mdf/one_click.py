@@ -39,9 +39,11 @@ async def apply_link(
     request_id = uuid.UUID(claims.request_id)
     await links.use(session, claims)
     arg = MdfDecision(
-        decision=decision, by=claims.approver, reason=reason.strip() or f"{decision} by one-click link",
+        decision=decision,
+        by=claims.approver,
+        reason=reason.strip() or f"{decision} by one-click link",
         link=LinkScope(level=claims.level, round=claims.round, amount_minor=claims.amount_minor),
-    )  # fmt: skip
+    )
     try:
         return await journeys.run_update(
             client,

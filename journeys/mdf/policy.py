@@ -52,24 +52,24 @@ def _default_mdf_types() -> list[MdfActivityType]:
             title="Event or trade show",
             proof=[ProofKind.invoice, ProofKind.photo, ProofKind.attendee_list],
             partner_share_percent=50,
-        ),  # fmt: skip
+        ),
         MdfActivityType(
             key="webinar",
             title="Webinar",
             proof=[ProofKind.invoice, ProofKind.attendee_list],
             partner_share_percent=50,
             pre_approved=True,
-        ),  # fmt: skip
+        ),
         MdfActivityType(
             key="digital_ads",
             title="Digital advertising",
             proof=[ProofKind.invoice],
             partner_share_percent=50,
             pre_approved=True,
-        ),  # fmt: skip
+        ),
         MdfActivityType(
             key="print", title="Print collateral", proof=[ProofKind.invoice, ProofKind.photo], partner_share_percent=25
-        ),  # fmt: skip
+        ),
     ]
 
 

@@ -65,8 +65,14 @@ async def mdf_page(request: Request, session: SessionDep, temporal: TemporalDep,
     funds = await service.funds(session, temporal, partner, settings.task_queue)
     stmt = select(MdfRequest).where(MdfRequest.partner_id == user.partner_id).order_by(MdfRequest.planned_start.desc())
     requests = (await session.scalars(stmt.limit(200))).all()
-    return render(request, "mdf/mdf", user, fund=funds.funds[0] if funds.funds else None,
-                  catalog=policy.mdf.activity_types, requests=requests)  # fmt: skip
+    return render(
+        request,
+        "mdf/mdf",
+        user,
+        fund=funds.funds[0] if funds.funds else None,
+        catalog=policy.mdf.activity_types,
+        requests=requests,
+    )
 
 
 Line = Annotated[str, Form(max_length=260), SCREEN_LINE]
@@ -97,7 +103,7 @@ async def request_funds(
                 "amount_minor": minor,
                 "currency": policy.mdf.currency,
                 "expected_outcomes": expected_outcomes,
-            }  # fmt: skip
+            }
         )
     except (ValidationError, InvalidOperation) as err:
         return (error_text(err) if isinstance(err, ValidationError) else ctx.t.gettext("amount: not a number")), "error"

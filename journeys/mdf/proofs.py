@@ -27,9 +27,13 @@ class S3Store:
 
     async def put(self, key: str, data: bytes, content_type: str, sha256: str) -> None:
         await asyncio.to_thread(
-            self.client.put_object, Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
+            self.client.put_object,
+            Bucket=self.bucket,
+            Key=key,
+            Body=data,
+            ContentType=content_type,
             Metadata={"sha256": sha256},
-        )  # fmt: skip
+        )
 
     async def get(self, key: str) -> bytes:
         def read() -> bytes:

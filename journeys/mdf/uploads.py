@@ -85,10 +85,17 @@ def files_store(settings: Settings) -> S3Store | None:
     """The configured bucket (one client per configuration), or None: files stay in PostgreSQL."""
     key = (settings.proof_bucket, settings.s3_endpoint_url, settings.s3_region, settings.s3_access_key_id)
     if key not in _STORES:
-        _STORES[key] = settings.proof_bucket and S3Store(
-            settings.proof_bucket, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region,
-            access_key_id=settings.s3_access_key_id, secret=settings.s3_secret_access_key,
-        ) or None  # fmt: skip
+        _STORES[key] = (
+            settings.proof_bucket
+            and S3Store(
+                settings.proof_bucket,
+                endpoint_url=settings.s3_endpoint_url,
+                region=settings.s3_region,
+                access_key_id=settings.s3_access_key_id,
+                secret=settings.s3_secret_access_key,
+            )
+            or None
+        )
     return _STORES[key]
 
 
@@ -100,9 +107,16 @@ async def store_proofs(
     proofs = []
     for u in uploads:
         proof = MdfProof(
-            id=uuid.uuid4(), request_id=req.id, partner_id=req.partner_id, kind=u.kind.value, filename=u.filename,
-            content_type=u.content_type, size_bytes=len(u.data), sha256=u.sha256, uploaded_by=by,
-        )  # fmt: skip
+            id=uuid.uuid4(),
+            request_id=req.id,
+            partner_id=req.partner_id,
+            kind=u.kind.value,
+            filename=u.filename,
+            content_type=u.content_type,
+            size_bytes=len(u.data),
+            sha256=u.sha256,
+            uploaded_by=by,
+        )
         if bucket is not None:
             proof.storage, proof.storage_key = "s3", f"mdf/{req.id}/{proof.id}"
             await bucket.put(proof.storage_key, u.data, u.content_type, u.sha256)
@@ -132,9 +146,15 @@ async def with_proofs(
     request_id = req.id
     try:
         answer = await journeys.run_update(
-            client, JOURNEY, request_id, update_name, arg, MdfAnswer, deadline=settings.update_deadline_seconds,
+            client,
+            JOURNEY,
+            request_id,
+            update_name,
+            arg,
+            MdfAnswer,
+            deadline=settings.update_deadline_seconds,
             progress=f"/mdf/requests/{request_id}",
-        )  # fmt: skip
+        )
     except BaseException as err:
         if not isinstance(err, Pending):
             async with session.begin():

@@ -236,8 +236,11 @@ async def _decide(
     except ValueError as err:
         return Notice(f"{'reason' if 'amount' not in str(err) else 'amount'}: {err}", "error")
     if decision == Decision.reject and not reason:
-        return Notice(f"reason: say why the {what} is {'denied' if update == DECIDE_CLAIM else 'rejected'} "
-                      "(the partner reads it)", "error")  # fmt: skip
+        return Notice(
+            f"reason: say why the {what} is {'denied' if update == DECIDE_CLAIM else 'rejected'} "
+            "(the partner reads it)",
+            "error",
+        )
     if decision == Decision.approve_lower and amount_minor is None:
         return Notice("amount: the lower amount to approve", "error")
     req, _ = await service.request_for(ctx.session, request_id, ctx.principal)
@@ -245,9 +248,16 @@ async def _decide(
     arg = service.decision_of(ctx.principal, decision, amount_minor, reason or "approved in the CAM workspace")
     try:
         answer = await service.update(
-            ctx.session, ctx.temporal, ctx.principal, request_id, update, arg, MdfAnswer, deadline=ctx.deadline,
+            ctx.session,
+            ctx.temporal,
+            ctx.principal,
+            request_id,
+            update,
+            arg,
+            MdfAnswer,
+            deadline=ctx.deadline,
             decision=True,
-        )  # fmt: skip
+        )
     except Refusal as err:
         if status_of(err) != 409:
             raise
@@ -258,9 +268,12 @@ async def _decide(
 
 def _decision(name: str, path: str, update: str, doc: str) -> None:
     async def decide(
-        request_id: uuid.UUID, ctx: ActionDep, decision: Annotated[Decision, Form()], reason: Reason = "",
+        request_id: uuid.UUID,
+        ctx: ActionDep,
+        decision: Annotated[Decision, Form()],
+        reason: Reason = "",
         amount: Amount = "",
-    ) -> str | Notice:  # fmt: skip
+    ) -> str | Notice:
         return await _decide(request_id, ctx, update=update, decision=decision, reason=reason, amount=amount)
 
     decide.__name__, decide.__qualname__, decide.__doc__ = name, name, doc
@@ -273,8 +286,12 @@ _decision(
     DECIDE,
     "Approve, approve for less or reject a request at the level now deciding (the `decide` update).",
 )
-_decision("mdf_claim_decision", "/mdf/requests/{request_id}/claim-decision", DECIDE_CLAIM,
-          "Approve, approve in part or deny a claim (the `decide_claim` update).")  # fmt: skip
+_decision(
+    "mdf_claim_decision",
+    "/mdf/requests/{request_id}/claim-decision",
+    DECIDE_CLAIM,
+    "Approve, approve in part or deny a claim (the `decide_claim` update).",
+)
 
 
 @view(JOURNEY, "/mdf/requests/{request_id}/journey")

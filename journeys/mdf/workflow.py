@@ -67,8 +67,14 @@ REQUEST, CLAIM = "request", "claim"
 # The patch of issue 29: links bound to their level, ops need a level above the first, one approver per level.
 APPROVER_LEVELS = "mdf-approver-levels"
 DATES_PATCH = "mdf-dates-recorded"
-PUBLISHED = (MdfState.approved, MdfState.rejected, MdfState.claim_approved, MdfState.claim_denied, MdfState.paid,
-             MdfState.expired)  # fmt: skip
+PUBLISHED = (
+    MdfState.approved,
+    MdfState.rejected,
+    MdfState.claim_approved,
+    MdfState.claim_denied,
+    MdfState.paid,
+    MdfState.expired,
+)
 
 
 @workflow.defn
@@ -630,8 +636,9 @@ class MdfWorkflow:
     def _window_end(self) -> datetime:
         policy = self._kit.policy
         assert policy is not None
-        return shifted(max(end_of_day(self._end, policy.mdf.time_zone), workflow.now()),
-                       policy.days(policy.mdf.claim_window_days))  # fmt: skip
+        return shifted(
+            max(end_of_day(self._end, policy.mdf.time_zone), workflow.now()), policy.days(policy.mdf.claim_window_days)
+        )
 
     async def _await_claim(self) -> bool:
         policy = self._kit.policy
@@ -795,12 +802,21 @@ class MdfWorkflow:
 
     def _event(self, by: str | None, reason: str | None = None) -> MdfEvent:
         return MdfEvent(
-            request_id=self._inp.request_id, partner_id=self._inp.partner_id, state=self._state.value,
-            activity_type=self._inp.activity_type, title=self._title, period=self._inp.period,
-            currency=self._inp.currency, amount_minor=self._amount, approved_minor=self._approved,
-            claim_minor=self._claim.amount_minor if self._claim else None, approved_claim_minor=self._approved_claim,
-            paid_minor=self._paid, by=by, reason=reason,
-        )  # fmt: skip
+            request_id=self._inp.request_id,
+            partner_id=self._inp.partner_id,
+            state=self._state.value,
+            activity_type=self._inp.activity_type,
+            title=self._title,
+            period=self._inp.period,
+            currency=self._inp.currency,
+            amount_minor=self._amount,
+            approved_minor=self._approved,
+            claim_minor=self._claim.amount_minor if self._claim else None,
+            approved_claim_minor=self._approved_claim,
+            paid_minor=self._paid,
+            by=by,
+            reason=reason,
+        )
 
     def _log(self, stage: str, level: str, decision: Decision, amount: int | None, by: str, reason: str) -> None:
         self._decisions.append(

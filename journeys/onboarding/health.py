@@ -31,6 +31,6 @@ async def health_signals(
             key=f"milestone:{m.key}",
             at=m.due_at,
             what=f"onboarding milestone {m.title} overdue since {m.due_at:%Y-%m-%d}",
-        )  # fmt: skip
+        )
         for m in rows
     ]

@@ -21,9 +21,12 @@ def N_(message: str) -> str:  # noqa: N802  (the catalogs' marker: extracted, tr
 
 # The default policy's milestone titles, in the catalogs (a title ops write is shown as written).
 DEFAULT_TITLES = (
-    N_("Log in to the partner portal"), N_("Complete the first sales training"), N_("Earn a first certification"),
-    N_("Register a first deal"), N_("Agree a joint business plan"),
-)  # fmt: skip
+    N_("Log in to the partner portal"),
+    N_("Complete the first sales training"),
+    N_("Earn a first certification"),
+    N_("Register a first deal"),
+    N_("Agree a joint business plan"),
+)
 
 
 @portal_item(JOURNEY)

@@ -26,6 +26,12 @@ async def report_milestone(
         return MilestoneReport(partner_id=str(partner.id), milestone=key, accepted=True, already_done=True)
     await session.close()  # hold no connection while the journey answers
     return await journeys.run_update(
-        client, JOURNEY, partner.id, REPORT_MILESTONE, MilestoneDone(key=key, by=principal.actor), MilestoneReport,
-        deadline=deadline, progress=f"/partners/{partner.id}/onboarding",
-    )  # fmt: skip
+        client,
+        JOURNEY,
+        partner.id,
+        REPORT_MILESTONE,
+        MilestoneDone(key=key, by=principal.actor),
+        MilestoneReport,
+        deadline=deadline,
+        progress=f"/partners/{partner.id}/onboarding",
+    )

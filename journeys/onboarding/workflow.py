@@ -42,9 +42,12 @@ class OnboardingWorkflow:
     @workflow.init
     def __init__(self, inp: OnboardingInput) -> None:
         self._kit = JourneyKit(
-            JOURNEY, inp.partner_id, inp.coverage, LEGACY_ACTIVITY_NAMES,
+            JOURNEY,
+            inp.partner_id,
+            inp.coverage,
+            LEGACY_ACTIVITY_NAMES,
             context=lambda: {"partner_name": self._name},
-        )  # fmt: skip
+        )
         self._partner_id = inp.partner_id
         self._name = inp.partner_name
         self._coverage_changed = False
@@ -162,9 +165,11 @@ class OnboardingWorkflow:
             await self._send_due_alerts(now)
             deadline, what = self._next_deadline()
             await self._kit.wait_until(
-                lambda: bool(self._inbox) or self._coverage_changed, deadline, summary=what,
+                lambda: bool(self._inbox) or self._coverage_changed,
+                deadline,
+                summary=what,
                 waiting_for="the partner's milestones",
-            )  # fmt: skip
+            )
 
         await workflow.wait_condition(workflow.all_handlers_finished)
         return OnboardingResult(
@@ -260,9 +265,12 @@ class OnboardingWorkflow:
 
     def _event(self) -> PartnerEvent:
         return PartnerEvent(
-            partner_id=self._partner_id, partner_name=self._name, tier=self._kit.coverage.tier.value,
-            cam_id=self._kit.coverage.cam_id, state=self._state.value,
-        )  # fmt: skip
+            partner_id=self._partner_id,
+            partner_name=self._name,
+            tier=self._kit.coverage.tier.value,
+            cam_id=self._kit.coverage.cam_id,
+            state=self._state.value,
+        )
 
     # ------------------------------------------------------------------ helpers
 

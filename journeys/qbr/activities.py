@@ -127,23 +127,35 @@ class QbrActivities:
             await session.execute(
                 insert(QbrScorecard)
                 .values(
-                    partner_id=pid, period=inp.period, tier=inp.tier.value, cam_id=partner.cam_id, score=card.score,
-                    band=card.band.value, trend=card.trend, metrics=[m.model_dump(mode="json") for m in card.metrics],
-                    inputs=inputs.model_dump(mode="json"), actions=card.actions,
+                    partner_id=pid,
+                    period=inp.period,
+                    tier=inp.tier.value,
+                    cam_id=partner.cam_id,
+                    score=card.score,
+                    band=card.band.value,
+                    trend=card.trend,
+                    metrics=[m.model_dump(mode="json") for m in card.metrics],
+                    inputs=inputs.model_dump(mode="json"),
+                    actions=card.actions,
                     review=card.review.model_dump(mode="json") if card.review else None,
                     policy_version=inp.policy_version,
                 )
                 .on_conflict_do_nothing()
-            )  # fmt: skip
+            )
             await session.execute(
                 insert(Qbr)
                 .values(partner_id=pid, period=inp.period, state=qbr.QbrState.preparing.value, meeting_sequence=0)
                 .on_conflict_do_nothing()
             )
             await repo.claim_step(
-                session, key=inp.idempotency_key, actor="system", action="qbr.scorecard", partner_id=pid,
-                journey=JOURNEY, detail={"period": inp.period, "score": card.score, "band": card.band.value},
-            )  # fmt: skip
+                session,
+                key=inp.idempotency_key,
+                actor="system",
+                action="qbr.scorecard",
+                partner_id=pid,
+                journey=JOURNEY,
+                detail={"period": inp.period, "score": card.score, "band": card.band.value},
+            )
             await repo.set_journey_state(
                 session, pid, JOURNEY, _qbr_key(inp.partner_id, inp.period), qbr.QbrState.preparing.value
             )
@@ -156,9 +168,14 @@ class QbrActivities:
         async with self.sessionmaker() as session, session.begin():
             pid = uuid.UUID(inp.partner_id)
             if not await repo.claim_step(
-                session, key=inp.idempotency_key, actor=inp.by, action=f"qbr.{inp.state.value}", partner_id=pid,
-                journey=JOURNEY, detail={"period": inp.period},
-            ):  # fmt: skip
+                session,
+                key=inp.idempotency_key,
+                actor=inp.by,
+                action=f"qbr.{inp.state.value}",
+                partner_id=pid,
+                journey=JOURNEY,
+                detail={"period": inp.period},
+            ):
                 return StepResult(applied=False)
             await session.execute(
                 update(Qbr)
@@ -179,27 +196,38 @@ class QbrActivities:
             cam = await session.get(Cam, partner.cam_id) if partner.cam_id else None
             m = inp.meeting
             ics = build_ics(
-                m, summary=f"QBR {inp.period}: {partner.name}", organizer=cam.email if cam else self.ops_email,
+                m,
+                summary=f"QBR {inp.period}: {partner.name}",
+                organizer=cam.email if cam else self.ops_email,
                 attendees=[a for _, a in recipients],
                 description=f"Quarterly business review of {partner.name} for {inp.period}. "
                 "The pre-read package follows before the meeting.",
-            )  # fmt: skip
+            )
             context = {
-                "partner_name": partner.name, "period": inp.period, "starts_at": f"{m.starts_at:%Y-%m-%d %H:%M} UTC",
-                "sequence": m.sequence, "by": m.by,
-                "attachments": [{"filename": "qbr.ics", "content_type": "text/calendar; method=REQUEST",
-                                 "content": ics}],
-            }  # fmt: skip
+                "partner_name": partner.name,
+                "period": inp.period,
+                "starts_at": f"{m.starts_at:%Y-%m-%d %H:%M} UTC",
+                "sequence": m.sequence,
+                "by": m.by,
+                "attachments": [
+                    {"filename": "qbr.ics", "content_type": "text/calendar; method=REQUEST", "content": ics}
+                ],
+            }
             if not await _queue(session, inp.idempotency_key, inp.partner_id, "invite", context, recipients):
                 return StepResult(applied=False)
             await session.execute(
                 update(Qbr)
                 .where(Qbr.partner_id == pid, Qbr.period == inp.period)
                 .values(
-                    meeting_uid=m.uid, meeting_sequence=m.sequence, starts_at=m.starts_at, ends_at=m.ends_at,
-                    scheduled_by=m.by, ics=ics, updated_at=func.now(),
+                    meeting_uid=m.uid,
+                    meeting_sequence=m.sequence,
+                    starts_at=m.starts_at,
+                    ends_at=m.ends_at,
+                    scheduled_by=m.by,
+                    ics=ics,
+                    updated_at=func.now(),
                 )
-            )  # fmt: skip
+            )
         return StepResult(applied=True)
 
     @activity.defn(name=QbrActivity.QUEUE_PRE_READ)
@@ -218,17 +246,35 @@ class QbrActivities:
             items = await _items(session, pid, last)
             meeting = await session.get(Qbr, (pid, inp.period))
             context = {
-                "partner_name": partner.name, "period": inp.period, "score": card.score, "band": card.band.value,
-                "trend": card.trend, "metrics": [m.model_dump(mode="json") for m in card.metrics],
-                "trend_svg": qbr.trend_svg(card.history), "actions": card.actions,
+                "partner_name": partner.name,
+                "period": inp.period,
+                "score": card.score,
+                "band": card.band.value,
+                "trend": card.trend,
+                "metrics": [m.model_dump(mode="json") for m in card.metrics],
+                "trend_svg": qbr.trend_svg(card.history),
+                "actions": card.actions,
                 "starts_at": f"{meeting.starts_at:%Y-%m-%d %H:%M} UTC" if meeting and meeting.starts_at else "",
-                "pipeline": [{"customer": d.customer_name, "stage": d.stage, "state": d.state,
-                              "amount": qbr.money(d.amount_minor, d.currency)} for d in deals],
+                "pipeline": [
+                    {
+                        "customer": d.customer_name,
+                        "stage": d.stage,
+                        "state": d.state,
+                        "amount": qbr.money(d.amount_minor, d.currency),
+                    }
+                    for d in deals
+                ],
                 "last_period": last,
-                "last_items": [{"title": i.title, "owner": i.owner, "due": i.due.isoformat(),
-                                "status": "done" if i.done_at else ("dropped" if i.cancelled_at else "open")}
-                               for i in items],
-            }  # fmt: skip
+                "last_items": [
+                    {
+                        "title": i.title,
+                        "owner": i.owner,
+                        "due": i.due.isoformat(),
+                        "status": "done" if i.done_at else ("dropped" if i.cancelled_at else "open"),
+                    }
+                    for i in items
+                ],
+            }
             recipients = await resolve_recipients(session, inp.partner_id, inp.recipients, self.ops_email)
             queued = await _queue(session, inp.idempotency_key, inp.partner_id, "pre_read", context, recipients)
         return StepResult(applied=queued > 0)
@@ -238,9 +284,14 @@ class QbrActivities:
         async with self.sessionmaker() as session, session.begin():
             pid = uuid.UUID(inp.partner_id)
             if not await repo.claim_step(
-                session, key=inp.idempotency_key, actor=inp.by, action="qbr.notes_recorded", partner_id=pid,
-                journey=JOURNEY, detail={"period": inp.period, "action_items": len(inp.action_items)},
-            ):  # fmt: skip
+                session,
+                key=inp.idempotency_key,
+                actor=inp.by,
+                action="qbr.notes_recorded",
+                partner_id=pid,
+                journey=JOURNEY,
+                detail={"period": inp.period, "action_items": len(inp.action_items)},
+            ):
                 return StepResult(applied=False)
             await session.execute(
                 update(Qbr)
@@ -250,10 +301,16 @@ class QbrActivities:
             for item in inp.action_items:
                 await session.execute(
                     insert(QbrActionItem)
-                    .values(partner_id=pid, period=inp.period, item_no=item.id, title=item.title,
-                            owner=item.owner.value, due=item.due)
+                    .values(
+                        partner_id=pid,
+                        period=inp.period,
+                        item_no=item.id,
+                        title=item.title,
+                        owner=item.owner.value,
+                        due=item.due,
+                    )
                     .on_conflict_do_nothing()
-                )  # fmt: skip
+                )
         return StepResult(applied=True)
 
     @activity.defn(name=QbrActivity.COMPLETE_ACTION)
@@ -261,9 +318,14 @@ class QbrActivities:
         async with self.sessionmaker() as session, session.begin():
             pid = uuid.UUID(inp.partner_id)
             if not await repo.claim_step(
-                session, key=inp.idempotency_key, actor=inp.by, action="qbr.action_done", partner_id=pid,
-                journey=JOURNEY, detail={"period": inp.period, "item": inp.item_id},
-            ):  # fmt: skip
+                session,
+                key=inp.idempotency_key,
+                actor=inp.by,
+                action="qbr.action_done",
+                partner_id=pid,
+                journey=JOURNEY,
+                detail={"period": inp.period, "item": inp.item_id},
+            ):
                 return StepResult(applied=False)
             await session.execute(
                 update(QbrActionItem)
@@ -285,11 +347,20 @@ class QbrActivities:
         async with self.sessionmaker() as session, session.begin():
             pid = uuid.UUID(inp.partner_id)
             if not await repo.claim_step(
-                session, key=inp.idempotency_key, actor=inp.by,
-                action="qbr.action_dropped" if item.cancelled_at else "qbr.action_changed", partner_id=pid,
-                journey=JOURNEY, detail={"period": inp.period, "item": item.id, "title": item.title,
-                                         "owner": item.owner.value, "due": item.due.isoformat()},
-            ):  # fmt: skip
+                session,
+                key=inp.idempotency_key,
+                actor=inp.by,
+                action="qbr.action_dropped" if item.cancelled_at else "qbr.action_changed",
+                partner_id=pid,
+                journey=JOURNEY,
+                detail={
+                    "period": inp.period,
+                    "item": item.id,
+                    "title": item.title,
+                    "owner": item.owner.value,
+                    "due": item.due.isoformat(),
+                },
+            ):
                 return StepResult(applied=False)
             await session.execute(
                 update(QbrActionItem)
@@ -311,19 +382,33 @@ class QbrActivities:
             pid = uuid.UUID(inp.partner_id)
             partner = await _partner(session, pid)
             if not await repo.claim_step(
-                session, key=inp.idempotency_key, actor=inp.decided_by or "system",
-                action=f"qbr.review_{inp.state.value}", partner_id=pid, journey=JOURNEY,
-                detail={"period": inp.period, "recommendation": inp.recommendation.value, "reasons": inp.reasons,
-                        "decided": inp.decided.value if inp.decided else None,
-                        "to_tier": inp.to_tier.value if inp.to_tier else None, "reason": inp.reason},
-            ):  # fmt: skip
+                session,
+                key=inp.idempotency_key,
+                actor=inp.decided_by or "system",
+                action=f"qbr.review_{inp.state.value}",
+                partner_id=pid,
+                journey=JOURNEY,
+                detail={
+                    "period": inp.period,
+                    "recommendation": inp.recommendation.value,
+                    "reasons": inp.reasons,
+                    "decided": inp.decided.value if inp.decided else None,
+                    "to_tier": inp.to_tier.value if inp.to_tier else None,
+                    "reason": inp.reason,
+                },
+            ):
                 return StepResult(applied=False)
             values = {
-                "state": inp.state.value, "recommendation": inp.recommendation.value, "reasons": inp.reasons,
+                "state": inp.state.value,
+                "recommendation": inp.recommendation.value,
+                "reasons": inp.reasons,
                 "decided": inp.decided.value if inp.decided else None,
-                "to_tier": inp.to_tier.value if inp.to_tier else None, "decided_by": inp.decided_by,
-                "reason": inp.reason, "remediation_ends": inp.remediation_ends, "updated_at": func.now(),
-            }  # fmt: skip
+                "to_tier": inp.to_tier.value if inp.to_tier else None,
+                "decided_by": inp.decided_by,
+                "reason": inp.reason,
+                "remediation_ends": inp.remediation_ends,
+                "updated_at": func.now(),
+            }
             await session.execute(
                 insert(QbrTierReview)
                 .values(partner_id=pid, period=inp.period, from_tier=partner.tier, **values)
@@ -351,10 +436,18 @@ class QbrActivities:
             before = Coverage(tier=partner.tier, cam_id=str(partner.cam_id) if partner.cam_id else None)
             after = Coverage(tier=inp.tier, cam_id=str(cam_id) if cam_id else None)
             if await repo.claim_step(
-                session, key=inp.idempotency_key, actor=inp.by, action="partner.coverage_changed", partner_id=pid,
-                detail={"from": before.model_dump(mode="json"), "to": after.model_dump(mode="json"),
-                        "reason": inp.reason, "by_journey": JOURNEY},
-            ):  # fmt: skip
+                session,
+                key=inp.idempotency_key,
+                actor=inp.by,
+                action="partner.coverage_changed",
+                partner_id=pid,
+                detail={
+                    "from": before.model_dump(mode="json"),
+                    "to": after.model_dump(mode="json"),
+                    "reason": inp.reason,
+                    "by_journey": JOURNEY,
+                },
+            ):
                 partner.tier, partner.cam_id = inp.tier.value, cam_id
                 if after != before:  # numbered; the journeys are told by this workflow (durably)
                     partner.coverage_version += 1
@@ -399,9 +492,14 @@ async def _queue(
 ) -> int:
     """An email built here (an invite, a pre-read) in the outbox, with its audit row, once per key."""
     notify = NotifyInput(
-        idempotency_key=key, partner_id=partner_id, journey=JOURNEY, template=template, recipients=[],
-        context=context, audit_action=f"qbr.{template}_sent",
-    )  # fmt: skip
+        idempotency_key=key,
+        partner_id=partner_id,
+        journey=JOURNEY,
+        template=template,
+        recipients=[],
+        context=context,
+        audit_action=f"qbr.{template}_sent",
+    )
     return await write_outbox(session, notify, [(role, address, {}) for role, address in recipients])
 
 
@@ -439,10 +537,17 @@ async def _previous_scores(session: AsyncSession, pid: uuid.UUID, period: str) -
 async def _stored_card(session: AsyncSession, row: QbrScorecard) -> Scorecard:
     previous = await _previous_scores(session, row.partner_id, row.period)
     return Scorecard(
-        partner_id=str(row.partner_id), period=row.period, tier=Tier(row.tier), metrics=row.metrics, score=row.score,
-        band=row.band, trend=row.trend, history=[*previous, (row.period, row.score)], actions=row.actions,
+        partner_id=str(row.partner_id),
+        period=row.period,
+        tier=Tier(row.tier),
+        metrics=row.metrics,
+        score=row.score,
+        band=row.band,
+        trend=row.trend,
+        history=[*previous, (row.period, row.score)],
+        actions=row.actions,
         review=row.review,
-    )  # fmt: skip
+    )
 
 
 async def read_inputs(
@@ -479,6 +584,12 @@ async def read_inputs(
         )
     )
     return ScorecardInputs(
-        currency=currency, window_start=start, window_end=end, target_minor=target_minor, target_source=source,
-        certifications_required=rules.certifications_required, overdue_actions=overdue_actions or 0, **figures,
-    )  # fmt: skip
+        currency=currency,
+        window_start=start,
+        window_end=end,
+        target_minor=target_minor,
+        target_source=source,
+        certifications_required=rules.certifications_required,
+        overdue_actions=overdue_actions or 0,
+        **figures,
+    )

@@ -63,27 +63,39 @@ class QbrCycleWorkflow:
     @workflow.query(name=PROGRESS)
     def progress(self) -> CycleProgress:
         return CycleProgress(
-            period=self._inp.period, started=self._started, prepared=self._prepared, existing=self._existing,
-            in_flight=len(self._in_flight), max_in_flight=self._max, pages=self._inp.pages, done=self._done,
-        )  # fmt: skip
+            period=self._inp.period,
+            started=self._started,
+            prepared=self._prepared,
+            existing=self._existing,
+            in_flight=len(self._in_flight),
+            max_in_flight=self._max,
+            pages=self._inp.pages,
+            done=self._done,
+        )
 
     @workflow.run
     async def run(self, inp: CycleInput) -> CycleResult:
         snap = await workflow.execute_activity(
-            LOAD_POLICY, LoadPolicyInput(version=inp.policy_version), result_type=VersionedPolicy,
-            start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
+            LOAD_POLICY,
+            LoadPolicyInput(version=inp.policy_version),
+            result_type=VersionedPolicy,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
             summary=f"read the program policy (version {inp.policy_version or 'current'})",
-        )  # fmt: skip
+        )
         q = snap.policy.qbr
         if inp.period is None:
             return await self._trigger(shift(period_of(workflow.now(), q.time_zone), -1), snap.version)
         period = inp.period
         workflow.upsert_search_attributes([SA_JOURNEY.value_set(JOURNEY), SA_JOURNEY_STATE.value_set("cycle_running")])
         page = await workflow.execute_activity(
-            QbrActivity.LIST_PARTNERS, ListPartnersInput(after=inp.after, limit=q.cycle_page_size),
-            result_type=PartnerPage, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY,
+            QbrActivity.LIST_PARTNERS,
+            ListPartnersInput(after=inp.after, limit=q.cycle_page_size),
+            result_type=PartnerPage,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
             summary=f"list page {inp.pages + 1} of the partners",
-        )  # fmt: skip
+        )
         me = workflow.info().workflow_id
         for pid, coverage, name in zip(page.ids, page.coverage, page.names, strict=True):
             await workflow.wait_condition(lambda: len(self._in_flight) < q.cycle_window)
@@ -91,11 +103,19 @@ class QbrCycleWorkflow:
             try:
                 await workflow.start_child_workflow(
                     QbrWorkflow.run,
-                    QbrInput(partner_id=pid, partner_name=name, coverage=coverage, period=period,
-                             policy_version=snap.version, cycle_id=me),
-                    id=wid, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    parent_close_policy=ParentClosePolicy.ABANDON, static_summary=f"QBR {period}: {name}",
-                )  # fmt: skip
+                    QbrInput(
+                        partner_id=pid,
+                        partner_name=name,
+                        coverage=coverage,
+                        period=period,
+                        policy_version=snap.version,
+                        cycle_id=me,
+                    ),
+                    id=wid,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                    static_summary=f"QBR {period}: {name}",
+                )
             except WorkflowAlreadyStartedError:
                 self._existing += 1
                 continue
@@ -109,12 +129,19 @@ class QbrCycleWorkflow:
         if len(page.ids) == q.cycle_page_size:  # there may be more: the next page in a new run
             await workflow.wait_condition(workflow.all_handlers_finished)
             workflow.continue_as_new(
-                inp.model_copy(update={
-                    "policy_version": snap.version, "after": page.ids[-1], "in_flight": list(self._in_flight),
-                    "started": self._started, "prepared": self._prepared, "existing": self._existing,
-                    "pages": inp.pages + 1, "max_in_flight": self._max,
-                })
-            )  # fmt: skip
+                inp.model_copy(
+                    update={
+                        "policy_version": snap.version,
+                        "after": page.ids[-1],
+                        "in_flight": list(self._in_flight),
+                        "started": self._started,
+                        "prepared": self._prepared,
+                        "existing": self._existing,
+                        "pages": inp.pages + 1,
+                        "max_in_flight": self._max,
+                    }
+                )
+            )
         await workflow.wait_condition(lambda: not self._in_flight)
         self._done = True
         workflow.upsert_search_attributes([SA_JOURNEY_STATE.value_set("cycle_done")])
@@ -124,10 +151,13 @@ class QbrCycleWorkflow:
         """Started by the schedule: the period's cycle, unless it exists already (then nothing)."""
         try:
             await workflow.start_child_workflow(
-                QbrCycleWorkflow.run, CycleInput(period=period, policy_version=version), id=cycle_id(period),
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, parent_close_policy=ParentClosePolicy.ABANDON,
+                QbrCycleWorkflow.run,
+                CycleInput(period=period, policy_version=version),
+                id=cycle_id(period),
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                parent_close_policy=ParentClosePolicy.ABANDON,
                 static_summary=f"QBR cycle {period}",
-            )  # fmt: skip
+            )
         except WorkflowAlreadyStartedError:
             return CycleResult(period=period, started=0, existing=0, triggered=False)
         return CycleResult(period=period, started=0, existing=0, triggered=True)

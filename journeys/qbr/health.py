@@ -29,6 +29,6 @@ async def health_signals(
             kind="qbr_action_overdue",
             key=f"qbr:{a.period}:{a.item_no}",
             what=f"QBR action item {a.title!r} ({a.period}) overdue since {a.due:%Y-%m-%d}",
-        )  # fmt: skip
+        )
         for a in rows
     ]

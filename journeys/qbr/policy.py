@@ -35,31 +35,57 @@ class QbrTierRules(BaseModel):
 def _default_qbr_tiers() -> dict[Tier, QbrTierRules]:
     return {
         Tier.platinum: QbrTierRules(
-            mode=Mode.cam_meeting, target_minor=50_000_000, registrations_goal=6, certifications_required=4,
-            demote_below_score=45, demote_below_attainment=0.5,
+            mode=Mode.cam_meeting,
+            target_minor=50_000_000,
+            registrations_goal=6,
+            certifications_required=4,
+            demote_below_score=45,
+            demote_below_attainment=0.5,
         ),
         Tier.gold: QbrTierRules(
-            mode=Mode.cam_meeting, target_minor=20_000_000, registrations_goal=4, certifications_required=2,
-            promote_min_score=85, promote_min_attainment=1.5, promote_min_registrations=6,
-            demote_below_score=40, demote_below_attainment=0.4,
+            mode=Mode.cam_meeting,
+            target_minor=20_000_000,
+            registrations_goal=4,
+            certifications_required=2,
+            promote_min_score=85,
+            promote_min_attainment=1.5,
+            promote_min_registrations=6,
+            demote_below_score=40,
+            demote_below_attainment=0.4,
         ),
         Tier.silver: QbrTierRules(
-            mode=Mode.digital, every_quarters=2, target_minor=5_000_000, registrations_goal=2,
-            certifications_required=1, promote_min_score=80, promote_min_attainment=1.5, promote_min_registrations=4,
+            mode=Mode.digital,
+            every_quarters=2,
+            target_minor=5_000_000,
+            registrations_goal=2,
+            certifications_required=1,
+            promote_min_score=80,
+            promote_min_attainment=1.5,
+            promote_min_registrations=4,
             demote_below_score=30,
         ),
         Tier.registered: QbrTierRules(
-            mode=Mode.scorecard, target_minor=1_000_000, registrations_goal=1, promote_min_score=80,
-            promote_min_attainment=1.5, promote_min_registrations=2,
+            mode=Mode.scorecard,
+            target_minor=1_000_000,
+            registrations_goal=1,
+            promote_min_score=80,
+            promote_min_attainment=1.5,
+            promote_min_registrations=2,
         ),
-    }  # fmt: skip
+    }
 
 
 def _default_qbr_weights() -> dict[Metric, float]:
     return {
-        Metric.revenue: 30, Metric.pipeline: 10, Metric.registrations: 10, Metric.win_rate: 10,
-        Metric.certifications: 15, Metric.mdf: 10, Metric.onboarding: 5, Metric.responsiveness: 10,
-    }  # fmt: skip
+        Metric.revenue: 30,
+        Metric.pipeline: 10,
+        Metric.registrations: 10,
+        Metric.win_rate: 10,
+        Metric.certifications: 15,
+        Metric.mdf: 10,
+        Metric.onboarding: 5,
+        Metric.responsiveness: 10,
+    }
 
 
 class QbrPolicy(PolicySection):
@@ -67,9 +93,11 @@ class QbrPolicy(PolicySection):
 
     time_zone: str = Field("UTC", max_length=60, description="the program's time zone (quarters start there)")
     cycle_months: list[int] = Field(
-        default_factory=lambda: [1, 4, 7, 10], min_length=1, max_length=12,
+        default_factory=lambda: [1, 4, 7, 10],
+        min_length=1,
+        max_length=12,
         description="months whose first day starts a QBR cycle (the Temporal Schedule), in the time zone",
-    )  # fmt: skip
+    )
     cycle_window: int = Field(20, ge=1, le=1000, description="partners' QBRs being prepared at once by a cycle")
     cycle_page_size: int = Field(
         100, ge=1, le=1000, description="partners per page (a cycle continues as new per page)"
@@ -86,9 +114,12 @@ class QbrPolicy(PolicySection):
         21, gt=0, le=MAX_DAYS, allow_inf_nan=False, description="a CAM QBR not scheduled by then alerts the CAM"
     )
     meeting_window_days: float = Field(
-        80, gt=0, le=MAX_DAYS, allow_inf_nan=False,
+        80,
+        gt=0,
+        le=MAX_DAYS,
+        allow_inf_nan=False,
         description="a CAM QBR not held (or its notes not recorded) this long after it opened closes as missed",
-    )  # fmt: skip
+    )
     pre_read_hours: float = Field(48, gt=0, le=24 * 60, allow_inf_nan=False, description="pre-read before the meeting")
     notes_due_days: float = Field(
         2, gt=0, le=MAX_DAYS, allow_inf_nan=False, description="after the meeting: the CAM is reminded of the notes"
@@ -97,9 +128,12 @@ class QbrPolicy(PolicySection):
         3, gt=0, le=MAX_DAYS, allow_inf_nan=False, description="an open action item is reminded this long before due"
     )
     action_escalation_days: float = Field(
-        7, gt=0, le=MAX_DAYS, allow_inf_nan=False,
+        7,
+        gt=0,
+        le=MAX_DAYS,
+        allow_inf_nan=False,
         description="overdue this long: escalated one level (partner, then CAM, then ops)",
-    )  # fmt: skip
+    )
     review_every_quarters: int = Field(1, ge=1, le=4, description="tier reviews: 1 quarterly, 4 annual")
     remediation_days: float = Field(
         90, gt=0, le=MAX_DAYS, allow_inf_nan=False, description="an approved demotion waits this long for recovery"

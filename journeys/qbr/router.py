@@ -88,9 +88,16 @@ async def list_scorecards(
     """A period's scorecards (a CAM's portfolio, a partner itself), by tier, band or CAM,
     sorted by score, trend or percentile."""
     return await service.list_scorecards(
-        session, principal, period=period, tier=tier, band=band, cam_id=cam_id, sort=sort, descending=descending,
+        session,
+        principal,
+        period=period,
+        tier=tier,
+        band=band,
+        cam_id=cam_id,
+        sort=sort,
+        descending=descending,
         limit=limit,
-    )  # fmt: skip
+    )
 
 
 @router.get(
@@ -106,9 +113,16 @@ async def export_scorecards(
 ):
     """A period's scorecards as CSV (those the caller may see)."""
     cards = await service.list_scorecards(
-        session, principal, period=period, tier=tier, band=None, cam_id=None, sort="score", descending=True,
+        session,
+        principal,
+        period=period,
+        tier=tier,
+        band=None,
+        cam_id=None,
+        sort="score",
+        descending=True,
         limit=100_000,
-    )  # fmt: skip
+    )
     return Response(
         service.to_csv(cards),
         media_type="text/csv",
@@ -182,10 +196,15 @@ async def get_qbr(partner: PartnerDep, session: SessionDep, period: str = Period
     card = await session.get(QbrScorecard, (partner.id, period))
     cards = await service.with_percentiles(session, [card]) if card else []
     return QbrOut(
-        partner_id=partner.id, period=period, state=row.state, meeting=service.meeting_of(row), notes=row.notes,
+        partner_id=partner.id,
+        period=period,
+        state=row.state,
+        meeting=service.meeting_of(row),
+        notes=row.notes,
         action_items=[ActionItemOut.model_validate(i) for i in items.all()],
-        review=TierReviewOut.model_validate(review) if review else None, scorecard=cards[0] if cards else None,
-    )  # fmt: skip
+        review=TierReviewOut.model_validate(review) if review else None,
+        scorecard=cards[0] if cards else None,
+    )
 
 
 @router.get(
@@ -223,10 +242,15 @@ class QbrCall:
         """The workflow update, holding no database connection meanwhile."""
         await self.session.close()
         return await journeys.run_update(
-            self.temporal, JOURNEY, service.entity(self.partner.id, self.period), name, arg, result_type,
+            self.temporal,
+            JOURNEY,
+            service.entity(self.partner.id, self.period),
+            name,
+            arg,
+            result_type,
             deadline=self.settings.update_deadline_seconds,
             progress=progress or f"/partners/{self.partner.id}/qbr/{self.period}",
-        )  # fmt: skip
+        )
 
 
 async def qbr_call(
@@ -280,9 +304,10 @@ async def record_notes(call: QbrCallDep, body: NotesBody):
     service.check_staff(call.principal, "notes")
     await service.qbr_row(call.session, call.partner, call.period)
     notes = Notes(
-        notes=body.notes, by=call.principal.actor,
+        notes=body.notes,
+        by=call.principal.actor,
         action_items=[ActionItemIn(title=i.title, owner=i.owner, due=i.due) for i in body.action_items],
-    )  # fmt: skip
+    )
     return await call.update(RECORD_NOTES, notes, NotesResult)
 
 

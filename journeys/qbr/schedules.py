@@ -44,7 +44,7 @@ def qbr_schedule(policy: ProgramPolicy, task_queue: str, version: int | None = N
             id=f"{CYCLE}-scheduled",
             task_queue=task_queue,
             static_summary="QBR cycle (scheduled): starts the cycle of the quarter before",
-        ),  # fmt: skip
+        ),
         spec=ScheduleSpec(
             calendars=[
                 ScheduleCalendarSpec(

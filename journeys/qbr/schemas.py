@@ -38,9 +38,16 @@ class ScorecardOut(BaseModel):
 
 
 class TargetBody(Strict):
-    amount_minor: Annotated[int, Field(ge=0, le=10**15, description="the quarter's revenue target, minor units "
-                              "of the program currency (0: no target, the revenue metric is not scored)"),
-                            JSON_NUMBER]  # fmt: skip
+    amount_minor: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=10**15,
+            description="the quarter's revenue target, minor units "
+            "of the program currency (0: no target, the revenue metric is not scored)",
+        ),
+        JSON_NUMBER,
+    ]
 
 
 class TargetOut(BaseModel):

@@ -137,18 +137,30 @@ def score_metrics(inp: ScorecardInputs, policy: QbrPolicy, tier: Tier) -> list[M
 
     if inp.target_minor > 0:
         attainment = inp.revenue_minor / inp.target_minor
-        add(Metric.revenue, round(attainment, 4), _ratio_score(attainment, 1.0),
+        add(
+            Metric.revenue,
+            round(attainment, 4),
+            _ratio_score(attainment, 1.0),
             f"{money(inp.revenue_minor, inp.currency)} closed-won of a {money(inp.target_minor, inp.currency)} "
-            f"target ({inp.target_source.replace('_', ' ')})")  # fmt: skip
+            f"target ({inp.target_source.replace('_', ' ')})",
+        )
         goal = inp.target_minor * policy.pipeline_coverage
-        add(Metric.pipeline, round(inp.pipeline_minor / goal, 4), _ratio_score(inp.pipeline_minor, goal),
-            f"{inp.pipeline_count} open registrations worth {money(inp.pipeline_minor, inp.currency)}")  # fmt: skip
+        add(
+            Metric.pipeline,
+            round(inp.pipeline_minor / goal, 4),
+            _ratio_score(inp.pipeline_minor, goal),
+            f"{inp.pipeline_count} open registrations worth {money(inp.pipeline_minor, inp.currency)}",
+        )
     else:
         add(Metric.revenue, None, None, "no revenue target: not scored")
         add(Metric.pipeline, None, None, "no revenue target: not scored")
-    add(Metric.registrations, inp.registrations, _ratio_score(inp.registrations, rules.registrations_goal),
+    add(
+        Metric.registrations,
+        inp.registrations,
+        _ratio_score(inp.registrations, rules.registrations_goal),
         f"{inp.registrations} registered (goal {rules.registrations_goal}), "
-        f"{inp.approved} of {inp.decided} decided approved")  # fmt: skip
+        f"{inp.approved} of {inp.decided} decided approved",
+    )
     closed = inp.won + inp.lost
     if closed:
         rate = inp.won / closed
@@ -156,23 +168,35 @@ def score_metrics(inp: ScorecardInputs, policy: QbrPolicy, tier: Tier) -> list[M
     else:
         add(Metric.win_rate, None, None, "no deal closed in the period: not scored")
     required = inp.certifications_required
-    add(Metric.certifications, inp.certifications_current, _ratio_score(inp.certifications_current, required),
-        f"{inp.certifications_current} current of {required} required")  # fmt: skip
+    add(
+        Metric.certifications,
+        inp.certifications_current,
+        _ratio_score(inp.certifications_current, required),
+        f"{inp.certifications_current} current of {required} required",
+    )
     if inp.mdf is None:
         add(Metric.mdf, None, None, "no MDF figures: not scored")
     elif inp.mdf.allocated_minor <= 0:
         add(Metric.mdf, None, None, "no MDF allocated: not scored")
     else:
         used = inp.mdf.claimed_minor / inp.mdf.allocated_minor
-        add(Metric.mdf, round(used, 4), _ratio_score(used, policy.mdf_utilization_goal),
+        add(
+            Metric.mdf,
+            round(used, 4),
+            _ratio_score(used, policy.mdf_utilization_goal),
             f"{money(inp.mdf.claimed_minor, inp.mdf.currency)} claimed of "
             f"{money(inp.mdf.allocated_minor, inp.mdf.currency)}; "
-            f"{money(inp.mdf.attributed_revenue_minor, inp.mdf.currency)} of revenue attributed")  # fmt: skip
+            f"{money(inp.mdf.attributed_revenue_minor, inp.mdf.currency)} of revenue attributed",
+        )
     onboarding = {"active": 100.0, "onboarding": 50.0, "at_risk": 0.0}.get(inp.onboarding_state, 0.0)
     add(Metric.onboarding, onboarding, onboarding, f"onboarding {inp.onboarding_state}")
     overdue = inp.overdue_milestones + inp.overdue_actions
-    add(Metric.responsiveness, overdue, _clamp(100.0 - policy.overdue_penalty * overdue),
-        f"{inp.overdue_milestones} milestones and {inp.overdue_actions} action items overdue")  # fmt: skip
+    add(
+        Metric.responsiveness,
+        overdue,
+        _clamp(100.0 - policy.overdue_penalty * overdue),
+        f"{inp.overdue_milestones} milestones and {inp.overdue_actions} action items overdue",
+    )
     return out
 
 
@@ -260,14 +284,15 @@ def review_tier(tier: Tier, inp: ScorecardInputs, score: float, policy: QbrPolic
         ]
         if all(ok):
             return TierReview(
-                recommendation=Recommendation.promote, to_tier=upper,
+                recommendation=Recommendation.promote,
+                to_tier=upper,
                 reasons=[
                     f"score {score:g} at least {rules.promote_min_score:g}",
                     f"revenue {attainment:.0%} of target, at least {rules.promote_min_attainment:.0%}",
                     f"{inp.registrations} registrations, at least {rules.promote_min_registrations}",
                     f"{inp.certifications_current} current certifications, {upper.value} needs {need}",
                 ],
-            )  # fmt: skip
+            )
     return TierReview(recommendation=Recommendation.hold, to_tier=None, reasons=["inside the tier's rules"])
 
 
@@ -277,7 +302,13 @@ def scorecard(
     metrics = score_metrics(inp, policy, tier)
     total = weighted_score(metrics)
     return Scorecard(
-        partner_id=partner_id, period=period, tier=tier, metrics=metrics, score=total, band=band(total, policy),
-        trend=trend(total, previous), actions=recommend_actions(inp, metrics),
+        partner_id=partner_id,
+        period=period,
+        tier=tier,
+        metrics=metrics,
+        score=total,
+        band=band(total, policy),
+        trend=trend(total, previous),
+        actions=recommend_actions(inp, metrics),
         review=review_tier(tier, inp, total, policy),
-    )  # fmt: skip
+    )

@@ -132,10 +132,18 @@ def to_csv(cards: list[ScorecardOut]) -> str:
     for c in cards:
         scores = {m["metric"]: m["score"] for m in c.metrics}
         writer.writerow(
-            [c.partner_id, c.period, c.tier.value, c.cam_id or "", c.score, c.band.value,
-             "" if c.trend is None else c.trend, "" if c.percentile is None else c.percentile,
-             *["" if scores.get(m) is None else scores[m] for m in metrics]]
-        )  # fmt: skip
+            [
+                c.partner_id,
+                c.period,
+                c.tier.value,
+                c.cam_id or "",
+                c.score,
+                c.band.value,
+                "" if c.trend is None else c.trend,
+                "" if c.percentile is None else c.percentile,
+                *["" if scores.get(m) is None else scores[m] for m in metrics],
+            ]
+        )
     return buf.getvalue()
 
 
@@ -154,9 +162,14 @@ async def set_target(
         .on_conflict_do_update(index_elements=["partner_id", "period"], set_=values)
     )
     await repo.claim_step(
-        session, key=None, actor=principal.actor, action="qbr.target_set", partner_id=partner.id, journey=JOURNEY,
+        session,
+        key=None,
+        actor=principal.actor,
+        action="qbr.target_set",
+        partner_id=partner.id,
+        journey=JOURNEY,
         detail={"period": period, "amount_minor": amount_minor, "currency": currency},
-    )  # fmt: skip
+    )
     await session.commit()
     target = await session.get(QbrTarget, (partner.id, period), populate_existing=True)
     assert target is not None
@@ -172,9 +185,13 @@ async def start_cycle(client: Client, task_queue: str, period: str) -> CycleStar
     wid = cycle_id(period)
     try:
         await client.start_workflow(
-            "QbrCycleWorkflow", CycleInput(period=period), id=wid, task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, static_summary=f"QBR cycle {period} (by hand)",
-        )  # fmt: skip
+            "QbrCycleWorkflow",
+            CycleInput(period=period),
+            id=wid,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=f"QBR cycle {period} (by hand)",
+        )
     except WorkflowAlreadyStartedError:
         return CycleStarted(period=period, workflow_id=wid, started=False)
     return CycleStarted(period=period, workflow_id=wid, started=True)
@@ -227,9 +244,13 @@ def meeting_of(row: Qbr) -> Meeting | None:
     if row.meeting_uid is None or row.starts_at is None or row.ends_at is None:
         return None
     return Meeting(
-        uid=row.meeting_uid, sequence=row.meeting_sequence, starts_at=row.starts_at, ends_at=row.ends_at,
-        by=row.scheduled_by or "", proposed_at=row.updated_at,
-    )  # fmt: skip
+        uid=row.meeting_uid,
+        sequence=row.meeting_sequence,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        by=row.scheduled_by or "",
+        proposed_at=row.updated_at,
+    )
 
 
 def check_staff(principal: Principal, what: str) -> None:
@@ -261,9 +282,12 @@ async def decision(
     if body.cam_id is not None and await session.get(Cam, body.cam_id) is None:
         raise Invalid(f"cam_id: no CAM with id {body.cam_id}")
     return TierDecision(
-        approve=body.approve, to_tier=body.to_tier, reason=body.reason,
-        cam_id=str(body.cam_id) if body.cam_id else None, by=principal.actor,
-    )  # fmt: skip
+        approve=body.approve,
+        to_tier=body.to_tier,
+        reason=body.reason,
+        cam_id=str(body.cam_id) if body.cam_id else None,
+        by=principal.actor,
+    )
 
 
 def actor_may_complete(principal: Principal, owner: str) -> None:

@@ -212,10 +212,13 @@ Period = Annotated[str, Path(pattern=PERIOD, description="a quarter, e.g. 2027-Q
 
 @action(JOURNEY, "tier_decision", "/partners/{partner_id}/qbr/{period}/tier-decision")
 async def decide_tier(
-    partner_id: uuid.UUID, period: Period, ctx: ActionDep,
-    decision: Annotated[str, Form(pattern="^(approve|override)$")], reason: Reason = "",
+    partner_id: uuid.UUID,
+    period: Period,
+    ctx: ActionDep,
+    decision: Annotated[str, Form(pattern="^(approve|override)$")],
+    reason: Reason = "",
     to_tier: Annotated[str, Form(max_length=20), SCREEN_LINE] = "",
-) -> str | Notice:  # fmt: skip
+) -> str | Notice:
     """Approve the tier review's recommendation or override it (another tier, or hold) with a
     reason, through the QBR journey's `decide_tier` update."""
     partner = await load_partner(ctx.session, partner_id, ctx.principal)
@@ -232,9 +235,15 @@ async def decide_tier(
         arg = await service.decision(ctx.session, ctx.principal, partner, period, body)
         await ctx.session.close()
         outcome = await journeys.run_update(
-            ctx.temporal, JOURNEY, service.entity(partner_id, period), DECIDE_TIER, arg, ReviewOutcome,
-            deadline=ctx.deadline, progress=f"/partners/{partner_id}/tier-reviews",
-        )  # fmt: skip
+            ctx.temporal,
+            JOURNEY,
+            service.entity(partner_id, period),
+            DECIDE_TIER,
+            arg,
+            ReviewOutcome,
+            deadline=ctx.deadline,
+            progress=f"/partners/{partner_id}/tier-reviews",
+        )
     except Refusal as err:
         review = await ctx.session.get(QbrTierReview, (partner_id, period)) if status_of(err) == 409 else None
         if review is None or review.state == ReviewState.pending:

@@ -110,18 +110,22 @@ class QbrWorkflow:
         self._scheduling = True
         sequence = self._meeting.sequence + 1 if self._meeting else 0
         meeting = Meeting(
-            uid=f"{workflow.info().workflow_id}@camlights", sequence=sequence, starts_at=proposal.starts_at,
-            ends_at=shifted(proposal.starts_at, timedelta(minutes=proposal.duration_minutes)), by=proposal.by,
+            uid=f"{workflow.info().workflow_id}@camlights",
+            sequence=sequence,
+            starts_at=proposal.starts_at,
+            ends_at=shifted(proposal.starts_at, timedelta(minutes=proposal.duration_minutes)),
+            by=proposal.by,
             proposed_at=workflow.now(),
-        )  # fmt: skip
+        )
         key = self._kit.key(f"meeting:{sequence}")
         await self._kit.activity(
             QbrActivity.RECORD_MEETING,
             MeetingInput(
                 idempotency_key=key, partner_id=self._inp.partner_id, period=self._inp.period, meeting=meeting
             ),
-            StepResult, summary=f"record the meeting ({meeting.starts_at:%Y-%m-%d %H:%M} UTC) and queue the invite",
-        )  # fmt: skip
+            StepResult,
+            summary=f"record the meeting ({meeting.starts_at:%Y-%m-%d %H:%M} UTC) and queue the invite",
+        )
         await self._kit.send_outbox(key, summary="send the invite to the CAM and the partner")
         self._meeting, self._scheduling = meeting, False
         return meeting
@@ -148,11 +152,16 @@ class QbrWorkflow:
         await self._kit.activity(
             QbrActivity.RECORD_NOTES,
             NotesInput(
-                idempotency_key=self._kit.key("notes"), partner_id=self._inp.partner_id, period=self._inp.period,
-                notes=notes.notes, action_items=items, by=notes.by,
+                idempotency_key=self._kit.key("notes"),
+                partner_id=self._inp.partner_id,
+                period=self._inp.period,
+                notes=notes.notes,
+                action_items=items,
+                by=notes.by,
             ),
-            StepResult, summary=f"record the notes and {len(items)} action items (by {notes.by})",
-        )  # fmt: skip
+            StepResult,
+            summary=f"record the notes and {len(items)} action items (by {notes.by})",
+        )
         self._items, self._notes_recorded = items, True
         return NotesResult(action_items=items)
 
@@ -176,11 +185,16 @@ class QbrWorkflow:
         await self._kit.activity(
             QbrActivity.COMPLETE_ACTION,
             ActionDoneInput(
-                idempotency_key=self._kit.key(f"action:{done.item_id}:done"), partner_id=self._inp.partner_id,
-                period=self._inp.period, item_id=done.item_id, by=done.by, at=workflow.now(),
+                idempotency_key=self._kit.key(f"action:{done.item_id}:done"),
+                partner_id=self._inp.partner_id,
+                period=self._inp.period,
+                item_id=done.item_id,
+                by=done.by,
+                at=workflow.now(),
             ),
-            StepResult, summary=f"record action item {done.item_id} done (by {done.by})",
-        )  # fmt: skip
+            StepResult,
+            summary=f"record action item {done.item_id} done (by {done.by})",
+        )
         item.done_at, item.done_by = workflow.now(), done.by
         self._items_version += 1
         return item
@@ -198,18 +212,27 @@ class QbrWorkflow:
     @workflow.update(name=EDIT_ACTION)
     async def edit_action(self, edit: ActionEdit) -> ActionItem:
         item = self._item(edit.item_id)
-        changed = item.model_copy(update={
-            "title": edit.title or item.title, "owner": edit.owner or item.owner, "due": edit.due or item.due,
-            "cancelled_at": workflow.now() if edit.cancel else None, "revision": item.revision + 1,
-        })  # fmt: skip
+        changed = item.model_copy(
+            update={
+                "title": edit.title or item.title,
+                "owner": edit.owner or item.owner,
+                "due": edit.due or item.due,
+                "cancelled_at": workflow.now() if edit.cancel else None,
+                "revision": item.revision + 1,
+            }
+        )
         await self._kit.activity(
             QbrActivity.EDIT_ACTION,
             ActionEditInput(
                 idempotency_key=self._kit.key(f"action:{item.id}:edit:{changed.revision}"),
-                partner_id=self._inp.partner_id, period=self._inp.period, item=changed, by=edit.by,
+                partner_id=self._inp.partner_id,
+                period=self._inp.period,
+                item=changed,
+                by=edit.by,
             ),
-            StepResult, summary=f"{'drop' if edit.cancel else 'change'} action item {item.id} (by {edit.by})",
-        )  # fmt: skip
+            StepResult,
+            summary=f"{'drop' if edit.cancel else 'change'} action item {item.id} (by {edit.by})",
+        )
         self._items = [changed if i.id == item.id else i for i in self._items]
         self._items_version += 1
         return changed
@@ -253,10 +276,17 @@ class QbrWorkflow:
     def progress(self) -> QbrProgress:
         card = self._card
         return QbrProgress(
-            partner_id=self._inp.partner_id, period=self._inp.period, state=self._state, mode=self._mode,
-            score=card.score if card else None, band=card.band if card else None, meeting=self._meeting,
-            notes_recorded=self._notes_recorded, action_items=list(self._items), review=self._review,
-        )  # fmt: skip
+            partner_id=self._inp.partner_id,
+            period=self._inp.period,
+            state=self._state,
+            mode=self._mode,
+            score=card.score if card else None,
+            band=card.band if card else None,
+            meeting=self._meeting,
+            notes_recorded=self._notes_recorded,
+            action_items=list(self._items),
+            review=self._review,
+        )
 
     # ------------------------------------------------------------------ run
 
@@ -274,11 +304,15 @@ class QbrWorkflow:
         card = await self._kit.activity(
             QbrActivity.COMPUTE_SCORECARD,
             ScorecardRequest(
-                idempotency_key=self._kit.key("scorecard"), partner_id=inp.partner_id, period=inp.period, tier=tier,
+                idempotency_key=self._kit.key("scorecard"),
+                partner_id=inp.partner_id,
+                period=inp.period,
+                tier=tier,
                 policy_version=self._kit.policy_version,
             ),
-            Scorecard, summary=f"compute the {inp.period} scorecard ({tier.value})",
-        )  # fmt: skip
+            Scorecard,
+            summary=f"compute the {inp.period} scorecard ({tier.value})",
+        )
         self._card = card
         rules = policy.qbr.tiers[tier]
         if not held_this_period(inp.period, rules.every_quarters):
@@ -290,9 +324,14 @@ class QbrWorkflow:
         else:
             self._mode = Mode.digital if rules.mode == Mode.cam_meeting else rules.mode
             await self._kit.notify(
-                "scorecard", ["partner"], score=card.score, band=card.band.value, trend=card.trend,
-                actions=card.actions, metrics=[m.model_dump(mode="json") for m in card.metrics],
-            )  # fmt: skip
+                "scorecard",
+                ["partner"],
+                score=card.score,
+                band=card.band.value,
+                trend=card.trend,
+                actions=card.actions,
+                metrics=[m.model_dump(mode="json") for m in card.metrics],
+            )
             await self._set_state(QbrState.scorecard_sent)
         if inp.cycle_id:
             await self._kit.tell(inp.cycle_id, PREPARED, Prepared(workflow_id=workflow.info().workflow_id))
@@ -314,14 +353,18 @@ class QbrWorkflow:
         deadline = workflow.now() + policy.days(q.schedule_deadline_days)
         closes = workflow.now() + policy.days(q.meeting_window_days)
         if not await self._kit.wait_until(
-            lambda: self._meeting is not None, deadline, summary="scheduling deadline: alert the CAM",
+            lambda: self._meeting is not None,
+            deadline,
+            summary="scheduling deadline: alert the CAM",
             waiting_for="the CAM or the partner to propose a meeting time",
-        ):  # fmt: skip
+        ):
             await self._kit.notify("schedule_overdue", ["cam"])
             if not await self._kit.wait_until(
-                lambda: self._meeting is not None, closes, summary="meeting window ends: the QBR is missed",
+                lambda: self._meeting is not None,
+                closes,
+                summary="meeting window ends: the QBR is missed",
                 waiting_for="a meeting time",
-            ):  # fmt: skip
+            ):
                 return await self._set_state(QbrState.missed)
         while True:
             meeting = self._meeting
@@ -343,10 +386,15 @@ class QbrWorkflow:
             key = self._kit.key(f"pre_read:{seq}")
             await self._kit.activity(
                 QbrActivity.QUEUE_PRE_READ,
-                PreReadInput(idempotency_key=key, partner_id=self._inp.partner_id, period=self._inp.period,
-                             recipients=["cam", "partner"]),
-                StepResult, summary="queue the pre-read package to the CAM and the partner",
-            )  # fmt: skip
+                PreReadInput(
+                    idempotency_key=key,
+                    partner_id=self._inp.partner_id,
+                    period=self._inp.period,
+                    recipients=["cam", "partner"],
+                ),
+                StepResult,
+                summary="queue the pre-read package to the CAM and the partner",
+            )
             await self._kit.send_outbox(key, summary="send the pre-read package to the CAM and the partner")
             await self._set_state(QbrState.pre_read_sent, step=f"pre_read:{seq}")
             if await self._kit.wait_until(moved, meeting.ends_at, summary="the meeting", waiting_for="the meeting"):
@@ -359,9 +407,11 @@ class QbrWorkflow:
         ):
             await self._kit.notify("notes_reminder", ["cam"])
             if not await self._kit.wait_until(
-                lambda: self._notes_recorded, max(closes, notes_due), summary="meeting window ends: no notes",
+                lambda: self._notes_recorded,
+                max(closes, notes_due),
+                summary="meeting window ends: no notes",
                 waiting_for="the CAM's notes",
-            ):  # fmt: skip
+            ):
                 return await self._set_state(QbrState.missed)
         if self._items:
             await self._set_state(QbrState.following_up)
@@ -380,16 +430,22 @@ class QbrWorkflow:
             at, item_id, template, to, step = plan[0]
             version = self._items_version
             if await self._kit.wait_until(
-                lambda version=version: self._items_version != version, at,  # type: ignore[misc]
+                lambda version=version: self._items_version != version,  # type: ignore[misc]
+                at,
                 summary=f"action item {item_id}: {template.replace('_', ' ')} to {to[0]}",
                 waiting_for="the action items to be completed",
-            ):  # fmt: skip
+            ):
                 continue
             item = self._item(item_id)
             await self._kit.notify(
-                template, to, step=step, item=item.title, due=item.due.isoformat(), owner=item.owner.value,
+                template,
+                to,
+                step=step,
+                item=item.title,
+                due=item.due.isoformat(),
+                owner=item.owner.value,
                 escalated_to=to[0],
-            )  # fmt: skip
+            )
             sent.add(step)
 
     async def _continue_if_long(self, sent: set[str]) -> None:
@@ -399,15 +455,25 @@ class QbrWorkflow:
             return
         await workflow.wait_condition(workflow.all_handlers_finished)
         carried = QbrCarried(
-            state=self._state, mode=self._mode, card=self._card, meeting=self._meeting, items=self._items,
-            items_version=self._items_version, review=self._review, sent=sorted(sent),
-        )  # fmt: skip
+            state=self._state,
+            mode=self._mode,
+            card=self._card,
+            meeting=self._meeting,
+            items=self._items,
+            items_version=self._items_version,
+            review=self._review,
+            sent=sorted(sent),
+        )
         workflow.continue_as_new(
-            self._inp.model_copy(update={
-                "coverage": self._kit.coverage, "policy_version": self._kit.policy_version, "cycle_id": None,
-                "carried": carried,
-            })
-        )  # fmt: skip
+            self._inp.model_copy(
+                update={
+                    "coverage": self._kit.coverage,
+                    "policy_version": self._kit.policy_version,
+                    "cycle_id": None,
+                    "carried": carried,
+                }
+            )
+        )
 
     def _chase_plan(self, policy: ProgramPolicy) -> list[tuple[datetime, int, str, list[str], str]]:
         """(when, item, template, recipients, step) of every open item, soonest first."""
@@ -419,12 +485,20 @@ class QbrWorkflow:
             item_due = due_at(item.due, q.time_zone)
             owner = "partner" if item.owner == Owner.partner else "cam"
             rev = f".{item.revision}" if item.revision else ""
-            events.append((shifted(item_due, -policy.days(q.action_reminder_days)), item.id, "action_reminder", [owner],
-                           f"action_reminder:{item.id}{rev}:{owner}"))  # fmt: skip
+            events.append(
+                (
+                    shifted(item_due, -policy.days(q.action_reminder_days)),
+                    item.id,
+                    "action_reminder",
+                    [owner],
+                    f"action_reminder:{item.id}{rev}:{owner}",
+                )
+            )
             for n, role in enumerate(ESCALATION_CHAIN[ESCALATION_CHAIN.index(owner) + 1 :], start=1):
                 at = shifted(item_due, policy.days(n * q.action_escalation_days))
-                events.append((at, item.id, "action_escalation", [role, owner],
-                               f"action_escalation:{item.id}{rev}:{role}"))  # fmt: skip
+                events.append(
+                    (at, item.id, "action_escalation", [role, owner], f"action_escalation:{item.id}{rev}:{role}")
+                )
         return sorted(events, key=lambda e: (e[0], e[1], e[2]))
 
     # ------------------------------------------------------------------ the tier review
@@ -447,9 +521,13 @@ class QbrWorkflow:
         await self._record_review("pending", review.reasons)
         approver = ["cam"] if self._kit.has_cam() else ["ops"]
         await self._kit.notify(
-            "tier_review", approver, recommendation=review.recommendation.value, to_tier=review.to_tier.value,
-            reasons=review.reasons, period=self._inp.period,
-        )  # fmt: skip
+            "tier_review",
+            approver,
+            recommendation=review.recommendation.value,
+            to_tier=review.to_tier.value,
+            reasons=review.reasons,
+            period=self._inp.period,
+        )
         await self._kit.wait_for(lambda: self._decision is not None, waiting_for="the tier decision of the CAM (ops)")
         decision = self._decision
         assert decision is not None
@@ -481,20 +559,29 @@ class QbrWorkflow:
         )
         await self._record_review("remediation", review.reasons, decision=decision)
         await self._kit.notify(
-            "remediation", ["partner", "cam" if self._kit.has_cam() else "ops"], to_tier=final.value,
-            missing=review.reasons, ends_on=ends.date().isoformat(),
-        )  # fmt: skip
+            "remediation",
+            ["partner", "cam" if self._kit.has_cam() else "ops"],
+            to_tier=final.value,
+            missing=review.reasons,
+            ends_on=ends.date().isoformat(),
+        )
         await self._kit.wait_until(
             lambda: False, ends, summary="remediation ends: check the tier's rules again", waiting_for="the recovery"
         )
         recheck = await self._kit.activity(
             QbrActivity.COMPUTE_SCORECARD,
             ScorecardRequest(
-                idempotency_key=self._kit.key("recheck"), partner_id=self._inp.partner_id, period=self._inp.period,
-                tier=current, policy_version=self._kit.policy_version, window_start=started, window_end=ends,
+                idempotency_key=self._kit.key("recheck"),
+                partner_id=self._inp.partner_id,
+                period=self._inp.period,
+                tier=current,
+                policy_version=self._kit.policy_version,
+                window_start=started,
+                window_end=ends,
             ),
-            Scorecard, summary="check the tier's rules over the remediation period",
-        )  # fmt: skip
+            Scorecard,
+            summary="check the tier's rules over the remediation period",
+        )
         still = recheck.review is not None and recheck.review.recommendation == Recommendation.demote
         if still:
             await self._change_tier(final, None, decision.by, f"remediation ended without recovery: {reason}")
@@ -503,10 +590,12 @@ class QbrWorkflow:
             await self._kit.notify("tier_changed", ["partner", "cam"], to_tier=final.value, reasons=review.reasons)
         else:
             self._review = self._review.model_copy(update={"state": ReviewState.recovered, "to_tier": None})
-            await self._record_review("recovered", [f"score {recheck.score:g} over the remediation period"],
-                                      decision=decision)  # fmt: skip
-            await self._kit.notify("recovered", ["partner", "cam" if self._kit.has_cam() else "ops"],
-                                   score=recheck.score)  # fmt: skip
+            await self._record_review(
+                "recovered", [f"score {recheck.score:g} over the remediation period"], decision=decision
+            )
+            await self._kit.notify(
+                "recovered", ["partner", "cam" if self._kit.has_cam() else "ops"], score=recheck.score
+            )
 
     async def _change_tier(self, tier: Tier, cam_id: str | None, by: str, reason: str) -> None:
         """The coverage-change path: the partner row and its audit row, then every journey of the
@@ -514,11 +603,17 @@ class QbrWorkflow:
         result = await self._kit.activity(
             QbrActivity.CHANGE_TIER,
             ChangeTierInput(
-                idempotency_key=self._kit.key(f"tier:{tier.value}"), partner_id=self._inp.partner_id, tier=tier,
-                cam_id=cam_id, keep_cam=True, by=by, reason=reason[:1000],
+                idempotency_key=self._kit.key(f"tier:{tier.value}"),
+                partner_id=self._inp.partner_id,
+                tier=tier,
+                cam_id=cam_id,
+                keep_cam=True,
+                by=by,
+                reason=reason[:1000],
             ),
-            ChangeTierResult, summary=f"change the partner's tier to {tier.value}",
-        )  # fmt: skip
+            ChangeTierResult,
+            summary=f"change the partner's tier to {tier.value}",
+        )
         self._kit.apply_coverage(result.coverage, self._state.value)
         for wid in result.workflow_ids:
             await self._kit.tell(wid, CHANGE_COVERAGE, result.coverage)
@@ -529,13 +624,21 @@ class QbrWorkflow:
         await self._kit.activity(
             QbrActivity.RECORD_REVIEW,
             ReviewInput(
-                idempotency_key=self._kit.key(f"review:{step}"), partner_id=self._inp.partner_id,
-                period=self._inp.period, state=review.state, recommendation=review.recommendation, reasons=reasons,
-                decided=review.decided, to_tier=review.to_tier, decided_by=decision.by if decision else None,
-                reason=decision.reason if decision else None, remediation_ends=review.remediation_ends,
+                idempotency_key=self._kit.key(f"review:{step}"),
+                partner_id=self._inp.partner_id,
+                period=self._inp.period,
+                state=review.state,
+                recommendation=review.recommendation,
+                reasons=reasons,
+                decided=review.decided,
+                to_tier=review.to_tier,
+                decided_by=decision.by if decision else None,
+                reason=decision.reason if decision else None,
+                remediation_ends=review.remediation_ends,
             ),
-            StepResult, summary=f"record the tier review: {review.state.value}",
-        )  # fmt: skip
+            StepResult,
+            summary=f"record the tier review: {review.state.value}",
+        )
         if decision is not None:
             self._decision_recorded = True
 
@@ -547,9 +650,13 @@ class QbrWorkflow:
     async def _set_state(self, state: QbrState, *, step: str | None = None, by: str = actors.SYSTEM) -> None:
         self._state = state
         record = QbrStateInput(
-            idempotency_key=self._kit.key(f"state:{step or state.value}"), partner_id=self._inp.partner_id,
-            period=self._inp.period, state=state, by=by, at=workflow.now(),
-        )  # fmt: skip
+            idempotency_key=self._kit.key(f"state:{step or state.value}"),
+            partner_id=self._inp.partner_id,
+            period=self._inp.period,
+            state=state,
+            by=by,
+            at=workflow.now(),
+        )
         await self._kit.record_state(state.value, QbrActivity.RECORD_STATE, record, by=by)
 
     def _context(self) -> dict[str, Any]:

@@ -27,8 +27,9 @@ async def test_a_renewal_outside_the_horizon_is_refused_and_the_journey_keeps_an
             await handle.execute_update(RENEW, Renewal(expires_at=expires_at, by="ops:raw"), result_type=RenewalResult)
         assert expected in str(refused.value.cause), refused.value.cause
     new_expiry = (datetime.now(UTC) + timedelta(days=700)).replace(microsecond=0)
-    r = await api.post(f"/certifications/{cert['id']}/renewals", json={"expires_at": new_expiry.isoformat()},
-                       headers=ops)  # fmt: skip
+    r = await api.post(
+        f"/certifications/{cert['id']}/renewals", json={"expires_at": new_expiry.isoformat()}, headers=ops
+    )
     assert r.status_code == 200, r.text
     got = (await api.get(f"/partners/{partner['id']}/certifications", headers=ops)).json()[0]
     assert datetime.fromisoformat(got["expires_at"]) == new_expiry, got

@@ -30,8 +30,9 @@ async def server(settings, sessionmaker) -> AsyncIterator[int]:
     app_settings = settings.model_copy(
         update={"body_read_seconds": 1.0, "upload_read_seconds": 1.5, "uploads_per_key": 1}
     )
-    served = uvicorn.Server(uvicorn.Config(create_app(app_settings, reconcile_every=None), host="127.0.0.1", port=port,
-                                           log_level="warning"))  # fmt: skip
+    served = uvicorn.Server(
+        uvicorn.Config(create_app(app_settings, reconcile_every=None), host="127.0.0.1", port=port, log_level="warning")
+    )
     task = asyncio.create_task(served.serve())
     await eventually(lambda: served.started or task.done(), what="uvicorn to start")
     assert not task.done(), task.result()

@@ -101,8 +101,14 @@ def check(tp: Any, meta: list[Any], where: str, *, json: bool, validated: bool, 
         seen.add(tp)
         checked = {f for d in tp.__pydantic_decorators__.field_validators.values() for f in d.info.fields}
         for name, field in tp.model_fields.items():
-            yield from check(field.annotation, list(field.metadata), f"{where}.{name}", json=json,
-                             validated=name in checked, seen=seen)  # fmt: skip
+            yield from check(
+                field.annotation,
+                list(field.metadata),
+                f"{where}.{name}",
+                json=json,
+                validated=name in checked,
+                seen=seen,
+            )
         return
     validators = [m for m in meta if callable(getattr(m, "func", None))]
     if tp is str:
@@ -168,7 +174,7 @@ def test_every_value_from_outside_goes_through_a_bounded_edge_type():
         "POST /portal/sign-in",
         "POST /partners/{partner_id}/users",
     ):
-        assert form in walked, f"the walk misses the partner portal's {form}"  # fmt: skip
+        assert form in walked, f"the walk misses the partner portal's {form}"
 
 
 class _Inner(BaseModel):

@@ -35,8 +35,35 @@ BUDGET = 0.2  # CPU seconds for one input (a linear pattern needs about 1 ms; CP
 GRACE = 10.0  # wall seconds the parent waits for one input before it calls the pattern non-linear
 
 # Runs of what patterns repeat, each followed by what makes the match fail at the very end.
-RUNS = ["1", "0", "a", "A", "x", "Q", " ", "\t", "-", "_", ".", "/", ":", "@", "é", "1.", "a.", "a-", "1-",
-        "a1", "aA", "a ", "a@", "0.0", "2026-Q1", "2027-03-31", "\\"]  # fmt: skip
+RUNS = [
+    "1",
+    "0",
+    "a",
+    "A",
+    "x",
+    "Q",
+    " ",
+    "\t",
+    "-",
+    "_",
+    ".",
+    "/",
+    ":",
+    "@",
+    "é",
+    "1.",
+    "a.",
+    "a-",
+    "1-",
+    "a1",
+    "aA",
+    "a ",
+    "a@",
+    "0.0",
+    "2026-Q1",
+    "2027-03-31",
+    "\\",
+]
 ENDS = ["", "!", "x", "\x00", "\n", " x", "e", "."]
 
 
@@ -69,8 +96,13 @@ def _schema_patterns(schema: Any, where: str) -> Iterator[tuple[str, str]]:
 
 
 def _param_patterns(dependant, where: str) -> Iterator[tuple[str, str]]:
-    params = [*dependant.path_params, *dependant.query_params, *dependant.header_params,
-              *dependant.cookie_params, *dependant.body_params]  # fmt: skip
+    params = [
+        *dependant.path_params,
+        *dependant.query_params,
+        *dependant.header_params,
+        *dependant.cookie_params,
+        *dependant.body_params,
+    ]
     for param in params:
         for meta in param.field_info.metadata:
             pattern = getattr(meta, "pattern", None)

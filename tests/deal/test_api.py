@@ -265,8 +265,10 @@ async def test_deal_lists_are_scoped_and_filtered(api, ops, worker, sessionmaker
     await eventually(lambda: _is(api, ops, db["id"], "approved"))
     # Protection: silver 900 days, registered 600 days (policy days of a second): a window ending half-way
     # between the two ends lists the registered partner's deal only, however long the test took so far.
-    ends = {d: datetime.fromisoformat((await api.get(f"/deals/{d}", headers=ops)).json()["protected_until"])
-            for d in (da["id"], db["id"])}  # fmt: skip
+    ends = {
+        d: datetime.fromisoformat((await api.get(f"/deals/{d}", headers=ops)).json()["protected_until"])
+        for d in (da["id"], db["id"])
+    }
     assert (ends[da["id"]] - ends[db["id"]]).total_seconds() > 200
     halfway = ends[db["id"]] + (ends[da["id"]] - ends[db["id"]]) / 2
     within = (halfway - datetime.now(UTC)).total_seconds() / 86400

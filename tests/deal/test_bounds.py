@@ -51,8 +51,9 @@ async def test_extension_requests_and_decisions_are_answered_once_recorded(api, 
     r = await api.post(f"/deals/{deal['id']}/extensions", json={"days": 5, "reason": "slipped"}, headers=partner_h)
     assert r.status_code == 200 and r.json()["status"] == "awaiting_cam", r.text
     assert (await actions(api, ops, partner["id"])).count("deal.extension_request_sent") == 1
-    r = await api.post(f"/deals/{deal['id']}/extensions/decision", json={"decision": "reject", "reason": "no"},
-                       headers=cam_h)  # fmt: skip
+    r = await api.post(
+        f"/deals/{deal['id']}/extensions/decision", json={"decision": "reject", "reason": "no"}, headers=cam_h
+    )
     assert r.status_code == 200 and r.json()["status"] == "rejected", r.text
     assert "deal.extension_rejected_sent" in await actions(api, ops, partner["id"])
 
@@ -67,8 +68,9 @@ async def test_extension_requests_and_decisions_are_answered_once_recorded(api, 
     # No CAM: granted at once, in the DB by the answer.
     small = await enrol(api, ops, tier="registered", domain="ext-small.test")
     small_h = await new_key(sessionmaker, Role.partner, partner_id=small["id"])
-    auto = await approved_deal(api, sessionmaker, small_h, amount="100.00", customer_name="Initech",
-                               customer_domain="initech.com")  # fmt: skip
+    auto = await approved_deal(
+        api, sessionmaker, small_h, amount="100.00", customer_name="Initech", customer_domain="initech.com"
+    )
     r = await api.post(f"/deals/{auto['id']}/extensions", json={"days": 5}, headers=small_h)
     assert r.status_code == 200 and r.json()["status"] == "granted", r.text
     got = (await api.get(f"/deals/{auto['id']}", headers=small_h)).json()

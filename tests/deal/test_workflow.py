@@ -287,10 +287,29 @@ async def test_a_permanent_failure_waits_for_ops_then_resumes(ts_env, sessionmak
         await eventually(lambda: ("needs_attention", "ops@vendor.test") in mails(mailbox), what="ops alerted")
         # Ops put the row back and resume the journey: the step runs again and the deal carries on.
         async with sessionmaker() as session, session.begin():
-            session.add(Deal(**{c: getattr(deal, c) for c in (
-                "id", "partner_id", "customer_name", "customer_domain", "customer_key", "customer_name_key",
-                "product_category", "amount_minor", "currency", "expected_close_date", "stage", "state",
-                "extensions_used", "created_by")}))  # fmt: skip
+            session.add(
+                Deal(
+                    **{
+                        c: getattr(deal, c)
+                        for c in (
+                            "id",
+                            "partner_id",
+                            "customer_name",
+                            "customer_domain",
+                            "customer_key",
+                            "customer_name_key",
+                            "product_category",
+                            "amount_minor",
+                            "currency",
+                            "expected_close_date",
+                            "stage",
+                            "state",
+                            "extensions_used",
+                            "created_by",
+                        )
+                    }
+                )
+            )
         await handle.signal(RESUME, Resume(by="ops:key-1"))
         row = await eventually(lambda: _deal_state(sessionmaker, deal.id, "approved"), what="decision recorded")
         assert row.decided_by == "system"

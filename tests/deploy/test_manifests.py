@@ -105,13 +105,21 @@ def test_the_grafana_dashboard_queries_series_we_export():
     assert exprs
     names = set(re.findall(r"\b(camlights_\w+|temporal_\w+)", " ".join(exprs)))
     ours = {
-        "camlights_api_request_duration_seconds_bucket", "camlights_api_request_duration_seconds_count",
-        "camlights_journeys_started", "camlights_journeys_ended", "camlights_decisions",
-        "camlights_decision_latency_bucket", "camlights_emails", "camlights_webhook_deliveries",
-        "camlights_crm_events_total", "temporal_workflow_completed", "temporal_workflow_failed",
-        "temporal_activity_execution_failed", "temporal_activity_schedule_to_start_latency_bucket",
+        "camlights_api_request_duration_seconds_bucket",
+        "camlights_api_request_duration_seconds_count",
+        "camlights_journeys_started",
+        "camlights_journeys_ended",
+        "camlights_decisions",
+        "camlights_decision_latency_bucket",
+        "camlights_emails",
+        "camlights_webhook_deliveries",
+        "camlights_crm_events_total",
+        "temporal_workflow_completed",
+        "temporal_workflow_failed",
+        "temporal_activity_execution_failed",
+        "temporal_activity_schedule_to_start_latency_bucket",
         "temporal_workflow_task_schedule_to_start_latency_bucket",
-    }  # fmt: skip
+    }
     assert names <= ours, f"the dashboard queries series nobody exports: {sorted(names - ours)}"
 
 
@@ -139,9 +147,11 @@ def test_api_and_worker_run_several_replicas_with_a_disruption_budget(name):
     pod_labels = spec["template"]["metadata"]["labels"]
     assert spec["selector"]["matchLabels"].items() <= pod_labels.items()
     budgets = [
-        d for p in MANIFESTS for d in documents(p)
+        d
+        for p in MANIFESTS
+        for d in documents(p)
         if d.get("kind") == "PodDisruptionBudget" and d["metadata"]["name"] == name
-    ]  # fmt: skip
+    ]
     assert len(budgets) == 1, f"{name} has no PodDisruptionBudget"
     (budget,) = budgets
     assert budget["metadata"]["namespace"] == deployment["metadata"]["namespace"]

@@ -122,9 +122,14 @@ async def test_two_apis_and_two_workers_one_killed_every_journey_completes_once(
             partners = []
             for i in range(JOURNEYS):
                 body = {
-                    "name": f"Partner {i}", "domain": f"p{i}.scale.test", "country": "de", "type": "reseller",
-                    "tier": "gold", "cam_id": cams[i % 2]["id"], "contact_email": f"owner@p{i}.scale.test",
-                }  # fmt: skip
+                    "name": f"Partner {i}",
+                    "domain": f"p{i}.scale.test",
+                    "country": "de",
+                    "type": "reseller",
+                    "tier": "gold",
+                    "cam_id": cams[i % 2]["id"],
+                    "contact_email": f"owner@p{i}.scale.test",
+                }
                 r = await clients[i % 2].post("/partners", json=body, headers=ops)
                 assert r.status_code == 201, r.text
                 partners.append(r.json())

@@ -35,9 +35,11 @@ async def save(sessionmaker, policy) -> int:
 
 def health_input(partner: Partner, version: int) -> HealthInput:
     return HealthInput(
-        partner_id=str(partner.id), partner_name=partner.name, policy_version=version,
+        partner_id=str(partner.id),
+        partner_name=partner.name,
+        policy_version=version,
         coverage=Coverage(tier=partner.tier, cam_id=str(partner.cam_id) if partner.cam_id else None),
-    )  # fmt: skip
+    )
 
 
 async def lapse(sessionmaker, partner: Partner, track: str) -> Certification:

@@ -37,8 +37,15 @@ async def test_a_cam_beyond_capacity_is_refused_unless_ops_override(api, ops, se
     assert r.status_code == 200 and (r.json()["load"], r.json()["partners"], r.json()["over"]) == (1.0, 2, None)
 
     before = await _counts(sessionmaker)
-    body = {"name": "Over", "domain": _domain(), "country": "de", "type": "reseller", "tier": "gold",
-            "cam_id": cam["id"], "contact_email": "o@over.test"}  # fmt: skip
+    body = {
+        "name": "Over",
+        "domain": _domain(),
+        "country": "de",
+        "type": "reseller",
+        "tier": "gold",
+        "cam_id": cam["id"],
+        "contact_email": "o@over.test",
+    }
     r = await api.post("/partners", json=body, headers=ops)
     assert r.status_code == 409, r.text
     assert "a load of 1.25 CAMs (2 platinum \u00d7 0.500, 1 gold \u00d7 0.250), more than 1.00" in r.json()["detail"]

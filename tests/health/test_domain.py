@@ -76,8 +76,13 @@ def test_bands_at_the_bar_and_both_sides(value, band):
 
 @pytest.mark.parametrize(("drop", "alerts"), [(14, False), (15, True), (16, True)])
 def test_a_drop_alerts_at_the_bar(drop, alerts):
-    reason = alert_reason(90 - drop, HealthBand.healthy, HealthBand.healthy, 90, POLICY.model_copy(
-        update={"healthy_from": 0, "watch_from": 0}))  # fmt: skip
+    reason = alert_reason(
+        90 - drop,
+        HealthBand.healthy,
+        HealthBand.healthy,
+        90,
+        POLICY.model_copy(update={"healthy_from": 0, "watch_from": 0}),
+    )
     assert (reason is not None) == alerts
     if alerts:
         assert f"dropped {drop} points (from 90 to {90 - drop})" in reason

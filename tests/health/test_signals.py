@@ -40,13 +40,24 @@ async def test_each_journey_gives_its_signals(sessionmaker):
     await make_fund(sessionmaker, partner, policy)
     async with sessionmaker() as session, session.begin():
         session.add(
-            PartnerMilestone(partner_id=partner.id, key="portal_access", title="Log in to the partner portal",
-                             required=True, due_at=now - timedelta(days=3))
-        )  # fmt: skip
+            PartnerMilestone(
+                partner_id=partner.id,
+                key="portal_access",
+                title="Log in to the partner portal",
+                required=True,
+                due_at=now - timedelta(days=3),
+            )
+        )
         session.add(
-            QbrActionItem(partner_id=partner.id, period="2026-Q3", item_no=1, title="Joint plan", owner="partner",
-                          due=date.today() - timedelta(days=5))
-        )  # fmt: skip
+            QbrActionItem(
+                partner_id=partner.id,
+                period="2026-Q3",
+                item_no=1,
+                title="Joint plan",
+                owner="partner",
+                due=date.today() - timedelta(days=5),
+            )
+        )
     found = await signals(sessionmaker, partner, policy)
     assert found["cert_lapsed"][0].startswith("certification Network Associate lapsed on ")
     assert found["milestone_overdue"][0].startswith("onboarding milestone Log in to the partner portal overdue since")

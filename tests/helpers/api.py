@@ -17,9 +17,12 @@ async def new_key(sessionmaker, role, cam_id=None, partner_id=None, approver_lev
     """Headers of a new API key for `role`."""
     async with sessionmaker() as session, session.begin():
         _, secret = await create_api_key(
-            session, role=role, cam_id=cam_id, partner_id=partner_id,
+            session,
+            role=role,
+            cam_id=cam_id,
+            partner_id=partner_id,
             grants={} if approver_level is None else {"mdf.approver_level": approver_level},
-        )  # fmt: skip
+        )
     return {"Authorization": f"Bearer {secret}"}
 
 

@@ -128,8 +128,12 @@ async def test_metrics_and_a_trace_from_the_api_request_to_the_activities(
 
     caused = [s for s in finished if s.context.trace_id == request.context.trace_id]
     names = {s.name for s in caused}
-    assert {"StartWorkflow:DealWorkflow", "RunWorkflow:DealWorkflow", "RunActivity:deal.record_state",
-            "RunActivity:events.publish"} <= names, sorted(names)  # fmt: skip
+    assert {
+        "StartWorkflow:DealWorkflow",
+        "RunWorkflow:DealWorkflow",
+        "RunActivity:deal.record_state",
+        "RunActivity:events.publish",
+    } <= names, sorted(names)
     record = next(s for s in caused if s.name == "RunActivity:deal.record_state")
     assert request in list(ancestors(record))
 
@@ -154,8 +158,11 @@ def test_json_log_lines_carry_workflow_run_and_partner_ids():
     finally:
         PARTNER_ID.reset(token)
     assert (line["workflow_id"], line["run_id"], line["partner_id"], line["activity_type"]) == (
-        "deal-2", "r-2", "p-2", "outbox.send",
-    )  # fmt: skip
+        "deal-2",
+        "r-2",
+        "p-2",
+        "outbox.send",
+    )
 
 
 async def test_spans_are_exported_to_the_configured_otlp_endpoint(settings):
@@ -173,8 +180,14 @@ async def test_spans_are_exported_to_the_configured_otlp_endpoint(settings):
         return Response(status_code=200, media_type="application/x-protobuf")
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/v1/traces", collect, methods=["POST"])]),
-                                           host="127.0.0.1", port=port, log_level="warning"))  # fmt: skip
+    server = uvicorn.Server(
+        uvicorn.Config(
+            Starlette(routes=[Route("/v1/traces", collect, methods=["POST"])]),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
     serving = asyncio.create_task(server.serve())
     try:
         while not server.started:
@@ -200,9 +213,13 @@ async def test_the_access_log_never_holds_a_link_or_sign_in_token(settings, tmp_
     port, log = free_port(), tmp_path / "api.log"
     env = process_env(settings, API_HOST="127.0.0.1", API_PORT=str(port), LINK_SECRET=settings.link_secret)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", "api"], cwd=ROOT, env=env, stdout=log.open("ab"),
-        stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        [sys.executable, "-m", "worker.cli", "api"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     tokens = {name: f"{name}.{secrets.token_urlsafe(24)}" for name in ("deal", "mdf", "signin", "query")}
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
@@ -226,6 +243,10 @@ async def test_the_access_log_never_holds_a_link_or_sign_in_token(settings, tmp_
     text = log.read_text()
     for token in tokens.values():
         assert token.split(".", 1)[1] not in text, f"token {token} in the access log"
-    for line in ("/deals/links/<redacted>", "/mdf/links/<redacted>", "/web/sign-in/<redacted>?next=%2Fweb%2Fportfolio",
-                 "/health?token=<redacted>"):  # fmt: skip
+    for line in (
+        "/deals/links/<redacted>",
+        "/mdf/links/<redacted>",
+        "/web/sign-in/<redacted>?next=%2Fweb%2Fportfolio",
+        "/health?token=<redacted>",
+    ):
         assert line in text, text[-2000:]

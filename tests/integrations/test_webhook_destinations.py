@@ -50,8 +50,13 @@ async def destination():
         return StreamingResponse(bytes_())
 
     port = free_port()
-    app = Starlette(routes=[Route("/host", host, methods=["POST"]), Route("/big", big, methods=["POST"]),
-                            Route("/drip", drip, methods=["POST"])])  # fmt: skip
+    app = Starlette(
+        routes=[
+            Route("/host", host, methods=["POST"]),
+            Route("/big", big, methods=["POST"]),
+            Route("/drip", drip, methods=["POST"]),
+        ]
+    )
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
     await eventually(lambda: server.started, what="the destination to listen")

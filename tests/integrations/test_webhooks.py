@@ -56,8 +56,11 @@ async def test_subscriptions_refuse_loopback_and_unknown_types_and_write_nothing
     for url in ("http://10.1.2.3/hook", "http://169.254.169.254/latest", "http://[::1]/x", "ftp://example.com/x"):
         r = await api.post("/webhooks", json={"url": url, "event_types": ["*"]}, headers=ops)
         assert r.status_code == 422, (url, r.text)
-    r = await api.post("/webhooks", json={"url": receiver.url("x"), "event_types": ["deal.bogus"],
-                                          "allow_private_network": True}, headers=ops)  # fmt: skip
+    r = await api.post(
+        "/webhooks",
+        json={"url": receiver.url("x"), "event_types": ["deal.bogus"], "allow_private_network": True},
+        headers=ops,
+    )
     assert r.status_code == 422 and "unknown event type(s) deal.bogus" in r.text
     assert (await api.get("/webhooks", headers=ops)).json() == []
     r = await api.get("/events/catalog", headers=ops)
@@ -90,15 +93,18 @@ async def test_events_arrive_once_in_order_per_partner_and_crm_closes_the_deal(
     r = await api.post("/deals", json=deal_body(amount="2500.00"), headers=partner_h)
     assert r.status_code == 201, r.text
     deal = r.json()
-    await eventually(
-        lambda: _state(api, ops, deal["id"], "approved"), what="auto approval", timeout=30
-    )  # fmt: skip
+    await eventually(lambda: _state(api, ops, deal["id"], "approved"), what="auto approval", timeout=30)
 
     # The CRM moves the opportunity (keyed by the deal's id and its own id the first time), then
     # closes it, keyed by its own id alone.
     opportunity = "006Dn000004XyZ"
-    moved = {"event_id": "crm-evt-1", "type": "opportunity.stage_changed", "deal_id": deal["id"],
-             "crm_opportunity_id": opportunity, "stage": "proposal"}  # fmt: skip
+    moved = {
+        "event_id": "crm-evt-1",
+        "type": "opportunity.stage_changed",
+        "deal_id": deal["id"],
+        "crm_opportunity_id": opportunity,
+        "stage": "proposal",
+    }
     r = await api.post("/events/crm", json=moved, headers=ops)
     assert r.status_code == 202 and r.json()["stage"] == "proposal", r.text
     await eventually(lambda: _field(api, ops, deal["id"], "stage", "proposal"), what="the CRM's stage", timeout=30)
@@ -110,12 +116,20 @@ async def test_events_arrive_once_in_order_per_partner_and_crm_closes_the_deal(
     ):
         r = await api.post("/events/crm", json=wrong, headers=ops)
         assert r.status_code == status, (wrong, r.text)
-    crm = {"event_id": "crm-evt-2", "type": "opportunity.closed_won", "crm_opportunity_id": opportunity,
-           "amount_minor": 260000, "currency": "USD"}  # fmt: skip
+    crm = {
+        "event_id": "crm-evt-2",
+        "type": "opportunity.closed_won",
+        "crm_opportunity_id": opportunity,
+        "amount_minor": 260000,
+        "currency": "USD",
+    }
     r = await api.post("/events/crm", json=crm, headers=ops)
     assert r.status_code == 202 and r.json() == {
-        "event_id": "crm-evt-2", "deal_id": deal["id"], "stage": "closed_won", "duplicate": False,
-    }, r.text  # fmt: skip
+        "event_id": "crm-evt-2",
+        "deal_id": deal["id"],
+        "stage": "closed_won",
+        "duplicate": False,
+    }, r.text
     r = await api.post("/events/crm", json=crm, headers=ops)  # the CRM retries: nothing happens twice
     assert r.status_code == 200 and r.json()["duplicate"] is True
     await eventually(lambda: _state(api, ops, deal["id"], "won"), what="the journey ends as won", timeout=30)
@@ -129,7 +143,7 @@ async def test_events_arrive_once_in_order_per_partner_and_crm_closes_the_deal(
     expected = ["partner.enrolled", "deal.registered", "deal.approved", "deal.won"]
     await eventually(
         lambda: set(expected) <= set(receiver.types("main", partner["id"])), what="every event", timeout=60
-    )  # fmt: skip
+    )
     async with sessionmaker() as session:
         published = (
             await session.scalars(
@@ -212,8 +226,9 @@ async def test_an_event_no_retry_can_fix_fails_for_good(sessionmaker):
     hooks = WebhookActivities(sessionmaker)
     at = datetime.now(UTC)
     for event_type, data in (("deal.bogus", {}), ("deal.won", {"deal_id": "d-1"})):  # deal.won lacks fields
-        inp = EventInput(idempotency_key=f"t:{event_type}", type=event_type, partner_id=str(uuid.uuid4()),
-                         occurred_at=at, data=data)  # fmt: skip
+        inp = EventInput(
+            idempotency_key=f"t:{event_type}", type=event_type, partner_id=str(uuid.uuid4()), occurred_at=at, data=data
+        )
         with pytest.raises(ApplicationError) as err:
             await ActivityEnvironment().run(hooks.publish, inp)
         assert err.value.non_retryable and err.value.type == "BadEvent", err.value

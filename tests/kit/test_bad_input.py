@@ -41,12 +41,28 @@ async def test_1_bad_characters_in_every_stored_string_are_refused(api, ops, ses
     cam = await create_cam(api, ops)
     partner = await enrol(api, ops, tier="registered", domain="clean.test")
     refused(await post_raw(api, "/cams", {"name": text, "email": "x@vendor.test"}, ops), "name")
-    refused(await post_raw(api, "/partners", {"name": text, "domain": "bad.test", "country": "DE", "type": "msp",
-                                              "tier": "gold", "cam_id": cam["id"], "contact_email": "o@bad.test"},
-                           ops), "name")  # fmt: skip
+    refused(
+        await post_raw(
+            api,
+            "/partners",
+            {
+                "name": text,
+                "domain": "bad.test",
+                "country": "DE",
+                "type": "msp",
+                "tier": "gold",
+                "cam_id": cam["id"],
+                "contact_email": "o@bad.test",
+            },
+            ops,
+        ),
+        "name",
+    )
     refused(await post_raw(api, "/api-keys", {"role": "ops", "label": text}, ops), "label")
-    refused(await post_raw(api, "/deals", {**deal_body(customer_name=text), "partner_id": partner["id"]}, ops),
-            "customer_name")  # fmt: skip
+    refused(
+        await post_raw(api, "/deals", {**deal_body(customer_name=text), "partner_id": partner["id"]}, ops),
+        "customer_name",
+    )
     cert = {
         "partner_id": partner["id"],
         "person_name": text,
@@ -63,9 +79,15 @@ async def test_1_bad_characters_in_every_stored_string_are_refused(api, ops, ses
 
 
 @pytest.mark.parametrize(
-    "path", ["/policy/versions/99999999999", "/partners?offset=100000000000000000000", "/deals?limit=10000000000",
-             "/deals?offset=-1", "/certifications?expiring_within_days=1e400"],
-)  # fmt: skip
+    "path",
+    [
+        "/policy/versions/99999999999",
+        "/partners?offset=100000000000000000000",
+        "/deals?limit=10000000000",
+        "/deals?offset=-1",
+        "/certifications?expiring_within_days=1e400",
+    ],
+)
 async def test_2_unbounded_numbers_are_refused(api, ops, path):
     r = await api.get(path, headers=ops)
     assert r.status_code == 422 and isinstance(r.json()["detail"], str), r.text
@@ -90,8 +112,15 @@ async def test_3_a_bad_decision_reason_never_reaches_the_journey(api, ops, worke
 async def test_5_addresses_the_mailer_refuses_are_refused_at_the_edge(api, ops, sessionmaker, address):
     cam = await create_cam(api, ops)
     refused(await post_raw(api, "/cams", {"name": "X", "email": address}, ops), "email")
-    body = {"name": "P", "domain": "mail.test", "country": "DE", "type": "msp", "tier": "gold", "cam_id": cam["id"],
-            "contact_email": address}  # fmt: skip
+    body = {
+        "name": "P",
+        "domain": "mail.test",
+        "country": "DE",
+        "type": "msp",
+        "tier": "gold",
+        "cam_id": cam["id"],
+        "contact_email": address,
+    }
     refused(await post_raw(api, "/partners", body, ops), "contact_email")
     partner = await enrol(api, ops, tier="registered", domain="mail2.test")
     cert = {
@@ -108,9 +137,15 @@ async def test_5_addresses_the_mailer_refuses_are_refused_at_the_edge(api, ops, 
 
 @pytest.mark.parametrize(
     "look_alike",
-    ["Ｇｌｏｂｅｘ Ｃｏｒｐｏｒａｔｉｏｎ", "Glo\u200bbex Corporation", "Globex\u00a0Corporation",
-     "GLOBEX CORPORATION\u2060", "Globex Corp.", "Globex Corporation\u00ad"],
-)  # fmt: skip
+    [
+        "Ｇｌｏｂｅｘ Ｃｏｒｐｏｒａｔｉｏｎ",
+        "Glo\u200bbex Corporation",
+        "Globex\u00a0Corporation",
+        "GLOBEX CORPORATION\u2060",
+        "Globex Corp.",
+        "Globex Corporation\u00ad",
+    ],
+)
 async def test_6_look_alike_customer_names_are_the_same_customer(api, ops, worker, sessionmaker, look_alike):
     r = await api.put("/policy", json=fast_policy().model_dump(mode="json"), headers=ops)
     assert r.status_code == 201, r.text
@@ -119,17 +154,21 @@ async def test_6_look_alike_customer_names_are_the_same_customer(api, ops, worke
     a_h = await new_key(sessionmaker, Role.partner, partner_id=a["id"])
     b_h = await new_key(sessionmaker, Role.partner, partner_id=b["id"])
     first = await api.post("/deals", json=deal_body(customer_domain="globex-1.com"), headers=a_h)
-    second = await api.post("/deals", json=deal_body(customer_domain="globex-2.com", customer_name=look_alike),
-                            headers=b_h)  # fmt: skip
+    second = await api.post(
+        "/deals", json=deal_body(customer_domain="globex-2.com", customer_name=look_alike), headers=b_h
+    )
     assert first.status_code == second.status_code == 201, second.text
     assert second.json()["state"] == "conflict_review" and second.json()["conflict_with"] == first.json()["id"]
 
 
 @pytest.mark.parametrize(
     ("change", "field"),
-    [({"day_seconds": 1e12}, "day_seconds"), ({"deal": {"protection_days": 1e9}}, "protection_days"),
-     ({"day_seconds": 86400, "deal": {"max_extensions": 100, "max_extension_days": 3650}}, "deal.protection_days")],
-)  # fmt: skip
+    [
+        ({"day_seconds": 1e12}, "day_seconds"),
+        ({"deal": {"protection_days": 1e9}}, "protection_days"),
+        ({"day_seconds": 86400, "deal": {"max_extensions": 100, "max_extension_days": 3650}}, "deal.protection_days"),
+    ],
+)
 async def test_7_a_policy_no_journey_could_keep_is_refused(api, ops, worker, change, field):
     body = fast_policy().model_dump(mode="json")
     for section, value in change.items():

@@ -28,8 +28,11 @@ from worker.main import build_worker
 
 def raw_client(dev_env, ring: KeyRing | None = None) -> Client:
     """A client of the same server that sees payloads as stored (no codec), or with `ring`."""
-    return Client(dev_env.client.service_client, namespace=dev_env.client.namespace,
-                  data_converter=data_converter(ring) if ring else pydantic_data_converter)  # fmt: skip
+    return Client(
+        dev_env.client.service_client,
+        namespace=dev_env.client.namespace,
+        data_converter=data_converter(ring) if ring else pydantic_data_converter,
+    )
 
 
 def stored_payloads(history_json: str, *, search_attributes: bool = False) -> list[dict]:
@@ -57,11 +60,13 @@ def stored_payloads(history_json: str, *, search_attributes: bool = False) -> li
     return found
 
 
-async def test_history_is_encrypted_and_ops_decode_it_through_the_codec_endpoint(api, ops, worker, dev_env,
-                                                                                  sessionmaker):  # fmt: skip
+async def test_history_is_encrypted_and_ops_decode_it_through_the_codec_endpoint(
+    api, ops, worker, dev_env, sessionmaker
+):
     cam = await create_cam(api, ops, email="casey@vendor.test")
-    partner = await enrol(api, ops, tier="gold", cam_id=cam["id"], domain="secret-partner.test",
-                          name="Confidential Networks")  # fmt: skip
+    partner = await enrol(
+        api, ops, tier="gold", cam_id=cam["id"], domain="secret-partner.test", name="Confidential Networks"
+    )
     wid = f"onboarding-{partner['id']}"
     r = await api.post(f"/partners/{partner['id']}/onboarding/milestones/portal_access", headers=ops)
     assert r.status_code == 200, r.text
@@ -97,9 +102,7 @@ async def test_history_is_encrypted_and_ops_decode_it_through_the_codec_endpoint
 
 async def test_a_payload_whose_key_is_not_in_the_ring_fails_naming_the_key(api, ops):
     other = KeyRing.parse("lost-key:" + base64.b64encode(new_key()).decode())
-    encoded = EncryptionCodec(other).encrypt(
-        (await pydantic_data_converter.encode(["Confidential Networks"]))[0]
-    )  # fmt: skip
+    encoded = EncryptionCodec(other).encrypt((await pydantic_data_converter.encode(["Confidential Networks"]))[0])
     with pytest.raises(CodecError, match="lost-key"):
         EncryptionCodec(TEST_RING).decrypt(encoded)
     from google.protobuf.json_format import MessageToDict
@@ -131,8 +134,9 @@ async def test_key_rotation_mid_journey_completes_the_journey(api, ops, settings
         result = await handle.result()
     assert result["state"] == "activated"
     history = await raw_client(dev_env).get_workflow_handle(wid).fetch_history()
-    key_ids = {base64.b64decode(p["metadata"]["encryption-key-id"]).decode()
-               for p in stored_payloads(history.to_json())}  # fmt: skip
+    key_ids = {
+        base64.b64decode(p["metadata"]["encryption-key-id"]).decode() for p in stored_payloads(history.to_json())
+    }
     assert {"rot-a", "rot-b"} <= key_ids, key_ids
 
 

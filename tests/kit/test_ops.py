@@ -29,8 +29,11 @@ async def test_a_step_failing_for_too_long_is_listed_with_its_last_error(api, op
     assert await listed("") == []  # the policy's default (30 min) is not reached yet
     assert (await api.get("/ops/retrying", headers={"Authorization": "Bearer nope"})).status_code == 401
     mailbox.accept()
-    await eventually(lambda: any(m["To"] == "owner@busy.test" for m in mailbox.messages), timeout=60,
-                     what="the welcome delivered once the mailbox accepts")  # fmt: skip
+    await eventually(
+        lambda: any(m["To"] == "owner@busy.test" for m in mailbox.messages),
+        timeout=60,
+        what="the welcome delivered once the mailbox accepts",
+    )
     assert await eventually(lambda: _none(listed("?older_than_minutes=0.01")), what="no longer listed")
     assert await indexed(sessionmaker, wid) == 0  # the worker removed it from the index
 

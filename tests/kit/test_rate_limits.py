@@ -25,8 +25,10 @@ LIMIT = 5
 @contextlib.asynccontextmanager
 async def two_apps(settings, **changes):
     """Two API processes (two apps, each with its own engine and pool) against one database."""
-    apps = [create_app(settings.model_copy(update={"auth_failures_per_minute": LIMIT, **changes}), reconcile_every=None)
-            for _ in range(2)]  # fmt: skip
+    apps = [
+        create_app(settings.model_copy(update={"auth_failures_per_minute": LIMIT, **changes}), reconcile_every=None)
+        for _ in range(2)
+    ]
     async with contextlib.AsyncExitStack() as stack:
         for app in apps:
             await stack.enter_async_context(app.router.lifespan_context(app))
@@ -90,8 +92,13 @@ async def test_forged_decision_links_are_limited_per_client_but_genuine_ones_are
     r = await on_b.post("/deals/links/forged-token-x", data={"reason": ""})
     assert r.status_code == 429 and "too many failed link attempts" in r.text and int(r.headers["Retry-After"]) > 0
     assert (await other.get("/deals/links/forged-token-y")).status_code == 403
-    claims = LinkClaims(deal_id=str(uuid.uuid4()), decision="approve", approver="ops:x", jti=uuid.uuid4().hex,
-                        expires_at=datetime.now(UTC) + timedelta(days=1))  # fmt: skip
+    claims = LinkClaims(
+        deal_id=str(uuid.uuid4()),
+        decision="approve",
+        approver="ops:x",
+        jti=uuid.uuid4().hex,
+        expires_at=datetime.now(UTC) + timedelta(days=1),
+    )
     r = await on_a.get(f"/deals/links/{make_token(settings.link_secret, claims)}")
     assert r.status_code == 404 and "does not exist" in r.text  # read and answered, not refused with 429
 
@@ -140,11 +147,17 @@ async def test_a_partner_keys_updates_to_its_journeys_share_one_budget_per_key(s
         over = [
             ("post", report, None),
             ("post", f"/deals/{uuid.uuid4()}/stage", {"stage": "proposal"}),
-            ("post", f"/mdf/requests/{uuid.uuid4()}/dates",
-             {"planned_start": str(today + timedelta(days=5)), "planned_end": str(today + timedelta(days=6))}),
-            ("post", f"/partners/{partner['id']}/qbr/2027-Q1/meeting",
-             {"starts_at": (datetime.now(UTC) + timedelta(days=3)).isoformat()}),
-        ]  # fmt: skip
+            (
+                "post",
+                f"/mdf/requests/{uuid.uuid4()}/dates",
+                {"planned_start": str(today + timedelta(days=5)), "planned_end": str(today + timedelta(days=6))},
+            ),
+            (
+                "post",
+                f"/partners/{partner['id']}/qbr/2027-Q1/meeting",
+                {"starts_at": (datetime.now(UTC) + timedelta(days=3)).isoformat()},
+            ),
+        ]
         for method, path, body in over:  # past it: each kind of update, from either process
             for http in (on_a, on_b):
                 r = await http.request(method, path, json=body, headers=own)

@@ -19,8 +19,10 @@ async def summaries(handle) -> dict[str, list[str]]:
     """The decoded summaries of the history's activities and timers."""
     out: dict[str, list[str]] = {"activity": [], "timer": []}
     async for event in handle.fetch_history_events():
-        kind = {EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "activity",
-                EventType.EVENT_TYPE_TIMER_STARTED: "timer"}.get(event.event_type)  # fmt: skip
+        kind = {
+            EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "activity",
+            EventType.EVENT_TYPE_TIMER_STARTED: "timer",
+        }.get(event.event_type)
         if kind is None:
             continue
         assert event.user_metadata.HasField("summary"), f"{kind} without a summary: {event}"
@@ -97,9 +99,15 @@ async def test_onboarding_and_certification_tell_theirs(api, ops, worker, dev_en
     assert onboarding.id in await eventually(lambda: listed(dev_env.client, due), what="onboarding listed as due")
 
     expires = (datetime.now(UTC) + timedelta(days=400)).isoformat()
-    cert = {"partner_id": partner["id"], "person_name": "Pat Engineer", "person_email": "pat@tale.test",
-            "track": "Network Associate", "product_category": "network",
-            "issued_at": "2026-01-01T00:00:00Z", "expires_at": expires}  # fmt: skip
+    cert = {
+        "partner_id": partner["id"],
+        "person_name": "Pat Engineer",
+        "person_email": "pat@tale.test",
+        "track": "Network Associate",
+        "product_category": "network",
+        "issued_at": "2026-01-01T00:00:00Z",
+        "expires_at": expires,
+    }
     r = await api.post("/certifications", json=cert, headers=ops)
     handle = dev_env.client.get_workflow_handle(f"cert-{r.json()['id']}")
     summary = await (await handle.describe()).static_summary()

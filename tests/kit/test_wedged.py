@@ -18,9 +18,12 @@ async def test_a_journey_failing_its_workflow_task_answers_503_and_is_listed_for
     client = dev_env.client
     await client.get_workflow_handle(wid).terminate(reason="test: replaced by a run that cannot run")
     await client.start_workflow(
-        "OnboardingWorkflow", {"not": "an onboarding input"}, id=wid, task_queue=task_queue,
+        "OnboardingWorkflow",
+        {"not": "an onboarding input"},
+        id=wid,
+        task_queue=task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-    )  # fmt: skip
+    )
 
     async def failing_twice():
         desc = await client.get_workflow_handle(wid).describe()

@@ -12,10 +12,21 @@ from store import repo
 
 async def make_lead(sessionmaker, *, company: str = "Initech", country: str = "DE", category: str = "network") -> Lead:
     lead = Lead(
-        id=uuid.uuid4(), company=company, domain=f"{uuid.uuid4().hex[:8]}.initech.test", contact_name="Bill",
-        contact_email="bill@initech.test", country=country, region="", product_category=category, source="web",
-        notes="", state="new", routing=[], policy_version=1, created_by="ops:test",
-    )  # fmt: skip
+        id=uuid.uuid4(),
+        company=company,
+        domain=f"{uuid.uuid4().hex[:8]}.initech.test",
+        contact_name="Bill",
+        contact_email="bill@initech.test",
+        country=country,
+        region="",
+        product_category=category,
+        source="web",
+        notes="",
+        state="new",
+        routing=[],
+        policy_version=1,
+        created_by="ops:test",
+    )
     async with sessionmaker() as session, session.begin():
         session.add(lead)
     return lead
@@ -23,9 +34,15 @@ async def make_lead(sessionmaker, *, company: str = "Initech", country: str = "D
 
 def lead_input(lead: Lead, policy_version: int | None = None, **kw) -> LeadInput:
     return LeadInput(
-        lead_id=str(lead.id), company=lead.company, country=lead.country, region=lead.region,
-        product_category=lead.product_category, source=lead.source, policy_version=policy_version, **kw,
-    )  # fmt: skip
+        lead_id=str(lead.id),
+        company=lead.company,
+        country=lead.country,
+        region=lead.region,
+        product_category=lead.product_category,
+        source=lead.source,
+        policy_version=policy_version,
+        **kw,
+    )
 
 
 async def save_policy(sessionmaker, policy: ProgramPolicy) -> int:

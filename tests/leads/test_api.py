@@ -23,10 +23,18 @@ OPS = Principal(key_id=uuid.UUID(int=1), role=Role.ops, cam_id=None, partner_id=
 
 def lead_body(**over):
     return {
-        "company": "Initech", "domain": "www.initech.test", "contact_name": "Bill Lumbergh",
-        "contact_email": "bill@initech.test", "country": "DE", "region": "by", "product_category": "network",
-        "value": "25000.00", "currency": "EUR", "source": "webinar-2026", **over,
-    }  # fmt: skip
+        "company": "Initech",
+        "domain": "www.initech.test",
+        "contact_name": "Bill Lumbergh",
+        "contact_email": "bill@initech.test",
+        "country": "DE",
+        "region": "by",
+        "product_category": "network",
+        "value": "25000.00",
+        "currency": "EUR",
+        "source": "webinar-2026",
+        **over,
+    }
 
 
 async def put_policy(api, ops, **leads):
@@ -44,8 +52,10 @@ async def count_leads(sessionmaker) -> int:
 def offer_links(mailbox, to: str) -> dict[str, str]:
     message = next(m for m in mailbox.messages if m["To"] == to and m["X-CAMLights-Template"] == "offer")
     text = message.get_body(("plain",)).get_content()
-    return {k: re.search(rf"{k.capitalize()}:\s+(\S+)", text).group(1).replace("http://camlights.test", "")
-            for k in ("accept", "decline")}  # fmt: skip
+    return {
+        k: re.search(rf"{k.capitalize()}:\s+(\S+)", text).group(1).replace("http://camlights.test", "")
+        for k in ("accept", "decline")
+    }
 
 
 async def test_offer_accepted_by_link_scoped_reads_duplicates_and_recall(api, ops, worker, mailbox, sessionmaker):
@@ -138,9 +148,17 @@ CSV_HEADER = "external_id,company,domain,contact_name,contact_email,country,prod
 
 
 def csv_row(n: int, **over) -> str:
-    cells = {"external_id": f"crm-{n}", "company": f"Company {n}", "domain": f"c{n}.test", "contact_name": "Pat",
-             "contact_email": f"pat@c{n}.test", "country": "DE", "product_category": "network", "value": "100.00",
-             "currency": "EUR"} | over  # fmt: skip
+    cells = {
+        "external_id": f"crm-{n}",
+        "company": f"Company {n}",
+        "domain": f"c{n}.test",
+        "contact_name": "Pat",
+        "contact_email": f"pat@c{n}.test",
+        "country": "DE",
+        "product_category": "network",
+        "value": "100.00",
+        "currency": "EUR",
+    } | over
     return ",".join(cells.values()) + "\n"
 
 
@@ -197,8 +215,14 @@ async def test_accept_by_api_and_convert_with_the_partners_own_deal(api, ops, wo
     assert (await api.post(f"/leads/{lead['id']}/accept", headers=other_h)).status_code == 404  # not its lead
     r = await api.post(f"/leads/{lead['id']}/accept", headers=partner_h)
     assert r.status_code == 200 and r.json()["state"] == "accepted", r.text
-    body = {"customer_name": "Initech", "customer_domain": "initech.test", "product_category": "network",
-            "amount": "1000.00", "currency": "USD", "expected_close_date": "2027-03-31"}  # fmt: skip
+    body = {
+        "customer_name": "Initech",
+        "customer_domain": "initech.test",
+        "product_category": "network",
+        "amount": "1000.00",
+        "currency": "USD",
+        "expected_close_date": "2027-03-31",
+    }
     theirs = (await api.post("/deals", json=body, headers=other_h)).json()
     ours = (await api.post("/deals", json=body, headers=partner_h)).json()
     r = await api.post(f"/leads/{lead['id']}/deal", json={"deal_id": theirs["id"]}, headers=partner_h)

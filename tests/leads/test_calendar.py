@@ -59,6 +59,11 @@ def test_an_unknown_country_has_no_holidays_and_no_working_day_fails():
     assert is_working_day(date(2026, 12, 25), "XX", WEEK)
     with pytest.raises(ValueError, match="no 1 business hours"):
         add_business_hours(
-            datetime(2026, 3, 9, tzinfo=BERLIN), 1, tz="Europe/Berlin", country="DE", working_days=[],
-            day_starts=time(9), day_ends=time(17),
-        )  # fmt: skip
+            datetime(2026, 3, 9, tzinfo=BERLIN),
+            1,
+            tz="Europe/Berlin",
+            country="DE",
+            working_days=[],
+            day_starts=time(9),
+            day_ends=time(17),
+        )

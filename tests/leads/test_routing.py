@@ -135,6 +135,7 @@ def test_policy_bounds():
 
 
 def test_describe_names_the_lead():
-    summary, details = describe(LeadInput(lead_id="L1", company="Initech", country="DE", region="by",
-                                          product_category="network", source="web"))  # fmt: skip
+    summary, details = describe(
+        LeadInput(lead_id="L1", company="Initech", country="DE", region="by", product_category="network", source="web")
+    )
     assert summary == "Lead: Initech — network, DE/by" and "**Source** web" in details

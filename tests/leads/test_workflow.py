@@ -39,8 +39,13 @@ async def live(handle) -> list[str]:
 
 async def offers(sessionmaker, lead) -> list[LeadOffer]:
     async with sessionmaker() as session:
-        return list((await session.scalars(select(LeadOffer).where(LeadOffer.lead_id == lead.id)
-                                           .order_by(LeadOffer.offer_no))).all())  # fmt: skip
+        return list(
+            (
+                await session.scalars(
+                    select(LeadOffer).where(LeadOffer.lead_id == lead.id).order_by(LeadOffer.offer_no)
+                )
+            ).all()
+        )
 
 
 async def test_sequential_decline_expiry_accept_and_conversion(
@@ -66,27 +71,39 @@ async def test_sequential_decline_expiry_accept_and_conversion(
         (third,) = await live(handle)
         assert third not in (first, second)
         await handle.execute_update(LeadWorkflow.respond, accept(third))
-        await handle.signal(LeadWorkflow.deal_registered, DealRegistered(
-            deal_id="00000000-0000-0000-0000-000000000001", partner_id=third, by=f"partner:{third}"))  # fmt: skip
+        await handle.signal(
+            LeadWorkflow.deal_registered,
+            DealRegistered(deal_id="00000000-0000-0000-0000-000000000001", partner_id=third, by=f"partner:{third}"),
+        )
         result = await handle.result()
         await record_history(handle, "leads-sequential-converted")
     assert result.state == LeadState.converted and result.partner_id == third
     rows = await offers(sessionmaker, lead)
     assert [(r.partner_id.hex, r.state) for r in rows] == [
-        (uuid_hex(first), "declined"), (uuid_hex(second), "expired"), (uuid_hex(third), "accepted")
-    ]  # fmt: skip
+        (uuid_hex(first), "declined"),
+        (uuid_hex(second), "expired"),
+        (uuid_hex(third), "accepted"),
+    ]
     assert rows[0].reason_code == "no_capacity"
     expected = add_business_hours(
-        rows[1].offered_at, 16, tz="Europe/Berlin", country="DE", working_days=[0, 1, 2, 3, 4],
-        day_starts=LeadsPolicy().hours[0], day_ends=LeadsPolicy().hours[1],
-    )  # fmt: skip
+        rows[1].offered_at,
+        16,
+        tz="Europe/Berlin",
+        country="DE",
+        working_days=[0, 1, 2, 3, 4],
+        day_starts=LeadsPolicy().hours[0],
+        day_ends=LeadsPolicy().hours[1],
+    )
     assert rows[1].expires_at == expected
     assert rows[1].expires_at.astimezone().weekday() < 5
     sent = [(m["X-CAMLights-Template"], m["To"]) for m in mailbox.messages]
     by_id = {str(p.id): p.contact_email for p in partners}
     assert sent == [
-        ("offer", by_id[first]), ("offer", by_id[second]), ("offer_reminder", by_id[second]), ("offer", by_id[third])
-    ], sent  # fmt: skip
+        ("offer", by_id[first]),
+        ("offer", by_id[second]),
+        ("offer_reminder", by_id[second]),
+        ("offer", by_id[third]),
+    ], sent
     async with sessionmaker() as session:
         row = await session.get(Lead, lead.id)
     assert row.state == "converted" and str(row.partner_id) == third and row.deal_id is not None
@@ -94,9 +111,14 @@ async def test_sequential_decline_expiry_accept_and_conversion(
     async with sessionmaker() as session:
         events = await session.execute(select(WebhookEvent.type, WebhookEvent.partner_id).order_by(WebhookEvent.seq))
     assert [(t, str(p)) for t, p in events.all()] == [
-        ("lead.offered", first), ("lead.declined", first), ("lead.offered", second), ("lead.expired", second),
-        ("lead.offered", third), ("lead.accepted", third), ("lead.converted", third),
-    ]  # fmt: skip
+        ("lead.offered", first),
+        ("lead.declined", first),
+        ("lead.offered", second),
+        ("lead.expired", second),
+        ("lead.offered", third),
+        ("lead.accepted", third),
+        ("lead.converted", third),
+    ]
 
 
 def uuid_hex(pid: str) -> str:

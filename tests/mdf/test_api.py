@@ -369,20 +369,36 @@ async def test_proof_files_in_an_s3_bucket(settings, ops, worker, sessionmaker, 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
-        s3 = {"s3_endpoint_url": f"http://127.0.0.1:{port}", "s3_access_key_id": "test", "s3_secret_access_key": "test",
-              "proof_bucket": "camlights-proofs"}  # fmt: skip
-        client = boto3.client("s3", region_name="us-east-1", endpoint_url=s3["s3_endpoint_url"],
-                              aws_access_key_id="test", aws_secret_access_key="test")  # fmt: skip
+        s3 = {
+            "s3_endpoint_url": f"http://127.0.0.1:{port}",
+            "s3_access_key_id": "test",
+            "s3_secret_access_key": "test",
+            "proof_bucket": "camlights-proofs",
+        }
+        client = boto3.client(
+            "s3",
+            region_name="us-east-1",
+            endpoint_url=s3["s3_endpoint_url"],
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
         client.create_bucket(Bucket="camlights-proofs")
         app = create_app(settings.model_copy(update=s3), reconcile_every=None)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://camlights.test") as api:
                 _, _, partner_h, _, req = await approved_request(api, ops, sessionmaker, mailbox)
-                files = [("invoice", ("i.pdf", PDF, "application/pdf")), ("photo", ("p.png", png(), "image/png")),
-                         ("attendee_list", ("a.csv", CSV, "text/csv"))]  # fmt: skip
-                r = await api.post(f"/mdf/requests/{req['id']}/claim", files=files, headers=partner_h,
-                                   data={"amount_minor": "50000", "total_cost_minor": "100000"})  # fmt: skip
+                files = [
+                    ("invoice", ("i.pdf", PDF, "application/pdf")),
+                    ("photo", ("p.png", png(), "image/png")),
+                    ("attendee_list", ("a.csv", CSV, "text/csv")),
+                ]
+                r = await api.post(
+                    f"/mdf/requests/{req['id']}/claim",
+                    files=files,
+                    headers=partner_h,
+                    data={"amount_minor": "50000", "total_cost_minor": "100000"},
+                )
                 assert r.status_code == 200, r.text
                 proofs = (await api.get(f"/mdf/requests/{req['id']}/proofs", headers=partner_h)).json()
                 invoice = next(p for p in proofs if p["kind"] == "invoice")
@@ -462,25 +478,37 @@ async def test_every_update_is_answered_once_recorded(api, ops, worker, sessionm
         return got
 
     await step("/decision", cam_h, "returned", json={"decision": "return", "reason": "add the agenda"})
-    got = await step("/resubmission", partner_h, "pending_approval", json={
-        "title": "Roadshow with agenda", "planned_start": str(today), "planned_end": str(today + timedelta(days=2)),
-        "amount_minor": 90_000,
-    })  # fmt: skip
+    got = await step(
+        "/resubmission",
+        partner_h,
+        "pending_approval",
+        json={
+            "title": "Roadshow with agenda",
+            "planned_start": str(today),
+            "planned_end": str(today + timedelta(days=2)),
+            "amount_minor": 90_000,
+        },
+    )
     assert (got["title"], got["amount_minor"]) == ("Roadshow with agenda", 90_000), got
     await step("/decision", cam_h, "approved", json={"decision": "approve"})
     dates = {"planned_start": str(today), "planned_end": str(today + timedelta(days=1))}
     got = await step("/dates", partner_h, "approved", json=dates)
     assert got["planned_end"] == dates["planned_end"], got
     await step("/start", partner_h, "running")
-    files = [("invoice", ("i.pdf", PDF, "application/pdf")), ("photo", ("p.png", png(), "image/png")),
-             ("attendee_list", ("a.csv", CSV, "text/csv"))]  # fmt: skip
-    await step("/claim", partner_h, "claim_review", data={"amount_minor": "40000", "total_cost_minor": "100000"},
-               files=files)  # fmt: skip
+    files = [
+        ("invoice", ("i.pdf", PDF, "application/pdf")),
+        ("photo", ("p.png", png(), "image/png")),
+        ("attendee_list", ("a.csv", CSV, "text/csv")),
+    ]
+    await step(
+        "/claim", partner_h, "claim_review", data={"amount_minor": "40000", "total_cost_minor": "100000"}, files=files
+    )
     await step("/claim/decision", cam_h, "claim_returned", json={"decision": "return", "reason": "blurry photo"})
     await step("/proofs", partner_h, "claim_review", files=files[1:2])
     await step("/claim/decision", cam_h, "claim_approved", json={"decision": "approve"})
-    got = await step("/payments", ops, "claim_approved",
-                     json={"reference": "P1", "amount_minor": 10_000, "paid_on": str(today)})  # fmt: skip
+    got = await step(
+        "/payments", ops, "claim_approved", json={"reference": "P1", "amount_minor": 10_000, "paid_on": str(today)}
+    )
     assert got["paid_minor"] == 10_000, got
     got = await step("/payments", ops, "paid", json={"reference": "P2", "amount_minor": 30_000, "paid_on": str(today)})
     assert got["paid_minor"] == 40_000, got

@@ -63,5 +63,5 @@ async def test_an_activity_ending_in_year_9999_does_not_wedge_the_request(
         message = await refused(
             handle.execute_update(MdfWorkflow.change_dates, DateChange(planned_start=today, planned_end=today, by=by)),
             "LimitReached",
-        )  # fmt: skip
+        )
         assert "allows 2 date changes" in message, message

@@ -589,9 +589,14 @@ async def test_links_decide_their_own_level_and_round_and_levels_need_other_appr
         )
         await handle.execute_update(
             MdfWorkflow.resubmit,
-            Resubmission(title="Spring roadshow, Lyon", planned_start=req.planned_start, planned_end=req.planned_end,
-                         amount_minor=600_000, by=f"partner:{partner.id}"),
-        )  # fmt: skip
+            Resubmission(
+                title="Spring roadshow, Lyon",
+                planned_start=req.planned_start,
+                planned_end=req.planned_end,
+                amount_minor=600_000,
+                by=f"partner:{partner.id}",
+            ),
+        )
         await waiting_at(handle)
         message = await refused(handle.execute_update(MdfWorkflow.decide, first), "NotPending")
         assert "submission 1" in message and "submission 2" in message, message

@@ -89,15 +89,31 @@ async def test_a_missed_coverage_signal_is_sent_by_the_reconciler_and_the_old_ca
 
     # An MDF link is judged the same way: the old CAM's is refused, the current CAM's opens.
     today = datetime.now(UTC).date()
-    r = await api.post("/mdf/requests", json={
-        "activity_type": "event", "title": "Roadshow", "planned_start": str(today + timedelta(days=5)),
-        "planned_end": str(today + timedelta(days=6)), "amount_minor": 100_000, "currency": "USD",
-    }, headers=partner_h)  # fmt: skip
+    r = await api.post(
+        "/mdf/requests",
+        json={
+            "activity_type": "event",
+            "title": "Roadshow",
+            "planned_start": str(today + timedelta(days=5)),
+            "planned_end": str(today + timedelta(days=6)),
+            "amount_minor": 100_000,
+            "currency": "USD",
+        },
+        headers=partner_h,
+    )
     assert r.status_code == 201, r.text
 
     def mdf_link(cam: dict) -> str:
-        claims = LinkClaims(r.json()["id"], "request:approve", f"cam:{cam['id']}", uuid.uuid4().hex,
-                            datetime.now(UTC) + timedelta(days=1), level=0, round=1, amount_minor=100_000)  # fmt: skip
+        claims = LinkClaims(
+            r.json()["id"],
+            "request:approve",
+            f"cam:{cam['id']}",
+            uuid.uuid4().hex,
+            datetime.now(UTC) + timedelta(days=1),
+            level=0,
+            round=1,
+            amount_minor=100_000,
+        )
         return f"/mdf/links/{make_token(settings.link_secret, claims, salt=MDF_SALT)}"
 
     refused = await api.get(mdf_link(old))

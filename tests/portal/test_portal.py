@@ -34,15 +34,19 @@ async def test_the_primary_contact_is_admin_and_ops_manage_the_team(live, ops, s
     dana = r.json()
     assert (dana["email"], dana["role"], dana["language"]) == ("dana@contoso.test", "member", "de")
     assert (await live.http.post(f"/partners/{mine['id']}/users", json=body, headers=ops)).status_code == 409
-    bad = await live.http.post(f"/partners/{mine['id']}/users", json={**body, "email": "x@contoso.test",
-                               "time_zone": "Mars/Olympus"}, headers=ops)  # fmt: skip
+    bad = await live.http.post(
+        f"/partners/{mine['id']}/users",
+        json={**body, "email": "x@contoso.test", "time_zone": "Mars/Olympus"},
+        headers=ops,
+    )
     assert bad.status_code == 422 and "time_zone" in bad.text
     # Another partner's user id under this partner: 404, nothing removed.
     r = await live.http.delete(f"/partners/{theirs['id']}/users/{dana['id']}", headers=ops)
     assert r.status_code == 404
     # The last admin stays.
-    admin = next(u for u in (await live.http.get(f"/partners/{mine['id']}/users", headers=ops)).json()
-                 if u["role"] == "admin")  # fmt: skip
+    admin = next(
+        u for u in (await live.http.get(f"/partners/{mine['id']}/users", headers=ops)).json() if u["role"] == "admin"
+    )
     assert (await live.http.delete(f"/partners/{mine['id']}/users/{admin['id']}", headers=ops)).status_code == 409
     assert (await live.http.delete(f"/partners/{mine['id']}/users/{dana['id']}", headers=ops)).status_code == 204
     # A partner's own key sees its team only.
@@ -107,8 +111,9 @@ async def test_another_partners_ids_answer_404_and_change_nothing(live, ops, ses
     mine, theirs, _, theirs_h = await two_partners(live, ops, sessionmaker)
     their_deal = await register_deal(live, theirs_h, amount="5000.00")  # auto-approved
     await eventually(lambda: _state(live, ops, their_deal["id"], "approved"), what="their deal approved")
-    r = await live.http.post(f"/partners/{theirs['id']}/users", json={"name": "Eve", "email": "eve@fabrikam.test"},
-                             headers=ops)  # fmt: skip
+    r = await live.http.post(
+        f"/partners/{theirs['id']}/users", json={"name": "Eve", "email": "eve@fabrikam.test"}, headers=ops
+    )
     their_user = r.json()
     csrf = await sign_in(live.http, mailbox, "owner@contoso.test")
 
@@ -133,8 +138,9 @@ async def test_a_member_does_not_manage_the_team_and_a_removed_user_is_signed_ou
     live, ops, sessionmaker, mailbox, worker
 ):
     mine, _, _, _ = await two_partners(live, ops, sessionmaker)
-    r = await live.http.post(f"/partners/{mine['id']}/users", json={"name": "Mo", "email": "mo@contoso.test"},
-                             headers=ops)  # fmt: skip
+    r = await live.http.post(
+        f"/partners/{mine['id']}/users", json={"name": "Mo", "email": "mo@contoso.test"}, headers=ops
+    )
     mo = r.json()
     async with httpx.AsyncClient(base_url=live.url, timeout=30) as member:
         csrf = await sign_in(member, mailbox, "mo@contoso.test", "/portal/team")
@@ -196,14 +202,17 @@ async def test_sessions_csrf_headers_and_no_open_redirect(live, ops, sessionmake
 async def test_each_user_chooses_their_language_and_time_zone(live, ops, sessionmaker, mailbox, worker):
     await two_partners(live, ops, sessionmaker)
     csrf = await sign_in(live.http, mailbox, "owner@contoso.test", "/portal/team")
-    r = await live.http.post("/portal/me", data={"language": "fr", "time_zone": "UTC", "csrf_token": csrf,
-                                                 "back": "/portal/team"})  # fmt: skip
+    r = await live.http.post(
+        "/portal/me", data={"language": "fr", "time_zone": "UTC", "csrf_token": csrf, "back": "/portal/team"}
+    )
     assert "language: one of en, de" in (await live.http.get(r.headers["location"])).text
-    r = await live.http.post("/portal/me", data={"language": "de", "time_zone": "Mars/Base", "csrf_token": csrf,
-                                                 "back": "/portal/team"})  # fmt: skip
+    r = await live.http.post(
+        "/portal/me", data={"language": "de", "time_zone": "Mars/Base", "csrf_token": csrf, "back": "/portal/team"}
+    )
     assert "unknown time zone" in (await live.http.get(r.headers["location"])).text
-    r = await live.http.post("/portal/me", data={"language": "de", "time_zone": "Europe/Berlin", "csrf_token": csrf,
-                                                 "back": "/portal/team"})  # fmt: skip
+    r = await live.http.post(
+        "/portal/me", data={"language": "de", "time_zone": "Europe/Berlin", "csrf_token": csrf, "back": "/portal/team"}
+    )
     page = (await live.http.get(r.headers["location"])).text
     assert "Ihre Einstellungen" in page and 'value="Europe/Berlin"' in page
     async with sessionmaker() as session:
@@ -216,8 +225,14 @@ async def test_requesting_funds_from_the_catalog(live, ops, sessionmaker, mailbo
     csrf = await sign_in(live.http, mailbox, "owner@contoso.test", "/portal/mdf")
     page = (await live.http.get("/portal/mdf")).text
     assert "Available in " in page and "$2,500.00" in page  # the registered tier's allocation
-    form = {"activity_type": "webinar", "title": "Spring webinar", "planned_start": "2027-04-01",
-            "planned_end": "2027-04-02", "amount": "800", "csrf_token": csrf}  # fmt: skip
+    form = {
+        "activity_type": "webinar",
+        "title": "Spring webinar",
+        "planned_start": "2027-04-01",
+        "planned_end": "2027-04-02",
+        "amount": "800",
+        "csrf_token": csrf,
+    }
     r = await live.http.post("/portal/mdf", data=form)
     page = (await live.http.get(r.headers["location"])).text
     assert "Funds requested: $800.00 reserved." in page, page
@@ -264,8 +279,10 @@ async def test_the_sign_in_email_is_in_the_users_language(live, ops, sessionmake
     assert r.status_code == 200
 
     def german():
-        return next((m for m in mailbox.messages if m["To"] == "owner@contoso.test"
-                     and m["X-CAMLights-Template"] == "sign_in"), None)  # fmt: skip
+        return next(
+            (m for m in mailbox.messages if m["To"] == "owner@contoso.test" and m["X-CAMLights-Template"] == "sign_in"),
+            None,
+        )
 
     message = await eventually(german, what="the sign-in email")
     assert message["Subject"] == "Ihr Anmeldelink für das CAM Lights Partnerportal"

@@ -20,12 +20,21 @@ from store.models import Partner
 async def make_deal(sessionmaker, partner: Partner, *, amount_minor: int, state: str, at: datetime) -> Deal:
     """A deal registered and last moved at `at` (closed-won at `at` when `state` is won)."""
     deal = Deal(
-        partner_id=partner.id, customer_name=f"Customer {uuid.uuid4().hex[:6]}", customer_domain="globex.com",
-        customer_key=f"globex-{uuid.uuid4().hex[:6]}.com", customer_name_key="globex", product_category="network",
-        amount_minor=amount_minor, currency="USD", expected_close_date=date(2027, 3, 31),
-        stage="closed_won" if state == "won" else "proposal", state=state, created_by="partner:test",
-        created_at=at, updated_at=at,
-    )  # fmt: skip
+        partner_id=partner.id,
+        customer_name=f"Customer {uuid.uuid4().hex[:6]}",
+        customer_domain="globex.com",
+        customer_key=f"globex-{uuid.uuid4().hex[:6]}.com",
+        customer_name_key="globex",
+        product_category="network",
+        amount_minor=amount_minor,
+        currency="USD",
+        expected_close_date=date(2027, 3, 31),
+        stage="closed_won" if state == "won" else "proposal",
+        state=state,
+        created_by="partner:test",
+        created_at=at,
+        updated_at=at,
+    )
     async with sessionmaker() as session, session.begin():
         session.add(deal)
     return deal
@@ -33,10 +42,18 @@ async def make_deal(sessionmaker, partner: Partner, *, amount_minor: int, state:
 
 async def make_cert(sessionmaker, partner: Partner, *, at: datetime, track: str = "Network Associate") -> Certification:
     cert = Certification(
-        partner_id=partner.id, person_name="Pat Engineer", person_email=f"pat@{partner.domain}", track=track,
-        product_category="network", issued_at=at - timedelta(days=30), expires_at=at + timedelta(days=700),
-        state="active", restricted=False, period=1, created_by="ops:test",
-    )  # fmt: skip
+        partner_id=partner.id,
+        person_name="Pat Engineer",
+        person_email=f"pat@{partner.domain}",
+        track=track,
+        product_category="network",
+        issued_at=at - timedelta(days=30),
+        expires_at=at + timedelta(days=700),
+        state="active",
+        restricted=False,
+        period=1,
+        created_by="ops:test",
+    )
     async with sessionmaker() as session, session.begin():
         session.add(cert)
     return cert
@@ -44,8 +61,11 @@ async def make_cert(sessionmaker, partner: Partner, *, at: datetime, track: str 
 
 async def set_target(sessionmaker, partner: Partner, period: str, amount_minor: int) -> None:
     async with sessionmaker() as session, session.begin():
-        session.add(QbrTarget(partner_id=partner.id, period=period, amount_minor=amount_minor, currency="USD",
-                              set_by="ops:test"))  # fmt: skip
+        session.add(
+            QbrTarget(
+                partner_id=partner.id, period=period, amount_minor=amount_minor, currency="USD", set_by="ops:test"
+            )
+        )
 
 
 async def save_policy(sessionmaker, policy) -> int:
@@ -55,10 +75,12 @@ async def save_policy(sessionmaker, policy) -> int:
 
 def qbr_input(partner: Partner, period: str, cycle_id: str | None = None) -> QbrInput:
     return QbrInput(
-        partner_id=str(partner.id), partner_name=partner.name,
+        partner_id=str(partner.id),
+        partner_name=partner.name,
         coverage=Coverage(tier=partner.tier, cam_id=str(partner.cam_id) if partner.cam_id else None),
-        period=period, cycle_id=cycle_id,
-    )  # fmt: skip
+        period=period,
+        cycle_id=cycle_id,
+    )
 
 
 async def seed_partners(sessionmaker, n: int, tier: str = "registered") -> None:

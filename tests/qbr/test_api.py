@@ -156,13 +156,17 @@ async def test_a_cam_led_qbr_through_the_api(api, ops, worker, sessionmaker, mai
 
     # The meeting: the partner proposes, the CAM moves it; the invite keeps its UID.
     start = (datetime.now(UTC) + timedelta(minutes=5)).replace(microsecond=0)
-    r = await api.post(f"/partners/{pid}/qbr/{period}/meeting", json={"starts_at": start.isoformat()},
-                       headers=partner_h)  # fmt: skip
+    r = await api.post(
+        f"/partners/{pid}/qbr/{period}/meeting", json={"starts_at": start.isoformat()}, headers=partner_h
+    )
     assert r.status_code == 200, r.text
     first = r.json()
     moved = start + timedelta(minutes=30)
-    r = await api.post(f"/partners/{pid}/qbr/{period}/meeting",
-                       json={"starts_at": moved.isoformat(), "duration_minutes": 45}, headers=cam_h)  # fmt: skip
+    r = await api.post(
+        f"/partners/{pid}/qbr/{period}/meeting",
+        json={"starts_at": moved.isoformat(), "duration_minutes": 45},
+        headers=cam_h,
+    )
     assert r.status_code == 200 and (r.json()["uid"], r.json()["sequence"]) == (first["uid"], 1), r.text
     r = await api.get(f"/partners/{pid}/qbr/{period}/invite.ics", headers=partner_h)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/calendar")
@@ -175,8 +179,10 @@ async def test_a_cam_led_qbr_through_the_api(api, ops, worker, sessionmaker, mai
     assert r.status_code == 422 and "future" in r.json()["detail"]
 
     # Notes: the CAM's, after the meeting.
-    notes = {"notes": "Plan agreed.", "action_items": [{"title": "Certify two engineers", "owner": "partner",
-                                                         "due": "2030-01-31"}]}  # fmt: skip
+    notes = {
+        "notes": "Plan agreed.",
+        "action_items": [{"title": "Certify two engineers", "owner": "partner", "due": "2030-01-31"}],
+    }
     r = await api.post(f"/partners/{pid}/qbr/{period}/notes", json=notes, headers=partner_h)
     assert r.status_code == 403
     r = await api.post(f"/partners/{pid}/qbr/{period}/notes", json=notes, headers=cam_h)

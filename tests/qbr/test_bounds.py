@@ -30,8 +30,9 @@ async def gold_qbr_waiting(api, ops, sessionmaker, dev_env, task_queue, *, max_r
     partner = await enrol(api, ops, tier="gold", cam_id=cam["id"], domain="bounded-qbr.test")
     pid, period = partner["id"], "2026-Q2"
     cam_h = await new_key(sessionmaker, Role.cam, cam_id=cam["id"])
-    inp = QbrInput(partner_id=pid, partner_name=partner["name"], period=period,
-                   coverage=Coverage(tier=Tier.gold, cam_id=cam["id"]))  # fmt: skip
+    inp = QbrInput(
+        partner_id=pid, partner_name=partner["name"], period=period, coverage=Coverage(tier=Tier.gold, cam_id=cam["id"])
+    )
     await dev_env.client.start_workflow(QbrWorkflow.run, inp, id=qbr_id(pid, period), task_queue=task_queue)
 
     async def review_pending():
@@ -99,10 +100,13 @@ async def test_every_update_is_answered_once_recorded(api, ops, worker, sessionm
     assert r.status_code == 200, r.text
     assert datetime.fromisoformat((await read())["meeting"]["starts_at"]) == start
 
-    notes = {"notes": "Plan agreed.", "action_items": [
-        {"title": "Certify two engineers", "owner": "partner", "due": "2030-01-31"},
-        {"title": "Joint webinar", "owner": "cam", "due": "2030-02-28"},
-    ]}  # fmt: skip
+    notes = {
+        "notes": "Plan agreed.",
+        "action_items": [
+            {"title": "Certify two engineers", "owner": "partner", "due": "2030-01-31"},
+            {"title": "Joint webinar", "owner": "cam", "due": "2030-02-28"},
+        ],
+    }
 
     async def notes_taken():  # the meeting has to have started: until then 409
         r = await api.post(f"{url}/notes", json=notes, headers=cam_h)
@@ -112,8 +116,9 @@ async def test_every_update_is_answered_once_recorded(api, ops, worker, sessionm
     await eventually(notes_taken, what="notes taken once the meeting started")
     got = await read()
     assert got["notes"] == "Plan agreed." and [i["title"] for i in got["action_items"]] == [
-        "Certify two engineers", "Joint webinar",
-    ]  # fmt: skip
+        "Certify two engineers",
+        "Joint webinar",
+    ]
     r = await api.post(f"{url}/action-items/1/complete", headers=cam_h)
     assert r.status_code == 200, r.text
     assert (await read())["action_items"][0]["done_at"]

@@ -41,10 +41,20 @@ def by_metric(card) -> dict[Metric, float | None]:
 
 def test_gold_partner_by_hand():
     inp = inputs(
-        revenue_minor=15_000_000, target_minor=20_000_000, pipeline_count=3, pipeline_minor=10_000_000,
-        registrations=2, approved=2, decided=2, won=1, lost=1, certifications_current=1, certifications_required=2,
-        onboarding_state="active", overdue_milestones=1,
-    )  # fmt: skip
+        revenue_minor=15_000_000,
+        target_minor=20_000_000,
+        pipeline_count=3,
+        pipeline_minor=10_000_000,
+        registrations=2,
+        approved=2,
+        decided=2,
+        won=1,
+        lost=1,
+        certifications_current=1,
+        certifications_required=2,
+        onboarding_state="active",
+        overdue_milestones=1,
+    )
     card = scorecard("p1", "2027-Q1", Tier.gold, inp, Q, previous=[60.0, 80.0])
     assert by_metric(card) == {
         Metric.revenue: 75.0,  # 150,000 of 200,000
@@ -80,13 +90,21 @@ def test_absent_metrics_are_reweighted_not_zero():
 
 def test_mdf_metric_and_the_recommended_actions():
     mdf = MdfFigures(
-        currency="USD", allocated_minor=300_000, claimed_minor=60_000, unclaimed_minor=240_000,
-        claim_deadline=date(2027, 3, 31), attributed_revenue_minor=0,
-    )  # fmt: skip
+        currency="USD",
+        allocated_minor=300_000,
+        claimed_minor=60_000,
+        unclaimed_minor=240_000,
+        claim_deadline=date(2027, 3, 31),
+        attributed_revenue_minor=0,
+    )
     inp = inputs(
-        target_minor=1_000_000, registrations=0, certifications_current=0, certifications_required=1,
-        certifications_lapsed=["Security Specialist"], mdf=mdf,
-    )  # fmt: skip
+        target_minor=1_000_000,
+        registrations=0,
+        certifications_current=0,
+        certifications_required=1,
+        certifications_lapsed=["Security Specialist"],
+        mdf=mdf,
+    )
     card = scorecard("p3", "2027-Q1", Tier.silver, inp, Q, previous=[50.0])
     assert by_metric(card)[Metric.mdf] == 22.2  # 20 % utilized against a goal of 90 %
     assert card.actions == [
@@ -109,9 +127,18 @@ def test_percentiles_share_ties():
 
 def test_promotion_needs_every_rule():
     good = inputs(
-        revenue_minor=40_000_000, target_minor=20_000_000, pipeline_minor=30_000_000, pipeline_count=5,
-        registrations=8, approved=8, decided=8, won=4, lost=0, certifications_current=4, certifications_required=2,
-    )  # fmt: skip
+        revenue_minor=40_000_000,
+        target_minor=20_000_000,
+        pipeline_minor=30_000_000,
+        pipeline_count=5,
+        registrations=8,
+        approved=8,
+        decided=8,
+        won=4,
+        lost=0,
+        certifications_current=4,
+        certifications_required=2,
+    )
     card = scorecard("p4", "2027-Q1", Tier.gold, good, Q, previous=[])
     assert card.score == 100.0 and card.review is not None
     assert (card.review.recommendation, card.review.to_tier) == (Recommendation.promote, Tier.platinum)
@@ -174,8 +201,12 @@ def review_certs(change: dict) -> int:
     return change.get("certifications_current", 4)
 
 
-GOLD_INSIDE = {"revenue_minor": 10_000_000, "target_minor": 20_000_000, "certifications_current": 2,
-               "certifications_required": 2}  # fmt: skip
+GOLD_INSIDE = {
+    "revenue_minor": 10_000_000,
+    "target_minor": 20_000_000,
+    "certifications_current": 2,
+    "certifications_required": 2,
+}
 
 
 @pytest.mark.parametrize(
@@ -191,10 +222,13 @@ GOLD_INSIDE = {"revenue_minor": 10_000_000, "target_minor": 20_000_000, "certifi
         (50.0, {"certifications_current": 3}, []),
         (50.0, {"certifications_current": 1}, ["1 current certifications of 2 required"]),
         (50.0, {"target_minor": 0, "revenue_minor": 0}, []),  # no target: attainment is not judged
-        (0.0, {"revenue_minor": 0, "certifications_current": 0},
-         ["score 0 below 40", "revenue 0% of target, below 40%", "0 current certifications of 2 required"]),
+        (
+            0.0,
+            {"revenue_minor": 0, "certifications_current": 0},
+            ["score 0 below 40", "revenue 0% of target, below 40%", "0 current certifications of 2 required"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_demotion_bars(score, change, reasons):
     review = review_tier(Tier.gold, inputs(**{**GOLD_INSIDE, **change}), score, Q)
     if reasons:
@@ -227,9 +261,15 @@ def test_overdue_milestones_and_action_items_both_cost_responsiveness(milestones
 def test_an_overdue_action_item_can_cost_a_promotion():
     """The action items the partner left overdue lower the score the tier review reads."""
     good = inputs(
-        revenue_minor=40_000_000, target_minor=20_000_000, pipeline_minor=10_000_000, pipeline_count=5,
-        registrations=8, won=4, certifications_current=4, certifications_required=2,
-    )  # fmt: skip
+        revenue_minor=40_000_000,
+        target_minor=20_000_000,
+        pipeline_minor=10_000_000,
+        pipeline_count=5,
+        registrations=8,
+        won=4,
+        certifications_current=4,
+        certifications_required=2,
+    )
     # (30*100 + 10*50 + 10*100 + 10*100 + 15*100 + 5*100 + 10*responsiveness) / 90 (no MDF figures)
     for overdue, score, recommendation in [(0, 94.4, "promote"), (1, 91.7, "promote"), (4, 83.3, "hold")]:
         card = scorecard("p", "2027-Q1", Tier.gold, good.model_copy(update={"overdue_actions": overdue}), Q, [])
@@ -283,13 +323,30 @@ def test_win_rate_against_its_goal(won, lost, score):
 
 def test_every_metric_says_what_it_measured():
     inp = inputs(
-        revenue_minor=15_000_000, target_minor=20_000_000, target_source="partner", pipeline_count=3,
-        pipeline_minor=10_000_000, registrations=2, approved=2, decided=3, won=1, lost=1, certifications_current=1,
-        certifications_required=2, certifications_lapsed=["Network Associate", "Security"], overdue_milestones=1,
+        revenue_minor=15_000_000,
+        target_minor=20_000_000,
+        target_source="partner",
+        pipeline_count=3,
+        pipeline_minor=10_000_000,
+        registrations=2,
+        approved=2,
+        decided=3,
+        won=1,
+        lost=1,
+        certifications_current=1,
+        certifications_required=2,
+        certifications_lapsed=["Network Associate", "Security"],
+        overdue_milestones=1,
         overdue_actions=2,
-        mdf=MdfFigures(currency="EUR", allocated_minor=1_000_000, claimed_minor=450_000, unclaimed_minor=550_000,
-                       attributed_revenue_minor=12_345_600, claim_deadline=date(2027, 5, 15)),
-    )  # fmt: skip
+        mdf=MdfFigures(
+            currency="EUR",
+            allocated_minor=1_000_000,
+            claimed_minor=450_000,
+            unclaimed_minor=550_000,
+            attributed_revenue_minor=12_345_600,
+            claim_deadline=date(2027, 5, 15),
+        ),
+    )
     card = scorecard("p1", "2027-Q1", Tier.gold, inp, Q, previous=[60.0])
     assert [(m.metric.value, m.value, m.score, m.weight, m.note) for m in card.metrics] == [
         ("revenue", 0.75, 75.0, 30.0, "USD 150,000.00 closed-won of a USD 200,000.00 target (partner)"),
@@ -312,17 +369,35 @@ def test_every_metric_says_what_it_measured():
 @pytest.mark.parametrize(
     ("over", "actions"),
     [
-        ({"certifications_current": 0, "certifications_required": 1, "registrations": 1, "pipeline_count": 1},
-         ["Certify 1 more person to meet your tier's requirement"]),
-        ({"certifications_required": 3, "registrations": 1,
-          "mdf": MdfFigures(currency="USD", allocated_minor=100, claimed_minor=0, unclaimed_minor=100)},
-         ["Claim your USD 1.00 of MDF", "Certify 3 more people to meet your tier's requirement",
-          "Register your next deal"]),
-        ({"registrations": 1, "pipeline_count": 1, "certifications_current": 2, "certifications_required": 2,
-          "mdf": MdfFigures(currency="USD", allocated_minor=100, claimed_minor=100, unclaimed_minor=0)}, []),
+        (
+            {"certifications_current": 0, "certifications_required": 1, "registrations": 1, "pipeline_count": 1},
+            ["Certify 1 more person to meet your tier's requirement"],
+        ),
+        (
+            {
+                "certifications_required": 3,
+                "registrations": 1,
+                "mdf": MdfFigures(currency="USD", allocated_minor=100, claimed_minor=0, unclaimed_minor=100),
+            },
+            [
+                "Claim your USD 1.00 of MDF",
+                "Certify 3 more people to meet your tier's requirement",
+                "Register your next deal",
+            ],
+        ),
+        (
+            {
+                "registrations": 1,
+                "pipeline_count": 1,
+                "certifications_current": 2,
+                "certifications_required": 2,
+                "mdf": MdfFigures(currency="USD", allocated_minor=100, claimed_minor=100, unclaimed_minor=0),
+            },
+            [],
+        ),
         ({"registrations": 0, "pipeline_count": 4}, ["Register your next deal"]),
     ],
-)  # fmt: skip
+)
 def test_recommended_actions(over, actions):
     assert recommend_actions(inputs(**over), [], limit=10) == actions
 

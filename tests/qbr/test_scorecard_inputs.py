@@ -14,8 +14,15 @@ from journeys.qbr.domain import ScorecardInputs, period_bounds
 from tests.helpers.factories import make_partner
 from tests.qbr.factories import make_cert, make_deal
 
-QBR_OWN = {"currency", "window_start", "window_end", "target_minor", "target_source", "certifications_required",
-           "overdue_actions"}  # fmt: skip
+QBR_OWN = {
+    "currency",
+    "window_start",
+    "window_end",
+    "target_minor",
+    "target_source",
+    "certifications_required",
+    "overdue_actions",
+}
 
 
 async def test_every_journey_gives_its_own_scorecard_fields(sessionmaker):

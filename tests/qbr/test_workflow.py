@@ -44,9 +44,19 @@ from tests.qbr.factories import make_cert, make_deal, qbr_input, save_policy, se
 from worker.main import build_worker
 
 QBR_TEMPLATES = {
-    "schedule_request", "schedule_overdue", "invite", "pre_read", "notes_reminder", "action_reminder",
-    "action_escalation", "scorecard", "tier_review", "tier_changed", "remediation", "recovered",
-}  # fmt: skip
+    "schedule_request",
+    "schedule_overdue",
+    "invite",
+    "pre_read",
+    "notes_reminder",
+    "action_reminder",
+    "action_escalation",
+    "scorecard",
+    "tier_review",
+    "tier_changed",
+    "remediation",
+    "recovered",
+}
 
 
 def mails(mailbox) -> list[tuple[str, str]]:
@@ -102,10 +112,14 @@ async def test_a_gold_partners_whole_quarter(ts_env, sessionmaker, mailbox, base
     async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
         onboarding = await ts_env.client.start_workflow(
             OnboardingWorkflow.run,
-            OnboardingInput(partner_id=str(partner.id), partner_name=partner.name,
-                            coverage=Coverage(tier=Tier.gold, cam_id=str(cam.id))),
-            id=f"onboarding-{partner.id}", task_queue=task_queue,
-        )  # fmt: skip
+            OnboardingInput(
+                partner_id=str(partner.id),
+                partner_name=partner.name,
+                coverage=Coverage(tier=Tier.gold, cam_id=str(cam.id)),
+            ),
+            id=f"onboarding-{partner.id}",
+            task_queue=task_queue,
+        )
         handle = await ts_env.client.start_workflow(
             QbrWorkflow.run, qbr_input(partner, period), id=qbr_id(str(partner.id), period), task_queue=task_queue
         )
@@ -169,12 +183,16 @@ async def test_a_gold_partners_whole_quarter(ts_env, sessionmaker, mailbox, base
         due = (now + timedelta(days=20)).date()
         result = await handle.execute_update(
             QbrWorkflow.record_notes,
-            Notes(notes="Good quarter; expand into security.", by=f"cam:{cam.id}", action_items=[
-                ActionItemIn(title="Send the security pipeline", owner=Owner.partner, due=due),
-                ActionItemIn(title="Arrange a security enablement", owner=Owner.cam, due=due),
-                ActionItemIn(title="Share the forecast", owner=Owner.partner, due=due),
-            ]),
-        )  # fmt: skip
+            Notes(
+                notes="Good quarter; expand into security.",
+                by=f"cam:{cam.id}",
+                action_items=[
+                    ActionItemIn(title="Send the security pipeline", owner=Owner.partner, due=due),
+                    ActionItemIn(title="Arrange a security enablement", owner=Owner.cam, due=due),
+                    ActionItemIn(title="Share the forecast", owner=Owner.partner, due=due),
+                ],
+            ),
+        )
         assert [i.id for i in result.action_items] == [1, 2, 3]
         await handle.execute_update(QbrWorkflow.complete_action, ActionDone(item_id=2, by=f"cam:{cam.id}"))
         # Item 3 is dropped, item 1 renamed (its reminders carry the new title); item 2 is closed.
@@ -309,9 +327,12 @@ async def test_a_cycle_pages_with_a_window_and_never_starts_a_qbr_twice(
         await record_history(first, "qbr-cycle-pages")
         # The same period again (a second cycle run): every partner's QBR exists, nothing is started.
         again = await ts_env.client.execute_workflow(
-            QbrCycleWorkflow.run, CycleInput(period=period), id=f"{cycle_id(period)}-again", task_queue=task_queue,
+            QbrCycleWorkflow.run,
+            CycleInput(period=period),
+            id=f"{cycle_id(period)}-again",
+            task_queue=task_queue,
             result_type=CycleResult,
-        )  # fmt: skip
+        )
     assert (again.started, again.existing) == (0, 5)
     assert sorted(to for t, to in mails(mailbox)) == sorted(p.contact_email for p in partners)
     async with sessionmaker() as session:
@@ -367,8 +388,9 @@ async def test_a_long_chase_continues_as_new_with_its_items(ts_env, sessionmaker
     period = shift(period_of(now, "UTC"), -1)
     wid = qbr_id(str(partner.id), period)
     async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
-        first = await ts_env.client.start_workflow(QbrWorkflow.run, qbr_input(partner, period), id=wid,
-                                                   task_queue=task_queue)  # fmt: skip
+        first = await ts_env.client.start_workflow(
+            QbrWorkflow.run, qbr_input(partner, period), id=wid, task_queue=task_queue
+        )
         handle = ts_env.client.get_workflow_handle(wid)  # the latest run, whichever it is
         await eventually(lambda: review_is(handle, ReviewState.pending), what="the tier review waiting")
         outcome = await handle.execute_update(
@@ -382,11 +404,15 @@ async def test_a_long_chase_continues_as_new_with_its_items(ts_env, sessionmaker
         due = (now + timedelta(days=30)).date()
         await handle.execute_update(
             QbrWorkflow.record_notes,
-            Notes(notes="Chase these.", by=f"cam:{cam.id}", action_items=[
-                ActionItemIn(title="Item one", owner=Owner.partner, due=due),
-                ActionItemIn(title="Item two", owner=Owner.cam, due=due),
-            ]),
-        )  # fmt: skip
+            Notes(
+                notes="Chase these.",
+                by=f"cam:{cam.id}",
+                action_items=[
+                    ActionItemIn(title="Item one", owner=Owner.partner, due=due),
+                    ActionItemIn(title="Item two", owner=Owner.cam, due=due),
+                ],
+            ),
+        )
         for n in range(12):
             edit = ActionEdit(item_id=1 + n % 2, title=f"Item {1 + n % 2} rev {n}", by=f"cam:{cam.id}")
             await handle.execute_update(QbrWorkflow.edit_action, edit)

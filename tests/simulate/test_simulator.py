@@ -97,9 +97,16 @@ async def test_a_simulation_never_touches_the_live_database_namespace_or_mail(
     out = _cli(
         tmp_path,
         {"deal": {"approval_sla_days": 1, "escalation_days": 2}},
-        "--partners", "3", "--months", "1", "--seed", "5", "--json", str(tmp_path / "report.json"),
+        "--partners",
+        "3",
+        "--months",
+        "1",
+        "--seed",
+        "5",
+        "--json",
+        str(tmp_path / "report.json"),
         env=env,
-    )  # fmt: skip
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["partners"] == 3 and report["seed"] == 5
@@ -160,8 +167,17 @@ async def test_the_simulator_counts_what_the_dev_server_does_with_second_long_da
     assert simulated["deals"] == 3
     assert simulated["deals_auto_approved"] == 1 and simulated["cam_decisions"] == 2
     assert simulated["deal_escalations"] == 1
-    keys = ("deals", "deals_auto_approved", "deals_auto_approved_minor", "cam_decisions", "escalations",
-            "onboarding_active", "onboarding_at_risk", "outbox_sent", "emails")  # fmt: skip
+    keys = (
+        "deals",
+        "deals_auto_approved",
+        "deals_auto_approved_minor",
+        "cam_decisions",
+        "escalations",
+        "onboarding_active",
+        "onboarding_at_risk",
+        "outbox_sent",
+        "emails",
+    )
     assert real["emails_by_template"] == simulated["emails_by_template"]
     assert {k: real[k] for k in keys} == {k: simulated[k] for k in keys}
 

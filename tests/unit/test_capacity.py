@@ -126,16 +126,19 @@ def test_history_costs_count_billed_actions_from_events() -> None:
 
     events = [
         ev(E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED),
-        ev(E.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED), ev(E.EVENT_TYPE_WORKFLOW_TASK_STARTED),
+        ev(E.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED),
+        ev(E.EVENT_TYPE_WORKFLOW_TASK_STARTED),
         ev(E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
         ev(E.EVENT_TYPE_MARKER_RECORDED, marker_recorded_event_attributes={"marker_name": "core_patch"}),
         ev(E.EVENT_TYPE_MARKER_RECORDED, marker_recorded_event_attributes={"marker_name": "core_local_activity"}),
         ev(E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES),
         ev(E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED),
         ev(E.EVENT_TYPE_ACTIVITY_TASK_STARTED, activity_task_started_event_attributes={"attempt": 3}),
-        ev(E.EVENT_TYPE_TIMER_STARTED), ev(E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED),
-        ev(E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED), ev(E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED),
-    ]  # fmt: skip
+        ev(E.EVENT_TYPE_TIMER_STARTED),
+        ev(E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED),
+        ev(E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
+        ev(E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED),
+    ]
     one = History(events=events)
     c = history_costs([one, one])
     assert c["events"] == len(events) and c["history_bytes"] == sum(e.ByteSize() for e in events)
@@ -148,10 +151,19 @@ def test_the_command_prints_the_table_from_the_committed_costs(capsys) -> None:
 
     out = subprocess.run(
         [sys.executable, "-m", "worker.cli", "capacity", "--partners", "1000", "500000", "--jitter-hours", "6"],
-        capture_output=True, text=True, timeout=60, check=True,
-    ).stdout  # fmt: skip
-    for label in ("Temporal actions / month", "peak hour: actions", "workers", "API replicas",
-                  "Temporal history stored (30 d retention)", "PostgreSQL bytes / month"):  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    for label in (
+        "Temporal actions / month",
+        "peak hour: actions",
+        "workers",
+        "API replicas",
+        "Temporal history stored (30 d retention)",
+        "PostgreSQL bytes / month",
+    ):
         assert label in out, out
     assert "1,000" in out and "500,000" in out and "journey costs measured by make bench" in out
     assert cli.main(["capacity", "--partners", "1000", "--markdown"]) == 0

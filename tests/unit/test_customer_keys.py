@@ -127,10 +127,42 @@ def test_company_different_customers_keep_different_keys(a: str, b: str) -> None
 # Every legal form the rules drop, written out here (not read from the code under test): dropping one
 # from the rules would let "Acme <form>" and "Acme" be two customers.
 LEGAL_FORMS = [
-    "inc", "incorporated", "corp", "corporation", "co", "company", "llc", "llp", "lp", "ltd", "limited", "plc",
-    "gmbh", "ag", "kg", "kgaa", "sa", "sas", "sarl", "srl", "spa", "bv", "nv", "oy", "oyj", "ab", "as", "aps",
-    "pty", "kk", "pte", "sl", "sro", "ltda", "the",
-]  # fmt: skip
+    "inc",
+    "incorporated",
+    "corp",
+    "corporation",
+    "co",
+    "company",
+    "llc",
+    "llp",
+    "lp",
+    "ltd",
+    "limited",
+    "plc",
+    "gmbh",
+    "ag",
+    "kg",
+    "kgaa",
+    "sa",
+    "sas",
+    "sarl",
+    "srl",
+    "spa",
+    "bv",
+    "nv",
+    "oy",
+    "oyj",
+    "ab",
+    "as",
+    "aps",
+    "pty",
+    "kk",
+    "pte",
+    "sl",
+    "sro",
+    "ltda",
+    "the",
+]
 
 
 @pytest.mark.parametrize("form", LEGAL_FORMS)

@@ -141,10 +141,16 @@ def test_unknown_fields_are_refused(path: tuple) -> None:
 
 @pytest.mark.parametrize(
     ("value", "kind"),
-    [(0, "greater_than_equal"), (-1, "greater_than_equal"), (0.001, "greater_than_equal"),
-     (86401, "less_than_equal"), (1e300, "less_than_equal"), (float("nan"), "finite_number"),
-     (float("inf"), "finite_number")],
-)  # fmt: skip
+    [
+        (0, "greater_than_equal"),
+        (-1, "greater_than_equal"),
+        (0.001, "greater_than_equal"),
+        (86401, "less_than_equal"),
+        (1e300, "less_than_equal"),
+        (float("nan"), "finite_number"),
+        (float("inf"), "finite_number"),
+    ],
+)
 def test_day_seconds_must_be_a_sane_length(value: float, kind: str) -> None:
     _, errors = _rejected({**_dump(), "day_seconds": value})
     assert [(e["type"], e["loc"]) for e in errors] == [(kind, ("day_seconds",))]
@@ -152,9 +158,14 @@ def test_day_seconds_must_be_a_sane_length(value: float, kind: str) -> None:
 
 @pytest.mark.parametrize(
     ("section", "field", "value"),
-    [("onboarding", "plan_days", 3651), ("deal", "escalation_days", float("inf")),
-     ("deal", "max_extensions", 101), ("cert", "grace_days", 1e308), ("deal", "stall_days", float("nan"))],
-)  # fmt: skip
+    [
+        ("onboarding", "plan_days", 3651),
+        ("deal", "escalation_days", float("inf")),
+        ("deal", "max_extensions", 101),
+        ("cert", "grace_days", 1e308),
+        ("deal", "stall_days", float("nan")),
+    ],
+)
 def test_windows_are_bounded(section: str, field: str, value: float) -> None:
     data = _dump()
     data[section][field] = value
@@ -230,7 +241,7 @@ _BAD_WEIGHTS = "qbr.weights: weights must be non-negative with a positive sum"
         (("qbr", "time_zone"), "Mars/Olympus_Mons", "qbr.time_zone: unknown time zone 'Mars/Olympus_Mons'"),
         (("qbr", "time_zone"), "../etc/passwd", "qbr.time_zone: unknown time zone"),
     ],
-)  # fmt: skip
+)
 def test_each_section_refuses(path: tuple, value: object, message: str) -> None:
     msg, errors = _rejected(_set(_dump(), path, value))
     assert message in msg

@@ -32,9 +32,22 @@ def test_a_draft_is_validated_as_put_policy_validates_it():
 def test_the_report_marks_what_differs_and_states_its_sample():
     p = plan(bench_shape(), 4, 1, 9)
     counts = dict.fromkeys(
-        ("cam_decisions", "escalations", "emails", "deals_auto_approved", "deals_auto_approved_minor",
-         "onboarding_active", "onboarding_at_risk", "certifications_lapsed", "mdf_requested", "mdf_requested_minor",
-         "mdf_paid_minor", "mdf_expired_minor"), 0)  # fmt: skip
+        (
+            "cam_decisions",
+            "escalations",
+            "emails",
+            "deals_auto_approved",
+            "deals_auto_approved_minor",
+            "onboarding_active",
+            "onboarding_at_risk",
+            "certifications_lapsed",
+            "mdf_requested",
+            "mdf_requested_minor",
+            "mdf_paid_minor",
+            "mdf_expired_minor",
+        ),
+        0,
+    )
     current, draft = figures(counts, p), figures({**counts, "escalations": 3, "emails": 8}, p)
     report = Report(4, p.cams, 1, 9, "bench generator", {"gold": 4}, current, draft, {}, 1.0)
     text = report.table()

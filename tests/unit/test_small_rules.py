@@ -76,11 +76,21 @@ def test_webhook_headers_and_secrets() -> None:
 
 @pytest.mark.parametrize(
     ("address", "why"),
-    [("127.0.0.1", "loopback"), ("::1", "loopback"), ("::ffff:127.0.0.1", "loopback"), ("10.0.0.8", "private"),
-     ("192.168.1.1", "private"), ("169.254.169.254", "private"), ("224.0.0.1", "multicast"),
-     ("ff02::1", "multicast"), ("240.0.0.1", "private"), ("0.0.0.0", "private"),
-     ("100.64.0.1", "shared (carrier-grade NAT)"), ("100.127.255.255", "shared (carrier-grade NAT)")],
-)  # fmt: skip
+    [
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("10.0.0.8", "private"),
+        ("192.168.1.1", "private"),
+        ("169.254.169.254", "private"),
+        ("224.0.0.1", "multicast"),
+        ("ff02::1", "multicast"),
+        ("240.0.0.1", "private"),
+        ("0.0.0.0", "private"),
+        ("100.64.0.1", "shared (carrier-grade NAT)"),
+        ("100.127.255.255", "shared (carrier-grade NAT)"),
+    ],
+)
 def test_each_refused_address_says_why(address: str, why: str) -> None:
     assert webhooks.refused_address(address) == f"{address} is a {why} address"
 

@@ -48,8 +48,16 @@ async def test_an_outcome_or_a_refusal_is_a_notice_on_the_page(outcome, notice):
 
 
 def test_a_typed_refusal_stands_for_its_status():
-    assert [status_of(e) for e in (errors.NotFound("x"), errors.Conflict("x"), errors.Refused("x"),
-                                    errors.Invalid("x"), errors.Gone("x"))] == [404, 409, 403, 422, 410]  # fmt: skip
+    assert [
+        status_of(e)
+        for e in (
+            errors.NotFound("x"),
+            errors.Conflict("x"),
+            errors.Refused("x"),
+            errors.Invalid("x"),
+            errors.Gone("x"),
+        )
+    ] == [404, 409, 403, 422, 410]
     assert status_of(HTTPException(202, "pending")) == 202
 
 

@@ -39,14 +39,30 @@ def test_event_ids_are_stable_per_step_and_distinct_across_steps():
 
 @pytest.mark.parametrize(
     "address",
-    ["127.0.0.1", "10.0.0.8", "172.16.3.4", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1",
-     "fe80::1", "fd00::1", "::ffff:127.0.0.1", "224.0.0.1",
-     "fec0::1",  # site-local (deprecated, still routed inside some networks)
-     "2002:c0a8:101::1", "2002:7f00:1::",  # 6to4 of 192.168.1.1 and of 127.0.0.1
-     "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo whose client is 10.0.0.1
-     "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
-     "198.18.0.1", "192.0.2.1", "2001:db8::1", "240.0.0.1"],  # benchmarking, documentation, reserved
-)  # fmt: skip
+    [
+        "127.0.0.1",
+        "10.0.0.8",
+        "172.16.3.4",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "::1",
+        "fe80::1",
+        "fd00::1",
+        "::ffff:127.0.0.1",
+        "224.0.0.1",
+        "fec0::1",  # site-local (deprecated, still routed inside some networks)
+        "2002:c0a8:101::1",
+        "2002:7f00:1::",  # 6to4 of 192.168.1.1 and of 127.0.0.1
+        "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo whose client is 10.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+        "198.18.0.1",
+        "192.0.2.1",
+        "2001:db8::1",
+        "240.0.0.1",
+    ],  # benchmarking, documentation, reserved
+)
 def test_private_loopback_and_metadata_addresses_are_refused(address):
     assert refused_address(address) is not None
 

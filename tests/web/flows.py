@@ -41,10 +41,14 @@ async def deal_state(live, ops, deal_id) -> str:
 async def add_certification(live, ops, partner_id, expires_in: timedelta, track="Network Associate") -> dict:
     now = datetime.now(UTC)
     body = {
-        "partner_id": partner_id, "person_name": "Pat Engineer", "person_email": "pat@contoso.test", "track": track,
-        "product_category": "network", "issued_at": (now - timedelta(days=300)).isoformat(),
+        "partner_id": partner_id,
+        "person_name": "Pat Engineer",
+        "person_email": "pat@contoso.test",
+        "track": track,
+        "product_category": "network",
+        "issued_at": (now - timedelta(days=300)).isoformat(),
         "expires_at": (now + expires_in).isoformat(),
-    }  # fmt: skip
+    }
     r = await live.http.post("/certifications", json=body, headers=ops)
     assert r.status_code == 201, r.text
     return r.json()

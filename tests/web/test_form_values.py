@@ -32,10 +32,43 @@ from tests.helpers.routes import api_routes
 from tests.mdf.test_api import body as mdf_body
 from tests.mdf.test_api import fast
 
-TRICKY = ["", " ", "0", "-1", "1e30", "1e999999", "-1e-999999", "NaN", "sNaN", "Infinity", "9" * 30, "0.001",
-          "1,000.00", "400.00", "\x00", "a\x1bb", "a\r\nb", "\ud800", "x" * 1500, "approve", "approve_lower",
-          "reject", "return", "override", "hold", "gold", "registered", "/web/", "//evil.test/", "http://evil.test/",
-          "2026-Q1", "9999-Q9", "a@vendor.test", "{}", "null"]  # fmt: skip
+TRICKY = [
+    "",
+    " ",
+    "0",
+    "-1",
+    "1e30",
+    "1e999999",
+    "-1e-999999",
+    "NaN",
+    "sNaN",
+    "Infinity",
+    "9" * 30,
+    "0.001",
+    "1,000.00",
+    "400.00",
+    "\x00",
+    "a\x1bb",
+    "a\r\nb",
+    "\ud800",
+    "x" * 1500,
+    "approve",
+    "approve_lower",
+    "reject",
+    "return",
+    "override",
+    "hold",
+    "gold",
+    "registered",
+    "/web/",
+    "//evil.test/",
+    "http://evil.test/",
+    "2026-Q1",
+    "9999-Q9",
+    "a@vendor.test",
+    "{}",
+    "null",
+]
 
 
 ABSURD = ["1e30", "1e999999", "-1e-999999", "9" * 30, "sNaN", "-0"]
@@ -84,8 +117,7 @@ CASES = cases()
 def value_of(tp) -> st.SearchStrategy[str]:
     tp = _base(tp)
     # numbers written every way a form may carry them (amounts, versions), besides any text
-    numbers = st.one_of(st.sampled_from(ABSURD), st.decimals().map(str), st.floats().map(str),
-                        st.integers().map(str))  # fmt: skip
+    numbers = st.one_of(st.sampled_from(ABSURD), st.decimals().map(str), st.floats().map(str), st.integers().map(str))
     text = st.one_of(numbers, numbers, st.sampled_from(TRICKY), st.text(max_size=40))
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return st.one_of(st.sampled_from([m.value for m in tp]), text)

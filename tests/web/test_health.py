@@ -25,10 +25,15 @@ async def test_early_warning_on_today_and_the_partner_page_and_capacity_for_ops(
     async with sessionmaker() as session, session.begin():
         session.add(
             HealthScore(
-                idempotency_key="test", partner_id=partner.id, score=result.score, band=result.band.value,
-                contributions=[c.model_dump() for c in result.contributions], changes=[], policy_version=1,
+                idempotency_key="test",
+                partner_id=partner.id,
+                score=result.score,
+                band=result.band.value,
+                contributions=[c.model_dump() for c in result.contributions],
+                changes=[],
+                policy_version=1,
             )
-        )  # fmt: skip
+        )
         session.add(
             HealthEpisode(
                 partner_id=partner.id, episode=1, reason="health dropped 20 points", opened_at=datetime.now(UTC)

@@ -22,10 +22,15 @@ from tests.web.flows import cam_with_partner, program, sign_in
 def mdf_body(**over) -> dict:
     today = datetime.now(UTC).date()
     return {
-        "activity_type": "event", "title": "Spring roadshow", "planned_start": str(today + timedelta(days=10)),
-        "planned_end": str(today + timedelta(days=12)), "amount_minor": 50_000, "currency": "USD",
-        "expected_outcomes": "20 qualified leads", **over,
-    }  # fmt: skip
+        "activity_type": "event",
+        "title": "Spring roadshow",
+        "planned_start": str(today + timedelta(days=10)),
+        "planned_end": str(today + timedelta(days=12)),
+        "amount_minor": 50_000,
+        "currency": "USD",
+        "expected_outcomes": "20 qualified leads",
+        **over,
+    }
 
 
 async def awaiting(live, cam_h, request_id: str) -> bool:
@@ -110,16 +115,30 @@ async def test_a_tier_review_waits_on_today(live, ops, mailbox, sessionmaker, ne
     async with sessionmaker() as session, session.begin():
         session.add(
             QbrScorecard(
-                partner_id=pid, period=period, tier="gold", cam_id=uuid.UUID(cam["id"]), score=38.5, band="at_risk",
-                trend=-12.0, metrics=[], inputs={}, actions=[], policy_version=1,
+                partner_id=pid,
+                period=period,
+                tier="gold",
+                cam_id=uuid.UUID(cam["id"]),
+                score=38.5,
+                band="at_risk",
+                trend=-12.0,
+                metrics=[],
+                inputs={},
+                actions=[],
+                policy_version=1,
             )
-        )  # fmt: skip
+        )
         session.add(
             QbrTierReview(
-                partner_id=pid, period=period, from_tier="gold", recommendation="demote", to_tier="silver",
-                reasons=["revenue 20% of target (needs 60%)"], state="pending",
+                partner_id=pid,
+                period=period,
+                from_tier="gold",
+                recommendation="demote",
+                to_tier="silver",
+                reasons=["revenue 20% of target (needs 60%)"],
+                state="pending",
             )
-        )  # fmt: skip
+        )
 
     page, _ = await sign_in(await new_context(), live, mailbox, cam["email"])
     row = page.locator(f"li[data-kind='qbr'][data-entity='{period}']")

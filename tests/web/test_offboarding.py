@@ -80,10 +80,16 @@ async def test_a_deactivated_cam_is_refused_at_once_and_its_partners_keep_workin
     today = datetime.now(UTC).date()
     r = await live.http.post(
         "/mdf/requests",
-        json={"activity_type": "event", "title": "Roadshow", "planned_start": str(today + timedelta(days=5)),
-              "planned_end": str(today + timedelta(days=6)), "amount_minor": 100_000, "currency": "USD"},
+        json={
+            "activity_type": "event",
+            "title": "Roadshow",
+            "planned_start": str(today + timedelta(days=5)),
+            "planned_end": str(today + timedelta(days=6)),
+            "amount_minor": 100_000,
+            "currency": "USD",
+        },
         headers=partner_key,
-    )  # fmt: skip
+    )
     assert r.status_code == 201, r.text
     request_id = r.json()["id"]
 

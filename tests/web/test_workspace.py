@@ -283,8 +283,9 @@ async def test_grant_an_extension_and_mark_a_milestone_from_the_pages(live, ops,
     page, _ = await sign_in(await new_context(), live, mailbox, cam["email"])
     await page.locator(f"li[data-entity='{deal['id']}']").get_by_role("button", name="Approve").click()
     await expect(page.locator(".flash")).to_contain_text("approved")
-    r = await live.http.post(f"/deals/{deal['id']}/extensions", json={"days": 10, "reason": "customer board moved"},
-                             headers=partner_h)  # fmt: skip
+    r = await live.http.post(
+        f"/deals/{deal['id']}/extensions", json={"days": 10, "reason": "customer board moved"}, headers=partner_h
+    )
     assert r.status_code == 200 and r.json()["status"] == "awaiting_cam", r.text
 
     async def listed():

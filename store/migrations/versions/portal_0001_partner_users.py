@@ -20,8 +20,12 @@ def upgrade() -> None:
     op.create_table(
         "partner_users",
         sa.Column("id", postgresql.UUID(as_uuid=True), primary_key=True),
-        sa.Column("partner_id", postgresql.UUID(as_uuid=True), sa.ForeignKey("partners.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column(
+            "partner_id",
+            postgresql.UUID(as_uuid=True),
+            sa.ForeignKey("partners.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("email", sa.String(320), nullable=False, unique=True),
         sa.Column("role", sa.String(10), nullable=False),
@@ -30,18 +34,22 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(200), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.Column("first_signed_in_at", sa.DateTime(timezone=True), nullable=True),
-    )  # fmt: skip
+    )
     op.create_index("ix_partner_users_partner_id", "partner_users", ["partner_id"])
     op.create_table(
         "portal_sessions",
         sa.Column("token_hash", sa.String(64), primary_key=True),
-        sa.Column("user_id", postgresql.UUID(as_uuid=True), sa.ForeignKey("partner_users.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column(
+            "user_id",
+            postgresql.UUID(as_uuid=True),
+            sa.ForeignKey("partner_users.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("csrf_token", sa.String(64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
-    )  # fmt: skip
+    )
     op.create_index("ix_portal_sessions_user_id", "portal_sessions", ["user_id"])
     op.create_index("ix_portal_sessions_expires_at", "portal_sessions", ["expires_at"])
     # Every enrolled partner's primary contact becomes its admin (an address shared by partners: the first).
