@@ -44,7 +44,8 @@ async def test_one_simulation_at_a_time_with_progress_a_report_and_cancellation(
     assert done["report"]["partners"] == 2 and done["report"]["seed"] == 3
     assert any("month" in line for line in done["progress"])
 
-    second = (await api.post("/policy/simulations", json=body, headers=ops)).json()  # the first one is over
+    longer = {**body, "partners": 10, "months": 12}  # still running when it is cancelled, however fast the machine
+    second = (await api.post("/policy/simulations", json=longer, headers=ops)).json()  # the first one is over
 
     async def started():
         out = (await api.get(f"/policy/simulations/{second['id']}", headers=ops)).json()
