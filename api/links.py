@@ -8,6 +8,7 @@ link), and the HTML pages (`templates/<journey>/link_*`)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -111,6 +112,16 @@ LinkReason = Annotated[str, Form(max_length=1000), SCREEN_TEXT, at_most(1000)]
 
 def page(journey: str, name: str, status: int = 200, **context) -> HTMLResponse:
     return HTMLResponse(pages.get_template(f"{journey}/{name}.html.j2").render(**context), status_code=status)
+
+
+async def applied(request: Request, journey: str, apply: Awaitable[object]) -> HTMLResponse:
+    """The page after a confirmed link: its journey's `link_done`, or the refusal's page (every
+    journey's POST of its one-click link ends here)."""
+    try:
+        result = await apply
+    except LinkRefused as err:
+        return await error_page(request, journey, err)
+    return page(journey, "link_done", result=result)
 
 
 async def error_page(request: Request, journey: str, err: LinkRefused) -> HTMLResponse:

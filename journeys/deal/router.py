@@ -233,10 +233,10 @@ async def link_apply(
     reason: links.LinkReason = "",
 ):
     """Confirming applies the decision exactly once."""
-    try:
-        result = await service.apply_link(
+    return await links.applied(
+        request,
+        "deal",
+        service.apply_link(
             session, temporal, settings.link_secret, token, reason, deadline=settings.update_deadline_seconds
-        )
-    except links.LinkRefused as err:
-        return await links.error_page(request, "deal", err)
-    return links.page("deal", "link_done", result=result)
+        ),
+    )

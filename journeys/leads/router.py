@@ -309,8 +309,10 @@ async def link_apply(
     reason_code: Annotated[str, Form(max_length=40, pattern=r"^[a-z_]{1,40}$")] = "other",
 ):
     """Confirming answers the offer exactly once."""
-    try:
-        result = await service.apply_link(
+    return await links.applied(
+        request,
+        "leads",
+        service.apply_link(
             session,
             temporal,
             settings.link_secret,
@@ -318,7 +320,5 @@ async def link_apply(
             reason_code,
             reason,
             deadline=settings.update_deadline_seconds,
-        )
-    except links.LinkRefused as err:
-        return await links.error_page(request, "leads", err)
-    return links.page("leads", "link_done", result=result)
+        ),
+    )

@@ -570,10 +570,10 @@ async def link_apply(
     reason: links.LinkReason = "",
 ):
     """Confirming applies the decision exactly once."""
-    try:
-        result = await mdf_links.apply_link(
+    return await links.applied(
+        request,
+        "mdf",
+        mdf_links.apply_link(
             session, temporal, settings.link_secret, token, reason, deadline=settings.update_deadline_seconds
-        )
-    except links.LinkRefused as err:
-        return await links.error_page(request, "mdf", err)
-    return links.page("mdf", "link_done", result=result)
+        ),
+    )
