@@ -17,6 +17,9 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+# Each journey may carry its own words: `journeys/<name>/locale/<language>/LC_MESSAGES/messages.po`,
+# merged over the platform's catalog (a journey's strings stay in its own package).
+JOURNEYS = Path(__file__).resolve().parents[2] / "journeys"
 DEFAULT = "en"
 
 
@@ -28,13 +31,17 @@ def languages() -> tuple[str, ...]:
 
 @functools.cache
 def catalog(language: str) -> dict[str, str]:
-    """msgid -> translation of the language (untranslated and fuzzy entries left out)."""
+    """msgid -> translation of the language (untranslated and fuzzy entries left out): the
+    platform's catalog, then each journey's own."""
     path = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
     if not path.is_file():
         return {}
-    with path.open("rb") as po:
-        messages = read_po(po, locale=language)
-    return {str(m.id): str(m.string) for m in messages if m.id and m.string and not m.fuzzy}
+    words: dict[str, str] = {}
+    for po_path in [path, *sorted(JOURNEYS.glob(f"*/locale/{language}/LC_MESSAGES/messages.po"))]:
+        with po_path.open("rb") as po:
+            messages = read_po(po, locale=language)
+        words.update({str(m.id): str(m.string) for m in messages if m.id and m.string and not m.fuzzy})
+    return words
 
 
 @dataclass(frozen=True)
