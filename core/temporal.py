@@ -14,7 +14,6 @@ from core.codec import data_converter
 from core.observability import tracing_interceptor
 from core.settings import Settings
 
-
 log = logging.getLogger(__name__)
 
 
