@@ -34,6 +34,11 @@ def reads(prog: seed.Program, n_partners: int, n_deals: int) -> tuple[list[tuple
     # keyset: the row before the last page, in each list's order
     last_partner = sorted(prog.partners, key=lambda p: (p["created_at"], p["id"]))[-101]["id"]
     last_deal = sorted(prog.deals, key=lambda d: (d["created_at"], d["id"]))[-101]["id"]
+    names = {p["id"]: p["name"] for p in prog.partners}
+    quarter = sorted(
+        (f for f in prog.mdf_funds if f["period"] == "2026-Q4"), key=lambda f: (names[f["partner_id"]], f["id"])
+    )
+    last_fund = quarter[max(0, len(quarter) - 1001)]["id"]  # the row before the report's last page of 1,000
     return (
         [
             ("partners, first page", "ops", "/partners?limit=100"),
@@ -60,7 +65,13 @@ def reads(prog: seed.Program, n_partners: int, n_deals: int) -> tuple[list[tuple
             ("partner: its deals", "partner", f"/deals?partner_id={big['id']}"),
             ("partner: its detail", "partner", f"/partners/{big['id']}"),
             ("partner: its certifications", "partner", f"/partners/{big['id']}/certifications"),
-            ("MDF utilization, a quarter (all)", "ops", "/mdf/reports/utilization?period=2026-Q4"),
+            ("MDF utilization, a quarter, first page", "ops", "/mdf/reports/utilization?period=2026-Q4"),
+            (
+                "MDF utilization, a quarter, last page (after=)",
+                "ops",
+                f"/mdf/reports/utilization?period=2026-Q4&after={last_fund}",
+            ),
+            ("MDF utilization, a quarter, CSV streamed", "ops", "/mdf/reports/utilization?period=2026-Q4&format=csv"),
             ("MDF utilization, CAM portfolio", "cam", "/mdf/reports/utilization?period=2026-Q4"),
             ("MDF utilization, a partner", "partner", f"/mdf/reports/utilization?partner_id={big['id']}"),
         ],

@@ -6,13 +6,15 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.auth import Principal, scope_to_principal
+from domain.errors import NotFound
 from journeys.deal import contract as deal
 from journeys.mdf import ledger
 from journeys.mdf.domain import EntryKind, defuse_cell
@@ -20,46 +22,15 @@ from journeys.mdf.models import MdfEntry, MdfFund, MdfRequest
 from journeys.mdf.schemas import RoiRow, UtilizationRow
 from store.models import Partner
 
+PAGE = 1000  # funds per page of the utilization report (and per read of its streamed CSV)
 
-async def utilization(
-    session: AsyncSession, principal: Principal, *, period: str | None, partner_id: uuid.UUID | None
-) -> list[UtilizationRow]:
-    # The funds asked for: the sums below read only their entries and requests, not the whole
-    # ledger (a CAM's portfolio at 10,000 partners: bench/README.md).
-    funds = scope_to_principal(
-        select(MdfFund.id).join(Partner, Partner.id == MdfFund.partner_id), principal, MdfFund.partner_id
-    )
-    if period:
-        funds = funds.where(MdfFund.period == period)
-    if partner_id:
-        funds = funds.where(MdfFund.partner_id == partner_id)
-    sums = (
-        select(
-            MdfEntry.fund_id,
-            *[
-                func.coalesce(func.sum(MdfEntry.amount_minor).filter(MdfEntry.kind == k.value), 0).label(k.value)
-                for k in EntryKind
-            ],
-        )
-        .where(MdfEntry.fund_id.in_(funds))
-        .group_by(MdfEntry.fund_id)
-        .subquery()
-    )
-    asked = (
-        select(
-            MdfRequest.fund_id,
-            func.sum(MdfRequest.amount_minor).label("requested"),
-            func.coalesce(func.sum(MdfRequest.approved_minor), 0).label("approved"),
-        )
-        .where(MdfRequest.fund_id.in_(funds))
-        .group_by(MdfRequest.fund_id)
-        .subquery()
-    )
+
+def _funds_page(principal: Principal, *, period: str | None, partner_id: uuid.UUID | None) -> Select[Any]:
+    """The caller's funds with their partner's name, in the report's order: newest period first,
+    then partner name, then fund id (the keyset)."""
     stmt = (
-        select(MdfFund, Partner.name, sums, asked.c.requested, asked.c.approved)
+        select(MdfFund, Partner.name)
         .join(Partner, Partner.id == MdfFund.partner_id)
-        .outerjoin(sums, sums.c.fund_id == MdfFund.id)
-        .outerjoin(asked, asked.c.fund_id == MdfFund.id)
         .order_by(MdfFund.period.desc(), Partner.name, MdfFund.id)
     )
     stmt = scope_to_principal(stmt, principal, MdfFund.partner_id)
@@ -67,20 +38,99 @@ async def utilization(
         stmt = stmt.where(MdfFund.period == period)
     if partner_id:
         stmt = stmt.where(MdfFund.partner_id == partner_id)
+    return stmt
+
+
+def _after(stmt: Select[Any], period: str, name: str, fund_id: uuid.UUID) -> Select[Any]:
+    """`stmt` continued after the row (period, name, fund id) of its mixed order (period
+    descending, then name and id ascending)."""
+    return stmt.where(
+        or_(
+            MdfFund.period < period,
+            and_(MdfFund.period == period, tuple_(Partner.name, MdfFund.id) > tuple_(name, fund_id)),
+        )
+    )
+
+
+async def utilization(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    period: str | None,
+    partner_id: uuid.UUID | None,
+    limit: int = PAGE,
+    after: uuid.UUID | None = None,
+) -> list[UtilizationRow]:
+    """One page of the report: at most `limit` funds after the fund `after` (404 naming it when it
+    is not one of the caller's). Only the page's funds are summed, so the last page of a quarter
+    at 10,000 partners costs what the first does."""
+    stmt = _funds_page(principal, period=period, partner_id=partner_id)
+    if after is not None:
+        position = (
+            await session.execute(
+                scope_to_principal(
+                    select(MdfFund.period, Partner.name)
+                    .join(Partner, Partner.id == MdfFund.partner_id)
+                    .where(MdfFund.id == after),
+                    principal,
+                    MdfFund.partner_id,
+                )
+            )
+        ).first()
+        if position is None:
+            raise NotFound(f"after: no MDF fund with id {after}")
+        stmt = _after(stmt, position[0], position[1], after)
+    page = (await session.execute(stmt.limit(limit))).all()
+    if not page:
+        return []
+    ids = [fund.id for fund, _ in page]
+    sums: dict[uuid.UUID, Mapping[str, Any]] = {
+        row[0]: dict(row._mapping)
+        for row in (
+            await session.execute(
+                select(
+                    MdfEntry.fund_id,
+                    *[
+                        func.coalesce(func.sum(MdfEntry.amount_minor).filter(MdfEntry.kind == k.value), 0).label(
+                            k.value
+                        )
+                        for k in EntryKind
+                    ],
+                )
+                .where(MdfEntry.fund_id.in_(ids))
+                .group_by(MdfEntry.fund_id)
+            )
+        ).all()
+    }
+    asked = {
+        fund_id: (int(requested or 0), int(approved or 0))
+        for fund_id, requested, approved in (
+            await session.execute(
+                select(
+                    MdfRequest.fund_id,
+                    func.sum(MdfRequest.amount_minor),
+                    func.coalesce(func.sum(MdfRequest.approved_minor), 0),
+                )
+                .where(MdfRequest.fund_id.in_(ids))
+                .group_by(MdfRequest.fund_id)
+            )
+        ).all()
+    }
     out = []
-    for row in (await session.execute(stmt.limit(10_000))).all():
-        fund, name = row[0], row[1]
-        m = row._mapping
-        b = ledger.balances((k.value, int(m[k.value] or 0)) for k in EntryKind)
+    for fund, name in page:
+        m: Mapping[str, Any] = sums.get(fund.id, {})
+        b = ledger.balances((k.value, int(m.get(k.value) or 0)) for k in EntryKind)
+        requested, approved = asked.get(fund.id, (0, 0))
         out.append(
             UtilizationRow(
+                fund_id=fund.id,
                 partner_id=fund.partner_id,
                 partner_name=name,
                 period=fund.period,
                 currency=fund.currency,
                 allocated_minor=b.allocated,
-                requested_minor=int(m["requested"] or 0),
-                approved_minor=int(m["approved"] or 0),
+                requested_minor=requested,
+                approved_minor=approved,
                 claimed_minor=b.claimed,
                 paid_minor=b.paid,
                 expired_minor=b.expired,
@@ -88,6 +138,26 @@ async def utilization(
             )
         )
     return out
+
+
+async def utilization_csv(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    *,
+    period: str | None,
+    partner_id: uuid.UUID | None,
+    after: uuid.UUID | None = None,
+) -> AsyncIterator[str]:
+    """The whole report as CSV, streamed a page at a time (memory bounded by one page, however
+    many funds the quarter has); each page read in its own short session."""
+    yield csv_header(UtilizationRow)
+    while True:
+        async with sessionmaker() as session:
+            rows = await utilization(session, principal, period=period, partner_id=partner_id, after=after)
+        if not rows:
+            return
+        yield csv_rows(rows)
+        after = rows[-1].fund_id
 
 
 async def roi(
@@ -127,13 +197,23 @@ async def roi(
     ]
 
 
-def as_csv(rows: Sequence[BaseModel], model: type[BaseModel]) -> str:
+def csv_header(model: type[BaseModel]) -> str:
     buf = io.StringIO()
-    fields = list(model.model_fields)
-    writer = csv.DictWriter(buf, fieldnames=fields)
-    writer.writeheader()
+    csv.DictWriter(buf, fieldnames=list(model.model_fields)).writeheader()
+    return buf.getvalue()
+
+
+def csv_rows(rows: Sequence[BaseModel]) -> str:
+    if not rows:
+        return ""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(type(rows[0]).model_fields))
     for row in rows:
         values = row.model_dump(mode="json")
         # A cell that a spreadsheet would run as a formula is written as text.
         writer.writerow({k: defuse_cell(v) if isinstance(v, str) else v for k, v in values.items()})
     return buf.getvalue()
+
+
+def as_csv(rows: Sequence[BaseModel], model: type[BaseModel]) -> str:
+    return csv_header(model) + csv_rows(rows)

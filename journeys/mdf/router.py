@@ -9,9 +9,9 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
-from api import journeys, links
+from api import journeys, links, pagination
 from api.deps import (
     CreationDep,
     OpsDep,
@@ -512,19 +512,34 @@ CSV: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/mdf/reports/utilization", response_model=list[UtilizationRow], responses=CSV)
+@router.get(
+    "/mdf/reports/utilization",
+    response_model=list[UtilizationRow],
+    responses=CSV,
+    openapi_extra=route_meta({404: "`after` names no fund of the caller's"}),
+)
 async def utilization(
+    request: Request,
     principal: PrincipalDep,
     session: SessionDep,
     period: str | None = Query(None, pattern=PERIOD),
     partner_id: uuid.UUID | None = None,
     format: str = Query("json", pattern="^(json|csv)$"),
+    limit: int = Query(reports.PAGE, ge=1, le=10_000),
+    after: uuid.UUID | None = pagination.AFTER,
 ):
-    """Per partner and period: allocated, requested, approved, claimed, paid, expired, utilization %."""
-    rows = await reports.utilization(session, principal, period=period, partner_id=partner_id)
+    """Per fund (partner and period): allocated, requested, approved, claimed, paid, expired,
+    utilization %. JSON is paged (`limit`, `?after=<fund_id of the last row>`); `?format=csv`
+    streams the whole report."""
     if format == "csv":
-        return PlainTextResponse(reports.as_csv(rows, UtilizationRow), media_type="text/csv")
-    return rows
+        if after is not None:  # refused (404) before the stream starts, not in the middle of it
+            await reports.utilization(session, principal, period=period, partner_id=partner_id, limit=1, after=after)
+        await session.close()  # the stream reads with its own sessions, a page at a time
+        rows = reports.utilization_csv(
+            request.app.state.sessionmaker, principal, period=period, partner_id=partner_id, after=after
+        )
+        return StreamingResponse(rows, media_type="text/csv")
+    return await reports.utilization(session, principal, period=period, partner_id=partner_id, limit=limit, after=after)
 
 
 @router.get("/mdf/reports/roi", response_model=list[RoiRow], responses=CSV)

@@ -185,6 +185,7 @@ class ClawbackOut(BaseModel):
 
 
 class UtilizationRow(BaseModel):
+    fund_id: uuid.UUID = Field(description="the fund of the row; `?after=` continues after it")
     partner_id: uuid.UUID
     partner_name: str
     period: str
