@@ -58,6 +58,12 @@ STATES = {
     "claim_denied": N_("claim denied"),
     "expired": N_("expired"),
 }
+DECISIONS = {
+    "approve": N_("approved"),
+    "approve_lower": N_("approved for less"),
+    "reject": N_("rejected"),
+    "return": N_("returned to you"),
+}
 KINDS = {"invoice": N_("Invoice"), "photo": N_("Photo"), "attendee_list": N_("Attendee list")}
 CLAIMABLE = (MdfState.approved.value, MdfState.running.value, MdfState.claim_returned.value)
 
@@ -172,6 +178,7 @@ async def request_page(request_id: uuid.UUID, request: Request, session: Session
         progress=detail.progress,
         proofs=proofs,
         kinds=KINDS,
+        decisions=DECISIONS,
         needed=[t.gettext(KINDS[k.value]) for k in kind.proof] if kind else [],
         claimable=req.state in (MdfState.approved.value, MdfState.running.value),
         returned=req.state == MdfState.claim_returned.value,
