@@ -199,6 +199,9 @@ async def test_an_mdf_request_followed_and_claimed_with_proof(live, ops, session
     ours, their_req = requests
     csrf = await sign_in(live.http, mailbox, "owner@contoso.test", "/portal/mdf")
     assert f'href="/portal/mdf/{ours["id"]}"' in (await live.http.get("/portal/mdf")).text
+    form = {"activity_type": "webinar", "title": "W", "planned_start": "2027-04-01", "planned_end": "2027-04-02"}
+    r = await live.http.post("/portal/mdf", data={**form, "amount": "NaN", "csrf_token": csrf})  # was a 500
+    assert (await notice(live.http, r)).startswith("amount: a positive amount")
     page = (await live.http.get(f"/portal/mdf/{ours['id']}")).text
     assert 'id="approvals"' in page and "good plan" in page and "approved" in page and 'id="claim"' in page
     assert "<img src=x" not in page and "&lt;img src=x" in page
