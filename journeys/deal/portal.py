@@ -1,8 +1,7 @@
 """The deal journey in the partner portal: deals whose protection ends soon on the home page; the
 partner's deals, registering one (another partner's registration of the same customer is shown
 plainly: under review), following one, asking for more protection time, moving its stage and
-closing it (won or lost). Every task goes
-through the same service and workflow update as the API."""
+closing it (won or lost). Every task goes through the same service and workflow update as the API."""
 
 from __future__ import annotations
 
