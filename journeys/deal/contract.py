@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
+from fastapi import Form
 from pydantic import BaseModel
 from sqlalchemy import Subquery, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.schemas import SCREEN_LINE
 from journeys.deal.domain import (
     CHANGE_STAGE,
     JOURNEY,
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHANGE_STAGE",
     "JOURNEY",
+    "DealForm",
     "DealRef",
     "DealStage",
     "DealState",
@@ -106,6 +109,34 @@ async def protecting_partner(session: AsyncSession, domain: str, category: str) 
         .order_by(Deal.created_at)
         .limit(1)
     )
+
+
+Line = Annotated[str, Form(max_length=260), SCREEN_LINE]
+
+
+class DealForm:
+    """The fields of a deal registration form in the partner portal (`Annotated[DealForm, Depends()]`):
+    the deals page's and an accepted lead's."""
+
+    def __init__(
+        self,
+        customer_name: Line = "",
+        customer_domain: Line = "",
+        product_category: Line = "",
+        amount: Line = "",
+        currency: Line = "",
+        expected_close_date: Line = "",
+        stage: Line = "qualification",
+    ) -> None:
+        self.fields = {
+            "customer_name": customer_name,
+            "customer_domain": customer_domain,
+            "product_category": product_category,
+            "amount": amount,
+            "currency": currency,
+            "expected_close_date": expected_close_date,
+            "stage": stage,
+        }
 
 
 async def register_from_portal(ctx: PortalActionContext, form: dict[str, str]) -> Registered | str:

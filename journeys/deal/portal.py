@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
-from fastapi import Form, Request
+from fastapi import Depends, Form, Request
 from pydantic import ValidationError
 from sqlalchemy import select
 
 from api import journeys
 from api.deps import Creation, SessionDep
-from api.portal.i18n import Translator
+from api.portal.i18n import N_, Translator
 from api.portal.items import (
     PortalActionContext,
     PortalActionDep,
@@ -32,6 +32,7 @@ from api.portal.pages import error_text, render, translator
 from api.portal.security import PREFIX, signed_in
 from api.schemas import SCREEN_LINE, SCREEN_TEXT, at_most
 from journeys.deal import service
+from journeys.deal.contract import DealForm
 from journeys.deal.domain import (
     JOURNEY,
     REQUEST_EXTENSION,
@@ -46,10 +47,6 @@ from journeys.deal.schemas import DealCreate
 from store import repo
 
 Line = Annotated[str, Form(max_length=260), SCREEN_LINE]
-
-
-def N_(message: str) -> str:  # noqa: N802  (the catalogs' marker: extracted, translated when shown)
-    return message
 
 
 STATES = {
@@ -163,27 +160,9 @@ def registered_notice(t: Translator, deal: Registered) -> str | tuple[str, str]:
 
 
 @portal_action(JOURNEY, "register", "/deals")
-async def register(
-    ctx: PortalActionDep,
-    customer_name: Line = "",
-    customer_domain: Line = "",
-    product_category: Line = "",
-    amount: Line = "",
-    currency: Line = "",
-    expected_close_date: Line = "",
-    stage: Line = "qualification",
-) -> str | tuple[str, str]:
+async def register(ctx: PortalActionDep, form: Annotated[DealForm, Depends()]) -> str | tuple[str, str]:
     """Register a deal as the partner (POST /deals)."""
-    form = {
-        "customer_name": customer_name,
-        "customer_domain": customer_domain,
-        "product_category": product_category,
-        "amount": amount,
-        "currency": currency,
-        "expected_close_date": expected_close_date,
-        "stage": stage,
-    }
-    deal = await register_form(ctx, form)
+    deal = await register_form(ctx, form.fields)
     if isinstance(deal, str):
         return deal, "error"
     ctx.back = f"{PREFIX}/deals/{deal.id}"

@@ -11,12 +11,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Form, Request
+from fastapi import Depends, Form, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep
-from api.portal.i18n import Translator
+from api.portal.i18n import N_, Translator
 from api.portal.items import PortalActionDep, PortalContext, PortalItem, portal_action, portal_item, portal_view
 from api.portal.pages import render, translator
 from api.portal.security import PREFIX, PortalUser, signed_in
@@ -31,10 +31,6 @@ from store import repo
 
 Line = Annotated[str, Form(max_length=260), SCREEN_LINE]
 Text = Annotated[str, Form(max_length=1000), SCREEN_TEXT, at_most(1000)]
-
-
-def N_(message: str) -> str:  # noqa: N802  (the catalogs' marker: extracted, translated when shown)
-    return message
 
 
 # The default policy's decline reasons, in the catalogs (a reason ops add is shown as written).
@@ -215,13 +211,7 @@ async def decline(
 async def register_deal(
     lead_id: uuid.UUID,
     ctx: PortalActionDep,
-    customer_name: Line = "",
-    customer_domain: Line = "",
-    product_category: Line = "",
-    amount: Line = "",
-    currency: Line = "",
-    expected_close_date: Line = "",
-    stage: Line = "qualification",
+    form: Annotated[deals.DealForm, Depends()],
 ) -> str | tuple[str, str]:
     """Register the deal for an accepted lead (POST /deals) and name it for the lead (POST
     /leads/{id}/deal): the lead is converted."""
@@ -230,16 +220,7 @@ async def register_deal(
     ctx.back = f"{PREFIX}/leads/{lead_id}"
     if lead.state != LeadState.accepted.value or lead.partner_id != ctx.user.partner_id:
         return t.gettext("This lead is not accepted by you: no deal is registered for it."), "error"
-    form = {
-        "customer_name": customer_name,
-        "customer_domain": customer_domain,
-        "product_category": product_category,
-        "amount": amount,
-        "currency": currency,
-        "expected_close_date": expected_close_date,
-        "stage": stage,
-    }
-    deal = await deals.register_from_portal(ctx, form)
+    deal = await deals.register_from_portal(ctx, form.fields)
     if isinstance(deal, str):
         return deal, "error"
     lead = await _lead(ctx.session, ctx.user, lead_id)
