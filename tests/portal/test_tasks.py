@@ -12,9 +12,11 @@ import re
 
 from sqlalchemy import func, select
 
+from api.portal.i18n import Translator
 from domain.enums import Role
 from journeys.leads.models import LeadOffer
 from journeys.mdf.models import MdfProof
+from store.models.portal import PartnerUser
 from tests.helpers.api import create_cam, deal_body, enrol, new_key
 from tests.helpers.policies import fast_policy
 from tests.helpers.waiting import eventually
@@ -64,6 +66,19 @@ async def test_lead_offers_answered_inline_and_the_deal_registered_for_the_lead(
     assert home.count("Lead offer") == 2 and "accept by" in home and "Umbrella" not in home
     assert "<img src=x" not in home and "&lt;img src=x onerror=" in home  # a hostile company is text
     assert "not our territory" in home  # the policy's reasons, in words
+    page = (await live.http.get(f"/portal/leads/{hostile['id']}")).text
+    assert "<img src=x" not in page and "&lt;img src=x onerror=" in page
+    # In the user's language and time zone: the acceptance deadline as a Tokyo reader reads it.
+    async with sessionmaker() as session, session.begin():
+        user = await session.scalar(select(PartnerUser).where(PartnerUser.email == "owner@contoso.test"))
+        user.language, user.time_zone = "de", "Asia/Tokyo"
+        offer = await session.scalar(select(LeadOffer).where(LeadOffer.lead_id == ours["id"]))
+    home = (await live.http.get("/portal/")).text
+    assert "Lead-Angebot" in home and "annehmen bis" in home and "keine Kapazität" in home
+    assert Translator("de", "Asia/Tokyo").datetime(offer.expires_at) in home
+    async with sessionmaker() as session, session.begin():
+        user = await session.get(PartnerUser, user.id)
+        user.language, user.time_zone = "en", "UTC"
 
     # Decline: a reason from the policy's list and a few words, else said plainly and nothing sent.
     decline = f"/portal/leads/{hostile['id']}/decline"
