@@ -245,7 +245,7 @@ async def test_lead_deal_and_mdf_tasks(live, ops, sessionmaker, mailbox, worker,
         await page.get_by_label("Attendee list").set_input_files(
             {"name": "attendees.csv", "mimeType": "text/csv", "buffer": FORMULA_CSV}
         )
-        await page.get_by_role("button", name="Submit the claim").click()
+        await page.get_by_role("button", name="Submit the claim").click()  # the photo field left empty
         await expect(page.locator("#notice")).to_have_text("Claim submitted: $400.00, under review.")
     await expect(page.locator("#proofs")).to_contain_text("attendees.csv")
     await check_axe(page)

@@ -262,3 +262,17 @@ async def test_an_mdf_request_followed_and_claimed_with_proof(live, ops, session
     page = (await live.http.get(f"/portal/mdf/{ours['id']}")).text
     assert 'id="proofs"' in page and "booth.png" in page and 'id="claim"' not in page
     assert await proofs(sessionmaker) == 3
+    # The CAM returns the claim for more proof: the page asks for it, and it goes to the journey.
+    r = await live.http.post(
+        f"/mdf/requests/{ours['id']}/claim/decision", json={"decision": "return", "reason": "blurry"}, headers=cam_h
+    )
+    assert r.status_code == 200 and r.json()["state"] == "claim_returned", r.text
+    page = (await live.http.get(f"/portal/mdf/{ours['id']}")).text
+    assert "Add proof" in page and "claim returned: more proof needed" in page and "blurry" in page
+    more = f"/portal/mdf/{ours['id']}/proofs"
+    r = await live.http.post(more, data={"csrf_token": csrf})
+    assert await notice(live.http, r) == "Choose at least one file."
+    r = await live.http.post(more, data={"csrf_token": csrf}, files=[("photo", ("sharp.png", png(), "image/png"))])
+    assert await notice(live.http, r) == "Proof added: the claim is reviewed again."
+    assert (await live.http.get(f"/mdf/requests/{ours['id']}", headers=ops)).json()["state"] == "claim_review"
+    assert await proofs(sessionmaker) == 4
