@@ -252,8 +252,9 @@ async def test_an_mdf_request_followed_and_claimed_with_proof(live, ops, session
     assert await proofs(sessionmaker) == 0
     # Another partner's request: 404, nothing stored.
     assert (await live.http.get(f"/portal/mdf/{their_req['id']}")).status_code == 404
-    r = await live.http.post(f"/portal/mdf/{their_req['id']}/claim", data=fields, files=good)
-    assert r.status_code == 404 and await proofs(sessionmaker) == 0
+    for action in ("claim", "proofs"):
+        r = await live.http.post(f"/portal/mdf/{their_req['id']}/{action}", data=fields, files=good)
+        assert r.status_code == 404 and await proofs(sessionmaker) == 0
     # The claim: its files stored, the journey's update answered.
     r = await live.http.post(url, data=fields, files=good)
     assert await notice(live.http, r) == "Claim submitted: $500.00, under review."
@@ -276,3 +277,12 @@ async def test_an_mdf_request_followed_and_claimed_with_proof(live, ops, session
     assert await notice(live.http, r) == "Proof added: the claim is reviewed again."
     assert (await live.http.get(f"/mdf/requests/{ours['id']}", headers=ops)).json()["state"] == "claim_review"
     assert await proofs(sessionmaker) == 4
+    # Approved and paid: the payment is on the page.
+    r = await live.http.post(f"/mdf/requests/{ours['id']}/claim/decision", json={"decision": "approve"}, headers=cam_h)
+    assert r.status_code == 200 and r.json()["state"] == "claim_approved", r.text
+    payment = {"reference": "PAY-2027-17", "amount_minor": 50_000, "paid_on": "2027-01-15"}
+    r = await live.http.post(f"/mdf/requests/{ours['id']}/payments", json=payment, headers=ops)
+    assert r.status_code == 200 and r.json()["state"] == "paid", r.text
+    page = (await live.http.get(f"/portal/mdf/{ours['id']}")).text
+    assert 'id="payments"' in page and "PAY-2027-17" in page and "Jan 15, 2027" in page
+    assert re.search(r'id="paid">\$500\.00<', page) and 'id="claim"' not in page
