@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, *, reconcile_every: float | Non
         body_seconds=settings.body_read_seconds,
         upload_seconds=settings.upload_read_seconds,
         uploads_per_key=settings.uploads_per_key,
+        signed_in_user=portal.uploader,
     )
     errors.install(app)  # its catch-all middleware goes outside the body limit
     app.add_middleware(metrics.Observe)  # outermost: a span and a latency sample for every request

@@ -11,6 +11,9 @@
 * Time: the whole body must arrive within `body_seconds` (uploads: `upload_seconds`), else 408 and
   the connection is closed: a slow client cannot hold a request open.
 * Concurrency: at most `uploads_per_key` uploads at once per API key (429 with `Retry-After`).
+* An upload route without an API key is a partner portal form (`portal_action(upload=True)`): its
+  portal session is checked before the first byte is read (401 without one), and its user counts
+  as the key does for the concurrency bound.
 
 The body is read up front (bounded), then handed to the app: the limits hold whatever the app does
 with the stream, and a refusal never reaches a handler that half-read it."""
@@ -21,7 +24,7 @@ import asyncio
 import re
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from tempfile import SpooledTemporaryFile
 from typing import IO
 
@@ -54,8 +57,10 @@ class BodyLimit:
         body_seconds: float = 30.0,
         upload_seconds: float = 300.0,
         uploads_per_key: int = 2,
+        signed_in_user: Callable[[Request], Awaitable[uuid.UUID | None]] | None = None,
     ) -> None:
         self.app = app
+        self.signed_in_user = signed_in_user  # the portal's (api/portal/security.py: `uploader`)
         self.max_bytes = max_bytes
         self.upload_bytes = upload_bytes
         self.body_seconds = body_seconds
@@ -84,6 +89,11 @@ class BodyLimit:
                 key_id = await self._authenticate(scope, full=upload)
             except HTTPException as err:  # 401 (or 429 from the failure limiter): nothing was read
                 await _refuse(err.status_code, str(err.detail), err.headers)(scope, receive, send)
+                return
+        elif upload:
+            key_id = await self._portal_user(scope)
+            if key_id is None:  # no signed-in partner user: nothing is read
+                await _refuse(401, "sign in to the partner portal to upload files")(scope, receive, send)
                 return
         if upload and key_id is not None:
             if self.uploading[key_id] >= self.uploads_per_key:
@@ -156,6 +166,10 @@ class BodyLimit:
             return None
         async with request.app.state.sessionmaker() as session:
             return (await principal_from_request(request, session)).key_id
+
+    async def _portal_user(self, scope: Scope) -> uuid.UUID | None:
+        """The signed-in partner user of a portal upload form (None: no live session, or no portal)."""
+        return None if self.signed_in_user is None else await self.signed_in_user(Request(scope))
 
 
 def _has_body(scope: Scope, declared: int | None) -> bool:

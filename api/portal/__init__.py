@@ -10,9 +10,11 @@ import importlib
 
 from fastapi import FastAPI
 
-from api.portal.security import PREFIX
+from api.portal.security import PREFIX, uploader
 from api.web.security import SecurityHeaders
 from core import registry
+
+__all__ = ["install", "uploader"]
 
 
 def install(app: FastAPI) -> None:

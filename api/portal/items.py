@@ -34,6 +34,7 @@ from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.portal.i18n import Translator
 from api.portal.pages import PortalRoute, back_to, redirect
 from api.portal.security import PREFIX, PortalUser, signed_in
+from api.routemeta import route_meta
 from api.schemas import SCREEN_LINE
 from api.web.actions import Refusal, detail_of, status_of
 from core.settings import Settings
@@ -172,12 +173,14 @@ def _as_endpoint(fn: Handler) -> Callable[..., Awaitable[RedirectResponse]]:
     return endpoint
 
 
-def portal_action(journey: str, name: str, path: str) -> Callable[[Handler], Handler]:
+def portal_action(journey: str, name: str, path: str, *, upload: bool = False) -> Callable[[Handler], Handler]:
     """A form POST at `/portal<path>`: the handler takes `ctx: PortalActionDep` and the form's fields
-    and returns its notice (or `(notice, level)`)."""
+    and returns its notice (or `(notice, level)`). `upload`: a form with files (multipart), whose
+    body may be as large as the API's uploads (api/limits.py); the handler checks the files."""
 
     def register(fn: Handler) -> Handler:
-        router.post(path, name=f"portal.{journey}.{name}")(_as_endpoint(fn))
+        extra = route_meta(upload=True) if upload else None
+        router.post(path, name=f"portal.{journey}.{name}", openapi_extra=extra)(_as_endpoint(fn))
         ACTIONS[(journey, name)] = f"{PREFIX}{path}"
         return fn
 

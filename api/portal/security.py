@@ -105,3 +105,13 @@ async def signed_in(request: Request, session: AsyncSession, *, form: bool = Fal
 def require_admin(user: PortalUser) -> None:
     if not user.is_admin:
         raise HTTPException(403, detail="only your company's portal admins manage the team")
+
+
+async def uploader(request: Request) -> uuid.UUID | None:
+    """The signed-in partner user of a portal upload form, checked before its body is read
+    (api/limits.py): None without a live session."""
+    async with request.app.state.sessionmaker() as session:
+        try:
+            return (await current_user(request, session)).id
+        except SignInRequired:
+            return None

@@ -1,17 +1,20 @@
 """What the platform and other journeys may use of the deal registration journey (nothing else of
 it is imported from outside): its name, its stages and states, the signal that moves a deal to
 another stage (what a CRM says), a deal read for update, and small reads of its deals (plain
-values, never its tables)."""
+values, never its tables), and registering a deal from a portal form (an accepted lead's)."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
 
+from fastapi import Form
 from pydantic import BaseModel
 from sqlalchemy import Subquery, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.schemas import SCREEN_LINE
 from journeys.deal.domain import (
     CHANGE_STAGE,
     JOURNEY,
@@ -24,9 +27,14 @@ from journeys.deal.domain import (
 )
 from journeys.deal.models import Deal
 
+if TYPE_CHECKING:
+    from api.portal.items import PortalActionContext
+    from journeys.deal.portal import Registered
+
 __all__ = [
     "CHANGE_STAGE",
     "JOURNEY",
+    "DealForm",
     "DealRef",
     "DealStage",
     "DealState",
@@ -39,6 +47,7 @@ __all__ = [
     "normalize_company_name",
     "normalize_domain",
     "protecting_partner",
+    "register_from_portal",
 ]
 
 
@@ -100,3 +109,39 @@ async def protecting_partner(session: AsyncSession, domain: str, category: str) 
         .order_by(Deal.created_at)
         .limit(1)
     )
+
+
+Line = Annotated[str, Form(max_length=260), SCREEN_LINE]
+
+
+class DealForm:
+    """The fields of a deal registration form in the partner portal (`Annotated[DealForm, Depends()]`):
+    the deals page's and an accepted lead's."""
+
+    def __init__(
+        self,
+        customer_name: Line = "",
+        customer_domain: Line = "",
+        product_category: Line = "",
+        amount: Line = "",
+        currency: Line = "",
+        expected_close_date: Line = "",
+        stage: Line = "qualification",
+    ) -> None:
+        self.fields = {
+            "customer_name": customer_name,
+            "customer_domain": customer_domain,
+            "product_category": product_category,
+            "amount": amount,
+            "currency": currency,
+            "expected_close_date": expected_close_date,
+            "stage": stage,
+        }
+
+
+async def register_from_portal(ctx: PortalActionContext, form: dict[str, str]) -> Registered | str:
+    """Register a deal from a portal form's fields as the signed-in partner (the API's service): the
+    deal's id and state, or the form's refusal in words."""
+    from journeys.deal import portal  # when used: the portal module is the API's (it imports api.portal)
+
+    return await portal.register_form(ctx, form)

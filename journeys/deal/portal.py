@@ -1,22 +1,25 @@
 """The deal journey in the partner portal: deals whose protection ends soon on the home page; the
 partner's deals, registering one (another partner's registration of the same customer is shown
-plainly: under review), following one, and asking for more protection time. Every task goes
-through the same service and workflow update as the API."""
+plainly: under review), following one, asking for more protection time, moving its stage and
+closing it (won or lost). Every task goes through the same service and workflow update as the API."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
-from fastapi import Form, Request
+from fastapi import Depends, Form, Request
 from pydantic import ValidationError
 from sqlalchemy import select
 
 from api import journeys
 from api.deps import Creation, SessionDep
+from api.portal.i18n import N_, Translator
 from api.portal.items import (
+    PortalActionContext,
     PortalActionDep,
     PortalContext,
     PortalItem,
@@ -29,16 +32,21 @@ from api.portal.pages import error_text, render, translator
 from api.portal.security import PREFIX, signed_in
 from api.schemas import SCREEN_LINE, SCREEN_TEXT, at_most
 from journeys.deal import service
-from journeys.deal.domain import JOURNEY, REQUEST_EXTENSION, DealState, ExtensionRequest, ExtensionResult
+from journeys.deal.contract import DealForm
+from journeys.deal.domain import (
+    JOURNEY,
+    REQUEST_EXTENSION,
+    DealStage,
+    DealState,
+    ExtensionRequest,
+    ExtensionResult,
+    StageChange,
+)
 from journeys.deal.models import Deal
 from journeys.deal.schemas import DealCreate
 from store import repo
 
 Line = Annotated[str, Form(max_length=260), SCREEN_LINE]
-
-
-def N_(message: str) -> str:  # noqa: N802  (the catalogs' marker: extracted, translated when shown)
-    return message
 
 
 STATES = {
@@ -56,6 +64,7 @@ STAGES = {
     "proposal": N_("proposal"),
     "negotiation": N_("negotiation"),
 }
+CLOSED = {"closed_won": N_("closed: won"), "closed_lost": N_("closed: lost")}
 
 
 @portal_item(JOURNEY)
@@ -93,7 +102,7 @@ async def deals_page(request: Request, session: SessionDep):
     user = await signed_in(request, session)
     stmt = select(Deal).where(Deal.partner_id == user.partner_id).order_by(Deal.created_at.desc()).limit(200)
     deals = (await session.scalars(stmt)).all()
-    return render(request, "deal/deals", user, deals=deals, stages=STAGES, states=STATES)
+    return render(request, "deal/deals", user, deals=deals, stages=STAGES, states=STATES, prefill={})
 
 
 @portal_view(JOURNEY, "/deals/{deal_id}")
@@ -108,47 +117,56 @@ async def deal_page(deal_id: uuid.UUID, request: Request, session: SessionDep):
         user,
         deal=deal,
         state=t.gettext(STATES.get(deal.state, deal.state)),
+        stage=t.gettext({**STAGES, **CLOSED}.get(deal.stage, deal.stage)),
+        stages=STAGES,
         max_extension_days=policy.deal.max_extension_days,
     )
 
 
-@portal_action(JOURNEY, "register", "/deals")
-async def register(
-    ctx: PortalActionDep,
-    customer_name: Line = "",
-    customer_domain: Line = "",
-    product_category: Line = "",
-    amount: Line = "",
-    currency: Line = "",
-    expected_close_date: Line = "",
-    stage: Line = "qualification",
-) -> str | tuple[str, str]:
-    """Register a deal as the partner (POST /deals)."""
-    t = ctx.t
+@dataclass(frozen=True)
+class Registered:
+    """A deal registered from a portal form: its id and state (`conflict_review`: another partner's)."""
+
+    id: uuid.UUID
+    state: str
+
+
+async def register_form(ctx: PortalActionContext, form: dict[str, str]) -> Registered | str:
+    """Register a deal from a portal form's fields as the signed-in partner (POST /deals: the same
+    service); the form's refusal in words otherwise."""
     try:
         body = DealCreate.model_validate(
             {
-                "customer_name": customer_name,
-                "customer_domain": customer_domain,
-                "product_category": product_category,
-                "amount": Decimal(amount.strip() or "0"),
-                "currency": currency.strip().upper(),
-                "expected_close_date": expected_close_date,
-                "stage": stage,
+                **form,
+                "amount": Decimal(form.get("amount", "").strip() or "0"),
+                "currency": form.get("currency", "").strip().upper(),
             }
         )
     except (ValidationError, InvalidOperation) as err:
-        return (error_text(err) if isinstance(err, ValidationError) else t.gettext("amount: not a number")), "error"
+        return error_text(err) if isinstance(err, ValidationError) else ctx.t.gettext("amount: not a number")
     partner = await ctx.partner()
     creation = Creation(ctx.principal, ctx.session, ctx.temporal, ctx.settings, None, "/deals")
     answer = await journeys.created(
         creation, body, JOURNEY, lambda idem: service.register(creation, body, partner, idem)
     )
     out = json.loads(bytes(answer.body))
-    ctx.back = f"{PREFIX}/deals/{out['id']}"
-    if out["state"] == DealState.conflict_review.value:
+    return Registered(uuid.UUID(out["id"]), out["state"])
+
+
+def registered_notice(t: Translator, deal: Registered) -> str | tuple[str, str]:
+    if deal.state == DealState.conflict_review.value:
         return t.gettext("Already registered by another partner: your registration is under review."), "info"
     return t.gettext("Deal registered.")
+
+
+@portal_action(JOURNEY, "register", "/deals")
+async def register(ctx: PortalActionDep, form: Annotated[DealForm, Depends()]) -> str | tuple[str, str]:
+    """Register a deal as the partner (POST /deals)."""
+    deal = await register_form(ctx, form.fields)
+    if isinstance(deal, str):
+        return deal, "error"
+    ctx.back = f"{PREFIX}/deals/{deal.id}"
+    return registered_notice(ctx.t, deal)
 
 
 @portal_action(JOURNEY, "extension", "/deals/{deal_id}/extensions")
@@ -183,3 +201,22 @@ async def request_extension(
     if result.status == "awaiting_cam":
         return t.gettext("Extension requested: your CAM decides."), "info"
     return t.gettext("Extension refused."), "error"
+
+
+@portal_action(JOURNEY, "stage", "/deals/{deal_id}/stage")
+async def change_stage(deal_id: uuid.UUID, ctx: PortalActionDep, stage: Line = "") -> str | tuple[str, str]:
+    """Move an approved deal to another stage, or close it won or lost (POST /deals/{id}/stage: the
+    same service and signal); a refusal (not approved, stage changes used up) is said plainly."""
+    t = ctx.t
+    deal = own(await ctx.session.get(Deal, deal_id), ctx.user, "deal")
+    ctx.back = f"{PREFIX}/deals/{deal_id}"
+    try:
+        to = DealStage(stage)
+    except ValueError:
+        return t.gettext("stage: one of %(stages)s", stages=", ".join(DealStage)), "error"
+    await service.change_stage(ctx.temporal, deal, StageChange(stage=to, by=ctx.principal.actor))
+    if to == DealStage.closed_won:
+        return t.gettext("The deal is closed as won.")
+    if to == DealStage.closed_lost:
+        return t.gettext("The deal is closed as lost.")
+    return t.gettext("The deal moves to the stage: %(stage)s.", stage=t.gettext(STAGES[to.value]))

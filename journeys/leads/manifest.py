@@ -24,6 +24,7 @@ SPEC = JourneySpec(
     describe=lambda inp: domain.describe(domain.LeadInput.model_validate(inp)),
     router="journeys.leads.router:router",
     web="journeys.leads.web",
+    portal="journeys.leads.portal",
     bench="bench.leads",
     policy=LeadsPolicy,
     events=EVENTS,

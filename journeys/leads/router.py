@@ -23,10 +23,8 @@ from journeys.leads import service
 from journeys.leads.domain import (
     JOURNEY,
     RECALL,
-    RESPOND,
     LeadProgress,
     LeadState,
-    OfferResponse,
     RecallRequest,
     Response,
     ResponseResult,
@@ -138,10 +136,8 @@ async def lead_progress(lead_id: uuid.UUID, principal: OpsDep, session: SessionD
 
 
 async def _respond(session, temporal, settings, principal, lead_id: uuid.UUID, **answer) -> ResponseResult:
-    await service.lead_for(session, lead_id, principal)
-    response = OfferResponse(partner_id=service.partner_of(principal), by=principal.actor, **answer)
-    return await service.update(
-        session, temporal, lead_id, RESPOND, response, ResponseResult, deadline=settings.update_deadline_seconds
+    return await service.respond(
+        session, temporal, principal, lead_id, deadline=settings.update_deadline_seconds, **answer
     )
 
 

@@ -201,6 +201,22 @@ async def update(
     )
 
 
+async def respond(
+    session: AsyncSession,
+    client: Client,
+    principal: Principal,
+    lead_id: uuid.UUID,
+    *,
+    deadline: float,
+    **answer: Any,
+) -> ResponseResult:
+    """The partner answers its offer of a lead it may see (404 otherwise): the API's and the
+    portal's one way in (the one-click links answer through `apply_link`)."""
+    await lead_for(session, lead_id, principal)
+    response = OfferResponse(partner_id=partner_of(principal), by=principal.actor, **answer)
+    return await update(session, client, lead_id, RESPOND, response, ResponseResult, deadline=deadline)
+
+
 def partner_of(principal: Principal) -> str:
     if principal.role != Role.partner or principal.partner_id is None:
         raise Refused("only the partner the lead is offered to answers it (a partner key)")

@@ -93,6 +93,20 @@ async def test_an_unauthenticated_body_is_refused_without_being_read(server, ses
         assert answer_headers["connection"] == "close" and (b"API key" in body or b"Authorization" in body)
 
 
+async def test_a_portal_upload_without_a_session_is_refused_without_being_read(server, sessionmaker):
+    """The partner portal's claim form takes uploads: 60 MiB declared, no portal session (or a forged
+    one), nothing sent: 401 at once."""
+    path = f"/portal/mdf/{uuid.uuid4()}/claim"
+    for headers in (MULTIPART, {**MULTIPART, "Cookie": "camlights_portal_session=forged"}):
+        request = await RawRequest(server, path, headers).open()
+        try:
+            status, answer_headers, body = await request.answer()
+        finally:
+            request.close()
+        assert status == 401 and answer_headers["connection"] == "close", (headers, body)
+        assert b"sign in to the partner portal" in body
+
+
 async def test_a_body_that_does_not_arrive_in_time_is_408(server, sessionmaker):
     ops = await new_key(sessionmaker, Role.ops)
     for path, headers, limit in [

@@ -185,7 +185,12 @@ def test_each_route_documents_the_statuses_it_says_it_raises_in_its_words():
 
 def test_only_the_routes_marked_as_uploads_take_the_upload_limits():
     marked = {(method, path) for method, path, meta in routes_of(fresh_app()) if meta.upload}
-    assert marked == {("POST", "/mdf/requests/{request_id}/claim"), ("POST", "/mdf/requests/{request_id}/proofs")}
+    assert marked == {
+        ("POST", "/mdf/requests/{request_id}/claim"),
+        ("POST", "/mdf/requests/{request_id}/proofs"),
+        ("POST", "/portal/mdf/{request_id}/claim"),  # the partner portal's claim form (its files)
+        ("POST", "/portal/mdf/{request_id}/proofs"),
+    }
 
 
 # ------------------------------------------------------------------ refusals a service raises (domain/errors.py)

@@ -170,3 +170,88 @@ async def test_a_partner_user_does_the_top_tasks(live, ops, sessionmaker, mailbo
 async def _approved(page, url) -> bool:
     await page.goto(url)
     return (await page.locator("#deal-state").inner_text()) == "approved"
+
+
+async def test_lead_deal_and_mdf_tasks(live, ops, sessionmaker, mailbox, worker, new_context):
+    """The lead, deal and MDF tasks as a person does them (timed like the others): answer lead
+    offers from home and register the deal of the accepted one, move and close that deal, claim
+    MDF with proof files; their pages pass axe-core. One browser session for the five tasks
+    (about 25 s with its program, partners, leads and journeys)."""
+    from tests.leads.test_api import lead_body
+    from tests.mdf.test_api import FORMULA_CSV, PDF
+    from tests.mdf.test_api import body as mdf_body
+
+    mine, theirs, mine_h, theirs_h = await two_partners(live, ops, sessionmaker)
+    r = await live.http.put(f"/leads/preferences/{theirs['id']}", json={"accepting": False}, headers=theirs_h)
+    assert r.status_code == 200, r.text
+    leads = [
+        (
+            await live.http.post("/leads", json=lead_body(domain=d, company=c, value=v, currency="USD"), headers=ops)
+        ).json()
+        for d, c, v in (("initech.test", "Initech", "5000.00"), ("hooli.test", "Hooli", "900.00"))
+    ]
+    webinar = mdf_body(activity_type="webinar", title="Spring webinar", amount_minor=80_000)
+    req = (await live.http.post("/mdf/requests", json=webinar, headers=mine_h)).json()
+
+    async def ready():
+        states = [(await live.http.get(f"/leads/{lead['id']}", headers=ops)).json()["state"] for lead in leads]
+        mdf = (await live.http.get(f"/mdf/requests/{req['id']}", headers=ops)).json()["state"]
+        return states == ["offered", "offered"] and mdf == "approved"  # a webinar is pre-approved
+
+    await eventually(ready, what="the offers and the pre-approved webinar")
+    context = await new_context()
+    page = await context.new_page()
+    counter = Counter()
+    counter.attach(page)
+    await portal_sign_in(page, live, mailbox, "owner@contoso.test")
+    await check_axe(page)  # home with the offers' inline forms
+
+    async with Timed(counter, "Decline a lead offer (from home: a reason and a few words)"):
+        item = page.locator("li.item", has_text="Hooli")
+        await item.get_by_label("Reason").select_option("not_our_territory")
+        await item.get_by_label("Why, in a few words").fill("we sell in Bavaria only")
+        await item.get_by_role("button", name="Decline the lead: Hooli").click()
+        await expect(page.locator("#notice")).to_have_text("Lead declined.")
+
+    async with Timed(counter, "Accept a lead offer and register its deal (from home, prefilled)"):
+        await page.locator("li.item", has_text="Initech").get_by_role("button", name="Accept").click()
+        await expect(page.locator("#notice")).to_have_text("Lead accepted: register the deal for it.")
+        await expect(page.get_by_label("Customer", exact=True)).to_have_value("Initech")
+        await page.get_by_label("Expected close date").fill("2027-03-31")
+        await page.get_by_role("button", name="Register the deal for this lead").click()
+        await expect(page.locator("#notice")).to_have_text("Deal registered for the lead.")
+    deal_url = page.url
+    await eventually(lambda: _approved(page, deal_url), what="the deal approved (auto-approval)")
+    await check_axe(page)
+
+    async with Timed(counter, "Move a deal to another stage (on the deal)"):
+        await page.get_by_label("New stage").select_option("proposal")
+        await page.get_by_role("button", name="Move the deal").click()
+        await expect(page.locator("#notice")).to_have_text("The deal moves to the stage: proposal.")
+
+    async with Timed(counter, "Close a deal as won (on the deal)"):
+        await page.get_by_role("button", name="Closed: won").click()
+        await expect(page.locator("#notice")).to_have_text("The deal is closed as won.")
+
+    async with Timed(counter, "Claim MDF with proof files (home, funds, the request)"):
+        await page.get_by_role("link", name="Home").click()
+        await page.get_by_role("link", name="Marketing funds").click()
+        await page.get_by_role("link", name="Spring webinar").click()
+        await page.get_by_label("Amount you claim").fill("400")
+        await page.get_by_label("The activity's total cost").fill("800")
+        await page.get_by_label("Invoice").set_input_files(
+            {"name": "invoice.pdf", "mimeType": "application/pdf", "buffer": PDF}
+        )
+        await page.get_by_label("Attendee list").set_input_files(
+            {"name": "attendees.csv", "mimeType": "text/csv", "buffer": FORMULA_CSV}
+        )
+        await page.get_by_role("button", name="Submit the claim").click()  # the photo field left empty
+        await expect(page.locator("#notice")).to_have_text("Claim submitted: $400.00, under review.")
+    await expect(page.locator("#proofs")).to_contain_text("attendees.csv")
+    await check_axe(page)
+
+    lead = (await live.http.get(f"/leads/{leads[0]['id']}", headers=ops)).json()
+    assert lead["state"] == "converted" and deal_url.endswith(lead["deal_id"])
+    print("\nportal lead, deal and MDF tasks (task | page loads | seconds):")
+    for task, loads, seconds in TIMINGS[-5:]:
+        print(f"| {task} | {loads} | {seconds:.1f} |")

@@ -1,11 +1,13 @@
-"""No form of the workspace or of a one-click link page answers a 500, whatever its fields hold:
-a property test posts generated values (text, numbers written every way, control characters,
-absurd amounts, other choices than the form offers) to every form route of the app, signed in
-with a valid session and its CSRF token, and to real rows half the time. An "approve lower"
-amount of 1e30 was a 500 (`decimal.InvalidOperation` while quantizing it).
+"""No form of the workspace, of the partner portal or of a one-click link page answers a 500,
+whatever its fields hold: a property test posts generated values (text, numbers written every way,
+control characters, absurd amounts, other choices than the form offers) to every form route of the
+app, signed in with a valid session and its CSRF token (an ops operator in the workspace, the
+partner's admin in the portal), and to real rows half the time. An "approve lower" amount of 1e30
+was a 500 (`decimal.InvalidOperation` while quantizing it), and so was "NaN" as the portal's MDF
+amount.
 
-The routes are found by walking the app (every POST under /web and every link page), so a new
-form is covered without being listed here. Runs in-process (httpx over ASGI): no browser."""
+The routes are found by walking the app (every POST under /web and /portal and every link page),
+so a new form is covered without being listed here. Runs in-process (httpx over ASGI): no browser."""
 
 from __future__ import annotations
 
@@ -20,15 +22,18 @@ from urllib.parse import quote, urlencode
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 from starlette.requests import Request
 
 from api.app import create_app
 from api.web.pages import take_flash
 from core.settings import Settings
 from domain.enums import Role
+from store.models.portal import PartnerUser, PortalSession
 from store.models.web import WebOperator, WebSession
 from tests.helpers.api import create_cam, deal_body, enrol, new_key
 from tests.helpers.routes import api_routes
+from tests.leads.test_api import lead_body
 from tests.mdf.test_api import body as mdf_body
 from tests.mdf.test_api import fast
 
@@ -79,7 +84,7 @@ def form_routes() -> list[tuple[str, dict[str, typing.Any]]]:
     app = create_app(Settings(_env_file=None, environment="development"), reconcile_every=None)
     out = []
     for route in api_routes(app):
-        if "POST" in route.methods and (route.path.startswith("/web/") or "/links/" in route.path):
+        if "POST" in route.methods and (route.path.startswith(("/web/", "/portal/")) or "/links/" in route.path):
             fields = {p.alias: p.field_info.annotation for p in _body(route.dependant)}
             out.append((route.path, fields))
     return sorted(out, key=lambda r: r[0])
@@ -133,7 +138,8 @@ def form_of(fields: dict[str, typing.Any]) -> st.SearchStrategy[dict[str, str]]:
 
 @pytest.fixture
 async def rows(api, ops, worker, sessionmaker):
-    """Real rows for the path's ids: a partner with its CAM, a deal and an MDF request pending."""
+    """Real rows for the path's ids: a partner with its CAM and its admin (the portal's user), a deal,
+    an MDF request pending and a lead (offered to the partner once routed)."""
     await fast(api, ops)
     cam = await create_cam(api, ops, email="casey@vendor.test")
     partner = await enrol(api, ops, tier="gold", cam_id=cam["id"], domain="forms.test")
@@ -142,10 +148,15 @@ async def rows(api, ops, worker, sessionmaker):
     assert deal.status_code == 201, deal.text
     req = await api.post("/mdf/requests", json=mdf_body(amount_minor=80_000), headers=partner_h)
     assert req.status_code == 201, req.text
+    lead = await api.post("/leads", json=lead_body(domain="forms-lead.test"), headers=ops)
+    assert lead.status_code == 201, lead.text
     async with sessionmaker() as session, session.begin():
         operator = WebOperator(email="ops-forms@vendor.test", name="Ops", created_by="test")
         session.add(operator)
+        admin = await session.scalar(select(PartnerUser.id).where(PartnerUser.email == "owner@forms.test"))
     return {
+        "user_id": admin,
+        "lead_id": lead.json()["id"],
         "partner_id": partner["id"],
         "deal_id": deal.json()["id"],
         "request_id": req.json()["id"],
@@ -153,10 +164,20 @@ async def rows(api, ops, worker, sessionmaker):
     }
 
 
-async def new_session(sessionmaker, operator_id) -> tuple[str, str]:
-    """A signed-in ops session (its cookie value and CSRF token), as signing in creates one."""
+async def new_session(sessionmaker, operator_id, user_id=None) -> tuple[str, str]:
+    """A signed-in ops session (its cookie value and CSRF token), as signing in creates one, and
+    with `user_id` a portal session of that partner user (the same token and CSRF token)."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     async with sessionmaker() as session, session.begin():
+        if user_id is not None:
+            session.add(
+                PortalSession(
+                    token_hash=hashlib.sha256(token.encode()).hexdigest(),
+                    user_id=user_id,
+                    csrf_token=csrf,
+                    expires_at=datetime.now(UTC) + timedelta(hours=1),
+                )
+            )
         session.add(
             WebSession(
                 token_hash=hashlib.sha256(token.encode()).hexdigest(),
@@ -176,6 +197,9 @@ def path_values(rows: dict) -> dict[str, st.SearchStrategy[str]]:
         "partner_id": real_or_not("partner_id"),
         "deal_id": real_or_not("deal_id"),
         "request_id": real_or_not("request_id"),
+        "lead_id": real_or_not("lead_id"),
+        # never the session's own user: removing it would end the portal sessions of later examples
+        "user_id": st.one_of(st.uuids().map(str), st.just("x")),
         # never the session's own operator: removing it would end the sessions later examples sign in with
         "operator_id": st.one_of(st.uuids().map(str), st.just("x")),
         "sim_id": st.one_of(st.uuids().map(str), st.just("x")),
@@ -195,15 +219,20 @@ async def test_no_form_value_answers_a_500(api, sessionmaker, rows, data):
     assert set(names) <= set(values), f"{path}: give its path parameters values in path_values"
     params = data.draw(st.fixed_dictionaries({n: values[n] for n in names}), label="path")
     form = {**data.draw(form_of(fields), label="form"), **chosen}
-    token, csrf = await new_session(sessionmaker, rows["operator_id"])
+    token, csrf = await new_session(sessionmaker, rows["operator_id"], rows["user_id"])
     url = path.format(**{k: quote(v, safe="", errors="surrogatepass") for k, v in params.items()})
-    cookies = f"camlights_session={token}; camlights_signin_csrf={csrf}"
+    cookies = (
+        f"camlights_session={token}; camlights_signin_csrf={csrf}; "
+        f"camlights_portal_session={token}; camlights_portal_signin_csrf={csrf}"
+    )
     sent = {**form, "csrf_token": csrf}
     # encoded here: a lone surrogate goes out as the invalid UTF-8 a hostile client can send
     body = urlencode(sent, encoding="utf-8", errors="surrogatepass")
     headers = {"Cookie": cookies, "Content-Type": "application/x-www-form-urlencoded"}
     r = await api.post(url, content=body, headers=headers, follow_redirects=False)
     assert r.status_code < 500, (url, sent, r.status_code, r.text[:500])
+    if path.startswith("/portal/") and not path.startswith("/portal/sign-"):  # signed in: the handler ran
+        assert "/sign-in" not in r.headers.get("location", ""), (url, r.headers["location"])
 
 
 async def test_an_absurd_lower_amount_is_a_clear_refusal(api, sessionmaker, rows):
