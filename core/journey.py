@@ -58,6 +58,51 @@ HealthSignalsReader = Callable[[AsyncSession, uuid.UUID, datetime, ProgramPolicy
 
 
 @dataclass(frozen=True)
+class CrmContext:
+    """What a journey's CRM event handler is given (`POST /events/crm`, api/routers/crm.py): the
+    request's session, the Temporal client, the caller (an `api.auth.Principal`: the CRM's ops key)
+    and the task queue its journeys start on."""
+
+    session: AsyncSession
+    client: Client
+    principal: Any
+    task_queue: str
+
+
+@dataclass(frozen=True)
+class CrmOutcome:
+    """What a CRM event did: the entity it created or found (`duplicate`: it existed already,
+    nothing was done again) and that entity's state."""
+
+    id: uuid.UUID
+    state: str
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class CrmEventHandler:
+    """A CRM event type a journey takes (`JourneySpec.crm_events`, by type, e.g. `lead.created`),
+    named as "module:attribute" (imported by the API only, never the worker, like `router`): the
+    event's `data` must be a valid `model` (else 422, nothing written); `handle(context, event id,
+    data) -> CrmOutcome` acts on it in the request (its refusals, `domain.errors`, are the answer;
+    it commits what it writes) and is idempotent on the CRM's own id of the object (a CRM may send
+    the same object again under a new event id)."""
+
+    model: str  # e.g. "journeys.leads.schemas:CrmLead"
+    handle: str  # e.g. "journeys.leads.service:crm_lead_created"
+    description: str
+
+
+@dataclass(frozen=True)
+class CrmEventType:
+    """A journey's CRM event type, imported (core/registry.py `crm_events`)."""
+
+    journey: str
+    model: type[BaseModel]
+    handle: Callable[[CrmContext, str, Any], Awaitable[CrmOutcome]]
+
+
+@dataclass(frozen=True)
 class Resources:
     """What activities are built with, once per worker process."""
 
@@ -152,6 +197,9 @@ class JourneySpec:
     # Its signals for partner health (journeys/<name>/health.py), read by the health journey
     # through the registry (Resources.health_signals).
     health_signals: HealthSignalsReader | None = None
+    # The CRM event types it takes (`POST /events/crm` dispatches them by `type`), e.g. leads'
+    # `lead.created`; the platform's own types are the deal's `opportunity.*`.
+    crm_events: Mapping[str, CrmEventHandler] = field(default_factory=dict)
     # A journey of the partner itself, started with every partner (`<name>-<partner id>`, e.g.
     # health): the model of its start input (built from the partner, api/journeys.py) under a
     # policy, or None while the policy has it off.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.journey import JourneySpec
+from core.journey import CrmEventHandler, JourneySpec
 from journeys.leads import domain, links
 from journeys.leads.activities import LeadActivities
 from journeys.leads.events import EVENTS
@@ -29,4 +29,11 @@ SPEC = JourneySpec(
     events=EVENTS,
     event_prefix="lead.",
     link_kinds={"offer": links.OFFER},
+    crm_events={
+        "lead.created": CrmEventHandler(
+            model="journeys.leads.schemas:CrmLead",
+            handle="journeys.leads.service:crm_lead_created",
+            description="a lead from the CRM: created as POST /leads creates it, once per external_id",
+        )
+    },
 )

@@ -43,6 +43,13 @@ class LeadCreate(Strict):
         return self
 
 
+class CrmLead(LeadCreate):
+    """A lead from the CRM (`POST /events/crm`, type `lead.created`): the fields of `POST /leads`,
+    its `external_id` (the CRM's id of the lead) required: a lead received before is not created twice."""
+
+    external_id: str = Field(min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$")
+
+
 class LeadOut(BaseModel):
     """A lead as a partner sees it (its own offers only; no routing path)."""
 

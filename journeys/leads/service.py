@@ -20,6 +20,7 @@ from api import journeys, links
 from api.auth import Principal
 from api.errors import status_of
 from api.links import LinkRefused
+from core.journey import CrmContext, CrmOutcome
 from domain.enums import Role, Tier
 from domain.errors import Conflict, DomainError, Invalid, NotFound, Pending, Refused, TooLarge, Unavailable
 from domain.journeys import Coverage, workflow_id
@@ -43,7 +44,7 @@ from journeys.leads.domain import (
 from journeys.leads.links import OFFER, LeadLinkClaims
 from journeys.leads.models import Lead, LeadOffer
 from journeys.leads.policy import LeadsPolicy, RoutingRule
-from journeys.leads.schemas import DryRunLead, DryRunOut, ImportOut, ImportRowError, LeadCreate
+from journeys.leads.schemas import CrmLead, DryRunLead, DryRunOut, ImportOut, ImportRowError, LeadCreate
 from journeys.leads.workflow import NO_PARTNER, LeadWorkflow
 from store import locks, repo
 from store.models import Partner
@@ -52,7 +53,13 @@ R = TypeVar("R")
 
 
 async def create(
-    session: AsyncSession, client: Client, principal: Principal, body: LeadCreate, task_queue: str
+    session: AsyncSession,
+    client: Client,
+    principal: Principal,
+    body: LeadCreate,
+    task_queue: str,
+    *,
+    crm_event_id: str | None = None,
 ) -> Lead:
     """Write the lead and start `leads-{id}`; a start Temporal refuses removes the lead (503)."""
     current = await repo.current_policy(session)
@@ -102,7 +109,7 @@ async def create(
         actor=principal.actor,
         action="leads.created",
         journey=JOURNEY,
-        detail={"lead_id": str(lead.id), "company": body.company, "source": body.source},
+        detail={"lead_id": str(lead.id), "company": body.company, "source": body.source, "crm_event_id": crm_event_id},
     )
     await session.commit()
     inp = LeadInput(
@@ -136,6 +143,18 @@ async def create(
         raise Unavailable(f"could not start the lead journey ({err}); nothing was written") from err
     await session.refresh(lead)
     return lead
+
+
+async def crm_lead_created(ctx: CrmContext, event_id: str, body: CrmLead) -> CrmOutcome:
+    """A CRM's `lead.created` (the manifest's `crm_events`): created as `POST /leads` creates it,
+    idempotent on the CRM's id of the lead (`external_id`: received before, the lead is the answer
+    and nothing is done again); a customer with an open lead is refused naming it (409)."""
+    await locks.lock(ctx.session, f"lead:external:{body.external_id}")  # a concurrent retry waits
+    same = await ctx.session.scalar(select(Lead).where(Lead.external_id == body.external_id))
+    if same is not None:
+        return CrmOutcome(id=same.id, state=same.state, duplicate=True)
+    lead = await create(ctx.session, ctx.client, ctx.principal, body, ctx.task_queue, crm_event_id=event_id)
+    return CrmOutcome(id=lead.id, state=lead.state)
 
 
 # ------------------------------------------------------------------ read (scoped to the caller)
