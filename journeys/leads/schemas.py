@@ -149,3 +149,18 @@ class ImportRowError(BaseModel):
 class ImportOut(BaseModel):
     created: list[uuid.UUID]
     skipped: list[ImportRowError]  # rows already imported (same external_id) or duplicating an open lead
+
+
+class SourceAttribution(BaseModel):
+    """What the leads of one source (campaign) became: how many were accepted (by some partner,
+    even if handed back later), converted (a deal credited) and won (the credited deal closed won),
+    and the won deals' revenue per currency (minor units)."""
+
+    source: str
+    leads: int
+    accepted: int
+    converted: int
+    won: int
+    won_minor: dict[str, int] = Field(description="closed-won revenue per ISO 4217 currency, in minor units")
+    acceptance_rate: float | None = Field(description="accepted / leads")
+    conversion_rate: float | None = Field(description="converted / accepted")

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -36,6 +36,7 @@ from journeys.leads.domain import (
     LeadInput,
     LeadState,
     OfferResponse,
+    OfferState,
     Pick,
     ResponseResult,
     describe,
@@ -44,7 +45,15 @@ from journeys.leads.domain import (
 from journeys.leads.links import OFFER, LeadLinkClaims
 from journeys.leads.models import Lead, LeadOffer
 from journeys.leads.policy import LeadsPolicy, RoutingRule
-from journeys.leads.schemas import CrmLead, DryRunLead, DryRunOut, ImportOut, ImportRowError, LeadCreate
+from journeys.leads.schemas import (
+    CrmLead,
+    DryRunLead,
+    DryRunOut,
+    ImportOut,
+    ImportRowError,
+    LeadCreate,
+    SourceAttribution,
+)
 from journeys.leads.workflow import NO_PARTNER, LeadWorkflow
 from store import locks, repo
 from store.models import Partner
@@ -195,6 +204,54 @@ async def list_leads(
     if state is not None:
         stmt = stmt.where(Lead.state == state.value)
     return list((await session.scalars(stmt.limit(limit).offset(offset))).all())
+
+
+async def attribution(session: AsyncSession, principal: Principal) -> list[SourceAttribution]:
+    """Per source: leads, accepted, converted, won and the won revenue per currency, of the leads
+    the caller may see. Won: the lead's credited deal closed won (the deal journey's contract)."""
+    scope = visible(principal)
+    where = [scope] if scope is not None else []
+    accepted = exists(
+        select(LeadOffer.lead_id).where(
+            LeadOffer.lead_id == Lead.id, LeadOffer.state.in_([OfferState.accepted.value, OfferState.returned.value])
+        )
+    )
+    counts = await session.execute(
+        select(
+            Lead.source,
+            func.count(),
+            func.count().filter(accepted),
+            func.count().filter(Lead.state == LeadState.converted.value),
+        )
+        .where(*where)
+        .group_by(Lead.source)
+        .order_by(Lead.source)
+    )
+    won = deals.won_deals()
+    revenue = await session.execute(
+        select(Lead.source, won.c.currency, func.count(), func.sum(won.c.amount_minor))
+        .join(won, won.c.id == Lead.deal_id)
+        .where(*where)
+        .group_by(Lead.source, won.c.currency)
+    )
+    by_source: dict[str, dict[str, int]] = {}
+    won_count: dict[str, int] = {}
+    for source, currency, n, total in revenue.all():
+        by_source.setdefault(source, {})[currency] = int(total)
+        won_count[source] = won_count.get(source, 0) + n
+    return [
+        SourceAttribution(
+            source=source,
+            leads=n,
+            accepted=taken,
+            converted=converted,
+            won=won_count.get(source, 0),
+            won_minor=by_source.get(source, {}),
+            acceptance_rate=round(taken / n, 4) if n else None,
+            conversion_rate=round(converted / taken, 4) if taken else None,
+        )
+        for source, n, taken, converted in counts.all()
+    ]
 
 
 # ------------------------------------------------------------------ act
