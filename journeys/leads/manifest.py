@@ -8,6 +8,7 @@ from journeys.leads.activities import LeadActivities
 from journeys.leads.events import EVENTS
 from journeys.leads.models import Lead
 from journeys.leads.policy import LeadsPolicy
+from journeys.leads.scorecard import scorecard_inputs
 from journeys.leads.workflow import LeadWorkflow
 
 SPEC = JourneySpec(
@@ -29,6 +30,7 @@ SPEC = JourneySpec(
     events=EVENTS,
     event_prefix="lead.",
     link_kinds={"offer": links.OFFER},
+    scorecard_inputs=scorecard_inputs,
     crm_events={
         "lead.created": CrmEventHandler(
             model="journeys.leads.schemas:CrmLead",
