@@ -103,6 +103,33 @@ class CrmEventType:
 
 
 @dataclass(frozen=True)
+class PendingStart:
+    """A start of a journey that records its own starts (`JourneySpec.own_starts`) which Temporal
+    never confirmed: what the reconciler starts it with."""
+
+    journey: str
+    workflow_id: str
+    workflow_type: str  # the @workflow.defn name
+    task_queue: str
+    start_input: dict[str, Any]
+    partner_id: str  # the PartnerId search attribute (a journey without a partner names its own)
+    tier: str  # the Tier search attribute
+    state: str  # the JourneyState search attribute
+    cam_id: str | None = None
+
+
+@dataclass(frozen=True)
+class OwnStarts:
+    """A journey whose entity has no partner cannot have a `journeys` row (it needs one), so it
+    records its starts itself (e.g. leads: the start input and `started_at` on the lead) and gives
+    the reconciler (api/journeys.reconcile) its unconfirmed ones: `pending(session, written before,
+    limit)`, oldest first, and `confirm(session, workflow id)` once Temporal took the start."""
+
+    pending: Callable[[AsyncSession, datetime, int], Awaitable[list[PendingStart]]]
+    confirm: Callable[[AsyncSession, str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
 class Resources:
     """What activities are built with, once per worker process."""
 
@@ -197,6 +224,9 @@ class JourneySpec:
     # Its signals for partner health (journeys/<name>/health.py), read by the health journey
     # through the registry (Resources.health_signals).
     health_signals: HealthSignalsReader | None = None
+    # Its own record of starts, for a journey without a `journeys` row (its entity has no partner):
+    # what the reconciler starts when Temporal never confirmed a start.
+    own_starts: OwnStarts | None = None
     # The CRM event types it takes (`POST /events/crm` dispatches them by `type`), e.g. leads'
     # `lead.created`; the platform's own types are the deal's `opportunity.*`.
     crm_events: Mapping[str, CrmEventHandler] = field(default_factory=dict)

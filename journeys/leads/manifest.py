@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.journey import CrmEventHandler, JourneySpec
-from journeys.leads import domain, links
+from core.journey import CrmEventHandler, JourneySpec, OwnStarts
+from journeys.leads import domain, links, starts
 from journeys.leads.activities import LeadActivities
 from journeys.leads.events import EVENTS
 from journeys.leads.models import Lead
@@ -31,6 +31,7 @@ SPEC = JourneySpec(
     event_prefix="lead.",
     link_kinds={"offer": links.OFFER},
     scorecard_inputs=scorecard_inputs,
+    own_starts=OwnStarts(pending=starts.pending, confirm=starts.confirm),
     crm_events={
         "lead.created": CrmEventHandler(
             model="journeys.leads.schemas:CrmLead",

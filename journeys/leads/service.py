@@ -7,24 +7,23 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
-from temporalio.service import RPCError
 
 from api import journeys, links
 from api.auth import Principal
 from api.errors import status_of
 from api.links import LinkRefused
 from core.journey import CrmContext, CrmOutcome
-from domain.enums import Role, Tier
+from domain.enums import Role
 from domain.errors import Conflict, DomainError, Invalid, NotFound, Pending, Refused, TooLarge, Unavailable
-from domain.journeys import Coverage, workflow_id
+from domain.journeys import workflow_id
 from journeys.deal import contract as deals
+from journeys.leads import starts
 from journeys.leads.activities import candidates
 from journeys.leads.domain import (
     DEAL_REGISTERED,
@@ -39,7 +38,6 @@ from journeys.leads.domain import (
     OfferState,
     Pick,
     ResponseResult,
-    describe,
     route,
 )
 from journeys.leads.links import OFFER, LeadLinkClaims
@@ -54,9 +52,8 @@ from journeys.leads.schemas import (
     LeadCreate,
     SourceAttribution,
 )
-from journeys.leads.workflow import NO_PARTNER, LeadWorkflow
 from store import locks, repo
-from store.models import Partner
+from store.models import AuditEvent, Partner
 
 R = TypeVar("R")
 
@@ -111,16 +108,6 @@ async def create(
         policy_version=current.version,
         created_by=principal.actor,
     )
-    session.add(lead)
-    await repo.claim_step(
-        session,
-        key=f"{workflow_id(JOURNEY, lead.id)}:created",
-        actor=principal.actor,
-        action="leads.created",
-        journey=JOURNEY,
-        detail={"lead_id": str(lead.id), "company": body.company, "source": body.source, "crm_event_id": crm_event_id},
-    )
-    await session.commit()
     inp = LeadInput(
         lead_id=str(lead.id),
         company=lead.company,
@@ -133,23 +120,33 @@ async def create(
         protected_partner_id=str(protected) if protected else None,
         policy_version=current.version,
     )
-    summary, details = describe(inp)
-    attrs = journeys.search_attributes(NO_PARTNER, Coverage(tier=Tier.registered), JOURNEY, LeadState.new.value)
+    lead.start_input, lead.task_queue = inp.model_dump(mode="json"), task_queue  # for the reconciler
+    session.add(lead)
+    created_key = f"{workflow_id(JOURNEY, lead.id)}:created"
+    await repo.claim_step(
+        session,
+        key=created_key,
+        actor=principal.actor,
+        action="leads.created",
+        journey=JOURNEY,
+        detail={"lead_id": str(lead.id), "company": body.company, "source": body.source, "crm_event_id": crm_event_id},
+    )
+    await session.commit()
+    start = starts.pending_start(lead)
     try:
-        await client.start_workflow(
-            LeadWorkflow.run,
-            inp,
-            id=workflow_id(JOURNEY, lead.id),
-            task_queue=task_queue,
-            search_attributes=attrs,
-            static_summary=summary,
-            static_details=details,
-            rpc_timeout=timedelta(seconds=5),
-        )
-    except (RPCError, TimeoutError, RuntimeError) as err:
+        await journeys.launch_start(client, start)
+    except journeys.StartRefused as err:
+        await session.execute(delete(AuditEvent).where(AuditEvent.idempotency_key == created_key))
         await session.execute(delete(Lead).where(Lead.id == lead.id))
         await session.commit()
         raise Unavailable(f"could not start the lead journey ({err}); nothing was written") from err
+    except journeys.StartUncertain as err:
+        raise Unavailable(
+            f"lead {lead.id} was created, but Temporal did not confirm the start of its journey ({err}); "
+            "it will be started automatically",
+            headers={"Retry-After": "5"},
+        ) from err
+    await starts.confirm(session, start.workflow_id)
     await session.refresh(lead)
     return lead
 
