@@ -72,7 +72,9 @@ async def create(
     rules = current.policy.section(LeadsPolicy)
     if rules.categories and body.product_category not in rules.categories:
         raise Invalid(f"product_category: unknown; one of {', '.join(rules.categories)}")
-    await locks.lock(session, f"lead:{body.domain}:{body.product_category}")
+    # One customer and category, and one external id, at a time (a concurrent twin waits, then is refused).
+    external = [f"lead:external:{body.external_id}"] if body.external_id is not None else []
+    await locks.lock(session, f"lead:{body.domain}:{body.product_category}", *external)
     if body.external_id is not None:
         same = await session.scalar(select(Lead).where(Lead.external_id == body.external_id))
         if same is not None:
@@ -155,11 +157,14 @@ async def crm_lead_created(ctx: CrmContext, event_id: str, body: CrmLead) -> Crm
     """A CRM's `lead.created` (the manifest's `crm_events`): created as `POST /leads` creates it,
     idempotent on the CRM's id of the lead (`external_id`: received before, the lead is the answer
     and nothing is done again); a customer with an open lead is refused naming it (409)."""
-    await locks.lock(ctx.session, f"lead:external:{body.external_id}")  # a concurrent retry waits
-    same = await ctx.session.scalar(select(Lead).where(Lead.external_id == body.external_id))
-    if same is not None:
+    try:
+        lead = await create(ctx.session, ctx.client, ctx.principal, body, ctx.task_queue, crm_event_id=event_id)
+    except Conflict:
+        await ctx.session.rollback()
+        same = await ctx.session.scalar(select(Lead).where(Lead.external_id == body.external_id))
+        if same is None:  # another open lead for the customer: refused, naming it
+            raise
         return CrmOutcome(id=same.id, state=same.state, duplicate=True)
-    lead = await create(ctx.session, ctx.client, ctx.principal, body, ctx.task_queue, crm_event_id=event_id)
     return CrmOutcome(id=lead.id, state=lead.state)
 
 
