@@ -37,6 +37,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import Creation
 from api.idempotency import Idempotency
 from core import registry
+from core.journey import PendingStart
+from domain.enums import Tier
 from domain.errors import Conflict, NotFound, Pending, TimedOut, Unavailable
 from domain.journeys import (
     CHANGE_COVERAGE,
@@ -70,6 +72,9 @@ UNCERTAIN = {
 START_BACKOFF = (0.2, 0.5, 1.0, 2.0)  # seconds between attempts (five attempts in all)
 START_RPC_TIMEOUT = timedelta(seconds=3)
 START_BUDGET = 10.0  # seconds for all attempts: an unreachable Temporal answers 503 in about this time
+
+
+Confirm = Callable[[AsyncSession, str], Awaitable[None]]  # records that Temporal took a start (by workflow id)
 
 
 class StartRefused(Exception):
@@ -187,11 +192,35 @@ async def launch(
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
 ) -> None:
     """Start the recorded workflow: retry what is uncertain, accept "already started"."""
+    await launch_start(client, _start_of(record), sleep=sleep)
+
+
+def _start_of(record: JourneyRecord) -> PendingStart:
     inp = record.start_input or {}
     assert record.workflow_type is not None and record.task_queue is not None, "written with start_input"
     coverage = Coverage.model_validate(inp["coverage"])
-    attrs = search_attributes(str(inp["partner_id"]), coverage, record.journey, record.state)
-    summary, details = registry.journey(record.journey).describe(inp)
+    return PendingStart(
+        journey=record.journey,
+        workflow_id=record.workflow_id,
+        workflow_type=record.workflow_type,
+        task_queue=record.task_queue,
+        start_input=inp,
+        partner_id=str(inp["partner_id"]),
+        tier=coverage.tier.value,
+        state=record.state,
+        cam_id=coverage.cam_id,
+    )
+
+
+async def launch_start(
+    client: Client, start: PendingStart, *, sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+) -> None:
+    """Start a workflow (a recorded journey, or a journey's own record of its start): retry what
+    is uncertain (StartUncertain after START_BUDGET), accept "already started" (the id names our
+    own entity), raise StartRefused on a definite refusal."""
+    coverage = Coverage(tier=Tier(start.tier), cam_id=start.cam_id)
+    attrs = search_attributes(start.partner_id, coverage, start.journey, start.state)
+    summary, details = registry.journey(start.journey).describe(start.start_input)
     last: BaseException | None = None
     loop = asyncio.get_running_loop()
     ends = loop.time() + START_BUDGET
@@ -200,10 +229,10 @@ async def launch(
             # The SDK retries unavailable servers itself; bound each attempt and the whole start.
             async with asyncio.timeout(min(START_RPC_TIMEOUT.total_seconds(), max(ends - loop.time(), 0.1))):
                 await client.start_workflow(
-                    record.workflow_type,
-                    inp,
-                    id=record.workflow_id,
-                    task_queue=record.task_queue,
+                    start.workflow_type,
+                    start.start_input,
+                    id=start.workflow_id,
+                    task_queue=start.task_queue,
                     search_attributes=attrs,
                     static_summary=summary or None,
                     static_details=details or None,
@@ -219,7 +248,7 @@ async def launch(
         except (TimeoutError, OSError, RuntimeError) as err:  # connection lost mid-call
             last = err
         if delay is not None and loop.time() + delay < ends:
-            log.warning("starting %s: no answer (%s); retrying in %.1fs", record.workflow_id, last, delay)
+            log.warning("starting %s: no answer (%s); retrying in %.1fs", start.workflow_id, last, delay)
             await sleep(delay)
         else:
             break
@@ -337,7 +366,8 @@ async def reconcile(
     limit: int = 100,
 ) -> int:
     """Start every recorded journey whose start was never confirmed (API killed between the
-    commit and the start, or a start that stayed uncertain), then send the current coverage to
+    commit and the start, or a start that stayed uncertain), the `journeys` rows' and those the
+    journeys record themselves (`JourneySpec.own_starts`, e.g. leads), then send the current coverage to
     the journeys that missed a coverage change (`deliver_coverage`). Returns how many were started."""
     started = 0
     async with sessionmaker() as session:
@@ -354,16 +384,21 @@ async def reconcile(
                 .limit(limit)
             )
         ).all()
-        for record in records:
+        pending: list[tuple[PendingStart, Confirm]] = [(_start_of(r), _mark_started) for r in records]
+        for spec in registry.JOURNEYS:  # the journeys that record their own starts (no `journeys` row)
+            if spec.own_starts is not None:
+                found = await spec.own_starts.pending(session, cutoff, limit)
+                pending += [(start, spec.own_starts.confirm) for start in found]
+        for start, confirm in pending:
             try:
-                await launch(client, record, sleep=lambda _: asyncio.sleep(0))
+                await launch_start(client, start, sleep=lambda _: asyncio.sleep(0))
             except StartRefused as err:
-                log.warning("reconciler: %s still not started (%s)", record.workflow_id, err)
+                log.warning("reconciler: %s still not started (%s)", start.workflow_id, err)
                 continue
             except StartUncertain as err:  # Temporal is not answering: the next round tries again
-                log.warning("reconciler: %s still not started (%s); round stopped", record.workflow_id, err)
+                log.warning("reconciler: %s still not started (%s); round stopped", start.workflow_id, err)
                 break
-            await _mark_started(session, record.workflow_id)
+            await confirm(session, start.workflow_id)
             started += 1
         await deliver_coverage(session, client, limit)
     return started

@@ -58,6 +58,78 @@ HealthSignalsReader = Callable[[AsyncSession, uuid.UUID, datetime, ProgramPolicy
 
 
 @dataclass(frozen=True)
+class CrmContext:
+    """What a journey's CRM event handler is given (`POST /events/crm`, api/routers/crm.py): the
+    request's session, the Temporal client, the caller (an `api.auth.Principal`: the CRM's ops key)
+    and the task queue its journeys start on."""
+
+    session: AsyncSession
+    client: Client
+    principal: Any
+    task_queue: str
+
+
+@dataclass(frozen=True)
+class CrmOutcome:
+    """What a CRM event did: the entity it created or found (`duplicate`: it existed already,
+    nothing was done again) and that entity's state."""
+
+    id: uuid.UUID
+    state: str
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class CrmEventHandler:
+    """A CRM event type a journey takes (`JourneySpec.crm_events`, by type, e.g. `lead.created`),
+    named as "module:attribute" (imported by the API only, never the worker, like `router`): the
+    event's `data` must be a valid `model` (else 422, nothing written); `handle(context, event id,
+    data) -> CrmOutcome` acts on it in the request (its refusals, `domain.errors`, are the answer;
+    it commits what it writes) and is idempotent on the CRM's own id of the object (a CRM may send
+    the same object again under a new event id)."""
+
+    model: str  # e.g. "journeys.leads.schemas:CrmLead"
+    handle: str  # e.g. "journeys.leads.service:crm_lead_created"
+    description: str
+
+
+@dataclass(frozen=True)
+class CrmEventType:
+    """A journey's CRM event type, imported (core/registry.py `crm_events`)."""
+
+    journey: str
+    model: type[BaseModel]
+    handle: Callable[[CrmContext, str, Any], Awaitable[CrmOutcome]]
+
+
+@dataclass(frozen=True)
+class PendingStart:
+    """A start of a journey that records its own starts (`JourneySpec.own_starts`) which Temporal
+    never confirmed: what the reconciler starts it with."""
+
+    journey: str
+    workflow_id: str
+    workflow_type: str  # the @workflow.defn name
+    task_queue: str
+    start_input: dict[str, Any]
+    partner_id: str  # the PartnerId search attribute (a journey without a partner names its own)
+    tier: str  # the Tier search attribute
+    state: str  # the JourneyState search attribute
+    cam_id: str | None = None
+
+
+@dataclass(frozen=True)
+class OwnStarts:
+    """A journey whose entity has no partner cannot have a `journeys` row (it needs one), so it
+    records its starts itself (e.g. leads: the start input and `started_at` on the lead) and gives
+    the reconciler (api/journeys.reconcile) its unconfirmed ones: `pending(session, written before,
+    limit)`, oldest first, and `confirm(session, workflow id)` once Temporal took the start."""
+
+    pending: Callable[[AsyncSession, datetime, int], Awaitable[list[PendingStart]]]
+    confirm: Callable[[AsyncSession, str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
 class Resources:
     """What activities are built with, once per worker process."""
 
@@ -152,6 +224,12 @@ class JourneySpec:
     # Its signals for partner health (journeys/<name>/health.py), read by the health journey
     # through the registry (Resources.health_signals).
     health_signals: HealthSignalsReader | None = None
+    # Its own record of starts, for a journey without a `journeys` row (its entity has no partner):
+    # what the reconciler starts when Temporal never confirmed a start.
+    own_starts: OwnStarts | None = None
+    # The CRM event types it takes (`POST /events/crm` dispatches them by `type`), e.g. leads'
+    # `lead.created`; the platform's own types are the deal's `opportunity.*`.
+    crm_events: Mapping[str, CrmEventHandler] = field(default_factory=dict)
     # A journey of the partner itself, started with every partner (`<name>-<partner id>`, e.g.
     # health): the model of its start input (built from the partner, api/journeys.py) under a
     # policy, or None while the policy has it off.

@@ -15,7 +15,7 @@ from temporalio import activity
 
 from activities.common import CommonActivities
 from activities.mail import Mailer
-from core.journey import Grant, JourneySpec, Resources
+from core.journey import CrmEventType, Grant, JourneySpec, Resources
 from core.settings import Settings
 from domain import journeys
 from domain.installed import INSTALLED
@@ -46,6 +46,20 @@ __all__ = [
 
 def journey(name: str) -> JourneySpec:
     return BY_NAME[name]
+
+
+def _named(ref: str) -> Any:
+    module, _, attribute = ref.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def crm_events() -> dict[str, CrmEventType]:
+    """Every journey's CRM event types, imported (the API's, never the worker's: they are API code)."""
+    return {
+        t: CrmEventType(journey=spec.name, model=_named(h.model), handle=_named(h.handle))
+        for spec in JOURNEYS
+        for t, h in spec.crm_events.items()
+    }
 
 
 def workflows() -> list[type]:

@@ -43,6 +43,7 @@ __all__ = [
     "lock_deal",
     "open_pipeline",
     "won_by_mdf_request",
+    "won_deals",
     "deal_partner",
     "normalize_company_name",
     "normalize_domain",
@@ -94,6 +95,12 @@ def won_by_mdf_request() -> Subquery:
         .group_by(Deal.mdf_request_id)
         .subquery()
     )
+
+
+def won_deals() -> Subquery:
+    """The closed-won deals: a subquery of (`id`, `amount_minor`, `currency`) for a reader to join
+    (e.g. the leads journey's attribution of won revenue to the lead that a deal was credited to)."""
+    return select(Deal.id, Deal.amount_minor, Deal.currency).where(Deal.state == DealState.won.value).subquery()
 
 
 async def deal_partner(session: AsyncSession, deal_id: uuid.UUID) -> uuid.UUID | None:

@@ -39,6 +39,7 @@ from journeys.deal.domain import (
 from journeys.deal.links import DECISION, DealLinkClaims
 from journeys.deal.models import Deal
 from journeys.deal.schemas import DealCreate, DealOut
+from journeys.leads import contract as leads
 from journeys.mdf import contract as mdf
 from store import locks, repo
 from store.models import Partner
@@ -130,7 +131,18 @@ async def register(
         "hold_reason": hold_reason,
     }
     new = journeys.NewJourney(JOURNEY, deal, partner.id, deal.state, start, "deal.registered", detail)
-    return await journeys.create_and_start(ctx, new, answer=DealOut, idem=idem, what="registered")
+    out = await journeys.create_and_start(ctx, new, answer=DealOut, idem=idem, what="registered")
+    # A lead this partner accepted for the same customer is credited with the deal (converted).
+    await leads.credit_registered_deal(
+        session,
+        ctx.temporal,
+        partner_id=partner.id,
+        domain=body.customer_domain,
+        category=body.product_category,
+        deal_id=deal.id,
+        by=principal.actor,
+    )
+    return out
 
 
 async def certification_gate(

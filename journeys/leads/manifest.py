@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from core.journey import JourneySpec
-from journeys.leads import domain, links
+from core.journey import CrmEventHandler, JourneySpec, OwnStarts
+from journeys.leads import domain, links, starts
 from journeys.leads.activities import LeadActivities
 from journeys.leads.events import EVENTS
 from journeys.leads.models import Lead
 from journeys.leads.policy import LeadsPolicy
+from journeys.leads.scorecard import scorecard_inputs
 from journeys.leads.workflow import LeadWorkflow
 
 SPEC = JourneySpec(
@@ -30,4 +31,13 @@ SPEC = JourneySpec(
     events=EVENTS,
     event_prefix="lead.",
     link_kinds={"offer": links.OFFER},
+    scorecard_inputs=scorecard_inputs,
+    own_starts=OwnStarts(pending=starts.pending, confirm=starts.confirm),
+    crm_events={
+        "lead.created": CrmEventHandler(
+            model="journeys.leads.schemas:CrmLead",
+            handle="journeys.leads.service:crm_lead_created",
+            description="a lead from the CRM: created as POST /leads creates it, once per external_id",
+        )
+    },
 )

@@ -37,12 +37,22 @@ class Lead(Base):
     routing: Mapped[list[Any]] = mapped_column(JSONB, default=list)  # every pick, with its reasons
     policy_version: Mapped[int] = mapped_column(Integer)
     created_by: Mapped[str] = mapped_column(String(200))
+    # Its journey's start (no `journeys` row: that needs a partner): what the reconciler starts
+    # it with while Temporal has not confirmed it (`started_at` None).
+    start_input: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
+    task_queue: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
 
-    __table_args__ = (Index("ix_leads_created_at_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_leads_created_at_id", "created_at", "id"),
+        Index(
+            "ix_leads_unstarted", "created_at", postgresql_where=text("started_at IS NULL AND start_input IS NOT NULL")
+        ),
+    )
 
 
 class LeadOffer(Base):

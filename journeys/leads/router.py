@@ -43,6 +43,7 @@ from journeys.leads.schemas import (
     LeadOut,
     PreferencesBody,
     RecallBody,
+    SourceAttribution,
 )
 from store import repo
 
@@ -105,6 +106,13 @@ async def routing_dry_run(body: DryRunBody, principal: OpsDep, session: SessionD
     """Which partner each of the last N leads would go to under a draft rule set, beside the
     current rules, and each partner's share before and after. Writes nothing."""
     return await service.dry_run(session, body.rules, body.last)
+
+
+@router.get("/attribution", response_model=list[SourceAttribution])
+async def attribution(principal: PrincipalDep, session: SessionDep):
+    """Per lead source (campaign), of the leads the caller may see: leads, accepted, converted (a
+    deal credited to the lead), won (that deal closed won) and the won revenue per currency."""
+    return await service.attribution(session, principal)
 
 
 @router.get("", response_model=list[LeadOut])

@@ -43,6 +43,13 @@ class LeadCreate(Strict):
         return self
 
 
+class CrmLead(LeadCreate):
+    """A lead from the CRM (`POST /events/crm`, type `lead.created`): the fields of `POST /leads`,
+    its `external_id` (the CRM's id of the lead) required: a lead received before is not created twice."""
+
+    external_id: str = Field(min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$")
+
+
 class LeadOut(BaseModel):
     """A lead as a partner sees it (its own offers only; no routing path)."""
 
@@ -142,3 +149,18 @@ class ImportRowError(BaseModel):
 class ImportOut(BaseModel):
     created: list[uuid.UUID]
     skipped: list[ImportRowError]  # rows already imported (same external_id) or duplicating an open lead
+
+
+class SourceAttribution(BaseModel):
+    """What the leads of one source (campaign) became: how many were accepted (by some partner,
+    even if handed back later), converted (a deal credited) and won (the credited deal closed won),
+    and the won deals' revenue per currency (minor units)."""
+
+    source: str
+    leads: int
+    accepted: int
+    converted: int
+    won: int
+    won_minor: dict[str, int] = Field(description="closed-won revenue per ISO 4217 currency, in minor units")
+    acceptance_rate: float | None = Field(description="accepted / leads")
+    conversion_rate: float | None = Field(description="converted / accepted")

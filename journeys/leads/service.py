@@ -7,23 +7,23 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
-from temporalio.service import RPCError
 
 from api import journeys, links
 from api.auth import Principal
 from api.errors import status_of
 from api.links import LinkRefused
-from domain.enums import Role, Tier
+from core.journey import CrmContext, CrmOutcome
+from domain.enums import Role
 from domain.errors import Conflict, DomainError, Invalid, NotFound, Pending, Refused, TooLarge, Unavailable
-from domain.journeys import Coverage, workflow_id
+from domain.journeys import workflow_id
 from journeys.deal import contract as deals
+from journeys.leads import starts
 from journeys.leads.activities import candidates
 from journeys.leads.domain import (
     DEAL_REGISTERED,
@@ -35,31 +35,46 @@ from journeys.leads.domain import (
     LeadInput,
     LeadState,
     OfferResponse,
+    OfferState,
     Pick,
     ResponseResult,
-    describe,
     route,
 )
 from journeys.leads.links import OFFER, LeadLinkClaims
 from journeys.leads.models import Lead, LeadOffer
 from journeys.leads.policy import LeadsPolicy, RoutingRule
-from journeys.leads.schemas import DryRunLead, DryRunOut, ImportOut, ImportRowError, LeadCreate
-from journeys.leads.workflow import NO_PARTNER, LeadWorkflow
+from journeys.leads.schemas import (
+    CrmLead,
+    DryRunLead,
+    DryRunOut,
+    ImportOut,
+    ImportRowError,
+    LeadCreate,
+    SourceAttribution,
+)
 from store import locks, repo
-from store.models import Partner
+from store.models import AuditEvent, Partner
 
 R = TypeVar("R")
 
 
 async def create(
-    session: AsyncSession, client: Client, principal: Principal, body: LeadCreate, task_queue: str
+    session: AsyncSession,
+    client: Client,
+    principal: Principal,
+    body: LeadCreate,
+    task_queue: str,
+    *,
+    crm_event_id: str | None = None,
 ) -> Lead:
     """Write the lead and start `leads-{id}`; a start Temporal refuses removes the lead (503)."""
     current = await repo.current_policy(session)
     rules = current.policy.section(LeadsPolicy)
     if rules.categories and body.product_category not in rules.categories:
         raise Invalid(f"product_category: unknown; one of {', '.join(rules.categories)}")
-    await locks.lock(session, f"lead:{body.domain}:{body.product_category}")
+    # One customer and category, and one external id, at a time (a concurrent twin waits, then is refused).
+    external = [f"lead:external:{body.external_id}"] if body.external_id is not None else []
+    await locks.lock(session, f"lead:{body.domain}:{body.product_category}", *external)
     if body.external_id is not None:
         same = await session.scalar(select(Lead).where(Lead.external_id == body.external_id))
         if same is not None:
@@ -95,16 +110,6 @@ async def create(
         policy_version=current.version,
         created_by=principal.actor,
     )
-    session.add(lead)
-    await repo.claim_step(
-        session,
-        key=f"{workflow_id(JOURNEY, lead.id)}:created",
-        actor=principal.actor,
-        action="leads.created",
-        journey=JOURNEY,
-        detail={"lead_id": str(lead.id), "company": body.company, "source": body.source},
-    )
-    await session.commit()
     inp = LeadInput(
         lead_id=str(lead.id),
         company=lead.company,
@@ -117,25 +122,50 @@ async def create(
         protected_partner_id=str(protected) if protected else None,
         policy_version=current.version,
     )
-    summary, details = describe(inp)
-    attrs = journeys.search_attributes(NO_PARTNER, Coverage(tier=Tier.registered), JOURNEY, LeadState.new.value)
+    lead.start_input, lead.task_queue = inp.model_dump(mode="json"), task_queue  # for the reconciler
+    session.add(lead)
+    created_key = f"{workflow_id(JOURNEY, lead.id)}:created"
+    await repo.claim_step(
+        session,
+        key=created_key,
+        actor=principal.actor,
+        action="leads.created",
+        journey=JOURNEY,
+        detail={"lead_id": str(lead.id), "company": body.company, "source": body.source, "crm_event_id": crm_event_id},
+    )
+    await session.commit()
+    start = starts.pending_start(lead)
     try:
-        await client.start_workflow(
-            LeadWorkflow.run,
-            inp,
-            id=workflow_id(JOURNEY, lead.id),
-            task_queue=task_queue,
-            search_attributes=attrs,
-            static_summary=summary,
-            static_details=details,
-            rpc_timeout=timedelta(seconds=5),
-        )
-    except (RPCError, TimeoutError, RuntimeError) as err:
+        await journeys.launch_start(client, start)
+    except journeys.StartRefused as err:
+        await session.execute(delete(AuditEvent).where(AuditEvent.idempotency_key == created_key))
         await session.execute(delete(Lead).where(Lead.id == lead.id))
         await session.commit()
         raise Unavailable(f"could not start the lead journey ({err}); nothing was written") from err
+    except journeys.StartUncertain as err:
+        raise Unavailable(
+            f"lead {lead.id} was created, but Temporal did not confirm the start of its journey ({err}); "
+            "it will be started automatically",
+            headers={"Retry-After": "5"},
+        ) from err
+    await starts.confirm(session, start.workflow_id)
     await session.refresh(lead)
     return lead
+
+
+async def crm_lead_created(ctx: CrmContext, event_id: str, body: CrmLead) -> CrmOutcome:
+    """A CRM's `lead.created` (the manifest's `crm_events`): created as `POST /leads` creates it,
+    idempotent on the CRM's id of the lead (`external_id`: received before, the lead is the answer
+    and nothing is done again); a customer with an open lead is refused naming it (409)."""
+    try:
+        lead = await create(ctx.session, ctx.client, ctx.principal, body, ctx.task_queue, crm_event_id=event_id)
+    except Conflict:
+        await ctx.session.rollback()
+        same = await ctx.session.scalar(select(Lead).where(Lead.external_id == body.external_id))
+        if same is None:  # another open lead for the customer: refused, naming it
+            raise
+        return CrmOutcome(id=same.id, state=same.state, duplicate=True)
+    return CrmOutcome(id=lead.id, state=lead.state)
 
 
 # ------------------------------------------------------------------ read (scoped to the caller)
@@ -176,6 +206,54 @@ async def list_leads(
     if state is not None:
         stmt = stmt.where(Lead.state == state.value)
     return list((await session.scalars(stmt.limit(limit).offset(offset))).all())
+
+
+async def attribution(session: AsyncSession, principal: Principal) -> list[SourceAttribution]:
+    """Per source: leads, accepted, converted, won and the won revenue per currency, of the leads
+    the caller may see. Won: the lead's credited deal closed won (the deal journey's contract)."""
+    scope = visible(principal)
+    where = [scope] if scope is not None else []
+    accepted = exists(
+        select(LeadOffer.lead_id).where(
+            LeadOffer.lead_id == Lead.id, LeadOffer.state.in_([OfferState.accepted.value, OfferState.returned.value])
+        )
+    )
+    counts = await session.execute(
+        select(
+            Lead.source,
+            func.count(),
+            func.count().filter(accepted),
+            func.count().filter(Lead.state == LeadState.converted.value),
+        )
+        .where(*where)
+        .group_by(Lead.source)
+        .order_by(Lead.source)
+    )
+    won = deals.won_deals()
+    revenue = await session.execute(
+        select(Lead.source, won.c.currency, func.count(), func.sum(won.c.amount_minor))
+        .join(won, won.c.id == Lead.deal_id)
+        .where(*where)
+        .group_by(Lead.source, won.c.currency)
+    )
+    by_source: dict[str, dict[str, int]] = {}
+    won_count: dict[str, int] = {}
+    for source, currency, n, total in revenue.all():
+        by_source.setdefault(source, {})[currency] = int(total)
+        won_count[source] = won_count.get(source, 0) + n
+    return [
+        SourceAttribution(
+            source=source,
+            leads=n,
+            accepted=taken,
+            converted=converted,
+            won=won_count.get(source, 0),
+            won_minor=by_source.get(source, {}),
+            acceptance_rate=round(taken / n, 4) if n else None,
+            conversion_rate=round(converted / taken, 4) if taken else None,
+        )
+        for source, n, taken, converted in counts.all()
+    ]
 
 
 # ------------------------------------------------------------------ act

@@ -85,6 +85,7 @@ def _default_qbr_weights() -> dict[Metric, float]:
         Metric.mdf: 10,
         Metric.onboarding: 5,
         Metric.responsiveness: 10,
+        Metric.leads: 10,  # scored only for partners offered leads (absent otherwise: re-weighted)
     }
 
 
@@ -109,6 +110,15 @@ class QbrPolicy(PolicySection):
     pipeline_coverage: float = Field(1.0, gt=0, le=100, allow_inf_nan=False, description="pipeline goal / target")
     win_rate_goal: float = Field(0.5, gt=0, le=1, allow_inf_nan=False)
     mdf_utilization_goal: float = Field(0.9, gt=0, le=1, allow_inf_nan=False)
+    lead_acceptance_goal: float = Field(
+        0.6, gt=0, le=1, allow_inf_nan=False, description="share of lead offers accepted that scores 100"
+    )
+    lead_accept_hours_goal: float = Field(
+        8, gt=0, le=24 * 366, allow_inf_nan=False, description="median hours from a lead offer to its acceptance"
+    )
+    lead_conversion_goal: float = Field(
+        0.3, gt=0, le=1, allow_inf_nan=False, description="share of accepted leads converted that scores 100"
+    )
     overdue_penalty: float = Field(25, ge=0, le=100, allow_inf_nan=False, description="points per overdue item")
     schedule_deadline_days: float = Field(
         21, gt=0, le=MAX_DAYS, allow_inf_nan=False, description="a CAM QBR not scheduled by then alerts the CAM"

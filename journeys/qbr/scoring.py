@@ -29,6 +29,7 @@ class Metric(StrEnum):
     mdf = "mdf"  # MDF utilization and ROI (absent until the MDF journey exists)
     onboarding = "onboarding"  # the onboarding state
     responsiveness = "responsiveness"  # overdue milestones and action items
+    leads = "leads"  # lead offers: acceptance rate, median time to accept, conversion (only with offers)
 
 
 class Band(StrEnum):
@@ -58,6 +59,17 @@ class MdfFigures(BaseModel):
     attributed_revenue_minor: int = 0
 
 
+class LeadFigures(BaseModel):
+    """The partner's lead offers answered or expired in the window (from the leads journey): how
+    many it accepted, the median time from offer to acceptance, and how many of the leads it
+    accepted were converted (a deal credited to them)."""
+
+    offers: int  # accepted + declined + expired in the window
+    accepted: int
+    median_hours_to_accept: float | None = None  # calendar hours; None: nothing accepted
+    converted: int = 0  # of the `accepted`
+
+
 class ScorecardInputs(BaseModel):
     """Everything a scorecard is computed from, as read from the database (kept with it)."""
 
@@ -80,6 +92,7 @@ class ScorecardInputs(BaseModel):
     certifications_required: int = 0
     certifications_lapsed: list[str] = Field(default_factory=list)  # tracks, for the recommended actions
     mdf: MdfFigures | None = None
+    leads: LeadFigures | None = None  # None: no lead offer answered or expired in the window
     onboarding_state: str = "active"
     overdue_milestones: int = 0
     overdue_actions: int = 0
@@ -197,7 +210,28 @@ def score_metrics(inp: ScorecardInputs, policy: QbrPolicy, tier: Tier) -> list[M
         _clamp(100.0 - policy.overdue_penalty * overdue),
         f"{inp.overdue_milestones} milestones and {inp.overdue_actions} action items overdue",
     )
+    if inp.leads is not None and inp.leads.offers > 0:  # listed only for partners offered leads
+        value, score, note = lead_score(inp.leads, policy)
+        add(Metric.leads, value, score, note)
     return out
+
+
+def lead_score(f: LeadFigures, policy: QbrPolicy) -> tuple[float, float, str]:
+    """The lead metric: its value is the acceptance rate; its score the mean of the acceptance
+    rate against `lead_acceptance_goal`, the median time to accept against `lead_accept_hours_goal`
+    (at or under it: 100; over it: goal / median) and, once a lead was accepted, the conversion
+    rate against `lead_conversion_goal`."""
+    rate = f.accepted / f.offers
+    parts = [_ratio_score(rate, policy.lead_acceptance_goal)]
+    note = f"{f.accepted} of {f.offers} lead offers accepted"
+    if f.median_hours_to_accept is not None:
+        hours, goal = f.median_hours_to_accept, policy.lead_accept_hours_goal
+        parts.append(100.0 if hours <= goal else _clamp(100.0 * goal / hours))
+        note += f", median {hours:g} h to accept (goal {goal:g} h)"
+    if f.accepted:
+        parts.append(_ratio_score(f.converted / f.accepted, policy.lead_conversion_goal))
+        note += f"; {f.converted} of {f.accepted} converted"
+    return round(rate, 4), round(sum(parts) / len(parts), 1), note
 
 
 def weighted_score(metrics: list[MetricScore]) -> float:

@@ -48,3 +48,4 @@ async def test_every_journey_gives_its_own_scorecard_fields(sessionmaker):
     assert set(given) | QBR_OWN == set(ScorecardInputs.model_fields)
     assert (figures["revenue_minor"], figures["revenue_deals"], figures["won"]) == (5_000_00, 1, 1)
     assert (figures["certifications_current"], figures["mdf"], figures["onboarding_state"]) == (1, None, "onboarding")
+    assert figures["leads"] is None  # no lead offer in the period: the lead metric is not listed
