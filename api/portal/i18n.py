@@ -29,6 +29,11 @@ def languages() -> tuple[str, ...]:
     return tuple(sorted(found, key=lambda lang: lang != DEFAULT))
 
 
+def N_(message: str) -> str:  # noqa: N802  (the catalogs' marker: extracted, translated when shown)
+    """Marks a text for the catalogs where it is written, translated where it is shown."""
+    return message
+
+
 @functools.cache
 def catalog(language: str) -> dict[str, str]:
     """msgid -> translation of the language (untranslated and fuzzy entries left out): the
