@@ -4,8 +4,9 @@ absurd amounts, other choices than the form offers) to every form route of the a
 with a valid session and its CSRF token, and to real rows half the time. An "approve lower"
 amount of 1e30 was a 500 (`decimal.InvalidOperation` while quantizing it).
 
-The routes are found by walking the app (every POST under /web and every link page), so a new
-form is covered without being listed here. Runs in-process (httpx over ASGI): no browser."""
+The routes are found by walking the app (every POST under /web, under /portal, signed in as the
+partner's portal admin, and every link page), so a new form is covered without being listed here.
+Runs in-process (httpx over ASGI): no browser."""
 
 from __future__ import annotations
 
@@ -20,12 +21,14 @@ from urllib.parse import quote, urlencode
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 from starlette.requests import Request
 
 from api.app import create_app
 from api.web.pages import take_flash
 from core.settings import Settings
 from domain.enums import Role
+from store.models.portal import PartnerUser, PortalSession
 from store.models.web import WebOperator, WebSession
 from tests.helpers.api import create_cam, deal_body, enrol, new_key
 from tests.helpers.routes import api_routes
@@ -79,7 +82,7 @@ def form_routes() -> list[tuple[str, dict[str, typing.Any]]]:
     app = create_app(Settings(_env_file=None, environment="development"), reconcile_every=None)
     out = []
     for route in api_routes(app):
-        if "POST" in route.methods and (route.path.startswith("/web/") or "/links/" in route.path):
+        if "POST" in route.methods and (route.path.startswith(("/web/", "/portal/")) or "/links/" in route.path):
             fields = {p.alias: p.field_info.annotation for p in _body(route.dependant)}
             out.append((route.path, fields))
     return sorted(out, key=lambda r: r[0])
@@ -145,11 +148,14 @@ async def rows(api, ops, worker, sessionmaker):
     async with sessionmaker() as session, session.begin():
         operator = WebOperator(email="ops-forms@vendor.test", name="Ops", created_by="test")
         session.add(operator)
+    async with sessionmaker() as session:
+        admin = await session.scalar(select(PartnerUser.id).where(PartnerUser.partner_id == partner["id"]))
     return {
         "partner_id": partner["id"],
         "deal_id": deal.json()["id"],
         "request_id": req.json()["id"],
         "operator_id": operator.id,
+        "portal_user_id": admin,
     }
 
 
@@ -170,6 +176,21 @@ async def new_session(sessionmaker, operator_id) -> tuple[str, str]:
     return token, csrf
 
 
+async def new_portal_session(sessionmaker, user_id) -> tuple[str, str]:
+    """A signed-in session of the partner's portal admin (its cookie value and CSRF token)."""
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    async with sessionmaker() as session, session.begin():
+        session.add(
+            PortalSession(
+                token_hash=hashlib.sha256(token.encode()).hexdigest(),
+                user_id=user_id,
+                csrf_token=csrf,
+                expires_at=datetime.now(UTC) + timedelta(hours=1),
+            )
+        )
+    return token, csrf
+
+
 def path_values(rows: dict) -> dict[str, st.SearchStrategy[str]]:
     real_or_not = lambda name: st.one_of(st.just(str(rows[name])), st.uuids().map(str))  # noqa: E731
     return {
@@ -178,6 +199,8 @@ def path_values(rows: dict) -> dict[str, st.SearchStrategy[str]]:
         "request_id": real_or_not("request_id"),
         # never the session's own operator: removing it would end the sessions later examples sign in with
         "operator_id": st.one_of(st.uuids().map(str), st.just("x")),
+        # never the session's own portal user, for the same reason
+        "user_id": st.one_of(st.uuids().map(str), st.just("x")),
         "sim_id": st.one_of(st.uuids().map(str), st.just("x")),
         "period": st.sampled_from(["2026-Q1", f"{datetime.now(UTC).year}-Q1", "9999-Q1", "x"]),
         "key": st.sampled_from(["portal_access", "first_deal", "no_such_milestone", "X"]),
@@ -195,9 +218,13 @@ async def test_no_form_value_answers_a_500(api, sessionmaker, rows, data):
     assert set(names) <= set(values), f"{path}: give its path parameters values in path_values"
     params = data.draw(st.fixed_dictionaries({n: values[n] for n in names}), label="path")
     form = {**data.draw(form_of(fields), label="form"), **chosen}
-    token, csrf = await new_session(sessionmaker, rows["operator_id"])
     url = path.format(**{k: quote(v, safe="", errors="surrogatepass") for k, v in params.items()})
-    cookies = f"camlights_session={token}; camlights_signin_csrf={csrf}"
+    if path.startswith("/portal/"):
+        token, csrf = await new_portal_session(sessionmaker, rows["portal_user_id"])
+        cookies = f"camlights_portal_session={token}; camlights_portal_signin_csrf={csrf}"
+    else:
+        token, csrf = await new_session(sessionmaker, rows["operator_id"])
+        cookies = f"camlights_session={token}; camlights_signin_csrf={csrf}"
     sent = {**form, "csrf_token": csrf}
     # encoded here: a lone surrogate goes out as the invalid UTF-8 a hostile client can send
     body = urlencode(sent, encoding="utf-8", errors="surrogatepass")
