@@ -1,8 +1,9 @@
 """Every page of the CAM workspace passes axe-core (axe-playwright-python, its bundled axe) with
 no serious or critical violation: ops signed in on a program with a CAM, a partner, a deal, an MDF
 request, a certification and a QBR scorecard, so the pages show their tables, sections and forms;
-the sign-in pages and an error page too, and the portal's certifications, scorecard and QBR pages (`/web/mdf/requests/{id}/journey` is a redirect to the
-Temporal UI, no page of ours). One browser for all of them (expensive)."""
+the sign-in pages and an error page too, and the portal's certifications, scorecard and QBR pages
+(`/web/mdf/requests/{id}/journey` is a redirect to the Temporal UI, no page of ours). One browser
+for all of them (expensive)."""
 
 from __future__ import annotations
 
