@@ -9,30 +9,45 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
-from fastapi import Path, Request
+from fastapi import Form, Path, Request
 from fastapi.responses import Response
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from api import journeys
 from api.deps import SessionDep
 from api.portal.i18n import N_, Translator
 from api.portal.items import PortalActionDep, PortalContext, PortalItem, portal_action, portal_item, portal_view
-from api.portal.pages import render, translator
+from api.portal.pages import error_text, render, translator
 from api.portal.security import PREFIX, signed_in
 from domain.charts import trend_svg
 from domain.enums import Tier
 from domain.errors import NotFound
 from journeys.deal import contract as deal
 from journeys.qbr import service
-from journeys.qbr.domain import COMPLETE_ACTION, JOURNEY, ActionDone, ActionItem, Owner
+from journeys.qbr.domain import (
+    COMPLETE_ACTION,
+    JOURNEY,
+    SCHEDULE,
+    ActionDone,
+    ActionItem,
+    Meeting,
+    MeetingProposal,
+    Owner,
+    QbrState,
+)
 from journeys.qbr.models import Qbr, QbrActionItem, QbrScorecard
 from journeys.qbr.periods import PERIOD, shift
+from journeys.qbr.schemas import MeetingBody
 from journeys.qbr.scoring import NextTier, ScorecardInputs, next_tier
 from store import repo
 from store.models import Partner
 
 PeriodPath = Annotated[str, Path(pattern=PERIOD)]
+Line = Annotated[str, Form(max_length=40)]
+SCHEDULING = {QbrState.scheduling.value, QbrState.scheduled.value, QbrState.pre_read_sent.value}
 ItemPath = Annotated[int, Path(ge=1, le=50)]
 HISTORY = 8  # periods on the trend
 
@@ -223,6 +238,8 @@ async def qbr_page(period: PeriodPath, request: Request, session: SessionDep):
         last_items=[i for i in items if i.period == last],
         item_states=ITEM_STATES,
         owners=OWNERS,
+        may_schedule=row.state in SCHEDULING,
+        zone=user.time_zone,
     )
 
 
@@ -260,3 +277,37 @@ async def complete_action(period: PeriodPath, item_no: ItemPath, ctx: PortalActi
         progress=f"{PREFIX}/qbr/{period}",
     )
     return ctx.t.gettext("Action item done.")
+
+
+@portal_action(JOURNEY, "schedule", "/qbr/{period}/meeting")
+async def propose_meeting(
+    period: PeriodPath, ctx: PortalActionDep, starts_at: Line = "", duration_minutes: Line = "60"
+) -> str | tuple[str, str]:
+    """Propose (or move) the meeting, a time in the user's time zone (POST /partners/{id}/qbr/{period}/meeting):
+    the journey refuses a time in the past or a meeting that took place; both sides get the invite."""
+    t = ctx.t
+    ctx.back = f"{PREFIX}/qbr/{period}"
+    await _qbr(ctx.session, ctx.user.partner_id, period)
+    if not duration_minutes.strip().isdigit() or len(duration_minutes.strip()) > 4:
+        return t.gettext("duration_minutes: a number of minutes"), "error"
+    try:
+        local = datetime.fromisoformat(starts_at.strip())
+        when = local if local.tzinfo else local.replace(tzinfo=ZoneInfo(ctx.user.time_zone))
+        body = MeetingBody.model_validate({"starts_at": when.isoformat(), "duration_minutes": int(duration_minutes)})
+    except ValidationError as err:
+        return error_text(err), "error"
+    except (ValueError, OverflowError):
+        return t.gettext("starts_at: a date and time, e.g. 2027-03-01T10:00"), "error"
+    proposal = MeetingProposal(starts_at=body.starts_at, duration_minutes=body.duration_minutes, by=ctx.principal.actor)
+    await ctx.session.close()
+    meeting = await journeys.run_update(
+        ctx.temporal,
+        JOURNEY,
+        service.entity(ctx.user.partner_id, period),
+        SCHEDULE,
+        proposal,
+        Meeting,
+        deadline=ctx.deadline,
+        progress=f"{PREFIX}/qbr/{period}",
+    )
+    return t.gettext("Meeting proposed for %(when)s: the invite is on its way.", when=t.datetime(meeting.starts_at))

@@ -98,19 +98,29 @@ async def test_certifications_scorecard_and_a_qbr_in_the_portal(live, ops, sessi
     assert "$300,000.00 closed-won" not in page and "of $300,000.00 (150 % of your $200,000.00 target)" in page
     assert "0 of 6: 6 more" in page and "2 of 4: 2 more" in page  # registrations; current certifications
 
-    # The QBR: the meeting proposed by the CAM; its invite, accepted in a calendar, is valid iCalendar.
+    # The QBR: the partner proposes the meeting on its page (the journey's schedule update, a time in
+    # the user's time zone); a time that is no time, or past, is refused in words.
+    back = f"/portal/qbr/{PERIOD}"
+    assert 'id="propose"' in (await live.http.get(back)).text
+    for bad, said in (("tomorrow", "starts_at: a date and time"), ("2020-01-01T10:00", "must be in the future")):
+        r = await live.http.post(f"{back}/meeting", data={"csrf_token": csrf, "starts_at": bad})
+        assert r.status_code == 303 and r.headers["location"] == back
+        shown = (await live.http.get(back)).text
+        assert said in shown, shown[shown.find('id="notice"') :][:300]
     start = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
-    r = await live.http.post(
-        f"/partners/{pid}/qbr/{PERIOD}/meeting", json={"starts_at": start.isoformat()}, headers=cam_h
-    )
-    assert r.status_code == 200, r.text
+    form = {"csrf_token": csrf, "starts_at": start.strftime("%Y-%m-%dT%H:%M:%S"), "duration_minutes": "45"}
+    r = await live.http.post(f"{back}/meeting", data=form)
+    assert "Meeting proposed for" in (await live.http.get(r.headers["location"])).text
+    meeting = (await live.http.get(f"/partners/{pid}/qbr/{PERIOD}", headers=cam_h)).json()["meeting"]
+    assert meeting["by"].startswith("partner:") and meeting["starts_at"].startswith(start.strftime("%Y-%m-%dT%H:%M:%S"))
     page = (await live.http.get(f"/portal/qbr/{PERIOD}")).text
     assert 'id="accept"' in page and "Pre-read" in page and "Revenue against the target" in page
     r = await live.http.get(f"/portal/qbr/{PERIOD}/invite.ics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/calendar")
     assert r.headers["content-disposition"] == f'attachment; filename="qbr-{PERIOD}.ics"'
     (event,) = Calendar.from_ical(r.text).walk("VEVENT")
-    assert event.decoded("DTSTART") == start and "owner@contoso.test" in r.text
+    assert event.decoded("DTSTART") == start and event.decoded("DTEND") == start + timedelta(minutes=45)
+    assert "owner@contoso.test" in r.text
 
     # After the meeting the CAM records the notes: one item the partner owns, one the CAM's.
     notes = {
@@ -148,6 +158,8 @@ async def test_certifications_scorecard_and_a_qbr_in_the_portal(live, ops, sessi
     # Another partner's QBR, invite and action item: 404, and their item stays open.
     for path in ("/portal/qbr/2026-Q1", "/portal/qbr/2026-Q1/invite.ics"):
         assert (await live.http.get(path)).status_code == 404, path
+    later = {"csrf_token": csrf, "starts_at": "2030-01-01T10:00"}
+    assert (await live.http.post("/portal/qbr/2026-Q1/meeting", data=later)).status_code == 404
     r = await live.http.post("/portal/qbr/2026-Q1/action-items/1/complete", data={"csrf_token": csrf})
     assert r.status_code == 404
     theirs_items = (await live.http.get(f"/partners/{theirs['id']}/action-items", headers=ops)).json()
