@@ -7,6 +7,7 @@ as the API does)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, time
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -288,7 +289,7 @@ async def propose_meeting(
     t = ctx.t
     ctx.back = f"{PREFIX}/qbr/{period}"
     await _qbr(ctx.session, ctx.user.partner_id, period)
-    if not duration_minutes.strip().isdigit() or len(duration_minutes.strip()) > 4:
+    if not re.fullmatch(r"[0-9]{1,4}", duration_minutes.strip()):
         return t.gettext("duration_minutes: a number of minutes"), "error"
     try:
         local = datetime.fromisoformat(starts_at.strip())
