@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, format_percent
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 # Each journey may carry its own words: `journeys/<name>/locale/<language>/LC_MESSAGES/messages.po`,
@@ -78,6 +78,10 @@ class Translator:
 
     def number(self, value: float | int | Decimal) -> str:
         return format_decimal(value, locale=self.language)
+
+    def percent(self, share: float) -> str:
+        """A share (1.5) as the locale writes it: 150% in English, 150 % in German."""
+        return format_percent(share, locale=self.language)
 
     def money(self, minor: int, currency: str) -> str:
         return format_currency(Decimal(minor) / 100, currency, locale=self.language)

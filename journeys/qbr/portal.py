@@ -136,7 +136,7 @@ def requirement_lines(found: NextTier, t: Translator) -> list[tuple[str, str, bo
                 "%(have)s closed-won of %(need)s (%(share)s of your %(target)s target): %(missing)s more",
                 have=t.money(int(r.have), found.currency),
                 need=t.money(int(r.need), found.currency),
-                share=t.number(round(found.attainment * 100)) + " %",
+                share=t.percent(found.attainment),
                 target=t.money(found.target_minor, found.currency),
                 missing=t.money(int(r.missing), found.currency),
             )

@@ -95,7 +95,7 @@ async def test_certifications_scorecard_and_a_qbr_in_the_portal(live, ops, sessi
     page = (await live.http.get("/portal/scorecard")).text
     assert f"The {PERIOD} scorecard" in page and '<svg class="trend"' in page
     assert "What it takes to reach Platinum" in page
-    assert "$300,000.00 closed-won" not in page and "of $300,000.00 (150 % of your $200,000.00 target)" in page
+    assert "$300,000.00 closed-won" not in page and "of $300,000.00 (150% of your $200,000.00 target)" in page
     assert "0 of 6: 6 more" in page and "2 of 4: 2 more" in page  # registrations; current certifications
 
     # The QBR: the partner proposes the meeting on its page (the journey's schedule update, a time in
