@@ -23,6 +23,7 @@ from api.portal.i18n import N_, Translator
 from api.portal.items import PortalActionDep, PortalContext, PortalItem, portal_action, portal_item, portal_view
 from api.portal.pages import error_text, render, translator
 from api.portal.security import PREFIX, signed_in
+from api.schemas import SCREEN_LINE
 from domain.charts import trend_svg
 from domain.enums import Tier
 from domain.errors import NotFound
@@ -47,7 +48,7 @@ from store import repo
 from store.models import Partner
 
 PeriodPath = Annotated[str, Path(pattern=PERIOD)]
-Line = Annotated[str, Form(max_length=40)]
+Line = Annotated[str, Form(max_length=40), SCREEN_LINE]
 SCHEDULING = {QbrState.scheduling.value, QbrState.scheduled.value, QbrState.pre_read_sent.value}
 ItemPath = Annotated[int, Path(ge=1, le=50)]
 HISTORY = 8  # periods on the trend
