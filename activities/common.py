@@ -33,6 +33,7 @@ from domain.links import link_jti
 from domain.policy import VersionedPolicy
 from store import repo
 from store.models import Cam, JourneyRecord, OutboxMessage, Partner
+from store.models.portal import PartnerUser
 
 
 class CommonActivities:
@@ -127,7 +128,8 @@ class CommonActivities:
                     continue
                 row.attempts += 1
                 try:
-                    rendered = self.mailer.render(row.journey, row.template, row.context)
+                    language = await recipient_language(session, row)
+                    rendered = self.mailer.render(row.journey, row.template, row.context, language)
                     msg = self.mailer.build(
                         recipient=row.recipient,
                         rendered=rendered,
@@ -160,6 +162,19 @@ class CommonActivities:
         if transient:
             raise ApplicationError(f"SMTP send failed, will retry: {'; '.join(transient)}", type="SmtpError")
         return SendResult(sent=sent, already_sent=already, failed=failed)
+
+
+async def recipient_language(session: AsyncSession, row: OutboxMessage) -> str:
+    """The language of the email's recipient: the partner user's with that address (the partner's
+    own people), else English (CAMs, ops, a certified person who is no portal user)."""
+    if row.partner_id is None or row.recipient_role not in ("partner", "person"):
+        return "en"
+    language = await session.scalar(
+        select(PartnerUser.language).where(
+            PartnerUser.partner_id == row.partner_id, PartnerUser.email == row.recipient.lower()
+        )
+    )
+    return language or "en"
 
 
 def is_permanent(err: BaseException) -> bool:

@@ -68,11 +68,15 @@ class Mailer:
         self.username, self.password, self.starttls = username, password, starttls
         self.env = env or template_env()
 
-    def render(self, journey: str, template: str, context: dict[str, Any]) -> Rendered:
-        """`templates/<journey>/<template>.*.j2`, else the shared `templates/common/<template>.*.j2`."""
+    def render(self, journey: str, template: str, context: dict[str, Any], language: str = "en") -> Rendered:
+        """`templates/<journey>/<template>.*.j2`, else the shared `templates/common/<template>.*.j2`;
+        in `language` when the template has that variant (`<template>.<language>.*.j2`), else English."""
+        known = self.env.list_templates()
         base = f"{journey}/{template}"
-        if f"{base}.subject.j2" not in self.env.list_templates():
+        if f"{base}.subject.j2" not in known:
             base = f"common/{template}"
+        if language != "en" and f"{base}.{language}.subject.j2" in known:
+            base = f"{base}.{language}"
         subject = self.env.get_template(f"{base}.subject.j2").render(**context).strip()
         text = self.env.get_template(f"{base}.txt.j2").render(**context)
         html = self.env.get_template(f"{base}.html.j2").render(**context)

@@ -71,6 +71,12 @@ async def _limits(st: harness.Stack, n: int) -> list[Section]:
     return await limits.run(st, n)
 
 
+async def _portal(st: harness.Stack, n: int) -> list[Section]:
+    from bench import portal_pages
+
+    return await portal_pages.run(st, n, requests=50 if n >= 2000 else 30)
+
+
 async def _ops(st: harness.Stack, n: int) -> list[Section]:
     from bench import ops_scan
 
@@ -86,6 +92,7 @@ BENCHMARKS: dict[str, tuple[Callable[[harness.Stack, int], Awaitable[list[Sectio
     "open": (_open, None),
     "limits": (_limits, None),
     "ops": (_ops, None),
+    "portal": (_portal, None),
 }
 
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, format_percent
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 # Each journey may carry its own words: `journeys/<name>/locale/<language>/LC_MESSAGES/messages.po`,
@@ -27,6 +27,11 @@ def languages() -> tuple[str, ...]:
     """The languages with a catalog (English first)."""
     found = sorted(p.name for p in LOCALE_DIR.iterdir() if (p / "LC_MESSAGES" / "messages.po").is_file())
     return tuple(sorted(found, key=lambda lang: lang != DEFAULT))
+
+
+def N_(message: str) -> str:  # noqa: N802  (the catalogs' marker: extracted, translated when shown)
+    """Marks a text for the catalogs where it is written, translated where it is shown."""
+    return message
 
 
 @functools.cache
@@ -42,11 +47,6 @@ def catalog(language: str) -> dict[str, str]:
             messages = read_po(po, locale=language)
         words.update({str(m.id): str(m.string) for m in messages if m.id and m.string and not m.fuzzy})
     return words
-
-
-def N_(message: str) -> str:  # noqa: N802  (the catalogs' marker: extracted, translated when shown)
-    """A text for the catalogs, translated where it is shown (`gettext(word)`)."""
-    return message
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,10 @@ class Translator:
 
     def number(self, value: float | int | Decimal) -> str:
         return format_decimal(value, locale=self.language)
+
+    def percent(self, share: float) -> str:
+        """A share (1.5) as the locale writes it: 150% in English, 150 % in German."""
+        return format_percent(share, locale=self.language)
 
     def money(self, minor: int, currency: str) -> str:
         return format_currency(Decimal(minor) / 100, currency, locale=self.language)

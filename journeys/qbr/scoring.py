@@ -6,7 +6,9 @@ can be explained and recomputed from its snapshot."""
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -345,4 +347,72 @@ def scorecard(
         trend=trend(total, previous),
         actions=recommend_actions(inp, metrics),
         review=review_tier(tier, inp, total, policy),
+    )
+
+
+# ---------------------------------------------------------------------------- the next tier
+
+
+class Requirement(BaseModel):
+    """One bar of a promotion, in plain figures: what the tier review needs and what the partner has."""
+
+    key: str  # score | revenue | registrations | certifications
+    need: float  # revenue in minor units of `currency`
+    have: float
+    met: bool
+
+    @property
+    def missing(self) -> float:
+        return 0.0 if self.met else round(self.need - self.have, 1)
+
+
+class NextTier(BaseModel):
+    """What it takes to reach the next tier: every bar of the tier review's promotion rule."""
+
+    to_tier: Tier
+    currency: str
+    target_minor: int  # the revenue target the attainment is measured against (0: none)
+    attainment: float  # the share of the target the revenue must reach
+    requirements: list[Requirement]
+
+    @property
+    def ready(self) -> bool:
+        return all(r.met for r in self.requirements)
+
+
+def next_tier(tier: Tier, inp: ScorecardInputs, score: float, policy: QbrPolicy) -> NextTier | None:
+    """The bars `review_tier` promotes on, against the partner's figures: the score, the revenue
+    (the target times the promotion's attainment, in money), the registrations and the current
+    certifications the next tier needs. None at the top tier or when the tier is never promoted.
+    Each bar is met at exactly its figure, as the tier review counts it."""
+    rules = policy.tiers[tier]
+    idx = TIER_ORDER.index(tier)
+    if idx + 1 >= len(TIER_ORDER) or rules.promote_min_score is None:
+        return None
+    upper = TIER_ORDER[idx + 1]
+    attainment = rules.promote_min_attainment
+    revenue_need = math.ceil(Decimal(inp.target_minor) * Decimal(str(attainment)))
+    revenue_met = inp.target_minor > 0 and inp.revenue_minor / inp.target_minor >= attainment
+    certs_need = policy.tiers[upper].certifications_required
+    return NextTier(
+        to_tier=upper,
+        currency=inp.currency,
+        target_minor=inp.target_minor,
+        attainment=attainment,
+        requirements=[
+            Requirement(key="score", need=rules.promote_min_score, have=score, met=score >= rules.promote_min_score),
+            Requirement(key="revenue", need=revenue_need, have=inp.revenue_minor, met=revenue_met),
+            Requirement(
+                key="registrations",
+                need=rules.promote_min_registrations,
+                have=inp.registrations,
+                met=inp.registrations >= rules.promote_min_registrations,
+            ),
+            Requirement(
+                key="certifications",
+                need=certs_need,
+                have=inp.certifications_current,
+                met=inp.certifications_current >= certs_need,
+            ),
+        ],
     )

@@ -47,6 +47,7 @@ def test_formats_follow_the_locale_and_the_time_zone():
     de, en = Translator("de", "Europe/Berlin"), Translator("en", "UTC")
     assert de.money(2_500_000, "USD") == "25.000,00\xa0$" and en.money(2_500_000, "USD") == "$25,000.00"
     assert de.number(1234.5) == "1.234,5" and en.number(1234.5) == "1,234.5"
+    assert de.percent(1.5) == "150\xa0%" and en.percent(1.5) == "150%"
     moment = datetime(2027, 3, 31, 22, 30, tzinfo=UTC)
     assert de.datetime(moment) == "01.04.2027, 00:30:00" and en.datetime(moment) == "Mar 31, 2027, 10:30:00\u202fPM"
     assert de.date(date(2027, 3, 31)) == "31.03.2027" and de.datetime(None) == "" and de.date(None) == ""

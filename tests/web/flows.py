@@ -78,3 +78,15 @@ async def sign_in(context, live, mailbox, email: str):
     await page.get_by_role("button", name="Sign in", exact=True).click()
     await page.wait_for_url(f"{live.url}/web/")
     return page, link
+
+
+async def axe_violations(page) -> list[str]:
+    """axe-core's serious and critical violations on the page (its bundled axe), in words."""
+    from axe_playwright_python.async_playwright import Axe
+
+    results = await Axe().run(page)
+    return [
+        f"{page.url}: {v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v.get("impact") in ("serious", "critical")
+    ]

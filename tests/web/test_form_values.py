@@ -29,6 +29,7 @@ from api.app import create_app
 from api.web.pages import take_flash
 from core.settings import Settings
 from domain.enums import Role
+from journeys.qbr.models import Qbr
 from store.models.portal import PartnerUser, PortalSession
 from store.models.web import WebOperator, WebSession
 from tests.helpers.api import create_cam, deal_body, enrol, new_key
@@ -154,6 +155,8 @@ async def rows(api, ops, worker, sessionmaker):
         operator = WebOperator(email="ops-forms@vendor.test", name="Ops", created_by="test")
         session.add(operator)
         admin = await session.scalar(select(PartnerUser.id).where(PartnerUser.email == "owner@forms.test"))
+        # a QBR of this year's first quarter (no journey runs it): the portal's QBR forms read their fields
+        session.add(Qbr(partner_id=partner["id"], period=f"{datetime.now(UTC).year}-Q1", state="scheduling"))
     return {
         "user_id": admin,
         "lead_id": lead.json()["id"],
