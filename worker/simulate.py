@@ -492,20 +492,22 @@ async def _rebalance_time_skipping(client: Any, every: float = 0.2) -> None:
     from temporalio.api.filter.v1 import WorkflowTypeFilter
     from temporalio.api.testservice.v1 import UnlockTimeSkippingRequest
     from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest, ListClosedWorkflowExecutionsRequest
+    from temporalio.service import RPCError
 
-    RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+    running = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+    service = client.workflow_service
+    seen: set[str] = set()
 
     async def describe(execution: Any) -> Any:
         req = DescribeWorkflowExecutionRequest(namespace=client.namespace, execution=execution)
-        return (await client.workflow_service.describe_workflow_execution(req)).workflow_execution_info
+        return (await service.describe_workflow_execution(req)).workflow_execution_info
 
-    seen: set[str] = set()
-    while True:
-        closed: dict[str, Any] = {}
+    async def closed_runs() -> list[Any]:
+        out = []
         for name in (QBR_CYCLE_WORKFLOW, QBR_WORKFLOW):
             token = b""
             while True:
-                page = await client.workflow_service.list_closed_workflow_executions(
+                page = await service.list_closed_workflow_executions(
                     ListClosedWorkflowExecutionsRequest(
                         namespace=client.namespace,
                         maximum_page_size=1000,
@@ -513,20 +515,25 @@ async def _rebalance_time_skipping(client: Any, every: float = 0.2) -> None:
                         type_filter=WorkflowTypeFilter(name=name),
                     )
                 )
-                closed.update((e.execution.run_id, e) for e in page.executions)
+                out += page.executions
                 token = page.next_page_token
                 if not token:
                     break
-        for run_id, e in closed.items():
-            if run_id in seen:
-                continue
-            seen.add(run_id)
-            info = await describe(e.execution)
-            if not info.HasField("parent_execution"):
-                continue
-            parent = await describe(info.parent_execution)
-            if parent.status != RUNNING and parent.close_time.ToDatetime() <= info.close_time.ToDatetime():
-                await client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
+        return out
+
+    while True:
+        try:
+            for e in await closed_runs():
+                if e.execution.run_id in seen:
+                    continue
+                info = await describe(e.execution)
+                if info.HasField("parent_execution"):
+                    parent = await describe(info.parent_execution)
+                    if parent.status != running and parent.close_time.ToDatetime() <= info.close_time.ToDatetime():
+                        await client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
+                seen.add(e.execution.run_id)
+        except RPCError:  # the test server's listing is not thread-safe (it may fail): the next look
+            pass
         await asyncio.sleep(every)
 
 
@@ -672,7 +679,8 @@ def _mdf_claim_steps(
 
     async def pay(k: int) -> None:
         out = await state()
-        if out.get("state") != "due_for_payment":
+        told = "due_for_payment" if policy.mdf.payment_cutoff_day is not None else "claim_approved"
+        if out.get("state") != told:  # ops pay when the cut-off tells them (without one: once approved)
             return
         due = int(out.get("approved_claim_minor") or 0) - int(out.get("paid_minor") or 0)
         if due > 0:
@@ -907,9 +915,16 @@ class Stack:
 
 
 async def run_once(
-    plan_: Plan, policy: ProgramPolicy, root: Path, progress: Progress, label: str, cancelled: Callable[[], bool]
+    plan_: Plan,
+    policy: ProgramPolicy,
+    root: Path,
+    progress: Progress,
+    label: str,
+    cancelled: Callable[[], bool],
+    qbr_cycles: bool = True,
 ) -> dict[str, Any]:
-    """One policy over the plan on its own throw-away stack; its counts."""
+    """One policy over the plan on its own throw-away stack; its counts. `qbr_cycles`: start the
+    QBR cycles at the policy's cadence (of the calendar: the test server's clock starts now)."""
     from core.temporal import connect
     from store.db import make_engine, make_sessionmaker
     from worker.main import build_worker
@@ -938,6 +953,7 @@ async def run_once(
                         progress,
                         label,
                         cancelled,
+                        qbr_cycles,
                     )
                 finally:
                     rebalance.cancel()
