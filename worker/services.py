@@ -102,6 +102,7 @@ class Postgres:
     database: str = "camlights"
     user: str = "camlights"
     log_file: Path | None = None
+    throwaway: bool = False  # data that need not survive a crash (the simulator's): no fsync at all
     proc: subprocess.Popen | None = field(default=None, init=False)
 
     @property
@@ -170,7 +171,11 @@ class Postgres:
                 "-k",
                 self._socket_dir(),
                 "-c",
-                "fsync=off" if os.environ.get("CAMLIGHTS_PG_FAST") else "fsync=on",
+                "fsync=off" if self.throwaway or os.environ.get("CAMLIGHTS_PG_FAST") else "fsync=on",
+                "-c",
+                "synchronous_commit=off" if self.throwaway else "synchronous_commit=on",
+                "-c",
+                "full_page_writes=off" if self.throwaway else "full_page_writes=on",
                 "-c",
                 "max_connections=200",
             ],

@@ -73,6 +73,10 @@ class Shape:
     deals_per_partner_year: dict[str, float]
     certs_per_partner: float
     mdf_requests_per_partner_year: float
+    mdf_claim_rate: float = 0.75  # share of approved MDF requests whose partner claims
+    leads_per_partner_year: float = 3.0
+    lead_accept: float = 0.55  # share of lead offers a partner accepts, declines (the rest it lets expire)
+    lead_decline: float = 0.25
 
 
 # The bench's generator (bench/seed.py, not installed with the package): its tier mix, CAM
@@ -118,6 +122,15 @@ def measure(database_url: str) -> Shape | None:
         first = conn.execute("select min(created_at) from deals").fetchone()
         certs = conn.execute("select count(*) from certifications").fetchone()
         mdf = conn.execute("select count(*), min(created_at) from mdf_requests").fetchone()
+        claims = conn.execute(
+            "select count(*) filter (where claim_minor is not null), count(*) filter (where approved_minor is not null)"
+            " from mdf_requests"
+        ).fetchone()
+        leads = conn.execute("select count(*), min(created_at) from leads").fetchone()
+        offers = conn.execute(
+            "select count(*) filter (where state = 'accepted'), count(*) filter (where state = 'declined'),"
+            " count(*) filter (where state in ('accepted', 'declined', 'expired')) from lead_offers"
+        ).fetchone()
     now = datetime.now(UTC)
 
     def years(since: datetime | None) -> float:
@@ -132,6 +145,10 @@ def measure(database_url: str) -> Shape | None:
         deals_per_partner_year={t: deals.get(t, 0) / tiers[t] / deal_years if tiers.get(t) else 0.0 for t in TIERS},
         certs_per_partner=(int(certs[0]) if certs else 0) / total,
         mdf_requests_per_partner_year=(int(mdf[0]) / total / years(mdf[1])) if mdf and mdf[0] else 0.0,
+        mdf_claim_rate=claims[0] / claims[1] if claims and claims[1] else Shape.mdf_claim_rate,
+        leads_per_partner_year=(int(leads[0]) / total / years(leads[1])) if leads and leads[0] else 0.0,
+        lead_accept=offers[0] / offers[2] if offers and offers[2] else Shape.lead_accept,
+        lead_decline=offers[1] / offers[2] if offers and offers[2] else Shape.lead_decline,
     )
 
 
@@ -156,6 +173,17 @@ class MdfPlan:
     type_index: int  # the n-th activity type of the policy's catalog (modulo its length)
     amount_minor: int
     decide_after: float
+    starts: bool = True  # the activity is held (started on its planned day)
+    claim_after: float | None = None  # days after the activity's end the partner claims; None: never
+    claim_share: float = 1.0  # of the approved amount (after the partner's share)
+    claim_decide_after: float = 2.0  # days the reviewer takes
+    pay_after: float = 3.0  # days after the claim is due for payment that ops record the payment
+
+
+@dataclass
+class LeadPlan:
+    day: float
+    category: str
 
 
 @dataclass
@@ -177,6 +205,19 @@ class Plan:
     months: int
     seed: int
     shape: Shape
+    leads: list[LeadPlan] = field(default_factory=list)
+
+    def lead_answer(self, lead: int, partner: int) -> tuple[str, float]:
+        """What the partner does with an offer of the lead: ("accept" | "decline" | "ignore", after
+        how many days); drawn from the seed, the lead and the partner: the same in both runs,
+        whichever partner each policy's routing offers it to."""
+        rng = random.Random(f"{self.seed}:lead:{lead}:{partner}")
+        draw, after = rng.random(), round(rng.expovariate(1 / 0.5), 2)
+        if draw < self.shape.lead_accept:
+            return "accept", after
+        if draw < self.shape.lead_accept + self.shape.lead_decline:
+            return "decline", after
+        return "ignore", after
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
@@ -232,7 +273,23 @@ def plan(shape: Shape, partners: int, months: int, seed: int) -> Plan:
             )
         p.deals.sort(key=lambda d: d.day)
         out.append(p)
-    return Plan(partners=out, cams=cams, months=months, seed=seed, shape=shape)
+    claims = random.Random(f"{seed}:mdf")
+    for p in out:
+        for req in p.mdf:
+            req.starts = claims.random() < 0.9
+            if claims.random() < shape.mdf_claim_rate:
+                # mostly within a 45-day window, some late (past a shorter window, or any window)
+                req.claim_after = round(claims.uniform(1, 60), 2)
+            req.claim_share = round(claims.uniform(0.6, 1.0), 2)
+            req.claim_decide_after = round(claims.expovariate(1 / 3), 2)
+            req.pay_after = round(claims.uniform(0, 10), 2)
+    arrivals = random.Random(f"{seed}:leads")
+    leads = [
+        LeadPlan(day=round(arrivals.uniform(min(30.0, horizon / 4), horizon), 2), category=arrivals.choice(CATEGORIES))
+        for _ in range(_poisson(arrivals, shape.leads_per_partner_year * partners * months / 12))
+    ]
+    leads.sort(key=lambda lead: lead.day)
+    return Plan(partners=out, cams=cams, months=months, seed=seed, shape=shape, leads=leads)
 
 
 # --------------------------------------------------------------------------- one run
@@ -243,6 +300,7 @@ class Step:
     day: float
     order: int
     action: Callable[[], Any]
+    actor: int = -1  # the partner whose action it is: one actor's steps of a batch run in order
 
 
 class Cancelled(Exception):
@@ -265,7 +323,7 @@ async def drive(
     progress: Progress,
     label: str,
     cancelled: Callable[[], bool] = lambda: False,
-    qbr_cycles: bool = False,
+    qbr_cycles: bool = True,
 ) -> None:
     """Run the plan under `policy` through the real API (in this process) against the stack in
     `settings`, whose worker must be running: store the policy, then each partner's and CAM's
@@ -306,57 +364,351 @@ async def drive(
                     _, keys[f"cam{i}"] = await create_api_key(
                         session, role=Role.cam, cam_id=uuid.UUID(cam["id"]), label="simulator"
                     )
-            steps = _steps(plan_, policy, start, cam_ids, call)
+            sm = make_sessionmaker(engine)
+
+            async def partner_key(partner_id: str) -> str:
+                """The partner's own key (a lead offer is answered by the partner it was made to)."""
+                name = f"partner:{partner_id}"
+                if name not in keys:
+                    async with sm() as session, session.begin():
+                        _, keys[name] = await create_api_key(
+                            session, role=Role.partner, partner_id=uuid.UUID(partner_id), label="simulator"
+                        )
+                return name
+
+            async def live_offers(lead_ids: list[str]) -> list[tuple[str, str, datetime]]:
+                """(lead, partner, offered at) of the leads' live offers: what each partner sees."""
+                from sqlalchemy import text
+
+                async with engine.connect() as conn:
+                    rows = await conn.execute(
+                        text(
+                            "select lead_id::text, partner_id::text, offered_at from lead_offers"
+                            " where state = 'live' and lead_id = any(:ids)"
+                        ),
+                        {"ids": [uuid.UUID(i) for i in lead_ids]},
+                    )
+                    return [(str(a), str(b), c) for a, b, c in rows.all()]
+
+            world = World(start=start, call=call, partner_key=partner_key, live_offers=live_offers)
+            steps = _steps(plan_, policy, world, cam_ids)
             horizon = plan_.months * DAYS_PER_MONTH
+            steps += _lead_steps(plan_, policy, world, horizon)
             if qbr_cycles:
-                for day, period in _quarter_starts(start, policy, horizon):
-                    steps.append(Step(day, 0, lambda p=period: call("POST", "/qbr/cycles", json={"period": p})))
-            steps = sorted((s for s in steps if s.day < horizon), key=lambda s: (s.day, s.order))
+                from core.temporal import connect
+
+                temporal = await connect(settings)
+                for day, at in _quarter_starts(start, policy, horizon):
+                    steps.append(Step(day, 0, lambda at=at: _start_qbr_cycle(temporal, settings.task_queue, at)))
+            batches = _batches([s for s in steps if s.day < horizon])
             today, t0, shown = 0.0, time.monotonic(), -1
-            for step in [*steps, Step(horizon, 99, lambda: None)]:
+            for day, batch in [*batches, (horizon, [])]:
                 if cancelled():
                     raise Cancelled
-                if step.day > today:
-                    await clock.sleep(policy.days(step.day - today))
-                    today = step.day
+                if day > today:
+                    await clock.sleep(policy.days(day - today))
+                    today = day
                 month = int(today // DAYS_PER_MONTH)
                 if month != shown:
                     shown = month
                     progress(f"{label}: month {month}/{plan_.months} ({time.monotonic() - t0:.0f}s)")
-                result = step.action()
-                if asyncio.iscoroutine(result):
-                    await result
+                await _run_batch(batch)
             progress(f"{label}: {plan_.months} months simulated in {time.monotonic() - t0:.0f}s")
     await engine.dispose()
 
 
-def _quarter_starts(start: datetime, policy: ProgramPolicy, horizon: float) -> list[tuple[float, str]]:
-    """(policy day, period) of each QBR cycle the schedule would start within the horizon: on the
-    first day of each cycle month, for the quarter before (the time-skipping server runs no
-    Temporal Schedules). Off on the time-skipping server: once a cycle has run there, the server
-    no longer skips time (docs/simulator.md); `qbr_cycles=True` on a dev server."""
-    out = []
-    for m in range(1, int(horizon / DAYS_PER_MONTH) + 2):
-        y, mo = divmod(start.month - 1 + m, 12)
-        first = datetime(start.year + y, mo + 1, 1, tzinfo=UTC)
-        day = (first - start).total_seconds() / policy.days(1).total_seconds()
-        if first.month in policy.qbr.cycle_months and day < horizon:
-            prev = first - timedelta(days=1)
-            out.append((day, f"{prev.year}-Q{(prev.month - 1) // 3 + 1}"))
+def _batches(steps: list[Step]) -> list[tuple[float, list[Step]]]:
+    """The steps grouped by their instant, in (day, order) order."""
+    out: list[tuple[float, list[Step]]] = []
+    for step in sorted(steps, key=lambda s: (s.day, s.order)):
+        if out and out[-1][0] == step.day:
+            out[-1][1].append(step)
+        else:
+            out.append((step.day, [step]))
     return out
 
 
-def _steps(
-    plan_: Plan, policy: ProgramPolicy, start: datetime, cam_ids: list[str], call: Callable[..., Any]
-) -> list[Step]:
+async def _run_batch(batch: list[Step], width: int = 16) -> None:
+    """One instant's steps: each order in turn (a partner joins before it certifies), and within an
+    order the actors at once (at most `width`), each actor's steps one after the other; steps
+    without an actor (-1) one after the other, before the others of their order."""
+    gate = asyncio.Semaphore(width)
+
+    async def chain(steps: list[Step]) -> None:
+        async with gate:
+            for step in steps:
+                result = step.action()
+                if asyncio.iscoroutine(result):
+                    await result
+
+    for order in sorted({s.order for s in batch}):
+        actors: dict[int, list[Step]] = {}
+        for s in batch:
+            if s.order == order:
+                actors.setdefault(s.actor, []).append(s)
+        if -1 in actors:
+            await chain(actors.pop(-1))
+        if actors:
+            await asyncio.gather(*(chain(steps) for steps in actors.values()))
+
+
+# The QBR cycle's Temporal Schedule (journeys/qbr/schedules.py): the workflow type it starts, with
+# no period (the run finds the quarter before its time), and the id it starts it with (a Schedule
+# appends the scheduled time). Names, not imports: the platform does not import a journey's internals;
+# tests/simulate pins them to the schedule's.
+QBR_CYCLE_WORKFLOW = "QbrCycleWorkflow"
+QBR_WORKFLOW = "QbrWorkflow"
+QBR_SCHEDULED_ID = "qbr-cycle-scheduled"
+
+
+def _quarter_starts(start: datetime, policy: ProgramPolicy, horizon: float) -> list[tuple[float, datetime]]:
+    """(policy day, instant) of each QBR cycle the schedule would start within the horizon: midnight
+    of the first day of each of the policy's `qbr.cycle_months`, in its time zone."""
+    from zoneinfo import ZoneInfo
+
+    q = policy.qbr
+    zone = ZoneInfo(q.time_zone)
+    local = start.astimezone(zone)
+    out = []
+    for m in range(1, int(horizon / DAYS_PER_MONTH) + 2):
+        y, mo = divmod(local.month - 1 + m, 12)
+        first = datetime(local.year + y, mo + 1, 1, tzinfo=zone)
+        day = (first - start).total_seconds() / policy.days(1).total_seconds()
+        if first.month in q.cycle_months and 0 < day < horizon:
+            out.append((day, first.astimezone(UTC)))
+    return out
+
+
+async def _rebalance_time_skipping(client: Any, every: float = 0.2) -> None:
+    """Keep the time-skipping test server skipping after QBR cycles (runs until cancelled).
+
+    The server takes a time-skipping lock when a child workflow completes, to notify its parent,
+    and releases it when the parent records the completion; a parent already closed never does, so
+    from then on time passes only in real time (docs/simulator.md). The QBR journey's children
+    complete after their parents by design (the scheduled run starts the period's cycle and ends; a
+    partner's QBR outlives the cycle). Each such completion seen among the QBR workflows' closed
+    runs, this releases the lock once: the server's count is as it would have been."""
+    from temporalio.api.enums.v1 import WorkflowExecutionStatus
+    from temporalio.api.filter.v1 import WorkflowTypeFilter
+    from temporalio.api.testservice.v1 import UnlockTimeSkippingRequest
+    from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest, ListClosedWorkflowExecutionsRequest
+    from temporalio.service import RPCError
+
+    running = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+    service = client.workflow_service
+    seen: set[str] = set()
+
+    async def describe(execution: Any) -> Any:
+        req = DescribeWorkflowExecutionRequest(namespace=client.namespace, execution=execution)
+        return (await service.describe_workflow_execution(req)).workflow_execution_info
+
+    async def closed_runs() -> list[Any]:
+        out = []
+        for name in (QBR_CYCLE_WORKFLOW, QBR_WORKFLOW):
+            token = b""
+            while True:
+                page = await service.list_closed_workflow_executions(
+                    ListClosedWorkflowExecutionsRequest(
+                        namespace=client.namespace,
+                        maximum_page_size=1000,
+                        next_page_token=token,
+                        type_filter=WorkflowTypeFilter(name=name),
+                    )
+                )
+                out += page.executions
+                token = page.next_page_token
+                if not token:
+                    break
+        return out
+
+    while True:
+        try:
+            for e in await closed_runs():
+                if e.execution.run_id in seen:
+                    continue
+                info = await describe(e.execution)
+                if info.HasField("parent_execution"):
+                    parent = await describe(info.parent_execution)
+                    if parent.status != running and parent.close_time.ToDatetime() <= info.close_time.ToDatetime():
+                        await client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
+                seen.add(e.execution.run_id)
+        except RPCError:  # the test server's listing is not thread-safe (it may fail): the next look
+            pass
+        await asyncio.sleep(every)
+
+
+async def _start_qbr_cycle(client: Any, task_queue: str, at: datetime) -> None:
+    """What the schedule does at `at`: the cycle workflow without a period, under the schedule's id."""
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    stamp = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(QBR_CYCLE_WORKFLOW, {}, id=f"{QBR_SCHEDULED_ID}-{stamp}", task_queue=task_queue)
+
+
+@dataclass
+class World:
+    """What the behaviour acts through: the run's API (`call`), partner keys, and what partners see."""
+
+    start: datetime
+    call: Callable[..., Any]
+    partner_key: Callable[[str], Any]
+    live_offers: Callable[[list[str]], Any]
+    partner_ids: dict[int, str] = field(default_factory=dict)  # plan index -> partner id
+
+    def day_of(self, at: datetime, policy: ProgramPolicy) -> float:
+        return (at - self.start).total_seconds() / policy.days(1).total_seconds()
+
+
+LEAD_TICK = 0.25  # policy days between two looks of the partners at their lead offers
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PNG = (  # a 1x1 PNG
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x00\x00\x00\x00:~\x9bU"
+    b"\x00\x00\x00\nIDATx\x9cc\x00\x00\x00\x02\x00\x01\xe5'\xde\xfc\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+PROOF = {  # a file each proof kind accepts (checked by content)
+    "invoice": ("invoice.pdf", PDF, "application/pdf"),
+    "photo": ("photo.png", PNG, "image/png"),
+    "attendee_list": ("attendees.pdf", PDF, "application/pdf"),
+}
+
+
+def _lead_steps(plan_: Plan, policy: ProgramPolicy, world: World, horizon: float) -> list[Step]:
+    """Each lead arrives (`POST /leads`, in the plan's order); every `LEAD_TICK` the partners look at
+    their live offers and, once their drawn delay has passed, accept or decline (or let it expire)."""
+    if not plan_.leads:
+        return []
     steps: list[Step] = []
-    partner_ids: dict[int, str] = {}
+    ids: dict[str, int] = {}  # lead id -> plan index
+    open_: set[str] = set()
+    answered: set[tuple[str, str]] = set()
+    index_of: dict[str, int] = {}  # partner id -> plan index
+
+    for i, lead in enumerate(plan_.leads):
+
+        async def arrive(i: int = i, lead: LeadPlan = lead) -> None:
+            out = await world.call(
+                "POST",
+                "/leads",
+                json={
+                    "company": f"Lead customer {i}",
+                    "domain": f"lead{i}-customer.example",
+                    "contact_name": f"Contact {i}",
+                    "contact_email": f"buyer@lead{i}-customer.example",
+                    "country": "DE",
+                    "product_category": lead.category,
+                },
+            )
+            if out.get("id"):
+                ids[out["id"]] = i
+                open_.add(out["id"])
+
+        steps.append(Step(lead.day, 13, arrive))
+
+    async def look(day: float) -> None:
+        if not open_:
+            return
+        if len(index_of) != len(world.partner_ids):
+            index_of.update({pid: n for n, pid in world.partner_ids.items()})
+        live = await world.live_offers(sorted(open_))
+        still = {lead_id for lead_id, _, _ in live}
+        for lead_id, partner_id, offered_at in sorted(live):
+            if (lead_id, partner_id) in answered or partner_id not in index_of:
+                continue
+            answer, after = plan_.lead_answer(ids[lead_id], index_of[partner_id])
+            if answer == "ignore" or day < world.day_of(offered_at, policy) + after:
+                continue
+            answered.add((lead_id, partner_id))
+            key = await world.partner_key(partner_id)
+            body = {} if answer == "accept" else {"reason_code": policy.leads.decline_reasons[0]}
+            await world.call("POST", f"/leads/{lead_id}/{answer}", key=key, **({"json": body} if body else {}))
+        # a lead with no live offer is being routed, placed or unplaced: looked at until the horizon
+        # only while it may still get an offer (placed and unplaced ones are dropped)
+        for lead_id in sorted(open_ - still):
+            if (await world.call("GET", f"/leads/{lead_id}")).get("state") not in ("new", "offered"):
+                open_.discard(lead_id)
+
+    first = plan_.leads[0].day
+    ticks = int((horizon - first) / LEAD_TICK)
+    steps += [Step(first + k * LEAD_TICK, 14, lambda d=first + k * LEAD_TICK: look(d)) for k in range(1, ticks + 1)]
+    return steps
+
+
+def _mdf_claim_steps(
+    req: MdfPlan,
+    name: str,
+    ids: dict[str, str],
+    approver: Callable[[int], str | None],
+    n: int,
+    policy: ProgramPolicy,
+    world: World,
+) -> list[Step]:
+    """After an approved request: the activity held on its planned day, the claim with its proof
+    `claim_after` days after the activity's end (past the claim window: refused, the reservation
+    expires unclaimed), the claim reviewed, and once due for payment, paid by ops."""
+    call = world.call
+    end = req.day + 21  # the planned end (`request` plans the activity 20 to 21 days ahead)
+
+    async def state() -> dict:
+        return await call("GET", f"/mdf/requests/{ids['id']}") if ids.get("id") else {}
+
+    async def start() -> None:
+        if (await state()).get("state") == "approved":
+            await call("POST", f"/mdf/requests/{ids['id']}/start")
+
+    async def claim() -> None:
+        out = await state()
+        if out.get("state") != "running" or not out.get("approved_minor"):
+            return
+        kinds = policy.mdf.activity_types[req.type_index % len(policy.mdf.activity_types)]
+        share = float(out.get("partner_share_percent", kinds.partner_share_percent))
+        amount = max(1, int(out["approved_minor"] * req.claim_share))
+        total = math.ceil(amount * 100 / max(100 - share, 1)) + 100
+        await call(
+            "POST",
+            f"/mdf/requests/{ids['id']}/claim",
+            data={"amount_minor": str(amount), "total_cost_minor": str(total)},
+            files=[(kind.value, PROOF[kind.value]) for kind in kinds.proof],
+        )
+
+    async def review() -> None:
+        for key in dict.fromkeys([approver(n) or "ops", "ops", "ops"]):  # the levels in turn
+            if (await state()).get("state") != "claim_review":
+                return
+            await call("POST", f"/mdf/requests/{ids['id']}/claim/decision", key=key, json={"decision": "approve"})
+
+    async def pay(k: int) -> None:
+        out = await state()
+        told = "due_for_payment" if policy.mdf.payment_cutoff_day is not None else "claim_approved"
+        if out.get("state") != told:  # ops pay when the cut-off tells them (without one: once approved)
+            return
+        due = int(out.get("approved_claim_minor") or 0) - int(out.get("paid_minor") or 0)
+        if due > 0:
+            paid_on = (world.start + policy.days(req.day)).date().isoformat()
+            body = {"reference": f"SIM-{name}-{k}", "amount_minor": due, "paid_on": paid_on}
+            await call("POST", f"/mdf/requests/{ids['id']}/payments", json=body)
+
+    steps = [Step(req.day + 20, 9, start)] if req.starts else []
+    if req.starts and req.claim_after is not None:
+        claimed = end + req.claim_after
+        decided = claimed + req.claim_decide_after
+        steps += [Step(claimed, 10, claim), Step(decided, 11, review)]
+        # due for payment at the policy's next cut-off day: ops look weekly for two months
+        steps += [Step(decided + req.pay_after + 7 * k, 12, lambda k=k: pay(k)) for k in range(9)]
+    return steps
+
+
+def _steps(plan_: Plan, policy: ProgramPolicy, world: World, cam_ids: list[str]) -> list[Step]:
+    steps: list[Step] = []
+    start, call = world.start, world.call
+    partner_ids = world.partner_ids
     approvers: dict[int, str] = {}
 
     def at(day: float) -> datetime:
         return start + policy.days(day)
 
     for n, p in enumerate(plan_.partners):
+        first = len(steps)
 
         async def join(n: int = n, p: PartnerPlan = p) -> None:
             body = {
@@ -482,6 +834,9 @@ def _steps(
 
             steps.append(Step(req.day, 7, request))
             steps.append(Step(req.day + req.decide_after, 8, mdf_decide))
+            steps += _mdf_claim_steps(req, f"{n}-{r}", req_id, approvers.get, n, policy, world)
+        for step in steps[first:]:
+            step.actor = n
     return steps
 
 
@@ -510,7 +865,7 @@ class Stack:
         from store.migrate import upgrade
         from worker.services import Postgres, SmtpSink, free_port, register_search_attributes, temporal_test_server_path
 
-        self.postgres = await asyncio.to_thread(Postgres(self.root / "pg", port=free_port()).start)
+        self.postgres = await asyncio.to_thread(Postgres(self.root / "pg", port=free_port(), throwaway=True).start)
         await asyncio.to_thread(_migrate, upgrade, self.postgres.url)
         self.smtp = SmtpSink().start()
         self.env = await WorkflowEnvironment.start_time_skipping(
@@ -560,9 +915,16 @@ class Stack:
 
 
 async def run_once(
-    plan_: Plan, policy: ProgramPolicy, root: Path, progress: Progress, label: str, cancelled: Callable[[], bool]
+    plan_: Plan,
+    policy: ProgramPolicy,
+    root: Path,
+    progress: Progress,
+    label: str,
+    cancelled: Callable[[], bool],
+    qbr_cycles: bool = True,
 ) -> dict[str, Any]:
-    """One policy over the plan on its own throw-away stack; its counts."""
+    """One policy over the plan on its own throw-away stack; its counts. `qbr_cycles`: start the
+    QBR cycles at the policy's cadence (of the calendar: the test server's clock starts now)."""
     from core.temporal import connect
     from store.db import make_engine, make_sessionmaker
     from worker.main import build_worker
@@ -576,16 +938,27 @@ async def run_once(
         engine = make_engine(settings.database_url)
         sm = make_sessionmaker(engine)
         try:
-            async with build_worker(client, settings, sm, settings.task_queue):
-                await drive(
-                    plan_,
-                    policy,
-                    settings,
-                    Clock(stack.env.sleep, stack.env.get_current_time),
-                    progress,
-                    label,
-                    cancelled,
-                )
+            from temporalio.worker import UnsandboxedWorkflowRunner
+
+            # Unsandboxed: the same deterministic workflows (their replay tests run sandboxed), a
+            # third less CPU per workflow task; a throw-away run needs no guard against side effects.
+            async with build_worker(client, settings, sm, settings.task_queue, UnsandboxedWorkflowRunner()):
+                rebalance = asyncio.create_task(_rebalance_time_skipping(stack.env.client))
+                try:
+                    await drive(
+                        plan_,
+                        policy,
+                        settings,
+                        Clock(stack.env.sleep, stack.env.get_current_time),
+                        progress,
+                        label,
+                        cancelled,
+                        qbr_cycles,
+                    )
+                finally:
+                    rebalance.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await rebalance
                 await settle(settings.database_url)
                 return await count(settings.database_url, stack.smtp.messages, plan_)
         finally:
@@ -638,10 +1011,20 @@ async def count(database_url: str, mails: list, plan_: Plan) -> dict[str, Any]:
         "certifications_lapsed": "select count(*) from certifications where state = 'lapsed'",
         "mdf_requested": "select count(*) from mdf_requests",
         "mdf_requested_minor": "select coalesce(sum(amount_minor), 0) from mdf_requests",
-        "mdf_paid_minor": "select coalesce(sum(amount_minor), 0) from mdf_entries where kind = 'payment'",
+        "mdf_claimed": "select count(*) from mdf_requests where claim_minor is not null",
+        "mdf_claimed_minor": "select coalesce(sum(claim_minor), 0) from mdf_requests",
+        "mdf_paid_minor": "select coalesce(sum(paid_minor), 0) from mdf_requests",
+        "mdf_expired_unclaimed": "select count(*) from mdf_requests where state = 'expired'",
+        "mdf_expired_unclaimed_minor": "select coalesce(sum(approved_minor), 0) from mdf_requests "
+        "where state = 'expired'",
         "mdf_expired_minor": "select coalesce(sum(amount_minor), 0) from mdf_entries where kind = 'expiry'",
-        "qbr_meetings": "select count(*) from qbrs where state in ('scheduled', 'pre_read_sent', 'following_up', "
-        "'done', 'missed') and partner_id in (select id from partners where cam_id is not null)",
+        # the CAM-led QBRs the cadence asked of the CAMs (held, pending or missed)
+        "qbr_meetings": "select count(*) from qbrs where state in ('scheduling', 'scheduled', 'pre_read_sent', "
+        "'following_up', 'done', 'missed') and partner_id in (select id from partners where cam_id is not null)",
+        "qbrs": "select count(*) from qbrs",
+        "leads": "select count(*) from leads",
+        "leads_unplaced": "select count(*) from leads where state = 'unplaced'",
+        "leads_placed": "select count(*) from leads where state in ('accepted', 'converted', 'lapsed')",
         "outbox_sent": "select count(*) from outbox where status = 'sent'",
     }
     out: dict[str, Any] = {}
@@ -666,10 +1049,16 @@ METRICS = (  # (key, label, how it is derived from the counts)
     ("certifications_lapsed", "certifications lapsed"),
     ("mdf_requested", "MDF requests"),
     ("mdf_requested_amount", "MDF requested amount"),
+    ("mdf_claimed", "MDF claims"),
+    ("mdf_claimed_amount", "MDF claimed amount"),
     ("mdf_paid_amount", "MDF paid amount"),
-    ("mdf_expired_amount", "MDF expired unclaimed amount"),
+    ("mdf_expired_unclaimed", "MDF requests expired unclaimed"),
+    ("mdf_expired_unclaimed_amount", "MDF approved amount expired unclaimed"),
+    ("mdf_expired_amount", "MDF funds expired unreserved"),
+    ("qbr_meetings_per_cam", "QBR meetings per CAM"),
+    ("leads", "leads"),
+    ("leads_unplaced", "leads unplaced"),
 )
-NOT_SIMULATED = "QBR meetings per CAM: not simulated (the time-skipping server stops skipping after a QBR cycle)"
 
 
 def figures(counts: dict[str, Any], plan_: Plan) -> dict[str, float]:
@@ -687,8 +1076,15 @@ def figures(counts: dict[str, Any], plan_: Plan) -> dict[str, float]:
         "certifications_lapsed": counts["certifications_lapsed"],
         "mdf_requested": counts["mdf_requested"],
         "mdf_requested_amount": counts["mdf_requested_minor"] / 100,
+        "mdf_claimed": counts["mdf_claimed"],
+        "mdf_claimed_amount": counts["mdf_claimed_minor"] / 100,
         "mdf_paid_amount": counts["mdf_paid_minor"] / 100,
+        "mdf_expired_unclaimed": counts["mdf_expired_unclaimed"],
+        "mdf_expired_unclaimed_amount": counts["mdf_expired_unclaimed_minor"] / 100,
         "mdf_expired_amount": counts["mdf_expired_minor"] / 100,
+        "qbr_meetings_per_cam": round(counts["qbr_meetings"] / cams, 3),
+        "leads": counts["leads"],
+        "leads_unplaced": counts["leads_unplaced"],
     }
 
 
@@ -726,7 +1122,7 @@ class Report:
             a, b = self.current[key], self.draft[key]
             mark = "" if a == b else f"  <-- {_delta(a, b)}"
             lines.append(f"  {label:{width}}  {_fmt(a):>14}  {_fmt(b):>14}{mark}")
-        return "\n".join([*lines, "", NOT_SIMULATED])
+        return "\n".join(lines)
 
 
 def _fmt(v: float) -> str:
@@ -752,11 +1148,9 @@ async def simulate(
     t0 = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="camlights-simulate-"))
     try:
-        # The two runs at once, each on its own stack (one event loop; the servers are processes).
+        # The two runs at once, each in its own process (two cores) on its own stack.
         runs = (("current", current), ("draft", draft))
-        found = await asyncio.gather(
-            *(run_once(plan_, p, root / label, progress, label, cancelled) for label, p in runs)
-        )
+        found = await _in_processes([(plan_, p, root / label, label) for label, p in runs], progress, cancelled)
         counts = dict(zip((label for label, _ in runs), found, strict=True))
     finally:
         await asyncio.to_thread(shutil.rmtree, root, True)
@@ -773,6 +1167,112 @@ async def simulate(
         counts=counts,
         seconds=time.monotonic() - t0,
     )
+
+
+CHILD_MARK = "@@simulation "  # the lines a run's process reports on (its other output is passed through)
+
+
+def _child_main() -> None:
+    """A run in a process of its own (`_in_processes`): its arguments pickled on stdin; progress,
+    then its counts, cancellation or failure as marked JSON lines on stdout. SIGTERM cancels (at
+    the next instant of the run: its servers stopped, its files removed); SIGINT is the parent's."""
+    import json
+    import pickle
+    import signal
+    import sys
+    import traceback
+
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    plan_, policy, root, label = pickle.loads(sys.stdin.buffer.read())
+
+    def tell(kind: str, value: Any) -> None:
+        sys.stdout.write(CHILD_MARK + json.dumps([kind, value]) + "\n")
+        sys.stdout.flush()
+
+    try:
+        tell("done", asyncio.run(run_once(plan_, policy, root, lambda m: tell("progress", m), label, stop.is_set)))
+    except Cancelled:
+        tell("cancelled", None)
+    except BaseException:
+        tell("failed", traceback.format_exc())
+
+
+async def _in_processes(
+    runs: list[tuple[Plan, ProgramPolicy, Path, str]], progress: Progress, cancelled: Callable[[], bool]
+) -> list[dict[str, Any]]:
+    """Each run in its own process (both cores), their progress forwarded. Cancelled (by
+    `cancelled`, or by cancelling the caller), each child is told (SIGTERM) and waited for: it
+    stops its servers and removes its files first."""
+    import json
+    import os
+    import pickle
+    import sys
+
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    procs = []
+    for run in runs:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "from worker.simulate import _child_main; _child_main()",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        assert proc.stdin is not None
+        proc.stdin.write(pickle.dumps(run))
+        proc.stdin.close()
+        procs.append(proc)
+    outcome: dict[str, tuple[str, Any]] = {}
+
+    async def follow(proc: asyncio.subprocess.Process, label: str) -> None:
+        assert proc.stdout is not None
+        async for raw in proc.stdout:
+            line = raw.decode(errors="replace")
+            if not line.startswith(CHILD_MARK):
+                continue
+            kind, value = json.loads(line[len(CHILD_MARK) :])
+            if kind == "progress":
+                progress(value)
+            else:
+                outcome[label] = (kind, value)
+        await proc.wait()
+
+    async def watch() -> None:
+        while not cancelled():
+            await asyncio.sleep(0.5)
+        for proc in procs:
+            if proc.returncode is None:
+                proc.terminate()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        await asyncio.gather(*(follow(proc, label) for proc, (*_, label) in zip(procs, runs, strict=True)))
+    except BaseException:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                await asyncio.wait_for(asyncio.shield(proc.wait()), 120)
+            except (TimeoutError, asyncio.CancelledError):
+                if proc.returncode is None:
+                    proc.kill()
+        raise
+    finally:
+        watcher.cancel()
+    results = []
+    for *_, label in runs:
+        kind, value = outcome.get(label, ("failed", "the run's process ended without its counts"))
+        if kind == "cancelled":
+            raise Cancelled
+        if kind != "done":
+            raise RuntimeError(f"{label}: {value}")
+        results.append(value)
+    return results
 
 
 # --------------------------------------------------------------------------- the command line

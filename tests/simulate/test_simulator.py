@@ -148,8 +148,10 @@ async def test_the_simulator_counts_what_the_dev_server_does_with_second_long_da
     tmp_path, settings, sessionmaker, mailbox, worker
 ):
     program = _small_program()
+    # No QBR cycle on either side: the time-skipping server's calendar reaches a quarter's first day
+    # within the month (depending on today's date), the dev server's with second-long days never.
     simulated = await run_once(
-        program, ProgramPolicy.model_validate({}), tmp_path / "ts", lambda _: None, "simulated", lambda: False
+        program, ProgramPolicy.model_validate({}), tmp_path / "ts", lambda _: None, "simulated", lambda: False, False
     )
 
     async def now() -> datetime:
@@ -161,7 +163,7 @@ async def test_the_simulator_counts_what_the_dev_server_does_with_second_long_da
         await asyncio.sleep(d.total_seconds())
 
     seconds = ProgramPolicy.model_validate({"day_seconds": 1})
-    await drive(program, seconds, settings, Clock(sleep, now), lambda _: None, "dev")
+    await drive(program, seconds, settings, Clock(sleep, now), lambda _: None, "dev", qbr_cycles=False)
     await settle(settings.database_url)
     real = await count(settings.database_url, mailbox.messages, program)
     assert simulated["deals"] == 3
@@ -198,3 +200,62 @@ async def test_the_sample_is_measured_from_the_live_programs_history(api, ops, p
     assert shape.partners_per_cam == 1.0
     assert shape.deals_per_partner_year["gold"] == 0 and shape.certs_per_partner == 0
     assert await _live_counts(sessionmaker) == before  # read only (no worker runs: nothing else writes)
+
+
+def test_the_qbr_cycle_is_started_as_its_schedule_starts_it():
+    """The simulator starts the workflow the QBR schedule starts, under the schedule's id."""
+    from temporalio.client import ScheduleActionStartWorkflow
+    from temporalio.workflow import _Definition
+
+    from journeys.qbr.domain import CycleInput
+    from journeys.qbr.schedules import qbr_schedule
+    from journeys.qbr.workflow import QbrWorkflow
+    from worker.simulate import QBR_CYCLE_WORKFLOW, QBR_SCHEDULED_ID, QBR_WORKFLOW
+
+    action = qbr_schedule(ProgramPolicy.model_validate({}), "queue").action
+    assert isinstance(action, ScheduleActionStartWorkflow)
+    assert action.workflow == QBR_CYCLE_WORKFLOW and action.id == QBR_SCHEDULED_ID
+    assert list(action.args) == [CycleInput.model_validate({})]  # what the simulator's `{}` decodes to
+    assert _Definition.must_from_class(QbrWorkflow).name == QBR_WORKFLOW
+
+
+async def test_qbr_meetings_mdf_claims_and_leads_unplaced_current_against_draft():
+    """One small program, two months, both policies (each in its own process): the QBR cycles the
+    simulator starts at the cadence give CAM meetings (none where the draft makes gold digital);
+    an MDF request claimed in time is paid (expired unclaimed under a two-day claim window); leads
+    answered by their partners are placed (unplaced under a draft rule that matches nobody)."""
+    from worker.simulate import LeadPlan, MdfPlan, simulate
+
+    shape = bench_shape()
+    shape.lead_accept, shape.lead_decline = 1.0, 0.0  # every partner accepts what it is offered
+    mdf = MdfPlan(
+        day=1, type_index=1, amount_minor=100_000, decide_after=1, claim_after=3, claim_decide_after=1, pay_after=0
+    )
+    program = Plan(
+        partners=[
+            PartnerPlan(tier="gold", cam=0, join_day=0, lateness=0.5, gives_up=1.0, mdf=[mdf]),
+            PartnerPlan(tier="gold", cam=0, join_day=0, lateness=0.5, gives_up=1.0),
+        ],
+        cams=1,
+        months=2,
+        seed=7,
+        shape=shape,
+        leads=[LeadPlan(day=5, category="network"), LeadPlan(day=6.5, category="cloud")],
+    )
+    every_month = {"qbr": {"cycle_months": list(range(1, 13))}, "mdf": {"payment_cutoff_day": None}}
+    current = ProgramPolicy.model_validate(every_month)
+    draft = current.model_dump(mode="json")
+    draft["qbr"]["tiers"]["gold"]["mode"] = "digital"
+    draft["mdf"]["claim_window_days"] = 2
+    draft["mdf"]["claim_reminder_days"] = [1]
+    draft["leads"]["rules"] = [{"name": "platinum_only", "required": True, "tiers": ["platinum"]}]
+    report = (await simulate(current, ProgramPolicy.model_validate(draft), program, lambda _: None)).as_json()
+    now, then = report["current"], report["draft"]
+    assert now["qbr_meetings_per_cam"] >= 2 and then["qbr_meetings_per_cam"] == 0, report["counts"]
+    assert (now["mdf_claimed"], now["mdf_expired_unclaimed"]) == (1, 0), report["counts"]
+    assert now["mdf_paid_amount"] == now["mdf_claimed_amount"] > 0
+    assert (then["mdf_claimed"], then["mdf_paid_amount"], then["mdf_expired_unclaimed"]) == (0, 0, 1)
+    assert then["mdf_expired_unclaimed_amount"] == 1_000
+    assert (now["leads"], now["leads_unplaced"]) == (2, 0) and (then["leads"], then["leads_unplaced"]) == (2, 2)
+    for key in ("qbr_meetings_per_cam", "mdf_claimed", "mdf_paid_amount", "mdf_expired_unclaimed", "leads_unplaced"):
+        assert key in report["differences"] and key in report["labels"]

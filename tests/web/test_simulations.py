@@ -30,6 +30,14 @@ async def test_ops_simulate_a_draft_and_read_the_report_with_bars(live, ops, mai
         return await page.locator("section.simulation h2", has_text="done").count() == 1
 
     await eventually(done, timeout=300, interval=3, what="the simulation to finish")
-    await expect(page.locator("table.what-if svg.bars")).to_have_count(12)
-    await expect(page.locator("table.what-if")).to_contain_text("escalations per CAM per week")
+    await expect(page.locator("table.what-if svg.bars")).to_have_count(19)
+    for label in (
+        "escalations per CAM per week",
+        "QBR meetings per CAM",
+        "MDF claimed amount",
+        "MDF paid amount",
+        "MDF requests expired unclaimed",
+        "leads unplaced",
+    ):
+        await expect(page.locator("table.what-if")).to_contain_text(label)
     await page.screenshot(path=screenshots / "simulations.png", full_page=True)
