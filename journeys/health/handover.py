@@ -4,6 +4,7 @@ score and band, on its line of the receiving CAM's handover pack, with the last 
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.handover import HandoverItem, HandoverQuery
@@ -17,7 +18,7 @@ async def handover_items(session: AsyncSession, query: HandoverQuery) -> list[Ha
             select(HealthScore)
             .where(HealthScore.partner_id.in_(query.partner_ids))
             .order_by(HealthScore.partner_id, HealthScore.at.desc(), HealthScore.id.desc())
-            .distinct(HealthScore.partner_id)
+            .ext(distinct_on(HealthScore.partner_id))
         )
     ).all()
     return [
