@@ -13,11 +13,10 @@ from sqlalchemy import func, select
 
 from api import journeys
 from domain.enums import Role
-from domain.journeys import SA_CAM_ID, workflow_id
+from domain.journeys import workflow_id
 from store.models import AuditEvent, Handover, JourneyRecord, Partner
 from store.models.integrations import WebhookEvent
-from tests.deal.test_api import links
-from tests.helpers.api import create_cam, deal_body, enrol, new_key, templates
+from tests.helpers.api import approve_link, create_cam, deal_body, enrol, follows_cam, new_key, templates
 from tests.helpers.policies import fast_policy
 from tests.helpers.waiting import eventually
 
@@ -27,11 +26,6 @@ async def _written(sessionmaker) -> tuple[int, int]:
         handovers = await session.scalar(select(func.count()).select_from(Handover))
         audits = await session.scalar(select(func.count()).where(AuditEvent.action.like("cam.%")))
         return handovers, audits
-
-
-async def _cam_is(dev_env, wid: str, cam_id: str) -> bool:
-    desc = await dev_env.client.get_workflow_handle(wid).describe()
-    return desc.typed_search_attributes.get(SA_CAM_ID) == cam_id
 
 
 async def test_a_handover_moves_every_journey_once_and_the_old_cams_links_are_gone(
@@ -49,12 +43,9 @@ async def test_a_handover_moves_every_journey_once_and_the_old_cams_links_are_go
     gold = await enrol(api, ops, tier="gold", cam_id=old["id"], domain="gold.test", name="Gold Co")
     partner_h = await new_key(sessionmaker, Role.partner, partner_id=platinum["id"])
     deal = (await api.post("/deals", json=deal_body(), headers=partner_h)).json()
-    request = await eventually(
-        lambda: next((m for m in mailbox.messages if m["X-CAMLights-Template"] == "approval_request"), None),
-        what="the old CAM's approval request",
+    old_approve = await eventually(
+        lambda: approve_link(mailbox, "approval_request", old["email"]), what="the old CAM's approval request"
     )
-    assert request["To"] == old["email"]
-    old_links = links(request)
 
     # Refusals: each a 4xx JSON naming what was wrong, nothing written.
     before = await _written(sessionmaker)
@@ -127,7 +118,7 @@ async def test_a_handover_moves_every_journey_once_and_the_old_cams_links_are_go
     for record in records:  # the search attributes follow (onboarding upserts them from its main loop)
         if record.journey in ("deal", "onboarding"):
             wid = record.workflow_id
-            await eventually(lambda wid=wid: _cam_is(dev_env, wid, new["id"]), what=wid)
+            await eventually(lambda wid=wid: follows_cam(dev_env.client, wid, new["id"]), what=wid)
 
     # One introduction per partner, one pack; the old CAM's link is gone, the pack's link decides.
     assert sorted(m["To"] for m in mailbox.messages if m["X-CAMLights-Template"] == "introduction") == sorted(
@@ -141,11 +132,11 @@ async def test_a_handover_moves_every_journey_once_and_the_old_cams_links_are_go
         and "Gold Co" in text
         and "2 partner(s)" in pack["Subject"]
     )
-    for answer in (await api.get(old_links["approve"]), await api.post(old_links["approve"], data={"reason": "ok"})):
+    for answer in (await api.get(old_approve), await api.post(old_approve, data={"reason": "ok"})):
         assert answer.status_code == 410 and "no longer covers the partner" in answer.text, answer.text
-    new_links = links(pack)
-    assert (await api.get(new_links["approve"])).status_code == 200
-    assert (await api.post(new_links["approve"], data={"reason": "welcome"})).status_code == 200
+    new_approve = approve_link(mailbox, "pack", new["email"])
+    assert (await api.get(new_approve)).status_code == 200
+    assert (await api.post(new_approve, data={"reason": "welcome"})).status_code == 200
     got = (await api.get(f"/deals/{deal['id']}", headers=ops)).json()
     assert got["state"] == "approved" and got["decided_by"] == f"cam:{new['id']}", got
 
