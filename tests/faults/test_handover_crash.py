@@ -9,7 +9,6 @@ no partner moved twice, and one email per Message-ID (three introductions and on
 from __future__ import annotations
 
 import asyncio
-import signal
 import subprocess
 import time
 import uuid
@@ -21,7 +20,7 @@ from temporalio.api.enums.v1 import PendingActivityState
 from api import journeys
 from domain.handover import HandoverActivity
 from store.models import AuditEvent, JourneyRecord, Partner
-from tests.faults.test_faults import enrol_all, new_cam, put_policy, sigkill, worker_process
+from tests.faults.test_faults import enrol_all, new_cam, put_policy, sigkill, stop, worker_process
 from tests.helpers.api import follows_cam
 from tests.helpers.waiting import eventually
 from worker.services import SmtpSink
@@ -124,10 +123,5 @@ async def test_a_handover_whose_worker_is_killed_mid_move_completes_once(
         )
     finally:
         sigkill(first)
-        if second is not None and second.poll() is None:
-            second.send_signal(signal.SIGINT)
-            try:
-                second.wait(20)
-            except subprocess.TimeoutExpired:
-                sigkill(second)
+        stop(second)
         sink.stop()
