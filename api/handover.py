@@ -13,6 +13,7 @@ from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -227,3 +228,16 @@ async def read(session: AsyncSession, principal: Principal, cam_id: uuid.UUID, h
 
 async def partner_count(session: AsyncSession, cam_id: uuid.UUID) -> int:
     return sum((await portfolio(session, cam_id)).values())
+
+
+async def recent(session: AsyncSession, limit: int = 20) -> list[tuple[HandoverOut, str, str]]:
+    """The latest handovers (the workspace's Ops page), each with its CAMs' names."""
+    giving, receiving = aliased(Cam), aliased(Cam)
+    rows = await session.execute(
+        select(Handover, giving.name, receiving.name)
+        .join(giving, giving.id == Handover.from_cam_id)
+        .join(receiving, receiving.id == Handover.to_cam_id)
+        .order_by(Handover.created_at.desc(), Handover.id)
+        .limit(limit)
+    )
+    return [(answer(h), from_name, to_name) for h, from_name, to_name in rows.all()]

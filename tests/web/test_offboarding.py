@@ -120,6 +120,10 @@ async def test_a_deactivated_cam_is_refused_at_once_and_its_partners_keep_workin
     assert r.status_code == 202, r.text
     progress = f"/cams/{cam['id']}/handovers/{r.json()['id']}"
     await eventually(lambda: _completed(live.http.get(progress, headers=ops)), what="the partner handed over to Robin")
+    desk = browsers()  # ops see the handover in the workspace
+    await signed_in(desk, mailbox, live.settings.ops_email)
+    row = (await desk.get("/web/ops")).text.split('id="handovers"', 1)[1].split("</tr>", 2)[1]
+    assert "Casey" in row and "Robin" in row and "1 of 1" in row and "completed" in row, row
     r = await live.http.post(f"/cams/{cam['id']}/deactivate", headers=ops)
     assert r.status_code == 200, r.text
     assert (r.json()["keys_revoked"], r.json()["sessions_ended"]) == (1, 1)
