@@ -75,6 +75,8 @@ async def test_a_handover_whose_worker_is_killed_mid_move_completes_once(
 
             await eventually(second_move_in_flight, timeout=45, what="the second partner's move in flight")
             await eventually(lambda: len(sink.messages) >= 1, what="the first partner's introduction")
+            r = await api.patch(f"/partners/{pids[2]}", json={"cam_id": old}, headers=ops)  # meanwhile: refused
+            assert r.status_code == 409 and "being handed over" in r.json()["detail"], r.text
             await asyncio.to_thread(sigkill, first)
             t_kill = time.time()
             await holder.rollback()
