@@ -23,6 +23,7 @@ from store.models import AuditEvent, JourneyRecord, Partner
 from tests.faults.test_faults import enrol_all, new_cam, put_policy, sigkill, stop, worker_process
 from tests.helpers.api import follows_cam
 from tests.helpers.waiting import eventually
+from tests.partners.test_handover_replay import record_handover
 from worker.services import SmtpSink
 
 
@@ -88,6 +89,7 @@ async def test_a_handover_whose_worker_is_killed_mid_move_completes_once(
 
         done = await eventually(completed, timeout=60, what="the handover completed by the new worker")
         t_done = time.time()
+        await record_handover(dev_env.client.get_workflow_handle(wid), "worker-killed-mid-move")
         assert [p["state"] for p in done["partners"]] == ["moved"] * 3
 
         async with sessionmaker() as session:

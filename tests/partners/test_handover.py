@@ -19,6 +19,7 @@ from store.models.integrations import WebhookEvent
 from tests.helpers.api import approve_link, create_cam, deal_body, enrol, follows_cam, new_key, templates
 from tests.helpers.policies import fast_policy
 from tests.helpers.waiting import eventually
+from tests.partners.test_handover_replay import record_handover
 
 
 async def _written(sessionmaker) -> tuple[int, int]:
@@ -93,6 +94,7 @@ async def test_a_handover_moves_every_journey_once_and_the_old_cams_links_are_go
         return got if got["state"] == "completed" else None
 
     done = await eventually(completed, what="the handover completed")
+    await record_handover(dev_env.client.get_workflow_handle(handover["workflow_id"]), "two-partners")
     assert (done["moved"], done["pending"]) == (2, 0)
     by_partner = {p["partner_id"]: p for p in done["partners"]}
     assert by_partner[platinum["id"]]["state"] == "moved" and by_partner[platinum["id"]]["journeys_moved"] >= 2
