@@ -4,14 +4,11 @@ tests/faults/test_handover_crash.py`): one through the API, one whose worker was
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowHistory
-from temporalio.worker import Replayer
 
-from tests.helpers.keys import CONVERTER
+from tests.helpers.histories import record_platform, replay
 from workflows.handover import HandoverWorkflow
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -19,9 +16,7 @@ RECORDED = sorted(HISTORIES.glob("handover-*.json"))
 
 
 async def record_handover(handle, name: str) -> None:
-    if os.environ.get("CAMLIGHTS_RECORD_HISTORIES") == "1":
-        HISTORIES.mkdir(exist_ok=True)
-        (HISTORIES / f"handover-{name}.json").write_text((await handle.fetch_history()).to_json())
+    await record_platform(HISTORIES, handle, f"handover-{name}")
 
 
 def test_histories_are_recorded():
@@ -30,7 +25,4 @@ def test_histories_are_recorded():
 
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
 async def test_a_recorded_handover_replays(path: Path):
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[HandoverWorkflow], data_converter=CONVERTER)
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
-    assert result.replay_failure is None
+    await replay(path, [HandoverWorkflow])
