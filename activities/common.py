@@ -294,7 +294,7 @@ async def write_outbox(session: AsyncSession, inp: NotifyInput, recipients: list
             insert(OutboxMessage)
             .values(
                 idempotency_key=inp.idempotency_key,
-                partner_id=uuid.UUID(inp.partner_id),
+                partner_id=uuid.UUID(inp.partner_id) if inp.partner_id else None,  # "": not a partner's
                 journey=inp.journey,
                 template=inp.template,
                 recipient=address,

@@ -537,17 +537,7 @@ async def signal_coverage(session: AsyncSession, client: Client, partner: Partne
 def _behind():
     """The journeys that follow coverage and were not told their partner's current coverage
     (a journey whose recorded start is not confirmed yet is told once it is started)."""
-    following = [spec.name for spec in registry.JOURNEYS if spec.follows_coverage]
-    return (
-        select(JourneyRecord.workflow_id)
-        .join(Partner, Partner.id == JourneyRecord.partner_id)
-        .where(
-            JourneyRecord.journey.in_(following),
-            JourneyRecord.coverage_version < Partner.coverage_version,
-            ~(JourneyRecord.started_at.is_(None) & JourneyRecord.start_input.is_not(None)),
-        )
-        .order_by(JourneyRecord.workflow_id)
-    )
+    return repo.behind_coverage([spec.name for spec in registry.JOURNEYS if spec.follows_coverage])
 
 
 async def _tell_coverage(session: AsyncSession, client: Client, partner: Partner, wids: list[str]) -> list[str]:

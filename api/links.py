@@ -48,8 +48,9 @@ class LinkRefused(Exception):
 
 async def claims_of(session: AsyncSession, secret: str, token: str, kind: LinkKind[C]) -> C:
     """The link's claims (of its kind's type), if it is genuine (a token of this kind: 403), not
-    expired (410), not used yet (410), and, for a CAM's link, still the CAM of the partner of its
-    kind's entity row (a deal, an MDF request) (403)."""
+    expired (410), not used yet (410), its CAM not deactivated (403), and, for a CAM's link, still
+    the CAM of the partner of its kind's entity row (a deal, an MDF request): once the partner's
+    CAM changed (a handover, a coverage change) the old CAM's links are gone (410)."""
     try:
         claims = read_token(secret, token, salt=kind.salt, kind=kind.claims)
     except LinkExpired as err:
@@ -62,7 +63,9 @@ async def claims_of(session: AsyncSession, secret: str, token: str, kind: LinkKi
         raise LinkRefused(403, "this link's CAM was deactivated: its decisions are taken by another approver")
     if await replaced_cam(session, claims.approver, kind.entity, claims.entity_id):
         raise LinkRefused(
-            403, "this link's CAM no longer covers the partner (its coverage changed): the current CAM decides"
+            410,
+            "this link's CAM no longer covers the partner (it was handed over to another CAM): "
+            "the current CAM decides, with the links sent to them",
         )
     return claims
 

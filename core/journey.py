@@ -27,6 +27,7 @@ from temporalio.client import Client
 from activities.mail import Mailer
 from core.settings import Settings
 from domain.enums import Role
+from domain.handover import HandoverItem, HandoverQuery
 from domain.links import Claims, make_token
 from domain.policy import ProgramPolicy
 from domain.webhooks import EventSpec
@@ -55,6 +56,11 @@ ScorecardInputsReader = Callable[[AsyncSession, ScorecardQuery], Awaitable[dict[
 # milestones, lapsing certifications, slow deal registration... (session, partner id, now, policy):
 # each a `journeys.health.contract.Signal` (the platform names no journey's types).
 HealthSignalsReader = Callable[[AsyncSession, uuid.UUID, datetime, ProgramPolicy], Awaitable[list[Any]]]
+
+
+# A journey's open items for a handover (pending approvals, escalations), read in the handover
+# pack's transaction; each decision item carries the receiving CAM's new links.
+HandoverItemsReader = Callable[[AsyncSession, HandoverQuery], Awaitable[list[HandoverItem]]]
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,7 @@ class Resources:
     following: tuple[str, ...] = ()  # the journeys that follow a partner's coverage (tier, CAM)
     scorecard_inputs: tuple[ScorecardInputsReader, ...] = ()  # every journey's `scorecard_inputs`
     health_signals: tuple[HealthSignalsReader, ...] = ()  # every journey's `health_signals`
+    handover_items: tuple[HandoverItemsReader, ...] = ()  # every journey's `handover_items`
 
 
 # Run by every worker at start-up and whenever a newer policy version is stored, and by the API
@@ -234,6 +241,9 @@ class JourneySpec:
     # health): the model of its start input (built from the partner, api/journeys.py) under a
     # policy, or None while the policy has it off.
     with_every_partner: Callable[[ProgramPolicy], type[BaseModel] | None] | None = None
+    # Its open items of partners handed over to another CAM (journeys/<name>/handover.py), read by
+    # the CAM handover (activities/handover.py) for the receiving CAM's handover pack.
+    handover_items: HandoverItemsReader | None = None
 
     @property
     def package(self) -> str:

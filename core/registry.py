@@ -27,12 +27,14 @@ FOLLOWING = tuple(spec.name for spec in JOURNEYS if spec.follows_coverage)
 SCORECARD_INPUTS = tuple(spec.scorecard_inputs for spec in JOURNEYS if spec.scorecard_inputs is not None)
 
 HEALTH_SIGNALS = tuple(spec.health_signals for spec in JOURNEYS if spec.health_signals is not None)
+HANDOVER_ITEMS = tuple(spec.handover_items for spec in JOURNEYS if spec.handover_items is not None)
 
 BY_NAME = {spec.name: spec for spec in JOURNEYS}
 
 __all__ = [
     "BY_NAME",
     "FOLLOWING",
+    "HANDOVER_ITEMS",
     "HEALTH_SIGNALS",
     "INSTALLED",
     "SCORECARD_INPUTS",
@@ -111,6 +113,8 @@ def activities(resources: Resources) -> list[Callable[..., Any]]:
         resources = replace(resources, scorecard_inputs=SCORECARD_INPUTS)
     if not resources.health_signals:
         resources = replace(resources, health_signals=HEALTH_SIGNALS)
+    if not resources.handover_items:
+        resources = replace(resources, handover_items=HANDOVER_ITEMS)
     for spec in JOURNEYS:
         legacy.update(spec.legacy_activity_names)
         objects.append(spec.activities(resources))

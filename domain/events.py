@@ -22,7 +22,17 @@ from pydantic import BaseModel
 from domain import installed
 from domain.webhooks import EventSpec
 
-__all__ = ["CATALOG", "PLATFORM_EVENTS", "WILDCARD", "EventSpec", "TierChanged", "body", "catalog", "spec"]
+__all__ = [
+    "CATALOG",
+    "PLATFORM_EVENTS",
+    "WILDCARD",
+    "EventSpec",
+    "HandoverCompleted",
+    "TierChanged",
+    "body",
+    "catalog",
+    "spec",
+]
 
 
 class TierChanged(BaseModel):
@@ -36,9 +46,24 @@ class TierChanged(BaseModel):
     by: str
 
 
+class HandoverCompleted(BaseModel):
+    """cam.handover_completed: the partner was handed over to another CAM (POST /cams/{id}/handover);
+    its running journeys follow the new CAM, which received the handover pack."""
+
+    handover_id: str
+    partner_id: str
+    from_cam_id: str
+    to_cam_id: str
+    journeys_moved: int
+    by: str
+
+
 # The platform's own events (the journeys' ones are in their journeys/<name>/events.py).
 PLATFORM_EVENTS: dict[str, EventSpec] = {
     "partner.tier_changed": EventSpec(1, TierChanged, "the partner's tier changed (its running journeys follow)"),
+    "cam.handover_completed": EventSpec(
+        1, HandoverCompleted, "the partner was handed over to another CAM (its running journeys follow)"
+    ),
 }
 
 

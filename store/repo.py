@@ -6,14 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.journeys import workflow_id
 from domain.policy import ProgramPolicy, VersionedPolicy
 from store import locks
-from store.models import AuditEvent, JourneyRecord, PolicyVersion
+from store.models import AuditEvent, JourneyRecord, Partner, PolicyVersion
 
 
 async def claim_step(
@@ -88,4 +88,19 @@ async def set_journey_state(
         insert(JourneyRecord)
         .values(workflow_id=wid, partner_id=partner_id, journey=journey, state=state)
         .on_conflict_do_update(index_elements=["workflow_id"], set_={"state": state, "updated_at": func.now()})
+    )
+
+
+def behind_coverage(following: list[str]) -> Select[str]:
+    """The journeys of `following` (those that follow coverage) not told their partner's current
+    coverage version (a journey whose recorded start is not confirmed yet is told once started)."""
+    return (
+        select(JourneyRecord.workflow_id)
+        .join(Partner, Partner.id == JourneyRecord.partner_id)
+        .where(
+            JourneyRecord.journey.in_(following),
+            JourneyRecord.coverage_version < Partner.coverage_version,
+            ~(JourneyRecord.started_at.is_(None) & JourneyRecord.start_input.is_not(None)),
+        )
+        .order_by(JourneyRecord.workflow_id)
     )

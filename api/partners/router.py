@@ -69,7 +69,10 @@ async def get_partner(partner: PartnerDep, session: SessionDep):
     "/{partner_id}",
     response_model=PartnerOut,
     openapi_extra=route_meta(
-        {409: f"the CAM {CAPACITY_409}", 503: "the coverage change was stored; telling its journeys failed"},
+        {
+            409: f"the CAM {CAPACITY_409}, or the partner is being handed over to another CAM",
+            503: "the coverage change was stored; telling its journeys failed",
+        },
         business_rule="the same coverage rules as enrolment",
     ),
 )

@@ -25,7 +25,7 @@ from journeys.health.contract import HealthPolicy, cam_load
 from journeys.onboarding import contract as onboarding
 from journeys.onboarding.contract import reads as onboarding_reads
 from store import locks, repo
-from store.models import Cam, JourneyRecord, Partner
+from store.models import Cam, Handover, JourneyRecord, Partner
 from store.portal import add_contact_admin
 
 
@@ -119,6 +119,12 @@ async def change_coverage(
     fields = body.model_fields_set
     if not fields:
         raise Invalid("nothing to change: send tier and/or cam_id")
+    if handover := await session.scalar(
+        select(Handover.id).where(Handover.state == "running", Handover.partner_ids.contains([str(partner.id)]))
+    ):
+        raise Conflict(
+            f"partner {partner.id} is being handed over to another CAM (handover {handover}): retry once it completed"
+        )
     before = journeys.coverage_of(partner)
     tier = body.tier if "tier" in fields and body.tier is not None else Tier(partner.tier)
     cam_id = body.cam_id if "cam_id" in fields else partner.cam_id

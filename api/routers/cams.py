@@ -10,7 +10,9 @@ from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel
 from sqlalchemy import select, update
 
-from api.deps import OpsDep, PrincipalDep, SessionDep
+from api import handover
+from api.deps import OpsDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep
+from api.handover import HandoverCreate, HandoverOut
 from api.idempotency import Idempotency
 from api.offboarding import end_sessions
 from api.openapi import IDEMPOTENCY_409
@@ -94,14 +96,71 @@ async def cam_capacity(cam_id: uuid.UUID, principal: PrincipalDep, session: Sess
     return cam_load(await portfolio(session, cam_id), (await repo.current_policy(session)).policy.section(HealthPolicy))
 
 
-@router.post("/{cam_id}/deactivate", response_model=CamDeactivatedOut, responses={404: {"description": "no such CAM"}})
+@router.post(
+    "/{cam_id}/handover",
+    status_code=202,
+    response_model=HandoverOut,
+    responses={404: {"description": "no such CAM"}, 409: {"description": "nothing to hand over, or beyond capacity"}},
+    openapi_extra=route_meta(
+        {
+            409: "the CAM has no partners or a handover running, the receiving CAM would be beyond capacity "
+            f"(ops may confirm with override_capacity), or {IDEMPOTENCY_409}",
+            503: "Temporal did not start the handover: nothing was handed over",
+        },
+        business_rule="the receiving CAM is unknown, deactivated or the same CAM, or a partner named is not the CAM's",
+    ),
+)
+async def hand_over(
+    cam_id: uuid.UUID,
+    body: HandoverCreate,
+    request: Request,
+    principal: OpsDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+):
+    """Hand some or all of the CAM's partners over to another CAM, durably (`cam-handover-{id}`):
+    each partner's CAM changes and its running journeys follow (pending approvals included: the
+    old CAM's one-click links answer 410, the receiving CAM's handover pack carries new ones);
+    each partner gets an introduction email, the receiving CAM one handover pack (portfolio, open
+    items, health). Progress: `GET /cams/{id}/handovers/{handover id}`."""
+    idem = Idempotency(session, principal, idempotency_key, request.url.path, body)
+    return await idem.run(
+        lambda: handover.start(session, temporal, principal, cam_id, body, task_queue=settings.task_queue, idem=idem),
+        status_code=202,
+    )
+
+
+@router.get(
+    "/{cam_id}/handovers/{handover_id}",
+    response_model=HandoverOut,
+    responses={404: {"description": "no such handover of this CAM"}},
+)
+async def get_handover(cam_id: uuid.UUID, handover_id: uuid.UUID, principal: PrincipalDep, session: SessionDep):
+    """A handover's progress, partner by partner (ops, or either CAM of the handover)."""
+    return await handover.read(session, principal, cam_id, handover_id)
+
+
+@router.post(
+    "/{cam_id}/deactivate",
+    response_model=CamDeactivatedOut,
+    responses={404: {"description": "no such CAM"}, 409: {"description": "the CAM still has partners"}},
+    openapi_extra=route_meta({409: "the CAM still covers partners: hand them over first"}),
+)
 async def deactivate_cam(cam_id: uuid.UUID, principal: OpsDep, session: SessionDep):
     """Offboarding, at once: the CAM's API keys are revoked, its workspace sessions end, it cannot
-    sign in, and its decisions (keys, sessions, one-click links) are refused. Its partners keep
-    working and keep it as their CAM until ops move them (`PATCH /partners/{id}`)."""
+    sign in, and its decisions (keys, sessions, one-click links) are refused. A CAM who still
+    covers partners is refused (409): hand them over first (`POST /cams/{id}/handover`)."""
     cam = await session.get(Cam, cam_id, with_for_update=True)
     if cam is None:
         raise HTTPException(404, detail=f"no CAM with id {cam_id}")
+    if cam.deactivated_at is None and (count := await handover.partner_count(session, cam.id)):
+        raise HTTPException(
+            409,
+            detail=f"CAM {cam_id} still covers {count} partner(s): hand them over to another CAM first "
+            f"(POST /cams/{cam_id}/handover with to_cam_id), then deactivate",
+        )
     now = datetime.now(UTC)
     revoked = await session.execute(
         update(ApiKey).where(ApiKey.cam_id == cam.id, ApiKey.revoked_at.is_(None)).values(revoked_at=now)

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from api import offboarding
+from api import handover, offboarding
 from api.deps import SessionDep, SettingsDep, TemporalDep, load_partner
 from api.routers import ops as ops_api
 from api.routers import policy as policy_api
@@ -165,6 +165,7 @@ async def ops_page(request: Request, session: SessionDep):
         )
     ).all()
     workload = await today.workload(session)
+    handovers = await handover.recent(session)
     own = (await today.collect(session, user.principal)).items
     operators = (await session.scalars(select(WebOperator).order_by(WebOperator.email))).all()
     return render(
@@ -174,6 +175,7 @@ async def ops_page(request: Request, session: SessionDep):
         attention=attention,
         unsent=unsent,
         workload=workload,
+        handovers=handovers,
         ops_items=len(own),
         operators=operators,
         retrying_minutes=policy.ops.retrying_minutes,

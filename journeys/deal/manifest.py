@@ -6,6 +6,7 @@ from core.journey import JourneySpec
 from journeys.deal import domain, links
 from journeys.deal.activities import DealActivities
 from journeys.deal.events import EVENTS
+from journeys.deal.handover import handover_items
 from journeys.deal.health import health_signals
 from journeys.deal.models import Deal
 from journeys.deal.policy import DealPolicy
@@ -33,4 +34,5 @@ SPEC = JourneySpec(
     scorecard_inputs=scorecard_inputs,
     link_kinds={"decision": links.DECISION},
     health_signals=health_signals,
+    handover_items=handover_items,
 )

@@ -7,6 +7,7 @@ from core.journey import JourneySpec
 from journeys.health import domain
 from journeys.health.activities import HealthActivities
 from journeys.health.events import EVENTS
+from journeys.health.handover import handover_items
 from journeys.health.policy import HealthPolicy
 from journeys.health.scorecard import scorecard_inputs
 from journeys.health.workflow import HealthWorkflow
@@ -24,4 +25,5 @@ SPEC = JourneySpec(
     event_prefix="partner.health",  # partner.health_changed (its partner.at_risk is onboarding's event)
     scorecard_inputs=scorecard_inputs,
     with_every_partner=lambda policy: domain.HealthInput if policy.section(HealthPolicy).watch else None,
+    handover_items=handover_items,
 )

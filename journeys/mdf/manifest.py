@@ -7,6 +7,7 @@ from journeys.mdf import domain, links
 from journeys.mdf.activities import MdfActivities
 from journeys.mdf.events import EVENTS
 from journeys.mdf.fund import MdfFundWorkflow
+from journeys.mdf.handover import handover_items
 from journeys.mdf.health import health_signals
 from journeys.mdf.models import MdfRequest
 from journeys.mdf.policy import MdfPolicy
@@ -43,4 +44,5 @@ SPEC = JourneySpec(
         )
     },
     health_signals=health_signals,
+    handover_items=handover_items,
 )

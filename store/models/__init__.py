@@ -100,6 +100,25 @@ class JourneyRecord(Base):
     coverage_version: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
 
 
+class Handover(Base):
+    """A CAM handover (`POST /cams/{id}/handover`), run by `cam-handover-{id}`: its request and
+    its progress (`progress`: per partner id, what moving it did), the read model of
+    `GET /cams/{id}/handovers/{handover id}`."""
+
+    __tablename__ = "cam_handovers"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=_uuid)
+    from_cam_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("cams.id"), index=True)
+    to_cam_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("cams.id"))
+    partner_ids: Mapped[list[Any]] = mapped_column(JSONB)
+    note: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(20), default="running")
+    progress: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 class AuditEvent(Base):
     """Every state change, who/what/when. The idempotency key guards each step of a journey."""
 

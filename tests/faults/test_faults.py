@@ -614,6 +614,17 @@ def sigkill(proc: subprocess.Popen) -> None:
         proc.wait(10)
 
 
+def stop(proc: subprocess.Popen | None, wait: float = 20) -> None:
+    """Stop a process this test started: SIGINT (a clean shutdown), SIGKILL after `wait` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        sigkill(proc)
+
+
 async def test_api_killed_between_the_row_commit_and_the_workflow_start(
     settings, dev_env, sessionmaker, worker, mailbox, tmp_path, tally
 ):
@@ -698,12 +709,7 @@ async def test_api_killed_between_the_row_commit_and_the_workflow_start(
         )
     finally:
         sigkill(first)
-        if second is not None and second.poll() is None:
-            second.send_signal(signal.SIGINT)
-            try:
-                second.wait(15)
-            except subprocess.TimeoutExpired:
-                sigkill(second)
+        stop(second, 15)
         await proxy.close()
 
 
@@ -776,10 +782,5 @@ async def test_worker_killed_mid_activity(api, ops, settings, dev_env, sessionma
     finally:
         sink.release()
         sigkill(first)
-        if second is not None and second.poll() is None:
-            second.send_signal(signal.SIGINT)
-            try:
-                second.wait(20)
-            except subprocess.TimeoutExpired:
-                sigkill(second)
+        stop(second)
         sink.stop()

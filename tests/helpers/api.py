@@ -108,3 +108,10 @@ async def api_through(settings, dev_env, interceptor) -> AsyncIterator:
         )
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://camlights.test") as c:
             yield c
+
+
+async def follows_cam(client, wid: str, cam_id: str) -> bool:
+    """Whether the journey `wid` carries `cam_id` in its search attributes (it followed a coverage change)."""
+    from domain.journeys import SA_CAM_ID
+
+    return (await client.get_workflow_handle(wid).describe()).typed_search_attributes.get(SA_CAM_ID) == cam_id

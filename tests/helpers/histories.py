@@ -33,13 +33,21 @@ def histories(journey: str) -> list[Path]:
     return sorted(history_dir(journey).glob(f"{journey}-*.json"))
 
 
-async def replay(path: Path) -> None:
-    """Replay one recorded history on the current code of every registered workflow, through the
-    test key ring (histories recorded before encryption pass through in clear); non-determinism fails."""
+async def replay(path: Path, workflows: list[type] | None = None) -> None:
+    """Replay one recorded history on the current code of `workflows` (every registered journey
+    workflow by default), through the test key ring (histories recorded before encryption pass
+    through in clear); non-determinism fails."""
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=registry.workflows(), data_converter=CONVERTER)
+    replayer = Replayer(workflows=workflows or registry.workflows(), data_converter=CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
+
+
+async def record_platform(directory: Path, handle, name: str) -> None:
+    """With CAMLIGHTS_RECORD_HISTORIES=1, keep a platform workflow's history as `<directory>/<name>.json`."""
+    if os.environ.get("CAMLIGHTS_RECORD_HISTORIES") == "1":
+        directory.mkdir(exist_ok=True)
+        (directory / f"{name}.json").write_text((await handle.fetch_history()).to_json())
 
 
 async def run_chain(client, workflow_id: str, first_run_id: str | None = None) -> list[int]:

@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowHistory
-from temporalio.worker import Replayer
 
-from tests.helpers.keys import CONVERTER
+from tests.helpers.histories import record_platform, replay
 from workflows.webhooks import WebhookDeliveryWorkflow
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -18,9 +15,7 @@ RECORDED = sorted(HISTORIES.glob("webhooks-*.json"))
 
 
 async def record_stream(handle, name: str) -> None:
-    if os.environ.get("CAMLIGHTS_RECORD_HISTORIES") == "1":
-        HISTORIES.mkdir(exist_ok=True)
-        (HISTORIES / f"webhooks-{name}.json").write_text((await handle.fetch_history()).to_json())
+    await record_platform(HISTORIES, handle, f"webhooks-{name}")
 
 
 def test_histories_are_recorded():
@@ -29,7 +24,4 @@ def test_histories_are_recorded():
 
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
 async def test_delivery_stream_replays(path: Path):
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[WebhookDeliveryWorkflow], data_converter=CONVERTER)
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
-    assert result.replay_failure is None
+    await replay(path, [WebhookDeliveryWorkflow])

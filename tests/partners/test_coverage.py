@@ -1,6 +1,6 @@
 """A coverage change reaches every journey that follows it (issue 29): the change is numbered in
 its transaction, a journey Temporal did not take the signal for stays behind until the reconciler
-tells it, and the old CAM's one-click links are refused at once, told or not."""
+tells it, and the old CAM's one-click links are gone (410) at once, told or not."""
 
 from __future__ import annotations
 
@@ -77,9 +77,9 @@ async def test_a_missed_coverage_signal_is_sent_by_the_reconciler_and_the_old_ca
     assert await versions(sessionmaker, partner["id"], wid) == (1, 0)  # the journey is behind
     assert await cam_of(dev_env, wid) == old["id"]
 
-    # Told or not, the old CAM's link decides nothing any more: its page and its confirmation are 403.
+    # Told or not, the old CAM's link decides nothing any more: its page and its confirmation are 410 (gone).
     for answer in (await api.get(urls["approve"]), await api.post(urls["approve"], data={"reason": "ok"})):
-        assert answer.status_code == 403 and "no longer covers the partner" in answer.text, answer.text
+        assert answer.status_code == 410 and "no longer covers the partner" in answer.text, answer.text
     got = (await api.get(f"/deals/{deal['id']}", headers=ops)).json()
     assert got["state"] == "pending_approval" and got["decided_by"] is None
 
@@ -117,7 +117,7 @@ async def test_a_missed_coverage_signal_is_sent_by_the_reconciler_and_the_old_ca
         return f"/mdf/links/{make_token(settings.link_secret, claims, salt=MDF_SALT)}"
 
     refused = await api.get(mdf_link(old))
-    assert refused.status_code == 403 and "no longer covers the partner" in refused.text
+    assert refused.status_code == 410 and "no longer covers the partner" in refused.text
     assert (await api.get(mdf_link(new))).status_code == 200
 
 

@@ -69,6 +69,6 @@ class Referral(BaseModel):
 def test_the_catalog_groups_events_by_prefix_and_refuses_one_declared_twice():
     referrals = {"referral.created": EventSpec(1, Referral, "a referral came in")}
     merged = events.catalog({"partner.a": events.CATALOG["partner.enrolled"]}, referrals, events.PLATFORM_EVENTS)
-    assert list(merged) == ["partner.a", "partner.tier_changed", "referral.created"]
+    assert list(merged) == ["partner.a", "partner.tier_changed", "referral.created", "cam.handover_completed"]
     with pytest.raises(ValueError, match="declared twice: referral.created"):
         events.catalog(referrals, referrals)

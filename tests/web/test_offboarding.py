@@ -1,5 +1,6 @@
 """Offboarding takes effect at once (issue 29): a deactivated CAM's keys answer 401, its sessions
-end, its sign-in links and one-click decision links are refused while its partners keep working;
+end, its sign-in links and one-click decision links are refused while its partners keep working
+(handed over first: a CAM with partners is not deactivated, issue 22);
 a removed operator's sessions end; 'sign out everywhere' ends every session of the account; an
 operator decides the MDF levels of their stored approver level. Each step leaves an audit row."""
 
@@ -70,6 +71,10 @@ async def audit(sessionmaker, action: str) -> list[AuditEvent]:
         return list((await session.scalars(select(AuditEvent).where(AuditEvent.action == action))).all())
 
 
+async def _completed(answer) -> bool:
+    return (await answer).json()["state"] == "completed"
+
+
 async def test_a_deactivated_cam_is_refused_at_once_and_its_partners_keep_working(
     live, ops, mailbox, sessionmaker, browsers
 ):
@@ -108,6 +113,17 @@ async def test_a_deactivated_cam_is_refused_at_once_and_its_partners_keep_workin
 
     r = await live.http.post(f"/cams/{cam['id']}/deactivate", headers=cam_key)
     assert r.status_code == 403  # only ops
+    r = await live.http.post(f"/cams/{cam['id']}/deactivate", headers=ops)
+    assert r.status_code == 409 and "still covers 1 partner(s)" in r.json()["detail"]  # hand over first
+    robin = await create_cam(live.http, ops, email="robin@vendor.test", name="Robin")
+    r = await live.http.post(f"/cams/{cam['id']}/handover", json={"to_cam_id": robin["id"]}, headers=ops)
+    assert r.status_code == 202, r.text
+    progress = f"/cams/{cam['id']}/handovers/{r.json()['id']}"
+    await eventually(lambda: _completed(live.http.get(progress, headers=ops)), what="the partner handed over to Robin")
+    desk = browsers()  # ops see the handover in the workspace
+    await signed_in(desk, mailbox, live.settings.ops_email)
+    row = (await desk.get("/web/ops")).text.split('id="handovers"', 1)[1].split("</tr>", 2)[1]
+    assert "Casey" in row and "Robin" in row and "1 of 1" in row and "completed" in row, row
     r = await live.http.post(f"/cams/{cam['id']}/deactivate", headers=ops)
     assert r.status_code == 200, r.text
     assert (r.json()["keys_revoked"], r.json()["sessions_ended"]) == (1, 1)
