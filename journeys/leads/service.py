@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from activities.webhooks import wake_stream, write_event
 from api import journeys, links
 from api.auth import Principal
 from api.errors import status_of
@@ -23,8 +24,9 @@ from api.links import LinkRefused
 from domain.enums import Role, Tier
 from domain.errors import Conflict, DomainError, Invalid, NotFound, Pending, Refused, TooLarge, Unavailable
 from domain.journeys import Coverage, workflow_id
+from domain.webhooks import PROGRAM_STREAM
 from journeys.deal import contract as deals
-from journeys.leads.activities import candidates
+from journeys.leads.activities import candidates, routing_event
 from journeys.leads.domain import (
     DEAL_REGISTERED,
     JOURNEY,
@@ -47,6 +49,7 @@ from journeys.leads.schemas import DryRunLead, DryRunOut, ImportOut, ImportRowEr
 from journeys.leads.workflow import NO_PARTNER, LeadWorkflow
 from store import locks, repo
 from store.models import Partner
+from store.models.integrations import WebhookEvent
 
 R = TypeVar("R")
 
@@ -104,6 +107,9 @@ async def create(
         journey=JOURNEY,
         detail={"lead_id": str(lead.id), "company": body.company, "source": body.source},
     )
+    protecting = {"protected_partner_id": str(protected) if protected else None}
+    created = routing_event("lead.created", lead, principal.actor, datetime.now(UTC), **protecting)
+    _, woken = await write_event(session, created)  # with the lead: both or neither
     await session.commit()
     inp = LeadInput(
         lead_id=str(lead.id),
@@ -132,8 +138,11 @@ async def create(
         )
     except (RPCError, TimeoutError, RuntimeError) as err:
         await session.execute(delete(Lead).where(Lead.id == lead.id))
+        await session.execute(delete(WebhookEvent).where(WebhookEvent.idempotency_key == created.idempotency_key))
         await session.commit()
         raise Unavailable(f"could not start the lead journey ({err}); nothing was written") from err
+    for subscription_id in woken:
+        await wake_stream(client, task_queue, subscription_id, PROGRAM_STREAM)
     await session.refresh(lead)
     return lead
 
