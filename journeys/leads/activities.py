@@ -23,6 +23,7 @@ from domain.journeys import NotifyResult, StepResult
 from domain.links import link_jti
 from domain.policy import ProgramPolicy
 from domain.webhooks import PROGRAM_STREAM, EventInput
+from journeys.cert import contract as certs
 from journeys.leads.calendar import add_business_hours
 from journeys.leads.domain import (
     JOURNEY,
@@ -111,6 +112,7 @@ def candidate_query(lead: LeadFacts | None = None, excluded: Collection[str] = (
             func.coalesce(stats.answered, 0).label("answered"),
             stats.last_offered_at,
             stats.last_accepted_at,
+            certs.certified_categories(Partner.id).label("certified"),
         )
         .outerjoin(pref, pref.partner_id == Partner.id)
         .outerjoin(stats, stats.partner_id == Partner.id)
@@ -151,6 +153,7 @@ async def candidates(
             performance=performance(row.accepted, row.answered),
             last_offered_at=row.last_offered_at,
             last_accepted_at=row.last_accepted_at,
+            certified=list(row.certified or []),
         )
         for row in (await conn.execute(candidate_query(lead, excluded))).all()
     ]
@@ -170,6 +173,8 @@ def rule_query(lead: LeadFacts, excluded: Collection[str], rule: RoutingRule, k:
     )
     if rule.tiers:
         stmt = stmt.where(Partner.tier.in_([t.value for t in rule.tiers]))
+    if rule.certified:  # the certification journey's condition (its contract)
+        stmt = stmt.where(certs.certified_in(Partner.id, lead.product_category))
     if rule.picker == Picker.weighted:
         return stmt.order_by(Partner.id)
     since = stats.last_offered_at if rule.picker == Picker.round_robin else stats.last_accepted_at

@@ -78,6 +78,7 @@ class Candidate(BaseModel):
     countries: list[str] = Field(default_factory=list)  # territories; empty: its own country
     regions: list[str] = Field(default_factory=list)  # empty: any region
     categories: list[str] = Field(default_factory=list)  # empty: any category
+    certified: list[str] = Field(default_factory=list)  # categories of its current certifications
     accepting: bool = True
     capacity: int = 10  # open offers it takes at once
     open_offers: int = 0
@@ -122,8 +123,9 @@ def serves(c: Candidate, lead: LeadFacts) -> bool:
 
 
 def eligible(rule: RoutingRule, lead: LeadFacts, candidates: list[Candidate], excluded: set[str]) -> list[Candidate]:
-    """The rule's candidates: serving the lead, of its tiers, accepting leads, under capacity, and
-    never a partner the lead was offered to before (declined, expired, handed back)."""
+    """The rule's candidates: serving the lead, of its tiers, certified in its category if the
+    rule says so, accepting leads, under capacity, and never a partner the lead was offered to
+    before (declined, expired, handed back)."""
     tiers = {t.value for t in rule.tiers}
     return [
         c
@@ -132,6 +134,7 @@ def eligible(rule: RoutingRule, lead: LeadFacts, candidates: list[Candidate], ex
         and c.accepting
         and c.open_offers < c.capacity
         and (not tiers or c.tier in tiers)
+        and (not rule.certified or lead.product_category in c.certified)
         and serves(c, lead)
     ]
 

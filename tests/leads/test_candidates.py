@@ -7,12 +7,16 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import update
+
 from domain.enums import Tier
+from journeys.cert.models import Certification
 from journeys.leads.activities import candidates, refresh_stats, route_in_db
 from journeys.leads.domain import LeadFacts, OfferState, eligible, route
 from journeys.leads.models import LeadOffer, LeadPreference
 from journeys.leads.policy import LeadsPolicy, OfferMode, Picker, RoutingRule
 from store.models import Partner
+from tests.cert.factories import make_cert
 from tests.leads.factories import make_lead
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -36,13 +40,15 @@ async def test_the_sql_filter_is_the_domains_and_routes_the_same(sessionmaker):
         "declined-before": None,
     }
     ids: dict[str, str] = {}
+    partners: dict[str, Partner] = {}
     lead = await make_lead(sessionmaker, country="IS")
     async with sessionmaker() as session, session.begin():
         session.add(Partner(**_partner("abroad", "FR")))
         for n, (name, pref) in enumerate(prefs.items()):
             row = _partner(name, "FR" if name == "territory" else "IS")
             ids[name] = str(row["id"])
-            session.add(Partner(**row))
+            partners[name] = Partner(**row)
+            session.add(partners[name])
             await session.flush()
             if pref is not None:
                 session.add(LeadPreference(partner_id=row["id"], **{"accepting": True, "capacity": 10, **pref}))
@@ -53,6 +59,17 @@ async def test_the_sql_filter_is_the_domains_and_routes_the_same(sessionmaker):
         session.add(_offer(lead.id, 98, uuid.UUID(ids["plain"]), OfferState.declined, answered=T0))
         await session.flush()
         await refresh_stats(session, [uuid.UUID(pid) for pid in ids.values()])
+    # current certifications (the certification journey's): in the lead's category, in another one,
+    # and a lapsed (restricted) one that does not count
+    for name, category, restricted in (
+        ("plain", "network", False),
+        ("territory", "cloud", False),
+        ("region", "network", True),
+    ):
+        cert = await make_cert(sessionmaker, partners[name], expires_at=T0 + timedelta(days=30), category=category)
+        if restricted:
+            async with sessionmaker() as session, session.begin():
+                await session.execute(update(Certification).where(Certification.id == cert.id).values(restricted=True))
     facts = LeadFacts(lead_id=str(lead.id), country="IS", region="north", product_category="network")
     excluded = {ids["declined-before"]}
     async with sessionmaker() as session:
@@ -65,6 +82,8 @@ async def test_the_sql_filter_is_the_domains_and_routes_the_same(sessionmaker):
     assert (room.open_offers, room.performance, room.last_accepted_at) == (1, 2 * 2 / 3, T0)
     plain = next(c for c in kept if c.partner_id == ids["plain"])
     assert (plain.open_offers, plain.performance, plain.last_offered_at) == (0, 2 / 3, T0 - timedelta(days=98))
+    certified = eligible(RoutingRule(name="c", certified=True), facts, everyone, excluded)
+    assert [c.partner_id for c in certified] == [ids["plain"]]
     nobody = RoutingRule(name="nobody", tiers=[Tier.platinum], required=True)
     async with sessionmaker() as session:
         for picker in Picker:
@@ -73,11 +92,13 @@ async def test_the_sql_filter_is_the_domains_and_routes_the_same(sessionmaker):
                     [RoutingRule(name="french", countries=["FR"]), RoutingRule(name="r", picker=picker, mode=mode)],
                     [RoutingRule(name="platinum", tiers=[Tier.platinum]), _rule(picker, mode, Tier.gold)],
                     [nobody, _rule(picker, mode, Tier.silver)],
+                    [RoutingRule(name="certified", certified=True, required=True), _rule(picker, mode, Tier.gold)],
                 ):
                     policy = LeadsPolicy(rules=rules)
                     expected_pick = route(facts, everyone, policy, excluded, 2)
                     assert await route_in_db(session, facts, policy, excluded, 2) == expected_pick
                     assert expected_pick.placed == (rules[0] is not nobody)
+                    assert rules[0].name != "certified" or expected_pick.partners == [ids["plain"]]
 
 
 def _rule(picker: Picker, mode: OfferMode, tier: Tier) -> RoutingRule:
