@@ -1,6 +1,8 @@
-"""Lead distribution: routing one lead at 10,000 partners (the candidate query in PostgreSQL plus
-the pick), p50 / p95 over 200 leads; then N leads written and their journeys started (as the API
-does), timed until every one is offered, beside the bare-Temporal baseline of the same shape.
+"""Lead distribution: routing one lead at 10,000 partners (`route_in_db`: the rule's query in
+PostgreSQL and the pick), p50 / p95 over 200 leads and PostgreSQL's own time for the query, round
+robin and weighted, without and with 30,000 offers in the history; then N leads written and their
+journeys started (as the API does), timed until every one is offered (one poll for all), beside
+the bare-Temporal baseline of the same shape.
 
 Business steps of one journey (route and offer, the offer email, its event): 3."""
 
@@ -175,8 +177,11 @@ async def run(st: Stack, n: int) -> list[Section]:
     async with build_worker(st.client, st.settings, st.sessionmaker, task_queue):
         t0 = time.perf_counter()
         handles = await harness.bounded(rows, start, 50)
+        said = n
         while left := await waiting():
-            harness.log(f"leads: {n - left}/{n} offered ({time.perf_counter() - t0:.1f}s)")
+            if said - left >= max(1, n // 10):  # every tenth
+                said = left
+                harness.log(f"leads: {n - left}/{n} offered ({time.perf_counter() - t0:.1f}s)")
             await asyncio.sleep(0.5)
         wall = time.perf_counter() - t0
         real = {"wall": wall, **await harness.history_stats(handles[:50])}
