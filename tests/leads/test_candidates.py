@@ -7,12 +7,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import update
 
 from domain.enums import Tier
 from journeys.cert.models import Certification
 from journeys.leads.activities import candidates, refresh_stats, route_in_db
-from journeys.leads.domain import LeadFacts, OfferState, eligible, route
+from journeys.leads.domain import LeadFacts, OfferState, eligible, performance, route
 from journeys.leads.models import LeadOffer, LeadPreference
 from journeys.leads.policy import LeadsPolicy, OfferMode, Picker, RoutingRule
 from store.models import Partner
@@ -99,6 +100,12 @@ async def test_the_sql_filter_is_the_domains_and_routes_the_same(sessionmaker):
                     assert await route_in_db(session, facts, policy, excluded, 2) == expected_pick
                     assert expected_pick.placed == (rules[0] is not nobody)
                     assert rules[0].name != "certified" or expected_pick.partners == [ids["plain"]]
+
+
+@pytest.mark.unit
+def test_performance_is_the_acceptance_record():
+    """1 without history, towards 2 for a partner accepting all, towards 0 for one accepting none."""
+    assert [performance(a, n) for a, n in ((0, 0), (1, 1), (8, 8), (0, 8))] == [1.0, 4 / 3, 1.8, 0.2]
 
 
 def _rule(picker: Picker, mode: OfferMode, tier: Tier) -> RoutingRule:
