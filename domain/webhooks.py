@@ -24,6 +24,9 @@ from pydantic import BaseModel, Field
 DELIVERY_WORKFLOW = "WebhookDelivery"
 WAKE = "wake"  # signal: there may be new pending deliveries for this subscription and partner
 EVENTS_PATCH = "webhook-events"  # journeys publish catalog events (domain/events.py)
+# The stream of events about no one partner (a lead before anyone was offered it, or that nobody
+# took): published with this partner id, which no partner has; delivered in order like a partner's.
+PROGRAM_STREAM = "00000000-0000-0000-0000-000000000000"
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ class TodayContext:
 class TodayItem:
     kind: str  # the provider's kind, e.g. "deal"
     label: str  # what kind of item, in words: "Deal decision"
-    partner_id: uuid.UUID
+    partner_id: uuid.UUID | None  # None: about no one partner (a lead nobody took, on ops' list)
     partner_name: str
     title: str
     detail: str

@@ -65,7 +65,7 @@ async def workload(session: AsyncSession) -> list[Workload]:
     items: Counter[uuid.UUID] = Counter()
     late: Counter[uuid.UUID] = Counter()
     for item in await _items(ctx):
-        cam = cam_of.get(item.partner_id)
+        cam = cam_of.get(item.partner_id) if item.partner_id else None
         if cam is not None:
             items[cam] += 1
             late[cam] += urgency(item.deadline, ctx.now) == "late"

@@ -1,13 +1,15 @@
 """What other journeys and the platform may use of the certification journey: small reads of
-its certifications (plain values, never its tables)."""
+its certifications (plain values, never its tables), and two SQL conditions another journey's
+query may embed (lead routing's candidates)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from journeys.cert.models import Certification
@@ -42,3 +44,22 @@ async def restricting_lapse(session: AsyncSession, partner_id: uuid.UUID, catego
     return LapsedCertification(
         id=lapsed.id, track=lapsed.track, person_name=lapsed.person_name, expires_at=lapsed.expires_at
     )
+
+
+def _current(partner_id: Any) -> tuple[ColumnElement[bool], ...]:
+    """A current certification of the partner: not restricted (active, or expired within the
+    policy's grace period)."""
+    return Certification.partner_id == partner_id, Certification.restricted.is_(False)
+
+
+def certified_in(partner_id: Any, category: str) -> ColumnElement[bool]:
+    """SQL: the partner (a column, e.g. `partners.id`) holds a current certification in the
+    product category."""
+    return exists().where(*_current(partner_id), Certification.product_category == category)
+
+
+def certified_categories(partner_id: Any) -> Any:
+    """SQL: the product categories in which the partner (a column) holds a current certification
+    (an array; NULL for none)."""
+    categories = func.array_agg(func.distinct(Certification.product_category))
+    return select(categories).where(*_current(partner_id)).scalar_subquery()

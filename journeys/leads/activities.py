@@ -4,26 +4,36 @@ with signed one-click accept / decline links."""
 
 from __future__ import annotations
 
+import typing
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, any_, case, func, literal, or_, select, update
+from sqlalchemy import Select, String, and_, any_, case, cast, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, array, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.common import queue_rows, resolve_recipients
+from activities.webhooks import wake_stream, write_event
 from domain import actors
 from domain.journeys import NotifyResult, StepResult
 from domain.links import link_jti
 from domain.policy import ProgramPolicy
+from domain.webhooks import PROGRAM_STREAM, EventInput
+from journeys.cert import contract as certs
 from journeys.leads.calendar import add_business_hours
 from journeys.leads.domain import (
     JOURNEY,
+    SCORES_KEPT,
+    Ask,
     Candidate,
+    Found,
     LeadActivity,
     LeadFacts,
+    LeadState,
     LeadStateInput,
     OfferedTo,
     OfferInput,
@@ -32,15 +42,22 @@ from journeys.leads.domain import (
     OfferState,
     Pick,
     SendOfferInput,
-    route,
+    draw,
+    performance,
+    ranked,
+    routing,
+    weigher,
 )
+from journeys.leads.events import LeadRoutingEvent
 from journeys.leads.links import OFFER, LeadLinkClaims
-from journeys.leads.models import Lead, LeadOffer, LeadPreference
-from journeys.leads.policy import LeadsPolicy
+from journeys.leads.models import Lead, LeadOffer, LeadPartnerStats, LeadPreference
+from journeys.leads.policy import LeadsPolicy, Picker, RoutingRule
 from store import repo
 from store.models import Partner
 
 ANSWERS = ("accept", "decline")
+ANSWERED = [OfferState.accepted.value, OfferState.declined.value, OfferState.expired.value]  # performance counts them
+DEFAULT_CAPACITY = 10  # open offers of a partner without lead preferences (as `Candidate.capacity`)
 
 
 def offer_window(policy: ProgramPolicy, at: datetime, tz: str, country: str) -> tuple[datetime, datetime | None]:
@@ -62,58 +79,183 @@ def offer_window(policy: ProgramPolicy, at: datetime, tz: str, country: str) -> 
     return ends, remind
 
 
-async def candidates(session: AsyncSession, country: str | None = None) -> list[Candidate]:
-    """The partners as routing sees them (one query): preferences, open offers, acceptance history;
-    with `country`, only those accepting leads whose territories cover it (their own country when
-    they name none): the rest could not be picked anyway."""
-    o = LeadOffer
-    load = (
-        select(
-            o.partner_id,
-            func.count().filter(o.state == OfferState.live.value).label("live"),
-            func.count().filter(o.state == OfferState.accepted.value).label("accepted"),
-            func.count().filter(o.state.in_(["accepted", "declined", "expired"])).label("answered"),
-            func.max(o.offered_at).label("last_offered"),
-            func.max(case((o.state == OfferState.accepted.value, o.answered_at))).label("last_accepted"),
-        )
-        .group_by(o.partner_id)
-        .subquery()
-    )
+def _names(value: str) -> Any:
+    """`ARRAY[value]` typed as the preference columns (varchar[]): `@>` compares like with like
+    and the GIN index applies."""
+    return cast(array([value]), ARRAY(String))
+
+
+def _none_or_has(column: Any, value: str) -> Any:
+    """The preference names nothing (any), or names `value`."""
+    return or_(LeadPreference.partner_id.is_(None), func.cardinality(column) == 0, column.contains(_names(value)))
+
+
+def candidate_query(lead: LeadFacts | None = None, excluded: Collection[str] = ()) -> Select:
+    """The partners as routing sees them, in one query: preferences and offers summed up
+    (`lead_partner_stats`). With `lead`, only the partners routing could pick for it, whatever the
+    rule: serving its country (their territories, else their own country: one bitmap scan of
+    partners by country or by the ids whose territories name it, both indexed), region and
+    category, accepting leads, under their capacity, never offered it before (`excluded`)."""
+    pref, stats = LeadPreference, LeadPartnerStats
     stmt = (
-        select(Partner.id, Partner.tier, Partner.country, LeadPreference, load)
-        .outerjoin(LeadPreference, LeadPreference.partner_id == Partner.id)
-        .outerjoin(load, load.c.partner_id == Partner.id)
+        select(
+            Partner.id,
+            Partner.tier,
+            Partner.country,
+            pref.accepting,
+            pref.capacity,
+            pref.countries,
+            pref.regions,
+            pref.categories,
+            func.coalesce(stats.live, 0).label("live"),
+            func.coalesce(stats.accepted, 0).label("accepted"),
+            func.coalesce(stats.answered, 0).label("answered"),
+            stats.last_offered_at,
+            stats.last_accepted_at,
+            certs.certified_categories(Partner.id).label("certified"),
+        )
+        .outerjoin(pref, pref.partner_id == Partner.id)
+        .outerjoin(stats, stats.partner_id == Partner.id)
     )
-    if country is not None:
-        own = and_(
-            or_(LeadPreference.countries.is_(None), func.cardinality(LeadPreference.countries) == 0),
-            Partner.country == country,
-        )
+    if lead is not None:
+        country = _names(lead.country)
+        territories = select(LeadPreference.partner_id).where(LeadPreference.countries.contains(country))
+        no_territories = or_(pref.partner_id.is_(None), func.cardinality(pref.countries) == 0)
         stmt = stmt.where(
-            or_(LeadPreference.accepting.is_(None), LeadPreference.accepting.is_(True)),
-            or_(own, literal(country) == any_(LeadPreference.countries)),
+            or_(Partner.country == lead.country, Partner.id == any_(func.array(territories.scalar_subquery()))),
+            or_(and_(no_territories, Partner.country == lead.country), pref.countries.contains(country)),
+            or_(pref.partner_id.is_(None), pref.accepting.is_(True)),
+            _none_or_has(pref.regions, lead.region),
+            _none_or_has(pref.categories, lead.product_category),
+            func.coalesce(stats.live, 0) < func.coalesce(pref.capacity, DEFAULT_CAPACITY),
         )
-    out = []
-    for row in (await session.execute(stmt)).all():
-        pref: LeadPreference | None = row.LeadPreference
-        accepted, answered = row.accepted or 0, row.answered or 0
-        out.append(
-            Candidate(
-                partner_id=str(row.id),
-                tier=row.tier,
-                country=row.country,
-                countries=list(pref.countries) if pref else [],
-                regions=list(pref.regions) if pref else [],
-                categories=list(pref.categories) if pref else [],
-                accepting=pref.accepting if pref else True,
-                capacity=pref.capacity if pref else 10,
-                open_offers=row.live or 0,
-                performance=2 * (accepted + 1) / (answered + 2),
-                last_offered_at=row.last_offered,
-                last_accepted_at=row.last_accepted,
+        if excluded:
+            stmt = stmt.where(Partner.id.not_in([uuid.UUID(pid) for pid in excluded]))
+    return stmt
+
+
+async def candidates(
+    session: AsyncSession, lead: LeadFacts | None = None, excluded: Collection[str] = ()
+) -> list[Candidate]:
+    """`candidate_query`'s partners as the domain's candidates (the dry run routes them in memory)."""
+    conn = await session.connection()
+    return [
+        Candidate.model_construct(
+            partner_id=str(row.id),
+            tier=row.tier,
+            country=row.country,
+            countries=list(row.countries or []),
+            regions=list(row.regions or []),
+            categories=list(row.categories or []),
+            accepting=True if row.accepting is None else row.accepting,
+            capacity=DEFAULT_CAPACITY if row.capacity is None else row.capacity,
+            open_offers=row.live,
+            performance=performance(row.accepted, row.answered),
+            last_offered_at=row.last_offered_at,
+            last_accepted_at=row.last_accepted_at,
+            certified=list(row.certified or []),
+        )
+        for row in (await conn.execute(candidate_query(lead, excluded))).all()
+    ]
+
+
+def rule_query(lead: LeadFacts, excluded: Collection[str], rule: RoutingRule, k: int) -> Select:
+    """One rule's eligible partners (`candidate_query` of the rule's tiers), each row with the
+    number of them: for round robin and longest idle only the longest waiting (in the picker's
+    order, as `domain.pick`), for the weighted draw every one in partner id order."""
+    stats = LeadPartnerStats
+    stmt = candidate_query(lead, excluded).with_only_columns(
+        cast(Partner.id, String).label("id"),
+        Partner.tier,
+        func.coalesce(stats.accepted, 0).label("accepted"),
+        func.coalesce(stats.answered, 0).label("answered"),
+        func.count().over().label("eligible"),
+    )
+    if rule.tiers:
+        stmt = stmt.where(Partner.tier.in_([t.value for t in rule.tiers]))
+    if rule.certified:  # the certification journey's condition (its contract)
+        stmt = stmt.where(certs.certified_in(Partner.id, lead.product_category))
+    if rule.picker == Picker.weighted:
+        return stmt.order_by(Partner.id)
+    since = stats.last_offered_at if rule.picker == Picker.round_robin else stats.last_accepted_at
+    return stmt.order_by(since.asc().nulls_first(), Partner.id).limit(max(k, SCORES_KEPT))
+
+
+async def route_in_db(
+    session: AsyncSession, lead: LeadFacts, policy: LeadsPolicy, excluded: Collection[str], offer_no: int
+) -> Pick:
+    """`domain.routing` answered by PostgreSQL: one query per rule that applies (usually one),
+    returning the few partners a round robin or longest-idle pick needs, or the id, tier and record
+    of every eligible partner for a weighted draw. Picks as `domain.route` over every candidate."""
+    conn = await session.connection()
+
+    async def answer(ask: Ask) -> Found:
+        rows = (await conn.execute(rule_query(lead, excluded, ask.rule, ask.k))).all()
+        ids = [r.id for r in rows]
+        if not rows:
+            return 0, [], []
+        if ask.rule.picker == Picker.weighted:
+            score = weigher(policy)
+            scores = [score(r.tier, performance(r.accepted, r.answered)) for r in rows]
+            return len(rows), *draw(ids, scores, ask.k, ask.seed)
+        return rows[0].eligible, *ranked(ids, ask.k)
+
+    steps = routing(lead, policy, offer_no)
+    try:
+        ask = next(steps)
+        while True:
+            ask = steps.send(await answer(ask))
+    except StopIteration as done:
+        return typing.cast(Pick, done.value)
+
+
+async def refresh_stats(session: AsyncSession, partner_ids: Collection[uuid.UUID]) -> None:
+    """Rewrite the partners' `lead_partner_stats` from their offers, in the caller's transaction.
+    Each row is locked first (in id order: no deadlock), then summed in a statement of its own,
+    which sees what a concurrent transaction that held the lock committed."""
+    o, stats = LeadOffer, LeadPartnerStats
+    for pid in sorted(set(partner_ids)):
+        await session.execute(
+            insert(stats).values(partner_id=pid, live=0, accepted=0, answered=0).on_conflict_do_nothing()
+        )
+        await session.execute(select(stats.partner_id).where(stats.partner_id == pid).with_for_update())
+        sums = (
+            await session.execute(
+                select(
+                    func.count().filter(o.state == OfferState.live.value),
+                    func.count().filter(o.state == OfferState.accepted.value),
+                    func.count().filter(o.state.in_(ANSWERED)),
+                    func.max(o.offered_at),
+                    func.max(case((o.state == OfferState.accepted.value, o.answered_at))),
+                ).where(o.partner_id == pid)
             )
+        ).one()
+        await session.execute(
+            update(stats)
+            .where(stats.partner_id == pid)
+            .values(live=sums[0], accepted=sums[1], answered=sums[2], last_offered_at=sums[3], last_accepted_at=sums[4])
         )
-    return out
+
+
+LEAD_FIELDS = ("company", "country", "region", "product_category", "source")  # what an event repeats of the lead
+
+
+def routing_event(
+    event_type: str, lead: Lead, by: str, at: datetime, key: str | None = None, **more: Any
+) -> EventInput:
+    """`lead.created` / `lead.unplaced` on the program's stream (`more`: the other fields of
+    `LeadRoutingEvent`), idempotent on `key` (default: the lead's creation)."""
+    state = LeadState.unplaced if event_type == "lead.unplaced" else LeadState.new
+    data = LeadRoutingEvent.model_validate(
+        {"lead_id": str(lead.id), "state": state.value, "by": by, **{f: getattr(lead, f) for f in LEAD_FIELDS}, **more}
+    )
+    return EventInput(
+        idempotency_key=key or f"{JOURNEY}-{lead.id}:event:{event_type}",
+        type=event_type,
+        partner_id=PROGRAM_STREAM,
+        occurred_at=at,
+        data=data.model_dump(mode="json"),
+    )
 
 
 class LeadActivities:
@@ -146,13 +288,7 @@ class LeadActivities:
             if inp.to_partner_id is not None:
                 pick = Pick(rule=None, partners=[inp.to_partner_id], reasons=[inp.reason or "offered by ops"])
             else:
-                pick = route(
-                    facts,
-                    await candidates(session, lead.country),
-                    policy.section(LeadsPolicy),
-                    set(inp.excluded),
-                    inp.offer_no,
-                )
+                pick = await route_in_db(session, facts, policy.section(LeadsPolicy), inp.excluded, inp.offer_no)
                 pick.partners = pick.partners[: inp.limit]
             offers: list[OfferedTo] = []
             for i, pid in enumerate(pick.partners):
@@ -183,6 +319,8 @@ class LeadActivities:
                         partner_id=pid, partner_name=partner.name, offer_no=no, expires_at=expires, remind_at=remind
                     )
                 )
+            await session.flush()
+            await refresh_stats(session, [uuid.UUID(o.partner_id) for o in offers])
             result = OfferResult(pick=pick, offers=offers)
             step = {"key": inp.idempotency_key, "at": inp.at.isoformat(), "result": result.model_dump(mode="json")}
             lead.routing = [*lead.routing, step]
@@ -231,13 +369,27 @@ class LeadActivities:
                     reason=inp.reason,
                 )
             )
+            await refresh_stats(session, [uuid.UUID(inp.partner_id)])
         return StepResult(applied=True)
 
     @activity.defn(name=LeadActivity.RECORD_STATE)
     async def record_state(self, inp: LeadStateInput) -> StepResult:
+        """The lead's state, with its audit row; `unplaced` also publishes `lead.unplaced` (on the
+        program's stream, once per time the lead became unplaced)."""
+        woken: list[uuid.UUID] = []
         async with self.sessionmaker() as session, session.begin():
             lead = await self._lead(session, inp.lead_id)
-            if not await repo.claim_step(
+            if inp.state == LeadState.unplaced:  # also on a retry: its streams are woken again
+                offered = await session.scalars(
+                    select(LeadOffer.partner_id).where(LeadOffer.lead_id == lead.id).order_by(LeadOffer.offer_no)
+                )
+                offered_ids = [str(pid) for pid in offered]
+                key = f"{inp.idempotency_key}:event"
+                event = routing_event(
+                    "lead.unplaced", lead, inp.by, inp.at, key, reason=inp.reason, offered=offered_ids
+                )
+                _, woken = await write_event(session, event)
+            applied = await repo.claim_step(
                 session,
                 key=inp.idempotency_key,
                 actor=inp.by,
@@ -245,15 +397,17 @@ class LeadActivities:
                 partner_id=inp.partner_id,
                 journey=JOURNEY,
                 detail={"lead_id": inp.lead_id, "deal_id": inp.deal_id, "reason": inp.reason},
-            ):
-                return StepResult(applied=False)
-            values: dict[str, Any] = {"state": inp.state.value, "state_reason": inp.reason, "partner_id": None}
-            if inp.partner_id is not None:
-                values["partner_id"] = uuid.UUID(inp.partner_id)
-            if inp.deal_id is not None:
-                values["deal_id"] = uuid.UUID(inp.deal_id)
-            await session.execute(update(Lead).where(Lead.id == lead.id).values(**values))
-        return StepResult(applied=True)
+            )
+            if applied:
+                values: dict[str, Any] = {"state": inp.state.value, "state_reason": inp.reason, "partner_id": None}
+                if inp.partner_id is not None:
+                    values["partner_id"] = uuid.UUID(inp.partner_id)
+                if inp.deal_id is not None:
+                    values["deal_id"] = uuid.UUID(inp.deal_id)
+                await session.execute(update(Lead).where(Lead.id == lead.id).values(**values))
+        for subscription_id in woken:
+            await wake_stream(activity.client(), activity.info().task_queue, subscription_id, PROGRAM_STREAM)
+        return StepResult(applied=applied)
 
     @activity.defn(name=LeadActivity.SEND_OFFER)
     async def send_offer(self, inp: SendOfferInput) -> NotifyResult:

@@ -6,8 +6,10 @@ offer number) and carries its reasons."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Generator
 from datetime import datetime
 from enum import StrEnum
+from typing import cast
 
 from pydantic import BaseModel, Field
 
@@ -76,6 +78,7 @@ class Candidate(BaseModel):
     countries: list[str] = Field(default_factory=list)  # territories; empty: its own country
     regions: list[str] = Field(default_factory=list)  # empty: any region
     categories: list[str] = Field(default_factory=list)  # empty: any category
+    certified: list[str] = Field(default_factory=list)  # categories of its current certifications
     accepting: bool = True
     capacity: int = 10  # open offers it takes at once
     open_offers: int = 0
@@ -120,8 +123,9 @@ def serves(c: Candidate, lead: LeadFacts) -> bool:
 
 
 def eligible(rule: RoutingRule, lead: LeadFacts, candidates: list[Candidate], excluded: set[str]) -> list[Candidate]:
-    """The rule's candidates: serving the lead, of its tiers, accepting leads, under capacity, and
-    never a partner the lead was offered to before (declined, expired, handed back)."""
+    """The rule's candidates: serving the lead, of its tiers, certified in its category if the
+    rule says so, accepting leads, under capacity, and never a partner the lead was offered to
+    before (declined, expired, handed back)."""
     tiers = {t.value for t in rule.tiers}
     return [
         c
@@ -130,65 +134,116 @@ def eligible(rule: RoutingRule, lead: LeadFacts, candidates: list[Candidate], ex
         and c.accepting
         and c.open_offers < c.capacity
         and (not tiers or c.tier in tiers)
+        and (not rule.certified or lead.product_category in c.certified)
         and serves(c, lead)
     ]
-
-
-def weight(c: Candidate, policy: LeadsPolicy) -> float:
-    tier_weights = {t.value: w for t, w in policy.tier_weights.items()}
-    return tier_weights.get(c.tier, 1.0) * c.performance
 
 
 def _idle_since(at: datetime | None) -> tuple[int, float]:
     return (0, 0.0) if at is None else (1, at.timestamp())  # never: the longest idle
 
 
+SCORES_KEPT = 20  # candidates whose scores a pick records (the best first): the record stays small
+
+
+def performance(accepted: int, answered: int) -> float:
+    """A partner's acceptance record as a weight factor: 1 without history, up to 2."""
+    return 2 * (accepted + 1) / (answered + 2)
+
+
+def weigher(policy: LeadsPolicy) -> Callable[[str, float], float]:
+    """A candidate's score for the weighted picker: its tier's weight times its performance."""
+    weights = {t.value: w for t, w in policy.tier_weights.items()}
+    return lambda tier, perf: round(weights.get(tier, 1.0) * perf, 6)
+
+
+def draw(ids: list[str], scores: list[float], k: int, seed: str) -> tuple[list[str], list[Scored]]:
+    """The weighted picker over candidates in partner id order: up to `k` distinct ids drawn with
+    a seeded generator (reproducible), and the scores of the chosen and of the best others."""
+    rng = random.Random(seed)
+    left = list(range(len(ids)))
+    chosen: list[int] = []
+    while left and len(chosen) < k:
+        one = rng.choices(left, weights=[max(scores[i], 1e-9) for i in left])[0]
+        chosen.append(one)
+        left.remove(one)
+    rest = sorted(left, key=lambda i: -scores[i])[: max(0, SCORES_KEPT - len(chosen))]
+    kept = [*chosen, *sorted(rest)]
+    return [ids[i] for i in chosen], [Scored(partner_id=ids[i], score=scores[i]) for i in kept]
+
+
+def ranked(ids: list[str], k: int) -> tuple[list[str], list[Scored]]:
+    """Round robin and longest idle over candidates already in the picker's order (the longest
+    waiting first): the first `k`, and the scores (minus the rank) of the first SCORES_KEPT."""
+    return ids[:k], [Scored(partner_id=pid, score=float(-i)) for i, pid in enumerate(ids[: max(k, SCORES_KEPT)])]
+
+
 def pick(
     pool: list[Candidate], picker: Picker, k: int, policy: LeadsPolicy, seed: str
 ) -> tuple[list[str], list[Scored]]:
-    """Up to `k` distinct partners of `pool` by `picker`, and every candidate's score."""
+    """Up to `k` distinct partners of `pool` by `picker`, and the scores of the best
+    SCORES_KEPT candidates (the chosen first)."""
     ordered = sorted(pool, key=lambda c: c.partner_id)
     if picker == Picker.weighted:
-        scored = [Scored(partner_id=c.partner_id, score=round(weight(c, policy), 6)) for c in ordered]
-        rng = random.Random(seed)
-        left, chosen = list(scored), list[str]()
-        while left and len(chosen) < k:
-            one = rng.choices(left, weights=[max(s.score, 1e-9) for s in left])[0]
-            chosen.append(one.partner_id)
-            left.remove(one)
-        return chosen, scored
+        score = weigher(policy)
+        scores = [score(c.tier, c.performance) for c in ordered]
+        return draw([c.partner_id for c in ordered], scores, k, seed)
 
     def since(c: Candidate) -> tuple[int, float]:
         return _idle_since(c.last_offered_at if picker == Picker.round_robin else c.last_accepted_at)
 
-    ranked = sorted(ordered, key=since)
-    scored = [Scored(partner_id=c.partner_id, score=float(-i)) for i, c in enumerate(ranked)]
-    return [c.partner_id for c in ranked[:k]], scored
+    return ranked([c.partner_id for c in sorted(ordered, key=since)], k)
 
 
-def route(lead: LeadFacts, candidates: list[Candidate], policy: LeadsPolicy, excluded: set[str], offer_no: int) -> Pick:
+class Ask(BaseModel):
+    """What routing asks of its candidate source for one rule that applies to the lead."""
+
+    rule: RoutingRule
+    k: int  # partners to pick
+    seed: str  # of a weighted draw
+
+
+Found = tuple[int, list[str], list[Scored]]  # eligible partners, the chosen ones, the scores kept
+
+
+def routing(lead: LeadFacts, policy: LeadsPolicy, offer_no: int) -> Generator[Ask, Found, Pick]:
     """The rules in order: the first that applies and has candidates picks; a required rule that
-    applies without candidates stops routing (the lead waits for a human)."""
+    applies without candidates stops routing (the lead waits for a human). Asks the caller (`send`)
+    for each applying rule's eligible count and pick: `route` answers from candidates in memory,
+    the `leads.offer` activity from one SQL query per rule."""
     reasons: list[str] = []
     for rule in policy.rules:
         if not applies(rule, lead):
             reasons.append(f"rule {rule.name}: does not apply to this lead")
             continue
-        pool = eligible(rule, lead, candidates, excluded)
-        if not pool:
+        k = rule.pool_size if rule.mode == OfferMode.pool else 1
+        count, chosen, scored = yield Ask(rule=rule, k=k, seed=f"{lead.lead_id}:{offer_no}")
+        if not count:
             if rule.required:
                 reasons.append(f"rule {rule.name} (required): no eligible partner; the lead waits for a human")
                 return Pick(rule=rule.name, reasons=reasons)
             reasons.append(f"rule {rule.name} (optional): no eligible partner, skipped")
             continue
-        k = rule.pool_size if rule.mode == OfferMode.pool else 1
-        chosen, scored = pick(pool, rule.picker, k, policy, f"{lead.lead_id}:{offer_no}")
-        reasons.append(
-            f"rule {rule.name}: {len(pool)} eligible partner(s), {rule.picker.value} picked {', '.join(chosen)}"
-        )
+        reasons.append(f"rule {rule.name}: {count} eligible partner(s), {rule.picker.value} picked {', '.join(chosen)}")
         return Pick(rule=rule.name, mode=rule.mode, partners=chosen, candidates=scored, reasons=reasons)
     reasons.append("no rule placed the lead; it waits for a human")
     return Pick(rule=None, reasons=reasons)
+
+
+def route(lead: LeadFacts, candidates: list[Candidate], policy: LeadsPolicy, excluded: set[str], offer_no: int) -> Pick:
+    """`routing` over candidates in memory (the dry run, and the definition the SQL path keeps)."""
+
+    def answer(ask: Ask) -> Found:
+        pool = eligible(ask.rule, lead, candidates, excluded)
+        return (len(pool), *pick(pool, ask.rule.picker, ask.k, policy, ask.seed)) if pool else (0, [], [])
+
+    steps = routing(lead, policy, offer_no)
+    try:
+        ask = next(steps)
+        while True:
+            ask = steps.send(answer(ask))
+    except StopIteration as done:
+        return cast(Pick, done.value)
 
 
 # ------------------------------------------------------------------ workflow contracts

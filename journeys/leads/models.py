@@ -78,7 +78,8 @@ class LeadOffer(Base):
     step_key: Mapped[str] = mapped_column(String(250), index=True)
 
     __table_args__ = (
-        Index("ix_lead_offers_partner_state", "partner_id", "state"),
+        # routing's per-partner aggregate reads only the index (migration leads_0003)
+        Index("ix_lead_offers_partner_state", "partner_id", "state", postgresql_include=["offered_at", "answered_at"]),
         Index("ix_lead_offers_live_expires", "expires_at", postgresql_where=text("state = 'live'")),
     )
 
@@ -100,3 +101,23 @@ class LeadPreference(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+    # routing finds the partners whose territories name the lead's country (migration leads_0003)
+    __table_args__ = (Index("ix_lead_preferences_countries", "countries", postgresql_using="gin"),)
+
+
+class LeadPartnerStats(Base):
+    """A partner's offers summed up: what routing reads for every candidate instead of adding up
+    each one's offers. Rewritten from the partner's offers by the activities that write them, in
+    their transaction (`activities.refresh_stats`); migration leads_0003 filled it."""
+
+    __tablename__ = "lead_partner_stats"
+
+    partner_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True
+    )
+    live: Mapped[int] = mapped_column(Integer, default=0)  # its load against its capacity
+    accepted: Mapped[int] = mapped_column(Integer, default=0)  # offers it accepted (and kept)
+    answered: Mapped[int] = mapped_column(Integer, default=0)  # accepted, declined or expired
+    last_offered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

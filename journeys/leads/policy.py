@@ -33,9 +33,9 @@ class OfferMode(StrEnum):
 
 class RoutingRule(BaseModel):
     """Applies to a lead whose country / region / category it names (empty: any); its candidates
-    are the partners serving the lead, of the tiers it names (empty: any), accepting leads, under
-    their capacity. `required`: no candidate means the lead waits for a human; otherwise the
-    next rule is tried."""
+    are the partners serving the lead, of the tiers it names (empty: any), holding a current
+    certification in the lead's category when `certified`, accepting leads, under their capacity.
+    `required`: no candidate means the lead waits for a human; otherwise the next rule is tried."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -45,6 +45,11 @@ class RoutingRule(BaseModel):
     regions: list[Code] = Field(default_factory=list, max_length=300)
     categories: list[Code] = Field(default_factory=list, max_length=100)
     tiers: list[Tier] = Field(default_factory=list, max_length=4)
+    certified: bool = Field(
+        False,
+        strict=True,
+        description="only partners holding a current certification in the lead's product category",
+    )
     picker: Picker = Picker.round_robin
     mode: OfferMode = OfferMode.sequential
     pool_size: int = Field(3, ge=2, le=20, strict=True, description="partners offered at once in `pool` mode")

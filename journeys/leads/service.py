@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -14,6 +15,7 @@ from sqlalchemy import delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from activities.webhooks import wake_stream, write_event
 from api import journeys, links
 from api.auth import Principal
 from api.errors import status_of
@@ -22,9 +24,10 @@ from core.journey import CrmContext, CrmOutcome
 from domain.enums import Role
 from domain.errors import Conflict, DomainError, Invalid, NotFound, Pending, Refused, TooLarge, Unavailable
 from domain.journeys import workflow_id
+from domain.webhooks import PROGRAM_STREAM
 from journeys.deal import contract as deals
 from journeys.leads import starts
-from journeys.leads.activities import candidates
+from journeys.leads.activities import candidates, routing_event
 from journeys.leads.domain import (
     DEAL_REGISTERED,
     JOURNEY,
@@ -54,6 +57,7 @@ from journeys.leads.schemas import (
 )
 from store import locks, repo
 from store.models import AuditEvent, Partner
+from store.models.integrations import WebhookEvent
 
 R = TypeVar("R")
 
@@ -133,6 +137,9 @@ async def create(
         journey=JOURNEY,
         detail={"lead_id": str(lead.id), "company": body.company, "source": body.source, "crm_event_id": crm_event_id},
     )
+    protecting = {"protected_partner_id": str(protected) if protected else None}
+    created = routing_event("lead.created", lead, principal.actor, datetime.now(UTC), **protecting)
+    _, woken = await write_event(session, created)  # with the lead: both or neither
     await session.commit()
     start = starts.pending_start(lead)
     try:
@@ -140,6 +147,7 @@ async def create(
     except journeys.StartRefused as err:
         await session.execute(delete(AuditEvent).where(AuditEvent.idempotency_key == created_key))
         await session.execute(delete(Lead).where(Lead.id == lead.id))
+        await session.execute(delete(WebhookEvent).where(WebhookEvent.idempotency_key == created.idempotency_key))
         await session.commit()
         raise Unavailable(f"could not start the lead journey ({err}); nothing was written") from err
     except journeys.StartUncertain as err:
@@ -149,6 +157,8 @@ async def create(
             headers={"Retry-After": "5"},
         ) from err
     await starts.confirm(session, start.workflow_id)
+    for subscription_id in woken:
+        await wake_stream(client, task_queue, subscription_id, PROGRAM_STREAM)
     await session.refresh(lead)
     return lead
 
