@@ -142,7 +142,8 @@ def test_every_inline_action_has_its_form_in_its_journey():
 
 def test_journeys_meet_through_their_contracts_and_manifests():
     """Every journey but QBR gives the QBR scorecard its figures (its manifest's reader of
-    (session, query)), and QBR's activities are built with all of them; the journeys others use publish a contract module."""
+    (session, query)), and QBR's activities are built with all of them; the journeys others use
+    publish a contract module."""
     without = {
         "qbr": "the scorecard's own figures are read by QBR itself",
     }
