@@ -18,6 +18,7 @@ from activities.mail import Mailer, message_id
 from domain import actors
 from domain.journeys import (
     LOAD_POLICY,
+    NOTIFY,
     QUEUE_NOTIFICATION,
     RECORD_ATTENTION,
     SEND_NOTIFICATIONS,
@@ -101,6 +102,13 @@ class CommonActivities:
             recipients = await resolve_recipients(session, inp.partner_id, inp.recipients, self.ops_email)
             queued = await write_outbox(session, inp, [(role, address, {}) for role, address in recipients])
         return NotifyResult(queued=queued, recipients=[a for _, a in recipients])
+
+    @activity.defn(name=NOTIFY)
+    async def notify(self, inp: NotifyInput) -> SendResult:
+        """Queue one notification and send it, in one activity: both halves are idempotent on the
+        key (a retry queues nothing twice and sends only the rows still pending)."""
+        await self.queue_notification(inp)
+        return await self.send_notifications(SendInput(idempotency_key=inp.idempotency_key))
 
     @activity.defn(name=SEND_NOTIFICATIONS)
     async def send_notifications(self, inp: SendInput) -> SendResult:

@@ -90,7 +90,7 @@ class DealWorkflow:
     @workflow.update(name=DECIDE)
     async def decide(self, decision: DealDecision) -> DecisionResult:
         self._decision = decision
-        if workflow.patched("deal-decision-answer-after-record"):
+        if self._kit.patched("deal-decision-answer-after-record"):
             # Answer once the decision is in the DB, so a read right after the answer sees it.
             await workflow.wait_condition(lambda: self._decision_recorded)
         else:  # journeys recorded before the patch answered as soon as the state changed
@@ -202,7 +202,7 @@ class DealWorkflow:
         if inp.carried is not None:  # a continued run (restored in __init__): the protection goes on
             await self._protect()
             return await self._end()
-        await self._kit.tell(*milestone_done(inp.partner_id, FIRST_DEAL, self._kit.actor))
+        await self._kit.tell(*milestone_done(inp.partner_id, FIRST_DEAL, self._kit.actor), wait=False)
         await self._kit.emit("deal.registered", self._event(by=None))
 
         await self._await_decision()
@@ -412,7 +412,7 @@ class DealWorkflow:
                 what = "stall alert: the stage has not moved"
             else:
                 what = "protection expiry reminder"
-            if self._kit.history_full() and workflow.patched(CONTINUE_AS_NEW_PATCH):
+            if self._kit.history_full() and self._kit.patched(CONTINUE_AS_NEW_PATCH):
                 await workflow.wait_condition(lambda: workflow.all_handlers_finished() or not self._idle())
                 if self._idle():
                     workflow.continue_as_new(self._carry(reminded))
@@ -466,7 +466,7 @@ class DealWorkflow:
         """An extension update answers once its effect is recorded (the DB row, or the CAM's email
         queued), or the journey left `approved` meanwhile. Journeys recorded before the patch
         answered at once."""
-        if workflow.patched(EXTENSION_RECORDED_PATCH):
+        if self._kit.patched(EXTENSION_RECORDED_PATCH):
             await workflow.wait_condition(lambda: done() or self._state != DealState.approved)
 
     def _grant(self, days: float, by: str) -> None:

@@ -16,13 +16,15 @@ from tests.helpers.waiting import eventually
 
 
 async def summaries(handle) -> dict[str, list[str]]:
-    """The decoded summaries of the history's activities and timers."""
+    """The decoded summaries of the history's activities (local ones included: their markers) and timers."""
     out: dict[str, list[str]] = {"activity": [], "timer": []}
     async for event in handle.fetch_history_events():
         kind = {
             EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "activity",
             EventType.EVENT_TYPE_TIMER_STARTED: "timer",
         }.get(event.event_type)
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            kind = "activity" if event.marker_recorded_event_attributes.marker_name == "core_local_activity" else None
         if kind is None:
             continue
         assert event.user_metadata.HasField("summary"), f"{kind} without a summary: {event}"
