@@ -250,7 +250,7 @@ class QbrWorkflow:
     @workflow.update(name=DECIDE_TIER)
     async def decide_tier(self, decision: TierDecision) -> ReviewOutcome:
         self._decision = decision
-        if workflow.patched(DECISION_RECORDED_PATCH):  # answered once the outcome is in the DB
+        if self._kit.patched(DECISION_RECORDED_PATCH):  # answered once the outcome is in the DB
             await workflow.wait_condition(lambda: self._decision_recorded)
         else:  # journeys recorded before the patch answered on the state change
             await workflow.wait_condition(
@@ -451,7 +451,7 @@ class QbrWorkflow:
     async def _continue_if_long(self, sent: set[str]) -> None:
         """A chase whose history has grown (edits of action items) continues as new once the tier
         review is settled (nothing else runs then), carrying the items and what was sent."""
-        if self._reviewing or not self._kit.history_full() or not workflow.patched(CONTINUE_AS_NEW_PATCH):
+        if self._reviewing or not self._kit.history_full() or not self._kit.patched(CONTINUE_AS_NEW_PATCH):
             return
         await workflow.wait_condition(workflow.all_handlers_finished)
         carried = QbrCarried(
