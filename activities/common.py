@@ -43,9 +43,12 @@ class CommonActivities:
         self.sessionmaker = sessionmaker
         self.mailer = mailer
         self.ops_email = ops_email
+        self._versions: dict[int, VersionedPolicy] = {}  # stored versions never change: read and validated once
 
     @activity.defn(name=LOAD_POLICY)
     async def load_policy(self, inp: LoadPolicyInput) -> VersionedPolicy:
+        if inp.version is not None and inp.version in self._versions:
+            return self._versions[inp.version]
         async with self.sessionmaker() as session:
             if inp.version is None:
                 return await repo.current_policy(session)
@@ -54,7 +57,10 @@ class CommonActivities:
                 raise ApplicationError(
                     f"policy version {inp.version} does not exist", type="PolicyNotFound", non_retryable=True
                 )
-            return snap
+        if len(self._versions) >= 32:
+            self._versions.clear()
+        self._versions[inp.version] = snap
+        return snap
 
     @activity.defn(name=RECORD_ATTENTION)
     async def record_attention(self, inp: AttentionInput) -> StepResult:

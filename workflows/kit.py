@@ -277,6 +277,19 @@ class JourneyKit:
         )
         await self.send_outbox(key, summary=f"send the {template} email to {_audience(recipients)}")
 
+    async def queue_and_send(
+        self, name: str, arg: BaseModel, result_type: type[R], key: str, *, summary: str, send_summary: str
+    ) -> R:
+        """A notification the journey's own activity `name` queues (with what it records, e.g. one
+        signed link per recipient) under `key`, then sent. Since `kit-lean-steps` the queueing, a
+        short idempotent write, is a local activity."""
+        if self.lean:
+            result = await self.local_activity(name, arg, result_type, summary=summary)
+        else:
+            result = await self.activity(name, arg, result_type, summary=summary)
+        await self.send_outbox(key, summary=send_summary)
+        return result
+
     async def send_outbox(self, key: str, *, summary: str | None = None) -> None:
         """Send whatever the outbox holds for `key` (rows queued by any activity)."""
         summary = summary or f"send the emails queued as {key.rsplit(':', 1)[-1]}"

@@ -556,7 +556,7 @@ class MdfWorkflow:
         policy = self._kit.policy
         assert policy is not None
         key = self._kit.key(f"notify:{step}")
-        await self._kit.activity(
+        await self._kit.queue_and_send(
             MdfActivity.QUEUE_APPROVAL_REQUEST,
             ApprovalRequestInput(
                 idempotency_key=key,
@@ -571,9 +571,10 @@ class MdfWorkflow:
                 amount_minor=self._deciding,
             ),
             NotifyResult,
+            key,
             summary=f"queue the {template.replace('_', ' ')} ({self._levels[index].name} level) to {approver}",
+            send_summary=f"email the {template.replace('_', ' ')} to {approver}",
         )
-        await self._kit.send_outbox(key, summary=f"email the {template.replace('_', ' ')} to {approver}")
 
     # ------------------------------------------------------------------ steps
 
