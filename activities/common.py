@@ -18,6 +18,7 @@ from activities.mail import Mailer, message_id
 from domain import actors
 from domain.journeys import (
     LOAD_POLICY,
+    NOTIFY,
     QUEUE_NOTIFICATION,
     RECORD_ATTENTION,
     SEND_NOTIFICATIONS,
@@ -43,9 +44,12 @@ class CommonActivities:
         self.sessionmaker = sessionmaker
         self.mailer = mailer
         self.ops_email = ops_email
+        self._versions: dict[int, VersionedPolicy] = {}  # stored versions never change: read and validated once
 
     @activity.defn(name=LOAD_POLICY)
     async def load_policy(self, inp: LoadPolicyInput) -> VersionedPolicy:
+        if inp.version is not None and inp.version in self._versions:
+            return self._versions[inp.version]
         async with self.sessionmaker() as session:
             if inp.version is None:
                 return await repo.current_policy(session)
@@ -54,7 +58,10 @@ class CommonActivities:
                 raise ApplicationError(
                     f"policy version {inp.version} does not exist", type="PolicyNotFound", non_retryable=True
                 )
-            return snap
+        if len(self._versions) >= 32:
+            self._versions.clear()
+        self._versions[inp.version] = snap
+        return snap
 
     @activity.defn(name=RECORD_ATTENTION)
     async def record_attention(self, inp: AttentionInput) -> StepResult:
@@ -102,6 +109,13 @@ class CommonActivities:
             recipients = await resolve_recipients(session, inp.partner_id, inp.recipients, self.ops_email)
             queued = await write_outbox(session, inp, [(role, address, {}) for role, address in recipients])
         return NotifyResult(queued=queued, recipients=[a for _, a in recipients])
+
+    @activity.defn(name=NOTIFY)
+    async def notify(self, inp: NotifyInput) -> SendResult:
+        """Queue one notification and send it, in one activity: both halves are idempotent on the
+        key (a retry queues nothing twice and sends only the rows still pending)."""
+        await self.queue_notification(inp)
+        return await self.send_notifications(SendInput(idempotency_key=inp.idempotency_key))
 
     @activity.defn(name=SEND_NOTIFICATIONS)
     async def send_notifications(self, inp: SendInput) -> SendResult:

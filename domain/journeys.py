@@ -73,11 +73,16 @@ ACTIVITY_NAMES_PATCH = "activity-names-per-journey"
 LOAD_POLICY = "policy.load"
 QUEUE_NOTIFICATION = "outbox.queue"
 SEND_NOTIFICATIONS = "outbox.send"
+NOTIFY = "outbox.notify"  # queue and send one notification in one activity (patch `kit-lean-steps`)
 RECORD_ATTENTION = "journey.record_attention"
 NEEDS_ATTENTION_PATCH = "needs-attention"  # a permanent activity failure waits for ops instead of failing
 NEXT_DEADLINE_PATCH = "next-deadline"  # journeys keep NextDeadline and their current details up to date
+# Journeys cost their business steps: the policy read as a local activity, one activity per
+# notification (`outbox.notify`), events published by a local activity, milestone signals sent
+# without a workflow task of their own, search attributes upserted only when they change.
+LEAN_PATCH = "kit-lean-steps"
 NEEDS_ATTENTION = "needs_attention"  # the JourneyState of a journey waiting for ops
-SHARED_ACTIVITY_NAMES = frozenset({LOAD_POLICY, QUEUE_NOTIFICATION, SEND_NOTIFICATIONS, RECORD_ATTENTION})
+SHARED_ACTIVITY_NAMES = frozenset({LOAD_POLICY, QUEUE_NOTIFICATION, SEND_NOTIFICATIONS, NOTIFY, RECORD_ATTENTION})
 LEGACY_ACTIVITY_NAMES = {
     LOAD_POLICY: "load_policy",
     QUEUE_NOTIFICATION: "queue_notification",

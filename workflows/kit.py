@@ -8,12 +8,13 @@ Deterministic; imports only domain/ (activities are called by name, never import
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
@@ -21,12 +22,14 @@ with workflow.unsafe.imports_passed_through():
 
     from domain.journeys import (
         ACTIVITY_NAMES_PATCH,
+        LEAN_PATCH,
         LEGACY_ACTIVITY_NAMES,
         LOAD_POLICY,
         NEEDS_ATTENTION,
         NEEDS_ATTENTION_PATCH,
         NEXT_DEADLINE_PATCH,
         NO_CAM,
+        NOTIFY,
         QUEUE_NOTIFICATION,
         RECORD_ATTENTION,
         RESUME,
@@ -90,46 +93,82 @@ class JourneyKit:
         self.attention: AttentionInput | None = None  # set while the journey waits for ops
         self._attentions = 0
         self._resumed: Resume | None = None
+        self._lean: bool | None = None
+        self._told: set[asyncio.Task[bool]] = set()  # signals to other journeys still on their way
         workflow.set_signal_handler(RESUME, self._on_resume)
 
     # ------------------------------------------------------------------ policy and activities
 
+    @property
+    def lean(self) -> bool:
+        """Patch `kit-lean-steps` (domain/journeys.py): decided once per run, at its first use
+        (the policy read, the first thing a journey does)."""
+        if self._lean is None:
+            self._lean = workflow.patched(LEAN_PATCH)
+        return self._lean
+
+    def patched(self, patch_id: str) -> bool:
+        """`workflow.patched` for a patch older than `kit-lean-steps`: a run with that one has
+        every older one too, without their markers (each costs two history events)."""
+        return self.lean or workflow.patched(patch_id)
+
     async def load_policy(self, version: int | None) -> ProgramPolicy:
-        """Read the policy version pinned at start (None: the current one) through an activity,
-        so the value is in the history; keep it for the rest of the run."""
-        snap = await self.activity(
-            LOAD_POLICY,
-            LoadPolicyInput(version=version),
-            VersionedPolicy,
-            summary=f"read the program policy (version {version or 'current'})",
-        )
+        """Read the policy version pinned at start (None: the current one) through a local
+        activity (an activity before `kit-lean-steps`), so the value is in the history; keep it
+        for the rest of the run."""
+        arg, summary = LoadPolicyInput(version=version), f"read the program policy (version {version or 'current'})"
+        if self.lean:
+            snap = await self.local_activity(LOAD_POLICY, arg, VersionedPolicy, summary=summary)
+        else:
+            snap = await self.activity(LOAD_POLICY, arg, VersionedPolicy, summary=summary)
         self.policy, self.policy_version = snap.policy, snap.version
         return snap.policy
+
+    async def local_activity(self, name: str, arg: BaseModel, result_type: type[R], *, summary: str) -> R:
+        """A short idempotent step run by the worker inside the workflow task (a marker in the
+        history instead of an activity and a workflow task of its own); a permanent failure
+        waits for ops as `activity` does."""
+        return await self._until_done(
+            name,
+            lambda: workflow.execute_local_activity(
+                name,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=RETRY,
+                summary=summary,
+            ),
+        )
 
     async def activity(self, name: str, arg: BaseModel, result_type: type[R], *, summary: str | None = None) -> R:
         """Run an activity by its journey-scoped name. Journeys recorded before the names were
         scoped replay with the old names (patch `activity-names-per-journey`). A permanent
         failure (non-retryable) does not fail the journey: it waits, visibly, for ops to fix
         the cause and resume it, then runs the step again; queries and updates keep working."""
-        if not workflow.patched(ACTIVITY_NAMES_PATCH):
+        if not self.patched(ACTIVITY_NAMES_PATCH):
             name = self._legacy.get(name, name)
+        return await self._until_done(
+            name,
+            lambda: workflow.execute_activity(
+                name,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=RETRY,
+                summary=summary or name,
+            ),
+        )
+
+    async def _until_done(self, name: str, run: Callable[[], Awaitable[R]]) -> R:
+        """Run a step until it succeeds; a permanent failure waits for ops (patch `needs-attention`)."""
         while True:
             try:
-                # Started by name, so the SDK types the result as Any; result_type makes it an R.
-                result: R = await workflow.execute_activity(
-                    name,
-                    arg,
-                    result_type=result_type,
-                    start_to_close_timeout=ACTIVITY_TIMEOUT,
-                    retry_policy=RETRY,
-                    summary=summary or name,
-                )
-                return result
+                return await run()
             except ActivityError as err:
                 cause = err.cause
                 if not (isinstance(cause, ApplicationError) and cause.non_retryable):
                     raise
-                if not workflow.patched(NEEDS_ATTENTION_PATCH):
+                if not self.patched(NEEDS_ATTENTION_PATCH):
                     raise
                 await self._wait_for_ops(name, f"{cause.type or 'Error'}: {cause.message}")
 
@@ -214,27 +253,42 @@ class JourneyKit:
     # ------------------------------------------------------------------ notifications
 
     async def notify(self, template: str, recipients: list[str], *, step: str | None = None, **context: Any) -> None:
-        """Queue a notification in the outbox (with its audit row), then send it. Both steps are
-        idempotent on the key `<workflow id>:<scope>notify:<step or template>`; a retry or a replay
-        after a crash sends nothing twice. The journey's own context is added to `context`."""
+        """Queue a notification in the outbox (with its audit row) and send it: one activity
+        (`outbox.notify`; `outbox.queue` then `outbox.send` before `kit-lean-steps`). Both halves
+        are idempotent on the key `<workflow id>:<scope>notify:<step or template>`; a retry or a
+        replay after a crash sends nothing twice. The journey's own context is added to `context`."""
         if not recipients:
             return
         key = self.key(f"{self._scope}notify:{step or template}")
+        inp = NotifyInput(
+            idempotency_key=key,
+            partner_id=self.partner_id,
+            journey=self.journey,
+            template=template,
+            recipients=recipients,
+            context={**self._context(), **context},
+            audit_action=f"{self.journey}.{template}_sent",
+        )
+        if self.lean:
+            await self.activity(NOTIFY, inp, SendResult, summary=f"email the {template} to {_audience(recipients)}")
+            return
         await self.activity(
-            QUEUE_NOTIFICATION,
-            NotifyInput(
-                idempotency_key=key,
-                partner_id=self.partner_id,
-                journey=self.journey,
-                template=template,
-                recipients=recipients,
-                context={**self._context(), **context},
-                audit_action=f"{self.journey}.{template}_sent",
-            ),
-            NotifyResult,
-            summary=f"queue the {template} email to {_audience(recipients)}",
+            QUEUE_NOTIFICATION, inp, NotifyResult, summary=f"queue the {template} email to {_audience(recipients)}"
         )
         await self.send_outbox(key, summary=f"send the {template} email to {_audience(recipients)}")
+
+    async def queue_and_send(
+        self, name: str, arg: BaseModel, result_type: type[R], key: str, *, summary: str, send_summary: str
+    ) -> R:
+        """A notification the journey's own activity `name` queues (with what it records, e.g. one
+        signed link per recipient) under `key`, then sent. Since `kit-lean-steps` the queueing, a
+        short idempotent write, is a local activity."""
+        if self.lean:
+            result = await self.local_activity(name, arg, result_type, summary=summary)
+        else:
+            result = await self.activity(name, arg, result_type, summary=summary)
+        await self.send_outbox(key, summary=send_summary)
+        return result
 
     async def send_outbox(self, key: str, *, summary: str | None = None) -> None:
         """Send whatever the outbox holds for `key` (rows queued by any activity)."""
@@ -249,20 +303,20 @@ class JourneyKit:
         a replay publishes nothing twice); delivery runs on its own (workflows/webhooks.py) and
         never holds up the journey. Journeys recorded before events replay without (patch
         `webhook-events`)."""
-        if not workflow.patched(EVENTS_PATCH):
+        if not self.patched(EVENTS_PATCH):
             return
-        await self.activity(
-            WebhookActivity.PUBLISH,
-            EventInput(
-                idempotency_key=self.key(f"{self._scope}event:{step or event_type}"),
-                type=event_type,
-                partner_id=self.partner_id,
-                occurred_at=workflow.now(),
-                data=data.model_dump(mode="json"),
-            ),
-            PublishResult,
-            summary=f"publish the {event_type} event to webhook subscribers",
+        arg = EventInput(
+            idempotency_key=self.key(f"{self._scope}event:{step or event_type}"),
+            type=event_type,
+            partner_id=self.partner_id,
+            occurred_at=workflow.now(),
+            data=data.model_dump(mode="json"),
         )
+        summary = f"publish the {event_type} event to webhook subscribers"
+        if self.lean:  # a short idempotent write: a local activity
+            await self.local_activity(WebhookActivity.PUBLISH, arg, PublishResult, summary=summary)
+            return
+        await self.activity(WebhookActivity.PUBLISH, arg, PublishResult, summary=summary)
 
     def decided(self, outcome: str, by: str, since: datetime) -> None:
         """Count a decision by outcome and who took it, and its latency from `since` (metrics of the
@@ -286,8 +340,8 @@ class JourneyKit:
 
     async def wait_for(self, condition: Callable[[], bool], *, waiting_for: str) -> None:
         """Wait with no deadline (a human's decision after every reminder, a renewal after a lapse)."""
-        if workflow.patched(NEXT_DEADLINE_PATCH):
-            workflow.upsert_search_attributes([SA_NEXT_DEADLINE.value_unset()])
+        if self.patched(NEXT_DEADLINE_PATCH):
+            self._upsert([SA_NEXT_DEADLINE.value_unset()])
         workflow.set_current_details(
             f"**{self.state or 'running'}** since {self._since:%Y-%m-%d %H:%M} UTC; waiting for {waiting_for}, "
             "no deadline left."
@@ -300,8 +354,8 @@ class JourneyKit:
         timeout = deadline - workflow.now()
         if timeout <= timedelta(0):
             return condition()
-        if workflow.patched(NEXT_DEADLINE_PATCH):
-            workflow.upsert_search_attributes([SA_NEXT_DEADLINE.value_set(deadline)])
+        if self.patched(NEXT_DEADLINE_PATCH):
+            self._upsert([SA_NEXT_DEADLINE.value_set(deadline)])
         workflow.set_current_details(
             f"**{self.state or 'running'}** since {self._since:%Y-%m-%d %H:%M} UTC; waiting for "
             f"{waiting_for or 'its next step'}. Next deadline {deadline:%Y-%m-%d %H:%M} UTC: {summary}."
@@ -353,7 +407,7 @@ class JourneyKit:
         if state != self.state:
             self._since = workflow.now()
         self.state = state
-        workflow.upsert_search_attributes(
+        self._upsert(
             [
                 SA_PARTNER_ID.value_set(self.partner_id),
                 SA_CAM_ID.value_set(self.coverage.cam_id or NO_CAM),
@@ -363,6 +417,16 @@ class JourneyKit:
             ]
         )
 
+    def _upsert(self, updates: Sequence[SearchAttributeUpdate[Any]]) -> None:
+        """Upsert the attributes whose value changes (all of them, and even none, before
+        `kit-lean-steps`): the start already set them (api/journeys.py), a continued run carries them."""
+        if self.lean:
+            current = workflow.info().typed_search_attributes
+            updates = [u for u in updates if current.get(u.key) != u.value]
+            if not updates:
+                return
+        workflow.upsert_search_attributes(updates)
+
     def apply_coverage(self, coverage: Coverage, state: str) -> None:
         """A coverage change: carried from now on, and visible in the search attributes at once."""
         self.coverage = coverage
@@ -370,9 +434,20 @@ class JourneyKit:
 
     # ------------------------------------------------------------------ other journeys
 
-    async def tell(self, workflow_id: str, signal: str, arg: BaseModel) -> bool:
+    async def tell(self, workflow_id: str, signal: str, arg: BaseModel, *, wait: bool = True) -> bool:
         """Signal another journey by workflow id (journeys share nothing else). A journey that
-        is not running is not an error: returns False."""
+        is not running is not an error: returns False. With `wait=False` (since `kit-lean-steps`)
+        the journey goes on at once: the signal goes out with its next commands, without a
+        workflow task of its own, and a journey not running is only logged (returns True); for a
+        fact the journey does not depend on, told by a journey that goes on after it."""
+        if not wait and self.lean:
+            task = asyncio.create_task(self._signal(workflow_id, signal, arg))
+            self._told.add(task)
+            task.add_done_callback(self._told.discard)
+            return True
+        return await self._signal(workflow_id, signal, arg)
+
+    async def _signal(self, workflow_id: str, signal: str, arg: BaseModel) -> bool:
         try:
             await workflow.get_external_workflow_handle(workflow_id).signal(signal, arg)
         except FailureError:

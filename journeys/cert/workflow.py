@@ -102,7 +102,7 @@ class CertWorkflow:
         policy = await self._kit.load_policy(inp.policy_version)
         self._kit.upsert(self._state.value)
         if inp.period == 1:
-            await self._kit.tell(*milestone_done(inp.partner_id, FIRST_CERTIFICATION, self._kit.actor))
+            await self._kit.tell(*milestone_done(inp.partner_id, FIRST_CERTIFICATION, self._kit.actor), wait=False)
             await self._set_state(CertState.active, restricted=False, step="active")
 
         # Before expiry: reminders, and the CAM alert for CAM tiers.

@@ -47,6 +47,8 @@ class DealActivities:
     async def record_state(self, inp: DealStateInput) -> StepResult:
         async with self.sessionmaker() as session, session.begin():
             deal = await self._deal(session, inp.deal_id)
+            if inp.stage_change is not None:
+                await self._record_stage(session, deal, inp.stage_change)
             if not await repo.claim_step(
                 session,
                 key=inp.idempotency_key,
@@ -90,18 +92,22 @@ class DealActivities:
     async def record_stage(self, inp: DealStageInput) -> StepResult:
         async with self.sessionmaker() as session, session.begin():
             deal = await self._deal(session, inp.deal_id)
-            if not await repo.claim_step(
-                session,
-                key=inp.idempotency_key,
-                actor=inp.by,
-                action="deal.stage_changed",
-                partner_id=deal.partner_id,
-                journey=JOURNEY,
-                detail={"deal_id": inp.deal_id, "from": deal.stage, "to": inp.stage.value},
-            ):
-                return StepResult(applied=False)
-            await session.execute(update(Deal).where(Deal.id == deal.id).values(stage=inp.stage.value))
-        return StepResult(applied=True)
+            return StepResult(applied=await self._record_stage(session, deal, inp))
+
+    async def _record_stage(self, session: AsyncSession, deal: Deal, inp: DealStageInput) -> bool:
+        """The stage and its audit row, once per key, in the caller's transaction."""
+        if not await repo.claim_step(
+            session,
+            key=inp.idempotency_key,
+            actor=inp.by,
+            action="deal.stage_changed",
+            partner_id=deal.partner_id,
+            journey=JOURNEY,
+            detail={"deal_id": inp.deal_id, "from": deal.stage, "to": inp.stage.value},
+        ):
+            return False
+        await session.execute(update(Deal).where(Deal.id == deal.id).values(stage=inp.stage.value))
+        return True
 
     @activity.defn(name=DealActivity.QUEUE_APPROVAL_REQUEST)
     async def queue_approval_request(self, inp: ApprovalRequestInput) -> NotifyResult:

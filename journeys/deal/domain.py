@@ -291,6 +291,9 @@ class DealStateInput(BaseModel):
     protected_until: datetime | None = None
     extensions_used: int | None = None
     at: datetime
+    # The closing stage change that brings this state, recorded in the same transaction (its own
+    # audit row and key); journeys before patch `kit-lean-steps` record it in a step of its own.
+    stage_change: DealStageInput | None = None
 
 
 class DealStageInput(BaseModel):

@@ -90,7 +90,7 @@ class DealWorkflow:
     @workflow.update(name=DECIDE)
     async def decide(self, decision: DealDecision) -> DecisionResult:
         self._decision = decision
-        if workflow.patched("deal-decision-answer-after-record"):
+        if self._kit.patched("deal-decision-answer-after-record"):
             # Answer once the decision is in the DB, so a read right after the answer sees it.
             await workflow.wait_condition(lambda: self._decision_recorded)
         else:  # journeys recorded before the patch answered as soon as the state changed
@@ -202,7 +202,7 @@ class DealWorkflow:
         if inp.carried is not None:  # a continued run (restored in __init__): the protection goes on
             await self._protect()
             return await self._end()
-        await self._kit.tell(*milestone_done(inp.partner_id, FIRST_DEAL, self._kit.actor))
+        await self._kit.tell(*milestone_done(inp.partner_id, FIRST_DEAL, self._kit.actor), wait=False)
         await self._kit.emit("deal.registered", self._event(by=None))
 
         await self._await_decision()
@@ -272,7 +272,7 @@ class DealWorkflow:
         policy = self._kit.policy
         assert policy is not None
         key = self._kit.key(f"notify:{template}")
-        await self._kit.activity(
+        await self._kit.queue_and_send(
             DealActivity.QUEUE_APPROVAL_REQUEST,
             ApprovalRequestInput(
                 idempotency_key=key,
@@ -283,9 +283,10 @@ class DealWorkflow:
                 link_valid_until=workflow.now() + policy.days(policy.deal.decision_link_days),
             ),
             NotifyResult,
+            key,
             summary=f"queue the {template.replace('_', ' ')} with one-click links to {approver}",
+            send_summary=f"email the {template.replace('_', ' ')} to {approver}",
         )
-        await self._kit.send_outbox(key, summary=f"email the {template.replace('_', ' ')} to {approver}")
 
     # ------------------------------------------------------------------ protection window
 
@@ -316,21 +317,24 @@ class DealWorkflow:
                     continue
                 self._stage, self._stage_since, self._stalled = change.stage, workflow.now(), False
                 self._stage_changes += 1
-                await self._kit.activity(
-                    DealActivity.RECORD_STAGE,
-                    DealStageInput(
-                        idempotency_key=self._kit.key(f"stage:{self._stage_changes}"),
-                        deal_id=self._inp.deal_id,
-                        stage=change.stage,
-                        by=change.by,
-                        at=workflow.now(),
-                    ),
-                    StepResult,
-                    summary=f"record the stage {change.stage.value} (by {change.by})",
+                stage = DealStageInput(
+                    idempotency_key=self._kit.key(f"stage:{self._stage_changes}"),
+                    deal_id=self._inp.deal_id,
+                    stage=change.stage,
+                    by=change.by,
+                    at=workflow.now(),
                 )
+                closing = change.stage in CLOSING and self._kit.lean  # the stage and the state in one step
+                if not closing:
+                    await self._kit.activity(
+                        DealActivity.RECORD_STAGE,
+                        stage,
+                        StepResult,
+                        summary=f"record the stage {change.stage.value} (by {change.by})",
+                    )
                 if change.stage in CLOSING:
                     state = CLOSING[change.stage]
-                    await self._set_state(state, by=change.by, step="closed")
+                    await self._set_state(state, by=change.by, step="closed", stage=stage if closing else None)
                     await self._kit.emit(f"deal.{state.value}", self._event(change.by))
                     await self._kit.notify(state.value, ["partner"] + (["cam"] if self._kit.coverage.cam_id else []))
                     return
@@ -412,7 +416,7 @@ class DealWorkflow:
                 what = "stall alert: the stage has not moved"
             else:
                 what = "protection expiry reminder"
-            if self._kit.history_full() and workflow.patched(CONTINUE_AS_NEW_PATCH):
+            if self._kit.history_full() and self._kit.patched(CONTINUE_AS_NEW_PATCH):
                 await workflow.wait_condition(lambda: workflow.all_handlers_finished() or not self._idle())
                 if self._idle():
                     workflow.continue_as_new(self._carry(reminded))
@@ -466,7 +470,7 @@ class DealWorkflow:
         """An extension update answers once its effect is recorded (the DB row, or the CAM's email
         queued), or the journey left `approved` meanwhile. Journeys recorded before the patch
         answered at once."""
-        if workflow.patched(EXTENSION_RECORDED_PATCH):
+        if self._kit.patched(EXTENSION_RECORDED_PATCH):
             await workflow.wait_condition(lambda: done() or self._state != DealState.approved)
 
     def _grant(self, days: float, by: str) -> None:
@@ -481,7 +485,9 @@ class DealWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return DealResult(deal_id=self._inp.deal_id, state=self._state, stage=self._stage)
 
-    async def _set_state(self, state: DealState, *, by: str, step: str, reason: str | None = None) -> None:
+    async def _set_state(
+        self, state: DealState, *, by: str, step: str, reason: str | None = None, stage: DealStageInput | None = None
+    ) -> None:
         self._state = state
         record = DealStateInput(
             idempotency_key=self._kit.key(step),
@@ -492,6 +498,7 @@ class DealWorkflow:
             protected_until=self._protected_until,
             extensions_used=self._extensions,
             at=workflow.now(),
+            stage_change=stage,
         )
         await self._kit.record_state(state.value, DealActivity.RECORD_STATE, record, by=by)
 

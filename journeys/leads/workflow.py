@@ -347,7 +347,7 @@ class LeadWorkflow:
 
     async def _send(self, partner_id: str, offer_no: int, template: str, offer: OfferedTo | None = None) -> None:
         key = self._kit.key(f"notify:{template}:{offer_no}")
-        await self._kit.activity(
+        await self._kit.queue_and_send(
             LeadActivity.SEND_OFFER,
             SendOfferInput(
                 idempotency_key=key,
@@ -358,9 +358,10 @@ class LeadWorkflow:
                 expires_at=offer.expires_at if offer else None,
             ),
             NotifyResult,
+            key,
             summary=f"queue the {template.replace('_', ' ')} email to partner {partner_id}",
+            send_summary=f"email the {template.replace('_', ' ')} to partner {partner_id}",
         )
-        await self._kit.send_outbox(key, summary=f"email the {template.replace('_', ' ')} to partner {partner_id}")
 
     # ------------------------------------------------------------------ conversion window
 

@@ -144,7 +144,7 @@ class MdfWorkflow:
                 f"MDF request {self._inp.request_id} is {self._state.value}: the decision is no longer awaited",
                 type=Refusal.NOT_PENDING,
             )
-        if workflow.patched(APPROVER_LEVELS):  # checked again at the level actually reached
+        if self._kit.patched(APPROVER_LEVELS):  # checked again at the level actually reached
             stage = REQUEST if state == MdfState.pending_approval else CLAIM
             self._check_approver(stage, decision, self._level, self._deciding)
         elif not self._may_decide_before_levels(decision, self._level):
@@ -245,7 +245,7 @@ class MdfWorkflow:
         self._date_changes += 1
         self._start, self._end = change.planned_start, change.planned_end
         # The request's row carries the new dates by the answer (journeys recorded before: the audit only).
-        dates = {"planned_start": self._start, "planned_end": self._end} if workflow.patched(DATES_PATCH) else {}
+        dates = {"planned_start": self._start, "planned_end": self._end} if self._kit.patched(DATES_PATCH) else {}
         await self._record(
             self._state,
             by=change.by,
@@ -556,7 +556,7 @@ class MdfWorkflow:
         policy = self._kit.policy
         assert policy is not None
         key = self._kit.key(f"notify:{step}")
-        await self._kit.activity(
+        await self._kit.queue_and_send(
             MdfActivity.QUEUE_APPROVAL_REQUEST,
             ApprovalRequestInput(
                 idempotency_key=key,
@@ -571,9 +571,10 @@ class MdfWorkflow:
                 amount_minor=self._deciding,
             ),
             NotifyResult,
+            key,
             summary=f"queue the {template.replace('_', ' ')} ({self._levels[index].name} level) to {approver}",
+            send_summary=f"email the {template.replace('_', ' ')} to {approver}",
         )
-        await self._kit.send_outbox(key, summary=f"email the {template.replace('_', ' ')} to {approver}")
 
     # ------------------------------------------------------------------ steps
 

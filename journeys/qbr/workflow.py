@@ -118,15 +118,16 @@ class QbrWorkflow:
             proposed_at=workflow.now(),
         )
         key = self._kit.key(f"meeting:{sequence}")
-        await self._kit.activity(
+        await self._kit.queue_and_send(
             QbrActivity.RECORD_MEETING,
             MeetingInput(
                 idempotency_key=key, partner_id=self._inp.partner_id, period=self._inp.period, meeting=meeting
             ),
             StepResult,
+            key,
             summary=f"record the meeting ({meeting.starts_at:%Y-%m-%d %H:%M} UTC) and queue the invite",
+            send_summary="send the invite to the CAM and the partner",
         )
-        await self._kit.send_outbox(key, summary="send the invite to the CAM and the partner")
         self._meeting, self._scheduling = meeting, False
         return meeting
 
@@ -250,7 +251,7 @@ class QbrWorkflow:
     @workflow.update(name=DECIDE_TIER)
     async def decide_tier(self, decision: TierDecision) -> ReviewOutcome:
         self._decision = decision
-        if workflow.patched(DECISION_RECORDED_PATCH):  # answered once the outcome is in the DB
+        if self._kit.patched(DECISION_RECORDED_PATCH):  # answered once the outcome is in the DB
             await workflow.wait_condition(lambda: self._decision_recorded)
         else:  # journeys recorded before the patch answered on the state change
             await workflow.wait_condition(
@@ -384,7 +385,7 @@ class QbrWorkflow:
             ):
                 continue
             key = self._kit.key(f"pre_read:{seq}")
-            await self._kit.activity(
+            await self._kit.queue_and_send(
                 QbrActivity.QUEUE_PRE_READ,
                 PreReadInput(
                     idempotency_key=key,
@@ -393,9 +394,10 @@ class QbrWorkflow:
                     recipients=["cam", "partner"],
                 ),
                 StepResult,
+                key,
                 summary="queue the pre-read package to the CAM and the partner",
+                send_summary="send the pre-read package to the CAM and the partner",
             )
-            await self._kit.send_outbox(key, summary="send the pre-read package to the CAM and the partner")
             await self._set_state(QbrState.pre_read_sent, step=f"pre_read:{seq}")
             if await self._kit.wait_until(moved, meeting.ends_at, summary="the meeting", waiting_for="the meeting"):
                 continue
@@ -451,7 +453,7 @@ class QbrWorkflow:
     async def _continue_if_long(self, sent: set[str]) -> None:
         """A chase whose history has grown (edits of action items) continues as new once the tier
         review is settled (nothing else runs then), carrying the items and what was sent."""
-        if self._reviewing or not self._kit.history_full() or not workflow.patched(CONTINUE_AS_NEW_PATCH):
+        if self._reviewing or not self._kit.history_full() or not self._kit.patched(CONTINUE_AS_NEW_PATCH):
             return
         await workflow.wait_condition(workflow.all_handlers_finished)
         carried = QbrCarried(

@@ -38,8 +38,8 @@ from api.app import create_app
 from core.settings import Settings
 from core.temporal import connect
 from domain.enums import Role
-from domain.journeys import SEND_NOTIFICATIONS
-from domain.webhooks import WebhookActivity
+from domain.journeys import NOTIFY, SEND_NOTIFICATIONS
+from domain.webhooks import PublishResult, WebhookActivity, event_id
 from journeys.onboarding.models import PartnerMilestone
 from store.db import make_engine, make_sessionmaker
 from store.migrate import upgrade
@@ -55,6 +55,8 @@ from worker.services import Postgres, SmtpSink, TemporalDevServer, free_port
 ROOT = Path(__file__).resolve().parents[2]
 MILESTONES = ("portal_access", "first_training", "first_certification", "business_plan", "first_deal")
 NOT_A_STEP = {SEND_NOTIFICATIONS}  # sends carry the key of the notification they send
+STEP_AND_SEND = {NOTIFY}  # queues (a step: its audit row) and sends one notification
+SENDS = NOT_A_STEP | STEP_AND_SEND  # the activity a failing send retries
 PUBLISHES = {WebhookActivity.PUBLISH}  # events for webhook subscribers: one webhook_events row per key
 
 
@@ -163,11 +165,21 @@ async def healthy(api: httpx.AsyncClient) -> bool:
 
 async def history_steps(client: Client, wid: str) -> tuple[set[str], set[str], set[str]]:
     """The idempotency keys of the steps the workflow's history scheduled (activities that
-    write), of the sends (outbox keys) and of the events it published."""
+    write), of the sends (outbox keys), and the ids of the events it published (by an activity,
+    or by a local activity: its marker holds the result, the event's id)."""
     steps: set[str] = set()
     sends: set[str] = set()
     published: set[str] = set()
     async for event in client.get_workflow_handle(wid).fetch_history_events():
+        if event.HasField("marker_recorded_event_attributes"):
+            marker = event.marker_recorded_event_attributes
+            if marker.marker_name != "core_local_activity":
+                continue
+            [data] = await client.data_converter.decode(marker.details["data"].payloads)
+            if data["activity_type"] in PUBLISHES:
+                [result] = await client.data_converter.decode(marker.details["result"].payloads, [PublishResult])
+                published.add(result.event_id)
+            continue  # policy.load: reads only
         if not event.HasField("activity_task_scheduled_event_attributes"):
             continue
         attrs = event.activity_task_scheduled_event_attributes
@@ -175,10 +187,14 @@ async def history_steps(client: Client, wid: str) -> tuple[set[str], set[str], s
         key = arg.get("idempotency_key") if isinstance(arg, dict) else None
         if key is None:
             continue  # policy.load: reads only
-        if attrs.activity_type.name in PUBLISHES:
-            published.add(key)
+        name = attrs.activity_type.name
+        if name in PUBLISHES:
+            published.add(event_id(key))
             continue
-        (sends if attrs.activity_type.name in NOT_A_STEP else steps).add(key)
+        if name in SENDS:
+            sends.add(key)
+        if name not in NOT_A_STEP:
+            steps.add(key)
     return steps, sends, published
 
 
@@ -213,7 +229,7 @@ async def verify(
             desc = await client.get_workflow_handle(wid).describe()
             assert desc.status == WorkflowExecutionStatus.COMPLETED, (wid, desc.status)
             steps, sends, published = await history_steps(client, wid)
-            events = select(WebhookEvent.idempotency_key).where(WebhookEvent.partner_id == pid)
+            events = select(WebhookEvent.id).where(WebhookEvent.partner_id == pid)
             assert set((await s.scalars(events)).all()) == published, wid  # each event once, none unasked
             audit = {
                 k: a
@@ -448,7 +464,7 @@ async def test_smtp_server_down_for_a_while(api, ops, settings, dev_env, session
             failing = await eventually(
                 lambda: _at_least(retrying(dev_env.client, pids), len(pids)), timeout=15, what="sends retried"
             )
-            assert all(SEND_NOTIFICATIONS in v for v in failing.values()), failing
+            assert all(any(name in v for name in SENDS) for v in failing.values()), failing
             async with sessionmaker() as s:
                 rows = (await s.scalars(select(OutboxMessage))).all()
             assert rows and all(r.status == "pending" and r.attempts >= 1 and r.last_error for r in rows)
@@ -734,8 +750,8 @@ def worker_process(settings: Settings, smtp_port: int, log: Path) -> subprocess.
 
 
 async def test_worker_killed_mid_activity(api, ops, settings, dev_env, sessionmaker, tmp_path, tally):
-    """A real worker process is SIGKILLed while `outbox.send` runs: the welcome's row is locked,
-    the SMTP server has the whole message and has not answered yet (it holds DATA). The server
+    """A real worker process is SIGKILLed while the welcome is sent (`outbox.notify`): its row is
+    locked, the SMTP server has the whole message and has not answered yet (it holds DATA). The server
     keeps the message (accepted, never confirmed to the dead worker): this is the documented
     at-least-once window. A new worker retries the activity (after its 15 s start-to-close
     timeout) and sends it again with the same Message-ID; nothing else is duplicated, no row is
@@ -751,9 +767,7 @@ async def test_worker_killed_mid_activity(api, ops, settings, dev_env, sessionma
         wid = f"onboarding-{pid}"
         await eventually(lambda: sink.held >= 1, timeout=30, what="the welcome held by the SMTP server")
         desc = await dev_env.client.get_workflow_handle(wid).describe()
-        [pending] = [
-            pa for pa in desc.raw_description.pending_activities if pa.activity_type.name == SEND_NOTIFICATIONS
-        ]
+        [pending] = [pa for pa in desc.raw_description.pending_activities if pa.activity_type.name in SENDS]
         assert pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED  # mid-activity
         await asyncio.to_thread(sigkill, first)
         t_kill = time.time()
@@ -775,8 +789,9 @@ async def test_worker_killed_mid_activity(api, ops, settings, dev_env, sessionma
         tally(
             1,
             checked.journeys,
-            f"worker SIGKILLed inside outbox.send (attempt {pending.attempt}); the new worker re-sent it "
-            f"{t_resent - t_kill:.0f}s later with the same Message-ID (the one at-least-once duplicate); "
+            f"worker SIGKILLed inside {pending.activity_type.name} (attempt {pending.attempt}); "
+            f"the new worker re-sent it {t_resent - t_kill:.0f}s later with the same Message-ID "
+            "(the one at-least-once duplicate); "
             f"{checked.emails} emails for {checked.rows} rows",
         )
     finally:

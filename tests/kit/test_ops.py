@@ -24,7 +24,7 @@ async def test_a_step_failing_for_too_long_is_listed_with_its_last_error(api, op
         return [row for row in r.json() if row["workflow_id"] == wid]
 
     rows = await eventually(lambda: listed("?older_than_minutes=0.01"), timeout=30, what="listed as retrying")
-    assert rows[0]["activity"] == "outbox.send" and rows[0]["attempt"] >= 2
+    assert rows[0]["activity"] == "outbox.notify" and rows[0]["attempt"] >= 2
     assert "451" in rows[0]["last_failure"]
     assert await listed("") == []  # the policy's default (30 min) is not reached yet
     assert (await api.get("/ops/retrying", headers={"Authorization": "Bearer nope"})).status_code == 401

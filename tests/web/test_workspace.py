@@ -381,6 +381,6 @@ async def test_ops_see_a_step_retrying_for_long_with_its_error(live, ops, mailbo
     await eventually(listed, timeout=30, what="the retrying step on the ops page")
     row = page.locator("#retrying tbody tr")
     await expect(row).to_contain_text(f"onboarding-{partner['id']}")
-    await expect(row).to_contain_text("outbox.send")
+    await expect(row).to_contain_text("outbox.notify")
     await expect(row).to_contain_text("451")
     mailbox.accept()
