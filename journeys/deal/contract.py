@@ -39,6 +39,7 @@ __all__ = [
     "normalize_company_name",
     "normalize_domain",
     "protecting_partner",
+    "registrations_by_partner",
 ]
 
 
@@ -83,6 +84,21 @@ def won_by_mdf_request() -> Subquery:
         select(Deal.mdf_request_id, func.sum(Deal.amount_minor).label("won"))
         .where(Deal.state == DealState.won.value, Deal.mdf_request_id.is_not(None))
         .group_by(Deal.mdf_request_id)
+        .subquery()
+    )
+
+
+def registrations_by_partner() -> Subquery:
+    """Each partner's deal registrations: a subquery of (`partner_id`, `first_at`, `last_at`,
+    `registered`) for a reader to join (program figures: time to first deal, active partners)."""
+    return (
+        select(
+            Deal.partner_id,
+            func.min(Deal.created_at).label("first_at"),
+            func.max(Deal.created_at).label("last_at"),
+            func.count().label("registered"),
+        )
+        .group_by(Deal.partner_id)
         .subquery()
     )
 

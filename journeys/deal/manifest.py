@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.journey import JourneySpec
-from journeys.deal import domain, links
+from journeys.deal import domain, effectiveness, links
 from journeys.deal.activities import DealActivities
 from journeys.deal.events import EVENTS
 from journeys.deal.health import health_signals
@@ -33,4 +33,6 @@ SPEC = JourneySpec(
     scorecard_inputs=scorecard_inputs,
     link_kinds={"decision": links.DECISION},
     health_signals=health_signals,
+    cam_figures=effectiveness.cam_figures,
+    cam_figure_labels=effectiveness.LABELS,
 )

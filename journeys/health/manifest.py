@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from core.journey import JourneySpec
-from journeys.health import domain
+from journeys.health import domain, effectiveness
 from journeys.health.activities import HealthActivities
 from journeys.health.events import EVENTS
 from journeys.health.policy import HealthPolicy
@@ -24,4 +24,6 @@ SPEC = JourneySpec(
     event_prefix="partner.health",  # partner.health_changed (its partner.at_risk is onboarding's event)
     scorecard_inputs=scorecard_inputs,
     with_every_partner=lambda policy: domain.HealthInput if policy.section(HealthPolicy).watch else None,
+    cam_figures=effectiveness.cam_figures,
+    cam_figure_labels=effectiveness.LABELS,
 )

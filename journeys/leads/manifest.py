@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.journey import JourneySpec
-from journeys.leads import domain, links
+from journeys.leads import domain, effectiveness, links
 from journeys.leads.activities import LeadActivities
 from journeys.leads.events import EVENTS
 from journeys.leads.models import Lead
@@ -29,4 +29,6 @@ SPEC = JourneySpec(
     events=EVENTS,
     event_prefix="lead.",
     link_kinds={"offer": links.OFFER},
+    cam_figures=effectiveness.cam_figures,
+    cam_figure_labels=effectiveness.LABELS,
 )
