@@ -81,7 +81,7 @@ async def latency(
 ) -> list[Section]:
     from sqlalchemy import insert, select
 
-    from api.journeys import launch
+    from api.journeys import StartUncertain, launch
     from domain.policy import VersionedPolicy
     from journeys.cert.models import Certification
     from journeys.health.domain import REFRESH
@@ -110,7 +110,16 @@ async def latency(
                 for p in rows
                 for r in with_every_partner(p, st.settings.task_queue, VersionedPolicy(version=version, policy=policy))
             ]
-        await harness.bounded(records, lambda r: launch(st.client, r), concurrency=50)
+
+        async def start(record) -> None:
+            for _ in range(10):  # idempotent by workflow id: a start without an answer is tried again
+                try:
+                    return await launch(st.client, record)
+                except StartUncertain:
+                    await asyncio.sleep(2)
+            raise RuntimeError(f"{record.workflow_id} not started")
+
+        await harness.bounded(records, start, concurrency=10)
         started = time.perf_counter() - t0
         harness.log(f"health: {n} workflows started in {started:.0f}s; waiting for every first evaluation")
         while (done := await _evaluated(st)) < n:
