@@ -130,6 +130,7 @@ async def latency(
         async with st.sessionmaker() as session:
             rows0 = int(await session.scalar(select(HealthScore.id).order_by(HealthScore.id.desc()).limit(1)) or 0)
         events: list[tuple[str, datetime]] = []
+        signals: list[asyncio.Future] = []
         rnd = random.Random(7)
         for i in range(int(rate * seconds)):
             due = wall0 + i / rate
@@ -153,8 +154,11 @@ async def latency(
                     )
                 )
             events.append((str(p["id"]), at))
-            if refresh:
-                asyncio.ensure_future(st.client.get_workflow_handle(f"health-{p['id']}").signal(REFRESH))
+            if refresh:  # as the journey would, right after its commit (kept: a task nobody holds may be lost)
+                signals.append(
+                    asyncio.ensure_future(st.client.get_workflow_handle(f"health-{p['id']}").signal(REFRESH))
+                )
+        await asyncio.gather(*signals)
         harness.log(f"health: {len(events)} events sent; waiting for them to show")
         deadline = time.perf_counter() + max(180.0, 4 * evaluate_seconds)
         seen: dict[int, float] = {}
