@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from api import errors, journeys, limits, metrics, openapi, portal, ratelimit, web
 from api.partners import router as partners
-from api.routers import cams, codec, crm, health, keys, ops, policy, simulations, webhooks
+from api.routers import cams, codec, crm, effectiveness, health, keys, ops, policy, simulations, webhooks
 from core import registry
 from core.codec import EncryptionCodec
 from core.observability import configure_tracing
@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, *, reconcile_every: float | Non
     )
     errors.install(app)  # its catch-all middleware goes outside the body limit
     app.add_middleware(metrics.Observe)  # outermost: a span and a latency sample for every request
-    for module in (health, cams, partners, policy, simulations, keys, ops, codec):
+    for module in (health, cams, effectiveness, partners, policy, simulations, keys, ops, codec):
         app.include_router(module.router)
     for module in (webhooks, crm, metrics):  # integrations and operations
         app.include_router(module.router)

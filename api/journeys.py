@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import (
     Client,
@@ -277,6 +278,30 @@ def with_every_partner(partner: Partner, task_queue: str, policy: VersionedPolic
             )
         )
     return records
+
+
+async def backfill_every_partner(session: AsyncSession, task_queue: str, policy: VersionedPolicy) -> int:
+    """Record the journeys every partner has (`with_every_partner`, e.g. health once the policy
+    turns `health.watch` on) for the partners enrolled before: one record per `<name>-<partner
+    id>`, written in the caller's transaction (with the policy version) and never twice (ON
+    CONFLICT DO NOTHING on the workflow id); the reconciler starts them. Returns how many."""
+    names = [s.name for s in registry.JOURNEYS if s.with_every_partner and s.with_every_partner(policy.policy)]
+    if not names:
+        return 0
+    have = select(func.count()).where(JourneyRecord.partner_id == Partner.id, JourneyRecord.journey.in_(names))
+    partners = (await session.scalars(select(Partner).where(have.scalar_subquery() < len(names)))).all()
+    rows = [
+        {c.name: getattr(r, c.name) for c in JourneyRecord.__table__.columns if getattr(r, c.name) is not None}
+        for p in partners
+        for r in with_every_partner(p, task_queue, policy)
+    ]
+    added = 0
+    for i in range(0, len(rows), 1000):
+        stmt = (
+            pg_insert(JourneyRecord).values(rows[i : i + 1000]).on_conflict_do_nothing(index_elements=["workflow_id"])
+        )
+        added += len((await session.execute(stmt.returning(JourneyRecord.workflow_id))).all())
+    return added
 
 
 async def start_recorded(session: AsyncSession, client: Client, wids: list[str]) -> None:

@@ -1,14 +1,27 @@
-"""Partner health evaluation rate: N partners (`registered`, with the generator's program), each
-evaluated twice by the health journey's `evaluate` activity as the worker builds it (every
-journey's signal reader from the registry, the score, its row): the first evaluation of a
-partner records its score, the second finds nothing changed and writes nothing. Evaluations per
-second of each pass: how many partners one worker can keep watched at a given
-`health.evaluate_seconds`."""
+"""Partner health at program scale.
+
+`run` (`make bench`, N/10 partners): the `evaluate` activity as the worker builds it (every
+journey's signal reader from the registry, the score, its row) over N partners, twice: the first
+evaluation records each score, the second finds nothing changed and writes nothing. Evaluations
+per second of each pass: how many partners one worker can keep watched at a given
+`health.evaluate_seconds`.
+
+`latency` (`python -m bench.health --partners 10000 --rate 20`): the mechanism itself, one
+`health-{id}` entity workflow per partner on one `camlights worker` process: N partners, all
+watched, then events arriving at `rate` a second (a certification lapsing for a random partner,
+written as the cert journey writes it), each optionally followed by the `refresh` signal a
+journey would send. Per event: the time until the partner's health row reflects it (p50/p95/max,
+target p95 < 60 s); the mechanism's cost: evaluations a second, the worker's CPU and RSS."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import os
+import random
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from bench import harness
 from bench.harness import Section, Stack
@@ -39,3 +52,174 @@ async def run(st: Stack, n: int) -> list[Section]:
         wall = time.perf_counter() - t0
         section.add(label, f"{n / wall:.0f} evaluations/s ({wall:.1f}s)")
     return [section]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _evaluated(st: Stack) -> int:
+    from sqlalchemy import func, select
+
+    from journeys.health.models import HealthScore
+
+    async with st.sessionmaker() as session:
+        return int(await session.scalar(select(func.count(func.distinct(HealthScore.partner_id)))) or 0)
+
+
+async def latency(
+    st: Stack,
+    n: int,
+    *,
+    rate: float = 20.0,
+    seconds: float = 60.0,
+    evaluate_seconds: float = 30.0,
+    refresh: bool = False,
+) -> list[Section]:
+    from sqlalchemy import insert, select
+
+    from api.journeys import StartUncertain, launch
+    from domain.policy import VersionedPolicy
+    from journeys.cert.models import Certification
+    from journeys.health.domain import REFRESH
+    from journeys.health.models import HealthScore
+    from store import repo
+
+    async with st.sessionmaker() as session:
+        current = await repo.current_policy(session)
+        health = current.policy.health.model_copy(
+            update={"watch": True, "evaluate_seconds": evaluate_seconds, "velocity_goal": 0}
+        )
+        policy = current.policy.model_copy(update={"health": health})
+        version = await repo.save_policy(session, policy, created_by="bench")
+        await session.commit()
+    partners = await harness.seed_partners(st, n)
+    worker = harness.start_worker(st)
+    try:
+        from api.journeys import with_every_partner
+        from store.models import Partner
+
+        t0 = time.perf_counter()
+        async with st.sessionmaker() as session:
+            rows = (await session.scalars(select(Partner))).all()
+            records = [
+                r
+                for p in rows
+                for r in with_every_partner(p, st.settings.task_queue, VersionedPolicy(version=version, policy=policy))
+            ]
+
+        async def start(record) -> None:
+            for _ in range(10):  # idempotent by workflow id: a start without an answer is tried again
+                try:
+                    return await launch(st.client, record)
+                except StartUncertain:
+                    await asyncio.sleep(2)
+            raise RuntimeError(f"{record.workflow_id} not started")
+
+        await harness.bounded(records, start, concurrency=10)
+        started = time.perf_counter() - t0
+        harness.log(f"health: {n} workflows started in {started:.0f}s; waiting for every first evaluation")
+        while (done := await _evaluated(st)) < n:
+            harness.log(f"health: {done}/{n} evaluated")
+            await asyncio.sleep(5)
+        watched = time.perf_counter() - t0
+        cpu0, wall0 = _cpu_seconds(worker.pid), time.perf_counter()
+        async with st.sessionmaker() as session:
+            rows0 = int(await session.scalar(select(HealthScore.id).order_by(HealthScore.id.desc()).limit(1)) or 0)
+        events: list[tuple[str, datetime]] = []
+        signals: list[asyncio.Future] = []
+        rnd = random.Random(7)
+        for i in range(int(rate * seconds)):
+            due = wall0 + i / rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            p = rnd.choice(partners)
+            at = datetime.now(UTC)
+            async with st.sessionmaker() as session, session.begin():
+                await session.execute(
+                    insert(Certification).values(
+                        partner_id=p["id"],
+                        person_name="Bench",
+                        person_email=f"b{i}@bench.test",
+                        track=f"Track {i}",
+                        product_category="network",
+                        issued_at=at - timedelta(days=400),
+                        expires_at=at - timedelta(days=35),
+                        state="lapsed",
+                        restricted=True,
+                        period=1,
+                        created_by="bench",
+                    )
+                )
+            events.append((str(p["id"]), at))
+            if refresh:  # as the journey would, right after its commit (kept: a task nobody holds may be lost)
+                signals.append(
+                    asyncio.ensure_future(st.client.get_workflow_handle(f"health-{p['id']}").signal(REFRESH))
+                )
+        await asyncio.gather(*signals)
+        harness.log(f"health: {len(events)} events sent; waiting for them to show")
+        deadline = time.perf_counter() + max(180.0, 4 * evaluate_seconds)
+        seen: dict[int, float] = {}
+        while len(seen) < len(events) and time.perf_counter() < deadline:
+            await asyncio.sleep(2)
+            async with st.sessionmaker() as session:
+                got = (
+                    await session.execute(
+                        select(HealthScore.partner_id, HealthScore.at)
+                        .where(HealthScore.id > rows0)
+                        .order_by(HealthScore.id)
+                    )
+                ).all()
+            by_partner: dict[str, list[datetime]] = {}
+            for pid, at in got:
+                by_partner.setdefault(str(pid), []).append(at)
+            for k, (pid, at) in enumerate(events):
+                if k not in seen:
+                    first = next((t for t in by_partner.get(pid, []) if t >= at), None)
+                    if first is not None:
+                        seen[k] = (first - at).total_seconds()
+        wall = time.perf_counter() - wall0
+        cpu = _cpu_seconds(worker.pid) - cpu0
+        lat = list(seen.values())
+        load = os.getloadavg()[0]
+        s = Section(
+            f"health latency: {n} partners, events {rate:g}/s for {seconds:g}s, evaluate every {evaluate_seconds:g}s"
+            + (", refresh signal on each event" if refresh else ""),
+            [
+                ("partners watched (health workflows)", f"{len(records)}"),
+                ("start + first evaluation of all", f"{watched:.0f}s"),
+            ],
+        )
+        s.add("events reflected", f"{len(seen)} of {len(events)}")
+        if lat:
+            s.add("time until health reflects an event", harness.latency(lat))
+        s.add("worker CPU (one process)", f"{cpu / wall:.2f} cores over {wall:.0f}s; RSS {worker.rss_mib():.0f} MiB")
+        s.add(
+            "evaluations needed (N / evaluate_seconds + refreshes)",
+            f"{n / evaluate_seconds + (rate if refresh else 0):.0f}/s",
+        )
+        s.add("load average (1 min) at the end", f"{load:.1f}")
+        return [s]
+    finally:
+        worker.stop()
+
+
+async def _main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--partners", type=int, default=1000)
+    ap.add_argument("--rate", type=float, default=20.0)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--evaluate-seconds", type=float, default=30.0)
+    ap.add_argument("--refresh", action="store_true", help="send the refresh signal with each event")
+    a = ap.parse_args()
+    async with harness.stack(harness.bench_policy()) as st:
+        for section in await latency(
+            st, a.partners, rate=a.rate, seconds=a.seconds, evaluate_seconds=a.evaluate_seconds, refresh=a.refresh
+        ):
+            print(section.render())
+
+
+if __name__ == "__main__":
+    asyncio.run(_main())

@@ -52,6 +52,24 @@ class ScorecardQuery:
 ScorecardInputsReader = Callable[[AsyncSession, ScorecardQuery], Awaitable[dict[str, Any]]]
 
 
+@dataclass(frozen=True)
+class CamFiguresQuery:
+    """What a journey's CAM-effectiveness figures are read for: a portfolio (`partners`, a select
+    of partner ids, e.g. one CAM's) over [start, end), under a policy; `cam_id` None: every CAM's."""
+
+    partners: Any  # a Select of Partner.id, for `.in_(...)`
+    cam_id: uuid.UUID | None
+    start: datetime
+    end: datetime
+    policy: ProgramPolicy
+
+
+# A journey's figures of a CAM's effectiveness (journeys/<name>/effectiveness.py): a dict of
+# figure name to value (a number, or None when there is nothing to measure), read by the platform
+# (api/effectiveness.py) through the registry; `CAM_FIGURE_LABELS` of the manifest names them.
+CamFiguresReader = Callable[[AsyncSession, CamFiguresQuery], Awaitable[dict[str, float | int | None]]]
+
+
 # A journey's partner-health signals as they stand now (journeys/<name>/health.py): overdue
 # milestones, lapsing certifications, slow deal registration... (session, partner id, now, policy):
 # each a `journeys.health.contract.Signal` (the platform names no journey's types).
@@ -237,6 +255,10 @@ class JourneySpec:
     # The CRM event types it takes (`POST /events/crm` dispatches them by `type`), e.g. leads'
     # `lead.created`; the platform's own types are the deal's `opportunity.*`.
     crm_events: Mapping[str, CrmEventHandler] = field(default_factory=dict)
+    # Its figures of a CAM's effectiveness (journeys/<name>/effectiveness.py) and their labels, in
+    # order: read by the platform through the registry (api/effectiveness.py).
+    cam_figures: CamFiguresReader | None = None
+    cam_figure_labels: Mapping[str, str] = field(default_factory=dict)
     # A journey of the partner itself, started with every partner (`<name>-<partner id>`, e.g.
     # health): the model of its start input (built from the partner, api/journeys.py) under a
     # policy, or None while the policy has it off.

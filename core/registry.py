@@ -26,6 +26,8 @@ JOURNEYS: tuple[JourneySpec, ...] = tuple(
 FOLLOWING = tuple(spec.name for spec in JOURNEYS if spec.follows_coverage)
 SCORECARD_INPUTS = tuple(spec.scorecard_inputs for spec in JOURNEYS if spec.scorecard_inputs is not None)
 
+CAM_FIGURES = tuple(spec.cam_figures for spec in JOURNEYS if spec.cam_figures is not None)
+CAM_FIGURE_LABELS = {key: label for spec in JOURNEYS for key, label in spec.cam_figure_labels.items()}
 HEALTH_SIGNALS = tuple(spec.health_signals for spec in JOURNEYS if spec.health_signals is not None)
 HANDOVER_ITEMS = tuple(spec.handover_items for spec in JOURNEYS if spec.handover_items is not None)
 

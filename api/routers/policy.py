@@ -7,6 +7,7 @@ import logging
 
 from fastapi import APIRouter, HTTPException, Path
 
+from api import journeys
 from api.deps import OpsDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep
 from api.routemeta import route_meta
 from core.hooks import policy_saved
@@ -48,11 +49,16 @@ async def put_policy(
 ):
     """Store a new version of the whole policy. It applies to journeys started after it (on every
     worker, no restart); running journeys keep the version they started with. The QBR cycle's
-    schedule follows it at once (else within a worker's next policy check)."""
+    schedule follows it at once (else within a worker's next policy check). A journey every partner
+    has that it turns on (e.g. `health.watch`) is recorded for every partner enrolled before and
+    started by the reconciler."""
     version = await repo.save_policy(session, body, created_by=principal.actor)
     await repo.claim_step(
         session, key=None, actor=principal.actor, action="policy.changed", detail={"version": version}
     )
+    # The journeys every partner has that this version turns on (e.g. health.watch), for the
+    # partners enrolled before: recorded with the version, started by the reconciler.
+    await journeys.backfill_every_partner(session, settings.task_queue, VersionedPolicy(version=version, policy=body))
     await session.commit()
     try:
         async with asyncio.timeout(5):

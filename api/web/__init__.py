@@ -14,6 +14,7 @@ from api.web.security import PREFIX, SecurityHeaders
 def install(app: FastAPI, *, failures_per_minute: int) -> None:
     from api.web import (
         actions,
+        effectiveness,
         providers,  # noqa: F401  (every journey's web module: registers its actions too)
         router,
         signin,
@@ -24,6 +25,7 @@ def install(app: FastAPI, *, failures_per_minute: int) -> None:
     app.include_router(signin.router)
     app.include_router(router.router)
     app.include_router(simulations.router)
+    app.include_router(effectiveness.router)
     app.include_router(actions.router)  # the journeys' own actions and pages (registered by providers)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="web-static")
     app.add_middleware(SecurityHeaders)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import Principal, scope_to_principal
 from api.web import providers  # noqa: F401  (registers every column)
 from api.web.items import COLUMNS, Column, TodayContext, Value
+from domain.sheets import csv_cell
 from store import repo
 from store.models import Cam, Partner
 
@@ -84,11 +85,5 @@ def to_csv(portfolio: Portfolio) -> str:
     writer = csv.writer(out)
     writer.writerow(["id"] + [c.label for c in portfolio.columns])
     for row in portfolio.rows:
-        writer.writerow([row["id"]] + [_csv_cell(row.get(c.key)) for c in portfolio.columns])
+        writer.writerow([row["id"]] + [csv_cell(row.get(c.key)) for c in portfolio.columns])
     return out.getvalue()
-
-
-def _csv_cell(value: Value) -> str:
-    """A cell a spreadsheet will not run as a formula (=, +, -, @ lead to a quote)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

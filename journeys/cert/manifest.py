@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.journey import JourneySpec
-from journeys.cert import domain
+from journeys.cert import domain, effectiveness
 from journeys.cert.activities import CertActivities
 from journeys.cert.events import EVENTS
 from journeys.cert.health import health_signals
@@ -28,4 +28,6 @@ SPEC = JourneySpec(
     event_prefix="certification.",
     scorecard_inputs=scorecard_inputs,
     health_signals=health_signals,
+    cam_figures=effectiveness.cam_figures,
+    cam_figure_labels=effectiveness.LABELS,
 )

@@ -49,6 +49,7 @@ __all__ = [
     "normalize_domain",
     "protecting_partner",
     "register_from_portal",
+    "registrations_by_partner",
 ]
 
 
@@ -101,6 +102,21 @@ def won_deals() -> Subquery:
     """The closed-won deals: a subquery of (`id`, `amount_minor`, `currency`) for a reader to join
     (e.g. the leads journey's attribution of won revenue to the lead that a deal was credited to)."""
     return select(Deal.id, Deal.amount_minor, Deal.currency).where(Deal.state == DealState.won.value).subquery()
+
+
+def registrations_by_partner() -> Subquery:
+    """Each partner's deal registrations: a subquery of (`partner_id`, `first_at`, `last_at`,
+    `registered`) for a reader to join (program figures: time to first deal, active partners)."""
+    return (
+        select(
+            Deal.partner_id,
+            func.min(Deal.created_at).label("first_at"),
+            func.max(Deal.created_at).label("last_at"),
+            func.count().label("registered"),
+        )
+        .group_by(Deal.partner_id)
+        .subquery()
+    )
 
 
 async def deal_partner(session: AsyncSession, deal_id: uuid.UUID) -> uuid.UUID | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.journey import JourneySpec
-from journeys.deal import domain, links
+from journeys.deal import domain, effectiveness, links
 from journeys.deal.activities import DealActivities
 from journeys.deal.events import EVENTS
 from journeys.deal.handover import handover_items
@@ -35,4 +35,6 @@ SPEC = JourneySpec(
     link_kinds={"decision": links.DECISION},
     health_signals=health_signals,
     handover_items=handover_items,
+    cam_figures=effectiveness.cam_figures,
+    cam_figure_labels=effectiveness.LABELS,
 )

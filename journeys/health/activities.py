@@ -14,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 
 from core.journey import HealthSignalsReader
 from domain.journeys import StepResult
+from journeys.health.dark import last_active
 from journeys.health.domain import (
     JOURNEY,
     AlertInput,
@@ -23,10 +24,12 @@ from journeys.health.domain import (
     HealthActivity,
     HealthBand,
     HealthState,
+    ReengageAction,
+    ReengagementInput,
     changes,
     score,
 )
-from journeys.health.models import HealthEpisode, HealthScore
+from journeys.health.models import HealthEpisode, HealthReengagement, HealthScore
 from store import repo
 from store.models import Partner
 
@@ -39,6 +42,19 @@ async def latest(session: AsyncSession, partner_id: uuid.UUID, but: str) -> Heal
         .where(HealthScore.partner_id == partner_id, HealthScore.idempotency_key != but)
         .order_by(HealthScore.id.desc())
         .limit(1)
+    )
+
+
+async def _claim(session: AsyncSession, key: str, pid: uuid.UUID, action: str, detail: dict) -> bool:
+    """The audit row of a step of `health-{pid}`, once per key (False: the step was taken)."""
+    return await repo.claim_step(
+        session,
+        key=key,
+        actor=f"journey:{JOURNEY}-{pid}",
+        action=action,
+        partner_id=pid,
+        journey=JOURNEY,
+        detail=detail,
     )
 
 
@@ -77,6 +93,7 @@ class HealthActivities:
             old = [Contribution.model_validate(c) for c in before.contributions] if before else []
             moved = changes(old, result.contributions)
             changed = before is None or before.score != result.score or bool(moved)
+            active = await last_active(session, pid) if inp.activity else None
             if changed:  # once per key: a retry after the commit writes nothing more
                 await session.execute(
                     insert(HealthScore)
@@ -100,20 +117,16 @@ class HealthActivities:
             changed=changed,
             contributions=result.contributions,
             changes=moved,
+            last_active=active,
         )
 
     @activity.defn(name=HealthActivity.RECORD_ALERT)
     async def record_alert(self, inp: AlertInput) -> StepResult:
         pid = uuid.UUID(inp.partner_id)
         async with self.sessionmaker() as session, session.begin():
-            if not await repo.claim_step(
-                session,
-                key=inp.idempotency_key,
-                actor=f"journey:{JOURNEY}-{pid}",
-                action="health.episode_opened" if inp.opened else "health.episode_closed",
-                partner_id=pid,
-                journey=JOURNEY,
-                detail={"episode": inp.episode, "reason": inp.reason},
+            action = "health.episode_opened" if inp.opened else "health.episode_closed"
+            if not await _claim(
+                session, inp.idempotency_key, pid, action, {"episode": inp.episode, "reason": inp.reason}
             ):
                 return StepResult(applied=False)
             if inp.opened:
@@ -130,4 +143,27 @@ class HealthActivities:
                 )
             state = HealthState.alerting if inp.opened else HealthState.watching
             await repo.set_journey_state(session, pid, JOURNEY, inp.partner_id, state.value)
+        return StepResult(applied=True)
+
+    @activity.defn(name=HealthActivity.RECORD_REENGAGEMENT)
+    async def record_reengagement(self, inp: ReengagementInput) -> StepResult:
+        """A step of a dark partner's re-engagement, once per key: the spell opened, an email
+        went (with its next step), ops was told, or the spell closed."""
+        pid = uuid.UUID(inp.partner_id)
+        async with self.sessionmaker() as session, session.begin():
+            detail = {"spell": inp.spell, "emails": inp.emails, "step": inp.step}
+            if not await _claim(session, inp.idempotency_key, pid, f"health.reengagement_{inp.action.value}", detail):
+                return StepResult(applied=False)
+            row: dict[str, object] = {"emails": inp.emails}
+            if inp.step:
+                row["last_step"] = inp.step
+            if inp.action == ReengageAction.escalate:
+                row["escalated_at"] = inp.at
+            elif inp.action == ReengageAction.close:
+                row["closed_at"] = inp.at
+            await session.execute(
+                insert(HealthReengagement)
+                .values(partner_id=pid, spell=inp.spell, since=inp.since, opened_at=inp.at, **row)
+                .on_conflict_do_update(index_elements=["partner_id", "spell"], set_=row)
+            )
         return StepResult(applied=True)

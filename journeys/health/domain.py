@@ -6,7 +6,7 @@ a listed contribution, so the contributions always sum to the score."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -20,9 +20,13 @@ BASELINE = 100
 REFRESH = "refresh"  # signal: evaluate now (a journey's event moved a signal)
 
 
+REENGAGE_PATCH = "health-reengage"  # the re-engagement of dark partners (runs recorded before replay without)
+
+
 class HealthActivity:
     EVALUATE = "health.evaluate"
     RECORD_ALERT = "health.record_alert"
+    RECORD_REENGAGEMENT = "health.record_reengagement"
 
 
 class HealthState(StrEnum):
@@ -121,6 +125,167 @@ def explain(reason: str, contributions: list[Contribution]) -> list[str]:
     return [reason, *lines]
 
 
+# --------------------------------------------------------------------------- re-engagement
+
+
+def is_dark(last_active: datetime, now: datetime, dark_after: timedelta) -> bool:
+    """Dark: nothing from the partner (an action of its own, a portal sign-in) for `dark_after`."""
+    return now - last_active >= dark_after
+
+
+class NextStep(BaseModel):
+    kind: str  # the signal kind it answers, or "portal"
+    text: str
+
+
+# What a partner can do about each kind of signal, most helpful first (a tie goes to this order).
+STEPS: dict[str, str] = {
+    "milestone_overdue": "Complete your onboarding: {what}.",
+    "cert_lapsed": "Renew your certification: {what}.",
+    "cert_expiring": "Renew your certification before it lapses: {what}.",
+    "mdf_unused": "Claim your marketing funds before they expire: {what}.",
+    "deal_velocity_low": "Register your next deal: protection starts the day you register it.",
+    "qbr_action_overdue": "Close your QBR action item: {what}.",
+    "win_rate_low": "Ask your partner team for help on your open deals ({what}).",
+}
+PORTAL_STEP = NextStep(kind="portal", text="Sign in to the partner portal: your open items and funds are there.")
+
+
+def next_step(contributions: list[Contribution]) -> NextStep:
+    """The one next step that would help a dark partner most: the signal costing it the most points
+    that it can act on (ties in the order of STEPS, then by key); none: sign in to the portal."""
+    order = list(STEPS)
+    actionable = [c for c in contributions if c.kind in STEPS and c.points < 0]
+    if not actionable:
+        return PORTAL_STEP
+    best = min(actionable, key=lambda c: (c.points, order.index(c.kind), c.key))
+    return NextStep(kind=best.kind, text=STEPS[best.kind].format(what=best.what))
+
+
+class Reengagement(BaseModel):
+    """A dark partner's re-engagement, carried across continue-as-new."""
+
+    spell: int = Field(0, ge=0, description="dark spells so far (the open one included)")
+    open: bool = False
+    since: datetime | None = None  # the partner's last activity when the spell opened
+    sent: int = 0  # emails of this spell
+    last_at: datetime | None = None  # when the spell opened or its last email went
+    escalated: bool = False  # ops was told
+
+
+def emails_now(before: Reengagement, after: Reengagement) -> bool:
+    """An email goes with this step (the spell's first, or the next)."""
+    return after.sent > (before.sent if before.spell == after.spell else 0)
+
+
+class ReengageAction(StrEnum):
+    none = "none"
+    open = "open"  # the partner went dark: the spell opens with its first email
+    email = "email"  # the next email of the spell
+    escalate = "escalate"  # every email sent and still nothing: ops is told
+    close = "close"  # the partner acted (or a CAM covers it now): the spell ends
+
+
+def reengage_next(
+    r: Reengagement,
+    *,
+    last_active: datetime | None,
+    covered: bool,
+    now: datetime,
+    dark_after: timedelta,
+    every: timedelta,
+    emails: int,
+) -> ReengageAction:
+    """The next step of a partner's re-engagement. Only a partner without a CAM (`covered` False)
+    is re-engaged; a spell ends as soon as the partner acts (its last activity moves past the one
+    the spell opened with); `emails` emails `every` apart, then ops once after another `every`."""
+    if r.open:
+        moved = last_active is not None and r.since is not None and last_active > r.since
+        if covered or moved:
+            return ReengageAction.close
+        if r.escalated or r.last_at is None or now - r.last_at < every:
+            return ReengageAction.none
+        return ReengageAction.email if r.sent < emails else ReengageAction.escalate
+    if covered or last_active is None or not is_dark(last_active, now, dark_after):
+        return ReengageAction.none
+    return ReengageAction.open
+
+
+def reengaged(
+    r: Reengagement, action: ReengageAction, *, last_active: datetime | None, now: datetime, emails: int
+) -> Reengagement:
+    """The re-engagement after `action` (the workflow's state; the emails go with it): a spell
+    opens with its first email (if the policy sends any)."""
+    if action == ReengageAction.open:
+        return Reengagement(spell=r.spell + 1, open=True, since=last_active, sent=min(emails, 1), last_at=now)
+    if action == ReengageAction.email:
+        return r.model_copy(update={"sent": r.sent + 1, "last_at": now})
+    if action == ReengageAction.escalate:
+        return r.model_copy(update={"escalated": True, "last_at": now})
+    if action == ReengageAction.close:
+        return r.model_copy(update={"open": False, "escalated": False})
+    return r
+
+
+# --------------------------------------------------------------------------- program figures
+
+
+class PartnerFacts(BaseModel):
+    """What the program figures read of one partner."""
+
+    enrolled_at: datetime
+    last_active: datetime
+    first_deal_at: datetime | None = None
+    last_deal_at: datetime | None = None
+
+
+class ProgramFigures(BaseModel):
+    partners: int
+    active: int = Field(description="partners with a deal registered within health.velocity_days")
+    active_rate: float | None = Field(description="active / partners (null without partners)")
+    active_rate_target: float
+    active_on_target: bool | None
+    dark: int = Field(description="partners with no activity of their own for health.dark_days")
+    dark_rate: float | None
+    dark_rate_target: float
+    dark_on_target: bool | None = Field(description="the dark rate is under its target")
+    with_a_deal: int = Field(description="partners that registered a deal")
+    days_to_first_deal_median: float | None = Field(
+        description="median policy days from enrolment to the first deal registered (of those with one)"
+    )
+
+
+def program_figures(
+    facts: Iterable[PartnerFacts], now: datetime, policy: HealthPolicy, day: timedelta
+) -> ProgramFigures:
+    """Active partner rate (a deal within `velocity_days`), dark partner rate (nothing of its own
+    for `dark_days`, on target when under `dark_rate_target`), and the median time to first deal."""
+    rows = list(facts)
+    n = len(rows)
+    active = sum(1 for f in rows if f.last_deal_at is not None and now - f.last_deal_at < day * policy.velocity_days)
+    dark = sum(1 for f in rows if is_dark(f.last_active, now, day * policy.dark_days))
+    firsts = sorted((f.first_deal_at - f.enrolled_at) / day for f in rows if f.first_deal_at is not None)
+    median = None
+    if firsts:
+        mid = len(firsts) // 2
+        median = firsts[mid] if len(firsts) % 2 else (firsts[mid - 1] + firsts[mid]) / 2
+    active_rate = active / n if n else None
+    dark_rate = dark / n if n else None
+    return ProgramFigures(
+        partners=n,
+        active=active,
+        active_rate=active_rate,
+        active_rate_target=policy.active_rate_target,
+        active_on_target=None if active_rate is None else active_rate >= policy.active_rate_target,
+        dark=dark,
+        dark_rate=dark_rate,
+        dark_rate_target=policy.dark_rate_target,
+        dark_on_target=None if dark_rate is None else dark_rate < policy.dark_rate_target,
+        with_a_deal=len(firsts),
+        days_to_first_deal_median=None if median is None else round(median, 2),
+    )
+
+
 # --------------------------------------------------------------------------- messages
 
 
@@ -132,12 +297,14 @@ class HealthInput(BaseModel):
     generation: int = Field(1, ge=1, description="the run's number (continue-as-new adds one)")
     episodes: int = Field(0, ge=0, description="early-warning episodes so far")
     alerting: bool = False  # an episode is open
+    reengagement: Reengagement = Field(default_factory=Reengagement)
 
 
 class EvaluateInput(BaseModel):
     idempotency_key: str
     partner_id: str
     policy_version: int
+    activity: bool = False  # also read the partner's last activity (for the re-engagement)
 
 
 class Evaluation(BaseModel):
@@ -148,6 +315,18 @@ class Evaluation(BaseModel):
     changed: bool = False
     contributions: list[Contribution] = []
     changes: list[Contribution] = []
+    last_active: datetime | None = None  # the partner's last activity (when asked for)
+
+
+class ReengagementInput(BaseModel):
+    idempotency_key: str
+    partner_id: str
+    spell: int
+    action: ReengageAction
+    at: datetime
+    emails: int = 0  # sent in the spell so far
+    step: str = ""  # the next step the email carried
+    since: datetime | None = None  # the partner's last activity when the spell opened
 
 
 class AlertInput(BaseModel):
@@ -166,6 +345,7 @@ class HealthProgress(BaseModel):
     band: HealthBand | None
     evaluations: int
     episodes: int
+    reengagement: Reengagement | None = None
 
 
 def describe(inp: HealthInput) -> tuple[str, str]:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from core.journey import JourneySpec
-from journeys.health import domain
+from journeys.health import domain, effectiveness
 from journeys.health.activities import HealthActivities
 from journeys.health.events import EVENTS
 from journeys.health.handover import handover_items
@@ -26,4 +26,6 @@ SPEC = JourneySpec(
     scorecard_inputs=scorecard_inputs,
     with_every_partner=lambda policy: domain.HealthInput if policy.section(HealthPolicy).watch else None,
     handover_items=handover_items,
+    cam_figures=effectiveness.cam_figures,
+    cam_figure_labels=effectiveness.LABELS,
 )

@@ -45,3 +45,21 @@ class HealthEpisode(Base):
     reason: Mapped[str] = mapped_column(Text)
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class HealthReengagement(Base):
+    """A dark spell of a partner without a CAM: its re-engagement emails, whether ops was told
+    (Today shows it until the partner acts) and when it ended."""
+
+    __tablename__ = "health_reengagements"
+
+    partner_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True
+    )
+    spell: Mapped[int] = mapped_column(Integer, primary_key=True)
+    since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    emails: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    last_step: Mapped[str] = mapped_column(Text, server_default="", default="")
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

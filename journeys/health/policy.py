@@ -73,6 +73,29 @@ class HealthPolicy(PolicySection):
         default_factory=_default_coverage, description="share of one CAM a partner of each tier takes"
     )
     max_partners_per_cam: int = Field(50, ge=1, le=10_000, description="active partners a CAM can hold")
+    dark_days: float = Field(
+        30,
+        gt=0,
+        le=DAYS,
+        allow_inf_nan=False,
+        description="dark: no activity of the partner (an action of its own, a portal sign-in) for this many days",
+    )
+    reengage_emails: int = Field(
+        3, ge=0, le=10, description="re-engagement emails a dark partner without a CAM gets before ops is told"
+    )
+    reengage_every_days: float = Field(
+        7, gt=0, le=DAYS, allow_inf_nan=False, description="days between those emails (and before ops is told)"
+    )
+    dark_rate_target: float = Field(
+        0.2, ge=0, le=1, allow_inf_nan=False, description="the program's target: dark partners under this share"
+    )
+    active_rate_target: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="the program's target: partners with a deal registered within velocity_days, at least this share",
+    )
 
     def timers(self, platform: PlatformPolicy) -> dict[str, float]:
         """Its one timer, the wait between evaluations (in seconds, whatever a policy day is)."""

@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from journeys.health.domain import Contribution
+from journeys.deal.contract import registrations_by_partner
+from journeys.health.dark import last_active_column
+from journeys.health.domain import Contribution, PartnerFacts, ProgramFigures, program_figures
 from journeys.health.models import HealthEpisode, HealthScore
 from journeys.health.schemas import EpisodeOut, HealthOut, HealthPoint
 from store import repo
@@ -57,3 +59,19 @@ async def health(session: AsyncSession, partner: Partner) -> HealthOut:
         ],
         alerting=EpisodeOut.model_validate(episode, from_attributes=True) if episode else None,
     )
+
+
+async def program(session: AsyncSession, now: datetime | None = None) -> ProgramFigures:
+    """The program figures over every partner now (journeys/health/domain.py `program_figures`)."""
+    policy = (await repo.current_policy(session)).policy
+    deals = registrations_by_partner()
+    rows = await session.execute(
+        select(Partner.created_at, last_active_column(), deals.c.first_at, deals.c.last_at).outerjoin(
+            deals, deals.c.partner_id == Partner.id
+        )
+    )
+    facts = [
+        PartnerFacts(enrolled_at=enrolled, last_active=active, first_deal_at=first, last_deal_at=last)
+        for enrolled, active, first, last in rows.all()
+    ]
+    return program_figures(facts, now or datetime.now(UTC), policy.health, policy.days(1))

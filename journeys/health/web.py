@@ -16,7 +16,7 @@ from domain.enums import Role, Tier
 from journeys.health import service
 from journeys.health.contract import cam_load
 from journeys.health.domain import JOURNEY
-from journeys.health.models import HealthEpisode
+from journeys.health.models import HealthEpisode, HealthReengagement
 from store import repo
 from store.models import Cam, Partner
 
@@ -42,6 +42,31 @@ async def health_items(ctx: TodayContext) -> list[TodayItem]:
             entity_id=f"{partner.id}:{episode.episode}",
         )
         for episode, partner in (await ctx.session.execute(stmt)).all()
+    ]
+
+
+@provider("health-dark")
+async def dark_items(ctx: TodayContext) -> list[TodayItem]:
+    """Dark partners whose re-engagement emails went unanswered (ops), until the partner acts."""
+    stmt = ctx.responsible(
+        select(HealthReengagement, Partner)
+        .join(Partner, Partner.id == HealthReengagement.partner_id)
+        .where(HealthReengagement.escalated_at.is_not(None), HealthReengagement.closed_at.is_(None))
+        .order_by(HealthReengagement.escalated_at)
+    )
+    return [
+        TodayItem(
+            kind="health-dark",
+            label="Dark partner",
+            partner_id=partner.id,
+            partner_name=partner.name,
+            title=f"Dark partner: {row.emails} re-engagement emails unanswered",
+            detail=f"last step suggested: {row.last_step}" if row.last_step else "no activity since enrolment",
+            deadline=None,
+            deadline_label="since",
+            entity_id=f"{partner.id}:dark:{row.spell}",
+        )
+        for row, partner in (await ctx.session.execute(stmt)).all()
     ]
 
 
@@ -71,3 +96,13 @@ async def capacity_page(request: Request, session: SessionDep):
     cams = (await session.scalars(select(Cam).order_by(Cam.name, Cam.id))).all()
     loads = [(cam, cam_load(by_cam.get(cam.id, {}), policy)) for cam in cams]
     return render(request, "health/capacity", user, loads=loads, tiers=list(Tier))
+
+
+@view(JOURNEY, "/program")
+async def program_page(request: Request, session: SessionDep):
+    """The program figures (ops): active and dark partner rates against their targets, the median
+    time to first deal."""
+    user = await signed_in(request, session)
+    if user.principal.role != Role.ops:
+        raise HTTPException(403, detail="the program figures are for ops")
+    return render(request, "health/program", user, figures=await service.program(session))

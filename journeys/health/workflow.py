@@ -8,6 +8,12 @@ without one) gets one alert with the explanation and `partner.at_risk` is publis
 episode (the episode number is in the workflow's state and every step is idempotent on it, so a
 worker restart or a retry sends nothing twice). The episode closes once the partner is healthy
 again. After `evaluations_per_run` evaluations it continues as new, carrying the episode state.
+
+A partner without a CAM that goes dark (nothing of its own for `health.dark_days`: no action, no
+portal sign-in) gets `reengage_emails` emails `reengage_every_days` apart, each with the one next
+step that would help it most (domain.py `next_step`), then ops is told (an email and a Today item);
+the spell ends as soon as the partner acts or a CAM takes it on. Runs recorded before this replay
+without it (patch `health-reengage`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, StepResult
     from journeys.health.domain import (
         JOURNEY,
+        REENGAGE_PATCH,
         REFRESH,
         AlertInput,
         EvaluateInput,
@@ -29,9 +36,15 @@ with workflow.unsafe.imports_passed_through():
         HealthInput,
         HealthProgress,
         HealthState,
+        ReengageAction,
+        ReengagementInput,
         alert_reason,
+        emails_now,
         episode_over,
         explain,
+        next_step,
+        reengage_next,
+        reengaged,
     )
     from journeys.health.events import HealthChanged
     from journeys.onboarding.contract import PartnerEvent
@@ -49,6 +62,8 @@ class HealthWorkflow:
         self._refresh = False
         self._evaluations = 0
         self._last: Evaluation | None = None
+        self._reengagement = inp.reengagement
+        self._reengages = False  # set by the run: patch REENGAGE_PATCH
 
     @property
     def _state(self) -> HealthState:
@@ -71,10 +86,12 @@ class HealthWorkflow:
             band=self._last.band if self._last else None,
             evaluations=self._evaluations,
             episodes=self._episodes,
+            reengagement=self._reengagement if self._reengages else None,
         )
 
     @workflow.run
     async def run(self, inp: HealthInput) -> None:
+        self._reengages = workflow.patched(REENGAGE_PATCH)
         policy = await self._kit.load_policy(inp.policy_version)
         self._kit.upsert(self._state.value)
         every = timedelta(seconds=policy.health.evaluate_seconds)
@@ -88,6 +105,7 @@ class HealthWorkflow:
                     idempotency_key=self._kit.key(f"eval:{step}"),
                     partner_id=inp.partner_id,
                     policy_version=self._kit.policy_version,
+                    activity=self._reengages and not self._kit.has_cam(),
                 ),
                 Evaluation,
                 summary="evaluate the partner's health",
@@ -96,6 +114,8 @@ class HealthWorkflow:
             if ev.changed:
                 await self._kit.emit("partner.health_changed", self._changed(ev), step=f"changed:{step}")
             await self._warn(ev, step)
+            if self._reengages:
+                await self._reengage(ev)
             await self._kit.wait_until(
                 lambda: self._refresh, workflow.now() + every, summary="evaluate again", waiting_for="a refresh"
             )
@@ -106,6 +126,7 @@ class HealthWorkflow:
                     "generation": inp.generation + 1,
                     "episodes": self._episodes,
                     "alerting": self._alerting,
+                    "reengagement": self._reengagement,
                     "coverage": self._kit.coverage,
                     "policy_version": None,
                 }
@@ -138,6 +159,60 @@ class HealthWorkflow:
         elif episode_over(ev.score, ev.peak, policy.health):
             self._alerting = False
             await self._record(opened=False, reason=f"healthy again ({ev.score})")
+
+    async def _reengage(self, ev: Evaluation) -> None:
+        """The next step of the partner's re-engagement, if any (see the module's docstring)."""
+        policy = self._kit.policy
+        assert policy is not None
+        h, before, now = policy.health, self._reengagement, workflow.now()
+        action = reengage_next(
+            before,
+            last_active=ev.last_active,
+            covered=self._kit.has_cam(),
+            now=now,
+            dark_after=policy.days(h.dark_days),
+            every=policy.days(h.reengage_every_days),
+            emails=h.reengage_emails,
+        )
+        if action == ReengageAction.none:
+            return
+        r = self._reengagement = reengaged(
+            before, action, last_active=ev.last_active, now=now, emails=h.reengage_emails
+        )
+        step = next_step(ev.contributions).text if emails_now(before, r) else ""
+        await self._kit.activity(
+            HealthActivity.RECORD_REENGAGEMENT,
+            ReengagementInput(
+                idempotency_key=self._kit.key(f"reengage:{r.spell}:{action.value}:{r.sent}"),
+                partner_id=self._inp.partner_id,
+                spell=r.spell,
+                action=action,
+                at=now,
+                emails=r.sent,
+                step=step,
+                since=r.since,
+            ),
+            StepResult,
+            summary=f"record the re-engagement: {action.value}",
+        )
+        if step:
+            await self._kit.notify(
+                "reengage",
+                ["partner"],
+                step=f"reengage:{r.spell}:{r.sent}",
+                next_step=step,
+                number=r.sent,
+                emails=h.reengage_emails,
+            )
+        elif action == ReengageAction.escalate:
+            await self._kit.notify(
+                "dark",
+                ["ops"],
+                step=f"dark:{r.spell}",
+                since=f"{r.since:%Y-%m-%d}" if r.since else "its enrolment",
+                emails=r.sent,
+                dark_days=h.dark_days,
+            )
 
     async def _record(self, *, opened: bool, reason: str) -> None:
         what = "opened" if opened else "closed"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.journey import CrmEventHandler, JourneySpec, OwnStarts
-from journeys.leads import domain, links, starts
+from journeys.leads import domain, effectiveness, links, starts
 from journeys.leads.activities import LeadActivities
 from journeys.leads.events import EVENTS
 from journeys.leads.models import Lead
@@ -40,4 +40,6 @@ SPEC = JourneySpec(
             description="a lead from the CRM: created as POST /leads creates it, once per external_id",
         )
     },
+    cam_figures=effectiveness.cam_figures,
+    cam_figure_labels=effectiveness.LABELS,
 )

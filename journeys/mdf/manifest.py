@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.journey import Grant, JourneySpec
-from journeys.mdf import domain, links
+from journeys.mdf import domain, effectiveness, links
 from journeys.mdf.activities import MdfActivities
 from journeys.mdf.events import EVENTS
 from journeys.mdf.fund import MdfFundWorkflow
@@ -45,4 +45,6 @@ SPEC = JourneySpec(
     },
     health_signals=health_signals,
     handover_items=handover_items,
+    cam_figures=effectiveness.cam_figures,
+    cam_figure_labels=effectiveness.LABELS,
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.journey import JourneySpec
-from journeys.qbr import domain
+from journeys.qbr import domain, effectiveness
 from journeys.qbr.activities import QbrActivities
 from journeys.qbr.cycle import QbrCycleWorkflow
 from journeys.qbr.health import health_signals
@@ -30,4 +30,6 @@ SPEC = JourneySpec(
     on_policy_saved=ensure_qbr_schedule,
     policy=QbrPolicy,
     health_signals=health_signals,
+    cam_figures=effectiveness.cam_figures,
+    cam_figure_labels=effectiveness.LABELS,
 )

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 
+from domain import actors
 from domain.journeys import Coverage
 from journeys.cert.models import Certification
 from journeys.health.domain import HealthInput
@@ -64,4 +65,12 @@ async def episodes(sessionmaker, partner: Partner) -> list[HealthEpisode]:
                     select(HealthEpisode).where(HealthEpisode.partner_id == partner.id).order_by(HealthEpisode.episode)
                 )
             ).all()
+        )
+
+
+async def acted(sessionmaker, partner: Partner, at: datetime) -> None:
+    """The partner did something of its own at `at` (an audit row with the actor partner:<id>)."""
+    async with sessionmaker() as session, session.begin():
+        await repo.claim_step(
+            session, key=None, actor=actors.partner(partner.id), action="deal.registered", partner_id=partner.id, at=at
         )

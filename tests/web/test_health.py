@@ -1,5 +1,5 @@
 """Partner health in the workspace (over HTTP, the live app): an open early warning on the CAM's
-Today and the partner page's Health section; the CAM capacity page for ops only."""
+Today and the partner page's Health section; the CAM capacity and program figures pages for ops only."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ async def test_early_warning_on_today_and_the_partner_page_and_capacity_for_ops(
     page = (await desk.get(f"/web/partners/{partner.id}")).text
     assert 'id="health-score"' in page and "\u221212: certification Network Associate lapsed on 2027-03-02" in page
     assert (await desk.get("/web/cams/capacity")).status_code == 403
+    assert (await desk.get("/web/program")).status_code == 403
 
     ops = browsers()
     await signed_in(ops, mailbox, live.settings.ops_email)
@@ -53,3 +54,6 @@ async def test_early_warning_on_today_and_the_partner_page_and_capacity_for_ops(
     assert r.status_code == 200 and 'id="capacity"' in r.text
     row = r.text.split(cam.name, 1)[1].split("</tr>", 1)[0]
     assert "<td>0.04</td>" in row  # one gold partner: 1/25 of a CAM
+    figures = await ops.get("/web/program")  # the one partner, enrolled now: not dark, no deal yet
+    assert figures.status_code == 200 and 'id="program-figures"' in figures.text
+    assert "0.0% (0 of 1)" in figures.text.split('id="dark-rate"', 1)[1].split("</tr>", 1)[0]
