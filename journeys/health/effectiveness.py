@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.journey import CamFiguresQuery
@@ -17,13 +17,13 @@ LABELS = {"health_average": "Portfolio health", "health_trend": "Portfolio healt
 
 async def _scores(session: AsyncSession, q: CamFiguresQuery, at: datetime) -> dict:
     """Each partner's latest score before `at`."""
-    rows = await session.execute(
-        select(HealthScore.partner_id, HealthScore.score)
-        .distinct(HealthScore.partner_id)
+    latest = (
+        select(func.max(HealthScore.id))
         .where(HealthScore.partner_id.in_(q.partners), HealthScore.at < at)
-        .order_by(HealthScore.partner_id, HealthScore.id.desc())
+        .group_by(HealthScore.partner_id)
     )
-    return dict(rows.tuples().all())
+    rows = await session.execute(select(HealthScore.partner_id, HealthScore.score).where(HealthScore.id.in_(latest)))
+    return {partner: score for partner, score in rows.all()}
 
 
 async def cam_figures(session: AsyncSession, q: CamFiguresQuery) -> dict[str, float | int | None]:

@@ -27,6 +27,8 @@ PARTNER_FACING = {
         "expired",
         "expiry_reminder",
     ],
+    "health": ["reengage"],
+    "handover": ["introduction"],  # the platform's CAM handover (activities/templates/handover)
     "leads": ["offer", "offer_reminder", "withdrawn", "nudge"],
     "mdf": [
         "submitted",
