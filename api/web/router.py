@@ -43,9 +43,15 @@ router = APIRouter(prefix=security.PREFIX, route_class=WebRoute, include_in_sche
 
 
 @router.get("/")
-async def today_page(request: Request, session: SessionDep):
+async def today_page(
+    request: Request,
+    session: SessionDep,
+    kind: Annotated[str, Query(max_length=40, pattern=r"^[a-z0-9_-]*$")] = "",
+):
+    """The most urgent items first (`today.SHOWN` of them), every kind counted; `?kind=` shows one
+    kind only (an unknown kind shows none)."""
     user = await signed_in(request, session)
-    listing = await today.collect(session, user.principal)
+    listing = await today.collect(session, user.principal, kind=kind)
     return render(request, "today", user, today=listing, now=listing.now)
 
 

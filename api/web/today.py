@@ -19,6 +19,9 @@ from store import repo
 from store.models import Cam, Partner
 
 FAR = datetime.max.replace(tzinfo=UTC)
+# The page shows the most urgent items of the list (of one kind with `?kind=`), and counts all of
+# them: ops' list of a whole program at 10,000 partners was 11 MiB of HTML (bench/README.md).
+SHOWN = 200
 
 
 @dataclass(frozen=True)
@@ -26,13 +29,32 @@ class Today:
     items: list[TodayItem]
     counts: dict[str, int]  # per label, in order of first appearance
     now: datetime
+    kind: str = ""  # only this provider's items shown ("": every kind)
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        """label -> the provider's kind (the `?kind=` of the label's link)."""
+        return {i.label: i.kind for i in self.items}
+
+    @property
+    def chosen(self) -> list[TodayItem]:
+        return [i for i in self.items if i.kind == self.kind] if self.kind else self.items
+
+    @property
+    def shown(self) -> list[TodayItem]:
+        return self.chosen[:SHOWN]
+
+    @property
+    def hidden(self) -> int:
+        """Items of the choice not shown (the least urgent)."""
+        return max(0, len(self.chosen) - SHOWN)
 
 
-async def collect(session: AsyncSession, principal: Principal, now: datetime | None = None) -> Today:
+async def collect(session: AsyncSession, principal: Principal, now: datetime | None = None, *, kind: str = "") -> Today:
     policy = (await repo.current_policy(session)).policy
     ctx = TodayContext(session=session, principal=principal, policy=policy, now=now or datetime.now(UTC))
     items = await _items(ctx)
-    return Today(items=items, counts=dict(Counter(i.label for i in items)), now=ctx.now)
+    return Today(items=items, counts=dict(Counter(i.label for i in items)), now=ctx.now, kind=kind)
 
 
 async def _items(ctx: TodayContext) -> list[TodayItem]:
