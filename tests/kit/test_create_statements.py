@@ -10,7 +10,11 @@ from contextlib import contextmanager
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from journeys.deal.domain import JOURNEY
+from store import repo
+from store.models import JourneyRecord
 from tests.helpers.api import deal_body, enrol
+from tests.helpers.policies import fast_policy
 
 # What each create sends (the key lookup included; no worker runs, so nothing else does).
 PARTNER_CREATE = 8  # was 12: the policy read once, the contact admin in one upsert, no refresh, no re-read
@@ -36,7 +40,7 @@ def sql_of(sent: list[str]) -> str:
     return "\n".join(f"  {s}" for s in sent)
 
 
-async def test_statements_per_create(api, ops):
+async def test_statements_per_create(api, ops, sessionmaker):
     enrol_body = {
         "name": "Counted",
         "domain": "counted.test",
@@ -65,3 +69,18 @@ async def test_statements_per_create(api, ops):
     again = await api.post("/deals", json=body, headers=keyed)
     assert again.headers.get("Idempotent-Replayed") == "true" and again.json() == r.json()
     await enrol(api, ops, tier="registered", domain="second.test")  # the helper's path still answers 201
+
+    # The policy this process parsed is never applied stale: a version written by another process
+    # (here straight into the database) is the one the next create pins, in the same statement count.
+    async with sessionmaker() as session:
+        version = await repo.save_policy(session, fast_policy(day_seconds=2), "test:another-process")
+        await session.commit()
+    body = deal_body(partner_id=partner["id"], customer_name="Umbrella", customer_domain="umbrella.com")
+    with statements() as sent:
+        r = await api.post("/deals", json=body, headers=ops)
+    assert r.status_code == 201, r.text
+    assert len(sent) == DEAL_CREATE, f"POST /deals (new policy) sent {len(sent)} statements:\n{sql_of(sent)}"
+    async with sessionmaker() as session:
+        record = await session.get(JourneyRecord, f"{JOURNEY}-{r.json()['id']}")
+    assert record is not None and record.start_input["policy_version"] == version
+    assert (await api.get("/policy", headers=ops)).json()["policy"]["day_seconds"] == 2
