@@ -22,6 +22,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import delete, func, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import (
@@ -158,17 +159,16 @@ async def create_and_start(
     session.add(new.entity)
     await session.flush()
     wid = workflow_id(new.journey, new.entity.id)
-    session.add(
-        JourneyRecord(
-            workflow_id=wid,
-            partner_id=new.partner_id,
-            journey=new.journey,
-            state=new.state,
-            workflow_type=registry.journey(new.journey).workflow.__name__,
-            task_queue=task_queue,
-            start_input=new.start_input.model_dump(mode="json"),
-        )
+    record = JourneyRecord(
+        workflow_id=wid,
+        partner_id=new.partner_id,
+        journey=new.journey,
+        state=new.state,
+        workflow_type=registry.journey(new.journey).workflow.__name__,
+        task_queue=task_queue,
+        start_input=new.start_input.model_dump(mode="json"),
     )
+    session.add(record)
     await repo.claim_step(
         session,
         key=created_key(wid),
@@ -178,11 +178,14 @@ async def create_and_start(
         journey=new.journey,
         detail=new.detail,
     )
-    await session.refresh(new.entity)
+    # The row's server defaults came back with its INSERT (`eager_defaults`); read what did not.
+    unloaded = set(answer.model_fields) & sa_inspect(new.entity).unloaded
+    if unloaded:
+        await session.refresh(new.entity, attribute_names=sorted(unloaded))
     out = jsonable_encoder(answer.model_validate(new.entity))
     await idem.remember(201, out)
     await session.commit()
-    await start_journey(session, ctx.temporal, wid, idem=idem, what=what)
+    await start_journey(session, ctx.temporal, wid, idem=idem, what=what, record=record)
     return out
 
 
@@ -342,12 +345,20 @@ async def _compensate(
 
 
 async def start_journey(
-    session: AsyncSession, client: Client, wid: str, *, idem: Idempotency | None = None, what: str
+    session: AsyncSession,
+    client: Client,
+    wid: str,
+    *,
+    idem: Idempotency | None = None,
+    what: str,
+    record: JourneyRecord | None = None,
 ) -> None:
-    """Start the journey `wid` recorded (and committed) by the caller. On a definite refusal the
-    rows are removed and the answer is 503 "nothing was <what>"; when it stays uncertain the rows
-    stay and the answer is 503 "retry with the same Idempotency-Key"."""
-    record = await session.get(JourneyRecord, wid)
+    """Start the journey `wid` recorded (and committed) by the caller (`record`: the row it wrote,
+    not read again). On a definite refusal the rows are removed and the answer is 503 "nothing
+    was <what>"; when it stays uncertain the rows stay and the answer is 503 "retry with the
+    same Idempotency-Key"."""
+    if record is None:
+        record = await session.get(JourneyRecord, wid)
     assert record is not None, f"journey {wid} must be recorded and committed before it is started"
     entity_id = uuid.UUID(wid.split("-", 1)[1])
     try:

@@ -16,6 +16,8 @@ def lock_id(name: str) -> int:
 
 async def lock(session: AsyncSession, *names: str) -> None:
     """Take the transaction-level locks of `names`, always in the same order (no deadlock
-    between two callers locking overlapping sets)."""
-    for ident in sorted({lock_id(n) for n in names}):
-        await session.execute(select(func.pg_advisory_xact_lock(ident)))
+    between two callers locking overlapping sets). One statement: PostgreSQL evaluates a select
+    list from left to right."""
+    idents = sorted({lock_id(n) for n in names})
+    if idents:
+        await session.execute(select(*(func.pg_advisory_xact_lock(i).label(f"l{n}") for n, i in enumerate(idents))))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,10 +47,27 @@ async def claim_step(
     return result.scalar_one_or_none() is not None
 
 
+# The newest policy this process parsed, by (version, created_at): versions are never changed
+# once written, and `created_at` tells a version apart from a same-numbered one written after
+# the table was emptied (tests). Every read still asks the database which version is the newest.
+_parsed: tuple[tuple[int, datetime], ProgramPolicy] | None = None
+
+
 async def current_policy(session: AsyncSession) -> VersionedPolicy:
     """The newest policy version. Migration 0002 stores version 1 (the built-in defaults);
-    should it be missing, version 1 is the defaults (written only if the caller commits)."""
-    row = await session.scalar(select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(1))
+    should it be missing, version 1 is the defaults (written only if the caller commits).
+    One statement, read in the caller's transaction (never stale); the body is sent and parsed
+    only when it is not the one this process parsed last."""
+    global _parsed
+    known = _parsed[0] if _parsed is not None else (0, datetime.min.replace(tzinfo=UTC))
+    same = and_(PolicyVersion.version == known[0], PolicyVersion.created_at == known[1])
+    row = (
+        await session.execute(
+            select(PolicyVersion.version, PolicyVersion.created_at, case((same, None), else_=PolicyVersion.body))
+            .order_by(PolicyVersion.version.desc())
+            .limit(1)
+        )
+    ).first()
     if row is None:
         await session.execute(
             insert(PolicyVersion)
@@ -58,7 +75,10 @@ async def current_policy(session: AsyncSession) -> VersionedPolicy:
             .on_conflict_do_nothing(index_elements=["version"])
         )
         return VersionedPolicy(version=1, policy=ProgramPolicy())
-    return VersionedPolicy(version=row.version, policy=ProgramPolicy.model_validate(row.body))
+    version, created_at, body = row
+    if _parsed is None or body is not None:
+        _parsed = ((version, created_at), ProgramPolicy.model_validate(body))
+    return VersionedPolicy(version=version, policy=_parsed[1])
 
 
 async def policy_version(session: AsyncSession, version: int) -> VersionedPolicy | None:

@@ -20,6 +20,7 @@ from api.partners.schemas import JourneyOut, MilestoneOut, PartnerCreate, Partne
 from domain.enums import PartnerStatus, Tier
 from domain.errors import Conflict, Invalid
 from domain.events import TierChanged
+from domain.policy import VersionedPolicy
 from domain.webhooks import EventInput
 from journeys.health.contract import HealthPolicy, cam_load
 from journeys.onboarding import contract as onboarding
@@ -29,9 +30,9 @@ from store.models import Cam, Handover, JourneyRecord, Partner
 from store.portal import add_contact_admin
 
 
-async def check_coverage(session: AsyncSession, tier: Tier, cam_id: uuid.UUID | None) -> int:
+async def check_coverage(session: AsyncSession, tier: Tier, cam_id: uuid.UUID | None) -> VersionedPolicy:
     """A tier whose policy gives it a CAM needs one; registered partners have none. Returns the
-    policy version checked against (the one a journey started now runs on)."""
+    policy checked against (the one a journey started now runs on)."""
     current = await repo.current_policy(session)
     rules = current.policy.tiers[tier]
     if rules.has_cam and cam_id is None:
@@ -40,7 +41,7 @@ async def check_coverage(session: AsyncSession, tier: Tier, cam_id: uuid.UUID | 
         raise Invalid("cam_id: registered partners are self-service and have no CAM")
     if cam_id is not None and await session.get(Cam, cam_id) is None:
         raise Invalid(f"cam_id: no CAM with id {cam_id}")
-    return current.version
+    return current
 
 
 async def portfolio(session: AsyncSession, cam_id: uuid.UUID, *, without: uuid.UUID | None = None) -> dict[Tier, int]:
@@ -52,7 +53,13 @@ async def portfolio(session: AsyncSession, cam_id: uuid.UUID, *, without: uuid.U
 
 
 async def check_capacity(
-    session: AsyncSession, tier: Tier, cam_id: uuid.UUID | None, partner_id: uuid.UUID, *, override: bool
+    session: AsyncSession,
+    tier: Tier,
+    cam_id: uuid.UUID | None,
+    partner_id: uuid.UUID,
+    *,
+    override: bool,
+    current: VersionedPolicy,
 ) -> dict | None:
     """A CAM beyond capacity with this partner (policy `health.coverage`, `max_partners_per_cam`) is
     refused (409 naming the figures) unless ops confirm the override: then the figures to audit."""
@@ -61,7 +68,7 @@ async def check_capacity(
     await locks.lock(session, f"cam:capacity:{cam_id}")  # two assignments at once cannot both pass
     by_tier = await portfolio(session, cam_id, without=partner_id)
     by_tier[tier] = by_tier.get(tier, 0) + 1
-    load = cam_load(by_tier, (await repo.current_policy(session)).policy.section(HealthPolicy))
+    load = cam_load(by_tier, current.policy.section(HealthPolicy))
     if load.over is None:
         return None
     if not override:
@@ -76,20 +83,21 @@ async def enrol(ctx: Creation, body: PartnerCreate, idem: Idempotency) -> dict:
     """Write the partner, its onboarding journey record and the audit row in one transaction,
     then start `onboarding-{partner_id}`. Returns the answer (also stored for idempotent retries)."""
     session = ctx.session
-    policy_version = await check_coverage(session, body.tier, body.cam_id)
+    current = await check_coverage(session, body.tier, body.cam_id)  # read once, used throughout
     if existing := await session.scalar(select(Partner.id).where(Partner.domain == body.domain)):
         raise Conflict(f"a partner with domain {body.domain} is already enrolled (partner {existing})")
     partner = Partner(
         id=uuid.uuid4(), status=PartnerStatus.onboarding.value, **body.model_dump(exclude={"override_capacity"})
     )
-    overridden = await check_capacity(session, body.tier, body.cam_id, partner.id, override=body.override_capacity)
+    overridden = await check_capacity(
+        session, body.tier, body.cam_id, partner.id, override=body.override_capacity, current=current
+    )
     partner.tier, partner.type = body.tier.value, body.type.value
-    start = journeys.start_input(onboarding.StartInput, partner, partner, policy_version=policy_version)
+    start = journeys.start_input(onboarding.StartInput, partner, partner, policy_version=current.version)
     state = onboarding.START_STATE
     new = journeys.NewJourney(
         onboarding.JOURNEY, partner, partner.id, state, start, "partner.enrolled", body.model_dump(mode="json")
     )
-    current = await repo.current_policy(session)
     every = journeys.with_every_partner(partner, ctx.settings.task_queue, current)
     try:
         session.add(partner)
@@ -128,9 +136,11 @@ async def change_coverage(
     before = journeys.coverage_of(partner)
     tier = body.tier if "tier" in fields and body.tier is not None else Tier(partner.tier)
     cam_id = body.cam_id if "cam_id" in fields else partner.cam_id
-    await check_coverage(session, tier, cam_id)
+    current = await check_coverage(session, tier, cam_id)
     if (tier.value, cam_id) != (partner.tier, partner.cam_id):
-        overridden = await check_capacity(session, tier, cam_id, partner.id, override=body.override_capacity)
+        overridden = await check_capacity(
+            session, tier, cam_id, partner.id, override=body.override_capacity, current=current
+        )
         if overridden:
             await _overridden(session, principal, partner.id, overridden)
     partner.tier, partner.cam_id = tier.value, cam_id

@@ -50,3 +50,5 @@ class Deal(Base):
         Index("ix_deals_state_created_at_id", "state", "created_at", "id"),
         Index("ix_deals_approved_protected_until", "protected_until", postgresql_where=text("state = 'approved'")),
     )
+    # created_at and updated_at come back with the INSERT (RETURNING): no re-read after registering
+    __mapper_args__ = {"eager_defaults": True}

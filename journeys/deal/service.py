@@ -87,14 +87,13 @@ async def register(
         Deal.state.in_([s.value for s in OPEN_STATES]),
         or_(Deal.customer_key == body.customer_domain, Deal.customer_name_key == name_key),
     )
-    own = await session.scalar(
-        select(Deal).where(same_customer, Deal.partner_id == partner.id).order_by(Deal.created_at).limit(1)
+    # One query: this partner's own open registration first (refused), else another partner's oldest.
+    first = await session.scalar(
+        select(Deal).where(same_customer).order_by((Deal.partner_id == partner.id).desc(), Deal.created_at).limit(1)
     )
-    if own is not None:
-        raise Conflict(f"this partner already registered this deal: deal {own.id} ({own.state})")
-    other = await session.scalar(
-        select(Deal).where(same_customer, Deal.partner_id != partner.id).order_by(Deal.created_at).limit(1)
-    )
+    if first is not None and first.partner_id == partner.id:
+        raise Conflict(f"this partner already registered this deal: deal {first.id} ({first.state})")
+    other = first
     deal = Deal(
         id=uuid.uuid4(),
         partner_id=partner.id,
@@ -112,6 +111,9 @@ async def register(
         extensions_used=0,
         mdf_request_id=body.mdf_request_id,
         created_by=principal.actor,
+        decided_by=None,  # set (not left unloaded): the answer is read from the row without a refresh
+        decision_reason=None,
+        protected_until=None,
     )
     start = journeys.start_input(
         DealInput,

@@ -73,6 +73,8 @@ class Partner(Base):
     )
 
     __table_args__ = (Index("ix_partners_created_at_id", "created_at", "id"),)  # list order (migration 0010)
+    # created_at and updated_at come back with the INSERT (RETURNING): no re-read after creating one
+    __mapper_args__ = {"eager_defaults": True}
 
 
 class JourneyRecord(Base):
