@@ -41,6 +41,10 @@ class DealCreate(Strict):
         DealStage, WithJsonSchema({"type": "string", "enum": OPEN_STAGES, "description": "an open stage"})
     ] = DealStage.qualification
     mdf_request_id: uuid.UUID | None = Field(None, description="the partner's MDF activity that sourced this deal")
+    lead_id: uuid.UUID | None = Field(
+        None,
+        description="a lead the partner accepted, credited with this deal (converted); 409 when it is not accepted",
+    )
 
     @field_validator("customer_domain")
     @classmethod

@@ -72,6 +72,8 @@ async def register(
     if body.mdf_request_id is not None:
         if await mdf.request_partner(session, body.mdf_request_id) != partner.id:
             raise Invalid(f"mdf_request_id: no MDF request {body.mdf_request_id} of this partner")
+    if body.lead_id is not None:
+        await leads.check_named_lead(session, body.lead_id, partner.id)
     name_key = normalize_company_name(body.customer_name)
     # Serialize registrations of one customer in one category (by domain and by name), so two
     # simultaneous submissions cannot both find the customer free.
@@ -134,7 +136,8 @@ async def register(
     }
     new = journeys.NewJourney(JOURNEY, deal, partner.id, deal.state, start, "deal.registered", detail)
     out = await journeys.create_and_start(ctx, new, answer=DealOut, idem=idem, what="registered")
-    # A lead this partner accepted for the same customer is credited with the deal (converted).
+    # The lead named, or one this partner accepted for the same customer, is credited with the
+    # deal (converted).
     await leads.credit_registered_deal(
         session,
         ctx.temporal,
@@ -143,6 +146,7 @@ async def register(
         category=body.product_category,
         deal_id=deal.id,
         by=principal.actor,
+        lead_id=body.lead_id,
     )
     return out
 

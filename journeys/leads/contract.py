@@ -13,15 +13,26 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from api import journeys
-from domain.errors import DomainError
+from domain.errors import Conflict, DomainError, Invalid
 from journeys.leads.domain import DEAL_REGISTERED, JOURNEY, DealRegistered, LeadState
 from journeys.leads.events import LeadEvent
 from journeys.leads.models import Lead
 from journeys.leads.policy import LeadsPolicy
 
-__all__ = ["DEAL_REGISTERED", "JOURNEY", "LeadEvent", "LeadsPolicy", "credit_registered_deal"]
+__all__ = ["DEAL_REGISTERED", "JOURNEY", "LeadEvent", "LeadsPolicy", "check_named_lead", "credit_registered_deal"]
 
 log = logging.getLogger(__name__)
+
+
+async def check_named_lead(session: AsyncSession, lead_id: uuid.UUID, partner_id: uuid.UUID) -> None:
+    """`lead_id` on `POST /deals`, checked before anything is written: a lead offered to this
+    partner (422 naming the field otherwise; another partner's lead is not told apart from none),
+    and accepted by it (409 naming its state)."""
+    lead = await session.get(Lead, lead_id)
+    if lead is None or lead.partner_id != partner_id:
+        raise Invalid(f"lead_id: no lead {lead_id} of this partner")
+    if lead.state != LeadState.accepted.value:
+        raise Conflict(f"lead {lead_id} is {lead.state}: only a lead the partner accepted is credited with a deal")
 
 
 async def credit_registered_deal(
@@ -33,23 +44,26 @@ async def credit_registered_deal(
     category: str,
     deal_id: uuid.UUID,
     by: str,
+    lead_id: uuid.UUID | None = None,
 ) -> uuid.UUID | None:
-    """A deal the partner registered for the customer (registrable domain) and category of a lead
-    it accepted is credited to that lead (the oldest, if several): the lead's journey is told, as
-    `POST /leads/{id}/deal` tells it, and converts once. Returns the lead's id (None: no such lead).
-    The registration stands whatever happens here: a journey that does not answer is logged and the
-    partner may still name the deal (`POST /leads/{id}/deal`)."""
-    lead_id = await session.scalar(
-        select(Lead.id)
-        .where(
-            Lead.state == LeadState.accepted.value,
-            Lead.partner_id == partner_id,
-            Lead.domain == domain,
-            Lead.product_category == category,
+    """A deal the partner registered naming a lead it accepted (`lead_id`, checked by
+    `check_named_lead`), or for the customer (registrable domain) and category of one (the oldest,
+    if several), is credited to that lead: the lead's journey is told, as `POST /leads/{id}/deal`
+    tells it, and converts once. Returns the lead's id (None: no such lead). The registration
+    stands whatever happens here: a journey that does not answer is logged and the partner may
+    still name the deal (`POST /leads/{id}/deal`)."""
+    if lead_id is None:
+        lead_id = await session.scalar(
+            select(Lead.id)
+            .where(
+                Lead.state == LeadState.accepted.value,
+                Lead.partner_id == partner_id,
+                Lead.domain == domain,
+                Lead.product_category == category,
+            )
+            .order_by(Lead.created_at, Lead.id)
+            .limit(1)
         )
-        .order_by(Lead.created_at, Lead.id)
-        .limit(1)
-    )
     if lead_id is None:
         return None
     credit = DealRegistered(deal_id=str(deal_id), partner_id=str(partner_id), by=by)

@@ -5,6 +5,8 @@ deal closes won (a CRM event), `GET /leads/attribution` credits its revenue to t
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import func, select
 
 from store.models.integrations import WebhookEvent
@@ -80,3 +82,37 @@ async def test_a_deal_for_the_customer_converts_the_lead_and_its_won_revenue_is_
             select(func.count()).select_from(WebhookEvent).where(WebhookEvent.type == "lead.converted")
         )
     assert converted == 1
+
+
+async def test_a_deal_naming_an_accepted_lead_converts_it_and_other_leads_are_refused(api, ops, worker, sessionmaker):
+    """`lead_id` on `POST /deals`: an unknown or another partner's lead is a 422 naming the field, a
+    lead the partner has not accepted a 409 naming its state, and neither writes a deal; the lead
+    it accepted is credited with the deal whatever the customer (converted once)."""
+    partner, partner_h, _, other_h = await partner_and_bystander(
+        api, ops, sessionmaker, ("named.test", "named-bystander.test")
+    )
+    lead = (await api.post("/leads", json=lead_body(domain="named-lead.test"), headers=ops)).json()
+    await eventually(lambda: _field(api, ops, f"/leads/{lead['id']}", "state", "offered"), what="offered")
+
+    async def deals() -> int:
+        return len((await api.get("/deals", params={"partner_id": partner["id"]}, headers=ops)).json())
+
+    named = deal_body(customer_name="Globex", customer_domain="globex.test")
+    r = await api.post("/deals", json={**named, "lead_id": lead["id"]}, headers=partner_h)
+    assert r.status_code == 409 and "offered" in r.json()["detail"], r.text  # not accepted yet
+    r = await api.post("/deals", json={**named, "lead_id": lead["id"]}, headers=other_h)
+    assert r.status_code == 422 and "lead_id" in r.json()["detail"], r.text  # not the bystander's lead
+    r = await api.post("/deals", json={**named, "lead_id": str(uuid.uuid4())}, headers=partner_h)
+    assert r.status_code == 422 and "lead_id" in r.json()["detail"], r.text
+    assert await deals() == 0
+
+    assert (await api.post(f"/leads/{lead['id']}/accept", headers=partner_h)).status_code == 200
+    deal = await api.post("/deals", json={**named, "lead_id": lead["id"]}, headers=partner_h)
+    assert deal.status_code == 201, deal.text
+    await eventually(lambda: _field(api, ops, f"/leads/{lead['id']}", "state", "converted"), what="converted")
+    assert (await api.get(f"/leads/{lead['id']}", headers=ops)).json()["deal_id"] == deal.json()["id"]
+    r = await api.post(
+        "/deals", json={**deal_body(customer_domain="later.test"), "lead_id": lead["id"]}, headers=partner_h
+    )
+    assert r.status_code == 409 and "converted" in r.json()["detail"], r.text
+    assert await deals() == 1
