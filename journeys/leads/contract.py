@@ -16,7 +16,7 @@ from api import journeys
 from domain.errors import Conflict, DomainError, Invalid
 from journeys.leads.domain import DEAL_REGISTERED, JOURNEY, DealRegistered, LeadState
 from journeys.leads.events import LeadEvent
-from journeys.leads.models import Lead
+from journeys.leads.models import Lead, LeadOffer
 from journeys.leads.policy import LeadsPolicy
 
 __all__ = ["DEAL_REGISTERED", "JOURNEY", "LeadEvent", "LeadsPolicy", "check_named_lead", "credit_registered_deal"]
@@ -27,11 +27,18 @@ log = logging.getLogger(__name__)
 async def check_named_lead(session: AsyncSession, lead_id: uuid.UUID, partner_id: uuid.UUID) -> None:
     """`lead_id` on `POST /deals`, checked before anything is written: a lead offered to this
     partner (422 naming the field otherwise; another partner's lead is not told apart from none),
-    and accepted by it (409 naming its state)."""
+    and accepted by it (409 naming its state: offered, declined, converted...)."""
     lead = await session.get(Lead, lead_id)
-    if lead is None or lead.partner_id != partner_id:
+    offered = lead is not None and (
+        lead.partner_id == partner_id
+        or await session.scalar(
+            select(LeadOffer.offer_no).where(LeadOffer.lead_id == lead_id, LeadOffer.partner_id == partner_id).limit(1)
+        )
+        is not None
+    )
+    if lead is None or not offered:
         raise Invalid(f"lead_id: no lead {lead_id} of this partner")
-    if lead.state != LeadState.accepted.value:
+    if lead.state != LeadState.accepted.value or lead.partner_id != partner_id:
         raise Conflict(f"lead {lead_id} is {lead.state}: only a lead the partner accepted is credited with a deal")
 
 

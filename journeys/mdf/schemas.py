@@ -185,7 +185,6 @@ class ClawbackOut(BaseModel):
 
 
 class UtilizationRow(BaseModel):
-    fund_id: uuid.UUID = Field(description="the fund of the row; `?after=` continues after it")
     partner_id: uuid.UUID
     partner_name: str
     period: str
@@ -197,6 +196,7 @@ class UtilizationRow(BaseModel):
     paid_minor: int
     expired_minor: int
     utilization_percent: float | None = Field(description="paid ÷ (allocated + accrued + adjusted), in %")
+    fund_id: uuid.UUID = Field(description="the fund of the row; `?after=` continues after it")
 
 
 class RoiRow(BaseModel):

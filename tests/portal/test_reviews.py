@@ -19,7 +19,7 @@ from tests.helpers.policies import fast_policy
 from tests.helpers.waiting import eventually
 from tests.portal.flows import sign_in
 
-PERIOD = "2026-Q3"
+PERIOD = "2025-Q3"  # a quarter no other test cycles (cycle ids are per period, one namespace per xdist worker)
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
