@@ -60,6 +60,18 @@ async def tab_to(page, target: str, most: int = 40) -> None:
     raise AssertionError(f"{target!r} is not reached with the Tab key")
 
 
+async def keyboard_form(page, first: str, values: list[str], button: str) -> None:
+    """Fill a form with the keyboard alone: Tab to its first field, type each value (Tab between
+    them), Tab to the button and press Enter."""
+    await tab_to(page, first)
+    for n, value in enumerate(values):
+        if n:
+            await page.keyboard.press("Tab")
+        await page.keyboard.type(value)
+    await tab_to(page, button)
+    await page.keyboard.press("Enter")
+
+
 async def portal_sign_in(page, live, mailbox, email: str) -> None:
     await page.goto(f"{live.url}/portal/")
     assert "/portal/sign-in" in page.url
@@ -131,12 +143,7 @@ async def test_a_partner_user_does_the_top_tasks(live, ops, sessionmaker, mailbo
     await eventually(lambda: _approved(page, deal_url), what="the deal approved (auto-approval)")
 
     async with Timed(counter, "Request a protection extension (keyboard only)"):
-        await tab_to(page, "days")
-        await page.keyboard.type("10")
-        await page.keyboard.press("Tab")
-        await page.keyboard.type("the customer's board meets later")
-        await tab_to(page, "Request the extension")
-        await page.keyboard.press("Enter")
+        await keyboard_form(page, "days", ["10", "the customer's board meets later"], "Request the extension")
         await expect(page.locator("#notice")).to_contain_text("Extension")
     await page.screenshot(path=screenshots / "portal-deal-en.png", full_page=True)
 
@@ -144,12 +151,7 @@ async def test_a_partner_user_does_the_top_tasks(live, ops, sessionmaker, mailbo
         await tab_to(page, "Team")
         await page.keyboard.press("Enter")
         await page.wait_for_url(f"{live.url}/portal/team")
-        await tab_to(page, "invite-name")
-        await page.keyboard.type("Dana Sales")
-        await page.keyboard.press("Tab")
-        await page.keyboard.type("dana@contoso.test")
-        await tab_to(page, "Invite")
-        await page.keyboard.press("Enter")
+        await keyboard_form(page, "invite-name", ["Dana Sales", "dana@contoso.test"], "Invite")
         await expect(page.locator("#notice")).to_have_text("Dana Sales was invited.")
     await check_axe(page)
 
