@@ -3,6 +3,7 @@ counts per kind."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -31,12 +32,13 @@ class Today:
     now: datetime
     kind: str = ""  # only this provider's items shown ("": every kind)
 
-    @property
+    # Derived once per page (the template reads them per label and per item).
+    @functools.cached_property
     def kinds(self) -> dict[str, str]:
         """label -> the provider's kind (the `?kind=` of the label's link)."""
         return {i.label: i.kind for i in self.items}
 
-    @property
+    @functools.cached_property
     def chosen(self) -> list[TodayItem]:
         return [i for i in self.items if i.kind == self.kind] if self.kind else self.items
 

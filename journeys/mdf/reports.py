@@ -52,6 +52,25 @@ def _after(stmt: Select[Any], period: str, name: str, fund_id: uuid.UUID) -> Sel
     )
 
 
+async def fund_position(session: AsyncSession, principal: Principal, fund_id: uuid.UUID) -> tuple[str, str]:
+    """The (period, partner name) of the caller's fund `fund_id`, where `?after=` continues; 404
+    naming the parameter when it is not one of the caller's funds."""
+    position = (
+        await session.execute(
+            scope_to_principal(
+                select(MdfFund.period, Partner.name)
+                .join(Partner, Partner.id == MdfFund.partner_id)
+                .where(MdfFund.id == fund_id),
+                principal,
+                MdfFund.partner_id,
+            )
+        )
+    ).first()
+    if position is None:
+        raise NotFound(f"after: no MDF fund with id {fund_id}")
+    return position[0], position[1]
+
+
 async def utilization(
     session: AsyncSession,
     principal: Principal,
@@ -66,20 +85,7 @@ async def utilization(
     at 10,000 partners costs what the first does."""
     stmt = _funds_page(principal, period=period, partner_id=partner_id)
     if after is not None:
-        position = (
-            await session.execute(
-                scope_to_principal(
-                    select(MdfFund.period, Partner.name)
-                    .join(Partner, Partner.id == MdfFund.partner_id)
-                    .where(MdfFund.id == after),
-                    principal,
-                    MdfFund.partner_id,
-                )
-            )
-        ).first()
-        if position is None:
-            raise NotFound(f"after: no MDF fund with id {after}")
-        stmt = _after(stmt, position[0], position[1], after)
+        stmt = _after(stmt, *await fund_position(session, principal, after), after)
     page = (await session.execute(stmt.limit(limit))).all()
     if not page:
         return []

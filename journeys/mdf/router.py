@@ -533,7 +533,7 @@ async def utilization(
     streams the whole report."""
     if format == "csv":
         if after is not None:  # refused (404) before the stream starts, not in the middle of it
-            await reports.utilization(session, principal, period=period, partner_id=partner_id, limit=1, after=after)
+            await reports.fund_position(session, principal, after)
         await session.close()  # the stream reads with its own sessions, a page at a time
         rows = reports.utilization_csv(
             request.app.state.sessionmaker, principal, period=period, partner_id=partner_id, after=after
