@@ -479,6 +479,25 @@ def _quarter_starts(start: datetime, policy: ProgramPolicy, horizon: float) -> l
     return out
 
 
+# How long one skip of the clock may take in real time: the server skips only once every activity
+# and workflow task due before the target instant is done, which on a busy day of a large program
+# takes longer than the client's default RPC deadline (a 200-partner year ended on it). A skip that
+# takes this long is stuck, and the run fails naming it.
+SKIP_DEADLINE = timedelta(minutes=20)
+
+
+def _skip_sleep(client: Any) -> Callable[[timedelta], Any]:
+    """`WorkflowEnvironment.sleep` with an explicit deadline (the SDK's uses the default one)."""
+    from temporalio.api.testservice.v1 import SleepRequest
+
+    async def sleep(duration: timedelta) -> None:
+        req = SleepRequest()
+        req.duration.FromTimedelta(duration)
+        await client.test_service.unlock_time_skipping_with_sleep(req, timeout=SKIP_DEADLINE)
+
+    return sleep
+
+
 async def _rebalance_time_skipping(client: Any, every: float = 0.2) -> None:
     """Keep the time-skipping test server skipping after QBR cycles (runs until cancelled).
 
@@ -949,7 +968,7 @@ async def run_once(
                         plan_,
                         policy,
                         settings,
-                        Clock(stack.env.sleep, stack.env.get_current_time),
+                        Clock(_skip_sleep(stack.env.client), stack.env.get_current_time),
                         progress,
                         label,
                         cancelled,
