@@ -93,6 +93,9 @@ class EntryKind(StrEnum):
     claim = "claim"  # memo: an approved claim (moves no money)
 
 
+ENTRY_KINDS: tuple[str, ...] = tuple(k.value for k in EntryKind)  # read per row by the reports
+
+
 # ------------------------------------------------------------------ the ledger (pure)
 
 
@@ -121,9 +124,11 @@ class Balances:
 def balances(entries: Iterable[tuple[str, int]]) -> Balances:
     """Every balance of a fund from its entries `(kind, amount_minor)`; amounts are positive
     except adjustments (signed). Reservations are reduced by releases and by payments."""
-    s: dict[str, int] = {k.value: 0 for k in EntryKind}
+    s: dict[str, int] = dict.fromkeys(ENTRY_KINDS, 0)
     for kind, amount in entries:
-        s[EntryKind(kind).value] += amount
+        if kind not in s:  # str values only: as EntryKind(kind) refuses it, without its cost per row
+            raise ValueError(f"{kind!r} is not a ledger entry kind")
+        s[kind] += amount
     return Balances(
         allocated=s["allocation"],
         accrued=s["accrual"],

@@ -17,7 +17,7 @@ from api.auth import Principal, scope_to_principal
 from domain.errors import NotFound
 from journeys.deal import contract as deal
 from journeys.mdf import ledger
-from journeys.mdf.domain import EntryKind, defuse_cell
+from journeys.mdf.domain import ENTRY_KINDS, EntryKind, defuse_cell
 from journeys.mdf.models import MdfEntry, MdfFund, MdfRequest
 from journeys.mdf.schemas import RoiRow, UtilizationRow
 from store.models import Partner
@@ -125,7 +125,7 @@ async def utilization(
     out = []
     for fund, name in page:
         m: Mapping[str, Any] = sums.get(fund.id, {})
-        b = ledger.balances((k.value, int(m.get(k.value) or 0)) for k in EntryKind)
+        b = ledger.balances((k, int(m.get(k) or 0)) for k in ENTRY_KINDS)
         requested, approved = asked.get(fund.id, (0, 0))
         out.append(
             UtilizationRow(
