@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         JOURNEY,
         REENGAGE_PATCH,
         REFRESH,
+        STEP_KIND_PATCH,
         AlertInput,
         EvaluateInput,
         Evaluation,
@@ -179,7 +180,8 @@ class HealthWorkflow:
         r = self._reengagement = reengaged(
             before, action, last_active=ev.last_active, now=now, emails=h.reengage_emails
         )
-        step = next_step(ev.contributions).text if emails_now(before, r) else ""
+        ns = next_step(ev.contributions) if emails_now(before, r) else None
+        step = ns.text if ns else ""
         await self._kit.activity(
             HealthActivity.RECORD_REENGAGEMENT,
             ReengagementInput(
@@ -195,7 +197,8 @@ class HealthWorkflow:
             StepResult,
             summary=f"record the re-engagement: {action.value}",
         )
-        if step:
+        if ns:
+            kind = {"step_kind": ns.kind} if workflow.patched(STEP_KIND_PATCH) else {}  # its words in German too
             await self._kit.notify(
                 "reengage",
                 ["partner"],
@@ -203,6 +206,7 @@ class HealthWorkflow:
                 next_step=step,
                 number=r.sent,
                 emails=h.reengage_emails,
+                **kind,
             )
         elif action == ReengageAction.escalate:
             await self._kit.notify(
