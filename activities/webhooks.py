@@ -245,12 +245,12 @@ class WebhookActivities:
     @activity.defn(name=WebhookActivity.PUBLISH)
     async def publish(self, inp: EventInput) -> PublishResult:
         """Also run as a local activity (patch `kit-lean-steps`): the worker's client is there too."""
-        try:
-            async with self.sessionmaker() as session, session.begin():
+        async with self.sessionmaker() as session, session.begin():
+            try:
                 msg_id, subscriptions = await write_event(session, inp)
-                refreshed = await self.refreshes.due(session, inp.type)
-        except ValueError as err:  # an unknown type or data its model refuses: no retry can fix it
-            raise ApplicationError(f"event {inp.type}: {err}", type="BadEvent", non_retryable=True) from None
+            except ValueError as err:  # an unknown type or data its model refuses: no retry can fix it
+                raise ApplicationError(f"event {inp.type}: {err}", type="BadEvent", non_retryable=True) from None
+            refreshed = await self.refreshes.due(session, inp.type)
         info, client = activity.info(), activity.client()
         for sub_id in subscriptions:  # also on a retry: waking a stream twice is harmless
             await wake_stream(client, info.task_queue, sub_id, inp.partner_id)

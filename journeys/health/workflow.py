@@ -1,8 +1,9 @@
 """Partner health: `health-{partner_id}`, perpetual (an entity workflow per partner).
 
-Every `health.evaluate_seconds` (or at once on the `refresh` signal) it evaluates the partner:
-the activity reads every journey's signals through the registry, scores them (journeys/health/
-domain.py) and records the score with what changed. A band that got worse, or a drop of
+Every `health.evaluate_seconds` (or at once on the `refresh` signal, which the platform sends when
+a journey publishes an event that moves health: the manifests' `health_events`) it evaluates the
+partner: the activity reads every journey's signals through the registry, scores them
+(journeys/health/domain.py) and records the score with what changed. A band that got worse, or a drop of
 `drop_points` within `drop_days`, opens an early-warning episode: the partner's CAM (ops for tiers
 without one) gets one alert with the explanation and `partner.at_risk` is published, once per
 episode (the episode number is in the workflow's state and every step is idempotent on it, so a
