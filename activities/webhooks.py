@@ -25,6 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities import metrics
 from domain import events
+from domain.journeys import workflow_id
 from domain.policy import ProgramPolicy
 from domain.types import scrub_text
 from domain.webhooks import (
@@ -222,7 +223,7 @@ async def refresh(client, journeys: list[Refreshed], partner_id: str) -> None:
     policy had it off) is nothing to refresh. Harmless twice: a refresh only evaluates again."""
     for j in journeys:
         try:
-            await client.get_workflow_handle(f"{j.journey}-{partner_id}").signal(j.signal)
+            await client.get_workflow_handle(workflow_id(j.journey, partner_id)).signal(j.signal)
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise

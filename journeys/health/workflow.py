@@ -198,7 +198,7 @@ class HealthWorkflow:
             StepResult,
             summary=f"record the re-engagement: {action.value}",
         )
-        if ns:
+        if ns is not None:
             kind = {"step_kind": ns.kind} if workflow.patched(STEP_KIND_PATCH) else {}  # its words in German too
             await self._kit.notify(
                 "reengage",
