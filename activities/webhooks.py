@@ -1,7 +1,8 @@
 """Activities of the integrations: publish a catalog event (the event row and one delivery per
-matching subscription, then wake each subscription's delivery stream for the partner), pick a
-stream's next pending delivery, deliver it (signed, SSRF-guarded, every attempt recorded), and
-mark it failed once its retries are over. Each is idempotent."""
+matching subscription, then wake each subscription's delivery stream for the partner, and refresh
+the partner's health when the event moves it), pick a stream's next pending delivery, deliver it
+(signed, SSRF-guarded, every attempt recorded), and mark it failed once its retries are over.
+Each is idempotent."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -19,9 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities import metrics
 from domain import events
+from domain.journeys import workflow_id
+from domain.policy import ProgramPolicy
 from domain.types import scrub_text
 from domain.webhooks import (
     DELIVERY_WORKFLOW,
@@ -41,6 +46,7 @@ from domain.webhooks import (
     headers,
     refused_address,
 )
+from store import repo
 from store.models.integrations import WebhookDelivery, WebhookEvent, WebhookSubscription
 
 NEXT_BATCH = 50  # pending deliveries a stream takes at once (it re-reads after them: replays join there)
@@ -185,25 +191,71 @@ async def write_event(session: AsyncSession, inp: EventInput) -> tuple[str, list
     return event.id, subscriptions
 
 
+@dataclass(frozen=True)
+class Refreshed:
+    """A journey of the partner itself refreshed by partner events (health's `refresh`): its
+    workflow `<journey>-<partner id>` takes `signal` while `on(policy)` (the policy has it on)."""
+
+    journey: str
+    signal: str
+    on: Callable[[ProgramPolicy], bool]
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """What a published event refreshes (core/registry.py builds it from the manifests): an event
+    of one of `types` (every journey's `health_events`) signals each of `journeys` for its partner."""
+
+    types: frozenset[str] = frozenset()
+    journeys: tuple[Refreshed, ...] = ()
+
+    async def due(self, session: AsyncSession, event_type: str) -> list[Refreshed]:
+        """The journeys an event of `event_type` refreshes under the current policy (read in the
+        caller's transaction, only for such a type: one indexed statement)."""
+        if event_type not in self.types or not self.journeys:
+            return []
+        policy = (await repo.current_policy(session)).policy
+        return [j for j in self.journeys if j.on(policy)]
+
+
+async def refresh(client, journeys: list[Refreshed], partner_id: str) -> None:
+    """Signal each journey's `<journey>-<partner id>`; one not running (not started yet, or the
+    policy had it off) is nothing to refresh. Harmless twice: a refresh only evaluates again."""
+    for j in journeys:
+        try:
+            await client.get_workflow_handle(workflow_id(j.journey, partner_id)).signal(j.signal)
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+
+
 class WebhookActivities:
-    """`unseal` reads a subscription's stored secret (core/sealing.py, with the worker's key ring)."""
+    """`unseal` reads a subscription's stored secret (core/sealing.py, with the worker's key ring);
+    `refreshes` names the journeys a published event refreshes (none: events refresh nothing)."""
 
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], unseal: Callable[[str], str] = lambda stored: stored
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        unseal: Callable[[str], str] = lambda stored: stored,
+        refreshes: Refresh | None = None,
     ):
         self.sessionmaker = sessionmaker
         self.unseal = unseal
+        self.refreshes = refreshes or Refresh()
 
     @activity.defn(name=WebhookActivity.PUBLISH)
     async def publish(self, inp: EventInput) -> PublishResult:
-        try:
-            async with self.sessionmaker() as session, session.begin():
+        """Also run as a local activity (patch `kit-lean-steps`): the worker's client is there too."""
+        async with self.sessionmaker() as session, session.begin():
+            try:
                 msg_id, subscriptions = await write_event(session, inp)
-        except ValueError as err:  # an unknown type or data its model refuses: no retry can fix it
-            raise ApplicationError(f"event {inp.type}: {err}", type="BadEvent", non_retryable=True) from None
-        info = activity.info()
+            except ValueError as err:  # an unknown type or data its model refuses: no retry can fix it
+                raise ApplicationError(f"event {inp.type}: {err}", type="BadEvent", non_retryable=True) from None
+            refreshed = await self.refreshes.due(session, inp.type)
+        info, client = activity.info(), activity.client()
         for sub_id in subscriptions:  # also on a retry: waking a stream twice is harmless
-            await wake_stream(activity.client(), info.task_queue, sub_id, inp.partner_id)
+            await wake_stream(client, info.task_queue, sub_id, inp.partner_id)
+        await refresh(client, refreshed, inp.partner_id)  # so is a second refresh
         return PublishResult(event_id=msg_id, deliveries=len(subscriptions))
 
     @activity.defn(name=WebhookActivity.NEXT)

@@ -9,9 +9,12 @@ per second of each pass: how many partners one worker can keep watched at a give
 `latency` (`python -m bench.health --partners 10000 --rate 20`): the mechanism itself, one
 `health-{id}` entity workflow per partner on one `camlights worker` process: N partners, all
 watched, then events arriving at `rate` a second (a certification lapsing for a random partner,
-written as the cert journey writes it), each optionally followed by the `refresh` signal a
-journey would send. Per event: the time until the partner's health row reflects it (p50/p95/max,
-target p95 < 60 s); the mechanism's cost: evaluations a second, the worker's CPU and RSS."""
+written as the cert journey writes it). Each event is then either left to the periodic evaluation
+(the default), followed by the bench's own `refresh` signal (`--refresh`), or published as the cert
+journey publishes `certification.lapsed` (`--published`: the worker's `events.publish` code, whose
+refresh of `health-{id}` comes from the platform, activities/webhooks.py). Per event: the time
+until the partner's health row reflects it (p50/p95/max, target p95 < 60 s); the mechanism's cost:
+evaluations a second, the worker's CPU and RSS."""
 
 from __future__ import annotations
 
@@ -78,15 +81,37 @@ async def latency(
     seconds: float = 60.0,
     evaluate_seconds: float = 30.0,
     refresh: bool = False,
+    published: bool = False,
 ) -> list[Section]:
     from sqlalchemy import insert, select
+    from temporalio.testing import ActivityEnvironment
 
+    from activities.webhooks import WebhookActivities
     from api.journeys import StartUncertain, launch
+    from core.registry import refreshes
     from domain.policy import VersionedPolicy
+    from domain.webhooks import EventInput
+    from journeys.cert.events import CertEvent
     from journeys.cert.models import Certification
     from journeys.health.domain import REFRESH
     from journeys.health.models import HealthScore
     from store import repo
+
+    hooks = WebhookActivities(st.sessionmaker, refreshes=refreshes())  # as the worker builds it
+
+    async def publish(i: int, partner_id: str, cert_id: object, at: datetime) -> None:
+        """`certification.lapsed` through the worker's publish code (its client: the bench's)."""
+        event = CertEvent(
+            certification_id=str(cert_id), partner_id=partner_id, category="network", expires_at=at, state="lapsed"
+        )
+        inp = EventInput(
+            idempotency_key=f"bench:{i}:{cert_id}",
+            type="certification.lapsed",
+            partner_id=partner_id,
+            occurred_at=at,
+            data=event.model_dump(mode="json"),
+        )
+        await ActivityEnvironment(client=st.client).run(hooks.publish, inp)
 
     async with st.sessionmaker() as session:
         current = await repo.current_policy(session)
@@ -129,7 +154,7 @@ async def latency(
         cpu0, wall0 = _cpu_seconds(worker.pid), time.perf_counter()
         async with st.sessionmaker() as session:
             rows0 = int(await session.scalar(select(HealthScore.id).order_by(HealthScore.id.desc()).limit(1)) or 0)
-        events: list[tuple[str, datetime]] = []
+        events: list[tuple[str, datetime, str]] = []  # partner, when, the key of its signal
         signals: list[asyncio.Future] = []
         rnd = random.Random(7)
         for i in range(int(rate * seconds)):
@@ -138,8 +163,9 @@ async def latency(
             p = rnd.choice(partners)
             at = datetime.now(UTC)
             async with st.sessionmaker() as session, session.begin():
-                await session.execute(
-                    insert(Certification).values(
+                cert_id = await session.scalar(
+                    insert(Certification)
+                    .values(
                         partner_id=p["id"],
                         person_name="Bench",
                         person_email=f"b{i}@bench.test",
@@ -152,41 +178,46 @@ async def latency(
                         period=1,
                         created_by="bench",
                     )
+                    .returning(Certification.id)
                 )
-            events.append((str(p["id"]), at))
-            if refresh:  # as the journey would, right after its commit (kept: a task nobody holds may be lost)
+            events.append((str(p["id"]), at, f"cert:{cert_id}"))
+            # right after the commit (kept: a task nobody holds may be lost)
+            if published:  # as the journey does: the platform's publish refreshes health
+                signals.append(asyncio.ensure_future(publish(i, str(p["id"]), cert_id, at)))
+            elif refresh:  # the bench's own signal
                 signals.append(
                     asyncio.ensure_future(st.client.get_workflow_handle(f"health-{p['id']}").signal(REFRESH))
                 )
         await asyncio.gather(*signals)
         harness.log(f"health: {len(events)} events sent; waiting for them to show")
-        deadline = time.perf_counter() + max(180.0, 4 * evaluate_seconds)
+        deadline = time.perf_counter() + (180.0 if refresh or published else max(180.0, 4 * evaluate_seconds))
         seen: dict[int, float] = {}
         while len(seen) < len(events) and time.perf_counter() < deadline:
             await asyncio.sleep(2)
             async with st.sessionmaker() as session:
                 got = (
                     await session.execute(
-                        select(HealthScore.partner_id, HealthScore.at)
+                        select(HealthScore.partner_id, HealthScore.at, HealthScore.contributions)
                         .where(HealthScore.id > rows0)
                         .order_by(HealthScore.id)
                     )
                 ).all()
-            by_partner: dict[str, list[datetime]] = {}
-            for pid, at in got:
-                by_partner.setdefault(str(pid), []).append(at)
-            for k, (pid, at) in enumerate(events):
-                if k not in seen:
-                    first = next((t for t in by_partner.get(pid, []) if t >= at), None)
-                    if first is not None:
-                        seen[k] = (first - at).total_seconds()
+            by_partner: dict[str, list[tuple[datetime, set[str]]]] = {}
+            for pid, at, contributions in got:
+                by_partner.setdefault(str(pid), []).append((at, {c["key"] for c in contributions}))
+            for k, (pid, at, key) in enumerate(events):
+                if k not in seen:  # the first row that counts the event's certification
+                    first = next((t for t, keys in by_partner.get(pid, []) if key in keys), None)
+                    if first is not None:  # a row's time is its transaction's start: it may have read the
+                        seen[k] = max(0.0, (first - at).total_seconds())  # event a moment after it began
         wall = time.perf_counter() - wall0
         cpu = _cpu_seconds(worker.pid) - cpu0
         lat = list(seen.values())
         load = os.getloadavg()[0]
         s = Section(
             f"health latency: {n} partners, events {rate:g}/s for {seconds:g}s, evaluate every {evaluate_seconds:g}s"
-            + (", refresh signal on each event" if refresh else ""),
+            + (", published (refresh from events.publish)" if published else "")
+            + (", refresh signal on each event" if refresh and not published else ""),
             [
                 ("partners watched (health workflows)", f"{len(records)}"),
                 ("start + first evaluation of all", f"{watched:.0f}s"),
@@ -198,7 +229,7 @@ async def latency(
         s.add("worker CPU (one process)", f"{cpu / wall:.2f} cores over {wall:.0f}s; RSS {worker.rss_mib():.0f} MiB")
         s.add(
             "evaluations needed (N / evaluate_seconds + refreshes)",
-            f"{n / evaluate_seconds + (rate if refresh else 0):.0f}/s",
+            f"{n / evaluate_seconds + (rate if refresh or published else 0):.0f}/s",
         )
         s.add("load average (1 min) at the end", f"{load:.1f}")
         return [s]
@@ -212,12 +243,13 @@ async def _main() -> None:
     ap.add_argument("--rate", type=float, default=20.0)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--evaluate-seconds", type=float, default=30.0)
-    ap.add_argument("--refresh", action="store_true", help="send the refresh signal with each event")
-    a = ap.parse_args()
+    ap.add_argument("--refresh", action="store_true", help="the bench sends the refresh signal with each event")
+    ap.add_argument(
+        "--published", action="store_true", help="publish each event as the journey does (the platform refreshes)"
+    )
+    a = vars(ap.parse_args())
     async with harness.stack(harness.bench_policy()) as st:
-        for section in await latency(
-            st, a.partners, rate=a.rate, seconds=a.seconds, evaluate_seconds=a.evaluate_seconds, refresh=a.refresh
-        ):
+        for section in await latency(st, a.pop("partners"), **a):
             print(section.render())
 
 

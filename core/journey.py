@@ -249,6 +249,14 @@ class JourneySpec:
     # Its signals for partner health (journeys/<name>/health.py), read by the health journey
     # through the registry (Resources.health_signals).
     health_signals: HealthSignalsReader | None = None
+    # Its event types (of `events`) that move those signals (journeys/<name>/health.py `MOVED_BY`):
+    # publishing one for a partner refreshes the partner's health at once (activities/webhooks.py
+    # sends the `refresh_signal` of the journeys that take one), not at the next periodic evaluation.
+    health_events: frozenset[str] = frozenset()
+    # The signal its `<name>-<partner id>` workflow (a `with_every_partner` journey, e.g. health's
+    # `refresh`) takes when a partner event of any journey's `health_events` is published, while
+    # `with_every_partner` has the journey on in the policy.
+    refresh_signal: str = ""
     # Its own record of starts, for a journey without a `journeys` row (its entity has no partner):
     # what the reconciler starts when Temporal never confirmed a start.
     own_starts: OwnStarts | None = None

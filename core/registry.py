@@ -15,6 +15,7 @@ from temporalio import activity
 
 from activities.common import CommonActivities
 from activities.mail import Mailer
+from activities.webhooks import Refresh, Refreshed
 from core.journey import CrmEventType, Grant, JourneySpec, Resources
 from core.settings import Settings
 from domain import journeys
@@ -30,6 +31,10 @@ CAM_FIGURES = tuple(spec.cam_figures for spec in JOURNEYS if spec.cam_figures is
 CAM_FIGURE_LABELS = {key: label for spec in JOURNEYS for key, label in spec.cam_figure_labels.items()}
 HEALTH_SIGNALS = tuple(spec.health_signals for spec in JOURNEYS if spec.health_signals is not None)
 HANDOVER_ITEMS = tuple(spec.handover_items for spec in JOURNEYS if spec.handover_items is not None)
+# The event types that move a partner's health (every journey's `health_events`) and the journeys
+# of the partner itself refreshed when one is published (their `refresh_signal`: health).
+HEALTH_EVENTS = frozenset(t for spec in JOURNEYS for t in spec.health_events)
+REFRESHED = tuple(spec for spec in JOURNEYS if spec.refresh_signal)
 
 BY_NAME = {spec.name: spec for spec in JOURNEYS}
 
@@ -37,10 +42,12 @@ __all__ = [
     "BY_NAME",
     "FOLLOWING",
     "HANDOVER_ITEMS",
+    "HEALTH_EVENTS",
     "HEALTH_SIGNALS",
     "INSTALLED",
     "SCORECARD_INPUTS",
     "JOURNEYS",
+    "REFRESHED",
     "JourneySpec",
     "Resources",
     "activities",
@@ -64,6 +71,16 @@ def crm_events() -> dict[str, CrmEventType]:
         for spec in JOURNEYS
         for t, h in spec.crm_events.items()
     }
+
+
+def refreshes() -> Refresh:
+    """What a published event refreshes (activities/webhooks.py): a partner event of HEALTH_EVENTS
+    signals each REFRESHED journey of the partner while the policy has it on (`with_every_partner`)."""
+
+    def on(spec: JourneySpec) -> Callable[[Any], bool]:
+        return lambda policy: spec.with_every_partner is not None and spec.with_every_partner(policy) is not None
+
+    return Refresh(types=HEALTH_EVENTS, journeys=tuple(Refreshed(s.name, s.refresh_signal, on(s)) for s in REFRESHED))
 
 
 def workflows() -> list[type]:

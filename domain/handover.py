@@ -7,9 +7,10 @@ partner gets an introduction email and the receiving CAM one handover pack."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -81,6 +82,10 @@ class HandoverQuery:
     base_url: str
     secret: str
     key: str
+
+    def links(self, kind: Any, claims: Mapping[str, Any]) -> dict[str, str]:
+        """The receiving CAM's links of a kind (a `core.journey.LinkKind`), one per decision."""
+        return {decision: kind.url(self.base_url, self.secret, c) for decision, c in claims.items()}
 
 
 class HandoverItem(BaseModel):

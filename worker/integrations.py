@@ -9,7 +9,7 @@ from typing import Any
 
 from activities.handover import HandoverActivities
 from activities.webhooks import WebhookActivities
-from core.registry import FOLLOWING, HANDOVER_ITEMS, Resources
+from core.registry import FOLLOWING, HANDOVER_ITEMS, Resources, refreshes
 from core.sealing import unseal
 from workflows.handover import HandoverWorkflow
 from workflows.webhooks import WebhookDeliveryWorkflow
@@ -21,7 +21,7 @@ def integration_workflows() -> list[type]:
 
 def integration_activities(resources: Resources) -> list[Callable[..., Any]]:
     ring = resources.settings.key_ring()
-    hooks = WebhookActivities(resources.sessionmaker, unseal=lambda stored: unseal(ring, stored))
+    hooks = WebhookActivities(resources.sessionmaker, unseal=lambda stored: unseal(ring, stored), refreshes=refreshes())
     handover = HandoverActivities(
         resources.sessionmaker,
         base_url=resources.settings.public_base_url,

@@ -14,6 +14,10 @@ from journeys.cert.domain import CertState
 from journeys.cert.models import Certification
 from journeys.health.contract import Signal
 
+# Its event types that move these signals (a lapse adds `cert_lapsed`, a renewal takes it (or `cert_expiring`)
+# away): publishing one refreshes the partner's health at once (the manifest's `health_events`).
+MOVED_BY = frozenset(("certification.lapsed", "certification.renewed"))
+
 
 async def health_signals(
     session: AsyncSession, partner_id: uuid.UUID, now: datetime, policy: ProgramPolicy

@@ -6,7 +6,7 @@ from core.journey import JourneySpec
 from journeys.cert import domain, effectiveness
 from journeys.cert.activities import CertActivities
 from journeys.cert.events import EVENTS
-from journeys.cert.health import health_signals
+from journeys.cert.health import MOVED_BY, health_signals
 from journeys.cert.models import Certification
 from journeys.cert.policy import CertPolicy
 from journeys.cert.scorecard import scorecard_inputs
@@ -28,6 +28,7 @@ SPEC = JourneySpec(
     event_prefix="certification.",
     scorecard_inputs=scorecard_inputs,
     health_signals=health_signals,
+    health_events=MOVED_BY,
     cam_figures=effectiveness.cam_figures,
     cam_figure_labels=effectiveness.LABELS,
 )

@@ -28,21 +28,18 @@ async def handover_items(session: AsyncSession, query: HandoverQuery) -> list[Ha
     valid_until = query.now + query.policy.days(query.policy.deal.decision_link_days)
     items = []
     for deal in deals:
-        links = {
-            d.value: DECISION.url(
-                query.base_url,
-                query.secret,
-                DealLinkClaims(
-                    deal_id=str(deal.id),
-                    decision=d.value,
-                    approver=approver,
-                    jti=link_jti(query.key, str(deal.id), d.value),
-                    expires_at=valid_until,
-                ),
+        claims = {
+            d.value: DealLinkClaims(
+                deal_id=str(deal.id),
+                decision=d.value,
+                approver=approver,
+                jti=link_jti(query.key, str(deal.id), d.value),
+                expires_at=valid_until,
             )
             for d in Decision
             if deal.state == DealState.pending_approval
         }
+        links = query.links(DECISION, claims)
         amount = f"{deal.amount_minor / 100:,.2f} {deal.currency}"
         what = f"deal registration {deal.customer_name} ({amount}, {deal.product_category}): {deal.state}"
         items.append(HandoverItem(journey=JOURNEY, partner_id=str(deal.partner_id), what=what, links=links))

@@ -15,6 +15,10 @@ from journeys.deal.models import Deal
 from journeys.health.contract import Signal
 from store.models import Partner
 
+# Its event types that move these signals (a registration counts for the velocity, a deal closed for the win
+# rate): publishing one refreshes the partner's health at once (the manifest's `health_events`).
+MOVED_BY = frozenset(("deal.registered", "deal.won", "deal.lost"))
+
 
 async def health_signals(
     session: AsyncSession, partner_id: uuid.UUID, now: datetime, policy: ProgramPolicy

@@ -7,7 +7,7 @@ from journeys.deal import domain, effectiveness, links
 from journeys.deal.activities import DealActivities
 from journeys.deal.events import EVENTS
 from journeys.deal.handover import handover_items
-from journeys.deal.health import health_signals
+from journeys.deal.health import MOVED_BY, health_signals
 from journeys.deal.models import Deal
 from journeys.deal.policy import DealPolicy
 from journeys.deal.scorecard import scorecard_inputs
@@ -34,6 +34,7 @@ SPEC = JourneySpec(
     scorecard_inputs=scorecard_inputs,
     link_kinds={"decision": links.DECISION},
     health_signals=health_signals,
+    health_events=MOVED_BY,
     handover_items=handover_items,
     cam_figures=effectiveness.cam_figures,
     cam_figure_labels=effectiveness.LABELS,

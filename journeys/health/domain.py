@@ -21,6 +21,8 @@ REFRESH = "refresh"  # signal: evaluate now (a journey's event moved a signal)
 
 
 REENGAGE_PATCH = "health-reengage"  # the re-engagement of dark partners (runs recorded before replay without)
+# The re-engagement email names its next step's kind (`step_kind`), so a German reader gets German words.
+STEP_KIND_PATCH = "health-reengage-step-kind"
 
 
 class HealthActivity:

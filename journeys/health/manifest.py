@@ -26,6 +26,7 @@ SPEC = JourneySpec(
     scorecard_inputs=scorecard_inputs,
     with_every_partner=lambda policy: domain.HealthInput if policy.section(HealthPolicy).watch else None,
     handover_items=handover_items,
+    refresh_signal=domain.REFRESH,  # sent by the platform when a journey publishes one of its `health_events`
     cam_figures=effectiveness.cam_figures,
     cam_figure_labels=effectiveness.LABELS,
 )

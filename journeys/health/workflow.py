@@ -1,8 +1,9 @@
 """Partner health: `health-{partner_id}`, perpetual (an entity workflow per partner).
 
-Every `health.evaluate_seconds` (or at once on the `refresh` signal) it evaluates the partner:
-the activity reads every journey's signals through the registry, scores them (journeys/health/
-domain.py) and records the score with what changed. A band that got worse, or a drop of
+Every `health.evaluate_seconds` (or at once on the `refresh` signal, which the platform sends when
+a journey publishes an event that moves health: the manifests' `health_events`) it evaluates the
+partner: the activity reads every journey's signals through the registry, scores them
+(journeys/health/domain.py) and records the score with what changed. A band that got worse, or a drop of
 `drop_points` within `drop_days`, opens an early-warning episode: the partner's CAM (ops for tiers
 without one) gets one alert with the explanation and `partner.at_risk` is published, once per
 episode (the episode number is in the workflow's state and every step is idempotent on it, so a
@@ -29,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         JOURNEY,
         REENGAGE_PATCH,
         REFRESH,
+        STEP_KIND_PATCH,
         AlertInput,
         EvaluateInput,
         Evaluation,
@@ -179,7 +181,8 @@ class HealthWorkflow:
         r = self._reengagement = reengaged(
             before, action, last_active=ev.last_active, now=now, emails=h.reengage_emails
         )
-        step = next_step(ev.contributions).text if emails_now(before, r) else ""
+        ns = next_step(ev.contributions) if emails_now(before, r) else None
+        step = ns.text if ns else ""
         await self._kit.activity(
             HealthActivity.RECORD_REENGAGEMENT,
             ReengagementInput(
@@ -195,7 +198,8 @@ class HealthWorkflow:
             StepResult,
             summary=f"record the re-engagement: {action.value}",
         )
-        if step:
+        if ns is not None:
+            kind = {"step_kind": ns.kind} if workflow.patched(STEP_KIND_PATCH) else {}  # its words in German too
             await self._kit.notify(
                 "reengage",
                 ["partner"],
@@ -203,6 +207,7 @@ class HealthWorkflow:
                 next_step=step,
                 number=r.sent,
                 emails=h.reengage_emails,
+                **kind,
             )
         elif action == ReengageAction.escalate:
             await self._kit.notify(

@@ -14,6 +14,12 @@ from journeys.health.contract import Signal
 from journeys.mdf.ledger import fund_balances
 from journeys.mdf.models import MdfFund
 
+# Its event types that move these signals (each changes what a fund has left unused): publishing one refreshes
+# the partner's health at once (the manifest's `health_events`).
+MOVED_BY = frozenset(
+    ("mdf.requested", "mdf.rejected", "mdf.claim_approved", "mdf.claim_denied", "mdf.paid", "mdf.expired")
+)
+
 
 async def health_signals(
     session: AsyncSession, partner_id: uuid.UUID, now: datetime, policy: ProgramPolicy

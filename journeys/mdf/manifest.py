@@ -8,7 +8,7 @@ from journeys.mdf.activities import MdfActivities
 from journeys.mdf.events import EVENTS
 from journeys.mdf.fund import MdfFundWorkflow
 from journeys.mdf.handover import handover_items
-from journeys.mdf.health import health_signals
+from journeys.mdf.health import MOVED_BY, health_signals
 from journeys.mdf.models import MdfRequest
 from journeys.mdf.policy import MdfPolicy
 from journeys.mdf.scorecard import scorecard_inputs
@@ -44,6 +44,7 @@ SPEC = JourneySpec(
         )
     },
     health_signals=health_signals,
+    health_events=MOVED_BY,
     handover_items=handover_items,
     cam_figures=effectiveness.cam_figures,
     cam_figure_labels=effectiveness.LABELS,

@@ -13,6 +13,10 @@ from domain.policy import ProgramPolicy
 from journeys.health.contract import Signal
 from journeys.onboarding.models import PartnerMilestone
 
+# Its event types that move these signals (the required milestones are all done, none overdue): publishing one
+# refreshes the partner's health at once (the manifest's `health_events`).
+MOVED_BY = frozenset(("partner.activated",))
+
 
 async def health_signals(
     session: AsyncSession, partner_id: uuid.UUID, now: datetime, policy: ProgramPolicy

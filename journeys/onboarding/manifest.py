@@ -6,7 +6,7 @@ from core.journey import JourneySpec
 from journeys.onboarding import domain
 from journeys.onboarding.activities import OnboardingActivities
 from journeys.onboarding.events import EVENTS
-from journeys.onboarding.health import health_signals
+from journeys.onboarding.health import MOVED_BY, health_signals
 from journeys.onboarding.policy import OnboardingPolicy
 from journeys.onboarding.scorecard import scorecard_inputs
 from journeys.onboarding.workflow import OnboardingWorkflow
@@ -26,4 +26,5 @@ SPEC = JourneySpec(
     event_prefix="partner.",
     scorecard_inputs=scorecard_inputs,
     health_signals=health_signals,
+    health_events=MOVED_BY,
 )

@@ -19,6 +19,7 @@ from journeys.health.activities import HealthActivities
 from journeys.health.domain import ReengageAction, ReengagementInput
 from journeys.health.models import HealthReengagement
 from journeys.health.workflow import HealthWorkflow
+from store.models.portal import PartnerUser
 from tests.health.factories import acted, health_input, health_policy, lapse, save
 from tests.helpers.factories import make_partner
 from tests.helpers.histories import record_history
@@ -67,6 +68,7 @@ async def test_a_dark_partner_gets_its_emails_then_ops_and_it_stops_when_the_par
         assert sent(mailbox, "reengage") == []  # not dark yet (3 days)
         await to_day(3)
         assert len(sent(mailbox, "reengage")) == 1  # the first email, on day 3
+        await reads_german(sessionmaker, partner)  # from the second email on: its next step in German
         await to_day(5)
         assert len(sent(mailbox, "reengage")) == 3  # on days 4 and 5
         await to_day(6)
@@ -76,6 +78,9 @@ async def test_a_dark_partner_gets_its_emails_then_ops_and_it_stops_when_the_par
         assert [m["To"] for m in emails] == [partner.contact_email] * 3
         body = emails[0].get_body(("plain",)).get_content()
         assert "Renew your certification: certification Network Associate lapsed on" in body and "1 of 3" in body
+        german = emails[1].get_body(("plain",)).get_content()
+        assert "Erneuern Sie Ihre abgelaufene Zertifizierung." in german and "2 von 3" in german, german
+        assert "Renew" not in german and "certification" not in german
         assert [m["To"] for m in sent(mailbox, "dark")] == [base_settings.ops_email]
         row = await spell(sessionmaker, partner)
         assert row is not None and (row.spell, row.emails, row.closed_at) == (1, 3, None)
@@ -95,6 +100,21 @@ async def test_a_dark_partner_gets_its_emails_then_ops_and_it_stops_when_the_par
         assert len(sent(mailbox, "reengage")) == 3 and len(sent(mailbox, "dark")) == 1
         await record_history(handle, "reengage")
         await handle.terminate("test over")
+
+
+async def reads_german(sessionmaker, partner) -> None:
+    """The partner's contact becomes a portal user who reads German (the language is the one at sending)."""
+    async with sessionmaker() as session, session.begin():
+        session.add(
+            PartnerUser(
+                partner_id=partner.id,
+                name="Kim",
+                email=partner.contact_email,
+                role="admin",
+                language="de",
+                created_by="ops:test",
+            )
+        )
 
 
 async def _settled(handle) -> bool:

@@ -101,6 +101,17 @@ def test_every_journey_brings_its_policy_section_and_its_events(spec):
         assert events.CATALOG[name] is event
 
 
+def test_health_events_are_the_journeys_own_and_refresh_a_journey_of_the_partner():
+    """A journey's `health_events` are event types of its own catalog, of a journey that has health
+    signals; the journeys woken by them (`refresh_signal`) are ones every partner has."""
+    for spec in SPECS:
+        assert spec.health_events <= set(spec.events), f"{spec.name}: health_events not among its events"
+        assert not spec.health_events or spec.health_signals is not None, spec.name
+        assert not spec.refresh_signal or spec.with_every_partner is not None, spec.name
+    assert registry.HEALTH_EVENTS and registry.REFRESHED == tuple(s for s in SPECS if s.refresh_signal)
+    assert "certification.lapsed" in registry.HEALTH_EVENTS and "partner.health_changed" not in registry.HEALTH_EVENTS
+
+
 def test_the_catalog_is_the_journeys_events_and_the_platforms():
     journey_events = [name for spec in SPECS for name in spec.events]
     assert len(journey_events) == len(set(journey_events))

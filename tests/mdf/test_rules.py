@@ -21,6 +21,7 @@ from journeys.mdf.domain import (
     reimbursable,
     sniff,
 )
+from journeys.mdf.handover import current_round
 from journeys.mdf.policy import ApprovalLevel, MdfPolicy
 
 pytestmark = pytest.mark.unit
@@ -382,3 +383,13 @@ def test_sniff_reads_the_first_line_within_the_first_64_kib_only():
     assert sniff(b"first name;city\nPat;Berlin\n") == "text/csv"  # words with spaces in the header
     assert sniff(b"\xef\xbb\xbfname,city\n") == "text/csv"  # a UTF-8 byte order mark first
     assert sniff(b"name\ncity,country\n") is None  # the separator must be on the first line
+
+
+def test_a_handover_reads_the_round_a_decision_waits_in_from_the_recorded_steps():
+    """The receiving CAM's new MDF links (journeys/mdf/handover.py) carry the round the journey is
+    in: a request's last resubmission (1 without one), a claim's last claim round."""
+    assert current_round("pending_approval", []) == 1
+    steps = ["resubmitted:2", "request:2:level:1", "resubmitted:3", "claim:1", "returned:2", "approved"]
+    assert current_round("pending_approval", steps) == 3
+    assert current_round("claim_review", steps) == 1
+    assert current_round("claim_review", [*steps, "claim:2", "claim:2:level:1"]) == 2

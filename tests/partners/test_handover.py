@@ -6,6 +6,7 @@ progress, and a CAM with partners cannot be deactivated until they are handed ov
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import Counter
 
@@ -19,6 +20,7 @@ from store.models.integrations import WebhookEvent
 from tests.helpers.api import approve_link, create_cam, deal_body, enrol, follows_cam, new_key, templates
 from tests.helpers.policies import fast_policy
 from tests.helpers.waiting import eventually
+from tests.mdf.test_api import body as mdf_body
 from tests.partners.test_handover_replay import record_handover
 
 
@@ -34,6 +36,9 @@ async def test_a_handover_moves_every_journey_once_and_the_old_cams_links_are_go
 ):
     policy = fast_policy(day_seconds=1).model_dump(mode="json")
     policy["deal"].update({"approval_sla_days": 200, "escalation_days": 400, "decision_link_days": 30})
+    policy["mdf"]["decision_link_days"] = 30
+    for level in policy["mdf"]["approval_levels"]:
+        level.update({"sla_days": 200, "escalation_days": 400})
     policy["health"]["coverage"] = {"platinum": 0.5, "gold": 0.25, "silver": 0.0, "registered": 0.0}
     assert (await api.put("/policy", json=policy, headers=ops)).status_code == 201
     old = await create_cam(api, ops)
@@ -46,6 +51,11 @@ async def test_a_handover_moves_every_journey_once_and_the_old_cams_links_are_go
     deal = (await api.post("/deals", json=deal_body(), headers=partner_h)).json()
     old_approve = await eventually(
         lambda: approve_link(mailbox, "approval_request", old["email"]), what="the old CAM's approval request"
+    )
+    gold_h = await new_key(sessionmaker, Role.partner, partner_id=gold["id"])
+    mdf = (await api.post("/mdf/requests", json=mdf_body(amount_minor=80_000), headers=gold_h)).json()
+    old_mdf_approve = await eventually(
+        lambda: approve_link(mailbox, "request_approval_request", old["email"]), what="the old CAM's MDF request"
     )
 
     # Refusals: each a 4xx JSON naming what was wrong, nothing written.
@@ -134,13 +144,20 @@ async def test_a_handover_moves_every_journey_once_and_the_old_cams_links_are_go
         and "Gold Co" in text
         and "2 partner(s)" in pack["Subject"]
     )
-    for answer in (await api.get(old_approve), await api.post(old_approve, data={"reason": "ok"})):
-        assert answer.status_code == 410 and "no longer covers the partner" in answer.text, answer.text
-    new_approve = approve_link(mailbox, "pack", new["email"])
+    for old_link in (old_approve, old_mdf_approve):
+        for answer in (await api.get(old_link), await api.post(old_link, data={"reason": "ok"})):
+            assert answer.status_code == 410 and "no longer covers the partner" in answer.text, answer.text
+    links = [u.replace("http://camlights.test", "") for u in re.findall(r"Approve:\s+(\S+)", text)]
+    [new_approve] = [u for u in links if u.startswith("/deals/links/")]
+    [new_mdf_approve] = [u for u in links if u.startswith("/mdf/links/")]  # the pending MDF request's, new too
     assert (await api.get(new_approve)).status_code == 200
     assert (await api.post(new_approve, data={"reason": "welcome"})).status_code == 200
     got = (await api.get(f"/deals/{deal['id']}", headers=ops)).json()
     assert got["state"] == "approved" and got["decided_by"] == f"cam:{new['id']}", got
+    assert (await api.get(new_mdf_approve)).status_code == 200
+    assert (await api.post(new_mdf_approve, data={"reason": "welcome"})).status_code == 200
+    got = (await api.get(f"/mdf/requests/{mdf['id']}", headers=ops)).json()
+    assert got["state"] == "approved" and got["progress"]["decisions"][0]["by"] == f"cam:{new['id']}", got
 
     assert (await api.post(f"/cams/{old['id']}/deactivate", headers=ops)).status_code == 200  # no partners now
     ids = Counter(m["Message-ID"] for m in mailbox.messages)  # the journeys keep sending: no count to wait for

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from jinja2 import meta
 
-from activities.mail import template_env
+from activities.mail import Mailer, template_env
+from journeys.health.domain import PORTAL_STEP, STEPS
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,3 +99,19 @@ def test_a_german_layout_and_english_stays_the_default():
         if t.endswith(".de.subject.j2") and t.replace(".de.", ".") not in ENV.list_templates()
     ]
     assert no_german == []  # every variant has its English original
+
+
+@pytest.mark.parametrize("kind", [*STEPS, PORTAL_STEP.kind])
+def test_the_reengagement_email_gives_a_german_reader_the_next_step_in_german(kind):
+    """The next step's text is composed in English (journeys/health/domain.py); the email names its
+    kind, and the German variant words it in German (a run recorded before: the text as it was)."""
+    mailer = Mailer(host="localhost", port=25, sender="program@vendor.test", env=ENV)
+    english = PORTAL_STEP.text if kind == "portal" else STEPS[kind].format(what="certification X lapsed on 2027-03-02")
+    context = {"partner_name": "Acme", "next_step": english, "step_kind": kind, "number": 1, "emails": 3}
+    rendered = mailer.render("health", "reengage", context, "de")
+    german_step = rendered.text.split("am meisten hilft:", 1)[1].split("(1 von 3", 1)[0].strip()
+    assert german_step and german_step in rendered.html and english not in rendered.text + rendered.html
+    assert not re.search(r"\b(your|the|before|Renew|Sign in|Register|Complete|Claim|Close|Ask)\b", german_step)
+    assert english in mailer.render("health", "reengage", context, "en").text
+    older = {k: v for k, v in context.items() if k != "step_kind"}
+    assert english in mailer.render("health", "reengage", older, "de").text
