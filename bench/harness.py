@@ -304,8 +304,11 @@ class Stack:
     def env(self) -> dict[str, str]:
         """The environment a worker or API subprocess needs to use this stack."""
         s = self.settings
+        # Installed packages have their bytecode compiled (`pip install` writes .pyc); without it
+        # a worker's sandbox compiles each workflow module's source again for every new run.
+        environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         return {
-            **os.environ,
+            **environ,
             "ENVIRONMENT": "development",
             "DATABASE_URL": s.database_url,
             "TEMPORAL_ADDRESS": s.temporal_address,
