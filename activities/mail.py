@@ -178,6 +178,11 @@ class Mailer:
             raise
         await self._give_back(smtp, loop)
 
+    @property
+    def open_connections(self) -> int:
+        """Connections kept open for the next emails (as far as this side knows)."""
+        return sum(smtp.is_connected for smtp, _, _ in self._idle)
+
     def _take(self, loop: asyncio.AbstractEventLoop) -> aiosmtplib.SMTP | None:
         """The most recently used open connection of this event loop; expired ones are closed."""
         while self._idle:

@@ -352,12 +352,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--apis", type=int, default=1, help="API processes, round robin (default 1)")
     parser.add_argument("--worker-env", nargs="*", default=[], metavar="KEY=VALUE", help="worker settings")
     parser.add_argument("--api-env", nargs="*", default=[], metavar="KEY=VALUE", help="API settings")
+    parser.add_argument(
+        "--temporal-config", nargs="*", default=[], metavar="KEY=VALUE", help="Temporal dev server dynamic config"
+    )
     parser.add_argument("--label", default="", help="a name for this run, printed with each rate")
     parser.add_argument("--profile", type=Path, help="py-spy profiles of the API and workers into this folder")
     args = parser.parse_args(argv)
 
     async def go() -> list[Section]:
-        async with harness.stack() as st:
+        async with harness.stack(temporal_config=tuple(args.temporal_config)) as st:
             return await run(
                 st,
                 tuple(args.rates),

@@ -322,7 +322,7 @@ class Stack:
 
 
 @asynccontextmanager
-async def stack(policy=None):
+async def stack(policy=None, temporal_config: tuple[str, ...] = ()):
     """PostgreSQL (fsync off), the SMTP sink and the Temporal dev server (in memory, headless) on
     loopback in a temporary directory, removed at the end; migrations applied; `policy` stored
     as the current version. Payloads are encrypted as in production."""
@@ -337,7 +337,9 @@ async def stack(policy=None):
     t0 = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="camlights-bench-"))
     pg = Postgres(tmp / "pg", port=free_port(), log_file=tmp / "postgres.log")
-    temporal = TemporalDevServer(db_file=None, headless=True, port=free_port(), log_file=tmp / "temporal.log")
+    temporal = TemporalDevServer(
+        db_file=None, headless=True, port=free_port(), log_file=tmp / "temporal.log", dynamic_config=temporal_config
+    )
     smtp = SmtpSink()
     started: list[Any] = []
     try:
