@@ -144,6 +144,10 @@ class Settings(BaseSettings):
     # On SIGTERM, how long the worker lets running activities finish (e.g. an email being sent)
     # before cancelling them; Temporal retries a cancelled one on another worker.
     worker_graceful_shutdown_seconds: float = Field(0, ge=0, le=3600)
+    # Workflow code runs in Temporal's sandbox (it refuses non-deterministic calls and re-imports
+    # each workflow module for every new run). False runs it as plain Python, for less CPU per
+    # workflow task; the recorded histories are still replayed in the sandbox by the tests.
+    worker_workflow_sandbox: bool = True
     # The CAM workspace (api/web/): validity of an emailed sign-in link, life of a browser session,
     # and the Temporal Web UI that journey links open (default: the embedded UI on temporal_ui_port).
     web_link_minutes: float = Field(15, gt=0, le=1440)

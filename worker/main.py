@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.worker import PollerBehaviorSimpleMaximum, Worker, WorkflowRunner
+from temporalio.worker import PollerBehaviorSimpleMaximum, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 
 from core import registry
 from core.hooks import follow_policy
@@ -32,7 +32,10 @@ def build_worker(
     workflow_runner: WorkflowRunner | None = None,
 ) -> Worker:
     """The worker of every journey; `workflow_runner` replaces the default sandboxed runner (the
-    simulator runs the same workflows unsandboxed: a third less CPU per workflow task)."""
+    simulator runs the same workflows unsandboxed: a third less CPU per workflow task), as does
+    `WORKER_WORKFLOW_SANDBOX=false`."""
+    if workflow_runner is None and not settings.worker_workflow_sandbox:
+        workflow_runner = UnsandboxedWorkflowRunner()
     resources = registry.Resources(
         sessionmaker=sessionmaker, mailer=registry.make_mailer(settings, pooled=True), settings=settings
     )
