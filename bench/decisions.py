@@ -109,7 +109,7 @@ def _generator_main() -> int:
 
 
 def _cpu_seconds() -> dict[int, tuple[int, float]]:
-    """pid -> (parent pid, user + system CPU seconds) of every process (Linux /proc)."""
+    """pid -> (parent pid, CPU seconds) of every process (Linux /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
     out: dict[int, tuple[int, float]] = {}
     for entry in Path("/proc").iterdir():
@@ -120,7 +120,8 @@ def _cpu_seconds() -> dict[int, tuple[int, float]]:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        out[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+        # utime + stime, and cutime + cstime: the children it reaped (PostgreSQL's ended backends)
+        out[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]) / tick)
     return out
 
 
@@ -325,7 +326,21 @@ async def steady(st: Stack, spec: dict, meter: CpuMeter, shape: str, profile: Pa
     s.add("load average", f"{load0:.1f} at start, {load1:.1f} at end")
     if errors:
         s.add("first refusal", errors[0])
+        cause = _logged_error(st)
+        if cause:
+            s.add("API log, last error", cause)
     return s
+
+
+def _logged_error(st: Stack) -> str | None:
+    """The last exception line the API processes logged (what a 500 was)."""
+    lines = [
+        line
+        for log_file in sorted(st.tmp.glob("api*.log"))
+        for line in log_file.read_text(errors="replace").splitlines()
+        if "Error" in line or "Exception" in line
+    ]
+    return lines[-1][-300:] if lines else None
 
 
 # --------------------------------------------------------------------------- command line
