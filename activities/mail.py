@@ -137,7 +137,9 @@ class Mailer:
         """Send one message. With a pool, on an open connection kept from an earlier send when
         there is one: a connection the server closed while it was idle fails at its first command
         (before anything was delivered) and the message goes once more over a new connection; any
-        other failure closes the connection and is raised, as without a pool."""
+        other failure closes the connection and is raised, as without a pool. (A disconnect later
+        in the exchange, once the server may have kept the message, is the at-least-once window a
+        Temporal retry of the send has as well: the message goes again with the same Message-ID.)"""
         if self.pool_size <= 0:
             await aiosmtplib.send(
                 msg,
