@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -10,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import aiosmtplib
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PrefixLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    select_autoescape,
+)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 JOURNEYS = Path(__file__).resolve().parents[1] / "journeys"
@@ -63,19 +74,33 @@ class Mailer:
         password: str | None = None,
         starttls: bool = False,
         env: Environment | None = None,
+        pool_size: int = 0,
+        pool_idle_seconds: float = 30.0,
     ):
         self.host, self.port, self.sender = host, port, sender
         self.username, self.password, self.starttls = username, password, starttls
         self.env = env or template_env()
+        # Open SMTP connections kept between sends (0: one connection per email), each reused
+        # while it has been idle less than `pool_idle_seconds`: (connection, idle since, its loop).
+        self.pool_size, self.pool_idle_seconds = pool_size, pool_idle_seconds
+        self._idle: list[tuple[aiosmtplib.SMTP, float, asyncio.AbstractEventLoop]] = []
+
+    def _exists(self, name: str) -> bool:
+        try:
+            self.env.get_template(name)
+        except TemplateNotFound:
+            return False
+        return True
 
     def render(self, journey: str, template: str, context: dict[str, Any], language: str = "en") -> Rendered:
         """`templates/<journey>/<template>.*.j2`, else the shared `templates/common/<template>.*.j2`;
-        in `language` when the template has that variant (`<template>.<language>.*.j2`), else English."""
-        known = self.env.list_templates()
+        in `language` when the template has that variant (`<template>.<language>.*.j2`), else English.
+        (Each name is looked up by itself: listing every template walked the template folders on
+        every email.)"""
         base = f"{journey}/{template}"
-        if f"{base}.subject.j2" not in known:
+        if not self._exists(f"{base}.subject.j2"):
             base = f"common/{template}"
-        if language != "en" and f"{base}.{language}.subject.j2" in known:
+        if language != "en" and self._exists(f"{base}.{language}.subject.j2"):
             base = f"{base}.{language}"
         subject = self.env.get_template(f"{base}.subject.j2").render(**context).strip()
         text = self.env.get_template(f"{base}.txt.j2").render(**context)
@@ -109,8 +134,37 @@ class Mailer:
         return msg
 
     async def send(self, msg: EmailMessage) -> None:
-        await aiosmtplib.send(
-            msg,
+        """Send one message. With a pool, on an open connection kept from an earlier send when
+        there is one: a connection the server closed while it was idle fails at its first command
+        (before anything was delivered) and the message goes once more over a new connection; any
+        other failure closes the connection and is raised, as without a pool. (A disconnect later
+        in the exchange, once the server may have kept the message, is the at-least-once window a
+        Temporal retry of the send has as well: the message goes again with the same Message-ID.)"""
+        if self.pool_size <= 0:
+            await aiosmtplib.send(
+                msg,
+                hostname=self.host,
+                port=self.port,
+                username=self.username,
+                password=self.password,
+                start_tls=self.starttls,
+                timeout=10,
+            )
+            return
+        loop = asyncio.get_running_loop()
+        smtp = self._take(loop)
+        if smtp is not None:
+            try:
+                await smtp.send_message(msg)
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                smtp.close()  # closed by the server while idle: nothing was sent, a new connection
+            except BaseException:
+                smtp.close()
+                raise
+            else:
+                await self._give_back(smtp, loop)
+                return
+        smtp = aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,
             username=self.username,
@@ -118,3 +172,33 @@ class Mailer:
             start_tls=self.starttls,
             timeout=10,
         )
+        try:
+            await smtp.connect()
+            await smtp.send_message(msg)
+        except BaseException:
+            smtp.close()
+            raise
+        await self._give_back(smtp, loop)
+
+    @property
+    def open_connections(self) -> int:
+        """Connections kept open for the next emails (as far as this side knows)."""
+        return sum(smtp.is_connected for smtp, _, _ in self._idle)
+
+    def _take(self, loop: asyncio.AbstractEventLoop) -> aiosmtplib.SMTP | None:
+        """The most recently used open connection of this event loop; expired ones are closed."""
+        while self._idle:
+            smtp, since, owner = self._idle.pop()
+            if owner is loop and smtp.is_connected and time.monotonic() - since < self.pool_idle_seconds:
+                return smtp
+            with contextlib.suppress(Exception):  # its loop may be gone (a test's)
+                smtp.close()
+        return None
+
+    async def _give_back(self, smtp: aiosmtplib.SMTP, loop: asyncio.AbstractEventLoop) -> None:
+        if len(self._idle) < self.pool_size:
+            self._idle.append((smtp, time.monotonic(), loop))
+            return
+        with contextlib.suppress(Exception):  # the pool is full: this one says goodbye
+            await smtp.quit()
+        smtp.close()

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -221,6 +222,9 @@ class CatchAll:
             if isinstance(exc, (OperationalError, InterfaceError)):  # e.g. a key read before the body
                 await (await database_error_handler(Request(scope), exc))(scope, receive, send)
                 return
+            if isinstance(exc, PoolTimeout):
+                await (await busy_handler(Request(scope), exc))(scope, receive, send)
+                return
             await internal_error(scope, exc)(scope, receive, send)
 
 
@@ -232,6 +236,13 @@ async def database_error_handler(request: Request, exc: Exception) -> Response:
     )
 
 
+async def busy_handler(request: Request, exc: Exception) -> Response:
+    """Overloaded: no database connection of this process's pool came free in time. 503, retry later."""
+    log.warning("no database connection free on %s %s: %s", request.method, request.url.path, str(exc)[:200])
+    detail = "the API is overloaded (no database connection came free in time); retry later"
+    return error_response(503, detail, headers={"Retry-After": "5"})
+
+
 def install(app: FastAPI) -> None:
     app.exception_handler(RequestValidationError)(validation_handler)  # = add_exception_handler, typed
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
@@ -239,5 +250,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RPCError, temporal_error_handler)
     app.add_exception_handler(OperationalError, database_error_handler)
     app.add_exception_handler(InterfaceError, database_error_handler)
+    app.add_exception_handler(PoolTimeout, busy_handler)
     app.add_exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError, temporal_error_handler)
     app.add_middleware(CatchAll)  # inside Starlette's ServerErrorMiddleware, outside everything else

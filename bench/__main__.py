@@ -6,7 +6,7 @@
 
 `--n` is the program size: partners for the API (with 10 deals and 2 certifications each) and
 open journeys on one worker; the journey-cost runs use N/10 journeys each (at least 50) and
-the decision run steady 1, 5 and 20 registrations/s for 30 s each (10 s below N=2000). Everything runs on
+the decision run steady 1, 5, 10 and 20 registrations/s for 30 s each (10 s below N=2000). Everything runs on
 loopback in a temporary directory that is removed at the end, and stops by itself: each
 benchmark is bounded by its counts and by `--timeout`.
 
@@ -62,7 +62,7 @@ async def _open(st: harness.Stack, n: int) -> list[Section]:
 async def _decisions(st: harness.Stack, n: int) -> list[Section]:
     from bench import decisions
 
-    return await decisions.run(st, rates=(1.0, 5.0, 20.0), seconds=30.0 if n >= 2000 else 10.0)
+    return await decisions.run(st, rates=(1.0, 5.0, 10.0, 20.0), seconds=30.0 if n >= 2000 else 10.0)
 
 
 async def _limits(st: harness.Stack, n: int) -> list[Section]:

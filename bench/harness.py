@@ -304,8 +304,11 @@ class Stack:
     def env(self) -> dict[str, str]:
         """The environment a worker or API subprocess needs to use this stack."""
         s = self.settings
+        # Installed packages have their bytecode compiled (`pip install` writes .pyc); without it
+        # a worker's sandbox compiles each workflow module's source again for every new run.
+        environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         return {
-            **os.environ,
+            **environ,
             "ENVIRONMENT": "development",
             "DATABASE_URL": s.database_url,
             "TEMPORAL_ADDRESS": s.temporal_address,
@@ -319,7 +322,7 @@ class Stack:
 
 
 @asynccontextmanager
-async def stack(policy=None):
+async def stack(policy=None, temporal_config: tuple[str, ...] = ()):
     """PostgreSQL (fsync off), the SMTP sink and the Temporal dev server (in memory, headless) on
     loopback in a temporary directory, removed at the end; migrations applied; `policy` stored
     as the current version. Payloads are encrypted as in production."""
@@ -334,7 +337,9 @@ async def stack(policy=None):
     t0 = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="camlights-bench-"))
     pg = Postgres(tmp / "pg", port=free_port(), log_file=tmp / "postgres.log")
-    temporal = TemporalDevServer(db_file=None, headless=True, port=free_port(), log_file=tmp / "temporal.log")
+    temporal = TemporalDevServer(
+        db_file=None, headless=True, port=free_port(), log_file=tmp / "temporal.log", dynamic_config=temporal_config
+    )
     smtp = SmtpSink()
     started: list[Any] = []
     try:

@@ -92,7 +92,9 @@ def grants() -> dict[str, Grant]:
     return {f"{spec.name}.{name}": grant for spec in JOURNEYS for name, grant in spec.grants.items()}
 
 
-def make_mailer(settings: Settings) -> Mailer:
+def make_mailer(settings: Settings, *, pooled: bool = False) -> Mailer:
+    """`pooled`: keep SMTP connections open between emails (`SMTP_POOL_SIZE`): a long-lived
+    mailer's, the worker's; a mailer made for one email opens a connection for it."""
     return Mailer(
         host=settings.smtp_host,
         port=settings.smtp_port,
@@ -100,6 +102,8 @@ def make_mailer(settings: Settings) -> Mailer:
         username=settings.smtp_username,
         password=settings.smtp_password,
         starttls=settings.smtp_starttls,
+        pool_size=settings.smtp_pool_size if pooled else 0,
+        pool_idle_seconds=settings.smtp_pool_idle_seconds,
     )
 
 

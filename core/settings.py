@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
+    # SMTP connections a worker keeps open between emails (0: a new connection for every email),
+    # each reused while idle for less than SMTP_POOL_IDLE_SECONDS (keep it under the relay's own
+    # idle timeout; a connection the relay closed anyway is replaced before anything is sent).
+    smtp_pool_size: int = Field(4, ge=0, le=100)
+    smtp_pool_idle_seconds: float = Field(30, gt=0, le=3600)
     mail_from: str = "CAM Lights <no-reply@camlights.local>"
     ops_email: str = "channel-ops@camlights.local"
     api_host: str = "127.0.0.1"
@@ -128,6 +133,21 @@ class Settings(BaseSettings):
     # Workflows a worker keeps in memory between tasks (the sticky cache; Temporal's default 1000).
     # Evicted ones are replayed from history when they next act. Sizes and RSS: bench/README.md.
     worker_max_cached_workflows: int = Field(1000, ge=0, le=1_000_000)
+    # Worker concurrency (unset: the Temporal SDK's defaults, 100 each): workflow tasks, activities
+    # and local activities run at once; long polls kept open for workflow and activity tasks (SDK
+    # default 5 each). Measured in bench/README.md ("Decisions").
+    worker_max_concurrent_workflow_tasks: int | None = Field(None, ge=2, le=10_000)
+    worker_max_concurrent_activities: int | None = Field(None, ge=1, le=10_000)
+    worker_max_concurrent_local_activities: int | None = Field(None, ge=1, le=10_000)
+    worker_workflow_task_pollers: int | None = Field(None, ge=2, le=100)
+    worker_activity_task_pollers: int | None = Field(None, ge=1, le=100)
+    # On SIGTERM, how long the worker lets running activities finish (e.g. an email being sent)
+    # before cancelling them; Temporal retries a cancelled one on another worker.
+    worker_graceful_shutdown_seconds: float = Field(0, ge=0, le=3600)
+    # Workflow code runs in Temporal's sandbox (it refuses non-deterministic calls and re-imports
+    # each workflow module for every new run). False runs it as plain Python, for less CPU per
+    # workflow task; the recorded histories are still replayed in the sandbox by the tests.
+    worker_workflow_sandbox: bool = True
     # The CAM workspace (api/web/): validity of an emailed sign-in link, life of a browser session,
     # and the Temporal Web UI that journey links open (default: the embedded UI on temporal_ui_port).
     web_link_minutes: float = Field(15, gt=0, le=1440)

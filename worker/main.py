@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.worker import Worker, WorkflowRunner
+from temporalio.worker import PollerBehaviorSimpleMaximum, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 
 from core import registry
 from core.hooks import follow_policy
@@ -30,8 +32,13 @@ def build_worker(
     workflow_runner: WorkflowRunner | None = None,
 ) -> Worker:
     """The worker of every journey; `workflow_runner` replaces the default sandboxed runner (the
-    simulator runs the same workflows unsandboxed: a third less CPU per workflow task)."""
-    resources = registry.Resources(sessionmaker=sessionmaker, mailer=registry.make_mailer(settings), settings=settings)
+    simulator runs the same workflows unsandboxed: a third less CPU per workflow task), as does
+    `WORKER_WORKFLOW_SANDBOX=false`."""
+    if workflow_runner is None and not settings.worker_workflow_sandbox:
+        workflow_runner = UnsandboxedWorkflowRunner()
+    resources = registry.Resources(
+        sessionmaker=sessionmaker, mailer=registry.make_mailer(settings, pooled=True), settings=settings
+    )
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -39,8 +46,29 @@ def build_worker(
         activities=registry.activities(resources) + integration_activities(resources),
         interceptors=[RetryingStepsInterceptor(sessionmaker), DatabaseErrorInterceptor(), ObserveInterceptor()],
         max_cached_workflows=settings.worker_max_cached_workflows,
+        **concurrency(settings),
         **({"workflow_runner": workflow_runner} if workflow_runner is not None else {}),
     )
+
+
+def concurrency(settings: Settings) -> dict[str, Any]:
+    """The worker's concurrency settings that are set (the SDK's defaults for the others)."""
+    out: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("max_concurrent_workflow_tasks", settings.worker_max_concurrent_workflow_tasks),
+            ("max_concurrent_activities", settings.worker_max_concurrent_activities),
+            ("max_concurrent_local_activities", settings.worker_max_concurrent_local_activities),
+        )
+        if value is not None
+    }
+    if settings.worker_workflow_task_pollers is not None:
+        out["workflow_task_poller_behavior"] = PollerBehaviorSimpleMaximum(settings.worker_workflow_task_pollers)
+    if settings.worker_activity_task_pollers is not None:
+        out["activity_task_poller_behavior"] = PollerBehaviorSimpleMaximum(settings.worker_activity_task_pollers)
+    if settings.worker_graceful_shutdown_seconds:
+        out["graceful_shutdown_timeout"] = timedelta(seconds=settings.worker_graceful_shutdown_seconds)
+    return out
 
 
 async def run_worker(settings: Settings) -> None:

@@ -305,6 +305,7 @@ class TemporalDevServer:
     headless: bool = False
     log_file: Path | None = None
     ui_codec_endpoint: str | None = None  # the UI decodes payloads through it (the API's /codec)
+    dynamic_config: tuple[str, ...] = ()  # more `KEY=VALUE` dynamic config values (benchmarks)
     proc: subprocess.Popen | None = field(default=None, init=False)
 
     @property
@@ -324,6 +325,7 @@ class TemporalDevServer:
             "warn",
             *search_attribute_args(),
             *DEV_SERVER_DYNAMIC_CONFIG,
+            *(arg for value in self.dynamic_config for arg in ("--dynamic-config-value", value)),
         ]
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
@@ -384,6 +386,7 @@ class _Handler:
         self.mail_dir = mail_dir
         self.messages: list[EmailMessage] = []
         self.received_at: list[float] = []  # time.time() of each message, in the order of `messages`
+        self.peers: list[object] = []  # the sending connection's (host, port) of each message
         self.lock = threading.Lock()
         self.refused: set[str] = set()  # recipients answered 550 (permanent), for fault tests
         self.deferred: set[str] = set()  # recipients answered 451 (try again later)
@@ -407,6 +410,7 @@ class _Handler:
         with self.lock:
             self.messages.append(msg)
             self.received_at.append(time.time())
+            self.peers.append(session.peer)
         if self.mail_dir is not None:
             self.mail_dir.mkdir(parents=True, exist_ok=True)
             mid = (msg.get("Message-ID") or f"<{time.time_ns()}@sink>").strip("<>")
@@ -461,10 +465,17 @@ class SmtpSink:
         with self.handler.lock:
             return list(zip(self.handler.received_at, self.handler.messages, strict=True))
 
+    @property
+    def connections(self) -> int:
+        """How many SMTP connections the messages received so far came over."""
+        with self.handler.lock:
+            return len(set(self.handler.peers))
+
     def clear(self) -> None:
         with self.handler.lock:
             self.handler.messages.clear()
             self.handler.received_at.clear()
+            self.handler.peers.clear()
             self.handler.refused.clear()
             self.handler.deferred.clear()
             self.handler.holding = False

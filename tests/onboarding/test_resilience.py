@@ -27,7 +27,7 @@ from tests.helpers.factories import make_cam, make_partner
 from tests.helpers.policies import fast_policy
 from tests.helpers.processes import process_env
 from tests.helpers.waiting import eventually
-from worker.services import free_port
+from worker.services import SmtpSink, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,6 +91,51 @@ async def test_smtp_down_is_retried_then_sent_once(sessionmaker, mailbox, base_s
     acts_up = CommonActivities(sessionmaker, make_mailer(base_settings), base_settings.ops_email)
     assert (await env.run(acts_up.send_notifications, SendInput(idempotency_key=key))).sent == 1
     assert [m["To"] for m in mailbox.messages] == [partner.contact_email]
+
+
+async def test_worker_mailer_reuses_its_smtp_connection_and_replaces_one_the_server_closed(sessionmaker, base_settings):
+    """The worker's mailer (`SMTP_POOL_SIZE`) sends one email after the other over one SMTP
+    connection; once the server has closed it (restarted), the next email goes over a new
+    connection: every email arrives once."""
+    sink = SmtpSink().start()
+    mailer = make_mailer(base_settings.model_copy(update={"smtp_port": sink.port}), pooled=True)
+    acts = CommonActivities(sessionmaker, mailer, base_settings.ops_email)
+    partner = await make_partner(sessionmaker, tier=Tier.registered)
+    env = ActivityEnvironment()
+
+    async def welcome(n: int) -> int:
+        key = f"onboarding-{partner.id}:notify:pooled-{n}"
+        inp = NotifyInput(
+            idempotency_key=key,
+            partner_id=str(partner.id),
+            journey="onboarding",
+            template="welcome",
+            recipients=["partner", "ops"],
+            audit_action="onboarding.welcome_sent",
+            context={"partner_name": partner.name, "plan_days": 90, "milestones": []},
+        )
+        return (await env.run(acts.notify, inp)).sent
+
+    try:
+        assert [await welcome(n) for n in range(3)] == [2, 2, 2]
+        assert (len(sink.messages), sink.connections) == (6, 1)
+        assert mailer.open_connections == 1
+        # Restarted before this side noticed: the send fails on the old connection (nothing was
+        # delivered) and goes once more over a new one.
+        sink.stop()
+        sink.start()
+        rendered = mailer.render("onboarding", "welcome", {"partner_name": "A", "plan_days": 9, "milestones": []})
+        await mailer.send(mailer.build(recipient="a@partner.test", rendered=rendered, msg_id="<restarted@test>"))
+        assert (len(sink.messages), sink.connections) == (7, 2)
+        # Restarted and noticed (the server closed it while idle): a new connection at once.
+        sink.stop()
+        sink.start()
+        await eventually(lambda: mailer.open_connections == 0, what="the connection seen closed")
+        assert await welcome(3) == 2
+        assert (len(sink.messages), sink.connections) == (9, 3)
+        assert len({m["Message-ID"] for m in sink.messages}) == 9  # none twice
+    finally:
+        sink.stop()
 
 
 async def test_plan_written_once_when_retried(sessionmaker):
