@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import hashlib
 import importlib
+import json
 import math
 import random
 import shutil
@@ -295,6 +298,34 @@ def plan(shape: Shape, partners: int, months: int, seed: int) -> Plan:
 # --------------------------------------------------------------------------- one run
 
 
+class _Ids:
+    """The ids one request of the driver makes: drawn from its key, one after the other."""
+
+    def __init__(self, key: str) -> None:
+        self.key, self.n = key, 0
+
+    def next(self) -> uuid.UUID:
+        self.n += 1
+        return uuid.UUID(bytes=hashlib.sha256(f"{self.key}:{self.n}".encode()).digest()[:16], version=4)
+
+
+_IDS: contextvars.ContextVar[_Ids | None] = contextvars.ContextVar("simulation_ids", default=None)
+_random_uuid4 = uuid.uuid4
+
+
+def _uuid4() -> uuid.UUID:
+    ids = _IDS.get()
+    return ids.next() if ids is not None else _random_uuid4()
+
+
+def _seeded_ids() -> None:
+    """Ids the API makes for a request of the driver (a partner, a lead, a deal...) are drawn from
+    the request and the seed instead of at random (`uuid.uuid4` answers from `_IDS` when set).
+    Routing orders its candidates by partner id and seeds its weighted draw with the lead's id:
+    with random ids the same plan offered its leads to other partners on each run (issue 26)."""
+    uuid.uuid4 = _uuid4  # type: ignore[assignment]  # every caller looks it up as `uuid.uuid4()`
+
+
 @dataclass
 class Step:
     day: float
@@ -334,6 +365,7 @@ async def drive(
     from store.apikeys import create_api_key
     from store.db import make_engine, make_sessionmaker
 
+    _seeded_ids()
     app = importlib.import_module("api.app").create_app(settings, reconcile_every=None)
     engine = make_engine(settings.database_url)
     keys: dict[str, str] = {}
@@ -342,9 +374,16 @@ async def drive(
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://simulation.invalid", timeout=120) as http:
+            seen: dict[str, int] = {}
 
             async def call(method: str, path: str, key: str = "ops", **kw: Any) -> dict:
-                r = await http.request(method, path, headers={"Authorization": f"Bearer {keys[key]}"}, **kw)
+                what = f"{plan_.seed}:{method} {path} {json.dumps(kw.get('json'), sort_keys=True)} {kw.get('data')}"
+                seen[what] = seen.get(what, 0) + 1
+                token = _IDS.set(_Ids(f"{what}:{seen[what]}"))
+                try:
+                    r = await http.request(method, path, headers={"Authorization": f"Bearer {keys[key]}"}, **kw)
+                finally:
+                    _IDS.reset(token)
                 if r.status_code >= 500:
                     raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:300]}")
                 return r.json() if r.content else {}
@@ -1176,7 +1215,6 @@ def _child_main() -> None:
     """A run in a process of its own (`_in_processes`): its arguments pickled on stdin; progress,
     then its counts, cancellation or failure as marked JSON lines on stdout. SIGTERM cancels (at
     the next instant of the run: its servers stopped, its files removed); SIGINT is the parent's."""
-    import json
     import pickle
     import signal
     import sys
@@ -1205,7 +1243,6 @@ async def _in_processes(
     """Each run in its own process (both cores), their progress forwarded. Cancelled (by
     `cancelled`, or by cancelling the caller), each child is told (SIGTERM) and waited for: it
     stops its servers and removes its files first."""
-    import json
     import os
     import pickle
     import sys
@@ -1301,7 +1338,6 @@ def check_bounds(partners: int, months: int, policy: ProgramPolicy) -> None:
 
 
 def run_cli(args: Any) -> int:
-    import json
     import signal
     import sys
 
