@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -518,62 +518,121 @@ def _quarter_starts(start: datetime, policy: ProgramPolicy, horizon: float) -> l
     return out
 
 
-async def _rebalance_time_skipping(client: Any, every: float = 0.2) -> None:
+class _ChildEnds:
+    """The workflow runner of a simulation's worker: the same unsandboxed runs, and each run that
+    has a parent and closes (completes, fails, is cancelled or continues as new) is told to
+    `_rebalance_time_skipping` at once, from the worker's thread."""
+
+    def __init__(self) -> None:
+        from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowInstance
+
+        self.loop = asyncio.get_running_loop()
+        self.ended: asyncio.Queue[tuple[str, str]] = asyncio.Queue()  # (workflow id, run id)
+        ends = self
+        closing = {
+            "complete_workflow_execution",
+            "fail_workflow_execution",
+            "cancel_workflow_execution",
+            "continue_as_new_workflow_execution",
+        }
+
+        class Runner(UnsandboxedWorkflowRunner):
+            def create_instance(self, det: Any) -> Any:
+                inner = super().create_instance(det)
+                if det.info.parent is None:
+                    return inner
+                run = (det.info.workflow_id, det.info.run_id)
+
+                class Instance(WorkflowInstance):
+                    def activate(self, act: Any) -> Any:
+                        done = inner.activate(act)
+                        if done.HasField("successful") and any(
+                            c.WhichOneof("variant") in closing for c in done.successful.commands
+                        ):
+                            ends.loop.call_soon_threadsafe(ends.ended.put_nowait, run)
+                        return done
+
+                    def get_serialization_context(self, command_info: Any) -> Any:
+                        return inner.get_serialization_context(command_info)
+
+                    def get_external_store_context(self, command_info: Any) -> Any:
+                        return inner.get_external_store_context(command_info)
+
+                    def get_info(self) -> Any:
+                        return inner.get_info()
+
+                    def get_thread_id(self) -> Any:
+                        return inner.get_thread_id()
+
+                return Instance()
+
+        self.runner = Runner()
+
+
+async def _rebalance_time_skipping(client: Any, ends: _ChildEnds, every: float = 2.0) -> None:
     """Keep the time-skipping test server skipping after QBR cycles (runs until cancelled).
 
     The server takes a time-skipping lock when a child workflow completes, to notify its parent,
     and releases it when the parent records the completion; a parent already closed never does, so
     from then on time passes only in real time (docs/simulator.md). The QBR journey's children
     complete after their parents by design (the scheduled run starts the period's cycle and ends; a
-    partner's QBR outlives the cycle). Each such completion seen among the QBR workflows' closed
-    runs, this releases the lock once: the server's count is as it would have been."""
+    partner's QBR outlives the cycle). For each child that closed after its parent, this releases
+    the lock once: the server's count is as it would have been. The worker tells of each child's
+    end as it happens (`_ChildEnds`), looked at until the server has it closed; every `every`
+    seconds all closed runs are looked at too (a child that ended otherwise, e.g. timed out)."""
+    from temporalio.api.common.v1 import WorkflowExecution
     from temporalio.api.enums.v1 import WorkflowExecutionStatus
-    from temporalio.api.filter.v1 import WorkflowTypeFilter
     from temporalio.api.testservice.v1 import UnlockTimeSkippingRequest
     from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest, ListClosedWorkflowExecutionsRequest
     from temporalio.service import RPCError
 
     running = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
     service = client.workflow_service
-    seen: set[str] = set()
+    seen: set[str] = set()  # closed runs decided on
+    pending: set[tuple[str, str]] = set()  # children the worker ended, not yet closed on the server
 
     async def describe(execution: Any) -> Any:
         req = DescribeWorkflowExecutionRequest(namespace=client.namespace, execution=execution)
         return (await service.describe_workflow_execution(req)).workflow_execution_info
 
-    async def closed_runs() -> list[Any]:
-        out = []
-        for name in (QBR_CYCLE_WORKFLOW, QBR_WORKFLOW):
-            token = b""
-            while True:
-                page = await service.list_closed_workflow_executions(
-                    ListClosedWorkflowExecutionsRequest(
-                        namespace=client.namespace,
-                        maximum_page_size=1000,
-                        next_page_token=token,
-                        type_filter=WorkflowTypeFilter(name=name),
-                    )
-                )
-                out += page.executions
-                token = page.next_page_token
-                if not token:
-                    break
-        return out
+    async def decide(execution: Any, info: Any | None = None) -> bool:
+        """A closed run (False: still running): released once if it closed after its parent."""
+        info = info or await describe(execution)
+        if info.status == running:
+            return False
+        if execution.run_id not in seen and info.HasField("parent_execution"):
+            parent = await describe(info.parent_execution)
+            if parent.status != running and parent.close_time.ToDatetime() <= info.close_time.ToDatetime():
+                await client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
+        seen.add(execution.run_id)
+        return True
 
+    async def closed_runs() -> list[Any]:
+        # One listing of every closed run (the test server ignores type filters and page sizes,
+        # and the listing grows with the run: hence only every `every` seconds).
+        page = await service.list_closed_workflow_executions(
+            ListClosedWorkflowExecutionsRequest(namespace=client.namespace, maximum_page_size=1000)
+        )
+        return [e for e in page.executions if e.type.name in (QBR_CYCLE_WORKFLOW, QBR_WORKFLOW)]
+
+    looked = 0.0
     while True:
         try:
-            for e in await closed_runs():
-                if e.execution.run_id in seen:
-                    continue
-                info = await describe(e.execution)
-                if info.HasField("parent_execution"):
-                    parent = await describe(info.parent_execution)
-                    if parent.status != running and parent.close_time.ToDatetime() <= info.close_time.ToDatetime():
-                        await client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
-                seen.add(e.execution.run_id)
+            for wid, rid in sorted(pending):
+                if rid in seen or await decide(WorkflowExecution(workflow_id=wid, run_id=rid)):
+                    pending.discard((wid, rid))
+            if time.monotonic() - looked >= every:
+                looked = time.monotonic()
+                for e in await closed_runs():
+                    if e.execution.run_id not in seen:
+                        await decide(e.execution)
         except RPCError:  # the test server's listing is not thread-safe (it may fail): the next look
             pass
-        await asyncio.sleep(every)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.02 if pending else max(every - (time.monotonic() - looked), 0)):
+                pending.add(await ends.ended.get())
+        while not ends.ended.empty():
+            pending.add(ends.ended.get_nowait())
 
 
 async def _start_qbr_cycle(client: Any, task_queue: str, at: datetime) -> None:
@@ -906,7 +965,7 @@ class Stack:
 
         self.postgres = await asyncio.to_thread(Postgres(self.root / "pg", port=free_port(), throwaway=True).start)
         await asyncio.to_thread(_migrate, upgrade, self.postgres.url)
-        self.smtp = SmtpSink().start()
+        self.smtp = SmtpSink(keep=False).start()  # counted only: the report needs no message itself
         self.env = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=str(temporal_test_server_path())
         )
@@ -938,6 +997,9 @@ class Stack:
             otlp_endpoint=None,
             data_dir=self.root / "data",
             partner_updates_per_minute=10000,
+            # Every open journey stays in the worker's cache: beyond it (the default 1,000; a year of
+            # 200 partners has more open) each workflow task of an evicted one replays its history.
+            worker_max_cached_workflows=100_000,
             worker_metrics_port=0,
             worker_health_port=0,
             _env_file=None,
@@ -977,12 +1039,11 @@ async def run_once(
         engine = make_engine(settings.database_url)
         sm = make_sessionmaker(engine)
         try:
-            from temporalio.worker import UnsandboxedWorkflowRunner
-
             # Unsandboxed: the same deterministic workflows (their replay tests run sandboxed), a
             # third less CPU per workflow task; a throw-away run needs no guard against side effects.
-            async with build_worker(client, settings, sm, settings.task_queue, UnsandboxedWorkflowRunner()):
-                rebalance = asyncio.create_task(_rebalance_time_skipping(stack.env.client))
+            ends = _ChildEnds()
+            async with build_worker(client, settings, sm, settings.task_queue, ends.runner):
+                rebalance = asyncio.create_task(_rebalance_time_skipping(stack.env.client, ends))
                 try:
                     await drive(
                         plan_,
@@ -999,7 +1060,7 @@ async def run_once(
                     with contextlib.suppress(asyncio.CancelledError):
                         await rebalance
                 await settle(settings.database_url)
-                return await count(settings.database_url, stack.smtp.messages, plan_)
+                return await count(settings.database_url, stack.smtp.counted, plan_)
         finally:
             await engine.dispose()
     finally:
@@ -1028,8 +1089,8 @@ async def settle(database_url: str, timeout: float = 30) -> None:
         await engine.dispose()
 
 
-async def count(database_url: str, mails: list, plan_: Plan) -> dict[str, Any]:
-    """The figures of one run, from its database and its mail sink."""
+async def count(database_url: str, mails: Sized | int, plan_: Plan) -> dict[str, Any]:
+    """The figures of one run, from its database and its mail sink (its messages, or how many)."""
     from sqlalchemy import text
 
     from store.db import make_engine
@@ -1073,7 +1134,7 @@ async def count(database_url: str, mails: list, plan_: Plan) -> dict[str, Any]:
         rows = await conn.execute(text("select template, count(*) from outbox group by template order by template"))
         out["emails_by_template"] = {t: int(n) for t, n in rows.all()}
     await engine.dispose()
-    out["emails"] = len(mails)
+    out["emails"] = mails if isinstance(mails, int) else len(mails)
     return out
 
 
