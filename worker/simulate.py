@@ -429,7 +429,30 @@ async def drive(
                     )
                     return [(str(a), str(b), c) for a, b, c in rows.all()]
 
-            world = World(start=start, call=call, partner_key=partner_key, live_offers=live_offers)
+            async def routed(lead_id: str, timeout: float = 30) -> None:
+                """Wait (real time: the clock is not advanced) until the lead is routed: a live
+                offer, or no longer new or offered. Routing reads the other leads' offers (round
+                robin takes the partner offered longest ago), so two routings at once would pick in
+                the order their activities happen to commit; one after the other, they do not."""
+                from sqlalchemy import text
+
+                ends = time.monotonic() + timeout
+                while time.monotonic() < ends:
+                    async with engine.connect() as conn:
+                        done = (
+                            await conn.execute(
+                                text(
+                                    "select state not in ('new', 'offered') or exists (select 1 from lead_offers o"
+                                    " where o.lead_id = l.id and o.state = 'live') from leads l where l.id = :id"
+                                ),
+                                {"id": uuid.UUID(lead_id)},
+                            )
+                        ).scalar()
+                    if done is not False:  # routed, or no such lead (refused)
+                        return
+                    await asyncio.sleep(0.01)
+
+            world = World(start=start, call=call, partner_key=partner_key, live_offers=live_offers, routed=routed)
             steps = _steps(plan_, policy, world, cam_ids)
             horizon = plan_.months * DAYS_PER_MONTH
             steps += _lead_steps(plan_, policy, world, horizon)
@@ -595,9 +618,9 @@ async def _rebalance_time_skipping(client: Any, ends: _ChildEnds, every: float =
         req = DescribeWorkflowExecutionRequest(namespace=client.namespace, execution=execution)
         return (await service.describe_workflow_execution(req)).workflow_execution_info
 
-    async def decide(execution: Any, info: Any | None = None) -> bool:
+    async def decide(execution: Any) -> bool:
         """A closed run (False: still running): released once if it closed after its parent."""
-        info = info or await describe(execution)
+        info = await describe(execution)
         if info.status == running:
             return False
         if execution.run_id not in seen and info.HasField("parent_execution"):
@@ -608,12 +631,19 @@ async def _rebalance_time_skipping(client: Any, ends: _ChildEnds, every: float =
         return True
 
     async def closed_runs() -> list[Any]:
-        # One listing of every closed run (the test server ignores type filters and page sizes,
-        # and the listing grows with the run: hence only every `every` seconds).
-        page = await service.list_closed_workflow_executions(
-            ListClosedWorkflowExecutionsRequest(namespace=client.namespace, maximum_page_size=1000)
-        )
-        return [e for e in page.executions if e.type.name in (QBR_CYCLE_WORKFLOW, QBR_WORKFLOW)]
+        # Every closed run (the test server ignores type filters and page sizes: one page of all
+        # of them, growing with the run; hence only every `every` seconds), the QBR ones kept.
+        out, token = [], b""
+        while True:
+            page = await service.list_closed_workflow_executions(
+                ListClosedWorkflowExecutionsRequest(
+                    namespace=client.namespace, maximum_page_size=1000, next_page_token=token
+                )
+            )
+            out += [e for e in page.executions if e.type.name in (QBR_CYCLE_WORKFLOW, QBR_WORKFLOW)]
+            token = page.next_page_token
+            if not token:
+                return out
 
     looked = 0.0
     while True:
@@ -652,6 +682,7 @@ class World:
     call: Callable[..., Any]
     partner_key: Callable[[str], Any]
     live_offers: Callable[[list[str]], Any]
+    routed: Callable[[str], Any]  # waits until a lead that arrived or was answered is routed again
     partner_ids: dict[int, str] = field(default_factory=dict)  # plan index -> partner id
 
     def day_of(self, at: datetime, policy: ProgramPolicy) -> float:
@@ -700,6 +731,7 @@ def _lead_steps(plan_: Plan, policy: ProgramPolicy, world: World, horizon: float
             if out.get("id"):
                 ids[out["id"]] = i
                 open_.add(out["id"])
+                await world.routed(out["id"])
 
         steps.append(Step(lead.day, 13, arrive))
 
@@ -720,6 +752,7 @@ def _lead_steps(plan_: Plan, policy: ProgramPolicy, world: World, horizon: float
             key = await world.partner_key(partner_id)
             body = {} if answer == "accept" else {"reason_code": policy.leads.decline_reasons[0]}
             await world.call("POST", f"/leads/{lead_id}/{answer}", key=key, **({"json": body} if body else {}))
+            await world.routed(lead_id)  # a decline offers the lead to the next partner before the next answer
         # a lead with no live offer is being routed, placed or unplaced: looked at until the horizon
         # only while it may still get an offer (placed and unplaced ones are dropped)
         for lead_id in sorted(open_ - still):
