@@ -541,69 +541,15 @@ def _quarter_starts(start: datetime, policy: ProgramPolicy, horizon: float) -> l
     return out
 
 
-class _ChildEnds:
-    """The workflow runner of a simulation's worker: the same unsandboxed runs, and each run that
-    has a parent and closes (completes, fails, is cancelled or continues as new) is told to
-    `_rebalance_time_skipping` at once, from the worker's thread."""
-
-    def __init__(self) -> None:
-        from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowInstance
-
-        self.loop = asyncio.get_running_loop()
-        self.ended: asyncio.Queue[tuple[str, str]] = asyncio.Queue()  # (workflow id, run id)
-        ends = self
-        closing = {
-            "complete_workflow_execution",
-            "fail_workflow_execution",
-            "cancel_workflow_execution",
-            "continue_as_new_workflow_execution",
-        }
-
-        class Runner(UnsandboxedWorkflowRunner):
-            def create_instance(self, det: Any) -> Any:
-                inner = super().create_instance(det)
-                if det.info.parent is None:
-                    return inner
-                run = (det.info.workflow_id, det.info.run_id)
-
-                class Instance(WorkflowInstance):
-                    def activate(self, act: Any) -> Any:
-                        done = inner.activate(act)
-                        if done.HasField("successful") and any(
-                            c.WhichOneof("variant") in closing for c in done.successful.commands
-                        ):
-                            ends.loop.call_soon_threadsafe(ends.ended.put_nowait, run)
-                        return done
-
-                    def get_serialization_context(self, command_info: Any) -> Any:
-                        return inner.get_serialization_context(command_info)
-
-                    def get_external_store_context(self, command_info: Any) -> Any:
-                        return inner.get_external_store_context(command_info)
-
-                    def get_info(self) -> Any:
-                        return inner.get_info()
-
-                    def get_thread_id(self) -> Any:
-                        return inner.get_thread_id()
-
-                return Instance()
-
-        self.runner = Runner()
-
-
-async def _rebalance_time_skipping(client: Any, ends: _ChildEnds, every: float = 2.0) -> None:
+async def _rebalance_time_skipping(client: Any, every: float = 0.2) -> None:
     """Keep the time-skipping test server skipping after QBR cycles (runs until cancelled).
 
     The server takes a time-skipping lock when a child workflow completes, to notify its parent,
     and releases it when the parent records the completion; a parent already closed never does, so
     from then on time passes only in real time (docs/simulator.md). The QBR journey's children
     complete after their parents by design (the scheduled run starts the period's cycle and ends; a
-    partner's QBR outlives the cycle). For each child that closed after its parent, this releases
-    the lock once: the server's count is as it would have been. The worker tells of each child's
-    end as it happens (`_ChildEnds`), looked at until the server has it closed; every `every`
-    seconds all closed runs are looked at too (a child that ended otherwise, e.g. timed out)."""
-    from temporalio.api.common.v1 import WorkflowExecution
+    partner's QBR outlives the cycle). Each such completion seen among the QBR workflows' closed
+    runs, this releases the lock once: the server's count is as it would have been."""
     from temporalio.api.enums.v1 import WorkflowExecutionStatus
     from temporalio.api.testservice.v1 import UnlockTimeSkippingRequest
     from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest, ListClosedWorkflowExecutionsRequest
@@ -611,28 +557,15 @@ async def _rebalance_time_skipping(client: Any, ends: _ChildEnds, every: float =
 
     running = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
     service = client.workflow_service
-    seen: set[str] = set()  # closed runs decided on
-    pending: set[tuple[str, str]] = set()  # children the worker ended, not yet closed on the server
+    seen: set[str] = set()
 
     async def describe(execution: Any) -> Any:
         req = DescribeWorkflowExecutionRequest(namespace=client.namespace, execution=execution)
         return (await service.describe_workflow_execution(req)).workflow_execution_info
 
-    async def decide(execution: Any) -> bool:
-        """A closed run (False: still running): released once if it closed after its parent."""
-        info = await describe(execution)
-        if info.status == running:
-            return False
-        if execution.run_id not in seen and info.HasField("parent_execution"):
-            parent = await describe(info.parent_execution)
-            if parent.status != running and parent.close_time.ToDatetime() <= info.close_time.ToDatetime():
-                await client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
-        seen.add(execution.run_id)
-        return True
-
     async def closed_runs() -> list[Any]:
-        # Every closed run (the test server ignores type filters and page sizes: one page of all
-        # of them, growing with the run; hence only every `every` seconds), the QBR ones kept.
+        # One listing of every closed run, the QBR ones kept: the test server ignores type filters
+        # and page sizes (one listing per type returned every closed run, twice per look).
         out, token = [], b""
         while True:
             page = await service.list_closed_workflow_executions(
@@ -645,24 +578,20 @@ async def _rebalance_time_skipping(client: Any, ends: _ChildEnds, every: float =
             if not token:
                 return out
 
-    looked = 0.0
     while True:
         try:
-            for wid, rid in sorted(pending):
-                if rid in seen or await decide(WorkflowExecution(workflow_id=wid, run_id=rid)):
-                    pending.discard((wid, rid))
-            if time.monotonic() - looked >= every:
-                looked = time.monotonic()
-                for e in await closed_runs():
-                    if e.execution.run_id not in seen:
-                        await decide(e.execution)
+            for e in await closed_runs():
+                if e.execution.run_id in seen:
+                    continue
+                info = await describe(e.execution)
+                if info.HasField("parent_execution"):
+                    parent = await describe(info.parent_execution)
+                    if parent.status != running and parent.close_time.ToDatetime() <= info.close_time.ToDatetime():
+                        await client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
+                seen.add(e.execution.run_id)
         except RPCError:  # the test server's listing is not thread-safe (it may fail): the next look
             pass
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(0.02 if pending else max(every - (time.monotonic() - looked), 0)):
-                pending.add(await ends.ended.get())
-        while not ends.ended.empty():
-            pending.add(ends.ended.get_nowait())
+        await asyncio.sleep(every)
 
 
 async def _start_qbr_cycle(client: Any, task_queue: str, at: datetime) -> None:
@@ -1074,9 +1003,10 @@ async def run_once(
         try:
             # Unsandboxed: the same deterministic workflows (their replay tests run sandboxed), a
             # third less CPU per workflow task; a throw-away run needs no guard against side effects.
-            ends = _ChildEnds()
-            async with build_worker(client, settings, sm, settings.task_queue, ends.runner):
-                rebalance = asyncio.create_task(_rebalance_time_skipping(stack.env.client, ends))
+            from temporalio.worker import UnsandboxedWorkflowRunner
+
+            async with build_worker(client, settings, sm, settings.task_queue, UnsandboxedWorkflowRunner()):
+                rebalance = asyncio.create_task(_rebalance_time_skipping(stack.env.client))
                 try:
                     await drive(
                         plan_,
