@@ -382,8 +382,10 @@ async def register_search_attributes(client, namespace: str = "default") -> None
 
 
 class _Handler:
-    def __init__(self, mail_dir: Path | None):
+    def __init__(self, mail_dir: Path | None, keep: bool = True):
         self.mail_dir = mail_dir
+        self.keep = keep  # False: count the messages only (the simulator: no parsing, nothing kept)
+        self.counted = 0  # messages received (kept or not)
         self.messages: list[EmailMessage] = []
         self.received_at: list[float] = []  # time.time() of each message, in the order of `messages`
         self.peers: list[object] = []  # the sending connection's (host, port) of each message
@@ -405,12 +407,17 @@ class _Handler:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd API)
         import asyncio
 
+        if not self.keep:
+            with self.lock:
+                self.counted += 1
+            return "250 Message accepted for delivery"
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         msg["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
         with self.lock:
             self.messages.append(msg)
             self.received_at.append(time.time())
             self.peers.append(session.peer)
+            self.counted += 1
         if self.mail_dir is not None:
             self.mail_dir.mkdir(parents=True, exist_ok=True)
             mid = (msg.get("Message-ID") or f"<{time.time_ns()}@sink>").strip("<>")
@@ -431,10 +438,12 @@ class SmtpSink:
     optionally as `.eml` files. It can be stopped and started again on the same port (the
     messages received so far are kept), and told to refuse, defer or hold messages."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None, mail_dir: Path | None = None):
+    def __init__(
+        self, host: str = "127.0.0.1", port: int | None = None, mail_dir: Path | None = None, keep: bool = True
+    ):
         self.host = host
         self.port = port or free_port(host)
-        self.handler = _Handler(mail_dir)
+        self.handler = _Handler(mail_dir, keep)
         self._controller = self._new_controller()
         self._stopped = False
 
@@ -453,6 +462,12 @@ class SmtpSink:
     def stop(self) -> None:
         self._controller.stop()
         self._stopped = True
+
+    @property
+    def counted(self) -> int:
+        """Messages received since the start or the last `clear` (also those not kept)."""
+        with self.handler.lock:
+            return self.handler.counted
 
     @property
     def messages(self) -> list[EmailMessage]:
@@ -476,6 +491,7 @@ class SmtpSink:
             self.handler.messages.clear()
             self.handler.received_at.clear()
             self.handler.peers.clear()
+            self.handler.counted = 0
             self.handler.refused.clear()
             self.handler.deferred.clear()
             self.handler.holding = False

@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import hashlib
 import importlib
+import json
 import math
 import random
 import shutil
@@ -28,7 +31,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -295,6 +298,34 @@ def plan(shape: Shape, partners: int, months: int, seed: int) -> Plan:
 # --------------------------------------------------------------------------- one run
 
 
+class _Ids:
+    """The ids one request of the driver makes: drawn from its key, one after the other."""
+
+    def __init__(self, key: str) -> None:
+        self.key, self.n = key, 0
+
+    def next(self) -> uuid.UUID:
+        self.n += 1
+        return uuid.UUID(bytes=hashlib.sha256(f"{self.key}:{self.n}".encode()).digest()[:16], version=4)
+
+
+_IDS: contextvars.ContextVar[_Ids | None] = contextvars.ContextVar("simulation_ids", default=None)
+_random_uuid4 = uuid.uuid4
+
+
+def _uuid4() -> uuid.UUID:
+    ids = _IDS.get()
+    return ids.next() if ids is not None else _random_uuid4()
+
+
+def _seeded_ids() -> None:
+    """Ids the API makes for a request of the driver (a partner, a lead, a deal...) are drawn from
+    the request and the seed instead of at random (`uuid.uuid4` answers from `_IDS` when set).
+    Routing orders its candidates by partner id and seeds its weighted draw with the lead's id:
+    with random ids the same plan offered its leads to other partners on each run (issue 26)."""
+    uuid.uuid4 = _uuid4  # type: ignore[assignment]  # every caller looks it up as `uuid.uuid4()`
+
+
 @dataclass
 class Step:
     day: float
@@ -334,6 +365,7 @@ async def drive(
     from store.apikeys import create_api_key
     from store.db import make_engine, make_sessionmaker
 
+    _seeded_ids()
     app = importlib.import_module("api.app").create_app(settings, reconcile_every=None)
     engine = make_engine(settings.database_url)
     keys: dict[str, str] = {}
@@ -342,9 +374,16 @@ async def drive(
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://simulation.invalid", timeout=120) as http:
+            seen: dict[str, int] = {}
 
             async def call(method: str, path: str, key: str = "ops", **kw: Any) -> dict:
-                r = await http.request(method, path, headers={"Authorization": f"Bearer {keys[key]}"}, **kw)
+                what = f"{plan_.seed}:{method} {path} {json.dumps(kw.get('json'), sort_keys=True)} {kw.get('data')}"
+                seen[what] = seen.get(what, 0) + 1
+                token = _IDS.set(_Ids(f"{what}:{seen[what]}"))
+                try:
+                    r = await http.request(method, path, headers={"Authorization": f"Bearer {keys[key]}"}, **kw)
+                finally:
+                    _IDS.reset(token)
                 if r.status_code >= 500:
                     raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:300]}")
                 return r.json() if r.content else {}
@@ -390,7 +429,30 @@ async def drive(
                     )
                     return [(str(a), str(b), c) for a, b, c in rows.all()]
 
-            world = World(start=start, call=call, partner_key=partner_key, live_offers=live_offers)
+            async def routed(lead_id: str, timeout: float = 30) -> None:
+                """Wait (real time: the clock is not advanced) until the lead is routed: a live
+                offer, or no longer new or offered. Routing reads the other leads' offers (round
+                robin takes the partner offered longest ago), so two routings at once would pick in
+                the order their activities happen to commit; one after the other, they do not."""
+                from sqlalchemy import text
+
+                ends = time.monotonic() + timeout
+                while time.monotonic() < ends:
+                    async with engine.connect() as conn:
+                        done = (
+                            await conn.execute(
+                                text(
+                                    "select state not in ('new', 'offered') or exists (select 1 from lead_offers o"
+                                    " where o.lead_id = l.id and o.state = 'live') from leads l where l.id = :id"
+                                ),
+                                {"id": uuid.UUID(lead_id)},
+                            )
+                        ).scalar()
+                    if done is not False:  # routed, or no such lead (refused)
+                        return
+                    await asyncio.sleep(0.01)
+
+            world = World(start=start, call=call, partner_key=partner_key, live_offers=live_offers, routed=routed)
             steps = _steps(plan_, policy, world, cam_ids)
             horizon = plan_.months * DAYS_PER_MONTH
             steps += _lead_steps(plan_, policy, world, horizon)
@@ -508,7 +570,6 @@ async def _rebalance_time_skipping(client: Any, every: float = 0.2) -> None:
     partner's QBR outlives the cycle). Each such completion seen among the QBR workflows' closed
     runs, this releases the lock once: the server's count is as it would have been."""
     from temporalio.api.enums.v1 import WorkflowExecutionStatus
-    from temporalio.api.filter.v1 import WorkflowTypeFilter
     from temporalio.api.testservice.v1 import UnlockTimeSkippingRequest
     from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest, ListClosedWorkflowExecutionsRequest
     from temporalio.service import RPCError
@@ -522,23 +583,19 @@ async def _rebalance_time_skipping(client: Any, every: float = 0.2) -> None:
         return (await service.describe_workflow_execution(req)).workflow_execution_info
 
     async def closed_runs() -> list[Any]:
-        out = []
-        for name in (QBR_CYCLE_WORKFLOW, QBR_WORKFLOW):
-            token = b""
-            while True:
-                page = await service.list_closed_workflow_executions(
-                    ListClosedWorkflowExecutionsRequest(
-                        namespace=client.namespace,
-                        maximum_page_size=1000,
-                        next_page_token=token,
-                        type_filter=WorkflowTypeFilter(name=name),
-                    )
+        # One listing of every closed run, the QBR ones kept: the test server ignores type filters
+        # and page sizes (one listing per type returned every closed run, twice per look).
+        out, token = [], b""
+        while True:
+            page = await service.list_closed_workflow_executions(
+                ListClosedWorkflowExecutionsRequest(
+                    namespace=client.namespace, maximum_page_size=1000, next_page_token=token
                 )
-                out += page.executions
-                token = page.next_page_token
-                if not token:
-                    break
-        return out
+            )
+            out += [e for e in page.executions if e.type.name in (QBR_CYCLE_WORKFLOW, QBR_WORKFLOW)]
+            token = page.next_page_token
+            if not token:
+                return out
 
     while True:
         try:
@@ -573,6 +630,7 @@ class World:
     call: Callable[..., Any]
     partner_key: Callable[[str], Any]
     live_offers: Callable[[list[str]], Any]
+    routed: Callable[[str], Any]  # waits until a lead that arrived or was answered is routed again
     partner_ids: dict[int, str] = field(default_factory=dict)  # plan index -> partner id
 
     def day_of(self, at: datetime, policy: ProgramPolicy) -> float:
@@ -621,6 +679,7 @@ def _lead_steps(plan_: Plan, policy: ProgramPolicy, world: World, horizon: float
             if out.get("id"):
                 ids[out["id"]] = i
                 open_.add(out["id"])
+                await world.routed(out["id"])
 
         steps.append(Step(lead.day, 13, arrive))
 
@@ -641,6 +700,7 @@ def _lead_steps(plan_: Plan, policy: ProgramPolicy, world: World, horizon: float
             key = await world.partner_key(partner_id)
             body = {} if answer == "accept" else {"reason_code": policy.leads.decline_reasons[0]}
             await world.call("POST", f"/leads/{lead_id}/{answer}", key=key, **({"json": body} if body else {}))
+            await world.routed(lead_id)  # a decline offers the lead to the next partner before the next answer
         # a lead with no live offer is being routed, placed or unplaced: looked at until the horizon
         # only while it may still get an offer (placed and unplaced ones are dropped)
         for lead_id in sorted(open_ - still):
@@ -886,7 +946,7 @@ class Stack:
 
         self.postgres = await asyncio.to_thread(Postgres(self.root / "pg", port=free_port(), throwaway=True).start)
         await asyncio.to_thread(_migrate, upgrade, self.postgres.url)
-        self.smtp = SmtpSink().start()
+        self.smtp = SmtpSink(keep=False).start()  # counted only: the report needs no message itself
         self.env = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=str(temporal_test_server_path())
         )
@@ -918,6 +978,9 @@ class Stack:
             otlp_endpoint=None,
             data_dir=self.root / "data",
             partner_updates_per_minute=10000,
+            # Every open journey stays in the worker's cache: beyond it (the default 1,000; a year of
+            # 200 partners has more open) each workflow task of an evicted one replays its history.
+            worker_max_cached_workflows=100_000,
             worker_metrics_port=0,
             worker_health_port=0,
             _env_file=None,
@@ -957,10 +1020,10 @@ async def run_once(
         engine = make_engine(settings.database_url)
         sm = make_sessionmaker(engine)
         try:
-            from temporalio.worker import UnsandboxedWorkflowRunner
-
             # Unsandboxed: the same deterministic workflows (their replay tests run sandboxed), a
             # third less CPU per workflow task; a throw-away run needs no guard against side effects.
+            from temporalio.worker import UnsandboxedWorkflowRunner
+
             async with build_worker(client, settings, sm, settings.task_queue, UnsandboxedWorkflowRunner()):
                 rebalance = asyncio.create_task(_rebalance_time_skipping(stack.env.client))
                 try:
@@ -979,7 +1042,7 @@ async def run_once(
                     with contextlib.suppress(asyncio.CancelledError):
                         await rebalance
                 await settle(settings.database_url)
-                return await count(settings.database_url, stack.smtp.messages, plan_)
+                return await count(settings.database_url, stack.smtp.counted, plan_)
         finally:
             await engine.dispose()
     finally:
@@ -1008,8 +1071,8 @@ async def settle(database_url: str, timeout: float = 30) -> None:
         await engine.dispose()
 
 
-async def count(database_url: str, mails: list, plan_: Plan) -> dict[str, Any]:
-    """The figures of one run, from its database and its mail sink."""
+async def count(database_url: str, mails: Sized | int, plan_: Plan) -> dict[str, Any]:
+    """The figures of one run, from its database and its mail sink (its messages, or how many)."""
     from sqlalchemy import text
 
     from store.db import make_engine
@@ -1053,7 +1116,7 @@ async def count(database_url: str, mails: list, plan_: Plan) -> dict[str, Any]:
         rows = await conn.execute(text("select template, count(*) from outbox group by template order by template"))
         out["emails_by_template"] = {t: int(n) for t, n in rows.all()}
     await engine.dispose()
-    out["emails"] = len(mails)
+    out["emails"] = mails if isinstance(mails, int) else len(mails)
     return out
 
 
@@ -1195,7 +1258,6 @@ def _child_main() -> None:
     """A run in a process of its own (`_in_processes`): its arguments pickled on stdin; progress,
     then its counts, cancellation or failure as marked JSON lines on stdout. SIGTERM cancels (at
     the next instant of the run: its servers stopped, its files removed); SIGINT is the parent's."""
-    import json
     import pickle
     import signal
     import sys
@@ -1224,7 +1286,6 @@ async def _in_processes(
     """Each run in its own process (both cores), their progress forwarded. Cancelled (by
     `cancelled`, or by cancelling the caller), each child is told (SIGTERM) and waited for: it
     stops its servers and removes its files first."""
-    import json
     import os
     import pickle
     import sys
@@ -1320,7 +1381,6 @@ def check_bounds(partners: int, months: int, policy: ProgramPolicy) -> None:
 
 
 def run_cli(args: Any) -> int:
-    import json
     import signal
     import sys
 

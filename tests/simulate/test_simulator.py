@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from worker.simulate import (
     check_bounds,
     count,
     drive,
+    plan,
     run_once,
     settle,
     validate_draft,
@@ -259,3 +261,32 @@ async def test_qbr_meetings_mdf_claims_and_leads_unplaced_current_against_draft(
     assert (now["leads"], now["leads_unplaced"]) == (2, 0) and (then["leads"], then["leads_unplaced"]) == (2, 2)
     for key in ("qbr_meetings_per_cam", "mdf_claimed", "mdf_paid_amount", "mdf_expired_unclaimed", "leads_unplaced"):
         assert key in report["differences"] and key in report["labels"]
+
+
+def _busy_sample(seed: int) -> Plan:
+    """Six partners of the bench's shape over two months, with more deals, MDF requests and leads
+    than a real program's two months, so that routing, approvals and claims all take turns."""
+    shape = bench_shape()
+    shape.deals_per_partner_year = {tier: 12.0 for tier in shape.deals_per_partner_year}
+    shape.mdf_requests_per_partner_year = 6.0
+    shape.leads_per_partner_year = 30.0
+    shape.tier_mix = {"platinum": 0.2, "gold": 0.3, "silver": 0.2, "registered": 0.3}
+    return plan(shape, 6, 2, seed)
+
+
+async def test_the_same_sample_seed_and_policies_give_the_same_report():
+    """The same sample under the same policy, twice at once (as current and as draft, each in its
+    own process on its own servers): every count is the same; another seed draws another sample."""
+    from worker.simulate import simulate
+
+    program = _busy_sample(11)
+    assert asdict(program) == asdict(_busy_sample(11))
+    assert asdict(program) != asdict(_busy_sample(12))
+    assert program.leads and any(p.deals for p in program.partners) and any(p.mdf for p in program.partners)
+    policy = ProgramPolicy.model_validate({"qbr": {"cycle_months": list(range(1, 13))}})
+    report = await simulate(policy, policy, program, lambda _: None)
+    first, second = report.counts["current"], report.counts["draft"]
+    assert first["leads"] == len(program.leads) and first["leads_placed"] > 0, first
+    assert first["deals"] > 0 and first["mdf_requested"] > 0 and first["emails"] > 0, first
+    assert first == second
+    assert report.as_json()["differences"] == []
