@@ -23,6 +23,11 @@ class CertActivity:
 
 LEGACY_ACTIVITY_NAMES = {CertActivity.RECORD_STATE: "record_cert_state"}
 
+# Patch: the first period's `active` step tells the partner's onboarding journey its first
+# certification (a signal the activity sends once the state is recorded) instead of the workflow
+# signalling it (two history events and, often, a workflow task of their own).
+MILESTONE_IN_STEP_PATCH = "cert-milestone-in-step"
+
 
 class CertState(StrEnum):
     active = "active"
@@ -79,6 +84,7 @@ class CertStateInput(BaseModel):
     expires_at: datetime | None = None
     period: int | None = None
     at: datetime
+    milestone_by: str | None = None  # set: once recorded, tell onboarding the first certification (by this actor)
 
 
 def describe(inp: CertInput) -> tuple[str, str]:
