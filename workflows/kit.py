@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
 
     from domain.journeys import (
         ACTIVITY_NAMES_PATCH,
-        LEAN_PATCH,
+        LEAN_PATCHES,
         LEGACY_ACTIVITY_NAMES,
         LOAD_POLICY,
         NEEDS_ATTENTION,
@@ -93,7 +93,7 @@ class JourneyKit:
         self.attention: AttentionInput | None = None  # set while the journey waits for ops
         self._attentions = 0
         self._resumed: Resume | None = None
-        self._lean: bool | None = None
+        self._generation: int | None = None
         self._told: set[asyncio.Task[bool]] = set()  # signals to other journeys still on their way
         workflow.set_signal_handler(RESUME, self._on_resume)
 
@@ -101,11 +101,18 @@ class JourneyKit:
 
     @property
     def lean(self) -> bool:
-        """Patch `kit-lean-steps` (domain/journeys.py): decided once per run, at its first use
-        (the policy read, the first thing a journey does)."""
-        if self._lean is None:
-            self._lean = workflow.patched(LEAN_PATCH)
-        return self._lean
+        """Patch `kit-lean-steps` (domain/journeys.py), or a later generation of it."""
+        return self.generation >= 1
+
+    @property
+    def generation(self) -> int:
+        """The generation of the lean kit this run has (`LEAN_PATCHES`, 0 before `kit-lean-steps`):
+        decided once per run, at its first use (the policy read, the first thing a journey does),
+        newest first so that a new run records one marker."""
+        if self._generation is None:
+            found = (g for g in range(len(LEAN_PATCHES), 0, -1) if workflow.patched(LEAN_PATCHES[g - 1]))
+            self._generation = next(found, 0)
+        return self._generation
 
     def patched(self, patch_id: str) -> bool:
         """`workflow.patched` for a patch older than `kit-lean-steps`: a run with that one has
@@ -354,6 +361,8 @@ class JourneyKit:
         timeout = deadline - workflow.now()
         if timeout <= timedelta(0):
             return condition()
+        if self.generation >= 2 and condition():  # nothing to wait for: no deadline to show
+            return True
         if self.patched(NEXT_DEADLINE_PATCH):
             self._upsert([SA_NEXT_DEADLINE.value_set(deadline)])
         workflow.set_current_details(

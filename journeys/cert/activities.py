@@ -66,7 +66,7 @@ class CertActivities:
 
 
 async def tell_first_certification(partner_id: str, by: str) -> None:
-    """Signal the partner's onboarding journey its first certification (patch `cert-milestone-in-step`).
+    """Signal the partner's onboarding journey its first certification (`MILESTONE_IN_STEP`).
     The journey records a milestone once and ignores repeats, so a retried step signals again
     harmlessly; a journey that has ended has nothing left to record."""
     workflow_id, signal, done = milestone_done(partner_id, FIRST_CERTIFICATION, by)

@@ -23,10 +23,10 @@ class CertActivity:
 
 LEGACY_ACTIVITY_NAMES = {CertActivity.RECORD_STATE: "record_cert_state"}
 
-# Patch: the first period's `active` step tells the partner's onboarding journey its first
-# certification (a signal the activity sends once the state is recorded) instead of the workflow
-# signalling it (two history events and, often, a workflow task of their own).
-MILESTONE_IN_STEP_PATCH = "cert-milestone-in-step"
+# Since the kit's generation 2 (domain/journeys.py `LEAN_PATCHES`) the first period's `active`
+# step tells the partner's onboarding journey its first certification (a signal the activity sends
+# once the state is recorded), not the workflow (two history events, often a workflow task).
+MILESTONE_IN_STEP = 2
 
 
 class CertState(StrEnum):

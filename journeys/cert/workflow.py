@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from journeys.cert.domain import (
         JOURNEY,
         LEGACY_ACTIVITY_NAMES,
-        MILESTONE_IN_STEP_PATCH,
+        MILESTONE_IN_STEP,
         RENEW,
         CertActivity,
         CertInput,
@@ -103,9 +103,9 @@ class CertWorkflow:
         policy = await self._kit.load_policy(inp.policy_version)
         self._kit.upsert(self._state.value)
         if inp.period == 1:
-            # The first certification is a milestone of the partner's onboarding: told by the
-            # step that records `active` (patch), before it by a signal of the workflow's own.
-            in_step = workflow.patched(MILESTONE_IN_STEP_PATCH)
+            # The first certification is a milestone of the partner's onboarding: told by the step
+            # that records `active` (the kit's generation 2), before it by a signal of the workflow's own.
+            in_step = self._kit.generation >= MILESTONE_IN_STEP
             if not in_step:
                 await self._kit.tell(*milestone_done(inp.partner_id, FIRST_CERTIFICATION, self._kit.actor), wait=False)
             await self._set_state(
