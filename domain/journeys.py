@@ -87,6 +87,8 @@ NEXT_DEADLINE_PATCH = "next-deadline"  # journeys keep NextDeadline and their cu
 # a wait whose condition already holds returns at once (no NextDeadline upsert for a deadline not waited for).
 LEAN_PATCHES = ("kit-lean-steps", "kit-lean-steps-2")
 LEAN_PATCH = LEAN_PATCHES[0]
+# A local activity still failing after a few attempts goes on as an activity (visible to ops).
+LOCAL_THEN_ACTIVITY_PATCH = "kit-local-then-activity"
 NEEDS_ATTENTION = "needs_attention"  # the JourneyState of a journey waiting for ops
 SHARED_ACTIVITY_NAMES = frozenset({LOAD_POLICY, QUEUE_NOTIFICATION, SEND_NOTIFICATIONS, NOTIFY, RECORD_ATTENTION})
 LEGACY_ACTIVITY_NAMES = {

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         LEAN_PATCHES,
         LEGACY_ACTIVITY_NAMES,
         LOAD_POLICY,
+        LOCAL_THEN_ACTIVITY_PATCH,
         NEEDS_ATTENTION,
         NEEDS_ATTENTION_PATCH,
         NEXT_DEADLINE_PATCH,
@@ -61,6 +62,16 @@ R = TypeVar("R")
 ACTIVITY_TIMEOUT = timedelta(seconds=15)
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=30)
+)
+# A local activity retries inside its workflow task, where ops cannot see it (Temporal lists pending
+# activities only): after these attempts (about 3 s) the step is an activity of its own, retried
+# as every step is and listed by `GET /ops/retrying` (patch `kit-local-then-activity`).
+LOCAL_ATTEMPTS = 3
+LOCAL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=LOCAL_ATTEMPTS,
 )
 
 
@@ -134,18 +145,28 @@ class JourneyKit:
     async def local_activity(self, name: str, arg: BaseModel, result_type: type[R], *, summary: str) -> R:
         """A short idempotent step run by the worker inside the workflow task (a marker in the
         history instead of an activity and a workflow task of its own); a permanent failure
-        waits for ops as `activity` does."""
-        return await self._until_done(
-            name,
-            lambda: workflow.execute_local_activity(
+        waits for ops as `activity` does. Still failing after `LOCAL_ATTEMPTS` (or failing for
+        good), it goes on as an activity (`activity`): retried without end, visible to ops
+        (`GET /ops/retrying`), a permanent failure waiting for them, and the journey answers its
+        queries and updates meanwhile (patch `kit-local-then-activity`, decided only then: a step
+        that succeeds costs nothing more)."""
+        try:
+            return await self._until_done(
                 name,
-                arg,
-                result_type=result_type,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=RETRY,
-                summary=summary,
-            ),
-        )
+                lambda: workflow.execute_local_activity(
+                    name,
+                    arg,
+                    result_type=result_type,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=LOCAL_RETRY,
+                    summary=summary,
+                ),
+            )
+        except FailureError as err:  # a local activity's failure comes as its cause (no ActivityError)
+            if isinstance(err, CancelledError) or not workflow.patched(LOCAL_THEN_ACTIVITY_PATCH):
+                raise
+        # Retried without end by Temporal from here on; a permanent failure waits for ops.
+        return await self.activity(name, arg, result_type, summary=summary)
 
     async def activity(self, name: str, arg: BaseModel, result_type: type[R], *, summary: str | None = None) -> R:
         """Run an activity by its journey-scoped name. Journeys recorded before the names were
