@@ -322,11 +322,16 @@ async def start_recorded(session: AsyncSession, client: Client, wids: list[str])
 
 
 async def _mark_started(session: AsyncSession, wid: str) -> None:
-    await session.execute(
+    """Record the confirmed start: one statement, autocommitted when the session has no
+    transaction open (after a create's commit: no BEGIN and COMMIT round trips of its own)."""
+    stmt = (
         update(JourneyRecord)
         .where(JourneyRecord.workflow_id == wid, JourneyRecord.started_at.is_(None))
         .values(started_at=datetime.now(UTC))
     )
+    if not session.in_transaction():
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    await session.execute(stmt)
     await session.commit()
 
 

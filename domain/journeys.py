@@ -80,7 +80,15 @@ NEXT_DEADLINE_PATCH = "next-deadline"  # journeys keep NextDeadline and their cu
 # Journeys cost their business steps: the policy read as a local activity, one activity per
 # notification (`outbox.notify`), events published by a local activity, milestone signals sent
 # without a workflow task of their own, search attributes upserted only when they change.
-LEAN_PATCH = "kit-lean-steps"
+# Its generations, oldest first: a new run records the newest one's marker alone (one marker and
+# one TemporalChangeVersion upsert per run) and has what every older one brings; a running journey
+# keeps the generation it started with. 2: a journey's fact for another journey (the certification's
+# first period telling onboarding) is told by the step that records it, not by a signal of its own;
+# a wait whose condition already holds returns at once (no NextDeadline upsert for a deadline not waited for).
+LEAN_PATCHES = ("kit-lean-steps", "kit-lean-steps-2")
+LEAN_PATCH = LEAN_PATCHES[0]
+# A local activity still failing after a few attempts goes on as an activity (visible to ops).
+LOCAL_THEN_ACTIVITY_PATCH = "kit-local-then-activity"
 NEEDS_ATTENTION = "needs_attention"  # the JourneyState of a journey waiting for ops
 SHARED_ACTIVITY_NAMES = frozenset({LOAD_POLICY, QUEUE_NOTIFICATION, SEND_NOTIFICATIONS, NOTIFY, RECORD_ATTENTION})
 LEGACY_ACTIVITY_NAMES = {

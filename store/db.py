@@ -2,13 +2,48 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+# A pooled connection idle for longer than this is pinged before it is handed out (a dead one is
+# replaced); one used more recently is handed out as it is: a ping is a round trip to PostgreSQL
+# on every checkout (a create checks out two), and a connection that worked a moment ago almost
+# always still does. Should PostgreSQL go away within that moment, the request using it fails
+# (503) and every pooled connection is dropped with it (SQLAlchemy invalidates the pool).
+PING_AFTER_IDLE = 2.0  # seconds
 
-def make_engine(database_url: str, **kwargs) -> AsyncEngine:
-    kwargs.setdefault("pool_pre_ping", True)
+
+def make_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
+    ping = kwargs.pop("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
-    return create_async_engine(database_url, **kwargs)
+    engine = create_async_engine(database_url, **kwargs)
+    if ping:
+        _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """`pool_pre_ping`, for the connections idle longer than `PING_AFTER_IDLE` only."""
+    pool, dialect = engine.sync_engine.pool, engine.sync_engine.dialect
+
+    def used(dbapi_connection: Any, record: Any, *_: Any) -> None:
+        record.info["used_at"] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if time.monotonic() - record.info.get("used_at", 0.0) <= PING_AFTER_IDLE:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as err:  # as pool_pre_ping: every pooled connection is dropped, a new one tried
+            raise InvalidatePoolError(f"pooled connection is gone: {err}") from err
+
+    event.listen(pool, "connect", used)
+    event.listen(pool, "checkin", used)
+    event.listen(pool, "checkout", checkout)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -1,6 +1,7 @@
 """What the worker does around every activity: a database that is down or unreachable is a
 transient failure reported in one short line (ops read it in `GET /ops/retrying` and the Web UI;
-a full SQLAlchemy/psycopg trace is over Temporal's size limit for a pending activity's failure).
+a full SQLAlchemy/psycopg trace is over Temporal's size limit for a pending activity's failure),
+as is any other error the database answers (retried: e.g. a trigger or a lock timeout).
 Data the database refuses (too long, out of range, invalid) is a permanent failure: retrying
 cannot help, so it is non-retryable and the journey waits for ops (`needs_attention`).
 
@@ -45,9 +46,11 @@ class _DatabaseErrors(ActivityInboundInterceptor):
                 raise ApplicationError(
                     f"the database refused the data: {first_line}", type="BadData", non_retryable=True
                 ) from None
-            if not _unavailable(err):
-                raise
-            raise ApplicationError(f"database unavailable: {first_line}", type="DatabaseUnavailable") from None
+            if _unavailable(err):
+                raise ApplicationError(f"database unavailable: {first_line}", type="DatabaseUnavailable") from None
+            if isinstance(err, DBAPIError):  # any other refusal: retried, reported in one line too
+                raise ApplicationError(f"database error: {first_line}", type=type(err).__name__) from None
+            raise
 
 
 class DatabaseErrorInterceptor(Interceptor):

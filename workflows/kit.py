@@ -15,16 +15,17 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from domain.journeys import (
         ACTIVITY_NAMES_PATCH,
-        LEAN_PATCH,
+        LEAN_PATCHES,
         LEGACY_ACTIVITY_NAMES,
         LOAD_POLICY,
+        LOCAL_THEN_ACTIVITY_PATCH,
         NEEDS_ATTENTION,
         NEEDS_ATTENTION_PATCH,
         NEXT_DEADLINE_PATCH,
@@ -62,6 +63,16 @@ ACTIVITY_TIMEOUT = timedelta(seconds=15)
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=30)
 )
+# A local activity retries inside its workflow task, where ops cannot see it (Temporal lists pending
+# activities only): after these attempts (about 3 s) the step is an activity of its own, retried
+# as every step is and listed by `GET /ops/retrying` (patch `kit-local-then-activity`).
+LOCAL_ATTEMPTS = 3
+LOCAL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=LOCAL_ATTEMPTS,
+)
 
 
 class JourneyKit:
@@ -93,7 +104,7 @@ class JourneyKit:
         self.attention: AttentionInput | None = None  # set while the journey waits for ops
         self._attentions = 0
         self._resumed: Resume | None = None
-        self._lean: bool | None = None
+        self._generation: int | None = None
         self._told: set[asyncio.Task[bool]] = set()  # signals to other journeys still on their way
         workflow.set_signal_handler(RESUME, self._on_resume)
 
@@ -101,11 +112,18 @@ class JourneyKit:
 
     @property
     def lean(self) -> bool:
-        """Patch `kit-lean-steps` (domain/journeys.py): decided once per run, at its first use
-        (the policy read, the first thing a journey does)."""
-        if self._lean is None:
-            self._lean = workflow.patched(LEAN_PATCH)
-        return self._lean
+        """Patch `kit-lean-steps` (domain/journeys.py), or a later generation of it."""
+        return self.generation >= 1
+
+    @property
+    def generation(self) -> int:
+        """The generation of the lean kit this run has (`LEAN_PATCHES`, 0 before `kit-lean-steps`):
+        decided once per run, at its first use (the policy read, the first thing a journey does),
+        newest first so that a new run records one marker."""
+        if self._generation is None:
+            found = (g for g in range(len(LEAN_PATCHES), 0, -1) if workflow.patched(LEAN_PATCHES[g - 1]))
+            self._generation = next(found, 0)
+        return self._generation
 
     def patched(self, patch_id: str) -> bool:
         """`workflow.patched` for a patch older than `kit-lean-steps`: a run with that one has
@@ -127,18 +145,28 @@ class JourneyKit:
     async def local_activity(self, name: str, arg: BaseModel, result_type: type[R], *, summary: str) -> R:
         """A short idempotent step run by the worker inside the workflow task (a marker in the
         history instead of an activity and a workflow task of its own); a permanent failure
-        waits for ops as `activity` does."""
-        return await self._until_done(
-            name,
-            lambda: workflow.execute_local_activity(
+        waits for ops as `activity` does. Still failing after `LOCAL_ATTEMPTS` (or failing for
+        good), it goes on as an activity (`activity`): retried without end, visible to ops
+        (`GET /ops/retrying`), a permanent failure waiting for them, and the journey answers its
+        queries and updates meanwhile (patch `kit-local-then-activity`, decided only then: a step
+        that succeeds costs nothing more)."""
+        try:
+            return await self._until_done(
                 name,
-                arg,
-                result_type=result_type,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=RETRY,
-                summary=summary,
-            ),
-        )
+                lambda: workflow.execute_local_activity(
+                    name,
+                    arg,
+                    result_type=result_type,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=LOCAL_RETRY,
+                    summary=summary,
+                ),
+            )
+        except FailureError as err:  # a local activity's failure comes as its cause (no ActivityError)
+            if isinstance(err, CancelledError) or not workflow.patched(LOCAL_THEN_ACTIVITY_PATCH):
+                raise
+        # Retried without end by Temporal from here on; a permanent failure waits for ops.
+        return await self.activity(name, arg, result_type, summary=summary)
 
     async def activity(self, name: str, arg: BaseModel, result_type: type[R], *, summary: str | None = None) -> R:
         """Run an activity by its journey-scoped name. Journeys recorded before the names were
@@ -354,6 +382,8 @@ class JourneyKit:
         timeout = deadline - workflow.now()
         if timeout <= timedelta(0):
             return condition()
+        if self.generation >= 2 and condition():  # nothing to wait for: no deadline to show
+            return True
         if self.patched(NEXT_DEADLINE_PATCH):
             self._upsert([SA_NEXT_DEADLINE.value_set(deadline)])
         workflow.set_current_details(

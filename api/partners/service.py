@@ -84,8 +84,6 @@ async def enrol(ctx: Creation, body: PartnerCreate, idem: Idempotency) -> dict:
     then start `onboarding-{partner_id}`. Returns the answer (also stored for idempotent retries)."""
     session = ctx.session
     current = await check_coverage(session, body.tier, body.cam_id)  # read once, used throughout
-    if existing := await session.scalar(select(Partner.id).where(Partner.domain == body.domain)):
-        raise Conflict(f"a partner with domain {body.domain} is already enrolled (partner {existing})")
     partner = Partner(
         id=uuid.uuid4(), status=PartnerStatus.onboarding.value, **body.model_dump(exclude={"override_capacity"})
     )
@@ -109,9 +107,12 @@ async def enrol(ctx: Creation, body: PartnerCreate, idem: Idempotency) -> dict:
         out = await journeys.create_and_start(ctx, new, answer=PartnerOut, idem=idem, what="enrolled")
         await journeys.start_recorded(session, ctx.temporal, [r.workflow_id for r in every])
         return out
-    except IntegrityError as err:  # a concurrent request won the race for this domain
+    except IntegrityError as err:  # the domain is taken (the unique index says so: no query before)
         await session.rollback()
-        raise Conflict(f"a partner with domain {body.domain} is already enrolled") from err
+        existing = await session.scalar(select(Partner.id).where(Partner.domain == body.domain))
+        await session.rollback()
+        which = f" (partner {existing})" if existing else ""
+        raise Conflict(f"a partner with domain {body.domain} is already enrolled{which}") from err
 
 
 async def change_coverage(

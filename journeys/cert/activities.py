@@ -3,17 +3,22 @@ entitlement restriction it carries."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.journeys import StepResult
 from journeys.cert.domain import JOURNEY, CertActivity, CertStateInput
 from journeys.cert.models import Certification
+from journeys.onboarding.contract import FIRST_CERTIFICATION, milestone_done
 from store import repo
+
+log = logging.getLogger(__name__)
 
 
 class CertActivities:
@@ -22,6 +27,12 @@ class CertActivities:
 
     @activity.defn(name=CertActivity.RECORD_STATE)
     async def record_state(self, inp: CertStateInput) -> StepResult:
+        applied, partner_id = await self._record(inp)
+        if inp.milestone_by is not None:  # also after a retry whose state was recorded: a repeat is ignored
+            await tell_first_certification(str(partner_id), inp.milestone_by)
+        return StepResult(applied=applied)
+
+    async def _record(self, inp: CertStateInput) -> tuple[bool, uuid.UUID]:
         async with self.sessionmaker() as session, session.begin():
             cert = await session.get(Certification, uuid.UUID(inp.cert_id), with_for_update=True)
             if cert is None:
@@ -43,7 +54,7 @@ class CertActivities:
                     "expires_at": (inp.expires_at or cert.expires_at).isoformat(),
                 },
             ):
-                return StepResult(applied=False)
+                return False, cert.partner_id
             values: dict = {"state": inp.state.value, "restricted": inp.restricted}
             if inp.expires_at is not None:
                 values["expires_at"] = inp.expires_at
@@ -51,4 +62,17 @@ class CertActivities:
                 values["period"] = inp.period
             await session.execute(update(Certification).where(Certification.id == cert.id).values(**values))
             await repo.set_journey_state(session, cert.partner_id, JOURNEY, inp.cert_id, inp.state.value)
-        return StepResult(applied=True)
+        return True, cert.partner_id
+
+
+async def tell_first_certification(partner_id: str, by: str) -> None:
+    """Signal the partner's onboarding journey its first certification (`MILESTONE_IN_STEP`).
+    The journey records a milestone once and ignores repeats, so a retried step signals again
+    harmlessly; a journey that has ended has nothing left to record."""
+    workflow_id, signal, done = milestone_done(partner_id, FIRST_CERTIFICATION, by)
+    try:
+        await activity.client().get_workflow_handle(workflow_id).signal(signal, done)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise  # retried with the step
+        log.info("%s is not running; %s not delivered", workflow_id, signal)

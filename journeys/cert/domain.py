@@ -23,6 +23,11 @@ class CertActivity:
 
 LEGACY_ACTIVITY_NAMES = {CertActivity.RECORD_STATE: "record_cert_state"}
 
+# Since the kit's generation 2 (domain/journeys.py `LEAN_PATCHES`) the first period's `active`
+# step tells the partner's onboarding journey its first certification (a signal the activity sends
+# once the state is recorded), not the workflow (two history events, often a workflow task).
+MILESTONE_IN_STEP = 2
+
 
 class CertState(StrEnum):
     active = "active"
@@ -79,6 +84,7 @@ class CertStateInput(BaseModel):
     expires_at: datetime | None = None
     period: int | None = None
     at: datetime
+    milestone_by: str | None = None  # set: once recorded, tell onboarding the first certification (by this actor)
 
 
 def describe(inp: CertInput) -> tuple[str, str]:

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from journeys.cert.domain import (
         JOURNEY,
         LEGACY_ACTIVITY_NAMES,
+        MILESTONE_IN_STEP,
         RENEW,
         CertActivity,
         CertInput,
@@ -102,8 +103,14 @@ class CertWorkflow:
         policy = await self._kit.load_policy(inp.policy_version)
         self._kit.upsert(self._state.value)
         if inp.period == 1:
-            await self._kit.tell(*milestone_done(inp.partner_id, FIRST_CERTIFICATION, self._kit.actor), wait=False)
-            await self._set_state(CertState.active, restricted=False, step="active")
+            # The first certification is a milestone of the partner's onboarding: told by the step
+            # that records `active` (the kit's generation 2), before it by a signal of the workflow's own.
+            in_step = self._kit.generation >= MILESTONE_IN_STEP
+            if not in_step:
+                await self._kit.tell(*milestone_done(inp.partner_id, FIRST_CERTIFICATION, self._kit.actor), wait=False)
+            await self._set_state(
+                CertState.active, restricted=False, step="active", milestone_by=self._kit.actor if in_step else None
+            )
 
         # Before expiry: reminders, and the CAM alert for CAM tiers.
         has_cam = self._kit.has_cam()
@@ -208,6 +215,7 @@ class CertWorkflow:
         by: str = actors.SYSTEM,
         expires_at: datetime | None = None,
         period: int | None = None,
+        milestone_by: str | None = None,
     ) -> None:
         self._state, self._restricted = state, restricted
         record = CertStateInput(
@@ -219,6 +227,7 @@ class CertWorkflow:
             expires_at=expires_at,
             period=period,
             at=workflow.now(),
+            milestone_by=milestone_by,
         )
         await self._kit.record_state(state.value, CertActivity.RECORD_STATE, record, by=by)
 

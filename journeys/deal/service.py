@@ -135,18 +135,18 @@ async def register(
         "hold_reason": hold_reason,
     }
     new = journeys.NewJourney(JOURNEY, deal, partner.id, deal.state, start, "deal.registered", detail)
-    out = await journeys.create_and_start(ctx, new, answer=DealOut, idem=idem, what="registered")
     # The lead named, or one this partner accepted for the same customer, is credited with the
-    # deal (converted).
-    await leads.credit_registered_deal(
+    # deal (converted) once it is registered; found in this transaction.
+    lead_id = await leads.lead_of_registered_deal(
         session,
-        ctx.temporal,
         partner_id=partner.id,
         domain=body.customer_domain,
         category=body.product_category,
-        deal_id=deal.id,
-        by=principal.actor,
         lead_id=body.lead_id,
+    )
+    out = await journeys.create_and_start(ctx, new, answer=DealOut, idem=idem, what="registered")
+    await leads.credit_registered_deal(
+        ctx.temporal, lead_id, partner_id=partner.id, deal_id=deal.id, by=principal.actor
     )
     return out
 

@@ -19,7 +19,15 @@ from journeys.leads.events import LeadEvent
 from journeys.leads.models import Lead, LeadOffer
 from journeys.leads.policy import LeadsPolicy
 
-__all__ = ["DEAL_REGISTERED", "JOURNEY", "LeadEvent", "LeadsPolicy", "check_named_lead", "credit_registered_deal"]
+__all__ = [
+    "DEAL_REGISTERED",
+    "JOURNEY",
+    "LeadEvent",
+    "LeadsPolicy",
+    "check_named_lead",
+    "credit_registered_deal",
+    "lead_of_registered_deal",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,35 +50,40 @@ async def check_named_lead(session: AsyncSession, lead_id: uuid.UUID, partner_id
         raise Conflict(f"lead {lead_id} is {lead.state}: only a lead the partner accepted is credited with a deal")
 
 
-async def credit_registered_deal(
+async def lead_of_registered_deal(
     session: AsyncSession,
-    client: Client,
     *,
     partner_id: uuid.UUID,
     domain: str,
     category: str,
-    deal_id: uuid.UUID,
-    by: str,
     lead_id: uuid.UUID | None = None,
 ) -> uuid.UUID | None:
-    """A deal the partner registered naming a lead it accepted (`lead_id`, checked by
-    `check_named_lead`), or for the customer (registrable domain) and category of one (the oldest,
-    if several), is credited to that lead: the lead's journey is told, as `POST /leads/{id}/deal`
-    tells it, and converts once. Returns the lead's id (None: no such lead). The registration
-    stands whatever happens here: a journey that does not answer is logged and the partner may
-    still name the deal (`POST /leads/{id}/deal`)."""
-    if lead_id is None:
-        lead_id = await session.scalar(
-            select(Lead.id)
-            .where(
-                Lead.state == LeadState.accepted.value,
-                Lead.partner_id == partner_id,
-                Lead.domain == domain,
-                Lead.product_category == category,
-            )
-            .order_by(Lead.created_at, Lead.id)
-            .limit(1)
+    """The lead a deal the partner registers is credited to (`credit_registered_deal`): the one
+    it names (`lead_id`, checked by `check_named_lead`), else the oldest the partner accepted for
+    the customer (registrable domain) and category; None: no such lead. Read in the
+    registration's own transaction."""
+    if lead_id is not None:
+        return lead_id
+    return await session.scalar(
+        select(Lead.id)
+        .where(
+            Lead.state == LeadState.accepted.value,
+            Lead.partner_id == partner_id,
+            Lead.domain == domain,
+            Lead.product_category == category,
         )
+        .order_by(Lead.created_at, Lead.id)
+        .limit(1)
+    )
+
+
+async def credit_registered_deal(
+    client: Client, lead_id: uuid.UUID | None, *, partner_id: uuid.UUID, deal_id: uuid.UUID, by: str
+) -> uuid.UUID | None:
+    """Credit a registered deal to its lead (`lead_of_registered_deal`): the lead's journey is
+    told, as `POST /leads/{id}/deal` tells it, and converts once. Returns the lead's id (None: no
+    lead). The registration stands whatever happens here: a journey that does not answer is
+    logged and the partner may still name the deal (`POST /leads/{id}/deal`)."""
     if lead_id is None:
         return None
     credit = DealRegistered(deal_id=str(deal_id), partner_id=str(partner_id), by=by)

@@ -6,18 +6,23 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.service import RPCError
+from temporalio.testing import ActivityEnvironment
 
 from domain.enums import Tier
 from domain.journeys import Coverage
 from domain.policy import ProgramPolicy
-from journeys.cert.domain import Renewal
+from journeys.cert.activities import CertActivities
+from journeys.cert.domain import CertState, CertStateInput, Renewal
 from journeys.cert.models import Certification
 from journeys.cert.workflow import CertWorkflow
 from journeys.onboarding.domain import OnboardingInput
 from journeys.onboarding.workflow import OnboardingWorkflow
 from store import repo
+from store.models import AuditEvent
 from tests.cert.factories import cert_input, make_cert
 from tests.helpers.factories import make_cam, make_partner
 from tests.helpers.histories import record_history, run_chain
@@ -32,6 +37,15 @@ def mails(mailbox) -> list[tuple[str, str]]:
 async def cert_row(sessionmaker, cert) -> Certification:
     async with sessionmaker() as session:
         return await session.get(Certification, cert.id)
+
+
+async def milestones_recorded(sessionmaker, partner) -> int:
+    async with sessionmaker() as session:
+        return await session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.partner_id == partner.id, AuditEvent.action == "onboarding.milestone_done")
+        )
 
 
 async def renew(handle, renewal: Renewal) -> None:
@@ -90,6 +104,26 @@ async def test_reminders_lapse_then_renewal_restores_and_continues_as_new(
         assert (
             next(m for m in progress.milestones if m.key == "first_certification").done_by == f"journey:cert-{cert.id}"
         )
+        # Told by the step that recorded `active` (the kit's generation 2), not by a signal of
+        # the workflow's own; that step told again (a retry after its commit) changes nothing.
+        events = [e.event_type for e in (await handle.fetch_history()).events]
+        assert EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED not in events
+        active = CertStateInput(
+            idempotency_key=f"cert-{cert.id}:1:active",
+            cert_id=str(cert.id),
+            state=CertState.active,
+            restricted=False,
+            by="system",
+            at=start,
+            milestone_by="journey:cert-retried",
+        )
+        step = await ActivityEnvironment(ts_env.client).run(CertActivities(sessionmaker).record_state, active)
+        assert step.applied is False
+        progress = await onboarding.query(OnboardingWorkflow.progress)  # sees the repeated signal
+        assert (
+            next(m for m in progress.milestones if m.key == "first_certification").done_by == f"journey:cert-{cert.id}"
+        )
+        assert await milestones_recorded(sessionmaker, partner) == 1
 
         new_expiry = start + timedelta(days=500)
         with pytest.raises(WorkflowUpdateFailedError) as err:
@@ -109,8 +143,13 @@ async def test_reminders_lapse_then_renewal_restores_and_continues_as_new(
         progress = await eventually(next_run, what="the next period's run")
         assert progress.expires_at == new_expiry and progress.state == "active"
         first_run = started.result_run_id
+
+        async def two_runs():  # the first run closed with its continue-as-new (a loaded server lags)
+            sizes = await run_chain(ts_env.client, handle.id, first_run)
+            return sizes if len(sizes) == 2 else None
+
+        assert len(await eventually(two_runs, what="the first run continued as new")) == 2
         await record_history(ts_env.client.get_workflow_handle(handle.id, run_id=first_run), "cert-lapsed-renewed")
-        assert len(await run_chain(ts_env.client, handle.id, first_run)) == 2
         await handle.terminate("test over")
     assert ("renewed", partner.contact_email) in mails(mailbox)
 

@@ -17,7 +17,9 @@ from tests.helpers.api import deal_body, enrol
 from tests.helpers.policies import fast_policy
 
 # What each create sends (the key lookup included; no worker runs, so nothing else does).
-PARTNER_CREATE = 8  # was 12: the policy read once, the contact admin in one upsert, no refresh, no re-read
+PARTNER_CREATE = (
+    7  # was 12: the policy read once, the contact admin in one upsert, no refresh, no re-read, no domain pre-check
+)
 DEAL_CREATE = 11  # was 15: one lock statement, one conflict query, no refresh, no re-read
 DEAL_CREATE_WITH_KEY = 15  # was 19; + the stored-answer lookups and the record (Idempotency-Key)
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from store.models.integrations import WebhookEvent
 from store.models.ops import RetryingStep
 from tests.helpers.api import enrol
 from tests.helpers.waiting import eventually
@@ -73,3 +74,51 @@ async def test_a_step_failing_in_a_journey_beyond_the_first_hundred_running_is_l
     await dev_env.client.get_workflow_handle(wid).terminate("test: ended by ops")
     assert await listed() == []
     assert await indexed(sessionmaker, wid) == 0
+
+
+REFUSE_FUNCTION = """CREATE OR REPLACE FUNCTION test_refuse_events() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN RAISE EXCEPTION 'webhook events refused by the test'; END $$"""
+REFUSE_TRIGGER = (
+    "CREATE TRIGGER test_refuse_events BEFORE INSERT ON webhook_events "
+    "FOR EACH ROW EXECUTE FUNCTION test_refuse_events()"
+)
+ACCEPT_TRIGGER = "DROP TRIGGER IF EXISTS test_refuse_events ON webhook_events"
+ACCEPT_FUNCTION = "DROP FUNCTION IF EXISTS test_refuse_events()"
+
+
+async def test_a_local_step_failing_for_too_long_is_listed_as_an_activity(api, ops, worker, dev_env, sessionmaker):
+    """A local activity (here the journey's webhook event publish) that keeps failing goes on as an
+    activity after a few attempts (patch `kit-local-then-activity`): listed like any other step,
+    and gone once the cause is fixed."""
+    async with sessionmaker() as session, session.begin():  # the database refuses webhook events for now
+        await session.execute(text(REFUSE_FUNCTION))
+        await session.execute(text(REFUSE_TRIGGER))
+    try:
+        partner = await enrol(api, ops, tier="registered", domain="refused.test")
+        wid = f"onboarding-{partner['id']}"
+
+        async def listed():
+            r = await api.get("/ops/retrying?older_than_minutes=0.01", headers=ops)
+            assert r.status_code == 200, r.text
+            return [row for row in r.json() if row["workflow_id"] == wid]
+
+        rows = await eventually(listed, timeout=60, what="the failing event publish listed as retrying")
+        assert rows[0]["activity"] == "events.publish" and rows[0]["attempt"] >= 2, rows
+        assert "refused by the test" in rows[0]["last_failure"], rows
+        handle = dev_env.client.get_workflow_handle(wid)
+        assert (await handle.query("progress")) is not None  # the journey answers while its step retries
+    finally:
+        async with sessionmaker() as session, session.begin():
+            await session.execute(text(ACCEPT_TRIGGER))
+            await session.execute(text(ACCEPT_FUNCTION))
+    assert await eventually(lambda: _none(listed()), timeout=60, what="no longer listed once events are accepted")
+    assert await indexed(sessionmaker, wid) == 0
+    async with sessionmaker() as session:  # published once, by the activity
+        assert (
+            await session.scalar(
+                select(func.count())
+                .select_from(WebhookEvent)
+                .where(WebhookEvent.partner_id == uuid.UUID(partner["id"]), WebhookEvent.type == "partner.enrolled")
+            )
+            == 1
+        )

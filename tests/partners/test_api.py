@@ -136,8 +136,10 @@ async def test_bad_enrolment_is_422_naming_the_field_and_writes_nothing(api, ops
     assert await _workflows(dev_env) == workflows_before
 
 
-async def test_duplicate_domain_is_409_and_writes_nothing(api, ops, worker, sessionmaker, dev_env):
+async def test_duplicate_domain_is_409_and_writes_nothing(api, ops, worker, sessionmaker, dev_env, mailbox):
     first = await enrol(api, ops, tier="registered", domain="dup.test")
+    # the first partner's journey at rest (plan and welcome written): what follows is the refusal's alone
+    await eventually(lambda: any(m["To"] == "owner@dup.test" for m in mailbox.messages), what="the welcome")
     before = await _counts(sessionmaker)
     body = {
         "name": "Other",
