@@ -73,6 +73,89 @@ async def _evaluated(st: Stack) -> int:
         return int(await session.scalar(select(func.count(func.distinct(HealthScore.partner_id)))) or 0)
 
 
+async def publish_lapse(st: Stack, hooks: object, i: int, partner_id: str, cert_id: object, at: datetime) -> None:
+    """`certification.lapsed` through the worker's publish code (`hooks`: its WebhookActivities;
+    its client: the bench's)."""
+    from temporalio.testing import ActivityEnvironment
+
+    from domain.webhooks import EventInput
+    from journeys.cert.events import CertEvent
+
+    event = CertEvent(
+        certification_id=str(cert_id), partner_id=partner_id, category="network", expires_at=at, state="lapsed"
+    )
+    inp = EventInput(
+        idempotency_key=f"bench:{i}:{cert_id}",
+        type="certification.lapsed",
+        partner_id=partner_id,
+        occurred_at=at,
+        data=event.model_dump(mode="json"),
+    )
+    await ActivityEnvironment(client=st.client).run(hooks.publish, inp)  # type: ignore[attr-defined]
+
+
+async def lapse_cert(st: Stack, partner_id: object, i: int, at: datetime) -> object:
+    """A certification of the partner, lapsed (written as the cert journey writes it); its id."""
+    from sqlalchemy import insert
+
+    from journeys.cert.models import Certification
+
+    async with st.sessionmaker() as session, session.begin():
+        return await session.scalar(
+            insert(Certification)
+            .values(
+                partner_id=partner_id,
+                person_name="Bench",
+                person_email=f"b{i}@bench.test",
+                track=f"Track {i}",
+                product_category="network",
+                issued_at=at - timedelta(days=400),
+                expires_at=at - timedelta(days=35),
+                state="lapsed",
+                restricted=True,
+                period=1,
+                created_by="bench",
+            )
+            .returning(Certification.id)
+        )
+
+
+async def reflected(st: Stack, rows0: int, events: list[tuple[str, datetime, str]], seen: dict[int, float]) -> None:
+    """Note in `seen` (event index: seconds) each event (partner, when, its certification's signal
+    key) that a health row written after `rows0` lists now: the first such row counts."""
+    from sqlalchemy import select
+
+    from journeys.health.models import HealthScore
+
+    async with st.sessionmaker() as session:
+        got = (
+            await session.execute(
+                select(HealthScore.partner_id, HealthScore.at, HealthScore.contributions)
+                .where(HealthScore.id > rows0)
+                .order_by(HealthScore.id)
+            )
+        ).all()
+    by_partner: dict[str, list[tuple[datetime, set[str]]]] = {}
+    for pid, at, contributions in got:
+        by_partner.setdefault(str(pid), []).append((at, {c["key"] for c in contributions}))
+    for k, (pid, at, key) in enumerate(events):
+        if k not in seen:  # the first row that counts the event's certification
+            first = next((t for t, keys in by_partner.get(pid, []) if key in keys), None)
+            if first is not None:  # a row's time is its transaction's start: it may have read the
+                seen[k] = max(0.0, (first - at).total_seconds())  # event a moment after it began
+
+
+async def shown(
+    st: Stack, rows0: int, events: list[tuple[str, datetime, str]], within: float, every: float = 2.0
+) -> dict[int, float]:
+    """Every `every` seconds for at most `within`, until each event shows (`reflected`)."""
+    deadline, seen = time.perf_counter() + within, {}
+    while len(seen) < len(events) and time.perf_counter() < deadline:
+        await asyncio.sleep(every)
+        await reflected(st, rows0, events, seen)
+    return seen
+
+
 async def latency(
     st: Stack,
     n: int,
@@ -83,35 +166,17 @@ async def latency(
     refresh: bool = False,
     published: bool = False,
 ) -> list[Section]:
-    from sqlalchemy import insert, select
-    from temporalio.testing import ActivityEnvironment
+    from sqlalchemy import select
 
     from activities.webhooks import WebhookActivities
     from api.journeys import StartUncertain, launch
     from core.registry import refreshes
     from domain.policy import VersionedPolicy
-    from domain.webhooks import EventInput
-    from journeys.cert.events import CertEvent
-    from journeys.cert.models import Certification
     from journeys.health.domain import REFRESH
     from journeys.health.models import HealthScore
     from store import repo
 
     hooks = WebhookActivities(st.sessionmaker, refreshes=refreshes())  # as the worker builds it
-
-    async def publish(i: int, partner_id: str, cert_id: object, at: datetime) -> None:
-        """`certification.lapsed` through the worker's publish code (its client: the bench's)."""
-        event = CertEvent(
-            certification_id=str(cert_id), partner_id=partner_id, category="network", expires_at=at, state="lapsed"
-        )
-        inp = EventInput(
-            idempotency_key=f"bench:{i}:{cert_id}",
-            type="certification.lapsed",
-            partner_id=partner_id,
-            occurred_at=at,
-            data=event.model_dump(mode="json"),
-        )
-        await ActivityEnvironment(client=st.client).run(hooks.publish, inp)
 
     async with st.sessionmaker() as session:
         current = await repo.current_policy(session)
@@ -162,54 +227,18 @@ async def latency(
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
             p = rnd.choice(partners)
             at = datetime.now(UTC)
-            async with st.sessionmaker() as session, session.begin():
-                cert_id = await session.scalar(
-                    insert(Certification)
-                    .values(
-                        partner_id=p["id"],
-                        person_name="Bench",
-                        person_email=f"b{i}@bench.test",
-                        track=f"Track {i}",
-                        product_category="network",
-                        issued_at=at - timedelta(days=400),
-                        expires_at=at - timedelta(days=35),
-                        state="lapsed",
-                        restricted=True,
-                        period=1,
-                        created_by="bench",
-                    )
-                    .returning(Certification.id)
-                )
+            cert_id = await lapse_cert(st, p["id"], i, at)
             events.append((str(p["id"]), at, f"cert:{cert_id}"))
             # right after the commit (kept: a task nobody holds may be lost)
             if published:  # as the journey does: the platform's publish refreshes health
-                signals.append(asyncio.ensure_future(publish(i, str(p["id"]), cert_id, at)))
+                signals.append(asyncio.ensure_future(publish_lapse(st, hooks, i, str(p["id"]), cert_id, at)))
             elif refresh:  # the bench's own signal
                 signals.append(
                     asyncio.ensure_future(st.client.get_workflow_handle(f"health-{p['id']}").signal(REFRESH))
                 )
         await asyncio.gather(*signals)
         harness.log(f"health: {len(events)} events sent; waiting for them to show")
-        deadline = time.perf_counter() + (180.0 if refresh or published else max(180.0, 4 * evaluate_seconds))
-        seen: dict[int, float] = {}
-        while len(seen) < len(events) and time.perf_counter() < deadline:
-            await asyncio.sleep(2)
-            async with st.sessionmaker() as session:
-                got = (
-                    await session.execute(
-                        select(HealthScore.partner_id, HealthScore.at, HealthScore.contributions)
-                        .where(HealthScore.id > rows0)
-                        .order_by(HealthScore.id)
-                    )
-                ).all()
-            by_partner: dict[str, list[tuple[datetime, set[str]]]] = {}
-            for pid, at, contributions in got:
-                by_partner.setdefault(str(pid), []).append((at, {c["key"] for c in contributions}))
-            for k, (pid, at, key) in enumerate(events):
-                if k not in seen:  # the first row that counts the event's certification
-                    first = next((t for t, keys in by_partner.get(pid, []) if key in keys), None)
-                    if first is not None:  # a row's time is its transaction's start: it may have read the
-                        seen[k] = max(0.0, (first - at).total_seconds())  # event a moment after it began
+        seen = await shown(st, rows0, events, 180.0 if refresh or published else max(180.0, 4 * evaluate_seconds))
         wall = time.perf_counter() - wall0
         cpu = _cpu_seconds(worker.pid) - cpu0
         lat = list(seen.values())
@@ -247,9 +276,19 @@ async def _main() -> None:
     ap.add_argument(
         "--published", action="store_true", help="publish each event as the journey does (the platform refreshes)"
     )
+    ap.add_argument("--sweep", action="store_true", help="through the health sweep (bench/health_sweep.py)")
+    ap.add_argument("--sweep-seconds", type=float, default=5.0, help="with --sweep: health.sweep_seconds")
+    ap.add_argument("--batch", type=int, default=500, help="with --sweep: health.sweep_batch")
     a = vars(ap.parse_args())
+    sweep = {"sweep_seconds": a.pop("sweep_seconds"), "batch": a.pop("batch")}
     async with harness.stack(harness.bench_policy()) as st:
-        for section in await latency(st, a.pop("partners"), **a):
+        if a.pop("sweep"):
+            from bench.health_sweep import sweep_latency
+
+            sections = await sweep_latency(st, a.pop("partners"), rate=a["rate"], seconds=a["seconds"], **sweep)
+        else:
+            sections = await latency(st, a.pop("partners"), **a)
+        for section in sections:
             print(section.render())
 
 

@@ -163,6 +163,7 @@ class Resources:
     following: tuple[str, ...] = ()  # the journeys that follow a partner's coverage (tier, CAM)
     scorecard_inputs: tuple[ScorecardInputsReader, ...] = ()  # every journey's `scorecard_inputs`
     health_signals: tuple[HealthSignalsReader, ...] = ()  # every journey's `health_signals`
+    health_events: frozenset[str] = frozenset()  # every journey's `health_events`
     handover_items: tuple[HandoverItemsReader, ...] = ()  # every journey's `handover_items`
 
 
@@ -257,6 +258,9 @@ class JourneySpec:
     # `refresh`) takes when a partner event of any journey's `health_events` is published, while
     # `with_every_partner` has the journey on in the policy.
     refresh_signal: str = ""
+    # While this holds under the policy (None: always), it takes that signal; e.g. health's sweep,
+    # when on, reads the published events itself instead.
+    refresh_while: Callable[[ProgramPolicy], bool] | None = None
     # Its own record of starts, for a journey without a `journeys` row (its entity has no partner):
     # what the reconciler starts when Temporal never confirmed a start.
     own_starts: OwnStarts | None = None

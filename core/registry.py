@@ -75,10 +75,16 @@ def crm_events() -> dict[str, CrmEventType]:
 
 def refreshes() -> Refresh:
     """What a published event refreshes (activities/webhooks.py): a partner event of HEALTH_EVENTS
-    signals each REFRESHED journey of the partner while the policy has it on (`with_every_partner`)."""
+    signals each REFRESHED journey of the partner while the policy has it on (`with_every_partner`)
+    and its `refresh_while` holds."""
 
     def on(spec: JourneySpec) -> Callable[[Any], bool]:
-        return lambda policy: spec.with_every_partner is not None and spec.with_every_partner(policy) is not None
+        def takes(policy: Any) -> bool:
+            if spec.with_every_partner is None or spec.with_every_partner(policy) is None:
+                return False
+            return spec.refresh_while is None or spec.refresh_while(policy)
+
+        return takes
 
     return Refresh(types=HEALTH_EVENTS, journeys=tuple(Refreshed(s.name, s.refresh_signal, on(s)) for s in REFRESHED))
 
@@ -136,6 +142,8 @@ def activities(resources: Resources) -> list[Callable[..., Any]]:
         resources = replace(resources, scorecard_inputs=SCORECARD_INPUTS)
     if not resources.health_signals:
         resources = replace(resources, health_signals=HEALTH_SIGNALS)
+    if not resources.health_events:
+        resources = replace(resources, health_events=HEALTH_EVENTS)
     if not resources.handover_items:
         resources = replace(resources, handover_items=HANDOVER_ITEMS)
     for spec in JOURNEYS:

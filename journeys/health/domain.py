@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from domain.journeys import Coverage
 from journeys.health.contract import HealthPolicy, Signal
+from journeys.health.events import HealthChanged
 
 JOURNEY = "health"
 BASELINE = 100
@@ -23,12 +24,18 @@ REFRESH = "refresh"  # signal: evaluate now (a journey's event moved a signal)
 REENGAGE_PATCH = "health-reengage"  # the re-engagement of dark partners (runs recorded before replay without)
 # The re-engagement email names its next step's kind (`step_kind`), so a German reader gets German words.
 STEP_KIND_PATCH = "health-reengage-step-kind"
+# The sweep (journeys/health/sweep.py) tells `health-{partner}` of an evaluation that may open or
+# close an early-warning episode (signal SWEPT): runs recorded before replay without it.
+SWEPT_PATCH = "health-swept"
+SWEPT = "swept"  # signal: the sweep's evaluation of the partner (its `_warn` decides)
+SWEEP = "health-sweep"  # the program's one sweep workflow
 
 
 class HealthActivity:
     EVALUATE = "health.evaluate"
     RECORD_ALERT = "health.record_alert"
     RECORD_REENGAGEMENT = "health.record_reengagement"
+    SWEEP = "health.sweep"
 
 
 class HealthState(StrEnum):
@@ -288,6 +295,90 @@ def program_figures(
     )
 
 
+# --------------------------------------------------------------------------- the sweep
+
+Ranges = list[tuple[int, int]]  # inclusive ranges of event seqs
+
+
+def merged(ranges: Iterable[tuple[int, int]]) -> Ranges:
+    """The ranges sorted, overlapping and adjacent ones joined."""
+    out: Ranges = []
+    for a, b in sorted(ranges):
+        if out and a <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+class Batch(BaseModel):
+    """What one tick of the sweep takes of the events it read (in seq order)."""
+
+    partners: dict[str, int] = {}  # partner id: its newest health event's seq in the batch
+    processed: list[int] = []  # seqs handled (a health event taken, or an event of another type)
+    first_unprocessed: int | None = None  # a read event left for the next tick (None: none)
+
+
+def take(rows: Iterable[tuple[int, str, str]], types: frozenset[str], batch: int, read_all: bool) -> Batch:
+    """The events (seq, type, partner id), in seq order, of at most `batch` distinct partners; an
+    event of another type is handled as it is read. `read_all`: the rows are every event after
+    the cursor (else the read stopped at its limit and what follows the last row is unknown)."""
+    partners: dict[str, int] = {}
+    processed: list[int] = []
+    first: int | None = None
+    last = None
+    for seq, kind, pid in rows:
+        last = seq
+        if kind in types:
+            if pid not in partners and len(partners) >= batch:
+                first = seq
+                break
+            partners[pid] = seq
+        processed.append(seq)
+    if first is None and not read_all and last is not None:
+        first = last + 1
+    return Batch(partners=partners, processed=processed, first_unprocessed=first)
+
+
+def warns(ev: Evaluation, open_episode: bool, policy: HealthPolicy) -> bool:
+    """Whether `health-{partner}` must see an evaluation the sweep made: it may open an
+    early-warning episode (none is open) or close the open one. The workflow decides (`_warn`)."""
+    if open_episode:
+        return episode_over(ev.score, ev.peak, policy)
+    return alert_reason(ev.score, ev.band, ev.previous_band, ev.peak, policy) is not None
+
+
+def health_changed(partner_id: str, ev: Evaluation) -> HealthChanged:
+    """The `partner.health_changed` event of an evaluation that changed the score."""
+    return HealthChanged(
+        partner_id=partner_id,
+        score=ev.score,
+        band=ev.band.value,
+        previous_band=ev.previous_band.value if ev.previous_band else None,
+        changes=[c.line() for c in ev.changes],
+    )
+
+
+def advance(
+    after: int, seen: Ranges, processed: Iterable[int], first_unprocessed: int | None, settled: int
+) -> tuple[int, Ranges]:
+    """The sweep's cursor after a tick: every seq up to the new `after` is handled or will never
+    be (a seq not in the table at or under `settled`, the newest seq written longer ago than any
+    transaction lasts, was rolled back); `seen`: the handled seqs above it (an event committed
+    late, under a seq the sweep has passed, is still read). Never goes back."""
+    handled = merged([*seen, *((s, s) for s in processed)])
+    x = max(settled, after) + 1
+    for a, b in handled:
+        if a > x:
+            break
+        x = max(x, b + 1)
+    new = x - 1
+    if first_unprocessed is not None:
+        new = min(new, first_unprocessed - 1)
+    new = max(new, after)
+    return new, [(max(a, new + 1), b) for a, b in handled if b > new]
+
+
 # --------------------------------------------------------------------------- messages
 
 
@@ -348,6 +439,34 @@ class HealthProgress(BaseModel):
     evaluations: int
     episodes: int
     reengagement: Reengagement | None = None
+
+
+class SweepTick(BaseModel):
+    after: int | None = None  # None: start at the newest event (what came before is not swept)
+    seen: Ranges = []
+
+
+class SweepResult(BaseModel):
+    after: int
+    seen: Ranges = []
+    every_seconds: float = 0  # the policy's health.sweep_seconds (0: the sweep is off, it ends)
+    more: bool = False  # events left for the next tick: it follows at once
+    events: int = 0  # health events taken
+    partners: int = 0  # partners evaluated
+    changed: int = 0  # scores that changed (rows written, partner.health_changed published)
+    signalled: int = 0  # entity workflows told (SWEPT) for their early warning
+
+
+class SweepInput(BaseModel):
+    """The sweep's cursor and its totals, carried across continue-as-new."""
+
+    after: int | None = None
+    seen: Ranges = []
+    ticks: int = 0
+    events: int = 0
+    partners: int = 0
+    changed: int = 0
+    signalled: int = 0
 
 
 def describe(inp: HealthInput) -> tuple[str, str]:

@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 from domain.enums import Tier
 from domain.policy_kit import MAX_DAYS, PlatformPolicy, PolicySection
 
+MIN_SWEEP_SECONDS = 0.5  # a shorter pass would only spin
 DAYS = float(MAX_DAYS)  # the longest window the section accepts, in policy days
 
 
@@ -61,6 +62,15 @@ class HealthPolicy(PolicySection):
     evaluate_seconds: float = Field(
         30, ge=0.01, le=3600, allow_inf_nan=False, description="a partner's health is re-evaluated this often"
     )
+    sweep_seconds: float = Field(
+        5,
+        ge=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="the health sweep reads the events published since its last pass this often and re-scores "
+        "their partners (0: no sweep, every such event signals the partner's health workflow instead)",
+    )
+    sweep_batch: int = Field(500, ge=1, le=5000, description="partners the sweep scores at most per pass")
     evaluations_per_run: int = Field(100, ge=1, le=10_000, description="evaluations before continue-as-new")
     velocity_days: float = Field(90, gt=0, le=DAYS, allow_inf_nan=False, description="deal registrations window")
     velocity_goal: int = Field(1, ge=0, le=10_000, description="registrations expected in that window")
@@ -107,6 +117,8 @@ class HealthPolicy(PolicySection):
             raise ValueError("health.watch_from must not be above health.healthy_from")
         if any(w < 0 or w > 100 for w in self.weights.values()):
             raise ValueError("health.weights: each weight is 0..100 points")
+        if 0 < self.sweep_seconds < MIN_SWEEP_SECONDS:
+            raise ValueError(f"health.sweep_seconds: 0 (no sweep) or at least {MIN_SWEEP_SECONDS:g} s")
         if not all(0 <= c <= 1 for c in self.coverage.values()):  # NaN too
             raise ValueError("health.coverage: each share is 0..1 of a CAM")
         return self

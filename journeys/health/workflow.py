@@ -15,11 +15,16 @@ portal sign-in) gets `reengage_emails` emails `reengage_every_days` apart, each 
 step that would help it most (domain.py `next_step`), then ops is told (an email and a Today item);
 the spell ends as soon as the partner acts or a CAM takes it on. Runs recorded before this replay
 without it (patch `health-reengage`).
+
+The health sweep (journeys/health/sweep.py) scores partners from the published events and
+records their changed scores itself; when one of its evaluations may open or close an episode it
+signals `swept` with it, and the workflow warns on it as on its own (`_warn`: an alert once per
+episode, to the partner's CAM now), without evaluating again (patch `health-swept`).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -31,6 +36,8 @@ with workflow.unsafe.imports_passed_through():
         REENGAGE_PATCH,
         REFRESH,
         STEP_KIND_PATCH,
+        SWEPT,
+        SWEPT_PATCH,
         AlertInput,
         EvaluateInput,
         Evaluation,
@@ -44,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         emails_now,
         episode_over,
         explain,
+        health_changed,
         next_step,
         reengage_next,
         reengaged,
@@ -66,6 +74,7 @@ class HealthWorkflow:
         self._last: Evaluation | None = None
         self._reengagement = inp.reengagement
         self._reengages = False  # set by the run: patch REENGAGE_PATCH
+        self._swept: Evaluation | None = None  # the sweep's latest evaluation, not warned on yet
 
     @property
     def _state(self) -> HealthState:
@@ -74,6 +83,10 @@ class HealthWorkflow:
     @workflow.signal(name=REFRESH)
     def refresh(self) -> None:
         self._refresh = True
+
+    @workflow.signal(name=SWEPT)
+    def swept(self, ev: Evaluation) -> None:
+        self._swept = ev
 
     @workflow.signal(name=CHANGE_COVERAGE)
     def change_coverage(self, coverage: Coverage) -> None:
@@ -118,9 +131,12 @@ class HealthWorkflow:
             await self._warn(ev, step)
             if self._reengages:
                 await self._reengage(ev)
-            await self._kit.wait_until(
-                lambda: self._refresh, workflow.now() + every, summary="evaluate again", waiting_for="a refresh"
-            )
+            if workflow.patched(SWEPT_PATCH):
+                await self._until(workflow.now() + every, step)
+            else:
+                await self._kit.wait_until(
+                    lambda: self._refresh, workflow.now() + every, summary="evaluate again", waiting_for="a refresh"
+                )
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(
             inp.model_copy(
@@ -134,6 +150,23 @@ class HealthWorkflow:
                 }
             )
         )
+
+    async def _until(self, deadline: datetime, step: str) -> None:
+        """Wait for the next evaluation (the deadline or a refresh), warning on every evaluation
+        the sweep signals meanwhile (its score is recorded: nothing to evaluate or publish)."""
+        while True:
+            await self._kit.wait_until(
+                lambda: self._refresh or self._swept is not None,
+                deadline,
+                summary="evaluate again",
+                waiting_for="a refresh or the sweep",
+            )
+            if self._swept is not None:
+                ev, self._swept = self._swept, None
+                self._last = ev
+                await self._warn(ev, step)
+                continue
+            return
 
     async def _warn(self, ev: Evaluation, step: str) -> None:
         policy = self._kit.policy
@@ -237,13 +270,7 @@ class HealthWorkflow:
         )
 
     def _changed(self, ev: Evaluation) -> HealthChanged:
-        return HealthChanged(
-            partner_id=self._inp.partner_id,
-            score=ev.score,
-            band=ev.band.value,
-            previous_band=ev.previous_band.value if ev.previous_band else None,
-            changes=[c.line() for c in ev.changes],
-        )
+        return health_changed(self._inp.partner_id, ev)
 
     def _at_risk(self, ev: Evaluation, reason: str) -> PartnerEvent:
         cov = self._kit.coverage

@@ -16,7 +16,8 @@ from tests.helpers.waiting import eventually
 
 
 async def test_a_lapse_refreshes_health_long_before_the_next_evaluation(api, ops, worker, dev_env):
-    policy = health_policy(evaluate_seconds=3600).model_dump(mode="json")  # no second evaluation in this test
+    # no second evaluation in this test; no sweep (tests/health/test_sweep.py): the refresh of each event
+    policy = health_policy(evaluate_seconds=3600, sweep_seconds=0).model_dump(mode="json")
     assert (await api.put("/policy", json=policy, headers=ops)).status_code == 201
     cam = await create_cam(api, ops)
     partner = await enrol(api, ops, tier="gold", cam_id=cam["id"], domain=f"{uuid.uuid4().hex[:8]}.acme.test")
