@@ -156,6 +156,40 @@ async def shown(
     return seen
 
 
+async def start_entities(st: Stack, n: int, version: int, policy) -> int:
+    """Start every partner's journeys the policy watches (`health-{id}` with `health.watch`), as
+    enrolment starts them, and wait until each partner has its first evaluation recorded."""
+    from sqlalchemy import select
+
+    from api.journeys import StartUncertain, launch, with_every_partner
+    from domain.policy import VersionedPolicy
+    from store.models import Partner
+
+    t0 = time.perf_counter()
+    async with st.sessionmaker() as session:
+        rows = (await session.scalars(select(Partner))).all()
+        records = [
+            r
+            for p in rows
+            for r in with_every_partner(p, st.settings.task_queue, VersionedPolicy(version=version, policy=policy))
+        ]
+
+    async def start(record) -> None:
+        for _ in range(10):  # idempotent by workflow id: a start without an answer is tried again
+            try:
+                return await launch(st.client, record)
+            except StartUncertain:
+                await asyncio.sleep(2)
+        raise RuntimeError(f"{record.workflow_id} not started")
+
+    await harness.bounded(records, start, concurrency=10)
+    harness.log(f"health: {n} workflows started in {time.perf_counter() - t0:.0f}s; waiting for every first evaluation")
+    while (done := await _evaluated(st)) < n:
+        harness.log(f"health: {done}/{n} evaluated")
+        await asyncio.sleep(5)
+    return len(records)
+
+
 async def latency(
     st: Stack,
     n: int,
@@ -169,9 +203,7 @@ async def latency(
     from sqlalchemy import select
 
     from activities.webhooks import WebhookActivities
-    from api.journeys import StartUncertain, launch
     from core.registry import refreshes
-    from domain.policy import VersionedPolicy
     from journeys.health.domain import REFRESH
     from journeys.health.models import HealthScore
     from store import repo
@@ -189,32 +221,8 @@ async def latency(
     partners = await harness.seed_partners(st, n)
     worker = harness.start_worker(st)
     try:
-        from api.journeys import with_every_partner
-        from store.models import Partner
-
         t0 = time.perf_counter()
-        async with st.sessionmaker() as session:
-            rows = (await session.scalars(select(Partner))).all()
-            records = [
-                r
-                for p in rows
-                for r in with_every_partner(p, st.settings.task_queue, VersionedPolicy(version=version, policy=policy))
-            ]
-
-        async def start(record) -> None:
-            for _ in range(10):  # idempotent by workflow id: a start without an answer is tried again
-                try:
-                    return await launch(st.client, record)
-                except StartUncertain:
-                    await asyncio.sleep(2)
-            raise RuntimeError(f"{record.workflow_id} not started")
-
-        await harness.bounded(records, start, concurrency=10)
-        started = time.perf_counter() - t0
-        harness.log(f"health: {n} workflows started in {started:.0f}s; waiting for every first evaluation")
-        while (done := await _evaluated(st)) < n:
-            harness.log(f"health: {done}/{n} evaluated")
-            await asyncio.sleep(5)
+        started = await start_entities(st, n, version, policy)
         watched = time.perf_counter() - t0
         cpu0, wall0 = _cpu_seconds(worker.pid), time.perf_counter()
         async with st.sessionmaker() as session:
@@ -248,7 +256,7 @@ async def latency(
             + (", published (refresh from events.publish)" if published else "")
             + (", refresh signal on each event" if refresh and not published else ""),
             [
-                ("partners watched (health workflows)", f"{len(records)}"),
+                ("partners watched (health workflows)", f"{started}"),
                 ("start + first evaluation of all", f"{watched:.0f}s"),
             ],
         )
@@ -279,8 +287,14 @@ async def _main() -> None:
     ap.add_argument("--sweep", action="store_true", help="through the health sweep (bench/health_sweep.py)")
     ap.add_argument("--sweep-seconds", type=float, default=5.0, help="with --sweep: health.sweep_seconds")
     ap.add_argument("--batch", type=int, default=500, help="with --sweep: health.sweep_batch")
+    ap.add_argument(
+        "--entities",
+        type=float,
+        metavar="EVALUATE_SECONDS",
+        help="with --sweep: also run every partner's health-{id} workflow, evaluating every EVALUATE_SECONDS",
+    )
     a = vars(ap.parse_args())
-    sweep = {"sweep_seconds": a.pop("sweep_seconds"), "batch": a.pop("batch")}
+    sweep = {"sweep_seconds": a.pop("sweep_seconds"), "batch": a.pop("batch"), "entities": a.pop("entities")}
     async with harness.stack(harness.bench_policy()) as st:
         if a.pop("sweep"):
             from bench.health_sweep import sweep_latency

@@ -83,8 +83,18 @@ async def _sweep_passes(st: Stack) -> tuple[list[int], int, int]:
 
 
 async def sweep_latency(
-    st: Stack, n: int, *, rate: float = 20.0, seconds: float = 60.0, sweep_seconds: float = 5.0, batch: int = 500
+    st: Stack,
+    n: int,
+    *,
+    rate: float = 20.0,
+    seconds: float = 60.0,
+    sweep_seconds: float = 5.0,
+    batch: int = 500,
+    entities: float | None = None,
 ) -> list[Section]:
+    """`entities`: also start every partner's `health-{id}` entity workflow with that
+    `evaluate_seconds` (their first evaluations record the scores instead of the seed), so the
+    events are measured with the entities' own cadence running beside the sweep."""
     from sqlalchemy import select
 
     from activities.webhooks import WebhookActivities
@@ -94,7 +104,7 @@ async def sweep_latency(
     from store import repo
 
     hooks = WebhookActivities(st.sessionmaker, refreshes=refreshes())  # as the worker builds it
-    evaluate_seconds = 30.0
+    evaluate_seconds = entities or 30.0
     async with st.sessionmaker() as session:
         current = await repo.current_policy(session)
         health = current.policy.health.model_copy(
@@ -111,10 +121,17 @@ async def sweep_latency(
         await session.commit()
     t0 = time.perf_counter()
     partners = await harness.seed_partners(st, n)
-    await _seed_scores(st, partners, version)
-    harness.log(f"health sweep: {n} partners and their scores seeded in {time.perf_counter() - t0:.0f}s")
+    if not entities:
+        await _seed_scores(st, partners, version)
+    harness.log(f"health sweep: {n} partners (and scores: {not entities}) seeded in {time.perf_counter() - t0:.0f}s")
     worker = harness.start_worker(st)
     try:
+        if entities:
+            from bench.health import start_entities
+
+            t1 = time.perf_counter()
+            await start_entities(st, n, version, policy)
+            harness.log(f"health sweep: {n} entity workflows started and evaluated in {time.perf_counter() - t1:.0f}s")
 
         async def running() -> bool:
             try:
@@ -154,8 +171,9 @@ async def sweep_latency(
         evaluated = sum(sizes)
         s = Section(
             f"health sweep latency: {n} partners, events {rate:g}/s for {seconds:g}s published through "
-            f"events.publish, sweep every {sweep_seconds:g}s (batch {batch}); no entity workflows started",
-            [("partners (scores seeded)", f"{n}")],
+            f"events.publish, sweep every {sweep_seconds:g}s (batch {batch}); "
+            + (f"{n} entity workflows evaluating every {entities:g}s" if entities else "no entity workflows started"),
+            [("partners" + ("" if entities else " (scores seeded)"), f"{n}")],
         )
         s.add("events reflected", f"{len(seen)} of {len(events)}")
         if seen:
@@ -171,7 +189,10 @@ async def sweep_latency(
             ("sweep activities", f"{acts} ({acts / wall:.2f}/s)"),
             ("sweep history events per published event", f"{history / max(1, len(events)):.2f} ({history} in all)"),
             ("worker CPU (one process)", f"{cpu / wall:.2f} cores over {wall:.0f}s; RSS {worker.rss_mib():.0f} MiB"),
-            ("entity cadence (not started here)", f"{n / evaluate_seconds:.0f} evaluations/s at {evaluate_seconds:g}s"),
+            (
+                "entity cadence" + ("" if entities else " (not started here)"),
+                f"{n / evaluate_seconds:.1f} evaluations/s at {evaluate_seconds:g}s",
+            ),
             ("load average (1/5/15 min) at the end", "/".join(f"{x:.1f}" for x in load)),
         ]
         for label, value in rows:
