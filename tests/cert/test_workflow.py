@@ -144,11 +144,13 @@ async def test_reminders_lapse_then_renewal_restores_and_continues_as_new(
         assert progress.expires_at == new_expiry and progress.state == "active"
         first_run = started.result_run_id
 
-        async def two_runs():  # the first run closed with its continue-as-new (a loaded server lags)
+        async def two_runs():  # the first run closed with its continue-as-new (a loaded server lags;
+            # the skipping clock may meanwhile have carried the next run on to a run of its own)
             sizes = await run_chain(ts_env.client, handle.id, first_run)
-            return sizes if len(sizes) == 2 else None
+            return sizes if len(sizes) >= 2 else None
 
-        assert len(await eventually(two_runs, what="the first run continued as new")) == 2
+        runs = await eventually(two_runs, what="the first run continued as new", timeout=60)
+        assert len(runs) >= 2
         await record_history(ts_env.client.get_workflow_handle(handle.id, run_id=first_run), "cert-lapsed-renewed")
         await handle.terminate("test over")
     assert ("renewed", partner.contact_email) in mails(mailbox)
