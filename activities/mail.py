@@ -141,15 +141,7 @@ class Mailer:
         in the exchange, once the server may have kept the message, is the at-least-once window a
         Temporal retry of the send has as well: the message goes again with the same Message-ID.)"""
         if self.pool_size <= 0:
-            await aiosmtplib.send(
-                msg,
-                hostname=self.host,
-                port=self.port,
-                username=self.username,
-                password=self.password,
-                start_tls=self.starttls,
-                timeout=10,
-            )
+            await aiosmtplib.send(msg, **self._server())
             return
         loop = asyncio.get_running_loop()
         smtp = self._take(loop)
@@ -164,14 +156,7 @@ class Mailer:
             else:
                 await self._give_back(smtp, loop)
                 return
-        smtp = aiosmtplib.SMTP(
-            hostname=self.host,
-            port=self.port,
-            username=self.username,
-            password=self.password,
-            start_tls=self.starttls,
-            timeout=10,
-        )
+        smtp = aiosmtplib.SMTP(**self._server())
         try:
             await smtp.connect()
             await smtp.send_message(msg)
@@ -184,6 +169,17 @@ class Mailer:
     def open_connections(self) -> int:
         """Connections kept open for the next emails (as far as this side knows)."""
         return sum(smtp.is_connected for smtp, _, _ in self._idle)
+
+    def _server(self) -> dict:
+        """Where and how to connect: the same for a one-off send and a pooled connection."""
+        return {
+            "hostname": self.host,
+            "port": self.port,
+            "username": self.username,
+            "password": self.password,
+            "start_tls": self.starttls,
+            "timeout": 10,
+        }
 
     def _take(self, loop: asyncio.AbstractEventLoop) -> aiosmtplib.SMTP | None:
         """The most recently used open connection of this event loop; expired ones are closed."""
