@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -51,10 +52,26 @@ from store.models.integrations import WebhookDelivery, WebhookEvent, WebhookSubs
 
 NEXT_BATCH = 50  # pending deliveries a stream takes at once (it re-reads after them: replays join there)
 REQUEST_MARGIN = 5.0  # seconds of an attempt beyond the request's own time limit (recording it)
+DEADLINE_MARGIN = 1.0  # seconds before the delivery's retry time is over when no attempt starts any more
 REPLY_CHARS = 1000  # of a subscriber's reply kept with the delivery (screened: `scrub_text`)
 
 
 MAX_RESPONSE_BYTES = 64 * 1024  # of a destination's answer: read at most this much, then hang up
+
+
+def attempt_seconds(
+    attempt: timedelta | None, scheduled_at: datetime, retry_time: timedelta | None, now: datetime
+) -> float:
+    """How long one delivery attempt may wait for its answer: the stream allows the policy's
+    timeout_seconds plus REQUEST_MARGIN for an attempt (`attempt`), and never past the delivery's
+    retry time (`retry_time`, schedule-to-close from the first attempt's `scheduled_at`) less
+    DEADLINE_MARGIN: once that is over the stream gives the delivery up and delivers the partner's
+    next event, which a late request must not overtake. 0 or less: over, send nothing."""
+    seconds = max(1.0, attempt.total_seconds() - REQUEST_MARGIN) if attempt else 10.0
+    if retry_time is not None:
+        left = (scheduled_at + retry_time - now).total_seconds() - DEADLINE_MARGIN
+        seconds = min(seconds, left)
+    return seconds
 
 
 async def check_destination(url: str, allow_private: bool) -> str | None:
@@ -301,9 +318,13 @@ class WebhookActivities:
             metrics.webhook_delivery("refused")
             raise ApplicationError(f"destination refused: {refused}", type="DestinationRefused", non_retryable=True)
         started = time.monotonic()
-        # The stream allows the policy's timeout_seconds plus REQUEST_MARGIN for the attempt.
-        attempt_timeout = activity.info().start_to_close_timeout
-        timeout = max(1.0, attempt_timeout.total_seconds() - REQUEST_MARGIN) if attempt_timeout else 10.0
+        info = activity.info()
+        timeout = attempt_seconds(
+            info.start_to_close_timeout, info.scheduled_time, info.schedule_to_close_timeout, datetime.now(UTC)
+        )
+        if timeout <= 0:  # the delivery's retry time is over: the stream gives it up and goes on to the
+            # next event, so a request sent now could reach the subscriber after that one
+            raise ApplicationError("the retry time is over", type="WebhookError")
         try:
             answer = await post_pinned(url, address, body, headers(secret, msg_id, int(time.time()), body), timeout)
         except (httpx.HTTPError, TimeoutError) as err:

@@ -68,3 +68,19 @@ async def run_chain(client, workflow_id: str, first_run_id: str | None = None) -
             else None
         )
     return sizes
+
+
+async def runs_since(client, workflow_id: str, first_run_id: str, limit: int = 20) -> int:
+    """How many runs a continue-as-new chain has from `first_run_id` to its newest run, read
+    backwards (each run's started event names the run it continues); 0 while the newest run does
+    not lead back to it. The time-skipping server under load can show a run's continue-as-new late
+    in that run's own history, after its successor already runs."""
+    run_id: str | None = None
+    for runs in range(1, limit + 1):
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        run_id = history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id
+        if run_id == first_run_id:
+            return runs + 1
+        if not run_id:
+            return 0
+    return 0

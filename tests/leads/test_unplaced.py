@@ -39,7 +39,7 @@ async def test_an_unplaced_lead_is_published_once_and_listed_with_its_path(
     sessionmaker,
 ):
     policy = fast_policy(day_seconds=600).model_dump(mode="json")  # an offer window of minutes
-    policy["webhooks"] = {"first_retry_seconds": 1, "max_retry_seconds": 2, "retry_hours": 0.002}
+    policy["webhooks"] = {"first_retry_seconds": 1, "max_retry_seconds": 2, "retry_hours": 0.004}
     assert (await api.put("/policy", json=policy, headers=ops)).status_code == 201
     await subscribe(api, ops, receiver, "leads", ["lead.created", "lead.unplaced"])
     receiver.fail_first["leads"] = 1  # a retried delivery is still received once

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from activities.webhooks import DEADLINE_MARGIN, REQUEST_MARGIN, attempt_seconds
 from domain import events
 from domain.webhooks import event_id, headers, new_secret, refused_address
 
@@ -79,3 +80,18 @@ def test_every_catalog_entry_has_a_version_and_a_payload_model():
         assert "." in name and spec.version >= 1 and spec.data.model_json_schema()["properties"]
     with pytest.raises(ValueError, match="unknown event type"):
         events.spec("deal.bogus")
+
+
+def test_an_attempt_never_outlasts_the_deliverys_retry_time():
+    """An attempt waits the policy's timeout, cut at the retry time less DEADLINE_MARGIN: past it
+    nothing is sent (the stream has gone on to the partner's next event, which must come after)."""
+    first = datetime(2027, 1, 1, tzinfo=UTC)
+    attempt = timedelta(seconds=10 + REQUEST_MARGIN)
+    assert attempt_seconds(attempt, first, None, first + timedelta(days=3)) == 10  # no retry time: the policy's
+    retry = timedelta(seconds=60)
+    assert attempt_seconds(attempt, first, retry, first) == 10  # far from it
+    bar = first + retry - timedelta(seconds=DEADLINE_MARGIN)
+    assert attempt_seconds(attempt, first, retry, bar - timedelta(seconds=4)) == pytest.approx(4)  # cut short
+    assert attempt_seconds(attempt, first, retry, bar) == 0  # at the bar: over
+    assert attempt_seconds(attempt, first, retry, bar + timedelta(seconds=1)) < 0
+    assert attempt_seconds(timedelta(seconds=2), first, None, first) == 1.0  # never under a second otherwise
