@@ -560,15 +560,28 @@ def _skip_sleep(client: Any) -> Callable[[timedelta], Any]:
     return sleep
 
 
-async def _rebalance_time_skipping(client: Any, every: float = 0.2) -> None:
+CHILD_CLOSED = frozenset(
+    f"child_workflow_execution_{end}_event_attributes"
+    for end in ("completed", "failed", "canceled", "timed_out", "terminated")
+)
+
+
+async def _rebalance_time_skipping(
+    client: Any,
+    every: float = 0.2,
+    types: tuple[str, ...] = (QBR_CYCLE_WORKFLOW, QBR_WORKFLOW),
+    released: list[str] | None = None,
+) -> None:
     """Keep the time-skipping test server skipping after QBR cycles (runs until cancelled).
 
     The server takes a time-skipping lock when a child workflow completes, to notify its parent,
-    and releases it when the parent records the completion; a parent already closed never does, so
-    from then on time passes only in real time (docs/simulator.md). The QBR journey's children
-    complete after their parents by design (the scheduled run starts the period's cycle and ends; a
-    partner's QBR outlives the cycle). Each such completion seen among the QBR workflows' closed
-    runs, this releases the lock once: the server's count is as it would have been."""
+    and releases it when the parent records the completion; a parent that closes without
+    recording it never does, so from then on time passes only in real time (docs/simulator.md).
+    The QBR journey's parents never record their children's completion (the scheduled run starts
+    the period's cycle and ends; a partner's QBR outlives the cycle, or ends a moment before the
+    cycle that only waited for its signal). For each run of `types` seen closed whose parent is closed
+    and whose parent's history has no record of it, this releases the lock once: the server's
+    count is as it would have been. `released` (when given) gets the id of each such child."""
     from temporalio.api.enums.v1 import WorkflowExecutionStatus
     from temporalio.api.testservice.v1 import UnlockTimeSkippingRequest
     from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest, ListClosedWorkflowExecutionsRequest
@@ -577,6 +590,7 @@ async def _rebalance_time_skipping(client: Any, every: float = 0.2) -> None:
     running = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
     service = client.workflow_service
     seen: set[str] = set()
+    recorded_by: dict[str, set[str]] = {}  # a closed parent run -> the child runs its history records as closed
 
     async def describe(execution: Any) -> Any:
         req = DescribeWorkflowExecutionRequest(namespace=client.namespace, execution=execution)
@@ -592,10 +606,22 @@ async def _rebalance_time_skipping(client: Any, every: float = 0.2) -> None:
                     namespace=client.namespace, maximum_page_size=1000, next_page_token=token
                 )
             )
-            out += [e for e in page.executions if e.type.name in (QBR_CYCLE_WORKFLOW, QBR_WORKFLOW)]
+            out += [e for e in page.executions if e.type.name in types]
             token = page.next_page_token
             if not token:
                 return out
+
+    async def recorded(parent: Any) -> set[str]:
+        """The child runs a closed parent's history records as closed (read once: it is final)."""
+        if parent.run_id not in recorded_by:
+            history = await client.get_workflow_handle(parent.workflow_id, run_id=parent.run_id).fetch_history()
+            runs = set()
+            for event in history.events:
+                kind = event.WhichOneof("attributes") or ""
+                if kind in CHILD_CLOSED:
+                    runs.add(getattr(event, kind).workflow_execution.run_id)
+            recorded_by[parent.run_id] = runs
+        return recorded_by[parent.run_id]
 
     while True:
         try:
@@ -605,8 +631,12 @@ async def _rebalance_time_skipping(client: Any, every: float = 0.2) -> None:
                 info = await describe(e.execution)
                 if info.HasField("parent_execution"):
                     parent = await describe(info.parent_execution)
-                    if parent.status != running and parent.close_time.ToDatetime() <= info.close_time.ToDatetime():
+                    if parent.status == running:
+                        continue  # it records the completion (or closes without it): look again
+                    if e.execution.run_id not in await recorded(info.parent_execution):
                         await client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
+                        if released is not None:
+                            released.append(e.execution.workflow_id)
                 seen.add(e.execution.run_id)
         except RPCError:  # the test server's listing is not thread-safe (it may fail): the next look
             pass
@@ -937,6 +967,7 @@ class Stack:
     postgres: Any = None
     smtp: Any = None
     env: Any = None
+    _starting: Any = None
 
     async def start(self) -> Stack:
         from temporalio.testing import WorkflowEnvironment
@@ -944,7 +975,10 @@ class Stack:
         from store.migrate import upgrade
         from worker.services import Postgres, SmtpSink, free_port, register_search_attributes, temporal_test_server_path
 
-        self.postgres = await asyncio.to_thread(Postgres(self.root / "pg", port=free_port(), throwaway=True).start)
+        self.postgres = Postgres(self.root / "pg", port=free_port(), throwaway=True)
+        # Its start goes on in its thread if the run is cancelled meanwhile: `stop` waits for it.
+        self._starting = asyncio.ensure_future(asyncio.to_thread(self.postgres.start))
+        await asyncio.shield(self._starting)
         await asyncio.to_thread(_migrate, upgrade, self.postgres.url)
         self.smtp = SmtpSink(keep=False).start()  # counted only: the report needs no message itself
         self.env = await WorkflowEnvironment.start_time_skipping(
@@ -992,6 +1026,9 @@ class Stack:
                 await self.env.shutdown()
         if self.smtp is not None:
             self.smtp.stop()
+        if self._starting is not None:
+            with contextlib.suppress(BaseException):
+                await self._starting
         if self.postgres is not None:
             await asyncio.to_thread(self.postgres.stop)
 
@@ -1254,10 +1291,25 @@ async def simulate(
 CHILD_MARK = "@@simulation "  # the lines a run's process reports on (its other output is passed through)
 
 
+def _cancel_when_orphaned(loop: asyncio.AbstractEventLoop, task: Any, parent: int, every: float = 1.0) -> None:
+    """Cancel `task` at once when the process that started this one is gone (killed, or its own
+    time limit over): the run's servers are stopped and its files removed, as when cancelled,
+    instead of running on for nobody (a skip of the clock may wait up to SKIP_DEADLINE)."""
+    import os
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        loop.call_soon_threadsafe(task.cancel)
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
+
+
 def _child_main() -> None:
     """A run in a process of its own (`_in_processes`): its arguments pickled on stdin; progress,
     then its counts, cancellation or failure as marked JSON lines on stdout. SIGTERM cancels (at
     the next instant of the run: its servers stopped, its files removed); SIGINT is the parent's."""
+    import os
     import pickle
     import signal
     import sys
@@ -1269,15 +1321,29 @@ def _child_main() -> None:
     plan_, policy, root, label = pickle.loads(sys.stdin.buffer.read())
 
     def tell(kind: str, value: Any) -> None:
-        sys.stdout.write(CHILD_MARK + json.dumps([kind, value]) + "\n")
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(CHILD_MARK + json.dumps([kind, value]) + "\n")
+            sys.stdout.flush()
+        except OSError:  # the parent is gone (a broken pipe): the orphan watch cancels the run
+            pass
 
+    async def main() -> dict[str, Any]:
+        _cancel_when_orphaned(asyncio.get_running_loop(), asyncio.current_task(), parent)
+        return await run_once(plan_, policy, root, lambda m: tell("progress", m), label, stop.is_set)
+
+    parent = os.getppid()
     try:
-        tell("done", asyncio.run(run_once(plan_, policy, root, lambda m: tell("progress", m), label, stop.is_set)))
-    except Cancelled:
+        tell("done", asyncio.run(main()))
+    except (Cancelled, asyncio.CancelledError):
         tell("cancelled", None)
     except BaseException:
         tell("failed", traceback.format_exc())
+    if os.getppid() != parent:  # orphaned: nobody removes the run's directory but the run itself
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the simulation's own, once both runs' are gone
+            os.rmdir(root.parent)
 
 
 async def _in_processes(

@@ -290,3 +290,39 @@ async def test_the_same_sample_seed_and_policies_give_the_same_report():
     assert first["deals"] > 0 and first["mdf_requested"] > 0 and first["emails"] > 0, first
     assert first == second
     assert report.as_json()["differences"] == []
+
+
+async def test_a_run_whose_parent_is_killed_stops_its_servers_and_removes_its_files(tmp_path):
+    """The CLI killed (its own time limit, an operator's kill -9): each policy's process sees it,
+    cancels at once, stops its throw-away servers and removes their files."""
+    import asyncio
+    import signal
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    draft = tmp_path / "draft.json"
+    draft.write_text(json.dumps({"deal": {"approval_sla_days": 1}}))
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "worker.cli", "simulate", "--draft", str(draft), "--partners", "2", "--months", "12"],
+        cwd=ROOT,
+        env={**os.environ, "TMPDIR": str(scratch)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def postgres_started() -> bool:
+            return any(scratch.glob("camlights-simulate-*/*/pg/postmaster.pid"))
+
+        deadline = asyncio.get_running_loop().time() + 120
+        while not postgres_started():
+            assert cli.poll() is None, "the simulation ended before it was killed"
+            assert asyncio.get_running_loop().time() < deadline, "its servers did not start"
+            await asyncio.sleep(0.2)
+    finally:
+        cli.send_signal(signal.SIGKILL)
+        cli.wait()
+    deadline = asyncio.get_running_loop().time() + 90
+    while list(scratch.iterdir()):
+        assert asyncio.get_running_loop().time() < deadline, f"left behind: {list(scratch.rglob('*'))[:5]}"
+        await asyncio.sleep(0.5)
