@@ -71,6 +71,7 @@ def reads(prog: seed.Program, n_partners: int, n_deals: int) -> tuple[list[tuple
                 "ops",
                 f"/mdf/reports/utilization?period=2026-Q4&after={last_fund}",
             ),
+            ("MDF utilization, a quarter, 1,000 a page", "ops", "/mdf/reports/utilization?period=2026-Q4&limit=1000"),
             ("MDF utilization, a quarter, CSV streamed", "ops", "/mdf/reports/utilization?period=2026-Q4&format=csv"),
             ("MDF utilization, CAM portfolio", "cam", "/mdf/reports/utilization?period=2026-Q4"),
             ("MDF utilization, a partner", "partner", f"/mdf/reports/utilization?partner_id={big['id']}"),

@@ -22,7 +22,8 @@ from journeys.mdf.models import MdfEntry, MdfFund, MdfRequest
 from journeys.mdf.schemas import RoiRow, UtilizationRow
 from store.models import Partner
 
-PAGE = 1000  # funds per page of the utilization report (and per read of its streamed CSV)
+PAGE = 1000  # funds per read of the streamed CSV (and the most a JSON page may ask for in one read)
+LIST_PAGE = 100  # funds per JSON page of the utilization report unless `limit` says otherwise (as every list)
 
 
 def _funds_page(principal: Principal, *, period: str | None, partner_id: uuid.UUID | None) -> Select[Any]:

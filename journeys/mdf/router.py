@@ -525,7 +525,7 @@ async def utilization(
     period: str | None = Query(None, pattern=PERIOD),
     partner_id: uuid.UUID | None = None,
     format: str = Query("json", pattern="^(json|csv)$"),
-    limit: int = Query(reports.PAGE, ge=1, le=10_000),
+    limit: int = Query(reports.LIST_PAGE, ge=1, le=10_000),
     after: uuid.UUID | None = pagination.AFTER,
 ):
     """Per fund (partner and period): allocated, requested, approved, claimed, paid, expired,
