@@ -56,10 +56,10 @@ def test_the_peak_hour_is_at_least_the_average_hour(costs, n) -> None:
 def test_jitter_lowers_the_calendar_peak_down_to_the_qbr_cycle_floor(costs) -> None:
     """Spreading the fund firings lowers the peak until the QBR cycle's hour (bound by its window,
     not by the calendar) is the busiest."""
-    n = 500_000
-    sharp, two, four, wide = (estimate(Profile(partners=n, jitter_hours=j), costs) for j in (0, 2, 4, 72))
-    assert sharp.peak["actions"] > two.peak["actions"] > four.peak["actions"] > wide.peak["actions"]
-    assert sharp.workers >= two.workers >= four.workers >= wide.workers and sharp.workers > wide.workers
+    n = 2_000_000  # with the lean journeys' costs (bench/journey_costs.json) the floor shows at this size
+    sharp, some, two, wide = (estimate(Profile(partners=n, jitter_hours=j), costs) for j in (0, 1.5, 2, 72))
+    assert sharp.peak["actions"] > some.peak["actions"] > two.peak["actions"] > wide.peak["actions"]
+    assert sharp.workers >= some.workers >= two.workers >= wide.workers and sharp.workers > wide.workers
     assert "MDF expiry" in sharp.peak_when and "QBR cycle start" in wide.peak_when
     assert wide.month == sharp.month  # spreading moves work, it does not remove any
 
