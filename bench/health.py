@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 from bench import harness
 from bench.harness import Section, Stack
+from domain.policy import ProgramPolicy
 
 
 async def run(st: Stack, n: int) -> list[Section]:
@@ -190,6 +191,20 @@ async def start_entities(st: Stack, n: int, version: int, policy) -> int:
     return len(records)
 
 
+async def save_health_policy(st: Stack, **health: object) -> tuple[ProgramPolicy, int]:
+    """Store the current policy with health watched, no velocity goal and `health`'s fields set:
+    the policy and its version (the health benches' program)."""
+    from store import repo
+
+    async with st.sessionmaker() as session:
+        current = await repo.current_policy(session)
+        section = current.policy.health.model_copy(update={"watch": True, "velocity_goal": 0, **health})
+        policy = current.policy.model_copy(update={"health": section})
+        version = await repo.save_policy(session, policy, created_by="bench")
+        await session.commit()
+    return policy, version
+
+
 async def latency(
     st: Stack,
     n: int,
@@ -206,18 +221,10 @@ async def latency(
     from core.registry import refreshes
     from journeys.health.domain import REFRESH
     from journeys.health.models import HealthScore
-    from store import repo
 
     hooks = WebhookActivities(st.sessionmaker, refreshes=refreshes())  # as the worker builds it
 
-    async with st.sessionmaker() as session:
-        current = await repo.current_policy(session)
-        health = current.policy.health.model_copy(
-            update={"watch": True, "evaluate_seconds": evaluate_seconds, "velocity_goal": 0}
-        )
-        policy = current.policy.model_copy(update={"health": health})
-        version = await repo.save_policy(session, policy, created_by="bench")
-        await session.commit()
+    policy, version = await save_health_policy(st, evaluate_seconds=evaluate_seconds)
     partners = await harness.seed_partners(st, n)
     worker = harness.start_worker(st)
     try:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from bench import harness
 from bench.harness import Section, Stack
-from bench.health import _cpu_seconds, lapse_cert, publish_lapse, shown
+from bench.health import _cpu_seconds, lapse_cert, publish_lapse, save_health_policy, shown
 
 
 async def _seed_scores(st: Stack, partners: list[dict], version: int) -> None:
@@ -101,24 +101,12 @@ async def sweep_latency(
     from core.registry import refreshes
     from journeys.health.domain import SWEEP
     from journeys.health.models import HealthScore
-    from store import repo
 
     hooks = WebhookActivities(st.sessionmaker, refreshes=refreshes())  # as the worker builds it
     evaluate_seconds = entities or 30.0
-    async with st.sessionmaker() as session:
-        current = await repo.current_policy(session)
-        health = current.policy.health.model_copy(
-            update={
-                "watch": True,
-                "evaluate_seconds": evaluate_seconds,
-                "velocity_goal": 0,
-                "sweep_seconds": sweep_seconds,
-                "sweep_batch": batch,
-            }
-        )
-        policy = current.policy.model_copy(update={"health": health})
-        version = await repo.save_policy(session, policy, created_by="bench")
-        await session.commit()
+    policy, version = await save_health_policy(
+        st, evaluate_seconds=evaluate_seconds, sweep_seconds=sweep_seconds, sweep_batch=batch
+    )
     t0 = time.perf_counter()
     partners = await harness.seed_partners(st, n)
     if not entities:
