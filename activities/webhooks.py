@@ -52,6 +52,7 @@ from store.models.integrations import WebhookDelivery, WebhookEvent, WebhookSubs
 
 NEXT_BATCH = 50  # pending deliveries a stream takes at once (it re-reads after them: replays join there)
 REQUEST_MARGIN = 5.0  # seconds of an attempt beyond the request's own time limit (recording it)
+MIN_ATTEMPT = 1.0  # seconds an attempt is given at the least (else it is not made)
 DEADLINE_MARGIN = 1.0  # seconds before the delivery's retry time is over when no attempt starts any more
 REPLY_CHARS = 1000  # of a subscriber's reply kept with the delivery (screened: `scrub_text`)
 
@@ -66,11 +67,13 @@ def attempt_seconds(
     timeout_seconds plus REQUEST_MARGIN for an attempt (`attempt`), and never past the delivery's
     retry time (`retry_time`, schedule-to-close from the first attempt's `scheduled_at`) less
     DEADLINE_MARGIN: once that is over the stream gives the delivery up and delivers the partner's
-    next event, which a late request must not overtake. 0 or less: over, send nothing."""
-    seconds = max(1.0, attempt.total_seconds() - REQUEST_MARGIN) if attempt else 10.0
+    next event, which a late request must not overtake. 0: over, or less than MIN_ATTEMPT left
+    (an attempt cut shorter would only record a timeout over the subscriber's last answer): send
+    nothing."""
+    seconds = max(MIN_ATTEMPT, attempt.total_seconds() - REQUEST_MARGIN) if attempt else 10.0
     if retry_time is not None:
         left = (scheduled_at + retry_time - now).total_seconds() - DEADLINE_MARGIN
-        seconds = min(seconds, left)
+        seconds = min(seconds, left) if left >= MIN_ATTEMPT else 0.0
     return seconds
 
 

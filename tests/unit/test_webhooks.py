@@ -84,7 +84,8 @@ def test_every_catalog_entry_has_a_version_and_a_payload_model():
 
 def test_an_attempt_never_outlasts_the_deliverys_retry_time():
     """An attempt waits the policy's timeout, cut at the retry time less DEADLINE_MARGIN: past it
-    nothing is sent (the stream has gone on to the partner's next event, which must come after)."""
+    nothing is sent (the stream has gone on to the partner's next event, which must come after), nor
+    when less than a second would be left for it."""
     first = datetime(2027, 1, 1, tzinfo=UTC)
     attempt = timedelta(seconds=10 + REQUEST_MARGIN)
     assert attempt_seconds(attempt, first, None, first + timedelta(days=3)) == 10  # no retry time: the policy's
@@ -92,6 +93,8 @@ def test_an_attempt_never_outlasts_the_deliverys_retry_time():
     assert attempt_seconds(attempt, first, retry, first) == 10  # far from it
     bar = first + retry - timedelta(seconds=DEADLINE_MARGIN)
     assert attempt_seconds(attempt, first, retry, bar - timedelta(seconds=4)) == pytest.approx(4)  # cut short
+    assert attempt_seconds(attempt, first, retry, bar - timedelta(seconds=1)) == 1  # the shortest attempt
+    assert attempt_seconds(attempt, first, retry, bar - timedelta(seconds=0.5)) == 0  # too short: not made
     assert attempt_seconds(attempt, first, retry, bar) == 0  # at the bar: over
-    assert attempt_seconds(attempt, first, retry, bar + timedelta(seconds=1)) < 0
+    assert attempt_seconds(attempt, first, retry, bar + timedelta(seconds=1)) <= 0
     assert attempt_seconds(timedelta(seconds=2), first, None, first) == 1.0  # never under a second otherwise
