@@ -14,7 +14,7 @@ rules), `workflow.py`, `activities.py`, `models.py` (its tables), `router.py` / 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -278,6 +278,10 @@ class JourneySpec:
     # Its open items of partners handed over to another CAM (journeys/<name>/handover.py), read by
     # the CAM handover (activities/handover.py) for the receiving CAM's handover pack.
     handover_items: HandoverItemsReader | None = None
+    # What the simulator's worker adds for it, never the live worker (journeys/<name>/simulation.py):
+    # activity interceptors built from the run's sessionmaker, e.g. leads' routing again of the
+    # offers expiring at one instant in lead id order (the same sample, the same report).
+    simulation_interceptors: Callable[[Any], Sequence[Any]] | None = None
 
     @property
     def package(self) -> str:

@@ -59,6 +59,11 @@ def journey(name: str) -> JourneySpec:
     return BY_NAME[name]
 
 
+def simulation_interceptors(sessionmaker: Any) -> list[Any]:
+    """Every journey's `simulation_interceptors` for the simulator's worker (worker/simulate.py)."""
+    return [i for spec in JOURNEYS if spec.simulation_interceptors for i in spec.simulation_interceptors(sessionmaker)]
+
+
 def _named(ref: str) -> Any:
     module, _, attribute = ref.partition(":")
     return getattr(importlib.import_module(module), attribute)

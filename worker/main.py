@@ -6,12 +6,19 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.worker import PollerBehaviorSimpleMaximum, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker import (
+    Interceptor,
+    PollerBehaviorSimpleMaximum,
+    UnsandboxedWorkflowRunner,
+    Worker,
+    WorkflowRunner,
+)
 
 from core import registry
 from core.hooks import follow_policy
@@ -30,10 +37,11 @@ def build_worker(
     sessionmaker: async_sessionmaker[AsyncSession],
     task_queue: str | None = None,
     workflow_runner: WorkflowRunner | None = None,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     """The worker of every journey; `workflow_runner` replaces the default sandboxed runner (the
     simulator runs the same workflows unsandboxed: a third less CPU per workflow task), as does
-    `WORKER_WORKFLOW_SANDBOX=false`."""
+    `WORKER_WORKFLOW_SANDBOX=false`; `interceptors` go first (the simulator orders routings)."""
     if workflow_runner is None and not settings.worker_workflow_sandbox:
         workflow_runner = UnsandboxedWorkflowRunner()
     resources = registry.Resources(
@@ -44,7 +52,12 @@ def build_worker(
         task_queue=task_queue or settings.task_queue,
         workflows=registry.workflows() + integration_workflows(),
         activities=registry.activities(resources) + integration_activities(resources),
-        interceptors=[RetryingStepsInterceptor(sessionmaker), DatabaseErrorInterceptor(), ObserveInterceptor()],
+        interceptors=[
+            *interceptors,
+            RetryingStepsInterceptor(sessionmaker),
+            DatabaseErrorInterceptor(),
+            ObserveInterceptor(),
+        ],
         max_cached_workflows=settings.worker_max_cached_workflows,
         **concurrency(settings),
         **({"workflow_runner": workflow_runner} if workflow_runner is not None else {}),

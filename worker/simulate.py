@@ -1044,6 +1044,7 @@ async def run_once(
 ) -> dict[str, Any]:
     """One policy over the plan on its own throw-away stack; its counts. `qbr_cycles`: start the
     QBR cycles at the policy's cadence (of the calendar: the test server's clock starts now)."""
+    from core import registry
     from core.temporal import connect
     from store.db import make_engine, make_sessionmaker
     from worker.main import build_worker
@@ -1061,7 +1062,8 @@ async def run_once(
             # third less CPU per workflow task; a throw-away run needs no guard against side effects.
             from temporalio.worker import UnsandboxedWorkflowRunner
 
-            async with build_worker(client, settings, sm, settings.task_queue, UnsandboxedWorkflowRunner()):
+            in_order = registry.simulation_interceptors(sm)  # e.g. leads expiring at one instant: in id order
+            async with build_worker(client, settings, sm, settings.task_queue, UnsandboxedWorkflowRunner(), in_order):
                 rebalance = asyncio.create_task(_rebalance_time_skipping(stack.env.client))
                 try:
                     await drive(

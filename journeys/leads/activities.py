@@ -52,11 +52,12 @@ from journeys.leads.events import LeadRoutingEvent
 from journeys.leads.links import OFFER, LeadLinkClaims
 from journeys.leads.models import Lead, LeadOffer, LeadPartnerStats, LeadPreference
 from journeys.leads.policy import LeadsPolicy, Picker, RoutingRule
-from store import repo
+from store import locks, repo
 from store.models import Partner
 
 ANSWERS = ("accept", "decline")
 ANSWERED = [OfferState.accepted.value, OfferState.declined.value, OfferState.expired.value]  # performance counts them
+ROUTING_LOCK = "leads:routing"  # serializes the program's routings (`store.locks`)
 DEFAULT_CAPACITY = 10  # open offers of a partner without lead preferences (as `Candidate.capacity`)
 
 
@@ -287,7 +288,8 @@ class LeadActivities:
             )
             if inp.to_partner_id is not None:
                 pick = Pick(rule=None, partners=[inp.to_partner_id], reasons=[inp.reason or "offered by ops"])
-            else:
+            else:  # one routing at a time: two at once read the same partner as the one waiting longest
+                await locks.lock(session, ROUTING_LOCK)
                 pick = await route_in_db(session, facts, policy.section(LeadsPolicy), inp.excluded, inp.offer_no)
                 pick.partners = pick.partners[: inp.limit]
             offers: list[OfferedTo] = []

@@ -9,6 +9,7 @@ from journeys.leads.events import EVENTS
 from journeys.leads.models import Lead
 from journeys.leads.policy import LeadsPolicy
 from journeys.leads.scorecard import scorecard_inputs
+from journeys.leads.simulation import RoutingOrderInterceptor
 from journeys.leads.workflow import LeadWorkflow
 
 SPEC = JourneySpec(
@@ -42,4 +43,5 @@ SPEC = JourneySpec(
     },
     cam_figures=effectiveness.cam_figures,
     cam_figure_labels=effectiveness.LABELS,
+    simulation_interceptors=lambda sessionmaker: [RoutingOrderInterceptor(sessionmaker)],
 )

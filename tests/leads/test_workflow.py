@@ -21,7 +21,7 @@ from store.models.integrations import WebhookEvent
 from tests.helpers.factories import make_partner
 from tests.helpers.histories import record_history
 from tests.helpers.waiting import eventually
-from tests.leads.factories import make_lead, save_policy, start
+from tests.leads.factories import make_lead, route_again_together, save_policy, start
 from worker.main import build_worker
 
 
@@ -185,3 +185,13 @@ async def test_pool_two_concurrent_accepts_one_wins(ts_env, sessionmaker, mailbo
         await handle.terminate("test over")
     states = sorted(r.state for r in await offers(sessionmaker, lead))
     assert states == ["accepted", "withdrawn", "withdrawn"]
+
+
+async def test_leads_routed_at_one_instant_never_share_the_partner_waiting_longest(
+    ts_env, sessionmaker, mailbox, base_settings, task_queue
+):
+    """Six offers made overnight expire at one instant and their leads are routed again at once:
+    the routings take turns (`ROUTING_LOCK`), so round robin gives each lead another of the six
+    partners never offered a lead, not one partner two leads (which two at once did)."""
+    partners, second = await route_again_together(ts_env, sessionmaker, base_settings, task_queue, leads=6, partners=12)
+    assert sorted(str(o.partner_id) for o in second) == partners[6:]
