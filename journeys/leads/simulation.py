@@ -41,11 +41,13 @@ WAIT_SECONDS = 30.0
 POLL_SECONDS = 0.01
 
 _EXPIRED_AT = text("select expires_at from lead_offers where lead_id = :lead and offer_no = :no and state = 'expired'")
-# Offers of the instant still live (their expiry not recorded yet), and lower leads not routed again.
+# Offers of the instant still live (their expiry not recorded yet), and lower leads not routed again
+# (a lead with another offer still live, due later, is not routed at this instant).
 _AHEAD = text(
     "select count(*) filter (where o.state = 'live')"
     " + count(*) filter (where o.state = 'expired' and o.lead_id < :lead and l.state = 'offered'"
-    "   and not exists (select 1 from lead_offers n where n.lead_id = o.lead_id and n.offer_no > o.offer_no))"
+    "   and not exists (select 1 from lead_offers n where n.lead_id = o.lead_id"
+    "     and (n.offer_no > o.offer_no or n.state = 'live')))"
     " from lead_offers o join leads l on l.id = o.lead_id where o.expires_at = :at"
 )
 
