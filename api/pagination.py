@@ -18,7 +18,7 @@ AFTER = Query(
 )
 
 
-async def after(session: AsyncSession, stmt: Select[Any], after_id: uuid.UUID | None, *order: Any) -> Select[Any]:
+async def after(session: AsyncSession, stmt: Select[Any], after_id: uuid.UUID | int | None, *order: Any) -> Select[Any]:
     """`stmt` continued after the row `after_id` of the table of `order` (its sort columns, the
     last one its id); 404 naming the parameter and the id when there is no such row."""
     if after_id is None:

@@ -89,13 +89,21 @@ async def change_coverage(
     return await service.change_coverage(session, temporal, principal, partner, body, task_queue=settings.task_queue)
 
 
-@router.get("/{partner_id}/timeline", response_model=list[TimelineEntry])
-async def timeline(partner: PartnerDep, session: SessionDep, limit: int = Query(500, ge=1, le=5000)):
-    """The audit trail of every state change: who, what, when."""
-    rows = await session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.partner_id == partner.id)
-        .order_by(AuditEvent.at, AuditEvent.id)
-        .limit(limit)
-    )
-    return rows.all()
+@router.get(
+    "/{partner_id}/timeline",
+    response_model=list[TimelineEntry],
+    openapi_extra=route_meta({404: "`after` names no entry of the timeline"}),
+)
+async def timeline(
+    partner: PartnerDep,
+    session: SessionDep,
+    limit: int = Query(100, ge=1, le=1000),
+    after: int | None = Query(
+        None, ge=1, le=2**63 - 1, description="keyset pagination: the id of the last entry of the previous page"
+    ),
+):
+    """The audit trail of every state change, oldest first: who, what, when (100 a page; the
+    next page `?after=<id of the last entry>`)."""
+    stmt = select(AuditEvent).where(AuditEvent.partner_id == partner.id).order_by(AuditEvent.at, AuditEvent.id)
+    stmt = await pagination.after(session, stmt, after, AuditEvent.at, AuditEvent.id)
+    return (await session.scalars(stmt.limit(limit))).all()

@@ -89,6 +89,7 @@ class PartnerDetail(PartnerOut):
 class TimelineEntry(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
+    id: int  # the next page: `?after=<id of the last entry>`
     at: datetime
     actor: str
     action: str

@@ -277,3 +277,30 @@ async def test_a_revoked_key_is_refused_at_once_and_stored_answers_keep_no_secre
 
 async def _pinned_both(a, b) -> bool:
     return (await a) > 0 and (await b) > 0
+
+
+async def test_the_timeline_pages_by_after_and_refuses_an_unknown_entry(api, ops, sessionmaker):
+    """Oldest first, `limit` a page; `?after=<id of the last entry>` continues where the page
+    ended (together the pages are the whole timeline, once); an id that is no entry is a 404 naming
+    it; a limit past 1,000 is a 422."""
+    pid = (await enrol(api, ops, tier="registered", domain="timeline-pages.example"))["id"]
+    async with sessionmaker() as session, session.begin():
+        for n in range(7):
+            session.add(AuditEvent(partner_id=uuid.UUID(pid), actor="ops:test", action=f"test.step_{n}", detail={}))
+    whole = (await api.get(f"/partners/{pid}/timeline", headers=ops)).json()
+    assert len(whole) >= 7 and [e["id"] for e in whole] == sorted(e["id"] for e in whole)
+    pages, after = [], None
+    while True:
+        r = await api.get(
+            f"/partners/{pid}/timeline", params={"limit": 3, **({"after": after} if after else {})}, headers=ops
+        )
+        assert r.status_code == 200, r.text
+        if not r.json():
+            break
+        assert len(r.json()) <= 3
+        pages += r.json()
+        after = r.json()[-1]["id"]
+    assert pages == whole
+    r = await api.get(f"/partners/{pid}/timeline", params={"after": 2**62}, headers=ops)
+    assert r.status_code == 404 and str(2**62) in r.json()["detail"], r.text
+    assert (await api.get(f"/partners/{pid}/timeline", params={"limit": 1001}, headers=ops)).status_code == 422
