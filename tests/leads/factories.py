@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
+from domain.enums import Tier
 from domain.policy import ProgramPolicy
 from journeys.leads.domain import LeadInput
-from journeys.leads.models import Lead
+from journeys.leads.models import Lead, LeadOffer
+from journeys.leads.policy import LeadsPolicy
 from store import repo
+from tests.helpers.factories import make_partner
+from tests.helpers.waiting import eventually
+from worker.main import build_worker
 
 
 async def make_lead(sessionmaker, *, company: str = "Initech", country: str = "DE", category: str = "network") -> Lead:
@@ -65,18 +74,7 @@ async def route_again_together(
     working days), so every offer shares one deadline, then left to expire: their routings after
     the expiry run at one instant. The partners (gold, in Germany) sorted by id, and the leads'
     second offers in lead id order."""
-    from datetime import timedelta
-    from zoneinfo import ZoneInfo
-
-    from sqlalchemy import select
-
-    from domain.enums import Tier
-    from journeys.leads.models import LeadOffer
-    from journeys.leads.policy import LeadsPolicy
     from journeys.leads.workflow import LeadWorkflow
-    from tests.helpers.factories import make_partner
-    from tests.helpers.waiting import eventually
-    from worker.main import build_worker
 
     async def offers() -> list[LeadOffer]:
         async with sessionmaker() as session:
