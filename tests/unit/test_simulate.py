@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from domain.charts import pair_bars_svg
 from domain.policy import ProgramPolicy
-from worker.simulate import DraftError, Report, bench_shape, check_bounds, figures, plan, validate_draft
+from worker.simulate import (
+    ANSWER_MARGIN,
+    LEAD_TICK,
+    DraftError,
+    LeadPlan,
+    Plan,
+    Report,
+    World,
+    _lead_steps,
+    bench_shape,
+    check_bounds,
+    figures,
+    plan,
+    validate_draft,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -69,3 +85,39 @@ def test_the_bars_highlight_a_draft_that_differs():
     differs = str(pair_bars_svg("escalations <per week>", 1.5, 3))
     assert "#c28a00" in differs and "&lt;per week&gt;" in differs
     assert 'width="0.0"' in str(pair_bars_svg("none", 0, 0))
+
+
+@pytest.mark.parametrize(
+    ("left", "answered"),
+    [(ANSWER_MARGIN - 0.001, False), (ANSWER_MARGIN, False), (ANSWER_MARGIN + 0.001, True)],
+)
+async def test_a_partner_answers_an_offer_only_while_more_than_the_margin_is_left(left, answered):
+    """The partner's look at its offers (`_lead_steps`): an offer whose answer falls due at a look
+    is accepted there only while more than `ANSWER_MARGIN` policy days are left of it; at the bar
+    and inside it the offer is left to expire (an answer and an expiry at one instant raced)."""
+    shape = bench_shape()
+    shape.lead_accept, shape.lead_decline = 1.0, 0.0
+    program = Plan(partners=[], cams=1, months=1, seed=3, shape=shape, leads=[LeadPlan(day=1.0, category="network")])
+    policy = ProgramPolicy()
+    _, after = program.lead_answer(0, 0)
+    due = next(1.0 + k * LEAD_TICK for k in range(1, 100) if 1.0 + k * LEAD_TICK >= 1.0 + after)
+    start = datetime(2027, 1, 4, tzinfo=UTC)
+    calls: list[tuple[str, str]] = []
+
+    async def call(method: str, path: str, **_: object) -> dict:
+        calls.append((method, path))
+        return {"id": "lead-0"} if path == "/leads" else {"state": "offered"}
+
+    async def live(_: list[str]) -> list[tuple[str, str, datetime, datetime]]:
+        return [("lead-0", "p-0", start + policy.days(1.0), start + policy.days(due) + policy.days(left))]
+
+    async def key(_: str) -> str:
+        return "p-0"
+
+    async def routed(_: str) -> None:
+        return None
+
+    world = World(start=start, call=call, partner_key=key, live_offers=live, routed=routed, partner_ids={0: "p-0"})
+    for step in sorted(_lead_steps(program, policy, world, due + 0.1), key=lambda s: (s.day, s.order)):
+        await step.action()
+    assert (("POST", "/leads/lead-0/accept") in calls) is answered, calls
