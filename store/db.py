@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Executable, event
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -48,3 +51,26 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def poll(
+    connect: Callable[[], AbstractAsyncContextManager[Any]],
+    statement: Executable,
+    params: Mapping[str, Any],
+    done: Callable[[Any], bool],
+    *,
+    timeout: float,
+    every: float,
+) -> int | None:
+    """Read the scalar `statement` every `every` seconds of real time (a connection or session
+    from `connect` each look) until `done(value)`, for at most `timeout` seconds: the looks it
+    took, or None when the time ran out."""
+    ends, looks = time.monotonic() + timeout, 0
+    while time.monotonic() < ends:
+        looks += 1
+        async with connect() as conn:
+            value = (await conn.execute(statement, params)).scalar()
+        if done(value):
+            return looks
+        await asyncio.sleep(every)
+    return None

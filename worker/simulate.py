@@ -436,21 +436,21 @@ async def drive(
                 the order their activities happen to commit; one after the other, they do not."""
                 from sqlalchemy import text
 
-                ends = time.monotonic() + timeout
-                while time.monotonic() < ends:
-                    async with engine.connect() as conn:
-                        done = (
-                            await conn.execute(
-                                text(
-                                    "select state not in ('new', 'offered') or exists (select 1 from lead_offers o"
-                                    " where o.lead_id = l.id and o.state = 'live') from leads l where l.id = :id"
-                                ),
-                                {"id": uuid.UUID(lead_id)},
-                            )
-                        ).scalar()
-                    if done is not False:  # routed, or no such lead (refused)
-                        return
-                    await asyncio.sleep(0.01)
+                from store.db import poll
+
+                routed_yet = text(
+                    "select state not in ('new', 'offered') or exists (select 1 from lead_offers o"
+                    " where o.lead_id = l.id and o.state = 'live') from leads l where l.id = :id"
+                )
+                # routed, or no such lead (refused)
+                await poll(
+                    engine.connect,
+                    routed_yet,
+                    {"id": uuid.UUID(lead_id)},
+                    lambda done: done is not False,
+                    timeout=timeout,
+                    every=0.01,
+                )
 
             world = World(start=start, call=call, partner_key=partner_key, live_offers=live_offers, routed=routed)
             steps = _steps(plan_, policy, world, cam_ids)
@@ -1115,17 +1115,12 @@ async def settle(database_url: str, timeout: float = 30) -> None:
     """Wait (real time, a clock that is not advanced) until no email of the run is still being sent."""
     from sqlalchemy import text
 
-    from store.db import make_engine
+    from store.db import make_engine, poll
 
     engine = make_engine(database_url)
-    deadline = time.monotonic() + timeout
+    pending = text("select count(*) from outbox where status = 'pending'")
     try:
-        while time.monotonic() < deadline:
-            async with engine.connect() as conn:
-                pending = (await conn.execute(text("select count(*) from outbox where status = 'pending'"))).scalar()
-            if not pending:
-                return
-            await asyncio.sleep(0.2)
+        await poll(engine.connect, pending, {}, lambda n: not n, timeout=timeout, every=0.2)
     finally:
         await engine.dispose()
 

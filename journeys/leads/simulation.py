@@ -22,9 +22,7 @@ when it next picks (two partners offered at one instant: the one offered "earlie
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -35,10 +33,11 @@ from temporalio import activity
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from journeys.leads.domain import LeadActivity
+from store.db import poll
 
 log = logging.getLogger(__name__)
 WAIT_SECONDS = 30.0
-POLL_SECONDS = 0.01
+POLL = 0.01  # seconds between two looks
 
 _EXPIRED_AT = text("select expires_at from lead_offers where lead_id = :lead and offer_no = :no and state = 'expired'")
 # Offers of the instant still live (their expiry not recorded yet), and lower leads not routed again
@@ -72,19 +71,13 @@ class RoutingOrderInterceptor(Interceptor):
             at = (await session.execute(_EXPIRED_AT, {"lead": lead, "no": offer_no - 1})).scalar()
         if at is None:  # a first routing, or after a decline or a recall: the driver orders those
             return None
-        ends, waited = time.monotonic() + WAIT_SECONDS, False
-        while time.monotonic() < ends:
-            async with self.sessionmaker() as session:
-                ahead = (await session.execute(_AHEAD, {"lead": lead, "at": at})).scalar()
-            if not ahead:
-                break
-            waited = True
-            await asyncio.sleep(POLL_SECONDS)
-        else:
+        params = {"lead": lead, "at": at}
+        looks = await poll(self.sessionmaker, _AHEAD, params, lambda ahead: not ahead, timeout=WAIT_SECONDS, every=POLL)
+        if looks is None:
             log.warning(
                 "lead %s: routed after %.0f s without its turn (offers expiring at %s)", lead_id, WAIT_SECONDS, at
             )
-        self.waited += waited
+        self.waited += looks is None or looks > 1
         return at
 
 
