@@ -585,7 +585,8 @@ async def _rebalance_time_skipping(
     cycle that only waited for its signal). For each run of `types` seen closed whose parent is closed
     and whose parent's history has no record of it, this releases the lock once: the server's
     count is as it would have been. `released` (when given) gets the id of each such child.
-    It looks every `every` seconds while runs of `types` close, less often while none does."""
+    It lists the closed runs every `every` seconds while runs of `types` close, less often while
+    none does, and looks at the parents its closed children wait for every `every` seconds."""
     from temporalio.api.enums.v1 import WorkflowExecutionStatus
     from temporalio.api.testservice.v1 import UnlockTimeSkippingRequest
     from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest, ListClosedWorkflowExecutionsRequest
@@ -627,31 +628,51 @@ async def _rebalance_time_skipping(
             recorded_by[parent.run_id] = runs
         return recorded_by[parent.run_id]
 
-    wait = every
+    async def settle(child: Any, parent: Any) -> None:
+        """A closed child whose parent is closed: release the lock once if the parent never recorded it."""
+        if child.run_id not in await recorded(parent):
+            await client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
+            if released is not None:
+                released.append(child.workflow_id)
+
+    # Closed children whose parent still runs, by that parent's run: the parent records their
+    # completion (or closes without it), so only the parent is looked at again (one describe per
+    # look, not two per child: a QBR cycle's page waits for its children for weeks of a run).
+    waiting: dict[str, tuple[Any, list[Any]]] = {}
+    wait, since_listing = every, math.inf
     while True:
-        busy = False  # a run of `types` not settled yet: look again soon
         try:
-            for e in await closed_runs():
-                if e.execution.run_id in seen:
+            for run_id, (parent, children) in list(waiting.items()):
+                if (await describe(parent)).status == running:
                     continue
-                busy = True
-                info = await describe(e.execution)
-                if info.HasField("parent_execution"):
-                    parent = await describe(info.parent_execution)
-                    if parent.status == running:
-                        continue  # it records the completion (or closes without it): look again
-                    if e.execution.run_id not in await recorded(info.parent_execution):
-                        await client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
-                        if released is not None:
-                            released.append(e.execution.workflow_id)
-                seen.add(e.execution.run_id)
+                while children:  # one at a time: a failed call resumes at the child it failed on
+                    await settle(children[0], parent)
+                    children.pop(0)
+                del waiting[run_id]
+            new = False  # a run of `types` closed since the last listing: list again soon
+            if since_listing >= wait:
+                since_listing = 0.0
+                for e in await closed_runs():
+                    if e.execution.run_id in seen:
+                        continue
+                    new = True
+                    info = await describe(e.execution)
+                    if info.HasField("parent_execution"):
+                        parent = info.parent_execution
+                        if (await describe(parent)).status == running:
+                            waiting.setdefault(parent.run_id, (parent, []))[1].append(e.execution)
+                        else:
+                            await settle(e.execution, parent)
+                    seen.add(e.execution.run_id)
+                # Each listing returns every closed run (thousands in a long run: 9 % of a
+                # 200-partner run's busy Python time at one every 0.2 s, and the server's CPU for
+                # each); while no QBR run closes, list half as often each time, down to once every
+                # `SLOWEST_LOOK` seconds.
+                wait = every if new else min(wait * 2, max(every, SLOWEST_LOOK))
         except RPCError:  # the test server's listing is not thread-safe (it may fail): the next look
-            busy = True
-        # Each look lists every closed run (thousands in a long run: 9 % of a 200-partner run's busy
-        # Python time at 0.2 s, and the server's CPU for each listing); while no QBR run closes,
-        # look half as often each time, down to once every `SLOWEST_LOOK` seconds.
-        wait = every if busy else min(wait * 2, max(every, SLOWEST_LOOK))
-        await asyncio.sleep(wait)
+            wait = since_listing = every
+        await asyncio.sleep(every)
+        since_listing += every
 
 
 async def _start_qbr_cycle(client: Any, task_queue: str, at: datetime) -> None:
