@@ -9,8 +9,8 @@ square of its updates.
 
 This bench shows it with no CAM Lights code at all: a fresh test server, then rounds of a workflow
 sleeping 200 times (each a timer fired) followed by 5,000 no-op activities; it prints the time per
-timer and per activity as the server's log grows. Fewer updates per business step (local
-activities for short writes, `kit-lean-steps-3`) is what the simulator can do about it.
+timer and per activity as the server's log grows. Fewer updates per business step is what the
+simulator can do about it (bench/README.md, "What-if simulations").
 
     .venv/bin/python -m bench.timeskip [--rounds 5] [--activities 5000] [--timers 200]
 """
