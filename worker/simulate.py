@@ -628,7 +628,7 @@ async def _rebalance_time_skipping(
             recorded_by[parent.run_id] = runs
         return recorded_by[parent.run_id]
 
-    async def settle(child: Any, parent: Any) -> None:
+    async def release_unrecorded(child: Any, parent: Any) -> None:
         """A closed child whose parent is closed: release the lock once if the parent never recorded it."""
         if child.run_id not in await recorded(parent):
             await client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
@@ -646,7 +646,7 @@ async def _rebalance_time_skipping(
                 if (await describe(parent)).status == running:
                     continue
                 while children:  # one at a time: a failed call resumes at the child it failed on
-                    await settle(children[0], parent)
+                    await release_unrecorded(children[0], parent)
                     children.pop(0)
                 del waiting[run_id]
             new = False  # a run of `types` closed since the last listing: list again soon
@@ -662,7 +662,7 @@ async def _rebalance_time_skipping(
                         if (await describe(parent)).status == running:
                             waiting.setdefault(parent.run_id, (parent, []))[1].append(e.execution)
                         else:
-                            await settle(e.execution, parent)
+                            await release_unrecorded(e.execution, parent)
                     seen.add(e.execution.run_id)
                 # Each listing returns every closed run (thousands in a long run: 9 % of a
                 # 200-partner run's busy Python time at one every 0.2 s, and the server's CPU for
