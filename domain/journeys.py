@@ -85,7 +85,9 @@ NEXT_DEADLINE_PATCH = "next-deadline"  # journeys keep NextDeadline and their cu
 # keeps the generation it started with. 2: a journey's fact for another journey (the certification's
 # first period telling onboarding) is told by the step that records it, not by a signal of its own;
 # a wait whose condition already holds returns at once (no NextDeadline upsert for a deadline not waited for).
-LEAN_PATCHES = ("kit-lean-steps", "kit-lean-steps-2")
+# 3: every short idempotent write of a journey is a local activity (`kit.write`): its state record
+# (`record_state`), and the lead's offer records and events (an activity and a workflow task each before).
+LEAN_PATCHES = ("kit-lean-steps", "kit-lean-steps-2", "kit-lean-steps-3")
 LEAN_PATCH = LEAN_PATCHES[0]
 # A local activity still failing after a few attempts goes on as an activity (visible to ops).
 LOCAL_THEN_ACTIVITY_PATCH = "kit-local-then-activity"

@@ -276,7 +276,16 @@ class JourneyKit:
         activity `name` (idempotent on the key inside `arg`)."""
         self.upsert(state)
         summary = f"record the {self.journey} state: {state}" + (f" (by {by})" if by else "")
-        return await self.activity(name, arg, StepResult, summary=summary)
+        return await self.write(name, arg, StepResult, summary=summary)
+
+    async def write(self, name: str, arg: BaseModel, result_type: type[R], *, summary: str) -> R:
+        """A short idempotent write of the journey (a state, an offer, an event): a local activity
+        since the kit's generation 3 (`kit-lean-steps-3`; no activity task and no workflow task of
+        its own), an activity before. Still failing after `LOCAL_ATTEMPTS`, it goes on as an
+        activity, visible to ops, as every local step does (`local_activity`)."""
+        if self.generation >= 3:
+            return await self.local_activity(name, arg, result_type, summary=summary)
+        return await self.activity(name, arg, result_type, summary=summary)
 
     # ------------------------------------------------------------------ notifications
 

@@ -289,7 +289,7 @@ class LeadWorkflow:
         self, offer: OfferedTo, state: OfferState, by: str, code: str | None = None, reason: str | None = None
     ) -> None:
         self._path.append(f"offer {offer.offer_no} to {offer.partner_id}: {state.value} ({reason or code or by})")
-        await self._kit.activity(
+        await self._kit.write(
             LeadActivity.RECORD_OFFER,
             OfferRecord(
                 idempotency_key=self._kit.key(f"offer:{offer.offer_no}:{state.value}"),
@@ -332,7 +332,7 @@ class LeadWorkflow:
             reason=reason,
             deal_id=deal_id,
         )
-        await self._kit.activity(
+        await self._kit.write(
             WebhookActivity.PUBLISH,
             EventInput(
                 idempotency_key=self._kit.key(f"event:{event_type}:{offer_no}"),

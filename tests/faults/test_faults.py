@@ -40,6 +40,7 @@ from core.temporal import connect
 from domain.enums import Role
 from domain.journeys import NOTIFY, SEND_NOTIFICATIONS
 from domain.webhooks import PublishResult, WebhookActivity, event_id
+from journeys.onboarding.domain import OnboardingActivity
 from journeys.onboarding.models import PartnerMilestone
 from store.db import make_engine, make_sessionmaker
 from store.migrate import upgrade
@@ -58,6 +59,9 @@ NOT_A_STEP = {SEND_NOTIFICATIONS}  # sends carry the key of the notification the
 STEP_AND_SEND = {NOTIFY}  # queues (a step: its audit row) and sends one notification
 SENDS = NOT_A_STEP | STEP_AND_SEND  # the activity a failing send retries
 PUBLISHES = {WebhookActivity.PUBLISH}  # events for webhook subscribers: one webhook_events row per key
+# Writes run as local activities (kit generation 3): their marker has no input, so the key is the
+# one the journey gives them; onboarding's closing record is keyed `<workflow id>:<final state>`.
+LOCAL_STEPS = {OnboardingActivity.FINISH}
 
 
 # --------------------------------------------------------------------------- journeys through the API
@@ -165,8 +169,10 @@ async def healthy(api: httpx.AsyncClient) -> bool:
 
 async def history_steps(client: Client, wid: str) -> tuple[set[str], set[str], set[str]]:
     """The idempotency keys of the steps the workflow's history scheduled (activities that
-    write), of the sends (outbox keys), and the ids of the events it published (by an activity,
-    or by a local activity: its marker holds the result, the event's id)."""
+    write, and the local writes of `LOCAL_STEPS`), of the sends (outbox keys), and the ids of the
+    events it published (by an activity, or by a local activity: its marker holds the result, the
+    event's id)."""
+    state = (await client.get_workflow_handle(wid).result())["state"]
     steps: set[str] = set()
     sends: set[str] = set()
     published: set[str] = set()
@@ -179,6 +185,8 @@ async def history_steps(client: Client, wid: str) -> tuple[set[str], set[str], s
             if data["activity_type"] in PUBLISHES:
                 [result] = await client.data_converter.decode(marker.details["result"].payloads, [PublishResult])
                 published.add(result.event_id)
+            if data["activity_type"] in LOCAL_STEPS:
+                steps.add(f"{wid}:{state}")
             continue  # policy.load: reads only
         if not event.HasField("activity_task_scheduled_event_attributes"):
             continue
