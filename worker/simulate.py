@@ -519,7 +519,6 @@ async def _run_batch(batch: list[Step], width: int = 16) -> None:
 # appends the scheduled time). Names, not imports: the platform does not import a journey's internals;
 # tests/simulate pins them to the schedule's.
 QBR_CYCLE_WORKFLOW = "QbrCycleWorkflow"
-QBR_WORKFLOW = "QbrWorkflow"
 QBR_SCHEDULED_ID = "qbr-cycle-scheduled"
 
 
@@ -558,121 +557,6 @@ def _skip_sleep(client: Any) -> Callable[[timedelta], Any]:
         await client.test_service.unlock_time_skipping_with_sleep(req, timeout=SKIP_DEADLINE)
 
     return sleep
-
-
-CHILD_CLOSED = frozenset(
-    f"child_workflow_execution_{end}_event_attributes"
-    for end in ("completed", "failed", "canceled", "timed_out", "terminated")
-)
-
-
-SLOWEST_LOOK = 2.0  # seconds between two looks of `_rebalance_time_skipping` while no QBR run closes
-
-
-async def _rebalance_time_skipping(
-    client: Any,
-    every: float = 0.2,
-    types: tuple[str, ...] = (QBR_CYCLE_WORKFLOW, QBR_WORKFLOW),
-    released: list[str] | None = None,
-) -> None:
-    """Keep the time-skipping test server skipping after QBR cycles (runs until cancelled).
-
-    The server takes a time-skipping lock when a child workflow completes, to notify its parent,
-    and releases it when the parent records the completion; a parent that closes without
-    recording it never does, so from then on time passes only in real time (docs/simulator.md).
-    The QBR journey's parents never record their children's completion (the scheduled run starts
-    the period's cycle and ends; a partner's QBR outlives the cycle, or ends a moment before the
-    cycle that only waited for its signal). For each run of `types` seen closed whose parent is closed
-    and whose parent's history has no record of it, this releases the lock once: the server's
-    count is as it would have been. `released` (when given) gets the id of each such child.
-    It lists the closed runs every `every` seconds while runs of `types` close, less often while
-    none does, and looks at the parents its closed children wait for every `every` seconds."""
-    from temporalio.api.enums.v1 import WorkflowExecutionStatus
-    from temporalio.api.testservice.v1 import UnlockTimeSkippingRequest
-    from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest, ListClosedWorkflowExecutionsRequest
-    from temporalio.service import RPCError
-
-    running = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
-    service = client.workflow_service
-    seen: set[str] = set()
-    recorded_by: dict[str, set[str]] = {}  # a closed parent run -> the child runs its history records as closed
-
-    async def describe(execution: Any) -> Any:
-        req = DescribeWorkflowExecutionRequest(namespace=client.namespace, execution=execution)
-        return (await service.describe_workflow_execution(req)).workflow_execution_info
-
-    async def closed_runs() -> list[Any]:
-        # One listing of every closed run, the QBR ones kept: the test server ignores type filters
-        # and page sizes (one listing per type returned every closed run, twice per look).
-        out, token = [], b""
-        while True:
-            page = await service.list_closed_workflow_executions(
-                ListClosedWorkflowExecutionsRequest(
-                    namespace=client.namespace, maximum_page_size=1000, next_page_token=token
-                )
-            )
-            out += [e for e in page.executions if e.type.name in types]
-            token = page.next_page_token
-            if not token:
-                return out
-
-    async def recorded(parent: Any) -> set[str]:
-        """The child runs a closed parent's history records as closed (read once: it is final)."""
-        if parent.run_id not in recorded_by:
-            history = await client.get_workflow_handle(parent.workflow_id, run_id=parent.run_id).fetch_history()
-            runs = set()
-            for event in history.events:
-                kind = event.WhichOneof("attributes") or ""
-                if kind in CHILD_CLOSED:
-                    runs.add(getattr(event, kind).workflow_execution.run_id)
-            recorded_by[parent.run_id] = runs
-        return recorded_by[parent.run_id]
-
-    async def release_unrecorded(child: Any, parent: Any) -> None:
-        """A closed child whose parent is closed: release the lock once if the parent never recorded it."""
-        if child.run_id not in await recorded(parent):
-            await client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
-            if released is not None:
-                released.append(child.workflow_id)
-
-    # Closed children whose parent still runs, by that parent's run: the parent records their
-    # completion (or closes without it), so only the parent is looked at again (one describe per
-    # look, not two per child: a QBR cycle's page waits for its children for weeks of a run).
-    waiting: dict[str, tuple[Any, list[Any]]] = {}
-    wait, since_listing = every, math.inf
-    while True:
-        try:
-            for run_id, (parent, children) in list(waiting.items()):
-                if (await describe(parent)).status == running:
-                    continue
-                while children:  # one at a time: a failed call resumes at the child it failed on
-                    await release_unrecorded(children[0], parent)
-                    children.pop(0)
-                del waiting[run_id]
-            new = False  # a run of `types` closed since the last listing: list again soon
-            if since_listing >= wait:
-                since_listing = 0.0
-                for e in await closed_runs():
-                    if e.execution.run_id in seen:
-                        continue
-                    new = True
-                    info = await describe(e.execution)
-                    if info.HasField("parent_execution"):
-                        parent = info.parent_execution
-                        if (await describe(parent)).status == running:
-                            waiting.setdefault(parent.run_id, (parent, []))[1].append(e.execution)
-                        else:
-                            await release_unrecorded(e.execution, parent)
-                    seen.add(e.execution.run_id)
-                # Each listing returns every closed run (thousands in a long run: 9 % of a
-                # 200-partner run's busy Python time at one every 0.2 s, and the server's CPU for
-                # each); while no QBR run closes, list half as often each time, down to once every
-                # `SLOWEST_LOOK` seconds.
-                wait = every if new else min(wait * 2, max(every, SLOWEST_LOOK))
-        except RPCError:  # the test server's listing is not thread-safe (it may fail): the next look
-            wait = since_listing = every
-        await asyncio.sleep(every)
-        since_listing += every
 
 
 async def _start_qbr_cycle(client: Any, task_queue: str, at: datetime) -> None:
@@ -1105,22 +989,16 @@ async def run_once(
 
             in_order = registry.simulation_interceptors(sm)  # e.g. leads expiring at one instant: in id order
             async with build_worker(client, settings, sm, settings.task_queue, UnsandboxedWorkflowRunner(), in_order):
-                rebalance = asyncio.create_task(_rebalance_time_skipping(stack.env.client))
-                try:
-                    await drive(
-                        plan_,
-                        policy,
-                        settings,
-                        Clock(_skip_sleep(stack.env.client), stack.env.get_current_time),
-                        progress,
-                        label,
-                        cancelled,
-                        qbr_cycles,
-                    )
-                finally:
-                    rebalance.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await rebalance
+                await drive(
+                    plan_,
+                    policy,
+                    settings,
+                    Clock(_skip_sleep(stack.env.client), stack.env.get_current_time),
+                    progress,
+                    label,
+                    cancelled,
+                    qbr_cycles,
+                )
                 await settle(settings.database_url)
                 return await count(settings.database_url, stack.smtp.counted, plan_)
         finally:

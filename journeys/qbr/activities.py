@@ -14,7 +14,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from activities.common import resolve_recipients, write_outbox
 from core.journey import ScorecardInputsReader, ScorecardQuery
@@ -29,6 +31,7 @@ from journeys.qbr.domain import (
     ActionEditInput,
     ChangeTierInput,
     ChangeTierResult,
+    CycleInput,
     ListPartnersInput,
     MeetingInput,
     NotesInput,
@@ -40,6 +43,10 @@ from journeys.qbr.domain import (
     Scorecard,
     ScorecardInputs,
     ScorecardRequest,
+    StartedQbrs,
+    StartQbrsInput,
+    cycle_id,
+    qbr_id,
 )
 from journeys.qbr.models import Qbr, QbrActionItem, QbrScorecard, QbrTarget, QbrTierReview
 from store import locks, repo
@@ -482,6 +489,55 @@ class QbrActivities:
             names=[p.name for p in rows],
             coverage=[Coverage(tier=p.tier, cam_id=str(p.cam_id) if p.cam_id else None) for p in rows],
         )
+
+    @activity.defn(name=QbrActivity.START_QBRS)
+    async def start_qbrs(self, inp: StartQbrsInput) -> StartedQbrs:
+        """Start each partner's QBR for the cycle, as a workflow of its own, at most once."""
+        out = []
+        for q in inp.qbrs:
+            out.append(
+                await _start_once(
+                    activity.client(),
+                    qbr.QBR_WORKFLOW,
+                    q,
+                    qbr_id(q.partner_id, q.period),
+                    f"QBR {q.period}: {q.partner_name}",
+                )
+            )
+        return StartedQbrs(started=out)
+
+    @activity.defn(name=QbrActivity.START_CYCLE)
+    async def start_cycle(self, inp: CycleInput) -> bool:
+        """The scheduled run's: start the period's cycle, at most once; False if it existed."""
+        assert inp.period is not None
+        return await _start_once(
+            activity.client(), qbr.CYCLE_WORKFLOW, inp, cycle_id(inp.period), f"QBR cycle {inp.period}"
+        )
+
+
+STARTED_BY = "started_by"  # the memo of a workflow started by an activity: which one
+
+
+async def _start_once(client: Client, workflow_type: str, arg: Any, workflow_id: str, summary: str) -> bool:
+    """Start `workflow_id` on the activity's own task queue (never a second run of it): True if this
+    activity started it, in this attempt or an earlier one (a retry after the start went through:
+    the run's memo names this activity), False if it existed already."""
+    info = activity.info()
+    me = f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
+    try:
+        await client.start_workflow(
+            workflow_type,
+            arg,
+            id=workflow_id,
+            task_queue=info.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            memo={STARTED_BY: me},
+            static_summary=summary,
+        )
+    except WorkflowAlreadyStartedError:
+        memo = await (await client.get_workflow_handle(workflow_id).describe()).memo()
+        return memo.get(STARTED_BY) == me
+    return True
 
 
 # ---------------------------------------------------------------------- reading the figures

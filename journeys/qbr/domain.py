@@ -40,6 +40,13 @@ trend_svg = partial(charts.trend_svg, form="email")  # the pre-read's chart
 
 JOURNEY = "qbr"
 CYCLE = "qbr-cycle"  # the cycle's workflow id prefix: `qbr-cycle-{period}`
+QBR_WORKFLOW = "QbrWorkflow"  # the workflow types, as started by an activity or the API
+CYCLE_WORKFLOW = "QbrCycleWorkflow"
+# Since this patch the cycle starts the partners' QBRs (and the scheduled run starts the cycle)
+# through an activity, as workflows of their own rather than children: no child completion ever
+# reaches a cycle (one arriving while the cycle completed could leave the time-skipping test
+# server stalled, docs/simulator.md), and a QBR outliving its cycle leaves nothing behind.
+CYCLE_STARTS_WORKFLOWS_PATCH = "qbr-cycle-starts-workflows"
 
 # Messages of a partner's QBR (besides the shared CHANGE_COVERAGE and PROGRESS).
 SCHEDULE = "schedule"  # update: the CAM or the partner proposes the meeting time
@@ -64,6 +71,8 @@ class QbrActivity:
     RECORD_REVIEW = "qbr.record_review"
     CHANGE_TIER = "qbr.change_tier"
     LIST_PARTNERS = "qbr.list_partners"
+    START_QBRS = "qbr.start_qbrs"
+    START_CYCLE = "qbr.start_cycle"
 
 
 LEGACY_ACTIVITY_NAMES: dict[str, str] = {}
@@ -143,10 +152,10 @@ class CycleInput(BaseModel):
     period: str | None = None  # None: started by the schedule, for the quarter before its time
     policy_version: int | None = None
     after: str | None = None  # the last partner id started (the cursor)
-    in_flight: list[str] = Field(default_factory=list)  # children not yet prepared
+    in_flight: list[str] = Field(default_factory=list)  # QBRs started, not yet prepared
     started: int = 0
     prepared: int = 0
-    existing: int = 0  # children that already existed (a second run for the period)
+    existing: int = 0  # QBRs that already existed (a second run for the period)
     pages: int = 0
     max_in_flight: int = 0
 
@@ -182,6 +191,19 @@ class PartnerPage(BaseModel):
 class ListPartnersInput(BaseModel):
     after: str | None
     limit: int
+
+
+class StartQbrsInput(BaseModel):
+    """Partners' QBRs for the cycle to start (at most its window's free places)."""
+
+    qbrs: list[QbrInput]
+
+
+class StartedQbrs(BaseModel):
+    """Per QBR asked: True if started by this activity (this attempt or an earlier one), False if it
+    existed already (a second cycle for the period)."""
+
+    started: list[bool]
 
 
 class MeetingProposal(BaseModel):

@@ -23,6 +23,7 @@ from domain.enums import Role, Tier
 from domain.errors import Conflict, DomainError, Invalid, NotFound, Refused
 from domain.journeys import PROGRESS
 from journeys.qbr.domain import (
+    CYCLE_WORKFLOW,
     JOURNEY,
     TIER_ORDER,
     Band,
@@ -185,7 +186,7 @@ async def start_cycle(client: Client, task_queue: str, period: str) -> CycleStar
     wid = cycle_id(period)
     try:
         await client.start_workflow(
-            "QbrCycleWorkflow",
+            CYCLE_WORKFLOW,
             CycleInput(period=period),
             id=wid,
             task_queue=task_queue,

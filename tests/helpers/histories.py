@@ -52,22 +52,27 @@ async def record_platform(directory: Path, handle, name: str) -> None:
 
 async def run_chain(client, workflow_id: str, first_run_id: str | None = None) -> list[int]:
     """Follow a continue-as-new chain from its first run: the event count of each run."""
+    return [len(h.events) for h in await chain_histories(client, workflow_id, first_run_id)]
+
+
+async def chain_histories(client, workflow_id: str, first_run_id: str | None = None) -> list:
+    """Follow a continue-as-new chain from its first run: each run's history."""
     from temporalio.api.enums.v1 import EventType
 
     if first_run_id is None:
         desc = await client.get_workflow_handle(workflow_id).describe()
         first_run_id = desc.raw_description.workflow_execution_info.first_run_id
-    sizes, run_id = [], first_run_id
+    histories, run_id = [], first_run_id
     while run_id:
         history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-        sizes.append(len(history.events))
+        histories.append(history)
         last = history.events[-1]
         run_id = (
             last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
             if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
             else None
         )
-    return sizes
+    return histories
 
 
 async def runs_since(client, workflow_id: str, first_run_id: str, limit: int = 20) -> int:

@@ -4,19 +4,23 @@ registered partner's automated scorecard, and a demotion recovered during its re
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import timedelta
 
 import pytest
 from icalendar import Calendar
 from sqlalchemy import func, select
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.testing import ActivityEnvironment
 
 from domain.enums import Tier
 from domain.journeys import SA_TIER, Coverage
 from domain.policy import ProgramPolicy
 from journeys.onboarding.domain import OnboardingInput
 from journeys.onboarding.workflow import OnboardingWorkflow
+from journeys.qbr.activities import QbrActivities
 from journeys.qbr.cycle import QbrCycleWorkflow
 from journeys.qbr.domain import (
     ActionDone,
@@ -27,8 +31,10 @@ from journeys.qbr.domain import (
     MeetingProposal,
     Notes,
     Owner,
+    QbrInput,
     QbrState,
     ReviewState,
+    StartQbrsInput,
     TierDecision,
     cycle_id,
     qbr_id,
@@ -38,7 +44,7 @@ from journeys.qbr.periods import period_bounds, period_of, shift
 from journeys.qbr.workflow import QbrWorkflow
 from store.models import Partner
 from tests.helpers.factories import make_cam, make_partner
-from tests.helpers.histories import record_history, run_chain
+from tests.helpers.histories import chain_histories, record_history, run_chain
 from tests.helpers.waiting import eventually
 from tests.qbr.factories import make_cert, make_deal, qbr_input, save_policy, set_target
 from worker.main import build_worker
@@ -325,6 +331,19 @@ async def test_a_cycle_pages_with_a_window_and_never_starts_a_qbr_twice(
         progress = await ts_env.client.get_workflow_handle(started.id).query(QbrCycleWorkflow.progress)
         assert (progress.started, progress.prepared, progress.in_flight, progress.max_in_flight) == (5, 5, 0, 2)
         await record_history(first, "qbr-cycle-pages")
+        # The QBRs are workflows of their own, started by an activity as many as the window has
+        # room for: no run of the cycle has a child, and no QBR a parent.
+        kinds = [
+            e.event_type
+            for run in await chain_histories(ts_env.client, started.id, started.result_run_id)
+            for e in run.events
+        ]
+        assert EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED not in kinds
+        starts = [e for e in kinds if e == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+        assert len(starts) >= 3 + 3, starts  # per page a policy read and a listing; at least one start per page
+        for p in partners:
+            desc = await ts_env.client.get_workflow_handle(qbr_id(str(p.id), period)).describe()
+            assert desc.raw_description.workflow_execution_info.HasField("parent_execution") is False
         # The same period again (a second cycle run): every partner's QBR exists, nothing is started.
         again = await ts_env.client.execute_workflow(
             QbrCycleWorkflow.run,
@@ -337,6 +356,34 @@ async def test_a_cycle_pages_with_a_window_and_never_starts_a_qbr_twice(
     assert sorted(to for t, to in mails(mailbox)) == sorted(p.contact_email for p in partners)
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(QbrScorecard)) == 5
+
+
+async def test_starting_a_cycles_qbrs_is_idempotent_across_retries(ts_env, sessionmaker, task_queue):
+    """A retry of the cycle's start activity after its starts went through reports them started
+    (each run's memo names the activity that started it), never a second run; another activity
+    (a second cycle for the period) finds them existing."""
+    partners = [await make_partner(sessionmaker, tier=Tier.registered, name=f"Retry {i}") for i in range(2)]
+    period = shift(period_of(await ts_env.get_current_time(), "UTC"), -1)
+    inp = StartQbrsInput(
+        qbrs=[
+            QbrInput(partner_id=str(p.id), partner_name=p.name, coverage=Coverage(tier=p.tier), period=period)
+            for p in partners
+        ]
+    )
+    env = ActivityEnvironment(ts_env.client)
+    info = dataclasses.replace(env.info, task_queue=task_queue, workflow_id=cycle_id(period), activity_id="7")
+    activities = QbrActivities(sessionmaker, ops_email="ops@vendor.test")
+    try:
+        env.info = info
+        assert (await env.run(activities.start_qbrs, inp)).started == [True, True]
+        assert (await env.run(activities.start_qbrs, inp)).started == [True, True]  # a retry: the same activity
+        env.info = dataclasses.replace(info, activity_id="8")
+        assert (await env.run(activities.start_qbrs, inp)).started == [False, False]  # another one
+        env.info = dataclasses.replace(info, workflow_run_id=str(uuid.uuid4()))
+        assert (await env.run(activities.start_qbrs, inp)).started == [False, False]  # another cycle run
+    finally:
+        for p in partners:  # no worker polls this queue: nothing is left pending for later tests
+            await ts_env.client.get_workflow_handle(qbr_id(str(p.id), period)).terminate("test over")
 
 
 async def test_the_scorecard_reads_the_partners_mdf_ledger(ts_env, sessionmaker, mailbox, base_settings, task_queue):

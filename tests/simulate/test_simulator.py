@@ -209,16 +209,19 @@ def test_the_qbr_cycle_is_started_as_its_schedule_starts_it():
     from temporalio.client import ScheduleActionStartWorkflow
     from temporalio.workflow import _Definition
 
-    from journeys.qbr.domain import CycleInput
+    from journeys.qbr.cycle import QbrCycleWorkflow
+    from journeys.qbr.domain import CYCLE_WORKFLOW, QBR_WORKFLOW, CycleInput
     from journeys.qbr.schedules import qbr_schedule
     from journeys.qbr.workflow import QbrWorkflow
-    from worker.simulate import QBR_CYCLE_WORKFLOW, QBR_SCHEDULED_ID, QBR_WORKFLOW
+    from worker.simulate import QBR_CYCLE_WORKFLOW, QBR_SCHEDULED_ID
 
     action = qbr_schedule(ProgramPolicy.model_validate({}), "queue").action
     assert isinstance(action, ScheduleActionStartWorkflow)
     assert action.workflow == QBR_CYCLE_WORKFLOW and action.id == QBR_SCHEDULED_ID
     assert list(action.args) == [CycleInput.model_validate({})]  # what the simulator's `{}` decodes to
+    # the names the cycle's activity and the API start them by
     assert _Definition.must_from_class(QbrWorkflow).name == QBR_WORKFLOW
+    assert _Definition.must_from_class(QbrCycleWorkflow).name == CYCLE_WORKFLOW == QBR_CYCLE_WORKFLOW
 
 
 async def test_qbr_meetings_mdf_claims_and_leads_unplaced_current_against_draft():
