@@ -175,7 +175,7 @@ class CommonActivities:
                     metrics.email(row.journey, row.template, "sent")
         if transient:
             raise ApplicationError(f"SMTP send failed, will retry: {'; '.join(transient)}", type="SmtpError")
-        return SendResult(sent=sent, already_sent=already, failed=failed)
+        return SendResult(sent=sent, already_sent=already, failed=failed, idempotency_key=inp.idempotency_key)
 
 
 async def recipient_language(session: AsyncSession, row: OutboxMessage) -> str:

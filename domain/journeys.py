@@ -87,7 +87,10 @@ NEXT_DEADLINE_PATCH = "next-deadline"  # journeys keep NextDeadline and their cu
 # a wait whose condition already holds returns at once (no NextDeadline upsert for a deadline not waited for).
 # 3: every short idempotent write of a journey is a local activity (`kit.write`): its state record
 # (`record_state`), and the lead's offer records and events (an activity and a workflow task each before).
-LEAN_PATCHES = ("kit-lean-steps", "kit-lean-steps-2", "kit-lean-steps-3")
+# 4: a notification is a local activity too (`outbox.notify`, which queues and sends it, and
+# `outbox.send` for what a step queued): both idempotent on the outbox key, the SMTP conversation
+# short; a send still failing after `LOCAL_ATTEMPTS` goes on as an activity, retried without end.
+LEAN_PATCHES = ("kit-lean-steps", "kit-lean-steps-2", "kit-lean-steps-3", "kit-lean-steps-4")
 LEAN_PATCH = LEAN_PATCHES[0]
 # A local activity still failing after a few attempts goes on as an activity (visible to ops).
 LOCAL_THEN_ACTIVITY_PATCH = "kit-local-then-activity"
@@ -142,6 +145,9 @@ class SendResult(BaseModel):
     sent: int
     already_sent: int
     failed: int = 0  # refused for good (status `failed`, audit row `notification.failed`)
+    # The outbox key sent: a local activity's marker keeps its result, not its input, so this is
+    # what names the notification in the history (kit generation 4).
+    idempotency_key: str | None = None
 
 
 class JourneyStateInput(BaseModel):

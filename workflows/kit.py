@@ -290,8 +290,9 @@ class JourneyKit:
     # ------------------------------------------------------------------ notifications
 
     async def notify(self, template: str, recipients: list[str], *, step: str | None = None, **context: Any) -> None:
-        """Queue a notification in the outbox (with its audit row) and send it: one activity
-        (`outbox.notify`; `outbox.queue` then `outbox.send` before `kit-lean-steps`). Both halves
+        """Queue a notification in the outbox (with its audit row) and send it: one local activity
+        since the kit's generation 4 (`outbox.notify`; an activity before, and `outbox.queue` then
+        `outbox.send` before `kit-lean-steps`). Both halves
         are idempotent on the key `<workflow id>:<scope>notify:<step or template>`; a retry or a
         replay after a crash sends nothing twice. The journey's own context is added to `context`."""
         if not recipients:
@@ -306,8 +307,12 @@ class JourneyKit:
             context={**self._context(), **context},
             audit_action=f"{self.journey}.{template}_sent",
         )
+        summary = f"email the {template} to {_audience(recipients)}"
+        if self.generation >= 4:
+            await self.local_activity(NOTIFY, inp, SendResult, summary=summary)
+            return
         if self.lean:
-            await self.activity(NOTIFY, inp, SendResult, summary=f"email the {template} to {_audience(recipients)}")
+            await self.activity(NOTIFY, inp, SendResult, summary=summary)
             return
         await self.activity(
             QUEUE_NOTIFICATION, inp, NotifyResult, summary=f"queue the {template} email to {_audience(recipients)}"
@@ -330,6 +335,9 @@ class JourneyKit:
     async def send_outbox(self, key: str, *, summary: str | None = None) -> None:
         """Send whatever the outbox holds for `key` (rows queued by any activity)."""
         summary = summary or f"send the emails queued as {key.rsplit(':', 1)[-1]}"
+        if self.generation >= 4:
+            await self.local_activity(SEND_NOTIFICATIONS, SendInput(idempotency_key=key), SendResult, summary=summary)
+            return
         await self.activity(SEND_NOTIFICATIONS, SendInput(idempotency_key=key), SendResult, summary=summary)
 
     # ------------------------------------------------------------------ events and metrics

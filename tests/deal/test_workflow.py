@@ -3,10 +3,12 @@ test server, with the real activities against PostgreSQL and the SMTP server."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
 
 from domain.enums import Tier
 from domain.journeys import Coverage
@@ -22,6 +24,7 @@ from journeys.deal.domain import (
 from journeys.deal.models import Deal
 from journeys.deal.workflow import DealWorkflow
 from journeys.onboarding.domain import OnboardingInput
+from journeys.onboarding.models import PartnerMilestone
 from journeys.onboarding.workflow import OnboardingWorkflow
 from tests.deal.factories import deal_input, make_deal
 from tests.helpers.factories import make_cam, make_partner
@@ -65,12 +68,20 @@ async def test_auto_approved_then_reminded_stalled_and_expired(
         handle = await start(ts_env, deal, partner, task_queue)
         result = await handle.result()
         await record_history(handle, "deal-auto-expired")
-        progress = await onboarding.query(OnboardingWorkflow.progress)
-        await onboarding.terminate("test over")
+        # Onboarding's own record of the milestone (not a query: once the deal is done the clock
+        # may skip to the plan's end, and the test server answers no query of a closed workflow).
+        async with sessionmaker() as session:
+            first_deal = await session.get(PartnerMilestone, (partner.id, "first_deal"))
+        with contextlib.suppress(RPCError):
+            await onboarding.terminate("test over")
     assert result.state == DealState.expired
-    first_deal = next(m for m in progress.milestones if m.key == "first_deal")
-    assert first_deal.done_by == f"journey:deal-{deal.id}"
-    deal_mails = [m for m in mails(mailbox) if m[0] not in ("welcome", "nudge")]
+    assert first_deal is not None and first_deal.done_by == f"journey:deal-{deal.id}"
+    # the deal's own emails (onboarding's go on: the clock may pass its plan's end meanwhile)
+    deal_mails = [
+        (m["X-CAMLights-Template"], m["To"])
+        for m in mailbox.messages
+        if m["X-CAMLights-Key"].strip().startswith(f"deal-{deal.id}:")  # a long key is folded
+    ]
     assert deal_mails == [
         ("approved", partner.contact_email),
         ("stalled", "ops@vendor.test"),  # day 21 in qualification, no CAM: ops

@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import func, select
-from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.api.enums.v1 import PendingWorkflowTaskState
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -38,7 +38,7 @@ from api.app import create_app
 from core.settings import Settings
 from core.temporal import connect
 from domain.enums import Role
-from domain.journeys import NOTIFY, SEND_NOTIFICATIONS
+from domain.journeys import NOTIFY, SEND_NOTIFICATIONS, SendResult
 from domain.webhooks import PublishResult, WebhookActivity, event_id
 from journeys.onboarding.domain import OnboardingActivity
 from journeys.onboarding.models import PartnerMilestone
@@ -61,6 +61,8 @@ SENDS = NOT_A_STEP | STEP_AND_SEND  # the activity a failing send retries
 PUBLISHES = {WebhookActivity.PUBLISH}  # events for webhook subscribers: one webhook_events row per key
 # Writes run as local activities (kit generation 3): their marker has no input, so the key is the
 # one the journey gives them; onboarding's closing record is keyed `<workflow id>:<final state>`.
+# Notifications too (generation 4): their result names the outbox key (SendResult.idempotency_key);
+# one still failing after the local attempts goes on as an activity, read from its input as before.
 LOCAL_STEPS = {OnboardingActivity.FINISH}
 
 
@@ -187,6 +189,11 @@ async def history_steps(client: Client, wid: str) -> tuple[set[str], set[str], s
                 published.add(result.event_id)
             if data["activity_type"] in LOCAL_STEPS:
                 steps.add(f"{wid}:{state}")
+            if data["activity_type"] in SENDS and "result" in marker.details:  # kit generation 4
+                [sent] = await client.data_converter.decode(marker.details["result"].payloads, [SendResult])
+                sends.add(sent.idempotency_key)
+                if data["activity_type"] not in NOT_A_STEP:
+                    steps.add(sent.idempotency_key)
             continue  # policy.load: reads only
         if not event.HasField("activity_task_scheduled_event_attributes"):
             continue
@@ -758,12 +765,13 @@ def worker_process(settings: Settings, smtp_port: int, log: Path) -> subprocess.
 
 
 async def test_worker_killed_mid_activity(api, ops, settings, dev_env, sessionmaker, tmp_path, tally):
-    """A real worker process is SIGKILLed while the welcome is sent (`outbox.notify`): its row is
-    locked, the SMTP server has the whole message and has not answered yet (it holds DATA). The server
-    keeps the message (accepted, never confirmed to the dead worker): this is the documented
-    at-least-once window. A new worker retries the activity (after its 15 s start-to-close
-    timeout) and sends it again with the same Message-ID; nothing else is duplicated, no row is
-    written twice, and the journey runs to `activated`."""
+    """A real worker process is SIGKILLed while the welcome is sent (`outbox.notify`, a local
+    activity inside its workflow task): its row is locked, the SMTP server has the whole message and
+    has not answered yet (it holds DATA). The server keeps the message (accepted, never confirmed to
+    the dead worker): this is the documented at-least-once window. A new worker takes the workflow
+    task once it times out, replays, runs the step again and sends it again with the same
+    Message-ID; nothing else is duplicated, no row is written twice, and the journey runs to
+    `activated`."""
     sink = SmtpSink().start()
     sink.hold()
     first = worker_process(settings, sink.port, tmp_path / "worker1.log")
@@ -775,8 +783,11 @@ async def test_worker_killed_mid_activity(api, ops, settings, dev_env, sessionma
         wid = f"onboarding-{pid}"
         await eventually(lambda: sink.held >= 1, timeout=30, what="the welcome held by the SMTP server")
         desc = await dev_env.client.get_workflow_handle(wid).describe()
-        [pending] = [pa for pa in desc.raw_description.pending_activities if pa.activity_type.name in SENDS]
-        assert pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED  # mid-activity
+        # The send is a local activity (kit generation 4): inside the worker's workflow task, which
+        # is started and not completed; no activity of the history is pending.
+        assert not [pa for pa in desc.raw_description.pending_activities if pa.activity_type.name in SENDS]
+        pending = desc.raw_description.pending_workflow_task
+        assert pending.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED  # mid-step
         await asyncio.to_thread(sigkill, first)
         t_kill = time.time()
         sink.release()
@@ -797,7 +808,7 @@ async def test_worker_killed_mid_activity(api, ops, settings, dev_env, sessionma
         tally(
             1,
             checked.journeys,
-            f"worker SIGKILLed inside {pending.activity_type.name} (attempt {pending.attempt}); "
+            f"worker SIGKILLed inside {NOTIFY}, a local activity (workflow task attempt {pending.attempt}); "
             f"the new worker re-sent it {t_resent - t_kill:.0f}s later with the same Message-ID "
             "(the one at-least-once duplicate); "
             f"{checked.emails} emails for {checked.rows} rows",
