@@ -90,6 +90,7 @@ NEXT_DEADLINE_PATCH = "next-deadline"  # journeys keep NextDeadline and their cu
 # 4: a notification is a local activity too (`outbox.notify`, which queues and sends it, and
 # `outbox.send` for what a step queued): both idempotent on the outbox key, the SMTP conversation
 # short; a send still failing after `LOCAL_ATTEMPTS` goes on as an activity, retried without end.
+# Not while an update waits for its answer (it would wait for the SMTP conversation): then an activity.
 LEAN_PATCHES = ("kit-lean-steps", "kit-lean-steps-2", "kit-lean-steps-3", "kit-lean-steps-4")
 LEAN_PATCH = LEAN_PATCHES[0]
 # A local activity still failing after a few attempts goes on as an activity (visible to ops).

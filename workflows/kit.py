@@ -291,8 +291,8 @@ class JourneyKit:
 
     async def notify(self, template: str, recipients: list[str], *, step: str | None = None, **context: Any) -> None:
         """Queue a notification in the outbox (with its audit row) and send it: one local activity
-        since the kit's generation 4 (`outbox.notify`; an activity before, and `outbox.queue` then
-        `outbox.send` before `kit-lean-steps`). Both halves
+        since the kit's generation 4 unless an update waits for its answer (`outbox.notify`; an
+        activity before, and `outbox.queue` then `outbox.send` before `kit-lean-steps`). Both halves
         are idempotent on the key `<workflow id>:<scope>notify:<step or template>`; a retry or a
         replay after a crash sends nothing twice. The journey's own context is added to `context`."""
         if not recipients:
@@ -308,7 +308,7 @@ class JourneyKit:
             audit_action=f"{self.journey}.{template}_sent",
         )
         summary = f"email the {template} to {_audience(recipients)}"
-        if self.generation >= 4:
+        if self._local_sends():
             await self.local_activity(NOTIFY, inp, SendResult, summary=summary)
             return
         if self.lean:
@@ -332,10 +332,17 @@ class JourneyKit:
         await self.send_outbox(key, summary=send_summary)
         return result
 
+    def _local_sends(self) -> bool:
+        """Generation 4: an email step is a local activity, unless an update of the journey is
+        still to be answered (e.g. a renewal whose record was just written): its answer goes to
+        the caller when the workflow task completes, and must not wait for an SMTP conversation,
+        so that step stays an activity (the workflow task completes at once)."""
+        return self.generation >= 4 and workflow.all_handlers_finished()
+
     async def send_outbox(self, key: str, *, summary: str | None = None) -> None:
         """Send whatever the outbox holds for `key` (rows queued by any activity)."""
         summary = summary or f"send the emails queued as {key.rsplit(':', 1)[-1]}"
-        if self.generation >= 4:
+        if self._local_sends():
             await self.local_activity(SEND_NOTIFICATIONS, SendInput(idempotency_key=key), SendResult, summary=summary)
             return
         await self.activity(SEND_NOTIFICATIONS, SendInput(idempotency_key=key), SendResult, summary=summary)

@@ -13,7 +13,7 @@ from temporalio.service import RPCError
 from temporalio.testing import ActivityEnvironment
 
 from domain.enums import Tier
-from domain.journeys import Coverage
+from domain.journeys import NOTIFY, Coverage
 from domain.policy import ProgramPolicy
 from journeys.cert.activities import CertActivities
 from journeys.cert.domain import CertState, CertStateInput, Renewal
@@ -150,7 +150,19 @@ async def test_reminders_lapse_then_renewal_restores_and_continues_as_new(
             lambda: runs_since(ts_env.client, handle.id, first_run), what="the first run continued as new"
         )
         assert runs >= 2
-        await record_history(ts_env.client.get_workflow_handle(handle.id, run_id=first_run), "cert-lapsed-renewed")
+        first = ts_env.client.get_workflow_handle(handle.id, run_id=first_run)
+        await record_history(first, "cert-lapsed-renewed")
+        # Kit generation 4: the reminders and the lapse (timers) are sent by local activities, but
+        # the email after the renewal is an activity: the renewal's answer goes out with the
+        # workflow task that records it, not after an SMTP conversation.
+        kinds = [e.WhichOneof("attributes") for e in (await first.fetch_history()).events]
+        scheduled = [
+            e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in (await first.fetch_history()).events
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ]
+        assert scheduled == [NOTIFY], scheduled  # the renewed email, the journey's only activity
+        assert kinds.count("marker_recorded_event_attributes") >= 5  # policy, states, reminders, lapse
         await handle.terminate("test over")
     assert ("renewed", partner.contact_email) in mails(mailbox)
 
