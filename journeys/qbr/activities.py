@@ -509,7 +509,8 @@ class QbrActivities:
     @activity.defn(name=QbrActivity.START_CYCLE)
     async def start_cycle(self, inp: CycleInput) -> bool:
         """The scheduled run's: start the period's cycle, at most once; False if it existed."""
-        assert inp.period is not None
+        if inp.period is None:
+            raise ApplicationError("the cycle to start names no period", type="NoPeriod", non_retryable=True)
         return await _start_once(
             activity.client(), qbr.CYCLE_WORKFLOW, inp, cycle_id(inp.period), f"QBR cycle {inp.period}"
         )

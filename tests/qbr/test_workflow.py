@@ -13,6 +13,7 @@ from icalendar import Calendar
 from sqlalchemy import func, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from domain.enums import Tier
@@ -381,6 +382,8 @@ async def test_starting_a_cycles_qbrs_is_idempotent_across_retries(ts_env, sessi
         assert (await env.run(activities.start_qbrs, inp)).started == [False, False]  # another one
         env.info = dataclasses.replace(info, workflow_run_id=str(uuid.uuid4()))
         assert (await env.run(activities.start_qbrs, inp)).started == [False, False]  # another cycle run
+        with pytest.raises(ApplicationError, match="names no period"):  # the scheduled run always names one
+            await env.run(activities.start_cycle, CycleInput())
     finally:
         for p in partners:  # no worker polls this queue: nothing is left pending for later tests
             await ts_env.client.get_workflow_handle(qbr_id(str(p.id), period)).terminate("test over")
