@@ -4,6 +4,7 @@ tests/<journey>/histories/) and their replay on the current workflow code."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from temporalio.client import WorkflowHistory
@@ -13,6 +14,14 @@ from core import registry
 from tests.helpers.keys import CONVERTER
 
 TESTS = Path(__file__).resolve().parent.parent
+ROOT = TESTS.parent
+_INSTALLED = re.compile(r'/[^"\s]*?/site-packages/')
+
+
+def portable(history_json: str) -> str:
+    """A recorded history without this machine's paths: a failure's stack trace names our files
+    relative to the repository and installed ones from `site-packages/` (replay never reads them)."""
+    return _INSTALLED.sub("site-packages/", history_json).replace(f"{ROOT}/", "")
 
 
 def history_dir(journey: str) -> Path:
@@ -26,7 +35,7 @@ async def record_history(handle, name: str) -> None:
         history = await handle.fetch_history()
         journey = handle.id.split("-", 1)[0]
         path = history_dir(journey) / f"{journey}-{name.removeprefix(journey + '-')}.json"
-        path.write_text(history.to_json())
+        path.write_text(portable(history.to_json()))
 
 
 def histories(journey: str) -> list[Path]:
@@ -47,7 +56,7 @@ async def record_platform(directory: Path, handle, name: str) -> None:
     """With CAMLIGHTS_RECORD_HISTORIES=1, keep a platform workflow's history as `<directory>/<name>.json`."""
     if os.environ.get("CAMLIGHTS_RECORD_HISTORIES") == "1":
         directory.mkdir(exist_ok=True)
-        (directory / f"{name}.json").write_text((await handle.fetch_history()).to_json())
+        (directory / f"{name}.json").write_text(portable((await handle.fetch_history()).to_json()))
 
 
 async def run_chain(client, workflow_id: str, first_run_id: str | None = None) -> list[int]:
