@@ -155,10 +155,11 @@ async def test_reminders_lapse_then_renewal_restores_and_continues_as_new(
         # Kit generation 4: the reminders and the lapse (timers) are sent by local activities, but
         # the email after the renewal is an activity: the renewal's answer goes out with the
         # workflow task that records it, not after an SMTP conversation.
-        kinds = [e.WhichOneof("attributes") for e in (await first.fetch_history()).events]
+        events = (await first.fetch_history()).events
+        kinds = [e.WhichOneof("attributes") for e in events]
         scheduled = [
             e.activity_task_scheduled_event_attributes.activity_type.name
-            for e in (await first.fetch_history()).events
+            for e in events
             if e.HasField("activity_task_scheduled_event_attributes")
         ]
         assert scheduled == [NOTIFY], scheduled  # the renewed email, the journey's only activity

@@ -15,7 +15,8 @@ from datetime import timedelta
 from temporalio.client import WorkflowHandle
 
 from domain.enums import Tier
-from journeys.qbr.domain import CycleInput, CycleResult, cycle_id
+from domain.policy import ProgramPolicy
+from journeys.qbr.domain import CYCLE_WORKFLOW, CycleInput, CycleResult, cycle_id
 from journeys.qbr.periods import period_of, shift
 from tests.helpers.factories import make_partner
 from tests.qbr.factories import save_policy
@@ -32,8 +33,6 @@ async def _day_passes(env, within: float) -> bool:
 
 
 async def test_a_scheduled_qbr_cycle_leaves_the_clock_skipping(ts_env, sessionmaker, base_settings, task_queue):
-    from domain.policy import ProgramPolicy
-
     policy = ProgramPolicy().model_copy(deep=True)
     policy.qbr.cycle_window, policy.qbr.cycle_page_size = 2, 2
     await save_policy(sessionmaker, policy)
@@ -43,7 +42,7 @@ async def test_a_scheduled_qbr_cycle_leaves_the_clock_skipping(ts_env, sessionma
     async with build_worker(ts_env.client, base_settings, sessionmaker, task_queue):
         # as the schedule starts it: no period, the run starts the quarter before its time
         trigger: WorkflowHandle = await ts_env.client.start_workflow(
-            "QbrCycleWorkflow",
+            CYCLE_WORKFLOW,
             CycleInput(),
             id=f"{cycle_id(period)}-scheduled",
             task_queue=task_queue,
