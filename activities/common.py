@@ -105,17 +105,25 @@ class CommonActivities:
     @activity.defn(name=QUEUE_NOTIFICATION)
     async def queue_notification(self, inp: NotifyInput) -> NotifyResult:
         """Write the outbox rows and the audit row of one notification, in one transaction."""
+        result, _ = await self._queue(inp)
+        return result
+
+    async def _queue(self, inp: NotifyInput) -> tuple[NotifyResult, list[int]]:
+        """The notification queued, and the ids of the outbox rows this call wrote (none when an
+        earlier attempt had queued the key)."""
+        ids: list[int] = []
         async with self.sessionmaker() as session, session.begin():
             recipients = await resolve_recipients(session, inp.partner_id, inp.recipients, self.ops_email)
-            queued = await write_outbox(session, inp, [(role, address, {}) for role, address in recipients])
-        return NotifyResult(queued=queued, recipients=[a for _, a in recipients])
+            queued = await write_outbox(session, inp, [(role, address, {}) for role, address in recipients], ids)
+        return NotifyResult(queued=queued, recipients=[a for _, a in recipients]), ids
 
     @activity.defn(name=NOTIFY)
     async def notify(self, inp: NotifyInput) -> SendResult:
         """Queue one notification and send it, in one activity: both halves are idempotent on the
-        key (a retry queues nothing twice and sends only the rows still pending)."""
-        await self.queue_notification(inp)
-        return await self.send_notifications(SendInput(idempotency_key=inp.idempotency_key))
+        key (a retry queues nothing twice and sends only the rows still pending). The rows this
+        attempt queued are sent by their ids; a retry looks up the key's rows."""
+        _, ids = await self._queue(inp)
+        return await self._send(inp.idempotency_key, ids or None)
 
     @activity.defn(name=SEND_NOTIFICATIONS)
     async def send_notifications(self, inp: SendInput) -> SendResult:
@@ -124,16 +132,24 @@ class CommonActivities:
         refused for good (SMTP 5xx, an address or template that cannot work) is marked `failed`
         with an audit row and does not hold up the others; a transient failure (connection
         lost, SMTP 4xx, timeout) is retried by Temporal, after the other rows were tried."""
+        return await self._send(inp.idempotency_key)
+
+    async def _send(self, key: str, ids: list[int] | None = None) -> SendResult:
+        """`send_notifications` of the key's rows, or of `ids` when the caller has just queued them
+        (the same rows: one lookup fewer)."""
         sent = already = failed = 0
         transient: list[str] = []
-        async with self.sessionmaker() as session:
-            ids = (
-                await session.scalars(
-                    select(OutboxMessage.id)
-                    .where(OutboxMessage.idempotency_key == inp.idempotency_key)
-                    .order_by(OutboxMessage.id)
+        if ids is None:
+            async with self.sessionmaker() as session:
+                ids = list(
+                    (
+                        await session.scalars(
+                            select(OutboxMessage.id)
+                            .where(OutboxMessage.idempotency_key == key)
+                            .order_by(OutboxMessage.id)
+                        )
+                    ).all()
                 )
-            ).all()
         for row_id in ids:
             async with self.sessionmaker() as session, session.begin():
                 row = await session.scalar(select(OutboxMessage).where(OutboxMessage.id == row_id).with_for_update())
@@ -142,7 +158,8 @@ class CommonActivities:
                     continue
                 row.attempts += 1
                 try:
-                    language = await recipient_language(session, row)
+                    with session.no_autoflush:  # the attempt and its outcome: one UPDATE, at commit
+                        language = await recipient_language(session, row)
                     rendered = self.mailer.render(row.journey, row.template, row.context, language)
                     msg = self.mailer.build(
                         recipient=row.recipient,
@@ -175,7 +192,7 @@ class CommonActivities:
                     metrics.email(row.journey, row.template, "sent")
         if transient:
             raise ApplicationError(f"SMTP send failed, will retry: {'; '.join(transient)}", type="SmtpError")
-        return SendResult(sent=sent, already_sent=already, failed=failed, idempotency_key=inp.idempotency_key)
+        return SendResult(sent=sent, already_sent=already, failed=failed, idempotency_key=key)
 
 
 async def recipient_language(session: AsyncSession, row: OutboxMessage) -> str:
@@ -290,9 +307,12 @@ async def queue_rows(
     return NotifyResult(queued=queued, recipients=[a for _, a, _ in rows])
 
 
-async def write_outbox(session: AsyncSession, inp: NotifyInput, recipients: list[tuple[str, str, dict]]) -> int:
+async def write_outbox(
+    session: AsyncSession, inp: NotifyInput, recipients: list[tuple[str, str, dict]], ids: list[int] | None = None
+) -> int:
     """The audit row and one outbox row per recipient, in the caller's transaction. Returns how
-    many rows were queued: 0 when an earlier attempt already queued this key."""
+    many rows were queued: 0 when an earlier attempt already queued this key. `ids`, when given,
+    receives the ids of the rows written, in order."""
     if not await repo.claim_step(
         session,
         key=inp.idempotency_key,
@@ -304,7 +324,7 @@ async def write_outbox(session: AsyncSession, inp: NotifyInput, recipients: list
     ):
         return 0
     for role, address, extra in recipients:
-        await session.execute(
+        written = await session.execute(
             insert(OutboxMessage)
             .values(
                 idempotency_key=inp.idempotency_key,
@@ -319,5 +339,9 @@ async def write_outbox(session: AsyncSession, inp: NotifyInput, recipients: list
                 attempts=0,
             )
             .on_conflict_do_nothing()
+            .returning(OutboxMessage.id)
         )
+        row_id = written.scalar_one_or_none()
+        if ids is not None and row_id is not None:
+            ids.append(row_id)
     return len(recipients)

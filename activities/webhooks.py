@@ -165,22 +165,26 @@ async def write_event(session: AsyncSession, inp: EventInput) -> tuple[str, list
     streams the caller wakes once the transaction has committed."""
     spec = events.spec(inp.type)
     data = spec.data.model_validate(inp.data).model_dump(mode="json")
-    await session.execute(
-        insert(WebhookEvent)
-        .values(
-            id=event_id(inp.idempotency_key),
-            idempotency_key=inp.idempotency_key,
-            type=inp.type,
-            version=spec.version,
-            partner_id=uuid.UUID(inp.partner_id),
-            occurred_at=inp.occurred_at,
-            data=data,
+    written = WebhookEvent.id, WebhookEvent.seq, WebhookEvent.partner_id, WebhookEvent.created_at
+    event = (
+        await session.execute(
+            insert(WebhookEvent)
+            .values(
+                id=event_id(inp.idempotency_key),
+                idempotency_key=inp.idempotency_key,
+                type=inp.type,
+                version=spec.version,
+                partner_id=uuid.UUID(inp.partner_id),
+                occurred_at=inp.occurred_at,
+                data=data,
+            )
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(*written)
         )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-    )
-    key = inp.idempotency_key
-    event = await session.scalar(select(WebhookEvent).where(WebhookEvent.idempotency_key == key))
-    assert event is not None
+    ).one_or_none()
+    if event is None:  # written by an earlier attempt: that row (its deliveries are the same)
+        key = inp.idempotency_key
+        event = (await session.execute(select(*written).where(WebhookEvent.idempotency_key == key))).one()
     subscriptions = list(
         (
             await session.scalars(

@@ -11,7 +11,6 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from email.message import EmailMessage
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -211,7 +210,7 @@ async def _send_link(settings: Settings, email: str, next_page: str, prefix: str
             "expires_at": f"{claims.expires_at:%Y-%m-%d %H:%M} UTC",
         },
     )
-    msg: EmailMessage = mailer.build(
+    msg = mailer.build(
         recipient=email,
         rendered=rendered,
         msg_id=message_id(claims.jti, email, "sign_in"),

@@ -1,0 +1,56 @@
+"""The SQL one email costs (issue 26: the simulator's year, and issue 23: journeys that cost what
+their steps cost). `outbox.notify` queues and sends in one activity; pinned per email on the real
+engine and SMTP sink, so a statement added to the mail step fails here. A retry of the same
+notification sends nothing twice."""
+
+from __future__ import annotations
+
+from activities.common import CommonActivities
+from activities.mail import Mailer
+from domain.journeys import NotifyInput
+from tests.helpers.api import create_cam, enrol
+from tests.kit.test_create_statements import sql_of, statements
+
+# One notification to one recipient: the partner read (its address), the audit row, the outbox row
+# (its id returned), the row locked, the recipient's language, the row marked sent with its attempt.
+NOTIFY_ONE = 6  # was 8: no re-read of the key's rows just written, the attempt not flushed apart
+NOTIFY_EACH_MORE = 4  # another recipient: its outbox row, its lock, its language (none for a CAM), its UPDATE
+
+
+def notice(partner_id: str, recipients: list[str]) -> NotifyInput:
+    return NotifyInput(
+        idempotency_key=f"counted-{'-'.join(recipients)}",
+        partner_id=partner_id,
+        journey="onboarding",
+        template="needs_attention",
+        recipients=recipients,
+        context={"journey": "onboarding", "workflow_id": "onboarding-counted", "activity": "counted", "error": "none"},
+        audit_action="onboarding.needs_attention",
+    )
+
+
+async def test_statements_per_email(api, ops, sessionmaker, mailbox):
+    cam = await create_cam(api, ops)
+    partner = await enrol(api, ops, tier="gold", cam_id=cam["id"], domain="counted.test")
+    mail = CommonActivities(
+        sessionmaker, Mailer(host=mailbox.host, port=mailbox.port, sender="n@vendor.test"), "ops@vendor.test"
+    )
+    mailbox.clear()
+
+    with statements() as sent:
+        result = await mail.notify(notice(partner["id"], ["partner"]))
+    assert (result.sent, result.already_sent) == (1, 0), (result, sql_of(sent))
+    assert len(sent) == NOTIFY_ONE, f"one email sent {len(sent)} statements:\n{sql_of(sent)}"
+    assert sum(s.startswith("UPDATE outbox") for s in sent) == 1, sql_of(sent)
+
+    with statements() as sent:
+        result = await mail.notify(notice(partner["id"], ["partner", "cam"]))
+    assert (result.sent, result.already_sent) == (2, 0)
+    # the CAM's email needs no language (CAMs read English): one statement fewer than a partner's
+    assert len(sent) == NOTIFY_ONE + NOTIFY_EACH_MORE, f"two emails sent {len(sent)}:\n{sql_of(sent)}"
+
+    # A retry (the activity ran, its answer was lost): nothing queued or sent twice; the rows of
+    # the key are looked up, each found sent.
+    again = await mail.notify(notice(partner["id"], ["partner", "cam"]))
+    assert (again.sent, again.already_sent) == (0, 2)
+    assert len(mailbox.messages) == 3
