@@ -1249,7 +1249,7 @@ def _child_main() -> None:
 
     parent = os.getppid()
     try:
-        tell("done", asyncio.run(main()))
+        tell("done", _run(main()))
     except (Cancelled, asyncio.CancelledError):
         tell("cancelled", None)
     except BaseException:
@@ -1260,6 +1260,17 @@ def _child_main() -> None:
         shutil.rmtree(root, ignore_errors=True)
         with contextlib.suppress(OSError):  # the simulation's own, once both runs' are gone
             os.rmdir(root.parent)
+
+
+def _run(main: Any) -> Any:
+    """`asyncio.run` on libuv's event loop (uvloop) where it is installed: the run's every database
+    statement, SMTP exchange and workflow task goes through the loop, and uvloop's costs 13-17 % less
+    CPU a simulated month (bench/README.md, issue 26); asyncio's elsewhere."""
+    try:
+        import uvloop
+    except ImportError:  # not on this platform
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 async def _in_processes(
