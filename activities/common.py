@@ -223,17 +223,24 @@ async def resolve_recipients(
 ) -> list[tuple[str, str]]:
     """Roles ("partner", "cam", "ops", "person:<address>") to (role, address), from the DB at queue time; a CAM
     role on a partner without a CAM resolves to nobody. One entry per address."""
-    partner = await session.get(Partner, uuid.UUID(partner_id))
-    if partner is None:
+    # The partner's address and its CAM's in one statement (no CAM: None).
+    found = (
+        await session.execute(
+            select(Partner.contact_email, Cam.email)
+            .outerjoin(Cam, Cam.id == Partner.cam_id)
+            .where(Partner.id == uuid.UUID(partner_id))
+        )
+    ).one_or_none()
+    if found is None:
         raise ApplicationError(f"partner {partner_id} not found", type="PartnerNotFound", non_retryable=True)
+    contact_email, cam_email = found
     out: list[tuple[str, str]] = []
     for role in roles:
         if role == "partner":
-            out.append((role, partner.contact_email))
+            out.append((role, contact_email))
         elif role == "cam":
-            cam = await session.get(Cam, partner.cam_id) if partner.cam_id else None
-            if cam is not None:
-                out.append((role, cam.email))
+            if cam_email is not None:
+                out.append((role, cam_email))
         elif role == "ops":
             out.append((role, ops_email))
         elif role.startswith("person:"):  # a named person of the partner, e.g. a certified engineer

@@ -14,7 +14,7 @@ from tests.kit.test_create_statements import sql_of, statements
 # One notification to one recipient: the partner read (its address), the audit row, the outbox row
 # (its id returned), the row locked, the recipient's language, the row marked sent with its attempt.
 NOTIFY_ONE = 6  # was 8: no re-read of the key's rows just written, the attempt not flushed apart
-NOTIFY_EACH_MORE = 4  # another recipient: its outbox row, its lock, its language (none for a CAM), its UPDATE
+NOTIFY_EACH_MORE = 3  # another recipient: its row, its lock, its UPDATE (a CAM's address comes with the partner's)
 
 
 def notice(partner_id: str, recipients: list[str]) -> NotifyInput:
