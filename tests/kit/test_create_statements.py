@@ -4,17 +4,12 @@ pin when a change removes one. bench/README.md ("Creates") has the figures befor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-
 from journeys.deal.domain import JOURNEY
 from store import repo
 from store.models import JourneyRecord
 from tests.helpers.api import deal_body, enrol
 from tests.helpers.policies import fast_policy
+from tests.helpers.statements import sql_of, statements
 
 # What each create sends (the key lookup included; no worker runs, so nothing else does).
 PARTNER_CREATE = (
@@ -22,24 +17,6 @@ PARTNER_CREATE = (
 )
 DEAL_CREATE = 11  # was 15: one lock statement, one conflict query, no refresh, no re-read
 DEAL_CREATE_WITH_KEY = 15  # was 19; + the stored-answer lookups and the record (Idempotency-Key)
-
-
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    sent: list[str] = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany):
-        sent.append(statement.split("\n")[0][:120])
-
-    event.listen(Engine, "before_cursor_execute", capture)
-    try:
-        yield sent
-    finally:
-        event.remove(Engine, "before_cursor_execute", capture)
-
-
-def sql_of(sent: list[str]) -> str:
-    return "\n".join(f"  {s}" for s in sent)
 
 
 async def test_statements_per_create(api, ops, sessionmaker):

@@ -9,7 +9,7 @@ from activities.common import CommonActivities
 from activities.mail import Mailer
 from domain.journeys import NotifyInput
 from tests.helpers.api import create_cam, enrol
-from tests.kit.test_create_statements import sql_of, statements
+from tests.helpers.statements import sql_of, statements
 
 # One notification to one recipient: the partner read (its address), the audit row, the outbox row
 # (its id returned), the row locked, the recipient's language, the row marked sent with its attempt.

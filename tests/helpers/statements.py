@@ -1,0 +1,28 @@
+"""The SQL statements a piece of code sends, captured on every engine of the process (the pins of
+tests/kit/test_create_statements.py and tests/kit/test_notify_statements.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    sent: list[str] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        sent.append(statement.split("\n")[0][:120])
+
+    event.listen(Engine, "before_cursor_execute", capture)
+    try:
+        yield sent
+    finally:
+        event.remove(Engine, "before_cursor_execute", capture)
+
+
+def sql_of(sent: list[str]) -> str:
+    return "\n".join(f"  {s}" for s in sent)
