@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import CTE, ColumnElement, and_, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.common import WorkflowIDReusePolicy
@@ -48,6 +48,7 @@ from domain.webhooks import (
     refused_address,
 )
 from store import repo
+from store.db import autocommit
 from store.models.integrations import WebhookDelivery, WebhookEvent, WebhookSubscription
 
 NEXT_BATCH = 50  # pending deliveries a stream takes at once (it re-reads after them: replays join there)
@@ -162,39 +163,48 @@ async def wake_stream(client, task_queue: str, subscription_id: object, partner_
 async def write_event(session: AsyncSession, inp: EventInput) -> tuple[str, list[uuid.UUID]]:
     """In the caller's transaction: the event (once per idempotency key) and one pending delivery
     per active subscription to its type. Returns the event id and those subscriptions, whose
-    streams the caller wakes once the transaction has committed."""
+    streams the caller wakes once the transaction has committed.
+
+    One statement when the event is new (a data-modifying CTE: the event, its subscriptions and
+    their deliveries; PostgreSQL checks the deliveries' foreign key at the end of the statement);
+    an event an earlier attempt wrote is read back and its deliveries made sure of, as before."""
     spec = events.spec(inp.type)
     data = spec.data.model_validate(inp.data).model_dump(mode="json")
     written = WebhookEvent.id, WebhookEvent.seq, WebhookEvent.partner_id, WebhookEvent.created_at
-    event = (
-        await session.execute(
-            insert(WebhookEvent)
-            .values(
-                id=event_id(inp.idempotency_key),
-                idempotency_key=inp.idempotency_key,
-                type=inp.type,
-                version=spec.version,
-                partner_id=uuid.UUID(inp.partner_id),
-                occurred_at=inp.occurred_at,
-                data=data,
-            )
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(*written)
+    ev = (
+        insert(WebhookEvent)
+        .values(
+            id=event_id(inp.idempotency_key),
+            idempotency_key=inp.idempotency_key,
+            type=inp.type,
+            version=spec.version,
+            partner_id=uuid.UUID(inp.partner_id),
+            occurred_at=inp.occurred_at,
+            data=data,
         )
-    ).one_or_none()
-    if event is None:  # written by an earlier attempt: that row (its deliveries are the same)
-        key = inp.idempotency_key
-        event = (await session.execute(select(*written).where(WebhookEvent.idempotency_key == key))).one()
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(*written)
+        .cte("ev")
+    )
+    subs = (
+        select(WebhookSubscription.id, ev.c.seq, ev.c.partner_id)
+        .join(ev, WebhookSubscription.created_at <= ev.c.created_at)
+        .where(_subscribed(inp.type))
+        .cte("subs")
+    )
+    deliveries = _deliveries(subs).cte("deliveries")
+    subscribed = select(func.array_agg(subs.c.id)).scalar_subquery()
+    new = (await session.execute(select(ev.c.id, subscribed).add_cte(deliveries))).one_or_none()
+    if new is not None:
+        return new[0], list(new[1] or [])
+    # written by an earlier attempt: that row (its deliveries are the same)
+    key = inp.idempotency_key
+    event = (await session.execute(select(*written).where(WebhookEvent.idempotency_key == key))).one()
     subscriptions = list(
         (
             await session.scalars(
                 select(WebhookSubscription.id).where(
-                    WebhookSubscription.active,
-                    or_(
-                        WebhookSubscription.event_types.contains([inp.type]),
-                        WebhookSubscription.event_types.contains([events.WILDCARD]),
-                    ),
-                    WebhookSubscription.created_at <= event.created_at,
+                    _subscribed(inp.type), WebhookSubscription.created_at <= event.created_at
                 )
             )
         ).all()
@@ -213,6 +223,30 @@ async def write_event(session: AsyncSession, inp: EventInput) -> tuple[str, list
             .on_conflict_do_nothing()
         )
     return event.id, subscriptions
+
+
+def _subscribed(event_type: str) -> ColumnElement[bool]:
+    """An active subscription to events of `event_type` (by name or by the wildcard)."""
+    return and_(
+        WebhookSubscription.active,
+        or_(
+            WebhookSubscription.event_types.contains([event_type]),
+            WebhookSubscription.event_types.contains([events.WILDCARD]),
+        ),
+    )
+
+
+def _deliveries(subs: CTE) -> Insert:
+    """One pending delivery per row of `subs` (subscription id, event seq, partner id); none twice."""
+    pending = literal(DeliveryStatus.pending.value), literal(0), literal(0)
+    return (
+        insert(WebhookDelivery)
+        .from_select(
+            ["subscription_id", "event_seq", "partner_id", "status", "attempts", "replays"],
+            select(subs.c.id, subs.c.seq, subs.c.partner_id, *pending),
+        )
+        .on_conflict_do_nothing()
+    )
 
 
 @dataclass(frozen=True)
@@ -269,8 +303,11 @@ class WebhookActivities:
 
     @activity.defn(name=WebhookActivity.PUBLISH)
     async def publish(self, inp: EventInput) -> PublishResult:
-        """Also run as a local activity (patch `kit-lean-steps`): the worker's client is there too."""
-        async with self.sessionmaker() as session, session.begin():
+        """Also run as a local activity (patch `kit-lean-steps`): the worker's client is there too.
+        Autocommitted: a new event is one statement (`write_event`), and each statement of an
+        earlier attempt's event is idempotent on its own."""
+        async with self.sessionmaker() as session:
+            await autocommit(session)
             try:
                 msg_id, subscriptions = await write_event(session, inp)
             except ValueError as err:  # an unknown type or data its model refuses: no retry can fix it

@@ -56,6 +56,7 @@ from domain.journeys import (
 )
 from domain.policy import VersionedPolicy
 from store import repo
+from store.db import autocommit
 from store.models import AuditEvent, JourneyRecord, Partner
 
 log = logging.getLogger(__name__)
@@ -329,8 +330,7 @@ async def _mark_started(session: AsyncSession, wid: str) -> None:
         .where(JourneyRecord.workflow_id == wid, JourneyRecord.started_at.is_(None))
         .values(started_at=datetime.now(UTC))
     )
-    if not session.in_transaction():
-        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    await autocommit(session)
     await session.execute(stmt)
     await session.commit()
 

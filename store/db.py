@@ -53,6 +53,14 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+async def autocommit(session: AsyncSession) -> None:
+    """Each statement of the session commits by itself: for a step whose writes are one statement
+    (or each idempotent on its own), no BEGIN and COMMIT round trips. Only before the session's
+    first statement (a transaction already open stays one)."""
+    if not session.in_transaction():
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 async def poll(
     connect: Callable[[], AbstractAsyncContextManager[Any]],
     statement: Executable,

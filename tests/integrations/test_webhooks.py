@@ -235,3 +235,52 @@ async def test_an_event_no_retry_can_fix_fails_for_good(sessionmaker):
         assert err.value.non_retryable and err.value.type == "BadEvent", err.value
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(WebhookEvent)) == 0
+
+
+async def test_an_event_and_its_deliveries_are_one_statement_and_written_once(sessionmaker):
+    """`write_event`: a new event, with one pending delivery per active subscription to its type
+    (by name or the wildcard; not an inactive one, another type's, or one made after the event),
+    is one statement; written again (a retry), it is the same event, the same subscriptions and no
+    second delivery."""
+    from activities.webhooks import write_event
+    from store.models.integrations import WebhookDelivery
+    from tests.helpers.statements import sql_of, statements
+
+    def sub(types, **extra):
+        return WebhookSubscription(
+            url="https://receiver.example/hook", event_types=types, secret="s", created_by="ops:test", **extra
+        )
+
+    async with sessionmaker() as session, session.begin():
+        named, wildcard = sub(["partner.tier_changed"]), sub(["*"])
+        others = [sub(["deal.won"]), sub(["partner.tier_changed"], active=False)]
+        session.add_all([named, wildcard, *others])
+    partner = str(uuid.uuid4())
+    inp = EventInput(
+        idempotency_key=f"t:tier:{partner}",
+        type="partner.tier_changed",
+        partner_id=partner,
+        occurred_at=datetime.now(UTC),
+        data={
+            "partner_id": partner,
+            "partner_name": "P",
+            "from_tier": "registered",
+            "to_tier": "silver",
+            "by": "ops:t",
+        },
+    )
+    with statements() as sent:
+        async with sessionmaker() as session, session.begin():
+            first, subs = await write_event(session, inp)
+    assert len(sent) == 1, sql_of(sent)
+    assert sorted(subs) == sorted([named.id, wildcard.id])
+    async with sessionmaker() as session, session.begin():
+        later = sub(["*"])  # made after the event: not one of its subscriptions
+        session.add(later)
+    async with sessionmaker() as session, session.begin():
+        again, subs_again = await write_event(session, inp)
+    assert again == first and sorted(subs_again) == sorted(subs)
+    async with sessionmaker() as session:
+        deliveries = (await session.execute(select(WebhookDelivery.subscription_id, WebhookDelivery.status))).all()
+        assert sorted(deliveries) == sorted([(named.id, "pending"), (wildcard.id, "pending")])
+        assert await session.scalar(select(func.count()).select_from(WebhookEvent)) == 1
