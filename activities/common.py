@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import aiosmtplib
 import jinja2
@@ -105,25 +106,25 @@ class CommonActivities:
     @activity.defn(name=QUEUE_NOTIFICATION)
     async def queue_notification(self, inp: NotifyInput) -> NotifyResult:
         """Write the outbox rows and the audit row of one notification, in one transaction."""
-        result, _ = await self._queue(inp)
-        return result
-
-    async def _queue(self, inp: NotifyInput) -> tuple[NotifyResult, list[int]]:
-        """The notification queued, and the ids of the outbox rows this call wrote (none when an
-        earlier attempt had queued the key)."""
-        ids: list[int] = []
         async with self.sessionmaker() as session, session.begin():
             recipients = await resolve_recipients(session, inp.partner_id, inp.recipients, self.ops_email)
-            queued = await write_outbox(session, inp, [(role, address, {}) for role, address in recipients], ids)
-        return NotifyResult(queued=queued, recipients=[a for _, a in recipients]), ids
+            queued = await write_outbox(session, inp, [(role, address, {}) for role, address in recipients])
+        return NotifyResult(queued=queued, recipients=[a for _, a in recipients])
 
     @activity.defn(name=NOTIFY)
     async def notify(self, inp: NotifyInput) -> SendResult:
         """Queue one notification and send it, in one activity: both halves are idempotent on the
-        key (a retry queues nothing twice and sends only the rows still pending). The rows this
-        attempt queued are sent by their ids; a retry looks up the key's rows."""
-        _, ids = await self._queue(inp)
-        return await self._send(inp.idempotency_key, ids or None)
+        key (a retry queues nothing twice and sends only the rows still pending). The first row
+        this attempt queued is sent in the queueing transaction (no one else sees it before it is
+        marked: no transaction of its own); the others each in their own, by their ids; a retry
+        looks up the key's rows."""
+        sent, ids = _Sent(inp.idempotency_key), list[int]()
+        async with self.sessionmaker() as session, session.begin():
+            recipients = await resolve_recipients(session, inp.partner_id, inp.recipients, self.ops_email)
+            await write_outbox(session, inp, [(role, address, {}) for role, address in recipients], ids)
+            if ids:
+                await self._send_row(session, ids[0], sent)
+        return await self._send(inp.idempotency_key, ids[1:] if ids else None, sent)
 
     @activity.defn(name=SEND_NOTIFICATIONS)
     async def send_notifications(self, inp: SendInput) -> SendResult:
@@ -134,11 +135,10 @@ class CommonActivities:
         lost, SMTP 4xx, timeout) is retried by Temporal, after the other rows were tried."""
         return await self._send(inp.idempotency_key)
 
-    async def _send(self, key: str, ids: list[int] | None = None) -> SendResult:
+    async def _send(self, key: str, ids: list[int] | None = None, sent: _Sent | None = None) -> SendResult:
         """`send_notifications` of the key's rows, or of `ids` when the caller has just queued them
-        (the same rows: one lookup fewer)."""
-        sent = already = failed = 0
-        transient: list[str] = []
+        (the same rows: one lookup fewer), adding to what `sent` counted already."""
+        sent = sent or _Sent(key)
         if ids is None:
             async with self.sessionmaker() as session:
                 ids = list(
@@ -152,47 +152,67 @@ class CommonActivities:
                 )
         for row_id in ids:
             async with self.sessionmaker() as session, session.begin():
-                row = await session.scalar(select(OutboxMessage).where(OutboxMessage.id == row_id).with_for_update())
-                if row is None or row.status in ("sent", "failed"):
-                    already += 1
-                    continue
-                row.attempts += 1
-                try:
-                    with session.no_autoflush:  # the attempt and its outcome: one UPDATE, at commit
-                        language = await recipient_language(session, row)
-                    rendered = self.mailer.render(row.journey, row.template, row.context, language)
-                    msg = self.mailer.build(
-                        recipient=row.recipient,
-                        rendered=rendered,
-                        msg_id=row.message_id,
-                        headers={"X-CAMLights-Key": row.idempotency_key, "X-CAMLights-Template": row.template},
-                    )
-                    await self.mailer.send(msg)
-                except Exception as err:
-                    row.last_error = f"{type(err).__name__}: {err}"[:2000]
-                    if not is_permanent(err):
-                        transient.append(f"{row.recipient}: {row.last_error}")
-                        continue
-                    row.status = "failed"
-                    failed += 1
-                    metrics.email(row.journey, row.template, "failed")
-                    await repo.claim_step(
-                        session,
-                        key=f"{row.idempotency_key}:failed:{row.id}",
-                        actor="system",
-                        action="notification.failed",
-                        partner_id=row.partner_id,
-                        journey=row.journey,
-                        detail={"template": row.template, "to": row.recipient, "error": row.last_error},
-                    )
-                else:
-                    row.status = "sent"
-                    row.sent_at = func.now()
-                    sent += 1
-                    metrics.email(row.journey, row.template, "sent")
-        if transient:
-            raise ApplicationError(f"SMTP send failed, will retry: {'; '.join(transient)}", type="SmtpError")
-        return SendResult(sent=sent, already_sent=already, failed=failed, idempotency_key=key)
+                await self._send_row(session, row_id, sent)
+        return sent.result()
+
+    async def _send_row(self, session: AsyncSession, row_id: int, sent: _Sent) -> None:
+        """Send one outbox row in the caller's transaction: locked, sent, and marked sent (or
+        failed for good) when the transaction commits; a transient failure leaves it pending."""
+        row = await session.scalar(select(OutboxMessage).where(OutboxMessage.id == row_id).with_for_update())
+        if row is None or row.status in ("sent", "failed"):
+            sent.already += 1
+            return
+        row.attempts += 1
+        try:
+            with session.no_autoflush:  # the attempt and its outcome: one UPDATE, at commit
+                language = await recipient_language(session, row)
+            rendered = self.mailer.render(row.journey, row.template, row.context, language)
+            msg = self.mailer.build(
+                recipient=row.recipient,
+                rendered=rendered,
+                msg_id=row.message_id,
+                headers={"X-CAMLights-Key": row.idempotency_key, "X-CAMLights-Template": row.template},
+            )
+            await self.mailer.send(msg)
+        except Exception as err:
+            row.last_error = f"{type(err).__name__}: {err}"[:2000]
+            if not is_permanent(err):
+                sent.transient.append(f"{row.recipient}: {row.last_error}")
+                return
+            row.status = "failed"
+            sent.failed += 1
+            metrics.email(row.journey, row.template, "failed")
+            await repo.claim_step(
+                session,
+                key=f"{row.idempotency_key}:failed:{row.id}",
+                actor="system",
+                action="notification.failed",
+                partner_id=row.partner_id,
+                journey=row.journey,
+                detail={"template": row.template, "to": row.recipient, "error": row.last_error},
+            )
+        else:
+            row.status = "sent"
+            row.sent_at = func.now()
+            sent.sent += 1
+            metrics.email(row.journey, row.template, "sent")
+
+
+@dataclass
+class _Sent:
+    """What one send of a key's rows did; `result()` raises when a row failed for now (Temporal
+    retries the activity: only the rows still pending are sent again)."""
+
+    key: str
+    sent: int = 0
+    already: int = 0
+    failed: int = 0
+    transient: list[str] = field(default_factory=list)
+
+    def result(self) -> SendResult:
+        if self.transient:
+            raise ApplicationError(f"SMTP send failed, will retry: {'; '.join(self.transient)}", type="SmtpError")
+        return SendResult(sent=self.sent, already_sent=self.already, failed=self.failed, idempotency_key=self.key)
 
 
 async def recipient_language(session: AsyncSession, row: OutboxMessage) -> str:

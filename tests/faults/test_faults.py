@@ -766,12 +766,12 @@ def worker_process(settings: Settings, smtp_port: int, log: Path) -> subprocess.
 
 async def test_worker_killed_mid_activity(api, ops, settings, dev_env, sessionmaker, tmp_path, tally):
     """A real worker process is SIGKILLed while the welcome is sent (`outbox.notify`, a local
-    activity inside its workflow task): its row is locked, the SMTP server has the whole message and
-    has not answered yet (it holds DATA). The server keeps the message (accepted, never confirmed to
-    the dead worker): this is the documented at-least-once window. A new worker takes the workflow
-    task once it times out, replays, runs the step again and sends it again with the same
-    Message-ID; nothing else is duplicated, no row is written twice, and the journey runs to
-    `activated`."""
+    activity inside its workflow task): its row, queued in the same transaction, is not committed;
+    the SMTP server has the whole message and has not answered yet (it holds DATA). The server
+    keeps the message (accepted, never confirmed to the dead worker): this is the documented
+    at-least-once window. A new worker takes the workflow task once it times out, replays, runs the
+    step again and sends it again with the same Message-ID; nothing else is duplicated, no row is
+    written twice, and the journey runs to `activated`."""
     sink = SmtpSink().start()
     sink.hold()
     first = worker_process(settings, sink.port, tmp_path / "worker1.log")
@@ -794,8 +794,10 @@ async def test_worker_killed_mid_activity(api, ops, settings, dev_env, sessionma
         [held] = await eventually(lambda: sink.messages, what="the held message kept by the server")
         assert held["X-CAMLights-Template"] == "welcome"
         async with sessionmaker() as s:
+            # The first email of a notification is sent in the transaction that queues it: the dead
+            # worker committed neither its row nor its audit claim (nothing half-written to resume).
             row = await s.scalar(select(OutboxMessage).where(OutboxMessage.message_id == held["Message-ID"]))
-            assert row.status == "pending"  # the dead worker never marked it sent
+            assert row is None, row.status
 
         second = worker_process(settings, sink.port, tmp_path / "worker2.log")
         await eventually(lambda: len(sink.messages) >= 2, timeout=45, what="the welcome retried by the new worker")

@@ -1,5 +1,5 @@
-"""The SQL statements a piece of code sends, captured on every engine of the process (the pins of
-tests/kit/test_create_statements.py and tests/kit/test_notify_statements.py)."""
+"""The SQL statements and transactions a piece of code sends, captured on every engine of the process
+(the pins of tests/kit/test_create_statements.py and tests/kit/test_notify_statements.py)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,21 @@ def statements() -> Iterator[list[str]]:
         yield sent
     finally:
         event.remove(Engine, "before_cursor_execute", capture)
+
+
+@contextmanager
+def transactions() -> Iterator[list[str]]:
+    """The transactions a piece of code begins (each a BEGIN and a COMMIT or ROLLBACK round trip)."""
+    begun: list[str] = []
+
+    def capture(conn):
+        begun.append("BEGIN")
+
+    event.listen(Engine, "begin", capture)
+    try:
+        yield begun
+    finally:
+        event.remove(Engine, "begin", capture)
 
 
 def sql_of(sent: list[str]) -> str:
