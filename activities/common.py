@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import aiosmtplib
 import jinja2
-from sqlalchemy import func, select, update
+from sqlalchemy import Executable, Select, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -34,6 +35,7 @@ from domain.journeys import (
 from domain.links import link_jti
 from domain.policy import VersionedPolicy
 from store import repo
+from store.db import bound
 from store.models import Cam, JourneyRecord, OutboxMessage, Partner
 from store.models.portal import PartnerUser
 
@@ -158,7 +160,7 @@ class CommonActivities:
     async def _send_row(self, session: AsyncSession, row_id: int, sent: _Sent) -> None:
         """Send one outbox row in the caller's transaction: locked, sent, and marked sent (or
         failed for good) when the transaction commits; a transient failure leaves it pending."""
-        row = await session.scalar(select(OutboxMessage).where(OutboxMessage.id == row_id).with_for_update())
+        row = await session.scalar(_locked_row(), {"id": row_id})
         if row is None or row.status in ("sent", "failed"):
             sent.already += 1
             return
@@ -220,11 +222,7 @@ async def recipient_language(session: AsyncSession, row: OutboxMessage) -> str:
     own people), else English (CAMs, ops, a certified person who is no portal user)."""
     if row.partner_id is None or row.recipient_role not in ("partner", "person"):
         return "en"
-    language = await session.scalar(
-        select(PartnerUser.language).where(
-            PartnerUser.partner_id == row.partner_id, PartnerUser.email == row.recipient.lower()
-        )
-    )
+    language = await session.scalar(_language(), {"partner_id": row.partner_id, "email": row.recipient.lower()})
     return language or "en"
 
 
@@ -244,13 +242,7 @@ async def resolve_recipients(
     """Roles ("partner", "cam", "ops", "person:<address>") to (role, address), from the DB at queue time; a CAM
     role on a partner without a CAM resolves to nobody. One entry per address."""
     # The partner's address and its CAM's in one statement (no CAM: None).
-    found = (
-        await session.execute(
-            select(Partner.contact_email, Cam.email)
-            .outerjoin(Cam, Cam.id == Partner.cam_id)
-            .where(Partner.id == uuid.UUID(partner_id))
-        )
-    ).one_or_none()
+    found = (await session.execute(_addresses(), {"id": uuid.UUID(partner_id)})).one_or_none()
     if found is None:
         raise ApplicationError(f"partner {partner_id} not found", type="PartnerNotFound", non_retryable=True)
     contact_email, cam_email = found
@@ -352,23 +344,73 @@ async def write_outbox(
         return 0
     for role, address, extra in recipients:
         written = await session.execute(
-            insert(OutboxMessage)
-            .values(
-                idempotency_key=inp.idempotency_key,
-                partner_id=uuid.UUID(inp.partner_id) if inp.partner_id else None,  # "": not a partner's
-                journey=inp.journey,
-                template=inp.template,
-                recipient=address,
-                recipient_role=role,
-                context={**inp.context, **extra, "recipient_role": role},
-                message_id=message_id(inp.idempotency_key, address, inp.template),
-                status="pending",
-                attempts=0,
-            )
-            .on_conflict_do_nothing()
-            .returning(OutboxMessage.id)
+            _outbox_row(),
+            {
+                "idempotency_key": inp.idempotency_key,
+                "partner_id": uuid.UUID(inp.partner_id) if inp.partner_id else None,  # "": not a partner's
+                "journey": inp.journey,
+                "template": inp.template,
+                "recipient": address,
+                "recipient_role": role,
+                "context": {**inp.context, **extra, "recipient_role": role},
+                "message_id": message_id(inp.idempotency_key, address, inp.template),
+            },
         )
         row_id = written.scalar_one_or_none()
         if ids is not None and row_id is not None:
             ids.append(row_id)
     return len(recipients)
+
+
+# The mail step's statements, built once with their values bound by name (building an ORM
+# statement costs more CPU than sending it: store/repo.py).
+
+
+@functools.cache
+def _outbox_row() -> Executable:
+    """`write_outbox`'s INSERT of one recipient's row, its id returned (none: queued before)."""
+    o = OutboxMessage
+    columns = (
+        "idempotency_key",
+        "partner_id",
+        "journey",
+        "template",
+        "recipient",
+        "recipient_role",
+        "context",
+        "message_id",
+    )
+    return (
+        insert(o)
+        .values(
+            **bound(o, *columns),
+            status="pending",
+            attempts=0,
+        )
+        .on_conflict_do_nothing()
+        .returning(o.id)
+    )
+
+
+@functools.cache
+def _locked_row() -> Select:
+    """An outbox row by id, locked until the sending transaction ends."""
+    return select(OutboxMessage).where(OutboxMessage.id == bindparam("id")).with_for_update()
+
+
+@functools.cache
+def _language() -> Select:
+    """The language of the partner's user with that (lowercased) address."""
+    return select(PartnerUser.language).where(
+        PartnerUser.partner_id == bindparam("partner_id"), PartnerUser.email == bindparam("email")
+    )
+
+
+@functools.cache
+def _addresses() -> Select:
+    """A partner's contact address and its CAM's (None without a CAM), in one statement."""
+    return (
+        select(Partner.contact_email, Cam.email)
+        .outerjoin(Cam, Cam.id == Partner.cam_id)
+        .where(Partner.id == bindparam("id"))
+    )

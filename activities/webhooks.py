@@ -7,6 +7,7 @@ Each is idempotent."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 import uuid
@@ -16,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from sqlalchemy import CTE, ColumnElement, and_, func, literal, or_, select, update
+from sqlalchemy import CTE, BindParameter, ColumnElement, Select, and_, bindparam, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -166,39 +167,31 @@ async def write_event(session: AsyncSession, inp: EventInput) -> tuple[str, list
     streams the caller wakes once the transaction has committed.
 
     One statement when the event is new (a data-modifying CTE: the event, its subscriptions and
-    their deliveries; PostgreSQL checks the deliveries' foreign key at the end of the statement);
-    an event an earlier attempt wrote is read back and its deliveries made sure of, as before."""
+    their deliveries; PostgreSQL checks the deliveries' foreign key at the end of the statement),
+    built once and sent with the event's values; an event an earlier attempt wrote is read back and
+    its deliveries made sure of, as before."""
     spec = events.spec(inp.type)
     data = spec.data.model_validate(inp.data).model_dump(mode="json")
-    written = WebhookEvent.id, WebhookEvent.seq, WebhookEvent.partner_id, WebhookEvent.created_at
-    ev = (
-        insert(WebhookEvent)
-        .values(
-            id=event_id(inp.idempotency_key),
-            idempotency_key=inp.idempotency_key,
-            type=inp.type,
-            version=spec.version,
-            partner_id=uuid.UUID(inp.partner_id),
-            occurred_at=inp.occurred_at,
-            data=data,
+    new = (
+        await session.execute(
+            _new_event(),
+            {
+                "id": event_id(inp.idempotency_key),
+                "key": inp.idempotency_key,
+                "type": inp.type,
+                "types": [inp.type],
+                "version": spec.version,
+                "partner_id": uuid.UUID(inp.partner_id),
+                "occurred_at": inp.occurred_at,
+                "data": data,
+            },
         )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(*written)
-        .cte("ev")
-    )
-    subs = (
-        select(WebhookSubscription.id, ev.c.seq, ev.c.partner_id)
-        .join(ev, WebhookSubscription.created_at <= ev.c.created_at)
-        .where(_subscribed(inp.type))
-        .cte("subs")
-    )
-    deliveries = _deliveries(subs).cte("deliveries")
-    subscribed = select(func.array_agg(subs.c.id)).scalar_subquery()
-    new = (await session.execute(select(ev.c.id, subscribed).add_cte(deliveries))).one_or_none()
+    ).one_or_none()
     if new is not None:
         return new[0], list(new[1] or [])
     # written by an earlier attempt: that row (its deliveries are the same)
     key = inp.idempotency_key
+    written = WebhookEvent.id, WebhookEvent.seq, WebhookEvent.partner_id, WebhookEvent.created_at
     event = (await session.execute(select(*written).where(WebhookEvent.idempotency_key == key))).one()
     subscriptions = list(
         (
@@ -225,12 +218,44 @@ async def write_event(session: AsyncSession, inp: EventInput) -> tuple[str, list
     return event.id, subscriptions
 
 
-def _subscribed(event_type: str) -> ColumnElement[bool]:
-    """An active subscription to events of `event_type` (by name or by the wildcard)."""
+@functools.cache
+def _new_event() -> Select:
+    """`write_event`'s statement for a new event (its values bound by name): built once, so a
+    publish costs no statement building (a fifth of its CPU when built each time)."""
+    ev = (
+        insert(WebhookEvent)
+        .values(
+            id=bindparam("id"),
+            idempotency_key=bindparam("key"),
+            type=bindparam("type"),
+            version=bindparam("version"),
+            partner_id=bindparam("partner_id", type_=WebhookEvent.partner_id.type),
+            occurred_at=bindparam("occurred_at", type_=WebhookEvent.occurred_at.type),
+            data=bindparam("data", type_=WebhookEvent.data.type),
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(WebhookEvent.id, WebhookEvent.seq, WebhookEvent.partner_id, WebhookEvent.created_at)
+        .cte("ev")
+    )
+    subs = (
+        select(WebhookSubscription.id, ev.c.seq, ev.c.partner_id)
+        .join(ev, WebhookSubscription.created_at <= ev.c.created_at)
+        .where(_subscribed(bindparam("types", type_=WebhookSubscription.event_types.type)))
+        .cte("subs")
+    )
+    deliveries = _deliveries(subs).cte("deliveries")
+    subscribed = select(func.array_agg(subs.c.id)).scalar_subquery()
+    return select(ev.c.id, subscribed).add_cte(deliveries)
+
+
+def _subscribed(event_type: str | BindParameter) -> ColumnElement[bool]:
+    """An active subscription to events of `event_type` (by name or by the wildcard; bound: a
+    one-element list of the type)."""
+    types = event_type if isinstance(event_type, BindParameter) else [event_type]
     return and_(
         WebhookSubscription.active,
         or_(
-            WebhookSubscription.event_types.contains([event_type]),
+            WebhookSubscription.event_types.contains(types),
             WebhookSubscription.event_types.contains([events.WILDCARD]),
         ),
     )

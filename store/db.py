@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from sqlalchemy import Executable, event
+from sqlalchemy import BindParameter, Executable, bindparam, event
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -51,6 +51,14 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def bound(model: type, *columns: str) -> dict[str, BindParameter]:
+    """For a statement built once (`functools.cache`) and sent with its values: each column of
+    `model` named, as a bind parameter of the column's name and type (a JSONB or UUID value is
+    then sent as such)."""
+    table = model.__table__  # type: ignore[attr-defined]
+    return {c: bindparam(c, type_=table.c[c].type) for c in columns}
 
 
 async def autocommit(session: AsyncSession) -> None:
