@@ -35,7 +35,7 @@ from domain.journeys import (
 from domain.links import link_jti
 from domain.policy import VersionedPolicy
 from store import repo
-from store.db import bound
+from store.db import bound, table_of
 from store.models import Cam, JourneyRecord, OutboxMessage, Partner
 from store.models.portal import PartnerUser
 
@@ -369,7 +369,7 @@ async def write_outbox(
 @functools.cache
 def _outbox_row() -> Executable:
     """`write_outbox`'s INSERT of one recipient's row, its id returned (none: queued before)."""
-    o = OutboxMessage
+    o, table = OutboxMessage, table_of(OutboxMessage)
     columns = (
         "idempotency_key",
         "partner_id",
@@ -381,14 +381,14 @@ def _outbox_row() -> Executable:
         "message_id",
     )
     return (
-        insert(o)
+        insert(table)
         .values(
             **bound(o, *columns),
             status="pending",
             attempts=0,
         )
         .on_conflict_do_nothing()
-        .returning(o.id)
+        .returning(table.c.id)
     )
 
 

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -49,7 +50,7 @@ from domain.webhooks import (
     refused_address,
 )
 from store import repo
-from store.db import autocommit
+from store.db import autocommit, table_of
 from store.models.integrations import WebhookDelivery, WebhookEvent, WebhookSubscription
 
 NEXT_BATCH = 50  # pending deliveries a stream takes at once (it re-reads after them: replays join there)
@@ -222,8 +223,9 @@ async def write_event(session: AsyncSession, inp: EventInput) -> tuple[str, list
 def _new_event() -> Select:
     """`write_event`'s statement for a new event (its values bound by name): built once, so a
     publish costs no statement building (a fifth of its CPU when built each time)."""
+    table = table_of(WebhookEvent)  # the table, not the class: no ORM bulk path (store/repo.py)
     ev = (
-        insert(WebhookEvent)
+        insert(table)
         .values(
             id=bindparam("id"),
             idempotency_key=bindparam("key"),
@@ -234,13 +236,14 @@ def _new_event() -> Select:
             data=bindparam("data", type_=WebhookEvent.data.type),
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(WebhookEvent.id, WebhookEvent.seq, WebhookEvent.partner_id, WebhookEvent.created_at)
+        .returning(table.c.id, table.c.seq, table.c.partner_id, table.c.created_at)
         .cte("ev")
     )
+    subscriptions = table_of(WebhookSubscription)
     subs = (
-        select(WebhookSubscription.id, ev.c.seq, ev.c.partner_id)
-        .join(ev, WebhookSubscription.created_at <= ev.c.created_at)
-        .where(_subscribed(bindparam("types", type_=WebhookSubscription.event_types.type)))
+        select(subscriptions.c.id, ev.c.seq, ev.c.partner_id)
+        .join(ev, subscriptions.c.created_at <= ev.c.created_at)
+        .where(_subscribed(bindparam("types", type_=subscriptions.c.event_types.type), subscriptions.c))
         .cte("subs")
     )
     deliveries = _deliveries(subs).cte("deliveries")
@@ -248,24 +251,18 @@ def _new_event() -> Select:
     return select(ev.c.id, subscribed).add_cte(deliveries)
 
 
-def _subscribed(event_type: str | BindParameter) -> ColumnElement[bool]:
+def _subscribed(event_type: str | BindParameter, subs: Any = WebhookSubscription) -> ColumnElement[bool]:
     """An active subscription to events of `event_type` (by name or by the wildcard; bound: a
-    one-element list of the type)."""
+    one-element list of the type); `subs`: the class or its table's columns (`.c`)."""
     types = event_type if isinstance(event_type, BindParameter) else [event_type]
-    return and_(
-        WebhookSubscription.active,
-        or_(
-            WebhookSubscription.event_types.contains(types),
-            WebhookSubscription.event_types.contains([events.WILDCARD]),
-        ),
-    )
+    return and_(subs.active, or_(subs.event_types.contains(types), subs.event_types.contains([events.WILDCARD])))
 
 
 def _deliveries(subs: CTE) -> Insert:
     """One pending delivery per row of `subs` (subscription id, event seq, partner id); none twice."""
     pending = literal(DeliveryStatus.pending.value), literal(0), literal(0)
     return (
-        insert(WebhookDelivery)
+        insert(table_of(WebhookDelivery))
         .from_select(
             ["subscription_id", "event_seq", "partner_id", "status", "attempts", "replays"],
             select(subs.c.id, subs.c.seq, subs.c.partner_id, *pending),

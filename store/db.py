@@ -6,9 +6,9 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BindParameter, Executable, bindparam, event
+from sqlalchemy import BindParameter, Executable, Table, bindparam, event
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -53,11 +53,17 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def table_of(model: type) -> Table:
+    """A mapped class's table: a statement written against it takes SQLAlchemy's Core path (an
+    ORM INSERT is rebuilt by the session's bulk path on every call)."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
+
+
 def bound(model: type, *columns: str) -> dict[str, BindParameter]:
     """For a statement built once (`functools.cache`) and sent with its values: each column of
     `model` named, as a bind parameter of the column's name and type (a JSONB or UUID value is
     then sent as such)."""
-    table = model.__table__  # type: ignore[attr-defined]
+    table = table_of(model)
     return {c: bindparam(c, type_=table.c[c].type) for c in columns}
 
 
