@@ -11,6 +11,7 @@ stays uncertain leaves the rows in place: the journey record says it is not conf
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Executable, bindparam, delete, func, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -56,7 +57,7 @@ from domain.journeys import (
 )
 from domain.policy import VersionedPolicy
 from store import repo
-from store.db import autocommit
+from store.db import autocommit, table_of
 from store.models import AuditEvent, JourneyRecord, Partner
 
 log = logging.getLogger(__name__)
@@ -325,14 +326,20 @@ async def start_recorded(session: AsyncSession, client: Client, wids: list[str])
 async def _mark_started(session: AsyncSession, wid: str) -> None:
     """Record the confirmed start: one statement, autocommitted when the session has no
     transaction open (after a create's commit: no BEGIN and COMMIT round trips of its own)."""
-    stmt = (
-        update(JourneyRecord)
-        .where(JourneyRecord.workflow_id == wid, JourneyRecord.started_at.is_(None))
-        .values(started_at=datetime.now(UTC))
-    )
     await autocommit(session)
-    await session.execute(stmt)
+    await session.execute(_started(), {"wid": wid, "at": datetime.now(UTC)})
     await session.commit()
+
+
+@functools.cache
+def _started() -> Executable:
+    """`_mark_started`'s UPDATE, built once (store/repo.py)."""
+    table = table_of(JourneyRecord)
+    return (
+        update(table)
+        .where(table.c.workflow_id == bindparam("wid"), table.c.started_at.is_(None))
+        .values(started_at=bindparam("at", type_=table.c.started_at.type))
+    )
 
 
 async def _compensate(

@@ -3,9 +3,10 @@ named resource, released at commit or rollback."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
@@ -20,4 +21,12 @@ async def lock(session: AsyncSession, *names: str) -> None:
     list from left to right."""
     idents = sorted({lock_id(n) for n in names})
     if idents:
-        await session.execute(select(*(func.pg_advisory_xact_lock(i).label(f"l{n}") for n, i in enumerate(idents))))
+        await session.execute(_locks(len(idents)), {f"l{n}": i for n, i in enumerate(idents)})
+
+
+@functools.cache
+def _locks(count: int) -> Select:
+    """The statement taking `count` locks, their ids bound as l0, l1...: built once per count."""
+    return select(
+        *(func.pg_advisory_xact_lock(bindparam(f"l{n}", type_=BigInteger)).label(f"l{n}") for n in range(count))
+    )
