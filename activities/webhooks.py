@@ -14,12 +14,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from sqlalchemy import CTE, BindParameter, ColumnElement, Select, and_, bindparam, func, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import Insert, insert
+from sqlalchemy import Select, bindparam, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.common import WorkflowIDReusePolicy
@@ -50,7 +49,7 @@ from domain.webhooks import (
     refused_address,
 )
 from store import repo
-from store.db import autocommit, table_of
+from store.db import autocommit, bound, table_of
 from store.models.integrations import WebhookDelivery, WebhookEvent, WebhookSubscription
 
 NEXT_BATCH = 50  # pending deliveries a stream takes at once (it re-reads after them: replays join there)
@@ -167,108 +166,68 @@ async def write_event(session: AsyncSession, inp: EventInput) -> tuple[str, list
     per active subscription to its type. Returns the event id and those subscriptions, whose
     streams the caller wakes once the transaction has committed.
 
-    One statement when the event is new (a data-modifying CTE: the event, its subscriptions and
-    their deliveries; PostgreSQL checks the deliveries' foreign key at the end of the statement),
-    built once and sent with the event's values; an event an earlier attempt wrote is read back and
-    its deliveries made sure of, as before."""
+    One statement (a data-modifying CTE: the event, its subscriptions and their deliveries;
+    PostgreSQL checks the deliveries' foreign key at the end of the statement), built once and sent
+    with the event's values. An event an earlier attempt wrote is read back by its key, with the
+    same subscriptions and deliveries (none written twice)."""
     spec = events.spec(inp.type)
     data = spec.data.model_validate(inp.data).model_dump(mode="json")
-    new = (
-        await session.execute(
-            _new_event(),
-            {
-                "id": event_id(inp.idempotency_key),
-                "key": inp.idempotency_key,
-                "type": inp.type,
-                "types": [inp.type],
-                "version": spec.version,
-                "partner_id": uuid.UUID(inp.partner_id),
-                "occurred_at": inp.occurred_at,
-                "data": data,
-            },
-        )
-    ).one_or_none()
-    if new is not None:
-        return new[0], list(new[1] or [])
-    # written by an earlier attempt: that row (its deliveries are the same)
-    key = inp.idempotency_key
-    written = WebhookEvent.id, WebhookEvent.seq, WebhookEvent.partner_id, WebhookEvent.created_at
-    event = (await session.execute(select(*written).where(WebhookEvent.idempotency_key == key))).one()
-    subscriptions = list(
-        (
-            await session.scalars(
-                select(WebhookSubscription.id).where(
-                    _subscribed(inp.type), WebhookSubscription.created_at <= event.created_at
-                )
-            )
-        ).all()
-    )
-    for sub_id in subscriptions:
-        await session.execute(
-            insert(WebhookDelivery)
-            .values(
-                subscription_id=sub_id,
-                event_seq=event.seq,
-                partner_id=event.partner_id,
-                status=DeliveryStatus.pending.value,
-                attempts=0,
-                replays=0,
-            )
-            .on_conflict_do_nothing()
-        )
-    return event.id, subscriptions
+    values = {
+        "id": event_id(inp.idempotency_key),
+        "idempotency_key": inp.idempotency_key,
+        "type": inp.type,
+        "types": [inp.type],
+        "version": spec.version,
+        "partner_id": uuid.UUID(inp.partner_id),
+        "occurred_at": inp.occurred_at,
+        "data": data,
+    }
+    written = (await session.execute(_event_with_deliveries(new=True), values)).one_or_none()
+    if written is None:  # written by an earlier attempt: that row
+        written = (await session.execute(_event_with_deliveries(new=False), values)).one()
+    return written[0], list(written[1] or [])
 
 
 @functools.cache
-def _new_event() -> Select:
-    """`write_event`'s statement for a new event (its values bound by name): built once, so a
-    publish costs no statement building (a fifth of its CPU when built each time)."""
-    table = table_of(WebhookEvent)  # the table, not the class: no ORM bulk path (store/repo.py)
-    ev = (
-        insert(table)
-        .values(
-            id=bindparam("id"),
-            idempotency_key=bindparam("key"),
-            type=bindparam("type"),
-            version=bindparam("version"),
-            partner_id=bindparam("partner_id", type_=WebhookEvent.partner_id.type),
-            occurred_at=bindparam("occurred_at", type_=WebhookEvent.occurred_at.type),
-            data=bindparam("data", type_=WebhookEvent.data.type),
+def _event_with_deliveries(new: bool) -> Select:
+    """`write_event`'s statement (its values bound by name, built once: a publish costs no
+    statement building, a fifth of its CPU when built each time): the event inserted (`new`; no
+    row when its key is taken) or read by its key, a pending delivery for each active subscription
+    to its type (by name or the wildcard) made before it, and those subscriptions' ids. Written
+    against the tables: no ORM bulk path (store/repo.py)."""
+    table = table_of(WebhookEvent)
+    returned = table.c.id, table.c.seq, table.c.partner_id, table.c.created_at
+    values = bound(WebhookEvent, "id", "idempotency_key", "type", "version", "partner_id", "occurred_at", "data")
+    if new:
+        ev = (
+            insert(table)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(*returned)
+            .cte("ev")
         )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(table.c.id, table.c.seq, table.c.partner_id, table.c.created_at)
-        .cte("ev")
-    )
-    subscriptions = table_of(WebhookSubscription)
+    else:
+        ev = select(*returned).where(table.c.idempotency_key == values["idempotency_key"]).cte("ev")
+    s = table_of(WebhookSubscription).c
+    types = bindparam("types", type_=s.event_types.type)  # a one-element list: the event's type
     subs = (
-        select(subscriptions.c.id, ev.c.seq, ev.c.partner_id)
-        .join(ev, subscriptions.c.created_at <= ev.c.created_at)
-        .where(_subscribed(bindparam("types", type_=subscriptions.c.event_types.type), subscriptions.c))
+        select(s.id, ev.c.seq, ev.c.partner_id)
+        .join(ev, s.created_at <= ev.c.created_at)
+        .where(s.active, or_(s.event_types.contains(types), s.event_types.contains([events.WILDCARD])))
         .cte("subs")
     )
-    deliveries = _deliveries(subs).cte("deliveries")
-    subscribed = select(func.array_agg(subs.c.id)).scalar_subquery()
-    return select(ev.c.id, subscribed).add_cte(deliveries)
-
-
-def _subscribed(event_type: str | BindParameter, subs: Any = WebhookSubscription) -> ColumnElement[bool]:
-    """An active subscription to events of `event_type` (by name or by the wildcard; bound: a
-    one-element list of the type); `subs`: the class or its table's columns (`.c`)."""
-    types = event_type if isinstance(event_type, BindParameter) else [event_type]
-    return and_(subs.active, or_(subs.event_types.contains(types), subs.event_types.contains([events.WILDCARD])))
-
-
-def _deliveries(subs: CTE) -> Insert:
-    """One pending delivery per row of `subs` (subscription id, event seq, partner id); none twice."""
     pending = literal(DeliveryStatus.pending.value), literal(0), literal(0)
-    return (
+    deliveries = (
         insert(table_of(WebhookDelivery))
         .from_select(
             ["subscription_id", "event_seq", "partner_id", "status", "attempts", "replays"],
             select(subs.c.id, subs.c.seq, subs.c.partner_id, *pending),
         )
         .on_conflict_do_nothing()
+        .cte("deliveries")
     )
+    subscribed = select(func.array_agg(subs.c.id)).scalar_subquery()
+    return select(ev.c.id, subscribed).add_cte(deliveries)
 
 
 @dataclass(frozen=True)
@@ -326,8 +285,8 @@ class WebhookActivities:
     @activity.defn(name=WebhookActivity.PUBLISH)
     async def publish(self, inp: EventInput) -> PublishResult:
         """Also run as a local activity (patch `kit-lean-steps`): the worker's client is there too.
-        Autocommitted: a new event is one statement (`write_event`), and each statement of an
-        earlier attempt's event is idempotent on its own."""
+        Autocommitted: an event is one statement (`write_event`; an earlier attempt's, two: each
+        idempotent on its own)."""
         async with self.sessionmaker() as session:
             await autocommit(session)
             try:
