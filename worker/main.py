@@ -29,6 +29,7 @@ from store.db import make_engine, make_sessionmaker
 from worker.integrations import integration_activities, integration_workflows
 from worker.interceptors import DatabaseErrorInterceptor, RetryingStepsInterceptor
 from worker.observe import ObserveInterceptor, runtime, serve_health
+from worker.runner import SandboxedRunner
 
 
 def build_worker(
@@ -39,11 +40,11 @@ def build_worker(
     workflow_runner: WorkflowRunner | None = None,
     interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
-    """The worker of every journey; `workflow_runner` replaces the default sandboxed runner (the
-    simulator runs the same workflows unsandboxed: a third less CPU per workflow task), as does
+    """The worker of every journey; `workflow_runner` replaces the default sandboxed runner
+    (worker/runner.py; the simulator runs the same workflows unsandboxed), as does
     `WORKER_WORKFLOW_SANDBOX=false`; `interceptors` go first (the simulator orders routings)."""
-    if workflow_runner is None and not settings.worker_workflow_sandbox:
-        workflow_runner = UnsandboxedWorkflowRunner()
+    if workflow_runner is None:
+        workflow_runner = SandboxedRunner() if settings.worker_workflow_sandbox else UnsandboxedWorkflowRunner()
     resources = registry.Resources(
         sessionmaker=sessionmaker, mailer=registry.make_mailer(settings, pooled=True), settings=settings
     )
@@ -60,7 +61,7 @@ def build_worker(
         ],
         max_cached_workflows=settings.worker_max_cached_workflows,
         **concurrency(settings),
-        **({"workflow_runner": workflow_runner} if workflow_runner is not None else {}),
+        workflow_runner=workflow_runner,
     )
 
 

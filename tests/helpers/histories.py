@@ -12,6 +12,7 @@ from temporalio.worker import Replayer
 
 from core import registry
 from tests.helpers.keys import CONVERTER
+from worker.runner import SandboxedRunner
 
 TESTS = Path(__file__).resolve().parent.parent
 ROOT = TESTS.parent
@@ -45,9 +46,11 @@ def histories(journey: str) -> list[Path]:
 async def replay(path: Path, workflows: list[type] | None = None) -> None:
     """Replay one recorded history on the current code of `workflows` (every registered journey
     workflow by default), through the test key ring (histories recorded before encryption pass
-    through in clear); non-determinism fails."""
+    through in clear) and the worker's runner (worker/runner.py); non-determinism fails."""
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=workflows or registry.workflows(), data_converter=CONVERTER)
+    replayer = Replayer(
+        workflows=workflows or registry.workflows(), data_converter=CONVERTER, workflow_runner=SandboxedRunner()
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
 
