@@ -27,6 +27,7 @@ from pathlib import Path
 
 from bench import harness
 from bench.harness import Section, log
+from core import loop as event_loop
 from core import registry
 
 
@@ -215,11 +216,13 @@ def main(argv: list[str] | None = None) -> int:
     import json
 
     harness.BASELINES = not args.no_baselines
+    harness.workflow_bytecode()
     try:
         previous = json.loads(args.costs.read_text())
     except (OSError, ValueError):
         previous = {}
-    sections = asyncio.run(main_async(args.only or list(BENCHMARKS), args.n, args.timeout))
+    # On the event loop `camlights worker` runs on (core/loop.py): the journeys' worker runs in this process.
+    sections = event_loop.run(main_async(args.only or list(BENCHMARKS), args.n, args.timeout))
     if harness.COSTS or harness.RATES:
         sections.append(model_check(previous))
         if not args.no_costs:

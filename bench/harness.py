@@ -393,6 +393,30 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def workflow_bytecode() -> int:
+    """Write the .pyc of every workflow module (ours and the baseline's) when this process does
+    not (`PYTHONDONTWRITEBYTECODE`, as this machine sets): the sandbox imports a workflow's module
+    again for every new run, and without bytecode compiles its source each time, which an
+    installed package (pip writes .pyc) never does. Subprocesses get the same (`Stack.env`).
+    Returns how many were written."""
+    import importlib.util
+    import inspect
+    import py_compile
+    import sys
+
+    from core import registry
+
+    if not sys.dont_write_bytecode:
+        return 0
+    written = 0
+    for source in sorted({inspect.getfile(cls) for cls in [*registry.workflows(), BaselineWorkflow]}):
+        cached = importlib.util.cache_from_source(source)
+        if not os.path.exists(cached) or os.path.getmtime(cached) < os.path.getmtime(source):
+            py_compile.compile(source, cfile=cached, doraise=True)
+            written += 1
+    return written
+
+
 # --------------------------------------------------------------------------- real journeys
 
 

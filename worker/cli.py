@@ -24,9 +24,10 @@ from domain.enums import Role
 
 
 def _cmd_worker(args) -> int:
+    from core import loop
     from worker.main import run_worker
 
-    asyncio.run(run_worker(get_settings()))
+    loop.run(run_worker(get_settings()))  # on uvloop where installed
     return 0
 
 

@@ -39,6 +39,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from core import loop as event_loop
 from core.settings import Settings
 from domain.policy import ProgramPolicy
 
@@ -1268,14 +1269,8 @@ def _child_main() -> None:
 
 
 def _run(main: Any) -> Any:
-    """`asyncio.run` on libuv's event loop (uvloop) where it is installed: the run's every database
-    statement, SMTP exchange and workflow task goes through the loop, and uvloop's costs 13-17 % less
-    CPU a simulated month (bench/README.md, issue 26); asyncio's elsewhere."""
-    try:
-        import uvloop
-    except ImportError:  # not on this platform
-        return asyncio.run(main)
-    return uvloop.run(main)
+    """A run's event loop: uvloop's where installed (core/loop.py)."""
+    return event_loop.run(main)
 
 
 async def _in_processes(

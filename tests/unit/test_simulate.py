@@ -125,7 +125,8 @@ async def test_a_partner_answers_an_offer_only_while_more_than_the_margin_is_lef
 
 def test_a_run_goes_on_libuvs_event_loop():
     """A simulation's run in its own process (`_child_main`) goes through `_run`: on uvloop where it
-    is installed (a dependency on every platform but Windows), 13-17 % less CPU than asyncio's."""
+    is installed (a dependency on every platform but Windows), 13-17 % less CPU than asyncio's.
+    `camlights worker` and the benchmarks run through the same `core.loop.run`."""
     import asyncio
 
     from worker.simulate import _run
