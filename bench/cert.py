@@ -42,7 +42,7 @@ def cert_rows(partners: list[dict], expires_at: datetime) -> list[dict]:
     ]
 
 
-def cert_input(cert: dict, partner: dict):
+def cert_input(cert: dict, partner: dict, policy_version: int | None = None):
     from journeys.cert.domain import CertInput
 
     return CertInput(
@@ -55,6 +55,7 @@ def cert_input(cert: dict, partner: dict):
         track=cert["track"],
         product_category=cert["product_category"],
         expires_at=cert["expires_at"],
+        policy_version=policy_version,
     )
 
 
@@ -69,10 +70,13 @@ async def run(st: Stack, n: int) -> list[Section]:
     certs = cert_rows(partners, expires)
     await asyncio.to_thread(seed.write, st.settings.database_url, seed.Program(certifications=certs))
     task_queue = f"bench-cert-{uuid.uuid4().hex[:8]}"
+    version = await harness.policy_version(st)
 
     async def journey(pair):
         cert, partner = pair
-        handle = await harness.launch(st.client, JOURNEY, cert["id"], cert_input(cert, partner), task_queue, "active")
+        handle = await harness.launch(
+            st.client, JOURNEY, cert["id"], cert_input(cert, partner, version), task_queue, "active"
+        )
         renewal = Renewal(expires_at=expires + timedelta(days=365), by="ops:bench")
         result = await handle.execute_update(RENEW, renewal, result_type=RenewalResult)
         return handle, result.period

@@ -52,7 +52,7 @@ def deal_rows(partners: list[dict], amount_minor: int = 500_000) -> list[dict]:
     return rows
 
 
-def deal_input(deal: dict, partner: dict):
+def deal_input(deal: dict, partner: dict, policy_version: int | None = None):
     from journeys.deal.domain import DealInput
 
     return DealInput(
@@ -66,6 +66,7 @@ def deal_input(deal: dict, partner: dict):
         currency=deal["currency"],
         stage=deal["stage"],
         state=deal["state"],
+        policy_version=policy_version,
     )
 
 
@@ -78,11 +79,12 @@ async def run(st: Stack, n: int) -> list[Section]:
     deals = deal_rows(partners)
     await asyncio.to_thread(seed.write, st.settings.database_url, seed.Program(deals=deals))
     task_queue = f"bench-deal-{uuid.uuid4().hex[:8]}"
+    version = await harness.policy_version(st)  # pinned, as the API pins it
 
     async def journey(pair):
         deal, partner = pair
         handle = await harness.launch(
-            st.client, JOURNEY, deal["id"], deal_input(deal, partner), task_queue, deal["state"]
+            st.client, JOURNEY, deal["id"], deal_input(deal, partner, version), task_queue, deal["state"]
         )
         await handle.signal(CHANGE_STAGE, StageChange(stage=DealStage.closed_won, by=f"partner:{partner['id']}"))
         return handle, (await handle.result())["state"]

@@ -455,6 +455,15 @@ async def seed_partners(st: Stack, n: int, tier: str = "registered") -> list[dic
     return prog.partners
 
 
+async def policy_version(st: Stack) -> int:
+    """The current policy version, which the API pins in every journey it starts (the journey then
+    reads it from the worker's cache of stored versions, not from PostgreSQL)."""
+    from store import repo
+
+    async with st.sessionmaker() as session:
+        return (await repo.current_policy(session)).version
+
+
 def coverage(partner: dict):
     from domain.journeys import Coverage
 

@@ -27,9 +27,12 @@ async def run(st: Stack, n: int) -> list[Section]:
     before = await harness.db_snapshot(st)
     partners = await harness.seed_partners(st, n + 1)
     task_queue = f"bench-onboarding-{uuid.uuid4().hex[:8]}"
+    version = await harness.policy_version(st)
 
     async def journey(p: dict):
-        inp = OnboardingInput(partner_id=str(p["id"]), partner_name=p["name"], coverage=harness.coverage(p))
+        inp = OnboardingInput(
+            partner_id=str(p["id"]), partner_name=p["name"], coverage=harness.coverage(p), policy_version=version
+        )
         handle = await harness.launch(st.client, JOURNEY, p["id"], inp, task_queue, OnboardingState.in_progress.value)
         for key in required:
             await handle.signal(MARK_MILESTONE, MilestoneDone(key=key, by=f"partner:{p['id']}"))
