@@ -6,6 +6,7 @@ import functools
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiosmtplib
 import jinja2
@@ -117,16 +118,17 @@ class CommonActivities:
     async def notify(self, inp: NotifyInput) -> SendResult:
         """Queue one notification and send it, in one activity: both halves are idempotent on the
         key (a retry queues nothing twice and sends only the rows still pending). The first row
-        this attempt queued is sent in the queueing transaction (no one else sees it before it is
-        marked: no transaction of its own); the others each in their own, by their ids; a retry
+        this attempt queued is sent in the queueing transaction, as its INSERT returned it (no one
+        else sees it before it is marked: no lock and no read of its own), in the language the
+        recipients' query found; the others each in their own transaction, by their ids; a retry
         looks up the key's rows."""
-        sent, ids = _Sent(inp.idempotency_key), list[int]()
+        sent, rows, languages = _Sent(inp.idempotency_key), list[Any](), dict[str, str]()
         async with self.sessionmaker() as session, session.begin():
-            recipients = await resolve_recipients(session, inp.partner_id, inp.recipients, self.ops_email)
-            await write_outbox(session, inp, [(role, address, {}) for role, address in recipients], ids)
-            if ids:
-                await self._send_row(session, ids[0], sent)
-        return await self._send(inp.idempotency_key, ids[1:] if ids else None, sent)
+            recipients = await resolve_recipients(session, inp.partner_id, inp.recipients, self.ops_email, languages)
+            await write_outbox(session, inp, [(role, address, {}) for role, address in recipients], rows)
+            if rows:
+                await self._send_row(session, rows[0], sent, languages.get(rows[0].recipient.lower()))
+        return await self._send(inp.idempotency_key, [row.id for row in rows[1:]] if rows else None, sent)
 
     @activity.defn(name=SEND_NOTIFICATIONS)
     async def send_notifications(self, inp: SendInput) -> SendResult:
@@ -154,19 +156,22 @@ class CommonActivities:
                 )
         for row_id in ids:
             async with self.sessionmaker() as session, session.begin():
-                await self._send_row(session, row_id, sent)
+                row = (await session.execute(_locked_row(), {"id": row_id})).one_or_none()
+                await self._send_row(session, row, sent)
         return sent.result()
 
-    async def _send_row(self, session: AsyncSession, row_id: int, sent: _Sent) -> None:
-        """Send one outbox row in the caller's transaction: locked, sent, and marked sent (or
-        failed for good) when the transaction commits; a transient failure leaves it pending."""
-        row = await session.scalar(_locked_row(), {"id": row_id})
+    async def _send_row(self, session: AsyncSession, row: Any, sent: _Sent, language: str | None = None) -> None:
+        """Send one outbox row (its columns, locked or written by the caller's transaction) in that
+        transaction: sent, and marked sent (or failed for good) with its attempt in one UPDATE when
+        the transaction commits; a transient failure leaves it pending. `language`: the
+        recipient's, when the caller knows it."""
         if row is None or row.status in ("sent", "failed"):
             sent.already += 1
             return
-        row.attempts += 1
+        # The bound values of `_marked_sent` / `_attempted` (named apart from the columns they set).
+        outcome: dict[str, Any] = {"row_id": row.id, "tries": row.attempts + 1, "outcome": row.status, "error": None}
         try:
-            with session.no_autoflush:  # the attempt and its outcome: one UPDATE, at commit
+            if language is None:
                 language = await recipient_language(session, row)
             rendered = self.mailer.render(row.journey, row.template, row.context, language)
             msg = self.mailer.build(
@@ -177,11 +182,12 @@ class CommonActivities:
             )
             await self.mailer.send(msg)
         except Exception as err:
-            row.last_error = f"{type(err).__name__}: {err}"[:2000]
+            outcome["error"] = f"{type(err).__name__}: {err}"[:2000]
             if not is_permanent(err):
-                sent.transient.append(f"{row.recipient}: {row.last_error}")
+                sent.transient.append(f"{row.recipient}: {outcome['error']}")
+                await session.execute(_attempted(), outcome)
                 return
-            row.status = "failed"
+            outcome["outcome"] = "failed"
             sent.failed += 1
             metrics.email(row.journey, row.template, "failed")
             await repo.claim_step(
@@ -191,11 +197,12 @@ class CommonActivities:
                 action="notification.failed",
                 partner_id=row.partner_id,
                 journey=row.journey,
-                detail={"template": row.template, "to": row.recipient, "error": row.last_error},
+                detail={"template": row.template, "to": row.recipient, "error": outcome["error"]},
             )
+            await session.execute(_attempted(), outcome)
         else:
-            row.status = "sent"
-            row.sent_at = func.now()
+            outcome["outcome"] = "sent"
+            await session.execute(_marked_sent(), outcome)
             sent.sent += 1
             metrics.email(row.journey, row.template, "sent")
 
@@ -217,7 +224,7 @@ class _Sent:
         return SendResult(sent=self.sent, already_sent=self.already, failed=self.failed, idempotency_key=self.key)
 
 
-async def recipient_language(session: AsyncSession, row: OutboxMessage) -> str:
+async def recipient_language(session: AsyncSession, row: Any) -> str:
     """The language of the email's recipient: the partner user's with that address (the partner's
     own people), else English (CAMs, ops, a certified person who is no portal user)."""
     if row.partner_id is None or row.recipient_role not in ("partner", "person"):
@@ -237,15 +244,23 @@ def is_permanent(err: BaseException) -> bool:
 
 
 async def resolve_recipients(
-    session: AsyncSession, partner_id: str, roles: list[str], ops_email: str
+    session: AsyncSession,
+    partner_id: str,
+    roles: list[str],
+    ops_email: str,
+    languages: dict[str, str] | None = None,
 ) -> list[tuple[str, str]]:
     """Roles ("partner", "cam", "ops", "person:<address>") to (role, address), from the DB at queue time; a CAM
-    role on a partner without a CAM resolves to nobody. One entry per address."""
-    # The partner's address and its CAM's in one statement (no CAM: None).
+    role on a partner without a CAM resolves to nobody. One entry per address. `languages`, when
+    given, receives the partner contact's language by its (lowercased) address, as
+    `recipient_language` would find it (English when the contact is no portal user)."""
+    # The partner's address, its CAM's (no CAM: None) and its contact's language in one statement.
     found = (await session.execute(_addresses(), {"id": uuid.UUID(partner_id)})).one_or_none()
     if found is None:
         raise ApplicationError(f"partner {partner_id} not found", type="PartnerNotFound", non_retryable=True)
-    contact_email, cam_email = found
+    contact_email, cam_email, contact_language = found
+    if languages is not None and "partner" in roles:
+        languages[contact_email.lower()] = contact_language or "en"
     out: list[tuple[str, str]] = []
     for role in roles:
         if role == "partner":
@@ -327,11 +342,11 @@ async def queue_rows(
 
 
 async def write_outbox(
-    session: AsyncSession, inp: NotifyInput, recipients: list[tuple[str, str, dict]], ids: list[int] | None = None
+    session: AsyncSession, inp: NotifyInput, recipients: list[tuple[str, str, dict]], rows: list[Any] | None = None
 ) -> int:
     """The audit row and one outbox row per recipient, in the caller's transaction. Returns how
-    many rows were queued: 0 when an earlier attempt already queued this key. `ids`, when given,
-    receives the ids of the rows written, in order."""
+    many rows were queued: 0 when an earlier attempt already queued this key. `rows`, when given,
+    receives the rows written (their columns, as `_locked_row` reads them), in order."""
     if not await repo.claim_step(
         session,
         key=inp.idempotency_key,
@@ -356,9 +371,9 @@ async def write_outbox(
                 "message_id": message_id(inp.idempotency_key, address, inp.template),
             },
         )
-        row_id = written.scalar_one_or_none()
-        if ids is not None and row_id is not None:
-            ids.append(row_id)
+        row = written.one_or_none()
+        if rows is not None and row is not None:
+            rows.append(row)
     return len(recipients)
 
 
@@ -368,7 +383,7 @@ async def write_outbox(
 
 @functools.cache
 def _outbox_row() -> Executable:
-    """`write_outbox`'s INSERT of one recipient's row, its id returned (none: queued before)."""
+    """`write_outbox`'s INSERT of one recipient's row, returned (none: queued before)."""
     o, table = OutboxMessage, table_of(OutboxMessage)
     columns = (
         "idempotency_key",
@@ -388,14 +403,45 @@ def _outbox_row() -> Executable:
             attempts=0,
         )
         .on_conflict_do_nothing()
-        .returning(table.c.id)
+        .returning(*table.c)
     )
 
 
 @functools.cache
 def _locked_row() -> Select:
-    """An outbox row by id, locked until the sending transaction ends."""
-    return select(OutboxMessage).where(OutboxMessage.id == bindparam("id")).with_for_update()
+    """An outbox row's columns by id, locked until the sending transaction ends."""
+    table = table_of(OutboxMessage)
+    return select(*table.c).where(table.c.id == bindparam("id")).with_for_update()
+
+
+@functools.cache
+def _marked_sent() -> Executable:
+    """A row sent: its attempt and the time, one UPDATE."""
+    table = table_of(OutboxMessage)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values(
+            status=bindparam("outcome", type_=table.c.status.type),
+            attempts=bindparam("tries", type_=table.c.attempts.type),
+            sent_at=func.now(),
+        )
+    )
+
+
+@functools.cache
+def _attempted() -> Executable:
+    """A row not sent (failed for good, or pending again): its attempt and the error, one UPDATE."""
+    table = table_of(OutboxMessage)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values(
+            status=bindparam("outcome", type_=table.c.status.type),
+            attempts=bindparam("tries", type_=table.c.attempts.type),
+            last_error=bindparam("error", type_=table.c.last_error.type),
+        )
+    )
 
 
 @functools.cache
@@ -408,9 +454,14 @@ def _language() -> Select:
 
 @functools.cache
 def _addresses() -> Select:
-    """A partner's contact address and its CAM's (None without a CAM), in one statement."""
+    """A partner's contact address, its CAM's (None without a CAM) and the contact's language
+    (None when the contact is no portal user: English), in one statement."""
     return (
-        select(Partner.contact_email, Cam.email)
+        select(Partner.contact_email, Cam.email, PartnerUser.language)
         .outerjoin(Cam, Cam.id == Partner.cam_id)
+        .outerjoin(
+            PartnerUser,
+            (PartnerUser.partner_id == Partner.id) & (PartnerUser.email == func.lower(Partner.contact_email)),
+        )
         .where(Partner.id == bindparam("id"))
     )
