@@ -47,10 +47,21 @@ class OnboardingActivities:
                 },
             ):
                 return StepResult(applied=False)
-            for m in inp.milestones:
+            if inp.milestones:  # every milestone of the plan in one statement
                 await session.execute(
                     insert(PartnerMilestone)
-                    .values(partner_id=pid, key=m.key, title=m.title, required=m.required, due_at=m.due_at)
+                    .values(
+                        [
+                            {
+                                "partner_id": pid,
+                                "key": m.key,
+                                "title": m.title,
+                                "required": m.required,
+                                "due_at": m.due_at,
+                            }
+                            for m in inp.milestones
+                        ]
+                    )
                     .on_conflict_do_nothing()
                 )
             await repo.set_journey_state(session, pid, JOURNEY, inp.partner_id, OnboardingState.in_progress.value)
