@@ -50,7 +50,10 @@ from domain.webhooks import (
 )
 from store import repo
 from store.db import autocommit, bound, table_of
+from store.models import PolicyVersion
 from store.models.integrations import WebhookDelivery, WebhookEvent, WebhookSubscription
+
+PolicyStamp = tuple[int, datetime]  # a policy version and its created_at (store/repo.py `parsed_policy`)
 
 NEXT_BATCH = 50  # pending deliveries a stream takes at once (it re-reads after them: replays join there)
 REQUEST_MARGIN = 5.0  # seconds of an attempt beyond the request's own time limit (recording it)
@@ -170,6 +173,13 @@ async def write_event(session: AsyncSession, inp: EventInput) -> tuple[str, list
     PostgreSQL checks the deliveries' foreign key at the end of the statement), built once and sent
     with the event's values. An event an earlier attempt wrote is read back by its key, with the
     same subscriptions and deliveries (none written twice)."""
+    msg_id, subscriptions, _ = await _write_event(session, inp)
+    return msg_id, subscriptions
+
+
+async def _write_event(session: AsyncSession, inp: EventInput) -> tuple[str, list[uuid.UUID], PolicyStamp | None]:
+    """`write_event`, and the newest policy version (with its `created_at`) read by the same
+    statement: what `Refresh.due` needs to know, without a statement of its own."""
     spec = events.spec(inp.type)
     data = spec.data.model_validate(inp.data).model_dump(mode="json")
     values = {
@@ -185,7 +195,8 @@ async def write_event(session: AsyncSession, inp: EventInput) -> tuple[str, list
     written = (await session.execute(_event_with_deliveries(new=True), values)).one_or_none()
     if written is None:  # written by an earlier attempt: that row
         written = (await session.execute(_event_with_deliveries(new=False), values)).one()
-    return written[0], list(written[1] or [])
+    stamp = (written[2], written[3]) if written[2] is not None else None
+    return written[0], list(written[1] or []), stamp
 
 
 @functools.cache
@@ -227,7 +238,10 @@ def _event_with_deliveries(new: bool) -> Select:
         .cte("deliveries")
     )
     subscribed = select(func.array_agg(subs.c.id)).scalar_subquery()
-    return select(ev.c.id, subscribed).add_cte(deliveries)
+    newest = select(PolicyVersion.version, PolicyVersion.created_at).order_by(PolicyVersion.version.desc()).limit(1)
+    policy = newest.cte("newest_policy")  # the newest policy version, for `Refresh.due` (no statement of its own)
+    version, created_at = select(policy.c.version).scalar_subquery(), select(policy.c.created_at).scalar_subquery()
+    return select(ev.c.id, subscribed, version, created_at).add_cte(deliveries)
 
 
 @dataclass(frozen=True)
@@ -248,12 +262,16 @@ class Refresh:
     types: frozenset[str] = frozenset()
     journeys: tuple[Refreshed, ...] = ()
 
-    async def due(self, session: AsyncSession, event_type: str) -> list[Refreshed]:
-        """The journeys an event of `event_type` refreshes under the current policy (read in the
-        caller's transaction, only for such a type: one indexed statement)."""
+    async def due(self, session: AsyncSession, event_type: str, newest: PolicyStamp | None = None) -> list[Refreshed]:
+        """The journeys an event of `event_type` refreshes under the current policy. `newest`: the
+        newest version as the event's statement read it (`_write_event`); when this process has
+        parsed that version, no statement; else the current policy is read in the caller's
+        transaction (one indexed statement), only for such a type."""
         if event_type not in self.types or not self.journeys:
             return []
-        policy = (await repo.current_policy(session)).policy
+        policy = repo.parsed_policy(*newest) if newest is not None else None
+        if policy is None:
+            policy = (await repo.current_policy(session)).policy
         return [j for j in self.journeys if j.on(policy)]
 
 
@@ -290,10 +308,10 @@ class WebhookActivities:
         async with self.sessionmaker() as session:
             await autocommit(session)
             try:
-                msg_id, subscriptions = await write_event(session, inp)
+                msg_id, subscriptions, newest = await _write_event(session, inp)
             except ValueError as err:  # an unknown type or data its model refuses: no retry can fix it
                 raise ApplicationError(f"event {inp.type}: {err}", type="BadEvent", non_retryable=True) from None
-            refreshed = await self.refreshes.due(session, inp.type)
+            refreshed = await self.refreshes.due(session, inp.type, newest)
         info, client = activity.info(), activity.client()
         for sub_id in subscriptions:  # also on a retry: waking a stream twice is harmless
             await wake_stream(client, info.task_queue, sub_id, inp.partner_id)

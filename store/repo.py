@@ -121,6 +121,14 @@ async def current_policy(session: AsyncSession) -> VersionedPolicy:
     return VersionedPolicy(version=version, policy=_parsed[1])
 
 
+def parsed_policy(version: int, created_at: datetime) -> ProgramPolicy | None:
+    """The policy of that version (and `created_at`) if it is the newest this process parsed
+    (`current_policy`), without a statement; None otherwise."""
+    if _parsed is not None and _parsed[0] == (version, created_at):
+        return _parsed[1]
+    return None
+
+
 async def policy_version(session: AsyncSession, version: int) -> VersionedPolicy | None:
     row = await session.get(PolicyVersion, version)
     if row is None:

@@ -284,3 +284,56 @@ async def test_an_event_and_its_deliveries_are_one_statement_and_written_once(se
         deliveries = (await session.execute(select(WebhookDelivery.subscription_id, WebhookDelivery.status))).all()
         assert sorted(deliveries) == sorted([(named.id, "pending"), (wildcard.id, "pending")])
         assert await session.scalar(select(func.count()).select_from(WebhookEvent)) == 1
+
+
+async def test_a_published_event_reads_the_newest_policy_in_its_own_statement(sessionmaker):
+    """What a published event refreshes depends on the current policy (`Refresh.due`): the event's
+    statement reads the newest version too, so a process that parsed that version sends nothing
+    more; one that has not (another process stored a newer one) reads it, as before."""
+    from activities.webhooks import Refresh, Refreshed, _write_event
+    from store import repo
+    from tests.helpers.statements import sql_of, statements
+
+    refresh = Refresh(
+        types=frozenset({"partner.tier_changed"}), journeys=(Refreshed("health", "refresh", lambda p: True),)
+    )
+    partner = str(uuid.uuid4())
+
+    def event(n: int) -> EventInput:
+        return EventInput(
+            idempotency_key=f"t:newest:{partner}:{n}",
+            type="partner.tier_changed",
+            partner_id=partner,
+            occurred_at=datetime.now(UTC),
+            data={
+                "partner_id": partner,
+                "partner_name": "P",
+                "from_tier": "registered",
+                "to_tier": "silver",
+                "by": "ops:t",
+            },
+        )
+
+    async with sessionmaker() as session, session.begin():
+        current = await repo.current_policy(session)  # this process has parsed the newest version
+    with statements() as sent:
+        async with sessionmaker() as session, session.begin():
+            _, _, newest = await _write_event(session, event(1))
+            due = await refresh.due(session, "partner.tier_changed", newest)
+    assert newest is not None and newest[0] == current.version
+    assert [j.journey for j in due] == ["health"]
+    assert len(sent) == 1, sql_of(sent)
+
+    async with sessionmaker() as session, session.begin():  # another process stores a newer version
+        version = await repo.save_policy(session, current.policy, "test:another-process")
+    with statements() as sent:
+        async with sessionmaker() as session, session.begin():
+            _, _, newest = await _write_event(session, event(2))
+            due = await refresh.due(session, "partner.tier_changed", newest)
+    assert newest is not None and newest[0] == version
+    assert [j.journey for j in due] == ["health"]
+    assert len(sent) == 2, f"an unknown version is read: {sql_of(sent)}"
+    with statements() as sent:
+        async with sessionmaker() as session, session.begin():
+            assert await refresh.due(session, "deal.won", newest) == []  # not a type it refreshes
+    assert sent == []
