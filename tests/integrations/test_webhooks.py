@@ -237,6 +237,23 @@ async def test_an_event_no_retry_can_fix_fails_for_good(sessionmaker):
         assert await session.scalar(select(func.count()).select_from(WebhookEvent)) == 0
 
 
+def tier_changed(partner: str, key: str) -> EventInput:
+    """A `partner.tier_changed` event of `partner` under `key`."""
+    return EventInput(
+        idempotency_key=key,
+        type="partner.tier_changed",
+        partner_id=partner,
+        occurred_at=datetime.now(UTC),
+        data={
+            "partner_id": partner,
+            "partner_name": "P",
+            "from_tier": "registered",
+            "to_tier": "silver",
+            "by": "ops:t",
+        },
+    )
+
+
 async def test_an_event_and_its_deliveries_are_one_statement_and_written_once(sessionmaker):
     """`write_event`: a new event, with one pending delivery per active subscription to its type
     (by name or the wildcard; not an inactive one, another type's, or one made after the event),
@@ -256,19 +273,7 @@ async def test_an_event_and_its_deliveries_are_one_statement_and_written_once(se
         others = [sub(["deal.won"]), sub(["partner.tier_changed"], active=False)]
         session.add_all([named, wildcard, *others])
     partner = str(uuid.uuid4())
-    inp = EventInput(
-        idempotency_key=f"t:tier:{partner}",
-        type="partner.tier_changed",
-        partner_id=partner,
-        occurred_at=datetime.now(UTC),
-        data={
-            "partner_id": partner,
-            "partner_name": "P",
-            "from_tier": "registered",
-            "to_tier": "silver",
-            "by": "ops:t",
-        },
-    )
+    inp = tier_changed(partner, f"t:tier:{partner}")
     with statements() as sent:
         async with sessionmaker() as session, session.begin():
             first, subs = await write_event(session, inp)
@@ -300,19 +305,7 @@ async def test_a_published_event_reads_the_newest_policy_in_its_own_statement(se
     partner = str(uuid.uuid4())
 
     def event(n: int) -> EventInput:
-        return EventInput(
-            idempotency_key=f"t:newest:{partner}:{n}",
-            type="partner.tier_changed",
-            partner_id=partner,
-            occurred_at=datetime.now(UTC),
-            data={
-                "partner_id": partner,
-                "partner_name": "P",
-                "from_tier": "registered",
-                "to_tier": "silver",
-                "by": "ops:t",
-            },
-        )
+        return tier_changed(partner, f"t:newest:{partner}:{n}")
 
     async with sessionmaker() as session, session.begin():
         current = await repo.current_policy(session)  # this process has parsed the newest version
