@@ -123,6 +123,7 @@ class BaselineInput(BaseModel):
     activities: int
     signals: int = 0
     updates: int = 0
+    local_activities: int = 0  # after the activities: no-op local activities (the journeys' local steps)
 
 
 class BaselineResult(BaseModel):
@@ -170,6 +171,13 @@ class BaselineWorkflow:
                 start_to_close_timeout=BASELINE_TIMEOUT,
                 retry_policy=BASELINE_RETRY,
             )
+        for step in range(inp.local_activities):
+            await workflow.execute_local_activity(
+                noop,
+                NoopInput(journey_id=wid, step=inp.activities + step),
+                start_to_close_timeout=BASELINE_TIMEOUT,
+                retry_policy=BASELINE_RETRY,
+            )
         self._ran = True
         await workflow.wait_condition(lambda: self._signals >= inp.signals and self._updates >= inp.updates)
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -178,11 +186,13 @@ class BaselineWorkflow:
 
 @dataclass
 class Shape:
-    """What one journey did, on average: activities scheduled, signals and updates received."""
+    """What one journey did, on average: activities scheduled, signals and updates received, local
+    activities run (markers of `core_local_activity`)."""
 
     activities: int
     signals: int = 0
     updates: int = 0
+    local_activities: int = 0
 
 
 async def run_baseline(client, shape: Shape, n: int, concurrency: int = 200) -> dict:
@@ -196,7 +206,12 @@ async def run_baseline(client, shape: Shape, n: int, concurrency: int = 200) -> 
     async def journey(i: int):
         handle = await client.start_workflow(
             BaselineWorkflow.run,
-            BaselineInput(activities=shape.activities, signals=shape.signals, updates=shape.updates),
+            BaselineInput(
+                activities=shape.activities,
+                signals=shape.signals,
+                updates=shape.updates,
+                local_activities=shape.local_activities,
+            ),
             id=f"bench-baseline-{i}-{uuid.uuid4().hex[:8]}",
             task_queue=task_queue,
         )
@@ -211,7 +226,10 @@ async def run_baseline(client, shape: Shape, n: int, concurrency: int = 200) -> 
 
     async with Worker(client, task_queue=task_queue, workflows=[BaselineWorkflow], activities=[noop]):
         await journey(-1)
-        log(f"baseline: {n} workflows, {shape.activities} activities, {shape.signals} signals, {shape.updates} updates")
+        log(
+            f"baseline: {n} workflows, {shape.activities} activities, {shape.local_activities} local activities, "
+            f"{shape.signals} signals, {shape.updates} updates"
+        )
         progress.t0 = t0 = time.perf_counter()
         handles = await bounded(range(n), journey, concurrency)
         wall = time.perf_counter() - t0
@@ -234,6 +252,15 @@ async def history_stats(handles) -> dict:
         "signals": [count(h, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED) for h in histories],
         "updates": [count(h, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED) for h in histories],
         "markers": [count(h, EventType.EVENT_TYPE_MARKER_RECORDED) for h in histories],
+        "local": [
+            sum(
+                1
+                for e in h.events
+                if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+                and e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+            )
+            for h in histories
+        ],
         "upserts": [count(h, EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES) for h in histories],
         "tasks": [count(h, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) for h in histories],
     }
@@ -244,13 +271,14 @@ def shape_of(stats: dict) -> Shape:
         activities=round(statistics.fmean(stats["activities"])),
         signals=round(statistics.fmean(stats["signals"])),
         updates=round(statistics.fmean(stats["updates"])),
+        local_activities=round(statistics.fmean(stats["local"])),
     )
 
 
 async def compare(client, title: str, n: int, real: dict, business_steps: int, notes: Sequence[str] = ()) -> Section:
     """The real journeys against two bare-Temporal baselines with the same messages, both over
     `n` workflows in the same run: one activity per business step (the target's baseline: what
-    the process needs) and as many activities as the journey scheduled (what its activities'
+    the process needs) and as many activities and local activities as the journey ran (what its steps'
     own work costs, DB and SMTP included)."""
     if not BASELINES:
         s = Section(f"{title}: journey cost (no baselines)")
@@ -271,7 +299,8 @@ async def compare(client, title: str, n: int, real: dict, business_steps: int, n
     s.add("ratio real / baseline", f"{rate / steps_rate:.2f}   (target >= 0.8)")
     s.add(
         "same-shape baseline/s",
-        f"{same_rate:.2f}   ({shape.activities} activities as the journey: real / it {rate / same_rate:.2f})",
+        f"{same_rate:.2f}   ({shape.activities} activities and {shape.local_activities} local ones as the journey: "
+        f"real / it {rate / same_rate:.2f})",
     )
     s.add("activities / journey", f"real {spread(real['activities'])}; business steps {business_steps}")
     s.add("signals, updates / journey", f"{spread(real['signals'])}, {spread(real['updates'])}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench import seed
-from bench.harness import percentile
+from bench.harness import Shape, percentile, shape_of
 
 pytestmark = pytest.mark.unit
 
@@ -43,3 +43,10 @@ def test_generated_program_has_the_documented_shape() -> None:
     assert all(c["restricted"] == (c["state"] == "lapsed") for c in prog.certifications)
     assert len({p["domain"] for p in prog.partners}) == 4000  # partners.domain is unique
     assert seed.generate(50, seed=3).partners[0]["id"] == seed.generate(50, seed=3).partners[0]["id"]
+
+
+def test_the_same_shape_baseline_runs_the_journeys_local_steps_too() -> None:
+    """A journey whose steps are local activities (the lean kit) gets a same-shape baseline of as
+    many no-op local activities, not of none."""
+    stats = {"activities": [1, 1], "signals": [1, 1], "updates": [0, 0], "local": [8, 9]}
+    assert shape_of(stats) == Shape(activities=1, signals=1, updates=0, local_activities=8)
