@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Executable, Select, and_, bindparam, case, func, select
+from sqlalchemy import Executable, Select, and_, bindparam, case, exists, func, select
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,22 +28,30 @@ async def claim_step(
     journey: str | None = None,
     detail: dict[str, Any] | None = None,
     at: datetime | None = None,
+    state: tuple[str, str] | None = None,
 ) -> bool:
     """Write the audit row of a state change. With a key, the unique constraint makes the step
     happen once: returns False (and writes nothing) when the key was already used, in which
-    case the caller must not repeat the change. Runs inside the caller's transaction."""
-    result = await session.execute(
-        _claim(),
-        {
-            "idempotency_key": key,
-            "actor": actor,
-            "action": action,
-            "partner_id": uuid.UUID(str(partner_id)) if partner_id else None,
-            "journey": journey,
-            "detail": detail or {},
-            "at": at,
-        },
-    )
+    case the caller must not repeat the change. Runs inside the caller's transaction.
+
+    `state`, (entity id, state): the journey's read model (`set_journey_state`) takes that state
+    in the same statement, only when the step is claimed: one round trip for both."""
+    params = {
+        "idempotency_key": key,
+        "actor": actor,
+        "action": action,
+        "partner_id": uuid.UUID(str(partner_id)) if partner_id else None,
+        "journey": journey,
+        "detail": detail or {},
+        "at": at,
+    }
+    if state is None:
+        result = await session.execute(_claim(), params)
+    else:
+        assert partner_id and journey, "a journey's state belongs to a partner's journey"
+        entity_id, new_state = state
+        params |= {"wid": workflow_id(journey, entity_id), "new_state": new_state}
+        result = await session.execute(_claim_and_state(), params)
     return result.scalar_one_or_none() is not None
 
 
@@ -67,6 +75,27 @@ def _claim() -> Executable:
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(table.c.id)
     )
+
+
+@functools.cache
+def _claim_and_state() -> Executable:
+    """`claim_step` with `state`: the claim, and the read model's upsert only when it claimed (a
+    data-modifying CTE; the upsert is `_journey_state`'s)."""
+    claimed = cast(Insert, _claim()).cte("claimed")
+    records = table_of(JourneyRecord)
+    row = select(
+        bindparam("wid", type_=records.c.workflow_id.type),
+        bindparam("partner_id", type_=records.c.partner_id.type),
+        bindparam("journey", type_=records.c.journey.type),
+        bindparam("new_state", type_=records.c.state.type),
+    ).where(exists(select(claimed.c.id)))
+    # The other columns take their server defaults (coverage_version 0, updated_at now()), as a new
+    # record does through `_journey_state`.
+    upsert = insert(records).from_select(["workflow_id", "partner_id", "journey", "state"], row, include_defaults=False)
+    upsert = upsert.on_conflict_do_update(
+        index_elements=["workflow_id"], set_={"state": upsert.excluded.state, "updated_at": func.now()}
+    )
+    return select(claimed.c.id).add_cte(upsert.cte("state"))
 
 
 @functools.cache

@@ -53,6 +53,7 @@ class CertActivities:
                     "restricted": inp.restricted,
                     "expires_at": (inp.expires_at or cert.expires_at).isoformat(),
                 },
+                state=(inp.cert_id, inp.state.value),
             ):
                 return False, cert.partner_id
             values: dict = {"state": inp.state.value, "restricted": inp.restricted}
@@ -61,7 +62,6 @@ class CertActivities:
             if inp.period is not None:
                 values["period"] = inp.period
             await session.execute(update(Certification).where(Certification.id == cert.id).values(**values))
-            await repo.set_journey_state(session, cert.partner_id, JOURNEY, inp.cert_id, inp.state.value)
         return True, cert.partner_id
 
 

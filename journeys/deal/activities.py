@@ -61,6 +61,7 @@ class DealActivities:
                     "reason": inp.reason,
                     "protected_until": inp.protected_until.isoformat() if inp.protected_until else None,
                 },
+                state=(inp.deal_id, inp.state.value),
             ):
                 return StepResult(applied=False)
             values: dict = {"state": inp.state.value}
@@ -71,7 +72,6 @@ class DealActivities:
             if inp.extensions_used is not None:
                 values["extensions_used"] = inp.extensions_used
             await session.execute(update(Deal).where(Deal.id == deal.id).values(**values))
-            await repo.set_journey_state(session, deal.partner_id, JOURNEY, inp.deal_id, inp.state.value)
             if inp.state == DealState.won:  # closed-won revenue accrues market development funds
                 partner = await session.get(Partner, deal.partner_id)
                 assert partner is not None

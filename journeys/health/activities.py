@@ -64,8 +64,11 @@ async def latest(session: AsyncSession, partner_id: uuid.UUID, but: str) -> Heal
     )
 
 
-async def _claim(session: AsyncSession, key: str, pid: uuid.UUID, action: str, detail: dict) -> bool:
-    """The audit row of a step of `health-{pid}`, once per key (False: the step was taken)."""
+async def _claim(
+    session: AsyncSession, key: str, pid: uuid.UUID, action: str, detail: dict, state: str | None = None
+) -> bool:
+    """The audit row of a step of `health-{pid}`, once per key (False: the step was taken), with
+    the journey's new `state` in the same statement when given."""
     return await repo.claim_step(
         session,
         key=key,
@@ -74,6 +77,7 @@ async def _claim(session: AsyncSession, key: str, pid: uuid.UUID, action: str, d
         partner_id=pid,
         journey=JOURNEY,
         detail=detail,
+        state=(str(pid), state) if state is not None else None,
     )
 
 
@@ -271,8 +275,9 @@ class HealthActivities(SweepActivities):
         pid = uuid.UUID(inp.partner_id)
         async with self.sessionmaker() as session, session.begin():
             action = "health.episode_opened" if inp.opened else "health.episode_closed"
+            state = HealthState.alerting if inp.opened else HealthState.watching
             if not await _claim(
-                session, inp.idempotency_key, pid, action, {"episode": inp.episode, "reason": inp.reason}
+                session, inp.idempotency_key, pid, action, {"episode": inp.episode, "reason": inp.reason}, state.value
             ):
                 return StepResult(applied=False)
             if inp.opened:
@@ -287,8 +292,6 @@ class HealthActivities(SweepActivities):
                     .where(HealthEpisode.partner_id == pid, HealthEpisode.episode == inp.episode)
                     .values(closed_at=inp.at)
                 )
-            state = HealthState.alerting if inp.opened else HealthState.watching
-            await repo.set_journey_state(session, pid, JOURNEY, inp.partner_id, state.value)
         return StepResult(applied=True)
 
     @activity.defn(name=HealthActivity.RECORD_REENGAGEMENT)

@@ -77,6 +77,7 @@ class MdfActivities:
                 partner_id=req.partner_id,
                 journey=JOURNEY,
                 detail=detail,
+                state=(inp.request_id, inp.state.value),
             ):
                 return StepResult(applied=False)
             values: dict = {"state": inp.state.value, "awaiting_level": inp.awaiting_level}
@@ -108,7 +109,6 @@ class MdfActivities:
                     request_id=req.id,
                     reason="claim approved",
                 )
-            await repo.set_journey_state(session, req.partner_id, JOURNEY, inp.request_id, inp.state.value)
         return StepResult(applied=True)
 
     @activity.defn(name=MdfActivity.RESERVE)

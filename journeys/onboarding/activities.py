@@ -45,6 +45,7 @@ class OnboardingActivities:
                     "policy_version": inp.policy_version,
                     "milestones": {m.key: m.due_at.isoformat() for m in inp.milestones},
                 },
+                state=(inp.partner_id, OnboardingState.in_progress.value),
             ):
                 return StepResult(applied=False)
             if inp.milestones:  # every milestone of the plan in one statement
@@ -64,7 +65,6 @@ class OnboardingActivities:
                     )
                     .on_conflict_do_nothing()
                 )
-            await repo.set_journey_state(session, pid, JOURNEY, inp.partner_id, OnboardingState.in_progress.value)
         return StepResult(applied=True)
 
     @activity.defn(name=OnboardingActivity.RECORD_MILESTONE)
@@ -105,8 +105,8 @@ class OnboardingActivities:
                 partner_id=pid,
                 journey=JOURNEY,
                 detail={"partner_status": status.value},
+                state=(inp.partner_id, inp.state.value),
             ):
                 return StepResult(applied=False)
             await session.execute(update(Partner).where(Partner.id == pid).values(status=status.value))
-            await repo.set_journey_state(session, pid, JOURNEY, inp.partner_id, inp.state.value)
         return StepResult(applied=True)

@@ -182,6 +182,7 @@ class QbrActivities:
                 partner_id=pid,
                 journey=JOURNEY,
                 detail={"period": inp.period},
+                state=(_qbr_key(inp.partner_id, inp.period), inp.state.value),
             ):
                 return StepResult(applied=False)
             await session.execute(
@@ -189,7 +190,6 @@ class QbrActivities:
                 .where(Qbr.partner_id == pid, Qbr.period == inp.period)
                 .values(state=inp.state.value, updated_at=func.now())
             )
-            await repo.set_journey_state(session, pid, JOURNEY, _qbr_key(inp.partner_id, inp.period), inp.state.value)
         return StepResult(applied=True)
 
     @activity.defn(name=QbrActivity.RECORD_MEETING)

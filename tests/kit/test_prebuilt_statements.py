@@ -14,6 +14,7 @@ from domain.enums import Tier
 from store import repo
 from store.models import AuditEvent, JourneyRecord
 from tests.helpers.factories import make_partner
+from tests.helpers.statements import sql_of, statements
 
 
 async def test_a_claimed_step_is_recorded_once_and_a_keyless_one_always(sessionmaker):
@@ -48,3 +49,29 @@ async def test_a_journey_state_is_upserted(sessionmaker):
     assert [(r.workflow_id, r.partner_id, r.journey, r.state) for r in rows] == [
         ("cert-c-1", partner, "cert", "active")
     ]
+
+
+async def test_a_claimed_step_takes_its_journey_state_in_the_same_statement(sessionmaker):
+    """`claim_step(..., state=...)`: the audit row and the read model's state in one statement; a
+    key already claimed writes neither (a retry leaves the state a later step gave)."""
+    partner = (await make_partner(sessionmaker, tier=Tier.gold)).id
+
+    async def claim(key: str, state: str) -> bool:
+        async with sessionmaker() as session, session.begin():
+            return await repo.claim_step(
+                session, key=key, actor="system", action=f"deal.{state}", partner_id=partner, journey="deal",
+                state=("d-1", state),
+            )  # fmt: skip
+
+    with statements() as sent:
+        assert await claim("k-approved", "approved") is True
+    assert len(sent) == 1, sql_of(sent)
+    assert await claim("k-won", "won") is True  # an existing record: its state updated
+    assert await claim("k-approved", "approved") is False  # a retry of the first step: nothing
+    async with sessionmaker() as session:
+        records = (await session.execute(select(JourneyRecord))).scalars().all()
+        actions = (await session.scalars(select(AuditEvent.action).order_by(AuditEvent.id))).all()
+    assert [(r.workflow_id, r.partner_id, r.journey, r.state) for r in records] == [
+        ("deal-d-1", partner, "deal", "won")
+    ]
+    assert actions == ["deal.approved", "deal.won"]
