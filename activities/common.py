@@ -10,7 +10,7 @@ from typing import Any
 
 import aiosmtplib
 import jinja2
-from sqlalchemy import Executable, Select, bindparam, func, select, update
+from sqlalchemy import Executable, Select, bindparam, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -168,7 +168,7 @@ class CommonActivities:
         if row is None or row.status in ("sent", "failed"):
             sent.already += 1
             return
-        # The bound values of `_marked_sent` / `_attempted` (named apart from the columns they set).
+        # The bound values of `_outcome` (named apart from the columns they set).
         outcome: dict[str, Any] = {"row_id": row.id, "tries": row.attempts + 1, "outcome": row.status, "error": None}
         try:
             if language is None:
@@ -185,26 +185,24 @@ class CommonActivities:
             outcome["error"] = f"{type(err).__name__}: {err}"[:2000]
             if not is_permanent(err):
                 sent.transient.append(f"{row.recipient}: {outcome['error']}")
-                await session.execute(_attempted(), outcome)
-                return
-            outcome["outcome"] = "failed"
-            sent.failed += 1
-            metrics.email(row.journey, row.template, "failed")
-            await repo.claim_step(
-                session,
-                key=f"{row.idempotency_key}:failed:{row.id}",
-                actor="system",
-                action="notification.failed",
-                partner_id=row.partner_id,
-                journey=row.journey,
-                detail={"template": row.template, "to": row.recipient, "error": outcome["error"]},
-            )
-            await session.execute(_attempted(), outcome)
+            else:
+                outcome["outcome"] = "failed"
+                sent.failed += 1
+                metrics.email(row.journey, row.template, "failed")
+                await repo.claim_step(
+                    session,
+                    key=f"{row.idempotency_key}:failed:{row.id}",
+                    actor="system",
+                    action="notification.failed",
+                    partner_id=row.partner_id,
+                    journey=row.journey,
+                    detail={"template": row.template, "to": row.recipient, "error": outcome["error"]},
+                )
         else:
             outcome["outcome"] = "sent"
-            await session.execute(_marked_sent(), outcome)
             sent.sent += 1
             metrics.email(row.journey, row.template, "sent")
+        await session.execute(_outcome(), outcome)
 
 
 @dataclass
@@ -415,31 +413,19 @@ def _locked_row() -> Select:
 
 
 @functools.cache
-def _marked_sent() -> Executable:
-    """A row sent: its attempt and the time, one UPDATE."""
+def _outcome() -> Executable:
+    """A row's attempt, one UPDATE: its status (`sent`: with the time; `failed` for good, or
+    still `pending` after a transient failure: with the error; an earlier error stays otherwise)."""
     table = table_of(OutboxMessage)
+    status = bindparam("outcome", type_=table.c.status.type)
     return (
         update(table)
         .where(table.c.id == bindparam("row_id"))
         .values(
-            status=bindparam("outcome", type_=table.c.status.type),
+            status=status,
             attempts=bindparam("tries", type_=table.c.attempts.type),
-            sent_at=func.now(),
-        )
-    )
-
-
-@functools.cache
-def _attempted() -> Executable:
-    """A row not sent (failed for good, or pending again): its attempt and the error, one UPDATE."""
-    table = table_of(OutboxMessage)
-    return (
-        update(table)
-        .where(table.c.id == bindparam("row_id"))
-        .values(
-            status=bindparam("outcome", type_=table.c.status.type),
-            attempts=bindparam("tries", type_=table.c.attempts.type),
-            last_error=bindparam("error", type_=table.c.last_error.type),
+            sent_at=case((status == "sent", func.now()), else_=table.c.sent_at),
+            last_error=func.coalesce(bindparam("error", type_=table.c.last_error.type), table.c.last_error),
         )
     )
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Executable, Select, and_, bindparam, case, exists, func, select
+from sqlalchemy import ColumnElement, Executable, Select, and_, bindparam, case, exists, func, select
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,7 +50,7 @@ async def claim_step(
     else:
         assert partner_id and journey, "a journey's state belongs to a partner's journey"
         entity_id, new_state = state
-        params |= {"wid": workflow_id(journey, entity_id), "new_state": new_state}
+        params |= {"workflow_id": workflow_id(journey, entity_id), "state": new_state}
         result = await session.execute(_claim_and_state(), params)
     return result.scalar_one_or_none() is not None
 
@@ -79,23 +79,23 @@ def _claim() -> Executable:
 
 @functools.cache
 def _claim_and_state() -> Executable:
-    """`claim_step` with `state`: the claim, and the read model's upsert only when it claimed (a
-    data-modifying CTE; the upsert is `_journey_state`'s)."""
+    """`claim_step` with `state`: the claim, and the read model's upsert (`_journey_state`'s) only
+    when it claimed, in one data-modifying CTE."""
     claimed = cast(Insert, _claim()).cte("claimed")
+    upsert = _state_upsert(exists(select(claimed.c.id)))
+    return select(claimed.c.id).add_cte(upsert.cte("state"))
+
+
+def _state_upsert(*where: ColumnElement[bool]) -> Insert:
+    """The read model's upsert of a journey's state (`workflow_id`, `partner_id`, `journey` and
+    `state` bound), when `where` holds. The other columns of a new record take their server
+    defaults (coverage_version 0, updated_at now())."""
     records = table_of(JourneyRecord)
-    row = select(
-        bindparam("wid", type_=records.c.workflow_id.type),
-        bindparam("partner_id", type_=records.c.partner_id.type),
-        bindparam("journey", type_=records.c.journey.type),
-        bindparam("new_state", type_=records.c.state.type),
-    ).where(exists(select(claimed.c.id)))
-    # The other columns take their server defaults (coverage_version 0, updated_at now()), as a new
-    # record does through `_journey_state`.
+    row = select(*bound(JourneyRecord, "workflow_id", "partner_id", "journey", "state").values()).where(*where)
     upsert = insert(records).from_select(["workflow_id", "partner_id", "journey", "state"], row, include_defaults=False)
-    upsert = upsert.on_conflict_do_update(
+    return upsert.on_conflict_do_update(
         index_elements=["workflow_id"], set_={"state": upsert.excluded.state, "updated_at": func.now()}
     )
-    return select(claimed.c.id).add_cte(upsert.cte("state"))
 
 
 @functools.cache
@@ -113,14 +113,7 @@ def _newest_policy() -> Select:
 @functools.cache
 def _journey_state() -> Insert:
     """`set_journey_state`'s upsert."""
-    values = bound(JourneyRecord, "workflow_id", "partner_id", "journey", "state")
-    return (
-        insert(table_of(JourneyRecord))
-        .values(**values)
-        .on_conflict_do_update(
-            index_elements=["workflow_id"], set_={"state": values["state"], "updated_at": func.now()}
-        )
-    )
+    return _state_upsert()
 
 
 # The newest policy this process parsed, by (version, created_at): versions are never changed

@@ -11,9 +11,9 @@ directly. Workflow code itself (every activation, the module's import per run) s
 the sandbox exactly as before; the answers are the same objects the SDK's path returns
 (tests/kit/test_worker_runner.py compares them).
 
-Built on the SDK's private `_Instance` (temporalio is pinned in pyproject.toml); should an
-upgrade rename what this relies on, it falls back to the SDK's own path and the test above
-fails, which is the sign to look again."""
+Built on the SDK's private `_Instance` (temporalio is pinned in pyproject.toml): an upgrade
+that removes it fails at import; one that moves the instance in the sandbox falls back to the
+SDK's own path and the test above fails. Either is the sign to look again."""
 
 from __future__ import annotations
 
@@ -22,32 +22,26 @@ from typing import Any
 
 from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
-
-try:
-    from temporalio.worker.workflow_sandbox._runner import _Instance
-except ImportError:  # pragma: no cover - an SDK without it: the SDK's runner as it is
-    _Instance = None
+from temporalio.worker.workflow_sandbox._runner import _Instance
 
 IN_SANDBOX = "__temporal_in_sandbox"  # where `_Instance` keeps the instance it created in the sandbox
 
 
-if _Instance is not None:
+class _DirectContexts(_Instance):
+    """`_Instance`, answering the two context questions without `exec` (the SDK's own path when
+    the instance in the sandbox is not where this SDK version kept it)."""
 
-    class _DirectContexts(_Instance):  # type: ignore[misc, valid-type]
-        """`_Instance`, answering the two context questions without `exec` (the SDK's own path
-        when the instance in the sandbox is not where this SDK version kept it)."""
+    def get_serialization_context(self, command_info: Any) -> Any:
+        inside = self.globals_and_locals.get(IN_SANDBOX)
+        if inside is None:
+            return super().get_serialization_context(command_info)
+        return inside.get_serialization_context(command_info)
 
-        def get_serialization_context(self, command_info: Any) -> Any:
-            inside = self.globals_and_locals.get(IN_SANDBOX)
-            if inside is None:
-                return super().get_serialization_context(command_info)
-            return inside.get_serialization_context(command_info)
-
-        def get_external_store_context(self, command_info: Any) -> Any:
-            inside = self.globals_and_locals.get(IN_SANDBOX)
-            if inside is None:
-                return super().get_external_store_context(command_info)
-            return inside.get_external_store_context(command_info)
+    def get_external_store_context(self, command_info: Any) -> Any:
+        inside = self.globals_and_locals.get(IN_SANDBOX)
+        if inside is None:
+            return super().get_external_store_context(command_info)
+        return inside.get_external_store_context(command_info)
 
 
 @dataclass(frozen=True)
@@ -55,6 +49,4 @@ class SandboxedRunner(SandboxedWorkflowRunner):
     """`SandboxedWorkflowRunner` with the context questions answered directly (module docstring)."""
 
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
-        if _Instance is None:
-            return super().create_instance(det)
         return _DirectContexts(det, self.runner_class, self.restrictions)
