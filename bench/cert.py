@@ -101,6 +101,6 @@ async def run(st: Stack, n: int) -> list[Section]:
             n,
             real,
             BUSINESS_STEPS,
-            notes=[f"{failed} renewals not answered with period 2; {len(st.smtp.messages)} emails sent"],
+            notes=[f"{failed} renewals not answered with period 2; {st.smtp.counted} emails sent"],
         )
     ]

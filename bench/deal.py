@@ -102,6 +102,6 @@ async def run(st: Stack, n: int) -> list[Section]:
             n,
             real,
             BUSINESS_STEPS,
-            notes=[f"{failed} deals not won; {len(st.smtp.messages)} emails sent"],
+            notes=[f"{failed} deals not won; {st.smtp.counted} emails sent"],
         )
     ]

@@ -190,7 +190,7 @@ async def run(st: Stack, n: int) -> list[Section]:
     async with build_worker(st.client, st.settings, st.sessionmaker, task_queue):
         wall, done = await harness.drive("mdf", rows, journey)
         await harness.measure_costs(st, JOURNEY, [h for h, _ in done], len(rows), wall, before, ("partners", "cams"))
-        emails = len(st.smtp.messages)
+        emails = st.smtp.counted
         await fund_costs(st, rows, task_queue)
     failed = sum(1 for _, state in done if state != "paid")
     real = {"wall": wall, **await harness.history_stats([h for h, _ in done[:50]])}

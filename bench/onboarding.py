@@ -44,7 +44,7 @@ async def run(st: Stack, n: int) -> list[Section]:
         wall, done = await harness.drive("onboarding", partners, journey)
     failed = sum(1 for _, state in done if state != OnboardingState.activated)
     real = {"wall": wall, **await harness.history_stats([h for h, _ in done[:50]])}
-    emails = len(st.smtp.messages)
+    emails = st.smtp.counted
     await harness.measure_costs(st, JOURNEY, [h for h, _ in done], len(partners), wall, before, ("cams",))
     return [
         await harness.compare(

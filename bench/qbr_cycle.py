@@ -290,13 +290,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["CAMLIGHTS_PG_FAST"] = "1"
 
     from store.migrate import upgrade
-    from worker.services import Postgres, SmtpSink, TemporalDevServer, free_port
+    from worker.services import Postgres, SmtpSinkProcess, TemporalDevServer, free_port
 
     t_start = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="camlights-bench-"))
     pg = Postgres(tmp / "pg", port=free_port(), log_file=tmp / "postgres.log")
     temporal = TemporalDevServer(db_file=None, headless=True, port=free_port(), log_file=tmp / "temporal.log")
-    smtp = SmtpSink()
+    smtp = SmtpSinkProcess(tmp / "mail", log_file=tmp / "smtp.log")  # not in the worker's process
     try:
         pg.start()
         upgrade(pg.url)

@@ -407,9 +407,12 @@ class _Handler:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd API)
         import asyncio
 
-        if not self.keep:
+        if not self.keep:  # nothing parsed or kept in memory; the raw message written when there is a folder
             with self.lock:
                 self.counted += 1
+                number = self.counted
+            if self.mail_dir is not None:
+                self._write(f"{time.time_ns()}-{number}", envelope.content)
             return "250 Message accepted for delivery"
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         msg["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
@@ -419,10 +422,8 @@ class _Handler:
             self.peers.append(session.peer)
             self.counted += 1
         if self.mail_dir is not None:
-            self.mail_dir.mkdir(parents=True, exist_ok=True)
             mid = (msg.get("Message-ID") or f"<{time.time_ns()}@sink>").strip("<>")
-            safe = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in mid)
-            (self.mail_dir / f"{safe}.eml").write_bytes(envelope.content)
+            self._write("".join(c if c.isalnum() or c in "-_.@" else "_" for c in mid), envelope.content)
         if self.holding:
             # Kept (as a real server commits a message before it answers), the answer not sent
             # yet: a sender that dies now never learns that its message was accepted.
@@ -431,6 +432,15 @@ class _Handler:
             while self.holding:
                 await asyncio.sleep(0.05)
         return "250 Message accepted for delivery"
+
+    def _write(self, name: str, content: bytes) -> None:
+        """`<name>.eml` in the mail folder, written whole and then renamed: a reader of the
+        folder never sees half a message."""
+        assert self.mail_dir is not None
+        self.mail_dir.mkdir(parents=True, exist_ok=True)
+        part = self.mail_dir / f".{name}.part"
+        part.write_bytes(content)
+        os.replace(part, self.mail_dir / f"{name}.eml")
 
 
 class SmtpSink:
@@ -532,3 +542,93 @@ class SmtpSink:
     def held(self) -> int:
         with self.handler.lock:
             return self.handler.held
+
+
+class SmtpSinkProcess:
+    """The SMTP sink in a process of its own (`python -m worker.services smtp-sink`), keeping
+    each message as received, an `.eml` file in `mail_dir`. For the benchmarks,
+    whose worker runs in the benchmark's own process: a sink thread there would share that
+    interpreter (and its GIL) with the worker, which no production worker does (a fifth of a
+    deal journey's worker time, bench/README.md, session 42). Reads the messages and their
+    arrival times back from the files (each parsed once)."""
+
+    def __init__(self, mail_dir: Path, host: str = "127.0.0.1", port: int | None = None, log_file: Path | None = None):
+        self.mail_dir = mail_dir
+        self.host = host
+        self.port = port or free_port(host)
+        self.log_file = log_file
+        self._proc: subprocess.Popen | None = None
+        self._parsed: dict[str, tuple[int, EmailMessage]] = {}  # file name -> (mtime_ns, message)
+
+    def start(self) -> SmtpSinkProcess:
+        import sys
+
+        self.mail_dir.mkdir(parents=True, exist_ok=True)
+        args = ["-m", "worker.services", "smtp-sink", "--host", self.host, "--port", str(self.port)]
+        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115 (closed below)
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, *args, "--mail-dir", str(self.mail_dir)], stdout=out, stderr=out
+            )
+        finally:
+            if self.log_file:
+                out.close()  # type: ignore[union-attr] (the child holds its own descriptor)
+        wait_for_port(self.host, self.port, 30, self._proc, "SMTP sink")
+        return self
+
+    def stop(self) -> None:
+        _stop(self._proc)
+        self._proc = None
+
+    @property
+    def counted(self) -> int:
+        """Messages received since the start or the last `clear` (none parsed)."""
+        return sum(1 for _ in self.mail_dir.glob("*.eml"))
+
+    @property
+    def received(self) -> list[tuple[float, EmailMessage]]:
+        """(time.time() of arrival, message) of every message, in order of arrival."""
+        for path in self.mail_dir.glob("*.eml"):
+            if path.name not in self._parsed:
+                msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+                self._parsed[path.name] = (path.stat().st_mtime_ns, msg)  # type: ignore[assignment]
+        ordered = sorted(self._parsed.items(), key=lambda kv: (kv[1][0], kv[0]))
+        return [(at / 1e9, msg) for _, (at, msg) in ordered]
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return [msg for _, msg in self.received]
+
+    def clear(self) -> None:
+        for path in self.mail_dir.glob("*.eml"):
+            path.unlink(missing_ok=True)
+        self._parsed.clear()
+
+
+def _serve_sink(argv: list[str]) -> None:
+    """`python -m worker.services smtp-sink --host H --port P --mail-dir D`: serve until SIGTERM."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(prog="python -m worker.services smtp-sink")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--mail-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    # Not parsed here: each message is read (and parsed) when the benchmark asks for it.
+    sink = SmtpSink(args.host, args.port, mail_dir=args.mail_dir, keep=False).start()
+    try:
+        stopped.wait()
+    finally:
+        sink.stop()
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] != ["smtp-sink"]:
+        sys.exit("usage: python -m worker.services smtp-sink --port P --mail-dir D")
+    _serve_sink(sys.argv[2:])

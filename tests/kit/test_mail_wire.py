@@ -73,3 +73,32 @@ async def test_an_ascii_email_is_plain_7bit(sink, tmp_path):
     (raw_file,) = tmp_path.glob("*.eml")
     raw = raw_file.read_bytes()
     assert b"Content-Transfer-Encoding: 7bit" in raw and b"Hello\r\n" in raw and b"base64" not in raw
+
+
+async def test_the_sink_process_keeps_each_message_in_arrival_order(tmp_path):
+    """The benchmarks' sink (worker/services.py `SmtpSinkProcess`): in a process of its own,
+    each message a whole `.eml` file, read back in the order it arrived, cleared between runs."""
+    import threading
+
+    from worker.services import SmtpSinkProcess, port_is_open
+
+    threads = threading.active_count()
+    sink = SmtpSinkProcess(tmp_path / "mail").start()
+    try:
+        assert threading.active_count() == threads, "the sink must not serve from a thread of this process"
+        mailer = Mailer(host=sink.host, port=sink.port, sender="no-reply@vendor.test", pool_size=1)
+        for i in range(3):
+            rendered = Rendered(subject=f"n{i}", text="Hello", html="<p>Hello</p>")
+            await mailer.send(mailer.build(recipient="a@partner.test", rendered=rendered, msg_id=f"<m{i}@x>"))
+        assert sink.counted == 3
+        assert [m["Message-ID"] for m in sink.messages] == ["<m0@x>", "<m1@x>", "<m2@x>"]
+        times = [at for at, _ in sink.received]
+        assert times == sorted(times)
+        assert not list((tmp_path / "mail").glob(".*")), "a half-written message was left in the folder"
+        sink.clear()
+        assert sink.counted == 0 and sink.messages == []
+        await mailer.send(mailer.build(recipient="a@partner.test", rendered=rendered, msg_id="<m3@x>"))
+        assert [m["Message-ID"] for m in sink.messages] == ["<m3@x>"]
+    finally:
+        sink.stop()
+    assert not port_is_open(sink.host, sink.port)
