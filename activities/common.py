@@ -18,10 +18,12 @@ from temporalio.exceptions import ApplicationError
 
 from activities import metrics
 from activities.mail import Mailer, message_id
+from activities.webhooks import Published, Refresh, write_published
 from domain import actors
 from domain.journeys import (
     LOAD_POLICY,
     NOTIFY,
+    NOTIFY_PUBLISHING,
     QUEUE_NOTIFICATION,
     RECORD_ATTENTION,
     SEND_NOTIFICATIONS,
@@ -42,12 +44,20 @@ from store.models.portal import PartnerUser
 
 
 class CommonActivities:
-    """Built once per worker with the session factory, the mailer and the ops address."""
+    """Built once per worker with the session factory, the mailer and the ops address;
+    `refreshes`: what an event an email carries refreshes (activities/webhooks.py)."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], mailer: Mailer, ops_email: str):
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        mailer: Mailer,
+        ops_email: str,
+        refreshes: Refresh | None = None,
+    ):
         self.sessionmaker = sessionmaker
         self.mailer = mailer
         self.ops_email = ops_email
+        self.refreshes = refreshes or Refresh()
         self._versions: dict[int, VersionedPolicy] = {}  # stored versions never change: read and validated once
 
     @activity.defn(name=LOAD_POLICY)
@@ -121,14 +131,28 @@ class CommonActivities:
         this attempt queued is sent in the queueing transaction, as its INSERT returned it (no one
         else sees it before it is marked: no lock and no read of its own), in the language the
         recipients' query found; the others each in their own transaction, by their ids; a retry
-        looks up the key's rows."""
+        looks up the key's rows. The events of `inp.events` are written in the queueing
+        transaction too (`notify_publishing`)."""
         sent, rows, languages = _Sent(inp.idempotency_key), list[Any](), dict[str, str]()
+        published: list[Published] = []
         async with self.sessionmaker() as session, session.begin():
             recipients = await resolve_recipients(session, inp.partner_id, inp.recipients, self.ops_email, languages)
             await write_outbox(session, inp, [(role, address, {}) for role, address in recipients], rows)
+            for event in inp.events:
+                published.append(await write_published(session, event, self.refreshes))
             if rows:
                 await self._send_row(session, rows[0], sent, languages.get(rows[0].recipient.lower()))
+        for p in published:  # committed: their streams woken, the journeys they refresh told
+            await p.announce()
+        sent.events = [p.event_id for p in published]
         return await self._send(inp.idempotency_key, [row.id for row in rows[1:]] if rows else None, sent)
+
+    @activity.defn(name=NOTIFY_PUBLISHING)
+    async def notify_publishing(self, inp: NotifyInput) -> SendResult:
+        """`notify` of an email and the catalog events it announces (`inp.events`, written in the
+        email's transaction, each once per its key; kit generation 5). A name of its own: a worker
+        that does not know it never runs it without those events."""
+        return await self.notify(inp)
 
     @activity.defn(name=SEND_NOTIFICATIONS)
     async def send_notifications(self, inp: SendInput) -> SendResult:
@@ -215,11 +239,14 @@ class _Sent:
     already: int = 0
     failed: int = 0
     transient: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)  # the ids of the events written with the email
 
     def result(self) -> SendResult:
         if self.transient:
             raise ApplicationError(f"SMTP send failed, will retry: {'; '.join(self.transient)}", type="SmtpError")
-        return SendResult(sent=self.sent, already_sent=self.already, failed=self.failed, idempotency_key=self.key)
+        return SendResult(
+            sent=self.sent, already_sent=self.already, failed=self.failed, idempotency_key=self.key, events=self.events
+        )
 
 
 async def recipient_language(session: AsyncSession, row: Any) -> str:

@@ -275,6 +275,36 @@ class Refresh:
         return [j for j in self.journeys if j.on(policy)]
 
 
+@dataclass(frozen=True)
+class Published:
+    """An event written in a transaction (`write_published`), and what it needs once that
+    transaction has committed (`announce`)."""
+
+    event_id: str
+    partner_id: str
+    subscriptions: list[uuid.UUID]  # whose delivery streams to wake
+    refreshed: list[Refreshed]  # the partner's journeys to refresh
+
+    async def announce(self) -> None:
+        """In the activity that wrote it, after the commit: each subscription's delivery stream
+        woken, each refreshed journey signalled (both harmless twice: also on a retry)."""
+        info, client = activity.info(), activity.client()
+        for sub_id in self.subscriptions:
+            await wake_stream(client, info.task_queue, sub_id, self.partner_id)
+        await refresh(client, self.refreshed, self.partner_id)
+
+
+async def write_published(session: AsyncSession, inp: EventInput, refreshes: Refresh) -> Published:
+    """In the caller's transaction: the event and its deliveries (`write_event`) and the journeys
+    it refreshes. An unknown type or data its model refuses is a non-retryable failure (no retry
+    can fix it)."""
+    try:
+        msg_id, subscriptions, newest = await _write_event(session, inp)
+    except ValueError as err:
+        raise ApplicationError(f"event {inp.type}: {err}", type="BadEvent", non_retryable=True) from None
+    return Published(msg_id, inp.partner_id, subscriptions, await refreshes.due(session, inp.type, newest))
+
+
 async def refresh(client, journeys: list[Refreshed], partner_id: str) -> None:
     """Signal each journey's `<journey>-<partner id>`; one not running (not started yet, or the
     policy had it off) is nothing to refresh. Harmless twice: a refresh only evaluates again."""
@@ -307,16 +337,9 @@ class WebhookActivities:
         idempotent on its own)."""
         async with self.sessionmaker() as session:
             await autocommit(session)
-            try:
-                msg_id, subscriptions, newest = await _write_event(session, inp)
-            except ValueError as err:  # an unknown type or data its model refuses: no retry can fix it
-                raise ApplicationError(f"event {inp.type}: {err}", type="BadEvent", non_retryable=True) from None
-            refreshed = await self.refreshes.due(session, inp.type, newest)
-        info, client = activity.info(), activity.client()
-        for sub_id in subscriptions:  # also on a retry: waking a stream twice is harmless
-            await wake_stream(client, info.task_queue, sub_id, inp.partner_id)
-        await refresh(client, refreshed, inp.partner_id)  # so is a second refresh
-        return PublishResult(event_id=msg_id, deliveries=len(subscriptions))
+            published = await write_published(session, inp, self.refreshes)
+        await published.announce()
+        return PublishResult(event_id=published.event_id, deliveries=len(published.subscriptions))
 
     @activity.defn(name=WebhookActivity.NEXT)
     async def next_delivery(self, inp: StreamInput) -> NextDelivery:

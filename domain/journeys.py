@@ -11,6 +11,7 @@ from temporalio.common import SearchAttributeKey
 
 from domain.enums import Tier
 from domain.errors import Conflict, DomainError, Invalid, NotFound, Refused
+from domain.webhooks import EventInput
 
 # Typed search attributes, registered on the Temporal server (see worker/services.py).
 SA_PARTNER_ID = SearchAttributeKey.for_keyword("PartnerId")
@@ -74,6 +75,10 @@ LOAD_POLICY = "policy.load"
 QUEUE_NOTIFICATION = "outbox.queue"
 SEND_NOTIFICATIONS = "outbox.send"
 NOTIFY = "outbox.notify"  # queue and send one notification in one activity (patch `kit-lean-steps`)
+# The same, with the events the email announces written in its transaction (generation 5). A name
+# of its own: a worker built before it, during a rollout, refuses the task (retried until a newer
+# worker takes it) rather than running it without the events its input carries.
+NOTIFY_PUBLISHING = "outbox.notify_publishing"
 RECORD_ATTENTION = "journey.record_attention"
 NEEDS_ATTENTION_PATCH = "needs-attention"  # a permanent activity failure waits for ops instead of failing
 NEXT_DEADLINE_PATCH = "next-deadline"  # journeys keep NextDeadline and their current details up to date
@@ -91,12 +96,16 @@ NEXT_DEADLINE_PATCH = "next-deadline"  # journeys keep NextDeadline and their cu
 # `outbox.send` for what a step queued): both idempotent on the outbox key, the SMTP conversation
 # short; a send still failing after `LOCAL_ATTEMPTS` goes on as an activity, retried without end.
 # Not while an update waits for its answer (it would wait for the SMTP conversation): then an activity.
-LEAN_PATCHES = ("kit-lean-steps", "kit-lean-steps-2", "kit-lean-steps-3", "kit-lean-steps-4")
+# 5: a catalog event rides with the email that tells the same news (`outbox.notify_publishing`,
+# one transaction for the email's rows and the event's), instead of a local activity of its own.
+LEAN_PATCHES = ("kit-lean-steps", "kit-lean-steps-2", "kit-lean-steps-3", "kit-lean-steps-4", "kit-lean-steps-5")
 LEAN_PATCH = LEAN_PATCHES[0]
 # A local activity still failing after a few attempts goes on as an activity (visible to ops).
 LOCAL_THEN_ACTIVITY_PATCH = "kit-local-then-activity"
 NEEDS_ATTENTION = "needs_attention"  # the JourneyState of a journey waiting for ops
-SHARED_ACTIVITY_NAMES = frozenset({LOAD_POLICY, QUEUE_NOTIFICATION, SEND_NOTIFICATIONS, NOTIFY, RECORD_ATTENTION})
+SHARED_ACTIVITY_NAMES = frozenset(
+    {LOAD_POLICY, QUEUE_NOTIFICATION, SEND_NOTIFICATIONS, NOTIFY, NOTIFY_PUBLISHING, RECORD_ATTENTION}
+)
 LEGACY_ACTIVITY_NAMES = {
     LOAD_POLICY: "load_policy",
     QUEUE_NOTIFICATION: "queue_notification",
@@ -131,6 +140,9 @@ class NotifyInput(BaseModel):
     recipients: list[str]
     context: dict[str, Any] = Field(default_factory=dict)
     audit_action: str
+    # The catalog events this email announces, written in its transaction (`outbox.notify_publishing`,
+    # since the kit's generation 5): none for `outbox.notify`, which writes no event.
+    events: list[EventInput] = Field(default_factory=list)
 
 
 class NotifyResult(BaseModel):
@@ -149,6 +161,9 @@ class SendResult(BaseModel):
     # The outbox key sent: a local activity's marker keeps its result, not its input, so this is
     # what names the notification in the history (kit generation 4).
     idempotency_key: str | None = None
+    # The ids of the catalog events the email's transaction wrote (`outbox.notify_publishing`,
+    # generation 5), named in the history for the same reason.
+    events: list[str] = Field(default_factory=list)
 
 
 class JourneyStateInput(BaseModel):

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         NEXT_DEADLINE_PATCH,
         NO_CAM,
         NOTIFY,
+        NOTIFY_PUBLISHING,
         QUEUE_NOTIFICATION,
         RECORD_ATTENTION,
         RESUME,
@@ -106,6 +107,7 @@ class JourneyKit:
         self._resumed: Resume | None = None
         self._generation: int | None = None
         self._told: set[asyncio.Task[bool]] = set()  # signals to other journeys still on their way
+        self._held: list[EventInput] = []  # events for the next email (`emit(email_follows=True)`)
         workflow.set_signal_handler(RESUME, self._on_resume)
 
     # ------------------------------------------------------------------ policy and activities
@@ -114,6 +116,11 @@ class JourneyKit:
     def lean(self) -> bool:
         """Patch `kit-lean-steps` (domain/journeys.py), or a later generation of it."""
         return self.generation >= 1
+
+    @property
+    def carries_events(self) -> bool:
+        """Generation 5 (`kit-lean-steps-5`): an event rides with the email that tells the same news."""
+        return self.generation >= 5
 
     @property
     def generation(self) -> int:
@@ -201,6 +208,7 @@ class JourneyKit:
                 await self._wait_for_ops(name, f"{cause.type or 'Error'}: {cause.message}")
 
     async def _wait_for_ops(self, activity: str, error: str) -> None:
+        await self._publish_held()  # the email they wait for may be days away
         self._attentions += 1
         before, self._resumed = self.state, None
         self.attention = AttentionInput(
@@ -289,12 +297,44 @@ class JourneyKit:
 
     # ------------------------------------------------------------------ notifications
 
-    async def notify(self, template: str, recipients: list[str], *, step: str | None = None, **context: Any) -> None:
+    async def notify(
+        self,
+        template: str,
+        recipients: list[str],
+        *,
+        step: str | None = None,
+        events: Sequence[EventInput] = (),
+        **context: Any,
+    ) -> None:
         """Queue a notification in the outbox (with its audit row) and send it: one local activity
         since the kit's generation 4 unless an update waits for its answer (`outbox.notify`; an
         activity before, and `outbox.queue` then `outbox.send` before `kit-lean-steps`). Both halves
         are idempotent on the key `<workflow id>:<scope>notify:<step or template>`; a retry or a
-        replay after a crash sends nothing twice. The journey's own context is added to `context`."""
+        replay after a crash sends nothing twice. The journey's own context is added to `context`.
+
+        `events` (built by `event`), the news this email tells: since generation 5 written in the
+        email's transaction (`outbox.notify_publishing`) with the events `emit` held for it;
+        before, each published after the email as a step of its own (the order recorded
+        histories have)."""
+        carried = [*self._held, *events] if self.carries_events and recipients else []
+        if not carried:
+            await self._publish_held()
+            await self._notify(template, recipients, step=step, **context)
+            for inp in events:
+                await self._publish(inp)
+            return
+        self._held = []
+        await self._notify(template, recipients, step=step, events=carried, **context)
+
+    async def _notify(
+        self,
+        template: str,
+        recipients: list[str],
+        *,
+        step: str | None = None,
+        events: list[EventInput] | None = None,
+        **context: Any,
+    ) -> None:
         if not recipients:
             return
         key = self.key(f"{self._scope}notify:{step or template}")
@@ -306,13 +346,18 @@ class JourneyKit:
             recipients=recipients,
             context={**self._context(), **context},
             audit_action=f"{self.journey}.{template}_sent",
+            events=events or [],
         )
         summary = f"email the {template} to {_audience(recipients)}"
+        name = NOTIFY
+        if events:
+            name = NOTIFY_PUBLISHING
+            summary += " and publish " + ", ".join(e.type for e in events)
         if self._local_sends():
-            await self.local_activity(NOTIFY, inp, SendResult, summary=summary)
+            await self.local_activity(name, inp, SendResult, summary=summary)
             return
         if self.lean:
-            await self.activity(NOTIFY, inp, SendResult, summary=summary)
+            await self.activity(name, inp, SendResult, summary=summary)
             return
         await self.activity(
             QUEUE_NOTIFICATION, inp, NotifyResult, summary=f"queue the {template} email to {_audience(recipients)}"
@@ -349,26 +394,51 @@ class JourneyKit:
 
     # ------------------------------------------------------------------ events and metrics
 
-    async def emit(self, event_type: str, data: BaseModel, *, step: str | None = None) -> None:
-        """Publish a catalog event (domain/events.py) to the webhook subscribers: the event and
-        its deliveries are written once per `<workflow id>:<scope>event:<step or type>` (a retry or
-        a replay publishes nothing twice); delivery runs on its own (workflows/webhooks.py) and
-        never holds up the journey. Journeys recorded before events replay without (patch
-        `webhook-events`)."""
-        if not self.patched(EVENTS_PATCH):
-            return
-        arg = EventInput(
+    def event(self, event_type: str, data: BaseModel, *, step: str | None = None) -> EventInput:
+        """A catalog event (domain/events.py) of this journey, written once per
+        `<workflow id>:<scope>event:<step or type>` (a retry or a replay publishes nothing twice)."""
+        return EventInput(
             idempotency_key=self.key(f"{self._scope}event:{step or event_type}"),
             type=event_type,
             partner_id=self.partner_id,
             occurred_at=workflow.now(),
             data=data.model_dump(mode="json"),
         )
-        summary = f"publish the {event_type} event to webhook subscribers"
-        if self.lean:  # a short idempotent write: a local activity
-            await self.local_activity(WebhookActivity.PUBLISH, arg, PublishResult, summary=summary)
+
+    async def emit(
+        self, event_type: str, data: BaseModel, *, step: str | None = None, email_follows: bool = False
+    ) -> None:
+        """Publish a catalog event to the webhook subscribers (`event`); delivery runs on its own
+        (workflows/webhooks.py) and never holds up the journey. Journeys recorded before events
+        replay without (patch `webhook-events`).
+
+        `email_follows`: the caller's next email (`notify`) tells the same news, and the journey
+        does not wait before it (other steps may come between, e.g. the state record): since
+        generation 5 the event is held and written in that email's transaction. A wait of the kit
+        (`wait_until`, `wait_for`, a step waiting for ops) publishes what is held first, on its own."""
+        if not self.patched(EVENTS_PATCH):
             return
-        await self.activity(WebhookActivity.PUBLISH, arg, PublishResult, summary=summary)
+        inp = self.event(event_type, data, step=step)
+        if email_follows and self.carries_events:
+            self._held.append(inp)
+            return
+        await self._publish(inp)
+
+    async def _publish(self, inp: EventInput) -> None:
+        """One event as a step of its own: a local activity since `kit-lean-steps`, an activity before."""
+        if not self.patched(EVENTS_PATCH):
+            return
+        summary = f"publish the {inp.type} event to webhook subscribers"
+        if self.lean:  # a short idempotent write: a local activity
+            await self.local_activity(WebhookActivity.PUBLISH, inp, PublishResult, summary=summary)
+            return
+        await self.activity(WebhookActivity.PUBLISH, inp, PublishResult, summary=summary)
+
+    async def _publish_held(self) -> None:
+        """Events held for an email that did not come before a wait: each published on its own, now."""
+        held, self._held = self._held, []
+        for inp in held:
+            await self._publish(inp)
 
     def decided(self, outcome: str, by: str, since: datetime) -> None:
         """Count a decision by outcome and who took it, and its latency from `since` (metrics of the
@@ -392,6 +462,7 @@ class JourneyKit:
 
     async def wait_for(self, condition: Callable[[], bool], *, waiting_for: str) -> None:
         """Wait with no deadline (a human's decision after every reminder, a renewal after a lapse)."""
+        await self._publish_held()
         if self.patched(NEXT_DEADLINE_PATCH):
             self._upsert([SA_NEXT_DEADLINE.value_unset()])
         workflow.set_current_details(
@@ -403,6 +474,7 @@ class JourneyKit:
     async def wait_until(
         self, condition: Callable[[], bool], deadline: datetime, *, summary: str, waiting_for: str | None = None
     ) -> bool:
+        await self._publish_held()
         timeout = deadline - workflow.now()
         if timeout <= timedelta(0):
             return condition()

@@ -152,8 +152,11 @@ class CertWorkflow:
             if await self._renewed_before(grace_ends, "grace ends: restrict deal registration"):
                 return await self._next_period()
         await self._set_state(CertState.lapsed, restricted=True, step="lapsed")
-        await self._kit.notify("lapsed", ["partner", f"person:{inp.person_email}", "cam" if has_cam else "ops"])
-        await self._kit.emit("certification.lapsed", self._event(inp.expires_at))
+        await self._kit.notify(
+            "lapsed",
+            ["partner", f"person:{inp.person_email}", "cam" if has_cam else "ops"],
+            events=[self._kit.event("certification.lapsed", self._event(inp.expires_at))],
+        )
         await self._kit.wait_for(lambda: self._renewal is not None, waiting_for="a renewal (lapsed)")
         return await self._next_period()
 
@@ -183,8 +186,10 @@ class CertWorkflow:
             ["partner", f"person:{self._inp.person_email}"],
             step=f"renewed:{period}",
             new_expiry=renewal.expires_at.date().isoformat(),
+            events=[
+                self._kit.event("certification.renewed", self._event(renewal.expires_at), step=f"renewed:{period}")
+            ],
         )
-        await self._kit.emit("certification.renewed", self._event(renewal.expires_at), step=f"renewed:{period}")
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(
             self._inp.model_copy(

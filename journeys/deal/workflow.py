@@ -203,7 +203,8 @@ class DealWorkflow:
             await self._protect()
             return await self._end()
         await self._kit.tell(*milestone_done(inp.partner_id, FIRST_DEAL, self._kit.actor), wait=False)
-        await self._kit.emit("deal.registered", self._event(by=None))
+        automatic = self._automatic()  # decided at once: the approval email follows without a wait
+        await self._kit.emit("deal.registered", self._event(by=None), email_follows=automatic is not None)
 
         await self._await_decision()
         assert self._decision is not None  # _await_decision returns only once there is one
@@ -220,7 +221,9 @@ class DealWorkflow:
         )
         self._decision_recorded = True
         self._kit.decided(self._state.value, self._decision.by, self._submitted_at)
-        await self._kit.emit(f"deal.{self._state.value}", self._event(self._decision.by, self._decision.reason))
+        await self._kit.emit(
+            f"deal.{self._state.value}", self._event(self._decision.by, self._decision.reason), email_follows=True
+        )
         if not approved:
             await self._kit.notify("rejected", ["partner"], reason=self._decision.reason)
             return await self._end()
@@ -230,7 +233,8 @@ class DealWorkflow:
 
     # ------------------------------------------------------------------ approval
 
-    async def _await_decision(self) -> None:
+    def _automatic(self) -> DealDecision | None:
+        """The approval of a deal inside its tier's auto-approval policy; None when a human decides."""
         policy = self._kit.policy
         assert policy is not None
         rules = policy.deal
@@ -242,12 +246,21 @@ class DealWorkflow:
             and self._inp.currency == rules.currency
             and self._inp.amount_minor <= tier_rules.auto_approve_max_minor
         ):
-            self._decision = DealDecision(
+            return DealDecision(
                 decision=Decision.approve,
                 by=actors.SYSTEM,
                 reason=f"inside the {self._kit.coverage.tier.value} policy: no conflict, amount within "
                 f"{tier_rules.auto_approve_max_minor / 100:,.2f} {rules.currency}",
             )
+        return None
+
+    async def _await_decision(self) -> None:
+        policy = self._kit.policy
+        assert policy is not None
+        rules = policy.deal
+        automatic = self._automatic()
+        if automatic is not None:
+            self._decision = automatic
             return
         approver = "cam" if self._kit.coverage.cam_id else "ops"
         await self._request_decision("approval_request", approver)
@@ -335,7 +348,7 @@ class DealWorkflow:
                 if change.stage in CLOSING:
                     state = CLOSING[change.stage]
                     await self._set_state(state, by=change.by, step="closed", stage=stage if closing else None)
-                    await self._kit.emit(f"deal.{state.value}", self._event(change.by))
+                    await self._kit.emit(f"deal.{state.value}", self._event(change.by), email_follows=True)
                     await self._kit.notify(state.value, ["partner"] + (["cam"] if self._kit.coverage.cam_id else []))
                     return
             while self._to_announce:
@@ -355,9 +368,11 @@ class DealWorkflow:
                     DealState.approved, by=by, step=f"extension:{number}", reason=f"extended by {days:g} days"
                 )
                 self._extensions_recorded = number
-                await self._kit.notify("extension_granted", ["partner"], step=f"extension:{number}", days=days)
-                await self._kit.emit(
+                extended = self._kit.event(
                     "deal.extended", self._event(by, f"extended by {days:g} days"), step=f"extended:{number}"
+                )
+                await self._kit.notify(
+                    "extension_granted", ["partner"], step=f"extension:{number}", days=days, events=[extended]
                 )
             if self._rejected_extension is not None:
                 await self._kit.notify(
@@ -373,7 +388,9 @@ class DealWorkflow:
                 await self._set_state(
                     DealState.expired, by=actors.SYSTEM, step="expired", reason="protection window ended"
                 )
-                await self._kit.emit("deal.expired", self._event(actors.SYSTEM, "protection window ended"))
+                await self._kit.emit(
+                    "deal.expired", self._event(actors.SYSTEM, "protection window ended"), email_follows=True
+                )
                 await self._kit.notify("expired", ["partner"] + (["cam"] if self._kit.coverage.cam_id else []))
                 return
             deadlines = [self._protected_until]
@@ -384,16 +401,17 @@ class DealWorkflow:
                     continue
                 if now >= at:
                     reminded.add(mark)
+                    expiring = self._kit.event(
+                        "deal.expiring",
+                        self._event(actors.SYSTEM, days_left=offset),
+                        step=f"expiring:{self._extensions}:{offset:g}",
+                    )
                     await self._kit.notify(
                         "expiry_reminder",
                         ["partner"] + (["cam"] if self._cam_decides() else []),
                         step=f"expiry_reminder:{self._extensions}:{offset:g}",
                         days_left=offset,
-                    )
-                    await self._kit.emit(
-                        "deal.expiring",
-                        self._event(actors.SYSTEM, days_left=offset),
-                        step=f"expiring:{self._extensions}:{offset:g}",
+                        events=[expiring],
                     )
                 else:
                     deadlines.append(at)

@@ -189,8 +189,8 @@ class HealthWorkflow:
                 lines=lines,
                 score=ev.score,
                 band=ev.band.value,
+                events=[self._kit.event("partner.at_risk", self._at_risk(ev, reason), step=episode)],
             )
-            await self._kit.emit("partner.at_risk", self._at_risk(ev, reason), step=episode)
         elif episode_over(ev.score, ev.peak, policy.health):
             self._alerting = False
             await self._record(opened=False, reason=f"healthy again ({ev.score})")
@@ -232,7 +232,7 @@ class HealthWorkflow:
             summary=f"record the re-engagement: {action.value}",
         )
         if ns is not None:
-            kind = {"step_kind": ns.kind} if workflow.patched(STEP_KIND_PATCH) else {}  # its words in German too
+            kind: dict[str, Any] = {"step_kind": ns.kind} if workflow.patched(STEP_KIND_PATCH) else {}  # German too
             await self._kit.notify(
                 "reengage",
                 ["partner"],

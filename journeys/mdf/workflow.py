@@ -413,8 +413,9 @@ class MdfWorkflow:
         await self._kit.load_policy(inp.policy_version)
         self._kit.upsert(self._state.value)
         self._rounds = 1
-        await self._kit.notify("submitted", ["partner"], step="submitted:1")
-        await self._kit.emit("mdf.requested", self._event(None))
+        await self._kit.notify(
+            "submitted", ["partner"], step="submitted:1", events=[self._kit.event("mdf.requested", self._event(None))]
+        )
 
         while True:
             outcome = await self._approve(REQUEST)
@@ -799,7 +800,8 @@ class MdfWorkflow:
             by=by,
         )
         if state in PUBLISHED and step == state.value:  # the step that takes the state (not a date change)
-            await self._kit.emit(f"mdf.{state.value}", self._event(by, reason))
+            # Each such state's email comes next (`_approved_step`, `_claim_approved_step`, paid, `_close`).
+            await self._kit.emit(f"mdf.{state.value}", self._event(by, reason), email_follows=True)
 
     def _event(self, by: str | None, reason: str | None = None) -> MdfEvent:
         return MdfEvent(

@@ -150,8 +150,8 @@ class OnboardingWorkflow:
             StepResult,
             summary=f"write the {len(self._milestones)}-milestone activation plan",
         )
-        await self._kit.notify("welcome", ["partner"], **self._plan_context())
-        await self._kit.emit("partner.enrolled", self._event())
+        enrolled = self._kit.event("partner.enrolled", self._event())
+        await self._kit.notify("welcome", ["partner"], events=[enrolled], **self._plan_context())
 
         while True:
             await self._apply_messages()
@@ -256,12 +256,12 @@ class OnboardingWorkflow:
         await self._kit.record_state(state.value, OnboardingActivity.FINISH, record)  # the partner's status
         has_cam = self._kit.has_cam()
         missing = [m.title for m in self._milestones.values() if m.required and not m.done_at]
-        if state == OnboardingState.activated:
-            await self._kit.notify("activated", ["partner"] + (["cam"] if has_cam else []))
-        else:
-            await self._kit.notify("at_risk", ["partner", "cam" if has_cam else "ops"], missing=missing)
         event = "partner.activated" if state == OnboardingState.activated else "partner.at_risk"
-        await self._kit.emit(event, self._event())
+        events = [self._kit.event(event, self._event())]
+        if state == OnboardingState.activated:
+            await self._kit.notify("activated", ["partner"] + (["cam"] if has_cam else []), events=events)
+        else:
+            await self._kit.notify("at_risk", ["partner", "cam" if has_cam else "ops"], missing=missing, events=events)
 
     def _event(self) -> PartnerEvent:
         return PartnerEvent(

@@ -13,7 +13,7 @@ from temporalio.service import RPCError
 from temporalio.testing import ActivityEnvironment
 
 from domain.enums import Tier
-from domain.journeys import NOTIFY, Coverage
+from domain.journeys import NOTIFY_PUBLISHING, Coverage
 from domain.policy import ProgramPolicy
 from journeys.cert.activities import CertActivities
 from journeys.cert.domain import CertState, CertStateInput, Renewal
@@ -23,6 +23,7 @@ from journeys.onboarding.domain import OnboardingInput
 from journeys.onboarding.workflow import OnboardingWorkflow
 from store import repo
 from store.models import AuditEvent
+from store.models.integrations import WebhookEvent
 from tests.cert.factories import cert_input, make_cert
 from tests.helpers.factories import make_cam, make_partner
 from tests.helpers.histories import record_history, run_chain, runs_since
@@ -154,7 +155,8 @@ async def test_reminders_lapse_then_renewal_restores_and_continues_as_new(
         await record_history(first, "cert-lapsed-renewed")
         # Kit generation 4: the reminders and the lapse (timers) are sent by local activities, but
         # the email after the renewal is an activity: the renewal's answer goes out with the
-        # workflow task that records it, not after an SMTP conversation.
+        # workflow task that records it, not after an SMTP conversation. Generation 5: that email
+        # carries the certification.renewed event (written in its transaction).
         events = (await first.fetch_history()).events
         kinds = [e.WhichOneof("attributes") for e in events]
         scheduled = [
@@ -162,7 +164,12 @@ async def test_reminders_lapse_then_renewal_restores_and_continues_as_new(
             for e in events
             if e.HasField("activity_task_scheduled_event_attributes")
         ]
-        assert scheduled == [NOTIFY], scheduled  # the renewed email, the journey's only activity
+        assert scheduled == [NOTIFY_PUBLISHING], scheduled  # the renewed email, the journey's only activity
+        async with sessionmaker() as session:
+            published = await session.scalars(
+                select(WebhookEvent.type).where(WebhookEvent.idempotency_key.startswith(f"{handle.id}:"))
+            )
+            assert sorted(published) == ["certification.lapsed", "certification.renewed"]
         assert kinds.count("marker_recorded_event_attributes") >= 5  # policy, states, reminders, lapse
         await handle.terminate("test over")
     assert ("renewed", partner.contact_email) in mails(mailbox)

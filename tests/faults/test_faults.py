@@ -38,7 +38,7 @@ from api.app import create_app
 from core.settings import Settings
 from core.temporal import connect
 from domain.enums import Role
-from domain.journeys import NOTIFY, SEND_NOTIFICATIONS, SendResult
+from domain.journeys import NOTIFY, NOTIFY_PUBLISHING, SEND_NOTIFICATIONS, SendResult
 from domain.webhooks import PublishResult, WebhookActivity, event_id
 from journeys.onboarding.domain import OnboardingActivity
 from journeys.onboarding.models import PartnerMilestone
@@ -56,7 +56,8 @@ from worker.services import Postgres, SmtpSink, TemporalDevServer, free_port
 ROOT = Path(__file__).resolve().parents[2]
 MILESTONES = ("portal_access", "first_training", "first_certification", "business_plan", "first_deal")
 NOT_A_STEP = {SEND_NOTIFICATIONS}  # sends carry the key of the notification they send
-STEP_AND_SEND = {NOTIFY}  # queues (a step: its audit row) and sends one notification
+# Queues (a step: its audit row) and sends one notification; the second also writes its events.
+STEP_AND_SEND = {NOTIFY, NOTIFY_PUBLISHING}
 SENDS = NOT_A_STEP | STEP_AND_SEND  # the activity a failing send retries
 PUBLISHES = {WebhookActivity.PUBLISH}  # events for webhook subscribers: one webhook_events row per key
 # Writes run as local activities (kit generation 3): their marker has no input, so the key is the
@@ -192,6 +193,7 @@ async def history_steps(client: Client, wid: str) -> tuple[set[str], set[str], s
             if data["activity_type"] in SENDS and "result" in marker.details:  # kit generation 4
                 [sent] = await client.data_converter.decode(marker.details["result"].payloads, [SendResult])
                 sends.add(sent.idempotency_key)
+                published.update(sent.events)  # the events the email carried (generation 5)
                 if data["activity_type"] not in NOT_A_STEP:
                     steps.add(sent.idempotency_key)
             continue  # policy.load: reads only
@@ -206,6 +208,7 @@ async def history_steps(client: Client, wid: str) -> tuple[set[str], set[str], s
         if name in PUBLISHES:
             published.add(event_id(key))
             continue
+        published.update(event_id(e["idempotency_key"]) for e in arg.get("events", []))  # carried by an email
         if name in SENDS:
             sends.add(key)
         if name not in NOT_A_STEP:

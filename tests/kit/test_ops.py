@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, text
 
+from store.models import OutboxMessage
 from store.models.integrations import WebhookEvent
 from store.models.ops import RetryingStep
 from tests.helpers.api import enrol
@@ -25,7 +26,8 @@ async def test_a_step_failing_for_too_long_is_listed_with_its_last_error(api, op
         return [row for row in r.json() if row["workflow_id"] == wid]
 
     rows = await eventually(lambda: listed("?older_than_minutes=0.01"), timeout=30, what="listed as retrying")
-    assert rows[0]["activity"] == "outbox.notify" and rows[0]["attempt"] >= 2
+    # The welcome, carrying the partner.enrolled event (kit generation 5).
+    assert rows[0]["activity"] == "outbox.notify_publishing" and rows[0]["attempt"] >= 2
     assert "451" in rows[0]["last_failure"]
     assert await listed("") == []  # the policy's default (30 min) is not reached yet
     assert (await api.get("/ops/retrying", headers={"Authorization": "Bearer nope"})).status_code == 401
@@ -87,9 +89,10 @@ ACCEPT_FUNCTION = "DROP FUNCTION IF EXISTS test_refuse_events()"
 
 
 async def test_a_local_step_failing_for_too_long_is_listed_as_an_activity(api, ops, worker, dev_env, sessionmaker):
-    """A local activity (here the journey's webhook event publish) that keeps failing goes on as an
-    activity after a few attempts (patch `kit-local-then-activity`): listed like any other step,
-    and gone once the cause is fixed."""
+    """A local activity (here the journey's welcome email, which writes its webhook event in its
+    transaction since kit generation 5) that keeps failing goes on as an activity after a few
+    attempts (patch `kit-local-then-activity`): listed like any other step, and gone once the
+    cause is fixed. Neither the email nor the event is sent or written while the event is refused."""
     async with sessionmaker() as session, session.begin():  # the database refuses webhook events for now
         await session.execute(text(REFUSE_FUNCTION))
         await session.execute(text(REFUSE_TRIGGER))
@@ -102,9 +105,12 @@ async def test_a_local_step_failing_for_too_long_is_listed_as_an_activity(api, o
             assert r.status_code == 200, r.text
             return [row for row in r.json() if row["workflow_id"] == wid]
 
-        rows = await eventually(listed, timeout=60, what="the failing event publish listed as retrying")
-        assert rows[0]["activity"] == "events.publish" and rows[0]["attempt"] >= 2, rows
+        rows = await eventually(listed, timeout=60, what="the failing email and event listed as retrying")
+        assert rows[0]["activity"] == "outbox.notify_publishing" and rows[0]["attempt"] >= 2, rows
         assert "refused by the test" in rows[0]["last_failure"], rows
+        async with sessionmaker() as session:  # the email's rows went with the refused event's transaction
+            queued = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.partner_id == partner["id"])
+            assert await session.scalar(queued) == 0
         handle = dev_env.client.get_workflow_handle(wid)
         assert (await handle.query("progress")) is not None  # the journey answers while its step retries
     finally:

@@ -94,7 +94,7 @@ async def test_onboarding_and_certification_tell_theirs(api, ops, worker, dev_en
     assert "waiting for the partner's milestones" in text
     story = await summaries(onboarding)
     assert "write the 5-milestone activation plan" in story["activity"]
-    assert "email the welcome to the partner" in story["activity"]
+    assert "email the welcome to the partner and publish partner.enrolled" in story["activity"]
     assert story["timer"] == ["portal_access due: nudge the partner"]
     soon = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
     due = f"NextDeadline < '{soon}' AND Journey = 'onboarding' AND ExecutionStatus = 'Running'"
