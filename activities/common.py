@@ -10,7 +10,7 @@ from typing import Any
 
 import aiosmtplib
 import jinja2
-from sqlalchemy import Executable, Select, bindparam, case, func, select, update
+from sqlalchemy import Executable, Select, bindparam, case, exists, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -371,32 +371,35 @@ async def write_outbox(
 ) -> int:
     """The audit row and one outbox row per recipient, in the caller's transaction. Returns how
     many rows were queued: 0 when an earlier attempt already queued this key. `rows`, when given,
-    receives the rows written (their columns, as `_locked_row` reads them), in order."""
-    if not await repo.claim_step(
-        session,
+    receives the rows written (their columns, as `_locked_row` reads them), in order.
+
+    The audit row claims the key and the first recipient's row is written only when it did, in
+    one statement (`_claimed_outbox_row`); each further recipient's row in one of its own."""
+    claim = repo.claim_params(
         key=inp.idempotency_key,
         actor="system",
         action=inp.audit_action,
         partner_id=inp.partner_id,
         journey=inp.journey,
         detail={"template": inp.template, "to": [a for _, a, _ in recipients], **inp.context},
-    ):
+    )
+    if not recipients:  # nobody to email: the audit row says so
+        await session.execute(repo.claimed_only(), claim)
         return 0
-    for role, address, extra in recipients:
-        written = await session.execute(
-            _outbox_row(),
-            {
-                "idempotency_key": inp.idempotency_key,
-                "partner_id": uuid.UUID(inp.partner_id) if inp.partner_id else None,  # "": not a partner's
-                "journey": inp.journey,
-                "template": inp.template,
-                "recipient": address,
-                "recipient_role": role,
-                "context": {**inp.context, **extra, "recipient_role": role},
-                "message_id": message_id(inp.idempotency_key, address, inp.template),
-            },
-        )
-        row = written.one_or_none()
+    for i, (role, address, extra) in enumerate(recipients):
+        values = {
+            "idempotency_key": inp.idempotency_key,
+            "partner_id": claim["partner_id"],  # None: not a partner's ("" in the input)
+            "journey": inp.journey,
+            "template": inp.template,
+            "recipient": address,
+            "recipient_role": role,
+            "context": {**inp.context, **extra, "recipient_role": role},
+            "message_id": message_id(inp.idempotency_key, address, inp.template),
+        }
+        row = (await session.execute(_claimed_outbox_row() if i == 0 else _outbox_row(), claim | values)).one_or_none()
+        if i == 0 and row is None:  # the key was claimed before: queued by an earlier attempt
+            return 0
         if rows is not None and row is not None:
             rows.append(row)
     return len(recipients)
@@ -406,29 +409,45 @@ async def write_outbox(
 # statement costs more CPU than sending it: store/repo.py).
 
 
+_OUTBOX_COLUMNS = (
+    "idempotency_key",
+    "partner_id",
+    "journey",
+    "template",
+    "recipient",
+    "recipient_role",
+    "context",
+    "message_id",
+)
+
+
 @functools.cache
 def _outbox_row() -> Executable:
     """`write_outbox`'s INSERT of one recipient's row, returned (none: queued before)."""
-    o, table = OutboxMessage, table_of(OutboxMessage)
-    columns = (
-        "idempotency_key",
-        "partner_id",
-        "journey",
-        "template",
-        "recipient",
-        "recipient_role",
-        "context",
-        "message_id",
+    table = table_of(OutboxMessage)
+    return (
+        insert(table)
+        .values(**bound(OutboxMessage, *_OUTBOX_COLUMNS), status="pending", attempts=0)
+        .on_conflict_do_nothing()
+        .returning(*table.c)
+    )
+
+
+@functools.cache
+def _claimed_outbox_row() -> Executable:
+    """`write_outbox`'s first row: the audit row claims the key (`repo.claimed`) and the row is
+    written only when it did, in one data-modifying CTE (the key, partner and journey bound once
+    for both tables), returned."""
+    table, claim = table_of(OutboxMessage), repo.claimed()
+    row = select(*bound(OutboxMessage, *_OUTBOX_COLUMNS).values(), literal("pending"), literal(0)).where(
+        exists(select(claim.c.id))
     )
     return (
         insert(table)
-        .values(
-            **bound(o, *columns),
-            status="pending",
-            attempts=0,
-        )
+        .from_select([*_OUTBOX_COLUMNS, "status", "attempts"], row)
         .on_conflict_do_nothing()
         .returning(*table.c)
+        .add_cte(claim)
     )
 
 

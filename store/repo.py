@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Executable, Select, and_, bindparam, case, exists, func, select
+from sqlalchemy import CTE, ColumnElement, Executable, Select, and_, bindparam, case, exists, func, select
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,15 +36,8 @@ async def claim_step(
 
     `state`, (entity id, state): the journey's read model (`set_journey_state`) takes that state
     in the same statement, only when the step is claimed: one round trip for both."""
-    params = {
-        "idempotency_key": key,
-        "actor": actor,
-        "action": action,
-        "partner_id": uuid.UUID(str(partner_id)) if partner_id else None,
-        "journey": journey,
-        "detail": detail or {},
-        "at": at,
-    }
+    params = claim_params(key=key, actor=actor, action=action, partner_id=partner_id, journey=journey, detail=detail)
+    params["at"] = at
     if state is None:
         result = await session.execute(_claim(), params)
     else:
@@ -53,6 +46,39 @@ async def claim_step(
         params |= {"workflow_id": workflow_id(journey, entity_id), "state": new_state}
         result = await session.execute(_claim_and_state(), params)
     return result.scalar_one_or_none() is not None
+
+
+def claim_params(
+    *,
+    key: str | None,
+    actor: str,
+    action: str,
+    partner_id: uuid.UUID | str | None = None,
+    journey: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The bound values of `claimed()` (as `claim_step` takes them; `at` is the transaction's time)."""
+    return {
+        "idempotency_key": key,
+        "actor": actor,
+        "action": action,
+        "partner_id": uuid.UUID(str(partner_id)) if partner_id else None,
+        "journey": journey,
+        "detail": detail or {},
+        "at": None,
+    }
+
+
+def claimed_only() -> Executable:
+    """`claim_step`'s INSERT alone (the values of `claim_params`)."""
+    return _claim()
+
+
+def claimed() -> CTE:
+    """`claim_step`'s INSERT as the CTE `claimed` (a row, its `id`, when it claimed the key): for a
+    statement that writes its own rows only when the step is claimed, with its values bound by
+    the same names (`claim_params`; a column of the same name takes the same value)."""
+    return cast(Insert, _claim()).cte("claimed")
 
 
 # The statements every step sends, built once with their values bound by name: building an ORM
@@ -81,9 +107,9 @@ def _claim() -> Executable:
 def _claim_and_state() -> Executable:
     """`claim_step` with `state`: the claim, and the read model's upsert (`_journey_state`'s) only
     when it claimed, in one data-modifying CTE."""
-    claimed = cast(Insert, _claim()).cte("claimed")
-    upsert = _state_upsert(exists(select(claimed.c.id)))
-    return select(claimed.c.id).add_cte(upsert.cte("state"))
+    claim = claimed()
+    upsert = _state_upsert(exists(select(claim.c.id)))
+    return select(claim.c.id).add_cte(upsert.cte("state"))
 
 
 def _state_upsert(*where: ColumnElement[bool]) -> Insert:

@@ -47,8 +47,10 @@ class DealActivities:
     async def record_state(self, inp: DealStateInput) -> StepResult:
         async with self.sessionmaker() as session, session.begin():
             deal = await self._deal(session, inp.deal_id)
-            if inp.stage_change is not None:
-                await self._record_stage(session, deal, inp.stage_change)
+            # A closing stage change: its audit row here, the stage set by the state's UPDATE below.
+            stage = inp.stage_change
+            if stage is not None and not await self._record_stage(session, deal, stage, write=False):
+                stage = None
             if not await repo.claim_step(
                 session,
                 key=inp.idempotency_key,
@@ -63,8 +65,12 @@ class DealActivities:
                 },
                 state=(inp.deal_id, inp.state.value),
             ):
+                if stage is not None:
+                    await session.execute(update(Deal).where(Deal.id == deal.id).values(stage=stage.stage.value))
                 return StepResult(applied=False)
             values: dict = {"state": inp.state.value}
+            if stage is not None:
+                values["stage"] = stage.stage.value
             if inp.state in (DealState.approved, DealState.rejected) and deal.decided_by is None:
                 values |= {"decided_by": inp.by, "decided_at": inp.at, "decision_reason": inp.reason}
             if inp.protected_until is not None:
@@ -94,8 +100,11 @@ class DealActivities:
             deal = await self._deal(session, inp.deal_id)
             return StepResult(applied=await self._record_stage(session, deal, inp))
 
-    async def _record_stage(self, session: AsyncSession, deal: Deal, inp: DealStageInput) -> bool:
-        """The stage and its audit row, once per key, in the caller's transaction."""
+    async def _record_stage(
+        self, session: AsyncSession, deal: Deal, inp: DealStageInput, *, write: bool = True
+    ) -> bool:
+        """The stage and its audit row, once per key, in the caller's transaction (`write` False:
+        the audit row alone, the caller sets the stage with its own UPDATE of the deal)."""
         if not await repo.claim_step(
             session,
             key=inp.idempotency_key,
@@ -106,7 +115,8 @@ class DealActivities:
             detail={"deal_id": inp.deal_id, "from": deal.stage, "to": inp.stage.value},
         ):
             return False
-        await session.execute(update(Deal).where(Deal.id == deal.id).values(stage=inp.stage.value))
+        if write:
+            await session.execute(update(Deal).where(Deal.id == deal.id).values(stage=inp.stage.value))
         return True
 
     @activity.defn(name=DealActivity.QUEUE_APPROVAL_REQUEST)

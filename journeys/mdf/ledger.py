@@ -100,6 +100,24 @@ async def ensure_fund(
     """The partner's fund for the period of `at` (or the named period), created on first use with
     its tier's allocation and the journey record of `mdf-fund-…` (started by the caller or by the
     API's reconciler), all in the caller's transaction."""
+    fund, _ = await open_fund(
+        session, partner, policy, policy_version=policy_version, task_queue=task_queue, at=at, period=period
+    )
+    return fund
+
+
+async def open_fund(
+    session: AsyncSession,
+    partner: Partner,
+    policy: ProgramPolicy,
+    *,
+    policy_version: int,
+    task_queue: str,
+    at: datetime | None = None,
+    period: str | None = None,
+) -> tuple[MdfFund, bool]:
+    """`ensure_fund`, and whether this transaction created the fund (nobody else sees it until
+    the commit: it needs no lock of its own, and holds its allocation alone)."""
     rules = policy.section(MdfPolicy)
     now = at or datetime.now().astimezone()
     p = period_named(period, rules.period, rules.time_zone) if period else period_of(now, rules.period, rules.time_zone)
@@ -108,7 +126,7 @@ async def ensure_fund(
     await locks.lock(session, f"mdf:fund:{partner.id}:{p.label}")
     fund = await session.scalar(select(MdfFund).where(MdfFund.partner_id == partner.id, MdfFund.period == p.label))
     if fund is not None:
-        return fund
+        return fund, False
     expires_at = p.ends_at + policy.days(rules.expiry_grace_days)
     fund = MdfFund(
         id=uuid.uuid4(),
@@ -156,7 +174,7 @@ async def ensure_fund(
         )
         .on_conflict_do_nothing(index_elements=["workflow_id"])
     )
-    return fund
+    return fund, True
 
 
 async def reserve(
@@ -201,9 +219,11 @@ async def accrue_for_deal(
         if rate is None:
             return 0
         amount_minor = convert(amount_minor, rate)
-    fund = await ensure_fund(session, partner, policy, policy_version=policy_version, task_queue=task_queue)
-    await lock_fund(session, fund.id)
-    accrued = (await fund_balances(session, fund.id)).accrued
+    fund, opened = await open_fund(session, partner, policy, policy_version=policy_version, task_queue=task_queue)
+    accrued = 0  # a fund this transaction opened holds its allocation alone
+    if not opened:
+        await lock_fund(session, fund.id)
+        accrued = (await fund_balances(session, fund.id)).accrued
     share = Decimal(amount_minor) * Decimal(str(rules.accrual_percent)) // 100  # exact, not float
     amount = min(int(share), rules.accrual_cap_minor - accrued)
     if amount <= 0:
