@@ -185,17 +185,21 @@ async def reserve(
     fund cannot cover the difference (nothing written)."""
     await lock_fund(session, fund.id)
     held = await held_for(session, request_id)
+    available = (await fund_balances(session, fund.id)).available
     diff = target_minor - held
     if diff == 0:
-        return True, held, (await fund_balances(session, fund.id)).available
+        return True, held, available
+    if diff > available:
+        return False, held, available
     if diff > 0:
-        available = (await fund_balances(session, fund.id)).available
-        if diff > available:
-            return False, held, available
-        await add_entry(session, fund, EntryKind.reservation, diff, key=key, by=by, request_id=request_id)
+        written = await add_entry(session, fund, EntryKind.reservation, diff, key=key, by=by, request_id=request_id)
     else:
-        await add_entry(session, fund, EntryKind.release, -diff, key=key, by=by, request_id=request_id)
-    return True, await held_for(session, request_id), (await fund_balances(session, fund.id)).available
+        written = await add_entry(session, fund, EntryKind.release, -diff, key=key, by=by, request_id=request_id)
+    if not written:  # the key was used before (by another amount): what the ledger holds now
+        return True, await held_for(session, request_id), (await fund_balances(session, fund.id)).available
+    # Under the fund's lock nothing else moved: the request holds the target, and a reservation
+    # takes from what is available as a release gives back (`Balances.available`).
+    return True, target_minor, available - diff
 
 
 async def accrue_for_deal(
