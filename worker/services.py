@@ -581,6 +581,11 @@ class SmtpSinkProcess:
         self._proc = None
 
     @property
+    def pid(self) -> int:
+        assert self._proc is not None, "the sink is not running"
+        return self._proc.pid
+
+    @property
     def counted(self) -> int:
         """Messages received since the start or the last `clear` (none parsed)."""
         return sum(1 for _ in self.mail_dir.glob("*.eml"))

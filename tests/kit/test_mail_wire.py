@@ -5,6 +5,7 @@ the real SMTP sink with a mail folder, read back raw and parsed as a mail client
 from __future__ import annotations
 
 import email
+import os
 import email.policy
 
 import pytest
@@ -86,6 +87,7 @@ async def test_the_sink_process_keeps_each_message_in_arrival_order(tmp_path):
     sink = SmtpSinkProcess(tmp_path / "mail").start()
     try:
         assert threading.active_count() == threads, "the sink must not serve from a thread of this process"
+        assert sink.pid != os.getpid()
         mailer = Mailer(host=sink.host, port=sink.port, sender="no-reply@vendor.test", pool_size=1)
         for i in range(3):
             rendered = Rendered(subject=f"n{i}", text="Hello", html="<p>Hello</p>")
