@@ -5,8 +5,8 @@ the real SMTP sink with a mail folder, read back raw and parsed as a mail client
 from __future__ import annotations
 
 import email
-import os
 import email.policy
+import os
 
 import pytest
 
