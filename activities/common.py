@@ -375,17 +375,18 @@ async def write_outbox(
 
     The audit row claims the key and the first recipient's row is written only when it did, in
     one statement (`_claimed_outbox_row`); each further recipient's row in one of its own."""
-    claim = repo.claim_params(
-        key=inp.idempotency_key,
-        actor="system",
-        action=inp.audit_action,
-        partner_id=inp.partner_id,
-        journey=inp.journey,
-        detail={"template": inp.template, "to": [a for _, a, _ in recipients], **inp.context},
-    )
+    audit: dict[str, Any] = {
+        "key": inp.idempotency_key,
+        "actor": "system",
+        "action": inp.audit_action,
+        "partner_id": inp.partner_id,
+        "journey": inp.journey,
+        "detail": {"template": inp.template, "to": [a for _, a, _ in recipients], **inp.context},
+    }
     if not recipients:  # nobody to email: the audit row says so
-        await session.execute(repo.claimed_only(), claim)
+        await repo.claim_step(session, **audit)
         return 0
+    claim = repo.claim_params(**audit)
     for i, (role, address, extra) in enumerate(recipients):
         values = {
             "idempotency_key": inp.idempotency_key,

@@ -83,14 +83,14 @@ async def run(st: Stack, n: int) -> list[Section]:
 
     st.smtp.clear()
     async with build_worker(st.client, st.settings, st.sessionmaker, task_queue):
-        wall, done = await harness.drive("cert", list(zip(certs, partners, strict=True)), journey)
+        wall, done, cpu = await harness.drive("cert", list(zip(certs, partners, strict=True)), journey)
         failed = sum(1 for _, period in done if period != 2)
         # the first run of each (the next period's run continues from it)
         first = []
         for h, _ in done:
             info = (await h.describe()).raw_description.workflow_execution_info
             first.append(st.client.get_workflow_handle(h.id, run_id=info.first_run_id))
-        real = {"wall": wall, **await harness.history_stats(first[:50])}
+        real = {"wall": wall, "cpu": cpu, **await harness.history_stats(first[:50])}
         await harness.measure_costs(st, JOURNEY, first, len(certs), wall, before, ("partners", "cams"))
         for h, _ in done:
             await h.terminate("benchmark over")

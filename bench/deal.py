@@ -91,9 +91,9 @@ async def run(st: Stack, n: int) -> list[Section]:
 
     st.smtp.clear()
     async with build_worker(st.client, st.settings, st.sessionmaker, task_queue):
-        wall, done = await harness.drive("deal", list(zip(deals, partners, strict=True)), journey)
+        wall, done, cpu = await harness.drive("deal", list(zip(deals, partners, strict=True)), journey)
     failed = sum(1 for _, state in done if state != "won")
-    real = {"wall": wall, **await harness.history_stats([h for h, _ in done[:50]])}
+    real = {"wall": wall, "cpu": cpu, **await harness.history_stats([h for h, _ in done[:50]])}
     await harness.measure_costs(st, JOURNEY, [h for h, _ in done], len(deals), wall, before, ("partners", "cams"))
     return [
         await harness.compare(

@@ -303,11 +303,11 @@ async def compare(client, title: str, n: int, real: dict, business_steps: int, n
         f"{same_rate:.2f}   ({shape.activities} activities and {shape.local_activities} local ones as the journey: "
         f"real / it {rate / same_rate:.2f})",
     )
-    if title in DRIVEN_CPU:
+    if "cpu" in real:
         per = 1000 / n
         s.add(
             "process CPU ms / journey",
-            f"real {DRIVEN_CPU[title] * per:.1f}, baseline {steps['cpu'] * per:.1f}, "
+            f"real {real['cpu'] * per:.1f}, baseline {steps['cpu'] * per:.1f}, "
             f"same-shape {same['cpu'] * per:.1f} (worker and client, every thread)",
         )
     s.add("activities / journey", f"real {spread(real['activities'])}; business steps {business_steps}")
@@ -507,13 +507,10 @@ def coverage(partner: dict):
     return Coverage(tier=partner["tier"], cam_id=str(partner["cam_id"]) if partner["cam_id"] else None)
 
 
-# The CPU time of this process (the journeys' worker, every thread of it, and the driving client)
-# over each `drive`, by label: steadier than a rate on a shared machine.
-DRIVEN_CPU: dict[str, float] = {}
-
-
 async def drive(label: str, items: Sequence[Any], one: Callable[[Any], Awaitable[Any]], concurrency: int = 200):
-    """One untimed warm-up on items[0], then `one` over the rest; returns (wall seconds, results)."""
+    """One untimed warm-up on items[0], then `one` over the rest; returns (wall seconds, results,
+    CPU seconds of this process: the journeys' worker, every thread of it, and the driving client,
+    steadier than a rate on a shared machine)."""
     t = time.perf_counter()
     await one(items[0])
     log(f"{label}: warm-up in {time.perf_counter() - t:.2f}s; {len(items) - 1} journeys")
@@ -527,8 +524,7 @@ async def drive(label: str, items: Sequence[Any], one: Callable[[Any], Awaitable
     t0 = progress.t0 = time.perf_counter()
     cpu0 = time.process_time()
     results = await bounded(items[1:], ticked, concurrency)
-    DRIVEN_CPU[label] = time.process_time() - cpu0
-    return time.perf_counter() - t0, results
+    return time.perf_counter() - t0, results, time.process_time() - cpu0
 
 
 def bench_policy():

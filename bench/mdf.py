@@ -40,7 +40,7 @@ async def seed_requests(st: Stack, partners: list[dict]) -> list[dict]:
         policy: ProgramPolicy = current.policy
         for p in partners:
             partner = await session.get(Partner, p["id"])
-            fund = await ledger.ensure_fund(
+            fund, _ = await ledger.ensure_fund(
                 session, partner, policy, policy_version=current.version, task_queue=st.settings.task_queue
             )
             req = MdfRequest(
@@ -188,12 +188,12 @@ async def run(st: Stack, n: int) -> list[Section]:
 
     st.smtp.clear()
     async with build_worker(st.client, st.settings, st.sessionmaker, task_queue):
-        wall, done = await harness.drive("mdf", rows, journey)
+        wall, done, cpu = await harness.drive("mdf", rows, journey)
         await harness.measure_costs(st, JOURNEY, [h for h, _ in done], len(rows), wall, before, ("partners", "cams"))
         emails = st.smtp.counted
         await fund_costs(st, rows, task_queue)
     failed = sum(1 for _, state in done if state != "paid")
-    real = {"wall": wall, **await harness.history_stats([h for h, _ in done[:50]])}
+    real = {"wall": wall, "cpu": cpu, **await harness.history_stats([h for h, _ in done[:50]])}
     return [
         await harness.compare(
             st.client,

@@ -41,9 +41,9 @@ async def run(st: Stack, n: int) -> list[Section]:
 
     st.smtp.clear()
     async with build_worker(st.client, st.settings, st.sessionmaker, task_queue):
-        wall, done = await harness.drive("onboarding", partners, journey)
+        wall, done, cpu = await harness.drive("onboarding", partners, journey)
     failed = sum(1 for _, state in done if state != OnboardingState.activated)
-    real = {"wall": wall, **await harness.history_stats([h for h, _ in done[:50]])}
+    real = {"wall": wall, "cpu": cpu, **await harness.history_stats([h for h, _ in done[:50]])}
     emails = st.smtp.counted
     await harness.measure_costs(st, JOURNEY, [h for h, _ in done], len(partners), wall, before, ("cams",))
     return [

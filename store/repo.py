@@ -69,11 +69,6 @@ def claim_params(
     }
 
 
-def claimed_only() -> Executable:
-    """`claim_step`'s INSERT alone (the values of `claim_params`)."""
-    return _claim()
-
-
 def claimed() -> CTE:
     """`claim_step`'s INSERT as the CTE `claimed` (a row, its `id`, when it claimed the key): for a
     statement that writes its own rows only when the step is claimed, with its values bound by

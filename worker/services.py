@@ -561,18 +561,16 @@ class SmtpSinkProcess:
         self._parsed: dict[str, tuple[int, EmailMessage]] = {}  # file name -> (mtime_ns, message)
 
     def start(self) -> SmtpSinkProcess:
+        import contextlib
         import sys
 
         self.mail_dir.mkdir(parents=True, exist_ok=True)
-        args = ["-m", "worker.services", "smtp-sink", "--host", self.host, "--port", str(self.port)]
-        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115 (closed below)
-        try:
+        args = ["--host", self.host, "--port", str(self.port), "--mail-dir", str(self.mail_dir)]
+        log = open(self.log_file, "ab") if self.log_file else contextlib.nullcontext(subprocess.DEVNULL)
+        with log as out:  # the child keeps its own descriptor
             self._proc = subprocess.Popen(
-                [sys.executable, *args, "--mail-dir", str(self.mail_dir)], stdout=out, stderr=out
+                [sys.executable, "-m", "worker.services", "smtp-sink", *args], stdout=out, stderr=out
             )
-        finally:
-            if self.log_file:
-                out.close()  # type: ignore[union-attr] (the child holds its own descriptor)
         wait_for_port(self.host, self.port, 30, self._proc, "SMTP sink")
         return self
 

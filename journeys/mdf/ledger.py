@@ -96,28 +96,12 @@ async def ensure_fund(
     task_queue: str,
     at: datetime | None = None,
     period: str | None = None,
-) -> MdfFund:
+) -> tuple[MdfFund, bool]:
     """The partner's fund for the period of `at` (or the named period), created on first use with
     its tier's allocation and the journey record of `mdf-fund-…` (started by the caller or by the
-    API's reconciler), all in the caller's transaction."""
-    fund, _ = await open_fund(
-        session, partner, policy, policy_version=policy_version, task_queue=task_queue, at=at, period=period
-    )
-    return fund
-
-
-async def open_fund(
-    session: AsyncSession,
-    partner: Partner,
-    policy: ProgramPolicy,
-    *,
-    policy_version: int,
-    task_queue: str,
-    at: datetime | None = None,
-    period: str | None = None,
-) -> tuple[MdfFund, bool]:
-    """`ensure_fund`, and whether this transaction created the fund (nobody else sees it until
-    the commit: it needs no lock of its own, and holds its allocation alone)."""
+    API's reconciler), all in the caller's transaction; and whether this transaction opened it
+    (nobody else sees it until the commit: it needs no lock of its own, and holds its allocation
+    alone)."""
     rules = policy.section(MdfPolicy)
     now = at or datetime.now().astimezone()
     p = period_named(period, rules.period, rules.time_zone) if period else period_of(now, rules.period, rules.time_zone)
@@ -191,11 +175,10 @@ async def reserve(
         return True, held, available
     if diff > available:
         return False, held, available
-    if diff > 0:
-        written = await add_entry(session, fund, EntryKind.reservation, diff, key=key, by=by, request_id=request_id)
-    else:
-        written = await add_entry(session, fund, EntryKind.release, -diff, key=key, by=by, request_id=request_id)
-    if not written:  # the key was used before (by another amount): what the ledger holds now
+    kind, amount = (EntryKind.reservation, diff) if diff > 0 else (EntryKind.release, -diff)
+    if not await add_entry(
+        session, fund, kind, amount, key=key, by=by, request_id=request_id
+    ):  # the key was used before (by another amount): what the ledger holds now
         return True, await held_for(session, request_id), (await fund_balances(session, fund.id)).available
     # Under the fund's lock nothing else moved: the request holds the target, and a reservation
     # takes from what is available as a release gives back (`Balances.available`).
@@ -223,7 +206,7 @@ async def accrue_for_deal(
         if rate is None:
             return 0
         amount_minor = convert(amount_minor, rate)
-    fund, opened = await open_fund(session, partner, policy, policy_version=policy_version, task_queue=task_queue)
+    fund, opened = await ensure_fund(session, partner, policy, policy_version=policy_version, task_queue=task_queue)
     accrued = 0  # a fund this transaction opened holds its allocation alone
     if not opened:
         await lock_fund(session, fund.id)

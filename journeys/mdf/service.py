@@ -69,7 +69,7 @@ async def open_fund(
 ) -> tuple[MdfFund, ProgramPolicy]:
     current = await repo.current_policy(session)
     try:
-        fund = await ledger.ensure_fund(
+        fund, _ = await ledger.ensure_fund(
             session, partner, current.policy, policy_version=current.version, task_queue=task_queue, period=period
         )
     except ValueError as err:
@@ -101,7 +101,7 @@ async def funds(session: AsyncSession, client: Client, partner: Partner, task_qu
     """The partner's funds, newest first, each with its balances and the entries behind them. The
     current period's fund is opened on first sight (its allocation from the policy)."""
     current = await repo.current_policy(session)
-    fund = await ledger.ensure_fund(
+    fund, _ = await ledger.ensure_fund(
         session, partner, current.policy, policy_version=current.version, task_queue=task_queue
     )
     await session.commit()

@@ -17,9 +17,10 @@ from store.models import Partner
 
 async def make_fund(sessionmaker, partner: Partner, policy: ProgramPolicy | None = None, *, at=None) -> MdfFund:
     async with sessionmaker() as session, session.begin():
-        return await ledger.ensure_fund(
+        fund, _ = await ledger.ensure_fund(
             session, partner, policy or ProgramPolicy(), policy_version=1, task_queue="unused", at=at
         )
+        return fund
 
 
 async def make_request(

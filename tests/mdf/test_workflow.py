@@ -643,7 +643,7 @@ async def test_fund_warns_then_expires_its_unreserved_balance(ts_env, sessionmak
     cam = await make_cam(sessionmaker)
     partner = await make_partner(sessionmaker, tier=Tier.gold, cam=cam)
     async with sessionmaker() as session, session.begin():
-        fund = await ledger.ensure_fund(session, partner, policy, policy_version=version, task_queue=task_queue)
+        fund, _ = await ledger.ensure_fund(session, partner, policy, policy_version=version, task_queue=task_queue)
     workflow_id = ledger.fund_workflow_id(partner.id, fund.period)
     async with sessionmaker() as session:
         record = await session.get(JourneyRecord, workflow_id)

@@ -401,7 +401,7 @@ async def test_the_scorecard_reads_the_partners_mdf_ledger(ts_env, sessionmaker,
     now = await ts_env.get_current_time()
     period = shift(period_of(now, "UTC"), -1)
     async with sessionmaker() as session, session.begin():
-        fund = await ledger.ensure_fund(
+        fund, _ = await ledger.ensure_fund(
             session, partner, ProgramPolicy(), policy_version=1, task_queue="unused", period=period
         )
     req = await make_request(sessionmaker, partner, amount_minor=50_000)  # the current period's fund
