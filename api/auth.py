@@ -12,13 +12,14 @@ from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 from fastapi import HTTPException, Request, status
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, bindparam, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import ratelimit
 from domain import actors
 from domain.enums import Role
 from domain.errors import Refused
+from store import repo
 from store.apikeys import hash_key, is_integration
 from store.models import ApiKey, Partner
 
@@ -105,10 +106,11 @@ def require_bearer_header(request: Request) -> str:
 async def _authenticate(request: Request, session: AsyncSession) -> Principal:
     token = require_bearer_header(request)
     digest = hash_key(token)
-    row = await session.scalar(_key_by_hash(), {"digest": digest})
+    row = (await session.execute(_key_by_hash(), {"digest": digest})).first()
     # The lookup is by hash (nothing about the key leaks from its timing); compare in constant time too.
     if row is None or not hmac.compare_digest(row.key_hash, digest) or row.revoked_at is not None:
         raise _unauthorized("invalid or revoked API key")
+    repo.saw_newest_policy(session, row.policy_version, row.policy_created_at)
     return Principal(
         key_id=row.id,
         role=Role(row.role),
@@ -121,8 +123,18 @@ async def _authenticate(request: Request, session: AsyncSession) -> Principal:
 
 @functools.cache
 def _key_by_hash() -> Select:
-    """Every request's key lookup, built once (store/repo.py: building costs more than sending)."""
-    return select(ApiKey).where(ApiKey.key_hash == bindparam("digest"))
+    """Every request's key lookup, built once (store/repo.py: building costs more than sending):
+    the columns a principal is made of, not an ORM object; and, in the same round trip, which
+    policy version is the newest (`repo.saw_newest_policy`: a create's policy read then sends
+    nothing when this process has parsed that version)."""
+    columns = (ApiKey.id, ApiKey.key_hash, ApiKey.prefix, ApiKey.role, ApiKey.cam_id, ApiKey.partner_id)
+    newest = repo.newest_policy_version()
+    return (
+        select(*columns, ApiKey.grants, ApiKey.revoked_at, newest.c.policy_version, newest.c.policy_created_at)
+        .select_from(ApiKey)
+        .outerjoin(newest, true())
+        .where(ApiKey.key_hash == bindparam("digest"))
+    )
 
 
 def check_role(principal: Principal, *roles: Role) -> None:

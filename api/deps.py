@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from api import ratelimit
@@ -103,6 +103,10 @@ class Creation:
     settings: Settings
     idempotency_key: str | None
     path: str
+    # With a list: the journeys started, whose confirmation `created` writes after the answer is
+    # sent (api/journeys.py `confirm_started`, in a session of its own); without, written at once.
+    sessionmaker: async_sessionmaker[AsyncSession] | None = None
+    started: list[str] | None = None
 
 
 async def get_creation(
@@ -113,7 +117,9 @@ async def get_creation(
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Creation:
-    return Creation(principal, session, temporal, settings, idempotency_key, request.url.path)
+    return Creation(
+        principal, session, temporal, settings, idempotency_key, request.url.path, request.app.state.sessionmaker, []
+    )
 
 
 CreationDep = Annotated[Creation, Depends(get_creation)]

@@ -26,6 +26,7 @@ from sqlalchemy import Executable, bindparam, delete, func, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.background import BackgroundTask
 from temporalio.client import (
     Client,
     WorkflowQueryFailedError,
@@ -137,6 +138,7 @@ class NewJourney:
     start_input: BaseModel
     action: str
     detail: dict[str, Any]
+    rows: tuple[repo.NewRow, ...] = ()  # written with the entity, in its statement (e.g. a partner's admin)
 
 
 async def created(
@@ -146,20 +148,23 @@ async def created(
     the stored answer on a retry with the same `Idempotency-Key` (after making sure the journey
     it started runs)."""
     idem = Idempotency(ctx.session, ctx.principal, ctx.idempotency_key, ctx.path, body)
-    return await idem.run(
+    response = await idem.run(
         lambda: create(idem),
         resume=lambda out: ensure_started(ctx.session, ctx.temporal, workflow_id(journey, out["id"])),
     )
+    if ctx.started and ctx.sessionmaker is not None:
+        response.background = BackgroundTask(confirm_started, ctx.sessionmaker, list(ctx.started))
+    return response
 
 
 async def create_and_start(
     ctx: Creation, new: NewJourney, *, answer: type[BaseModel], idem: Idempotency, what: str
 ) -> dict:
-    """One transaction: the entity, its journey record (with how to start it), the audit row of
-    the creation and the idempotency record; then `start_journey`. Returns the answer (201)."""
+    """One transaction: the entity, its journey record (with how to start it), the rows written
+    with it (`new.rows`), the audit row of the creation — one statement, `repo.write_created` —
+    and the idempotency record; then `start_journey`. Returns the answer (201). The confirmation
+    of the start is written after the answer is sent (`Creation.started`, `confirm_started`)."""
     session, task_queue, actor = ctx.session, ctx.settings.task_queue, ctx.principal.actor
-    session.add(new.entity)
-    await session.flush()
     wid = workflow_id(new.journey, new.entity.id)
     record = JourneyRecord(
         workflow_id=wid,
@@ -170,9 +175,11 @@ async def create_and_start(
         task_queue=task_queue,
         start_input=new.start_input.model_dump(mode="json"),
     )
-    session.add(record)
-    await repo.claim_step(
+    recorded = {c: getattr(record, c) for c in RECORD_COLUMNS}
+    await repo.write_created(
         session,
+        new.entity,
+        [*new.rows, repo.NewRow(JourneyRecord, recorded)],
         key=created_key(wid),
         actor=actor,
         action=new.action,
@@ -180,15 +187,19 @@ async def create_and_start(
         journey=new.journey,
         detail=new.detail,
     )
-    # The row's server defaults came back with its INSERT (`eager_defaults`); read what did not.
+    # The row's server defaults came back with its INSERT (RETURNING); read what did not.
     unloaded = set(answer.model_fields) & sa_inspect(new.entity).unloaded
     if unloaded:
         await session.refresh(new.entity, attribute_names=sorted(unloaded))
     out = jsonable_encoder(answer.model_validate(new.entity))
     await idem.remember(201, out)
     await session.commit()
-    await start_journey(session, ctx.temporal, wid, idem=idem, what=what, record=record)
+    await start_journey(session, ctx.temporal, wid, idem=idem, what=what, record=record, confirmed=ctx.started)
     return out
+
+
+# What a creation writes of its journey record (the other columns take their defaults).
+RECORD_COLUMNS = ("workflow_id", "partner_id", "journey", "state", "workflow_type", "task_queue", "start_input")
 
 
 async def launch(
@@ -364,11 +375,13 @@ async def start_journey(
     idem: Idempotency | None = None,
     what: str,
     record: JourneyRecord | None = None,
+    confirmed: list[str] | None = None,
 ) -> None:
     """Start the journey `wid` recorded (and committed) by the caller (`record`: the row it wrote,
     not read again). On a definite refusal the rows are removed and the answer is 503 "nothing
     was <what>"; when it stays uncertain the rows stay and the answer is 503 "retry with the
-    same Idempotency-Key"."""
+    same Idempotency-Key". The confirmed start is recorded now, or, given `confirmed`, added to
+    it for `confirm_started` after the answer is sent."""
     if record is None:
         record = await session.get(JourneyRecord, wid)
     assert record is not None, f"journey {wid} must be recorded and committed before it is started"
@@ -389,7 +402,22 @@ async def start_journey(
             "Idempotency-Key to get the answer.",
             headers={"Retry-After": "5"},
         ) from err
+    if confirmed is not None:
+        confirmed.append(wid)
+        return
     await _mark_started(session, wid)
+
+
+async def confirm_started(sessionmaker: async_sessionmaker[AsyncSession], wids: list[str]) -> None:
+    """Record confirmed starts after the answer was sent (a create's last write, off its latency).
+    Should this process stop first, or the write fail, the reconciler starts the journey again
+    ("already started" is success) and records it then."""
+    try:
+        async with sessionmaker() as session:
+            for wid in wids:
+                await _mark_started(session, wid)
+    except Exception:  # the answer is sent; what stays unconfirmed is the reconciler's
+        log.warning("recording the start of %s failed; the reconciler will", ", ".join(wids), exc_info=True)
 
 
 async def ensure_started(session: AsyncSession, client: Client, wid: str) -> None:

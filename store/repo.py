@@ -4,12 +4,30 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CTE, ColumnElement, Executable, Select, and_, bindparam, case, exists, func, select
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Executable,
+    Select,
+    Subquery,
+    Table,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    select,
+)
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from domain.journeys import workflow_id
 from domain.policy import ProgramPolicy, VersionedPolicy
@@ -74,6 +92,74 @@ def claimed() -> CTE:
     statement that writes its own rows only when the step is claimed, with its values bound by
     the same names (`claim_params`; a column of the same name takes the same value)."""
     return cast(Insert, _claim()).cte("claimed")
+
+
+@dataclass(frozen=True)
+class NewRow:
+    """A row written in a creation's statement (`write_created`): its model, its values by column
+    name, and the unique columns whose conflict leaves the row unwritten (ON CONFLICT DO NOTHING)."""
+
+    model: type
+    values: dict[str, Any]
+    conflict: tuple[str, ...] = ()
+
+
+async def write_created(session: AsyncSession, entity: Any, rows: Sequence[NewRow], **claim: Any) -> None:
+    """A creation in one statement: the entity (when not written yet), `rows` (its journey record,
+    ...) and the audit row claiming `claim` (`claim_params`), as data-modifying CTEs: one round
+    trip instead of one per row. A unique violation raises IntegrityError and writes nothing, as
+    the rows' own INSERTs would. The entity comes back with its server defaults (RETURNING) and
+    joins the session as if it had been flushed. Foreign keys between the rows hold: PostgreSQL
+    checks them at the end of the statement."""
+    state = sa_inspect(entity)
+    assert not state.pending, "a creation's entity is written here or flushed before, not added"
+    shapes: list[tuple[Table, tuple[str, ...], tuple[str, ...]]] = []
+    params: dict[str, Any] = {}
+    if state.transient:
+        values = {p.columns[0].name: state.dict[p.key] for p in state.mapper.column_attrs if p.key in state.dict}
+        rows = [NewRow(type(entity), values), *rows]
+    for i, row in enumerate(rows):
+        table = table_of(row.model)
+        values = {**_python_defaults(table, row.values), **row.values}
+        shapes.append((table, tuple(values), row.conflict))
+        params |= {f"r{i}_{name}": value for name, value in values.items()}
+    params |= claim_params(**claim)
+    result = await session.execute(_created(tuple(shapes), state.transient), params)
+    if not state.transient:
+        return
+    written = result.one()._mapping
+    make_transient_to_detached(entity)
+    for p in state.mapper.column_attrs:
+        set_committed_value(entity, p.key, written[p.columns[0].name])
+    session.add(entity)  # persistent: known to the session, nothing left to flush
+
+
+def _python_defaults(table: Table, given: dict[str, Any]) -> dict[str, Any]:
+    """The values of the columns' Python-side defaults not `given` (SQLAlchemy would bind each by
+    its column's name, and two tables of one statement could both have such a column)."""
+    out = {}
+    for c in table.columns:
+        default = c.default
+        if c.name in given or default is None or not (default.is_scalar or default.is_callable):
+            continue
+        out[c.name] = default.arg if default.is_scalar else default.arg(None)  # type: ignore[attr-defined]
+    return out
+
+
+@functools.cache
+def _created(shapes: tuple[tuple[Table, tuple[str, ...], tuple[str, ...]], ...], returning: bool) -> Select:
+    """`write_created`'s statement for rows of these shapes (table, columns bound as `r<i>_<name>`,
+    conflict columns), built once per shape: the first row's columns returned when `returning`."""
+    ctes = []
+    for i, (table, columns, conflict) in enumerate(shapes):
+        row = insert(table).values({c: bindparam(f"r{i}_{c}", type_=table.c[c].type) for c in columns})
+        if conflict:
+            row = row.on_conflict_do_nothing(index_elements=list(conflict))
+        ctes.append((row.returning(*table.c) if i == 0 and returning else row).cte(f"r{i}"))
+    claim = claimed()
+    if returning:
+        return select(*ctes[0].c).add_cte(*ctes[1:], claim)
+    return select(claim.c.id).add_cte(*ctes)
 
 
 # The statements every step sends, built once with their values bound by name: building an ORM
@@ -147,8 +233,13 @@ async def current_policy(session: AsyncSession) -> VersionedPolicy:
     """The newest policy version. Migration 0002 stores version 1 (the built-in defaults);
     should it be missing, version 1 is the defaults (written only if the caller commits).
     One statement, read in the caller's transaction (never stale); the body is sent and parsed
-    only when it is not the one this process parsed last."""
+    only when it is not the one this process parsed last. No statement at all when the
+    request's key lookup, moments before in the same transaction, saw that the newest version
+    is the one parsed (`saw_newest_policy`; used once)."""
     global _parsed
+    seen = session.info.pop(_NEWEST_SEEN, None)
+    if seen is not None and _parsed is not None and _parsed[0] == seen:
+        return VersionedPolicy(version=seen[0], policy=_parsed[1])
     known = _parsed[0] if _parsed is not None else (0, datetime.min.replace(tzinfo=UTC))
     row = (await session.execute(_newest_policy(), {"version": known[0], "created_at": known[1]})).first()
     if row is None:
@@ -162,6 +253,24 @@ async def current_policy(session: AsyncSession) -> VersionedPolicy:
     if _parsed is None or body is not None:
         _parsed = ((version, created_at), ProgramPolicy.model_validate(body))
     return VersionedPolicy(version=version, policy=_parsed[1])
+
+
+def newest_policy_version() -> Subquery:
+    """The newest policy version and its `created_at` (`policy_version`, `policy_created_at`): a
+    subquery another statement joins (the API key lookup), so a request learns it without a
+    round trip of its own."""
+    newest = select(PolicyVersion.version.label("policy_version"), PolicyVersion.created_at.label("policy_created_at"))
+    return newest.order_by(PolicyVersion.version.desc()).limit(1).subquery("newest_policy")
+
+
+def saw_newest_policy(session: AsyncSession, version: int | None, created_at: datetime | None) -> None:
+    """What a statement of this session's transaction read as the newest policy version
+    (`newest_policy_version`): the next `current_policy` uses it instead of asking again."""
+    if version is not None and created_at is not None:
+        session.info[_NEWEST_SEEN] = (version, created_at)
+
+
+_NEWEST_SEEN = "camlights.newest_policy"
 
 
 def parsed_policy(version: int, created_at: datetime) -> ProgramPolicy | None:
@@ -181,6 +290,7 @@ async def policy_version(session: AsyncSession, version: int) -> VersionedPolicy
 
 async def save_policy(session: AsyncSession, policy: ProgramPolicy, created_by: str) -> int:
     """Store a new policy version (in the caller's transaction) and return its number."""
+    session.info.pop(_NEWEST_SEEN, None)  # no longer the newest once this one is written
     await current_policy(session)  # make sure version 1 exists so numbering is stable
     await locks.lock(session, "policy:versions")
     latest = await session.scalar(select(func.max(PolicyVersion.version)))

@@ -27,7 +27,7 @@ from journeys.onboarding import contract as onboarding
 from journeys.onboarding.contract import reads as onboarding_reads
 from store import locks, repo
 from store.models import Cam, Handover, JourneyRecord, Partner
-from store.portal import add_contact_admin
+from store.portal import contact_admin
 
 
 async def check_coverage(session: AsyncSession, tier: Tier, cam_id: uuid.UUID | None) -> VersionedPolicy:
@@ -93,17 +93,25 @@ async def enrol(ctx: Creation, body: PartnerCreate, idem: Idempotency) -> dict:
     partner.tier, partner.type = body.tier.value, body.type.value
     start = journeys.start_input(onboarding.StartInput, partner, partner, policy_version=current.version)
     state = onboarding.START_STATE
+    admin = contact_admin(partner, ctx.principal.actor)  # the portal's first admin
     new = journeys.NewJourney(
-        onboarding.JOURNEY, partner, partner.id, state, start, "partner.enrolled", body.model_dump(mode="json")
+        onboarding.JOURNEY,
+        partner,
+        partner.id,
+        state,
+        start,
+        "partner.enrolled",
+        body.model_dump(mode="json"),
+        rows=(admin,),
     )
     every = journeys.with_every_partner(partner, ctx.settings.task_queue, current)
     try:
-        session.add(partner)
-        await session.flush()  # the partner before the records of the journeys every partner has
-        session.add_all(every)
-        await add_contact_admin(session, partner, ctx.principal.actor)  # the portal's first admin
-        if overridden:
-            await _overridden(session, ctx.principal, partner.id, overridden)
+        if every or overridden:  # rows of their own that name the partner: it is written first
+            session.add(partner)
+            await session.flush()
+            session.add_all(every)
+            if overridden:
+                await _overridden(session, ctx.principal, partner.id, overridden)
         out = await journeys.create_and_start(ctx, new, answer=PartnerOut, idem=idem, what="enrolled")
         await journeys.start_recorded(session, ctx.temporal, [r.workflow_id for r in every])
         return out

@@ -4,13 +4,15 @@ query may embed (lead routing's candidates)."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from journeys.cert.models import Certification
 
@@ -26,23 +28,29 @@ class LapsedCertification(BaseModel):
 
 async def restricting_lapse(session: AsyncSession, partner_id: uuid.UUID, category: str) -> LapsedCertification | None:
     """The partner's latest lapsed (restricted) certification in the category, unless another of
-    its certifications in that category is current (None: registration is not restricted)."""
-    of_category = (Certification.partner_id == partner_id, Certification.product_category == category)
-    lapsed = await session.scalar(
-        select(Certification)
+    its certifications in that category is current (None: registration is not restricted). One
+    statement, built once: every deal registration asks."""
+    row = (await session.execute(_restricting_lapse(), {"partner_id": partner_id, "category": category})).first()
+    return None if row is None else LapsedCertification.model_validate(row._mapping)
+
+
+@functools.cache
+def _restricting_lapse() -> Select:
+    partner_id = bindparam("partner_id", type_=Certification.partner_id.type)
+    of_category = (Certification.partner_id == partner_id, Certification.product_category == bindparam("category"))
+    current = aliased(Certification)
+    return (
+        select(Certification.id, Certification.track, Certification.person_name, Certification.expires_at)
         .where(*of_category, Certification.restricted.is_(True))
+        .where(
+            ~exists().where(
+                current.partner_id == partner_id,
+                current.product_category == Certification.product_category,
+                current.restricted.is_(False),
+            )
+        )
         .order_by(Certification.expires_at.desc())
         .limit(1)
-    )
-    if lapsed is None:
-        return None
-    current = await session.scalar(
-        select(Certification.id).where(*of_category, Certification.restricted.is_(False)).limit(1)
-    )
-    if current is not None:
-        return None
-    return LapsedCertification(
-        id=lapsed.id, track=lapsed.track, person_name=lapsed.person_name, expires_at=lapsed.expires_at
     )
 
 

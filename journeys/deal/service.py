@@ -4,12 +4,13 @@ model and the one-click decision links. The router only translates HTTP."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, bindparam, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
@@ -84,17 +85,15 @@ async def register(
     )
     if await idem.stored() is not None:  # a concurrent retry committed meanwhile
         raise Conflict("a concurrent retry of this request was answered")
-    same_customer = and_(
-        Deal.product_category == body.product_category,
-        Deal.state.in_([s.value for s in OPEN_STATES]),
-        or_(Deal.customer_key == body.customer_domain, Deal.customer_name_key == name_key),
-    )
-    # One query: this partner's own open registration first (refused), else another partner's oldest.
-    first = await session.scalar(
-        select(Deal).where(same_customer).order_by((Deal.partner_id == partner.id).desc(), Deal.created_at).limit(1)
-    )
+    # One statement: this partner's own open registration first (refused), else another partner's
+    # oldest; and the lead the deal is credited to (the one named, else one this partner accepted
+    # for the same customer), found in this transaction.
+    params = {"partner_id": partner.id, "category": body.product_category, "domain": body.customer_domain}
+    row = (await session.execute(_registration(), params | {"name_key": name_key})).one()
+    first = row if row.id is not None else None
     if first is not None and first.partner_id == partner.id:
         raise Conflict(f"this partner already registered this deal: deal {first.id} ({first.state})")
+    lead_id = body.lead_id or row.lead_id
     other = first
     deal = Deal(
         id=uuid.uuid4(),
@@ -135,20 +134,36 @@ async def register(
         "hold_reason": hold_reason,
     }
     new = journeys.NewJourney(JOURNEY, deal, partner.id, deal.state, start, "deal.registered", detail)
-    # The lead named, or one this partner accepted for the same customer, is credited with the
-    # deal (converted) once it is registered; found in this transaction.
-    lead_id = await leads.lead_of_registered_deal(
-        session,
-        partner_id=partner.id,
-        domain=body.customer_domain,
-        category=body.product_category,
-        lead_id=body.lead_id,
-    )
     out = await journeys.create_and_start(ctx, new, answer=DealOut, idem=idem, what="registered")
     await leads.credit_registered_deal(
         ctx.temporal, lead_id, partner_id=partner.id, deal_id=deal.id, by=principal.actor
     )
     return out
+
+
+@functools.cache
+def _registration() -> Select:
+    """`register`'s read after its locks, one row: the first open registration of the customer in
+    the category (by domain or name; this partner's own first), NULLs if none; and the lead a
+    deal of this partner is credited to, NULL if none. Built once (every registration sends it)."""
+    partner_id = bindparam("partner_id", type_=Deal.partner_id.type)
+    category = bindparam("category", type_=Deal.product_category.type)
+    domain = bindparam("domain", type_=Deal.customer_key.type)
+    first = (
+        select(Deal.id, Deal.partner_id, Deal.state)
+        .where(
+            Deal.product_category == category,
+            Deal.state.in_([s.value for s in OPEN_STATES]),
+            or_(Deal.customer_key == domain, Deal.customer_name_key == bindparam("name_key")),
+        )
+        .order_by((Deal.partner_id == partner_id).desc(), Deal.created_at)
+        .limit(1)
+        .subquery("first")
+    )
+    lead = select(leads.lead_of_registered_deal(partner_id, domain, category).label("lead_id")).subquery("lead")
+    return select(first.c.id, first.c.partner_id, first.c.state, lead.c.lead_id).select_from(
+        lead.outerjoin(first, true())
+    )
 
 
 async def certification_gate(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, ScalarSelect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -50,21 +50,12 @@ async def check_named_lead(session: AsyncSession, lead_id: uuid.UUID, partner_id
         raise Conflict(f"lead {lead_id} is {lead.state}: only a lead the partner accepted is credited with a deal")
 
 
-async def lead_of_registered_deal(
-    session: AsyncSession,
-    *,
-    partner_id: uuid.UUID,
-    domain: str,
-    category: str,
-    lead_id: uuid.UUID | None = None,
-) -> uuid.UUID | None:
-    """The lead a deal the partner registers is credited to (`credit_registered_deal`): the one
-    it names (`lead_id`, checked by `check_named_lead`), else the oldest the partner accepted for
-    the customer (registrable domain) and category; None: no such lead. Read in the
-    registration's own transaction."""
-    if lead_id is not None:
-        return lead_id
-    return await session.scalar(
+def lead_of_registered_deal(partner_id: ColumnElement, domain: ColumnElement, category: ColumnElement) -> ScalarSelect:
+    """SQL: the lead a deal the partner registers is credited to (`credit_registered_deal`) when
+    it names none: the oldest the partner accepted for the customer (registrable domain) and
+    category; NULL: no such lead. For the registration's own statement (read in its transaction,
+    after its locks)."""
+    return (
         select(Lead.id)
         .where(
             Lead.state == LeadState.accepted.value,
@@ -74,6 +65,7 @@ async def lead_of_registered_deal(
         )
         .order_by(Lead.created_at, Lead.id)
         .limit(1)
+        .scalar_subquery()
     )
 
 

@@ -153,3 +153,40 @@ async def test_definite_refusal_removes_everything_the_request_wrote(api, ops, f
     # Nothing half-written: the same request (same key) can simply be sent again.
     r = await api.post("/partners", json=body, headers=headers)
     assert r.status_code == 201 and "Idempotent-Replayed" not in r.headers, r.text
+
+
+async def test_the_confirmation_is_written_after_the_answer_and_a_lost_one_is_the_reconcilers(
+    api, ops, worker, dev_env, sessionmaker, caplog
+):
+    """A create's last write, the start's confirmation, runs once the answer is sent
+    (`confirm_started`): a failure there answers nothing and loses nothing. The record stays
+    unconfirmed, and the reconciler starts the journey again ("already started": the same run)
+    and confirms it."""
+    from sqlalchemy import update
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    from worker.services import free_port
+
+    cam = await create_cam(api, ops)
+    r = await api.post("/partners", json=partner_body("confirmed.test", cam["id"]), headers=ops)
+    assert r.status_code == 201, r.text
+    wid = f"onboarding-{r.json()['id']}"
+    async with sessionmaker() as session:
+        assert (await session.get(JourneyRecord, wid)).started_at is not None  # written once answered
+        await session.execute(update(JourneyRecord).where(JourneyRecord.workflow_id == wid).values(started_at=None))
+        await session.commit()
+    run_id = (await dev_env.client.get_workflow_handle(wid).describe()).run_id
+
+    nowhere = create_async_engine(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none")
+    try:
+        await journeys.confirm_started(async_sessionmaker(nowhere), [wid])  # logged, never raised
+    finally:
+        await nowhere.dispose()
+    assert f"recording the start of {wid} failed; the reconciler will" in caplog.text
+    async with sessionmaker() as session:
+        assert (await session.get(JourneyRecord, wid)).started_at is None
+
+    await journeys.reconcile(sessionmaker, dev_env.client, older_than=timedelta(0))
+    async with sessionmaker() as session:
+        assert (await session.get(JourneyRecord, wid)).started_at is not None
+    assert (await dev_env.client.get_workflow_handle(wid).describe()).run_id == run_id  # not started twice
