@@ -78,7 +78,11 @@ StaffDep = Annotated[Principal, Depends(require_roles(Role.ops, Role.cam))]
 
 async def load_partner(session: AsyncSession, partner_id: uuid.UUID, principal: Principal) -> Partner:
     """The partner, if it exists (404) and the caller may act on it (403)."""
-    partner = await session.get(Partner, partner_id)
+    return check_partner(await session.get(Partner, partner_id), partner_id, principal)
+
+
+def check_partner(partner: Partner | None, partner_id: uuid.UUID, principal: Principal) -> Partner:
+    """`load_partner`'s checks of a partner read (None: there is none with `partner_id`)."""
     if partner is None:
         raise NotFound(f"no partner with id {partner_id}")
     ensure_partner_access(principal, partner)

@@ -4,14 +4,12 @@ query may embed (lead routing's candidates)."""
 
 from __future__ import annotations
 
-import functools
 import uuid
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Select, bindparam, exists, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Subquery, exists, func, select
 from sqlalchemy.orm import aliased
 
 from journeys.cert.models import Certification
@@ -26,31 +24,27 @@ class LapsedCertification(BaseModel):
     expires_at: datetime
 
 
-async def restricting_lapse(session: AsyncSession, partner_id: uuid.UUID, category: str) -> LapsedCertification | None:
-    """The partner's latest lapsed (restricted) certification in the category, unless another of
-    its certifications in that category is current (None: registration is not restricted). One
-    statement, built once: every deal registration asks."""
-    row = (await session.execute(_restricting_lapse(), {"partner_id": partner_id, "category": category})).first()
-    return None if row is None else LapsedCertification.model_validate(row._mapping)
-
-
-@functools.cache
-def _restricting_lapse() -> Select:
-    partner_id = bindparam("partner_id", type_=Certification.partner_id.type)
-    of_category = (Certification.partner_id == partner_id, Certification.product_category == bindparam("category"))
+def restricting_lapse_of(partner_id: ColumnElement, category: ColumnElement) -> Subquery:
+    """SQL: the partner's latest lapsed (restricted) certification in the category, unless another
+    of its certifications in that category is current: a subquery of at most one row (`id`,
+    `track`, `person_name`, `expires_at`; none: registration is not restricted), for the deal
+    registration's first read (`LapsedCertification` of its values)."""
     current = aliased(Certification)
     return (
         select(Certification.id, Certification.track, Certification.person_name, Certification.expires_at)
-        .where(*of_category, Certification.restricted.is_(True))
         .where(
+            Certification.partner_id == partner_id,
+            Certification.product_category == category,
+            Certification.restricted.is_(True),
             ~exists().where(
                 current.partner_id == partner_id,
-                current.product_category == Certification.product_category,
+                current.product_category == category,
                 current.restricted.is_(False),
-            )
+            ),
         )
         .order_by(Certification.expires_at.desc())
         .limit(1)
+        .subquery("lapse")
     )
 
 

@@ -147,7 +147,7 @@ async def register_form(ctx: PortalActionContext, form: dict[str, str]) -> Regis
     partner = await ctx.partner()
     creation = Creation(ctx.principal, ctx.session, ctx.temporal, ctx.settings, None, "/deals")
     answer = await journeys.created(
-        creation, body, JOURNEY, lambda idem: service.register(creation, body, partner, idem)
+        creation, body, JOURNEY, lambda idem: service.register(creation, body, partner.id, idem)
     )
     out = json.loads(bytes(answer.body))
     return Registered(uuid.UUID(out["id"]), out["state"])

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api import journeys, links, pagination
-from api.deps import CreationDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep, UpdateBudget, load_partner
+from api.deps import CreationDep, PrincipalDep, SessionDep, SettingsDep, TemporalDep, UpdateBudget
 from api.openapi import IDEMPOTENCY_409, QUERY, START_503, UPDATE
 from api.routemeta import route_meta
 from domain.journeys import PROGRESS
@@ -57,8 +57,7 @@ async def register_deal(body: DealCreate, ctx: CreationDep):
     partner_id = body.partner_id or ctx.principal.partner_id
     if partner_id is None:
         raise HTTPException(422, detail="partner_id: required for cam and ops keys")
-    partner = await load_partner(ctx.session, partner_id, ctx.principal)
-    return await journeys.created(ctx, body, JOURNEY, lambda idem: service.register(ctx, body, partner, idem))
+    return await journeys.created(ctx, body, JOURNEY, lambda idem: service.register(ctx, body, partner_id, idem))
 
 
 @router.get("", response_model=list[DealOut], openapi_extra=route_meta({404: "`after` names no deal"}))

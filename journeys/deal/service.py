@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Select, bindparam, or_, select, true
+from sqlalchemy import Row, Select, bindparam, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from api import journeys, links, pagination
 from api.auth import Principal, scope_to_principal
-from api.deps import Creation, load_partner
+from api.deps import Creation, check_partner, load_partner
 from api.errors import status_of
 from api.idempotency import Idempotency
 from api.links import LinkRefused
@@ -62,27 +62,32 @@ async def deal_for(session: AsyncSession, deal_id: uuid.UUID, principal: Princip
 async def register(
     ctx: Creation,
     body: DealCreate,
-    partner: Partner,
+    partner_id: uuid.UUID,
     idem: Idempotency,
 ) -> dict:
     """Another partner's open registration of the same customer and category puts the deal in
     `conflict_review`; the same partner registering it again is refused with the existing id."""
     session, principal = ctx.session, ctx.principal
+    name_key = normalize_company_name(body.customer_name)
+    # One statement: the partner (404, 403), its lapsed certification in the category, and the
+    # locks serializing registrations of one customer in one category (by domain and by name),
+    # so two simultaneous submissions cannot both find the customer free (the read of open
+    # registrations below comes after them).
+    names = (
+        f"deal:domain:{body.customer_domain}:{body.product_category}",
+        f"deal:name:{name_key}:{body.product_category}",
+    )
+    params = {"partner_id": partner_id, "category": body.product_category} | locks.lock_params(*names)
+    first_read = (await session.execute(_registering(), params)).first()
+    partner = check_partner(first_read[0] if first_read else None, partner_id, principal)
+    assert first_read is not None  # the partner was found
     current = await repo.current_policy(session)  # pinned: later changes apply to later deals
-    hold_reason = await certification_gate(session, partner, body.product_category, current.policy)
+    hold_reason = certification_gate(first_read, body.product_category, current.policy)
     if body.mdf_request_id is not None:
         if await mdf.request_partner(session, body.mdf_request_id) != partner.id:
             raise Invalid(f"mdf_request_id: no MDF request {body.mdf_request_id} of this partner")
     if body.lead_id is not None:
         await leads.check_named_lead(session, body.lead_id, partner.id)
-    name_key = normalize_company_name(body.customer_name)
-    # Serialize registrations of one customer in one category (by domain and by name), so two
-    # simultaneous submissions cannot both find the customer free.
-    await locks.lock(
-        session,
-        f"deal:domain:{body.customer_domain}:{body.product_category}",
-        f"deal:name:{name_key}:{body.product_category}",
-    )
     if await idem.stored() is not None:  # a concurrent retry committed meanwhile
         raise Conflict("a concurrent retry of this request was answered")
     # One statement: this partner's own open registration first (refused), else another partner's
@@ -166,15 +171,32 @@ def _registration() -> Select:
     )
 
 
-async def certification_gate(
-    session: AsyncSession, partner: Partner, category: str, policy: ProgramPolicy
-) -> str | None:
+@functools.cache
+def _registering() -> Select:
+    """`register`'s first read (one row, none without the partner): the partner, its lapsed
+    certification restricting the category (`lapsed_*`, NULLs: none; cert's contract) and the
+    registration's two locks (`locks.taking`)."""
+    lapse = cert.restricting_lapse_of(bindparam("partner_id", type_=Partner.id.type), bindparam("category"))
+    lapsed = (lapse.c[name].label(f"lapsed_{name}") for name in ("id", "track", "person_name", "expires_at"))
+    return (
+        select(Partner, *lapsed, *locks.taking(2))
+        .outerjoin(lapse, true())
+        .where(Partner.id == bindparam("partner_id", type_=Partner.id.type))
+    )
+
+
+def certification_gate(first_read: Row, category: str, policy: ProgramPolicy) -> str | None:
     """A lapsed certification restricts deal registration in its category (unless another one
     of the partner's certifications in that category is current): refused, or per policy held
     for review (the returned reason)."""
-    lapsed = await cert.restricting_lapse(session, partner.id, category)
-    if lapsed is None:
+    if first_read.lapsed_id is None:
         return None
+    lapsed = cert.LapsedCertification(
+        id=first_read.lapsed_id,
+        track=first_read.lapsed_track,
+        person_name=first_read.lapsed_person_name,
+        expires_at=first_read.lapsed_expires_at,
+    )
     reason = (
         f"the {lapsed.track} certification of {lapsed.person_name} (certification {lapsed.id}) lapsed "
         f"on {lapsed.expires_at:%Y-%m-%d}"

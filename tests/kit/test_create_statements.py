@@ -16,12 +16,13 @@ from tests.helpers.statements import sql_of, statements
 # then the newest policy version learnt with the key lookup (no policy statement while this
 # process has parsed it), the partner, its admin, its journey record and the audit row in one
 # statement (`repo.write_created`), and the start's confirmation after the answer is sent.
-# POST /deals 15 → 11 → 7: one lock statement, one conflict query (11); then the policy as above,
-# the certification gate in one statement, the conflict and the credited lead in one read, the
-# deal, its record and audit row in one statement, the confirmation after the answer.
+# POST /deals 15 → 11 → 5: one lock statement, one conflict query (11); then the policy as above,
+# the partner with its certification gate and the locks in one read, the conflict and the
+# credited lead in one read after the locks, the deal, its record and audit row in one
+# statement, the confirmation after the answer.
 PARTNER_CREATE = 3
-DEAL_CREATE = 7
-DEAL_CREATE_WITH_KEY = 11  # + the stored-answer lookups (before and after the locks) and the record
+DEAL_CREATE = 5
+DEAL_CREATE_WITH_KEY = 9  # + the stored-answer lookups (before and after the locks) and the record
 NEW_POLICY = 1  # a version this process has not parsed yet: its body is read (once)
 
 
