@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import Executable, bindparam, delete, func, select, update
@@ -191,7 +190,7 @@ async def create_and_start(
     unloaded = set(answer.model_fields) & sa_inspect(new.entity).unloaded
     if unloaded:
         await session.refresh(new.entity, attribute_names=sorted(unloaded))
-    out = jsonable_encoder(answer.model_validate(new.entity))
+    out = answer.model_validate(new.entity).model_dump(mode="json", by_alias=True)  # jsonable_encoder's, once
     await idem.remember(201, out)
     await session.commit()
     await start_journey(session, ctx.temporal, wid, idem=idem, what=what, record=record, confirmed=ctx.started)

@@ -50,3 +50,50 @@ def test_the_same_shape_baseline_runs_the_journeys_local_steps_too() -> None:
     many no-op local activities, not of none."""
     stats = {"activities": [1, 1], "signals": [1, 1], "updates": [0, 0], "local": [8, 9]}
     assert shape_of(stats) == Shape(activities=1, signals=1, updates=0, local_activities=8)
+
+
+async def test_the_lean_client_sends_json_and_reads_each_answer_on_one_connection() -> None:
+    """bench/api.py times the creates with `LeanClient`: each request's body arrives whole, each
+    answer is read to its Content-Length (the next one is not mistaken for its tail), and the
+    connection is kept."""
+    import asyncio
+    import json
+
+    from bench.api import LeanClient
+
+    seen: list[tuple[str, dict, dict]] = []
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:  # the client closed its connection
+                break
+            lines = head.decode().split("\r\n")
+            fields = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+            body = json.loads(await reader.readexactly(int(fields["content-length"])) or b"{}")
+            seen.append((lines[0], fields, body))
+            answer = json.dumps({"n": len(seen), "echo": body}).encode()
+            status = "201 Created" if body else "404 Not Found"
+            writer.write(f"HTTP/1.1 {status}\r\ncontent-length: {len(answer)}\r\n\r\n".encode() + answer)
+            await writer.drain()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    client = LeanClient(server.sockets[0].getsockname()[1])
+    try:
+        status, answer = await client.request(
+            "POST", "/partners", {"name": "Ünïcode Ltd"}, {"Authorization": "Bearer k"}
+        )
+        assert status == 201 and json.loads(answer) == {"n": 1, "echo": {"name": "Ünïcode Ltd"}}
+        status, answer = await client.request("GET", "/nowhere")
+        assert status == 404 and json.loads(answer)["n"] == 2
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()
+    assert connections == 1
+    assert seen[0][0] == "POST /partners HTTP/1.1" and seen[0][1]["authorization"] == "Bearer k"
+    assert seen[0][1]["content-type"] == "application/json" and seen[1][0] == "GET /nowhere HTTP/1.1"
