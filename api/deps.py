@@ -122,7 +122,14 @@ async def get_creation(
     idempotency_key: IdempotencyKey = None,
 ) -> Creation:
     return Creation(
-        principal, session, temporal, settings, idempotency_key, request.url.path, request.app.state.sessionmaker, []
+        principal,
+        session,
+        temporal,
+        settings,
+        idempotency_key,
+        request.url.path,
+        sessionmaker=request.app.state.sessionmaker,
+        started=[],  # confirmed once the answer is sent
     )
 
 
