@@ -165,16 +165,16 @@ async def create_and_start(
     of the start is written after the answer is sent (`Creation.started`, `confirm_started`)."""
     session, task_queue, actor = ctx.session, ctx.settings.task_queue, ctx.principal.actor
     wid = workflow_id(new.journey, new.entity.id)
-    record = JourneyRecord(
-        workflow_id=wid,
-        partner_id=new.partner_id,
-        journey=new.journey,
-        state=new.state,
-        workflow_type=registry.journey(new.journey).workflow.__name__,
-        task_queue=task_queue,
-        start_input=new.start_input.model_dump(mode="json"),
-    )
-    recorded = {c: getattr(record, c) for c in RECORD_COLUMNS}
+    recorded = {  # the other columns take their defaults
+        "workflow_id": wid,
+        "partner_id": new.partner_id,
+        "journey": new.journey,
+        "state": new.state,
+        "workflow_type": registry.journey(new.journey).workflow.__name__,
+        "task_queue": task_queue,
+        "start_input": new.start_input.model_dump(mode="json"),
+    }
+    record = JourneyRecord(**recorded)  # what `start_journey` starts from (the row is not read again)
     await repo.write_created(
         session,
         new.entity,
@@ -195,10 +195,6 @@ async def create_and_start(
     await session.commit()
     await start_journey(session, ctx.temporal, wid, idem=idem, what=what, record=record, confirmed=ctx.started)
     return out
-
-
-# What a creation writes of its journey record (the other columns take their defaults).
-RECORD_COLUMNS = ("workflow_id", "partner_id", "journey", "state", "workflow_type", "task_queue", "start_input")
 
 
 async def launch(

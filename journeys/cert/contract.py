@@ -4,31 +4,19 @@ query may embed (lead routing's candidates)."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Subquery, exists, func, select
 from sqlalchemy.orm import aliased
 
 from journeys.cert.models import Certification
 
 
-class LapsedCertification(BaseModel):
-    """A partner's lapsed certification that restricts deal registration in its category."""
-
-    id: uuid.UUID
-    track: str
-    person_name: str
-    expires_at: datetime
-
-
 def restricting_lapse_of(partner_id: ColumnElement, category: ColumnElement) -> Subquery:
     """SQL: the partner's latest lapsed (restricted) certification in the category, unless another
     of its certifications in that category is current: a subquery of at most one row (`id`,
     `track`, `person_name`, `expires_at`; none: registration is not restricted), for the deal
-    registration's first read (`LapsedCertification` of its values)."""
+    registration's first read."""
     current = aliased(Certification)
     return (
         select(Certification.id, Certification.track, Certification.person_name, Certification.expires_at)

@@ -78,7 +78,7 @@ async def register(
         f"deal:name:{name_key}:{body.product_category}",
     )
     params = {"partner_id": partner_id, "category": body.product_category} | locks.lock_params(*names)
-    first_read = (await session.execute(_registering(), params)).first()
+    first_read = (await session.execute(_partner_gate_and_locks(), params)).first()
     partner = check_partner(first_read[0] if first_read else None, partner_id, principal)
     assert first_read is not None  # the partner was found
     current = await repo.current_policy(session)  # pinned: later changes apply to later deals
@@ -94,7 +94,7 @@ async def register(
     # oldest; and the lead the deal is credited to (the one named, else one this partner accepted
     # for the same customer), found in this transaction.
     params = {"partner_id": partner.id, "category": body.product_category, "domain": body.customer_domain}
-    row = (await session.execute(_registration(), params | {"name_key": name_key})).one()
+    row = (await session.execute(_conflict_and_lead(), params | {"name_key": name_key})).one()
     first = row if row.id is not None else None
     if first is not None and first.partner_id == partner.id:
         raise Conflict(f"this partner already registered this deal: deal {first.id} ({first.state})")
@@ -147,7 +147,7 @@ async def register(
 
 
 @functools.cache
-def _registration() -> Select:
+def _conflict_and_lead() -> Select:
     """`register`'s read after its locks, one row: the first open registration of the customer in
     the category (by domain or name; this partner's own first), NULLs if none; and the lead a
     deal of this partner is credited to, NULL if none. Built once (every registration sends it)."""
@@ -172,7 +172,7 @@ def _registration() -> Select:
 
 
 @functools.cache
-def _registering() -> Select:
+def _partner_gate_and_locks() -> Select:
     """`register`'s first read (one row, none without the partner): the partner, its lapsed
     certification restricting the category (`lapsed_*`, NULLs: none; cert's contract) and the
     registration's two locks (`locks.taking`)."""
@@ -185,21 +185,15 @@ def _registering() -> Select:
     )
 
 
-def certification_gate(first_read: Row, category: str, policy: ProgramPolicy) -> str | None:
+def certification_gate(read: Row, category: str, policy: ProgramPolicy) -> str | None:
     """A lapsed certification restricts deal registration in its category (unless another one
     of the partner's certifications in that category is current): refused, or per policy held
     for review (the returned reason)."""
-    if first_read.lapsed_id is None:
+    if read.lapsed_id is None:  # `_partner_gate_and_locks`' row
         return None
-    lapsed = cert.LapsedCertification(
-        id=first_read.lapsed_id,
-        track=first_read.lapsed_track,
-        person_name=first_read.lapsed_person_name,
-        expires_at=first_read.lapsed_expires_at,
-    )
     reason = (
-        f"the {lapsed.track} certification of {lapsed.person_name} (certification {lapsed.id}) lapsed "
-        f"on {lapsed.expires_at:%Y-%m-%d}"
+        f"the {read.lapsed_track} certification of {read.lapsed_person_name} (certification {read.lapsed_id}) "
+        f"lapsed on {read.lapsed_expires_at:%Y-%m-%d}"
     )
     if policy.cert.lapse_action == "review":
         return reason
