@@ -22,6 +22,7 @@ from sqlalchemy import (
     exists,
     func,
     select,
+    update,
 )
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import Insert, insert
@@ -203,6 +204,109 @@ def _state_upsert(*where: ColumnElement[bool]) -> Insert:
     return upsert.on_conflict_do_update(
         index_elements=["workflow_id"], set_={"state": upsert.excluded.state, "updated_at": func.now()}
     )
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """`record_state`'s answer: the entity's partner (None: no such entity, nothing written) and
+    whether this call claimed the step (False: the key was used before, nothing written)."""
+
+    partner_id: uuid.UUID | None
+    applied: bool
+
+
+async def record_state(
+    session: AsyncSession,
+    model: type,
+    entity_id: uuid.UUID,
+    values: dict[str, Any],
+    *,
+    key: str,
+    actor: str,
+    action: str,
+    journey: str,
+    state: str,
+    detail: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> Recorded:
+    """A journey's state change of its entity (a row of `model` with a `partner_id`) in one
+    statement: the audit row claiming `key` for the entity's partner, and only when it claimed,
+    the journey's read model taking `state` and the entity's UPDATE of `values` (by column name).
+    Neither the entity is read before nor a lock taken: the UPDATE locks its row. One round trip
+    instead of a read, a claim and an UPDATE; in an autocommitted session (`db.autocommit`), the
+    whole step, without BEGIN and COMMIT."""
+    claim = claim_params(key=key, actor=actor, action=action, journey=journey, detail=detail)
+    del claim["partner_id"]  # the entity's
+    params = prefixed(CLAIM, claim | {"at": at}) | {
+        "entity_id": entity_id,
+        "j_workflow_id": workflow_id(journey, str(entity_id)),
+        "j_state": state,
+        **{f"v_{name}": value for name, value in values.items()},
+    }
+    row = (await session.execute(_state_change(table_of(model), tuple(values)), params)).one_or_none()
+    if row is None:
+        return Recorded(partner_id=None, applied=False)
+    return Recorded(partner_id=row.partner_id, applied=row.claimed is not None)
+
+
+# The prefix of a claim's values bound in a statement that also writes another table: SQLAlchemy
+# sets a column of an INSERT or UPDATE from a bound value of the column's name (`partner_id`,
+# `state`...), so there they are bound apart (`claimed_from`).
+CLAIM = "c_"
+
+
+def prefixed(prefix: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {f"{prefix}{name}": value for name, value in params.items()}
+
+
+def claimed_from(partner_id: ColumnElement | None = None) -> CTE:
+    """`claimed()` with its values bound as `c_<name>` (`prefixed(CLAIM, claim_params(...))`), for a
+    statement that writes another table too; `partner_id`: the partner of the claim as a column
+    of a CTE of the statement (the row is then claimed only when that CTE has one)."""
+    audit = table_of(AuditEvent)
+    names = ["idempotency_key", "journey", "actor", "action", "detail"] + (
+        [] if partner_id is not None else ["partner_id"]
+    )
+    given = [bindparam(f"{CLAIM}{name}", type_=audit.c[name].type) for name in names]
+    at = func.coalesce(bindparam(f"{CLAIM}at", type_=AuditEvent.at.type), func.now())
+    row = select(*given, *([partner_id] if partner_id is not None else []), at)
+    columns = names + (["partner_id"] if partner_id is not None else []) + ["at"]
+    return (
+        insert(audit)
+        .from_select(columns, row)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(audit.c.id)
+        .cte("claimed")
+    )
+
+
+@functools.cache
+def _state_change(table: Table, columns: tuple[str, ...]) -> Select:
+    """`record_state`'s statement for an entity table and the columns it sets (bound `v_<name>`),
+    built once per shape. The claim and the read model take the partner from the entity's row;
+    no row, no claim (and no answer row)."""
+    entity_id = bindparam("entity_id", type_=table.c.id.type)
+    entity = select(table.c.partner_id).where(table.c.id == entity_id).cte("entity")
+    claim = claimed_from(entity.c.partner_id)
+    did = exists(select(claim.c.id))
+    records = table_of(JourneyRecord)
+    named = [bindparam(f"j_{c}", type_=records.c[c].type) for c in ("workflow_id", "journey", "state")]
+    named[1] = bindparam(f"{CLAIM}journey", type_=records.c.journey.type)  # the claim's journey
+    upsert = insert(records).from_select(
+        ["workflow_id", "journey", "state", "partner_id"],
+        select(*named, entity.c.partner_id).where(did),
+        include_defaults=False,
+    )
+    upsert = upsert.on_conflict_do_update(
+        index_elements=["workflow_id"], set_={"state": upsert.excluded.state, "updated_at": func.now()}
+    )
+    change = (
+        update(table)
+        .where(table.c.id == entity_id, did)
+        .values({c: bindparam(f"v_{c}", type_=table.c[c].type) for c in columns})
+    )
+    answer = select(entity.c.partner_id, select(claim.c.id).scalar_subquery().label("claimed"))
+    return answer.add_cte(claim, upsert.cte("state"), change.cte("changed"))
 
 
 @functools.cache

@@ -4,9 +4,10 @@ Each write claims its idempotency key (an audit row or a ledger entry) in the sa
 
 from __future__ import annotations
 
+import functools
 import uuid
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ScalarSelect, Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -34,6 +35,7 @@ from journeys.mdf.domain import (
 from journeys.mdf.links import DECISION, MdfLinkClaims
 from journeys.mdf.models import MdfEntry, MdfFund, MdfRequest
 from store import repo
+from store.db import autocommit, table_of
 from store.models import Partner
 
 LINK_DECISIONS = (Decision.approve, Decision.reject)
@@ -51,8 +53,16 @@ class MdfActivities:
     async def _request(self, session: AsyncSession, request_id: str) -> MdfRequest:
         row = await session.get(MdfRequest, uuid.UUID(request_id), with_for_update=True)
         if row is None:
-            raise ApplicationError(f"MDF request {request_id} not found", type="MdfRequestNotFound", non_retryable=True)
+            raise _not_found(request_id)
         return row
+
+    async def _fund_ref(self, session: AsyncSession, request_id: uuid.UUID) -> ledger.FundRef:
+        """The request's fund and partner: one read of two columns (no row locked: the fund's
+        advisory lock orders what the ledger writes)."""
+        row = (await session.execute(_fund_ref(), {"request_id": request_id})).one_or_none()
+        if row is None:
+            raise _not_found(str(request_id))
+        return ledger.FundRef(id=row.fund_id, partner_id=row.partner_id)
 
     async def _fund(self, session: AsyncSession, fund_id: uuid.UUID | str) -> MdfFund:
         fund = await session.get(MdfFund, uuid.UUID(str(fund_id)))
@@ -62,43 +72,47 @@ class MdfActivities:
 
     @activity.defn(name=MdfActivity.RECORD_STATE)
     async def record_state(self, inp: MdfStateInput) -> StepResult:
-        async with self.sessionmaker() as session, session.begin():
-            req = await self._request(session, inp.request_id)
-            detail = {
-                k: v
-                for k, v in inp.model_dump(mode="json", exclude={"idempotency_key", "by", "at"}).items()
-                if v is not None
-            }
-            if not await repo.claim_step(
+        """The claim, the read model and the request's UPDATE in one statement (`repo.record_state`),
+        autocommitted; an approved claim's memo entry in the same transaction."""
+        dumped = inp.model_dump(mode="json", exclude={"idempotency_key", "by", "at"})
+        detail = {k: v for k, v in dumped.items() if v is not None}
+        values: dict = {"state": inp.state.value, "awaiting_level": inp.awaiting_level}
+        for name in (
+            "amount_minor",
+            "approved_minor",
+            "claim_minor",
+            "approved_claim_minor",
+            "planned_start",
+            "planned_end",
+            "title",
+        ):
+            if getattr(inp, name) is not None:
+                values[name] = getattr(inp, name)
+        if inp.state in (MdfState.approved, MdfState.rejected):
+            values |= {"decided_by": inp.by, "decision_reason": inp.reason}
+        if inp.state == MdfState.paid:
+            values["paid_at"] = inp.at
+        request_id = uuid.UUID(inp.request_id)
+        async with self.sessionmaker() as session:
+            if not inp.memo_claim_minor:
+                await autocommit(session)
+            recorded = await repo.record_state(
                 session,
+                MdfRequest,
+                request_id,
+                values,
                 key=inp.idempotency_key,
                 actor=inp.by,
                 action=f"mdf.{inp.state.value}",
-                partner_id=req.partner_id,
                 journey=JOURNEY,
+                state=inp.state.value,
                 detail=detail,
-                state=(inp.request_id, inp.state.value),
-            ):
-                return StepResult(applied=False)
-            values: dict = {"state": inp.state.value, "awaiting_level": inp.awaiting_level}
-            for name in (
-                "amount_minor",
-                "approved_minor",
-                "claim_minor",
-                "approved_claim_minor",
-                "planned_start",
-                "planned_end",
-                "title",
-            ):
-                if getattr(inp, name) is not None:
-                    values[name] = getattr(inp, name)
-            if inp.state in (MdfState.approved, MdfState.rejected):
-                values |= {"decided_by": inp.by, "decision_reason": inp.reason}
-            if inp.state == MdfState.paid:
-                values["paid_at"] = inp.at
-            await session.execute(update(MdfRequest).where(MdfRequest.id == req.id).values(**values))
-            if inp.memo_claim_minor:
-                fund = await self._fund(session, req.fund_id)
+            )
+            if recorded.partner_id is None:
+                raise _not_found(inp.request_id)
+            if recorded.applied and inp.memo_claim_minor:
+                fund = await session.scalar(select(MdfFund).where(MdfFund.id == _fund_of(request_id)))
+                assert fund is not None
                 await ledger.add_entry(
                     session,
                     fund,
@@ -106,55 +120,61 @@ class MdfActivities:
                     inp.memo_claim_minor,
                     key=f"{inp.idempotency_key}:claim",
                     by=inp.by,
-                    request_id=req.id,
+                    request_id=request_id,
                     reason="claim approved",
                 )
-        return StepResult(applied=True)
+            await session.commit()
+        return StepResult(applied=recorded.applied)
 
     @activity.defn(name=MdfActivity.RESERVE)
     async def reserve(self, inp: ReserveInput) -> ReserveResult:
         """Hold exactly the target for the request: reserve more (if the fund has it) or release."""
         async with self.sessionmaker() as session, session.begin():
-            req = await self._request(session, inp.request_id)
-            fund = await self._fund(session, req.fund_id)
+            request_id = uuid.UUID(inp.request_id)
+            ref = await self._fund_ref(session, request_id)
             ok, held, available = await ledger.reserve(
-                session, fund, req.id, inp.target_minor, key=inp.idempotency_key, by=inp.by
+                session, ref, request_id, inp.target_minor, key=inp.idempotency_key, by=inp.by
             )
         return ReserveResult(ok=ok, reserved_minor=held, available_minor=available)
 
     @activity.defn(name=MdfActivity.RECORD_PAYMENT)
     async def record_payment(self, inp: PaymentInput) -> StepResult:
+        request_id = uuid.UUID(inp.request_id)
         async with self.sessionmaker() as session, session.begin():
-            req = await self._request(session, inp.request_id)
-            fund = await self._fund(session, req.fund_id)
-            await ledger.lock_fund(session, fund.id)
+            ref = await self._fund_ref(session, request_id)
+            await ledger.lock_fund(session, ref.id)
             pay = inp.payment
             if not await ledger.add_entry(
                 session,
-                fund,
+                ref,
                 EntryKind.payment,
                 pay.amount_minor,
                 key=inp.idempotency_key,
                 by=pay.by,
-                request_id=req.id,
+                request_id=request_id,
                 reason=f"payment {pay.reference}",
                 detail={"reference": pay.reference, "paid_on": pay.paid_on.isoformat()},
             ):
                 return StepResult(applied=False)
-            paid = await session.scalar(
-                select(func.coalesce(func.sum(MdfEntry.amount_minor), 0)).where(
-                    MdfEntry.request_id == req.id, MdfEntry.kind == EntryKind.payment.value
+            # The request's paid total and the payment's audit row: one statement.
+            await session.execute(
+                _paid(),
+                repo.prefixed(
+                    repo.CLAIM,
+                    repo.claim_params(
+                        key=f"{inp.idempotency_key}:audit",
+                        actor=pay.by,
+                        action="mdf.payment_recorded",
+                        partner_id=ref.partner_id,
+                        journey=JOURNEY,
+                        detail={
+                            "request_id": inp.request_id,
+                            "reference": pay.reference,
+                            "amount_minor": pay.amount_minor,
+                        },
+                    ),
                 )
-            )
-            await session.execute(update(MdfRequest).where(MdfRequest.id == req.id).values(paid_minor=paid))
-            await repo.claim_step(
-                session,
-                key=f"{inp.idempotency_key}:audit",
-                actor=pay.by,
-                action="mdf.payment_recorded",
-                partner_id=req.partner_id,
-                journey=JOURNEY,
-                detail={"request_id": inp.request_id, "reference": pay.reference, "amount_minor": pay.amount_minor},
+                | {"request_id": request_id},
             )
         return StepResult(applied=True)
 
@@ -240,3 +260,36 @@ class MdfActivities:
                 session, fund.partner_id, JOURNEY, f"fund-{fund.partner_id}-{fund.period}", "expired"
             )
         return ExpireFundResult(expired_minor=max(available, 0))
+
+
+def _not_found(request_id: str) -> ApplicationError:
+    return ApplicationError(f"MDF request {request_id} not found", type="MdfRequestNotFound", non_retryable=True)
+
+
+def _fund_of(request_id: uuid.UUID) -> ScalarSelect:
+    return select(MdfRequest.fund_id).where(MdfRequest.id == request_id).scalar_subquery()
+
+
+@functools.cache
+def _fund_ref() -> Select:
+    """`_fund_ref`'s read, built once (store/repo.py)."""
+    return select(MdfRequest.fund_id, MdfRequest.partner_id).where(
+        MdfRequest.id == bindparam("request_id", type_=MdfRequest.id.type)
+    )
+
+
+@functools.cache
+def _paid() -> Select:
+    """The request's paid total (the sum of its payment entries) and the payment's audit row
+    (`repo.claimed_from`: its values bound apart from the request's columns), in one statement,
+    built once."""
+    table = table_of(MdfRequest)
+    request_id = bindparam("request_id", type_=MdfRequest.id.type)
+    paid = (
+        select(func.coalesce(func.sum(MdfEntry.amount_minor), 0))
+        .where(MdfEntry.request_id == request_id, MdfEntry.kind == EntryKind.payment.value)
+        .scalar_subquery()
+    )
+    total = update(table).where(table.c.id == request_id).values(paid_minor=paid)
+    claim = repo.claimed_from()
+    return select(claim.c.id).add_cte(total.cte("total"))

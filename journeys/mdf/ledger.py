@@ -6,12 +6,14 @@ reserve more than is available. Each entry has an idempotency key: a retried ste
 
 from __future__ import annotations
 
+import functools
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +35,14 @@ FUND_AHEAD = timedelta(days=366)
 def fund_workflow_id(partner_id: object, period: str) -> str:
     """`mdf-fund-<partner id>-<period>`: the journey that expires the fund's unreserved balance."""
     return f"{JOURNEY}-fund-{partner_id}-{period}"
+
+
+@dataclass(frozen=True)
+class FundRef:
+    """What the ledger's writes need of a fund (an `MdfFund` has both): its id and its partner."""
+
+    id: uuid.UUID
+    partner_id: uuid.UUID
 
 
 async def lock_fund(session: AsyncSession, fund_id: uuid.UUID) -> None:
@@ -58,9 +68,30 @@ async def held_for(session: AsyncSession, request_id: uuid.UUID) -> int:
     return balances((kind, int(total)) for kind, total in rows.all()).reserved
 
 
+async def holdings(session: AsyncSession, fund_id: uuid.UUID, request_id: uuid.UUID) -> tuple[int, Balances]:
+    """`held_for(request_id)` and `fund_balances(fund_id)` in one read."""
+    rows = (await session.execute(_holdings(), {"fund_id": fund_id, "request_id": request_id})).all()
+    fund = balances((kind, int(total)) for kind, total, _ in rows if total is not None)
+    held = balances((kind, int(total)) for kind, _, total in rows if total is not None)
+    return held.reserved, fund
+
+
+@functools.cache
+def _holdings() -> Select:
+    """`holdings`' read, built once: each kind's total in the fund and for the request."""
+    amount = MdfEntry.amount_minor
+    in_fund = MdfEntry.fund_id == bindparam("fund_id", type_=MdfEntry.fund_id.type)
+    for_request = MdfEntry.request_id == bindparam("request_id", type_=MdfEntry.request_id.type)
+    return (
+        select(MdfEntry.kind, func.sum(amount).filter(in_fund), func.sum(amount).filter(for_request))
+        .where(or_(in_fund, for_request))
+        .group_by(MdfEntry.kind)
+    )
+
+
 async def add_entry(
     session: AsyncSession,
-    fund: MdfFund,
+    fund: MdfFund | FundRef,
     kind: EntryKind,
     amount_minor: int,
     *,
@@ -162,14 +193,14 @@ async def ensure_fund(
 
 
 async def reserve(
-    session: AsyncSession, fund: MdfFund, request_id: uuid.UUID, target_minor: int, *, key: str, by: str
+    session: AsyncSession, fund: MdfFund | FundRef, request_id: uuid.UUID, target_minor: int, *, key: str, by: str
 ) -> tuple[bool, int, int]:
     """Make the request hold exactly `target_minor` (a reservation of the difference, or its
     release), under the fund's lock. Returns (done, held now, available now); not done when the
     fund cannot cover the difference (nothing written)."""
     await lock_fund(session, fund.id)
-    held = await held_for(session, request_id)
-    available = (await fund_balances(session, fund.id)).available
+    held, in_fund = await holdings(session, fund.id, request_id)
+    available = in_fund.available
     diff = target_minor - held
     if diff == 0:
         return True, held, available
@@ -179,7 +210,8 @@ async def reserve(
     if not await add_entry(
         session, fund, kind, amount, key=key, by=by, request_id=request_id
     ):  # the key was used before (by another amount): what the ledger holds now
-        return True, await held_for(session, request_id), (await fund_balances(session, fund.id)).available
+        held, in_fund = await holdings(session, fund.id, request_id)
+        return True, held, in_fund.available
     # Under the fund's lock nothing else moved: the request holds the target, and a reservation
     # takes from what is available as a release gives back (`Balances.available`).
     return True, target_minor, available - diff
