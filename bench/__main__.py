@@ -78,6 +78,12 @@ async def _portal(st: harness.Stack, n: int) -> list[Section]:
     return await portal_pages.run(st, n, requests=50 if n >= 2000 else 30)
 
 
+async def _steps(st: harness.Stack, n: int) -> list[Section]:
+    from bench import steps
+
+    return await steps.run(st, n)
+
+
 async def _ops(st: harness.Stack, n: int) -> list[Section]:
     from bench import ops_scan
 
@@ -94,6 +100,7 @@ BENCHMARKS: dict[str, tuple[Callable[[harness.Stack, int], Awaitable[list[Sectio
     "limits": (_limits, None),
     "ops": (_ops, None),
     "portal": (_portal, None),
+    "steps": (_steps, "hours"),
 }
 
 

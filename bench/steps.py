@@ -1,0 +1,132 @@
+"""A journey's steps one at a time: the CPU and wall time of one call of each MDF step activity
+(a state change, a reservation, a payment) and of an email (`notify`: queued, sent to the SMTP
+sink, marked sent), called directly against the stack's PostgreSQL and sink, without Temporal.
+A step's own cost, steadier than a journey's rate on a noisy machine (bench/README.md,
+session 44), and the statements each sends."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
+
+from bench import harness
+from bench.harness import Section, Stack
+from bench.mdf import seed_requests
+
+
+async def _timed(calls: int, one: Callable[[int], Awaitable[object]]) -> tuple[float, float]:
+    """Wall and CPU ms per call over `calls` calls, after one untimed."""
+    await one(-1)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for i in range(calls):
+        await one(i)
+    return (time.perf_counter() - t0) * 1000 / calls, (time.process_time() - c0) * 1000 / calls
+
+
+def _counted() -> tuple[list[str], Callable[[], None]]:
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    sent: list[str] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        sent.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", capture)
+    return sent, lambda: event.remove(Engine, "before_cursor_execute", capture)
+
+
+async def run(st: Stack, n: int) -> list[Section]:
+    from activities.common import CommonActivities
+    from core.registry import make_mailer
+    from domain.journeys import NotifyInput
+    from journeys.mdf.activities import MdfActivities
+    from journeys.mdf.domain import MdfState, MdfStateInput, Payment, PaymentInput, ReserveInput
+
+    calls = max(200, min(n, 1000))
+    partners = await harness.seed_partners(st, 50, tier="gold")
+    rows = await seed_requests(st, partners)
+    mdf = MdfActivities(
+        st.sessionmaker,
+        link_secret=st.settings.link_secret,
+        public_base_url="http://bench.test",
+        ops_email="ops@b.test",
+    )
+    common = CommonActivities(st.sessionmaker, make_mailer(st.settings, pooled=True), st.settings.ops_email)
+
+    def row(i: int) -> dict:
+        return rows[i % len(rows)]
+
+    def key(what: str) -> str:
+        return f"bench-{what}-{uuid.uuid4().hex}"
+
+    async def state_change(i: int) -> None:
+        await mdf.record_state(
+            MdfStateInput(
+                idempotency_key=key("state"),
+                request_id=str(row(i)["request"].id),
+                state=MdfState.running,
+                by="ops:bench",
+                at=datetime.now(UTC),
+            )
+        )
+
+    async def reservation(i: int) -> None:
+        target = 50_000 - (i % 2) * 1_000  # alternately a release and a reservation of 10.00
+        await mdf.reserve(
+            ReserveInput(
+                idempotency_key=key("reserve"), request_id=str(row(i)["request"].id), target_minor=target, by="bench"
+            )
+        )
+
+    async def payment(i: int) -> None:
+        pay = Payment(reference=f"P{i}", amount_minor=1, paid_on=date.today(), by="ops:bench")
+        await mdf.record_payment(
+            PaymentInput(idempotency_key=key("payment"), request_id=str(row(i)["request"].id), payment=pay)
+        )
+
+    async def email(i: int) -> None:
+        r = row(i)
+        await common.notify(
+            NotifyInput(
+                idempotency_key=key("notify"),
+                partner_id=str(r["partner"]["id"]),
+                journey="mdf",
+                template="approved",
+                recipients=["partner"],
+                audit_action="notify.approved",
+                context={
+                    "partner_name": r["partner"]["name"],
+                    "request_id": str(r["request"].id),
+                    "title": "Partner webinar",
+                    "activity_type": "webinar",
+                    "amount": "USD 500.00",
+                    "approved": "USD 500.00",
+                    "paid": "USD 0.00",
+                    "planned_start": "2026-01-01",
+                    "planned_end": "2026-01-02",
+                    "state": "approved",
+                    "period": "2026-Q1",
+                },
+            )
+        )
+
+    s = Section("steps: one call at a time, no Temporal (wall / CPU ms per call, statements)")
+    s.add("calls per step", calls)
+    for label, one in (
+        ("MDF state change", state_change),
+        ("MDF reservation", reservation),
+        ("MDF payment", payment),
+        ("email (notify, one recipient)", email),
+    ):
+        sent, stop = _counted()
+        try:
+            await one(1)  # a call that writes (the reservation: a release)
+            statements = len(sent)
+        finally:
+            stop()
+        wall, cpu = await _timed(calls, one)
+        s.add(label, f"{wall:.2f} / {cpu:.2f}   ({statements} statements)")
+    return [s]
