@@ -290,8 +290,11 @@ def _state_change(table: Table, columns: tuple[str, ...]) -> Select:
     claim = claimed_from(entity.c.partner_id)
     did = exists(select(claim.c.id))
     records = table_of(JourneyRecord)
-    named = [bindparam(f"j_{c}", type_=records.c[c].type) for c in ("workflow_id", "journey", "state")]
-    named[1] = bindparam(f"{CLAIM}journey", type_=records.c.journey.type)  # the claim's journey
+    named = (  # the record's journey is the claim's
+        bindparam("j_workflow_id", type_=records.c.workflow_id.type),
+        bindparam(f"{CLAIM}journey", type_=records.c.journey.type),
+        bindparam("j_state", type_=records.c.state.type),
+    )
     upsert = insert(records).from_select(
         ["workflow_id", "journey", "state", "partner_id"],
         select(*named, entity.c.partner_id).where(did),
