@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import uuid
 
-from sqlalchemy import ScalarSelect, Select, bindparam, func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -111,11 +111,9 @@ class MdfActivities:
             if recorded.partner_id is None:
                 raise _not_found(inp.request_id)
             if recorded.applied and inp.memo_claim_minor:
-                fund = await session.scalar(select(MdfFund).where(MdfFund.id == _fund_of(request_id)))
-                assert fund is not None
                 await ledger.add_entry(
                     session,
-                    fund,
+                    await self._fund_ref(session, request_id),
                     EntryKind.claim,
                     inp.memo_claim_minor,
                     key=f"{inp.idempotency_key}:claim",
@@ -264,10 +262,6 @@ class MdfActivities:
 
 def _not_found(request_id: str) -> ApplicationError:
     return ApplicationError(f"MDF request {request_id} not found", type="MdfRequestNotFound", non_retryable=True)
-
-
-def _fund_of(request_id: uuid.UUID) -> ScalarSelect:
-    return select(MdfRequest.fund_id).where(MdfRequest.id == request_id).scalar_subquery()
 
 
 @functools.cache
