@@ -1,17 +1,20 @@
 """A journey's steps one at a time: the CPU and wall time of one call of each MDF step activity
-(a state change, a reservation, a payment) and of an email (`notify`: queued, sent to the SMTP
+(a state change, a reservation, a payment), of a deal's decision and of its win (closing stage,
+state and the accrual to the fund it opens), and of an email (`notify`: queued, sent to the SMTP
 sink, marked sent), called directly against the stack's PostgreSQL and sink, without Temporal.
 A step's own cost, steadier than a journey's rate on a noisy machine (bench/README.md,
 session 44), and the statements each sends."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 
-from bench import harness
+from bench import harness, seed
+from bench.deal import deal_rows
 from bench.harness import Section, Stack
 from bench.mdf import seed_requests
 
@@ -39,15 +42,25 @@ def _counted() -> tuple[list[str], Callable[[], None]]:
 
 
 async def run(st: Stack, n: int) -> list[Section]:
+    from temporalio.testing import ActivityEnvironment
+
     from activities.common import CommonActivities
     from core.registry import make_mailer
     from domain.journeys import NotifyInput
+    from journeys.deal.activities import DealActivities
+    from journeys.deal.domain import DealStage, DealStageInput, DealState, DealStateInput
     from journeys.mdf.activities import MdfActivities
     from journeys.mdf.domain import MdfState, MdfStateInput, Payment, PaymentInput, ReserveInput
 
     calls = max(200, min(n, 1000))
-    partners = await harness.seed_partners(st, 50, tier="gold")
-    rows = await seed_requests(st, partners)
+    # 50 partners for the MDF steps, and a fresh deal for every deal call (the two untimed ones
+    # too) of a partner without a fund: each win opens one.
+    partners = await harness.seed_partners(st, 50 + 2 * (calls + 2), tier="gold")
+    rows = await seed_requests(st, partners[:50])
+    deals = deal_rows(partners[50:])
+    await asyncio.to_thread(seed.write, st.settings.database_url, seed.Program(deals=deals))
+    fresh = iter(deals)
+    env = ActivityEnvironment()  # the win's fund journey takes the activity's task queue
     mdf = MdfActivities(
         st.sessionmaker,
         link_secret=st.settings.link_secret,
@@ -55,6 +68,9 @@ async def run(st: Stack, n: int) -> list[Section]:
         ops_email="ops@b.test",
     )
     common = CommonActivities(st.sessionmaker, make_mailer(st.settings, pooled=True), st.settings.ops_email)
+    deal = DealActivities(
+        st.sessionmaker, link_secret=st.settings.link_secret, public_base_url="http://bench.test", ops_email="o@b.test"
+    )
 
     def row(i: int) -> dict:
         return rows[i % len(rows)]
@@ -86,6 +102,30 @@ async def run(st: Stack, n: int) -> list[Section]:
         await mdf.record_payment(
             PaymentInput(idempotency_key=key("payment"), request_id=str(row(i)["request"].id), payment=pay)
         )
+
+    def deal_state(d: dict, state, stage_change=None):
+        return DealStateInput(
+            idempotency_key=key("deal"),
+            deal_id=str(d["id"]),
+            state=state,
+            by=f"partner:{d['partner_id']}",
+            at=datetime.now(UTC),
+            stage_change=stage_change,
+        )
+
+    async def decision(i: int) -> None:
+        await env.run(deal.record_state, deal_state(next(fresh), DealState.approved))
+
+    async def win(i: int) -> None:
+        d = next(fresh)
+        stage = DealStageInput(
+            idempotency_key=key("stage"),
+            deal_id=str(d["id"]),
+            stage=DealStage.closed_won,
+            by=f"partner:{d['partner_id']}",
+            at=datetime.now(UTC),
+        )
+        await env.run(deal.record_state, deal_state(d, DealState.won, stage))
 
     async def email(i: int) -> None:
         r = row(i)
@@ -119,6 +159,8 @@ async def run(st: Stack, n: int) -> list[Section]:
         ("MDF state change", state_change),
         ("MDF reservation", reservation),
         ("MDF payment", payment),
+        ("deal decision", decision),
+        ("deal win, opening a fund", win),
         ("email (notify, one recipient)", email),
     ):
         sent, stop = _counted()

@@ -228,22 +228,28 @@ async def record_state(
     state: str,
     detail: dict[str, Any] | None = None,
     at: datetime | None = None,
+    once: dict[str, Any] | None = None,
 ) -> Recorded:
     """A journey's state change of its entity (a row of `model` with a `partner_id`) in one
     statement: the audit row claiming `key` for the entity's partner, and only when it claimed,
     the journey's read model taking `state` and the entity's UPDATE of `values` (by column name).
     Neither the entity is read before nor a lock taken: the UPDATE locks its row. One round trip
     instead of a read, a claim and an UPDATE; in an autocommitted session (`db.autocommit`), the
-    whole step, without BEGIN and COMMIT."""
+    whole step, without BEGIN and COMMIT.
+
+    `once`: columns set only while the first of them is still NULL (e.g. a first decision's
+    `decided_by`, `decided_at` and reason), left as they are after that."""
     claim = claim_params(key=key, actor=actor, action=action, journey=journey, detail=detail)
     del claim["partner_id"]  # the entity's
+    once = once or {}
     params = prefixed(CLAIM, claim | {"at": at}) | {
         "entity_id": entity_id,
         "j_workflow_id": workflow_id(journey, str(entity_id)),
         "j_state": state,
-        **{f"v_{name}": value for name, value in values.items()},
+        **{f"v_{name}": value for name, value in (values | once).items()},
     }
-    row = (await session.execute(_state_change(table_of(model), tuple(values)), params)).one_or_none()
+    statement = _state_change(table_of(model), tuple(values), tuple(once))
+    row = (await session.execute(statement, params)).one_or_none()
     if row is None:
         return Recorded(partner_id=None, applied=False)
     return Recorded(partner_id=row.partner_id, applied=row.claimed is not None)
@@ -281,10 +287,10 @@ def claimed_from(partner_id: ColumnElement | None = None) -> CTE:
 
 
 @functools.cache
-def _state_change(table: Table, columns: tuple[str, ...]) -> Select:
-    """`record_state`'s statement for an entity table and the columns it sets (bound `v_<name>`),
-    built once per shape. The claim and the read model take the partner from the entity's row;
-    no row, no claim (and no answer row)."""
+def _state_change(table: Table, columns: tuple[str, ...], once: tuple[str, ...] = ()) -> Select:
+    """`record_state`'s statement for an entity table, the columns it sets and those it sets only
+    while the first of `once` is NULL (all bound `v_<name>`), built once per shape. The claim and
+    the read model take the partner from the entity's row; no row, no claim (and no answer row)."""
     entity_id = bindparam("entity_id", type_=table.c.id.type)
     entity = select(table.c.partner_id).where(table.c.id == entity_id).cte("entity")
     claim = claimed_from(entity.c.partner_id)
@@ -303,11 +309,11 @@ def _state_change(table: Table, columns: tuple[str, ...]) -> Select:
     upsert = upsert.on_conflict_do_update(
         index_elements=["workflow_id"], set_={"state": upsert.excluded.state, "updated_at": func.now()}
     )
-    change = (
-        update(table)
-        .where(table.c.id == entity_id, did)
-        .values({c: bindparam(f"v_{c}", type_=table.c[c].type) for c in columns})
-    )
+    given: dict[str, ColumnElement] = {c: bindparam(f"v_{c}", type_=table.c[c].type) for c in columns + once}
+    if once:  # the row's values before the UPDATE decide
+        unset = table.c[once[0]].is_(None)
+        given |= {c: case((unset, given[c]), else_=table.c[c]) for c in once}
+    change = update(table).where(table.c.id == entity_id, did).values(given)
     answer = select(entity.c.partner_id, select(claim.c.id).scalar_subquery().label("claimed"))
     return answer.add_cte(claim, upsert.cte("state"), change.cte("changed"))
 

@@ -25,7 +25,21 @@ from journeys.deal.links import DECISION, DealLinkClaims
 from journeys.deal.models import Deal
 from journeys.mdf import contract as mdf
 from store import repo
+from store.db import autocommit
 from store.models import Partner
+
+
+def _not_found(deal_id: str) -> ApplicationError:
+    return ApplicationError(f"deal {deal_id} not found", type="DealNotFound", non_retryable=True)
+
+
+def _state_detail(inp: DealStateInput) -> dict:
+    """The audit detail of a state change."""
+    return {
+        "deal_id": inp.deal_id,
+        "reason": inp.reason,
+        "protected_until": inp.protected_until.isoformat() if inp.protected_until else None,
+    }
 
 
 class DealActivities:
@@ -40,11 +54,18 @@ class DealActivities:
     async def _deal(self, session: AsyncSession, deal_id: str) -> Deal:
         deal = await session.get(Deal, uuid.UUID(deal_id), with_for_update=True)
         if deal is None:
-            raise ApplicationError(f"deal {deal_id} not found", type="DealNotFound", non_retryable=True)
+            raise _not_found(deal_id)
         return deal
 
     @activity.defn(name=DealActivity.RECORD_STATE)
     async def record_state(self, inp: DealStateInput) -> StepResult:
+        """A state change, once per key. A decision, an extension or an expiry: the claim, the read
+        model and the deal's UPDATE in one autocommitted statement (`repo.record_state`; the
+        decision's columns only on the first decision). A closing stage change (its audit row
+        names the stage it leaves) or a win (accrued to the partner's fund): the deal read and
+        locked first, every write in one transaction."""
+        if inp.stage_change is None and inp.state != DealState.won:
+            return await self._record_state_alone(inp)
         async with self.sessionmaker() as session, session.begin():
             deal = await self._deal(session, inp.deal_id)
             # A closing stage change: its audit row here, the stage set by the state's UPDATE below.
@@ -58,11 +79,7 @@ class DealActivities:
                 action=f"deal.{inp.state.value}",
                 partner_id=deal.partner_id,
                 journey=JOURNEY,
-                detail={
-                    "deal_id": inp.deal_id,
-                    "reason": inp.reason,
-                    "protected_until": inp.protected_until.isoformat() if inp.protected_until else None,
-                },
+                detail=_state_detail(inp),
                 state=(inp.deal_id, inp.state.value),
             ):
                 if stage is not None:
@@ -93,6 +110,34 @@ class DealActivities:
                     task_queue=activity.info().task_queue,
                 )
         return StepResult(applied=True)
+
+    async def _record_state_alone(self, inp: DealStateInput) -> StepResult:
+        values: dict = {"state": inp.state.value}
+        if inp.protected_until is not None:
+            values["protected_until"] = inp.protected_until
+        if inp.extensions_used is not None:
+            values["extensions_used"] = inp.extensions_used
+        once = None
+        if inp.state in (DealState.approved, DealState.rejected):
+            once = {"decided_by": inp.by, "decided_at": inp.at, "decision_reason": inp.reason}
+        async with self.sessionmaker() as session:
+            await autocommit(session)
+            recorded = await repo.record_state(
+                session,
+                Deal,
+                uuid.UUID(inp.deal_id),
+                values,
+                once=once,
+                key=inp.idempotency_key,
+                actor=inp.by,
+                action=f"deal.{inp.state.value}",
+                journey=JOURNEY,
+                state=inp.state.value,
+                detail=_state_detail(inp),
+            )
+        if recorded.partner_id is None:
+            raise _not_found(inp.deal_id)
+        return StepResult(applied=recorded.applied)
 
     @activity.defn(name=DealActivity.RECORD_STAGE)
     async def record_stage(self, inp: DealStageInput) -> StepResult:

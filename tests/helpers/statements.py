@@ -39,5 +39,20 @@ def transactions() -> Iterator[list[str]]:
         event.remove(Engine, "begin", capture)
 
 
+@contextmanager
+def autocommit_modes() -> Iterator[list[bool]]:
+    """Whether each statement a piece of code sends runs autocommitted (no BEGIN and COMMIT sent)."""
+    modes: list[bool] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        modes.append(conn.connection.dbapi_connection.autocommit)
+
+    event.listen(Engine, "before_cursor_execute", capture)
+    try:
+        yield modes
+    finally:
+        event.remove(Engine, "before_cursor_execute", capture)
+
+
 def sql_of(sent: list[str]) -> str:
     return "\n".join(f"  {s}" for s in sent)

@@ -9,8 +9,7 @@ import uuid
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import event, func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import func, select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -21,7 +20,7 @@ from journeys.mdf.domain import MdfState, MdfStateInput, Payment, PaymentInput, 
 from journeys.mdf.models import MdfEntry, MdfRequest
 from store.models import AuditEvent, JourneyRecord
 from tests.helpers.factories import make_partner
-from tests.helpers.statements import sql_of, statements
+from tests.helpers.statements import autocommit_modes, sql_of, statements
 from tests.mdf.factories import make_request
 
 STATE_CHANGE = 1  # the claim, the read model's state and the request's UPDATE
@@ -46,17 +45,8 @@ async def test_a_state_change_is_one_autocommitted_statement_and_a_retry_writes_
     step = MdfStateInput(
         idempotency_key=key, request_id=str(req.id), state=MdfState.running, by="ops:a", at=datetime.now(UTC)
     )
-    autocommitted: list[bool] = []
-
-    def mode(conn, cursor, statement, parameters, context, executemany):
-        autocommitted.append(conn.connection.dbapi_connection.autocommit)  # no BEGIN and COMMIT sent
-
-    event.listen(Engine, "before_cursor_execute", mode)
-    try:
-        with statements() as sent:
-            assert (await ActivityEnvironment().run(acts.record_state, step)).applied
-    finally:
-        event.remove(Engine, "before_cursor_execute", mode)
+    with autocommit_modes() as autocommitted, statements() as sent:
+        assert (await ActivityEnvironment().run(acts.record_state, step)).applied
     assert len(sent) == STATE_CHANGE, sql_of(sent)
     assert autocommitted == [True]
     async with sessionmaker() as session:
