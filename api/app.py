@@ -17,6 +17,7 @@ from api.partners import router as partners
 from api.routers import cams, codec, crm, effectiveness, health, keys, ops, policy, simulations, webhooks
 from core import registry
 from core.codec import EncryptionCodec
+from core.memory import freeze_startup_objects
 from core.observability import configure_tracing
 from core.settings import Settings, get_settings
 from core.temporal import connect
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, *, reconcile_every: float | Non
         app.state.auth_limiter = ratelimit.FailureLimiter("auth", settings.auth_failures_per_minute)
         app.state.link_limiter = ratelimit.FailureLimiter("link", settings.auth_failures_per_minute)
         app.state.update_limiter = ratelimit.FailureLimiter("updates", settings.partner_updates_per_minute)
+        freeze_startup_objects()  # the app and every module its routes run are imported by now
         reconciler = None
         if reconcile_every:
             reconciler = asyncio.create_task(

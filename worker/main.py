@@ -22,6 +22,7 @@ from temporalio.worker import (
 
 from core import registry
 from core.hooks import follow_policy
+from core.memory import freeze_startup_objects
 from core.observability import configure_logging, configure_tracing
 from core.settings import Settings
 from core.temporal import connect
@@ -45,6 +46,7 @@ def build_worker(
     `WORKER_WORKFLOW_SANDBOX=false`; `interceptors` go first (the simulator orders routings)."""
     if workflow_runner is None:
         workflow_runner = SandboxedRunner() if settings.worker_workflow_sandbox else UnsandboxedWorkflowRunner()
+    freeze_startup_objects()  # every module a workflow or an activity runs is imported by now
     resources = registry.Resources(
         sessionmaker=sessionmaker, mailer=registry.make_mailer(settings, pooled=True), settings=settings
     )
