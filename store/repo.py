@@ -107,11 +107,11 @@ class NewRow:
 
 async def write_created(session: AsyncSession, entity: Any, rows: Sequence[NewRow], **claim: Any) -> None:
     """A creation in one statement: the entity (when not written yet), `rows` (its journey record,
-    ...) and the audit row claiming `claim` (`claim_params`), as data-modifying CTEs: one round
-    trip instead of one per row. A unique violation raises IntegrityError and writes nothing, as
-    the rows' own INSERTs would. The entity comes back with its server defaults (RETURNING) and
-    joins the session as if it had been flushed. Foreign keys between the rows hold: PostgreSQL
-    checks them at the end of the statement."""
+    ...) and the audit row claiming `claim` (`claim_params`; none without `claim`), as
+    data-modifying CTEs: one round trip instead of one per row. A unique violation raises
+    IntegrityError and writes nothing, as the rows' own INSERTs would. The entity comes back with
+    its server defaults (RETURNING) and joins the session as if it had been flushed. Foreign keys
+    between the rows hold: PostgreSQL checks them at the end of the statement."""
     state = sa_inspect(entity)
     assert not state.pending, "a creation's entity is written here or flushed before, not added"
     shapes: list[tuple[Table, tuple[str, ...], tuple[str, ...]]] = []
@@ -124,8 +124,9 @@ async def write_created(session: AsyncSession, entity: Any, rows: Sequence[NewRo
         values = {**_python_defaults(table, row.values), **row.values}
         shapes.append((table, tuple(values), row.conflict))
         params |= {f"r{i}_{name}": value for name, value in values.items()}
-    params |= claim_params(**claim)
-    result = await session.execute(_created(tuple(shapes), state.transient), params)
+    if claim:
+        params |= claim_params(**claim)
+    result = await session.execute(_created(tuple(shapes), state.transient, bool(claim)), params)
     if not state.transient:
         return
     written = result.one()._mapping
@@ -148,19 +149,24 @@ def _python_defaults(table: Table, given: dict[str, Any]) -> dict[str, Any]:
 
 
 @functools.cache
-def _created(shapes: tuple[tuple[Table, tuple[str, ...], tuple[str, ...]], ...], returning: bool) -> Select:
+def _created(
+    shapes: tuple[tuple[Table, tuple[str, ...], tuple[str, ...]], ...], returning: bool, audited: bool = True
+) -> Select:
     """`write_created`'s statement for rows of these shapes (table, columns bound as `r<i>_<name>`,
-    conflict columns), built once per shape: the first row's columns returned when `returning`."""
+    conflict columns), built once per shape: the first row's columns returned when `returning`;
+    the audit row's claim when `audited`."""
     ctes = []
     for i, (table, columns, conflict) in enumerate(shapes):
         row = insert(table).values({c: bindparam(f"r{i}_{c}", type_=table.c[c].type) for c in columns})
         if conflict:
             row = row.on_conflict_do_nothing(index_elements=list(conflict))
         ctes.append((row.returning(*table.c) if i == 0 and returning else row).cte(f"r{i}"))
-    claim = claimed()
+    claim = [claimed()] if audited else []
     if returning:
-        return select(*ctes[0].c).add_cte(*ctes[1:], claim)
-    return select(claim.c.id).add_cte(*ctes)
+        return select(*ctes[0].c).add_cte(*ctes[1:], *claim)
+    if not claim:
+        return select(ctes[-1].c[0]).add_cte(*ctes[:-1])
+    return select(claim[0].c.id).add_cte(*ctes)
 
 
 # The statements every step sends, built once with their values bound by name: building an ORM

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -57,6 +57,14 @@ class DealActivities:
             raise _not_found(deal_id)
         return deal
 
+    async def _deal_and_partner(self, session: AsyncSession, deal_id: str) -> tuple[Deal, Partner]:
+        """The deal, locked, and its partner in one read."""
+        read = select(Deal, Partner).join(Partner, Partner.id == Deal.partner_id).where(Deal.id == uuid.UUID(deal_id))
+        row = (await session.execute(read.with_for_update(of=Deal))).first()
+        if row is None:
+            raise _not_found(deal_id)
+        return row[0], row[1]
+
     @activity.defn(name=DealActivity.RECORD_STATE)
     async def record_state(self, inp: DealStateInput) -> StepResult:
         """A state change, once per key. A decision, an extension or an expiry: the claim, the read
@@ -67,7 +75,7 @@ class DealActivities:
         if inp.stage_change is None and inp.state != DealState.won:
             return await self._record_state_alone(inp)
         async with self.sessionmaker() as session, session.begin():
-            deal = await self._deal(session, inp.deal_id)
+            deal, partner = await self._deal_and_partner(session, inp.deal_id)
             # A closing stage change: its audit row here, the stage set by the state's UPDATE below.
             stage = inp.stage_change
             if stage is not None and not await self._record_stage(session, deal, stage, write=False):
@@ -96,8 +104,6 @@ class DealActivities:
                 values["extensions_used"] = inp.extensions_used
             await session.execute(update(Deal).where(Deal.id == deal.id).values(**values))
             if inp.state == DealState.won:  # closed-won revenue accrues market development funds
-                partner = await session.get(Partner, deal.partner_id)
-                assert partner is not None
                 current = await repo.current_policy(session)
                 await mdf.accrue_for_deal(
                     session,
@@ -168,9 +174,7 @@ class DealActivities:
     async def queue_approval_request(self, inp: ApprovalRequestInput) -> NotifyResult:
         """Outbox rows for the approver(s), each with its own signed approve/reject links."""
         async with self.sessionmaker() as session, session.begin():
-            deal = await self._deal(session, inp.deal_id)
-            partner = await session.get(Partner, deal.partner_id)
-            assert partner is not None
+            deal, partner = await self._deal_and_partner(session, inp.deal_id)
 
             def link(decision: str, approver: str, jti: str) -> str:
                 claims = DealLinkClaims(

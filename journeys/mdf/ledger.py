@@ -23,7 +23,7 @@ from domain.policy import ProgramPolicy
 from journeys.mdf.domain import JOURNEY, Balances, EntryKind, MdfFundInput, balances, convert, period_named, period_of
 from journeys.mdf.models import MdfEntry, MdfFund
 from journeys.mdf.policy import MdfPolicy
-from store import locks
+from store import locks, repo
 from store.models import JourneyRecord, Partner
 
 FUND_WORKFLOW = "MdfFundWorkflow"
@@ -152,20 +152,6 @@ async def ensure_fund(
         ends_at=p.ends_at,
         expires_at=expires_at,
     )
-    session.add(fund)
-    await session.flush()
-    allocation = rules.allocations[partner.tier]  # type: ignore[index]
-    if allocation:
-        await add_entry(
-            session,
-            fund,
-            EntryKind.allocation,
-            allocation,
-            key=f"mdf-fund:{fund.id}:allocation",
-            by=actors.SYSTEM,
-            reason=f"{partner.tier} allocation for {p.label}",
-            detail={"policy_version": policy_version},
-        )
     inp = MdfFundInput(
         fund_id=str(fund.id),
         partner_id=str(partner.id),
@@ -176,19 +162,31 @@ async def ensure_fund(
         expires_at=expires_at,
         policy_version=policy_version,
     )
-    await session.execute(
-        insert(JourneyRecord)
-        .values(
-            workflow_id=fund_workflow_id(partner.id, p.label),
-            partner_id=partner.id,
-            journey=JOURNEY,
-            state="open",
-            workflow_type=FUND_WORKFLOW,
-            task_queue=task_queue,
-            start_input=inp.model_dump(mode="json"),
-        )
-        .on_conflict_do_nothing(index_elements=["workflow_id"])
-    )
+    record = {
+        "workflow_id": fund_workflow_id(partner.id, p.label),
+        "partner_id": partner.id,
+        "journey": JOURNEY,
+        "state": "open",
+        "workflow_type": FUND_WORKFLOW,
+        "task_queue": task_queue,
+        "start_input": inp.model_dump(mode="json"),
+    }
+    rows = [repo.NewRow(JourneyRecord, record, conflict=("workflow_id",))]
+    allocation = rules.allocations[partner.tier]  # type: ignore[index]
+    if allocation:
+        entry = {
+            "fund_id": fund.id,
+            "partner_id": partner.id,
+            "kind": EntryKind.allocation.value,
+            "amount_minor": allocation,
+            "idempotency_key": f"mdf-fund:{fund.id}:allocation",
+            "by": actors.SYSTEM,
+            "reason": f"{partner.tier} allocation for {p.label}",
+            "detail": {"policy_version": policy_version},
+        }
+        rows.append(repo.NewRow(MdfEntry, entry, conflict=("idempotency_key",)))
+    # The fund, its journey record and its allocation: one statement (`repo.write_created`).
+    await repo.write_created(session, fund, rows)
     return fund, True
 
 

@@ -26,10 +26,11 @@ from tests.deal.factories import make_deal
 from tests.helpers.factories import make_partner
 from tests.helpers.statements import autocommit_modes, sql_of, statements
 
-# The deal locked, the stage's audit row, the state's audit row with the journey's read model,
-# the partner and the current policy (for the accrual), the period's lock, its fund looked up,
-# then opened (the fund, its allocation, its journey record), the accrual, the deal's UPDATE.
-WIN_OPENING_A_FUND = 12
+# The deal locked with its partner, the stage's audit row, the state's audit row with the
+# journey's read model, the deal's UPDATE, the current policy (for the accrual), the period's
+# lock, its fund looked up, then opened (the fund, its journey record and its allocation in one
+# statement), the accrual.
+WIN_OPENING_A_FUND = 9
 STATE_CHANGE = 1  # the claim, the read model's state and the deal's UPDATE
 
 
