@@ -25,8 +25,10 @@ from journeys.deal.links import DECISION, DealLinkClaims
 from journeys.deal.models import Deal
 from journeys.mdf import contract as mdf
 from store import repo
-from store.db import autocommit
+from store.db import autocommit, table_of
 from store.models import Partner
+
+DEALS = table_of(Deal)  # the deal's UPDATEs take SQLAlchemy's Core path, not the ORM's bulk one
 
 
 def _not_found(deal_id: str) -> ApplicationError:
@@ -91,7 +93,7 @@ class DealActivities:
                 state=(inp.deal_id, inp.state.value),
             ):
                 if stage is not None:
-                    await session.execute(update(Deal).where(Deal.id == deal.id).values(stage=stage.stage.value))
+                    await session.execute(update(DEALS).where(DEALS.c.id == deal.id).values(stage=stage.stage.value))
                 return StepResult(applied=False)
             values: dict = {"state": inp.state.value}
             if stage is not None:
@@ -102,7 +104,7 @@ class DealActivities:
                 values["protected_until"] = inp.protected_until
             if inp.extensions_used is not None:
                 values["extensions_used"] = inp.extensions_used
-            await session.execute(update(Deal).where(Deal.id == deal.id).values(**values))
+            await session.execute(update(DEALS).where(DEALS.c.id == deal.id).values(**values))
             if inp.state == DealState.won:  # closed-won revenue accrues market development funds
                 current = await repo.current_policy(session)
                 await mdf.accrue_for_deal(
@@ -167,7 +169,7 @@ class DealActivities:
         ):
             return False
         if write:
-            await session.execute(update(Deal).where(Deal.id == deal.id).values(stage=inp.stage.value))
+            await session.execute(update(DEALS).where(DEALS.c.id == deal.id).values(stage=inp.stage.value))
         return True
 
     @activity.defn(name=DealActivity.QUEUE_APPROVAL_REQUEST)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy import Executable, Select, bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,7 @@ from journeys.mdf.domain import JOURNEY, Balances, EntryKind, MdfFundInput, bala
 from journeys.mdf.models import MdfEntry, MdfFund
 from journeys.mdf.policy import MdfPolicy
 from store import locks, repo
+from store.db import bound, table_of
 from store.models import JourneyRecord, Partner
 
 FUND_WORKFLOW = "MdfFundWorkflow"
@@ -102,20 +103,41 @@ async def add_entry(
     detail: dict[str, Any] | None = None,
 ) -> bool:
     """One entry (in the caller's transaction); False when its key was already used."""
-    stmt = insert(MdfEntry).values(
-        fund_id=fund.id,
-        partner_id=fund.partner_id,
-        kind=kind.value,
-        amount_minor=amount_minor,
-        idempotency_key=key,
-        by=by,
-        reason=reason,
-        detail=detail or {},
-        request_id=uuid.UUID(str(request_id)) if request_id else None,
-    )
-    if key is not None:
+    values = {
+        "fund_id": fund.id,
+        "partner_id": fund.partner_id,
+        "kind": kind.value,
+        "amount_minor": amount_minor,
+        "idempotency_key": key,
+        "by": by,
+        "reason": reason,
+        "detail": detail or {},
+        "request_id": uuid.UUID(str(request_id)) if request_id else None,
+    }
+    return (await session.execute(_entry(key is not None), values)).scalar_one_or_none() is not None
+
+
+_ENTRY_COLUMNS = (
+    "fund_id",
+    "partner_id",
+    "kind",
+    "amount_minor",
+    "idempotency_key",
+    "by",
+    "reason",
+    "detail",
+    "request_id",
+)
+
+
+@functools.cache
+def _entry(keyed: bool) -> Executable:
+    """`add_entry`'s INSERT, built once (a keyed entry is written once per key)."""
+    entries = table_of(MdfEntry)
+    stmt = insert(entries).values(bound(MdfEntry, *_ENTRY_COLUMNS))
+    if keyed:
         stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
-    return (await session.execute(stmt.returning(MdfEntry.id))).scalar_one_or_none() is not None
+    return stmt.returning(entries.c.id)
 
 
 async def ensure_fund(
