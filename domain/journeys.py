@@ -98,7 +98,16 @@ NEXT_DEADLINE_PATCH = "next-deadline"  # journeys keep NextDeadline and their cu
 # Not while an update waits for its answer (it would wait for the SMTP conversation): then an activity.
 # 5: a catalog event rides with the email that tells the same news (`outbox.notify_publishing`,
 # one transaction for the email's rows and the event's), instead of a local activity of its own.
-LEAN_PATCHES = ("kit-lean-steps", "kit-lean-steps-2", "kit-lean-steps-3", "kit-lean-steps-4", "kit-lean-steps-5")
+# 6: onboarding's plan and milestone records are `kit.write`s too (generation 3 had left them
+# activities: an activity task, its three events and a workflow task each).
+LEAN_PATCHES = (
+    "kit-lean-steps",
+    "kit-lean-steps-2",
+    "kit-lean-steps-3",
+    "kit-lean-steps-4",
+    "kit-lean-steps-5",
+    "kit-lean-steps-6",
+)
 LEAN_PATCH = LEAN_PATCHES[0]
 # A local activity still failing after a few attempts goes on as an activity (visible to ops).
 LOCAL_THEN_ACTIVITY_PATCH = "kit-local-then-activity"

@@ -86,7 +86,14 @@ async def test_history_is_encrypted_and_ops_decode_it_through_the_codec_endpoint
     attributes = stored_payloads(history.to_json(), search_attributes=True)  # in clear, for ops' queries
     values = {base64.b64decode(p["data"]).decode() for p in attributes}
     allowed = {partner["id"], cam["id"], "gold", "onboarding", "in_progress", "kit-lean-steps", "false"}
-    allowed |= {'"activity_type":"policy.load"', '"activity_type":"events.publish"'}  # local activities' markers
+    local = (
+        "policy.load",
+        "events.publish",
+        "outbox.notify_publishing",
+        "onboarding.open_plan",
+        "onboarding.record_milestone",
+    )
+    allowed |= {f'"activity_type":"{name}"' for name in local}  # local activities' markers
     assert all(any(a in v for a in allowed) or _is_datetime(v) for v in values), values  # NextDeadline
     assert not any("Confidential" in v or "@" in v for v in values)
     key_ids = {base64.b64decode(p["metadata"]["encryption-key-id"]).decode() for p in payloads}
