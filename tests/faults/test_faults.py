@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import signal
 import subprocess
 import sys
@@ -65,6 +66,10 @@ PUBLISHES = {WebhookActivity.PUBLISH}  # events for webhook subscribers: one web
 # Notifications too (generation 4): their result names the outbox key (SendResult.idempotency_key);
 # one still failing after the local attempts goes on as an activity, read from its input as before.
 LOCAL_STEPS = {OnboardingActivity.FINISH}
+# Onboarding's plan and milestone records (kit generation 6): the plan keyed `<workflow id>:plan`,
+# a milestone `<workflow id>:milestone:<key>`, the key named by the marker's summary.
+PLAN, MILESTONE = OnboardingActivity.OPEN_PLAN, OnboardingActivity.RECORD_MILESTONE
+MILESTONE_SUMMARY = re.compile(r"^record milestone (\S+) \(by ")
 
 
 # --------------------------------------------------------------------------- journeys through the API
@@ -190,6 +195,13 @@ async def history_steps(client: Client, wid: str) -> tuple[set[str], set[str], s
                 published.add(result.event_id)
             if data["activity_type"] in LOCAL_STEPS:
                 steps.add(f"{wid}:{state}")
+            if data["activity_type"] == PLAN:
+                steps.add(f"{wid}:plan")
+            if data["activity_type"] == MILESTONE:
+                [summary] = await client.data_converter.decode([event.user_metadata.summary])
+                match = MILESTONE_SUMMARY.match(summary)
+                assert match is not None, summary
+                steps.add(f"{wid}:milestone:{match.group(1)}")
             if data["activity_type"] in SENDS and "result" in marker.details:  # kit generation 4
                 [sent] = await client.data_converter.decode(marker.details["result"].payloads, [SendResult])
                 sends.add(sent.idempotency_key)
