@@ -164,8 +164,7 @@ def _created(
     claim = [claimed()] if audited else []
     if returning:
         return select(*ctes[0].c).add_cte(*ctes[1:], *claim)
-    if not claim:
-        return select(ctes[-1].c[0]).add_cte(*ctes[:-1])
+    assert claim, "a creation writes its entity or claims its audit row: else it has nothing to answer"
     return select(claim[0].c.id).add_cte(*ctes)
 
 
