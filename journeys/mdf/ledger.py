@@ -103,9 +103,26 @@ async def add_entry(
     detail: dict[str, Any] | None = None,
 ) -> bool:
     """One entry (in the caller's transaction); False when its key was already used."""
-    values = {
-        "fund_id": fund.id,
-        "partner_id": fund.partner_id,
+    values = entry_values(fund.id, fund.partner_id, kind, amount_minor, key, by, request_id, reason, detail)
+    return (await session.execute(_entry(key is not None), values)).scalar_one_or_none() is not None
+
+
+def entry_values(
+    fund_id: uuid.UUID,
+    partner_id: uuid.UUID,
+    kind: EntryKind,
+    amount_minor: int,
+    key: str | None,
+    by: str,
+    request_id: uuid.UUID | str | None = None,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An entry's row by column name (`_ENTRY_COLUMNS`): `add_entry`'s INSERT, or a row written
+    with its fund (`ensure_fund`)."""
+    return {
+        "fund_id": fund_id,
+        "partner_id": partner_id,
         "kind": kind.value,
         "amount_minor": amount_minor,
         "idempotency_key": key,
@@ -114,7 +131,6 @@ async def add_entry(
         "detail": detail or {},
         "request_id": uuid.UUID(str(request_id)) if request_id else None,
     }
-    return (await session.execute(_entry(key is not None), values)).scalar_one_or_none() is not None
 
 
 _ENTRY_COLUMNS = (
@@ -196,16 +212,16 @@ async def ensure_fund(
     rows = [repo.NewRow(JourneyRecord, record, conflict=("workflow_id",))]
     allocation = rules.allocations[partner.tier]  # type: ignore[index]
     if allocation:
-        entry = {
-            "fund_id": fund.id,
-            "partner_id": partner.id,
-            "kind": EntryKind.allocation.value,
-            "amount_minor": allocation,
-            "idempotency_key": f"mdf-fund:{fund.id}:allocation",
-            "by": actors.SYSTEM,
-            "reason": f"{partner.tier} allocation for {p.label}",
-            "detail": {"policy_version": policy_version},
-        }
+        entry = entry_values(
+            fund.id,
+            partner.id,
+            EntryKind.allocation,
+            allocation,
+            f"mdf-fund:{fund.id}:allocation",
+            actors.SYSTEM,
+            reason=f"{partner.tier} allocation for {p.label}",
+            detail={"policy_version": policy_version},
+        )
         rows.append(repo.NewRow(MdfEntry, entry, conflict=("idempotency_key",)))
     # The fund, its journey record and its allocation: one statement (`repo.write_created`).
     await repo.write_created(session, fund, rows)

@@ -15,8 +15,6 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
-
     from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, Refusal, StepResult
     from journeys.onboarding.domain import (
         JOURNEY,
@@ -141,7 +139,7 @@ class OnboardingWorkflow:
             )
         self._milestones = plan
         self._kit.upsert(self._state.value)
-        await self._write(
+        await self._kit.write(  # local since the kit's generation 6
             OnboardingActivity.OPEN_PLAN,
             OpenPlanInput(
                 idempotency_key=self._kit.key("plan"),
@@ -149,7 +147,9 @@ class OnboardingWorkflow:
                 policy_version=self._kit.policy_version,
                 milestones=list(self._milestones.values()),
             ),
+            StepResult,
             summary=f"write the {len(self._milestones)}-milestone activation plan",
+            since=6,
         )
         enrolled = self._kit.event("partner.enrolled", self._event())
         await self._kit.notify("welcome", ["partner"], events=[enrolled], **self._plan_context())
@@ -182,13 +182,6 @@ class OnboardingWorkflow:
 
     # ------------------------------------------------------------------ steps
 
-    async def _write(self, name: str, arg: BaseModel, *, summary: str) -> StepResult:
-        """The plan's and a milestone's record: a local activity since the kit's generation 6
-        (`kit.write`), an activity before (the recorded histories of older runs)."""
-        if self._kit.generation >= 6:
-            return await self._kit.write(name, arg, StepResult, summary=summary)
-        return await self._kit.activity(name, arg, StepResult, summary=summary)
-
     async def _apply_messages(self) -> None:
         if self._coverage_changed:
             self._coverage_changed = False
@@ -201,7 +194,7 @@ class OnboardingWorkflow:
                 continue  # unknown or already done: a repeated fact changes nothing
             m.done_at = workflow.now()
             m.done_by = done.by
-            await self._write(
+            await self._kit.write(  # local since the kit's generation 6
                 OnboardingActivity.RECORD_MILESTONE,
                 RecordMilestoneInput(
                     idempotency_key=self._kit.key(f"milestone:{m.key}"),
@@ -210,7 +203,9 @@ class OnboardingWorkflow:
                     by=done.by,
                     at=m.done_at,
                 ),
+                StepResult,
                 summary=f"record milestone {m.key} (by {done.by})",
+                since=6,
             )
             self._recorded.add(m.key)
 
