@@ -28,11 +28,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_temporal(request: Request) -> Client:
+# Every dependency is a coroutine: FastAPI runs a plain function in its thread pool, a thread hop
+# per dependency and request (tests/contract/test_no_thread_hops.py).
+async def get_temporal(request: Request) -> Client:
     return request.app.state.temporal
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
-from fastapi import Depends, Form, Request
+from fastapi import Form, Request
 from pydantic import ValidationError
 from sqlalchemy import select
 
@@ -160,9 +160,9 @@ def registered_notice(t: Translator, deal: Registered) -> str | tuple[str, str]:
 
 
 @portal_action(JOURNEY, "register", "/deals")
-async def register(ctx: PortalActionDep, form: Annotated[DealForm, Depends()]) -> str | tuple[str, str]:
+async def register(ctx: PortalActionDep, form: DealForm) -> str | tuple[str, str]:
     """Register a deal as the partner (POST /deals)."""
-    deal = await register_form(ctx, form.fields)
+    deal = await register_form(ctx, form)
     if isinstance(deal, str):
         return deal, "error"
     ctx.back = f"{PREFIX}/deals/{deal.id}"

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Form, Request
+from fastapi import Form, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -211,7 +211,7 @@ async def decline(
 async def register_deal(
     lead_id: uuid.UUID,
     ctx: PortalActionDep,
-    form: Annotated[deals.DealForm, Depends()],
+    form: deals.DealForm,
 ) -> str | tuple[str, str]:
     """Register the deal for an accepted lead (POST /deals) and name it for the lead (POST
     /leads/{id}/deal): the lead is converted."""
@@ -220,7 +220,7 @@ async def register_deal(
     ctx.back = f"{PREFIX}/leads/{lead_id}"
     if lead.state != LeadState.accepted.value or lead.partner_id != ctx.user.partner_id:
         return t.gettext("This lead is not accepted by you: no deal is registered for it."), "error"
-    deal = await deals.register_from_portal(ctx, form.fields)
+    deal = await deals.register_from_portal(ctx, form)
     if isinstance(deal, str):
         return deal, "error"
     lead = await _lead(ctx.session, ctx.user, lead_id)
