@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors, journeys, limits, metrics, openapi, portal, ratelimit, web
+from api import errors, journeys, keycache, limits, metrics, openapi, portal, ratelimit, web
 from api.partners import router as partners
 from api.routers import cams, codec, crm, effectiveness, health, keys, ops, policy, simulations, webhooks
 from core import registry
@@ -21,6 +21,7 @@ from core.memory import freeze_startup_objects
 from core.observability import configure_tracing
 from core.settings import Settings, get_settings
 from core.temporal import connect
+from store import apikeys
 from store.db import make_engine, make_sessionmaker
 
 
@@ -42,6 +43,14 @@ def create_app(settings: Settings | None = None, *, reconcile_every: float | Non
         app.state.auth_limiter = ratelimit.FailureLimiter("auth", settings.auth_failures_per_minute)
         app.state.link_limiter = ratelimit.FailureLimiter("link", settings.auth_failures_per_minute)
         app.state.update_limiter = ratelimit.FailureLimiter("updates", settings.partner_updates_per_minute)
+        # The keys this process looked up, kept while it hears of every change (api/keycache.py).
+        app.state.key_cache = keycache.KeyCache()
+        apikeys.watch_key_changes(keycache.drop_everywhere)
+        key_listener = None
+        if settings.key_changes_url != "off":
+            listen_to = settings.key_changes_url or settings.database_url
+            key_listener = asyncio.create_task(app.state.key_cache.listen(listen_to))
+            await app.state.key_cache.wait_listening(keycache.START_WAIT)
         freeze_startup_objects()  # the app and every module its routes run are imported by now
         reconciler = None
         if reconcile_every:
@@ -54,6 +63,10 @@ def create_app(settings: Settings | None = None, *, reconcile_every: float | Non
             reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reconciler
+        if key_listener is not None:
+            key_listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await key_listener
         await engine.dispose()
 
     app = FastAPI(

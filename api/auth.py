@@ -9,7 +9,8 @@ import hmac
 import uuid
 from collections.abc import Mapping
 from dataclasses import InitVar, dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from fastapi import HTTPException, Request, status
 from sqlalchemy import Select, bindparam, select, true
@@ -22,6 +23,9 @@ from domain.errors import Refused
 from store import repo
 from store.apikeys import hash_key, is_integration
 from store.models import ApiKey, Partner
+
+if TYPE_CHECKING:
+    from api.keycache import KeyCache
 
 LEGACY_GRANT = "mdf.approver_level"  # what `Principal(approver_level=...)` still sets (see below)
 
@@ -106,27 +110,35 @@ def require_bearer_header(request: Request) -> str:
 async def _authenticate(request: Request, session: AsyncSession) -> Principal:
     token = require_bearer_header(request)
     digest = hash_key(token)
+    cache: KeyCache | None = getattr(request.app.state, "key_cache", None)
+    if cache is not None and (kept := cache.get(digest)) is not None:
+        return kept  # a valid key this process looked up, unchanged since (api/keycache.py)
+    generation = cache.generation if cache is not None else 0
     row = (await session.execute(_key_by_hash(), {"digest": digest})).first()
     # The lookup is by hash (nothing about the key leaks from its timing); compare in constant time too.
     if row is None or not hmac.compare_digest(row.key_hash, digest) or row.revoked_at is not None:
         raise _unauthorized("invalid or revoked API key")
     repo.saw_newest_policy(session, row.policy_version, row.policy_created_at)
-    return Principal(
+    principal = Principal(
         key_id=row.id,
         role=Role(row.role),
         cam_id=row.cam_id,
         partner_id=row.partner_id,
-        grants=row.grants or {},
+        grants=MappingProxyType(dict(row.grants or {})),  # shared by the requests of the key: read-only
         integration=is_integration(row.prefix),
     )
+    if cache is not None:
+        cache.put(digest, principal, generation)
+    return principal
 
 
 @functools.cache
 def _key_by_hash() -> Select:
-    """Every request's key lookup, built once (store/repo.py: building costs more than sending):
-    the columns a principal is made of, not an ORM object; and, in the same round trip, which
-    policy version is the newest (`repo.saw_newest_policy`: a create's policy read then sends
-    nothing when this process has parsed that version)."""
+    """A request's key lookup (when this process does not keep the key: api/keycache.py), built
+    once (store/repo.py: building costs more than sending): the columns a principal is made of,
+    not an ORM object; and, in the same round trip, which policy version is the newest
+    (`repo.saw_newest_policy`: a create's policy read then sends nothing when this process has
+    parsed that version)."""
     columns = (ApiKey.id, ApiKey.key_hash, ApiKey.prefix, ApiKey.role, ApiKey.cam_id, ApiKey.partner_id)
     newest = repo.newest_policy_version()
     return (

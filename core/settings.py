@@ -72,6 +72,10 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production"] = "production"
     database_url: str = "postgresql+psycopg://camlights@127.0.0.1:55432/camlights"
+    # Where an API process listens for key changes (api/keycache.py): a direct connection or a
+    # session-mode pooler (LISTEN gets nothing through a transaction-mode PgBouncer). Unset: the
+    # DATABASE_URL; "off": keep no key, look every request's key up.
+    key_changes_url: str | None = None
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "camlights"

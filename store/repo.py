@@ -351,9 +351,9 @@ async def current_policy(session: AsyncSession) -> VersionedPolicy:
     """The newest policy version. Migration 0002 stores version 1 (the built-in defaults);
     should it be missing, version 1 is the defaults (written only if the caller commits).
     One statement, read in the caller's transaction (never stale); the body is sent and parsed
-    only when it is not the one this process parsed last. No statement at all when the
-    request's key lookup, moments before in the same transaction, saw that the newest version
-    is the one parsed (`saw_newest_policy`; used once)."""
+    only when it is not the one this process parsed last. No statement at all when a statement
+    moments before in the same transaction (the request's key lookup, a create's first read) saw
+    that the newest version is the one parsed (`saw_newest_policy`; used once)."""
     global _parsed
     seen = session.info.pop(_NEWEST_SEEN, None)
     if seen is not None and _parsed is not None and _parsed[0] == seen:

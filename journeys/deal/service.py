@@ -81,6 +81,7 @@ async def register(
     first_read = (await session.execute(_partner_gate_and_locks(), params)).first()
     partner = check_partner(first_read[0] if first_read else None, partner_id, principal)
     assert first_read is not None  # the partner was found
+    repo.saw_newest_policy(session, first_read.policy_version, first_read.policy_created_at)
     current = await repo.current_policy(session)  # pinned: later changes apply to later deals
     hold_reason = certification_gate(first_read, body.product_category, current.policy)
     if body.mdf_request_id is not None:
@@ -174,13 +175,17 @@ def _conflict_and_lead() -> Select:
 @functools.cache
 def _partner_gate_and_locks() -> Select:
     """`register`'s first read (one row, none without the partner): the partner, its lapsed
-    certification restricting the category (`lapsed_*`, NULLs: none; cert's contract) and the
-    registration's two locks (`locks.taking`)."""
+    certification restricting the category (`lapsed_*`, NULLs: none; cert's contract), the newest
+    policy version (`repo.newest_policy_version`: the key lookup that carried it may be kept,
+    api/keycache.py) and the registration's two locks (`locks.taking`)."""
     lapse = cert.restricting_lapse_of(bindparam("partner_id", type_=Partner.id.type), bindparam("category"))
     lapsed = (lapse.c[name].label(f"lapsed_{name}") for name in ("id", "track", "person_name", "expires_at"))
+    newest = repo.newest_policy_version()
     return (
-        select(Partner, *lapsed, *locks.taking(2))
+        select(Partner, *lapsed, newest.c.policy_version, newest.c.policy_created_at, *locks.taking(2))
+        .select_from(Partner)
         .outerjoin(lapse, true())
+        .outerjoin(newest, true())
         .where(Partner.id == bindparam("partner_id", type_=Partner.id.type))
     )
 
