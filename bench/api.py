@@ -21,6 +21,9 @@ from bench.harness import Section, Stack, latency, log, percentile
 
 TARGET_READ_P95 = 0.050
 TARGET_CREATE_RATIO = 1.5
+# Rounds of the creates' comparison whatever N: a p95 of 100 samples is their 5th largest, and the
+# ratio of two such moved by ±0.3 between runs of the same code (bench/README.md, session 46).
+CREATE_ROUNDS = 400
 
 
 def reads(prog: seed.Program, n_partners: int, n_deals: int) -> tuple[list[tuple[str, str, str]], uuid.UUID, dict]:
@@ -127,7 +130,7 @@ async def run(st: Stack, n: int, requests: int = 100) -> list[Section]:
             # one client in sequence: a lower bound of what one API process serves (bench/journey_costs.json)
             harness.RATES["api_requests_per_s"] = round(len(every) / sum(every), 1)
             # at least 100 of each: a p95 of 50 is their third slowest
-            out.rows.extend((await creates(st, http, api.port, keys["ops"], prog, max(requests, 100))).rows)
+            out.rows.extend((await creates(st, http, api.port, keys["ops"], prog, max(requests, CREATE_ROUNDS))).rows)
     finally:
         api.stop()
     plans = await explain(st, [(label, key, path) for label, key, path in paths if "detail" not in label], keys)
