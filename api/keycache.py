@@ -12,7 +12,9 @@ of its own on every request. An API process keeps the principal of each valid ke
   refused by the next one.
 - Nothing is kept unless the listener is connected and listening: before it is, after it lost
   its connection (then until it listens again: a change may have been missed meanwhile), or with
-  no listener at all, every request looks its key up.
+  no listener at all, every request looks its key up. Listening is proven, not assumed: every
+  `CHECK_EVERY` seconds (and before it starts) the listener sends a notification of its own and
+  must hear it back, which also catches a transaction-mode pooler that would swallow LISTEN.
 - A lookup that began before the latest drop is not kept (`generation`): a revocation committed
   while it ran cannot be overwritten by what it read.
 - An entry is kept at most `MAX_AGE` seconds, and at most `MAX_ENTRIES` of them.
@@ -22,8 +24,10 @@ New keys need nothing: a key not kept is looked up."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+import uuid
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +39,9 @@ log = logging.getLogger(__name__)
 CHANNEL = "camlights_api_keys"  # store/migrations/versions/0017_api_keys_notify.py
 MAX_AGE = 300.0  # seconds an entry is kept even if no change is announced
 MAX_ENTRIES = 10_000
-CHECK_EVERY = 5.0  # seconds without a notification after which the listener checks its connection
+CHECK_EVERY = 5.0  # seconds between the listener's probes of its connection (`_probe`)
+APPLICATION_NAME = "camlights-key-listener"  # its connection in pg_stat_activity
+PROBE = "probe:"  # the payload prefix of a probe (every API process hears every probe; none drops)
 CHECK_TIMEOUT = 2.0
 RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 START_WAIT = 5.0  # seconds the API's start waits for the listener (then it starts looking every key up)
@@ -108,8 +114,9 @@ class KeyCache:
         attempt = 0
         while True:
             try:
-                async with await connect(conninfo, autocommit=True) as conn:
+                async with await connect(conninfo, autocommit=True, application_name=APPLICATION_NAME) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    await self._probe(conn)  # it hears what is sent on the channel
                     self.drop()  # a change may have come while nobody listened
                     self.listening = True
                     self._listening.set()
@@ -128,8 +135,25 @@ class KeyCache:
 
     async def _follow(self, conn: Any) -> None:
         while True:
-            async for _ in conn.notifies(timeout=CHECK_EVERY):
-                self.drop()
-            # Quiet for a while: make sure the connection still answers (a dead peer sends nothing).
-            async with asyncio.timeout(CHECK_TIMEOUT):
-                await conn.execute("SELECT 1")
+            async with contextlib.aclosing(conn.notifies(timeout=CHECK_EVERY)) as notes:
+                async for note in notes:
+                    self._heard(note)
+            await self._probe(conn)  # quiet for a while: a dead peer or a deaf LISTEN sends nothing
+
+    async def _probe(self, conn: Any) -> None:
+        """Send a notification of its own on the channel and hear it back within `CHECK_TIMEOUT`,
+        else raise: the connection is gone, or LISTEN does not reach this session (a
+        transaction-mode pooler between: it would never hear a revocation)."""
+        token = f"{PROBE}{uuid.uuid4().hex}"
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, token))
+        async with contextlib.aclosing(conn.notifies(timeout=CHECK_TIMEOUT)) as notes:
+            async for note in notes:
+                if note.payload == token:
+                    return
+                self._heard(note)
+        raise ConnectionError(f"did not hear its own notification on {CHANNEL} within {CHECK_TIMEOUT:g}s")
+
+    def _heard(self, note: Any) -> None:
+        if not note.payload.startswith(PROBE):  # a key changed (the trigger sends its operation)
+            self.drop()

@@ -156,8 +156,8 @@ async def test_nothing_is_kept_while_the_listener_is_not_connected_and_it_reconn
         assert (await c.get("/policy", headers=headers)).status_code == 200 and len(cache) == 1
         async with await psycopg.AsyncConnection.connect(libpq(settings), autocommit=True) as admin:
             cur = await admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = %s",
-                (f"LISTEN {keycache.CHANNEL}",),
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                (keycache.APPLICATION_NAME,),
             )
             assert [row[0] for row in await cur.fetchall()] == [True]  # the listener's connection
         t0 = time.monotonic()
@@ -190,6 +190,52 @@ async def test_without_a_listener_the_api_looks_every_key_up(settings, sessionma
             for _ in range(3):
                 assert (await c.get("/policy", headers=headers)).status_code == 200
         assert lookups(sent) == 3 and len(app.state.key_cache) == 0
+
+
+class _Deaf(psycopg.AsyncConnection):
+    """A connection whose LISTEN reaches nothing, as through a transaction-mode pooler."""
+
+    async def execute(self, query, params=None, **kwargs):
+        if isinstance(query, str) and query.startswith("LISTEN"):
+            query = "SELECT 1"
+        return await super().execute(query, params, **kwargs)
+
+
+async def test_a_listener_that_does_not_hear_its_own_probe_keeps_nothing(settings, monkeypatch, caplog):
+    monkeypatch.setattr(keycache, "CHECK_TIMEOUT", 0.3)
+    cache = KeyCache()
+    task = asyncio.create_task(cache.listen(settings.database_url, connect=_Deaf.connect))
+    try:
+        assert not await cache.wait_listening(1.5)
+        cache.put("a", _principal(), cache.generation)
+        assert cache.get("a") is None
+        assert "did not hear its own notification" in caplog.text
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_probes_drop_nothing_a_key_change_drops_everything(settings):
+    """Every API process hears the others' probes on the channel: only the trigger's operations drop."""
+    cache = KeyCache()
+    task = asyncio.create_task(cache.listen(settings.database_url))
+    try:
+        assert await cache.wait_listening(5)
+        generation = cache.generation
+        async with await psycopg.AsyncConnection.connect(libpq(settings), autocommit=True) as other:
+            await other.execute("SELECT pg_notify(%s, %s)", (keycache.CHANNEL, keycache.PROBE + "another-process"))
+            await asyncio.sleep(0.3)
+            assert cache.generation == generation and cache.listening
+            await other.execute("SELECT pg_notify(%s, 'UPDATE')", (keycache.CHANNEL,))
+            t0 = time.monotonic()
+            while cache.generation == generation and time.monotonic() - t0 < 5:
+                await asyncio.sleep(0.01)
+        assert cache.generation > generation
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _principal() -> Principal:
