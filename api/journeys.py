@@ -14,7 +14,7 @@ import asyncio
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -138,6 +138,16 @@ class NewJourney:
     action: str
     detail: dict[str, Any]
     rows: tuple[repo.NewRow, ...] = ()  # written with the entity, in its statement (e.g. a partner's admin)
+    # A read sent again in the write's statement (`repo.write_created`'s check) and what it must
+    # still find there, else `ReadChanged` before anything commits: e.g. a deal registration's
+    # conflict read, first sent with the statement that waited for its locks.
+    check: repo.Check | None = None
+    found: Mapping[str, Any] | None = None
+
+
+class ReadChanged(Exception):
+    """`NewJourney.check` found something else than `found`: nothing is committed; the caller
+    rolls back and decides again."""
 
 
 async def created(
@@ -175,10 +185,11 @@ async def create_and_start(
         "start_input": new.start_input.model_dump(mode="json"),
     }
     record = JourneyRecord(**recorded)  # what `start_journey` starts from (the row is not read again)
-    await repo.write_created(
+    seen = await repo.write_created(
         session,
         new.entity,
         [*new.rows, repo.NewRow(JourneyRecord, recorded)],
+        check=new.check,
         key=created_key(wid),
         actor=actor,
         action=new.action,
@@ -186,6 +197,8 @@ async def create_and_start(
         journey=new.journey,
         detail=new.detail,
     )
+    if new.check is not None and seen != new.found:
+        raise ReadChanged(f"{wid}: {new.found} became {seen}")
     # The row's server defaults came back with its INSERT (RETURNING); read what did not.
     unloaded = set(answer.model_fields) & sa_inspect(new.entity).unloaded
     if unloaded:

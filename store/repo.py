@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -22,6 +22,7 @@ from sqlalchemy import (
     exists,
     func,
     select,
+    true,
     update,
 )
 from sqlalchemy import inspect as sa_inspect
@@ -105,13 +106,23 @@ class NewRow:
     conflict: tuple[str, ...] = ()
 
 
-async def write_created(session: AsyncSession, entity: Any, rows: Sequence[NewRow], **claim: Any) -> None:
+async def write_created(
+    session: AsyncSession,
+    entity: Any,
+    rows: Sequence[NewRow],
+    *,
+    check: Check | None = None,
+    **claim: Any,
+) -> Mapping[str, Any] | None:
     """A creation in one statement: the entity (when not written yet), `rows` (its journey record,
     ...) and the audit row claiming `claim` (`claim_params`; none without `claim`), as
     data-modifying CTEs: one round trip instead of one per row. A unique violation raises
     IntegrityError and writes nothing, as the rows' own INSERTs would. The entity comes back with
     its server defaults (RETURNING) and joins the session as if it had been flushed. Foreign keys
-    between the rows hold: PostgreSQL checks them at the end of the statement."""
+    between the rows hold: PostgreSQL checks them at the end of the statement.
+    `check`: a read sent in the same statement (its snapshot, which does not see the rows written
+    here), whose one row's columns are returned (e.g. a registration's conflict read, again after
+    its locks: api/journeys.py `NewJourney.check`)."""
     state = sa_inspect(entity)
     assert not state.pending, "a creation's entity is written here or flushed before, not added"
     shapes: list[tuple[Table, tuple[str, ...], tuple[str, ...]]] = []
@@ -126,14 +137,28 @@ async def write_created(session: AsyncSession, entity: Any, rows: Sequence[NewRo
         params |= {f"r{i}_{name}": value for name, value in values.items()}
     if claim:
         params |= claim_params(**claim)
-    result = await session.execute(_created(tuple(shapes), state.transient, bool(claim)), params)
+    if check is not None:
+        assert state.transient, "a check comes back with the entity's row"
+        params |= check.params
+    read = check.read if check is not None else None
+    result = await session.execute(_created(tuple(shapes), state.transient, bool(claim), read), params)
     if not state.transient:
-        return
+        return None
     written = result.one()._mapping
     make_transient_to_detached(entity)
     for p in state.mapper.column_attrs:
         set_committed_value(entity, p.key, written[p.columns[0].name])
     session.add(entity)  # persistent: known to the session, nothing left to flush
+    return {c.name: written[c.name] for c in read.c} if read is not None else None
+
+
+@dataclass(frozen=True)
+class Check:
+    """A read sent with a creation (`write_created`): a subquery of one row, built once (its
+    columns' names must differ from the entity's), and its bound values."""
+
+    read: Subquery
+    params: Mapping[str, Any]
 
 
 def _python_defaults(table: Table, given: dict[str, Any]) -> dict[str, Any]:
@@ -150,11 +175,14 @@ def _python_defaults(table: Table, given: dict[str, Any]) -> dict[str, Any]:
 
 @functools.cache
 def _created(
-    shapes: tuple[tuple[Table, tuple[str, ...], tuple[str, ...]], ...], returning: bool, audited: bool = True
+    shapes: tuple[tuple[Table, tuple[str, ...], tuple[str, ...]], ...],
+    returning: bool,
+    audited: bool = True,
+    read: Subquery | None = None,
 ) -> Select:
     """`write_created`'s statement for rows of these shapes (table, columns bound as `r<i>_<name>`,
-    conflict columns), built once per shape: the first row's columns returned when `returning`;
-    the audit row's claim when `audited`."""
+    conflict columns), built once per shape: the first row's columns returned when `returning`,
+    with `read`'s (outer-joined: its row or NULLs); the audit row's claim when `audited`."""
     ctes = []
     for i, (table, columns, conflict) in enumerate(shapes):
         row = insert(table).values({c: bindparam(f"r{i}_{c}", type_=table.c[c].type) for c in columns})
@@ -162,6 +190,8 @@ def _created(
             row = row.on_conflict_do_nothing(index_elements=list(conflict))
         ctes.append((row.returning(*table.c) if i == 0 and returning else row).cte(f"r{i}"))
     claim = [claimed()] if audited else []
+    if returning and read is not None:
+        return select(*ctes[0].c, *read.c).select_from(ctes[0].outerjoin(read, true())).add_cte(*ctes[1:], *claim)
     if returning:
         return select(*ctes[0].c).add_cte(*ctes[1:], *claim)
     assert claim, "a creation writes its entity or claims its audit row: else it has nothing to answer"

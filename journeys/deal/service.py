@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Row, Select, bindparam, or_, select, true
+from sqlalchemy import Row, Select, Subquery, bindparam, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
@@ -59,6 +59,11 @@ async def deal_for(session: AsyncSession, deal_id: uuid.UUID, principal: Princip
 # ------------------------------------------------------------------ register
 
 
+# Attempts at a registration whose conflict read, sent with the statement that waited for its
+# locks, was overtaken by a registration committed meanwhile (`journeys.ReadChanged`).
+REGISTER_ATTEMPTS = 3
+
+
 async def register(
     ctx: Creation,
     body: DealCreate,
@@ -67,23 +72,43 @@ async def register(
 ) -> dict:
     """Another partner's open registration of the same customer and category puts the deal in
     `conflict_review`; the same partner registering it again is refused with the existing id."""
+    for _ in range(REGISTER_ATTEMPTS):
+        try:
+            return await _register_once(ctx, body, partner_id, idem)
+        except journeys.ReadChanged:
+            await ctx.session.rollback()  # nothing was written; decide again on what is committed now
+    raise Conflict(
+        f"registrations of {body.customer_domain} in {body.product_category} kept arriving at the same "
+        "moment; nothing was registered, retry"
+    )
+
+
+async def _register_once(ctx: Creation, body: DealCreate, partner_id: uuid.UUID, idem: Idempotency) -> dict:
     session, principal = ctx.session, ctx.principal
     name_key = normalize_company_name(body.customer_name)
-    # One statement: the partner (404, 403), its lapsed certification in the category, and the
-    # locks serializing registrations of one customer in one category (by domain and by name),
-    # so two simultaneous submissions cannot both find the customer free (the read of open
-    # registrations below comes after them).
+    # One statement: the partner (404, 403), its lapsed certification in the category, the newest
+    # policy version, the first open registration of the customer in the category (this partner's
+    # own first: refused), the lead the deal is credited to, and the locks serializing
+    # registrations of one customer in one category (by domain and by name). Its snapshot may be
+    # older than its locks (it waited for them), so the write sends the same read again, after
+    # the locks, and what it finds there must be what was decided on (`NewJourney.check`): two
+    # simultaneous submissions cannot both find the customer free.
     names = (
         f"deal:domain:{body.customer_domain}:{body.product_category}",
         f"deal:name:{name_key}:{body.product_category}",
     )
-    params = {"partner_id": partner_id, "category": body.product_category} | locks.lock_params(*names)
-    first_read = (await session.execute(_partner_gate_and_locks(), params)).first()
-    partner = check_partner(first_read[0] if first_read else None, partner_id, principal)
-    assert first_read is not None  # the partner was found
-    repo.saw_newest_policy(session, first_read.policy_version, first_read.policy_created_at)
+    customer = {
+        "partner_id": partner_id,
+        "category": body.product_category,
+        "domain": body.customer_domain,
+        "name_key": name_key,
+    }
+    read = (await session.execute(_registration_read(), customer | locks.lock_params(*names))).first()
+    partner = check_partner(read[0] if read else None, partner_id, principal)
+    assert read is not None  # the partner was found
+    repo.saw_newest_policy(session, read.policy_version, read.policy_created_at)
     current = await repo.current_policy(session)  # pinned: later changes apply to later deals
-    hold_reason = certification_gate(first_read, body.product_category, current.policy)
+    hold_reason = certification_gate(read, body.product_category, current.policy)
     if body.mdf_request_id is not None:
         if await mdf.request_partner(session, body.mdf_request_id) != partner.id:
             raise Invalid(f"mdf_request_id: no MDF request {body.mdf_request_id} of this partner")
@@ -91,16 +116,11 @@ async def register(
         await leads.check_named_lead(session, body.lead_id, partner.id)
     if await idem.stored() is not None:  # a concurrent retry committed meanwhile
         raise Conflict("a concurrent retry of this request was answered")
-    # One statement: this partner's own open registration first (refused), else another partner's
-    # oldest; and the lead the deal is credited to (the one named, else one this partner accepted
-    # for the same customer), found in this transaction.
-    params = {"partner_id": partner.id, "category": body.product_category, "domain": body.customer_domain}
-    row = (await session.execute(_conflict_and_lead(), params | {"name_key": name_key})).one()
-    first = row if row.id is not None else None
-    if first is not None and first.partner_id == partner.id:
-        raise Conflict(f"this partner already registered this deal: deal {first.id} ({first.state})")
-    lead_id = body.lead_id or row.lead_id
-    other = first
+    found = {c: getattr(read, c) for c in _first_open().c.keys()}
+    if read.first_id is not None and read.first_partner_id == partner.id:
+        raise Conflict(f"this partner already registered this deal: deal {read.first_id} ({read.first_state})")
+    lead_id = body.lead_id or read.lead_id
+    other = read.first_id
     deal = Deal(
         id=uuid.uuid4(),
         partner_id=partner.id,
@@ -114,7 +134,7 @@ async def register(
         expected_close_date=body.expected_close_date,
         stage=body.stage.value,
         state=(DealState.conflict_review if other else DealState.pending_approval).value,
-        conflict_with=other.id if other else None,
+        conflict_with=other,
         extensions_used=0,
         mdf_request_id=body.mdf_request_id,
         created_by=principal.actor,
@@ -127,7 +147,7 @@ async def register(
         deal,
         partner,
         deal_id=str(deal.id),
-        conflict_with=str(other.id) if other else None,
+        conflict_with=str(other) if other else None,
         hold_reason=hold_reason,
         policy_version=current.version,
     )
@@ -136,10 +156,20 @@ async def register(
         "customer": body.customer_name,
         "category": body.product_category,
         "state": deal.state,
-        "conflict_with": str(other.id) if other else None,
+        "conflict_with": str(other) if other else None,
         "hold_reason": hold_reason,
     }
-    new = journeys.NewJourney(JOURNEY, deal, partner.id, deal.state, start, "deal.registered", detail)
+    new = journeys.NewJourney(
+        JOURNEY,
+        deal,
+        partner.id,
+        deal.state,
+        start,
+        "deal.registered",
+        detail,
+        check=repo.Check(_first_open(), customer),
+        found=found,
+    )
     out = await journeys.create_and_start(ctx, new, answer=DealOut, idem=idem, what="registered")
     await leads.credit_registered_deal(
         ctx.temporal, lead_id, partner_id=partner.id, deal_id=deal.id, by=principal.actor
@@ -148,15 +178,15 @@ async def register(
 
 
 @functools.cache
-def _conflict_and_lead() -> Select:
-    """`register`'s read after its locks, one row: the first open registration of the customer in
-    the category (by domain or name; this partner's own first), NULLs if none; and the lead a
-    deal of this partner is credited to, NULL if none. Built once (every registration sends it)."""
+def _first_open() -> Subquery:
+    """The first open registration of the customer in the category (by domain or name; this
+    partner's own first, else the oldest): `first_id`, `first_partner_id`, `first_state`, no row
+    if none. Sent twice by a registration (`register`): with its locks, and with its write."""
     partner_id = bindparam("partner_id", type_=Deal.partner_id.type)
     category = bindparam("category", type_=Deal.product_category.type)
     domain = bindparam("domain", type_=Deal.customer_key.type)
-    first = (
-        select(Deal.id, Deal.partner_id, Deal.state)
+    return (
+        select(Deal.id.label("first_id"), Deal.partner_id.label("first_partner_id"), Deal.state.label("first_state"))
         .where(
             Deal.product_category == category,
             Deal.state.in_([s.value for s in OPEN_STATES]),
@@ -164,29 +194,41 @@ def _conflict_and_lead() -> Select:
         )
         .order_by((Deal.partner_id == partner_id).desc(), Deal.created_at)
         .limit(1)
-        .subquery("first")
-    )
-    lead = select(leads.lead_of_registered_deal(partner_id, domain, category).label("lead_id")).subquery("lead")
-    return select(first.c.id, first.c.partner_id, first.c.state, lead.c.lead_id).select_from(
-        lead.outerjoin(first, true())
+        .subquery("first_open")
     )
 
 
 @functools.cache
-def _partner_gate_and_locks() -> Select:
-    """`register`'s first read (one row, none without the partner): the partner, its lapsed
+def _registration_read() -> Select:
+    """`register`'s read (one row, none without the partner): the partner, its lapsed
     certification restricting the category (`lapsed_*`, NULLs: none; cert's contract), the newest
     policy version (`repo.newest_policy_version`: the key lookup that carried it may be kept,
-    api/keycache.py) and the registration's two locks (`locks.taking`)."""
-    lapse = cert.restricting_lapse_of(bindparam("partner_id", type_=Partner.id.type), bindparam("category"))
+    api/keycache.py), the first open registration (`_first_open`, NULLs: none), the lead a deal of
+    this partner is credited to (`lead_id`, NULL: none) and the registration's two locks
+    (`locks.taking`). Built once (every registration sends it)."""
+    partner_id = bindparam("partner_id", type_=Partner.id.type)
+    lapse = cert.restricting_lapse_of(partner_id, bindparam("category"))
     lapsed = (lapse.c[name].label(f"lapsed_{name}") for name in ("id", "track", "person_name", "expires_at"))
     newest = repo.newest_policy_version()
+    first = _first_open()
+    domain = bindparam("domain", type_=Deal.customer_key.type)
+    category = bindparam("category", type_=Deal.product_category.type)
+    lead = leads.lead_of_registered_deal(partner_id, domain, category).label("lead_id")
     return (
-        select(Partner, *lapsed, newest.c.policy_version, newest.c.policy_created_at, *locks.taking(2))
+        select(
+            Partner,
+            *lapsed,
+            newest.c.policy_version,
+            newest.c.policy_created_at,
+            *first.c,
+            lead,
+            *locks.taking(2),
+        )
         .select_from(Partner)
         .outerjoin(lapse, true())
         .outerjoin(newest, true())
-        .where(Partner.id == bindparam("partner_id", type_=Partner.id.type))
+        .outerjoin(first, true())
+        .where(Partner.id == partner_id)
     )
 
 
@@ -194,7 +236,7 @@ def certification_gate(read: Row, category: str, policy: ProgramPolicy) -> str |
     """A lapsed certification restricts deal registration in its category (unless another one
     of the partner's certifications in that category is current): refused, or per policy held
     for review (the returned reason)."""
-    if read.lapsed_id is None:  # `_partner_gate_and_locks`' row
+    if read.lapsed_id is None:  # `_registration_read`'s row
         return None
     reason = (
         f"the {read.lapsed_track} certification of {read.lapsed_person_name} (certification {read.lapsed_id}) "

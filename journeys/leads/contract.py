@@ -53,8 +53,8 @@ async def check_named_lead(session: AsyncSession, lead_id: uuid.UUID, partner_id
 def lead_of_registered_deal(partner_id: ColumnElement, domain: ColumnElement, category: ColumnElement) -> ScalarSelect:
     """SQL: the lead a deal the partner registers is credited to (`credit_registered_deal`) when
     it names none: the oldest the partner accepted for the customer (registrable domain) and
-    category; NULL: no such lead. For the registration's own statement (read in its transaction,
-    after its locks)."""
+    category; NULL: no such lead. For the registration's own read (in its transaction, with its
+    locks: journeys/deal/service.py `_registration_read`)."""
     return (
         select(Lead.id)
         .where(

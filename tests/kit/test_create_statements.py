@@ -23,9 +23,12 @@ from tests.helpers.statements import sql_of, statements
 # Then (5 → 4) the key's lookup kept by the API process while no key changes (api/keycache.py):
 # POST /deals learns the newest policy version in its first read instead; POST /partners in a
 # statement of its own (it needs the policy before its one write), so it stays at 3.
+# Then (4 → 3) the conflict read and the credited lead sent with the locks, in the first read; the
+# write sends the conflict read again (after the locks) and the registration decides again if it
+# changed (tests/deal/test_register_race.py).
 PARTNER_CREATE = 3
-DEAL_CREATE = 4
-DEAL_CREATE_WITH_KEY = 8  # + the stored-answer lookups (before and after the locks) and the record
+DEAL_CREATE = 3
+DEAL_CREATE_WITH_KEY = 7  # + the stored-answer lookups (before and after the locks) and the record
 NEW_POLICY = 1  # a version this process has not parsed yet: its body is read (once)
 
 
