@@ -139,8 +139,9 @@ class NewJourney:
     detail: dict[str, Any]
     rows: tuple[repo.NewRow, ...] = ()  # written with the entity, in its statement (e.g. a partner's admin)
     # A read sent again in the write's statement (`repo.write_created`'s check) and what it must
-    # still find there, else `ReadChanged` before anything commits: e.g. a deal registration's
-    # conflict read, first sent with the statement that waited for its locks.
+    # still find there (`found`: the columns decided on), else `ReadChanged` before anything
+    # commits: e.g. a deal registration's conflict read, first sent with the statement that waited
+    # for its locks.
     check: repo.Check | None = None
     found: Mapping[str, Any] | None = None
 
@@ -197,7 +198,7 @@ async def create_and_start(
         journey=new.journey,
         detail=new.detail,
     )
-    if new.check is not None and seen != new.found:
+    if new.check is not None and seen is not None and any(seen[k] != v for k, v in (new.found or {}).items()):
         raise ReadChanged(f"{wid}: {new.found} became {seen}")
     # The row's server defaults came back with its INSERT (RETURNING); read what did not.
     unloaded = set(answer.model_fields) & sa_inspect(new.entity).unloaded

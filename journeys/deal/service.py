@@ -116,7 +116,7 @@ async def _register_once(ctx: Creation, body: DealCreate, partner_id: uuid.UUID,
         await leads.check_named_lead(session, body.lead_id, partner.id)
     if await idem.stored() is not None:  # a concurrent retry committed meanwhile
         raise Conflict("a concurrent retry of this request was answered")
-    found = {c: getattr(read, c) for c in _first_open().c.keys()}
+    found = {"first_id": read.first_id, "first_partner_id": read.first_partner_id}  # what is decided on
     if read.first_id is not None and read.first_partner_id == partner.id:
         raise Conflict(f"this partner already registered this deal: deal {read.first_id} ({read.first_state})")
     lead_id = body.lead_id or read.lead_id
