@@ -139,6 +139,8 @@ async def write_created(
         params |= claim_params(**claim)
     if check is not None:
         assert state.transient, "a check comes back with the entity's row"
+        clash = {k for k, v in check.params.items() if k in params and params[k] != v}
+        assert not clash, f"the check binds {sorted(clash)} to other values than the creation's"
         params |= check.params
     read = check.read if check is not None else None
     result = await session.execute(_created(tuple(shapes), state.transient, bool(claim), read), params)
