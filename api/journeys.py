@@ -14,7 +14,7 @@ import asyncio
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -139,15 +139,13 @@ class NewJourney:
     detail: dict[str, Any]
     rows: tuple[repo.NewRow, ...] = ()  # written with the entity, in its statement (e.g. a partner's admin)
     # A read sent again in the write's statement (`repo.write_created`'s check) and what it must
-    # still find there (`found`: the columns decided on), else `ReadChanged` before anything
-    # commits: e.g. a deal registration's conflict read, first sent with the statement that waited
-    # for its locks.
+    # still find there (`Check.expect`), else `ReadChanged` before anything commits: e.g. a deal
+    # registration's conflict read, first sent with the statement that waited for its locks.
     check: repo.Check | None = None
-    found: Mapping[str, Any] | None = None
 
 
 class ReadChanged(Exception):
-    """`NewJourney.check` found something else than `found`: nothing is committed; the caller
+    """`NewJourney.check` found something else than it expected: nothing is committed; the caller
     rolls back and decides again."""
 
 
@@ -198,8 +196,8 @@ async def create_and_start(
         journey=new.journey,
         detail=new.detail,
     )
-    if new.check is not None and seen is not None and any(seen[k] != v for k, v in (new.found or {}).items()):
-        raise ReadChanged(f"{wid}: {new.found} became {seen}")
+    if new.check is not None and not new.check.held(seen):
+        raise ReadChanged(f"{wid}: {dict(new.check.expect)} became {seen}")
     # The row's server defaults came back with its INSERT (RETURNING); read what did not.
     unloaded = set(answer.model_fields) & sa_inspect(new.entity).unloaded
     if unloaded:

@@ -61,7 +61,6 @@ class KeyCache:
     max_entries: int = MAX_ENTRIES
     generation: int = 0
     listening: bool = False
-    _listening: asyncio.Event = field(default_factory=asyncio.Event)
     # key hash -> (when it was kept, its principal: api/auth.py)
     _entries: dict[str, tuple[float, Any]] = field(default_factory=dict)
 
@@ -93,12 +92,12 @@ class KeyCache:
 
     async def wait_listening(self, seconds: float) -> bool:
         """Whether the listener listens within `seconds` (the API's start waits for it)."""
-        try:
-            async with asyncio.timeout(seconds):
-                await self._listening.wait()
-        except TimeoutError:
-            log.warning("API key cache: no listener after %gs; looking every key up until there is", seconds)
-            return False
+        ends = time.monotonic() + seconds
+        while not self.listening:
+            if time.monotonic() >= ends:
+                log.warning("API key cache: no listener after %gs; looking every key up until there is", seconds)
+                return False
+            await asyncio.sleep(0.02)
         return True
 
     def __len__(self) -> int:
@@ -119,7 +118,6 @@ class KeyCache:
                     await self._probe(conn)  # it hears what is sent on the channel
                     self.drop()  # a change may have come while nobody listened
                     self.listening = True
-                    self._listening.set()
                     attempt = 0
                     await self._follow(conn)
             except asyncio.CancelledError:
@@ -128,7 +126,6 @@ class KeyCache:
                 log.warning("API key cache: not listening for key changes (%s); looking every key up", err)
             finally:
                 self.listening = False
-                self._listening.clear()
                 self.drop()
             await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
             attempt += 1

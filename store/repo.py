@@ -157,10 +157,16 @@ async def write_created(
 @dataclass(frozen=True)
 class Check:
     """A read sent with a creation (`write_created`): a subquery of one row, built once (its
-    columns' names must differ from the entity's), and its bound values."""
+    columns' names must differ from the entity's), its bound values, and what the caller decided
+    on (`expect`: columns of the read and their values; `held`)."""
 
     read: Subquery
     params: Mapping[str, Any]
+    expect: Mapping[str, Any]
+
+    def held(self, seen: Mapping[str, Any] | None) -> bool:
+        """Whether the read, sent again with the write, still found what was decided on."""
+        return seen is not None and all(seen[k] == v for k, v in self.expect.items())
 
 
 def _python_defaults(table: Table, given: dict[str, Any]) -> dict[str, Any]:

@@ -116,7 +116,6 @@ async def _register_once(ctx: Creation, body: DealCreate, partner_id: uuid.UUID,
         await leads.check_named_lead(session, body.lead_id, partner.id)
     if await idem.stored() is not None:  # a concurrent retry committed meanwhile
         raise Conflict("a concurrent retry of this request was answered")
-    found = {"first_id": read.first_id, "first_partner_id": read.first_partner_id}  # what is decided on
     if read.first_id is not None and read.first_partner_id == partner.id:
         raise Conflict(f"this partner already registered this deal: deal {read.first_id} ({read.first_state})")
     lead_id = body.lead_id or read.lead_id
@@ -167,8 +166,8 @@ async def _register_once(ctx: Creation, body: DealCreate, partner_id: uuid.UUID,
         start,
         "deal.registered",
         detail,
-        check=repo.Check(_first_open(), customer),
-        found=found,
+        # what is decided on: the first open registration and its partner, not its state
+        check=repo.Check(_first_open(), customer, {"first_id": other, "first_partner_id": read.first_partner_id}),
     )
     out = await journeys.create_and_start(ctx, new, answer=DealOut, idem=idem, what="registered")
     await leads.credit_registered_deal(
