@@ -114,6 +114,11 @@ THROUGHPUT_JOURNEYS = ("onboarding", "deal", "cert", "mdf")  # driven flat out: 
 THROUGHPUT_FLOOR = 200
 
 
+def worker_units(c: dict[str, float]) -> float:
+    """What a journey asks of a worker: workflow tasks, activities and local activities."""
+    return c["workflow_tasks"] + c["activities"] + c["local_activities"]
+
+
 def write_costs(path: Path, n: int) -> dict:
     """Merge this run's journey costs (harness.COSTS) and rates into the JSON `camlights capacity`
     reads; journeys not run this time keep their earlier figures."""
@@ -127,11 +132,19 @@ def write_costs(path: Path, n: int) -> dict:
     doc = {"schema": 1, "journeys": {}, "rates": {}, "measured": {}, **doc}
     doc["journeys"].update(harness.COSTS)
     doc["rates"].update(harness.RATES)
-    done = {k: v for k, v in doc["journeys"].items() if k in THROUGHPUT_JOURNEYS}
-    if done:  # workflow tasks + activities a second on one worker process, over the journeys run flat out
-        units = sum(c["measured_journeys"] * (c["workflow_tasks"] + c["activities"]) for c in done.values())
+    doc["rates"].pop("worker_units_per_s", None)  # before worker seconds: a unit's cost varies 5x by journey
+    done = {k: v for k, v in doc["journeys"].items() if k in THROUGHPUT_JOURNEYS and "local_activities" in v}
+    if done:  # a unit's worker seconds on one worker process, over the journeys run flat out
+        units = sum(c["measured_journeys"] * worker_units(c) for c in done.values())
         seconds = sum(c["measured_journeys"] / c["journeys_per_s"] for c in done.values())
-        doc["rates"]["worker_units_per_s"] = round(units / seconds, 1)
+        doc["rates"]["worker_seconds_per_unit"] = round(seconds / units, 6)
+    per_unit = doc["rates"].get("worker_seconds_per_unit")
+    for name, c in doc["journeys"].items():
+        # run flat out: what one worker process took per journey; else its units at the measured cost
+        if name in THROUGHPUT_JOURNEYS:
+            c["worker_seconds"] = round(1 / c["journeys_per_s"], 6)
+        elif per_unit and "local_activities" in c:
+            c["worker_seconds"] = round(worker_units(c) * per_unit, 6)
     if "qbr" in doc["journeys"]:
         doc["rates"]["qbr_cycle_partners_per_s"] = doc["journeys"]["qbr"]["journeys_per_s"]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -146,7 +159,6 @@ def model_check(previous: dict, current: dict[str, dict[str, float]] | None = No
     within 20 %): per journey, and for the whole program the run drove (every journey it ran, as
     many as it ran): Temporal actions, history bytes, PostgreSQL rows and bytes, emails, worker time."""
     s = Section("capacity model: committed figures' prediction vs this run")
-    rate = previous.get("rates", {}).get("worker_units_per_s")
     keys = ("actions", "events", "history_bytes", "emails", "db_rows", "db_bytes")
     totals = {k: [0.0, 0.0] for k in (*keys, "worker time")}  # measured, predicted
     for name, now in (harness.COSTS if current is None else current).items():
@@ -158,8 +170,8 @@ def model_check(previous: dict, current: dict[str, dict[str, float]] | None = No
             totals[key][0] += count * now[key]
             totals[key][1] += count * old[key]
         parts = [f"{key} {now[key] / old[key]:.2f}" for key in keys if old.get(key)]
-        if rate and name in THROUGHPUT_JOURNEYS:
-            predicted = count * (old["workflow_tasks"] + old["activities"]) / rate
+        if old.get("worker_seconds") and name in THROUGHPUT_JOURNEYS:
+            predicted = count * old["worker_seconds"]
             measured = count / now["journeys_per_s"]
             totals["worker time"][0] += measured
             totals["worker time"][1] += predicted

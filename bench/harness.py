@@ -664,20 +664,24 @@ _ACTION_EVENTS = (
 
 def history_costs(histories: Sequence[Any]) -> dict[str, float]:
     """Per history, on average: events, their bytes (serialized protobuf), Temporal actions,
-    activities, workflow tasks and timers."""
+    activities, local activities (their markers), workflow tasks and timers."""
     from temporalio.api.enums.v1 import EventType
 
     billed = {EventType.Value(f"EVENT_TYPE_{name}") for name in _ACTION_EVENTS}
     marker = EventType.EVENT_TYPE_MARKER_RECORDED
     started = EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-    totals = dict.fromkeys(("events", "history_bytes", "actions", "activities", "workflow_tasks", "timers"), 0.0)
+    totals = dict.fromkeys(
+        ("events", "history_bytes", "actions", "activities", "local_activities", "workflow_tasks", "timers"), 0.0
+    )
     for h in histories:
         for e in h.events:
             totals["events"] += 1
             totals["history_bytes"] += e.ByteSize()
             t = e.event_type
-            if t in billed or (t == marker and e.marker_recorded_event_attributes.marker_name != "core_patch"):
+            marked = e.marker_recorded_event_attributes.marker_name if t == marker else ""
+            if t in billed or (marked and marked != "core_patch"):
                 totals["actions"] += 1
+            totals["local_activities"] += marked == "core_local_activity"
             if t == started:
                 totals["actions"] += max(0, e.activity_task_started_event_attributes.attempt - 1)
             totals["activities"] += t == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED

@@ -1,7 +1,8 @@
 """`camlights capacity`: what a program of N partners needs, from journey costs measured by the bench.
 
-The per-journey figures (Temporal actions, history events and bytes, activities, workflow tasks,
-emails, PostgreSQL rows and bytes) and the per-process rates come from bench/journey_costs.json,
+The per-journey figures (Temporal actions, history events and bytes, activities, local activities,
+workflow tasks, a worker's seconds, emails, PostgreSQL rows and bytes) and the per-process rates
+come from bench/journey_costs.json,
 which `make bench` rewrites from real histories (fetch_history) and PostgreSQL after its run; the
 program profile gives how often each journey runs; the policy gives the calendar: when QBR cycles
 start and when MDF funds are warned and expire. Everything here is a pure function of the three.
@@ -12,6 +13,11 @@ QBR cycle starts on the first day of each of `qbr.cycle_months` but fans out thr
 (`qbr.cycle_window`), so its rate is the cycle's measured rate, not N. Funds are created on first
 use (journeys/mdf/ledger.py), so a period rollover by itself starts nothing. `jitter_hours` models
 spreading each calendar firing uniformly over that many hours.
+
+Workers: a journey's `worker_seconds` is what one worker process took per journey when the bench
+drove that journey flat out (onboarding, deal, cert, MDF); for the others (a fund's firings, a
+QBR) its workflow tasks, activities and local activities at the seconds a unit took on average in
+those runs. The busiest hour's seconds over 3,600 at the profile's utilisation is the count.
 """
 
 from __future__ import annotations
@@ -26,8 +32,19 @@ from domain.policy import ProgramPolicy
 
 COSTS_FILE = Path(__file__).resolve().parents[1] / "bench" / "journey_costs.json"
 JOURNEYS = ("onboarding", "deal", "cert", "mdf", "mdf_fund", "qbr")
-FIELDS = ("actions", "events", "history_bytes", "activities", "workflow_tasks", "emails", "db_rows", "db_bytes")
-RATES = ("worker_units_per_s", "api_requests_per_s", "qbr_cycle_partners_per_s")
+FIELDS = (
+    "actions",
+    "events",
+    "history_bytes",
+    "activities",
+    "local_activities",
+    "workflow_tasks",
+    "worker_seconds",
+    "emails",
+    "db_rows",
+    "db_bytes",
+)
+RATES = ("api_requests_per_s", "qbr_cycle_partners_per_s")
 DEFAULT_TIER_MIX = {"platinum": 0.02, "gold": 0.08, "silver": 0.25, "registered": 0.65}  # bench/seed.py
 DAYS_PER_MONTH = 365 / 12
 PERIODS_PER_YEAR = {"month": 12, "quarter": 4, "half": 2, "year": 1}
@@ -105,7 +122,7 @@ class Profile:
 class Estimate:
     month: dict[str, float]  # per month: actions, workflow_tasks, events, emails, db_rows, db_bytes
     peak: dict[str, float]  # the busiest hour (of each figure)
-    peak_when: str  # the busiest hour for the workers (workflow tasks + activities)
+    peak_when: str  # the busiest hour for the workers (their seconds)
     history_bytes: float  # stored: open workflows plus closed ones within retention
     db_bytes_year: float  # PostgreSQL after a year at this rate
     workers: int
@@ -184,12 +201,12 @@ def estimate(p: Profile, costs: Costs, policy: ProgramPolicy | None = None) -> E
     }
     calendar = calendar_hours(p, policy, costs, flows)
     peak = {k: steady[k] + max(h["load"][k] for h in calendar.values()) for k in FIELDS}  # each at its own peak
-    when, worst = max(calendar.items(), key=lambda kv: kv[1]["load"]["workflow_tasks"] + kv[1]["load"]["activities"])
+    when, worst = max(calendar.items(), key=lambda kv: kv[1]["load"]["worker_seconds"])
     cycle = flows["qbr"] * 12 / len(policy.qbr.cycle_months)  # partners of one QBR cycle
-    units = (
-        steady["workflow_tasks"] + steady["activities"] + worst["load"]["workflow_tasks"] + worst["load"]["activities"]
-    )
-    workers = math.ceil(units / 3600 / (costs.rates["worker_units_per_s"] * p.utilisation))
+    # a journey's worker seconds, not a rate of units: a unit (a workflow task, an activity, a local
+    # activity) took a worker 5 to 11 ms by journey (bench/journey_costs.json)
+    busy = steady["worker_seconds"] + worst["load"]["worker_seconds"]
+    workers = math.ceil(busy / 3600 / p.utilisation)
     api_rps = p.partners * p.api_requests_per_partner_day / (p.busy_hours_per_day * 3600)
     replicas = math.ceil(api_rps / (costs.rates["api_requests_per_s"] * p.utilisation))
     return Estimate(
@@ -232,6 +249,7 @@ def table(profiles: list[Profile], costs: Costs, policy: ProgramPolicy | None = 
         ("workflow tasks", "workflow_tasks"),
         ("history events", "events"),
         ("activities", "activities"),
+        ("local activities", "local_activities"),
         ("emails", "emails"),
         ("PostgreSQL rows", "db_rows"),
     ):
@@ -247,6 +265,7 @@ def table(profiles: list[Profile], costs: Costs, policy: ProgramPolicy | None = 
     for label, key in (
         ("actions", "actions"),
         ("workflow tasks", "workflow_tasks"),
+        ("worker seconds", "worker_seconds"),
         ("emails", "emails"),
         ("PostgreSQL rows", "db_rows"),
     ):

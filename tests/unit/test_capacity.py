@@ -4,6 +4,7 @@ measures for it (bench/harness.py history_costs, bench/journey_costs.json)."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -100,8 +101,12 @@ def test_a_missing_or_garbled_costs_file_says_what_is_wrong(tmp_path) -> None:
     with pytest.raises(CostsError, match=r"journeys\.cert\.actions must be a non-negative number \(got 'many'\)"):
         load_costs(_write(tmp_path, broken))
     broken = json.loads(json.dumps(good))
-    broken["rates"]["worker_units_per_s"] = 0
-    with pytest.raises(CostsError, match=r"rates\.worker_units_per_s must be a positive number"):
+    broken["rates"]["api_requests_per_s"] = 0
+    with pytest.raises(CostsError, match=r"rates\.api_requests_per_s must be a positive number"):
+        load_costs(_write(tmp_path, broken))
+    broken = json.loads(json.dumps(good))
+    del broken["journeys"]["qbr"]["worker_seconds"]  # a file from before worker seconds
+    with pytest.raises(CostsError, match=r"journeys\.qbr\.worker_seconds must be a non-negative number \(got None\)"):
         load_costs(_write(tmp_path, broken))
 
 
@@ -143,7 +148,7 @@ def test_history_costs_count_billed_actions_from_events() -> None:
     c = history_costs([one, one])
     assert c["events"] == len(events) and c["history_bytes"] == sum(e.ByteSize() for e in events)
     assert c["actions"] == 1 + 1 + 1 + 1 + 2 + 1 + 1  # start, marker, upsert, activity + 2 retries, timer, signal
-    assert (c["activities"], c["workflow_tasks"], c["timers"]) == (1, 2, 1)
+    assert (c["activities"], c["local_activities"], c["workflow_tasks"], c["timers"]) == (1, 1, 2, 1)
 
 
 def test_the_command_prints_the_table_from_the_committed_costs(capsys) -> None:
@@ -189,7 +194,56 @@ def test_the_bench_merges_its_costs_into_the_file_and_checks_the_committed_predi
     monkeypatch.setattr(harness, "RATES", {})
     doc = bench_main.write_costs(path, 1000)
     assert doc["journeys"]["deal"] == deal and doc["journeys"]["cert"] == committed["journeys"]["cert"]
-    assert doc["measured"]["n"] == 1000 and load_costs(path).rates["worker_units_per_s"] > 0
+    assert doc["measured"]["n"] == 1000 and "worker_units_per_s" not in load_costs(path).rates
     check = bench_main.model_check(committed)
     row = dict(check.rows)["deal measured / predicted"]
     assert row.startswith("actions 1.10, events 1.00") and "worker time " in row
+
+
+def test_the_bench_gives_each_journey_its_worker_seconds(tmp_path, monkeypatch) -> None:
+    """Run flat out, a journey's worker seconds are what it took one worker; a journey that was
+    not (a fund's firings, a QBR) is charged its units — workflow tasks, activities and local
+    activities — at what a unit took on average in those runs."""
+    import importlib
+
+    from bench import harness
+
+    bench_main = importlib.import_module("bench.__main__")
+    base = {k: 0.0 for k in capacity.FIELDS} | {"measured_journeys": 10}
+    costs = {
+        # two workflow tasks and no activity, but eight local activities: 10 units in 0.1 s
+        "deal": base | {"workflow_tasks": 2.0, "local_activities": 8.0, "journeys_per_s": 10.0},
+        # 30 units in 0.2 s
+        "mdf": base | {"workflow_tasks": 10.0, "activities": 10.0, "local_activities": 10.0, "journeys_per_s": 5.0},
+        "qbr": base | {"workflow_tasks": 3.0, "activities": 1.0, "local_activities": 1.0, "journeys_per_s": 99.0},
+    }
+    monkeypatch.setattr(harness, "COSTS", costs)
+    monkeypatch.setattr(harness, "RATES", {})
+    path = _write(tmp_path, {"schema": 1, "journeys": {}, "rates": {"worker_units_per_s": 102.5}})
+    doc = bench_main.write_costs(path, 10)
+    assert "worker_units_per_s" not in doc["rates"]  # a unit's rate is not what a journey costs
+    per_unit = (10 * 0.1 + 10 * 0.2) / (10 * 10 + 10 * 30)
+    assert doc["rates"]["worker_seconds_per_unit"] == pytest.approx(per_unit, abs=1e-6)
+    assert doc["journeys"]["deal"]["worker_seconds"] == pytest.approx(0.1)  # not its 2 workflow tasks' worth
+    assert doc["journeys"]["mdf"]["worker_seconds"] == pytest.approx(0.2)
+    assert doc["journeys"]["qbr"]["worker_seconds"] == pytest.approx(5 * per_unit, abs=1e-6)  # not 1 / 99 s
+
+
+def test_workers_follow_the_journeys_worker_seconds(costs) -> None:
+    """The worker count is the busiest hour's worker seconds at the utilisation: a journey that
+    takes twice the worker time (its steps local activities, say, with no activity to count)
+    needs about twice the workers."""
+    n = 500_000
+    heavy = capacity.Costs(
+        journeys={k: dict(v) for k, v in costs.journeys.items()}, rates=costs.rates, measured=costs.measured
+    )
+    for j in ("onboarding", "deal", "mdf", "cert", "mdf_fund", "qbr"):
+        heavy.journeys[j]["worker_seconds"] *= 2
+    one, two = estimate(Profile(partners=n), costs), estimate(Profile(partners=n), heavy)
+    assert two.peak["worker_seconds"] == pytest.approx(2 * one.peak["worker_seconds"])
+    assert one.workers == math.ceil(one.peak["worker_seconds"] / 3600 / 0.7)
+    assert 2 * one.workers - 1 <= two.workers <= 2 * one.workers
+    # at the bar: the busiest hour's seconds at exactly the utilisation fit the workers, a hair more do not
+    exact = one.peak["worker_seconds"] / 3600 / one.workers
+    assert estimate(Profile(partners=n, utilisation=exact * 1.000001), costs).workers == one.workers
+    assert estimate(Profile(partners=n, utilisation=exact * 0.999), costs).workers == one.workers + 1
