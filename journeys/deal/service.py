@@ -120,6 +120,7 @@ async def _register_once(ctx: Creation, body: DealCreate, partner_id: uuid.UUID,
         raise Conflict(f"this partner already registered this deal: deal {read.first_id} ({read.first_state})")
     lead_id = body.lead_id or read.lead_id
     other = read.first_id
+    conflict_with = str(other) if other else None  # in the start input and the audit row
     deal = Deal(
         id=uuid.uuid4(),
         partner_id=partner.id,
@@ -146,7 +147,7 @@ async def _register_once(ctx: Creation, body: DealCreate, partner_id: uuid.UUID,
         deal,
         partner,
         deal_id=str(deal.id),
-        conflict_with=str(other) if other else None,
+        conflict_with=conflict_with,
         hold_reason=hold_reason,
         policy_version=current.version,
     )
@@ -155,7 +156,7 @@ async def _register_once(ctx: Creation, body: DealCreate, partner_id: uuid.UUID,
         "customer": body.customer_name,
         "category": body.product_category,
         "state": deal.state,
-        "conflict_with": str(other) if other else None,
+        "conflict_with": conflict_with,
         "hold_reason": hold_reason,
     }
     new = journeys.NewJourney(
