@@ -10,7 +10,7 @@ from typing import Any
 
 import aiosmtplib
 import jinja2
-from sqlalchemy import Executable, Select, bindparam, case, exists, func, literal, select, update
+from sqlalchemy import Executable, Select, bindparam, case, exists, func, literal, null, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -128,20 +128,20 @@ class CommonActivities:
     async def notify(self, inp: NotifyInput) -> SendResult:
         """Queue one notification and send it, in one activity: both halves are idempotent on the
         key (a retry queues nothing twice and sends only the rows still pending). The first row
-        this attempt queued is sent in the queueing transaction, as its INSERT returned it (no one
-        else sees it before it is marked: no lock and no read of its own), in the language the
-        recipients' query found; the others each in their own transaction, by their ids; a retry
-        looks up the key's rows. The events of `inp.events` are written in the queueing
-        transaction too (`notify_publishing`)."""
+        this attempt queued is sent in the queueing transaction, as its INSERT returned it: written
+        as sent (no one sees it before the commit, which marks it: no lock, no read and, unless the
+        send fails, no UPDATE of its own), in the language the recipients' query found; the others
+        each in their own transaction, by their ids; a retry looks up the key's rows. The events
+        of `inp.events` are written in the queueing transaction too (`notify_publishing`)."""
         sent, rows, languages = _Sent(inp.idempotency_key), list[Any](), dict[str, str]()
         published: list[Published] = []
         async with self.sessionmaker() as session, session.begin():
             recipients = await resolve_recipients(session, inp.partner_id, inp.recipients, self.ops_email, languages)
-            await write_outbox(session, inp, [(role, address, {}) for role, address in recipients], rows)
+            await write_outbox(session, inp, [(role, address, {}) for role, address in recipients], rows, sending=True)
             for event in inp.events:
                 published.append(await write_published(session, event, self.refreshes))
             if rows:
-                await self._send_row(session, rows[0], sent, languages.get(rows[0].recipient.lower()))
+                await self._send_row(session, rows[0], sent, languages.get(rows[0].recipient.lower()), written=True)
         for p in published:  # committed: their streams woken, the journeys they refresh told
             await p.announce()
         sent.events = [p.event_id for p in published]
@@ -184,16 +184,21 @@ class CommonActivities:
                 await self._send_row(session, row, sent)
         return sent.result()
 
-    async def _send_row(self, session: AsyncSession, row: Any, sent: _Sent, language: str | None = None) -> None:
+    async def _send_row(
+        self, session: AsyncSession, row: Any, sent: _Sent, language: str | None = None, *, written: bool = False
+    ) -> None:
         """Send one outbox row (its columns, locked or written by the caller's transaction) in that
         transaction: sent, and marked sent (or failed for good) with its attempt in one UPDATE when
-        the transaction commits; a transient failure leaves it pending. `language`: the
-        recipient's, when the caller knows it."""
-        if row is None or row.status in ("sent", "failed"):
+        the transaction commits; a transient failure leaves it pending. `written`: the caller's
+        transaction wrote the row as sent with this attempt (`write_outbox`'s `sending`), so only a
+        failure needs the UPDATE (back to pending, or failed). `language`: the recipient's, when
+        the caller knows it."""
+        if row is None or (not written and row.status in ("sent", "failed")):
             sent.already += 1
             return
         # The bound values of `_outcome` (named apart from the columns they set).
-        outcome: dict[str, Any] = {"row_id": row.id, "tries": row.attempts + 1, "outcome": row.status, "error": None}
+        tries = row.attempts if written else row.attempts + 1
+        outcome: dict[str, Any] = {"row_id": row.id, "tries": tries, "outcome": "pending", "error": None}
         try:
             if language is None:
                 language = await recipient_language(session, row)
@@ -226,6 +231,8 @@ class CommonActivities:
             outcome["outcome"] = "sent"
             sent.sent += 1
             metrics.email(row.journey, row.template, "sent")
+            if written:  # written as sent: the commit marks it
+                return
         await session.execute(_outcome(), outcome)
 
 
@@ -367,14 +374,22 @@ async def queue_rows(
 
 
 async def write_outbox(
-    session: AsyncSession, inp: NotifyInput, recipients: list[tuple[str, str, dict]], rows: list[Any] | None = None
+    session: AsyncSession,
+    inp: NotifyInput,
+    recipients: list[tuple[str, str, dict]],
+    rows: list[Any] | None = None,
+    *,
+    sending: bool = False,
 ) -> int:
     """The audit row and one outbox row per recipient, in the caller's transaction. Returns how
     many rows were queued: 0 when an earlier attempt already queued this key. `rows`, when given,
     receives the rows written (their columns, as `_locked_row` reads them), in order.
 
     The audit row claims the key and the first recipient's row is written only when it did, in
-    one statement (`_claimed_outbox_row`); each further recipient's row in one of its own."""
+    one statement (`_claimed_outbox_row`); each further recipient's row in one of its own.
+    `sending`: the caller sends the first row in this transaction (`notify`), so it is written
+    as sent with its first attempt; the caller's send sets another outcome if it fails (the row
+    is seen by no one before the commit either way)."""
     audit: dict[str, Any] = {
         "key": inp.idempotency_key,
         "actor": "system",
@@ -398,7 +413,8 @@ async def write_outbox(
             "context": {**inp.context, **extra, "recipient_role": role},
             "message_id": message_id(inp.idempotency_key, address, inp.template),
         }
-        row = (await session.execute(_claimed_outbox_row() if i == 0 else _outbox_row(), claim | values)).one_or_none()
+        first = _claimed_outbox_row(sending)
+        row = (await session.execute(first if i == 0 else _outbox_row(), claim | values)).one_or_none()
         if i == 0 and row is None:  # the key was claimed before: queued by an earlier attempt
             return 0
         if rows is not None and row is not None:
@@ -435,17 +451,17 @@ def _outbox_row() -> Executable:
 
 
 @functools.cache
-def _claimed_outbox_row() -> Executable:
+def _claimed_outbox_row(sending: bool = False) -> Executable:
     """`write_outbox`'s first row: the audit row claims the key (`repo.claimed`) and the row is
     written only when it did, in one data-modifying CTE (the key, partner and journey bound once
-    for both tables), returned."""
+    for both tables), returned. `sending`: written as sent by its first attempt (the caller
+    sends it before its transaction commits)."""
     table, claim = table_of(OutboxMessage), repo.claimed()
-    row = select(*bound(OutboxMessage, *_OUTBOX_COLUMNS).values(), literal("pending"), literal(0)).where(
-        exists(select(claim.c.id))
-    )
+    status = (literal("sent"), literal(1), func.now()) if sending else (literal("pending"), literal(0), null())
+    row = select(*bound(OutboxMessage, *_OUTBOX_COLUMNS).values(), *status).where(exists(select(claim.c.id)))
     return (
         insert(table)
-        .from_select([*_OUTBOX_COLUMNS, "status", "attempts"], row)
+        .from_select([*_OUTBOX_COLUMNS, "status", "attempts", "sent_at"], row)
         .on_conflict_do_nothing()
         .returning(*table.c)
         .add_cte(claim)
@@ -462,7 +478,8 @@ def _locked_row() -> Select:
 @functools.cache
 def _outcome() -> Executable:
     """A row's attempt, one UPDATE: its status (`sent`: with the time; `failed` for good, or
-    still `pending` after a transient failure: with the error; an earlier error stays otherwise)."""
+    still `pending` after a transient failure: with the error, and no time even if the row was
+    written as sent; an earlier error stays otherwise)."""
     table = table_of(OutboxMessage)
     status = bindparam("outcome", type_=table.c.status.type)
     return (
@@ -471,7 +488,7 @@ def _outcome() -> Executable:
         .values(
             status=status,
             attempts=bindparam("tries", type_=table.c.attempts.type),
-            sent_at=case((status == "sent", func.now()), else_=table.c.sent_at),
+            sent_at=case((status == "sent", func.now()), else_=null()),
             last_error=func.coalesce(bindparam("error", type_=table.c.last_error.type), table.c.last_error),
         )
     )

@@ -129,7 +129,7 @@ async def run(st: Stack, n: int) -> list[Section]:
 
     async def email(i: int) -> None:
         r = row(i)
-        await common.notify(
+        result = await common.notify(
             NotifyInput(
                 idempotency_key=key("notify"),
                 partner_id=str(r["partner"]["id"]),
@@ -149,9 +149,12 @@ async def run(st: Stack, n: int) -> list[Section]:
                     "planned_end": "2026-01-02",
                     "state": "approved",
                     "period": "2026-Q1",
+                    "start_by": "2026-01-01",
                 },
             )
         )
+        if result.sent != 1:  # a template short of a value fails the email for good: not a send to time
+            raise RuntimeError(f"the timed email was not sent: {result}")
 
     s = Section("steps: one call at a time, no Temporal (wall / CPU ms per call, statements)")
     s.add("calls per step", calls)
