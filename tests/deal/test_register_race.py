@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date
+from typing import Any
 
 from sqlalchemy import text
 
@@ -24,9 +26,11 @@ from tests.helpers.statements import statements
 READ = "SELECT partners.id"  # the registration's read, which takes its locks
 
 
-async def waiting_for_a_lock(sessionmaker, seconds: float = 10) -> None:
+async def waiting_for_a_lock(sessionmaker, request: asyncio.Future, seconds: float = 10) -> None:
     t0 = time.monotonic()
     while time.monotonic() - t0 < seconds:
+        if request.done():
+            raise AssertionError(f"the registration was answered without waiting for its locks: {request.result()}")
         async with sessionmaker() as s:
             waiting = await s.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"))
         if waiting:
@@ -35,9 +39,13 @@ async def waiting_for_a_lock(sessionmaker, seconds: float = 10) -> None:
     raise AssertionError("the registration never waited for its locks")
 
 
-async def held_and_registered(sessionmaker, partner_id: str, body: dict, request) -> uuid.UUID:
-    """In one transaction: take the registration's locks, write another partner's open
-    registration of the customer, wait until `request` waits for the locks, commit."""
+async def held_and_registered(
+    sessionmaker, partner_id: str, body: dict, send: Callable[[], Awaitable[Any]]
+) -> tuple[uuid.UUID, asyncio.Future]:
+    """In one transaction: take the registration's locks, then send the request (`send`: it
+    would otherwise race the locks, and a registration that took them first never waits),
+    write another partner's open registration of the customer, wait until the request waits
+    for the locks, commit. Returns the deal written and the request."""
     names = (
         f"deal:domain:{body['customer_domain']}:{body['product_category']}",
         f"deal:name:{normalize_company_name(body['customer_name'])}:{body['product_category']}",
@@ -45,6 +53,7 @@ async def held_and_registered(sessionmaker, partner_id: str, body: dict, request
     deal_id = uuid.uuid4()
     async with sessionmaker() as s:
         await locks.lock(s, *names)
+        request = asyncio.ensure_future(send())
         s.add(
             Deal(
                 id=deal_id,
@@ -64,10 +73,10 @@ async def held_and_registered(sessionmaker, partner_id: str, body: dict, request
             )
         )
         await s.flush()
-        await waiting_for_a_lock(sessionmaker)
+        await waiting_for_a_lock(sessionmaker, request)
         assert not request.done()
         await s.commit()
-    return deal_id
+    return deal_id, request
 
 
 async def test_a_registration_committed_while_one_waits_for_its_locks_is_seen(api, ops, sessionmaker):
@@ -76,8 +85,9 @@ async def test_a_registration_committed_while_one_waits_for_its_locks_is_seen(ap
     key = await new_key(sessionmaker, Role.partner, partner_id=second["id"])
     body = deal_body(customer_domain="race.test", customer_name="Race Corp")
     with statements() as sent:
-        request = asyncio.ensure_future(api.post("/deals", json=body, headers=key))
-        other = await held_and_registered(sessionmaker, first["id"], body, request)
+        other, request = await held_and_registered(
+            sessionmaker, first["id"], body, lambda: api.post("/deals", json=body, headers=key)
+        )
         r = await request
     assert r.status_code == 201, r.text
     assert r.json()["state"] == "conflict_review" and r.json()["conflict_with"] == str(other)
@@ -88,8 +98,9 @@ async def test_the_same_partner_committing_meanwhile_is_refused(api, ops, sessio
     partner = await enrol(api, ops, tier="registered", domain="own-race.test", name="Own Partner")
     key = await new_key(sessionmaker, Role.partner, partner_id=partner["id"])
     body = deal_body(customer_domain="own-race-customer.test", customer_name="Own Race Corp")
-    request = asyncio.ensure_future(api.post("/deals", json=body, headers=key))
-    other = await held_and_registered(sessionmaker, partner["id"], body, request)
+    other, request = await held_and_registered(
+        sessionmaker, partner["id"], body, lambda: api.post("/deals", json=body, headers=key)
+    )
     r = await request
     assert r.status_code == 409 and str(other) in r.json()["detail"], r.text
     async with sessionmaker() as s:  # nothing of the refused registration was written
@@ -107,8 +118,9 @@ async def test_a_registration_overtaken_at_every_attempt_is_refused_and_writes_n
     second = await enrol(api, ops, tier="registered", domain="second-busy.test", name="Second Busy")
     key = await new_key(sessionmaker, Role.partner, partner_id=second["id"])
     body = deal_body(customer_domain="busy.test", customer_name="Busy Corp")
-    request = asyncio.ensure_future(api.post("/deals", json=body, headers=key))
-    await held_and_registered(sessionmaker, first["id"], body, request)
+    _, request = await held_and_registered(
+        sessionmaker, first["id"], body, lambda: api.post("/deals", json=body, headers=key)
+    )
     r = await request
     assert r.status_code == 409 and "kept arriving at the same moment" in r.json()["detail"], r.text
     async with sessionmaker() as s:
