@@ -401,7 +401,7 @@ async def write_outbox(
     if not recipients:  # nobody to email: the audit row says so
         await repo.claim_step(session, **audit)
         return 0
-    claim = repo.claim_params(**audit)
+    claim, first = repo.claim_params(**audit), _claimed_outbox_row(sending)
     for i, (role, address, extra) in enumerate(recipients):
         values = {
             "idempotency_key": inp.idempotency_key,
@@ -413,7 +413,6 @@ async def write_outbox(
             "context": {**inp.context, **extra, "recipient_role": role},
             "message_id": message_id(inp.idempotency_key, address, inp.template),
         }
-        first = _claimed_outbox_row(sending)
         row = (await session.execute(first if i == 0 else _outbox_row(), claim | values)).one_or_none()
         if i == 0 and row is None:  # the key was claimed before: queued by an earlier attempt
             return 0

@@ -132,7 +132,7 @@ def write_costs(path: Path, n: int) -> dict:
     doc = {"schema": 1, "journeys": {}, "rates": {}, "measured": {}, **doc}
     doc["journeys"].update(harness.COSTS)
     doc["rates"].update(harness.RATES)
-    doc["rates"].pop("worker_units_per_s", None)  # replaced by worker seconds: a unit costs a worker 5-11 ms by journey
+    doc["rates"].pop("worker_units_per_s", None)  # replaced by worker seconds: a unit's cost differs by journey
     done = {k: v for k, v in doc["journeys"].items() if k in THROUGHPUT_JOURNEYS and "local_activities" in v}
     if done:  # a unit's worker seconds on one worker process, over the journeys run flat out
         units = sum(c["measured_journeys"] * worker_units(c) for c in done.values())

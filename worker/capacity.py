@@ -204,7 +204,7 @@ def estimate(p: Profile, costs: Costs, policy: ProgramPolicy | None = None) -> E
     when, worst = max(calendar.items(), key=lambda kv: kv[1]["load"]["worker_seconds"])
     cycle = flows["qbr"] * 12 / len(policy.qbr.cycle_months)  # partners of one QBR cycle
     # a journey's worker seconds, not a rate of units: a unit (a workflow task, an activity, a local
-    # activity) took a worker 5 to 11 ms by journey (bench/journey_costs.json)
+    # activity) costs a worker more or less by journey (each one's figure: bench/journey_costs.json)
     busy = steady["worker_seconds"] + worst["load"]["worker_seconds"]
     workers = math.ceil(busy / 3600 / p.utilisation)
     api_rps = p.partners * p.api_requests_per_partner_day / (p.busy_hours_per_day * 3600)
