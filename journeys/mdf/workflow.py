@@ -342,13 +342,14 @@ class MdfWorkflow:
         self._payments.append(payment)
         number = len(self._payments)
         self._paying += payment.amount_minor  # counted by the validator at once, paid once recorded
-        await self._kit.activity(
+        await self._kit.write(  # local since the kit's generation 7
             MdfActivity.RECORD_PAYMENT,
             PaymentInput(
                 idempotency_key=self._kit.key(f"payment:{number}"), request_id=self._inp.request_id, payment=payment
             ),
             StepResult,
             summary=f"record payment {number} ({money(payment.amount_minor, self._inp.currency)})",
+            since=7,
         )
         self._paying -= payment.amount_minor
         self._paid += payment.amount_minor
@@ -765,13 +766,14 @@ class MdfWorkflow:
     # ------------------------------------------------------------------ helpers
 
     async def _reserve(self, target: int, step: str, by: str) -> ReserveResult:
-        got = await self._kit.activity(
+        got = await self._kit.write(  # local since the kit's generation 7
             MdfActivity.RESERVE,
             ReserveInput(
                 idempotency_key=self._kit.key(step), request_id=self._inp.request_id, target_minor=target, by=by
             ),
             ReserveResult,
             summary=f"hold {money(target, self._inp.currency)} for the request in the fund",
+            since=7,
         )
         if got.ok:
             self._reserved = got.reserved_minor
