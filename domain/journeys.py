@@ -100,8 +100,9 @@ NEXT_DEADLINE_PATCH = "next-deadline"  # journeys keep NextDeadline and their cu
 # one transaction for the email's rows and the event's), instead of a local activity of its own.
 # 6: onboarding's plan and milestone records are `kit.write`s too (generation 3 had left them
 # activities: an activity task, its three events and a workflow task each).
-# 7: MDF's ledger steps, a hold or release of the request's reservation and a payment's record, are
-# `kit.write`s too (left activities as onboarding's were: three of an MDF journey's five activities).
+# 7: MDF's ledger steps (a hold or release of the request's reservation, a payment's record) and a
+# deal's stage record are `kit.write`s too (left activities as onboarding's were: three of an MDF
+# journey's five activities).
 LEAN_PATCHES = (
     "kit-lean-steps",
     "kit-lean-steps-2",

@@ -339,11 +339,12 @@ class DealWorkflow:
                 )
                 closing = change.stage in CLOSING and self._kit.lean  # the stage and the state in one step
                 if not closing:
-                    await self._kit.activity(
+                    await self._kit.write(  # local since the kit's generation 7
                         DealActivity.RECORD_STAGE,
                         stage,
                         StepResult,
                         summary=f"record the stage {change.stage.value} (by {change.by})",
+                        since=7,
                     )
                 if change.stage in CLOSING:
                     state = CLOSING[change.stage]
