@@ -52,6 +52,7 @@ def template_env() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # a template is read once per process, not checked on disk for every email
     )
 
 

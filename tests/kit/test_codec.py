@@ -5,15 +5,30 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import zlib
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from core import registry
-from core.codec import CodecError, EncryptionCodec, KeyRing, data_converter, new_key
+from core.codec import (
+    COMPRESS_OVER,
+    COMPRESSION,
+    ENCODING,
+    KEY_ID,
+    CodecError,
+    EncryptionCodec,
+    KeyRing,
+    compress,
+    data_converter,
+    new_key,
+)
 from domain.enums import Role
 from journeys.onboarding.domain import MilestoneDone
 from journeys.onboarding.workflow import OnboardingWorkflow
@@ -179,6 +194,60 @@ async def test_production_codec_refuses_payloads_in_clear():
     assert await EncryptionCodec(TEST_RING).decode([clear]) == [clear]
     sealed = EncryptionCodec(TEST_RING).encrypt(clear)
     assert EncryptionCodec(TEST_RING, accept_plain=False).decrypt(sealed) == clear
+
+
+def serialized(size: int, *, fill: bytes = b"a") -> Payload:
+    """A payload whose serialized form is exactly `size` bytes (its data repeats `fill`)."""
+    payload = Payload(metadata={"encoding": b"json/plain"}, data=b"")
+    overhead = len(payload.SerializeToString()) + 3  # the data field's tag and a length of up to 2 bytes
+    payload.data = (fill * size)[: size - overhead]
+    while len(payload.SerializeToString()) < size:
+        payload.data += fill[:1]
+    assert len(payload.SerializeToString()) == size
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("size", "compressed"), [(COMPRESS_OVER - 1, False), (COMPRESS_OVER, False), (COMPRESS_OVER + 1, True)]
+)
+def test_a_payload_is_compressed_over_the_bar_only(size, compressed):
+    codec = EncryptionCodec(TEST_RING)
+    payload = serialized(size)
+    sealed = codec.encrypt(payload)
+    assert sealed.metadata["encryption-compression"] == (b"zlib" if compressed else b"none")
+    assert codec.decrypt(sealed) == payload
+
+
+def test_an_incompressible_payload_over_the_bar_is_only_encrypted():
+    payload = Payload(metadata={"encoding": b"binary/plain"}, data=os.urandom(4 * COMPRESS_OVER))
+    sealed = EncryptionCodec(TEST_RING).encrypt(payload)
+    assert sealed.metadata["encryption-compression"] == b"none"
+    assert EncryptionCodec(TEST_RING).decrypt(sealed) == payload
+
+
+@pytest.mark.parametrize("size", [COMPRESS_OVER + 1, 1_000, 5_000, 40_000, 200_000])
+def test_the_window_sized_stream_is_ordinary_zlib(size):
+    """`compress` sizes zlib's window to the payload: any zlib reader reads it, it packs no worse
+    than `zlib.compress` at the same level by more than a few bytes, and repeats further apart
+    than a small window are still found in a large payload."""
+    data = (os.urandom(3_000) * (size // 3_000 + 1))[:size]  # repeats 3,000 bytes apart
+    packed = compress(data)
+    assert zlib.decompress(packed) == data
+    assert len(packed) <= len(zlib.compress(data, 6)) + 16
+    if size > 6_000:
+        assert len(packed) < size / 2
+
+
+def test_payloads_compressed_before_the_window_was_sized_still_decode():
+    """Histories written before (full 32 KiB window, `zlib.compress`) read as they did."""
+    codec = EncryptionCodec(TEST_RING)
+    payload = serialized(2_000, fill=b"partner ")
+    nonce, key_id = os.urandom(12), TEST_RING.active
+    packed = zlib.compress(payload.SerializeToString(), 6)
+    sealed = AESGCM(TEST_RING.keys[key_id]).encrypt(nonce, packed, key_id.encode())
+    metadata = {"encoding": ENCODING, KEY_ID: key_id.encode(), COMPRESSION: b"zlib"}
+    old = Payload(metadata=metadata, data=nonce + sealed)
+    assert codec.decrypt(old) == payload
 
 
 ENCRYPTED_HISTORIES = [
