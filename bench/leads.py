@@ -146,6 +146,52 @@ async def routing_p95(st: Stack) -> Section:
     return s
 
 
+async def offer_step(st: Stack, calls: int = 200) -> Section:
+    """The journey's routing step (`leads.offer`: the lead locked, the routing lock, the rule's
+    query, the offer written, the partner's stats, the audit row) called directly, one at a time,
+    over the routed partners and the history `routing_p95` left: wall and CPU ms per call and the
+    statements one call sends (bench/steps.py's measure for the other journeys' steps)."""
+    from bench.steps import _counted, _timed
+    from journeys.leads.activities import LeadActivities
+    from journeys.leads.domain import OfferInput
+    from journeys.leads.models import Lead
+
+    rows = [
+        {**row, "source": "bench-step", "external_id": f"bench-step-{i}"} for i, row in enumerate(lead_rows(calls + 2))
+    ]
+    async with st.sessionmaker() as session, session.begin():
+        session.add_all(Lead(**row) for row in rows)
+    version = await harness.policy_version(st)
+    acts = LeadActivities(
+        st.sessionmaker, link_secret=st.settings.link_secret, public_base_url="http://bench.test", ops_email="o@b.test"
+    )
+    leads = iter(rows)
+
+    async def offer(i: int) -> None:
+        row = next(leads)
+        inp = OfferInput(
+            idempotency_key=f"bench-offer-{row['id']}",
+            lead_id=str(row["id"]),
+            offer_no=1,
+            excluded=[],
+            policy_version=version,
+            at=datetime.now(UTC),
+        )
+        if not (await acts.offer(inp)).offers:
+            raise RuntimeError(f"lead {row['id']} found nobody to offer it to")
+
+    sent, stop = _counted()
+    try:
+        await offer(0)
+        statements = len(sent)
+    finally:
+        stop()
+    wall, cpu = await _timed(calls, offer)
+    s = Section(f"leads: the routing step alone ({calls} calls, one at a time)")
+    s.add("leads.offer wall / CPU ms per call", f"{wall:.2f} / {cpu:.2f}   ({statements} statements)")
+    return s
+
+
 async def run(st: Stack, n: int) -> list[Section]:
     from sqlalchemy import func, select
 
@@ -153,7 +199,7 @@ async def run(st: Stack, n: int) -> list[Section]:
     from journeys.leads.models import Lead
     from worker.main import build_worker
 
-    sections = [await routing_p95(st)]
+    sections = [await routing_p95(st), await offer_step(st)]
     rows = lead_rows(n)
     async with st.sessionmaker() as session, session.begin():
         session.add_all(Lead(**row) for row in rows)

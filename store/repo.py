@@ -437,11 +437,39 @@ def parsed_policy(version: int, created_at: datetime) -> ProgramPolicy | None:
     return None
 
 
+@functools.cache
+def _policy_version_read() -> Select:
+    """`policy_version`'s read: the version's `created_at`, its body only when it is not the known one."""
+    known = bound(PolicyVersion, "version", "created_at")
+    return select(
+        PolicyVersion.created_at,
+        case((PolicyVersion.created_at == known["created_at"], None), else_=PolicyVersion.body),
+    ).where(PolicyVersion.version == known["version"])
+
+
+# Versions this process parsed, by number: (created_at, policy), as `_parsed` for the newest.
+_versions: dict[int, tuple[datetime, ProgramPolicy]] = {}
+_VERSIONS_KEPT = 64
+
+
 async def policy_version(session: AsyncSession, version: int) -> VersionedPolicy | None:
-    row = await session.get(PolicyVersion, version)
+    """A stored version (None if there is none). One statement, which sends the body (about 7 kB
+    of JSON, parsed and validated into the policy) only when this process has not parsed this
+    version as written at that `created_at` (a journey's steps read their pinned version again
+    and again: the routing of every lead, each health evaluation)."""
+    known = _versions.get(version)
+    params = {"version": version, "created_at": known[0] if known else datetime.min.replace(tzinfo=UTC)}
+    row = (await session.execute(_policy_version_read(), params)).first()
     if row is None:
         return None
-    return VersionedPolicy(version=row.version, policy=ProgramPolicy.model_validate(row.body))
+    created_at, body = row
+    if body is None and known is not None:
+        return VersionedPolicy(version=version, policy=known[1])
+    policy = ProgramPolicy.model_validate(body)
+    if len(_versions) >= _VERSIONS_KEPT:
+        _versions.clear()
+    _versions[version] = (created_at, policy)
+    return VersionedPolicy(version=version, policy=policy)
 
 
 async def save_policy(session: AsyncSession, policy: ProgramPolicy, created_by: str) -> int:

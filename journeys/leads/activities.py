@@ -4,13 +4,14 @@ with signed one-click accept / decline links."""
 
 from __future__ import annotations
 
+import functools
 import typing
 import uuid
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, String, and_, any_, case, cast, func, or_, select, update
+from sqlalchemy import Select, String, and_, any_, bindparam, case, cast, func, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, array, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -259,6 +260,16 @@ def routing_event(
     )
 
 
+@functools.cache
+def _offered() -> Select:
+    """The picked partners (`ids`) as an offer needs them: name, country, time zone (if they set one)."""
+    return (
+        select(Partner.id, Partner.name, Partner.country, LeadPreference.time_zone)
+        .outerjoin(LeadPreference, LeadPreference.partner_id == Partner.id)
+        .where(Partner.id.in_(bindparam("ids", expanding=True)))
+    )
+
+
 class LeadActivities:
     def __init__(
         self, sessionmaker: async_sessionmaker[AsyncSession], *, link_secret: str, public_base_url: str, ops_email: str
@@ -293,13 +304,14 @@ class LeadActivities:
                 pick = await route_in_db(session, facts, policy.section(LeadsPolicy), inp.excluded, inp.offer_no)
                 pick.partners = pick.partners[: inp.limit]
             offers: list[OfferedTo] = []
+            picked = [uuid.UUID(pid) for pid in pick.partners]
+            found = {r.id: r for r in (await session.execute(_offered(), {"ids": picked})).all()} if picked else {}
             for i, pid in enumerate(pick.partners):
-                partner = await session.get(Partner, uuid.UUID(pid))
+                partner = found.get(uuid.UUID(pid))
                 if partner is None:
                     pick.reasons.append(f"partner {pid} no longer exists")
                     continue
-                pref = await session.get(LeadPreference, partner.id)
-                tz = (pref.time_zone if pref else None) or policy.section(LeadsPolicy).default_time_zone
+                tz = partner.time_zone or policy.section(LeadsPolicy).default_time_zone
                 expires, remind = offer_window(policy, inp.at, tz, partner.country)
                 no = inp.offer_no + i
                 session.add(

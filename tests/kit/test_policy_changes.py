@@ -77,3 +77,41 @@ async def _months_are(client, months: list[int]) -> bool:
         return (await schedule_months(client))[0] == months
     except Exception:  # not created yet
         return False
+
+
+async def test_a_pinned_version_is_parsed_once_and_a_version_written_again_is_read_again(sessionmaker):
+    """`repo.policy_version` (a journey step reading its pinned version): the body is sent and
+    validated once per version in a process; later reads answer from what was parsed, unless the
+    number now names another row (the table emptied and the version written again), whose body is
+    then read."""
+    from sqlalchemy import delete, select
+
+    from store.models import PolicyVersion
+    from tests.helpers.statements import statements
+
+    first = with_months(1, 4, 7, 10)
+    async with sessionmaker() as session, session.begin():
+        version = await repo.save_policy(session, first, "test:first")
+    async with sessionmaker() as session:
+        parsed = await repo.policy_version(session, version)
+        with statements() as sent:
+            again = await repo.policy_version(session, version)
+        created_at = await session.scalar(select(PolicyVersion.created_at).where(PolicyVersion.version == version))
+        read = (
+            await session.execute(repo._policy_version_read(), {"version": version, "created_at": created_at})
+        ).one()
+    assert parsed is not None and again is not None and parsed.policy == first
+    assert again.policy is parsed.policy and len(sent) == 1  # one statement, not parsed again
+    assert read.created_at == created_at and read[1] is None  # the known version's body is not sent
+    async with sessionmaker() as session:
+        assert await repo.policy_version(session, version + 1) is None  # no such version: none, not a stale one
+
+    second = with_months(2, 5, 8, 11)
+    async with sessionmaker() as session, session.begin():
+        await session.execute(delete(PolicyVersion).where(PolicyVersion.version == version))
+        session.add(PolicyVersion(version=version, body=second.model_dump(mode="json"), created_by="test:second"))
+    async with sessionmaker() as session:
+        reread = await repo.policy_version(session, version)
+        stored = await session.scalar(select(PolicyVersion.created_by).where(PolicyVersion.version == version))
+    assert stored == "test:second"
+    assert reread is not None and reread.policy == second and reread.policy.qbr.cycle_months == [2, 5, 8, 11]

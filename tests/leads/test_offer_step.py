@@ -1,0 +1,71 @@
+"""The routing step (`leads.offer`) called directly: an offer's window is counted in the offered
+partner's own time zone (else the policy's default), a partner that no longer exists is named in
+the reasons and offered nothing, and one offer is written in a fixed number of statements."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from domain.enums import Tier
+from journeys.leads.activities import LeadActivities, offer_window
+from journeys.leads.domain import OfferInput
+from journeys.leads.models import LeadPreference
+from journeys.leads.policy import LeadsPolicy
+from store import repo
+from tests.helpers.factories import make_partner
+from tests.helpers.statements import sql_of, statements
+from tests.leads.factories import make_lead
+
+AT = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)  # a Monday: business hours have begun in Tokyo, not in Berlin
+OFFER_STATEMENTS = 10  # lead (locked), policy, partners, offer, stats (4), lead's routing, audit row
+
+
+def activities(settings, sessionmaker) -> LeadActivities:
+    return LeadActivities(
+        sessionmaker, link_secret=settings.link_secret, public_base_url="http://test", ops_email="ops@test"
+    )
+
+
+def offered_to(lead, partner_id, key: str) -> OfferInput:
+    return OfferInput(
+        idempotency_key=key,
+        lead_id=str(lead.id),
+        offer_no=1,
+        excluded=[],
+        to_partner_id=str(partner_id),
+        policy_version=1,
+        reason="offered by ops",
+        at=AT,
+    )
+
+
+async def test_an_offer_counts_its_window_in_the_partners_time_zone_else_the_default(base_settings, sessionmaker):
+    acts = activities(base_settings, sessionmaker)
+    tokyo = await make_partner(sessionmaker, tier=Tier.registered, name="Tokyo Partner")
+    berlin = await make_partner(sessionmaker, tier=Tier.registered, name="Berlin Partner")
+    async with sessionmaker() as session, session.begin():
+        session.add(LeadPreference(partner_id=tokyo.id, accepting=True, capacity=10, time_zone="Asia/Tokyo"))
+        policy = (await repo.current_policy(session)).policy
+    default = policy.section(LeadsPolicy).default_time_zone
+
+    got = {}
+    for partner in (tokyo, berlin):
+        lead = await make_lead(sessionmaker)
+        with statements() as sent:
+            result = await acts.offer(offered_to(lead, partner.id, f"t:{uuid.uuid4()}"))
+        (offer,) = result.offers
+        assert offer.partner_name == partner.name
+        got[partner.name] = (offer.expires_at, offer.remind_at)
+        assert len(sent) == OFFER_STATEMENTS, sql_of(sent)
+    assert got["Tokyo Partner"] == offer_window(policy, AT, "Asia/Tokyo", "DE")
+    assert got["Berlin Partner"] == offer_window(policy, AT, default, "DE")
+    assert got["Tokyo Partner"] != got["Berlin Partner"]  # the zone made a difference
+
+
+async def test_a_partner_that_no_longer_exists_is_named_and_offered_nothing(base_settings, sessionmaker):
+    lead = await make_lead(sessionmaker)
+    gone = uuid.uuid4()
+    result = await activities(base_settings, sessionmaker).offer(offered_to(lead, gone, f"t:{uuid.uuid4()}"))
+    assert result.offers == []
+    assert f"partner {gone} no longer exists" in result.pick.reasons
