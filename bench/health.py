@@ -4,7 +4,9 @@
 journey's signal reader from the registry, the score, its row) over N partners, twice: the first
 evaluation records each score, the second finds nothing changed and writes nothing. Evaluations
 per second of each pass: how many partners one worker can keep watched at a given
-`health.evaluate_seconds`.
+`health.evaluate_seconds`. Then the journey's cost: 4N fresh partners' `health-{id}` workflows
+started as the platform starts them, each timed until its first round is done (it waits for its
+next evaluation), against the bare-Temporal baselines (`journey_cost`).
 
 `latency` (`python -m bench.health --partners 10000 --rate 20`): the mechanism itself, one
 `health-{id}` entity workflow per partner on one `camlights worker` process: N partners, all
@@ -37,7 +39,9 @@ async def run(st: Stack, n: int) -> list[Section]:
     from journeys.health.domain import EvaluateInput
     from store import repo
 
-    partners = await harness.seed_partners(st, n)
+    journeys = min(1000, max(50, 4 * n))
+    fresh = await harness.seed_partners(st, n + journeys)
+    partners, fresh = fresh[:n], fresh[n:]
     async with st.sessionmaker() as session:
         version = (await repo.current_policy(session)).version
     acts = HealthActivities(st.sessionmaker, registry.HEALTH_SIGNALS)
@@ -55,7 +59,76 @@ async def run(st: Stack, n: int) -> list[Section]:
         await harness.bounded(partners, one, concurrency=20)
         wall = time.perf_counter() - t0
         section.add(label, f"{n / wall:.0f} evaluations/s ({wall:.1f}s)")
-    return [section]
+    return [section, await journey_cost(st, fresh)]
+
+
+# Business steps of a first round: evaluate and record the score, publish partner.health_changed;
+# then, as the partner's score and activity call for them, each record written (an early-warning
+# episode, a re-engagement step: a seeded partner has done nothing for months), each email (the
+# alert, the re-engagement email) and each partner.at_risk published (one per episode).
+STEPS = 2
+
+
+async def first_round(handle, timeout: float = 600) -> None:
+    """Until the journey waits for its next evaluation (its first timer): the evaluation, its
+    event and any alert are done. A long poll of its history, as bench/mdf.py's `approved`."""
+    from temporalio.api.enums.v1 import EventType
+
+    async with asyncio.timeout(timeout):
+        async for event in handle.fetch_history_events(wait_new_event=True):
+            if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+                return
+    raise RuntimeError(f"{handle.id} ended before waiting for its next evaluation")
+
+
+async def journey_cost(st: Stack, partners: list[dict]) -> Section:
+    """The health journeys of `partners` (fresh: never evaluated), started at once as the API
+    starts one with every partner, each until its first round is done (`first_round`); then
+    terminated (a health journey never ends) and compared with the baselines."""
+    from sqlalchemy import func, select
+
+    from journeys.health.domain import JOURNEY, HealthInput
+    from journeys.health.models import HealthEpisode, HealthReengagement, HealthScore
+    from worker.main import build_worker
+
+    ids = [p["id"] for p in partners]
+    task_queue = f"bench-health-{uuid.uuid4().hex[:8]}"
+    version = await harness.policy_version(st)
+
+    async def journey(p: dict):
+        inp = HealthInput(
+            partner_id=str(p["id"]), partner_name=p["name"], coverage=harness.coverage(p), policy_version=version
+        )
+        handle = await st.client.start_workflow("HealthWorkflow", inp, id=f"{JOURNEY}-{p['id']}", task_queue=task_queue)
+        await first_round(handle)
+        return handle
+
+    st.smtp.clear()
+    async with build_worker(st.client, st.settings, st.sessionmaker, task_queue):
+        wall, handles, cpu = await harness.drive("health", partners, journey)
+        real = {"wall": wall, "cpu": cpu, **await harness.history_stats(handles[:50])}
+        for handle in handles:
+            await handle.terminate("bench over")
+    async with st.sessionmaker() as session:
+        scored = await session.scalar(
+            select(func.count(func.distinct(HealthScore.partner_id))).where(HealthScore.partner_id.in_(ids))
+        )
+        episodes = await session.scalar(select(func.count()).where(HealthEpisode.partner_id.in_(ids))) or 0
+        reengaged = await session.scalar(select(func.count()).where(HealthReengagement.partner_id.in_(ids))) or 0
+    emails = st.smtp.counted
+    n = len(partners) - 1  # the warm-up is not timed
+    steps = round(STEPS + (2 * episodes + reengaged + emails) / len(partners))
+    return await harness.compare(
+        st.client,
+        "health",
+        n,
+        real,
+        steps,
+        notes=[
+            f"{scored} of {len(partners)} partners scored; {episodes} early-warning episodes opened, "
+            f"{reengaged} re-engagement steps recorded, {emails} emails sent"
+        ],
+    )
 
 
 def _cpu_seconds(pid: int) -> float:
