@@ -290,7 +290,8 @@ class JourneyKit:
         """A short idempotent write of the journey (a state, an offer, an event): a local activity
         since the kit's generation 3 (`kit-lean-steps-3`; no activity task and no workflow task of
         its own), an activity before; `since`: a later generation for a write that one made local
-        (onboarding's plan and milestones: 6; MDF's holds and payments, a deal's stage: 7). Still
+        (onboarding's plan and milestones: 6; MDF's holds and payments, a deal's stage: 7; a lead's
+        routing and offer, health's episode and re-engagement records: 8). Still
         failing after `LOCAL_ATTEMPTS`, it goes on as an activity, visible to ops, as every local
         step does (`local_activity`)."""
         if self.generation >= since:

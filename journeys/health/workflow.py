@@ -216,7 +216,7 @@ class HealthWorkflow:
         )
         ns = next_step(ev.contributions) if emails_now(before, r) else None
         step = ns.text if ns else ""
-        await self._kit.activity(
+        await self._kit.write(  # local since the kit's generation 8
             HealthActivity.RECORD_REENGAGEMENT,
             ReengagementInput(
                 idempotency_key=self._kit.key(f"reengage:{r.spell}:{action.value}:{r.sent}"),
@@ -230,6 +230,7 @@ class HealthWorkflow:
             ),
             StepResult,
             summary=f"record the re-engagement: {action.value}",
+            since=8,
         )
         if ns is not None:
             kind: dict[str, Any] = {"step_kind": ns.kind} if workflow.patched(STEP_KIND_PATCH) else {}  # German too
@@ -255,7 +256,7 @@ class HealthWorkflow:
     async def _record(self, *, opened: bool, reason: str) -> None:
         what = "opened" if opened else "closed"
         self._kit.upsert(self._state.value)
-        await self._kit.activity(
+        await self._kit.write(  # local since the kit's generation 8
             HealthActivity.RECORD_ALERT,
             AlertInput(
                 idempotency_key=self._kit.key(f"episode:{self._episodes}:{what}"),
@@ -267,6 +268,7 @@ class HealthWorkflow:
             ),
             StepResult,
             summary=f"record that early-warning episode {self._episodes} {what}",
+            since=8,
         )
 
     def _changed(self, ev: Evaluation) -> HealthChanged:

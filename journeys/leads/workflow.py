@@ -195,7 +195,7 @@ class LeadWorkflow:
                 self._path.append(f"{rules.max_offers} offers made (the policy's maximum)")
                 return False
             self._steps += 1
-            result = await self._kit.activity(
+            result = await self._kit.write(  # local since the kit's generation 8
                 LeadActivity.OFFER,
                 OfferInput(
                     idempotency_key=self._kit.key(f"offer:{self._steps}"),
@@ -210,6 +210,7 @@ class LeadWorkflow:
                 ),
                 OfferResult,
                 summary="route the lead and write its offer(s)" if to is None else f"offer the lead to {to}",
+                since=8,
             )
             to = None
             self._path.extend(result.pick.reasons)
