@@ -9,9 +9,10 @@ import typing
 import uuid
 from collections.abc import Collection
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Select, String, and_, any_, bindparam, case, cast, func, or_, select, update
+from sqlalchemy import BindParameter, Select, String, and_, any_, bindparam, case, cast, func, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, array, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -183,6 +184,42 @@ def rule_query(lead: LeadFacts, excluded: Collection[str], rule: RoutingRule, k:
     return stmt.order_by(since.asc().nulls_first(), Partner.id).limit(max(k, SCORES_KEPT))
 
 
+# The lead's values as parameters, for `rule_query` built once per rule shape (`prepared_rule_query`).
+_LEAD_PARAMS = typing.cast(
+    LeadFacts,
+    SimpleNamespace(
+        country=bindparam("country", type_=String),
+        region=bindparam("region", type_=String),
+        product_category=bindparam("category", type_=String),
+    ),
+)
+_PREPARED: dict[tuple[Any, ...], Select] = {}
+
+
+def prepared_rule_query(rule: RoutingRule, k: int) -> Select:
+    """`rule_query` built once per rule shape (its tiers, certification condition, picker and `k`),
+    the lead's country, region and category and the partners already offered (`excluded`) sent as
+    parameters (`rule_params`): building the statement and its cache key took about 0.9 ms of CPU
+    for every lead routed."""
+    key = (tuple(t.value for t in rule.tiers), rule.certified, rule.picker, k)
+    stmt = _PREPARED.get(key)
+    if stmt is None:
+        if len(_PREPARED) >= 256:
+            _PREPARED.clear()
+        excluded: BindParameter[Any] = bindparam("excluded", expanding=True)
+        stmt = _PREPARED[key] = rule_query(_LEAD_PARAMS, (), rule, k).where(Partner.id.not_in(excluded))
+    return stmt
+
+
+def rule_params(lead: LeadFacts, excluded: Collection[str]) -> dict[str, Any]:
+    return {
+        "country": lead.country,
+        "region": lead.region,
+        "category": lead.product_category,
+        "excluded": [uuid.UUID(pid) for pid in excluded],
+    }
+
+
 async def route_in_db(
     session: AsyncSession, lead: LeadFacts, policy: LeadsPolicy, excluded: Collection[str], offer_no: int
 ) -> Pick:
@@ -190,9 +227,10 @@ async def route_in_db(
     returning the few partners a round robin or longest-idle pick needs, or the id, tier and record
     of every eligible partner for a weighted draw. Picks as `domain.route` over every candidate."""
     conn = await session.connection()
+    params = rule_params(lead, excluded)
 
     async def answer(ask: Ask) -> Found:
-        rows = (await conn.execute(rule_query(lead, excluded, ask.rule, ask.k))).all()
+        rows = (await conn.execute(prepared_rule_query(ask.rule, ask.k), params)).all()
         ids = [r.id for r in rows]
         if not rows:
             return 0, [], []

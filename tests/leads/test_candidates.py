@@ -100,6 +100,20 @@ async def test_the_sql_filter_is_the_domains_and_routes_the_same(sessionmaker):
                     assert await route_in_db(session, facts, policy, excluded, 2) == expected_pick
                     assert expected_pick.placed == (rules[0] is not nobody)
                     assert rules[0].name != "certified" or expected_pick.partners == [ids["plain"]]
+    # Each rule's statement is built once and sent with the lead's values: another lead (another
+    # region and category, nobody excluded) routes as the domain routes it, not as the first did.
+    other = LeadFacts(lead_id=str(uuid.uuid4()), country="IS", region="south", product_category="cloud")
+    others = {c.partner_id for c in eligible(ANY, other, everyone, set())}
+    assert ids["other-category"] in others and ids["declined-before"] in others and others != expected
+    async with sessionmaker() as session:
+        assert {c.partner_id for c in await candidates(session, other)} == others
+        for picker in Picker:
+            for rules in (
+                [RoutingRule(name="r", picker=picker)],
+                [RoutingRule(name="c", certified=True, picker=picker)],
+            ):
+                policy = LeadsPolicy(rules=rules)
+                assert await route_in_db(session, other, policy, set(), 2) == route(other, everyone, policy, set(), 2)
 
 
 @pytest.mark.unit
