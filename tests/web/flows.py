@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+
 from domain.enums import Role
 from tests.helpers.api import create_cam, deal_body, enrol, new_key
 from tests.helpers.policies import fast_policy
@@ -70,8 +72,10 @@ async def sign_in(context, live, mailbox, email: str):
     seen = len(mailbox.messages)
     await page.get_by_label("Email address").fill(email)
     await page.get_by_role("button", name="Email me a sign-in link").click()
-    if await page.locator("#sent").count() == 0:
-        raise AssertionError(f"no 'check your email' page: {await page.locator('main').inner_text()}")
+    try:  # the answer is a new page: wait for it (counting at once raced its navigation)
+        await page.locator("#sent").wait_for(timeout=15_000)
+    except PlaywrightTimeout:
+        raise AssertionError(f"no 'check your email' page: {await page.locator('main').inner_text()}") from None
     link = await eventually(lambda: sign_in_link(mailbox, email, seen), what=f"the sign-in email to {email}")
     assert link.startswith(live.url)
     await page.goto(link)
