@@ -373,6 +373,8 @@ class LeadActivities:
                 )
             await session.flush()
             await refresh_stats(session, [uuid.UUID(o.partner_id) for o in offers])
+            if offers and inp.offered_state_key is not None:
+                await self._offered(session, lead, inp, pick.reasons[-1])
             result = OfferResult(pick=pick, offers=offers)
             step = {"key": inp.idempotency_key, "at": inp.at.isoformat(), "result": result.model_dump(mode="json")}
             lead.routing = [*lead.routing, step]
@@ -390,6 +392,19 @@ class LeadActivities:
                 },
             )
             return result
+
+    async def _offered(self, session: AsyncSession, lead: Lead, inp: OfferInput, reason: str) -> None:
+        """`record_state`'s `offered`, in the routing step's transaction (generation 9)."""
+        assert inp.offered_state_key is not None
+        if await repo.claim_step(
+            session,
+            key=inp.offered_state_key,
+            actor=actors.SYSTEM,
+            action=f"leads.{LeadState.offered.value}",
+            journey=JOURNEY,
+            detail={"lead_id": inp.lead_id, "deal_id": None, "reason": reason},
+        ):
+            lead.state, lead.state_reason, lead.partner_id = LeadState.offered.value, reason, None
 
     @activity.defn(name=LeadActivity.RECORD_OFFER)
     async def record_offer(self, inp: OfferRecord) -> StepResult:

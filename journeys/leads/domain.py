@@ -284,6 +284,9 @@ class OfferInput(BaseModel):
     reason: str = ""
     at: datetime  # the journey's time of the offer (deadlines count from it)
     limit: int = 1  # partners this step may offer at most (the policy's maximum less those offered)
+    # Since the kit's generation 9: the key of the `offered` state this step records with its
+    # offers, in its transaction (its reason the pick's last), instead of a step of its own.
+    offered_state_key: str | None = None
 
 
 class OfferResult(BaseModel):

@@ -195,6 +195,7 @@ class LeadWorkflow:
                 self._path.append(f"{rules.max_offers} offers made (the policy's maximum)")
                 return False
             self._steps += 1
+            in_step = self._kit.generation >= 9  # the offered state written by the routing step
             result = await self._kit.write(  # local since the kit's generation 8
                 LeadActivity.OFFER,
                 OfferInput(
@@ -207,6 +208,7 @@ class LeadWorkflow:
                     reason=reason,
                     limit=max(left, 1),
                     at=workflow.now(),
+                    offered_state_key=self._kit.key(f"state:{self._steps + 1}:offered") if in_step else None,
                 ),
                 OfferResult,
                 summary="route the lead and write its offer(s)" if to is None else f"offer the lead to {to}",
@@ -219,7 +221,11 @@ class LeadWorkflow:
             for offer in result.offers:
                 self._live[offer.partner_id] = offer
                 self._offered.append(offer.partner_id)
-            await self._set_state(LeadState.offered, by=actors.SYSTEM, reason=result.pick.reasons[-1])
+            if in_step:  # recorded with the offers: the search attributes follow
+                self._state, self._steps = LeadState.offered, self._steps + 1
+                self._kit.upsert(self._state.value)
+            else:
+                await self._set_state(LeadState.offered, by=actors.SYSTEM, reason=result.pick.reasons[-1])
             for offer in result.offers:
                 await self._send(offer.partner_id, offer.offer_no, "offer", offer)
                 await self._emit("lead.offered", offer.partner_id, offer.offer_no, actors.SYSTEM)

@@ -69,3 +69,33 @@ async def test_a_partner_that_no_longer_exists_is_named_and_offered_nothing(base
     result = await activities(base_settings, sessionmaker).offer(offered_to(lead, gone, f"t:{uuid.uuid4()}"))
     assert result.offers == []
     assert f"partner {gone} no longer exists" in result.pick.reasons
+
+
+async def test_since_generation_9_the_offered_state_is_written_with_the_offer_once(base_settings, sessionmaker):
+    """The routing step given the `offered` state's key writes the state and its audit row in its
+    own transaction; a retry answers the same and writes nothing twice; without offers, no state."""
+    from sqlalchemy import func, select
+
+    from journeys.leads.models import Lead
+    from store.models import AuditEvent
+
+    acts = activities(base_settings, sessionmaker)
+    partner = await make_partner(sessionmaker, tier=Tier.registered)
+    lead = await make_lead(sessionmaker)
+    step = offered_to(lead, partner.id, f"t:{uuid.uuid4()}").model_copy(update={"offered_state_key": f"t:{lead.id}:s"})
+    first = await acts.offer(step)
+    assert await acts.offer(step) == first  # a retry
+    async with sessionmaker() as session:
+        row = await session.get(Lead, lead.id)
+        audits = await session.scalar(
+            select(func.count()).where(
+                AuditEvent.action == "leads.offered", AuditEvent.idempotency_key == f"t:{lead.id}:s"
+            )
+        )
+    assert (row.state, row.state_reason, audits) == ("offered", "offered by ops", 1)
+
+    nobody = await make_lead(sessionmaker)
+    gone = offered_to(nobody, uuid.uuid4(), f"t:{uuid.uuid4()}").model_copy(update={"offered_state_key": "t:none:s"})
+    assert (await acts.offer(gone)).offers == []
+    async with sessionmaker() as session:
+        assert (await session.get(Lead, nobody.id)).state == "new"
