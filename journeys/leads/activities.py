@@ -393,6 +393,13 @@ class LeadActivities:
             )
             return result
 
+    @activity.defn(name=LeadActivity.OFFER_WITH_STATE)
+    async def offer_with_state(self, inp: OfferInput) -> OfferResult:
+        """`offer` writing the lead's `offered` state with the offers (`inp.offered_state_key`; kit
+        generation 9). A name of its own: a worker that does not know it never runs the step
+        without writing the state."""
+        return await self.offer(inp)
+
     async def _offered(self, session: AsyncSession, lead: Lead, inp: OfferInput, reason: str) -> None:
         """`record_state`'s `offered`, in the routing step's transaction (generation 9)."""
         assert inp.offered_state_key is not None

@@ -27,6 +27,7 @@ class LeadActivity:
     """Activity names of this journey."""
 
     OFFER = "leads.offer"
+    OFFER_WITH_STATE = "leads.offer_with_state"  # writes the offered state too (kit generation 9)
     RECORD_STATE = "leads.record_state"
     RECORD_OFFER = "leads.record_offer"
     SEND_OFFER = "leads.send_offer"

@@ -197,7 +197,7 @@ class LeadWorkflow:
             self._steps += 1
             in_step = self._kit.generation >= 9  # the offered state written by the routing step
             result = await self._kit.write(  # local since the kit's generation 8
-                LeadActivity.OFFER,
+                LeadActivity.OFFER_WITH_STATE if in_step else LeadActivity.OFFER,
                 OfferInput(
                     idempotency_key=self._kit.key(f"offer:{self._steps}"),
                     lead_id=self._inp.lead_id,
