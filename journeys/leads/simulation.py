@@ -37,6 +37,7 @@ from store.db import poll
 
 log = logging.getLogger(__name__)
 WAIT_SECONDS = 30.0
+ROUTING_STEPS = frozenset({LeadActivity.OFFER, LeadActivity.OFFER_WITH_STATE})  # by the kit's generation
 POLL = 0.01  # seconds between two looks
 
 _EXPIRED_AT = text("select expires_at from lead_offers where lead_id = :lead and offer_no = :no and state = 'expired'")
@@ -87,7 +88,7 @@ class _InOrder(ActivityInboundInterceptor):
         self.outer = outer
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
-        if activity.info().activity_type == LeadActivity.OFFER and input.args:
+        if activity.info().activity_type in ROUTING_STEPS and input.args:
             offer = input.args[0]
             expired_at = await self.outer.wait_turn(offer.lead_id, offer.offer_no)
             if expired_at is not None and offer.at > expired_at:
