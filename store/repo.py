@@ -379,10 +379,31 @@ def _journey_state() -> Insert:
     return _state_upsert()
 
 
-# The newest policy this process parsed, by (version, created_at): versions are never changed
-# once written, and `created_at` tells a version apart from a same-numbered one written after
-# the table was emptied (tests). Every read still asks the database which version is the newest.
-_parsed: tuple[tuple[int, datetime], ProgramPolicy] | None = None
+# The policies this process parsed, by version: (created_at, policy). Versions are never changed
+# once written, and `created_at` tells a version apart from a same-numbered one written after the
+# table was emptied (tests). Every read still asks the database; the body comes only when the
+# version read is not the one kept here. `_newest`: the newest version `current_policy` read.
+_parsed: dict[int, tuple[datetime, ProgramPolicy]] = {}
+_newest: tuple[int, datetime] | None = None
+_PARSED_KEPT = 64
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _parsed_as(version: int, created_at: datetime) -> ProgramPolicy | None:
+    kept = _parsed.get(version)
+    return kept[1] if kept is not None and kept[0] == created_at else None
+
+
+def _policy_of(version: int, created_at: datetime, body: Any, known: ProgramPolicy | None) -> ProgramPolicy:
+    """The policy of a version read with the `created_at` of `known` (what was kept before the
+    read): `known` itself when the body was not sent, else the body parsed and kept."""
+    if body is None and known is not None:
+        return known
+    policy = ProgramPolicy.model_validate(body)
+    if len(_parsed) >= _PARSED_KEPT:
+        _parsed.clear()
+    _parsed[version] = (created_at, policy)
+    return policy
 
 
 async def current_policy(session: AsyncSession) -> VersionedPolicy:
@@ -392,12 +413,14 @@ async def current_policy(session: AsyncSession) -> VersionedPolicy:
     only when it is not the one this process parsed last. No statement at all when a statement
     moments before in the same transaction (the request's key lookup, a create's first read) saw
     that the newest version is the one parsed (`saw_newest_policy`; used once)."""
-    global _parsed
+    global _newest
     seen = session.info.pop(_NEWEST_SEEN, None)
-    if seen is not None and _parsed is not None and _parsed[0] == seen:
-        return VersionedPolicy(version=seen[0], policy=_parsed[1])
-    known = _parsed[0] if _parsed is not None else (0, datetime.min.replace(tzinfo=UTC))
-    row = (await session.execute(_newest_policy(), {"version": known[0], "created_at": known[1]})).first()
+    if seen is not None and seen == _newest and (policy := _parsed_as(*seen)) is not None:
+        return VersionedPolicy(version=seen[0], policy=policy)
+    known = _parsed_as(*_newest) if _newest is not None else None
+    version, created_at = _newest if _newest is not None and known is not None else (0, _NEVER)
+    params = {"version": version, "created_at": created_at}
+    row = (await session.execute(_newest_policy(), params)).first()
     if row is None:
         await session.execute(
             insert(PolicyVersion)
@@ -406,9 +429,9 @@ async def current_policy(session: AsyncSession) -> VersionedPolicy:
         )
         return VersionedPolicy(version=1, policy=ProgramPolicy())
     version, created_at, body = row
-    if _parsed is None or body is not None:
-        _parsed = ((version, created_at), ProgramPolicy.model_validate(body))
-    return VersionedPolicy(version=version, policy=_parsed[1])
+    policy = _policy_of(version, created_at, body, known)
+    _newest = (version, created_at)
+    return VersionedPolicy(version=version, policy=policy)
 
 
 def newest_policy_version() -> Subquery:
@@ -432,9 +455,7 @@ _NEWEST_SEEN = "camlights.newest_policy"
 def parsed_policy(version: int, created_at: datetime) -> ProgramPolicy | None:
     """The policy of that version (and `created_at`) if it is the newest this process parsed
     (`current_policy`), without a statement; None otherwise."""
-    if _parsed is not None and _parsed[0] == (version, created_at):
-        return _parsed[1]
-    return None
+    return _parsed_as(version, created_at) if _newest == (version, created_at) else None
 
 
 @functools.cache
@@ -447,29 +468,18 @@ def _policy_version_read() -> Select:
     ).where(PolicyVersion.version == known["version"])
 
 
-# Versions this process parsed, by number: (created_at, policy), as `_parsed` for the newest.
-_versions: dict[int, tuple[datetime, ProgramPolicy]] = {}
-_VERSIONS_KEPT = 64
-
-
 async def policy_version(session: AsyncSession, version: int) -> VersionedPolicy | None:
     """A stored version (None if there is none). One statement, which sends the body (about 7 kB
     of JSON, parsed and validated into the policy) only when this process has not parsed this
     version as written at that `created_at` (a journey's steps read their pinned version again
     and again: the routing of every lead, each health evaluation)."""
-    known = _versions.get(version)
-    params = {"version": version, "created_at": known[0] if known else datetime.min.replace(tzinfo=UTC)}
+    kept = _parsed.get(version)
+    params = {"version": version, "created_at": kept[0] if kept else _NEVER}
     row = (await session.execute(_policy_version_read(), params)).first()
     if row is None:
         return None
     created_at, body = row
-    if body is None and known is not None:
-        return VersionedPolicy(version=version, policy=known[1])
-    policy = ProgramPolicy.model_validate(body)
-    if len(_versions) >= _VERSIONS_KEPT:
-        _versions.clear()
-    _versions[version] = (created_at, policy)
-    return VersionedPolicy(version=version, policy=policy)
+    return VersionedPolicy(version=version, policy=_policy_of(version, created_at, body, kept[1] if kept else None))
 
 
 async def save_policy(session: AsyncSession, policy: ProgramPolicy, created_by: str) -> int:

@@ -374,7 +374,7 @@ class LeadActivities:
             await session.flush()
             await refresh_stats(session, [uuid.UUID(o.partner_id) for o in offers])
             if offers and inp.offered_state_key is not None:
-                await self._offered(session, lead, inp, pick.reasons[-1])
+                await self._record_offered(session, lead, inp, pick.reasons[-1])
             result = OfferResult(pick=pick, offers=offers)
             step = {"key": inp.idempotency_key, "at": inp.at.isoformat(), "result": result.model_dump(mode="json")}
             lead.routing = [*lead.routing, step]
@@ -400,7 +400,7 @@ class LeadActivities:
         without writing the state."""
         return await self.offer(inp)
 
-    async def _offered(self, session: AsyncSession, lead: Lead, inp: OfferInput, reason: str) -> None:
+    async def _record_offered(self, session: AsyncSession, lead: Lead, inp: OfferInput, reason: str) -> None:
         """`record_state`'s `offered`, in the routing step's transaction (generation 9)."""
         assert inp.offered_state_key is not None
         if await repo.claim_step(
