@@ -507,6 +507,17 @@ def coverage(partner: dict):
     return Coverage(tier=partner["tier"], cam_id=str(partner["cam_id"]) if partner["cam_id"] else None)
 
 
+async def until_event(handle, found: Callable[[Any], bool], what: str, timeout: float = 600) -> None:
+    """Until the workflow's history has an event `found` accepts: a long poll of its history (a
+    query instead, every 50 ms, was a workflow task on the worker each time: 50 journeys at once
+    queried it up to 1,000 times a second). `what`: what the journey was waited for, for the error."""
+    async with asyncio.timeout(timeout):
+        async for event in handle.fetch_history_events(wait_new_event=True):
+            if found(event):
+                return
+    raise RuntimeError(f"{handle.id} ended without {what}")
+
+
 async def drive(label: str, items: Sequence[Any], one: Callable[[Any], Awaitable[Any]], concurrency: int = 200):
     """One untimed warm-up on items[0], then `one` over the rest; returns (wall seconds, results,
     CPU seconds of this process: the journeys' worker, every thread of it, and the driving client,

@@ -69,16 +69,13 @@ async def run(st: Stack, n: int) -> list[Section]:
 STEPS = 2
 
 
-async def first_round(handle, timeout: float = 600) -> None:
+async def first_round(handle) -> None:
     """Until the journey waits for its next evaluation (its first timer): the evaluation, its
-    event and any alert are done. A long poll of its history, as bench/mdf.py's `approved`."""
+    event and any alert are done."""
     from temporalio.api.enums.v1 import EventType
 
-    async with asyncio.timeout(timeout):
-        async for event in handle.fetch_history_events(wait_new_event=True):
-            if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
-                return
-    raise RuntimeError(f"{handle.id} ended before waiting for its next evaluation")
+    started = EventType.EVENT_TYPE_TIMER_STARTED
+    await harness.until_event(handle, lambda e: e.event_type == started, "waiting for its next evaluation")
 
 
 async def journey_cost(st: Stack, partners: list[dict]) -> Section:

@@ -12,7 +12,6 @@ five webhook events (requested, approved, claim approved, payment, paid): 17."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -128,20 +127,18 @@ async def fund_costs(st: Stack, rows: list[dict], task_queue: str) -> None:
     await harness.measure_costs(st, "mdf_fund", handles, len(handles), time.perf_counter() - t0, before)
 
 
-async def approved(handle, timeout: float = 600) -> None:
-    """Until the journey takes the state `approved`: a long poll of its history for the
-    `JourneyState` upsert (the baseline does not poll; a query every 50 ms, as before, was a
-    workflow task on the worker each time: 50 requests at once queried it up to 1,000 times a second)."""
+async def approved(handle) -> None:
+    """Until the journey takes the state `approved` (its `JourneyState` upsert; the baseline does
+    not wait for it)."""
     from temporalio.api.enums.v1 import EventType
 
-    async with asyncio.timeout(timeout):
-        async for event in handle.fetch_history_events(wait_new_event=True):
-            if event.event_type != EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
-                continue
-            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
-            if "JourneyState" in fields and fields["JourneyState"].data == b'"approved"':
-                return
-    raise RuntimeError(f"{handle.id} ended without being approved")
+    def approval(event) -> bool:
+        if event.event_type != EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            return False
+        fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+        return "JourneyState" in fields and fields["JourneyState"].data == b'"approved"'
+
+    await harness.until_event(handle, approval, "being approved")
 
 
 async def run(st: Stack, n: int) -> list[Section]:
