@@ -291,7 +291,8 @@ class JourneyKit:
         since the kit's generation 3 (`kit-lean-steps-3`; no activity task and no workflow task of
         its own), an activity before; `since`: a later generation for a write that one made local
         (onboarding's plan and milestones: 6; MDF's holds and payments, a deal's stage: 7; a lead's
-        routing and offer, health's episode and re-engagement records: 8). Still
+        routing and offer, health's episode and re-engagement records: 8; health's evaluation, which
+        records the partner's score once per key: 10). Still
         failing after `LOCAL_ATTEMPTS`, it goes on as an activity, visible to ops, as every local
         step does (`local_activity`)."""
         if self.generation >= since:

@@ -114,7 +114,7 @@ class HealthWorkflow:
             self._refresh = False
             self._evaluations += 1
             step = f"{inp.generation}:{self._evaluations}"
-            ev = await self._kit.activity(
+            ev = await self._kit.write(  # local since the kit's generation 10
                 HealthActivity.EVALUATE,
                 EvaluateInput(
                     idempotency_key=self._kit.key(f"eval:{step}"),
@@ -124,6 +124,7 @@ class HealthWorkflow:
                 ),
                 Evaluation,
                 summary="evaluate the partner's health",
+                since=10,
             )
             self._last = ev
             if ev.changed:
