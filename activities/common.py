@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,10 +37,15 @@ from domain.journeys import (
 )
 from domain.links import link_jti
 from domain.policy import VersionedPolicy
+from domain.webhooks import EventInput
 from store import repo
 from store.db import bound, table_of
 from store.models import Cam, JourneyRecord, OutboxMessage, Partner
 from store.models.portal import PartnerUser
+
+# A notification as `CommonActivities.queue_and_send` queues it: its input and its recipients
+# (role, address, their own context).
+Queued = tuple[NotifyInput, list[tuple[str, str, dict]]]
 
 
 class CommonActivities:
@@ -126,19 +131,36 @@ class CommonActivities:
 
     @activity.defn(name=NOTIFY)
     async def notify(self, inp: NotifyInput) -> SendResult:
-        """Queue one notification and send it, in one activity: both halves are idempotent on the
-        key (a retry queues nothing twice and sends only the rows still pending). The first row
-        this attempt queued is sent in the queueing transaction, as its INSERT returned it: written
-        as sent (no one sees it before the commit, which marks it: no lock, no read and, unless the
-        send fails, no UPDATE of its own), in the language the recipients' query found; the others
-        each in their own transaction, by their ids; a retry looks up the key's rows. The events
-        of `inp.events` are written in the queueing transaction too (`notify_publishing`)."""
-        sent, rows, languages = _Sent(inp.idempotency_key), list[Any](), dict[str, str]()
+        """Queue one notification and send it, in one activity (`queue_and_send`), to the
+        recipients `inp.recipients` names; the events of `inp.events` are written in the queueing
+        transaction too (`notify_publishing`)."""
+
+        async def recipients(session: AsyncSession, languages: dict[str, str]) -> Queued:
+            found = await resolve_recipients(session, inp.partner_id, inp.recipients, self.ops_email, languages)
+            return inp, [(role, address, {}) for role, address in found]
+
+        return await self.queue_and_send(recipients, inp.events)
+
+    async def queue_and_send(
+        self, queued: Callable[[AsyncSession, dict[str, str]], Awaitable[Queued]], events: Sequence[EventInput] = ()
+    ) -> SendResult:
+        """Queue one notification and send it, in one step (`notify`, and a journey's own step
+        whose recipients carry their own context, e.g. their signed links): `queued` gives the
+        notification and its recipients in the queueing transaction (filling in the languages it
+        found by address). Both halves are idempotent on the key (a retry queues nothing twice and
+        sends only the rows still pending). The first row this attempt queued is sent in the
+        queueing transaction, as its INSERT returned it: written as sent (no one sees it before
+        the commit, which marks it: no lock, no read and, unless the send fails, no UPDATE of its
+        own), in the language the recipients' query found; the others each in their own
+        transaction, by their ids; a retry looks up the key's rows. `events` are written in the
+        queueing transaction too."""
+        rows, languages = list[Any](), dict[str, str]()
         published: list[Published] = []
         async with self.sessionmaker() as session, session.begin():
-            recipients = await resolve_recipients(session, inp.partner_id, inp.recipients, self.ops_email, languages)
-            await write_outbox(session, inp, [(role, address, {}) for role, address in recipients], rows, sending=True)
-            for event in inp.events:
+            inp, recipients = await queued(session, languages)
+            sent = _Sent(inp.idempotency_key)
+            await write_outbox(session, inp, recipients, rows, sending=True)
+            for event in events:
                 published.append(await write_published(session, event, self.refreshes))
             if rows:
                 await self._send_row(session, rows[0], sent, languages.get(rows[0].recipient.lower()), written=True)
@@ -360,7 +382,16 @@ async def queue_rows(
 ) -> NotifyResult:
     """The outbox rows of one notification whose recipients carry their own context (e.g. their
     signed links, from `approver_rows`), with its audit row."""
-    notify = NotifyInput(
+    notify = notification(rows, key=key, partner_id=partner_id, journey=journey, template=template, context=context)
+    queued = await write_outbox(session, notify, rows)
+    return NotifyResult(queued=queued, recipients=[a for _, a, _ in rows])
+
+
+def notification(
+    rows: list[tuple[str, str, dict]], *, key: str, partner_id: str, journey: str, template: str, context: dict
+) -> NotifyInput:
+    """The notification of `template` to `rows` (role, address, their own context) under `key`."""
+    return NotifyInput(
         idempotency_key=key,
         partner_id=partner_id,
         journey=journey,
@@ -369,8 +400,6 @@ async def queue_rows(
         context=context,
         audit_action=f"{journey}.{template}_sent",
     )
-    queued = await write_outbox(session, notify, rows)
-    return NotifyResult(queued=queued, recipients=[a for _, a, _ in rows])
 
 
 async def write_outbox(

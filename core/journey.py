@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,6 +32,9 @@ from domain.links import Claims, make_token
 from domain.policy import ProgramPolicy
 from domain.webhooks import EventSpec
 from store.models import Base
+
+if TYPE_CHECKING:
+    from activities.common import CommonActivities
 
 JOURNEYS_DIR = Path(__file__).resolve().parents[1] / "journeys"
 
@@ -165,6 +168,7 @@ class Resources:
     health_signals: tuple[HealthSignalsReader, ...] = ()  # every journey's `health_signals`
     health_events: frozenset[str] = frozenset()  # every journey's `health_events`
     handover_items: tuple[HandoverItemsReader, ...] = ()  # every journey's `handover_items`
+    outbox: CommonActivities | None = None  # the shared activities: a journey's step that queues and sends
 
 
 # Run by every worker at start-up and whenever a newer policy version is stored, and by the API

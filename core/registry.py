@@ -140,9 +140,10 @@ def _alias(method: Callable[..., Any], name: str) -> Callable[..., Any]:
 def activities(resources: Resources) -> list[Callable[..., Any]]:
     """Every activity of every journey (and the shared ones), under its name and its legacy name."""
     legacy = dict(journeys.LEGACY_ACTIVITY_NAMES)
-    objects: list[object] = [
-        CommonActivities(resources.sessionmaker, resources.mailer, resources.settings.ops_email, refreshes())
-    ]
+    common = CommonActivities(resources.sessionmaker, resources.mailer, resources.settings.ops_email, refreshes())
+    objects: list[object] = [common]
+    if resources.outbox is None:
+        resources = replace(resources, outbox=common)
     if not resources.following:
         resources = replace(resources, following=FOLLOWING)
     if not resources.scorecard_inputs:

@@ -381,6 +381,16 @@ class JourneyKit:
         await self.send_outbox(key, summary=send_summary)
         return result
 
+    async def notify_by(self, name: str, arg: BaseModel, *, summary: str) -> SendResult:
+        """A notification the journey's own activity `name` queues (with what it records, e.g. one
+        signed link per recipient) and sends in one step, with the events it carries, as `notify`
+        does (`CommonActivities.queue_and_send`): a local activity unless an update of the journey
+        waits for its answer (`_local_sends`). For a journey's email `queue_and_send` sent in two
+        steps before (a lead's offer emails since the kit's generation 11)."""
+        if self._local_sends():
+            return await self.local_activity(name, arg, SendResult, summary=summary)
+        return await self.activity(name, arg, SendResult, summary=summary)
+
     def _local_sends(self) -> bool:
         """Generation 4: an email step is a local activity, unless an update of the journey is
         still to be answered (e.g. a renewal whose record was just written): its answer goes to

@@ -12,16 +12,31 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import BindParameter, Select, String, and_, any_, bindparam, case, cast, func, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    Executable,
+    Select,
+    String,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, array, insert
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.common import queue_rows, resolve_recipients
+from activities.common import CommonActivities, Queued, notification, resolve_recipients, write_outbox
 from activities.webhooks import wake_stream, write_event
 from domain import actors
-from domain.journeys import NotifyResult, StepResult
+from domain.journeys import NotifyResult, SendResult, StepResult
 from domain.links import link_jti
 from domain.policy import ProgramPolicy
 from domain.webhooks import PROGRAM_STREAM, EventInput
@@ -250,31 +265,41 @@ async def route_in_db(
 
 
 async def refresh_stats(session: AsyncSession, partner_ids: Collection[uuid.UUID]) -> None:
-    """Rewrite the partners' `lead_partner_stats` from their offers, in the caller's transaction.
-    Each row is locked first (in id order: no deadlock), then summed in a statement of its own,
-    which sees what a concurrent transaction that held the lock committed."""
-    o, stats = LeadOffer, LeadPartnerStats
-    for pid in sorted(set(partner_ids)):
-        await session.execute(
-            insert(stats).values(partner_id=pid, live=0, accepted=0, answered=0).on_conflict_do_nothing()
-        )
-        await session.execute(select(stats.partner_id).where(stats.partner_id == pid).with_for_update())
-        sums = (
-            await session.execute(
-                select(
-                    func.count().filter(o.state == OfferState.live.value),
-                    func.count().filter(o.state == OfferState.accepted.value),
-                    func.count().filter(o.state.in_(ANSWERED)),
-                    func.max(o.offered_at),
-                    func.max(case((o.state == OfferState.accepted.value, o.answered_at))),
-                ).where(o.partner_id == pid)
-            )
-        ).one()
-        await session.execute(
-            update(stats)
-            .where(stats.partner_id == pid)
-            .values(live=sums[0], accepted=sums[1], answered=sums[2], last_offered_at=sums[3], last_accepted_at=sums[4])
-        )
+    """Rewrite the partners' `lead_partner_stats` from their offers, in the caller's transaction,
+    in two statements: every row written or locked first (in id order: no deadlock), then all
+    summed in a statement of its own, which sees what a concurrent transaction that held one of
+    the locks committed (a statement's snapshot is taken when it starts: the sums cannot be taken
+    by the statement that waits for the locks)."""
+    ids = sorted(set(partner_ids))
+    if not ids:
+        return
+    stats = LeadPartnerStats
+    await session.execute(
+        insert(stats)
+        .values([{"partner_id": pid, "live": 0, "accepted": 0, "answered": 0} for pid in ids])
+        .on_conflict_do_update(index_elements=[stats.partner_id], set_={"live": stats.live})
+    )
+    await session.execute(_summed(), {"ids": ids})
+
+
+@functools.cache
+def _summed() -> Executable:
+    """`refresh_stats`' sums of the partners `ids`' offers, every column in one UPDATE."""
+    live, accepted = OfferState.live.value, OfferState.accepted.value
+    answered = ", ".join(f"'{state}'" for state in ANSWERED)
+    return text(
+        f"""
+        UPDATE lead_partner_stats AS s
+        SET (live, accepted, answered, last_offered_at, last_accepted_at) = (
+            SELECT count(*) FILTER (WHERE o.state = '{live}'),
+                   count(*) FILTER (WHERE o.state = '{accepted}'),
+                   count(*) FILTER (WHERE o.state IN ({answered})),
+                   max(o.offered_at),
+                   max(o.answered_at) FILTER (WHERE o.state = '{accepted}')
+            FROM lead_offers AS o WHERE o.partner_id = s.partner_id)
+        WHERE s.partner_id = ANY(:ids)
+        """
+    ).bindparams(bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True))))
 
 
 LEAD_FIELDS = ("company", "country", "region", "product_category", "source")  # what an event repeats of the lead
@@ -310,9 +335,17 @@ def _offered() -> Select:
 
 class LeadActivities:
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], *, link_secret: str, public_base_url: str, ops_email: str
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        link_secret: str,
+        public_base_url: str,
+        ops_email: str,
+        outbox: CommonActivities | None = None,
     ):
+        """`outbox`: the shared activities, which send what `notify_offer` queues."""
         self.sessionmaker = sessionmaker
+        self.outbox = outbox
         self.link_secret = link_secret
         self.public_base_url = public_base_url.rstrip("/")
         self.ops_email = ops_email
@@ -488,39 +521,62 @@ class LeadActivities:
         """Outbox rows for the partner's contacts; an offer and its reminder carry each address's own
         signed accept / decline links (valid until the offer expires)."""
         async with self.sessionmaker() as session, session.begin():
-            lead = await self._lead(session, inp.lead_id)
-            recipients = await resolve_recipients(session, inp.partner_id, ["partner"], self.ops_email)
-            rows: list[tuple[str, str, dict]] = []
-            for role, address in recipients:
-                urls: dict[str, str] = {}
-                if inp.template in ("offer", "offer_reminder") and inp.expires_at is not None:
-                    for answer in ANSWERS:
-                        claims = LeadLinkClaims(
-                            lead_id=inp.lead_id,
-                            decision=answer,
-                            approver=actors.partner(inp.partner_id),
-                            jti=link_jti(inp.idempotency_key, address, answer),
-                            expires_at=inp.expires_at,
-                        )
-                        urls[f"{answer}_url"] = OFFER.url(self.public_base_url, self.link_secret, claims)
-                rows.append((role, address, urls))
-            context = {
-                "lead_id": inp.lead_id,
-                "company": lead.company,
-                "country": lead.country,
-                "region": lead.region,
-                "product_category": lead.product_category,
-                "source": lead.source,
-                "value": f"{lead.value_minor / 100:,.2f} {lead.currency}" if lead.value_minor is not None else "",
-                "expires_at": f"{inp.expires_at:%Y-%m-%d %H:%M} UTC" if inp.expires_at else "",
-                "offer_no": inp.offer_no,
-            }
-            return await queue_rows(
-                session,
-                rows,
-                key=inp.idempotency_key,
-                partner_id=inp.partner_id,
-                journey=JOURNEY,
-                template=inp.template,
-                context=context,
-            )
+            note, rows = await self._offer_email(session, inp)
+            queued = await write_outbox(session, note, rows)
+        return NotifyResult(queued=queued, recipients=[a for _, a, _ in rows])
+
+    @activity.defn(name=LeadActivity.NOTIFY_OFFER)
+    async def notify_offer(self, inp: SendOfferInput) -> SendResult:
+        """`send_offer` and the send of what it queued in one step, with the events the email tells
+        (`inp.events`, written in its transaction): `CommonActivities.queue_and_send` (kit
+        generation 11). A name of its own: a worker that does not know it never queues the email
+        without sending it or its events."""
+        if self.outbox is None:
+            raise ApplicationError("built without the shared outbox activities", non_retryable=True)
+
+        async def queued(session: AsyncSession, languages: dict[str, str]) -> Queued:
+            return await self._offer_email(session, inp, languages)
+
+        return await self.outbox.queue_and_send(queued, inp.events)
+
+    async def _offer_email(
+        self, session: AsyncSession, inp: SendOfferInput, languages: dict[str, str] | None = None
+    ) -> Queued:
+        """The email of `inp.template` to the partner's contacts, each with its own context: an
+        offer and its reminder carry the address's signed accept / decline links."""
+        lead = await self._lead(session, inp.lead_id)
+        recipients = await resolve_recipients(session, inp.partner_id, ["partner"], self.ops_email, languages)
+        rows: list[tuple[str, str, dict]] = []
+        for role, address in recipients:
+            urls: dict[str, str] = {}
+            if inp.template in ("offer", "offer_reminder") and inp.expires_at is not None:
+                for answer in ANSWERS:
+                    claims = LeadLinkClaims(
+                        lead_id=inp.lead_id,
+                        decision=answer,
+                        approver=actors.partner(inp.partner_id),
+                        jti=link_jti(inp.idempotency_key, address, answer),
+                        expires_at=inp.expires_at,
+                    )
+                    urls[f"{answer}_url"] = OFFER.url(self.public_base_url, self.link_secret, claims)
+            rows.append((role, address, urls))
+        context = {
+            "lead_id": inp.lead_id,
+            "company": lead.company,
+            "country": lead.country,
+            "region": lead.region,
+            "product_category": lead.product_category,
+            "source": lead.source,
+            "value": f"{lead.value_minor / 100:,.2f} {lead.currency}" if lead.value_minor is not None else "",
+            "expires_at": f"{inp.expires_at:%Y-%m-%d %H:%M} UTC" if inp.expires_at else "",
+            "offer_no": inp.offer_no,
+        }
+        note = notification(
+            rows,
+            key=inp.idempotency_key,
+            partner_id=inp.partner_id,
+            journey=JOURNEY,
+            template=inp.template,
+            context=context,
+        )
+        return note, rows

@@ -13,6 +13,7 @@ from typing import cast
 
 from pydantic import BaseModel, Field
 
+from domain.webhooks import EventInput
 from journeys.leads.policy import LeadsPolicy, OfferMode, Picker, RoutingRule
 
 JOURNEY = "leads"
@@ -31,6 +32,7 @@ class LeadActivity:
     RECORD_STATE = "leads.record_state"
     RECORD_OFFER = "leads.record_offer"
     SEND_OFFER = "leads.send_offer"
+    NOTIFY_OFFER = "leads.notify_offer"  # queues and sends, with the events it tells (kit generation 11)
 
 
 class LeadState(StrEnum):
@@ -316,6 +318,7 @@ class SendOfferInput(BaseModel):
     offer_no: int
     template: str  # offer | offer_reminder | withdrawn | nudge
     expires_at: datetime | None = None
+    events: list[EventInput] = []  # written with the email (`notify_offer`)
 
 
 class LeadStateInput(BaseModel):

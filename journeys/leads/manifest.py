@@ -21,6 +21,7 @@ SPEC = JourneySpec(
         link_secret=r.settings.link_secret,
         public_base_url=r.settings.public_base_url,
         ops_email=r.settings.ops_email,
+        outbox=r.outbox,
     ),
     follows_coverage=False,  # a lead follows its routing, not one partner's coverage
     describe=lambda inp: domain.describe(domain.LeadInput.model_validate(inp)),

@@ -227,8 +227,12 @@ class LeadWorkflow:
             else:
                 await self._set_state(LeadState.offered, by=actors.SYSTEM, reason=result.pick.reasons[-1])
             for offer in result.offers:
-                await self._send(offer.partner_id, offer.offer_no, "offer", offer)
-                await self._emit("lead.offered", offer.partner_id, offer.offer_no, actors.SYSTEM)
+                if self._kit.generation >= 11:  # the event written with the email that tells it
+                    offered = self._event("lead.offered", offer.partner_id, offer.offer_no, actors.SYSTEM)
+                    await self._send(offer.partner_id, offer.offer_no, "offer", offer, events=[offered])
+                else:
+                    await self._send(offer.partner_id, offer.offer_no, "offer", offer)
+                    await self._publish(self._event("lead.offered", offer.partner_id, offer.offer_no, actors.SYSTEM))
             outcome = await self._await_answers()
             if self._recall is not None:
                 return None
@@ -313,9 +317,9 @@ class LeadWorkflow:
             summary=f"record offer {offer.offer_no}: {state.value}",
         )
         if state in EVENT_OF:
-            await self._emit(EVENT_OF[state], offer.partner_id, offer.offer_no, by, reason or code)
+            await self._publish(self._event(EVENT_OF[state], offer.partner_id, offer.offer_no, by, reason or code))
 
-    async def _emit(
+    def _event(
         self,
         event_type: str,
         partner_id: str,
@@ -323,7 +327,7 @@ class LeadWorkflow:
         by: str,
         reason: str | None = None,
         deal_id: str | None = None,
-    ) -> None:
+    ) -> EventInput:
         """A `lead.*` event on the stream of the partner concerned (once per offer and type)."""
         inp = self._inp
         data = LeadEvent(
@@ -339,35 +343,55 @@ class LeadWorkflow:
             reason=reason,
             deal_id=deal_id,
         )
-        await self._kit.write(
-            WebhookActivity.PUBLISH,
-            EventInput(
-                idempotency_key=self._kit.key(f"event:{event_type}:{offer_no}"),
-                type=event_type,
-                partner_id=partner_id,
-                occurred_at=workflow.now(),
-                data=data.model_dump(mode="json"),
-            ),
-            PublishResult,
-            summary=f"publish the {event_type} event to webhook subscribers",
+        return EventInput(
+            idempotency_key=self._kit.key(f"event:{event_type}:{offer_no}"),
+            type=event_type,
+            partner_id=partner_id,
+            occurred_at=workflow.now(),
+            data=data.model_dump(mode="json"),
         )
 
-    async def _send(self, partner_id: str, offer_no: int, template: str, offer: OfferedTo | None = None) -> None:
+    async def _publish(self, event: EventInput) -> None:
+        await self._kit.write(
+            WebhookActivity.PUBLISH,
+            event,
+            PublishResult,
+            summary=f"publish the {event.type} event to webhook subscribers",
+        )
+
+    async def _send(
+        self,
+        partner_id: str,
+        offer_no: int,
+        template: str,
+        offer: OfferedTo | None = None,
+        events: list[EventInput] | None = None,
+    ) -> None:
+        """An email of the lead to the partner: queued, then sent (one step since the kit's
+        generation 11, with the `events` it tells; before, each a step of its own after it)."""
         key = self._kit.key(f"notify:{template}:{offer_no}")
+        arg = SendOfferInput(
+            idempotency_key=key,
+            lead_id=self._inp.lead_id,
+            partner_id=partner_id,
+            offer_no=offer_no,
+            template=template,
+            expires_at=offer.expires_at if offer else None,
+            events=events or [],
+        )
+        what = template.replace("_", " ")
+        if self._kit.generation >= 11:
+            also = " and publish " + ", ".join(e.type for e in events) if events else ""
+            summary = f"email the {what} to partner {partner_id}{also}"
+            await self._kit.notify_by(LeadActivity.NOTIFY_OFFER, arg, summary=summary)
+            return
         await self._kit.queue_and_send(
             LeadActivity.SEND_OFFER,
-            SendOfferInput(
-                idempotency_key=key,
-                lead_id=self._inp.lead_id,
-                partner_id=partner_id,
-                offer_no=offer_no,
-                template=template,
-                expires_at=offer.expires_at if offer else None,
-            ),
+            arg,
             NotifyResult,
             key,
-            summary=f"queue the {template.replace('_', ' ')} email to partner {partner_id}",
-            send_summary=f"email the {template.replace('_', ' ')} to partner {partner_id}",
+            summary=f"queue the {what} email to partner {partner_id}",
+            send_summary=f"email the {what} to partner {partner_id}",
         )
 
     # ------------------------------------------------------------------ conversion window
@@ -389,7 +413,9 @@ class LeadWorkflow:
                 await self._set_state(
                     LeadState.converted, by=self._deal.by, partner_id=partner, deal_id=self._deal.deal_id
                 )
-                await self._emit("lead.converted", partner, offer_no, self._deal.by, deal_id=self._deal.deal_id)
+                await self._publish(
+                    self._event("lead.converted", partner, offer_no, self._deal.by, deal_id=self._deal.deal_id)
+                )
                 return True
             handed = [(n, r) for n, r in self._inbox if r.response == Response.hand_back]
             if handed or self._recall is not None:

@@ -18,7 +18,7 @@ from tests.helpers.statements import sql_of, statements
 from tests.leads.factories import make_lead
 
 AT = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)  # a Monday: business hours have begun in Tokyo, not in Berlin
-OFFER_STATEMENTS = 10  # lead (locked), policy, partners, offer, stats (4), lead's routing, audit row
+OFFER_STATEMENTS = 8  # lead (locked), policy, partners, offer, stats (2; was 4), lead's routing, audit row
 
 
 def activities(settings, sessionmaker) -> LeadActivities:
