@@ -22,6 +22,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     func,
+    literal,
     or_,
     select,
     text,
@@ -70,6 +71,7 @@ from journeys.leads.links import OFFER, LeadLinkClaims
 from journeys.leads.models import Lead, LeadOffer, LeadPartnerStats, LeadPreference
 from journeys.leads.policy import LeadsPolicy, Picker, RoutingRule
 from store import locks, repo
+from store.db import table_of
 from store.models import Partner
 
 ANSWERS = ("accept", "decline")
@@ -333,6 +335,41 @@ def _offered() -> Select:
     )
 
 
+def offers_and_stats(rows: list[dict[str, Any]]) -> Executable:
+    """The routing step's offers (`rows`, one per partner) and their partners' stats in one
+    statement: each partner one more live offer, offered last now (its row written or locked in
+    id order). A partner's stats are otherwise rewritten from its offers (`refresh_stats`): one
+    with offers always has a row (migration leads_0003 wrote them), so a new row counts this offer
+    alone, and a concurrent rewrite waits for this one's row lock or is waited for."""
+    offers, stats = table_of(LeadOffer), table_of(LeadPartnerStats)
+    written = insert(offers).values(rows).returning(offers.c.partner_id, offers.c.offered_at).cte("offered")
+    one_more = select(written.c.partner_id, literal(1), literal(0), literal(0), written.c.offered_at).order_by(
+        written.c.partner_id
+    )
+    upsert = insert(stats).from_select(["partner_id", "live", "accepted", "answered", "last_offered_at"], one_more)
+    return upsert.on_conflict_do_update(
+        index_elements=[stats.c.partner_id],
+        set_={
+            "live": stats.c.live + 1,
+            "last_offered_at": func.greatest(stats.c.last_offered_at, upsert.excluded.last_offered_at),
+        },
+    ).add_cte(written)
+
+
+@functools.cache
+def _routed(offered: bool) -> Executable:
+    """The lead's routing log and, `offered`, its `offered` state. The lead has no partner when it
+    is routed (the state before it, `new`, has none)."""
+    leads = table_of(Lead)
+    values: dict[str, Any] = {"routing": bindparam("routing_log", type_=leads.c.routing.type)}
+    if offered:
+        values |= {
+            "state": literal(LeadState.offered.value),
+            "state_reason": bindparam("offered_reason", type_=leads.c.state_reason.type),
+        }
+    return update(leads).where(leads.c.id == bindparam("lead_id")).values(values)
+
+
 class LeadActivities:
     def __init__(
         self,
@@ -375,6 +412,7 @@ class LeadActivities:
                 pick = await route_in_db(session, facts, policy.section(LeadsPolicy), inp.excluded, inp.offer_no)
                 pick.partners = pick.partners[: inp.limit]
             offers: list[OfferedTo] = []
+            rows: list[dict[str, Any]] = []
             picked = [uuid.UUID(pid) for pid in pick.partners]
             found = {r.id: r for r in (await session.execute(_offered(), {"ids": picked})).all()} if picked else {}
             for i, pid in enumerate(pick.partners):
@@ -385,32 +423,35 @@ class LeadActivities:
                 tz = partner.time_zone or policy.section(LeadsPolicy).default_time_zone
                 expires, remind = offer_window(policy, inp.at, tz, partner.country)
                 no = inp.offer_no + i
-                session.add(
-                    LeadOffer(
-                        lead_id=lead.id,
-                        offer_no=no,
-                        partner_id=partner.id,
-                        rule=pick.rule,
-                        reasons=pick.reasons,
-                        state=OfferState.live.value,
-                        offered_at=inp.at,
-                        expires_at=expires,
-                        remind_at=remind,
-                        step_key=inp.idempotency_key,
-                    )
+                rows.append(
+                    {
+                        "lead_id": lead.id,
+                        "offer_no": no,
+                        "partner_id": partner.id,
+                        "rule": pick.rule,
+                        "reasons": pick.reasons,  # with every reason the pick gave, as the last row has
+                        "state": OfferState.live.value,
+                        "offered_at": inp.at,
+                        "expires_at": expires,
+                        "remind_at": remind,
+                        "step_key": inp.idempotency_key,
+                    }
                 )
                 offers.append(
                     OfferedTo(
                         partner_id=pid, partner_name=partner.name, offer_no=no, expires_at=expires, remind_at=remind
                     )
                 )
-            await session.flush()
-            await refresh_stats(session, [uuid.UUID(o.partner_id) for o in offers])
-            if offers and inp.offered_state_key is not None:
-                await self._record_offered(session, lead, inp, pick.reasons[-1])
+            if rows:
+                await session.execute(offers_and_stats(rows))
+            state = bool(offers) and await self._claim_offered(session, inp, pick.reasons[-1])
             result = OfferResult(pick=pick, offers=offers)
             step = {"key": inp.idempotency_key, "at": inp.at.isoformat(), "result": result.model_dump(mode="json")}
-            lead.routing = [*lead.routing, step]
+            if state and lead.partner_id is not None:  # not after `new`; as `record_state` writes `offered`
+                await session.execute(update(Lead).where(Lead.id == lead.id).values(partner_id=None))
+            reason = pick.reasons[-1] if pick.reasons else None
+            routed = {"lead_id": lead.id, "routing_log": [*lead.routing, step], "offered_reason": reason}
+            await session.execute(_routed(state), routed)
             await repo.claim_step(
                 session,
                 key=inp.idempotency_key,
@@ -433,18 +474,20 @@ class LeadActivities:
         without writing the state."""
         return await self.offer(inp)
 
-    async def _record_offered(self, session: AsyncSession, lead: Lead, inp: OfferInput, reason: str) -> None:
-        """`record_state`'s `offered`, in the routing step's transaction (generation 9)."""
-        assert inp.offered_state_key is not None
-        if await repo.claim_step(
+    async def _claim_offered(self, session: AsyncSession, inp: OfferInput, reason: str) -> bool:
+        """The audit row of `record_state`'s `offered`, in the routing step's transaction (generation
+        9, `inp.offered_state_key`): True when this step claimed it (the state is then written
+        with the routing log)."""
+        if inp.offered_state_key is None:
+            return False
+        return await repo.claim_step(
             session,
             key=inp.offered_state_key,
             actor=actors.SYSTEM,
             action=f"leads.{LeadState.offered.value}",
             journey=JOURNEY,
             detail={"lead_id": inp.lead_id, "deal_id": None, "reason": reason},
-        ):
-            lead.state, lead.state_reason, lead.partner_id = LeadState.offered.value, reason, None
+        )
 
     @activity.defn(name=LeadActivity.RECORD_OFFER)
     async def record_offer(self, inp: OfferRecord) -> StepResult:

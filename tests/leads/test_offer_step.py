@@ -18,7 +18,7 @@ from tests.helpers.statements import sql_of, statements
 from tests.leads.factories import make_lead
 
 AT = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)  # a Monday: business hours have begun in Tokyo, not in Berlin
-OFFER_STATEMENTS = 8  # lead (locked), policy, partners, offer, stats (2; was 4), lead's routing, audit row
+OFFER_STATEMENTS = 6  # lead (locked), policy, partners, offers with their stats, routing log, audit row (was 10)
 
 
 def activities(settings, sessionmaker) -> LeadActivities:
@@ -99,3 +99,56 @@ async def test_since_generation_9_the_offered_state_is_written_with_the_offer_on
     assert (await acts.offer(gone)).offers == []
     async with sessionmaker() as session:
         assert (await session.get(Lead, nobody.id)).state == "new"
+
+
+async def test_an_offers_stats_are_what_a_rewrite_from_the_partners_offers_gives(base_settings, sessionmaker):
+    """The routing step counts its offer into the partner's stats in the statement that writes it
+    (one more live offer, offered last now); a rewrite from the partner's offers (`refresh_stats`,
+    which the answers' records run) finds the same, for a partner with no row yet and for one whose
+    offers were answered before."""
+    from sqlalchemy import select
+
+    from journeys.leads.activities import refresh_stats
+    from journeys.leads.domain import OfferRecord, OfferState
+    from journeys.leads.models import LeadPartnerStats
+
+    acts = activities(base_settings, sessionmaker)
+    partner = await make_partner(sessionmaker, tier=Tier.registered)
+
+    async def stats() -> tuple:
+        async with sessionmaker() as session:
+            row = await session.get(LeadPartnerStats, partner.id, populate_existing=True)
+            assert row is not None
+            return (row.live, row.accepted, row.answered, row.last_offered_at, row.last_accepted_at)
+
+    async def rewritten() -> tuple:
+        async with sessionmaker() as session, session.begin():
+            await refresh_stats(session, [partner.id])
+        return await stats()
+
+    async with sessionmaker() as session:  # no row yet
+        assert await session.scalar(select(LeadPartnerStats).where(LeadPartnerStats.partner_id == partner.id)) is None
+    seen = []
+    for n, (at, answer) in enumerate(
+        [(AT, OfferState.accepted), (AT.replace(hour=9), OfferState.declined), (AT, None)]
+    ):
+        lead = await make_lead(sessionmaker)
+        await acts.offer(offered_to(lead, partner.id, f"t:{uuid.uuid4()}").model_copy(update={"at": at}))
+        counted = await stats()
+        assert counted == await rewritten(), n
+        seen.append(counted)
+        if answer is not None:
+            record = OfferRecord(
+                idempotency_key=f"t:{lead.id}:{answer.value}",
+                lead_id=str(lead.id),
+                partner_id=str(partner.id),
+                offer_no=1,
+                state=answer,
+                by=f"partner:{partner.id}",
+                at=at,
+            )
+            await acts.record_offer(record)
+    # each time one live offer (the one before answered); an offer made earlier than the last one
+    # leaves offered-last at 09:00
+    assert [s[0] for s in seen] == [1, 1, 1]
+    assert seen[-1][1:4] == (1, 2, AT.replace(hour=9))
