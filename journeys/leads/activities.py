@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     BindParameter,
     Executable,
+    Row,
     Select,
     String,
     and_,
@@ -308,7 +309,7 @@ LEAD_FIELDS = ("company", "country", "region", "product_category", "source")  # 
 
 
 def routing_event(
-    event_type: str, lead: Lead, by: str, at: datetime, key: str | None = None, **more: Any
+    event_type: str, lead: Lead | Row[Any], by: str, at: datetime, key: str | None = None, **more: Any
 ) -> EventInput:
     """`lead.created` / `lead.unplaced` on the program's stream (`more`: the other fields of
     `LeadRoutingEvent`), idempotent on `key` (default: the lead's creation)."""
@@ -326,12 +327,20 @@ def routing_event(
 
 
 @functools.cache
+def _locked_lead() -> Select:
+    """A lead's columns by id (`lead_id`), locked."""
+    leads = table_of(Lead)
+    return select(*leads.c).where(leads.c.id == bindparam("lead_id")).with_for_update()
+
+
+@functools.cache
 def _offered() -> Select:
     """The picked partners (`ids`) as an offer needs them: name, country, time zone (if they set one)."""
+    partners, prefs = table_of(Partner), table_of(LeadPreference)
     return (
-        select(Partner.id, Partner.name, Partner.country, LeadPreference.time_zone)
-        .outerjoin(LeadPreference, LeadPreference.partner_id == Partner.id)
-        .where(Partner.id.in_(bindparam("ids", expanding=True)))
+        select(partners.c.id, partners.c.name, partners.c.country, prefs.c.time_zone)
+        .select_from(partners.outerjoin(prefs, prefs.c.partner_id == partners.c.id))
+        .where(partners.c.id.in_(bindparam("ids", expanding=True)))
     )
 
 
@@ -387,8 +396,10 @@ class LeadActivities:
         self.public_base_url = public_base_url.rstrip("/")
         self.ops_email = ops_email
 
-    async def _lead(self, session: AsyncSession, lead_id: str) -> Lead:
-        lead = await session.get(Lead, uuid.UUID(lead_id), with_for_update=True)
+    async def _lead(self, session: AsyncSession, lead_id: str) -> Row[Any]:
+        """The lead's columns, its row locked until the step's transaction ends (a row, not an
+        entity: the steps write the lead with statements of their own)."""
+        lead = (await session.execute(_locked_lead(), {"lead_id": uuid.UUID(lead_id)})).one_or_none()
         if lead is None:
             raise ApplicationError(f"lead {lead_id} not found", type="LeadNotFound", non_retryable=True)
         return lead
