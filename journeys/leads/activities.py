@@ -24,6 +24,7 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    null,
     or_,
     select,
     text,
@@ -367,14 +368,15 @@ def offers_and_stats(rows: list[dict[str, Any]]) -> Executable:
 
 @functools.cache
 def _routed(offered: bool) -> Executable:
-    """The lead's routing log and, `offered`, its `offered` state. The lead has no partner when it
-    is routed (the state before it, `new`, has none)."""
+    """The lead's routing log and, `offered`, its `offered` state (without a partner, as
+    `record_state` writes it)."""
     leads = table_of(Lead)
     values: dict[str, Any] = {"routing": bindparam("routing_log", type_=leads.c.routing.type)}
     if offered:
         values |= {
             "state": literal(LeadState.offered.value),
             "state_reason": bindparam("offered_reason", type_=leads.c.state_reason.type),
+            "partner_id": null(),
         }
     return update(leads).where(leads.c.id == bindparam("lead_id")).values(values)
 
@@ -458,8 +460,6 @@ class LeadActivities:
             state = bool(offers) and await self._claim_offered(session, inp, pick.reasons[-1])
             result = OfferResult(pick=pick, offers=offers)
             step = {"key": inp.idempotency_key, "at": inp.at.isoformat(), "result": result.model_dump(mode="json")}
-            if state and lead.partner_id is not None:  # not after `new`; as `record_state` writes `offered`
-                await session.execute(update(Lead).where(Lead.id == lead.id).values(partner_id=None))
             reason = pick.reasons[-1] if pick.reasons else None
             routed = {"lead_id": lead.id, "routing_log": [*lead.routing, step], "offered_reason": reason}
             await session.execute(_routed(state), routed)
