@@ -459,13 +459,51 @@ def parsed_policy(version: int, created_at: datetime) -> ProgramPolicy | None:
 
 
 @functools.cache
+def pinned_policy_read() -> Subquery:
+    """`policy_version`'s read as a subquery (one row or none) another statement joins, so a step
+    reads the version its journey pinned with its own first read (`PinnedPolicy` binds it and
+    takes its two columns): the version's `policy_created_at`, and its `policy_body` only when
+    it is not the one this process parsed."""
+    known_at = bindparam("policy_known_at", type_=PolicyVersion.created_at.type)
+    return (
+        select(
+            PolicyVersion.created_at.label("policy_created_at"),
+            case((PolicyVersion.created_at == known_at, None), else_=PolicyVersion.body).label("policy_body"),
+        )
+        .where(PolicyVersion.version == bindparam("policy_version", type_=PolicyVersion.version.type))
+        .subquery("pinned_policy")
+    )
+
+
+@dataclass(frozen=True)
+class PinnedPolicy:
+    """One read of a pinned `version` through `pinned_policy_read`: its bound values (`params`),
+    and the policy from the row it read (`of`), parsed only when the body was sent."""
+
+    version: int
+    kept: tuple[datetime, ProgramPolicy] | None = None  # what this process had parsed before the read
+
+    @classmethod
+    def of_version(cls, version: int) -> PinnedPolicy:
+        return cls(version, _parsed.get(version))
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"policy_version": self.version, "policy_known_at": self.kept[0] if self.kept else _NEVER}
+
+    def of(self, created_at: datetime | None, body: Any) -> VersionedPolicy | None:
+        """None: there is no such version."""
+        if created_at is None:
+            return None
+        policy = _policy_of(self.version, created_at, body, self.kept[1] if self.kept else None)
+        return VersionedPolicy(version=self.version, policy=policy)
+
+
+@functools.cache
 def _policy_version_read() -> Select:
-    """`policy_version`'s read: the version's `created_at`, its body only when it is not the known one."""
-    known = bound(PolicyVersion, "version", "created_at")
-    return select(
-        PolicyVersion.created_at,
-        case((PolicyVersion.created_at == known["created_at"], None), else_=PolicyVersion.body),
-    ).where(PolicyVersion.version == known["version"])
+    """`policy_version`'s statement: `pinned_policy_read` alone."""
+    read = pinned_policy_read()
+    return select(read.c.policy_created_at, read.c.policy_body)
 
 
 async def policy_version(session: AsyncSession, version: int) -> VersionedPolicy | None:
@@ -473,13 +511,9 @@ async def policy_version(session: AsyncSession, version: int) -> VersionedPolicy
     of JSON, parsed and validated into the policy) only when this process has not parsed this
     version as written at that `created_at` (a journey's steps read their pinned version again
     and again: the routing of every lead, each health evaluation)."""
-    kept = _parsed.get(version)
-    params = {"version": version, "created_at": kept[0] if kept else _NEVER}
-    row = (await session.execute(_policy_version_read(), params)).first()
-    if row is None:
-        return None
-    created_at, body = row
-    return VersionedPolicy(version=version, policy=_policy_of(version, created_at, body, kept[1] if kept else None))
+    read = PinnedPolicy.of_version(version)
+    row = (await session.execute(_policy_version_read(), read.params)).first()
+    return read.of(*row) if row is not None else None
 
 
 async def save_policy(session: AsyncSession, policy: ProgramPolicy, created_by: str) -> int:

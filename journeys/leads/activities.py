@@ -28,6 +28,8 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, array, insert
@@ -328,10 +330,19 @@ def routing_event(
 
 
 @functools.cache
-def _locked_lead() -> Select:
-    """A lead's columns by id (`lead_id`), locked."""
+def _locked_lead(with_policy: bool = False) -> Select:
+    """A lead's columns by id (`lead_id`), locked; `with_policy`, and the policy version its step
+    pinned (`repo.pinned_policy_read`, in the same round trip)."""
     leads = table_of(Lead)
-    return select(*leads.c).where(leads.c.id == bindparam("lead_id")).with_for_update()
+    if not with_policy:
+        return select(*leads.c).where(leads.c.id == bindparam("lead_id")).with_for_update()
+    pinned = repo.pinned_policy_read()
+    return (
+        select(*leads.c, pinned.c.policy_created_at, pinned.c.policy_body)
+        .select_from(leads.outerjoin(pinned, true()))
+        .where(leads.c.id == bindparam("lead_id"))
+        .with_for_update(of=leads)
+    )
 
 
 @functools.cache
@@ -345,14 +356,35 @@ def _offered() -> Select:
     )
 
 
-def offers_and_stats(rows: list[dict[str, Any]]) -> Executable:
-    """The routing step's offers (`rows`, one per partner) and their partners' stats in one
-    statement: each partner one more live offer, offered last now (its row written or locked in
-    id order). A partner's stats are otherwise rewritten from its offers (`refresh_stats`): one
-    with offers always has a row (migration leads_0003 wrote them), so a new row counts this offer
-    alone, and a concurrent rewrite waits for this one's row lock or is waited for."""
+# An offer's columns as the routing step writes them (`offers_and_stats`, `offer_params`).
+OFFER_COLUMNS = (
+    "lead_id",
+    "offer_no",
+    "partner_id",
+    "rule",
+    "reasons",
+    "state",
+    "offered_at",
+    "expires_at",
+    "remind_at",
+    "step_key",
+)
+
+
+@functools.lru_cache(maxsize=16)
+def offers_and_stats(count: int) -> Executable:
+    """The routing step's `count` offers (one per partner, bound as `offer_params` names them) and
+    their partners' stats in one statement, built once per count (building and compiling it took
+    about 1.5 ms of CPU an offer): each partner one more live offer, offered last now (its row
+    written or locked in id order). A partner's stats are otherwise rewritten from its offers
+    (`refresh_stats`): one with offers always has a row (migration leads_0003 wrote them), so a
+    new row counts this offer alone, and a concurrent rewrite waits for this one's row lock or is
+    waited for."""
     offers, stats = table_of(LeadOffer), table_of(LeadPartnerStats)
-    written = insert(offers).values(rows).returning(offers.c.partner_id, offers.c.offered_at).cte("offered")
+    rows = [select(*(bindparam(f"{c}_{i}", type_=offers.c[c].type) for c in OFFER_COLUMNS)) for i in range(count)]
+    source = rows[0] if count == 1 else union_all(*rows)  # not a multi-row VALUES: it has no cache key
+    inserted = insert(offers).from_select(OFFER_COLUMNS, source)
+    written = inserted.returning(offers.c.partner_id, offers.c.offered_at).cte("offered")
     one_more = select(written.c.partner_id, literal(1), literal(0), literal(0), written.c.offered_at).order_by(
         written.c.partner_id
     )
@@ -366,19 +398,31 @@ def offers_and_stats(rows: list[dict[str, Any]]) -> Executable:
     ).add_cte(written)
 
 
+def offer_params(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """`offers_and_stats(len(rows))`'s bound values."""
+    return {f"{c}_{i}": row[c] for i, row in enumerate(rows) for c in OFFER_COLUMNS}
+
+
 @functools.cache
 def _routed(offered: bool) -> Executable:
     """The lead's routing log and, `offered`, its `offered` state (without a partner, as
-    `record_state` writes it)."""
+    `record_state` writes it), with the step's audit row (`repo.claimed()`, bound by
+    `repo.claim_params`' names)."""
     leads = table_of(Lead)
-    values: dict[str, Any] = {"routing": bindparam("routing_log", type_=leads.c.routing.type)}
+    values: dict[str, Any] = {
+        "routing": bindparam("routing_log", type_=leads.c.routing.type),
+        # named here, kept: else the claim's `partner_id` value would be SET as a column of the same name
+        "partner_id": leads.c.partner_id,
+    }
     if offered:
         values |= {
-            "state": literal(LeadState.offered.value),
+            "state": bindparam("offered_state", type_=leads.c.state.type),
             "state_reason": bindparam("offered_reason", type_=leads.c.state_reason.type),
             "partner_id": null(),
         }
-    return update(leads).where(leads.c.id == bindparam("lead_id")).values(values)
+    routed = update(leads).where(leads.c.id == bindparam("lead_id")).values(values)
+    claim = repo.claimed()
+    return select(claim.c.id).add_cte(claim, routed.cte("routed"))
 
 
 class LeadActivities:
@@ -398,10 +442,12 @@ class LeadActivities:
         self.public_base_url = public_base_url.rstrip("/")
         self.ops_email = ops_email
 
-    async def _lead(self, session: AsyncSession, lead_id: str) -> Row[Any]:
+    async def _lead(self, session: AsyncSession, lead_id: str, policy: repo.PinnedPolicy | None = None) -> Row[Any]:
         """The lead's columns, its row locked until the step's transaction ends (a row, not an
-        entity: the steps write the lead with statements of their own)."""
-        lead = (await session.execute(_locked_lead(), {"lead_id": uuid.UUID(lead_id)})).one_or_none()
+        entity: the steps write the lead with statements of their own); with `policy`, and that
+        version's columns (`policy_created_at`, `policy_body`)."""
+        params = {"lead_id": uuid.UUID(lead_id), **(policy.params if policy else {})}
+        lead = (await session.execute(_locked_lead(policy is not None), params)).one_or_none()
         if lead is None:
             raise ApplicationError(f"lead {lead_id} not found", type="LeadNotFound", non_retryable=True)
         return lead
@@ -409,11 +455,12 @@ class LeadActivities:
     @activity.defn(name=LeadActivity.OFFER)
     async def offer(self, inp: OfferInput) -> OfferResult:
         async with self.sessionmaker() as session, session.begin():
-            lead = await self._lead(session, inp.lead_id)
+            pinned = repo.PinnedPolicy.of_version(inp.policy_version)
+            lead = await self._lead(session, inp.lead_id, pinned)
             done = next((step for step in lead.routing if step.get("key") == inp.idempotency_key), None)
             if done is not None:  # a retry: the same answer
                 return OfferResult.model_validate(done["result"])
-            snap = await repo.policy_version(session, inp.policy_version) or await repo.current_policy(session)
+            snap = pinned.of(lead.policy_created_at, lead.policy_body) or await repo.current_policy(session)
             policy = snap.policy
             facts = LeadFacts(
                 lead_id=inp.lead_id, country=lead.country, region=lead.region, product_category=lead.product_category
@@ -456,17 +503,14 @@ class LeadActivities:
                     )
                 )
             if rows:
-                await session.execute(offers_and_stats(rows))
+                await session.execute(offers_and_stats(len(rows)), offer_params(rows))
             state = bool(offers) and await self._claim_offered(session, inp, pick.reasons[-1])
             result = OfferResult(pick=pick, offers=offers)
             step = {"key": inp.idempotency_key, "at": inp.at.isoformat(), "result": result.model_dump(mode="json")}
             reason = pick.reasons[-1] if pick.reasons else None
-            routed = {"lead_id": lead.id, "routing_log": [*lead.routing, step], "offered_reason": reason}
-            await session.execute(_routed(state), routed)
-            await repo.claim_step(
-                session,
+            audit = repo.claim_params(
                 key=inp.idempotency_key,
-                actor="system",
+                actor=actors.SYSTEM,
                 action="leads.routed",
                 journey=JOURNEY,
                 detail={
@@ -476,6 +520,13 @@ class LeadActivities:
                     "reasons": pick.reasons,
                 },
             )
+            routed = {
+                "lead_id": lead.id,
+                "routing_log": [*lead.routing, step],
+                "offered_state": LeadState.offered.value,
+                "offered_reason": reason,
+            }
+            await session.execute(_routed(state), routed | audit)
             return result
 
     @activity.defn(name=LeadActivity.OFFER_WITH_STATE)

@@ -98,11 +98,13 @@ async def test_a_pinned_version_is_parsed_once_and_a_version_written_again_is_re
             again = await repo.policy_version(session, version)
         created_at = await session.scalar(select(PolicyVersion.created_at).where(PolicyVersion.version == version))
         read = (
-            await session.execute(repo._policy_version_read(), {"version": version, "created_at": created_at})
+            await session.execute(
+                repo._policy_version_read(), {"policy_version": version, "policy_known_at": created_at}
+            )
         ).one()
     assert parsed is not None and again is not None and parsed.policy == first
     assert again.policy is parsed.policy and len(sent) == 1  # one statement, not parsed again
-    assert read.created_at == created_at and read[1] is None  # the known version's body is not sent
+    assert read.policy_created_at == created_at and read.policy_body is None  # the known version's body is not sent
     async with sessionmaker() as session:
         assert await repo.policy_version(session, version + 1) is None  # no such version: none, not a stale one
 

@@ -1,6 +1,7 @@
 """The routing step (`leads.offer`) called directly: an offer's window is counted in the offered
-partner's own time zone (else the policy's default), a partner that no longer exists is named in
-the reasons and offered nothing, and one offer is written in a fixed number of statements."""
+partner's own time zone (else the policy's default) and by the policy version the journey pinned
+(read with the lead), a partner that no longer exists is named in the reasons and offered
+nothing, and one offer is written in a fixed number of statements."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 
 from domain.enums import Tier
+from domain.policy import ProgramPolicy
 from journeys.leads.activities import LeadActivities, offer_window
 from journeys.leads.domain import OfferInput
 from journeys.leads.models import LeadPreference
@@ -15,10 +17,10 @@ from journeys.leads.policy import LeadsPolicy
 from store import repo
 from tests.helpers.factories import make_partner
 from tests.helpers.statements import sql_of, statements
-from tests.leads.factories import make_lead
+from tests.leads.factories import make_lead, save_policy
 
 AT = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)  # a Monday: business hours have begun in Tokyo, not in Berlin
-OFFER_STATEMENTS = 6  # lead (locked), policy, partners, offers with their stats, routing log, audit row (was 10)
+OFFER_STATEMENTS = 4  # lead (locked) with its policy, partners, offers with stats, routing log with audit (was 10)
 
 
 def activities(settings, sessionmaker) -> LeadActivities:
@@ -152,3 +154,25 @@ async def test_an_offers_stats_are_what_a_rewrite_from_the_partners_offers_gives
     # leaves offered-last at 09:00
     assert [s[0] for s in seen] == [1, 1, 1]
     assert seen[-1][1:4] == (1, 2, AT.replace(hour=9))
+
+
+async def test_the_window_is_counted_by_the_pinned_version_read_with_the_lead_else_the_newest(
+    base_settings, sessionmaker
+):
+    """The version the journey pinned comes in the lead's own locked read: an offer's window is
+    counted by it while a newer version exists; a version that is not stored is the newest."""
+    acts = activities(base_settings, sessionmaker)
+    partner = await make_partner(sessionmaker, tier=Tier.registered)
+    pinned_policy, newest_policy = (ProgramPolicy(leads=LeadsPolicy(offer_hours=h, reminder_hours=1)) for h in (3, 30))
+    pinned = await save_policy(sessionmaker, pinned_policy)
+    newest = await save_policy(sessionmaker, newest_policy)
+    default = LeadsPolicy().default_time_zone
+    for version, policy in ((pinned, pinned_policy), (newest + 1, newest_policy), (pinned, pinned_policy)):
+        lead = await make_lead(sessionmaker)
+        inp = offered_to(lead, partner.id, f"t:{uuid.uuid4()}").model_copy(update={"policy_version": version})
+        with statements() as sent:
+            (offer,) = (await acts.offer(inp)).offers
+        assert (offer.expires_at, offer.remind_at) == offer_window(policy, AT, default, "DE")
+        if version == pinned:  # a version that is not stored costs the read of the newest
+            assert len(sent) == OFFER_STATEMENTS, sql_of(sent)
+    assert offer_window(pinned_policy, AT, default, "DE") != offer_window(newest_policy, AT, default, "DE")
