@@ -140,7 +140,12 @@ class Settings(BaseSettings):
     # Worker concurrency (unset: the Temporal SDK's defaults, 100 each): workflow tasks, activities
     # and local activities run at once; long polls kept open for workflow and activity tasks (SDK
     # default 5 each). Measured in bench/README.md ("Decisions").
-    worker_max_concurrent_workflow_tasks: int | None = Field(None, ge=2, le=10_000)
+    # Workflow tasks: 20, as many as the worker's database pool has connections (10 and 10 more).
+    # A task's local steps run while it is open, each with a pooled connection: past the pool they
+    # only wait (for a connection, for the lead routing lock), a task held open over 5 seconds is
+    # heartbeated with tasks of its own, and the worker spends CPU on waiting. Tasks beyond the
+    # limit wait in Temporal's queue at no cost (bench/README.md, "session 53").
+    worker_max_concurrent_workflow_tasks: int | None = Field(20, ge=2, le=10_000)
     worker_max_concurrent_activities: int | None = Field(None, ge=1, le=10_000)
     worker_max_concurrent_local_activities: int | None = Field(None, ge=1, le=10_000)
     worker_workflow_task_pollers: int | None = Field(None, ge=2, le=100)

@@ -45,3 +45,27 @@ async def test_a_tuned_worker_approves_and_emails_an_in_policy_deal(api, ops, se
     # two journeys' emails (onboarding's welcome, the deal's approval), each once, in either order
     assert sorted(templates(mailbox, "owner@tuned.test")) == ["approved", "welcome"]
     await nothing_twice(sessionmaker, mailbox)
+
+
+async def test_a_default_worker_opens_no_more_workflow_tasks_than_its_database_pool_has_connections(
+    settings, dev_env, sessionmaker
+):
+    """A workflow task's local steps each hold a pooled connection while the task is open: the
+    default worker runs at most as many tasks at once as `make_engine`'s pool has connections
+    (more would only wait, and be heartbeated past 5 seconds; bench/README.md, session 53)."""
+    from core.settings import Settings
+    from store.db import make_engine
+
+    default = Settings.model_fields["worker_max_concurrent_workflow_tasks"].default
+    worker = build_worker(
+        dev_env.client,
+        settings.model_copy(update={"worker_max_concurrent_workflow_tasks": default}),
+        sessionmaker,
+        settings.task_queue,
+    )
+    engine = make_engine(settings.database_url)
+    try:
+        pool = engine.sync_engine.pool
+        assert worker.config()["max_concurrent_workflow_tasks"] == default == pool.size() + pool._max_overflow  # type: ignore[attr-defined]
+    finally:
+        await engine.dispose()
