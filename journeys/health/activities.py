@@ -4,10 +4,11 @@ recorded with its contributions) and record an early-warning episode."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, not_, or_, select, update
+from sqlalchemy import Select, bindparam, func, not_, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -45,6 +46,7 @@ from journeys.health.domain import (
 )
 from journeys.health.models import HealthEpisode, HealthReengagement, HealthScore
 from store import repo
+from store.db import table_of
 from store.models import Partner
 from store.models.integrations import WebhookEvent
 
@@ -81,21 +83,44 @@ async def _claim(
     )
 
 
+@functools.cache
+def _partner(with_policy: bool = False) -> Select:
+    """A partner's id (`partner_id`), if it exists; `with_policy`, and the policy version its
+    journey pinned (`repo.pinned_policy_read`, in the same round trip)."""
+    partners = table_of(Partner)
+    found = partners.c.id == bindparam("partner_id", type_=partners.c.id.type)
+    if not with_policy:
+        return select(partners.c.id).where(found)
+    pinned = repo.pinned_policy_read()
+    return (
+        select(partners.c.id, pinned.c.policy_created_at, pinned.c.policy_body)
+        .select_from(partners.outerjoin(pinned, true()))
+        .where(found)
+    )
+
+
 async def assess(
     signals: tuple[HealthSignalsReader, ...],
     session: AsyncSession,
     pid: uuid.UUID,
     key: str,
-    snap: VersionedPolicy,
+    snap: VersionedPolicy | repo.PinnedPolicy,
     *,
     with_activity: bool = False,
 ) -> Evaluation | None:
     """Score the partner now under `snap` and record a row when the score or its reasons changed
     (once per `key`: a retry after the commit writes nothing more); None: no such partner. The
-    entity workflow's `evaluate` and the sweep (journeys/health/sweep.py) both score with it."""
+    entity workflow's `evaluate` (`snap` the version its journey pinned, read with the partner; a
+    version not stored is the newest) and the sweep (journeys/health/sweep.py) both score with it."""
     now = datetime.now(UTC)
-    if await session.get(Partner, pid) is None:
+    pinned = snap if isinstance(snap, repo.PinnedPolicy) else None
+    params = {"partner_id": pid, **(pinned.params if pinned else {})}
+    row = (await session.execute(_partner(pinned is not None), params)).first()
+    if row is None:
         return None
+    if pinned is not None:
+        snap = pinned.of(row.policy_created_at, row.policy_body) or await repo.current_policy(session)
+    assert isinstance(snap, VersionedPolicy)
     policy = snap.policy
     found = [s for read in signals for s in await read(session, pid, now, policy)]
     result = score(found, policy.health)
@@ -263,9 +288,9 @@ class HealthActivities(SweepActivities):
     async def evaluate(self, inp: EvaluateInput) -> Evaluation:
         """Score the partner now; record a row when the score or its reasons changed (once per key)."""
         pid = uuid.UUID(inp.partner_id)
+        pinned = repo.PinnedPolicy.of_version(inp.policy_version)
         async with self.sessionmaker() as session, session.begin():
-            snap = await repo.policy_version(session, inp.policy_version) or await repo.current_policy(session)
-            ev = await assess(self.signals, session, pid, inp.idempotency_key, snap, with_activity=inp.activity)
+            ev = await assess(self.signals, session, pid, inp.idempotency_key, pinned, with_activity=inp.activity)
         if ev is None:
             raise ApplicationError(f"partner {pid} not found", type="PartnerNotFound", non_retryable=True)
         return ev
