@@ -137,10 +137,10 @@ class Settings(BaseSettings):
     # Workflows a worker keeps in memory between tasks (the sticky cache; Temporal's default 1000).
     # Evicted ones are replayed from history when they next act. Sizes and RSS: bench/README.md.
     worker_max_cached_workflows: int = Field(1000, ge=0, le=1_000_000)
-    # Worker concurrency (unset: the Temporal SDK's defaults, 100 each): workflow tasks, activities
-    # and local activities run at once; long polls kept open for workflow and activity tasks (SDK
-    # default 5 each). Measured in bench/README.md ("Decisions").
-    # Workflow tasks: 20, as many as the worker's database pool has connections (10 and 10 more).
+    # Worker concurrency: workflow tasks, activities and local activities run at once (activities
+    # unset: the Temporal SDK's 100 each); long polls kept open for workflow and activity tasks
+    # (SDK default 5 each). Measured in bench/README.md ("Decisions").
+    # Workflow tasks: 20 by default, as many as the worker's database pool has connections (10 and 10 more).
     # A task's local steps run while it is open, each with a pooled connection: past the pool they
     # only wait (for a connection, for the lead routing lock), a task held open over 5 seconds is
     # heartbeated with tasks of its own, and the worker spends CPU on waiting. Tasks beyond the
