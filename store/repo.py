@@ -461,9 +461,9 @@ def parsed_policy(version: int, created_at: datetime) -> ProgramPolicy | None:
 @functools.cache
 def pinned_policy_read() -> Subquery:
     """`policy_version`'s read as a subquery (one row or none) another statement joins, so a step
-    reads the version its journey pinned with its own first read (`PinnedPolicy` binds it and
-    takes its two columns): the version's `policy_created_at`, and its `policy_body` only when
-    it is not the one this process parsed."""
+    reads the version its journey pinned with its own first read (`with_pinned_policy`;
+    `PinnedPolicy` binds it and takes its two columns): the version's `policy_created_at`, and
+    its `policy_body` only when it is not the one this process parsed."""
     known_at = bindparam("policy_known_at", type_=PolicyVersion.created_at.type)
     return (
         select(
@@ -473,6 +473,14 @@ def pinned_policy_read() -> Subquery:
         .where(PolicyVersion.version == bindparam("policy_version", type_=PolicyVersion.version.type))
         .subquery("pinned_policy")
     )
+
+
+def with_pinned_policy(stmt: Select) -> Select:
+    """`stmt`, a read of one row by its key, with the pinned version's `policy_created_at` and
+    `policy_body` (`pinned_policy_read`, outer-joined: the row is read whether or not the version
+    exists), bound by `PinnedPolicy.params` and taken by `PinnedPolicy.or_newest`."""
+    pinned = pinned_policy_read()
+    return stmt.add_columns(pinned.c.policy_created_at, pinned.c.policy_body).outerjoin(pinned, true())
 
 
 @dataclass(frozen=True)
@@ -497,6 +505,10 @@ class PinnedPolicy:
             return None
         policy = _policy_of(self.version, created_at, body, self.kept[1] if self.kept else None)
         return VersionedPolicy(version=self.version, policy=policy)
+
+    async def or_newest(self, session: AsyncSession, row: Any) -> VersionedPolicy:
+        """The version a `with_pinned_policy` statement read in `row`, else (not stored) the newest."""
+        return self.of(row.policy_created_at, row.policy_body) or await current_policy(session)
 
 
 @functools.cache

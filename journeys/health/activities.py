@@ -8,7 +8,7 @@ import functools
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Select, bindparam, func, not_, or_, select, true, update
+from sqlalchemy import Select, bindparam, func, not_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -86,17 +86,10 @@ async def _claim(
 @functools.cache
 def _partner(with_policy: bool = False) -> Select:
     """A partner's id (`partner_id`), if it exists; `with_policy`, and the policy version its
-    journey pinned (`repo.pinned_policy_read`, in the same round trip)."""
+    journey pinned (`repo.with_pinned_policy`, in the same round trip)."""
     partners = table_of(Partner)
-    found = partners.c.id == bindparam("partner_id", type_=partners.c.id.type)
-    if not with_policy:
-        return select(partners.c.id).where(found)
-    pinned = repo.pinned_policy_read()
-    return (
-        select(partners.c.id, pinned.c.policy_created_at, pinned.c.policy_body)
-        .select_from(partners.outerjoin(pinned, true()))
-        .where(found)
-    )
+    stmt = select(partners.c.id).where(partners.c.id == bindparam("partner_id", type_=partners.c.id.type))
+    return repo.with_pinned_policy(stmt) if with_policy else stmt
 
 
 async def assess(
@@ -119,7 +112,7 @@ async def assess(
     if row is None:
         return None
     if pinned is not None:
-        snap = pinned.of(row.policy_created_at, row.policy_body) or await repo.current_policy(session)
+        snap = await pinned.or_newest(session, row)
     assert isinstance(snap, VersionedPolicy)
     policy = snap.policy
     found = [s for read in signals for s in await read(session, pid, now, policy)]

@@ -28,7 +28,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    true,
     union_all,
     update,
 )
@@ -332,17 +331,10 @@ def routing_event(
 @functools.cache
 def _locked_lead(with_policy: bool = False) -> Select:
     """A lead's columns by id (`lead_id`), locked; `with_policy`, and the policy version its step
-    pinned (`repo.pinned_policy_read`, in the same round trip)."""
+    pinned (`repo.with_pinned_policy`, in the same round trip)."""
     leads = table_of(Lead)
-    if not with_policy:
-        return select(*leads.c).where(leads.c.id == bindparam("lead_id")).with_for_update()
-    pinned = repo.pinned_policy_read()
-    return (
-        select(*leads.c, pinned.c.policy_created_at, pinned.c.policy_body)
-        .select_from(leads.outerjoin(pinned, true()))
-        .where(leads.c.id == bindparam("lead_id"))
-        .with_for_update(of=leads)
-    )
+    stmt = select(*leads.c).where(leads.c.id == bindparam("lead_id")).with_for_update(of=leads)
+    return repo.with_pinned_policy(stmt) if with_policy else stmt
 
 
 @functools.cache
@@ -460,7 +452,7 @@ class LeadActivities:
             done = next((step for step in lead.routing if step.get("key") == inp.idempotency_key), None)
             if done is not None:  # a retry: the same answer
                 return OfferResult.model_validate(done["result"])
-            snap = pinned.of(lead.policy_created_at, lead.policy_body) or await repo.current_policy(session)
+            snap = await pinned.or_newest(session, lead)
             policy = snap.policy
             facts = LeadFacts(
                 lead_id=inp.lead_id, country=lead.country, region=lead.region, product_category=lead.product_category
