@@ -194,7 +194,8 @@ async def creates(st: Stack, http, port: int, ops: dict[str, str], prog: seed.Pr
     the same server state. The POSTs go through `LeanClient`."""
     from sqlalchemy import text
 
-    from bench.harness import BaselineInput, BaselineWorkflow
+    from bench.baseline import BaselineWorkflow
+    from bench.harness import BaselineInput
 
     rng = random.Random(7)
     registered = [p for p in prog.partners if p["tier"] == "registered"]

@@ -25,7 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio import activity, workflow
+from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -135,55 +135,6 @@ class BaselineMessage(BaseModel):
     key: str
 
 
-@activity.defn(name="bench_noop")
-async def noop(inp: NoopInput) -> NoopResult:
-    return NoopResult(applied=True)
-
-
-@workflow.defn(name="BenchBaselineWorkflow")
-class BaselineWorkflow:
-    """The minimum a journey of the same shape costs on bare Temporal: its activities (no-op,
-    pydantic in and out, the same timeout and retry policy), its signals and its updates (each
-    answered once the activities ran), no policy read, no search attributes, no codec work."""
-
-    def __init__(self) -> None:
-        self._signals = 0
-        self._updates = 0
-        self._ran = False
-
-    @workflow.signal(name=BASELINE_SIGNAL)
-    def signal(self, msg: BaselineMessage) -> None:
-        self._signals += 1
-
-    @workflow.update(name=BASELINE_UPDATE)
-    async def update(self, msg: BaselineMessage) -> BaselineResult:
-        self._updates += 1
-        await workflow.wait_condition(lambda: self._ran)
-        return BaselineResult(activities=0, signals=self._signals)
-
-    @workflow.run
-    async def run(self, inp: BaselineInput) -> BaselineResult:
-        wid = workflow.info().workflow_id
-        for step in range(inp.activities):
-            await workflow.execute_activity(
-                noop,
-                NoopInput(journey_id=wid, step=step),
-                start_to_close_timeout=BASELINE_TIMEOUT,
-                retry_policy=BASELINE_RETRY,
-            )
-        for step in range(inp.local_activities):
-            await workflow.execute_local_activity(
-                noop,
-                NoopInput(journey_id=wid, step=inp.activities + step),
-                start_to_close_timeout=BASELINE_TIMEOUT,
-                retry_policy=BASELINE_RETRY,
-            )
-        self._ran = True
-        await workflow.wait_condition(lambda: self._signals >= inp.signals and self._updates >= inp.updates)
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return BaselineResult(activities=inp.activities, signals=self._signals)
-
-
 @dataclass
 class Shape:
     """What one journey did, on average: activities scheduled, signals and updates received, local
@@ -199,6 +150,8 @@ async def run_baseline(client, shape: Shape, n: int, concurrency: int = 200) -> 
     """`n` baseline workflows of `shape` on a fresh task queue with an in-process worker,
     after one untimed warm-up; timed from the first start to the last answer."""
     from temporalio.worker import Worker
+
+    from bench.baseline import BaselineWorkflow, noop
 
     task_queue = f"bench-baseline-{uuid.uuid4().hex[:8]}"
     progress = Progress("baseline", n)
@@ -441,6 +394,7 @@ def workflow_bytecode() -> int:
     import py_compile
     import sys
 
+    from bench.baseline import BaselineWorkflow
     from core import registry
 
     if not sys.dont_write_bytecode:

@@ -11,7 +11,7 @@ Part A, the real cycle: N `registered` partners are inserted in one statement an
 prepared, continue-as-new every page of P partners); each child computes and stores the
 scorecard from PostgreSQL, emails it and records its states.
 
-Part B, the baseline: a parent workflow (defined here) with the same paging, window and
+Part B, the baseline: a parent workflow (bench/baseline.py) with the same paging, window and
 continue-as-new, whose children run as many no-op activities as a Part A child scheduled and
 then signal the parent.
 
@@ -34,9 +34,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from temporalio import activity, workflow
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.workflow import ParentClosePolicy
+from temporalio import workflow
 
 if TYPE_CHECKING:
     from bench import harness
@@ -44,12 +42,13 @@ if TYPE_CHECKING:
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, Field
 
-    from bench.harness import BASELINE_RETRY, BASELINE_TIMEOUT, NoopInput, NoopResult, log, spread
+    from bench.harness import log, spread
 
 PERIOD = "2026-Q1"
 
 
-# --------------------------------------------------------------------------- Part B: the baseline
+# --------------------------------------------------------------------------- Part B: the baseline's messages
+# (its workflows are in bench/baseline.py)
 
 
 class FanoutInput(BaseModel):
@@ -69,65 +68,6 @@ class ChildInput(BaseModel):
 
 class Done(BaseModel):
     workflow_id: str
-
-
-@activity.defn(name="bench_qbr_noop")
-async def noop(inp: NoopInput) -> NoopResult:
-    return NoopResult(applied=True)
-
-
-@workflow.defn(name="BenchQbrChild")
-class ChildWorkflow:
-    @workflow.run
-    async def run(self, inp: ChildInput) -> None:
-        wid = workflow.info().workflow_id
-        for step in range(inp.activities):
-            await workflow.execute_activity(
-                noop,
-                NoopInput(journey_id=wid, step=step),
-                start_to_close_timeout=BASELINE_TIMEOUT,
-                retry_policy=BASELINE_RETRY,
-            )
-        await workflow.get_external_workflow_handle(inp.parent).signal("done", Done(workflow_id=wid))
-
-
-@workflow.defn(name="BenchQbrFanout")
-class FanoutWorkflow:
-    @workflow.init
-    def __init__(self, inp: FanoutInput) -> None:
-        self._in_flight = list(inp.in_flight)
-        self._early: set[str] = set()
-
-    @workflow.signal(name="done")
-    def done(self, msg: Done) -> None:
-        if msg.workflow_id in self._in_flight:
-            self._in_flight.remove(msg.workflow_id)
-        else:
-            self._early.add(msg.workflow_id)
-
-    @workflow.run
-    async def run(self, inp: FanoutInput) -> int:
-        me = workflow.info().workflow_id
-        end = min(inp.offset + inp.page, inp.total)
-        for i in range(inp.offset, end):
-            await workflow.wait_condition(lambda: len(self._in_flight) < inp.window)
-            wid = f"{inp.prefix}-{i}"
-            await workflow.start_child_workflow(
-                ChildWorkflow.run,
-                ChildInput(parent=me, activities=inp.activities),
-                id=wid,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                parent_close_policy=ParentClosePolicy.ABANDON,
-            )
-            if wid in self._early:
-                self._early.discard(wid)
-            else:
-                self._in_flight.append(wid)
-        if end < inp.total:
-            await workflow.wait_condition(workflow.all_handlers_finished)
-            workflow.continue_as_new(inp.model_copy(update={"offset": end, "in_flight": list(self._in_flight)}))
-        await workflow.wait_condition(lambda: not self._in_flight)
-        return inp.total
 
 
 # --------------------------------------------------------------------------- the run
@@ -187,12 +127,15 @@ async def part_a(client, settings, sessionmaker, n: int, window: int, page: int)
 async def part_b(client, n: int, window: int, page: int, activities: int) -> dict:
     from temporalio.worker import Worker
 
+    from bench.baseline import QbrChildWorkflow, QbrFanoutWorkflow, qbr_noop
+
     task_queue, prefix = f"bench-fanout-{uuid.uuid4().hex[:8]}", f"bench-child-{uuid.uuid4().hex[:6]}"
-    async with Worker(client, task_queue=task_queue, workflows=[FanoutWorkflow, ChildWorkflow], activities=[noop]):
+    workflows = [QbrFanoutWorkflow, QbrChildWorkflow]
+    async with Worker(client, task_queue=task_queue, workflows=workflows, activities=[qbr_noop]):
         t0 = time.perf_counter()
         parent = f"bench-fanout-{uuid.uuid4().hex[:8]}"
         await client.execute_workflow(
-            FanoutWorkflow.run,
+            QbrFanoutWorkflow.run,
             FanoutInput(total=n, page=page, window=window, activities=activities, prefix=prefix),
             id=parent,
             task_queue=task_queue,
