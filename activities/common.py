@@ -135,7 +135,17 @@ class CommonActivities:
         recipients `inp.recipients` names; the events of `inp.events` are written in the queueing
         transaction too (`notify_publishing`)."""
 
+        return await self.notify_after(inp)
+
+    async def notify_after(
+        self, inp: NotifyInput, first: Callable[[AsyncSession], Awaitable[object]] | None = None
+    ) -> SendResult:
+        """`notify`, with `first` run at the start of the queueing transaction: what the email
+        tells (a journey's state change), written with it or not at all (kit generation 12)."""
+
         async def recipients(session: AsyncSession, languages: dict[str, str]) -> Queued:
+            if first is not None:
+                await first(session)
             found = await resolve_recipients(session, inp.partner_id, inp.recipients, self.ops_email, languages)
             return inp, [(role, address, {}) for role, address in found]
 

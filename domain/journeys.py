@@ -115,6 +115,7 @@ LEAN_PATCHES = (
     "kit-lean-steps-9",
     "kit-lean-steps-10",
     "kit-lean-steps-11",
+    "kit-lean-steps-12",
 )
 LEAN_PATCH = LEAN_PATCHES[0]
 # A local activity still failing after a few attempts goes on as an activity (visible to ops).

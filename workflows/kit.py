@@ -341,22 +341,9 @@ class JourneyKit:
     ) -> None:
         if not recipients:
             return
-        key = self.key(f"{self._scope}notify:{step or template}")
-        inp = NotifyInput(
-            idempotency_key=key,
-            partner_id=self.partner_id,
-            journey=self.journey,
-            template=template,
-            recipients=recipients,
-            context={**self._context(), **context},
-            audit_action=f"{self.journey}.{template}_sent",
-            events=events or [],
-        )
-        summary = f"email the {template} to {_audience(recipients)}"
-        name = NOTIFY
-        if events:
-            name = NOTIFY_PUBLISHING
-            summary += " and publish " + ", ".join(e.type for e in events)
+        inp = self.notice(template, recipients, step=step, events=events or [], **context)
+        key, summary = inp.idempotency_key, _email_summary(inp)
+        name = NOTIFY_PUBLISHING if events else NOTIFY
         if self._local_sends():
             await self.local_activity(name, inp, SendResult, summary=summary)
             return
@@ -367,6 +354,64 @@ class JourneyKit:
             QUEUE_NOTIFICATION, inp, NotifyResult, summary=f"queue the {template} email to {_audience(recipients)}"
         )
         await self.send_outbox(key, summary=f"send the {template} email to {_audience(recipients)}")
+
+    def notice(
+        self,
+        template: str,
+        recipients: list[str],
+        *,
+        step: str | None = None,
+        events: Sequence[EventInput] = (),
+        **context: Any,
+    ) -> NotifyInput:
+        """The notification `notify` sends: keyed `<workflow id>:<scope>notify:<step or template>`,
+        with the journey's own context added to `context`, carrying `events`."""
+        return NotifyInput(
+            idempotency_key=self.key(f"{self._scope}notify:{step or template}"),
+            partner_id=self.partner_id,
+            journey=self.journey,
+            template=template,
+            recipients=recipients,
+            context={**self._context(), **context},
+            audit_action=f"{self.journey}.{template}_sent",
+            events=list(events),
+        )
+
+    @property
+    def tells_with_state(self) -> bool:
+        """Generation 12 (`kit-lean-steps-12`): a state change and the email that tells it go in one
+        step (`record_and_notify`), unless an update of the journey waits for its answer: that answer
+        follows the state's record, not an SMTP conversation, so the two stay steps of their own
+        (as `_local_sends` keeps such an email an activity)."""
+        return self.generation >= 12 and workflow.all_handlers_finished()
+
+    async def record_and_notify(
+        self,
+        state: str,
+        name: str,
+        build: Callable[[NotifyInput], BaseModel],
+        template: str,
+        recipients: list[str],
+        *,
+        by: str | None = None,
+        events: Sequence[EventInput] = (),
+        **context: Any,
+    ) -> SendResult:
+        """A state change and the email that tells it (`template` to `recipients`, with the events
+        `emit` held for it and `events`) in one local activity: the journey's `name` records the
+        state and queues the email in one transaction and sends it (`CommonActivities.notify_after`:
+        both written or neither, each idempotent on its own key). `build` gives that activity's
+        input from the notification. For a run with `tells_with_state`; before, the journey records
+        (`record_state`), emits and notifies as three calls, in the order its histories have."""
+        if not recipients:
+            raise ValueError(f"{template}: a state change told by email needs a recipient")
+        self.upsert(state)
+        carried, self._held = [*self._held, *events], []
+        notice = self.notice(template, recipients, events=carried, **context)
+        summary = f"record the {self.journey} state: {state}" + (f" (by {by})" if by else "")
+        return await self.local_activity(
+            name, build(notice), SendResult, summary=f"{summary}; {_email_summary(notice)}"
+        )
 
     async def queue_and_send(
         self, name: str, arg: BaseModel, result_type: type[R], key: str, *, summary: str, send_summary: str
@@ -602,3 +647,11 @@ def _audience(recipients: list[str]) -> str:
         "the certified person" if r.startswith("person:") else ("ops" if r == "ops" else f"the {r}") for r in recipients
     ]
     return " and ".join(dict.fromkeys(names))
+
+
+def _email_summary(inp: NotifyInput) -> str:
+    """'email the <template> to <audience>', and the events it publishes."""
+    summary = f"email the {inp.template} to {_audience(inp.recipients)}"
+    if inp.events:
+        summary += " and publish " + ", ".join(e.type for e in inp.events)
+    return summary

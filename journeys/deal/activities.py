@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.common import approver_rows, queue_rows
-from domain.journeys import NotifyResult, StepResult
+from activities.common import CommonActivities, approver_rows, queue_rows
+from domain.journeys import NotifyResult, SendResult, StepResult
 from journeys.deal.domain import (
     JOURNEY,
     ApprovalRequestInput,
@@ -19,6 +19,7 @@ from journeys.deal.domain import (
     DealStageInput,
     DealState,
     DealStateInput,
+    DealStateNotice,
     Decision,
 )
 from journeys.deal.links import DECISION, DealLinkClaims
@@ -35,6 +36,11 @@ def _not_found(deal_id: str) -> ApplicationError:
     return ApplicationError(f"deal {deal_id} not found", type="DealNotFound", non_retryable=True)
 
 
+def _alone(inp: DealStateInput) -> bool:
+    """A state change written in one statement: neither a closing stage change nor a win."""
+    return inp.stage_change is None and inp.state != DealState.won
+
+
 def _state_detail(inp: DealStateInput) -> dict:
     """The audit detail of a state change."""
     return {
@@ -46,9 +52,17 @@ def _state_detail(inp: DealStateInput) -> dict:
 
 class DealActivities:
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], *, link_secret: str, public_base_url: str, ops_email: str
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        link_secret: str,
+        public_base_url: str,
+        ops_email: str,
+        outbox: CommonActivities | None = None,
     ):
+        """`outbox`: the shared activities, which queue and send the email of `record_state_and_notify`."""
         self.sessionmaker = sessionmaker
+        self.outbox = outbox
         self.link_secret = link_secret
         self.public_base_url = public_base_url.rstrip("/")
         self.ops_email = ops_email
@@ -74,52 +88,77 @@ class DealActivities:
         decision's columns only on the first decision). A closing stage change (its audit row
         names the stage it leaves) or a win (accrued to the partner's fund): the deal read and
         locked first, every write in one transaction."""
-        if inp.stage_change is None and inp.state != DealState.won:
-            return await self._record_state_alone(inp)
+        if _alone(inp):
+            async with self.sessionmaker() as session:
+                await autocommit(session)
+                return StepResult(applied=await self._record_alone(session, inp))
         async with self.sessionmaker() as session, session.begin():
-            deal, partner = await self._deal_and_partner(session, inp.deal_id)
-            # A closing stage change: its audit row here, the stage set by the state's UPDATE below.
-            stage = inp.stage_change
-            if stage is not None and not await self._record_stage(session, deal, stage, write=False):
-                stage = None
-            if not await repo.claim_step(
-                session,
-                key=inp.idempotency_key,
-                actor=inp.by,
-                action=f"deal.{inp.state.value}",
-                partner_id=deal.partner_id,
-                journey=JOURNEY,
-                detail=_state_detail(inp),
-                state=(inp.deal_id, inp.state.value),
-            ):
-                if stage is not None:
-                    await session.execute(update(DEALS).where(DEALS.c.id == deal.id).values(stage=stage.stage.value))
-                return StepResult(applied=False)
-            values: dict = {"state": inp.state.value}
-            if stage is not None:
-                values["stage"] = stage.stage.value
-            if inp.state in (DealState.approved, DealState.rejected) and deal.decided_by is None:
-                values |= {"decided_by": inp.by, "decided_at": inp.at, "decision_reason": inp.reason}
-            if inp.protected_until is not None:
-                values["protected_until"] = inp.protected_until
-            if inp.extensions_used is not None:
-                values["extensions_used"] = inp.extensions_used
-            await session.execute(update(DEALS).where(DEALS.c.id == deal.id).values(**values))
-            if inp.state == DealState.won:  # closed-won revenue accrues market development funds
-                current = await repo.current_policy(session)
-                await mdf.accrue_for_deal(
-                    session,
-                    partner,
-                    deal.id,
-                    deal.amount_minor,
-                    deal.currency,
-                    current.policy,
-                    policy_version=current.version,
-                    task_queue=activity.info().task_queue,
-                )
-        return StepResult(applied=True)
+            return StepResult(applied=await self._record(session, inp))
 
-    async def _record_state_alone(self, inp: DealStateInput) -> StepResult:
+    @activity.defn(name=DealActivity.RECORD_STATE_AND_NOTIFY)
+    async def record_state_and_notify(self, inp: DealStateNotice) -> SendResult:
+        """`record_state` and the email that tells the new state (`inp.notice`, with the events it
+        carries): the state recorded and the email queued in one transaction, then sent
+        (`CommonActivities.notify_after`; kit generation 12). Each half is idempotent on its own key:
+        a retry records nothing twice and sends only what is still pending. A name of its own: a
+        worker that does not know it never records a state without its email."""
+        if self.outbox is None:
+            raise ApplicationError("built without the shared outbox activities", non_retryable=True)
+
+        async def record(session: AsyncSession) -> bool:
+            if _alone(inp.record):
+                return await self._record_alone(session, inp.record)
+            return await self._record(session, inp.record)
+
+        return await self.outbox.notify_after(inp.notice, record)
+
+    async def _record(self, session: AsyncSession, inp: DealStateInput) -> bool:
+        """`record_state` of a closing stage change or a win, in the caller's transaction."""
+        deal, partner = await self._deal_and_partner(session, inp.deal_id)
+        # A closing stage change: its audit row here, the stage set by the state's UPDATE below.
+        stage = inp.stage_change
+        if stage is not None and not await self._record_stage(session, deal, stage, write=False):
+            stage = None
+        if not await repo.claim_step(
+            session,
+            key=inp.idempotency_key,
+            actor=inp.by,
+            action=f"deal.{inp.state.value}",
+            partner_id=deal.partner_id,
+            journey=JOURNEY,
+            detail=_state_detail(inp),
+            state=(inp.deal_id, inp.state.value),
+        ):
+            if stage is not None:
+                await session.execute(update(DEALS).where(DEALS.c.id == deal.id).values(stage=stage.stage.value))
+            return False
+        values: dict = {"state": inp.state.value}
+        if stage is not None:
+            values["stage"] = stage.stage.value
+        if inp.state in (DealState.approved, DealState.rejected) and deal.decided_by is None:
+            values |= {"decided_by": inp.by, "decided_at": inp.at, "decision_reason": inp.reason}
+        if inp.protected_until is not None:
+            values["protected_until"] = inp.protected_until
+        if inp.extensions_used is not None:
+            values["extensions_used"] = inp.extensions_used
+        await session.execute(update(DEALS).where(DEALS.c.id == deal.id).values(**values))
+        if inp.state == DealState.won:  # closed-won revenue accrues market development funds
+            current = await repo.current_policy(session)
+            await mdf.accrue_for_deal(
+                session,
+                partner,
+                deal.id,
+                deal.amount_minor,
+                deal.currency,
+                current.policy,
+                policy_version=current.version,
+                task_queue=activity.info().task_queue,
+            )
+        return True
+
+    async def _record_alone(self, session: AsyncSession, inp: DealStateInput) -> bool:
+        """`record_state` of a decision, an extension or an expiry: one statement, autocommitted by
+        the caller's session or in its transaction."""
         values: dict = {"state": inp.state.value}
         if inp.protected_until is not None:
             values["protected_until"] = inp.protected_until
@@ -128,24 +167,22 @@ class DealActivities:
         once = None
         if inp.state in (DealState.approved, DealState.rejected):
             once = {"decided_by": inp.by, "decided_at": inp.at, "decision_reason": inp.reason}
-        async with self.sessionmaker() as session:
-            await autocommit(session)
-            recorded = await repo.record_state(
-                session,
-                Deal,
-                uuid.UUID(inp.deal_id),
-                values,
-                once=once,
-                key=inp.idempotency_key,
-                actor=inp.by,
-                action=f"deal.{inp.state.value}",
-                journey=JOURNEY,
-                state=inp.state.value,
-                detail=_state_detail(inp),
-            )
+        recorded = await repo.record_state(
+            session,
+            Deal,
+            uuid.UUID(inp.deal_id),
+            values,
+            once=once,
+            key=inp.idempotency_key,
+            actor=inp.by,
+            action=f"deal.{inp.state.value}",
+            journey=JOURNEY,
+            state=inp.state.value,
+            detail=_state_detail(inp),
+        )
         if recorded.partner_id is None:
             raise _not_found(inp.deal_id)
-        return StepResult(applied=recorded.applied)
+        return recorded.applied
 
     @activity.defn(name=DealActivity.RECORD_STAGE)
     async def record_stage(self, inp: DealStageInput) -> StepResult:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from domain.journeys import Coverage
+from domain.journeys import Coverage, NotifyInput
 
 if TYPE_CHECKING:
     from publicsuffixlist import PublicSuffixList
@@ -30,6 +30,8 @@ class DealActivity:
     RECORD_STATE = "deal.record_state"
     RECORD_STAGE = "deal.record_stage"
     QUEUE_APPROVAL_REQUEST = "deal.queue_approval_request"
+    # A state change and the email that tells it, in one step (kit generation 12).
+    RECORD_STATE_AND_NOTIFY = "deal.record_state_and_notify"
 
 
 LEGACY_ACTIVITY_NAMES = {
@@ -296,6 +298,14 @@ class DealStateInput(BaseModel):
     stage_change: DealStageInput | None = None
 
 
+class DealStateNotice(BaseModel):
+    """A state change (`record`) and the email that tells it (`notice`, with the events it
+    carries), recorded and queued in one transaction, then sent (kit generation 12)."""
+
+    record: DealStateInput
+    notice: NotifyInput
+
+
 class DealStageInput(BaseModel):
     idempotency_key: str
     deal_id: str
@@ -330,4 +340,5 @@ def describe(inp: DealInput) -> tuple[str, str]:
 
 
 DealCarried.model_rebuild()
+DealStateNotice.model_rebuild()
 DealInput.model_rebuild()

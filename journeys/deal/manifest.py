@@ -22,6 +22,7 @@ SPEC = JourneySpec(
         link_secret=r.settings.link_secret,
         public_base_url=r.settings.public_base_url,
         ops_email=r.settings.ops_email,
+        outbox=r.outbox,
     ),
     legacy_activity_names=domain.LEGACY_ACTIVITY_NAMES,
     describe=lambda inp: domain.describe(domain.DealInput.model_validate(inp)),

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         DealStageInput,
         DealState,
         DealStateInput,
+        DealStateNotice,
         Decision,
         DecisionResult,
         ExtensionDecision,
@@ -213,21 +214,31 @@ class DealWorkflow:
         if approved:
             rules = policy.deal.tiers[self._kit.coverage.tier]
             self._protected_until = now + policy.days(rules.protection_days)
-        await self._set_state(
-            DealState.approved if approved else DealState.rejected,
-            by=self._decision.by,
-            reason=self._decision.reason,
-            step="decision",
-        )
-        self._decision_recorded = True
-        self._kit.decided(self._state.value, self._decision.by, self._submitted_at)
-        await self._kit.emit(
-            f"deal.{self._state.value}", self._event(self._decision.by, self._decision.reason), email_follows=True
-        )
+        decision = self._decision
+
+        def recorded() -> None:
+            self._decision_recorded = True
+            self._kit.decided(self._state.value, decision.by, self._submitted_at)
+
         if not approved:
-            await self._kit.notify("rejected", ["partner"], reason=self._decision.reason)
+            await self._tell_state(
+                DealState.rejected,
+                lambda: ["partner"],
+                by=decision.by,
+                step="decision",
+                reason=decision.reason,
+                recorded=recorded,
+                context={"reason": decision.reason},
+            )
             return await self._end()
-        await self._kit.notify("approved", ["partner"] + (["cam"] if self._cam_decides() else []))
+        await self._tell_state(
+            DealState.approved,
+            lambda: ["partner"] + (["cam"] if self._cam_decides() else []),
+            by=decision.by,
+            step="decision",
+            reason=decision.reason,
+            recorded=recorded,
+        )
         await self._protect()
         return await self._end()
 
@@ -347,10 +358,13 @@ class DealWorkflow:
                         since=7,
                     )
                 if change.stage in CLOSING:
-                    state = CLOSING[change.stage]
-                    await self._set_state(state, by=change.by, step="closed", stage=stage if closing else None)
-                    await self._kit.emit(f"deal.{state.value}", self._event(change.by), email_follows=True)
-                    await self._kit.notify(state.value, ["partner"] + (["cam"] if self._kit.coverage.cam_id else []))
+                    await self._tell_state(
+                        CLOSING[change.stage],
+                        self._partner_and_cam,
+                        by=change.by,
+                        step="closed",
+                        stage=stage if closing else None,
+                    )
                     return
             while self._to_announce:
                 req = self._to_announce.pop(0)
@@ -386,13 +400,13 @@ class DealWorkflow:
 
             now = workflow.now()
             if now >= self._protected_until:
-                await self._set_state(
-                    DealState.expired, by=actors.SYSTEM, step="expired", reason="protection window ended"
+                await self._tell_state(
+                    DealState.expired,
+                    self._partner_and_cam,
+                    by=actors.SYSTEM,
+                    step="expired",
+                    reason="protection window ended",
                 )
-                await self._kit.emit(
-                    "deal.expired", self._event(actors.SYSTEM, "protection window ended"), email_follows=True
-                )
-                await self._kit.notify("expired", ["partner"] + (["cam"] if self._kit.coverage.cam_id else []))
                 return
             deadlines = [self._protected_until]
             for offset in sorted(rules.expiry_reminder_days, reverse=True):
@@ -508,10 +522,57 @@ class DealWorkflow:
         self, state: DealState, *, by: str, step: str, reason: str | None = None, stage: DealStageInput | None = None
     ) -> None:
         self._state = state
-        record = DealStateInput(
+        record = self._state_input(by=by, step=step, reason=reason, stage=stage)
+        await self._kit.record_state(state.value, DealActivity.RECORD_STATE, record, by=by)
+
+    async def _tell_state(
+        self,
+        state: DealState,
+        recipients: Callable[[], list[str]],
+        *,
+        by: str,
+        step: str,
+        reason: str | None = None,
+        stage: DealStageInput | None = None,
+        recorded: Callable[[], None] | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> None:
+        """A state change, its event `deal.<state>` and the email (template `<state>`) that tells
+        both: one step since the kit's generation 12 (`record_and_notify`, unless an update waits
+        for its answer); before, the record, the event held for the email and the email, the
+        calls the recorded histories have. `recipients` are asked when the email is built (after
+        the record, before generation 12); `recorded` runs once the state is in the DB."""
+        if not self._kit.tells_with_state:
+            await self._set_state(state, by=by, step=step, reason=reason, stage=stage)
+            if recorded is not None:
+                recorded()
+            await self._kit.emit(f"deal.{state.value}", self._event(by, reason), email_follows=True)
+            await self._kit.notify(state.value, recipients(), **(context or {}))
+            return
+        self._state = state
+        record = self._state_input(by=by, step=step, reason=reason, stage=stage)
+        await self._kit.record_and_notify(
+            state.value,
+            DealActivity.RECORD_STATE_AND_NOTIFY,
+            lambda notice: DealStateNotice(record=record, notice=notice),
+            state.value,
+            recipients(),
+            by=by,
+            events=[self._kit.event(f"deal.{state.value}", self._event(by, reason))],
+            **(context or {}),
+        )
+        if recorded is not None:
+            recorded()
+
+    def _partner_and_cam(self) -> list[str]:
+        return ["partner"] + (["cam"] if self._kit.coverage.cam_id else [])
+
+    def _state_input(self, *, by: str, step: str, reason: str | None, stage: DealStageInput | None) -> DealStateInput:
+        """The record of the state the journey just took (`self._state`), keyed `<workflow id>:<step>`."""
+        return DealStateInput(
             idempotency_key=self._kit.key(step),
             deal_id=self._inp.deal_id,
-            state=state,
+            state=self._state,
             by=by,
             reason=reason,
             protected_until=self._protected_until,
@@ -519,7 +580,6 @@ class DealWorkflow:
             at=workflow.now(),
             stage_change=stage,
         )
-        await self._kit.record_state(state.value, DealActivity.RECORD_STATE, record, by=by)
 
     def _event(self, by: str | None, reason: str | None = None, days_left: float | None = None) -> DealEvent:
         return DealEvent(

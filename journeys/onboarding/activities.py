@@ -8,12 +8,15 @@ from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from activities.common import CommonActivities
 from domain.enums import PartnerStatus
-from domain.journeys import StepResult
+from domain.journeys import SendResult, StepResult
 from journeys.onboarding.domain import (
     JOURNEY,
     FinishOnboardingInput,
+    FinishOnboardingNotice,
     OnboardingActivity,
     OnboardingState,
     OpenPlanInput,
@@ -27,8 +30,10 @@ _STATUS = {OnboardingState.activated: PartnerStatus.active, OnboardingState.at_r
 
 
 class OnboardingActivities:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]):
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, outbox: CommonActivities | None = None):
+        """`outbox`: the shared activities, which queue and send the email of `finish_and_notify`."""
         self.sessionmaker = sessionmaker
+        self.outbox = outbox
 
     @activity.defn(name=OnboardingActivity.OPEN_PLAN)
     async def open_plan(self, inp: OpenPlanInput) -> StepResult:
@@ -94,19 +99,34 @@ class OnboardingActivities:
 
     @activity.defn(name=OnboardingActivity.FINISH)
     async def finish(self, inp: FinishOnboardingInput) -> StepResult:
+        async with self.sessionmaker() as session, session.begin():
+            return StepResult(applied=await self._finish(session, inp))
+
+    @activity.defn(name=OnboardingActivity.FINISH_AND_NOTIFY)
+    async def finish_and_notify(self, inp: FinishOnboardingNotice) -> SendResult:
+        """`finish` and the email that tells the outcome (`inp.notice`, with the events it carries):
+        the partner's status recorded and the email queued in one transaction, then sent
+        (`CommonActivities.notify_after`; kit generation 12). Each half is idempotent on its own
+        key. A name of its own: a worker that does not know it never records an outcome without
+        its email."""
+        if self.outbox is None:
+            raise ApplicationError("built without the shared outbox activities", non_retryable=True)
+        return await self.outbox.notify_after(inp.notice, lambda session: self._finish(session, inp.record))
+
+    async def _finish(self, session: AsyncSession, inp: FinishOnboardingInput) -> bool:
+        """The outcome's audit row (once per key) and the partner's status, in the caller's transaction."""
         pid = uuid.UUID(inp.partner_id)
         status = _STATUS[inp.state]
-        async with self.sessionmaker() as session, session.begin():
-            if not await repo.claim_step(
-                session,
-                key=inp.idempotency_key,
-                actor="system",
-                action=f"onboarding.{inp.state.value}",
-                partner_id=pid,
-                journey=JOURNEY,
-                detail={"partner_status": status.value},
-                state=(inp.partner_id, inp.state.value),
-            ):
-                return StepResult(applied=False)
-            await session.execute(update(Partner).where(Partner.id == pid).values(status=status.value))
-        return StepResult(applied=True)
+        if not await repo.claim_step(
+            session,
+            key=inp.idempotency_key,
+            actor="system",
+            action=f"onboarding.{inp.state.value}",
+            partner_id=pid,
+            journey=JOURNEY,
+            detail={"partner_status": status.value},
+            state=(inp.partner_id, inp.state.value),
+        ):
+            return False
+        await session.execute(update(Partner).where(Partner.id == pid).values(status=status.value))
+        return True

@@ -8,7 +8,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from domain.enums import Tier
-from domain.journeys import Coverage, workflow_id
+from domain.journeys import Coverage, NotifyInput, workflow_id
 
 JOURNEY = "onboarding"
 
@@ -23,6 +23,8 @@ class OnboardingActivity:
     OPEN_PLAN = "onboarding.open_plan"
     RECORD_MILESTONE = "onboarding.record_milestone"
     FINISH = "onboarding.finish"
+    # The outcome and the email that tells it, in one step (kit generation 12).
+    FINISH_AND_NOTIFY = "onboarding.finish_and_notify"
 
 
 LEGACY_ACTIVITY_NAMES = {
@@ -116,6 +118,14 @@ class FinishOnboardingInput(BaseModel):
     partner_id: str
     state: OnboardingState
     at: datetime
+
+
+class FinishOnboardingNotice(BaseModel):
+    """The outcome (`record`) and the email that tells it (`notice`, with the events it carries),
+    recorded and queued in one transaction, then sent (kit generation 12)."""
+
+    record: FinishOnboardingInput
+    notice: NotifyInput
 
 
 def milestone_done(partner_id: str, key: str, by: str) -> tuple[str, str, MilestoneDone]:

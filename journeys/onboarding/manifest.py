@@ -14,7 +14,7 @@ from journeys.onboarding.workflow import OnboardingWorkflow
 SPEC = JourneySpec(
     name=domain.JOURNEY,
     workflow=OnboardingWorkflow,
-    activities=lambda r: OnboardingActivities(r.sessionmaker),
+    activities=lambda r: OnboardingActivities(r.sessionmaker, outbox=r.outbox),
     legacy_activity_names=domain.LEGACY_ACTIVITY_NAMES,
     describe=lambda inp: domain.describe(domain.OnboardingInput.model_validate(inp)),
     router="journeys.onboarding.router:router",

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         MARK_MILESTONE,
         REPORT_MILESTONE,
         FinishOnboardingInput,
+        FinishOnboardingNotice,
         MilestoneDone,
         MilestoneProgress,
         MilestoneReport,
@@ -251,19 +252,37 @@ class OnboardingWorkflow:
         return min(deadlines, key=lambda d: d[0])
 
     async def _finish(self, state: OnboardingState) -> None:
+        """The outcome (the partner's status) and the email that tells it with its event: one step
+        since the kit's generation 12 (`record_and_notify`, unless an update waits for its answer),
+        the record then the email before."""
         self._state = state
         record = FinishOnboardingInput(
             idempotency_key=self._kit.key(state.value), partner_id=self._partner_id, state=state, at=workflow.now()
         )
+        if self._kit.tells_with_state:
+            template, to, context = self._outcome_email(state)
+            await self._kit.record_and_notify(
+                state.value,
+                OnboardingActivity.FINISH_AND_NOTIFY,
+                lambda notice: FinishOnboardingNotice(record=record, notice=notice),
+                template,
+                to,
+                events=[self._kit.event(f"partner.{state.value}", self._event())],
+                **context,
+            )
+            return
         await self._kit.record_state(state.value, OnboardingActivity.FINISH, record)  # the partner's status
+        template, to, context = self._outcome_email(state)  # the coverage as it is once recorded
+        events = [self._kit.event(f"partner.{state.value}", self._event())]
+        await self._kit.notify(template, to, events=events, **context)
+
+    def _outcome_email(self, state: OnboardingState) -> tuple[str, list[str], dict[str, Any]]:
+        """The outcome's email: its template, recipients and context."""
         has_cam = self._kit.has_cam()
-        missing = [m.title for m in self._milestones.values() if m.required and not m.done_at]
-        event = "partner.activated" if state == OnboardingState.activated else "partner.at_risk"
-        events = [self._kit.event(event, self._event())]
         if state == OnboardingState.activated:
-            await self._kit.notify("activated", ["partner"] + (["cam"] if has_cam else []), events=events)
-        else:
-            await self._kit.notify("at_risk", ["partner", "cam" if has_cam else "ops"], missing=missing, events=events)
+            return "activated", ["partner"] + (["cam"] if has_cam else []), {}
+        missing = [m.title for m in self._milestones.values() if m.required and not m.done_at]
+        return "at_risk", ["partner", "cam" if has_cam else "ops"], {"missing": missing}
 
     def _event(self) -> PartnerEvent:
         return PartnerEvent(

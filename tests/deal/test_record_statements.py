@@ -38,6 +38,22 @@ def activities(sessionmaker) -> DealActivities:
     return DealActivities(sessionmaker, link_secret="s" * 32, public_base_url="http://x.test", ops_email="ops@x.test")
 
 
+def win(deal: Deal, at: datetime) -> DealStateInput:
+    """The deal closed won by its partner: the state and the closing stage in one step."""
+    by = f"partner:{deal.partner_id}"
+    stage = DealStageInput(
+        idempotency_key=f"deal-{deal.id}:stage:1", deal_id=str(deal.id), stage=DealStage.closed_won, by=by, at=at
+    )
+    return DealStateInput(
+        idempotency_key=f"deal-{deal.id}:closed",
+        deal_id=str(deal.id),
+        state=DealState.won,
+        by=by,
+        at=at,
+        stage_change=stage,
+    )
+
+
 async def audits(sessionmaker, key: str) -> list[AuditEvent]:
     async with sessionmaker() as session:
         return list((await session.scalars(select(AuditEvent).where(AuditEvent.idempotency_key == key))).all())
@@ -147,21 +163,7 @@ async def test_a_win_sets_stage_and_state_in_one_update_and_accrues_to_the_fund_
     partner = await make_partner(sessionmaker, tier=Tier.registered)
     deal = await make_deal(sessionmaker, partner, state="approved")
     acts = DealActivities(sessionmaker, link_secret="s" * 32, public_base_url="http://x.test", ops_email="ops@x.test")
-    at = datetime.now(UTC)
-    won = DealStateInput(
-        idempotency_key=f"deal-{deal.id}:closed",
-        deal_id=str(deal.id),
-        state=DealState.won,
-        by=f"partner:{partner.id}",
-        at=at,
-        stage_change=DealStageInput(
-            idempotency_key=f"deal-{deal.id}:stage:1",
-            deal_id=str(deal.id),
-            stage=DealStage.closed_won,
-            by=f"partner:{partner.id}",
-            at=at,
-        ),
-    )
+    won = win(deal, datetime.now(UTC))
     with statements() as sent:
         assert (await ActivityEnvironment().run(acts.record_state, won)).applied
     assert len(sent) == WIN_OPENING_A_FUND, sql_of(sent)

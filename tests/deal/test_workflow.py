@@ -291,7 +291,8 @@ async def test_a_permanent_failure_waits_for_ops_then_resumes(ts_env, sessionmak
 
         record = await eventually(lambda: _needs(sessionmaker, wid), what="needs_attention recorded")
         assert record.state == "needs_attention" and "DealNotFound" in record.attention["error"]
-        assert record.attention["activity"] == "deal.record_state"
+        # The decision and its email are one step (kit generation 12): that step waits for ops.
+        assert record.attention["activity"] == "deal.record_state_and_notify"
         assert (await handle.describe()).status.name == "RUNNING"  # not failed
         progress = await handle.query(DealWorkflow.progress)  # still answers
         assert progress.state == DealState.approved  # the decision it could not record

@@ -57,15 +57,16 @@ from worker.services import Postgres, SmtpSink, TemporalDevServer, free_port
 ROOT = Path(__file__).resolve().parents[2]
 MILESTONES = ("portal_access", "first_training", "first_certification", "business_plan", "first_deal")
 NOT_A_STEP = {SEND_NOTIFICATIONS}  # sends carry the key of the notification they send
-# Queues (a step: its audit row) and sends one notification; the second also writes its events.
-STEP_AND_SEND = {NOTIFY, NOTIFY_PUBLISHING}
+# Queues (a step: its audit row) and sends one notification; the second also writes its events;
+# the third records the onboarding's outcome first, in the same transaction (kit generation 12).
+STEP_AND_SEND = {NOTIFY, NOTIFY_PUBLISHING, OnboardingActivity.FINISH_AND_NOTIFY}
 SENDS = NOT_A_STEP | STEP_AND_SEND  # the activity a failing send retries
 PUBLISHES = {WebhookActivity.PUBLISH}  # events for webhook subscribers: one webhook_events row per key
 # Writes run as local activities (kit generation 3): their marker has no input, so the key is the
 # one the journey gives them; onboarding's closing record is keyed `<workflow id>:<final state>`.
 # Notifications too (generation 4): their result names the outbox key (SendResult.idempotency_key);
 # one still failing after the local attempts goes on as an activity, read from its input as before.
-LOCAL_STEPS = {OnboardingActivity.FINISH}
+LOCAL_STEPS = {OnboardingActivity.FINISH, OnboardingActivity.FINISH_AND_NOTIFY}
 # Onboarding's plan and milestone records (kit generation 6): the plan keyed `<workflow id>:plan`,
 # a milestone `<workflow id>:milestone:<key>`, the key named by the marker's summary.
 PLAN, MILESTONE = OnboardingActivity.OPEN_PLAN, OnboardingActivity.RECORD_MILESTONE
@@ -213,6 +214,9 @@ async def history_steps(client: Client, wid: str) -> tuple[set[str], set[str], s
             continue
         attrs = event.activity_task_scheduled_event_attributes
         [arg] = await client.data_converter.decode(attrs.input.payloads) if attrs.input.payloads else [None]
+        if isinstance(arg, dict) and "record" in arg and "notice" in arg:  # a state and its email, as an activity
+            steps.add(arg["record"]["idempotency_key"])
+            arg = arg["notice"]
         key = arg.get("idempotency_key") if isinstance(arg, dict) else None
         if key is None:
             continue  # policy.load: reads only
