@@ -132,10 +132,10 @@ async def test_metrics_and_a_trace_from_the_api_request_to_the_activities(
     assert {
         "StartWorkflow:DealWorkflow",
         "RunWorkflow:DealWorkflow",
-        "RunActivity:deal.record_state",
-        "RunActivity:outbox.notify_publishing",  # the approval email and the deal's events
+        # The approval, its email and the deal's events: one step (kit generation 12).
+        "RunActivity:deal.record_state_and_notify",
     } <= names, sorted(names)
-    record = next(s for s in caused if s.name == "RunActivity:deal.record_state")
+    record = next(s for s in caused if s.name == "RunActivity:deal.record_state_and_notify")
     assert request in list(ancestors(record))
 
 
