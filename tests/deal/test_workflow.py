@@ -13,6 +13,7 @@ from temporalio.service import RPCError
 from domain.enums import Tier
 from domain.journeys import Coverage
 from journeys.deal.domain import (
+    DealActivity,
     DealDecision,
     DealStage,
     DealState,
@@ -28,7 +29,7 @@ from journeys.onboarding.models import PartnerMilestone
 from journeys.onboarding.workflow import OnboardingWorkflow
 from tests.deal.factories import deal_input, make_deal
 from tests.helpers.factories import make_cam, make_partner
-from tests.helpers.histories import record_history
+from tests.helpers.histories import local_steps, record_history
 from tests.helpers.waiting import eventually
 from worker.main import build_worker
 
@@ -68,6 +69,7 @@ async def test_auto_approved_then_reminded_stalled_and_expired(
         handle = await start(ts_env, deal, partner, task_queue)
         result = await handle.result()
         await record_history(handle, "deal-auto-expired")
+        steps = await local_steps(ts_env.client, handle)
         # Onboarding's own record of the milestone (not a query: once the deal is done the clock
         # may skip to the plan's end, and the test server answers no query of a closed workflow).
         async with sessionmaker() as session:
@@ -75,6 +77,8 @@ async def test_auto_approved_then_reminded_stalled_and_expired(
         with contextlib.suppress(RPCError):
             await onboarding.terminate("test over")
     assert result.state == DealState.expired
+    # Kit generation 12: the approval and the expiry each with its email in one step; no update waits.
+    assert steps.count(DealActivity.RECORD_STATE_AND_NOTIFY) == 2 and DealActivity.RECORD_STATE not in steps, steps
     assert first_deal is not None and first_deal.done_by == f"journey:deal-{deal.id}"
     # the deal's own emails (onboarding's go on: the clock may pass its plan's end meanwhile)
     deal_mails = [
@@ -146,6 +150,11 @@ async def test_cam_decision_after_reminder_and_escalation(ts_env, sessionmaker, 
         )
         final = await handle.result()
         await record_history(handle, "deal-cam-won")
+        steps = await local_steps(ts_env.client, handle)
+    # The CAM's decision is answered once recorded, so it and its email stay two steps while the
+    # update waits; the win, with no update waiting, is one (kit generation 12).
+    assert steps.count(DealActivity.RECORD_STATE_AND_NOTIFY) == 1, steps
+    assert DealActivity.RECORD_STATE in steps[: steps.index(DealActivity.RECORD_STATE_AND_NOTIFY)], steps
     assert final.state == DealState.won and final.stage == DealStage.closed_won
     later = mails(mailbox)[3:]
     assert later == [

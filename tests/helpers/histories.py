@@ -101,3 +101,15 @@ async def runs_since(client, workflow_id: str, first_run_id: str, limit: int = 2
         if not run_id:
             return 0
     return 0
+
+
+async def local_steps(client, handle) -> list[str]:
+    """The local activities of a workflow's history, by type, in order (their markers' data)."""
+    out = []
+    async for event in handle.fetch_history_events():
+        if event.HasField("marker_recorded_event_attributes"):
+            marker = event.marker_recorded_event_attributes
+            if marker.marker_name == "core_local_activity":
+                [data] = await client.data_converter.decode(marker.details["data"].payloads)
+                out.append(data["activity_type"])
+    return out

@@ -19,6 +19,7 @@ from domain.webhooks import WebhookActivity
 from journeys.onboarding.events import PartnerEvent
 from store.models.integrations import WebhookEvent
 from tests.helpers.factories import make_partner
+from tests.helpers.histories import local_steps
 from tests.helpers.waiting import eventually
 from worker.integrations import integration_activities
 from workflows.kit import JourneyKit
@@ -53,18 +54,6 @@ async def _events(sessionmaker, wid: str) -> list[str]:
         return list(rows)
 
 
-async def _local_steps(client, handle) -> list[str]:
-    """The local activities of the history, by type (their markers' data)."""
-    out = []
-    async for event in handle.fetch_history_events():
-        if event.HasField("marker_recorded_event_attributes"):
-            marker = event.marker_recorded_event_attributes
-            if marker.marker_name == "core_local_activity":
-                [data] = await client.data_converter.decode(marker.details["data"].payloads)
-                out.append(data["activity_type"])
-    return out
-
-
 async def test_an_event_held_for_an_email_is_published_before_a_wait(
     dev_env, settings, sessionmaker, task_queue, mailbox
 ):
@@ -87,7 +76,7 @@ async def test_an_event_held_for_an_email_is_published_before_a_wait(
         assert await eventually(lambda: _events(sessionmaker, waiting.id), what="the event before the wait") == [
             "partner.enrolled"
         ]
-        assert await _local_steps(dev_env.client, waiting) == [WebhookActivity.PUBLISH]
+        assert await local_steps(dev_env.client, waiting) == [WebhookActivity.PUBLISH]
         assert mailbox.messages == []  # the email still waits
         await waiting.terminate("test over")
 
@@ -99,7 +88,7 @@ async def test_an_event_held_for_an_email_is_published_before_a_wait(
             task_queue=task_queue,
         )
         await riding.result()
-        assert await _local_steps(dev_env.client, riding) == ["outbox.notify_publishing"]
+        assert await local_steps(dev_env.client, riding) == ["outbox.notify_publishing"]
         assert await _events(sessionmaker, riding.id) == ["partner.enrolled"]
         assert len(mailbox.messages) == 1
 
@@ -111,5 +100,5 @@ async def test_an_event_held_for_an_email_is_published_before_a_wait(
             task_queue=task_queue,
         )
         await nobody.result()
-        assert await _local_steps(dev_env.client, nobody) == [WebhookActivity.PUBLISH]
+        assert await local_steps(dev_env.client, nobody) == [WebhookActivity.PUBLISH]
         assert await _events(sessionmaker, nobody.id) == ["partner.enrolled"]
