@@ -48,6 +48,14 @@ from store.models.portal import PartnerUser
 Queued = tuple[NotifyInput, list[tuple[str, str, dict]]]
 
 
+def shared_outbox(outbox: CommonActivities | None) -> CommonActivities:
+    """The shared outbox activities a journey's one-step email goes through (`notify_after`,
+    `queue_and_send`); refused for good when the journey's activities were built without them."""
+    if outbox is None:
+        raise ApplicationError("built without the shared outbox activities", non_retryable=True)
+    return outbox
+
+
 class CommonActivities:
     """Built once per worker with the session factory, the mailer and the ops address;
     `refreshes`: what an event an email carries refreshes (activities/webhooks.py)."""

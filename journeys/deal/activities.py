@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.common import CommonActivities, approver_rows, queue_rows
+from activities.common import CommonActivities, approver_rows, queue_rows, shared_outbox
 from domain.journeys import NotifyResult, SendResult, StepResult
 from journeys.deal.domain import (
     JOURNEY,
@@ -91,7 +91,7 @@ class DealActivities:
         if _alone(inp):
             async with self.sessionmaker() as session:
                 await autocommit(session)
-                return StepResult(applied=await self._record_alone(session, inp))
+                return StepResult(applied=await self._record(session, inp))
         async with self.sessionmaker() as session, session.begin():
             return StepResult(applied=await self._record(session, inp))
 
@@ -102,18 +102,15 @@ class DealActivities:
         (`CommonActivities.notify_after`; kit generation 12). Each half is idempotent on its own key:
         a retry records nothing twice and sends only what is still pending. A name of its own: a
         worker that does not know it never records a state without its email."""
-        if self.outbox is None:
-            raise ApplicationError("built without the shared outbox activities", non_retryable=True)
-
-        async def record(session: AsyncSession) -> bool:
-            if _alone(inp.record):
-                return await self._record_alone(session, inp.record)
-            return await self._record(session, inp.record)
-
-        return await self.outbox.notify_after(inp.notice, record)
+        return await shared_outbox(self.outbox).notify_after(
+            inp.notice, lambda session: self._record(session, inp.record)
+        )
 
     async def _record(self, session: AsyncSession, inp: DealStateInput) -> bool:
-        """`record_state` of a closing stage change or a win, in the caller's transaction."""
+        """`record_state` in the caller's session: a change written in one statement
+        (`_record_alone`), else a closing stage change or a win in the caller's transaction."""
+        if _alone(inp):
+            return await self._record_alone(session, inp)
         deal, partner = await self._deal_and_partner(session, inp.deal_id)
         # A closing stage change: its audit row here, the stage set by the state's UPDATE below.
         stage = inp.stage_change

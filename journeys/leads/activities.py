@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.common import CommonActivities, Queued, notification, resolve_recipients, write_outbox
+from activities.common import CommonActivities, Queued, notification, resolve_recipients, shared_outbox, write_outbox
 from activities.webhooks import wake_stream, write_event
 from domain import actors
 from domain.journeys import NotifyResult, SendResult, StepResult
@@ -628,13 +628,12 @@ class LeadActivities:
         (`inp.events`, written in its transaction): `CommonActivities.queue_and_send` (kit
         generation 11). A name of its own: a worker that does not know it never queues the email
         without sending it or its events."""
-        if self.outbox is None:
-            raise ApplicationError("built without the shared outbox activities", non_retryable=True)
+        outbox = shared_outbox(self.outbox)
 
         async def queued(session: AsyncSession, languages: dict[str, str]) -> Queued:
             return await self._offer_email(session, inp, languages)
 
-        return await self.outbox.queue_and_send(queued, inp.events)
+        return await outbox.queue_and_send(queued, inp.events)
 
     async def _offer_email(
         self, session: AsyncSession, inp: SendOfferInput, languages: dict[str, str] | None = None

@@ -8,9 +8,8 @@ from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.common import CommonActivities
+from activities.common import CommonActivities, shared_outbox
 from domain.enums import PartnerStatus
 from domain.journeys import SendResult, StepResult
 from journeys.onboarding.domain import (
@@ -109,9 +108,9 @@ class OnboardingActivities:
         (`CommonActivities.notify_after`; kit generation 12). Each half is idempotent on its own
         key. A name of its own: a worker that does not know it never records an outcome without
         its email."""
-        if self.outbox is None:
-            raise ApplicationError("built without the shared outbox activities", non_retryable=True)
-        return await self.outbox.notify_after(inp.notice, lambda session: self._finish(session, inp.record))
+        return await shared_outbox(self.outbox).notify_after(
+            inp.notice, lambda session: self._finish(session, inp.record)
+        )
 
     async def _finish(self, session: AsyncSession, inp: FinishOnboardingInput) -> bool:
         """The outcome's audit row (once per key) and the partner's status, in the caller's transaction."""
