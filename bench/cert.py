@@ -81,6 +81,8 @@ async def run(st: Stack, n: int) -> list[Section]:
         result = await handle.execute_update(RENEW, renewal, result_type=RenewalResult)
         return handle, result.period
 
+    # the baseline just before the journeys, and again just after them (compare)
+    first = await harness.baseline_first(st.client, harness.Shape(BUSINESS_STEPS, updates=1), n)
     st.smtp.clear()
     async with build_worker(st.client, st.settings, st.sessionmaker, task_queue):
         wall, done, cpu = await harness.drive("cert", list(zip(certs, partners, strict=True)), journey)
@@ -102,5 +104,6 @@ async def run(st: Stack, n: int) -> list[Section]:
             real,
             BUSINESS_STEPS,
             notes=[f"{failed} renewals not answered with period 2; {st.smtp.counted} emails sent"],
+            first=first,
         )
     ]

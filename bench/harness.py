@@ -191,6 +191,33 @@ async def run_baseline(client, shape: Shape, n: int, concurrency: int = 200) -> 
     return {"wall": wall, "cpu": cpu, **stats}
 
 
+@dataclass
+class Bracket:
+    """A journey's baseline run just before the journey itself (`baseline_first`). `compare` runs it
+    again just after and counts both: the machine's drift over the minute between the two (a
+    shared 2-core machine's rate moved by up to half between runs a minute apart, session 54) then
+    weighs on the baseline as on the journey, instead of on whichever ran second."""
+
+    shape: Shape
+    result: dict
+
+
+async def baseline_first(client, shape: Shape, n: int) -> Bracket | None:
+    """The business-step baseline of `shape` (one activity per business step, the journey's signals
+    and updates), over `n` workflows, run before the journey; None with --no-baselines."""
+    if not BASELINES:
+        return None
+    return Bracket(shape, await run_baseline(client, shape, n))
+
+
+def _both(first: dict, second: dict) -> dict:
+    """Two baseline runs of the same `n` as one of `2n`: wall and CPU halved from the sum (so the
+    rate is over both), the histories of both."""
+    both = {key: first[key] + second[key] for key in first}
+    both["wall"], both["cpu"] = both["wall"] / 2, both["cpu"] / 2
+    return both
+
+
 async def history_stats(handles) -> dict:
     """Events, activities scheduled, signals and updates accepted per history (first run)."""
     from temporalio.api.enums.v1 import EventType
@@ -229,18 +256,36 @@ def shape_of(stats: dict) -> Shape:
     )
 
 
-async def compare(client, title: str, n: int, real: dict, business_steps: int, notes: Sequence[str] = ()) -> Section:
+async def compare(
+    client,
+    title: str,
+    n: int,
+    real: dict,
+    business_steps: int,
+    notes: Sequence[str] = (),
+    first: Bracket | None = None,
+) -> Section:
     """The real journeys against two bare-Temporal baselines with the same messages, both over
     `n` workflows in the same run: one activity per business step (the target's baseline: what
     the process needs) and as many activities and local activities as the journey ran (what its steps'
-    own work costs, DB and SMTP included)."""
+    own work costs, DB and SMTP included). With `first` (`baseline_first`, run just before the
+    journeys) the business-step baseline runs again now and its rate is over both runs, which
+    bracket the journeys; a `first` of another shape than the journey had is a benchmark's error."""
     if not BASELINES:
         s = Section(f"{title}: journey cost (no baselines)")
         s.add("real journeys/s", f"{n / real['wall']:.2f}   ({real['wall']:.2f}s)")
         s.add("activities, history events / journey", f"{spread(real['activities'])}, {spread(real['events'])}")
         return s
     shape = shape_of(real)
-    steps = await run_baseline(client, Shape(business_steps, shape.signals, shape.updates), n)
+    wanted = Shape(business_steps, shape.signals, shape.updates)
+    if first is not None and first.shape != wanted:
+        raise RuntimeError(f"{title}: the baseline run first was {first.shape}, the journeys were {wanted}")
+    steps = await run_baseline(client, wanted, n)
+    bracket = ""
+    if first is not None:
+        before, after = n / first.result["wall"], n / steps["wall"]
+        bracket = f"; before / after the journeys {before:.2f} / {after:.2f}"
+        steps = _both(first.result, steps)
     same = await run_baseline(client, shape, n)
     rate, steps_rate, same_rate = n / real["wall"], n / steps["wall"], n / same["wall"]
     s = Section(f"{title}: journey cost")
@@ -248,7 +293,7 @@ async def compare(client, title: str, n: int, real: dict, business_steps: int, n
     s.add("real journeys/s", f"{rate:.2f}   ({real['wall']:.2f}s)")
     s.add(
         "baseline journeys/s",
-        f"{steps_rate:.2f}   ({steps['wall']:.2f}s; {business_steps} activities, one per business step)",
+        f"{steps_rate:.2f}   ({steps['wall']:.2f}s; {business_steps} activities, one per business step{bracket})",
     )
     s.add("ratio real / baseline", f"{rate / steps_rate:.2f}   (target >= 0.8)")
     s.add(

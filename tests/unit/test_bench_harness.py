@@ -52,6 +52,29 @@ def test_the_same_shape_baseline_runs_the_journeys_local_steps_too() -> None:
     assert shape_of(stats) == Shape(activities=1, signals=1, updates=0, local_activities=8)
 
 
+def test_a_bracketed_baseline_is_the_rate_over_both_its_runs() -> None:
+    """The baseline run before the journeys and the one after count as one run of twice as many:
+    a machine that slowed down between them weighs on the baseline's rate as on the journey's."""
+    from bench.harness import _both
+
+    before = {"wall": 2.0, "cpu": 3.0, "events": [36, 36], "activities": [5, 5]}
+    after = {"wall": 6.0, "cpu": 5.0, "events": [39], "activities": [5]}
+    both = _both(before, after)
+    assert both["wall"] == 4.0 and both["cpu"] == 4.0  # 200 journeys in 8 s: 100 journeys in 4 s
+    assert both["events"] == [36, 36, 39] and both["activities"] == [5, 5, 5]
+
+
+async def test_a_baseline_run_first_must_have_the_journeys_shape() -> None:
+    """A journey's benchmark that ran its first baseline with other signals or updates than the
+    journey then received is refused before any second baseline runs (the client is never used)."""
+    from bench.harness import Bracket, compare
+
+    real = {"wall": 1.0, "activities": [0], "signals": [1], "updates": [0], "local": [3], "events": [14]}
+    first = Bracket(Shape(5, signals=0), {"wall": 1.0, "cpu": 1.0})
+    with pytest.raises(RuntimeError, match="the baseline run first was"):
+        await compare(None, "deal", 1, real, 5, first=first)
+
+
 async def test_the_lean_client_sends_json_and_reads_each_answer_on_one_connection() -> None:
     """bench/api.py times the creates with `LeanClient`: each request's body arrives whole, each
     answer is read to its Content-Length (the next one is not mistaken for its tail), and the
