@@ -200,7 +200,8 @@ async def run(st: Stack, n: int) -> list[Section]:
     from worker.main import build_worker
 
     sections = [await routing_p95(st), await offer_step(st)]
-    rows = lead_rows(n)
+    version = await harness.policy_version(st)  # pinned, as the API pins it
+    rows = [{**row, "policy_version": version} for row in lead_rows(n)]
     async with st.sessionmaker() as session, session.begin():
         session.add_all(Lead(**row) for row in rows)
     task_queue = f"bench-leads-{uuid.uuid4().hex[:8]}"
@@ -212,6 +213,7 @@ async def run(st: Stack, n: int) -> list[Section]:
             country="DE",
             product_category=row["product_category"],
             source="bench",
+            policy_version=version,
         )
         return await st.client.start_workflow("LeadWorkflow", inp, id=f"{JOURNEY}-{row['id']}", task_queue=task_queue)
 
