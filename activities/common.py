@@ -149,7 +149,10 @@ class CommonActivities:
         self, inp: NotifyInput, first: Callable[[AsyncSession], Awaitable[object]] | None = None
     ) -> SendResult:
         """`notify`, with `first` run at the start of the queueing transaction: what the email
-        tells (a journey's state change), written with it or not at all (kit generation 12)."""
+        tells (a journey's state change), written with it or not at all (kit generation 12). The
+        email is sent after that transaction commits: a state change locks the rows it writes
+        (the deal, the partner's fund, the partner), and an SMTP relay that hangs would keep every
+        other writer of those rows waiting for as long as the send's timeout."""
 
         async def recipients(session: AsyncSession, languages: dict[str, str]) -> Queued:
             if first is not None:
@@ -157,10 +160,14 @@ class CommonActivities:
             found = await resolve_recipients(session, inp.partner_id, inp.recipients, self.ops_email, languages)
             return inp, [(role, address, {}) for role, address in found]
 
-        return await self.queue_and_send(recipients, inp.events)
+        return await self.queue_and_send(recipients, inp.events, after_commit=first is not None)
 
     async def queue_and_send(
-        self, queued: Callable[[AsyncSession, dict[str, str]], Awaitable[Queued]], events: Sequence[EventInput] = ()
+        self,
+        queued: Callable[[AsyncSession, dict[str, str]], Awaitable[Queued]],
+        events: Sequence[EventInput] = (),
+        *,
+        after_commit: bool = False,
     ) -> SendResult:
         """Queue one notification and send it, in one step (`notify`, and a journey's own step
         whose recipients carry their own context, e.g. their signed links): `queued` gives the
@@ -171,21 +178,24 @@ class CommonActivities:
         the commit, which marks it: no lock, no read and, unless the send fails, no UPDATE of its
         own), in the language the recipients' query found; the others each in their own
         transaction, by their ids; a retry looks up the key's rows. `events` are written in the
-        queueing transaction too."""
+        queueing transaction too. `after_commit`: the queueing transaction holds locks others
+        wait for (`notify_after`), so every row is sent after it commits, each in its own."""
         rows, languages = list[Any](), dict[str, str]()
         published: list[Published] = []
+        in_transaction = not after_commit
         async with self.sessionmaker() as session, session.begin():
             inp, recipients = await queued(session, languages)
             sent = _Sent(inp.idempotency_key)
-            await write_outbox(session, inp, recipients, rows, sending=True)
+            await write_outbox(session, inp, recipients, rows, sending=in_transaction)
             for event in events:
                 published.append(await write_published(session, event, self.refreshes))
-            if rows:
+            if rows and in_transaction:
                 await self._send_row(session, rows[0], sent, languages.get(rows[0].recipient.lower()), written=True)
         for p in published:  # committed: their streams woken, the journeys they refresh told
             await p.announce()
         sent.events = [p.event_id for p in published]
-        return await self._send(inp.idempotency_key, [row.id for row in rows[1:]] if rows else None, sent)
+        later = rows[1:] if in_transaction else rows
+        return await self._send(inp.idempotency_key, [row.id for row in later] if rows else None, sent, languages)
 
     @activity.defn(name=NOTIFY_PUBLISHING)
     async def notify_publishing(self, inp: NotifyInput) -> SendResult:
@@ -203,9 +213,12 @@ class CommonActivities:
         lost, SMTP 4xx, timeout) is retried by Temporal, after the other rows were tried."""
         return await self._send(inp.idempotency_key)
 
-    async def _send(self, key: str, ids: list[int] | None = None, sent: _Sent | None = None) -> SendResult:
+    async def _send(
+        self, key: str, ids: list[int] | None = None, sent: _Sent | None = None, languages: dict[str, str] | None = None
+    ) -> SendResult:
         """`send_notifications` of the key's rows, or of `ids` when the caller has just queued them
-        (the same rows: one lookup fewer), adding to what `sent` counted already."""
+        (the same rows: one lookup fewer), adding to what `sent` counted already; `languages`: the
+        recipients' the caller found by address (a recipient's not there is looked up)."""
         sent = sent or _Sent(key)
         if ids is None:
             async with self.sessionmaker() as session:
@@ -221,7 +234,8 @@ class CommonActivities:
         for row_id in ids:
             async with self.sessionmaker() as session, session.begin():
                 row = (await session.execute(_locked_row(), {"id": row_id})).one_or_none()
-                await self._send_row(session, row, sent)
+                known = (languages or {}).get(row.recipient.lower()) if row is not None else None
+                await self._send_row(session, row, sent, known)
         return sent.result()
 
     async def _send_row(

@@ -82,7 +82,7 @@ async def run(st: Stack, n: int) -> list[Section]:
         return handle, result.period
 
     # the baseline just before the journeys, and again just after them (compare)
-    first = await harness.baseline_first(st.client, harness.Shape(BUSINESS_STEPS, updates=1), n)
+    bracket = await harness.baseline_first(st.client, harness.Shape(BUSINESS_STEPS, updates=1), n)
     st.smtp.clear()
     async with build_worker(st.client, st.settings, st.sessionmaker, task_queue):
         wall, done, cpu = await harness.drive("cert", list(zip(certs, partners, strict=True)), journey)
@@ -104,6 +104,6 @@ async def run(st: Stack, n: int) -> list[Section]:
             real,
             BUSINESS_STEPS,
             notes=[f"{failed} renewals not answered with period 2; {st.smtp.counted} emails sent"],
-            first=first,
+            first=bracket,
         )
     ]

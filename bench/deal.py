@@ -90,7 +90,7 @@ async def run(st: Stack, n: int) -> list[Section]:
         return handle, (await handle.result())["state"]
 
     # the baseline just before the journeys, and again just after them (compare)
-    first = await harness.baseline_first(st.client, harness.Shape(BUSINESS_STEPS, signals=1), n)
+    bracket = await harness.baseline_first(st.client, harness.Shape(BUSINESS_STEPS, signals=1), n)
     st.smtp.clear()
     async with build_worker(st.client, st.settings, st.sessionmaker, task_queue):
         wall, done, cpu = await harness.drive("deal", list(zip(deals, partners, strict=True)), journey)
@@ -105,6 +105,6 @@ async def run(st: Stack, n: int) -> list[Section]:
             real,
             BUSINESS_STEPS,
             notes=[f"{failed} deals not won; {st.smtp.counted} emails sent"],
-            first=first,
+            first=bracket,
         )
     ]

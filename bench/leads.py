@@ -223,7 +223,7 @@ async def run(st: Stack, n: int) -> list[Section]:
             return await session.scalar(select(func.count()).select_from(Lead).where(new)) or 0
 
     # the baseline just before the journeys, and again just after them (compare)
-    first = await harness.baseline_first(st.client, harness.Shape(BUSINESS_STEPS), n)
+    bracket = await harness.baseline_first(st.client, harness.Shape(BUSINESS_STEPS), n)
     async with build_worker(st.client, st.settings, st.sessionmaker, task_queue):
         t0, cpu0 = time.perf_counter(), time.process_time()
         handles = await harness.bounded(rows, start, 50)
@@ -240,5 +240,5 @@ async def run(st: Stack, n: int) -> list[Section]:
     s = Section(f"leads: {n} leads imported at {ROUTED_PARTNERS} partners and started")
     s.add("until every one is offered", f"{wall:.1f} s ({n / wall:.0f} leads/s)")
     sections.append(s)
-    sections.append(await harness.compare(st.client, "leads", n, real, BUSINESS_STEPS, first=first))
+    sections.append(await harness.compare(st.client, "leads", n, real, BUSINESS_STEPS, first=bracket))
     return sections

@@ -184,7 +184,7 @@ async def run(st: Stack, n: int) -> list[Section]:
         return handle, (await handle.result())["state"]
 
     # the baseline just before the journeys, and again just after them (compare)
-    first = await harness.baseline_first(st.client, harness.Shape(BUSINESS_STEPS, updates=4), n)
+    bracket = await harness.baseline_first(st.client, harness.Shape(BUSINESS_STEPS, updates=4), n)
     st.smtp.clear()
     async with build_worker(st.client, st.settings, st.sessionmaker, task_queue):
         wall, done, cpu = await harness.drive("mdf", rows, journey)
@@ -201,6 +201,6 @@ async def run(st: Stack, n: int) -> list[Section]:
             real,
             BUSINESS_STEPS,
             notes=[f"{failed} requests not paid; {emails} emails sent"],
-            first=first,
+            first=bracket,
         )
     ]

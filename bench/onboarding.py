@@ -40,7 +40,7 @@ async def run(st: Stack, n: int) -> list[Section]:
         return handle, result["state"]
 
     # the baseline just before the journeys, and again just after them (compare)
-    first = await harness.baseline_first(st.client, harness.Shape(BUSINESS_STEPS, signals=len(required)), n)
+    bracket = await harness.baseline_first(st.client, harness.Shape(BUSINESS_STEPS, signals=len(required)), n)
     st.smtp.clear()
     async with build_worker(st.client, st.settings, st.sessionmaker, task_queue):
         wall, done, cpu = await harness.drive("onboarding", partners, journey)
@@ -56,6 +56,6 @@ async def run(st: Stack, n: int) -> list[Section]:
             real,
             BUSINESS_STEPS,
             notes=[f"{failed} journeys not activated; {emails} emails sent"],
-            first=first,
+            first=bracket,
         )
     ]

@@ -1,16 +1,19 @@
 """A deal's state change and the email that tells it as one step (`deal.record_state_and_notify`,
 kit generation 12): the state recorded, the email queued with its audit row and the event it
-tells written, all in one transaction, and the email sent; a retry records, sends and writes
-nothing twice; a state that cannot be recorded queues no email (nothing half-written); the
-email is the one the two steps before sent (`deal.record_state`, then `outbox.notify`)."""
+tells written, all in one transaction, and the email sent once that transaction committed (no
+lock of the deal or of the partner's fund is held through an SMTP conversation); a retry records,
+sends and writes nothing twice; a state that cannot be recorded queues no email (nothing
+half-written); the email is the one the two steps before sent (`deal.record_state`, then
+`outbox.notify`)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -21,17 +24,20 @@ from journeys.deal.activities import DealActivities
 from journeys.deal.domain import DealState, DealStateInput, DealStateNotice
 from journeys.deal.events import DealEvent
 from journeys.deal.models import Deal
+from journeys.mdf import ledger
 from journeys.mdf.models import MdfEntry
 from tests.deal.factories import make_deal
 from tests.deal.test_record_statements import STATE_CHANGE, WIN_OPENING_A_FUND, win
 from tests.helpers.factories import make_partner
 from tests.helpers.notices import outbox, written
 from tests.helpers.statements import sql_of, statements, transactions
+from tests.helpers.waiting import eventually
 
 AT = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
 # Besides the state's own statements: the partner's addresses and languages, the audit row with
-# the outbox row (the first email is sent as its row is written), the event.
-EMAIL_AND_EVENT = 3
+# the outbox row, the event; after the commit, in a transaction of its own, the outbox row locked
+# and marked sent.
+EMAIL_AND_EVENT = 5
 
 
 def activities(sessionmaker, mailbox, *, shared: bool = True) -> DealActivities:
@@ -111,7 +117,7 @@ async def test_a_decision_and_its_email_are_recorded_queued_and_sent_once(sessio
     with statements() as sent, transactions() as begun:
         result = await ActivityEnvironment(dev_env.client).run(acts.record_state_and_notify, inp)
     assert (result.sent, result.already_sent, result.failed) == (1, 0, 0), sql_of(sent)
-    assert len(begun) == 1, sql_of(sent)  # the state, the email and its event: one transaction
+    assert len(begun) == 2, sql_of(sent)  # the state, the email and its event: one; the send: one
     assert len(sent) == STATE_CHANGE + EMAIL_AND_EVENT, sql_of(sent)
     assert result.idempotency_key == inp.notice.idempotency_key and len(result.events) == 1
     assert [m["To"] for m in mailbox.messages] == [partner.contact_email]
@@ -136,7 +142,7 @@ async def test_a_win_and_its_email_are_one_transaction_with_the_fund_it_opens(se
         result = await ActivityEnvironment(dev_env.client).run(
             activities(sessionmaker, mailbox).record_state_and_notify, inp
         )
-    assert result.sent == 1 and len(begun) == 1, sql_of(sent)
+    assert result.sent == 1 and len(begun) == 2, sql_of(sent)
     assert len(sent) == WIN_OPENING_A_FUND + EMAIL_AND_EVENT, sql_of(sent)
     async with sessionmaker() as session:
         row = await session.get(Deal, deal.id)
@@ -144,6 +150,34 @@ async def test_a_win_and_its_email_are_one_transaction_with_the_fund_it_opens(se
         kinds = (await session.scalars(select(MdfEntry.kind).where(MdfEntry.partner_id == partner.id))).all()
         assert sorted(kinds) == ["accrual", "allocation"]
     assert [m["Subject"] is not None and m["To"] for m in mailbox.messages] == [partner.contact_email]
+
+
+async def test_a_win_is_committed_and_unlocked_before_its_email_is_sent(sessionmaker, mailbox, dev_env):
+    """While the SMTP server has not answered the win's email, the win is visible and neither the
+    deal's row nor the partner's fund is locked: another writer of either does not wait on the
+    relay (it would, for as long as the send's timeout, were the email sent in the state's
+    transaction). The email is sent once the server answers."""
+    partner = await make_partner(sessionmaker, tier=Tier.registered)
+    deal = await make_deal(sessionmaker, partner, state="approved")
+    inp = told(str(deal.id), str(partner.id), DealState.won, win(deal, AT))
+    acts = activities(sessionmaker, mailbox)
+    mailbox.hold()
+    step = asyncio.create_task(ActivityEnvironment(dev_env.client).run(acts.record_state_and_notify, inp))
+    try:
+        await eventually(lambda: mailbox.held == 1 or step.done(), what="the email's DATA held by the server")
+        assert not step.done()
+        async with sessionmaker() as session, session.begin():
+            await session.execute(text("set local lock_timeout = '500ms'"))
+            row = (await session.execute(select(Deal).where(Deal.id == deal.id).with_for_update(nowait=True))).scalar()
+            assert row is not None and row.state == "won"  # committed before the send
+            fund = await session.scalar(select(MdfEntry.fund_id).where(MdfEntry.partner_id == partner.id).limit(1))
+            await ledger.lock_fund(session, fund)  # would wait out lock_timeout and raise if held
+    finally:
+        mailbox.release()
+    result = await step
+    assert (result.sent, result.failed) == (1, 0)
+    assert [m["To"] for m in mailbox.messages] == [partner.contact_email]
+    assert await written(sessionmaker, inp) == (1, 1, 1)
 
 
 async def test_a_state_that_cannot_be_recorded_queues_no_email(sessionmaker, mailbox, dev_env):

@@ -1,9 +1,10 @@
 """The onboarding's outcome and the email that tells it as one step
 (`onboarding.finish_and_notify`, kit generation 12): the partner's status and the outcome's audit
 row, the email queued with its audit row and the event it tells, all in one transaction, and the
-email sent; a retry records, sends and writes nothing twice; an outcome that cannot be recorded
-queues no email (nothing half-written); the email is the one the two steps before sent
-(`onboarding.finish`, then `outbox.notify`)."""
+email sent once it committed (the partner's row is not locked through an SMTP conversation); a
+retry records, sends and writes nothing twice; an outcome that cannot be recorded queues no email
+(nothing half-written); the email is the one the two steps before sent (`onboarding.finish`,
+then `outbox.notify`)."""
 
 from __future__ import annotations
 
@@ -28,9 +29,9 @@ from tests.helpers.statements import sql_of, statements, transactions
 
 AT = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
 # The outcome's audit row with the journey's read model, the partner's status, the partner's
-# addresses and languages, the email's audit row with its outbox row (sent as it is written), the
-# event.
-FINISH_AND_NOTIFY = 5
+# addresses and languages, the email's audit row with its outbox row, the event; after the commit,
+# in a transaction of its own, the outbox row locked and marked sent.
+FINISH_AND_NOTIFY = 7
 
 
 def activities(sessionmaker, mailbox, *, shared: bool = True) -> OnboardingActivities:
@@ -71,7 +72,7 @@ async def test_an_outcome_and_its_email_are_recorded_queued_and_sent_once(sessio
     with statements() as sent, transactions() as begun:
         result = await ActivityEnvironment(dev_env.client).run(acts.finish_and_notify, inp)
     assert (result.sent, result.already_sent, result.failed) == (1, 0, 0), sql_of(sent)
-    assert len(begun) == 1, sql_of(sent)  # the outcome, the email and its event: one transaction
+    assert len(begun) == 2, sql_of(sent)  # the outcome, the email and its event: one; the send: one
     assert len(sent) == FINISH_AND_NOTIFY, sql_of(sent)
     assert result.idempotency_key == inp.notice.idempotency_key and len(result.events) == 1
     assert [m["To"] for m in mailbox.messages] == [partner.contact_email]
