@@ -100,7 +100,8 @@ async def journey_cost(st: Stack, partners: list[dict]) -> Section:
         inp = HealthInput(
             partner_id=str(p["id"]), partner_name=p["name"], coverage=harness.coverage(p), policy_version=version
         )
-        handle = await st.client.start_workflow("HealthWorkflow", inp, id=f"{JOURNEY}-{p['id']}", task_queue=task_queue)
+        # as the API starts it with the partner (`api.journeys.with_every_partner`: state "started")
+        handle = await harness.launch(st.client, JOURNEY, p["id"], inp, task_queue, "started")
         await first_round(handle)
         return handle
 

@@ -195,27 +195,35 @@ async def offer_step(st: Stack, calls: int = 200) -> Section:
 async def run(st: Stack, n: int) -> list[Section]:
     from sqlalchemy import func, select
 
+    from api.journeys import launch_start
+    from journeys.leads import starts
     from journeys.leads.domain import JOURNEY, LeadInput, LeadState
     from journeys.leads.models import Lead
     from worker.main import build_worker
 
     sections = [await routing_p95(st), await offer_step(st)]
     version = await harness.policy_version(st)  # pinned, as the API pins it
-    rows = [{**row, "policy_version": version} for row in lead_rows(n)]
-    async with st.sessionmaker() as session, session.begin():
-        session.add_all(Lead(**row) for row in rows)
     task_queue = f"bench-leads-{uuid.uuid4().hex[:8]}"
-
-    async def start(row):
+    rows = []
+    for row in lead_rows(n):
         inp = LeadInput(
             lead_id=str(row["id"]),
             company=row["company"],
-            country="DE",
+            country=row["country"],
             product_category=row["product_category"],
-            source="bench",
+            source=row["source"],
             policy_version=version,
         )
-        return await st.client.start_workflow("LeadWorkflow", inp, id=f"{JOURNEY}-{row['id']}", task_queue=task_queue)
+        start = {"start_input": inp.model_dump(mode="json"), "task_queue": task_queue}
+        rows.append({**row, "policy_version": version, **start})
+    async with st.sessionmaker() as session, session.begin():
+        leads = [Lead(**row) for row in rows]
+        session.add_all(leads)
+
+    async def start(lead: Lead):
+        """As the API starts it (`journeys.leads.service`): search attributes, summary, bounded retries."""
+        await launch_start(st.client, starts.pending_start(lead))
+        return st.client.get_workflow_handle(f"{JOURNEY}-{lead.id}")
 
     async def waiting() -> int:  # one poll for all (a poll per lead would take the pool's connections)
         async with st.sessionmaker() as session:
@@ -226,7 +234,7 @@ async def run(st: Stack, n: int) -> list[Section]:
     bracket = await harness.baseline_first(st.client, harness.Shape(BUSINESS_STEPS), n)
     async with build_worker(st.client, st.settings, st.sessionmaker, task_queue):
         t0, cpu0 = time.perf_counter(), time.process_time()
-        handles = await harness.bounded(rows, start, 50)
+        handles = await harness.bounded(leads, start, 50)
         said = n
         while left := await waiting():
             if said - left >= max(1, n // 10):  # every tenth
