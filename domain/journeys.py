@@ -116,6 +116,10 @@ LEAN_PATCHES = (
     "kit-lean-steps-10",
     "kit-lean-steps-11",
     "kit-lean-steps-12",
+    # 13: a journey's own patches made before it are implied, without their markers
+    # (`JourneyKit.patched(patch_id, since=13)`): each cost a new run a marker and a
+    # TemporalChangeVersion upsert (the health journey's three, six of its first round's 20 events).
+    "kit-lean-steps-13",
 )
 LEAN_PATCH = LEAN_PATCHES[0]
 # A local activity still failing after a few attempts goes on as an activity (visible to ops).

@@ -132,10 +132,21 @@ class JourneyKit:
             self._generation = next(found, 0)
         return self._generation
 
-    def patched(self, patch_id: str) -> bool:
-        """`workflow.patched` for a patch older than `kit-lean-steps`: a run with that one has
-        every older one too, without their markers (each costs two history events)."""
-        return self.lean or workflow.patched(patch_id)
+    def patched(self, patch_id: str, since: int = 1) -> bool:
+        """`workflow.patched` for a journey's patch made before the kit's generation `since` (1,
+        `kit-lean-steps`, for a patch older than it; 13 for one made since): a run of that
+        generation or a newer one has the patch too, without its marker (each costs two history
+        events: the marker and a TemporalChangeVersion upsert). Asked before the run's generation
+        is decided (a patch checked before the policy read), only the generations from `since` up
+        are looked for: a run recorded before them finds none, so no marker is matched out of the
+        order its history has them in, and a new run records the newest one, as its generation
+        would."""
+        if self._generation is None and since > 1:
+            newer = range(len(LEAN_PATCHES), since - 1, -1)
+            implied = any(workflow.patched(LEAN_PATCHES[g - 1]) for g in newer)
+        else:
+            implied = self.generation >= since
+        return implied or workflow.patched(patch_id)
 
     async def load_policy(self, version: int | None) -> ProgramPolicy:
         """Read the policy version pinned at start (None: the current one) through a local

@@ -106,7 +106,7 @@ class HealthWorkflow:
 
     @workflow.run
     async def run(self, inp: HealthInput) -> None:
-        self._reengages = workflow.patched(REENGAGE_PATCH)
+        self._reengages = self._kit.patched(REENGAGE_PATCH, since=13)
         policy = await self._kit.load_policy(inp.policy_version)
         self._kit.upsert(self._state.value)
         every = timedelta(seconds=policy.health.evaluate_seconds)
@@ -132,7 +132,7 @@ class HealthWorkflow:
             await self._warn(ev, step)
             if self._reengages:
                 await self._reengage(ev)
-            if workflow.patched(SWEPT_PATCH):
+            if self._kit.patched(SWEPT_PATCH, since=13):
                 await self._until(workflow.now() + every, step)
             else:
                 await self._kit.wait_until(
@@ -234,7 +234,8 @@ class HealthWorkflow:
             since=8,
         )
         if ns is not None:
-            kind: dict[str, Any] = {"step_kind": ns.kind} if workflow.patched(STEP_KIND_PATCH) else {}  # German too
+            named = self._kit.patched(STEP_KIND_PATCH, since=13)  # the step's kind named: German too
+            kind: dict[str, Any] = {"step_kind": ns.kind} if named else {}
             await self._kit.notify(
                 "reengage",
                 ["partner"],

@@ -56,6 +56,11 @@ async def test_one_alert_per_episode_across_a_worker_restart(dev_env, sessionmak
         assert [e.episode for e in await episodes(sessionmaker, partner)] == [1, 2]
         assert (await progress(handle)).episodes == 2
         await record_history(handle, "episodes")
+    # The kit's generation implies the journey's own patches (generation 13): a new run records the
+    # one marker of its generation, not one per patch (each with a TemporalChangeVersion upsert).
+    history = await handle.fetch_history()
+    markers = [e.marker_recorded_event_attributes.marker_name for e in history.events]
+    assert markers.count("core_patch") == 1
 
 
 async def _score(handle, value: int) -> bool:
