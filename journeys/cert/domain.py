@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from domain.journeys import Coverage
+from domain.journeys import Coverage, NotifyInput
 
 JOURNEY = "cert"
 
@@ -19,6 +19,8 @@ class CertActivity:
     """Activity names of this journey."""
 
     RECORD_STATE = "cert.record_state"
+    # The state and the email that tells it in one step (`TELLS_WITH_STATE`).
+    RECORD_STATE_AND_NOTIFY = "cert.record_state_and_notify"
 
 
 LEGACY_ACTIVITY_NAMES = {CertActivity.RECORD_STATE: "record_cert_state"}
@@ -27,6 +29,9 @@ LEGACY_ACTIVITY_NAMES = {CertActivity.RECORD_STATE: "record_cert_state"}
 # step tells the partner's onboarding journey its first certification (a signal the activity sends
 # once the state is recorded), not the workflow (two history events, often a workflow task).
 MILESTONE_IN_STEP = 2
+# Since the kit's generation 13 the grace period and the lapse are each recorded with the email that
+# tells them in one step (`cert.record_state_and_notify`, as the deal's states since generation 12).
+TELLS_WITH_STATE = 13
 
 
 class CertState(StrEnum):
@@ -85,6 +90,14 @@ class CertStateInput(BaseModel):
     period: int | None = None
     at: datetime
     milestone_by: str | None = None  # set: once recorded, tell onboarding the first certification (by this actor)
+
+
+class CertStateNotice(BaseModel):
+    """A state change (`record`) and the email that tells it (`notice`, with the events it
+    carries), recorded and queued in one transaction, then sent (`TELLS_WITH_STATE`)."""
+
+    record: CertStateInput
+    notice: NotifyInput
 
 
 def describe(inp: CertInput) -> tuple[str, str]:

@@ -16,7 +16,7 @@ SPEC = JourneySpec(
     name=domain.JOURNEY,
     workflow=CertWorkflow,
     entity=Certification,
-    activities=lambda r: CertActivities(r.sessionmaker),
+    activities=lambda r: CertActivities(r.sessionmaker, outbox=r.outbox),
     legacy_activity_names=domain.LEGACY_ACTIVITY_NAMES,
     describe=lambda inp: domain.describe(domain.CertInput.model_validate(inp)),
     router="journeys.cert.router:router",

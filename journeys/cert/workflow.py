@@ -18,16 +18,19 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from domain import actors
     from domain.journeys import CHANGE_COVERAGE, PROGRESS, Coverage, Refusal, shifted
+    from domain.webhooks import EventInput
     from journeys.cert.domain import (
         JOURNEY,
         LEGACY_ACTIVITY_NAMES,
         MILESTONE_IN_STEP,
         RENEW,
+        TELLS_WITH_STATE,
         CertActivity,
         CertInput,
         CertProgress,
         CertState,
         CertStateInput,
+        CertStateNotice,
         Renewal,
         RenewalResult,
     )
@@ -144,18 +147,20 @@ class CertWorkflow:
 
         # Expired: a grace period, then the entitlements it gates are restricted.
         if policy.cert.grace_days > 0:
-            await self._set_state(CertState.grace, restricted=False, step="grace")
             grace_ends = shifted(inp.expires_at, policy.days(policy.cert.grace_days))
-            await self._kit.notify(
-                "grace", ["partner", f"person:{inp.person_email}"], grace_ends=grace_ends.date().isoformat()
+            await self._tell_state(
+                CertState.grace,
+                ["partner", f"person:{inp.person_email}"],
+                restricted=False,
+                grace_ends=grace_ends.date().isoformat(),
             )
             if await self._renewed_before(grace_ends, "grace ends: restrict deal registration"):
                 return await self._next_period()
-        await self._set_state(CertState.lapsed, restricted=True, step="lapsed")
-        await self._kit.notify(
-            "lapsed",
+        await self._tell_state(
+            CertState.lapsed,
             ["partner", f"person:{inp.person_email}", "cam" if has_cam else "ops"],
-            events=[self._kit.event("certification.lapsed", self._event(inp.expires_at))],
+            restricted=True,
+            event="certification.lapsed",
         )
         await self._kit.wait_for(lambda: self._renewal is not None, waiting_for="a renewal (lapsed)")
         return await self._next_period()
@@ -211,19 +216,52 @@ class CertWorkflow:
             state=self._state.value,
         )
 
-    async def _set_state(
+    async def _set_state(self, state: CertState, *, restricted: bool, step: str, **record: Any) -> None:
+        """The state and its record (`_state_input`'s `by`, `expires_at`, `period`, `milestone_by`)."""
+        self._state, self._restricted = state, restricted
+        inp = self._state_input(state, restricted, step, **record)
+        await self._kit.record_state(state.value, CertActivity.RECORD_STATE, inp, by=inp.by)
+
+    async def _tell_state(
+        self, state: CertState, recipients: list[str], *, restricted: bool, event: str | None = None, **context: Any
+    ) -> None:
+        """A state change of the system's (step `<state>`) and the email (template `<state>`) that
+        tells it, with the event `event`: one step since the kit's generation 13 (`TELLS_WITH_STATE`:
+        `record_and_notify`, unless an update waits for its answer); before, the record and then
+        the email, the calls the recorded histories have."""
+        if self._kit.generation < TELLS_WITH_STATE or not self._kit.tells_with_state:
+            await self._set_state(state, restricted=restricted, step=state.value)
+            await self._kit.notify(state.value, recipients, events=self._told(event), **context)
+            return
+        self._state, self._restricted = state, restricted
+        record = self._state_input(state, restricted, state.value)
+        await self._kit.record_and_notify(
+            state.value,
+            CertActivity.RECORD_STATE_AND_NOTIFY,
+            lambda notice: CertStateNotice(record=record, notice=notice),
+            state.value,
+            recipients,
+            by=actors.SYSTEM,
+            events=self._told(event),
+            **context,
+        )
+
+    def _told(self, event: str | None) -> list[EventInput]:
+        """The event `event` of the state just set (none: no event)."""
+        return [self._kit.event(event, self._event(self._inp.expires_at))] if event else []
+
+    def _state_input(
         self,
         state: CertState,
-        *,
         restricted: bool,
         step: str,
+        *,
         by: str = actors.SYSTEM,
         expires_at: datetime | None = None,
         period: int | None = None,
         milestone_by: str | None = None,
-    ) -> None:
-        self._state, self._restricted = state, restricted
-        record = CertStateInput(
+    ) -> CertStateInput:
+        return CertStateInput(
             idempotency_key=self._kit.key(f"{self._inp.period}:{step}"),
             cert_id=self._inp.cert_id,
             state=state,
@@ -234,7 +272,6 @@ class CertWorkflow:
             at=workflow.now(),
             milestone_by=milestone_by,
         )
-        await self._kit.record_state(state.value, CertActivity.RECORD_STATE, record, by=by)
 
     def _context(self) -> dict[str, Any]:
         return {

@@ -16,7 +16,7 @@ from domain.enums import Tier
 from domain.journeys import NOTIFY_PUBLISHING, Coverage
 from domain.policy import ProgramPolicy
 from journeys.cert.activities import CertActivities
-from journeys.cert.domain import CertState, CertStateInput, Renewal
+from journeys.cert.domain import CertActivity, CertState, CertStateInput, Renewal
 from journeys.cert.models import Certification
 from journeys.cert.workflow import CertWorkflow
 from journeys.onboarding.domain import OnboardingInput
@@ -26,7 +26,7 @@ from store.models import AuditEvent
 from store.models.integrations import WebhookEvent
 from tests.cert.factories import cert_input, make_cert
 from tests.helpers.factories import make_cam, make_partner
-from tests.helpers.histories import record_history, run_chain, runs_since
+from tests.helpers.histories import local_steps, record_history, run_chain, runs_since
 from tests.helpers.waiting import eventually
 from worker.main import build_worker
 
@@ -192,6 +192,10 @@ async def test_grace_period_delays_the_restriction(ts_env, sessionmaker, mailbox
         await ts_env.sleep(timedelta(days=14))
         row = await cert_row(sessionmaker, cert)
         assert (row.state, row.restricted) == ("lapsed", True)
+        # The grace period and the lapse: each recorded with its email in one step (generation 13).
+        steps = await local_steps(ts_env.client, handle)
+        assert steps.count(CertActivity.RECORD_STATE_AND_NOTIFY) == 2, steps
+        assert steps.count(CertActivity.RECORD_STATE) == 1, steps  # the first period's `active` alone
         await record_history(handle, "cert-grace-lapsed")
         await handle.terminate("test over")
     # 60- and 30-day reminders had passed when it was recorded; 7-day one sent. No CAM: ops told.
