@@ -3,8 +3,9 @@ bare-Temporal baseline workflow of any shape (activities, signals, updates), his
 percentiles and the printed report.
 
 A journey's benchmark module (`bench/<journey>.py`) defines `async def run(stack, n) -> Section`:
-it drives the real journey, reads the shape of its histories (`history_stats`), runs the
-baseline of the same shape (`run_baseline`) and returns what to print (`journey_section`).
+it runs the baseline of the journey's business steps (`baseline_first`), drives the real journey,
+reads the shape of its histories (`history_stats`) and compares (`compare`: the baseline again,
+its rate over both runs, which bracket the journeys; and the same-shape baseline).
 Adding a journey to `make bench` is one such module and one line in `bench/__main__.py`.
 """
 

@@ -80,13 +80,15 @@ def test_every_partner_facing_email_has_a_german_variant(journey, template):
 
 
 def test_the_list_holds_every_email_the_journeys_send_to_partners():
-    """A `notify("<template>", [... "partner" ...])` or to a person of the partner is in the list."""
-    call = re.compile(r'notify\(\s*"(\w+)",\s*\[([^\]]*)\]', re.S)
+    """A `notify("<template>", [... "partner" ...])` or to a person of the partner is in the list,
+    and so is a state told with its email (`_tell_state(<Journey>State.<template>, [...])`, the
+    template named after the state)."""
+    call = re.compile(r'(?:notify|_tell_state)\(\s*(?:"(\w+)"|\w+State\.(\w+)),\s*\[([^\]]*)\]', re.S)
     found = set()
     for path in ROOT.glob("journeys/*/*.py"):
-        for template, recipients in call.findall(path.read_text()):
+        for template, state, recipients in call.findall(path.read_text()):
             if '"partner"' in recipients or "person:" in recipients:
-                found.add((path.parent.name, template))
+                found.add((path.parent.name, template or state))
     listed = {(j, t) for j, templates in PARTNER_FACING.items() for t in templates}
     assert len(found) > 20 and found <= listed, sorted(found - listed)
 
