@@ -388,13 +388,13 @@ class JourneyKit:
             events=list(events),
         )
 
-    @property
-    def tells_with_state(self) -> bool:
-        """Generation 12 (`kit-lean-steps-12`): a state change and the email that tells it go in one
-        step (`record_and_notify`), unless an update of the journey waits for its answer: that answer
-        follows the state's record, not an SMTP conversation, so the two stay steps of their own
-        (as `_local_sends` keeps such an email an activity)."""
-        return self.generation >= 12 and workflow.all_handlers_finished()
+    def tells_with_state(self, since: int = 12) -> bool:
+        """Since generation 12 (`kit-lean-steps-12`), or the later one `since` a journey took it up
+        in: a state change and the email that tells it go in one step (`record_and_notify`), unless
+        an update of the journey waits for its answer: that answer follows the state's record, not
+        an SMTP conversation, so the two stay steps of their own (as `_local_sends` keeps such an
+        email an activity)."""
+        return self.generation >= since and workflow.all_handlers_finished()
 
     async def record_and_notify(
         self,
@@ -412,7 +412,7 @@ class JourneyKit:
         `emit` held for it and `events`) in one local activity: the journey's `name` records the
         state and queues the email in one transaction and sends it (`CommonActivities.notify_after`:
         both written or neither, each idempotent on its own key). `build` gives that activity's
-        input from the notification. For a run with `tells_with_state`; before, the journey records
+        input from the notification. For a run with `tells_with_state()`; before, the journey records
         (`record_state`), emits and notifies as three calls, in the order its histories have."""
         if not recipients:
             raise ValueError(f"{template}: a state change told by email needs a recipient")

@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.common import CommonActivities, shared_outbox
-from domain.journeys import SendResult, StepResult
+from domain.journeys import Refusal, SendResult, StepResult
 from journeys.cert.domain import JOURNEY, CertActivity, CertStateInput, CertStateNotice
 from journeys.cert.models import Certification
 from journeys.onboarding.contract import FIRST_CERTIFICATION, milestone_done
@@ -46,7 +46,9 @@ class CertActivities:
         that tells onboarding its first certification (`milestone_by`) is `record_state`'s."""
         if inp.record.milestone_by is not None:
             raise ApplicationError(
-                "the first certification's milestone is told by cert.record_state", type="Invalid", non_retryable=True
+                "the first certification's milestone is told by cert.record_state",
+                type=Refusal.INVALID,
+                non_retryable=True,
             )
         return await shared_outbox(self.outbox).notify_after(
             inp.notice, lambda session: self._record(session, inp.record)

@@ -229,7 +229,7 @@ class CertWorkflow:
         tells it, with the event `event`: one step since the kit's generation 13 (`TELLS_WITH_STATE`:
         `record_and_notify`, unless an update waits for its answer); before, the record and then
         the email, the calls the recorded histories have."""
-        if self._kit.generation < TELLS_WITH_STATE or not self._kit.tells_with_state:
+        if not self._kit.tells_with_state(TELLS_WITH_STATE):
             await self._set_state(state, restricted=restricted, step=state.value)
             await self._kit.notify(state.value, recipients, events=self._told(event), **context)
             return

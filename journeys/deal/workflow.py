@@ -542,7 +542,7 @@ class DealWorkflow:
         for its answer); before, the record, the event held for the email and the email, the
         calls the recorded histories have. `recipients` are asked when the email is built (after
         the record, before generation 12); `recorded` runs once the state is in the DB."""
-        if not self._kit.tells_with_state:
+        if not self._kit.tells_with_state():
             await self._set_state(state, by=by, step=step, reason=reason, stage=stage)
             if recorded is not None:
                 recorded()

@@ -259,7 +259,7 @@ class OnboardingWorkflow:
         record = FinishOnboardingInput(
             idempotency_key=self._kit.key(state.value), partner_id=self._partner_id, state=state, at=workflow.now()
         )
-        if self._kit.tells_with_state:
+        if self._kit.tells_with_state():
             template, to, context = self._outcome_email(state)
             await self._kit.record_and_notify(
                 state.value,
